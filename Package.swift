@@ -1,0 +1,56 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Kernels and the model are the hot path: they are optimised even in debug
+// builds so that `swift test` (gradient checks, overfit tests) runs quickly.
+// `-O` keeps `precondition` (public shape checks) and drops `assert`.
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-O"])]
+
+let package = Package(
+    name: "PBTWave",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pbtwave", targets: ["pbtwave"]),
+        .library(name: "TensorModule", targets: ["TensorModule"]),
+        .library(name: "SpeechAudio", targets: ["SpeechAudio"]),
+        .library(name: "WaveNetModule", targets: ["WaveNetModule"]),
+        .library(name: "PBT", targets: ["PBT"]),
+        .library(name: "PBTPostgres", targets: ["PBTPostgres"]),
+        .library(name: "PBTExperiment", targets: ["PBTExperiment"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: Public modules
+        .target(name: "SeededRNG"),
+        .target(name: "TensorModule", dependencies: ["COpenBLAS", "SeededRNG"], swiftSettings: hotPath),
+        .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG"]),
+        .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "SeededRNG"], swiftSettings: hotPath),
+        .target(name: "PBT", dependencies: ["CSQLite", "SeededRNG"]),
+        .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ"]),
+        .target(name: "PBTExperiment", dependencies: ["PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio"]),
+        .target(
+            name: "PBTWaveCommands",
+            dependencies: [
+                "PBTExperiment", "PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio", "TensorModule",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "pbtwave", dependencies: ["PBTWaveCommands"]),
+
+        // MARK: System libraries (Debian -dev packages; see .ci/run)
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+
+        // MARK: Tests
+        .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "COpenBLAS"]),
+        .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio"]),
+        .testTarget(name: "WaveNetModuleTests", dependencies: ["WaveNetModule", "SpeechAudio", "TensorModule"]),
+        .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres"]),
+        .testTarget(name: "PBTExperimentTests", dependencies: ["PBTExperiment", "PBTWaveCommands"]),
+    ]
+)

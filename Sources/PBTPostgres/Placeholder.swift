@@ -1,0 +1,2 @@
+import CLibPQ
+public func pqVersion() -> Int32 { PQlibVersion() }

@@ -1,0 +1,3 @@
+import PBTWaveCommands
+
+PBTWave.main()
