@@ -4,7 +4,14 @@ import PackageDescription
 // Kernels and the model are the hot path: they are optimised even in debug
 // builds so that `swift test` (gradient checks, overfit tests) runs quickly.
 // `-O` keeps `precondition` (public shape checks) and drops `assert`.
+// The kernels are written with SIMD8<Float>; on x86-64 they need AVX2 and FMA
+// (every x86-64 server since 2015; without FMA a fused multiply-add becomes a
+// libm call).
+#if arch(x86_64)
+let hotPath: [SwiftSetting] = [.unsafeFlags(["-O", "-Xcc", "-mavx2", "-Xcc", "-mfma"])]
+#else
 let hotPath: [SwiftSetting] = [.unsafeFlags(["-O"])]
+#endif
 
 let package = Package(
     name: "PBTWave",

@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#else
+import Foundation
+#endif
+
+// Softmax cross-entropy over V classes, fused forward and backward.
+//
+// Notation: N rows (one per predicted sample), V classes. `logits` is (N, V)
+// with each row contiguous — the WaveNet head writes its logits time-major
+// for exactly this reason: a row is 1 KiB of consecutive memory, where a
+// (V, T) layout would make every row a 256-way strided walk.
+
+/// Cross-entropy loss and its gradient in one pass over each row.
+///
+/// For row n with target y = targets[n] (0 ≤ y < V):
+/// `loss_n = logsumexp(logits[n]) − logits[n, y]` (nats), computed with the
+/// row maximum subtracted first, so it is finite for any finite logits.
+/// Writes `dlogits[n] = scale · (softmax(logits[n]) − onehot(y))`.
+/// `dlogits` may be the same memory as `logits` (in place).
+/// Returns Σ_n loss_n in nats. Cost: one exp per logit; no allocation.
+public func softmaxCrossEntropyForwardBackward(
+    dlogits: UnsafeMutablePointer<Float>,
+    logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
+    rows N: Int, classes V: Int, gradientScale scale: Float
+) -> Double {
+    precondition(V >= 1, "softmax needs at least one class")
+    var total = 0.0
+    for n in 0..<N {
+        let x = logits + n * V, dx = dlogits + n * V
+        let y = Int(targets[n])
+        precondition(y >= 0 && y < V, "target \(y) out of range 0..<\(V)")
+        let target = x[y]
+        let m = rowMax(x, V)
+        // e = exp(x − max) into dx, summing as we go.
+        let mv = Float8(repeating: m)
+        var acc = Float8()
+        var i = 0
+        while i + 8 <= V {
+            let e = fastExp(load8(x + i) - mv)
+            store8(e, dx + i); acc += e
+            i += 8
+        }
+        if i < V {
+            let r = V - i
+            let e = fastExp(loadPartial(x + i, r, fill: -.infinity) - mv)
+            storePartial(e, dx + i, r); acc += e
+        }
+        let sum = acc.sum()
+        total += Double(logf(sum) + m - target)
+        let k = Float8(repeating: scale / sum)
+        i = 0
+        while i + 8 <= V { store8(load8(dx + i) * k, dx + i); i += 8 }
+        while i < V { dx[i] *= scale / sum; i += 1 }
+        dx[y] -= scale
+    }
+    return total
+}
+
+/// Cross-entropy loss only (evaluation): Σ_n loss_n in nats, without writing
+/// anything. If `losses` is given, row n's loss is stored in `losses[n]`.
+public func softmaxCrossEntropyForward(
+    losses: UnsafeMutablePointer<Float>? = nil,
+    logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
+    rows N: Int, classes V: Int
+) -> Double {
+    precondition(V >= 1, "softmax needs at least one class")
+    var total = 0.0
+    for n in 0..<N {
+        let x = logits + n * V
+        let y = Int(targets[n])
+        precondition(y >= 0 && y < V, "target \(y) out of range 0..<\(V)")
+        let m = rowMax(x, V)
+        let mv = Float8(repeating: m)
+        var acc = Float8()
+        var i = 0
+        while i + 8 <= V { acc += fastExp(load8(x + i) - mv); i += 8 }
+        if i < V { acc += fastExp(loadPartial(x + i, V - i, fill: -.infinity) - mv) }
+        let loss = logf(acc.sum()) + m - x[y]
+        losses?[n] = loss
+        total += Double(loss)
+    }
+    return total
+}
+
+@inlinable @inline(__always)
+func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var mv = Float8(repeating: -.infinity)
+    var i = 0
+    while i + 8 <= n { mv = pointwiseMaxFast(mv, load8(x + i)); i += 8 }
+    var m = mv.max()
+    while i < n { m = max(m, x[i]); i += 1 }
+    return m
+}
+
+/// Lane-wise maximum without the generic (out-of-line) `pointwiseMax`.
+@inlinable @inline(__always)
+func pointwiseMaxFast(_ a: Float8, _ b: Float8) -> Float8 {
+    a.replacing(with: b, where: b .> a)
+}

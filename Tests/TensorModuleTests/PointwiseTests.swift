@@ -1,0 +1,127 @@
+import Foundation
+import SeededRNG
+import Testing
+import TensorModule
+
+@Suite struct VectorMathTests {
+    /// Inputs across the whole useful range, the overflow/underflow edges, and
+    /// a count that is not a multiple of 8 (the tail path).
+    static func inputs() -> [Float] {
+        var rng = Xoshiro256(seed: 11)
+        var xs = (0..<2001).map { _ in (2 * rng.nextUnitFloat() - 1) * 30 }
+        xs += [0, -0, 1e-7, -1e-7, 87, -87, 88, -88, 100, -100, 1e30, -1e30, .infinity, -.infinity]
+        return xs
+    }
+
+    @Test func expMatchesLibm() {
+        let xs = Self.inputs().filter { $0 <= 88 && $0 >= -87 }
+        var out = [Float](repeating: 0, count: xs.count)
+        fastExp(&out, xs, count: xs.count)
+        var worst: Float = 0
+        for (x, y) in zip(xs, out) {
+            let ref = Float(exp(Double(x)))
+            worst = max(worst, (y - ref).magnitude / ref)
+        }
+        print("fastExp: worst relative error \(worst)")
+        #expect(worst < 3e-7)
+    }
+
+    @Test func expSaturatesAndPropagatesNaN() {
+        let xs: [Float] = [1000, -1000, .infinity, -.infinity, .nan, 0, 1, 2, 3]
+        var out = [Float](repeating: 0, count: xs.count)
+        fastExp(&out, xs, count: xs.count)
+        #expect(out[0].isFinite && out[0] > 1e38)
+        #expect(out[1] >= 0 && out[1] < 1e-37)
+        #expect(out[2].isFinite && out[3] >= 0)
+        #expect(out[4].isNaN)
+        #expect(out[5] == 1)
+    }
+
+    @Test func tanhAndSigmoidMatchLibm() {
+        let xs = Self.inputs()
+        var th = [Float](repeating: 0, count: xs.count), sg = th
+        fastTanh(&th, xs, count: xs.count)
+        fastSigmoid(&sg, xs, count: xs.count)
+        let refTanh = xs.map { Float(tanh(Double($0))) }
+        let refSigmoid = xs.map { Float(1 / (1 + exp(-Double($0)))) }
+        expectClose(th, refTanh, tolerance: 1e-6, "fastTanh")
+        expectClose(sg, refSigmoid, tolerance: 1e-6, "fastSigmoid")
+    }
+}
+
+@Suite struct GatedActivationTests {
+    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (1, 3, 7), (2, 5, 13), (3, 32, 40)]
+
+    @Test(arguments: shapes)
+    func forwardMatchesNaive(_ s: (Int, Int, Int)) {
+        let (B, C, T) = s
+        var rng = Xoshiro256(seed: 21)
+        let pre = Tensor(randomArray(B * 2 * C * T, scale: 4, rng: &rng))
+        let z = Tensor(shape: [B, C, T]), th = Tensor(shape: [B, C, T]), sg = Tensor(shape: [B, C, T])
+        gatedForward(z: z.baseAddress, th: th.baseAddress, sg: sg.baseAddress, pre: pre.baseAddress, batch: B, channels: C, time: T)
+        let naive = Reference.gatedForward(pre: pre.array, batch: B, channels: C, time: T)
+        expectClose(z.array, naive, tolerance: 2e-6, "gated forward B\(B) C\(C) T\(T)")
+    }
+
+    @Test(arguments: shapes)
+    func backwardMatchesNaiveAndFiniteDifferences(_ s: (Int, Int, Int)) {
+        let (B, C, T) = s
+        var rng = Xoshiro256(seed: 22)
+        let pre = Tensor(randomArray(B * 2 * C * T, scale: 2, rng: &rng))
+        let dzValues = randomArray(B * C * T, rng: &rng)
+        let dz = Tensor(dzValues)
+        let z = Tensor(shape: [B, C, T]), th = Tensor(shape: [B, C, T]), sg = Tensor(shape: [B, C, T])
+        let dpre = Tensor(shape: [B, 2 * C, T])
+        func forward() {
+            gatedForward(z: z.baseAddress, th: th.baseAddress, sg: sg.baseAddress, pre: pre.baseAddress, batch: B, channels: C, time: T)
+        }
+        forward()
+        gatedBackward(dpre: dpre.baseAddress, dz: dz.baseAddress, th: th.baseAddress, sg: sg.baseAddress, batch: B, channels: C, time: T)
+        let naive = Reference.gatedBackward(dz: dzValues, pre: pre.array, batch: B, channels: C, time: T)
+        expectClose(dpre.array, naive, tolerance: 3e-6, "gated backward B\(B) C\(C) T\(T)")
+        let analytic = dpre.array
+        gradientCheck("gated B\(B) C\(C) T\(T)", x: pre.baseAddress, count: pre.count, analytic: analytic,
+                      h: 1e-3, tolerance: 1e-2, rng: &rng) {
+            forward()
+            return zip(z.array, dzValues).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        }
+    }
+}
+
+@Suite struct ReLUAndBiasTests {
+    @Test func reluForwardBackward() {
+        var rng = Xoshiro256(seed: 31)
+        let n = 37
+        let xValues = randomArray(n, rng: &rng)
+        let x = Tensor(xValues), y = Tensor(shape: [n])
+        reluForward(y.baseAddress, x.baseAddress, count: n)
+        #expect(y.array == xValues.map { max($0, 0) })
+        let dout = Tensor(randomArray(n, rng: &rng)), dx = Tensor(shape: [n])
+        reluBackward(dx.baseAddress, dout: dout.baseAddress, y: y.baseAddress, count: n)
+        #expect(dx.array == (0..<n).map { xValues[$0] > 0 ? dout[$0] : 0 })
+        // Finite differences away from the kink.
+        let analytic = dx.array
+        let doutValues = dout.array
+        gradientCheck("relu", x: x.baseAddress, count: n, analytic: analytic, h: 1e-4, tolerance: 1e-2, rng: &rng) {
+            reluForward(y.baseAddress, x.baseAddress, count: n)
+            return zip(y.array, doutValues).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        }
+    }
+
+    @Test func biasHelpersMatchLoops() {
+        var rng = Xoshiro256(seed: 32)
+        let rows = 5, cols = 19
+        let bias = Tensor(randomArray(rows, rng: &rng))
+        let start = randomArray(rows * cols, rng: &rng)
+        let out = Tensor(start)
+        addRowBias(out.baseAddress, bias: bias.baseAddress, rows: rows, cols: cols)
+        expectClose(out.array, (0..<(rows * cols)).map { start[$0] + bias[$0 / cols] }, tolerance: 0, "addRowBias")
+        fillRows(out.baseAddress, values: bias.baseAddress, rows: rows, cols: cols)
+        #expect(out.array == (0..<(rows * cols)).map { bias[$0 / cols] })
+        let sums = Tensor([1, 2, 3, 4, 5])
+        let x = Tensor(start)
+        addRowSums(sums.baseAddress, x.baseAddress, rows: rows, cols: cols)
+        let expected = (0..<rows).map { r in Float(r + 1) + (0..<cols).reduce(Float(0)) { $0 + start[r * cols + $1] } }
+        expectClose(sums.array, expected, tolerance: 1e-5, "addRowSums")
+    }
+}

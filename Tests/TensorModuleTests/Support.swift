@@ -1,0 +1,75 @@
+import SeededRNG
+import Testing
+import TensorModule
+
+/// Random floats in [-scale, scale).
+func randomArray(_ n: Int, scale: Float = 1, rng: inout Xoshiro256) -> [Float] {
+    (0..<n).map { _ in (2 * rng.nextUnitFloat() - 1) * scale }
+}
+
+struct Difference: CustomStringConvertible {
+    var maxAbs: Float
+    var maxRel: Float
+    var description: String { "max abs diff \(maxAbs), max rel diff \(maxRel)" }
+}
+
+/// The largest absolute and relative differences between two arrays; the
+/// relative one is taken against max(|b|, 1e-3) so near-zero values do not blow up.
+func difference(_ a: [Float], _ b: [Float]) -> Difference {
+    precondition(a.count == b.count, "compared arrays differ in length: \(a.count) vs \(b.count)")
+    var d = Difference(maxAbs: 0, maxRel: 0)
+    for i in a.indices {
+        let abs = (a[i] - b[i]).magnitude
+        if !(abs <= d.maxAbs) { d.maxAbs = abs.isNaN ? .infinity : abs }
+        let rel = abs / max(b[i].magnitude, 1e-3)
+        if !(rel <= d.maxRel) { d.maxRel = rel.isNaN ? .infinity : rel }
+    }
+    return d
+}
+
+/// Expects `fast` to match `reference` within `tolerance` (absolute), and
+/// prints the max difference as llm.c's test does.
+func expectClose(
+    _ fast: [Float], _ reference: [Float], tolerance: Float, _ label: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    let d = difference(fast, reference)
+    print("\(label): \(d)")
+    #expect(d.maxAbs <= tolerance, "\(label): \(d) exceeds tolerance \(tolerance)", sourceLocation: sourceLocation)
+}
+
+extension Tensor {
+    convenience init(_ values: [Float]) { self.init(shape: [values.count], values: values) }
+}
+
+/// Central finite-difference check of an analytic gradient.
+///
+/// `loss` evaluates the scalar loss (in Double) after `x[i]` was set; the
+/// check perturbs `samples` coordinates of `x` (all if fewer) by ±h and
+/// compares (L(x+h) − L(x−h)) / 2h with `analytic[i]`. Tolerance is relative to
+/// max(|numeric|, |analytic|, floor). Returns the worst relative error.
+@discardableResult
+func gradientCheck(
+    _ label: String, x: UnsafeMutablePointer<Float>, count: Int, analytic: [Float],
+    h: Float, tolerance: Double, floor: Double = 1e-2, samples: Int = 64, rng: inout Xoshiro256,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    loss: () -> Double
+) -> Double {
+    let indices = count <= samples ? Array(0..<count) : (0..<samples).map { _ in Int(rng.next() % UInt64(count)) }
+    var worst = 0.0
+    for i in indices {
+        let saved = x[i]
+        x[i] = saved + h
+        let up = loss()
+        x[i] = saved - h
+        let down = loss()
+        x[i] = saved
+        let numeric = (up - down) / (2 * Double(h))
+        let a = Double(analytic[i])
+        let err = abs(numeric - a) / max(abs(numeric), abs(a), floor)
+        worst = max(worst, err)
+    }
+    print("\(label) gradient check: worst relative error \(worst) over \(indices.count) coordinates")
+    #expect(worst <= tolerance, "\(label): finite-difference gradient off by \(worst) (tolerance \(tolerance))", sourceLocation: sourceLocation)
+    return worst
+}
