@@ -55,12 +55,14 @@ public func causalConvForward(
 ///
 /// `dout` is (B, Cout, T); `dinp` (B, Cin, T), `dweight` (K, Cout, Cin) and
 /// `dbias` (Cout) receive their gradients; pass nil for any that is not needed.
-/// `inp` and `weight` are the forward's. Cost: up to 2·B·K GEMMs; no allocation.
+/// With `overwriteInputGradient`, `dinp` is overwritten instead (saving the
+/// caller a zeroing pass). `inp` and `weight` are the forward's.
+/// Cost: up to 2·B·K GEMMs; no allocation.
 public func causalConvBackward(
     dinp: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?, dbias: UnsafeMutablePointer<Float>?,
     dout: UnsafePointer<Float>, inp: UnsafePointer<Float>, weight: UnsafePointer<Float>,
     batch B: Int, inChannels Cin: Int, outChannels Cout: Int, time T: Int,
-    kernelSize K: Int, dilation d: Int
+    kernelSize K: Int, dilation d: Int, overwriteInputGradient: Bool = false
 ) {
     precondition(B >= 0 && Cin >= 1 && Cout >= 1 && T >= 0, "causal conv: bad sizes B \(B) Cin \(Cin) Cout \(Cout) T \(T)")
     precondition(K >= 1 && d >= 1, "causal conv: kernel size \(K) and dilation \(d) must be ≥ 1")
@@ -68,7 +70,9 @@ public func causalConvBackward(
         let doutB = dout + b * Cout * T
         let inpB = inp + b * Cin * T
         if let dbias { addRowSums(dbias, doutB, rows: Cout, cols: T) }
-        for k in 0..<K {
+        // The present tap (k = K − 1, no shift) covers every column of dinp,
+        // so it goes first: with `overwriteInputGradient` it sets, the others add.
+        for k in (0..<K).reversed() {
             let s = (K - 1 - k) * d
             if s >= T { continue }
             if let dweight {
@@ -83,7 +87,7 @@ public func causalConvBackward(
                 gemm(dinp + b * Cin * T, ldc: T,
                      weight + k * Cout * Cin, lda: Cin, transA: .transposed,
                      doutB + s, ldb: T,
-                     m: Cin, n: T - s, k: Cout, beta: 1)
+                     m: Cin, n: T - s, k: Cout, beta: overwriteInputGradient && k == K - 1 ? 0 : 1)
             }
         }
     }

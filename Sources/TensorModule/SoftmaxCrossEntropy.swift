@@ -47,7 +47,8 @@ public func softmaxCrossEntropyForwardBackward(
             storePartial(e, dx + i, r); acc += e
         }
         let sum = acc.sum()
-        total += Double(logf(sum) + m - target)
+        // In Double: a row's loss is a small difference of larger numbers.
+        total += log(Double(sum)) + Double(m) - Double(target)
         let k = Float8(repeating: scale / sum)
         i = 0
         while i + 8 <= V { store8(load8(dx + i) * k, dx + i); i += 8 }
@@ -76,9 +77,9 @@ public func softmaxCrossEntropyForward(
         var i = 0
         while i + 8 <= V { acc += fastExp(load8(x + i) - mv); i += 8 }
         if i < V { acc += fastExp(loadPartial(x + i, V - i, fill: -.infinity) - mv) }
-        let loss = logf(acc.sum()) + m - x[y]
-        losses?[n] = loss
-        total += Double(loss)
+        let loss = log(Double(acc.sum())) + Double(m) - Double(x[y])
+        losses?[n] = Float(loss)
+        total += loss
     }
     return total
 }

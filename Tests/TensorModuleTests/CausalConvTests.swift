@@ -83,6 +83,21 @@ import TensorModule
     }
 
     @Test(arguments: shapes)
+    func overwriteInputGradientSetsInsteadOfAdding(_ s: Shape) {
+        let p = Problem(s, seed: 9)
+        var rng = Xoshiro256(seed: 10)
+        let dinp = Tensor(randomArray(p.inp.count, scale: 100, rng: &rng))  // garbage that must vanish
+        let dout = Tensor(p.dout), inp = Tensor(p.inp), weight = Tensor(p.weight)
+        causalConvBackward(dinp: dinp.baseAddress, dweight: nil, dbias: nil, dout: dout.baseAddress,
+                           inp: inp.baseAddress, weight: weight.baseAddress,
+                           batch: s.b, inChannels: s.cin, outChannels: s.cout, time: s.t, kernelSize: s.k, dilation: s.d,
+                           overwriteInputGradient: true)
+        let naive = Reference.causalConvBackward(dout: p.dout, inp: p.inp, weight: p.weight, batch: s.b, inChannels: s.cin,
+                                                 outChannels: s.cout, time: s.t, kernelSize: s.k, dilation: s.d)
+        expectClose(dinp.array, naive.dinp, tolerance: 1e-5 * Float(s.cout * s.k), "conv dinp overwrite \(s.testDescription)")
+    }
+
+    @Test(arguments: shapes)
     func backwardMatchesFiniteDifferences(_ s: Shape) {
         let p = Problem(s, seed: 6)
         let inp = Tensor(p.inp), weight = Tensor(p.weight), bias = Tensor(p.bias)

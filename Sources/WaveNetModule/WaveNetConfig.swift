@@ -1,0 +1,100 @@
+/// The architecture of an unconditional WaveNet, as one value (stored as JSON
+/// in checkpoints), separate from training flags.
+///
+/// ```
+///  codes ─ embedding(classes → R) ─ causal conv K=2 (R → R) ─ h₀
+///  for each layer l (dilation dₗ):
+///      hₗ ─ dilated causal conv K (R → 2D) ─ tanh·σ ─ z (D) ─┬─ 1x1 (D → R) ─ + hₗ ─ hₗ₊₁
+///                                                            └─ 1x1 (D → S) ─ Σ skip
+///  Σ skip ─ ReLU ─ 1x1 (S → H) ─ ReLU ─ 1x1 (H → classes) ─ softmax
+/// ```
+/// R = residual channels, D = dilation (gate) channels, S = skip channels,
+/// H = head channels. The last layer's residual output feeds nothing; its
+/// weights exist (so parameter counts match the PyTorch reference) but it is
+/// not computed.
+public struct WaveNetConfig: Codable, Hashable, Sendable {
+    /// Output classes: mu-law levels (256).
+    public var classes: Int
+    public var residualChannels: Int
+    public var dilationChannels: Int
+    public var skipChannels: Int
+    public var headChannels: Int
+    /// Kernel width of the dilated convolutions.
+    public var kernelSize: Int
+    /// Kernel width of the input causal convolution.
+    public var inputKernelSize: Int
+    /// One dilation per layer, e.g. 1, 2, …, 512 repeated per stack.
+    public var dilations: [Int]
+    /// The audio rate the model is trained at, in Hz.
+    public var sampleRate: Int
+
+    public init(
+        classes: Int = 256, residualChannels: Int, dilationChannels: Int, skipChannels: Int, headChannels: Int,
+        kernelSize: Int = 2, inputKernelSize: Int = 2, dilations: [Int], sampleRate: Int = 16000
+    ) {
+        self.classes = classes
+        self.residualChannels = residualChannels
+        self.dilationChannels = dilationChannels
+        self.skipChannels = skipChannels
+        self.headChannels = headChannels
+        self.kernelSize = kernelSize
+        self.inputKernelSize = inputKernelSize
+        self.dilations = dilations
+        self.sampleRate = sampleRate
+    }
+
+    /// Dilations 1, 2, 4, …, 2^(layersPerStack−1), repeated `stacks` times.
+    public static func doublingDilations(stacks: Int, layersPerStack: Int) -> [Int] {
+        Array((0..<stacks).map { _ in (0..<layersPerStack).map { 1 << $0 } }.joined())
+    }
+
+    /// The model of ../shared/peer/wavenet_torch.py: 2 stacks of dilations
+    /// 1…512, kernel 2, residual 32, gate 2×32, skip 64, head 64; 177,632
+    /// parameters, receptive field 2,048 samples (128 ms at 16 kHz).
+    public static let compact = WaveNetConfig(
+        residualChannels: 32, dilationChannels: 32, skipChannels: 64, headChannels: 64,
+        dilations: doublingDilations(stacks: 2, layersPerStack: 10))
+
+    /// A small model for tests and quick runs: 2 stacks of dilations 1…8,
+    /// residual 16, gate 2×16, skip 32, head 32; receptive field 32 samples.
+    public static let tiny = WaveNetConfig(
+        residualChannels: 16, dilationChannels: 16, skipChannels: 32, headChannels: 32,
+        dilations: doublingDilations(stacks: 2, layersPerStack: 4))
+
+    /// A mid-size model: 2 stacks of dilations 1…128, residual 24, gate 2×24,
+    /// skip 48, head 48; receptive field 512 samples.
+    public static let small = WaveNetConfig(
+        residualChannels: 24, dilationChannels: 24, skipChannels: 48, headChannels: 48,
+        dilations: doublingDilations(stacks: 2, layersPerStack: 8))
+
+    /// The named presets, for the command line.
+    public static let presets: [String: WaveNetConfig] = ["tiny": .tiny, "small": .small, "compact": .compact]
+
+    /// How many samples one output sees: the current one and
+    /// `receptiveField − 1` before it.
+    public var receptiveField: Int {
+        (inputKernelSize - 1) + dilations.reduce(0) { $0 + (kernelSize - 1) * $1 } + 1
+    }
+
+    /// Multiply–accumulates per sample of one forward pass (all layers, as
+    /// the reference counts them, including the unused last residual).
+    public var forwardMACsPerSample: Int {
+        let R = residualChannels, D = dilationChannels, S = skipChannels, H = headChannels
+        let perLayer = kernelSize * R * 2 * D + D * R + D * S
+        return inputKernelSize * R * R + dilations.count * perLayer + S * H + H * classes
+    }
+
+    /// Checks the numbers a user can set; throws a message naming the field.
+    public func validate() throws(WaveNetError) {
+        func check(_ ok: Bool, _ what: String) throws(WaveNetError) {
+            if !ok { throw .invalidConfig(what) }
+        }
+        try check(classes >= 2, "classes must be at least 2 (got \(classes))")
+        try check(residualChannels >= 1 && dilationChannels >= 1 && skipChannels >= 1 && headChannels >= 1,
+                  "channel counts must be positive")
+        try check(kernelSize >= 1 && inputKernelSize >= 1, "kernel sizes must be at least 1")
+        try check(!dilations.isEmpty, "a WaveNet needs at least one layer (dilations is empty)")
+        try check(dilations.allSatisfy { $0 >= 1 }, "dilations must be at least 1 (got \(dilations))")
+        try check(sampleRate >= 1, "sample rate must be positive")
+    }
+}

@@ -1,0 +1,83 @@
+import SeededRNG
+import Testing
+import TensorModule
+import WaveNetModule
+
+func randomCodes(_ n: Int, classes: Int = 256, rng: inout Xoshiro256) -> [Int32] {
+    (0..<n).map { _ in Int32(rng.next() % UInt64(classes)) }
+}
+
+@Suite struct WaveNetGradientTests {
+    /// Every parameter tensor of the tiny model, checked by central finite
+    /// differences of the summed loss against the analytic gradient.
+    ///
+    /// Tolerance: 2% relative plus 1e-3 absolute. The absolute part is Float's
+    /// rounding noise: the summed loss (≈ 410 nats) wobbles by ≈ 1e-6 under a
+    /// perturbation, which divided by 2h = 2e-3 is ≈ 5e-4. ReLUs make the loss
+    /// piecewise smooth; a coordinate whose quotients at h and 2h disagree
+    /// sits at a kink and is skipped — at most 20% may be (biases move every
+    /// position at once, so they meet kinks most).
+    @Test func wholeModelMatchesFiniteDifferences() throws {
+        let model = try WaveNet(config: .tiny, seed: 1)
+        var rng = Xoshiro256(seed: 2)
+        let B = 2, T = 37
+        let windows = randomCodes(B * (T + 1), rng: &rng)
+        let loss0 = windows.withUnsafeBufferPointer { model.lossAndGradient(windows: $0.baseAddress!, batch: B, time: T) }
+        #expect(loss0.isFinite && loss0 > 0)
+        // The gradient of the summed loss is the mean's × count.
+        let count = Float(B * T)
+        let analytic = model.gradients.storage.array.map { Double($0 * count) }
+        let x = model.parameters.baseAddress
+        func loss() -> Double {
+            windows.withUnsafeBufferPointer { model.evaluate(windows: $0.baseAddress!, batch: B, time: T, context: 0).nats }
+        }
+        func quotient(_ i: Int, _ h: Float) -> Double {
+            let saved = x[i]
+            x[i] = saved + h; let up = loss()
+            x[i] = saved - h; let down = loss()
+            x[i] = saved
+            return (up - down) / (2 * Double(h))
+        }
+        func allowed(_ v: Double) -> Double { 1e-3 + 0.02 * abs(v) }
+        var worstOverall = 0.0, checked = 0, skipped = 0
+        for entry in model.layout.entries {
+            var worst = 0.0  // error as a fraction of the allowed error
+            for j in 0..<min(entry.count, 12) {
+                let i = entry.offset + (j * 7919) % entry.count
+                let fine = quotient(i, 1e-3), coarse = quotient(i, 2e-3)
+                if abs(coarse - fine) > allowed(fine) / 2 { skipped += 1; continue }
+                checked += 1
+                let e = abs(fine - analytic[i]) / allowed(fine)
+                if e > 1 { print("  \(entry.name)[\(i - entry.offset)]: analytic \(analytic[i]) h \(fine) 2h \(coarse)") }
+                worst = max(worst, e)
+            }
+            worstOverall = max(worstOverall, worst)
+            #expect(worst <= 1, "\(entry.name): finite-difference gradient off by \(worst)× the tolerance")
+        }
+        print("whole-model gradient check: worst error \(worstOverall)× tolerance (2% + 1e-3) over \(checked) coordinates, \(skipped) skipped at a kink")
+        #expect(skipped * 5 <= checked + skipped, "too many coordinates at a ReLU kink: \(skipped) of \(checked + skipped)")
+    }
+
+    @Test func parameterCountMatchesThePyTorchReference() throws {
+        let model = try WaveNet(config: .compact, seed: 0)
+        #expect(model.parameterCount == 177_632)
+        #expect(WaveNetConfig.compact.receptiveField == 2048)
+        #expect(WaveNetConfig.compact.forwardMACsPerSample * 2 == 331_776)
+    }
+
+    @Test func contextExcludesEarlyPositionsFromTheLoss() throws {
+        let model = try WaveNet(config: .tiny, seed: 3)
+        var rng = Xoshiro256(seed: 4)
+        let T = 50, context = 20
+        var windows = randomCodes(T + 1, rng: &rng)
+        let base = windows.withUnsafeBufferPointer { model.evaluate(windows: $0.baseAddress!, batch: 1, time: T, context: context) }
+        #expect(base.count == T - context)
+        // Targets before the context do not count; inputs there still matter.
+        windows[5] = (windows[5] + 1) % 256  // target of position 4 and input of position 5
+        let changed = windows.withUnsafeBufferPointer { model.evaluate(windows: $0.baseAddress!, batch: 1, time: T, context: context) }
+        #expect(changed.nats != base.nats, "inputs before the context still feed later predictions")
+        windows = windows.map { $0 }
+        let full = windows.withUnsafeBufferPointer { model.evaluate(windows: $0.baseAddress!, batch: 1, time: T, context: 0) }
+        #expect(full.count == T && full.nats > changed.nats)
+    }
+}
