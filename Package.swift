@@ -31,9 +31,10 @@ let package = Package(
     targets: [
         // MARK: Public modules
         .target(name: "SeededRNG"),
+        .target(name: "Checksum", dependencies: ["CCrypto"]),
         .target(name: "TensorModule", dependencies: ["COpenBLAS", "SeededRNG"], swiftSettings: hotPath),
         .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG"]),
-        .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "SeededRNG"], swiftSettings: hotPath),
+        .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "SeededRNG", "Checksum"], swiftSettings: hotPath),
         .target(name: "PBT", dependencies: ["CSQLite", "SeededRNG"]),
         .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ"]),
         .target(name: "PBTExperiment", dependencies: ["PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio"]),
@@ -52,11 +53,13 @@ let package = Package(
         .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // MARK: Tests
-        .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "COpenBLAS"]),
+        .target(name: "TestSupport", dependencies: ["SeededRNG"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "COpenBLAS", "TestSupport"]),
         .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio"]),
-        .testTarget(name: "WaveNetModuleTests", dependencies: ["WaveNetModule", "SpeechAudio", "TensorModule"]),
+        .testTarget(name: "WaveNetModuleTests", dependencies: ["WaveNetModule", "SpeechAudio", "TensorModule", "TestSupport"]),
         .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres"]),
         .testTarget(name: "PBTExperimentTests", dependencies: ["PBTExperiment", "PBTWaveCommands"]),
     ]

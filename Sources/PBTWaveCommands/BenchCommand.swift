@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import TensorModule
+import WaveNetModule
 
 /// `pbtwave bench …`: speed measurements printed as ratios against a peer
 /// measured in the same run. Not tests: the numbers depend on the machine.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed side by side with a reference, in one run.",
-        subcommands: [BenchKernels.self]
+        subcommands: [BenchKernels.self, BenchTrain.self]
     )
 }
 
@@ -70,4 +71,66 @@ struct BenchKernels: ParsableCommand {
 
 func pad(_ s: String, _ width: Int) -> String {
     s.count >= width ? s + " " : s + String(repeating: " ", count: width - s.count)
+}
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "WaveNet training throughput (samples/s), optionally against the PyTorch peer in the same run.",
+        discussion: """
+        With --peer-python and --peer-script, runs ../shared/peer/wavenet_torch.py with the same model, \
+        batch, window and thread count right after our measurement, and prints the ratio.
+        """
+    )
+
+    @Option(help: "Model preset: \(WaveNetConfig.presets.keys.sorted().joined(separator: ", ")).")
+    var preset: String = "compact"
+    @Option(help: "Windows per step.") var batch: Int = 1
+    @Option(help: "Positions per window (T).") var time: Int = 8192
+    @Option(help: "BLAS threads (the peer gets the same).") var threads: Int = 1
+    @Option(help: "Seconds to time each side.") var seconds: Double = 10
+    @Option(help: "Python interpreter with torch installed, for the peer.") var peerPython: String?
+    @Option(help: "Path to wavenet_torch.py.") var peerScript: String?
+
+    func validate() throws {
+        guard WaveNetConfig.presets[preset] != nil else {
+            throw ValidationError("unknown preset '\(preset)'; choose one of \(WaveNetConfig.presets.keys.sorted().joined(separator: ", "))")
+        }
+        guard batch >= 1, time >= 2, threads >= 1, seconds > 0 else {
+            throw ValidationError("--batch, --threads must be ≥ 1, --time ≥ 2, --seconds > 0")
+        }
+        guard (peerPython == nil) == (peerScript == nil) else {
+            throw ValidationError("give both --peer-python and --peer-script, or neither")
+        }
+    }
+
+    func run() throws {
+        BLAS.setThreads(threads)
+        let config = WaveNetConfig.presets[preset]!
+        let r = try TrainingBenchmark.run(config: config, batch: batch, time: time, seconds: seconds)
+        let flops = Double(config.forwardMACsPerSample) * 6
+        print(String(format: "ours:  %@ B%d T%d, %d thread(s): median %.0f samples/s (best %.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
+                     preset, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
+                     r.medianSamplesPerSecond * flops / 1e9, r.steps, r.lossFirst, r.lossLast))
+        guard let peerPython, let peerScript else { return }
+        guard preset == "compact" else { throw ValidationError("the PyTorch peer implements the compact preset only") }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: peerPython)
+        process.arguments = [peerScript, "--threads", "\(threads)", "--batch", "\(batch)", "--T", "\(time)", "--seconds", "\(seconds)"]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let line = String(data: data, encoding: .utf8)?.split(separator: "\n").last,
+              let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let peer = json["samples_per_s_median"] as? Double else {
+            throw ValidationError("the peer failed (exit \(process.terminationStatus)); run it by hand to see why")
+        }
+        let best = json["samples_per_s_best"] as? Double ?? peer
+        print(String(format: "peer:  torch %@: median %.0f samples/s (best %.0f)", json["torch"] as? String ?? "?", peer, best))
+        print(String(format: "ratio ours/peer: %.2f× median, %.2f× best", r.medianSamplesPerSecond / peer, r.bestSamplesPerSecond / best))
+    }
 }

@@ -1,5 +1,6 @@
 import SeededRNG
 import Testing
+import TestSupport
 import TensorModule
 
 @Suite struct CausalConvTests {

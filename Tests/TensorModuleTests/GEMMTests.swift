@@ -2,6 +2,11 @@ import COpenBLAS
 import SeededRNG
 import Testing
 import TensorModule
+import TestSupport
+
+extension Tensor {
+    convenience init(_ values: [Float]) { self.init(shape: [values.count], values: values) }
+}
 
 @Suite struct BLASLinkTests {
     @Test func linkedBLASIsOpenBLAS() {

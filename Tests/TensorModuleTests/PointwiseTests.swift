@@ -1,6 +1,7 @@
 import Foundation
 import SeededRNG
 import Testing
+import TestSupport
 import TensorModule
 
 @Suite struct VectorMathTests {
@@ -123,5 +124,25 @@ import TensorModule
         addRowSums(sums.baseAddress, x.baseAddress, rows: rows, cols: cols)
         let expected = (0..<rows).map { r in Float(r + 1) + (0..<cols).reduce(Float(0)) { $0 + start[r * cols + $1] } }
         expectClose(sums.array, expected, tolerance: 1e-5, "addRowSums")
+    }
+}
+
+@Suite struct MatvecTests {
+    @Test(arguments: [(1, 1), (7, 3), (8, 5), (32, 32), (64, 64), (96, 32), (256, 64), (41, 17)])
+    func matchesNaive(_ s: (Int, Int)) {
+        let (rows, cols) = s
+        var rng = Xoshiro256(seed: 71)
+        let wValues = randomArray(rows * cols, rng: &rng), xValues = randomArray(cols, rng: &rng)
+        let bValues = randomArray(rows, rng: &rng), y0 = randomArray(rows, rng: &rng)
+        let w = Tensor(wValues), wt = Tensor(shape: [cols, rows]), x = Tensor(xValues), b = Tensor(bValues)
+        transpose(wt.baseAddress, w.baseAddress, rows: rows, cols: cols)
+        let naive = (0..<rows).map { r in (0..<cols).reduce(Double(bValues[r])) { $0 + Double(wValues[r * cols + $1]) * Double(xValues[$1]) } }
+        let y = Tensor(shape: [rows])
+        matvecTransposed(y.baseAddress, weightT: wt.baseAddress, x: x.baseAddress, bias: b.baseAddress, rows: rows, cols: cols)
+        expectClose(y.array, naive.map(Float.init), tolerance: 1e-5 * Float(cols), "matvec \(rows)x\(cols)")
+        let acc = Tensor(y0)
+        matvecTransposed(acc.baseAddress, weightT: wt.baseAddress, x: x.baseAddress, bias: nil, rows: rows, cols: cols, accumulate: true)
+        let expected = (0..<rows).map { Float(naive[$0]) - bValues[$0] + y0[$0] }
+        expectClose(acc.array, expected, tolerance: 1e-5 * Float(cols), "matvec accumulate \(rows)x\(cols)")
     }
 }

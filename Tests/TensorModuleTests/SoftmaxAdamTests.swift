@@ -1,6 +1,7 @@
 import Foundation
 import SeededRNG
 import Testing
+import TestSupport
 import TensorModule
 
 @Suite struct SoftmaxCrossEntropyTests {

@@ -1,21 +1,22 @@
+// Helpers shared by the test targets: random data, max-difference
+// comparisons that print what they measured, finite-difference checks.
 import SeededRNG
 import Testing
-import TensorModule
 
 /// Random floats in [-scale, scale).
-func randomArray(_ n: Int, scale: Float = 1, rng: inout Xoshiro256) -> [Float] {
+public func randomArray(_ n: Int, scale: Float = 1, rng: inout Xoshiro256) -> [Float] {
     (0..<n).map { _ in (2 * rng.nextUnitFloat() - 1) * scale }
 }
 
-struct Difference: CustomStringConvertible {
-    var maxAbs: Float
-    var maxRel: Float
-    var description: String { "max abs diff \(maxAbs), max rel diff \(maxRel)" }
+public struct Difference: CustomStringConvertible {
+    public var maxAbs: Float
+    public var maxRel: Float
+    public var description: String { "max abs diff \(maxAbs), max rel diff \(maxRel)" }
 }
 
 /// The largest absolute and relative differences between two arrays; the
 /// relative one is taken against max(|b|, 1e-3) so near-zero values do not blow up.
-func difference(_ a: [Float], _ b: [Float]) -> Difference {
+public func difference(_ a: [Float], _ b: [Float]) -> Difference {
     precondition(a.count == b.count, "compared arrays differ in length: \(a.count) vs \(b.count)")
     var d = Difference(maxAbs: 0, maxRel: 0)
     for i in a.indices {
@@ -29,17 +30,13 @@ func difference(_ a: [Float], _ b: [Float]) -> Difference {
 
 /// Expects `fast` to match `reference` within `tolerance` (absolute), and
 /// prints the max difference as llm.c's test does.
-func expectClose(
+public func expectClose(
     _ fast: [Float], _ reference: [Float], tolerance: Float, _ label: String,
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
     let d = difference(fast, reference)
     print("\(label): \(d)")
     #expect(d.maxAbs <= tolerance, "\(label): \(d) exceeds tolerance \(tolerance)", sourceLocation: sourceLocation)
-}
-
-extension Tensor {
-    convenience init(_ values: [Float]) { self.init(shape: [values.count], values: values) }
 }
 
 /// Central finite-difference check of an analytic gradient.
@@ -49,7 +46,7 @@ extension Tensor {
 /// compares (L(x+h) − L(x−h)) / 2h with `analytic[i]`. Tolerance is relative to
 /// max(|numeric|, |analytic|, floor). Returns the worst relative error.
 @discardableResult
-func gradientCheck(
+public func gradientCheck(
     _ label: String, x: UnsafeMutablePointer<Float>, count: Int, analytic: [Float],
     h: Float, tolerance: Double, floor: Double = 1e-2, samples: Int = 64, rng: inout Xoshiro256,
     sourceLocation: SourceLocation = #_sourceLocation,

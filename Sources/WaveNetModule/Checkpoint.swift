@@ -1,0 +1,223 @@
+import Checksum
+import Foundation
+import SeededRNG
+import TensorModule
+
+/// What a checkpoint holds besides the three float arenas.
+public struct CheckpointHeader: Codable, Sendable, Equatable {
+    public var config: WaveNetConfig
+    /// Optimizer steps taken (the model's own iteration).
+    public var step: Int
+    public var adam: AdamConfig
+    /// The training-data generator, so a resumed run draws the same windows.
+    public var dataRNG: Xoshiro256?
+    /// Floats per arena (parameters, Adam m, Adam v).
+    public var floatCount: Int
+    /// Names and shapes of the parameter tensors, in arena order.
+    public var tensors: [String]
+    /// Free-form facts (training options, trial id, …).
+    public var metadata: [String: String]
+}
+
+/// The versioned binary checkpoint format.
+///
+/// ```
+/// "PBTWAVE\0"                 8 bytes magic
+/// version                     UInt32 little-endian (1)
+/// header length H             UInt32 little-endian
+/// header                      H bytes of JSON (CheckpointHeader)
+/// parameters, Adam m, Adam v  3 × floatCount Float32 little-endian
+/// SHA-256 of all of the above 32 bytes
+/// ```
+/// Written atomically: to a temporary file in the same directory, flushed to
+/// disk, then renamed over the destination, so a reader (or a crash) never
+/// sees half a checkpoint.
+public enum CheckpointFile {
+    public static let magic: [UInt8] = Array("PBTWAVE".utf8) + [0]
+    public static let version: UInt32 = 1
+
+    /// Serialises `model` (+ `dataRNG`, `metadata`) and writes it atomically.
+    public static func write(
+        _ model: WaveNet, dataRNG: Xoshiro256?, metadata: [String: String] = [:], to path: String
+    ) throws(WaveNetError) {
+        let header = CheckpointHeader(
+            config: model.config, step: model.step, adam: model.adamConfig, dataRNG: dataRNG,
+            floatCount: model.layout.count, tensors: model.layout.entries.map { "\($0.name)\($0.shape)" }, metadata: metadata)
+        let headerBytes: Data
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            headerBytes = try encoder.encode(header)
+        } catch {
+            throw .checkpoint(path: path, reason: "could not encode the header: \(error)")
+        }
+        var bytes = [UInt8]()
+        let floats = model.layout.count
+        bytes.reserveCapacity(16 + headerBytes.count + 3 * floats * 4 + 32)
+        bytes += magic
+        appendLE(&bytes, version)
+        appendLE(&bytes, UInt32(headerBytes.count))
+        bytes += headerBytes
+        for arena in [model.parameters, model.adamM, model.adamV] {
+            arena.storage.withUnsafeBufferPointer { buf in
+                #if _endian(little)
+                bytes.append(contentsOf: UnsafeRawBufferPointer(buf))
+                #else
+                for f in buf { appendLE(&bytes, f.bitPattern) }
+                #endif
+            }
+        }
+        let digest = bytes.withUnsafeBytes { raw -> [UInt8] in
+            var d = SHA256Digest()
+            d.update(raw)
+            return d.finalize()
+        }
+        bytes += digest
+        try AtomicFile.write(bytes, to: path)
+    }
+
+    /// Reads and verifies a checkpoint: magic, version, checksum and shapes.
+    /// Returns the header and the three arenas' floats.
+    public static func read(from path: String) throws(WaveNetError) -> (header: CheckpointHeader, floats: [Float]) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw .checkpoint(path: path, reason: FileManager.default.fileExists(atPath: path)
+                ? "cannot be read (permissions?)" : "no such file")
+        }
+        let bytes = [UInt8](data)
+        func fail(_ reason: String) -> WaveNetError { .checkpoint(path: path, reason: reason) }
+        guard bytes.count >= 16 + 32 else { throw fail("too short to be a PBTWave checkpoint (\(bytes.count) bytes; truncated?)") }
+        guard Array(bytes[0..<8]) == magic else { throw fail("not a PBTWave checkpoint (wrong magic bytes)") }
+        let version = readLE(bytes, at: 8)
+        guard version == Self.version else {
+            throw fail("format version \(version) is not supported (this build reads version \(Self.version))")
+        }
+        let body = bytes.count - 32
+        let expected = Array(bytes[body...])
+        let actual = bytes.withUnsafeBytes { raw -> [UInt8] in
+            var d = SHA256Digest()
+            d.update(UnsafeRawBufferPointer(rebasing: raw[0..<body]))
+            return d.finalize()
+        }
+        guard actual == expected else { throw fail("checksum mismatch: the file is damaged or was truncated") }
+        let headerLength = Int(readLE(bytes, at: 12))
+        guard 16 + headerLength <= body else { throw fail("header length \(headerLength) runs past the end of the file") }
+        let header: CheckpointHeader
+        do {
+            header = try JSONDecoder().decode(CheckpointHeader.self, from: Data(bytes[16..<(16 + headerLength)]))
+        } catch {
+            throw fail("unreadable header: \(error)")
+        }
+        let payload = body - 16 - headerLength
+        guard header.floatCount >= 0, payload == 3 * header.floatCount * 4 else {
+            throw fail("payload holds \(payload) bytes, the header promises \(3 * header.floatCount * 4)")
+        }
+        var floats = [Float](repeating: 0, count: 3 * header.floatCount)
+        let start = 16 + headerLength
+        #if _endian(little)
+        floats.withUnsafeMutableBytes { out in
+            bytes.withUnsafeBytes { raw in out.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[start..<body])) }
+        }
+        #else
+        for i in floats.indices { floats[i] = Float(bitPattern: readLE(bytes, at: start + 4 * i)) }
+        #endif
+        return (header, floats)
+    }
+
+    static func appendLE(_ bytes: inout [UInt8], _ v: UInt32) {
+        bytes.append(UInt8(truncatingIfNeeded: v))
+        bytes.append(UInt8(truncatingIfNeeded: v >> 8))
+        bytes.append(UInt8(truncatingIfNeeded: v >> 16))
+        bytes.append(UInt8(truncatingIfNeeded: v >> 24))
+    }
+
+    static func readLE(_ bytes: [UInt8], at i: Int) -> UInt32 {
+        UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24
+    }
+}
+
+extension WaveNet {
+    /// A model restored from a checkpoint file (weights, Adam state, step),
+    /// with the checkpoint's header.
+    public static func load(from path: String) throws(WaveNetError) -> (model: WaveNet, header: CheckpointHeader) {
+        let (header, floats) = try CheckpointFile.read(from: path)
+        let model = try WaveNet(config: header.config, seed: 0)
+        try model.restore(header: header, floats: floats, path: path)
+        return (model, header)
+    }
+
+    /// Replaces this model's weights, Adam state and step with a checkpoint's.
+    /// The checkpoint's configuration must equal this model's.
+    @discardableResult
+    public func load(from path: String) throws(WaveNetError) -> CheckpointHeader {
+        let (header, floats) = try CheckpointFile.read(from: path)
+        try restore(header: header, floats: floats, path: path)
+        return header
+    }
+
+    func restore(header: CheckpointHeader, floats: [Float], path: String) throws(WaveNetError) {
+        guard header.config == config else {
+            throw .checkpoint(path: path, reason: "holds a different model configuration than the one requested "
+                + "(\(header.config.dilations.count) layers, residual \(header.config.residualChannels) vs "
+                + "\(config.dilations.count) layers, residual \(config.residualChannels))")
+        }
+        guard header.floatCount == layout.count,
+              header.tensors == layout.entries.map({ "\($0.name)\($0.shape)" }) else {
+            throw .checkpoint(path: path, reason: "its tensor layout does not match this build's WaveNet")
+        }
+        let n = layout.count
+        floats.withUnsafeBufferPointer { f in
+            parameters.baseAddress.update(from: f.baseAddress!, count: n)
+            adamM.baseAddress.update(from: f.baseAddress! + n, count: n)
+            adamV.baseAddress.update(from: f.baseAddress! + 2 * n, count: n)
+        }
+        step = header.step
+        adamConfig = header.adam
+    }
+
+    /// Copies another model's weights, Adam state and step (PBT's exploit):
+    /// three buffer copies.
+    public func copyState(from other: WaveNet) {
+        precondition(other.config == config, "copyState needs models with the same configuration")
+        parameters.copy(from: other.parameters)
+        adamM.copy(from: other.adamM)
+        adamV.copy(from: other.adamV)
+        step = other.step
+        adamConfig = other.adamConfig
+    }
+}
+
+/// Atomic whole-file writes: temporary file in the same directory, fsync,
+/// rename, fsync of the directory.
+public enum AtomicFile {
+    public static func write(_ bytes: [UInt8], to path: String) throws(WaveNetError) {
+        let url = URL(fileURLWithPath: path)
+        let directory = url.deletingLastPathComponent().path
+        let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else {
+            throw .checkpoint(path: path, reason: "cannot create a file in \(directory): \(String(cString: strerror(errno)))")
+        }
+        var written = 0
+        let ok: Bool = bytes.withUnsafeBytes { raw in
+            while written < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + written, raw.count - written)
+                if n <= 0 { if errno == EINTR { continue }; return false }
+                written += n
+            }
+            return fsync(fd) == 0
+        }
+        let error = errno
+        close(fd)
+        guard ok else {
+            unlink(temporary)
+            throw .checkpoint(path: path, reason: "write failed: \(String(cString: strerror(error)))")
+        }
+        guard rename(temporary, path) == 0 else {
+            let e = errno
+            unlink(temporary)
+            throw .checkpoint(path: path, reason: "rename into place failed: \(String(cString: strerror(e)))")
+        }
+        let dfd = open(directory, O_RDONLY)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+}

@@ -1,0 +1,55 @@
+import SeededRNG
+import TensorModule
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Training-throughput measurement of one model on synthetic windows (the
+/// codes do not change the cost). Used by `pbtwave bench train`; not a test.
+public enum TrainingBenchmark {
+    public struct Result: Sendable {
+        public var steps: Int
+        public var samplesPerStep: Int
+        /// Seconds per step, sorted ascending.
+        public var stepSeconds: [Double]
+        public var medianSamplesPerSecond: Double { Double(samplesPerStep) / stepSeconds[stepSeconds.count / 2] }
+        public var bestSamplesPerSecond: Double { Double(samplesPerStep) / stepSeconds[0] }
+        public var lossFirst: Double
+        public var lossLast: Double
+    }
+
+    /// Trains `config` on batch × time windows for about `seconds` (at least
+    /// three timed steps) after `warmup` steps, single model, caller's thread.
+    public static func run(config: WaveNetConfig, batch: Int, time: Int, seconds: Double, warmup: Int = 3) throws -> Result {
+        let model = try WaveNet(config: config, seed: 0)
+        // Sum of two sines plus noise, mu-law encoded, like the PyTorch peer.
+        var rng = Xoshiro256(seed: 1)
+        let n = batch * (time + 1)
+        var windows = [Int32](repeating: 0, count: n)
+        for i in 0..<n {
+            let t = Double(i % (time + 1))
+            var x = 0.4 * sin(2 * .pi * 220 * t / 16000) + 0.2 * sin(2 * .pi * 1234 * t / 16000) + 0.05 * rng.nextGaussian()
+            x = max(-1, min(1, x))
+            let y = (x < 0 ? -1.0 : 1.0) * log1p(255 * abs(x)) / log1p(255)
+            windows[i] = Int32(max(0, min(255, Int((y + 1) / 2 * 255 + 0.5))))
+        }
+        return windows.withUnsafeBufferPointer { w in
+            var first = 0.0
+            for i in 0..<warmup {
+                let l = model.trainStep(windows: w.baseAddress!, batch: batch, time: time, learningRate: 1e-3)
+                if i == 0 { first = l }
+            }
+            var times: [Double] = []
+            times.reserveCapacity(1024)
+            var last = 0.0
+            let end = KernelBenchmark.now() + seconds
+            while KernelBenchmark.now() < end || times.count < 3 {
+                let t0 = KernelBenchmark.now()
+                last = model.trainStep(windows: w.baseAddress!, batch: batch, time: time, learningRate: 1e-3)
+                times.append(KernelBenchmark.now() - t0)
+            }
+            return Result(steps: times.count, samplesPerStep: batch * time, stepSeconds: times.sorted(), lossFirst: first, lossLast: last)
+        }
+    }
+}
