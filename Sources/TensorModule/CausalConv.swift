@@ -43,7 +43,7 @@ public func causalConvForward(
         for k in 0..<K {
             let s = (K - 1 - k) * d
             if s >= T { continue }
-            gemm(outB + s, ldc: T,
+            blockedGemm(outB + s, ldc: T,
                  weight + k * Cout * Cin, lda: Cin,
                  inpB, ldb: T,
                  m: Cout, n: T - s, k: Cin, beta: 1)
@@ -77,14 +77,14 @@ public func causalConvBackward(
             if s >= T { continue }
             if let dweight {
                 // dW_k (Cout, Cin) += dout_b[:, s..<T] · inp_b[:, 0..<T−s]ᵀ
-                gemm(dweight + k * Cout * Cin, ldc: Cin,
+                blockedGemm(dweight + k * Cout * Cin, ldc: Cin,
                      doutB + s, lda: T,
                      inpB, ldb: T, transB: .transposed,
                      m: Cout, n: Cin, k: T - s, beta: 1)
             }
             if let dinp {
                 // dinp_b[:, 0..<T−s] += W_kᵀ · dout_b[:, s..<T]
-                gemm(dinp + b * Cin * T, ldc: T,
+                blockedGemm(dinp + b * Cin * T, ldc: T,
                      weight + k * Cout * Cin, lda: Cin, transA: .transposed,
                      doutB + s, ldb: T,
                      m: Cin, n: T - s, k: Cout, beta: overwriteInputGradient && k == K - 1 ? 0 : 1)

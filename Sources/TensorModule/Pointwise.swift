@@ -11,12 +11,18 @@ public func fillRows(_ out: UnsafeMutablePointer<Float>, values: UnsafePointer<F
 
 /// out[r, c] += bias[r].
 public func addRowBias(_ out: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, cols: Int) {
+    addRowBias(out, inp: out, bias: bias, rows: rows, cols: cols)
+}
+
+/// out[r, c] = inp[r, c] + bias[r]: a copy and a bias in one pass. `out`
+/// may be `inp`.
+public func addRowBias(_ out: UnsafeMutablePointer<Float>, inp: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows: Int, cols: Int) {
     for r in 0..<rows {
-        let row = out + r * cols
+        let row = out + r * cols, src = inp + r * cols
         let v = Float8(repeating: bias[r])
         var c = 0
-        while c + 8 <= cols { store8(load8(row + c) + v, row + c); c += 8 }
-        while c < cols { row[c] += bias[r]; c += 1 }
+        while c + 8 <= cols { store8(load8(src + c) + v, row + c); c += 8 }
+        while c < cols { row[c] = src[c] + bias[r]; c += 1 }
     }
 }
 

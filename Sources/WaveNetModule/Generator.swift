@@ -60,10 +60,11 @@ public final class WaveNetGenerator {
         inputBias = copy(p.inputBias, R)
         dilatedT = p.layers.map { stackTaps($0.dilatedWeight, taps: K, cin: R, cout: 2 * D) }
         dilatedBias = p.layers.map { copy($0.dilatedBias, 2 * D) }
-        outT = p.layers.map { l in
+        let L = c.dilations.count
+        outT = p.layers.enumerated().map { index, l in
             let t = Tensor(shape: [D, S + R])
             for d in 0..<D {
-                for s in 0..<S { t.baseAddress[d * (S + R) + s] = l.skipWeight[s * D + d] }
+                for s in 0..<S { t.baseAddress[d * (S + R) + s] = p.skipWeight[s * L * D + index * D + d] }
                 for r in 0..<R { t.baseAddress[d * (S + R) + S + r] = l.residualWeight[r * D + d] }
             }
             return t

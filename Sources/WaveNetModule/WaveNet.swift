@@ -66,9 +66,11 @@ public final class WaveNet {
             l.append("layer\(i).dilated.bias", shape: [2 * D])
             l.append("layer\(i).residual.weight", shape: [1, R, D])
             l.append("layer\(i).residual.bias", shape: [R])
-            l.append("layer\(i).skip.weight", shape: [1, S, D])
             l.append("layer\(i).skip.bias", shape: [S])
         }
+        // Every layer's skip 1x1 (D → S) side by side: column block l is layer
+        // l's weight, so the whole skip sum is one GEMM over the stacked z's.
+        l.append("skip.weight", shape: [S, c.dilations.count * D])
         l.append("head1.weight", shape: [1, H, S])
         l.append("head1.bias", shape: [H])
         l.append("head2.weight", shape: [c.classes, H])
@@ -91,9 +93,9 @@ public final class WaveNet {
             uniform(l.dilatedBias, 2 * D, fanIn: R * c.kernelSize)
             uniform(l.residualWeight, R * D, fanIn: D)
             uniform(l.residualBias, R, fanIn: D)
-            uniform(l.skipWeight, S * D, fanIn: D)
             uniform(l.skipBias, S, fanIn: D)
         }
+        uniform(p.skipWeight, S * c.dilations.count * D, fanIn: D)
         uniform(p.head1Weight, H * S, fanIn: S)
         uniform(p.head1Bias, H, fanIn: S)
         uniform(p.head2Weight, c.classes * H, fanIn: H)
@@ -124,6 +126,7 @@ public final class WaveNet {
     @discardableResult
     public func lossAndGradient(windows: UnsafePointer<Int32>, batch B: Int, time T: Int, context: Int = 0) -> Double {
         let ws = prepare(batch: B, time: T)
+        ws.skipBiasGradient.zero()
         forward(ws, windows: windows)
         let scale = 1 / Float(B * (T - context))
         let total = lossForward(ws, windows: windows, context: context, gradientScale: scale)
@@ -169,51 +172,56 @@ public final class WaveNet {
     }
 
     // MARK: Forward
+    //
+    // Sequences are processed one at a time (every kernel call has batch 1),
+    // so each layer's z can sit in one (L·D, T) block per sequence and the
+    // skip connections of all layers become a single GEMM with K = L·D
+    // instead of L GEMMs with K = D.
 
     func forward(_ ws: Workspace, windows: UnsafePointer<Int32>) {
+        for b in 0..<ws.batch { forwardSequence(ws, b, codes: windows + b * (ws.time + 1)) }
+    }
+
+    func forwardSequence(_ ws: Workspace, _ b: Int, codes: UnsafePointer<Int32>) {
         let c = config
-        let B = ws.batch, T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels
+        let T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels
         let H = c.headChannels, V = c.classes, L = c.dilations.count
-        // Embedding: emb[b, r, t] = E[code(b, t), r].
-        for b in 0..<B {
-            let codes = windows + b * (T + 1)
-            let out = ws.emb.baseAddress + b * R * T
-            for t in 0..<T {
-                let code = Int(codes[t])
-                precondition(code >= 0 && code < V, "code \(code) out of range 0..<\(V)")
-                let row = p.embedding + code * R
-                for r in 0..<R { out[r * T + t] = row[r] }
-            }
+        // Embedding: emb[r, t] = E[code(t), r].
+        let emb = ws.emb.baseAddress + b * R * T
+        for t in 0..<T {
+            let code = Int(codes[t])
+            precondition(code >= 0 && code < V, "code \(code) out of range 0..<\(V)")
+            let row = p.embedding + code * R
+            for r in 0..<R { emb[r * T + t] = row[r] }
         }
-        causalConvForward(out: ws.h[0].baseAddress, inp: ws.emb.baseAddress, weight: p.inputWeight, bias: p.inputBias,
-                          batch: B, inChannels: R, outChannels: R, time: T, kernelSize: c.inputKernelSize, dilation: 1)
+        causalConvForward(out: ws.h(0, b), inp: emb, weight: p.inputWeight, bias: p.inputBias,
+                          batch: 1, inChannels: R, outChannels: R, time: T, kernelSize: c.inputKernelSize, dilation: 1)
         for l in 0..<L {
             let lp = p.layers[l]
-            causalConvForward(out: ws.pre.baseAddress, inp: ws.h[l].baseAddress, weight: lp.dilatedWeight, bias: lp.dilatedBias,
-                              batch: B, inChannels: R, outChannels: 2 * D, time: T, kernelSize: c.kernelSize, dilation: c.dilations[l])
-            gatedForward(z: ws.z[l].baseAddress, th: ws.th[l].baseAddress, sg: ws.sg[l].baseAddress, pre: ws.pre.baseAddress,
-                         batch: B, channels: D, time: T)
-            causalConvForward(out: ws.skip.baseAddress, inp: ws.z[l].baseAddress, weight: lp.skipWeight, bias: lp.skipBias,
-                              batch: B, inChannels: D, outChannels: S, time: T, kernelSize: 1, dilation: 1, accumulate: l > 0)
+            causalConvForward(out: ws.pre.baseAddress, inp: ws.h(l, b), weight: lp.dilatedWeight, bias: lp.dilatedBias,
+                              batch: 1, inChannels: R, outChannels: 2 * D, time: T, kernelSize: c.kernelSize, dilation: c.dilations[l])
+            gatedForward(z: ws.z(l, b), th: ws.th(l, b), sg: ws.sg(l, b), pre: ws.pre.baseAddress, batch: 1, channels: D, time: T)
             if l < L - 1 {
-                ws.h[l + 1].copy(from: ws.h[l])
-                causalConvForward(out: ws.h[l + 1].baseAddress, inp: ws.z[l].baseAddress, weight: lp.residualWeight,
-                                  bias: lp.residualBias, batch: B, inChannels: D, outChannels: R, time: T, kernelSize: 1,
-                                  dilation: 1, accumulate: true)
+                // h_{l+1} = h_l + W_res·z + b_res (the last layer's is unused).
+                let next = ws.h(l + 1, b)
+                addRowBias(next, inp: ws.h(l, b), bias: lp.residualBias, rows: R, cols: T)
+                blockedGemm(next, ldc: T, lp.residualWeight, lda: D, ws.z(l, b), ldb: T, m: R, n: T, k: D, beta: 1)
             }
         }
+        // skip = Σ_l (W_skip_l·z_l + b_skip_l): one GEMM over the stacked z's.
+        let skip = ws.skip.baseAddress + b * S * T
+        fillRows(skip, values: ws.skipBiasSum(p, config: c), rows: S, cols: T)
+        blockedGemm(skip, ldc: T, p.skipWeight, lda: L * D, ws.z(0, b), ldb: T, m: S, n: T, k: L * D, beta: 1)
         // Head: ReLU → 1x1 (S → H) → ReLU → 1x1 (H → V), logits time-major.
-        reluForward(ws.skip.baseAddress, ws.skip.baseAddress, count: B * S * T)
-        causalConvForward(out: ws.u.baseAddress, inp: ws.skip.baseAddress, weight: p.head1Weight, bias: p.head1Bias,
-                          batch: B, inChannels: S, outChannels: H, time: T, kernelSize: 1, dilation: 1)
-        reluForward(ws.u.baseAddress, ws.u.baseAddress, count: B * H * T)
-        for b in 0..<B {
-            let logits = ws.logits.baseAddress + b * T * V
-            for t in 0..<T { (logits + t * V).update(from: p.head2Bias, count: V) }
-            // logits_b (T, V) += u_bᵀ (T, H) · W2ᵀ (H, V)
-            gemm(logits, ldc: V, ws.u.baseAddress + b * H * T, lda: T, transA: .transposed,
-                 p.head2Weight, ldb: H, transB: .transposed, m: T, n: V, k: H, beta: 1)
-        }
+        reluForward(skip, skip, count: S * T)
+        let u = ws.u.baseAddress + b * H * T
+        causalConvForward(out: u, inp: skip, weight: p.head1Weight, bias: p.head1Bias,
+                          batch: 1, inChannels: S, outChannels: H, time: T, kernelSize: 1, dilation: 1)
+        reluForward(u, u, count: H * T)
+        let logits = ws.logits.baseAddress + b * T * V
+        for t in 0..<T { (logits + t * V).update(from: p.head2Bias, count: V) }
+        // logits_b (T, V) += u_bᵀ (T, H) · W2ᵀ (H, V)
+        gemm(logits, ldc: V, u, lda: T, transA: .transposed, p.head2Weight, ldb: H, transB: .transposed, m: T, n: V, k: H, beta: 1)
     }
 
     /// Loss over positions `context ..< T`; leaves dL/dlogits in place of the
@@ -236,57 +244,63 @@ public final class WaveNet {
     // MARK: Backward
 
     func backward(_ ws: Workspace, windows: UnsafePointer<Int32>) {
-        let c = config
-        let B = ws.batch, T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels
-        let H = c.headChannels, V = c.classes, L = c.dilations.count
         gradients.zero()
-        // Head, second 1x1: logits_b = u_bᵀ W2ᵀ + b2.
-        for b in 0..<B {
-            let dlogits = ws.logits.baseAddress + b * T * V
-            let u = ws.u.baseAddress + b * H * T
-            // dW2 (V, H) += dlogits_bᵀ (V, T) · u_bᵀ (T, H)
-            gemm(g.head2Weight, ldc: H, dlogits, lda: V, transA: .transposed, u, ldb: T, transB: .transposed,
-                 m: V, n: H, k: T, beta: 1)
-            for t in 0..<T { accumulate(g.head2Bias, dlogits + t * V, count: V) }
-            // du_b (H, T) = W2ᵀ (H, V) · dlogits_bᵀ (V, T)
-            gemm(ws.du.baseAddress + b * H * T, ldc: T, p.head2Weight, lda: H, transA: .transposed,
-                 dlogits, ldb: V, transB: .transposed, m: H, n: T, k: V, beta: 0)
-        }
-        reluBackward(ws.du.baseAddress, dout: ws.du.baseAddress, y: ws.u.baseAddress, count: B * H * T)
+        for b in 0..<ws.batch { backwardSequence(ws, b, codes: windows + b * (ws.time + 1)) }
+        // Every layer's skip bias gets the same gradient: the row sums of dskip.
+        for l in g.layers { accumulate(l.skipBias, ws.skipBiasGradient.baseAddress, count: config.skipChannels) }
+    }
+
+    func backwardSequence(_ ws: Workspace, _ b: Int, codes: UnsafePointer<Int32>) {
+        let c = config
+        let T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels
+        let H = c.headChannels, V = c.classes, L = c.dilations.count
+        let dlogits = ws.logits.baseAddress + b * T * V
+        let u = ws.u.baseAddress + b * H * T
+        let skip = ws.skip.baseAddress + b * S * T
+        // Head, second 1x1: logits = uᵀ W2ᵀ + b2.
+        // dW2 (V, H) += dlogitsᵀ (V, T) · uᵀ (T, H)
+        gemm(g.head2Weight, ldc: H, dlogits, lda: V, transA: .transposed, u, ldb: T, transB: .transposed, m: V, n: H, k: T, beta: 1)
+        for t in 0..<T { accumulate(g.head2Bias, dlogits + t * V, count: V) }
+        // du (H, T) = W2ᵀ (H, V) · dlogitsᵀ (V, T), then through the ReLU.
+        gemm(ws.du.baseAddress, ldc: T, p.head2Weight, lda: H, transA: .transposed, dlogits, ldb: V, transB: .transposed,
+             m: H, n: T, k: V, beta: 0)
+        reluBackward(ws.du.baseAddress, dout: ws.du.baseAddress, y: u, count: H * T)
         causalConvBackward(dinp: ws.dskip.baseAddress, dweight: g.head1Weight, dbias: g.head1Bias, dout: ws.du.baseAddress,
-                           inp: ws.skip.baseAddress, weight: p.head1Weight, batch: B, inChannels: S, outChannels: H, time: T,
+                           inp: skip, weight: p.head1Weight, batch: 1, inChannels: S, outChannels: H, time: T,
                            kernelSize: 1, dilation: 1, overwriteInputGradient: true)
-        reluBackward(ws.dskip.baseAddress, dout: ws.dskip.baseAddress, y: ws.skip.baseAddress, count: B * S * T)
+        reluBackward(ws.dskip.baseAddress, dout: ws.dskip.baseAddress, y: skip, count: S * T)
+        // Skip connections of all layers at once:
+        //   dZ (L·D, T) = W_skipᵀ (L·D, S) · dskip (S, T);  dW_skip (S, L·D) += dskip · Zᵀ.
+        blockedGemm(ws.dz.baseAddress, ldc: T, p.skipWeight, lda: L * D, transA: .transposed, ws.dskip.baseAddress, ldb: T,
+             m: L * D, n: T, k: S, beta: 0)
+        gemm(g.skipWeight, ldc: L * D, ws.dskip.baseAddress, lda: T, ws.z(0, b), ldb: T, transB: .transposed,
+             m: S, n: L * D, k: T, beta: 1)
+        addRowSums(ws.skipBiasGradient.baseAddress, ws.dskip.baseAddress, rows: S, cols: T)
         // Layers, top down. dh holds dL/dh_{l+1}; the last layer's residual is
         // not computed, so it starts at zero.
         ws.dh.zero()
         for l in (0..<L).reversed() {
             let lp = p.layers[l], lg = g.layers[l]
-            causalConvBackward(dinp: ws.dz.baseAddress, dweight: lg.skipWeight, dbias: lg.skipBias, dout: ws.dskip.baseAddress,
-                               inp: ws.z[l].baseAddress, weight: lp.skipWeight, batch: B, inChannels: D, outChannels: S, time: T,
-                               kernelSize: 1, dilation: 1, overwriteInputGradient: true)
+            let dz = ws.dz.baseAddress + l * D * T
             if l < L - 1 {
-                causalConvBackward(dinp: ws.dz.baseAddress, dweight: lg.residualWeight, dbias: lg.residualBias,
-                                   dout: ws.dh.baseAddress, inp: ws.z[l].baseAddress, weight: lp.residualWeight,
-                                   batch: B, inChannels: D, outChannels: R, time: T, kernelSize: 1, dilation: 1)
+                causalConvBackward(dinp: dz, dweight: lg.residualWeight, dbias: lg.residualBias, dout: ws.dh.baseAddress,
+                                   inp: ws.z(l, b), weight: lp.residualWeight, batch: 1, inChannels: D, outChannels: R, time: T,
+                                   kernelSize: 1, dilation: 1)
             }
-            gatedBackward(dpre: ws.pre.baseAddress, dz: ws.dz.baseAddress, th: ws.th[l].baseAddress, sg: ws.sg[l].baseAddress,
-                          batch: B, channels: D, time: T)
+            gatedBackward(dpre: ws.pre.baseAddress, dz: dz, th: ws.th(l, b), sg: ws.sg(l, b), batch: 1, channels: D, time: T)
             // dh_l = dh_{l+1} (residual path) + the dilated convolution's input gradient.
             causalConvBackward(dinp: ws.dh.baseAddress, dweight: lg.dilatedWeight, dbias: lg.dilatedBias, dout: ws.pre.baseAddress,
-                               inp: ws.h[l].baseAddress, weight: lp.dilatedWeight, batch: B, inChannels: R, outChannels: 2 * D,
+                               inp: ws.h(l, b), weight: lp.dilatedWeight, batch: 1, inChannels: R, outChannels: 2 * D,
                                time: T, kernelSize: c.kernelSize, dilation: c.dilations[l])
         }
+        let emb = ws.emb.baseAddress + b * R * T
         causalConvBackward(dinp: ws.demb.baseAddress, dweight: g.inputWeight, dbias: g.inputBias, dout: ws.dh.baseAddress,
-                           inp: ws.emb.baseAddress, weight: p.inputWeight, batch: B, inChannels: R, outChannels: R, time: T,
+                           inp: emb, weight: p.inputWeight, batch: 1, inChannels: R, outChannels: R, time: T,
                            kernelSize: c.inputKernelSize, dilation: 1, overwriteInputGradient: true)
-        for b in 0..<B {
-            let codes = windows + b * (T + 1)
-            let demb = ws.demb.baseAddress + b * R * T
-            for t in 0..<T {
-                let row = g.embedding + Int(codes[t]) * R
-                for r in 0..<R { row[r] += demb[r * T + t] }
-            }
+        let demb = ws.demb.baseAddress
+        for t in 0..<T {
+            let row = g.embedding + Int(codes[t]) * R
+            for r in 0..<R { row[r] += demb[r * T + t] }
         }
     }
 }
@@ -297,9 +311,11 @@ extension WaveNet {
     /// Pointers to each parameter (or gradient) tensor inside an arena.
     struct Views {
         struct Layer {
-            var dilatedWeight, dilatedBias, residualWeight, residualBias, skipWeight, skipBias: UnsafeMutablePointer<Float>
+            var dilatedWeight, dilatedBias, residualWeight, residualBias, skipBias: UnsafeMutablePointer<Float>
         }
         var embedding, inputWeight, inputBias: UnsafeMutablePointer<Float>
+        /// (S, L·D): layer l's skip weight is the column block l·D ..< (l+1)·D.
+        var skipWeight: UnsafeMutablePointer<Float>
         var layers: [Layer]
         var head1Weight, head1Bias, head2Weight, head2Bias: UnsafeMutablePointer<Float>
 
@@ -311,8 +327,9 @@ extension WaveNet {
             layers = config.dilations.indices.map { i in
                 Layer(dilatedWeight: ptr("layer\(i).dilated.weight"), dilatedBias: ptr("layer\(i).dilated.bias"),
                       residualWeight: ptr("layer\(i).residual.weight"), residualBias: ptr("layer\(i).residual.bias"),
-                      skipWeight: ptr("layer\(i).skip.weight"), skipBias: ptr("layer\(i).skip.bias"))
+                      skipBias: ptr("layer\(i).skip.bias"))
             }
+            skipWeight = ptr("skip.weight")
             head1Weight = ptr("head1.weight")
             head1Bias = ptr("head1.bias")
             head2Weight = ptr("head2.weight")
@@ -320,32 +337,54 @@ extension WaveNet {
         }
     }
 
-    /// Activation and activation-gradient buffers for one (B, T).
+    /// Activation and activation-gradient buffers for one (B, T). Activations
+    /// are kept for every sequence (the backward pass needs them); gradient
+    /// buffers are per sequence and reused.
     final class Workspace {
         let batch: Int, time: Int
-        let emb: Tensor, h: [Tensor], z: [Tensor], th: [Tensor], sg: [Tensor]
+        let layers: Int, residual: Int, gate: Int
+        let emb: Tensor, hs: Tensor, zs: Tensor, ths: Tensor, sgs: Tensor
         let pre: Tensor, skip: Tensor, u: Tensor, logits: Tensor
         let du: Tensor, dskip: Tensor, dh: Tensor, dz: Tensor, demb: Tensor
+        let biasSum: Tensor, skipBiasGradient: Tensor
 
         init(config c: WaveNetConfig, batch B: Int, time T: Int) {
             batch = B
             time = T
             let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels
             let L = c.dilations.count
+            layers = L; residual = R; gate = D
             emb = Tensor(shape: [B, R, T])
-            h = (0..<L).map { _ in Tensor(shape: [B, R, T]) }
-            z = (0..<L).map { _ in Tensor(shape: [B, D, T]) }
-            th = (0..<L).map { _ in Tensor(shape: [B, D, T]) }
-            sg = (0..<L).map { _ in Tensor(shape: [B, D, T]) }
-            pre = Tensor(shape: [B, 2 * D, T])
+            hs = Tensor(shape: [B, L, R, T])
+            zs = Tensor(shape: [B, L, D, T])
+            ths = Tensor(shape: [B, L, D, T])
+            sgs = Tensor(shape: [B, L, D, T])
+            pre = Tensor(shape: [2 * D, T])
             skip = Tensor(shape: [B, S, T])
             u = Tensor(shape: [B, H, T])
             logits = Tensor(shape: [B * T, c.classes])
-            du = Tensor(shape: [B, H, T])
-            dskip = Tensor(shape: [B, S, T])
-            dh = Tensor(shape: [B, R, T])
-            dz = Tensor(shape: [B, D, T])
-            demb = Tensor(shape: [B, R, T])
+            du = Tensor(shape: [H, T])
+            dskip = Tensor(shape: [S, T])
+            dh = Tensor(shape: [R, T])
+            dz = Tensor(shape: [L, D, T])
+            demb = Tensor(shape: [R, T])
+            biasSum = Tensor(shape: [S])
+            skipBiasGradient = Tensor(shape: [S])
+        }
+
+        /// h_l of sequence b: (R, T).
+        func h(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { hs.baseAddress + ((b * layers + l) * residual) * time }
+        /// z_l of sequence b: (D, T); z_0 … z_{L−1} are consecutive rows.
+        func z(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { zs.baseAddress + ((b * layers + l) * gate) * time }
+        func th(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { ths.baseAddress + ((b * layers + l) * gate) * time }
+        func sg(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { sgs.baseAddress + ((b * layers + l) * gate) * time }
+
+        /// Σ_l b_skip_l, the bias of the fused skip GEMM (recomputed per call:
+        /// the parameters change every step).
+        func skipBiasSum(_ p: Views, config c: WaveNetConfig) -> UnsafePointer<Float> {
+            biasSum.zero()
+            for l in p.layers { accumulate(biasSum.baseAddress, l.skipBias, count: c.skipChannels) }
+            return UnsafePointer(biasSum.baseAddress)
         }
     }
 }
