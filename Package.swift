@@ -1,8 +1,9 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Kernels and the model are the hot path: they are optimised even in debug
-// builds so that `swift test` (gradient checks, overfit tests) runs quickly.
+// Kernels, the model and audio loading (mu-law, checksums over the corpus)
+// are the hot path: they are optimised even in debug builds so that
+// `swift test` (gradient checks, overfit tests, the real corpus) runs quickly.
 // `-O` keeps `precondition` (public shape checks) and drops `assert`.
 let hotPath: [SwiftSetting] = [.unsafeFlags(["-O"])]
 
@@ -25,7 +26,7 @@ let package = Package(
         // MARK: Public modules
         .target(name: "SeededRNG"),
         .target(name: "TensorModule", dependencies: ["COpenBLAS", "SeededRNG"], swiftSettings: hotPath),
-        .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG"]),
+        .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG"], swiftSettings: hotPath),
         .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "SeededRNG"], swiftSettings: hotPath),
         .target(name: "PBT", dependencies: ["CSQLite", "SeededRNG"]),
         .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ"]),
