@@ -147,12 +147,23 @@ if [ "$force" -eq 0 ] && [ -f "$out/.complete" ] && [ "$(cat "$out/.complete")" 
 fi
 
 # --- 4. Decode (only what is missing under the current identity) -----------
+# Checksums of the last build under this identity: a present file that no
+# longer matches them was damaged after the build and is decoded again, so a
+# rebuild never blesses a damaged file with a new checksum.
+declare -A previous_sha=()
+if [ "$force" -eq 0 ] && [ -f "$out/manifest.tsv" ] && [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$identity" ]; then
+  while IFS=$'\t' read -r file _ _ hash; do
+    previous_sha[$file]=$hash
+  done < <(tail -n +2 "$out/manifest.tsv")
+fi
 rm -f "$out/.complete"
 if [ "$force" -eq 1 ] || [ ! -f "$out/.stamp" ] || [ "$(cat "$out/.stamp")" != "$identity" ]; then
   # Another identity decoded these: remove every WAV listed by the old
   # manifest (and every WAV we would write), nothing else.
   if [ -f "$out/manifest.tsv" ]; then
-    tail -n +2 "$out/manifest.tsv" | cut -f1 | while IFS= read -r f; do rm -f "$out/$f"; done
+    tail -n +2 "$out/manifest.tsv" | cut -f1 | while IFS= read -r f; do
+      case "$f" in /*|*..*|'') ;; *.wav) rm -f "$out/$f" ;; esac
+    done
   fi
   for rel in "${selected[@]}"; do rm -f "$out/${rel%.g722}.wav"; done
   printf '%s\n' "$identity" > "$out/.stamp.tmp" && mv "$out/.stamp.tmp" "$out/.stamp"
@@ -186,10 +197,16 @@ if [ ${#to_decode[@]} -gt 0 ]; then
 fi
 
 # --- 5. Manifest and split ----------------------------------------------------
-# Sample count from the WAV's "data" chunk (walks the RIFF chunks, so it does
-# not assume a 44-byte header).
+# Sample count from the WAV's "data" chunk. ffmpeg -bitexact writes the
+# canonical 44-byte header ("data" at byte 36), read with one `od`; anything
+# else is walked chunk by chunk.
 wav_samples() {
-  local f=$1 offset=12 size id bytes
+  local f=$1 offset=12 size id bytes b
+  read -r -a b < <(od -An -v -t u1 -j 36 -N 8 "$f")
+  if [ "${#b[@]}" -eq 8 ] && [ "${b[0]} ${b[1]} ${b[2]} ${b[3]}" = "100 97 116 97" ]; then
+    echo $(( (b[4] | b[5] << 8 | b[6] << 16 | b[7] << 24) / 2 ))
+    return 0
+  fi
   size=$(stat -c %s "$f")
   while [ $((offset + 8)) -le "$size" ]; do
     id=$(dd if="$f" bs=1 skip="$offset" count=4 status=none)
@@ -206,16 +223,34 @@ wav_samples() {
 # across machines and independent of file order.
 split_of() {
   local h
-  h=$(printf '%s' "$1" | sha256sum | cut -c1-8)
-  if [ $(( 16#$h % 100 )) -lt 10 ]; then echo validation; else echo train; fi
+  h=$(printf '%s' "$1" | sha256sum)
+  if [ $(( 16#${h:0:8} % 100 )) -lt 10 ]; then echo validation; else echo train; fi
 }
 
 wavs=()
 for rel in "${selected[@]}"; do wavs+=("${rel%.g722}.wav"); done
 declare -A sha
-while read -r hash file; do
-  sha[$file]=$hash
-done < <(cd "$out" && printf '%s\0' "${wavs[@]}" | xargs -0 sha256sum)
+hash_files() {
+  while read -r hash file; do
+    sha[$file]=$hash
+  done < <(cd "$out" && printf '%s\0' "$@" | xargs -0 sha256sum)
+}
+hash_files "${wavs[@]}"
+changed=()
+for w in "${wavs[@]}"; do
+  if [ -n "${previous_sha[$w]:-}" ] && [ "${previous_sha[$w]}" != "${sha[$w]}" ]; then changed+=("$w"); fi
+done
+if [ ${#changed[@]} -gt 0 ]; then
+  echo "build-corpus: ${#changed[@]} files changed since the last build; decoding them again: ${changed[*]}"
+  for w in "${changed[@]}"; do
+    rm -f "$out/$w"
+    decode_one "${w%.wav}.g722"
+  done
+  hash_files "${changed[@]}"
+  for w in "${changed[@]}"; do
+    [ "${previous_sha[$w]}" = "${sha[$w]}" ] || echo "build-corpus: warning: $w decodes differently from the last build (is ffmpeg deterministic here?)" >&2
+  done
+fi
 
 {
   printf 'file\tseconds\tsamples\tsha256\n'
