@@ -27,6 +27,8 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     // MARK: Folders
     /// No folder at `path`.
     case folderNotFound(path: String)
+    /// A folder was asked for, but `path` is a file.
+    case notAFolder(path: String)
     /// The folder holds no (non-hidden) files at all.
     case folderEmpty(path: String)
     /// The folder holds files, but none could be used; `skipped` of them.
@@ -70,6 +72,8 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
             return "cannot write audio file \(path): \(reason): check that the folder exists and is writable and the disk has room"
         case let .folderNotFound(path):
             return "audio folder not found: \(path): check the path"
+        case let .notAFolder(path):
+            return "\(path) is a file, not a folder: give the folder that holds the audio files, or load the file on its own"
         case let .folderEmpty(path):
             return "audio folder \(path) is empty: put audio files in it"
         case let .noUsableAudio(path, skipped, first):
@@ -97,7 +101,7 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .fileNotFound(path), let .unreadable(path, _), let .emptyAudio(path),
              let .truncated(path, _, _), let .tooShort(path, _, _), let .nonFiniteSamples(path),
              let .resampleFailed(path, _, _, _), let .writeFailed(path, _),
-             let .folderNotFound(path), let .folderEmpty(path), let .noUsableAudio(path, _, _),
+             let .folderNotFound(path), let .notAFolder(path), let .folderEmpty(path), let .noUsableAudio(path, _, _),
              let .manifestMalformed(path, _, _), let .checksumMismatch(path, _, _),
              let .sampleCountMismatch(path, _, _):
             return path

@@ -53,7 +53,7 @@ extension ClipSet {
             throw AudioError.folderNotFound(path: folder)
         }
         guard isDirectory.boolValue else {
-            throw AudioError.folderNotFound(path: folder + " (a file, not a folder)")
+            throw AudioError.notAFolder(path: folder)
         }
         let files = listFiles(in: folder)
         guard !files.isEmpty else { throw AudioError.folderEmpty(path: folder) }

@@ -91,7 +91,7 @@ extension ClipSet {
     /// Fills `buffer` (count `count × length`) with `count` random windows,
     /// row-major, as `count` calls of ``sampleWindow(length:rng:into:)``.
     public func sampleWindows(
-        count: Int, length: Int, rng: inout Xoshiro256, into buffer: UnsafeMutableBufferPointer<Int32>
+        length: Int, count: Int, rng: inout Xoshiro256, into buffer: UnsafeMutableBufferPointer<Int32>
     ) throws(AudioError) {
         precondition(count > 0 && buffer.count == count * length, "window buffer holds \(buffer.count) codes, need \(count) × \(length)")
         for i in 0 ..< count {
@@ -109,7 +109,7 @@ extension ClipSet {
     ///
     /// Throws ``AudioError/noClipLongEnough(source:length:longest:)`` when no
     /// clip holds `length` codes.
-    public func evenlySpacedWindows(count: Int, length: Int) throws(AudioError) -> WindowBatch {
+    public func evenlySpacedWindows(length: Int, count: Int) throws(AudioError) -> WindowBatch {
         precondition(count > 0, "window count must be positive")
         let total = windowStartCount(length: length)
         guard total > 0 else { throw AudioError.noClipLongEnough(source: source, length: length, longest: longestClip) }

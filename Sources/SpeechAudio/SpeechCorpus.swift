@@ -102,7 +102,7 @@ public struct CorpusManifest: Sendable {
 ///     let corpus = try SpeechCorpus.load(directory: SpeechCorpus.defaultDirectory())
 ///     var rng = Xoshiro256(seed: 1)
 ///     try corpus.train.sampleWindow(length: n, rng: &rng, into: buffer)
-///     let fixed = try corpus.validationWindows(count: 16, length: n)
+///     let fixed = try corpus.validationWindows(length: n, count: 16)
 public struct SpeechCorpus: Sendable {
     /// The model's sample rate, Hz.
     public static let sampleRate = 16_000
@@ -169,9 +169,9 @@ public struct SpeechCorpus: Sendable {
     }
 
     /// A fixed set of validation windows:
-    /// ``ClipSet/evenlySpacedWindows(count:length:)`` of ``validation``.
-    public func validationWindows(count: Int, length: Int) throws(AudioError) -> WindowBatch {
-        try validation.evenlySpacedWindows(count: count, length: length)
+    /// ``ClipSet/evenlySpacedWindows(length:count:)`` of ``validation``.
+    public func validationWindows(length: Int, count: Int) throws(AudioError) -> WindowBatch {
+        try validation.evenlySpacedWindows(length: length, count: count)
     }
 
     private static func loadVerified(_ entry: ManifestEntry, directory: String, verifyChecksum: Bool) throws(AudioError) -> [Float] {

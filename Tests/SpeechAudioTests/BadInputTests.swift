@@ -134,12 +134,16 @@ struct BadInputTests {
         #expect(clips.clips.count == 1 && clips.sampleCount == 100)
     }
 
-    @Test("missing folder")
-    func missingFolder() {
+    @Test("missing folder, or a file where a folder should be")
+    func missingFolder() throws {
         let folder = TemporaryFolder()
         let path = folder.file("absent")
         let error = audioError { () throws(AudioError) in try ClipSet.load(folder: path) }
         expectError(error, naming: path) { $0 == .folderNotFound(path: path) }
+
+        let file = try folder.writeWAV("a.wav", samples: [0.1, 0.2])
+        let fileError = audioError { () throws(AudioError) in try ClipSet.load(folder: file) }
+        expectError(fileError, naming: file) { $0 == .notAFolder(path: file) }
     }
 
     @Test("empty folder (hidden files do not count)")

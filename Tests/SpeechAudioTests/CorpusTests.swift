@@ -56,7 +56,7 @@ struct CorpusTests {
         #expect(loaded.train.clips[0].codes == MuLaw.encode(pcmGridSignal(count: 4000, seed: 100)))
         #expect(abs(loaded.manifest.totalSeconds - 16_000.0 / 16_000) < 1e-3)
         #expect(try SpeechCorpus.verify(directory: corpus.directory).isEmpty)
-        let windows = try loaded.validationWindows(count: 3, length: 1000)
+        let windows = try loaded.validationWindows(length: 1000, count: 3)
         #expect(windows.origins.allSatisfy { $0.clip == 0 })
     }
 
@@ -197,12 +197,12 @@ struct RealCorpusTests {
         let length = ClipSet.windowLength(context: 2047, targets: 8192)
         var a = Xoshiro256(seed: 7), b = Xoshiro256(seed: 7)
         var first = [Int32](repeating: 0, count: 4 * length), second = first
-        try first.withUnsafeMutableBufferPointer { buffer throws(AudioError) in try corpus.train.sampleWindows(count: 4, length: length, rng: &a, into: buffer) }
-        try second.withUnsafeMutableBufferPointer { buffer throws(AudioError) in try corpus.train.sampleWindows(count: 4, length: length, rng: &b, into: buffer) }
+        try first.withUnsafeMutableBufferPointer { buffer throws(AudioError) in try corpus.train.sampleWindows(length: length, count: 4, rng: &a, into: buffer) }
+        try second.withUnsafeMutableBufferPointer { buffer throws(AudioError) in try corpus.train.sampleWindows(length: length, count: 4, rng: &b, into: buffer) }
         #expect(first == second)
         #expect(first.allSatisfy { $0 >= 0 && $0 < 256 })
-        let validation = try corpus.validationWindows(count: 8, length: length)
+        let validation = try corpus.validationWindows(length: length, count: 8)
         #expect(validation.origins.allSatisfy { $0.start + length <= corpus.validation.clips[$0.clip].codes.count })
-        #expect(try corpus.validationWindows(count: 8, length: length).codes == validation.codes)
+        #expect(try corpus.validationWindows(length: length, count: 8).codes == validation.codes)
     }
 }

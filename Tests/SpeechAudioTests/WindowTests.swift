@@ -106,7 +106,7 @@ struct WindowTests {
         var a = Xoshiro256(seed: 21), b = Xoshiro256(seed: 21)
         var batch = [Int32](repeating: -1, count: 4 * 50)
         try batch.withUnsafeMutableBufferPointer { buffer throws(AudioError) in
-            try set.sampleWindows(count: 4, length: 50, rng: &a, into: buffer)
+            try set.sampleWindows(length: 50, count: 4, rng: &a, into: buffer)
         }
         var singles: [Int32] = []
         for _ in 0 ..< 4 { singles += try draw(set, length: 50, rng: &b).1 }
@@ -124,14 +124,14 @@ struct WindowTests {
         }
         #expect(error == .noClipLongEnough(source: "test set", length: 51, longest: 50))
         #expect(error?.description.contains("shorter window") == true)
-        #expect(audioError { () throws(AudioError) in try set.evenlySpacedWindows(count: 3, length: 51) } != nil)
+        #expect(audioError { () throws(AudioError) in try set.evenlySpacedWindows(length: 51, count: 3) } != nil)
     }
 
     @Test("validation windows: fixed, evenly spaced over all valid windows")
     func evenlySpaced() throws {
         let set = labelledSet(lengths: [100, 20, 300])
         // Valid windows of 21: 80 in clip 0, none in clip 1, 280 in clip 2: N = 360.
-        let batch = try set.evenlySpacedWindows(count: 4, length: 21)
+        let batch = try set.evenlySpacedWindows(length: 21, count: 4)
         #expect(batch.count == 4 && batch.length == 21 && batch.codes.count == 84)
         // Window i is number floor((2i + 1) · 360 / 8) = 45, 135, 225, 315.
         #expect(batch.origins == [WindowOrigin(clip: 0, start: 45), WindowOrigin(clip: 2, start: 55),
@@ -141,10 +141,10 @@ struct WindowTests {
             let expected = set.clips[origin.clip].codes[origin.start ..< origin.start + 21].map { Int32($0) }
             #expect(Array(batch.window(i)) == expected)
         }
-        let again = try set.evenlySpacedWindows(count: 4, length: 21)
+        let again = try set.evenlySpacedWindows(length: 21, count: 4)
         #expect(again.codes == batch.codes && again.origins == batch.origins)
         // More windows than positions: still valid, overlapping.
-        let many = try set.evenlySpacedWindows(count: 500, length: 21)
+        let many = try set.evenlySpacedWindows(length: 21, count: 500)
         #expect(many.origins.allSatisfy { $0.clip != 1 && $0.start + 21 <= set.clips[$0.clip].codes.count })
     }
 
