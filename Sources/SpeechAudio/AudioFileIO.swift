@@ -54,7 +54,7 @@ public func audioFileInfo(path: String) throws(AudioError) -> AudioFileInfo {
 ///   as stored.
 /// - Several channels are mixed down to their average.
 /// - When the file's rate differs from `sampleRate`, the audio is resampled
-///   with libsamplerate (``resample(_:from:to:)``); `nil` keeps the file's rate.
+///   with libsamplerate (``resample(_:from:to:quality:)``); `nil` keeps the file's rate.
 ///
 /// Throws ``AudioError`` naming `path` for a missing, unreadable (not audio,
 /// corrupt, 0-byte), empty, truncated or non-finite file.
