@@ -1,8 +1,9 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Kernels and the model are the hot path: they are optimised even in debug
-// builds so that `swift test` (gradient checks, overfit tests) runs quickly.
+// Kernels, the model and audio loading (mu-law, checksums over the corpus)
+// are the hot path: they are optimised even in debug builds so that
+// `swift test` (gradient checks, overfit tests, the real corpus) runs quickly.
 // `-O` keeps `precondition` (public shape checks) and drops `assert`.
 // The kernels are written with SIMD8<Float>; on x86-64 they need AVX2 and FMA
 // (every x86-64 server since 2015; without FMA a fused multiply-add becomes a
@@ -33,7 +34,7 @@ let package = Package(
         .target(name: "SeededRNG"),
         .target(name: "Checksum", dependencies: ["CCrypto"]),
         .target(name: "TensorModule", dependencies: ["COpenBLAS", "SeededRNG"], swiftSettings: hotPath),
-        .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG"]),
+        .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG", "Checksum"], swiftSettings: hotPath),
         .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "SeededRNG", "Checksum"], swiftSettings: hotPath),
         .target(name: "PBT", dependencies: ["CSQLite", "SeededRNG"]),
         .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ"]),
@@ -58,7 +59,7 @@ let package = Package(
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["SeededRNG"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "COpenBLAS", "TestSupport"]),
-        .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio"]),
+        .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio", "Checksum"]),
         .testTarget(name: "WaveNetModuleTests", dependencies: ["WaveNetModule", "SpeechAudio", "TensorModule", "TestSupport"]),
         .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres"]),
         .testTarget(name: "PBTExperimentTests", dependencies: ["PBTExperiment", "PBTWaveCommands"]),

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import SpeechAudio
+
+/// `pbtwave corpus`: inspect and verify the speech corpus. Building it stays
+/// in `datasets/build-corpus.sh`, which needs apt and ffmpeg.
+struct CorpusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "corpus",
+        abstract: "Inspect or verify the speech corpus (build it with `bash datasets/build-corpus.sh`).",
+        subcommands: [Info.self, Check.self],
+        defaultSubcommand: Info.self
+    )
+
+    struct Location: ParsableArguments {
+        @Option(name: .long, help: ArgumentHelp(
+            "Corpus folder (default: $PBTWAVE_CORPUS, else ./corpus).", valueName: "dir"))
+        var corpus: String?
+
+        var directory: String { corpus ?? SpeechCorpus.defaultDirectory() }
+    }
+
+    struct Info: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Files, minutes, train/validation split and unigram mu-law entropy of the corpus."
+        )
+
+        @OptionGroup var location: Location
+
+        func run() throws {
+            let directory = location.directory
+            // Checksums are `corpus check`'s job; info only needs the audio.
+            let corpus = try SpeechCorpus.load(directory: directory, verifyChecksums: false)
+            let totalSeconds = corpus.train.seconds + corpus.validation.seconds
+            func line(_ name: String, _ set: ClipSet) -> String {
+                "  \(name): " + String(format: "%d files, %.2f minutes (%.1f %%), %d samples",
+                                       set.clips.count, set.seconds / 60, 100 * set.seconds / totalSeconds, set.sampleCount)
+            }
+            let trainBits = corpus.train.unigramEntropyBits()
+            let validationBits = corpus.validation.unigramEntropyBits()
+            let crossBits = crossEntropyBits(histogram: corpus.validation.codeHistogram(), model: corpus.train.codeHistogram())
+            print("corpus \(directory)")
+            print(String(format: "  files: %d, %.2f minutes at %d Hz", corpus.manifest.entries.count, totalSeconds / 60, SpeechCorpus.sampleRate))
+            print(line("train", corpus.train))
+            print(line("validation", corpus.validation))
+            print(String(format: "  unigram mu-law entropy: train %.3f bits, validation %.3f bits per sample", trainBits, validationBits))
+            print(String(format: "  validation under the train unigram: %.3f bits per sample (the NLL a model must beat)", crossBits))
+        }
+    }
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify every corpus file against the manifest (present, sample count, sha256)."
+        )
+
+        @OptionGroup var location: Location
+
+        func run() throws {
+            let directory = location.directory
+            let manifest = try CorpusManifest.read(directory: directory)
+            let problems = try SpeechCorpus.verify(directory: directory)
+            if problems.isEmpty {
+                print("corpus \(directory): all \(manifest.entries.count) files match manifest.tsv (sha256, sample count); split \(manifest.train.count) train / \(manifest.validation.count) validation")
+                return
+            }
+            var standardError = StandardError()
+            for problem in problems { print(problem, to: &standardError) }
+            print("corpus \(directory): \(problems.count) of \(manifest.entries.count) files are missing or damaged: run `bash datasets/build-corpus.sh \(directory)` after deleting them", to: &standardError)
+            throw ExitCode.failure
+        }
+    }
+}
+
+private struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandle.standardError.write(Data(string.utf8))
+    }
+}

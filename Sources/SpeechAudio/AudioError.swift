@@ -1,0 +1,116 @@
+/// Everything that can go wrong with audio a user supplies: each case names
+/// the file or folder at fault, and its `description` says what to do.
+///
+/// The module never traps on bad input. Functions that load a single file or
+/// a corpus throw; folder loading skips bad files and reports them in a
+/// ``FolderLoadReport``.
+public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
+    // MARK: Single files
+    /// No file at `path`.
+    case fileNotFound(path: String)
+    /// libsndfile could not open the file: not audio, an unsupported format,
+    /// a corrupt or truncated header, an empty (0-byte) file.
+    case unreadable(path: String, reason: String)
+    /// The file is valid audio but holds no samples.
+    case emptyAudio(path: String)
+    /// Decoding stopped before the number of frames the header announces.
+    case truncated(path: String, expectedFrames: Int, readFrames: Int)
+    /// The file has fewer samples (after resampling) than required.
+    case tooShort(path: String, samples: Int, required: Int)
+    /// The file decodes to NaN or infinite samples (a damaged float file).
+    case nonFiniteSamples(path: String)
+    /// libsamplerate refused the conversion.
+    case resampleFailed(path: String, fromRate: Int, toRate: Int, reason: String)
+    /// Writing failed (directory missing, disk full, no permission, …).
+    case writeFailed(path: String, reason: String)
+
+    // MARK: Folders
+    /// No folder at `path`.
+    case folderNotFound(path: String)
+    /// A folder was asked for, but `path` is a file.
+    case notAFolder(path: String)
+    /// The folder holds no (non-hidden) files at all.
+    case folderEmpty(path: String)
+    /// The folder holds files, but none could be used; `skipped` of them.
+    case noUsableAudio(path: String, skipped: Int, firstProblem: String)
+
+    // MARK: Corpus
+    /// No corpus (no `manifest.tsv`) in `directory`.
+    case corpusNotFound(directory: String)
+    /// A line of `manifest.tsv`, `train.txt` or `validation.txt` is malformed.
+    case manifestMalformed(path: String, line: Int, reason: String)
+    /// The manifest names a file that is not there.
+    case corpusFileMissing(directory: String, file: String)
+    /// A split list names a file the manifest does not have, or both lists name it.
+    case splitInconsistent(directory: String, file: String, reason: String)
+    /// A file's bytes no longer match the manifest's sha256.
+    case checksumMismatch(path: String, expected: String, actual: String)
+    /// A file's sample count differs from the manifest's.
+    case sampleCountMismatch(path: String, expected: Int, actual: Int)
+
+    // MARK: Windows
+    /// No clip of the set is long enough for a window of `length` samples.
+    case noClipLongEnough(source: String, length: Int, longest: Int)
+
+    public var description: String {
+        switch self {
+        case let .fileNotFound(path):
+            return "audio file not found: \(path): check the path"
+        case let .unreadable(path, reason):
+            return "cannot read audio file \(path): \(reason): give a WAV, FLAC, Ogg, AIFF or other file libsndfile reads, and replace it if it is damaged"
+        case let .emptyAudio(path):
+            return "audio file \(path) holds no samples: remove it or replace it with a recording"
+        case let .truncated(path, expected, read):
+            return "audio file \(path) is truncated: its header announces \(expected) frames but only \(read) could be decoded: replace it with a complete copy"
+        case let .tooShort(path, samples, required):
+            return "audio file \(path) is too short: \(samples) samples, at least \(required) needed: use a longer recording or a shorter window"
+        case let .nonFiniteSamples(path):
+            return "audio file \(path) contains NaN or infinite samples: it is damaged; replace it"
+        case let .resampleFailed(path, from, to, reason):
+            return "cannot resample \(path) from \(from) Hz to \(to) Hz: \(reason): convert it to \(to) Hz first (e.g. ffmpeg -i IN -ar \(to) OUT.wav)"
+        case let .writeFailed(path, reason):
+            return "cannot write audio file \(path): \(reason): check that the folder exists and is writable and the disk has room"
+        case let .folderNotFound(path):
+            return "audio folder not found: \(path): check the path"
+        case let .notAFolder(path):
+            return "\(path) is a file, not a folder: give the folder that holds the audio files, or load the file on its own"
+        case let .folderEmpty(path):
+            return "audio folder \(path) is empty: put audio files in it"
+        case let .noUsableAudio(path, skipped, first):
+            return "audio folder \(path) has no usable audio: all \(skipped) files were skipped (first: \(first)): add readable audio files"
+        case let .corpusNotFound(directory):
+            return "corpus not found at \(directory) (no manifest.tsv): run `bash datasets/build-corpus.sh \(directory)`, or point PBTWAVE_CORPUS / --corpus at a built corpus"
+        case let .manifestMalformed(path, line, reason):
+            return "corpus file \(path), line \(line): \(reason): rebuild the corpus with `bash datasets/build-corpus.sh --force`"
+        case let .corpusFileMissing(directory, file):
+            return "corpus at \(directory) lists \(file) but the file is missing: run `bash datasets/build-corpus.sh \(directory)` to restore it"
+        case let .splitInconsistent(directory, file, reason):
+            return "corpus at \(directory): split entry \(file) \(reason): rebuild the corpus with `bash datasets/build-corpus.sh --force \(directory)`"
+        case let .checksumMismatch(path, expected, actual):
+            return "corpus file \(path) has changed since the corpus was built (sha256 \(actual.prefix(12))…, manifest says \(expected.prefix(12))…): delete it and run `bash datasets/build-corpus.sh` to restore it"
+        case let .sampleCountMismatch(path, expected, actual):
+            return "corpus file \(path) has \(actual) samples, the manifest says \(expected) (truncated or replaced?): delete it and run `bash datasets/build-corpus.sh` to restore it"
+        case let .noClipLongEnough(source, length, longest):
+            return "no clip in \(source) is at least \(length) samples long (the longest has \(longest)): use a shorter window (fewer targets) or longer recordings"
+        }
+    }
+
+    /// The file or folder the error is about.
+    public var path: String {
+        switch self {
+        case let .fileNotFound(path), let .unreadable(path, _), let .emptyAudio(path),
+             let .truncated(path, _, _), let .tooShort(path, _, _), let .nonFiniteSamples(path),
+             let .resampleFailed(path, _, _, _), let .writeFailed(path, _),
+             let .folderNotFound(path), let .notAFolder(path), let .folderEmpty(path), let .noUsableAudio(path, _, _),
+             let .manifestMalformed(path, _, _), let .checksumMismatch(path, _, _),
+             let .sampleCountMismatch(path, _, _):
+            return path
+        case let .corpusNotFound(directory), let .splitInconsistent(directory, _, _):
+            return directory
+        case let .corpusFileMissing(directory, file):
+            return directory.hasSuffix("/") ? directory + file : directory + "/" + file
+        case let .noClipLongEnough(source, _, _):
+            return source
+        }
+    }
+}

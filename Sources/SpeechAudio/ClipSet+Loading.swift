@@ -1,0 +1,112 @@
+import Foundation
+
+/// A file a folder load left out, and why.
+public struct SkippedFile: Sendable, Hashable {
+    public let path: String
+    public let error: AudioError
+}
+
+/// The result of loading a folder: what was loaded and what was skipped.
+public struct FolderLoadReport: Sendable, CustomStringConvertible {
+    public let folder: String
+    public let clips: ClipSet
+    public let skipped: [SkippedFile]
+
+    /// One line per skipped file after a summary line, e.g.
+    /// `loaded 12 files (3.1 min) from data/; skipped 2`.
+    public var description: String {
+        var text = "loaded \(clips.clips.count) files (\(formatMinutes(clips.seconds)) min) from \(folder)"
+        if skipped.isEmpty { return text }
+        text += "; skipped \(skipped.count):"
+        for file in skipped { text += "\n  \(file.error)" }
+        return text
+    }
+}
+
+extension ClipSet {
+    /// Loads one audio file as a single-clip set, mono at `sampleRate` Hz.
+    ///
+    /// Throws ``AudioError`` naming the file when it is missing, unreadable,
+    /// empty, truncated, non-finite, or has fewer than `minimumLength` samples
+    /// (after resampling): e.g. the window length you mean to train on.
+    public static func load(
+        file path: String, sampleRate: Int = SpeechCorpus.sampleRate, minimumLength: Int = 1
+    ) throws(AudioError) -> ClipSet {
+        let clip = try loadClip(path: path, name: path, sampleRate: sampleRate, minimumLength: minimumLength)
+        return ClipSet(source: path, clips: [clip], sampleRate: sampleRate)
+    }
+
+    /// Loads every audio file under `folder` (recursively, in sorted path
+    /// order; hidden files and folders are ignored) as mono at `sampleRate`.
+    ///
+    /// Files that cannot be used (not audio, damaged, empty, shorter than
+    /// `minimumLength`, …) are skipped and listed in the report, not thrown.
+    /// Throws ``AudioError/folderNotFound(path:)``,
+    /// ``AudioError/folderEmpty(path:)`` when the folder holds no files, and
+    /// ``AudioError/noUsableAudio(path:skipped:firstProblem:)`` when every
+    /// file was skipped.
+    public static func load(
+        folder: String, sampleRate: Int = SpeechCorpus.sampleRate, minimumLength: Int = 1
+    ) throws(AudioError) -> FolderLoadReport {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) else {
+            throw AudioError.folderNotFound(path: folder)
+        }
+        guard isDirectory.boolValue else {
+            throw AudioError.notAFolder(path: folder)
+        }
+        let files = listFiles(in: folder)
+        guard !files.isEmpty else { throw AudioError.folderEmpty(path: folder) }
+        var clips: [Clip] = []
+        var skipped: [SkippedFile] = []
+        for relative in files {
+            let path = join(folder, relative)
+            do throws(AudioError) {
+                clips.append(try loadClip(path: path, name: relative, sampleRate: sampleRate, minimumLength: minimumLength))
+            } catch {
+                skipped.append(SkippedFile(path: path, error: error))
+            }
+        }
+        guard !clips.isEmpty else {
+            throw AudioError.noUsableAudio(path: folder, skipped: skipped.count, firstProblem: skipped.first.map { "\($0.error)" } ?? "")
+        }
+        return FolderLoadReport(folder: folder, clips: ClipSet(source: folder, clips: clips, sampleRate: sampleRate), skipped: skipped)
+    }
+
+    static func loadClip(path: String, name: String, sampleRate: Int, minimumLength: Int) throws(AudioError) -> Clip {
+        let samples = try readMonoAudio(path: path, sampleRate: sampleRate)
+        guard samples.count >= minimumLength else {
+            throw AudioError.tooShort(path: path, samples: samples.count, required: minimumLength)
+        }
+        return Clip(name: name, samples: samples)
+    }
+}
+
+/// Regular, non-hidden files under `folder`, relative paths, sorted.
+func listFiles(in folder: String) -> [String] {
+    guard let enumerator = FileManager.default.enumerator(
+        at: URL(fileURLWithPath: folder, isDirectory: true),
+        includingPropertiesForKeys: [.isRegularFileKey],
+        options: [.skipsHiddenFiles]
+    ) else { return [] }
+    let root = URL(fileURLWithPath: folder, isDirectory: true).standardizedFileURL.path
+    var files: [String] = []
+    for case let url as URL in enumerator {
+        guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
+        var path = url.standardizedFileURL.path
+        if path.hasPrefix(root) {
+            path.removeFirst(root.count)
+            while path.hasPrefix("/") { path.removeFirst() }
+        }
+        files.append(path)
+    }
+    return files.sorted()
+}
+
+func join(_ directory: String, _ relative: String) -> String {
+    directory.hasSuffix("/") ? directory + relative : directory + "/" + relative
+}
+
+func formatMinutes(_ seconds: Double) -> String {
+    String(format: "%.2f", seconds / 60)
+}

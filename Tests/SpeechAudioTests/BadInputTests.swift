@@ -1,0 +1,186 @@
+import Foundation
+import SpeechAudio
+import Testing
+
+/// Every kind of bad input gets a typed error that names the file and says
+/// what to do; folders skip and count bad files.
+@Suite("bad input")
+struct BadInputTests {
+    private func expectError(
+        _ error: AudioError?, naming path: String, _ matches: (AudioError) -> Bool,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        guard let error else {
+            Issue.record("expected an error about \(path), got none", sourceLocation: sourceLocation)
+            return
+        }
+        #expect(matches(error), "unexpected error: \(error)", sourceLocation: sourceLocation)
+        #expect(error.path == path, sourceLocation: sourceLocation)
+        #expect(error.description.contains(path), "message does not name the file: \(error)", sourceLocation: sourceLocation)
+        #expect(error.description.contains(": "), sourceLocation: sourceLocation)
+    }
+
+    @Test("missing file")
+    func missingFile() {
+        let folder = TemporaryFolder()
+        let path = folder.file("nope.wav")
+        let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
+        expectError(error, naming: path) { $0 == .fileNotFound(path: path) }
+    }
+
+    @Test("empty (0-byte) file")
+    func emptyFile() {
+        let folder = TemporaryFolder()
+        let path = folder.write("empty.wav", bytes: [])
+        let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
+        expectError(error, naming: path) { if case .unreadable = $0 { true } else { false } }
+    }
+
+    @Test("non-audio file")
+    func nonAudioFile() {
+        let folder = TemporaryFolder()
+        let path = folder.write("notes.wav", text: "These are not the samples you are looking for.\n")
+        let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
+        expectError(error, naming: path) { if case .unreadable = $0 { true } else { false } }
+        #expect(error?.description.contains("libsndfile reads") == true, "says what would work")
+    }
+
+    @Test("corrupt file: a RIFF header followed by garbage")
+    func corruptFile() {
+        let folder = TemporaryFolder()
+        var bytes = Array("RIFF".utf8) + [0x24, 0x08, 0, 0] + Array("WAVE".utf8) + Array("fmt ".utf8)
+        bytes += [UInt8](repeating: 0xFF, count: 60)
+        let path = folder.write("corrupt.wav", bytes: bytes)
+        let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
+        expectError(error, naming: path) { if case .unreadable = $0 { true } else { false } }
+    }
+
+    @Test("a folder given as a file")
+    func folderAsFile() {
+        let folder = TemporaryFolder()
+        let error = audioError { () throws(AudioError) in try readMonoAudio(path: folder.path) }
+        expectError(error, naming: folder.path) { if case .unreadable = $0 { true } else { false } }
+    }
+
+    @Test("truncated WAV: data chunk cut short, also mid-sample")
+    func truncatedWAV() throws {
+        let folder = TemporaryFolder()
+        try folder.writeWAV("whole.wav", samples: pcmGridSignal(count: 16_000, seed: 5))
+        let whole = folder.bytes("whole.wav")
+        for (name, keep) in [("cut.wav", 20_000), ("cut-odd.wav", 20_001)] {
+            let path = folder.write(name, bytes: Array(whole.prefix(keep)))
+            let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
+            expectError(error, naming: path) { $0 == .truncated(path: path, expectedFrames: 16_000, readFrames: (keep - 44) / 2) }
+        }
+        // Cut inside the header.
+        let path = folder.write("cut-header.wav", bytes: Array(whole.prefix(30)))
+        let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
+        expectError(error, naming: path) { if case .unreadable = $0 { true } else { false } }
+    }
+
+    @Test("a streamed WAV (size 0xFFFFFFFF) is not truncation")
+    func streamedWAVIsFine() {
+        let folder = TemporaryFolder()
+        let samples: [Int16] = [100, -200, 300, -400]
+        let data = samples.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+        let path = folder.write("streamed.wav", bytes: handmadeWAV(format: 1, channels: 1, sampleRate: 16_000, bitsPerSample: 16, data: data, declaredDataBytes: 0xFFFF_FFFF))
+        #expect((try? readMonoAudio(path: path)) == samples.map { Float($0) / 32768 })
+    }
+
+    @Test("truncated FLAC", .enabled(if: AudioFileFormat.flac16.isSupported))
+    func truncatedFLAC() throws {
+        let folder = TemporaryFolder()
+        try writeAudio(interleaved: pcmGridSignal(count: 48_000, seed: 6), channels: 1, sampleRate: 16_000, format: .flac16, to: folder.file("whole.flac"))
+        let whole = folder.bytes("whole.flac")
+        for fraction in [0.1, 0.6] {
+            let path = folder.write("cut-\(fraction).flac", bytes: Array(whole.prefix(Int(Double(whole.count) * fraction))))
+            let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
+            expectError(error, naming: path) {
+                switch $0 {
+                case .truncated, .unreadable: true
+                default: false
+                }
+            }
+        }
+    }
+
+    @Test("valid header, no samples")
+    func emptyAudio() {
+        let folder = TemporaryFolder()
+        let path = folder.write("silent.wav", bytes: handmadeWAV(format: 1, channels: 1, sampleRate: 16_000, bitsPerSample: 16, data: []))
+        let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
+        expectError(error, naming: path) { $0 == .emptyAudio(path: path) }
+    }
+
+    @Test("float WAV holding NaN")
+    func nonFiniteSamples() {
+        let folder = TemporaryFolder()
+        let values: [Float] = [0.1, .nan, 0.2]
+        let data = values.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
+        let path = folder.write("nan.wav", bytes: handmadeWAV(format: 3, channels: 1, sampleRate: 16_000, bitsPerSample: 32, data: data))
+        let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
+        expectError(error, naming: path) { $0 == .nonFiniteSamples(path: path) }
+    }
+
+    @Test("too-short file")
+    func tooShortFile() throws {
+        let folder = TemporaryFolder()
+        let path = try folder.writeWAV("short.wav", samples: [Float](repeating: 0.1, count: 100))
+        let error = audioError { () throws(AudioError) in try ClipSet.load(file: path, minimumLength: 1000) }
+        expectError(error, naming: path) { $0 == .tooShort(path: path, samples: 100, required: 1000) }
+        #expect(error?.description.contains("shorter window") == true)
+        // Long enough: loads.
+        let clips = try ClipSet.load(file: path, minimumLength: 100)
+        #expect(clips.clips.count == 1 && clips.sampleCount == 100)
+    }
+
+    @Test("missing folder, or a file where a folder should be")
+    func missingFolder() throws {
+        let folder = TemporaryFolder()
+        let path = folder.file("absent")
+        let error = audioError { () throws(AudioError) in try ClipSet.load(folder: path) }
+        expectError(error, naming: path) { $0 == .folderNotFound(path: path) }
+
+        let file = try folder.writeWAV("a.wav", samples: [0.1, 0.2])
+        let fileError = audioError { () throws(AudioError) in try ClipSet.load(folder: file) }
+        expectError(fileError, naming: file) { $0 == .notAFolder(path: file) }
+    }
+
+    @Test("empty folder (hidden files do not count)")
+    func emptyFolder() {
+        let folder = TemporaryFolder()
+        folder.write(".DS_Store", text: "x")
+        let error = audioError { () throws(AudioError) in try ClipSet.load(folder: folder.path) }
+        expectError(error, naming: folder.path) { $0 == .folderEmpty(path: folder.path) }
+    }
+
+    @Test("folder with some bad files: they are skipped and counted")
+    func folderWithBadFiles() throws {
+        let folder = TemporaryFolder()
+        try folder.writeWAV("a.wav", samples: pcmGridSignal(count: 4000, seed: 7))
+        try folder.writeWAV("sub/b.wav", samples: pcmGridSignal(count: 3000, seed: 8), sampleRate: 8_000)
+        try folder.writeWAV("sub/short.wav", samples: [0.1, 0.2])
+        folder.write("readme.txt", text: "not audio")
+        folder.write("zero.wav", bytes: [])
+        let report = try ClipSet.load(folder: folder.path, minimumLength: 100)
+        #expect(report.clips.clips.map(\.name) == ["a.wav", "sub/b.wav"])
+        #expect(report.clips.clips[1].codes.count == 6000, "8 kHz file resampled to 16 kHz")
+        #expect(report.skipped.map(\.path) == [folder.file("readme.txt"), folder.file("sub/short.wav"), folder.file("zero.wav")])
+        #expect(report.skipped[1].error == .tooShort(path: folder.file("sub/short.wav"), samples: 2, required: 100))
+        let summary = report.description
+        #expect(summary.hasPrefix("loaded 2 files"))
+        #expect(summary.contains("skipped 3"))
+        for skipped in report.skipped { #expect(summary.contains(skipped.path)) }
+    }
+
+    @Test("folder where every file is bad")
+    func folderWithOnlyBadFiles() {
+        let folder = TemporaryFolder()
+        folder.write("a.txt", text: "a")
+        folder.write("b.wav", bytes: [1, 2, 3])
+        let error = audioError { () throws(AudioError) in try ClipSet.load(folder: folder.path) }
+        expectError(error, naming: folder.path) {
+            if case let .noUsableAudio(_, skipped, first) = $0 { skipped == 2 && first.contains("a.txt") } else { false }
+        }
+    }
+}
