@@ -59,7 +59,7 @@ let package = Package(
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["SeededRNG"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "COpenBLAS", "TestSupport"]),
-        .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio", "Checksum"]),
+        .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio", "Checksum", "TestSupport"]),
         .testTarget(name: "WaveNetModuleTests", dependencies: ["WaveNetModule", "SpeechAudio", "TensorModule", "TestSupport"]),
         .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres"]),
         .testTarget(name: "PBTExperimentTests", dependencies: ["PBTExperiment", "PBTWaveCommands"]),

@@ -31,7 +31,7 @@ public final class WaveNet {
 
     let p: Views   // parameter pointers
     let g: Views   // gradient pointers
-    var workspace: Workspace?
+    var workspaces: [Workspace] = []
 
     /// A freshly initialised model: PyTorch's default initialisation
     /// (embedding N(0, 1); convolution weights and biases U(±1/√fan-in)), drawn
@@ -153,7 +153,7 @@ public final class WaveNet {
     /// The logits (B·T, V) of the last forward pass, row b·T + t for window b,
     /// position t; valid until the next call.
     public func lastLogits() -> UnsafePointer<Float>? {
-        workspace.map { UnsafePointer($0.logits.baseAddress) }
+        workspaces.last.map { UnsafePointer($0.logits.baseAddress) }
     }
 
     /// Runs the forward pass only (for tests and generation checks): leaves
@@ -163,11 +163,19 @@ public final class WaveNet {
         forward(ws, windows: windows)
     }
 
+    /// The buffers for (B, T), allocated on first use. The two most recent
+    /// shapes are kept, so alternating training and validation allocates
+    /// nothing after the first round.
     func prepare(batch B: Int, time T: Int) -> Workspace {
         precondition(B >= 1 && T >= 1, "batch \(B) and time \(T) must be positive")
-        if let ws = workspace, ws.batch == B, ws.time == T { return ws }
+        if let i = workspaces.firstIndex(where: { $0.batch == B && $0.time == T }) {
+            let ws = workspaces[i]
+            if i != workspaces.count - 1 { workspaces.remove(at: i); workspaces.append(ws) }
+            return ws
+        }
         let ws = Workspace(config: config, batch: B, time: T)
-        workspace = ws
+        if workspaces.count >= 2 { workspaces.removeFirst() }
+        workspaces.append(ws)
         return ws
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import SeededRNG
 @testable import SpeechAudio
 import Testing
+import TestSupport
 
 /// Builds a small corpus folder the way build-corpus.sh lays it out.
 private struct SyntheticCorpus {

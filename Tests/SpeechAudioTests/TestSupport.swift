@@ -88,14 +88,6 @@ func handmadeWAV(
     return out
 }
 
-/// The corpus for the few tests that need the real one: `$PBTWAVE_CORPUS`,
-/// else `<repo>/corpus`, found from this file's path.
-func realCorpusDirectory(filePath: String = #filePath) -> String {
-    if let configured = ProcessInfo.processInfo.environment["PBTWAVE_CORPUS"], !configured.isEmpty { return configured }
-    let repo = URL(fileURLWithPath: filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    return repo.appendingPathComponent("corpus").path
-}
-
 /// Runs `body` and returns the ``AudioError`` it throws (nil if none).
 func audioError<T>(_ body: () throws(AudioError) -> T) -> AudioError? {
     do {

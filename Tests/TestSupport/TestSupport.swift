@@ -1,5 +1,6 @@
 // Helpers shared by the test targets: random data, max-difference
 // comparisons that print what they measured, finite-difference checks.
+import Foundation
 import SeededRNG
 import Testing
 
@@ -69,4 +70,13 @@ public func gradientCheck(
     print("\(label) gradient check: worst relative error \(worst) over \(indices.count) coordinates")
     #expect(worst <= tolerance, "\(label): finite-difference gradient off by \(worst) (tolerance \(tolerance))", sourceLocation: sourceLocation)
     return worst
+}
+
+/// The corpus for the few tests that need the real one: `$PBTWAVE_CORPUS`,
+/// else `<repo>/corpus` (found from this file's path). The README's test
+/// command builds it first.
+public func realCorpusDirectory(filePath: String = #filePath) -> String {
+    if let configured = ProcessInfo.processInfo.environment["PBTWAVE_CORPUS"], !configured.isEmpty { return configured }
+    let repo = URL(fileURLWithPath: filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return repo.appendingPathComponent("corpus").path
 }
