@@ -22,5 +22,15 @@ let package = Package(
             path: "Benchmarks/Kernels",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        .executableTarget(
+            name: "Training",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "TensorModule", package: "PBTWave"),
+                .product(name: "WaveNetModule", package: "PBTWave"),
+            ],
+            path: "Benchmarks/Training",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
     ]
 )

@@ -8,7 +8,7 @@ import WaveNetModule
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed side by side with a reference, in one run.",
-        subcommands: [BenchKernels.self, BenchTrain.self]
+        subcommands: [BenchKernels.self, BenchTrain.self, BenchGenerate.self]
     )
 }
 
@@ -89,6 +89,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Positions per window (T).") var time: Int = 8192
     @Option(help: "BLAS threads (the peer gets the same).") var threads: Int = 1
     @Option(help: "Seconds to time each side.") var seconds: Double = 10
+    @Option(help: "Also train this many models at once, one per thread, and print the scaling against one.") var workers: Int = 1
     @Option(help: "Python interpreter with torch installed, for the peer.") var peerPython: String?
     @Option(help: "Path to wavenet_torch.py.") var peerScript: String?
 
@@ -99,6 +100,7 @@ struct BenchTrain: ParsableCommand {
         guard batch >= 1, time >= 2, threads >= 1, seconds > 0 else {
             throw ValidationError("--batch, --threads must be ≥ 1, --time ≥ 2, --seconds > 0")
         }
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         guard (peerPython == nil) == (peerScript == nil) else {
             throw ValidationError("give both --peer-python and --peer-script, or neither")
         }
@@ -112,6 +114,13 @@ struct BenchTrain: ParsableCommand {
         print(String(format: "ours:  %@ B%d T%d, %d thread(s): median %.0f samples/s (best %.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
                      preset, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
                      r.medianSamplesPerSecond * flops / 1e9, r.steps, r.lossFirst, r.lossLast))
+        if workers > 1 {
+            let all = try TrainingBenchmark.runConcurrently(workers: workers, config: config, batch: batch, time: time, seconds: seconds)
+            let total = all.reduce(0) { $0 + $1.medianSamplesPerSecond }
+            print(String(format: "ours:  %d workers at once: %@ samples/s each (median), %.0f in all = %.2f× one worker",
+                         workers, all.map { String(format: "%.0f", $0.medianSamplesPerSecond) }.joined(separator: ", "),
+                         total, total / r.medianSamplesPerSecond))
+        }
         guard let peerPython, let peerScript else { return }
         guard preset == "compact" else { throw ValidationError("the PyTorch peer implements the compact preset only") }
         let process = Process()
@@ -132,5 +141,30 @@ struct BenchTrain: ParsableCommand {
         let best = json["samples_per_s_best"] as? Double ?? peer
         print(String(format: "peer:  torch %@: median %.0f samples/s (best %.0f)", json["torch"] as? String ?? "?", peer, best))
         print(String(format: "ratio ours/peer: %.2f× median, %.2f× best", r.medianSamplesPerSecond / peer, r.bestSamplesPerSecond / best))
+    }
+}
+
+struct BenchGenerate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Incremental (queue-based) generation speed in samples/s on one thread.")
+
+    @Option(help: "Model preset.") var preset: String = "compact"
+    @Option(help: "Samples to generate.") var samples: Int = 160_000
+    @Option(help: "Repetitions (the best counts).") var repetitions: Int = 3
+
+    func validate() throws {
+        guard WaveNetConfig.presets[preset] != nil else { throw ValidationError("unknown preset '\(preset)'") }
+        guard samples >= 1000, repetitions >= 1 else { throw ValidationError("--samples must be ≥ 1000 and --repetitions ≥ 1") }
+    }
+
+    func run() throws {
+        BLAS.setThreads(1)
+        let config = WaveNetConfig.presets[preset]!
+        var rates: [Double] = []
+        for _ in 0..<repetitions { rates.append(try TrainingBenchmark.generation(config: config, count: samples)) }
+        let best = rates.max()!
+        print(String(format: "generate %@: best %.0f samples/s (%.1f× real time at %d Hz; runs: %@)", preset, best,
+                     best / Double(config.sampleRate), config.sampleRate, rates.map { String(format: "%.0f", $0) }.joined(separator: ", ")))
     }
 }

@@ -18,7 +18,7 @@ public typealias Float8 = SIMD8<Float>
 /// Written with comparisons, `replacing` and explicit `addingProduct` (FMA)
 /// because the generic SIMD helpers (`clamped`, rounding conversions) compile
 /// to out-of-line calls.
-@inlinable @inline(__always)
+@_transparent
 public func fastExp(_ x: Float8) -> Float8 {
     let nanMask = x .!= x
     var x = x.replacing(with: expHi, where: x .> expHi)
@@ -46,14 +46,14 @@ public func fastExp(_ x: Float8) -> Float8 {
 }
 
 /// tanh(x), lane-wise: 1 − 2 / (e^{2x} + 1). Absolute error < 1e-6.
-@inlinable @inline(__always)
+@_transparent
 public func fastTanh(_ x: Float8) -> Float8 {
     let e = fastExp(x + x)
     return 1 - 2 / (e + 1)
 }
 
 /// σ(x) = 1 / (1 + e^{−x}), lane-wise. Absolute error < 1e-6.
-@inlinable @inline(__always)
+@_transparent
 public func fastSigmoid(_ x: Float8) -> Float8 {
     1 / (1 + fastExp(-x))
 }

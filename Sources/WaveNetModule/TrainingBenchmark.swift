@@ -5,9 +5,43 @@ import TensorModule
 import Glibc
 #endif
 
+import Foundation
+import Synchronization
+
 /// Training-throughput measurement of one model on synthetic windows (the
 /// codes do not change the cost). Used by `pbtwave bench train`; not a test.
 public enum TrainingBenchmark {
+    /// Trains one model per worker thread at the same time (each with its own
+    /// buffers, BLAS single-threaded) and returns each worker's result.
+    public static func runConcurrently(
+        workers: Int, config: WaveNetConfig, batch: Int, time: Int, seconds: Double
+    ) throws -> [Result] {
+        let results = Mutex<[Int: Swift.Result<Result, any Error>]>([:])
+        let done = DispatchGroup()
+        for w in 0..<workers {
+            done.enter()
+            let thread = Thread {
+                let r = Swift.Result { try run(config: config, batch: batch, time: time, seconds: seconds) }
+                results.withLock { $0[w] = r }
+                done.leave()
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        done.wait()
+        return try results.withLock { all in try (0..<workers).map { try all[$0]!.get() } }
+    }
+
+    /// Incremental generation speed: samples per second for `count` samples.
+    public static func generation(config: WaveNetConfig, count: Int) throws -> Double {
+        let model = try WaveNet(config: config, seed: 0)
+        let generator = WaveNetGenerator(model: model)
+        _ = generator.generate(count: 1000, temperature: 1, seed: 1)  // warm up
+        let t0 = KernelBenchmark.now()
+        _ = generator.generate(count: count, temperature: 1, seed: 2)
+        return Double(count) / (KernelBenchmark.now() - t0)
+    }
+
     public struct Result: Sendable {
         public var steps: Int
         public var samplesPerStep: Int

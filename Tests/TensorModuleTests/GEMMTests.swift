@@ -80,3 +80,40 @@ extension Tensor {
         #expect(c.array == [1, 2, 3])
     }
 }
+
+@Suite struct BlockedGEMMTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        var m, n, k: Int
+        var transA, transB: Transpose
+        var limit: Int
+        var beta: Float
+        var testDescription: String { "M\(m) N\(n) K\(k) \(transA)/\(transB) limit \(limit) β\(beta)" }
+    }
+
+    // Limits chosen so that blocks of 64–128 columns (or K blocks) occur,
+    // with ragged last blocks of 1–8 and 9–15 columns; limit 0 = no blocking.
+    static let cases: [Case] = [
+        Case(m: 8, n: 300, k: 16, transA: .none, transB: .none, limit: 8 * 16 * 128, beta: 0),     // 128+128+44
+        Case(m: 8, n: 261, k: 16, transA: .none, transB: .none, limit: 8 * 16 * 64, beta: 1),      // last block 5 → narrow
+        Case(m: 7, n: 203, k: 9, transA: .transposed, transB: .none, limit: 7 * 9 * 64, beta: 0.5), // last 11
+        Case(m: 5, n: 70, k: 12, transA: .none, transB: .none, limit: 5 * 12 * 64, beta: 1),       // last 6
+        Case(m: 4, n: 5, k: 300, transA: .none, transB: .transposed, limit: 4 * 5 * 64, beta: 1),  // K blocks
+        Case(m: 6, n: 40, k: 20, transA: .none, transB: .none, limit: 0, beta: 0),
+    ]
+
+    @Test(arguments: cases)
+    func matchesNaive(_ c: Case) {
+        var rng = Xoshiro256(seed: UInt64(c.m * 7 + c.n * 3 + c.k))
+        let (aRows, aCols) = c.transA == .none ? (c.m, c.k) : (c.k, c.m)
+        let (bRows, bCols) = c.transB == .none ? (c.k, c.n) : (c.n, c.k)
+        let a = randomArray(aRows * aCols, rng: &rng), b = randomArray(bRows * bCols, rng: &rng)
+        let c0 = randomArray(c.m * c.n, rng: &rng)
+        let out = Tensor(c0), at = Tensor(a), bt = Tensor(b)
+        blockedGemm(out.baseAddress, ldc: c.n, at.baseAddress, lda: aCols, transA: c.transA, bt.baseAddress, ldb: bCols,
+                    transB: c.transB, m: c.m, n: c.n, k: c.k, beta: c.beta, smallKernelLimit: c.limit)
+        var naive = c0
+        Reference.gemm(&naive, ldc: c.n, a, lda: aCols, transA: c.transA, b, ldb: bCols, transB: c.transB,
+                       m: c.m, n: c.n, k: c.k, alpha: 1, beta: c.beta)
+        expectClose(out.array, naive, tolerance: 1e-4 * Float(c.k).squareRoot(), "blocked gemm \(c.testDescription)")
+    }
+}

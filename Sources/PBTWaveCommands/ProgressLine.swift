@@ -1,0 +1,52 @@
+import Foundation
+
+/// A status line on standard error: rewritten in place on a terminal, or a
+/// plain line every few seconds when standard error is a file or a pipe (so
+/// logs stay readable).
+final class ProgressLine {
+    enum Style { case line, plain, none }
+    let style: Style
+    let label: String
+    let interval: Double
+    private var lastPlain = -Double.infinity
+    private var open = false
+
+    init(label: String, quiet: Bool = false, interval: Double = 5) {
+        self.label = label
+        self.interval = interval
+        style = quiet ? .none : (isatty(STDERR_FILENO) != 0 ? .line : .plain)
+    }
+
+    /// Shows `text`; `now` is seconds since the start (for the plain interval).
+    func update(_ text: String, now: Double, force: Bool = false) {
+        switch style {
+        case .none: return
+        case .line:
+            FileHandle.standardError.write(Data("\r\u{1B}[2K\(label): \(text)".utf8))
+            open = true
+        case .plain:
+            guard force || now - lastPlain >= interval else { return }
+            lastPlain = now
+            FileHandle.standardError.write(Data("\(label): \(text)\n".utf8))
+        }
+    }
+
+    /// Ends the in-place line (so the next output starts on a fresh line).
+    func finish() {
+        if open { FileHandle.standardError.write(Data("\n".utf8)); open = false }
+    }
+
+    /// "m:ss" or "h:mm:ss".
+    static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds >= 0 else { return "?" }
+        let t = Int(seconds.rounded())
+        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+    }
+}
+
+/// Seconds since an arbitrary fixed point (monotonic).
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
