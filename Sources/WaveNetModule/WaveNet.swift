@@ -78,6 +78,18 @@ public final class WaveNet {
         return l
     }
 
+    /// Starts over from a fresh initialisation drawn from `seed` (as
+    /// `init(config:seed:)` would), reusing this model's memory: parameters
+    /// re-drawn, Adam state zeroed, step 0.
+    public func reinitialize(seed: UInt64) {
+        var rng = Xoshiro256(seed: seed)
+        parameters.zero()
+        adamM.zero()
+        adamV.zero()
+        step = 0
+        initialize(rng: &rng)
+    }
+
     func initialize(rng: inout Xoshiro256) {
         let c = config
         let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels

@@ -108,6 +108,17 @@ func train(_ model: WaveNet, steps: Int, rng: inout Xoshiro256, batch: Int = 2, 
         #expect(resumed.step == straight.step)
     }
 
+    @Test func reinitializeEqualsAFreshModel() throws {
+        let model = try WaveNet(config: .tiny, seed: 41)
+        var rng = Xoshiro256(seed: 42)
+        _ = train(model, steps: 3, rng: &rng)
+        model.reinitialize(seed: 43)
+        let fresh = try WaveNet(config: .tiny, seed: 43)
+        #expect(model.step == 0)
+        #expect(model.parameters.storage.array == fresh.parameters.storage.array)
+        #expect(model.adamM.storage.array.allSatisfy { $0 == 0 } && model.adamV.storage.array.allSatisfy { $0 == 0 })
+    }
+
     @Test func sameSeedSameLosses() throws {
         let a = try WaveNet(config: .tiny, seed: 21), b = try WaveNet(config: .tiny, seed: 21)
         var ra = Xoshiro256(seed: 22), rb = Xoshiro256(seed: 22)
