@@ -44,13 +44,23 @@ struct ReportCommand: ParsableCommand {
         @Option(name: .long, help: "Seeds per method.")
         var seeds: Int = 3
 
+        @Option(name: .long, help: "Training steps per trial (S).")
+        var stepsPerTrial: Int = 100
+
+        @Option(name: .long, help: "PBT-5x5 generations (a multiple of 4; the budget is 5 × this × S).")
+        var generations: Int = 16
+
         func validate() throws {
             guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1") }
+            guard stepsPerTrial >= 1 else { throw ValidationError("--steps-per-trial must be positive") }
+            guard generations >= 4, generations % 4 == 0 else {
+                throw ValidationError("--generations must be a positive multiple of 4, so that PBT-5x20 gets whole generations")
+            }
         }
 
         func run() throws {
             let directory = URL(fileURLWithPath: output)
-            try ExperimentReport.write(.demo(seeds: seeds), to: directory)
+            try ExperimentReport.write(.demo(seeds: seeds, stepsPerTrial: stepsPerTrial, generations5x5: generations), to: directory)
             print("report: \(directory.appendingPathComponent("report.html").path)")
         }
     }

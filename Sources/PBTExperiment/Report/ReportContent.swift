@@ -62,7 +62,7 @@ public struct ReportContent: Sendable {
     }
 
     static let methodHeader = ["Method", "W×P", "Seeds", "Final best NLL, mean ± std", "Min – max", "Per seed",
-                               "Compute per run (steps)", "Failed trials", "Wall time per run"]
+                               "Compute per run (steps)", "Failed trials (all seeds)", "Wall time per run"]
 
     var replayRows: [[String]] {
         results.replays.map { replay in

@@ -97,6 +97,11 @@ enum ReportHTML {
     th { background: #efefec; }
     td.num { text-align: right; white-space: nowrap; }
     td.rule { color: #555555; font-size: 12px; }
+    table.claims { table-layout: fixed; }
+    table.claims th:nth-child(1) { width: 20%; }
+    table.claims th:nth-child(2) { width: 44%; }
+    table.claims th:nth-child(3) { width: 10%; }
+    table.claims th:nth-child(4) { width: 26%; }
     td.verdict { font-weight: bold; text-align: center; white-space: nowrap; }
     td.agrees { background: #dcefe6; color: #0b5e3f; }
     td.disagrees { background: #f8dfd2; color: #8a3100; }
