@@ -49,8 +49,7 @@ struct ReportTests {
                 #expect(figure.contains("<figcaption>"), "\(id): a caption")
             }
             #expect(!html.contains("<script"))
-            #expect(!html.contains("http://") || !html.contains("src="), "no external resources")
-            #expect(!html.contains("src=") && !html.contains("<link"))
+            #expect(!html.contains("src=") && !html.contains("<link") && !html.contains("url(http"), "no external resources")
             #expect(html.contains("The paper’s claims") && html.contains("Final results per method") && html.contains("How this was made"))
         }
     }

@@ -50,6 +50,15 @@ public enum ExperimentReport {
         return written
     }
 
+    /// A few lines for the terminal after a run: the headline facts and one
+    /// line per claim with its verdict.
+    public static func summary(_ results: ExperimentResults, rules: ClaimRules = ClaimRules()) -> String {
+        let content = ReportContent(results, rules: rules)
+        var lines = content.headline
+        lines += content.claims.map { "\($0.label) \($0.verdict.rawValue): \($0.claim)" }
+        return lines.joined(separator: "\n")
+    }
+
     /// Writes `data` to a temporary file next to `url`, then renames it over `url`.
     static func writeAtomically(_ data: Data, to url: URL) throws {
         let temporary = url.deletingLastPathComponent()

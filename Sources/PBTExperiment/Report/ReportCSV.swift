@@ -45,7 +45,7 @@ public enum ReportCSV {
     /// schedule.csv: `step,lr`, the rate applying from that global step on;
     /// only the header when there is no winner.
     public static func schedule(_ winner: Winner?) -> String {
-        "step,lr\n" + (winner?.schedule ?? []).map { "\($0.step),\(number($0.lr))" }.joined(separator: "\n") + (winner?.schedule.isEmpty ?? true ? "" : "\n")
+        "step,lr\n" + (winner?.schedule ?? []).map { "\($0.step),\(number($0.lr))\n" }.joined()
     }
 
     /// Quotes a field containing a comma, quote or line break.

@@ -20,12 +20,6 @@ public struct ReportContent: Sendable {
         figures = ReportFigures.make(results, summaries: summaries, winner: winner)
     }
 
-    /// The replay of the winner's own run, if one was made.
-    var winnerReplay: ReplayResult? {
-        guard let winner else { return nil }
-        return results.replays.first { $0.method == winner.method && $0.seed == winner.seed }
-    }
-
     /// One sentence per fact a reader wants first.
     var headline: [String] {
         var lines: [String] = []
