@@ -1,0 +1,116 @@
+import Foundation
+
+/// report.html: one self-contained page (inline CSS and SVG, no scripts, no
+/// external resources). Written as well-formed XML too (void elements
+/// closed with "/>"), so tests can parse the whole page with XMLParser.
+enum ReportHTML {
+    static func render(_ content: ReportContent) -> String {
+        let e = SVG.escape
+        var html = """
+        <!DOCTYPE html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8"/>
+        <meta name="viewport" content="width=device-width, initial-scale=1"/>
+        <title>PBTWave experiment report (\(e(content.results.preset)))</title>
+        <style>
+        \(css)
+        </style>
+        </head>
+        <body>
+        <main>
+        <h1>PBT on WaveNet: PBT-5x5 vs PBT-5x20 vs random search vs fixed LR</h1>
+        <p class="meta">Preset <b>\(e(content.results.preset))</b> · model \(e(content.results.modelPreset)) · \(e(content.results.machine)) · started \(e(content.results.startedAt)) · \(e(duration(content.results.wallSeconds)))</p>
+        <p class="lead">A reproduction of Li et al., “A Generalized Framework for Population Based Training” (KDD 2019): the learning rate of a compact WaveNet trained on real speech, tuned four ways with the same compute. Validation NLL is in bits per sample; lower is better.</p>
+        <ul class="headline">
+
+        """
+        for line in content.headline { html += "<li>\(e(line))</li>\n" }
+        html += "</ul>\n"
+
+        html += "<h2 id=\"claims\">The paper’s claims, with our numbers</h2>\n"
+        html += "<table class=\"claims\">\n<thead><tr><th>Claim</th><th>Our numbers</th><th>Verdict</th><th>Rule</th></tr></thead>\n<tbody>\n"
+        for row in content.claims {
+            html += "<tr><td><b>\(e(row.label))</b> \(e(row.claim))</td><td>\(row.evidence.map(e).joined(separator: "<br/>"))</td>"
+            html += "<td class=\"verdict \(row.verdict.rawValue)\">\(e(row.verdict.rawValue))</td><td class=\"rule\">\(e(row.reason))</td></tr>\n"
+        }
+        html += "</tbody>\n</table>\n"
+        let disagreements = content.claims.filter { $0.verdict == .disagrees }
+        if !disagreements.isEmpty {
+            html += "<p class=\"disagree\"><b>Where we disagree with the paper:</b> "
+                + disagreements.map { e("\($0.label) \($0.claim)") }.joined(separator: " ") + " See the numbers above.</p>\n"
+        }
+
+        html += "<h2 id=\"results\">Final results per method</h2>\n"
+        html += table(header: ReportContent.methodHeader, rows: content.methodRows, numericFrom: 1)
+        html += "<p class=\"\(content.computeCheck.isEqual ? "note" : "disagree")\">\(e(content.computeCheck.summary)).</p>\n"
+        if !content.replayRows.isEmpty {
+            html += "<h3>Schedule replay (claim d)</h3>\n"
+            html += table(header: ReportContent.replayHeader, rows: content.replayRows, numericFrom: 1)
+        }
+
+        html += "<h2 id=\"figures\">Figures</h2>\n"
+        for (index, figure) in content.figures.enumerated() {
+            html += "<figure id=\"\(e(figure.id))\">\n\(figure.svg)\n"
+            html += "<figcaption><b>Figure \(index + 1).</b> \(e(figure.caption))</figcaption>\n</figure>\n"
+        }
+
+        html += "<h2 id=\"how\">How this was made</h2>\n"
+        for note in content.methodNotes { html += "<p>\(codeSpans(e(note)))</p>\n" }
+        html += "<p>Files in this directory:</p>\n<ul>\n"
+        for file in ReportContent.files {
+            html += "<li><code>\(e(file.name))</code>: \(e(file.description))</li>\n"
+        }
+        html += "</ul>\n</main>\n</body>\n</html>\n"
+        return html
+    }
+
+    /// `text` between backticks becomes <code>text</code> (in escaped HTML).
+    static func codeSpans(_ html: String) -> String {
+        let parts = html.split(separator: "`", omittingEmptySubsequences: false)
+        guard parts.count >= 3, parts.count % 2 == 1 else { return html }
+        return parts.enumerated().map { index, part in index % 2 == 1 ? "<code>\(part)</code>" : String(part) }.joined()
+    }
+
+    static func table(header: [String], rows: [[String]], numericFrom: Int) -> String {
+        let e = SVG.escape
+        var html = "<table>\n<thead><tr>" + header.map { "<th>\(e($0))</th>" }.joined() + "</tr></thead>\n<tbody>\n"
+        for row in rows {
+            html += "<tr>" + row.enumerated().map { index, cell in
+                index >= numericFrom ? "<td class=\"num\">\(e(cell))</td>" : "<td>\(e(cell))</td>"
+            }.joined() + "</tr>\n"
+        }
+        return html + "</tbody>\n</table>\n"
+    }
+
+    static let css = """
+    body { margin: 0; background: #f6f6f4; color: #1d1d1d; font: 15px/1.5 "DejaVu Sans", Helvetica, Arial, sans-serif; }
+    main { max-width: 1000px; margin: 0 auto; padding: 24px 28px 48px; background: #ffffff; }
+    h1 { font-size: 24px; margin: 0 0 6px; }
+    h2 { font-size: 19px; margin: 34px 0 10px; border-bottom: 1px solid #dddddd; padding-bottom: 4px; }
+    h3 { font-size: 16px; margin: 22px 0 8px; }
+    .meta { color: #555555; margin: 0 0 12px; font-size: 14px; }
+    .lead { margin: 0 0 8px; }
+    .headline li { margin: 2px 0; }
+    table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 8px 0; }
+    th, td { border: 1px solid #d5d5d5; padding: 5px 7px; text-align: left; vertical-align: top; }
+    th { background: #efefec; }
+    td.num { text-align: right; white-space: nowrap; }
+    td.rule { color: #555555; font-size: 12px; }
+    table.claims { table-layout: fixed; }
+    table.claims th:nth-child(1) { width: 20%; }
+    table.claims th:nth-child(2) { width: 44%; }
+    table.claims th:nth-child(3) { width: 10%; }
+    table.claims th:nth-child(4) { width: 26%; }
+    td.verdict { font-weight: bold; text-align: center; white-space: nowrap; }
+    td.agrees { background: #dcefe6; color: #0b5e3f; }
+    td.disagrees { background: #f8dfd2; color: #8a3100; }
+    td.inconclusive { background: #ececec; color: #444444; }
+    p.note { color: #333333; }
+    p.disagree { background: #fbeee6; border-left: 4px solid #D55E00; padding: 6px 10px; }
+    figure { margin: 26px 0; }
+    figure svg { display: block; max-width: 100%; height: auto; margin: 0 auto; border: 1px solid #e2e2e2; }
+    figcaption { font-size: 13px; color: #333333; margin: 6px auto 0; max-width: 720px; }
+    code { font-family: "DejaVu Sans Mono", monospace; font-size: 13px; }
+    """
+}
