@@ -5,7 +5,7 @@ public struct PBTWave: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "pbtwave",
         abstract: "Train a compact WaveNet on real speech and tune its learning-rate schedule with Population Based Training.",
-        subcommands: []
+        subcommands: [PBTCommand.self, ScheduleCommand.self, LineageCommand.self, BenchCommand.self]
     )
     public init() {}
 }
