@@ -49,8 +49,11 @@ public struct PBTController: Sendable {
 
     /// The lowest generation `decide(after:population:state:)` needs to see
     /// for a decision about `trial` (it needs every trial, of any status, from
-    /// this generation on; more is harmless).
-    public func windowStart(for trial: TrialRecord) -> Int { max(0, trial.generation - 1) }
+    /// this generation on; more is harmless): the selection pool is the last
+    /// `opponentGenerations` generations, and a refill needs the failed
+    /// trial's parent, which can be up to `opponentGenerations` back (a
+    /// winning opponent from the generation before the initiator's).
+    public func windowStart(for trial: TrialRecord) -> Int { max(0, trial.generation - settings.opponentGenerations) }
 
     /// The decision after `trial` became finished or failed. `population`
     /// holds every trial from `windowStart(for: trial)` on, including `trial`
@@ -88,8 +91,9 @@ public struct PBTController: Sendable {
     /// parent: future initiators are pending trials (or their descendants) of
     /// generation ≥ `minPendingGeneration`, and they draw from
     /// `opponentGenerations` generations. When nothing is pending, the final
-    /// window (which holds the best of the final generation) is kept.
-    /// Parents of pending trials must be kept as well, whatever their generation.
+    /// window is kept. Whatever their generation, parents of pending trials
+    /// and trials that have not reproduced yet (the final population, in
+    /// the end) must be kept as well.
     public func retentionFloor(minPendingGeneration: Int?, latestFinishedGeneration: Int) -> Int {
         let anchor = minPendingGeneration ?? latestFinishedGeneration
         return anchor - settings.opponentGenerations + 1

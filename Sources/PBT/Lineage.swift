@@ -2,17 +2,27 @@
 /// append-only log: nothing about a trial is ever deleted, only checkpoint
 /// files are).
 public enum Lineage {
-    /// The final generation: the highest generation with a finished trial.
-    public static func finalGeneration(_ trials: [TrialRecord]) -> Int? {
-        trials.filter { $0.status == .finished }.map(\.generation).max()
+    /// The final population: finished trials that have not reproduced (not
+    /// been the initiator of a selection). At the end of a run in budget mode
+    /// that is exactly the final generation; in asynchronous mode, where
+    /// lineages run ahead of each other, it is each slot's latest trial
+    /// (the highest generation number alone may hold one straggling-ahead
+    /// lineage). During a run it is the part of the population waiting to
+    /// reproduce.
+    public static func finalPopulation(_ trials: [TrialRecord], _ selections: [SelectionRecord]) -> [TrialRecord] {
+        let initiators = Set(selections.map(\.initiatorID))
+        return trials.filter { $0.status == .finished && !initiators.contains($0.id) }
     }
 
-    /// The best (lowest evaluation, then lowest id) finished trial of the
-    /// final generation: the run's result.
-    public static func bestOfFinalGeneration(_ trials: [TrialRecord]) -> TrialRecord? {
-        guard let g = finalGeneration(trials) else { return nil }
-        return trials.filter { $0.status == .finished && $0.generation == g }
-            .min { ($0.evaluation!, $0.id) < ($1.evaluation!, $1.id) }
+    /// The lowest evaluation (then lowest id) among finished `trials`.
+    public static func best(of trials: [TrialRecord]) -> TrialRecord? {
+        trials.filter { $0.status == .finished }.min { ($0.evaluation!, $0.id) < ($1.evaluation!, $1.id) }
+    }
+
+    /// The run's result: the best trial of the final population, or, while
+    /// every finished trial has already reproduced, the best finished trial.
+    public static func bestOfFinalPopulation(_ trials: [TrialRecord], _ selections: [SelectionRecord]) -> TrialRecord? {
+        best(of: finalPopulation(trials, selections)) ?? best(of: trials)
     }
 
     /// Trial `id` and its ancestors, generation 0 first.

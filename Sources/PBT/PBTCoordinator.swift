@@ -178,7 +178,7 @@ public struct PBTCoordinator: Sendable {
                 minPendingGeneration: pending.map(\.generation).min(),
                 latestFinishedGeneration: pending.isEmpty ? try tx.latestFinishedGeneration() : 0)
             let neededParents = Set(pending.compactMap(\.parentID))
-            let released = try tx.liveCheckpoints(belowGeneration: floor).filter { !neededParents.contains($0.id) }
+            let released = try tx.releasableCheckpoints(belowGeneration: floor).filter { !neededParents.contains($0.id) }
             try tx.releaseCheckpoints(released.map(\.id))
             try tx.setState(state)
             return ReportReceipt(accepted: true, status: status, newTrialIDs: decision.newTrials.map(\.id),

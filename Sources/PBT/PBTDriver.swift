@@ -42,7 +42,7 @@ public struct PBTProgress: Sendable {
 /// What a driver run ended with.
 public struct PBTRunResult: Sendable {
     public var trials: [TrialRecord]
-    /// The best finished trial of the final generation.
+    /// The best trial of the final population (`Lineage.bestOfFinalPopulation`).
     public var best: TrialRecord?
     public var bestCheckpoint: CheckpointRef?
     public var completedThisSession: Int
@@ -113,7 +113,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
 
         if let error = shared.withLock({ $0.error }) { throw error }
         let trials = try coordinator.store.trials(runID: coordinator.run.id)
-        let best = Lineage.bestOfFinalGeneration(trials)
+        let best = Lineage.bestOfFinalPopulation(trials, try coordinator.store.selections(runID: coordinator.run.id))
         let completed = shared.withLock { $0.completed }
         let elapsed = Date().timeIntervalSince(start)
         if let progress {

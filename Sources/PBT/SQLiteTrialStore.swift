@@ -96,6 +96,7 @@ public final class SQLiteTrialStore: TrialStore {
         );
         CREATE INDEX trials_by_status ON trials (run_id, status, id);
         CREATE INDEX trials_by_generation ON trials (run_id, generation);
+        CREATE INDEX selections_by_initiator ON selections (run_id, initiator_id);
         CREATE TABLE selections (
             run_id BIGINT NOT NULL REFERENCES runs (id),
             id INTEGER NOT NULL,
@@ -368,9 +369,12 @@ private struct SQLiteDecision: DecisionTransaction {
         }
     }
 
-    func liveCheckpoints(belowGeneration generation: Int) throws -> [(id: Int, path: String)] {
+    func releasableCheckpoints(belowGeneration generation: Int) throws -> [(id: Int, path: String)] {
         try c.query("""
-            SELECT id, checkpoint_path FROM trials WHERE run_id = ? AND generation < ? AND checkpoint_live = 1 ORDER BY id
+            SELECT t.id, t.checkpoint_path FROM trials t
+            WHERE t.run_id = ? AND t.generation < ? AND t.checkpoint_live = 1
+              AND EXISTS (SELECT 1 FROM selections s WHERE s.run_id = t.run_id AND s.initiator_id = t.id)
+            ORDER BY t.id
             """, [.int(runID), .int(generation)]) { (id: $0.int(0), path: $0.text(1)) }
     }
 

@@ -70,8 +70,10 @@ public protocol DecisionTransaction {
                   finishedAt: Double, failure: String?) throws
     func insert(_ trials: [PlannedTrial], createdAt: Double) throws
     func insert(_ selections: [SelectionRecord]) throws
-    /// Trials below `generation` whose checkpoint is still live.
-    func liveCheckpoints(belowGeneration generation: Int) throws -> [(id: Int, path: String)]
+    /// Trials below `generation` whose checkpoint is still live and that
+    /// have already been the initiator of a selection (trials that have not
+    /// are population members waiting to reproduce, or the final population).
+    func releasableCheckpoints(belowGeneration generation: Int) throws -> [(id: Int, path: String)]
     /// Marks checkpoints released; the caller deletes the files after commit.
     func releaseCheckpoints(_ ids: [Int]) throws
     /// The highest generation with a finished trial (-1: none).

@@ -6,12 +6,12 @@ import PBT
 public struct LineageCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "lineage",
-        abstract: "Print a trial's lineage (default: the best of the final generation), or the whole tree.")
+        abstract: "Print a trial's lineage (default: the best of the final population), or the whole tree.")
 
     @Argument(help: "A PBT run directory.")
     public var runDir: String
 
-    @Option(help: "Trial id (default: the best finished trial of the final generation).")
+    @Option(help: "Trial id (default: the best of the final population).")
     public var trial: Int?
 
     @Flag(help: "Print every trial as a tree of parents and children.")
@@ -32,7 +32,7 @@ public struct LineageCommand: ParsableCommand {
             return
         }
         let id = try trial ?? {
-            guard let best = Lineage.bestOfFinalGeneration(trials) else { throw CommandError("\(runDir): the run has no finished trial yet") }
+            guard let best = Lineage.bestOfFinalPopulation(trials, selections) else { throw CommandError("\(runDir): the run has no finished trial yet") }
             return best.id
         }()
         guard trials.contains(where: { $0.id == id }) else { throw CommandError("--trial \(id): no such trial in \(runDir)") }

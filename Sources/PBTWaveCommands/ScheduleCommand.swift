@@ -17,7 +17,7 @@ public struct ScheduleCommand: ParsableCommand {
 public struct ScheduleExportCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Export the learned schedule of a trial (default: the best of the final generation).",
+        abstract: "Export the learned schedule of a trial (default: the best of the final population).",
         discussion: """
             Follows the trial's parents back to generation 0 and writes one row per change point:
             CSV 'step,lr' then '<global step>,<value>' rows starting at step 0, or JSON
@@ -27,7 +27,7 @@ public struct ScheduleExportCommand: ParsableCommand {
     @Argument(help: "A PBT run directory.")
     public var runDir: String
 
-    @Option(help: "Trial id (default: the best finished trial of the final generation).")
+    @Option(help: "Trial id (default: the best of the final population).")
     public var trial: Int?
 
     @Option(help: "csv or json.")
@@ -39,9 +39,9 @@ public struct ScheduleExportCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        let (trials, _) = try openRun(runDir)
+        let (trials, selections) = try openRun(runDir)
         let id = try trial ?? {
-            guard let best = Lineage.bestOfFinalGeneration(trials) else { throw CommandError("\(runDir): the run has no finished trial yet") }
+            guard let best = Lineage.bestOfFinalPopulation(trials, selections) else { throw CommandError("\(runDir): the run has no finished trial yet") }
             return best.id
         }()
         guard let chosen = trials.first(where: { $0.id == id }) else {
