@@ -96,7 +96,6 @@ public final class SQLiteTrialStore: TrialStore {
         );
         CREATE INDEX trials_by_status ON trials (run_id, status, id);
         CREATE INDEX trials_by_generation ON trials (run_id, generation);
-        CREATE INDEX selections_by_initiator ON selections (run_id, initiator_id);
         CREATE TABLE selections (
             run_id BIGINT NOT NULL REFERENCES runs (id),
             id INTEGER NOT NULL,
@@ -109,6 +108,7 @@ public final class SQLiteTrialStore: TrialStore {
             child_id INTEGER NOT NULL,
             PRIMARY KEY (run_id, id)
         );
+        CREATE INDEX selections_by_initiator ON selections (run_id, initiator_id);
         """
 
     private func locked<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws -> T {
