@@ -47,16 +47,20 @@ public struct PBTController: Sendable {
         return trials
     }
 
-    /// The lowest generation `decide(after:population:state:)` needs to see
-    /// for a decision about `trial` (it needs every trial, of any status, from
-    /// this generation on; more is harmless): the selection pool is the last
-    /// `opponentGenerations` generations, and a refill needs the failed
+    /// The generations `decide(after:population:state:)` needs to see for a
+    /// decision about `trial` (every trial in them, of any status; more is
+    /// harmless): the selection pool is the last `opponentGenerations`
+    /// generations up to the trial's own, and a refill needs the failed
     /// trial's parent, which can be up to `opponentGenerations` back (a
-    /// winning opponent from the generation before the initiator's).
-    public func windowStart(for trial: TrialRecord) -> Int { max(0, trial.generation - settings.opponentGenerations) }
+    /// winning opponent from the generation before the initiator's). Later
+    /// generations (lineages that ran ahead, in asynchronous mode) are never
+    /// needed, so a decision reads O(opponentGenerations × P) trials.
+    public func window(for trial: TrialRecord) -> ClosedRange<Int> {
+        max(0, trial.generation - settings.opponentGenerations)...trial.generation
+    }
 
     /// The decision after `trial` became finished or failed. `population`
-    /// holds every trial from `windowStart(for: trial)` on, including `trial`
+    /// holds every trial of `window(for: trial)`, including `trial`
     /// with its new status; its order does not matter.
     public func decide(after trial: TrialRecord, population: [TrialRecord], state: inout ControllerState) -> Decision {
         precondition(trial.status.isTerminal, "decide(after:) needs a finished or failed trial")

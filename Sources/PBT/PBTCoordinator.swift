@@ -62,6 +62,8 @@ public struct ReportReceipt: Sendable, Hashable {
     public var newTrialIDs: [Int]
     public var releasedCheckpoints: [String]
     public var runDone: Bool
+    /// The reporting worker's next claim, when asked for (`claimNext`).
+    public var next: ClaimResult?
 }
 
 /// The store-independent PBT protocol between workers and a store: claim a
@@ -116,27 +118,35 @@ public struct PBTCoordinator: Sendable {
     /// Asks for work.
     public func claim(workerID: String, now: Double = Date().timeIntervalSince1970, leaseSeconds: Double = 300) throws -> ClaimResult {
         if let t = try store.claim(runID: run.id, workerID: workerID, now: now, leaseUntil: now + leaseSeconds) {
-            let spec = TrialSpec(id: t.id, generation: t.generation, parentID: t.parentID, hyperparameters: t.hyperparameters,
-                                 steps: t.steps, startStep: t.startStep, seed: t.seed, attempt: t.attempt)
-            var parent: CheckpointRef?
-            if let pid = t.parentID {
-                guard let p = try store.trial(runID: run.id, id: pid), let path = p.checkpointPath, p.checkpointLive else {
-                    throw PBTStoreError.malformedRecord("trial \(t.id)'s parent \(pid) has no live checkpoint")
-                }
-                parent = checkpoints.ref(relativePath: path)
-            }
-            return .trial(ClaimedTrial(spec: spec, parent: parent, output: checkpoints.ref(trialID: t.id, attempt: t.attempt), workerID: workerID))
+            return .trial(try claimed(t, workerID: workerID, parent: { try store.trial(runID: run.id, id: $0) }))
         }
         return try store.run(named: run.name)?.state.done == true ? .done : .wait
+    }
+
+    private func claimed(_ t: TrialRecord, workerID: String, parent lookup: (Int) throws -> TrialRecord?) throws -> ClaimedTrial {
+        let spec = TrialSpec(id: t.id, generation: t.generation, parentID: t.parentID, hyperparameters: t.hyperparameters,
+                             steps: t.steps, startStep: t.startStep, seed: t.seed, attempt: t.attempt)
+        var parent: CheckpointRef?
+        if let pid = t.parentID {
+            guard let p = try lookup(pid), let path = p.checkpointPath, p.checkpointLive else {
+                throw PBTStoreError.malformedRecord("trial \(t.id)'s parent \(pid) has no live checkpoint")
+            }
+            parent = checkpoints.ref(relativePath: path)
+        }
+        return ClaimedTrial(spec: spec, parent: parent, output: checkpoints.ref(trialID: t.id, attempt: t.attempt), workerID: workerID)
     }
 
     /// Records `result` for `claimed` and makes the controller's decision, in
     /// one transaction; then deletes checkpoint files that can no longer be a
     /// parent. A finite evaluation with a written checkpoint is `finished`;
     /// a thrown error, NaN/inf or a missing checkpoint file is `failed`.
+    ///
+    /// With `claimNext`, the same transaction also claims the reporting
+    /// worker's next trial (`ReportReceipt.next`): one commit per trial.
     @discardableResult
     public func report(_ claimed: ClaimedTrial, result: Result<TrialOutcome, any Error>,
-                       now: Double = Date().timeIntervalSince1970) throws -> ReportReceipt {
+                       now: Double = Date().timeIntervalSince1970, claimNext: Bool = false,
+                       leaseSeconds: Double = 300) throws -> ReportReceipt {
         var status = TrialStatus.finished
         var evaluation: Double?
         var failure: String?
@@ -144,7 +154,7 @@ public struct PBTCoordinator: Sendable {
         case .success(let outcome) where !outcome.evaluation.isFinite:
             status = .failed
             failure = "diverged: evaluation \(outcome.evaluation)"
-        case .success(let outcome) where !FileManager.default.fileExists(atPath: claimed.output.path):
+        case .success(let outcome) where access(claimed.output.path, F_OK) != 0:
             status = .failed
             failure = "runner returned \(outcome.evaluation) without writing its checkpoint \(claimed.output.path)"
         case .success(let outcome):
@@ -156,10 +166,17 @@ public struct PBTCoordinator: Sendable {
         let relativeOutput = checkpoints.relativePath(trialID: claimed.spec.id, attempt: claimed.spec.attempt)
         let controller = self.controller
         let receipt: ReportReceipt = try store.withDecision(runID: run.id) { tx in
+            func next(_ state: ControllerState) throws -> ClaimResult? {
+                guard claimNext else { return nil }
+                if state.done { return .done }
+                guard let t = try tx.claim(workerID: claimed.workerID, now: now, leaseUntil: now + leaseSeconds) else { return .wait }
+                return .trial(try self.claimed(t, workerID: claimed.workerID, parent: tx.trial(id:)))
+            }
             guard let current = try tx.trial(id: claimed.spec.id), current.status == .running,
                   current.attempt == claimed.spec.attempt, current.workerID == claimed.workerID
             else {
-                return ReportReceipt(accepted: false, status: nil, newTrialIDs: [], releasedCheckpoints: [], runDone: false)
+                return ReportReceipt(accepted: false, status: nil, newTrialIDs: [], releasedCheckpoints: [], runDone: false,
+                                     next: try next(try tx.state()))
             }
             try tx.complete(trialID: current.id, status: status, evaluation: evaluation,
                             checkpointPath: status == .finished ? relativeOutput : nil, finishedAt: now, failure: failure)
@@ -167,7 +184,7 @@ public struct PBTCoordinator: Sendable {
             var updated = current
             updated.status = status
             updated.evaluation = evaluation
-            let population = try tx.trials(fromGeneration: controller.windowStart(for: updated))
+            let population = try tx.trials(inGenerations: controller.window(for: updated))
             let decision = controller.decide(after: updated, population: population, state: &state)
             try tx.insert(decision.newTrials, createdAt: now)
             try tx.insert(decision.selections)
@@ -182,7 +199,7 @@ public struct PBTCoordinator: Sendable {
             try tx.releaseCheckpoints(released.map(\.id))
             try tx.setState(state)
             return ReportReceipt(accepted: true, status: status, newTrialIDs: decision.newTrials.map(\.id),
-                                 releasedCheckpoints: released.map(\.path), runDone: state.done)
+                                 releasedCheckpoints: released.map(\.path), runDone: state.done, next: try next(state))
         }
         if !receipt.accepted || status == .failed { checkpoints.remove(absolutePath: claimed.output.path) }
         for path in receipt.releasedCheckpoints { checkpoints.remove(relativePath: path) }
@@ -206,10 +223,13 @@ public struct PBTCoordinator: Sendable {
 /// a shared mount of it) can live anywhere.
 public struct CheckpointDirectory: Sendable, Hashable {
     public let runDirectory: URL
+    /// `runDirectory.path` with a trailing slash, for cheap path building.
+    private let prefix: String
     public var directory: URL { runDirectory.appendingPathComponent("checkpoints", isDirectory: true) }
 
     public init(runDirectory: URL) throws {
         self.runDirectory = runDirectory.standardizedFileURL
+        prefix = self.runDirectory.path.hasSuffix("/") ? self.runDirectory.path : self.runDirectory.path + "/"
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
@@ -217,11 +237,9 @@ public struct CheckpointDirectory: Sendable, Hashable {
 
     public func ref(trialID: Int, attempt: Int) -> CheckpointRef { ref(relativePath: relativePath(trialID: trialID, attempt: attempt)) }
 
-    public func ref(relativePath: String) -> CheckpointRef {
-        CheckpointRef(url: runDirectory.appendingPathComponent(relativePath))
-    }
+    public func ref(relativePath: String) -> CheckpointRef { CheckpointRef(path: prefix + relativePath) }
 
-    func remove(relativePath: String) { remove(absolutePath: ref(relativePath: relativePath).path) }
+    func remove(relativePath: String) { remove(absolutePath: prefix + relativePath) }
 
     func remove(absolutePath: String) { _ = unlink(absolutePath) }
 
@@ -232,7 +250,7 @@ public struct CheckpointDirectory: Sendable, Hashable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         var removed = 0
         for name in names where !live.contains("checkpoints/\(name)") {
-            if unlink(directory.appendingPathComponent(name).path) == 0 { removed += 1 }
+            if unlink(prefix + "checkpoints/" + name) == 0 { removed += 1 }
         }
         return removed
     }

@@ -134,8 +134,11 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         let workerID = "\(options.workerIDPrefix)/w\(index)"
         do {
             var worker = try runner.makeWorker(index: index)
+            var next: ClaimResult?
             loop: while !shouldStop {
-                switch try coordinator.claim(workerID: workerID, leaseSeconds: options.leaseSeconds) {
+                let claim = try next ?? coordinator.claim(workerID: workerID, leaseSeconds: options.leaseSeconds)
+                next = nil
+                switch claim {
                 case .done:
                     break loop
                 case .wait:
@@ -151,9 +154,11 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                             usleep(UInt32(options.idlePollSeconds * 1e6))
                         }
                     }
-                    try coordinator.report(claimed, result: result)
+                    let receipt = try coordinator.report(claimed, result: result, claimNext: true, leaseSeconds: options.leaseSeconds)
+                    if case .trial(let t)? = receipt.next { shared.withLock { $0.held[index] = t } }
+                    next = receipt.next == .wait ? nil : receipt.next
                     let ticket = shared.withLock { s -> Int? in
-                        s.held[index] = nil
+                        if next == nil { s.held[index] = nil }
                         s.completed += 1
                         let now = Date().timeIntervalSince(start)
                         guard now - s.lastProgress >= options.progressInterval else { return nil }

@@ -31,7 +31,7 @@ public struct ToyQuadraticRunner: TrialRunner {
 
     public func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
         guard let lr = trial.hyperparameters["lr"]?.number else { throw ToyRunnerError.missingLearningRate }
-        var state = try parent.map { try ToyCheckpoint.read(from: $0.url) }
+        var state = try parent.map { try ToyCheckpoint.decode(Data(contentsOf: $0.url)) }
             ?? ToyCheckpoint(step: 0, position: Self.start, velocity: Array(repeating: 0, count: Self.dimension))
         guard state.step == trial.startStep else { throw ToyRunnerError.stepMismatch(checkpoint: state.step, trial: trial.startStep) }
         var rng = Xoshiro256(seed: trial.seed)
@@ -44,7 +44,7 @@ public struct ToyQuadraticRunner: TrialRunner {
         }
         state.step += trial.steps
         if simulatedWork > .zero { Thread.sleep(forTimeInterval: Double(simulatedWork.components.attoseconds) * 1e-18 + Double(simulatedWork.components.seconds)) }
-        try AtomicFile.write(state.encoded(), to: output.url)
+        try AtomicFile.write(state.encoded(), toPath: output.path)
         return TrialOutcome(evaluation: Self.loss(state.position))
     }
 
@@ -110,15 +110,27 @@ public struct ToyCheckpoint: Sendable, Hashable {
     }
 }
 
-/// Does no training: writes an 8-byte checkpoint and returns a pseudo-random
+/// Does no training: publishes a tiny checkpoint and returns a pseudo-random
 /// evaluation derived from the trial seed. For measuring the controller's
 /// and store's overhead, and for concurrency tests.
 public struct NoOpRunner: TrialRunner {
-    public init() {}
+    /// If set, each checkpoint is a hard link to this existing file (atomic,
+    /// and no new inode), so a benchmark measures PBT's overhead rather than
+    /// the file system's inode allocator; otherwise an 8-byte file is written
+    /// with `AtomicFile`.
+    public var template: String?
+
+    public init(template: String? = nil) { self.template = template }
 
     public func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
         var rng = Xoshiro256(seed: trial.seed)
-        try AtomicFile.write(Data(count: 8), to: output.url)
+        if let template {
+            guard link(template, output.path) == 0 || errno == EEXIST else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: output.path])
+            }
+        } else {
+            try AtomicFile.write(Data(count: 8), toPath: output.path)
+        }
         return TrialOutcome(evaluation: rng.nextUnitDouble())
     }
 }

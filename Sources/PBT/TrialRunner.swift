@@ -3,11 +3,13 @@ import Foundation
 /// Where a checkpoint lives. Runners read `parent` and write `output`; the
 /// store keeps the path relative to the run directory.
 public struct CheckpointRef: Sendable, Hashable, CustomStringConvertible {
-    public var url: URL
-    public init(url: URL) { self.url = url }
-    public init(path: String) { self.url = URL(fileURLWithPath: path) }
-    public var path: String { url.path }
-    public var description: String { url.path }
+    /// Absolute file path (kept as a string: `URL` path handling showed up in
+    /// the per-trial overhead profile).
+    public var path: String
+    public init(path: String) { self.path = path }
+    public init(url: URL) { self.path = url.path }
+    public var url: URL { URL(fileURLWithPath: path) }
+    public var description: String { path }
 }
 
 /// One piece of training for a runner to do.
@@ -102,10 +104,17 @@ public enum AtomicFile {
     /// torn one. With `durable`, the data is fsynced first (survives power
     /// loss, costs a disk flush); without, it survives any process crash.
     public static func write(_ data: Data, to url: URL, durable: Bool = false) throws {
-        let temp = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(UInt32.random(in: 0 ... .max)).tmp")
-        let fd = open(temp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temp.path]) }
+        try write(data, toPath: url.path, durable: durable)
+    }
+
+    /// `write(_:to:durable:)` for a file path.
+    public static func write(_ data: Data, toPath path: String, durable: Bool = false) throws {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[...$0]) } ?? ""
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let temp = "\(directory).\(name).\(UInt32.random(in: 0 ... .max)).tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temp]) }
         var ok = data.withUnsafeBytes { raw -> Bool in
             var offset = 0
             while offset < raw.count {
@@ -117,9 +126,9 @@ public enum AtomicFile {
         }
         if ok, durable { ok = fsync(fd) == 0 }
         close(fd)
-        guard ok, rename(temp.path, url.path) == 0 else {
-            unlink(temp.path)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
+        guard ok, rename(temp, path) == 0 else {
+            unlink(temp)
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }
     }
 }

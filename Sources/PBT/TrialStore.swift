@@ -60,8 +60,8 @@ public protocol DecisionTransaction {
     func state() throws -> ControllerState
     func setState(_ state: ControllerState) throws
     func trial(id: Int) throws -> TrialRecord?
-    /// Every trial of generation ≥ `generation`, any status.
-    func trials(fromGeneration generation: Int) throws -> [TrialRecord]
+    /// Every trial whose generation is in `generations`, any status, in id order.
+    func trials(inGenerations generations: ClosedRange<Int>) throws -> [TrialRecord]
     /// Every queued or running trial.
     func pendingTrials() throws -> [TrialRecord]
     /// Records a running trial's end. `checkpointPath` (finished only) makes
@@ -78,4 +78,7 @@ public protocol DecisionTransaction {
     func releaseCheckpoints(_ ids: [Int]) throws
     /// The highest generation with a finished trial (-1: none).
     func latestFinishedGeneration() throws -> Int
+    /// `TrialStore.claim` inside this transaction, so a worker's report and
+    /// its next claim commit together.
+    func claim(workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord?
 }

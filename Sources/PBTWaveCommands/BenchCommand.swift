@@ -34,6 +34,9 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
     @Option(help: "Run directory (default: a fresh temporary directory, deleted afterwards).")
     public var runDir: String?
 
+    @Flag(help: "Write a new 8-byte checkpoint file per trial (temp + rename) instead of hard-linking one template file; then the file system's inode allocation is measured too.")
+    public var writeFiles = false
+
     public init() {}
 
     public func validate() throws {
@@ -57,9 +60,15 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
         let (coordinator, _) = try PBTCoordinator.open(
             store: directory.store, name: RunDirectory.runName,
             configuration: RunConfiguration(settings: settings, model: "noop"), runDirectory: url)
-        let result = try PBTDriver(coordinator: coordinator, runner: NoOpRunner()).run()
+        var template: String?
+        if !writeFiles {
+            template = url.appendingPathComponent("noop-checkpoint").path
+            try AtomicFile.write(Data(count: 8), toPath: template!)
+        }
+        let result = try PBTDriver(coordinator: coordinator, runner: NoOpRunner(template: template)).run()
         let rate = Double(result.completedThisSession) / result.elapsedSeconds
-        print(String(format: "pbt-overhead: %d trials, %d workers, population %d, %@: %.3f s, %.0f completions/s",
-                     result.completedThisSession, workers, settings.population, "\(settings.selection)", result.elapsedSeconds, rate))
+        print(String(format: "pbt-overhead: %d trials, %d workers, population %d, %@, checkpoints %@: %.3f s, %.0f completions/s",
+                     result.completedThisSession, workers, settings.population, "\(settings.selection)",
+                     writeFiles ? "written" : "hard-linked", result.elapsedSeconds, rate))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import SeededRNG
+import Synchronization
 import Testing
 
 @testable import PBT
@@ -95,7 +96,7 @@ struct Simulation {
             if state.trialsCreated < controller.settings.trialBudget { failedWithBudgetLeft.append(id) }
         }
         trials[id] = t
-        let population = trials.values.filter { $0.generation >= controller.windowStart(for: t) }
+        let population = trials.values.filter { controller.window(for: t).contains($0.generation) }
         let decision = controller.decide(after: t, population: population, state: &state)
         add(decision.newTrials)
         selections += decision.selections
@@ -150,4 +151,11 @@ func runPBTWave(_ arguments: [String]) throws -> (status: Int32, stdout: String,
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+/// A `Mutex` in a class, so closures and several owners can share it.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
 }

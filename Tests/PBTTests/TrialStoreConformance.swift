@@ -108,7 +108,7 @@ enum TrialStoreConformance {
             try tx.setState(s)
             // Reads inside the transaction see its own writes.
             #expect(try tx.trial(id: 1)?.status == .finished)
-            return try tx.trials(fromGeneration: 0).count
+            return try tx.trials(inGenerations: 0...5).count
         }
         #expect(seen == 3)
         #expect(try store.trials(runID: run.id).count == 3)
@@ -179,7 +179,8 @@ enum TrialStoreConformance {
         try store.withDecision(runID: run.id) { tx in
             #expect(try tx.pendingTrials().map(\.id) == [5])
             #expect(try tx.latestFinishedGeneration() == 1)
-            #expect(try tx.trials(fromGeneration: 1).map(\.id) == [4, 5])
+            #expect(try tx.trials(inGenerations: 1...1).map(\.id) == [4, 5])
+            #expect(try tx.trials(inGenerations: 0...0).map(\.id) == [1, 2, 3])
             // Trial 2 has not reproduced, trial 3 has no checkpoint: only 1 is releasable.
             #expect(try tx.releasableCheckpoints(belowGeneration: 1).map(\.id) == [1])
             #expect(try tx.releasableCheckpoints(belowGeneration: 1).map(\.path) == ["c/1"])
