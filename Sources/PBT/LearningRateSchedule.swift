@@ -69,19 +69,19 @@ public struct LearningRateSchedule: Sendable, Hashable {
             .map { $0.trimmingCharacters(in: .whitespaces) }
         let numbered = lines.enumerated().filter { !$0.element.isEmpty }
         guard let header = numbered.first else { throw .invalid(line: nil, "the file is empty") }
-        let columns = header.element.split(separator: ",", omittingEmptySubsequences: false)
+        let columns = header.element.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         guard columns.count == 2, columns[0] == "step", !columns[1].isEmpty else {
             throw .invalid(line: header.offset + 1, "header must be 'step,<name>' (e.g. 'step,lr'), got '\(header.element)'")
         }
         var points: [Point] = []
         for (index, line) in numbered.dropFirst() {
-            let cells = line.split(separator: ",", omittingEmptySubsequences: false)
+            let cells = line.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
             guard cells.count == 2, let step = Int(cells[0]), let value = Double(cells[1]) else {
                 throw .invalid(line: index + 1, "expected '<integer step>,<number>', got '\(line)'")
             }
             points.append(Point(step: step, value: value))
         }
-        try self.init(hyperparameter: String(columns[1]), points: points)
+        try self.init(hyperparameter: columns[1], points: points)
     }
 
     // MARK: JSON
