@@ -131,6 +131,14 @@ func pbtwaveExecutable() throws -> URL {
     throw TestFailure("pbtwave executable not found at \(beside.path) or \(fromSource.path); run `swift build` first")
 }
 
+/// Expects two trial tables to be equal, reporting only the first difference.
+func expectSameRows(_ a: [LineageFields], _ b: [LineageFields], sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(a.count == b.count, "\(a.count) vs \(b.count) trials", sourceLocation: sourceLocation)
+    if let i = a.indices.first(where: { $0 < b.count && a[$0] != b[$0] }) {
+        Issue.record("first difference at row \(i):\n\(a[i])\n\(b[i])", sourceLocation: sourceLocation)
+    }
+}
+
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
