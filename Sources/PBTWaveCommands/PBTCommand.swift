@@ -186,7 +186,7 @@ public struct PBTCommand: ParsableCommand {
             print("pbt: no trial finished; nothing to export")
             return
         }
-        print("best trial: #\(best.id), generation \(best.generation), global step \(best.endStep), loss \(best.evaluation!)")
+        print("best trial of the final population: #\(best.id), generation \(best.generation), global step \(best.endStep), loss \(best.evaluation!)")
         print("checkpoint: \(result.bestCheckpoint?.path ?? "(released)")")
         let schedule = Lineage.schedule(of: try Lineage.ancestry(of: best.id, in: result.trials))
         for format in LearningRateSchedule.Format.allCases {

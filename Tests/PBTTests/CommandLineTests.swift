@@ -17,7 +17,7 @@ import Testing
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("pbt: starting"))
         #expect(first.stdout.contains("run complete: 20/20 trials"))
-        #expect(first.stdout.contains("best trial: #"))
+        #expect(first.stdout.contains("best trial of the final population: #"))
         #expect(first.stderr.contains("pbt: gen"), "plain progress lines on a pipe")
         #expect(!first.stderr.contains("\u{1B}["), "no terminal control codes when not on a terminal")
 
