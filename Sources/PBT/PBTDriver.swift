@@ -8,18 +8,20 @@ public struct DriverOptions: Sendable {
     public var workers: Int?
     /// How long a claim is valid without a heartbeat.
     public var leaseSeconds: Double
-    /// How long an idle worker sleeps before asking again.
-    public var idlePollSeconds: Double
+    /// An idle worker (nothing queued; or, in deterministic mode, waiting
+    /// for lower ids) is woken by every report in this process, and asks
+    /// again after at most this long anyway (work created by other processes).
+    public var maxIdleWaitSeconds: Double
     /// Minimum time between two progress callbacks.
     public var progressInterval: Double
     /// Worker ids are `<prefix>/w<index>` (default `<host>:<pid>`).
     public var workerIDPrefix: String
 
-    public init(workers: Int? = nil, leaseSeconds: Double = 300, idlePollSeconds: Double = 0.002,
+    public init(workers: Int? = nil, leaseSeconds: Double = 300, maxIdleWaitSeconds: Double = 0.05,
                 progressInterval: Double = 0.25, workerIDPrefix: String? = nil) {
         self.workers = workers
         self.leaseSeconds = leaseSeconds
-        self.idlePollSeconds = idlePollSeconds
+        self.maxIdleWaitSeconds = maxIdleWaitSeconds
         self.progressInterval = progressInterval
         self.workerIDPrefix = workerIDPrefix ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
     }
@@ -69,12 +71,15 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         var error: (any Error)?
         var held: [Int: ClaimedTrial] = [:]
         var completed = 0
+        /// Reports made by this process: idle workers wait for it to change.
+        var reports = 0
         var lastProgress = -Double.infinity
         var finished = false
     }
 
     private let shared = Mutex(Shared())
     private let progressLock = Mutex(())
+    private let wakeup = NSCondition()
 
     public init(coordinator: PBTCoordinator, runner: Runner, options: DriverOptions = DriverOptions()) {
         self.coordinator = coordinator
@@ -130,41 +135,63 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
 
     private var shouldStop: Bool { shared.withLock { $0.error != nil } }
 
+    private var reports: Int { shared.withLock { $0.reports } }
+
+    /// Sleeps until this process makes a report after `seen`, or at most
+    /// `maxIdleWaitSeconds`. The count is re-checked under the condition's
+    /// lock, so a report between the caller's check and the wait is not missed.
+    private func waitForReport(after seen: Int) {
+        let deadline = Date(timeIntervalSinceNow: options.maxIdleWaitSeconds)
+        wakeup.lock()
+        while reports == seen, !shouldStop, wakeup.wait(until: deadline) {}
+        wakeup.unlock()
+    }
+
+    private func wakeIdleWorkers() {
+        wakeup.lock()
+        wakeup.broadcast()
+        wakeup.unlock()
+    }
+
     private func workerLoop(_ index: Int, start: Date, progress: (@Sendable (PBTProgress) -> Void)?) {
         let workerID = "\(options.workerIDPrefix)/w\(index)"
         do {
             var worker = try runner.makeWorker(index: index)
             var next: ClaimResult?
             loop: while !shouldStop {
+                let seen = reports
                 let claim = try next ?? coordinator.claim(workerID: workerID, leaseSeconds: options.leaseSeconds)
                 next = nil
                 switch claim {
                 case .done:
                     break loop
                 case .wait:
-                    usleep(UInt32(options.idlePollSeconds * 1e6))
+                    waitForReport(after: seen)
                 case .trial(let claimed):
                     shared.withLock { $0.held[index] = claimed }
                     let result = Result<TrialOutcome, any Error> {
                         try worker.run(claimed.spec, parent: claimed.parent, output: claimed.output)
                     }
                     if coordinator.settings.deterministic {
-                        while try coordinator.store.hasPendingTrial(runID: coordinator.run.id, before: claimed.spec.id) {
+                        while true {
+                            let seen = reports
+                            guard try coordinator.store.hasPendingTrial(runID: coordinator.run.id, before: claimed.spec.id) else { break }
                             if shouldStop { break loop }
-                            usleep(UInt32(options.idlePollSeconds * 1e6))
+                            waitForReport(after: seen)
                         }
                     }
                     let receipt = try coordinator.report(claimed, result: result, claimNext: true, leaseSeconds: options.leaseSeconds)
-                    if case .trial(let t)? = receipt.next { shared.withLock { $0.held[index] = t } }
                     next = receipt.next == .wait ? nil : receipt.next
                     let ticket = shared.withLock { s -> Int? in
-                        if next == nil { s.held[index] = nil }
+                        if case .trial(let t)? = next { s.held[index] = t } else { s.held[index] = nil }
+                        s.reports += 1
                         s.completed += 1
                         let now = Date().timeIntervalSince(start)
                         guard now - s.lastProgress >= options.progressInterval else { return nil }
                         s.lastProgress = now
                         return s.completed
                     }
+                    wakeIdleWorkers()
                     if let progress, let completed = ticket {
                         progressLock.withLock { _ in
                             if let p = try? snapshot(start: start, completed: completed, final: false) { progress(p) }
@@ -174,6 +201,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
             }
         } catch {
             shared.withLock { if $0.error == nil { $0.error = error } }
+            wakeIdleWorkers()
         }
         shared.withLock { $0.held[index] = nil }
     }

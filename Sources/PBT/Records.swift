@@ -199,19 +199,16 @@ public struct RunProgress: Sendable, Hashable {
     public var failed = 0
     /// Highest generation that has a finished trial (-1: none yet).
     public var latestGeneration = -1
-    public var best: (id: Int, evaluation: Double)?
+    /// The best finished trial so far (any generation).
+    public var best: Best?
+
+    public struct Best: Sendable, Hashable {
+        public var id: Int
+        public var evaluation: Double
+    }
 
     public init() {}
 
     public var created: Int { queued + running + finished + failed }
     public var completed: Int { finished + failed }
-
-    public static func == (a: RunProgress, b: RunProgress) -> Bool {
-        a.queued == b.queued && a.running == b.running && a.finished == b.finished && a.failed == b.failed
-            && a.latestGeneration == b.latestGeneration && a.best?.id == b.best?.id && a.best?.evaluation == b.best?.evaluation
-    }
-
-    public func hash(into h: inout Hasher) {
-        h.combine(queued); h.combine(running); h.combine(finished); h.combine(failed); h.combine(best?.id)
-    }
 }

@@ -305,7 +305,7 @@ public final class SQLiteTrialStore: TrialStore, @unchecked Sendable {
                                              [.int(runID)]) { $0.optionalInt(0) }.first.flatMap { $0 } ?? -1
             p.best = try c.query("""
                 SELECT id, evaluation FROM trials WHERE run_id = ? AND status = 'finished' ORDER BY evaluation, id LIMIT 1
-                """, [.int(runID)]) { ($0.int(0), $0.double(1)) }.first
+                """, [.int(runID)]) { RunProgress.Best(id: $0.int(0), evaluation: $0.double(1)) }.first
             return p
         }
     }

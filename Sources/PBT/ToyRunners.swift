@@ -43,7 +43,10 @@ public struct ToyQuadraticRunner: TrialRunner {
             }
         }
         state.step += trial.steps
-        if simulatedWork > .zero { Thread.sleep(forTimeInterval: Double(simulatedWork.components.attoseconds) * 1e-18 + Double(simulatedWork.components.seconds)) }
+        if simulatedWork > .zero {
+            let (seconds, attoseconds) = simulatedWork.components
+            Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) * 1e-18)
+        }
         try AtomicFile.write(state.encoded(), toPath: output.path)
         return TrialOutcome(evaluation: Self.loss(state.position))
     }

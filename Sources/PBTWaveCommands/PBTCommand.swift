@@ -53,8 +53,8 @@ public struct PBTCommand: ParsableCommand {
     @Option(help: "Selection: tournament (Li et al.) or truncation (Jaderberg et al.).")
     public var selection: SelectionName = .tournament
 
-    @Option(help: "Truncation selection: the bottom fraction copies the top fraction; in (0, 0.5].")
-    public var truncationFraction: Double = 0.25
+    @Option(help: "Truncation selection: the bottom fraction copies the top fraction; in (0, 0.5] (default 0.25).")
+    public var truncationFraction: Double?
 
     @Option(help: "Opponents come from the initiator's generation (1) or its and the previous one (2).")
     public var opponentGenerations: Int = 2
@@ -82,7 +82,7 @@ public struct PBTCommand: ParsableCommand {
     /// The run's configuration as given by the flags.
     public func runConfiguration() -> RunConfiguration {
         let budget: Budget = totalSteps.map(Budget.totalSteps) ?? .generations(generations ?? 10)
-        let selection: SelectionStrategy = self.selection == .tournament ? .tournament : .truncation(fraction: truncationFraction)
+        let selection: SelectionStrategy = self.selection == .tournament ? .tournament : .truncation(fraction: truncationFraction ?? 0.25)
         let settings = PBTSettings(
             population: population ?? workers, workers: workers, trialSteps: trialSteps, budget: budget,
             searchSpace: .learningRate(min: lrMin, max: lrMax), selection: selection,
@@ -95,7 +95,7 @@ public struct PBTCommand: ParsableCommand {
         guard totalSteps == nil || generations == nil else {
             throw ValidationError("give either --total-steps or --generations, not both")
         }
-        if truncationFraction != 0.25, selection != .truncation {
+        if truncationFraction != nil, selection != .truncation {
             throw ValidationError("--truncation-fraction applies only to --selection truncation")
         }
         do { try runConfiguration().settings.validate() } catch {

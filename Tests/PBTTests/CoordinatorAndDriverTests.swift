@@ -304,6 +304,29 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         #expect(result.best.map { $0.status == .finished } == true)
     }
 
+    /// Leases far shorter than a trial: only the heartbeat keeps idle
+    /// workers (at the budget-mode generation boundary) from re-claiming
+    /// trials that are still running. (Without it the run livelocks: every
+    /// attempt is re-claimed before it ends; hence the time limit.)
+    @Test(.timeLimit(.minutes(1))) func heartbeatsKeepLongTrialsLeased() throws {
+        struct SlowRunner: TrialRunner {
+            func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+                Thread.sleep(forTimeInterval: trial.id % 3 == 0 ? 0.4 : 0.1)
+                return try NoOpRunner().run(trial, parent: parent, output: output)
+            }
+        }
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: 3, workers: 2, trialSteps: 1, budget: .totalSteps(9))
+        let directory = try RunDirectory(dir.url, create: true, lock: true)
+        let (c, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
+                                             configuration: RunConfiguration(settings: settings, model: "test"), runDirectory: dir.url)
+        let result = try PBTDriver(coordinator: c, runner: SlowRunner(), options: DriverOptions(leaseSeconds: 0.1)).run()
+        #expect(result.done)
+        #expect(result.trials.count == 9)
+        #expect(result.trials.allSatisfy { $0.attempt == 1 }, "attempts: \(result.trials.map(\.attempt))")
+    }
+
     @Test func aRunDirectoryCanBeDrivenByOneProcessAtATime() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
