@@ -50,6 +50,31 @@ public struct PBTRunResult: Sendable {
     public var completedThisSession: Int
     public var elapsedSeconds: Double
     public var done: Bool
+    /// Where the workers' time went, summed over workers.
+    public var time: WorkerTime
+}
+
+/// Worker time, summed over workers: in the runner (training, checkpoint
+/// I/O), in PBT's claims and reports (controller, store, checkpoint garbage
+/// collection), and idle (nothing claimable, or waiting for lower ids in
+/// deterministic mode).
+public struct WorkerTime: Sendable, Hashable {
+    public var runnerSeconds = 0.0
+    public var coordinationSeconds = 0.0
+    public var idleSeconds = 0.0
+
+    public init() {}
+
+    public var totalSeconds: Double { runnerSeconds + coordinationSeconds + idleSeconds }
+
+    /// Fraction of worker time spent in claims and reports.
+    public var coordinationFraction: Double { totalSeconds > 0 ? coordinationSeconds / totalSeconds : 0 }
+
+    static func += (a: inout WorkerTime, b: WorkerTime) {
+        a.runnerSeconds += b.runnerSeconds
+        a.coordinationSeconds += b.coordinationSeconds
+        a.idleSeconds += b.idleSeconds
+    }
 }
 
 /// Runs W worker threads in this process against a coordinator: each
@@ -75,6 +100,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         var reports = 0
         var lastProgress = -Double.infinity
         var finished = false
+        var time = WorkerTime()
     }
 
     private let shared = Mutex(Shared())
@@ -130,7 +156,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         return PBTRunResult(
             trials: trials, best: best,
             bestCheckpoint: best.flatMap { b in b.checkpointLive ? b.checkpointPath.map(coordinator.checkpoints.ref(relativePath:)) : nil },
-            completedThisSession: completed, elapsedSeconds: elapsed, done: done)
+            completedThisSession: completed, elapsedSeconds: elapsed, done: done, time: shared.withLock { $0.time })
     }
 
     private var shouldStop: Bool { shared.withLock { $0.error != nil } }
@@ -155,6 +181,16 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
 
     private func workerLoop(_ index: Int, start: Date, progress: (@Sendable (PBTProgress) -> Void)?) {
         let workerID = "\(options.workerIDPrefix)/w\(index)"
+        var time = WorkerTime()
+        var clock = ContinuousClock.now
+        /// Adds the time since the last call to `bucket`.
+        func lap(_ bucket: WritableKeyPath<WorkerTime, Double>) {
+            let now = ContinuousClock.now
+            let (s, a) = (now - clock).components
+            time[keyPath: bucket] += Double(s) + Double(a) * 1e-18
+            clock = now
+        }
+        defer { shared.withLock { $0.time += time } }
         do {
             var worker = try runner.makeWorker(index: index)
             var next: ClaimResult?
@@ -162,16 +198,19 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                 let seen = reports
                 let claim = try next ?? coordinator.claim(workerID: workerID, leaseSeconds: options.leaseSeconds)
                 next = nil
+                lap(\.coordinationSeconds)
                 switch claim {
                 case .done:
                     break loop
                 case .wait:
                     waitForReport(after: seen)
+                    lap(\.idleSeconds)
                 case .trial(let claimed):
                     shared.withLock { $0.held[index] = claimed }
                     let result = Result<TrialOutcome, any Error> {
                         try worker.run(claimed.spec, parent: claimed.parent, output: claimed.output)
                     }
+                    lap(\.runnerSeconds)
                     if coordinator.settings.deterministic {
                         while true {
                             let seen = reports
@@ -179,8 +218,10 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                             if shouldStop { break loop }
                             waitForReport(after: seen)
                         }
+                        lap(\.idleSeconds)
                     }
                     let receipt = try coordinator.report(claimed, result: result, claimNext: true, leaseSeconds: options.leaseSeconds)
+                    lap(\.coordinationSeconds)
                     next = receipt.next == .wait ? nil : receipt.next
                     let ticket = shared.withLock { s -> Int? in
                         if case .trial(let t)? = next { s.held[index] = t } else { s.held[index] = nil }

@@ -182,6 +182,12 @@ public struct PBTCommand: ParsableCommand {
         let failed = result.trials.filter { $0.status == .failed }.count
         print("pbt: \(result.done ? "run complete" : "run stopped"): \(result.trials.count)/\(settings.trialBudget) trials"
               + (failed > 0 ? " (\(failed) failed)" : "") + ", \(result.completedThisSession) in this session")
+        let t = result.time
+        if t.totalSeconds > 0 {
+            print(String(format: "worker time: runner %.1f%%, controller+store %.2f%%, idle %.1f%% (%.1f s summed over workers)",
+                         100 * t.runnerSeconds / t.totalSeconds, 100 * t.coordinationFraction, 100 * t.idleSeconds / t.totalSeconds,
+                         t.totalSeconds))
+        }
         guard let best = result.best else {
             print("pbt: no trial finished; nothing to export")
             return
