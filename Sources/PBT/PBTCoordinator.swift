@@ -15,10 +15,12 @@ public struct RunConfiguration: Sendable, Hashable, Codable {
         self.modelOptions = modelOptions
     }
 
-    public var jsonText: String {
+    /// Canonical JSON (sorted keys). Throws for non-finite numbers, which
+    /// `PBTSettings.validate()` rejects first.
+    public func jsonText() throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+        return String(decoding: try encoder.encode(self), as: UTF8.self)
     }
 
     public init(jsonText: String) throws {
@@ -100,7 +102,7 @@ public struct PBTCoordinator: Sendable {
         }
         var state = controller.initialState
         let first = controller.start(&state)
-        let run = try store.createRun(name: name, configJSON: configuration.jsonText, seed: configuration.settings.seed,
+        let run = try store.createRun(name: name, configJSON: try configuration.jsonText(), seed: configuration.settings.seed,
                                       state: state, trials: first, now: now)
         return (PBTCoordinator(store: store, run: run, configuration: configuration, controller: controller, checkpoints: checkpoints), true)
     }

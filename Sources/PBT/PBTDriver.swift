@@ -23,7 +23,14 @@ public struct DriverOptions: Sendable {
         self.leaseSeconds = leaseSeconds
         self.maxIdleWaitSeconds = maxIdleWaitSeconds
         self.progressInterval = progressInterval
-        self.workerIDPrefix = workerIDPrefix ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
+        self.workerIDPrefix = workerIDPrefix ?? "\(Self.hostName()):\(getpid())"
+    }
+
+    /// `gethostname`, which (unlike `ProcessInfo.hostName`) never asks DNS.
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 
