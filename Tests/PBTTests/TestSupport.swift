@@ -16,7 +16,16 @@ struct TemporaryDirectory {
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
 
-    func cleanup() { try? FileManager.default.removeItem(at: url) }
+    /// Retries briefly: worker threads may drop the last reference to a
+    /// store just after `PBTDriver.run` returns, and SQLite's close-time WAL
+    /// checkpoint can then recreate the database file.
+    func cleanup() {
+        for _ in 0..<10 {
+            try? FileManager.default.removeItem(at: url)
+            usleep(20_000)
+            if !FileManager.default.fileExists(atPath: url.path) { return }
+        }
+    }
 }
 
 /// Small settings for tests.
