@@ -68,7 +68,7 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
         let result = try PBTDriver(coordinator: coordinator, runner: NoOpRunner(template: template)).run()
         let rate = Double(result.completedThisSession) / result.elapsedSeconds
         print(String(format: "pbt-overhead: %d trials, %d workers, population %d, %@, checkpoints %@: %.3f s, %.0f completions/s, "
-                     + "%.0f µs of controller+store per trial",
+                     + "%.0f µs of worker time per trial in controller+store (summed over workers, lock waits included)",
                      result.completedThisSession, workers, settings.population, "\(settings.selection)",
                      writeFiles ? "written" : "hard-linked", result.elapsedSeconds, rate,
                      1e6 * result.time.coordinationSeconds / Double(max(result.completedThisSession, 1))))
