@@ -5,7 +5,11 @@ public struct PBTWave: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "pbtwave",
         abstract: "Train a compact WaveNet on real speech and tune its learning-rate schedule with Population Based Training.",
-        subcommands: [CorpusCommand.self, Bench.self, ReportCommand.self]
+        subcommands: [
+            TrainCommand.self, EvaluateCommand.self, GenerateCommand.self, CorpusCommand.self,
+            PBTCommand.self, ScheduleCommand.self, LineageCommand.self,
+            ReportCommand.self, Bench.self,
+        ]
     )
     public init() {}
 }

@@ -1,0 +1,188 @@
+import SeededRNG
+
+/// PBT's decisions as a pure state machine: no threads, no I/O, no clock.
+/// Given the trials so far and a `ControllerState` (which holds the seeded
+/// random generator), it says which trials to create next. The store calls
+/// it inside the transaction that records a trial's result, so each decision
+/// is made exactly once and committed before any worker acts on it.
+///
+/// Semantics (see README.md in this folder):
+/// - Generation 0 is `population` draws from the prior, trained from scratch.
+/// - Asynchronous mode (P == W): a trial that finishes reproduces at once:
+///   it is the initiator of one selection that creates one trial of the next
+///   generation.
+/// - Budget mode (P > W): generation g+1 is created when P trials of
+///   generation g have finished; then each of them, in id order, is the
+///   initiator of one selection.
+/// - A failed trial (runner threw, or NaN/inf) is never a parent or opponent;
+///   it is replaced at once by a refill in the same generation (same parent,
+///   freshly explored hyperparameters; a new prior draw in generation 0).
+/// - Every created trial, refills included, counts against `trialBudget`;
+///   nothing is created once it is used up.
+public struct PBTController: Sendable {
+    public let settings: PBTSettings
+
+    public init(settings: PBTSettings) {
+        self.settings = settings
+    }
+
+    /// What one decision adds to the store.
+    public struct Decision: Sendable, Hashable {
+        public var newTrials: [PlannedTrial] = []
+        public var selections: [SelectionRecord] = []
+        public init() {}
+    }
+
+    public var initialState: ControllerState { ControllerState(rng: settings.initialControllerRNG) }
+
+    /// Generation 0: `min(population, trialBudget)` prior draws.
+    public func start(_ state: inout ControllerState) -> [PlannedTrial] {
+        var trials: [PlannedTrial] = []
+        for _ in 0..<settings.population {
+            let hp = settings.searchSpace.sample(using: &state.rng)
+            guard let t = plan(generation: 0, parent: nil, hyperparameters: hp, operations: "", refillOf: nil, state: &state) else { break }
+            trials.append(t)
+        }
+        if trials.isEmpty { state.done = true }
+        return trials
+    }
+
+    /// The generations `decide(after:population:state:)` needs to see for a
+    /// decision about `trial` (every trial in them, of any status; more is
+    /// harmless): the selection pool is the last `opponentGenerations`
+    /// generations up to the trial's own, and a refill needs the failed
+    /// trial's parent, which can be up to `opponentGenerations` back (a
+    /// winning opponent from the generation before the initiator's). Later
+    /// generations (lineages that ran ahead, in asynchronous mode) are never
+    /// needed, so a decision reads O(opponentGenerations × P) trials.
+    public func window(for trial: TrialRecord) -> ClosedRange<Int> {
+        max(0, trial.generation - settings.opponentGenerations)...trial.generation
+    }
+
+    /// The decision after `trial` became finished or failed. `population`
+    /// holds every trial of `window(for: trial)`, including `trial`
+    /// with its new status; its order does not matter.
+    public func decide(after trial: TrialRecord, population: [TrialRecord], state: inout ControllerState) -> Decision {
+        precondition(trial.status.isTerminal, "decide(after:) needs a finished or failed trial")
+        var decision = Decision()
+        let byID = Dictionary(population.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+
+        if trial.status == .failed {
+            if let refill = self.refill(trial, parent: trial.parentID.flatMap { byID[$0] }, state: &state) {
+                decision.newTrials.append(refill)
+            }
+            return decision
+        }
+
+        let initiators: [TrialRecord]
+        if settings.isGenerational {
+            let g = trial.generation
+            let finishedInG = population.filter { $0.generation == g && $0.status == .finished }.sorted { $0.id < $1.id }
+            guard g > state.reproducedThrough, finishedInG.count >= settings.population else { return decision }
+            state.reproducedThrough = g
+            initiators = finishedInG
+        } else {
+            initiators = [trial]
+        }
+        for initiator in initiators {
+            guard state.trialsCreated < settings.trialBudget else { break }
+            reproduce(initiator, population: population, state: &state, into: &decision)
+        }
+        return decision
+    }
+
+    /// The generation below which finished trials can no longer become a
+    /// parent: future initiators are pending trials (or their descendants) of
+    /// generation ≥ `minPendingGeneration`, and they draw from
+    /// `opponentGenerations` generations. When nothing is pending, the final
+    /// window is kept. Whatever their generation, parents of pending trials
+    /// and trials that have not reproduced yet (the final population, in
+    /// the end) must be kept as well.
+    public func retentionFloor(minPendingGeneration: Int?, latestFinishedGeneration: Int) -> Int {
+        let anchor = minPendingGeneration ?? latestFinishedGeneration
+        return anchor - settings.opponentGenerations + 1
+    }
+
+    // MARK: - Selection
+
+    /// Finished trials an initiator may meet or be ranked against, in id order.
+    func candidates(for initiator: TrialRecord, in population: [TrialRecord]) -> [TrialRecord] {
+        let low = initiator.generation - settings.opponentGenerations + 1
+        return population
+            .filter { $0.status == .finished && $0.generation >= low && $0.generation <= initiator.generation }
+            .sorted { $0.id < $1.id }
+    }
+
+    private func reproduce(_ initiator: TrialRecord, population: [TrialRecord], state: inout ControllerState, into decision: inout Decision) {
+        let pool = candidates(for: initiator, in: population)
+        let loss = { (t: TrialRecord) in t.evaluation ?? .infinity }
+        switch settings.selection {
+        case .tournament:
+            let opponents = pool.filter { $0.id != initiator.id }
+            let opponent = opponents.isEmpty ? nil : opponents[state.rng.uniformIndex(opponents.count)]
+            // Lower loss wins; the initiator keeps a tie.
+            let winner = opponent.map { loss($0) < loss(initiator) ? $0 : initiator } ?? initiator
+            let loser = opponent.map { winner.id == initiator.id ? $0 : initiator }
+            let (hp, ops) = explore(winner.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)
+            guard let child = plan(generation: initiator.generation + 1, parent: winner, hyperparameters: hp,
+                                   operations: ops.logText, refillOf: nil, state: &state) else { return }
+            decision.newTrials.append(child)
+            decision.selections.append(select(.tournament, initiator, opponent?.id, winner.id, loser?.id, child.id, &state))
+
+        case .truncation(let fraction):
+            let ranked = pool.sorted { (loss($0), $0.id) < (loss($1), $1.id) }
+            let n = min(Int((Double(ranked.count) * fraction).rounded(.up)), ranked.count / 2)
+            let inBottom = n > 0 && ranked.suffix(n).contains { $0.id == initiator.id }
+            if inBottom {
+                let donor = ranked[state.rng.uniformIndex(n)]
+                let (hp, ops) = explore(donor.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)
+                guard let child = plan(generation: initiator.generation + 1, parent: donor, hyperparameters: hp,
+                                       operations: ops.logText, refillOf: nil, state: &state) else { return }
+                decision.newTrials.append(child)
+                decision.selections.append(select(.exploit, initiator, donor.id, donor.id, initiator.id, child.id, &state))
+            } else {
+                guard let child = plan(generation: initiator.generation + 1, parent: initiator, hyperparameters: initiator.hyperparameters,
+                                       operations: "", refillOf: nil, state: &state) else { return }
+                decision.newTrials.append(child)
+                decision.selections.append(select(.continue, initiator, nil, initiator.id, nil, child.id, &state))
+            }
+        }
+    }
+
+    private func select(
+        _ kind: SelectionKind, _ initiator: TrialRecord, _ opponent: Int?, _ winner: Int, _ loser: Int?, _ child: Int,
+        _ state: inout ControllerState
+    ) -> SelectionRecord {
+        state.selectionsMade += 1
+        return SelectionRecord(id: state.selectionsMade, kind: kind, generation: initiator.generation, initiatorID: initiator.id,
+                               opponentID: opponent, winnerID: winner, loserID: loser, childID: child)
+    }
+
+    /// The replacement for a failed trial: same generation and parent, newly
+    /// explored hyperparameters (a prior draw in generation 0), so a
+    /// deterministic runner does not just diverge again.
+    private func refill(_ failed: TrialRecord, parent: TrialRecord?, state: inout ControllerState) -> PlannedTrial? {
+        guard state.trialsCreated < settings.trialBudget else { return nil }
+        if let parent {
+            let (hp, ops) = explore(parent.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)
+            return plan(generation: failed.generation, parent: parent, hyperparameters: hp, operations: ops.logText,
+                        refillOf: failed.id, state: &state)
+        }
+        precondition(failed.parentID == nil, "decide(after:) needs the failed trial's parent in the population")
+        let hp = settings.searchSpace.sample(using: &state.rng)
+        return plan(generation: failed.generation, parent: nil, hyperparameters: hp, operations: "", refillOf: failed.id, state: &state)
+    }
+
+    private func plan(
+        generation: Int, parent: TrialRecord?, hyperparameters: Hyperparameters, operations: String, refillOf: Int?,
+        state: inout ControllerState
+    ) -> PlannedTrial? {
+        guard state.trialsCreated < settings.trialBudget else { return nil }
+        state.trialsCreated += 1
+        let id = state.trialsCreated
+        return PlannedTrial(
+            id: id, generation: generation, parentID: parent?.id, hyperparameters: hyperparameters,
+            startStep: parent?.endStep ?? 0, steps: settings.trialSteps, seed: settings.trialSeed(id),
+            operations: operations, refillOf: refillOf)
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+
+/// A PBT setting that cannot work. Thrown before anything runs.
+public enum PBTConfigError: Error, Equatable, CustomStringConvertible, LocalizedError {
+    case invalidWorkers(Int)
+    case populationBelowWorkers(population: Int, workers: Int)
+    case invalidTrialSteps(Int)
+    case budgetBelowOneGeneration(totalSteps: Int, generationSteps: Int)
+    case invalidGenerations(Int)
+    case emptySearchSpace
+    case invalidHyperparameterName(String)
+    case duplicateHyperparameter(String)
+    case invalidBounds(name: String, lower: Double, upper: Double)
+    case nonPositiveLogBound(name: String, lower: Double)
+    case invalidChoices(name: String, choices: [String])
+    case invalidTruncationFraction(Double)
+    case invalidOpponentGenerations(Int)
+    case invalidResampleProbability(Double)
+    case invalidPerturbationFactors([Double])
+
+    public var description: String {
+        switch self {
+        case .invalidWorkers(let w):
+            return "workers must be at least 1 (got \(w))"
+        case .populationBelowWorkers(let p, let w):
+            return "population (\(p)) must be at least the number of workers (\(w)): population >= workers >= 1"
+        case .invalidTrialSteps(let s):
+            return "trial steps must be at least 1 (got \(s))"
+        case .budgetBelowOneGeneration(let t, let g):
+            return "total steps (\(t)) must cover at least one generation: population × trial steps = \(g)"
+        case .invalidGenerations(let g):
+            return "generations must be at least 1 (got \(g))"
+        case .emptySearchSpace:
+            return "the search space has no hyperparameters"
+        case .invalidHyperparameterName(let n):
+            return "hyperparameter name '\(n)' must be non-empty letters, digits, '_' or '-'"
+        case .duplicateHyperparameter(let n):
+            return "hyperparameter '\(n)' is defined twice"
+        case .invalidBounds(let n, let lo, let hi):
+            return "hyperparameter '\(n)': bounds must be finite with min < max (got [\(lo), \(hi)])"
+        case .nonPositiveLogBound(let n, let lo):
+            return "hyperparameter '\(n)' is log-scaled, so its lower bound must be positive (got \(lo))"
+        case .invalidChoices(let n, let c):
+            return "hyperparameter '\(n)': choices must be non-empty, distinct, and free of ',', '\"' and '\\' (got \(c))"
+        case .invalidTruncationFraction(let f):
+            return "truncation fraction must be in (0, 0.5] (got \(f))"
+        case .invalidOpponentGenerations(let g):
+            return "opponent generations must be 1 or 2 (got \(g))"
+        case .invalidResampleProbability(let p):
+            return "resample probability must be in [0, 1] (got \(p))"
+        case .invalidPerturbationFactors(let f):
+            return "perturbation factors must be a non-empty list of positive numbers (got \(f))"
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
+
+/// A trial store that cannot be used as asked.
+public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedError {
+    /// The file exists but is not an SQLite database, or not one of ours.
+    case notAStore(path: String, reason: String)
+    case schemaVersion(path: String, found: Int, supported: Int)
+    case sqlite(code: Int32, message: String, context: String)
+    case runExists(String)
+    case runNotFound(String)
+    case malformedRecord(String)
+    /// The run was created with other settings (`differences` name them).
+    case configMismatch(run: String, differences: [SettingDifference])
+    case locked(path: String)
+
+    public var description: String {
+        switch self {
+        case .notAStore(let p, let r):
+            return "\(p) is not a PBTWave trial store (\(r)); point --run-dir at a PBT run directory or a new one"
+        case .schemaVersion(let p, let found, let supported):
+            return "\(p) has trial-store schema version \(found), this build supports \(supported)"
+        case .sqlite(let code, let message, let context):
+            return "SQLite error \(code) (\(message)) during \(context)"
+        case .runExists(let n):
+            return "a run named '\(n)' already exists in this store"
+        case .runNotFound(let n):
+            return "no run named '\(n)' in this store"
+        case .malformedRecord(let m):
+            return "malformed record in the trial store: \(m)"
+        case .configMismatch(let run, let d):
+            return "run '\(run)' was created with other settings: " + d.map(\.description).joined(separator: "; ")
+        case .locked(let p):
+            return "\(p) is in use by another pbtwave process; wait for it or kill it first"
+        }
+    }
+
+    public var errorDescription: String? { description }
+}

@@ -1,0 +1,282 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// How the in-process driver runs its workers.
+public struct DriverOptions: Sendable {
+    /// Worker threads (W). Defaults to the run's `settings.workers`.
+    public var workers: Int?
+    /// How long a claim is valid without a heartbeat.
+    public var leaseSeconds: Double
+    /// An idle worker (nothing queued; or, in deterministic mode, waiting
+    /// for lower ids) is woken by every report in this process, and asks
+    /// again after at most this long anyway (work created by other processes).
+    public var maxIdleWaitSeconds: Double
+    /// Minimum time between two progress callbacks.
+    public var progressInterval: Double
+    /// Worker ids are `<prefix>/w<index>` (default `<host>:<pid>`).
+    public var workerIDPrefix: String
+
+    public init(workers: Int? = nil, leaseSeconds: Double = 300, maxIdleWaitSeconds: Double = 0.05,
+                progressInterval: Double = 0.25, workerIDPrefix: String? = nil) {
+        self.workers = workers
+        self.leaseSeconds = leaseSeconds
+        self.maxIdleWaitSeconds = maxIdleWaitSeconds
+        self.progressInterval = progressInterval
+        self.workerIDPrefix = workerIDPrefix ?? "\(Self.hostName()):\(getpid())"
+    }
+
+    /// `gethostname`, which (unlike `ProcessInfo.hostName`) never asks DNS.
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// A progress report, for a progress line.
+public struct PBTProgress: Sendable {
+    public var run: RunProgress
+    /// Trials the budget allows (refills included).
+    public var trialBudget: Int
+    public var elapsedSeconds: Double
+    /// Trials completed by this process (for the rate and ETA).
+    public var completedThisSession: Int
+    /// Seconds left at this session's rate, once there is one.
+    public var etaSeconds: Double?
+    /// The last report of the run.
+    public var isFinal: Bool
+}
+
+/// What a driver run ended with.
+public struct PBTRunResult: Sendable {
+    public var trials: [TrialRecord]
+    /// The best trial of the final population (`Lineage.bestOfFinalPopulation`).
+    public var best: TrialRecord?
+    public var bestCheckpoint: CheckpointRef?
+    public var completedThisSession: Int
+    public var elapsedSeconds: Double
+    public var done: Bool
+    /// Where the workers' time went, summed over workers.
+    public var time: WorkerTime
+}
+
+/// Worker time, summed over workers: in the runner (training, checkpoint
+/// I/O), in PBT's claims and reports (controller, store, checkpoint garbage
+/// collection), and idle (nothing claimable, or waiting for lower ids in
+/// deterministic mode).
+public struct WorkerTime: Sendable, Hashable {
+    public var runnerSeconds = 0.0
+    public var coordinationSeconds = 0.0
+    public var idleSeconds = 0.0
+
+    public init() {}
+
+    public var totalSeconds: Double { runnerSeconds + coordinationSeconds + idleSeconds }
+
+    /// Fraction of worker time spent in claims and reports.
+    public var coordinationFraction: Double { totalSeconds > 0 ? coordinationSeconds / totalSeconds : 0 }
+
+    static func += (a: inout WorkerTime, b: WorkerTime) {
+        a.runnerSeconds += b.runnerSeconds
+        a.coordinationSeconds += b.coordinationSeconds
+        a.idleSeconds += b.idleSeconds
+    }
+}
+
+/// Runs W worker threads in this process against a coordinator: each
+/// thread makes its own `Runner.Worker`, then repeatedly claims a trial,
+/// runs it and reports the outcome (which makes the controller's decision in
+/// the store's transaction). A heartbeat thread keeps the claims' leases
+/// fresh. In deterministic mode a worker reports only when every trial with
+/// a lower id is finished or failed, so results reach the controller in id
+/// order whatever the timing.
+///
+/// Store errors stop the run (and are rethrown by `run`); runner errors only
+/// fail the trial.
+public final class PBTDriver<Runner: TrialRunner>: Sendable {
+    public let coordinator: PBTCoordinator
+    public let runner: Runner
+    public let options: DriverOptions
+
+    private struct Shared {
+        var error: (any Error)?
+        var held: [Int: ClaimedTrial] = [:]
+        var completed = 0
+        /// Reports made by this process: idle workers wait for it to change.
+        var reports = 0
+        var lastProgress = -Double.infinity
+        var finished = false
+        var time = WorkerTime()
+    }
+
+    private let shared = Mutex(Shared())
+    private let progressLock = Mutex(())
+    private let wakeup = NSCondition()
+
+    public init(coordinator: PBTCoordinator, runner: Runner, options: DriverOptions = DriverOptions()) {
+        self.coordinator = coordinator
+        self.runner = runner
+        self.options = options
+    }
+
+    private var workerCount: Int { options.workers ?? coordinator.settings.workers }
+
+    /// Runs until the run is done (or a store error stops it). `progress` is
+    /// called from worker threads, never two at once, at most every
+    /// `options.progressInterval`, and once more at the end.
+    public func run(progress: (@Sendable (PBTProgress) -> Void)? = nil) throws -> PBTRunResult {
+        let start = Date()
+        shared.withLock { $0 = Shared() }
+        let workers = DispatchGroup()
+        for index in 0..<workerCount {
+            workers.enter()
+            let thread = Thread { [self] in
+                workerLoop(index, start: start, progress: progress)
+                workers.leave()
+            }
+            thread.name = "pbt-worker-\(index)"
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        let heartbeat = DispatchGroup()
+        heartbeat.enter()
+        Thread { [self] in
+            heartbeatLoop()
+            heartbeat.leave()
+        }.start()
+        workers.wait()
+        shared.withLock { $0.finished = true }
+        heartbeat.wait()
+
+        if let error = shared.withLock({ $0.error }) { throw error }
+        let trials = try coordinator.store.trials(runID: coordinator.run.id)
+        let best = Lineage.bestOfFinalPopulation(trials, try coordinator.store.selections(runID: coordinator.run.id))
+        let completed = shared.withLock { $0.completed }
+        let elapsed = Date().timeIntervalSince(start)
+        if let progress {
+            progressLock.withLock { _ in
+                if let p = try? snapshot(start: start, completed: completed, final: true) { progress(p) }
+            }
+        }
+        let done = try coordinator.store.run(named: coordinator.run.name)?.state.done ?? false
+        return PBTRunResult(
+            trials: trials, best: best,
+            bestCheckpoint: best.flatMap { b in b.checkpointLive ? b.checkpointPath.map(coordinator.checkpoints.ref(relativePath:)) : nil },
+            completedThisSession: completed, elapsedSeconds: elapsed, done: done, time: shared.withLock { $0.time })
+    }
+
+    private var shouldStop: Bool { shared.withLock { $0.error != nil } }
+
+    private var reports: Int { shared.withLock { $0.reports } }
+
+    /// Sleeps until this process makes a report after `seen`, or at most
+    /// `maxIdleWaitSeconds`. The count is re-checked under the condition's
+    /// lock, so a report between the caller's check and the wait is not missed.
+    private func waitForReport(after seen: Int) {
+        let deadline = Date(timeIntervalSinceNow: options.maxIdleWaitSeconds)
+        wakeup.lock()
+        while reports == seen, !shouldStop, wakeup.wait(until: deadline) {}
+        wakeup.unlock()
+    }
+
+    private func wakeIdleWorkers() {
+        wakeup.lock()
+        wakeup.broadcast()
+        wakeup.unlock()
+    }
+
+    private func workerLoop(_ index: Int, start: Date, progress: (@Sendable (PBTProgress) -> Void)?) {
+        let workerID = "\(options.workerIDPrefix)/w\(index)"
+        var time = WorkerTime()
+        var clock = ContinuousClock.now
+        /// Adds the time since the last call to `bucket`.
+        func lap(_ bucket: WritableKeyPath<WorkerTime, Double>) {
+            let now = ContinuousClock.now
+            let (s, a) = (now - clock).components
+            time[keyPath: bucket] += Double(s) + Double(a) * 1e-18
+            clock = now
+        }
+        defer { shared.withLock { $0.time += time } }
+        do {
+            var worker = try runner.makeWorker(index: index)
+            var next: ClaimResult?
+            loop: while !shouldStop {
+                let seen = reports
+                let claim = try next ?? coordinator.claim(workerID: workerID, leaseSeconds: options.leaseSeconds)
+                next = nil
+                lap(\.coordinationSeconds)
+                switch claim {
+                case .done:
+                    break loop
+                case .wait:
+                    waitForReport(after: seen)
+                    lap(\.idleSeconds)
+                case .trial(let claimed):
+                    shared.withLock { $0.held[index] = claimed }
+                    let result = Result<TrialOutcome, any Error> {
+                        try worker.run(claimed.spec, parent: claimed.parent, output: claimed.output)
+                    }
+                    lap(\.runnerSeconds)
+                    if coordinator.settings.deterministic {
+                        while true {
+                            let seen = reports
+                            guard try coordinator.store.hasPendingTrial(runID: coordinator.run.id, before: claimed.spec.id) else { break }
+                            if shouldStop { break loop }
+                            waitForReport(after: seen)
+                        }
+                        lap(\.idleSeconds)
+                    }
+                    let receipt = try coordinator.report(claimed, result: result, claimNext: true, leaseSeconds: options.leaseSeconds)
+                    lap(\.coordinationSeconds)
+                    next = receipt.next == .wait ? nil : receipt.next
+                    let ticket = shared.withLock { s -> Int? in
+                        if case .trial(let t)? = next { s.held[index] = t } else { s.held[index] = nil }
+                        s.reports += 1
+                        s.completed += 1
+                        let now = Date().timeIntervalSince(start)
+                        guard now - s.lastProgress >= options.progressInterval else { return nil }
+                        s.lastProgress = now
+                        return s.completed
+                    }
+                    wakeIdleWorkers()
+                    if let progress, let completed = ticket {
+                        progressLock.withLock { _ in
+                            if let p = try? snapshot(start: start, completed: completed, final: false) { progress(p) }
+                        }
+                    }
+                }
+            }
+        } catch {
+            shared.withLock { if $0.error == nil { $0.error = error } }
+            wakeIdleWorkers()
+        }
+        shared.withLock { $0.held[index] = nil }
+    }
+
+    /// Renews the leases of claimed trials every quarter lease, until all
+    /// workers have left.
+    private func heartbeatLoop() {
+        var lastBeat = Date()
+        while true {
+            usleep(20_000)
+            if shared.withLock({ $0.finished }) { return }
+            guard Date().timeIntervalSince(lastBeat) >= options.leaseSeconds / 4 else { continue }
+            lastBeat = Date()
+            for claimed in shared.withLock({ Array($0.held.values) }) {
+                _ = try? coordinator.store.renewLease(runID: coordinator.run.id, trialID: claimed.spec.id, attempt: claimed.spec.attempt,
+                                                      workerID: claimed.workerID, until: Date().timeIntervalSince1970 + options.leaseSeconds)
+            }
+        }
+    }
+
+    private func snapshot(start: Date, completed: Int, final: Bool) throws -> PBTProgress {
+        let run = try coordinator.store.progress(runID: coordinator.run.id)
+        let elapsed = Date().timeIntervalSince(start)
+        let budget = coordinator.settings.trialBudget
+        let remaining = max(0, budget - run.completed)
+        let eta = completed > 0 ? elapsed / Double(completed) * Double(remaining) : nil
+        return PBTProgress(run: run, trialBudget: budget, elapsedSeconds: elapsed, completedThisSession: completed,
+                           etaSeconds: eta, isFinal: final)
+    }
+}

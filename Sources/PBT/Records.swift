@@ -1,0 +1,214 @@
+import SeededRNG
+
+/// The life of a trial: queued → running → finished | failed. A running trial
+/// whose process died goes back to queued and is run again (attempt + 1).
+public enum TrialStatus: String, Sendable, Hashable, CaseIterable {
+    case queued, running, finished, failed
+
+    public var isTerminal: Bool { self == .finished || self == .failed }
+}
+
+/// A trial as the controller decided it, before any worker touched it.
+public struct PlannedTrial: Sendable, Hashable {
+    public var id: Int
+    public var generation: Int
+    public var parentID: Int?
+    public var hyperparameters: Hyperparameters
+    public var startStep: Int
+    public var steps: Int
+    public var seed: UInt64
+    /// What explore did (empty for prior samples and unmutated continues).
+    public var operations: String
+    /// The failed trial this one replaces, if it is a refill.
+    public var refillOf: Int?
+
+    public init(
+        id: Int, generation: Int, parentID: Int?, hyperparameters: Hyperparameters,
+        startStep: Int, steps: Int, seed: UInt64, operations: String, refillOf: Int?
+    ) {
+        self.id = id
+        self.generation = generation
+        self.parentID = parentID
+        self.hyperparameters = hyperparameters
+        self.startStep = startStep
+        self.steps = steps
+        self.seed = seed
+        self.operations = operations
+        self.refillOf = refillOf
+    }
+}
+
+/// A row of the trials table.
+public struct TrialRecord: Sendable, Hashable {
+    public var id: Int
+    public var generation: Int
+    public var parentID: Int?
+    public var hyperparameters: Hyperparameters
+    public var startStep: Int
+    public var steps: Int
+    public var seed: UInt64
+    public var operations: String
+    public var refillOf: Int?
+    public var status: TrialStatus
+    /// Set when finished (always finite then); nil otherwise.
+    public var evaluation: Double?
+    /// Relative to the run directory; set once the file is complete.
+    public var checkpointPath: String?
+    /// False once garbage collection has released the checkpoint file.
+    public var checkpointLive: Bool
+    public var workerID: String?
+    /// How many times the trial was claimed.
+    public var attempt: Int
+    public var createdAt: Double
+    public var startedAt: Double?
+    public var finishedAt: Double?
+    public var leaseUntil: Double?
+    /// Why it failed (runner error text, or the non-finite evaluation).
+    public var failure: String?
+
+    public init(planned p: PlannedTrial, createdAt: Double) {
+        id = p.id
+        generation = p.generation
+        parentID = p.parentID
+        hyperparameters = p.hyperparameters
+        startStep = p.startStep
+        steps = p.steps
+        seed = p.seed
+        operations = p.operations
+        refillOf = p.refillOf
+        status = .queued
+        evaluation = nil
+        checkpointPath = nil
+        checkpointLive = false
+        workerID = nil
+        attempt = 0
+        self.createdAt = createdAt
+        startedAt = nil
+        finishedAt = nil
+        leaseUntil = nil
+        failure = nil
+    }
+
+    public var endStep: Int { startStep + steps }
+
+    /// The decision-relevant part of the row: what a deterministic run must
+    /// reproduce bit-exactly (times, workers and attempts excluded).
+    public var lineageFields: LineageFields {
+        LineageFields(
+            id: id, generation: generation, parentID: parentID, hyperparameters: hyperparameters.jsonText,
+            startStep: startStep, steps: steps, seed: seed, operations: operations, refillOf: refillOf,
+            status: status, evaluationBits: evaluation?.bitPattern, checkpointPath: checkpointPath)
+    }
+}
+
+public struct LineageFields: Sendable, Hashable {
+    public var id: Int
+    public var generation: Int
+    public var parentID: Int?
+    public var hyperparameters: String
+    public var startStep: Int
+    public var steps: Int
+    public var seed: UInt64
+    public var operations: String
+    public var refillOf: Int?
+    public var status: TrialStatus
+    public var evaluationBits: UInt64?
+    public var checkpointPath: String?
+}
+
+/// How a child's parent was chosen.
+public enum SelectionKind: String, Sendable, Hashable {
+    /// Binary tournament: initiator met opponent (nil: no eligible opponent,
+    /// the initiator wins by walkover); the winner is the parent.
+    case tournament
+    /// Truncation: the initiator was in the bottom fraction and copies a
+    /// member of the top fraction (the opponent, who is the winner).
+    case exploit
+    /// Truncation: the initiator was not in the bottom fraction and goes on
+    /// from itself with its own hyperparameters.
+    case `continue`
+}
+
+/// A row of the selections table: one reproduction decision.
+public struct SelectionRecord: Sendable, Hashable {
+    public var id: Int
+    public var kind: SelectionKind
+    /// The initiator's generation; the child is in `generation + 1`.
+    public var generation: Int
+    public var initiatorID: Int
+    public var opponentID: Int?
+    public var winnerID: Int
+    public var loserID: Int?
+    public var childID: Int
+
+    public init(
+        id: Int, kind: SelectionKind, generation: Int, initiatorID: Int, opponentID: Int?,
+        winnerID: Int, loserID: Int?, childID: Int
+    ) {
+        self.id = id
+        self.kind = kind
+        self.generation = generation
+        self.initiatorID = initiatorID
+        self.opponentID = opponentID
+        self.winnerID = winnerID
+        self.loserID = loserID
+        self.childID = childID
+    }
+}
+
+/// Everything the controller carries between decisions besides the trials
+/// themselves. Lives in the runs row and is updated in the same transaction
+/// as the decision, so a resumed run continues the same random stream.
+public struct ControllerState: Sendable, Hashable {
+    public var rng: Xoshiro256
+    /// Trials created so far (refills included) = the last trial id.
+    public var trialsCreated: Int
+    /// Selections recorded so far = the last selection id.
+    public var selectionsMade: Int
+    /// Budget mode: the highest generation whose reproduction is done (-1: none).
+    public var reproducedThrough: Int
+    /// No trial is pending and none will be created.
+    public var done: Bool
+
+    public init(rng: Xoshiro256, trialsCreated: Int = 0, selectionsMade: Int = 0, reproducedThrough: Int = -1, done: Bool = false) {
+        self.rng = rng
+        self.trialsCreated = trialsCreated
+        self.selectionsMade = selectionsMade
+        self.reproducedThrough = reproducedThrough
+        self.done = done
+    }
+}
+
+/// A row of the runs table.
+public struct RunRecord: Sendable, Hashable {
+    public var id: Int64
+    public var name: String
+    /// The run's configuration as JSON (`RunConfiguration`).
+    public var configJSON: String
+    public var seed: UInt64
+    public var createdAt: Double
+    public var schemaVersion: Int
+    public var state: ControllerState
+}
+
+/// Counts for a progress line.
+public struct RunProgress: Sendable, Hashable {
+    public var queued = 0
+    public var running = 0
+    public var finished = 0
+    public var failed = 0
+    /// Highest generation that has a finished trial (-1: none yet).
+    public var latestGeneration = -1
+    /// The best finished trial so far (any generation).
+    public var best: Best?
+
+    public struct Best: Sendable, Hashable {
+        public var id: Int
+        public var evaluation: Double
+    }
+
+    public init() {}
+
+    public var created: Int { queued + running + finished + failed }
+    public var completed: Int { finished + failed }
+}

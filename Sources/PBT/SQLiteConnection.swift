@@ -1,0 +1,141 @@
+import CSQLite
+
+/// A bound SQL parameter.
+enum SQLValue {
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case null
+
+    static func int(_ x: Int) -> SQLValue { .int(Int64(x)) }
+    static func optionalInt(_ x: Int?) -> SQLValue { x.map { .int(Int64($0)) } ?? .null }
+    static func optionalDouble(_ x: Double?) -> SQLValue { x.map(SQLValue.double) ?? .null }
+    static func optionalText(_ x: String?) -> SQLValue { x.map(SQLValue.text) ?? .null }
+}
+
+/// One result row; columns are read by index, in the SELECT's order.
+struct SQLRow {
+    let statement: OpaquePointer
+
+    func isNull(_ i: Int32) -> Bool { sqlite3_column_type(statement, i) == SQLITE_NULL }
+    func int(_ i: Int32) -> Int { Int(sqlite3_column_int64(statement, i)) }
+    func int64(_ i: Int32) -> Int64 { sqlite3_column_int64(statement, i) }
+    func optionalInt(_ i: Int32) -> Int? { isNull(i) ? nil : int(i) }
+    func double(_ i: Int32) -> Double { sqlite3_column_double(statement, i) }
+    func optionalDouble(_ i: Int32) -> Double? { isNull(i) ? nil : double(i) }
+    func text(_ i: Int32) -> String {
+        guard let p = sqlite3_column_text(statement, i) else { return "" }
+        return String(cString: p)
+    }
+    func optionalText(_ i: Int32) -> String? { isNull(i) ? nil : text(i) }
+}
+
+/// SQLITE_TRANSIENT: SQLite copies bound text before `bind` returns.
+private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+/// One sqlite3 connection with a prepared-statement cache. Not thread-safe:
+/// `SQLiteTrialStore` keeps it behind a `Mutex`.
+final class SQLiteConnection {
+    let db: OpaquePointer
+    let path: String
+    private var statements: [String: OpaquePointer] = [:]
+
+    init(path: String, busyTimeoutMilliseconds: Int32 = 30_000) throws(PBTStoreError) {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &handle, flags, nil)
+        guard rc == SQLITE_OK, let handle else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            if let handle { sqlite3_close_v2(handle) }
+            throw .sqlite(code: rc, message: message, context: "opening \(path)")
+        }
+        db = handle
+        self.path = path
+        sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
+    }
+
+    deinit {
+        for s in statements.values { sqlite3_finalize(s) }
+        sqlite3_close_v2(db)
+    }
+
+    private func error(_ rc: Int32, _ context: String) -> PBTStoreError {
+        let message = String(cString: sqlite3_errmsg(db))
+        if rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT {
+            return .notAStore(path: path, reason: message)
+        }
+        return .sqlite(code: rc, message: message, context: context)
+    }
+
+    /// Runs one or more statements without parameters or results.
+    func exec(_ sql: String) throws(PBTStoreError) {
+        let rc = sqlite3_exec(db, sql, nil, nil, nil)
+        guard rc == SQLITE_OK else { throw error(rc, sql) }
+    }
+
+    private func prepared(_ sql: String, _ args: [SQLValue]) throws(PBTStoreError) -> OpaquePointer {
+        let statement: OpaquePointer
+        if let s = statements[sql] {
+            statement = s
+        } else {
+            var s: OpaquePointer?
+            let rc = sqlite3_prepare_v2(db, sql, -1, &s, nil)
+            guard rc == SQLITE_OK, let s else { throw error(rc, sql) }
+            statements[sql] = s
+            statement = s
+        }
+        sqlite3_reset(statement)
+        sqlite3_clear_bindings(statement)
+        for (i, arg) in args.enumerated() {
+            let index = Int32(i + 1)
+            let rc: Int32
+            switch arg {
+            case .int(let x): rc = sqlite3_bind_int64(statement, index, x)
+            case .double(let x): rc = sqlite3_bind_double(statement, index, x)
+            case .text(let x): rc = sqlite3_bind_text(statement, index, x, -1, transient)
+            case .null: rc = sqlite3_bind_null(statement, index)
+            }
+            guard rc == SQLITE_OK else { throw error(rc, sql) }
+        }
+        return statement
+    }
+
+    /// Runs a statement that returns no rows; returns the number of rows changed.
+    @discardableResult
+    func run(_ sql: String, _ args: [SQLValue] = []) throws(PBTStoreError) -> Int {
+        let statement = try prepared(sql, args)
+        defer { sqlite3_reset(statement) }
+        let rc = sqlite3_step(statement)
+        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw error(rc, sql) }
+        return Int(sqlite3_changes(db))
+    }
+
+    /// Runs a query and maps each row.
+    func query<T>(_ sql: String, _ args: [SQLValue] = [], _ map: (SQLRow) throws(PBTStoreError) -> T) throws(PBTStoreError) -> [T] {
+        let statement = try prepared(sql, args)
+        defer { sqlite3_reset(statement) }
+        var rows: [T] = []
+        while true {
+            let rc = sqlite3_step(statement)
+            if rc == SQLITE_DONE { break }
+            guard rc == SQLITE_ROW else { throw error(rc, sql) }
+            rows.append(try map(SQLRow(statement: statement)))
+        }
+        return rows
+    }
+
+    /// `body` inside `BEGIN IMMEDIATE … COMMIT` (the write lock is taken at
+    /// the start, so two writers never deadlock on a lock upgrade), rolled
+    /// back if it throws.
+    func immediateTransaction<T>(_ body: () throws -> T) throws -> T {
+        try exec("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try exec("COMMIT")
+            return result
+        } catch {
+            try? exec("ROLLBACK")
+            throw error
+        }
+    }
+}

@@ -1,0 +1,211 @@
+import SeededRNG
+
+/// The value of one hyperparameter: a number (continuous parameters) or a
+/// category name (categorical parameters).
+public enum HyperparameterValue: Sendable, Hashable, CustomStringConvertible {
+    case number(Double)
+    case category(String)
+
+    public var number: Double? {
+        if case .number(let x) = self { return x }
+        return nil
+    }
+
+    public var category: String? {
+        if case .category(let c) = self { return c }
+        return nil
+    }
+
+    /// Shortest text that reads back to the same value (`Double.description`
+    /// round-trips bit-exactly), as used in schedule files and logs.
+    public var description: String {
+        switch self {
+        case .number(let x): return x.description
+        case .category(let c): return c
+        }
+    }
+}
+
+/// One assignment of values to the named hyperparameters of a search space.
+/// Stored in the trial store as a flat JSON object (`{"lr":0.001}`).
+public struct Hyperparameters: Sendable, Hashable, CustomStringConvertible {
+    public var values: [String: HyperparameterValue]
+
+    public init(_ values: [String: HyperparameterValue] = [:]) { self.values = values }
+
+    public subscript(name: String) -> HyperparameterValue? {
+        get { values[name] }
+        set { values[name] = newValue }
+    }
+
+    /// Names in sorted order, so that text forms are canonical.
+    public var names: [String] { values.keys.sorted() }
+
+    public var description: String {
+        names.map { "\($0)=\(values[$0]!)" }.joined(separator: " ")
+    }
+}
+
+/// How a continuous hyperparameter is sampled and perturbed.
+public enum ParameterScale: String, Sendable, Codable, Hashable {
+    /// Uniform in log space (bounds must be positive): the learning rate.
+    case log
+    /// Uniform in the value itself.
+    case linear
+}
+
+/// A named hyperparameter and its prior.
+public struct Hyperparameter: Sendable, Hashable, Codable {
+    public enum Domain: Sendable, Hashable, Codable {
+        /// A real value in `[lower, upper]`, sampled uniformly on `scale`.
+        case continuous(lower: Double, upper: Double, scale: ParameterScale)
+        /// One of an ordered list of choices; the order defines neighbours.
+        case categorical([String])
+    }
+
+    public var name: String
+    public var domain: Domain
+
+    public init(name: String, domain: Domain) {
+        self.name = name
+        self.domain = domain
+    }
+
+    public static func logUniform(_ name: String, _ lower: Double, _ upper: Double) -> Hyperparameter {
+        Hyperparameter(name: name, domain: .continuous(lower: lower, upper: upper, scale: .log))
+    }
+
+    public static func uniform(_ name: String, _ lower: Double, _ upper: Double) -> Hyperparameter {
+        Hyperparameter(name: name, domain: .continuous(lower: lower, upper: upper, scale: .linear))
+    }
+
+    public static func categorical(_ name: String, _ choices: [String]) -> Hyperparameter {
+        Hyperparameter(name: name, domain: .categorical(choices))
+    }
+
+    /// Checks the prior; throws the first problem found.
+    public func validate() throws(PBTConfigError) {
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+            throw .invalidHyperparameterName(name)
+        }
+        switch domain {
+        case .continuous(let lower, let upper, let scale):
+            guard lower.isFinite, upper.isFinite, lower < upper else {
+                throw .invalidBounds(name: name, lower: lower, upper: upper)
+            }
+            if scale == .log, lower <= 0 { throw .nonPositiveLogBound(name: name, lower: lower) }
+        case .categorical(let choices):
+            guard !choices.isEmpty, Set(choices).count == choices.count,
+                  !choices.contains(where: { $0.isEmpty || $0.contains(",") || $0.contains("\"") || $0.contains("\\") })
+            else {
+                throw .invalidChoices(name: name, choices: choices)
+            }
+        }
+    }
+
+    /// A draw from the prior. Consumes exactly one random word.
+    public func sample(using rng: inout Xoshiro256) -> HyperparameterValue {
+        let u = rng.nextUnitDouble()
+        switch domain {
+        case .continuous(let lower, let upper, let scale):
+            let x: Double
+            switch scale {
+            case .log:
+                let (a, b) = (Double.log(lower), Double.log(upper))
+                x = Double.exp(a + u * (b - a))
+            case .linear:
+                x = lower + u * (upper - lower)
+            }
+            return .number(min(max(x, lower), upper))
+        case .categorical(let choices):
+            return .category(choices[min(Int(u * Double(choices.count)), choices.count - 1)])
+        }
+    }
+
+    /// `value` forced into the domain: numbers clamped to the bounds (NaN to
+    /// the lower bound), unknown categories replaced by the first choice.
+    public func clamped(_ value: HyperparameterValue) -> HyperparameterValue {
+        switch (domain, value) {
+        case (.continuous(let lower, let upper, _), .number(let x)):
+            return .number(x.isNaN ? lower : min(max(x, lower), upper))
+        case (.categorical(let choices), .category(let c)) where choices.contains(c):
+            return value
+        case (.continuous(let lower, _, _), _):
+            return .number(lower)
+        case (.categorical(let choices), _):
+            return .category(choices[0])
+        }
+    }
+
+    public func contains(_ value: HyperparameterValue) -> Bool {
+        switch (domain, value) {
+        case (.continuous(let lower, let upper, _), .number(let x)): return x >= lower && x <= upper
+        case (.categorical(let choices), .category(let c)): return choices.contains(c)
+        default: return false
+        }
+    }
+}
+
+/// The hyperparameters PBT tunes: an ordered list of named priors. The order
+/// fixes the order of random draws, so it is part of a run's identity.
+public struct SearchSpace: Sendable, Hashable, Codable {
+    public var parameters: [Hyperparameter]
+
+    public init(_ parameters: [Hyperparameter]) { self.parameters = parameters }
+
+    /// The experiment's space: only the learning rate, log-uniform.
+    public static func learningRate(min lower: Double = 1e-4, max upper: Double = 3e-2) -> SearchSpace {
+        SearchSpace([.logUniform("lr", lower, upper)])
+    }
+
+    public func validate() throws(PBTConfigError) {
+        guard !parameters.isEmpty else { throw .emptySearchSpace }
+        var seen = Set<String>()
+        for p in parameters {
+            try p.validate()
+            guard seen.insert(p.name).inserted else { throw .duplicateHyperparameter(p.name) }
+        }
+    }
+
+    /// A draw from the prior: one random word per parameter, in order.
+    public func sample(using rng: inout Xoshiro256) -> Hyperparameters {
+        var h = Hyperparameters()
+        for p in parameters { h[p.name] = p.sample(using: &rng) }
+        return h
+    }
+
+    public func contains(_ h: Hyperparameters) -> Bool {
+        h.values.count == parameters.count && parameters.allSatisfy { p in h[p.name].map(p.contains) ?? false }
+    }
+}
+
+// MARK: - Random helpers with a fixed algorithm
+
+extension Xoshiro256 {
+    /// Uniform in `0..<n` by rejection sampling. Written out (rather than
+    /// `Int.random(in:using:)`) so the sequence never changes with the
+    /// standard library's algorithm: deterministic runs stay reproducible.
+    mutating func uniformIndex(_ n: Int) -> Int {
+        precondition(n > 0, "uniformIndex needs a non-empty range")
+        let bound = UInt64(n)
+        let limit = UInt64.max - UInt64.max % bound
+        while true {
+            let x = next()
+            if x < limit { return Int(x % bound) }
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+extension Double {
+    static func log(_ x: Double) -> Double { Glibc.log(x) }
+    static func exp(_ x: Double) -> Double { Glibc.exp(x) }
+}
+#else
+import Foundation
+extension Double {
+    static func log(_ x: Double) -> Double { Foundation.log(x) }
+    static func exp(_ x: Double) -> Double { Foundation.exp(x) }
+}
+#endif

@@ -1,0 +1,146 @@
+import SeededRNG
+
+/// How much compute a run may spend.
+public enum Budget: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// Sum of all trials' training steps (the compute clock).
+    case totalSteps(Int)
+    /// Number of generations of `population` trials.
+    case generations(Int)
+
+    public var description: String {
+        switch self {
+        case .totalSteps(let n): return "--total-steps \(n)"
+        case .generations(let n): return "--generations \(n)"
+        }
+    }
+}
+
+/// Which finished trials become parents.
+public enum SelectionStrategy: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// Li et al.'s initiator-based binary tournament (the default).
+    case tournament
+    /// Jaderberg et al.'s truncation: the bottom `fraction` copies the top `fraction`.
+    case truncation(fraction: Double)
+
+    public var description: String {
+        switch self {
+        case .tournament: return "tournament"
+        case .truncation(let f): return "truncation(\(f))"
+        }
+    }
+}
+
+/// Everything that defines a PBT run's decisions. Stored with the run; a
+/// resumed run must be started with equal settings.
+public struct PBTSettings: Sendable, Hashable, Codable {
+    /// P: trials per generation.
+    public var population: Int
+    /// W: trials run at once. P > W is budget mode (generational).
+    public var workers: Int
+    /// S: training steps per trial.
+    public var trialSteps: Int
+    public var budget: Budget
+    public var searchSpace: SearchSpace
+    public var selection: SelectionStrategy
+    /// Opponents (and truncation rankings) come from the initiator's own
+    /// generation (1) or its own and the previous one (2, the default).
+    public var opponentGenerations: Int
+    public var mutation: MutationPolicy
+    public var seed: UInt64
+    /// Results are applied in trial-id order: lineage, hyperparameters and
+    /// losses are then a function of the seed and the worker count alone.
+    public var deterministic: Bool
+
+    public init(
+        population: Int, workers: Int, trialSteps: Int, budget: Budget,
+        searchSpace: SearchSpace = .learningRate(), selection: SelectionStrategy = .tournament,
+        opponentGenerations: Int = 2, mutation: MutationPolicy = MutationPolicy(),
+        seed: UInt64 = 0, deterministic: Bool = false
+    ) {
+        self.population = population
+        self.workers = workers
+        self.trialSteps = trialSteps
+        self.budget = budget
+        self.searchSpace = searchSpace
+        self.selection = selection
+        self.opponentGenerations = opponentGenerations
+        self.mutation = mutation
+        self.seed = seed
+        self.deterministic = deterministic
+    }
+
+    /// Budget mode (P > W): generation g+1 is created only when P trials of
+    /// generation g have finished. Otherwise (P == W) each finished trial
+    /// reproduces at once (asynchronous PBT).
+    public var isGenerational: Bool { population > workers }
+
+    /// The number of trials the run may create, refills included:
+    /// `floor(totalSteps / trialSteps)` or `generations × population`.
+    public var trialBudget: Int {
+        switch budget {
+        case .totalSteps(let n): return n / trialSteps
+        case .generations(let g): return g * population
+        }
+    }
+
+    /// Checks every setting, Ray Tune style: throws the first problem found
+    /// with a message that says what to change.
+    public func validate() throws(PBTConfigError) {
+        guard workers >= 1 else { throw .invalidWorkers(workers) }
+        guard population >= workers else { throw .populationBelowWorkers(population: population, workers: workers) }
+        guard trialSteps >= 1 else { throw .invalidTrialSteps(trialSteps) }
+        switch budget {
+        case .totalSteps(let n):
+            guard n >= trialSteps * population else {
+                throw .budgetBelowOneGeneration(totalSteps: n, generationSteps: trialSteps * population)
+            }
+        case .generations(let g):
+            guard g >= 1 else { throw .invalidGenerations(g) }
+        }
+        try searchSpace.validate()
+        if case .truncation(let f) = selection {
+            guard f.isFinite, f > 0, f <= 0.5 else { throw .invalidTruncationFraction(f) }
+        }
+        guard (1...2).contains(opponentGenerations) else { throw .invalidOpponentGenerations(opponentGenerations) }
+        try mutation.validate()
+    }
+
+    /// The settings whose values differ from `other`, named as in the stored
+    /// config (`population`, `trialSteps`, …), for a resume error.
+    public func differences(from other: PBTSettings) -> [SettingDifference] {
+        var out: [SettingDifference] = []
+        func check<T: Equatable>(_ field: String, _ a: T, _ b: T) {
+            if a != b { out.append(SettingDifference(field: field, stored: "\(a)", given: "\(b)")) }
+        }
+        check("population", population, other.population)
+        check("workers", workers, other.workers)
+        check("trialSteps", trialSteps, other.trialSteps)
+        check("budget", budget, other.budget)
+        check("searchSpace", searchSpace, other.searchSpace)
+        check("selection", selection, other.selection)
+        check("opponentGenerations", opponentGenerations, other.opponentGenerations)
+        check("resampleProbability", mutation.resampleProbability, other.mutation.resampleProbability)
+        check("perturbationFactors", mutation.perturbationFactors, other.mutation.perturbationFactors)
+        check("seed", seed, other.seed)
+        check("deterministic", deterministic, other.deterministic)
+        return out
+    }
+
+    /// The seed handed to trial `id`'s runner: a fixed function of the run
+    /// seed and the trial id, so a re-run after a crash trains identically.
+    public func trialSeed(_ id: Int) -> UInt64 {
+        var g = Xoshiro256(seed: seed ^ (UInt64(id) &* 0x9E37_79B9_7F4A_7C15))
+        return g.next()
+    }
+
+    /// The controller's random stream at the start of a run.
+    public var initialControllerRNG: Xoshiro256 { Xoshiro256(seed: seed).derived(0x5E1E_C7) }
+}
+
+/// A setting whose stored value differs from the one given.
+public struct SettingDifference: Sendable, Hashable, CustomStringConvertible {
+    public var field: String
+    public var stored: String
+    public var given: String
+    public var description: String { "\(field): run has \(stored), command has \(given)" }
+}

@@ -1,0 +1,134 @@
+import Foundation
+
+/// Where a checkpoint lives. Runners read `parent` and write `output`; the
+/// store keeps the path relative to the run directory.
+public struct CheckpointRef: Sendable, Hashable, CustomStringConvertible {
+    /// Absolute file path (kept as a string: `URL` path handling showed up in
+    /// the per-trial overhead profile).
+    public var path: String
+    public init(path: String) { self.path = path }
+    public init(url: URL) { self.path = url.path }
+    public var url: URL { URL(fileURLWithPath: path) }
+    public var description: String { path }
+}
+
+/// One piece of training for a runner to do.
+public struct TrialSpec: Sendable, Hashable {
+    /// Unique within the run, assigned by the controller (1, 2, …).
+    public var id: Int
+    public var generation: Int
+    public var parentID: Int?
+    public var hyperparameters: Hyperparameters
+    /// Steps to train in this trial.
+    public var steps: Int
+    /// The global step the parent ended at (0 from scratch): the model's own
+    /// iteration count, used to index schedules and data.
+    public var startStep: Int
+    /// A fixed function of the run seed and `id` (`PBTSettings.trialSeed`).
+    public var seed: UInt64
+    /// 1 for the first run of this trial, 2… when re-run after an interruption.
+    /// Runners must not let it change their result.
+    public var attempt: Int
+
+    public init(
+        id: Int, generation: Int, parentID: Int?, hyperparameters: Hyperparameters,
+        steps: Int, startStep: Int, seed: UInt64, attempt: Int = 1
+    ) {
+        self.id = id
+        self.generation = generation
+        self.parentID = parentID
+        self.hyperparameters = hyperparameters
+        self.steps = steps
+        self.startStep = startStep
+        self.seed = seed
+        self.attempt = attempt
+    }
+
+    /// The global step this trial ends at.
+    public var endStep: Int { startStep + steps }
+}
+
+/// What a trial achieved.
+public struct TrialOutcome: Sendable, Hashable {
+    /// Lower is better. NaN or ±inf marks a diverged trial (recorded as failed).
+    public var evaluation: Double
+    public init(evaluation: Double) { self.evaluation = evaluation }
+}
+
+/// The per-thread object that actually trains. Created on the worker thread
+/// by `TrialRunner.makeWorker(index:)` and never shared, so it may own a model
+/// and its buffers and mutate them freely.
+public protocol TrialWorker {
+    /// Same contract as `TrialRunner.run`.
+    mutating func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome
+}
+
+/// The black box PBT tunes. A runner is shared by all worker threads; each
+/// thread calls `makeWorker(index:)` once and then uses only its worker.
+///
+/// The result must be a function of `trial` (hyperparameters, steps,
+/// startStep, seed) and the parent checkpoint alone — not of the attempt,
+/// the worker or the time — so a re-run after a crash, and a deterministic
+/// run, reproduce it bit-exactly.
+public protocol TrialRunner: Sendable {
+    associatedtype Worker: TrialWorker = SharedRunnerWorker<Self>
+
+    /// Train `trial.steps` steps with `trial.hyperparameters`, warm-started
+    /// from `parent` (nil: from scratch), save the result to `output` (write
+    /// atomically: temp + rename, e.g. with `AtomicFile.write`), return its
+    /// evaluation (lower is better; NaN/inf = diverged).
+    func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome
+
+    /// Per-thread state for worker `index` (0..<W). The default forwards to
+    /// `run`; a runner with a model and buffers returns its own worker type.
+    func makeWorker(index: Int) throws -> Worker
+}
+
+/// The default worker: no per-thread state, forwards to the shared runner.
+public struct SharedRunnerWorker<Runner: TrialRunner>: TrialWorker {
+    public let runner: Runner
+    public init(runner: Runner) { self.runner = runner }
+    public mutating func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+        try runner.run(trial, parent: parent, output: output)
+    }
+}
+
+extension TrialRunner where Worker == SharedRunnerWorker<Self> {
+    public func makeWorker(index: Int) throws -> SharedRunnerWorker<Self> { SharedRunnerWorker(runner: self) }
+}
+
+/// Whole-file writes that a crash cannot leave half done.
+public enum AtomicFile {
+    /// Writes `data` to a temporary file beside `url` and renames it into
+    /// place, so readers see the old file or the complete new one, never a
+    /// torn one. With `durable`, the data is fsynced first (survives power
+    /// loss, costs a disk flush); without, it survives any process crash.
+    public static func write(_ data: Data, to url: URL, durable: Bool = false) throws {
+        try write(data, toPath: url.path, durable: durable)
+    }
+
+    /// `write(_:to:durable:)` for a file path.
+    public static func write(_ data: Data, toPath path: String, durable: Bool = false) throws {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[...$0]) } ?? ""
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let temp = "\(directory).\(name).\(UInt32.random(in: 0 ... .max)).tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temp]) }
+        var ok = data.withUnsafeBytes { raw -> Bool in
+            var offset = 0
+            while offset < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n <= 0 { return false }
+                offset += n
+            }
+            return true
+        }
+        if ok, durable { ok = fsync(fd) == 0 }
+        close(fd)
+        guard ok, rename(temp, path) == 0 else {
+            unlink(temp)
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+    }
+}

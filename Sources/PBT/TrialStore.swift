@@ -1,0 +1,84 @@
+/// The durable record of PBT runs: runs, trials, selections and the
+/// controller's state. Backends: `SQLiteTrialStore` (one machine, embedded),
+/// `InMemoryTrialStore` (tests), PostgreSQL (issue 6, several machines).
+///
+/// A backend supplies storage and locking only; every PBT decision is made
+/// by `PBTCoordinator` (which calls the pure `PBTController`) inside
+/// `withDecision`, so all backends decide identically.
+///
+/// Concurrency contract, which the PostgreSQL backend maps as noted:
+/// - `claim` is atomic per trial and never hands one trial to two workers
+///   at once (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: `SELECT … ORDER BY id
+///   LIMIT 1 FOR UPDATE SKIP LOCKED` then `UPDATE`). Claims need not be
+///   serialized with decisions: decisions only read whether a trial is
+///   pending, which a claim does not change.
+/// - `withDecision` bodies on one run are serialized and atomic (SQLite:
+///   `BEGIN IMMEDIATE`; PostgreSQL: `SELECT … FROM runs WHERE id = $1 FOR
+///   UPDATE` at the start of the transaction). A thrown error rolls back.
+/// - Times are seconds since 1970 as `Double`, passed in by the caller, so
+///   tests control the clock and machines need no shared clock for ordering.
+public protocol TrialStore: Sendable {
+    /// Creates run `name` with its controller state and first trials in one
+    /// transaction. Throws `PBTStoreError.runExists` if the name is taken.
+    func createRun(name: String, configJSON: String, seed: UInt64, state: ControllerState,
+                   trials: [PlannedTrial], now: Double) throws -> RunRecord
+
+    func run(named name: String) throws -> RunRecord?
+
+    /// Hands the lowest-id queued trial — or, if none, the lowest-id running
+    /// trial whose lease has expired (its worker is presumed dead) — to
+    /// `workerID`: status running, attempt + 1, started now, lease until
+    /// `leaseUntil`. Returns nil when nothing is claimable.
+    func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord?
+
+    /// Extends the lease of a trial this worker still holds (same attempt).
+    /// False if the trial was taken away (lease expired and re-claimed).
+    func renewLease(runID: Int64, trialID: Int, attempt: Int, workerID: String, until: Double) throws -> Bool
+
+    /// Puts every running trial of the run back in the queue. Only for a
+    /// process that knows it is the run's sole user (e.g. holds the run
+    /// directory's lock) and is resuming after a crash.
+    func requeueRunning(runID: Int64) throws -> Int
+
+    /// Runs `body` as one decision transaction on the run (see above).
+    func withDecision<T: Sendable>(runID: Int64, _ body: (any DecisionTransaction) throws -> T) throws -> T
+
+    /// Every trial of the run, in id order.
+    func trials(runID: Int64) throws -> [TrialRecord]
+    func trial(runID: Int64, id: Int) throws -> TrialRecord?
+    /// Every selection of the run, in id order.
+    func selections(runID: Int64) throws -> [SelectionRecord]
+    func progress(runID: Int64) throws -> RunProgress
+
+    /// Whether some trial with an id below `id` is still queued or running:
+    /// deterministic mode reports results only in id order.
+    func hasPendingTrial(runID: Int64, before id: Int) throws -> Bool
+}
+
+/// The reads and writes a decision needs, all inside one transaction.
+public protocol DecisionTransaction {
+    func state() throws -> ControllerState
+    func setState(_ state: ControllerState) throws
+    func trial(id: Int) throws -> TrialRecord?
+    /// Every trial whose generation is in `generations`, any status, in id order.
+    func trials(inGenerations generations: ClosedRange<Int>) throws -> [TrialRecord]
+    /// Every queued or running trial.
+    func pendingTrials() throws -> [TrialRecord]
+    /// Records a running trial's end. `checkpointPath` (finished only) makes
+    /// its checkpoint live.
+    func complete(trialID: Int, status: TrialStatus, evaluation: Double?, checkpointPath: String?,
+                  finishedAt: Double, failure: String?) throws
+    func insert(_ trials: [PlannedTrial], createdAt: Double) throws
+    func insert(_ selections: [SelectionRecord]) throws
+    /// Trials below `generation` whose checkpoint is still live and that
+    /// have already been the initiator of a selection (trials that have not
+    /// are population members waiting to reproduce, or the final population).
+    func releasableCheckpoints(belowGeneration generation: Int) throws -> [(id: Int, path: String)]
+    /// Marks checkpoints released; the caller deletes the files after commit.
+    func releaseCheckpoints(_ ids: [Int]) throws
+    /// The highest generation with a finished trial (-1: none).
+    func latestFinishedGeneration() throws -> Int
+    /// `TrialStore.claim` inside this transaction, so a worker's report and
+    /// its next claim commit together.
+    func claim(workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord?
+}

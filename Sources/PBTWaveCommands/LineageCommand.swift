@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import PBT
+
+/// `pbtwave lineage RUN_DIR`: a trial's ancestry, or the whole family tree.
+public struct LineageCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "lineage",
+        abstract: "Print a trial's lineage (default: the best of the final population), or the whole tree.")
+
+    @Argument(help: "A PBT run directory.")
+    public var runDir: String
+
+    @Option(help: "Trial id (default: the best of the final population).")
+    public var trial: Int?
+
+    @Flag(help: "Print every trial as a tree of parents and children.")
+    public var tree = false
+
+    public init() {}
+
+    public func run() throws {
+        let (trials, selections) = try openRun(runDir)
+        let selectionByChild = Dictionary(selections.map { ($0.childID, $0) }, uniquingKeysWith: { a, _ in a })
+        if tree {
+            let children = Dictionary(grouping: trials.filter { $0.parentID != nil }, by: { $0.parentID! })
+            func emit(_ t: TrialRecord, depth: Int) {
+                print(String(repeating: "  ", count: depth) + Self.describe(t, selectionByChild[t.id]))
+                for c in children[t.id] ?? [] { emit(c, depth: depth + 1) }
+            }
+            for root in trials where root.parentID == nil { emit(root, depth: 0) }
+            return
+        }
+        let id = try trial ?? {
+            guard let best = Lineage.bestOfFinalPopulation(trials, selections) else { throw CommandError("\(runDir): the run has no finished trial yet") }
+            return best.id
+        }()
+        guard trials.contains(where: { $0.id == id }) else { throw CommandError("--trial \(id): no such trial in \(runDir)") }
+        for t in try Lineage.ancestry(of: id, in: trials) { print(Self.describe(t, selectionByChild[t.id])) }
+    }
+
+    static func describe(_ t: TrialRecord, _ s: SelectionRecord?) -> String {
+        var parts = ["#\(t.id) gen \(t.generation)", "steps \(t.startStep)..\(t.endStep)", t.hyperparameters.description]
+        switch t.status {
+        case .finished: parts.append("loss \(t.evaluation!)")
+        case .failed: parts.append("FAILED (\(t.failure ?? "?"))")
+        default: parts.append(t.status.rawValue)
+        }
+        if let r = t.refillOf { parts.append("refill of #\(r)") }
+        if let s {
+            switch s.kind {
+            case .tournament: parts.append("won by #\(s.winnerID) (initiator #\(s.initiatorID) vs \(s.opponentID.map { "#\($0)" } ?? "none"))")
+            case .exploit: parts.append("#\(s.initiatorID) copied #\(s.winnerID)")
+            case .continue: parts.append("continues #\(s.initiatorID)")
+            }
+        }
+        if !t.operations.isEmpty { parts.append(t.operations) }
+        return parts.joined(separator: " | ")
+    }
+}

@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+
+@testable import PBT
+
+/// `pbtwave pbt`, `schedule export` and `lineage` as a user runs them: the
+/// built executable in a child process.
+@Suite struct CommandLineTests {
+    static let quick = ["--model", "toy", "--workers", "2", "--population", "4", "--trial-steps", "20", "--generations", "5",
+                        "--progress", "plain"]
+
+    @Test func aRunExportsItsBestScheduleAndResumesAsANoOp() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let first = try runPBTWave(["pbt", "--run-dir", runDir] + Self.quick)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("pbt: starting"))
+        #expect(first.stdout.contains("run complete: 20/20 trials"))
+        #expect(first.stdout.contains("best trial of the final population: #"))
+        #expect(first.stderr.contains("pbt: gen"), "plain progress lines on a pipe")
+        #expect(!first.stderr.contains("\u{1B}["), "no terminal control codes when not on a terminal")
+
+        let csv = try LearningRateSchedule.read(from: URL(fileURLWithPath: runDir + "/schedule.csv"))
+        let json = try LearningRateSchedule.read(from: URL(fileURLWithPath: runDir + "/schedule.json"))
+        #expect(csv == json)
+        #expect(csv.points.first?.step == 0)
+
+        let exported = try runPBTWave(["schedule", "export", runDir])
+        #expect(exported.status == 0)
+        #expect(try LearningRateSchedule(csvText: exported.stdout) == csv)
+        let out = dir.url.appendingPathComponent("s.json").path
+        #expect(try runPBTWave(["schedule", "export", runDir, "--format", "json", "--output", out, "--trial", "1"]).status == 0)
+        #expect(try LearningRateSchedule.read(from: URL(fileURLWithPath: out)).points.count == 1, "trial 1 is a generation-0 trial")
+
+        let lineage = try runPBTWave(["lineage", runDir])
+        #expect(lineage.status == 0)
+        #expect(lineage.stdout.split(separator: "\n").first?.contains("gen 0") == true)
+        let tree = try runPBTWave(["lineage", runDir, "--tree"])
+        #expect(tree.stdout.split(separator: "\n").count == 20)
+
+        let again = try runPBTWave(["pbt", "--run-dir", runDir, "--resume"] + Self.quick)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains("pbt: resuming"))
+        #expect(again.stdout.contains("0 in this session"))
+    }
+
+    @Test(arguments: [
+        (["--workers", "0"], "--workers: workers must be at least 1"),
+        (["--workers", "5", "--population", "3"], "--population: population (3) must be at least the number of workers (5)"),
+        (["--trial-steps", "0"], "--trial-steps"),
+        (["--total-steps", "100", "--trial-steps", "50", "--workers", "5"], "--total-steps: total steps (100) must cover at least one generation"),
+        (["--total-steps", "1000", "--generations", "3"], "either --total-steps or --generations, not both"),
+        (["--generations", "0"], "--generations"),
+        (["--lr-min", "0"], "--lr-min/--lr-max: hyperparameter 'lr' is log-scaled, so its lower bound must be positive"),
+        (["--lr-min", "0.1", "--lr-max", "0.01"], "--lr-min/--lr-max: hyperparameter 'lr': bounds must be finite with min < max"),
+        (["--selection", "truncation", "--truncation-fraction", "0.7"], "--truncation-fraction: truncation fraction must be in (0, 0.5]"),
+        (["--truncation-fraction", "0.2"], "--truncation-fraction applies only to --selection truncation"),
+        (["--resample-probability", "2"], "--resample-probability: resample probability must be in [0, 1]"),
+        (["--opponent-generations", "3"], "--opponent-generations"),
+        (["--selection", "best"], "--selection"),
+        (["--model", "resnet"], "--model"),
+        (["--workers", "many"], "--workers"),
+    ])
+    func badFlagsAreRejectedBeforeAnythingRuns(flags: [String], message: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let r = try runPBTWave(["pbt", "--run-dir", runDir] + flags)
+        #expect(r.status == 64, "usage errors exit with EX_USAGE")
+        #expect(r.stderr.contains(message), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: runDir), "nothing was created")
+    }
+
+    @Test func resumingWithOtherSettingsNamesTheFlags() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        #expect(try runPBTWave(["pbt", "--run-dir", runDir] + Self.quick).status == 0)
+        let r = try runPBTWave(["pbt", "--run-dir", runDir, "--seed", "3", "--selection", "truncation"] + Self.quick)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("holds a run created with other settings"))
+        #expect(r.stderr.contains("--selection/--truncation-fraction: the run has tournament, this command has truncation(0.25)"))
+        #expect(r.stderr.contains("--seed: the run has 0, this command has 3"))
+        #expect(r.stderr.contains("choose a new --run-dir"))
+    }
+
+    @Test func missingOrBrokenRunDirectoriesGiveClearErrors() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let missing = dir.url.appendingPathComponent("missing").path
+        let r1 = try runPBTWave(["pbt", "--run-dir", missing, "--resume"] + Self.quick)
+        #expect(r1.status == 1)
+        #expect(r1.stderr.contains("holds no PBT run to resume"))
+        #expect(!FileManager.default.fileExists(atPath: missing))
+
+        let r2 = try runPBTWave(["schedule", "export", missing])
+        #expect(r2.status == 1)
+        #expect(r2.stderr.contains("does not exist"))
+        let r3 = try runPBTWave(["lineage", dir.url.path])
+        #expect(r3.status == 1)
+        #expect(r3.stderr.contains("holds no PBT run"))
+
+        let corrupt = dir.url.appendingPathComponent("corrupt")
+        try FileManager.default.createDirectory(at: corrupt, withIntermediateDirectories: true)
+        try Data(repeating: 0x5A, count: 4096).write(to: corrupt.appendingPathComponent(RunDirectory.storeFileName))
+        let r4 = try runPBTWave(["pbt", "--run-dir", corrupt.path] + Self.quick)
+        #expect(r4.status == 1)
+        #expect(r4.stderr.contains("is not a PBTWave trial store"), "\(r4.stderr)")
+        let r5 = try runPBTWave(["schedule", "export", corrupt.path])
+        #expect(r5.stderr.contains("is not a PBTWave trial store"))
+
+        let fresh = dir.url.appendingPathComponent("fresh").path
+        #expect(try runPBTWave(["pbt", "--run-dir", fresh] + Self.quick).status == 0)
+        let r6 = try runPBTWave(["schedule", "export", fresh, "--trial", "999"])
+        #expect(r6.status == 1)
+        #expect(r6.stderr.contains("--trial 999: no such trial"))
+    }
+
+    @Test func benchReportsARate() throws {
+        let r = try runPBTWave(["bench", "pbt-overhead", "--workers", "2", "--trials", "200"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("completions/s"))
+        #expect(r.stdout.contains("200 trials"))
+    }
+}

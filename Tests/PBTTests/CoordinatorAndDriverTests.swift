@@ -1,0 +1,346 @@
+import Foundation
+import SeededRNG
+import Synchronization
+import Testing
+
+@testable import PBT
+
+/// A runner that fails some trials: throws for ids divisible by `throwEvery`,
+/// returns NaN for ids divisible by `nanEvery`, else behaves like NoOpRunner.
+struct FlakyRunner: TrialRunner {
+    var throwEvery = 7
+    var nanEvery = 11
+
+    struct Boom: Error, CustomStringConvertible { var description: String { "boom" } }
+
+    func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+        if trial.id % throwEvery == 0 { throw Boom() }
+        let outcome = try NoOpRunner().run(trial, parent: parent, output: output)
+        return trial.id % nanEvery == 0 ? TrialOutcome(evaluation: .nan) : outcome
+    }
+}
+
+/// A runner with per-worker state: counts how many trials each worker ran.
+struct CountingRunner: TrialRunner {
+    final class Worker: TrialWorker {
+        let index: Int
+        let counts: Locked<[Int: Int]>
+        var ran = 0
+        init(index: Int, counts: Locked<[Int: Int]>) { self.index = index; self.counts = counts }
+        func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+            ran += 1
+            counts.withLock { $0[index] = ran }
+            return try NoOpRunner().run(trial, parent: parent, output: output)
+        }
+    }
+    let counts = Locked<[Int: Int]>([:])
+    func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+        try NoOpRunner().run(trial, parent: parent, output: output)
+    }
+    func makeWorker(index: Int) throws -> Worker { Worker(index: index, counts: counts) }
+}
+
+/// Checks the invariants every finished run must satisfy.
+func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord], settings: PBTSettings,
+                         sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(trials.map(\.id) == Array(1...trials.count), "ids are 1...n without gaps", sourceLocation: sourceLocation)
+    #expect(trials.count == settings.trialBudget, "the budget is used exactly", sourceLocation: sourceLocation)
+    let byID = Dictionary(uniqueKeysWithValues: trials.map { ($0.id, $0) })
+    for t in trials {
+        #expect(t.status.isTerminal, "trial \(t.id) is \(t.status)", sourceLocation: sourceLocation)
+        #expect(settings.searchSpace.contains(t.hyperparameters), sourceLocation: sourceLocation)
+        #expect(t.seed == settings.trialSeed(t.id), sourceLocation: sourceLocation)
+        if t.status == .finished {
+            #expect(t.evaluation?.isFinite == true && t.checkpointPath != nil, sourceLocation: sourceLocation)
+        } else {
+            #expect(t.evaluation == nil && t.checkpointPath == nil && t.failure != nil, sourceLocation: sourceLocation)
+        }
+        if let pid = t.parentID {
+            let parent = byID[pid]
+            #expect(parent?.status == .finished, "trial \(t.id)'s parent \(pid) must be finished", sourceLocation: sourceLocation)
+            #expect(parent.map { $0.generation < t.generation } == true, sourceLocation: sourceLocation)
+            #expect(parent?.endStep == t.startStep, sourceLocation: sourceLocation)
+        } else {
+            #expect(t.generation == 0 && t.startStep == 0, sourceLocation: sourceLocation)
+        }
+    }
+    #expect(Set(selections.map(\.childID)).count == selections.count, "one selection per child", sourceLocation: sourceLocation)
+    #expect(Set(selections.map(\.initiatorID)).count == selections.count, "each trial initiates at most once", sourceLocation: sourceLocation)
+    for s in selections {
+        #expect(byID[s.initiatorID]?.status == .finished && byID[s.winnerID]?.status == .finished, sourceLocation: sourceLocation)
+        #expect(byID[s.childID]?.parentID == s.winnerID, sourceLocation: sourceLocation)
+        #expect(byID[s.childID]?.generation == s.generation + 1, sourceLocation: sourceLocation)
+    }
+    let refills = trials.filter { $0.refillOf != nil }.count
+    #expect(selections.count + refills + min(settings.population, settings.trialBudget) == trials.count,
+            "every trial is generation 0, a selection's child or a refill", sourceLocation: sourceLocation)
+}
+
+@Suite struct CoordinatorTests {
+    func open(_ settings: PBTSettings, _ dir: TemporaryDirectory) throws -> PBTCoordinator {
+        try PBTCoordinator.open(store: try SQLiteTrialStore(path: ":memory:"), name: "r",
+                                configuration: RunConfiguration(settings: settings, model: "test"), runDirectory: dir.url).coordinator
+    }
+
+    func claimed(_ c: PBTCoordinator, _ worker: String = "w") throws -> ClaimedTrial {
+        guard case .trial(let t) = try c.claim(workerID: worker) else { throw TestFailure("nothing to claim") }
+        return t
+    }
+
+    @Test func aLateResultFromALostClaimIsIgnored() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let c = try open(testSettings(population: 2, workers: 2), dir)
+        let first = try claimed(c, "a")
+        #expect(try c.store.requeueRunning(runID: c.run.id) == 1)  // as if a's lease had expired
+        let second = try claimed(c, "b")
+        #expect(second.spec.id == first.spec.id)
+        #expect(second.spec.attempt == 2)
+        #expect(second.output != first.output, "attempts write to different files")
+
+        _ = try NoOpRunner().run(first.spec, parent: nil, output: first.output)
+        let stale = try c.report(first, result: .success(TrialOutcome(evaluation: 0.5)))
+        #expect(!stale.accepted)
+        #expect(try c.store.trial(runID: c.run.id, id: first.spec.id)?.status == .running)
+        #expect(!FileManager.default.fileExists(atPath: first.output.path), "the stale output is deleted")
+
+        _ = try NoOpRunner().run(second.spec, parent: nil, output: second.output)
+        let fresh = try c.report(second, result: .success(TrialOutcome(evaluation: 0.25)))
+        #expect(fresh.accepted)
+        #expect(fresh.newTrialIDs.count == 1)
+        let t = try #require(try c.store.trial(runID: c.run.id, id: first.spec.id))
+        #expect(t.status == .finished)
+        #expect(t.evaluation == 0.25)
+        #expect(t.checkpointPath == "checkpoints/trial-\(t.id).2.ckpt")
+    }
+
+    @Test func failuresAreRecordedAndTheirOutputsRemoved() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let c = try open(testSettings(population: 3, workers: 3), dir)
+        let nan = try claimed(c), thrown = try claimed(c), missing = try claimed(c)
+        _ = try NoOpRunner().run(nan.spec, parent: nil, output: nan.output)
+        let r1 = try c.report(nan, result: .success(TrialOutcome(evaluation: .infinity)))
+        let r2 = try c.report(thrown, result: .failure(FlakyRunner.Boom()))
+        let r3 = try c.report(missing, result: .success(TrialOutcome(evaluation: 0.1)))
+        for r in [r1, r2, r3] {
+            #expect(r.status == .failed)
+            #expect(r.newTrialIDs.count == 1, "each failure is refilled")
+        }
+        #expect(!FileManager.default.fileExists(atPath: nan.output.path))
+        let trials = try c.store.trials(runID: c.run.id)
+        #expect(trials[0].failure == "diverged: evaluation inf")
+        #expect(trials[1].failure == "runner error: boom")
+        #expect(trials[2].failure?.contains("without writing its checkpoint") == true)
+        #expect(trials[3...].map(\.refillOf) == [1, 2, 3])
+        #expect(trials[3...].allSatisfy { $0.generation == 0 && $0.parentID == nil })
+    }
+
+    /// Runs the whole budget with `workers` claims outstanding, reporting a
+    /// random one each time, and after every report checks the checkpoint
+    /// directory against the store: every live checkpoint exists, nothing
+    /// else does, and the number kept is bounded: (w + 1) × P in budget mode
+    /// (w = opponentGenerations); in asynchronous mode (d + w + 1) × P, where
+    /// d is how far the lineages have drifted apart in generation number.
+    @Test(arguments: [(20, 5, SelectionStrategy.tournament), (6, 6, .tournament), (8, 4, .truncation(fraction: 0.25))])
+    func checkpointsAreCollectedAndTheFinalPopulationKept(population: Int, workers: Int, selection: SelectionStrategy) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: population, workers: workers, budget: .generations(8), selection: selection)
+        let c = try open(settings, dir)
+        var order = Xoshiro256(seed: 3)
+        var outstanding: [ClaimedTrial] = []
+        var maxLive = 0
+        while true {
+            while outstanding.count < workers, case .trial(let t) = try c.claim(workerID: "w") {
+                _ = try NoOpRunner().run(t.spec, parent: t.parent, output: t.output)
+                outstanding.append(t)
+            }
+            guard !outstanding.isEmpty else { break }
+            let t = outstanding.remove(at: order.uniformIndex(outstanding.count))
+            try c.report(t, result: .success(TrialOutcome(evaluation: order.nextUnitDouble())))
+            let trials = try c.store.trials(runID: c.run.id)
+            let live = Set(trials.filter(\.checkpointLive).map { $0.checkpointPath! })
+            let files = Set(try FileManager.default.contentsOfDirectory(atPath: c.checkpoints.directory.path).map { "checkpoints/" + $0 })
+            let inFlightFiles = Set(outstanding.map { c.checkpoints.relativePath(trialID: $0.spec.id, attempt: $0.spec.attempt) })
+            #expect(files == live.union(inFlightFiles), "files on disk are exactly the live checkpoints and the in-flight outputs")
+            maxLive = max(maxLive, live.count)
+            let pending = trials.filter { !$0.status.isTerminal }
+            if let minPending = pending.map(\.generation).min() {
+                let drift = trials.map(\.generation).max()! - minPending
+                let w = settings.opponentGenerations
+                #expect(live.count <= (drift + w + 1) * population, "\(live.count) live checkpoints with drift \(drift)")
+                if settings.isGenerational { #expect(drift <= 1 && live.count <= (w + 1) * population) }
+                // Exactly what may still become a parent is kept.
+                let parents = Set(pending.compactMap(\.parentID))
+                let reproduced = Set(try c.store.selections(runID: c.run.id).map(\.initiatorID))
+                for t in trials where t.checkpointLive {
+                    #expect(t.generation >= minPending - w + 1 || parents.contains(t.id) || !reproduced.contains(t.id))
+                }
+            }
+        }
+        #expect(try c.claim(workerID: "w") == .done)
+        let trials = try c.store.trials(runID: c.run.id), selections = try c.store.selections(runID: c.run.id)
+        expectConsistentRun(trials, selections, settings: settings)
+        let final = Lineage.finalPopulation(trials, selections)
+        #expect(final.count == population)
+        #expect(final.allSatisfy { $0.checkpointLive }, "the final population keeps its checkpoints")
+        let best = try #require(Lineage.bestOfFinalPopulation(trials, selections))
+        #expect(FileManager.default.fileExists(atPath: c.checkpoints.ref(relativePath: best.checkpointPath!).path))
+        #expect(trials.filter { $0.checkpointLive }.count < trials.count / 2, "old checkpoints were released")
+    }
+
+    @Test func reopeningChecksTheConfiguration() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let store = try SQLiteTrialStore(path: ":memory:")
+        let config = RunConfiguration(settings: testSettings(), model: "toy")
+        let (_, created) = try PBTCoordinator.open(store: store, name: "r", configuration: config, runDirectory: dir.url)
+        #expect(created)
+        let (again, createdAgain) = try PBTCoordinator.open(store: store, name: "r", configuration: config, runDirectory: dir.url)
+        #expect(!createdAgain)
+        #expect(try store.trials(runID: again.run.id).count == 4, "generation 0 is created once")
+        var other = config
+        other.settings.trialSteps = 11
+        other.model = "wavenet"
+        #expect(throws: PBTStoreError.configMismatch(run: "r", differences: [
+            SettingDifference(field: "trialSteps", stored: "10", given: "11"), SettingDifference(field: "model", stored: "toy", given: "wavenet"),
+        ])) { try PBTCoordinator.open(store: store, name: "r", configuration: other, runDirectory: dir.url) }
+        var invalid = config
+        invalid.settings.population = 2
+        #expect(throws: PBTConfigError.populationBelowWorkers(population: 2, workers: 4)) {
+            try PBTCoordinator.open(store: store, name: "s", configuration: invalid, runDirectory: dir.url)
+        }
+    }
+
+    @Test func recoveryRequeuesAndSweepsOrphans() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let c = try open(testSettings(population: 3, workers: 3), dir)
+        let a = try claimed(c), b = try claimed(c)
+        _ = try NoOpRunner().run(a.spec, parent: nil, output: a.output)
+        try c.report(a, result: .success(TrialOutcome(evaluation: 1)))
+        _ = try NoOpRunner().run(b.spec, parent: nil, output: b.output)  // written, never reported: the process "died"
+        try Data("half".utf8).write(to: c.checkpoints.directory.appendingPathComponent(".trial-9.1.ckpt.123.tmp"))
+        let (requeued, removed) = try c.recoverAfterCrash()
+        #expect(requeued == 1)
+        #expect(removed == 2)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: c.checkpoints.directory.path) == ["trial-1.1.ckpt"])
+        let again = try claimed(c)
+        #expect(again.spec.id == b.spec.id)
+        #expect(again.spec.attempt == 2)
+    }
+}
+
+@Suite struct DriverTests {
+    func runDriver<R: TrialRunner>(_ settings: PBTSettings, runner: R, threads: Int? = nil, dir: URL,
+                                   progress: (@Sendable (PBTProgress) -> Void)? = nil) throws -> (PBTRunResult, [SelectionRecord]) {
+        let directory = try RunDirectory(dir, create: true, lock: true)
+        let (c, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
+                                             configuration: RunConfiguration(settings: settings, model: "test"), runDirectory: dir)
+        let result = try PBTDriver(coordinator: c, runner: runner, options: DriverOptions(workers: threads)).run(progress: progress)
+        return (result, try directory.store.selections(runID: c.run.id))
+    }
+
+    /// Same seed, threads racing: identical trial tables, whatever the timing.
+    @Test(arguments: [(8, 4), (4, 4)])
+    func deterministicRunsAreIdentical(population: Int, workers: Int) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: population, workers: workers, trialSteps: 20, budget: .generations(10), seed: 5,
+                                    deterministic: true)
+        // The toy runner with a little sleep, so trials finish out of order.
+        let runner = ToyQuadraticRunner(simulatedWork: .microseconds(300))
+        let (a, sa) = try runDriver(settings, runner: runner, dir: dir.url.appendingPathComponent("a"))
+        let (b, sb) = try runDriver(settings, runner: runner, dir: dir.url.appendingPathComponent("b"))
+        // One thread applies results in id order too: the same decisions.
+        let (c, sc) = try runDriver(settings, runner: runner, threads: 1, dir: dir.url.appendingPathComponent("c"))
+        #expect(a.done && b.done && c.done)
+        #expect(a.trials.count == settings.trialBudget)
+        expectSameRows(a.trials.map(\.lineageFields), b.trials.map(\.lineageFields))
+        expectSameRows(a.trials.map(\.lineageFields), c.trials.map(\.lineageFields))
+        #expect(sa == sb)
+        #expect(sa == sc)
+        expectConsistentRun(a.trials, sa, settings: settings)
+        #expect(Set(a.trials.compactMap(\.workerID)).count > 1, "several workers took part")
+    }
+
+    /// 16 threads, a no-op runner, thousands of trials: the store stays consistent.
+    @Test(arguments: [(16, 3_000), (64, 2_048)])
+    func sixteenWorkersKeepTheStoreConsistent(population: Int, trials: Int) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: population, workers: 16, trialSteps: 1, budget: .totalSteps(trials))
+        let runner = CountingRunner()
+        let (result, selections) = try runDriver(settings, runner: runner, dir: dir.url)
+        #expect(result.done)
+        #expect(result.completedThisSession == trials)
+        expectConsistentRun(result.trials, selections, settings: settings)
+        #expect(result.trials.allSatisfy { $0.attempt == 1 && $0.status == .finished }, "no trial ran twice")
+        let counts = runner.counts.withLock { $0 }
+        #expect(counts.values.reduce(0, +) == trials, "every trial ran in exactly one worker")
+        #expect(counts.count > 1)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.url.appendingPathComponent("checkpoints").path)
+        #expect(Set(files.map { "checkpoints/" + $0 }) == Set(result.trials.filter { $0.checkpointLive }.map { $0.checkpointPath! }))
+    }
+
+    @Test func failingTrialsDoNotStopTheRun() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: 6, workers: 3, trialSteps: 1, budget: .totalSteps(300))
+        let seen = Locked<[PBTProgress]>([])
+        let (result, selections) = try runDriver(settings, runner: FlakyRunner(), dir: dir.url) { p in seen.withLock { $0.append(p) } }
+        #expect(result.done)
+        expectConsistentRun(result.trials, selections, settings: settings)
+        let failed = result.trials.filter { $0.status == .failed }
+        #expect(failed.count >= 40)
+        #expect(failed.contains { $0.failure == "runner error: boom" })
+        #expect(failed.contains { $0.failure == "diverged: evaluation nan" })
+        let last = try #require(seen.withLock { $0.last })
+        #expect(last.isFinal)
+        #expect(last.run.completed == 300)
+        #expect(last.run.failed == failed.count)
+        #expect(last.trialBudget == 300)
+        #expect(result.best.map { $0.status == .finished } == true)
+    }
+
+    /// Leases far shorter than a trial: only the heartbeat keeps idle
+    /// workers (at the budget-mode generation boundary) from re-claiming
+    /// trials that are still running. (Without it the run livelocks: every
+    /// attempt is re-claimed before it ends; hence the time limit.)
+    @Test(.timeLimit(.minutes(1))) func heartbeatsKeepLongTrialsLeased() throws {
+        struct SlowRunner: TrialRunner {
+            func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+                Thread.sleep(forTimeInterval: trial.id % 3 == 0 ? 0.4 : 0.1)
+                return try NoOpRunner().run(trial, parent: parent, output: output)
+            }
+        }
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: 3, workers: 2, trialSteps: 1, budget: .totalSteps(9))
+        let directory = try RunDirectory(dir.url, create: true, lock: true)
+        let (c, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
+                                             configuration: RunConfiguration(settings: settings, model: "test"), runDirectory: dir.url)
+        let result = try PBTDriver(coordinator: c, runner: SlowRunner(), options: DriverOptions(leaseSeconds: 0.1)).run()
+        #expect(result.done)
+        #expect(result.trials.count == 9)
+        #expect(result.trials.allSatisfy { $0.attempt == 1 }, "attempts: \(result.trials.map(\.attempt))")
+    }
+
+    @Test func aRunDirectoryCanBeDrivenByOneProcessAtATime() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let held = try RunDirectory(dir.url, create: true, lock: true)
+        #expect(throws: PBTStoreError.locked(path: dir.url.standardizedFileURL.path)) {
+            try RunDirectory(dir.url, create: true, lock: true)
+        }
+        _ = try RunDirectory(dir.url, create: false, lock: false)  // readers need no lock
+        _ = held
+        #expect(throws: RunDirectoryError.missing(dir.url.appendingPathComponent("nope").path)) {
+            try RunDirectory(dir.url.appendingPathComponent("nope"), create: false, lock: false)
+        }
+        let empty = dir.url.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        #expect(throws: RunDirectoryError.noRun(empty.path)) { try RunDirectory(empty, create: false, lock: false) }
+    }
+}

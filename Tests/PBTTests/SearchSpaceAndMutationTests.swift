@@ -1,0 +1,186 @@
+import Foundation
+import SeededRNG
+import Testing
+
+@testable import PBT
+
+@Suite struct SettingsValidationTests {
+    @Test func defaultsAreValid() throws {
+        try testSettings().validate()
+        try testSettings(population: 20, workers: 5, budget: .totalSteps(20 * 10)).validate()
+        try testSettings(selection: .truncation(fraction: 0.5)).validate()
+    }
+
+    @Test(arguments: [
+        (testSettings(workers: 0), PBTConfigError.invalidWorkers(0)),
+        (testSettings(population: 3, workers: 5), .populationBelowWorkers(population: 3, workers: 5)),
+        (testSettings(trialSteps: 0), .invalidTrialSteps(0)),
+        (testSettings(population: 4, trialSteps: 10, budget: .totalSteps(39)), .budgetBelowOneGeneration(totalSteps: 39, generationSteps: 40)),
+        (testSettings(budget: .generations(0)), .invalidGenerations(0)),
+        (testSettings(selection: .truncation(fraction: 0)), .invalidTruncationFraction(0)),
+        (testSettings(selection: .truncation(fraction: 0.6)), .invalidTruncationFraction(0.6)),
+        (testSettings(opponentGenerations: 3), .invalidOpponentGenerations(3)),
+        (testSettings(space: SearchSpace([])), .emptySearchSpace),
+        (testSettings(space: .learningRate(min: 1e-2, max: 1e-3)), .invalidBounds(name: "lr", lower: 1e-2, upper: 1e-3)),
+        (testSettings(space: .learningRate(min: 0, max: 1e-3)), .nonPositiveLogBound(name: "lr", lower: 0)),
+        (testSettings(space: .learningRate(min: 1e-3, max: .infinity)), .invalidBounds(name: "lr", lower: 1e-3, upper: .infinity)),
+        (testSettings(space: SearchSpace([.logUniform("lr", 1e-4, 1e-2), .uniform("lr", 0, 1)])), .duplicateHyperparameter("lr")),
+        (testSettings(space: SearchSpace([.categorical("opt", [])])), .invalidChoices(name: "opt", choices: [])),
+        (testSettings(space: SearchSpace([.categorical("opt", ["a", "a"])])), .invalidChoices(name: "opt", choices: ["a", "a"])),
+        (testSettings(space: SearchSpace([.uniform("bad name", 0, 1)])), .invalidHyperparameterName("bad name")),
+    ])
+    func invalidSettingsAreRejected(settings: PBTSettings, expected: PBTConfigError) {
+        #expect(throws: expected) { try settings.validate() }
+        #expect(!expected.description.isEmpty)
+    }
+
+    @Test func mutationPolicyIsValidated() {
+        var s = testSettings()
+        s.mutation.resampleProbability = 1.5
+        #expect(throws: PBTConfigError.invalidResampleProbability(1.5)) { try s.validate() }
+        s.mutation = MutationPolicy(resampleProbability: 0.25, perturbationFactors: [0.8, -1])
+        #expect(throws: PBTConfigError.invalidPerturbationFactors([0.8, -1])) { try s.validate() }
+    }
+
+    @Test func trialBudgetCountsTrials() {
+        #expect(testSettings(population: 5, trialSteps: 100, budget: .totalSteps(2_550)).trialBudget == 25)
+        #expect(testSettings(population: 20, workers: 5, budget: .generations(3)).trialBudget == 60)
+    }
+
+    @Test func differencesNameTheFields() {
+        let a = testSettings()
+        var b = a
+        b.population = 8
+        b.seed = 9
+        #expect(a.differences(from: b).map(\.field) == ["population", "seed"])
+        #expect(a.differences(from: a).isEmpty)
+        let ra = RunConfiguration(settings: a, model: "toy")
+        let rb = RunConfiguration(settings: a, model: "wavenet", modelOptions: ["preset": "tiny"])
+        #expect(ra.differences(from: rb).map(\.field) == ["model", "model.preset"])
+    }
+
+    @Test func configurationRoundTripsThroughJSON() throws {
+        var s = testSettings(selection: .truncation(fraction: 0.2), seed: .max)
+        s.searchSpace = SearchSpace([.logUniform("lr", 1e-4, 3e-2), .uniform("momentum", 0.5, 0.99), .categorical("opt", ["sgd", "adam"])])
+        let c = RunConfiguration(settings: s, model: "toy", modelOptions: ["x": "1"])
+        let back = try RunConfiguration(jsonText: try c.jsonText())
+        #expect(back == c)
+        #expect(try back.jsonText() == c.jsonText())
+    }
+}
+
+@Suite struct HyperparameterCodingTests {
+    @Test func flatJSONRoundTripsBitExactly() throws {
+        var rng = Xoshiro256(seed: 42)
+        let space = SearchSpace([.logUniform("lr", 1e-6, 1), .uniform("beta", -3, 3), .categorical("opt", ["sgd", "adam", "lamb"])])
+        for _ in 0..<2_000 {
+            let h = space.sample(using: &rng)
+            let back = try Hyperparameters(jsonText: h.jsonText)
+            #expect(back == h)
+            #expect(back["lr"]!.number!.bitPattern == h["lr"]!.number!.bitPattern)
+        }
+        #expect(try Hyperparameters(jsonText: " { \"lr\" : 1e-05 , \"o\":\"a\" } ") == Hyperparameters(["lr": .number(1e-5), "o": .category("a")]))
+        #expect(try Hyperparameters(jsonText: "{}") == Hyperparameters())
+    }
+
+    @Test(arguments: ["", "[]", "{\"lr\":}", "{\"lr\":abc}", "{\"lr\":1", "{lr:1}", "{\"lr\":1}x"])
+    func malformedHyperparametersAreRejected(text: String) {
+        #expect(throws: PBTStoreError.self) { try Hyperparameters(jsonText: text) }
+    }
+
+    @Test func priorSamplesStayInBoundsAndCoverTheRange() {
+        var rng = Xoshiro256(seed: 3)
+        let p = Hyperparameter.logUniform("lr", 1e-4, 3e-2)
+        let xs = (0..<5_000).map { _ in p.sample(using: &rng).number! }
+        #expect(xs.allSatisfy { $0 >= 1e-4 && $0 <= 3e-2 })
+        // Log-uniform: about half the mass below the geometric midpoint.
+        let below = xs.filter { $0 < (1e-4 * 3e-2).squareRoot() }.count
+        #expect(abs(Double(below) / 5_000 - 0.5) < 0.03, "fraction below the log midpoint: \(Double(below) / 5_000)")
+    }
+}
+
+@Suite struct MutationTests {
+    static let space = SearchSpace([
+        .logUniform("lr", 1e-4, 3e-2), .uniform("momentum", 0.5, 0.99), .categorical("opt", ["sgd", "momentum", "adam", "lamb"]),
+    ])
+
+    /// Property test: over many seeds and repeated mutation chains, every
+    /// result lies in the space, and every operation is one of the allowed kinds.
+    @Test func exploreAlwaysStaysInBounds() {
+        let policy = MutationPolicy()
+        var resampled = 0
+        var perturbed = 0
+        var clampedSeen = 0
+        for seed in 0..<300 as Range<UInt64> {
+            var rng = Xoshiro256(seed: seed)
+            var h = Self.space.sample(using: &rng)
+            for _ in 0..<40 {
+                let (next, ops) = explore(h, in: Self.space, policy: policy, using: &rng)
+                #expect(Self.space.contains(next), "seed \(seed): \(next) left the space")
+                #expect(ops.count == 3)
+                for op in ops {
+                    switch op {
+                    case .perturbed(_, let f, let from, let to, let clamped):
+                        perturbed += 1
+                        #expect(f == 0.8 || f == 1.2)
+                        if clamped { clampedSeen += 1 } else { #expect(to == from * f) }
+                    case .resampled: resampled += 1
+                    case .shifted(_, let a, let b): #expect(a != b)
+                    }
+                }
+                h = next
+            }
+        }
+        // Resample probability 0.25 on two continuous parameters per step.
+        let fraction = Double(resampled) / Double(300 * 40 * 3)
+        #expect(abs(fraction - 0.25) < 0.02, "resampled fraction \(fraction)")
+        #expect(clampedSeen > 0, "chains of ×1.2 must hit the bounds sometimes")
+    }
+
+    @Test func clampsOutOfRangeInputs() {
+        var rng = Xoshiro256(seed: 5)
+        let space = SearchSpace.learningRate()
+        let policy = MutationPolicy(resampleProbability: 0)
+        for x in [1e-9, 1.0, -.infinity, .nan] {
+            let (h, _) = explore(Hyperparameters(["lr": .number(x)]), in: space, policy: policy, using: &rng)
+            #expect(space.contains(h), "\(x) → \(h)")
+        }
+    }
+
+    @Test func resampleProbabilityExtremes() {
+        var rng = Xoshiro256(seed: 9)
+        let space = SearchSpace.learningRate()
+        let h = Hyperparameters(["lr": .number(1e-3)])
+        for _ in 0..<200 {
+            let (_, never) = explore(h, in: space, policy: MutationPolicy(resampleProbability: 0), using: &rng)
+            guard case .perturbed(_, _, 1e-3, let to, false) = never[0] else { Issue.record("expected a perturbation, got \(never)"); return }
+            #expect(to == 1e-3 * 0.8 || to == 1e-3 * 1.2)
+            let (_, always) = explore(h, in: space, policy: MutationPolicy(resampleProbability: 1), using: &rng)
+            guard case .resampled = always[0] else { Issue.record("expected a resample, got \(always)"); return }
+        }
+    }
+
+    @Test func categoricalMovesToANeighbour() {
+        var rng = Xoshiro256(seed: 11)
+        let space = SearchSpace([.categorical("opt", ["a", "b", "c"])])
+        let policy = MutationPolicy(resampleProbability: 0)
+        for _ in 0..<50 {
+            #expect(explore(Hyperparameters(["opt": .category("a")]), in: space, policy: policy, using: &rng).0["opt"] == .category("b"))
+            #expect(explore(Hyperparameters(["opt": .category("c")]), in: space, policy: policy, using: &rng).0["opt"] == .category("b"))
+            let mid = explore(Hyperparameters(["opt": .category("b")]), in: space, policy: policy, using: &rng).0["opt"]
+            #expect(mid == .category("a") || mid == .category("c"))
+        }
+    }
+
+    @Test func exploreIsAPureFunctionOfItsInputs() {
+        let h = Hyperparameters(["lr": .number(2e-3), "momentum": .number(0.9), "opt": .category("adam")])
+        var a = Xoshiro256(seed: 77)
+        var b = Xoshiro256(seed: 77)
+        let ra = explore(h, in: Self.space, policy: MutationPolicy(), using: &a)
+        let rb = explore(h, in: Self.space, policy: MutationPolicy(), using: &b)
+        #expect(ra.0 == rb.0)
+        #expect(ra.1 == rb.1)
+        #expect(a == b)
+        #expect(!ra.1.logText.isEmpty)
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import SeededRNG
+import Synchronization
+import Testing
+
+@testable import PBT
+
+/// A fresh directory under the system temporary directory, removed by `cleanup()`.
+struct TemporaryDirectory {
+    let url: URL
+
+    init(_ label: String = #function) throws {
+        let name = label.filter { $0.isLetter || $0.isNumber }
+        url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("pbttests-\(name)-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    /// Retries briefly: worker threads may drop the last reference to a
+    /// store just after `PBTDriver.run` returns, and SQLite's close-time WAL
+    /// checkpoint can then recreate the database file.
+    func cleanup() {
+        for _ in 0..<10 {
+            try? FileManager.default.removeItem(at: url)
+            usleep(20_000)
+            if !FileManager.default.fileExists(atPath: url.path) { return }
+        }
+    }
+}
+
+/// Small settings for tests.
+func testSettings(
+    population: Int = 4, workers: Int = 4, trialSteps: Int = 10, budget: Budget = .generations(5),
+    selection: SelectionStrategy = .tournament, opponentGenerations: Int = 2, seed: UInt64 = 1, deterministic: Bool = false,
+    space: SearchSpace = .learningRate()
+) -> PBTSettings {
+    PBTSettings(population: population, workers: workers, trialSteps: trialSteps, budget: budget, searchSpace: space,
+                selection: selection, opponentGenerations: opponentGenerations, seed: seed, deterministic: deterministic)
+}
+
+/// A finished trial record with a known loss, for hand-built populations.
+func finishedTrial(_ id: Int, generation: Int, loss: Double?, lr: Double = 1e-3, parent: Int? = nil, status: TrialStatus? = nil) -> TrialRecord {
+    var t = TrialRecord(
+        planned: PlannedTrial(id: id, generation: generation, parentID: parent, hyperparameters: Hyperparameters(["lr": .number(lr)]),
+                              startStep: generation * 10, steps: 10, seed: UInt64(id), operations: "", refillOf: nil),
+        createdAt: 0)
+    t.status = status ?? (loss == nil ? .failed : .finished)
+    t.evaluation = loss
+    return t
+}
+
+/// The pure controller driven by hand, with no store and no threads: it
+/// plays the store's part (keeping rows, marking them running, applying
+/// decisions) so tests can finish trials in any order they like.
+struct Simulation {
+    let controller: PBTController
+    var state: ControllerState
+    var trials: [Int: TrialRecord] = [:]
+    var selections: [SelectionRecord] = []
+    /// Failed trials that failed while the budget still allowed a refill.
+    var failedWithBudgetLeft: [Int] = []
+    /// For every created trial: how many trials of each generation had finished when it was created.
+    var finishedCountsAtCreation: [Int: [Int: Int]] = [:]
+
+    init(_ settings: PBTSettings) {
+        controller = PBTController(settings: settings)
+        state = controller.initialState
+        add(controller.start(&state))
+    }
+
+    private mutating func add(_ planned: [PlannedTrial]) {
+        var counts: [Int: Int] = [:]
+        for t in trials.values where t.status == .finished { counts[t.generation, default: 0] += 1 }
+        for p in planned {
+            precondition(trials[p.id] == nil, "duplicate trial id \(p.id)")
+            trials[p.id] = TrialRecord(planned: p, createdAt: 0)
+            finishedCountsAtCreation[p.id] = counts
+        }
+    }
+
+    var sorted: [TrialRecord] { trials.values.sorted { $0.id < $1.id } }
+    var queued: [TrialRecord] { sorted.filter { $0.status == .queued } }
+    var running: [TrialRecord] { sorted.filter { $0.status == .running } }
+    var pendingCount: Int { trials.values.filter { !$0.status.isTerminal }.count }
+
+    /// Marks the lowest-id queued trial running, as a store's claim does.
+    mutating func claim() -> TrialRecord? {
+        guard var t = queued.first else { return nil }
+        t.status = .running
+        t.attempt += 1
+        trials[t.id] = t
+        return t
+    }
+
+    /// Records trial `id`'s result (nil or non-finite: failed) and applies the decision.
+    @discardableResult
+    mutating func finish(_ id: Int, loss: Double?) -> PBTController.Decision {
+        var t = trials[id]!
+        precondition(t.status == .running)
+        if let loss, loss.isFinite {
+            t.status = .finished
+            t.evaluation = loss
+        } else {
+            t.status = .failed
+            if state.trialsCreated < controller.settings.trialBudget { failedWithBudgetLeft.append(id) }
+        }
+        trials[id] = t
+        let population = trials.values.filter { controller.window(for: t).contains($0.generation) }
+        let decision = controller.decide(after: t, population: population, state: &state)
+        add(decision.newTrials)
+        selections += decision.selections
+        if pendingCount == 0 { state.done = true }
+        return decision
+    }
+
+    /// Runs the whole budget with `workers` trials in flight, finishing a
+    /// random in-flight trial each time (so results arrive out of order), with
+    /// `loss(trial)` as the evaluation (nil: the trial fails).
+    mutating func runToCompletion(workers: Int, orderSeed: UInt64, loss: (TrialRecord) -> Double?) {
+        var order = Xoshiro256(seed: orderSeed)
+        while true {
+            while running.count < workers, claim() != nil {}
+            let inFlight = running
+            guard !inFlight.isEmpty else { break }
+            let t = inFlight[order.uniformIndex(inFlight.count)]
+            finish(t.id, loss: loss(t))
+        }
+    }
+}
+
+/// The built `pbtwave` executable, next to the test bundle (`swift test`
+/// builds every product of the package, the executable included).
+func pbtwaveExecutable() throws -> URL {
+    let beside = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        .appendingPathComponent("pbtwave")
+    if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+    let fromSource = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/debug/pbtwave")
+    if FileManager.default.isExecutableFile(atPath: fromSource.path) { return fromSource }
+    throw TestFailure("pbtwave executable not found at \(beside.path) or \(fromSource.path); run `swift build` first")
+}
+
+/// Expects two trial tables to be equal, reporting only the first difference.
+func expectSameRows(_ a: [LineageFields], _ b: [LineageFields], sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(a.count == b.count, "\(a.count) vs \(b.count) trials", sourceLocation: sourceLocation)
+    if let i = a.indices.first(where: { $0 < b.count && a[$0] != b[$0] }) {
+        Issue.record("first difference at row \(i):\n\(a[i])\n\(b[i])", sourceLocation: sourceLocation)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Runs `pbtwave` with `arguments` to completion; returns exit status and output.
+@discardableResult
+func runPBTWave(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    let process = Process()
+    process.executableURL = try pbtwaveExecutable()
+    process.arguments = arguments
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+/// A `Mutex` in a class, so closures and several owners can share it.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+}

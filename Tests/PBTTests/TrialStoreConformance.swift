@@ -1,0 +1,305 @@
+import Dispatch
+import Foundation
+import SeededRNG
+import Synchronization
+import Testing
+
+@testable import PBT
+
+/// The `TrialStore` contract, written against the protocol only, so every
+/// backend runs the same checks: call `TrialStoreConformance.check` with a
+/// factory that returns a fresh, empty store (the PostgreSQL backend of
+/// issue 6 adds one `@Test` that calls it with its own factory).
+enum TrialStoreConformance {
+    static func check(_ makeStore: () throws -> any TrialStore) throws {
+        try createAndFindRuns(makeStore())
+        try claimsFollowIdOrderAndLeases(makeStore())
+        try decisionsCommitOrRollBack(makeStore())
+        try recordsRoundTripExactly(makeStore())
+        try checkpointQueriesAndProgress(makeStore())
+        try concurrentClaimsNeverDuplicate(makeStore())
+        try runsAreIsolated(makeStore())
+    }
+
+    static func planned(_ id: Int, generation: Int = 0, parent: Int? = nil, lr: Double = 1e-3) -> PlannedTrial {
+        PlannedTrial(id: id, generation: generation, parentID: parent, hyperparameters: Hyperparameters(["lr": .number(lr)]),
+                     startStep: generation * 10, steps: 10, seed: UInt64(id) &* 0x9E37_79B9_7F4A_7C15, operations: "", refillOf: nil)
+    }
+
+    static func state(_ created: Int, seed: UInt64 = 1) -> ControllerState {
+        ControllerState(rng: Xoshiro256(seed: seed), trialsCreated: created)
+    }
+
+    static func createAndFindRuns(_ store: any TrialStore) throws {
+        let trials = (1...3).map { planned($0) }
+        let run = try store.createRun(name: "r1", configJSON: "{\"a\":1}", seed: .max, state: state(3, seed: 7), trials: trials, now: 100)
+        #expect(run.name == "r1")
+        #expect(run.seed == .max)
+        #expect(run.configJSON == "{\"a\":1}")
+        #expect(run.state == state(3, seed: 7))
+        #expect(try store.run(named: "r1") == run)
+        #expect(try store.run(named: "r2") == nil)
+        #expect(throws: PBTStoreError.runExists("r1")) {
+            try store.createRun(name: "r1", configJSON: "{}", seed: 0, state: state(0), trials: [], now: 0)
+        }
+        let stored = try store.trials(runID: run.id)
+        #expect(stored == trials.map { TrialRecord(planned: $0, createdAt: 100) })
+        #expect(stored.allSatisfy { $0.status == .queued && $0.attempt == 0 && $0.workerID == nil })
+        #expect(try store.trial(runID: run.id, id: 2) == stored[1])
+        #expect(try store.trial(runID: run.id, id: 9) == nil)
+    }
+
+    static func claimsFollowIdOrderAndLeases(_ store: any TrialStore) throws {
+        let run = try store.createRun(name: "r", configJSON: "{}", seed: 1, state: state(3), trials: (1...3).map { planned($0) }, now: 0)
+        let a = try #require(try store.claim(runID: run.id, workerID: "a", now: 10, leaseUntil: 20))
+        #expect(a.id == 1)
+        #expect(a.status == .running)
+        #expect(a.attempt == 1)
+        #expect(a.workerID == "a")
+        #expect(a.startedAt == 10)
+        #expect(a.leaseUntil == 20)
+        #expect(try store.claim(runID: run.id, workerID: "b", now: 11, leaseUntil: 30)?.id == 2)
+        #expect(try store.claim(runID: run.id, workerID: "c", now: 12, leaseUntil: 40)?.id == 3)
+        #expect(try store.claim(runID: run.id, workerID: "d", now: 15, leaseUntil: 50) == nil, "nothing queued, no lease expired")
+
+        // Trial 1's lease expires: it is handed out again, attempt 2.
+        let again = try #require(try store.claim(runID: run.id, workerID: "d", now: 21, leaseUntil: 60))
+        #expect(again.id == 1)
+        #expect(again.attempt == 2)
+        #expect(again.workerID == "d")
+        #expect(try store.renewLease(runID: run.id, trialID: 1, attempt: 1, workerID: "a", until: 99) == false, "the old holder lost it")
+        #expect(try store.renewLease(runID: run.id, trialID: 1, attempt: 2, workerID: "d", until: 99) == true)
+        #expect(try store.claim(runID: run.id, workerID: "e", now: 61, leaseUntil: 70)?.id == 2, "lease renewed to 99, trial 2's expired at 30")
+
+        #expect(try store.requeueRunning(runID: run.id) == 3)
+        let requeued = try store.trials(runID: run.id)
+        #expect(requeued.allSatisfy { $0.status == .queued && $0.workerID == nil })
+        #expect(requeued.map(\.attempt) == [2, 2, 1], "attempts are kept; the next claim adds one")
+        #expect(try store.claim(runID: run.id, workerID: "f", now: 80, leaseUntil: 90)?.attempt == 3)
+    }
+
+    struct Abort: Error {}
+
+    static func decisionsCommitOrRollBack(_ store: any TrialStore) throws {
+        let run = try store.createRun(name: "r", configJSON: "{}", seed: 1, state: state(2), trials: [planned(1), planned(2)], now: 0)
+        _ = try store.claim(runID: run.id, workerID: "w", now: 1, leaseUntil: 100)
+        // A decision that throws leaves no trace.
+        #expect(throws: Abort.self) {
+            try store.withDecision(runID: run.id) { tx in
+                try tx.complete(trialID: 1, status: .finished, evaluation: 0.5, checkpointPath: "checkpoints/x", finishedAt: 2, failure: nil)
+                try tx.insert([planned(3, generation: 1, parent: 1)], createdAt: 2)
+                try tx.setState(state(3, seed: 9))
+                throw Abort()
+            }
+        }
+        #expect(try store.trials(runID: run.id).count == 2)
+        #expect(try store.trial(runID: run.id, id: 1)?.status == .running)
+        #expect(try store.run(named: "r")?.state == state(2))
+
+        // The same decision, committed.
+        let seen = try store.withDecision(runID: run.id) { tx -> Int in
+            #expect(try tx.state() == state(2))
+            try tx.complete(trialID: 1, status: .finished, evaluation: 0.5, checkpointPath: "checkpoints/x", finishedAt: 2, failure: nil)
+            try tx.insert([planned(3, generation: 1, parent: 1)], createdAt: 2)
+            try tx.insert([SelectionRecord(id: 1, kind: .tournament, generation: 0, initiatorID: 1, opponentID: nil, winnerID: 1,
+                                           loserID: nil, childID: 3)])
+            var s = state(3, seed: 9)
+            s.selectionsMade = 1
+            try tx.setState(s)
+            // Reads inside the transaction see its own writes.
+            #expect(try tx.trial(id: 1)?.status == .finished)
+            return try tx.trials(inGenerations: 0...5).count
+        }
+        #expect(seen == 3)
+        #expect(try store.trials(runID: run.id).count == 3)
+        #expect(try store.run(named: "r")?.state.trialsCreated == 3)
+        #expect(try store.selections(runID: run.id).map(\.childID) == [3])
+    }
+
+    static func recordsRoundTripExactly(_ store: any TrialStore) throws {
+        var p = planned(1)
+        p.hyperparameters = Hyperparameters(["lr": .number(0.1 + 0.2), "opt": .category("adam"), "m": .number(-1e-300)])
+        p.seed = .max
+        p.operations = "lr*1.2 0.1->0.12; opt~neighbour sgd->adam; ünïcode \"quoted\""
+        p.refillOf = 77
+        p.parentID = 5
+        p.startStep = 1 << 40
+        let run = try store.createRun(name: "r", configJSON: "{}", seed: 0, state: state(1), trials: [p], now: 1.5)
+        _ = try store.claim(runID: run.id, workerID: "host:1/w0", now: 2.25, leaseUntil: 3.5)
+        try store.withDecision(runID: run.id) { tx in
+            try tx.complete(trialID: 1, status: .failed, evaluation: nil, checkpointPath: nil, finishedAt: 4.75,
+                            failure: "runner error: \"bad\" input\nline two")
+        }
+        let t = try #require(try store.trial(runID: run.id, id: 1))
+        #expect(t.hyperparameters == p.hyperparameters)
+        #expect(t.hyperparameters["lr"]?.number?.bitPattern == (0.1 + 0.2).bitPattern)
+        #expect(t.seed == .max)
+        #expect(t.operations == p.operations)
+        #expect(t.refillOf == 77)
+        #expect(t.parentID == 5)
+        #expect(t.startStep == 1 << 40)
+        #expect(t.status == .failed)
+        #expect(t.evaluation == nil)
+        #expect(t.failure == "runner error: \"bad\" input\nline two")
+        #expect(t.createdAt == 1.5)
+        #expect(t.startedAt == 2.25)
+        #expect(t.finishedAt == 4.75)
+        #expect(t.workerID == "host:1/w0")
+
+        let run2 = try store.createRun(name: "r2", configJSON: "{}", seed: 0, state: state(1), trials: [planned(1)], now: 0)
+        _ = try store.claim(runID: run2.id, workerID: "w", now: 0, leaseUntil: 1)
+        let x = 0.1 + 0.7
+        try store.withDecision(runID: run2.id) { tx in
+            try tx.complete(trialID: 1, status: .finished, evaluation: x, checkpointPath: "checkpoints/trial-1.1.ckpt", finishedAt: 1, failure: nil)
+        }
+        let f = try #require(try store.trial(runID: run2.id, id: 1))
+        #expect(f.evaluation?.bitPattern == x.bitPattern)
+        #expect(f.checkpointPath == "checkpoints/trial-1.1.ckpt")
+        #expect(f.checkpointLive)
+        #expect(f.leaseUntil == nil)
+    }
+
+    static func checkpointQueriesAndProgress(_ store: any TrialStore) throws {
+        // Generation 0: trials 1-3; generation 1: trials 4-5.
+        let trials = [planned(1), planned(2), planned(3), planned(4, generation: 1, parent: 1), planned(5, generation: 1, parent: 1)]
+        let run = try store.createRun(name: "r", configJSON: "{}", seed: 0, state: state(5), trials: trials, now: 0)
+        for _ in 0..<4 { _ = try store.claim(runID: run.id, workerID: "w", now: 0, leaseUntil: 100) }
+        #expect(try store.hasPendingTrial(runID: run.id, before: 1) == false)
+        #expect(try store.hasPendingTrial(runID: run.id, before: 3) == true)
+        try store.withDecision(runID: run.id) { tx in
+            try tx.complete(trialID: 1, status: .finished, evaluation: 0.3, checkpointPath: "c/1", finishedAt: 1, failure: nil)
+            try tx.complete(trialID: 2, status: .finished, evaluation: 0.2, checkpointPath: "c/2", finishedAt: 1, failure: nil)
+            try tx.complete(trialID: 3, status: .failed, evaluation: nil, checkpointPath: nil, finishedAt: 1, failure: "x")
+            try tx.complete(trialID: 4, status: .finished, evaluation: 0.1, checkpointPath: "c/4", finishedAt: 1, failure: nil)
+            try tx.insert([SelectionRecord(id: 1, kind: .tournament, generation: 0, initiatorID: 1, opponentID: 2, winnerID: 1,
+                                           loserID: 2, childID: 4)])
+        }
+        #expect(try store.hasPendingTrial(runID: run.id, before: 5) == false)
+        #expect(try store.hasPendingTrial(runID: run.id, before: 6) == true)
+        try store.withDecision(runID: run.id) { tx in
+            #expect(try tx.pendingTrials().map(\.id) == [5])
+            #expect(try tx.latestFinishedGeneration() == 1)
+            #expect(try tx.trials(inGenerations: 1...1).map(\.id) == [4, 5])
+            #expect(try tx.trials(inGenerations: 0...0).map(\.id) == [1, 2, 3])
+            // Trial 2 has not reproduced, trial 3 has no checkpoint: only 1 is releasable.
+            #expect(try tx.releasableCheckpoints(belowGeneration: 1).map(\.id) == [1])
+            #expect(try tx.releasableCheckpoints(belowGeneration: 1).map(\.path) == ["c/1"])
+            try tx.releaseCheckpoints([1])
+            #expect(try tx.releasableCheckpoints(belowGeneration: 2).isEmpty)
+        }
+        #expect(try store.trial(runID: run.id, id: 1)?.checkpointLive == false)
+        #expect(try store.trial(runID: run.id, id: 1)?.checkpointPath == "c/1", "the path stays in the record")
+        let p = try store.progress(runID: run.id)
+        #expect(p.finished == 3)
+        #expect(p.failed == 1)
+        #expect(p.queued == 1)
+        #expect(p.running == 0)
+        #expect(p.latestGeneration == 1)
+        #expect(p.best?.id == 4)
+        #expect(p.best?.evaluation == 0.1)
+    }
+
+    static func concurrentClaimsNeverDuplicate(_ store: any TrialStore) throws {
+        let run = try store.createRun(name: "r", configJSON: "{}", seed: 0, state: state(300), trials: (1...300).map { planned($0) }, now: 0)
+        let claimed = Mutex<[Int]>([])
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            do {
+                while let t = try store.claim(runID: run.id, workerID: "w\(worker)", now: 0, leaseUntil: 1e9) {
+                    claimed.withLock { $0.append(t.id) }
+                }
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty)
+        #expect(claimed.withLock { $0 }.sorted() == Array(1...300))
+        #expect(try store.trials(runID: run.id).allSatisfy { $0.attempt == 1 && $0.status == .running })
+    }
+
+    static func runsAreIsolated(_ store: any TrialStore) throws {
+        let a = try store.createRun(name: "a", configJSON: "{}", seed: 0, state: state(2), trials: [planned(1), planned(2)], now: 0)
+        let b = try store.createRun(name: "b", configJSON: "{}", seed: 0, state: state(1), trials: [planned(1, lr: 5e-3)], now: 0)
+        #expect(a.id != b.id)
+        #expect(try store.claim(runID: b.id, workerID: "w", now: 0, leaseUntil: 1)?.hyperparameters["lr"] == .number(5e-3))
+        #expect(try store.claim(runID: b.id, workerID: "w", now: 0, leaseUntil: 1) == nil)
+        #expect(try store.claim(runID: a.id, workerID: "w", now: 0, leaseUntil: 1)?.id == 1)
+        #expect(try store.trials(runID: a.id).count == 2)
+        #expect(try store.requeueRunning(runID: b.id) == 1)
+        #expect(try store.trial(runID: a.id, id: 1)?.status == .running)
+    }
+}
+
+@Suite struct SQLiteTrialStoreTests {
+    @Test func conformanceOnAFile() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        var n = 0
+        try TrialStoreConformance.check {
+            n += 1
+            return try SQLiteTrialStore(path: dir.url.appendingPathComponent("s\(n).sqlite").path)
+        }
+    }
+
+    @Test func conformanceInMemory() throws {
+        try TrialStoreConformance.check { try SQLiteTrialStore(path: ":memory:") }
+    }
+
+    @Test func dataSurvivesReopening() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let path = dir.url.appendingPathComponent("s.sqlite").path
+        do {
+            let store = try SQLiteTrialStore(path: path)
+            _ = try store.createRun(name: "r", configJSON: "{}", seed: 3, state: TrialStoreConformance.state(2),
+                                   trials: [TrialStoreConformance.planned(1), TrialStoreConformance.planned(2)], now: 0)
+        }
+        let again = try SQLiteTrialStore(path: path)
+        let run = try #require(try again.run(named: "r"))
+        #expect(try again.trials(runID: run.id).count == 2)
+        #expect(try again.runNames() == ["r"])
+    }
+
+    @Test func rejectsAFileThatIsNotADatabase() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let path = dir.url.appendingPathComponent("garbage.sqlite").path
+        var rng = Xoshiro256(seed: 1)
+        try Data((0..<8192).map { _ in UInt8(truncatingIfNeeded: rng.next()) }).write(to: URL(fileURLWithPath: path))
+        #expect {
+            try SQLiteTrialStore(path: path)
+        } throws: { error in
+            guard case PBTStoreError.notAStore(let p, _) = error else { return false }
+            return p == path && "\(error)".contains("not a PBTWave trial store")
+        }
+    }
+
+    @Test func rejectsAnotherApplicationsDatabaseAndNewerSchemas() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let foreign = dir.url.appendingPathComponent("foreign.sqlite").path
+        do {
+            let c = try SQLiteConnection(path: foreign)
+            try c.exec("CREATE TABLE songs (title TEXT)")
+        }
+        #expect(throws: PBTStoreError.notAStore(path: foreign, reason: "an SQLite database without a schema_version table")) {
+            try SQLiteTrialStore(path: foreign)
+        }
+        let newer = dir.url.appendingPathComponent("newer.sqlite").path
+        _ = try SQLiteTrialStore(path: newer)
+        do {
+            let c = try SQLiteConnection(path: newer)
+            try c.exec("UPDATE schema_version SET version = 99")
+        }
+        #expect(throws: PBTStoreError.schemaVersion(path: newer, found: 99, supported: 1)) { try SQLiteTrialStore(path: newer) }
+    }
+
+    @Test func usesWriteAheadLogging() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let path = dir.url.appendingPathComponent("s.sqlite").path
+        _ = try SQLiteTrialStore(path: path)
+        let c = try SQLiteConnection(path: path)
+        #expect(try c.query("PRAGMA journal_mode") { $0.text(0) } == ["wal"])
+    }
+}
