@@ -77,6 +77,9 @@ public struct PBTCommand: ParsableCommand {
     @OptionGroup(title: "Toy model")
     public var toy: ToyModelOptions
 
+    @OptionGroup(title: "WaveNet model (--model wavenet)")
+    public var wavenet: WaveNetModelOptions
+
     public init() {}
 
     /// The run's configuration as given by the flags.
@@ -88,7 +91,7 @@ public struct PBTCommand: ParsableCommand {
             searchSpace: .learningRate(min: lrMin, max: lrMax), selection: selection,
             opponentGenerations: opponentGenerations, mutation: MutationPolicy(resampleProbability: resampleProbability),
             seed: seed, deterministic: deterministic)
-        return RunConfiguration(settings: settings, model: model.rawValue, modelOptions: PBTRunnerFactory.options(model, toy: toy))
+        return RunConfiguration(settings: settings, model: model.rawValue, modelOptions: PBTRunnerFactory.options(model, toy: toy, wavenet: wavenet))
     }
 
     public func validate() throws {
@@ -168,7 +171,7 @@ public struct PBTCommand: ParsableCommand {
               + (settings.deterministic ? ", deterministic" : "")
               + (recovered.requeued > 0 ? "; re-queued \(recovered.requeued) interrupted trial(s)" : ""))
 
-        let runner = try PBTRunnerFactory.makeRunner(model, toy: toy)
+        let runner = try PBTRunnerFactory.makeRunner(model, toy: toy, wavenet: wavenet)
         let line = PBTProgressLine(style: progress)
         let result = try drive(runner, coordinator: coordinator, progress: line)
         try printSummary(result, directory: directory, settings: settings)

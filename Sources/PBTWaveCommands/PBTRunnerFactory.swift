@@ -1,5 +1,9 @@
 import ArgumentParser
 import PBT
+import PBTExperiment
+import SpeechAudio
+import TensorModule
+import WaveNetModule
 
 /// The models `pbtwave pbt --model` can tune: the hook for new runners.
 ///
@@ -9,6 +13,61 @@ import PBT
 /// run and compared on resume) and `PBTRunnerFactory.makeRunner`.
 public enum PBTModel: String, ExpressibleByArgument, CaseIterable, Sendable {
     case toy
+    case wavenet
+}
+
+/// Options of the WaveNet model on the speech corpus (see `WaveNetRunner`).
+public struct WaveNetModelOptions: ParsableArguments {
+    @Option(help: "WaveNet: model preset (\(WaveNetConfig.presets.keys.sorted().joined(separator: ", "))).")
+    public var preset: String = "tiny"
+    @Option(help: "WaveNet: windows per step.") public var batch: Int = 2
+    @Option(help: "WaveNet: scored samples per training window.") public var window: Int = 2048
+    @Option(help: "WaveNet: validation windows.") public var evalWindows: Int = 8
+    @Option(help: "WaveNet: scored samples per validation window.") public var evalTargets: Int = 4096
+    @Option(help: "WaveNet: corpus folder (default: $PBTWAVE_CORPUS, else ./corpus).") public var corpus: String?
+
+    public init() {}
+
+    public func validate() throws {
+        guard WaveNetConfig.presets[preset] != nil else {
+            throw ValidationError("unknown --preset '\(preset)'; choose one of \(WaveNetConfig.presets.keys.sorted().joined(separator: ", "))")
+        }
+        guard batch >= 1, window >= 1, evalWindows >= 1, evalTargets >= 1 else {
+            throw ValidationError("--batch, --window, --eval-windows and --eval-targets must be at least 1")
+        }
+    }
+
+    /// The options that change results, as stored with a run.
+    public var stored: [String: String] {
+        ["preset": preset, "batch": "\(batch)", "window": "\(window)", "eval-windows": "\(evalWindows)", "eval-targets": "\(evalTargets)"]
+    }
+
+    /// Options read back from a stored run (for workers that join it).
+    public init(stored: [String: String], corpus: String?) throws {
+        func int(_ key: String) throws -> Int {
+            guard let v = stored[key].flatMap(Int.init) else { throw CommandError("the run's stored WaveNet options lack '\(key)'") }
+            return v
+        }
+        guard let preset = stored["preset"] else { throw CommandError("the run's stored WaveNet options lack 'preset'") }
+        self.preset = preset
+        batch = try int("batch")
+        window = try int("window")
+        evalWindows = try int("eval-windows")
+        evalTargets = try int("eval-targets")
+        self.corpus = corpus
+        try validate()
+    }
+
+    /// Loads the corpus and builds the runner (one model per worker thread,
+    /// single-threaded BLAS: parallelism comes from the workers).
+    public func makeRunner() throws -> WaveNetRunner {
+        BLAS.setThreads(1)
+        let config = WaveNetConfig.presets[preset]!
+        let data = try SpeechCorpus.load(directory: corpus ?? SpeechCorpus.defaultDirectory(), verifyChecksums: false)
+        let validator = try Validator(clips: data.validation, config: config, count: evalWindows, targets: evalTargets)
+        return try WaveNetRunner(config: config, options: TrainingOptions(batch: batch, window: window), train: data.train,
+                                 validator: validator)
+    }
 }
 
 /// Options of the toy model (a noisy quadratic, see `ToyQuadraticRunner`).
@@ -27,15 +86,17 @@ public struct ToyModelOptions: ParsableArguments {
 public enum PBTRunnerFactory {
     /// Runner options that change results; stored with the run and compared
     /// on resume, reported as `--<key>` when they differ.
-    public static func options(_ model: PBTModel, toy: ToyModelOptions) -> [String: String] {
+    public static func options(_ model: PBTModel, toy: ToyModelOptions, wavenet: WaveNetModelOptions) -> [String: String] {
         switch model {
         case .toy: return [:]  // --toy-trial-ms changes timing only
+        case .wavenet: return wavenet.stored
         }
     }
 
-    public static func makeRunner(_ model: PBTModel, toy: ToyModelOptions) throws -> any TrialRunner {
+    public static func makeRunner(_ model: PBTModel, toy: ToyModelOptions, wavenet: WaveNetModelOptions) throws -> any TrialRunner {
         switch model {
         case .toy: return ToyQuadraticRunner(simulatedWork: .milliseconds(toy.trialMilliseconds))
+        case .wavenet: return try wavenet.makeRunner()
         }
     }
 }
