@@ -146,6 +146,12 @@ public struct PBTController: Sendable {
                 decision.newTrials.append(child)
                 decision.selections.append(select(.continue, initiator, nil, initiator.id, nil, child.id, &state))
             }
+
+        case .independent:
+            guard let child = plan(generation: initiator.generation + 1, parent: initiator, hyperparameters: initiator.hyperparameters,
+                                   operations: "", refillOf: nil, state: &state) else { return }
+            decision.newTrials.append(child)
+            decision.selections.append(select(.continue, initiator, nil, initiator.id, nil, child.id, &state))
         }
     }
 
@@ -163,6 +169,13 @@ public struct PBTController: Sendable {
     /// deterministic runner does not just diverge again.
     private func refill(_ failed: TrialRecord, parent: TrialRecord?, state: inout ControllerState) -> PlannedTrial? {
         guard state.trialsCreated < settings.trialBudget else { return nil }
+        if settings.selection == .independent {
+            // Random search: the diverged configuration is dropped and a new
+            // draw from the prior starts from scratch in its place.
+            let hp = settings.searchSpace.sample(using: &state.rng)
+            return plan(generation: failed.generation, parent: nil, hyperparameters: hp, operations: "resample", refillOf: failed.id,
+                        state: &state)
+        }
         if let parent {
             let (hp, ops) = explore(parent.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)
             return plan(generation: failed.generation, parent: parent, hyperparameters: hp, operations: ops.logText,

@@ -37,7 +37,7 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
         case .duplicateHyperparameter(let n):
             return "hyperparameter '\(n)' is defined twice"
         case .invalidBounds(let n, let lo, let hi):
-            return "hyperparameter '\(n)': bounds must be finite with min < max (got [\(lo), \(hi)])"
+            return "hyperparameter '\(n)': bounds must be finite with min ≤ max (equal bounds fix the value) (got [\(lo), \(hi)])"
         case .nonPositiveLogBound(let n, let lo):
             return "hyperparameter '\(n)' is log-scaled, so its lower bound must be positive (got \(lo))"
         case .invalidChoices(let n, let c):

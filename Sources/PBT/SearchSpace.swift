@@ -90,7 +90,7 @@ public struct Hyperparameter: Sendable, Hashable, Codable {
         }
         switch domain {
         case .continuous(let lower, let upper, let scale):
-            guard lower.isFinite, upper.isFinite, lower < upper else {
+            guard lower.isFinite, upper.isFinite, lower <= upper else {
                 throw .invalidBounds(name: name, lower: lower, upper: upper)
             }
             if scale == .log, lower <= 0 { throw .nonPositiveLogBound(name: name, lower: lower) }

@@ -21,11 +21,17 @@ public enum SelectionStrategy: Sendable, Hashable, Codable, CustomStringConverti
     case tournament
     /// Jaderberg et al.'s truncation: the bottom `fraction` copies the top `fraction`.
     case truncation(fraction: Double)
+    /// No exploit and no explore: every trial continues its own lineage with
+    /// its own hyperparameters — random search over the prior (or, with
+    /// equal bounds, a hand-set fixed value), the baselines PBT is compared
+    /// with. A failed lineage is replaced by a fresh draw trained from scratch.
+    case independent
 
     public var description: String {
         switch self {
         case .tournament: return "tournament"
         case .truncation(let f): return "truncation(\(f))"
+        case .independent: return "independent"
         }
     }
 }

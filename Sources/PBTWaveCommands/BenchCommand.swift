@@ -213,7 +213,7 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
         defer { if runDir == nil { try? fm.removeItem(at: url) } }
         let settings = PBTSettings(
             population: population ?? workers, workers: workers, trialSteps: 1, budget: .totalSteps(trials),
-            selection: selection == .tournament ? .tournament : .truncation(fraction: 0.25))
+            selection: selection.strategy(truncationFraction: nil))
         let directory = try RunDirectory(url, create: true, lock: true)
         let (coordinator, _) = try PBTCoordinator.open(
             store: directory.store, name: RunDirectory.runName,

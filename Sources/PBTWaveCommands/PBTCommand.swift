@@ -5,7 +5,15 @@ import PBT
 extension ProgressStyle: ExpressibleByArgument {}
 
 public enum SelectionName: String, ExpressibleByArgument, CaseIterable, Sendable {
-    case tournament, truncation
+    case tournament, truncation, independent
+
+    func strategy(truncationFraction: Double?) -> SelectionStrategy {
+        switch self {
+        case .tournament: return .tournament
+        case .truncation: return .truncation(fraction: truncationFraction ?? 0.25)
+        case .independent: return .independent
+        }
+    }
 }
 
 /// `pbtwave pbt`: run (or resume) Population Based Training of a model's
@@ -50,7 +58,7 @@ public struct PBTCommand: ParsableCommand {
     @Option(help: "Upper bound of the log-uniform learning-rate prior.")
     public var lrMax: Double = 3e-2
 
-    @Option(help: "Selection: tournament (Li et al.) or truncation (Jaderberg et al.).")
+    @Option(help: "Selection: tournament (Li et al.), truncation (Jaderberg et al.), or independent (no exploit: random search; with --lr-min = --lr-max, a fixed learning rate).")
     public var selection: SelectionName = .tournament
 
     @Option(help: "Truncation selection: the bottom fraction copies the top fraction; in (0, 0.5] (default 0.25).")
@@ -85,7 +93,7 @@ public struct PBTCommand: ParsableCommand {
     /// The run's configuration as given by the flags.
     public func runConfiguration() -> RunConfiguration {
         let budget: Budget = totalSteps.map(Budget.totalSteps) ?? .generations(generations ?? 10)
-        let selection: SelectionStrategy = self.selection == .tournament ? .tournament : .truncation(fraction: truncationFraction ?? 0.25)
+        let selection = self.selection.strategy(truncationFraction: truncationFraction)
         let settings = PBTSettings(
             population: population ?? workers, workers: workers, trialSteps: trialSteps, budget: budget,
             searchSpace: .learningRate(min: lrMin, max: lrMax), selection: selection,

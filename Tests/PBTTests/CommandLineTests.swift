@@ -53,7 +53,7 @@ import Testing
         (["--total-steps", "1000", "--generations", "3"], "either --total-steps or --generations, not both"),
         (["--generations", "0"], "--generations"),
         (["--lr-min", "0"], "--lr-min/--lr-max: hyperparameter 'lr' is log-scaled, so its lower bound must be positive"),
-        (["--lr-min", "0.1", "--lr-max", "0.01"], "--lr-min/--lr-max: hyperparameter 'lr': bounds must be finite with min < max"),
+        (["--lr-min", "0.1", "--lr-max", "0.01"], "--lr-min/--lr-max: hyperparameter 'lr': bounds must be finite with min ≤ max"),
         (["--selection", "truncation", "--truncation-fraction", "0.7"], "--truncation-fraction: truncation fraction must be in (0, 0.5]"),
         (["--truncation-fraction", "0.2"], "--truncation-fraction applies only to --selection truncation"),
         (["--resample-probability", "2"], "--resample-probability: resample probability must be in [0, 1]"),

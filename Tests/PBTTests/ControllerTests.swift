@@ -276,3 +276,35 @@ import Testing
         #expect(best.evaluation! < bestFixed, "PBT \(best.evaluation!) vs best fixed lr \(bestFixed)")
     }
 }
+
+@Suite struct IndependentSelectionTests {
+    /// Random search: every lineage keeps its own hyperparameters and
+    /// continues from itself; nothing is copied between members.
+    @Test func lineagesNeverExchangeWeightsOrHyperparameters() throws {
+        let settings = testSettings(selection: .independent, seed: 9)
+        try settings.validate()
+        var sim = Simulation(settings)
+        // Every trial fails once in ten (by id) to exercise the refill path.
+        sim.runToCompletion(workers: 4, orderSeed: 3) { $0.id % 10 == 7 ? nil : 1 / Double($0.id) }
+        let result = sim.sorted.filter { $0.status == .finished }
+        let byID = Dictionary(uniqueKeysWithValues: result.map { ($0.id, $0) })
+        for trial in result where trial.parentID != nil {
+            let parent = try #require(byID[trial.parentID!])
+            #expect(parent.hyperparameters == trial.hyperparameters, "trial \(trial.id) changed its learning rate")
+            #expect(trial.startStep == parent.endStep)
+        }
+        // Lineages never branch, and a failure's refill starts from scratch.
+        let children = Dictionary(grouping: sim.sorted.compactMap(\.parentID), by: { $0 })
+        #expect(children.values.allSatisfy { $0.count == 1 }, "a lineage branched")
+        let refills = sim.sorted.filter { $0.refillOf != nil }
+        #expect(!refills.isEmpty && refills.allSatisfy { $0.parentID == nil && $0.startStep == 0 })
+        #expect(sim.selections.allSatisfy { $0.kind == .continue })
+    }
+
+    @Test func equalBoundsFixTheValue() throws {
+        var rng = Xoshiro256(seed: 1)
+        let space = SearchSpace.learningRate(min: 1e-3, max: 1e-3)
+        try space.validate()
+        for _ in 0..<20 { #expect(space.sample(using: &rng)["lr"]?.number == 1e-3) }
+    }
+}
