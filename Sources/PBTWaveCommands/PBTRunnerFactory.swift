@@ -39,6 +39,10 @@ public struct WaveNetModelOptions: ParsableArguments {
 
     /// The options that change results, as stored with a run.
     public var stored: [String: String] {
+        Self.stored(preset: preset, batch: batch, window: window, evalWindows: evalWindows, evalTargets: evalTargets)
+    }
+
+    public static func stored(preset: String, batch: Int, window: Int, evalWindows: Int, evalTargets: Int) -> [String: String] {
         ["preset": preset, "batch": "\(batch)", "window": "\(window)", "eval-windows": "\(evalWindows)", "eval-targets": "\(evalTargets)"]
     }
 
