@@ -32,11 +32,11 @@ let package = Package(
     targets: [
         // MARK: Public modules
         .target(name: "SeededRNG"),
-        .target(name: "Checksum", dependencies: ["CCrypto"]),
+        .target(name: "FileSupport", dependencies: ["CCrypto"]),
         .target(name: "TensorModule", dependencies: ["COpenBLAS", "SeededRNG"], swiftSettings: hotPath),
-        .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG", "Checksum"], swiftSettings: hotPath),
-        .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "SeededRNG", "Checksum"], swiftSettings: hotPath),
-        .target(name: "PBT", dependencies: ["CSQLite", "SeededRNG"]),
+        .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG", "FileSupport"], swiftSettings: hotPath),
+        .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "SeededRNG", "FileSupport"], swiftSettings: hotPath),
+        .target(name: "PBT", dependencies: ["CSQLite", "SeededRNG", "FileSupport"]),
         .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ"]),
         .target(name: "PBTExperiment", dependencies: ["PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio"]),
         .target(
@@ -59,7 +59,7 @@ let package = Package(
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["SeededRNG"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "COpenBLAS", "TestSupport"]),
-        .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio", "Checksum", "TestSupport"]),
+        .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio", "FileSupport", "TestSupport"]),
         .testTarget(name: "WaveNetModuleTests", dependencies: ["WaveNetModule", "SpeechAudio", "TensorModule", "TestSupport"]),
         .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres"]),
         .testTarget(name: "PBTExperimentTests", dependencies: ["PBTExperiment", "PBTWaveCommands"]),

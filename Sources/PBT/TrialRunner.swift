@@ -1,3 +1,4 @@
+@_exported import FileSupport  // AtomicFile, for runners writing their checkpoints
 import Foundation
 
 /// Where a checkpoint lives. Runners read `parent` and write `output`; the
@@ -95,40 +96,4 @@ public struct SharedRunnerWorker<Runner: TrialRunner>: TrialWorker {
 
 extension TrialRunner where Worker == SharedRunnerWorker<Self> {
     public func makeWorker(index: Int) throws -> SharedRunnerWorker<Self> { SharedRunnerWorker(runner: self) }
-}
-
-/// Whole-file writes that a crash cannot leave half done.
-public enum AtomicFile {
-    /// Writes `data` to a temporary file beside `url` and renames it into
-    /// place, so readers see the old file or the complete new one, never a
-    /// torn one. With `durable`, the data is fsynced first (survives power
-    /// loss, costs a disk flush); without, it survives any process crash.
-    public static func write(_ data: Data, to url: URL, durable: Bool = false) throws {
-        try write(data, toPath: url.path, durable: durable)
-    }
-
-    /// `write(_:to:durable:)` for a file path.
-    public static func write(_ data: Data, toPath path: String, durable: Bool = false) throws {
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[...$0]) } ?? ""
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let temp = "\(directory).\(name).\(UInt32.random(in: 0 ... .max)).tmp"
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: temp]) }
-        var ok = data.withUnsafeBytes { raw -> Bool in
-            var offset = 0
-            while offset < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n <= 0 { return false }
-                offset += n
-            }
-            return true
-        }
-        if ok, durable { ok = fsync(fd) == 0 }
-        close(fd)
-        guard ok, rename(temp, path) == 0 else {
-            unlink(temp)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-        }
-    }
 }

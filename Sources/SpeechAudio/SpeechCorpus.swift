@@ -1,4 +1,4 @@
-import Checksum
+import FileSupport
 import Foundation
 
 /// One line of a corpus's `manifest.tsv`.

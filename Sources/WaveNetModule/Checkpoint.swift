@@ -1,4 +1,4 @@
-import Checksum
+import FileSupport
 import Foundation
 import SeededRNG
 import TensorModule
@@ -73,7 +73,7 @@ public enum CheckpointFile {
             return d.finalize()
         }
         bytes += digest
-        try AtomicFile.write(bytes, to: path)
+        do { try AtomicFile.write(bytes, toPath: path, durable: true) } catch { throw .checkpoint(path: path, reason: error.reason) }
     }
 
     /// Reads and verifies a checkpoint: magic, version, checksum and shapes.
@@ -183,41 +183,5 @@ extension WaveNet {
         adamV.copy(from: other.adamV)
         step = other.step
         adamConfig = other.adamConfig
-    }
-}
-
-/// Atomic whole-file writes: temporary file in the same directory, fsync,
-/// rename, fsync of the directory.
-public enum AtomicFile {
-    public static func write(_ bytes: [UInt8], to path: String) throws(WaveNetError) {
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent().path
-        let temporary = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else {
-            throw .checkpoint(path: path, reason: "cannot create a file in \(directory): \(String(cString: strerror(errno)))")
-        }
-        var written = 0
-        let ok: Bool = bytes.withUnsafeBytes { raw in
-            while written < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + written, raw.count - written)
-                if n <= 0 { if errno == EINTR { continue }; return false }
-                written += n
-            }
-            return fsync(fd) == 0
-        }
-        let error = errno
-        close(fd)
-        guard ok else {
-            unlink(temporary)
-            throw .checkpoint(path: path, reason: "write failed: \(String(cString: strerror(error)))")
-        }
-        guard rename(temporary, path) == 0 else {
-            let e = errno
-            unlink(temporary)
-            throw .checkpoint(path: path, reason: "rename into place failed: \(String(cString: strerror(e)))")
-        }
-        let dfd = open(directory, O_RDONLY)
-        if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 }

@@ -1,4 +1,4 @@
-import Checksum
+import FileSupport
 import Foundation
 import SeededRNG
 @testable import SpeechAudio

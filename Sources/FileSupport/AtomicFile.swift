@@ -1,0 +1,69 @@
+import Foundation
+
+/// Whole-file writes that a crash cannot leave half done: the bytes go to a
+/// temporary file beside the destination, which is then renamed over it, so
+/// a reader sees the old file or the complete new one, never a torn one.
+/// (rename is atomic within one directory on every POSIX file system, local
+/// or NFS.) With `durable`, the file and its directory are also fsynced, so
+/// the write survives power loss; without, it survives any process crash.
+public enum AtomicFile {
+    public static func write(_ data: Data, to url: URL, durable: Bool = false) throws(AtomicFileError) {
+        try write(data, toPath: url.path, durable: durable)
+    }
+
+    public static func write(_ data: Data, toPath path: String, durable: Bool = false) throws(AtomicFileError) {
+        var failure: AtomicFileError?
+        data.withUnsafeBytes { raw in
+            do throws(AtomicFileError) { try write(raw, toPath: path, durable: durable) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    public static func write(_ bytes: [UInt8], toPath path: String, durable: Bool = false) throws(AtomicFileError) {
+        var failure: AtomicFileError?
+        bytes.withUnsafeBytes { raw in
+            do throws(AtomicFileError) { try write(raw, toPath: path, durable: durable) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    public static func write(_ bytes: UnsafeRawBufferPointer, toPath path: String, durable: Bool) throws(AtomicFileError) {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[...$0]) } ?? ""
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let temporary = "\(directory).\(name).\(getpid()).\(UInt32.random(in: 0 ... .max)).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw AtomicFileError(path: path, reason: "cannot create a file in \(directory.isEmpty ? "." : directory): \(errorText())")
+        }
+        var offset = 0
+        var failure: String?
+        while offset < bytes.count {
+            let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { failure = "write failed: \(errorText())"; break }
+            offset += n
+        }
+        if failure == nil, durable, fsync(fd) != 0 { failure = "fsync failed: \(errorText())" }
+        close(fd)
+        if failure == nil, rename(temporary, path) != 0 { failure = "rename into place failed: \(errorText())" }
+        if let failure {
+            unlink(temporary)
+            throw AtomicFileError(path: path, reason: failure)
+        }
+        if durable {
+            let dfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_CLOEXEC)
+            if dfd >= 0 { fsync(dfd); close(dfd) }
+        }
+    }
+
+    static func errorText() -> String { String(cString: strerror(errno)) }
+}
+
+/// A failed atomic write: which file, and why.
+public struct AtomicFileError: Error, Hashable, CustomStringConvertible, LocalizedError {
+    public var path: String
+    public var reason: String
+    public var description: String { "cannot write \(path): \(reason)" }
+    public var errorDescription: String? { description }
+}
