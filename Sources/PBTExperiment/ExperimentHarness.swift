@@ -21,6 +21,25 @@ public struct ExperimentPreset: Codable, Sendable, Hashable {
     /// The hand-set learning rate of the fixed-LR baseline.
     public var fixedLR: Double
 
+    public init(
+        name: String, model: String, batch: Int, window: Int, evalWindows: Int, evalTargets: Int, trialSteps: Int,
+        totalSteps: Int, seeds: Int, workers: Int, lrMin: Double, lrMax: Double, fixedLR: Double
+    ) {
+        self.name = name
+        self.model = model
+        self.batch = batch
+        self.window = window
+        self.evalWindows = evalWindows
+        self.evalTargets = evalTargets
+        self.trialSteps = trialSteps
+        self.totalSteps = totalSteps
+        self.seeds = seeds
+        self.workers = workers
+        self.lrMin = lrMin
+        self.lrMax = lrMax
+        self.fixedLR = fixedLR
+    }
+
     /// The README's main job: the tiny model, two seeds, a few minutes on
     /// two cores. Small but honest: every method gets the same compute.
     public static let quick = ExperimentPreset(

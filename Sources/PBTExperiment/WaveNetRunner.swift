@@ -1,5 +1,6 @@
 import Foundation
 import PBT
+import Synchronization
 import SeededRNG
 import SpeechAudio
 import WaveNetModule
@@ -20,6 +21,8 @@ public struct WaveNetRunner: TrialRunner {
     public let validator: Validator
     /// Name of the hyperparameter that is the learning rate.
     public let learningRateName: String
+    /// Where the workers' time went, summed over all of them.
+    public let timing = RunnerTiming()
 
     public init(config: WaveNetConfig, options: TrainingOptions, train: ClipSet, validator: Validator, learningRateName: String = "lr") throws {
         try config.validate()
@@ -47,10 +50,6 @@ public struct WaveNetRunner: TrialRunner {
         let runner: WaveNetRunner
         let model: WaveNet
         let trainer: Trainer
-        /// Seconds spent in checkpoint reads and writes, and in training and
-        /// evaluation, for the overhead measurement.
-        public private(set) var checkpointSeconds = 0.0
-        public private(set) var computeSeconds = 0.0
 
         init(runner: WaveNetRunner) throws {
             self.runner = runner
@@ -71,22 +70,21 @@ public struct WaveNetRunner: TrialRunner {
             } else {
                 model.reinitialize(seed: trial.seed)
             }
-            var t1 = Self.now()
-            checkpointSeconds += t1 - t0
+            let t1 = Self.now()
+            runner.timing.add(checkpoint: t1 - t0)
             trainer.dataRNG = Xoshiro256(seed: trial.seed).derived(1)
             for _ in 0..<trial.steps {
                 let loss = try trainer.step(learningRate: Float(lr))
                 if !loss.isFinite {
-                    computeSeconds += Self.now() - t1
+                    runner.timing.add(compute: Self.now() - t1)
                     return TrialOutcome(evaluation: .nan)  // diverged: no checkpoint, never a parent
                 }
             }
             let nll = runner.validator.nllBits(model)
             t0 = Self.now()
-            computeSeconds += t0 - t1
+            runner.timing.add(compute: t0 - t1)
             try trainer.saveCheckpoint(to: output.path, metadata: ["trial": "\(trial.id)", "lr": "\(lr)", "nll": "\(nll)"])
-            t1 = Self.now()
-            checkpointSeconds += t1 - t0
+            runner.timing.add(checkpoint: Self.now() - t0)
             return TrialOutcome(evaluation: nll)
         }
 
@@ -96,4 +94,20 @@ public struct WaveNetRunner: TrialRunner {
             return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
         }
     }
+}
+
+/// Seconds the WaveNet workers spent loading and saving checkpoints (PBT's
+/// exploit: copying a parent's weights and optimizer state) and computing
+/// (training and validation), summed over workers. Thread-safe.
+public final class RunnerTiming: Sendable {
+    private let seconds = Mutex((checkpoint: 0.0, compute: 0.0))
+
+    public init() {}
+
+    public func add(checkpoint: Double = 0, compute: Double = 0) {
+        seconds.withLock { $0.checkpoint += checkpoint; $0.compute += compute }
+    }
+
+    public var checkpointSeconds: Double { seconds.withLock { $0.checkpoint } }
+    public var computeSeconds: Double { seconds.withLock { $0.compute } }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PBT
+import PBTExperiment
 
 extension ProgressStyle: ExpressibleByArgument {}
 
@@ -183,6 +184,13 @@ public struct PBTCommand: ParsableCommand {
         let line = PBTProgressLine(style: progress)
         let result = try drive(runner, coordinator: coordinator, progress: line)
         try printSummary(result, directory: directory, settings: settings)
+        if let wavenet = runner as? WaveNetRunner, result.time.totalSeconds > 0 {
+            let t = result.time
+            print(String(format: "WaveNet workers: training+validation %.1f%%, checkpoint load+save %.2f%% of worker time; "
+                         + "controller+store+checkpoint together %.2f%%",
+                         100 * wavenet.timing.computeSeconds / t.totalSeconds, 100 * wavenet.timing.checkpointSeconds / t.totalSeconds,
+                         100 * (wavenet.timing.checkpointSeconds + t.coordinationSeconds) / t.totalSeconds))
+        }
     }
 
     private func drive<R: TrialRunner>(_ runner: R, coordinator: PBTCoordinator, progress: PBTProgressLine) throws -> PBTRunResult {
