@@ -88,7 +88,7 @@ struct BenchTrain: ParsableCommand {
     var preset: String = "compact"
     @Option(help: "Windows per step.") var batch: Int = 1
     @Option(help: "Positions per window (T).") var time: Int = 8192
-    @Option(help: "BLAS threads (the peer gets the same).") var threads: Int = 1
+    @Option(help: "Threads: BLAS threads, and the batch's windows split among threads (the peer gets the same thread count).") var threads: Int = 1
     @Option(help: "Seconds to time each side.") var seconds: Double = 10
     @Option(help: "Also train this many models at once, one per thread, and print the scaling against one.") var workers: Int = 1
     @Option(help: "Python interpreter with torch installed, for the peer.") var peerPython: String?
@@ -110,7 +110,7 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         BLAS.setThreads(threads)
         let config = WaveNetConfig.presets[preset]!
-        let r = try TrainingBenchmark.run(config: config, batch: batch, time: time, seconds: seconds)
+        let r = try TrainingBenchmark.run(config: config, batch: batch, time: time, seconds: seconds, threads: threads)
         let flops = Double(config.forwardMACsPerSample) * 6
         print(String(format: "ours:  %@ B%d T%d, %d thread(s): median %.0f samples/s (best %.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
                      preset, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,

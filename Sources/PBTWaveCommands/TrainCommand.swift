@@ -30,7 +30,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Scored samples per training window.") var window: Int = 8192
     @Option(help: "Unscored leading samples per training window (0: zero padding, as the PyTorch reference).") var context: Int = 0
     @Option(help: "Seed for initialisation and window sampling.") var seed: UInt64 = 0
-    @Option(help: "BLAS threads.") var threads: Int = 1
+    @Option(help: "Threads: the windows of a batch are split among them (data parallel), so use --batch ≥ --threads.") var threads: Int = 1
     @Option(help: "Checkpoint file, written at the end (and every --checkpoint-every steps).") var checkpoint: String?
     @Option(name: .customLong("checkpoint-every"), help: "Also checkpoint every N steps (0: only at the end).") var checkpointEvery: Int = 0
     @Flag(help: "Continue from --checkpoint (weights, Adam state, step, data generator).") var resume = false
@@ -49,7 +49,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLAS.setThreads(threads)
+        BLAS.setThreads(1)
         let schedule = try learningRateSchedule()
         let data = try corpus.load()
         let requested = try model.config()
@@ -66,6 +66,8 @@ struct TrainCommand: ParsableCommand {
         } else {
             net = try WaveNet(config: requested, seed: seed)
         }
+        net.threads = threads
+        if threads > batch { print("note: --threads \(threads) > --batch \(batch): only \(batch) thread(s) have a window to train") }
         let options = TrainingOptions(batch: batch, window: window, context: context)
         let trainer = try Trainer(model: net, clips: data.train, options: options, dataRNG: dataRNG)
         let validator = try validation.validator(data, config: net.config)

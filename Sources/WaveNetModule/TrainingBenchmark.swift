@@ -55,8 +55,9 @@ public enum TrainingBenchmark {
 
     /// Trains `config` on batch × time windows for about `seconds` (at least
     /// three timed steps) after `warmup` steps, single model, caller's thread.
-    public static func run(config: WaveNetConfig, batch: Int, time: Int, seconds: Double, warmup: Int = 3) throws -> Result {
+    public static func run(config: WaveNetConfig, batch: Int, time: Int, seconds: Double, warmup: Int = 3, threads: Int = 1) throws -> Result {
         let model = try WaveNet(config: config, seed: 0)
+        model.threads = threads
         // Sum of two sines plus noise, mu-law encoded, like the PyTorch peer.
         var rng = Xoshiro256(seed: 1)
         let n = batch * (time + 1)

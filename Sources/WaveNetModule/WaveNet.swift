@@ -1,3 +1,4 @@
+import Dispatch
 import SeededRNG
 import TensorModule
 
@@ -31,6 +32,18 @@ public final class WaveNet {
 
     let p: Views   // parameter pointers
     let g: Views   // gradient pointers
+    /// Gradient arenas of data-parallel threads 1 ..< threads (thread 0 uses
+    /// `gradients`), summed into `gradients` after each backward pass.
+    var threadGradients: [(arena: ParameterArena, views: Views)] = []
+
+    /// Threads one step may use: the batch's sequences are split among them,
+    /// each with its own scratch buffers and gradient arena, and their
+    /// gradients are summed. 1 (the default) runs on the caller's thread;
+    /// more only helps with a batch of at least that many windows. Results
+    /// depend on the thread count only through the order of that sum.
+    public var threads: Int = 1 {
+        didSet { precondition(threads >= 1, "threads must be at least 1") }
+    }
     var workspaces: [Workspace] = []
 
     /// A freshly initialised model: PyTorch's default initialisation
@@ -137,13 +150,42 @@ public final class WaveNet {
     /// them) and returns the mean loss in nats over positions `context ..< T`.
     @discardableResult
     public func lossAndGradient(windows: UnsafePointer<Int32>, batch B: Int, time T: Int, context: Int = 0) -> Double {
+        precondition(context >= 0 && context < T, "context \(context) must lie in 0..<\(T)")
         let ws = prepare(batch: B, time: T)
-        ws.skipBiasGradient.zero()
-        forward(ws, windows: windows)
         let scale = 1 / Float(B * (T - context))
-        let total = lossForward(ws, windows: windows, context: context, gradientScale: scale)
-        backward(ws, windows: windows)
-        return total / Double(B * (T - context))
+        let n = ws.scratches.count
+        if n == 1 {
+            forward(ws, windows: windows)
+            let total = lossForward(ws, windows: windows, context: context, gradientScale: scale)
+            backward(ws, windows: windows)
+            return total / Double(B * (T - context))
+        }
+        // Data parallel: thread t takes sequences t, t + n, t + 2n, …
+        while threadGradients.count < n - 1 {
+            let arena = ParameterArena(layout: layout)
+            threadGradients.append((arena, Views(arena: arena, config: config)))
+        }
+        let totals = UnsafeMutableBufferPointer<Double>.allocate(capacity: n)
+        defer { totals.deallocate() }
+        parallelFor(n) { t in
+            let views = t == 0 ? g : threadGradients[t - 1].views
+            (t == 0 ? gradients : threadGradients[t - 1].arena).zero()
+            let scratch = ws.scratches[t]
+            scratch.skipBiasGradient.zero()
+            var total = 0.0
+            for b in stride(from: t, to: B, by: n) {
+                let codes = windows + b * (T + 1)
+                forwardSequence(ws, b, scratch, codes: codes)
+                total += lossSequence(ws, b, codes: codes, context: context, gradientScale: scale)
+                backwardSequence(ws, b, scratch, views, codes: codes)
+            }
+            for l in views.layers { accumulate(l.skipBias, scratch.skipBiasGradient.baseAddress, count: config.skipChannels) }
+            totals[t] = total
+        }
+        for (arena, _) in threadGradients.prefix(n - 1) {
+            accumulate(gradients.baseAddress, arena.baseAddress, count: layout.count)
+        }
+        return totals.reduce(0, +) / Double(B * (T - context))
     }
 
     /// The summed loss in nats over positions `context ..< T` of each window,
@@ -180,12 +222,12 @@ public final class WaveNet {
     /// nothing after the first round.
     func prepare(batch B: Int, time T: Int) -> Workspace {
         precondition(B >= 1 && T >= 1, "batch \(B) and time \(T) must be positive")
-        if let i = workspaces.firstIndex(where: { $0.batch == B && $0.time == T }) {
+        if let i = workspaces.firstIndex(where: { $0.batch == B && $0.time == T && $0.scratches.count == min(threads, B) }) {
             let ws = workspaces[i]
             if i != workspaces.count - 1 { workspaces.remove(at: i); workspaces.append(ws) }
             return ws
         }
-        let ws = Workspace(config: config, batch: B, time: T)
+        let ws = Workspace(config: config, batch: B, time: T, threads: min(threads, B))
         if workspaces.count >= 2 { workspaces.removeFirst() }
         workspaces.append(ws)
         return ws
@@ -199,10 +241,10 @@ public final class WaveNet {
     // instead of L GEMMs with K = D.
 
     func forward(_ ws: Workspace, windows: UnsafePointer<Int32>) {
-        for b in 0..<ws.batch { forwardSequence(ws, b, codes: windows + b * (ws.time + 1)) }
+        for b in 0..<ws.batch { forwardSequence(ws, b, ws.scratches[0], codes: windows + b * (ws.time + 1)) }
     }
 
-    func forwardSequence(_ ws: Workspace, _ b: Int, codes: UnsafePointer<Int32>) {
+    func forwardSequence(_ ws: Workspace, _ b: Int, _ scratch: Scratch, codes: UnsafePointer<Int32>) {
         let c = config
         let T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels
         let H = c.headChannels, V = c.classes, L = c.dilations.count
@@ -218,9 +260,9 @@ public final class WaveNet {
                           batch: 1, inChannels: R, outChannels: R, time: T, kernelSize: c.inputKernelSize, dilation: 1)
         for l in 0..<L {
             let lp = p.layers[l]
-            causalConvForward(out: ws.pre.baseAddress, inp: ws.h(l, b), weight: lp.dilatedWeight, bias: lp.dilatedBias,
+            causalConvForward(out: scratch.pre.baseAddress, inp: ws.h(l, b), weight: lp.dilatedWeight, bias: lp.dilatedBias,
                               batch: 1, inChannels: R, outChannels: 2 * D, time: T, kernelSize: c.kernelSize, dilation: c.dilations[l])
-            gatedForward(z: ws.z(l, b), th: ws.th(l, b), sg: ws.sg(l, b), pre: ws.pre.baseAddress, batch: 1, channels: D, time: T)
+            gatedForward(z: ws.z(l, b), th: ws.th(l, b), sg: ws.sg(l, b), pre: scratch.pre.baseAddress, batch: 1, channels: D, time: T)
             if l < L - 1 {
                 // h_{l+1} = h_l + W_res·z + b_res (the last layer's is unused).
                 let next = ws.h(l + 1, b)
@@ -230,7 +272,7 @@ public final class WaveNet {
         }
         // skip = Σ_l (W_skip_l·z_l + b_skip_l): one GEMM over the stacked z's.
         let skip = ws.skip.baseAddress + b * S * T
-        fillRows(skip, values: ws.skipBiasSum(p, config: c), rows: S, cols: T)
+        fillRows(skip, values: scratch.skipBiasSum(p, config: c), rows: S, cols: T)
         blockedGemm(skip, ldc: T, p.skipWeight, lda: L * D, ws.z(0, b), ldb: T, m: S, n: T, k: L * D, beta: 1)
         // Head: ReLU → 1x1 (S → H) → ReLU → 1x1 (H → V), logits time-major.
         reluForward(skip, skip, count: S * T)
@@ -247,30 +289,35 @@ public final class WaveNet {
     /// Loss over positions `context ..< T`; leaves dL/dlogits in place of the
     /// logits (zero for positions before `context`).
     func lossForward(_ ws: Workspace, windows: UnsafePointer<Int32>, context: Int, gradientScale: Float) -> Double {
-        let B = ws.batch, T = ws.time, V = config.classes
-        precondition(context >= 0 && context < T, "context \(context) must lie in 0..<\(T)")
+        let B = ws.batch, T = ws.time
         var total = 0.0
         for b in 0..<B {
-            let logits = ws.logits.baseAddress + b * T * V
-            let targets = windows + b * (T + 1) + 1
-            if context > 0 { logits.update(repeating: 0, count: context * V) }
-            total += softmaxCrossEntropyForwardBackward(
-                dlogits: logits + context * V, logits: logits + context * V, targets: targets + context,
-                rows: T - context, classes: V, gradientScale: gradientScale)
+            total += lossSequence(ws, b, codes: windows + b * (T + 1), context: context, gradientScale: gradientScale)
         }
         return total
+    }
+
+    func lossSequence(_ ws: Workspace, _ b: Int, codes: UnsafePointer<Int32>, context: Int, gradientScale: Float) -> Double {
+        let T = ws.time, V = config.classes
+        let logits = ws.logits.baseAddress + b * T * V
+        if context > 0 { logits.update(repeating: 0, count: context * V) }
+        return softmaxCrossEntropyForwardBackward(
+            dlogits: logits + context * V, logits: logits + context * V, targets: codes + 1 + context,
+            rows: T - context, classes: V, gradientScale: gradientScale)
     }
 
     // MARK: Backward
 
     func backward(_ ws: Workspace, windows: UnsafePointer<Int32>) {
         gradients.zero()
-        for b in 0..<ws.batch { backwardSequence(ws, b, codes: windows + b * (ws.time + 1)) }
+        let scratch = ws.scratches[0]
+        scratch.skipBiasGradient.zero()
+        for b in 0..<ws.batch { backwardSequence(ws, b, scratch, g, codes: windows + b * (ws.time + 1)) }
         // Every layer's skip bias gets the same gradient: the row sums of dskip.
-        for l in g.layers { accumulate(l.skipBias, ws.skipBiasGradient.baseAddress, count: config.skipChannels) }
+        for l in g.layers { accumulate(l.skipBias, scratch.skipBiasGradient.baseAddress, count: config.skipChannels) }
     }
 
-    func backwardSequence(_ ws: Workspace, _ b: Int, codes: UnsafePointer<Int32>) {
+    func backwardSequence(_ ws: Workspace, _ b: Int, _ scratch: Scratch, _ g: Views, codes: UnsafePointer<Int32>) {
         let c = config
         let T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels
         let H = c.headChannels, V = c.classes, L = c.dilations.count
@@ -282,42 +329,42 @@ public final class WaveNet {
         gemm(g.head2Weight, ldc: H, dlogits, lda: V, transA: .transposed, u, ldb: T, transB: .transposed, m: V, n: H, k: T, beta: 1)
         for t in 0..<T { accumulate(g.head2Bias, dlogits + t * V, count: V) }
         // du (H, T) = W2ᵀ (H, V) · dlogitsᵀ (V, T), then through the ReLU.
-        gemm(ws.du.baseAddress, ldc: T, p.head2Weight, lda: H, transA: .transposed, dlogits, ldb: V, transB: .transposed,
+        gemm(scratch.du.baseAddress, ldc: T, p.head2Weight, lda: H, transA: .transposed, dlogits, ldb: V, transB: .transposed,
              m: H, n: T, k: V, beta: 0)
-        reluBackward(ws.du.baseAddress, dout: ws.du.baseAddress, y: u, count: H * T)
-        causalConvBackward(dinp: ws.dskip.baseAddress, dweight: g.head1Weight, dbias: g.head1Bias, dout: ws.du.baseAddress,
+        reluBackward(scratch.du.baseAddress, dout: scratch.du.baseAddress, y: u, count: H * T)
+        causalConvBackward(dinp: scratch.dskip.baseAddress, dweight: g.head1Weight, dbias: g.head1Bias, dout: scratch.du.baseAddress,
                            inp: skip, weight: p.head1Weight, batch: 1, inChannels: S, outChannels: H, time: T,
                            kernelSize: 1, dilation: 1, overwriteInputGradient: true)
-        reluBackward(ws.dskip.baseAddress, dout: ws.dskip.baseAddress, y: skip, count: S * T)
+        reluBackward(scratch.dskip.baseAddress, dout: scratch.dskip.baseAddress, y: skip, count: S * T)
         // Skip connections of all layers at once:
         //   dZ (L·D, T) = W_skipᵀ (L·D, S) · dskip (S, T);  dW_skip (S, L·D) += dskip · Zᵀ.
-        blockedGemm(ws.dz.baseAddress, ldc: T, p.skipWeight, lda: L * D, transA: .transposed, ws.dskip.baseAddress, ldb: T,
+        blockedGemm(scratch.dz.baseAddress, ldc: T, p.skipWeight, lda: L * D, transA: .transposed, scratch.dskip.baseAddress, ldb: T,
              m: L * D, n: T, k: S, beta: 0)
-        gemm(g.skipWeight, ldc: L * D, ws.dskip.baseAddress, lda: T, ws.z(0, b), ldb: T, transB: .transposed,
+        gemm(g.skipWeight, ldc: L * D, scratch.dskip.baseAddress, lda: T, ws.z(0, b), ldb: T, transB: .transposed,
              m: S, n: L * D, k: T, beta: 1)
-        addRowSums(ws.skipBiasGradient.baseAddress, ws.dskip.baseAddress, rows: S, cols: T)
+        addRowSums(scratch.skipBiasGradient.baseAddress, scratch.dskip.baseAddress, rows: S, cols: T)
         // Layers, top down. dh holds dL/dh_{l+1}; the last layer's residual is
         // not computed, so it starts at zero.
-        ws.dh.zero()
+        scratch.dh.zero()
         for l in (0..<L).reversed() {
             let lp = p.layers[l], lg = g.layers[l]
-            let dz = ws.dz.baseAddress + l * D * T
+            let dz = scratch.dz.baseAddress + l * D * T
             if l < L - 1 {
-                causalConvBackward(dinp: dz, dweight: lg.residualWeight, dbias: lg.residualBias, dout: ws.dh.baseAddress,
+                causalConvBackward(dinp: dz, dweight: lg.residualWeight, dbias: lg.residualBias, dout: scratch.dh.baseAddress,
                                    inp: ws.z(l, b), weight: lp.residualWeight, batch: 1, inChannels: D, outChannels: R, time: T,
                                    kernelSize: 1, dilation: 1)
             }
-            gatedBackward(dpre: ws.pre.baseAddress, dz: dz, th: ws.th(l, b), sg: ws.sg(l, b), batch: 1, channels: D, time: T)
+            gatedBackward(dpre: scratch.pre.baseAddress, dz: dz, th: ws.th(l, b), sg: ws.sg(l, b), batch: 1, channels: D, time: T)
             // dh_l = dh_{l+1} (residual path) + the dilated convolution's input gradient.
-            causalConvBackward(dinp: ws.dh.baseAddress, dweight: lg.dilatedWeight, dbias: lg.dilatedBias, dout: ws.pre.baseAddress,
+            causalConvBackward(dinp: scratch.dh.baseAddress, dweight: lg.dilatedWeight, dbias: lg.dilatedBias, dout: scratch.pre.baseAddress,
                                inp: ws.h(l, b), weight: lp.dilatedWeight, batch: 1, inChannels: R, outChannels: 2 * D,
                                time: T, kernelSize: c.kernelSize, dilation: c.dilations[l])
         }
         let emb = ws.emb.baseAddress + b * R * T
-        causalConvBackward(dinp: ws.demb.baseAddress, dweight: g.inputWeight, dbias: g.inputBias, dout: ws.dh.baseAddress,
+        causalConvBackward(dinp: scratch.demb.baseAddress, dweight: g.inputWeight, dbias: g.inputBias, dout: scratch.dh.baseAddress,
                            inp: emb, weight: p.inputWeight, batch: 1, inChannels: R, outChannels: R, time: T,
                            kernelSize: c.inputKernelSize, dilation: 1, overwriteInputGradient: true)
-        let demb = ws.demb.baseAddress
+        let demb = scratch.demb.baseAddress
         for t in 0..<T {
             let row = g.embedding + Int(codes[t]) * R
             for r in 0..<R { row[r] += demb[r * T + t] }
@@ -357,18 +404,16 @@ extension WaveNet {
         }
     }
 
-    /// Activation and activation-gradient buffers for one (B, T). Activations
-    /// are kept for every sequence (the backward pass needs them); gradient
-    /// buffers are per sequence and reused.
+    /// Activation buffers for one (B, T): kept for every sequence (the
+    /// backward pass needs them), plus one `Scratch` per data-parallel thread.
     final class Workspace {
         let batch: Int, time: Int
         let layers: Int, residual: Int, gate: Int
         let emb: Tensor, hs: Tensor, zs: Tensor, ths: Tensor, sgs: Tensor
-        let pre: Tensor, skip: Tensor, u: Tensor, logits: Tensor
-        let du: Tensor, dskip: Tensor, dh: Tensor, dz: Tensor, demb: Tensor
-        let biasSum: Tensor, skipBiasGradient: Tensor
+        let skip: Tensor, u: Tensor, logits: Tensor
+        let scratches: [Scratch]
 
-        init(config c: WaveNetConfig, batch B: Int, time T: Int) {
+        init(config c: WaveNetConfig, batch B: Int, time T: Int, threads: Int) {
             batch = B
             time = T
             let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels
@@ -379,17 +424,10 @@ extension WaveNet {
             zs = Tensor(shape: [B, L, D, T])
             ths = Tensor(shape: [B, L, D, T])
             sgs = Tensor(shape: [B, L, D, T])
-            pre = Tensor(shape: [2 * D, T])
             skip = Tensor(shape: [B, S, T])
             u = Tensor(shape: [B, H, T])
             logits = Tensor(shape: [B * T, c.classes])
-            du = Tensor(shape: [H, T])
-            dskip = Tensor(shape: [S, T])
-            dh = Tensor(shape: [R, T])
-            dz = Tensor(shape: [L, D, T])
-            demb = Tensor(shape: [R, T])
-            biasSum = Tensor(shape: [S])
-            skipBiasGradient = Tensor(shape: [S])
+            scratches = (0..<max(1, threads)).map { _ in Scratch(config: c, time: T) }
         }
 
         /// h_l of sequence b: (R, T).
@@ -398,6 +436,25 @@ extension WaveNet {
         func z(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { zs.baseAddress + ((b * layers + l) * gate) * time }
         func th(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { ths.baseAddress + ((b * layers + l) * gate) * time }
         func sg(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { sgs.baseAddress + ((b * layers + l) * gate) * time }
+    }
+
+    /// Per-thread buffers reused for every sequence: the forward pass's
+    /// pre-activations and the backward pass's activation gradients.
+    final class Scratch {
+        let pre: Tensor, du: Tensor, dskip: Tensor, dh: Tensor, dz: Tensor, demb: Tensor
+        let biasSum: Tensor, skipBiasGradient: Tensor
+
+        init(config c: WaveNetConfig, time T: Int) {
+            let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels
+            pre = Tensor(shape: [2 * D, T])
+            du = Tensor(shape: [H, T])
+            dskip = Tensor(shape: [S, T])
+            dh = Tensor(shape: [R, T])
+            dz = Tensor(shape: [c.dilations.count, D, T])
+            demb = Tensor(shape: [R, T])
+            biasSum = Tensor(shape: [S])
+            skipBiasGradient = Tensor(shape: [S])
+        }
 
         /// Σ_l b_skip_l, the bias of the fused skip GEMM (recomputed per call:
         /// the parameters change every step).
@@ -422,4 +479,20 @@ public enum WaveNetError: Error, Equatable, CustomStringConvertible {
         case let .checkpoint(path, reason): return "checkpoint \(path): \(reason)"
         }
     }
+}
+
+/// Runs `body(0)`, …, `body(n − 1)` on up to n threads and waits for all.
+/// Each call must touch only data its index owns (here: its sequences'
+/// activations, its scratch buffers and its gradient arena); Swift cannot
+/// check that, hence the unchecked wrapper.
+func parallelFor(_ n: Int, _ body: (Int) -> Void) {
+    withoutActuallyEscaping(body) { body in
+        let shared = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: n) { shared.value($0) }
+    }
+}
+
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

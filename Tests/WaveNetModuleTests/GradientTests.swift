@@ -82,3 +82,33 @@ func randomCodes(_ n: Int, classes: Int = 256, rng: inout Xoshiro256) -> [Int32]
         #expect(full.count == T && full.nats > changed.nats)
     }
 }
+
+@Suite struct DataParallelTests {
+    /// Splitting a batch across threads gives the same loss and gradients as
+    /// one thread (up to the order of the final sum), and is deterministic.
+    @Test(arguments: [2, 3])
+    func threadsMatchOneThread(_ threads: Int) throws {
+        var rng = Xoshiro256(seed: 8)
+        let B = 5, T = 29, context = 3
+        let windows = randomCodes(B * (T + 1), rng: &rng)
+        let one = try WaveNet(config: .tiny, seed: 9), many = try WaveNet(config: .tiny, seed: 9)
+        many.threads = threads
+        let (l1, lN) = windows.withUnsafeBufferPointer { w in
+            (one.lossAndGradient(windows: w.baseAddress!, batch: B, time: T, context: context),
+             many.lossAndGradient(windows: w.baseAddress!, batch: B, time: T, context: context))
+        }
+        #expect(abs(l1 - lN) < 1e-9, "loss \(l1) vs \(lN)")
+        expectClose(many.gradients.storage.array, one.gradients.storage.array, tolerance: 1e-6, "gradients, \(threads) threads vs 1")
+        // Training stays deterministic with threads.
+        let again = try WaveNet(config: .tiny, seed: 9)
+        again.threads = threads
+        for model in [many, again] {
+            windows.withUnsafeBufferPointer { w in
+                for _ in 0..<3 { model.trainStep(windows: w.baseAddress!, batch: B, time: T, learningRate: 1e-3) }
+            }
+        }
+        windows.withUnsafeBufferPointer { w in _ = many.trainStep(windows: w.baseAddress!, batch: B, time: T, learningRate: 1e-3) }
+        windows.withUnsafeBufferPointer { w in _ = again.trainStep(windows: w.baseAddress!, batch: B, time: T, learningRate: 1e-3) }
+        #expect(many.parameters.storage.array == again.parameters.storage.array)
+    }
+}
