@@ -6,8 +6,8 @@ public struct PBTWave: ParsableCommand {
         commandName: "pbtwave",
         abstract: "Train a compact WaveNet on real speech and tune its learning-rate schedule with Population Based Training.",
         subcommands: [
-            TrainCommand.self, EvaluateCommand.self, GenerateCommand.self, CorpusCommand.self,
             ExperimentCommand.self, PBTCommand.self, ScheduleCommand.self, LineageCommand.self,
+            TrainCommand.self, EvaluateCommand.self, GenerateCommand.self, CorpusCommand.self,
             ReportCommand.self, Bench.self,
         ]
     )
