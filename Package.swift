@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG", "Checksum"], swiftSettings: hotPath),
         .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "SeededRNG", "Checksum"], swiftSettings: hotPath),
         .target(name: "PBT", dependencies: ["CSQLite", "SeededRNG"]),
-        .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ"]),
+        .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ", "SeededRNG"]),
         .target(name: "PBTExperiment", dependencies: ["PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio"]),
         .target(
             name: "PBTWaveCommands",
