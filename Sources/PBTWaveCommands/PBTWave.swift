@@ -7,7 +7,7 @@ public struct PBTWave: ParsableCommand {
         abstract: "Train a compact WaveNet on real speech and tune its learning-rate schedule with Population Based Training.",
         subcommands: [
             TrainCommand.self, EvaluateCommand.self, GenerateCommand.self, CorpusCommand.self,
-            PBTCommand.self, ScheduleCommand.self, LineageCommand.self,
+            PBTCommand.self, WorkerCommand.self, ScheduleCommand.self, LineageCommand.self,
             ReportCommand.self, Bench.self,
         ]
     )
