@@ -225,7 +225,7 @@ public struct PBTCommand: ParsableCommand {
         } catch PBTStoreError.configMismatch(_, let differences) {
             let lines = differences.map { "  \(Self.flag(forField: $0.field)): the run has \($0.stored), this command has \($0.given)" }
             throw CommandError("""
-                \(store is PostgresTrialStore ? "run '\(runName)'" : runDir) was created with other settings:
+                \(store is PostgresTrialStore ? "run '\(runName)' in \(self.store!) was" : runDir + " holds a run") created with other settings:
                 \(lines.joined(separator: "\n"))
                 Re-run with the run's flags to resume it, or choose a new \(store is PostgresTrialStore ? "--run" : "--run-dir").
                 """)

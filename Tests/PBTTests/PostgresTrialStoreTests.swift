@@ -240,3 +240,66 @@ import Testing
         }
     }
 }
+
+/// The scale-out command line as a user runs it: `pbtwave pbt --store
+/// postgres://… --local-workers 0` creates the run, two `pbtwave worker`
+/// processes finish it, `pbt` again prints the result, `lineage --store`
+/// reads it.
+extension PBTPostgresTests {
+    @Test func workerProcessesFinishARunCreatedOnTheCommandLine() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let url = try stores.makeURL()
+        let runDir = dir.url.appendingPathComponent("shared").path
+        let common = ["--store", url, "--run", "cli", "--run-dir", runDir]
+        let settings = ["--model", "toy", "--workers", "2", "--population", "4", "--trial-steps", "5", "--generations", "3",
+                        "--progress", "none"]
+        let create = try runPBTWave(["pbt"] + common + settings + ["--local-workers", "0"])
+        #expect(create.status == 0, "\(create.stderr)")
+        #expect(create.stdout.contains("pbtwave worker --store"))
+        #expect(!FileManager.default.fileExists(atPath: runDir + "/" + RunDirectory.storeFileName), "no SQLite store is made")
+
+        let missing = try runPBTWave(["worker"] + ["--store", url, "--run", "nope", "--run-dir", runDir])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("holds no run named 'nope'"), "\(missing.stderr)")
+
+        // Two worker processes at once, output to files (a pipe each would need draining while both run).
+        let workers = try (0..<2).map { i -> (Process, URL) in
+            let log = dir.url.appendingPathComponent("worker\(i).log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let process = Process()
+            process.executableURL = try pbtwaveExecutable()
+            process.arguments = ["worker"] + common + ["--workers", "2", "--progress", "none"]
+            let handle = try FileHandle(forWritingTo: log)
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+            return (process, log)
+        }
+        for (process, log) in workers {
+            process.waitUntilExit()
+            let output = try String(contentsOf: log, encoding: .utf8)
+            #expect(process.terminationStatus == 0, "\(output)")
+            #expect(output.contains("run complete"), "\(output)")
+        }
+
+        let again = try runPBTWave(["pbt"] + common + settings)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains("run complete: 12/12 trials, 0 in this session"), "\(again.stdout)")
+        #expect(FileManager.default.fileExists(atPath: runDir + "/schedule.csv"))
+        let other = try runPBTWave(["pbt"] + common + settings.map { $0 == "3" ? "4" : $0 })
+        #expect(other.status != 0)
+        #expect(other.stderr.contains("--total-steps/--generations: the run has --generations 3, this command has --generations 4"))
+
+        let lineage = try runPBTWave(["lineage", "--store", url, "--run", "cli", "--tree"])
+        #expect(lineage.status == 0, "\(lineage.stderr)")
+        #expect(lineage.stdout.split(separator: "\n").count == 12)
+        let store = try PostgresTrialStore(url: url)
+        let run = try #require(try store.run(named: "cli"))
+        let trials = try store.trials(runID: run.id)
+        #expect(trials.allSatisfy { $0.status == .finished && $0.attempt == 1 })
+        #expect(Set(trials.map { $0.workerID!.split(separator: "/")[0] }).count <= 2)
+    }
+}
