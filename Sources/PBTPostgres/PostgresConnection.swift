@@ -70,7 +70,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Connects to `url` (`postgres://…` or `postgresql://…`, or a libpq
     /// `key=value` string). The client encoding is UTF-8; server notices
     /// (e.g. "relation already exists, skipping") are not printed.
-    public init(url: String, connectTimeoutSeconds: Int = 10) throws(PostgresError) {
+    public init(url: String, connectTimeoutSeconds: Int = 10,
+                idleInTransactionTimeoutSeconds: Int = PostgresConnection.idleInTransactionTimeoutSeconds) throws(PostgresError) {
         displayURL = redactedPostgresURL(url)
         // Earlier entries are defaults that the URL overrides; later ones override the URL.
         // Both arrays end with NULL, as PQconnectdbParams requires.
@@ -85,7 +86,16 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         PQsetNoticeProcessor(c, { _, _ in }, nil)
         conn = c
+        // A client that stops inside a transaction (a frozen machine, a
+        // network partition) would otherwise hold its row locks, the run
+        // row's among them, until TCP notices, which can take hours: the
+        // server ends such a session after this long. Our transactions never
+        // wait on the client for more than milliseconds.
+        try exec("SET idle_in_transaction_session_timeout = \(idleInTransactionTimeoutSeconds * 1000)")
     }
+
+    /// Seconds a session may sit idle inside a transaction before the server ends it.
+    public static let idleInTransactionTimeoutSeconds = 60
 
     deinit { PQfinish(conn) }
 

@@ -216,6 +216,14 @@ public struct PBTCommand: ParsableCommand {
         let line = PBTProgressLine(style: progress)
         let result = try drive(runner, coordinator: coordinator, progress: line, threads: threads)
         try printSummary(result, runDirectory: runDirectory, settings: coordinator.settings)
+        if result.done {
+            // Nothing will run again: files of killed workers (temporaries,
+            // outputs never reported) can go. A worker still writing a late
+            // result loses its file, but that result would be ignored anyway.
+            let live = Set(result.trials.compactMap { $0.checkpointLive ? $0.checkpointPath : nil })
+            let removed = coordinator.checkpoints.sweep(keeping: live)
+            if removed > 0 { print("pbt: removed \(removed) checkpoint file(s) left by workers that died") }
+        }
     }
 
     /// Opens (or creates) the run, explaining a configuration mismatch flag by flag.

@@ -33,6 +33,9 @@ public struct WorkerCommand: ParsableCommand {
     @Option(help: "Seconds a claimed trial stays leased without a heartbeat (heartbeats come every quarter lease).")
     public var leaseSeconds: Double = 60
 
+    @Option(help: "An idle worker (nothing claimable yet) asks the store again after this many seconds; each ask is a small transaction, so thousands of workers want a longer wait.")
+    public var pollSeconds: Double = 0.1
+
     @Option(help: "WaveNet runs: the speech corpus folder on this machine (default: $PBTWAVE_CORPUS, else ./corpus).")
     public var corpus: String?
 
@@ -47,6 +50,7 @@ public struct WorkerCommand: ParsableCommand {
     public func validate() throws {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         guard leaseSeconds > 0, leaseSeconds.isFinite else { throw ValidationError("--lease-seconds must be positive") }
+        guard pollSeconds > 0, pollSeconds.isFinite else { throw ValidationError("--poll-seconds must be positive") }
     }
 
     public func run() throws {
@@ -60,7 +64,7 @@ public struct WorkerCommand: ParsableCommand {
         let coordinator = try PBTCoordinator.open(store: trialStore, name: runName, runDirectory: URL(fileURLWithPath: runDir))
         let configuration = coordinator.configuration
         let runner = try PBTRunnerFactory.makeRunner(stored: configuration, toy: toy, corpus: corpus)
-        let options = DriverOptions(workers: workers, leaseSeconds: leaseSeconds)
+        let options = DriverOptions(workers: workers, leaseSeconds: leaseSeconds, maxIdleWaitSeconds: pollSeconds)
         print("worker \(options.workerIDPrefix): joining run '\(runName)' in \(store) (model \(configuration.model), "
               + "P=\(configuration.settings.population), budget \(configuration.settings.trialBudget) trials), \(workers) thread(s), "
               + "checkpoints in \(coordinator.checkpoints.runDirectory.path)")

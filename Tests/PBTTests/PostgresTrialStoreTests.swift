@@ -191,6 +191,8 @@ import Testing
         #expect(killed == ["t"], "the store's one idle connection was terminated")
         #expect(try store.claim(runID: run.id, workerID: "w", now: 0, leaseUntil: 10)?.id == 1)
         #expect(try store.trials(runID: run.id).map(\.status) == [.running, .queued])
+        // A client frozen inside a transaction cannot hold the run row's lock for long.
+        #expect(try store.pool.withConnection { try $0.query("SHOW idle_in_transaction_session_timeout") { $0.text(0) } } == ["1min"])
     }
 
     @Test func errorsSayWhatIsWrong() throws {
