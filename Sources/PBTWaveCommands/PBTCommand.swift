@@ -253,7 +253,9 @@ public struct PBTCommand: ParsableCommand {
     private func drive<R: TrialRunner>(_ runner: R, coordinator: PBTCoordinator, progress: PBTProgressLine,
                                        threads: Int? = nil) throws -> PBTRunResult {
         let options = DriverOptions(workers: threads ?? localWorkers, leaseSeconds: leaseSeconds)
-        return try PBTDriver(coordinator: coordinator, runner: runner, options: options).run { progress.update($0) }
+        var callback: (@Sendable (PBTProgress) -> Void)?
+        if !progress.isOff { callback = { progress.update($0) } }
+        return try PBTDriver(coordinator: coordinator, runner: runner, options: options).run(progress: callback)
     }
 
     private func printSummary(_ result: PBTRunResult, runDirectory: URL, settings: PBTSettings) throws {

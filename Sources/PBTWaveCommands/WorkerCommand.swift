@@ -64,7 +64,9 @@ public struct WorkerCommand: ParsableCommand {
         let coordinator = try PBTCoordinator.open(store: trialStore, name: runName, runDirectory: URL(fileURLWithPath: runDir))
         let configuration = coordinator.configuration
         let runner = try PBTRunnerFactory.makeRunner(stored: configuration, toy: toy, corpus: corpus)
-        let options = DriverOptions(workers: workers, leaseSeconds: leaseSeconds, maxIdleWaitSeconds: pollSeconds)
+        // Progress reads counts over the whole run from the store: once a
+        // second is plenty, and never with --progress none.
+        let options = DriverOptions(workers: workers, leaseSeconds: leaseSeconds, maxIdleWaitSeconds: pollSeconds, progressInterval: 1)
         print("worker \(options.workerIDPrefix): joining run '\(runName)' in \(store) (model \(configuration.model), "
               + "P=\(configuration.settings.population), budget \(configuration.settings.trialBudget) trials), \(workers) thread(s), "
               + "checkpoints in \(coordinator.checkpoints.runDirectory.path)")
@@ -82,6 +84,8 @@ public struct WorkerCommand: ParsableCommand {
 
     private func drive<R: TrialRunner>(_ runner: R, coordinator: PBTCoordinator, options: DriverOptions,
                                        progress: PBTProgressLine) throws -> PBTRunResult {
-        try PBTDriver(coordinator: coordinator, runner: runner, options: options).run { progress.update($0) }
+        var callback: (@Sendable (PBTProgress) -> Void)?
+        if !progress.isOff { callback = { progress.update($0) } }
+        return try PBTDriver(coordinator: coordinator, runner: runner, options: options).run(progress: callback)
     }
 }
