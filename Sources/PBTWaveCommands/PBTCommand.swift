@@ -205,6 +205,7 @@ public struct PBTCommand: ParsableCommand {
             opened = try open(store, runDirectory: runDirectory, configuration: configuration)  // created by another process just now
         }
         let coordinator = opened.coordinator
+        try SharedRunMarker.write(runDirectory, run: coordinator.run)
         printStart(coordinator, created: opened.created, extra: "")
         let threads = localWorkers ?? coordinator.settings.workers
         guard threads > 0 else {

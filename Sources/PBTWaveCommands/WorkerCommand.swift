@@ -61,7 +61,9 @@ public struct WorkerCommand: ParsableCommand {
                   pbtwave pbt --store '\(store)' --run \(runName) --run-dir \(runDir) --local-workers 0 [settings…]
                 """)
         }
-        let coordinator = try PBTCoordinator.open(store: trialStore, name: runName, runDirectory: URL(fileURLWithPath: runDir))
+        let runDirectory = URL(fileURLWithPath: runDir).standardizedFileURL
+        let coordinator = try PBTCoordinator.open(store: trialStore, name: runName, runDirectory: runDirectory)
+        try SharedRunMarker.check(runDirectory, run: coordinator.run)
         let configuration = coordinator.configuration
         let runner = try PBTRunnerFactory.makeRunner(stored: configuration, toy: toy, corpus: corpus)
         // Progress reads counts over the whole run from the store: once a
@@ -87,5 +89,41 @@ public struct WorkerCommand: ParsableCommand {
         var callback: (@Sendable (PBTProgress) -> Void)?
         if !progress.isOff { callback = { progress.update($0) } }
         return try PBTDriver(coordinator: coordinator, runner: runner, options: options).run(progress: callback)
+    }
+}
+
+/// `RUN_DIR/pbt-run.txt`: names the run whose checkpoints a shared run
+/// directory holds, so a worker given a directory that is not the run's
+/// (a typo, a mount missing on that machine, another run's) stops at once
+/// instead of failing every trial whose parent checkpoint it cannot find.
+enum SharedRunMarker {
+    static let fileName = "pbt-run.txt"
+
+    static func text(_ run: RunRecord) -> String {
+        "run \(run.name)\ncreated \(run.createdAt)\n"
+    }
+
+    /// Written by the process that creates or resumes the run.
+    static func write(_ runDirectory: URL, run: RunRecord) throws {
+        let file = runDirectory.appendingPathComponent(fileName)
+        if (try? String(contentsOf: file, encoding: .utf8)) == text(run) { return }
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        try AtomicFile.write(Data(text(run).utf8), to: file)
+    }
+
+    static func check(_ runDirectory: URL, run: RunRecord) throws {
+        let file = runDirectory.appendingPathComponent(fileName)
+        guard let found = try? String(contentsOf: file, encoding: .utf8) else {
+            throw CommandError("""
+                \(runDirectory.path) is not run '\(run.name)''s directory (no \(fileName)): give --run-dir the directory \
+                the run was created with, as this machine mounts it (a shared file system)
+                """)
+        }
+        guard found == text(run) else {
+            throw CommandError("""
+                \(runDirectory.path) belongs to another run (\(file.path) says \
+                '\(found.split(separator: "\n").joined(separator: ", "))', this is run '\(run.name)' created \(run.createdAt))
+                """)
+        }
     }
 }
