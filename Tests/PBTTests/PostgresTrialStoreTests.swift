@@ -102,6 +102,33 @@ import Testing
         #expect(try store.trial(runID: c.run.id, id: 1)?.evaluation == 0.25)
     }
 
+    /// While a decision is recording a trial's result, a claim on another
+    /// connection cannot re-claim that trial even if its lease has expired:
+    /// the decision's read locks the row and the claim skips locked rows.
+    /// So the coordinator's "does this worker still hold the attempt?" check
+    /// and the result it writes cannot be split by a claim.
+    @Test func aClaimCannotTakeATrialAwayFromADecisionInProgress() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        let store = try stores.makeStore()
+        let other = try PostgresTrialStore(url: store.pool.url)
+        let run = try store.createRun(name: "r", configJSON: "{}", seed: 0, state: TrialStoreConformance.state(1),
+                                      trials: [TrialStoreConformance.planned(1)], now: 0)
+        _ = try store.claim(runID: run.id, workerID: "slow", now: 0, leaseUntil: 10)
+        let duringDecision = try store.withDecision(runID: run.id) { tx -> TrialRecord? in
+            let held = try tx.trial(id: 1)
+            #expect(held?.workerID == "slow" && held?.attempt == 1)
+            let stolen = try other.claim(runID: run.id, workerID: "thief", now: 20, leaseUntil: 30)  // lease expired at 10
+            try tx.complete(trialID: 1, status: .finished, evaluation: 0.5, checkpointPath: "checkpoints/trial-1.1.ckpt",
+                            finishedAt: 20, failure: nil)
+            return stolen
+        }
+        #expect(duringDecision == nil, "the locked trial was skipped")
+        #expect(try other.claim(runID: run.id, workerID: "thief", now: 21, leaseUntil: 30) == nil, "and is finished now")
+        let t = try #require(try other.trial(runID: run.id, id: 1))
+        #expect(t.status == .finished && t.attempt == 1 && t.workerID == "slow")
+    }
+
     /// Many threads on several connection pools (as if several processes)
     /// claim at once: no trial is handed out twice.
     @Test func concurrentClaimsFromManyThreadsNeverDuplicate() throws {
