@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG", "FileSupport"], swiftSettings: hotPath),
         .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "SeededRNG", "FileSupport"], swiftSettings: hotPath),
         .target(name: "PBT", dependencies: ["CSQLite", "SeededRNG", "FileSupport"]),
-        .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ"]),
+        .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ", "SeededRNG"]),
         .target(name: "PBTExperiment", dependencies: ["PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio"]),
         .target(
             name: "PBTWaveCommands",

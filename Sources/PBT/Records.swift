@@ -189,6 +189,17 @@ public struct RunRecord: Sendable, Hashable {
     public var createdAt: Double
     public var schemaVersion: Int
     public var state: ControllerState
+
+    public init(id: Int64, name: String, configJSON: String, seed: UInt64, createdAt: Double, schemaVersion: Int,
+                state: ControllerState) {
+        self.id = id
+        self.name = name
+        self.configJSON = configJSON
+        self.seed = seed
+        self.createdAt = createdAt
+        self.schemaVersion = schemaVersion
+        self.state = state
+    }
 }
 
 /// Counts for a progress line.
@@ -205,6 +216,11 @@ public struct RunProgress: Sendable, Hashable {
     public struct Best: Sendable, Hashable {
         public var id: Int
         public var evaluation: Double
+
+        public init(id: Int, evaluation: Double) {
+            self.id = id
+            self.evaluation = evaluation
+        }
     }
 
     public init() {}

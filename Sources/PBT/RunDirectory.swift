@@ -13,15 +13,18 @@ public final class RunDirectory: Sendable {
     public let store: SQLiteTrialStore
     private let lockDescriptor: Int32?
 
-    public var storePath: String { url.appendingPathComponent(Self.storeFileName).path }
+    public let storePath: String
 
     /// Opens `url`. With `create`, makes the directory and store if needed;
     /// without, a directory without a store is an error. With `lock`, takes
     /// the run directory's exclusive lock or throws `PBTStoreError.locked`.
-    public init(_ url: URL, create: Bool, lock: Bool) throws {
+    /// `storePath` puts the SQLite store elsewhere (default
+    /// `RUN_DIR/pbt.sqlite`, `pbtwave pbt --store sqlite:PATH`).
+    public init(_ url: URL, create: Bool, lock: Bool, storePath: String? = nil) throws {
         self.url = url.standardizedFileURL
         let fm = FileManager.default
-        let storePath = self.url.appendingPathComponent(Self.storeFileName).path
+        let storePath = storePath ?? self.url.appendingPathComponent(Self.storeFileName).path
+        self.storePath = storePath
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: self.url.path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw RunDirectoryError.notADirectory(self.url.path) }

@@ -8,8 +8,7 @@ public struct LineageCommand: ParsableCommand {
         commandName: "lineage",
         abstract: "Print a trial's lineage (default: the best of the final population), or the whole tree.")
 
-    @Argument(help: "A PBT run directory.")
-    public var runDir: String
+    @OptionGroup public var source: RunSource
 
     @Option(help: "Trial id (default: the best of the final population).")
     public var trial: Int?
@@ -20,7 +19,7 @@ public struct LineageCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        let (trials, selections) = try openRun(runDir)
+        let (trials, selections) = try source.read()
         let selectionByChild = Dictionary(selections.map { ($0.childID, $0) }, uniquingKeysWith: { a, _ in a })
         if tree {
             let children = Dictionary(grouping: trials.filter { $0.parentID != nil }, by: { $0.parentID! })
@@ -32,10 +31,10 @@ public struct LineageCommand: ParsableCommand {
             return
         }
         let id = try trial ?? {
-            guard let best = Lineage.bestOfFinalPopulation(trials, selections) else { throw CommandError("\(runDir): the run has no finished trial yet") }
+            guard let best = Lineage.bestOfFinalPopulation(trials, selections) else { throw CommandError("\(source.label): the run has no finished trial yet") }
             return best.id
         }()
-        guard trials.contains(where: { $0.id == id }) else { throw CommandError("--trial \(id): no such trial in \(runDir)") }
+        guard trials.contains(where: { $0.id == id }) else { throw CommandError("--trial \(id): no such trial in \(source.label)") }
         for t in try Lineage.ancestry(of: id, in: trials) { print(Self.describe(t, selectionByChild[t.id])) }
     }
 

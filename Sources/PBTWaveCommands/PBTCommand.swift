@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PBT
 import PBTExperiment
+import PBTPostgres
 
 extension ProgressStyle: ExpressibleByArgument {}
 
@@ -30,10 +31,30 @@ public struct PBTCommand: ParsableCommand {
             RUN_DIR (pbt.sqlite, checkpoints/); re-running the same command on RUN_DIR resumes the run.
             At the end the best trial of the final generation is reported and its learned schedule is
             written to RUN_DIR/schedule.csv and RUN_DIR/schedule.json.
+
+            Several machines: --store postgres://… keeps the trials on a PostgreSQL server and RUN_DIR holds
+            only the checkpoints, so RUN_DIR must be a directory every machine reaches (a shared file system).
+            This command creates the run (or joins it) and runs --local-workers threads; `pbtwave worker
+            --store … --run NAME --run-dir RUN_DIR` on any machine adds workers. --local-workers 0 only
+            creates the run.
             """)
 
-    @Option(help: "Run directory (created if needed; an existing run there is resumed).")
+    @Option(help: "Run directory: checkpoints and the learned schedule; with the default store also the trials (created if needed; an existing run there is resumed).")
     public var runDir: String
+
+    @Option(help: ArgumentHelp(
+        "Trial store: sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (default: RUN_DIR/pbt.sqlite).",
+        valueName: "store"))
+    public var store: StoreLocation?
+
+    @Option(name: .customLong("run"), help: "Name of the run in the store (a PostgreSQL store can hold many runs).")
+    public var runName: String = RunDirectory.runName
+
+    @Option(help: "Worker threads in this process (default: --workers). 0: only create the run, for `pbtwave worker` processes.")
+    public var localWorkers: Int?
+
+    @Option(help: "Seconds a claimed trial stays leased without a heartbeat (heartbeats come every quarter lease); after that another worker may re-run it.")
+    public var leaseSeconds: Double = 60
 
     @Option(help: "The model to tune.")
     public var model: PBTModel = .toy
@@ -104,6 +125,8 @@ public struct PBTCommand: ParsableCommand {
     }
 
     public func validate() throws {
+        if let localWorkers, localWorkers < 0 { throw ValidationError("--local-workers must be 0 or more") }
+        guard leaseSeconds > 0, leaseSeconds.isFinite else { throw ValidationError("--lease-seconds must be positive") }
         guard totalSteps == nil || generations == nil else {
             throw ValidationError("give either --total-steps or --generations, not both")
         }
@@ -152,38 +175,26 @@ public struct PBTCommand: ParsableCommand {
     }
 
     public func run() throws {
+        if case .postgres(let url) = store {
+            return try runOnPostgres(url)
+        }
         let url = URL(fileURLWithPath: runDir)
-        if resume, !FileManager.default.fileExists(atPath: url.appendingPathComponent(RunDirectory.storeFileName).path) {
-            throw CommandError("--resume: \(runDir) holds no PBT run to resume (no \(RunDirectory.storeFileName))")
+        var storePath: String?
+        if case .sqlite(let path) = store { storePath = URL(fileURLWithPath: path).standardizedFileURL.path }
+        let storeFile = storePath ?? url.appendingPathComponent(RunDirectory.storeFileName).path
+        if resume, !FileManager.default.fileExists(atPath: storeFile) {
+            throw CommandError("--resume: \(runDir) holds no PBT run to resume (no \(storeFile))")
         }
-        let directory = try RunDirectory(url, create: true, lock: true)
+        let directory = try RunDirectory(url, create: true, lock: true, storePath: storePath)
         let configuration = runConfiguration()
-        let coordinator: PBTCoordinator
-        let created: Bool
-        do {
-            (coordinator, created) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
-                                                             configuration: configuration, runDirectory: directory.url)
-        } catch PBTStoreError.configMismatch(_, let differences) {
-            let lines = differences.map { "  \(Self.flag(forField: $0.field)): the run has \($0.stored), this command has \($0.given)" }
-            throw CommandError("""
-                \(runDir) holds a run created with other settings:
-                \(lines.joined(separator: "\n"))
-                Re-run with the run's flags to resume it, or choose a new --run-dir.
-                """)
-        }
+        let (coordinator, created) = try open(directory.store, runDirectory: directory.url, configuration: configuration)
         let recovered = try coordinator.recoverAfterCrash()
-        let settings = coordinator.settings
-        let mode = settings.isGenerational ? "budget mode (generational)" : "asynchronous"
-        let verb = created ? "starting" : "resuming"
-        print("pbt: \(verb) \(runDir): model \(configuration.model), P=\(settings.population) W=\(settings.workers), "
-              + "\(settings.trialSteps) steps/trial, budget \(settings.trialBudget) trials, \(settings.selection), \(mode)"
-              + (settings.deterministic ? ", deterministic" : "")
-              + (recovered.requeued > 0 ? "; re-queued \(recovered.requeued) interrupted trial(s)" : ""))
-
+        printStart(coordinator, created: created, extra: recovered.requeued > 0 ? "; re-queued \(recovered.requeued) interrupted trial(s)" : "")
+        guard localWorkers != 0 else { return }
         let runner = try PBTRunnerFactory.makeRunner(model, toy: toy, wavenet: wavenet)
         let line = PBTProgressLine(style: progress)
         let result = try drive(runner, coordinator: coordinator, progress: line)
-        try printSummary(result, directory: directory, settings: settings)
+        try printSummary(result, runDirectory: directory.url, settings: coordinator.settings)
         if let wavenet = runner as? WaveNetRunner, result.time.totalSeconds > 0 {
             let t = result.time
             print(String(format: "WaveNet workers: training+validation %.1f%%, checkpoint load+save %.2f%% of worker time; "
@@ -193,11 +204,78 @@ public struct PBTCommand: ParsableCommand {
         }
     }
 
-    private func drive<R: TrialRunner>(_ runner: R, coordinator: PBTCoordinator, progress: PBTProgressLine) throws -> PBTRunResult {
-        try PBTDriver(coordinator: coordinator, runner: runner).run { progress.update($0) }
+    /// The run on a PostgreSQL server: no run-directory lock and no crash
+    /// recovery (other processes may be working on it; leases re-queue the
+    /// trials of dead workers), checkpoints in RUN_DIR.
+    private func runOnPostgres(_ url: String) throws {
+        let runDirectory = URL(fileURLWithPath: runDir).standardizedFileURL
+        let store = try PostgresTrialStore(url: url)
+        if resume, try store.run(named: runName) == nil {
+            throw CommandError("--resume: \(store.displayURL) holds no run named '\(runName)'")
+        }
+        let configuration = runConfiguration()
+        let opened: (coordinator: PBTCoordinator, created: Bool)
+        do {
+            opened = try open(store, runDirectory: runDirectory, configuration: configuration)
+        } catch PBTStoreError.runExists {
+            opened = try open(store, runDirectory: runDirectory, configuration: configuration)  // created by another process just now
+        }
+        let coordinator = opened.coordinator
+        try SharedRunMarker.write(runDirectory, run: coordinator.run)
+        printStart(coordinator, created: opened.created, extra: "")
+        let threads = localWorkers ?? coordinator.settings.workers
+        guard threads > 0 else {
+            print("pbt: run '\(runName)' is ready in \(store.displayURL); add workers on any machine with:")
+            print("  pbtwave worker --store '\(store.displayURL)' --run \(runName) --run-dir \(runDirectory.path)")
+            return
+        }
+        let runner = try PBTRunnerFactory.makeRunner(model, toy: toy, wavenet: wavenet)
+        let line = PBTProgressLine(style: progress)
+        let result = try drive(runner, coordinator: coordinator, progress: line, threads: threads)
+        try printSummary(result, runDirectory: runDirectory, settings: coordinator.settings)
+        if result.done {
+            // Nothing will run again: files of killed workers (temporaries,
+            // outputs never reported) can go. A worker still writing a late
+            // result loses its file, but that result would be ignored anyway.
+            let live = Set(result.trials.compactMap { $0.checkpointLive ? $0.checkpointPath : nil })
+            let removed = coordinator.checkpoints.sweep(keeping: live)
+            if removed > 0 { print("pbt: removed \(removed) checkpoint file(s) left by workers that died") }
+        }
     }
 
-    private func printSummary(_ result: PBTRunResult, directory: RunDirectory, settings: PBTSettings) throws {
+    /// Opens (or creates) the run, explaining a configuration mismatch flag by flag.
+    private func open(_ store: any TrialStore, runDirectory: URL, configuration: RunConfiguration) throws -> (PBTCoordinator, Bool) {
+        do {
+            return try PBTCoordinator.open(store: store, name: runName, configuration: configuration, runDirectory: runDirectory)
+        } catch PBTStoreError.configMismatch(_, let differences) {
+            let lines = differences.map { "  \(Self.flag(forField: $0.field)): the run has \($0.stored), this command has \($0.given)" }
+            throw CommandError("""
+                \(store is PostgresTrialStore ? "run '\(runName)' in \(self.store!) was" : runDir + " holds a run") created with other settings:
+                \(lines.joined(separator: "\n"))
+                Re-run with the run's flags to resume it, or choose a new \(store is PostgresTrialStore ? "--run" : "--run-dir").
+                """)
+        }
+    }
+
+    private func printStart(_ coordinator: PBTCoordinator, created: Bool, extra: String) {
+        let settings = coordinator.settings
+        let mode = settings.isGenerational ? "budget mode (generational)" : "asynchronous"
+        let verb = created ? "starting" : "resuming"
+        let place = store.map { "run '\(runName)' in \($0), checkpoints in \(runDir)" } ?? runDir
+        print("pbt: \(verb) \(place): model \(coordinator.configuration.model), P=\(settings.population) W=\(settings.workers), "
+              + "\(settings.trialSteps) steps/trial, budget \(settings.trialBudget) trials, \(settings.selection), \(mode)"
+              + (settings.deterministic ? ", deterministic" : "") + extra)
+    }
+
+    private func drive<R: TrialRunner>(_ runner: R, coordinator: PBTCoordinator, progress: PBTProgressLine,
+                                       threads: Int? = nil) throws -> PBTRunResult {
+        let options = DriverOptions(workers: threads ?? localWorkers, leaseSeconds: leaseSeconds)
+        var callback: (@Sendable (PBTProgress) -> Void)?
+        if !progress.isOff { callback = { progress.update($0) } }
+        return try PBTDriver(coordinator: coordinator, runner: runner, options: options).run(progress: callback)
+    }
+
+    private func printSummary(_ result: PBTRunResult, runDirectory: URL, settings: PBTSettings) throws {
         let failed = result.trials.filter { $0.status == .failed }.count
         print("pbt: \(result.done ? "run complete" : "run stopped"): \(result.trials.count)/\(settings.trialBudget) trials"
               + (failed > 0 ? " (\(failed) failed)" : "") + ", \(result.completedThisSession) in this session")
@@ -215,12 +293,12 @@ public struct PBTCommand: ParsableCommand {
         print("checkpoint: \(result.bestCheckpoint?.path ?? "(released)")")
         let schedule = Lineage.schedule(of: try Lineage.ancestry(of: best.id, in: result.trials))
         for format in LearningRateSchedule.Format.allCases {
-            let file = directory.url.appendingPathComponent("schedule.\(format.rawValue)")
+            let file = runDirectory.appendingPathComponent("schedule.\(format.rawValue)")
             try AtomicFile.write(Data(schedule.text(format).utf8), to: file)
         }
         let lr = schedule.single("lr")
         let trend = lr.map { s in " (lr \(s.points.first!.value) at step 0 → \(s.points.last!.value) from step \(s.points.last!.step))" } ?? ""
-        print("schedule: \(directory.url.appendingPathComponent("schedule.csv").path), schedule.json: "
+        print("schedule: \(runDirectory.appendingPathComponent("schedule.csv").path), schedule.json: "
               + "\(schedule.rows.count) change point(s)\(trend)")
     }
 }

@@ -32,6 +32,9 @@ final class PBTProgressLine: Sendable {
         }
     }
 
+    /// `--progress none`: the driver need not even gather progress.
+    var isOff: Bool { style == .none }
+
     func update(_ p: PBTProgress) {
         guard style != .none else { return }
         let text = Self.text(p)

@@ -14,6 +14,8 @@ import WaveNetModule
 public enum PBTModel: String, ExpressibleByArgument, CaseIterable, Sendable {
     case toy
     case wavenet
+    /// Does no training (`NoOpRunner`): for measuring PBT's own overhead.
+    case noop
 }
 
 /// Options of the WaveNet model on the speech corpus (see `WaveNetRunner`).
@@ -94,6 +96,7 @@ public enum PBTRunnerFactory {
         switch model {
         case .toy: return [:]  // --toy-trial-ms changes timing only
         case .wavenet: return wavenet.stored
+        case .noop: return [:]
         }
     }
 
@@ -101,6 +104,19 @@ public enum PBTRunnerFactory {
         switch model {
         case .toy: return ToyQuadraticRunner(simulatedWork: .milliseconds(toy.trialMilliseconds))
         case .wavenet: return try wavenet.makeRunner()
+        case .noop: return NoOpRunner()
         }
+    }
+
+    /// The runner of an existing run, rebuilt from its stored model name and
+    /// options (for `pbtwave worker`). `corpus` and `toy` are the options
+    /// that do not change results and so are not stored.
+    public static func makeRunner(stored configuration: RunConfiguration, toy: ToyModelOptions, corpus: String?) throws -> any TrialRunner {
+        guard let model = PBTModel(rawValue: configuration.model) else {
+            throw CommandError("the run was created with model '\(configuration.model)', which this pbtwave does not know "
+                               + "(it knows \(PBTModel.allCases.map(\.rawValue).joined(separator: ", "))); use the same pbtwave build on every machine")
+        }
+        let wavenet = model == .wavenet ? try WaveNetModelOptions(stored: configuration.modelOptions, corpus: corpus) : WaveNetModelOptions()
+        return try makeRunner(model, toy: toy, wavenet: wavenet)
     }
 }

@@ -6,7 +6,7 @@ public struct PBTWave: ParsableCommand {
         commandName: "pbtwave",
         abstract: "Train a compact WaveNet on real speech and tune its learning-rate schedule with Population Based Training.",
         subcommands: [
-            ExperimentCommand.self, PBTCommand.self, ScheduleCommand.self, LineageCommand.self,
+            ExperimentCommand.self, PBTCommand.self, WorkerCommand.self, ScheduleCommand.self, LineageCommand.self,
             TrainCommand.self, EvaluateCommand.self, GenerateCommand.self, CorpusCommand.self,
             ReportCommand.self, Bench.self,
         ]

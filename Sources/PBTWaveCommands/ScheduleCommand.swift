@@ -24,8 +24,7 @@ public struct ScheduleExportCommand: ParsableCommand {
             {"hyperparameter":"lr","points":[{"step":0,"value":…},…]}. `pbtwave train --lr-schedule FILE` replays it.
             """)
 
-    @Argument(help: "A PBT run directory.")
-    public var runDir: String
+    @OptionGroup public var source: RunSource
 
     @Option(help: "Trial id (default: the best of the final population).")
     public var trial: Int?
@@ -39,13 +38,13 @@ public struct ScheduleExportCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        let (trials, selections) = try openRun(runDir)
+        let (trials, selections) = try source.read()
         let id = try trial ?? {
-            guard let best = Lineage.bestOfFinalPopulation(trials, selections) else { throw CommandError("\(runDir): the run has no finished trial yet") }
+            guard let best = Lineage.bestOfFinalPopulation(trials, selections) else { throw CommandError("\(source.label): the run has no finished trial yet") }
             return best.id
         }()
         guard let chosen = trials.first(where: { $0.id == id }) else {
-            throw CommandError("--trial \(id): no such trial in \(runDir) (ids run from 1 to \(trials.count))")
+            throw CommandError("--trial \(id): no such trial in \(source.label) (ids run from 1 to \(trials.count))")
         }
         guard chosen.status == .finished else {
             throw CommandError("--trial \(id) is \(chosen.status.rawValue); export a finished trial's schedule")
@@ -59,10 +58,41 @@ public struct ScheduleExportCommand: ParsableCommand {
     }
 }
 
-/// The trials and selections of the run in `path`, read without taking the
-/// run directory's lock (a run may be going on).
-func openRun(_ path: String) throws -> ([TrialRecord], [SelectionRecord]) {
-    let directory = try RunDirectory(URL(fileURLWithPath: path), create: false, lock: false)
-    guard let run = try directory.store.run(named: RunDirectory.runName) else { throw RunDirectoryError.noRun(path) }
-    return (try directory.store.trials(runID: run.id), try directory.store.selections(runID: run.id))
+/// Where `lineage` and `schedule export` read a run: a run directory, or
+/// `--store` and `--run` (a run in a PostgreSQL store has no store file in
+/// its run directory).
+public struct RunSource: ParsableArguments {
+    @Argument(help: "A PBT run directory (not needed with --store).")
+    public var runDir: String?
+
+    @Option(help: ArgumentHelp("Read the run from this trial store: sqlite:PATH or postgres://….", valueName: "store"))
+    public var store: StoreLocation?
+
+    @Option(name: .customLong("run"), help: "Name of the run in the store.")
+    public var runName: String = RunDirectory.runName
+
+    public init() {}
+
+    public func validate() throws {
+        guard runDir != nil || store != nil else { throw ValidationError("give a run directory, or --store (and --run)") }
+    }
+
+    /// For messages.
+    var label: String { store.map { "run '\(runName)' in \($0)" } ?? runDir! }
+
+    /// The run's trials and selections, read without taking the run
+    /// directory's lock (a run may be going on).
+    func read() throws -> ([TrialRecord], [SelectionRecord]) {
+        let trialStore: any TrialStore
+        if let store {
+            trialStore = try store.open()
+        } else {
+            trialStore = try RunDirectory(URL(fileURLWithPath: runDir!), create: false, lock: false).store
+        }
+        guard let run = try trialStore.run(named: runName) else {
+            if store == nil { throw RunDirectoryError.noRun(runDir!) }
+            throw CommandError("\(store!) holds no run named '\(runName)'")
+        }
+        return (try trialStore.trials(runID: run.id), try trialStore.selections(runID: run.id))
+    }
 }

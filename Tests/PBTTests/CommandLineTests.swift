@@ -45,6 +45,24 @@ import Testing
         #expect(again.stdout.contains("0 in this session"))
     }
 
+    /// `--store sqlite:PATH` keeps the trials outside the run directory.
+    @Test func theSQLiteStoreCanLiveElsewhere() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let storePath = dir.url.appendingPathComponent("trials.sqlite").path
+        let r = try runPBTWave(["pbt", "--run-dir", runDir, "--store", "sqlite:" + storePath, "--run", "mine"] + Self.quick)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("run complete: 20/20 trials"))
+        #expect(FileManager.default.fileExists(atPath: storePath))
+        #expect(!FileManager.default.fileExists(atPath: runDir + "/" + RunDirectory.storeFileName))
+        let lineage = try runPBTWave(["lineage", "--store", "sqlite:" + storePath, "--run", "mine", "--tree"])
+        #expect(lineage.stdout.split(separator: "\n").count == 20)
+        let bad = try runPBTWave(["pbt", "--run-dir", runDir, "--store", "mysql://x"] + Self.quick)
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("--store"))
+    }
+
     @Test(arguments: [
         (["--workers", "0"], "--workers: workers must be at least 1"),
         (["--workers", "5", "--population", "3"], "--population: population (3) must be at least the number of workers (5)"),

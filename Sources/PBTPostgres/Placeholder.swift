@@ -1,2 +1,0 @@
-import CLibPQ
-public func pqVersion() -> Int32 { PQlibVersion() }

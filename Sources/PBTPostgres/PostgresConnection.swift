@@ -1,0 +1,210 @@
+import CLibPQ
+import Foundation
+
+/// A bound statement parameter, sent in text format. Doubles are written
+/// with Swift's shortest round-trip form, which PostgreSQL's `float8` input
+/// parses back to the same bits (and its output, since version 12, is the
+/// shortest exact form too), so evaluations and times survive bit for bit.
+public enum PostgresValue: Sendable, Hashable {
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case null
+
+    public static func int(_ x: Int) -> PostgresValue { .int(Int64(x)) }
+    public static func optionalInt(_ x: Int?) -> PostgresValue { x.map { .int(Int64($0)) } ?? .null }
+    public static func optionalDouble(_ x: Double?) -> PostgresValue { x.map(PostgresValue.double) ?? .null }
+    public static func optionalText(_ x: String?) -> PostgresValue { x.map(PostgresValue.text) ?? .null }
+
+    var text: String? {
+        switch self {
+        case .int(let x): return String(x)
+        case .double(let x): return x.isFinite ? "\(x)" : (x.isNaN ? "NaN" : (x > 0 ? "Infinity" : "-Infinity"))
+        case .text(let x): return x
+        case .null: return nil
+        }
+    }
+}
+
+/// One result row; columns are read by index, in the SELECT's order, from
+/// PostgreSQL's text format.
+public struct PostgresRow {
+    let result: OpaquePointer
+    let row: Int32
+
+    public func isNull(_ i: Int32) -> Bool { PQgetisnull(result, row, i) != 0 }
+    public func text(_ i: Int32) -> String { String(cString: PQgetvalue(result, row, i)) }
+    public func optionalText(_ i: Int32) -> String? { isNull(i) ? nil : text(i) }
+    public func int64(_ i: Int32) throws(PostgresError) -> Int64 {
+        guard let x = Int64(text(i)) else { throw .unexpectedResult("column \(i) is '\(text(i))', not an integer") }
+        return x
+    }
+    public func int(_ i: Int32) throws(PostgresError) -> Int { Int(try int64(i)) }
+    public func optionalInt(_ i: Int32) throws(PostgresError) -> Int? { isNull(i) ? nil : try int(i) }
+    public func double(_ i: Int32) throws(PostgresError) -> Double {
+        let s = text(i)
+        switch s {
+        case "NaN": return .nan
+        case "Infinity": return .infinity
+        case "-Infinity": return -.infinity
+        default:
+            guard let x = Double(s) else { throw .unexpectedResult("column \(i) is '\(s)', not a number") }
+            return x
+        }
+    }
+    public func optionalDouble(_ i: Int32) throws(PostgresError) -> Double? { isNull(i) ? nil : try double(i) }
+}
+
+/// One libpq connection (`PGconn`) with a cache of prepared statements.
+///
+/// libpq connections are not thread-safe: a connection is used by one
+/// thread at a time (`PostgresConnectionPool` hands each to one user), which
+/// is why it is `@unchecked Sendable`: it may move between threads, never be
+/// shared by two at once. `deinit` closes it.
+public final class PostgresConnection: @unchecked Sendable {
+    private let conn: OpaquePointer
+    /// The URL with any password masked, for messages.
+    public let displayURL: String
+    private var statements: [String: String] = [:]
+
+    /// Connects to `url` (`postgres://…` or `postgresql://…`, or a libpq
+    /// `key=value` string). The client encoding is UTF-8; server notices
+    /// (e.g. "relation already exists, skipping") are not printed.
+    public init(url: String, connectTimeoutSeconds: Int = 10,
+                idleInTransactionTimeoutSeconds: Int = PostgresConnection.idleInTransactionTimeoutSeconds) throws(PostgresError) {
+        displayURL = redactedPostgresURL(url)
+        // Earlier entries are defaults that the URL overrides; later ones override the URL.
+        // Both arrays end with NULL, as PQconnectdbParams requires.
+        let keywords: [String?] = ["connect_timeout", "fallback_application_name", "dbname", "client_encoding", nil]
+        let values: [String?] = ["\(connectTimeoutSeconds)", "pbtwave", url, "UTF8", nil]
+        let c = withCStrings(keywords) { k in withCStrings(values) { v in PQconnectdbParams(k, v, 1) } }
+        guard let c else { throw .cannotConnect(url: displayURL, message: "out of memory") }
+        guard PQstatus(c) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(c))
+            PQfinish(c)
+            throw .cannotConnect(url: displayURL, message: message)
+        }
+        PQsetNoticeProcessor(c, { _, _ in }, nil)
+        conn = c
+        // A client that stops inside a transaction (a frozen machine, a
+        // network partition) would otherwise hold its row locks, the run
+        // row's among them, until TCP notices, which can take hours: the
+        // server ends such a session after this long. Our transactions never
+        // wait on the client for more than milliseconds.
+        try exec("SET idle_in_transaction_session_timeout = \(idleInTransactionTimeoutSeconds * 1000)")
+    }
+
+    /// Seconds a session may sit idle inside a transaction before the server ends it.
+    public static let idleInTransactionTimeoutSeconds = 60
+
+    deinit { PQfinish(conn) }
+
+    /// False once the connection has broken; it is then thrown away.
+    public var isUsable: Bool { PQstatus(conn) == CONNECTION_OK }
+
+    /// Whether a transaction is open (or failed and awaiting ROLLBACK).
+    public var inTransaction: Bool {
+        let s = PQtransactionStatus(conn)
+        return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE
+    }
+
+    private var lastMessage: String { String(cString: PQerrorMessage(conn)) }
+
+    /// Turns a result into an error, or returns it (the caller clears it).
+    private func check(_ result: OpaquePointer?, _ statement: String) throws(PostgresError) -> OpaquePointer {
+        guard let result else {
+            if !isUsable { throw .connectionLost(message: lastMessage, statement: statement) }
+            throw .server(sqlState: "", message: lastMessage, detail: nil, statement: statement)
+        }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            return result
+        default:
+            func field(_ code: UInt8) -> String? { PQresultErrorField(result, Int32(code)).map { String(cString: $0) } }
+            let state = field(UInt8(ascii: "C"))
+            let message = field(UInt8(ascii: "M")) ?? String(cString: PQresultErrorMessage(result))
+            let detail = field(UInt8(ascii: "D"))
+            PQclear(result)
+            if state == nil || !isUsable { throw .connectionLost(message: message.isEmpty ? lastMessage : message, statement: statement) }
+            throw .server(sqlState: state!, message: message, detail: detail, statement: statement)
+        }
+    }
+
+    /// Runs one or more statements without parameters (simple protocol).
+    public func exec(_ sql: String) throws(PostgresError) {
+        PQclear(try check(PQexec(conn, sql), sql))
+    }
+
+    /// Runs `sql` (with `$1`, `$2`, … placeholders) as a prepared statement,
+    /// preparing it on first use on this connection, and maps each row.
+    /// Returns the rows and the number of rows the statement changed.
+    @discardableResult
+    public func execute<T>(_ sql: String, _ args: [PostgresValue] = [],
+                           _ map: (PostgresRow) throws -> T) throws -> (rows: [T], changed: Int) {
+        let name: String
+        if let cached = statements[sql] {
+            name = cached
+        } else {
+            name = "pbt\(statements.count)"
+            PQclear(try check(PQprepare(conn, name, sql, Int32(args.count), nil), sql))
+            statements[sql] = name
+        }
+        let result = try check(withCStrings(args.map(\.text)) { values in
+            PQexecPrepared(conn, name, Int32(args.count), values, nil, nil, 0)
+        }, sql)
+        defer { PQclear(result) }
+        var rows: [T] = []
+        let n = PQntuples(result)
+        rows.reserveCapacity(Int(n))
+        for i in 0..<n { rows.append(try map(PostgresRow(result: result, row: i))) }
+        let changed = Int(String(cString: PQcmdTuples(result))) ?? 0
+        return (rows, changed)
+    }
+
+    /// Runs a query and maps each row.
+    public func query<T>(_ sql: String, _ args: [PostgresValue] = [], _ map: (PostgresRow) throws -> T) throws -> [T] {
+        try execute(sql, args, map).rows
+    }
+
+    /// Runs a statement that returns no rows; returns the number of rows changed.
+    @discardableResult
+    public func run(_ sql: String, _ args: [PostgresValue] = []) throws -> Int {
+        try execute(sql, args) { _ in () }.changed
+    }
+
+    /// `body` between `BEGIN` and `COMMIT` (read committed), rolled back if
+    /// it throws. A `COMMIT` that the server turns into a rollback (the
+    /// transaction had failed) throws; a connection that breaks during
+    /// `COMMIT` throws `.commitOutcomeUnknown`.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try exec("BEGIN")
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            if isUsable { try? exec("ROLLBACK") }
+            throw error
+        }
+        guard let r = PQexec(conn, "COMMIT") else { throw PostgresError.commitOutcomeUnknown(message: lastMessage) }
+        defer { PQclear(r) }
+        if PQresultStatus(r) != PGRES_COMMAND_OK {
+            let state = PQresultErrorField(r, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+            let message = String(cString: PQresultErrorMessage(r))
+            if state == nil || !isUsable { throw PostgresError.commitOutcomeUnknown(message: message.isEmpty ? lastMessage : message) }
+            // A serialization failure at commit: rolled back, safe to retry.
+            throw PostgresError.server(sqlState: state!, message: message, detail: nil, statement: "COMMIT")
+        }
+        guard String(cString: PQcmdStatus(r)) == "COMMIT" else {
+            throw PostgresError.unexpectedResult("COMMIT rolled the transaction back (a statement in it had failed)")
+        }
+        return result
+    }
+}
+
+/// Calls `body` with a C array of C strings (nil entries stay NULL), valid
+/// only during the call.
+func withCStrings<R>(_ strings: [String?], _ body: ([UnsafePointer<CChar>?]) throws -> R) rethrows -> R {
+    let copies = strings.map { $0.flatMap { strdup($0) } }
+    defer { for p in copies { free(p) } }
+    return try body(copies.map { $0.map { UnsafePointer($0) } })
+}

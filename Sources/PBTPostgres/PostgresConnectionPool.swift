@@ -1,0 +1,101 @@
+import Foundation
+import Synchronization
+
+/// How often a transaction that failed transiently is run again.
+public struct PostgresRetryPolicy: Sendable, Hashable {
+    /// Attempts in all, the first included.
+    public var maxAttempts: Int
+    /// The wait before the first retry; it doubles, up to `maxDelaySeconds`.
+    public var initialDelaySeconds: Double
+    public var maxDelaySeconds: Double
+
+    /// 8 attempts, waits of 25 ms doubling to at most 2 s: about 5 s of
+    /// retrying in all, enough for a server restart or a failover of the
+    /// connection, short enough that a dead server stops the workers soon.
+    public static let standard = PostgresRetryPolicy(maxAttempts: 8, initialDelaySeconds: 0.025, maxDelaySeconds: 2)
+
+    public init(maxAttempts: Int, initialDelaySeconds: Double, maxDelaySeconds: Double) {
+        precondition(maxAttempts >= 1, "maxAttempts must be at least 1")
+        self.maxAttempts = maxAttempts
+        self.initialDelaySeconds = initialDelaySeconds
+        self.maxDelaySeconds = maxDelaySeconds
+    }
+
+    /// The wait before retry `n` (1 = the first retry).
+    func delay(beforeRetry n: Int) -> Double {
+        min(maxDelaySeconds, initialDelaySeconds * Double(1 << min(n - 1, 20)))
+    }
+}
+
+/// Connections to one server, each used by one thread at a time (libpq
+/// connections are not thread-safe). A user takes an idle connection or
+/// opens a new one, and gives it back afterwards unless it broke; so there
+/// are as many connections as threads that have used the pool at once.
+public final class PostgresConnectionPool: Sendable {
+    public let url: String
+    public let retry: PostgresRetryPolicy
+    private let idle = Mutex<[PostgresConnection]>([])
+    /// Idle connections beyond this are closed rather than kept.
+    private let maxIdle = 32
+
+    /// Opens one connection at once, so a wrong URL or a server that is
+    /// down is reported here rather than at the first transaction.
+    public init(url: String, retry: PostgresRetryPolicy = .standard) throws {
+        self.url = url
+        self.retry = retry
+        let first = try PostgresConnection(url: url)
+        idle.withLock { $0.append(first) }
+    }
+
+    /// `body` with a connection of its own.
+    public func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        let connection = try idle.withLock { $0.popLast() } ?? PostgresConnection(url: url)
+        defer {
+            if connection.isUsable, !connection.inTransaction {
+                idle.withLock { if $0.count < maxIdle { $0.append(connection) } }
+            }
+        }
+        return try body(connection)
+    }
+
+    /// `body` as one transaction, run again (on a fresh connection if the
+    /// old one broke) after a transient failure: serialization failure
+    /// (40001), deadlock (40P01), server shutdown (57P0x), a lost connection
+    /// before `COMMIT`, or no connection at all, up to `retry.maxAttempts`
+    /// times in all. `body` must have no effects outside the transaction.
+    /// A connection lost during `COMMIT` is not retried (the outcome is
+    /// unknown): `PostgresError.commitOutcomeUnknown` is thrown.
+    public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try retrying { try withConnection { c in try c.transaction { try body(c) } } }
+    }
+
+    /// `body` on a connection in autocommit mode (each statement its own
+    /// transaction), for reads; retried like `transaction`.
+    public func read<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try retrying { try withConnection(body) }
+    }
+
+    private func retrying<T>(_ operation: () throws -> T) throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try operation()
+            } catch let error as PostgresError where error.isTransient {
+                guard attempt < retry.maxAttempts else {
+                    throw PostgresError.retriesExhausted(attempts: attempt, last: error.description)
+                }
+                if error.isConnectionFailure { closeIdle() }
+                Thread.sleep(forTimeInterval: retry.delay(beforeRetry: attempt) * Double.random(in: 0.5...1))
+                attempt += 1
+            }
+        }
+    }
+
+    /// Closes the idle connections (those in use are closed or kept when
+    /// their users give them back). After a lost connection all of them go:
+    /// the server has probably restarted, and libpq notices that an idle
+    /// connection is dead only when it next uses it.
+    public func closeIdle() {
+        idle.withLock { $0.removeAll() }
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+
+/// What went wrong talking to PostgreSQL, with the server's own message.
+public enum PostgresError: Error, Equatable, CustomStringConvertible, LocalizedError {
+    /// The server could not be reached or refused the login.
+    case cannotConnect(url: String, message: String)
+    /// The server rejected a statement (`sqlState` is the five-character
+    /// SQLSTATE, e.g. 40001 serialization failure, 23505 unique violation).
+    case server(sqlState: String, message: String, detail: String?, statement: String)
+    /// The connection broke during a statement (server restart, network).
+    case connectionLost(message: String, statement: String)
+    /// The connection broke while `COMMIT` was in flight: the transaction
+    /// may or may not have been committed, so it is not retried.
+    case commitOutcomeUnknown(message: String)
+    /// A transient error persisted through every retry.
+    case retriesExhausted(attempts: Int, last: String)
+    /// A result that the statement cannot have produced (a bug, or a
+    /// different schema under the same table names).
+    case unexpectedResult(String)
+    /// The database holds tables named like ours that are not a PBTWave store.
+    case notAStore(url: String, reason: String)
+    /// The store was created by a newer PBTWave.
+    case schemaVersion(url: String, found: Int, supported: Int)
+
+    /// Errors after which the whole transaction can be run again safely:
+    /// the server rolled it back (serialization failure, deadlock, shutdown)
+    /// or the connection broke before `COMMIT` was sent.
+    public var isTransient: Bool {
+        switch self {
+        case .server(let state, _, _, _):
+            return state == "40001" || state == "40P01" || state.hasPrefix("08")
+                || state == "57P01" || state == "57P02" || state == "57P03"
+        case .connectionLost, .cannotConnect:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// The server's SQLSTATE, for `.server` errors.
+    public var sqlState: String? {
+        if case .server(let state, _, _, _) = self { return state }
+        return nil
+    }
+
+    /// The connection (not just the transaction) is gone.
+    var isConnectionFailure: Bool {
+        switch self {
+        case .server(let state, _, _, _): return state.hasPrefix("08") || state.hasPrefix("57P")
+        case .connectionLost: return true
+        default: return false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .cannotConnect(let url, let message):
+            return "cannot connect to PostgreSQL at \(url): \(message.trimmed); check that the server runs and the URL "
+                + "(postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE) is right"
+        case .server(let state, let message, let detail, let statement):
+            return "PostgreSQL error \(state): \(message.trimmed)" + (detail.map { " (\($0.trimmed))" } ?? "")
+                + " during: \(statement.oneLine)"
+        case .connectionLost(let message, let statement):
+            return "lost the connection to PostgreSQL (\(message.trimmed)) during: \(statement.oneLine)"
+        case .commitOutcomeUnknown(let message):
+            return "lost the connection to PostgreSQL while committing (\(message.trimmed)); the transaction may or may not "
+                + "have been committed, so this worker stops. Restart it: leases re-queue whatever it held"
+        case .retriesExhausted(let attempts, let last):
+            return "PostgreSQL kept failing after \(attempts) attempts; last error: \(last)"
+        case .unexpectedResult(let m):
+            return "unexpected result from PostgreSQL: \(m)"
+        case .notAStore(let url, let reason):
+            return "\(url) is not a PBTWave trial store (\(reason)); use a dedicated database, or a schema of its own "
+                + "(?options=-csearch_path%3DNAME in the URL)"
+        case .schemaVersion(let url, let found, let supported):
+            return "\(url) has trial-store schema version \(found), this build supports \(supported)"
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
+
+extension String {
+    var trimmed: String { trimmingCharacters(in: .whitespacesAndNewlines) }
+    /// The statement on one line, shortened, for error messages.
+    var oneLine: String {
+        let words = split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        return words.count > 160 ? String(words.prefix(157)) + "..." : words
+    }
+}
+
+/// `url` with any password replaced by `***`, for messages and logs.
+public func redactedPostgresURL(_ url: String) -> String {
+    // postgres://user:secret@host/db  →  postgres://user:***@host/db
+    guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else {
+        return url.replacingOccurrences(of: #"password\s*=\s*\S+"#, with: "password=***", options: .regularExpression)
+    }
+    let userInfo = url[scheme.upperBound..<at]
+    guard let colon = userInfo.firstIndex(of: ":") else { return url }
+    return String(url[..<colon]) + ":***" + String(url[at...])
+}

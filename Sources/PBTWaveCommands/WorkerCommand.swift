@@ -1,0 +1,129 @@
+import ArgumentParser
+import Foundation
+import PBT
+
+/// `pbtwave worker`: joins an existing run and works on it until it is done.
+public struct WorkerCommand: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Join a PBT run in a shared store and claim, run and report its trials until the run is done.",
+        discussion: """
+            The run must exist: create it with `pbtwave pbt --store postgres://… --run NAME --run-dir DIR …` \
+            (add --local-workers 0 to only create it). The worker rebuilds the runner from the run's stored model \
+            and options, so only options that do not change results are given here (--corpus, --toy-trial-ms). \
+            RUN_DIR must be the run's checkpoint directory as this machine sees it (a shared file system). \
+            Every claim is leased; a heartbeat renews it every quarter lease. If this process dies, its trials \
+            are re-run by other workers once their leases expire, and a result it reports after losing a trial \
+            is ignored. Start as many workers, on as many machines, as you like.
+            """)
+
+    @Option(help: ArgumentHelp("Trial store holding the run: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or sqlite:PATH on one machine).",
+                               valueName: "store"))
+    public var store: StoreLocation
+
+    @Option(name: .customLong("run"), help: "Name of the run in the store.")
+    public var runName: String
+
+    @Option(help: "The run's directory for checkpoints, reachable from every worker.")
+    public var runDir: String
+
+    @Option(help: "Worker threads in this process.")
+    public var workers: Int = 1
+
+    @Option(help: "Seconds a claimed trial stays leased without a heartbeat (heartbeats come every quarter lease).")
+    public var leaseSeconds: Double = 60
+
+    @Option(help: "An idle worker (nothing claimable yet) asks the store again after this many seconds; each ask is a small transaction, so thousands of workers want a longer wait.")
+    public var pollSeconds: Double = 0.1
+
+    @Option(help: "WaveNet runs: the speech corpus folder on this machine (default: $PBTWAVE_CORPUS, else ./corpus).")
+    public var corpus: String?
+
+    @Option(help: "Progress display: auto, line (rewritten in place), plain (a line every few seconds), none.")
+    public var progress: ProgressStyle = .auto
+
+    @OptionGroup(title: "Toy model")
+    public var toy: ToyModelOptions
+
+    public init() {}
+
+    public func validate() throws {
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard leaseSeconds > 0, leaseSeconds.isFinite else { throw ValidationError("--lease-seconds must be positive") }
+        guard pollSeconds > 0, pollSeconds.isFinite else { throw ValidationError("--poll-seconds must be positive") }
+    }
+
+    public func run() throws {
+        let trialStore = try store.open()
+        guard try trialStore.run(named: runName) != nil else {
+            throw CommandError("""
+                \(store) holds no run named '\(runName)'; create it first with
+                  pbtwave pbt --store '\(store)' --run \(runName) --run-dir \(runDir) --local-workers 0 [settings…]
+                """)
+        }
+        let runDirectory = URL(fileURLWithPath: runDir).standardizedFileURL
+        let coordinator = try PBTCoordinator.open(store: trialStore, name: runName, runDirectory: runDirectory)
+        try SharedRunMarker.check(runDirectory, run: coordinator.run)
+        let configuration = coordinator.configuration
+        let runner = try PBTRunnerFactory.makeRunner(stored: configuration, toy: toy, corpus: corpus)
+        // Progress reads counts over the whole run from the store: once a
+        // second is plenty, and never with --progress none.
+        let options = DriverOptions(workers: workers, leaseSeconds: leaseSeconds, maxIdleWaitSeconds: pollSeconds, progressInterval: 1)
+        print("worker \(options.workerIDPrefix): joining run '\(runName)' in \(store) (model \(configuration.model), "
+              + "P=\(configuration.settings.population), budget \(configuration.settings.trialBudget) trials), \(workers) thread(s), "
+              + "checkpoints in \(coordinator.checkpoints.runDirectory.path)")
+        let line = PBTProgressLine(style: progress)
+        let result = try drive(runner, coordinator: coordinator, options: options, progress: line)
+        let t = result.time
+        print("worker \(options.workerIDPrefix): \(result.done ? "run complete" : "stopped"): completed \(result.completedThisSession) "
+              + "trial(s) in this process; " + String(format: "worker time: runner %.1f%%, controller+store %.2f%%, idle %.1f%%",
+                                                      100 * t.runnerSeconds / max(t.totalSeconds, 1e-9), 100 * t.coordinationFraction,
+                                                      100 * t.idleSeconds / max(t.totalSeconds, 1e-9)))
+        if let best = result.best {
+            print("best trial of the final population so far: #\(best.id), generation \(best.generation), loss \(best.evaluation!)")
+        }
+    }
+
+    private func drive<R: TrialRunner>(_ runner: R, coordinator: PBTCoordinator, options: DriverOptions,
+                                       progress: PBTProgressLine) throws -> PBTRunResult {
+        var callback: (@Sendable (PBTProgress) -> Void)?
+        if !progress.isOff { callback = { progress.update($0) } }
+        return try PBTDriver(coordinator: coordinator, runner: runner, options: options).run(progress: callback)
+    }
+}
+
+/// `RUN_DIR/pbt-run.txt`: names the run whose checkpoints a shared run
+/// directory holds, so a worker given a directory that is not the run's
+/// (a typo, a mount missing on that machine, another run's) stops at once
+/// instead of failing every trial whose parent checkpoint it cannot find.
+enum SharedRunMarker {
+    static let fileName = "pbt-run.txt"
+
+    static func text(_ run: RunRecord) -> String {
+        "run \(run.name)\ncreated \(run.createdAt)\n"
+    }
+
+    /// Written by the process that creates or resumes the run.
+    static func write(_ runDirectory: URL, run: RunRecord) throws {
+        let file = runDirectory.appendingPathComponent(fileName)
+        if (try? String(contentsOf: file, encoding: .utf8)) == text(run) { return }
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        try AtomicFile.write(Data(text(run).utf8), to: file)
+    }
+
+    static func check(_ runDirectory: URL, run: RunRecord) throws {
+        let file = runDirectory.appendingPathComponent(fileName)
+        guard let found = try? String(contentsOf: file, encoding: .utf8) else {
+            throw CommandError("""
+                \(runDirectory.path) is not run '\(run.name)''s directory (no \(fileName)): give --run-dir the directory \
+                the run was created with, as this machine mounts it (a shared file system)
+                """)
+        }
+        guard found == text(run) else {
+            throw CommandError("""
+                \(runDirectory.path) belongs to another run (\(file.path) says \
+                '\(found.split(separator: "\n").joined(separator: ", "))', this is run '\(run.name)' created \(run.createdAt))
+                """)
+        }
+    }
+}

@@ -1,0 +1,338 @@
+import Dispatch
+import Foundation
+import PBTPostgres
+import SeededRNG
+import Synchronization
+import Testing
+
+@testable import PBT
+
+/// The PostgreSQL backend against a real server (see `PostgresTestServer`):
+/// the generic store contract, the same deterministic run as SQLite, leases,
+/// concurrency across connection pools (as across processes), and errors.
+/// `swift test --filter PBTPostgres` runs exactly these.
+@Suite(.postgresServer) struct PBTPostgresTests {
+    @Test func conformance() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        try TrialStoreConformance.check { try stores.makeStore() }
+    }
+
+    /// Same settings, same seed, deterministic mode: the SQLite and the
+    /// PostgreSQL store produce the same trial and selection tables, bit for
+    /// bit (times, workers and attempts aside).
+    @Test(arguments: [(8, 4), (4, 4)])
+    func deterministicRunMatchesSQLite(population: Int, workers: Int) throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: population, workers: workers, trialSteps: 20, budget: .generations(8), seed: 9,
+                                    deterministic: true)
+        let configuration = RunConfiguration(settings: settings, model: "toy")
+
+        let sqliteDir = dir.url.appendingPathComponent("sqlite")
+        let directory = try RunDirectory(sqliteDir, create: true, lock: true)
+        let (onSQLite, _) = try PBTCoordinator.open(store: directory.store, name: "r", configuration: configuration, runDirectory: sqliteDir)
+        let a = try PBTDriver(coordinator: onSQLite, runner: ToyQuadraticRunner()).run()
+
+        let postgres = try stores.makeStore()
+        let (onPostgres, _) = try PBTCoordinator.open(store: postgres, name: "r", configuration: configuration,
+                                                       runDirectory: dir.url.appendingPathComponent("postgres"))
+        let b = try PBTDriver(coordinator: onPostgres, runner: ToyQuadraticRunner()).run()
+
+        #expect(a.done && b.done)
+        #expect(b.trials.count == settings.trialBudget)
+        expectSameRows(a.trials.map(\.lineageFields), b.trials.map(\.lineageFields))
+        #expect(try directory.store.selections(runID: onSQLite.run.id) == postgres.selections(runID: onPostgres.run.id))
+        #expect(try directory.store.run(named: "r")?.state == postgres.run(named: "r")?.state, "controller state, RNG included")
+        #expect(a.best?.id == b.best?.id)
+        expectConsistentRun(b.trials, try postgres.selections(runID: onPostgres.run.id), settings: settings)
+    }
+
+    /// A worker dies holding a trial: once its lease expires another worker
+    /// gets the trial (attempt 2); the dead worker's late report is ignored
+    /// and its output deleted; the new attempt's report counts.
+    @Test func leaseExpiryRequeuesADeadWorkersTrialAndItsLateReportIsIgnored() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let store = try stores.makeStore()
+        let (c, _) = try PBTCoordinator.open(store: store, name: "r", configuration: RunConfiguration(settings: testSettings(population: 2, workers: 2), model: "test"),
+                                             runDirectory: dir.url, now: 1000)
+        guard case .trial(let dead) = try c.claim(workerID: "dead", now: 1000, leaseSeconds: 30) else { throw TestFailure("no trial") }
+        guard case .trial(let other) = try c.claim(workerID: "alive", now: 1000, leaseSeconds: 30) else { throw TestFailure("no trial") }
+        #expect(dead.spec.id == 1 && other.spec.id == 2)
+
+        // Before the lease runs out nothing is claimable; heartbeats keep a live worker's lease.
+        #expect(try c.claim(workerID: "late", now: 1029, leaseSeconds: 30) == .wait)
+        #expect(try store.renewLease(runID: c.run.id, trialID: 2, attempt: 1, workerID: "alive", until: 2000))
+        #expect(try store.renewLease(runID: c.run.id, trialID: 1, attempt: 1, workerID: "alive", until: 2000) == false,
+                "only the holder renews")
+
+        // Trial 1's lease (until 1030) has expired, trial 2's (renewed) has not.
+        guard case .trial(let rerun) = try c.claim(workerID: "late", now: 1031, leaseSeconds: 30) else {
+            throw TestFailure("the expired trial was not re-claimed")
+        }
+        #expect(rerun.spec.id == 1)
+        #expect(rerun.spec.attempt == 2)
+        #expect(rerun.output != dead.output)
+        #expect(try c.claim(workerID: "late2", now: 1031, leaseSeconds: 30) == .wait, "trial 2 is still leased")
+        #expect(try store.renewLease(runID: c.run.id, trialID: 1, attempt: 1, workerID: "dead", until: 3000) == false,
+                "the dead worker's heartbeat no longer renews anything")
+
+        // The "dead" worker was only slow: its result arrives late and is ignored.
+        _ = try NoOpRunner().run(dead.spec, parent: nil, output: dead.output)
+        let late = try c.report(dead, result: .success(TrialOutcome(evaluation: 0.125)), now: 1040)
+        #expect(!late.accepted)
+        #expect(!FileManager.default.fileExists(atPath: dead.output.path), "the late output is deleted")
+        let stillRunning = try #require(try store.trial(runID: c.run.id, id: 1))
+        #expect(stillRunning.status == .running && stillRunning.attempt == 2 && stillRunning.workerID == "late")
+
+        _ = try NoOpRunner().run(rerun.spec, parent: nil, output: rerun.output)
+        let fresh = try c.report(rerun, result: .success(TrialOutcome(evaluation: 0.25)), now: 1050)
+        #expect(fresh.accepted)
+        let t = try #require(try store.trial(runID: c.run.id, id: 1))
+        #expect(t.status == .finished && t.evaluation == 0.25 && t.attempt == 2)
+        #expect(t.checkpointPath == "checkpoints/trial-1.2.ckpt")
+        #expect(FileManager.default.fileExists(atPath: rerun.output.path))
+        // A second, duplicate report of the same attempt changes nothing either.
+        #expect(try c.report(rerun, result: .success(TrialOutcome(evaluation: 0.5)), now: 1060).accepted == false)
+        #expect(try store.trial(runID: c.run.id, id: 1)?.evaluation == 0.25)
+    }
+
+    /// While a decision is recording a trial's result, a claim on another
+    /// connection cannot re-claim that trial even if its lease has expired:
+    /// the decision's read locks the row and the claim skips locked rows.
+    /// So the coordinator's "does this worker still hold the attempt?" check
+    /// and the result it writes cannot be split by a claim.
+    @Test func aClaimCannotTakeATrialAwayFromADecisionInProgress() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        let store = try stores.makeStore()
+        let other = try PostgresTrialStore(url: store.pool.url)
+        let run = try store.createRun(name: "r", configJSON: "{}", seed: 0, state: TrialStoreConformance.state(1),
+                                      trials: [TrialStoreConformance.planned(1)], now: 0)
+        _ = try store.claim(runID: run.id, workerID: "slow", now: 0, leaseUntil: 10)
+        let duringDecision = try store.withDecision(runID: run.id) { tx -> TrialRecord? in
+            let held = try tx.trial(id: 1)
+            #expect(held?.workerID == "slow" && held?.attempt == 1)
+            let stolen = try other.claim(runID: run.id, workerID: "thief", now: 20, leaseUntil: 30)  // lease expired at 10
+            try tx.complete(trialID: 1, status: .finished, evaluation: 0.5, checkpointPath: "checkpoints/trial-1.1.ckpt",
+                            finishedAt: 20, failure: nil)
+            return stolen
+        }
+        #expect(duringDecision == nil, "the locked trial was skipped")
+        #expect(try other.claim(runID: run.id, workerID: "thief", now: 21, leaseUntil: 30) == nil, "and is finished now")
+        let t = try #require(try other.trial(runID: run.id, id: 1))
+        #expect(t.status == .finished && t.attempt == 1 && t.workerID == "slow")
+    }
+
+    /// Many threads on several connection pools (as if several processes)
+    /// claim at once: no trial is handed out twice.
+    @Test func concurrentClaimsFromManyThreadsNeverDuplicate() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        let first = try stores.makeStore()
+        let url = first.pool.url
+        let pools = [first, try PostgresTrialStore(url: url), try PostgresTrialStore(url: url)]
+        let trials = (1...600).map { TrialStoreConformance.planned($0) }
+        let run = try first.createRun(name: "r", configJSON: "{}", seed: 0, state: TrialStoreConformance.state(600), trials: trials, now: 0)
+        let claimed = Mutex<[Int: [String]]>([:])
+        let failures = Mutex<[String]>([])
+        // Real threads (concurrentPerform would use one per core), released together.
+        let ready = DispatchGroup(), go = DispatchSemaphore(value: 0), done = DispatchGroup()
+        for worker in 0..<12 {
+            ready.enter()
+            done.enter()
+            Thread {
+                let store = pools[worker % pools.count]
+                ready.leave()
+                go.wait()
+                do {
+                    while let t = try store.claim(runID: run.id, workerID: "w\(worker)", now: 0, leaseUntil: 1e9) {
+                        claimed.withLock { $0[t.id, default: []].append("w\(worker)") }
+                    }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+                done.leave()
+            }.start()
+        }
+        ready.wait()
+        for _ in 0..<12 { go.signal() }
+        done.wait()
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        let byTrial = claimed.withLock { $0 }
+        #expect(byTrial.keys.sorted() == Array(1...600))
+        let twice = byTrial.filter { $0.value.count > 1 }
+        #expect(twice.isEmpty, "handed out more than once: \(twice.keys.sorted().prefix(10))")
+        let stored = try first.trials(runID: run.id)
+        #expect(stored.allSatisfy { $0.status == .running && $0.attempt == 1 })
+        let holders = Dictionary(uniqueKeysWithValues: stored.map { ($0.id, [$0.workerID!]) })
+        #expect(holders == byTrial, "the stored holder is the one that got it")
+    }
+
+    /// Two drivers on separate connection pools run one run to the end at
+    /// once (two "processes" of 4 threads): every trial finishes exactly
+    /// once, decisions are consistent, the budget is used exactly.
+    @Test(arguments: [(4, 8), (12, 8)])
+    func twoProcessesShareOneRun(population: Int, workersEach: Int) throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: population, workers: min(population, 4), trialSteps: 1, budget: .totalSteps(240), seed: 3)
+        let configuration = RunConfiguration(settings: settings, model: "noop")
+        let storeA = try stores.makeStore()
+        let storeB = try PostgresTrialStore(url: storeA.pool.url)
+        let (a, _) = try PBTCoordinator.open(store: storeA, name: "r", configuration: configuration, runDirectory: dir.url)
+        let b = try PBTCoordinator.open(store: storeB, name: "r", runDirectory: dir.url)
+        let results = Mutex<[Result<PBTRunResult, any Error>]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { i in
+            let options = DriverOptions(workers: workersEach / 2, workerIDPrefix: "process\(i)")
+            let result = Result { try PBTDriver(coordinator: i == 0 ? a : b, runner: NoOpRunner(), options: options).run() }
+            results.withLock { $0.append(result) }
+        }
+        let finished = try results.withLock { $0 }.map { try $0.get() }
+        #expect(finished.allSatisfy { $0.done })
+        #expect(finished.map(\.completedThisSession).reduce(0, +) == 240, "each trial reported once, by one process")
+        let trials = try storeA.trials(runID: a.run.id)
+        #expect(trials.allSatisfy { $0.status == .finished && $0.attempt == 1 })
+        expectConsistentRun(trials, try storeA.selections(runID: a.run.id), settings: settings)
+    }
+
+    /// A server-side disconnect (here `pg_terminate_backend`, as in a
+    /// server restart) between transactions is retried on a new connection.
+    @Test func aLostConnectionIsRetried() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        let name = "pbtretry\(UInt32.random(in: 0 ... .max))"
+        let store = try stores.makeStore(applicationName: name)
+        let run = try store.createRun(name: "r", configJSON: "{}", seed: 0, state: TrialStoreConformance.state(2),
+                                      trials: [TrialStoreConformance.planned(1), TrialStoreConformance.planned(2)], now: 0)
+        let admin = try PostgresConnection(url: stores.server.url)
+        let killed = try admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                                     [.text(name)]) { $0.text(0) }
+        #expect(killed == ["t"], "the store's one idle connection was terminated")
+        #expect(try store.claim(runID: run.id, workerID: "w", now: 0, leaseUntil: 10)?.id == 1)
+        #expect(try store.trials(runID: run.id).map(\.status) == [.running, .queued])
+        // A client frozen inside a transaction cannot hold the run row's lock for long.
+        #expect(try store.pool.withConnection { try $0.query("SHOW idle_in_transaction_session_timeout") { $0.text(0) } } == ["1min"])
+    }
+
+    @Test func errorsSayWhatIsWrong() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        // Nobody listens on this port.
+        let port = try PostgresTestServer.freeLoopbackPort()
+        #expect {
+            try PostgresTrialStore(url: "postgresql://someone:secret@127.0.0.1:\(port)/db", retry: .init(maxAttempts: 1, initialDelaySeconds: 0, maxDelaySeconds: 0))
+        } throws: { error in
+            guard case PostgresError.cannotConnect(let url, _) = error else { return false }
+            return url == "postgresql://someone:***@127.0.0.1:\(port)/db" && "\(error)".contains("cannot connect to PostgreSQL")
+                && !"\(error)".contains("secret")
+        }
+
+        // A database with someone else's `runs` table is not taken over.
+        let (foreign, schema) = try stores.server.freshSchemaURL()
+        defer { stores.server.dropSchemas([schema]) }
+        try PostgresConnection(url: foreign).exec("CREATE TABLE runs (title TEXT)")
+        #expect {
+            try PostgresTrialStore(url: foreign)
+        } throws: { error in
+            guard case PostgresError.notAStore(_, let reason) = error else { return false }
+            return reason.contains("runs")
+        }
+
+        let store = try stores.makeStore()
+        // Opening an existing store again keeps its data; two runs of one name cannot be created.
+        let reopened = try PostgresTrialStore(url: store.pool.url)
+        _ = try store.createRun(name: "x", configJSON: "{}", seed: 0, state: TrialStoreConformance.state(0), trials: [], now: 0)
+        #expect(try reopened.runNames() == ["x"])
+        #expect(throws: PBTStoreError.runExists("x")) {
+            try reopened.createRun(name: "x", configJSON: "{}", seed: 0, state: TrialStoreConformance.state(0), trials: [], now: 0)
+        }
+
+        // A newer schema is refused.
+        try PostgresConnection(url: store.pool.url).exec("UPDATE schema_version SET version = 99")
+        #expect(throws: PostgresError.schemaVersion(url: store.displayURL, found: 99, supported: 1)) {
+            try PostgresTrialStore(url: store.pool.url)
+        }
+
+        // Statement errors carry the server's SQLSTATE and message.
+        #expect {
+            try PostgresConnection(url: stores.server.url).exec("SELECT * FROM no_such_table")
+        } throws: { error in
+            (error as? PostgresError)?.sqlState == "42P01" && "\(error)".contains("no_such_table")
+        }
+    }
+}
+
+/// The scale-out command line as a user runs it: `pbtwave pbt --store
+/// postgres://… --local-workers 0` creates the run, two `pbtwave worker`
+/// processes finish it, `pbt` again prints the result, `lineage --store`
+/// reads it.
+extension PBTPostgresTests {
+    @Test func workerProcessesFinishARunCreatedOnTheCommandLine() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let url = try stores.makeURL()
+        let runDir = dir.url.appendingPathComponent("shared").path
+        let common = ["--store", url, "--run", "cli", "--run-dir", runDir]
+        let settings = ["--model", "toy", "--workers", "2", "--population", "4", "--trial-steps", "5", "--generations", "3",
+                        "--progress", "none"]
+        let create = try runPBTWave(["pbt"] + common + settings + ["--local-workers", "0"])
+        #expect(create.status == 0, "\(create.stderr)")
+        #expect(create.stdout.contains("pbtwave worker --store"))
+        #expect(!FileManager.default.fileExists(atPath: runDir + "/" + RunDirectory.storeFileName), "no SQLite store is made")
+
+        let missing = try runPBTWave(["worker"] + ["--store", url, "--run", "nope", "--run-dir", runDir])
+        #expect(missing.status != 0)
+        #expect(missing.stderr.contains("holds no run named 'nope'"), "\(missing.stderr)")
+
+        let elsewhere = try runPBTWave(["worker", "--store", url, "--run", "cli", "--run-dir", dir.url.appendingPathComponent("other").path])
+        #expect(elsewhere.status != 0)
+        #expect(elsewhere.stderr.contains("is not run 'cli''s directory (no pbt-run.txt)"), "\(elsewhere.stderr)")
+
+        // Two worker processes at once, output to files (a pipe each would need draining while both run).
+        let workers = try (0..<2).map { i -> (Process, URL) in
+            let log = dir.url.appendingPathComponent("worker\(i).log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let process = Process()
+            process.executableURL = try pbtwaveExecutable()
+            process.arguments = ["worker"] + common + ["--workers", "2", "--progress", "none"]
+            let handle = try FileHandle(forWritingTo: log)
+            process.standardOutput = handle
+            process.standardError = handle
+            try process.run()
+            return (process, log)
+        }
+        for (process, log) in workers {
+            process.waitUntilExit()
+            let output = try String(contentsOf: log, encoding: .utf8)
+            #expect(process.terminationStatus == 0, "\(output)")
+            #expect(output.contains("run complete"), "\(output)")
+        }
+
+        let again = try runPBTWave(["pbt"] + common + settings)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains("run complete: 12/12 trials, 0 in this session"), "\(again.stdout)")
+        #expect(FileManager.default.fileExists(atPath: runDir + "/schedule.csv"))
+        let other = try runPBTWave(["pbt"] + common + settings.map { $0 == "3" ? "4" : $0 })
+        #expect(other.status != 0)
+        #expect(other.stderr.contains("--total-steps/--generations: the run has --generations 3, this command has --generations 4"))
+
+        let lineage = try runPBTWave(["lineage", "--store", url, "--run", "cli", "--tree"])
+        #expect(lineage.status == 0, "\(lineage.stderr)")
+        #expect(lineage.stdout.split(separator: "\n").count == 12)
+        let store = try PostgresTrialStore(url: url)
+        let run = try #require(try store.run(named: "cli"))
+        let trials = try store.trials(runID: run.id)
+        #expect(trials.allSatisfy { $0.status == .finished && $0.attempt == 1 })
+        #expect(Set(trials.map { $0.workerID!.split(separator: "/")[0] }).count <= 2)
+    }
+}
