@@ -56,8 +56,8 @@ public struct PBTCommand: ParsableCommand {
     @Option(help: "Seconds a claimed trial stays leased without a heartbeat (heartbeats come every quarter lease); after that another worker may re-run it.")
     public var leaseSeconds: Double = 60
 
-    @Option(help: "The model to tune.")
-    public var model: PBTModel = .toy
+    @Option(help: "The model to tune: wavenet (on the speech corpus), toy (a noisy quadratic, for trying PBT in seconds), noop.")
+    public var model: PBTModel = .wavenet
 
     @Option(help: "Worker threads W.")
     public var workers: Int = 5
