@@ -57,64 +57,8 @@ public final class SQLiteTrialStore: TrialStore, @unchecked Sendable {
         }
     }
 
-    /// Version 1 of the schema. Types are the common subset of SQLite and
-    /// PostgreSQL (`BIGINT`, `DOUBLE PRECISION`, `TEXT`); booleans are 0/1.
-    static let schema = """
-        CREATE TABLE schema_version (version INTEGER NOT NULL);
-        CREATE TABLE runs (
-            id INTEGER PRIMARY KEY,
-            name TEXT NOT NULL UNIQUE,
-            config_json TEXT NOT NULL,
-            seed BIGINT NOT NULL,
-            created_at DOUBLE PRECISION NOT NULL,
-            schema_version INTEGER NOT NULL,
-            rng_state TEXT NOT NULL,
-            trials_created INTEGER NOT NULL,
-            selections_made INTEGER NOT NULL,
-            reproduced_through INTEGER NOT NULL,
-            done INTEGER NOT NULL
-        );
-        CREATE TABLE trials (
-            run_id BIGINT NOT NULL REFERENCES runs (id),
-            id INTEGER NOT NULL,
-            generation INTEGER NOT NULL,
-            parent_id INTEGER,
-            hyperparameters TEXT NOT NULL,
-            start_step BIGINT NOT NULL,
-            steps BIGINT NOT NULL,
-            seed BIGINT NOT NULL,
-            operations TEXT NOT NULL,
-            refill_of INTEGER,
-            status TEXT NOT NULL,
-            evaluation DOUBLE PRECISION,
-            checkpoint_path TEXT,
-            checkpoint_live INTEGER NOT NULL,
-            worker_id TEXT,
-            attempt INTEGER NOT NULL,
-            created_at DOUBLE PRECISION NOT NULL,
-            started_at DOUBLE PRECISION,
-            finished_at DOUBLE PRECISION,
-            lease_until DOUBLE PRECISION,
-            failure TEXT,
-            PRIMARY KEY (run_id, id)
-        );
-        CREATE INDEX trials_by_status ON trials (run_id, status, id);
-        CREATE INDEX trials_by_generation ON trials (run_id, generation);
-        CREATE INDEX trials_with_live_checkpoints ON trials (run_id, checkpoint_live, generation);
-        CREATE TABLE selections (
-            run_id BIGINT NOT NULL REFERENCES runs (id),
-            id INTEGER NOT NULL,
-            kind TEXT NOT NULL,
-            generation INTEGER NOT NULL,
-            initiator_id INTEGER NOT NULL,
-            opponent_id INTEGER,
-            winner_id INTEGER NOT NULL,
-            loser_id INTEGER,
-            child_id INTEGER NOT NULL,
-            PRIMARY KEY (run_id, id)
-        );
-        CREATE INDEX selections_by_initiator ON selections (run_id, initiator_id);
-        """
+    /// Version 1 of the schema (see `TrialStoreSchema`).
+    static let schema = TrialStoreSchema.version1(runID: "id INTEGER PRIMARY KEY")
 
     private func locked<T>(_ body: (SQLiteConnection) throws -> T) rethrows -> T {
         lock.lock()

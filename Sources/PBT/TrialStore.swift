@@ -82,3 +82,68 @@ public protocol DecisionTransaction {
     /// its next claim commit together.
     func claim(workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord?
 }
+
+/// The trial store's tables, shared by the SQLite and PostgreSQL backends.
+/// Types are the common subset of both (`BIGINT`, `DOUBLE PRECISION`,
+/// `TEXT`); booleans are 0/1. Only the runs' id column differs (SQLite's
+/// rowid alias, PostgreSQL's identity column), so it is a parameter.
+public enum TrialStoreSchema {
+    public static func version1(runID idColumn: String) -> String {
+        """
+        CREATE TABLE schema_version (version INTEGER NOT NULL);
+        CREATE TABLE runs (
+            \(idColumn),
+            name TEXT NOT NULL UNIQUE,
+            config_json TEXT NOT NULL,
+            seed BIGINT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            schema_version INTEGER NOT NULL,
+            rng_state TEXT NOT NULL,
+            trials_created INTEGER NOT NULL,
+            selections_made INTEGER NOT NULL,
+            reproduced_through INTEGER NOT NULL,
+            done INTEGER NOT NULL
+        );
+        CREATE TABLE trials (
+            run_id BIGINT NOT NULL REFERENCES runs (id),
+            id INTEGER NOT NULL,
+            generation INTEGER NOT NULL,
+            parent_id INTEGER,
+            hyperparameters TEXT NOT NULL,
+            start_step BIGINT NOT NULL,
+            steps BIGINT NOT NULL,
+            seed BIGINT NOT NULL,
+            operations TEXT NOT NULL,
+            refill_of INTEGER,
+            status TEXT NOT NULL,
+            evaluation DOUBLE PRECISION,
+            checkpoint_path TEXT,
+            checkpoint_live INTEGER NOT NULL,
+            worker_id TEXT,
+            attempt INTEGER NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            started_at DOUBLE PRECISION,
+            finished_at DOUBLE PRECISION,
+            lease_until DOUBLE PRECISION,
+            failure TEXT,
+            PRIMARY KEY (run_id, id)
+        );
+        CREATE INDEX trials_by_status ON trials (run_id, status, id);
+        CREATE INDEX trials_by_generation ON trials (run_id, generation);
+        CREATE INDEX trials_with_live_checkpoints ON trials (run_id, checkpoint_live, generation);
+        CREATE TABLE selections (
+            run_id BIGINT NOT NULL REFERENCES runs (id),
+            id INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            generation INTEGER NOT NULL,
+            initiator_id INTEGER NOT NULL,
+            opponent_id INTEGER,
+            winner_id INTEGER NOT NULL,
+            loser_id INTEGER,
+            child_id INTEGER NOT NULL,
+            PRIMARY KEY (run_id, id)
+        );
+        CREATE INDEX selections_by_initiator ON selections (run_id, initiator_id);
+        """
+    }
+}
