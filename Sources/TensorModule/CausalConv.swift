@@ -35,19 +35,17 @@ public func causalConvForward(
     for b in 0..<B {
         let outB = out + b * Cout * T
         let inpB = inp + b * Cin * T
-        if !accumulate {
-            if let bias { fillRows(outB, values: bias, rows: Cout, cols: T) } else { outB.update(repeating: 0, count: Cout * T) }
-        } else if let bias {
-            addRowBias(outB, bias: bias, rows: Cout, cols: T)
-        }
-        for k in 0..<K {
+        // The present tap (no shift) covers every column, so it goes first
+        // and, unless accumulating, overwrites: no zeroing pass.
+        for k in (0..<K).reversed() {
             let s = (K - 1 - k) * d
             if s >= T { continue }
             blockedGemm(outB + s, ldc: T,
                  weight + k * Cout * Cin, lda: Cin,
                  inpB, ldb: T,
-                 m: Cout, n: T - s, k: Cin, beta: 1)
+                 m: Cout, n: T - s, k: Cin, beta: accumulate || k != K - 1 ? 1 : 0)
         }
+        if let bias { addRowBias(outB, bias: bias, rows: Cout, cols: T) }
     }
 }
 

@@ -65,24 +65,30 @@ public func accumulate(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Fl
 /// ```
 /// `z = tanh(a) · σ(g)`. Also stores `th = tanh(a)` and `sg = σ(g)`, each
 /// (B, C, T), which the backward pass needs. `z` may not alias `pre`.
+/// With `bias` (2C), the convolution's bias is added here, on the way in
+/// (a[c] + bias[c], g[c] + bias[C + c]), saving the convolution a pass.
 public func gatedForward(
     z: UnsafeMutablePointer<Float>, th: UnsafeMutablePointer<Float>, sg: UnsafeMutablePointer<Float>,
-    pre: UnsafePointer<Float>, batch B: Int, channels C: Int, time T: Int
+    pre: UnsafePointer<Float>, bias: UnsafePointer<Float>? = nil, batch B: Int, channels C: Int, time T: Int
 ) {
     let n = C * T
     for b in 0..<B {
-        let a = pre + b * 2 * n, g = a + n
-        let zb = z + b * n, thb = th + b * n, sgb = sg + b * n
-        var i = 0
-        while i + 8 <= n {
-            let t = fastTanh(load8(a + i)), s = fastSigmoid(load8(g + i))
-            store8(t, thb + i); store8(s, sgb + i); store8(t * s, zb + i)
-            i += 8
-        }
-        if i < n {
-            let r = n - i
-            let t = fastTanh(loadPartial(a + i, r)), s = fastSigmoid(loadPartial(g + i, r))
-            storePartial(t, thb + i, r); storePartial(s, sgb + i, r); storePartial(t * s, zb + i, r)
+        for c in 0..<C {
+            let row = b * n + c * T
+            let a = pre + b * 2 * n + c * T, g = a + n
+            let zr = z + row, thr = th + row, sgr = sg + row
+            let ba = Float8(repeating: bias?[c] ?? 0), bg = Float8(repeating: bias?[C + c] ?? 0)
+            var i = 0
+            while i + 8 <= T {
+                let t = fastTanh(load8(a + i) + ba), s = fastSigmoid(load8(g + i) + bg)
+                store8(t, thr + i); store8(s, sgr + i); store8(t * s, zr + i)
+                i += 8
+            }
+            if i < T {
+                let r = T - i
+                let t = fastTanh(loadPartial(a + i, r) + ba), s = fastSigmoid(loadPartial(g + i, r) + bg)
+                storePartial(t, thr + i, r); storePartial(s, sgr + i, r); storePartial(t * s, zr + i, r)
+            }
         }
     }
 }
@@ -115,6 +121,23 @@ public func gatedBackward(
 }
 
 // MARK: ReLU
+
+/// out[r, c] = max(x[r, c] + bias[r], 0) for a (rows, cols) block: a
+/// convolution's bias and the ReLU after it in one pass. `out` may alias `x`.
+public func biasReLUForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, bias: UnsafePointer<Float>, rows: Int, cols: Int) {
+    let zero = Float8()
+    for r in 0..<rows {
+        let src = x + r * cols, dst = out + r * cols
+        let b = Float8(repeating: bias[r])
+        var i = 0
+        while i + 8 <= cols {
+            let v = load8(src + i) + b
+            store8(v.replacing(with: zero, where: v .< zero), dst + i)
+            i += 8
+        }
+        while i < cols { dst[i] = max(src[i] + bias[r], 0); i += 1 }
+    }
+}
 
 /// out = max(x, 0) over `count` elements; `out` may alias `x`.
 public func reluForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int) {

@@ -17,11 +17,13 @@ import Foundation
 /// `loss_n = logsumexp(logits[n]) − logits[n, y]` (nats), computed with the
 /// row maximum subtracted first, so it is finite for any finite logits.
 /// Writes `dlogits[n] = scale · (softmax(logits[n]) − onehot(y))`.
+/// With `bias` (V), the logits are `logits[n] + bias` (the output layer's
+/// bias, added here instead of in a pass of its own).
 /// `dlogits` may be the same memory as `logits` (in place).
 /// Returns Σ_n loss_n in nats. Cost: one exp per logit; no allocation.
 public func softmaxCrossEntropyForwardBackward(
     dlogits: UnsafeMutablePointer<Float>,
-    logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
+    logits: UnsafePointer<Float>, bias: UnsafePointer<Float>? = nil, targets: UnsafePointer<Int32>,
     rows N: Int, classes V: Int, gradientScale scale: Float
 ) -> Double {
     precondition(V >= 1, "softmax needs at least one class")
@@ -30,20 +32,22 @@ public func softmaxCrossEntropyForwardBackward(
         let x = logits + n * V, dx = dlogits + n * V
         let y = Int(targets[n])
         precondition(y >= 0 && y < V, "target \(y) out of range 0..<\(V)")
-        let target = x[y]
-        let m = rowMax(x, V)
+        if let bias { add(dx, x, bias, count: V) }  // dx now holds the biased logits
+        let xb = UnsafePointer(bias == nil ? UnsafeMutablePointer(mutating: x) : dx)
+        let target = xb[y]
+        let m = rowMax(xb, V)
         // e = exp(x − max) into dx, summing as we go.
         let mv = Float8(repeating: m)
         var acc = Float8()
         var i = 0
         while i + 8 <= V {
-            let e = fastExp(load8(x + i) - mv)
+            let e = fastExp(load8(xb + i) - mv)
             store8(e, dx + i); acc += e
             i += 8
         }
         if i < V {
             let r = V - i
-            let e = fastExp(loadPartial(x + i, r, fill: -.infinity) - mv)
+            let e = fastExp(loadPartial(xb + i, r, fill: -.infinity) - mv)
             storePartial(e, dx + i, r); acc += e
         }
         let sum = acc.sum()
@@ -58,17 +62,20 @@ public func softmaxCrossEntropyForwardBackward(
     return total
 }
 
-/// Cross-entropy loss only (evaluation): Σ_n loss_n in nats, without writing
-/// anything. If `losses` is given, row n's loss is stored in `losses[n]`.
+/// Cross-entropy loss only (evaluation): Σ_n loss_n in nats. If `losses` is
+/// given, row n's loss is stored in `losses[n]`. With `bias` (V), the
+/// logits are `logits[n] + bias`, and the biased row is written back in
+/// place (so `logits` must then be writable memory).
 public func softmaxCrossEntropyForward(
     losses: UnsafeMutablePointer<Float>? = nil,
-    logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
+    logits: UnsafePointer<Float>, bias: UnsafePointer<Float>? = nil, targets: UnsafePointer<Int32>,
     rows N: Int, classes V: Int
 ) -> Double {
     precondition(V >= 1, "softmax needs at least one class")
     var total = 0.0
     for n in 0..<N {
         let x = logits + n * V
+        if let bias { add(UnsafeMutablePointer(mutating: x), x, bias, count: V) }
         let y = Int(targets[n])
         precondition(y >= 0 && y < V, "target \(y) out of range 0..<\(V)")
         let m = rowMax(x, V)

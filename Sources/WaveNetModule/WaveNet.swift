@@ -198,8 +198,8 @@ public final class WaveNet {
         var total = 0.0
         for b in 0..<B {
             let targets = windows + b * (T + 1) + 1
-            total += softmaxCrossEntropyForward(logits: ws.logits.baseAddress + (b * T + context) * V, targets: targets + context,
-                                                rows: T - context, classes: V)
+            total += softmaxCrossEntropyForward(logits: ws.logits.baseAddress + (b * T + context) * V, bias: p.head2Bias,
+                                                targets: targets + context, rows: T - context, classes: V)
         }
         return (total, B * (T - context))
     }
@@ -215,6 +215,8 @@ public final class WaveNet {
     public func forwardOnly(windows: UnsafePointer<Int32>, batch B: Int, time T: Int) {
         let ws = prepare(batch: B, time: T)
         forward(ws, windows: windows)
+        let V = config.classes
+        for row in 0..<(B * T) { accumulate(ws.logits.baseAddress + row * V, p.head2Bias, count: V) }
     }
 
     /// The buffers for (B, T), allocated on first use. The two most recent
@@ -260,9 +262,11 @@ public final class WaveNet {
                           batch: 1, inChannels: R, outChannels: R, time: T, kernelSize: c.inputKernelSize, dilation: 1)
         for l in 0..<L {
             let lp = p.layers[l]
-            causalConvForward(out: scratch.pre.baseAddress, inp: ws.h(l, b), weight: lp.dilatedWeight, bias: lp.dilatedBias,
+            // The dilated convolution's bias is added by the gated unit.
+            causalConvForward(out: scratch.pre.baseAddress, inp: ws.h(l, b), weight: lp.dilatedWeight, bias: nil,
                               batch: 1, inChannels: R, outChannels: 2 * D, time: T, kernelSize: c.kernelSize, dilation: c.dilations[l])
-            gatedForward(z: ws.z(l, b), th: ws.th(l, b), sg: ws.sg(l, b), pre: scratch.pre.baseAddress, batch: 1, channels: D, time: T)
+            gatedForward(z: ws.z(l, b), th: ws.th(l, b), sg: ws.sg(l, b), pre: scratch.pre.baseAddress, bias: lp.dilatedBias,
+                         batch: 1, channels: D, time: T)
             if l < L - 1 {
                 // h_{l+1} = h_l + W_res·z + b_res (the last layer's is unused).
                 let next = ws.h(l + 1, b)
@@ -277,13 +281,13 @@ public final class WaveNet {
         // Head: ReLU → 1x1 (S → H) → ReLU → 1x1 (H → V), logits time-major.
         reluForward(skip, skip, count: S * T)
         let u = ws.u.baseAddress + b * H * T
-        causalConvForward(out: u, inp: skip, weight: p.head1Weight, bias: p.head1Bias,
+        causalConvForward(out: u, inp: skip, weight: p.head1Weight, bias: nil,
                           batch: 1, inChannels: S, outChannels: H, time: T, kernelSize: 1, dilation: 1)
-        reluForward(u, u, count: H * T)
+        biasReLUForward(u, u, bias: p.head1Bias, rows: H, cols: T)
+        // logits_b (T, V) = u_bᵀ (T, H) · W2ᵀ (H, V); the output bias is added
+        // by the softmax (or by `forwardOnly`).
         let logits = ws.logits.baseAddress + b * T * V
-        for t in 0..<T { (logits + t * V).update(from: p.head2Bias, count: V) }
-        // logits_b (T, V) += u_bᵀ (T, H) · W2ᵀ (H, V)
-        gemm(logits, ldc: V, u, lda: T, transA: .transposed, p.head2Weight, ldb: H, transB: .transposed, m: T, n: V, k: H, beta: 1)
+        gemm(logits, ldc: V, u, lda: T, transA: .transposed, p.head2Weight, ldb: H, transB: .transposed, m: T, n: V, k: H, beta: 0)
     }
 
     /// Loss over positions `context ..< T`; leaves dL/dlogits in place of the
@@ -302,7 +306,7 @@ public final class WaveNet {
         let logits = ws.logits.baseAddress + b * T * V
         if context > 0 { logits.update(repeating: 0, count: context * V) }
         return softmaxCrossEntropyForwardBackward(
-            dlogits: logits + context * V, logits: logits + context * V, targets: codes + 1 + context,
+            dlogits: logits + context * V, logits: logits + context * V, bias: p.head2Bias, targets: codes + 1 + context,
             rows: T - context, classes: V, gradientScale: gradientScale)
     }
 

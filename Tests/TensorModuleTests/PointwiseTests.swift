@@ -146,3 +146,50 @@ import TensorModule
         expectClose(acc.array, expected, tolerance: 1e-5 * Float(cols), "matvec accumulate \(rows)x\(cols)")
     }
 }
+
+@Suite struct FoldedBiasTests {
+    @Test(arguments: [(1, 3, 7), (2, 5, 13)])
+    func gatedForwardAddsTheConvolutionBias(_ s: (Int, Int, Int)) {
+        let (B, C, T) = s
+        var rng = Xoshiro256(seed: 81)
+        let preValues = randomArray(B * 2 * C * T, scale: 3, rng: &rng), biasValues = randomArray(2 * C, rng: &rng)
+        let pre = Tensor(preValues), bias = Tensor(biasValues)
+        let z = Tensor(shape: [B, C, T]), th = Tensor(shape: [B, C, T]), sg = Tensor(shape: [B, C, T])
+        gatedForward(z: z.baseAddress, th: th.baseAddress, sg: sg.baseAddress, pre: pre.baseAddress, bias: bias.baseAddress,
+                     batch: B, channels: C, time: T)
+        // The twin: add the bias to pre first, then the plain gated unit.
+        let biased = preValues.indices.map { preValues[$0] + biasValues[($0 / T) % (2 * C)] }
+        expectClose(z.array, Reference.gatedForward(pre: biased, batch: B, channels: C, time: T), tolerance: 2e-6,
+                    "gated forward with bias B\(B) C\(C) T\(T)")
+    }
+
+    @Test func biasReLUMatchesLoops() {
+        var rng = Xoshiro256(seed: 82)
+        let rows = 3, cols = 21
+        let x = randomArray(rows * cols, rng: &rng), b = randomArray(rows, rng: &rng)
+        let inp = Tensor(x), bias = Tensor(b), out = Tensor(shape: [rows, cols])
+        biasReLUForward(out.baseAddress, inp.baseAddress, bias: bias.baseAddress, rows: rows, cols: cols)
+        #expect(out.array == x.indices.map { max(x[$0] + b[$0 / cols], 0) })
+    }
+
+    @Test func softmaxAddsTheOutputBias() {
+        let N = 5, V = 19
+        var rng = Xoshiro256(seed: 83)
+        let logits = randomArray(N * V, scale: 4, rng: &rng), b = randomArray(V, rng: &rng)
+        let targets = (0..<N).map { _ in Int32(rng.next() % UInt64(V)) }
+        let biased = logits.indices.map { logits[$0] + b[$0 % V] }
+        let ref = Reference.softmaxCrossEntropy(logits: biased, targets: targets, rows: N, classes: V, gradientScale: 0.5)
+        let lg = Tensor(logits), bias = Tensor(b), d = Tensor(shape: [N, V])
+        let total = targets.withUnsafeBufferPointer {
+            softmaxCrossEntropyForwardBackward(dlogits: d.baseAddress, logits: lg.baseAddress, bias: bias.baseAddress,
+                                               targets: $0.baseAddress!, rows: N, classes: V, gradientScale: 0.5)
+        }
+        #expect(abs(total - ref.losses.reduce(0, +)) < 1e-5)
+        expectClose(d.array, ref.dlogits, tolerance: 1e-6, "softmax CE with bias, dlogits")
+        #expect(lg.array == logits, "out of place: the logits are left alone")
+        let forward = targets.withUnsafeBufferPointer {
+            softmaxCrossEntropyForward(logits: lg.baseAddress, bias: bias.baseAddress, targets: $0.baseAddress!, rows: N, classes: V)
+        }
+        #expect(abs(forward - ref.losses.reduce(0, +)) < 1e-5)
+    }
+}
