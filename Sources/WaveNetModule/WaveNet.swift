@@ -344,8 +344,8 @@ public final class WaveNet {
         //   dZ (L·D, T) = W_skipᵀ (L·D, S) · dskip (S, T);  dW_skip (S, L·D) += dskip · Zᵀ.
         blockedGemm(scratch.dz.baseAddress, ldc: T, p.skipWeight, lda: L * D, transA: .transposed, scratch.dskip.baseAddress, ldb: T,
              m: L * D, n: T, k: S, beta: 0)
-        gemm(g.skipWeight, ldc: L * D, scratch.dskip.baseAddress, lda: T, ws.z(0, b), ldb: T, transB: .transposed,
-             m: S, n: L * D, k: T, beta: 1)
+        blockedGemm(g.skipWeight, ldc: L * D, scratch.dskip.baseAddress, lda: T, ws.z(0, b), ldb: T, transB: .transposed,
+                    m: S, n: L * D, k: T, beta: 1)
         addRowSums(scratch.skipBiasGradient.baseAddress, scratch.dskip.baseAddress, rows: S, cols: T)
         // Layers, top down. dh holds dL/dh_{l+1}; the last layer's residual is
         // not computed, so it starts at zero.

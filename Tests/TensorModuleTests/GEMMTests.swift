@@ -98,6 +98,10 @@ extension Tensor {
         Case(m: 7, n: 203, k: 9, transA: .transposed, transB: .none, limit: 7 * 9 * 64, beta: 0.5), // last 11
         Case(m: 5, n: 70, k: 12, transA: .none, transB: .none, limit: 5 * 12 * 64, beta: 1),       // last 6
         Case(m: 4, n: 5, k: 300, transA: .none, transB: .transposed, limit: 4 * 5 * 64, beta: 1),  // K blocks
+        // C over 1200 elements: tiles of 64 × 16 rows/columns with ragged 6 and
+        // 8, K blocks of 64 with a ragged 8.
+        Case(m: 70, n: 40, k: 200, transA: .none, transB: .transposed, limit: 64 * 16 * 64, beta: 1),
+        Case(m: 70, n: 40, k: 200, transA: .none, transB: .transposed, limit: 64 * 16 * 64, beta: 0),
         Case(m: 6, n: 40, k: 20, transA: .none, transB: .none, limit: 0, beta: 0),
     ]
 
