@@ -103,6 +103,10 @@ extension Tensor {
         Case(m: 70, n: 40, k: 200, transA: .none, transB: .transposed, limit: 64 * 16 * 64, beta: 1),
         Case(m: 70, n: 40, k: 200, transA: .none, transB: .transposed, limit: 64 * 16 * 64, beta: 0),
         Case(m: 6, n: 40, k: 20, transA: .none, transB: .none, limit: 0, beta: 0),
+        // K too long for 64-column blocks: 64-column tiles with K blocks of 32
+        // (ragged 4), last tile 22 (16 + narrow 6) or 13 columns.
+        Case(m: 6, n: 150, k: 100, transA: .none, transB: .none, limit: 6 * 64 * 32, beta: 0),
+        Case(m: 6, n: 141, k: 100, transA: .none, transB: .none, limit: 6 * 64 * 32, beta: 1),
     ]
 
     @Test(arguments: cases)
