@@ -80,7 +80,8 @@ struct BenchTrain: ParsableCommand {
         abstract: "WaveNet training throughput (samples/s), optionally against the PyTorch peer in the same run.",
         discussion: """
         With --peer-python and --peer-script, runs ../shared/peer/wavenet_torch.py with the same model, \
-        batch, window and thread count right after our measurement, and prints the ratio.
+        batch, window and thread count right after our measurement, and prints the ratio. Also measures \
+        this core's fp32 FMA peak (as ../shared/peer/fma_peak.c does) and prints our fraction of it.
         """
     )
 
@@ -115,6 +116,9 @@ struct BenchTrain: ParsableCommand {
         print(String(format: "ours:  %@ B%d T%d, %d thread(s): median %.0f samples/s (best %.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
                      preset, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
                      r.medianSamplesPerSecond * flops / 1e9, r.steps, r.lossFirst, r.lossLast))
+        let peak = KernelBenchmark.fmaPeakGFLOPS()
+        print(String(format: "peak:  this core's fp32 FMA peak, measured now: %.1f GFLOP/s; ours is %.0f %% of %d core(s)' peak",
+                     peak, 100 * r.medianSamplesPerSecond * flops / 1e9 / (peak * Double(threads)), threads))
         if workers > 1 {
             let all = try TrainingBenchmark.runConcurrently(workers: workers, config: config, batch: batch, time: time, seconds: seconds)
             let total = all.reduce(0) { $0 + $1.medianSamplesPerSecond }

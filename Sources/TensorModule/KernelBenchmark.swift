@@ -126,6 +126,33 @@ public enum KernelBenchmark {
         for i in 0..<t.count { t.baseAddress[i] = Float((i * 7919) % 1000) / 1000 - 0.5 }
     }
 
+    /// This core's fp32 FMA ceiling in GFLOP/s, measured now: twelve
+    /// independent chains of 8-lane fused multiply-adds (as
+    /// ../shared/peer/fma_peak.c does), best of five rounds of ~0.1 s. The
+    /// denominator for "fraction of peak" figures, taken in the same run as
+    /// the figure itself.
+    public static func fmaPeakGFLOPS(iterations: Int = 50_000_000) -> Double {
+        let a = Float8(repeating: 0.999_999), b = Float8(repeating: 1e-7)
+        var best = 0.0
+        var sink: Float = 0
+        for _ in 0..<5 {
+            var c0 = Float8(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0
+            var c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0
+            let t0 = now()
+            for _ in 0..<iterations {
+                c0 = b.addingProduct(c0, a); c1 = b.addingProduct(c1, a); c2 = b.addingProduct(c2, a)
+                c3 = b.addingProduct(c3, a); c4 = b.addingProduct(c4, a); c5 = b.addingProduct(c5, a)
+                c6 = b.addingProduct(c6, a); c7 = b.addingProduct(c7, a); c8 = b.addingProduct(c8, a)
+                c9 = b.addingProduct(c9, a); c10 = b.addingProduct(c10, a); c11 = b.addingProduct(c11, a)
+            }
+            let seconds = now() - t0
+            sink += ((c0 + c1 + c2 + c3) + (c4 + c5 + c6 + c7) + (c8 + c9 + c10 + c11)).sum()
+            best = max(best, Double(iterations) * 12 * 16 / seconds / 1e9)
+        }
+        // The chains' result is used, so the loop cannot be dropped.
+        return sink.isNaN ? 0 : best
+    }
+
     /// Monotonic seconds.
     public static func now() -> Double {
         var ts = timespec()
