@@ -117,9 +117,12 @@ public struct PBTCoordinator: Sendable {
                               checkpoints: try CheckpointDirectory(runDirectory: runDirectory))
     }
 
-    /// Asks for work.
-    public func claim(workerID: String, now: Double = Date().timeIntervalSince1970, leaseSeconds: Double = 300) throws -> ClaimResult {
-        if let t = try store.claim(runID: run.id, workerID: workerID, now: now, leaseUntil: now + leaseSeconds) {
+    /// Asks for work; with `below`, only for a trial with a lower id (see
+    /// `TrialStore.claim`).
+    public func claim(
+        workerID: String, now: Double = Date().timeIntervalSince1970, leaseSeconds: Double = 300, below: Int? = nil
+    ) throws -> ClaimResult {
+        if let t = try store.claim(runID: run.id, workerID: workerID, now: now, leaseUntil: now + leaseSeconds, below: below) {
             return .trial(try claimed(t, workerID: workerID, parent: { try store.trial(runID: run.id, id: $0) }))
         }
         return try store.run(named: run.name)?.state.done == true ? .done : .wait

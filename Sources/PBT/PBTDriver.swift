@@ -90,7 +90,9 @@ public struct WorkerTime: Sendable, Hashable {
 /// the store's transaction). A heartbeat thread keeps the claims' leases
 /// fresh. In deterministic mode a worker reports only when every trial with
 /// a lower id is finished or failed, so results reach the controller in id
-/// order whatever the timing.
+/// order whatever the timing; while it waits it runs any claimable lower id
+/// itself (one whose worker in another process died), so it never waits
+/// for a dead worker.
 ///
 /// Store errors stop the run (and are rethrown by `run`); runner errors only
 /// fail the trial.
@@ -101,7 +103,8 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
 
     private struct Shared {
         var error: (any Error)?
-        var held: [Int: ClaimedTrial] = [:]
+        /// Claims held by this process's workers, by trial id, for the heartbeat.
+        var held: [Int: (worker: Int, claim: ClaimedTrial)] = [:]
         var completed = 0
         /// Reports made by this process: idle workers wait for it to change.
         var reports = 0
@@ -200,6 +203,58 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         defer { shared.withLock { $0.time += time } }
         do {
             var worker = try runner.makeWorker(index: index)
+
+            /// Runs `claimed` and reports it (with `claimNext`, also claiming
+            /// this worker's next trial in the same transaction). In
+            /// deterministic mode it reports only once every lower id is
+            /// done; while it waits it takes over any lower id that is
+            /// claimable — queued, or running under an expired lease because
+            /// its worker died (in another process) — and runs that first, so
+            /// waiting workers never stall the run. Returns the next claim,
+            /// or nil with `stopped` when the run is stopping.
+            func process(_ claimed: ClaimedTrial, claimNext: Bool) throws -> (next: ClaimResult?, stopped: Bool) {
+                shared.withLock { $0.held[claimed.spec.id] = (index, claimed) }
+                let result = Result<TrialOutcome, any Error> {
+                    try worker.run(claimed.spec, parent: claimed.parent, output: claimed.output)
+                }
+                lap(\.runnerSeconds)
+                if coordinator.settings.deterministic {
+                    while true {
+                        let seen = reports
+                        guard try coordinator.store.hasPendingTrial(runID: coordinator.run.id, before: claimed.spec.id) else { break }
+                        if shouldStop { return (nil, true) }
+                        let lower = try coordinator.claim(workerID: workerID, leaseSeconds: options.leaseSeconds, below: claimed.spec.id)
+                        if case .trial(let orphan) = lower {
+                            lap(\.coordinationSeconds)
+                            if try process(orphan, claimNext: false).stopped { return (nil, true) }
+                            continue
+                        }
+                        waitForReport(after: seen)
+                    }
+                    lap(\.idleSeconds)
+                }
+                let receipt = try coordinator.report(claimed, result: result, claimNext: claimNext, leaseSeconds: options.leaseSeconds)
+                lap(\.coordinationSeconds)
+                let next = receipt.next == .wait ? nil : receipt.next
+                let ticket = shared.withLock { s -> Int? in
+                    s.held[claimed.spec.id] = nil
+                    if case .trial(let t)? = next { s.held[t.spec.id] = (index, t) }
+                    s.reports += 1
+                    s.completed += 1
+                    let now = Date().timeIntervalSince(start)
+                    guard now - s.lastProgress >= options.progressInterval else { return nil }
+                    s.lastProgress = now
+                    return s.completed
+                }
+                wakeIdleWorkers()
+                if let progress, let completed = ticket {
+                    progressLock.withLock { _ in
+                        if let p = try? snapshot(start: start, completed: completed, final: false) { progress(p) }
+                    }
+                }
+                return (next, false)
+            }
+
             var next: ClaimResult?
             loop: while !shouldStop {
                 let seen = reports
@@ -213,45 +268,16 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                     waitForReport(after: seen)
                     lap(\.idleSeconds)
                 case .trial(let claimed):
-                    shared.withLock { $0.held[index] = claimed }
-                    let result = Result<TrialOutcome, any Error> {
-                        try worker.run(claimed.spec, parent: claimed.parent, output: claimed.output)
-                    }
-                    lap(\.runnerSeconds)
-                    if coordinator.settings.deterministic {
-                        while true {
-                            let seen = reports
-                            guard try coordinator.store.hasPendingTrial(runID: coordinator.run.id, before: claimed.spec.id) else { break }
-                            if shouldStop { break loop }
-                            waitForReport(after: seen)
-                        }
-                        lap(\.idleSeconds)
-                    }
-                    let receipt = try coordinator.report(claimed, result: result, claimNext: true, leaseSeconds: options.leaseSeconds)
-                    lap(\.coordinationSeconds)
-                    next = receipt.next == .wait ? nil : receipt.next
-                    let ticket = shared.withLock { s -> Int? in
-                        if case .trial(let t)? = next { s.held[index] = t } else { s.held[index] = nil }
-                        s.reports += 1
-                        s.completed += 1
-                        let now = Date().timeIntervalSince(start)
-                        guard now - s.lastProgress >= options.progressInterval else { return nil }
-                        s.lastProgress = now
-                        return s.completed
-                    }
-                    wakeIdleWorkers()
-                    if let progress, let completed = ticket {
-                        progressLock.withLock { _ in
-                            if let p = try? snapshot(start: start, completed: completed, final: false) { progress(p) }
-                        }
-                    }
+                    let step = try process(claimed, claimNext: true)
+                    if step.stopped { break loop }
+                    next = step.next
                 }
             }
         } catch {
             shared.withLock { if $0.error == nil { $0.error = error } }
             wakeIdleWorkers()
         }
-        shared.withLock { $0.held[index] = nil }
+        shared.withLock { s in s.held = s.held.filter { $0.value.worker != index } }
     }
 
     /// Renews the leases of claimed trials every quarter lease, until all
@@ -263,7 +289,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
             if shared.withLock({ $0.finished }) { return }
             guard Date().timeIntervalSince(lastBeat) >= options.leaseSeconds / 4 else { continue }
             lastBeat = Date()
-            for claimed in shared.withLock({ Array($0.held.values) }) {
+            for (_, claimed) in shared.withLock({ Array($0.held.values) }) {
                 _ = try? coordinator.store.renewLease(runID: coordinator.run.id, trialID: claimed.spec.id, attempt: claimed.spec.attempt,
                                                       workerID: claimed.workerID, until: Date().timeIntervalSince1970 + options.leaseSeconds)
             }

@@ -159,18 +159,24 @@ public final class SQLiteTrialStore: TrialStore, @unchecked Sendable {
         try locked { c in try c.query("SELECT name FROM runs ORDER BY id") { $0.text(0) } }
     }
 
-    public func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord? {
+    public func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double, below: Int?) throws -> TrialRecord? {
         try locked { c in
-            try c.immediateTransaction { try Self.claim(c, runID: runID, workerID: workerID, now: now, leaseUntil: leaseUntil) }
+            try c.immediateTransaction {
+                try Self.claim(c, runID: runID, workerID: workerID, now: now, leaseUntil: leaseUntil, below: below)
+            }
         }
     }
 
-    static func claim(_ c: SQLiteConnection, runID: Int64, workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord? {
-        var id = try c.query("SELECT id FROM trials WHERE run_id = ? AND status = 'queued' ORDER BY id LIMIT 1",
+    static func claim(
+        _ c: SQLiteConnection, runID: Int64, workerID: String, now: Double, leaseUntil: Double, below: Int? = nil
+    ) throws -> TrialRecord? {
+        // Only trials below `below`, if given (an Int, so no injection).
+        let idBound = below.map { " AND id < \($0)" } ?? ""
+        var id = try c.query("SELECT id FROM trials WHERE run_id = ? AND status = 'queued'\(idBound) ORDER BY id LIMIT 1",
                              [.int(runID)]) { $0.int(0) }.first
         if id == nil {
             id = try c.query("""
-                SELECT id FROM trials WHERE run_id = ? AND status = 'running' AND lease_until < ? ORDER BY id LIMIT 1
+                SELECT id FROM trials WHERE run_id = ? AND status = 'running' AND lease_until < ?\(idBound) ORDER BY id LIMIT 1
                 """, [.int(runID), .double(now)]) { $0.int(0) }.first
         }
         guard let id else { return nil }

@@ -28,8 +28,11 @@ public protocol TrialStore: Sendable {
     /// Hands the lowest-id queued trial — or, if none, the lowest-id running
     /// trial whose lease has expired (its worker is presumed dead) — to
     /// `workerID`: status running, attempt + 1, started now, lease until
-    /// `leaseUntil`. Returns nil when nothing is claimable.
-    func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord?
+    /// `leaseUntil`. Returns nil when nothing is claimable. With `below`,
+    /// only trials with a lower id are considered (deterministic mode: a
+    /// worker waiting to report trial k takes over a lower id whose worker
+    /// died).
+    func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double, below: Int?) throws -> TrialRecord?
 
     /// Extends the lease of a trial this worker still holds (same attempt).
     /// False if the trial was taken away (lease expired and re-claimed).
@@ -53,6 +56,13 @@ public protocol TrialStore: Sendable {
     /// Whether some trial with an id below `id` is still queued or running:
     /// deterministic mode reports results only in id order.
     func hasPendingTrial(runID: Int64, before id: Int) throws -> Bool
+}
+
+extension TrialStore {
+    /// `claim(…, below: nil)`: any claimable trial.
+    public func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord? {
+        try claim(runID: runID, workerID: workerID, now: now, leaseUntil: leaseUntil, below: nil)
+    }
 }
 
 /// The reads and writes a decision needs, all inside one transaction.

@@ -174,21 +174,26 @@ public final class PostgresTrialStore: TrialStore {
         try pool.read { c in try c.query("SELECT name FROM runs ORDER BY id") { $0.text(0) } }
     }
 
-    public func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord? {
-        try pool.transaction { c in try Self.claim(c, runID: runID, workerID: workerID, now: now, leaseUntil: leaseUntil) }
+    public func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double, below: Int?) throws -> TrialRecord? {
+        try pool.transaction { c in try Self.claim(c, runID: runID, workerID: workerID, now: now, leaseUntil: leaseUntil, below: below) }
     }
 
     /// Locks the trial to hand out with `SKIP LOCKED`: a trial another
     /// transaction is claiming (or deciding on) is passed over, never waited
     /// for; a row whose status changed while we looked is rechecked by the
     /// server and skipped.
-    static func claim(_ c: PostgresConnection, runID: Int64, workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord? {
+    static func claim(
+        _ c: PostgresConnection, runID: Int64, workerID: String, now: Double, leaseUntil: Double, below: Int? = nil
+    ) throws -> TrialRecord? {
+        // Only trials below `below`, if given (an Int, so no injection; the id column
+        // is a 32-bit integer, so "no bound" is no clause rather than a huge number).
+        let idBound = below.map { " AND id < \($0)" } ?? ""
         var id = try c.query("""
-            SELECT id FROM trials WHERE run_id = $1 AND status = 'queued' ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+            SELECT id FROM trials WHERE run_id = $1 AND status = 'queued'\(idBound) ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
             """, [.int(runID)]) { try $0.int(0) }.first
         if id == nil {
             id = try c.query("""
-                SELECT id FROM trials WHERE run_id = $1 AND status = 'running' AND lease_until < $2
+                SELECT id FROM trials WHERE run_id = $1 AND status = 'running' AND lease_until < $2\(idBound)
                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
                 """, [.int(runID), .double(now)]) { try $0.int(0) }.first
         }

@@ -327,6 +327,37 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         #expect(result.trials.allSatisfy { $0.attempt == 1 }, "attempts: \(result.trials.map(\.attempt))")
     }
 
+    /// Deterministic mode with a worker that died elsewhere: the first trial
+    /// is claimed (by "another process") and never reported. This process's
+    /// workers finish later ids and wait to report in id order; once the
+    /// orphan's lease expires, a waiting worker takes it over, so the run
+    /// ends — with the same results as a run nobody killed. (Before, every
+    /// worker waited for the orphan forever.)
+    @Test func deterministicWorkersTakeOverADeadWorkersLowerTrial() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: 4, workers: 2, trialSteps: 10, budget: .generations(4), seed: 9, deterministic: true)
+        let runner = ToyQuadraticRunner(simulatedWork: .microseconds(200))
+        let (clean, _) = try runDriver(settings, runner: runner, dir: dir.url.appendingPathComponent("clean"))
+
+        let url = dir.url.appendingPathComponent("killed")
+        let directory = try RunDirectory(url, create: true, lock: true)
+        let (c, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
+                                             configuration: RunConfiguration(settings: settings, model: "test"), runDirectory: url)
+        let now = Date().timeIntervalSince1970
+        let orphan = try #require(try directory.store.claim(runID: c.run.id, workerID: "elsewhere:1/w0", now: now, leaseUntil: now + 0.5))
+        #expect(orphan.id == clean.trials.map(\.id).min())
+        // The bug this guards against is a hang: give the driver 30 s.
+        let driver = PBTDriver(coordinator: c, runner: runner, options: DriverOptions(leaseSeconds: 5))
+        guard let result = try runWithin(30, driver, what: "the workers, waiting for the dead worker's trial") else { return }
+        #expect(result.done)
+        let first = try #require(result.trials.first { $0.id == orphan.id })
+        #expect(first.attempt == 2 && first.status == .finished, "taken over after the lease expired")
+        #expect(first.workerID?.hasPrefix("elsewhere") == false)
+        // The same decisions as the clean run (checkpoint paths carry the attempt).
+        expectSameRows(decisionFields(result.trials), decisionFields(clean.trials))
+    }
+
     @Test func aRunDirectoryCanBeDrivenByOneProcessAtATime() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

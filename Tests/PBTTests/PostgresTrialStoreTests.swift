@@ -50,6 +50,34 @@ import Testing
         expectConsistentRun(b.trials, try postgres.selections(runID: onPostgres.run.id), settings: settings)
     }
 
+    /// Deterministic mode across processes: a worker elsewhere claimed the
+    /// first trial and died. The workers here finish later ids, wait to
+    /// report in id order, and take the orphan over once its lease expires:
+    /// the run ends with the same decisions as a run on SQLite nobody killed.
+    @Test func deterministicWorkersTakeOverADeadWorkersTrial() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: 4, workers: 3, trialSteps: 10, budget: .generations(4), seed: 13, deterministic: true)
+        let configuration = RunConfiguration(settings: settings, model: "toy")
+        let sqliteDir = dir.url.appendingPathComponent("sqlite")
+        let directory = try RunDirectory(sqliteDir, create: true, lock: true)
+        let (onSQLite, _) = try PBTCoordinator.open(store: directory.store, name: "r", configuration: configuration, runDirectory: sqliteDir)
+        let clean = try PBTDriver(coordinator: onSQLite, runner: ToyQuadraticRunner()).run()
+
+        let postgres = try stores.makeStore()
+        let (c, _) = try PBTCoordinator.open(store: postgres, name: "r", configuration: configuration,
+                                             runDirectory: dir.url.appendingPathComponent("postgres"))
+        let now = Date().timeIntervalSince1970
+        let orphan = try #require(try postgres.claim(runID: c.run.id, workerID: "elsewhere:1/w0", now: now, leaseUntil: now + 0.5))
+        let driver = PBTDriver(coordinator: c, runner: ToyQuadraticRunner(), options: DriverOptions(leaseSeconds: 5))
+        guard let result = try runWithin(30, driver, what: "the workers, waiting for the dead worker's trial") else { return }
+        #expect(result.done)
+        #expect(result.trials.first { $0.id == orphan.id }?.attempt == 2)
+        expectSameRows(decisionFields(result.trials), decisionFields(clean.trials))
+    }
+
     /// A worker dies holding a trial: once its lease expires another worker
     /// gets the trial (attempt 2); the dead worker's late report is ignored
     /// and its output deleted; the new attempt's report counts.

@@ -176,3 +176,28 @@ final class Locked<Value: Sendable>: Sendable {
     init(_ value: Value) { mutex = Mutex(value) }
     func withLock<R: Sendable>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
 }
+
+/// Runs `driver` on a thread of its own and waits at most `seconds`: nil
+/// (after recording an issue) if it did not finish, so a hang fails the
+/// test instead of stalling the suite.
+func runWithin<R: TrialRunner>(_ seconds: Double, _ driver: PBTDriver<R>, what: String,
+                               sourceLocation: SourceLocation = #_sourceLocation) throws -> PBTRunResult? {
+    let outcome = Locked<Result<PBTRunResult, any Error>?>(nil)
+    let finished = DispatchSemaphore(value: 0)
+    Thread {
+        let r = Result { try driver.run() }
+        outcome.withLock { $0 = r }
+        finished.signal()
+    }.start()
+    guard finished.wait(timeout: .now() + seconds) == .success, let ran = outcome.withLock({ $0 }) else {
+        Issue.record("\(what) did not finish within \(seconds) s", sourceLocation: sourceLocation)
+        return nil
+    }
+    return try ran.get()
+}
+
+/// The decision-relevant fields without the checkpoint path (which carries
+/// the attempt number, so differs for a re-run trial).
+func decisionFields(_ trials: [TrialRecord]) -> [LineageFields] {
+    trials.map { var f = $0.lineageFields; f.checkpointPath = nil; return f }
+}

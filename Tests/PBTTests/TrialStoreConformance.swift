@@ -14,6 +14,7 @@ enum TrialStoreConformance {
     static func check(_ makeStore: () throws -> any TrialStore) throws {
         try createAndFindRuns(makeStore())
         try claimsFollowIdOrderAndLeases(makeStore())
+        try claimsBelowAnIdTakeOnlyLowerIds(makeStore())
         try decisionsCommitOrRollBack(makeStore())
         try recordsRoundTripExactly(makeStore())
         try checkpointQueriesAndProgress(makeStore())
@@ -76,6 +77,20 @@ enum TrialStoreConformance {
         #expect(requeued.allSatisfy { $0.status == .queued && $0.workerID == nil })
         #expect(requeued.map(\.attempt) == [2, 2, 1], "attempts are kept; the next claim adds one")
         #expect(try store.claim(runID: run.id, workerID: "f", now: 80, leaseUntil: 90)?.attempt == 3)
+    }
+
+    /// `below` limits a claim to lower ids: queued ones, and running ones
+    /// whose lease expired (deterministic mode's take-over of a dead worker's trial).
+    static func claimsBelowAnIdTakeOnlyLowerIds(_ store: any TrialStore) throws {
+        let run = try store.createRun(name: "b", configJSON: "{}", seed: 1, state: state(4), trials: (1...4).map { planned($0) }, now: 0)
+        #expect(try store.claim(runID: run.id, workerID: "a", now: 0, leaseUntil: 10, below: 1) == nil, "no id below 1")
+        #expect(try store.claim(runID: run.id, workerID: "a", now: 0, leaseUntil: 10, below: 3)?.id == 1)
+        #expect(try store.claim(runID: run.id, workerID: "b", now: 0, leaseUntil: 10, below: 3)?.id == 2)
+        #expect(try store.claim(runID: run.id, workerID: "c", now: 1, leaseUntil: 10, below: 3) == nil, "1 and 2 are leased, 3 and 4 too high")
+        #expect(try store.claim(runID: run.id, workerID: "d", now: 1, leaseUntil: 10)?.id == 3, "no bound: the next queued")
+        let taken = try #require(try store.claim(runID: run.id, workerID: "e", now: 11, leaseUntil: 20, below: 3))
+        #expect(taken.id == 1 && taken.attempt == 2, "trial 1's lease expired at 10")
+        #expect(try store.claim(runID: run.id, workerID: "f", now: 11, leaseUntil: 20, below: 2) == nil)
     }
 
     struct Abort: Error {}
