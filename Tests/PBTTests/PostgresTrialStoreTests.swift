@@ -18,6 +18,16 @@ import Testing
         try TrialStoreConformance.check { try stores.makeStore() }
     }
 
+    /// The run `configuration` describes, on SQLite in `dir`/sqlite with the
+    /// toy runner: the reference the PostgreSQL runs are compared with.
+    func sqliteReferenceRun(_ configuration: RunConfiguration, in dir: TemporaryDirectory) throws
+        -> (PBTRunResult, RunDirectory, PBTCoordinator) {
+        let sqliteDir = dir.url.appendingPathComponent("sqlite")
+        let directory = try RunDirectory(sqliteDir, create: true, lock: true)
+        let (coordinator, _) = try PBTCoordinator.open(store: directory.store, name: "r", configuration: configuration, runDirectory: sqliteDir)
+        return (try PBTDriver(coordinator: coordinator, runner: ToyQuadraticRunner()).run(), directory, coordinator)
+    }
+
     /// Same settings, same seed, deterministic mode: the SQLite and the
     /// PostgreSQL store produce the same trial and selection tables, bit for
     /// bit (times, workers and attempts aside).
@@ -31,10 +41,7 @@ import Testing
                                     deterministic: true)
         let configuration = RunConfiguration(settings: settings, model: "toy")
 
-        let sqliteDir = dir.url.appendingPathComponent("sqlite")
-        let directory = try RunDirectory(sqliteDir, create: true, lock: true)
-        let (onSQLite, _) = try PBTCoordinator.open(store: directory.store, name: "r", configuration: configuration, runDirectory: sqliteDir)
-        let a = try PBTDriver(coordinator: onSQLite, runner: ToyQuadraticRunner()).run()
+        let (a, directory, onSQLite) = try sqliteReferenceRun(configuration, in: dir)
 
         let postgres = try stores.makeStore()
         let (onPostgres, _) = try PBTCoordinator.open(store: postgres, name: "r", configuration: configuration,
@@ -61,10 +68,7 @@ import Testing
         defer { dir.cleanup() }
         let settings = testSettings(population: 4, workers: 3, trialSteps: 10, budget: .generations(4), seed: 13, deterministic: true)
         let configuration = RunConfiguration(settings: settings, model: "toy")
-        let sqliteDir = dir.url.appendingPathComponent("sqlite")
-        let directory = try RunDirectory(sqliteDir, create: true, lock: true)
-        let (onSQLite, _) = try PBTCoordinator.open(store: directory.store, name: "r", configuration: configuration, runDirectory: sqliteDir)
-        let clean = try PBTDriver(coordinator: onSQLite, runner: ToyQuadraticRunner()).run()
+        let (clean, _, _) = try sqliteReferenceRun(configuration, in: dir)
 
         let postgres = try stores.makeStore()
         let (c, _) = try PBTCoordinator.open(store: postgres, name: "r", configuration: configuration,
