@@ -91,6 +91,8 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Positions per window (T).") var time: Int = 8192
     @Option(help: "Threads: BLAS threads, and the batch's windows split among threads (the peer gets the same thread count).") var threads: Int = 1
     @Option(help: "Seconds to time each side.") var seconds: Double = 10
+    @Option(help: "Time exactly this many steps instead of --seconds (for instruction counts under callgrind).") var steps: Int?
+    @Flag(inversion: .prefixedNo, help: "Measure this core's FMA peak and print our fraction of it.") var peak = true
     @Option(help: "Also train this many models at once, one per thread, and print the scaling against one.") var workers: Int = 1
     @Option(help: "Python interpreter with torch installed, for the peer.") var peerPython: String?
     @Option(help: "Path to wavenet_torch.py.") var peerScript: String?
@@ -103,6 +105,7 @@ struct BenchTrain: ParsableCommand {
             throw ValidationError("--batch, --threads must be ≥ 1, --time ≥ 2, --seconds > 0")
         }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard steps.map({ $0 >= 1 }) ?? true else { throw ValidationError("--steps must be at least 1") }
         guard (peerPython == nil) == (peerScript == nil) else {
             throw ValidationError("give both --peer-python and --peer-script, or neither")
         }
@@ -111,14 +114,16 @@ struct BenchTrain: ParsableCommand {
     func run() throws {
         BLAS.setThreads(threads)
         let config = WaveNetConfig.presets[preset]!
-        let r = try TrainingBenchmark.run(config: config, batch: batch, time: time, seconds: seconds, threads: threads)
+        let r = try TrainingBenchmark.run(config: config, batch: batch, time: time, seconds: seconds, steps: steps, threads: threads)
         let flops = Double(config.forwardMACsPerSample) * 6
         print(String(format: "ours:  %@ B%d T%d, %d thread(s): median %.0f samples/s (best %.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
                      preset, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
                      r.medianSamplesPerSecond * flops / 1e9, r.steps, r.lossFirst, r.lossLast))
-        let peak = KernelBenchmark.fmaPeakGFLOPS()
-        print(String(format: "peak:  this core's fp32 FMA peak, measured now: %.1f GFLOP/s; ours is %.0f %% of %d core(s)' peak",
-                     peak, 100 * r.medianSamplesPerSecond * flops / 1e9 / (peak * Double(threads)), threads))
+        if peak {
+            let peak = KernelBenchmark.fmaPeakGFLOPS()
+            print(String(format: "peak:  this core's fp32 FMA peak, measured now: %.1f GFLOP/s; ours is %.0f %% of %d core(s)' peak",
+                         peak, 100 * r.medianSamplesPerSecond * flops / 1e9 / (peak * Double(threads)), threads))
+        }
         if workers > 1 {
             let all = try TrainingBenchmark.runConcurrently(workers: workers, config: config, batch: batch, time: time, seconds: seconds)
             let total = all.reduce(0) { $0 + $1.medianSamplesPerSecond }

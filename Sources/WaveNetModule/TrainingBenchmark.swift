@@ -54,8 +54,11 @@ public enum TrainingBenchmark {
     }
 
     /// Trains `config` on batch × time windows for about `seconds` (at least
-    /// three timed steps) after `warmup` steps, single model, caller's thread.
-    public static func run(config: WaveNetConfig, batch: Int, time: Int, seconds: Double, warmup: Int = 3, threads: Int = 1) throws -> Result {
+    /// three timed steps) — or exactly `steps` timed steps, if given — after
+    /// `warmup` steps, single model, caller's thread.
+    public static func run(
+        config: WaveNetConfig, batch: Int, time: Int, seconds: Double, steps: Int? = nil, warmup: Int = 3, threads: Int = 1
+    ) throws -> Result {
         let model = try WaveNet(config: config, seed: 0)
         model.threads = threads
         // Sum of two sines plus noise, mu-law encoded, like the PyTorch peer.
@@ -79,7 +82,7 @@ public enum TrainingBenchmark {
             times.reserveCapacity(1024)
             var last = 0.0
             let end = KernelBenchmark.now() + seconds
-            while KernelBenchmark.now() < end || times.count < 3 {
+            while steps.map({ times.count < $0 }) ?? (KernelBenchmark.now() < end || times.count < 3) {
                 let t0 = KernelBenchmark.now()
                 last = model.trainStep(windows: w.baseAddress!, batch: batch, time: time, learningRate: 1e-3)
                 times.append(KernelBenchmark.now() - t0)
