@@ -65,10 +65,10 @@ public struct PBTController: Sendable {
     public func decide(after trial: TrialRecord, population: [TrialRecord], state: inout ControllerState) -> Decision {
         precondition(trial.status.isTerminal, "decide(after:) needs a finished or failed trial")
         var decision = Decision()
-        let byID = Dictionary(population.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
 
         if trial.status == .failed {
-            if let refill = self.refill(trial, parent: trial.parentID.flatMap { byID[$0] }, state: &state) {
+            let parent = trial.parentID.flatMap { pid in population.first { $0.id == pid } }
+            if let refill = self.refill(trial, parent: parent, state: &state) {
                 decision.newTrials.append(refill)
             }
             return decision

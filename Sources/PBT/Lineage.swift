@@ -55,13 +55,11 @@ public enum Lineage {
 public enum LineageError: Error, Equatable, CustomStringConvertible {
     case unknownTrial(Int)
     case brokenLineage(trial: Int, parent: Int)
-    case noFinishedTrial
 
     public var description: String {
         switch self {
         case .unknownTrial(let id): return "no trial \(id) in this run"
         case .brokenLineage(let t, let p): return "trial \(t) names parent \(p), which is not in the store"
-        case .noFinishedTrial: return "the run has no finished trial yet"
         }
     }
 }

@@ -196,8 +196,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         /// Adds the time since the last call to `bucket`.
         func lap(_ bucket: WritableKeyPath<WorkerTime, Double>) {
             let now = ContinuousClock.now
-            let (s, a) = (now - clock).components
-            time[keyPath: bucket] += Double(s) + Double(a) * 1e-18
+            time[keyPath: bucket] += (now - clock) / .seconds(1)
             clock = now
         }
         defer { shared.withLock { $0.time += time } }

@@ -177,6 +177,16 @@ public struct ControllerState: Sendable, Hashable {
         self.reproducedThrough = reproducedThrough
         self.done = done
     }
+
+    /// The generator as stored in the runs table: four decimal words.
+    public var rngText: String { "\(rng.state.0) \(rng.state.1) \(rng.state.2) \(rng.state.3)" }
+
+    /// The generator from its stored text (`rngText`).
+    public static func rng(fromText text: String) throws(PBTStoreError) -> Xoshiro256 {
+        let words = text.split(separator: " ").compactMap { UInt64($0) }
+        guard words.count == 4, words != [0, 0, 0, 0] else { throw .malformedRecord("controller rng state '\(text)'") }
+        return Xoshiro256(state: (words[0], words[1], words[2], words[3]))
+    }
 }
 
 /// A row of the runs table.
@@ -225,6 +235,17 @@ public struct RunProgress: Sendable, Hashable {
 
     public init() {}
 
-    public var created: Int { queued + running + finished + failed }
+    /// Records `count` trials with stored status `status` (a row of a
+    /// `GROUP BY status` count).
+    public mutating func setCount(status: String, count: Int) throws(PBTStoreError) {
+        switch TrialStatus(rawValue: status) {
+        case .queued: queued = count
+        case .running: running = count
+        case .finished: finished = count
+        case .failed: failed = count
+        case nil: throw .malformedRecord("trial status '\(status)'")
+        }
+    }
+
     public var completed: Int { finished + failed }
 }

@@ -55,8 +55,6 @@ public final class RunDirectory: Sendable {
     deinit {
         if let fd = lockDescriptor { close(fd) }
     }
-
-    public var hasRun: Bool { (try? store.run(named: Self.runName)) != nil }
 }
 
 public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, LocalizedError {

@@ -34,7 +34,7 @@ struct SQLRow {
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
 /// One sqlite3 connection with a prepared-statement cache. Not thread-safe:
-/// `SQLiteTrialStore` keeps it behind a `Mutex`.
+/// `SQLiteTrialStore` keeps it behind a lock.
 final class SQLiteConnection {
     let db: OpaquePointer
     let path: String

@@ -15,8 +15,8 @@ import SeededRNG
 /// SQLite's locks and the busy timeout serialize them.
 ///
 /// The SQL is deliberately plain (no UPSERT, no RETURNING, no JSON
-/// functions) so the PostgreSQL backend can use the same statements with
-/// `$n` placeholders.
+/// functions); `PostgresTrialStore` mirrors these statements with `$n`
+/// placeholders and its own locking clauses.
 public final class SQLiteTrialStore: TrialStore, @unchecked Sendable {
     public static let schemaVersion = 1
     public let path: String
@@ -68,10 +68,7 @@ public final class SQLiteTrialStore: TrialStore, @unchecked Sendable {
 
     // MARK: - Rows
 
-    static let trialColumns = """
-        id, generation, parent_id, hyperparameters, start_step, steps, seed, operations, refill_of, status, evaluation,
-        checkpoint_path, checkpoint_live, worker_id, attempt, created_at, started_at, finished_at, lease_until, failure
-        """
+    static let trialColumns = TrialStoreSchema.trialColumns
 
     static func trial(_ r: SQLRow) throws(PBTStoreError) -> TrialRecord {
         guard let status = TrialStatus(rawValue: r.text(9)) else { throw .malformedRecord("trial \(r.int(0)) has status '\(r.text(9))'") }
@@ -94,23 +91,13 @@ public final class SQLiteTrialStore: TrialStore, @unchecked Sendable {
         return t
     }
 
-    static let runColumns = "id, name, config_json, seed, created_at, schema_version, rng_state, trials_created, selections_made, reproduced_through, done"
+    static let runColumns = TrialStoreSchema.runColumns
 
     static func run(_ r: SQLRow) throws(PBTStoreError) -> RunRecord {
         RunRecord(id: r.int64(0), name: r.text(1), configJSON: r.text(2), seed: UInt64(bitPattern: r.int64(3)),
                   createdAt: r.double(4), schemaVersion: r.int(5),
-                  state: ControllerState(rng: try rng(from: r.text(6)), trialsCreated: r.int(7), selectionsMade: r.int(8),
+                  state: ControllerState(rng: try ControllerState.rng(fromText: r.text(6)), trialsCreated: r.int(7), selectionsMade: r.int(8),
                                          reproducedThrough: r.int(9), done: r.int(10) != 0))
-    }
-
-    static func rngText(_ rng: Xoshiro256) -> String {
-        "\(rng.state.0) \(rng.state.1) \(rng.state.2) \(rng.state.3)"
-    }
-
-    static func rng(from text: String) throws(PBTStoreError) -> Xoshiro256 {
-        let words = text.split(separator: " ").compactMap { UInt64($0) }
-        guard words.count == 4, words != [0, 0, 0, 0] else { throw .malformedRecord("controller rng state '\(text)'") }
-        return Xoshiro256(state: (words[0], words[1], words[2], words[3]))
     }
 
     static func insert(_ trials: [PlannedTrial], runID: Int64, createdAt: Double, _ c: SQLiteConnection) throws {
@@ -141,7 +128,7 @@ public final class SQLiteTrialStore: TrialStore, @unchecked Sendable {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                     [.text(name), .text(configJSON), .int(Int64(bitPattern: seed)), .double(now), .int(Self.schemaVersion),
-                     .text(Self.rngText(state.rng)), .int(state.trialsCreated), .int(state.selectionsMade),
+                     .text(state.rngText), .int(state.trialsCreated), .int(state.selectionsMade),
                      .int(state.reproducedThrough), .int(state.done ? 1 : 0)])
                 let run = try c.query("SELECT \(Self.runColumns) FROM runs WHERE name = ?", [.text(name)], Self.run)[0]
                 try Self.insert(trials, runID: run.id, createdAt: now, c)
@@ -243,13 +230,7 @@ public final class SQLiteTrialStore: TrialStore, @unchecked Sendable {
             var p = RunProgress()
             for (status, count) in try c.query("SELECT status, COUNT(*) FROM trials WHERE run_id = ? GROUP BY status",
                                                 [.int(runID)], { ($0.text(0), $0.int(1)) }) {
-                switch TrialStatus(rawValue: status) {
-                case .queued: p.queued = count
-                case .running: p.running = count
-                case .finished: p.finished = count
-                case .failed: p.failed = count
-                case nil: throw PBTStoreError.malformedRecord("trial status '\(status)'")
-                }
+                try p.setCount(status: status, count: count)
             }
             p.latestGeneration = try c.query("SELECT MAX(generation) FROM trials WHERE run_id = ? AND status = 'finished'",
                                              [.int(runID)]) { $0.optionalInt(0) }.first.flatMap { $0 } ?? -1
@@ -283,7 +264,7 @@ private struct SQLiteDecision: DecisionTransaction {
     func setState(_ s: ControllerState) throws {
         try c.run("""
             UPDATE runs SET rng_state = ?, trials_created = ?, selections_made = ?, reproduced_through = ?, done = ? WHERE id = ?
-            """, [.text(SQLiteTrialStore.rngText(s.rng)), .int(s.trialsCreated), .int(s.selectionsMade),
+            """, [.text(s.rngText), .int(s.trialsCreated), .int(s.selectionsMade),
                   .int(s.reproducedThrough), .int(s.done ? 1 : 0), .int(runID)])
     }
 

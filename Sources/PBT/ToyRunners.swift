@@ -44,8 +44,7 @@ public struct ToyQuadraticRunner: TrialRunner {
         }
         state.step += trial.steps
         if simulatedWork > .zero {
-            let (seconds, attoseconds) = simulatedWork.components
-            Thread.sleep(forTimeInterval: Double(seconds) + Double(attoseconds) * 1e-18)
+            Thread.sleep(forTimeInterval: simulatedWork / .seconds(1))
         }
         try AtomicFile.write(state.encoded(), toPath: output.path)
         return TrialOutcome(evaluation: Self.loss(state.position))

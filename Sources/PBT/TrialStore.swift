@@ -1,6 +1,6 @@
 /// The durable record of PBT runs: runs, trials, selections and the
-/// controller's state. Backends: `SQLiteTrialStore` (one machine, embedded),
-/// `InMemoryTrialStore` (tests), PostgreSQL (issue 6, several machines).
+/// controller's state. Backends: `SQLiteTrialStore` (one machine, embedded)
+/// and `PostgresTrialStore` (module PBTPostgres, several machines).
 ///
 /// A backend supplies storage and locking only; every PBT decision is made
 /// by `PBTCoordinator` (which calls the pure `PBTController`) inside
@@ -98,6 +98,15 @@ public protocol DecisionTransaction {
 /// `TEXT`); booleans are 0/1. Only the runs' id column differs (SQLite's
 /// rowid alias, PostgreSQL's identity column), so it is a parameter.
 public enum TrialStoreSchema {
+    /// The trials table's columns in the order both backends decode them.
+    public static let trialColumns = """
+        id, generation, parent_id, hyperparameters, start_step, steps, seed, operations, refill_of, status, evaluation,
+        checkpoint_path, checkpoint_live, worker_id, attempt, created_at, started_at, finished_at, lease_until, failure
+        """
+    /// The runs table's columns in the order both backends decode them.
+    public static let runColumns =
+        "id, name, config_json, seed, created_at, schema_version, rng_state, trials_created, selections_made, reproduced_through, done"
+
     public static func version1(runID idColumn: String) -> String {
         """
         CREATE TABLE schema_version (version INTEGER NOT NULL);

@@ -78,10 +78,7 @@ public final class PostgresTrialStore: TrialStore {
 
     // MARK: - Rows
 
-    static let trialColumns = """
-        id, generation, parent_id, hyperparameters, start_step, steps, seed, operations, refill_of, status, evaluation,
-        checkpoint_path, checkpoint_live, worker_id, attempt, created_at, started_at, finished_at, lease_until, failure
-        """
+    static let trialColumns = TrialStoreSchema.trialColumns
 
     static func trial(_ r: PostgresRow) throws -> TrialRecord {
         guard let status = TrialStatus(rawValue: r.text(9)) else {
@@ -106,24 +103,13 @@ public final class PostgresTrialStore: TrialStore {
         return t
     }
 
-    static let runColumns = "id, name, config_json, seed, created_at, schema_version, rng_state, trials_created, selections_made, reproduced_through, done"
+    static let runColumns = TrialStoreSchema.runColumns
 
     static func run(_ r: PostgresRow) throws -> RunRecord {
         RunRecord(id: try r.int64(0), name: r.text(1), configJSON: r.text(2), seed: UInt64(bitPattern: try r.int64(3)),
                   createdAt: try r.double(4), schemaVersion: try r.int(5),
-                  state: ControllerState(rng: try rng(from: r.text(6)), trialsCreated: try r.int(7), selectionsMade: try r.int(8),
+                  state: ControllerState(rng: try ControllerState.rng(fromText: r.text(6)), trialsCreated: try r.int(7), selectionsMade: try r.int(8),
                                          reproducedThrough: try r.int(9), done: try r.int(10) != 0))
-    }
-
-    /// The controller's generator as four decimal words (as in SQLite).
-    static func rngText(_ rng: Xoshiro256) -> String {
-        "\(rng.state.0) \(rng.state.1) \(rng.state.2) \(rng.state.3)"
-    }
-
-    static func rng(from text: String) throws -> Xoshiro256 {
-        let words = text.split(separator: " ").compactMap { UInt64($0) }
-        guard words.count == 4, words != [0, 0, 0, 0] else { throw PBTStoreError.malformedRecord("controller rng state '\(text)'") }
-        return Xoshiro256(state: (words[0], words[1], words[2], words[3]))
     }
 
     static func insert(_ trials: [PlannedTrial], runID: Int64, createdAt: Double, _ c: PostgresConnection) throws {
@@ -155,7 +141,7 @@ public final class PostgresTrialStore: TrialStore {
                     RETURNING \(Self.runColumns)
                     """,
                     [.text(name), .text(configJSON), .int(Int64(bitPattern: seed)), .double(now), .int(Self.schemaVersion),
-                     .text(Self.rngText(state.rng)), .int(state.trialsCreated), .int(state.selectionsMade),
+                     .text(state.rngText), .int(state.trialsCreated), .int(state.selectionsMade),
                      .int(state.reproducedThrough), .int(state.done ? 1 : 0)], Self.run)[0]
                 try Self.insert(trials, runID: run.id, createdAt: now, c)
                 return run
@@ -264,13 +250,7 @@ public final class PostgresTrialStore: TrialStore {
             var p = RunProgress()
             for (status, count) in try c.query("SELECT status, COUNT(*) FROM trials WHERE run_id = $1 GROUP BY status",
                                                 [.int(runID)], { ($0.text(0), try $0.int(1)) }) {
-                switch TrialStatus(rawValue: status) {
-                case .queued: p.queued = count
-                case .running: p.running = count
-                case .finished: p.finished = count
-                case .failed: p.failed = count
-                case nil: throw PBTStoreError.malformedRecord("trial status '\(status)'")
-                }
+                try p.setCount(status: status, count: count)
             }
             p.latestGeneration = try c.query("SELECT MAX(generation) FROM trials WHERE run_id = $1 AND status = 'finished'",
                                              [.int(runID)]) { try $0.optionalInt(0) }.first.flatMap { $0 } ?? -1
@@ -305,7 +285,7 @@ private struct PostgresDecision: DecisionTransaction {
     func setState(_ s: ControllerState) throws {
         try c.run("""
             UPDATE runs SET rng_state = $1, trials_created = $2, selections_made = $3, reproduced_through = $4, done = $5 WHERE id = $6
-            """, [.text(PostgresTrialStore.rngText(s.rng)), .int(s.trialsCreated), .int(s.selectionsMade),
+            """, [.text(s.rngText), .int(s.trialsCreated), .int(s.selectionsMade),
                   .int(s.reproducedThrough), .int(s.done ? 1 : 0), .int(runID)])
     }
 
