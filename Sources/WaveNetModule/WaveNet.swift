@@ -154,19 +154,12 @@ public final class WaveNet {
         let ws = prepare(batch: B, time: T)
         let scale = 1 / Float(B * (T - context))
         let n = ws.scratches.count
-        if n == 1 {
-            forward(ws, windows: windows)
-            let total = lossForward(ws, windows: windows, context: context, gradientScale: scale)
-            backward(ws, windows: windows)
-            return total / Double(B * (T - context))
-        }
-        // Data parallel: thread t takes sequences t, t + n, t + 2n, …
+        // Data parallel: thread t takes sequences t, t + n, t + 2n, … (with one
+        // thread, all of them in order, on the caller's thread).
         while threadGradients.count < n - 1 {
             let arena = ParameterArena(layout: layout)
             threadGradients.append((arena, Views(arena: arena, config: config)))
         }
-        let totals = UnsafeMutableBufferPointer<Double>.allocate(capacity: n)
-        defer { totals.deallocate() }
         parallelFor(n) { t in
             let views = t == 0 ? g : threadGradients[t - 1].views
             (t == 0 ? gradients : threadGradients[t - 1].arena).zero()
@@ -179,13 +172,14 @@ public final class WaveNet {
                 total += lossSequence(ws, b, codes: codes, context: context, gradientScale: scale)
                 backwardSequence(ws, b, scratch, views, codes: codes)
             }
+            // Every layer's skip bias gets the same gradient: the row sums of dskip.
             for l in views.layers { accumulate(l.skipBias, scratch.skipBiasGradient.baseAddress, count: config.skipChannels) }
-            totals[t] = total
+            scratch.loss = total
         }
         for (arena, _) in threadGradients.prefix(n - 1) {
             accumulate(gradients.baseAddress, arena.baseAddress, count: layout.count)
         }
-        return totals.reduce(0, +) / Double(B * (T - context))
+        return ws.scratches.reduce(0) { $0 + $1.loss } / Double(B * (T - context))
     }
 
     /// The summed loss in nats over positions `context ..< T` of each window,
@@ -274,12 +268,12 @@ public final class WaveNet {
                 blockedGemm(next, ldc: T, lp.residualWeight, lda: D, ws.z(l, b), ldb: T, m: R, n: T, k: D, beta: 1)
             }
         }
-        // skip = Σ_l (W_skip_l·z_l + b_skip_l): one GEMM over the stacked z's.
+        // skip = Σ_l (W_skip_l·z_l + b_skip_l): one GEMM over the stacked z's;
+        // the summed bias is added by the head's first ReLU.
         let skip = ws.skip.baseAddress + b * S * T
-        fillRows(skip, values: scratch.skipBiasSum(p, config: c), rows: S, cols: T)
-        blockedGemm(skip, ldc: T, p.skipWeight, lda: L * D, ws.z(0, b), ldb: T, m: S, n: T, k: L * D, beta: 1)
+        blockedGemm(skip, ldc: T, p.skipWeight, lda: L * D, ws.z(0, b), ldb: T, m: S, n: T, k: L * D, beta: 0)
         // Head: ReLU → 1x1 (S → H) → ReLU → 1x1 (H → V), logits time-major.
-        reluForward(skip, skip, count: S * T)
+        biasReLUForward(skip, skip, bias: scratch.skipBiasSum(p, config: c), rows: S, cols: T)
         let u = ws.u.baseAddress + b * H * T
         causalConvForward(out: u, inp: skip, weight: p.head1Weight, bias: nil,
                           batch: 1, inChannels: S, outChannels: H, time: T, kernelSize: 1, dilation: 1)
@@ -290,17 +284,8 @@ public final class WaveNet {
         gemm(logits, ldc: V, u, lda: T, transA: .transposed, p.head2Weight, ldb: H, transB: .transposed, m: T, n: V, k: H, beta: 0)
     }
 
-    /// Loss over positions `context ..< T`; leaves dL/dlogits in place of the
-    /// logits (zero for positions before `context`).
-    func lossForward(_ ws: Workspace, windows: UnsafePointer<Int32>, context: Int, gradientScale: Float) -> Double {
-        let B = ws.batch, T = ws.time
-        var total = 0.0
-        for b in 0..<B {
-            total += lossSequence(ws, b, codes: windows + b * (T + 1), context: context, gradientScale: gradientScale)
-        }
-        return total
-    }
-
+    /// Loss over positions `context ..< T` of sequence b; leaves dL/dlogits in
+    /// place of its logits (zero for positions before `context`).
     func lossSequence(_ ws: Workspace, _ b: Int, codes: UnsafePointer<Int32>, context: Int, gradientScale: Float) -> Double {
         let T = ws.time, V = config.classes
         let logits = ws.logits.baseAddress + b * T * V
@@ -311,15 +296,6 @@ public final class WaveNet {
     }
 
     // MARK: Backward
-
-    func backward(_ ws: Workspace, windows: UnsafePointer<Int32>) {
-        gradients.zero()
-        let scratch = ws.scratches[0]
-        scratch.skipBiasGradient.zero()
-        for b in 0..<ws.batch { backwardSequence(ws, b, scratch, g, codes: windows + b * (ws.time + 1)) }
-        // Every layer's skip bias gets the same gradient: the row sums of dskip.
-        for l in g.layers { accumulate(l.skipBias, scratch.skipBiasGradient.baseAddress, count: config.skipChannels) }
-    }
 
     func backwardSequence(_ ws: Workspace, _ b: Int, _ scratch: Scratch, _ g: Views, codes: UnsafePointer<Int32>) {
         let c = config
@@ -447,6 +423,8 @@ extension WaveNet {
     final class Scratch {
         let pre: Tensor, du: Tensor, dskip: Tensor, dh: Tensor, dz: Tensor, demb: Tensor
         let biasSum: Tensor, skipBiasGradient: Tensor
+        /// The summed loss (nats) of this thread's sequences in the last step.
+        var loss = 0.0
 
         init(config c: WaveNetConfig, time T: Int) {
             let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels
@@ -485,11 +463,13 @@ public enum WaveNetError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Runs `body(0)`, …, `body(n − 1)` on up to n threads and waits for all.
+/// Runs `body(0)`, …, `body(n − 1)` on up to n threads and waits for all
+/// (`body(0)` on the caller's thread when n is 1).
 /// Each call must touch only data its index owns (here: its sequences'
 /// activations, its scratch buffers and its gradient arena); Swift cannot
 /// check that, hence the unchecked wrapper.
 func parallelFor(_ n: Int, _ body: (Int) -> Void) {
+    if n == 1 { return body(0) }
     withoutActuallyEscaping(body) { body in
         let shared = UncheckedSendable(body)
         DispatchQueue.concurrentPerform(iterations: n) { shared.value($0) }
