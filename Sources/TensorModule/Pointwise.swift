@@ -75,43 +75,36 @@ public func gatedForward(
     for b in 0..<B {
         let a = pre + b * 2 * n, g = a + n
         let zb = z + b * n, thb = th + b * n, sgb = sg + b * n
-        if let bias, T > 1 {
+        if let bias {
             // One bias value per row of T.
             for c in 0..<C {
-                gatedSpan(zb + c * T, thb + c * T, sgb + c * T, a + c * T, g + c * T, count: T,
-                          biasA: bias + c, biasG: bias + C + c, perElement: false)
+                gatedSpan(zb + c * T, thb + c * T, sgb + c * T, a + c * T, g + c * T, count: T, biasA: bias[c], biasG: bias[C + c])
             }
         } else {
-            // No bias, or one time step (generation): the C·T elements are one
-            // contiguous span, with (for T = 1) one bias value per element.
-            gatedSpan(zb, thb, sgb, a, g, count: n, biasA: bias, biasG: bias.map { $0 + C }, perElement: true)
+            // No bias: the C·T elements are one contiguous span (at T = 1, as in
+            // generation, that is what keeps the vectors full).
+            gatedSpan(zb, thb, sgb, a, g, count: n, biasA: 0, biasG: 0)
         }
     }
 }
 
-/// The gated unit over `count` contiguous elements. The biases are added to
-/// a and g per element (`perElement`, as vectors from `biasA`/`biasG`, or
-/// none when nil) or as one broadcast value per span.
+/// The gated unit over `count` contiguous elements, with `biasA` added to
+/// every a and `biasG` to every g.
 @inline(__always)
 func gatedSpan(
     _ z: UnsafeMutablePointer<Float>, _ th: UnsafeMutablePointer<Float>, _ sg: UnsafeMutablePointer<Float>,
-    _ a: UnsafePointer<Float>, _ g: UnsafePointer<Float>, count n: Int,
-    biasA: UnsafePointer<Float>?, biasG: UnsafePointer<Float>?, perElement: Bool
+    _ a: UnsafePointer<Float>, _ g: UnsafePointer<Float>, count n: Int, biasA: Float, biasG: Float
 ) {
-    @inline(__always) func bias(_ p: UnsafePointer<Float>?, _ i: Int, _ r: Int) -> Float8 {
-        guard let p else { return Float8() }
-        if !perElement { return Float8(repeating: p[0]) }
-        return r == 8 ? load8(p + i) : loadPartial(p + i, r)
-    }
+    let ba = Float8(repeating: biasA), bg = Float8(repeating: biasG)
     var i = 0
     while i + 8 <= n {
-        let t = fastTanh(load8(a + i) + bias(biasA, i, 8)), s = fastSigmoid(load8(g + i) + bias(biasG, i, 8))
+        let t = fastTanh(load8(a + i) + ba), s = fastSigmoid(load8(g + i) + bg)
         store8(t, th + i); store8(s, sg + i); store8(t * s, z + i)
         i += 8
     }
     if i < n {
         let r = n - i
-        let t = fastTanh(loadPartial(a + i, r) + bias(biasA, i, r)), s = fastSigmoid(loadPartial(g + i, r) + bias(biasG, i, r))
+        let t = fastTanh(loadPartial(a + i, r) + ba), s = fastSigmoid(loadPartial(g + i, r) + bg)
         storePartial(t, th + i, r); storePartial(s, sg + i, r); storePartial(t * s, z + i, r)
     }
 }

@@ -148,7 +148,7 @@ import TensorModule
 }
 
 @Suite struct FoldedBiasTests {
-    // T = 1 (generation) takes the per-element path; 9 channels leave a ragged tail.
+    // Includes T = 1 (rows of one element) with a ragged channel count.
     @Test(arguments: [(1, 3, 7), (2, 5, 13), (1, 9, 1), (2, 4, 1)])
     func gatedForwardAddsTheConvolutionBias(_ s: (Int, Int, Int)) {
         let (B, C, T) = s
