@@ -37,6 +37,8 @@ public final class WaveNetGenerator {
     // Scratch.
     let stacked: Tensor, pre: Tensor, gate: Tensor, z: Tensor, out: Tensor, h: Tensor, skip: Tensor, hidden: Tensor
     public let logits: Tensor
+    /// exp((logit − max) / temperature) per class, for sampling.
+    let weights: Tensor
 
     public init(model: WaveNet) {
         let c = model.config
@@ -91,6 +93,7 @@ public final class WaveNetGenerator {
         skip = Tensor(shape: [S])
         hidden = Tensor(shape: [H])
         logits = Tensor(shape: [V])
+        weights = Tensor(shape: [V])
     }
 
     /// Forgets all history: the next code is treated as the first of a window.
@@ -160,11 +163,15 @@ public final class WaveNetGenerator {
         for i in 1..<V where l[i] > l[best] { best = i }
         if temperature <= 0 { return Int32(best) }
         let m = l[best]
+        let w = weights.baseAddress
         var total: Float = 0
-        for i in 0..<V { total += expf((l[i] - m) / temperature) }
+        for i in 0..<V {
+            w[i] = expf((l[i] - m) / temperature)
+            total += w[i]
+        }
         var u = rng.nextUnitFloat() * total
         for i in 0..<V {
-            u -= expf((l[i] - m) / temperature)
+            u -= w[i]
             if u < 0 { return Int32(i) }
         }
         return Int32(best)
