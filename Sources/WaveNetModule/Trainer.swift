@@ -26,7 +26,7 @@ public struct TrainingOptions: Codable, Sendable, Hashable {
     }
 
     /// Codes per window: context + window + 1.
-    public var windowLength: Int { context + window + 1 }
+    public var windowLength: Int { ClipSet.windowLength(context: context, targets: window) }
 }
 
 /// Trains one model on windows drawn from a clip set. Owns the window

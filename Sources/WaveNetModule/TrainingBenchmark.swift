@@ -1,4 +1,5 @@
 import SeededRNG
+import SpeechAudio
 import TensorModule
 
 #if canImport(Glibc)
@@ -67,10 +68,8 @@ public enum TrainingBenchmark {
         var windows = [Int32](repeating: 0, count: n)
         for i in 0..<n {
             let t = Double(i % (time + 1))
-            var x = 0.4 * sin(2 * .pi * 220 * t / 16000) + 0.2 * sin(2 * .pi * 1234 * t / 16000) + 0.05 * rng.nextGaussian()
-            x = max(-1, min(1, x))
-            let y = (x < 0 ? -1.0 : 1.0) * log1p(255 * abs(x)) / log1p(255)
-            windows[i] = Int32(max(0, min(255, Int((y + 1) / 2 * 255 + 0.5))))
+            let x = 0.4 * sin(2 * .pi * 220 * t / 16000) + 0.2 * sin(2 * .pi * 1234 * t / 16000) + 0.05 * rng.nextGaussian()
+            windows[i] = Int32(MuLaw.encode(Float(x)))  // clamps to ±1
         }
         return windows.withUnsafeBufferPointer { w in
             var first = 0.0
