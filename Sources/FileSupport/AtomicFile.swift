@@ -11,15 +11,8 @@ public enum AtomicFile {
         try write(data, toPath: url.path, durable: durable)
     }
 
-    public static func write(_ data: Data, toPath path: String, durable: Bool = false) throws(AtomicFileError) {
-        var failure: AtomicFileError?
-        data.withUnsafeBytes { raw in
-            do throws(AtomicFileError) { try write(raw, toPath: path, durable: durable) } catch { failure = error }
-        }
-        if let failure { throw failure }
-    }
-
-    public static func write(_ bytes: [UInt8], toPath path: String, durable: Bool = false) throws(AtomicFileError) {
+    /// Writes `bytes` (`Data`, `[UInt8]`, …) to `path`.
+    public static func write(_ bytes: some ContiguousBytes, toPath path: String, durable: Bool = false) throws(AtomicFileError) {
         var failure: AtomicFileError?
         bytes.withUnsafeBytes { raw in
             do throws(AtomicFileError) { try write(raw, toPath: path, durable: durable) } catch { failure = error }
@@ -27,11 +20,22 @@ public enum AtomicFile {
         if let failure { throw failure }
     }
 
-    public static func write(_ bytes: UnsafeRawBufferPointer, toPath path: String, durable: Bool) throws(AtomicFileError) {
+    /// A fresh temporary path beside `path`: a hidden file in the same
+    /// directory (so folder listings skip it and rename stays atomic), for
+    /// writers that produce the file themselves and then rename it over `path`.
+    public static func temporaryPath(for path: String) -> String {
+        let (directory, name) = split(path)
+        return "\(directory).\(name).\(getpid()).\(UInt32.random(in: 0 ... .max)).tmp"
+    }
+
+    static func split(_ path: String) -> (directory: String, name: String) {
         let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[...$0]) } ?? ""
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let temporary = "\(directory).\(name).\(getpid()).\(UInt32.random(in: 0 ... .max)).tmp"
+        return (slash.map { String(path[...$0]) } ?? "", slash.map { String(path[path.index(after: $0)...]) } ?? path)
+    }
+
+    public static func write(_ bytes: UnsafeRawBufferPointer, toPath path: String, durable: Bool) throws(AtomicFileError) {
+        let directory = split(path).directory
+        let temporary = temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw AtomicFileError(path: path, reason: "cannot create a file in \(directory.isEmpty ? "." : directory): \(errorText())")

@@ -28,11 +28,16 @@ public struct SHA256Digest: ~Copyable {
         return Array(out.prefix(Int(length)))
     }
 
-    /// The digest of `bytes` as 64 lowercase hex digits.
-    public static func hex(of bytes: UnsafeRawBufferPointer) -> String {
+    /// The 32-byte digest of `bytes`, in one call.
+    public static func digest(of bytes: UnsafeRawBufferPointer) -> [UInt8] {
         var d = SHA256Digest()
         d.update(bytes)
-        return hexString(d.finalize())
+        return d.finalize()
+    }
+
+    /// The digest of `bytes` as 64 lowercase hex digits.
+    public static func hex(of bytes: UnsafeRawBufferPointer) -> String {
+        hexString(digest(of: bytes))
     }
 
     public static func hexString(_ digest: [UInt8]) -> String {

@@ -1,4 +1,5 @@
 import CSndFile
+import FileSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -130,7 +131,7 @@ public func writeAudio(
     precondition(channels > 0, "channels must be positive")
     precondition(sampleRate > 0, "sampleRate must be positive")
     precondition(samples.count % channels == 0, "interleaved sample count must be a multiple of channels")
-    let temporary = temporaryPath(for: path)
+    let temporary = AtomicFile.temporaryPath(for: path)
     do throws(AudioError) {
         let file = try SoundFile.openForWriting(temporary, format: format.libsndfileFormat, channels: channels, sampleRate: sampleRate)
         var pcm = [Int16](repeating: 0, count: samples.count)
@@ -218,6 +219,3 @@ private func bytesPerSample(_ subtype: Int32) -> Int {
     }
 }
 
-func temporaryPath(for path: String) -> String {
-    "\(path).tmp-\(getpid())-\(UInt32.random(in: 0 ... .max))"
-}

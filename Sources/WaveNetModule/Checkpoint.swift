@@ -67,11 +67,7 @@ public enum CheckpointFile {
                 #endif
             }
         }
-        let digest = bytes.withUnsafeBytes { raw -> [UInt8] in
-            var d = SHA256Digest()
-            d.update(raw)
-            return d.finalize()
-        }
+        let digest = bytes.withUnsafeBytes { SHA256Digest.digest(of: $0) }
         bytes += digest
         do { try AtomicFile.write(bytes, toPath: path, durable: true) } catch { throw .checkpoint(path: path, reason: error.reason) }
     }
@@ -93,11 +89,7 @@ public enum CheckpointFile {
         }
         let body = bytes.count - 32
         let expected = Array(bytes[body...])
-        let actual = bytes.withUnsafeBytes { raw -> [UInt8] in
-            var d = SHA256Digest()
-            d.update(UnsafeRawBufferPointer(rebasing: raw[0..<body]))
-            return d.finalize()
-        }
+        let actual = bytes.withUnsafeBytes { SHA256Digest.digest(of: UnsafeRawBufferPointer(rebasing: $0[0..<body])) }
         guard actual == expected else { throw fail("checksum mismatch: the file is damaged or was truncated") }
         let headerLength = Int(readLE(bytes, at: 12))
         guard 16 + headerLength <= body else { throw fail("header length \(headerLength) runs past the end of the file") }
@@ -172,16 +164,5 @@ extension WaveNet {
         }
         step = header.step
         adamConfig = header.adam
-    }
-
-    /// Copies another model's weights, Adam state and step (PBT's exploit):
-    /// three buffer copies.
-    public func copyState(from other: WaveNet) {
-        precondition(other.config == config, "copyState needs models with the same configuration")
-        parameters.copy(from: other.parameters)
-        adamM.copy(from: other.adamM)
-        adamV.copy(from: other.adamV)
-        step = other.step
-        adamConfig = other.adamConfig
     }
 }
