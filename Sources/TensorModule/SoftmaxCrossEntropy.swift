@@ -64,27 +64,37 @@ public func softmaxCrossEntropyForwardBackward(
 
 /// Cross-entropy loss only (evaluation): Σ_n loss_n in nats. If `losses` is
 /// given, row n's loss is stored in `losses[n]`. With `bias` (V), the
-/// logits are `logits[n] + bias`, and the biased row is written back in
-/// place (so `logits` must then be writable memory).
+/// logits are `logits[n] + bias` (added on the fly; `logits` is only read).
 public func softmaxCrossEntropyForward(
     losses: UnsafeMutablePointer<Float>? = nil,
     logits: UnsafePointer<Float>, bias: UnsafePointer<Float>? = nil, targets: UnsafePointer<Int32>,
     rows N: Int, classes V: Int
 ) -> Double {
     precondition(V >= 1, "softmax needs at least one class")
+    @inline(__always) func biased(_ x: UnsafePointer<Float>, _ i: Int) -> Float8 {
+        bias.map { load8(x + i) + load8($0 + i) } ?? load8(x + i)
+    }
+    @inline(__always) func biased(_ x: UnsafePointer<Float>, _ i: Int, _ r: Int, fill: Float) -> Float8 {
+        bias.map { loadPartial(x + i, r, fill: fill) + loadPartial($0 + i, r) } ?? loadPartial(x + i, r, fill: fill)
+    }
     var total = 0.0
     for n in 0..<N {
         let x = logits + n * V
-        if let bias { add(UnsafeMutablePointer(mutating: x), x, bias, count: V) }
         let y = Int(targets[n])
         precondition(y >= 0 && y < V, "target \(y) out of range 0..<\(V)")
-        let m = rowMax(x, V)
-        let mv = Float8(repeating: m)
-        var acc = Float8()
+        let tail = V % 8, bulk = V - tail
+        var mv = Float8(repeating: -.infinity)
         var i = 0
-        while i + 8 <= V { acc += fastExp(load8(x + i) - mv); i += 8 }
-        if i < V { acc += fastExp(loadPartial(x + i, V - i, fill: -.infinity) - mv) }
-        let loss = log(Double(acc.sum())) + Double(m) - Double(x[y])
+        while i < bulk { mv = pointwiseMaxFast(mv, biased(x, i)); i += 8 }
+        if tail > 0 { mv = pointwiseMaxFast(mv, biased(x, bulk, tail, fill: -.infinity)) }
+        let m = mv.max()
+        let mb = Float8(repeating: m)
+        var acc = Float8()
+        i = 0
+        while i < bulk { acc += fastExp(biased(x, i) - mb); i += 8 }
+        if tail > 0 { acc += fastExp(biased(x, bulk, tail, fill: -.infinity) - mb) }
+        let target = x[y] + (bias?[y] ?? 0)
+        let loss = log(Double(acc.sum())) + Double(m) - Double(target)
         losses?[n] = Float(loss)
         total += loss
     }
