@@ -116,6 +116,10 @@ public struct PBTController: Sendable {
     private func reproduce(_ initiator: TrialRecord, population: [TrialRecord], state: inout ControllerState, into decision: inout Decision) {
         let pool = candidates(for: initiator, in: population)
         let loss = { (t: TrialRecord) in t.evaluation ?? .infinity }
+        // What happens to the initiator: the child's parent and
+        // hyperparameters, and the selection record's fields.
+        let pick: (kind: SelectionKind, parent: TrialRecord, hp: Hyperparameters, ops: String,
+                   opponent: Int?, winner: Int, loser: Int?)
         switch settings.selection {
         case .tournament:
             let opponents = pool.filter { $0.id != initiator.id }
@@ -124,10 +128,7 @@ public struct PBTController: Sendable {
             let winner = opponent.map { loss($0) < loss(initiator) ? $0 : initiator } ?? initiator
             let loser = opponent.map { winner.id == initiator.id ? $0 : initiator }
             let (hp, ops) = explore(winner.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)
-            guard let child = plan(generation: initiator.generation + 1, parent: winner, hyperparameters: hp,
-                                   operations: ops.logText, refillOf: nil, state: &state) else { return }
-            decision.newTrials.append(child)
-            decision.selections.append(select(.tournament, initiator, opponent?.id, winner.id, loser?.id, child.id, &state))
+            pick = (.tournament, winner, hp, ops.logText, opponent?.id, winner.id, loser?.id)
 
         case .truncation(let fraction):
             let ranked = pool.sorted { (loss($0), $0.id) < (loss($1), $1.id) }
@@ -136,23 +137,18 @@ public struct PBTController: Sendable {
             if inBottom {
                 let donor = ranked[state.rng.uniformIndex(n)]
                 let (hp, ops) = explore(donor.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)
-                guard let child = plan(generation: initiator.generation + 1, parent: donor, hyperparameters: hp,
-                                       operations: ops.logText, refillOf: nil, state: &state) else { return }
-                decision.newTrials.append(child)
-                decision.selections.append(select(.exploit, initiator, donor.id, donor.id, initiator.id, child.id, &state))
+                pick = (.exploit, donor, hp, ops.logText, donor.id, donor.id, initiator.id)
             } else {
-                guard let child = plan(generation: initiator.generation + 1, parent: initiator, hyperparameters: initiator.hyperparameters,
-                                       operations: "", refillOf: nil, state: &state) else { return }
-                decision.newTrials.append(child)
-                decision.selections.append(select(.continue, initiator, nil, initiator.id, nil, child.id, &state))
+                pick = (.continue, initiator, initiator.hyperparameters, "", nil, initiator.id, nil)
             }
 
         case .independent:
-            guard let child = plan(generation: initiator.generation + 1, parent: initiator, hyperparameters: initiator.hyperparameters,
-                                   operations: "", refillOf: nil, state: &state) else { return }
-            decision.newTrials.append(child)
-            decision.selections.append(select(.continue, initiator, nil, initiator.id, nil, child.id, &state))
+            pick = (.continue, initiator, initiator.hyperparameters, "", nil, initiator.id, nil)
         }
+        guard let child = plan(generation: initiator.generation + 1, parent: pick.parent, hyperparameters: pick.hp,
+                               operations: pick.ops, refillOf: nil, state: &state) else { return }
+        decision.newTrials.append(child)
+        decision.selections.append(select(pick.kind, initiator, pick.opponent, pick.winner, pick.loser, child.id, &state))
     }
 
     private func select(
