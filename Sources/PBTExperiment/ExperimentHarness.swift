@@ -219,38 +219,21 @@ public struct ExperimentHarness<Runner: TrialRunner> {
     /// scratch in one plain training run. Cached in `replay.json`.
     func replayWinner(_ runs: [MethodRun], progress: (@Sendable (ExperimentProgress) -> Void)?) throws -> [ReplayResult] {
         let cache = directory.appendingPathComponent("replay.json")
-        var best: (run: MethodRun, trial: TrialRecord)?
-        for run in runs where run.isPBT {
-            for t in run.trials {
-                guard let nll = t.finiteNLL else { continue }
-                if best == nil || nll < best!.trial.finiteNLL! { best = (run, t) }
-            }
-        }
-        guard let (run, winner) = best else { return [] }
+        guard let winner = Winner(runs: runs) else { return [] }
+        let winnerNLL = winner.trial.finiteNLL!
         if let data = try? Data(contentsOf: cache),
            let cached = try? ExperimentResults.jsonDecoder().decode(ReplayResult.self, from: data),
-           cached.method == run.method, cached.seed == run.seed, cached.pbtWinnerNLL == winner.finiteNLL {
+           cached.method == winner.method, cached.seed == winner.seed, cached.pbtWinnerNLL == winnerNLL {
             return [cached]
         }
-        let byID = Dictionary(uniqueKeysWithValues: run.trials.map { ($0.id, $0) })
-        var lineage: [TrialRecord] = []
-        var cursor: TrialRecord? = winner
-        while let t = cursor { lineage.append(t); cursor = t.parent.flatMap { byID[$0] } }
-        lineage.reverse()
-        var points: [LearningRateSchedule.Point] = []
-        for t in lineage {
-            guard let lr = t.learningRate else { continue }
-            if points.last?.value != lr { points.append(.init(step: t.startStep, value: lr)) }
-        }
-        let schedule = try LearningRateSchedule(points: points)
-        progress?(ExperimentProgress(method: run.method, seed: run.seed, runIndex: 0, runCount: 0, pbt: nil,
-                                     message: "replaying the winner's schedule (\(run.method) seed \(run.seed), trial \(winner.id), "
-                                         + "\(winner.endStep) steps) in one plain training run"))
-        let nll = try replay(schedule, winner.endStep, UInt64(run.seed))
-        let result = ReplayResult(method: run.method, seed: run.seed, pbtWinnerNLL: winner.finiteNLL!, replayNLL: nll,
-                                  schedule: points.map { SchedulePoint(step: $0.step, lr: $0.value) })
+        let schedule = try LearningRateSchedule(points: winner.schedule.map { .init(step: $0.step, value: $0.lr) })
+        progress?(ExperimentProgress(method: winner.method, seed: winner.seed, runIndex: 0, runCount: 0, pbt: nil,
+                                     message: "replaying the winner's schedule (\(winner.method) seed \(winner.seed), "
+                                         + "trial \(winner.trial.id), \(winner.endStep) steps) in one plain training run"))
+        let nll = try replay(schedule, winner.endStep, UInt64(winner.seed))
+        let result = ReplayResult(method: winner.method, seed: winner.seed, pbtWinnerNLL: winnerNLL, replayNLL: nll,
+                                  schedule: winner.schedule)
         try AtomicFile.write(try ExperimentResults.jsonEncoder().encode(result), to: cache)
-        try AtomicFile.write(Data(schedule.csvText.utf8), to: directory.appendingPathComponent("winner-schedule.csv"))
         return [result]
     }
 }

@@ -173,6 +173,8 @@ struct AggregationTests {
             Fixture.run(MethodName.pbt5x5, seed: 9, nlls: [5, 4]),
         ])
         #expect(try #require(Winner(tie)).method == MethodName.pbt5x5)
+        // The harness's replay picks its winner from the bare runs, the same way.
+        #expect(try #require(Winner(runs: tie.runs)).method == MethodName.pbt5x5)
         let none = Fixture.results([
             Fixture.run(MethodName.pbt5x5, seed: 1, nlls: [nil, nil]),
             Fixture.run(MethodName.randomSearch, seed: 1, nlls: [5, 4]),

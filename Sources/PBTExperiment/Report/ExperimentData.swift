@@ -207,7 +207,10 @@ extension ExperimentResults {
 
     /// The runs grouped by method, in `MethodName.standardOrder` and then in
     /// order of first appearance; each method's runs sorted by seed.
-    public var runsByMethod: [(method: String, runs: [MethodRun])] {
+    public var runsByMethod: [(method: String, runs: [MethodRun])] { Self.grouped(byMethod: runs) }
+
+    /// `runs` grouped as `runsByMethod` groups a results value's runs.
+    static func grouped(byMethod runs: [MethodRun]) -> [(method: String, runs: [MethodRun])] {
         var order: [String] = []
         var groups: [String: [MethodRun]] = [:]
         for run in runs {

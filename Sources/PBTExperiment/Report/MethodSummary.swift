@@ -66,8 +66,14 @@ public struct Winner: Sendable {
     /// earlier method in report order, then the lower seed, then the trial
     /// that finished first. nil when there is no PBT run with a success.
     public init?(_ results: ExperimentResults) {
+        self.init(runs: results.runs)
+    }
+
+    /// The winner over `runs`, as `init?(_:)` finds it in a results value
+    /// holding these runs.
+    public init?(runs: [MethodRun]) {
         var found: (run: MethodRun, trial: TrialRecord)?
-        for group in results.runsByMethod {
+        for group in ExperimentResults.grouped(byMethod: runs) {
             for run in group.runs where run.isPBT {
                 guard let best = run.bestTrial else { continue }
                 if let current = found, current.trial.finiteNLL! <= best.finiteNLL! { continue }
