@@ -1,9 +1,5 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import PBT
 
 /// Writes the experiment report into a run directory.
 public enum ExperimentReport {
@@ -44,7 +40,11 @@ public enum ExperimentReport {
         var written: [URL] = []
         for (name, data) in files {
             let url = directory.appendingPathComponent(name)
-            try writeAtomically(data, to: url)
+            do {
+                try AtomicFile.write(data, to: url)
+            } catch {
+                throw ReportError.cannotWrite(path: url.path, reason: error.reason)
+            }
             written.append(url)
         }
         return written
@@ -57,21 +57,5 @@ public enum ExperimentReport {
         var lines = content.headline
         lines += content.claims.map { "\($0.label) \($0.verdict.rawValue): \($0.claim)" }
         return lines.joined(separator: "\n")
-    }
-
-    /// Writes `data` to a temporary file next to `url`, then renames it over `url`.
-    static func writeAtomically(_ data: Data, to url: URL) throws {
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString).tmp")
-        do {
-            try data.write(to: temporary)
-        } catch {
-            throw ReportError.cannotWrite(path: url.path, reason: error.localizedDescription)
-        }
-        guard rename(temporary.path, url.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(at: temporary)
-            throw ReportError.cannotWrite(path: url.path, reason: reason)
-        }
     }
 }
