@@ -40,16 +40,11 @@ struct ExperimentCommand: ParsableCommand {
     func run() throws {
         var p = ExperimentPreset.all[preset]!
         if let seeds { p.seeds = seeds }
-        BLAS.setThreads(1)
         let directory = URL(fileURLWithPath: runDir ?? "runs/experiment-\(p.name)")
-        let data = try corpus.load()
-        let config = WaveNetConfig.presets[p.model]!
-        let validator = try Validator(clips: data.validation, config: config, count: p.evalWindows, targets: p.evalTargets)
-        let options = TrainingOptions(batch: p.batch, window: p.window)
-        let runner = try WaveNetRunner(config: config, options: options, train: data.train, validator: validator)
         let stored = WaveNetModelOptions.stored(preset: p.model, batch: p.batch, window: p.window,
                                                 evalWindows: p.evalWindows, evalTargets: p.evalTargets)
-        let train = data.train
+        let runner = try WaveNetModelOptions(stored: stored, corpus: corpus.corpus).makeRunner()
+        let (config, options, train, validator) = (runner.config, runner.options, runner.train, runner.validator)
         let harness = try ExperimentHarness(
             preset: p, directory: directory, runner: runner, model: "wavenet", modelOptions: stored, machine: Self.machine()
         ) { schedule, steps, seed in
