@@ -30,11 +30,7 @@ public struct LineageCommand: ParsableCommand {
             for root in trials where root.parentID == nil { emit(root, depth: 0) }
             return
         }
-        let id = try trial ?? {
-            guard let best = Lineage.bestOfFinalPopulation(trials, selections) else { throw CommandError("\(source.label): the run has no finished trial yet") }
-            return best.id
-        }()
-        guard trials.contains(where: { $0.id == id }) else { throw CommandError("--trial \(id): no such trial in \(source.label)") }
+        let id = try source.trial(trial, in: trials, selections).id
         for t in try Lineage.ancestry(of: id, in: trials) { print(Self.describe(t, selectionByChild[t.id])) }
     }
 

@@ -39,13 +39,8 @@ public struct ScheduleExportCommand: ParsableCommand {
 
     public func run() throws {
         let (trials, selections) = try source.read()
-        let id = try trial ?? {
-            guard let best = Lineage.bestOfFinalPopulation(trials, selections) else { throw CommandError("\(source.label): the run has no finished trial yet") }
-            return best.id
-        }()
-        guard let chosen = trials.first(where: { $0.id == id }) else {
-            throw CommandError("--trial \(id): no such trial in \(source.label) (ids run from 1 to \(trials.count))")
-        }
+        let chosen = try source.trial(trial, in: trials, selections, listingIDs: true)
+        let id = chosen.id
         guard chosen.status == .finished else {
             throw CommandError("--trial \(id) is \(chosen.status.rawValue); export a finished trial's schedule")
         }
@@ -94,5 +89,19 @@ public struct RunSource: ParsableArguments {
             throw CommandError("\(store!) holds no run named '\(runName)'")
         }
         return (try trialStore.trials(runID: run.id), try trialStore.selections(runID: run.id))
+    }
+
+    /// The trial `--trial` names, by default the best of the final population.
+    /// Throws when the run has no finished trial, or no trial with that id
+    /// (`listingIDs`: the message also gives the range of ids).
+    func trial(_ id: Int?, in trials: [TrialRecord], _ selections: [SelectionRecord], listingIDs: Bool = false) throws -> TrialRecord {
+        let id = try id ?? {
+            guard let best = Lineage.bestOfFinalPopulation(trials, selections) else { throw CommandError("\(label): the run has no finished trial yet") }
+            return best.id
+        }()
+        guard let chosen = trials.first(where: { $0.id == id }) else {
+            throw CommandError("--trial \(id): no such trial in \(label)" + (listingIDs ? " (ids run from 1 to \(trials.count))" : ""))
+        }
+        return chosen
     }
 }
