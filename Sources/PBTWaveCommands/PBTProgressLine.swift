@@ -64,17 +64,11 @@ final class PBTProgressLine: Sendable {
             parts.append(String(format: "%.1f trials/s", Double(p.completedThisSession) / p.elapsedSeconds))
         }
         if p.isFinal {
-            parts.append("\(duration(p.elapsedSeconds)) elapsed")
+            parts.append("\(ProgressLine.duration(p.elapsedSeconds)) elapsed")
         } else if let eta = p.etaSeconds {
-            parts.append("ETA \(duration(eta))")
+            parts.append("ETA \(ProgressLine.duration(eta))")
         }
         return parts.joined(separator: " | ")
-    }
-
-    static func duration(_ s: Double) -> String {
-        guard s.isFinite else { return "?" }
-        let t = Int(s.rounded())
-        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
     }
 }
 
