@@ -98,9 +98,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Path to wavenet_torch.py.") var peerScript: String?
 
     func validate() throws {
-        guard WaveNetConfig.presets[preset] != nil else {
-            throw ValidationError("unknown preset '\(preset)'; choose one of \(WaveNetConfig.presets.keys.sorted().joined(separator: ", "))")
-        }
+        try WaveNetConfig.checkPreset(preset)
         guard batch >= 1, time >= 2, threads >= 1, seconds > 0 else {
             throw ValidationError("--batch, --threads must be ≥ 1, --time ≥ 2, --seconds > 0")
         }
@@ -164,7 +162,7 @@ struct BenchGenerate: ParsableCommand {
     @Option(help: "Repetitions (the best counts).") var repetitions: Int = 3
 
     func validate() throws {
-        guard WaveNetConfig.presets[preset] != nil else { throw ValidationError("unknown preset '\(preset)'") }
+        try WaveNetConfig.checkPreset(preset)
         guard samples >= 1000, repetitions >= 1 else { throw ValidationError("--samples must be ≥ 1000 and --repetitions ≥ 1") }
     }
 

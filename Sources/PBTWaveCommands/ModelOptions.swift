@@ -3,6 +3,14 @@ import Foundation
 import SpeechAudio
 import WaveNetModule
 
+extension WaveNetConfig {
+    /// Throws "unknown `option` 'name'; choose one of …" unless `name` is one of `presets`.
+    static func checkPreset(_ name: String, option: String = "preset") throws {
+        guard presets[name] == nil else { return }
+        throw ValidationError("unknown \(option) '\(name)'; choose one of \(presets.keys.sorted().joined(separator: ", "))")
+    }
+}
+
 /// Which WaveNet to build: a named preset or a JSON config file.
 struct ModelChoice: ParsableArguments {
     @Option(help: "Model preset: \(WaveNetConfig.presets.keys.sorted().joined(separator: ", ")).")
@@ -12,9 +20,7 @@ struct ModelChoice: ParsableArguments {
     var modelConfig: String?
 
     func validate() throws {
-        if modelConfig == nil, WaveNetConfig.presets[preset] == nil {
-            throw ValidationError("unknown preset '\(preset)'; choose one of \(WaveNetConfig.presets.keys.sorted().joined(separator: ", "))")
-        }
+        if modelConfig == nil { try WaveNetConfig.checkPreset(preset) }
     }
 
     func config() throws -> WaveNetConfig {

@@ -31,9 +31,7 @@ public struct WaveNetModelOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
-        guard WaveNetConfig.presets[preset] != nil else {
-            throw ValidationError("unknown --preset '\(preset)'; choose one of \(WaveNetConfig.presets.keys.sorted().joined(separator: ", "))")
-        }
+        try WaveNetConfig.checkPreset(preset, option: "--preset")
         guard batch >= 1, window >= 1, evalWindows >= 1, evalTargets >= 1 else {
             throw ValidationError("--batch, --window, --eval-windows and --eval-targets must be at least 1")
         }

@@ -41,6 +41,8 @@ import Testing
         (["experiment", "--seeds", "0"], "--seeds must be at least 1"),
         (["bench", "train", "--workers", "0"], "--workers must be at least 1"),
         (["bench", "train", "--peer-python", "/usr/bin/python3"], "give both --peer-python and --peer-script"),
+        (["bench", "train", "--preset", "huge"], "unknown preset 'huge'; choose one of "),
+        (["bench", "generate", "--preset", "huge"], "unknown preset 'huge'; choose one of "),
         (["pbt", "--run-dir", "/tmp/x", "--model", "wavenet", "--preset", "huge"], "unknown --preset 'huge'"),
     ]
 
