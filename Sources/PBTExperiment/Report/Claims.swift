@@ -185,7 +185,7 @@ public enum Claims {
         }
         let evidence = summaries.map(describe)
         let rule = "Needs at least \(rules.minimumSeedsForSpread) seeds per method; agrees when each PBT method's standard deviation is at least \(String(format: "%g", rules.spreadRatio))× smaller than random search's, disagrees when each is at least \(String(format: "%g", rules.spreadRatio))× larger, else inconclusive (a standard deviation from a few seeds is itself very uncertain)."
-        let pbt = summaries.filter { $0.method.hasPrefix("PBT") }
+        let pbt = summaries.filter { MethodName.isPBT($0.method) }
         guard let random = summaries.first(where: { $0.method == MethodName.randomSearch }), !pbt.isEmpty else {
             return ClaimRow(label: "(c)", claim: claim, evidence: evidence.isEmpty ? ["no runs"] : evidence,
                             verdict: .inconclusive, reason: "needs PBT and random search runs. " + rule)

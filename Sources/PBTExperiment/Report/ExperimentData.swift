@@ -89,9 +89,8 @@ public struct MethodRun: Codable, Sendable {
         self.wallSeconds = wallSeconds
     }
 
-    /// Whether this is a PBT run (its method name starts with "PBT"): only
-    /// those compete for the overall winner and have a learned schedule.
-    public var isPBT: Bool { method.hasPrefix("PBT") }
+    /// Whether this is a PBT run: `MethodName.isPBT(method)`.
+    public var isPBT: Bool { MethodName.isPBT(method) }
 }
 
 /// Claim (d): the winner's exported schedule replayed in one plain training run.
@@ -168,6 +167,10 @@ public enum MethodName {
     public static let standardOrder = [pbt5x5, pbt5x20, randomSearch, fixedLR]
     /// The hyperparameter the experiment tunes.
     public static let learningRateKey = "lr"
+
+    /// Whether `method` is a PBT method (its name starts with "PBT"): only
+    /// those compete for the overall winner and have a learned schedule.
+    public static func isPBT(_ method: String) -> Bool { method.hasPrefix("PBT") }
 }
 
 extension ExperimentResults {

@@ -100,7 +100,7 @@ public enum ReportFigures {
                                  interpolation: .stepAfter, points: points)]
         let methods = results.runsByMethod.map(\.method)
         var comparison: [String] = []
-        for group in results.runsByMethod where !group.method.hasPrefix("PBT") {
+        for group in results.runsByMethod where !MethodName.isPBT(group.method) {
             // One run's rates: the seed of the winner when the method has it.
             guard let run = group.runs.first(where: { $0.seed == winner.seed }) ?? group.runs.first else { continue }
             let rates = Set(run.trials.compactMap(\.learningRate)).sorted()
