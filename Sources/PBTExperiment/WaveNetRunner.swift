@@ -3,6 +3,7 @@ import PBT
 import Synchronization
 import SeededRNG
 import SpeechAudio
+import TensorModule
 import WaveNetModule
 
 /// The WaveNet as PBT's black box. A trial trains `steps` steps on the
@@ -61,7 +62,7 @@ public struct WaveNetRunner: TrialRunner {
             guard let lr = trial.hyperparameters[runner.learningRateName]?.number, lr > 0, lr.isFinite else {
                 throw WaveNetError.invalidConfig("trial \(trial.id) has no positive '\(runner.learningRateName)' hyperparameter")
             }
-            var t0 = Self.now()
+            var t0 = KernelBenchmark.now()
             if let parent {
                 try model.load(from: parent.path)
                 guard model.step == trial.startStep else {
@@ -70,28 +71,22 @@ public struct WaveNetRunner: TrialRunner {
             } else {
                 model.reinitialize(seed: trial.seed)
             }
-            let t1 = Self.now()
+            let t1 = KernelBenchmark.now()
             runner.timing.add(checkpoint: t1 - t0)
             trainer.dataRNG = Xoshiro256(seed: trial.seed).derived(1)
             for _ in 0..<trial.steps {
                 let loss = try trainer.step(learningRate: Float(lr))
                 if !loss.isFinite {
-                    runner.timing.add(compute: Self.now() - t1)
+                    runner.timing.add(compute: KernelBenchmark.now() - t1)
                     return TrialOutcome(evaluation: .nan)  // diverged: no checkpoint, never a parent
                 }
             }
             let nll = runner.validator.nllBits(model)
-            t0 = Self.now()
+            t0 = KernelBenchmark.now()
             runner.timing.add(compute: t0 - t1)
             try trainer.saveCheckpoint(to: output.path, metadata: ["trial": "\(trial.id)", "lr": "\(lr)", "nll": "\(nll)"])
-            runner.timing.add(checkpoint: Self.now() - t0)
+            runner.timing.add(checkpoint: KernelBenchmark.now() - t0)
             return TrialOutcome(evaluation: nll)
-        }
-
-        static func now() -> Double {
-            var ts = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &ts)
-            return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
         }
     }
 }

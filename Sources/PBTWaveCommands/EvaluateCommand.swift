@@ -48,9 +48,9 @@ struct GenerateCommand: ParsableCommand {
         let (model, _) = try WaveNet.load(from: checkpoint)
         let generator = WaveNetGenerator(model: model)
         let count = Int(seconds * Double(model.config.sampleRate))
-        let start = monotonicSeconds()
+        let start = KernelBenchmark.now()
         let codes = generator.generate(count: count, temperature: temperature, seed: seed)
-        let elapsed = monotonicSeconds() - start
+        let elapsed = KernelBenchmark.now() - start
         try writeMuLawWAV(codes: codes, sampleRate: model.config.sampleRate, to: output)
         print(String(format: "%@: %d samples (%.2f s) in %.2f s, %.0f samples/s (%.1f× real time)", output, count, seconds, elapsed,
                      Double(count) / elapsed, Double(count) / elapsed / Double(model.config.sampleRate)))

@@ -57,10 +57,10 @@ struct ExperimentCommand: ParsableCommand {
         print("experiment \(p.name): \(p.methods.count) methods × \(p.seeds) seeds, model \(p.model), \(p.totalSteps) steps per method "
               + "(\(p.trialSteps)-step trials, batch \(p.batch) × \(p.window)), \(p.workers) workers; in \(directory.path)")
         let line = ProgressLine(label: "experiment", interval: 10, style: progress)
-        let start = monotonicSeconds()
+        let start = KernelBenchmark.now()
         let budgetPerRun = Double(p.totalSteps / p.trialSteps)
         let results = try harness.run { e in
-            let elapsed = monotonicSeconds() - start
+            let elapsed = KernelBenchmark.now() - start
             if let message = e.message {
                 line.update(message, now: elapsed, force: true)
                 return

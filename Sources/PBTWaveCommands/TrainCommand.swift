@@ -77,7 +77,7 @@ struct TrainCommand: ParsableCommand {
         print(String(format: "baseline: unigram mu-law cross-entropy of the validation set %.3f bits/sample", unigram))
         var rows: [String] = ["step,train_bits,validation_bits,lr"]
         let progress = ProgressLine(label: "train", quiet: quiet)
-        let start = monotonicSeconds()
+        let start = KernelBenchmark.now()
         let firstStep = net.step
         var recentLoss = Double.nan
         var lastValidation = Double.nan
@@ -89,7 +89,7 @@ struct TrainCommand: ParsableCommand {
                 throw ValidationError("training diverged at step \(net.step) (loss \(loss), learning rate \(lrNow)); try a smaller --lr")
             }
             recentLoss = recentLoss.isNaN ? loss : 0.9 * recentLoss + 0.1 * loss
-            let elapsed = monotonicSeconds() - start
+            let elapsed = KernelBenchmark.now() - start
             let done = net.step - firstStep
             let rate = Double(done * batch * window) / elapsed
             let eta = Double(steps - net.step) * elapsed / Double(done)
