@@ -35,6 +35,13 @@ struct ClaimsTests {
         #expect(row.evidence[3].contains("Random search 4.050") && row.evidence[3].contains("lowest: PBT-5x5"))
     }
 
+    @Test("the report's claims, from its own method summaries, are the claims from the results alone")
+    func summariesPassedInGiveTheSameClaims() {
+        let results = Self.results([(MethodName.pbt5x5, [0, 0.1]), (MethodName.randomSearch, [1, 1.1])])
+        #expect(ReportContent(results).claims == Claims.evaluate(results))
+        #expect(Claims.evaluate(results, summaries: MethodSummary.all(results)) == Claims.evaluate(results))
+    }
+
     @Test("(a) disagrees when another method is lower by more than the seed spread")
     func computeDisagrees() {
         let row = Self.claim("(a)", Self.results([(MethodName.pbt5x5, [1, 1.1]), (MethodName.randomSearch, [0, 0.1]),

@@ -42,8 +42,12 @@ public struct ClaimRules: Sendable {
 /// The paper's four claims, answered with our numbers.
 public enum Claims {
     public static func evaluate(_ results: ExperimentResults, rules: ClaimRules = ClaimRules()) -> [ClaimRow] {
-        let summaries = MethodSummary.all(results)
-        return [
+        evaluate(results, summaries: MethodSummary.all(results), rules: rules)
+    }
+
+    /// `summaries`: `MethodSummary.all(results)`, when the caller has them already.
+    public static func evaluate(_ results: ExperimentResults, summaries: [MethodSummary], rules: ClaimRules = ClaimRules()) -> [ClaimRow] {
+        [
             computeEfficiency(results, summaries, rules),
             iterationEfficiency(results, rules),
             seedSpread(summaries, rules),

@@ -15,7 +15,7 @@ public struct ReportContent: Sendable {
         self.rules = rules
         summaries = MethodSummary.all(results)
         winner = Winner(results)
-        claims = Claims.evaluate(results, rules: rules)
+        claims = Claims.evaluate(results, summaries: summaries, rules: rules)
         computeCheck = ComputeCheck(results)
         figures = ReportFigures.make(results, summaries: summaries, winner: winner)
     }
