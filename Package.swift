@@ -22,33 +22,45 @@ let package = Package(
         .library(name: "TensorModule", targets: ["TensorModule"]),
         .library(name: "SpeechAudio", targets: ["SpeechAudio"]),
         .library(name: "WaveNetModule", targets: ["WaveNetModule"]),
+        .library(name: "Schedules", targets: ["Schedules"]),
         .library(name: "PBT", targets: ["PBT"]),
         .library(name: "PBTPostgres", targets: ["PBTPostgres"]),
-        .library(name: "PBTExperiment", targets: ["PBTExperiment"]),
+        .library(name: "WaveNetPBT", targets: ["WaveNetPBT"]),
+        .library(name: "Report", targets: ["Report"]),
+        .library(name: "Experiment", targets: ["Experiment"]),
+        .library(name: "PBTExamples", targets: ["PBTExamples"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     ],
     targets: [
         // MARK: Public modules
-        .target(name: "SeededRNG"),
-        .target(name: "FileSupport", dependencies: ["CCrypto"]),
         .target(name: "TensorModule", dependencies: ["COpenBLAS", "SeededRNG"], swiftSettings: hotPath),
         .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG", "FileSupport"], swiftSettings: hotPath),
-        .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "SeededRNG", "FileSupport"], swiftSettings: hotPath),
-        .target(name: "PBT", dependencies: ["CSQLite", "SeededRNG", "FileSupport"]),
-        .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ", "SeededRNG"]),
-        .target(name: "PBTExperiment", dependencies: ["PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio"]),
-        .target(
-            name: "PBTWaveCommands",
-            dependencies: [
-                "PBTExperiment", "PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio", "TensorModule",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
-        ),
+        .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "Schedules", "SeededRNG", "FileSupport"],
+                swiftSettings: hotPath),
+        .target(name: "Schedules", dependencies: ["FileSupport"]),
+        .target(name: "PBT", dependencies: ["CSQLite", "Schedules", "SeededRNG", "FileSupport", realModule]),
+        .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ"]),
+        .target(name: "WaveNetPBT", dependencies: ["PBT", "WaveNetModule", "SpeechAudio", "Schedules"]),
+        .target(name: "Report", dependencies: ["Schedules", "FileSupport"]),
+        .target(name: "Experiment", dependencies: ["PBT", "Report", "Schedules"]),
+        .target(name: "PBTWaveCommands", dependencies: [
+            "Experiment", "Report", "WaveNetPBT", "PBTExamples", "PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio", "TensorModule",
+            "Schedules", "SeededRNG", "FileSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "pbtwave", dependencies: ["PBTWaveCommands"]),
 
-        // MARK: System libraries (Debian -dev packages; see .ci/run)
+        // MARK: Implementation details
+        .target(name: "SeededRNG", dependencies: [realModule]),
+        .target(name: "FileSupport", dependencies: ["CCrypto"]),
+        /// The toy and no-op PBT runners (for trying PBT in seconds, for
+        /// measuring its overhead) and synthetic experiment results (for
+        /// trying the report): examples, also used by the tests.
+        .target(name: "PBTExamples", dependencies: ["PBT", "Report", "Schedules", "SeededRNG", realModule]),
+
+        // MARK: System libraries (Debian -dev packages; see .ci/setup)
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
@@ -61,7 +73,12 @@ let package = Package(
         .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "COpenBLAS", "TestSupport"]),
         .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio", "FileSupport", "TestSupport"]),
         .testTarget(name: "WaveNetModuleTests", dependencies: ["WaveNetModule", "SpeechAudio", "TensorModule", "TestSupport"]),
-        .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres"]),
-        .testTarget(name: "PBTExperimentTests", dependencies: ["PBTExperiment", "PBTWaveCommands"]),
+        .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
+        .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres", "PBTExamples", "SeededRNG"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "PBTExamples", "Schedules"]),
+        .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Report", "PBT", "PBTExamples"]),
+        .testTarget(name: "CommandTests", dependencies: ["PBTWaveCommands"]),
     ]
 )
+
+var realModule: Target.Dependency { .product(name: "RealModule", package: "swift-numerics") }

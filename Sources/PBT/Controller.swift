@@ -28,7 +28,7 @@ public struct PBTController: Sendable {
 
     /// What one decision adds to the store.
     public struct Decision: Sendable, Hashable {
-        public var newTrials: [PlannedTrial] = []
+        public var newTrials: [TrialSpec] = []
         public var selections: [SelectionRecord] = []
         public init() {}
     }
@@ -36,8 +36,8 @@ public struct PBTController: Sendable {
     public var initialState: ControllerState { ControllerState(rng: settings.initialControllerRNG) }
 
     /// Generation 0: `min(population, trialBudget)` prior draws.
-    public func start(_ state: inout ControllerState) -> [PlannedTrial] {
-        var trials: [PlannedTrial] = []
+    public func start(_ state: inout ControllerState) -> [TrialSpec] {
+        var trials: [TrialSpec] = []
         for _ in 0..<settings.population {
             let hp = settings.searchSpace.sample(using: &state.rng)
             guard let t = plan(generation: 0, parent: nil, hyperparameters: hp, operations: "", refillOf: nil, state: &state) else { break }
@@ -163,7 +163,7 @@ public struct PBTController: Sendable {
     /// The replacement for a failed trial: same generation and parent, newly
     /// explored hyperparameters (a prior draw in generation 0), so a
     /// deterministic runner does not just diverge again.
-    private func refill(_ failed: TrialRecord, parent: TrialRecord?, state: inout ControllerState) -> PlannedTrial? {
+    private func refill(_ failed: TrialRecord, parent: TrialRecord?, state: inout ControllerState) -> TrialSpec? {
         guard state.trialsCreated < settings.trialBudget else { return nil }
         if settings.selection == .independent {
             // Random search: the diverged configuration is dropped and a new
@@ -185,11 +185,11 @@ public struct PBTController: Sendable {
     private func plan(
         generation: Int, parent: TrialRecord?, hyperparameters: Hyperparameters, operations: String, refillOf: Int?,
         state: inout ControllerState
-    ) -> PlannedTrial? {
+    ) -> TrialSpec? {
         guard state.trialsCreated < settings.trialBudget else { return nil }
         state.trialsCreated += 1
         let id = state.trialsCreated
-        return PlannedTrial(
+        return TrialSpec(
             id: id, generation: generation, parentID: parent?.id, hyperparameters: hyperparameters,
             startStep: parent?.endStep ?? 0, steps: settings.trialSteps, seed: settings.trialSeed(id),
             operations: operations, refillOf: refillOf)

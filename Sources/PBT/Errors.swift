@@ -54,6 +54,24 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
     }
 
     public var errorDescription: String? { description }
+
+    /// The `PBTSettings` field to change (as `SettingDifference.field` names
+    /// it; `truncationFraction` is the fraction inside `selection`).
+    public var field: String {
+        switch self {
+        case .invalidWorkers: return "workers"
+        case .populationBelowWorkers: return "population"
+        case .invalidTrialSteps: return "trialSteps"
+        case .budgetBelowOneGeneration: return "totalSteps"
+        case .invalidGenerations: return "generations"
+        case .emptySearchSpace, .invalidHyperparameterName, .duplicateHyperparameter, .invalidBounds, .nonPositiveLogBound, .invalidChoices:
+            return "searchSpace"
+        case .invalidTruncationFraction: return "truncationFraction"
+        case .invalidOpponentGenerations: return "opponentGenerations"
+        case .invalidResampleProbability: return "resampleProbability"
+        case .invalidPerturbationFactors: return "perturbationFactors"
+        }
+    }
 }
 
 /// A trial store that cannot be used as asked.

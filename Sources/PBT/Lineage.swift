@@ -38,84 +38,41 @@ public enum Lineage {
         return chain.reversed()
     }
 
-    /// The learned schedule along `ancestry` (generation 0 first): a change
-    /// point wherever some hyperparameter's value changes, starting at the
-    /// first trial's start step (0).
-    public static func schedule(of ancestry: [TrialRecord]) -> LearnedSchedule {
+    /// The learned schedule of trial `id` with the run's replay recipe: what
+    /// `pbtwave schedule export` and the end of `pbtwave pbt` write. Throws
+    /// unless the trial finished.
+    public static func export(trial id: Int, of trials: [TrialRecord], configuration: RunConfiguration) throws -> HyperparameterSchedule {
+        let ancestry = try ancestry(of: id, in: trials)
+        guard let last = ancestry.last, last.status == .finished else {
+            throw LineageError.notFinished(trial: id, status: ancestry.last?.status ?? .queued)
+        }
+        return try schedule(of: ancestry, recipe: configuration.recipe)
+    }
+
+    /// The learned schedule along `ancestry` (generation 0 first): a row
+    /// wherever some hyperparameter's value changes, starting at the first
+    /// trial's start step (0), ending at the last trial's end step.
+    public static func schedule(of ancestry: [TrialRecord], recipe: JSONValue? = nil) throws(ScheduleFileError) -> HyperparameterSchedule {
         let names = ancestry.first?.hyperparameters.names ?? []
-        var rows: [LearnedSchedule.Row] = []
+        var rows: [HyperparameterSchedule.Row] = []
         for t in ancestry {
             let values = names.map { t.hyperparameters[$0]! }
             if rows.last?.values != values { rows.append(.init(step: t.startStep, values: values)) }
         }
-        return LearnedSchedule(names: names, rows: rows, endStep: ancestry.last?.endStep ?? 0)
+        return try HyperparameterSchedule(names: names, rows: rows, endStep: ancestry.last?.endStep, recipe: recipe)
     }
 }
 
 public enum LineageError: Error, Equatable, CustomStringConvertible {
     case unknownTrial(Int)
     case brokenLineage(trial: Int, parent: Int)
+    case notFinished(trial: Int, status: TrialStatus)
 
     public var description: String {
         switch self {
+        case .notFinished(let t, let s): return "trial \(t) is \(s.rawValue); only a finished trial has a learned schedule"
         case .unknownTrial(let id): return "no trial \(id) in this run"
         case .brokenLineage(let t, let p): return "trial \(t) names parent \(p), which is not in the store"
         }
     }
-}
-
-/// The schedule of every hyperparameter along one lineage.
-public struct LearnedSchedule: Sendable, Hashable {
-    public struct Row: Sendable, Hashable {
-        public var step: Int
-        public var values: [HyperparameterValue]
-    }
-
-    /// Hyperparameter names, sorted; the columns of `rows`.
-    public var names: [String]
-    public var rows: [Row]
-    /// The global step the lineage's last trial ended at.
-    public var endStep: Int
-
-    /// The schedule of one numeric hyperparameter, in the replay format.
-    public func single(_ name: String) -> LearningRateSchedule? {
-        guard let column = names.firstIndex(of: name) else { return nil }
-        var points: [LearningRateSchedule.Point] = []
-        for row in rows {
-            guard let x = row.values[column].number else { return nil }
-            if points.last?.value != x { points.append(.init(step: row.step, value: x)) }
-        }
-        return try? LearningRateSchedule(hyperparameter: name, points: points)
-    }
-
-    /// `step,<name1>,<name2>…` then one row per change point. With a single
-    /// numeric hyperparameter this is exactly `LearningRateSchedule.csvText`.
-    public var csvText: String {
-        "step," + names.joined(separator: ",") + "\n"
-            + rows.map { "\($0.step)," + $0.values.map(\.description).joined(separator: ",") + "\n" }.joined()
-    }
-
-    /// For a single numeric hyperparameter exactly `LearningRateSchedule.jsonText`;
-    /// otherwise `{"schedules":[<one such object per hyperparameter>]}`, with
-    /// categorical values as strings.
-    public var jsonText: String {
-        if names.count == 1, let s = single(names[0]) { return s.jsonText }
-        let objects = names.indices.map { column -> String in
-            var points: [String] = []
-            var last: HyperparameterValue?
-            for row in rows where row.values[column] != last {
-                last = row.values[column]
-                let value: String
-                switch row.values[column] {
-                case .number(let x): value = x.description
-                case .category(let c): value = "\"\(c)\""
-                }
-                points.append("{\"step\":\(row.step),\"value\":\(value)}")
-            }
-            return "{\"hyperparameter\":\"\(names[column])\",\"points\":[\(points.joined(separator: ","))]}"
-        }
-        return "{\"schedules\":[\(objects.joined(separator: ","))]}\n"
-    }
-
-    public func text(_ format: LearningRateSchedule.Format) -> String { format == .csv ? csvText : jsonText }
 }

@@ -8,11 +8,16 @@ public struct RunConfiguration: Sendable, Hashable, Codable {
     public var model: String
     /// Runner options that change results (e.g. a model preset).
     public var modelOptions: [String: String]
+    /// How to train with a learned schedule again, as the runner describes
+    /// it; exported with every schedule (`Lineage.export`). Derived from
+    /// the model and its options, so a resume does not compare it.
+    public var recipe: JSONValue?
 
-    public init(settings: PBTSettings, model: String, modelOptions: [String: String] = [:]) {
+    public init(settings: PBTSettings, model: String, modelOptions: [String: String] = [:], recipe: JSONValue? = nil) {
         self.settings = settings
         self.model = model
         self.modelOptions = modelOptions
+        self.recipe = recipe
     }
 
     /// Canonical JSON (sorted keys). Throws for non-finite numbers, which
@@ -42,6 +47,8 @@ public struct RunConfiguration: Sendable, Hashable, Codable {
 /// where to write.
 public struct ClaimedTrial: Sendable, Hashable {
     public var spec: TrialSpec
+    /// 1 for the first run of this trial, 2… when re-run after an interruption.
+    public var attempt: Int
     public var parent: CheckpointRef?
     public var output: CheckpointRef
     public var workerID: String
@@ -129,8 +136,6 @@ public struct PBTCoordinator: Sendable {
     }
 
     private func claimed(_ t: TrialRecord, workerID: String, parent lookup: (Int) throws -> TrialRecord?) throws -> ClaimedTrial {
-        let spec = TrialSpec(id: t.id, generation: t.generation, parentID: t.parentID, hyperparameters: t.hyperparameters,
-                             steps: t.steps, startStep: t.startStep, seed: t.seed, attempt: t.attempt)
         var parent: CheckpointRef?
         if let pid = t.parentID {
             guard let p = try lookup(pid), let path = p.checkpointPath, p.checkpointLive else {
@@ -138,7 +143,8 @@ public struct PBTCoordinator: Sendable {
             }
             parent = checkpoints.ref(relativePath: path)
         }
-        return ClaimedTrial(spec: spec, parent: parent, output: checkpoints.ref(trialID: t.id, attempt: t.attempt), workerID: workerID)
+        return ClaimedTrial(spec: t.spec, attempt: t.attempt, parent: parent, output: checkpoints.ref(trialID: t.id, attempt: t.attempt),
+                            workerID: workerID)
     }
 
     /// Records `result` for `claimed` and makes the controller's decision, in
@@ -168,7 +174,7 @@ public struct PBTCoordinator: Sendable {
             status = .failed
             failure = "runner error: \(error)"
         }
-        let relativeOutput = checkpoints.relativePath(trialID: claimed.spec.id, attempt: claimed.spec.attempt)
+        let relativeOutput = checkpoints.relativePath(trialID: claimed.spec.id, attempt: claimed.attempt)
         let controller = self.controller
         let receipt: ReportReceipt = try store.withDecision(runID: run.id) { tx in
             func next(_ state: ControllerState) throws -> ClaimResult? {
@@ -178,7 +184,7 @@ public struct PBTCoordinator: Sendable {
                 return .trial(try self.claimed(t, workerID: claimed.workerID, parent: tx.trial(id:)))
             }
             guard let current = try tx.trial(id: claimed.spec.id), current.status == .running,
-                  current.attempt == claimed.spec.attempt, current.workerID == claimed.workerID
+                  current.attempt == claimed.attempt, current.workerID == claimed.workerID
             else {
                 return ReportReceipt(accepted: false, status: nil, newTrialIDs: [], releasedCheckpoints: [], runDone: false,
                                      next: try next(try tx.state()))

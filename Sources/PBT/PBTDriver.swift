@@ -289,7 +289,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
             guard Date().timeIntervalSince(lastBeat) >= options.leaseSeconds / 4 else { continue }
             lastBeat = Date()
             for (_, claimed) in shared.withLock({ Array($0.held.values) }) {
-                _ = try? coordinator.store.renewLease(runID: coordinator.run.id, trialID: claimed.spec.id, attempt: claimed.spec.attempt,
+                _ = try? coordinator.store.renewLease(runID: coordinator.run.id, trialID: claimed.spec.id, attempt: claimed.attempt,
                                                       workerID: claimed.workerID, until: Date().timeIntervalSince1970 + options.leaseSeconds)
             }
         }

@@ -8,47 +8,12 @@ public enum TrialStatus: String, Sendable, Hashable, CaseIterable {
     public var isTerminal: Bool { self == .finished || self == .failed }
 }
 
-/// A trial as the controller decided it, before any worker touched it.
-public struct PlannedTrial: Sendable, Hashable {
-    public var id: Int
-    public var generation: Int
-    public var parentID: Int?
-    public var hyperparameters: Hyperparameters
-    public var startStep: Int
-    public var steps: Int
-    public var seed: UInt64
-    /// What explore did (empty for prior samples and unmutated continues).
-    public var operations: String
-    /// The failed trial this one replaces, if it is a refill.
-    public var refillOf: Int?
-
-    public init(
-        id: Int, generation: Int, parentID: Int?, hyperparameters: Hyperparameters,
-        startStep: Int, steps: Int, seed: UInt64, operations: String, refillOf: Int?
-    ) {
-        self.id = id
-        self.generation = generation
-        self.parentID = parentID
-        self.hyperparameters = hyperparameters
-        self.startStep = startStep
-        self.steps = steps
-        self.seed = seed
-        self.operations = operations
-        self.refillOf = refillOf
-    }
-}
-
-/// A row of the trials table.
+/// A row of the trials table: the controller's plan (`spec`) and what
+/// happened to it. The plan's fields read as the record's own
+/// (`record.generation`, `record.hyperparameters`).
+@dynamicMemberLookup
 public struct TrialRecord: Sendable, Hashable {
-    public var id: Int
-    public var generation: Int
-    public var parentID: Int?
-    public var hyperparameters: Hyperparameters
-    public var startStep: Int
-    public var steps: Int
-    public var seed: UInt64
-    public var operations: String
-    public var refillOf: Int?
+    public var spec: TrialSpec
     public var status: TrialStatus
     /// Set when finished (always finite then); nil otherwise.
     public var evaluation: Double?
@@ -66,51 +31,34 @@ public struct TrialRecord: Sendable, Hashable {
     /// Why it failed (runner error text, or the non-finite evaluation).
     public var failure: String?
 
-    public init(planned p: PlannedTrial, createdAt: Double) {
-        id = p.id
-        generation = p.generation
-        parentID = p.parentID
-        hyperparameters = p.hyperparameters
-        startStep = p.startStep
-        steps = p.steps
-        seed = p.seed
-        operations = p.operations
-        refillOf = p.refillOf
+    /// A queued trial that no worker has touched.
+    public init(spec: TrialSpec, createdAt: Double) {
+        self.spec = spec
         status = .queued
-        evaluation = nil
-        checkpointPath = nil
         checkpointLive = false
-        workerID = nil
         attempt = 0
         self.createdAt = createdAt
-        startedAt = nil
-        finishedAt = nil
-        leaseUntil = nil
-        failure = nil
     }
 
-    public var endStep: Int { startStep + steps }
+    public subscript<Value>(dynamicMember field: WritableKeyPath<TrialSpec, Value>) -> Value {
+        get { spec[keyPath: field] }
+        set { spec[keyPath: field] = newValue }
+    }
+
+    public subscript<Value>(dynamicMember field: KeyPath<TrialSpec, Value>) -> Value { spec[keyPath: field] }
 
     /// The decision-relevant part of the row: what a deterministic run must
     /// reproduce bit-exactly (times, workers and attempts excluded).
     public var lineageFields: LineageFields {
-        LineageFields(
-            id: id, generation: generation, parentID: parentID, hyperparameters: hyperparameters.jsonText,
-            startStep: startStep, steps: steps, seed: seed, operations: operations, refillOf: refillOf,
-            status: status, evaluationBits: evaluation?.bitPattern, checkpointPath: checkpointPath)
+        LineageFields(spec: spec, hyperparameters: spec.hyperparameters.jsonText, status: status,
+                      evaluationBits: evaluation?.bitPattern, checkpointPath: checkpointPath)
     }
 }
 
 public struct LineageFields: Sendable, Hashable {
-    public var id: Int
-    public var generation: Int
-    public var parentID: Int?
+    public var spec: TrialSpec
+    /// The hyperparameters as stored (canonical JSON), so values compare bit for bit.
     public var hyperparameters: String
-    public var startStep: Int
-    public var steps: Int
-    public var seed: UInt64
-    public var operations: String
-    public var refillOf: Int?
     public var status: TrialStatus
     public var evaluationBits: UInt64?
     public var checkpointPath: String?

@@ -1,41 +1,24 @@
 import CSQLite
 
-/// A bound SQL parameter.
-enum SQLValue {
-    case int(Int64)
-    case double(Double)
-    case text(String)
-    case null
-
-    static func int(_ x: Int) -> SQLValue { .int(Int64(x)) }
-    static func optionalInt(_ x: Int?) -> SQLValue { x.map { .int(Int64($0)) } ?? .null }
-    static func optionalDouble(_ x: Double?) -> SQLValue { x.map(SQLValue.double) ?? .null }
-    static func optionalText(_ x: String?) -> SQLValue { x.map(SQLValue.text) ?? .null }
-}
-
-/// One result row; columns are read by index, in the SELECT's order.
-struct SQLRow {
+/// One result row of a statement being stepped.
+public struct SQLiteRow: SQLRow {
     let statement: OpaquePointer
 
-    func isNull(_ i: Int32) -> Bool { sqlite3_column_type(statement, i) == SQLITE_NULL }
-    func int(_ i: Int32) -> Int { Int(sqlite3_column_int64(statement, i)) }
-    func int64(_ i: Int32) -> Int64 { sqlite3_column_int64(statement, i) }
-    func optionalInt(_ i: Int32) -> Int? { isNull(i) ? nil : int(i) }
-    func double(_ i: Int32) -> Double { sqlite3_column_double(statement, i) }
-    func optionalDouble(_ i: Int32) -> Double? { isNull(i) ? nil : double(i) }
-    func text(_ i: Int32) -> String {
+    public func isNull(_ i: Int32) -> Bool { sqlite3_column_type(statement, i) == SQLITE_NULL }
+    public func int64(_ i: Int32) -> Int64 { sqlite3_column_int64(statement, i) }
+    public func double(_ i: Int32) -> Double { sqlite3_column_double(statement, i) }
+    public func text(_ i: Int32) -> String {
         guard let p = sqlite3_column_text(statement, i) else { return "" }
         return String(cString: p)
     }
-    func optionalText(_ i: Int32) -> String? { isNull(i) ? nil : text(i) }
 }
 
 /// SQLITE_TRANSIENT: SQLite copies bound text before `bind` returns.
 private let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
 /// One sqlite3 connection with a prepared-statement cache. Not thread-safe:
-/// `SQLiteTrialStore` keeps it behind a lock.
-final class SQLiteConnection {
+/// `SQLiteDatabase` keeps it behind a lock.
+public final class SQLiteConnection: SQLConnection {
     let db: OpaquePointer
     let path: String
     private var statements: [String: OpaquePointer] = [:]
@@ -102,7 +85,7 @@ final class SQLiteConnection {
 
     /// Runs a statement that returns no rows; returns the number of rows changed.
     @discardableResult
-    func run(_ sql: String, _ args: [SQLValue] = []) throws(PBTStoreError) -> Int {
+    public func run(_ sql: String, _ args: [SQLValue] = []) throws(PBTStoreError) -> Int {
         let statement = try prepared(sql, args)
         defer { sqlite3_reset(statement) }
         let rc = sqlite3_step(statement)
@@ -111,7 +94,7 @@ final class SQLiteConnection {
     }
 
     /// Runs a query and maps each row.
-    func query<T>(_ sql: String, _ args: [SQLValue] = [], _ map: (SQLRow) throws(PBTStoreError) -> T) throws(PBTStoreError) -> [T] {
+    public func query<T>(_ sql: String, _ args: [SQLValue] = [], _ map: (SQLiteRow) throws -> T) throws -> [T] {
         let statement = try prepared(sql, args)
         defer { sqlite3_reset(statement) }
         var rows: [T] = []
@@ -119,7 +102,7 @@ final class SQLiteConnection {
             let rc = sqlite3_step(statement)
             if rc == SQLITE_DONE { break }
             guard rc == SQLITE_ROW else { throw error(rc, sql) }
-            rows.append(try map(SQLRow(statement: statement)))
+            rows.append(try map(SQLiteRow(statement: statement)))
         }
         return rows
     }

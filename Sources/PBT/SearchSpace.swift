@@ -1,30 +1,5 @@
+import RealModule
 import SeededRNG
-
-/// The value of one hyperparameter: a number (continuous parameters) or a
-/// category name (categorical parameters).
-public enum HyperparameterValue: Sendable, Hashable, CustomStringConvertible {
-    case number(Double)
-    case category(String)
-
-    public var number: Double? {
-        if case .number(let x) = self { return x }
-        return nil
-    }
-
-    public var category: String? {
-        if case .category(let c) = self { return c }
-        return nil
-    }
-
-    /// Shortest text that reads back to the same value (`Double.description`
-    /// round-trips bit-exactly), as used in schedule files and logs.
-    public var description: String {
-        switch self {
-        case .number(let x): return x.description
-        case .category(let c): return c
-        }
-    }
-}
 
 /// One assignment of values to the named hyperparameters of a search space.
 /// Stored in the trial store as a flat JSON object (`{"lr":0.001}`).
@@ -195,17 +170,3 @@ extension Xoshiro256 {
         }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-extension Double {
-    static func log(_ x: Double) -> Double { Glibc.log(x) }
-    static func exp(_ x: Double) -> Double { Glibc.exp(x) }
-}
-#else
-import Foundation
-extension Double {
-    static func log(_ x: Double) -> Double { Foundation.log(x) }
-    static func exp(_ x: Double) -> Double { Foundation.exp(x) }
-}
-#endif

@@ -1,4 +1,5 @@
 @_exported import FileSupport  // AtomicFile, for runners writing their checkpoints
+@_exported import Schedules  // HyperparameterValue, the schedule files
 import Foundation
 
 /// Where a checkpoint lives. Runners read `parent` and write `output`; the
@@ -13,36 +14,40 @@ public struct CheckpointRef: Sendable, Hashable, CustomStringConvertible {
     public var description: String { path }
 }
 
-/// One piece of training for a runner to do.
+/// One piece of training, as the controller planned it: what a runner
+/// needs (hyperparameters, steps, start step, seed, parent) and how the
+/// trial came about (explore's operations, the failed trial it replaces).
 public struct TrialSpec: Sendable, Hashable {
     /// Unique within the run, assigned by the controller (1, 2, …).
     public var id: Int
     public var generation: Int
     public var parentID: Int?
     public var hyperparameters: Hyperparameters
-    /// Steps to train in this trial.
-    public var steps: Int
     /// The global step the parent ended at (0 from scratch): the model's own
     /// iteration count, used to index schedules and data.
     public var startStep: Int
+    /// Steps to train in this trial.
+    public var steps: Int
     /// A fixed function of the run seed and `id` (`PBTSettings.trialSeed`).
     public var seed: UInt64
-    /// 1 for the first run of this trial, 2… when re-run after an interruption.
-    /// Runners must not let it change their result.
-    public var attempt: Int
+    /// What explore did (empty for prior samples and unmutated continues).
+    public var operations: String
+    /// The failed trial this one replaces, if it is a refill.
+    public var refillOf: Int?
 
     public init(
         id: Int, generation: Int, parentID: Int?, hyperparameters: Hyperparameters,
-        steps: Int, startStep: Int, seed: UInt64, attempt: Int = 1
+        startStep: Int, steps: Int, seed: UInt64, operations: String = "", refillOf: Int? = nil
     ) {
         self.id = id
         self.generation = generation
         self.parentID = parentID
         self.hyperparameters = hyperparameters
-        self.steps = steps
         self.startStep = startStep
+        self.steps = steps
         self.seed = seed
-        self.attempt = attempt
+        self.operations = operations
+        self.refillOf = refillOf
     }
 
     /// The global step this trial ends at.
@@ -68,8 +73,8 @@ public protocol TrialWorker {
 /// thread calls `makeWorker(index:)` once and then uses only its worker.
 ///
 /// The result must be a function of `trial` (hyperparameters, steps,
-/// startStep, seed) and the parent checkpoint alone — not of the attempt,
-/// the worker or the time — so a re-run after a crash, and a deterministic
+/// startStep, seed) and the parent checkpoint alone — not of how often the
+/// trial was attempted, the worker or the time — so a re-run after a crash, and a deterministic
 /// run, reproduce it bit-exactly.
 public protocol TrialRunner: Sendable {
     associatedtype Worker: TrialWorker = SharedRunnerWorker<Self>

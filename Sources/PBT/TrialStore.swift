@@ -1,6 +1,7 @@
 /// The durable record of PBT runs: runs, trials, selections and the
-/// controller's state. Backends: `SQLiteTrialStore` (one machine, embedded)
-/// and `PostgresTrialStore` (module PBTPostgres, several machines).
+/// controller's state. `SQLTrialStore` implements it once for SQLite
+/// (`SQLiteTrialStore`, one machine, embedded) and PostgreSQL
+/// (`PostgresTrialStore` in PBTPostgres, several machines).
 ///
 /// A backend supplies storage and locking only; every PBT decision is made
 /// by `PBTCoordinator` (which calls the pure `PBTController`) inside
@@ -21,7 +22,7 @@ public protocol TrialStore: Sendable {
     /// Creates run `name` with its controller state and first trials in one
     /// transaction. Throws `PBTStoreError.runExists` if the name is taken.
     func createRun(name: String, configJSON: String, seed: UInt64, state: ControllerState,
-                   trials: [PlannedTrial], now: Double) throws -> RunRecord
+                   trials: [TrialSpec], now: Double) throws -> RunRecord
 
     func run(named name: String) throws -> RunRecord?
 
@@ -78,7 +79,7 @@ public protocol DecisionTransaction {
     /// its checkpoint live.
     func complete(trialID: Int, status: TrialStatus, evaluation: Double?, checkpointPath: String?,
                   finishedAt: Double, failure: String?) throws
-    func insert(_ trials: [PlannedTrial], createdAt: Double) throws
+    func insert(_ trials: [TrialSpec], createdAt: Double) throws
     func insert(_ selections: [SelectionRecord]) throws
     /// Trials below `generation` whose checkpoint is still live and that
     /// have already been the initiator of a selection (trials that have not
@@ -93,21 +94,32 @@ public protocol DecisionTransaction {
     func claim(workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord?
 }
 
-/// The trial store's tables, shared by the SQLite and PostgreSQL backends.
-/// Types are the common subset of both (`BIGINT`, `DOUBLE PRECISION`,
-/// `TEXT`); booleans are 0/1. Only the runs' id column differs (SQLite's
-/// rowid alias, PostgreSQL's identity column), so it is a parameter.
+/// The trial store's tables. Types are the common subset of SQLite and
+/// PostgreSQL (`BIGINT`, `DOUBLE PRECISION`, `TEXT`); booleans are 0/1. Only
+/// the runs' id column differs (SQLite's rowid alias, PostgreSQL's identity
+/// column), so it comes from the dialect.
 public enum TrialStoreSchema {
-    /// The trials table's columns in the order both backends decode them.
+    /// The schema version this build reads and writes.
+    public static let version = 1
+
+    /// The trials table's columns in the order `SQLTrialStore` decodes them.
     public static let trialColumns = """
         id, generation, parent_id, hyperparameters, start_step, steps, seed, operations, refill_of, status, evaluation,
         checkpoint_path, checkpoint_live, worker_id, attempt, created_at, started_at, finished_at, lease_until, failure
         """
-    /// The runs table's columns in the order both backends decode them.
+    /// The runs table's columns in the order `SQLTrialStore` decodes them.
     public static let runColumns =
         "id, name, config_json, seed, created_at, schema_version, rng_state, trials_created, selections_made, reproduced_through, done"
 
-    public static func version1(runID idColumn: String) -> String {
+    /// Throws `PBTStoreError.schemaVersion` unless `version` is this build's.
+    public static func check(version found: Int, location: String) throws(PBTStoreError) {
+        guard found == version else { throw .schemaVersion(path: location, found: found, supported: version) }
+    }
+
+    /// The statements that create the current schema.
+    public static func create(_ dialect: SQLDialect) -> String { version1(runID: dialect.runIDColumn) }
+
+    static func version1(runID idColumn: String) -> String {
         """
         CREATE TABLE schema_version (version INTEGER NOT NULL);
         CREATE TABLE runs (

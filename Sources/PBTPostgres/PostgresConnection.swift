@@ -1,22 +1,13 @@
 import CLibPQ
 import Foundation
+import PBT
 
-/// A bound statement parameter, sent in text format. Doubles are written
-/// with Swift's shortest round-trip form, which PostgreSQL's `float8` input
-/// parses back to the same bits (and its output, since version 12, is the
-/// shortest exact form too), so evaluations and times survive bit for bit.
-public enum PostgresValue: Sendable, Hashable {
-    case int(Int64)
-    case double(Double)
-    case text(String)
-    case null
-
-    public static func int(_ x: Int) -> PostgresValue { .int(Int64(x)) }
-    public static func optionalInt(_ x: Int?) -> PostgresValue { x.map { .int(Int64($0)) } ?? .null }
-    public static func optionalDouble(_ x: Double?) -> PostgresValue { x.map(PostgresValue.double) ?? .null }
-    public static func optionalText(_ x: String?) -> PostgresValue { x.map(PostgresValue.text) ?? .null }
-
-    var text: String? {
+/// Parameters are sent in text format. Doubles are written with Swift's
+/// shortest round-trip form, which PostgreSQL's `float8` input parses back
+/// to the same bits (and its output, since version 12, is the shortest exact
+/// form too), so evaluations and times survive bit for bit.
+extension SQLValue {
+    var postgresText: String? {
         switch self {
         case .int(let x): return String(x)
         case .double(let x): return x.isFinite ? "\(x)" : (x.isNaN ? "NaN" : (x > 0 ? "Infinity" : "-Infinity"))
@@ -28,7 +19,7 @@ public enum PostgresValue: Sendable, Hashable {
 
 /// One result row; columns are read by index, in the SELECT's order, from
 /// PostgreSQL's text format.
-public struct PostgresRow {
+public struct PostgresRow: SQLRow {
     let result: OpaquePointer
     let row: Int32
 
@@ -61,7 +52,7 @@ public struct PostgresRow {
 /// thread at a time (`PostgresConnectionPool` hands each to one user), which
 /// is why it is `@unchecked Sendable`: it may move between threads, never be
 /// shared by two at once. `deinit` closes it.
-public final class PostgresConnection: @unchecked Sendable {
+public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     private let conn: OpaquePointer
     /// The URL with any password masked, for messages.
     public let displayURL: String
@@ -135,21 +126,30 @@ public final class PostgresConnection: @unchecked Sendable {
         PQclear(try check(PQexec(conn, sql), sql))
     }
 
-    /// Runs `sql` (with `$1`, `$2`, … placeholders) as a prepared statement,
-    /// preparing it on first use on this connection, and maps each row.
-    /// Returns the rows and the number of rows the statement changed.
+    /// Runs `sql` as a prepared statement, preparing it on first use on this
+    /// connection, and maps each row. Placeholders are `?`, numbered `$1`,
+    /// `$2`, … in order when the statement is prepared (our SQL has no `?`
+    /// inside string literals). Returns the rows and the number of rows the
+    /// statement changed.
     @discardableResult
-    public func execute<T>(_ sql: String, _ args: [PostgresValue] = [],
+    public func execute<T>(_ sql: String, _ args: [SQLValue] = [],
                            _ map: (PostgresRow) throws -> T) throws -> (rows: [T], changed: Int) {
         let name: String
         if let cached = statements[sql] {
             name = cached
         } else {
             name = "pbt\(statements.count)"
-            PQclear(try check(PQprepare(conn, name, sql, Int32(args.count), nil), sql))
+            var number = 0
+            let numbered = sql.split(separator: "?", omittingEmptySubsequences: false)
+                .map(String.init).reduce(into: "") { text, piece in
+                    if number > 0 { text += "$\(number)" }
+                    text += piece
+                    number += 1
+                }
+            PQclear(try check(PQprepare(conn, name, numbered, Int32(args.count), nil), sql))
             statements[sql] = name
         }
-        let result = try check(withCStrings(args.map(\.text)) { values in
+        let result = try check(withCStrings(args.map(\.postgresText)) { values in
             PQexecPrepared(conn, name, Int32(args.count), values, nil, nil, 0)
         }, sql)
         defer { PQclear(result) }
@@ -162,13 +162,13 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Runs a query and maps each row.
-    public func query<T>(_ sql: String, _ args: [PostgresValue] = [], _ map: (PostgresRow) throws -> T) throws -> [T] {
+    public func query<T>(_ sql: String, _ args: [SQLValue] = [], _ map: (PostgresRow) throws -> T) throws -> [T] {
         try execute(sql, args, map).rows
     }
 
     /// Runs a statement that returns no rows; returns the number of rows changed.
     @discardableResult
-    public func run(_ sql: String, _ args: [PostgresValue] = []) throws -> Int {
+    public func run(_ sql: String, _ args: [SQLValue] = []) throws -> Int {
         try execute(sql, args) { _ in () }.changed
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PBT
+import PBTExamples
 import TensorModule
 import WaveNetModule
 

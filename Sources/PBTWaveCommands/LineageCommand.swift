@@ -8,7 +8,7 @@ public struct LineageCommand: ParsableCommand {
         commandName: "lineage",
         abstract: "Print a trial's lineage (default: the best of the final population), or the whole tree.")
 
-    @OptionGroup public var source: RunSource
+    @OptionGroup var source: RunSource
 
     @Option(help: "Trial id (default: the best of the final population).")
     public var trial: Int?
@@ -19,7 +19,7 @@ public struct LineageCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        let (trials, selections) = try source.read()
+        let (trials, selections, _) = try source.read()
         let selectionByChild = Dictionary(selections.map { ($0.childID, $0) }, uniquingKeysWith: { a, _ in a })
         if tree {
             let children = Dictionary(grouping: trials.filter { $0.parentID != nil }, by: { $0.parentID! })

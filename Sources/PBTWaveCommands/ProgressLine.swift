@@ -1,33 +1,49 @@
 import Foundation
+import PBT
 import Synchronization
+
+/// How a command shows progress.
+public enum ProgressStyle: String, CaseIterable, Sendable {
+    /// `line` on a terminal, `plain` otherwise.
+    case auto
+    /// One line rewritten in place (needs a terminal).
+    case line
+    /// A new line every few seconds, for logs and pipes.
+    case plain
+    case none
+}
 
 /// A status line on standard error: rewritten in place on a terminal, or a
 /// plain line every few seconds when standard error is a file or a pipe (so
 /// logs stay readable). Safe to call from worker threads.
 final class ProgressLine: Sendable {
-    enum Style { case line, plain, none }
-    let style: Style
+    let style: ProgressStyle
     let label: String
     let interval: Double
-    private struct State { var lastPlain = -Double.infinity; var open = false }
+    private struct State { var lastPlain = -Double.infinity; var open = false; var lastGeneration = -2 }
     private let state = Mutex(State())
 
-    init(label: String, quiet: Bool = false, interval: Double = 5, style forced: ProgressStyle = .auto) {
+    init(label: String, style: ProgressStyle = .auto, quiet: Bool = false, interval: Double = 5) {
         self.label = label
         self.interval = interval
-        switch forced {
-        case .none: style = .none
-        case .line: style = .line
-        case .plain: style = .plain
-        case .auto: style = quiet ? .none : (isatty(STDERR_FILENO) != 0 ? .line : .plain)
+        if quiet {
+            self.style = .none
+        } else if style == .auto {
+            self.style = isatty(STDERR_FILENO) != 0 ? .line : .plain
+        } else {
+            self.style = style
         }
     }
 
-    /// Shows `text`; `now` is seconds since the start (for the plain interval).
+    /// `--progress none`: callers need not even gather progress.
+    var isOff: Bool { style == .none }
+
+    /// Shows `text`; `now` is seconds since the start (for the plain
+    /// interval); `force` prints a plain line even within the interval.
     func update(_ text: String, now: Double, force: Bool = false) {
         state.withLock { s in
             switch style {
-            case .none: return
+            case .none, .auto: return
             case .line:
                 FileHandle.standardError.write(Data("\r\u{1B}[2K\(label): \(text)".utf8))
                 s.open = true
@@ -46,10 +62,44 @@ final class ProgressLine: Sendable {
         }
     }
 
+    /// A PBT driver's progress: a plain line also whenever a new generation
+    /// finishes its first trial.
+    func update(_ p: PBTProgress) {
+        let newGeneration = state.withLock { s in
+            defer { s.lastGeneration = p.run.latestGeneration }
+            return p.run.latestGeneration != s.lastGeneration
+        }
+        update(Self.text(p), now: p.elapsedSeconds, force: p.isFinal || newGeneration)
+        if p.isFinal { finish() }
+    }
+
+    static func text(_ p: PBTProgress) -> String {
+        var parts = [
+            "gen \(max(p.run.latestGeneration, 0))",
+            "running \(p.run.running)",
+            "\(p.run.completed)/\(p.trialBudget) trials" + (p.run.failed > 0 ? " (\(p.run.failed) failed)" : ""),
+        ]
+        if let best = p.run.best { parts.append("best so far \(String(format: "%.6g", best.evaluation)) (#\(best.id))") }
+        if p.elapsedSeconds > 0, p.completedThisSession > 0 {
+            parts.append(String(format: "%.1f trials/s", Double(p.completedThisSession) / p.elapsedSeconds))
+        }
+        if p.isFinal {
+            parts.append("\(duration(p.elapsedSeconds)) elapsed")
+        } else if let eta = p.etaSeconds {
+            parts.append("ETA \(duration(eta))")
+        }
+        return parts.joined(separator: " | ")
+    }
+
     /// "m:ss" or "h:mm:ss".
     static func duration(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0 else { return "?" }
         let t = Int(seconds.rounded())
         return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
     }
+}
+
+/// Seconds since `start` on the monotonic clock, for progress lines.
+func elapsedSeconds(since start: ContinuousClock.Instant) -> Double {
+    start.duration(to: .now) / .seconds(1)
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
-import PBTExperiment
+import PBTExamples
+import Report
 
 /// `pbtwave report`: redraw an experiment report from its results.json, or
 /// write a demo report from synthetic data (for the browser check).

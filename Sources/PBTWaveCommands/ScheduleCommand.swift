@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import PBT
 
-extension LearningRateSchedule.Format: ExpressibleByArgument {}
+extension HyperparameterSchedule.Format: ExpressibleByArgument {}
 
 /// `pbtwave schedule …`: learned schedules of PBT runs.
 public struct ScheduleCommand: ParsableCommand {
@@ -19,36 +19,36 @@ public struct ScheduleExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Export the learned schedule of a trial (default: the best of the final population).",
         discussion: """
-            Follows the trial's parents back to generation 0 and writes one row per change point:
-            CSV 'step,lr' then '<global step>,<value>' rows starting at step 0, or JSON
-            {"hyperparameter":"lr","points":[{"step":0,"value":…},…]}. `pbtwave train --lr-schedule FILE` replays it.
+            Follows the trial's parents back to generation 0 and writes one row per change point, starting at step 0: \
+            CSV 'step,lr' (one column per hyperparameter), or JSON {"hyperparameters":["lr"],"points":[{"step":0,"lr":…},…],\
+            "end_step":…,"recipe":{…}}, whose recipe (model, windows, validation set, seed, corpus) lets \
+            `pbtwave train --lr-schedule FILE.json` replay it with no other flag.
             """)
 
-    @OptionGroup public var source: RunSource
+    @OptionGroup var source: RunSource
 
     @Option(help: "Trial id (default: the best of the final population).")
-    public var trial: Int?
+    var trial: Int?
 
     @Option(help: "csv or json.")
-    public var format: LearningRateSchedule.Format = .csv
+    var format: HyperparameterSchedule.Format = .csv
 
     @Option(help: "Write here instead of standard output.")
-    public var output: String?
+    var output: String?
 
     public init() {}
 
     public func run() throws {
-        let (trials, selections) = try source.read()
+        let (trials, selections, configuration) = try source.read()
         let chosen = try source.trial(trial, in: trials, selections, listingIDs: true)
-        let id = chosen.id
         guard chosen.status == .finished else {
-            throw CommandError("--trial \(id) is \(chosen.status.rawValue); export a finished trial's schedule")
+            throw CommandError("--trial \(chosen.id) is \(chosen.status.rawValue); export a finished trial's schedule")
         }
-        let text = Lineage.schedule(of: try Lineage.ancestry(of: id, in: trials)).text(format)
+        let schedule = try Lineage.export(trial: chosen.id, of: trials, configuration: configuration)
         if let output {
-            try AtomicFile.write(Data(text.utf8), to: URL(fileURLWithPath: output))
+            try schedule.write(to: URL(fileURLWithPath: output), format: format)
         } else {
-            print(text, terminator: "")
+            print(schedule.text(format), terminator: "")
         }
     }
 }
@@ -56,39 +56,32 @@ public struct ScheduleExportCommand: ParsableCommand {
 /// Where `lineage` and `schedule export` read a run: a run directory, or
 /// `--store` and `--run` (a run in a PostgreSQL store has no store file in
 /// its run directory).
-public struct RunSource: ParsableArguments {
+struct RunSource: ParsableArguments {
     @Argument(help: "A PBT run directory (not needed with --store).")
-    public var runDir: String?
+    var runDir: String?
 
     @Option(help: ArgumentHelp("Read the run from this trial store: sqlite:PATH or postgres://….", valueName: "store"))
-    public var store: StoreLocation?
+    var store: StoreLocation?
 
     @Option(name: .customLong("run"), help: "Name of the run in the store.")
-    public var runName: String = RunDirectory.runName
+    var runName: String = RunDirectory.runName
 
-    public init() {}
-
-    public func validate() throws {
+    func validate() throws {
         guard runDir != nil || store != nil else { throw ValidationError("give a run directory, or --store (and --run)") }
     }
 
     /// For messages.
     var label: String { store.map { "run '\(runName)' in \($0)" } ?? runDir! }
 
-    /// The run's trials and selections, read without taking the run
-    /// directory's lock (a run may be going on).
-    func read() throws -> ([TrialRecord], [SelectionRecord]) {
-        let trialStore: any TrialStore
-        if let store {
-            trialStore = try store.open()
-        } else {
-            trialStore = try RunDirectory(URL(fileURLWithPath: runDir!), create: false, lock: false).store
-        }
+    /// The run's trials, selections and configuration, read without taking
+    /// the run directory's lock (a run may be going on).
+    func read() throws -> ([TrialRecord], [SelectionRecord], RunConfiguration) {
+        let trialStore = try store?.open() ?? RunDirectory(URL(fileURLWithPath: runDir!), create: false, lock: false).store
         guard let run = try trialStore.run(named: runName) else {
             if store == nil { throw RunDirectoryError.noRun(runDir!) }
             throw CommandError("\(store!) holds no run named '\(runName)'")
         }
-        return (try trialStore.trials(runID: run.id), try trialStore.selections(runID: run.id))
+        return (try trialStore.trials(runID: run.id), try trialStore.selections(runID: run.id), try RunConfiguration(jsonText: run.configJSON))
     }
 
     /// The trial `--trial` names, by default the best of the final population.

@@ -34,11 +34,93 @@ public enum StoreLocation: ExpressibleByArgument, Sendable, Hashable, CustomStri
     }
 
     /// The store, for a process that shares it with others (no run-directory
-    /// lock is taken; see `PBTCommand` for the single-process SQLite case).
+    /// lock is taken; see `StoreOptions.open` for the single-process case).
     public func open() throws -> any TrialStore {
         switch self {
         case .sqlite(let path): return try SQLiteTrialStore(path: path)
         case .postgres(let url): return try PostgresTrialStore(url: url)
         }
     }
+}
+
+/// `--store` and `--run`: which store holds the run, and its name there.
+struct StoreOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Trial store: sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (default: RUN_DIR/pbt.sqlite).", valueName: "store"))
+    var store: StoreLocation?
+
+    @Option(name: .customLong("run"), help: "Name of the run in the store (a store can hold many runs).")
+    var runName: String = RunDirectory.runName
+
+    /// The SQLite store file given with `--store sqlite:PATH`.
+    private var storePath: String {
+        if case .sqlite(let path) = store { return URL(fileURLWithPath: path).standardizedFileURL.path }
+        return ""
+    }
+
+    /// Whether other processes may work on the run (a PostgreSQL store).
+    var isShared: Bool { if case .postgres = store { return true } else { return false } }
+
+    func label(runDirectory: URL) -> String {
+        store.map { "run '\(runName)' in \($0), checkpoints in \(runDirectory.path)" } ?? runDirectory.path
+    }
+
+    /// The `pbtwave worker` arguments that join this run, shell-quoted.
+    func workerArguments(runDirectory: URL) -> String {
+        ["--store", store.map(\.description) ?? "sqlite:" + runDirectory.appendingPathComponent(RunDirectory.storeFileName).path,
+         "--run", runName, "--run-dir", runDirectory.path].map(shellQuoted).joined(separator: " ")
+    }
+
+    /// Opens the run, creating it with `configuration` if it does not exist
+    /// (unless `resume`). An SQLite store is this process's alone: it takes
+    /// the run directory's lock and re-queues trials a crash interrupted. A
+    /// PostgreSQL store is shared: leases re-queue what dead workers held.
+    func open(runDirectory: URL, configuration: RunConfiguration, resume: Bool) throws -> (coordinator: PBTCoordinator, created: Bool, note: String) {
+        if resume, !isShared {
+            let file = store.map { _ in URL(fileURLWithPath: storePath) } ?? runDirectory.appendingPathComponent(RunDirectory.storeFileName)
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                throw CommandError("--resume: \(runDirectory.path) holds no PBT run to resume (no \(file.path))")
+            }
+        }
+        let trialStore: any TrialStore
+        var directory: RunDirectory?
+        switch store {
+        case .postgres(let url):
+            trialStore = try PostgresTrialStore(url: url)
+        case .sqlite:
+            directory = try RunDirectory(runDirectory, create: true, lock: true, storePath: storePath)
+            trialStore = directory!.store
+        case nil:
+            directory = try RunDirectory(runDirectory, create: true, lock: true)
+            trialStore = directory!.store
+        }
+        if resume, try trialStore.run(named: runName) == nil {
+            throw CommandError("--resume: \(label(runDirectory: runDirectory)) holds no run named '\(runName)' to resume")
+        }
+        var opened: (coordinator: PBTCoordinator, created: Bool)
+        do {
+            opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration, runDirectory: runDirectory)
+        } catch PBTStoreError.runExists {
+            // Another process created it just now.
+            opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration, runDirectory: runDirectory)
+        } catch PBTStoreError.configMismatch(_, let differences) {
+            let lines = differences.map { "  \(PBTSettingsOptions.flag($0.field)): the run has \($0.stored), this command has \($0.given)" }
+            throw CommandError("""
+                \(label(runDirectory: runDirectory)) holds a run created with other settings:
+                \(lines.joined(separator: "\n"))
+                Re-run with the run's flags to resume it, or choose a new \(isShared ? "--run" : "--run-dir").
+                """)
+        }
+        // Names the run whose checkpoints the directory holds, for `pbtwave worker`.
+        try SharedRunMarker.write(runDirectory, run: opened.coordinator.run)
+        guard directory != nil else { return (opened.coordinator, opened.created, "") }
+        let recovered = try opened.coordinator.recoverAfterCrash()
+        return (opened.coordinator, opened.created, recovered.requeued > 0 ? "; re-queued \(recovered.requeued) interrupted trial(s)" : "")
+    }
+}
+
+/// `s` quoted for a POSIX shell where it needs quoting.
+func shellQuoted(_ s: String) -> String {
+    let safe = s.allSatisfy { $0.isLetter || $0.isNumber || "-_./:=@%+,".contains($0) }
+    return safe && !s.isEmpty ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

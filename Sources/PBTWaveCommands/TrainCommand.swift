@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
-import PBT
-import SeededRNG
+import Schedules
 import SpeechAudio
 import TensorModule
 import WaveNetModule
@@ -13,24 +12,22 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a WaveNet on the speech corpus.",
         discussion: """
-        The learning rate is constant (--lr) or follows a schedule file (--lr-schedule), the CSV or JSON \
-        that `pbtwave schedule export` writes: change points (global step, lr). --steps is the total number \
-        of steps the model should have taken, so `--resume` continues a checkpointed run to the same end.
-        """
-    )
+            The learning rate is constant (--lr) or follows a schedule file (--lr-schedule): the CSV or JSON that \
+            `pbtwave schedule export` writes, change points (global step, lr). A JSON schedule also carries the recipe it \
+            was learned with (model, windows, validation set, seed, corpus) and where it ends, so `pbtwave train \
+            --lr-schedule FILE.json` with no other flag trains that way again; flags you give override the recipe, and the \
+            command says which. --steps is the total number of steps the model should have taken, so --resume continues a \
+            checkpointed run to the same end.
+            """)
 
-    @OptionGroup var model: ModelChoice
-    @OptionGroup var corpus: CorpusChoice
-    @OptionGroup var validation: ValidationChoice
+    @OptionGroup var recipe: RecipeOptions<TrainDefaults>
+    @OptionGroup var corpus: CorpusOptions
 
-    @Option(help: "Total optimizer steps.") var steps: Int = 1000
-    @Option(help: "Constant learning rate (default 1e-3 when no --lr-schedule).") var lr: Float?
-    @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule file (CSV 'step,lr' or JSON).") var lrSchedule: String?
-    @Option(help: "Windows per step.") var batch: Int = 1
-    @Option(help: "Scored samples per training window.") var window: Int = 8192
-    @Option(help: "Unscored leading samples per training window (0: zero padding, as the PyTorch reference).") var context: Int = 0
-    @Option(help: "Seed for initialisation and window sampling.") var seed: UInt64 = 0
-    @Option(help: "Threads: the windows of a batch are split among them (data parallel), so use --batch ≥ --threads.") var threads: Int = 1
+    @Option(help: "Total optimizer steps (default: the schedule file's end step, else 1000).") var steps: Int?
+    @Option(help: "Constant learning rate (default 1e-3 when no --lr-schedule).") var lr: Double?
+    @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule file (CSV 'step,lr', or JSON with its recipe).") var lrSchedule: String?
+    @Option(help: "Seed for initialisation and window sampling (default: the schedule's recipe's, else 0).") var seed: UInt64?
+    @Option(help: "Threads for one model's step.") var threads: Int = 1
     @Option(help: "Checkpoint file, written at the end (and every --checkpoint-every steps).") var checkpoint: String?
     @Option(name: .customLong("checkpoint-every"), help: "Also checkpoint every N steps (0: only at the end).") var checkpointEvery: Int = 0
     @Flag(help: "Continue from --checkpoint (weights, Adam state, step, data generator).") var resume = false
@@ -39,96 +36,57 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "No progress line.") var quiet = false
 
     func validate() throws {
-        guard steps >= 1 else { throw ValidationError("--steps must be at least 1") }
+        guard (steps ?? 1) >= 1, (steps ?? 1) <= 1_000_000_000 else { throw ValidationError("--steps must be at least 1 and at most 10^9") }
         guard lr == nil || lrSchedule == nil else { throw ValidationError("give --lr or --lr-schedule, not both") }
-        if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number (got \(lr))") } }
-        guard batch >= 1, window >= 1, context >= 0 else { throw ValidationError("--batch and --window must be at least 1, --context at least 0") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let lr { guard lr > 0, lr.isFinite, Float(lr) > 0 else { throw ValidationError("--lr must be a positive number (got \(lr))") } }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
         guard checkpointEvery >= 0, evalEvery >= 0 else { throw ValidationError("--checkpoint-every and --eval-every must be 0 or more") }
         guard !resume || checkpoint != nil else { throw ValidationError("--resume needs --checkpoint FILE to resume from") }
     }
 
     func run() throws {
-        BLAS.setThreads(1)
-        let schedule = try learningRateSchedule()
+        // Every output location is checked before any work, so a typo cannot cost a training run.
+        for path in [checkpoint, curve].compactMap({ $0 }) { try OutputPath.check(path) }
+        let plan = try TrainingPlan(self)
         let data = try corpus.load()
-        let requested = try model.config()
-        let net: WaveNet
-        var dataRNG = Xoshiro256(seed: seed &+ 0x5EED)
-        if resume, let checkpoint, FileManager.default.fileExists(atPath: checkpoint) {
-            let (loaded, header) = try WaveNet.load(from: checkpoint)
-            guard loaded.config == requested || model.modelConfig == nil && WaveNetConfig.presets[model.preset] == loaded.config else {
-                throw ValidationError("--resume: \(checkpoint) holds a different model than --preset \(model.preset)")
-            }
-            net = loaded
-            dataRNG = header.dataRNG ?? dataRNG
-            print("resuming \(checkpoint) at step \(net.step)")
-        } else {
-            net = try WaveNet(config: requested, seed: seed)
+        if let learned = plan.recipe.corpus, learned != CorpusIdentity(data) {
+            print("note: the schedule was learned on another corpus (\(learned.trainFiles) + \(learned.validationFiles) files) than \(data.directory)")
         }
-        net.threads = threads
-        if threads > batch { print("note: --threads \(threads) > --batch \(batch): only \(batch) thread(s) have a window to train") }
-        let options = TrainingOptions(batch: batch, window: window, context: context)
-        let trainer = try Trainer(model: net, clips: data.train, options: options, dataRNG: dataRNG)
-        let validator = try validation.validator(data, config: net.config)
-        let unigram = crossEntropyBits(histogram: data.validation.codeHistogram(), model: data.train.codeHistogram())
-        print("model: \(net.parameterCount) parameters, receptive field \(net.config.receptiveField) samples; "
-              + "corpus: \(String(format: "%.1f", data.train.seconds / 60)) min train, \(String(format: "%.1f", data.validation.seconds / 60)) min validation")
-        print(String(format: "baseline: unigram mu-law cross-entropy of the validation set %.3f bits/sample", unigram))
-        var rows: [String] = ["step,train_bits,validation_bits,lr"]
+        BLAS.setThreads(1)
         let progress = ProgressLine(label: "train", quiet: quiet)
-        let start = KernelBenchmark.now()
-        let firstStep = net.step
-        var recentLoss = Double.nan
-        var lastValidation = Double.nan
-        while net.step < steps {
-            let lrNow = schedule(net.step)
-            let loss = try trainer.step(learningRate: lrNow)
-            guard loss.isFinite else {
-                progress.finish()
-                throw ValidationError("training diverged at step \(net.step) (loss \(loss), learning rate \(lrNow)); try a smaller --lr")
+        let reporter = TrainingReporter(progress: progress, endStep: plan.steps, samplesPerStep: plan.recipe.training.batch * plan.recipe.training.window)
+        let saving = checkpoint.map { CheckpointPlan(path: $0, every: checkpointEvery, metadata: ["command": "train", "seed": "\(plan.recipe.seed)"]) }
+        let summary: TrainingSummary
+        let model: WaveNet
+        if resume, let checkpoint {
+            let (loaded, header) = try WaveNet.load(from: checkpoint)
+            guard loaded.config == plan.recipe.model else {
+                throw CommandError("--resume: \(checkpoint) holds a different model than the one asked for (\(recipe.given.isEmpty ? "the default" : recipe.given.joined(separator: ", ")))")
             }
-            recentLoss = recentLoss.isNaN ? loss : 0.9 * recentLoss + 0.1 * loss
-            let elapsed = KernelBenchmark.now() - start
-            let done = net.step - firstStep
-            let rate = Double(done * batch * window) / elapsed
-            let eta = Double(steps - net.step) * elapsed / Double(done)
-            progress.update(String(format: "step %d/%d  loss %.3f bits  lr %.3g  %.0f samples/s  ETA %@",
-                                   net.step, steps, recentLoss, lrNow, rate, ProgressLine.duration(eta)), now: elapsed)
-            let evaluate = net.step == steps || (evalEvery > 0 && net.step % evalEvery == 0)
-            if evaluate {
-                lastValidation = validator.nllBits(net)
-                progress.finish()
-                print(String(format: "step %d: train loss %.3f bits, validation NLL %.4f bits/sample", net.step, recentLoss, lastValidation))
-            }
-            rows.append("\(net.step),\(loss),\(evaluate ? String(lastValidation) : ""),\(lrNow)")
-            if let checkpoint, net.step == steps || (checkpointEvery > 0 && net.step % checkpointEvery == 0) {
-                try trainer.saveCheckpoint(to: checkpoint, metadata: ["command": "train", "seed": "\(seed)"])
-            }
+            model = loaded
+            loaded.threads = threads
+            print("resuming \(checkpoint) at step \(model.step)")
+            reporter.describe(model, data)
+            let trainer = try Trainer(model: model, clips: data.train, options: plan.recipe.training,
+                                      dataRNG: header.dataRNG ?? TrainingOptions.dataRNG(seed: plan.recipe.seed))
+            summary = try trainer.run(until: plan.steps, schedule: plan.schedule, validator: try plan.recipe.evaluation.validator(data, config: model.config),
+                                      evaluateEvery: evalEvery, checkpoint: saving, progress: reporter.step)
+        } else {
+            var started: WaveNet?
+            summary = try plan.recipe.replay(plan.schedule, until: plan.steps, on: data, threads: threads, evaluateEvery: evalEvery,
+                                             checkpoint: saving, started: { started = $0; reporter.describe($0, data) }, progress: reporter.step)
+            model = started!
         }
         progress.finish()
         if let curve {
-            try rows.joined(separator: "\n").appending("\n").write(toFile: curve, atomically: true, encoding: .utf8)
+            try OutputPath.write(reporter.curveText, to: curve)
             print("learning curve: \(curve)")
         }
-        if firstStep == steps { lastValidation = validator.nllBits(net) }
-        print(String(format: "done: %d steps, validation NLL %.4f bits/sample (unigram baseline %.3f)%@", net.step, lastValidation, unigram,
-                     checkpoint.map { ", checkpoint \($0)" } ?? ""))
-    }
-
-    /// The learning rate for each global step.
-    func learningRateSchedule() throws -> (Int) -> Float {
-        guard let lrSchedule else {
-            let constant = lr ?? 1e-3
-            return { _ in constant }
+        if let d = summary.divergence {
+            throw CommandError("training diverged at step \(d.step) (loss \(d.loss), learning rate \(d.learningRate)); try a smaller --lr"
+                               + (checkpoint.map { "; \($0) holds the last checkpoint before it, if any" } ?? ""))
         }
-        let schedule = try LearningRateSchedule.read(from: URL(fileURLWithPath: lrSchedule))
-        guard schedule.hyperparameter == "lr" else {
-            throw ValidationError("--lr-schedule \(lrSchedule) schedules '\(schedule.hyperparameter)', not 'lr'")
-        }
-        guard schedule.points.allSatisfy({ $0.value > 0 }) else {
-            throw ValidationError("--lr-schedule \(lrSchedule) has a learning rate that is not positive")
-        }
-        return { Float(schedule.value(atStep: $0)) }
+        print(String(format: "done: %d steps, validation NLL %.4f bits/sample (unigram baseline %.3f)%@", model.step, summary.validationNLL ?? .nan,
+                     reporter.unigram, checkpoint.map { ", checkpoint \($0)" } ?? ""))
     }
 }

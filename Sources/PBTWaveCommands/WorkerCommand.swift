@@ -8,42 +8,38 @@ public struct WorkerCommand: ParsableCommand {
         commandName: "worker",
         abstract: "Join a PBT run in a shared store and claim, run and report its trials until the run is done.",
         discussion: """
-            The run must exist: create it with `pbtwave pbt --store postgres://… --run NAME --run-dir DIR …` \
-            (add --local-workers 0 to only create it). The worker rebuilds the runner from the run's stored model \
-            and options, so only options that do not change results are given here (--corpus, --toy-trial-ms). \
-            RUN_DIR must be the run's checkpoint directory as this machine sees it (a shared file system). \
-            Every claim is leased; a heartbeat renews it every quarter lease. If this process dies, its trials \
-            are re-run by other workers once their leases expire, and a result it reports after losing a trial \
-            is ignored. Start as many workers, on as many machines, as you like.
+            The run must exist: create it with `pbtwave pbt --store postgres://… --run NAME --run-dir DIR …` (add \
+            --local-workers 0 to only create it). The worker rebuilds the runner from the run's stored model and recipe, \
+            so only options that do not change results are given here (--corpus). RUN_DIR must be the run's checkpoint \
+            directory as this machine sees it (a shared file system). Every claim is leased; a heartbeat renews it every \
+            quarter lease. If this process dies, its trials are re-run by other workers once their leases expire, and a \
+            result it reports after losing a trial is ignored. Start as many workers, on as many machines, as you like.
             """)
 
     @Option(help: ArgumentHelp("Trial store holding the run: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or sqlite:PATH on one machine).",
                                valueName: "store"))
-    public var store: StoreLocation
+    var store: StoreLocation
 
     @Option(name: .customLong("run"), help: "Name of the run in the store.")
-    public var runName: String
+    var runName: String
 
     @Option(help: "The run's directory for checkpoints, reachable from every worker.")
-    public var runDir: String
+    var runDir: String
 
     @Option(help: "Worker threads in this process.")
-    public var workers: Int = 1
+    var workers: Int = 1
 
     @Option(help: "Seconds a claimed trial stays leased without a heartbeat (heartbeats come every quarter lease).")
-    public var leaseSeconds: Double = 60
+    var leaseSeconds: Double = 60
 
     @Option(help: "An idle worker (nothing claimable yet) asks the store again after this many seconds; each ask is a small transaction, so thousands of workers want a longer wait.")
-    public var pollSeconds: Double = 0.1
+    var pollSeconds: Double = 0.1
 
-    @Option(help: "WaveNet runs: the speech corpus folder on this machine (default: $PBTWAVE_CORPUS, else ./corpus).")
-    public var corpus: String?
+    @OptionGroup var corpus: CorpusOptions
+    @OptionGroup var progress: ProgressOptions
 
-    @Option(help: "Progress display: auto, line (rewritten in place), plain (a line every few seconds), none.")
-    public var progress: ProgressStyle = .auto
-
-    @OptionGroup(title: "Toy model")
-    public var toy: ToyModelOptions
+    @Option(name: .customLong("toy-trial-ms"), help: ArgumentHelp("Toy model: milliseconds per trial.", visibility: .hidden))
+    var toyMilliseconds: Int = 0
 
     public init() {}
 
@@ -58,37 +54,22 @@ public struct WorkerCommand: ParsableCommand {
         guard try trialStore.run(named: runName) != nil else {
             throw CommandError("""
                 \(store) holds no run named '\(runName)'; create it first with
-                  pbtwave pbt --store '\(store)' --run \(runName) --run-dir \(runDir) --local-workers 0 [settings…]
+                  pbtwave pbt --store \(shellQuoted(store.description)) --run \(shellQuoted(runName)) --run-dir \(shellQuoted(runDir)) --local-workers 0 [settings…]
                 """)
         }
         let runDirectory = URL(fileURLWithPath: runDir).standardizedFileURL
         let coordinator = try PBTCoordinator.open(store: trialStore, name: runName, runDirectory: runDirectory)
         try SharedRunMarker.check(runDirectory, run: coordinator.run)
         let configuration = coordinator.configuration
-        let runner = try PBTRunnerFactory.makeRunner(stored: configuration, toy: toy, corpus: corpus)
+        let runner = try RunnerOptions.makeRunner(stored: configuration, corpus: corpus, toyMilliseconds: toyMilliseconds)
         // Progress reads counts over the whole run from the store: once a
         // second is plenty, and never with --progress none.
         let options = DriverOptions(workers: workers, leaseSeconds: leaseSeconds, maxIdleWaitSeconds: pollSeconds, progressInterval: 1)
         print("worker \(options.workerIDPrefix): joining run '\(runName)' in \(store) (model \(configuration.model), "
               + "P=\(configuration.settings.population), budget \(configuration.settings.trialBudget) trials), \(workers) thread(s), "
               + "checkpoints in \(coordinator.checkpoints.runDirectory.path)")
-        let line = PBTProgressLine(style: progress)
-        let result = try drive(runner, coordinator: coordinator, options: options, progress: line)
-        let t = result.time
-        print("worker \(options.workerIDPrefix): \(result.done ? "run complete" : "stopped"): completed \(result.completedThisSession) "
-              + "trial(s) in this process; " + String(format: "worker time: runner %.1f%%, controller+store %.2f%%, idle %.1f%%",
-                                                      100 * t.runnerSeconds / max(t.totalSeconds, 1e-9), 100 * t.coordinationFraction,
-                                                      100 * t.idleSeconds / max(t.totalSeconds, 1e-9)))
-        if let best = result.best {
-            print("best trial of the final population so far: #\(best.id), generation \(best.generation), loss \(best.evaluation!)")
-        }
-    }
-
-    private func drive<R: TrialRunner>(_ runner: R, coordinator: PBTCoordinator, options: DriverOptions,
-                                       progress: PBTProgressLine) throws -> PBTRunResult {
-        var callback: (@Sendable (PBTProgress) -> Void)?
-        if !progress.isOff { callback = { progress.update($0) } }
-        return try PBTDriver(coordinator: coordinator, runner: runner, options: options).run(progress: callback)
+        let result = try PBTSession.drive(runner, coordinator: coordinator, options: options, progress: progress)
+        try PBTSession.printSummary(result, coordinator: coordinator, exportTo: nil)
     }
 }
 

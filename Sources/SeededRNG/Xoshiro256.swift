@@ -1,3 +1,5 @@
+import RealModule
+
 /// A small, fast, seedable random number generator (xoshiro256**, Blackman &
 /// Vigna) whose whole state is four words, so it can be saved in a checkpoint
 /// or a trial store and restored bit-exactly.
@@ -66,7 +68,7 @@ public struct Xoshiro256: RandomNumberGenerator, Sendable, Hashable, Codable {
         var u1 = nextUnitDouble()
         while u1 <= .leastNormalMagnitude { u1 = nextUnitDouble() }
         let u2 = nextUnitDouble()
-        return (-2 * _log(u1)).squareRoot() * _cos(2 * Double.pi * u2)
+        return (-2 * Double.log(u1)).squareRoot() * Double.cos(2 * Double.pi * u2)
     }
 
     public static func == (a: Xoshiro256, b: Xoshiro256) -> Bool { a.state == b.state }
@@ -96,13 +98,3 @@ extension UInt64 {
 
     func rotatedLeft(_ k: UInt64) -> UInt64 { (self << k) | (self >> (64 - k)) }
 }
-
-#if canImport(Glibc)
-import Glibc
-func _log(_ x: Double) -> Double { Glibc.log(x) }
-func _cos(_ x: Double) -> Double { Glibc.cos(x) }
-#else
-import Foundation
-func _log(_ x: Double) -> Double { Foundation.log(x) }
-func _cos(_ x: Double) -> Double { Foundation.cos(x) }
-#endif

@@ -37,9 +37,14 @@ public enum CheckpointFile {
     public static let version: UInt32 = 1
 
     /// Serialises `model` (+ `dataRNG`, `metadata`) and writes it atomically.
+    /// Refuses a model with a non-finite parameter (a diverged run), so a
+    /// checkpoint never holds one.
     public static func write(
         _ model: WaveNet, dataRNG: Xoshiro256?, metadata: [String: String] = [:], to path: String
     ) throws(WaveNetError) {
+        guard model.parameters.storage.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else {
+            throw .checkpoint(path: path, reason: "not written: the model has non-finite parameters (training diverged)")
+        }
         let header = CheckpointHeader(
             config: model.config, step: model.step, adam: model.adamConfig, dataRNG: dataRNG,
             floatCount: model.layout.count, tensors: model.layout.entries.map { "\($0.name)\($0.shape)" }, metadata: metadata)

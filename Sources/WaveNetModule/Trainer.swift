@@ -1,4 +1,5 @@
 import Foundation
+import Schedules
 import SeededRNG
 import SpeechAudio
 
@@ -27,10 +28,17 @@ public struct TrainingOptions: Codable, Sendable, Hashable {
 
     /// Codes per window: context + window + 1.
     public var windowLength: Int { ClipSet.windowLength(context: context, targets: window) }
+
+    /// The generator that draws the training windows of a run seeded with
+    /// `seed` (the model's initialisation uses `seed` itself). One derivation
+    /// for `pbtwave train`, every PBT trial and every replay.
+    public static func dataRNG(seed: UInt64) -> Xoshiro256 { Xoshiro256(seed: seed).derived(1) }
 }
 
-/// Trains one model on windows drawn from a clip set. Owns the window
-/// buffer and the data generator, so a step allocates nothing.
+/// Trains one model on windows drawn from a clip set: the one training loop
+/// of the package (`run`), used by `pbtwave train`, every PBT trial and the
+/// replay of a learned schedule. Owns the window buffer and the data
+/// generator, so a step allocates nothing.
 public final class Trainer {
     public let model: WaveNet
     public let options: TrainingOptions
@@ -66,26 +74,91 @@ public final class Trainer {
         }
     }
 
-    /// Trains `steps` steps, taking each step's learning rate from `schedule`
-    /// (called with the model's global step before the update). Stops early,
-    /// returning the losses so far, if a loss is not finite (divergence).
-    public func train(steps: Int, schedule: (Int) -> Float, onStep: ((Int, Double) -> Void)? = nil) throws -> [Double] {
-        var losses: [Double] = []
-        losses.reserveCapacity(steps)
-        for _ in 0..<steps {
+    /// Trains until the model's global step reaches `endStep`, each step at
+    /// `schedule(model.step)`. Validates with `validator` every
+    /// `evaluateEvery` steps (0: never in between) and at the end; writes
+    /// `checkpoint` every `checkpoint.every` steps (0: only at the end) and
+    /// at the end. Stops at the first non-finite loss (divergence) without
+    /// writing a checkpoint, so a checkpoint never holds a diverged model.
+    /// `progress` is called after every step.
+    public func run(
+        until endStep: Int, schedule: LearningRateSchedule, validator: Validator? = nil, evaluateEvery: Int = 0,
+        checkpoint: CheckpointPlan? = nil, progress: ((TrainingProgress) -> Void)? = nil
+    ) throws -> TrainingSummary {
+        var summary = TrainingSummary(firstStep: model.step)
+        func due(_ every: Int) -> Bool { model.step == endStep || (every > 0 && model.step % every == 0) }
+        while model.step < endStep {
             let lr = schedule(model.step)
             let loss = try step(learningRate: lr)
-            losses.append(loss)
-            onStep?(model.step, loss)
-            if !loss.isFinite { break }
+            summary.lastLoss = loss
+            guard loss.isFinite else {
+                summary.divergence = TrainingSummary.Divergence(step: model.step, loss: loss, learningRate: lr)
+                progress?(TrainingProgress(step: model.step, endStep: endStep, loss: loss, learningRate: lr, validationNLL: nil))
+                return summary
+            }
+            var validation: Double?
+            if let validator, due(evaluateEvery) {
+                validation = validator.nllBits(model)
+                summary.validationNLL = validation
+            }
+            progress?(TrainingProgress(step: model.step, endStep: endStep, loss: loss, learningRate: lr, validationNLL: validation))
+            if let checkpoint, due(checkpoint.every) {
+                try saveCheckpoint(to: checkpoint.path, metadata: checkpoint.metadata)
+            }
         }
-        return losses
+        if summary.firstStep == model.step, let validator { summary.validationNLL = validator.nllBits(model) }
+        return summary
     }
 
     /// Writes the model and this trainer's data generator to `path`.
     public func saveCheckpoint(to path: String, metadata: [String: String] = [:]) throws(WaveNetError) {
         try CheckpointFile.write(model, dataRNG: dataRNG, metadata: metadata, to: path)
     }
+}
+
+/// Where and how often `Trainer.run` checkpoints.
+public struct CheckpointPlan: Sendable {
+    public var path: String
+    /// Also every this many steps (0: only at the end).
+    public var every: Int
+    public var metadata: [String: String]
+
+    public init(path: String, every: Int = 0, metadata: [String: String] = [:]) {
+        self.path = path
+        self.every = every
+        self.metadata = metadata
+    }
+}
+
+/// One step of `Trainer.run`, for a progress line or a learning curve.
+public struct TrainingProgress: Sendable {
+    /// The model's global step after this step.
+    public var step: Int
+    public var endStep: Int
+    /// This step's training loss in bits per sample.
+    public var loss: Double
+    public var learningRate: Float
+    /// Set on the steps where the run validated.
+    public var validationNLL: Double?
+}
+
+/// How `Trainer.run` ended.
+public struct TrainingSummary: Sendable {
+    public struct Divergence: Sendable, Hashable {
+        public var step: Int
+        public var loss: Double
+        public var learningRate: Float
+    }
+
+    /// The model's global step when the run started.
+    public var firstStep: Int
+    public var lastLoss = Double.nan
+    /// The last validation, if the run validated.
+    public var validationNLL: Double?
+    /// Set when a loss was not finite; the run stopped there.
+    public var divergence: Divergence?
+
+    public var diverged: Bool { divergence != nil }
 }
 
 /// A fixed set of validation windows and the model's negative log-likelihood

@@ -28,7 +28,7 @@ import Testing
 
         let exported = try runPBTWave(["schedule", "export", runDir])
         #expect(exported.status == 0)
-        #expect(try LearningRateSchedule(csvText: exported.stdout) == csv)
+        #expect(try LearningRateSchedule(HyperparameterSchedule(csvText: exported.stdout)) == csv)
         let out = dir.url.appendingPathComponent("s.json").path
         #expect(try runPBTWave(["schedule", "export", runDir, "--format", "json", "--output", out, "--trial", "1"]).status == 0)
         #expect(try LearningRateSchedule.read(from: URL(fileURLWithPath: out)).points.count == 1, "trial 1 is a generation-0 trial")

@@ -3,12 +3,13 @@ import SeededRNG
 import Testing
 
 @testable import PBT
+import PBTExamples
 
 /// The pure controller, with hand-built populations and a simulated store:
 /// no threads, no SQLite.
 @Suite struct ControllerSelectionTests {
     /// The lr a child inherited, read back from its operation log ("lr*1.2 A->B" or "lr~prior A->B").
-    func inheritedLR(_ child: PlannedTrial) -> Double? {
+    func inheritedLR(_ child: TrialSpec) -> Double? {
         guard let arrow = child.operations.range(of: "->"), let space = child.operations[..<arrow.lowerBound].lastIndex(of: " ") else { return nil }
         return Double(child.operations[child.operations.index(after: space)..<arrow.lowerBound])
     }
@@ -248,19 +249,17 @@ import Testing
         let runner = ToyQuadraticRunner()
         func ckpt(_ id: Int) -> CheckpointRef { CheckpointRef(url: dir.url.appendingPathComponent("t\(id).ckpt")) }
         sim.runToCompletion(workers: workers, orderSeed: seed) { t in
-            let spec = TrialSpec(id: t.id, generation: t.generation, parentID: t.parentID, hyperparameters: t.hyperparameters,
-                                 steps: t.steps, startStep: t.startStep, seed: t.seed)
-            return (try? runner.run(spec, parent: t.parentID.map(ckpt), output: ckpt(t.id)))?.evaluation
+            return (try? runner.run(t.spec, parent: t.parentID.map(ckpt), output: ckpt(t.id)))?.evaluation
         }
         let trials = sim.sorted
         #expect(trials.allSatisfy { $0.status == .finished })
         let best = try #require(Lineage.bestOfFinalPopulation(trials, sim.selections))
-        let schedule = try #require(Lineage.schedule(of: try Lineage.ancestry(of: best.id, in: trials)).single("lr"))
-        let start = schedule.value(atStep: 0), end = schedule.value(atStep: best.startStep)
+        let schedule = try LearningRateSchedule(Lineage.schedule(of: try Lineage.ancestry(of: best.id, in: trials)))
+        let start = schedule.rate(atStep: 0), end = schedule.rate(atStep: best.startStep)
         #expect(end < start, "lr should decay: \(start) at step 0, \(end) at the end")
         // In log space, the last third of training uses a lower rate than the first third.
         func meanLogLR(_ steps: Range<Int>) -> Double {
-            steps.map { Double.log(schedule.value(atStep: $0)) }.reduce(0, +) / Double(steps.count)
+            steps.map { Double.log(schedule.rate(atStep: $0)) }.reduce(0, +) / Double(steps.count)
         }
         let third = best.endStep / 3
         #expect(meanLogLR(0..<third) > meanLogLR((2 * third)..<best.endStep))
@@ -270,7 +269,7 @@ import Testing
         for k in 0..<13 {
             let lr = 1e-4 * Double.exp(Double(k) / 12 * Double.log(300))
             let spec = TrialSpec(id: 0, generation: 0, parentID: nil, hyperparameters: Hyperparameters(["lr": .number(lr)]),
-                                 steps: best.endStep, startStep: 0, seed: seed)
+                                 startStep: 0, steps: best.endStep, seed: seed)
             bestFixed = min(bestFixed, try runner.run(spec, parent: nil, output: ckpt(0)).evaluation)
         }
         #expect(best.evaluation! < bestFixed, "PBT \(best.evaluation!) vs best fixed lr \(bestFixed)")

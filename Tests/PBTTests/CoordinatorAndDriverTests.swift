@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 
 @testable import PBT
+import PBTExamples
 
 /// A runner that fails some trials: throws for ids divisible by `throwEvery`,
 /// returns NaN for ids divisible by `nanEvery`, else behaves like NoOpRunner.
@@ -95,7 +96,7 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         #expect(try c.store.requeueRunning(runID: c.run.id) == 1)  // as if a's lease had expired
         let second = try claimed(c, "b")
         #expect(second.spec.id == first.spec.id)
-        #expect(second.spec.attempt == 2)
+        #expect(second.attempt == 2)
         #expect(second.output != first.output, "attempts write to different files")
 
         _ = try NoOpRunner().run(first.spec, parent: nil, output: first.output)
@@ -162,7 +163,7 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
             let trials = try c.store.trials(runID: c.run.id)
             let live = Set(trials.filter(\.checkpointLive).map { $0.checkpointPath! })
             let files = Set(try FileManager.default.contentsOfDirectory(atPath: c.checkpoints.directory.path).map { "checkpoints/" + $0 })
-            let inFlightFiles = Set(outstanding.map { c.checkpoints.relativePath(trialID: $0.spec.id, attempt: $0.spec.attempt) })
+            let inFlightFiles = Set(outstanding.map { c.checkpoints.relativePath(trialID: $0.spec.id, attempt: $0.attempt) })
             #expect(files == live.union(inFlightFiles), "files on disk are exactly the live checkpoints and the in-flight outputs")
             maxLive = max(maxLive, live.count)
             let pending = trials.filter { !$0.status.isTerminal }
@@ -228,7 +229,7 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         #expect(try FileManager.default.contentsOfDirectory(atPath: c.checkpoints.directory.path) == ["trial-1.1.ckpt"])
         let again = try claimed(c)
         #expect(again.spec.id == b.spec.id)
-        #expect(again.spec.attempt == 2)
+        #expect(again.attempt == 2)
     }
 }
 

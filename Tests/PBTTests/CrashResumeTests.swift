@@ -3,6 +3,7 @@ import SeededRNG
 import Testing
 
 @testable import PBT
+import PBTExamples
 
 /// Kill -9 at random moments, resume each time: nothing finished is lost or
 /// changed, no checkpoint is torn, the budget completes, and — the run being

@@ -4,84 +4,6 @@ import Testing
 
 @testable import PBT
 
-@Suite struct ScheduleFileTests {
-    let schedule = try! LearningRateSchedule(points: [.init(step: 0, value: 0.012), .init(step: 400, value: 0.0096), .init(step: 800, value: 1e-05)])
-
-    @Test func csvIsTheDocumentedFormat() {
-        #expect(schedule.csvText == "step,lr\n0,0.012\n400,0.0096\n800,1e-05\n")
-    }
-
-    @Test func jsonIsTheDocumentedFormat() {
-        #expect(schedule.jsonText == """
-            {"hyperparameter":"lr","points":[{"step":0,"value":0.012},{"step":400,"value":0.0096},{"step":800,"value":1e-05}]}
-
-            """)
-    }
-
-    @Test func bothFormatsRoundTripBitExactly() throws {
-        var rng = Xoshiro256(seed: 17)
-        for _ in 0..<200 {
-            var step = 0
-            let points = (0..<Int(1 + rng.uniformIndex(20))).map { _ -> LearningRateSchedule.Point in
-                defer { step += 1 + rng.uniformIndex(1000) }
-                return .init(step: step, value: Double.exp(-12 * rng.nextUnitDouble()))
-            }
-            let s = try LearningRateSchedule(points: points)
-            let fromCSV = try LearningRateSchedule(csvText: s.csvText)
-            let fromJSON = try LearningRateSchedule(jsonText: s.jsonText)
-            #expect(fromCSV == s)
-            #expect(fromJSON == s)
-            #expect(fromJSON.points.map(\.value.bitPattern) == s.points.map(\.value.bitPattern))
-        }
-    }
-
-    @Test func valueAtStepIsPiecewiseConstant() {
-        #expect(schedule.value(atStep: 0) == 0.012)
-        #expect(schedule.value(atStep: 399) == 0.012)
-        #expect(schedule.value(atStep: 400) == 0.0096)
-        #expect(schedule.value(atStep: 799) == 0.0096)
-        #expect(schedule.value(atStep: 10_000) == 1e-05)
-    }
-
-    @Test func readsFilesOfEitherFormat() throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
-        for format in LearningRateSchedule.Format.allCases {
-            let url = dir.url.appendingPathComponent("s.\(format.rawValue)")
-            try AtomicFile.write(Data(schedule.text(format).utf8), to: url)
-            #expect(try LearningRateSchedule.read(from: url) == schedule)
-        }
-        // Windows line endings, blank lines and spaces are tolerated.
-        let url = dir.url.appendingPathComponent("crlf.csv")
-        try Data("step,lr\r\n0, 0.5\r\n\r\n10,0.25\r\n".utf8).write(to: url)
-        #expect(try LearningRateSchedule.read(from: url).points == [.init(step: 0, value: 0.5), .init(step: 10, value: 0.25)])
-        #expect(throws: ScheduleFileError.self) { try LearningRateSchedule.read(from: dir.url.appendingPathComponent("missing.csv")) }
-    }
-
-    @Test(arguments: [
-        ("", "the file is empty"),
-        ("lr,step\n0,0.1\n", "header must be 'step,<name>'"),
-        ("step,lr\n", "at least one point"),
-        ("step,lr\n10,0.1\n", "first point must be at step 0"),
-        ("step,lr\n0,0.1\n5,0.2\n5,0.3\n", "steps must increase"),
-        ("step,lr\n0,abc\n", "line 2: expected '<integer step>,<number>'"),
-        ("step,lr\n0,0.1,3\n", "line 2"),
-        ("step,lr\n0,nan\n", "not finite"),
-    ])
-    func badCSVIsRejectedWithAReason(text: String, reason: String) {
-        #expect {
-            try LearningRateSchedule(csvText: text)
-        } throws: { error in
-            "\(error)".contains(reason)
-        }
-    }
-
-    @Test(arguments: ["", "{}", "[1,2]", "{\"hyperparameter\":\"lr\",\"points\":[]}", "{\"hyperparameter\":\"lr\",\"points\":[{\"step\":3,\"value\":1}]}"])
-    func badJSONIsRejected(text: String) {
-        #expect(throws: ScheduleFileError.self) { try LearningRateSchedule(jsonText: text) }
-    }
-}
-
 @Suite struct LineageTests {
     /// 1 → 3 → 5 (lr 0.01 → 0.01 → 0.002), 2 and 4 side branches.
     let trials: [TrialRecord] = [
@@ -102,12 +24,27 @@ import Testing
     }
 
     @Test func scheduleHasOneRowPerChange() throws {
-        let s = Lineage.schedule(of: try Lineage.ancestry(of: 5, in: trials))
+        let s = try Lineage.schedule(of: try Lineage.ancestry(of: 5, in: trials))
         #expect(s.names == ["lr"])
         #expect(s.rows.map(\.step) == [0, 20])
         #expect(s.endStep == 30)
         #expect(s.csvText == "step,lr\n0,0.01\n20,0.002\n")
-        #expect(s.jsonText == (try LearningRateSchedule(points: [.init(step: 0, value: 0.01), .init(step: 20, value: 0.002)])).jsonText)
+        #expect(try LearningRateSchedule(s).points == [.init(step: 0, rate: 0.01), .init(step: 20, rate: 0.002)])
+    }
+
+    /// The export carries the run's replay recipe and refuses a trial that
+    /// did not finish.
+    @Test func exportCarriesTheRecipe() throws {
+        let recipe = JSONValue.object(["seed": .unsigned(UInt64.max), "model": .string("tiny")])
+        let configuration = RunConfiguration(settings: testSettings(population: 2, workers: 2), model: "toy", recipe: recipe)
+        let file = try Lineage.export(trial: 5, of: trials, configuration: configuration)
+        #expect(file.recipe == recipe)
+        #expect(try HyperparameterSchedule(jsonText: file.jsonText) == file, "the recipe survives JSON, 64-bit seed included")
+        var running = trials
+        running[4].status = .running
+        #expect(throws: LineageError.notFinished(trial: 5, status: .running)) {
+            try Lineage.export(trial: 5, of: running, configuration: configuration)
+        }
     }
 
     @Test func finalPopulationIsWhatHasNotReproduced() {
@@ -127,13 +64,13 @@ import Testing
         b.hyperparameters = Hyperparameters(["lr": .number(0.1), "opt": .category("adam")])
         var c = finishedTrial(3, generation: 2, loss: 1, parent: 2)
         c.hyperparameters = Hyperparameters(["lr": .number(0.05), "opt": .category("adam")])
-        let s = Lineage.schedule(of: [a, b, c])
+        let s = try Lineage.schedule(of: [a, b, c])
         #expect(s.csvText == "step,lr,opt\n0,0.1,sgd\n10,0.1,adam\n20,0.05,adam\n")
-        #expect(s.single("lr")?.points == [.init(step: 0, value: 0.1), .init(step: 20, value: 0.05)])
-        #expect(s.single("opt") == nil)
+        #expect(try LearningRateSchedule(s).points == [.init(step: 0, rate: 0.1), .init(step: 20, rate: 0.05)])
+        #expect(s.column("opt")?.map(\.value) == [.category("sgd"), .category("adam")])
         #expect(s.jsonText == """
-            {"schedules":[{"hyperparameter":"lr","points":[{"step":0,"value":0.1},{"step":20,"value":0.05}]},\
-            {"hyperparameter":"opt","points":[{"step":0,"value":"sgd"},{"step":10,"value":"adam"}]}]}
+            {"end_step":30,"hyperparameters":["lr","opt"],"points":[{"lr":0.1,"opt":"sgd","step":0},\
+            {"lr":0.1,"opt":"adam","step":10},{"lr":0.05,"opt":"adam","step":20}]}
 
             """)
     }

@@ -41,7 +41,7 @@ func testSettings(
 /// A finished trial record with a known loss, for hand-built populations.
 func finishedTrial(_ id: Int, generation: Int, loss: Double?, lr: Double = 1e-3, parent: Int? = nil, status: TrialStatus? = nil) -> TrialRecord {
     var t = TrialRecord(
-        planned: PlannedTrial(id: id, generation: generation, parentID: parent, hyperparameters: Hyperparameters(["lr": .number(lr)]),
+        spec: TrialSpec(id: id, generation: generation, parentID: parent, hyperparameters: Hyperparameters(["lr": .number(lr)]),
                               startStep: generation * 10, steps: 10, seed: UInt64(id), operations: "", refillOf: nil),
         createdAt: 0)
     t.status = status ?? (loss == nil ? .failed : .finished)
@@ -68,12 +68,12 @@ struct Simulation {
         add(controller.start(&state))
     }
 
-    private mutating func add(_ planned: [PlannedTrial]) {
+    private mutating func add(_ planned: [TrialSpec]) {
         var counts: [Int: Int] = [:]
         for t in trials.values where t.status == .finished { counts[t.generation, default: 0] += 1 }
         for p in planned {
             precondition(trials[p.id] == nil, "duplicate trial id \(p.id)")
-            trials[p.id] = TrialRecord(planned: p, createdAt: 0)
+            trials[p.id] = TrialRecord(spec: p, createdAt: 0)
             finishedCountsAtCreation[p.id] = counts
         }
     }

@@ -22,8 +22,8 @@ enum TrialStoreConformance {
         try runsAreIsolated(makeStore())
     }
 
-    static func planned(_ id: Int, generation: Int = 0, parent: Int? = nil, lr: Double = 1e-3) -> PlannedTrial {
-        PlannedTrial(id: id, generation: generation, parentID: parent, hyperparameters: Hyperparameters(["lr": .number(lr)]),
+    static func planned(_ id: Int, generation: Int = 0, parent: Int? = nil, lr: Double = 1e-3) -> TrialSpec {
+        TrialSpec(id: id, generation: generation, parentID: parent, hyperparameters: Hyperparameters(["lr": .number(lr)]),
                      startStep: generation * 10, steps: 10, seed: UInt64(id) &* 0x9E37_79B9_7F4A_7C15, operations: "", refillOf: nil)
     }
 
@@ -44,7 +44,7 @@ enum TrialStoreConformance {
             try store.createRun(name: "r1", configJSON: "{}", seed: 0, state: state(0), trials: [], now: 0)
         }
         let stored = try store.trials(runID: run.id)
-        #expect(stored == trials.map { TrialRecord(planned: $0, createdAt: 100) })
+        #expect(stored == trials.map { TrialRecord(spec: $0, createdAt: 100) })
         #expect(stored.allSatisfy { $0.status == .queued && $0.attempt == 0 && $0.workerID == nil })
         #expect(try store.trial(runID: run.id, id: 2) == stored[1])
         #expect(try store.trial(runID: run.id, id: 9) == nil)

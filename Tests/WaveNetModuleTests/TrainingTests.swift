@@ -1,4 +1,5 @@
 import Foundation
+import Schedules
 import SeededRNG
 import SpeechAudio
 import Testing
@@ -17,7 +18,9 @@ import WaveNetModule
         let trainer = try Trainer(model: model, clips: clips, options: TrainingOptions(batch: 4, window: 512), dataRNG: Xoshiro256(seed: 2))
         let validator = try Validator(clips: clips, config: .tiny, count: 4, targets: 512)
         let before = validator.nllBits(model)
-        let losses = try trainer.train(steps: 200, schedule: { _ in 3e-3 })
+        var losses: [Double] = []
+        let summary = try trainer.run(until: 200, schedule: try LearningRateSchedule(constant: 3e-3)) { losses.append($0.loss) }
+        #expect(!summary.diverged)
         let after = validator.nllBits(model)
         print("overfit: NLL on the clip \(before) → \(after) bits; training loss \(losses.first!) → \(losses.last!)")
         #expect(losses.allSatisfy { $0.isFinite })
@@ -25,15 +28,37 @@ import WaveNetModule
         #expect(model.step == 200)
     }
 
+    static let rampClips = ClipSet(source: "synthetic", clips: [Clip(name: "ramp", codes: (0..<3000).map { UInt8($0 % 256) })],
+                                   sampleRate: 16000)
+
     @Test func scheduleIsConsultedWithTheGlobalStep() throws {
-        let clip = Clip(name: "ramp", codes: (0..<3000).map { UInt8($0 % 256) })
-        let clips = ClipSet(source: "synthetic", clips: [clip], sampleRate: 16000)
         let model = try WaveNet(config: .tiny, seed: 3)
-        let trainer = try Trainer(model: model, clips: clips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 4))
-        var asked: [Int] = []
-        _ = try trainer.train(steps: 3, schedule: { asked.append($0); return 1e-3 })
-        _ = try trainer.train(steps: 2, schedule: { asked.append($0); return 1e-3 })
-        #expect(asked == [0, 1, 2, 3, 4])
+        let trainer = try Trainer(model: model, clips: Self.rampClips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 4))
+        let schedule = try LearningRateSchedule(points: [.init(step: 0, rate: 1e-3), .init(step: 2, rate: 2e-3), .init(step: 4, rate: 3e-3)])
+        var seen: [(Int, Float)] = []
+        _ = try trainer.run(until: 3, schedule: schedule) { seen.append(($0.step, $0.learningRate)) }
+        _ = try trainer.run(until: 5, schedule: schedule) { seen.append(($0.step, $0.learningRate)) }
+        #expect(seen.map(\.0) == [1, 2, 3, 4, 5])
+        #expect(seen.map(\.1) == [1e-3, 1e-3, 2e-3, 2e-3, 3e-3])
+    }
+
+    /// A run that diverges stops at once, says where, and leaves no checkpoint
+    /// (a checkpoint never holds a diverged model).
+    @Test func divergenceStopsTheRunWithoutACheckpoint() throws {
+        let model = try WaveNet(config: .tiny, seed: 3)
+        let trainer = try Trainer(model: model, clips: Self.rampClips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 4))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("diverged-\(UUID().uuidString).ckpt").path
+        let summary = try trainer.run(until: 50, schedule: try LearningRateSchedule(constant: 1e30),
+                                      checkpoint: CheckpointPlan(path: path, every: 1))
+        let divergence = try #require(summary.divergence)
+        #expect(!divergence.loss.isFinite)
+        #expect(model.step == divergence.step && divergence.step < 50)
+        #expect(divergence.step == 1 || FileManager.default.fileExists(atPath: path), "steps before the divergence were checkpointed")
+        if FileManager.default.fileExists(atPath: path) {
+            let (saved, _) = try WaveNet.load(from: path)
+            #expect(saved.step < divergence.step, "the checkpoint is from before the divergence")
+            try FileManager.default.removeItem(atPath: path)
+        }
     }
 
     @Test func badOptionsAndShortAudioGiveClearErrors() throws {

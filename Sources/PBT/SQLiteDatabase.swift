@@ -1,0 +1,84 @@
+import CSQLite
+import Foundation
+
+/// The embedded store: `SQLTrialStore` on one SQLite file.
+public typealias SQLiteTrialStore = SQLTrialStore<SQLiteDatabase>
+
+extension SQLTrialStore where Database == SQLiteDatabase {
+    /// Opens (creating if needed) the store at `path` (`:memory:` for a
+    /// private in-memory store). Throws `PBTStoreError.notAStore` for a file
+    /// that is not an SQLite database or has no PBTWave schema, and
+    /// `.schemaVersion` for a newer schema.
+    public convenience init(path: String) throws {
+        self.init(database: try SQLiteDatabase(path: path))
+    }
+
+    public var path: String { database.path }
+}
+
+/// One SQLite file (system libsqlite3): WAL journal, `synchronous = NORMAL`
+/// (a killed process loses nothing that was committed; a power cut may lose
+/// the last commits, never consistency), a busy timeout, and `BEGIN
+/// IMMEDIATE` for every write transaction, which takes the database's write
+/// lock at once, so there are no row locks to ask for (`SQLDialect`'s
+/// locking clauses are empty).
+///
+/// Within a process all threads share one connection behind a lock, so
+/// claims and decisions are serialized without SQLite lock contention. The
+/// lock is a blocking pthread mutex (`NSLock`) rather than `Mutex`, whose
+/// spinning wasted ~8 % of the CPU with more worker threads than cores.
+/// Other processes (e.g. `pbtwave lineage` during a run) may open the same
+/// file; SQLite's locks and the busy timeout serialize them.
+public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
+    public let path: String
+    // Guarded by `lock`.
+    private let connection: SQLiteConnection
+    private let lock = NSLock()
+
+    public let dialect = SQLiteDatabase.sqliteDialect
+    static let sqliteDialect = SQLDialect(runIDColumn: "id INTEGER PRIMARY KEY", forUpdate: "", forUpdateSkipLocked: "")
+    public var location: String { path }
+
+    public init(path: String) throws {
+        self.path = path
+        let c = try SQLiteConnection(path: path)
+        if path != ":memory:" {
+            // journal_mode returns a row; exec discards it.
+            try c.exec("PRAGMA journal_mode = WAL")
+            try c.exec("PRAGMA synchronous = NORMAL")
+        }
+        try c.immediateTransaction {
+            let tables = try c.query("SELECT name FROM sqlite_master WHERE type = 'table'") { $0.text(0) }
+            if tables.contains("schema_version") {
+                let versions = try c.query("SELECT version FROM schema_version") { try $0.int(0) }
+                guard let v = versions.first else { throw PBTStoreError.notAStore(path: path, reason: "empty schema_version table") }
+                try TrialStoreSchema.check(version: v, location: path)
+                return
+            }
+            guard tables.isEmpty else {
+                throw PBTStoreError.notAStore(path: path, reason: "an SQLite database without a schema_version table")
+            }
+            try c.exec(TrialStoreSchema.create(Self.sqliteDialect))
+            try c.run("INSERT INTO schema_version (version) VALUES (?)", [.int(TrialStoreSchema.version)])
+        }
+        connection = c
+    }
+
+    private func locked<T>(_ body: (SQLiteConnection) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(connection)
+    }
+
+    public func transaction<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        try locked { c in try c.immediateTransaction { try body(c) } }
+    }
+
+    public func read<T>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        try locked(body)
+    }
+
+    /// Never: a run's name is checked inside the same `BEGIN IMMEDIATE`
+    /// transaction that inserts it.
+    public func isUniqueViolation(_ error: any Error) -> Bool { false }
+}

@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import SpeechAudio
+import WaveNetModule
+
+/// `pbtwave generate`: audio from a checkpoint by incremental sampling.
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate speech-like audio from a checkpoint (queue-based incremental sampling) and write a WAV file.")
+
+    @Argument(help: "A checkpoint.") var checkpoint: String
+    @Option(help: "Output WAV file.") var output: String = "generated.wav"
+    @Option(help: "Seconds of audio.") var seconds: Double = 2
+    @Option(help: "Sampling temperature (0: always the most likely sample).") var temperature: Float = 1
+    @Option(help: "Random seed.") var seed: UInt64 = 0
+
+    func validate() throws {
+        guard seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds must be in (0, 3600]") }
+        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or more") }
+    }
+
+    func run() throws {
+        let (model, _) = try WaveNet.load(from: checkpoint)
+        let generator = WaveNetGenerator(model: model)
+        let count = Int(seconds * Double(model.config.sampleRate))
+        let start = ContinuousClock.now
+        let codes = generator.generate(count: count, temperature: temperature, seed: seed)
+        let elapsed = elapsedSeconds(since: start)
+        try writeMuLawWAV(codes: codes, sampleRate: model.config.sampleRate, to: output)
+        print(String(format: "%@: %d samples (%.2f s) in %.2f s, %.0f samples/s (%.1f× real time)", output, count, seconds, elapsed,
+                     Double(count) / elapsed, Double(count) / elapsed / Double(model.config.sampleRate)))
+    }
+}

@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import SpeechAudio
+import WaveNetModule
+
+// Option groups shared by the commands.
+
+/// Where the corpus is.
+struct CorpusOptions: ParsableArguments {
+    @Option(help: "Corpus folder (default: $PBTWAVE_CORPUS, else ./corpus). Build the default one with `bash datasets/build-corpus.sh`.")
+    var corpus: String?
+
+    var directory: String { corpus ?? SpeechCorpus.defaultDirectory() }
+
+    func load(verifyChecksums: Bool = false) throws -> SpeechCorpus {
+        try SpeechCorpus.load(directory: directory, verifyChecksums: verifyChecksums)
+    }
+}
+
+/// How a command shows progress on long work.
+struct ProgressOptions: ParsableArguments {
+    @Option(help: "Progress display: auto (line on a terminal, plain otherwise), line (rewritten in place), plain (a line every few seconds), none.")
+    var progress: ProgressStyle = .auto
+}
+
+extension ProgressStyle: ExpressibleByArgument {}
+
+/// The defaults of a command's training recipe.
+protocol RecipeDefaults {
+    static var preset: String { get }
+    static var training: TrainingOptions { get }
+    static var evaluation: EvaluationOptions { get }
+}
+
+/// `pbtwave train`'s defaults: the PyTorch peer's recipe.
+enum TrainDefaults: RecipeDefaults {
+    static let preset = "compact"
+    static let training = TrainingOptions(batch: 1, window: 8192)
+    static let evaluation = EvaluationOptions(windows: 16, targets: 4096)
+}
+
+/// `pbtwave pbt --model wavenet`'s defaults: a model that trains in seconds.
+enum PBTDefaults: RecipeDefaults {
+    static let preset = "tiny"
+    static let training = TrainingOptions(batch: 2, window: 2048)
+    static let evaluation = EvaluationOptions(windows: 8, targets: 4096)
+}
+
+/// The model, training windows and validation set. Every flag is optional,
+/// so a command can tell which ones the user gave: over a schedule file's
+/// recipe, those override it and are reported.
+struct RecipeOptions<Defaults: RecipeDefaults>: ParsableArguments {
+    /// Sizes beyond these are refused with a message rather than trapping on
+    /// overflow or allocating without bound.
+    static var maxWindow: Int { 1 << 24 }
+
+    @Option(help: "Model preset: \(WaveNetConfig.presets.keys.sorted().joined(separator: ", ")) (default: \(Defaults.preset)).")
+    var preset: String?
+
+    @Option(name: .customLong("model-config"), help: "A WaveNet config as JSON, instead of --preset.")
+    var modelConfig: String?
+
+    @Option(help: "Windows per training step (default: \(Defaults.training.batch)).")
+    var batch: Int?
+
+    @Option(help: "Scored samples per training window (default: \(Defaults.training.window)).")
+    var window: Int?
+
+    @Option(help: "Unscored leading samples per training window; 0 pads with zeros, as the PyTorch reference does (default: 0).")
+    var context: Int?
+
+    @Option(name: .customLong("eval-windows"),
+            help: "Validation windows, fixed and evenly spaced over the validation files (default: \(Defaults.evaluation.windows)).")
+    var evalWindows: Int?
+
+    @Option(name: .customLong("eval-targets"),
+            help: "Scored samples per validation window; each also gets a full receptive field of context (default: \(Defaults.evaluation.targets)).")
+    var evalTargets: Int?
+
+    func validate() throws {
+        if let preset, modelConfig == nil { try WaveNetConfig.checkPreset(preset) }
+        if preset != nil, modelConfig != nil { throw ValidationError("give --preset or --model-config, not both") }
+        guard (batch ?? 1) >= 1, (window ?? 1) >= 1 else { throw ValidationError("--batch and --window must be at least 1") }
+        guard (context ?? 0) >= 0 else { throw ValidationError("--context must be 0 or more") }
+        guard (evalWindows ?? 1) >= 1, (evalTargets ?? 1) >= 1 else {
+            throw ValidationError("--eval-windows and --eval-targets must be at least 1")
+        }
+        guard (batch ?? 1) <= 4096, (window ?? 1) <= Self.maxWindow, (context ?? 0) <= Self.maxWindow, (evalWindows ?? 1) <= 1 << 20,
+              (evalTargets ?? 1) <= Self.maxWindow
+        else {
+            throw ValidationError("--batch must be at most 4096, --eval-windows at most \(1 << 20), and --window, --context and "
+                                  + "--eval-targets at most \(Self.maxWindow) samples")
+        }
+    }
+
+    /// The flags the user gave, by name, for messages.
+    var given: [String] {
+        [("--preset", preset != nil), ("--model-config", modelConfig != nil), ("--batch", batch != nil), ("--window", window != nil),
+         ("--context", context != nil), ("--eval-windows", evalWindows != nil), ("--eval-targets", evalTargets != nil)]
+            .filter(\.1).map(\.0)
+    }
+
+    /// The model the flags name, or nil when they name none.
+    func model() throws -> WaveNetConfig? {
+        if let path = modelConfig { return try WaveNetConfig.read(from: path) }
+        return preset.map { WaveNetConfig.presets[$0]! }
+    }
+
+    /// `base` with the flags the user gave applied.
+    func apply(to base: TrainingRecipe) throws -> TrainingRecipe {
+        var r = base
+        if let model = try model() { r.model = model }
+        r.training = TrainingOptions(batch: batch ?? r.training.batch, window: window ?? r.training.window,
+                                     context: context ?? r.training.context)
+        r.evaluation = EvaluationOptions(windows: evalWindows ?? r.evaluation.windows, targets: evalTargets ?? r.evaluation.targets)
+        return r
+    }
+
+    /// The command's default recipe with the flags applied.
+    func recipe(seed: UInt64) throws -> TrainingRecipe {
+        try apply(to: TrainingRecipe(model: WaveNetConfig.presets[Defaults.preset]!, training: Defaults.training,
+                                     evaluation: Defaults.evaluation, seed: seed))
+    }
+}
+
+extension WaveNetConfig {
+    /// Throws "unknown `option` 'name'; choose one of …" unless `name` is one of `presets`.
+    static func checkPreset(_ name: String, option: String = "--preset") throws {
+        guard presets[name] == nil else { return }
+        throw ValidationError("unknown \(option) '\(name)'; choose one of \(presets.keys.sorted().joined(separator: ", "))")
+    }
+
+    /// A config from a JSON file (`--model-config`), checked.
+    static func read(from path: String) throws -> WaveNetConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read --model-config \(path): no such file")
+        }
+        let config: WaveNetConfig
+        do { config = try JSONDecoder().decode(WaveNetConfig.self, from: data) } catch {
+            throw ValidationError("--model-config \(path) is not a WaveNet config: \(error)")
+        }
+        try config.validate()
+        return config
+    }
+}
+
+/// An error a user caused, with a message that says what to do.
+public struct CommandError: Error, CustomStringConvertible, LocalizedError {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+    public var errorDescription: String? { description }
+}

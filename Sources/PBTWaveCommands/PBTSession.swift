@@ -1,0 +1,63 @@
+import Foundation
+import PBT
+import WaveNetPBT
+
+/// What `pbtwave pbt` and `pbtwave worker` share: driving workers on a run
+/// with a progress line, and reporting what happened.
+enum PBTSession {
+    /// Runs `runner`'s workers on the run until it is done.
+    static func drive(_ runner: any TrialRunner, coordinator: PBTCoordinator, options: DriverOptions,
+                      progress: ProgressOptions) throws -> PBTRunResult {
+        let line = ProgressLine(label: "pbt", style: progress.progress)
+        var callback: (@Sendable (PBTProgress) -> Void)?
+        if !line.isOff { callback = { line.update($0) } }
+        func drive<R: TrialRunner>(_ runner: R) throws -> PBTRunResult {
+            try PBTDriver(coordinator: coordinator, runner: runner, options: options).run(progress: callback)
+        }
+        let result = try drive(runner)
+        printTime(result.time, runner: runner)
+        return result
+    }
+
+    /// Where the workers' time went (and, for WaveNet, how much of it was
+    /// PBT's exploit: loading and saving checkpoints).
+    static func printTime(_ t: WorkerTime, runner: any TrialRunner) {
+        guard t.totalSeconds > 0 else { return }
+        print(String(format: "worker time: runner %.1f%%, controller+store %.2f%%, idle %.1f%% (%.1f s summed over workers)",
+                     100 * t.runnerSeconds / t.totalSeconds, 100 * t.coordinationFraction, 100 * t.idleSeconds / t.totalSeconds,
+                     t.totalSeconds))
+        if let wavenet = runner as? WaveNetRunner {
+            let timing = wavenet.timing
+            print(String(format: "WaveNet workers: training+validation %.1f%%, checkpoint load+save %.2f%% of worker time; "
+                         + "controller+store+checkpoint together %.2f%%",
+                         100 * timing.computeSeconds / t.totalSeconds, 100 * timing.checkpointSeconds / t.totalSeconds,
+                         100 * (timing.checkpointSeconds + t.coordinationSeconds) / t.totalSeconds))
+        }
+    }
+
+    /// The run's outcome, its best trial, and (with `exportTo`) the best
+    /// trial's learned schedule written there as schedule.csv and
+    /// schedule.json (with the run's replay recipe).
+    static func printSummary(_ result: PBTRunResult, coordinator: PBTCoordinator, exportTo directory: URL?) throws {
+        let settings = coordinator.settings
+        let failed = result.trials.filter { $0.status == .failed }.count
+        print("pbt: \(result.done ? "run complete" : "run stopped"): \(result.trials.count)/\(settings.trialBudget) trials"
+              + (failed > 0 ? " (\(failed) failed)" : "") + ", \(result.completedThisSession) in this session")
+        guard let best = result.best else {
+            print("pbt: no trial finished; nothing to export")
+            return
+        }
+        print("best trial of the final population: #\(best.id), generation \(best.generation), global step \(best.endStep), loss \(best.evaluation!)")
+        print("checkpoint: \(result.bestCheckpoint?.path ?? "(released)")")
+        guard let directory else { return }
+        let schedule = try Lineage.export(trial: best.id, of: result.trials, configuration: coordinator.configuration)
+        for format in HyperparameterSchedule.Format.allCases {
+            try schedule.write(to: directory.appendingPathComponent("schedule.\(format.rawValue)"), format: format)
+        }
+        let trend = schedule.column(LearningRateSchedule.hyperparameterName).map {
+            " (lr \($0.first!.value) at step 0 → \($0.last!.value) from step \($0.last!.step))"
+        } ?? ""
+        print("schedule: \(directory.appendingPathComponent("schedule.csv").path), schedule.json: "
+              + "\(schedule.rows.count) change point(s)\(trend)")
+    }
+}

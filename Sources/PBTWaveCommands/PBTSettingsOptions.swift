@@ -1,0 +1,92 @@
+import ArgumentParser
+import PBT
+
+/// `--selection`.
+public enum SelectionName: String, ExpressibleByArgument, CaseIterable, Sendable {
+    case tournament, truncation, independent
+
+    func strategy(truncationFraction: Double?) -> SelectionStrategy {
+        switch self {
+        case .tournament: return .tournament
+        case .truncation: return .truncation(fraction: truncationFraction ?? 0.25)
+        case .independent: return .independent
+        }
+    }
+}
+
+/// The flags that decide a PBT run's decisions (`PBTSettings`): stored with
+/// the run, and compared when it is resumed.
+struct PBTSettingsOptions: ParsableArguments {
+    @Option(help: "Worker threads W.")
+    var workers: Int = 5
+
+    @Option(help: "Population P (default: the number of workers). P > W is budget mode: a generation is complete when P of its trials have finished.")
+    var population: Int?
+
+    @Option(help: "Training steps per trial.")
+    var trialSteps: Int = 100
+
+    @Option(help: "Budget: training steps summed over all trials (the compute clock).")
+    var totalSteps: Int?
+
+    @Option(help: "Budget: generations of P trials (default 10 when --total-steps is not given).")
+    var generations: Int?
+
+    @Option(help: "Lower bound of the log-uniform learning-rate prior.")
+    var lrMin: Double = 1e-4
+
+    @Option(help: "Upper bound of the log-uniform learning-rate prior.")
+    var lrMax: Double = 3e-2
+
+    @Option(help: "Selection: tournament (Li et al.), truncation (Jaderberg et al.), or independent (no exploit: random search; with --lr-min = --lr-max, a fixed learning rate).")
+    var selection: SelectionName = .tournament
+
+    @Option(help: "Truncation selection: the bottom fraction copies the top fraction; in (0, 0.5] (default 0.25).")
+    var truncationFraction: Double?
+
+    @Option(help: "Opponents come from the initiator's generation (1) or its and the previous one (2).")
+    var opponentGenerations: Int = 2
+
+    @Option(help: "Probability that explore resamples a value from the prior instead of multiplying it by 0.8 or 1.2.")
+    var resampleProbability: Double = 0.25
+
+    @Option(help: "Seed of the run (controller and every trial's seed).")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Apply results in trial-id order, so lineage, hyperparameters and losses depend only on the seed and the worker count.")
+    var deterministic = false
+
+    /// The settings the flags give.
+    var settings: PBTSettings {
+        PBTSettings(
+            population: population ?? workers, workers: workers, trialSteps: trialSteps,
+            budget: totalSteps.map(Budget.totalSteps) ?? .generations(generations ?? 10),
+            searchSpace: .learningRate(min: lrMin, max: lrMax), selection: selection.strategy(truncationFraction: truncationFraction),
+            opponentGenerations: opponentGenerations, mutation: MutationPolicy(resampleProbability: resampleProbability),
+            seed: seed, deterministic: deterministic)
+    }
+
+    func validate() throws {
+        guard totalSteps == nil || generations == nil else { throw ValidationError("give either --total-steps or --generations, not both") }
+        if truncationFraction != nil, selection != .truncation {
+            throw ValidationError("--truncation-fraction applies only to --selection truncation")
+        }
+        do { try settings.validate() } catch {
+            throw ValidationError("\(Self.flag(error.field)): \(error)")
+        }
+    }
+
+    /// The flag that sets a settings field (`PBTConfigError.field`,
+    /// `SettingDifference.field`; `model.X` is a runner option `--X`).
+    static func flag(_ field: String) -> String {
+        let flags = [
+            "workers": "--workers", "population": "--population", "trialSteps": "--trial-steps",
+            "budget": "--total-steps/--generations", "totalSteps": "--total-steps", "generations": "--generations",
+            "searchSpace": "--lr-min/--lr-max",
+            "selection": "--selection/--truncation-fraction", "truncationFraction": "--truncation-fraction",
+            "opponentGenerations": "--opponent-generations", "resampleProbability": "--resample-probability",
+            "perturbationFactors": "perturbation factors", "seed": "--seed", "deterministic": "--deterministic", "model": "--model",
+        ]
+        return flags[field] ?? (field.hasPrefix("model.") ? "--" + field.dropFirst(6) : field)
+    }
+}

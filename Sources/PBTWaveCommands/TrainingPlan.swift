@@ -1,0 +1,101 @@
+import ArgumentParser
+import FileSupport
+import Foundation
+import Schedules
+import SpeechAudio
+import WaveNetModule
+
+/// What `pbtwave train` will do: the schedule, the recipe (a schedule file's,
+/// with the flags given applied over it) and the end step.
+struct TrainingPlan {
+    var schedule: LearningRateSchedule
+    var recipe: TrainingRecipe
+    var steps: Int
+
+    init(_ command: TrainCommand) throws {
+        guard let path = command.lrSchedule else {
+            schedule = try LearningRateSchedule(constant: command.lr ?? 1e-3)
+            recipe = try command.recipe.recipe(seed: command.seed ?? 0)
+            steps = command.steps ?? 1000
+            return
+        }
+        let file = try HyperparameterSchedule.read(from: URL(fileURLWithPath: path))
+        do { schedule = try LearningRateSchedule(file) } catch { throw ScheduleFileError.inFile(path: path, error) }
+        guard let learned = try TrainingRecipe(file) else {
+            recipe = try command.recipe.recipe(seed: command.seed ?? 0)
+            steps = command.steps ?? file.endStep ?? 1000
+            return
+        }
+        recipe = try command.recipe.apply(to: learned)
+        if let seed = command.seed { recipe.seed = seed }
+        steps = command.steps ?? file.endStep ?? 1000
+        let overrides = command.recipe.given + (command.seed != nil ? ["--seed"] : []) + (command.steps != nil ? ["--steps"] : [])
+        print("recipe: from \(path)" + (overrides.isEmpty ? " (replayed as learned)" : "; overridden by \(overrides.joined(separator: ", "))"))
+    }
+}
+
+/// The progress line, the learning curve and the summary lines of a run.
+final class TrainingReporter {
+    let progress: ProgressLine
+    let endStep: Int
+    let samplesPerStep: Int
+    private let start = ContinuousClock.now
+    private var firstStep: Int?
+    private var recentLoss = Double.nan
+    private var rows = ["step,train_bits,validation_bits,lr"]
+    private(set) var unigram = Double.nan
+
+    init(progress: ProgressLine, endStep: Int, samplesPerStep: Int) {
+        self.progress = progress
+        self.endStep = endStep
+        self.samplesPerStep = samplesPerStep
+    }
+
+    var curveText: String { rows.joined(separator: "\n") + "\n" }
+
+    /// The model and corpus, and the unigram baseline the NLL is read against.
+    func describe(_ model: WaveNet, _ corpus: SpeechCorpus) {
+        unigram = crossEntropyBits(histogram: corpus.validation.codeHistogram(), model: corpus.train.codeHistogram())
+        print("model: \(model.parameterCount) parameters, receptive field \(model.config.receptiveField) samples; "
+              + String(format: "corpus: %.1f min train, %.1f min validation", corpus.train.seconds / 60, corpus.validation.seconds / 60))
+        print(String(format: "baseline: unigram mu-law cross-entropy of the validation set %.3f bits/sample", unigram))
+    }
+
+    func step(_ p: TrainingProgress) {
+        let first = firstStep ?? p.step - 1
+        firstStep = first
+        recentLoss = recentLoss.isNaN ? p.loss : 0.9 * recentLoss + 0.1 * p.loss
+        let elapsed = elapsedSeconds(since: start)
+        let done = Double(p.step - first)
+        progress.update(String(format: "step %d/%d  loss %.3f bits  lr %.3g  %.0f samples/s  ETA %@", p.step, endStep, recentLoss,
+                               p.learningRate, done * Double(samplesPerStep) / elapsed,
+                               ProgressLine.duration(Double(endStep - p.step) * elapsed / done)), now: elapsed)
+        if let nll = p.validationNLL {
+            progress.finish()
+            print(String(format: "step %d: train loss %.3f bits, validation NLL %.4f bits/sample", p.step, recentLoss, nll))
+        }
+        let validation = p.validationNLL.map { "\($0)" } ?? ""
+        rows.append("\(p.step),\(p.loss),\(validation),\(p.learningRate)")
+    }
+}
+
+/// Output files: checked before the work that produces them, written atomically.
+enum OutputPath {
+    /// Throws unless `path`'s folder exists and is writable, and `path` is not a folder.
+    static func check(_ path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw CommandError("cannot write \(path): the folder \(folder) does not exist")
+        }
+        guard access(folder, W_OK) == 0 else { throw CommandError("cannot write \(path): the folder \(folder) is not writable") }
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw CommandError("cannot write \(path): it is a folder")
+        }
+    }
+
+    static func write(_ text: String, to path: String) throws {
+        try AtomicFile.write(Data(text.utf8), to: URL(fileURLWithPath: path))
+    }
+}

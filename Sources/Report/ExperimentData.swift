@@ -1,0 +1,240 @@
+import Foundation
+import Schedules
+
+// The experiment's raw results, as the harness records them and the report
+// reads them. Everything the report shows is computed from these values, so
+// `results.json` alone is enough to redraw it (`pbtwave report render`).
+
+/// One trial: a short piece of training that starts from its parent's
+/// checkpoint (or from scratch) and ends with an evaluation.
+///
+/// Random search and the fixed learning rate are recorded as trials too: each
+/// evaluation segment of a model trained from scratch is one trial whose
+/// parent is the previous segment of the same model, with the same
+/// hyperparameters.
+public struct TrialResult: Codable, Sendable, Hashable {
+    /// Unique within its run.
+    public var id: Int
+    /// The trial whose checkpoint this one started from; nil: from scratch.
+    public var parent: Int?
+    public var generation: Int
+    /// For example `["lr": 0.003]`; the report reads `"lr"`.
+    public var hyperparameters: [String: Double]
+    /// Model iteration (global step along the lineage) at the start.
+    public var startStep: Int
+    /// Training steps this trial ran (its compute).
+    public var steps: Int
+    /// Validation NLL in bits per sample; nil or non-finite: failed or diverged.
+    public var validationNLL: Double?
+    /// Order in which trials finished within the run: 0, 1, 2, …
+    public var completionIndex: Int
+    public var worker: Int?
+    /// Seconds since the run started when this trial finished.
+    public var wallSeconds: Double?
+    /// For a trial whose parent was chosen by a binary tournament (PBT only):
+    /// the opponent the parent beat in that tournament. Stored on the child
+    /// because one trial can win several tournaments against different
+    /// opponents. nil for trials from scratch, non-PBT methods, or truncation
+    /// selection.
+    public var tournamentLoser: Int?
+
+    public init(
+        id: Int, parent: Int?, generation: Int, hyperparameters: [String: Double],
+        startStep: Int, steps: Int, validationNLL: Double?, completionIndex: Int,
+        worker: Int? = nil, wallSeconds: Double? = nil, tournamentLoser: Int? = nil
+    ) {
+        self.id = id
+        self.parent = parent
+        self.generation = generation
+        self.hyperparameters = hyperparameters
+        self.startStep = startStep
+        self.steps = steps
+        self.validationNLL = validationNLL
+        self.completionIndex = completionIndex
+        self.worker = worker
+        self.wallSeconds = wallSeconds
+        self.tournamentLoser = tournamentLoser
+    }
+
+    /// Model iteration at the end of the trial: the x of the model-iteration clock.
+    public var endStep: Int { startStep + steps }
+
+    /// The validation NLL when the trial succeeded (finite), else nil.
+    public var finiteNLL: Double? {
+        guard let nll = validationNLL, nll.isFinite else { return nil }
+        return nll
+    }
+
+    /// The learning rate, `hyperparameters["lr"]`.
+    public var learningRate: Double? { hyperparameters[LearningRateSchedule.hyperparameterName] }
+}
+
+/// One method run with one seed.
+public struct MethodRun: Codable, Sendable {
+    /// One of `MethodName`'s constants for the four standard methods.
+    public var method: String
+    public var seed: Int
+    /// W: trials that run at the same time. The steps-per-worker clock is compute / W.
+    public var workers: Int
+    /// P: trials per generation (PBT-5x20: 20; the other methods: 5).
+    public var population: Int
+    public var trials: [TrialResult]
+    public var wallSeconds: Double
+
+    public init(method: String, seed: Int, workers: Int, population: Int, trials: [TrialResult], wallSeconds: Double) {
+        self.method = method
+        self.seed = seed
+        self.workers = workers
+        self.population = population
+        self.trials = trials
+        self.wallSeconds = wallSeconds
+    }
+
+    /// Whether this is a PBT run: `MethodName.isPBT(method)`.
+    public var isPBT: Bool { MethodName.isPBT(method) }
+}
+
+/// Claim (d): the winner's exported schedule replayed in one plain training run.
+public struct ReplayResult: Codable, Sendable {
+    /// The method and seed of the PBT run whose winner was replayed.
+    public var method: String
+    public var seed: Int
+    public var pbtWinnerNLL: Double
+    public var replayNLL: Double
+    /// The replayed learning-rate schedule.
+    public var schedule: LearningRateSchedule
+
+    public init(method: String, seed: Int, pbtWinnerNLL: Double, replayNLL: Double, schedule: LearningRateSchedule) {
+        self.method = method
+        self.seed = seed
+        self.pbtWinnerNLL = pbtWinnerNLL
+        self.replayNLL = replayNLL
+        self.schedule = schedule
+    }
+}
+
+/// Everything one `pbtwave experiment` produced: the input of the report.
+public struct ExperimentResults: Codable, Sendable {
+    /// "quick" or "paper".
+    public var preset: String
+    /// The WaveNet preset, e.g. "tiny" or "compact".
+    public var modelPreset: String
+    /// A short description of the machine, e.g. "2-core x86-64, Debian 12".
+    public var machine: String
+    /// S: training steps per trial.
+    public var stepsPerTrial: Int
+    /// The compute budget every method gets (training steps, all workers).
+    public var totalStepsPerMethod: Int
+    public var runs: [MethodRun]
+    public var replays: [ReplayResult]
+    /// ISO 8601 start time.
+    public var startedAt: String
+    public var wallSeconds: Double
+
+    public init(
+        preset: String, modelPreset: String, machine: String, stepsPerTrial: Int, totalStepsPerMethod: Int,
+        runs: [MethodRun], replays: [ReplayResult], startedAt: String, wallSeconds: Double
+    ) {
+        self.preset = preset
+        self.modelPreset = modelPreset
+        self.machine = machine
+        self.stepsPerTrial = stepsPerTrial
+        self.totalStepsPerMethod = totalStepsPerMethod
+        self.runs = runs
+        self.replays = replays
+        self.startedAt = startedAt
+        self.wallSeconds = wallSeconds
+    }
+}
+
+/// The method names the report knows: it orders, colours and compares
+/// methods by these strings. Other names are drawn after them.
+public enum MethodName {
+    public static let pbt5x5 = "PBT-5x5"
+    public static let pbt5x20 = "PBT-5x20"
+    public static let randomSearch = "Random search"
+    public static let fixedLR = "Fixed LR"
+    public static let standardOrder = [pbt5x5, pbt5x20, randomSearch, fixedLR]
+
+    /// Whether `method` is a PBT method (its name starts with "PBT"): only
+    /// those compete for the overall winner and have a learned schedule.
+    public static func isPBT(_ method: String) -> Bool { method.hasPrefix("PBT") }
+}
+
+extension ExperimentResults {
+    /// The encoder `results.json` is written with. Non-finite numbers (a
+    /// diverged trial's NLL) become the strings "nan", "inf", "-inf", which
+    /// plain JSON cannot hold; decode with `jsonDecoder()`.
+    public static func jsonEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }
+
+    /// The decoder matching `jsonEncoder()`.
+    public static func jsonDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
+
+    /// Reads a `results.json` written by `ExperimentReport.write`.
+    public static func read(from url: URL) throws -> ExperimentResults {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw ReportError.unreadable(path: url.path, reason: error.localizedDescription)
+        }
+        do {
+            return try jsonDecoder().decode(ExperimentResults.self, from: data)
+        } catch {
+            throw ReportError.malformedResults(path: url.path, reason: String(describing: error))
+        }
+    }
+
+    /// The runs grouped by method, in `MethodName.standardOrder` and then in
+    /// order of first appearance; each method's runs sorted by seed.
+    public var runsByMethod: [(method: String, runs: [MethodRun])] { Self.grouped(byMethod: runs) }
+
+    /// `runs` grouped as `runsByMethod` groups a results value's runs.
+    static func grouped(byMethod runs: [MethodRun]) -> [(method: String, runs: [MethodRun])] {
+        var order: [String] = []
+        var groups: [String: [MethodRun]] = [:]
+        for run in runs {
+            if groups[run.method] == nil { order.append(run.method) }
+            groups[run.method, default: []].append(run)
+        }
+        let known = MethodName.standardOrder.filter { groups[$0] != nil }
+        let others = order.filter { !MethodName.standardOrder.contains($0) }
+        return (known + others).map { method in
+            (method, groups[method]!.sorted { $0.seed < $1.seed })
+        }
+    }
+}
+
+/// Errors a user can cause when writing or re-reading a report.
+public enum ReportError: Error, CustomStringConvertible, Equatable {
+    case unreadable(path: String, reason: String)
+    case malformedResults(path: String, reason: String)
+    case cannotWrite(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, reason):
+            "cannot read \(path): \(trimmed(reason)). Pass the results.json of an experiment run directory."
+        case let .malformedResults(path, reason):
+            "\(path) is not an experiment results file (\(trimmed(reason))). It must be the results.json that `pbtwave experiment` wrote."
+        case let .cannotWrite(path, reason):
+            "cannot write \(path): \(trimmed(reason)). Check that the run directory is writable and the disk is not full."
+        }
+    }
+
+    /// Foundation's messages end with a period; ours continue after them.
+    private func trimmed(_ reason: String) -> String {
+        reason.hasSuffix(".") ? String(reason.dropLast()) : reason
+    }
+}

@@ -1,0 +1,61 @@
+import FileSupport
+import Foundation
+
+/// Writes the experiment report into a run directory.
+public enum ExperimentReport {
+    /// The files `write` produces, besides one `<figure id>.svg` per figure.
+    public static let fileNames = ["report.html", "report.md", "results.json", "curves.csv", "trials.csv", "schedule.csv"]
+
+    /// Writes report.html, report.md, fig-*.svg, results.json, curves.csv,
+    /// trials.csv and schedule.csv into `directory` (created if missing).
+    /// Each file is written to a temporary file in the same directory and
+    /// renamed over the old one, so a reader never sees half a file.
+    ///
+    /// - Returns: the URLs written, report.html first.
+    /// - Throws: `ReportError.cannotWrite` when the directory or a file
+    ///   cannot be written.
+    @discardableResult
+    public static func write(_ results: ExperimentResults, to directory: URL, rules: ClaimRules = ClaimRules()) throws -> [URL] {
+        let content = ReportContent(results, rules: rules)
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ReportError.cannotWrite(path: directory.path, reason: error.localizedDescription)
+        }
+        let json: Data
+        do {
+            json = try ExperimentResults.jsonEncoder().encode(results)
+        } catch {
+            throw ReportError.cannotWrite(path: directory.appendingPathComponent("results.json").path, reason: "cannot encode results: \(error)")
+        }
+        var files: [(String, Data)] = [
+            ("report.html", Data(ReportHTML.render(content).utf8)),
+            ("report.md", Data(ReportMarkdown.render(content).utf8)),
+            ("results.json", json),
+            ("curves.csv", Data(ReportCSV.curves(results).utf8)),
+            ("trials.csv", Data(ReportCSV.trials(results).utf8)),
+            ("schedule.csv", Data(ReportCSV.schedule(content.winner).utf8)),
+        ]
+        files += content.figures.map { ("\($0.id).svg", Data(SVG.document($0.svg).utf8)) }
+        var written: [URL] = []
+        for (name, data) in files {
+            let url = directory.appendingPathComponent(name)
+            do {
+                try AtomicFile.write(data, to: url)
+            } catch {
+                throw ReportError.cannotWrite(path: url.path, reason: error.reason)
+            }
+            written.append(url)
+        }
+        return written
+    }
+
+    /// A few lines for the terminal after a run: the headline facts and one
+    /// line per claim with its verdict.
+    public static func summary(_ results: ExperimentResults, rules: ClaimRules = ClaimRules()) -> String {
+        let content = ReportContent(results, rules: rules)
+        var lines = content.headline
+        lines += content.claims.map { "\($0.label) \($0.verdict.rawValue): \($0.claim)" }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+@testable import PBTWaveCommands
+import Testing
+
+/// Every bad input a user can give the training commands gets an error that
+/// says what is wrong — at parse time where possible, else when run.
+@Suite struct CommandErrorTests {
+    /// The message ArgumentParser would print for `arguments`, or nil if they parse.
+    func parseError(_ arguments: [String]) -> String? {
+        do {
+            _ = try PBTWave.parseAsRoot(arguments)
+            return nil
+        } catch {
+            return PBTWave.message(for: error)
+        }
+    }
+
+    /// The error `run()` throws for `arguments` (which must parse).
+    func runError(_ arguments: [String]) throws -> String? {
+        var command = try PBTWave.parseAsRoot(arguments)
+        do {
+            try command.run()
+            return nil
+        } catch {
+            return PBTWave.message(for: error)
+        }
+    }
+
+    static let parseCases: [([String], String)] = [
+        (["train", "--lr", "0"], "--lr must be a positive number"),
+        (["train", "--lr", "1e-3", "--lr-schedule", "s.csv"], "give --lr or --lr-schedule, not both"),
+        (["train", "--resume"], "--resume needs --checkpoint"),
+        (["train", "--preset", "huge"], "unknown --preset 'huge'"),
+        (["train", "--steps", "0"], "--steps must be at least 1"),
+        (["train", "--batch", "0"], "--batch and --window must be at least 1"),
+        (["train", "--eval-windows", "0"], "--eval-windows and --eval-targets must be at least 1"),
+        (["generate", "x.ckpt", "--seconds", "0"], "--seconds must be in (0, 3600]"),
+        (["generate", "x.ckpt", "--temperature=-1"], "--temperature must be 0 or more"),
+        (["experiment", "--preset", "huge"], "unknown --preset 'huge'"),
+        (["experiment", "--seeds", "0"], "--seeds must be at least 1"),
+        (["bench", "train", "--workers", "0"], "--workers must be at least 1"),
+        (["bench", "train", "--peer-python", "/usr/bin/python3"], "give both --peer-python and --peer-script"),
+        (["bench", "train", "--preset", "huge"], "unknown --preset 'huge'; choose one of "),
+        (["bench", "generate", "--preset", "huge"], "unknown --preset 'huge'; choose one of "),
+        (["pbt", "--run-dir", "/tmp/x", "--model", "wavenet", "--preset", "huge"], "unknown --preset 'huge'"),
+    ]
+
+    @Test(arguments: parseCases)
+    func badFlagsAreRejectedWithAMessage(_ c: ([String], String)) {
+        let message = parseError(c.0)
+        #expect(message?.contains(c.1) == true, "\(c.0): got \(message ?? "no error")")
+    }
+
+    @Test func missingFilesAreNamed() throws {
+        let missing = "/nonexistent-\(getpid())"
+        let schedule = try runError(["train", "--lr-schedule", "\(missing)/s.csv", "--corpus", missing])
+        #expect(schedule?.contains("\(missing)/s.csv") == true, "got \(schedule ?? "no error")")
+        let corpus = try runError(["train", "--corpus", missing, "--steps", "1"])
+        #expect(corpus?.contains(missing) == true && corpus?.contains("build-corpus.sh") == true, "got \(corpus ?? "no error")")
+        let checkpoint = try runError(["evaluate", "\(missing)/a.ckpt", "--corpus", missing])
+        #expect(checkpoint?.contains("no such file") == true, "got \(checkpoint ?? "no error")")
+        let generate = try runError(["generate", "\(missing)/a.ckpt"])
+        #expect(generate?.contains("\(missing)/a.ckpt") == true, "got \(generate ?? "no error")")
+    }
+
+    @Test func badScheduleFilesAreRejected() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sched-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, text, fragment) in [
+            ("negative.csv", "step,lr\n0,-0.001\n", "not positive"),
+            ("momentum.csv", "step,momentum\n0,0.9\n", "schedules 'momentum', not 'lr'"),
+            ("garbage.csv", "hello\n", "header must be 'step,<name>'"),
+            ("late.csv", "step,lr\n10,0.001\n", "first point must be at step 0"),
+        ] {
+            let path = dir.appendingPathComponent(name).path
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            let message = try runError(["train", "--lr-schedule", path, "--corpus", "/nonexistent"])
+            #expect(message?.contains(fragment) == true, "\(name): got \(message ?? "no error")")
+        }
+    }
+}

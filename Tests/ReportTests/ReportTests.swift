@@ -1,0 +1,197 @@
+import Foundation
+import Schedules
+import PBTExamples
+@testable import Report
+import Testing
+
+@Suite("report files")
+struct ReportTests {
+    /// Writes `results` into a fresh temporary directory, runs `body`, removes it.
+    static func withReport(_ results: ExperimentResults, _ body: (URL) throws -> Void) throws {
+        let directory = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try ExperimentReport.write(results, to: directory)
+        try body(directory)
+    }
+
+    static func read(_ directory: URL, _ name: String) throws -> String {
+        try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+    }
+
+    @Test("writes every file, atomically (no temporary files left), and re-reads results.json")
+    func files() throws {
+        let results = ExperimentResults.demo(seeds: 2)
+        try Self.withReport(results) { directory in
+            let names = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
+            let expected = (ExperimentReport.fileNames + ReportFigures.ids.map { "\($0).svg" }).sorted()
+            #expect(names == expected, "no .tmp files, nothing missing")
+            let reread = try ExperimentResults.read(from: directory.appendingPathComponent("results.json"))
+            #expect(reread.runs.count == results.runs.count)
+            #expect(reread.runs.map(\.trials.count) == results.runs.map(\.trials.count))
+            // Rewriting over an existing report replaces the files.
+            try ExperimentReport.write(reread, to: directory)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted() == expected)
+        }
+    }
+
+    @Test("report.html is well-formed XML, self-contained, and has every figure with one <svg>")
+    func html() throws {
+        try Self.withReport(.demo(seeds: 2)) { directory in
+            let html = try Self.read(directory, "report.html")
+            let parsed = parseXML(html)
+            #expect(parsed.error == nil, "\(parsed.error ?? "")")
+            let figureIDs = zip(parsed.elements, parsed.attributes).filter { $0.0 == "figure" }.compactMap { $0.1["id"] }
+            #expect(figureIDs == ReportFigures.ids)
+            for id in ReportFigures.ids {
+                // Between this figure's opening tag and its closing tag: one svg and a caption.
+                let start = try #require(html.range(of: "<figure id=\"\(id)\">"))
+                let end = try #require(html.range(of: "</figure>", range: start.upperBound ..< html.endIndex))
+                let figure = String(html[start.upperBound ..< end.lowerBound])
+                #expect(figure.components(separatedBy: "<svg ").count == 2, "\(id): one <svg>")
+                #expect(figure.contains("<figcaption>"), "\(id): a caption")
+            }
+            #expect(!html.contains("<script"))
+            #expect(!html.contains("src=") && !html.contains("<link") && !html.contains("url(http"), "no external resources")
+            #expect(html.contains("The paper’s claims") && html.contains("Final results per method") && html.contains("How this was made"))
+        }
+    }
+
+    @Test("every fig-*.svg file is well-formed; report.md links each one and has the tables")
+    func svgFilesAndMarkdown() throws {
+        try Self.withReport(.demo(seeds: 2)) { directory in
+            for id in ReportFigures.ids {
+                let svg = try Self.read(directory, "\(id).svg")
+                #expect(svg.hasPrefix("<?xml"))
+                let parsed = parseXML(svg)
+                #expect(parsed.error == nil, "\(id).svg: \(parsed.error ?? "")")
+                #expect(parsed.elements.first == "svg")
+                #expect(parsed.elements.count > 20, "\(id).svg draws something")
+            }
+            let markdown = try Self.read(directory, "report.md")
+            for id in ReportFigures.ids {
+                #expect(markdown.contains("](\(id).svg)"), "report.md links \(id).svg")
+            }
+            #expect(markdown.contains("| Claim | Our numbers | Verdict | Rule |"))
+            #expect(markdown.contains("| Method | W×P | Seeds |"))
+            for label in ["(a)", "(b)", "(c)", "(d)"] {
+                #expect(markdown.contains("**\(label)**"))
+            }
+        }
+    }
+
+    @Test("CSV files hold every curve point, every trial and the winner's schedule")
+    func csv() throws {
+        let results = ExperimentResults.demo(seeds: 2)
+        try Self.withReport(results) { directory in
+            let curves = try Self.read(directory, "curves.csv").split(separator: "\n")
+            #expect(curves.first == "method,seed,clock,x,best_nll")
+            let points = results.runs.reduce(0) { total, run in
+                total + Clock.allCases.reduce(0) { $0 + run.bestCurve($1).points.count }
+            }
+            #expect(curves.count == points + 1)
+            #expect(curves.contains { $0.hasPrefix("PBT-5x20,1,model_iteration,") })
+
+            let trials = try Self.read(directory, "trials.csv").split(separator: "\n")
+            #expect(trials.first?.hasPrefix("method,seed,id,parent,generation,lr,start_step,steps,end_step,validation_nll,failed") == true)
+            #expect(trials.count == results.runs.reduce(0) { $0 + $1.trials.count } + 1)
+
+            let winner = try #require(Winner(results))
+            let schedule = try Self.read(directory, "schedule.csv").split(separator: "\n").map(String.init)
+            #expect(schedule.first == "step,lr")
+            let learned = try #require(winner.schedule)
+            #expect(schedule.count == learned.points.count + 1)
+            let parsed = schedule.dropFirst().map { line -> LearningRateSchedule.Point in
+                let fields = line.split(separator: ",")
+                return LearningRateSchedule.Point(step: Int(fields[0])!, rate: Double(fields[1])!)
+            }
+            #expect(parsed == learned.points, "schedule.csv holds the exact rates")
+        }
+    }
+
+    @Test("CSV quoting and number format")
+    func csvFields() {
+        #expect(ReportCSV.field("plain") == "plain")
+        #expect(ReportCSV.field("a,b") == "\"a,b\"")
+        #expect(ReportCSV.field("say \"hi\"") == "\"say \"\"hi\"\"\"")
+        #expect(ReportCSV.number(400) == "400")
+        #expect(ReportCSV.number(0.003) == "0.003")
+        #expect(ReportCSV.number(.nan) == "nan")
+    }
+
+    @Test("method names with <&>\" are escaped everywhere; the report stays well-formed")
+    func hostileNames() throws {
+        let name = "PBT <&> \"odd\", 'name'"
+        let results = Fixture.results([
+            Fixture.run(name, seed: 1, nlls: [5, 4]),
+            Fixture.run(MethodName.randomSearch, seed: 1, nlls: [5, 4.5], lr: 0.003),
+        ])
+        try Self.withReport(results) { directory in
+            let parsed = parseXML(try Self.read(directory, "report.html"))
+            #expect(parsed.error == nil, "\(parsed.error ?? "")")
+            #expect(parsed.text.contains(name))
+            for id in ReportFigures.ids {
+                #expect(parseXML(try Self.read(directory, "\(id).svg")).error == nil, "\(id)")
+            }
+            let trials = try Self.read(directory, "trials.csv")
+            #expect(trials.contains("\"PBT <&> \"\"odd\"\", 'name'\",1,0,"))
+        }
+    }
+
+    @Test("results without runs still give a complete report that says there is no data")
+    func empty() throws {
+        let results = Fixture.results([])
+        try Self.withReport(results) { directory in
+            let html = try Self.read(directory, "report.html")
+            let parsed = parseXML(html)
+            #expect(parsed.error == nil, "\(parsed.error ?? "")")
+            #expect(zip(parsed.elements, parsed.attributes).filter { $0.0 == "figure" }.compactMap { $0.1["id"] } == ReportFigures.ids)
+            #expect(html.contains("no data") && html.contains("no learned schedule"))
+            #expect(try Self.read(directory, "schedule.csv") == "step,lr\n")
+        }
+    }
+
+    @Test("a disagreement is stated plainly in the report")
+    func disagreementStated() throws {
+        let results = ClaimsTests.results([(MethodName.pbt5x5, [1, 1.1]), (MethodName.randomSearch, [0, 0.1])])
+        try Self.withReport(results) { directory in
+            let html = try Self.read(directory, "report.html")
+            #expect(html.contains("Where we disagree with the paper:</b> (a) PBT-5x5 is the most compute-efficient"))
+            #expect(try Self.read(directory, "report.md").contains("**Where we disagree with the paper:** (a)"))
+        }
+    }
+
+    @Test("unwritable directory: a typed error that says what to do")
+    func unwritable() {
+        // A path below a regular file can never be created.
+        let file = Fixture.temporaryDirectory()
+        _ = FileManager.default.createFile(atPath: file.path, contents: Data("x".utf8))
+        defer { try? FileManager.default.removeItem(at: file) }
+        #expect(throws: ReportError.self) {
+            try ExperimentReport.write(Fixture.results([]), to: file.appendingPathComponent("run"))
+        }
+        #expect(throws: ReportError.self) {
+            try ExperimentResults.read(from: file)
+        }
+    }
+
+    @Test("the y axis of a clock figure focuses on the late part when early values would squeeze it")
+    func focus() throws {
+        let series = [PlotSeries(name: "a", color: "#000000", interpolation: .stepAfter,
+                                 points: [PlotPoint(x: 0, y: 7.5), PlotPoint(x: 10, y: 4.0), PlotPoint(x: 100, y: 3.6)])]
+        let range = try #require(ReportFigures.focusRange(series))
+        #expect(range == 3.6 ... 4.0, "value at 15 % of x is 4.0")
+        let flat = [PlotSeries(name: "a", color: "#000000", points: [PlotPoint(x: 0, y: 4), PlotPoint(x: 100, y: 3.6)])]
+        #expect(ReportFigures.focusRange(flat) == nil, "nothing above the value at 15 %: no cut")
+    }
+
+    @Test("the demo is deterministic and exercises failures, losers and a replay")
+    func demo() {
+        let a = ExperimentResults.demo(seeds: 2)
+        let b = ExperimentResults.demo(seeds: 2)
+        #expect(a.runs.map { $0.trials.map(\.validationNLL?.description) } == b.runs.map { $0.trials.map(\.validationNLL?.description) })
+        #expect(a.runs.count == 8 && a.replays.count == 1)
+        #expect(ComputeCheck(a).isEqual && ComputeCheck(a).maximumDifference == 0)
+        #expect(a.runs.contains { $0.trials.contains { $0.finiteNLL == nil } })
+        #expect(a.runs.contains { $0.trials.contains { $0.tournamentLoser != nil } })
+    }
+}

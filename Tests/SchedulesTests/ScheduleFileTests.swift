@@ -1,0 +1,110 @@
+import Foundation
+import Schedules
+import Testing
+
+@Suite struct ScheduleFileTests {
+    let schedule = try! LearningRateSchedule(points: [.init(step: 0, rate: 0.012), .init(step: 400, rate: 0.0096), .init(step: 800, rate: 1e-05)])
+
+    @Test func csvIsTheDocumentedFormat() throws {
+        #expect(try schedule.file().csvText == "step,lr\n0,0.012\n400,0.0096\n800,1e-05\n")
+    }
+
+    @Test func jsonIsTheDocumentedFormat() throws {
+        let recipe = JSONValue.object(["batch": .integer(2), "seed": .unsigned(18_446_744_073_709_551_615), "note": .string("x")])
+        #expect(try schedule.file(endStep: 900, recipe: recipe).jsonText == """
+            {"end_step":900,"hyperparameters":["lr"],"points":[{"lr":0.012,"step":0},{"lr":0.0096,"step":400},{"lr":1e-05,"step":800}],\
+            "recipe":{"batch":2,"note":"x","seed":18446744073709551615}}
+
+            """)
+    }
+
+    /// Random schedules survive both formats bit for bit.
+    @Test func bothFormatsRoundTripBitExactly() throws {
+        var state: UInt64 = 17
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 11 }
+        for _ in 0..<200 {
+            var step = 0
+            var points: [LearningRateSchedule.Point] = []
+            for _ in 0..<(1 + next() % 20) {
+                let exponent = -12 * Double(next() % 1_000_000) / 1_000_000
+                points.append(.init(step: step, rate: Foundation.exp(exponent)))
+                step += 1 + Int(next() % 1000)
+            }
+            let s = try LearningRateSchedule(points: points)
+            let fromCSV = try LearningRateSchedule(HyperparameterSchedule(csvText: try s.file().csvText))
+            let fromJSON = try LearningRateSchedule(HyperparameterSchedule(jsonText: try s.file().jsonText))
+            #expect(fromCSV == s)
+            #expect(fromJSON == s)
+            #expect(fromJSON.points.map { $0.rate.bitPattern } == s.points.map { $0.rate.bitPattern })
+            let encoded = try JSONEncoder().encode(s)
+            #expect(try JSONDecoder().decode(LearningRateSchedule.self, from: encoded) == s, "Codable (results.json) round trip")
+        }
+    }
+
+    @Test func rateAtStepIsPiecewiseConstant() {
+        #expect(schedule.rate(atStep: 0) == 0.012)
+        #expect(schedule.rate(atStep: 399) == 0.012)
+        #expect(schedule.rate(atStep: 400) == 0.0096)
+        #expect(schedule.rate(atStep: 799) == 0.0096)
+        #expect(schedule.rate(atStep: 10_000) == 1e-05)
+        #expect(schedule(400) == Float(0.0096))
+    }
+
+    @Test func readsFilesOfEitherFormat() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("schedules-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for format in HyperparameterSchedule.Format.allCases {
+            let url = dir.appendingPathComponent("s.\(format.rawValue)")
+            try schedule.file().write(to: url, format: format)
+            #expect(try LearningRateSchedule.read(from: url) == schedule)
+        }
+        // Windows line endings, blank lines and spaces are tolerated.
+        let url = dir.appendingPathComponent("crlf.csv")
+        try Data("step,lr\r\n0, 0.5\r\n\r\n10,0.25\r\n".utf8).write(to: url)
+        #expect(try LearningRateSchedule.read(from: url).points == [.init(step: 0, rate: 0.5), .init(step: 10, rate: 0.25)])
+        #expect(throws: ScheduleFileError.self) { try LearningRateSchedule.read(from: dir.appendingPathComponent("missing.csv")) }
+    }
+
+    @Test(arguments: [
+        ("", "the file is empty"),
+        ("lr,step\n0,0.1\n", "header must be 'step,<name>"),
+        ("step,lr\n", "at least one point"),
+        ("step,lr\n10,0.1\n", "first point must be at step 0"),
+        ("step,lr\n0,0.1\n5,0.2\n5,0.3\n", "steps must increase"),
+        ("step,lr\n0,0.1,3\n", "line 2"),
+        ("step,lr\nx,0.1\n", "line 2"),
+        ("step,lr\n0,nan\n", "not finite"),
+        ("step,lr,lr\n0,1,2\n", "named twice"),
+        ("step,step\n0,1\n", "not 'step'"),
+    ])
+    func badCSVIsRejectedWithAReason(text: String, reason: String) {
+        #expect {
+            try HyperparameterSchedule(csvText: text)
+        } throws: { error in
+            "\(error)".contains(reason)
+        }
+    }
+
+    @Test(arguments: [
+        ("step,lr\n0,abc\n", "'lr' at step 0 is 'abc', not a number"),
+        ("step,lr\n0,-0.1\n", "not positive"),
+        ("step,lr\n0,1e-46\n", "rounds to 0"),
+        ("step,momentum\n0,0.9\n", "schedules 'momentum', not 'lr'"),
+    ])
+    func badLearningRatesAreRejected(text: String, reason: String) {
+        #expect {
+            try LearningRateSchedule(HyperparameterSchedule(csvText: text))
+        } throws: { error in
+            "\(error)".contains(reason)
+        }
+    }
+
+    @Test(arguments: ["", "{}", "[1,2]", "{\"hyperparameters\":[\"lr\"],\"points\":[]}",
+                      "{\"hyperparameters\":[\"lr\"],\"points\":[{\"step\":3,\"lr\":1}]}",
+                      "{\"hyperparameters\":[\"lr\"],\"points\":[{\"step\":0}]}",
+                      "{\"hyperparameters\":[\"lr\"],\"points\":[{\"step\":0,\"lr\":1}],\"end_step\":-1}"])
+    func badJSONIsRejected(text: String) {
+        #expect(throws: ScheduleFileError.self) { try HyperparameterSchedule(jsonText: text) }
+    }
+}
