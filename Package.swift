@@ -28,6 +28,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
     ],
     targets: [
         // MARK: Public modules
@@ -38,7 +39,10 @@ let package = Package(
         .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "SeededRNG", "FileSupport"], swiftSettings: hotPath),
         .target(name: "PBT", dependencies: ["CSQLite", "SeededRNG", "FileSupport"]),
         .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ", "SeededRNG"]),
-        .target(name: "PBTExperiment", dependencies: ["PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio"]),
+        .target(
+            name: "PBTExperiment",
+            dependencies: ["PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio", .product(name: "RealModule", package: "swift-numerics")]
+        ),
         .target(
             name: "PBTWaveCommands",
             dependencies: [
@@ -62,6 +66,9 @@ let package = Package(
         .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio", "FileSupport", "TestSupport"]),
         .testTarget(name: "WaveNetModuleTests", dependencies: ["WaveNetModule", "SpeechAudio", "TensorModule", "TestSupport"]),
         .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres"]),
-        .testTarget(name: "PBTExperimentTests", dependencies: ["PBTExperiment", "PBTWaveCommands"]),
+        .testTarget(
+            name: "PBTExperimentTests",
+            dependencies: ["PBTExperiment", "PBTWaveCommands", .product(name: "RealModule", package: "swift-numerics")]
+        ),
     ]
 )
