@@ -43,6 +43,7 @@ let package = Package(
             name: "PBTExperiment",
             dependencies: ["PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio", .product(name: "RealModule", package: "swift-numerics")]
         ),
+        .target(name: "PB2", dependencies: ["COpenBLAS", "SeededRNG"]),
         .target(
             name: "PBTWaveCommands",
             dependencies: [
@@ -70,5 +71,6 @@ let package = Package(
             name: "PBTExperimentTests",
             dependencies: ["PBTExperiment", "PBTWaveCommands", .product(name: "RealModule", package: "swift-numerics")]
         ),
+        .testTarget(name: "PB2Tests", dependencies: ["PB2", "SeededRNG"]),
     ]
 )
