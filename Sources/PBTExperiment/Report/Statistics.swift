@@ -137,8 +137,7 @@ public enum StatisticalTests {
     /// when both samples have zero variance. O(n).
     public static func welch(_ first: [Double], _ second: [Double], claim: ClaimDirection) throws(StatisticsError) -> ClaimTest {
         let name = "Welch's t-test"
-        try check(first, "first", minimum: 2, test: name)
-        try check(second, "second", minimum: 2, test: name)
+        try checkSamples(first, second, minimum: 2, test: name)
         let w = try welchParts(first, second, test: name)
         let t = w.difference / w.standardError
         let distribution = StudentT(degreesOfFreedom: w.degreesOfFreedom)
@@ -165,8 +164,12 @@ public enum StatisticalTests {
         let v1 = sampleVariance(first) / Double(first.count)
         let v2 = sampleVariance(second) / Double(second.count)
         guard v1 + v2 > 0 else { throw .noVariation(test: test) }
-        let df = (v1 + v2) * (v1 + v2) / (v1 * v1 / Double(first.count - 1) + v2 * v2 / Double(second.count - 1))
-        return (mean(first) - mean(second), (v1 + v2).squareRoot(), df)
+        return (mean(first) - mean(second), (v1 + v2).squareRoot(), welchDegreesOfFreedom(v1, first.count, v2, second.count))
+    }
+
+    /// The Welch–Satterthwaite ν from the squared standard errors vᵢ = sᵢ²/nᵢ.
+    static func welchDegreesOfFreedom(_ v1: Double, _ n1: Int, _ v2: Double, _ n2: Int) -> Double {
+        (v1 + v2) * (v1 + v2) / (v1 * v1 / Double(n1 - 1) + v2 * v2 / Double(n2 - 1))
     }
 
     // MARK: Power
@@ -180,18 +183,13 @@ public enum StatisticalTests {
         firstCount: Int, secondCount: Int, firstSD: Double, secondSD: Double,
         alpha: Double = alpha, power: Double = power
     ) throws(StatisticsError) -> DetectableEffect {
-        try checkProbability(alpha, "alpha")
-        try checkProbability(power, "power")
-        guard firstCount >= 2, secondCount >= 2 else {
-            throw .tooFewValues(sample: firstCount < 2 ? "first" : "second", count: min(firstCount, secondCount),
-                                minimum: 2, test: "the power of Welch's t-test")
-        }
+        try checkPowerInputs(firstCount, secondCount, alpha: alpha, power: power, test: "the power of Welch's t-test")
         guard firstSD.isFinite, secondSD.isFinite, firstSD >= 0, secondSD >= 0 else {
             throw .invalidParameter(name: "a standard deviation", value: firstSD.isFinite ? secondSD : firstSD, requirement: "finite and ≥ 0")
         }
         let v1 = firstSD * firstSD / Double(firstCount), v2 = secondSD * secondSD / Double(secondCount)
         guard v1 + v2 > 0 else { throw .noVariation(test: "the power of Welch's t-test") }
-        let df = (v1 + v2) * (v1 + v2) / (v1 * v1 / Double(firstCount - 1) + v2 * v2 / Double(secondCount - 1))
+        let df = welchDegreesOfFreedom(v1, firstCount, v2, secondCount)
         let critical = StudentT(degreesOfFreedom: df).quantile(1 - alpha)
         var lo = 0.0, hi = 37.0
         for _ in 0..<100 {
@@ -212,12 +210,7 @@ public enum StatisticalTests {
     public static func detectableSDRatio(
         firstCount: Int, secondCount: Int, claim: ClaimDirection, alpha: Double = alpha, power: Double = power
     ) throws(StatisticsError) -> DetectableEffect {
-        try checkProbability(alpha, "alpha")
-        try checkProbability(power, "power")
-        guard firstCount >= 2, secondCount >= 2 else {
-            throw .tooFewValues(sample: firstCount < 2 ? "first" : "second", count: min(firstCount, secondCount),
-                                minimum: 2, test: "the power of a variance test")
-        }
+        try checkPowerInputs(firstCount, secondCount, alpha: alpha, power: power, test: "the power of a variance test")
         let f = FisherF(Double(firstCount - 1), Double(secondCount - 1))
         let varianceRatio = claim == .less
             ? f.quantile(alpha) / f.quantile(power)
@@ -246,8 +239,7 @@ public enum StatisticalTests {
         exactLimit: Int = 200_000, resamples: Int = 100_000, bootstrapResamples: Int = 10_000
     ) throws(StatisticsError) -> ClaimTest {
         let name = "permutation test of the mean difference"
-        try check(first, "first", minimum: 2, test: name)
-        try check(second, "second", minimum: 2, test: name)
+        try checkSamples(first, second, minimum: 2, test: name)
         guard exactLimit >= 1 else { throw .invalidParameter(name: "exactLimit", value: Double(exactLimit), requirement: "at least 1") }
         guard resamples >= 1 else { throw .invalidParameter(name: "resamples", value: Double(resamples), requirement: "at least 1") }
         let pooled = first + second
@@ -325,8 +317,7 @@ public enum StatisticalTests {
         seed: UInt64, method: BootstrapMethod = .bca
     ) throws(StatisticsError) -> ConfidenceInterval {
         let name = "a bootstrap interval of the mean difference"
-        try check(first, "first", minimum: 2, test: name)
-        try check(second, "second", minimum: 2, test: name)
+        try checkSamples(first, second, minimum: 2, test: name)
         return try bootstrap(first, second, level: level, resamples: resamples, seed: seed, method: method) { a, b in
             mean(a) - mean(b)
         }
@@ -342,8 +333,7 @@ public enum StatisticalTests {
         seed: UInt64, method: BootstrapMethod = .bca
     ) throws(StatisticsError) -> ConfidenceInterval {
         let name = "a bootstrap interval of the SD ratio"
-        try check(first, "first", minimum: 2, test: name)
-        try check(second, "second", minimum: 2, test: name)
+        try checkSamples(first, second, minimum: 2, test: name)
         guard sampleVariance(first) + sampleVariance(second) > 0 else { throw .noVariation(test: name) }
         return try bootstrap(first, second, level: level, resamples: resamples, seed: seed, method: method) { a, b in
             guard a.count >= 2, b.count >= 2 else { return nil }
@@ -549,8 +539,7 @@ public enum StatisticalTests {
     ) throws(StatisticsError) -> ClaimTest {
         let name = "equivalence test (TOST)"
         guard margin > 0, margin.isFinite else { throw .invalidParameter(name: "margin", value: margin, requirement: "finite and > 0") }
-        try check(first, "first", minimum: 2, test: name)
-        try check(second, "second", minimum: 2, test: name)
+        try checkSamples(first, second, minimum: 2, test: name)
         let difference: Double, standardError: Double, df: Double
         if paired {
             guard first.count == second.count else { throw .unpairedLengths(first: first.count, second: second.count) }
@@ -584,13 +573,25 @@ public enum StatisticalTests {
 
     // MARK: Helpers
 
+    /// Both samples of a two-sample test: enough values, all finite.
+    static func checkSamples(_ first: [Double], _ second: [Double], minimum: Int, test: String) throws(StatisticsError) {
+        try check(first, "first", minimum: minimum, test: test)
+        try check(second, "second", minimum: minimum, test: test)
+    }
+
     static func check(_ values: [Double], _ sample: String, minimum: Int, test: String) throws(StatisticsError) {
         guard values.count >= minimum else { throw .tooFewValues(sample: sample, count: values.count, minimum: minimum, test: test) }
         if let index = values.firstIndex(where: { !$0.isFinite }) { throw .notFinite(sample: sample, index: index) }
     }
 
-    static func checkProbability(_ value: Double, _ name: String) throws(StatisticsError) {
-        guard value > 0, value < 1 else { throw .invalidParameter(name: name, value: value, requirement: "in (0, 1)") }
+    /// The inputs of a power calculation: α and power in (0, 1), 2 values per sample.
+    static func checkPowerInputs(_ firstCount: Int, _ secondCount: Int, alpha: Double, power: Double, test: String) throws(StatisticsError) {
+        for (name, value) in [("alpha", alpha), ("power", power)] where !(value > 0 && value < 1) {
+            throw .invalidParameter(name: name, value: value, requirement: "in (0, 1)")
+        }
+        for (sample, count) in [("first", firstCount), ("second", secondCount)] where count < 2 {
+            throw .tooFewValues(sample: sample, count: count, minimum: 2, test: test)
+        }
     }
 
     static func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(values.count) }
