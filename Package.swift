@@ -43,8 +43,10 @@ let package = Package(
         .target(name: "Schedules", dependencies: ["FileSupport"]),
         .target(name: "PBT", dependencies: ["CSQLite", "Schedules", "SeededRNG", "FileSupport", realModule]),
         .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ"]),
+        /// PB2's GP bandit (LAPACKE); PBT reaches it through `ExploreStrategy`.
+        .target(name: "PB2", dependencies: ["COpenBLAS", "SeededRNG"]),
         .target(name: "WaveNetPBT", dependencies: ["PBT", "WaveNetModule", "SpeechAudio", "Schedules"]),
-        .target(name: "Report", dependencies: ["Schedules", "FileSupport"]),
+        .target(name: "Report", dependencies: ["Schedules", "FileSupport", "SeededRNG", realModule]),
         .target(name: "Experiment", dependencies: ["PBT", "Report", "Schedules"]),
         .target(name: "PBTWaveCommands", dependencies: [
             "Experiment", "Report", "WaveNetPBT", "PBTExamples", "PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio", "TensorModule",
@@ -75,7 +77,8 @@ let package = Package(
         .testTarget(name: "WaveNetModuleTests", dependencies: ["WaveNetModule", "SpeechAudio", "TensorModule", "TestSupport"]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
         .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres", "PBTExamples", "SeededRNG"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "PBTExamples", "Schedules"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "PBTExamples", "Schedules", "SeededRNG", realModule]),
+        .testTarget(name: "PB2Tests", dependencies: ["PB2", "SeededRNG"]),
         .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Report", "PBT", "PBTExamples"]),
         .testTarget(name: "CommandTests", dependencies: ["PBTWaveCommands"]),
     ]
