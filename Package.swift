@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "ReportTests", dependencies: ["Report", "PBTExamples", "Schedules", "SeededRNG", realModule]),
         .testTarget(name: "PB2Tests", dependencies: ["PB2", "SeededRNG"]),
         .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Report", "PBT", "PBTExamples"]),
-        .testTarget(name: "CommandTests", dependencies: ["PBTWaveCommands"]),
+        .testTarget(name: "CommandTests", dependencies: ["PBTWaveCommands", "WaveNetModule", "SpeechAudio", "Schedules", "TestSupport"]),
     ]
 )
 

@@ -48,6 +48,7 @@ struct TrainCommand: ParsableCommand {
         // Every output location is checked before any work, so a typo cannot cost a training run.
         for path in [checkpoint, curve].compactMap({ $0 }) { try OutputPath.check(path) }
         let plan = try TrainingPlan(self)
+        if let note = plan.recipeNote { print(note) }
         let data = try corpus.load()
         if let learned = plan.recipe.corpus, learned != CorpusIdentity(data) {
             print("note: the schedule was learned on another corpus (\(learned.trainFiles) + \(learned.validationFiles) files) than \(data.directory)")

@@ -11,6 +11,8 @@ struct TrainingPlan {
     var schedule: LearningRateSchedule
     var recipe: TrainingRecipe
     var steps: Int
+    /// Where the recipe came from and which flags overrode it (nil without a recipe).
+    var recipeNote: String?
 
     init(_ command: TrainCommand) throws {
         guard let path = command.lrSchedule else {
@@ -30,7 +32,7 @@ struct TrainingPlan {
         if let seed = command.seed { recipe.seed = seed }
         steps = command.steps ?? file.endStep ?? 1000
         let overrides = command.recipe.given + (command.seed != nil ? ["--seed"] : []) + (command.steps != nil ? ["--steps"] : [])
-        print("recipe: from \(path)" + (overrides.isEmpty ? " (replayed as learned)" : "; overridden by \(overrides.joined(separator: ", "))"))
+        recipeNote = "recipe: from \(path)" + (overrides.isEmpty ? " (replayed as learned)" : "; overridden by \(overrides.joined(separator: ", "))")
     }
 }
 

@@ -1,0 +1,79 @@
+import Foundation
+@testable import PBTWaveCommands
+import Schedules
+import SpeechAudio
+import Testing
+import TestSupport
+import WaveNetModule
+
+/// A learned schedule replays the same way everywhere: `pbtwave pbt` on the
+/// tiny WaveNet, `schedule export`, then `pbtwave train --lr-schedule
+/// schedule.json` with no other flag trains the winner's recipe, and its
+/// validation NLL equals the in-process replay (the experiment's) bit for bit.
+@Suite(.serialized) struct ReplayTests {
+    let corpus = realCorpusDirectory()
+
+    /// Runs a command in this process, as `pbtwave ARGS` would.
+    func run(_ arguments: [String]) throws {
+        var command = try PBTWave.parseAsRoot(arguments)
+        try command.run()
+    }
+
+    /// A small PBT run and its exported schedule (JSON, with the recipe).
+    func exportedSchedule(in dir: URL) throws -> URL {
+        let runDir = dir.appendingPathComponent("run").path
+        try run(["pbt", "--run-dir", runDir, "--model", "wavenet", "--preset", "tiny", "--batch", "1", "--window", "256",
+                 "--eval-windows", "2", "--eval-targets", "256", "--workers", "2", "--population", "2", "--trial-steps", "4",
+                 "--generations", "3", "--seed", "7", "--corpus", corpus, "--progress", "none"])
+        let file = dir.appendingPathComponent("schedule.json")
+        try run(["schedule", "export", runDir, "--format", "json", "--output", file.path])
+        return file
+    }
+
+    /// The validation NLL on the last row of a learning curve, as written (full precision).
+    func lastValidation(_ curve: URL) throws -> String {
+        let last = try #require(try String(contentsOf: curve, encoding: .utf8).split(separator: "\n").last)
+        return String(last.split(separator: ",", omittingEmptySubsequences: false)[2])
+    }
+
+    @Test func trainReplaysAnExportedScheduleBitForBit() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = try exportedSchedule(in: dir)
+        let schedule = try HyperparameterSchedule.read(from: file)
+        let recipe = try #require(try TrainingRecipe(schedule))
+        #expect(recipe.model == .tiny && recipe.training.window == 256 && recipe.evaluation.targets == 256 && recipe.seed == 7)
+        #expect(recipe.corpus != nil, "the recipe names its corpus")
+        let endStep = try #require(schedule.endStep)
+
+        let curve = dir.appendingPathComponent("curve.csv")
+        try run(["train", "--lr-schedule", file.path, "--corpus", corpus, "--curve", curve.path, "--quiet", "--eval-every", "0"])
+        let fromCommand = try lastValidation(curve)
+
+        let data = try SpeechCorpus.load(directory: corpus, verifyChecksums: false)
+        let inProcess = try recipe.replay(try LearningRateSchedule(schedule), until: endStep, on: data)
+        let nll = try #require(inProcess.validationNLL)
+        print("replay: train --lr-schedule \(fromCommand) bits, in-process \(nll) bits, \(endStep) steps")
+        #expect(fromCommand == "\(nll)", "bit for bit")
+    }
+
+    @Test func flagsOverTheRecipeAreReportedAndApplied() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = try exportedSchedule(in: dir)
+        let command = try #require(try PBTWave.parseAsRoot(["train", "--lr-schedule", file.path, "--batch", "2", "--seed", "3",
+                                                            "--steps", "5"]) as? TrainCommand)
+        let plan = try TrainingPlan(command)
+        #expect(plan.recipeNote?.contains("overridden by --batch, --seed, --steps") == true, "\(plan.recipeNote ?? "no note")")
+        #expect(plan.recipe.training.batch == 2 && plan.recipe.seed == 3 && plan.steps == 5)
+        #expect(plan.recipe.training.window == 256 && plan.recipe.model == .tiny, "the rest comes from the recipe")
+        let plain = try #require(try PBTWave.parseAsRoot(["train", "--lr-schedule", file.path]) as? TrainCommand)
+        #expect(try TrainingPlan(plain).recipeNote?.contains("replayed as learned") == true)
+    }
+
+    func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("replay-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
