@@ -6,7 +6,7 @@ import SeededRNG
 /// it inside the transaction that records a trial's result, so each decision
 /// is made exactly once and committed before any worker acts on it.
 ///
-/// Semantics (see README.md in this folder):
+/// Semantics (PBT.docc/PBT.md states them in full):
 /// - Generation 0 is `population` draws from the prior, trained from scratch.
 /// - Asynchronous mode (P == W): a trial that finishes reproduces at once:
 ///   it is the initiator of one selection that creates one trial of the next

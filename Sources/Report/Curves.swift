@@ -1,7 +1,7 @@
 import Foundation
 
 /// The three clocks best-so-far validation NLL is measured against
-/// (../shared/DESIGN.md, "Outputs").
+/// (the design's "Outputs": compute, wall and model iteration).
 public enum Clock: String, CaseIterable, Codable, Sendable {
     /// Training steps summed over all trials, in completion order.
     case compute

@@ -48,7 +48,7 @@ public struct WaveNetConfig: Codable, Hashable, Sendable {
         Array((0..<stacks).map { _ in (0..<layersPerStack).map { 1 << $0 } }.joined())
     }
 
-    /// The model of ../shared/peer/wavenet_torch.py: 2 stacks of dilations
+    /// The PyTorch peer's model (`wavenet_torch.py`): 2 stacks of dilations
     /// 1…512, kernel 2, residual 32, gate 2×32, skip 64, head 64; 177,632
     /// parameters, receptive field 2,048 samples (128 ms at 16 kHz).
     public static let compact = WaveNetConfig(
