@@ -29,6 +29,19 @@ GRADIENT_NOISE = 1.0
 CHECKPOINT = "checkpoint.json"
 
 
+def sgd_step(position, velocity, lr, momentum, rng):
+    """One step of SGD with momentum on a noisy gradient, in place."""
+    for i, h in enumerate(CURVATURES):
+        gradient = h * position[i] + GRADIENT_NOISE * rng.gauss(0.0, 1.0)
+        velocity[i] = momentum * velocity[i] + gradient
+        position[i] -= lr * velocity[i]
+
+
+def exact_loss(position):
+    """The noise-free loss: the objective (inf or NaN once diverged)."""
+    return sum(0.5 * h * x * x for h, x in zip(CURVATURES, position))
+
+
 def die(message):
     """A contract violation: say what is wrong and exit 2."""
     print(f"toy_quadratic: {message}", file=sys.stderr)
@@ -130,17 +143,14 @@ def main():
         fail_early(fail, trial["dir"])
 
     position, velocity = load_state(trial)
-    step_seconds = float(os.environ.get("TOY_STEP_SECONDS", "0"))
     rng = random.Random(f"{trial['seed']}:{trial['start']}")  # the noise depends only on seed and start step
+    step_seconds = float(os.environ.get("TOY_STEP_SECONDS", "0"))
     for _ in range(trial["steps"]):
-        for i, h in enumerate(CURVATURES):
-            gradient = h * position[i] + GRADIENT_NOISE * rng.gauss(0.0, 1.0)
-            velocity[i] = momentum * velocity[i] + gradient
-            position[i] -= lr * velocity[i]
+        sgd_step(position, velocity, lr, momentum, rng)
         if step_seconds > 0:
             time.sleep(step_seconds)
     step = trial["start"] + trial["steps"]
-    loss = sum(0.5 * h * x * x for h, x in zip(CURVATURES, position))  # inf or NaN once diverged
+    loss = exact_loss(position)
     write_json(trial["dir"], CHECKPOINT, dict(step=step, position=position, velocity=velocity))
 
     if fail == "noresult":
