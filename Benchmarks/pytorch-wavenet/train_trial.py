@@ -187,16 +187,18 @@ def contract():
     missing = [name for name in names if name not in os.environ]
     if missing:
         raise SystemExit(f"missing {', '.join(missing)}: run me from `pbtwave pbt --exec`, or use --score-whole-set")
-    hyperparameters = json.loads(os.environ["PBT_HYPERPARAMETERS"])
-    unknown = sorted(set(hyperparameters) - {"lr"})
-    if "lr" not in hyperparameters or unknown:
-        raise SystemExit(f"this program tunes exactly one hyperparameter, 'lr'; got {sorted(hyperparameters)}")
-    lr = float(hyperparameters["lr"])
-    if not (lr > 0 and math.isfinite(lr)):
-        raise SystemExit(f"lr must be a positive number, got {lr}")
     env = os.environ
-    return dict(id=env["PBT_TRIAL_ID"], dir=env["PBT_TRIAL_DIR"], parent=env["PBT_PARENT_DIR"], lr=lr,
-                start=int(env["PBT_START_STEP"]), steps=int(env["PBT_STEPS"]), seed=int(env["PBT_SEED"]))
+    try:
+        hyperparameters = json.loads(env["PBT_HYPERPARAMETERS"])
+        if not isinstance(hyperparameters, dict) or set(hyperparameters) != {"lr"}:
+            raise SystemExit(f"this program tunes exactly one hyperparameter, 'lr'; got {env['PBT_HYPERPARAMETERS']}")
+        trial = dict(id=env["PBT_TRIAL_ID"], dir=env["PBT_TRIAL_DIR"], parent=env["PBT_PARENT_DIR"], lr=float(hyperparameters["lr"]),
+                     start=int(env["PBT_START_STEP"]), steps=int(env["PBT_STEPS"]), seed=int(env["PBT_SEED"]))
+    except (ValueError, TypeError) as error:
+        raise SystemExit(f"a PBT_* variable is malformed: {error}")
+    if not (trial["lr"] > 0 and math.isfinite(trial["lr"])):
+        raise SystemExit(f"lr must be a positive number, got {trial['lr']}")
+    return trial
 
 
 def write_atomically(path, save):
@@ -213,8 +215,7 @@ def write_json(path, value):
     write_atomically(path, save)
 
 
-def run_trial(args, corpus):
-    trial = contract()
+def run_trial(args, trial, corpus):
     preset = PRESETS[args.preset]
     torch.manual_seed(trial["seed"])
     model = WaveNet(**preset)
@@ -290,11 +291,11 @@ def main():
     if min(args.batch, args.window, args.eval_windows, args.eval_targets, args.threads) < 1:
         parser.error("--batch, --window, --eval-windows, --eval-targets and --threads must be at least 1")
     torch.set_num_threads(args.threads)
-    corpus = Corpus(args.corpus)
     if args.score_whole_set:
-        score_checkpoint(args.score_whole_set, corpus)
+        score_checkpoint(args.score_whole_set, Corpus(args.corpus))
     else:
-        run_trial(args, corpus)
+        trial = contract()  # before the corpus: a bad call fails at once
+        run_trial(args, trial, Corpus(args.corpus))
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ def same_value(text, value):
 
 
 def load_state(trial):
-    """The parent's (position, velocity, step), or the start for a fresh trial."""
+    """The parent's (position, velocity), checked to be at PBT_START_STEP, or the start for a fresh trial."""
     if not trial["parent"]:
         if trial["start"] != 0:
             die(f"fresh trial (empty PBT_PARENT_DIR) but PBT_START_STEP is {trial['start']}")
