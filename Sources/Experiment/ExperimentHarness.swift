@@ -1,6 +1,7 @@
 import Foundation
 import PBT
 import Report
+import Schedules
 
 /// The sizes of one reproduction of the paper's WaveNet study.
 public struct ExperimentPreset: Codable, Sendable, Hashable {
