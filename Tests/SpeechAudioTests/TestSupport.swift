@@ -83,7 +83,7 @@ func handmadeWAV(
     let riffBytes = dataBytes == 0xFFFF_FFFF ? dataBytes : 36 + dataBytes
     var out = Array("RIFF".utf8) + le32(riffBytes) + Array("WAVE".utf8)
     out += Array("fmt ".utf8) + le32(16) + le16(format) + le16(channels) + le32(sampleRate)
-    out += le32(sampleRate * UInt32(blockAlign)) + le16(blockAlign) + le16(bitsPerSample)
+    out += le32(sampleRate &* UInt32(blockAlign)) + le16(blockAlign) + le16(bitsPerSample)
     out += Array("data".utf8) + le32(dataBytes) + data
     return out
 }
