@@ -271,7 +271,7 @@ private struct BuildPlan: Sendable {
         self.groups = groups
         self.presetSkips = presetSkips
         minimumSamples = options.minimumSamples
-        identity = "rate=\(options.sampleRate); converter=\(StreamingResampler.converterName); \(SoundFile.version); \(String(cString: src_get_version())); from=\(realSource)"
+        identity = "rate=\(options.sampleRate); resampler=\(resamplerName); \(SoundFile.version); \(String(cString: src_get_version())); from=\(realSource)"
     }
 
     func outputName(_ index: Int) -> String { CorpusLayout.outputPath(forSource: sources[index].relativePath) }
@@ -601,12 +601,12 @@ private final class ParallelConversion: Sendable {
 /// samples written (or that would have been).
 ///
 /// Memory: a few blocks of 64 K samples, whatever the file's length.
-/// Throws the ``AudioError`` of ``MonoDecoder`` and ``StreamingResampler``
+/// Throws the ``AudioError`` of ``MonoDecoder`` and ``makeResamplingStream(from:to:quality:path:)``
 /// for a bad source, ``AudioError/writeFailed(path:reason:)`` when writing fails.
 func convertToMonoWAV(source: String, destination: String, temporary: String, sampleRate: Int, minimumSamples: Int) throws(AudioError) -> Int {
     let decoder = try MonoDecoder(path: source)
     let resampler = decoder.sampleRate == sampleRate
-        ? nil : try StreamingResampler(from: decoder.sampleRate, to: sampleRate, path: source)
+        ? nil : try makeResamplingStream(from: decoder.sampleRate, to: sampleRate, path: source)
     let writer = try PCM16FileWriter(path: destination, temporaryPath: temporary, format: .wav16, channels: 1, sampleRate: sampleRate)
     if let resampler {
         while try decoder.next({ (block) throws(AudioError) in

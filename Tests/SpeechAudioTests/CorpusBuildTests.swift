@@ -393,7 +393,7 @@ struct CorpusBuildTests {
         let input = randomArray(50_000, scale: 0.7, rng: &rng)
         for (from, to) in [(44_100, 16_000), (8_000, 16_000), (48_000, 16_000)] {
             let whole = try resample(input, from: from, to: to)
-            let stream = try StreamingResampler(from: from, to: to, path: "test")
+            let stream = try makeResamplingStream(from: from, to: to, path: "test")
             var streamed: [Float] = []
             var start = 0
             while start < input.count {
