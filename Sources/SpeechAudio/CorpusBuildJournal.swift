@@ -59,6 +59,7 @@ struct JournalRecord: Sendable, Hashable {
     /// Parses a journal line; nil for anything else (a line torn by a
     /// crash, a line of another version).
     init?(line: Substring) {
+        guard !line.contains(where: { $0 == "\n" || $0 == "\r" }) else { return nil }
         let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
         guard f.count >= 4, !f[1].isEmpty, let size = Int(f[2]), size >= 0, let modified = Int64(f[3]) else { return nil }
         source = f[1]

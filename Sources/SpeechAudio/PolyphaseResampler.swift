@@ -26,10 +26,11 @@ struct PolyphaseFilter: Sendable {
     /// L × T, phase-major.
     let coefficients: [Float]
 
-    /// Filters bigger than this, or with M above 4096 (an odd pair of rates
-    /// such as 44,101 → 16,000 Hz), are not built: measuring would take
-    /// long, and libsamplerate runs them directly.
-    static let maximumCoefficients = 1 << 21
+    /// Pairs of rates with L or M above this (odd ones such as 44,101 →
+    /// 16,000 Hz; every usual rate has M ≤ 441) are not measured:
+    /// libsamplerate runs them directly. Bounds a filter to 1024 phases of at
+    /// most 600 taps (2.4 MB) and its measurement to about 1 M input samples.
+    static let maximumFactor = 1024
 
     /// Measures the filter for `sourceRate` → `targetRate` from libsamplerate;
     /// nil when it would exceed ``maximumCoefficients``. Cost: libsamplerate
@@ -42,7 +43,7 @@ struct PolyphaseFilter: Sendable {
         // by 1/ratio when decimating; a margin of 3 taps, checked below.
         let left = Int((47 / min(ratio, 1)).rounded(.up)) + 3
         let taps = (2 * left + 1 + 7) / 8 * 8
-        guard up * taps <= maximumCoefficients, down <= 4096 else { return nil }
+        guard up <= maximumFactor, down <= maximumFactor else { return nil }
 
         // Impulses `spacing` apart (more than the filter's span, so their
         // responses never overlap), at positions covering every residue mod M.
@@ -84,15 +85,19 @@ struct PolyphaseFilter: Sendable {
         return PolyphaseFilter(up: up, down: down, left: left, taps: taps, coefficients: coefficients)
     }
 
-    /// Filters measured so far, by (source rate, target rate): measured once
-    /// per process and pair.
-    private static let cache = Mutex<[[Int]: PolyphaseFilter?]>([:])
+    /// Filters measured so far, by (source rate, target rate), at most
+    /// ``cacheSize`` of them (a folder of files at many odd rates must not
+    /// fill memory with filters): the oldest is dropped first.
+    private static let cache = Mutex<[(rates: [Int], filter: PolyphaseFilter?)]>([])
+    static let cacheSize = 16
 
+    /// ``measure(from:to:)``, once per pair of rates while it stays cached.
     static func cached(from sourceRate: Int, to targetRate: Int) throws(AudioError) -> PolyphaseFilter? {
         try cache.withLock { (filters) throws(AudioError) -> PolyphaseFilter? in
-            if let known = filters[[sourceRate, targetRate]] { return known }
+            if let known = filters.first(where: { $0.rates == [sourceRate, targetRate] }) { return known.filter }
             let filter = try measure(from: sourceRate, to: targetRate)
-            filters[[sourceRate, targetRate]] = .some(filter)
+            if filters.count >= cacheSize { filters.removeFirst() }
+            filters.append(([sourceRate, targetRate], filter))
             return filter
         }
     }

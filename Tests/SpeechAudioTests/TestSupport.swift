@@ -97,3 +97,14 @@ func audioError<T>(_ body: () throws(AudioError) -> T) -> AudioError? {
         return error
     }
 }
+
+/// The `pbtwave` binary `swift build` (or `swift test`) put beside the test
+/// bundle; throws, saying what to run, when there is none.
+func builtPBTWave() throws -> String {
+    let bundleFolder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    for folder in [bundleFolder, bundleFolder.deletingLastPathComponent()] {
+        let candidate = folder.appendingPathComponent("pbtwave").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    throw AudioError.fileNotFound(path: bundleFolder.appendingPathComponent("pbtwave").path + " (run `swift build` first)")
+}
