@@ -33,7 +33,7 @@ struct PolyphaseFilter: Sendable {
     static let maximumFactor = 1024
 
     /// Measures the filter for `sourceRate` → `targetRate` from libsamplerate;
-    /// nil when it would exceed ``maximumCoefficients``. Cost: libsamplerate
+    /// nil for L or M above ``maximumFactor``. Cost: libsamplerate
     /// run over M impulses (e.g. 120,000 samples for 44.1 → 16 kHz, a few ms).
     static func measure(from sourceRate: Int, to targetRate: Int) throws(AudioError) -> PolyphaseFilter? {
         let divisor = greatestCommonDivisor(sourceRate, targetRate)
