@@ -1,6 +1,5 @@
 import Foundation
 import SeededRNG
-import Synchronization
 
 /// The input of `pbtwave bench corpus`: a folder of synthetic speech-like
 /// recordings written by libsndfile (FLAC by default), and the timing of a
@@ -52,33 +51,13 @@ public enum CorpusBuildBenchmark {
             throw AudioError.writeFailed(path: folder, reason: "cannot create the folder")
         }
         let framesPerFile = Int(input.minutes * 60 * Double(input.sampleRate)) / input.files
-        let next = Mutex((index: 0, failure: AudioError?.none))
-        let done = DispatchGroup()
-        for _ in 0 ..< min(jobs, input.files) {
-            done.enter()
-            Thread {
-                while true {
-                    let index: Int? = next.withLock { s in
-                        guard s.failure == nil, s.index < input.files else { return nil }
-                        defer { s.index += 1 }
-                        return s.index
-                    }
-                    guard let index else { break }
-                    let speaker = String(format: "speaker%02d", index % 12)
-                    let path = join(folder, "\(speaker)/\(speaker)_\(String(format: "%03d", index)).\(input.format.fileExtension)")
-                    try? FileManager.default.createDirectory(atPath: join(folder, speaker), withIntermediateDirectories: true)
-                    do throws(AudioError) {
-                        let audio = speechLike(frames: framesPerFile, sampleRate: input.sampleRate, channels: input.channels, seed: UInt64(index))
-                        try writeAudio(interleaved: audio, channels: input.channels, sampleRate: input.sampleRate, format: input.format, to: path)
-                    } catch {
-                        next.withLock { if $0.failure == nil { $0.failure = error } }
-                    }
-                }
-                done.leave()
-            }.start()
+        try forEachInParallel(input.files, threads: jobs) { (index) throws(AudioError) in
+            let speaker = String(format: "speaker%02d", index % 12)
+            let path = join(folder, "\(speaker)/\(speaker)_\(String(format: "%03d", index)).\(input.format.fileExtension)")
+            try? FileManager.default.createDirectory(atPath: join(folder, speaker), withIntermediateDirectories: true)
+            let audio = speechLike(frames: framesPerFile, sampleRate: input.sampleRate, channels: input.channels, seed: UInt64(index))
+            try writeAudio(interleaved: audio, channels: input.channels, sampleRate: input.sampleRate, format: input.format, to: path)
         }
-        done.wait()
-        if let failure = next.withLock({ $0.failure }) { throw failure }
         if !FileManager.default.createFile(atPath: marker, contents: Data(input.description.utf8)) {
             throw AudioError.writeFailed(path: marker, reason: "cannot create the marker file")
         }

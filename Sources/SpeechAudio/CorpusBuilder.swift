@@ -437,8 +437,6 @@ private struct BuildPlan: Sendable {
 
 private final class ParallelConversion: Sendable {
     struct State {
-        var next = 0
-        var failure: AudioError?
         var records: [(Int, JournalRecord)] = []
         var filesDone = 0
         var bytesDone = 0
@@ -469,55 +467,27 @@ private final class ParallelConversion: Sendable {
     /// Converts every group of `work` on `plan.options.jobs` threads;
     /// returns the records and how many files and samples were converted.
     func run() throws(AudioError) -> (records: [(Int, JournalRecord)], count: Int, samples: Int) {
-        guard !work.isEmpty else { return ([], 0, 0) }
-        let threads = min(plan.options.jobs, work.count)
-        let done = DispatchGroup()
-        for _ in 0 ..< threads {
-            done.enter()
-            let thread = Thread { [self] in
-                worker()
-                done.leave()
-            }
-            thread.stackSize = 1 << 21
-            thread.start()
-        }
-        done.wait()
-        let final = state.withLock { $0 }
-        if let failure = final.failure { throw failure }
-        return (final.records, final.count, final.samples)
-    }
-
-    private func worker() {
-        while true {
-            let next: Int? = state.withLock { s in
-                guard s.failure == nil, s.next < work.count else { return nil }
-                defer { s.next += 1 }
-                return s.next
-            }
-            guard let next else { return }
+        try forEachInParallel(work.count, threads: plan.options.jobs) { [self] (next) throws(AudioError) in
             let group = work[next]
-            do throws(AudioError) {
-                let records = try convert(group)
-                for (_, record) in records { try journal.append(record) }
-                let converted = records.compactMap { record -> Int? in
-                    if case let .converted(_, samples, _, _) = record.1.outcome { return samples } else { return nil }
-                }
-                let snapshot = state.withLock { s in
-                    s.records += records
-                    s.filesDone += group.count
-                    s.bytesDone += plan.bytes(of: group)
-                    s.count += converted.count
-                    s.samples += converted.reduce(0, +)
-                    return CorpusBuildProgress(
-                        filesDone: s.filesDone, filesToConvert: filesToConvert, bytesDone: s.bytesDone, bytesToConvert: bytesToConvert,
-                        audioSecondsConverted: Double(s.samples) / Double(plan.options.sampleRate), elapsedSeconds: seconds(since: started))
-                }
-                progress(snapshot)
-            } catch {
-                state.withLock { s in if s.failure == nil { s.failure = error } }
-                return
+            let records = try convert(group)
+            for (_, record) in records { try journal.append(record) }
+            let converted = records.compactMap { record -> Int? in
+                if case let .converted(_, samples, _, _) = record.1.outcome { return samples } else { return nil }
             }
+            let snapshot = state.withLock { s in
+                s.records += records
+                s.filesDone += group.count
+                s.bytesDone += plan.bytes(of: group)
+                s.count += converted.count
+                s.samples += converted.reduce(0, +)
+                return CorpusBuildProgress(
+                    filesDone: s.filesDone, filesToConvert: filesToConvert, bytesDone: s.bytesDone, bytesToConvert: bytesToConvert,
+                    audioSecondsConverted: Double(s.samples) / Double(plan.options.sampleRate), elapsedSeconds: seconds(since: started))
+            }
+            progress(snapshot)
         }
+        let final = state.withLock { $0 }
+        return (final.records, final.count, final.samples)
     }
 
     /// Converts the sources of one group in order: the first that converts
@@ -639,6 +609,39 @@ func sha256OfFile(_ path: String) throws(AudioError) -> String {
 }
 
 // MARK: - Helpers
+
+/// Calls `body(i)` for every i in 0..<count on `threads` threads (each takes
+/// the next index when done), and waits. After the first error no new index
+/// is started; that error is thrown once all threads have stopped.
+func forEachInParallel(
+    _ count: Int, threads: Int, _ body: @escaping @Sendable (Int) throws(AudioError) -> Void
+) throws(AudioError) {
+    let state = Mutex((next: 0, failure: AudioError?.none))
+    let done = DispatchGroup()
+    for _ in 0 ..< min(threads, count) {
+        done.enter()
+        let thread = Thread {
+            while true {
+                let index: Int? = state.withLock { s in
+                    guard s.failure == nil, s.next < count else { return nil }
+                    defer { s.next += 1 }
+                    return s.next
+                }
+                guard let index else { break }
+                do throws(AudioError) {
+                    try body(index)
+                } catch {
+                    state.withLock { if $0.failure == nil { $0.failure = error } }
+                }
+            }
+            done.leave()
+        }
+        thread.stackSize = 1 << 21
+        thread.start()
+    }
+    done.wait()
+    if let failure = state.withLock({ $0.failure }) { throw failure }
+}
 
 /// An exclusive `flock` on a file in the output folder, held while the
 /// value lives (and released by the kernel if the process dies).

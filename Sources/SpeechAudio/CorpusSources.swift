@@ -158,15 +158,7 @@ enum CorpusSources {
     }
 
     private static func readListLines(_ path: String) throws(AudioError) -> [String] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw AudioError.listMalformed(path: path, line: 0, reason: "cannot read the file")
-        }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw AudioError.listMalformed(path: path, line: 0, reason: "not UTF-8 text")
-        }
-        return text.split(separator: "\n", omittingEmptySubsequences: false).map {
-            $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
-        }
+        try readTextLines(path) { AudioError.listMalformed(path: path, line: 0, reason: $0) }
     }
 
     private static func badCharacters(in relativePath: String) -> String? {

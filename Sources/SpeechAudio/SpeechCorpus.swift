@@ -223,12 +223,15 @@ public struct SpeechCorpus: Sendable {
 }
 
 private func readLines(_ path: String) throws(AudioError) -> [String] {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw AudioError.manifestMalformed(path: path, line: 0, reason: "cannot read the file")
-    }
-    guard let text = String(data: data, encoding: .utf8) else {
-        throw AudioError.manifestMalformed(path: path, line: 0, reason: "not UTF-8 text")
-    }
+    try readTextLines(path) { AudioError.manifestMalformed(path: path, line: 0, reason: $0) }
+}
+
+/// The lines of the UTF-8 text file at `path` (a final `\r` dropped from
+/// each, so CRLF files read the same); `problem` makes the error for a file
+/// that cannot be read or is not UTF-8.
+func readTextLines(_ path: String, problem: (String) -> AudioError) throws(AudioError) -> [String] {
+    guard let data = FileManager.default.contents(atPath: path) else { throw problem("cannot read the file") }
+    guard let text = String(data: data, encoding: .utf8) else { throw problem("not UTF-8 text") }
     return text.split(separator: "\n", omittingEmptySubsequences: false).map {
         $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
     }

@@ -386,26 +386,4 @@ struct CorpusBuildTests {
         #expect(CorpusLayout.speakers(in: ["digits/1.wav", "letters/a.wav", "hello.wav"]) == nil)
         #expect(CorpusLayout.speakers(in: ["p225/p2250.wav"]) == nil, "the folder name must end at a separator")
     }
-
-    @Test("the streaming resampler gives what one whole-input call gives, whatever the block sizes")
-    func streamingResamplerMatchesWholeInput() throws {
-        var rng = Xoshiro256(seed: 5)
-        let input = randomArray(50_000, scale: 0.7, rng: &rng)
-        for (from, to) in [(44_100, 16_000), (8_000, 16_000), (48_000, 16_000)] {
-            let whole = try resample(input, from: from, to: to)
-            let stream = try makeResamplingStream(from: from, to: to, path: "test")
-            var streamed: [Float] = []
-            var start = 0
-            while start < input.count {
-                let count = min(1 + Int(rng.next() % 9000), input.count - start)
-                try input[start ..< start + count].withUnsafeBufferPointer { block throws(AudioError) in
-                    try stream.process(block, last: false) { streamed.append(contentsOf: $0) }
-                }
-                start += count
-            }
-            try stream.process(UnsafeBufferPointer(start: nil, count: 0), last: true) { streamed.append(contentsOf: $0) }
-            #expect(streamed.count == whole.count)
-            expectClose(streamed, whole, tolerance: 0, "\(from) → \(to) Hz streamed vs whole")
-        }
-    }
 }

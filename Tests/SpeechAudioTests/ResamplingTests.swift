@@ -56,6 +56,18 @@ struct ResamplingTests {
         expectClose(Array(fast.prefix(common)), Array(reference.prefix(common)), tolerance: 5e-7, "44.1 → 16 kHz, 132,300 samples")
     }
 
+    @Test("a stream cut into random blocks gives what one whole-input resample() gives")
+    func streamingMatchesWholeInput() throws {
+        var rng = Xoshiro256(seed: 5)
+        let input = randomArray(50_000, scale: 0.7, rng: &rng)
+        for (from, to) in [(44_100, 16_000), (8_000, 16_000), (48_000, 16_000)] {
+            let whole = try resample(input, from: from, to: to)
+            let streamed = try run(makeResamplingStream(from: from, to: to, path: ""), input, rng: &rng)
+            #expect(streamed.count == whole.count)
+            expectClose(streamed, whole, tolerance: 0, "\(from) → \(to) Hz streamed vs whole")
+        }
+    }
+
     @Test("the stream is the polyphase one at medium quality, libsamplerate otherwise or for an odd ratio")
     func engineChoice() throws {
         #expect(try makeResamplingStream(from: 44_100, to: 16_000, path: "") is PolyphaseStream)
