@@ -2,13 +2,15 @@ import ArgumentParser
 import Foundation
 import SpeechAudio
 
-/// `pbtwave corpus`: inspect and verify the speech corpus. Building it stays
-/// in `datasets/build-corpus.sh`, which needs apt and ffmpeg.
+/// `pbtwave corpus`: build a corpus from your own audio, inspect and verify
+/// one. The default speech corpus comes from `datasets/build-corpus.sh`,
+/// which installs the Debian package and decodes G.722 with ffmpeg, then
+/// calls `corpus build`.
 struct CorpusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "corpus",
-        abstract: "Inspect or verify the speech corpus (build it with `bash datasets/build-corpus.sh`).",
-        subcommands: [Info.self, Check.self],
+        abstract: "Build a corpus from your own audio, or inspect and verify one.",
+        subcommands: [Info.self, Check.self, CorpusBuild.self],
         defaultSubcommand: Info.self
     )
 
@@ -65,7 +67,7 @@ struct CorpusCommand: ParsableCommand {
             }
             var standardError = StandardError()
             for problem in problems { print(problem, to: &standardError) }
-            print("corpus \(directory): \(problems.count) of \(manifest.entries.count) files are missing or damaged: run `bash datasets/build-corpus.sh \(directory)` after deleting them", to: &standardError)
+            print("corpus \(directory): \(problems.count) of \(manifest.entries.count) files are missing or damaged: delete them, then run the build again (`pbtwave corpus build --from AUDIO_DIR --output \(directory)`, or `bash datasets/build-corpus.sh \(directory)` for the default corpus)", to: &standardError)
             throw ExitCode.failure
         }
     }

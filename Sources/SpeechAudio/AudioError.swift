@@ -8,10 +8,13 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     // MARK: Single files
     /// No file at `path`.
     case fileNotFound(path: String)
-    /// libsndfile could not open the file: not audio, an unsupported format,
-    /// a corrupt or truncated header, an empty (0-byte) file.
+    /// libsndfile recognises the format but cannot use the file: a corrupt
+    /// or truncated header, a sample rate or channel count no audio has.
     case unreadable(path: String, reason: String)
-    /// The file is valid audio but holds no samples.
+    /// libsndfile recognises no audio format in the bytes (a text file, an
+    /// image, random bytes), whatever the file's name says.
+    case notAudio(path: String, reason: String)
+    /// The file holds no samples: 0 bytes, or a valid header with no data.
     case emptyAudio(path: String)
     /// Decoding stopped before the number of frames the header announces.
     case truncated(path: String, expectedFrames: Int, readFrames: Int)
@@ -19,6 +22,10 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     case tooShort(path: String, samples: Int, required: Int)
     /// The file decodes to NaN or infinite samples (a damaged float file).
     case nonFiniteSamples(path: String)
+    /// Loading the file whole would take more than `limit` samples (before
+    /// or after resampling): the bound that keeps a lying header or a huge
+    /// file from exhausting memory.
+    case tooLong(path: String, samples: Int, limit: Int)
     /// libsamplerate refused the conversion.
     case resampleFailed(path: String, fromRate: Int, toRate: Int, reason: String)
     /// Writing failed (directory missing, disk full, no permission, …).
@@ -35,8 +42,11 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     case noUsableAudio(path: String, skipped: Int, firstProblem: String)
 
     // MARK: Corpus
-    /// No corpus (no `manifest.tsv`) in `directory`.
+    /// No corpus (no `manifest.tsv`) in `directory`, which is missing or empty.
     case corpusNotFound(directory: String)
+    /// `directory` holds files but no `manifest.tsv`: audio that was never
+    /// built into a corpus, most likely.
+    case notACorpus(directory: String)
     /// A line of `manifest.tsv`, `train.txt` or `validation.txt` is malformed.
     case manifestMalformed(path: String, line: Int, reason: String)
     /// The manifest names a file that is not there.
@@ -48,9 +58,23 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A file's sample count differs from the manifest's.
     case sampleCountMismatch(path: String, expected: Int, actual: Int)
 
+    // MARK: Building a corpus
+    /// The output folder is the source folder, or a folder that holds it
+    /// (outputs could overwrite sources).
+    case outputOverlapsSource(source: String, output: String)
+    /// A line of a `--files` or `--exclude` list is unusable.
+    case listMalformed(path: String, line: Int, reason: String)
+    /// Another build holds the output folder's lock.
+    case buildInProgress(output: String)
+
     // MARK: Windows
     /// No clip of the set is long enough for a window of `length` samples.
     case noClipLongEnough(source: String, length: Int, longest: Int)
+
+    /// How to rebuild a corpus, default or not.
+    private var rebuildAdvice: String {
+        "run the build again (`pbtwave corpus build --from AUDIO_DIR --output DIR` for your own audio, `bash datasets/build-corpus.sh` for the default corpus)"
+    }
 
     public var description: String {
         switch self {
@@ -58,6 +82,8 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
             return "audio file not found: \(path): check the path"
         case let .unreadable(path, reason):
             return "cannot read audio file \(path): \(reason): give a WAV, FLAC, Ogg, AIFF or other file libsndfile reads, and replace it if it is damaged"
+        case let .notAudio(path, reason):
+            return "\(path) is not audio libsndfile recognises (\(reason)): give a WAV, FLAC, Ogg/Vorbis, Opus, AIFF or other file libsndfile reads"
         case let .emptyAudio(path):
             return "audio file \(path) holds no samples: remove it or replace it with a recording"
         case let .truncated(path, expected, read):
@@ -66,6 +92,8 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
             return "audio file \(path) is too short: \(samples) samples, at least \(required) needed: use a longer recording or a shorter window"
         case let .nonFiniteSamples(path):
             return "audio file \(path) contains NaN or infinite samples: it is damaged; replace it"
+        case let .tooLong(path, samples, limit):
+            return "audio file \(path) needs \(samples) samples or more, beyond the \(limit) this load allows: split it into shorter files (`pbtwave corpus build` streams and has no such limit)"
         case let .resampleFailed(path, from, to, reason):
             return "cannot resample \(path) from \(from) Hz to \(to) Hz: \(reason): convert it to \(to) Hz first (e.g. ffmpeg -i IN -ar \(to) OUT.wav)"
         case let .writeFailed(path, reason):
@@ -79,17 +107,26 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .noUsableAudio(path, skipped, first):
             return "audio folder \(path) has no usable audio: all \(skipped) files were skipped (first: \(first)): add readable audio files"
         case let .corpusNotFound(directory):
-            return "corpus not found at \(directory) (no manifest.tsv): run `bash datasets/build-corpus.sh \(directory)`, or point PBTWAVE_CORPUS / --corpus at a built corpus"
+            return "corpus not found at \(directory) (no manifest.tsv): build the default speech corpus there with `bash datasets/build-corpus.sh \(directory)`, or one from your own audio with `pbtwave corpus build --from AUDIO_DIR --output \(directory)`; or point PBTWAVE_CORPUS / --corpus at a built corpus"
+        case let .notACorpus(directory):
+            let suggested = (directory.hasSuffix("/") ? String(directory.dropLast()) : directory) + "-corpus"
+            return "\(directory) holds files but no manifest.tsv, so it is not a built corpus: to train on the audio in it, run `pbtwave corpus build --from \(directory) --output \(suggested)` and pass `--corpus \(suggested)`"
         case let .manifestMalformed(path, line, reason):
-            return "corpus file \(path), line \(line): \(reason): rebuild the corpus with `bash datasets/build-corpus.sh --force`"
+            return "corpus file \(path), line \(line): \(reason): \(rebuildAdvice)"
         case let .corpusFileMissing(directory, file):
-            return "corpus at \(directory) lists \(file) but the file is missing: run `bash datasets/build-corpus.sh \(directory)` to restore it"
+            return "corpus at \(directory) lists \(file) but the file is missing: \(rebuildAdvice) to restore it"
         case let .splitInconsistent(directory, file, reason):
-            return "corpus at \(directory): split entry \(file) \(reason): rebuild the corpus with `bash datasets/build-corpus.sh --force \(directory)`"
+            return "corpus at \(directory): split entry \(file) \(reason): \(rebuildAdvice)"
         case let .checksumMismatch(path, expected, actual):
-            return "corpus file \(path) has changed since the corpus was built (sha256 \(actual.prefix(12))…, manifest says \(expected.prefix(12))…): delete it and run `bash datasets/build-corpus.sh` to restore it"
+            return "corpus file \(path) has changed since the corpus was built (sha256 \(actual.prefix(12))…, manifest says \(expected.prefix(12))…): delete it, then \(rebuildAdvice) to restore it"
         case let .sampleCountMismatch(path, expected, actual):
-            return "corpus file \(path) has \(actual) samples, the manifest says \(expected) (truncated or replaced?): delete it and run `bash datasets/build-corpus.sh` to restore it"
+            return "corpus file \(path) has \(actual) samples, the manifest says \(expected) (truncated or replaced?): delete it, then \(rebuildAdvice) to restore it"
+        case let .outputOverlapsSource(source, output):
+            return "the output folder \(output) is the source folder \(source) or holds it, so outputs could overwrite sources: give an --output outside the source folder"
+        case let .listMalformed(path, line, reason):
+            return "list \(path), line \(line): \(reason): give one file per line (a path relative to --from, or an absolute path inside it)"
+        case let .buildInProgress(output):
+            return "another `pbtwave corpus build` is writing to \(output): wait for it to finish, or stop it first"
         case let .noClipLongEnough(source, length, longest):
             return "no clip in \(source) is at least \(length) samples long (the longest has \(longest)): use a shorter window (fewer targets) or longer recordings"
         }
@@ -98,15 +135,17 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The file or folder the error is about.
     public var path: String {
         switch self {
-        case let .fileNotFound(path), let .unreadable(path, _), let .emptyAudio(path),
-             let .truncated(path, _, _), let .tooShort(path, _, _), let .nonFiniteSamples(path),
+        case let .fileNotFound(path), let .unreadable(path, _), let .notAudio(path, _), let .emptyAudio(path),
+             let .truncated(path, _, _), let .tooShort(path, _, _), let .nonFiniteSamples(path), let .tooLong(path, _, _),
              let .resampleFailed(path, _, _, _), let .writeFailed(path, _),
              let .folderNotFound(path), let .notAFolder(path), let .folderEmpty(path), let .noUsableAudio(path, _, _),
              let .manifestMalformed(path, _, _), let .checksumMismatch(path, _, _),
-             let .sampleCountMismatch(path, _, _):
+             let .sampleCountMismatch(path, _, _), let .listMalformed(path, _, _):
             return path
-        case let .corpusNotFound(directory), let .splitInconsistent(directory, _, _):
+        case let .corpusNotFound(directory), let .notACorpus(directory), let .splitInconsistent(directory, _, _):
             return directory
+        case let .outputOverlapsSource(_, output), let .buildInProgress(output):
+            return output
         case let .corpusFileMissing(directory, file):
             return directory.hasSuffix("/") ? directory + file : directory + "/" + file
         case let .noClipLongEnough(source, _, _):

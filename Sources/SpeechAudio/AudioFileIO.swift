@@ -23,11 +23,20 @@ public enum AudioFileFormat: Sendable, Hashable, CaseIterable {
     case wav16
     /// FLAC, 16-bit.
     case flac16
+    /// AIFF, 16-bit signed PCM.
+    case aiff16
+    /// Ogg/Vorbis (lossy).
+    case oggVorbis
+    /// Ogg/Opus (lossy; 8, 12, 16, 24 or 48 kHz only), where libsndfile has it.
+    case opus
 
     var libsndfileFormat: Int32 {
         switch self {
         case .wav16: Int32(SF_FORMAT_WAV) | Int32(SF_FORMAT_PCM_16)
         case .flac16: Int32(SF_FORMAT_FLAC) | Int32(SF_FORMAT_PCM_16)
+        case .aiff16: Int32(SF_FORMAT_AIFF) | Int32(SF_FORMAT_PCM_16)
+        case .oggVorbis: Int32(SF_FORMAT_OGG) | Int32(SF_FORMAT_VORBIS)
+        case .opus: Int32(SF_FORMAT_OGG) | Int32(SF_FORMAT_OPUS)
         }
     }
 
@@ -43,13 +52,13 @@ public enum AudioFileFormat: Sendable, Hashable, CaseIterable {
 
 /// Reads the header of `path` without decoding the audio.
 public func audioFileInfo(path: String) throws(AudioError) -> AudioFileInfo {
-    try checkExists(path)
+    _ = try regularFileSize(path)
     let file = try SoundFile.openForReading(path)
     return AudioFileInfo(frames: file.frames, channels: file.channels, sampleRate: file.sampleRate, format: file.info.format)
 }
 
-/// Reads any file libsndfile reads (WAV, FLAC, Ogg/Vorbis, AIFF, …) as mono
-/// Float samples at `sampleRate` Hz.
+/// Reads any file libsndfile reads (WAV, FLAC, Ogg/Vorbis, Opus, AIFF, …) as
+/// mono Float samples at `sampleRate` Hz.
 ///
 /// - Integer formats come out in [-1, 1) (16-bit: `s / 32768`); float files
 ///   as stored.
@@ -57,64 +66,40 @@ public func audioFileInfo(path: String) throws(AudioError) -> AudioFileInfo {
 /// - When the file's rate differs from `sampleRate`, the audio is resampled
 ///   with libsamplerate (``resample(_:from:to:quality:)``); `nil` keeps the file's rate.
 ///
-/// Throws ``AudioError`` naming `path` for a missing, unreadable (not audio,
-/// corrupt, 0-byte), empty, truncated or non-finite file.
+/// Throws ``AudioError`` naming `path` for a missing, unreadable (corrupt,
+/// a sample rate outside ``AudioLimits/sampleRates``), not-audio, empty,
+/// truncated or non-finite file, and ``AudioError/tooLong(path:samples:limit:)``
+/// when the file, or its resampled audio, would exceed `maximumSamples`.
+///
+/// Memory: at most `maximumSamples` Floats for the decoded audio (its
+/// array may reserve up to twice that as it grows), as many again for the
+/// resampled copy, and two blocks of 256 KiB, whatever the header claims.
 /// Complexity: O(frames × channels), one pass plus resampling.
-public func readMonoAudio(path: String, sampleRate: Int? = nil) throws(AudioError) -> [Float] {
-    let (mono, fileRate) = try decodeMono(path: path)
+public func readMonoAudio(
+    path: String, sampleRate: Int? = nil, maximumSamples: Int = AudioLimits.defaultMaximumSamples
+) throws(AudioError) -> [Float] {
+    let (mono, fileRate) = try decodeMono(path: path, maximumSamples: maximumSamples)
     guard let target = sampleRate, target != fileRate else { return mono }
-    return try resample(mono, from: fileRate, to: target, path: path)
+    return try resample(mono, from: fileRate, to: target, path: path, maximumSamples: maximumSamples)
 }
 
-/// Decodes `path` to mono at its own rate; the checks of ``readMonoAudio(path:sampleRate:)``.
-func decodeMono(path: String) throws(AudioError) -> (samples: [Float], sampleRate: Int) {
-    try checkExists(path)
-    let file = try SoundFile.openForReading(path)
-    guard file.channels > 0, file.sampleRate > 0 else {
-        throw AudioError.unreadable(path: path, reason: "header declares \(file.channels) channels at \(file.sampleRate) Hz")
+/// Decodes `path` whole, to mono at its own rate (see ``MonoDecoder``).
+func decodeMono(path: String, maximumSamples: Int = AudioLimits.defaultMaximumSamples) throws(AudioError) -> (samples: [Float], sampleRate: Int) {
+    let decoder = try MonoDecoder(path: path)
+    if let declared = decoder.declaredFrames, declared > maximumSamples {
+        throw AudioError.tooLong(path: path, samples: declared, limit: maximumSamples)
     }
-    guard file.frames > 0 else { throw AudioError.emptyAudio(path: path) }
-    try checkDataLength(file)
-
-    let channels = file.channels
-    let expected = file.frames
     var mono = [Float]()
-    mono.reserveCapacity(min(expected, 1 << 26))
-    // Decode in blocks rather than trusting the header's frame count with one
-    // allocation: a damaged header may claim far more frames than exist.
-    let blockFrames = 65_536
-    var block = [Float](repeating: 0, count: blockFrames * channels)
-    while true {
-        let read = block.withUnsafeMutableBufferPointer { file.readFrames(into: $0) }
-        if read <= 0 { break }
-        block.withUnsafeBufferPointer { interleaved in
-            if channels == 1 {
-                mono.append(contentsOf: interleaved[0 ..< read])
-            } else {
-                let scale = 1 / Float(channels)
-                for frame in 0 ..< read {
-                    var sum: Float = 0
-                    for c in 0 ..< channels { sum += interleaved[frame * channels + c] }
-                    mono.append(sum * scale)
-                }
-            }
+    // A damaged header may claim far more frames than exist: reserve what
+    // it claims only up to a block's worth of megabytes, then grow.
+    mono.reserveCapacity(min(decoder.declaredFrames ?? 0, 1 << 20))
+    while try decoder.next({ (block) throws(AudioError) in
+        guard mono.count + block.count <= maximumSamples else {
+            throw AudioError.tooLong(path: path, samples: mono.count + block.count, limit: maximumSamples)
         }
-    }
-    if mono.count < expected {
-        throw AudioError.truncated(path: path, expectedFrames: expected, readFrames: mono.count)
-    }
-    if mono.isEmpty { throw AudioError.emptyAudio(path: path) }
-    for x in mono where !x.isFinite { throw AudioError.nonFiniteSamples(path: path) }
-    return (mono, file.sampleRate)
-}
-
-/// ``resample(_:from:to:quality:)`` with errors naming `path`.
-func resample(_ samples: [Float], from: Int, to: Int, path: String) throws(AudioError) -> [Float] {
-    do throws(AudioError) {
-        return try resample(samples, from: from, to: to)
-    } catch let AudioError.resampleFailed(_, from, to, reason) {
-        throw AudioError.resampleFailed(path: path, fromRate: from, toRate: to, reason: reason)
-    }
+        mono.append(contentsOf: block)
+    }) {}
+    return (mono, decoder.sampleRate)
 }
 
 /// Writes interleaved Float frames as 16-bit PCM in `format`, atomically: to
@@ -131,25 +116,72 @@ public func writeAudio(
     precondition(channels > 0, "channels must be positive")
     precondition(sampleRate > 0, "sampleRate must be positive")
     precondition(samples.count % channels == 0, "interleaved sample count must be a multiple of channels")
-    let temporary = AtomicFile.temporaryPath(for: path)
-    do throws(AudioError) {
-        let file = try SoundFile.openForWriting(temporary, format: format.libsndfileFormat, channels: channels, sampleRate: sampleRate)
-        var pcm = [Int16](repeating: 0, count: samples.count)
-        for i in samples.indices { pcm[i] = pcm16(samples[i]) }
-        let written = pcm.withUnsafeBufferPointer { file.writeFrames($0) }
-        if written != samples.count / channels {
-            throw AudioError.writeFailed(path: path, reason: "wrote \(written) of \(samples.count / channels) frames: \(file.errorMessage)")
+    let writer = try PCM16FileWriter(path: path, format: format, channels: channels, sampleRate: sampleRate)
+    try samples.withUnsafeBufferPointer { buffer throws(AudioError) in try writer.write(buffer) }
+    try writer.commit()
+}
+
+/// A 16-bit PCM file written block by block to a temporary file beside its
+/// destination, renamed into place by ``commit()``; dropped without a
+/// commit, the temporary file is removed. Memory: one conversion block.
+final class PCM16FileWriter {
+    let path: String
+    let temporaryPath: String
+    let channels: Int
+    private let file: SoundFile
+    private var pcm = [Int16](repeating: 0, count: 16_384)
+    private(set) var framesWritten = 0
+    private var committed = false
+
+    /// Creates the temporary file: `temporaryPath`, or a fresh hidden name
+    /// beside `path` (``AtomicFile/temporaryPath(for:)``).
+    init(path: String, temporaryPath: String? = nil, format: AudioFileFormat, channels: Int, sampleRate: Int) throws(AudioError) {
+        self.path = path
+        self.temporaryPath = temporaryPath ?? AtomicFile.temporaryPath(for: path)
+        self.channels = channels
+        do throws(AudioError) {
+            file = try SoundFile.openForWriting(self.temporaryPath, format: format.libsndfileFormat, channels: channels, sampleRate: sampleRate)
+        } catch {
+            if case let .writeFailed(_, reason) = error { throw AudioError.writeFailed(path: path, reason: reason) }
+            throw error
         }
-        // `file` is closed (header finalised) when it goes out of scope here.
-    } catch {
-        _ = unlink(temporary)
-        if case let .writeFailed(_, reason) = error { throw AudioError.writeFailed(path: path, reason: reason) }
-        throw error
     }
-    if rename(temporary, path) != 0 {
-        let reason = String(cString: strerror(errno))
-        _ = unlink(temporary)
-        throw AudioError.writeFailed(path: path, reason: reason)
+
+    deinit {
+        if !committed {
+            _ = file.close()
+            _ = unlink(temporaryPath)
+        }
+    }
+
+    /// Appends interleaved samples (a whole number of frames).
+    func write(_ samples: UnsafeBufferPointer<Float>) throws(AudioError) {
+        precondition(samples.count % channels == 0, "interleaved sample count must be a multiple of channels")
+        var start = 0
+        while start < samples.count {
+            let count = min(pcm.count - pcm.count % channels, samples.count - start)
+            let written = pcm.withUnsafeMutableBufferPointer { out in
+                for i in 0 ..< count { out[i] = pcm16(samples[start + i]) }
+                return file.writeFrames(UnsafeBufferPointer(rebasing: out[0 ..< count]))
+            }
+            framesWritten += written
+            if written != count / channels {
+                throw AudioError.writeFailed(path: path, reason: "wrote \(framesWritten) frames, then: \(file.errorMessage)")
+            }
+            start += count
+        }
+    }
+
+    /// Finalises the header and renames the file into place.
+    func commit() throws(AudioError) {
+        precondition(!committed, "commit() called twice")
+        if let failure = file.close() {
+            throw AudioError.writeFailed(path: path, reason: failure)
+        }
+        if rename(temporaryPath, path) != 0 {
+            throw AudioError.writeFailed(path: path, reason: String(cString: strerror(errno)))
+        }
+        committed = true
     }
 }
 
@@ -177,45 +209,3 @@ func pcm16(_ x: Float) -> Int16 {
     let scaled = (x * 32768).rounded(.toNearestOrEven)
     return Int16(min(max(scaled, -32768), 32767))
 }
-
-func checkExists(_ path: String) throws(AudioError) {
-    var status = stat()
-    guard stat(path, &status) == 0 else { throw AudioError.fileNotFound(path: path) }
-    if (status.st_mode & S_IFMT) == S_IFDIR {
-        throw AudioError.unreadable(path: path, reason: "it is a folder, not a file")
-    }
-}
-
-/// libsndfile accepts a WAV/AIFF whose data chunk runs past the end of the
-/// file (a cut-off copy): it logs `data : 32000 (should be 19956)` and reads
-/// what is there. We call that truncation. A size of 0xFFFFFFFF (or 0) is
-/// the "unknown length" of a WAV streamed through a pipe, not truncation.
-private func checkDataLength(_ file: SoundFile) throws(AudioError) {
-    let major = file.majorFormat
-    guard major == Int32(SF_FORMAT_WAV) || major == Int32(SF_FORMAT_WAVEX)
-        || major == Int32(SF_FORMAT_AIFF) || major == Int32(SF_FORMAT_RF64) else { return }
-    for line in file.log.split(separator: "\n") {
-        let trimmed = line.drop(while: { $0 == " " })
-        guard trimmed.hasPrefix("data") || trimmed.hasPrefix("SSND"),
-              let colon = trimmed.firstIndex(of: ":"),
-              let should = trimmed.range(of: "(should be ") else { continue }
-        let declaredText = trimmed[trimmed.index(after: colon)...].drop(while: { $0 == " " }).prefix(while: \.isNumber)
-        let actualText = trimmed[should.upperBound...].prefix(while: \.isNumber)
-        guard let declared = Int(declaredText), let actual = Int(actualText),
-              declared > actual, declared != 0xFFFF_FFFF else { continue }
-        let bytesPerFrame = max(1, bytesPerSample(file.subtype) * file.channels)
-        throw AudioError.truncated(path: file.path, expectedFrames: declared / bytesPerFrame, readFrames: file.frames)
-    }
-}
-
-private func bytesPerSample(_ subtype: Int32) -> Int {
-    switch subtype {
-    case Int32(SF_FORMAT_PCM_S8), Int32(SF_FORMAT_PCM_U8), Int32(SF_FORMAT_ULAW), Int32(SF_FORMAT_ALAW): 1
-    case Int32(SF_FORMAT_PCM_16): 2
-    case Int32(SF_FORMAT_PCM_24): 3
-    case Int32(SF_FORMAT_PCM_32), Int32(SF_FORMAT_FLOAT): 4
-    case Int32(SF_FORMAT_DOUBLE): 8
-    default: 2
-    }
-}
-

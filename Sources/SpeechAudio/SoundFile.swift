@@ -1,12 +1,12 @@
 import CSndFile
 
-/// An open libsndfile handle. Owns the `SNDFILE*` and closes it in `deinit`,
-/// so no path out of a reader or writer (early return, thrown error) leaks it.
-/// Not `Sendable`: one thread uses a handle.
+/// An open libsndfile handle. Owns the `SNDFILE*` and closes it in `deinit`
+/// (or earlier, with ``close()``), so no path out of a reader or writer
+/// (early return, thrown error) leaks it. Not `Sendable`: one thread uses a handle.
 final class SoundFile {
     let path: String
     let info: SF_INFO
-    private let handle: OpaquePointer
+    private var handle: OpaquePointer?
 
     private init(path: String, info: SF_INFO, handle: OpaquePointer) {
         self.path = path
@@ -14,13 +14,23 @@ final class SoundFile {
         self.handle = handle
     }
 
-    deinit { sf_close(handle) }
+    deinit { if let handle { sf_close(handle) } }
 
-    /// Opens `path` for reading; libsndfile detects the format.
+    /// Opens `path` for reading; libsndfile detects the format from the
+    /// bytes, not the name.
+    ///
+    /// Throws ``AudioError/notAudio(path:reason:)`` when libsndfile
+    /// recognises no format (a text file, random bytes, a 0-byte file) and
+    /// ``AudioError/unreadable(path:reason:)`` when it recognises one but
+    /// cannot parse it (a corrupt header).
     static func openForReading(_ path: String) throws(AudioError) -> SoundFile {
         var info = SF_INFO()
         guard let handle = sf_open(path, Int32(SFM_READ), &info) else {
-            throw AudioError.unreadable(path: path, reason: lastErrorMessage())
+            let reason = lastErrorMessage()
+            if sf_error(nil) == Int32(SF_ERR_UNRECOGNISED_FORMAT) {
+                throw AudioError.notAudio(path: path, reason: reason)
+            }
+            throw AudioError.unreadable(path: path, reason: reason)
         }
         return SoundFile(path: path, info: info, handle: handle)
     }
@@ -50,23 +60,33 @@ final class SoundFile {
     /// (integer formats normalised to [-1, 1)); returns the frames read.
     func readFrames(into buffer: UnsafeMutableBufferPointer<Float>) -> Int {
         let frames = buffer.count / channels
-        guard frames > 0, let base = buffer.baseAddress else { return 0 }
+        guard frames > 0, let base = buffer.baseAddress, let handle else { return 0 }
         return Int(sf_readf_float(handle, base, sf_count_t(frames)))
     }
 
     /// Writes interleaved 16-bit frames; returns the frames written.
     func writeFrames(_ buffer: UnsafeBufferPointer<Int16>) -> Int {
         let frames = buffer.count / channels
-        guard frames > 0, let base = buffer.baseAddress else { return 0 }
+        guard frames > 0, let base = buffer.baseAddress, let handle else { return 0 }
         return Int(sf_writef_short(handle, base, sf_count_t(frames)))
     }
 
+    /// Closes the file now (a writer's header is finalised here). Returns
+    /// libsndfile's error text when closing failed, nil when it succeeded.
+    func close() -> String? {
+        guard let open = handle else { return nil }
+        handle = nil
+        let status = sf_close(open)
+        return status == 0 ? nil : cleanMessage(String(cString: sf_error_number(status)))
+    }
+
     /// The last error on this handle, as libsndfile words it.
-    var errorMessage: String { String(cString: sf_strerror(handle)) }
+    var errorMessage: String { cleanMessage(String(cString: sf_strerror(handle))) }
 
     /// libsndfile's log for this file: header warnings such as a data chunk
     /// longer than the file.
     var log: String {
+        guard let handle else { return "" }
         var bytes = [CChar](repeating: 0, count: 4096)
         let n = bytes.withUnsafeMutableBufferPointer { buffer in
             sf_command(handle, Int32(SFC_GET_LOG_INFO), buffer.baseAddress, Int32(buffer.count))
@@ -75,8 +95,30 @@ final class SoundFile {
         return String(decoding: bytes.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// "libsndfile-1.2.0": part of a corpus build's identity, since the
+    /// library writes the WAV headers.
+    static var version: String { String(cString: sf_version_string()) }
+
     /// The error of the last failed `sf_open` (libsndfile keeps it globally).
     private static func lastErrorMessage() -> String {
-        String(cString: sf_strerror(nil))
+        cleanMessage(String(cString: sf_strerror(nil)))
+    }
+}
+
+/// libsndfile's messages are sentences ("Format not recognised.") that
+/// sometimes span lines; ours put them between colons, so the final period
+/// and the line breaks go.
+func cleanMessage(_ message: String) -> String {
+    var words = message.split(whereSeparator: { $0 == "\n" || $0 == "\r" })
+        .map { $0.trimmingWhitespace() }
+        .filter { !$0.isEmpty }
+        .joined(separator: "; ")
+    while let last = words.last, last == "." || last == " " { words.removeLast() }
+    return words.isEmpty ? "no reason given" : words
+}
+
+private extension Substring {
+    func trimmingWhitespace() -> String {
+        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
     }
 }

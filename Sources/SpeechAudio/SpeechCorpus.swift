@@ -9,12 +9,33 @@ public struct ManifestEntry: Sendable, Hashable {
     public var samples: Int
     /// sha256 of the file's bytes, 64 lowercase hex digits.
     public var sha256: String
+
+    public init(file: String, seconds: Double, samples: Int, sha256: String) {
+        self.file = file
+        self.seconds = seconds
+        self.samples = samples
+        self.sha256 = sha256
+    }
+
+    /// The entry for a WAV of `samples` samples at `sampleRate` Hz.
+    public init(file: String, samples: Int, sampleRate: Int, sha256: String) {
+        self.init(file: file, seconds: Double(samples) / Double(sampleRate), samples: samples, sha256: sha256)
+    }
+
+    /// Its `manifest.tsv` line (without the newline): file, seconds with 4
+    /// decimals (C's `%.4f`, as `awk` printed them), samples, sha256.
+    public var manifestLine: String {
+        "\(file)\t\(String(format: "%.4f", seconds))\t\(samples)\t\(sha256)"
+    }
 }
 
 /// A corpus folder's metadata: `manifest.tsv` plus the split lists
 /// `train.txt` and `validation.txt` (see datasets/README.md), read and
 /// cross-checked, without the audio.
 public struct CorpusManifest: Sendable {
+    /// The first line of `manifest.tsv`.
+    public static let header = "file\tseconds\tsamples\tsha256"
+
     public let directory: String
     public let entries: [ManifestEntry]
     /// Files of the training split, in list order.
@@ -27,17 +48,20 @@ public struct CorpusManifest: Sendable {
     /// Reads and checks the metadata of the corpus in `directory`.
     ///
     /// Throws ``AudioError/corpusNotFound(directory:)`` without a
-    /// `manifest.tsv`, ``AudioError/manifestMalformed(path:line:reason:)`` for
+    /// `manifest.tsv` (``AudioError/notACorpus(directory:)`` when the folder
+    /// holds other files, e.g. audio never built into a corpus), ``AudioError/manifestMalformed(path:line:reason:)`` for
     /// a bad line or a missing list, and
     /// ``AudioError/splitInconsistent(directory:file:reason:)`` when a list
     /// names a file the manifest lacks, or a file is in both lists.
     public static func read(directory: String) throws(AudioError) -> CorpusManifest {
         let manifestPath = join(directory, "manifest.tsv")
         guard FileManager.default.fileExists(atPath: manifestPath) else {
+            let contents = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            if contents.contains(where: { !$0.hasPrefix(".") }) { throw AudioError.notACorpus(directory: directory) }
             throw AudioError.corpusNotFound(directory: directory)
         }
         let lines = try readLines(manifestPath)
-        guard let header = lines.first, header == "file\tseconds\tsamples\tsha256" else {
+        guard let header = lines.first, header == Self.header else {
             throw AudioError.manifestMalformed(path: manifestPath, line: 1, reason: "expected the header `file<TAB>seconds<TAB>samples<TAB>sha256`")
         }
         var entries: [ManifestEntry] = []
@@ -52,7 +76,7 @@ public struct CorpusManifest: Sendable {
             guard isSafeRelativePath(file) else {
                 throw AudioError.manifestMalformed(path: manifestPath, line: lineNumber, reason: "file `\(file)` is not a relative path inside the corpus")
             }
-            guard let seconds = Double(fields[1]), seconds >= 0, let samples = Int(fields[2]), samples >= 0 else {
+            guard let seconds = Double(fields[1]), seconds.isFinite, seconds >= 0, let samples = Int(fields[2]), samples >= 0 else {
                 throw AudioError.manifestMalformed(path: manifestPath, line: lineNumber, reason: "seconds `\(fields[1])` or samples `\(fields[2])` is not a non-negative number")
             }
             let sha = fields[3]
@@ -199,17 +223,16 @@ public struct SpeechCorpus: Sendable {
 }
 
 private func readLines(_ path: String) throws(AudioError) -> [String] {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw AudioError.manifestMalformed(path: path, line: 0, reason: "cannot read the file")
-    }
-    guard let text = String(data: data, encoding: .utf8) else {
-        throw AudioError.manifestMalformed(path: path, line: 0, reason: "not UTF-8 text")
-    }
+    try readTextLines(path) { AudioError.manifestMalformed(path: path, line: 0, reason: $0) }
+}
+
+/// The lines of the UTF-8 text file at `path` (a final `\r` dropped from
+/// each, so CRLF files read the same); `problem` makes the error for a file
+/// that cannot be read or is not UTF-8.
+func readTextLines(_ path: String, problem: (String) -> AudioError) throws(AudioError) -> [String] {
+    guard let data = FileManager.default.contents(atPath: path) else { throw problem("cannot read the file") }
+    guard let text = String(data: data, encoding: .utf8) else { throw problem("not UTF-8 text") }
     return text.split(separator: "\n", omittingEmptySubsequences: false).map {
         $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
     }
-}
-
-private func isSafeRelativePath(_ path: String) -> Bool {
-    !path.isEmpty && !path.hasPrefix("/") && !path.split(separator: "/").contains("..")
 }

@@ -33,7 +33,7 @@ struct BadInputTests {
         let folder = TemporaryFolder()
         let path = folder.write("empty.wav", bytes: [])
         let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
-        expectError(error, naming: path) { if case .unreadable = $0 { true } else { false } }
+        expectError(error, naming: path) { $0 == .emptyAudio(path: path) }
     }
 
     @Test("non-audio file")
@@ -41,8 +41,10 @@ struct BadInputTests {
         let folder = TemporaryFolder()
         let path = folder.write("notes.wav", text: "These are not the samples you are looking for.\n")
         let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
-        expectError(error, naming: path) { if case .unreadable = $0 { true } else { false } }
+        expectError(error, naming: path) { if case .notAudio = $0 { true } else { false } }
         #expect(error?.description.contains("libsndfile reads") == true, "says what would work")
+        // libsndfile's sentence ("Format not recognised.") does not run into ours.
+        #expect(error?.description.contains(".:") == false && error?.description.contains(".)") == false, "got \(error!)")
     }
 
     @Test("corrupt file: a RIFF header followed by garbage")
@@ -53,6 +55,45 @@ struct BadInputTests {
         let path = folder.write("corrupt.wav", bytes: bytes)
         let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
         expectError(error, naming: path) { if case .unreadable = $0 { true } else { false } }
+        #expect(error?.description.contains(".:") == false, "libsndfile's period runs into our colon: \(error!)")
+    }
+
+    @Test("a header claiming an absurd sample rate: a clear error, before any large allocation",
+          arguments: [UInt32(1), 16, 999, 768_001, 0xFFFF_FFFF])
+    func absurdSampleRate(rate: UInt32) {
+        let folder = TemporaryFolder()
+        // 32,000 frames: at 1 Hz resampled to 16 kHz that would have been 512 M samples (2 GiB).
+        let data = [UInt8](repeating: 0x11, count: 64_000)
+        let path = folder.write("rate.wav", bytes: handmadeWAV(format: 1, channels: 1, sampleRate: rate, bitsPerSample: 16, data: data))
+        let error = audioError { () throws(AudioError) in try readMonoAudio(path: path, sampleRate: 16_000) }
+        expectError(error, naming: path) { if case .unreadable = $0 { true } else if case .notAudio = $0 { true } else { false } }
+        if case let .unreadable(_, reason)? = error, reason.contains("sample rate") {
+            #expect(reason.contains("\(Int32(bitPattern: rate)) Hz") || reason.contains("\(rate) Hz"), "names the rate: \(reason)")
+        }
+    }
+
+    @Test("resampling beyond libsamplerate's 1/256…256 is refused before allocating")
+    func impossibleRatio() {
+        let x = [Float](repeating: 0.1, count: 1000)
+        for (from, to) in [(1_000, 768_000), (768_000, 1_000)] {
+            let error = audioError { () throws(AudioError) in try resample(x, from: from, to: to) }
+            guard case let .resampleFailed(_, f, t, reason)? = error else {
+                Issue.record("\(from) → \(to): expected resampleFailed, got \(String(describing: error))")
+                continue
+            }
+            #expect(f == from && t == to && reason.contains("1/256"))
+        }
+    }
+
+    @Test("a load bounded by maximumSamples refuses a longer file, before and after resampling")
+    func boundedLoad() throws {
+        let folder = TemporaryFolder()
+        let path = try folder.writeWAV("a.wav", samples: pcmGridSignal(count: 1000, seed: 9), sampleRate: 8_000)
+        #expect(try readMonoAudio(path: path, maximumSamples: 1000).count == 1000)
+        let error = audioError { () throws(AudioError) in try readMonoAudio(path: path, maximumSamples: 999) }
+        expectError(error, naming: path) { $0 == .tooLong(path: path, samples: 1000, limit: 999) }
+        let resampled = audioError { () throws(AudioError) in try readMonoAudio(path: path, sampleRate: 16_000, maximumSamples: 1500) }
+        expectError(resampled, naming: path) { if case let .tooLong(_, samples, 1500) = $0 { samples >= 2000 } else { false } }
     }
 
     @Test("a folder given as a file")

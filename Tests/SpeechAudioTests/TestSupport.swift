@@ -83,7 +83,7 @@ func handmadeWAV(
     let riffBytes = dataBytes == 0xFFFF_FFFF ? dataBytes : 36 + dataBytes
     var out = Array("RIFF".utf8) + le32(riffBytes) + Array("WAVE".utf8)
     out += Array("fmt ".utf8) + le32(16) + le16(format) + le16(channels) + le32(sampleRate)
-    out += le32(sampleRate * UInt32(blockAlign)) + le16(blockAlign) + le16(bitsPerSample)
+    out += le32(sampleRate &* UInt32(blockAlign)) + le16(blockAlign) + le16(bitsPerSample)
     out += Array("data".utf8) + le32(dataBytes) + data
     return out
 }
@@ -96,4 +96,15 @@ func audioError<T>(_ body: () throws(AudioError) -> T) -> AudioError? {
     } catch {
         return error
     }
+}
+
+/// The `pbtwave` binary `swift build` (or `swift test`) put beside the test
+/// bundle; throws, saying what to run, when there is none.
+func builtPBTWave() throws -> String {
+    let bundleFolder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+    for folder in [bundleFolder, bundleFolder.deletingLastPathComponent()] {
+        let candidate = folder.appendingPathComponent("pbtwave").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    throw AudioError.fileNotFound(path: bundleFolder.appendingPathComponent("pbtwave").path + " (run `swift build` first)")
 }

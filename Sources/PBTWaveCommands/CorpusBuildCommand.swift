@@ -1,0 +1,89 @@
+import ArgumentParser
+import Foundation
+import SpeechAudio
+
+/// `pbtwave corpus build`: a corpus from a folder of the user's own audio.
+struct CorpusBuild: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Build a corpus from your own audio: any format libsndfile reads, any rate, any channels.",
+        discussion: """
+        Walks --from recursively (hidden files and folders are left out), mixes every file down to mono, \
+        resamples it to --rate with libsamplerate (medium sinc) and writes it as a 16-bit WAV under --output, \
+        keeping its relative path (a/b.flac becomes a/b.wav). Writes manifest.tsv, train.txt and validation.txt \
+        (split by a hash of each path, so it is stable) and skipped.tsv (every file left out, with the reason). \
+        Running it again converts only what changed; an interrupted build resumes where it stopped.
+
+        Example (LJSpeech): pbtwave corpus build --from LJSpeech-1.1/wavs --output ljspeech-corpus
+        then: pbtwave train --corpus ljspeech-corpus
+        """
+    )
+
+    @Option(name: .customLong("from"), help: ArgumentHelp(
+        "Folder of source audio, walked recursively (with --files: the folder its paths are relative to; default: the list's folder).",
+        valueName: "dir"))
+    var from: String?
+
+    @Option(help: ArgumentHelp("A list of files to use instead of walking --from: one path per line, relative to --from or absolute inside it.", valueName: "list.txt"))
+    var files: String?
+
+    @Option(help: ArgumentHelp("Corpus folder to write (default: $PBTWAVE_CORPUS, else ./corpus).", valueName: "dir"))
+    var output: String?
+
+    @Option(help: "Sample rate of the written WAVs, Hz (the model is trained at 16000).")
+    var rate: Int = SpeechCorpus.sampleRate
+
+    @Option(name: .customLong("validation-percent"), help: "Share of files in the validation split (by a hash of each path), 0-100.")
+    var validationPercent: Int = 10
+
+    @Option(name: .customLong("min-seconds"), help: "Skip files shorter than this after resampling.")
+    var minSeconds: Double = 0.1
+
+    @Option(help: "Files converted at once (default: every core).")
+    var jobs: Int?
+
+    @Option(help: ArgumentHelp("Files to leave out: `source<TAB>reason` lines, copied into skipped.tsv.", valueName: "list.tsv"))
+    var exclude: String?
+
+    @Option(help: "Progress display: auto, line (rewritten in place), plain (a line every few seconds), none.")
+    var progress: ProgressStyle = .auto
+
+    func validate() throws {
+        guard from != nil || files != nil else {
+            throw ValidationError("give the folder of your audio with --from DIR (or a list of files with --files LIST.txt)")
+        }
+        guard AudioLimits.sampleRates.contains(rate) else {
+            throw ValidationError("--rate must be between \(AudioLimits.sampleRates.lowerBound) and \(AudioLimits.sampleRates.upperBound) Hz (the model trains at 16000)")
+        }
+        guard (0 ... 100).contains(validationPercent) else { throw ValidationError("--validation-percent must be between 0 and 100") }
+        guard minSeconds.isFinite, minSeconds >= 0, minSeconds <= 86_400 else {
+            throw ValidationError("--min-seconds must be a number of seconds between 0 and 86400")
+        }
+        if let jobs { guard (1 ... 1024).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 1024") } }
+    }
+
+    func run() throws {
+        let source = from ?? files.map { ($0 as NSString).deletingLastPathComponent }.map { $0.isEmpty ? "." : $0 }!
+        var options = CorpusBuildOptions(source: source, output: output ?? SpeechCorpus.defaultDirectory())
+        options.fileList = files
+        options.exclusionList = exclude
+        options.sampleRate = rate
+        options.validationPercent = validationPercent
+        options.minimumSeconds = minSeconds
+        if let jobs { options.jobs = jobs }
+
+        let line = ProgressLine(label: "corpus build", style: progress)
+        let summary = try CorpusBuilder.build(options) { p in
+            var text = "\(p.filesDone)/\(p.filesToConvert) files"
+            if p.bytesToConvert > 0 { text += String(format: " (%.0f %%)", 100 * Double(p.bytesDone) / Double(p.bytesToConvert)) }
+            text += String(format: ", %.1f min of audio, %@ elapsed", p.audioSecondsConverted / 60, ProgressLine.duration(p.elapsedSeconds))
+            if let eta = p.etaSeconds { text += ", ETA \(ProgressLine.duration(eta))" }
+            line.update(text, now: p.elapsedSeconds, force: p.filesDone == p.filesToConvert)
+        }
+        line.finish()
+        print(summary)
+        if rate != SpeechCorpus.sampleRate {
+            print("  note: the model trains at \(SpeechCorpus.sampleRate) Hz; loading resamples these \(rate) Hz files each time")
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file a corpus build considers, with what tells a changed file from
+/// an unchanged one (size and modification time).
+struct SourceFile: Sendable, Hashable {
+    /// Path relative to the source folder, as written in `skipped.tsv`.
+    var relativePath: String
+    /// Path to open.
+    var path: String
+    var size: Int
+    /// Modification time, nanoseconds since 1970.
+    var modified: Int64
+    /// Why the name cannot be used (not UTF-8, or a tab or line break, which
+    /// `manifest.tsv` cannot hold); nil when it can.
+    var badName: String?
+    /// Set when a listed file does not exist.
+    var missing = false
+}
+
+/// File identity for change detection: size and modification time (ns).
+struct FileStamp: Sendable, Hashable {
+    var size: Int
+    var modified: Int64
+
+    init(size: Int, modified: Int64) {
+        self.size = size
+        self.modified = modified
+    }
+
+    /// The stamp of `path` (following symbolic links), nil when it is not there.
+    init?(path: String) {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        self.init(status)
+    }
+
+    init(_ status: stat) {
+        size = Int(status.st_size)
+        #if canImport(Darwin)
+        modified = Int64(status.st_mtimespec.tv_sec) * 1_000_000_000 + Int64(status.st_mtimespec.tv_nsec)
+        #else
+        modified = Int64(status.st_mtim.tv_sec) * 1_000_000_000 + Int64(status.st_mtim.tv_nsec)
+        #endif
+    }
+}
+
+enum CorpusSources {
+    /// Every regular file under `root`, recursively, sorted by the bytes of
+    /// the relative path (as `LC_ALL=C sort` does). Hidden files and folders
+    /// (a name starting with `.`) are left out, and so is the folder
+    /// identified by `skipping` (the output, when it lies inside the
+    /// source). Symbolic links are followed; a folder reached twice (a link
+    /// cycle) is walked once.
+    static func walk(root: String, skipping skipped: (device: UInt64, inode: UInt64)?) -> [SourceFile] {
+        var files: [SourceFile] = []
+        var visited = Set<[UInt64]>()
+        func visit(_ directory: String, relative: String) {
+            var status = stat()
+            guard stat(directory, &status) == 0 else { return }
+            let key = [UInt64(status.st_dev), UInt64(status.st_ino)]
+            if let skipped, key == [skipped.device, skipped.inode] { return }
+            guard visited.insert(key).inserted, let handle = opendir(directory) else { return }
+            defer { closedir(handle) }
+            while let entry = readdir(handle) {
+                let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    Array(raw.prefix(while: { $0 != 0 }))
+                }
+                guard let first = bytes.first, first != UInt8(ascii: ".") else { continue }
+                let name = String(decoding: bytes, as: UTF8.self)
+                let valid = String(validating: bytes, as: UTF8.self) != nil
+                let childRelative = relative.isEmpty ? name : relative + "/" + name
+                let child = directory + "/" + name
+                guard valid else {
+                    files.append(SourceFile(relativePath: childRelative, path: child, size: 0, modified: 0,
+                                            badName: "its name is not UTF-8 text"))
+                    continue
+                }
+                var childStatus = stat()
+                guard stat(child, &childStatus) == 0 else { continue }  // a dangling link
+                switch childStatus.st_mode & S_IFMT {
+                case S_IFDIR:
+                    visit(child, relative: childRelative)
+                case S_IFREG:
+                    let stamp = FileStamp(childStatus)
+                    files.append(SourceFile(relativePath: childRelative, path: child, size: stamp.size, modified: stamp.modified,
+                                            badName: badCharacters(in: childRelative)))
+                default:
+                    continue
+                }
+            }
+        }
+        visit(root, relative: "")
+        return sortedByBytes(files)
+    }
+
+    /// The files named in `list` (one per line; blank lines and lines
+    /// starting with `#` are ignored): relative to `root`, or absolute
+    /// inside it. Sorted by relative path, duplicates dropped. A listed
+    /// file that does not exist comes back `missing` (it is skipped, not
+    /// fatal). Throws ``AudioError/listMalformed(path:line:reason:)`` for a
+    /// path outside `root` or with `..` components.
+    static func listed(in list: String, root: String) throws(AudioError) -> [SourceFile] {
+        let lines = try readListLines(list)
+        var seen = Set<String>()
+        var files: [SourceFile] = []
+        let rootPrefix = root.hasSuffix("/") ? root : root + "/"
+        for (index, line) in lines.enumerated() {
+            let text = line
+            guard !text.isEmpty, !text.hasPrefix("#") else { continue }
+            var relative = text
+            if text.hasPrefix("/") {
+                guard text.hasPrefix(rootPrefix) else {
+                    throw AudioError.listMalformed(path: list, line: index + 1, reason: "`\(text)` is not inside --from \(root)")
+                }
+                relative = String(text.dropFirst(rootPrefix.count))
+            }
+            while relative.hasPrefix("./") { relative.removeFirst(2) }
+            let parts = relative.split(separator: "/", omittingEmptySubsequences: true)
+            guard !parts.isEmpty, !parts.contains("..") else {
+                throw AudioError.listMalformed(path: list, line: index + 1, reason: "`\(text)` is not a file inside --from \(root)")
+            }
+            relative = parts.joined(separator: "/")
+            guard seen.insert(relative).inserted else { continue }
+            let path = rootPrefix + relative
+            var status = stat()
+            if stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG {
+                let stamp = FileStamp(status)
+                files.append(SourceFile(relativePath: relative, path: path, size: stamp.size, modified: stamp.modified,
+                                        badName: badCharacters(in: relative)))
+            } else {
+                files.append(SourceFile(relativePath: relative, path: path, size: 0, modified: 0,
+                                        badName: badCharacters(in: relative), missing: true))
+            }
+        }
+        return sortedByBytes(files)
+    }
+
+    /// Files to leave out, with the reason to record: `source<TAB>reason`
+    /// lines (an optional `source<TAB>reason` header, blank lines and `#`
+    /// comments are ignored). Throws ``AudioError/listMalformed(path:line:reason:)``.
+    static func exclusions(in list: String) throws(AudioError) -> [String: String] {
+        var excluded: [String: String] = [:]
+        for (index, line) in try readListLines(list).enumerated() {
+            guard !line.isEmpty, !line.hasPrefix("#"), !(index == 0 && line == "source\treason") else { continue }
+            let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
+            guard fields.count == 2, !fields[0].isEmpty, !fields[1].isEmpty else {
+                throw AudioError.listMalformed(path: list, line: index + 1, reason: "expected `source<TAB>reason`, found \(fields.count) field\(fields.count == 1 ? "" : "s")")
+            }
+            excluded[String(fields[0])] = String(fields[1])
+        }
+        return excluded
+    }
+
+    private static func readListLines(_ path: String) throws(AudioError) -> [String] {
+        try readTextLines(path) { AudioError.listMalformed(path: path, line: 0, reason: $0) }
+    }
+
+    private static func badCharacters(in relativePath: String) -> String? {
+        relativePath.utf8.contains(where: { $0 == 9 || $0 == 10 || $0 == 13 })
+            ? "its name holds a tab or a line break, which manifest.tsv cannot hold" : nil
+    }
+
+    static func sortedByBytes(_ files: [SourceFile]) -> [SourceFile] {
+        files.sorted { $0.relativePath.utf8.lexicographicallyPrecedes($1.relativePath.utf8) }
+    }
+}

@@ -1,0 +1,389 @@
+import FileSupport
+import Foundation
+import SeededRNG
+@testable import SpeechAudio
+import Testing
+import TestSupport
+
+/// A folder of source audio as a user would bring it: several formats,
+/// rates and channel counts, nested folders laid out by speaker (VCTK
+/// style), and the files a real folder holds that are not usable audio.
+struct MixedAudioFolder {
+    let folder = TemporaryFolder("mixed")
+    var root: String { folder.path }
+
+    /// A usable source: relative path, rate, channels, frames.
+    struct Source: Hashable {
+        var path: String
+        var rate: Int
+        var channels: Int
+        var frames: Int
+    }
+
+    /// What the build must keep (not the collision loser, not the short clip).
+    private(set) var kept: [Source] = []
+
+    /// Sources the build must skip, and the category of each.
+    private(set) var expectedSkips: [String: SkipCategory] = [:]
+
+    init() throws {
+        func add(_ path: String, _ format: AudioFileFormat, rate: Int, channels: Int, seconds: Double, seed: UInt64, keep: Bool = true) throws {
+            guard format.isSupported else { return }
+            let frames = Int(seconds * Double(rate))
+            var interleaved = [Float](repeating: 0, count: frames * channels)
+            for c in 0 ..< channels {
+                let signal = pcmGridSignal(count: frames, seed: seed &+ UInt64(c))
+                for i in 0 ..< frames { interleaved[i * channels + c] = signal[i] * 0.8 }
+            }
+            let target = folder.file(path)
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try writeAudio(interleaved: interleaved, channels: channels, sampleRate: rate, format: format, to: target)
+            if keep { kept.append(Source(path: path, rate: rate, channels: channels, frames: try audioFileInfo(path: target).frames)) }
+        }
+        try add("p225/p225_001.flac", .flac16, rate: 44_100, channels: 2, seconds: 0.7, seed: 1)
+        try add("p225/p225_002.flac", .flac16, rate: 16_000, channels: 1, seconds: 0.5, seed: 2)
+        // Becomes p225/p225_002.wav too: the .flac comes first in byte order and wins.
+        try add("p225/p225_002.wav", .wav16, rate: 16_000, channels: 1, seconds: 0.4, seed: 3, keep: false)
+        expectedSkips["p225/p225_002.wav"] = .nameCollision
+        try add("p225/p225_003.aiff", .aiff16, rate: 8_000, channels: 3, seconds: 0.6, seed: 4)
+        try add("p225/p225_004.wav", .wav16, rate: 16_000, channels: 1, seconds: 1.0, seed: 5)
+        try add("p226/deep/p226_001.ogg", .oggVorbis, rate: 22_050, channels: 1, seconds: 0.8, seed: 6)
+        try add("p226/p226_002.opus", .opus, rate: 48_000, channels: 2, seconds: 0.5, seed: 7)
+        try add("p226/p226_003.wav", .wav16, rate: 32_000, channels: 2, seconds: 0.3, seed: 8)
+        try add("p226/p226_short.wav", .wav16, rate: 16_000, channels: 1, seconds: 0.05, seed: 9, keep: false)
+        expectedSkips["p226/p226_short.wav"] = .tooShort
+
+        folder.write("empty.wav", bytes: [])
+        expectedSkips["empty.wav"] = .empty
+        folder.write("notes.wav", text: "This is a text file named .wav.\n")
+        expectedSkips["notes.wav"] = .notAudio
+        folder.write("README.txt", text: "Recorded in 2024.\n")
+        expectedSkips["README.txt"] = .notAudio
+        var corrupt = Array("RIFF".utf8) + [0x24, 0x08, 0, 0] + Array("WAVE".utf8) + Array("fmt ".utf8)
+        corrupt += [UInt8](repeating: 0xFF, count: 60)
+        folder.write("corrupt.wav", bytes: corrupt)
+        expectedSkips["corrupt.wav"] = .unreadable
+        let whole = handmadeWAV(format: 1, channels: 1, sampleRate: 16_000, bitsPerSample: 16, data: [UInt8](repeating: 1, count: 8000))
+        folder.write("cut/truncated.wav", bytes: Array(whole.prefix(3000)))
+        expectedSkips["cut/truncated.wav"] = .unreadable
+        // Hidden files and folders are not sources at all.
+        folder.write(".hidden/p225_999.wav", bytes: whole)
+        folder.write("p225/.DS_Store", text: "x")
+    }
+
+    /// The options for a build of this folder into `output`.
+    func options(output: String) -> CorpusBuildOptions {
+        var options = CorpusBuildOptions(source: root, output: output)
+        options.minimumSeconds = 0.1
+        options.jobs = 2
+        // With 7 files, 10 % would leave validation empty.
+        options.validationPercent = 40
+        return options
+    }
+}
+
+/// Every regular file under `folder` (hidden ones too) with its bytes.
+func snapshot(_ folder: String) -> [String: [UInt8]] {
+    var files: [String: [UInt8]] = [:]
+    let enumerator = FileManager.default.enumerator(atPath: folder)
+    while let relative = enumerator?.nextObject() as? String {
+        var isDirectory: ObjCBool = false
+        let path = folder + "/" + relative
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
+        files[relative] = [UInt8](FileManager.default.contents(atPath: path) ?? Data())
+    }
+    return files
+}
+
+/// Modification time (ns) and inode of every regular file under `folder`.
+func stamps(_ folder: String) -> [String: [Int64]] {
+    var result: [String: [Int64]] = [:]
+    let enumerator = FileManager.default.enumerator(atPath: folder)
+    while let relative = enumerator?.nextObject() as? String {
+        var status = stat()
+        guard stat(folder + "/" + relative, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { continue }
+        result[relative] = [Int64(status.st_mtim.tv_sec), Int64(status.st_mtim.tv_nsec), Int64(status.st_ino), Int64(status.st_size)]
+    }
+    return result
+}
+
+func lines(_ path: String) -> [String] {
+    String(decoding: FileManager.default.contents(atPath: path) ?? Data(), as: UTF8.self)
+        .split(separator: "\n").map(String.init)
+}
+
+func build(_ options: CorpusBuildOptions) throws -> CorpusBuildSummary {
+    try CorpusBuilder.build(options)
+}
+
+@Suite("corpus build")
+struct CorpusBuildTests {
+    @Test("mixed formats, rates, channels and nested folders: every usable file converted, every other one skipped with its reason")
+    func buildsMixedFolder() throws {
+        let sources = try MixedAudioFolder()
+        let out = TemporaryFolder("out")
+        let summary = try build(sources.options(output: out.path))
+        print(summary)
+
+        // skipped.tsv: a header, then one line per skipped source, in byte order, with its category.
+        let skippedLines = lines(out.file("skipped.tsv"))
+        #expect(skippedLines.first == "source\treason")
+        var skipped: [String: SkipCategory] = [:]
+        for line in skippedLines.dropFirst() {
+            let fields = line.split(separator: "\t", maxSplits: 1).map(String.init)
+            let category = SkipCategory.allCases.first { fields[1].hasPrefix($0.rawValue + ": ") }
+            #expect(category != nil, "reason without a category: \(line)")
+            skipped[fields[0]] = category
+        }
+        #expect(skipped == sources.expectedSkips)
+        #expect(skippedLines.dropFirst().map { $0.split(separator: "\t")[0] } == skippedLines.dropFirst().map { $0.split(separator: "\t")[0] }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+        #expect(summary.skippedCount == sources.expectedSkips.count)
+        #expect(summary.skipped.first { $0.reason == "not audio" }?.count == 2)
+
+        // manifest.tsv: every kept source, as a WAV at its relative path.
+        let manifest = try CorpusManifest.read(directory: out.path)
+        let expectedFiles = sources.kept.map { CorpusLayout.outputPath(forSource: $0.path) }.sorted()
+        #expect(manifest.entries.map(\.file) == expectedFiles)
+        #expect(summary.files == expectedFiles.count && summary.speakers == 2 && summary.speakerDepth == 0)
+        for source in sources.kept {
+            let name = CorpusLayout.outputPath(forSource: source.path)
+            let entry = try #require(manifest.entries.first { $0.file == name })
+            let info = try audioFileInfo(path: out.file(name))
+            #expect(info.sampleRate == 16_000 && info.channels == 1 && info.format == AudioFileFormat.wav16.libsndfileFormat)
+            #expect(info.frames == entry.samples)
+            // The length libsamplerate gives the whole file (±2 of the exact ratio) …
+            let expected = try readMonoAudio(path: sources.folder.file(source.path), sampleRate: 16_000)
+            let exact = Double(source.frames) * 16_000 / Double(source.rate)
+            #expect(abs(Double(entry.samples) - exact) <= 2, "\(source.path): \(entry.samples) samples, \(exact) exact")
+            #expect(entry.samples == expected.count, "\(source.path): streamed \(entry.samples), whole-file \(expected.count)")
+            // … and the same samples, on the 16-bit grid: streaming block by block changes nothing.
+            let written = try readMonoAudio(path: out.file(name))
+            #expect(written == expected.map { Float(pcm16($0)) / 32768 }, "\(source.path): streamed conversion differs from the whole-file one")
+            #expect(entry.sha256 == out.bytes(name).withUnsafeBytes { SHA256Digest.hex(of: $0) })
+        }
+        #expect(!FileManager.default.fileExists(atPath: out.file("p226/p226_short.wav")))
+        #expect(try SpeechCorpus.verify(directory: out.path).isEmpty)
+        #expect(!snapshot(out.path).keys.contains { $0.hasSuffix(".partial") }, "no temporary file left")
+    }
+
+    @Test("the split follows the path hash alone: same lists whatever the job count or output folder")
+    func splitIsStable() throws {
+        let sources = try MixedAudioFolder()
+        let first = TemporaryFolder("a"), second = TemporaryFolder("b")
+        var options = sources.options(output: first.path)
+        options.validationPercent = 40
+        _ = try build(options)
+        options.output = second.path
+        options.jobs = 1
+        _ = try build(options)
+        for name in ["manifest.tsv", "train.txt", "validation.txt", "skipped.tsv"] {
+            #expect(first.bytes(name) == second.bytes(name), "\(name) differs between builds")
+        }
+        let manifest = try CorpusManifest.read(directory: first.path)
+        #expect(manifest.validation.map(\.file) == manifest.entries.map(\.file).filter { CorpusLayout.isValidation($0, percent: 40) })
+        #expect(manifest.train.map(\.file) == manifest.entries.map(\.file).filter { !CorpusLayout.isValidation($0, percent: 40) })
+        #expect(!manifest.validation.isEmpty && !manifest.train.isEmpty)
+    }
+
+    @Test("the hash split equals the one build-corpus.sh made with sha256sum (real corpus, when built)")
+    func splitMatchesTheShellScript() throws {
+        let directory = realCorpusDirectory()
+        guard FileManager.default.fileExists(atPath: directory + "/manifest.tsv") else { return }
+        let manifest = try CorpusManifest.read(directory: directory)
+        let mismatches = manifest.entries.filter { entry in
+            CorpusLayout.isValidation(entry.file, percent: 10) != manifest.validation.contains(entry)
+        }
+        #expect(mismatches.isEmpty, "split differs for \(mismatches.prefix(3).map(\.file))")
+    }
+
+    @Test("a second build with nothing changed writes nothing")
+    func secondBuildIsANoOp() throws {
+        let sources = try MixedAudioFolder()
+        let out = TemporaryFolder("out")
+        _ = try build(sources.options(output: out.path))
+        let before = stamps(out.path)
+        let bytes = snapshot(out.path)
+        usleep(20_000)  // a rewrite would show in the nanosecond mtimes
+        let again = try build(sources.options(output: out.path))
+        #expect(again.converted == 0 && !again.metadataChanged && again.removed == 0)
+        #expect(again.reused == sources.kept.count + sources.expectedSkips.count, "every source: its earlier result stands")
+        #expect(stamps(out.path) == before, "a file was rewritten")
+        #expect(snapshot(out.path) == bytes)
+    }
+
+    @Test("a rebuild converts only what changed, removes what no source makes, and repairs a damaged output")
+    func rebuildFollowsChanges() throws {
+        let sources = try MixedAudioFolder()
+        let out = TemporaryFolder("out")
+        _ = try build(sources.options(output: out.path))
+        let reference = snapshot(out.path)
+
+        // A damaged output comes back byte for byte.
+        var damaged = out.bytes("p225/p225_004.wav")
+        damaged[200] ^= 0xFF
+        out.write("p225/p225_004.wav", bytes: damaged)
+        var summary = try build(sources.options(output: out.path))
+        #expect(summary.converted == 1)
+        #expect(out.bytes("p225/p225_004.wav") == reference["p225/p225_004.wav"])
+
+        // An edited source is converted again; nothing else is.
+        try sources.folder.writeWAV("p226/p226_003.wav", samples: pcmGridSignal(count: 8000, seed: 99), sampleRate: 32_000)
+        summary = try build(sources.options(output: out.path))
+        #expect(summary.converted == 1)
+        #expect(out.bytes("p226/p226_003.wav") != reference["p226/p226_003.wav"])
+        #expect(try SpeechCorpus.verify(directory: out.path).isEmpty)
+
+        // A removed source takes its WAV (and its emptied folder) with it.
+        try FileManager.default.removeItem(atPath: sources.folder.file("p226/deep/p226_001.ogg"))
+        summary = try build(sources.options(output: out.path))
+        #expect(summary.converted == 0 && summary.removed == (AudioFileFormat.oggVorbis.isSupported ? 1 : 0))
+        #expect(!FileManager.default.fileExists(atPath: out.file("p226/deep")))
+        #expect(!lines(out.file("manifest.tsv")).contains { $0.hasPrefix("p226/deep/") })
+
+        // A longer minimum turns kept files into skips (and removes their WAVs); a shorter one brings them back.
+        var options = sources.options(output: out.path)
+        options.minimumSeconds = 0.45
+        summary = try build(options)
+        #expect(!FileManager.default.fileExists(atPath: out.file("p226/p226_003.wav")))
+        #expect(lines(out.file("skipped.tsv")).contains { $0.hasPrefix("p226/p226_003.wav\ttoo short: ") })
+        options.minimumSeconds = 0.01
+        summary = try build(options)
+        #expect(lines(out.file("manifest.tsv")).contains { $0.hasPrefix("p226/p226_short.wav\t") })
+        #expect(try SpeechCorpus.verify(directory: out.path).isEmpty)
+    }
+
+    @Test("crash states (torn journal, stray temporary file, lists not yet written) resume to the same bytes")
+    func crashStatesResume() throws {
+        let sources = try MixedAudioFolder()
+        let reference = TemporaryFolder("reference")
+        _ = try build(sources.options(output: reference.path))
+        let expected = snapshot(reference.path).filter { !$0.key.hasPrefix(".build") }
+
+        let out = TemporaryFolder("out")
+        _ = try build(sources.options(output: out.path))
+        // What a kill mid-build leaves: the journal cut after two records
+        // and inside a third, a half-written temporary file, an output
+        // renamed into place but not yet journaled, no lists yet.
+        let journal = lines(out.file(".build-journal.tsv"))
+        out.write(".build-journal.tsv", text: journal.prefix(3).joined(separator: "\n") + "\n" + journal[3].prefix(10))
+        out.write("p225/.p225_004.wav.partial", bytes: [1, 2, 3])
+        for name in ["manifest.tsv", "train.txt", "validation.txt", "skipped.tsv"] {
+            try FileManager.default.removeItem(atPath: out.file(name))
+        }
+        let summary = try build(sources.options(output: out.path))
+        #expect(summary.converted > 0 && summary.reused == 2)
+        #expect(snapshot(out.path).filter { !$0.key.hasPrefix(".build") } == expected)
+    }
+
+    @Test("--files: relative and absolute paths, duplicates, a missing file; --exclude: reasons copied to skipped.tsv")
+    func fileListAndExclusions() throws {
+        let sources = try MixedAudioFolder()
+        let out = TemporaryFolder("out")
+        let list = sources.folder.write(".list.txt", text: """
+            # chosen files
+            p225/p225_004.wav
+            \(sources.root)/p226/p226_003.wav
+            ./p225/p225_004.wav
+
+            p226/missing.wav
+            """)
+        let exclusions = sources.folder.write(".exclude.tsv", text: "source\treason\np226/p226_003.wav\tmusic\nold/gone.g722\tsilence\n")
+        var options = sources.options(output: out.path)
+        options.fileList = list
+        options.exclusionList = exclusions
+        let summary = try build(options)
+        #expect(lines(out.file("manifest.tsv")).dropFirst().map { String($0.split(separator: "\t")[0]) } == ["p225/p225_004.wav"])
+        #expect(lines(out.file("skipped.tsv")) == [
+            "source\treason",
+            "old/gone.g722\tsilence",
+            "p226/missing.wav\tunreadable: no such file",
+            "p226/p226_003.wav\tmusic",
+        ])
+        #expect(summary.skipped.map(\.reason).sorted() == ["music", "silence", "unreadable"])
+
+        for (text, fragment) in [("../outside.wav\n", "not a file inside"), ("/etc/passwd\n", "is not inside --from")] {
+            options.fileList = sources.folder.write(".bad.txt", text: text)
+            options.exclusionList = nil
+            let error = audioError { () throws(AudioError) in try CorpusBuilder.build(options) }
+            guard case let .listMalformed(path, 1, reason)? = error else {
+                Issue.record("expected listMalformed for \(text), got \(String(describing: error))")
+                continue
+            }
+            #expect(path == options.fileList && reason.contains(fragment) && error!.description.contains(path))
+        }
+        options.fileList = nil
+        options.exclusionList = sources.folder.write(".bad.tsv", text: "no-reason-here\n")
+        let error = audioError { () throws(AudioError) in try CorpusBuilder.build(options) }
+        #expect(error == .listMalformed(path: options.exclusionList!, line: 1, reason: "expected `source<TAB>reason`, found 1 field"))
+    }
+
+    @Test("bad folders: missing, a file, empty, only bad files, output holding the source, a second build at once")
+    func badFolders() throws {
+        let work = TemporaryFolder("work")
+        func error(_ source: String, _ output: String) -> AudioError? {
+            audioError { () throws(AudioError) in try CorpusBuilder.build(CorpusBuildOptions(source: source, output: output)) }
+        }
+        #expect(error(work.file("absent"), work.file("out")) == .folderNotFound(path: work.file("absent")))
+        let file = work.write("file.wav", bytes: [1])
+        #expect(error(file, work.file("out")) == .notAFolder(path: file))
+        try FileManager.default.createDirectory(atPath: work.file("empty/.git"), withIntermediateDirectories: true)
+        #expect(error(work.file("empty"), work.file("out")) == .folderEmpty(path: work.file("empty")))
+
+        work.write("bad/a.wav", text: "not audio")
+        work.write("bad/b.flac", bytes: [])
+        guard case let .noUsableAudio(_, 2, first)? = error(work.file("bad"), work.file("bad-out")) else {
+            Issue.record("expected noUsableAudio")
+            return
+        }
+        #expect(first.contains("a.wav") && first.contains("not audio"))
+        #expect(lines(work.file("bad-out/skipped.tsv")).count == 3, "skipped.tsv says why")
+        #expect(!FileManager.default.fileExists(atPath: work.file("bad-out/manifest.tsv")))
+
+        try work.writeWAV("audio/a.wav", samples: pcmGridSignal(count: 4000, seed: 1))
+        #expect(error(work.file("audio"), work.file("audio")) == .outputOverlapsSource(source: work.file("audio"), output: work.file("audio")))
+        #expect(error(work.file("audio"), work.path) == .outputOverlapsSource(source: work.file("audio"), output: work.path))
+        #expect(error(work.file("audio"), work.file("audio") + "/../audio/") != nil)
+
+        // The output may live inside the source: the walk leaves it out.
+        let inside = try CorpusBuilder.build(CorpusBuildOptions(source: work.file("audio"), output: work.file("audio/corpus")))
+        let again = try CorpusBuilder.build(CorpusBuildOptions(source: work.file("audio"), output: work.file("audio/corpus")))
+        #expect(inside.files == 1 && again.files == 1 && again.skippedCount == 0)
+
+        // A second build into the same folder while one holds the lock.
+        let lockPath = work.file("audio/corpus/.build.lock")
+        let fd = open(lockPath, O_RDWR)
+        defer { close(fd) }
+        #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
+        let locked = error(work.file("audio"), work.file("audio/corpus"))
+        #expect(locked == .buildInProgress(output: work.file("audio/corpus")))
+        #expect(locked?.description.contains("another `pbtwave corpus build`") == true)
+    }
+
+    @Test("--corpus pointing at a folder of audio says which command builds a corpus from it")
+    func notACorpus() throws {
+        let folder = TemporaryFolder("audio")
+        try folder.writeWAV("a.wav", samples: [0.1, 0.2])
+        let error = audioError { () throws(AudioError) in try SpeechCorpus.load(directory: folder.path) }
+        #expect(error == .notACorpus(directory: folder.path))
+        #expect(error?.description.contains("pbtwave corpus build --from \(folder.path) --output \(folder.path)-corpus") == true, "got \(error!)")
+        let missing = audioError { () throws(AudioError) in try SpeechCorpus.load(directory: folder.file("none")) }
+        #expect(missing?.description.contains("pbtwave corpus build --from AUDIO_DIR --output \(folder.file("none"))") == true)
+        #expect(missing?.description.contains("bash datasets/build-corpus.sh") == true)
+    }
+
+    @Test("output names and the speaker layouts of public data sets")
+    func layoutRules() {
+        #expect(CorpusLayout.outputPath(forSource: "a/b.flac") == "a/b.wav")
+        #expect(CorpusLayout.outputPath(forSource: "a.b/c") == "a.b/c.wav")
+        #expect(CorpusLayout.outputPath(forSource: "x.tar.gz") == "x.tar.wav")
+        #expect(CorpusLayout.outputPath(forSource: "d/.e") == "d/.e.wav")
+        let vctk = ["p225/p225_001.wav", "p225/p225_002.wav", "p226/p226_001.wav"]
+        #expect(CorpusLayout.speakers(in: vctk)! == (2, 0))
+        #expect(CorpusLayout.speakers(in: vctk.map { "wav48/" + $0 })! == (2, 1))
+        let libri = ["19/198/19-198-0000.wav", "19/227/19-227-0001.wav", "26/495/26-495-0000.wav"]
+        #expect(CorpusLayout.speakers(in: libri)! == (2, 0))
+        #expect(CorpusLayout.speakers(in: ["wavs/LJ001-0001.wav", "wavs/LJ001-0002.wav"]) == nil)
+        #expect(CorpusLayout.speakers(in: ["digits/1.wav", "letters/a.wav", "hello.wav"]) == nil)
+        #expect(CorpusLayout.speakers(in: ["p225/p2250.wav"]) == nil, "the folder name must end at a separator")
+    }
+}
