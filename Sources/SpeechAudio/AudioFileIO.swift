@@ -76,11 +76,11 @@ public func audioFileInfo(path: String) throws(AudioError) -> AudioFileInfo {
 /// resampled copy, and two blocks of 256 KiB, whatever the header claims.
 /// Complexity: O(frames × channels), one pass plus resampling.
 public func readMonoAudio(
-    path: String, sampleRate: Int? = nil, maximumSamples: Int = AudioLimits.defaultMaximumSamples
+    path: String, sampleRate: Int? = nil, quality: ResamplingQuality = .medium, maximumSamples: Int = AudioLimits.defaultMaximumSamples
 ) throws(AudioError) -> [Float] {
     let (mono, fileRate) = try decodeMono(path: path, maximumSamples: maximumSamples)
     guard let target = sampleRate, target != fileRate else { return mono }
-    return try resample(mono, from: fileRate, to: target, path: path, maximumSamples: maximumSamples)
+    return try resample(mono, from: fileRate, to: target, quality: quality, path: path, maximumSamples: maximumSamples)
 }
 
 /// Decodes `path` whole, to mono at its own rate (see ``MonoDecoder``).

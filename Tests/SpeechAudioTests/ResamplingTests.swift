@@ -1,11 +1,13 @@
+import CSampleRate
 import Foundation
 import SeededRNG
 @testable import SpeechAudio
 import Testing
 import TestSupport
 
-/// The polyphase resampler against its naive twin, libsamplerate itself.
-@Suite("resampling: polyphase vs libsamplerate")
+/// The streaming resampler (block by block, as corpus build runs it) against
+/// libsamplerate's one-shot `src_simple` on the whole input.
+@Suite("resampling: streamed vs libsamplerate in one call")
 struct ResamplingTests {
     /// Runs `input` through `stream` in blocks of random sizes.
     private func run(_ stream: any ResamplingStream, _ input: [Float], rng: inout Xoshiro256) throws -> [Float] {
@@ -22,38 +24,34 @@ struct ResamplingTests {
         return output
     }
 
-    @Test("same samples as libsamplerate medium within Float rounding (5e-7, a 60th of a 16-bit step), same count",
-          arguments: [(44_100, 16_000), (48_000, 16_000), (8_000, 16_000), (22_050, 16_000), (11_025, 16_000),
-                      (32_000, 16_000), (24_000, 16_000), (96_000, 16_000), (12_000, 16_000), (16_000, 22_050), (16_000, 16_000)])
-    func matchesLibsamplerate(from: Int, to: Int) throws {
-        var rng = Xoshiro256(seed: UInt64(from * 7 + to))
-        // A length whose output count is not an exact integer ratio (where
-        // libsamplerate's rounding may drop the last sample), unless every
-        // length gives one (8 → 16 kHz).
-        var count = 40_000 + Int(rng.next() % 5000)
-        while to % from != 0, (count * to) % from == 0 { count += 1 }
-        let input = randomArray(count, scale: 0.9, rng: &rng)
-        guard let filter = try PolyphaseFilter.measure(from: from, to: to) else {
-            Issue.record("no polyphase filter for \(from) → \(to) Hz")
-            return
+    /// libsamplerate's `src_simple` on the whole input: the naive twin.
+    private func simple(_ input: [Float], from: Int, to: Int, quality: ResamplingQuality) -> [Float] {
+        var output = [Float](repeating: 0, count: input.count * to / from + 64)
+        var data = SRC_DATA()
+        input.withUnsafeBufferPointer { i in
+            output.withUnsafeMutableBufferPointer { o in
+                data.data_in = i.baseAddress
+                data.input_frames = i.count
+                data.data_out = o.baseAddress
+                data.output_frames = o.count
+                data.src_ratio = Double(to) / Double(from)
+                #expect(src_simple(&data, quality.converter, 1) == 0)
+            }
         }
-        let fast = try run(PolyphaseStream(filter: filter), input, rng: &rng)
-        let reference = try run(LibsamplerateStream(from: from, to: to, path: ""), input, rng: &rng)
-        #expect(fast.count == reference.count, "\(from) → \(to): \(fast.count) vs libsamplerate's \(reference.count)")
-        #expect(fast.count == count * (to / gcd(from, to)) / (from / gcd(from, to)))
-        guard fast.count == reference.count else { return }
-        expectClose(fast, reference, tolerance: 5e-7, "\(from) → \(to) Hz, \(filter.up)/\(filter.down), \(filter.taps) taps: polyphase vs libsamplerate")
+        return Array(output.prefix(data.output_frames_gen))
     }
 
-    @Test("an exact-ratio length: counts agree within one, samples within rounding")
-    func exactRatioLength() throws {
-        var rng = Xoshiro256(seed: 3)
-        let input = randomArray(441 * 300, scale: 0.9, rng: &rng)
-        let fast = try run(makeResamplingStream(from: 44_100, to: 16_000, path: ""), input, rng: &rng)
-        let reference = try run(LibsamplerateStream(from: 44_100, to: 16_000, path: ""), input, rng: &rng)
-        #expect(fast.count == 160 * 300 && abs(fast.count - reference.count) <= 1)
-        let common = min(fast.count, reference.count)
-        expectClose(Array(fast.prefix(common)), Array(reference.prefix(common)), tolerance: 5e-7, "44.1 → 16 kHz, 132,300 samples")
+    @Test("same samples and count as src_simple, whatever the blocks",
+          arguments: [(44_100, 16_000), (48_000, 16_000), (8_000, 16_000), (22_050, 16_000), (16_000, 22_050)], ResamplingQuality.allCases)
+    func matchesOneShotLibsamplerate(rates: (Int, Int), quality: ResamplingQuality) throws {
+        var rng = Xoshiro256(seed: UInt64(rates.0 * 7 + rates.1))
+        let input = randomArray(40_000 + Int(rng.next() % 5000), scale: 0.9, rng: &rng)
+        let streamed = try run(makeResamplingStream(from: rates.0, to: rates.1, quality: quality, path: ""), input, rng: &rng)
+        let reference = simple(input, from: rates.0, to: rates.1, quality: quality)
+        #expect(abs(streamed.count - reference.count) <= 1, "\(rates) \(quality): \(streamed.count) vs \(reference.count)")
+        let common = min(streamed.count, reference.count)
+        expectClose(Array(streamed.prefix(common)), Array(reference.prefix(common)), tolerance: 1e-6,
+                    "\(rates.0) → \(rates.1) Hz, \(quality): streamed vs src_simple")
     }
 
     @Test("a stream cut into random blocks gives what one whole-input resample() gives")
@@ -67,14 +65,4 @@ struct ResamplingTests {
             expectClose(streamed, whole, tolerance: 0, "\(from) → \(to) Hz streamed vs whole")
         }
     }
-
-    @Test("the stream is the polyphase one at medium quality, libsamplerate otherwise or for an odd ratio")
-    func engineChoice() throws {
-        #expect(try makeResamplingStream(from: 44_100, to: 16_000, path: "") is PolyphaseStream)
-        #expect(try makeResamplingStream(from: 44_100, to: 16_000, quality: .best, path: "") is LibsamplerateStream)
-        #expect(try makeResamplingStream(from: 44_101, to: 16_000, path: "") is LibsamplerateStream)
-        #expect(try resample([Float](repeating: 0.25, count: 5000), from: 44_101, to: 16_000).count >= 1812)
-    }
-
-    private func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
 }
