@@ -229,7 +229,8 @@ public struct PBTCoordinator: Sendable {
     }
 }
 
-/// The checkpoint files of one run: `RUN_DIR/checkpoints/trial-<id>.<attempt>.ckpt`.
+/// The checkpoints of one run: `RUN_DIR/checkpoints/trial-<id>.<attempt>.ckpt`,
+/// each a file or (`ExecRunner`) a directory.
 /// Paths are stored relative to the run directory, so a run directory (or
 /// a shared mount of it) can live anywhere.
 public struct CheckpointDirectory: Sendable, Hashable {
@@ -252,16 +253,16 @@ public struct CheckpointDirectory: Sendable, Hashable {
 
     func remove(relativePath: String) { remove(absolutePath: prefix + relativePath) }
 
-    func remove(absolutePath: String) { _ = unlink(absolutePath) }
+    func remove(absolutePath: String) { Self.removeItem(atPath: absolutePath) }
 
-    /// Deletes every file in the directory whose relative path is not in
-    /// `live`. Returns how many were deleted.
+    /// Deletes every file (or trial directory) in the directory whose
+    /// relative path is not in `live`. Returns how many were deleted.
     @discardableResult
     public func sweep(keeping live: Set<String>) -> Int {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         var removed = 0
         for name in names where !live.contains("checkpoints/\(name)") {
-            if unlink(prefix + "checkpoints/" + name) == 0 { removed += 1 }
+            if Self.removeItem(atPath: prefix + "checkpoints/" + name) { removed += 1 }
         }
         return removed
     }

@@ -49,7 +49,8 @@ public struct PBTCommand: ParsableCommand {
 
     public func run() throws {
         let runDirectory = URL(fileURLWithPath: runDir).standardizedFileURL
-        let (runner, configuration) = try runner.makeRunner(settings: settings.settings)
+        let line = PBTSession.progressLine(progress)
+        let (runner, configuration) = try runner.makeRunner(settings: settings.settings(), show: line.message)
         let opened = try store.open(runDirectory: runDirectory, configuration: configuration, resume: resume)
         let coordinator = opened.coordinator
         let settings = coordinator.settings
@@ -63,9 +64,10 @@ public struct PBTCommand: ParsableCommand {
             print("  pbtwave worker \(store.workerArguments(runDirectory: runDirectory))")
             return
         }
-        let result = try PBTSession.drive(runner, coordinator: coordinator, options: DriverOptions(workers: threads, leaseSeconds: leaseSeconds),
-                                          progress: progress)
+        let (result, stopSignal) = try PBTSession.drive(runner, coordinator: coordinator,
+                                                        options: DriverOptions(workers: threads, leaseSeconds: leaseSeconds), line: line)
         try PBTSession.printSummary(result, coordinator: coordinator, exportTo: runDirectory)
+        if let stopSignal { throw ExitCode(128 + stopSignal) }
         if result.done, store.isShared {
             // Nothing will run again: files of killed workers (temporaries,
             // outputs never reported) can go. A worker still writing a late
