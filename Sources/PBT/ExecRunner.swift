@@ -183,6 +183,22 @@ public final class ExecRunner: TrialRunner {
         }
     }
 
+    /// The mean wall time of starting `executable` (no arguments, output to
+    /// /dev/null) and waiting for it, over `count` sequential runs: what a
+    /// process start costs here (for `pbtwave bench exec-overhead`).
+    public static func timeProcessStart(_ executable: String, count: Int) throws -> Duration {
+        let start = ContinuousClock.now
+        for _ in 0..<count {
+            let process: SpawnedProcess
+            do { process = try SpawnedProcess.spawn(executable: executable, arguments: [executable], environment: [], log: "/dev/null") } catch {
+                throw ExecRunnerError.notExecutable("\(executable) (\(error.message))")
+            }
+            process.waitForExit()
+            _ = process.reap()
+        }
+        return (ContinuousClock.now - start) / count
+    }
+
     // MARK: The contract
 
     /// The `PBT_*` variables of `trial`.
