@@ -348,7 +348,7 @@ public struct ExecRecipe: Sendable, Hashable, Codable {
     }
 
     /// The trial timeout the run was created with.
-    public var trialTimeout: Duration? { trialTimeoutSeconds.map { .milliseconds(Int64(($0 * 1000).rounded())) } }
+    public var trialTimeout: Duration? { trialTimeoutSeconds.map { .seconds($0) } }
 }
 
 /// `PBT_TRIAL_DIR/result.json`.

@@ -29,7 +29,7 @@ struct ExecOptions: ParsableArguments {
         }
     }
 
-    var timeout: Duration? { trialTimeout.map { .milliseconds(Int64(($0 * 1000).rounded())) } }
+    var timeout: Duration? { trialTimeout.map { .seconds($0) } }
 
     /// The program given after `--`, if any.
     var given: ExecCommand? { command.first.map { ExecCommand(program: $0, arguments: Array(command.dropFirst())) } }

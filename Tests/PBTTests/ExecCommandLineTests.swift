@@ -75,23 +75,31 @@ import Testing
         #expect(stopped.count == 3, "\(trials.map { ($0.id, $0.status, $0.failure ?? "") })")
     }
 
-    @Test(arguments: [
-        (["--exec"], "--exec needs the training program after `--`"),
-        (["--model", "exec"], "--exec needs the training program after `--`"),
-        (["--model", "toy", "--", "python3", "x.py"], "is the model itself; drop --model toy"),
-        (["--model", "toy", "--trial-timeout", "5"], "--trial-timeout applies only to a training program"),
-        (["--trial-timeout", "0", "--", "python3", "x.py"], "--trial-timeout must be a positive number of seconds"),
-        (["--space", "s.json", "--lr-min", "1e-3", "--", "python3", "x.py"], "give --space or --lr-min/--lr-max, not both"),
-        (["--space", "/nonexistent/s.json", "--", "python3", "x.py"], "--space /nonexistent/s.json: cannot read the search space file"),
-    ])
-    func badExecFlagsAreRejectedBeforeAnythingRuns(flags: [String], message: String) throws {
+    /// A worker runs the stored program, or the one given after `--` (the
+    /// same program elsewhere on that machine); `--exec` on a run of a
+    /// compiled model is refused.
+    @Test func workersRunTheStoredProgramOrTheirOwn() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let runDir = dir.url.appendingPathComponent("run").path
-        let r = try runPBTWave(["pbt", "--run-dir", runDir] + flags)
-        #expect(r.status == 64, "usage errors exit with EX_USAGE: \(r.stderr)")
-        #expect(r.stderr.contains(message), "\(r.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: runDir), "nothing was created")
+        let store = "sqlite:" + dir.url.appendingPathComponent("trials.sqlite").path
+        let toy = try ExecToy.command()
+        let create = try runPBTWave(["pbt", "--run-dir", runDir, "--store", store, "--run", "mine", "--local-workers", "0"]
+                                    + (try Self.flags(dir, generations: 2)) + ["--", toy.program] + toy.arguments)
+        #expect(create.status == 0, "\(create.stderr)")
+        let worker = ["worker", "--store", store, "--run", "mine", "--run-dir", runDir, "--progress", "none", "--exec"]
+        let elsewhere = try runPBTWave(worker + ["--", "sh", "-c", #"echo '{"objective": 0.25}' > "$PBT_TRIAL_DIR/result.json""#])
+        #expect(elsewhere.status == 0, "\(elsewhere.stderr)")
+        #expect(elsewhere.stdout.contains("run complete: 6/6 trials"), "\(elsewhere.stdout)")
+        let trials = try SQLiteTrialStore(path: dir.url.appendingPathComponent("trials.sqlite").path)
+        #expect(try trials.trials(runID: try #require(try trials.run(named: "mine")).id).allSatisfy { $0.evaluation == 0.25 },
+                "the program given to the worker ran")
+
+        let compiled = dir.url.appendingPathComponent("toy").path
+        #expect(try runPBTWave(["pbt", "--run-dir", compiled, "--store", store, "--run", "toy", "--model", "toy", "--local-workers", "0"]).status == 0)
+        let refused = try runPBTWave(["worker", "--store", store, "--run", "toy", "--run-dir", compiled, "--exec"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("the run tunes --model toy, not a training program"), "\(refused.stderr)")
     }
 
     @Test func aProgramThatCannotRunOrASpaceTheModelCannotUseIsRefused() throws {
