@@ -154,10 +154,12 @@ public struct PBTCoordinator: Sendable {
     ///
     /// With `claimNext`, the same transaction also claims the reporting
     /// worker's next trial (`ReportReceipt.next`): one commit per trial.
+    /// `remove` deletes a checkpoint (absolute path) after the commit; by
+    /// default at once, on this thread.
     @discardableResult
     public func report(_ claimed: ClaimedTrial, result: Result<TrialOutcome, any Error>,
                        now: Double = Date().timeIntervalSince1970, claimNext: Bool = false,
-                       leaseSeconds: Double = 300) throws -> ReportReceipt {
+                       leaseSeconds: Double = 300, remove: ((String) -> Void)? = nil) throws -> ReportReceipt {
         var status = TrialStatus.finished
         var evaluation: Double?
         var failure: String?
@@ -212,8 +214,9 @@ public struct PBTCoordinator: Sendable {
             return ReportReceipt(accepted: true, status: status, newTrialIDs: decision.newTrials.map(\.id),
                                  releasedCheckpoints: released.map(\.path), runDone: state.done, next: try next(state))
         }
-        if !receipt.accepted || status == .failed { checkpoints.remove(absolutePath: claimed.output.path) }
-        for path in receipt.releasedCheckpoints { checkpoints.remove(relativePath: path) }
+        let remove = remove ?? { checkpoints.remove(absolutePath: $0) }
+        if !receipt.accepted || status == .failed { remove(claimed.output.path) }
+        for path in receipt.releasedCheckpoints { remove(checkpoints.ref(relativePath: path).path) }
         return receipt
     }
 

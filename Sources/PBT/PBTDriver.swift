@@ -116,6 +116,10 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
     }
 
     private let shared = Mutex(Shared())
+    /// Deletes released and discarded checkpoints off the workers' path:
+    /// removing a trial directory (`ExecRunner`) costs milliseconds on some
+    /// file systems, as much as a whole trial of a quick program.
+    private let remover = CheckpointRemover()
     private let progressLock = Mutex(())
     private let wakeup = NSCondition()
 
@@ -153,6 +157,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         workers.wait()
         shared.withLock { $0.finished = true }
         heartbeat.wait()
+        remover.wait()
 
         if let error = shared.withLock({ $0.error }) { throw error }
         let trials = try coordinator.store.trials(runID: coordinator.run.id)
@@ -247,7 +252,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                 // A stopping worker claims nothing more: a trial it held would
                 // wait for its lease to expire.
                 let receipt = try coordinator.report(claimed, result: result, claimNext: claimNext && !shouldStop,
-                                                     leaseSeconds: options.leaseSeconds)
+                                                     leaseSeconds: options.leaseSeconds, remove: remover.remove)
                 lap(\.coordinationSeconds)
                 let next = receipt.next == .wait ? nil : receipt.next
                 let ticket = shared.withLock { s -> Int? in
