@@ -41,7 +41,7 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
         case .nonPositiveLogBound(let n, let lo):
             return "hyperparameter '\(n)' is log-scaled, so its lower bound must be positive (got \(lo))"
         case .invalidChoices(let n, let c):
-            return "hyperparameter '\(n)': choices must be non-empty, distinct, and free of ',', '\"' and '\\' (got \(c))"
+            return "hyperparameter '\(n)': choices must be non-empty, distinct, and all finite numbers or all names free of ',', '\"' and '\\' (got \(c))"
         case .invalidTruncationFraction(let f):
             return "truncation fraction must be in (0, 0.5] (got \(f))"
         case .invalidOpponentGenerations(let g):

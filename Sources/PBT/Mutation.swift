@@ -30,7 +30,7 @@ public enum MutationOperation: Sendable, Hashable, CustomStringConvertible {
     /// Replaced by a draw from the prior.
     case resampled(name: String, from: HyperparameterValue, to: HyperparameterValue)
     /// Categorical: moved to the neighbouring choice.
-    case shifted(name: String, from: String, to: String)
+    case shifted(name: String, from: HyperparameterValue, to: HyperparameterValue)
 
     public var name: String {
         switch self {
@@ -85,7 +85,7 @@ public func explore(
             let y = min(max(raw, lower), upper)
             result[p.name] = .number(y)
             operations.append(.perturbed(name: p.name, factor: factor, from: x, to: y, clamped: y != raw))
-        case (.categorical(let choices), .category(let c)):
+        case (.categorical(let choices), let c):
             let i = choices.firstIndex(of: c)!
             let j: Int
             if choices.count == 1 {
@@ -97,7 +97,7 @@ public func explore(
             } else {
                 j = choice & 1 == 0 ? i - 1 : i + 1
             }
-            result[p.name] = .category(choices[j])
+            result[p.name] = choices[j]
             operations.append(.shifted(name: p.name, from: c, to: choices[j]))
         default:
             preconditionFailure("clamped(_:) returns a value of the parameter's own kind")

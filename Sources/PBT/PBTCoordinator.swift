@@ -154,10 +154,12 @@ public struct PBTCoordinator: Sendable {
     ///
     /// With `claimNext`, the same transaction also claims the reporting
     /// worker's next trial (`ReportReceipt.next`): one commit per trial.
+    /// `remove` deletes a checkpoint (absolute path) after the commit; by
+    /// default at once, on this thread.
     @discardableResult
     public func report(_ claimed: ClaimedTrial, result: Result<TrialOutcome, any Error>,
                        now: Double = Date().timeIntervalSince1970, claimNext: Bool = false,
-                       leaseSeconds: Double = 300) throws -> ReportReceipt {
+                       leaseSeconds: Double = 300, remove: ((String) -> Void)? = nil) throws -> ReportReceipt {
         var status = TrialStatus.finished
         var evaluation: Double?
         var failure: String?
@@ -212,8 +214,9 @@ public struct PBTCoordinator: Sendable {
             return ReportReceipt(accepted: true, status: status, newTrialIDs: decision.newTrials.map(\.id),
                                  releasedCheckpoints: released.map(\.path), runDone: state.done, next: try next(state))
         }
-        if !receipt.accepted || status == .failed { checkpoints.remove(absolutePath: claimed.output.path) }
-        for path in receipt.releasedCheckpoints { checkpoints.remove(relativePath: path) }
+        let remove = remove ?? { checkpoints.remove(absolutePath: $0) }
+        if !receipt.accepted || status == .failed { remove(claimed.output.path) }
+        for path in receipt.releasedCheckpoints { remove(checkpoints.ref(relativePath: path).path) }
         return receipt
     }
 
@@ -229,7 +232,8 @@ public struct PBTCoordinator: Sendable {
     }
 }
 
-/// The checkpoint files of one run: `RUN_DIR/checkpoints/trial-<id>.<attempt>.ckpt`.
+/// The checkpoints of one run: `RUN_DIR/checkpoints/trial-<id>.<attempt>.ckpt`,
+/// each a file or (`ExecRunner`) a directory.
 /// Paths are stored relative to the run directory, so a run directory (or
 /// a shared mount of it) can live anywhere.
 public struct CheckpointDirectory: Sendable, Hashable {
@@ -252,16 +256,16 @@ public struct CheckpointDirectory: Sendable, Hashable {
 
     func remove(relativePath: String) { remove(absolutePath: prefix + relativePath) }
 
-    func remove(absolutePath: String) { _ = unlink(absolutePath) }
+    func remove(absolutePath: String) { Self.removeItem(atPath: absolutePath) }
 
-    /// Deletes every file in the directory whose relative path is not in
-    /// `live`. Returns how many were deleted.
+    /// Deletes every file (or trial directory) in the directory whose
+    /// relative path is not in `live`. Returns how many were deleted.
     @discardableResult
     public func sweep(keeping live: Set<String>) -> Int {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         var removed = 0
         for name in names where !live.contains("checkpoints/\(name)") {
-            if unlink(prefix + "checkpoints/" + name) == 0 { removed += 1 }
+            if Self.removeItem(atPath: prefix + "checkpoints/" + name) { removed += 1 }
         }
         return removed
     }

@@ -103,6 +103,8 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
 
     private struct Shared {
         var error: (any Error)?
+        /// `requestStop()` was called.
+        var stopRequested = false
         /// Claims held by this process's workers, by trial id, for the heartbeat.
         var held: [Int: (worker: Int, claim: ClaimedTrial)] = [:]
         var completed = 0
@@ -114,6 +116,10 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
     }
 
     private let shared = Mutex(Shared())
+    /// Deletes released and discarded checkpoints off the workers' path:
+    /// removing a trial directory (`ExecRunner`) costs milliseconds on some
+    /// file systems, as much as a whole trial of a quick program.
+    private let remover = CheckpointRemover()
     private let progressLock = Mutex(())
     private let wakeup = NSCondition()
 
@@ -130,7 +136,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
     /// `options.progressInterval`, and once more at the end.
     public func run(progress: (@Sendable (PBTProgress) -> Void)? = nil) throws -> PBTRunResult {
         let start = Date()
-        shared.withLock { $0 = Shared() }
+        shared.withLock { $0 = Shared(stopRequested: $0.stopRequested) }
         let workers = DispatchGroup()
         for index in 0..<workerCount {
             workers.enter()
@@ -151,6 +157,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         workers.wait()
         shared.withLock { $0.finished = true }
         heartbeat.wait()
+        remover.wait()
 
         if let error = shared.withLock({ $0.error }) { throw error }
         let trials = try coordinator.store.trials(runID: coordinator.run.id)
@@ -169,7 +176,17 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
             completedThisSession: completed, elapsedSeconds: elapsed, done: done, time: shared.withLock { $0.time })
     }
 
-    private var shouldStop: Bool { shared.withLock { $0.error != nil } }
+    /// Asks the workers to stop: each reports the trial it is running (tell
+    /// the runner to stop too, so that is soon) and claims no more; `run`
+    /// then returns with `done` false. In deterministic mode a worker still
+    /// waiting to report in id order leaves its trial running, for a resume
+    /// or another worker to re-run. Safe from any thread, e.g. a signal handler's.
+    public func requestStop() {
+        shared.withLock { $0.stopRequested = true }
+        wakeIdleWorkers()
+    }
+
+    private var shouldStop: Bool { shared.withLock { $0.error != nil || $0.stopRequested } }
 
     private var reports: Int { shared.withLock { $0.reports } }
 
@@ -232,7 +249,10 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                     }
                     lap(\.idleSeconds)
                 }
-                let receipt = try coordinator.report(claimed, result: result, claimNext: claimNext, leaseSeconds: options.leaseSeconds)
+                // A stopping worker claims nothing more: a trial it held would
+                // wait for its lease to expire.
+                let receipt = try coordinator.report(claimed, result: result, claimNext: claimNext && !shouldStop,
+                                                     leaseSeconds: options.leaseSeconds, remove: remover.remove)
                 lap(\.coordinationSeconds)
                 let next = receipt.next == .wait ? nil : receipt.next
                 let ticket = shared.withLock { s -> Int? in

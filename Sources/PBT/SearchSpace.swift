@@ -34,8 +34,9 @@ public struct Hyperparameter: Sendable, Hashable, Codable {
     public enum Domain: Sendable, Hashable, Codable {
         /// A real value in `[lower, upper]`, sampled uniformly on `scale`.
         case continuous(lower: Double, upper: Double, scale: ParameterScale)
-        /// One of an ordered list of choices; the order defines neighbours.
-        case categorical([String])
+        /// One of an ordered list of choices, all category names or all
+        /// numbers (e.g. batch sizes); the order defines neighbours.
+        case categorical([HyperparameterValue])
     }
 
     public var name: String
@@ -55,7 +56,12 @@ public struct Hyperparameter: Sendable, Hashable, Codable {
     }
 
     public static func categorical(_ name: String, _ choices: [String]) -> Hyperparameter {
-        Hyperparameter(name: name, domain: .categorical(choices))
+        Hyperparameter(name: name, domain: .categorical(choices.map(HyperparameterValue.category)))
+    }
+
+    /// One of a list of numbers (e.g. batch sizes), kept as numbers.
+    public static func choice(_ name: String, _ values: [Double]) -> Hyperparameter {
+        Hyperparameter(name: name, domain: .categorical(values.map(HyperparameterValue.number)))
     }
 
     /// Checks the prior; throws the first problem found.
@@ -70,10 +76,13 @@ public struct Hyperparameter: Sendable, Hashable, Codable {
             }
             if scale == .log, lower <= 0 { throw .nonPositiveLogBound(name: name, lower: lower) }
         case .categorical(let choices):
-            guard !choices.isEmpty, Set(choices).count == choices.count,
-                  !choices.contains(where: { $0.isEmpty || $0.contains(",") || $0.contains("\"") || $0.contains("\\") })
+            let numbers = choices.compactMap(\.number)
+            let categories = choices.compactMap(\.category)
+            guard !choices.isEmpty, Set(choices).count == choices.count, numbers.isEmpty || categories.isEmpty,
+                  numbers.allSatisfy(\.isFinite),
+                  !categories.contains(where: { $0.isEmpty || $0.contains(",") || $0.contains("\"") || $0.contains("\\") })
             else {
-                throw .invalidChoices(name: name, choices: choices)
+                throw .invalidChoices(name: name, choices: choices.map(\.description))
             }
         }
     }
@@ -93,29 +102,29 @@ public struct Hyperparameter: Sendable, Hashable, Codable {
             }
             return .number(min(max(x, lower), upper))
         case .categorical(let choices):
-            return .category(choices[min(Int(u * Double(choices.count)), choices.count - 1)])
+            return choices[min(Int(u * Double(choices.count)), choices.count - 1)]
         }
     }
 
     /// `value` forced into the domain: numbers clamped to the bounds (NaN to
-    /// the lower bound), unknown categories replaced by the first choice.
+    /// the lower bound), values that are not a choice replaced by the first.
     public func clamped(_ value: HyperparameterValue) -> HyperparameterValue {
         switch (domain, value) {
         case (.continuous(let lower, let upper, _), .number(let x)):
             return .number(x.isNaN ? lower : min(max(x, lower), upper))
-        case (.categorical(let choices), .category(let c)) where choices.contains(c):
+        case (.categorical(let choices), _) where choices.contains(value):
             return value
         case (.continuous(let lower, _, _), _):
             return .number(lower)
         case (.categorical(let choices), _):
-            return .category(choices[0])
+            return choices[0]
         }
     }
 
     public func contains(_ value: HyperparameterValue) -> Bool {
         switch (domain, value) {
         case (.continuous(let lower, let upper, _), .number(let x)): return x >= lower && x <= upper
-        case (.categorical(let choices), .category(let c)): return choices.contains(c)
+        case (.categorical(let choices), _): return choices.contains(value)
         default: return false
         }
     }

@@ -10,7 +10,7 @@ import WaveNetModule
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed side by side with a reference, in one run.",
-        subcommands: [BenchKernels.self, BenchTrain.self, BenchGenerate.self, PBTOverheadBenchCommand.self, BenchCorpus.self]
+        subcommands: [BenchKernels.self, BenchTrain.self, BenchGenerate.self, PBTOverheadBenchCommand.self, BenchCorpus.self, BenchExecCommand.self]
     )
 }
 

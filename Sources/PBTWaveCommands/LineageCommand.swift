@@ -30,15 +30,17 @@ public struct LineageCommand: ParsableCommand {
             for root in trials where root.parentID == nil { emit(root, depth: 0) }
             return
         }
-        let id = try source.trial(trial, in: trials, selections).id
-        for t in try Lineage.ancestry(of: id, in: trials) { print(Self.describe(t, selectionByChild[t.id])) }
+        let chosen = try source.trial(trial, in: trials, selections)
+        for t in try Lineage.ancestry(of: chosen.id, in: trials) { print(Self.describe(t, selectionByChild[t.id])) }
+        // A failed trial's whole failure text (a program's, with the last lines of its log).
+        if let lines = chosen.failure?.split(separator: "\n").dropFirst(), !lines.isEmpty { print(lines.joined(separator: "\n")) }
     }
 
     static func describe(_ t: TrialRecord, _ s: SelectionRecord?) -> String {
         var parts = ["#\(t.id) gen \(t.generation)", "steps \(t.startStep)..\(t.endStep)", t.hyperparameters.description]
         switch t.status {
         case .finished: parts.append("loss \(t.evaluation!)")
-        case .failed: parts.append("FAILED (\(t.failure ?? "?"))")
+        case .failed: parts.append("FAILED (\(t.failure?.split(separator: "\n").first ?? "?"))")
         default: parts.append(t.status.rawValue)
         }
         if let r = t.refillOf { parts.append("refill of #\(r)") }

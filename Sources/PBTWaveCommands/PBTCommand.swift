@@ -8,7 +8,7 @@ import PBTPostgres
 public struct PBTCommand: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "pbt",
-        abstract: "Tune a learning-rate schedule with Population Based Training.",
+        abstract: "Tune hyperparameter schedules (WaveNet's learning rate, or anything a training program reads) with Population Based Training.",
         discussion: """
             Runs W worker threads on a population of P trials of --trial-steps steps each, until the budget (--total-steps \
             summed over all trials, or --generations of P trials) is spent. P > W is budget mode: a generation is complete \
@@ -16,6 +16,15 @@ public struct PBTCommand: ParsableCommand {
             same command on RUN_DIR resumes the run. At the end the best trial of the final population is reported and its \
             learned schedule is written to RUN_DIR/schedule.csv and RUN_DIR/schedule.json (with the recipe that \
             `pbtwave train --lr-schedule RUN_DIR/schedule.json` replays).
+
+            Any training program: `pbtwave pbt --run-dir RUN_DIR --space space.json -- python3 train.py ARGS` runs each \
+            trial as PROGRAM ARGS (no shell) in its own process group, with PBT_TRIAL_ID, PBT_TRIAL_DIR (an empty \
+            directory: the trial's checkpoint), PBT_PARENT_DIR (the parent's, read only; empty for a fresh start), \
+            PBT_START_STEP, PBT_STEPS, PBT_SEED, PBT_HYPERPARAMETERS (a JSON object) and PBT_HP_<NAME> in its environment. \
+            It trains, writes its checkpoint and PBT_TRIAL_DIR/result.json ({"objective": 3.81}, lower is better) and \
+            exits 0; its output goes to PBT_TRIAL_DIR/log.txt. A non-zero exit, a signal, a missing or invalid result, a \
+            non-finite objective or --trial-timeout fails the trial (the reason and the log's last lines are kept and \
+            shown); SIGINT or SIGTERM stops the run and kills the running programs. See Tests/ExecToy/ for a small example.
 
             Several machines: --store postgres://… keeps the trials on a PostgreSQL server and RUN_DIR holds only the \
             checkpoints, so RUN_DIR must be a directory every machine reaches (a shared file system). This command creates \
@@ -49,7 +58,8 @@ public struct PBTCommand: ParsableCommand {
 
     public func run() throws {
         let runDirectory = URL(fileURLWithPath: runDir).standardizedFileURL
-        let (runner, configuration) = try runner.makeRunner(settings: settings.settings)
+        let line = PBTSession.progressLine(progress)
+        let (runner, configuration) = try runner.makeRunner(settings: settings.settings(), show: line.message)
         let opened = try store.open(runDirectory: runDirectory, configuration: configuration, resume: resume)
         let coordinator = opened.coordinator
         let settings = coordinator.settings
@@ -63,9 +73,10 @@ public struct PBTCommand: ParsableCommand {
             print("  pbtwave worker \(store.workerArguments(runDirectory: runDirectory))")
             return
         }
-        let result = try PBTSession.drive(runner, coordinator: coordinator, options: DriverOptions(workers: threads, leaseSeconds: leaseSeconds),
-                                          progress: progress)
+        let (result, stopSignal) = try PBTSession.drive(runner, coordinator: coordinator,
+                                                        options: DriverOptions(workers: threads, leaseSeconds: leaseSeconds), line: line)
         try PBTSession.printSummary(result, coordinator: coordinator, exportTo: runDirectory)
+        if let stopSignal { throw ExitCode(128 + stopSignal) }
         if result.done, store.isShared {
             // Nothing will run again: files of killed workers (temporaries,
             // outputs never reported) can go. A worker still writing a late

@@ -5,18 +5,35 @@ import WaveNetPBT
 /// What `pbtwave pbt` and `pbtwave worker` share: driving workers on a run
 /// with a progress line, and reporting what happened.
 enum PBTSession {
-    /// Runs `runner`'s workers on the run until it is done.
+    /// The progress line of `pbt` and `worker` (also where failed trials of
+    /// a training program are shown).
+    static func progressLine(_ progress: ProgressOptions) -> ProgressLine {
+        ProgressLine(label: "pbt", style: progress.progress)
+    }
+
+    /// Runs `runner`'s workers on the run until it is done; with a training
+    /// program (`ExecRunner`), until then or until SIGINT, SIGTERM or SIGHUP
+    /// stops it (`stopSignal`: the signal, for the exit status 128 + signal).
     static func drive(_ runner: any TrialRunner, coordinator: PBTCoordinator, options: DriverOptions,
-                      progress: ProgressOptions) throws -> PBTRunResult {
-        let line = ProgressLine(label: "pbt", style: progress.progress)
+                      line: ProgressLine) throws -> (result: PBTRunResult, stopSignal: Int32?) {
         var callback: (@Sendable (PBTProgress) -> Void)?
         if !line.isOff { callback = { line.update($0) } }
-        func drive<R: TrialRunner>(_ runner: R) throws -> PBTRunResult {
-            try PBTDriver(coordinator: coordinator, runner: runner, options: options).run(progress: callback)
+        func drive<R: TrialRunner>(_ runner: R) throws -> (result: PBTRunResult, stopSignal: Int32?) {
+            let driver = PBTDriver(coordinator: coordinator, runner: runner, options: options)
+            let signals = (runner as? ExecRunner).map { exec in
+                StopOnSignals { signal, again in
+                    line.message("pbt: \(signalName(signal)): " + (again ? "killing the running programs now (SIGKILL)"
+                        : "stopping; the running programs get SIGTERM, then SIGKILL after \(exec.killGrace) (again: at once)"))
+                    driver.requestStop()
+                    exec.stop("pbtwave got \(signalName(signal))", immediately: again)
+                }
+            }
+            defer { signals?.cancel() }
+            return (try driver.run(progress: callback), signals?.first)
         }
-        let result = try drive(runner)
-        printTime(result.time, runner: runner)
-        return result
+        let outcome = try drive(runner)
+        printTime(outcome.result.time, runner: runner)
+        return outcome
     }
 
     /// Where the workers' time went (and, for WaveNet, how much of it was

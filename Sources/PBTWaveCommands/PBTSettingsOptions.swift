@@ -32,11 +32,18 @@ struct PBTSettingsOptions: ParsableArguments {
     @Option(help: "Budget: generations of P trials (default 10 when --total-steps is not given).")
     var generations: Int?
 
-    @Option(help: "Lower bound of the log-uniform learning-rate prior.")
-    var lrMin: Double = 1e-4
+    @Option(help: ArgumentHelp("""
+        Search space: a JSON file with one prior per hyperparameter, e.g. {"lr": {"log_uniform": [1e-4, 3e-2]}, \
+        "momentum": {"uniform": [0.8, 0.99]}, "batch": {"choice": [16, 32, 64]}} (default: the learning rate alone, \
+        --lr-min to --lr-max).
+        """, valueName: "file.json"))
+    var space: String?
 
-    @Option(help: "Upper bound of the log-uniform learning-rate prior.")
-    var lrMax: Double = 3e-2
+    @Option(help: "Lower bound of the log-uniform learning-rate prior (default 1e-4; shorthand for a --space of lr alone).")
+    var lrMin: Double?
+
+    @Option(help: "Upper bound of the log-uniform learning-rate prior (default 3e-2).")
+    var lrMax: Double?
 
     @Option(help: "Selection: tournament (Li et al.), truncation (Jaderberg et al.), or independent (no exploit: random search; with --lr-min = --lr-max, a fixed learning rate).")
     var selection: SelectionName = .tournament
@@ -56,12 +63,18 @@ struct PBTSettingsOptions: ParsableArguments {
     @Flag(help: "Apply results in trial-id order, so lineage, hyperparameters and losses depend only on the seed and the worker count.")
     var deterministic = false
 
+    /// The search space `--space` or `--lr-min`/`--lr-max` give.
+    func searchSpace() throws -> SearchSpace {
+        guard let space else { return .learningRate(min: lrMin ?? 1e-4, max: lrMax ?? 3e-2) }
+        do { return try SearchSpace(specificationFile: space) } catch { throw ValidationError("--space \(space): \(error)") }
+    }
+
     /// The settings the flags give.
-    var settings: PBTSettings {
+    func settings() throws -> PBTSettings {
         PBTSettings(
             population: population ?? workers, workers: workers, trialSteps: trialSteps,
             budget: totalSteps.map(Budget.totalSteps) ?? .generations(generations ?? 10),
-            searchSpace: .learningRate(min: lrMin, max: lrMax), selection: selection.strategy(truncationFraction: truncationFraction),
+            searchSpace: try searchSpace(), selection: selection.strategy(truncationFraction: truncationFraction),
             opponentGenerations: opponentGenerations, mutation: MutationPolicy(resampleProbability: resampleProbability),
             seed: seed, deterministic: deterministic)
     }
@@ -71,7 +84,10 @@ struct PBTSettingsOptions: ParsableArguments {
         if truncationFraction != nil, selection != .truncation {
             throw ValidationError("--truncation-fraction applies only to --selection truncation")
         }
-        do { try settings.validate() } catch {
+        if space != nil, lrMin != nil || lrMax != nil {
+            throw ValidationError("give --space or --lr-min/--lr-max, not both (put lr in the space file)")
+        }
+        do { try settings().validate() } catch let error as PBTConfigError {
             throw ValidationError("\(Self.flag(error.field)): \(error)")
         }
     }
@@ -82,7 +98,7 @@ struct PBTSettingsOptions: ParsableArguments {
         let flags = [
             "workers": "--workers", "population": "--population", "trialSteps": "--trial-steps",
             "budget": "--total-steps/--generations", "totalSteps": "--total-steps", "generations": "--generations",
-            "searchSpace": "--lr-min/--lr-max",
+            "searchSpace": "--space or --lr-min/--lr-max",
             "selection": "--selection/--truncation-fraction", "truncationFraction": "--truncation-fraction",
             "opponentGenerations": "--opponent-generations", "resampleProbability": "--resample-probability",
             "perturbationFactors": "perturbation factors", "seed": "--seed", "deterministic": "--deterministic", "model": "--model",

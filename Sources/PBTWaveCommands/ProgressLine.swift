@@ -55,6 +55,16 @@ final class ProgressLine: Sendable {
         }
     }
 
+    /// Shows `text` on lines of its own on standard error, whatever the
+    /// style (even `none`): for what must not be missed, such as a failed trial.
+    /// An in-place line is cleared first and redrawn by the next update.
+    func message(_ text: String) {
+        state.withLock { s in
+            FileHandle.standardError.write(Data(((s.open ? "\r\u{1B}[2K" : "") + text + "\n").utf8))
+            s.open = false
+        }
+    }
+
     /// Ends the in-place line (so the next output starts on a fresh line).
     func finish() {
         state.withLock { s in

@@ -19,12 +19,17 @@ public enum PBTModel: String, ExpressibleByArgument, CaseIterable, Sendable {
     case toy
     /// Does no training (`NoOpRunner`): for measuring PBT's own overhead.
     case noop
+    /// Any training program, given after `--` (`ExecRunner`).
+    case exec
 }
 
 /// `--model` and the options of each model.
 struct RunnerOptions: ParsableArguments {
-    @Option(help: "The model to tune: wavenet (on the speech corpus), toy (a noisy quadratic, for trying PBT in seconds), noop.")
-    var model: PBTModel = .wavenet
+    @Option(name: .customLong("model"), help: "The model to tune: wavenet (on the speech corpus; the default), toy (a noisy quadratic, for trying PBT in seconds), noop, or exec (a training program after `--`; the default when one is given).")
+    var chosenModel: PBTModel?
+
+    @OptionGroup(title: "Any training program (--exec)")
+    var exec: ExecOptions
 
     @OptionGroup(title: "WaveNet (--model wavenet)")
     var wavenet: RecipeOptions<PBTDefaults>
@@ -36,9 +41,17 @@ struct RunnerOptions: ParsableArguments {
         "Toy model: sleep this many milliseconds per trial, to stand in for real training.", visibility: .hidden))
     var toyMilliseconds: Int = 0
 
+    var model: PBTModel { chosenModel ?? (exec.isExec ? .exec : .wavenet) }
+
     func validate() throws {
         guard toyMilliseconds >= 0 else { throw ValidationError("--toy-trial-ms must be 0 or more (got \(toyMilliseconds))") }
         if model == .wavenet, let preset = wavenet.preset { try WaveNetConfig.checkPreset(preset, option: "--preset") }
+        if exec.isExec, model != .exec {
+            throw ValidationError("a training program (--exec, or a program after --) is the model itself; drop --model \(model.rawValue)")
+        }
+        if model == .exec, exec.command.isEmpty {
+            throw ValidationError("--exec needs the training program after `--`, e.g. `pbtwave pbt --run-dir runs/mine --exec -- python3 train.py`")
+        }
     }
 
     /// The runner options that change results, stored with a run.
@@ -53,10 +66,19 @@ struct RunnerOptions: ParsableArguments {
                 "eval-windows": "\(r.evaluation.windows)", "eval-targets": "\(r.evaluation.targets)"]
     }
 
-    /// The runner and the run's configuration (with its replay recipe).
-    func makeRunner(settings: PBTSettings) throws -> (runner: any TrialRunner, configuration: RunConfiguration) {
+    /// The runner and the run's configuration (with its replay recipe);
+    /// `show` shows a failed trial of a training program.
+    func makeRunner(settings: PBTSettings, show: @escaping @Sendable (String) -> Void) throws -> (runner: any TrialRunner, configuration: RunConfiguration) {
         var configuration = RunConfiguration(settings: settings, model: model.rawValue, modelOptions: stored)
+        if model == .toy || model == .wavenet, settings.searchSpace.parameters.map(\.name) != [LearningRateSchedule.hyperparameterName] {
+            throw CommandError("--model \(model.rawValue) tunes the learning rate 'lr' alone; a --space with other hyperparameters "
+                               + "needs a training program that reads them (`--exec -- PROGRAM ARGS`)")
+        }
         switch model {
+        case .exec:
+            let command = exec.given!
+            configuration.recipe = try JSONValue(encoding: ExecRecipe(command: command, trialTimeout: exec.timeout, settings: settings))
+            return (try ExecOptions.runner(command, timeout: exec.timeout, show: show), configuration)
         case .toy:
             return (ToyQuadraticRunner(simulatedWork: .milliseconds(toyMilliseconds)), configuration)
         case .noop:
@@ -69,9 +91,15 @@ struct RunnerOptions: ParsableArguments {
     }
 
     /// The runner of an existing run, rebuilt from its stored configuration
-    /// (for `pbtwave worker`): the recipe it stored, on this machine's corpus.
-    static func makeRunner(stored configuration: RunConfiguration, corpus: CorpusOptions, toyMilliseconds: Int) throws -> any TrialRunner {
+    /// (for `pbtwave worker`): the recipe it stored, on this machine's corpus
+    /// or with `exec`'s program.
+    static func makeRunner(stored configuration: RunConfiguration, corpus: CorpusOptions, toyMilliseconds: Int, exec: ExecOptions,
+                           show: @escaping @Sendable (String) -> Void) throws -> any TrialRunner {
+        if exec.isExec, configuration.model != PBTModel.exec.rawValue {
+            throw CommandError("the run tunes --model \(configuration.model), not a training program: drop --exec and the program after --")
+        }
         switch PBTModel(rawValue: configuration.model) {
+        case .exec: return try exec.runner(stored: configuration, show: show)
         case .toy: return ToyQuadraticRunner(simulatedWork: .milliseconds(toyMilliseconds))
         case .noop: return NoOpRunner()
         case .wavenet:

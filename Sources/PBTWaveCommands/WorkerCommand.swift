@@ -10,7 +10,8 @@ public struct WorkerCommand: ParsableCommand {
         discussion: """
             The run must exist: create it with `pbtwave pbt --store postgres://… --run NAME --run-dir DIR …` (add \
             --local-workers 0 to only create it). The worker rebuilds the runner from the run's stored model and recipe, \
-            so only options that do not change results are given here (--corpus). RUN_DIR must be the run's checkpoint \
+            so only options that do not change results are given here (--corpus; for a training program, `--exec -- PROGRAM \
+            ARGS` where it lives elsewhere on this machine, --trial-timeout). RUN_DIR must be the run's checkpoint \
             directory as this machine sees it (a shared file system). Every claim is leased; a heartbeat renews it every \
             quarter lease. If this process dies, its trials are re-run by other workers once their leases expire, and a \
             result it reports after losing a trial is ignored. Start as many workers, on as many machines, as you like.
@@ -37,6 +38,7 @@ public struct WorkerCommand: ParsableCommand {
 
     @OptionGroup var corpus: CorpusOptions
     @OptionGroup var progress: ProgressOptions
+    @OptionGroup(title: "A run that tunes a training program (--exec)") var exec: ExecOptions
 
     @Option(name: .customLong("toy-trial-ms"), help: ArgumentHelp("Toy model: milliseconds per trial.", visibility: .hidden))
     var toyMilliseconds: Int = 0
@@ -61,15 +63,18 @@ public struct WorkerCommand: ParsableCommand {
         let coordinator = try PBTCoordinator.open(store: trialStore, name: runName, runDirectory: runDirectory)
         try SharedRunMarker.check(runDirectory, run: coordinator.run)
         let configuration = coordinator.configuration
-        let runner = try RunnerOptions.makeRunner(stored: configuration, corpus: corpus, toyMilliseconds: toyMilliseconds)
+        let line = PBTSession.progressLine(progress)
+        let runner = try RunnerOptions.makeRunner(stored: configuration, corpus: corpus, toyMilliseconds: toyMilliseconds, exec: exec,
+                                                  show: line.message)
         // Progress reads counts over the whole run from the store: once a
         // second is plenty, and never with --progress none.
         let options = DriverOptions(workers: workers, leaseSeconds: leaseSeconds, maxIdleWaitSeconds: pollSeconds, progressInterval: 1)
         print("worker \(options.workerIDPrefix): joining run '\(runName)' in \(store) (model \(configuration.model), "
               + "P=\(configuration.settings.population), budget \(configuration.settings.trialBudget) trials), \(workers) thread(s), "
               + "checkpoints in \(coordinator.checkpoints.runDirectory.path)")
-        let result = try PBTSession.drive(runner, coordinator: coordinator, options: options, progress: progress)
+        let (result, stopSignal) = try PBTSession.drive(runner, coordinator: coordinator, options: options, line: line)
         try PBTSession.printSummary(result, coordinator: coordinator, exportTo: nil)
+        if let stopSignal { throw ExitCode(128 + stopSignal) }
     }
 }
 

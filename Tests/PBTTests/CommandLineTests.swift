@@ -79,6 +79,13 @@ import Testing
         (["--selection", "best"], "--selection"),
         (["--model", "resnet"], "--model"),
         (["--workers", "many"], "--workers"),
+        (["--exec"], "--exec needs the training program after `--`"),
+        (["--model", "exec"], "--exec needs the training program after `--`"),
+        (["--model", "toy", "--", "python3", "x.py"], "is the model itself; drop --model toy"),
+        (["--model", "toy", "--trial-timeout", "5"], "--trial-timeout applies only to a training program"),
+        (["--trial-timeout", "0", "--", "python3", "x.py"], "--trial-timeout must be a positive number of seconds"),
+        (["--space", "s.json", "--lr-min", "1e-3", "--", "python3", "x.py"], "give --space or --lr-min/--lr-max, not both"),
+        (["--space", "/nonexistent/s.json", "--", "python3", "x.py"], "--space /nonexistent/s.json: cannot read the search space file"),
     ])
     func badFlagsAreRejectedBeforeAnythingRuns(flags: [String], message: String) throws {
         let dir = try TemporaryDirectory()

@@ -1,0 +1,427 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Any training program as a PBT trial: `pbtwave pbt … -- PROGRAM ARGS`.
+///
+/// Each trial starts `PROGRAM ARGS` (no shell) in its own process group, in
+/// this process's working directory, with this process's environment plus
+/// the contract (any inherited `PBT_*` variable is dropped first):
+///
+/// | variable | value |
+/// | --- | --- |
+/// | `PBT_TRIAL_ID` | the trial's id (1, 2, …) |
+/// | `PBT_TRIAL_DIR` | an empty directory that is this trial's output: its checkpoint |
+/// | `PBT_PARENT_DIR` | the parent trial's directory, read only; empty for a fresh start |
+/// | `PBT_START_STEP`, `PBT_STEPS` | the global step the parent ended at; steps to train |
+/// | `PBT_SEED` | the trial's seed (a function of the run seed and the id) |
+/// | `PBT_HYPERPARAMETERS` | a JSON object, e.g. `{"lr":0.003,"momentum":0.9}` |
+/// | `PBT_HP_<NAME>` | one per hyperparameter, e.g. `PBT_HP_lr=0.003` |
+///
+/// Whole numbers are written without a fraction (`"batch":32`). The program
+/// writes its checkpoint into `PBT_TRIAL_DIR`, reports by writing
+/// `PBT_TRIAL_DIR/result.json` (`{"objective": 3.81}`, lower is better;
+/// optional `"steps"` and `"metrics"`) and exits 0. Its standard output and
+/// error go to `PBT_TRIAL_DIR/log.txt`.
+///
+/// The trial fails (`ExecTrialFailure`, with the last lines of the log) on a
+/// non-zero exit, a signal, a missing or invalid `result.json`, a
+/// non-finite objective, a `"steps"` other than `PBT_STEPS`, the trial
+/// timeout, or `stop(_:)`. On a timeout or a stop the whole process group
+/// gets SIGTERM, then SIGKILL after `killGrace`; after any trial, whatever
+/// the program left running in its group is killed, so nothing outlives its
+/// trial. (If this process itself is killed with SIGKILL, its programs run
+/// on until they finish; their directories belong to an attempt that is
+/// never used, and are removed later.)
+///
+/// The directories are checkpoints like any other: garbage collection,
+/// failed trials and the resume sweep delete them whole, so the disk bound
+/// on live checkpoints holds for them.
+public final class ExecRunner: TrialRunner {
+    public static let resultFileName = "result.json"
+    public static let logFileName = "log.txt"
+    /// Lines of a failed trial's log shown in its failure text.
+    public static let logTailLines = 20
+
+    public let command: ExecCommand
+    /// The program's path, resolved once (via `PATH` when it has no slash).
+    public let executable: String
+    /// A trial still running after this long fails (nil: no limit).
+    public let trialTimeout: Duration?
+    /// SIGTERM, then SIGKILL this much later.
+    public let killGrace: Duration
+    /// Called with every failure, from the worker thread (e.g. to show it).
+    private let onFailure: (@Sendable (ExecTrialFailure) -> Void)?
+    /// This process's environment without `PBT_*`, as `NAME=value`.
+    private let inheritedEnvironment: [String]
+
+    private struct Child {
+        /// Tells a late timer that its child has been replaced by another with the same pid.
+        var serial: UInt64
+        /// Why it is being killed, once it is.
+        var killed: ExecTrialFailure.Reason?
+    }
+
+    private struct State {
+        var children: [pid_t: Child] = [:]
+        var serial: UInt64 = 0
+        /// Set by `stop`: running programs are killed and no new one starts.
+        var stopReason: String?
+    }
+
+    private let state = Mutex(State())
+
+    /// Resolves `command.program` (throws `ExecRunnerError` when it cannot be
+    /// run) and snapshots this process's environment.
+    public init(command: ExecCommand, trialTimeout: Duration? = nil, killGrace: Duration = .seconds(10),
+                environment: [String: String] = ProcessInfo.processInfo.environment,
+                onFailure: (@Sendable (ExecTrialFailure) -> Void)? = nil) throws(ExecRunnerError) {
+        self.command = command
+        executable = try Self.resolve(command.program, path: environment["PATH"])
+        if let trialTimeout, trialTimeout <= .zero { throw .invalidTimeout }
+        self.trialTimeout = trialTimeout
+        self.killGrace = killGrace
+        self.onFailure = onFailure
+        inheritedEnvironment = environment.filter { !$0.key.hasPrefix("PBT_") }.map { "\($0.key)=\($0.value)" }.sorted()
+    }
+
+    public func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+        let directory = output.path
+        let log = directory + "/" + Self.logFileName
+        do {
+            return try attempt(trial, parent: parent, directory: directory, log: log)
+        } catch {
+            let failure = ExecTrialFailure(trialID: trial.id, reason: error, logTail: Self.tail(ofFile: log, lines: Self.logTailLines))
+            onFailure?(failure)
+            throw failure
+        }
+    }
+
+    /// Kills every running program (SIGTERM, SIGKILL after `killGrace`;
+    /// `immediately`: SIGKILL now) and fails its trial with `reason`; every
+    /// later trial fails at once.
+    public func stop(_ reason: String, immediately: Bool = false) {
+        let pids = state.withLock { s -> [(pid_t, UInt64)] in
+            if s.stopReason == nil { s.stopReason = reason }
+            if immediately {
+                for (pid, child) in s.children {
+                    if child.killed == nil { s.children[pid]!.killed = .stopped(reason) }
+                    kill(-pid, SIGKILL)
+                }
+            }
+            return s.children.map { ($0.key, $0.value.serial) }
+        }
+        for (pid, serial) in pids { terminate(pid, serial: serial, because: .stopped(reason)) }
+    }
+
+    // MARK: One trial
+
+    private func attempt(_ trial: TrialSpec, parent: CheckpointRef?, directory: String, log: String) throws(ExecTrialFailure.Reason) -> TrialOutcome {
+        if let reason = state.withLock({ $0.stopReason }) { throw .stopped(reason) }
+        // An empty directory: left over only from an attempt with this very
+        // number that never reported (a crash between claim and report).
+        CheckpointDirectory.removeItem(atPath: directory)
+        guard mkdir(directory, 0o755) == 0 else { throw .cannotPrepare(directory, String(cString: strerror(errno))) }
+
+        let process: SpawnedProcess
+        do {
+            process = try SpawnedProcess.spawn(executable: executable, arguments: [command.program] + command.arguments,
+                                               environment: inheritedEnvironment + Self.contract(trial, parent: parent, directory: directory),
+                                               log: log)
+        } catch {
+            throw .cannotStart(executable, error.message)
+        }
+        let (serial, stopReason) = state.withLock { s -> (UInt64, String?) in
+            s.serial += 1
+            s.children[process.pid] = Child(serial: s.serial)
+            return (s.serial, s.stopReason)
+        }
+        if let stopReason { terminate(process.pid, serial: serial, because: .stopped(stopReason)) }
+        if let trialTimeout {
+            DispatchQueue.global().asyncAfter(deadline: .now() + trialTimeout / .seconds(1)) { [self] in
+                terminate(process.pid, serial: serial, because: .timedOut(trialTimeout / .seconds(1)))
+            }
+        }
+
+        process.waitForExit()
+        let killed = state.withLock { s -> ExecTrialFailure.Reason? in
+            defer { s.children[process.pid] = nil }
+            return s.children[process.pid]?.killed
+        }
+        // What the program left behind in its group must not outlive the
+        // trial (it could write into a published checkpoint). The unreaped
+        // leader still holds the group id, so no other group can be hit.
+        process.signalGroup(SIGKILL)
+        let termination = process.reap()
+        if let killed { throw killed }
+        switch termination {
+        case .exited(0): break
+        case .exited(let code): throw .exitCode(code)
+        case .signalled(let signal): throw .signal(signal)
+        }
+        return try Self.readResult(directory + "/" + Self.resultFileName, steps: trial.steps)
+    }
+
+    /// Sends SIGTERM to `pid`'s group (if it still runs as child `serial`),
+    /// recording `reason`, and SIGKILL after the grace period.
+    private func terminate(_ pid: pid_t, serial: UInt64, because reason: ExecTrialFailure.Reason) {
+        let first = state.withLock { s -> Bool in
+            guard var child = s.children[pid], child.serial == serial, child.killed == nil else { return false }
+            child.killed = reason
+            s.children[pid] = child
+            // Signalled under the lock: the child cannot be reaped (and its
+            // pid reused) until it is deregistered, which takes the lock.
+            kill(-pid, SIGTERM)
+            return true
+        }
+        guard first else { return }
+        DispatchQueue.global().asyncAfter(deadline: .now() + killGrace / .seconds(1)) { [self] in
+            state.withLock { s in
+                guard s.children[pid]?.serial == serial else { return }
+                kill(-pid, SIGKILL)
+            }
+        }
+    }
+
+    /// The mean wall time of starting `executable` (no arguments, output to
+    /// /dev/null) and waiting for it, over `count` sequential runs: what a
+    /// process start costs here (for `pbtwave bench exec-overhead`).
+    public static func timeProcessStart(_ executable: String, count: Int) throws -> Duration {
+        let start = ContinuousClock.now
+        for _ in 0..<count {
+            let process: SpawnedProcess
+            do { process = try SpawnedProcess.spawn(executable: executable, arguments: [executable], environment: [], log: "/dev/null") } catch {
+                throw ExecRunnerError.notExecutable("\(executable) (\(error.message))")
+            }
+            process.waitForExit()
+            _ = process.reap()
+        }
+        return (ContinuousClock.now - start) / count
+    }
+
+    // MARK: The contract
+
+    /// The `PBT_*` variables of `trial`.
+    static func contract(_ trial: TrialSpec, parent: CheckpointRef?, directory: String) -> [String] {
+        let names = trial.hyperparameters.names
+        let values = names.map { jsonValue(trial.hyperparameters[$0]!) }
+        let object = "{" + zip(names, values).map { "\"\($0)\":\($1)" }.joined(separator: ",") + "}"
+        var variables = [
+            "PBT_TRIAL_ID=\(trial.id)",
+            "PBT_TRIAL_DIR=\(directory)",
+            "PBT_PARENT_DIR=\(parent?.path ?? "")",
+            "PBT_START_STEP=\(trial.startStep)",
+            "PBT_STEPS=\(trial.steps)",
+            "PBT_SEED=\(trial.seed)",
+            "PBT_HYPERPARAMETERS=\(object)",
+        ]
+        for (name, value) in zip(names, values) {
+            variables.append("PBT_HP_\(name)=" + (trial.hyperparameters[name]!.category ?? value))
+        }
+        return variables
+    }
+
+    /// A value as JSON; whole numbers without a fraction, so a program can
+    /// read `32` as an integer.
+    static func jsonValue(_ value: HyperparameterValue) -> String {
+        switch value {
+        case .number(let x) where x == x.rounded() && abs(x) < 1e15: return String(Int64(x))
+        case .number(let x): return x.isFinite ? x.description : "null"
+        case .category(let c): return "\"\(c)\""  // names never hold '"' or '\' (SearchSpace.validate)
+        }
+    }
+
+    /// What the program reported, checked.
+    static func readResult(_ path: String, steps: Int) throws(ExecTrialFailure.Reason) -> TrialOutcome {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw .noResult }
+        guard info.st_size <= 1 << 24 else { throw .invalidResult("\(info.st_size) bytes; it must be under 16 MiB") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw .invalidResult("cannot be read") }
+        let result: ExecResult
+        do {
+            let decoder = JSONDecoder()
+            decoder.allowsJSON5 = true  // NaN and Infinity, as Python's json module writes them
+            result = try decoder.decode(ExecResult.self, from: data)
+        } catch let error as DecodingError {
+            throw .invalidResult(describe(error))
+        } catch {
+            throw .invalidResult("\(error)")
+        }
+        guard result.objective.isFinite else { throw .nonFiniteObjective(result.objective) }
+        if let reported = result.steps, reported != steps { throw .stepsMismatch(reported: reported, asked: steps) }
+        return TrialOutcome(evaluation: result.objective)
+    }
+
+    private static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, _): return "it has no \"\(key.stringValue)\"; write {\"objective\": <number>}"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return "\"\(field)\" is not \(field == "objective" ? "a number" : field == "steps" ? "an integer" : "valid"): \(context.debugDescription)"
+        case .dataCorrupted(let context):
+            let detail = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            return "not valid JSON" + (detail.map { " (\($0))" } ?? "")
+        @unknown default: return "\(error)"
+        }
+    }
+
+    /// The last `lines` lines of a text file (at most its last 64 KiB, each
+    /// line cut at 400 characters); empty if there is none.
+    static func tail(ofFile path: String, lines: Int) -> [String] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
+        defer { try? handle.close() }
+        guard let end = try? handle.seekToEnd() else { return [] }
+        let window: UInt64 = 64 << 10
+        try? handle.seek(toOffset: end > window ? end - window : 0)
+        guard let data = try? handle.readToEnd() else { return [] }
+        var text = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if end > window { text.removeFirst() }  // cut mid-line
+        while text.last?.isEmpty == true { text.removeLast() }
+        return text.suffix(lines).map { $0.count > 400 ? String($0.prefix(400)) + "…" : $0 }
+    }
+
+    /// `program` as a path: itself if it names a path, else the first
+    /// executable file of that name on `path`.
+    static func resolve(_ program: String, path: String?) throws(ExecRunnerError) -> String {
+        guard !program.isEmpty else { throw .noProgram }
+        if program.contains("/") {
+            let absolute = program.hasPrefix("/") ? program : FileManager.default.currentDirectoryPath + "/" + program
+            guard access(absolute, F_OK) == 0 else { throw .notFound(program, searched: nil) }
+            guard access(absolute, X_OK) == 0, !isDirectory(absolute) else { throw .notExecutable(absolute) }
+            return absolute
+        }
+        let directories = (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map(String.init)
+        for directory in directories where !directory.isEmpty {
+            let candidate = directory + "/" + program
+            if access(candidate, X_OK) == 0, !isDirectory(candidate) { return candidate }
+        }
+        throw .notFound(program, searched: path ?? "")
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+}
+
+/// The program an exec run trains with.
+public struct ExecCommand: Sendable, Hashable, Codable {
+    public var program: String
+    public var arguments: [String]
+
+    public init(program: String, arguments: [String] = []) {
+        self.program = program
+        self.arguments = arguments
+    }
+}
+
+/// What an exec run stores as its recipe (`RunConfiguration.recipe`), so a
+/// learned schedule says how it was learned: the program, where it ran,
+/// the search space (in `--space` form), the trial length and the seed.
+public struct ExecRecipe: Sendable, Hashable, Codable {
+    /// Always "exec": tells this recipe from a WaveNet one.
+    public var runner = "exec"
+    public var command: ExecCommand
+    /// The directory the program ran in (relative arguments are relative to it).
+    public var workingDirectory: String
+    public var trialTimeoutSeconds: Double?
+    public var searchSpace: JSONValue
+    public var trialSteps: Int
+    public var seed: UInt64
+
+    public init(command: ExecCommand, workingDirectory: String = FileManager.default.currentDirectoryPath,
+                trialTimeout: Duration?, settings: PBTSettings) {
+        self.command = command
+        self.workingDirectory = workingDirectory
+        trialTimeoutSeconds = trialTimeout.map { $0 / .seconds(1) }
+        searchSpace = settings.searchSpace.specification
+        trialSteps = settings.trialSteps
+        self.seed = settings.seed
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case runner, command, seed
+        case workingDirectory = "working_directory"
+        case trialTimeoutSeconds = "trial_timeout_seconds"
+        case searchSpace = "search_space"
+        case trialSteps = "trial_steps"
+    }
+
+    /// The trial timeout the run was created with.
+    public var trialTimeout: Duration? { trialTimeoutSeconds.map { .seconds($0) } }
+}
+
+/// `PBT_TRIAL_DIR/result.json`.
+struct ExecResult: Decodable {
+    var objective: Double
+    var steps: Int?
+    var metrics: [String: JSONValue]?
+}
+
+/// Why an exec trial failed, with the end of its log: stored as the trial's
+/// failure text and shown on the terminal.
+public struct ExecTrialFailure: Error, CustomStringConvertible {
+    public enum Reason: Error, Sendable, Hashable {
+        case exitCode(Int32)
+        case signal(Int32)
+        case noResult
+        case invalidResult(String)
+        case nonFiniteObjective(Double)
+        case stepsMismatch(reported: Int, asked: Int)
+        case timedOut(Double)
+        case stopped(String)
+        case cannotPrepare(String, String)
+        case cannotStart(String, String)
+    }
+
+    public var trialID: Int
+    public var reason: Reason
+    /// The last lines of `log.txt` (empty if the program wrote nothing).
+    public var logTail: [String]
+
+    public var summary: String {
+        switch reason {
+        case .exitCode(let code): return "the program exited with code \(code)"
+        case .signal(let signal): return "the program was killed by \(signalName(signal))"
+        case .noResult: return "the program exited 0 without writing \(ExecRunner.resultFileName) into PBT_TRIAL_DIR"
+        case .invalidResult(let why): return "\(ExecRunner.resultFileName) is invalid: \(why)"
+        case .nonFiniteObjective(let x): return "the program reported a non-finite objective (\(x))"
+        case .stepsMismatch(let reported, let asked): return "the program reported \"steps\": \(reported), but PBT_STEPS was \(asked)"
+        case .timedOut(let seconds): return "the trial timed out after \(seconds) s (--trial-timeout); its process group was killed"
+        case .stopped(let why): return "the worker was stopped (\(why)); the program's process group was killed"
+        case .cannotPrepare(let path, let why): return "cannot create the trial directory \(path): \(why)"
+        case .cannotStart(let path, let why): return "cannot start \(path): \(why)"
+        }
+    }
+
+    public var description: String {
+        guard !logTail.isEmpty else { return "trial \(trialID): \(summary) (its log is empty)" }
+        return "trial \(trialID): \(summary); last lines of its \(ExecRunner.logFileName):\n"
+            + logTail.map { "  | " + $0 }.joined(separator: "\n")
+    }
+}
+
+/// An exec runner that cannot be made (a problem with the command line).
+public enum ExecRunnerError: Error, Equatable, CustomStringConvertible, LocalizedError {
+    case noProgram
+    case notFound(String, searched: String?)
+    case notExecutable(String)
+    case invalidTimeout
+
+    public var description: String {
+        switch self {
+        case .noProgram:
+            return "no training program: give it after `--`, e.g. `pbtwave pbt … -- python3 train.py`"
+        case .notFound(let program, let searched?):
+            return "cannot find the program '\(program)' on PATH (\(searched)); give its path"
+        case .notFound(let program, nil):
+            return "the program \(program) does not exist"
+        case .notExecutable(let path):
+            return "\(path) is not an executable file; make it executable (chmod +x) or run it with its interpreter (e.g. python3 \(path))"
+        case .invalidTimeout:
+            return "the trial timeout must be positive"
+        }
+    }
+
+    public var errorDescription: String? { description }
+}

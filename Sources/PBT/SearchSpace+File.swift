@@ -1,0 +1,144 @@
+import Foundation
+
+/// The search-space file of `pbtwave pbt --space FILE.json`: one key per
+/// hyperparameter, each with one prior:
+///
+///     {"lr": {"log_uniform": [1e-4, 3e-2]}, "momentum": {"uniform": [0.8, 0.99]},
+///      "batch": {"choice": [16, 32, 64]}, "optimizer": {"choice": ["sgd", "adam"]}}
+///
+/// - `log_uniform: [min, max]`: uniform in log space (min > 0); explore
+///   multiplies by 0.8 or 1.2, clamped to the bounds.
+/// - `uniform: [min, max]`: uniform; explore as above.
+/// - `choice: [a, b, …]`: one of a list of numbers or of names; explore moves
+///   to a neighbour in the list's order.
+///
+/// JSON objects have no order, so the parameters are kept in name order: the
+/// order of random draws (part of a run's identity) is then the same however
+/// the file lists them.
+extension SearchSpace {
+    /// The priors a space file names (the key a file uses for each).
+    enum Prior: String, CaseIterable {
+        case logUniform = "log_uniform"
+        case uniform
+        case choice
+    }
+
+    /// Reads a space file's text. Throws `SearchSpaceFileError` naming the
+    /// key and what is wrong with it, or `PBTConfigError` for bounds and
+    /// choices the space cannot use (`validate()`).
+    public init(specification data: Data) throws {
+        let json: JSONValue
+        do { json = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
+            throw SearchSpaceFileError.notJSON(Self.reason(error))
+        }
+        guard case .object(let entries) = json else { throw SearchSpaceFileError.notAnObject }
+        guard !entries.isEmpty else { throw SearchSpaceFileError.empty }
+        var parameters: [Hyperparameter] = []
+        for name in entries.keys.sorted() {
+            parameters.append(try Self.parameter(name, entries[name]!))
+        }
+        self.init(parameters)
+        try validate()
+    }
+
+    /// Reads the space file at `path`.
+    public init(specificationFile path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else { throw SearchSpaceFileError.unreadable(path) }
+        try self.init(specification: data)
+    }
+
+    /// The space in the file form `init(specification:)` reads.
+    public var specification: JSONValue {
+        var entries: [String: JSONValue] = [:]
+        for p in parameters {
+            switch p.domain {
+            case .continuous(let lower, let upper, let scale):
+                let prior = scale == .log ? Prior.logUniform : .uniform
+                entries[p.name] = .object([prior.rawValue: .array([.number(lower), .number(upper)])])
+            case .categorical(let choices):
+                entries[p.name] = .object([Prior.choice.rawValue: .array(choices.map { value in
+                    switch value {
+                    case .number(let x): return .number(x)
+                    case .category(let c): return .string(c)
+                    }
+                })])
+            }
+        }
+        return .object(entries)
+    }
+
+    private static func parameter(_ name: String, _ value: JSONValue) throws(SearchSpaceFileError) -> Hyperparameter {
+        func fail(_ problem: String) -> SearchSpaceFileError { .invalidParameter(name: name, problem: problem) }
+        let known = Prior.allCases.map(\.rawValue).joined(separator: ", ")
+        guard case .object(let fields) = value, fields.count == 1, let (key, argument) = fields.first else {
+            throw fail("must be an object with exactly one of \(known), e.g. {\"log_uniform\": [1e-4, 3e-2]} (got \(Self.text(value)))")
+        }
+        guard let prior = Prior(rawValue: key) else { throw fail("unknown prior '\(key)'; use one of \(known)") }
+        switch prior {
+        case .logUniform, .uniform:
+            guard case .array(let bounds) = argument, bounds.count == 2, let lower = bounds[0].double, let upper = bounds[1].double else {
+                throw fail("\(key) needs [min, max], two numbers (got \(Self.text(argument)))")
+            }
+            return prior == .logUniform ? .logUniform(name, lower, upper) : .uniform(name, lower, upper)
+        case .choice:
+            guard case .array(let items) = argument, !items.isEmpty else {
+                throw fail("choice needs a non-empty list of numbers or of names (got \(Self.text(argument)))")
+            }
+            let numbers = items.compactMap(\.double)
+            if numbers.count == items.count { return .choice(name, numbers) }
+            let names = items.compactMap { item -> String? in if case .string(let s) = item { return s } else { return nil } }
+            guard names.count == items.count else {
+                throw fail("choice needs all numbers or all names, not a mix (got \(Self.text(argument)))")
+            }
+            return .categorical(name, names)
+        }
+    }
+
+    /// A JSON value as compact text, for messages.
+    private static func text(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
+    }
+
+    /// The decoder's complaint in a few words (its underlying error when it has one).
+    private static func reason(_ error: any Error) -> String {
+        guard case DecodingError.dataCorrupted(let context) = error else { return "\(error)" }
+        let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
+        return underlying ?? context.debugDescription
+    }
+}
+
+extension JSONValue {
+    /// The number this value holds (JSON integers included), else nil.
+    var double: Double? {
+        switch self {
+        case .integer(let i): return Double(i)
+        case .unsigned(let u): return Double(u)
+        case .number(let x): return x
+        default: return nil
+        }
+    }
+}
+
+/// A search-space file (`--space`) that cannot be read.
+public enum SearchSpaceFileError: Error, Equatable, CustomStringConvertible, LocalizedError {
+    case unreadable(String)
+    case notJSON(String)
+    case notAnObject
+    case empty
+    case invalidParameter(name: String, problem: String)
+
+    public var description: String {
+        let example = #"{"lr": {"log_uniform": [1e-4, 3e-2]}, "momentum": {"uniform": [0.8, 0.99]}, "batch": {"choice": [16, 32, 64]}}"#
+        switch self {
+        case .unreadable(let path): return "cannot read the search space file \(path): no such file, or not readable"
+        case .notJSON(let reason): return "the search space file is not valid JSON: \(reason)"
+        case .notAnObject: return "the search space must be a JSON object with one key per hyperparameter, e.g. \(example)"
+        case .empty: return "the search space names no hyperparameter; give at least one, e.g. \(example)"
+        case .invalidParameter(let name, let problem): return "hyperparameter '\(name)': \(problem)"
+        }
+    }
+
+    public var errorDescription: String? { description }
+}

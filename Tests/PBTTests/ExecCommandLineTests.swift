@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+
+@testable import PBT
+
+/// `pbtwave pbt -- PROGRAM ARGS` as a user runs it: the built executable in
+/// a child process, on the Python toy.
+@Suite struct ExecCommandLineTests {
+    static func flags(_ dir: TemporaryDirectory, generations: Int = 4) throws -> [String] {
+        ["--space", try ExecRunTests.spaceFile(dir), "--workers", "3", "--trial-steps", "5", "--generations", "\(generations)",
+         "--progress", "plain"]
+    }
+
+    @Test func anExecRunExportsEveryHyperparameterAndHowItWasLearned() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let toy = try ExecToy.command()
+        let r = try runPBTWave(["pbt", "--run-dir", runDir] + (try Self.flags(dir)) + ["--", toy.program] + toy.arguments)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("model exec") && r.stdout.contains("run complete: 12/12 trials"), "\(r.stdout)")
+
+        let csv = try String(contentsOfFile: runDir + "/schedule.csv", encoding: .utf8)
+        #expect(csv.hasPrefix("step,lr,momentum\n"), "\(csv)")
+        let schedule = try HyperparameterSchedule.read(from: URL(fileURLWithPath: runDir + "/schedule.json"))
+        #expect(schedule.names == ["lr", "momentum"])
+        #expect(schedule.endStep.map { $0 >= 5 && $0 % 5 == 0 } == true, "whole trials of 5 steps (lineages drift apart when asynchronous)")
+        let recipe = try #require(try schedule.recipe?.decoded(as: ExecRecipe.self))
+        #expect(recipe.command == toy)
+        #expect(recipe.trialSteps == 5)
+        #expect(try SearchSpace(specification: JSONEncoder().encode(recipe.searchSpace)) == ExecToy.space)
+        #expect(try HyperparameterSchedule(csvText: runPBTWave(["schedule", "export", runDir]).stdout).rows == schedule.rows)
+    }
+
+    /// SIGINT stops the run cleanly: the running programs (and the children
+    /// they started) are killed, their trials fail as stopped, the summary
+    /// is printed, and the exit status is 128 + SIGINT.
+    @Test(.timeLimit(.minutes(2))) func sigintStopsTheRunAndKillsThePrograms() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let toy = try ExecToy.command()
+        let process = Process()
+        process.executableURL = try pbtwaveExecutable()
+        process.arguments = ["pbt", "--run-dir", runDir] + (try Self.flags(dir)) + ["--", toy.program] + toy.arguments
+        process.environment = ExecToy.environment(["TOY_FAIL": "sleep"])
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        // Wait until all three programs have written their pids.
+        let checkpoints = runDir + "/checkpoints"
+        func pidFiles() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? [])
+                .map { checkpoints + "/" + $0 + "/pids.txt" }.filter { FileManager.default.fileExists(atPath: $0) }
+        }
+        #expect(eventually(within: 60) { pidFiles().count == 3 })
+        let pids = pidFiles().flatMap { file in
+            ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { pid_t($0) }
+        }
+        kill(process.processIdentifier, SIGINT)
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 128 + SIGINT, "\(stdout)\n\(stderr)")
+        #expect(stdout.contains("run stopped"), "\(stdout)")
+        #expect(stderr.contains("pbt: SIGINT: stopping"), "\(stderr)")
+        #expect(stderr.contains("the worker was stopped (pbtwave got SIGINT)"), "\(stderr)")
+        #expect(pids.count == 6)
+        #expect(eventually(within: 5) { pids.allSatisfy(processIsGone) }, "every program and its child is gone: \(pids)")
+        let store = try SQLiteTrialStore(path: runDir + "/" + RunDirectory.storeFileName)
+        let trials = try store.trials(runID: try #require(try store.run(named: RunDirectory.runName)).id)
+        let stopped = trials.filter { $0.failure?.contains("the worker was stopped") == true }
+        #expect(stopped.count == 3, "\(trials.map { ($0.id, $0.status, $0.failure ?? "") })")
+        // `lineage` shows a failure's first line in the tree, and all of it for the trial asked for.
+        let tree = try runPBTWave(["lineage", runDir, "--tree"])
+        #expect(tree.stdout.split(separator: "\n").count == trials.count, "\(tree.stdout)")
+        let one = try runPBTWave(["lineage", runDir, "--trial", "\(try #require(stopped.first).id)"])
+        #expect(one.stdout.contains("FAILED (runner error: trial") && one.stdout.contains("| toy_quadratic: failing on purpose (TOY_FAIL=sleep)"),
+                "\(one.stdout)")
+    }
+
+    /// A worker runs the stored program, or the one given after `--` (the
+    /// same program elsewhere on that machine); `--exec` on a run of a
+    /// compiled model is refused.
+    @Test func workersRunTheStoredProgramOrTheirOwn() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let store = "sqlite:" + dir.url.appendingPathComponent("trials.sqlite").path
+        let toy = try ExecToy.command()
+        let create = try runPBTWave(["pbt", "--run-dir", runDir, "--store", store, "--run", "mine", "--local-workers", "0"]
+                                    + (try Self.flags(dir, generations: 2)) + ["--", toy.program] + toy.arguments)
+        #expect(create.status == 0, "\(create.stderr)")
+        let worker = ["worker", "--store", store, "--run", "mine", "--run-dir", runDir, "--progress", "none", "--exec"]
+        let elsewhere = try runPBTWave(worker + ["--", "sh", "-c", #"echo '{"objective": 0.25}' > "$PBT_TRIAL_DIR/result.json""#])
+        #expect(elsewhere.status == 0, "\(elsewhere.stderr)")
+        #expect(elsewhere.stdout.contains("run complete: 6/6 trials"), "\(elsewhere.stdout)")
+        let trials = try SQLiteTrialStore(path: dir.url.appendingPathComponent("trials.sqlite").path)
+        #expect(try trials.trials(runID: try #require(try trials.run(named: "mine")).id).allSatisfy { $0.evaluation == 0.25 },
+                "the program given to the worker ran")
+
+        let compiled = dir.url.appendingPathComponent("toy").path
+        #expect(try runPBTWave(["pbt", "--run-dir", compiled, "--store", store, "--run", "toy", "--model", "toy", "--local-workers", "0"]).status == 0)
+        let refused = try runPBTWave(["worker", "--store", store, "--run", "toy", "--run-dir", compiled, "--exec"])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("the run tunes --model toy, not a training program"), "\(refused.stderr)")
+    }
+
+    @Test func aProgramThatCannotRunOrASpaceTheModelCannotUseIsRefused() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let missing = try runPBTWave(["pbt", "--run-dir", runDir, "--", "no-such-trainer-\(getpid())"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("cannot find the program 'no-such-trainer-\(getpid())' on PATH"), "\(missing.stderr)")
+        let toy = try runPBTWave(["pbt", "--run-dir", runDir, "--model", "toy", "--space", try ExecRunTests.spaceFile(dir)])
+        #expect(toy.status == 1)
+        #expect(toy.stderr.contains("--model toy tunes the learning rate 'lr' alone"), "\(toy.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: runDir + "/" + RunDirectory.storeFileName), "no run was created")
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+
+@testable import PBT
+
+/// Whole PBT runs of the Python toy through the exec runner: failures
+/// recorded and refilled, the disk bound, determinism, leases.
+@Suite struct ExecRunTests {
+    static func settings(population: Int = 3, workers: Int = 3, generations: Int = 3, seed: UInt64 = 4,
+                         deterministic: Bool = false) -> PBTSettings {
+        testSettings(population: population, workers: workers, trialSteps: 5, budget: .generations(generations), seed: seed,
+                     deterministic: deterministic, space: ExecToy.space)
+    }
+
+    static func run(_ settings: PBTSettings, runner: ExecRunner, threads: Int? = nil, leaseSeconds: Double = 300,
+                    dir: URL) throws -> (PBTRunResult, [SelectionRecord]) {
+        let directory = try RunDirectory(dir, create: true, lock: true)
+        let (c, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
+                                             configuration: RunConfiguration(settings: settings, model: "exec"), runDirectory: dir)
+        let result = try PBTDriver(coordinator: c, runner: runner, options: DriverOptions(workers: threads, leaseSeconds: leaseSeconds)).run()
+        return (result, try directory.store.selections(runID: c.run.id))
+    }
+
+    /// The trial directories on disk are exactly the live checkpoints.
+    static func expectOnlyLiveDirectories(_ result: PBTRunResult, in dir: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("checkpoints").path)
+        #expect(Set(names.map { "checkpoints/" + $0 }) == Set(result.trials.filter(\.checkpointLive).map { $0.checkpointPath! }),
+                sourceLocation: sourceLocation)
+        for t in result.trials where t.checkpointLive {
+            var isDirectory: ObjCBool = false
+            #expect(FileManager.default.fileExists(atPath: dir.path + "/" + t.checkpointPath! + "/checkpoint.json", isDirectory: &isDirectory),
+                    sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func failedProgramsAreRecordedWithTheirReasonAndRefilled() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = Self.settings()
+        let runner = try ExecToy.runner(["TOY_FAIL": "exit", "TOY_FAIL_TRIALS": "2,5"])
+        let (result, selections) = try Self.run(settings, runner: runner, dir: dir.url)
+        #expect(result.done)
+        expectConsistentRun(result.trials, selections, settings: settings)
+        let failed = result.trials.filter { $0.status == .failed }
+        #expect(failed.map(\.id) == [2, 5])
+        for t in failed {
+            let text = t.failure ?? ""
+            #expect(text.contains("trial \(t.id): the program exited with code 3"), "\(text)")
+            #expect(text.contains("| toy_quadratic: failing on purpose (TOY_FAIL=exit)"), "the log's last lines are stored: \(text)")
+        }
+        #expect(result.trials.filter { $0.refillOf != nil }.map(\.refillOf) == [2, 5])
+        try Self.expectOnlyLiveDirectories(result, in: dir.url)
+    }
+
+    /// A deterministic exec run is the same twice, and with one worker
+    /// thread instead of three (results are applied in id order; the toy
+    /// is a function of its inputs).
+    @Test func deterministicExecRunsAreIdenticalAcrossRunsAndThreadCounts() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = Self.settings(generations: 4, seed: 21, deterministic: true)
+        let runner = try ExecToy.runner()
+        let (a, sa) = try Self.run(settings, runner: runner, dir: dir.url.appendingPathComponent("a"))
+        let (b, sb) = try Self.run(settings, runner: runner, dir: dir.url.appendingPathComponent("b"))
+        let (c, sc) = try Self.run(settings, runner: runner, threads: 1, dir: dir.url.appendingPathComponent("c"))
+        #expect(a.done && b.done && c.done)
+        #expect(a.trials.allSatisfy { $0.status == .finished })
+        expectSameRows(a.trials.map(\.lineageFields), b.trials.map(\.lineageFields))
+        expectSameRows(a.trials.map(\.lineageFields), c.trials.map(\.lineageFields))
+        #expect(sa == sb && sa == sc)
+        #expect(Set(a.trials.compactMap(\.workerID)).count > 1, "several workers took part")
+        // The programs' own files agree too, byte for byte.
+        let best = try #require(a.best)
+        let path = best.checkpointPath! + "/checkpoint.json"
+        #expect(try Data(contentsOf: dir.url.appendingPathComponent("a/" + path)) == Data(contentsOf: dir.url.appendingPathComponent("c/" + path)))
+    }
+
+    /// Trials of 1.5 s under 0.5 s leases, in budget mode (an idle worker
+    /// waits at the generation boundary and would take over a trial whose
+    /// lease lapsed): the heartbeat keeps every program's lease.
+    @Test(.timeLimit(.minutes(2))) func heartbeatsKeepRunningProgramsLeased() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = Self.settings(population: 3, workers: 2, generations: 2)
+        let runner = try ExecToy.runner(["TOY_STEP_SECONDS": "0.3"])
+        let (result, _) = try Self.run(settings, runner: runner, leaseSeconds: 0.5, dir: dir.url)
+        #expect(result.done)
+        #expect(result.trials.allSatisfy { $0.status == .finished && $0.attempt == 1 }, "attempts: \(result.trials.map(\.attempt))")
+    }
+
+    /// A `pbtwave worker` killed with SIGKILL while its program runs: the
+    /// trial is re-run by another worker once its lease expires, and only it.
+    @Test(.timeLimit(.minutes(2))) func aKilledWorkersTrialIsReRunAfterItsLeaseExpires() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let storePath = dir.url.appendingPathComponent("trials.sqlite").path
+        let toy = try ExecToy.command()
+        let create = try runPBTWave(["pbt", "--run-dir", runDir, "--store", "sqlite:" + storePath, "--run", "exec", "--space", Self.spaceFile(dir),
+                                     "--workers", "2", "--trial-steps", "5", "--generations", "2", "--local-workers", "0", "--",
+                                     toy.program] + toy.arguments)
+        #expect(create.status == 0, "\(create.stderr)")
+
+        func worker() throws -> Process {
+            let p = Process()
+            p.executableURL = try pbtwaveExecutable()
+            p.arguments = ["worker", "--store", "sqlite:" + storePath, "--run", "exec", "--run-dir", runDir, "--lease-seconds", "2",
+                           "--progress", "none"]
+            p.environment = ExecToy.environment(["TOY_STEP_SECONDS": "0.3"])
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        let store = try SQLiteTrialStore(path: storePath)
+        let run = try #require(try store.run(named: "exec"))
+        let victim = try worker()
+        var held: TrialRecord?
+        let sawIt = eventually(within: 60) {
+            held = try? store.trials(runID: run.id).first { $0.status == .running && $0.workerID?.contains(":\(victim.processIdentifier)/") == true }
+            return held != nil
+        }
+        #expect(sawIt, "the first worker never ran a trial")
+        kill(victim.processIdentifier, SIGKILL)
+        victim.waitUntilExit()
+        let survivor = try worker()
+        survivor.waitUntilExit()
+        #expect(survivor.terminationStatus == 0)
+
+        let trials = try store.trials(runID: run.id)
+        #expect(trials.count == 4 && trials.allSatisfy { $0.status == .finished }, "\(trials.map { ($0.id, $0.status) })")
+        let killed = try #require(trials.first { $0.id == held?.id })
+        #expect(killed.attempt == 2 && killed.workerID?.contains(":\(survivor.processIdentifier)/") == true)
+        #expect(killed.checkpointPath?.hasSuffix(".2.ckpt") == true)
+        #expect(trials.filter { $0.id != killed.id }.allSatisfy { $0.attempt == 1 }, "no other trial ran twice")
+        #expect(try store.run(named: "exec")?.state.done == true)
+    }
+
+    /// The toy's space as a `--space` file in `dir`.
+    static func spaceFile(_ dir: TemporaryDirectory) throws -> String {
+        let path = dir.url.appendingPathComponent("space.json").path
+        try JSONEncoder().encode(ExecToy.space.specification).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+}

@@ -1,0 +1,216 @@
+import Foundation
+import Testing
+
+@testable import PBT
+
+/// The exec runner on one trial at a time, with the Python toy: the
+/// environment contract, the result, and every way a trial can fail.
+@Suite struct ExecRunnerTests {
+    static func trial(_ id: Int = 1, lr: Double = 0.01, momentum: Double = 0.9, start: Int = 0, steps: Int = 5,
+                      extra: [String: HyperparameterValue] = [:]) -> TrialSpec {
+        var values: [String: HyperparameterValue] = ["lr": .number(lr), "momentum": .number(momentum)]
+        values.merge(extra) { $1 }
+        return TrialSpec(id: id, generation: 0, parentID: nil, hyperparameters: Hyperparameters(values), startStep: start,
+                         steps: steps, seed: 12_345_678_901_234_567_890)
+    }
+
+    static func output(_ dir: TemporaryDirectory, _ name: String = "trial") -> CheckpointRef {
+        CheckpointRef(url: dir.url.appendingPathComponent(name))
+    }
+
+    /// Runs `trial` and returns the failure it must end in.
+    static func failure(_ runner: ExecRunner, _ trial: TrialSpec = trial(), output: CheckpointRef,
+                        sourceLocation: SourceLocation = #_sourceLocation) -> ExecTrialFailure? {
+        do {
+            let outcome = try runner.run(trial, parent: nil, output: output)
+            Issue.record("the trial succeeded with \(outcome.evaluation)", sourceLocation: sourceLocation)
+            return nil
+        } catch let failure as ExecTrialFailure {
+            return failure
+        } catch {
+            Issue.record("not an ExecTrialFailure: \(error)", sourceLocation: sourceLocation)
+            return nil
+        }
+    }
+
+    @Test func aTrialWarmStartsFromItsParentsDirectory() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runner = try ExecToy.runner()
+        let first = Self.output(dir, "first")
+        let a = try runner.run(Self.trial(), parent: nil, output: first)
+        for name in ["checkpoint.json", ExecRunner.resultFileName, ExecRunner.logFileName] {
+            #expect(FileManager.default.fileExists(atPath: first.path + "/" + name), "\(name)")
+        }
+        let result = try JSONDecoder().decode([String: JSONValue].self, from: Data(contentsOf: first.url.appendingPathComponent("result.json")))
+        #expect(result["objective"]?.double == a.evaluation)
+        #expect(a.evaluation.isFinite && a.evaluation > 0)
+        let log = try String(contentsOfFile: first.path + "/log.txt", encoding: .utf8)
+        #expect(log.contains("trial 1: steps 0..5"), "the program's output goes to log.txt: \(log)")
+
+        // The child continues from step 5; the same trial again gives the same bits.
+        let child = Self.trial(2, lr: 0.001, start: 5)
+        let b = try runner.run(child, parent: first, output: Self.output(dir, "second"))
+        let again = try runner.run(child, parent: first, output: Self.output(dir, "third"))
+        #expect(b.evaluation.bitPattern == again.evaluation.bitPattern)
+        #expect(b.evaluation != a.evaluation)
+        // A parent at another step is a contract violation the toy reports (exit 2).
+        let wrong = Self.failure(runner, Self.trial(3, start: 10), output: Self.output(dir, "wrong"))
+        #expect(wrong?.reason == .exitCode(2))
+    }
+
+    /// The environment holds exactly the contract's variables (inherited
+    /// `PBT_*` ones dropped) and everything else this process has.
+    @Test func theEnvironmentIsTheContract() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let script = #"env > "$PBT_TRIAL_DIR/env.txt"; echo '{"objective": 1.5, "steps": 5, "metrics": {"a": [1, "x"]}}' > "$PBT_TRIAL_DIR/result.json""#
+        let runner = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", script]),
+                                    environment: ExecToy.environment(["PBT_STALE": "1", "PBT_HP_old": "2", "KEEP_ME": "yes"]))
+        let parent = Self.output(dir, "parent")
+        var trial = Self.trial(7, extra: ["batch": .number(32), "opt": .category("adam")])
+        trial.startStep = 40
+        let outcome = try runner.run(trial, parent: parent, output: Self.output(dir))
+        #expect(outcome.evaluation == 1.5)
+        let lines = try String(contentsOfFile: dir.url.appendingPathComponent("trial/env.txt").path, encoding: .utf8)
+            .split(separator: "\n").map(String.init)
+        let pbt = Set(lines.filter { $0.hasPrefix("PBT_") })
+        #expect(pbt == [
+            "PBT_TRIAL_ID=7", "PBT_TRIAL_DIR=\(dir.url.appendingPathComponent("trial").path)", "PBT_PARENT_DIR=\(parent.path)",
+            "PBT_START_STEP=40", "PBT_STEPS=5", "PBT_SEED=12345678901234567890",
+            #"PBT_HYPERPARAMETERS={"batch":32,"lr":0.01,"momentum":0.9,"opt":"adam"}"#,
+            "PBT_HP_batch=32", "PBT_HP_lr=0.01", "PBT_HP_momentum=0.9", "PBT_HP_opt=adam",
+        ])
+        #expect(lines.contains("KEEP_ME=yes"))
+
+        // A fresh start has an empty PBT_PARENT_DIR.
+        _ = try runner.run(Self.trial(), parent: nil, output: Self.output(dir, "fresh"))
+        let fresh = try String(contentsOfFile: dir.url.appendingPathComponent("fresh/env.txt").path, encoding: .utf8)
+        #expect(fresh.split(separator: "\n").contains("PBT_PARENT_DIR="))
+    }
+
+    static let failureModes: [(String, ExecTrialFailure.Reason, String)] = [
+        ("exit", .exitCode(3), "the program exited with code 3"),
+        ("signal", .signal(SIGABRT), "the program was killed by SIGABRT"),
+        ("noresult", .noResult, "without writing result.json"),
+        ("nan", .nonFiniteObjective(.nan), "non-finite objective"),
+    ]
+
+    @Test(arguments: failureModes)
+    func eachFailureHasItsReasonAndTheLogsLastLines(mode: String, reason: ExecTrialFailure.Reason, text: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let shown = Locked<[ExecTrialFailure]>([])
+        let failure = Self.failure(try ExecToy.runner(["TOY_FAIL": mode], failures: shown), output: Self.output(dir))
+        if case .nonFiniteObjective(let x) = failure?.reason {
+            #expect(x.isNaN)
+        } else {
+            #expect(failure?.reason == reason)
+        }
+        let description = failure?.description ?? ""
+        #expect(description.contains(text), "\(description)")
+        #expect(description.contains("last lines of its log.txt") && description.contains("TOY_FAIL=\(mode)"), "\(description)")
+        #expect(shown.withLock { $0.map(\.description) } == [description], "the failure was shown once")
+    }
+
+    @Test func badResultFilesAreInvalid() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let bad = Self.failure(try ExecToy.runner(["TOY_FAIL": "badjson"]), output: Self.output(dir, "badjson"))
+        #expect(bad?.description.contains("result.json is invalid: not valid JSON") == true, "\(bad?.description ?? "")")
+        for (json, fragment) in [
+            (#"{"loss": 1}"#, #"it has no "objective""#),
+            (#"{"objective": "low"}"#, #""objective" is not a number"#),
+            (#"{"objective": 1, "steps": 4}"#, #"reported "steps": 4, but PBT_STEPS was 5"#),
+            (#"[1, 2]"#, "is invalid"),
+            (#"{"objective": Infinity}"#, "non-finite objective (inf)"),
+        ] {
+            let runner = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", #"printf '%s' "$0" > "$PBT_TRIAL_DIR/result.json""#, json]))
+            let failure = Self.failure(runner, output: Self.output(dir, "case"))
+            #expect(failure?.description.contains(fragment) == true, "\(json): \(failure?.description ?? "")")
+            #expect(failure?.description.contains("(its log is empty)") == true)
+        }
+    }
+
+    /// The toy's `sleep` mode starts a child in its process group and both
+    /// sleep; `hang` also ignores SIGTERM. Timeout kills the whole group.
+    @Test(.timeLimit(.minutes(1)), arguments: ["sleep", "hang"])
+    func aTimeoutKillsTheWholeProcessGroup(mode: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let output = Self.output(dir)
+        let runner = try ExecToy.runner(["TOY_FAIL": mode], timeout: .milliseconds(1500), grace: .milliseconds(500))
+        let start = Date()
+        let failure = Self.failure(runner, output: output)
+        let elapsed = Date().timeIntervalSince(start)
+        #expect(failure?.reason == .timedOut(1.5))
+        #expect(failure?.description.contains("timed out after 1.5 s") == true)
+        #expect(elapsed >= 1.5 && elapsed < 20, "\(elapsed) s")
+        if mode == "hang" { #expect(elapsed >= 2.0, "SIGTERM was ignored: SIGKILL came after the grace period (\(elapsed) s)") }
+        let pids = try String(contentsOfFile: output.path + "/pids.txt", encoding: .utf8).split(separator: "\n").compactMap { pid_t($0) }
+        #expect(pids.count == 2)
+        #expect(eventually(within: 5) { pids.allSatisfy(processIsGone) }, "the toy and its child are gone: \(pids)")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func stoppingTheRunnerKillsItsProgramsAndFailsTheirTrials() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let output = Self.output(dir)
+        let runner = try ExecToy.runner(["TOY_FAIL": "sleep"], grace: .milliseconds(500))
+        DispatchQueue.global().asyncAfter(deadline: .now() + 1) {
+            runner.stop("a test stopped it")
+        }
+        let failure = Self.failure(runner, output: output)
+        #expect(failure?.reason == .stopped("a test stopped it"))
+        #expect(failure?.description.contains("the worker was stopped (a test stopped it)") == true)
+        let pids = try String(contentsOfFile: output.path + "/pids.txt", encoding: .utf8).split(separator: "\n").compactMap { pid_t($0) }
+        #expect(eventually(within: 5) { pids.allSatisfy(processIsGone) }, "\(pids)")
+        // Once stopped, a trial fails at once, without starting the program.
+        let later = Self.failure(runner, output: Self.output(dir, "later"))
+        #expect(later?.reason == .stopped("a test stopped it"))
+        #expect(!FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("later/log.txt").path))
+    }
+
+    @Test func aProgramThatCannotRunIsRefusedUpFront() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        #expect(throws: ExecRunnerError.notFound("no-such-program-\(getpid())", searched: "/usr/bin:/bin")) {
+            try ExecRunner(command: ExecCommand(program: "no-such-program-\(getpid())"), environment: ["PATH": "/usr/bin:/bin"])
+        }
+        #expect(throws: ExecRunnerError.notFound(dir.url.path + "/missing.py", searched: nil)) {
+            try ExecRunner(command: ExecCommand(program: dir.url.path + "/missing.py"))
+        }
+        let script = dir.url.appendingPathComponent("train.py").path
+        try "print(1)\n".write(toFile: script, atomically: true, encoding: .utf8)
+        let error = #expect(throws: ExecRunnerError.self) { try ExecRunner(command: ExecCommand(program: script)) }
+        #expect(error?.description.contains("chmod +x") == true && error?.description.contains("python3 \(script)") == true)
+        #expect(throws: ExecRunnerError.noProgram) { try ExecRunner(command: ExecCommand(program: "")) }
+        #expect(throws: ExecRunnerError.invalidTimeout) { try ExecRunner(command: ExecCommand(program: "sh"), trialTimeout: .zero) }
+    }
+
+    @Test func wholeNumbersAreWrittenAsIntegers() {
+        #expect(ExecRunner.jsonValue(.number(32)) == "32")
+        #expect(ExecRunner.jsonValue(.number(-3)) == "-3")
+        #expect(ExecRunner.jsonValue(.number(0.5)) == "0.5")
+        #expect(ExecRunner.jsonValue(.number(1e-5)) == "1e-05")
+        #expect(ExecRunner.jsonValue(.number(1e20)) == "1e+20")
+        #expect(ExecRunner.jsonValue(.category("adam")) == "\"adam\"")
+        // Each is what JSON reads back.
+        for x in [32.0, 0.5, 1e-5, 1e20, 0.1 + 0.2] {
+            let text = ExecRunner.jsonValue(.number(x))
+            #expect((try? JSONDecoder().decode(Double.self, from: Data(text.utf8))) == x, "\(text)")
+        }
+    }
+
+    @Test func theLogTailIsTheLastLines() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let path = dir.url.appendingPathComponent("log.txt").path
+        try ((1...100).map { "line \($0)" }.joined(separator: "\n") + "\n\n").write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(ExecRunner.tail(ofFile: path, lines: 3) == ["line 98", "line 99", "line 100"])
+        try String(repeating: "x", count: 200_000).write(toFile: path, atomically: true, encoding: .utf8)
+        let long = ExecRunner.tail(ofFile: path, lines: 3)
+        #expect(long.count == 0 || long.allSatisfy { $0.count <= 401 }, "a 64 KiB window, lines cut at 400 characters")
+        #expect(ExecRunner.tail(ofFile: dir.url.appendingPathComponent("none").path, lines: 3).isEmpty)
+    }
+}

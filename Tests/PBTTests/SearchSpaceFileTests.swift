@@ -1,0 +1,80 @@
+import Foundation
+import SeededRNG
+import Testing
+
+@testable import PBT
+
+/// `--space FILE.json`: any hyperparameters, and a clear error for every
+/// way a space file can be wrong.
+@Suite struct SearchSpaceFileTests {
+    static let example = #"""
+        {"momentum": {"uniform": [0.8, 0.99]}, "lr": {"log_uniform": [1e-4, 3e-2]},
+         "batch": {"choice": [16, 32, 64]}, "optimizer": {"choice": ["sgd", "adam"]}}
+        """#
+
+    @Test func aSpaceFileGivesTheSpaceInNameOrder() throws {
+        let space = try SearchSpace(specification: Data(Self.example.utf8))
+        #expect(space == SearchSpace([
+            .choice("batch", [16, 32, 64]), .logUniform("lr", 1e-4, 3e-2), .uniform("momentum", 0.8, 0.99),
+            .categorical("optimizer", ["sgd", "adam"]),
+        ]))
+        // The file form round-trips (it is what an exec run's recipe stores).
+        let text = try JSONEncoder().encode(space.specification)
+        #expect(try SearchSpace(specification: text) == space)
+    }
+
+    static let badFiles: [(String, String)] = [
+        ("{", "the search space file is not valid JSON"),
+        ("[1, 2]", "the search space must be a JSON object with one key per hyperparameter"),
+        ("{}", "the search space names no hyperparameter"),
+        (#"{"lr": [1e-4, 3e-2]}"#, "hyperparameter 'lr': must be an object with exactly one of log_uniform, uniform, choice"),
+        (#"{"lr": {"loguniform": [1e-4, 3e-2]}}"#, "hyperparameter 'lr': unknown prior 'loguniform'; use one of log_uniform, uniform, choice"),
+        (#"{"lr": {"log_uniform": [1e-4, 3e-2], "uniform": [0, 1]}}"#, "hyperparameter 'lr': must be an object with exactly one of"),
+        (#"{"lr": {"log_uniform": [1e-4]}}"#, "hyperparameter 'lr': log_uniform needs [min, max], two numbers (got [0.0001])"),
+        (#"{"m": {"uniform": ["a", 1]}}"#, "hyperparameter 'm': uniform needs [min, max], two numbers"),
+        (#"{"lr": {"log_uniform": [0, 3e-2]}}"#, "hyperparameter 'lr' is log-scaled, so its lower bound must be positive (got 0.0)"),
+        (#"{"m": {"uniform": [0.99, 0.8]}}"#, "hyperparameter 'm': bounds must be finite with min ≤ max"),
+        (#"{"batch": {"choice": []}}"#, "hyperparameter 'batch': choice needs a non-empty list of numbers or of names"),
+        (#"{"batch": {"choice": [16, "32"]}}"#, "hyperparameter 'batch': choice needs all numbers or all names, not a mix"),
+        (#"{"batch": {"choice": [16, 16]}}"#, "hyperparameter 'batch': choices must be non-empty, distinct"),
+        (#"{"opt": {"choice": ["a,b"]}}"#, "hyperparameter 'opt': choices must be"),
+        (#"{"bad name": {"uniform": [0, 1]}}"#, "hyperparameter name 'bad name' must be non-empty letters, digits"),
+    ]
+
+    @Test(arguments: badFiles)
+    func badSpaceFilesNameTheKeyAndTheProblem(text: String, message: String) {
+        do {
+            let space = try SearchSpace(specification: Data(text.utf8))
+            Issue.record("\(text) was accepted as \(space)")
+        } catch {
+            #expect("\(error)".contains(message), "\(text): \(error)")
+        }
+    }
+
+    @Test func aMissingFileIsNamed() {
+        #expect(throws: SearchSpaceFileError.unreadable("/nonexistent/space.json")) {
+            try SearchSpace(specificationFile: "/nonexistent/space.json")
+        }
+    }
+
+    /// Numeric choices stay numbers through sampling, explore and the
+    /// store's JSON, and move to a neighbour like names do.
+    @Test func numericChoicesStayNumbers() throws {
+        let space = SearchSpace([.choice("batch", [16, 32, 64])])
+        var rng = Xoshiro256(seed: 3)
+        for _ in 0..<20 {
+            let h = space.sample(using: &rng)
+            #expect([16, 32, 64].contains(h["batch"]?.number))
+            #expect(try Hyperparameters(jsonText: h.jsonText) == h)
+        }
+        let policy = MutationPolicy(resampleProbability: 0)
+        for _ in 0..<20 {
+            let (moved, operations) = explore(Hyperparameters(["batch": .number(16)]), in: space, policy: policy, using: &rng)
+            #expect(moved["batch"] == .number(32))
+            #expect(operations.logText == "batch~neighbour 16.0->32.0")
+        }
+        #expect(space.contains(Hyperparameters(["batch": .number(32)])))
+        #expect(!space.contains(Hyperparameters(["batch": .number(33)])))
+        #expect(!space.contains(Hyperparameters(["batch": .category("32")])))
+    }
+}
