@@ -38,22 +38,24 @@ public enum AtomicFile {
         let temporary = temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw AtomicFileError(path: path, reason: "cannot create a file in \(directory.isEmpty ? "." : directory): \(errorText())")
+            throw AtomicFileError(path: path, reason: "cannot create a file in \(directory.isEmpty ? "." : directory): \(errorText())",
+                                  code: errno)
         }
         var offset = 0
-        var failure: String?
+        var failure: (reason: String, code: Int32)?
         while offset < bytes.count {
             let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { failure = "write failed: \(errorText())"; break }
+            if n <= 0 { failure = ("write failed: \(errorText())", n == 0 ? ENOSPC : errno); break }
             offset += n
         }
-        if failure == nil, durable, fsync(fd) != 0 { failure = "fsync failed: \(errorText())" }
-        close(fd)
-        if failure == nil, rename(temporary, path) != 0 { failure = "rename into place failed: \(errorText())" }
+        if failure == nil, durable, fsync(fd) != 0 { failure = ("fsync failed: \(errorText())", errno) }
+        // close can report a delayed write error (NFS, quotas).
+        if close(fd) != 0, failure == nil { failure = ("close failed: \(errorText())", errno) }
+        if failure == nil, rename(temporary, path) != 0 { failure = ("rename into place failed: \(errorText())", errno) }
         if let failure {
             unlink(temporary)
-            throw AtomicFileError(path: path, reason: failure)
+            throw AtomicFileError(path: path, reason: failure.reason, code: failure.code)
         }
         if durable {
             let dfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_CLOEXEC)
@@ -68,6 +70,17 @@ public enum AtomicFile {
 public struct AtomicFileError: Error, Hashable, CustomStringConvertible, LocalizedError {
     public var path: String
     public var reason: String
+    /// The `errno` of the failed call (0: unknown).
+    public var code: Int32
+
+    public init(path: String, reason: String, code: Int32 = 0) {
+        self.path = path
+        self.reason = reason
+        self.code = code
+    }
+
+    /// The disk (or the user's quota) is full.
+    public var isOutOfSpace: Bool { code == ENOSPC || code == EDQUOT }
     public var description: String { "cannot write \(path): \(reason)" }
     public var errorDescription: String? { description }
 }

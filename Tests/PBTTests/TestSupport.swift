@@ -201,3 +201,17 @@ func runWithin<R: TrialRunner>(_ seconds: Double, _ driver: PBTDriver<R>, what: 
 func decisionFields(_ trials: [TrialRecord]) -> [LineageFields] {
     trials.map { var f = $0.lineageFields; f.checkpointPath = nil; return f }
 }
+
+extension DriverTests {
+    /// Every file under `RUN_DIR/checkpoints/`, relative to the run directory.
+    static func checkpointFiles(_ runDirectory: URL) throws -> Set<String> {
+        let root = runDirectory.appendingPathComponent("checkpoints")
+        var files = Set<String>()
+        for namespace in try FileManager.default.contentsOfDirectory(atPath: root.path) {
+            for name in try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(namespace).path) {
+                files.insert("checkpoints/\(namespace)/\(name)")
+            }
+        }
+        return files
+    }
+}
