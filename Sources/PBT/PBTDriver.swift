@@ -61,6 +61,28 @@ public struct PBTRunResult: Sendable {
     public var time: WorkerTime
 }
 
+extension PBTRunResult {
+    /// Why the run must not count as a success, or nil: no trial finished,
+    /// or the run is done with failed trials that nothing replaced (the
+    /// budget ran out on failures). Lists the failures' reasons, most
+    /// frequent first.
+    public var failureSummary: String? {
+        let failed = trials.filter { $0.status == .failed }
+        let replaced = Set(trials.compactMap(\.refillOf))
+        let unreplaced = failed.filter { !replaced.contains($0.id) }
+        let noneFinished = !trials.contains { $0.status == .finished }
+        guard noneFinished ? !failed.isEmpty : done && !unreplaced.isEmpty else { return nil }
+        let reasons = Dictionary(grouping: failed) { String(($0.failure ?? "unknown").prefix(160)) }
+            .map { (reason: $0.key, count: $0.value.count) }
+            .sorted { ($1.count, $0.reason) < ($0.count, $1.reason) }
+        let retired = trials.filter(\.isRetired).map(\.id)
+        return (noneFinished ? "every trial failed (\(failed.count))" : "the run ended on failures: \(unreplaced.count) failed trial(s) were never replaced")
+            + "; reasons:\n" + reasons.prefix(5).map { "  \($0.count)× \($0.reason)" }.joined(separator: "\n")
+            + (reasons.count > 5 ? "\n  … and \(reasons.count - 5) other reason(s)" : "")
+            + (retired.isEmpty ? "" : "\nretired parents (checkpoint unreadable): \(retired.map { "#\($0)" }.joined(separator: ", "))")
+    }
+}
+
 /// Worker time, summed over workers: in the runner (training, checkpoint
 /// I/O), in PBT's claims and reports (controller, store, checkpoint garbage
 /// collection), and idle (nothing claimable, or waiting for lower ids in

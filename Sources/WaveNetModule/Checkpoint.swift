@@ -42,6 +42,16 @@ public enum CheckpointFile {
     public static func write(
         _ model: WaveNet, dataRNG: Xoshiro256?, metadata: [String: String] = [:], to path: String
     ) throws(WaveNetError) {
+        let bytes = try encode(model, dataRNG: dataRNG, metadata: metadata, path: path)
+        do { try AtomicFile.write(bytes, toPath: path, durable: true) } catch { throw .checkpoint(path: path, reason: error.reason) }
+    }
+
+    /// The bytes `write` would write (`path` only names the file in
+    /// errors), for a caller that writes them itself and needs the write's
+    /// own error (e.g. to tell a full disk from other failures).
+    public static func encode(
+        _ model: WaveNet, dataRNG: Xoshiro256?, metadata: [String: String] = [:], path: String
+    ) throws(WaveNetError) -> [UInt8] {
         guard model.parameters.storage.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else {
             throw .checkpoint(path: path, reason: "not written: the model has non-finite parameters (training diverged)")
         }
@@ -74,7 +84,7 @@ public enum CheckpointFile {
         }
         let digest = bytes.withUnsafeBytes { SHA256Digest.digest(of: $0) }
         bytes += digest
-        do { try AtomicFile.write(bytes, toPath: path, durable: true) } catch { throw .checkpoint(path: path, reason: error.reason) }
+        return bytes
     }
 
     /// Reads and verifies a checkpoint: magic, version, checksum and shapes.
