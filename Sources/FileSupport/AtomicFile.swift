@@ -63,6 +63,30 @@ public enum AtomicFile {
         }
     }
 
+    /// Writes several files all or nothing, as far as a file system allows:
+    /// every file is first written in full beside its destination, and only
+    /// then are they renamed into place. If any write fails (a full disk),
+    /// the files written so far are removed and every destination keeps its
+    /// old contents. (Renames need no space, so the second phase does not
+    /// fail for lack of it.)
+    public static func writeAll(_ files: [(path: String, data: Data)], durable: Bool = false) throws(AtomicFileError) {
+        var staged: [(temporary: String, path: String)] = []
+        func discard(_ from: Int = 0) { for s in staged[from...] { unlink(s.temporary) } }
+        for file in files {
+            let temporary = temporaryPath(for: file.path)
+            do throws(AtomicFileError) { try write(file.data, toPath: temporary, durable: durable) } catch {
+                discard()
+                throw AtomicFileError(path: file.path, reason: error.reason, code: error.code)
+            }
+            staged.append((temporary, file.path))
+        }
+        for (i, s) in staged.enumerated() where rename(s.temporary, s.path) != 0 {
+            let failure = AtomicFileError(path: s.path, reason: "rename into place failed: \(errorText())", code: errno)
+            discard(i)
+            throw failure
+        }
+    }
+
     static func errorText() -> String { String(cString: strerror(errno)) }
 }
 

@@ -107,16 +107,25 @@ public enum CheckpointFile {
         let actual = bytes.withUnsafeBytes { SHA256Digest.digest(of: UnsafeRawBufferPointer(rebasing: $0[0..<body])) }
         guard actual == expected else { throw fail("checksum mismatch: the file is damaged or was truncated") }
         let headerLength = Int(readLE(bytes, at: 12))
-        guard 16 + headerLength <= body else { throw fail("header length \(headerLength) runs past the end of the file") }
+        guard headerLength <= body - 16 else { throw fail("header length \(headerLength) runs past the end of the file") }
         let header: CheckpointHeader
         do {
             header = try JSONDecoder().decode(CheckpointHeader.self, from: Data(bytes[16..<(16 + headerLength)]))
         } catch {
             throw fail("unreadable header: \(error)")
         }
+        // The header is input: its config is checked (bounded sizes) and its
+        // float count must be the config's, and fit the file, before anything
+        // is allocated.
+        do { try header.config.validate() } catch { throw fail("the header's model is invalid: \(error)") }
+        guard header.step >= 0, header.step <= 1 << 40 else { throw fail("the header's step \(header.step) is out of range") }
+        let expectedFloats = WaveNet.makeLayout(header.config).count
+        guard header.floatCount == expectedFloats else {
+            throw fail("the header promises \(header.floatCount) floats per arena, its model has \(expectedFloats)")
+        }
         let payload = body - 16 - headerLength
-        guard header.floatCount >= 0, payload == 3 * header.floatCount * 4 else {
-            throw fail("payload holds \(payload) bytes, the header promises \(3 * header.floatCount * 4)")
+        guard payload == 3 * 4 * header.floatCount else {
+            throw fail("payload holds \(payload) bytes, the header promises \(3 * 4 * header.floatCount)")
         }
         var floats = [Float](repeating: 0, count: 3 * header.floatCount)
         let start = 16 + headerLength
@@ -127,6 +136,12 @@ public enum CheckpointFile {
         #else
         for i in floats.indices { floats[i] = Float(bitPattern: readLE(bytes, at: start + 4 * i)) }
         #endif
+        // A model with a NaN or infinity scores nan, trains nan and generates
+        // noise: refuse it here, for every reader.
+        if let bad = floats.firstIndex(where: { !$0.isFinite }) {
+            let arena = ["parameters", "Adam first moments", "Adam second moments"][bad / header.floatCount]
+            throw fail("holds a non-finite value (\(floats[bad]) in its \(arena)); it is damaged or from a diverged run, and cannot be used")
+        }
         return (header, floats)
     }
 

@@ -23,7 +23,7 @@ import Testing
             try command.run()
             return nil
         } catch {
-            return PBTWave.message(for: error)
+            return PBTWave.userMessage(for: error)
         }
     }
 

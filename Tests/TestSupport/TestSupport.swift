@@ -80,3 +80,36 @@ public func realCorpusDirectory(filePath: String = #filePath) -> String {
     let repo = URL(fileURLWithPath: filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     return repo.appendingPathComponent("corpus").path
 }
+
+/// A small tmpfs mounted for a test (a real full disk), unmounted by
+/// `unmount()`. Needs root; `init` throws otherwise.
+public struct SmallDisk {
+    public let url: URL
+
+    public init(at url: URL, bytes: Int) throws {
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        guard Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(bytes)", "tmpfs", url.path]) == 0 else {
+            throw SmallDiskError(description: "mount -t tmpfs on \(url.path) failed")
+        }
+        self.url = url
+    }
+
+    public func unmount() { _ = Self.run("/bin/umount", [url.path]) }
+
+    /// Whether this process may mount one.
+    public static var available: Bool { getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/bin/mount") }
+
+    static func run(_ tool: String, _ arguments: [String]) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return -1 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+public struct SmallDiskError: Error, CustomStringConvertible {
+    public var description: String
+}
