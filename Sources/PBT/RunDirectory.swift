@@ -241,7 +241,7 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, Locali
                 """
         case let .notTheRunsDirectory(p, run):
             return """
-                \(p) is not \(run.name)'s run directory (no \(RunMarker.fileName)): give --run-dir the directory the run was \
+                \(p) is not run '\(run.name)''s directory (no \(RunMarker.fileName)): give --run-dir the directory the run was \
                 created with, as this machine mounts it (a shared file system)
                 """
         }

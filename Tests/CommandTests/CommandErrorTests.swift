@@ -16,6 +16,8 @@ import Testing
         }
     }
 
+    init() {}
+
     /// The error `run()` throws for `arguments` (which must parse).
     func runError(_ arguments: [String]) throws -> String? {
         var command = try PBTWave.parseAsRoot(arguments)
