@@ -94,7 +94,14 @@ public enum CheckpointFile {
             throw .checkpoint(path: path, reason: FileManager.default.fileExists(atPath: path)
                 ? "cannot be read (permissions?)" : "no such file")
         }
-        let bytes = [UInt8](data)
+        return try decode([UInt8](data), path: path)
+    }
+
+    /// `read` on bytes already in memory (`path` names them in errors).
+    /// Every field is checked before it is used, so any bytes at all give a
+    /// checkpoint or an error, never a trap; the only allocation is the
+    /// floats, which must fit in `bytes` (at most `bytes.count / 4` of them).
+    public static func decode(_ bytes: [UInt8], path: String) throws(WaveNetError) -> (header: CheckpointHeader, floats: [Float]) {
         func fail(_ reason: String) -> WaveNetError { .checkpoint(path: path, reason: reason) }
         guard bytes.count >= 16 + 32 else { throw fail("too short to be a PBTWave checkpoint (\(bytes.count) bytes; truncated?)") }
         guard Array(bytes[0..<8]) == magic else { throw fail("not a PBTWave checkpoint (wrong magic bytes)") }
