@@ -99,3 +99,27 @@ import Testing
         for message in [schedule, runDir] { #expect(message?.contains("NSCocoaErrorDomain") == false) }
     }
 }
+
+/// Issue 15 items that main had fixed already, pinned by tests.
+@Suite struct FixedOnMainCommandTests {
+    let errors = CommandErrorTests()
+
+    /// Output folders are checked before any work (the corpus is not even loaded).
+    @Test(arguments: ["--curve", "--checkpoint"])
+    func outputFoldersAreCheckedFirst(_ flag: String) throws {
+        let message = try errors.runError(["train", flag, "/nonexistent-\(getpid())/out", "--corpus", "/nonexistent"])
+        #expect(message?.contains("the folder /nonexistent-\(getpid()) does not exist") == true, "\(message ?? "no error")")
+    }
+
+    @Test func aLearningRateThatRoundsToZeroIsRefused() {
+        #expect(errors.parseError(["train", "--lr", "1e-46"])?.contains("--lr must be a positive number") == true)
+    }
+
+    @Test func aNonFiniteModelIsNeverWritten() throws {
+        let model = try WaveNet(config: .tiny, seed: 1)
+        model.parameters.baseAddress[3] = .nan
+        let path = SafetyCommandTests.temporary("never.ckpt")
+        #expect(throws: WaveNetError.self) { try CheckpointFile.write(model, dataRNG: nil, to: path) }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+}

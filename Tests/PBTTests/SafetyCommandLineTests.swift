@@ -48,3 +48,21 @@ import Testing
         #expect(run.stderr.contains("the system refused to start thread") && run.stderr.contains("fewer --workers"), "\(run.stderr)")
     }
 }
+
+/// Issue 15 items that main had fixed already, pinned by tests.
+@Suite struct FixedOnMainTests {
+    /// `pbtwave worker --store sqlite:…` joins a run whose store is SQLite
+    /// (it was refused: "no pbt-run.txt"), and the worker hint shell-quotes
+    /// the run name.
+    @Test func aWorkerJoinsAnSQLiteRunAndTheHintIsQuoted() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let store = "sqlite:" + dir.url.appendingPathComponent("store.sqlite").path
+        let create = try runPBTWave(RunDirectorySafetyTests.toyRun(runDir, ["--store", store, "--run", "my run", "--local-workers", "0"]))
+        #expect(create.status == 0, "\(create.stderr)")
+        #expect(create.stdout.contains("--run 'my run'"), "\(create.stdout)")
+        let worker = try runPBTWave(["worker", "--store", store, "--run", "my run", "--run-dir", runDir, "--workers", "2", "--progress", "none"])
+        #expect(worker.status == 0 && worker.stdout.contains("run complete"), "\(worker.stderr)")
+    }
+}

@@ -142,3 +142,33 @@ final class FreezingRelay: Sendable {
         #expect(try store.trial(runID: run.id, id: 1)?.attempt == 1, "claimed exactly once")
     }
 }
+
+/// Issue 15, item 2 on PostgreSQL: two runs given one run directory. Each
+/// has its own namespace, and the second is refused before it writes
+/// anything (before: both wrote `checkpoints/trial-N.A.ckpt`, and run A's
+/// best checkpoint ended up holding run B's weights).
+@Suite(.postgresServer) struct PostgresRunDirectoryTests {
+    @Test func twoRunsCannotShareARunDirectory() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let url = try stores.makeURL()
+        let runDir = dir.url.appendingPathComponent("shared").path
+        let a = try runPBTWave(RunDirectorySafetyTests.toyRun(runDir, ["--store", url, "--run", "a"]))
+        #expect(a.status == 0, "\(a.stderr)")
+        let before = try RunDirectorySafetyTests.snapshot(URL(fileURLWithPath: runDir))
+        let b = try runPBTWave(RunDirectorySafetyTests.toyRun(runDir, ["--store", url, "--run", "b", "--seed", "9"]))
+        #expect(b.status != 0 && b.stderr.contains("belongs to another run"), "\(b.stderr)")
+        #expect(try RunDirectorySafetyTests.snapshot(URL(fileURLWithPath: runDir)) == before, "nothing in the directory changed")
+        // The same run name in another database (a second store): refused too.
+        let other = try stores.makeURL()
+        let c = try runPBTWave(RunDirectorySafetyTests.toyRun(runDir, ["--store", other, "--run", "a"]))
+        #expect(c.status != 0 && c.stderr.contains("cannot be that run's"), "\(c.stderr)")
+        // A worker given that directory for run b is refused as well.
+        _ = try runPBTWave(RunDirectorySafetyTests.toyRun(dir.url.appendingPathComponent("b").path,
+                                                          ["--store", url, "--run", "b", "--local-workers", "0"]))
+        let worker = try runPBTWave(["worker", "--store", url, "--run", "b", "--run-dir", runDir])
+        #expect(worker.status != 0 && worker.stderr.contains("belongs to another run"), "\(worker.stderr)")
+    }
+}
