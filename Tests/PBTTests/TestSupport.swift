@@ -131,6 +131,8 @@ struct Simulation {
 /// The built `pbtwave` executable, next to the test bundle (`swift test`
 /// builds every product of the package, the executable included).
 func pbtwaveExecutable() throws -> URL {
+    // Another build's binary, e.g. to show that a command-line test fails without a fix.
+    if let other = ProcessInfo.processInfo.environment["PBTWAVE_EXECUTABLE"], !other.isEmpty { return URL(fileURLWithPath: other) }
     let beside = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         .appendingPathComponent("pbtwave")
     if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
