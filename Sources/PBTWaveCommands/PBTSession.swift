@@ -1,5 +1,6 @@
 import Foundation
 import PBT
+import SpeechAudio
 import WaveNetPBT
 
 /// What `pbtwave pbt` and `pbtwave worker` share: driving workers on a run
@@ -33,6 +34,10 @@ enum PBTSession {
         }
         let outcome = try drive(runner)
         printTime(outcome.result.time, runner: runner)
+        if let wavenet = runner as? WaveNetRunner, let best = outcome.result.best?.evaluation {
+            let unigram = crossEntropyBits(histogram: wavenet.corpus.validation.codeHistogram(), model: wavenet.corpus.train.codeHistogram())
+            if let warning = TrainingReporter.baselineWarning(nll: best, unigram: unigram, what: "the best trial") { print(warning) }
+        }
         return outcome
     }
 

@@ -90,5 +90,8 @@ struct TrainCommand: ParsableCommand {
         }
         print(String(format: "done: %d steps, validation NLL %.4f bits/sample (unigram baseline %.3f)%@", model.step, summary.validationNLL ?? .nan,
                      reporter.unigram, checkpoint.map { ", checkpoint \($0)" } ?? ""))
+        if let warning = TrainingReporter.baselineWarning(nll: summary.validationNLL ?? .nan, unigram: reporter.unigram, what: "the model") {
+            print(warning)
+        }
     }
 }

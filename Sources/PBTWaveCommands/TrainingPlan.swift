@@ -74,6 +74,15 @@ final class TrainingReporter {
 
     var curveText: String { rows.joined(separator: "\n") + "\n" }
 
+    /// A warning when a model ends no better than the unigram baseline
+    /// (it learned nothing: the learning rate was far off, or training too
+    /// short), or nil.
+    static func baselineWarning(nll: Double, unigram: Double, what: String) -> String? {
+        guard nll.isFinite, unigram.isFinite, nll >= unigram else { return nil }
+        return String(format: "warning: %@ has a validation NLL of %.4f bits/sample, no better than the unigram baseline (%.3f): "
+                      + "the model learned nothing; try other learning rates or more steps", what, nll, unigram)
+    }
+
     /// The model and corpus, and the unigram baseline the NLL is read against.
     func describe(_ model: WaveNet, _ corpus: SpeechCorpus) {
         unigram = crossEntropyBits(histogram: corpus.validation.codeHistogram(), model: corpus.train.codeHistogram())

@@ -123,3 +123,13 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: path))
     }
 }
+
+@Suite struct BaselineWarningTests {
+    /// A run that ends no better than the unigram baseline says so (it ended without a word).
+    @Test func aModelNoBetterThanTheBaselineIsCalledOut() {
+        #expect(TrainingReporter.baselineWarning(nll: 7.9, unigram: 7.5, what: "the best trial")?.contains("no better than the unigram baseline") == true)
+        #expect(TrainingReporter.baselineWarning(nll: 7.5, unigram: 7.5, what: "the model") != nil)
+        #expect(TrainingReporter.baselineWarning(nll: 6.2, unigram: 7.5, what: "the model") == nil)
+        #expect(TrainingReporter.baselineWarning(nll: .nan, unigram: 7.5, what: "the model") == nil)
+    }
+}

@@ -34,7 +34,7 @@ import Testing
     static func read(_ bytes: [UInt8]) -> String? {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("hostile-\(getpid())-\(UInt32.random(in: 0 ... .max)).ckpt").path
         defer { unlink(path) }
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         do {
             _ = try WaveNet.load(from: path)
             return nil
@@ -43,7 +43,7 @@ import Testing
         }
     }
 
-    nonisolated(unsafe) static let edits: [(String, @Sendable (inout [String: Any]) -> Void, String)] = [
+    static let edits: [(String, @Sendable (inout [String: Any]) -> Void, String)] = [
         ("channels 2^40", { h in var c = h["config"] as! [String: Any]; c["residualChannels"] = 1 << 40; h["config"] = c }, "at most 4096"),
         ("channels -1", { h in var c = h["config"] as! [String: Any]; c["skipChannels"] = -1; h["config"] = c }, "positive"),
         ("classes Int.max", { h in var c = h["config"] as! [String: Any]; c["classes"] = Int.max; h["config"] = c }, "classes must be at most"),
