@@ -76,7 +76,8 @@ final class FreezingRelay: Sendable {
             guard poll(&fds, 1, 20) >= 0 else { break }
             guard fds.revents != 0 else { continue }
             let n = read(from, &buffer, buffer.count)
-            guard n > 0, buffer.withUnsafeBytes({ write(to, $0.baseAddress!, n) }) == n else { break }
+            // send with MSG_NOSIGNAL: a peer that has gone must not SIGPIPE the test process.
+            guard n > 0, buffer.withUnsafeBytes({ send(to, $0.baseAddress!, n, Int32(MSG_NOSIGNAL)) }) == n else { break }
         }
         shutdown(from, Int32(SHUT_RDWR))
         shutdown(to, Int32(SHUT_RDWR))
