@@ -85,5 +85,6 @@ public struct PBTCommand: ParsableCommand {
             let removed = try coordinator.sweep()
             if removed > 0 { print("pbt: removed \(removed) checkpoint file(s) left by workers that died") }
         }
+        try PBTSession.failIfFailed(result)
     }
 }

@@ -67,11 +67,11 @@ enum PBTSession {
               + (failed > 0 ? " (\(failed) failed)" : "") + ", \(result.completedThisSession) in this session")
         guard let best = result.best else {
             print("pbt: no trial finished; nothing to export")
-            return try failIfFailed(result)
+            return
         }
         print("best trial of the final population: #\(best.id), generation \(best.generation), global step \(best.endStep), loss \(best.evaluation!)")
         print("checkpoint: \(result.bestCheckpoint?.path ?? "(released)")")
-        guard let directory else { return try failIfFailed(result) }
+        guard let directory else { return }
         let schedule = try Lineage.export(trial: best.id, of: result.trials, configuration: coordinator.configuration)
         for format in HyperparameterSchedule.Format.allCases {
             try schedule.write(to: directory.appendingPathComponent("schedule.\(format.rawValue)"), format: format)
@@ -81,11 +81,11 @@ enum PBTSession {
         } ?? ""
         print("schedule: \(directory.appendingPathComponent("schedule.csv").path), schedule.json: "
               + "\(schedule.rows.count) change point(s)\(trend)")
-        try failIfFailed(result)
     }
 
     /// Exits non-zero, with the summary, for a run whose trials all failed
-    /// or that ended on failures.
+    /// or that ended on failures (after the summary, a signal's exit status
+    /// and the end-of-run sweep).
     static func failIfFailed(_ result: PBTRunResult) throws {
         if let summary = result.failureSummary { throw CommandError("pbt: \(summary)") }
     }

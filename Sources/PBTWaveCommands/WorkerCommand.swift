@@ -75,6 +75,7 @@ public struct WorkerCommand: ParsableCommand {
         let (result, stopSignal) = try PBTSession.drive(runner, coordinator: coordinator, options: options, line: line)
         try PBTSession.printSummary(result, coordinator: coordinator, exportTo: nil)
         if let stopSignal { throw ExitCode(128 + stopSignal) }
+        try PBTSession.failIfFailed(result)
     }
 }
 
