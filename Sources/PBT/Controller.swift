@@ -176,10 +176,11 @@ public struct PBTController: Sendable {
                         state: &state)
         }
         if let retired = parent, retired.isRetired {
-            // The parent's checkpoint cannot be read: a live trial of its
-            // window, drawn at random, takes its place; with none left, the
-            // failed trial is not replaced.
-            let pool = candidates(for: retired, in: population)
+            // The parent's checkpoint cannot be read: a trial of its window
+            // whose checkpoint is still live (not released: the window can
+            // reach below the retention floor), drawn at random, takes its
+            // place; with none left, the failed trial is not replaced.
+            let pool = candidates(for: retired, in: population).filter(\.checkpointLive)
             guard !pool.isEmpty else { return nil }
             let substitute = pool[state.rng.uniformIndex(pool.count)]
             let (hp, ops) = explore(substitute.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)

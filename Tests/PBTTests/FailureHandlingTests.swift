@@ -14,16 +14,23 @@ import PBTExamples
     }
 
     /// The pure controller: a retired trial is never an opponent, and a
-    /// refill whose parent is retired starts from a live trial instead.
+    /// refill whose parent is retired starts from a trial whose checkpoint is
+    /// live instead (never a released one: found by the chaos test).
     @Test func retiredTrialsAreNeverSelected() {
         let controller = PBTController(settings: testSettings(population: 3, workers: 3, opponentGenerations: 1))
         var retired = finishedTrial(1, generation: 0, loss: 0.1)
         retired.failure = "retired: its checkpoint is missing"
-        let live = [finishedTrial(2, generation: 0, loss: 0.5), finishedTrial(3, generation: 0, loss: 0.7)]
+        let live = [finishedTrial(2, generation: 0, loss: 0.5), finishedTrial(3, generation: 0, loss: 0.7)].map { t in
+            var t = t
+            t.checkpointLive = true
+            return t
+        }
+        // Finished, but its checkpoint released: no substitute either.
+        let released = finishedTrial(5, generation: 0, loss: 0.05)
         let failed = finishedTrial(4, generation: 1, loss: nil, parent: 1)
         for seed: UInt64 in 1...20 {
             var state = ControllerState(rng: .init(seed: seed), trialsCreated: 4)
-            let refill = controller.decide(after: failed, population: [retired] + live + [failed], state: &state)
+            let refill = controller.decide(after: failed, population: [retired, released] + live + [failed], state: &state)
             #expect(refill.newTrials.count == 1)
             #expect(refill.newTrials.first.map { [2, 3].contains($0.parentID) } == true, "seed \(seed): \(refill.newTrials)")
             #expect(refill.newTrials.first?.refillOf == 4)
@@ -34,7 +41,7 @@ import PBTExamples
         }
         // With no live trial left, the failed trial is not replaced.
         var state = ControllerState(rng: .init(seed: 1), trialsCreated: 4)
-        #expect(controller.decide(after: failed, population: [retired, failed], state: &state).newTrials.isEmpty)
+        #expect(controller.decide(after: failed, population: [retired, released, failed], state: &state).newTrials.isEmpty)
     }
 
     /// A parent's checkpoint deleted under a running run: the child fails,
