@@ -179,8 +179,12 @@ public struct PBTController: Sendable {
             // The parent's checkpoint cannot be read: a trial of its window
             // whose checkpoint is still live (not released: the window can
             // reach below the retention floor), drawn at random, takes its
-            // place; with none left, the failed trial is not replaced.
-            let pool = candidates(for: retired, in: population).filter(\.checkpointLive)
+            // place; if none is left there, a live trial of an earlier
+            // generation than the failed one's (in the population the
+            // decision sees); with none at all, the failed trial is not replaced.
+            let usable = { (t: TrialRecord) in t.status == .finished && !t.isRetired && t.checkpointLive }
+            var pool = candidates(for: retired, in: population).filter(\.checkpointLive)
+            if pool.isEmpty { pool = population.filter { usable($0) && $0.generation < failed.generation }.sorted { $0.id < $1.id } }
             guard !pool.isEmpty else { return nil }
             let substitute = pool[state.rng.uniformIndex(pool.count)]
             let (hp, ops) = explore(substitute.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)

@@ -39,6 +39,15 @@ import PBTExamples
             let next = controller.decide(after: live[0], population: [retired] + live, state: &s2)
             #expect(next.selections.allSatisfy { $0.opponentID != 1 && $0.winnerID != 1 })
         }
+        // The retired parent's window (generation 0 here, opponent
+        // generations 1) has nothing live, but the failed trial's previous
+        // generation has: the refill starts from there.
+        var later = finishedTrial(6, generation: 1, loss: 0.4, parent: 2)
+        later.checkpointLive = true
+        let failedLater = finishedTrial(7, generation: 2, loss: nil, parent: 1)
+        var s3 = ControllerState(rng: .init(seed: 3), trialsCreated: 7)
+        let fromLater = controller.decide(after: failedLater, population: [retired, released, later, failedLater], state: &s3)
+        #expect(fromLater.newTrials.first?.parentID == 6, "\(fromLater.newTrials)")
         // With no live trial left, the failed trial is not replaced.
         var state = ControllerState(rng: .init(seed: 1), trialsCreated: 4)
         #expect(controller.decide(after: failed, population: [retired, released, failed], state: &state).newTrials.isEmpty)
