@@ -78,14 +78,16 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["SeededRNG"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "COpenBLAS", "SeededRNG", "TestSupport"]),
         .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio", "FileSupport", "SeededRNG", "TestSupport"]),
-        .testTarget(name: "WaveNetModuleTests", dependencies: ["WaveNetModule", "SpeechAudio", "TensorModule", "Schedules", "SeededRNG", "TestSupport"]),
-        .testTarget(name: "SchedulesTests", dependencies: ["Schedules"]),
+        .testTarget(name: "WaveNetModuleTests", dependencies: [
+            "WaveNetModule", "SpeechAudio", "TensorModule", "Schedules", "SeededRNG", "FileSupport", "TestSupport",
+        ]),
+        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "TestSupport"]),
         .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres", "PBTExamples", "SeededRNG"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "PBTExamples", "Schedules"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "PBTExamples", "Schedules", "FileSupport", "TestSupport"]),
         .testTarget(name: "PB2Tests", dependencies: ["PB2", "SeededRNG"]),
         .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Report", "PBT", "PBTExamples"]),
         .testTarget(name: "CommandTests", dependencies: [
-            "PBTWaveCommands", "WaveNetModule", "SpeechAudio", "Schedules", "TestSupport",
+            "PBTWaveCommands", "WaveNetModule", "SpeechAudio", "Schedules", "FileSupport", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     ]

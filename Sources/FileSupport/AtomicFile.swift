@@ -38,26 +38,52 @@ public enum AtomicFile {
         let temporary = temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw AtomicFileError(path: path, reason: "cannot create a file in \(directory.isEmpty ? "." : directory): \(errorText())")
+            throw AtomicFileError(path: path, reason: "cannot create a file in \(directory.isEmpty ? "." : directory): \(errorText())",
+                                  code: errno)
         }
         var offset = 0
-        var failure: String?
+        var failure: (reason: String, code: Int32)?
         while offset < bytes.count {
             let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { failure = "write failed: \(errorText())"; break }
+            if n <= 0 { failure = ("write failed: \(errorText())", n == 0 ? ENOSPC : errno); break }
             offset += n
         }
-        if failure == nil, durable, fsync(fd) != 0 { failure = "fsync failed: \(errorText())" }
-        close(fd)
-        if failure == nil, rename(temporary, path) != 0 { failure = "rename into place failed: \(errorText())" }
+        if failure == nil, durable, fsync(fd) != 0 { failure = ("fsync failed: \(errorText())", errno) }
+        // close can report a delayed write error (NFS, quotas).
+        if close(fd) != 0, failure == nil { failure = ("close failed: \(errorText())", errno) }
+        if failure == nil, rename(temporary, path) != 0 { failure = ("rename into place failed: \(errorText())", errno) }
         if let failure {
             unlink(temporary)
-            throw AtomicFileError(path: path, reason: failure)
+            throw AtomicFileError(path: path, reason: failure.reason, code: failure.code)
         }
         if durable {
             let dfd = open(directory.isEmpty ? "." : directory, O_RDONLY | O_CLOEXEC)
             if dfd >= 0 { fsync(dfd); close(dfd) }
+        }
+    }
+
+    /// Writes several files all or nothing, as far as a file system allows:
+    /// every file is first written in full beside its destination, and only
+    /// then are they renamed into place. If any write fails (a full disk),
+    /// the files written so far are removed and every destination keeps its
+    /// old contents. (Renames need no space, so the second phase does not
+    /// fail for lack of it.)
+    public static func writeAll(_ files: [(path: String, data: Data)], durable: Bool = false) throws(AtomicFileError) {
+        var staged: [(temporary: String, path: String)] = []
+        func discard(_ from: Int = 0) { for s in staged[from...] { unlink(s.temporary) } }
+        for file in files {
+            let temporary = temporaryPath(for: file.path)
+            do throws(AtomicFileError) { try write(file.data, toPath: temporary, durable: durable) } catch {
+                discard()
+                throw AtomicFileError(path: file.path, reason: error.reason, code: error.code)
+            }
+            staged.append((temporary, file.path))
+        }
+        for (i, s) in staged.enumerated() where rename(s.temporary, s.path) != 0 {
+            let failure = AtomicFileError(path: s.path, reason: "rename into place failed: \(errorText())", code: errno)
+            discard(i)
+            throw failure
         }
     }
 
@@ -68,6 +94,17 @@ public enum AtomicFile {
 public struct AtomicFileError: Error, Hashable, CustomStringConvertible, LocalizedError {
     public var path: String
     public var reason: String
+    /// The `errno` of the failed call (0: unknown).
+    public var code: Int32
+
+    public init(path: String, reason: String, code: Int32 = 0) {
+        self.path = path
+        self.reason = reason
+        self.code = code
+    }
+
+    /// The disk (or the user's quota) is full.
+    public var isOutOfSpace: Bool { code == ENOSPC || code == EDQUOT }
     public var description: String { "cannot write \(path): \(reason)" }
     public var errorDescription: String? { description }
 }

@@ -17,6 +17,9 @@ import SeededRNG
 /// - A failed trial (runner threw, or NaN/inf) is never a parent or opponent;
 ///   it is replaced at once by a refill in the same generation (same parent,
 ///   freshly explored hyperparameters; a new prior draw in generation 0).
+/// - A retired trial (finished, but a child could not read its checkpoint)
+///   is never a parent or opponent again; a refill whose parent is retired
+///   starts from a random live trial of the parent's window instead.
 /// - Every created trial, refills included, counts against `trialBudget`;
 ///   nothing is created once it is used up.
 public struct PBTController: Sendable {
@@ -68,7 +71,7 @@ public struct PBTController: Sendable {
 
         if trial.status == .failed {
             let parent = trial.parentID.flatMap { pid in population.first { $0.id == pid } }
-            if let refill = self.refill(trial, parent: parent, state: &state) {
+            if let refill = self.refill(trial, parent: parent, population: population, state: &state) {
                 decision.newTrials.append(refill)
             }
             return decision
@@ -109,7 +112,7 @@ public struct PBTController: Sendable {
     func candidates(for initiator: TrialRecord, in population: [TrialRecord]) -> [TrialRecord] {
         let low = initiator.generation - settings.opponentGenerations + 1
         return population
-            .filter { $0.status == .finished && $0.generation >= low && $0.generation <= initiator.generation }
+            .filter { $0.status == .finished && !$0.isRetired && $0.generation >= low && $0.generation <= initiator.generation }
             .sorted { $0.id < $1.id }
     }
 
@@ -163,7 +166,7 @@ public struct PBTController: Sendable {
     /// The replacement for a failed trial: same generation and parent, newly
     /// explored hyperparameters (a prior draw in generation 0), so a
     /// deterministic runner does not just diverge again.
-    private func refill(_ failed: TrialRecord, parent: TrialRecord?, state: inout ControllerState) -> TrialSpec? {
+    private func refill(_ failed: TrialRecord, parent: TrialRecord?, population: [TrialRecord], state: inout ControllerState) -> TrialSpec? {
         guard state.trialsCreated < settings.trialBudget else { return nil }
         if settings.selection == .independent {
             // Random search: the diverged configuration is dropped and a new
@@ -171,6 +174,22 @@ public struct PBTController: Sendable {
             let hp = settings.searchSpace.sample(using: &state.rng)
             return plan(generation: failed.generation, parent: nil, hyperparameters: hp, operations: "resample", refillOf: failed.id,
                         state: &state)
+        }
+        if let retired = parent, retired.isRetired {
+            // The parent's checkpoint cannot be read: a trial of its window
+            // whose checkpoint is still live (not released: the window can
+            // reach below the retention floor), drawn at random, takes its
+            // place; if none is left there, a live trial of an earlier
+            // generation than the failed one's (in the population the
+            // decision sees); with none at all, the failed trial is not replaced.
+            let usable = { (t: TrialRecord) in t.status == .finished && !t.isRetired && t.checkpointLive }
+            var pool = candidates(for: retired, in: population).filter(\.checkpointLive)
+            if pool.isEmpty { pool = population.filter { usable($0) && $0.generation < failed.generation }.sorted { $0.id < $1.id } }
+            guard !pool.isEmpty else { return nil }
+            let substitute = pool[state.rng.uniformIndex(pool.count)]
+            let (hp, ops) = explore(substitute.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)
+            return plan(generation: failed.generation, parent: substitute, hyperparameters: hp, operations: ops.logText,
+                        refillOf: failed.id, state: &state)
         }
         if let parent {
             let (hp, ops) = explore(parent.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)

@@ -17,6 +17,8 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
     case invalidOpponentGenerations(Int)
     case invalidResampleProbability(Double)
     case invalidPerturbationFactors([Double])
+    /// A size past what a run can hold (`field` as `field` names it).
+    case tooLarge(field: String, value: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -50,6 +52,10 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
             return "resample probability must be in [0, 1] (got \(p))"
         case .invalidPerturbationFactors(let f):
             return "perturbation factors must be a non-empty list of positive numbers (got \(f))"
+        case let .tooLarge(field, value, limit):
+            let what = ["workers": "workers", "population": "population", "trialSteps": "trial steps", "generations": "generations",
+                        "budget": "the trial budget", "totalSteps": "the steps of the longest lineage"][field] ?? field
+            return "\(what) must be at most \(limit) (got \(value))"
         }
     }
 
@@ -70,6 +76,7 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
         case .invalidOpponentGenerations: return "opponentGenerations"
         case .invalidResampleProbability: return "resampleProbability"
         case .invalidPerturbationFactors: return "perturbationFactors"
+        case .tooLarge(let field, _, _): return field
         }
     }
 }

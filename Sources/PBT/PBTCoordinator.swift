@@ -97,7 +97,6 @@ public struct PBTCoordinator: Sendable {
     ) throws -> (coordinator: PBTCoordinator, created: Bool) {
         try configuration.settings.validate()
         let controller = PBTController(settings: configuration.settings)
-        let checkpoints = try CheckpointDirectory(runDirectory: runDirectory)
         if let existing = try store.run(named: name) {
             let stored: RunConfiguration
             do { stored = try RunConfiguration(jsonText: existing.configJSON) } catch {
@@ -105,13 +104,15 @@ public struct PBTCoordinator: Sendable {
             }
             let diff = stored.differences(from: configuration)
             guard diff.isEmpty else { throw PBTStoreError.configMismatch(run: name, differences: diff) }
-            return (PBTCoordinator(store: store, run: existing, configuration: stored, controller: controller, checkpoints: checkpoints), false)
+            return (PBTCoordinator(store: store, run: existing, configuration: stored, controller: controller,
+                                   checkpoints: try CheckpointDirectory(runDirectory: runDirectory, run: existing)), false)
         }
         var state = controller.initialState
         let first = controller.start(&state)
         let run = try store.createRun(name: name, configJSON: try configuration.jsonText(), seed: configuration.settings.seed,
                                       state: state, trials: first, now: now)
-        return (PBTCoordinator(store: store, run: run, configuration: configuration, controller: controller, checkpoints: checkpoints), true)
+        return (PBTCoordinator(store: store, run: run, configuration: configuration, controller: controller,
+                               checkpoints: try CheckpointDirectory(runDirectory: runDirectory, run: run)), true)
     }
 
     /// Opens an existing run with its stored configuration (for reading,
@@ -121,7 +122,7 @@ public struct PBTCoordinator: Sendable {
         let configuration = try RunConfiguration(jsonText: existing.configJSON)
         return PBTCoordinator(store: store, run: existing, configuration: configuration,
                               controller: PBTController(settings: configuration.settings),
-                              checkpoints: try CheckpointDirectory(runDirectory: runDirectory))
+                              checkpoints: try CheckpointDirectory(runDirectory: runDirectory, run: existing))
     }
 
     /// Asks for work; with `below`, only for a trial with a lower id (see
@@ -138,7 +139,9 @@ public struct PBTCoordinator: Sendable {
     private func claimed(_ t: TrialRecord, workerID: String, parent lookup: (Int) throws -> TrialRecord?) throws -> ClaimedTrial {
         var parent: CheckpointRef?
         if let pid = t.parentID {
-            guard let p = try lookup(pid), let path = p.checkpointPath, p.checkpointLive else {
+            // A retired parent (unreadable checkpoint) is handed out all the
+            // same: the runner fails on it, and the refill picks another.
+            guard let p = try lookup(pid), let path = p.checkpointPath, p.checkpointLive || p.isRetired else {
                 throw PBTStoreError.malformedRecord("trial \(t.id)'s parent \(pid) has no live checkpoint")
             }
             parent = checkpoints.ref(relativePath: path)
@@ -176,6 +179,18 @@ public struct PBTCoordinator: Sendable {
             status = .failed
             failure = "runner error: \(error)"
         }
+        // A parent whose checkpoint is gone or unreadable is retired, so the
+        // refill (and every later selection) picks another.
+        var retirement: (id: Int, reason: String)?
+        if status == .failed, let pid = claimed.spec.parentID, let parent = claimed.parent {
+            let runPrefix = checkpoints.runDirectory.path + "/"
+            let name = parent.path.hasPrefix(runPrefix) ? String(parent.path.dropFirst(runPrefix.count)) : parent.path
+            if access(parent.path, F_OK) != 0 {
+                retirement = (pid, "retired: its checkpoint \(name) is missing")
+            } else if case .failure(TrialRunnerError.parentUnreadable(_, let reason)) = result {
+                retirement = (pid, "retired: its checkpoint cannot be read: \(reason)")
+            }
+        }
         let relativeOutput = checkpoints.relativePath(trialID: claimed.spec.id, attempt: claimed.attempt)
         let controller = self.controller
         let receipt: ReportReceipt = try store.withDecision(runID: run.id) { tx in
@@ -193,6 +208,7 @@ public struct PBTCoordinator: Sendable {
             }
             try tx.complete(trialID: current.id, status: status, evaluation: evaluation,
                             checkpointPath: status == .finished ? relativeOutput : nil, finishedAt: now, failure: failure)
+            if let retirement { try tx.retire(trialID: retirement.id, reason: retirement.reason) }
             var state = try tx.state()
             var updated = current
             updated.status = status
@@ -225,30 +241,59 @@ public struct PBTCoordinator: Sendable {
     /// (half-written temporaries, outputs of interrupted attempts, files
     /// released just before a crash). Call only while holding the run
     /// directory's lock, before starting workers.
+    /// Only this run's own files are candidates (`CheckpointDirectory.sweep`),
+    /// and only in a directory that is this run's: it is claimed first
+    /// (`RunMarker.claim`), which throws, before anything changes, for a
+    /// directory of another run or with files of no known run.
     public func recoverAfterCrash() throws -> (requeued: Int, filesRemoved: Int) {
+        try RunMarker.claim(checkpoints.runDirectory, for: run, trials: try store.trials(runID: run.id))
         let requeued = try store.requeueRunning(runID: run.id)
-        let live = Set(try store.trials(runID: run.id).compactMap { $0.checkpointLive ? $0.checkpointPath : nil })
-        return (requeued, checkpoints.sweep(keeping: live))
+        return (requeued, try sweep())
+    }
+
+    /// Deletes this run's checkpoint files that no live trial references
+    /// (see `recoverAfterCrash`); returns how many were deleted.
+    public func sweep() throws -> Int {
+        let trials = try store.trials(runID: run.id)
+        let live = Set(trials.compactMap { $0.checkpointLive ? $0.checkpointPath : nil })
+        return checkpoints.sweep(keeping: live, trials: trials)
     }
 }
 
-/// The checkpoints of one run: `RUN_DIR/checkpoints/trial-<id>.<attempt>.ckpt`,
-/// each a file or (`ExecRunner`) a directory.
-/// Paths are stored relative to the run directory, so a run directory (or
-/// a shared mount of it) can live anywhere.
+/// The checkpoints of one run: `RUN_DIR/checkpoints/<run>/trial-<id>.<attempt>.ckpt`,
+/// where `<run>` (`namespace`) is the run's name made file-safe plus a hash
+/// of its name and creation time, so two runs never share a file even in one
+/// directory. A trial's output may be a file or a folder (a runner that
+/// writes several files); removing and sweeping handle both. Paths are
+/// stored relative to the run directory, so a run directory (or a shared
+/// mount of it) can live anywhere, and runs from before namespaces (flat
+/// `checkpoints/trial-…` files) still read theirs.
 public struct CheckpointDirectory: Sendable, Hashable {
+    public static let folderName = "checkpoints"
     public let runDirectory: URL
+    /// This run's folder, relative to the run directory (`checkpoints/<run>`).
+    public let namespace: String
     /// `runDirectory.path` with a trailing slash, for cheap path building.
     private let prefix: String
-    public var directory: URL { runDirectory.appendingPathComponent("checkpoints", isDirectory: true) }
+    public var directory: URL { runDirectory.appendingPathComponent(namespace, isDirectory: true) }
 
-    public init(runDirectory: URL) throws {
+    public init(runDirectory: URL, run: RunRecord) throws {
         self.runDirectory = runDirectory.standardizedFileURL
         prefix = self.runDirectory.path.hasSuffix("/") ? self.runDirectory.path : self.runDirectory.path + "/"
+        namespace = Self.namespace(for: RunIdentity(run))
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
-    public func relativePath(trialID: Int, attempt: Int) -> String { "checkpoints/trial-\(trialID).\(attempt).ckpt" }
+    /// `checkpoints/<name>-<8 hex digits>`: the name keeps only letters,
+    /// digits, '-' and '_' (at most 40), the digits hash the full name and
+    /// creation time.
+    public static func namespace(for run: RunIdentity) -> String {
+        let safe = String(run.name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") ? $0 : "_" }.prefix(40))
+        let digest = Array("\(run.name)\n\(run.createdAt)".utf8).withUnsafeBytes { SHA256Digest.digest(of: $0) }
+        return "\(folderName)/\(safe)-\(SHA256Digest.hexString(Array(digest.prefix(4))))"
+    }
+
+    public func relativePath(trialID: Int, attempt: Int) -> String { "\(namespace)/trial-\(trialID).\(attempt).ckpt" }
 
     public func ref(trialID: Int, attempt: Int) -> CheckpointRef { ref(relativePath: relativePath(trialID: trialID, attempt: attempt)) }
 
@@ -258,15 +303,83 @@ public struct CheckpointDirectory: Sendable, Hashable {
 
     func remove(absolutePath: String) { Self.removeItem(atPath: absolutePath) }
 
-    /// Deletes every file (or trial directory) in the directory whose
-    /// relative path is not in `live`. Returns how many were deleted.
+    /// Every entry of `RUN_DIR/checkpoints/` (relative to the run
+    /// directory), with run folders replaced by their contents: an empty
+    /// folder holds nothing to protect. (A flat `trial-…` entry stays one
+    /// entry, file or folder.)
+    static func entries(in runDirectory: URL) -> [String] {
+        let fm = FileManager.default
+        let top = runDirectory.appendingPathComponent(folderName).path
+        var entries: [String] = []
+        for name in ((try? fm.contentsOfDirectory(atPath: top)) ?? []).sorted() {
+            var isDirectory: ObjCBool = false
+            let path = top + "/" + name
+            if fm.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue, !name.hasPrefix("trial-") {
+                entries += ((try? fm.contentsOfDirectory(atPath: path)) ?? []).sorted().map { "\(folderName)/\(name)/\($0)" }
+            } else {
+                entries.append("\(folderName)/\(name)")
+            }
+        }
+        return entries
+    }
+
+    /// What `entry` is to a run, by its name: inside `run`'s namespace, a
+    /// flat file of the kind runs wrote before namespaces
+    /// (`checkpoints/[.]trial-<id>.<attempt>.ckpt…`), or neither.
+    static func classify(_ entry: String, namespace: String) -> EntryKind {
+        if entry == namespace || entry.hasPrefix(namespace + "/") { return .own }
+        guard entry.hasPrefix(folderName + "/") else { return .foreign }
+        var name = entry.dropFirst(folderName.count + 1)
+        if name.hasPrefix(".") { name = name.dropFirst() }
+        guard name.hasPrefix("trial-") else { return .foreign }
+        let parts = name.dropFirst("trial-".count).split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[2].hasPrefix("ckpt"), let id = Int(parts[0]), let attempt = Int(parts[1]) else { return .foreign }
+        return .legacy(trialID: id, attempt: attempt)
+    }
+
+    enum EntryKind: Equatable {
+        case own, foreign
+        case legacy(trialID: Int, attempt: Int)
+    }
+
+    /// Whether `entry` belongs to the run whose trials are `trials` (as
+    /// the store has them): its namespace, or a flat file of one of its
+    /// attempts (a trial with at least that many attempts), when the
+    /// directory also holds a checkpoint the store recorded (so a store
+    /// that merely has a run of the same name claims nothing).
+    static func belongs(_ entry: String, namespace: String, trials: [TrialRecord], recordedPresent: Bool) -> Bool {
+        switch classify(entry, namespace: namespace) {
+        case .own: return true
+        case .foreign: return false
+        case .legacy(let id, let attempt):
+            return recordedPresent && trials.contains { $0.id == id && $0.attempt >= attempt }
+        }
+    }
+
+    /// Deletes this run's files whose relative path is not in `live`: in
+    /// its namespace, and flat files of its own attempts (runs from before
+    /// namespaces). Nothing else in the directory is touched. Returns how
+    /// many entries were deleted.
     @discardableResult
-    public func sweep(keeping live: Set<String>) -> Int {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+    public func sweep(keeping live: Set<String>, trials: [TrialRecord]) -> Int {
+        let own = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).map { "\(namespace)/\($0)" }
+        let present = Set(Self.entries(in: runDirectory))
+        let recordedPresent = trials.contains { $0.checkpointPath.map(present.contains) == true }
+        let legacy = present.filter {
+            if case .legacy = Self.classify($0, namespace: namespace) {
+                return Self.belongs($0, namespace: namespace, trials: trials, recordedPresent: recordedPresent)
+            }
+            return false
+        }
         var removed = 0
-        for name in names where !live.contains("checkpoints/\(name)") {
-            if Self.removeItem(atPath: prefix + "checkpoints/" + name) { removed += 1 }
+        for entry in own + legacy.sorted() where !live.contains(entry) {
+            if Self.removeItem(atPath: prefix + entry) { removed += 1 }
         }
         return removed
+    }
+
+    /// Relative paths of the entries in this run's namespace.
+    public func files() -> Set<String> {
+        Set(((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).map { "\(namespace)/\($0)" })
     }
 }

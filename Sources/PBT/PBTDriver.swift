@@ -61,6 +61,28 @@ public struct PBTRunResult: Sendable {
     public var time: WorkerTime
 }
 
+extension PBTRunResult {
+    /// Why the run must not count as a success, or nil: no trial finished,
+    /// or the run is done with failed trials that nothing replaced (the
+    /// budget ran out on failures). Lists the failures' reasons, most
+    /// frequent first.
+    public var failureSummary: String? {
+        let failed = trials.filter { $0.status == .failed }
+        let replaced = Set(trials.compactMap(\.refillOf))
+        let unreplaced = failed.filter { !replaced.contains($0.id) }
+        let noneFinished = !trials.contains { $0.status == .finished }
+        guard noneFinished ? !failed.isEmpty : done && !unreplaced.isEmpty else { return nil }
+        let reasons = Dictionary(grouping: failed) { String(($0.failure ?? "unknown").prefix(160)) }
+            .map { (reason: $0.key, count: $0.value.count) }
+            .sorted { ($1.count, $0.reason) < ($0.count, $1.reason) }
+        let retired = trials.filter(\.isRetired).map(\.id)
+        return (noneFinished ? "every trial failed (\(failed.count))" : "the run ended on failures: \(unreplaced.count) failed trial(s) were never replaced")
+            + "; reasons:\n" + reasons.prefix(5).map { "  \($0.count)× \($0.reason)" }.joined(separator: "\n")
+            + (reasons.count > 5 ? "\n  … and \(reasons.count - 5) other reason(s)" : "")
+            + (retired.isEmpty ? "" : "\nretired parents (checkpoint unreadable): \(retired.map { "#\($0)" }.joined(separator: ", "))")
+    }
+}
+
 /// Worker time, summed over workers: in the runner (training, checkpoint
 /// I/O), in PBT's claims and reports (controller, store, checkpoint garbage
 /// collection), and idle (nothing claimable, or waiting for lower ids in
@@ -137,26 +159,22 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
     public func run(progress: (@Sendable (PBTProgress) -> Void)? = nil) throws -> PBTRunResult {
         let start = Date()
         shared.withLock { $0 = Shared(stopRequested: $0.stopRequested) }
-        let workers = DispatchGroup()
-        for index in 0..<workerCount {
-            workers.enter()
-            let thread = Thread { [self] in
-                workerLoop(index, start: start, progress: progress)
-                workers.leave()
+        var threads: [WorkerThread] = []
+        do {
+            threads.append(try WorkerThread(name: "pbt-heartbeat", stackSize: 1 << 20) { [self] in heartbeatLoop() })
+            for index in 0..<workerCount {
+                threads.append(try WorkerThread(name: "pbt-worker-\(index)", stackSize: 8 << 20) { [self] in
+                    workerLoop(index, start: start, progress: progress)
+                })
             }
-            thread.name = "pbt-worker-\(index)"
-            thread.stackSize = 8 << 20
-            thread.start()
+        } catch {
+            // The workers already started stop after their trial; nothing is lost.
+            shared.withLock { if $0.error == nil { $0.error = error } }
+            wakeIdleWorkers()
         }
-        let heartbeat = DispatchGroup()
-        heartbeat.enter()
-        Thread { [self] in
-            heartbeatLoop()
-            heartbeat.leave()
-        }.start()
-        workers.wait()
+        for thread in threads.dropFirst() { thread.join() }
         shared.withLock { $0.finished = true }
-        heartbeat.wait()
+        threads.first?.join()
         remover.wait()
 
         if let error = shared.withLock({ $0.error }) { throw error }
@@ -234,6 +252,12 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                     try worker.run(claimed.spec, parent: claimed.parent, output: claimed.output)
                 }
                 lap(\.runnerSeconds)
+                // A full disk is no fault of the trial: stop the run without
+                // recording it, so it runs again (from the same parent) on resume.
+                if case .failure(let error) = result, TrialRunnerError.isOutOfSpace(error) {
+                    CheckpointDirectory.removeItem(atPath: claimed.output.path)
+                    throw PBTRunError.outOfSpace(trial: claimed.spec.id, error: "\(error)")
+                }
                 if coordinator.settings.deterministic {
                     while true {
                         let seen = reports
@@ -324,4 +348,59 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         return PBTProgress(run: run, trialBudget: budget, elapsedSeconds: elapsed, completedThisSession: completed,
                            etaSeconds: eta, isFinal: final)
     }
+}
+
+/// Why a driver stopped a run (beside store errors, which it rethrows).
+public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedError {
+    /// A trial could not write its checkpoint: the disk is full.
+    case outOfSpace(trial: Int, error: String)
+    /// The system refused another thread (a process or memory limit).
+    case cannotStartThread(name: String, code: Int32)
+
+    public var description: String {
+        switch self {
+        case let .outOfSpace(trial, error):
+            return """
+                the disk is full: trial \(trial) \(error). The run stopped; no trial was lost or marked failed (trial \(trial) \
+                runs again). Free some space, then resume the run with the same command
+                """
+        case let .cannotStartThread(name, code):
+            return """
+                the system refused to start thread \(name) (\(String(cString: strerror(code)))): too many threads for this \
+                process's limits (ulimit -u, memory). Use fewer --workers; the run can be resumed
+                """
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
+
+/// A joinable POSIX thread whose creation failure is an error, not a crash
+/// or a silent no-op (Foundation's `Thread.start` reports neither).
+final class WorkerThread: @unchecked Sendable {
+    private var thread = pthread_t()
+
+    private final class Body {
+        let run: () -> Void
+        init(_ run: @escaping () -> Void) { self.run = run }
+    }
+
+    init(name: String, stackSize: Int, _ body: @escaping @Sendable () -> Void) throws {
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setstacksize(&attributes, stackSize)
+        let context = Unmanaged.passRetained(Body(body)).toOpaque()
+        let code = pthread_create(&thread, &attributes, { context in
+            let body = Unmanaged<Body>.fromOpaque(context!).takeRetainedValue()
+            body.run()
+            return nil
+        }, context)
+        guard code == 0 else {
+            Unmanaged<Body>.fromOpaque(context).release()
+            throw PBTRunError.cannotStartThread(name: name, code: code)
+        }
+    }
+
+    func join() { pthread_join(thread, nil) }
 }

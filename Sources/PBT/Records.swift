@@ -28,8 +28,14 @@ public struct TrialRecord: Sendable, Hashable {
     public var startedAt: Double?
     public var finishedAt: Double?
     public var leaseUntil: Double?
-    /// Why it failed (runner error text, or the non-finite evaluation).
+    /// Why it failed (runner error text, or the non-finite evaluation); for
+    /// a finished trial, why it was retired (`isRetired`).
     public var failure: String?
+
+    /// A finished trial whose checkpoint could not be read by a child: it
+    /// keeps its evaluation but is never a parent or opponent again
+    /// (`failure` says why).
+    public var isRetired: Bool { status == .finished && failure != nil }
 
     /// A queued trial that no worker has touched.
     public init(spec: TrialSpec, createdAt: Double) {
@@ -48,10 +54,12 @@ public struct TrialRecord: Sendable, Hashable {
     public subscript<Value>(dynamicMember field: KeyPath<TrialSpec, Value>) -> Value { spec[keyPath: field] }
 
     /// The decision-relevant part of the row: what a deterministic run must
-    /// reproduce bit-exactly (times, workers and attempts excluded).
+    /// reproduce bit-exactly (times, workers and attempts excluded; of the
+    /// checkpoint path only the file name, as the run's folder is named
+    /// after its creation time).
     public var lineageFields: LineageFields {
         LineageFields(spec: spec, hyperparameters: spec.hyperparameters.jsonText, status: status,
-                      evaluationBits: evaluation?.bitPattern, checkpointPath: checkpointPath)
+                      evaluationBits: evaluation?.bitPattern, checkpointPath: checkpointPath.map { String($0.split(separator: "/").last ?? "") })
     }
 }
 
@@ -61,6 +69,7 @@ public struct LineageFields: Sendable, Hashable {
     public var hyperparameters: String
     public var status: TrialStatus
     public var evaluationBits: UInt64?
+    /// The checkpoint's file name (`trial-<id>.<attempt>.ckpt`).
     public var checkpointPath: String?
 }
 

@@ -1,25 +1,32 @@
 import Foundation
 
 /// A PBT run on disk: `RUN_DIR/pbt.sqlite` (the trial store, one run named
-/// `pbt`), `RUN_DIR/checkpoints/`, and `RUN_DIR/lock`, which the process
-/// driving the run holds with `flock` so two processes never drive one run
-/// directory at once (the OS drops the lock when the process dies, even by
-/// SIGKILL).
+/// `pbt`), `RUN_DIR/pbt-run.txt` (which run the directory belongs to),
+/// `RUN_DIR/checkpoints/<run>/` (that run's checkpoints), and two locks that
+/// the process driving the run holds with `flock`: `RUN_DIR/lock` and
+/// `<store>-lock` beside the store file, so two processes never drive one
+/// run directory, nor one store, at once (the OS drops the locks when the
+/// process dies, even by SIGKILL).
 public final class RunDirectory: Sendable {
     public static let storeFileName = "pbt.sqlite"
     public static let runName = "pbt"
 
     public let url: URL
     public let store: SQLiteTrialStore
-    private let lockDescriptor: Int32?
+    private let locks: [FileLock]
 
     public let storePath: String
 
     /// Opens `url`. With `create`, makes the directory and store if needed;
     /// without, a directory without a store is an error. With `lock`, takes
-    /// the run directory's exclusive lock or throws `PBTStoreError.locked`.
-    /// `storePath` puts the SQLite store elsewhere (default
-    /// `RUN_DIR/pbt.sqlite`, `pbtwave pbt --store sqlite:PATH`).
+    /// the run directory's and the store's exclusive locks or throws
+    /// `PBTStoreError.locked`. `storePath` puts the SQLite store elsewhere
+    /// (default `RUN_DIR/pbt.sqlite`, `pbtwave pbt --store sqlite:PATH`).
+    ///
+    /// With `create` and a directory that already belongs to a run
+    /// (`RunMarker`), a store file that is missing or empty is refused
+    /// (`RunDirectoryError.storeLost`) before anything is created: the run's
+    /// checkpoints are never handed to a new, empty run.
     public init(_ url: URL, create: Bool, lock: Bool, storePath: String? = nil) throws {
         self.url = url.standardizedFileURL
         let fm = FileManager.default
@@ -33,27 +40,165 @@ public final class RunDirectory: Sendable {
             guard create else { throw RunDirectoryError.missing(self.url.path) }
             try fm.createDirectory(at: self.url, withIntermediateDirectories: true)
         }
-        if lock {
-            let fd = open(self.url.appendingPathComponent("lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw RunDirectoryError.notWritable(self.url.path) }
-            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-                close(fd)
-                throw PBTStoreError.locked(path: self.url.path)
+        if create, let marker = try RunMarker.read(self.url) {
+            let size = (try? fm.attributesOfItem(atPath: storePath)[.size] as? Int) ?? nil
+            if size == nil || size == 0 {
+                throw RunDirectoryError.storeLost(runDirectory: self.url.path, marker: marker,
+                                                  store: "sqlite:" + storePath, reason: size == nil ? "it does not exist" : "it is empty")
             }
-            lockDescriptor = fd
-        } else {
-            lockDescriptor = nil
         }
-        do {
-            store = try SQLiteTrialStore(path: storePath)
-        } catch {
-            if let fd = lockDescriptor { close(fd) }
-            throw error
+        var locks: [FileLock] = []
+        if lock {
+            locks.append(try FileLock(exclusive: self.url.appendingPathComponent("lock").path, holder: self.url.path))
+            locks.append(try FileLock(exclusive: storePath + "-lock", holder: "sqlite:" + storePath))
+        }
+        self.locks = locks
+        store = try SQLiteTrialStore(path: storePath)
+    }
+}
+
+/// An exclusive `flock` on a file, held until this object goes away (or
+/// the process dies).
+final class FileLock: Sendable {
+    private let descriptor: Int32
+
+    /// Takes the lock on `path` (created if needed) without waiting; throws
+    /// `PBTStoreError.locked(path: holder)` if another process holds it.
+    init(exclusive path: String, holder: String) throws {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw RunDirectoryError.notWritable((path as NSString).deletingLastPathComponent) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw PBTStoreError.locked(path: holder)
+        }
+        descriptor = fd
+    }
+
+    deinit { close(descriptor) }
+}
+
+/// Which run a directory belongs to: its name and creation time as the store
+/// records them (two runs of one name, in two stores or one after another,
+/// differ in creation time).
+public struct RunIdentity: Sendable, Hashable, CustomStringConvertible {
+    public var name: String
+    public var createdAt: Double
+
+    public init(name: String, createdAt: Double) {
+        self.name = name
+        self.createdAt = createdAt
+    }
+
+    public init(_ run: RunRecord) { self.init(name: run.name, createdAt: run.createdAt) }
+
+    public var description: String { "run '\(name)' created \(createdAt)" }
+}
+
+/// `RUN_DIR/pbt-run.txt`: names the run whose checkpoints the directory
+/// holds. Written once, when a run first uses the directory, and never
+/// replaced: a process given a directory that is not its run's (a typo, a
+/// mount missing on that machine, another run's, a lost or emptied store)
+/// stops at once instead of overwriting, failing on, or sweeping another
+/// run's checkpoints.
+public enum RunMarker {
+    public static let fileName = "pbt-run.txt"
+
+    static func text(_ run: RunIdentity) -> String { "run \(run.name)\ncreated \(run.createdAt)\n" }
+
+    /// The run the directory belongs to, or nil if it has no marker.
+    /// Throws for a marker that cannot be read or parsed.
+    public static func read(_ runDirectory: URL) throws -> RunIdentity? {
+        let file = runDirectory.appendingPathComponent(fileName)
+        guard FileManager.default.fileExists(atPath: file.path) else { return nil }
+        guard let data = FileManager.default.contents(atPath: file.path), let text = String(data: data, encoding: .utf8),
+              let identity = parse(text)
+        else { throw RunDirectoryError.unreadableMarker(file.path) }
+        return identity
+    }
+
+    static func parse(_ text: String) -> RunIdentity? {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.count >= 2, lines[0].hasPrefix("run "), lines[1].hasPrefix("created "),
+              let created = Double(lines[1].dropFirst("created ".count))
+        else { return nil }
+        return RunIdentity(name: String(lines[0].dropFirst("run ".count)), createdAt: created)
+    }
+
+    /// Makes `runDirectory` run `run`'s: writes the marker if there is none
+    /// (exclusively: of two processes racing, one wins and the other is
+    /// refused), or checks that the one there names `run`. A directory
+    /// without a marker must hold no checkpoints but `run`'s own; anything
+    /// else there belongs to no known run and is refused, never deleted.
+    /// `trials` are the run's trials as the store has them (they tell the
+    /// flat checkpoint files of runs from before namespaces from others).
+    public static func claim(_ runDirectory: URL, for run: RunRecord, trials: [TrialRecord]) throws {
+        let identity = RunIdentity(run)
+        if let found = try read(runDirectory) {
+            guard found == identity else { throw RunDirectoryError.belongsToAnotherRun(runDirectory.path, owner: found, run: identity) }
+            return
+        }
+        try checkUnclaimed(runDirectory, run: identity, trials: trials)
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        let file = runDirectory.appendingPathComponent(fileName).path
+        let temporary = AtomicFile.temporaryPath(for: file)
+        try AtomicFile.write(Data(text(identity).utf8), toPath: temporary, durable: true)
+        defer { unlink(temporary) }
+        // link(2) never replaces an existing file: the first writer wins.
+        if link(temporary, file) != 0 {
+            guard errno == EEXIST else { throw RunDirectoryError.notWritable(runDirectory.path) }
+            try claim(runDirectory, for: run, trials: trials)
         }
     }
 
-    deinit {
-        if let fd = lockDescriptor { close(fd) }
+    /// Throws unless every checkpoint entry in `runDirectory` can be `run`'s
+    /// (nil: a run not created yet, which owns nothing).
+    static func checkUnclaimed(_ runDirectory: URL, run: RunIdentity?, trials: [TrialRecord]) throws {
+        let entries = CheckpointDirectory.entries(in: runDirectory)
+        let present = Set(entries)
+        let recordedPresent = trials.contains { $0.checkpointPath.map(present.contains) == true }
+        let namespace = run.map(CheckpointDirectory.namespace(for:))
+        let unclaimed = entries.filter { entry in
+            namespace.map { !CheckpointDirectory.belongs(entry, namespace: $0, trials: trials, recordedPresent: recordedPresent) } ?? true
+        }
+        guard unclaimed.isEmpty else { throw RunDirectoryError.unclaimedCheckpoints(runDirectory.path, entries: unclaimed) }
+    }
+
+    /// Throws unless `runDirectory`'s marker names `run` (for workers, which
+    /// join a run and never create one).
+    public static func check(_ runDirectory: URL, run: RunRecord) throws {
+        guard let found = try read(runDirectory) else { throw RunDirectoryError.notTheRunsDirectory(runDirectory.path, run: RunIdentity(run)) }
+        guard found == RunIdentity(run) else {
+            throw RunDirectoryError.belongsToAnotherRun(runDirectory.path, owner: found, run: RunIdentity(run))
+        }
+    }
+
+    /// Before a run named `name` is opened or created in `store` with
+    /// `runDirectory` for its checkpoints: throws if the directory belongs
+    /// to a run that `store` does not hold (the store is new, emptied,
+    /// replaced or mistyped, or the run is another one), or holds
+    /// checkpoints of no run the store knows, so nothing is created in the
+    /// store and nothing is deleted from the directory.
+    public static func checkBeforeOpening(_ store: any TrialStore, location: String, name: String, runDirectory: URL) throws {
+        let existing = try store.run(named: name)
+        guard let marker = try read(runDirectory) else {
+            let trials = try existing.map { try store.trials(runID: $0.id) } ?? []
+            // A run that has checkpoints, none of which is here, keeps them elsewhere.
+            let live = trials.compactMap { $0.checkpointLive ? $0.checkpointPath : nil }
+            if let existing, !live.isEmpty, !live.contains(where: { access(runDirectory.appendingPathComponent($0).path, F_OK) == 0 }) {
+                throw RunDirectoryError.notTheRunsDirectory(runDirectory.path, run: RunIdentity(existing))
+            }
+            return try checkUnclaimed(runDirectory, run: existing.map(RunIdentity.init), trials: trials)
+        }
+        guard marker.name == name else {
+            throw RunDirectoryError.belongsToAnotherRun(runDirectory.path, owner: marker, run: nil)
+        }
+        guard let existing else {
+            throw RunDirectoryError.storeLost(runDirectory: runDirectory.path, marker: marker, store: location,
+                                              reason: "it holds no run named '\(name)'")
+        }
+        guard RunIdentity(existing) == marker else {
+            throw RunDirectoryError.belongsToAnotherRun(runDirectory.path, owner: marker, run: RunIdentity(existing))
+        }
     }
 }
 
@@ -62,6 +207,15 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, Locali
     case notADirectory(String)
     case noRun(String)
     case notWritable(String)
+    case unreadableMarker(String)
+    /// The directory's marker names another run (`run`: the one asked for, if known).
+    case belongsToAnotherRun(String, owner: RunIdentity, run: RunIdentity?)
+    /// The directory belongs to a run its store no longer holds.
+    case storeLost(runDirectory: String, marker: RunIdentity, store: String, reason: String)
+    /// The directory has no marker but holds checkpoints of no known run.
+    case unclaimedCheckpoints(String, entries: [String])
+    /// A worker was given a directory with no marker.
+    case notTheRunsDirectory(String, run: RunIdentity)
 
     public var description: String {
         switch self {
@@ -69,6 +223,27 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, Locali
         case .notADirectory(let p): return "\(p) is a file, not a run directory"
         case .noRun(let p): return "\(p) holds no PBT run (no \(RunDirectory.storeFileName)); start one with `pbtwave pbt --run-dir \(p)`"
         case .notWritable(let p): return "cannot write in run directory \(p)"
+        case .unreadableMarker(let p): return "\(p) is damaged (it should name the run the directory belongs to); restore it or choose another --run-dir"
+        case let .belongsToAnotherRun(p, owner, run):
+            return "\(p) belongs to another run (\(p)/\(RunMarker.fileName) names \(owner)"
+                + (run.map { ", this is \($0)" } ?? "") + "); nothing was changed. Give that run's --store and --run, or choose another --run-dir"
+        case let .storeLost(p, marker, store, reason):
+            return """
+                \(p) holds the checkpoints of \(marker), but the store \(store) cannot be that run's: \(reason). Nothing was \
+                created or deleted. Give the run's store (--store, --run), restore it from a backup, or choose another --run-dir \
+                (move \(p) aside to start over there)
+                """
+        case let .unclaimedCheckpoints(p, entries):
+            let shown = entries.prefix(3).joined(separator: ", ") + (entries.count > 3 ? ", …" : "")
+            return """
+                \(p) holds \(entries.count) checkpoint file(s) of no known run (\(shown)) and no \(RunMarker.fileName); nothing \
+                was deleted. Move them away, or choose another --run-dir
+                """
+        case let .notTheRunsDirectory(p, run):
+            return """
+                \(p) is not run '\(run.name)''s directory (no \(RunMarker.fileName)): give --run-dir the directory the run was \
+                created with, as this machine mounts it (a shared file system)
+                """
         }
     }
 

@@ -299,6 +299,13 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
             }
         }
 
+        func retire(trialID: Int, reason: String) throws {
+            try c.run("""
+                UPDATE trials SET checkpoint_live = 0, failure = ?
+                WHERE run_id = ? AND id = ? AND status = 'finished' AND failure IS NULL
+                """, [.text(reason), .int(runID), .int(trialID)])
+        }
+
         func claim(workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord? {
             try SQLTrialStore.claim(c, dialect: dialect, runID: runID, workerID: workerID, now: now, leaseUntil: leaseUntil)
         }

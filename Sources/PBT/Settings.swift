@@ -85,9 +85,18 @@ public struct PBTSettings: Sendable, Hashable, Codable {
     public var trialBudget: Int {
         switch budget {
         case .totalSteps(let n): return n / trialSteps
-        case .generations(let g): return g * population
+        case .generations(let g):
+            let (budget, overflow) = g.multipliedReportingOverflow(by: population)
+            return overflow ? .max : budget
         }
     }
+
+    /// Worker threads in one process.
+    public static let maxWorkers = 4096
+    /// Trials in a run (population, generations, budget).
+    public static let maxTrials = 1 << 24
+    /// Training steps (per trial, and the global step any trial can reach).
+    public static let maxSteps = 1 << 40
 
     /// Checks every setting, Ray Tune style: throws the first problem found
     /// with a message that says what to change.
@@ -95,13 +104,27 @@ public struct PBTSettings: Sendable, Hashable, Codable {
         guard workers >= 1 else { throw .invalidWorkers(workers) }
         guard population >= workers else { throw .populationBelowWorkers(population: population, workers: workers) }
         guard trialSteps >= 1 else { throw .invalidTrialSteps(trialSteps) }
+        // Sizes past these limits are refused rather than overflowing (a
+        // trial's global step is generation × trial steps) or allocating
+        // without bound.
+        guard workers <= Self.maxWorkers else { throw .tooLarge(field: "workers", value: workers, limit: Self.maxWorkers) }
+        guard population <= Self.maxTrials else { throw .tooLarge(field: "population", value: population, limit: Self.maxTrials) }
+        guard trialSteps <= Self.maxSteps else { throw .tooLarge(field: "trialSteps", value: trialSteps, limit: Self.maxSteps) }
+        let generationSteps = trialSteps * population  // < 2^62: both are bounded above
         switch budget {
         case .totalSteps(let n):
-            guard n >= trialSteps * population else {
-                throw .budgetBelowOneGeneration(totalSteps: n, generationSteps: trialSteps * population)
+            guard n >= generationSteps else {
+                throw .budgetBelowOneGeneration(totalSteps: n, generationSteps: generationSteps)
             }
         case .generations(let g):
             guard g >= 1 else { throw .invalidGenerations(g) }
+            guard g <= Self.maxTrials else { throw .tooLarge(field: "generations", value: g, limit: Self.maxTrials) }
+        }
+        guard trialBudget <= Self.maxTrials else { throw .tooLarge(field: "budget", value: trialBudget, limit: Self.maxTrials) }
+        // The deepest lineage ends at (budget) × trial steps.
+        guard trialBudget.multipliedReportingOverflow(by: trialSteps).overflow == false,
+              trialBudget * trialSteps <= Self.maxSteps else {
+            throw .tooLarge(field: "totalSteps", value: trialBudget &* trialSteps, limit: Self.maxSteps)
         }
         try searchSpace.validate()
         if case .truncation(let f) = selection {

@@ -54,6 +54,32 @@ public struct TrialSpec: Sendable, Hashable {
     public var endStep: Int { startStep + steps }
 }
 
+/// Runner errors that PBT acts on, beyond failing the trial.
+public enum TrialRunnerError: Error, Hashable, CustomStringConvertible {
+    /// The parent's checkpoint is missing or cannot be read: the trial
+    /// fails and the parent is retired from selection (a missing file is
+    /// noticed without this error, too).
+    case parentUnreadable(path: String, reason: String)
+    /// The disk is full (or over quota): the run stops at once with this
+    /// message; the trial is not recorded as failed and runs again when the
+    /// run is resumed.
+    case outOfSpace(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .parentUnreadable(path, reason): return "parent checkpoint \(path) cannot be read: \(reason)"
+        case let .outOfSpace(path, reason): return "cannot write \(path): \(reason)"
+        }
+    }
+
+    /// Whether `error` says the disk is full: `.outOfSpace`, or an
+    /// `AtomicFileError` from ENOSPC or EDQUOT.
+    public static func isOutOfSpace(_ error: any Error) -> Bool {
+        if case .outOfSpace? = error as? TrialRunnerError { return true }
+        return (error as? AtomicFileError)?.isOutOfSpace == true
+    }
+}
+
 /// What a trial achieved.
 public struct TrialOutcome: Sendable, Hashable {
     /// Lower is better. NaN or ±inf marks a diverged trial (recorded as failed).

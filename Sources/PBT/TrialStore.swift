@@ -87,6 +87,10 @@ public protocol DecisionTransaction {
     func releasableCheckpoints(belowGeneration generation: Int) throws -> [(id: Int, path: String)]
     /// Marks checkpoints released; the caller deletes the files after commit.
     func releaseCheckpoints(_ ids: [Int]) throws
+    /// Retires a finished trial whose checkpoint cannot be read: its
+    /// checkpoint is no longer live and `reason` is kept as its `failure`
+    /// (`TrialRecord.isRetired`). A trial already retired keeps its first reason.
+    func retire(trialID: Int, reason: String) throws
     /// The highest generation with a finished trial (-1: none).
     func latestFinishedGeneration() throws -> Int
     /// `TrialStore.claim` inside this transaction, so a worker's report and

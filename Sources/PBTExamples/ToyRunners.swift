@@ -33,9 +33,16 @@ public struct ToyQuadraticRunner: TrialRunner {
 
     public func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
         guard let lr = trial.hyperparameters["lr"]?.number else { throw ToyRunnerError.missingLearningRate }
-        var state = try parent.map { try ToyCheckpoint.decode(Data(contentsOf: $0.url)) }
-            ?? ToyCheckpoint(step: 0, position: Self.start, velocity: Array(repeating: 0, count: Self.dimension))
-        guard state.step == trial.startStep else { throw ToyRunnerError.stepMismatch(checkpoint: state.step, trial: trial.startStep) }
+        var state = ToyCheckpoint(step: 0, position: Self.start, velocity: Array(repeating: 0, count: Self.dimension))
+        if let parent {
+            do { state = try ToyCheckpoint.read(from: parent.url) } catch {
+                throw TrialRunnerError.parentUnreadable(path: parent.path, reason: "\(error)")
+            }
+            guard state.step == trial.startStep else {
+                throw TrialRunnerError.parentUnreadable(
+                    path: parent.path, reason: "\(ToyRunnerError.stepMismatch(checkpoint: state.step, trial: trial.startStep))")
+            }
+        }
         var rng = Xoshiro256(seed: trial.seed)
         for _ in 0..<trial.steps {
             for i in 0..<Self.dimension {

@@ -46,6 +46,23 @@ public struct PostgresRow: SQLRow {
     public func optionalDouble(_ i: Int32) throws(PostgresError) -> Double? { isNull(i) ? nil : try double(i) }
 }
 
+/// How long a PostgreSQL client waits before it gives a server up.
+public struct PostgresTimeouts: Sendable, Hashable {
+    /// Connecting (libpq's `connect_timeout`; at least 2).
+    public var connectSeconds: Int
+    /// A command's reply; also the server's `statement_timeout`.
+    public var replySeconds: Double
+
+    public init(connectSeconds: Int, replySeconds: Double) {
+        self.connectSeconds = connectSeconds
+        self.replySeconds = replySeconds
+    }
+
+    /// 10 s to connect, 60 s for a reply: far above any statement of ours
+    /// (milliseconds), far below "for ever".
+    public static let standard = PostgresTimeouts(connectSeconds: 10, replySeconds: 60)
+}
+
 /// One libpq connection (`PGconn`) with a cache of prepared statements.
 ///
 /// libpq connections are not thread-safe: a connection is used by one
@@ -61,13 +78,25 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     /// Connects to `url` (`postgres://…` or `postgresql://…`, or a libpq
     /// `key=value` string). The client encoding is UTF-8; server notices
     /// (e.g. "relation already exists, skipping") are not printed.
-    public init(url: String, connectTimeoutSeconds: Int = 10,
+    ///
+    /// A server that stops answering (frozen, partitioned away) cannot block
+    /// a caller for ever: every command waits at most
+    /// `timeouts.replySeconds` for its reply, after which the connection is
+    /// closed and `.connectionLost` thrown (the pool retries on a new
+    /// connection, so work goes on once the server is back); connecting
+    /// waits at most `timeouts.connectSeconds`; TCP keepalives and
+    /// `tcp_user_timeout` notice a vanished host; and the server cancels a
+    /// statement that runs longer than the reply timeout.
+    public init(url: String, timeouts: PostgresTimeouts = .standard,
                 idleInTransactionTimeoutSeconds: Int = PostgresConnection.idleInTransactionTimeoutSeconds) throws(PostgresError) {
         displayURL = redactedPostgresURL(url)
+        replyTimeoutSeconds = timeouts.replySeconds
         // Earlier entries are defaults that the URL overrides; later ones override the URL.
         // Both arrays end with NULL, as PQconnectdbParams requires.
-        let keywords: [String?] = ["connect_timeout", "fallback_application_name", "dbname", "client_encoding", nil]
-        let values: [String?] = ["\(connectTimeoutSeconds)", "pbtwave", url, "UTF8", nil]
+        let keywords: [String?] = ["connect_timeout", "fallback_application_name", "keepalives", "keepalives_idle",
+                                   "keepalives_interval", "keepalives_count", "tcp_user_timeout", "dbname", "client_encoding", nil]
+        let values: [String?] = ["\(timeouts.connectSeconds)", "pbtwave", "1", "10", "5", "3", "\(Int(timeouts.replySeconds * 1000))",
+                                 url, "UTF8", nil]
         let c = withCStrings(keywords) { k in withCStrings(values) { v in PQconnectdbParams(k, v, 1) } }
         guard let c else { throw .cannotConnect(url: displayURL, message: "out of memory") }
         guard PQstatus(c) == CONNECTION_OK else {
@@ -82,8 +111,15 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
         // row's among them, until TCP notices, which can take hours: the
         // server ends such a session after this long. Our transactions never
         // wait on the client for more than milliseconds.
-        try exec("SET idle_in_transaction_session_timeout = \(idleInTransactionTimeoutSeconds * 1000)")
+        try exec("SET idle_in_transaction_session_timeout = \(idleInTransactionTimeoutSeconds * 1000); "
+                 + "SET statement_timeout = \(Int(timeouts.replySeconds * 1000))")
     }
+
+    /// How long a command waits for the server's reply.
+    public let replyTimeoutSeconds: Double
+    /// Set when a reply did not come in time: the connection's state is
+    /// unknown, so it is never used again.
+    private var abandoned = false
 
     /// Seconds a session may sit idle inside a transaction before the server ends it.
     public static let idleInTransactionTimeoutSeconds = 60
@@ -91,7 +127,7 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
     deinit { PQfinish(conn) }
 
     /// False once the connection has broken; it is then thrown away.
-    public var isUsable: Bool { PQstatus(conn) == CONNECTION_OK }
+    public var isUsable: Bool { !abandoned && PQstatus(conn) == CONNECTION_OK }
 
     /// Whether a transaction is open (or failed and awaiting ROLLBACK).
     public var inTransaction: Bool {
@@ -123,7 +159,39 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
 
     /// Runs one or more statements without parameters (simple protocol).
     public func exec(_ sql: String) throws(PostgresError) {
-        PQclear(try check(PQexec(conn, sql), sql))
+        PQclear(try check(try reply(sent: PQsendQuery(conn, sql), sql), sql))
+    }
+
+    /// The result of the command just sent (`sent`: the send call's
+    /// return), like `PQexec`'s: the first error result, else the last one.
+    /// Waits at most `replyTimeoutSeconds` for the server (polling the
+    /// socket; libpq's blocking calls would wait for ever).
+    private func reply(sent: Int32, _ statement: String) throws(PostgresError) -> OpaquePointer? {
+        guard !abandoned, sent == 1 else { return nil }
+        let deadline = ContinuousClock.now + .milliseconds(Int(replyTimeoutSeconds * 1000))
+        var kept: OpaquePointer?
+        while true {
+            while PQisBusy(conn) == 1 {
+                let left = ContinuousClock.now.duration(to: deadline)
+                guard left > .zero else {
+                    abandoned = true
+                    if let kept { PQclear(kept) }
+                    throw .connectionLost(message: "the server did not answer within \(replyTimeoutSeconds) s", statement: statement)
+                }
+                var socket = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
+                let milliseconds = Int32(min(1000, max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000)))
+                if poll(&socket, 1, milliseconds) < 0, errno != EINTR { break }
+                if PQconsumeInput(conn) == 0 { break }  // the connection broke: PQgetResult reports it
+            }
+            guard let result = PQgetResult(conn) else { return kept }
+            let failed = ![PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY].contains(PQresultStatus(result))
+            if let previous = kept {
+                let previousFailed = ![PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY].contains(PQresultStatus(previous))
+                if previousFailed && !failed { PQclear(result); continue }
+                PQclear(previous)
+            }
+            kept = result
+        }
     }
 
     /// Runs `sql` as a prepared statement, preparing it on first use on this
@@ -146,12 +214,13 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
                     text += piece
                     number += 1
                 }
-            PQclear(try check(PQprepare(conn, name, numbered, Int32(args.count), nil), sql))
+            PQclear(try check(try reply(sent: PQsendPrepare(conn, name, numbered, Int32(args.count), nil), sql), sql))
             statements[sql] = name
         }
-        let result = try check(withCStrings(args.map(\.postgresText)) { values in
-            PQexecPrepared(conn, name, Int32(args.count), values, nil, nil, 0)
-        }, sql)
+        let sent = withCStrings(args.map(\.postgresText)) { values in
+            PQsendQueryPrepared(conn, name, Int32(args.count), values, nil, nil, 0)
+        }
+        let result = try check(try reply(sent: sent, sql), sql)
         defer { PQclear(result) }
         var rows: [T] = []
         let n = PQntuples(result)
@@ -185,7 +254,10 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
             if isUsable { try? exec("ROLLBACK") }
             throw error
         }
-        guard let r = PQexec(conn, "COMMIT") else { throw PostgresError.commitOutcomeUnknown(message: lastMessage) }
+        let sent = PQsendQuery(conn, "COMMIT")
+        let committed: OpaquePointer?
+        do { committed = try reply(sent: sent, "COMMIT") } catch { throw PostgresError.commitOutcomeUnknown(message: "\(error)") }
+        guard let r = committed else { throw PostgresError.commitOutcomeUnknown(message: lastMessage) }
         defer { PQclear(r) }
         if PQresultStatus(r) != PGRES_COMMAND_OK {
             let state = PQresultErrorField(r, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }

@@ -40,16 +40,19 @@ public final class PostgresConnectionPool: Sendable {
 
     /// Opens one connection at once, so a wrong URL or a server that is
     /// down is reported here rather than at the first transaction.
-    public init(url: String, retry: PostgresRetryPolicy = .standard) throws {
+    public let timeouts: PostgresTimeouts
+
+    public init(url: String, retry: PostgresRetryPolicy = .standard, timeouts: PostgresTimeouts = .standard) throws {
         self.url = url
         self.retry = retry
-        let first = try PostgresConnection(url: url)
+        self.timeouts = timeouts
+        let first = try PostgresConnection(url: url, timeouts: timeouts)
         idle.withLock { $0.append(first) }
     }
 
     /// `body` with a connection of its own.
     public func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        let connection = try idle.withLock { $0.popLast() } ?? PostgresConnection(url: url)
+        let connection = try idle.withLock { $0.popLast() } ?? PostgresConnection(url: url, timeouts: timeouts)
         defer {
             if connection.isUsable, !connection.inTransaction {
                 idle.withLock { if $0.count < maxIdle { $0.append(connection) } }

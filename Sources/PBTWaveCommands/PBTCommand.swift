@@ -62,6 +62,7 @@ public struct PBTCommand: ParsableCommand {
         let (runner, configuration) = try runner.makeRunner(settings: settings.settings(), show: line.message)
         let opened = try store.open(runDirectory: runDirectory, configuration: configuration, resume: resume)
         let coordinator = opened.coordinator
+        defer { withExtendedLifetime(opened.locks) {} }
         let settings = coordinator.settings
         print("pbt: \(opened.created ? "starting" : "resuming") \(store.label(runDirectory: runDirectory)): model \(configuration.model), "
               + "P=\(settings.population) W=\(settings.workers), \(settings.trialSteps) steps/trial, budget \(settings.trialBudget) trials, "
@@ -81,9 +82,9 @@ public struct PBTCommand: ParsableCommand {
             // Nothing will run again: files of killed workers (temporaries,
             // outputs never reported) can go. A worker still writing a late
             // result loses its file, but that result would be ignored anyway.
-            let live = Set(result.trials.compactMap { $0.checkpointLive ? $0.checkpointPath : nil })
-            let removed = coordinator.checkpoints.sweep(keeping: live)
+            let removed = try coordinator.sweep()
             if removed > 0 { print("pbt: removed \(removed) checkpoint file(s) left by workers that died") }
         }
+        try PBTSession.failIfFailed(result)
     }
 }

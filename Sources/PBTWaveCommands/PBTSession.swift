@@ -1,5 +1,6 @@
 import Foundation
 import PBT
+import SpeechAudio
 import WaveNetPBT
 
 /// What `pbtwave pbt` and `pbtwave worker` share: driving workers on a run
@@ -33,6 +34,10 @@ enum PBTSession {
         }
         let outcome = try drive(runner)
         printTime(outcome.result.time, runner: runner)
+        if let wavenet = runner as? WaveNetRunner, let best = outcome.result.best?.evaluation {
+            let unigram = crossEntropyBits(histogram: wavenet.corpus.validation.codeHistogram(), model: wavenet.corpus.train.codeHistogram())
+            if let warning = TrainingReporter.baselineWarning(nll: best, unigram: unigram, what: "the best trial") { print(warning) }
+        }
         return outcome
     }
 
@@ -76,5 +81,12 @@ enum PBTSession {
         } ?? ""
         print("schedule: \(directory.appendingPathComponent("schedule.csv").path), schedule.json: "
               + "\(schedule.rows.count) change point(s)\(trend)")
+    }
+
+    /// Exits non-zero, with the summary, for a run whose trials all failed
+    /// or that ended on failures (after the summary, a signal's exit status
+    /// and the end-of-run sweep).
+    static func failIfFailed(_ result: PBTRunResult) throws {
+        if let summary = result.failureSummary { throw CommandError("pbt: \(summary)") }
     }
 }

@@ -73,9 +73,15 @@ struct StoreOptions: ParsableArguments {
 
     /// Opens the run, creating it with `configuration` if it does not exist
     /// (unless `resume`). An SQLite store is this process's alone: it takes
-    /// the run directory's lock and re-queues trials a crash interrupted. A
-    /// PostgreSQL store is shared: leases re-queue what dead workers held.
-    func open(runDirectory: URL, configuration: RunConfiguration, resume: Bool) throws -> (coordinator: PBTCoordinator, created: Bool, note: String) {
+    /// the run directory's and the store's locks and re-queues trials a crash
+    /// interrupted. A PostgreSQL store is shared: leases re-queue what dead
+    /// workers held. Either way the run directory must be this run's, or
+    /// new: one that belongs to another run, or to a run the store does not
+    /// hold, is refused before anything is created or deleted.
+    /// `locks` holds the run directory's and the store's locks (SQLite):
+    /// keep it alive while the run is driven.
+    func open(runDirectory: URL, configuration: RunConfiguration, resume: Bool)
+        throws -> (coordinator: PBTCoordinator, created: Bool, note: String, locks: RunDirectory?) {
         if resume, !isShared {
             let file = store.map { _ in URL(fileURLWithPath: storePath) } ?? runDirectory.appendingPathComponent(RunDirectory.storeFileName)
             guard FileManager.default.fileExists(atPath: file.path) else {
@@ -94,6 +100,8 @@ struct StoreOptions: ParsableArguments {
             directory = try RunDirectory(runDirectory, create: true, lock: true)
             trialStore = directory!.store
         }
+        let location = store?.description ?? "sqlite:" + (directory?.storePath ?? "")
+        try RunMarker.checkBeforeOpening(trialStore, location: location, name: runName, runDirectory: runDirectory)
         if resume, try trialStore.run(named: runName) == nil {
             throw CommandError("--resume: \(label(runDirectory: runDirectory)) holds no run named '\(runName)' to resume")
         }
@@ -111,11 +119,14 @@ struct StoreOptions: ParsableArguments {
                 Re-run with the run's flags to resume it, or choose a new \(isShared ? "--run" : "--run-dir").
                 """)
         }
-        // Names the run whose checkpoints the directory holds, for `pbtwave worker`.
-        try SharedRunMarker.write(runDirectory, run: opened.coordinator.run)
-        guard directory != nil else { return (opened.coordinator, opened.created, "") }
-        let recovered = try opened.coordinator.recoverAfterCrash()
-        return (opened.coordinator, opened.created, recovered.requeued > 0 ? "; re-queued \(recovered.requeued) interrupted trial(s)" : "")
+        let coordinator = opened.coordinator
+        guard directory != nil else {
+            // Names the run whose checkpoints the directory holds, for `pbtwave worker`.
+            try RunMarker.claim(runDirectory, for: coordinator.run, trials: try trialStore.trials(runID: coordinator.run.id))
+            return (coordinator, opened.created, "", nil)
+        }
+        let recovered = try coordinator.recoverAfterCrash()
+        return (coordinator, opened.created, recovered.requeued > 0 ? "; re-queued \(recovered.requeued) interrupted trial(s)" : "", directory)
     }
 }
 

@@ -49,6 +49,8 @@ struct TrainCommand: ParsableCommand {
         for path in [checkpoint, curve].compactMap({ $0 }) { try OutputPath.check(path) }
         let plan = try TrainingPlan(self)
         if let note = plan.recipeNote { print(note) }
+        // What --resume continues from is checked before the corpus is loaded.
+        let resumed = try resume ? checkpoint.map { try TrainingPlan.resumable($0, until: plan.steps) } : nil
         let data = try corpus.load()
         if let learned = plan.recipe.corpus, learned != CorpusIdentity(data) {
             print("note: the schedule was learned on another corpus (\(learned.trainFiles) + \(learned.validationFiles) files) than \(data.directory)")
@@ -59,8 +61,7 @@ struct TrainCommand: ParsableCommand {
         let saving = checkpoint.map { CheckpointPlan(path: $0, every: checkpointEvery, metadata: ["command": "train", "seed": "\(plan.recipe.seed)"]) }
         let summary: TrainingSummary
         let model: WaveNet
-        if resume, let checkpoint {
-            let (loaded, header) = try WaveNet.load(from: checkpoint)
+        if let (loaded, header) = resumed, let checkpoint {
             guard loaded.config == plan.recipe.model else {
                 throw CommandError("--resume: \(checkpoint) holds a different model than the one asked for (\(recipe.given.isEmpty ? "the default" : recipe.given.joined(separator: ", ")))")
             }
@@ -89,5 +90,8 @@ struct TrainCommand: ParsableCommand {
         }
         print(String(format: "done: %d steps, validation NLL %.4f bits/sample (unigram baseline %.3f)%@", model.step, summary.validationNLL ?? .nan,
                      reporter.unigram, checkpoint.map { ", checkpoint \($0)" } ?? ""))
+        if let warning = TrainingReporter.baselineWarning(nll: summary.validationNLL ?? .nan, unigram: reporter.unigram, what: "the model") {
+            print(warning)
+        }
     }
 }

@@ -36,6 +36,25 @@ struct TrainingPlan {
     }
 }
 
+extension TrainingPlan {
+    /// The checkpoint `--resume` continues from, loaded, if it can reach
+    /// `steps` (the total): a missing file, or one already at or past
+    /// `steps`, is an error (before: training from scratch, or a "nan" result).
+    static func resumable(_ path: String, until steps: Int) throws -> (model: WaveNet, header: CheckpointHeader) {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CommandError("--resume: \(path) does not exist; give the checkpoint to continue, or drop --resume to start afresh")
+        }
+        let loaded = try WaveNet.load(from: path)
+        guard loaded.model.step < steps else {
+            throw CommandError("""
+                --resume: \(path) is already at step \(loaded.model.step), and --steps \(steps) is the total to reach: \
+                give --steps above \(loaded.model.step) to train on
+                """)
+        }
+        return loaded
+    }
+}
+
 /// The progress line, the learning curve and the summary lines of a run.
 final class TrainingReporter {
     let progress: ProgressLine
@@ -54,6 +73,15 @@ final class TrainingReporter {
     }
 
     var curveText: String { rows.joined(separator: "\n") + "\n" }
+
+    /// A warning when a model ends no better than the unigram baseline
+    /// (it learned nothing: the learning rate was far off, or training too
+    /// short), or nil.
+    static func baselineWarning(nll: Double, unigram: Double, what: String) -> String? {
+        guard nll.isFinite, unigram.isFinite, nll >= unigram else { return nil }
+        return String(format: "warning: %@ has a validation NLL of %.4f bits/sample, no better than the unigram baseline (%.3f): "
+                      + "the model learned nothing; try other learning rates or more steps", what, nll, unigram)
+    }
 
     /// The model and corpus, and the unigram baseline the NLL is read against.
     func describe(_ model: WaveNet, _ corpus: SpeechCorpus) {

@@ -61,7 +61,7 @@ public struct WorkerCommand: ParsableCommand {
         }
         let runDirectory = URL(fileURLWithPath: runDir).standardizedFileURL
         let coordinator = try PBTCoordinator.open(store: trialStore, name: runName, runDirectory: runDirectory)
-        try SharedRunMarker.check(runDirectory, run: coordinator.run)
+        try RunMarker.check(runDirectory, run: coordinator.run)
         let configuration = coordinator.configuration
         let line = PBTSession.progressLine(progress)
         let runner = try RunnerOptions.makeRunner(stored: configuration, corpus: corpus, toyMilliseconds: toyMilliseconds, exec: exec,
@@ -75,41 +75,12 @@ public struct WorkerCommand: ParsableCommand {
         let (result, stopSignal) = try PBTSession.drive(runner, coordinator: coordinator, options: options, line: line)
         try PBTSession.printSummary(result, coordinator: coordinator, exportTo: nil)
         if let stopSignal { throw ExitCode(128 + stopSignal) }
+        try PBTSession.failIfFailed(result)
     }
 }
 
-/// `RUN_DIR/pbt-run.txt`: names the run whose checkpoints a shared run
-/// directory holds, so a worker given a directory that is not the run's
-/// (a typo, a mount missing on that machine, another run's) stops at once
-/// instead of failing every trial whose parent checkpoint it cannot find.
+/// `RunMarker.claim` under its old name, for `bench pbt` (a fresh run in
+/// a fresh directory, so no trials to tell old files by).
 enum SharedRunMarker {
-    static let fileName = "pbt-run.txt"
-
-    static func text(_ run: RunRecord) -> String {
-        "run \(run.name)\ncreated \(run.createdAt)\n"
-    }
-
-    /// Written by the process that creates or resumes the run.
-    static func write(_ runDirectory: URL, run: RunRecord) throws {
-        let file = runDirectory.appendingPathComponent(fileName)
-        if (try? String(contentsOf: file, encoding: .utf8)) == text(run) { return }
-        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        try AtomicFile.write(Data(text(run).utf8), to: file)
-    }
-
-    static func check(_ runDirectory: URL, run: RunRecord) throws {
-        let file = runDirectory.appendingPathComponent(fileName)
-        guard let found = try? String(contentsOf: file, encoding: .utf8) else {
-            throw CommandError("""
-                \(runDirectory.path) is not run '\(run.name)''s directory (no \(fileName)): give --run-dir the directory \
-                the run was created with, as this machine mounts it (a shared file system)
-                """)
-        }
-        guard found == text(run) else {
-            throw CommandError("""
-                \(runDirectory.path) belongs to another run (\(file.path) says \
-                '\(found.split(separator: "\n").joined(separator: ", "))', this is run '\(run.name)' created \(run.createdAt))
-                """)
-        }
-    }
+    static func write(_ runDirectory: URL, run: RunRecord) throws { try RunMarker.claim(runDirectory, for: run, trials: []) }
 }

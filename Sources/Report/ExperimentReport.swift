@@ -8,8 +8,10 @@ public enum ExperimentReport {
 
     /// Writes report.html, report.md, fig-*.svg, results.json, curves.csv,
     /// trials.csv and schedule.csv into `directory` (created if missing).
-    /// Each file is written to a temporary file in the same directory and
-    /// renamed over the old one, so a reader never sees half a file.
+    /// All files are written to temporary files in the same directory first,
+    /// and renamed over the old ones only when every one is complete, so a
+    /// reader never sees half a file and a failed write (a full disk) leaves
+    /// the previous report as it was.
     ///
     /// - Returns: the URLs written, report.html first.
     /// - Throws: `ReportError.cannotWrite` when the directory or a file
@@ -37,15 +39,11 @@ public enum ExperimentReport {
             ("schedule.csv", Data(ReportCSV.schedule(content.winner).utf8)),
         ]
         files += content.figures.map { ("\($0.id).svg", Data(SVG.document($0.svg).utf8)) }
-        var written: [URL] = []
-        for (name, data) in files {
-            let url = directory.appendingPathComponent(name)
-            do {
-                try AtomicFile.write(data, to: url)
-            } catch {
-                throw ReportError.cannotWrite(path: url.path, reason: error.reason)
-            }
-            written.append(url)
+        let written = files.map { directory.appendingPathComponent($0.0) }
+        do {
+            try AtomicFile.writeAll(zip(written, files).map { (path: $0.path, data: $1.1) })
+        } catch {
+            throw ReportError.cannotWrite(path: error.path, reason: error.reason + "; the previous report, if any, is unchanged")
         }
         return written
     }

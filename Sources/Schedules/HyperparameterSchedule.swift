@@ -151,18 +151,32 @@ public struct HyperparameterSchedule: Sendable, Hashable {
     public func text(_ format: Format) -> String { format == .csv ? csvText : jsonText }
 
     /// Reads a schedule file: JSON if its first non-blank character is `{`, CSV otherwise.
+    /// Files larger than `maxFileBytes` are refused before they are read.
     public static func read(from url: URL) throws(ScheduleFileError) -> HyperparameterSchedule {
+        let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? nil
+        if let size, size > maxFileBytes {
+            throw .unreadable(path: url.path, reason: "it has \(size) bytes; a schedule file has at most \(maxFileBytes)")
+        }
         let text: String
         do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw .unreadable(path: url.path, reason: error.localizedDescription)
+            throw .unreadable(path: url.path, reason: FileErrorText.cause(of: error) ?? "\(error)")
         }
         do {
-            return text.first(where: { !$0.isWhitespace }) == "{" ? try HyperparameterSchedule(jsonText: text)
-                : try HyperparameterSchedule(csvText: text)
+            return try HyperparameterSchedule(text: text)
         } catch {
             throw .inFile(path: url.path, error)
         }
     }
+
+    /// A schedule file's text: JSON if its first non-blank character is `{`, CSV otherwise.
+    public init(text: String) throws(ScheduleFileError) {
+        self = text.first(where: { !$0.isWhitespace }) == "{" ? try HyperparameterSchedule(jsonText: text)
+            : try HyperparameterSchedule(csvText: text)
+    }
+
+    /// The largest schedule file `read` accepts (16 MiB: some hundred
+    /// thousand change points), so reading one allocates a bounded amount.
+    public static let maxFileBytes = 16 << 20
 
     /// Writes the schedule atomically (a reader never sees half a file).
     public func write(to url: URL, format: Format) throws {

@@ -42,6 +42,16 @@ public enum CheckpointFile {
     public static func write(
         _ model: WaveNet, dataRNG: Xoshiro256?, metadata: [String: String] = [:], to path: String
     ) throws(WaveNetError) {
+        let bytes = try encode(model, dataRNG: dataRNG, metadata: metadata, path: path)
+        do { try AtomicFile.write(bytes, toPath: path, durable: true) } catch { throw .checkpoint(path: path, reason: error.reason) }
+    }
+
+    /// The bytes `write` would write (`path` only names the file in
+    /// errors), for a caller that writes them itself and needs the write's
+    /// own error (e.g. to tell a full disk from other failures).
+    public static func encode(
+        _ model: WaveNet, dataRNG: Xoshiro256?, metadata: [String: String] = [:], path: String
+    ) throws(WaveNetError) -> [UInt8] {
         guard model.parameters.storage.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else {
             throw .checkpoint(path: path, reason: "not written: the model has non-finite parameters (training diverged)")
         }
@@ -74,7 +84,7 @@ public enum CheckpointFile {
         }
         let digest = bytes.withUnsafeBytes { SHA256Digest.digest(of: $0) }
         bytes += digest
-        do { try AtomicFile.write(bytes, toPath: path, durable: true) } catch { throw .checkpoint(path: path, reason: error.reason) }
+        return bytes
     }
 
     /// Reads and verifies a checkpoint: magic, version, checksum and shapes.
@@ -84,7 +94,14 @@ public enum CheckpointFile {
             throw .checkpoint(path: path, reason: FileManager.default.fileExists(atPath: path)
                 ? "cannot be read (permissions?)" : "no such file")
         }
-        let bytes = [UInt8](data)
+        return try decode([UInt8](data), path: path)
+    }
+
+    /// `read` on bytes already in memory (`path` names them in errors).
+    /// Every field is checked before it is used, so any bytes at all give a
+    /// checkpoint or an error, never a trap; the only allocation is the
+    /// floats, which must fit in `bytes` (at most `bytes.count / 4` of them).
+    public static func decode(_ bytes: [UInt8], path: String) throws(WaveNetError) -> (header: CheckpointHeader, floats: [Float]) {
         func fail(_ reason: String) -> WaveNetError { .checkpoint(path: path, reason: reason) }
         guard bytes.count >= 16 + 32 else { throw fail("too short to be a PBTWave checkpoint (\(bytes.count) bytes; truncated?)") }
         guard Array(bytes[0..<8]) == magic else { throw fail("not a PBTWave checkpoint (wrong magic bytes)") }
@@ -97,16 +114,25 @@ public enum CheckpointFile {
         let actual = bytes.withUnsafeBytes { SHA256Digest.digest(of: UnsafeRawBufferPointer(rebasing: $0[0..<body])) }
         guard actual == expected else { throw fail("checksum mismatch: the file is damaged or was truncated") }
         let headerLength = Int(readLE(bytes, at: 12))
-        guard 16 + headerLength <= body else { throw fail("header length \(headerLength) runs past the end of the file") }
+        guard headerLength <= body - 16 else { throw fail("header length \(headerLength) runs past the end of the file") }
         let header: CheckpointHeader
         do {
             header = try JSONDecoder().decode(CheckpointHeader.self, from: Data(bytes[16..<(16 + headerLength)]))
         } catch {
             throw fail("unreadable header: \(error)")
         }
+        // The header is input: its config is checked (bounded sizes) and its
+        // float count must be the config's, and fit the file, before anything
+        // is allocated.
+        do { try header.config.validate() } catch { throw fail("the header's model is invalid: \(error)") }
+        guard header.step >= 0, header.step <= 1 << 40 else { throw fail("the header's step \(header.step) is out of range") }
+        let expectedFloats = WaveNet.makeLayout(header.config).count
+        guard header.floatCount == expectedFloats else {
+            throw fail("the header promises \(header.floatCount) floats per arena, its model has \(expectedFloats)")
+        }
         let payload = body - 16 - headerLength
-        guard header.floatCount >= 0, payload == 3 * header.floatCount * 4 else {
-            throw fail("payload holds \(payload) bytes, the header promises \(3 * header.floatCount * 4)")
+        guard payload == 3 * 4 * header.floatCount else {
+            throw fail("payload holds \(payload) bytes, the header promises \(3 * 4 * header.floatCount)")
         }
         var floats = [Float](repeating: 0, count: 3 * header.floatCount)
         let start = 16 + headerLength
@@ -117,6 +143,12 @@ public enum CheckpointFile {
         #else
         for i in floats.indices { floats[i] = Float(bitPattern: readLE(bytes, at: start + 4 * i)) }
         #endif
+        // A model with a NaN or infinity scores nan, trains nan and generates
+        // noise: refuse it here, for every reader.
+        if let bad = floats.firstIndex(where: { !$0.isFinite }) {
+            let arena = ["parameters", "Adam first moments", "Adam second moments"][bad / header.floatCount]
+            throw fail("holds a non-finite value (\(floats[bad]) in its \(arena)); it is damaged or from a diverged run, and cannot be used")
+        }
         return (header, floats)
     }
 

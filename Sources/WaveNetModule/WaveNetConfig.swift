@@ -96,5 +96,25 @@ public struct WaveNetConfig: Codable, Hashable, Sendable {
         try check(!dilations.isEmpty, "a WaveNet needs at least one layer (dilations is empty)")
         try check(dilations.allSatisfy { $0 >= 1 }, "dilations must be at least 1 (got \(dilations))")
         try check(sampleRate >= 1, "sample rate must be positive")
+        // Upper bounds: a config is input (a checkpoint's header, --model-config),
+        // so every size is bounded before any arithmetic or allocation uses it.
+        let L = Self.limits
+        try check(classes <= L.classes, "classes must be at most \(L.classes) (got \(classes))")
+        try check([residualChannels, dilationChannels, skipChannels, headChannels].allSatisfy { $0 <= L.channels },
+                  "channel counts must be at most \(L.channels)")
+        try check(kernelSize <= L.kernel && inputKernelSize <= L.kernel, "kernel sizes must be at most \(L.kernel)")
+        try check(dilations.count <= L.layers, "at most \(L.layers) layers (got \(dilations.count))")
+        try check(dilations.allSatisfy { $0 <= L.dilation }, "dilations must be at most \(L.dilation)")
+        try check(sampleRate <= L.sampleRate, "sample rate must be at most \(L.sampleRate) Hz (got \(sampleRate))")
+        // With the bounds above neither sum can overflow.
+        try check(receptiveField <= L.receptiveField, "the receptive field must be at most \(L.receptiveField) samples (got \(receptiveField))")
+        let parameters = WaveNet.makeLayout(self).count
+        try check(parameters <= L.parameters, "at most \(L.parameters) parameters (this config has \(parameters))")
     }
+
+    /// The largest config `validate()` accepts: a model of at most 2^26
+    /// parameters (256 MiB per float arena), so a hostile config cannot make
+    /// a reader allocate more.
+    public static let limits = (classes: 1 << 16, channels: 1 << 12, kernel: 64, layers: 1 << 12, dilation: 1 << 20,
+                                sampleRate: 1_000_000, receptiveField: 1 << 24, parameters: 1 << 26)
 }

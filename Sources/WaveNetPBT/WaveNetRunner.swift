@@ -65,9 +65,12 @@ public struct WaveNetRunner: TrialRunner {
             let clock = ContinuousClock()
             var start = clock.now
             if let parent {
-                try model.load(from: parent.path)
+                // A parent that cannot be read is retired by the coordinator.
+                do { try model.load(from: parent.path) } catch {
+                    throw TrialRunnerError.parentUnreadable(path: parent.path, reason: "\(error)")
+                }
                 guard model.step == trial.startStep else {
-                    throw WaveNetError.checkpoint(path: parent.path, reason: "is at step \(model.step), trial \(trial.id) expects \(trial.startStep)")
+                    throw TrialRunnerError.parentUnreadable(path: parent.path, reason: "it is at step \(model.step), trial \(trial.id) expects \(trial.startStep)")
                 }
             } else {
                 model.reinitialize(seed: trial.seed)
@@ -80,7 +83,11 @@ public struct WaveNetRunner: TrialRunner {
             // Diverged: no checkpoint, never a parent.
             guard !summary.diverged, let nll = summary.validationNLL else { return TrialOutcome(evaluation: .nan) }
             start = clock.now
-            try trainer.saveCheckpoint(to: output.path, metadata: ["trial": "\(trial.id)", name: "\(schedule.points[0].rate)", "nll": "\(nll)"])
+            let bytes = try CheckpointFile.encode(model, dataRNG: trainer.dataRNG,
+                                                  metadata: ["trial": "\(trial.id)", name: "\(schedule.points[0].rate)", "nll": "\(nll)"],
+                                                  path: output.path)
+            // Written here, not by the trainer, so a full disk stays an AtomicFileError (and stops the run).
+            try AtomicFile.write(bytes, toPath: output.path, durable: true)
             runner.timing.add(checkpoint: start.duration(to: clock.now))
             return TrialOutcome(evaluation: nll)
         }

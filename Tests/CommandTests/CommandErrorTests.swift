@@ -16,6 +16,8 @@ import Testing
         }
     }
 
+    init() {}
+
     /// The error `run()` throws for `arguments` (which must parse).
     func runError(_ arguments: [String]) throws -> String? {
         var command = try PBTWave.parseAsRoot(arguments)
@@ -23,7 +25,7 @@ import Testing
             try command.run()
             return nil
         } catch {
-            return PBTWave.message(for: error)
+            return PBTWave.userMessage(for: error)
         }
     }
 

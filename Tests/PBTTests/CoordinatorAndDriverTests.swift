@@ -112,7 +112,7 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         let t = try #require(try c.store.trial(runID: c.run.id, id: first.spec.id))
         #expect(t.status == .finished)
         #expect(t.evaluation == 0.25)
-        #expect(t.checkpointPath == "checkpoints/trial-\(t.id).2.ckpt")
+        #expect(t.checkpointPath == "\(c.checkpoints.namespace)/trial-\(t.id).2.ckpt")
     }
 
     @Test func failuresAreRecordedAndTheirOutputsRemoved() throws {
@@ -162,7 +162,7 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
             try c.report(t, result: .success(TrialOutcome(evaluation: order.nextUnitDouble())))
             let trials = try c.store.trials(runID: c.run.id)
             let live = Set(trials.filter(\.checkpointLive).map { $0.checkpointPath! })
-            let files = Set(try FileManager.default.contentsOfDirectory(atPath: c.checkpoints.directory.path).map { "checkpoints/" + $0 })
+            let files = c.checkpoints.files()
             let inFlightFiles = Set(outstanding.map { c.checkpoints.relativePath(trialID: $0.spec.id, attempt: $0.attempt) })
             #expect(files == live.union(inFlightFiles), "files on disk are exactly the live checkpoints and the in-flight outputs")
             maxLive = max(maxLive, live.count)
@@ -281,8 +281,8 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         let counts = runner.counts.withLock { $0 }
         #expect(counts.values.reduce(0, +) == trials, "every trial ran in exactly one worker")
         #expect(counts.count > 1)
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir.url.appendingPathComponent("checkpoints").path)
-        #expect(Set(files.map { "checkpoints/" + $0 }) == Set(result.trials.filter { $0.checkpointLive }.map { $0.checkpointPath! }))
+        let files = try DriverTests.checkpointFiles(dir.url)
+        #expect(files == Set(result.trials.filter { $0.checkpointLive }.map { $0.checkpointPath! }))
     }
 
     @Test func failingTrialsDoNotStopTheRun() throws {

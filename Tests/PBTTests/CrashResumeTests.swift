@@ -92,7 +92,7 @@ import PBTExamples
         #expect(trials.contains { $0.attempt > 1 }, "some kills interrupted running trials, which were re-run")
 
         // Only live checkpoints remain on disk.
-        let files = Set(try FileManager.default.contentsOfDirectory(atPath: runDir + "/checkpoints").map { "checkpoints/" + $0 })
+        let files = try DriverTests.checkpointFiles(URL(fileURLWithPath: runDir))
         #expect(files == Set(trials.filter { $0.checkpointLive }.map { $0.checkpointPath! }))
 
         // Deterministic: the same table as a run that was never interrupted

@@ -52,8 +52,16 @@ import Testing
         // Wait until all three programs have written their pids.
         let checkpoints = runDir + "/checkpoints"
         func pidFiles() -> [String] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? [])
-                .map { checkpoints + "/" + $0 + "/pids.txt" }.filter { FileManager.default.fileExists(atPath: $0) }
+            // checkpoints/<run>/trial-N.A/pids.txt
+            var files: [String] = []
+            for namespace in (try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? [] {
+                let folder: String = checkpoints + "/" + namespace
+                for trial in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
+                    let file: String = folder + "/" + trial + "/pids.txt"
+                    if FileManager.default.fileExists(atPath: file) { files.append(file) }
+                }
+            }
+            return files
         }
         #expect(eventually(within: 60) { pidFiles().count == 3 })
         let pids = pidFiles().flatMap { file in

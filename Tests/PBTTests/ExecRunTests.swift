@@ -23,8 +23,7 @@ import Testing
 
     /// The trial directories on disk are exactly the live checkpoints.
     static func expectOnlyLiveDirectories(_ result: PBTRunResult, in dir: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("checkpoints").path)
-        #expect(Set(names.map { "checkpoints/" + $0 }) == Set(result.trials.filter(\.checkpointLive).map { $0.checkpointPath! }),
+        #expect(try DriverTests.checkpointFiles(dir) == Set(result.trials.filter(\.checkpointLive).map { $0.checkpointPath! }),
                 sourceLocation: sourceLocation)
         for t in result.trials where t.checkpointLive {
             var isDirectory: ObjCBool = false
@@ -70,9 +69,10 @@ import Testing
         #expect(sa == sb && sa == sc)
         #expect(Set(a.trials.compactMap(\.workerID)).count > 1, "several workers took part")
         // The programs' own files agree too, byte for byte.
-        let best = try #require(a.best)
-        let path = best.checkpointPath! + "/checkpoint.json"
-        #expect(try Data(contentsOf: dir.url.appendingPathComponent("a/" + path)) == Data(contentsOf: dir.url.appendingPathComponent("c/" + path)))
+        // (Each run has its own checkpoint folder, checkpoints/<run>-<hash>/.)
+        let bestA = try #require(a.best?.checkpointPath), bestC = try #require(c.best?.checkpointPath)
+        #expect(try Data(contentsOf: dir.url.appendingPathComponent("a/" + bestA + "/checkpoint.json"))
+                == Data(contentsOf: dir.url.appendingPathComponent("c/" + bestC + "/checkpoint.json")))
     }
 
     /// Trials of 1.5 s under 0.5 s leases, in budget mode (an idle worker

@@ -128,7 +128,7 @@ import PBTExamples
         #expect(fresh.accepted)
         let t = try #require(try store.trial(runID: c.run.id, id: 1))
         #expect(t.status == .finished && t.evaluation == 0.25 && t.attempt == 2)
-        #expect(t.checkpointPath == "checkpoints/trial-1.2.ckpt")
+        #expect(t.checkpointPath == "\(c.checkpoints.namespace)/trial-1.2.ckpt")
         #expect(FileManager.default.fileExists(atPath: rerun.output.path))
         // A second, duplicate report of the same attempt changes nothing either.
         #expect(try c.report(rerun, result: .success(TrialOutcome(evaluation: 0.5)), now: 1060).accepted == false)

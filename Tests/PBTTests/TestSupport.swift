@@ -131,6 +131,8 @@ struct Simulation {
 /// The built `pbtwave` executable, next to the test bundle (`swift test`
 /// builds every product of the package, the executable included).
 func pbtwaveExecutable() throws -> URL {
+    // Another build's binary, e.g. to show that a command-line test fails without a fix.
+    if let other = ProcessInfo.processInfo.environment["PBTWAVE_EXECUTABLE"], !other.isEmpty { return URL(fileURLWithPath: other) }
     let beside = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
         .appendingPathComponent("pbtwave")
     if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
@@ -200,4 +202,18 @@ func runWithin<R: TrialRunner>(_ seconds: Double, _ driver: PBTDriver<R>, what: 
 /// the attempt number, so differs for a re-run trial).
 func decisionFields(_ trials: [TrialRecord]) -> [LineageFields] {
     trials.map { var f = $0.lineageFields; f.checkpointPath = nil; return f }
+}
+
+extension DriverTests {
+    /// Every file under `RUN_DIR/checkpoints/`, relative to the run directory.
+    static func checkpointFiles(_ runDirectory: URL) throws -> Set<String> {
+        let root = runDirectory.appendingPathComponent("checkpoints")
+        var files = Set<String>()
+        for namespace in try FileManager.default.contentsOfDirectory(atPath: root.path) {
+            for name in try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(namespace).path) {
+                files.insert("checkpoints/\(namespace)/\(name)")
+            }
+        }
+        return files
+    }
 }

@@ -20,6 +20,27 @@ enum TrialStoreConformance {
         try checkpointQueriesAndProgress(makeStore())
         try concurrentClaimsNeverDuplicate(makeStore())
         try runsAreIsolated(makeStore())
+        try retiringKeepsTheFirstReason(makeStore())
+    }
+
+    /// A retired trial keeps its evaluation, loses its live checkpoint, and
+    /// records why (the first reason); only finished trials can be retired.
+    static func retiringKeepsTheFirstReason(_ store: any TrialStore) throws {
+        let run = try store.createRun(name: "r", configJSON: "{}", seed: 0, state: state(2), trials: [planned(1), planned(2)], now: 0)
+        _ = try store.claim(runID: run.id, workerID: "w", now: 0, leaseUntil: 100)
+        try store.withDecision(runID: run.id) { tx in
+            try tx.complete(trialID: 1, status: .finished, evaluation: 0.5, checkpointPath: "checkpoints/r/trial-1.1.ckpt",
+                            finishedAt: 1, failure: nil)
+            try tx.retire(trialID: 1, reason: "retired: first")
+            try tx.retire(trialID: 1, reason: "retired: second")
+            try tx.retire(trialID: 2, reason: "retired: queued")
+        }
+        let retired = try #require(try store.trial(runID: run.id, id: 1))
+        #expect(retired.isRetired && retired.status == .finished && retired.evaluation == 0.5)
+        #expect(!retired.checkpointLive && retired.checkpointPath == "checkpoints/r/trial-1.1.ckpt")
+        #expect(retired.failure == "retired: first")
+        let queued = try #require(try store.trial(runID: run.id, id: 2))
+        #expect(queued.failure == nil && queued.status == .queued)
     }
 
     static func planned(_ id: Int, generation: Int = 0, parent: Int? = nil, lr: Double = 1e-3) -> TrialSpec {

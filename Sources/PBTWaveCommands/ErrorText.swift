@@ -1,0 +1,32 @@
+import ArgumentParser
+import FileSupport
+import Foundation
+
+extension PBTWave {
+    /// Parses and runs a command. Unlike ArgumentParser's `main()`, an error
+    /// found after parsing (a `ValidationError` from a command's run, e.g. a
+    /// bad --model-config) prints its message without the usage text and
+    /// exits 1, not 64; and Foundation's errors are told in our words.
+    public static func runAndExit(_ arguments: [String]? = nil) -> Never {
+        var command: any ParsableCommand
+        do { command = try parseAsRoot(arguments) } catch { exit(withError: error) }
+        do {
+            try command.run()
+            exit()
+        } catch {
+            exit(withError: afterParsing(error))
+        }
+    }
+
+    /// `error` as the user should see it once the arguments have parsed.
+    static func afterParsing(_ error: any Error) -> any Error {
+        switch error {
+        case let error as ValidationError: return CommandError(error.message)
+        default: return FileErrorText.sentence(for: error).map(CommandError.init) ?? error
+        }
+    }
+
+    /// The message printed for `error` (what `exit(withError:)` prints, after
+    /// `afterParsing`), for tests.
+    static func userMessage(for error: any Error) -> String { message(for: afterParsing(error)) }
+}

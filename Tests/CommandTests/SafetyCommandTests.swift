@@ -1,0 +1,135 @@
+import ArgumentParser
+import FileSupport
+import Foundation
+@testable import PBTWaveCommands
+import Testing
+@testable import WaveNetModule
+
+/// Issue 15, items 5–6 and the oversized inputs, as the commands see them.
+@Suite struct SafetyCommandTests {
+    let errors = CommandErrorTests()
+
+    static func temporary(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("safety-\(getpid())-\(UInt32.random(in: 0 ... .max))-\(name)").path
+    }
+
+    /// A tiny model's checkpoint at `step`.
+    static func checkpoint(step: Int) throws -> String {
+        let path = temporary("at\(step).ckpt")
+        let model = try WaveNet(config: .tiny, seed: 1)
+        model.step = step
+        try CheckpointFile.write(model, dataRNG: nil, to: path)
+        return path
+    }
+
+    @Test func resumingFromAMissingCheckpointFails() throws {
+        let missing = Self.temporary("missing.ckpt")
+        let message = try errors.runError(["train", "--preset", "tiny", "--resume", "--checkpoint", missing, "--corpus", "/nonexistent"])
+        #expect(message?.contains("--resume: \(missing) does not exist") == true, "\(message ?? "no error")")
+    }
+
+    @Test func resumingPastTheEndSaysSo() throws {
+        let path = try Self.checkpoint(step: 30)
+        defer { unlink(path) }
+        let message = try errors.runError(["train", "--preset", "tiny", "--resume", "--checkpoint", path, "--steps", "5",
+                                           "--corpus", "/nonexistent"])
+        #expect(message?.contains("already at step 30") == true && message?.contains("--steps above 30") == true, "\(message ?? "no error")")
+    }
+
+    @Test func evaluatingANonFiniteCheckpointFails() throws {
+        let model = try WaveNet(config: .tiny, seed: 1)
+        let path = Self.temporary("nan.ckpt")
+        defer { unlink(path) }
+        // Written by hand: CheckpointFile.write itself refuses a non-finite model.
+        var bytes = try CheckpointFile.encode(model, dataRNG: nil, path: path)
+        let header = Int(CheckpointFile.readLE(bytes, at: 12))
+        CheckpointFile.appendLE(&bytes, 0)  // room, then rewrite the float and checksum
+        bytes.removeLast(4 + 32)
+        let nan = Float.nan.bitPattern
+        for k in 0..<4 { bytes[16 + header + 4 * 10 + k] = UInt8(truncatingIfNeeded: nan >> (8 * k)) }
+        bytes += bytes.withUnsafeBytes { SHA256Digest.digest(of: $0) }
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        let message = try errors.runError(["evaluate", path, "--corpus", "/nonexistent"])
+        #expect(message?.contains("non-finite value") == true, "\(message ?? "no error")")
+    }
+
+    static let oversized: [([String], String)] = [
+        (["train", "--steps", "1000000000000"], "--steps must be at least 1 and at most 10^9"),
+        (["train", "--window", "\(Int.max)"], "at most"),
+        (["train", "--context", "\(Int.max)"], "at most"),
+        (["train", "--batch", "\(Int.max)"], "--batch must be at most"),
+        (["train", "--eval-windows", "\(Int.max)"], "at most"),
+        (["train", "--eval-targets", "\(Int.max)"], "at most"),
+        (["pbt", "--run-dir", "/tmp/x", "--model", "toy", "--generations", "\(Int.max)"], "generations must be at most"),
+        (["pbt", "--run-dir", "/tmp/x", "--model", "toy", "--trial-steps", "\(Int.max)"], "trial steps must be at most"),
+        (["pbt", "--run-dir", "/tmp/x", "--model", "toy", "--total-steps", "\(Int.max)"], "must be at most"),
+        (["pbt", "--run-dir", "/tmp/x", "--model", "toy", "--population", "\(Int.max / 2)"], "population must be at most"),
+        (["pbt", "--run-dir", "/tmp/x", "--model", "toy", "--workers", "100000"], "workers must be at most"),
+        (["pbt", "--run-dir", "/tmp/x", "--model", "toy", "--total-steps", "1000000000000", "--trial-steps", "1"], "at most"),
+    ]
+
+    @Test(arguments: oversized)
+    func oversizedFlagsAreRefused(_ c: ([String], String)) {
+        let message = errors.parseError(c.0)
+        #expect(message?.contains(c.1) == true, "\(c.0): \(message ?? "accepted")")
+    }
+
+    @Test func oversizedModelConfigsAreRefused() throws {
+        let path = Self.temporary("huge.json")
+        defer { unlink(path) }
+        var config = WaveNetConfig.tiny
+        config.residualChannels = 1 << 40
+        try JSONEncoder().encode(config).write(to: URL(fileURLWithPath: path))
+        let message = try errors.runError(["train", "--model-config", path, "--corpus", "/nonexistent"])
+        #expect(message?.contains("channel counts must be at most 4096") == true, "\(message ?? "no error")")
+    }
+
+    /// Foundation's errors in our words: no "NSCocoaErrorDomain" dumps.
+    @Test func foundationErrorsAreSentences() throws {
+        let folder = Self.temporary("a-folder")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let schedule = try errors.runError(["train", "--lr-schedule", folder, "--corpus", "/nonexistent"])
+        #expect(schedule == "cannot read schedule \(folder): is a directory", "\(schedule ?? "no error")")
+        let file = Self.temporary("a-file")
+        FileManager.default.createFile(atPath: file, contents: Data())
+        defer { unlink(file) }
+        let runDir = try errors.runError(["pbt", "--run-dir", file + "/run", "--model", "toy"])
+        #expect(runDir == "cannot write \(file)/run: not a directory", "\(runDir ?? "no error")")
+        for message in [schedule, runDir] { #expect(message?.contains("NSCocoaErrorDomain") == false) }
+    }
+}
+
+/// Issue 15 items that main had fixed already, pinned by tests.
+@Suite struct FixedOnMainCommandTests {
+    let errors = CommandErrorTests()
+
+    /// Output folders are checked before any work (the corpus is not even loaded).
+    @Test(arguments: ["--curve", "--checkpoint"])
+    func outputFoldersAreCheckedFirst(_ flag: String) throws {
+        let message = try errors.runError(["train", flag, "/nonexistent-\(getpid())/out", "--corpus", "/nonexistent"])
+        #expect(message?.contains("the folder /nonexistent-\(getpid()) does not exist") == true, "\(message ?? "no error")")
+    }
+
+    @Test func aLearningRateThatRoundsToZeroIsRefused() {
+        #expect(errors.parseError(["train", "--lr", "1e-46"])?.contains("--lr must be a positive number") == true)
+    }
+
+    @Test func aNonFiniteModelIsNeverWritten() throws {
+        let model = try WaveNet(config: .tiny, seed: 1)
+        model.parameters.baseAddress[3] = .nan
+        let path = SafetyCommandTests.temporary("never.ckpt")
+        #expect(throws: WaveNetError.self) { try CheckpointFile.write(model, dataRNG: nil, to: path) }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+}
+
+@Suite struct BaselineWarningTests {
+    /// A run that ends no better than the unigram baseline says so (it ended without a word).
+    @Test func aModelNoBetterThanTheBaselineIsCalledOut() {
+        #expect(TrainingReporter.baselineWarning(nll: 7.9, unigram: 7.5, what: "the best trial")?.contains("no better than the unigram baseline") == true)
+        #expect(TrainingReporter.baselineWarning(nll: 7.5, unigram: 7.5, what: "the model") != nil)
+        #expect(TrainingReporter.baselineWarning(nll: 6.2, unigram: 7.5, what: "the model") == nil)
+        #expect(TrainingReporter.baselineWarning(nll: .nan, unigram: 7.5, what: "the model") == nil)
+    }
+}

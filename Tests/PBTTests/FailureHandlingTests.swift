@@ -1,0 +1,210 @@
+import Foundation
+import Testing
+
+@testable import PBT
+import PBTExamples
+
+/// Issue 15, item 4: an unreadable parent is retired instead of burning the
+/// budget; a full disk stops the run and loses nothing; a run that ends on
+/// failures says so and exits non-zero.
+@Suite struct FailureHandlingTests {
+    func claimed(_ c: PBTCoordinator) throws -> ClaimedTrial {
+        guard case .trial(let t) = try c.claim(workerID: "w") else { throw TestFailure("nothing to claim") }
+        return t
+    }
+
+    /// The pure controller: a retired trial is never an opponent, and a
+    /// refill whose parent is retired starts from a trial whose checkpoint is
+    /// live instead (never a released one: found by the chaos test).
+    @Test func retiredTrialsAreNeverSelected() {
+        let controller = PBTController(settings: testSettings(population: 3, workers: 3, opponentGenerations: 1))
+        var retired = finishedTrial(1, generation: 0, loss: 0.1)
+        retired.failure = "retired: its checkpoint is missing"
+        let live = [finishedTrial(2, generation: 0, loss: 0.5), finishedTrial(3, generation: 0, loss: 0.7)].map { t in
+            var t = t
+            t.checkpointLive = true
+            return t
+        }
+        // Finished, but its checkpoint released: no substitute either.
+        let released = finishedTrial(5, generation: 0, loss: 0.05)
+        let failed = finishedTrial(4, generation: 1, loss: nil, parent: 1)
+        for seed: UInt64 in 1...20 {
+            var state = ControllerState(rng: .init(seed: seed), trialsCreated: 4)
+            let refill = controller.decide(after: failed, population: [retired, released] + live + [failed], state: &state)
+            #expect(refill.newTrials.count == 1)
+            #expect(refill.newTrials.first.map { [2, 3].contains($0.parentID) } == true, "seed \(seed): \(refill.newTrials)")
+            #expect(refill.newTrials.first?.refillOf == 4)
+            // Tournament: the retired trial, the best by loss, never wins (nor plays).
+            var s2 = ControllerState(rng: .init(seed: seed), trialsCreated: 4)
+            let next = controller.decide(after: live[0], population: [retired] + live, state: &s2)
+            #expect(next.selections.allSatisfy { $0.opponentID != 1 && $0.winnerID != 1 })
+        }
+        // The retired parent's window (generation 0 here, opponent
+        // generations 1) has nothing live, but the failed trial's previous
+        // generation has: the refill starts from there.
+        var later = finishedTrial(6, generation: 1, loss: 0.4, parent: 2)
+        later.checkpointLive = true
+        let failedLater = finishedTrial(7, generation: 2, loss: nil, parent: 1)
+        var s3 = ControllerState(rng: .init(seed: 3), trialsCreated: 7)
+        let fromLater = controller.decide(after: failedLater, population: [retired, released, later, failedLater], state: &s3)
+        #expect(fromLater.newTrials.first?.parentID == 6, "\(fromLater.newTrials)")
+        // With no live trial left, the failed trial is not replaced.
+        var state = ControllerState(rng: .init(seed: 1), trialsCreated: 4)
+        #expect(controller.decide(after: failed, population: [retired, released, failed], state: &state).newTrials.isEmpty)
+    }
+
+    /// A parent's checkpoint deleted under a running run: the child fails,
+    /// the parent is retired with the reason, and the refill has another
+    /// parent. Before, every refill retried the same parent until the
+    /// budget was gone.
+    @Test(arguments: ["missing", "damaged"])
+    func anUnreadableParentIsRetired(_ how: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: 3, workers: 3, budget: .generations(4), opponentGenerations: 1)
+        let c = try PBTCoordinator.open(store: try SQLiteTrialStore(path: ":memory:"), name: "r",
+                                        configuration: RunConfiguration(settings: settings, model: "toy"), runDirectory: dir.url).coordinator
+        let runner = ToyQuadraticRunner()
+        var children: [ClaimedTrial] = []
+        for _ in 0..<3 {
+            let t = try claimed(c)
+            try c.report(t, result: .success(try runner.run(t.spec, parent: t.parent, output: t.output)))
+        }
+        for _ in 0..<3 { children.append(try claimed(c)) }
+        let victim = try #require(children.first { $0.parent != nil })
+        let parentID = try #require(victim.spec.parentID)
+        if how == "missing" {
+            try FileManager.default.removeItem(atPath: victim.parent!.path)
+        } else {
+            try Data("not a checkpoint".utf8).write(to: victim.parent!.url)
+        }
+        let result = Result { try runner.run(victim.spec, parent: victim.parent, output: victim.output) }
+        let receipt = try c.report(victim, result: result)
+        #expect(receipt.status == .failed)
+        let parent = try #require(try c.store.trial(runID: c.run.id, id: parentID))
+        #expect(parent.isRetired && !parent.checkpointLive)
+        #expect(parent.failure?.contains(how == "missing" ? "is missing" : "cannot be read") == true, "\(parent.failure ?? "")")
+        let refillID = try #require(receipt.newTrialIDs.first)
+        let refill = try #require(try c.store.trial(runID: c.run.id, id: refillID))
+        #expect(refill.refillOf == victim.spec.id)
+        #expect(refill.parentID != nil && refill.parentID != parentID, "the refill starts from a live trial")
+    }
+
+    /// A runner that writes into a folder that can fill up: with `fullAfter`
+    /// set, every write after that many fails as a full disk would.
+    struct FillingRunner: TrialRunner {
+        let writes = Locked(0)
+        var fullAfter: Int
+
+        func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+            let n = writes.withLock { $0 += 1; return $0 }
+            if n > fullAfter { throw AtomicFileError(path: output.path, reason: "write failed: No space left on device", code: ENOSPC) }
+            return try ToyQuadraticRunner().run(trial, parent: parent, output: output)
+        }
+    }
+
+    /// ENOSPC stops the run with a clear message: no trial is marked failed
+    /// or lost, and a resume finishes the same run as one with a big disk.
+    @Test func aFullDiskStopsTheRunAndLosesNothing() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: 4, workers: 2, budget: .generations(5), seed: 4, deterministic: true)
+        let configuration = RunConfiguration(settings: settings, model: "toy")
+        let directory = try RunDirectory(dir.url.appendingPathComponent("full"), create: true, lock: true)
+        let c = try PBTCoordinator.open(store: directory.store, name: "pbt", configuration: configuration,
+                                        runDirectory: directory.url).coordinator
+        #expect {
+            try PBTDriver(coordinator: c, runner: FillingRunner(fullAfter: 7)).run()
+        } throws: { error in
+            guard case .outOfSpace = error as? PBTRunError else { return false }
+            return "\(error)".contains("the disk is full") && "\(error)".contains("resume")
+        }
+        let stopped = try directory.store.trials(runID: c.run.id)
+        #expect(!stopped.contains { $0.status == .failed }, "nothing was marked failed")
+        #expect(stopped.filter { $0.status == .finished }.count <= 7)
+        // Space freed: the same run resumes and ends as an uninterrupted one.
+        _ = try c.recoverAfterCrash()
+        let resumed = try PBTDriver(coordinator: c, runner: FillingRunner(fullAfter: .max)).run()
+        #expect(resumed.done && resumed.failureSummary == nil)
+        let cleanDirectory = try RunDirectory(dir.url.appendingPathComponent("clean"), create: true, lock: true)
+        let clean = try PBTCoordinator.open(store: cleanDirectory.store, name: "pbt", configuration: configuration,
+                                            runDirectory: cleanDirectory.url).coordinator
+        let reference = try PBTDriver(coordinator: clean, runner: ToyQuadraticRunner()).run()
+        expectSameRows(decisionFields(resumed.trials), decisionFields(reference.trials))
+        #expect(resumed.best?.id == reference.best?.id && resumed.best?.generation == reference.best?.generation)
+    }
+
+    /// The same with a real full disk: a 1 MiB tmpfs (needs root; the
+    /// injected failure above covers machines without it).
+    @Test(.enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
+    func aRealFullDiskStopsTheRun() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let mount = dir.url.appendingPathComponent("small")
+        try FileManager.default.createDirectory(at: mount, withIntermediateDirectories: true)
+        let mounted = Process()
+        mounted.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mounted.arguments = ["-t", "tmpfs", "-o", "size=160k", "tmpfs", mount.path]
+        try mounted.run()
+        mounted.waitUntilExit()
+        try #require(mounted.terminationStatus == 0, "mount -t tmpfs failed")
+        defer {
+            let unmount = Process()
+            unmount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            unmount.arguments = [mount.path]
+            try? unmount.run()
+            unmount.waitUntilExit()
+        }
+        // The store on the real disk, checkpoints on the small one; a runner
+        // with 40 KB checkpoints fills it after a few trials.
+        struct BigRunner: TrialRunner {
+            func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+                if let parent { _ = try Data(contentsOf: parent.url) }
+                try AtomicFile.write(Data(count: 40_000), toPath: output.path)
+                return TrialOutcome(evaluation: Double(trial.seed % 1000) / 1000)
+            }
+        }
+        let store = try SQLiteTrialStore(path: dir.url.appendingPathComponent("store.sqlite").path)
+        let settings = testSettings(population: 3, workers: 1, budget: .generations(6))
+        let c = try PBTCoordinator.open(store: store, name: "pbt", configuration: RunConfiguration(settings: settings, model: "big"),
+                                        runDirectory: mount).coordinator
+        #expect(throws: PBTRunError.self) { try PBTDriver(coordinator: c, runner: BigRunner()).run() }
+        let trials = try store.trials(runID: c.run.id)
+        #expect(!trials.contains { $0.status == .failed })
+        for t in trials where t.checkpointLive {
+            #expect(try Data(contentsOf: c.checkpoints.ref(relativePath: t.checkpointPath!).url).count == 40_000)
+        }
+    }
+
+    @Test func aRunThatEndsOnFailuresHasASummary() throws {
+        var failed = finishedTrial(1, generation: 0, loss: nil)
+        failed.failure = "runner error: boom"
+        let finished = finishedTrial(2, generation: 0, loss: 0.5)
+        var refilled = finishedTrial(3, generation: 0, loss: nil)
+        refilled.failure = "diverged: evaluation nan"
+        var refill = finishedTrial(4, generation: 0, loss: 0.25)
+        refill.spec.refillOf = 3
+        func result(_ trials: [TrialRecord], done: Bool = true) -> PBTRunResult {
+            PBTRunResult(trials: trials, best: nil, bestCheckpoint: nil, completedThisSession: 0, elapsedSeconds: 0, done: done,
+                         time: WorkerTime())
+        }
+        #expect(result([finished, refilled, refill]).failureSummary == nil, "every failure was replaced")
+        #expect(result([failed, finished], done: false).failureSummary == nil, "a stopped run may still refill")
+        let ended = try #require(result([failed, finished, refilled, refill]).failureSummary)
+        #expect(ended.contains("1 failed trial(s) were never replaced") && ended.contains("1× runner error: boom"), "\(ended)")
+        let all = try #require(result([failed, refilled], done: false).failureSummary)
+        #expect(all.contains("every trial failed (2)") && all.contains("diverged"), "\(all)")
+    }
+
+    /// The command: a run whose trials diverge until the budget is gone
+    /// exits non-zero with the reasons (before: exit 0).
+    @Test func aRunWhoseTrialsAllFailExitsNonZero() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let run = try runPBTWave(["pbt", "--run-dir", dir.url.path, "--model", "toy", "--workers", "2", "--population", "2",
+                                  "--trial-steps", "50", "--generations", "2", "--lr-min", "5", "--lr-max", "10", "--progress", "none"])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("failed trial(s) were never replaced") || run.stderr.contains("every trial failed"), "\(run.stderr)")
+        #expect(run.stderr.contains("diverged: evaluation"), "\(run.stderr)")
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+
+@testable import PBT
+
+/// Issue 15's command-line failures, run as a user runs them.
+@Suite struct SafetyCommandLineTests {
+    /// Runs `script` in /bin/sh with `$PBTWAVE` set; kills it after `seconds`.
+    static func shell(_ script: String, seconds: Double) throws -> (status: Int32, stderr: String, timedOut: Bool) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script]
+        process.environment = ProcessInfo.processInfo.environment.merging(["PBTWAVE": try pbtwaveExecutable().path]) { $1 }
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        let timedOut = process.isRunning
+        if timedOut { kill(-process.processIdentifier, SIGKILL); process.terminate() }
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, stderr, timedOut)
+    }
+
+    /// A validation error found after parsing: the message, no usage, exit 1 (was 64).
+    @Test func validationErrorsAfterParsingExitOne() throws {
+        let run = try runPBTWave(["train", "--model-config", "/nonexistent/model.json", "--corpus", "/nonexistent"])
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("cannot read --model-config /nonexistent/model.json"), "\(run.stderr)")
+        #expect(!run.stderr.contains("Usage:"), "\(run.stderr)")
+        let parse = try runPBTWave(["train", "--steps", "0"])
+        #expect(parse.status == 64 && parse.stderr.contains("Usage:"), "parse errors keep ArgumentParser's usage and code")
+    }
+
+    /// 1000 workers under a memory limit: the threads that cannot start
+    /// stop the run with a message (before: it hung after every trial).
+    @Test func tooManyWorkersFailClearly() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let run = try Self.shell("""
+            ulimit -v 3000000; exec "$PBTWAVE" pbt --run-dir '\(dir.url.path)/run' --model toy --workers 1000 --population 1000 \
+            --trial-steps 1 --generations 2 --progress none
+            """, seconds: 120)
+        #expect(!run.timedOut, "pbt --workers 1000 hung")
+        #expect(run.status == 1)
+        #expect(run.stderr.contains("the system refused to start thread") && run.stderr.contains("fewer --workers"), "\(run.stderr)")
+    }
+}
+
+/// Issue 15 items that main had fixed already, pinned by tests.
+@Suite struct FixedOnMainTests {
+    /// `pbtwave worker --store sqlite:…` joins a run whose store is SQLite
+    /// (it was refused: "no pbt-run.txt"), and the worker hint shell-quotes
+    /// the run name.
+    @Test func aWorkerJoinsAnSQLiteRunAndTheHintIsQuoted() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let store = "sqlite:" + dir.url.appendingPathComponent("store.sqlite").path
+        let create = try runPBTWave(RunDirectorySafetyTests.toyRun(runDir, ["--store", store, "--run", "my run", "--local-workers", "0"]))
+        #expect(create.status == 0, "\(create.stderr)")
+        #expect(create.stdout.contains("--run 'my run'"), "\(create.stdout)")
+        let worker = try runPBTWave(["worker", "--store", store, "--run", "my run", "--run-dir", runDir, "--workers", "2", "--progress", "none"])
+        #expect(worker.status == 0 && worker.stdout.contains("run complete"), "\(worker.stderr)")
+    }
+}
