@@ -35,7 +35,9 @@ import Testing
     @Test func failedProgramsAreRecordedWithTheirReasonAndRefilled() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
-        let settings = Self.settings()
+        // Deterministic, so whether the budget still allows a refill of trial 5
+        // does not depend on which worker finished first.
+        let settings = Self.settings(deterministic: true)
         let runner = try ExecToy.runner(["TOY_FAIL": "exit", "TOY_FAIL_TRIALS": "2,5"])
         let (result, selections) = try Self.run(settings, runner: runner, dir: dir.url)
         #expect(result.done)
