@@ -177,18 +177,12 @@ public struct ExperimentHarness<Runner: TrialRunner> {
     /// Claim (d): for every seed of the winning method (the method of the
     /// best PBT trial overall), the final best trial's learned schedule,
     /// exported with its recipe, replayed from scratch in one plain training
-    /// run; replays run in parallel, one per core. The overall winner's
-    /// schedule is also written to `schedule.json`. Each replay is cached in
-    /// `replays/<method>-seed<k>.json`.
+    /// run; replays run in parallel, one per core. Each is cached in
+    /// `replays/<method>-seed<k>.json`; the winner's seed's schedule is also
+    /// written to `schedule.json` and its replay to `replay.json`, so that
+    /// `pbtwave train --lr-schedule schedule.json` can be checked against it.
     func replayFinalBests(_ runs: [MethodRun], progress: (@Sendable (ExperimentProgress) -> Void)?) throws -> [ReplayResult] {
         guard let winner = Winner(runs: runs), let method = methods.first(where: { $0.name == winner.method }) else { return [] }
-        let winnerRun = try RunDirectory(runDirectory(method, seed: winner.seed), create: false, lock: false)
-        let winnerCoordinator = try PBTCoordinator.open(store: winnerRun.store, name: RunDirectory.runName, runDirectory: winnerRun.url,
-                                                        explorers: explorers)
-        try Lineage.export(trial: winner.trial.id, of: try winnerRun.store.trials(runID: winnerCoordinator.run.id),
-                           configuration: winnerCoordinator.configuration)
-            .write(to: directory.appendingPathComponent("schedule.json"), format: .json)
-
         let cacheDirectory = directory.appendingPathComponent("replays")
         try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
         // What to replay, per seed: the final best trial, its schedule file, and the cache.
@@ -200,6 +194,7 @@ public struct ExperimentHarness<Runner: TrialRunner> {
             let trials = try directory.store.trials(runID: coordinator.run.id)
             guard let final = Self.finalBest(trials) else { continue }
             let file = try Lineage.export(trial: final.id, of: trials, configuration: coordinator.configuration)
+            if run.seed == winner.seed { try file.write(to: self.directory.appendingPathComponent("schedule.json"), format: .json) }
             jobs.append((run, final, file, cacheDirectory.appendingPathComponent("\(method.slug)-seed\(run.seed).json")))
         }
         let results = ReplayOutcomes()
@@ -223,7 +218,11 @@ public struct ExperimentHarness<Runner: TrialRunner> {
             }
             results.value.withLock { $0[index] = outcome }
         }
-        return try results.value.withLock { $0 }.sorted { $0.key < $1.key }.map { try $0.value.get() }
+        let replays = try results.value.withLock { $0 }.sorted { $0.key < $1.key }.map { try $0.value.get() }
+        if let own = replays.first(where: { $0.seed == winner.seed }) {
+            try AtomicFile.write(try ExperimentResults.jsonEncoder().encode(own), to: directory.appendingPathComponent("replay.json"))
+        }
+        return replays
     }
 }
 

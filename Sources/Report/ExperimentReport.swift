@@ -57,10 +57,7 @@ public enum ExperimentReport {
         var lines = content.headline
         for claim in content.claims {
             lines.append("\(claim.label) \(claim.verdict.rawValue): \(claim.claim)")
-            for comparison in claim.comparisons {
-                let c = ReportContent.cells(comparison)
-                lines.append("    \(comparison.comparison): " + (comparison.test == nil ? c[1] : "\(c[2]), p \(c[3]), \(c[4]), detectable \(c[5]): \(c[6])"))
-            }
+            lines += claim.comparisons.map { "    " + ReportContent.summaryLine($0) }
         }
         return lines.joined(separator: "\n")
     }

@@ -88,7 +88,28 @@ public struct ReportContent: Sendable {
     }
 
     static let claimHeader = ["Claim", "Verdict", "Comparison (first vs second)", "Test", "Statistic", "p (claimed; against)",
-                              "Estimate and interval", "Detectable at 80 % power", "Test verdict"]
+                              "Estimate [interval]", "Detectable at 80 % power", "Test verdict"]
+
+    /// "mean difference −0.325 [−0.410, −0.240] (95 %, bootstrap BCa, …)".
+    static func estimate(_ test: ClaimTest) -> String {
+        let name = test.estimateName.replacingOccurrences(of: " (first − second)", with: "").replacingOccurrences(of: " (first / second)", with: "")
+        let i = test.interval
+        return "\(name) \(String(format: "%.3f", test.estimate)) [\(String(format: "%.3f", i.lower)), \(String(format: "%.3f", i.upper))] "
+            + "(\(String(format: "%g", i.level * 100)) %, \(i.method))"
+    }
+
+    /// "0.045 bits", "SD ratio 0.350", or "—".
+    static func detectable(_ test: ClaimTest) -> String {
+        guard let d = test.detectable else { return "—" }
+        return test.estimateName.hasPrefix("SD ratio") ? "SD ratio \(String(format: "%.3f", d.value))" : "\(String(format: "%.3f", d.value)) bits"
+    }
+
+    /// One line per comparison for the terminal: estimate, interval, p, detectable effect, verdict.
+    static func summaryLine(_ comparison: ClaimComparison) -> String {
+        guard let test = comparison.test else { return "\(comparison.comparison): not run: \(comparison.unavailable ?? "no test")" }
+        return "\(comparison.comparison): \(estimate(test).split(separator: "(").first!.trimmingCharacters(in: .whitespaces)), "
+            + "p \(pValue(test.pValue)) (against \(pValue(test.pValueAgainst))), detectable \(detectable(test)): \(test.verdict.rawValue)"
+    }
 
     /// The per-test cells of the claims table (`claimHeader` from the third column).
     static func cells(_ comparison: ClaimComparison) -> [String] {
@@ -97,16 +118,13 @@ public struct ReportContent: Sendable {
             return [compared, "not run: " + (comparison.unavailable ?? "no test"), "—", "—", "—", "—", "inconclusive"]
         }
         let df = test.degreesOfFreedom.isEmpty ? "" : "(" + test.degreesOfFreedom.map { String(format: "%.4g", $0) }.joined(separator: ", ") + ")"
-        let interval = test.interval
-        let ratio = test.estimateName.hasPrefix("SD ratio")
         return [
             compared,
             ([test.test] + test.notes).joined(separator: "; "),
             "\(test.statisticName)\(df) = \(String(format: "%.3f", test.statistic))",
             "\(pValue(test.pValue)); \(pValue(test.pValueAgainst))",
-            "\(test.estimateName) \(String(format: "%.3f", test.estimate)), \(String(format: "%g", interval.level * 100)) % CI "
-                + "[\(String(format: "%.3f", interval.lower)), \(String(format: "%.3f", interval.upper))] (\(interval.method))",
-            test.detectable.map { ratio ? "SD ratio \(String(format: "%.3f", $0.value))" : "\(String(format: "%.3f", $0.value)) bits" } ?? "—",
+            estimate(test),
+            detectable(test),
             test.verdict.rawValue,
         ]
     }

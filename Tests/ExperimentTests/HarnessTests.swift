@@ -82,7 +82,7 @@ import Testing
             #expect(replay.pbtWinnerWholeSet == run.wholeSet && replay.replayWholeSet?.nll == 0.26)
         }
         let slug = Self.preset.availableMethods.first { $0.name == winner.method }!.slug
-        for file in ["report.html", "report.md", "results.json", "curves.csv", "trials.csv", "schedule.csv", "schedule.json",
+        for file in ["report.html", "report.md", "results.json", "curves.csv", "trials.csv", "schedule.csv", "schedule.json", "replay.json",
                      "replays/\(slug)-seed0.json", "replays/\(slug)-seed1.json"] {
             #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(file).path), "\(file) missing")
         }
