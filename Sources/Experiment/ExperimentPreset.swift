@@ -55,10 +55,11 @@ public struct ExperimentPreset: Codable, Sendable, Hashable {
     /// The full comparison: the compact model (the PyTorch peer's), ten
     /// seeds of 6,000 steps per method (it was five seeds of 8,000 before
     /// the claims were decided by tests). Work: 40 runs × 6,000 steps ×
-    /// 4,096 samples of training, 40 whole-set scores, 10 replays of 1,200
-    /// steps: about 2 h 10 min at the 140k samples/s two workers reached
-    /// before the C kernels, so under two hours needs them to be ≥ 1.2×
-    /// faster; at 2–3× about an hour.
+    /// 4,096 samples of training (about 117 min at the 140k samples/s two
+    /// workers reached before the C kernels), their fixed-window
+    /// evaluations (≈ 5 min), 40 whole-set scores (≈ 8 min) and 10 replays
+    /// of 1,200 steps (≈ 6 min): about 2 h 15 min before the C kernels,
+    /// about 70 min at 2× their speed.
     public static let paper = ExperimentPreset(
         name: "paper", model: "compact", batch: 1, window: 4096, evalWindows: 8, evalTargets: 4096,
         trialSteps: 100, totalSteps: 6000, seeds: 10, workers: 5, lrMin: 1e-4, lrMax: 3e-2, fixedLR: 1e-3)
