@@ -81,9 +81,9 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
         case .invalidTrialSteps: return "trialSteps"
         case .budgetBelowOneGeneration: return "totalSteps"
         case .invalidGenerations: return "generations"
-        case .emptySearchSpace, .invalidHyperparameterName, .duplicateHyperparameter, .invalidBounds, .nonPositiveLogBound, .invalidChoices,
-             .invalidMutationBounds:
+        case .emptySearchSpace, .invalidHyperparameterName, .duplicateHyperparameter, .invalidBounds, .nonPositiveLogBound, .invalidChoices:
             return "searchSpace"
+        case .invalidMutationBounds: return "mutationBounds"
         case .exploreUnavailable, .exploreUnsupported: return "explore"
         case .invalidTruncationFraction: return "truncationFraction"
         case .invalidOpponentGenerations: return "opponentGenerations"

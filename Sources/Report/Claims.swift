@@ -69,10 +69,10 @@ public enum Claims {
         ]
         let beyond = [
             ("(e)", MethodName.pb2, "PB2 (a GP bandit explores instead of random perturbation) reaches a lower final NLL than PBT at a small population, as Parker-Holder et al. (2020) report."),
-            ("(f)", MethodName.pbtWideRange, "Letting PBT-5x5 explore beyond its initial prior (log-uniform [1e-4, 3e-2], mutated within [1e-6, 1e-1]) gives a lower final NLL."),
+            ("(f)", MethodName.pbtWideRange, "Letting PBT-5x5 mutate the learning rate beyond the range its first generation is drawn from gives a lower final NLL."),
         ]
         for (label, method, claim) in beyond where summaries.contains(where: { $0.method == method }) {
-            rows.append(beatsPBT(label: label, method: method, claim: claim, summaries, rules))
+            rows.append(beatsPBT(label: label, method: method, claim: claim, results, summaries, rules))
         }
         return rows
     }
@@ -256,7 +256,9 @@ public enum Claims {
 
     // MARK: (e), (f)
 
-    static func beatsPBT(label: String, method: String, claim: String, _ summaries: [MethodSummary], _ rules: ClaimRules) -> ClaimRow {
+    static func beatsPBT(
+        label: String, method: String, claim: String, _ results: ExperimentResults, _ summaries: [MethodSummary], _ rules: ClaimRules
+    ) -> ClaimRow {
         let find = { (name: String) in summaries.first { $0.method == name } }
         guard let other = find(method), let pbt = find(MethodName.pbt5x5) else {
             return ClaimRow(label: label, claim: claim, evidence: ["needs \(method) and PBT-5x5 runs"], comparisons: [],
@@ -267,8 +269,15 @@ public enum Claims {
         let first = Group(name: method, values: values(other)), second = Group(name: MethodName.pbt5x5, values: values(pbt))
         let comparison = meanDifference("final best (\(wholeSet ? "whole set" : "fixed windows")): \(method) vs PBT-5x5", first, second,
                                         claim: .less, seed: label == "(e)" ? 300 : 400, rules)
+        let rates = { (name: String) -> String in
+            let used = results.learningRates(of: name)
+            guard let low = used.first, let high = used.last else { return "\(name): none" }
+            return "\(name) \(String(format: "%.2g", low)) to \(String(format: "%.2g", high))"
+        }
         return ClaimRow(
-            label: label, claim: claim, evidence: ["final best NLL, mean: \(first.meanText), \(second.meanText)"],
+            label: label, claim: claim,
+            evidence: ["final best NLL, mean: \(first.meanText), \(second.meanText)",
+                       "learning rates tried, over all trials and seeds: \(rates(method)); \(rates(MethodName.pbt5x5))"],
             comparisons: [comparison], verdict: combine([comparison]),
             reason: "The final best NLL of each seed (whole validation set) is compared with PBT-5x5's, with the same compute, by a one-sided permutation test of the mean difference, with a 95 % bootstrap interval. " + combineRule)
     }

@@ -138,7 +138,8 @@ public struct ReportContent: Sendable {
             beyond.append("\(MethodName.pb2) is PBT-5x5 whose explore step is PB2's GP bandit (Parker-Holder et al., NeurIPS 2020: a time-varying GP over log-LR fitted to each finished trial's improvement, maximised by UCB) instead of random perturbation")
         }
         if methods.contains(MethodName.pbtWideRange) {
-            beyond.append("\(MethodName.pbtWideRange) is PBT-5x5 whose first generation is drawn from the same prior but whose mutations may move the learning rate within [1e-6, 1e-1]")
+            let rates = r.learningRates(of: MethodName.pbtWideRange)
+            beyond.append("\(MethodName.pbtWideRange) is PBT-5x5 whose first generation is drawn from the same prior but whose mutations may move the learning rate beyond it (here it ranged from \(String(format: "%.2g", rates.first ?? .nan)) to \(String(format: "%.2g", rates.last ?? .nan)))")
         }
         return [
             "Preset \(r.preset), model \(r.modelPreset), on \(r.machine). Started \(r.startedAt); the whole experiment took \(duration(r.wallSeconds)). Each trial trains \(r.stepsPerTrial.grouped) steps; every method has a budget of \(r.totalStepsPerMethod.grouped) training steps summed over its workers.",
