@@ -108,8 +108,11 @@ struct PBTSettingsOptions: ParsableArguments {
         if truncationFraction != nil, selection != .truncation {
             throw ValidationError("--truncation-fraction applies only to --selection truncation")
         }
-        if space != nil, lrMin != nil || lrMax != nil || lrMutateMin != nil || lrMutateMax != nil {
-            throw ValidationError("give --space or --lr-min/--lr-max/--lr-mutate-min/--lr-mutate-max, not both (put lr in the space file)")
+        if space != nil, lrMin != nil || lrMax != nil {
+            throw ValidationError("give --space or --lr-min/--lr-max, not both (put lr in the space file)")
+        }
+        if space != nil, lrMutateMin != nil || lrMutateMax != nil {
+            throw ValidationError("--lr-mutate-min/--lr-mutate-max apply to the learning rate alone, not to a --space file")
         }
         guard (lrMutateMin ?? lrMin ?? 1e-4) <= (lrMin ?? 1e-4), (lrMutateMax ?? lrMax ?? 3e-2) >= (lrMax ?? 3e-2) else {
             throw ValidationError("--lr-mutate-min must be at most --lr-min and --lr-mutate-max at least --lr-max: the mutation range contains the prior")

@@ -45,6 +45,7 @@ import Testing
         (["experiment", "--methods", "pb2-5x5,pb2-5x5"], "--methods: name each method once"),
         (["pbt", "--run-dir", "/tmp/x", "--lr-mutate-min", "1e-3"], "--lr-mutate-min must be at most --lr-min"),
         (["pbt", "--run-dir", "/tmp/x", "--lr-mutate-max", "1e-3"], "--lr-mutate-min must be at most --lr-min and --lr-mutate-max at least --lr-max"),
+        (["pbt", "--run-dir", "/tmp/x", "--space", "s.json", "--lr-mutate-min", "1e-6"], "--lr-mutate-min/--lr-mutate-max apply to the learning rate alone"),
         (["pbt", "--run-dir", "/tmp/x", "--explore", "bandit"], "The value 'bandit' is invalid for '--explore <explore>'"),
         (["evaluate", "x.ckpt", "--all", "--threads", "0"], "--threads 1 to 256"),
         (["bench", "train", "--workers", "0"], "--workers must be at least 1"),

@@ -106,7 +106,7 @@ import Testing
         }
         #expect(throws: PBTConfigError.self) { try Hyperparameter.logUniform("lr", 1e-4, 3e-2, mutateWithin: 0...1e-1).validate() }
         #expect(throws: PBTConfigError.self) {
-            try Hyperparameter(name: "opt", domain: .categorical(["a", "b"]), mutationBounds: 0...1).validate()
+            try Hyperparameter(name: "opt", domain: .categorical([.category("a"), .category("b")]), mutationBounds: 0...1).validate()
         }
 
         // Stored with the run and compared on resume.
