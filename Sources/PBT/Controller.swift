@@ -205,7 +205,7 @@ public struct PBTController: Sendable {
             if pool.isEmpty { pool = population.filter { usable($0) && $0.generation < failed.generation }.sorted { $0.id < $1.id } }
             guard !pool.isEmpty else { return nil }
             let substitute = pool[state.rng.uniformIndex(pool.count)]
-            let (hp, ops) = explore(substitute.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)
+            let (hp, ops) = explore(from: substitute, population, Decision(), &state)
             return plan(generation: failed.generation, parent: substitute, hyperparameters: hp, operations: ops.logText,
                         refillOf: failed.id, state: &state)
         }
