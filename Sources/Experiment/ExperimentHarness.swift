@@ -132,9 +132,10 @@ public struct ExperimentHarness<Runner: TrialRunner> {
 
     /// A run's final best: the finished trial with the lowest (window) loss
     /// among those whose checkpoint the run kept — its final population, as
-    /// garbage collection keeps the last generations. nil if none.
+    /// garbage collection keeps the last generations — and can still read
+    /// (not retired). nil if none.
     static func finalBest(_ trials: [TrialRecord]) -> TrialRecord? {
-        trials.filter { $0.status == .finished && $0.checkpointLive && $0.checkpointPath != nil && $0.evaluation != nil }
+        trials.filter { $0.status == .finished && !$0.isRetired && $0.checkpointLive && $0.checkpointPath != nil }
             .min { ($0.evaluation!, $0.id) < ($1.evaluation!, $1.id) }
     }
 
