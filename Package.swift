@@ -48,12 +48,12 @@ let package = Package(
         .target(name: "PBT", dependencies: ["CSQLite", "Schedules", "SeededRNG", "FileSupport", realModule]),
         .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ"]),
         /// PB2's GP bandit (LAPACKE); PBT reaches it through `ExploreStrategy`.
-        .target(name: "PB2", dependencies: ["COpenBLAS", "SeededRNG"]),
+        .target(name: "PB2", dependencies: ["PBT", "COpenBLAS", "SeededRNG"]),
         .target(name: "WaveNetPBT", dependencies: ["PBT", "WaveNetModule", "SpeechAudio", "Schedules"]),
         .target(name: "Report", dependencies: ["Schedules", "FileSupport", "SeededRNG", realModule]),
         .target(name: "Experiment", dependencies: ["PBT", "Report", "Schedules"]),
         .target(name: "PBTWaveCommands", dependencies: [
-            "Experiment", "Report", "WaveNetPBT", "PBTExamples", "PBT", "PBTPostgres", "WaveNetModule", "SpeechAudio", "TensorModule",
+            "Experiment", "Report", "WaveNetPBT", "PBTExamples", "PBT", "PBTPostgres", "PB2", "WaveNetModule", "SpeechAudio", "TensorModule",
             "Schedules", "FileSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pbtwave", dependencies: ["PBTWaveCommands"]),
@@ -82,10 +82,10 @@ let package = Package(
             "WaveNetModule", "SpeechAudio", "TensorModule", "Schedules", "SeededRNG", "FileSupport", "TestSupport",
         ]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "TestSupport"]),
-        .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres", "PBTExamples", "SeededRNG"]),
+        .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres", "PB2", "PBTExamples", "SeededRNG"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "PBTExamples", "Schedules", "FileSupport", "TestSupport"]),
-        .testTarget(name: "PB2Tests", dependencies: ["PB2", "SeededRNG"]),
-        .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Report", "PBT", "PBTExamples"]),
+        .testTarget(name: "PB2Tests", dependencies: ["PB2", "PBT", "SeededRNG"]),
+        .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Report", "PBT", "PB2", "PBTExamples"]),
         .testTarget(name: "CommandTests", dependencies: [
             "PBTWaveCommands", "WaveNetModule", "SpeechAudio", "Schedules", "FileSupport", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

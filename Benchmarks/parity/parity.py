@@ -82,9 +82,11 @@ def pbtwave_side(args, seed):
         copy = os.path.join(directory, f"step{milestone}.pbtckpt")
         began = time.perf_counter()
         if not os.path.exists(copy):
+            # --resume continues the checkpoint of the previous milestone; the first milestone starts it.
+            resume = ["--resume"] if os.path.exists(checkpoint) else []
             run([args.pbtwave, "train", "--preset", PRESET, "--lr", str(LR), "--batch", str(BATCH), "--window", str(WINDOW),
                  "--seed", str(seed), "--steps", str(milestone), "--threads", str(args.threads), "--corpus", args.corpus,
-                 "--checkpoint", checkpoint, "--resume", "--eval-every", "0", "--quiet"])
+                 "--checkpoint", checkpoint, *resume, "--eval-every", "0", "--quiet"])
             shutil.copyfile(checkpoint, copy + ".tmp")
             os.replace(copy + ".tmp", copy)
         trained = time.perf_counter() - began

@@ -2,121 +2,7 @@ import Foundation
 import PBT
 import Report
 import Schedules
-
-/// The sizes of one reproduction of the paper's WaveNet study.
-public struct ExperimentPreset: Codable, Sendable, Hashable {
-    public var name: String
-    /// WaveNet preset (`WaveNetConfig.presets`).
-    public var model: String
-    public var batch: Int
-    public var window: Int
-    public var evalWindows: Int
-    public var evalTargets: Int
-    /// S: training steps per trial (and between evaluations of the baselines).
-    public var trialSteps: Int
-    /// Training steps every method spends, summed over its trials.
-    public var totalSteps: Int
-    public var seeds: Int
-    public var workers: Int
-    public var lrMin: Double
-    public var lrMax: Double
-    /// The hand-set learning rate of the fixed-LR baseline.
-    public var fixedLR: Double
-
-    public init(
-        name: String, model: String, batch: Int, window: Int, evalWindows: Int, evalTargets: Int, trialSteps: Int,
-        totalSteps: Int, seeds: Int, workers: Int, lrMin: Double, lrMax: Double, fixedLR: Double
-    ) {
-        self.name = name
-        self.model = model
-        self.batch = batch
-        self.window = window
-        self.evalWindows = evalWindows
-        self.evalTargets = evalTargets
-        self.trialSteps = trialSteps
-        self.totalSteps = totalSteps
-        self.seeds = seeds
-        self.workers = workers
-        self.lrMin = lrMin
-        self.lrMax = lrMax
-        self.fixedLR = fixedLR
-    }
-
-    /// The README's main job: the tiny model, two seeds, a few minutes on
-    /// two cores. Small but honest: every method gets the same compute.
-    public static let quick = ExperimentPreset(
-        name: "quick", model: "tiny", batch: 2, window: 2048, evalWindows: 8, evalTargets: 4096,
-        trialSteps: 50, totalSteps: 6000, seeds: 2, workers: 5, lrMin: 1e-4, lrMax: 3e-2, fixedLR: 1e-3)
-
-    /// The full comparison: the compact model (the PyTorch peer's), five
-    /// seeds, about two hours on the two-core machine.
-    public static let paper = ExperimentPreset(
-        name: "paper", model: "compact", batch: 1, window: 4096, evalWindows: 8, evalTargets: 4096,
-        trialSteps: 100, totalSteps: 8000, seeds: 5, workers: 5, lrMin: 1e-4, lrMax: 3e-2, fixedLR: 1e-3)
-
-    /// A very small run for tests and CI smoke checks.
-    public static let smoke = ExperimentPreset(
-        name: "smoke", model: "tiny", batch: 1, window: 512, evalWindows: 2, evalTargets: 512,
-        trialSteps: 5, totalSteps: 200, seeds: 2, workers: 5, lrMin: 1e-4, lrMax: 3e-2, fixedLR: 1e-3)
-
-    public static let all: [String: ExperimentPreset] = ["quick": .quick, "paper": .paper, "smoke": .smoke]
-
-    /// The methods compared, in report order.
-    public var methods: [ExperimentMethod] {
-        [
-            ExperimentMethod(name: MethodName.pbt5x5, slug: "pbt-5x5", population: workers, selection: .tournament,
-                             lrMin: lrMin, lrMax: lrMax),
-            ExperimentMethod(name: MethodName.pbt5x20, slug: "pbt-5x20", population: 4 * workers, selection: .tournament,
-                             lrMin: lrMin, lrMax: lrMax),
-            ExperimentMethod(name: MethodName.randomSearch, slug: "random-search", population: workers, selection: .independent,
-                             lrMin: lrMin, lrMax: lrMax),
-            ExperimentMethod(name: MethodName.fixedLR, slug: "fixed-lr", population: workers, selection: .independent,
-                             lrMin: fixedLR, lrMax: fixedLR),
-        ]
-    }
-
-    public func validate() throws {
-        guard seeds >= 1, workers >= 1, trialSteps >= 1, batch >= 1, window >= 1, evalWindows >= 1, evalTargets >= 1 else {
-            throw ExperimentError.invalidPreset("\(name): seeds, workers, trial steps and sizes must be at least 1")
-        }
-        guard totalSteps >= trialSteps * 4 * workers else {
-            throw ExperimentError.invalidPreset("\(name): the budget (\(totalSteps) steps) must cover one generation of PBT-5x20 "
-                + "(\(trialSteps * 4 * workers) steps)")
-        }
-        guard lrMin > 0, lrMin <= lrMax, fixedLR > 0 else { throw ExperimentError.invalidPreset("\(name): learning rates must be positive, min ≤ max") }
-    }
-}
-
-/// One compared method: PBT with some population, or independent lineages.
-public struct ExperimentMethod: Sendable, Hashable {
-    public var name: String
-    public var slug: String
-    public var population: Int
-    public var selection: SelectionStrategy
-    public var lrMin: Double
-    public var lrMax: Double
-
-    /// The PBT settings of this method for `seed`: the same compute for all.
-    public func settings(_ preset: ExperimentPreset, seed: Int) -> PBTSettings {
-        PBTSettings(population: population, workers: preset.workers, trialSteps: preset.trialSteps,
-                    budget: .totalSteps(preset.totalSteps), searchSpace: .learningRate(min: lrMin, max: lrMax),
-                    selection: selection, seed: UInt64(seed))
-    }
-}
-
-public enum ExperimentError: Error, CustomStringConvertible, LocalizedError {
-    case invalidPreset(String)
-    case noResult(String)
-
-    public var description: String {
-        switch self {
-        case .invalidPreset(let m): return "invalid experiment preset: \(m)"
-        case .noResult(let m): return m
-        }
-    }
-
-    public var errorDescription: String? { description }
-}
+import Synchronization
 
 /// What the harness reports as it goes.
 public struct ExperimentProgress: Sendable {
@@ -129,56 +15,85 @@ public struct ExperimentProgress: Sendable {
     public var message: String?
 }
 
+/// What one replay of a learned schedule reached.
+public struct ReplayScore: Sendable, Hashable {
+    /// Validation NLL on the recipe's fixed windows (NaN: diverged).
+    public var windows: Double
+    /// The replayed model on the whole validation set (nil: not scored there).
+    public var wholeSet: WholeSetScore?
+
+    public init(windows: Double, wholeSet: WholeSetScore? = nil) {
+        self.windows = windows
+        self.wholeSet = wholeSet
+    }
+}
+
 /// Runs every method for every seed (each method a PBT run in its own
 /// directory, so an interrupted experiment resumes run by run and trial by
-/// trial), replays the winner's learned schedule in one plain training run,
-/// and writes the report.
+/// trial), scores each run's final best model on the whole validation set,
+/// replays the final best schedule of every seed of the winning method in
+/// one plain training run each, and writes the report.
 ///
 /// Generic over the runner, so tests can drive it with the toy model.
 public struct ExperimentHarness<Runner: TrialRunner> {
     public let preset: ExperimentPreset
+    /// The methods compared, in report order (default: the paper's four).
+    public let methods: [ExperimentMethod]
     public let directory: URL
     public let runner: Runner
     /// Model name and options stored with each run (a resume must match them).
     public let model: String
     public let modelOptions: [String: String]
+    /// The explore strategies the methods may ask for (PB2 is the command layer's to add).
+    public let explorers: ExploreStrategies
     /// The runner's replay recipe for a run with this seed (stored with the
     /// run and exported with its schedule).
     public let recipe: @Sendable (UInt64) throws -> JSONValue?
+    /// Scores a trial's checkpoint on the whole validation set (nil: no
+    /// whole-set scores; the claims then use the fixed windows).
+    public let rescore: (@Sendable (CheckpointRef) throws -> WholeSetScore)?
     /// Trains one model from scratch along an exported schedule (with its
-    /// recipe and end step) and returns its validation NLL: claim (d). The
-    /// same replay as `pbtwave train --lr-schedule FILE.json`.
-    public let replay: @Sendable (HyperparameterSchedule) throws -> Double
+    /// recipe and end step) and scores it: claim (d). The same replay as
+    /// `pbtwave train --lr-schedule FILE.json`. Called from several threads
+    /// at once (one replay each).
+    public let replay: @Sendable (HyperparameterSchedule) throws -> ReplayScore
     public let machine: String
 
     public init(
-        preset: ExperimentPreset, directory: URL, runner: Runner, model: String, modelOptions: [String: String],
-        machine: String, recipe: @escaping @Sendable (UInt64) throws -> JSONValue? = { _ in nil },
-        replay: @escaping @Sendable (HyperparameterSchedule) throws -> Double
+        preset: ExperimentPreset, methods: [ExperimentMethod]? = nil, directory: URL, runner: Runner, model: String,
+        modelOptions: [String: String], machine: String, explorers: ExploreStrategies = .builtIn,
+        recipe: @escaping @Sendable (UInt64) throws -> JSONValue? = { _ in nil },
+        rescore: (@Sendable (CheckpointRef) throws -> WholeSetScore)? = nil,
+        replay: @escaping @Sendable (HyperparameterSchedule) throws -> ReplayScore
     ) throws {
         try preset.validate()
         self.preset = preset
+        self.methods = try preset.methods(slugs: (methods ?? preset.methods).map(\.slug))
+        // Refuse a method whose explore strategy is missing before any run starts.
+        for method in self.methods { _ = try explorers.strategy(for: method.settings(preset, seed: 0)) }
         self.directory = directory
         self.runner = runner
         self.model = model
         self.modelOptions = modelOptions
         self.machine = machine
+        self.explorers = explorers
         self.recipe = recipe
+        self.rescore = rescore
         self.replay = replay
     }
 
     public func run(progress: (@Sendable (ExperimentProgress) -> Void)? = nil) throws -> ExperimentResults {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let started = Date()
-        let plan = (0..<preset.seeds).flatMap { seed in preset.methods.map { (seed, $0) } }
+        let plan = (0..<preset.seeds).flatMap { seed in methods.map { (seed, $0) } }
         var runs: [MethodRun] = []
         for (index, (seed, method)) in plan.enumerated() {
-            let runURL = directory.appendingPathComponent("\(method.slug)-seed\(seed)")
+            let runURL = runDirectory(method, seed: seed)
             let runDirectory = try RunDirectory(runURL, create: true, lock: true)
             let configuration = RunConfiguration(settings: method.settings(preset, seed: seed), model: model, modelOptions: modelOptions,
                                                  recipe: try recipe(UInt64(seed)))
             let (coordinator, _) = try PBTCoordinator.open(store: runDirectory.store, name: RunDirectory.runName,
-                                                           configuration: configuration, runDirectory: runURL)
+                                                           configuration: configuration, runDirectory: runURL, explorers: explorers)
             _ = try coordinator.recoverAfterCrash()
             let base = ExperimentProgress(method: method.name, seed: seed, runIndex: index, runCount: plan.count)
             let result = try PBTDriver(coordinator: coordinator, runner: runner).run { p in
@@ -188,16 +103,52 @@ public struct ExperimentHarness<Runner: TrialRunner> {
             }
             guard result.done else { throw ExperimentError.noResult("\(method.name) seed \(seed) stopped before its budget was spent") }
             let selections = try runDirectory.store.selections(runID: coordinator.run.id)
-            runs.append(Self.methodRun(method: method, seed: seed, settings: configuration.settings, trials: result.trials,
-                                       selections: selections))
+            var run = Self.methodRun(method: method, seed: seed, settings: configuration.settings, trials: result.trials,
+                                     selections: selections)
+            if let rescore, let final = Self.finalBest(result.trials) {
+                var message = base
+                message.message = "scoring \(method.name) seed \(seed)'s final best (trial \(final.id)) on the whole validation set"
+                progress?(message)
+                run.wholeSet = try cached(runURL.appendingPathComponent("whole-set.json"), valid: { $0.trial == final.id }) {
+                    var score = try rescore(coordinator.checkpoints.ref(relativePath: final.checkpointPath!))
+                    score.trial = final.id
+                    return score
+                }
+            }
+            runs.append(run)
         }
-        let replays = try replayWinner(runs, progress: progress)
+        let replays = try replayFinalBests(runs, progress: progress)
         let results = ExperimentResults(
             preset: preset.name, modelPreset: preset.model, machine: machine, stepsPerTrial: preset.trialSteps,
             totalStepsPerMethod: preset.totalSteps, runs: runs, replays: replays,
             startedAt: ISO8601DateFormatter().string(from: started), wallSeconds: runs.reduce(0) { $0 + $1.wallSeconds })
         try ExperimentReport.write(results, to: directory)
         return results
+    }
+
+    func runDirectory(_ method: ExperimentMethod, seed: Int) -> URL {
+        directory.appendingPathComponent("\(method.slug)-seed\(seed)")
+    }
+
+    /// A run's final best: the finished trial with the lowest (window) loss
+    /// among those whose checkpoint the run kept — its final population, as
+    /// garbage collection keeps the last generations — and can still read
+    /// (not retired). nil if none.
+    static func finalBest(_ trials: [TrialRecord]) -> TrialRecord? {
+        trials.filter { $0.status == .finished && !$0.isRetired && $0.checkpointLive && $0.checkpointPath != nil }
+            .min { ($0.evaluation!, $0.id) < ($1.evaluation!, $1.id) }
+    }
+
+    /// The value in `file` when it decodes and passes `valid`, else `compute()`
+    /// written there (so a resumed experiment does not score or replay twice).
+    func cached<Value: Codable>(_ file: URL, valid: (Value) -> Bool, _ compute: () throws -> Value) throws -> Value {
+        if let data = try? Data(contentsOf: file), let value = try? ExperimentResults.jsonDecoder().decode(Value.self, from: data),
+           valid(value) {
+            return value
+        }
+        let value = try compute()
+        try AtomicFile.write(try ExperimentResults.jsonEncoder().encode(value), to: file)
+        return value
     }
 
     /// The report's view of one PBT run's trial table.
@@ -224,31 +175,61 @@ public struct ExperimentHarness<Runner: TrialRunner> {
                          trials: records, wallSeconds: end - start)
     }
 
-    /// Claim (d): the best PBT trial's learned schedule, exported with its
-    /// recipe to `schedule.json` and replayed from scratch in one plain
-    /// training run. Cached in `replay.json`.
-    func replayWinner(_ runs: [MethodRun], progress: (@Sendable (ExperimentProgress) -> Void)?) throws -> [ReplayResult] {
-        let cache = directory.appendingPathComponent("replay.json")
-        guard let winner = Winner(runs: runs), let method = preset.methods.first(where: { $0.name == winner.method }) else { return [] }
-        let runDirectory = try RunDirectory(directory.appendingPathComponent("\(method.slug)-seed\(winner.seed)"), create: false, lock: false)
-        let coordinator = try PBTCoordinator.open(store: runDirectory.store, name: RunDirectory.runName, runDirectory: runDirectory.url)
-        let file = try Lineage.export(trial: winner.trial.id, of: try runDirectory.store.trials(runID: coordinator.run.id),
-                                      configuration: coordinator.configuration)
-        try file.write(to: directory.appendingPathComponent("schedule.json"), format: .json)
-        let schedule = try LearningRateSchedule(file)
-        let winnerNLL = winner.trial.finiteNLL!
-        if let data = try? Data(contentsOf: cache),
-           let cached = try? ExperimentResults.jsonDecoder().decode(ReplayResult.self, from: data),
-           cached.method == winner.method, cached.seed == winner.seed, cached.pbtWinnerNLL == winnerNLL {
-            return [cached]
+    /// Claim (d): for every seed of the winning method (the method of the
+    /// best PBT trial overall), the final best trial's learned schedule,
+    /// exported with its recipe, replayed from scratch in one plain training
+    /// run; replays run in parallel, one per core. Each is cached in
+    /// `replays/<method>-seed<k>.json`; the winner's seed's schedule is also
+    /// written to `schedule.json` and its replay to `replay.json`, so that
+    /// `pbtwave train --lr-schedule schedule.json` can be checked against it.
+    func replayFinalBests(_ runs: [MethodRun], progress: (@Sendable (ExperimentProgress) -> Void)?) throws -> [ReplayResult] {
+        guard let winner = Winner(runs: runs), let method = methods.first(where: { $0.name == winner.method }) else { return [] }
+        let cacheDirectory = directory.appendingPathComponent("replays")
+        try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: true)
+        // What to replay, per seed: the final best trial, its schedule file, and the cache.
+        var jobs: [(run: MethodRun, trial: TrialRecord, file: HyperparameterSchedule, cache: URL)] = []
+        for run in runs where run.method == method.name {
+            let directory = try RunDirectory(runDirectory(method, seed: run.seed), create: false, lock: false)
+            let coordinator = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName, runDirectory: directory.url,
+                                                      explorers: explorers)
+            let trials = try directory.store.trials(runID: coordinator.run.id)
+            guard let final = Self.finalBest(trials) else { continue }
+            let file = try Lineage.export(trial: final.id, of: trials, configuration: coordinator.configuration)
+            if run.seed == winner.seed { try file.write(to: self.directory.appendingPathComponent("schedule.json"), format: .json) }
+            jobs.append((run, final, file, cacheDirectory.appendingPathComponent("\(method.slug)-seed\(run.seed).json")))
         }
-        progress?(ExperimentProgress(method: winner.method, seed: winner.seed, runIndex: 0, runCount: 0, pbt: nil,
-                                     message: "replaying the winner's schedule (\(winner.method) seed \(winner.seed), "
-                                         + "trial \(winner.trial.id), \(winner.endStep) steps) in one plain training run"))
-        let nll = try replay(file)
-        let result = ReplayResult(method: winner.method, seed: winner.seed, pbtWinnerNLL: winnerNLL, replayNLL: nll,
-                                  schedule: schedule)
-        try AtomicFile.write(try ExperimentResults.jsonEncoder().encode(result), to: cache)
-        return [result]
+        let results = ReplayOutcomes()
+        let planned = jobs
+        DispatchQueue.concurrentPerform(iterations: planned.count) { index in
+            let job = planned[index]
+            let outcome = Result { () throws -> ReplayResult in
+                let winnerNLL = job.trial.evaluation!
+                return try cached(job.cache, valid: { (cached: ReplayResult) in
+                    cached.method == job.run.method && cached.seed == job.run.seed && cached.pbtWinnerNLL == winnerNLL
+                        && cached.pbtWinnerWholeSet == job.run.wholeSet
+                }) {
+                    progress?(ExperimentProgress(method: job.run.method, seed: job.run.seed, runIndex: 0, runCount: 0, pbt: nil,
+                                                 message: "replaying \(job.run.method) seed \(job.run.seed)'s final best schedule (trial "
+                                                     + "\(job.trial.id), \(job.trial.endStep) steps) in one plain training run"))
+                    let score = try replay(job.file)
+                    return ReplayResult(method: job.run.method, seed: job.run.seed, pbtWinnerNLL: winnerNLL, replayNLL: score.windows,
+                                        schedule: try LearningRateSchedule(job.file), pbtWinnerWholeSet: job.run.wholeSet,
+                                        replayWholeSet: score.wholeSet)
+                }
+            }
+            results.value.withLock { $0[index] = outcome }
+        }
+        let replays = try results.value.withLock { $0 }.sorted { $0.key < $1.key }.map { try $0.value.get() }
+        if let own = replays.first(where: { $0.seed == winner.seed }) {
+            try AtomicFile.write(try ExperimentResults.jsonEncoder().encode(own), to: directory.appendingPathComponent("replay.json"))
+        }
+        return replays
     }
+}
+
+extension ExperimentHarness: Sendable {}
+
+/// The replays' outcomes by job, filled from several threads.
+final class ReplayOutcomes: Sendable {
+    let value = Mutex<[Int: Result<ReplayResult, any Error>]>([:])
 }

@@ -24,9 +24,17 @@ import SeededRNG
 ///   nothing is created once it is used up.
 public struct PBTController: Sendable {
     public let settings: PBTSettings
+    /// Explore: how a child's hyperparameters are picked from its parent's.
+    public let explorer: any ExploreStrategy
 
-    public init(settings: PBTSettings) {
+    /// Precondition: `explorer` implements `settings.explore` (the default,
+    /// `Perturbation`, implements `.perturb`; `ExploreStrategies.strategy(for:)`
+    /// finds the right one).
+    public init(settings: PBTSettings, explorer: any ExploreStrategy = Perturbation()) {
+        precondition(explorer.method == settings.explore,
+                     "the settings explore with \(settings.explore), the controller was given \(explorer.method)")
         self.settings = settings
+        self.explorer = explorer
     }
 
     /// What one decision adds to the store.
@@ -130,7 +138,7 @@ public struct PBTController: Sendable {
             // Lower loss wins; the initiator keeps a tie.
             let winner = opponent.map { loss($0) < loss(initiator) ? $0 : initiator } ?? initiator
             let loser = opponent.map { winner.id == initiator.id ? $0 : initiator }
-            let (hp, ops) = explore(winner.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)
+            let (hp, ops) = explore(from: winner, population, decision, &state)
             pick = (.tournament, winner, hp, ops.logText, opponent?.id, winner.id, loser?.id)
 
         case .truncation(let fraction):
@@ -139,7 +147,7 @@ public struct PBTController: Sendable {
             let inBottom = n > 0 && ranked.suffix(n).contains { $0.id == initiator.id }
             if inBottom {
                 let donor = ranked[state.rng.uniformIndex(n)]
-                let (hp, ops) = explore(donor.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)
+                let (hp, ops) = explore(from: donor, population, decision, &state)
                 pick = (.exploit, donor, hp, ops.logText, donor.id, donor.id, initiator.id)
             } else {
                 pick = (.continue, initiator, initiator.hyperparameters, "", nil, initiator.id, nil)
@@ -152,6 +160,16 @@ public struct PBTController: Sendable {
                                operations: pick.ops, refillOf: nil, state: &state) else { return }
         decision.newTrials.append(child)
         decision.selections.append(select(pick.kind, initiator, pick.opponent, pick.winner, pick.loser, child.id, &state))
+    }
+
+    /// The explore strategy's child of `parent`, with the trials this
+    /// decision sees (in id order) and the children it planned so far.
+    private func explore(
+        from parent: TrialRecord, _ population: [TrialRecord], _ decision: Decision, _ state: inout ControllerState
+    ) -> (Hyperparameters, [MutationOperation]) {
+        let request = ExploreRequest(parent: parent, population: population.sorted { $0.id < $1.id },
+                                     planned: decision.newTrials.map(\.hyperparameters), settings: settings)
+        return explorer.explore(request, using: &state.rng)
     }
 
     private func select(
@@ -187,12 +205,12 @@ public struct PBTController: Sendable {
             if pool.isEmpty { pool = population.filter { usable($0) && $0.generation < failed.generation }.sorted { $0.id < $1.id } }
             guard !pool.isEmpty else { return nil }
             let substitute = pool[state.rng.uniformIndex(pool.count)]
-            let (hp, ops) = explore(substitute.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)
+            let (hp, ops) = explore(from: substitute, population, Decision(), &state)
             return plan(generation: failed.generation, parent: substitute, hyperparameters: hp, operations: ops.logText,
                         refillOf: failed.id, state: &state)
         }
         if let parent {
-            let (hp, ops) = explore(parent.hyperparameters, in: settings.searchSpace, policy: settings.mutation, using: &state.rng)
+            let (hp, ops) = explore(from: parent, population, Decision(), &state)
             return plan(generation: failed.generation, parent: parent, hyperparameters: hp, operations: ops.logText,
                         refillOf: failed.id, state: &state)
         }

@@ -13,6 +13,11 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
     case invalidBounds(name: String, lower: Double, upper: Double)
     case nonPositiveLogBound(name: String, lower: Double)
     case invalidChoices(name: String, choices: [String])
+    case invalidMutationBounds(name: String, reason: String)
+    /// The settings ask for an explore strategy this program was not given.
+    case exploreUnavailable(ExploreMethod)
+    /// The explore strategy cannot work with these settings.
+    case exploreUnsupported(method: ExploreMethod, reason: String)
     case invalidTruncationFraction(Double)
     case invalidOpponentGenerations(Int)
     case invalidResampleProbability(Double)
@@ -44,6 +49,12 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
             return "hyperparameter '\(n)' is log-scaled, so its lower bound must be positive (got \(lo))"
         case .invalidChoices(let n, let c):
             return "hyperparameter '\(n)': choices must be non-empty, distinct, and all finite numbers or all names free of ',', '\"' and '\\' (got \(c))"
+        case .invalidMutationBounds(let n, let reason):
+            return "hyperparameter '\(n)': the mutation range \(reason)"
+        case .exploreUnavailable(let method):
+            return "the run explores with \(method.rawValue), which this program does not provide; use pbtwave (or pass the strategy to PBTCoordinator.open)"
+        case .exploreUnsupported(let method, let reason):
+            return "explore \(method.rawValue) cannot be used here: \(reason)"
         case .invalidTruncationFraction(let f):
             return "truncation fraction must be in (0, 0.5] (got \(f))"
         case .invalidOpponentGenerations(let g):
@@ -72,6 +83,8 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
         case .invalidGenerations: return "generations"
         case .emptySearchSpace, .invalidHyperparameterName, .duplicateHyperparameter, .invalidBounds, .nonPositiveLogBound, .invalidChoices:
             return "searchSpace"
+        case .invalidMutationBounds: return "mutationBounds"
+        case .exploreUnavailable, .exploreUnsupported: return "explore"
         case .invalidTruncationFraction: return "truncationFraction"
         case .invalidOpponentGenerations: return "opponentGenerations"
         case .invalidResampleProbability: return "resampleProbability"

@@ -31,10 +31,12 @@ public enum MutationOperation: Sendable, Hashable, CustomStringConvertible {
     case resampled(name: String, from: HyperparameterValue, to: HyperparameterValue)
     /// Categorical: moved to the neighbouring choice.
     case shifted(name: String, from: HyperparameterValue, to: HyperparameterValue)
+    /// Chosen by a model of the population (e.g. PB2's GP bandit); `how` says how.
+    case suggested(name: String, from: HyperparameterValue, to: HyperparameterValue, how: String)
 
     public var name: String {
         switch self {
-        case .perturbed(let n, _, _, _, _), .resampled(let n, _, _), .shifted(let n, _, _): return n
+        case .perturbed(let n, _, _, _, _), .resampled(let n, _, _), .shifted(let n, _, _), .suggested(let n, _, _, _): return n
         }
     }
 
@@ -47,6 +49,8 @@ public enum MutationOperation: Sendable, Hashable, CustomStringConvertible {
             return "\(n)~prior \(a)->\(b)"
         case .shifted(let n, let a, let b):
             return "\(n)~neighbour \(a)->\(b)"
+        case .suggested(let n, let a, let b, let how):
+            return "\(n)~\(how) \(a)->\(b)"
         }
     }
 }
@@ -59,7 +63,8 @@ public enum MutationOperation: Sendable, Hashable, CustomStringConvertible {
 /// `policy.resampleProbability`, otherwise multiplied by one of
 /// `policy.perturbationFactors`; categorical values are resampled with the
 /// same probability, otherwise moved to a neighbouring choice. Every result is
-/// clamped to the space, so the returned configuration is always inside it.
+/// clamped to the space (a continuous value to its `evolutionRange`), so the
+/// returned configuration is always inside it.
 /// Consumes two random words per hyperparameter, whatever the outcome, so a
 /// run's random stream does not depend on which branch was taken.
 public func explore(
@@ -79,10 +84,11 @@ public func explore(
             continue
         }
         switch (p.domain, current) {
-        case (.continuous(let lower, let upper, _), .number(let x)):
+        case (.continuous, .number(let x)):
             let factor = policy.perturbationFactors[Int(choice % UInt64(policy.perturbationFactors.count))]
             let raw = x * factor
-            let y = min(max(raw, lower), upper)
+            let range = p.evolutionRange!
+            let y = min(max(raw, range.lowerBound), range.upperBound)
             result[p.name] = .number(y)
             operations.append(.perturbed(name: p.name, factor: factor, from: x, to: y, clamped: y != raw))
         case (.categorical(let choices), let c):

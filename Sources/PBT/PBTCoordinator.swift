@@ -91,12 +91,14 @@ public struct PBTCoordinator: Sendable {
     /// Opens run `name` in `store`, creating it (with generation 0) if it does
     /// not exist. An existing run must have been created with an equal
     /// configuration, else `PBTStoreError.configMismatch` names the differences.
+    /// `explorers` must provide the settings' explore method
+    /// (`PBTConfigError.exploreUnavailable` otherwise).
     public static func open(
         store: any TrialStore, name: String, configuration: RunConfiguration, runDirectory: URL,
-        now: Double = Date().timeIntervalSince1970
+        now: Double = Date().timeIntervalSince1970, explorers: ExploreStrategies = .builtIn
     ) throws -> (coordinator: PBTCoordinator, created: Bool) {
         try configuration.settings.validate()
-        let controller = PBTController(settings: configuration.settings)
+        let controller = PBTController(settings: configuration.settings, explorer: try explorers.strategy(for: configuration.settings))
         if let existing = try store.run(named: name) {
             let stored: RunConfiguration
             do { stored = try RunConfiguration(jsonText: existing.configJSON) } catch {
@@ -116,12 +118,16 @@ public struct PBTCoordinator: Sendable {
     }
 
     /// Opens an existing run with its stored configuration (for reading,
-    /// exporting, or joining as a worker).
-    public static func open(store: any TrialStore, name: String, runDirectory: URL) throws -> PBTCoordinator {
+    /// exporting, or joining as a worker). `explorers` must provide its
+    /// explore method, as for `open(store:name:configuration:runDirectory:)`.
+    public static func open(
+        store: any TrialStore, name: String, runDirectory: URL, explorers: ExploreStrategies = .builtIn
+    ) throws -> PBTCoordinator {
         guard let existing = try store.run(named: name) else { throw PBTStoreError.runNotFound(name) }
         let configuration = try RunConfiguration(jsonText: existing.configJSON)
         return PBTCoordinator(store: store, run: existing, configuration: configuration,
-                              controller: PBTController(settings: configuration.settings),
+                              controller: PBTController(settings: configuration.settings,
+                                                        explorer: try explorers.strategy(for: configuration.settings)),
                               checkpoints: try CheckpointDirectory(runDirectory: runDirectory, run: existing))
     }
 

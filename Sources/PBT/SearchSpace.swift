@@ -29,7 +29,8 @@ public enum ParameterScale: String, Sendable, Codable, Hashable {
     case linear
 }
 
-/// A named hyperparameter and its prior.
+/// A named hyperparameter: its prior (where generation 0 and resampling
+/// draw from) and, for a continuous one, the range explore may move it in.
 public struct Hyperparameter: Sendable, Hashable, Codable {
     public enum Domain: Sendable, Hashable, Codable {
         /// A real value in `[lower, upper]`, sampled uniformly on `scale`.
@@ -40,19 +41,26 @@ public struct Hyperparameter: Sendable, Hashable, Codable {
     }
 
     public var name: String
+    /// The prior.
     public var domain: Domain
+    /// Where explore may take a continuous value (perturbation is clamped to
+    /// it); it must contain the prior's bounds. nil: the prior's bounds, as
+    /// in the paper. A wider range lets PBT leave the range it started in,
+    /// e.g. a learning rate that decays below the prior late in training.
+    public var mutationBounds: ClosedRange<Double>?
 
-    public init(name: String, domain: Domain) {
+    public init(name: String, domain: Domain, mutationBounds: ClosedRange<Double>? = nil) {
         self.name = name
         self.domain = domain
+        self.mutationBounds = mutationBounds
     }
 
-    public static func logUniform(_ name: String, _ lower: Double, _ upper: Double) -> Hyperparameter {
-        Hyperparameter(name: name, domain: .continuous(lower: lower, upper: upper, scale: .log))
+    public static func logUniform(_ name: String, _ lower: Double, _ upper: Double, mutateWithin: ClosedRange<Double>? = nil) -> Hyperparameter {
+        Hyperparameter(name: name, domain: .continuous(lower: lower, upper: upper, scale: .log), mutationBounds: mutateWithin)
     }
 
-    public static func uniform(_ name: String, _ lower: Double, _ upper: Double) -> Hyperparameter {
-        Hyperparameter(name: name, domain: .continuous(lower: lower, upper: upper, scale: .linear))
+    public static func uniform(_ name: String, _ lower: Double, _ upper: Double, mutateWithin: ClosedRange<Double>? = nil) -> Hyperparameter {
+        Hyperparameter(name: name, domain: .continuous(lower: lower, upper: upper, scale: .linear), mutationBounds: mutateWithin)
     }
 
     public static func categorical(_ name: String, _ choices: [String]) -> Hyperparameter {
@@ -75,7 +83,16 @@ public struct Hyperparameter: Sendable, Hashable, Codable {
                 throw .invalidBounds(name: name, lower: lower, upper: upper)
             }
             if scale == .log, lower <= 0 { throw .nonPositiveLogBound(name: name, lower: lower) }
+            if let range = mutationBounds {
+                guard range.lowerBound.isFinite, range.upperBound.isFinite, range.lowerBound <= lower, range.upperBound >= upper else {
+                    throw .invalidMutationBounds(name: name, reason: "[\(range.lowerBound), \(range.upperBound)] must be finite and contain the prior [\(lower), \(upper)]")
+                }
+                if scale == .log, range.lowerBound <= 0 {
+                    throw .invalidMutationBounds(name: name, reason: "it is log-scaled, so the lower bound must be positive (got \(range.lowerBound))")
+                }
+            }
         case .categorical(let choices):
+            if mutationBounds != nil { throw .invalidMutationBounds(name: name, reason: "only a continuous hyperparameter has a mutation range") }
             let numbers = choices.compactMap(\.number)
             let categories = choices.compactMap(\.category)
             guard !choices.isEmpty, Set(choices).count == choices.count, numbers.isEmpty || categories.isEmpty,
@@ -106,24 +123,34 @@ public struct Hyperparameter: Sendable, Hashable, Codable {
         }
     }
 
-    /// `value` forced into the domain: numbers clamped to the bounds (NaN to
-    /// the lower bound), values that are not a choice replaced by the first.
+    /// A continuous value's range under explore: `mutationBounds`, else the
+    /// prior's bounds. nil for a categorical hyperparameter.
+    public var evolutionRange: ClosedRange<Double>? {
+        guard case .continuous(let lower, let upper, _) = domain else { return nil }
+        return mutationBounds ?? lower...upper
+    }
+
+    /// `value` forced into the domain: numbers clamped to `evolutionRange`
+    /// (NaN to its lower bound), values that are not a choice replaced by the first.
     public func clamped(_ value: HyperparameterValue) -> HyperparameterValue {
-        switch (domain, value) {
-        case (.continuous(let lower, let upper, _), .number(let x)):
-            return .number(x.isNaN ? lower : min(max(x, lower), upper))
-        case (.categorical(let choices), _) where choices.contains(value):
+        switch (evolutionRange, domain, value) {
+        case (let range?, _, .number(let x)):
+            return .number(x.isNaN ? range.lowerBound : min(max(x, range.lowerBound), range.upperBound))
+        case (let range?, _, _):
+            return .number(range.lowerBound)
+        case (nil, .categorical(let choices), _) where choices.contains(value):
             return value
-        case (.continuous(let lower, _, _), _):
-            return .number(lower)
-        case (.categorical(let choices), _):
+        case (nil, .categorical(let choices), _):
             return choices[0]
+        case (nil, .continuous, _):
+            preconditionFailure("a continuous hyperparameter always has an evolution range")
         }
     }
 
+    /// Whether explore could produce `value`: a number in `evolutionRange`, or one of the choices.
     public func contains(_ value: HyperparameterValue) -> Bool {
         switch (domain, value) {
-        case (.continuous(let lower, let upper, _), .number(let x)): return x >= lower && x <= upper
+        case (.continuous, .number(let x)): return evolutionRange!.contains(x)
         case (.categorical(let choices), _): return choices.contains(value)
         default: return false
         }
@@ -137,9 +164,10 @@ public struct SearchSpace: Sendable, Hashable, Codable {
 
     public init(_ parameters: [Hyperparameter]) { self.parameters = parameters }
 
-    /// The experiment's space: only the learning rate, log-uniform.
-    public static func learningRate(min lower: Double = 1e-4, max upper: Double = 3e-2) -> SearchSpace {
-        SearchSpace([.logUniform("lr", lower, upper)])
+    /// The experiment's space: only the learning rate, log-uniform, explored
+    /// within `mutateWithin` (nil: within the prior).
+    public static func learningRate(min lower: Double = 1e-4, max upper: Double = 3e-2, mutateWithin: ClosedRange<Double>? = nil) -> SearchSpace {
+        SearchSpace([.logUniform("lr", lower, upper, mutateWithin: mutateWithin)])
     }
 
     public func validate() throws(PBTConfigError) {

@@ -52,6 +52,8 @@ public struct PBTSettings: Sendable, Hashable, Codable {
     /// generation (1) or its own and the previous one (2, the default).
     public var opponentGenerations: Int
     public var mutation: MutationPolicy
+    /// How explore picks a child's hyperparameters (`perturb`: `mutation`, as in the paper).
+    public var explore: ExploreMethod
     public var seed: UInt64
     /// Results are applied in trial-id order: lineage, hyperparameters and
     /// losses are then a function of the seed and the worker count alone.
@@ -60,7 +62,7 @@ public struct PBTSettings: Sendable, Hashable, Codable {
     public init(
         population: Int, workers: Int, trialSteps: Int, budget: Budget,
         searchSpace: SearchSpace = .learningRate(), selection: SelectionStrategy = .tournament,
-        opponentGenerations: Int = 2, mutation: MutationPolicy = MutationPolicy(),
+        opponentGenerations: Int = 2, mutation: MutationPolicy = MutationPolicy(), explore: ExploreMethod = .perturb,
         seed: UInt64 = 0, deterministic: Bool = false
     ) {
         self.population = population
@@ -71,6 +73,7 @@ public struct PBTSettings: Sendable, Hashable, Codable {
         self.selection = selection
         self.opponentGenerations = opponentGenerations
         self.mutation = mutation
+        self.explore = explore
         self.seed = seed
         self.deterministic = deterministic
     }
@@ -150,6 +153,7 @@ public struct PBTSettings: Sendable, Hashable, Codable {
         check("opponentGenerations", opponentGenerations, other.opponentGenerations)
         check("resampleProbability", mutation.resampleProbability, other.mutation.resampleProbability)
         check("perturbationFactors", mutation.perturbationFactors, other.mutation.perturbationFactors)
+        check("explore", explore, other.explore)
         check("seed", seed, other.seed)
         check("deterministic", deterministic, other.deterministic)
         return out
@@ -164,6 +168,23 @@ public struct PBTSettings: Sendable, Hashable, Codable {
 
     /// The controller's random stream at the start of a run.
     public var initialControllerRNG: Xoshiro256 { Xoshiro256(seed: seed).derived(0x5E1E_C7) }
+}
+
+extension PBTSettings {
+    /// Decodes stored settings. `explore` may be missing: runs stored before
+    /// it existed explored by perturbation.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            population: try c.decode(Int.self, forKey: .population), workers: try c.decode(Int.self, forKey: .workers),
+            trialSteps: try c.decode(Int.self, forKey: .trialSteps), budget: try c.decode(Budget.self, forKey: .budget),
+            searchSpace: try c.decode(SearchSpace.self, forKey: .searchSpace),
+            selection: try c.decode(SelectionStrategy.self, forKey: .selection),
+            opponentGenerations: try c.decode(Int.self, forKey: .opponentGenerations),
+            mutation: try c.decode(MutationPolicy.self, forKey: .mutation),
+            explore: try c.decodeIfPresent(ExploreMethod.self, forKey: .explore) ?? .perturb,
+            seed: try c.decode(UInt64.self, forKey: .seed), deterministic: try c.decode(Bool.self, forKey: .deterministic))
+    }
 }
 
 /// A setting whose stored value differs from the one given.

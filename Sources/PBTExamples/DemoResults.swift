@@ -9,13 +9,17 @@ extension ExperimentResults {
     /// but settles at a higher floor and sometimes diverges, so a decaying
     /// schedule wins. Deterministic for a given `seeds` and sizes.
     ///
+    /// Every run's final best also gets a "whole-set" score (its window NLL
+    /// plus a small seeded offset), and every seed of the winning method a
+    /// replay, as the real experiment records them.
+    ///
     /// - Parameters:
     ///   - seeds: runs per method.
     ///   - stepsPerTrial: S.
     ///   - generations5x5: PBT-5x5's generations; the budget is
     ///     5 × `generations5x5` × S steps, and must give PBT-5x20 a whole
     ///     number of generations (`generations5x5` a multiple of 4).
-    public static func demo(seeds: Int = 3, stepsPerTrial: Int = 100, generations5x5: Int = 16) -> ExperimentResults {
+    public static func demo(seeds: Int = 5, stepsPerTrial: Int = 100, generations5x5: Int = 16) -> ExperimentResults {
         precondition(seeds >= 1, "seeds must be at least 1")
         precondition(stepsPerTrial >= 1, "stepsPerTrial must be positive")
         precondition(generations5x5 >= 4 && generations5x5 % 4 == 0, "generations5x5 must be a positive multiple of 4")
@@ -28,17 +32,25 @@ extension ExperimentResults {
             let pbt20 = DemoSimulation.pbt(method: MethodName.pbt5x20, seed: seed, population: 20, generations: generations5x5 / 4, steps: stepsPerTrial)
             let random = DemoSimulation.fixedRates(method: MethodName.randomSearch, seed: seed, segments: generations5x5, steps: stepsPerTrial, rate: nil)
             let fixed = DemoSimulation.fixedRates(method: MethodName.fixedLR, seed: seed, segments: generations5x5, steps: stepsPerTrial, rate: 1e-3)
-            runs += [pbt5, pbt20, random, fixed]
-            wall += [pbt5, pbt20, random, fixed].reduce(0) { $0 + $1.wallSeconds }
+            for var run in [pbt5, pbt20, random, fixed] {
+                run.wholeSet = run.bestTrial.map { WholeSetScore(trial: $0.id, nll: $0.finiteNLL! + DemoSimulation.wholeSetOffset(seed, $0.id), samples: 2_102_648) }
+                runs.append(run)
+                wall += run.wallSeconds
+            }
         }
         let draft = ExperimentResults(
             preset: "demo", modelPreset: "none (synthetic toy loss)", machine: "synthetic data, no training",
             stepsPerTrial: stepsPerTrial, totalStepsPerMethod: budget, runs: runs, replays: [],
             startedAt: "2025-01-01T00:00:00Z", wallSeconds: wall)
-        if let winner = Winner(draft), let schedule = winner.schedule {
-            let replayed = DemoSimulation.replay(schedule, steps: winner.endStep, seed: winner.seed)
-            replays.append(ReplayResult(method: winner.method, seed: winner.seed, pbtWinnerNLL: winner.trial.finiteNLL!,
-                                        replayNLL: replayed, schedule: schedule))
+        if let winner = Winner(draft) {
+            for run in runs where run.method == winner.method {
+                guard let best = run.bestTrial, let schedule = Winner.schedule(of: Winner.lineage(of: best, in: run)) else { continue }
+                let replayed = DemoSimulation.replay(schedule, steps: best.endStep, seed: run.seed)
+                let offset = DemoSimulation.wholeSetOffset(run.seed, -1)
+                replays.append(ReplayResult(method: run.method, seed: run.seed, pbtWinnerNLL: best.finiteNLL!, replayNLL: replayed,
+                                            schedule: schedule, pbtWinnerWholeSet: run.wholeSet,
+                                            replayWholeSet: replayed.isFinite ? WholeSetScore(trial: nil, nll: replayed + offset, samples: 2_102_648) : nil))
+            }
         }
         var results = draft
         results.replays = replays
@@ -150,6 +162,13 @@ enum DemoSimulation {
             }
         }
         return MethodRun(method: method, seed: seed, workers: 5, population: 5, trials: trials, wallSeconds: clock / 5)
+    }
+
+    /// How much a model's whole-set NLL lies above its window NLL: the
+    /// windows are a small, slightly easy subset. Seeded by seed and trial.
+    static func wholeSetOffset(_ seed: Int, _ trial: Int) -> Double {
+        var random = Generator(seed, 404 &+ UInt64(bitPattern: Int64(trial)))
+        return 0.04 + 0.01 * random.unit()
     }
 
     /// The NLL after training `steps` steps along `schedule` from scratch.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Report
 import SpeechAudio
 import TensorModule
 import WaveNetModule
@@ -8,15 +9,24 @@ import WaveNetModule
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Validation negative log-likelihood (bits/sample) of a checkpoint, next to the unigram baseline.")
+        abstract: "Validation negative log-likelihood (bits/sample) of a checkpoint, next to the unigram baseline.",
+        discussion: """
+            By default the checkpoint is scored on fixed validation windows (--eval-windows × --eval-targets, the \
+            cheap set PBT selects with). With --all it is scored on the whole validation set: every sample that has a \
+            full receptive field (for a file of n samples and receptive field RF, samples RF to n − 1, each predicted \
+            from the RF samples before it), the number claims and comparisons should rest on.
+            """)
 
     @Argument(help: "A checkpoint written by `pbtwave train` or `pbtwave pbt`.") var checkpoint: String
     @OptionGroup var corpus: CorpusOptions
+    @Flag(name: .customLong("all"), help: "Score every validation sample that has a full receptive field, instead of fixed windows.")
+    var wholeSet = false
     @Option(name: .customLong("eval-windows"), help: "Validation windows, fixed and evenly spaced over the validation files.")
     var evalWindows: Int = 16
     @Option(name: .customLong("eval-targets"), help: "Scored samples per validation window; each also gets a full receptive field of context.")
     var evalTargets: Int = 4096
-    @Option(help: "BLAS threads.") var threads: Int = 1
+    @Option(help: "Threads: BLAS threads for windows; with --all, copies of the model scoring in parallel (BLAS on one thread).")
+    var threads: Int = 1
 
     func validate() throws {
         guard evalWindows >= 1, evalTargets >= 1 else { throw ValidationError("--eval-windows and --eval-targets must be at least 1") }
@@ -26,12 +36,23 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLAS.setThreads(max(1, threads))
+        BLAS.setThreads(wholeSet ? 1 : max(1, threads))
         let (model, header) = try WaveNet.load(from: checkpoint)
         let data = try corpus.load()
+        let unigram = crossEntropyBits(histogram: data.validation.codeHistogram(), model: data.train.codeHistogram())
+        if wholeSet {
+            let start = ContinuousClock.now
+            let evaluator = try WholeSetEvaluator(clips: data.validation, config: model.config)
+            let score = try evaluator.score(model, threads: threads)
+            let seconds = elapsedSeconds(since: start)
+            print(String(format: "%@: step %d, whole-set validation NLL %.4f bits/sample over %@ samples (every validation sample "
+                         + "with a full receptive field of %d; unigram baseline %.3f) in %.1f s on %d thread%@",
+                         checkpoint, header.step, score.nllBits, score.count.grouped, model.config.receptiveField, unigram,
+                         seconds, threads, threads == 1 ? "" : "s"))
+            return
+        }
         let validator = try EvaluationOptions(windows: evalWindows, targets: evalTargets).validator(data, config: model.config)
         let nll = validator.nllBits(model)
-        let unigram = crossEntropyBits(histogram: data.validation.codeHistogram(), model: data.train.codeHistogram())
         print(String(format: "%@: step %d, validation NLL %.4f bits/sample over %d windows × %d samples (unigram baseline %.3f)",
                      checkpoint, header.step, nll, validator.windows.count, validator.targets, unigram))
     }

@@ -5,6 +5,7 @@ import PBT
 import Report
 import TensorModule
 import WaveNetModule
+import WaveNetPBT
 
 /// `pbtwave experiment`: the paper's comparison on the speech corpus.
 struct ExperimentCommand: ParsableCommand {
@@ -14,23 +15,34 @@ struct ExperimentCommand: ParsableCommand {
         discussion: """
             Every method gets the same compute (training steps summed over its trials), for several seeds. Each \
             method-and-seed is a PBT run in its own folder under --run-dir, so re-running the same command resumes an \
-            interrupted experiment. At the end the winner's learned schedule is exported (schedule.json, with its recipe) \
-            and replayed in one plain training run, and report.html, report.md and the raw numbers (results.json, \
-            curves.csv, trials.csv, schedule.csv) are written to --run-dir.
+            interrupted experiment. Each run's final best model is scored on the whole validation set; the final best \
+            schedule of every seed of the winning method is replayed in one plain training run (the overall winner's \
+            is exported as schedule.json, with its recipe); the claims are decided by stated tests on those numbers; \
+            and report.html, report.md and the raw numbers (results.json, curves.csv, trials.csv, schedule.csv) are \
+            written to --run-dir.
 
-            Presets: quick (tiny model, 2 seeds, about 5 minutes on 2 cores), paper (compact model, 5 seeds, about two \
-            hours on 2 cores), smoke (seconds; for CI).
+            Presets: quick (tiny model, 4 seeds, about 5 minutes on 2 cores), paper (compact model, 10 seeds, about \
+            two hours on 2 cores), smoke (seconds; for CI). Methods (--methods, comma-separated): pbt-5x5, pbt-5x20, \
+            random-search, fixed-lr (the paper's four, the default), and beyond the paper pb2-5x5 (PB2's GP-bandit \
+            explore) and pbt-5x5-wide (mutation within [1e-6, 1e-1], wider than the prior).
             """)
 
     @Option(help: "Preset: quick, paper or smoke.") var preset: String = "quick"
     @Option(help: "Where runs, checkpoints and the report go (default runs/experiment-PRESET).") var runDir: String?
     @Option(help: "Override the number of seeds.") var seeds: Int?
+    @Option(help: "Methods to compare, comma-separated (default: pbt-5x5,pbt-5x20,random-search,fixed-lr).")
+    var methods: String?
     @OptionGroup var corpus: CorpusOptions
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
         guard ExperimentPreset.all[preset] != nil else { throw ValidationError("unknown --preset '\(preset)'; choose quick, paper or smoke") }
         if let seeds { guard (1...1000).contains(seeds) else { throw ValidationError("--seeds must be at least 1 (and at most 1000)") } }
+        if let methods { _ = try ExperimentPreset.quick.methods(slugs: Self.slugs(methods)) }
+    }
+
+    static func slugs(_ list: String) -> [String] {
+        list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
     func run() throws {
@@ -40,21 +52,18 @@ struct ExperimentCommand: ParsableCommand {
         let base = TrainingRecipe(model: WaveNetConfig.presets[p.model]!, training: TrainingOptions(batch: p.batch, window: p.window),
                                   evaluation: EvaluationOptions(windows: p.evalWindows, targets: p.evalTargets), seed: 0)
         let (runner, _) = try RunnerOptions.wavenetRunner(base, corpus: corpus)
-        let data = runner.corpus
+        let chosen = try methods.map { try p.methods(slugs: Self.slugs($0)) } ?? p.methods
         let harness = try ExperimentHarness(
-            preset: p, directory: directory, runner: runner, model: PBTModel.wavenet.rawValue, modelOptions: RunnerOptions.stored(base),
-            machine: Self.machine(),
+            preset: p, methods: chosen, directory: directory, runner: runner, model: PBTModel.wavenet.rawValue,
+            modelOptions: RunnerOptions.stored(base), machine: Self.machine(), explorers: .pbtwave,
             recipe: { seed in
                 var recipe = runner.recipe
                 recipe.seed = seed
                 return try recipe.json
             },
-            replay: { file in
-                // The same replay as `pbtwave train --lr-schedule schedule.json`.
-                guard let recipe = try TrainingRecipe(file), let end = file.endStep else { return .nan }
-                return try recipe.replay(try LearningRateSchedule(file), until: end, on: data).validationNLL ?? .nan
-            })
-        print("experiment \(p.name): \(p.methods.count) methods × \(p.seeds) seeds, model \(p.model), \(p.totalSteps) steps per method "
+            rescore: try Self.wholeSetScorer(runner, threads: ProcessInfo.processInfo.activeProcessorCount),
+            replay: try Self.replayer(runner))
+        print("experiment \(p.name): \(chosen.count) methods × \(p.seeds) seeds, model \(p.model), \(p.totalSteps) steps per method "
               + "(\(p.trialSteps)-step trials, batch \(p.batch) × \(p.window)), \(p.workers) workers; in \(directory.path)")
         let line = ProgressLine(label: "experiment", style: progress.progress, interval: 10)
         let start = ContinuousClock.now
@@ -76,6 +85,30 @@ struct ExperimentCommand: ParsableCommand {
         print(ExperimentReport.summary(results))
         print("report: \(directory.appendingPathComponent("report.html").path) (also report.md, results.json, curves.csv, trials.csv, "
               + "schedule.csv, and schedule.json, which `pbtwave train --lr-schedule` replays)")
+    }
+
+    /// Scores a trial's checkpoint on the whole validation set with `threads` copies of the model.
+    static func wholeSetScorer(_ runner: WaveNetRunner, threads: Int) throws -> @Sendable (CheckpointRef) throws -> WholeSetScore {
+        let evaluator = try WholeSetEvaluator(clips: runner.corpus.validation, config: runner.recipe.model)
+        return { checkpoint in
+            let score = try evaluator.score(try WaveNet.load(from: checkpoint.path).model, threads: threads)
+            return WholeSetScore(trial: nil, nll: score.nllBits, samples: score.count)
+        }
+    }
+
+    /// The same replay as `pbtwave train --lr-schedule schedule.json`, then
+    /// the whole-set score of the replayed model (one thread: replays run in parallel).
+    static func replayer(_ runner: WaveNetRunner) throws -> @Sendable (HyperparameterSchedule) throws -> ReplayScore {
+        let data = runner.corpus
+        let evaluator = try WholeSetEvaluator(clips: data.validation, config: runner.recipe.model)
+        return { file in
+            guard let recipe = try TrainingRecipe(file), let end = file.endStep else { return ReplayScore(windows: .nan) }
+            var trained: WaveNet?
+            let summary = try recipe.replay(try LearningRateSchedule(file), until: end, on: data, started: { trained = $0 })
+            guard let model = trained, let nll = summary.validationNLL, !summary.diverged else { return ReplayScore(windows: .nan) }
+            let score = try evaluator.score(model)
+            return ReplayScore(windows: nll, wholeSet: WholeSetScore(trial: nil, nll: score.nllBits, samples: score.count))
+        }
     }
 
     static func machine() -> String {

@@ -1,5 +1,13 @@
 import ArgumentParser
+import PB2
 import PBT
+
+extension ExploreMethod: ExpressibleByArgument {}
+
+extension ExploreStrategies {
+    /// Every explore strategy pbtwave has: perturbation and PB2's GP bandit.
+    static let pbtwave = ExploreStrategies.builtIn.adding(.pb2) { try PB2Explore(settings: $0) }
+}
 
 /// `--selection`.
 public enum SelectionName: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -45,6 +53,15 @@ struct PBTSettingsOptions: ParsableArguments {
     @Option(help: "Upper bound of the log-uniform learning-rate prior (default 3e-2).")
     var lrMax: Double?
 
+    @Option(help: "Lower bound explore may move the learning rate to (default: --lr-min); at most --lr-min.")
+    var lrMutateMin: Double?
+
+    @Option(help: "Upper bound explore may move the learning rate to (default: --lr-max); at least --lr-max.")
+    var lrMutateMax: Double?
+
+    @Option(help: "Explore: perturb (multiply by 0.8 or 1.2, or resample from the prior: the paper's PBT) or pb2 (PB2's GP bandit over log-LR).")
+    var explore: ExploreMethod = .perturb
+
     @Option(help: "Selection: tournament (Li et al.), truncation (Jaderberg et al.), or independent (no exploit: random search; with --lr-min = --lr-max, a fixed learning rate).")
     var selection: SelectionName = .tournament
 
@@ -65,7 +82,7 @@ struct PBTSettingsOptions: ParsableArguments {
 
     /// The search space `--space` or `--lr-min`/`--lr-max` give.
     func searchSpace() throws -> SearchSpace {
-        guard let space else { return .learningRate(min: lrMin ?? 1e-4, max: lrMax ?? 3e-2) }
+        guard let space else { return .learningRate(min: lrMin ?? 1e-4, max: lrMax ?? 3e-2, mutateWithin: mutationRange) }
         do { return try SearchSpace(specificationFile: space) } catch { throw ValidationError("--space \(space): \(error)") }
     }
 
@@ -76,7 +93,14 @@ struct PBTSettingsOptions: ParsableArguments {
             budget: totalSteps.map(Budget.totalSteps) ?? .generations(generations ?? 10),
             searchSpace: try searchSpace(), selection: selection.strategy(truncationFraction: truncationFraction),
             opponentGenerations: opponentGenerations, mutation: MutationPolicy(resampleProbability: resampleProbability),
-            seed: seed, deterministic: deterministic)
+            explore: explore, seed: seed, deterministic: deterministic)
+    }
+
+    /// `--lr-mutate-min/max`, each defaulting to the prior's bound; nil when neither is given.
+    var mutationRange: ClosedRange<Double>? {
+        guard lrMutateMin != nil || lrMutateMax != nil else { return nil }
+        let lower = lrMutateMin ?? lrMin ?? 1e-4, upper = lrMutateMax ?? lrMax ?? 3e-2
+        return lower <= upper ? lower...upper : nil  // refused by validate()
     }
 
     func validate() throws {
@@ -86,6 +110,12 @@ struct PBTSettingsOptions: ParsableArguments {
         }
         if space != nil, lrMin != nil || lrMax != nil {
             throw ValidationError("give --space or --lr-min/--lr-max, not both (put lr in the space file)")
+        }
+        if space != nil, lrMutateMin != nil || lrMutateMax != nil {
+            throw ValidationError("--lr-mutate-min/--lr-mutate-max apply to the learning rate alone, not to a --space file")
+        }
+        guard (lrMutateMin ?? lrMin ?? 1e-4) <= (lrMin ?? 1e-4), (lrMutateMax ?? lrMax ?? 3e-2) >= (lrMax ?? 3e-2) else {
+            throw ValidationError("--lr-mutate-min must be at most --lr-min and --lr-mutate-max at least --lr-max: the mutation range contains the prior")
         }
         do { try settings().validate() } catch let error as PBTConfigError {
             throw ValidationError("\(Self.flag(error.field)): \(error)")
@@ -98,7 +128,7 @@ struct PBTSettingsOptions: ParsableArguments {
         let flags = [
             "workers": "--workers", "population": "--population", "trialSteps": "--trial-steps",
             "budget": "--total-steps/--generations", "totalSteps": "--total-steps", "generations": "--generations",
-            "searchSpace": "--space or --lr-min/--lr-max",
+            "searchSpace": "--space or --lr-min/--lr-max", "mutationBounds": "--lr-mutate-min/--lr-mutate-max", "explore": "--explore",
             "selection": "--selection/--truncation-fraction", "truncationFraction": "--truncation-fraction",
             "opponentGenerations": "--opponent-generations", "resampleProbability": "--resample-probability",
             "perturbationFactors": "perturbation factors", "seed": "--seed", "deterministic": "--deterministic", "model": "--model",

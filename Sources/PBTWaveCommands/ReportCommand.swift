@@ -43,7 +43,7 @@ struct ReportCommand: ParsableCommand {
         var output: String
 
         @Option(name: .long, help: "Seeds per method.")
-        var seeds: Int = 3
+        var seeds: Int = 5
 
         @Option(name: .long, help: "Training steps per trial (S).")
         var stepsPerTrial: Int = 100

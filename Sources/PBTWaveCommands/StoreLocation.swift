@@ -107,10 +107,12 @@ struct StoreOptions: ParsableArguments {
         }
         var opened: (coordinator: PBTCoordinator, created: Bool)
         do {
-            opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration, runDirectory: runDirectory)
+            opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration, runDirectory: runDirectory,
+                                            explorers: .pbtwave)
         } catch PBTStoreError.runExists {
             // Another process created it just now.
-            opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration, runDirectory: runDirectory)
+            opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration, runDirectory: runDirectory,
+                                            explorers: .pbtwave)
         } catch PBTStoreError.configMismatch(_, let differences) {
             let lines = differences.map { "  \(PBTSettingsOptions.flag($0.field)): the run has \($0.stored), this command has \($0.given)" }
             throw CommandError("""

@@ -60,7 +60,7 @@ public struct WorkerCommand: ParsableCommand {
                 """)
         }
         let runDirectory = URL(fileURLWithPath: runDir).standardizedFileURL
-        let coordinator = try PBTCoordinator.open(store: trialStore, name: runName, runDirectory: runDirectory)
+        let coordinator = try PBTCoordinator.open(store: trialStore, name: runName, runDirectory: runDirectory, explorers: .pbtwave)
         try RunMarker.check(runDirectory, run: coordinator.run)
         let configuration = coordinator.configuration
         let line = PBTSession.progressLine(progress)

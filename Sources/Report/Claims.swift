@@ -5,41 +5,55 @@ public enum Verdict: String, Codable, Sendable {
     case agrees, disagrees, inconclusive
 }
 
-/// One row of the claims table.
+/// One comparison behind a claim: two groups of per-seed values (first and
+/// second, in the order the test takes them) and the test run on them.
+public struct ClaimComparison: Codable, Sendable, Hashable {
+    /// What is compared, e.g. "100 % of budget: PBT-5x5 vs Random search".
+    public var comparison: String
+    /// The two groups' numbers, e.g. "PBT-5x5 3.846 ± 0.032 (10 seeds); Random search 3.916 ± 0.045 (10 seeds)".
+    public var values: String
+    /// nil when the test could not run; `unavailable` says why.
+    public var test: ClaimTest?
+    public var unavailable: String?
+
+    /// The test's verdict; inconclusive when there is no test.
+    public var verdict: Verdict { test?.verdict ?? .inconclusive }
+}
+
+/// One claim of the claims table.
 public struct ClaimRow: Codable, Sendable, Hashable {
-    /// "(a)" … "(d)".
+    /// "(a)" … "(f)".
     public var label: String
-    /// The paper's claim, in words.
+    /// The claim, in words.
     public var claim: String
     /// Our numbers, one line per checkpoint, method or replay.
     public var evidence: [String]
+    /// The tests the verdict combines.
+    public var comparisons: [ClaimComparison]
     public var verdict: Verdict
-    /// The rule applied and what decided it.
+    /// The rule applied: which tests, on which numbers, combined how.
     public var reason: String
 }
 
-/// The thresholds behind the verdicts, stated in the report.
+/// The choices behind the verdicts, stated in the report.
 public struct ClaimRules: Sendable {
     /// Claim (a): compute checkpoints as fractions of the budget.
     public var computeFractions: [Double] = [0.25, 0.5, 1.0]
     /// Claim (b): model-iteration checkpoints as fractions of the largest
     /// model iteration every PBT-5x20 seed reached.
     public var iterationFractions: [Double] = [0.5, 1.0]
-    /// Claims (a), (b): a difference of means decides only when it exceeds
-    /// both methods' seed standard deviations and this many bits.
-    public var minimumDifference: Double = 0.005
-    /// Claim (c): a spread comparison needs this many seeds per method…
-    public var minimumSeedsForSpread: Int = 3
-    /// …and standard deviations this many times apart.
-    public var spreadRatio: Double = 2
-    /// Claim (d): the replay reaches the winner when it is worse by at most
-    /// this many bits or the winner method's seed standard deviation, whichever is larger.
-    public var replayTolerance: Double = 0.02
+    /// Claim (d): the replay reaches the winner when it is worse by less than
+    /// this many bits (non-inferiority margin): about 0.5 % of the NLL,
+    /// below the seed-to-seed spread of PBT's final result.
+    public var replayMargin: Double = 0.02
+    /// Resamples of every bootstrap interval.
+    public var bootstrapResamples: Int = 10_000
 
     public init() {}
 }
 
-/// The paper's four claims, answered with our numbers.
+/// The paper's claims (a)–(d), and the two beyond it (e), (f) when those
+/// methods ran, each decided by stated tests on per-seed values.
 public enum Claims {
     public static func evaluate(_ results: ExperimentResults, rules: ClaimRules = ClaimRules()) -> [ClaimRow] {
         evaluate(results, summaries: MethodSummary.all(results), rules: rules)
@@ -47,197 +61,234 @@ public enum Claims {
 
     /// `summaries`: `MethodSummary.all(results)`, when the caller has them already.
     public static func evaluate(_ results: ExperimentResults, summaries: [MethodSummary], rules: ClaimRules = ClaimRules()) -> [ClaimRow] {
-        [
+        var rows = [
             computeEfficiency(results, summaries, rules),
             iterationEfficiency(results, rules),
             seedSpread(summaries, rules),
-            replay(results, summaries, rules),
+            replay(results, rules),
         ]
+        let beyond = [
+            ("(e)", MethodName.pb2, "PB2 (a GP bandit explores instead of random perturbation) reaches a lower final NLL than PBT at a small population, as Parker-Holder et al. (2020) report."),
+            ("(f)", MethodName.pbtWideRange, "Letting PBT-5x5 mutate the learning rate beyond the range its first generation is drawn from gives a lower final NLL."),
+        ]
+        for (label, method, claim) in beyond where summaries.contains(where: { $0.method == method }) {
+            rows.append(beatsPBT(label: label, method: method, claim: claim, results, summaries, rules))
+        }
+        return rows
     }
 
-    /// The outcome of one comparison of per-seed values.
-    enum Outcome: Equatable { case agree, disagree, inconclusive }
+    // MARK: Tests and their combination
 
-    /// `expected` should be lower (better) than `other`. Decisive only with
-    /// at least two seeds each and a difference of means above both seed
-    /// standard deviations and `rules.minimumDifference`.
-    static func compare(expected: [Double], other: [Double], _ rules: ClaimRules) -> Outcome {
-        guard expected.count >= 2, other.count >= 2,
-              let a = SeedStatistics(expected), let b = SeedStatistics(other) else { return .inconclusive }
-        let difference = b.mean - a.mean
-        let noise = max(a.standardDeviation, b.standardDeviation, rules.minimumDifference)
-        if difference > noise { return .agree }
-        if -difference > noise { return .disagree }
+    /// The rule for a claim resting on several comparisons: it agrees only
+    /// when every comparison agrees (an intersection–union test: each at α,
+    /// no correction needed); it disagrees when some comparison goes against
+    /// it with p < α/k (Bonferroni over the k comparisons); else inconclusive.
+    static func combine(_ comparisons: [ClaimComparison]) -> Verdict {
+        guard !comparisons.isEmpty else { return .inconclusive }
+        if comparisons.allSatisfy({ $0.verdict == .agrees }) { return .agrees }
+        let alpha = StatisticalTests.alpha / Double(comparisons.count)
+        if comparisons.contains(where: { ($0.test?.pValueAgainst ?? 1) < alpha }) { return .disagrees }
         return .inconclusive
     }
 
-    /// All decisive outcomes agree → agrees; all disagree → disagrees; none
-    /// decisive or mixed → inconclusive.
-    static func combine(_ outcomes: [Outcome]) -> Verdict {
-        let agree = outcomes.contains(.agree)
-        let disagree = outcomes.contains(.disagree)
-        switch (agree, disagree) {
-        case (true, false): return .agrees
-        case (false, true): return .disagrees
-        default: return .inconclusive
+    static let combineRule = "The claim agrees only when every comparison agrees (p < 0.05 in the claimed direction each: an intersection–union test, which needs no correction); it disagrees when some comparison goes against it with p < 0.05/k (Bonferroni over its k comparisons); otherwise it is inconclusive, and each test states the difference these seeds could detect with 80 % power."
+
+    /// Per-seed values of one group, with its name.
+    struct Group {
+        var name: String
+        var values: [Double]
+
+        var text: String {
+            guard let s = SeedStatistics(values) else { return "\(name): no result" }
+            return "\(name) \(bits(s.mean)) ± \(bits(s.standardDeviation)) (\(s.count) seed\(s.count == 1 ? "" : "s"))"
         }
     }
 
-    static func word(_ outcome: Outcome) -> String {
-        switch outcome {
-        case .agree: "agrees"
-        case .disagree: "disagrees"
-        case .inconclusive: "inconclusive"
+    /// A one-sided permutation test of the mean difference (first − second
+    /// in `claim`'s direction), with its bootstrap interval; unavailable
+    /// below 2 values per group.
+    static func meanDifference(_ comparison: String, _ first: Group, _ second: Group, claim: ClaimDirection, seed: UInt64,
+                               _ rules: ClaimRules) -> ClaimComparison {
+        run(comparison, first, second, minimum: 2, name: "a permutation test") {
+            try StatisticalTests.permutation($0, $1, claim: claim, seed: seed, bootstrapResamples: rules.bootstrapResamples)
         }
     }
 
-    static let decisiveRule = "a difference of seed means decides only when it is larger than both methods' seed standard deviations (and at least %@ bits), with at least 2 seeds each"
+    static func run(_ comparison: String, _ first: Group, _ second: Group, minimum: Int, name: String,
+                    _ test: ([Double], [Double]) throws -> ClaimTest) -> ClaimComparison {
+        var result = ClaimComparison(comparison: comparison, values: "\(first.text); \(second.text)")
+        guard first.values.count >= minimum, second.values.count >= minimum else {
+            result.unavailable = "\(name) needs at least \(minimum) seeds with a result in each group (got \(first.values.count) and \(second.values.count))"
+            return result
+        }
+        do { result.test = try test(first.values, second.values) } catch { result.unavailable = "\(error)" }
+        return result
+    }
 
     // MARK: (a)
 
     static func computeEfficiency(_ results: ExperimentResults, _ summaries: [MethodSummary], _ rules: ClaimRules) -> ClaimRow {
         let claim = "PBT-5x5 is the most compute-efficient method: the lowest NLL at equal compute."
-        let rule = String(format: decisiveRule, bits(rules.minimumDifference))
-        let groups = results.runsByMethod
+        let groups = results.runsByMethod.filter { MethodName.paperMethods.contains($0.method) }
         guard groups.contains(where: { $0.method == MethodName.pbt5x5 }), groups.count >= 2 else {
-            return ClaimRow(label: "(a)", claim: claim, evidence: ["no PBT-5x5 runs, or nothing to compare them with"],
-                            verdict: .inconclusive, reason: "needs PBT-5x5 and at least one other method")
+            return ClaimRow(label: "(a)", claim: claim, evidence: ["no PBT-5x5 runs, or no other method of the paper to compare them with"],
+                            comparisons: [], verdict: .inconclusive, reason: "needs PBT-5x5 and at least one other method")
         }
         let budget = results.totalStepsPerMethod > 0
             ? Double(results.totalStepsPerMethod)
             : Double(results.runs.map(\.totalCompute).min() ?? 0)
+        let others = groups.map(\.method).filter { $0 != MethodName.pbt5x5 }
+        // The final point rests on the whole set when every compared run was scored there.
+        let finals = Dictionary(uniqueKeysWithValues: summaries.map { ($0.method, $0.finalValues) })
+        let wholeSetAtEnd = groups.allSatisfy { finals[$0.method]?.wholeSet == true }
         var lines: [String] = []
-        var outcomes: [Outcome] = []
+        var comparisons: [ClaimComparison] = []
         for fraction in rules.computeFractions {
             let x = fraction * budget
-            // Per method, per seed: best NLL reached by compute x (seeds with no success yet left out).
-            let values = groups.map { group in
-                (group.method, group.runs.compactMap { $0.bestCurve(.compute).value(at: x) })
+            let source = fraction >= 1 && wholeSetAtEnd ? "whole set" : "fixed windows"
+            let values = Dictionary(uniqueKeysWithValues: groups.map { group in
+                (group.method, fraction >= 1 && wholeSetAtEnd
+                    ? finals[group.method]!.values
+                    : group.runs.compactMap { $0.bestCurve(.compute).value(at: x) })
+            })
+            let point = "\(percent(fraction)) of budget (\(Int(x).grouped) steps, \(source))"
+            lines.append(point + ": mean best NLL " + groups.map { Group(name: $0.method, values: values[$0.method]!).meanText }
+                .joined(separator: ", "))
+            for other in others {
+                comparisons.append(meanDifference(
+                    "\(point): PBT-5x5 vs \(other)", Group(name: MethodName.pbt5x5, values: values[MethodName.pbt5x5]!),
+                    Group(name: other, values: values[other]!), claim: .less, seed: UInt64(comparisons.count + 1), rules))
             }
-            let means = values.compactMap { method, seedValues in
-                SeedStatistics(seedValues).map { (method, $0.mean) }
-            }
-            let cells = values.map { method, seedValues in
-                "\(method) " + (SeedStatistics(seedValues).map { bits($0.mean) } ?? "—")
-            }
-            guard let best = means.min(by: { $0.1 < $1.1 }) else {
-                lines.append("\(percent(fraction)) of budget (\(Int(x).grouped) steps): no method has a result yet")
-                outcomes.append(.inconclusive)
-                continue
-            }
-            let pbt = values.first { $0.0 == MethodName.pbt5x5 }!.1
-            let outcome: Outcome
-            if best.0 == MethodName.pbt5x5 {
-                // Against the runner-up.
-                let runnerUp = means.filter { $0.0 != MethodName.pbt5x5 }.min { $0.1 < $1.1 }
-                let other = runnerUp.map { name in values.first { $0.0 == name.0 }!.1 } ?? []
-                outcome = compare(expected: pbt, other: other, rules) == .agree ? .agree : .inconclusive
-            } else {
-                let winner = values.first { $0.0 == best.0 }!.1
-                outcome = compare(expected: pbt, other: winner, rules) == .disagree ? .disagree : .inconclusive
-            }
-            outcomes.append(outcome)
-            lines.append("\(percent(fraction)) of budget (\(Int(x).grouped) steps): " + cells.joined(separator: ", ")
-                         + "; lowest: \(best.0) (\(word(outcome)))")
         }
         return ClaimRow(
-            label: "(a)", claim: claim,
-            evidence: ["Mean best NLL (bits/sample) at equal compute:"] + lines,
-            verdict: combine(outcomes),
-            reason: "At each checkpoint PBT-5x5 is compared with the best other method; " + rule
-                + ". Agrees when every decisive checkpoint favours PBT-5x5, disagrees when every one favours another method, else inconclusive.")
+            label: "(a)", claim: claim, evidence: lines, comparisons: comparisons, verdict: combine(comparisons),
+            reason: "At \(rules.computeFractions.map(percent).joined(separator: ", ")) of the compute budget, PBT-5x5 is compared with each other method of the paper by a one-sided permutation test of the mean difference over seeds (PBT-5x5 lower), with a 95 % bootstrap interval of the difference. "
+                + "The earlier points use the best NLL so far on the runs' fixed validation windows (those checkpoints are gone); the last uses each run's final best model scored on the whole validation set. " + combineRule)
     }
 
     // MARK: (b)
 
     static func iterationEfficiency(_ results: ExperimentResults, _ rules: ClaimRules) -> ClaimRow {
         let claim = "PBT-5x20 reaches a better NLL than PBT-5x5 at the same model iteration."
-        let rule = String(format: decisiveRule, bits(rules.minimumDifference))
         let small = results.runs.filter { $0.method == MethodName.pbt5x5 }
         let large = results.runs.filter { $0.method == MethodName.pbt5x20 }
         guard !small.isEmpty, !large.isEmpty else {
-            return ClaimRow(label: "(b)", claim: claim, evidence: ["needs both PBT-5x5 and PBT-5x20 runs"],
+            return ClaimRow(label: "(b)", claim: claim, evidence: ["needs both PBT-5x5 and PBT-5x20 runs"], comparisons: [],
                             verdict: .inconclusive, reason: "one of the two methods was not run")
         }
         let reach = large.map { $0.bestCurve(.modelIteration).xEnd }.min()!
         var lines: [String] = []
-        var outcomes: [Outcome] = []
+        var comparisons: [ClaimComparison] = []
         for fraction in rules.iterationFractions {
             let x = (fraction * reach).rounded(.down)
-            let smallValues = small.compactMap { $0.bestCurve(.modelIteration).value(at: x) }
-            let largeValues = large.compactMap { $0.bestCurve(.modelIteration).value(at: x) }
-            let outcome = compare(expected: largeValues, other: smallValues, rules)
-            outcomes.append(outcome)
-            let smallText = SeedStatistics(smallValues).map { bits($0.mean) } ?? "—"
-            let largeText = SeedStatistics(largeValues).map { bits($0.mean) } ?? "—"
-            lines.append("iteration \(Int(x).grouped): PBT-5x20 \(largeText), PBT-5x5 \(smallText) (\(word(outcome)))")
+            let largeGroup = Group(name: MethodName.pbt5x20, values: large.compactMap { $0.bestCurve(.modelIteration).value(at: x) })
+            let smallGroup = Group(name: MethodName.pbt5x5, values: small.compactMap { $0.bestCurve(.modelIteration).value(at: x) })
+            lines.append("iteration \(Int(x).grouped): mean best NLL \(largeGroup.meanText), \(smallGroup.meanText)")
+            comparisons.append(meanDifference("iteration \(Int(x).grouped): PBT-5x20 vs PBT-5x5", largeGroup, smallGroup, claim: .less,
+                                              seed: UInt64(100 + comparisons.count), rules))
         }
         return ClaimRow(
-            label: "(b)", claim: claim,
-            evidence: ["Mean best NLL (bits/sample) over the trials that ended by the model iteration:"] + lines,
-            verdict: combine(outcomes),
-            reason: "Checkpoints at \(rules.iterationFractions.map(percent).joined(separator: " and ")) of the model iteration every PBT-5x20 seed reached (\(Int(reach).grouped)); " + rule + ".")
+            label: "(b)", claim: claim, evidence: lines, comparisons: comparisons, verdict: combine(comparisons),
+            reason: "At \(rules.iterationFractions.map(percent).joined(separator: " and ")) of the model iteration every PBT-5x20 seed reached (\(Int(reach).grouped)), the best NLL so far over the trials that ended by then (fixed validation windows: the whole set scores only final models) is compared by a one-sided permutation test (PBT-5x20 lower), with a 95 % bootstrap interval. " + combineRule)
     }
 
     // MARK: (c)
 
     static func seedSpread(_ summaries: [MethodSummary], _ rules: ClaimRules) -> ClaimRow {
         let claim = "PBT varies less across seeds than random search (final best NLL)."
-        let describe: (MethodSummary) -> String = { summary in
-            guard let s = summary.finalStatistics else { return "\(summary.method): no result" }
-            return "\(summary.method): std \(bits(s.standardDeviation)), range \(bits(s.range)) over \(s.count) seeds"
+        let evidence = summaries.filter { MethodName.paperMethods.contains($0.method) }.map { summary in
+            let (values, wholeSet) = summary.finalValues
+            guard let s = SeedStatistics(values) else { return "\(summary.method): no result" }
+            return "\(summary.method): SD \(bits(s.standardDeviation)), range \(bits(s.range)) over \(s.count) seeds (\(wholeSet ? "whole set" : "fixed windows"))"
         }
-        let evidence = summaries.map(describe)
-        let rule = "Needs at least \(rules.minimumSeedsForSpread) seeds per method; agrees when each PBT method's standard deviation is at least \(String(format: "%g", rules.spreadRatio))× smaller than random search's, disagrees when each is at least \(String(format: "%g", rules.spreadRatio))× larger, else inconclusive (a standard deviation from a few seeds is itself very uncertain)."
-        let pbt = summaries.filter { MethodName.isPBT($0.method) }
+        let rule = "Each of PBT-5x5 and PBT-5x20 is compared with random search by a one-sided Brown–Forsythe test (the PBT method's absolute deviations from its median are smaller), with a 95 % bootstrap interval of the SD ratio (PBT / random search), on the final best NLL of each seed (whole validation set). Brown–Forsythe needs at least 3 seeds per method. "
+        let pbt = summaries.filter { $0.method == MethodName.pbt5x5 || $0.method == MethodName.pbt5x20 }
         guard let random = summaries.first(where: { $0.method == MethodName.randomSearch }), !pbt.isEmpty else {
-            return ClaimRow(label: "(c)", claim: claim, evidence: evidence.isEmpty ? ["no runs"] : evidence,
+            return ClaimRow(label: "(c)", claim: claim, evidence: evidence.isEmpty ? ["no runs"] : evidence, comparisons: [],
                             verdict: .inconclusive, reason: "needs PBT and random search runs. " + rule)
         }
-        let enough = ([random] + pbt).allSatisfy { ($0.finalStatistics?.count ?? 0) >= rules.minimumSeedsForSpread }
-        guard enough else {
-            return ClaimRow(label: "(c)", claim: claim, evidence: evidence, verdict: .inconclusive,
-                            reason: "too few seeds. " + rule)
+        let randomGroup = Group(name: random.method, values: random.finalValues.values)
+        let comparisons = pbt.enumerated().map { index, summary in
+            run("\(summary.method) vs Random search", Group(name: summary.method, values: summary.finalValues.values), randomGroup,
+                minimum: 3, name: "Brown–Forsythe") {
+                try StatisticalTests.brownForsythe($0, $1, claim: .less, seed: UInt64(200 + index), bootstrapResamples: rules.bootstrapResamples)
+            }
         }
-        let randomStd = random.finalStatistics!.standardDeviation
-        let stds = pbt.map { $0.finalStatistics!.standardDeviation }
-        let verdict: Verdict
-        if stds.allSatisfy({ $0 * rules.spreadRatio <= randomStd }) && randomStd > 0 {
-            verdict = .agrees
-        } else if stds.allSatisfy({ $0 >= randomStd * rules.spreadRatio }) && stds.allSatisfy({ $0 > 0 }) {
-            verdict = .disagrees
-        } else {
-            verdict = .inconclusive
-        }
-        return ClaimRow(label: "(c)", claim: claim, evidence: evidence, verdict: verdict, reason: rule)
+        return ClaimRow(label: "(c)", claim: claim, evidence: evidence, comparisons: comparisons, verdict: combine(comparisons),
+                        reason: rule + combineRule)
     }
 
     // MARK: (d)
 
-    static func replay(_ results: ExperimentResults, _ summaries: [MethodSummary], _ rules: ClaimRules) -> ClaimRow {
+    static func replay(_ results: ExperimentResults, _ rules: ClaimRules) -> ClaimRow {
         let claim = "The winner's exported schedule, replayed in one plain training run, reaches the PBT winner's NLL."
         guard !results.replays.isEmpty else {
-            return ClaimRow(label: "(d)", claim: claim, evidence: ["no replay was run"], verdict: .inconclusive,
+            return ClaimRow(label: "(d)", claim: claim, evidence: ["no replay was run"], comparisons: [], verdict: .inconclusive,
                             reason: "needs a `pbtwave train --lr-schedule` replay")
         }
+        let margin = rules.replayMargin
         var lines: [String] = []
-        var outcomes: [Outcome] = []
-        for replay in results.replays {
-            let spread = summaries.first { $0.method == replay.method }?.finalStatistics?.standardDeviation ?? 0
-            let tolerance = max(rules.replayTolerance, spread)
-            let difference = replay.replayNLL - replay.pbtWinnerNLL
-            let outcome: Outcome = !difference.isFinite ? .disagree : (difference <= tolerance ? .agree : .disagree)
-            outcomes.append(outcome)
-            lines.append("\(replay.method) seed \(replay.seed): replay \(bits(replay.replayNLL)) − winner \(bits(replay.pbtWinnerNLL)) = \(signed(difference)) bits (tolerance \(bits(tolerance)); \(word(outcome)))")
+        var comparisons: [ClaimComparison] = []
+        for (method, group) in Dictionary(grouping: results.replays, by: \.method).sorted(by: { $0.key < $1.key }) {
+            let replays = group.sorted { $0.seed < $1.seed }
+            let finite = replays.filter { $0.replayNLL.isFinite && $0.pbtWinnerNLL.isFinite }
+            let wholeSet = !finite.isEmpty && finite.allSatisfy { $0.replayWholeSet != nil && $0.pbtWinnerWholeSet != nil }
+            let pairs = finite.map { wholeSet ? ($0.replayWholeSet!.nll, $0.pbtWinnerWholeSet!.nll) : ($0.replayNLL, $0.pbtWinnerNLL) }
+            for replay in replays where !replay.replayNLL.isFinite {
+                lines.append("\(method) seed \(replay.seed): the replay diverged")
+            }
+            for (replay, (replayed, winner)) in zip(finite, pairs) {
+                lines.append("\(method) seed \(replay.seed): replay \(bits(replayed)) − winner \(bits(winner)) = \(signed(replayed - winner)) bits (\(wholeSet ? "whole set" : "fixed windows"))")
+            }
+            comparisons.append(run("\(method): replay vs winner, paired by seed (\(wholeSet ? "whole set" : "fixed windows"))",
+                                   Group(name: "replay", values: pairs.map(\.0)), Group(name: "winner", values: pairs.map(\.1)),
+                                   minimum: 2, name: "a paired test") {
+                try StatisticalTests.nonInferiority($0, $1, margin: margin, paired: true)
+            })
+        }
+        var verdict = combine(comparisons)
+        // A replay that diverged never reaches the winner.
+        if results.replays.contains(where: { !$0.replayNLL.isFinite }) { verdict = verdict == .agrees ? .inconclusive : verdict }
+        return ClaimRow(
+            label: "(d)", claim: claim, evidence: lines, comparisons: comparisons, verdict: verdict,
+            reason: "Non-inferiority with a stated margin of \(bits(margin)) bits: a one-sided paired t-test, over the seeds whose final best was replayed, that replay − winner < \(bits(margin)) (a better replay agrees), both scored on the whole validation set. A diverged replay keeps the claim from agreeing. " + combineRule)
+    }
+
+    // MARK: (e), (f)
+
+    static func beatsPBT(
+        label: String, method: String, claim: String, _ results: ExperimentResults, _ summaries: [MethodSummary], _ rules: ClaimRules
+    ) -> ClaimRow {
+        let find = { (name: String) in summaries.first { $0.method == name } }
+        guard let other = find(method), let pbt = find(MethodName.pbt5x5) else {
+            return ClaimRow(label: label, claim: claim, evidence: ["needs \(method) and PBT-5x5 runs"], comparisons: [],
+                            verdict: .inconclusive, reason: "PBT-5x5 was not run")
+        }
+        let wholeSet = other.finalValues.wholeSet && pbt.finalValues.wholeSet
+        let values = { (summary: MethodSummary) in wholeSet ? summary.finalValues.values : summary.finalBest.compactMap { $0 } }
+        let first = Group(name: method, values: values(other)), second = Group(name: MethodName.pbt5x5, values: values(pbt))
+        let comparison = meanDifference("final best (\(wholeSet ? "whole set" : "fixed windows")): \(method) vs PBT-5x5", first, second,
+                                        claim: .less, seed: label == "(e)" ? 300 : 400, rules)
+        let rates = { (name: String) -> String in
+            let used = results.learningRates(of: name)
+            guard let low = used.first, let high = used.last else { return "\(name): none" }
+            return "\(name) \(String(format: "%.2g", low)) to \(String(format: "%.2g", high))"
         }
         return ClaimRow(
-            label: "(d)", claim: claim, evidence: lines, verdict: combine(outcomes),
-            reason: "Agrees when the replay is worse by at most \(bits(rules.replayTolerance)) bits or the method's seed standard deviation, whichever is larger (a better replay agrees); several replays must all agree.")
+            label: label, claim: claim,
+            evidence: ["final best NLL, mean: \(first.meanText), \(second.meanText)",
+                       "learning rates tried, over all trials and seeds: \(rates(method)); \(rates(MethodName.pbt5x5))"],
+            comparisons: [comparison], verdict: combine([comparison]),
+            reason: "The final best NLL of each seed (whole validation set) is compared with PBT-5x5's, with the same compute, by a one-sided permutation test of the mean difference, with a 95 % bootstrap interval. " + combineRule)
     }
 
     // MARK: Formatting
 
-    static func bits(_ value: Double) -> String { String(format: "%.3f", value) }
     static func signed(_ value: Double) -> String { String(format: "%+.3f", value) }
     static func percent(_ fraction: Double) -> String { String(format: "%g %%", fraction * 100) }
+}
+
+extension Claims.Group {
+    /// "PBT-5x5 3.846" (the mean), or "PBT-5x5 —".
+    var meanText: String { "\(name) " + (SeedStatistics(values).map { bits($0.mean) } ?? "—") }
 }

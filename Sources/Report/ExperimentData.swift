@@ -69,6 +69,23 @@ public struct TrialResult: Codable, Sendable, Hashable {
     public var learningRate: Double? { hyperparameters[LearningRateSchedule.hyperparameterName] }
 }
 
+/// A model scored on the whole validation set: every sample with a full
+/// receptive field (`pbtwave evaluate --all`), not the run's fixed windows.
+public struct WholeSetScore: Codable, Sendable, Hashable {
+    /// The trial whose checkpoint was scored (nil for a replay).
+    public var trial: Int?
+    /// Mean NLL, bits per sample.
+    public var nll: Double
+    /// How many samples were scored.
+    public var samples: Int
+
+    public init(trial: Int?, nll: Double, samples: Int) {
+        self.trial = trial
+        self.nll = nll
+        self.samples = samples
+    }
+}
+
 /// One method run with one seed.
 public struct MethodRun: Codable, Sendable {
     /// One of `MethodName`'s constants for the four standard methods.
@@ -80,36 +97,52 @@ public struct MethodRun: Codable, Sendable {
     public var population: Int
     public var trials: [TrialResult]
     public var wallSeconds: Double
+    /// The run's final best model on the whole validation set: the trial
+    /// with the lowest window NLL among those whose checkpoint the run kept
+    /// (its final population). nil in results written before whole-set
+    /// scores, or when every trial failed.
+    public var wholeSet: WholeSetScore?
 
-    public init(method: String, seed: Int, workers: Int, population: Int, trials: [TrialResult], wallSeconds: Double) {
+    public init(method: String, seed: Int, workers: Int, population: Int, trials: [TrialResult], wallSeconds: Double,
+                wholeSet: WholeSetScore? = nil) {
         self.method = method
         self.seed = seed
         self.workers = workers
         self.population = population
         self.trials = trials
         self.wallSeconds = wallSeconds
+        self.wholeSet = wholeSet
     }
 
     /// Whether this is a PBT run: `MethodName.isPBT(method)`.
     public var isPBT: Bool { MethodName.isPBT(method) }
 }
 
-/// Claim (d): the winner's exported schedule replayed in one plain training run.
+/// Claim (d): a PBT run's learned schedule replayed in one plain training
+/// run from scratch. The experiment replays the final best of every seed
+/// of the winning method, so the claim has one pair per seed.
 public struct ReplayResult: Codable, Sendable {
     /// The method and seed of the PBT run whose winner was replayed.
     public var method: String
     public var seed: Int
+    /// On the run's fixed validation windows.
     public var pbtWinnerNLL: Double
     public var replayNLL: Double
     /// The replayed learning-rate schedule.
     public var schedule: LearningRateSchedule
+    /// Both on the whole validation set (nil in results written before whole-set scores).
+    public var pbtWinnerWholeSet: WholeSetScore?
+    public var replayWholeSet: WholeSetScore?
 
-    public init(method: String, seed: Int, pbtWinnerNLL: Double, replayNLL: Double, schedule: LearningRateSchedule) {
+    public init(method: String, seed: Int, pbtWinnerNLL: Double, replayNLL: Double, schedule: LearningRateSchedule,
+                pbtWinnerWholeSet: WholeSetScore? = nil, replayWholeSet: WholeSetScore? = nil) {
         self.method = method
         self.seed = seed
         self.pbtWinnerNLL = pbtWinnerNLL
         self.replayNLL = replayNLL
         self.schedule = schedule
+        self.pbtWinnerWholeSet = pbtWinnerWholeSet
+        self.replayWholeSet = replayWholeSet
     }
 }
 
@@ -130,6 +163,10 @@ public struct ExperimentResults: Codable, Sendable {
     /// ISO 8601 start time.
     public var startedAt: String
     public var wallSeconds: Double
+    /// The claims as the report evaluated them when it wrote this file: a
+    /// record for readers of results.json. The report recomputes them from
+    /// the raw numbers above and never reads these back.
+    public var claims: [ClaimRow]?
 
     public init(
         preset: String, modelPreset: String, machine: String, stepsPerTrial: Int, totalStepsPerMethod: Int,
@@ -154,11 +191,17 @@ public enum MethodName {
     public static let pbt5x20 = "PBT-5x20"
     public static let randomSearch = "Random search"
     public static let fixedLR = "Fixed LR"
-    public static let standardOrder = [pbt5x5, pbt5x20, randomSearch, fixedLR]
+    /// Beyond the paper: PBT-5x5 with PB2's GP-bandit explore.
+    public static let pb2 = "PB2-5x5"
+    /// Beyond the paper: PBT-5x5 whose explore may leave the prior's range.
+    public static let pbtWideRange = "PBT-5x5 wide range"
+    /// The paper's four methods, which its claims (a) to (c) are about.
+    public static let paperMethods = [pbt5x5, pbt5x20, randomSearch, fixedLR]
+    public static let standardOrder = paperMethods + [pb2, pbtWideRange]
 
-    /// Whether `method` is a PBT method (its name starts with "PBT"): only
-    /// those compete for the overall winner and have a learned schedule.
-    public static func isPBT(_ method: String) -> Bool { method.hasPrefix("PBT") }
+    /// Whether `method` is a PBT method (PBT or PB2): only those compete for
+    /// the overall winner and have a learned schedule.
+    public static func isPBT(_ method: String) -> Bool { method.hasPrefix("PBT") || method.hasPrefix("PB2") }
 }
 
 extension ExperimentResults {

@@ -24,9 +24,11 @@ public enum ExperimentReport {
         } catch {
             throw ReportError.cannotWrite(path: directory.path, reason: error.localizedDescription)
         }
+        var recorded = results
+        recorded.claims = content.claims
         let json: Data
         do {
-            json = try ExperimentResults.jsonEncoder().encode(results)
+            json = try ExperimentResults.jsonEncoder().encode(recorded)
         } catch {
             throw ReportError.cannotWrite(path: directory.appendingPathComponent("results.json").path, reason: "cannot encode results: \(error)")
         }
@@ -48,12 +50,15 @@ public enum ExperimentReport {
         return written
     }
 
-    /// A few lines for the terminal after a run: the headline facts and one
-    /// line per claim with its verdict.
+    /// A few lines for the terminal after a run: the headline facts, one
+    /// line per claim with its verdict and one per test under it.
     public static func summary(_ results: ExperimentResults, rules: ClaimRules = ClaimRules()) -> String {
         let content = ReportContent(results, rules: rules)
         var lines = content.headline
-        lines += content.claims.map { "\($0.label) \($0.verdict.rawValue): \($0.claim)" }
+        for claim in content.claims {
+            lines.append("\(claim.label) \(claim.verdict.rawValue): \(claim.claim)")
+            lines += claim.comparisons.map { "    " + ReportContent.summaryLine($0) }
+        }
         return lines.joined(separator: "\n")
     }
 }

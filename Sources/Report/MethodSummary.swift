@@ -12,6 +12,11 @@ public struct MethodSummary: Sendable {
     public var finalBest: [Double?]
     /// Over the seeds that have a final best.
     public var finalStatistics: SeedStatistics?
+    /// The final best model of each seed on the whole validation set, in
+    /// seed order; nil where it was not scored there.
+    public var wholeSet: [Double?]
+    /// Over the seeds scored on the whole set.
+    public var wholeSetStatistics: SeedStatistics?
     public var computePerSeed: [Int]
     public var failedTrials: Int
     public var trialCount: Int
@@ -27,6 +32,8 @@ public struct MethodSummary: Sendable {
         population = runs.first?.population ?? 0
         finalBest = runs.map(\.finalBest)
         finalStatistics = SeedStatistics(finalBest.compactMap { $0 })
+        wholeSet = runs.map { $0.wholeSet?.nll }
+        wholeSetStatistics = SeedStatistics(wholeSet.compactMap { $0 })
         computePerSeed = runs.map(\.totalCompute)
         failedTrials = runs.reduce(0) { $0 + $1.trials.filter { $0.finiteNLL == nil }.count }
         trialCount = runs.reduce(0) { $0 + $1.trials.count }
@@ -41,6 +48,14 @@ public struct MethodSummary: Sendable {
     /// Every method of `results`, in report order.
     public static func all(_ results: ExperimentResults) -> [MethodSummary] {
         results.runsByMethod.map { MethodSummary(method: $0.method, runs: $0.runs) }
+    }
+
+    /// The per-seed final NLLs a claim compares: on the whole set when every
+    /// seed was scored there, else the fixed windows' final best (results
+    /// written before whole-set scores). Seeds without a result are left out.
+    public var finalValues: (values: [Double], wholeSet: Bool) {
+        if !wholeSet.isEmpty, wholeSet.allSatisfy({ $0 != nil }) { return (wholeSet.map { $0! }, true) }
+        return (finalBest.compactMap { $0 }, false)
     }
 
     /// "W×P", e.g. "5×20".

@@ -33,17 +33,20 @@ public struct MethodStyle: Sendable, Hashable {
     public var dash: LineDash
 
     /// PBT-5x5 blue solid, PBT-5x20 vermillion solid, random search green
-    /// dashed, fixed LR orange dotted; other methods take the next colours.
+    /// dashed, fixed LR orange dotted, PB2 sky blue dashed, the wide range
+    /// purple dashed; other methods take the next colours.
     public static func of(_ method: String, among methods: [String]) -> MethodStyle {
         switch method {
         case MethodName.pbt5x5: return MethodStyle(color: Palette.blue, dash: .solid)
         case MethodName.pbt5x20: return MethodStyle(color: Palette.vermillion, dash: .solid)
         case MethodName.randomSearch: return MethodStyle(color: Palette.green, dash: .dashed)
         case MethodName.fixedLR: return MethodStyle(color: Palette.orange, dash: .dotted)
+        case MethodName.pb2: return MethodStyle(color: Palette.skyBlue, dash: .dashed)
+        case MethodName.pbtWideRange: return MethodStyle(color: Palette.purple, dash: .dashed)
         default:
             let others = methods.filter { !MethodName.standardOrder.contains($0) }
             let index = others.firstIndex(of: method) ?? 0
-            let spare = [Palette.skyBlue, Palette.purple, Palette.black]
+            let spare = [Palette.black, Palette.skyBlue, Palette.purple]
             return MethodStyle(color: spare[index % spare.count], dash: index < spare.count ? .solid : .dashed)
         }
     }

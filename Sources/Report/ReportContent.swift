@@ -20,13 +20,16 @@ public struct ReportContent: Sendable {
         figures = ReportFigures.make(results, summaries: summaries, winner: winner)
     }
 
+    /// Whether every method's final best was scored on the whole validation set.
+    var wholeSet: Bool { !summaries.isEmpty && summaries.allSatisfy { $0.finalValues.wholeSet } }
+
     /// One sentence per fact a reader wants first.
     var headline: [String] {
         var lines: [String] = []
-        let ranked = summaries.compactMap { summary in summary.finalStatistics.map { (summary.method, $0) } }
+        let ranked = summaries.compactMap { summary in SeedStatistics(summary.finalValues.values).map { (summary.method, $0) } }
             .sorted { $0.1.mean < $1.1.mean }
         if let best = ranked.first {
-            lines.append("Lowest mean final NLL: \(best.0), \(bits(best.1.mean)) bits/sample over \(best.1.count) seed\(best.1.count == 1 ? "" : "s")"
+            lines.append("Lowest mean final NLL (\(wholeSet ? "whole validation set" : "fixed validation windows")): \(best.0), \(bits(best.1.mean)) bits/sample over \(best.1.count) seed\(best.1.count == 1 ? "" : "s")"
                          + (ranked.count > 1 ? "; then " + ranked.dropFirst().map { "\($0.0) \(bits($0.1.mean))" }.joined(separator: ", ") + "." : "."))
         }
         if let winner, let nll = winner.trial.finiteNLL {
@@ -45,6 +48,7 @@ public struct ReportContent: Sendable {
                 summary.method,
                 summary.shape,
                 String(summary.seeds.count),
+                summary.wholeSetStatistics.map { "\(bits($0.mean)) ± \(bits($0.standardDeviation))" } ?? "—",
                 stats.map { "\(bits($0.mean)) ± \(bits($0.standardDeviation))" } ?? "—",
                 stats.map { "\(bits($0.minimum)) – \(bits($0.maximum))" } ?? "—",
                 summary.finalBest.map { $0.map(bits) ?? "failed" }.joined(separator: ", "),
@@ -55,26 +59,94 @@ public struct ReportContent: Sendable {
         }
     }
 
-    static let methodHeader = ["Method", "W×P", "Seeds", "Final best NLL, mean ± std", "Min – max", "Per seed",
+    static let methodHeader = ["Method", "W×P", "Seeds", "Final best, whole set, mean ± std", "Final best, windows, mean ± std", "Min – max (windows)", "Per seed (windows)",
                                "Compute per run (steps)", "Failed trials (all seeds)", "Wall time per run"]
 
     var replayRows: [[String]] {
         results.replays.map { replay in
-            [replay.method, String(replay.seed), bits(replay.pbtWinnerNLL), bits(replay.replayNLL),
-             String(format: "%+.3f", replay.replayNLL - replay.pbtWinnerNLL), String(replay.schedule.points.count)]
+            let winner = replay.pbtWinnerWholeSet?.nll, replayed = replay.replayWholeSet?.nll
+            return [replay.method, String(replay.seed), bits(replay.pbtWinnerNLL), bits(replay.replayNLL),
+                    winner.map(bits) ?? "—", replayed.map(bits) ?? "—",
+                    zip2(winner, replayed).map { String(format: "%+.3f", $1 - $0) } ?? String(format: "%+.3f (windows)", replay.replayNLL - replay.pbtWinnerNLL),
+                    String(replay.schedule.points.count)]
         }
     }
 
-    static let replayHeader = ["PBT run", "Seed", "PBT winner NLL", "Replay NLL", "Replay − winner (bits)", "Schedule points"]
+    static let replayHeader = ["PBT run", "Seed", "Winner, windows", "Replay, windows", "Winner, whole set", "Replay, whole set",
+                               "Replay − winner (bits)", "Schedule points"]
+
+    /// The claims table: one row per comparison (a claim without any gets
+    /// one row); `first` marks a claim's first row, which carries the claim
+    /// and its verdict over `rows` rows.
+    var claimRows: [(claim: ClaimRow, first: Bool, rows: Int, cells: [String])] {
+        claims.flatMap { claim in
+            let cells = claim.comparisons.isEmpty
+                ? [["—", "no test: " + claim.reason, "", "", "", "", ""]]
+                : claim.comparisons.map(Self.cells)
+            return cells.enumerated().map { (claim, $0.offset == 0, cells.count, $0.element) }
+        }
+    }
+
+    static let claimHeader = ["Claim", "Verdict", "Comparison (first vs second)", "Test", "Statistic", "p (claimed; against)",
+                              "Estimate [interval]", "Detectable at 80 % power", "Test verdict"]
+
+    /// "mean difference −0.325 [−0.410, −0.240] (95 %, bootstrap BCa, …)".
+    static func estimate(_ test: ClaimTest) -> String {
+        let name = test.estimateName.replacingOccurrences(of: " (first − second)", with: "").replacingOccurrences(of: " (first / second)", with: "")
+        let i = test.interval
+        return "\(name) \(String(format: "%.3f", test.estimate)) [\(String(format: "%.3f", i.lower)), \(String(format: "%.3f", i.upper))] "
+            + "(\(String(format: "%g", i.level * 100)) %, \(i.method))"
+    }
+
+    /// "0.045 bits", "SD ratio 0.350", or "—".
+    static func detectable(_ test: ClaimTest) -> String {
+        guard let d = test.detectable else { return "—" }
+        return test.estimateName.hasPrefix("SD ratio") ? "SD ratio \(String(format: "%.3f", d.value))" : "\(String(format: "%.3f", d.value)) bits"
+    }
+
+    /// One line per comparison for the terminal: estimate, interval, p, detectable effect, verdict.
+    static func summaryLine(_ comparison: ClaimComparison) -> String {
+        guard let test = comparison.test else { return "\(comparison.comparison): not run: \(comparison.unavailable ?? "no test")" }
+        return "\(comparison.comparison): \(estimate(test).split(separator: "(").first!.trimmingCharacters(in: .whitespaces)), "
+            + "p \(pValue(test.pValue)) (against \(pValue(test.pValueAgainst))), detectable \(detectable(test)): \(test.verdict.rawValue)"
+    }
+
+    /// The per-test cells of the claims table (`claimHeader` from the third column).
+    static func cells(_ comparison: ClaimComparison) -> [String] {
+        let compared = "\(comparison.comparison): \(comparison.values)"
+        guard let test = comparison.test else {
+            return [compared, "not run: " + (comparison.unavailable ?? "no test"), "—", "—", "—", "—", "inconclusive"]
+        }
+        let df = test.degreesOfFreedom.isEmpty ? "" : "(" + test.degreesOfFreedom.map { String(format: "%.4g", $0) }.joined(separator: ", ") + ")"
+        return [
+            compared,
+            ([test.test] + test.notes).joined(separator: "; "),
+            "\(test.statisticName)\(df) = \(String(format: "%.3f", test.statistic))",
+            "\(pValue(test.pValue)); \(pValue(test.pValueAgainst))",
+            estimate(test),
+            detectable(test),
+            test.verdict.rawValue,
+        ]
+    }
 
     /// The "how this was made" paragraphs, as plain text.
     var methodNotes: [String] {
         let r = results
+        let methods = Set(summaries.map(\.method))
+        var beyond: [String] = []
+        if methods.contains(MethodName.pb2) {
+            beyond.append("\(MethodName.pb2) is PBT-5x5 whose explore step is PB2's GP bandit (Parker-Holder et al., NeurIPS 2020: a time-varying GP over log-LR fitted to each finished trial's improvement, maximised by UCB) instead of random perturbation")
+        }
+        if methods.contains(MethodName.pbtWideRange) {
+            let rates = r.learningRates(of: MethodName.pbtWideRange)
+            beyond.append("\(MethodName.pbtWideRange) is PBT-5x5 whose first generation is drawn from the same prior but whose mutations may move the learning rate beyond it (here it ranged from \(String(format: "%.2g", rates.first ?? .nan)) to \(String(format: "%.2g", rates.last ?? .nan)))")
+        }
         return [
             "Preset \(r.preset), model \(r.modelPreset), on \(r.machine). Started \(r.startedAt); the whole experiment took \(duration(r.wallSeconds)). Each trial trains \(r.stepsPerTrial.grouped) steps; every method has a budget of \(r.totalStepsPerMethod.grouped) training steps summed over its workers.",
-            "Methods: PBT-5x5 (5 workers, population 5) and PBT-5x20 (5 workers, population 20, budget mode) tune only the learning rate with binary-tournament selection and multiplicative mutation; random search trains 5 models from scratch with fixed learning rates from the same log-uniform prior; the fixed-LR baseline trains 5 models with one hand-set rate. Random search and fixed LR are evaluated every \(r.stepsPerTrial.grouped) steps, like PBT's trials.",
+            "Methods: PBT-5x5 (5 workers, population 5) and PBT-5x20 (5 workers, population 20, budget mode) tune only the learning rate with binary-tournament selection and multiplicative mutation; random search trains 5 models from scratch with fixed learning rates from the same log-uniform prior; the fixed-LR baseline trains 5 models with one hand-set rate. Random search and fixed LR are evaluated every \(r.stepsPerTrial.grouped) steps, like PBT's trials."
+                + (beyond.isEmpty ? "" : " Beyond the paper: " + beyond.joined(separator: "; ") + "; both have the same compute."),
             "Clocks: compute is training steps summed over all trials in the order they finished; steps per worker is compute divided by the number of workers; model iteration is a trial's own global step along its lineage. A curve is the best validation NLL (bits/sample) so far; failed or diverged trials count towards compute but never set a best. Across seeds, curves are step functions on the union of their x values, averaged where every seed has a value: lines show the mean, bands the min–max range.",
-            "Claims: (a) compares mean best NLL at \(rules.computeFractions.map { String(format: "%g %%", $0 * 100) }.joined(separator: ", ")) of the compute budget; (b) at \(rules.iterationFractions.map { String(format: "%g %%", $0 * 100) }.joined(separator: " and ")) of the model iteration every PBT-5x20 seed reached; (c) the standard deviation of the final best across seeds; (d) the replay's NLL minus the PBT winner's. A verdict is \"inconclusive\" when the difference is smaller than the seed spread or there are too few seeds; each row states its rule.",
+            "Claims: each verdict comes from stated tests on per-seed values: (a) and (b) one-sided permutation tests of the mean difference with bootstrap intervals, at \(rules.computeFractions.map { String(format: "%g %%", $0 * 100) }.joined(separator: ", ")) of the compute budget and \(rules.iterationFractions.map { String(format: "%g %%", $0 * 100) }.joined(separator: " and ")) of the model iteration every PBT-5x20 seed reached; (c) a one-sided Brown–Forsythe test with a bootstrap interval of the SD ratio; (d) a paired non-inferiority test with a margin of \(bits(rules.replayMargin)) bits. A test agrees only at p < 0.05 in the claimed direction and disagrees only at p < 0.05 against it; otherwise it is inconclusive and states the difference these seeds could detect with 80 % power. Final results are each run's final best model scored on the whole validation set (every sample with a full receptive field); selection inside a run and the earlier checkpoints use its fixed validation windows.",
             "Figures are SVG drawn by PBTWave's own report code (Sources/PBTExperiment/Report) from results.json; nothing was edited by hand. `pbtwave report render --results results.json --output DIR` redraws this report from the raw numbers.",
         ]
     }
@@ -89,6 +161,15 @@ public struct ReportContent: Sendable {
 }
 
 func bits(_ value: Double) -> String { String(format: "%.3f", value) }
+
+/// "0.0123", or "< 0.0001".
+func pValue(_ p: Double) -> String { p < 1e-4 ? "< 0.0001" : String(format: "%.4f", p) }
+
+/// Both values, when both exist.
+func zip2<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
+    guard let a, let b else { return nil }
+    return (a, b)
+}
 
 /// 75 s → "75 s", 4000 s → "1 h 6 min".
 func duration(_ seconds: Double) -> String {

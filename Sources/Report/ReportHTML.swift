@@ -29,12 +29,25 @@ enum ReportHTML {
         html += "</ul>\n"
 
         html += "<h2 id=\"claims\">The paper’s claims, with our numbers</h2>\n"
-        html += "<table class=\"claims\">\n<thead><tr><th>Claim</th><th>Our numbers</th><th>Verdict</th><th>Rule</th></tr></thead>\n<tbody>\n"
-        for row in content.claims {
-            html += "<tr><td><b>\(e(row.label))</b> \(e(row.claim))</td><td>\(row.evidence.map(e).joined(separator: "<br/>"))</td>"
-            html += "<td class=\"verdict \(row.verdict.rawValue)\">\(e(row.verdict.rawValue))</td><td class=\"rule\">\(e(row.reason))</td></tr>\n"
+        html += "<table class=\"claims\">\n<thead><tr>" + ReportContent.claimHeader.map { "<th>\(e($0))</th>" }.joined() + "</tr></thead>\n<tbody>\n"
+        for row in content.claimRows {
+            html += "<tr>"
+            if row.first {
+                let span = row.rows > 1 ? " rowspan=\"\(row.rows)\"" : ""
+                html += "<td\(span)><b>\(e(row.claim.label))</b> \(e(row.claim.claim))</td>"
+                html += "<td\(span) class=\"verdict \(row.claim.verdict.rawValue)\">\(e(row.claim.verdict.rawValue))</td>"
+            }
+            html += row.cells.enumerated().map { index, cell in
+                index == row.cells.count - 1 ? "<td class=\"verdict \(cell)\">\(e(cell))</td>" : "<td>\(e(cell))</td>"
+            }.joined() + "</tr>\n"
         }
         html += "</tbody>\n</table>\n"
+        html += "<h3>How each verdict was reached</h3>\n<dl class=\"rules\">\n"
+        for claim in content.claims {
+            html += "<dt><b>\(e(claim.label))</b> \(e(claim.verdict.rawValue))</dt>\n<dd>\(claim.evidence.map(e).joined(separator: "<br/>"))"
+            html += "<p class=\"rule\">\(codeSpans(e(claim.reason)))</p></dd>\n"
+        }
+        html += "</dl>\n"
         let disagreements = content.claims.filter { $0.verdict == .disagrees }
         if !disagreements.isEmpty {
             html += "<p class=\"disagree\"><b>Where we disagree with the paper:</b> "
@@ -96,12 +109,9 @@ enum ReportHTML {
     th, td { border: 1px solid #d5d5d5; padding: 5px 7px; text-align: left; vertical-align: top; }
     th { background: #efefec; }
     td.num { text-align: right; white-space: nowrap; }
-    td.rule { color: #555555; font-size: 12px; }
-    table.claims { table-layout: fixed; }
-    table.claims th:nth-child(1) { width: 20%; }
-    table.claims th:nth-child(2) { width: 44%; }
-    table.claims th:nth-child(3) { width: 10%; }
-    table.claims th:nth-child(4) { width: 26%; }
+    table.claims { font-size: 12px; }
+    dl.rules dd { margin: 0 0 10px 18px; }
+    p.rule { color: #555555; font-size: 12px; margin: 4px 0 0; }
     td.verdict { font-weight: bold; text-align: center; white-space: nowrap; }
     td.agrees { background: #dcefe6; color: #0b5e3f; }
     td.disagrees { background: #f8dfd2; color: #8a3100; }

@@ -11,9 +11,13 @@ enum ReportMarkdown {
         for line in content.headline { md += "- \(line)\n" }
 
         md += "\n## The paper's claims, with our numbers\n\n"
-        md += table(header: ["Claim", "Our numbers", "Verdict", "Rule"], rows: content.claims.map {
-            ["**\($0.label)** \($0.claim)", $0.evidence.joined(separator: "<br>"), "**\($0.verdict.rawValue)**", $0.reason]
+        md += table(header: ReportContent.claimHeader, rows: content.claimRows.map { row in
+            (row.first ? ["**\(row.claim.label)** \(row.claim.claim)", "**\(row.claim.verdict.rawValue)**"] : ["", ""]) + row.cells
         })
+        md += "\n### How each verdict was reached\n\n"
+        for claim in content.claims {
+            md += "- **\(claim.label) \(claim.verdict.rawValue).** " + (claim.evidence + [claim.reason]).joined(separator: " · ") + "\n"
+        }
         let disagreements = content.claims.filter { $0.verdict == .disagrees }
         if !disagreements.isEmpty {
             md += "\n**Where we disagree with the paper:** " + disagreements.map { "\($0.label) \($0.claim)" }.joined(separator: " ") + "\n"

@@ -117,7 +117,7 @@ public struct ComputeCheck: Sendable {
 
 extension Int {
     /// 12500 → "12,500".
-    var grouped: String {
+    public var grouped: String {
         let digits = String(magnitude)
         var out = ""
         for (index, character) in digits.enumerated() {

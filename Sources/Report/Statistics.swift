@@ -538,18 +538,7 @@ public enum StatisticalTests {
         _ first: [Double], _ second: [Double], margin: Double, paired: Bool
     ) throws(StatisticsError) -> ClaimTest {
         let name = "equivalence test (TOST)"
-        guard margin > 0, margin.isFinite else { throw .invalidParameter(name: "margin", value: margin, requirement: "finite and > 0") }
-        try checkSamples(first, second, minimum: 2, test: name)
-        let difference: Double, standardError: Double, df: Double
-        if paired {
-            guard first.count == second.count else { throw .unpairedLengths(first: first.count, second: second.count) }
-            let differences = zip(first, second).map { $0 - $1 }
-            let variance = sampleVariance(differences)
-            guard variance > 0 else { throw .noVariation(test: name) }
-            (difference, standardError, df) = (mean(differences), (variance / Double(differences.count)).squareRoot(), Double(differences.count - 1))
-        } else {
-            (difference, standardError, df) = try welchParts(first, second, test: name)
-        }
+        let (difference, standardError, df) = try marginParts(first, second, margin: margin, paired: paired, test: name)
         let distribution = StudentT(degreesOfFreedom: df)
         let tLower = (difference + margin) / standardError, tUpper = (difference - margin) / standardError
         let (belowLower, aboveLower) = distribution.tails(tLower)
@@ -569,6 +558,55 @@ public enum StatisticalTests {
                 value: (critical + distribution.quantile(1 - (1 - power) / 2)) * standardError,
                 method: "smallest margin shown with \(percent(power)) power when the true difference is 0, taking the observed SE as known"),
             notes: [])
+    }
+
+    /// A non-inferiority test (one side of TOST) of the claim that the mean
+    /// difference first − second is below `margin`: a one-sided t-test of
+    /// d < margin (Welch, or the one-sample t of the differences when
+    /// `paired`). Agrees at p < α; disagrees when d > margin at p < α. The
+    /// interval is the 90 % t interval, whose upper end is the one-sided 95 %
+    /// bound the verdict compares with the margin; the detectable effect is
+    /// the smallest margin shown with 80 % power when the true difference is
+    /// 0, (t₁₋α,ν + t_power,ν)·SE (the SE taken as known).
+    ///
+    /// SciPy check: p is `ttest_1samp(a − b − margin, 0,
+    /// alternative='less')` for paired, `ttest_ind(a − margin, b,
+    /// equal_var=False, alternative='less')` otherwise.
+    public static func nonInferiority(
+        _ first: [Double], _ second: [Double], margin: Double, paired: Bool
+    ) throws(StatisticsError) -> ClaimTest {
+        let name = "non-inferiority test"
+        let (difference, standardError, df) = try marginParts(first, second, margin: margin, paired: paired, test: name)
+        let distribution = StudentT(degreesOfFreedom: df)
+        let t = (difference - margin) / standardError
+        let (p, against) = distribution.tails(t)
+        let critical = distribution.quantile(1 - alpha)
+        return ClaimTest(
+            test: "\(name), margin \(margin), \(paired ? "paired" : "Welch"), one-sided (first − second < margin)", statisticName: "t",
+            statistic: t, degreesOfFreedom: [df], estimateName: "mean difference (first − second)", estimate: difference,
+            pValue: p, pValueAgainst: against, pValueTwoSided: nil,
+            interval: ConfidenceInterval(lower: difference - critical * standardError, upper: difference + critical * standardError,
+                                         level: 1 - 2 * alpha, method: paired ? "paired t" : "Welch t"),
+            verdict: ClaimTest.verdict(pValue: p, pValueAgainst: against, alpha: alpha),
+            detectable: DetectableEffect(
+                value: (critical + distribution.quantile(power)) * standardError,
+                method: "smallest margin shown with \(percent(power)) power when the true difference is 0, taking the observed SE as known"),
+            notes: [])
+    }
+
+    /// The mean difference, its standard error and degrees of freedom for a
+    /// test against a margin: paired (one-sample t of the differences) or Welch.
+    static func marginParts(
+        _ first: [Double], _ second: [Double], margin: Double, paired: Bool, test name: String
+    ) throws(StatisticsError) -> (difference: Double, standardError: Double, degreesOfFreedom: Double) {
+        guard margin > 0, margin.isFinite else { throw .invalidParameter(name: "margin", value: margin, requirement: "finite and > 0") }
+        try checkSamples(first, second, minimum: 2, test: name)
+        guard paired else { return try welchParts(first, second, test: name) }
+        guard first.count == second.count else { throw .unpairedLengths(first: first.count, second: second.count) }
+        let differences = zip(first, second).map { $0 - $1 }
+        let variance = sampleVariance(differences)
+        guard variance > 0 else { throw .noVariation(test: name) }
+        return (mean(differences), (variance / Double(differences.count)).squareRoot(), Double(differences.count - 1))
     }
 
     // MARK: Helpers

@@ -1,4 +1,5 @@
 import Foundation
+import PB2
 import PBT
 import Experiment
 import Report
@@ -7,29 +8,49 @@ import Synchronization
 import Testing
 
 /// The experiment harness driven by the toy runner (a noisy quadratic), so
-/// the whole pipeline — four methods × seeds as PBT runs, equal compute,
-/// winner replay, report — runs in a second.
+/// the whole pipeline — methods × seeds as PBT runs, equal compute,
+/// whole-set rescoring, replays, report — runs in a second.
 @Suite struct HarnessTests {
-    static let preset = ExperimentPreset(
-        name: "test", model: "toy", batch: 1, window: 1, evalWindows: 1, evalTargets: 1,
-        trialSteps: 5, totalSteps: 200, seeds: 2, workers: 2, lrMin: 1e-3, lrMax: 3e-1, fixedLR: 1e-2)
+    static let preset: ExperimentPreset = {
+        var preset = ExperimentPreset(
+            name: "test", model: "toy", batch: 1, window: 1, evalWindows: 1, evalTargets: 1,
+            trialSteps: 5, totalSteps: 200, seeds: 2, workers: 2, lrMin: 1e-3, lrMax: 3e-1, fixedLR: 1e-2)
+        preset.wideLRRange = 1e-5...1
+        return preset
+    }()
 
-    final class Counter: Sendable { let value = Mutex(0) }
-
-    func makeHarness(_ directory: URL, replays: Counter) throws -> ExperimentHarness<ToyQuadraticRunner> {
-        try ExperimentHarness(preset: Self.preset, directory: directory, runner: ToyQuadraticRunner(), model: "toy",
-                              modelOptions: [:], machine: "test") { file in
-            replays.value.withLock { $0 += 1 }
-            #expect((file.endStep ?? 0) > 0 && file.rows.first?.step == 0)
-            return 0.5
-        }
+    final class Calls: Sendable {
+        let replays = Mutex(0)
+        /// The checkpoint paths rescored, and whether each existed then.
+        let rescored = Mutex<[(String, Bool)]>([])
     }
 
-    @Test func runsEveryMethodWithEqualComputeAndResumesWithoutRedoingWork() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("harness-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+    func makeHarness(_ directory: URL, calls: Calls, methods: [ExperimentMethod]? = nil,
+                     explorers: ExploreStrategies = .builtIn) throws -> ExperimentHarness<ToyQuadraticRunner> {
+        try ExperimentHarness(
+            preset: Self.preset, methods: methods, directory: directory, runner: ToyQuadraticRunner(), model: "toy", modelOptions: [:],
+            machine: "test", explorers: explorers,
+            rescore: { checkpoint in
+                let exists = FileManager.default.fileExists(atPath: checkpoint.path)
+                calls.rescored.withLock { $0.append((checkpoint.path, exists)) }
+                return WholeSetScore(trial: nil, nll: 0.25, samples: 1000)
+            },
+            replay: { file in
+                calls.replays.withLock { $0 += 1 }
+                #expect((file.endStep ?? 0) > 0 && file.rows.first?.step == 0)
+                return ReplayScore(windows: 0.5, wholeSet: WholeSetScore(trial: nil, nll: 0.26, samples: 1000))
+            })
+    }
+
+    static func temporaryDirectory() -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("harness-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+    }
+
+    @Test func runsEveryMethodWithEqualComputeRescoresAndResumesWithoutRedoingWork() throws {
+        let directory = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let replays = Counter()
-        let results = try makeHarness(directory, replays: replays).run()
+        let calls = Calls()
+        let results = try makeHarness(directory, calls: calls).run()
 
         #expect(results.runs.count == 4 * 2)
         #expect(Set(results.runs.map(\.method)) == [MethodName.pbt5x5, MethodName.pbt5x20, MethodName.randomSearch, MethodName.fixedLR])
@@ -45,19 +66,56 @@ import Testing
             }
             // Tournament losers only where a tournament chose the parent.
             if !run.isPBT { #expect(run.trials.allSatisfy { $0.tournamentLoser == nil }) }
+            // The whole-set score is of a finished trial of this run whose checkpoint was still there (below).
+            let scored = try #require(run.wholeSet)
+            let trial = try #require(run.trials.first { $0.id == scored.trial })
+            #expect(scored.nll == 0.25 && trial.finiteNLL != nil)
         }
-        #expect(results.replays.count == 1 && results.replays[0].replayNLL == 0.5)
-        for file in ["report.html", "report.md", "results.json", "curves.csv", "trials.csv", "schedule.csv", "replay.json"] {
+        #expect(calls.rescored.withLock { $0.count } == 8 && calls.rescored.withLock { $0.allSatisfy(\.1) })
+
+        // Every seed of the winning method was replayed, against its own final best.
+        let winner = try #require(Winner(results))
+        #expect(results.replays.count == 2 && results.replays.allSatisfy { $0.method == winner.method && $0.replayNLL == 0.5 })
+        #expect(results.replays.map(\.seed) == [0, 1])
+        for replay in results.replays {
+            let run = try #require(results.runs.first { $0.method == replay.method && $0.seed == replay.seed })
+            #expect(replay.pbtWinnerWholeSet == run.wholeSet && replay.replayWholeSet?.nll == 0.26)
+        }
+        let slug = Self.preset.availableMethods.first { $0.name == winner.method }!.slug
+        for file in ["report.html", "report.md", "results.json", "curves.csv", "trials.csv", "schedule.csv", "schedule.json", "replay.json",
+                     "replays/\(slug)-seed0.json", "replays/\(slug)-seed1.json"] {
             #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(file).path), "\(file) missing")
         }
+        let written = try ExperimentResults.read(from: directory.appendingPathComponent("results.json"))
+        #expect(written.claims?.map(\.label) == ["(a)", "(b)", "(c)", "(d)"])
 
-        // Running again finds every run complete: same results, no new replay.
-        let again = try makeHarness(directory, replays: replays).run()
-        #expect(replays.value.withLock { $0 } == 1)
+        // Running again finds every run complete: same results, no new rescoring or replay.
+        let again = try makeHarness(directory, calls: calls).run()
+        #expect(calls.replays.withLock { $0 } == 2 && calls.rescored.withLock { $0.count } == 8)
         #expect(again.runs.map { $0.trials.map(\.validationNLL) } == results.runs.map { $0.trials.map(\.validationNLL) })
+        #expect(again.runs.map(\.wholeSet) == results.runs.map(\.wholeSet))
     }
 
-    @Test func rejectsPresetsThatCannotBeFair() {
+    @Test func pb2AndTheWideRangeRunBesidePBTAndGetTheirClaims() throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let methods = try Self.preset.methods(slugs: ["pbt-5x5", "pb2-5x5", "pbt-5x5-wide"])
+        #expect(methods.map(\.name) == [MethodName.pbt5x5, MethodName.pb2, MethodName.pbtWideRange])
+        #expect(methods[1].settings(Self.preset, seed: 0).explore == .pb2)
+        #expect(methods[2].settings(Self.preset, seed: 0).searchSpace.parameters[0].mutationBounds == 1e-5...1)
+
+        // Without PB2's implementation the harness refuses the run, saying so.
+        #expect(throws: PBTConfigError.exploreUnavailable(.pb2)) { try makeHarness(directory, calls: Calls(), methods: methods).run() }
+
+        let explorers = ExploreStrategies.builtIn.adding(.pb2) { try PB2Explore(settings: $0) }
+        let results = try makeHarness(directory, calls: Calls(), methods: methods, explorers: explorers).run()
+        #expect(results.runs.count == 3 * 2)
+        #expect(results.runs.allSatisfy { $0.totalCompute == Self.preset.totalSteps })
+        let labels = try #require(try ExperimentResults.read(from: directory.appendingPathComponent("results.json")).claims).map(\.label)
+        #expect(labels == ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"])
+    }
+
+    @Test func rejectsPresetsThatCannotBeFairAndUnknownMethods() {
         var p = Self.preset
         p.totalSteps = 30  // below one PBT-5x20 generation (4 × workers × trial steps = 40)
         #expect(throws: ExperimentError.self) { try p.validate() }
@@ -67,6 +125,14 @@ import Testing
         p = Self.preset
         p.lrMin = 0.5
         #expect(throws: ExperimentError.self) { try p.validate() }
+        p = Self.preset
+        p.wideLRRange = 1e-2...1
+        #expect(throws: ExperimentError.self, "the wide range must contain the prior") { try p.validate() }
         #expect(throws: Never.self) { try ExperimentPreset.quick.validate(); try ExperimentPreset.paper.validate() }
+
+        let unknown = #expect(throws: ExperimentError.self) { try Self.preset.methods(slugs: ["pbt-5x5", "pbt2"]) }
+        #expect(unknown?.description == "--methods: unknown method 'pbt2'; choose from pbt-5x5, pbt-5x20, random-search, fixed-lr, pb2-5x5, pbt-5x5-wide")
+        #expect(throws: ExperimentError.self) { try Self.preset.methods(slugs: ["pbt-5x5", "pbt-5x5"]) }
+        #expect(throws: ExperimentError.self) { try Self.preset.methods(slugs: []) }
     }
 }

@@ -126,6 +126,7 @@ import Testing
                         if clamped { clampedSeen += 1 } else { #expect(to == from * f) }
                     case .resampled: resampled += 1
                     case .shifted(_, let a, let b): #expect(a != b)
+                    case .suggested: Issue.record("perturbation never suggests")
                     }
                 }
                 h = next

@@ -62,8 +62,8 @@ struct Simulation {
     /// For every created trial: how many trials of each generation had finished when it was created.
     var finishedCountsAtCreation: [Int: [Int: Int]] = [:]
 
-    init(_ settings: PBTSettings) {
-        controller = PBTController(settings: settings)
+    init(_ settings: PBTSettings, explorer: any ExploreStrategy = Perturbation()) {
+        controller = PBTController(settings: settings, explorer: explorer)
         state = controller.initialState
         add(controller.start(&state))
     }

@@ -34,6 +34,35 @@ struct ReportTests {
         }
     }
 
+    @Test("results.json carries the claims and their tests; a results.json from before whole-set scores still renders")
+    func claimsInResultsAndOlderFiles() throws {
+        let results = ExperimentResults.demo(seeds: 5)
+        try Self.withReport(results) { directory in
+            let data = try Data(contentsOf: directory.appendingPathComponent("results.json"))
+            let reread = try ExperimentResults.jsonDecoder().decode(ExperimentResults.self, from: data)
+            let claims = try #require(reread.claims)
+            #expect(claims.map(\.label) == ["(a)", "(b)", "(c)", "(d)"])
+            #expect(claims.map(\.verdict) == Claims.evaluate(results).map(\.verdict))
+            #expect(claims[0].comparisons.allSatisfy { $0.test != nil }, "five seeds: every test ran")
+            #expect(claims[0].evidence.last?.contains("whole set") == true)
+
+            // An older file: no claims, no whole-set scores, one replay.
+            var json = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+            json["claims"] = nil
+            json["runs"] = (json["runs"] as? [[String: Any]])?.map { run in run.filter { $0.key != "wholeSet" } }
+            json["replays"] = (json["replays"] as? [[String: Any]])?.prefix(1).map { replay in
+                replay.filter { $0.key != "pbtWinnerWholeSet" && $0.key != "replayWholeSet" }
+            }
+            let older = try ExperimentResults.jsonDecoder().decode(ExperimentResults.self, from: try JSONSerialization.data(withJSONObject: json))
+            #expect(older.runs.allSatisfy { $0.wholeSet == nil } && older.replays.count == 1 && older.claims == nil)
+            try Self.withReport(older) { again in
+                let markdown = try Self.read(again, "report.md")
+                #expect(markdown.contains("100 % of budget (8,000 steps, fixed windows)"))
+                #expect(markdown.contains("a paired test needs at least 2 seeds with a result in each group (got 1 and 1)"))
+            }
+        }
+    }
+
     @Test("report.html is well-formed XML, self-contained, and has every figure with one <svg>")
     func html() throws {
         try Self.withReport(.demo(seeds: 2)) { directory in
@@ -71,7 +100,8 @@ struct ReportTests {
             for id in ReportFigures.ids {
                 #expect(markdown.contains("](\(id).svg)"), "report.md links \(id).svg")
             }
-            #expect(markdown.contains("| Claim | Our numbers | Verdict | Rule |"))
+            #expect(markdown.contains("| Claim | Verdict | Comparison (first vs second) | Test | Statistic | p (claimed; against) |"))
+            #expect(markdown.contains("### How each verdict was reached"))
             #expect(markdown.contains("| Method | W×P | Seeds |"))
             for label in ["(a)", "(b)", "(c)", "(d)"] {
                 #expect(markdown.contains("**\(label)**"))
@@ -152,7 +182,7 @@ struct ReportTests {
 
     @Test("a disagreement is stated plainly in the report")
     func disagreementStated() throws {
-        let results = ClaimsTests.results([(MethodName.pbt5x5, [1, 1.1]), (MethodName.randomSearch, [0, 0.1])])
+        let results = ClaimsTests.results([(MethodName.pbt5x5, ClaimsTests.seeds(1)), (MethodName.randomSearch, ClaimsTests.seeds(0))])
         try Self.withReport(results) { directory in
             let html = try Self.read(directory, "report.html")
             #expect(html.contains("Where we disagree with the paper:</b> (a) PBT-5x5 is the most compute-efficient"))
@@ -189,7 +219,8 @@ struct ReportTests {
         let a = ExperimentResults.demo(seeds: 2)
         let b = ExperimentResults.demo(seeds: 2)
         #expect(a.runs.map { $0.trials.map(\.validationNLL?.description) } == b.runs.map { $0.trials.map(\.validationNLL?.description) })
-        #expect(a.runs.count == 8 && a.replays.count == 1)
+        #expect(a.runs.count == 8 && a.replays.count == 2, "one replay per seed of the winning method")
+        #expect(a.runs.allSatisfy { $0.wholeSet != nil } && a.replays.allSatisfy { $0.pbtWinnerWholeSet != nil })
         #expect(ComputeCheck(a).isEqual && ComputeCheck(a).maximumDifference == 0)
         #expect(a.runs.contains { $0.trials.contains { $0.finiteNLL == nil } })
         #expect(a.runs.contains { $0.trials.contains { $0.tournamentLoser != nil } })

@@ -373,6 +373,37 @@ extension StatisticsTests {
             #expect(far.verdict == .disagrees)
         }
 
+        @Test("the paired non-inferiority test equals ttest_1samp of the differences minus the margin, with the 90 % interval")
+        func pairedNonInferiorityMatchesSciPy() throws {
+            // d = replay − winner, m = 0.05: stats.ttest_1samp(d − m, 0, alternative='less') → t, p;
+            // alternative='greater' → p against; stats.ttest_1samp(d, 0).confidence_interval(0.90).
+            let replay = [4.12, 4.20, 4.15, 4.09, 4.18], winner = [4.10, 4.17, 4.16, 4.08, 4.13]
+            let result = try StatisticalTests.nonInferiority(replay, winner, margin: 0.05, paired: true)
+            expectNear(result.statistic, -3.0000000000000004, relative: 1e-10, "t")
+            expectNear(result.pValue, 0.0199709840358594, relative: 1e-9, "p of d < m")
+            expectNear(result.pValueAgainst, 0.9800290159641406, relative: 1e-9, "p of d > m")
+            expectNear(result.interval.lower, -0.0013184678632663233, relative: 1e-9, "90 % CI lower")
+            expectNear(result.interval.upper, 0.041318467863266525, relative: 1e-9, "90 % CI upper")
+            #expect(result.degreesOfFreedom == [4])
+            #expect(result.verdict == .agrees)
+            // Worse than the margin by far, it disagrees; a much better replay still agrees (no lower bound).
+            #expect(try StatisticalTests.nonInferiority(replay.map { $0 + 0.3 }, winner, margin: 0.05, paired: true).verdict == .disagrees)
+            #expect(try StatisticalTests.nonInferiority(replay.map { $0 - 0.5 }, winner, margin: 0.05, paired: true).verdict == .agrees)
+        }
+
+        @Test("the Welch non-inferiority test equals ttest_ind of the first sample minus the margin")
+        func welchNonInferiorityMatchesSciPy() throws {
+            // stats.ttest_ind(first − 0.1, second, equal_var=False, alternative='less') → t, p, df; 'greater' → p against
+            let result = try StatisticalTests.nonInferiority(first, second, margin: 0.1, paired: false)
+            expectNear(result.statistic, -5.37315177366366, relative: 1e-10, "t")
+            expectNear(result.pValue, 0.0001598196241902839, relative: 1e-8, "p")
+            expectNear(result.pValueAgainst, 0.9998401803758097, relative: 1e-10, "p against")
+            expectNear(result.degreesOfFreedom[0], 9.94002356035473, relative: 1e-12, "Welch ν")
+            #expect(throws: StatisticsError.invalidParameter(name: "margin", value: -1, requirement: "finite and > 0")) {
+                try StatisticalTests.nonInferiority(first, second, margin: -1, paired: false)
+            }
+        }
+
         @Test("the verdict rule: agrees only at p < α for the claim, disagrees only at p < α against it")
         func verdictRule() {
             #expect(ClaimTest.verdict(pValue: 0.049, pValueAgainst: 0.951, alpha: 0.05) == .agrees)
