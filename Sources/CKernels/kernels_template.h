@@ -1,0 +1,626 @@
+// The kernels, written once against a small vector vocabulary and compiled
+// once per instruction set: kernels_avx512.c, kernels_avx2.c and
+// kernels_generic.c each define the vocabulary below and include this file.
+// Notation as in include/CKernels.h.
+//
+// The vocabulary an including file defines:
+//   FN(name)          name with the variant's suffix (conv_forward_avx512)
+//   TARGET            the attribute enabling the instruction set, on every function
+//   VL                floats per vector;  vec, vmask  its vector and lane-mask types
+//   vzero() vset1(x) vload(p) vstore(p, v)             whole vectors (unaligned)
+//   vmask_first(n)    a mask of the first n lanes (0 <= n <= VL)
+//   vloadm(p, m, f)   lanes of m from p, others f;  vstorem(p, v, m)  lanes of m only
+//   vadd vsub vmul vmax vfma(a, b, c) = a·b + c    vsqrt  vdiv
+//   vrecip(x)         1/x to ~1 ulp;  vexp(x)  e^x (see below)
+//   vpositive(y, v)   v where y > 0, else 0;  vhsum vhmax  horizontal sum and max
+//   vmaskz(v, m)      v in the lanes of m, else 0;  vrelu(x)  max(x, 0), NaN kept
+//   NV_MAX            most vectors a register tile spans;  MR_OF(nv)  its rows (<= MR_MAX)
+//
+// How the products are blocked (the same scheme as oneDNN's AVX-512 1-D
+// convolution and llm.c's matmul, for activations laid out (T, C)):
+// a register tile holds MR time steps × NV vectors of output channels. For
+// each input channel c it loads NV vectors of the packed weight row (all
+// outputs of c) and broadcasts MR activations inp[t + i, c], one FMA per
+// (row, vector) pair, so every loaded value is used NV or MR times. The taps
+// of a convolution are more passes over c into the same accumulators, each
+// from rows shifted by s_k: taps fused, no im2col copy. The weights of a
+// layer are small and stay in L1; rows are walked in blocks of RB so that the
+// broadcast rows are reused from L1 across column chunks. Bias, residual add,
+// ReLU or the gated unit are applied while the tile is still in registers.
+
+#ifndef ALWAYS_INLINE
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#endif
+#ifndef UNROLL
+#define UNROLL _Pragma("clang loop unroll(full)")
+#endif
+#ifndef CK_MIN
+#define CK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define CK_MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
+// Rows per block: the broadcast rows of one block are reused from L1 by
+// every column chunk (96 is a multiple of every MR used).
+#define RB 96
+// Rows per block of the weight-gradient reduction: the block's dout and inp
+// rows stay in L1 while every weight tile of every tap sweeps them.
+#define TC 64
+
+// ---- Vector math ---------------------------------------------------------------------------
+
+static ALWAYS_INLINE TARGET vec FN(v_sigmoid)(vec x) {
+    return vrecip(vadd(vset1(1.0f), vexp(vsub(vzero(), x))));
+}
+
+// tanh(x) = 1 - 2 / (e^{2x} + 1): absolute error below 1e-6 everywhere.
+static ALWAYS_INLINE TARGET vec FN(v_tanh)(vec x) {
+    vec e = vexp(vadd(x, x));
+    return vsub(vset1(1.0f), vmul(vset1(2.0f), vrecip(vadd(e, vset1(1.0f)))));
+}
+
+static TARGET void FN(vexp_array)(float *out, const float *inp, long n) {
+    long i = 0;
+    for (; i + VL <= n; i += VL) vstore(out + i, vexp(vload(inp + i)));
+    if (i < n) {
+        vmask m = vmask_first((int)(n - i));
+        vstorem(out + i, vexp(vloadm(inp + i, m, vzero())), m);
+    }
+}
+
+static TARGET void FN(vtanh_array)(float *out, const float *inp, long n) {
+    long i = 0;
+    for (; i + VL <= n; i += VL) vstore(out + i, FN(v_tanh)(vload(inp + i)));
+    if (i < n) {
+        vmask m = vmask_first((int)(n - i));
+        vstorem(out + i, FN(v_tanh)(vloadm(inp + i, m, vzero())), m);
+    }
+}
+
+static TARGET void FN(vsigmoid_array)(float *out, const float *inp, long n) {
+    long i = 0;
+    for (; i + VL <= n; i += VL) vstore(out + i, FN(v_sigmoid)(vload(inp + i)));
+    if (i < n) {
+        vmask m = vmask_first((int)(n - i));
+        vstorem(out + i, FN(v_sigmoid)(vloadm(inp + i, m, vzero())), m);
+    }
+}
+
+// ---- The row-broadcast product ---------------------------------------------------------------
+//
+// acc[t, j] = Σ_k Σ_c a[(t + shift_k)·lda + c] · b_k[c·ldb + j],  shift_k = (K-1-k)·step
+// where rows of a outside [lo, hi) are zero. The forward convolution has
+// step = -d, lo = 0 (the past before the sequence is zero); the input
+// gradient has step = +d, hi = T (nothing after the sequence).
+
+typedef struct FN(rb_problem) {
+    const float *a; long lda; long lo, hi;
+    const float *b; long ldb; long tapstride;
+    int kc; int K; long step;
+} FN(rb_problem);
+
+// Whether some tap of rows [t, t + m) is partly inside [lo, hi): such tiles
+// are computed one row at a time (at most one tile per tap and call).
+static ALWAYS_INLINE TARGET int FN(rb_straddles)(const FN(rb_problem) *p, long t, int m) {
+    for (int k = 0; k < p->K; k++) {
+        long r0 = t + (long)(p->K - 1 - k) * p->step, r1 = r0 + m - 1;
+        int none = r1 < p->lo || r0 >= p->hi, all = r0 >= p->lo && r1 < p->hi;
+        if (!none && !all) return 1;
+    }
+    return 0;
+}
+
+// acc[i][v] += the product for rows t .. t+MR-1 and the vectors at column
+// offsets off[v]. Taps whose rows all lie outside [lo, hi) are skipped.
+static ALWAYS_INLINE TARGET void FN(rb_tile)(const FN(rb_problem) *p, long t, int MR, int NV,
+                                             const long *off, vec acc[][NV_MAX]) {
+    for (int k = 0; k < p->K; k++) {
+        long r0 = t + (long)(p->K - 1 - k) * p->step;
+        if (r0 + MR - 1 < p->lo || r0 >= p->hi) continue;
+        const float *a = p->a + r0 * p->lda;
+        const float *b = p->b + k * p->tapstride;
+        const long lda = p->lda, ldb = p->ldb;
+        for (int c = 0; c < p->kc; c++) {
+            vec bv[NV_MAX];
+            UNROLL for (int v = 0; v < NV; v++) bv[v] = vload(b + c * ldb + off[v]);
+            UNROLL for (int i = 0; i < MR; i++) {
+                vec av = vset1(a[i * lda + c]);
+                UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vfma(av, bv[v], acc[i][v]);
+            }
+        }
+    }
+}
+
+// ---- Plain epilogue: out = add + bias + acc, optional ReLU -------------------------------------
+
+typedef struct FN(plain_out) {
+    float *out; long ldo; const float *add; long lda;
+    const float *bias;  // padded: whole vectors may be read (NULL: zero)
+    int C; int relu;
+} FN(plain_out);
+
+static ALWAYS_INLINE TARGET void FN(plain_init)(const FN(plain_out) *o, long t, int MR, int NV,
+                                                const long *off, vec acc[][NV_MAX]) {
+    UNROLL for (int v = 0; v < NV; v++) {
+        vec b0 = o->bias ? vload(o->bias + off[v]) : vzero();
+        if (o->add) {
+            vmask m = vmask_first(CK_MAX(0, CK_MIN(VL, o->C - (int)off[v])));
+            UNROLL for (int i = 0; i < MR; i++) acc[i][v] = vadd(b0, vloadm(o->add + (t + i) * o->lda + off[v], m, vzero()));
+        } else {
+            UNROLL for (int i = 0; i < MR; i++) acc[i][v] = b0;
+        }
+    }
+}
+
+static ALWAYS_INLINE TARGET void FN(plain_store)(const FN(plain_out) *o, long t, int MR, int NV,
+                                                 const long *off, vec acc[][NV_MAX]) {
+    UNROLL for (int v = 0; v < NV; v++) {
+        int n = CK_MIN(VL, o->C - (int)off[v]);
+        vmask m = vmask_first(CK_MAX(n, 0));
+        UNROLL for (int i = 0; i < MR; i++) {
+            vec y = o->relu ? vrelu(acc[i][v]) : acc[i][v];
+            float *dst = o->out + (t + i) * o->ldo + off[v];
+            if (n >= VL) vstore(dst, y); else if (n > 0) vstorem(dst, y, m);
+        }
+    }
+}
+
+static ALWAYS_INLINE TARGET void FN(plain_tile)(const FN(rb_problem) *p, const FN(plain_out) *o,
+                                                long t, int MR, int NV, const long *off) {
+    vec acc[MR_MAX][NV_MAX];
+    FN(plain_init)(o, t, MR, NV, off, acc);
+    FN(rb_tile)(p, t, MR, NV, off, acc);
+    FN(plain_store)(o, t, MR, NV, off, acc);
+}
+
+// Rows [t0, t1) of one column chunk of NV vectors.
+static ALWAYS_INLINE TARGET void FN(plain_rows)(const FN(rb_problem) *p, const FN(plain_out) *o,
+                                                long t0, long t1, int NV, const long *off) {
+    const int MR = MR_OF(NV);
+    long t = t0;
+    for (; t + MR <= t1; t += MR) {
+        if (FN(rb_straddles)(p, t, MR)) {
+            UNROLL for (int i = 0; i < MR; i++) FN(plain_tile)(p, o, t + i, 1, NV, off);
+        } else {
+            FN(plain_tile)(p, o, t, MR, NV, off);
+        }
+    }
+    for (; t + 4 <= t1 && MR > 4; t += 4) {
+        if (FN(rb_straddles)(p, t, 4)) {
+            for (int i = 0; i < 4; i++) FN(plain_tile)(p, o, t + i, 1, NV, off);
+        } else {
+            FN(plain_tile)(p, o, t, 4, NV, off);
+        }
+    }
+    for (; t < t1; t++) FN(plain_tile)(p, o, t, 1, NV, off);
+}
+
+// All output columns of rows [t0, t1): row blocks of RB, within each the
+// columns in chunks of NV_MAX vectors.
+static TARGET void FN(plain_product)(const FN(rb_problem) *p, const FN(plain_out) *o, long t0, long t1) {
+    const int nvec = (o->C + VL - 1) / VL;
+    for (long tb = t0; tb < t1; tb += RB) {
+        long te = CK_MIN(t1, tb + RB);
+        for (int v0 = 0; v0 < nvec; v0 += NV_MAX) {
+            int nv = CK_MIN(NV_MAX, nvec - v0);
+            long off[NV_MAX];
+            for (int v = 0; v < NV_MAX; v++) off[v] = (long)(v0 + v) * VL;
+            switch (nv) {
+#if NV_MAX >= 4
+            case 4: FN(plain_rows)(p, o, tb, te, 4, off); break;
+#endif
+#if NV_MAX >= 3
+            case 3: FN(plain_rows)(p, o, tb, te, 3, off); break;
+#endif
+            case 2: FN(plain_rows)(p, o, tb, te, 2, off); break;
+            default: FN(plain_rows)(p, o, tb, te, 1, off); break;
+            }
+        }
+    }
+}
+
+static long FN(round_pad)(int n) { return ((long)n + CK_PAD - 1) / CK_PAD * CK_PAD; }
+
+static TARGET void FN(conv_forward)(float *out, long ldo, const float *add, long lda,
+                                    const float *inp, long ldi, const float *wpacked,
+                                    long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
+    const long np = FN(round_pad)(Cout);
+    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d };
+    FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * Cin * np, Cout, relu };
+    FN(plain_product)(&p, &o, t0, t1);
+}
+
+static TARGET void FN(conv_backward_input)(float *dinp, long lddi, int accumulate,
+                                           const float *dout, long lddo, const float *wpacked,
+                                           long t0, long t1, long T, int Cin, int Cout, int K, long d) {
+    const long np = FN(round_pad)(Cin);
+    FN(rb_problem) p = { dout, lddo, 0, T, wpacked, np, (long)Cout * np, Cout, K, d };
+    FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0 };
+    FN(plain_product)(&p, &o, t0, t1);
+}
+
+// ---- Gated epilogue -------------------------------------------------------------------------
+//
+// The tile's NV vectors are NV/2 vectors of a (columns j0 ..) and the NV/2
+// vectors of g for the same channels (packed P columns later), so the unit
+// is computed from registers.
+
+typedef struct FN(gated_out) {
+    float *gate; long ldg; float *z; long ldz;
+    const float *bias;  // packed, padded: a at [0, P), g at [P, 2P)
+    int D; long P;
+} FN(gated_out);
+
+static ALWAYS_INLINE TARGET void FN(gate_store)(const FN(gated_out) *o, float *gate_row, float *z_row,
+                                                int j, vec a, vec g) {
+    vec th = FN(v_tanh)(a), sg = FN(v_sigmoid)(g), z = vmul(th, sg);
+    int n = CK_MIN(VL, o->D - j);
+    if (n >= VL) {
+        if (gate_row) { vstore(gate_row + j, th); vstore(gate_row + o->D + j, sg); }
+        if (z_row) vstore(z_row + j, z);
+    } else if (n > 0) {
+        vmask m = vmask_first(n);
+        if (gate_row) { vstorem(gate_row + j, th, m); vstorem(gate_row + o->D + j, sg, m); }
+        if (z_row) vstorem(z_row + j, z, m);
+    }
+}
+
+static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, const FN(gated_out) *o,
+                                                long t, int MR, int NV, const long *off) {
+    vec acc[MR_MAX][NV_MAX];
+    UNROLL for (int v = 0; v < NV; v++) {
+        vec b0 = vload(o->bias + off[v]);
+        UNROLL for (int i = 0; i < MR; i++) acc[i][v] = b0;
+    }
+    FN(rb_tile)(p, t, MR, NV, off, acc);
+    const int H = NV / 2;
+    UNROLL for (int i = 0; i < MR; i++) {
+        float *gate_row = o->gate ? o->gate + (t + i) * o->ldg : 0;
+        float *z_row = o->z ? o->z + (t + i) * o->ldz : 0;
+        UNROLL for (int v = 0; v < H; v++) FN(gate_store)(o, gate_row, z_row, (int)off[v], acc[i][v], acc[i][v + H]);
+    }
+}
+
+static ALWAYS_INLINE TARGET void FN(gated_rows)(const FN(rb_problem) *p, const FN(gated_out) *o,
+                                                long t0, long t1, int NV, const long *off) {
+    const int MR = MR_OF(NV);
+    long t = t0;
+    for (; t + MR <= t1; t += MR) {
+        if (FN(rb_straddles)(p, t, MR)) {
+            UNROLL for (int i = 0; i < MR; i++) FN(gated_tile)(p, o, t + i, 1, NV, off);
+        } else {
+            FN(gated_tile)(p, o, t, MR, NV, off);
+        }
+    }
+    for (; t + 4 <= t1 && MR > 4; t += 4) {
+        if (FN(rb_straddles)(p, t, 4)) {
+            for (int i = 0; i < 4; i++) FN(gated_tile)(p, o, t + i, 1, NV, off);
+        } else {
+            FN(gated_tile)(p, o, t, 4, NV, off);
+        }
+    }
+    for (; t < t1; t++) FN(gated_tile)(p, o, t, 1, NV, off);
+}
+
+static TARGET void FN(conv_gated_forward)(float *gate, long ldg, float *z, long ldz,
+                                          const float *inp, long ldi, const float *wpacked,
+                                          long t0, long t1, int Cin, int D, int K, long d) {
+    const long P = FN(round_pad)(D), np = 2 * P;
+    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d };
+    FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * Cin * np, D, P };
+    const int nvec = (D + VL - 1) / VL;   // vectors of a (and of g)
+    const int half = NV_MAX / 2 > 0 ? NV_MAX / 2 : 1;
+    for (long tb = t0; tb < t1; tb += RB) {
+        long te = CK_MIN(t1, tb + RB);
+        for (int v0 = 0; v0 < nvec; v0 += half) {
+            int nh = CK_MIN(half, nvec - v0);
+            long off[NV_MAX];
+            for (int v = 0; v < NV_MAX; v++) off[v] = 0;
+            for (int v = 0; v < nh; v++) { off[v] = (long)(v0 + v) * VL; off[v + nh] = P + (long)(v0 + v) * VL; }
+            switch (nh) {
+#if NV_MAX >= 4
+            case 2: FN(gated_rows)(&p, &o, tb, te, 4, off); break;
+#endif
+            default: FN(gated_rows)(&p, &o, tb, te, 2, off); break;
+            }
+        }
+    }
+}
+
+// ---- Weight gradient: a reduction over time ---------------------------------------------------
+//
+// dW_k[o, c] += Σ_t dout[t, o] · inp[t - s_k, c]: the register tile holds MR
+// output channels o × NV vectors of input channels c and sweeps a block of
+// TC rows, broadcasting dout[t, o..o+MR) and loading inp[t - s_k, c-vectors].
+// The block's rows stay in L1 while all taps and tiles sweep them.
+
+static ALWAYS_INLINE TARGET void FN(wg_tile)(float *dw, int Cin, const float *dout, long lddo,
+                                             const float *inp, long ldi, long ta, long tb, long s,
+                                             int o0, int c0, int MR, int NV, int tail) {
+    vec acc[MR_MAX][NV_MAX];
+    vmask mt = vmask_first(tail);
+    UNROLL for (int i = 0; i < MR; i++)
+        UNROLL for (int v = 0; v < NV; v++) {
+            float *p = dw + (long)(o0 + i) * Cin + c0 + v * VL;
+            acc[i][v] = (v == NV - 1 && tail < VL) ? vloadm(p, mt, vzero()) : vload(p);
+        }
+    for (long t = ta; t < tb; t++) {
+        const float *x = inp + (t - s) * ldi + c0;
+        const float *g = dout + t * lddo + o0;
+        vec bv[NV_MAX];
+        UNROLL for (int v = 0; v < NV; v++) bv[v] = (v == NV - 1 && tail < VL) ? vloadm(x + v * VL, mt, vzero()) : vload(x + v * VL);
+        UNROLL for (int i = 0; i < MR; i++) {
+            vec av = vset1(g[i]);
+            UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vfma(av, bv[v], acc[i][v]);
+        }
+    }
+    UNROLL for (int i = 0; i < MR; i++)
+        UNROLL for (int v = 0; v < NV; v++) {
+            float *p = dw + (long)(o0 + i) * Cin + c0 + v * VL;
+            if (v == NV - 1 && tail < VL) vstorem(p, acc[i][v], mt); else vstore(p, acc[i][v]);
+        }
+}
+
+// All output channels of one column chunk (NV vectors from c0) over rows [ta, tb).
+static ALWAYS_INLINE TARGET void FN(wg_chunk)(float *dw, int Cin, int Cout, const float *dout, long lddo,
+                                              const float *inp, long ldi, long ta, long tb, long s,
+                                              int c0, int NV, int tail) {
+    const int MR = MR_OF(NV);
+    int o = 0;
+    for (; o + MR <= Cout; o += MR) FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, MR, NV, tail);
+    for (; o + 4 <= Cout && MR > 4; o += 4) FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 4, NV, tail);
+    for (; o < Cout; o++) FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 1, NV, tail);
+}
+
+static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, long t0, long t1, int C) {
+    for (int c0 = 0; c0 < C; c0 += 4 * VL) {
+        vec acc[4];
+        vmask m[4];
+        int nv = CK_MIN(4, (C - c0 + VL - 1) / VL);
+        for (int v = 0; v < 4; v++) { acc[v] = vzero(); m[v] = vmask_first(CK_MAX(0, CK_MIN(VL, C - c0 - v * VL))); }
+        for (long t = t0; t < t1; t++)
+            for (int v = 0; v < nv; v++) acc[v] = vadd(acc[v], vloadm(x + t * ldx + c0 + v * VL, m[v], vzero()));
+        for (int v = 0; v < nv; v++) {
+            float *p = sums + c0 + v * VL;
+            vstorem(p, vadd(vloadm(p, m[v], vzero()), acc[v]), m[v]);
+        }
+    }
+}
+
+static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
+                                            const float *dout, long lddo, const float *inp, long ldi,
+                                            long t0, long t1, int Cin, int Cout, int K, long d) {
+    const int nvec = (Cin + VL - 1) / VL;
+    for (long ta = t0; ta < t1; ta += TC) {
+        long tb = CK_MIN(t1, ta + TC);
+        if (dbias) FN(column_sums_range)(dbias, dout, lddo, ta, tb, Cout);
+        for (int k = 0; k < K; k++) {
+            long s = (long)(K - 1 - k) * d;
+            long ts = CK_MAX(ta, s);
+            if (ts >= tb) continue;
+            float *dw = dweight + (long)k * Cout * Cin;
+            for (int v0 = 0; v0 < nvec; v0 += NV_MAX) {
+                int nv = CK_MIN(NV_MAX, nvec - v0);
+                int c0 = v0 * VL;
+                int tail = CK_MIN(VL, Cin - (c0 + (nv - 1) * VL));
+                switch (nv) {
+#if NV_MAX >= 4
+                case 4: FN(wg_chunk)(dw, Cin, Cout, dout, lddo, inp, ldi, ts, tb, s, c0, 4, tail); break;
+#endif
+#if NV_MAX >= 3
+                case 3: FN(wg_chunk)(dw, Cin, Cout, dout, lddo, inp, ldi, ts, tb, s, c0, 3, tail); break;
+#endif
+                case 2: FN(wg_chunk)(dw, Cin, Cout, dout, lddo, inp, ldi, ts, tb, s, c0, 2, tail); break;
+                default: FN(wg_chunk)(dw, Cin, Cout, dout, lddo, inp, ldi, ts, tb, s, c0, 1, tail); break;
+                }
+            }
+        }
+    }
+}
+
+// ---- Pointwise kernels ------------------------------------------------------------------------
+
+static TARGET void FN(column_sums)(float *sums, const float *x, long ldx, long rows, int C) {
+    FN(column_sums_range)(sums, x, ldx, 0, rows, C);
+}
+
+static TARGET void FN(gated_pointwise_forward)(float *gate, long ldg, float *z, long ldz,
+                                               const float *pre, long ldp, const float *bias, long rows, int D) {
+    FN(gated_out) o = { gate, ldg, z, ldz, 0, D, 0 };
+    for (long r = 0; r < rows; r++) {
+        const float *a = pre + r * ldp, *g = a + D;
+        float *gate_row = gate ? gate + r * ldg : 0, *z_row = z ? z + r * ldz : 0;
+        for (int j = 0; j < D; j += VL) {
+            vmask m = vmask_first(CK_MIN(VL, D - j));
+            vec va = vloadm(a + j, m, vzero()), vg = vloadm(g + j, m, vzero());
+            if (bias) { va = vadd(va, vloadm(bias + j, m, vzero())); vg = vadd(vg, vloadm(bias + D + j, m, vzero())); }
+            FN(gate_store)(&o, gate_row, z_row, j, va, vg);
+        }
+    }
+}
+
+static TARGET void FN(gated_backward)(float *dpre, long lddp, const float *dz, long lddz,
+                                      const float *gate, long ldg, long rows, int D) {
+    const vec one = vset1(1.0f);
+    for (long r = 0; r < rows; r++) {
+        const float *th = gate + r * ldg, *sg = th + D, *g = dz + r * lddz;
+        float *da = dpre + r * lddp, *dg = da + D;
+        for (int j = 0; j < D; j += VL) {
+            int n = CK_MIN(VL, D - j);
+            vmask m = vmask_first(n);
+            vec t = vloadm(th + j, m, vzero()), s = vloadm(sg + j, m, vzero()), gz = vloadm(g + j, m, vzero());
+            vec gs = vmul(gz, s);
+            vec va = vmul(gs, vsub(one, vmul(t, t)));
+            vec vg = vmul(vmul(gs, t), vsub(one, s));
+            if (n >= VL) { vstore(da + j, va); vstore(dg + j, vg); }
+            else { vstorem(da + j, va, m); vstorem(dg + j, vg, m); }
+        }
+    }
+}
+
+static TARGET void FN(bias_relu)(float *out, long ldo, const float *inp, long ldi,
+                                 const float *bias, long rows, int C) {
+    for (long r = 0; r < rows; r++)
+        for (int j = 0; j < C; j += VL) {
+            vmask m = vmask_first(CK_MIN(VL, C - j));
+            vec x = vloadm(inp + r * ldi + j, m, vzero());
+            if (bias) x = vadd(x, vloadm(bias + j, m, vzero()));
+            vstorem(out + r * ldo + j, vrelu(x), m);
+        }
+}
+
+static TARGET void FN(relu_backward)(float *dx, long lddx, const float *dy, long lddy,
+                                     const float *y, long ldy, long rows, int C) {
+    for (long r = 0; r < rows; r++)
+        for (int j = 0; j < C; j += VL) {
+            vmask m = vmask_first(CK_MIN(VL, C - j));
+            vec g = vloadm(dy + r * lddy + j, m, vzero()), out = vloadm(y + r * ldy + j, m, vzero());
+            vstorem(dx + r * lddx + j, vpositive(out, g), m);
+        }
+}
+
+// ---- Softmax cross-entropy -------------------------------------------------------------------
+
+static TARGET double FN(softmax_xent)(float *dlogits, long lddl, const float *logits, long ldl,
+                                      const float *bias, const int *targets, long rows, int V, float scale) {
+    double total = 0;
+    const vec ninf = vset1(-__builtin_inff());
+    for (long r = 0; r < rows; r++) {
+        const float *x = logits + r * ldl;
+        float *dx = dlogits ? dlogits + r * lddl : 0;
+        const int y = targets[r];
+        // Read before dlogits (which may be the logits) is written.
+        const float target = x[y] + (bias ? bias[y] : 0.0f);
+        vec mv = ninf;
+        for (int j = 0; j < V; j += VL) {
+            vmask m = vmask_first(CK_MIN(VL, V - j));
+            vec v = vloadm(x + j, m, ninf);
+            if (bias) v = vadd(v, vloadm(bias + j, m, vzero()));
+            mv = vmax(v, mv);
+        }
+        const float mx = vhmax(mv);
+        const vec mb = vset1(mx);
+        vec acc = vzero();
+        for (int j = 0; j < V; j += VL) {
+            int n = CK_MIN(VL, V - j);
+            vmask m = vmask_first(n);
+            vec v = vloadm(x + j, m, ninf);
+            if (bias) v = vadd(v, vloadm(bias + j, m, vzero()));
+            vec e = vexp(vsub(v, mb));
+            if (n < VL) e = vmaskz(e, m);  // e^-inf is not quite 0 after clamping
+            acc = vadd(acc, e);
+            if (dx) vstorem(dx + j, e, m);
+        }
+        const float sum = vhsum(acc);
+        // In double: a row's loss is a small difference of larger numbers.
+        total += __builtin_log((double)sum) + (double)mx - (double)target;
+        if (dx) {
+            const vec k = vset1(scale / sum);
+            for (int j = 0; j < V; j += VL) {
+                vmask m = vmask_first(CK_MIN(VL, V - j));
+                vstorem(dx + j, vmul(vloadm(dx + j, m, vzero()), k), m);
+            }
+            dx[y] -= scale;
+        }
+    }
+    return total;
+}
+
+// ---- Generation: y = bias + W·x with W given transposed ----------------------------------------
+
+static TARGET void FN(matvec)(float *y, const float *wt, long ldw, const float *x, const float *bias,
+                              int rows, int cols, int accumulate) {
+    // Eight vectors of outputs at a time, in two chains per vector (even and
+    // odd columns) so that the FMAs' latency is hidden.
+    for (int r0 = 0; r0 < rows; r0 += 4 * VL) {
+        vec acc0[4], acc1[4];
+        vmask m[4];
+        int nv = CK_MIN(4, (rows - r0 + VL - 1) / VL);
+        for (int v = 0; v < 4; v++) {
+            acc0[v] = vzero(); acc1[v] = vzero();
+            m[v] = vmask_first(CK_MAX(0, CK_MIN(VL, rows - r0 - v * VL)));
+        }
+        const float *w = wt + r0;
+        int c = 0;
+        if (nv == 4 && rows - r0 >= 4 * VL) {
+            for (; c + 2 <= cols; c += 2) {
+                vec x0 = vset1(x[c]), x1 = vset1(x[c + 1]);
+                const float *w0 = w + (long)c * ldw, *w1 = w0 + ldw;
+                for (int v = 0; v < 4; v++) {
+                    acc0[v] = vfma(x0, vload(w0 + v * VL), acc0[v]);
+                    acc1[v] = vfma(x1, vload(w1 + v * VL), acc1[v]);
+                }
+            }
+        }
+        for (; c < cols; c++) {
+            vec xc = vset1(x[c]);
+            const float *wc = w + (long)c * ldw;
+            for (int v = 0; v < nv; v++) acc0[v] = vfma(xc, vloadm(wc + v * VL, m[v], vzero()), acc0[v]);
+        }
+        for (int v = 0; v < nv; v++) {
+            vec s = vadd(acc0[v], acc1[v]);
+            if (bias) s = vadd(s, vloadm(bias + r0 + v * VL, m[v], vzero()));
+            if (accumulate) s = vadd(s, vloadm(y + r0 + v * VL, m[v], vzero()));
+            vstorem(y + r0 + v * VL, s, m[v]);
+        }
+    }
+}
+
+// ---- Adam ------------------------------------------------------------------------------------
+
+static TARGET void FN(adam)(float *params, float *m, float *v, const float *grads, long n,
+                            float lr, float beta1, float beta2, float eps, float c1, float c2) {
+    // p -= (lr / c1) · m / (sqrt(v) / sqrt(c2) + eps)
+    const vec b1 = vset1(beta1), b2 = vset1(beta2), a1 = vset1(1 - beta1), a2 = vset1(1 - beta2);
+    const vec step = vset1(lr / c1), inv = vset1(1 / __builtin_sqrtf(c2)), ve = vset1(eps);
+    for (long i = 0; i < n; i += VL) {
+        vmask k = vmask_first((int)CK_MIN((long)VL, n - i));
+        vec g = vloadm(grads + i, k, vzero());
+        vec mi = vfma(a1, g, vmul(b1, vloadm(m + i, k, vzero())));
+        vec vi = vfma(vmul(a2, g), g, vmul(b2, vloadm(v + i, k, vzero())));
+        vstorem(m + i, mi, k);
+        vstorem(v + i, vi, k);
+        vec denom = vfma(vsqrt(vi), inv, ve);
+        vstorem(params + i, vsub(vloadm(params + i, k, vzero()), vdiv(vmul(step, mi), denom)), k);
+    }
+}
+
+// ---- The FMA ceiling -------------------------------------------------------------------------
+//
+// Twelve independent chains (more than FMA latency × FMA ports on any of
+// these cores), as ../shared/peer/fma_peak.c does at 256 bits.
+
+static TARGET float FN(fma_chains)(long iterations) {
+    const vec a = vset1(0.999999f), b = vset1(1e-7f);
+    vec c[12];
+    UNROLL for (int i = 0; i < 12; i++) c[i] = vset1((float)i);
+    for (long n = 0; n < iterations; n++) {
+        UNROLL for (int i = 0; i < 12; i++) c[i] = vfma(c[i], a, b);
+    }
+    vec s = vzero();
+    UNROLL for (int i = 0; i < 12; i++) s = vadd(s, c[i]);
+    return vhsum(s);
+}
+
+// ---- The table -------------------------------------------------------------------------------
+
+const ck_kernels FN(ck_table) = {
+    .isa = ISA_ENUM,
+    .name = ISA_NAME,
+    .lanes = VL,
+    .conv_forward = FN(conv_forward),
+    .conv_gated_forward = FN(conv_gated_forward),
+    .conv_backward_input = FN(conv_backward_input),
+    .conv_backward_weight = FN(conv_backward_weight),
+    .gated_pointwise_forward = FN(gated_pointwise_forward),
+    .gated_backward = FN(gated_backward),
+    .column_sums = FN(column_sums),
+    .bias_relu = FN(bias_relu),
+    .relu_backward = FN(relu_backward),
+    .softmax_xent = FN(softmax_xent),
+    .matvec = FN(matvec),
+    .adam = FN(adam),
+    .vexp = FN(vexp_array),
+    .vtanh = FN(vtanh_array),
+    .vsigmoid = FN(vsigmoid_array),
+    .fma_chains = FN(fma_chains),
+};
