@@ -65,7 +65,7 @@ void ck_pack_forward(float *packed, const float *weight, const float *bias, int 
     }
 }
 
-long ck_packed_backward_count(int K, int Cin, int Cout) { return (long)K * Cout * round_pad(Cin); }
+long ck_packed_backward_count(int K, int Cin, int Cout) { return (long)K * Cout * round_pad(Cin) + CK_PAD; }
 
 void ck_pack_backward(float *packed, const float *weight, int K, int Cin, int Cout) {
     const long np = round_pad(Cin);
@@ -73,4 +73,5 @@ void ck_pack_backward(float *packed, const float *weight, int K, int Cin, int Co
         memcpy(packed + r * np, weight + r * Cin, sizeof(float) * (size_t)Cin);
         memset(packed + r * np + Cin, 0, sizeof(float) * (size_t)(np - Cin));
     }
+    memset(packed + (long)K * Cout * np, 0, sizeof(float) * CK_PAD);
 }

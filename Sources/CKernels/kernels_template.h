@@ -326,6 +326,77 @@ static TARGET void FN(conv_gated_forward)(float *gate, long ldg, float *z, long 
     }
 }
 
+// ---- WaveNet's layer backward up to the gated unit ------------------------------------------
+//
+// z feeds two 1x1 products (the skip sum and the residual path), so
+//   dz[t] = dskip[t] · Ws[:, layer's columns] + dres[t] · Wr
+// and dpre = the gated unit's backward of dz. One pass: each tile of dz
+// (MR rows × NV vectors of the D channels) goes from the accumulators through
+// the unit's backward to dpre, never to memory.
+
+static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const FN(rb_problem) *res,
+                                             float *dpre, long lddp, const float *gate, long ldg, int D,
+                                             long t, int MR, int NV, const long *off) {
+    vec acc[MR_MAX][NV_MAX];
+    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vzero();
+    FN(rb_tile)(skip, t, MR, NV, off, acc);
+    if (res) FN(rb_tile)(res, t, MR, NV, off, acc);
+    const vec one = vset1(1.0f);
+    UNROLL for (int i = 0; i < MR; i++) {
+        const float *th = gate + (t + i) * ldg, *sg = th + D;
+        float *da = dpre + (t + i) * lddp, *dg = da + D;
+        UNROLL for (int v = 0; v < NV; v++) {
+            int j = (int)off[v], n = CK_MIN(VL, D - j);
+            vmask m = vmask_first(CK_MAX(n, 0));
+            vec th_v = vloadm(th + j, m, vzero()), sg_v = vloadm(sg + j, m, vzero());
+            vec gs = vmul(acc[i][v], sg_v);
+            vec va = vmul(gs, vsub(one, vmul(th_v, th_v)));
+            vec vg = vmul(vmul(gs, th_v), vsub(one, sg_v));
+            if (n >= VL) { vstore(da + j, va); vstore(dg + j, vg); }
+            else if (n > 0) { vstorem(da + j, va, m); vstorem(dg + j, vg, m); }
+        }
+    }
+}
+
+static ALWAYS_INLINE TARGET void FN(gb_rows)(const FN(rb_problem) *skip, const FN(rb_problem) *res,
+                                             float *dpre, long lddp, const float *gate, long ldg, int D,
+                                             long t0, long t1, int NV, const long *off) {
+    const int MR = MR_OF(NV);
+    long t = t0;
+    for (; t + MR <= t1; t += MR) FN(gb_tile)(skip, res, dpre, lddp, gate, ldg, D, t, MR, NV, off);
+    for (; t + 4 <= t1 && MR > 4; t += 4) FN(gb_tile)(skip, res, dpre, lddp, gate, ldg, D, t, 4, NV, off);
+    for (; t < t1; t++) FN(gb_tile)(skip, res, dpre, lddp, gate, ldg, D, t, 1, NV, off);
+}
+
+static TARGET void FN(gated_backward_product)(float *dpre, long lddp, const float *gate, long ldg,
+                                              const float *dskip, long ldds, const float *ws, long ldws, int S,
+                                              const float *dres, long lddr, const float *wr, long ldwr, int R,
+                                              long t0, long t1, int D) {
+    const long never = (long)1 << 62;
+    FN(rb_problem) skip = { dskip, ldds, 0, never, ws, ldws, 0, S, 1, 0 };
+    FN(rb_problem) res = { dres, lddr, 0, never, wr, ldwr, 0, R, 1, 0 };
+    const int nvec = (D + VL - 1) / VL;
+    for (long tb = t0; tb < t1; tb += RB) {
+        long te = CK_MIN(t1, tb + RB);
+        for (int v0 = 0; v0 < nvec; v0 += NV_MAX) {
+            int nv = CK_MIN(NV_MAX, nvec - v0);
+            long off[NV_MAX];
+            for (int v = 0; v < NV_MAX; v++) off[v] = (long)(v0 + v) * VL;
+            const FN(rb_problem) *r = dres ? &res : 0;
+            switch (nv) {
+#if NV_MAX >= 4
+            case 4: FN(gb_rows)(&skip, r, dpre, lddp, gate, ldg, D, tb, te, 4, off); break;
+#endif
+#if NV_MAX >= 3
+            case 3: FN(gb_rows)(&skip, r, dpre, lddp, gate, ldg, D, tb, te, 3, off); break;
+#endif
+            case 2: FN(gb_rows)(&skip, r, dpre, lddp, gate, ldg, D, tb, te, 2, off); break;
+            default: FN(gb_rows)(&skip, r, dpre, lddp, gate, ldg, D, tb, te, 1, off); break;
+            }
+        }
+    }
+}
+
 // ---- Weight gradient: a reduction over time ---------------------------------------------------
 //
 // dW_k[o, c] += Σ_t dout[t, o] · inp[t - s_k, c]: the register tile holds MR
@@ -611,6 +682,7 @@ const ck_kernels FN(ck_table) = {
     .conv_gated_forward = FN(conv_gated_forward),
     .conv_backward_input = FN(conv_backward_input),
     .conv_backward_weight = FN(conv_backward_weight),
+    .gated_backward_product = FN(gated_backward_product),
     .gated_pointwise_forward = FN(gated_pointwise_forward),
     .gated_backward = FN(gated_backward),
     .column_sums = FN(column_sums),

@@ -34,6 +34,62 @@ extension Kernels {
         ck_gated_backward(table, dpre, dpreStride, dz, dzStride, gate, gateStride, rows, Int32(D))
     }
 
+    /// WaveNet's layer backward up to its gated unit, for the time steps
+    /// `rows`. The layer's z fed two 1x1 products, the skip sum (this layer's
+    /// columns `skipColumn ..< skipColumn + D` of `skipWeight`, Cout = S) and
+    /// the residual path (`residualWeight`, (R, D)), so
+    ///
+    ///     dz[t]   = dskip[t] · W_skip[:, layer] + dres[t] · W_res
+    ///     dpre[t] = [dz·σ·(1 − tanh²) | dz·tanh·σ·(1 − σ)]   from gate[t] = [tanh | σ]
+    ///
+    /// in one pass: dz never goes to memory. `residualGradient` and
+    /// `residualWeight` may be nil (the last layer has no residual output);
+    /// `dpre` may be `gate` (in place). Cost: 2·(S + R)·D flops a row.
+    public func gatedBackward(
+        dpre: UnsafeMutablePointer<Float>, dpreStride: Int, gate: UnsafePointer<Float>, gateStride: Int,
+        skipGradient dskip: UnsafePointer<Float>, skipStride: Int, skipWeight ws: PackedConv, skipColumn: Int,
+        residualGradient dres: UnsafePointer<Float>?, residualStride: Int, residualWeight wr: PackedConv?,
+        rows: Range<Int>, channels D: Int
+    ) {
+        precondition(ws.kernelSize == 1 && skipColumn >= 0 && skipColumn + D <= ws.inChannels, "gated backward: skip columns out of range")
+        precondition((dres == nil) == (wr == nil) && (wr.map { $0.kernelSize == 1 && $0.inChannels == D } ?? true),
+                     "gated backward: the residual gradient and weight go together, with D inputs")
+        precondition(rows.lowerBound >= 0 && dpreStride >= 2 * D && gateStride >= 2 * D && skipStride >= ws.outChannels
+                     && (dres == nil || residualStride >= wr!.outChannels), "gated backward: bad rows or strides")
+        if rows.isEmpty { return }
+        if variant == .blas {
+            return blasGatedBackward(dpre: dpre, dpreStride: dpreStride, gate: gate, gateStride: gateStride, dskip: dskip, skipStride: skipStride,
+                                     ws: ws, skipColumn: skipColumn, dres: dres, residualStride: residualStride, wr: wr, rows: rows, channels: D)
+        }
+        ck_gated_backward_product(table, dpre, dpreStride, gate, gateStride, dskip, skipStride,
+                                  ws.backward.baseAddress + skipColumn, ws.backwardColumns, Int32(ws.outChannels),
+                                  dres, residualStride, wr?.backward.baseAddress, wr?.backwardColumns ?? 0, Int32(wr?.outChannels ?? 0),
+                                  rows.lowerBound, rows.upperBound, Int32(D))
+    }
+
+    /// The `blas` path of `gatedBackward`: dz by `cblas_sgemm` in blocks of
+    /// rows (on the stack), then the pointwise backward.
+    func blasGatedBackward(
+        dpre: UnsafeMutablePointer<Float>, dpreStride: Int, gate: UnsafePointer<Float>, gateStride: Int,
+        dskip: UnsafePointer<Float>, skipStride: Int, ws: PackedConv, skipColumn: Int,
+        dres: UnsafePointer<Float>?, residualStride: Int, wr: PackedConv?, rows: Range<Int>, channels D: Int
+    ) {
+        let block = 64
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: block * D) { dz in
+            for start in stride(from: rows.lowerBound, to: rows.upperBound, by: block) {
+                let n = min(block, rows.upperBound - start)
+                gemm(dz.baseAddress!, ldc: D, dskip + start * skipStride, lda: skipStride, ws.backward.baseAddress + skipColumn,
+                     ldb: ws.backwardColumns, m: n, n: D, k: ws.outChannels, beta: 0)
+                if let dres, let wr {
+                    gemm(dz.baseAddress!, ldc: D, dres + start * residualStride, lda: residualStride, wr.backward.baseAddress,
+                         ldb: wr.backwardColumns, m: n, n: D, k: wr.outChannels, beta: 1)
+                }
+                ck_gated_backward(table, dpre + start * dpreStride, dpreStride, dz.baseAddress!, D, gate + start * gateStride, gateStride,
+                                  n, Int32(D))
+            }
+        }
+    }
+
     /// out[r, c] = max(inp[r, c] + bias[c], 0); `bias` may be nil, `out` may be `inp`.
     /// NaN stays NaN.
     public func biasReLU(

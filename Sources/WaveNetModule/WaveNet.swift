@@ -367,18 +367,15 @@ public final class WaveNet {
 
     // MARK: Backward
     //
-    // Top layer down. Member i again owns rows `rows`: it computes dz and the
-    // gated unit's backward for its rows, waits (the dilated convolution's
-    // input gradient gathers dpre from rows t + d), then its rows of dh.
+    // Top layer down. Member i again owns rows `rows`: it computes the gated
+    // unit's backward for its rows, waits (the dilated convolution's input
+    // gradient gathers dpre from rows t + d), then its rows of dh.
 
     func backward(_ ws: Workspace, windows: UnsafePointer<Int32>, rows: Range<Int>, views: Views) {
         let c = config, k = kernels, grads = ws.backward!
         let T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, L = c.dilations.count
         for b in 0..<ws.batch {
-            // Skip connections of all layers at once:
-            //   dZ (T, L·D) = dskip (T, S) · W_skip;  dW_skip (S, L·D) += dskipᵀ · Z.
-            k.convBackwardInput(dinp: grads.dz(b), dinpStride: L * D, accumulate: false, dout: grads.dskip(b), doutStride: S,
-                                weight: packs.skip, rows: rows, time: T)
+            // The skip weights of all layers at once: dW_skip (S, L·D) += dskipᵀ · Z.
             k.convBackwardWeight(dweight: views.skipWeight, dbias: nil, dout: grads.dskip(b), doutStride: S, inp: ws.z(b), inStride: L * D,
                                  rows: rows, inChannels: L * D, outChannels: S, kernelSize: 1)
             // dh holds dL/dh_{l+1}; the last layer's residual is not computed.
@@ -387,17 +384,17 @@ public final class WaveNet {
         for l in (0..<L).reversed() {
             let lp = views.layers[l]
             for b in 0..<ws.batch {
-                let dz = grads.dz(b) + l * D, z = ws.z(b) + l * D, gate = ws.gate(l, b)
-                if l < L - 1 {
-                    k.convBackwardInput(dinp: dz, dinpStride: L * D, accumulate: true, dout: grads.dh(b), doutStride: R,
-                                        weight: packs.residual[l], rows: rows, time: T)
+                let gate = ws.gate(l, b), last = l == L - 1
+                if !last {
                     k.convBackwardWeight(dweight: lp.residualWeight, dbias: lp.residualBias, dout: grads.dh(b), doutStride: R,
-                                         inp: z, inStride: L * D, rows: rows, inChannels: D, outChannels: R, kernelSize: 1)
+                                         inp: ws.z(b) + l * D, inStride: L * D, rows: rows, inChannels: D, outChannels: R, kernelSize: 1)
                 }
-                // dpre replaces the gate values it is computed from.
-                let at = rows.lowerBound
-                k.gatedBackward(dpre: gate + at * 2 * D, dpreStride: 2 * D, dz: dz + at * L * D, dzStride: L * D,
-                                gate: gate + at * 2 * D, gateStride: 2 * D, rows: rows.count, channels: D)
+                // dz = dskip·W_skip_l + dh·W_res_l, through the gated unit; dpre
+                // replaces the gate values it is computed from.
+                k.gatedBackward(dpre: gate, dpreStride: 2 * D, gate: gate, gateStride: 2 * D,
+                                skipGradient: grads.dskip(b), skipStride: S, skipWeight: packs.skip, skipColumn: l * D,
+                                residualGradient: last ? nil : grads.dh(b), residualStride: R, residualWeight: last ? nil : packs.residual[l],
+                                rows: rows, channels: D)
             }
             sync()
             for b in 0..<ws.batch {
@@ -535,21 +532,19 @@ extension WaveNet {
     /// Activation gradients for one (B, T).
     final class Gradients {
         let time: Int, layers: Int, residual: Int, gate: Int, skip: Int, head: Int
-        let dskips: Tensor, dzs: Tensor, dhs: Tensor, dus: Tensor, dembs: Tensor
+        let dskips: Tensor, dhs: Tensor, dus: Tensor, dembs: Tensor
 
         init(config c: WaveNetConfig, batch B: Int, time T: Int) {
             let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels
             let L = c.dilations.count
             time = T; layers = L; residual = R; gate = D; skip = S; head = H
             dskips = Tensor(shape: [B, T, S])
-            dzs = Tensor(shape: [B, T, L * D])
             dhs = Tensor(shape: [B, T, R])
             dus = Tensor(shape: [B, T, H])
             dembs = Tensor(shape: [B, T, R])
         }
 
         func dskip(_ b: Int) -> UnsafeMutablePointer<Float> { dskips.baseAddress + b * time * skip }
-        func dz(_ b: Int) -> UnsafeMutablePointer<Float> { dzs.baseAddress + b * time * layers * gate }
         func dh(_ b: Int) -> UnsafeMutablePointer<Float> { dhs.baseAddress + b * time * residual }
         func du(_ b: Int) -> UnsafeMutablePointer<Float> { dus.baseAddress + b * time * head }
         func demb(_ b: Int) -> UnsafeMutablePointer<Float> { dembs.baseAddress + b * time * residual }

@@ -160,3 +160,77 @@ import TensorModule
         expectClose(acc.array, expected, tolerance: 1e-5 * Float(cols), "\(v) matvec accumulate \(rows)x\(cols)")
     }
 }
+
+@Suite struct LayerGatedBackwardTests {
+    struct Shape: CustomTestStringConvertible, Sendable {
+        var rows, d, s, r, layers, layer: Int
+        var residual: Bool
+        var testDescription: String { "rows \(rows) D\(d) S\(s) R\(r) layer \(layer)/\(layers)\(residual ? "" : " (no residual)")" }
+    }
+
+    static let shapes: [Shape] = [
+        Shape(rows: 1, d: 1, s: 1, r: 1, layers: 1, layer: 0, residual: true),
+        Shape(rows: 23, d: 32, s: 64, r: 32, layers: 3, layer: 1, residual: true),
+        Shape(rows: 23, d: 32, s: 64, r: 32, layers: 3, layer: 2, residual: false),
+        Shape(rows: 50, d: 24, s: 48, r: 24, layers: 4, layer: 3, residual: true),
+        Shape(rows: 17, d: 5, s: 7, r: 3, layers: 2, layer: 1, residual: true),
+    ]
+
+    /// L = Σ dskip ⊙ (z·W_skip,lᵀ) + Σ dres ⊙ (z·W_resᵀ) with z the gated unit
+    /// of pre: the kernel's dpre against its naive twin and against central
+    /// differences of L.
+    @Test(arguments: variants, shapes)
+    func matchesNaiveAndFiniteDifferences(_ v: KernelVariant, _ s: Shape) {
+        let k = v.kernels
+        var rng = Xoshiro256(seed: 91)
+        let D = s.d, S = s.s, R = s.r, LD = s.layers * D
+        let pre = Tensor(randomArray(s.rows * 2 * D, scale: 2, rng: &rng))
+        let skipW = randomArray(S * LD, rng: &rng), resW = randomArray(R * D, rng: &rng)
+        let dskip = randomArray(s.rows * S, rng: &rng), dres = randomArray(s.rows * R, rng: &rng)
+        let ws = PackedConv(kernelSize: 1, inChannels: LD, outChannels: S), wr = PackedConv(kernelSize: 1, inChannels: D, outChannels: R)
+        skipW.withUnsafeBufferPointer { ws.pack(weight: $0.baseAddress!, bias: nil) }
+        resW.withUnsafeBufferPointer { wr.pack(weight: $0.baseAddress!, bias: nil) }
+        let gate = Tensor(shape: [s.rows, 2 * D]), z = Tensor(shape: [s.rows, D])
+        func forward() {
+            k.gatedForward(gate: gate.baseAddress, gateStride: 2 * D, z: z.baseAddress, zStride: D, pre: pre.baseAddress,
+                           preStride: 2 * D, rows: s.rows, channels: D)
+        }
+        forward()
+        // In place over the gate values, as the model runs it.
+        dskip.withUnsafeBufferPointer { ds in
+            dres.withUnsafeBufferPointer { dr in
+                k.gatedBackward(dpre: gate.baseAddress, dpreStride: 2 * D, gate: gate.baseAddress, gateStride: 2 * D,
+                                skipGradient: ds.baseAddress!, skipStride: S, skipWeight: ws, skipColumn: s.layer * D,
+                                residualGradient: s.residual ? dr.baseAddress! : nil, residualStride: R, residualWeight: s.residual ? wr : nil,
+                                rows: 0..<s.rows, channels: D)
+            }
+        }
+        let dpre = gate.array
+        // The twin: dz from its definition, then the unit's backward.
+        var dz = [Float](repeating: 0, count: s.rows * D)
+        for t in 0..<s.rows {
+            for c in 0..<D {
+                var sum = 0.0
+                for o in 0..<S { sum += Double(dskip[t * S + o]) * Double(skipW[o * LD + s.layer * D + c]) }
+                if s.residual { for o in 0..<R { sum += Double(dres[t * R + o]) * Double(resW[o * D + c]) } }
+                dz[t * D + c] = Float(sum)
+            }
+        }
+        let naive = Reference.gatedBackward(dz: dz, pre: pre.array, rows: s.rows, channels: D)
+        expectClose(dpre, naive, tolerance: 1e-5 * Float(S + R), "\(v) layer gated backward \(s.testDescription)")
+        func loss() -> Double {
+            forward()
+            var total = 0.0
+            for t in 0..<s.rows {
+                for c in 0..<D {
+                    let zc = Double(z[t * D + c])
+                    for o in 0..<S { total += Double(dskip[t * S + o]) * zc * Double(skipW[o * LD + s.layer * D + c]) }
+                    if s.residual { for o in 0..<R { total += Double(dres[t * R + o]) * zc * Double(resW[o * D + c]) } }
+                }
+            }
+            return total
+        }
+        gradientCheck("\(v) layer gated backward \(s.testDescription)", x: pre.baseAddress, count: pre.count, analytic: dpre,
+                      h: 1e-3, tolerance: 1e-2, rng: &rng, loss: loss)
+    }
+}

@@ -62,6 +62,10 @@ typedef struct ck_kernels {
     void (*conv_backward_weight)(float *dweight, float *dbias,
                                  const float *dout, long lddo, const float *inp, long ldi,
                                  long t0, long t1, int Cin, int Cout, int K, long d);
+    void (*gated_backward_product)(float *dpre, long lddp, const float *gate, long ldg,
+                                   const float *dskip, long ldds, const float *ws, long ldws, int S,
+                                   const float *dres, long lddr, const float *wr, long ldwr, int R,
+                                   long t0, long t1, int D);
     void (*gated_pointwise_forward)(float *gate, long ldg, float *z, long ldz,
                                     const float *pre, long ldp, const float *bias,
                                     long rows, int D);
@@ -109,7 +113,8 @@ long ck_packed_forward_count(int K, int Cin, int Cout, int groups);
 void ck_pack_forward(float *packed, const float *weight, const float *bias,
                      int K, int Cin, int Cout, int groups);
 
-/// Floats in a backward-packed weight: K taps × Cout rows × roundup(Cin).
+/// Floats in a backward-packed weight: K taps × Cout rows × roundup(Cin),
+/// plus CK_PAD so that a vector may start at any column of the last row.
 long ck_packed_backward_count(int K, int Cin, int Cout);
 
 /// Packs W (K, Cout, Cin) for conv_backward_input: tap k's row o holds
@@ -159,6 +164,21 @@ static inline void ck_conv_backward_weight(const ck_kernels *k, float *dweight, 
                                            const float *dout, long lddo, const float *inp, long ldi,
                                            long t0, long t1, int Cin, int Cout, int K, long d) {
     k->conv_backward_weight(dweight, dbias, dout, lddo, inp, ldi, t0, t1, Cin, Cout, K, d);
+}
+
+/// WaveNet's layer backward up to its gated unit, for rows [t0, t1): z fed
+/// a skip and a residual 1x1 product, so
+///   dz[t] = Σ_o dskip[t, o]·Ws[o, c] + Σ_o dres[t, o]·Wr[o, c]      (c < D)
+///   dpre[t] = [dz·sg·(1 - th²) | dz·th·sg·(1 - sg)]   from gate[t] = [th | sg]
+/// in one pass (dz never goes to memory). `ws` points at this layer's first
+/// column in a backward-packed skip weight with rows of `ldws` floats; `wr`
+/// is a backward-packed (R, D) residual weight (rows of ldwr floats). dres and
+/// wr may be NULL (the last layer has no residual output). dpre may be gate.
+static inline void ck_gated_backward_product(const ck_kernels *k, float *dpre, long lddp, const float *gate, long ldg,
+                                             const float *dskip, long ldds, const float *ws, long ldws, int S,
+                                             const float *dres, long lddr, const float *wr, long ldwr, int R,
+                                             long t0, long t1, int D) {
+    k->gated_backward_product(dpre, lddp, gate, ldg, dskip, ldds, ws, ldws, S, dres, lddr, wr, ldwr, R, t0, t1, D);
 }
 
 /// The gated unit alone, for `rows` rows of pre = [a | g] (2D floats, before
