@@ -35,7 +35,7 @@ let package = Package(
         // MARK: Public modules
         .target(name: "TensorModule", dependencies: ["CKernels", "COpenBLAS", "SeededRNG", realModule]),
         .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG", "FileSupport"]),
-        .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "Schedules", "SeededRNG", "FileSupport", realModule]),
+        .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "Schedules", "SeededRNG", "FileSupport"]),
         .target(name: "Schedules", dependencies: ["FileSupport"]),
         .target(name: "PBT", dependencies: ["CSQLite", "Schedules", "SeededRNG", "FileSupport", realModule]),
         .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ"]),

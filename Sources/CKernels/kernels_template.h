@@ -600,39 +600,41 @@ static TARGET double FN(softmax_xent)(float *dlogits, long lddl, const float *lo
 
 static TARGET void FN(matvec)(float *y, const float *wt, long ldw, const float *x, const float *bias,
                               int rows, int cols, int accumulate) {
-    // Eight vectors of outputs at a time, in two chains per vector (even and
-    // odd columns) so that the FMAs' latency is hidden.
-    for (int r0 = 0; r0 < rows; r0 += 4 * VL) {
-        vec acc0[4], acc1[4];
-        vmask m[4];
-        int nv = CK_MIN(4, (rows - r0 + VL - 1) / VL);
-        for (int v = 0; v < 4; v++) {
-            acc0[v] = vzero(); acc1[v] = vzero();
-            m[v] = vmask_first(CK_MAX(0, CK_MIN(VL, rows - r0 - v * VL)));
-        }
+    // Blocks of four whole vectors of outputs, in two chains per vector (even
+    // and odd columns) so that the FMAs' latency is hidden; then the last
+    // outputs one masked vector at a time.
+    int r0 = 0;
+    for (; r0 + 4 * VL <= rows; r0 += 4 * VL) {
+        vec a0[4], a1[4];
+        UNROLL for (int v = 0; v < 4; v++) { a0[v] = vzero(); a1[v] = vzero(); }
         const float *w = wt + r0;
         int c = 0;
-        if (nv == 4 && rows - r0 >= 4 * VL) {
-            for (; c + 2 <= cols; c += 2) {
-                vec x0 = vset1(x[c]), x1 = vset1(x[c + 1]);
-                const float *w0 = w + (long)c * ldw, *w1 = w0 + ldw;
-                for (int v = 0; v < 4; v++) {
-                    acc0[v] = vfma(x0, vload(w0 + v * VL), acc0[v]);
-                    acc1[v] = vfma(x1, vload(w1 + v * VL), acc1[v]);
-                }
+        for (; c + 2 <= cols; c += 2) {
+            vec x0 = vset1(x[c]), x1 = vset1(x[c + 1]);
+            const float *w0 = w + (long)c * ldw, *w1 = w0 + ldw;
+            UNROLL for (int v = 0; v < 4; v++) {
+                a0[v] = vfma(x0, vload(w0 + v * VL), a0[v]);
+                a1[v] = vfma(x1, vload(w1 + v * VL), a1[v]);
             }
         }
-        for (; c < cols; c++) {
+        if (c < cols) {
             vec xc = vset1(x[c]);
-            const float *wc = w + (long)c * ldw;
-            for (int v = 0; v < nv; v++) acc0[v] = vfma(xc, vloadm(wc + v * VL, m[v], vzero()), acc0[v]);
+            UNROLL for (int v = 0; v < 4; v++) a0[v] = vfma(xc, vload(w + (long)c * ldw + v * VL), a0[v]);
         }
-        for (int v = 0; v < nv; v++) {
-            vec s = vadd(acc0[v], acc1[v]);
-            if (bias) s = vadd(s, vloadm(bias + r0 + v * VL, m[v], vzero()));
-            if (accumulate) s = vadd(s, vloadm(y + r0 + v * VL, m[v], vzero()));
-            vstorem(y + r0 + v * VL, s, m[v]);
+        UNROLL for (int v = 0; v < 4; v++) {
+            vec s = vadd(a0[v], a1[v]);
+            if (bias) s = vadd(s, vload(bias + r0 + v * VL));
+            if (accumulate) s = vadd(s, vload(y + r0 + v * VL));
+            vstore(y + r0 + v * VL, s);
         }
+    }
+    for (; r0 < rows; r0 += VL) {
+        vmask m = vmask_first(CK_MIN(VL, rows - r0));
+        vec a = vzero();
+        for (int c = 0; c < cols; c++) a = vfma(vset1(x[c]), vloadm(wt + (long)c * ldw + r0, m, vzero()), a);
+        if (bias) a = vadd(a, vloadm(bias + r0, m, vzero()));
+        if (accumulate) a = vadd(a, vloadm(y + r0, m, vzero()));
+        vstorem(y + r0, a, m);
     }
 }
 

@@ -1,4 +1,3 @@
-import RealModule
 import SeededRNG
 import TensorModule
 
@@ -164,11 +163,10 @@ public final class WaveNetGenerator {
         if temperature <= 0 { return Int32(best) }
         let m = l[best]
         let w = weights.baseAddress
+        for i in 0..<V { w[i] = (l[i] - m) / temperature }
+        kernels.exp(w, w, count: V)
         var total: Float = 0
-        for i in 0..<V {
-            w[i] = Float.exp((l[i] - m) / temperature)
-            total += w[i]
-        }
+        for i in 0..<V { total += w[i] }
         var u = rng.nextUnitFloat() * total
         for i in 0..<V {
             u -= w[i]
