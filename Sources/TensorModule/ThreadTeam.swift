@@ -7,6 +7,11 @@ import Glibc
 import Darwin
 #endif
 
+/// Work for a `ThreadTeam`: `run(member:)` is called once by each member.
+public protocol ThreadTeamJob: AnyObject {
+    func run(member: Int)
+}
+
 /// A fixed team of threads that runs one job at a time, with a barrier.
 ///
 /// One model's training step is a single job: member i computes its own
@@ -35,8 +40,9 @@ public final class ThreadTeam: @unchecked Sendable {
         let stopping = Atomic<Bool>(false)
         let wake: [DispatchSemaphore]
         /// The current job; written by the caller before `generation` is
-        /// published and read by the members after they see it.
-        nonisolated(unsafe) var job: ((Int) -> Void)?
+        /// published and read by the members after they see it. The caller
+        /// keeps it alive until every member is done.
+        nonisolated(unsafe) unowned(unsafe) var job: (any ThreadTeamJob)?
 
         init(size: Int) {
             self.size = size
@@ -51,7 +57,7 @@ public final class ThreadTeam: @unchecked Sendable {
                 let g = generation.load(ordering: .acquiring)
                 if g == seen { continue }
                 seen = g
-                job!(index)
+                job!.run(member: index)
                 pending.subtract(1, ordering: .releasing)
             }
         }
@@ -98,19 +104,30 @@ public final class ThreadTeam: @unchecked Sendable {
         for t in memberThreads { pthread_join(t, nil) }
     }
 
+    /// Runs `job.run(member: 0)` on the caller and members 1 … size − 1 on
+    /// the team's threads, and returns when all have finished. Allocates nothing.
+    public func run(_ job: some ThreadTeamJob) {
+        if size == 1 { return job.run(member: 0) }
+        state.job = job
+        state.pending.store(size - 1, ordering: .relaxed)
+        state.generation.add(1, ordering: .releasing)
+        for i in 1..<size { state.wake[i].signal() }
+        job.run(member: 0)
+        Self.spin { state.pending.load(ordering: .acquiring) == 0 }
+        state.job = nil
+    }
+
     /// Runs `body(0)` on the caller and `body(1)` … `body(size − 1)` on the
-    /// members, and returns when all have finished. Allocates nothing.
+    /// members, and returns when all have finished. (Allocates a small box per
+    /// call; hot loops keep a `ThreadTeamJob` instead.)
     public func run(_ body: (Int) -> Void) {
-        if size == 1 { return body(0) }
-        withoutActuallyEscaping(body) { body in
-            state.job = body
-            state.pending.store(size - 1, ordering: .relaxed)
-            state.generation.add(1, ordering: .releasing)
-            for i in 1..<size { state.wake[i].signal() }
-            body(0)
-            Self.spin { state.pending.load(ordering: .acquiring) == 0 }
-            state.job = nil
-        }
+        withoutActuallyEscaping(body) { body in run(ClosureJob(body)) }
+    }
+
+    private final class ClosureJob: ThreadTeamJob {
+        let body: (Int) -> Void
+        init(_ body: @escaping (Int) -> Void) { self.body = body }
+        func run(member: Int) { body(member) }
     }
 
     /// Waits until every member has reached this barrier (from inside `run`).

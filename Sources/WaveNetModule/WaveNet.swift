@@ -57,6 +57,8 @@ public final class WaveNet {
     var threadGradients: [(arena: ParameterArena, views: Views)] = []
     /// The weights as the kernels read them, packed before every pass.
     let packs: Packs
+    /// The job the thread team runs (kept, so that a step allocates nothing).
+    lazy var pass = Pass(model: self)
     var workspaces: [Workspace] = []
 
     /// A freshly initialised model: PyTorch's default initialisation
@@ -172,19 +174,8 @@ public final class WaveNet {
             let arena = ParameterArena(layout: layout)
             threadGradients.append((arena, Views(arena: arena, config: config)))
         }
-        let scale = 1 / Float(B * (T - context))
-        parallel { member in
-            let views = member == 0 ? g : threadGradients[member - 1].views
-            (member == 0 ? gradients : threadGradients[member - 1].arena).zero()
-            let scratch = ws.members[member]
-            scratch.skipBiasGradient.zero()
-            let rows = rowsOf(member, time: T)
-            forward(ws, windows: windows, rows: rows)
-            scratch.loss = head(ws, windows: windows, rows: rows, context: context, gradientScale: scale, views: views, scratch: scratch)
-            backward(ws, windows: windows, rows: rows, views: views)
-            // Every layer's skip bias gets the same gradient: the column sums of dskip.
-            for l in views.layers { accumulate(l.skipBias, scratch.skipBiasGradient.baseAddress, count: config.skipChannels) }
-        }
+        pass.set(.train, ws, windows: windows, context: context, gradientScale: 1 / Float(B * (T - context)))
+        parallel()
         for (arena, _) in threadGradients.prefix(threads - 1) {
             accumulate(gradients.baseAddress, arena.baseAddress, count: layout.count)
         }
@@ -198,12 +189,8 @@ public final class WaveNet {
         checkCodes(windows, count: B * (T + 1))
         let ws = prepare(batch: B, time: T, training: false)
         packs.pack(p, config: config)
-        parallel { member in
-            let rows = rowsOf(member, time: T)
-            forward(ws, windows: windows, rows: rows)
-            ws.members[member].loss = head(ws, windows: windows, rows: rows, context: context, gradientScale: nil,
-                                           views: g, scratch: ws.members[member])
-        }
+        pass.set(.evaluate, ws, windows: windows, context: context, gradientScale: 0)
+        parallel()
         return (ws.members.prefix(threads).reduce(0) { $0 + $1.loss }, B * (T - context))
     }
 
@@ -219,11 +206,8 @@ public final class WaveNet {
         checkCodes(windows, count: B * (T + 1))
         let ws = prepare(batch: B, time: T, training: false)
         packs.pack(p, config: config)
-        parallel { member in
-            let rows = rowsOf(member, time: T)
-            forward(ws, windows: windows, rows: rows)
-            _ = head(ws, windows: windows, rows: rows, context: 0, gradientScale: nil, views: g, scratch: nil)
-        }
+        pass.set(.forward, ws, windows: windows, context: 0, gradientScale: 0)
+        parallel()
     }
 
     func checkCodes(_ windows: UnsafePointer<Int32>, count: Int) {
@@ -253,12 +237,37 @@ public final class WaveNet {
         return ws
     }
 
-    /// Runs `body(member)` for every member of the thread team (just
-    /// `body(0)` with one thread).
-    func parallel(_ body: (Int) -> Void) {
-        if threads == 1 { return body(0) }
+    /// Runs `pass` on every member of the thread team (on the caller's thread
+    /// alone with one thread).
+    func parallel() {
+        if threads == 1 { return pass.run(member: 0) }
         if team == nil { team = ThreadTeam(threads: threads) }
-        team!.run(body)
+        team!.run(pass)
+    }
+
+    /// One member's share of `pass`: its rows of every sequence.
+    func run(_ pass: Pass, member: Int) {
+        let ws = pass.workspace!, windows = pass.windows!
+        let rows = rowsOf(member, time: ws.time)
+        let scratch = ws.members[member]
+        switch pass.kind {
+        case .train:
+            let views = member == 0 ? g : threadGradients[member - 1].views
+            (member == 0 ? gradients : threadGradients[member - 1].arena).zero()
+            scratch.skipBiasGradient.zero()
+            forward(ws, windows: windows, rows: rows)
+            scratch.loss = head(ws, windows: windows, rows: rows, context: pass.context, gradientScale: pass.gradientScale,
+                                views: views, scratch: scratch)
+            backward(ws, windows: windows, rows: rows, views: views)
+            // Every layer's skip bias gets the same gradient: the column sums of dskip.
+            for l in views.layers { accumulate(l.skipBias, scratch.skipBiasGradient.baseAddress, count: config.skipChannels) }
+        case .evaluate:
+            forward(ws, windows: windows, rows: rows)
+            scratch.loss = head(ws, windows: windows, rows: rows, context: pass.context, gradientScale: nil, views: g, scratch: scratch)
+        case .forward:
+            forward(ws, windows: windows, rows: rows)
+            _ = head(ws, windows: windows, rows: rows, context: 0, gradientScale: nil, views: g, scratch: nil)
+        }
     }
 
     /// Waits for the other members (a no-op with one thread).
@@ -448,6 +457,29 @@ extension WaveNet {
             head2Weight = ptr("head2.weight")
             head2Bias = ptr("head2.bias")
         }
+    }
+
+    /// What one parallel pass computes; set before each pass.
+    final class Pass: ThreadTeamJob {
+        enum Kind { case train, evaluate, forward }
+        unowned let model: WaveNet
+        var kind = Kind.forward
+        var workspace: Workspace?
+        var windows: UnsafePointer<Int32>?
+        var context = 0
+        var gradientScale: Float = 0
+
+        init(model: WaveNet) { self.model = model }
+
+        func set(_ kind: Kind, _ ws: Workspace, windows: UnsafePointer<Int32>, context: Int, gradientScale: Float) {
+            self.kind = kind
+            workspace = ws
+            self.windows = windows
+            self.context = context
+            self.gradientScale = gradientScale
+        }
+
+        func run(member: Int) { model.run(self, member: member) }
     }
 
     /// Every weight in the order the kernels read it (see `PackedConv`).
