@@ -443,16 +443,27 @@ static ALWAYS_INLINE TARGET void FN(wg_chunk)(float *dw, int Cin, int Cout, cons
 }
 
 static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, long t0, long t1, int C) {
+    // Two sets of accumulators (even and odd rows), so that the additions of
+    // one row do not wait for the previous row's.
     for (int c0 = 0; c0 < C; c0 += 4 * VL) {
-        vec acc[4];
+        vec a0[4], a1[4];
         vmask m[4];
         int nv = CK_MIN(4, (C - c0 + VL - 1) / VL);
-        for (int v = 0; v < 4; v++) { acc[v] = vzero(); m[v] = vmask_first(CK_MAX(0, CK_MIN(VL, C - c0 - v * VL))); }
-        for (long t = t0; t < t1; t++)
-            for (int v = 0; v < nv; v++) acc[v] = vadd(acc[v], vloadm(x + t * ldx + c0 + v * VL, m[v], vzero()));
+        for (int v = 0; v < 4; v++) {
+            a0[v] = vzero(); a1[v] = vzero();
+            m[v] = vmask_first(CK_MAX(0, CK_MIN(VL, C - c0 - v * VL)));
+        }
+        long t = t0;
+        for (; t + 2 <= t1; t += 2)
+            for (int v = 0; v < nv; v++) {
+                a0[v] = vadd(a0[v], vloadm(x + t * ldx + c0 + v * VL, m[v], vzero()));
+                a1[v] = vadd(a1[v], vloadm(x + (t + 1) * ldx + c0 + v * VL, m[v], vzero()));
+            }
+        for (; t < t1; t++)
+            for (int v = 0; v < nv; v++) a0[v] = vadd(a0[v], vloadm(x + t * ldx + c0 + v * VL, m[v], vzero()));
         for (int v = 0; v < nv; v++) {
             float *p = sums + c0 + v * VL;
-            vstorem(p, vadd(vloadm(p, m[v], vzero()), acc[v]), m[v]);
+            vstorem(p, vadd(vloadm(p, m[v], vzero()), vadd(a0[v], a1[v])), m[v]);
         }
     }
 }
