@@ -339,7 +339,7 @@ public final class WaveNet {
                 k.convForward(out: u, outStride: H, inp: s, inStride: S, weight: packs.head1, rows: block, relu: true)
                 k.convForward(out: logits, outStride: V, inp: u, inStride: H, weight: packs.head2, rows: block)
                 guard scratch != nil else { continue }
-                let counted = max(block.lowerBound, context)..<block.upperBound
+                let counted = min(max(block.lowerBound, context), block.upperBound)..<block.upperBound
                 guard let scale = gradientScale, let grads = ws.backward else {
                     if !counted.isEmpty {
                         total += k.softmaxCrossEntropyForward(logits: logits + counted.lowerBound * V, targets: targets + counted.lowerBound,

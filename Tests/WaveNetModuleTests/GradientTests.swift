@@ -1,5 +1,6 @@
 import SeededRNG
 import Testing
+import KernelReferences
 import TestSupport
 import TensorModule
 import WaveNetModule
@@ -67,6 +68,29 @@ func randomCodes(_ n: Int, classes: Int = 256, rng: inout Xoshiro256) -> [Int32]
         #expect(model.parameterCount == 177_632)
         #expect(WaveNetConfig.compact.receptiveField == 2048)
         #expect(WaveNetConfig.compact.forwardMACsPerSample * 2 == 331_776)
+    }
+
+    /// With a context longer than the head's blocks of rows (as validation
+    /// windows have), the loss is the cross-entropy of exactly the counted
+    /// positions of the full forward pass, in training and in evaluation.
+    @Test(arguments: [(700, 0), (700, 300), (700, 699), (1000, 513)])
+    func lossCountsExactlyThePositionsAfterTheContext(_ tc: (Int, Int)) throws {
+        let (T, context) = tc
+        let model = try WaveNet(config: .tiny, seed: 5)
+        var rng = Xoshiro256(seed: 6)
+        let windows = randomCodes(T + 1, rng: &rng)
+        let V = model.config.classes
+        windows.withUnsafeBufferPointer { model.forwardOnly(windows: $0.baseAddress!, batch: 1, time: T) }
+        let logits = Array(UnsafeBufferPointer(start: model.lastLogits()!, count: T * V))
+        let counted = Array(logits[(context * V)...])
+        let targets = Array(windows[(context + 1)...])
+        let naive = Reference.softmaxCrossEntropy(logits: counted, targets: targets, rows: T - context, classes: V, gradientScale: 1)
+            .losses.reduce(0, +)
+        let evaluated = windows.withUnsafeBufferPointer { model.evaluate(windows: $0.baseAddress!, batch: 1, time: T, context: context) }
+        let trained = windows.withUnsafeBufferPointer { model.lossAndGradient(windows: $0.baseAddress!, batch: 1, time: T, context: context) }
+        #expect(evaluated.count == T - context)
+        #expect(abs(evaluated.nats - naive) < 1e-6 * naive, "evaluate \(evaluated.nats) vs \(naive)")
+        #expect(abs(trained * Double(T - context) - naive) < 1e-6 * naive, "training loss \(trained) vs \(naive / Double(T - context))")
     }
 
     @Test func contextExcludesEarlyPositionsFromTheLoss() throws {
