@@ -38,6 +38,8 @@ static ALWAYS_INLINE TARGET vec vmax(vec a, vec b) { return _mm256_max_ps(a, b);
 static ALWAYS_INLINE TARGET vec vfma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
 static ALWAYS_INLINE TARGET vec vsqrt(vec a) { return _mm256_sqrt_ps(a); }
 static ALWAYS_INLINE TARGET vec vrelu(vec x) { return _mm256_max_ps(_mm256_setzero_ps(), x); }
+static ALWAYS_INLINE TARGET vec vmax_nan(vec lo, vec x) { return _mm256_max_ps(lo, x); }
+static ALWAYS_INLINE TARGET vec vmin_nan(vec hi, vec x) { return _mm256_min_ps(hi, x); }
 static ALWAYS_INLINE TARGET vec vpositive(vec y, vec v) {
     return _mm256_and_ps(v, _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_NLE_UQ));
 }
@@ -60,20 +62,10 @@ static ALWAYS_INLINE TARGET vec vrecip(vec x) {
     return _mm256_mul_ps(r, _mm256_fnmadd_ps(x, r, _mm256_set1_ps(2.0f)));
 }
 
-// e^x as in the AVX-512 variant; 2^n is built in the exponent bits (n is
-// within [-126, 127] after the clamp, so the result is normal).
-static ALWAYS_INLINE TARGET vec vexp(vec x) {
-    x = _mm256_min_ps(_mm256_set1_ps(88.3762626647949f), _mm256_max_ps(_mm256_set1_ps(-87.3365447505531f), x));
-    vec n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    vec r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    vec p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+// Nearest integer (as a float), and p·2^n built in the exponent bits (vexp
+// keeps n within [-126, 127], so the power is normal).
+static ALWAYS_INLINE TARGET vec vround(vec x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static ALWAYS_INLINE TARGET vec vscale2(vec p, vec n) {
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }

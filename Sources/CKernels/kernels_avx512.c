@@ -36,6 +36,8 @@ static ALWAYS_INLINE TARGET vec vfma(vec a, vec b, vec c) { return _mm512_fmadd_
 static ALWAYS_INLINE TARGET vec vsqrt(vec a) { return _mm512_sqrt_ps(a); }
 // max(0, x) returns x when x is NaN (the second operand), so NaN survives.
 static ALWAYS_INLINE TARGET vec vrelu(vec x) { return _mm512_max_ps(_mm512_setzero_ps(), x); }
+static ALWAYS_INLINE TARGET vec vmax_nan(vec lo, vec x) { return _mm512_max_ps(lo, x); }
+static ALWAYS_INLINE TARGET vec vmin_nan(vec hi, vec x) { return _mm512_min_ps(hi, x); }
 static ALWAYS_INLINE TARGET vec vpositive(vec y, vec v) {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NLE_UQ), v);
 }
@@ -48,24 +50,9 @@ static ALWAYS_INLINE TARGET vec vrecip(vec x) {
     return _mm512_mul_ps(r, _mm512_fnmadd_ps(x, r, _mm512_set1_ps(2.0f)));
 }
 
-// e^x: x = n·ln2 + r with |r| <= ln2/2, e^r by Cephes' degree-6 polynomial
-// (<= 2 ulp on [-87.3, 88.4]), and 2^n applied exactly by vscalefps.
-// Inputs are clamped to that range (so results stay finite and normal);
-// NaN stays NaN (max and min return their second operand on NaN).
-static ALWAYS_INLINE TARGET vec vexp(vec x) {
-    x = _mm512_min_ps(_mm512_set1_ps(88.3762626647949f), _mm512_max_ps(_mm512_set1_ps(-87.3365447505531f), x));
-    vec n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    vec r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    vec p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
+// Nearest integer (as a float), and p·2^n exactly (vscalefps handles any n).
+static ALWAYS_INLINE TARGET vec vround(vec x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static ALWAYS_INLINE TARGET vec vscale2(vec p, vec n) { return _mm512_scalef_ps(p, n); }
 
 #include "kernels_template.h"
 #endif

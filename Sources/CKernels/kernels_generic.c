@@ -45,6 +45,8 @@ static ALWAYS_INLINE vec vmax(vec a, vec b) { return vselect(a > b, a, b); }
 static ALWAYS_INLINE vec vfma(vec a, vec b, vec c) { return a * b + c; }
 static ALWAYS_INLINE vec vsqrt(vec a) { return __builtin_elementwise_sqrt(a); }
 static ALWAYS_INLINE vec vrelu(vec x) { return vselect(x < vzero(), vzero(), x); }
+static ALWAYS_INLINE vec vmax_nan(vec lo, vec x) { return vselect(x < lo, lo, x); }
+static ALWAYS_INLINE vec vmin_nan(vec hi, vec x) { return vselect(x > hi, hi, x); }
 static ALWAYS_INLINE vec vpositive(vec y, vec v) { return vselect(y <= vzero(), vzero(), v); }
 static ALWAYS_INLINE float vhsum(vec v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 static ALWAYS_INLINE float vhmax(vec v) {
@@ -53,22 +55,13 @@ static ALWAYS_INLINE float vhmax(vec v) {
 }
 static ALWAYS_INLINE vec vrecip(vec x) { return vset1(1.0f) / x; }
 
-// e^x as in the AVX2 variant; rounding by adding 1.5·2^23 (round to nearest).
-// Comparisons are false for NaN, so NaN passes the clamp unchanged.
-static ALWAYS_INLINE vec vexp(vec x) {
-    x = vselect(x > vset1(88.3762626647949f), vset1(88.3762626647949f), x);
-    x = vselect(x < vset1(-87.3365447505531f), vset1(-87.3365447505531f), x);
+// Nearest integer (as a float) by adding and subtracting 1.5·2^23, and p·2^n
+// built in the exponent bits (vexp keeps n within [-126, 127]).
+static ALWAYS_INLINE vec vround(vec x) {
     const vec magic = vset1(12582912.0f);
-    vec n = (x * vset1(1.44269504088896341f) + magic) - magic;
-    vec r = x - n * vset1(0.693359375f);
-    r = r - n * vset1(-2.12194440e-4f);
-    vec p = vset1(1.9875691500e-4f);
-    p = p * r + vset1(1.3981999507e-3f);
-    p = p * r + vset1(8.3334519073e-3f);
-    p = p * r + vset1(4.1665795894e-2f);
-    p = p * r + vset1(1.6666665459e-1f);
-    p = p * r + vset1(5.0000001201e-1f);
-    p = p * (r * r) + (r + vset1(1.0f));
+    return (x + magic) - magic;
+}
+static ALWAYS_INLINE vec vscale2(vec p, vec n) {
     ivec e = (__builtin_convertvector(n, ivec) + 127) << 23;
     return p * (vec)e;
 }

@@ -11,9 +11,10 @@
 //   vmask_first(n)    a mask of the first n lanes (0 <= n <= VL)
 //   vloadm(p, m, f)   lanes of m from p, others f;  vstorem(p, v, m)  lanes of m only
 //   vadd vsub vmul vmax vfma(a, b, c) = a·b + c    vsqrt  vdiv
-//   vrecip(x)         1/x to ~1 ulp;  vexp(x)  e^x (see below)
+//   vrecip(x)         1/x to ~1 ulp;  vround(x)  nearest integer;  vscale2(p, n)  p·2^n
 //   vpositive(y, v)   v where y > 0, else 0;  vhsum vhmax  horizontal sum and max
 //   vmaskz(v, m)      v in the lanes of m, else 0;  vrelu(x)  max(x, 0), NaN kept
+//   vmax_nan(lo, x) vmin_nan(hi, x)   clamps that return x when x is NaN
 //   NV_MAX            most vectors a register tile spans;  MR_OF(nv)  its rows (<= MR_MAX)
 //
 // How the products are blocked (the same scheme as oneDNN's AVX-512 1-D
@@ -48,6 +49,26 @@
 
 // ---- Vector math ---------------------------------------------------------------------------
 
+// e^x: x = n·ln2 + r with |r| <= ln2/2 (ln2 split in two so that n·ln2_hi is
+// exact), e^r by Cephes' polynomial (<= 2 ulp on [-87.3, 88.4]), then 2^n.
+// Inputs are clamped to that range, so results stay finite and normal; NaN
+// stays NaN (max and min return their second operand on NaN, and the
+// portable comparisons are false for it).
+static ALWAYS_INLINE TARGET vec vexp(vec x) {
+    x = vmin_nan(vset1(88.3762626647949f), vmax_nan(vset1(-87.3365447505531f), x));
+    vec n = vround(vmul(x, vset1(1.44269504088896341f)));
+    vec r = vfma(n, vset1(-0.693359375f), x);
+    r = vfma(n, vset1(2.12194440e-4f), r);
+    vec p = vset1(1.9875691500e-4f);
+    p = vfma(p, r, vset1(1.3981999507e-3f));
+    p = vfma(p, r, vset1(8.3334519073e-3f));
+    p = vfma(p, r, vset1(4.1665795894e-2f));
+    p = vfma(p, r, vset1(1.6666665459e-1f));
+    p = vfma(p, r, vset1(5.0000001201e-1f));
+    p = vfma(p, vmul(r, r), vadd(r, vset1(1.0f)));
+    return vscale2(p, n);
+}
+
 static ALWAYS_INLINE TARGET vec FN(v_sigmoid)(vec x) {
     return vrecip(vadd(vset1(1.0f), vexp(vsub(vzero(), x))));
 }
@@ -58,32 +79,23 @@ static ALWAYS_INLINE TARGET vec FN(v_tanh)(vec x) {
     return vsub(vset1(1.0f), vmul(vset1(2.0f), vrecip(vadd(e, vset1(1.0f)))));
 }
 
-static TARGET void FN(vexp_array)(float *out, const float *inp, long n) {
+// f(x) over n floats for f = e^x (0), tanh (1), sigmoid (2); the tail is masked.
+static ALWAYS_INLINE TARGET vec FN(v_apply)(int f, vec x) {
+    return f == 0 ? vexp(x) : f == 1 ? FN(v_tanh)(x) : FN(v_sigmoid)(x);
+}
+
+static ALWAYS_INLINE TARGET void FN(map_array)(int f, float *out, const float *inp, long n) {
     long i = 0;
-    for (; i + VL <= n; i += VL) vstore(out + i, vexp(vload(inp + i)));
+    for (; i + VL <= n; i += VL) vstore(out + i, FN(v_apply)(f, vload(inp + i)));
     if (i < n) {
         vmask m = vmask_first((int)(n - i));
-        vstorem(out + i, vexp(vloadm(inp + i, m, vzero())), m);
+        vstorem(out + i, FN(v_apply)(f, vloadm(inp + i, m, vzero())), m);
     }
 }
 
-static TARGET void FN(vtanh_array)(float *out, const float *inp, long n) {
-    long i = 0;
-    for (; i + VL <= n; i += VL) vstore(out + i, FN(v_tanh)(vload(inp + i)));
-    if (i < n) {
-        vmask m = vmask_first((int)(n - i));
-        vstorem(out + i, FN(v_tanh)(vloadm(inp + i, m, vzero())), m);
-    }
-}
-
-static TARGET void FN(vsigmoid_array)(float *out, const float *inp, long n) {
-    long i = 0;
-    for (; i + VL <= n; i += VL) vstore(out + i, FN(v_sigmoid)(vload(inp + i)));
-    if (i < n) {
-        vmask m = vmask_first((int)(n - i));
-        vstorem(out + i, FN(v_sigmoid)(vloadm(inp + i, m, vzero())), m);
-    }
-}
+static TARGET void FN(vexp_array)(float *out, const float *inp, long n) { FN(map_array)(0, out, inp, n); }
+static TARGET void FN(vtanh_array)(float *out, const float *inp, long n) { FN(map_array)(1, out, inp, n); }
+static TARGET void FN(vsigmoid_array)(float *out, const float *inp, long n) { FN(map_array)(2, out, inp, n); }
 
 // ---- The row-broadcast product ---------------------------------------------------------------
 //
@@ -172,71 +184,7 @@ static ALWAYS_INLINE TARGET void FN(plain_tile)(const FN(rb_problem) *p, const F
     FN(plain_store)(o, t, MR, NV, off, acc);
 }
 
-// Rows [t0, t1) of one column chunk of NV vectors.
-static ALWAYS_INLINE TARGET void FN(plain_rows)(const FN(rb_problem) *p, const FN(plain_out) *o,
-                                                long t0, long t1, int NV, const long *off) {
-    const int MR = MR_OF(NV);
-    long t = t0;
-    for (; t + MR <= t1; t += MR) {
-        if (FN(rb_straddles)(p, t, MR)) {
-            UNROLL for (int i = 0; i < MR; i++) FN(plain_tile)(p, o, t + i, 1, NV, off);
-        } else {
-            FN(plain_tile)(p, o, t, MR, NV, off);
-        }
-    }
-    for (; t + 4 <= t1 && MR > 4; t += 4) {
-        if (FN(rb_straddles)(p, t, 4)) {
-            for (int i = 0; i < 4; i++) FN(plain_tile)(p, o, t + i, 1, NV, off);
-        } else {
-            FN(plain_tile)(p, o, t, 4, NV, off);
-        }
-    }
-    for (; t < t1; t++) FN(plain_tile)(p, o, t, 1, NV, off);
-}
-
-// All output columns of rows [t0, t1): row blocks of RB, within each the
-// columns in chunks of NV_MAX vectors.
-static TARGET void FN(plain_product)(const FN(rb_problem) *p, const FN(plain_out) *o, long t0, long t1) {
-    const int nvec = (o->C + VL - 1) / VL;
-    for (long tb = t0; tb < t1; tb += RB) {
-        long te = CK_MIN(t1, tb + RB);
-        for (int v0 = 0; v0 < nvec; v0 += NV_MAX) {
-            int nv = CK_MIN(NV_MAX, nvec - v0);
-            long off[NV_MAX];
-            for (int v = 0; v < NV_MAX; v++) off[v] = (long)(v0 + v) * VL;
-            switch (nv) {
-#if NV_MAX >= 4
-            case 4: FN(plain_rows)(p, o, tb, te, 4, off); break;
-#endif
-#if NV_MAX >= 3
-            case 3: FN(plain_rows)(p, o, tb, te, 3, off); break;
-#endif
-            case 2: FN(plain_rows)(p, o, tb, te, 2, off); break;
-            default: FN(plain_rows)(p, o, tb, te, 1, off); break;
-            }
-        }
-    }
-}
-
 static long FN(round_pad)(int n) { return ((long)n + CK_PAD - 1) / CK_PAD * CK_PAD; }
-
-static TARGET void FN(conv_forward)(float *out, long ldo, const float *add, long lda,
-                                    const float *inp, long ldi, const float *wpacked,
-                                    long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
-    const long np = FN(round_pad)(Cout);
-    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d };
-    FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * Cin * np, Cout, relu };
-    FN(plain_product)(&p, &o, t0, t1);
-}
-
-static TARGET void FN(conv_backward_input)(float *dinp, long lddi, int accumulate,
-                                           const float *dout, long lddo, const float *wpacked,
-                                           long t0, long t1, long T, int Cin, int Cout, int K, long d) {
-    const long np = FN(round_pad)(Cin);
-    FN(rb_problem) p = { dout, lddo, 0, T, wpacked, np, (long)Cout * np, Cout, K, d };
-    FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0 };
-    FN(plain_product)(&p, &o, t0, t1);
-}
 
 // ---- Gated epilogue -------------------------------------------------------------------------
 //
@@ -280,52 +228,6 @@ static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, const F
     }
 }
 
-static ALWAYS_INLINE TARGET void FN(gated_rows)(const FN(rb_problem) *p, const FN(gated_out) *o,
-                                                long t0, long t1, int NV, const long *off) {
-    const int MR = MR_OF(NV);
-    long t = t0;
-    for (; t + MR <= t1; t += MR) {
-        if (FN(rb_straddles)(p, t, MR)) {
-            UNROLL for (int i = 0; i < MR; i++) FN(gated_tile)(p, o, t + i, 1, NV, off);
-        } else {
-            FN(gated_tile)(p, o, t, MR, NV, off);
-        }
-    }
-    for (; t + 4 <= t1 && MR > 4; t += 4) {
-        if (FN(rb_straddles)(p, t, 4)) {
-            for (int i = 0; i < 4; i++) FN(gated_tile)(p, o, t + i, 1, NV, off);
-        } else {
-            FN(gated_tile)(p, o, t, 4, NV, off);
-        }
-    }
-    for (; t < t1; t++) FN(gated_tile)(p, o, t, 1, NV, off);
-}
-
-static TARGET void FN(conv_gated_forward)(float *gate, long ldg, float *z, long ldz,
-                                          const float *inp, long ldi, const float *wpacked,
-                                          long t0, long t1, int Cin, int D, int K, long d) {
-    const long P = FN(round_pad)(D), np = 2 * P;
-    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d };
-    FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * Cin * np, D, P };
-    const int nvec = (D + VL - 1) / VL;   // vectors of a (and of g)
-    const int half = NV_MAX / 2 > 0 ? NV_MAX / 2 : 1;
-    for (long tb = t0; tb < t1; tb += RB) {
-        long te = CK_MIN(t1, tb + RB);
-        for (int v0 = 0; v0 < nvec; v0 += half) {
-            int nh = CK_MIN(half, nvec - v0);
-            long off[NV_MAX];
-            for (int v = 0; v < NV_MAX; v++) off[v] = 0;
-            for (int v = 0; v < nh; v++) { off[v] = (long)(v0 + v) * VL; off[v + nh] = P + (long)(v0 + v) * VL; }
-            switch (nh) {
-#if NV_MAX >= 4
-            case 2: FN(gated_rows)(&p, &o, tb, te, 4, off); break;
-#endif
-            default: FN(gated_rows)(&p, &o, tb, te, 2, off); break;
-            }
-        }
-    }
-}
-
 // ---- WaveNet's layer backward up to the gated unit ------------------------------------------
 //
 // z feeds two 1x1 products (the skip sum and the residual path), so
@@ -358,14 +260,112 @@ static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const F
     }
 }
 
-static ALWAYS_INLINE TARGET void FN(gb_rows)(const FN(rb_problem) *skip, const FN(rb_problem) *res,
-                                             float *dpre, long lddp, const float *gate, long ldg, int D,
-                                             long t0, long t1, int NV, const long *off) {
+// What a row-broadcast kernel computes: its problem(s) and where its tiles go.
+typedef struct FN(tile_job) {
+    const FN(rb_problem) *p, *p2;       // p2: a second product into the same tiles (or NULL)
+    const FN(plain_out) *plain;
+    const FN(gated_out) *gated;
+    float *dpre; long lddp; const float *gate; long ldg; int D;  // the gated unit's backward
+} FN(tile_job);
+
+// ---- The row driver ---------------------------------------------------------------------------
+//
+// Every row-broadcast kernel walks its rows the same way: blocks of RB rows,
+// within a block the output vectors in chunks of at most NV_MAX (for the
+// gated unit, matching halves of a and g), and within a chunk register tiles
+// of MR_OF(NV) rows, then of 4, then single rows. A tile with a tap that
+// reaches partly before the sequence (or after it) is computed row by row.
+// `kind` is a constant at each entry point, so each compiles to its own loops.
+
+enum { TILE_PLAIN, TILE_GATED, TILE_GATED_BACKWARD };
+
+static ALWAYS_INLINE TARGET void FN(tile)(int kind, const FN(tile_job) *j, long t, int MR, int NV, const long *off) {
+    switch (kind) {
+    case TILE_PLAIN: FN(plain_tile)(j->p, j->plain, t, MR, NV, off); break;
+    case TILE_GATED: FN(gated_tile)(j->p, j->gated, t, MR, NV, off); break;
+    default: FN(gb_tile)(j->p, j->p2, j->dpre, j->lddp, j->gate, j->ldg, j->D, t, MR, NV, off); break;
+    }
+}
+
+static ALWAYS_INLINE TARGET void FN(rows)(int kind, const FN(tile_job) *j, long t0, long t1, int NV, const long *off) {
     const int MR = MR_OF(NV);
     long t = t0;
-    for (; t + MR <= t1; t += MR) FN(gb_tile)(skip, res, dpre, lddp, gate, ldg, D, t, MR, NV, off);
-    for (; t + 4 <= t1 && MR > 4; t += 4) FN(gb_tile)(skip, res, dpre, lddp, gate, ldg, D, t, 4, NV, off);
-    for (; t < t1; t++) FN(gb_tile)(skip, res, dpre, lddp, gate, ldg, D, t, 1, NV, off);
+    for (; t + MR <= t1; t += MR) {
+        if (FN(rb_straddles)(j->p, t, MR)) {
+            for (int i = 0; i < MR; i++) FN(tile)(kind, j, t + i, 1, NV, off);
+        } else {
+            FN(tile)(kind, j, t, MR, NV, off);
+        }
+    }
+    for (; t + 4 <= t1 && MR > 4; t += 4) {
+        if (FN(rb_straddles)(j->p, t, 4)) {
+            for (int i = 0; i < 4; i++) FN(tile)(kind, j, t + i, 1, NV, off);
+        } else {
+            FN(tile)(kind, j, t, 4, NV, off);
+        }
+    }
+    for (; t < t1; t++) FN(tile)(kind, j, t, 1, NV, off);
+}
+
+// All output vectors of rows [t0, t1); C is the outputs' width (for the
+// gated kinds, D: each chunk then takes the same vectors of a and of g).
+static ALWAYS_INLINE TARGET void FN(product)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
+    const int gated = kind == TILE_GATED;
+    const int nvec = (C + VL - 1) / VL, step = gated ? CK_MAX(NV_MAX / 2, 1) : NV_MAX;
+    for (long tb = t0; tb < t1; tb += RB) {
+        long te = CK_MIN(t1, tb + RB);
+        for (int v0 = 0; v0 < nvec; v0 += step) {
+            int n = CK_MIN(step, nvec - v0), nv = gated ? 2 * n : n;
+            long off[NV_MAX];
+            for (int v = 0; v < NV_MAX; v++) off[v] = 0;
+            for (int v = 0; v < n; v++) {
+                off[v] = (long)(v0 + v) * VL;
+                if (gated) off[v + n] = j->gated->P + (long)(v0 + v) * VL;
+            }
+            switch (nv) {
+#if NV_MAX >= 4
+            case 4: FN(rows)(kind, j, tb, te, 4, off); break;
+#endif
+#if NV_MAX >= 3
+            case 3: FN(rows)(kind, j, tb, te, 3, off); break;
+#endif
+            case 2: FN(rows)(kind, j, tb, te, 2, off); break;
+            default: FN(rows)(kind, j, tb, te, 1, off); break;
+            }
+        }
+    }
+}
+
+// ---- The row-broadcast kernels ----------------------------------------------------------------
+
+static TARGET void FN(conv_forward)(float *out, long ldo, const float *add, long lda,
+                                    const float *inp, long ldi, const float *wpacked,
+                                    long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
+    const long np = FN(round_pad)(Cout);
+    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d };
+    FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * Cin * np, Cout, relu };
+    FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0 };
+    FN(product)(TILE_PLAIN, &job, t0, t1, Cout);
+}
+
+static TARGET void FN(conv_backward_input)(float *dinp, long lddi, int accumulate,
+                                           const float *dout, long lddo, const float *wpacked,
+                                           long t0, long t1, long T, int Cin, int Cout, int K, long d) {
+    const long np = FN(round_pad)(Cin);
+    FN(rb_problem) p = { dout, lddo, 0, T, wpacked, np, (long)Cout * np, Cout, K, d };
+    FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0 };
+    FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0 };
+    FN(product)(TILE_PLAIN, &job, t0, t1, Cin);
+}
+
+static TARGET void FN(conv_gated_forward)(float *gate, long ldg, float *z, long ldz,
+                                          const float *inp, long ldi, const float *wpacked,
+                                          long t0, long t1, int Cin, int D, int K, long d) {
+    const long P = FN(round_pad)(D), np = 2 * P;
+    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d };
+    FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * Cin * np, D, P };
+    FN(tile_job) job = { &p, 0, 0, &o, 0, 0, 0, 0, 0 };
+    FN(product)(TILE_GATED, &job, t0, t1, D);
 }
 
 static TARGET void FN(gated_backward_product)(float *dpre, long lddp, const float *gate, long ldg,
@@ -375,26 +375,8 @@ static TARGET void FN(gated_backward_product)(float *dpre, long lddp, const floa
     const long never = (long)1 << 62;
     FN(rb_problem) skip = { dskip, ldds, 0, never, ws, ldws, 0, S, 1, 0 };
     FN(rb_problem) res = { dres, lddr, 0, never, wr, ldwr, 0, R, 1, 0 };
-    const int nvec = (D + VL - 1) / VL;
-    for (long tb = t0; tb < t1; tb += RB) {
-        long te = CK_MIN(t1, tb + RB);
-        for (int v0 = 0; v0 < nvec; v0 += NV_MAX) {
-            int nv = CK_MIN(NV_MAX, nvec - v0);
-            long off[NV_MAX];
-            for (int v = 0; v < NV_MAX; v++) off[v] = (long)(v0 + v) * VL;
-            const FN(rb_problem) *r = dres ? &res : 0;
-            switch (nv) {
-#if NV_MAX >= 4
-            case 4: FN(gb_rows)(&skip, r, dpre, lddp, gate, ldg, D, tb, te, 4, off); break;
-#endif
-#if NV_MAX >= 3
-            case 3: FN(gb_rows)(&skip, r, dpre, lddp, gate, ldg, D, tb, te, 3, off); break;
-#endif
-            case 2: FN(gb_rows)(&skip, r, dpre, lddp, gate, ldg, D, tb, te, 2, off); break;
-            default: FN(gb_rows)(&skip, r, dpre, lddp, gate, ldg, D, tb, te, 1, off); break;
-            }
-        }
-    }
+    FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D };
+    FN(product)(TILE_GATED_BACKWARD, &job, t0, t1, D);
 }
 
 // ---- Weight gradient: a reduction over time ---------------------------------------------------
