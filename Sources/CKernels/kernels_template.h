@@ -42,10 +42,14 @@
 
 // Rows per block: the broadcast rows of one block are reused from L1 by
 // every column chunk (96 is a multiple of every MR used).
+#ifndef RB
 #define RB 96
+#endif
 // Rows per block of the weight-gradient reduction: the block's dout and inp
 // rows stay in L1 while every weight tile of every tap sweeps them.
+#ifndef TC
 #define TC 64
+#endif
 
 // ---- Vector math ---------------------------------------------------------------------------
 
