@@ -34,6 +34,13 @@ extern "C" {
 #endif
 
 /// The instruction-set variants. Higher values need more of the CPU.
+///
+/// Room for mixed precision (bf16 operands, fp32 accumulation): such a
+/// variant is one more table, filled from a template whose vocabulary loads
+/// bf16 pairs and multiplies with vdpbf16ps (AVX512_BF16), with its own
+/// packing (weights as bf16 pairs along the input channels) and a portable
+/// twin that rounds to bf16 in C. The dispatch (a table per variant, chosen
+/// from CPUID, PBTWAVE_ISA to force one) and the row-range kernels stay.
 typedef enum ck_isa {
     CK_GENERIC = 0,  // portable C (compiler vector extensions): any CPU
     CK_AVX2 = 1,     // x86-64 with AVX2 and FMA (8-lane vectors)
