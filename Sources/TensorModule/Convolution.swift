@@ -170,11 +170,18 @@ extension Kernels {
         let K = w.kernelSize, Cin = w.inChannels, np = w.forwardColumns
         // The packed columns are the outputs, in groups for a gated weight.
         let groups = w.gated ? 2 : 1, G = w.outChannels / groups, P = np / groups
+        // Rows start as add + bias (the packed bias has each group padded to P).
         let bias = w.packedBias
         for t in rows {
             let o = out + t * outStride
             for g in 0..<groups {
-                for j in 0..<G { o[g * G + j] = bias[g * P + j] + (add.map { $0[t * addStride + g * G + j] } ?? 0) }
+                let og = o + g * G, bg = bias + g * P
+                if let add {
+                    let ag = add + t * addStride + g * G
+                    for j in 0..<G { og[j] = bg[j] + ag[j] }
+                } else {
+                    og.update(from: bg, count: G)
+                }
             }
         }
         for k in 0..<K {
