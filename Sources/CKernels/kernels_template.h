@@ -50,6 +50,15 @@
 #ifndef TC
 #define TC 64
 #endif
+// Floats of a weight panel (one inner block × the tile's vectors) kept in L1.
+#ifndef KC_FLOATS
+#define KC_FLOATS 4096
+#endif
+// Output channels per block of the weight-gradient reduction, so that the
+// block's slice of dout stays in L1 next to the inputs.
+#ifndef OB
+#define OB 48
+#endif
 
 // ---- Vector math ---------------------------------------------------------------------------
 
@@ -112,12 +121,16 @@ typedef struct FN(rb_problem) {
     const float *a; long lda; long lo, hi;
     const float *b; long ldb; long tapstride;
     int kc; int K; long step;
+    // The block of the inner index j = k·kc + c (tap-major) a pass covers;
+    // 0 and K·kc, unless the driver splits a long inner dimension.
+    int j0, j1;
 } FN(rb_problem);
 
-// Whether some tap of rows [t, t + m) is partly inside [lo, hi): such tiles
-// are computed one row at a time (at most one tile per tap and call).
+// Whether some tap of the block, for rows [t, t + m), is partly inside
+// [lo, hi): such tiles are computed one row at a time (at most one tile per
+// tap and call).
 static ALWAYS_INLINE TARGET int FN(rb_straddles)(const FN(rb_problem) *p, long t, int m) {
-    for (int k = 0; k < p->K; k++) {
+    for (int k = p->j0 / p->kc; k * p->kc < p->j1; k++) {
         long r0 = t + (long)(p->K - 1 - k) * p->step, r1 = r0 + m - 1;
         int none = r1 < p->lo || r0 >= p->hi, all = r0 >= p->lo && r1 < p->hi;
         if (!none && !all) return 1;
@@ -125,17 +138,19 @@ static ALWAYS_INLINE TARGET int FN(rb_straddles)(const FN(rb_problem) *p, long t
     return 0;
 }
 
-// acc[i][v] += the product for rows t .. t+MR-1 and the vectors at column
-// offsets off[v]. Taps whose rows all lie outside [lo, hi) are skipped.
+// acc[i][v] += the product for rows t .. t+MR-1, the vectors at column
+// offsets off[v] and the inner block [j0, j1). Taps whose rows all lie outside
+// [lo, hi) are skipped.
 static ALWAYS_INLINE TARGET void FN(rb_tile)(const FN(rb_problem) *p, long t, int MR, int NV,
                                              const long *off, vec acc[][NV_MAX]) {
-    for (int k = 0; k < p->K; k++) {
+    for (int k = p->j0 / p->kc; k * p->kc < p->j1; k++) {
         long r0 = t + (long)(p->K - 1 - k) * p->step;
         if (r0 + MR - 1 < p->lo || r0 >= p->hi) continue;
         const float *a = p->a + r0 * p->lda;
         const float *b = p->b + k * p->tapstride;
         const long lda = p->lda, ldb = p->ldb;
-        for (int c = 0; c < p->kc; c++) {
+        const int cb = CK_MAX(p->j0 - k * p->kc, 0), ce = CK_MIN(p->j1 - k * p->kc, p->kc);
+        for (int c = cb; c < ce; c++) {
             vec bv[NV_MAX];
             UNROLL for (int v = 0; v < NV; v++) bv[v] = vload(b + c * ldb + off[v]);
             UNROLL for (int i = 0; i < MR; i++) {
@@ -167,25 +182,37 @@ static ALWAYS_INLINE TARGET void FN(plain_init)(const FN(plain_out) *o, long t, 
     }
 }
 
+// Stores the tile; `final`: the whole sum (ReLU applies), else a partial one
+// that the next inner block loads back.
 static ALWAYS_INLINE TARGET void FN(plain_store)(const FN(plain_out) *o, long t, int MR, int NV,
-                                                 const long *off, vec acc[][NV_MAX]) {
+                                                 const long *off, vec acc[][NV_MAX], int final) {
     UNROLL for (int v = 0; v < NV; v++) {
         int n = CK_MIN(VL, o->C - (int)off[v]);
         vmask m = vmask_first(CK_MAX(n, 0));
         UNROLL for (int i = 0; i < MR; i++) {
-            vec y = o->relu ? vrelu(acc[i][v]) : acc[i][v];
+            vec y = final && o->relu ? vrelu(acc[i][v]) : acc[i][v];
             float *dst = o->out + (t + i) * o->ldo + off[v];
             if (n >= VL) vstore(dst, y); else if (n > 0) vstorem(dst, y, m);
         }
     }
 }
 
+static ALWAYS_INLINE TARGET void FN(plain_load)(const FN(plain_out) *o, long t, int MR, int NV,
+                                                const long *off, vec acc[][NV_MAX]) {
+    UNROLL for (int v = 0; v < NV; v++) {
+        vmask m = vmask_first(CK_MAX(0, CK_MIN(VL, o->C - (int)off[v])));
+        UNROLL for (int i = 0; i < MR; i++) acc[i][v] = vloadm(o->out + (t + i) * o->ldo + off[v], m, vzero());
+    }
+}
+
+// One tile for one inner block: the first block starts from add + bias, later
+// ones from the partial sums in `out`; the last one finishes.
 static ALWAYS_INLINE TARGET void FN(plain_tile)(const FN(rb_problem) *p, const FN(plain_out) *o,
-                                                long t, int MR, int NV, const long *off) {
+                                                long t, int MR, int NV, const long *off, int first, int last) {
     vec acc[MR_MAX][NV_MAX];
-    FN(plain_init)(o, t, MR, NV, off, acc);
+    if (first) FN(plain_init)(o, t, MR, NV, off, acc); else FN(plain_load)(o, t, MR, NV, off, acc);
     FN(rb_tile)(p, t, MR, NV, off, acc);
-    FN(plain_store)(o, t, MR, NV, off, acc);
+    FN(plain_store)(o, t, MR, NV, off, acc, last);
 }
 
 static long FN(round_pad)(int n) { return ((long)n + CK_PAD - 1) / CK_PAD * CK_PAD; }
@@ -216,15 +243,41 @@ static ALWAYS_INLINE TARGET void FN(gate_store)(const FN(gated_out) *o, float *g
     }
 }
 
+// One tile for one inner block. Partial sums of [a | g] wait in the gate
+// rows (a at column j, g at D + j) until the last block applies the unit.
 static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, const FN(gated_out) *o,
-                                                long t, int MR, int NV, const long *off) {
+                                                long t, int MR, int NV, const long *off, int first, int last) {
     vec acc[MR_MAX][NV_MAX];
-    UNROLL for (int v = 0; v < NV; v++) {
-        vec b0 = vload(o->bias + off[v]);
-        UNROLL for (int i = 0; i < MR; i++) acc[i][v] = b0;
+    const int H = NV / 2;
+    if (first) {
+        UNROLL for (int v = 0; v < NV; v++) {
+            vec b0 = vload(o->bias + off[v]);
+            UNROLL for (int i = 0; i < MR; i++) acc[i][v] = b0;
+        }
+    } else {
+        UNROLL for (int v = 0; v < H; v++) {
+            int j = (int)off[v];
+            vmask m = vmask_first(CK_MAX(0, CK_MIN(VL, o->D - j)));
+            UNROLL for (int i = 0; i < MR; i++) {
+                const float *row = o->gate + (t + i) * o->ldg;
+                acc[i][v] = vloadm(row + j, m, vzero());
+                acc[i][v + H] = vloadm(row + o->D + j, m, vzero());
+            }
+        }
     }
     FN(rb_tile)(p, t, MR, NV, off, acc);
-    const int H = NV / 2;
+    if (!last) {
+        UNROLL for (int v = 0; v < H; v++) {
+            int j = (int)off[v];
+            vmask m = vmask_first(CK_MAX(0, CK_MIN(VL, o->D - j)));
+            UNROLL for (int i = 0; i < MR; i++) {
+                float *row = o->gate + (t + i) * o->ldg;
+                vstorem(row + j, acc[i][v], m);
+                vstorem(row + o->D + j, acc[i][v + H], m);
+            }
+        }
+        return;
+    }
     UNROLL for (int i = 0; i < MR; i++) {
         float *gate_row = o->gate ? o->gate + (t + i) * o->ldg : 0;
         float *z_row = o->z ? o->z + (t + i) * o->ldz : 0;
@@ -270,6 +323,7 @@ typedef struct FN(tile_job) {
     const FN(plain_out) *plain;
     const FN(gated_out) *gated;
     float *dpre; long lddp; const float *gate; long ldg; int D;  // the gated unit's backward
+    int first, last;  // whether this pass is the first / last inner block
 } FN(tile_job);
 
 // ---- The row driver ---------------------------------------------------------------------------
@@ -285,8 +339,8 @@ enum { TILE_PLAIN, TILE_GATED, TILE_GATED_BACKWARD };
 
 static ALWAYS_INLINE TARGET void FN(tile)(int kind, const FN(tile_job) *j, long t, int MR, int NV, const long *off) {
     switch (kind) {
-    case TILE_PLAIN: FN(plain_tile)(j->p, j->plain, t, MR, NV, off); break;
-    case TILE_GATED: FN(gated_tile)(j->p, j->gated, t, MR, NV, off); break;
+    case TILE_PLAIN: FN(plain_tile)(j->p, j->plain, t, MR, NV, off, j->first, j->last); break;
+    case TILE_GATED: FN(gated_tile)(j->p, j->gated, t, MR, NV, off, j->first, j->last); break;
     default: FN(gb_tile)(j->p, j->p2, j->dpre, j->lddp, j->gate, j->ldg, j->D, t, MR, NV, off); break;
     }
 }
@@ -313,9 +367,17 @@ static ALWAYS_INLINE TARGET void FN(rows)(int kind, const FN(tile_job) *j, long 
 
 // All output vectors of rows [t0, t1); C is the outputs' width (for the
 // gated kinds, D: each chunk then takes the same vectors of a and of g).
+// A long inner dimension (K·Cin floats of weights per output vector) is cut
+// into blocks whose weight panel, NV vectors wide, stays in L1 (KC_FLOATS)
+// while every tile of the row block passes over it; partial sums go through
+// the output rows. (The layer backward's inner dimension, S + R, is short.)
 static ALWAYS_INLINE TARGET void FN(product)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
     const int gated = kind == TILE_GATED;
     const int nvec = (C + VL - 1) / VL, step = gated ? CK_MAX(NV_MAX / 2, 1) : NV_MAX;
+    FN(rb_problem) p = *j->p;
+    FN(tile_job) job = *j;
+    job.p = &p;
+    const int inner = p.K * p.kc;
     for (long tb = t0; tb < t1; tb += RB) {
         long te = CK_MIN(t1, tb + RB);
         for (int v0 = 0; v0 < nvec; v0 += step) {
@@ -326,15 +388,23 @@ static ALWAYS_INLINE TARGET void FN(product)(int kind, const FN(tile_job) *j, lo
                 off[v] = (long)(v0 + v) * VL;
                 if (gated) off[v + n] = j->gated->P + (long)(v0 + v) * VL;
             }
-            switch (nv) {
+            const int block = KC_FLOATS / (nv * VL);
+            const int blocks = kind == TILE_GATED_BACKWARD || inner <= 2 * block ? 1 : (inner + block - 1) / block;
+            for (int b = 0; b < blocks; b++) {
+                p.j0 = (int)((long)inner * b / blocks);
+                p.j1 = (int)((long)inner * (b + 1) / blocks);
+                job.first = b == 0;
+                job.last = b == blocks - 1;
+                switch (nv) {
 #if NV_MAX >= 4
-            case 4: FN(rows)(kind, j, tb, te, 4, off); break;
+                case 4: FN(rows)(kind, &job, tb, te, 4, off); break;
 #endif
 #if NV_MAX >= 3
-            case 3: FN(rows)(kind, j, tb, te, 3, off); break;
+                case 3: FN(rows)(kind, &job, tb, te, 3, off); break;
 #endif
-            case 2: FN(rows)(kind, j, tb, te, 2, off); break;
-            default: FN(rows)(kind, j, tb, te, 1, off); break;
+                case 2: FN(rows)(kind, &job, tb, te, 2, off); break;
+                default: FN(rows)(kind, &job, tb, te, 1, off); break;
+                }
             }
         }
     }
@@ -346,9 +416,9 @@ static TARGET void FN(conv_forward)(float *out, long ldo, const float *add, long
                                     const float *inp, long ldi, const float *wpacked,
                                     long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
     const long np = FN(round_pad)(Cout);
-    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d };
+    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin };
     FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * Cin * np, Cout, relu };
-    FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0 };
+    FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_PLAIN, &job, t0, t1, Cout);
 }
 
@@ -356,9 +426,9 @@ static TARGET void FN(conv_backward_input)(float *dinp, long lddi, int accumulat
                                            const float *dout, long lddo, const float *wpacked,
                                            long t0, long t1, long T, int Cin, int Cout, int K, long d) {
     const long np = FN(round_pad)(Cin);
-    FN(rb_problem) p = { dout, lddo, 0, T, wpacked, np, (long)Cout * np, Cout, K, d };
+    FN(rb_problem) p = { dout, lddo, 0, T, wpacked, np, (long)Cout * np, Cout, K, d, 0, K * Cout };
     FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0 };
-    FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0 };
+    FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_PLAIN, &job, t0, t1, Cin);
 }
 
@@ -366,9 +436,9 @@ static TARGET void FN(conv_gated_forward)(float *gate, long ldg, float *z, long 
                                           const float *inp, long ldi, const float *wpacked,
                                           long t0, long t1, int Cin, int D, int K, long d) {
     const long P = FN(round_pad)(D), np = 2 * P;
-    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d };
+    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin };
     FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * Cin * np, D, P };
-    FN(tile_job) job = { &p, 0, 0, &o, 0, 0, 0, 0, 0 };
+    FN(tile_job) job = { &p, 0, 0, &o, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_GATED, &job, t0, t1, D);
 }
 
@@ -377,9 +447,9 @@ static TARGET void FN(gated_backward_product)(float *dpre, long lddp, const floa
                                               const float *dres, long lddr, const float *wr, long ldwr, int R,
                                               long t0, long t1, int D) {
     const long never = (long)1 << 62;
-    FN(rb_problem) skip = { dskip, ldds, 0, never, ws, ldws, 0, S, 1, 0 };
-    FN(rb_problem) res = { dres, lddr, 0, never, wr, ldwr, 0, R, 1, 0 };
-    FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D };
+    FN(rb_problem) skip = { dskip, ldds, 0, never, ws, ldws, 0, S, 1, 0, 0, S };
+    FN(rb_problem) res = { dres, lddr, 0, never, wr, ldwr, 0, R, 1, 0, 0, R };
+    FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D, 1, 1 };
     FN(product)(TILE_GATED_BACKWARD, &job, t0, t1, D);
 }
 
@@ -417,15 +487,15 @@ static ALWAYS_INLINE TARGET void FN(wg_tile)(float *dw, int Cin, const float *do
         }
 }
 
-// All output channels of one column chunk (NV vectors from c0) over rows [ta, tb).
-static ALWAYS_INLINE TARGET void FN(wg_chunk)(float *dw, int Cin, int Cout, const float *dout, long lddo,
+// Output channels [o0, o1) of one column chunk (NV vectors from c0) over rows [ta, tb).
+static ALWAYS_INLINE TARGET void FN(wg_chunk)(float *dw, int Cin, int o0, int o1, const float *dout, long lddo,
                                               const float *inp, long ldi, long ta, long tb, long s,
                                               int c0, int NV, int tail) {
     const int MR = MR_OF(NV);
-    int o = 0;
-    for (; o + MR <= Cout; o += MR) FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, MR, NV, tail);
-    for (; o + 4 <= Cout && MR > 4; o += 4) FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 4, NV, tail);
-    for (; o < Cout; o++) FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 1, NV, tail);
+    int o = o0;
+    for (; o + MR <= o1; o += MR) FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, MR, NV, tail);
+    for (; o + 4 <= o1 && MR > 4; o += 4) FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 4, NV, tail);
+    for (; o < o1; o++) FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 1, NV, tail);
 }
 
 static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, long t0, long t1, int C) {
@@ -466,19 +536,24 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
             long ts = CK_MAX(ta, s);
             if (ts >= tb) continue;
             float *dw = dweight + (long)k * Cout * Cin;
-            for (int v0 = 0; v0 < nvec; v0 += NV_MAX) {
-                int nv = CK_MIN(NV_MAX, nvec - v0);
-                int c0 = v0 * VL;
-                int tail = CK_MIN(VL, Cin - (c0 + (nv - 1) * VL));
-                switch (nv) {
+            // Blocks of OB output channels: a block's columns of dout stay in
+            // L1 while every chunk of input channels sweeps them.
+            for (int o0 = 0; o0 < Cout; o0 += OB) {
+                const int o1 = CK_MIN(Cout, o0 + OB);
+                for (int v0 = 0; v0 < nvec; v0 += NV_MAX) {
+                    int nv = CK_MIN(NV_MAX, nvec - v0);
+                    int c0 = v0 * VL;
+                    int tail = CK_MIN(VL, Cin - (c0 + (nv - 1) * VL));
+                    switch (nv) {
 #if NV_MAX >= 4
-                case 4: FN(wg_chunk)(dw, Cin, Cout, dout, lddo, inp, ldi, ts, tb, s, c0, 4, tail); break;
+                    case 4: FN(wg_chunk)(dw, Cin, o0, o1, dout, lddo, inp, ldi, ts, tb, s, c0, 4, tail); break;
 #endif
 #if NV_MAX >= 3
-                case 3: FN(wg_chunk)(dw, Cin, Cout, dout, lddo, inp, ldi, ts, tb, s, c0, 3, tail); break;
+                    case 3: FN(wg_chunk)(dw, Cin, o0, o1, dout, lddo, inp, ldi, ts, tb, s, c0, 3, tail); break;
 #endif
-                case 2: FN(wg_chunk)(dw, Cin, Cout, dout, lddo, inp, ldi, ts, tb, s, c0, 2, tail); break;
-                default: FN(wg_chunk)(dw, Cin, Cout, dout, lddo, inp, ldi, ts, tb, s, c0, 1, tail); break;
+                    case 2: FN(wg_chunk)(dw, Cin, o0, o1, dout, lddo, inp, ldi, ts, tb, s, c0, 2, tail); break;
+                    default: FN(wg_chunk)(dw, Cin, o0, o1, dout, lddo, inp, ldi, ts, tb, s, c0, 1, tail); break;
+                    }
                 }
             }
         }

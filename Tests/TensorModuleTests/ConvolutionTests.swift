@@ -23,6 +23,9 @@ import TensorModule
         Shape(t: 101, cin: 24, cout: 40, k: 2, d: 33),
         Shape(t: 53, cin: 16, cout: 256, k: 1, d: 1),
         Shape(t: 97, cin: 70, cout: 17, k: 2, d: 5),
+        // An inner dimension (K·Cin = 1200) long enough that every variant
+        // splits it into blocks, which cross taps and meet the causal edge.
+        Shape(t: 60, cin: 600, cout: 20, k: 2, d: 9),
     ]
 
     /// Inputs with row strides longer than the rows (the padding must be ignored).
