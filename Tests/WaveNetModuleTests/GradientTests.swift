@@ -148,6 +148,19 @@ func randomCodes(_ n: Int, classes: Int = 256, rng: inout Xoshiro256) -> [Int32]
              many.lossAndGradient(windows: w.baseAddress!, batch: B, time: T, context: context))
         }
         #expect(abs(l1 - lN) < 1e-9, "loss \(l1) vs \(lN)")
+        // Evaluation and the forward pass split the same way.
+        let (e1, eN) = windows.withUnsafeBufferPointer { w in
+            (one.evaluate(windows: w.baseAddress!, batch: B, time: T, context: context),
+             many.evaluate(windows: w.baseAddress!, batch: B, time: T, context: context))
+        }
+        #expect(e1.count == eN.count && abs(e1.nats - eN.nats) < 1e-9 * e1.nats, "evaluate \(e1) vs \(eN)")
+        let logits = windows.withUnsafeBufferPointer { w in
+            one.forwardOnly(windows: w.baseAddress!, batch: B, time: T)
+            many.forwardOnly(windows: w.baseAddress!, batch: B, time: T)
+            let n = B * T * one.config.classes
+            return (Array(UnsafeBufferPointer(start: one.lastLogits()!, count: n)), Array(UnsafeBufferPointer(start: many.lastLogits()!, count: n)))
+        }
+        #expect(logits.0 == logits.1, "the forward pass computes each row the same way whatever the thread count")
         expectClose(many.gradients.storage.array, one.gradients.storage.array, tolerance: 1e-6, "gradients, \(threads) threads vs 1")
         // Training stays deterministic with threads.
         let again = try WaveNet(config: .tiny, seed: 9)
