@@ -66,8 +66,9 @@ struct BenchTrain: ParsableCommand {
                                             steps: steps, threads: threads)
         let flops = Double(config.forwardMACsPerSample) * 6
         let gflops = r.medianSamplesPerSecond * flops / 1e9
-        print(String(format: "ours:  %@ (%@) B%d T%d, %d thread(s): median %.0f samples/s (best %.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
+        print(String(format: "ours:  %@ (%@) B%d T%d, %d thread(s): median %.0f samples/s (best %.0f, middle 80 %% of steps %.0f–%.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
                      name, widths, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
+                     r.samplesPerSecond(quantile: 0.9), r.samplesPerSecond(quantile: 0.1),
                      gflops, r.steps, r.lossFirst, r.lossLast))
         if peak {
             let widest = try Kernels(Kernels.best)
@@ -131,6 +132,10 @@ enum TrainingMeasurement {
         var stepSeconds: [Double]
         var medianSamplesPerSecond: Double { Double(samplesPerStep) / stepSeconds[stepSeconds.count / 2] }
         var bestSamplesPerSecond: Double { Double(samplesPerStep) / stepSeconds[0] }
+        /// Samples/s of the step at `quantile` of the step times (0: fastest).
+        func samplesPerSecond(quantile: Double) -> Double {
+            Double(samplesPerStep) / stepSeconds[min(stepSeconds.count - 1, Int(quantile * Double(stepSeconds.count)))]
+        }
         var lossFirst: Double
         var lossLast: Double
     }
