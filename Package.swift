@@ -1,18 +1,11 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Kernels, the model and audio loading (mu-law, checksums over the corpus)
-// are the hot path: they are optimised even in debug builds so that
-// `swift test` (gradient checks, overfit tests, the real corpus) runs quickly.
-// `-O` keeps `precondition` (public shape checks) and drops `assert`.
-// The kernels are written with SIMD8<Float>; on x86-64 they need AVX2 and FMA
-// (every x86-64 server since 2015; without FMA a fused multiply-add becomes a
-// libm call).
-#if arch(x86_64)
-let hotPath: [SwiftSetting] = [.unsafeFlags(["-O", "-Xcc", "-mavx2", "-Xcc", "-mfma"])]
-#else
-let hotPath: [SwiftSetting] = [.unsafeFlags(["-O"])]
-#endif
+// No unsafe flags: the vector code that needs AVX2 or AVX-512 is C in
+// CKernels, each variant compiled with per-function target attributes and
+// chosen at run time from CPUID, so the package builds for any x86-64 or
+// arm64 and others can depend on it by version. Debug builds of the tests run
+// faster with `swift test -Xcc -O2 -Xswiftc -O`.
 
 // Linux (Debian 12) is what is built and tested: the system libraries come
 // from Debian's -dev packages through pkg-config, and the code uses POSIX
@@ -40,10 +33,9 @@ let package = Package(
     ],
     targets: [
         // MARK: Public modules
-        .target(name: "TensorModule", dependencies: ["COpenBLAS", "SeededRNG"], swiftSettings: hotPath),
-        .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG", "FileSupport"], swiftSettings: hotPath),
-        .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "Schedules", "SeededRNG", "FileSupport"],
-                swiftSettings: hotPath),
+        .target(name: "TensorModule", dependencies: ["CKernels", "COpenBLAS", "SeededRNG", realModule]),
+        .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG", "FileSupport"]),
+        .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "Schedules", "SeededRNG", "FileSupport"]),
         .target(name: "Schedules", dependencies: ["FileSupport"]),
         .target(name: "PBT", dependencies: ["CSQLite", "Schedules", "SeededRNG", "FileSupport", realModule]),
         .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ"]),
@@ -59,6 +51,8 @@ let package = Package(
         .executableTarget(name: "pbtwave", dependencies: ["PBTWaveCommands"]),
 
         // MARK: Implementation details
+        /// Our own kernels: AVX-512, AVX2+FMA and portable C, chosen at run time from CPUID.
+        .target(name: "CKernels"),
         .target(name: "SeededRNG", dependencies: [realModule]),
         .target(name: "FileSupport", dependencies: ["CCrypto"]),
         /// The toy and no-op PBT runners (for trying PBT in seconds, for
@@ -76,10 +70,12 @@ let package = Package(
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["SeededRNG"], path: "Tests/TestSupport"),
-        .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "COpenBLAS", "SeededRNG", "TestSupport"]),
+        /// Naive twins of the kernels, written straight from the definitions.
+        .target(name: "KernelReferences", dependencies: ["TensorModule", realModule], path: "Tests/KernelReferences"),
+        .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "COpenBLAS", "SeededRNG", "TestSupport", "KernelReferences", realModule]),
         .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio", "FileSupport", "SeededRNG", "TestSupport"]),
         .testTarget(name: "WaveNetModuleTests", dependencies: [
-            "WaveNetModule", "SpeechAudio", "TensorModule", "Schedules", "SeededRNG", "FileSupport", "TestSupport",
+            "WaveNetModule", "SpeechAudio", "TensorModule", "Schedules", "SeededRNG", "FileSupport", "TestSupport", "KernelReferences",
         ]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "TestSupport"]),
         .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres", "PB2", "PBTExamples", "SeededRNG"]),

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import SeededRNG
 import TensorModule
 
@@ -23,6 +20,8 @@ import TensorModule
 /// `matvecTransposed`), so it is independent of later training.
 public final class WaveNetGenerator {
     public let config: WaveNetConfig
+    /// The kernel variant each step runs (the model's, by default).
+    public var kernels: Kernels
     // Transposed weights: (inputs, outputs).
     let embedding: Tensor            // (V, R), rows used directly
     let inputT: Tensor, inputBias: Tensor          // (Ki·R, R)
@@ -35,7 +34,7 @@ public final class WaveNetGenerator {
     let histories: [Tensor]          // per layer ((K−1)·d + 1, R) ring of h_l
     var position = 0
     // Scratch.
-    let stacked: Tensor, pre: Tensor, gate: Tensor, z: Tensor, out: Tensor, h: Tensor, skip: Tensor, hidden: Tensor
+    let stacked: Tensor, pre: Tensor, z: Tensor, out: Tensor, h: Tensor, skip: Tensor, hidden: Tensor
     public let logits: Tensor
     /// exp((logit − max) / temperature) per class, for sampling.
     let weights: Tensor
@@ -43,6 +42,7 @@ public final class WaveNetGenerator {
     public init(model: WaveNet) {
         let c = model.config
         config = c
+        kernels = model.kernels
         let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels, V = c.classes
         let K = c.kernelSize, Ki = c.inputKernelSize
         let p = model.p
@@ -86,7 +86,6 @@ public final class WaveNetGenerator {
         histories = c.dilations.map { Tensor(shape: [(K - 1) * $0 + 1, R]) }
         stacked = Tensor(shape: [max(K, Ki) * R])
         pre = Tensor(shape: [2 * D])
-        gate = Tensor(shape: [2 * D])
         z = Tensor(shape: [D])
         out = Tensor(shape: [S + R])
         h = Tensor(shape: [R])
@@ -119,7 +118,8 @@ public final class WaveNetGenerator {
             if src < 0 { (stacked.baseAddress + k * R).update(repeating: 0, count: R) }
             else { (stacked.baseAddress + k * R).update(from: inputHistory.baseAddress + slot * R, count: R) }
         }
-        matvecTransposed(h.baseAddress, weightT: inputT.baseAddress, x: stacked.baseAddress, bias: inputBias.baseAddress,
+        let k = kernels
+        k.matvecTransposed(h.baseAddress, weightT: inputT.baseAddress, x: stacked.baseAddress, bias: inputBias.baseAddress,
                          rows: R, cols: Ki * R)
         skip.zero()
         let L = c.dilations.count
@@ -134,23 +134,22 @@ public final class WaveNetGenerator {
                 if src < 0 { (stacked.baseAddress + k * R).update(repeating: 0, count: R) }
                 else { (stacked.baseAddress + k * R).update(from: queue.baseAddress + (src % capacity) * R, count: R) }
             }
-            matvecTransposed(pre.baseAddress, weightT: dilatedT[l].baseAddress, x: stacked.baseAddress,
-                             bias: dilatedBias[l].baseAddress, rows: 2 * D, cols: K * R)
-            gatedForward(z: z.baseAddress, th: gate.baseAddress, sg: gate.baseAddress + D, pre: pre.baseAddress,
-                         batch: 1, channels: D, time: 1)
+            k.matvecTransposed(pre.baseAddress, weightT: dilatedT[l].baseAddress, x: stacked.baseAddress,
+                               bias: dilatedBias[l].baseAddress, rows: 2 * D, cols: K * R)
+            k.gatedForward(gate: nil, z: z.baseAddress, zStride: D, pre: pre.baseAddress, preStride: 2 * D, rows: 1, channels: D)
             // The last layer's residual output feeds nothing: skip rows only.
             let rows = l < L - 1 ? S + R : S
-            matvecTransposed(out.baseAddress, weightT: outT[l].baseAddress, x: z.baseAddress, bias: outBias[l].baseAddress,
-                             rows: rows, cols: D, ldw: S + R)
+            k.matvecTransposed(out.baseAddress, weightT: outT[l].baseAddress, x: z.baseAddress, bias: outBias[l].baseAddress,
+                               rows: rows, cols: D, ldw: S + R)
             accumulate(skip.baseAddress, out.baseAddress, count: S)
             if l < L - 1 { accumulate(h.baseAddress, out.baseAddress + S, count: R) }
         }
-        reluForward(skip.baseAddress, skip.baseAddress, count: S)
-        matvecTransposed(hidden.baseAddress, weightT: head1T.baseAddress, x: skip.baseAddress, bias: head1Bias.baseAddress,
-                         rows: H, cols: S)
-        reluForward(hidden.baseAddress, hidden.baseAddress, count: H)
-        matvecTransposed(logits.baseAddress, weightT: head2T.baseAddress, x: hidden.baseAddress, bias: head2Bias.baseAddress,
-                         rows: V, cols: H)
+        k.biasReLU(out: skip.baseAddress, outStride: S, inp: skip.baseAddress, inStride: S, bias: nil, rows: 1, channels: S)
+        k.matvecTransposed(hidden.baseAddress, weightT: head1T.baseAddress, x: skip.baseAddress, bias: head1Bias.baseAddress,
+                           rows: H, cols: S)
+        k.biasReLU(out: hidden.baseAddress, outStride: H, inp: hidden.baseAddress, inStride: H, bias: nil, rows: 1, channels: H)
+        k.matvecTransposed(logits.baseAddress, weightT: head2T.baseAddress, x: hidden.baseAddress, bias: head2Bias.baseAddress,
+                           rows: V, cols: H)
         position += 1
     }
 
@@ -164,11 +163,10 @@ public final class WaveNetGenerator {
         if temperature <= 0 { return Int32(best) }
         let m = l[best]
         let w = weights.baseAddress
+        for i in 0..<V { w[i] = (l[i] - m) / temperature }
+        kernels.exp(w, w, count: V)
         var total: Float = 0
-        for i in 0..<V {
-            w[i] = expf((l[i] - m) / temperature)
-            total += w[i]
-        }
+        for i in 0..<V { total += w[i] }
         var u = rng.nextUnitFloat() * total
         for i in 0..<V {
             u -= w[i]

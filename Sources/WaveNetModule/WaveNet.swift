@@ -1,4 +1,3 @@
-import Dispatch
 import SeededRNG
 import TensorModule
 
@@ -6,8 +5,10 @@ import TensorModule
 /// each in one arena, and reusable activation buffers.
 ///
 /// Notation: B sequences, T positions per sequence, R/D/S/H channels and
-/// V classes as in `WaveNetConfig`; L layers. Activations are (B, C, T)
-/// (time contiguous); logits are (B·T, V) (classes contiguous).
+/// V classes as in `WaveNetConfig`; L layers. Activations are time-major,
+/// (B, T, C): one position's channels are contiguous, as in llm.c, so every
+/// product of the model broadcasts activations against vectors of weights
+/// (see TensorModule's Convolution.swift). Logits are (B·T, V).
 ///
 /// Training input is a batch of code windows, each `T + 1` codes long: the
 /// model reads codes[0 ..< T] and predicts codes[1 ... T]; position t sees
@@ -15,9 +16,10 @@ import TensorModule
 /// positions `context ..< T`, so an evaluation can give every counted
 /// prediction its full receptive field.
 ///
-/// Not thread-safe: each worker thread owns its own model. Buffers are
-/// allocated when the batch shape first appears (or changes); a training step
-/// at a fixed shape allocates nothing.
+/// Not thread-safe: each worker thread owns its own model (which may itself
+/// use `threads` threads for a step). Buffers are allocated when the batch
+/// shape first appears (or changes); a training step at a fixed shape
+/// allocates nothing.
 public final class WaveNet {
     public let config: WaveNetConfig
     public let layout: ArenaLayout
@@ -30,20 +32,33 @@ public final class WaveNet {
     /// Optimizer steps taken so far (the model's own iteration clock).
     public internal(set) var step: Int = 0
 
+    /// The kernel variant every pass runs (default: `Kernels.default`, i.e.
+    /// `PBTWAVE_ISA` or the widest instruction set of this CPU).
+    public var kernels: Kernels = .default
+
+    /// Threads one step uses. Each takes a contiguous part of the time axis of
+    /// every sequence (so even one window keeps every thread busy), waits for
+    /// the others where a dilated convolution reads across parts, and keeps
+    /// its own weight gradients, summed after the pass. 1 (the default) runs
+    /// on the caller's thread. Results depend on the thread count only through
+    /// the order of sums.
+    public var threads: Int = 1 {
+        didSet {
+            precondition(threads >= 1, "threads must be at least 1")
+            if team?.size != threads { team = nil }
+        }
+    }
+    var team: ThreadTeam?
+
     let p: Views   // parameter pointers
     let g: Views   // gradient pointers
-    /// Gradient arenas of data-parallel threads 1 ..< threads (thread 0 uses
-    /// `gradients`), summed into `gradients` after each backward pass.
+    /// Gradient arenas of threads 1 ..< threads (thread 0 uses `gradients`),
+    /// summed into `gradients` after each backward pass.
     var threadGradients: [(arena: ParameterArena, views: Views)] = []
-
-    /// Threads one step may use: the batch's sequences are split among them,
-    /// each with its own scratch buffers and gradient arena, and their
-    /// gradients are summed. 1 (the default) runs on the caller's thread;
-    /// more only helps with a batch of at least that many windows. Results
-    /// depend on the thread count only through the order of that sum.
-    public var threads: Int = 1 {
-        didSet { precondition(threads >= 1, "threads must be at least 1") }
-    }
+    /// The weights as the kernels read them, packed before every pass.
+    let packs: Packs
+    /// The job the thread team runs (kept, so that a step allocates nothing).
+    lazy var pass = Pass(model: self)
     var workspaces: [Workspace] = []
 
     /// A freshly initialised model: PyTorch's default initialisation
@@ -59,6 +74,7 @@ public final class WaveNet {
         adamV = ParameterArena(layout: layout)
         p = Views(arena: parameters, config: config)
         g = Views(arena: gradients, config: config)
+        packs = Packs(config: config)
         var rng = Xoshiro256(seed: seed)
         initialize(rng: &rng)
     }
@@ -82,7 +98,7 @@ public final class WaveNet {
             l.append("layer\(i).skip.bias", shape: [S])
         }
         // Every layer's skip 1x1 (D → S) side by side: column block l is layer
-        // l's weight, so the whole skip sum is one GEMM over the stacked z's.
+        // l's weight, so the whole skip sum is one product over the stacked z's.
         l.append("skip.weight", shape: [S, c.dilations.count * D])
         l.append("head1.weight", shape: [1, H, S])
         l.append("head1.bias", shape: [H])
@@ -141,8 +157,8 @@ public final class WaveNet {
     ) -> Double {
         let loss = lossAndGradient(windows: windows, batch: B, time: T, context: context)
         step += 1
-        adamUpdate(params: parameters.baseAddress, m: adamM.baseAddress, v: adamV.baseAddress,
-                   grads: gradients.baseAddress, count: layout.count, learningRate: learningRate, step: step, config: adamConfig)
+        kernels.adamUpdate(params: parameters.baseAddress, m: adamM.baseAddress, v: adamV.baseAddress,
+                           grads: gradients.baseAddress, count: layout.count, learningRate: learningRate, step: step, config: adamConfig)
         return loss
     }
 
@@ -151,55 +167,35 @@ public final class WaveNet {
     @discardableResult
     public func lossAndGradient(windows: UnsafePointer<Int32>, batch B: Int, time T: Int, context: Int = 0) -> Double {
         precondition(context >= 0 && context < T, "context \(context) must lie in 0..<\(T)")
-        let ws = prepare(batch: B, time: T)
-        let scale = 1 / Float(B * (T - context))
-        let n = ws.scratches.count
-        // Data parallel: thread t takes sequences t, t + n, t + 2n, … (with one
-        // thread, all of them in order, on the caller's thread).
-        while threadGradients.count < n - 1 {
+        checkCodes(windows, count: B * (T + 1))
+        let ws = prepare(batch: B, time: T, training: true)
+        packs.pack(p, config: config)
+        while threadGradients.count < threads - 1 {
             let arena = ParameterArena(layout: layout)
             threadGradients.append((arena, Views(arena: arena, config: config)))
         }
-        parallelFor(n) { t in
-            let views = t == 0 ? g : threadGradients[t - 1].views
-            (t == 0 ? gradients : threadGradients[t - 1].arena).zero()
-            let scratch = ws.scratches[t]
-            scratch.skipBiasGradient.zero()
-            var total = 0.0
-            for b in stride(from: t, to: B, by: n) {
-                let codes = windows + b * (T + 1)
-                forwardSequence(ws, b, scratch, codes: codes)
-                total += lossSequence(ws, b, codes: codes, context: context, gradientScale: scale)
-                backwardSequence(ws, b, scratch, views, codes: codes)
-            }
-            // Every layer's skip bias gets the same gradient: the row sums of dskip.
-            for l in views.layers { accumulate(l.skipBias, scratch.skipBiasGradient.baseAddress, count: config.skipChannels) }
-            scratch.loss = total
-        }
-        for (arena, _) in threadGradients.prefix(n - 1) {
+        pass.set(.train, ws, windows: windows, context: context, gradientScale: 1 / Float(B * (T - context)))
+        parallel()
+        for (arena, _) in threadGradients.prefix(threads - 1) {
             accumulate(gradients.baseAddress, arena.baseAddress, count: layout.count)
         }
-        return ws.scratches.reduce(0) { $0 + $1.loss } / Double(B * (T - context))
+        return ws.members.prefix(threads).reduce(0) { $0 + $1.loss } / Double(B * (T - context))
     }
 
     /// The summed loss in nats over positions `context ..< T` of each window,
     /// without touching gradients or Adam state. Returns (sum, count).
     public func evaluate(windows: UnsafePointer<Int32>, batch B: Int, time T: Int, context: Int) -> (nats: Double, count: Int) {
-        let ws = prepare(batch: B, time: T)
         precondition(context >= 0 && context < T, "context \(context) must lie in 0..<\(T)")
-        forward(ws, windows: windows)
-        let V = config.classes
-        var total = 0.0
-        for b in 0..<B {
-            let targets = windows + b * (T + 1) + 1
-            total += softmaxCrossEntropyForward(logits: ws.logits.baseAddress + (b * T + context) * V, bias: p.head2Bias,
-                                                targets: targets + context, rows: T - context, classes: V)
-        }
-        return (total, B * (T - context))
+        checkCodes(windows, count: B * (T + 1))
+        let ws = prepare(batch: B, time: T, training: false)
+        packs.pack(p, config: config)
+        pass.set(.evaluate, ws, windows: windows, context: context, gradientScale: 0)
+        parallel()
+        return (ws.members.prefix(threads).reduce(0) { $0 + $1.loss }, B * (T - context))
     }
 
-    /// The logits (B·T, V) of the last forward pass, row b·T + t for window b,
-    /// position t; valid until the next call.
+    /// The logits (B·T, V) of the last forward pass, output bias included, row
+    /// b·T + t for window b, position t; valid until the next call.
     public func lastLogits() -> UnsafePointer<Float>? {
         workspaces.last.map { UnsafePointer($0.logits.baseAddress) }
     }
@@ -207,152 +203,231 @@ public final class WaveNet {
     /// Runs the forward pass only (for tests and generation checks): leaves
     /// the logits in `lastLogits()`.
     public func forwardOnly(windows: UnsafePointer<Int32>, batch B: Int, time T: Int) {
-        let ws = prepare(batch: B, time: T)
-        forward(ws, windows: windows)
-        let V = config.classes
-        for row in 0..<(B * T) { accumulate(ws.logits.baseAddress + row * V, p.head2Bias, count: V) }
+        checkCodes(windows, count: B * (T + 1))
+        let ws = prepare(batch: B, time: T, training: false)
+        packs.pack(p, config: config)
+        pass.set(.forward, ws, windows: windows, context: 0, gradientScale: 0)
+        parallel()
     }
 
-    /// The buffers for (B, T), allocated on first use. The two most recent
-    /// shapes are kept, so alternating training and validation allocates
-    /// nothing after the first round.
-    func prepare(batch B: Int, time T: Int) -> Workspace {
-        precondition(B >= 1 && T >= 1, "batch \(B) and time \(T) must be positive")
-        if let i = workspaces.firstIndex(where: { $0.batch == B && $0.time == T && $0.scratches.count == min(threads, B) }) {
-            let ws = workspaces[i]
-            if i != workspaces.count - 1 { workspaces.remove(at: i); workspaces.append(ws) }
-            return ws
+    func checkCodes(_ windows: UnsafePointer<Int32>, count: Int) {
+        let V = Int32(config.classes)
+        for i in 0..<count {
+            precondition(windows[i] >= 0 && windows[i] < V, "code \(windows[i]) out of range 0..<\(V)")
         }
-        let ws = Workspace(config: config, batch: B, time: T, threads: min(threads, B))
-        if workspaces.count >= 2 { workspaces.removeFirst() }
-        workspaces.append(ws)
+    }
+
+    /// The buffers for (B, T), allocated on first use (the backward pass's
+    /// on the first training step). The two most recent shapes are kept, so
+    /// alternating training and validation allocates nothing after the first
+    /// round.
+    func prepare(batch B: Int, time T: Int, training: Bool) -> Workspace {
+        precondition(B >= 1 && T >= 1, "batch \(B) and time \(T) must be positive")
+        let ws: Workspace
+        if let i = workspaces.firstIndex(where: { $0.batch == B && $0.time == T }) {
+            ws = workspaces[i]
+            if i != workspaces.count - 1 { workspaces.remove(at: i); workspaces.append(ws) }
+        } else {
+            ws = Workspace(config: config, batch: B, time: T)
+            if workspaces.count >= 2 { workspaces.removeFirst() }
+            workspaces.append(ws)
+        }
+        while ws.members.count < threads { ws.members.append(Scratch(config: config)) }
+        if training && ws.backward == nil { ws.backward = Gradients(config: config, batch: B, time: T) }
         return ws
+    }
+
+    /// Runs `pass` on every member of the thread team (on the caller's thread
+    /// alone with one thread).
+    func parallel() {
+        if threads == 1 { return pass.run(member: 0) }
+        if team == nil { team = ThreadTeam(threads: threads) }
+        team!.run(pass)
+    }
+
+    /// One member's share of `pass`: its rows of every sequence.
+    func run(_ pass: Pass, member: Int) {
+        let ws = pass.workspace!, windows = pass.windows!
+        let rows = rowsOf(member, time: ws.time)
+        let scratch = ws.members[member]
+        switch pass.kind {
+        case .train:
+            let views = member == 0 ? g : threadGradients[member - 1].views
+            (member == 0 ? gradients : threadGradients[member - 1].arena).zero()
+            scratch.skipBiasGradient.zero()
+            forward(ws, windows: windows, rows: rows)
+            scratch.loss = head(ws, windows: windows, rows: rows, context: pass.context, gradientScale: pass.gradientScale,
+                                views: views, scratch: scratch)
+            backward(ws, windows: windows, rows: rows, views: views)
+            // Every layer's skip bias gets the same gradient: the column sums of dskip.
+            for l in views.layers { accumulate(l.skipBias, scratch.skipBiasGradient.baseAddress, count: config.skipChannels) }
+        case .evaluate:
+            forward(ws, windows: windows, rows: rows)
+            scratch.loss = head(ws, windows: windows, rows: rows, context: pass.context, gradientScale: nil, views: g, scratch: scratch)
+        case .forward:
+            forward(ws, windows: windows, rows: rows)
+            _ = head(ws, windows: windows, rows: rows, context: 0, gradientScale: nil, views: g, scratch: nil)
+        }
+    }
+
+    /// Waits for the other members (a no-op with one thread).
+    func sync() { team?.barrier() }
+
+    /// The time steps member `index` computes.
+    func rowsOf(_ index: Int, time T: Int) -> Range<Int> {
+        // Whole register tiles per member, unless the window is too short to share.
+        ThreadTeam.share(of: 0..<T, member: index, of: threads, granule: T >= 192 * threads ? 48 : 1)
     }
 
     // MARK: Forward
     //
-    // Sequences are processed one at a time (every kernel call has batch 1),
-    // so each layer's z can sit in one (L·D, T) block per sequence and the
-    // skip connections of all layers become a single GEMM with K = L·D
-    // instead of L GEMMs with K = D.
+    // Member i computes rows `rows` of every sequence, layer by layer, and
+    // waits for the others after each layer: the next layer's dilated
+    // convolution reads rows t − d, which another member may compute.
 
-    func forward(_ ws: Workspace, windows: UnsafePointer<Int32>) {
-        for b in 0..<ws.batch { forwardSequence(ws, b, ws.scratches[0], codes: windows + b * (ws.time + 1)) }
+    func forward(_ ws: Workspace, windows: UnsafePointer<Int32>, rows: Range<Int>) {
+        let c = config, k = kernels
+        let T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, L = c.dilations.count
+        for b in 0..<ws.batch {
+            // Embedding: emb[t] = E[code(t)].
+            let codes = windows + b * (T + 1), emb = ws.emb(b)
+            for t in rows { (emb + t * R).update(from: p.embedding + Int(codes[t]) * R, count: R) }
+        }
+        sync()
+        for b in 0..<ws.batch {
+            k.convForward(out: ws.h(0, b), outStride: R, inp: ws.emb(b), inStride: R, weight: packs.input, rows: rows)
+        }
+        sync()
+        for l in 0..<L {
+            for b in 0..<ws.batch {
+                let z = ws.z(b) + l * D
+                k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: z, zStride: L * D, inp: ws.h(l, b), inStride: R,
+                                   weight: packs.dilated[l], rows: rows, dilation: c.dilations[l])
+                if l < L - 1 {
+                    // h_{l+1} = h_l + W_res·z + b_res (the last layer's is unused).
+                    k.convForward(out: ws.h(l + 1, b), outStride: R, adding: ws.h(l, b), addStride: R, inp: z, inStride: L * D,
+                                  weight: packs.residual[l], rows: rows)
+                }
+            }
+            if l < L - 1 { sync() }
+        }
+        // s = ReLU(Σ_l (W_skip_l·z_l + b_skip_l)): one product over the stacked z's.
+        for b in 0..<ws.batch {
+            k.convForward(out: ws.s(b), outStride: S, inp: ws.z(b), inStride: L * D, weight: packs.skip, rows: rows, relu: true)
+        }
     }
 
-    func forwardSequence(_ ws: Workspace, _ b: Int, _ scratch: Scratch, codes: UnsafePointer<Int32>) {
-        let c = config
-        let T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels
-        let H = c.headChannels, V = c.classes, L = c.dilations.count
-        // Embedding: emb[r, t] = E[code(t), r].
-        let emb = ws.emb.baseAddress + b * R * T
-        for t in 0..<T {
-            let code = Int(codes[t])
-            precondition(code >= 0 && code < V, "code \(code) out of range 0..<\(V)")
-            let row = p.embedding + code * R
-            for r in 0..<R { emb[r * T + t] = row[r] }
-        }
-        causalConvForward(out: ws.h(0, b), inp: emb, weight: p.inputWeight, bias: p.inputBias,
-                          batch: 1, inChannels: R, outChannels: R, time: T, kernelSize: c.inputKernelSize, dilation: 1)
-        for l in 0..<L {
-            let lp = p.layers[l]
-            // The dilated convolution's bias is added by the gated unit.
-            causalConvForward(out: scratch.pre.baseAddress, inp: ws.h(l, b), weight: lp.dilatedWeight, bias: nil,
-                              batch: 1, inChannels: R, outChannels: 2 * D, time: T, kernelSize: c.kernelSize, dilation: c.dilations[l])
-            gatedForward(z: ws.z(l, b), th: ws.th(l, b), sg: ws.sg(l, b), pre: scratch.pre.baseAddress, bias: lp.dilatedBias,
-                         batch: 1, channels: D, time: T)
-            if l < L - 1 {
-                // h_{l+1} = h_l + W_res·z + b_res (the last layer's is unused).
-                let next = ws.h(l + 1, b)
-                addRowBias(next, inp: ws.h(l, b), bias: lp.residualBias, rows: R, cols: T)
-                blockedGemm(next, ldc: T, lp.residualWeight, lda: D, ws.z(l, b), ldb: T, m: R, n: T, k: D, beta: 1)
+    /// The head over `rows` of every sequence: ReLU → 1x1 (S → H) → ReLU →
+    /// 1x1 (H → V) → softmax cross-entropy against the next codes at
+    /// positions ≥ `context`. With a `gradientScale` (training), also its
+    /// backward: the head's weight gradients into `views` and dskip (through
+    /// the skip ReLU) into the workspace. Returns the summed loss in nats (0
+    /// without a scratch). Works in blocks of rows so that a block's logits
+    /// stay in cache between the softmax and the products that read them.
+    func head(
+        _ ws: Workspace, windows: UnsafePointer<Int32>, rows: Range<Int>, context: Int, gradientScale: Float?,
+        views: Views, scratch: Scratch?
+    ) -> Double {
+        let c = config, k = kernels
+        let T = ws.time, S = c.skipChannels, H = c.headChannels, V = c.classes
+        var total = 0.0
+        for b in 0..<ws.batch {
+            let targets = windows + b * (T + 1) + 1
+            let s = ws.s(b), u = ws.u(b), logits = ws.logits.baseAddress + b * T * V
+            for start in stride(from: rows.lowerBound, to: rows.upperBound, by: 256) {
+                let block = start..<min(start + 256, rows.upperBound)
+                k.convForward(out: u, outStride: H, inp: s, inStride: S, weight: packs.head1, rows: block, relu: true)
+                k.convForward(out: logits, outStride: V, inp: u, inStride: H, weight: packs.head2, rows: block)
+                guard scratch != nil else { continue }
+                let counted = min(max(block.lowerBound, context), block.upperBound)..<block.upperBound
+                guard let scale = gradientScale, let grads = ws.backward else {
+                    if !counted.isEmpty {
+                        total += k.softmaxCrossEntropyForward(logits: logits + counted.lowerBound * V, targets: targets + counted.lowerBound,
+                                                              rows: counted.count, classes: V)
+                    }
+                    continue
+                }
+                // dlogits replace the logits; positions before the context get none.
+                (logits + block.lowerBound * V).update(repeating: 0, count: (counted.lowerBound - block.lowerBound) * V)
+                if !counted.isEmpty {
+                    total += k.softmaxCrossEntropyForwardBackward(
+                        dlogits: logits + counted.lowerBound * V, logits: logits + counted.lowerBound * V,
+                        targets: targets + counted.lowerBound, rows: counted.count, classes: V, gradientScale: scale)
+                }
+                let du = grads.du(b), dskip = grads.dskip(b)
+                k.convBackwardWeight(dweight: views.head2Weight, dbias: views.head2Bias, dout: logits, doutStride: V, inp: u, inStride: H,
+                                     rows: block, inChannels: H, outChannels: V, kernelSize: 1)
+                k.convBackwardInput(dinp: du, dinpStride: H, accumulate: false, dout: logits, doutStride: V, weight: packs.head2,
+                                    rows: block, time: T)
+                let at = block.lowerBound
+                k.reluBackward(dx: du + at * H, dxStride: H, dy: du + at * H, dyStride: H, y: u + at * H, yStride: H,
+                               rows: block.count, channels: H)
+                k.convBackwardWeight(dweight: views.head1Weight, dbias: views.head1Bias, dout: du, doutStride: H, inp: s, inStride: S,
+                                     rows: block, inChannels: S, outChannels: H, kernelSize: 1)
+                k.convBackwardInput(dinp: dskip, dinpStride: S, accumulate: false, dout: du, doutStride: H, weight: packs.head1,
+                                    rows: block, time: T)
+                k.reluBackward(dx: dskip + at * S, dxStride: S, dy: dskip + at * S, dyStride: S, y: s + at * S, yStride: S,
+                               rows: block.count, channels: S)
+                k.addColumnSums(scratch!.skipBiasGradient.baseAddress, dskip + at * S, stride: S, rows: block.count, channels: S)
             }
         }
-        // skip = Σ_l (W_skip_l·z_l + b_skip_l): one GEMM over the stacked z's;
-        // the summed bias is added by the head's first ReLU.
-        let skip = ws.skip.baseAddress + b * S * T
-        blockedGemm(skip, ldc: T, p.skipWeight, lda: L * D, ws.z(0, b), ldb: T, m: S, n: T, k: L * D, beta: 0)
-        // Head: ReLU → 1x1 (S → H) → ReLU → 1x1 (H → V), logits time-major.
-        biasReLUForward(skip, skip, bias: scratch.skipBiasSum(p, config: c), rows: S, cols: T)
-        let u = ws.u.baseAddress + b * H * T
-        causalConvForward(out: u, inp: skip, weight: p.head1Weight, bias: nil,
-                          batch: 1, inChannels: S, outChannels: H, time: T, kernelSize: 1, dilation: 1)
-        biasReLUForward(u, u, bias: p.head1Bias, rows: H, cols: T)
-        // logits_b (T, V) = u_bᵀ (T, H) · W2ᵀ (H, V); the output bias is added
-        // by the softmax (or by `forwardOnly`).
-        let logits = ws.logits.baseAddress + b * T * V
-        gemm(logits, ldc: V, u, lda: T, transA: .transposed, p.head2Weight, ldb: H, transB: .transposed, m: T, n: V, k: H, beta: 0)
-    }
-
-    /// Loss over positions `context ..< T` of sequence b; leaves dL/dlogits in
-    /// place of its logits (zero for positions before `context`).
-    func lossSequence(_ ws: Workspace, _ b: Int, codes: UnsafePointer<Int32>, context: Int, gradientScale: Float) -> Double {
-        let T = ws.time, V = config.classes
-        let logits = ws.logits.baseAddress + b * T * V
-        if context > 0 { logits.update(repeating: 0, count: context * V) }
-        return softmaxCrossEntropyForwardBackward(
-            dlogits: logits + context * V, logits: logits + context * V, bias: p.head2Bias, targets: codes + 1 + context,
-            rows: T - context, classes: V, gradientScale: gradientScale)
+        return total
     }
 
     // MARK: Backward
+    //
+    // Top layer down. Member i again owns rows `rows`: it computes the gated
+    // unit's backward for its rows, waits (the dilated convolution's input
+    // gradient gathers dpre from rows t + d), then its rows of dh.
 
-    func backwardSequence(_ ws: Workspace, _ b: Int, _ scratch: Scratch, _ g: Views, codes: UnsafePointer<Int32>) {
-        let c = config
-        let T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels
-        let H = c.headChannels, V = c.classes, L = c.dilations.count
-        let dlogits = ws.logits.baseAddress + b * T * V
-        let u = ws.u.baseAddress + b * H * T
-        let skip = ws.skip.baseAddress + b * S * T
-        // Head, second 1x1: logits = uᵀ W2ᵀ + b2.
-        // dW2 (V, H) += dlogitsᵀ (V, T) · uᵀ (T, H)
-        gemm(g.head2Weight, ldc: H, dlogits, lda: V, transA: .transposed, u, ldb: T, transB: .transposed, m: V, n: H, k: T, beta: 1)
-        for t in 0..<T { accumulate(g.head2Bias, dlogits + t * V, count: V) }
-        // du (H, T) = W2ᵀ (H, V) · dlogitsᵀ (V, T), then through the ReLU.
-        gemm(scratch.du.baseAddress, ldc: T, p.head2Weight, lda: H, transA: .transposed, dlogits, ldb: V, transB: .transposed,
-             m: H, n: T, k: V, beta: 0)
-        reluBackward(scratch.du.baseAddress, dout: scratch.du.baseAddress, y: u, count: H * T)
-        causalConvBackward(dinp: scratch.dskip.baseAddress, dweight: g.head1Weight, dbias: g.head1Bias, dout: scratch.du.baseAddress,
-                           inp: skip, weight: p.head1Weight, batch: 1, inChannels: S, outChannels: H, time: T,
-                           kernelSize: 1, dilation: 1, overwriteInputGradient: true)
-        reluBackward(scratch.dskip.baseAddress, dout: scratch.dskip.baseAddress, y: skip, count: S * T)
-        // Skip connections of all layers at once:
-        //   dZ (L·D, T) = W_skipᵀ (L·D, S) · dskip (S, T);  dW_skip (S, L·D) += dskip · Zᵀ.
-        blockedGemm(scratch.dz.baseAddress, ldc: T, p.skipWeight, lda: L * D, transA: .transposed, scratch.dskip.baseAddress, ldb: T,
-             m: L * D, n: T, k: S, beta: 0)
-        blockedGemm(g.skipWeight, ldc: L * D, scratch.dskip.baseAddress, lda: T, ws.z(0, b), ldb: T, transB: .transposed,
-                    m: S, n: L * D, k: T, beta: 1)
-        addRowSums(scratch.skipBiasGradient.baseAddress, scratch.dskip.baseAddress, rows: S, cols: T)
-        // Layers, top down. dh holds dL/dh_{l+1}; the last layer's residual is
-        // not computed, so it starts at zero.
-        scratch.dh.zero()
-        for l in (0..<L).reversed() {
-            let lp = p.layers[l], lg = g.layers[l]
-            let dz = scratch.dz.baseAddress + l * D * T
-            if l < L - 1 {
-                causalConvBackward(dinp: dz, dweight: lg.residualWeight, dbias: lg.residualBias, dout: scratch.dh.baseAddress,
-                                   inp: ws.z(l, b), weight: lp.residualWeight, batch: 1, inChannels: D, outChannels: R, time: T,
-                                   kernelSize: 1, dilation: 1)
-            }
-            gatedBackward(dpre: scratch.pre.baseAddress, dz: dz, th: ws.th(l, b), sg: ws.sg(l, b), batch: 1, channels: D, time: T)
-            // dh_l = dh_{l+1} (residual path) + the dilated convolution's input gradient.
-            causalConvBackward(dinp: scratch.dh.baseAddress, dweight: lg.dilatedWeight, dbias: lg.dilatedBias, dout: scratch.pre.baseAddress,
-                               inp: ws.h(l, b), weight: lp.dilatedWeight, batch: 1, inChannels: R, outChannels: 2 * D,
-                               time: T, kernelSize: c.kernelSize, dilation: c.dilations[l])
+    func backward(_ ws: Workspace, windows: UnsafePointer<Int32>, rows: Range<Int>, views: Views) {
+        let c = config, k = kernels, grads = ws.backward!
+        let T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, L = c.dilations.count
+        for b in 0..<ws.batch {
+            // The skip weights of all layers at once: dW_skip (S, L·D) += dskipᵀ · Z.
+            k.convBackwardWeight(dweight: views.skipWeight, dbias: nil, dout: grads.dskip(b), doutStride: S, inp: ws.z(b), inStride: L * D,
+                                 rows: rows, inChannels: L * D, outChannels: S, kernelSize: 1)
+            // dh holds dL/dh_{l+1}; the last layer's residual is not computed.
+            (grads.dh(b) + rows.lowerBound * R).update(repeating: 0, count: rows.count * R)
         }
-        let emb = ws.emb.baseAddress + b * R * T
-        causalConvBackward(dinp: scratch.demb.baseAddress, dweight: g.inputWeight, dbias: g.inputBias, dout: scratch.dh.baseAddress,
-                           inp: emb, weight: p.inputWeight, batch: 1, inChannels: R, outChannels: R, time: T,
-                           kernelSize: c.inputKernelSize, dilation: 1, overwriteInputGradient: true)
-        let demb = scratch.demb.baseAddress
-        for t in 0..<T {
-            let row = g.embedding + Int(codes[t]) * R
-            for r in 0..<R { row[r] += demb[r * T + t] }
+        for l in (0..<L).reversed() {
+            let lp = views.layers[l]
+            for b in 0..<ws.batch {
+                let gate = ws.gate(l, b), last = l == L - 1
+                if !last {
+                    k.convBackwardWeight(dweight: lp.residualWeight, dbias: lp.residualBias, dout: grads.dh(b), doutStride: R,
+                                         inp: ws.z(b) + l * D, inStride: L * D, rows: rows, inChannels: D, outChannels: R, kernelSize: 1)
+                }
+                // dz = dskip·W_skip_l + dh·W_res_l, through the gated unit; dpre
+                // replaces the gate values it is computed from.
+                k.gatedBackward(dpre: gate, dpreStride: 2 * D, gate: gate, gateStride: 2 * D,
+                                skipGradient: grads.dskip(b), skipStride: S, skipWeight: packs.skip, skipColumn: l * D,
+                                residualGradient: last ? nil : grads.dh(b), residualStride: R, residualWeight: last ? nil : packs.residual[l],
+                                rows: rows, channels: D)
+            }
+            sync()
+            for b in 0..<ws.batch {
+                // dh_l = dh_{l+1} (residual path) + the dilated convolution's input gradient.
+                k.convBackwardInput(dinp: grads.dh(b), dinpStride: R, accumulate: true, dout: ws.gate(l, b), doutStride: 2 * D,
+                                    weight: packs.dilated[l], rows: rows, time: T, dilation: c.dilations[l])
+                k.convBackwardWeight(dweight: lp.dilatedWeight, dbias: lp.dilatedBias, dout: ws.gate(l, b), doutStride: 2 * D,
+                                     inp: ws.h(l, b), inStride: R, rows: rows, inChannels: R, outChannels: 2 * D,
+                                     kernelSize: c.kernelSize, dilation: c.dilations[l])
+            }
+        }
+        sync()
+        for b in 0..<ws.batch {
+            let demb = grads.demb(b), codes = windows + b * (T + 1)
+            k.convBackwardInput(dinp: demb, dinpStride: R, accumulate: false, dout: grads.dh(b), doutStride: R, weight: packs.input,
+                                rows: rows, time: T)
+            k.convBackwardWeight(dweight: views.inputWeight, dbias: views.inputBias, dout: grads.dh(b), doutStride: R,
+                                 inp: ws.emb(b), inStride: R, rows: rows, inChannels: R, outChannels: R, kernelSize: c.inputKernelSize)
+            for t in rows { accumulate(views.embedding + Int(codes[t]) * R, demb + t * R, count: R) }
         }
     }
 }
 
-// MARK: Parameter views and workspace
+// MARK: Parameter views, packed weights and workspace
 
 extension WaveNet {
     /// Pointers to each parameter (or gradient) tensor inside an arena.
@@ -384,66 +459,137 @@ extension WaveNet {
         }
     }
 
-    /// Activation buffers for one (B, T): kept for every sequence (the
-    /// backward pass needs them), plus one `Scratch` per data-parallel thread.
+    /// What one parallel pass computes; set before each pass.
+    final class Pass: ThreadTeamJob {
+        enum Kind { case train, evaluate, forward }
+        unowned let model: WaveNet
+        var kind = Kind.forward
+        var workspace: Workspace?
+        var windows: UnsafePointer<Int32>?
+        var context = 0
+        var gradientScale: Float = 0
+
+        init(model: WaveNet) { self.model = model }
+
+        func set(_ kind: Kind, _ ws: Workspace, windows: UnsafePointer<Int32>, context: Int, gradientScale: Float) {
+            self.kind = kind
+            workspace = ws
+            self.windows = windows
+            self.context = context
+            self.gradientScale = gradientScale
+        }
+
+        func run(member: Int) { model.run(self, member: member) }
+    }
+
+    /// Every weight in the order the kernels read it (see `PackedConv`).
+    final class Packs {
+        let input: PackedConv
+        let dilated: [PackedConv]
+        let residual: [PackedConv]
+        /// All layers' skip 1x1s as one (S, L·D) product, with Σ_l b_skip_l as its bias.
+        let skip: PackedConv
+        let head1: PackedConv
+        let head2: PackedConv
+        let skipBiasSum: Tensor
+
+        init(config c: WaveNetConfig) {
+            let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels, L = c.dilations.count
+            input = PackedConv(kernelSize: c.inputKernelSize, inChannels: R, outChannels: R)
+            dilated = c.dilations.map { _ in PackedConv(kernelSize: c.kernelSize, inChannels: R, outChannels: 2 * D, gated: true) }
+            residual = c.dilations.map { _ in PackedConv(kernelSize: 1, inChannels: D, outChannels: R) }
+            skip = PackedConv(kernelSize: 1, inChannels: L * D, outChannels: S)
+            head1 = PackedConv(kernelSize: 1, inChannels: S, outChannels: H)
+            head2 = PackedConv(kernelSize: 1, inChannels: H, outChannels: c.classes)
+            skipBiasSum = Tensor(shape: [S])
+        }
+
+        /// Packs the current parameters (the kernels never read stale ones:
+        /// a checkpoint load, PBT's copy or a test may change them in place).
+        /// Cost: one pass over the weights.
+        func pack(_ p: Views, config c: WaveNetConfig) {
+            input.pack(weight: p.inputWeight, bias: p.inputBias)
+            for (l, layer) in p.layers.enumerated() {
+                dilated[l].pack(weight: layer.dilatedWeight, bias: layer.dilatedBias)
+                residual[l].pack(weight: layer.residualWeight, bias: layer.residualBias)
+            }
+            skipBiasSum.zero()
+            for l in p.layers { accumulate(skipBiasSum.baseAddress, l.skipBias, count: c.skipChannels) }
+            skip.pack(weight: p.skipWeight, bias: skipBiasSum.baseAddress)
+            head1.pack(weight: p.head1Weight, bias: p.head1Bias)
+            head2.pack(weight: p.head2Weight, bias: p.head2Bias)
+        }
+    }
+
+    /// Activation buffers for one (B, T), each (B, …, T, C): kept for every
+    /// sequence because the backward pass needs them.
     final class Workspace {
         let batch: Int, time: Int
-        let layers: Int, residual: Int, gate: Int
-        let emb: Tensor, hs: Tensor, zs: Tensor, ths: Tensor, sgs: Tensor
-        let skip: Tensor, u: Tensor, logits: Tensor
-        let scratches: [Scratch]
+        let layers: Int, residual: Int, gate: Int, skip: Int, head: Int
+        let emb: Tensor, hs: Tensor, gates: Tensor, zs: Tensor, ss: Tensor, us: Tensor, logits: Tensor
+        /// The backward pass's buffers, made on the first training step.
+        var backward: Gradients?
+        /// One per thread (grown to the thread count).
+        var members: [Scratch] = []
 
-        init(config c: WaveNetConfig, batch B: Int, time T: Int, threads: Int) {
+        init(config c: WaveNetConfig, batch B: Int, time T: Int) {
             batch = B
             time = T
             let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels
             let L = c.dilations.count
-            layers = L; residual = R; gate = D
-            emb = Tensor(shape: [B, R, T])
-            hs = Tensor(shape: [B, L, R, T])
-            zs = Tensor(shape: [B, L, D, T])
-            ths = Tensor(shape: [B, L, D, T])
-            sgs = Tensor(shape: [B, L, D, T])
-            skip = Tensor(shape: [B, S, T])
-            u = Tensor(shape: [B, H, T])
+            layers = L; residual = R; gate = D; skip = S; head = H
+            emb = Tensor(shape: [B, T, R])
+            hs = Tensor(shape: [B, L, T, R])
+            gates = Tensor(shape: [B, L, T, 2 * D])
+            zs = Tensor(shape: [B, T, L * D])
+            ss = Tensor(shape: [B, T, S])
+            us = Tensor(shape: [B, T, H])
             logits = Tensor(shape: [B * T, c.classes])
-            scratches = (0..<max(1, threads)).map { _ in Scratch(config: c, time: T) }
         }
 
-        /// h_l of sequence b: (R, T).
-        func h(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { hs.baseAddress + ((b * layers + l) * residual) * time }
-        /// z_l of sequence b: (D, T); z_0 … z_{L−1} are consecutive rows.
-        func z(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { zs.baseAddress + ((b * layers + l) * gate) * time }
-        func th(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { ths.baseAddress + ((b * layers + l) * gate) * time }
-        func sg(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { sgs.baseAddress + ((b * layers + l) * gate) * time }
+        /// The embedding of sequence b: (T, R).
+        func emb(_ b: Int) -> UnsafeMutablePointer<Float> { emb.baseAddress + b * time * residual }
+        /// h_l of sequence b: (T, R).
+        func h(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { hs.baseAddress + (b * layers + l) * time * residual }
+        /// Layer l's [tanh(a) | σ(g)] of sequence b, (T, 2D); its dpre after the backward pass.
+        func gate(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { gates.baseAddress + (b * layers + l) * time * 2 * gate }
+        /// Every layer's z of sequence b: (T, L·D), layer l in columns l·D ..< (l+1)·D.
+        func z(_ b: Int) -> UnsafeMutablePointer<Float> { zs.baseAddress + b * time * layers * gate }
+        /// ReLU(skip sum) of sequence b: (T, S).
+        func s(_ b: Int) -> UnsafeMutablePointer<Float> { ss.baseAddress + b * time * skip }
+        /// The head's hidden ReLU of sequence b: (T, H).
+        func u(_ b: Int) -> UnsafeMutablePointer<Float> { us.baseAddress + b * time * head }
     }
 
-    /// Per-thread buffers reused for every sequence: the forward pass's
-    /// pre-activations and the backward pass's activation gradients.
-    final class Scratch {
-        let pre: Tensor, du: Tensor, dskip: Tensor, dh: Tensor, dz: Tensor, demb: Tensor
-        let biasSum: Tensor, skipBiasGradient: Tensor
-        /// The summed loss (nats) of this thread's sequences in the last step.
-        var loss = 0.0
+    /// Activation gradients for one (B, T).
+    final class Gradients {
+        let time: Int, layers: Int, residual: Int, gate: Int, skip: Int, head: Int
+        let dskips: Tensor, dhs: Tensor, dus: Tensor, dembs: Tensor
 
-        init(config c: WaveNetConfig, time T: Int) {
+        init(config c: WaveNetConfig, batch B: Int, time T: Int) {
             let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels
-            pre = Tensor(shape: [2 * D, T])
-            du = Tensor(shape: [H, T])
-            dskip = Tensor(shape: [S, T])
-            dh = Tensor(shape: [R, T])
-            dz = Tensor(shape: [c.dilations.count, D, T])
-            demb = Tensor(shape: [R, T])
-            biasSum = Tensor(shape: [S])
-            skipBiasGradient = Tensor(shape: [S])
+            let L = c.dilations.count
+            time = T; layers = L; residual = R; gate = D; skip = S; head = H
+            dskips = Tensor(shape: [B, T, S])
+            dhs = Tensor(shape: [B, T, R])
+            dus = Tensor(shape: [B, T, H])
+            dembs = Tensor(shape: [B, T, R])
         }
 
-        /// Σ_l b_skip_l, the bias of the fused skip GEMM (recomputed per call:
-        /// the parameters change every step).
-        func skipBiasSum(_ p: Views, config c: WaveNetConfig) -> UnsafePointer<Float> {
-            biasSum.zero()
-            for l in p.layers { accumulate(biasSum.baseAddress, l.skipBias, count: c.skipChannels) }
-            return UnsafePointer(biasSum.baseAddress)
+        func dskip(_ b: Int) -> UnsafeMutablePointer<Float> { dskips.baseAddress + b * time * skip }
+        func dh(_ b: Int) -> UnsafeMutablePointer<Float> { dhs.baseAddress + b * time * residual }
+        func du(_ b: Int) -> UnsafeMutablePointer<Float> { dus.baseAddress + b * time * head }
+        func demb(_ b: Int) -> UnsafeMutablePointer<Float> { dembs.baseAddress + b * time * residual }
+    }
+
+    /// What one thread keeps apart from the others during a step.
+    final class Scratch {
+        let skipBiasGradient: Tensor
+        /// The summed loss (nats) of this thread's rows in the last pass.
+        var loss = 0.0
+
+        init(config c: WaveNetConfig) {
+            skipBiasGradient = Tensor(shape: [c.skipChannels])
         }
     }
 }
@@ -461,22 +607,4 @@ public enum WaveNetError: Error, Equatable, CustomStringConvertible {
         case let .checkpoint(path, reason): return "checkpoint \(path): \(reason)"
         }
     }
-}
-
-/// Runs `body(0)`, …, `body(n − 1)` on up to n threads and waits for all
-/// (`body(0)` on the caller's thread when n is 1).
-/// Each call must touch only data its index owns (here: its sequences'
-/// activations, its scratch buffers and its gradient arena); Swift cannot
-/// check that, hence the unchecked wrapper.
-func parallelFor(_ n: Int, _ body: (Int) -> Void) {
-    if n == 1 { return body(0) }
-    withoutActuallyEscaping(body) { body in
-        let shared = UncheckedSendable(body)
-        DispatchQueue.concurrentPerform(iterations: n) { shared.value($0) }
-    }
-}
-
-struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

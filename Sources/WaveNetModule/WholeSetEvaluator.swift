@@ -95,7 +95,7 @@ public struct WholeSetEvaluator: Sendable {
         }
         var sums = [Double](repeating: 0, count: windowCount)
         sums.withUnsafeMutableBufferPointer { sums in
-            parallelFor(workers) { worker in
+            ThreadTeam(threads: max(1, workers)).run { worker in
                 for window in stride(from: worker, to: windowCount, by: workers) {
                     sums[window] = windowNats(models[worker], window: window, losses: nil)
                 }
@@ -131,9 +131,17 @@ public struct WholeSetEvaluator: Sendable {
                 let lower = max(scored[index].lowerBound, first), upper = min(scored[index].upperBound, end)
                 if lower < upper {
                     let row = lower - start - 1
-                    nats += softmaxCrossEntropyForward(
-                        losses: losses.map { $0 + lower }, logits: logits + row * classes, targets: stream.baseAddress! + lower,
-                        rows: upper - lower, classes: classes)
+                    if let losses {
+                        for r in 0..<(upper - lower) {
+                            let nat = model.kernels.softmaxCrossEntropyForward(
+                                logits: logits + (row + r) * classes, targets: stream.baseAddress! + lower + r, rows: 1, classes: classes)
+                            losses[lower + r] = Float(nat)
+                            nats += nat
+                        }
+                    } else {
+                        nats += model.kernels.softmaxCrossEntropyForward(
+                            logits: logits + row * classes, targets: stream.baseAddress! + lower, rows: upper - lower, classes: classes)
+                    }
                 }
                 index += 1
             }

@@ -1,4 +1,5 @@
-import Foundation
+import KernelReferences
+import RealModule
 import SeededRNG
 import Testing
 import TestSupport
@@ -6,7 +7,7 @@ import TensorModule
 
 @Suite struct VectorMathTests {
     /// Inputs across the whole useful range, the overflow/underflow edges, and
-    /// a count that is not a multiple of 8 (the tail path).
+    /// a count that is not a multiple of any vector width (the tail path).
     static func inputs() -> [Float] {
         var rng = Xoshiro256(seed: 11)
         var xs = (0..<2001).map { _ in (2 * rng.nextUnitFloat() - 1) * 30 }
@@ -14,23 +15,25 @@ import TensorModule
         return xs
     }
 
-    @Test func expMatchesLibm() {
+    @Test(arguments: variants)
+    func expMatchesLibm(_ v: KernelVariant) {
         let xs = Self.inputs().filter { $0 <= 88 && $0 >= -87 }
         var out = [Float](repeating: 0, count: xs.count)
-        fastExp(&out, xs, count: xs.count)
+        v.kernels.exp(&out, xs, count: xs.count)
         var worst: Float = 0
         for (x, y) in zip(xs, out) {
-            let ref = Float(exp(Double(x)))
+            let ref = Float(Double.exp(Double(x)))
             worst = max(worst, (y - ref).magnitude / ref)
         }
-        print("fastExp: worst relative error \(worst)")
+        print("\(v) exp: worst relative error \(worst)")
         #expect(worst < 3e-7)
     }
 
-    @Test func expSaturatesAndPropagatesNaN() {
+    @Test(arguments: variants)
+    func expSaturatesAndPropagatesNaN(_ v: KernelVariant) {
         let xs: [Float] = [1000, -1000, .infinity, -.infinity, .nan, 0, 1, 2, 3]
         var out = [Float](repeating: 0, count: xs.count)
-        fastExp(&out, xs, count: xs.count)
+        v.kernels.exp(&out, xs, count: xs.count)
         #expect(out[0].isFinite && out[0] > 1e38)
         #expect(out[1] >= 0 && out[1] < 1e-37)
         #expect(out[2].isFinite && out[3] >= 0)
@@ -38,50 +41,59 @@ import TensorModule
         #expect(out[5] == 1)
     }
 
-    @Test func tanhAndSigmoidMatchLibm() {
+    @Test(arguments: variants)
+    func tanhAndSigmoidMatchLibm(_ v: KernelVariant) {
         let xs = Self.inputs()
         var th = [Float](repeating: 0, count: xs.count), sg = th
-        fastTanh(&th, xs, count: xs.count)
-        fastSigmoid(&sg, xs, count: xs.count)
-        let refTanh = xs.map { Float(tanh(Double($0))) }
-        let refSigmoid = xs.map { Float(1 / (1 + exp(-Double($0)))) }
-        expectClose(th, refTanh, tolerance: 1e-6, "fastTanh")
-        expectClose(sg, refSigmoid, tolerance: 1e-6, "fastSigmoid")
+        v.kernels.tanh(&th, xs, count: xs.count)
+        v.kernels.sigmoid(&sg, xs, count: xs.count)
+        expectClose(th, xs.map { Float(Double.tanh(Double($0))) }, tolerance: 1e-6, "\(v) tanh")
+        expectClose(sg, xs.map { Float(1 / (1 + Double.exp(-Double($0)))) }, tolerance: 1e-6, "\(v) sigmoid")
     }
 }
 
-@Suite struct GatedActivationTests {
-    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (1, 3, 7), (2, 5, 13), (3, 32, 40)]
+@Suite struct GatedUnitTests {
+    // (rows, D): one row (generation), ragged widths at every vector size.
+    static let shapes: [(Int, Int)] = [(1, 1), (1, 32), (7, 3), (13, 5), (40, 32), (9, 37)]
 
-    @Test(arguments: shapes)
-    func forwardMatchesNaive(_ s: (Int, Int, Int)) {
-        let (B, C, T) = s
+    @Test(arguments: variants, shapes)
+    func forwardMatchesNaive(_ v: KernelVariant, _ s: (Int, Int)) {
+        let (rows, D) = s
         var rng = Xoshiro256(seed: 21)
-        let pre = Tensor(randomArray(B * 2 * C * T, scale: 4, rng: &rng))
-        let z = Tensor(shape: [B, C, T]), th = Tensor(shape: [B, C, T]), sg = Tensor(shape: [B, C, T])
-        gatedForward(z: z.baseAddress, th: th.baseAddress, sg: sg.baseAddress, pre: pre.baseAddress, batch: B, channels: C, time: T)
-        let naive = Reference.gatedForward(pre: pre.array, batch: B, channels: C, time: T)
-        expectClose(z.array, naive, tolerance: 2e-6, "gated forward B\(B) C\(C) T\(T)")
+        let preValues = randomArray(rows * 2 * D, scale: 4, rng: &rng), biasValues = randomArray(2 * D, rng: &rng)
+        let pre = Tensor(preValues), bias = Tensor(biasValues)
+        let gate = Tensor(shape: [rows, 2 * D]), z = Tensor(shape: [rows, D])
+        v.kernels.gatedForward(gate: gate.baseAddress, gateStride: 2 * D, z: z.baseAddress, zStride: D, pre: pre.baseAddress,
+                               preStride: 2 * D, bias: bias.baseAddress, rows: rows, channels: D)
+        // The twin: add the bias first, then the plain unit.
+        let biased = preValues.indices.map { preValues[$0] + biasValues[$0 % (2 * D)] }
+        let naive = Reference.gatedForward(pre: biased, rows: rows, channels: D)
+        expectClose(z.array, naive.z, tolerance: 2e-6, "\(v) gated forward z, rows \(rows) D\(D)")
+        expectClose(gate.array, naive.gate, tolerance: 2e-6, "\(v) gated forward tanh|σ, rows \(rows) D\(D)")
     }
 
-    @Test(arguments: shapes)
-    func backwardMatchesNaiveAndFiniteDifferences(_ s: (Int, Int, Int)) {
-        let (B, C, T) = s
+    @Test(arguments: variants, shapes)
+    func backwardMatchesNaiveAndFiniteDifferences(_ v: KernelVariant, _ s: (Int, Int)) {
+        let (rows, D) = s
+        let k = v.kernels
         var rng = Xoshiro256(seed: 22)
-        let pre = Tensor(randomArray(B * 2 * C * T, scale: 2, rng: &rng))
-        let dzValues = randomArray(B * C * T, rng: &rng)
-        let dz = Tensor(dzValues)
-        let z = Tensor(shape: [B, C, T]), th = Tensor(shape: [B, C, T]), sg = Tensor(shape: [B, C, T])
-        let dpre = Tensor(shape: [B, 2 * C, T])
+        let pre = Tensor(randomArray(rows * 2 * D, scale: 2, rng: &rng))
+        let dzValues = randomArray(rows * D, rng: &rng)
+        let dz = Tensor(dzValues), gate = Tensor(shape: [rows, 2 * D]), z = Tensor(shape: [rows, D]), dpre = Tensor(shape: [rows, 2 * D])
         func forward() {
-            gatedForward(z: z.baseAddress, th: th.baseAddress, sg: sg.baseAddress, pre: pre.baseAddress, batch: B, channels: C, time: T)
+            k.gatedForward(gate: gate.baseAddress, gateStride: 2 * D, z: z.baseAddress, zStride: D, pre: pre.baseAddress,
+                           preStride: 2 * D, rows: rows, channels: D)
         }
         forward()
-        gatedBackward(dpre: dpre.baseAddress, dz: dz.baseAddress, th: th.baseAddress, sg: sg.baseAddress, batch: B, channels: C, time: T)
-        let naive = Reference.gatedBackward(dz: dzValues, pre: pre.array, batch: B, channels: C, time: T)
-        expectClose(dpre.array, naive, tolerance: 3e-6, "gated backward B\(B) C\(C) T\(T)")
-        let analytic = dpre.array
-        gradientCheck("gated B\(B) C\(C) T\(T)", x: pre.baseAddress, count: pre.count, analytic: analytic,
+        k.gatedBackward(dpre: dpre.baseAddress, dpreStride: 2 * D, dz: dz.baseAddress, dzStride: D, gate: gate.baseAddress,
+                        gateStride: 2 * D, rows: rows, channels: D)
+        let naive = Reference.gatedBackward(dz: dzValues, pre: pre.array, rows: rows, channels: D)
+        expectClose(dpre.array, naive, tolerance: 3e-6, "\(v) gated backward, rows \(rows) D\(D)")
+        // In place over the gate values, as the model runs it.
+        k.gatedBackward(dpre: gate.baseAddress, dpreStride: 2 * D, dz: dz.baseAddress, dzStride: D, gate: gate.baseAddress,
+                        gateStride: 2 * D, rows: rows, channels: D)
+        #expect(gate.array == dpre.array, "\(v) in-place gated backward must equal the out-of-place one")
+        gradientCheck("\(v) gated rows \(rows) D\(D)", x: pre.baseAddress, count: pre.count, analytic: dpre.array,
                       h: 1e-3, tolerance: 1e-2, rng: &rng) {
             forward()
             return zip(z.array, dzValues).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
@@ -89,108 +101,136 @@ import TensorModule
     }
 }
 
-@Suite struct ReLUAndBiasTests {
-    @Test func reluForwardBackward() {
+@Suite struct ReLUAndSumTests {
+    @Test(arguments: variants)
+    func biasReLUAndItsBackward(_ v: KernelVariant) {
+        let k = v.kernels
         var rng = Xoshiro256(seed: 31)
-        let n = 37
-        let xValues = randomArray(n, rng: &rng)
-        let x = Tensor(xValues), y = Tensor(shape: [n])
-        reluForward(y.baseAddress, x.baseAddress, count: n)
-        #expect(y.array == xValues.map { max($0, 0) })
-        let dout = Tensor(randomArray(n, rng: &rng)), dx = Tensor(shape: [n])
-        reluBackward(dx.baseAddress, dout: dout.baseAddress, y: y.baseAddress, count: n)
-        #expect(dx.array == (0..<n).map { xValues[$0] > 0 ? dout[$0] : 0 })
+        let rows = 5, C = 37
+        let xValues = randomArray(rows * C, rng: &rng), bValues = randomArray(C, scale: 0.3, rng: &rng)
+        let x = Tensor(xValues), bias = Tensor(bValues), y = Tensor(shape: [rows, C])
+        k.biasReLU(out: y.baseAddress, outStride: C, inp: x.baseAddress, inStride: C, bias: bias.baseAddress, rows: rows, channels: C)
+        #expect(y.array == xValues.indices.map { max(xValues[$0] + bValues[$0 % C], 0) })
+        let dout = Tensor(randomArray(rows * C, rng: &rng)), dx = Tensor(shape: [rows, C])
+        k.reluBackward(dx: dx.baseAddress, dxStride: C, dy: dout.baseAddress, dyStride: C, y: y.baseAddress, yStride: C, rows: rows, channels: C)
+        #expect(dx.array == y.array.indices.map { y[$0] > 0 ? dout[$0] : 0 })
         // Finite differences away from the kink.
-        let analytic = dx.array
         let doutValues = dout.array
-        gradientCheck("relu", x: x.baseAddress, count: n, analytic: analytic, h: 1e-4, tolerance: 1e-2, rng: &rng) {
-            reluForward(y.baseAddress, x.baseAddress, count: n)
+        gradientCheck("\(v) relu", x: x.baseAddress, count: x.count, analytic: dx.array, h: 1e-4, tolerance: 1e-2, rng: &rng) {
+            k.biasReLU(out: y.baseAddress, outStride: C, inp: x.baseAddress, inStride: C, bias: bias.baseAddress, rows: rows, channels: C)
             return zip(y.array, doutValues).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         }
     }
 
-    @Test func biasHelpersMatchLoops() {
+    @Test(arguments: variants)
+    func reluKeepsNaN(_ v: KernelVariant) {
+        let x = Tensor([.nan, -1, 2]), y = Tensor(shape: [3])
+        v.kernels.biasReLU(out: y.baseAddress, outStride: 3, inp: x.baseAddress, inStride: 3, bias: nil, rows: 1, channels: 3)
+        #expect(y[0].isNaN && y[1] == 0 && y[2] == 2, "a diverged activation must stay NaN, so that the loss shows it")
+    }
+
+    @Test(arguments: variants)
+    func columnSumsAccumulate(_ v: KernelVariant) {
         var rng = Xoshiro256(seed: 32)
-        let rows = 5, cols = 19
-        let bias = Tensor(randomArray(rows, rng: &rng))
-        let start = randomArray(rows * cols, rng: &rng)
-        let out = Tensor(start)
-        addRowBias(out.baseAddress, bias: bias.baseAddress, rows: rows, cols: cols)
-        expectClose(out.array, (0..<(rows * cols)).map { start[$0] + bias[$0 / cols] }, tolerance: 0, "addRowBias")
-        fillRows(out.baseAddress, values: bias.baseAddress, rows: rows, cols: cols)
-        #expect(out.array == (0..<(rows * cols)).map { bias[$0 / cols] })
-        let sums = Tensor([1, 2, 3, 4, 5])
-        let x = Tensor(start)
-        addRowSums(sums.baseAddress, x.baseAddress, rows: rows, cols: cols)
-        let expected = (0..<rows).map { r in Float(r + 1) + (0..<cols).reduce(Float(0)) { $0 + start[r * cols + $1] } }
-        expectClose(sums.array, expected, tolerance: 1e-5, "addRowSums")
+        let rows = 7, C = 70, stride = 75
+        let x = randomArray(rows * stride, rng: &rng)
+        let sums = Tensor((0..<C).map(Float.init))
+        v.kernels.addColumnSums(sums.baseAddress, x, stride: stride, rows: rows, channels: C)
+        let expected = (0..<C).map { c in Float(c) + (0..<rows).reduce(Float(0)) { $0 + x[$1 * stride + c] } }
+        expectClose(sums.array, expected, tolerance: 1e-5, "\(v) column sums")
     }
 }
 
 @Suite struct MatvecTests {
-    @Test(arguments: [(1, 1), (7, 3), (8, 5), (32, 32), (64, 64), (96, 32), (256, 64), (41, 17)])
-    func matchesNaive(_ s: (Int, Int)) {
+    @Test(arguments: variants, [(1, 1), (7, 3), (8, 5), (32, 32), (64, 64), (96, 32), (256, 64), (41, 17)])
+    func matchesNaive(_ v: KernelVariant, _ s: (Int, Int)) {
         let (rows, cols) = s
         var rng = Xoshiro256(seed: 71)
         let wValues = randomArray(rows * cols, rng: &rng), xValues = randomArray(cols, rng: &rng)
         let bValues = randomArray(rows, rng: &rng), y0 = randomArray(rows, rng: &rng)
         let w = Tensor(wValues), wt = Tensor(shape: [cols, rows]), x = Tensor(xValues), b = Tensor(bValues)
         transpose(wt.baseAddress, w.baseAddress, rows: rows, cols: cols)
-        let naive = (0..<rows).map { r in (0..<cols).reduce(Double(bValues[r])) { $0 + Double(wValues[r * cols + $1]) * Double(xValues[$1]) } }
+        let naive = Reference.matvec(weight: wValues, x: xValues, bias: bValues, rows: rows, cols: cols)
         let y = Tensor(shape: [rows])
-        matvecTransposed(y.baseAddress, weightT: wt.baseAddress, x: x.baseAddress, bias: b.baseAddress, rows: rows, cols: cols)
-        expectClose(y.array, naive.map(Float.init), tolerance: 1e-5 * Float(cols), "matvec \(rows)x\(cols)")
+        v.kernels.matvecTransposed(y.baseAddress, weightT: wt.baseAddress, x: x.baseAddress, bias: b.baseAddress, rows: rows, cols: cols)
+        expectClose(y.array, naive, tolerance: 1e-5 * Float(cols), "\(v) matvec \(rows)x\(cols)")
         let acc = Tensor(y0)
-        matvecTransposed(acc.baseAddress, weightT: wt.baseAddress, x: x.baseAddress, bias: nil, rows: rows, cols: cols, accumulate: true)
-        let expected = (0..<rows).map { Float(naive[$0]) - bValues[$0] + y0[$0] }
-        expectClose(acc.array, expected, tolerance: 1e-5 * Float(cols), "matvec accumulate \(rows)x\(cols)")
+        v.kernels.matvecTransposed(acc.baseAddress, weightT: wt.baseAddress, x: x.baseAddress, bias: nil, rows: rows, cols: cols, accumulate: true)
+        let expected = (0..<rows).map { naive[$0] - bValues[$0] + y0[$0] }
+        expectClose(acc.array, expected, tolerance: 1e-5 * Float(cols), "\(v) matvec accumulate \(rows)x\(cols)")
     }
 }
 
-@Suite struct FoldedBiasTests {
-    // Includes T = 1 (rows of one element) with a ragged channel count.
-    @Test(arguments: [(1, 3, 7), (2, 5, 13), (1, 9, 1), (2, 4, 1)])
-    func gatedForwardAddsTheConvolutionBias(_ s: (Int, Int, Int)) {
-        let (B, C, T) = s
-        var rng = Xoshiro256(seed: 81)
-        let preValues = randomArray(B * 2 * C * T, scale: 3, rng: &rng), biasValues = randomArray(2 * C, rng: &rng)
-        let pre = Tensor(preValues), bias = Tensor(biasValues)
-        let z = Tensor(shape: [B, C, T]), th = Tensor(shape: [B, C, T]), sg = Tensor(shape: [B, C, T])
-        gatedForward(z: z.baseAddress, th: th.baseAddress, sg: sg.baseAddress, pre: pre.baseAddress, bias: bias.baseAddress,
-                     batch: B, channels: C, time: T)
-        // The twin: add the bias to pre first, then the plain gated unit.
-        let biased = preValues.indices.map { preValues[$0] + biasValues[($0 / T) % (2 * C)] }
-        expectClose(z.array, Reference.gatedForward(pre: biased, batch: B, channels: C, time: T), tolerance: 2e-6,
-                    "gated forward with bias B\(B) C\(C) T\(T)")
+@Suite struct LayerGatedBackwardTests {
+    struct Shape: CustomTestStringConvertible, Sendable {
+        var rows, d, s, r, layers, layer: Int
+        var residual: Bool
+        var testDescription: String { "rows \(rows) D\(d) S\(s) R\(r) layer \(layer)/\(layers)\(residual ? "" : " (no residual)")" }
     }
 
-    @Test func biasReLUMatchesLoops() {
-        var rng = Xoshiro256(seed: 82)
-        let rows = 3, cols = 21
-        let x = randomArray(rows * cols, rng: &rng), b = randomArray(rows, rng: &rng)
-        let inp = Tensor(x), bias = Tensor(b), out = Tensor(shape: [rows, cols])
-        biasReLUForward(out.baseAddress, inp.baseAddress, bias: bias.baseAddress, rows: rows, cols: cols)
-        #expect(out.array == x.indices.map { max(x[$0] + b[$0 / cols], 0) })
-    }
+    static let shapes: [Shape] = [
+        Shape(rows: 1, d: 1, s: 1, r: 1, layers: 1, layer: 0, residual: true),
+        Shape(rows: 23, d: 32, s: 64, r: 32, layers: 3, layer: 1, residual: true),
+        Shape(rows: 23, d: 32, s: 64, r: 32, layers: 3, layer: 2, residual: false),
+        Shape(rows: 50, d: 24, s: 48, r: 24, layers: 4, layer: 3, residual: true),
+        Shape(rows: 17, d: 5, s: 7, r: 3, layers: 2, layer: 1, residual: true),
+    ]
 
-    @Test func softmaxAddsTheOutputBias() {
-        let N = 5, V = 19
-        var rng = Xoshiro256(seed: 83)
-        let logits = randomArray(N * V, scale: 4, rng: &rng), b = randomArray(V, rng: &rng)
-        let targets = (0..<N).map { _ in Int32(rng.next() % UInt64(V)) }
-        let biased = logits.indices.map { logits[$0] + b[$0 % V] }
-        let ref = Reference.softmaxCrossEntropy(logits: biased, targets: targets, rows: N, classes: V, gradientScale: 0.5)
-        let lg = Tensor(logits), bias = Tensor(b), d = Tensor(shape: [N, V])
-        let total = targets.withUnsafeBufferPointer {
-            softmaxCrossEntropyForwardBackward(dlogits: d.baseAddress, logits: lg.baseAddress, bias: bias.baseAddress,
-                                               targets: $0.baseAddress!, rows: N, classes: V, gradientScale: 0.5)
+    /// L = Σ dskip ⊙ (z·W_skip,lᵀ) + Σ dres ⊙ (z·W_resᵀ) with z the gated unit
+    /// of pre: the kernel's dpre against its naive twin and against central
+    /// differences of L.
+    @Test(arguments: variants, shapes)
+    func matchesNaiveAndFiniteDifferences(_ v: KernelVariant, _ s: Shape) {
+        let k = v.kernels
+        var rng = Xoshiro256(seed: 91)
+        let D = s.d, S = s.s, R = s.r, LD = s.layers * D
+        let pre = Tensor(randomArray(s.rows * 2 * D, scale: 2, rng: &rng))
+        let skipW = randomArray(S * LD, rng: &rng), resW = randomArray(R * D, rng: &rng)
+        let dskip = randomArray(s.rows * S, rng: &rng), dres = randomArray(s.rows * R, rng: &rng)
+        let ws = PackedConv(kernelSize: 1, inChannels: LD, outChannels: S), wr = PackedConv(kernelSize: 1, inChannels: D, outChannels: R)
+        skipW.withUnsafeBufferPointer { ws.pack(weight: $0.baseAddress!, bias: nil) }
+        resW.withUnsafeBufferPointer { wr.pack(weight: $0.baseAddress!, bias: nil) }
+        let gate = Tensor(shape: [s.rows, 2 * D]), z = Tensor(shape: [s.rows, D])
+        func forward() {
+            k.gatedForward(gate: gate.baseAddress, gateStride: 2 * D, z: z.baseAddress, zStride: D, pre: pre.baseAddress,
+                           preStride: 2 * D, rows: s.rows, channels: D)
         }
-        #expect(abs(total - ref.losses.reduce(0, +)) < 1e-5)
-        expectClose(d.array, ref.dlogits, tolerance: 1e-6, "softmax CE with bias, dlogits")
-        #expect(lg.array == logits, "out of place: the logits are left alone")
-        let forward = targets.withUnsafeBufferPointer {
-            softmaxCrossEntropyForward(logits: lg.baseAddress, bias: bias.baseAddress, targets: $0.baseAddress!, rows: N, classes: V)
+        forward()
+        // In place over the gate values, as the model runs it.
+        dskip.withUnsafeBufferPointer { ds in
+            dres.withUnsafeBufferPointer { dr in
+                k.gatedBackward(dpre: gate.baseAddress, dpreStride: 2 * D, gate: gate.baseAddress, gateStride: 2 * D,
+                                skipGradient: ds.baseAddress!, skipStride: S, skipWeight: ws, skipColumn: s.layer * D,
+                                residualGradient: s.residual ? dr.baseAddress! : nil, residualStride: R, residualWeight: s.residual ? wr : nil,
+                                rows: 0..<s.rows, channels: D)
+            }
         }
-        #expect(abs(forward - ref.losses.reduce(0, +)) < 1e-5)
+        let dpre = gate.array
+        // The twin: dz from its definition, then the unit's backward.
+        var dz = [Float](repeating: 0, count: s.rows * D)
+        for t in 0..<s.rows {
+            for c in 0..<D {
+                var sum = 0.0
+                for o in 0..<S { sum += Double(dskip[t * S + o]) * Double(skipW[o * LD + s.layer * D + c]) }
+                if s.residual { for o in 0..<R { sum += Double(dres[t * R + o]) * Double(resW[o * D + c]) } }
+                dz[t * D + c] = Float(sum)
+            }
+        }
+        let naive = Reference.gatedBackward(dz: dz, pre: pre.array, rows: s.rows, channels: D)
+        expectClose(dpre, naive, tolerance: 1e-5 * Float(S + R), "\(v) layer gated backward \(s.testDescription)")
+        func loss() -> Double {
+            forward()
+            var total = 0.0
+            for t in 0..<s.rows {
+                for c in 0..<D {
+                    let zc = Double(z[t * D + c])
+                    for o in 0..<S { total += Double(dskip[t * S + o]) * zc * Double(skipW[o * LD + s.layer * D + c]) }
+                    if s.residual { for o in 0..<R { total += Double(dres[t * R + o]) * zc * Double(resW[o * D + c]) } }
+                }
+            }
+            return total
+        }
+        gradientCheck("\(v) layer gated backward \(s.testDescription)", x: pre.baseAddress, count: pre.count, analytic: dpre,
+                      h: 1e-3, tolerance: 1e-2, rng: &rng, loss: loss)
     }
 }

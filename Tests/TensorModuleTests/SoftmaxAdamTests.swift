@@ -1,57 +1,89 @@
 import Foundation
 import SeededRNG
 import Testing
+import KernelReferences
 import TestSupport
 import TensorModule
 
 @Suite struct SoftmaxCrossEntropyTests {
-    @Test(arguments: [(1, 1), (3, 5), (17, 256), (4, 259)])
-    func matchesNaive(_ s: (Int, Int)) {
+    @Test(arguments: variants, [(1, 1), (3, 5), (17, 256), (4, 259)])
+    func matchesNaive(_ v: KernelVariant, _ s: (Int, Int)) {
         let (N, V) = s
         var rng = Xoshiro256(seed: 41)
         let logits = randomArray(N * V, scale: 5, rng: &rng)
         let targets = (0..<N).map { _ in Int32(rng.next() % UInt64(V)) }
-        let lg = Tensor(logits), d = Tensor(shape: [N, V]), losses = Tensor(shape: [N])
+        let lg = Tensor(logits), d = Tensor(shape: [N, V])
         let scale = 1 / Float(N)
+        let k = v.kernels
         let total = targets.withUnsafeBufferPointer {
-            softmaxCrossEntropyForwardBackward(dlogits: d.baseAddress, logits: lg.baseAddress, targets: $0.baseAddress!,
-                                               rows: N, classes: V, gradientScale: scale)
+            k.softmaxCrossEntropyForwardBackward(dlogits: d.baseAddress, logits: lg.baseAddress, targets: $0.baseAddress!,
+                                                 rows: N, classes: V, gradientScale: scale)
         }
         let forwardOnly = targets.withUnsafeBufferPointer {
-            softmaxCrossEntropyForward(losses: losses.baseAddress, logits: lg.baseAddress, targets: $0.baseAddress!, rows: N, classes: V)
+            k.softmaxCrossEntropyForward(logits: lg.baseAddress, targets: $0.baseAddress!, rows: N, classes: V)
         }
         let ref = Reference.softmaxCrossEntropy(logits: logits, targets: targets, rows: N, classes: V, gradientScale: scale)
         let refTotal = ref.losses.reduce(0, +)
-        print("softmax CE N\(N) V\(V): loss \(total) vs naive \(refTotal)")
+        print("\(v) softmax CE N\(N) V\(V): loss \(total) vs naive \(refTotal)")
         #expect(abs(total - refTotal) <= 1e-5 * Double(N) + 1e-6)
         #expect(abs(forwardOnly - refTotal) <= 1e-5 * Double(N) + 1e-6)
-        expectClose(losses.array, ref.losses.map(Float.init), tolerance: 1e-5, "softmax CE losses N\(N) V\(V)")
-        expectClose(d.array, ref.dlogits, tolerance: 1e-6, "softmax CE dlogits N\(N) V\(V)")
+        expectClose(d.array, ref.dlogits, tolerance: 1e-6, "\(v) softmax CE dlogits N\(N) V\(V)")
     }
 
-    @Test func inPlaceGradientAndFiniteDifferences() {
+    @Test(arguments: variants)
+    func outputBiasIsAddedOnTheFly(_ v: KernelVariant) {
+        let N = 5, V = 19
+        var rng = Xoshiro256(seed: 83)
+        let logits = randomArray(N * V, scale: 4, rng: &rng), b = randomArray(V, rng: &rng)
+        let targets = (0..<N).map { _ in Int32(rng.next() % UInt64(V)) }
+        let biased = logits.indices.map { logits[$0] + b[$0 % V] }
+        let ref = Reference.softmaxCrossEntropy(logits: biased, targets: targets, rows: N, classes: V, gradientScale: 0.5)
+        let lg = Tensor(logits), bias = Tensor(b), d = Tensor(shape: [N, V])
+        let total = targets.withUnsafeBufferPointer {
+            v.kernels.softmaxCrossEntropyForwardBackward(dlogits: d.baseAddress, logits: lg.baseAddress, bias: bias.baseAddress,
+                                                         targets: $0.baseAddress!, rows: N, classes: V, gradientScale: 0.5)
+        }
+        #expect(abs(total - ref.losses.reduce(0, +)) < 1e-5)
+        expectClose(d.array, ref.dlogits, tolerance: 1e-6, "\(v) softmax CE with bias, dlogits")
+        #expect(lg.array == logits, "out of place: the logits are left alone")
+    }
+
+    @Test(arguments: variants)
+    func aNaNLogitGivesANaNLoss(_ v: KernelVariant) {
+        let lg = Tensor([1, .nan, 2, 3]), targets: [Int32] = [0]
+        let loss = targets.withUnsafeBufferPointer {
+            v.kernels.softmaxCrossEntropyForward(logits: lg.baseAddress, targets: $0.baseAddress!, rows: 1, classes: 4)
+        }
+        #expect(loss.isNaN, "divergence must show in the loss, got \(loss)")
+    }
+
+    @Test(arguments: variants)
+    func inPlaceGradientAndFiniteDifferences(_ v: KernelVariant) {
+        let k = v.kernels
         let N = 6, V = 11
         var rng = Xoshiro256(seed: 42)
         let values = randomArray(N * V, scale: 3, rng: &rng)
         let targets = (0..<N).map { _ in Int32(rng.next() % UInt64(V)) }
         let lg = Tensor(values), inPlace = Tensor(values)
         let grad = Tensor(shape: [N, V])
-        targets.withUnsafeBufferPointer { t in
-            _ = softmaxCrossEntropyForwardBackward(dlogits: grad.baseAddress, logits: lg.baseAddress, targets: t.baseAddress!,
-                                                   rows: N, classes: V, gradientScale: 1)
-            _ = softmaxCrossEntropyForwardBackward(dlogits: inPlace.baseAddress, logits: inPlace.baseAddress, targets: t.baseAddress!,
-                                                   rows: N, classes: V, gradientScale: 1)
+        let (outOfPlaceLoss, inPlaceLoss) = targets.withUnsafeBufferPointer { t in
+            (k.softmaxCrossEntropyForwardBackward(dlogits: grad.baseAddress, logits: lg.baseAddress, targets: t.baseAddress!,
+                                                  rows: N, classes: V, gradientScale: 1),
+             k.softmaxCrossEntropyForwardBackward(dlogits: inPlace.baseAddress, logits: inPlace.baseAddress, targets: t.baseAddress!,
+                                                  rows: N, classes: V, gradientScale: 1))
         }
         #expect(inPlace.array == grad.array, "in-place gradient must equal the out-of-place one")
+        #expect(inPlaceLoss == outOfPlaceLoss, "in-place loss \(inPlaceLoss) must equal the out-of-place \(outOfPlaceLoss)")
         let analytic = grad.array
-        gradientCheck("softmax CE", x: lg.baseAddress, count: lg.count, analytic: analytic, h: 1e-2, tolerance: 1e-2, rng: &rng) {
+        gradientCheck("\(v) softmax CE", x: lg.baseAddress, count: lg.count, analytic: analytic, h: 1e-2, tolerance: 1e-2, rng: &rng) {
             targets.withUnsafeBufferPointer {
-                softmaxCrossEntropyForward(logits: lg.baseAddress, targets: $0.baseAddress!, rows: N, classes: V)
+                k.softmaxCrossEntropyForward(logits: lg.baseAddress, targets: $0.baseAddress!, rows: N, classes: V)
             }
         }
     }
 
-    @Test func numericallyStableForHugeLogits() {
+    @Test(arguments: variants)
+    func numericallyStableForHugeLogits(_ v: KernelVariant) {
         let V = 256
         var values = [Float](repeating: -1000, count: V)
         values[7] = 1000
@@ -59,11 +91,11 @@ import TensorModule
         let lg = Tensor(values), d = Tensor(shape: [V])
         let targets: [Int32] = [8]
         let loss = targets.withUnsafeBufferPointer {
-            softmaxCrossEntropyForwardBackward(dlogits: d.baseAddress, logits: lg.baseAddress, targets: $0.baseAddress!,
+            v.kernels.softmaxCrossEntropyForwardBackward(dlogits: d.baseAddress, logits: lg.baseAddress, targets: $0.baseAddress!,
                                                rows: 1, classes: V, gradientScale: 1)
         }
         // log(e^1000 + e^999) − 999 = 1 + log(1 + e^-1)... = log(1 + e) ≈ 1.3133
-        #expect(abs(loss - log(1 + M_E)) < 1e-4, "loss \(loss)")
+        #expect(abs(loss - Double.log(1 + M_E)) < 1e-4, "loss \(loss)")
         #expect(d.array.allSatisfy { $0.isFinite })
         #expect(abs(d[8] - (Float(1 / (1 + M_E)) - 1)) < 1e-5)
     }
@@ -71,16 +103,18 @@ import TensorModule
 
 @Suite struct AdamTests {
     /// Two steps worked out by hand: lr 0.1, g = 0.5 then −0.25, p0 = 1.
-    @Test func matchesHandComputedSteps() {
+    @Test(arguments: variants)
+    func matchesHandComputedSteps(_ variant: KernelVariant) {
+        let k = variant.kernels
         let p = Tensor([1]), m = Tensor([0]), v = Tensor([0]), g = Tensor([0.5])
-        adamUpdate(params: p.baseAddress, m: m.baseAddress, v: v.baseAddress, grads: g.baseAddress, count: 1, learningRate: 0.1, step: 1)
+        k.adamUpdate(params: p.baseAddress, m: m.baseAddress, v: v.baseAddress, grads: g.baseAddress, count: 1, learningRate: 0.1, step: 1)
         // m = 0.05, v = 0.00025; m̂ = 0.5, v̂ = 0.25; p = 1 − 0.1·0.5/(0.5 + 1e-8) = 0.9
         // (1 − β) is computed in Float (0.999 is 0.99899995…): relative 1e-4.
         #expect(abs(m[0] - 0.05) < 0.05e-4)
         #expect(abs(v[0] - 0.00025) < 0.00025e-4)
         #expect(abs(p[0] - 0.9) < 1e-6)
         g[0] = -0.25
-        adamUpdate(params: p.baseAddress, m: m.baseAddress, v: v.baseAddress, grads: g.baseAddress, count: 1, learningRate: 0.1, step: 2)
+        k.adamUpdate(params: p.baseAddress, m: m.baseAddress, v: v.baseAddress, grads: g.baseAddress, count: 1, learningRate: 0.1, step: 2)
         // m = 0.9·0.05 − 0.025 = 0.02; v = 0.999·0.00025 + 0.001·0.0625 = 0.00031225
         // m̂ = 0.02/0.19 = 0.105263; v̂ = 0.00031225/0.001999 = 0.156203; √ = 0.395225
         // p = 0.9 − 0.1·0.105263/0.395225 = 0.873366
@@ -89,7 +123,9 @@ import TensorModule
         #expect(abs(p[0] - 0.873_366) < 2e-6, "p = \(p[0])")
     }
 
-    @Test func matchesNaiveOverManySteps() {
+    @Test(arguments: variants)
+    func matchesNaiveOverManySteps(_ variant: KernelVariant) {
+        let k = variant.kernels
         var rng = Xoshiro256(seed: 51)
         let n = 1003
         var pRef = randomArray(n, rng: &rng)
@@ -98,7 +134,7 @@ import TensorModule
         for t in 1...20 {
             let grads = randomArray(n, rng: &rng)
             let g = Tensor(grads)
-            adamUpdate(params: p.baseAddress, m: m.baseAddress, v: v.baseAddress, grads: g.baseAddress, count: n, learningRate: 1e-2, step: t)
+            k.adamUpdate(params: p.baseAddress, m: m.baseAddress, v: v.baseAddress, grads: g.baseAddress, count: n, learningRate: 1e-2, step: t)
             Reference.adam(params: &pRef, m: &mRef, v: &vRef, grads: grads, learningRate: 1e-2, step: t)
         }
         expectClose(p.array, pRef, tolerance: 1e-5, "adam params after 20 steps")

@@ -1,0 +1,77 @@
+// Run-time choice of the kernel variant, from CPUID (never from OpenBLAS's
+// core name), and the weight packing shared by all variants.
+#include "CKernels.h"
+#include <string.h>
+
+extern const ck_kernels ck_table_generic;
+#if defined(__x86_64__)
+extern const ck_kernels ck_table_avx2;
+extern const ck_kernels ck_table_avx512;
+#endif
+
+unsigned ck_supported_isas(void) {
+    unsigned isas = 1u << CK_GENERIC;
+#if defined(__x86_64__)
+    // __builtin_cpu_supports also checks that the operating system saves the
+    // wider registers (XCR0), so a hypervisor that hides AVX-512 state is seen.
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isas |= 1u << CK_AVX2;
+    if ((isas & (1u << CK_AVX2)) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        isas |= 1u << CK_AVX512;
+#endif
+    return isas;
+}
+
+ck_isa ck_best_isa(void) {
+    unsigned isas = ck_supported_isas();
+    if (isas & (1u << CK_AVX512)) return CK_AVX512;
+    if (isas & (1u << CK_AVX2)) return CK_AVX2;
+    return CK_GENERIC;
+}
+
+const ck_kernels *ck_kernels_for(ck_isa isa) {
+    if (!(ck_supported_isas() & (1u << isa))) return 0;
+    switch (isa) {
+#if defined(__x86_64__)
+    case CK_AVX512: return &ck_table_avx512;
+    case CK_AVX2: return &ck_table_avx2;
+#endif
+    case CK_GENERIC: return &ck_table_generic;
+    default: return 0;
+    }
+}
+
+static long round_pad(int n) { return ((long)n + CK_PAD - 1) / CK_PAD * CK_PAD; }
+
+long ck_packed_forward_count(int K, int Cin, int Cout, int groups) {
+    long np = groups * round_pad(Cout / groups);
+    return (long)K * Cin * np + np;
+}
+
+void ck_pack_forward(float *packed, const float *weight, const float *bias, int K, int Cin, int Cout, int groups) {
+    const int G = Cout / groups;
+    const long P = round_pad(G), np = groups * P;
+    memset(packed, 0, sizeof(float) * (size_t)ck_packed_forward_count(K, Cin, Cout, groups));
+    for (int k = 0; k < K; k++)
+        for (int o = 0; o < Cout; o++) {
+            const float *w = weight + ((long)k * Cout + o) * Cin;
+            long col = (o / G) * P + o % G;
+            for (int c = 0; c < Cin; c++) packed[((long)k * Cin + c) * np + col] = w[c];
+        }
+    if (bias) {
+        float *b = packed + (long)K * Cin * np;
+        for (int o = 0; o < Cout; o++) b[(o / G) * P + o % G] = bias[o];
+    }
+}
+
+long ck_packed_backward_count(int K, int Cin, int Cout) { return (long)K * Cout * round_pad(Cin) + CK_PAD; }
+
+void ck_pack_backward(float *packed, const float *weight, int K, int Cin, int Cout) {
+    const long np = round_pad(Cin);
+    for (long r = 0; r < (long)K * Cout; r++) {
+        memcpy(packed + r * np, weight + r * Cin, sizeof(float) * (size_t)Cin);
+        memset(packed + r * np + Cin, 0, sizeof(float) * (size_t)(np - Cin));
+    }
+    memset(packed + (long)K * Cout * np, 0, sizeof(float) * CK_PAD);
+}

@@ -1,0 +1,262 @@
+// CKernels: WaveNet's hot kernels in C, one variant per instruction set,
+// chosen at run time from CPUID.
+//
+// Notation (every kernel in this module):
+//   T        time steps (rows) of one sequence; a call computes rows [t0, t1)
+//   C, Cin, Cout  channels (columns)
+//   x        an activation, (T, C) row-major: row t starts at x + t*ldx
+//            (ldx >= C), so one time step's channels are contiguous
+//   K, d     taps and dilation of a causal convolution; tap k looks back
+//            s_k = (K-1-k)*d rows, tap K-1 is the present
+//   W        a convolution weight, (K, Cout, Cin) row-major: tap k is the
+//            (Cout, Cin) matrix W_k (a 1x1 convolution, or dense layer, has K = 1)
+//   D        gated channels: a gated convolution has Cout = 2D, outputs
+//            [a | g] and the unit tanh(a)·sigmoid(g)
+// Rows outside the sequence are zero (causal zero padding): row t - s_k < 0
+// in the forward pass, row t + s_k >= T in the input gradient.
+//
+// The convolution kernels read their weights "packed" (see ck_pack_*): the
+// packing copies each tap's matrix into the order the kernels stream it,
+// padded to whole vectors, once per weight update. Every kernel works on a
+// range of rows, so threads can split the time axis among them.
+//
+// The kernels are reached through a table (ck_kernels) of one variant:
+// ck_kernels_for(CK_AVX512 | CK_AVX2 | CK_GENERIC). The inline wrappers at the
+// end of this header take the table as their first argument, so a caller can
+// run two variants side by side (tests do). None allocates.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The instruction-set variants. Higher values need more of the CPU.
+///
+/// Room for mixed precision (bf16 operands, fp32 accumulation): such a
+/// variant is one more table, filled from a template whose vocabulary loads
+/// bf16 pairs and multiplies with vdpbf16ps (AVX512_BF16), with its own
+/// packing (weights as bf16 pairs along the input channels) and a portable
+/// twin that rounds to bf16 in C. The dispatch (a table per variant, chosen
+/// from CPUID, PBTWAVE_ISA to force one) and the row-range kernels stay.
+typedef enum ck_isa {
+    CK_GENERIC = 0,  // portable C (compiler vector extensions): any CPU
+    CK_AVX2 = 1,     // x86-64 with AVX2 and FMA (8-lane vectors)
+    CK_AVX512 = 2,   // x86-64 with AVX-512 F/BW/DQ/VL (16-lane vectors, masks)
+} ck_isa;
+
+/// The widest output padding any variant needs: packed weights pad their
+/// vector dimension to a multiple of this many floats.
+#define CK_PAD 16
+
+/// The kernels of one variant. Call them through the ck_* wrappers below.
+typedef struct ck_kernels {
+    ck_isa isa;
+    const char *name;
+    int lanes;  // floats per vector register
+
+    void (*conv_forward)(float *out, long ldo, const float *add, long lda,
+                         const float *inp, long ldi, const float *wpacked,
+                         long t0, long t1, int Cin, int Cout, int K, long d, int relu);
+    void (*conv_gated_forward)(float *gate, long ldg, float *z, long ldz,
+                               const float *inp, long ldi, const float *wpacked,
+                               long t0, long t1, int Cin, int D, int K, long d);
+    void (*conv_backward_input)(float *dinp, long lddi, int accumulate,
+                                const float *dout, long lddo, const float *wpacked,
+                                long t0, long t1, long T, int Cin, int Cout, int K, long d);
+    void (*conv_backward_weight)(float *dweight, float *dbias,
+                                 const float *dout, long lddo, const float *inp, long ldi,
+                                 long t0, long t1, int Cin, int Cout, int K, long d);
+    void (*gated_backward_product)(float *dpre, long lddp, const float *gate, long ldg,
+                                   const float *dskip, long ldds, const float *ws, long ldws, int S,
+                                   const float *dres, long lddr, const float *wr, long ldwr, int R,
+                                   long t0, long t1, int D);
+    void (*gated_pointwise_forward)(float *gate, long ldg, float *z, long ldz,
+                                    const float *pre, long ldp, const float *bias,
+                                    long rows, int D);
+    void (*gated_backward)(float *dpre, long lddp, const float *dz, long lddz,
+                           const float *gate, long ldg, long rows, int D);
+    void (*column_sums)(float *sums, const float *x, long ldx, long rows, int C);
+    void (*bias_relu)(float *out, long ldo, const float *inp, long ldi,
+                      const float *bias, long rows, int C);
+    void (*relu_backward)(float *dx, long lddx, const float *dy, long lddy,
+                          const float *y, long ldy, long rows, int C);
+    double (*softmax_xent)(float *dlogits, long lddl, const float *logits, long ldl,
+                           const float *bias, const int *targets, long rows, int V, float scale);
+    void (*matvec)(float *y, const float *wt, long ldw, const float *x, const float *bias,
+                   int rows, int cols, int accumulate);
+    void (*adam)(float *params, float *m, float *v, const float *grads, long n,
+                 float lr, float beta1, float beta2, float eps, float c1, float c2);
+    void (*vexp)(float *out, const float *inp, long n);
+    void (*vtanh)(float *out, const float *inp, long n);
+    void (*vsigmoid)(float *out, const float *inp, long n);
+    float (*fma_chains)(long iterations);
+} ck_kernels;
+
+/// The variants this CPU (and its operating system) can run, from CPUID:
+/// a bit per ck_isa (bit CK_GENERIC is always set).
+unsigned ck_supported_isas(void);
+
+/// The widest variant this CPU supports.
+ck_isa ck_best_isa(void);
+
+/// The kernels of `isa`, or NULL if this CPU cannot run that variant (or it
+/// was not compiled for this architecture).
+const ck_kernels *ck_kernels_for(ck_isa isa);
+
+// ---- Weight packing ---------------------------------------------------------
+
+/// Floats in a forward-packed weight: K taps × Cin rows × Np columns, then Np
+/// bias values, where the Cout outputs form `groups` equal groups, each
+/// padded to a multiple of CK_PAD (Np = groups · roundup(Cout/groups)).
+long ck_packed_forward_count(int K, int Cin, int Cout, int groups);
+
+/// Packs W (K, Cout, Cin) and bias (Cout, or NULL for zero) for
+/// conv_forward (groups = 1) or conv_gated_forward (groups = 2: the outputs
+/// [a | g]): tap k's row c holds W[k, :, c], so a kernel reads all outputs of
+/// one input channel as consecutive vectors. Padding is zero.
+void ck_pack_forward(float *packed, const float *weight, const float *bias,
+                     int K, int Cin, int Cout, int groups);
+
+/// Floats in a backward-packed weight: K taps × Cout rows × roundup(Cin),
+/// plus CK_PAD so that a vector may start at any column of the last row.
+long ck_packed_backward_count(int K, int Cin, int Cout);
+
+/// Packs W (K, Cout, Cin) for conv_backward_input: tap k's row o holds
+/// W[k, o, :], zero-padded to a multiple of CK_PAD.
+void ck_pack_backward(float *packed, const float *weight, int K, int Cin, int Cout);
+
+// ---- Kernels (wrappers over a variant's table) -------------------------------
+
+/// Causal convolution, forward: for t in [t0, t1),
+///   out[t, o] = add[t, o] + bias[o] + Σ_k Σ_c inp[t - s_k, c] · W[k, o, c]
+/// then max(·, 0) if `relu`. `add` (row stride lda) may be NULL (zero) or
+/// `out` itself (accumulate). `wpacked` is ck_pack_forward(groups 1).
+/// inp is (T, Cin), out and add are (T, Cout). Cost: 2·K·Cin·Cout flops a row.
+static inline void ck_conv_forward(const ck_kernels *k, float *out, long ldo, const float *add, long lda,
+                                   const float *inp, long ldi, const float *wpacked,
+                                   long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
+    k->conv_forward(out, ldo, add, lda, inp, ldi, wpacked, t0, t1, Cin, Cout, K, d, relu);
+}
+
+/// Gated causal convolution, forward (the convolution and WaveNet's gated
+/// unit in one pass, while each output tile is in registers): for t in [t0, t1),
+///   [a | g] = bias + Σ_k inp[t - s_k, :] · W_kᵀ     (2D outputs)
+///   gate[t] = [tanh(a) | sigmoid(g)]   (2D floats)    z[t] = tanh(a)·sigmoid(g)  (D floats)
+/// `wpacked` is ck_pack_forward(groups 2). gate is what gated_backward needs.
+static inline void ck_conv_gated_forward(const ck_kernels *k, float *gate, long ldg, float *z, long ldz,
+                                         const float *inp, long ldi, const float *wpacked,
+                                         long t0, long t1, int Cin, int D, int K, long d) {
+    k->conv_gated_forward(gate, ldg, z, ldz, inp, ldi, wpacked, t0, t1, Cin, D, K, d);
+}
+
+/// Causal convolution, input gradient: for t in [t0, t1),
+///   dinp[t, c] (+)= Σ_k Σ_o dout[t + s_k, o] · W[k, o, c]     (rows >= T are zero)
+/// It gathers (each output row is written by one call only), so threads may
+/// split [0, T) once `dout` is complete. `wpacked` is ck_pack_backward.
+/// With `accumulate`, adds to dinp; else overwrites.
+static inline void ck_conv_backward_input(const ck_kernels *k, float *dinp, long lddi, int accumulate,
+                                          const float *dout, long lddo, const float *wpacked,
+                                          long t0, long t1, long T, int Cin, int Cout, int K, long d) {
+    k->conv_backward_input(dinp, lddi, accumulate, dout, lddo, wpacked, t0, t1, T, Cin, Cout, K, d);
+}
+
+/// Causal convolution, weight and bias gradients, accumulated over rows [t0, t1):
+///   dweight[k, o, c] += Σ_t dout[t, o] · inp[t - s_k, c]      dbias[o] += Σ_t dout[t, o]
+/// dweight is (K, Cout, Cin) like W; dbias may be NULL. The reduction runs
+/// over time (the long dimension), in blocks of rows kept in L1.
+static inline void ck_conv_backward_weight(const ck_kernels *k, float *dweight, float *dbias,
+                                           const float *dout, long lddo, const float *inp, long ldi,
+                                           long t0, long t1, int Cin, int Cout, int K, long d) {
+    k->conv_backward_weight(dweight, dbias, dout, lddo, inp, ldi, t0, t1, Cin, Cout, K, d);
+}
+
+/// WaveNet's layer backward up to its gated unit, for rows [t0, t1): z fed
+/// a skip and a residual 1x1 product, so
+///   dz[t] = Σ_o dskip[t, o]·Ws[o, c] + Σ_o dres[t, o]·Wr[o, c]      (c < D)
+///   dpre[t] = [dz·sg·(1 - th²) | dz·th·sg·(1 - sg)]   from gate[t] = [th | sg]
+/// in one pass (dz never goes to memory). `ws` points at this layer's first
+/// column in a backward-packed skip weight with rows of `ldws` floats; `wr`
+/// is a backward-packed (R, D) residual weight (rows of ldwr floats). dres and
+/// wr may be NULL (the last layer has no residual output). dpre may be gate.
+static inline void ck_gated_backward_product(const ck_kernels *k, float *dpre, long lddp, const float *gate, long ldg,
+                                             const float *dskip, long ldds, const float *ws, long ldws, int S,
+                                             const float *dres, long lddr, const float *wr, long ldwr, int R,
+                                             long t0, long t1, int D) {
+    k->gated_backward_product(dpre, lddp, gate, ldg, dskip, ldds, ws, ldws, S, dres, lddr, wr, ldwr, R, t0, t1, D);
+}
+
+/// The gated unit alone, for `rows` rows of pre = [a | g] (2D floats, before
+/// the bias): gate = [tanh(a + ba) | sigmoid(g + bg)], z = product. bias (2D)
+/// may be NULL; gate may be NULL (generation needs only z).
+static inline void ck_gated_pointwise_forward(const ck_kernels *k, float *gate, long ldg, float *z, long ldz,
+                                              const float *pre, long ldp, const float *bias, long rows, int D) {
+    k->gated_pointwise_forward(gate, ldg, z, ldz, pre, ldp, bias, rows, D);
+}
+
+/// The gated unit's backward for `rows` rows: from gate = [th | sg] and dz,
+///   dpre = [dz·sg·(1 - th²) | dz·th·sg·(1 - sg)]
+/// dpre may be gate itself (in place).
+static inline void ck_gated_backward(const ck_kernels *k, float *dpre, long lddp, const float *dz, long lddz,
+                                     const float *gate, long ldg, long rows, int D) {
+    k->gated_backward(dpre, lddp, dz, lddz, gate, ldg, rows, D);
+}
+
+/// sums[c] += Σ_r x[r, c] over `rows` rows (a bias gradient).
+static inline void ck_column_sums(const ck_kernels *k, float *sums, const float *x, long ldx, long rows, int C) {
+    k->column_sums(sums, x, ldx, rows, C);
+}
+
+/// out[r, c] = max(inp[r, c] + bias[c], 0); bias may be NULL; out may be inp.
+static inline void ck_bias_relu(const ck_kernels *k, float *out, long ldo, const float *inp, long ldi,
+                                const float *bias, long rows, int C) {
+    k->bias_relu(out, ldo, inp, ldi, bias, rows, C);
+}
+
+/// dx[r, c] = dy[r, c] where the ReLU's output y[r, c] > 0, else 0. dx may be dy.
+static inline void ck_relu_backward(const ck_kernels *k, float *dx, long lddx, const float *dy, long lddy,
+                                    const float *y, long ldy, long rows, int C) {
+    k->relu_backward(dx, lddx, dy, lddy, y, ldy, rows, C);
+}
+
+/// Softmax cross-entropy over `rows` rows of V logits (plus bias (V), which
+/// may be NULL). Returns Σ_r (logsumexp(row) - row[targets[r]]) in nats.
+/// If dlogits is not NULL, writes dlogits[r] = scale·(softmax(row) - onehot);
+/// dlogits may be logits (in place).
+static inline double ck_softmax_xent(const ck_kernels *k, float *dlogits, long lddl, const float *logits, long ldl,
+                                     const float *bias, const int *targets, long rows, int V, float scale) {
+    return k->softmax_xent(dlogits, lddl, logits, ldl, bias, targets, rows, V, scale);
+}
+
+/// y (+)= bias + W·x for W (rows, cols) given transposed: wt is (cols, rows)
+/// with row stride ldw >= rows. bias may be NULL. For generation, where one
+/// sample costs one such product per layer.
+static inline void ck_matvec(const ck_kernels *k, float *y, const float *wt, long ldw, const float *x,
+                             const float *bias, int rows, int cols, int accumulate) {
+    k->matvec(y, wt, ldw, x, bias, rows, cols, accumulate);
+}
+
+/// One Adam step over n floats with bias corrections c1 = 1 - beta1^t and
+/// c2 = 1 - beta2^t: m, v updated, params -= lr·(m/c1)/(sqrt(v/c2) + eps).
+static inline void ck_adam(const ck_kernels *k, float *params, float *m, float *v, const float *grads, long n,
+                           float lr, float beta1, float beta2, float eps, float c1, float c2) {
+    k->adam(params, m, v, grads, n, lr, beta1, beta2, eps, c1, c2);
+}
+
+/// e^x, tanh(x), sigmoid(x) over n floats (the kernels' own approximations).
+static inline void ck_vexp(const ck_kernels *k, float *out, const float *inp, long n) { k->vexp(out, inp, n); }
+static inline void ck_vtanh(const ck_kernels *k, float *out, const float *inp, long n) { k->vtanh(out, inp, n); }
+static inline void ck_vsigmoid(const ck_kernels *k, float *out, const float *inp, long n) { k->vsigmoid(out, inp, n); }
+
+/// Runs `iterations` rounds of 12 independent chains of vector FMAs at this
+/// variant's width (2·12·lanes flops a round), for measuring the core's peak;
+/// returns a value that depends on every chain.
+static inline float ck_fma_chains(const ck_kernels *k, long iterations) { return k->fma_chains(iterations); }
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

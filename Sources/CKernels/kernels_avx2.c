@@ -1,0 +1,74 @@
+// The AVX2 + FMA variant: 8-lane vectors, 16 registers. Register tiles:
+// 6 rows × 2 vectors (12 accumulators, 2 weight vectors, 1 broadcast) and
+// 8 × 1. Ragged channel counts use vmaskmov loads and stores.
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include "CKernels.h"
+
+#define FN(name) name##_avx2
+#define TARGET __attribute__((target("avx2,fma")))
+#define ISA_ENUM CK_AVX2
+#define ISA_NAME "avx2"
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define VL 8
+#define NV_MAX 2
+#define MR_MAX 8
+#define MR_OF(nv) ((nv) == 2 ? 6 : 8)
+
+typedef __m256 vec;
+typedef __m256i vmask;
+
+static ALWAYS_INLINE TARGET vec vzero(void) { return _mm256_setzero_ps(); }
+static ALWAYS_INLINE TARGET vec vset1(float x) { return _mm256_set1_ps(x); }
+static ALWAYS_INLINE TARGET vec vload(const float *p) { return _mm256_loadu_ps(p); }
+static ALWAYS_INLINE TARGET void vstore(float *p, vec v) { _mm256_storeu_ps(p, v); }
+static ALWAYS_INLINE TARGET vmask vmask_first(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static ALWAYS_INLINE TARGET vec vloadm(const float *p, vmask m, vec fill) {
+    return _mm256_blendv_ps(fill, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+}
+static ALWAYS_INLINE TARGET void vstorem(float *p, vec v, vmask m) { _mm256_maskstore_ps(p, m, v); }
+static ALWAYS_INLINE TARGET vec vmaskz(vec v, vmask m) { return _mm256_and_ps(v, _mm256_castsi256_ps(m)); }
+static ALWAYS_INLINE TARGET vec vadd(vec a, vec b) { return _mm256_add_ps(a, b); }
+static ALWAYS_INLINE TARGET vec vsub(vec a, vec b) { return _mm256_sub_ps(a, b); }
+static ALWAYS_INLINE TARGET vec vmul(vec a, vec b) { return _mm256_mul_ps(a, b); }
+static ALWAYS_INLINE TARGET vec vdiv(vec a, vec b) { return _mm256_div_ps(a, b); }
+static ALWAYS_INLINE TARGET vec vmax(vec a, vec b) { return _mm256_max_ps(a, b); }
+static ALWAYS_INLINE TARGET vec vfma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+static ALWAYS_INLINE TARGET vec vsqrt(vec a) { return _mm256_sqrt_ps(a); }
+static ALWAYS_INLINE TARGET vec vrelu(vec x) { return _mm256_max_ps(_mm256_setzero_ps(), x); }
+static ALWAYS_INLINE TARGET vec vmax_nan(vec lo, vec x) { return _mm256_max_ps(lo, x); }
+static ALWAYS_INLINE TARGET vec vmin_nan(vec hi, vec x) { return _mm256_min_ps(hi, x); }
+static ALWAYS_INLINE TARGET vec vpositive(vec y, vec v) {
+    return _mm256_and_ps(v, _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_NLE_UQ));
+}
+static ALWAYS_INLINE TARGET float vhsum(vec v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+static ALWAYS_INLINE TARGET float vhmax(vec v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+// 1/x: the 12-bit estimate and one Newton step (~23 bits).
+static ALWAYS_INLINE TARGET vec vrecip(vec x) {
+    vec r = _mm256_rcp_ps(x);
+    return _mm256_mul_ps(r, _mm256_fnmadd_ps(x, r, _mm256_set1_ps(2.0f)));
+}
+
+// Nearest integer (as a float), and p·2^n built in the exponent bits (vexp
+// keeps n within [-126, 127], so the power is normal).
+static ALWAYS_INLINE TARGET vec vround(vec x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static ALWAYS_INLINE TARGET vec vscale2(vec p, vec n) {
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+#include "kernels_template.h"
+#endif

@@ -1,0 +1,58 @@
+// The AVX-512 variant (F, BW, DQ, VL): 16-lane vectors, 32 registers, lane
+// masks for ragged channel counts. Register tiles: 6 rows × 4 vectors,
+// 8 × 3, 12 × 2, 16 × 1 (24–26 accumulators, plus the loaded weights and one
+// broadcast: at most 30 of the 32 registers).
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include "CKernels.h"
+
+#define FN(name) name##_avx512
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+#define ISA_ENUM CK_AVX512
+#define ISA_NAME "avx512"
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define VL 16
+#define NV_MAX 4
+#define MR_MAX 16
+#define MR_OF(nv) ((nv) == 4 ? 6 : (nv) == 3 ? 8 : (nv) == 2 ? 12 : 16)
+
+typedef __m512 vec;
+typedef __mmask16 vmask;
+
+static ALWAYS_INLINE TARGET vec vzero(void) { return _mm512_setzero_ps(); }
+static ALWAYS_INLINE TARGET vec vset1(float x) { return _mm512_set1_ps(x); }
+static ALWAYS_INLINE TARGET vec vload(const float *p) { return _mm512_loadu_ps(p); }
+static ALWAYS_INLINE TARGET void vstore(float *p, vec v) { _mm512_storeu_ps(p, v); }
+static ALWAYS_INLINE TARGET vmask vmask_first(int n) { return (vmask)((1u << n) - 1u); }
+static ALWAYS_INLINE TARGET vec vloadm(const float *p, vmask m, vec fill) { return _mm512_mask_loadu_ps(fill, m, p); }
+static ALWAYS_INLINE TARGET void vstorem(float *p, vec v, vmask m) { _mm512_mask_storeu_ps(p, m, v); }
+static ALWAYS_INLINE TARGET vec vmaskz(vec v, vmask m) { return _mm512_maskz_mov_ps(m, v); }
+static ALWAYS_INLINE TARGET vec vadd(vec a, vec b) { return _mm512_add_ps(a, b); }
+static ALWAYS_INLINE TARGET vec vsub(vec a, vec b) { return _mm512_sub_ps(a, b); }
+static ALWAYS_INLINE TARGET vec vmul(vec a, vec b) { return _mm512_mul_ps(a, b); }
+static ALWAYS_INLINE TARGET vec vdiv(vec a, vec b) { return _mm512_div_ps(a, b); }
+static ALWAYS_INLINE TARGET vec vmax(vec a, vec b) { return _mm512_max_ps(a, b); }
+static ALWAYS_INLINE TARGET vec vfma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+static ALWAYS_INLINE TARGET vec vsqrt(vec a) { return _mm512_sqrt_ps(a); }
+// max(0, x) returns x when x is NaN (the second operand), so NaN survives.
+static ALWAYS_INLINE TARGET vec vrelu(vec x) { return _mm512_max_ps(_mm512_setzero_ps(), x); }
+static ALWAYS_INLINE TARGET vec vmax_nan(vec lo, vec x) { return _mm512_max_ps(lo, x); }
+static ALWAYS_INLINE TARGET vec vmin_nan(vec hi, vec x) { return _mm512_min_ps(hi, x); }
+static ALWAYS_INLINE TARGET vec vpositive(vec y, vec v) {
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, _mm512_setzero_ps(), _CMP_NLE_UQ), v);
+}
+static ALWAYS_INLINE TARGET float vhsum(vec v) { return _mm512_reduce_add_ps(v); }
+static ALWAYS_INLINE TARGET float vhmax(vec v) { return _mm512_reduce_max_ps(v); }
+
+// 1/x: the 14-bit estimate and one Newton step (~1 ulp), far cheaper than a division.
+static ALWAYS_INLINE TARGET vec vrecip(vec x) {
+    vec r = _mm512_rcp14_ps(x);
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(x, r, _mm512_set1_ps(2.0f)));
+}
+
+// Nearest integer (as a float), and p·2^n exactly (vscalefps handles any n).
+static ALWAYS_INLINE TARGET vec vround(vec x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+static ALWAYS_INLINE TARGET vec vscale2(vec p, vec n) { return _mm512_scalef_ps(p, n); }
+
+#include "kernels_template.h"
+#endif

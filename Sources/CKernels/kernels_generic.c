@@ -1,0 +1,69 @@
+// The portable variant: plain C on the compiler's 4-lane vector extension
+// (SSE2 on any x86-64, NEON on arm64). Register tiles: 4 rows × 2 vectors
+// and 6 × 1. Also the reference the other variants are compared with.
+#include <string.h>
+#include "CKernels.h"
+
+#define FN(name) name##_generic
+#define TARGET
+#define ISA_ENUM CK_GENERIC
+#define ISA_NAME "generic"
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define VL 4
+#define NV_MAX 2
+#define MR_MAX 6
+#define MR_OF(nv) ((nv) == 2 ? 4 : 6)
+
+typedef float vec __attribute__((vector_size(16)));
+typedef int ivec __attribute__((vector_size(16)));
+typedef int vmask;  // the number of leading lanes
+
+static ALWAYS_INLINE vec vzero(void) { return (vec){0, 0, 0, 0}; }
+static ALWAYS_INLINE vec vset1(float x) { return (vec){x, x, x, x}; }
+static ALWAYS_INLINE vec vload(const float *p) { vec v; memcpy(&v, p, sizeof v); return v; }
+static ALWAYS_INLINE void vstore(float *p, vec v) { memcpy(p, &v, sizeof v); }
+static ALWAYS_INLINE vmask vmask_first(int n) { return n; }
+static ALWAYS_INLINE vec vloadm(const float *p, vmask m, vec fill) {
+    if (m >= VL) return vload(p);
+    for (int i = 0; i < m; i++) fill[i] = p[i];
+    return fill;
+}
+static ALWAYS_INLINE void vstorem(float *p, vec v, vmask m) {
+    if (m >= VL) { vstore(p, v); return; }
+    for (int i = 0; i < m; i++) p[i] = v[i];
+}
+static ALWAYS_INLINE vec vselect(ivec m, vec a, vec b) { return (vec)(((ivec)a & m) | ((ivec)b & ~m)); }
+static ALWAYS_INLINE vec vmaskz(vec v, vmask m) {
+    ivec lanes = {0, 1, 2, 3};
+    return vselect(lanes < m, v, vzero());
+}
+static ALWAYS_INLINE vec vadd(vec a, vec b) { return a + b; }
+static ALWAYS_INLINE vec vsub(vec a, vec b) { return a - b; }
+static ALWAYS_INLINE vec vmul(vec a, vec b) { return a * b; }
+static ALWAYS_INLINE vec vdiv(vec a, vec b) { return a / b; }
+static ALWAYS_INLINE vec vmax(vec a, vec b) { return vselect(a > b, a, b); }
+static ALWAYS_INLINE vec vfma(vec a, vec b, vec c) { return a * b + c; }
+static ALWAYS_INLINE vec vsqrt(vec a) { return __builtin_elementwise_sqrt(a); }
+static ALWAYS_INLINE vec vrelu(vec x) { return vselect(x < vzero(), vzero(), x); }
+static ALWAYS_INLINE vec vmax_nan(vec lo, vec x) { return vselect(x < lo, lo, x); }
+static ALWAYS_INLINE vec vmin_nan(vec hi, vec x) { return vselect(x > hi, hi, x); }
+static ALWAYS_INLINE vec vpositive(vec y, vec v) { return vselect(y <= vzero(), vzero(), v); }
+static ALWAYS_INLINE float vhsum(vec v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+static ALWAYS_INLINE float vhmax(vec v) {
+    float a = v[0] > v[1] ? v[0] : v[1], b = v[2] > v[3] ? v[2] : v[3];
+    return a > b ? a : b;
+}
+static ALWAYS_INLINE vec vrecip(vec x) { return vset1(1.0f) / x; }
+
+// Nearest integer (as a float) by adding and subtracting 1.5·2^23, and p·2^n
+// built in the exponent bits (vexp keeps n within [-126, 127]).
+static ALWAYS_INLINE vec vround(vec x) {
+    const vec magic = vset1(12582912.0f);
+    return (x + magic) - magic;
+}
+static ALWAYS_INLINE vec vscale2(vec p, vec n) {
+    ivec e = (__builtin_convertvector(n, ivec) + 127) << 23;
+    return p * (vec)e;
+}
+
+#include "kernels_template.h"

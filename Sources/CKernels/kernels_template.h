@@ -1,0 +1,772 @@
+// The kernels, written once against a small vector vocabulary and compiled
+// once per instruction set: kernels_avx512.c, kernels_avx2.c and
+// kernels_generic.c each define the vocabulary below and include this file.
+// Notation as in include/CKernels.h.
+//
+// The vocabulary an including file defines:
+//   FN(name)          name with the variant's suffix (conv_forward_avx512)
+//   TARGET            the attribute enabling the instruction set, on every function
+//   VL                floats per vector;  vec, vmask  its vector and lane-mask types
+//   vzero() vset1(x) vload(p) vstore(p, v)             whole vectors (unaligned)
+//   vmask_first(n)    a mask of the first n lanes (0 <= n <= VL)
+//   vloadm(p, m, f)   lanes of m from p, others f;  vstorem(p, v, m)  lanes of m only
+//   vadd vsub vmul vmax vfma(a, b, c) = a·b + c    vsqrt  vdiv
+//   vrecip(x)         1/x to ~1 ulp;  vround(x)  nearest integer;  vscale2(p, n)  p·2^n
+//   vpositive(y, v)   v where y > 0, else 0;  vhsum vhmax  horizontal sum and max
+//   vmaskz(v, m)      v in the lanes of m, else 0;  vrelu(x)  max(x, 0), NaN kept
+//   vmax_nan(lo, x) vmin_nan(hi, x)   clamps that return x when x is NaN
+//   NV_MAX            most vectors a register tile spans;  MR_OF(nv)  its rows (<= MR_MAX)
+//
+// How the products are blocked (the same scheme as oneDNN's AVX-512 1-D
+// convolution and llm.c's matmul, for activations laid out (T, C)):
+// a register tile holds MR time steps × NV vectors of output channels. For
+// each input channel c it loads NV vectors of the packed weight row (all
+// outputs of c) and broadcasts MR activations inp[t + i, c], one FMA per
+// (row, vector) pair, so every loaded value is used NV or MR times. The taps
+// of a convolution are more passes over c into the same accumulators, each
+// from rows shifted by s_k: taps fused, no im2col copy. The weights of a
+// layer are small and stay in L1; rows are walked in blocks of RB so that the
+// broadcast rows are reused from L1 across column chunks. Bias, residual add,
+// ReLU or the gated unit are applied while the tile is still in registers.
+
+#ifndef ALWAYS_INLINE
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#endif
+#ifndef UNROLL
+#define UNROLL _Pragma("clang loop unroll(full)")
+#endif
+#ifndef CK_MIN
+#define CK_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define CK_MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
+// Rows per block: the broadcast rows of one block are reused from L1 by
+// every column chunk (96 is a multiple of every MR used).
+#ifndef RB
+#define RB 96
+#endif
+// Rows per block of the weight-gradient reduction: the block's dout and inp
+// rows stay in L1 while every weight tile of every tap sweeps them.
+#ifndef TC
+#define TC 64
+#endif
+// Floats of a weight panel (one inner block × the tile's vectors) kept in L1.
+#ifndef KC_FLOATS
+#define KC_FLOATS 4096
+#endif
+// Output channels per block of the weight-gradient reduction, so that the
+// block's slice of dout stays in L1 next to the inputs.
+#ifndef OB
+#define OB 48
+#endif
+
+// ---- Vector math ---------------------------------------------------------------------------
+
+// e^x: x = n·ln2 + r with |r| <= ln2/2 (ln2 split in two so that n·ln2_hi is
+// exact), e^r by Cephes' polynomial (<= 2 ulp on [-87.3, 88.4]), then 2^n.
+// Inputs are clamped to that range, so results stay finite and normal; NaN
+// stays NaN (max and min return their second operand on NaN, and the
+// portable comparisons are false for it).
+static ALWAYS_INLINE TARGET vec vexp(vec x) {
+    x = vmin_nan(vset1(88.3762626647949f), vmax_nan(vset1(-87.3365447505531f), x));
+    vec n = vround(vmul(x, vset1(1.44269504088896341f)));
+    vec r = vfma(n, vset1(-0.693359375f), x);
+    r = vfma(n, vset1(2.12194440e-4f), r);
+    vec p = vset1(1.9875691500e-4f);
+    p = vfma(p, r, vset1(1.3981999507e-3f));
+    p = vfma(p, r, vset1(8.3334519073e-3f));
+    p = vfma(p, r, vset1(4.1665795894e-2f));
+    p = vfma(p, r, vset1(1.6666665459e-1f));
+    p = vfma(p, r, vset1(5.0000001201e-1f));
+    p = vfma(p, vmul(r, r), vadd(r, vset1(1.0f)));
+    return vscale2(p, n);
+}
+
+static ALWAYS_INLINE TARGET vec FN(v_sigmoid)(vec x) {
+    return vrecip(vadd(vset1(1.0f), vexp(vsub(vzero(), x))));
+}
+
+// tanh(x) = 1 - 2 / (e^{2x} + 1): absolute error below 1e-6 everywhere.
+static ALWAYS_INLINE TARGET vec FN(v_tanh)(vec x) {
+    vec e = vexp(vadd(x, x));
+    return vsub(vset1(1.0f), vmul(vset1(2.0f), vrecip(vadd(e, vset1(1.0f)))));
+}
+
+// f(x) over n floats for f = e^x (0), tanh (1), sigmoid (2); the tail is masked.
+static ALWAYS_INLINE TARGET vec FN(v_apply)(int f, vec x) {
+    return f == 0 ? vexp(x) : f == 1 ? FN(v_tanh)(x) : FN(v_sigmoid)(x);
+}
+
+static ALWAYS_INLINE TARGET void FN(map_array)(int f, float *out, const float *inp, long n) {
+    long i = 0;
+    for (; i + VL <= n; i += VL) vstore(out + i, FN(v_apply)(f, vload(inp + i)));
+    if (i < n) {
+        vmask m = vmask_first((int)(n - i));
+        vstorem(out + i, FN(v_apply)(f, vloadm(inp + i, m, vzero())), m);
+    }
+}
+
+static TARGET void FN(vexp_array)(float *out, const float *inp, long n) { FN(map_array)(0, out, inp, n); }
+static TARGET void FN(vtanh_array)(float *out, const float *inp, long n) { FN(map_array)(1, out, inp, n); }
+static TARGET void FN(vsigmoid_array)(float *out, const float *inp, long n) { FN(map_array)(2, out, inp, n); }
+
+// ---- The row-broadcast product ---------------------------------------------------------------
+//
+// acc[t, j] = Σ_k Σ_c a[(t + shift_k)·lda + c] · b_k[c·ldb + j],  shift_k = (K-1-k)·step
+// where rows of a outside [lo, hi) are zero. The forward convolution has
+// step = -d, lo = 0 (the past before the sequence is zero); the input
+// gradient has step = +d, hi = T (nothing after the sequence).
+
+typedef struct FN(rb_problem) {
+    const float *a; long lda; long lo, hi;
+    const float *b; long ldb; long tapstride;
+    int kc; int K; long step;
+    // The block of the inner index j = k·kc + c (tap-major) a pass covers;
+    // 0 and K·kc, unless the driver splits a long inner dimension.
+    int j0, j1;
+} FN(rb_problem);
+
+// Whether some tap of the block, for rows [t, t + m), is partly inside
+// [lo, hi): such tiles are computed one row at a time (at most one tile per
+// tap and call).
+static ALWAYS_INLINE TARGET int FN(rb_straddles)(const FN(rb_problem) *p, long t, int m) {
+    for (int k = p->j0 / p->kc; k * p->kc < p->j1; k++) {
+        long r0 = t + (long)(p->K - 1 - k) * p->step, r1 = r0 + m - 1;
+        int none = r1 < p->lo || r0 >= p->hi, all = r0 >= p->lo && r1 < p->hi;
+        if (!none && !all) return 1;
+    }
+    return 0;
+}
+
+// acc[i][v] += the product for rows t .. t+MR-1, the vectors at column
+// offsets off[v] and the inner block [j0, j1). Taps whose rows all lie outside
+// [lo, hi) are skipped.
+static ALWAYS_INLINE TARGET void FN(rb_tile)(const FN(rb_problem) *p, long t, int MR, int NV,
+                                             const long *off, vec acc[][NV_MAX]) {
+    for (int k = p->j0 / p->kc; k * p->kc < p->j1; k++) {
+        long r0 = t + (long)(p->K - 1 - k) * p->step;
+        if (r0 + MR - 1 < p->lo || r0 >= p->hi) continue;
+        const float *a = p->a + r0 * p->lda;
+        const float *b = p->b + k * p->tapstride;
+        const long lda = p->lda, ldb = p->ldb;
+        const int cb = CK_MAX(p->j0 - k * p->kc, 0), ce = CK_MIN(p->j1 - k * p->kc, p->kc);
+        for (int c = cb; c < ce; c++) {
+            vec bv[NV_MAX];
+            UNROLL for (int v = 0; v < NV; v++) bv[v] = vload(b + c * ldb + off[v]);
+            UNROLL for (int i = 0; i < MR; i++) {
+                vec av = vset1(a[i * lda + c]);
+                UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vfma(av, bv[v], acc[i][v]);
+            }
+        }
+    }
+}
+
+// ---- Plain epilogue: out = add + bias + acc, optional ReLU -------------------------------------
+
+typedef struct FN(plain_out) {
+    float *out; long ldo; const float *add; long lda;
+    const float *bias;  // padded: whole vectors may be read (NULL: zero)
+    int C; int relu;
+} FN(plain_out);
+
+static ALWAYS_INLINE TARGET void FN(plain_init)(const FN(plain_out) *o, long t, int MR, int NV,
+                                                const long *off, vec acc[][NV_MAX]) {
+    UNROLL for (int v = 0; v < NV; v++) {
+        vec b0 = o->bias ? vload(o->bias + off[v]) : vzero();
+        if (o->add) {
+            vmask m = vmask_first(CK_MAX(0, CK_MIN(VL, o->C - (int)off[v])));
+            UNROLL for (int i = 0; i < MR; i++) acc[i][v] = vadd(b0, vloadm(o->add + (t + i) * o->lda + off[v], m, vzero()));
+        } else {
+            UNROLL for (int i = 0; i < MR; i++) acc[i][v] = b0;
+        }
+    }
+}
+
+// Stores the tile; `final`: the whole sum (ReLU applies), else a partial one
+// that the next inner block loads back.
+static ALWAYS_INLINE TARGET void FN(plain_store)(const FN(plain_out) *o, long t, int MR, int NV,
+                                                 const long *off, vec acc[][NV_MAX], int final) {
+    UNROLL for (int v = 0; v < NV; v++) {
+        int n = CK_MIN(VL, o->C - (int)off[v]);
+        vmask m = vmask_first(CK_MAX(n, 0));
+        UNROLL for (int i = 0; i < MR; i++) {
+            vec y = final && o->relu ? vrelu(acc[i][v]) : acc[i][v];
+            float *dst = o->out + (t + i) * o->ldo + off[v];
+            if (n >= VL) vstore(dst, y); else if (n > 0) vstorem(dst, y, m);
+        }
+    }
+}
+
+static ALWAYS_INLINE TARGET void FN(plain_load)(const FN(plain_out) *o, long t, int MR, int NV,
+                                                const long *off, vec acc[][NV_MAX]) {
+    UNROLL for (int v = 0; v < NV; v++) {
+        vmask m = vmask_first(CK_MAX(0, CK_MIN(VL, o->C - (int)off[v])));
+        UNROLL for (int i = 0; i < MR; i++) acc[i][v] = vloadm(o->out + (t + i) * o->ldo + off[v], m, vzero());
+    }
+}
+
+// One tile for one inner block: the first block starts from add + bias, later
+// ones from the partial sums in `out`; the last one finishes.
+static ALWAYS_INLINE TARGET void FN(plain_tile)(const FN(rb_problem) *p, const FN(plain_out) *o,
+                                                long t, int MR, int NV, const long *off, int first, int last) {
+    vec acc[MR_MAX][NV_MAX];
+    if (first) FN(plain_init)(o, t, MR, NV, off, acc); else FN(plain_load)(o, t, MR, NV, off, acc);
+    FN(rb_tile)(p, t, MR, NV, off, acc);
+    FN(plain_store)(o, t, MR, NV, off, acc, last);
+}
+
+static long FN(round_pad)(int n) { return ((long)n + CK_PAD - 1) / CK_PAD * CK_PAD; }
+
+// ---- Gated epilogue -------------------------------------------------------------------------
+//
+// The tile's NV vectors are NV/2 vectors of a (columns j0 ..) and the NV/2
+// vectors of g for the same channels (packed P columns later), so the unit
+// is computed from registers.
+
+typedef struct FN(gated_out) {
+    float *gate; long ldg; float *z; long ldz;
+    const float *bias;  // packed, padded: a at [0, P), g at [P, 2P)
+    int D; long P;
+} FN(gated_out);
+
+static ALWAYS_INLINE TARGET void FN(gate_store)(const FN(gated_out) *o, float *gate_row, float *z_row,
+                                                int j, vec a, vec g) {
+    vec th = FN(v_tanh)(a), sg = FN(v_sigmoid)(g), z = vmul(th, sg);
+    int n = CK_MIN(VL, o->D - j);
+    if (n >= VL) {
+        if (gate_row) { vstore(gate_row + j, th); vstore(gate_row + o->D + j, sg); }
+        if (z_row) vstore(z_row + j, z);
+    } else if (n > 0) {
+        vmask m = vmask_first(n);
+        if (gate_row) { vstorem(gate_row + j, th, m); vstorem(gate_row + o->D + j, sg, m); }
+        if (z_row) vstorem(z_row + j, z, m);
+    }
+}
+
+// One tile for one inner block. Partial sums of [a | g] wait in the gate
+// rows (a at column j, g at D + j) until the last block applies the unit.
+static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, const FN(gated_out) *o,
+                                                long t, int MR, int NV, const long *off, int first, int last) {
+    vec acc[MR_MAX][NV_MAX];
+    const int H = NV / 2;
+    if (first) {
+        UNROLL for (int v = 0; v < NV; v++) {
+            vec b0 = vload(o->bias + off[v]);
+            UNROLL for (int i = 0; i < MR; i++) acc[i][v] = b0;
+        }
+    } else {
+        UNROLL for (int v = 0; v < H; v++) {
+            int j = (int)off[v];
+            vmask m = vmask_first(CK_MAX(0, CK_MIN(VL, o->D - j)));
+            UNROLL for (int i = 0; i < MR; i++) {
+                const float *row = o->gate + (t + i) * o->ldg;
+                acc[i][v] = vloadm(row + j, m, vzero());
+                acc[i][v + H] = vloadm(row + o->D + j, m, vzero());
+            }
+        }
+    }
+    FN(rb_tile)(p, t, MR, NV, off, acc);
+    if (!last) {
+        UNROLL for (int v = 0; v < H; v++) {
+            int j = (int)off[v];
+            vmask m = vmask_first(CK_MAX(0, CK_MIN(VL, o->D - j)));
+            UNROLL for (int i = 0; i < MR; i++) {
+                float *row = o->gate + (t + i) * o->ldg;
+                vstorem(row + j, acc[i][v], m);
+                vstorem(row + o->D + j, acc[i][v + H], m);
+            }
+        }
+        return;
+    }
+    UNROLL for (int i = 0; i < MR; i++) {
+        float *gate_row = o->gate ? o->gate + (t + i) * o->ldg : 0;
+        float *z_row = o->z ? o->z + (t + i) * o->ldz : 0;
+        UNROLL for (int v = 0; v < H; v++) FN(gate_store)(o, gate_row, z_row, (int)off[v], acc[i][v], acc[i][v + H]);
+    }
+}
+
+// ---- WaveNet's layer backward up to the gated unit ------------------------------------------
+//
+// z feeds two 1x1 products (the skip sum and the residual path), so
+//   dz[t] = dskip[t] · Ws[:, layer's columns] + dres[t] · Wr
+// and dpre = the gated unit's backward of dz. One pass: each tile of dz
+// (MR rows × NV vectors of the D channels) goes from the accumulators through
+// the unit's backward to dpre, never to memory.
+
+static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const FN(rb_problem) *res,
+                                             float *dpre, long lddp, const float *gate, long ldg, int D,
+                                             long t, int MR, int NV, const long *off) {
+    vec acc[MR_MAX][NV_MAX];
+    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vzero();
+    FN(rb_tile)(skip, t, MR, NV, off, acc);
+    if (res) FN(rb_tile)(res, t, MR, NV, off, acc);
+    const vec one = vset1(1.0f);
+    UNROLL for (int i = 0; i < MR; i++) {
+        const float *th = gate + (t + i) * ldg, *sg = th + D;
+        float *da = dpre + (t + i) * lddp, *dg = da + D;
+        UNROLL for (int v = 0; v < NV; v++) {
+            int j = (int)off[v], n = CK_MIN(VL, D - j);
+            vmask m = vmask_first(CK_MAX(n, 0));
+            vec th_v = vloadm(th + j, m, vzero()), sg_v = vloadm(sg + j, m, vzero());
+            vec gs = vmul(acc[i][v], sg_v);
+            vec va = vmul(gs, vsub(one, vmul(th_v, th_v)));
+            vec vg = vmul(vmul(gs, th_v), vsub(one, sg_v));
+            if (n >= VL) { vstore(da + j, va); vstore(dg + j, vg); }
+            else if (n > 0) { vstorem(da + j, va, m); vstorem(dg + j, vg, m); }
+        }
+    }
+}
+
+// What a row-broadcast kernel computes: its problem(s) and where its tiles go.
+typedef struct FN(tile_job) {
+    const FN(rb_problem) *p, *p2;       // p2: a second product into the same tiles (or NULL)
+    const FN(plain_out) *plain;
+    const FN(gated_out) *gated;
+    float *dpre; long lddp; const float *gate; long ldg; int D;  // the gated unit's backward
+    int first, last;  // whether this pass is the first / last inner block
+} FN(tile_job);
+
+// ---- The row driver ---------------------------------------------------------------------------
+//
+// Every row-broadcast kernel walks its rows the same way: blocks of RB rows,
+// within a block the output vectors in chunks of at most NV_MAX (for the
+// gated unit, matching halves of a and g), and within a chunk register tiles
+// of MR_OF(NV) rows, then of 4, then single rows. A tile with a tap that
+// reaches partly before the sequence (or after it) is computed row by row.
+// `kind` is a constant at each entry point, so each compiles to its own loops.
+
+enum { TILE_PLAIN, TILE_GATED, TILE_GATED_BACKWARD };
+
+static ALWAYS_INLINE TARGET void FN(tile)(int kind, const FN(tile_job) *j, long t, int MR, int NV, const long *off) {
+    switch (kind) {
+    case TILE_PLAIN: FN(plain_tile)(j->p, j->plain, t, MR, NV, off, j->first, j->last); break;
+    case TILE_GATED: FN(gated_tile)(j->p, j->gated, t, MR, NV, off, j->first, j->last); break;
+    default: FN(gb_tile)(j->p, j->p2, j->dpre, j->lddp, j->gate, j->ldg, j->D, t, MR, NV, off); break;
+    }
+}
+
+static ALWAYS_INLINE TARGET void FN(rows)(int kind, const FN(tile_job) *j, long t0, long t1, int NV, const long *off) {
+    const int MR = MR_OF(NV);
+    long t = t0;
+    for (; t + MR <= t1; t += MR) {
+        if (FN(rb_straddles)(j->p, t, MR)) {
+            for (int i = 0; i < MR; i++) FN(tile)(kind, j, t + i, 1, NV, off);
+        } else {
+            FN(tile)(kind, j, t, MR, NV, off);
+        }
+    }
+    for (; t + 4 <= t1 && MR > 4; t += 4) {
+        if (FN(rb_straddles)(j->p, t, 4)) {
+            for (int i = 0; i < 4; i++) FN(tile)(kind, j, t + i, 1, NV, off);
+        } else {
+            FN(tile)(kind, j, t, 4, NV, off);
+        }
+    }
+    for (; t < t1; t++) FN(tile)(kind, j, t, 1, NV, off);
+}
+
+// All output vectors of rows [t0, t1); C is the outputs' width (for the
+// gated kinds, D: each chunk then takes the same vectors of a and of g).
+// A long inner dimension (K·Cin floats of weights per output vector) is cut
+// into blocks whose weight panel, NV vectors wide, stays in L1 (KC_FLOATS)
+// while every tile of the row block passes over it; partial sums go through
+// the output rows. (The layer backward's inner dimension, S + R, is short.)
+static ALWAYS_INLINE TARGET void FN(product)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
+    const int gated = kind == TILE_GATED;
+    const int nvec = (C + VL - 1) / VL, step = gated ? CK_MAX(NV_MAX / 2, 1) : NV_MAX;
+    FN(rb_problem) p = *j->p;
+    FN(tile_job) job = *j;
+    job.p = &p;
+    const int inner = p.K * p.kc;
+    for (long tb = t0; tb < t1; tb += RB) {
+        long te = CK_MIN(t1, tb + RB);
+        for (int v0 = 0; v0 < nvec; v0 += step) {
+            int n = CK_MIN(step, nvec - v0), nv = gated ? 2 * n : n;
+            long off[NV_MAX];
+            for (int v = 0; v < NV_MAX; v++) off[v] = 0;
+            for (int v = 0; v < n; v++) {
+                off[v] = (long)(v0 + v) * VL;
+                if (gated) off[v + n] = j->gated->P + (long)(v0 + v) * VL;
+            }
+            const int block = KC_FLOATS / (nv * VL);
+            const int blocks = kind == TILE_GATED_BACKWARD || inner <= 2 * block ? 1 : (inner + block - 1) / block;
+            for (int b = 0; b < blocks; b++) {
+                p.j0 = (int)((long)inner * b / blocks);
+                p.j1 = (int)((long)inner * (b + 1) / blocks);
+                job.first = b == 0;
+                job.last = b == blocks - 1;
+                switch (nv) {
+#if NV_MAX >= 4
+                case 4: FN(rows)(kind, &job, tb, te, 4, off); break;
+#endif
+#if NV_MAX >= 3
+                case 3: FN(rows)(kind, &job, tb, te, 3, off); break;
+#endif
+                case 2: FN(rows)(kind, &job, tb, te, 2, off); break;
+                default: FN(rows)(kind, &job, tb, te, 1, off); break;
+                }
+            }
+        }
+    }
+}
+
+// ---- The row-broadcast kernels ----------------------------------------------------------------
+
+static TARGET void FN(conv_forward)(float *out, long ldo, const float *add, long lda,
+                                    const float *inp, long ldi, const float *wpacked,
+                                    long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
+    const long np = FN(round_pad)(Cout);
+    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin };
+    FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * Cin * np, Cout, relu };
+    FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
+    FN(product)(TILE_PLAIN, &job, t0, t1, Cout);
+}
+
+static TARGET void FN(conv_backward_input)(float *dinp, long lddi, int accumulate,
+                                           const float *dout, long lddo, const float *wpacked,
+                                           long t0, long t1, long T, int Cin, int Cout, int K, long d) {
+    const long np = FN(round_pad)(Cin);
+    FN(rb_problem) p = { dout, lddo, 0, T, wpacked, np, (long)Cout * np, Cout, K, d, 0, K * Cout };
+    FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0 };
+    FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
+    FN(product)(TILE_PLAIN, &job, t0, t1, Cin);
+}
+
+static TARGET void FN(conv_gated_forward)(float *gate, long ldg, float *z, long ldz,
+                                          const float *inp, long ldi, const float *wpacked,
+                                          long t0, long t1, int Cin, int D, int K, long d) {
+    const long P = FN(round_pad)(D), np = 2 * P;
+    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin };
+    FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * Cin * np, D, P };
+    FN(tile_job) job = { &p, 0, 0, &o, 0, 0, 0, 0, 0, 1, 1 };
+    FN(product)(TILE_GATED, &job, t0, t1, D);
+}
+
+static TARGET void FN(gated_backward_product)(float *dpre, long lddp, const float *gate, long ldg,
+                                              const float *dskip, long ldds, const float *ws, long ldws, int S,
+                                              const float *dres, long lddr, const float *wr, long ldwr, int R,
+                                              long t0, long t1, int D) {
+    const long never = (long)1 << 62;
+    FN(rb_problem) skip = { dskip, ldds, 0, never, ws, ldws, 0, S, 1, 0, 0, S };
+    FN(rb_problem) res = { dres, lddr, 0, never, wr, ldwr, 0, R, 1, 0, 0, R };
+    FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D, 1, 1 };
+    FN(product)(TILE_GATED_BACKWARD, &job, t0, t1, D);
+}
+
+// ---- Weight gradient: a reduction over time ---------------------------------------------------
+//
+// dW_k[o, c] += Σ_t dout[t, o] · inp[t - s_k, c]: the register tile holds MR
+// output channels o × NV vectors of input channels c and sweeps a block of
+// TC rows, broadcasting dout[t, o..o+MR) and loading inp[t - s_k, c-vectors].
+// The block's rows stay in L1 while all taps and tiles sweep them.
+
+static ALWAYS_INLINE TARGET void FN(wg_tile)(float *dw, int Cin, const float *dout, long lddo,
+                                             const float *inp, long ldi, long ta, long tb, long s,
+                                             int o0, int c0, int MR, int NV, int tail) {
+    vec acc[MR_MAX][NV_MAX];
+    vmask mt = vmask_first(tail);
+    UNROLL for (int i = 0; i < MR; i++)
+        UNROLL for (int v = 0; v < NV; v++) {
+            float *p = dw + (long)(o0 + i) * Cin + c0 + v * VL;
+            acc[i][v] = (v == NV - 1 && tail < VL) ? vloadm(p, mt, vzero()) : vload(p);
+        }
+    for (long t = ta; t < tb; t++) {
+        const float *x = inp + (t - s) * ldi + c0;
+        const float *g = dout + t * lddo + o0;
+        vec bv[NV_MAX];
+        UNROLL for (int v = 0; v < NV; v++) bv[v] = (v == NV - 1 && tail < VL) ? vloadm(x + v * VL, mt, vzero()) : vload(x + v * VL);
+        UNROLL for (int i = 0; i < MR; i++) {
+            vec av = vset1(g[i]);
+            UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vfma(av, bv[v], acc[i][v]);
+        }
+    }
+    UNROLL for (int i = 0; i < MR; i++)
+        UNROLL for (int v = 0; v < NV; v++) {
+            float *p = dw + (long)(o0 + i) * Cin + c0 + v * VL;
+            if (v == NV - 1 && tail < VL) vstorem(p, acc[i][v], mt); else vstore(p, acc[i][v]);
+        }
+}
+
+// Output channels [o0, o1) of one column chunk (NV vectors from c0) over rows [ta, tb).
+static ALWAYS_INLINE TARGET void FN(wg_chunk)(float *dw, int Cin, int o0, int o1, const float *dout, long lddo,
+                                              const float *inp, long ldi, long ta, long tb, long s,
+                                              int c0, int NV, int tail) {
+    const int MR = MR_OF(NV);
+    int o = o0;
+    for (; o + MR <= o1; o += MR) FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, MR, NV, tail);
+    for (; o + 4 <= o1 && MR > 4; o += 4) FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 4, NV, tail);
+    for (; o < o1; o++) FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 1, NV, tail);
+}
+
+static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, long t0, long t1, int C) {
+    // Two sets of accumulators (even and odd rows), so that the additions of
+    // one row do not wait for the previous row's.
+    for (int c0 = 0; c0 < C; c0 += 4 * VL) {
+        vec a0[4], a1[4];
+        vmask m[4];
+        int nv = CK_MIN(4, (C - c0 + VL - 1) / VL);
+        for (int v = 0; v < 4; v++) {
+            a0[v] = vzero(); a1[v] = vzero();
+            m[v] = vmask_first(CK_MAX(0, CK_MIN(VL, C - c0 - v * VL)));
+        }
+        long t = t0;
+        for (; t + 2 <= t1; t += 2)
+            for (int v = 0; v < nv; v++) {
+                a0[v] = vadd(a0[v], vloadm(x + t * ldx + c0 + v * VL, m[v], vzero()));
+                a1[v] = vadd(a1[v], vloadm(x + (t + 1) * ldx + c0 + v * VL, m[v], vzero()));
+            }
+        for (; t < t1; t++)
+            for (int v = 0; v < nv; v++) a0[v] = vadd(a0[v], vloadm(x + t * ldx + c0 + v * VL, m[v], vzero()));
+        for (int v = 0; v < nv; v++) {
+            float *p = sums + c0 + v * VL;
+            vstorem(p, vadd(vloadm(p, m[v], vzero()), vadd(a0[v], a1[v])), m[v]);
+        }
+    }
+}
+
+static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
+                                            const float *dout, long lddo, const float *inp, long ldi,
+                                            long t0, long t1, int Cin, int Cout, int K, long d) {
+    const int nvec = (Cin + VL - 1) / VL;
+    for (long ta = t0; ta < t1; ta += TC) {
+        long tb = CK_MIN(t1, ta + TC);
+        if (dbias) FN(column_sums_range)(dbias, dout, lddo, ta, tb, Cout);
+        for (int k = 0; k < K; k++) {
+            long s = (long)(K - 1 - k) * d;
+            long ts = CK_MAX(ta, s);
+            if (ts >= tb) continue;
+            float *dw = dweight + (long)k * Cout * Cin;
+            // Blocks of OB output channels: a block's columns of dout stay in
+            // L1 while every chunk of input channels sweeps them.
+            for (int o0 = 0; o0 < Cout; o0 += OB) {
+                const int o1 = CK_MIN(Cout, o0 + OB);
+                for (int v0 = 0; v0 < nvec; v0 += NV_MAX) {
+                    int nv = CK_MIN(NV_MAX, nvec - v0);
+                    int c0 = v0 * VL;
+                    int tail = CK_MIN(VL, Cin - (c0 + (nv - 1) * VL));
+                    switch (nv) {
+#if NV_MAX >= 4
+                    case 4: FN(wg_chunk)(dw, Cin, o0, o1, dout, lddo, inp, ldi, ts, tb, s, c0, 4, tail); break;
+#endif
+#if NV_MAX >= 3
+                    case 3: FN(wg_chunk)(dw, Cin, o0, o1, dout, lddo, inp, ldi, ts, tb, s, c0, 3, tail); break;
+#endif
+                    case 2: FN(wg_chunk)(dw, Cin, o0, o1, dout, lddo, inp, ldi, ts, tb, s, c0, 2, tail); break;
+                    default: FN(wg_chunk)(dw, Cin, o0, o1, dout, lddo, inp, ldi, ts, tb, s, c0, 1, tail); break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---- Pointwise kernels ------------------------------------------------------------------------
+
+static TARGET void FN(column_sums)(float *sums, const float *x, long ldx, long rows, int C) {
+    FN(column_sums_range)(sums, x, ldx, 0, rows, C);
+}
+
+static TARGET void FN(gated_pointwise_forward)(float *gate, long ldg, float *z, long ldz,
+                                               const float *pre, long ldp, const float *bias, long rows, int D) {
+    FN(gated_out) o = { gate, ldg, z, ldz, 0, D, 0 };
+    for (long r = 0; r < rows; r++) {
+        const float *a = pre + r * ldp, *g = a + D;
+        float *gate_row = gate ? gate + r * ldg : 0, *z_row = z ? z + r * ldz : 0;
+        for (int j = 0; j < D; j += VL) {
+            vmask m = vmask_first(CK_MIN(VL, D - j));
+            vec va = vloadm(a + j, m, vzero()), vg = vloadm(g + j, m, vzero());
+            if (bias) { va = vadd(va, vloadm(bias + j, m, vzero())); vg = vadd(vg, vloadm(bias + D + j, m, vzero())); }
+            FN(gate_store)(&o, gate_row, z_row, j, va, vg);
+        }
+    }
+}
+
+static TARGET void FN(gated_backward)(float *dpre, long lddp, const float *dz, long lddz,
+                                      const float *gate, long ldg, long rows, int D) {
+    const vec one = vset1(1.0f);
+    for (long r = 0; r < rows; r++) {
+        const float *th = gate + r * ldg, *sg = th + D, *g = dz + r * lddz;
+        float *da = dpre + r * lddp, *dg = da + D;
+        for (int j = 0; j < D; j += VL) {
+            int n = CK_MIN(VL, D - j);
+            vmask m = vmask_first(n);
+            vec t = vloadm(th + j, m, vzero()), s = vloadm(sg + j, m, vzero()), gz = vloadm(g + j, m, vzero());
+            vec gs = vmul(gz, s);
+            vec va = vmul(gs, vsub(one, vmul(t, t)));
+            vec vg = vmul(vmul(gs, t), vsub(one, s));
+            if (n >= VL) { vstore(da + j, va); vstore(dg + j, vg); }
+            else { vstorem(da + j, va, m); vstorem(dg + j, vg, m); }
+        }
+    }
+}
+
+static TARGET void FN(bias_relu)(float *out, long ldo, const float *inp, long ldi,
+                                 const float *bias, long rows, int C) {
+    for (long r = 0; r < rows; r++)
+        for (int j = 0; j < C; j += VL) {
+            vmask m = vmask_first(CK_MIN(VL, C - j));
+            vec x = vloadm(inp + r * ldi + j, m, vzero());
+            if (bias) x = vadd(x, vloadm(bias + j, m, vzero()));
+            vstorem(out + r * ldo + j, vrelu(x), m);
+        }
+}
+
+static TARGET void FN(relu_backward)(float *dx, long lddx, const float *dy, long lddy,
+                                     const float *y, long ldy, long rows, int C) {
+    for (long r = 0; r < rows; r++)
+        for (int j = 0; j < C; j += VL) {
+            vmask m = vmask_first(CK_MIN(VL, C - j));
+            vec g = vloadm(dy + r * lddy + j, m, vzero()), out = vloadm(y + r * ldy + j, m, vzero());
+            vstorem(dx + r * lddx + j, vpositive(out, g), m);
+        }
+}
+
+// ---- Softmax cross-entropy -------------------------------------------------------------------
+
+static TARGET double FN(softmax_xent)(float *dlogits, long lddl, const float *logits, long ldl,
+                                      const float *bias, const int *targets, long rows, int V, float scale) {
+    double total = 0;
+    const vec ninf = vset1(-__builtin_inff());
+    for (long r = 0; r < rows; r++) {
+        const float *x = logits + r * ldl;
+        float *dx = dlogits ? dlogits + r * lddl : 0;
+        const int y = targets[r];
+        // Read before dlogits (which may be the logits) is written.
+        const float target = x[y] + (bias ? bias[y] : 0.0f);
+        vec mv = ninf;
+        for (int j = 0; j < V; j += VL) {
+            vmask m = vmask_first(CK_MIN(VL, V - j));
+            vec v = vloadm(x + j, m, ninf);
+            if (bias) v = vadd(v, vloadm(bias + j, m, vzero()));
+            mv = vmax(v, mv);
+        }
+        const float mx = vhmax(mv);
+        const vec mb = vset1(mx);
+        vec acc = vzero();
+        for (int j = 0; j < V; j += VL) {
+            int n = CK_MIN(VL, V - j);
+            vmask m = vmask_first(n);
+            vec v = vloadm(x + j, m, ninf);
+            if (bias) v = vadd(v, vloadm(bias + j, m, vzero()));
+            vec e = vexp(vsub(v, mb));
+            if (n < VL) e = vmaskz(e, m);  // e^-inf is not quite 0 after clamping
+            acc = vadd(acc, e);
+            if (dx) vstorem(dx + j, e, m);
+        }
+        const float sum = vhsum(acc);
+        // In double: a row's loss is a small difference of larger numbers.
+        total += __builtin_log((double)sum) + (double)mx - (double)target;
+        if (dx) {
+            const vec k = vset1(scale / sum);
+            for (int j = 0; j < V; j += VL) {
+                vmask m = vmask_first(CK_MIN(VL, V - j));
+                vstorem(dx + j, vmul(vloadm(dx + j, m, vzero()), k), m);
+            }
+            dx[y] -= scale;
+        }
+    }
+    return total;
+}
+
+// ---- Generation: y = bias + W·x with W given transposed ----------------------------------------
+
+static TARGET void FN(matvec)(float *y, const float *wt, long ldw, const float *x, const float *bias,
+                              int rows, int cols, int accumulate) {
+    // Blocks of four whole vectors of outputs, in two chains per vector (even
+    // and odd columns) so that the FMAs' latency is hidden; then the last
+    // outputs one masked vector at a time.
+    int r0 = 0;
+    for (; r0 + 4 * VL <= rows; r0 += 4 * VL) {
+        vec a0[4], a1[4];
+        UNROLL for (int v = 0; v < 4; v++) { a0[v] = vzero(); a1[v] = vzero(); }
+        const float *w = wt + r0;
+        int c = 0;
+        for (; c + 2 <= cols; c += 2) {
+            vec x0 = vset1(x[c]), x1 = vset1(x[c + 1]);
+            const float *w0 = w + (long)c * ldw, *w1 = w0 + ldw;
+            UNROLL for (int v = 0; v < 4; v++) {
+                a0[v] = vfma(x0, vload(w0 + v * VL), a0[v]);
+                a1[v] = vfma(x1, vload(w1 + v * VL), a1[v]);
+            }
+        }
+        if (c < cols) {
+            vec xc = vset1(x[c]);
+            UNROLL for (int v = 0; v < 4; v++) a0[v] = vfma(xc, vload(w + (long)c * ldw + v * VL), a0[v]);
+        }
+        UNROLL for (int v = 0; v < 4; v++) {
+            vec s = vadd(a0[v], a1[v]);
+            if (bias) s = vadd(s, vload(bias + r0 + v * VL));
+            if (accumulate) s = vadd(s, vload(y + r0 + v * VL));
+            vstore(y + r0 + v * VL, s);
+        }
+    }
+    for (; r0 < rows; r0 += VL) {
+        vmask m = vmask_first(CK_MIN(VL, rows - r0));
+        vec a = vzero();
+        for (int c = 0; c < cols; c++) a = vfma(vset1(x[c]), vloadm(wt + (long)c * ldw + r0, m, vzero()), a);
+        if (bias) a = vadd(a, vloadm(bias + r0, m, vzero()));
+        if (accumulate) a = vadd(a, vloadm(y + r0, m, vzero()));
+        vstorem(y + r0, a, m);
+    }
+}
+
+// ---- Adam ------------------------------------------------------------------------------------
+
+static TARGET void FN(adam)(float *params, float *m, float *v, const float *grads, long n,
+                            float lr, float beta1, float beta2, float eps, float c1, float c2) {
+    // p -= (lr / c1) · m / (sqrt(v) / sqrt(c2) + eps)
+    const vec b1 = vset1(beta1), b2 = vset1(beta2), a1 = vset1(1 - beta1), a2 = vset1(1 - beta2);
+    const vec step = vset1(lr / c1), inv = vset1(1 / __builtin_sqrtf(c2)), ve = vset1(eps);
+    for (long i = 0; i < n; i += VL) {
+        vmask k = vmask_first((int)CK_MIN((long)VL, n - i));
+        vec g = vloadm(grads + i, k, vzero());
+        vec mi = vfma(a1, g, vmul(b1, vloadm(m + i, k, vzero())));
+        vec vi = vfma(vmul(a2, g), g, vmul(b2, vloadm(v + i, k, vzero())));
+        vstorem(m + i, mi, k);
+        vstorem(v + i, vi, k);
+        vec denom = vfma(vsqrt(vi), inv, ve);
+        vstorem(params + i, vsub(vloadm(params + i, k, vzero()), vdiv(vmul(step, mi), denom)), k);
+    }
+}
+
+// ---- The FMA ceiling -------------------------------------------------------------------------
+//
+// Twelve independent chains (more than FMA latency × FMA ports on any of
+// these cores), as ../shared/peer/fma_peak.c does at 256 bits.
+
+static TARGET float FN(fma_chains)(long iterations) {
+    const vec a = vset1(0.999999f), b = vset1(1e-7f);
+    vec c[12];
+    UNROLL for (int i = 0; i < 12; i++) c[i] = vset1((float)i);
+    for (long n = 0; n < iterations; n++) {
+        UNROLL for (int i = 0; i < 12; i++) c[i] = vfma(c[i], a, b);
+    }
+    vec s = vzero();
+    UNROLL for (int i = 0; i < 12; i++) s = vadd(s, c[i]);
+    return vhsum(s);
+}
+
+// ---- The table -------------------------------------------------------------------------------
+
+const ck_kernels FN(ck_table) = {
+    .isa = ISA_ENUM,
+    .name = ISA_NAME,
+    .lanes = VL,
+    .conv_forward = FN(conv_forward),
+    .conv_gated_forward = FN(conv_gated_forward),
+    .conv_backward_input = FN(conv_backward_input),
+    .conv_backward_weight = FN(conv_backward_weight),
+    .gated_backward_product = FN(gated_backward_product),
+    .gated_pointwise_forward = FN(gated_pointwise_forward),
+    .gated_backward = FN(gated_backward),
+    .column_sums = FN(column_sums),
+    .bias_relu = FN(bias_relu),
+    .relu_backward = FN(relu_backward),
+    .softmax_xent = FN(softmax_xent),
+    .matvec = FN(matvec),
+    .adam = FN(adam),
+    .vexp = FN(vexp_array),
+    .vtanh = FN(vtanh_array),
+    .vsigmoid = FN(vsigmoid_array),
+    .fma_chains = FN(fma_chains),
+};

@@ -1,0 +1,199 @@
+import ArgumentParser
+import Foundation
+import SeededRNG
+import SpeechAudio
+import Synchronization
+import TensorModule
+import WaveNetModule
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "WaveNet training throughput (samples/s), against the core's FMA peak and the PyTorch peer in the same run.",
+        discussion: """
+        Trains one model on synthetic windows (the codes do not change the cost) and prints samples/s and \
+        GFLOP/s, the kernel variant, and our fraction of this core's fp32 FMA peak, measured now at the \
+        widest vector width the CPU has (AVX-512 where present) and at AVX2's. --threads splits each step \
+        over that many threads of our own (OpenBLAS stays at one). With --peer-python and --peer-script, \
+        runs ../shared/peer/wavenet_torch.py with the same widths, batch, window and thread count right \
+        after, and prints the ratio. --R, --S and --H set the widths as the peer's flags do (the gate \
+        width follows --R).
+        """
+    )
+
+    @OptionGroup var model: BenchModelOptions
+    @Option(name: .customLong("R"), help: "Residual (and gate) channels, as the peer's --R.") var residual: Int?
+    @Option(name: .customLong("S"), help: "Skip channels, as the peer's --S.") var skip: Int?
+    @Option(name: .customLong("H"), help: "Head channels, as the peer's --H.") var head: Int?
+    @Option(help: "Windows per step.") var batch: Int = 1
+    @Option(help: "Positions per window (T).") var time: Int = 8192
+    @Option(help: "Threads for one model's step (the peer gets the same count).") var threads: Int = 1
+    @Option(help: "Seconds to time each side.") var seconds: Double = 10
+    @Option(help: "Time exactly this many steps instead of --seconds (for instruction counts under callgrind).") var steps: Int?
+    @Flag(inversion: .prefixedNo, help: "Measure this core's FMA peaks and print our fraction of them.") var peak = true
+    @Option(help: "Also train this many models at once, one thread each, and print the scaling against one.") var workers: Int = 1
+    @Option(help: "Python interpreter with torch installed, for the peer.") var peerPython: String?
+    @Option(help: "Path to wavenet_torch.py.") var peerScript: String?
+
+    func validate() throws {
+        guard batch >= 1, time >= 2, threads >= 1, seconds > 0 else {
+            throw ValidationError("--batch, --threads must be ≥ 1, --time ≥ 2, --seconds > 0")
+        }
+        guard [residual, skip, head].allSatisfy({ ($0 ?? 1) >= 1 }) else { throw ValidationError("--R, --S and --H must be at least 1") }
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard steps.map({ $0 >= 1 }) ?? true else { throw ValidationError("--steps must be at least 1") }
+        guard (peerPython == nil) == (peerScript == nil) else {
+            throw ValidationError("give both --peer-python and --peer-script, or neither")
+        }
+    }
+
+    func config() throws -> WaveNetConfig {
+        var c = try model.config()
+        if let residual { c.residualChannels = residual; c.dilationChannels = residual }
+        if let skip { c.skipChannels = skip }
+        if let head { c.headChannels = head }
+        return c
+    }
+
+    func run() throws {
+        let kernels = try benchKernels()
+        BLAS.setThreads(1)
+        let config = try config()
+        let name = model.modelConfig ?? model.preset
+        let widths = "R\(config.residualChannels) D\(config.dilationChannels) S\(config.skipChannels) H\(config.headChannels)"
+        print("kernels: \(kernels), chosen from CPUID (supported: \(Kernels.supported.map(\.rawValue).joined(separator: ", ")))")
+        let r = try TrainingMeasurement.run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds,
+                                            steps: steps, threads: threads)
+        let flops = Double(config.forwardMACsPerSample) * 6
+        let gflops = r.medianSamplesPerSecond * flops / 1e9
+        print(String(format: "ours:  %@ (%@) B%d T%d, %d thread(s): median %.0f samples/s (best %.0f, middle 80 %% of steps %.0f–%.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
+                     name, widths, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
+                     r.samplesPerSecond(quantile: 0.9), r.samplesPerSecond(quantile: 0.1),
+                     gflops, r.steps, r.lossFirst, r.lossLast))
+        if peak {
+            let widest = try Kernels(Kernels.best)
+            let peaks = [widest] + (widest.variant != .avx2 && Kernels.supported.contains(.avx2) ? [try Kernels(.avx2)] : [])
+            for k in peaks {
+                let p = BenchClock.fmaPeakGFLOPS(k)
+                print(String(format: "peak:  %@ fp32 FMA, one core, measured now: %.1f GFLOP/s; ours is %.1f %% of %d core(s)' peak",
+                             k.instructionSet, p, 100 * gflops / (p * Double(threads)), threads))
+            }
+        }
+        if workers > 1 {
+            let all = try TrainingMeasurement.runConcurrently(workers: workers, config: config, kernels: kernels, batch: batch,
+                                                              time: time, seconds: seconds)
+            let total = all.reduce(0) { $0 + $1.medianSamplesPerSecond }
+            print(String(format: "ours:  %d workers at once (1 thread each): %@ samples/s each (median), %.0f in all = %.2f× one worker",
+                         workers, all.map { String(format: "%.0f", $0.medianSamplesPerSecond) }.joined(separator: ", "),
+                         total, total / (threads == 1 ? r.medianSamplesPerSecond : all[0].medianSamplesPerSecond)))
+        }
+        guard let peerPython, let peerScript else { return }
+        guard config.dilationChannels == config.residualChannels, config.kernelSize == 2, config.inputKernelSize == 2,
+              config.classes == 256, config.dilations == WaveNetConfig.doublingDilations(stacks: 2, layersPerStack: 10) else {
+            throw ValidationError("the PyTorch peer builds only 2 stacks of dilations 1…512, kernel 2, gate width = --R, 256 classes")
+        }
+        let peer = try PeerRun.run(python: peerPython, script: peerScript, arguments: [
+            "--threads", "\(threads)", "--batch", "\(batch)", "--T", "\(time)", "--seconds", "\(seconds)",
+            "--R", "\(config.residualChannels)", "--S", "\(config.skipChannels)", "--H", "\(config.headChannels)",
+        ])
+        print(String(format: "peer:  torch %@: median %.0f samples/s (best %.0f)", peer.version, peer.median, peer.best))
+        print(String(format: "ratio ours/peer: %.2f× median, %.2f× best", r.medianSamplesPerSecond / peer.median, r.bestSamplesPerSecond / peer.best))
+    }
+}
+
+/// One run of the PyTorch peer (../shared/peer/wavenet_torch.py), which prints one JSON line.
+enum PeerRun {
+    static func run(python: String, script: String, arguments: [String]) throws -> (version: String, median: Double, best: Double) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [script] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let line = String(data: data, encoding: .utf8)?.split(separator: "\n").last,
+              let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let median = json["samples_per_s_median"] as? Double else {
+            throw ValidationError("the peer failed (exit \(process.terminationStatus)); run it by hand to see why")
+        }
+        return (json["torch"] as? String ?? "?", median, json["samples_per_s_best"] as? Double ?? median)
+    }
+}
+
+/// Training throughput of one model on synthetic windows.
+enum TrainingMeasurement {
+    struct Result: Sendable {
+        var steps: Int
+        var samplesPerStep: Int
+        /// Seconds per step, sorted ascending.
+        var stepSeconds: [Double]
+        var medianSamplesPerSecond: Double { Double(samplesPerStep) / stepSeconds[stepSeconds.count / 2] }
+        var bestSamplesPerSecond: Double { Double(samplesPerStep) / stepSeconds[0] }
+        /// Samples/s of the step at `quantile` of the step times (0: fastest).
+        func samplesPerSecond(quantile: Double) -> Double {
+            Double(samplesPerStep) / stepSeconds[min(stepSeconds.count - 1, Int(quantile * Double(stepSeconds.count)))]
+        }
+        var lossFirst: Double
+        var lossLast: Double
+    }
+
+    /// Trains `config` on batch × time windows for about `seconds` (at least
+    /// three timed steps), or exactly `steps` timed steps, after `warmup` steps.
+    static func run(
+        config: WaveNetConfig, kernels: Kernels, batch: Int, time: Int, seconds: Double, steps: Int? = nil, warmup: Int = 3, threads: Int = 1
+    ) throws -> Result {
+        let model = try WaveNet(config: config, seed: 0)
+        model.kernels = kernels
+        model.threads = threads
+        // Sum of two sines plus noise, mu-law encoded, like the PyTorch peer.
+        var rng = Xoshiro256(seed: 1)
+        let n = batch * (time + 1)
+        var windows = [Int32](repeating: 0, count: n)
+        for i in 0..<n {
+            let t = Double(i % (time + 1))
+            let x = 0.4 * sin(2 * .pi * 220 * t / 16000) + 0.2 * sin(2 * .pi * 1234 * t / 16000) + 0.05 * rng.nextGaussian()
+            windows[i] = Int32(MuLaw.encode(Float(x)))  // clamps to ±1
+        }
+        return windows.withUnsafeBufferPointer { w in
+            var first = 0.0
+            for i in 0..<warmup {
+                let l = model.trainStep(windows: w.baseAddress!, batch: batch, time: time, learningRate: 1e-3)
+                if i == 0 { first = l }
+            }
+            var times: [Double] = []
+            times.reserveCapacity(4096)
+            var last = 0.0
+            let end = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+            while steps.map({ times.count < $0 }) ?? (ContinuousClock.now < end || times.count < 3) {
+                times.append(BenchClock.seconds {
+                    last = model.trainStep(windows: w.baseAddress!, batch: batch, time: time, learningRate: 1e-3)
+                })
+            }
+            return Result(steps: times.count, samplesPerStep: batch * time, stepSeconds: times.sorted(), lossFirst: first, lossLast: last)
+        }
+    }
+
+    /// Trains one model per thread at the same time (each with its own
+    /// buffers, one thread each) and returns each worker's result.
+    static func runConcurrently(
+        workers: Int, config: WaveNetConfig, kernels: Kernels, batch: Int, time: Int, seconds: Double
+    ) throws -> [Result] {
+        let results = Mutex<[Int: Swift.Result<Result, any Error>]>([:])
+        let done = DispatchGroup()
+        for w in 0..<workers {
+            done.enter()
+            let thread = Thread {
+                let r = Swift.Result { try run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds) }
+                results.withLock { $0[w] = r }
+                done.leave()
+            }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+        done.wait()
+        return try results.withLock { all in try (0..<workers).map { try all[$0]!.get() } }
+    }
+}

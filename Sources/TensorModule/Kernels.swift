@@ -1,0 +1,121 @@
+import CKernels
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Which implementation runs the kernels.
+///
+/// The instruction-set variants are our own C kernels (CKernels), compiled
+/// for each set with per-function target attributes and chosen from CPUID.
+/// `blas` is the previous path, kept for comparisons: the products go
+/// through OpenBLAS's `cblas_sgemm`, the pointwise parts through the best
+/// instruction-set variant.
+public enum KernelVariant: String, CaseIterable, Sendable, CustomStringConvertible {
+    case avx512, avx2, generic, blas
+
+    public var description: String { rawValue }
+}
+
+/// Errors in choosing the kernel variant (`PBTWAVE_ISA`).
+public enum KernelError: Error, Equatable, CustomStringConvertible {
+    case unknownVariant(String)
+    case unsupported(KernelVariant, supported: [KernelVariant])
+
+    public var description: String {
+        switch self {
+        case .unknownVariant(let name):
+            return "PBTWAVE_ISA=\(name) is not a kernel variant; use one of "
+                + KernelVariant.allCases.map(\.rawValue).joined(separator: ", ") + ", or unset it to pick the best"
+        case let .unsupported(variant, supported):
+            return "this CPU cannot run the \(variant) kernels; it supports "
+                + supported.map(\.rawValue).joined(separator: ", ") + " (set PBTWAVE_ISA to one of those, or unset it)"
+        }
+    }
+}
+
+/// One variant of the kernels: every kernel of TensorModule is a method of
+/// this value, so a model, a test or a benchmark can run any variant the CPU
+/// supports, side by side, without global state.
+///
+/// `Kernels.default` is the process's choice: `PBTWAVE_ISA` if set to a
+/// variant this CPU supports, else the widest instruction set it has.
+public struct Kernels: @unchecked Sendable, CustomStringConvertible {
+    public let variant: KernelVariant
+    /// The C table: the variant's own, or (for `blas`) the best instruction
+    /// set's. It points to constant static data, hence `@unchecked Sendable`.
+    let table: UnsafePointer<ck_kernels>
+
+    /// The kernels of `variant`.
+    /// - Throws: `KernelError.unsupported` if this CPU cannot run it.
+    public init(_ variant: KernelVariant) throws(KernelError) {
+        let isa: ck_isa
+        switch variant {
+        case .avx512: isa = CK_AVX512
+        case .avx2: isa = CK_AVX2
+        case .generic: isa = CK_GENERIC
+        case .blas: isa = ck_best_isa()
+        }
+        guard let table = ck_kernels_for(isa) else {
+            throw .unsupported(variant, supported: Kernels.supported)
+        }
+        self.variant = variant
+        self.table = table
+    }
+
+    /// The variants this CPU can run, widest first (`blas` always).
+    public static var supported: [KernelVariant] {
+        let isas = ck_supported_isas()
+        var out: [KernelVariant] = []
+        if isas & (1 << CK_AVX512.rawValue) != 0 { out.append(.avx512) }
+        if isas & (1 << CK_AVX2.rawValue) != 0 { out.append(.avx2) }
+        return out + [.generic, .blas]
+    }
+
+    /// The widest instruction-set variant this CPU runs.
+    public static var best: KernelVariant { supported[0] }
+
+    /// The variant a `PBTWAVE_ISA` value names (nil for an empty value).
+    /// - Throws: `KernelError` if it names no variant or one this CPU cannot run.
+    public static func named(_ name: String) throws(KernelError) -> Kernels? {
+        if name.isEmpty { return nil }
+        guard let variant = KernelVariant(rawValue: name.lowercased()) else { throw .unknownVariant(name) }
+        return try Kernels(variant)
+    }
+
+    /// The variant `PBTWAVE_ISA` asks for (nil when unset or empty).
+    /// - Throws: `KernelError` if it names no variant or one this CPU cannot run.
+    public static func fromEnvironment() throws(KernelError) -> Kernels? {
+        guard let raw = getenv("PBTWAVE_ISA") else { return nil }
+        return try named(String(cString: raw))
+    }
+
+    /// The process's choice: `PBTWAVE_ISA` when it names a variant this CPU
+    /// runs, else the best. Commands call `fromEnvironment()` first, so that a
+    /// bad setting is reported instead of ignored.
+    public static let `default`: Kernels = {
+        if let chosen = try? fromEnvironment() { return chosen }
+        return try! Kernels(best)  // the best is supported by definition
+    }()
+
+    /// The instruction set the C kernels of this variant use ("avx512", …).
+    public var instructionSet: String { String(cString: table.pointee.name) }
+
+    /// Floats per vector register of that instruction set.
+    public var lanes: Int { Int(table.pointee.lanes) }
+
+    public var description: String {
+        variant == .blas ? "blas (OpenBLAS products, \(instructionSet) pointwise)" : variant.rawValue
+    }
+}
+
+extension Kernels {
+    /// Runs `rounds` rounds of 12 independent FMA chains at this variant's
+    /// vector width (2·12·`lanes` flops a round): the loop a benchmark times
+    /// to measure the core's peak. Returns a value that depends on every chain.
+    public func fmaChains(_ rounds: Int) -> Float {
+        ck_fma_chains(table, rounds)
+    }
+}

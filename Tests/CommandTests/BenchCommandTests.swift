@@ -1,0 +1,50 @@
+import ArgumentParser
+import Foundation
+@testable import PBTWaveCommands
+import Testing
+
+/// Bad flags of `pbtwave bench kernels|train|generate` get a message that says
+/// what is wrong (the kernel variant itself is checked in TensorModuleTests).
+@Suite struct BenchCommandTests {
+    static let cases: [([String], String)] = [
+        (["bench", "train", "--R", "0"], "--R, --S and --H must be at least 1"),
+        (["bench", "train", "--H=-3"], "--R, --S and --H must be at least 1"),
+        (["bench", "train", "--time", "1"], "--time ≥ 2"),
+        (["bench", "train", "--threads", "0"], "--threads must be ≥ 1"),
+        (["bench", "train", "--steps", "0"], "--steps must be at least 1"),
+        (["bench", "kernels", "--repetitions", "0"], "--repetitions must be at least 1"),
+        (["bench", "kernels", "--time", "10"], "--time at least 64"),
+        (["bench", "kernels", "--preset", "huge"], "unknown --preset 'huge'"),
+        (["bench", "generate", "--samples", "10"], "--samples must be ≥ 1000"),
+    ]
+
+    @Test(arguments: cases)
+    func badFlagsAreRejectedWithAMessage(_ c: ([String], String)) {
+        var message: String?
+        do { _ = try PBTWave.parseAsRoot(c.0) } catch { message = PBTWave.message(for: error) }
+        #expect(message?.contains(c.1) == true, "\(c.0): got \(message ?? "no error")")
+    }
+
+    @Test func aMissingModelConfigIsNamed() throws {
+        let missing = "/nonexistent-\(getpid())/model.json"
+        var command = try PBTWave.parseAsRoot(["bench", "train", "--model-config", missing, "--steps", "1", "--no-peak"])
+        var message: String?
+        do { try command.run() } catch { message = PBTWave.message(for: error) }
+        #expect(message?.contains(missing) == true, "got \(message ?? "no error")")
+    }
+
+    /// The peer builds only its own architecture; asking it to compare another is an error, not a wrong ratio.
+    @Test func thePeerRefusesOtherArchitectures() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("model.json")
+        try Data(#"{"classes":256,"residualChannels":8,"dilationChannels":4,"skipChannels":8,"headChannels":8,"kernelSize":2,"inputKernelSize":2,"dilations":[1,2],"sampleRate":16000}"#.utf8)
+            .write(to: config)
+        var command = try PBTWave.parseAsRoot(["bench", "train", "--model-config", config.path, "--steps", "1", "--time", "64", "--no-peak",
+                                               "--peer-python", "/bin/false", "--peer-script", "/dev/null"])
+        var message: String?
+        do { try command.run() } catch { message = PBTWave.message(for: error) }
+        #expect(message?.contains("the PyTorch peer builds only") == true, "got \(message ?? "no error")")
+    }
+}
