@@ -732,7 +732,7 @@ static TARGET void FN(adam)(float *params, float *m, float *v, const float *grad
 // ---- The FMA ceiling -------------------------------------------------------------------------
 //
 // Twelve independent chains (more than FMA latency × FMA ports on any of
-// these cores), as ../shared/peer/fma_peak.c does at 256 bits.
+// these cores), as the peer's fma_peak.c probe does at 256 bits.
 
 static TARGET float FN(fma_chains)(long iterations) {
     const vec a = vset1(0.999999f), b = vset1(1e-7f);

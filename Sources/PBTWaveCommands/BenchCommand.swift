@@ -60,7 +60,7 @@ enum BenchClock {
 
     /// A core's fp32 FMA ceiling in GFLOP/s at the width of `kernels`'
     /// instruction set, measured now: 12 independent FMA chains (as
-    /// ../shared/peer/fma_peak.c), best of five rounds of ~0.1 s.
+    /// the peer's fma_peak.c probe), best of five rounds of ~0.1 s.
     static func fmaPeakGFLOPS(_ kernels: Kernels) -> Double {
         let flopsPerRound = 2.0 * 12 * Double(kernels.lanes)
         var rounds = 1_000_000

@@ -15,7 +15,7 @@ struct BenchTrain: ParsableCommand {
         GFLOP/s, the kernel variant, and our fraction of this core's fp32 FMA peak, measured now at the \
         widest vector width the CPU has (AVX-512 where present) and at AVX2's. --threads splits each step \
         over that many threads of our own (OpenBLAS stays at one). With --peer-python and --peer-script, \
-        runs ../shared/peer/wavenet_torch.py with the same widths, batch, window and thread count right \
+        runs the PyTorch peer model (wavenet_torch.py) with the same widths, batch, window and thread count right \
         after, and prints the ratio. --R, --S and --H set the widths as the peer's flags do (the gate \
         width follows --R).
         """
@@ -101,7 +101,7 @@ struct BenchTrain: ParsableCommand {
     }
 }
 
-/// One run of the PyTorch peer (../shared/peer/wavenet_torch.py), which prints one JSON line.
+/// One run of the PyTorch peer (wavenet_torch.py, given as --peer-script), which prints one JSON line.
 enum PeerRun {
     static func run(python: String, script: String, arguments: [String]) throws -> (version: String, median: Double, best: Double) {
         let process = Process()

@@ -7,7 +7,7 @@ import Darwin
 /// 8-bit mu-law companding (mu = 255, 256 levels), as WaveNet uses it:
 /// the model predicts one of 256 classes per sample.
 ///
-/// Encoding is exactly the PyTorch reference (`../shared/peer/wavenet_torch.py`):
+/// Encoding is exactly the PyTorch reference (the peer model `wavenet_torch.py`, given to `bench train --peer-script`):
 ///
 ///     y    = sign(x) · log1p(mu·|x|) / log1p(mu)
 ///     code = floor((y + 1) / 2 · mu + 0.5), clamped to [0, mu]
