@@ -10,7 +10,7 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
         commandName: "pbt-overhead",
         abstract: "Trial completions/s of the PBT controller and a trial store with a no-op runner (target ≥ 1000/s).",
         discussion: """
-            By default: --workers threads in this process on a fresh SQLite store. With --store, the run is made             in that store (a new run named pbt-overhead-<pid>-<random>; a PostgreSQL store keeps it afterwards).             With --processes N, N `pbtwave worker` processes of --workers threads each do the work, as on N             machines; the rate is then completions over the span from the first claim to the last report, as             recorded in the store.
+            By default: --workers threads in this process on a fresh SQLite store. With --store, the run is made in that store (a new run named pbt-overhead-<pid>-<random>; a PostgreSQL store keeps it afterwards). With --processes N, N `pbtwave worker` processes of --workers threads each do the work, as on N machines; the rate is then completions over the span from the first claim to the last report, as recorded in the store.
             """)
 
     @Option(help: "Worker threads (per process with --processes).")

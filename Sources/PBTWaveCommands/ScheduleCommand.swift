@@ -20,8 +20,8 @@ public struct ScheduleExportCommand: ParsableCommand {
         abstract: "Export the learned schedule of a trial (default: the best of the final population).",
         discussion: """
             Follows the trial's parents back to generation 0 and writes one row per change point, starting at step 0: \
-            CSV 'step,lr' (one column per hyperparameter), or JSON {"hyperparameters":["lr"],"points":[{"step":0,"lr":…},…],\
-            "end_step":…,"recipe":{…}}, whose recipe (model, windows, validation set, seed, corpus) lets \
+            CSV 'step,lr' (one column per hyperparameter), or JSON {"hyperparameters": ["lr"], "points": [{"step": 0, "lr": …}, …], \
+            "end_step": …, "recipe": {…}}, whose recipe (model, windows, validation set, seed, corpus) lets \
             `pbtwave train --lr-schedule FILE.json` replay it with no other flag.
             """)
 
