@@ -11,7 +11,7 @@ struct BenchCorpus: ParsableCommand {
         discussion: """
         Generates the input once (synthetic speech-like audio written as FLAC by libsndfile; reused while \
         its parameters are the same), then times a full `corpus build` into an empty folder: decoding, \
-        mix-down, resampling to 16 kHz (libsamplerate medium sinc), 16-bit WAV writing and checksums. \
+        mix-down, resampling to 16 kHz (libsamplerate's fastest sinc, corpus build's default), 16-bit WAV writing and checksums. \
         Prints wall and CPU time; the ratio is audio seconds per wall second.
         """
     )

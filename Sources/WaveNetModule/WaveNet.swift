@@ -1,3 +1,4 @@
+import Foundation
 import SeededRNG
 import TensorModule
 
@@ -35,6 +36,11 @@ public final class WaveNet {
     /// The kernel variant every pass runs (default: `Kernels.default`, i.e.
     /// `PBTWAVE_ISA` or the widest instruction set of this CPU).
     public var kernels: Kernels = .default
+    /// Rows per time tile with one thread (see `tiles(of:)`); tests set it
+    /// small to run the wavefront on short windows.
+    public var tileRows = WaveNet.defaultTileRows {
+        didSet { precondition(tileRows >= 1, "tileRows must be at least 1") }
+    }
 
     /// Threads one step uses. Each takes a contiguous part of the time axis of
     /// every sequence (so even one window keeps every thread busy), waits for
@@ -279,6 +285,25 @@ public final class WaveNet {
         ThreadTeam.share(of: 0..<T, member: index, of: threads, granule: T >= 192 * threads ? 48 : 1)
     }
 
+    /// The time tiles a member walks through all layers at once. With one
+    /// thread, rows go in tiles of `WaveNet.tileRows` through every layer
+    /// before the next tile (a wavefront: layer l's rows t − d were computed
+    /// with earlier tiles; `tileRows`), so a tile's activations stay in the core's L2
+    /// cache from layer to layer instead of streaming a whole window's
+    /// activations (T · 128 floats a layer) through memory. With several
+    /// threads, another member may own rows t − d, so each member takes its
+    /// rows whole, layer by layer, with a barrier between layers.
+    func tiles(of rows: Range<Int>) -> TimeTiles {
+        TimeTiles(rows: rows, size: threads == 1 ? tileRows : max(rows.count, 1))
+    }
+
+    /// Rows per tile of the one-thread wavefront (a multiple of the kernels'
+    /// 48-row register tiles). `PBTWAVE_TILE_ROWS` overrides it, for tuning.
+    static let defaultTileRows: Int = {
+        if let text = ProcessInfo.processInfo.environment["PBTWAVE_TILE_ROWS"], let value = Int(text), value >= 1 { return value }
+        return 384
+    }()
+
     // MARK: Forward
     //
     // Member i computes rows `rows` of every sequence, layer by layer, and
@@ -298,18 +323,20 @@ public final class WaveNet {
             k.convForward(out: ws.h(0, b), outStride: R, inp: ws.emb(b), inStride: R, weight: packs.input, rows: rows)
         }
         sync()
-        for l in 0..<L {
-            for b in 0..<ws.batch {
-                let z = ws.z(b) + l * D
-                k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: z, zStride: L * D, inp: ws.h(l, b), inStride: R,
-                                   weight: packs.dilated[l], rows: rows, dilation: c.dilations[l])
-                if l < L - 1 {
-                    // h_{l+1} = h_l + W_res·z + b_res (the last layer's is unused).
-                    k.convForward(out: ws.h(l + 1, b), outStride: R, adding: ws.h(l, b), addStride: R, inp: z, inStride: L * D,
-                                  weight: packs.residual[l], rows: rows)
+        for tile in tiles(of: rows) {
+            for l in 0..<L {
+                for b in 0..<ws.batch {
+                    let z = ws.z(b) + l * D
+                    k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: z, zStride: L * D, inp: ws.h(l, b), inStride: R,
+                                       weight: packs.dilated[l], rows: tile, dilation: c.dilations[l])
+                    if l < L - 1 {
+                        // h_{l+1} = h_l + W_res·z + b_res (the last layer's is unused).
+                        k.convForward(out: ws.h(l + 1, b), outStride: R, adding: ws.h(l, b), addStride: R, inp: z, inStride: L * D,
+                                      weight: packs.residual[l], rows: tile)
+                    }
                 }
+                if l < L - 1 { sync() }
             }
-            if l < L - 1 { sync() }
         }
         // s = ReLU(Σ_l (W_skip_l·z_l + b_skip_l)): one product over the stacked z's.
         for b in 0..<ws.batch {
@@ -390,29 +417,31 @@ public final class WaveNet {
             // dh holds dL/dh_{l+1}; the last layer's residual is not computed.
             (grads.dh(b) + rows.lowerBound * R).update(repeating: 0, count: rows.count * R)
         }
-        for l in (0..<L).reversed() {
-            let lp = views.layers[l]
-            for b in 0..<ws.batch {
-                let gate = ws.gate(l, b), last = l == L - 1
-                if !last {
-                    k.convBackwardWeight(dweight: lp.residualWeight, dbias: lp.residualBias, dout: grads.dh(b), doutStride: R,
-                                         inp: ws.z(b) + l * D, inStride: L * D, rows: rows, inChannels: D, outChannels: R, kernelSize: 1)
+        for tile in tiles(of: rows).reversed() {
+            for l in (0..<L).reversed() {
+                let lp = views.layers[l]
+                for b in 0..<ws.batch {
+                    let gate = ws.gate(l, b), last = l == L - 1
+                    if !last {
+                        k.convBackwardWeight(dweight: lp.residualWeight, dbias: lp.residualBias, dout: grads.dh(b), doutStride: R,
+                                             inp: ws.z(b) + l * D, inStride: L * D, rows: tile, inChannels: D, outChannels: R, kernelSize: 1)
+                    }
+                    // dz = dskip·W_skip_l + dh·W_res_l, through the gated unit; dpre
+                    // replaces the gate values it is computed from.
+                    k.gatedBackward(dpre: gate, dpreStride: 2 * D, gate: gate, gateStride: 2 * D,
+                                    skipGradient: grads.dskip(b), skipStride: S, skipWeight: packs.skip, skipColumn: l * D,
+                                    residualGradient: last ? nil : grads.dh(b), residualStride: R,
+                                    residualWeight: last ? nil : packs.residual[l], rows: tile, channels: D)
                 }
-                // dz = dskip·W_skip_l + dh·W_res_l, through the gated unit; dpre
-                // replaces the gate values it is computed from.
-                k.gatedBackward(dpre: gate, dpreStride: 2 * D, gate: gate, gateStride: 2 * D,
-                                skipGradient: grads.dskip(b), skipStride: S, skipWeight: packs.skip, skipColumn: l * D,
-                                residualGradient: last ? nil : grads.dh(b), residualStride: R, residualWeight: last ? nil : packs.residual[l],
-                                rows: rows, channels: D)
-            }
-            sync()
-            for b in 0..<ws.batch {
-                // dh_l = dh_{l+1} (residual path) + the dilated convolution's input gradient.
-                k.convBackwardInput(dinp: grads.dh(b), dinpStride: R, accumulate: true, dout: ws.gate(l, b), doutStride: 2 * D,
-                                    weight: packs.dilated[l], rows: rows, time: T, dilation: c.dilations[l])
-                k.convBackwardWeight(dweight: lp.dilatedWeight, dbias: lp.dilatedBias, dout: ws.gate(l, b), doutStride: 2 * D,
-                                     inp: ws.h(l, b), inStride: R, rows: rows, inChannels: R, outChannels: 2 * D,
-                                     kernelSize: c.kernelSize, dilation: c.dilations[l])
+                sync()
+                for b in 0..<ws.batch {
+                    // dh_l = dh_{l+1} (residual path) + the dilated convolution's input gradient.
+                    k.convBackwardInput(dinp: grads.dh(b), dinpStride: R, accumulate: true, dout: ws.gate(l, b), doutStride: 2 * D,
+                                        weight: packs.dilated[l], rows: tile, time: T, dilation: c.dilations[l])
+                    k.convBackwardWeight(dweight: lp.dilatedWeight, dbias: lp.dilatedBias, dout: ws.gate(l, b), doutStride: 2 * D,
+                                         inp: ws.h(l, b), inStride: R, rows: tile, inChannels: R, outChannels: 2 * D,
+                                         kernelSize: c.kernelSize, dilation: c.dilations[l])
+                }
             }
         }
         sync()
@@ -606,5 +635,17 @@ public enum WaveNetError: Error, Equatable, CustomStringConvertible {
         case .invalidSchedule(let what): return "invalid learning-rate schedule: \(what)"
         case let .checkpoint(path, reason): return "checkpoint \(path): \(reason)"
         }
+    }
+}
+
+/// Consecutive ranges of `size` rows covering `rows` (the last may be
+/// shorter), in order; random access, so `reversed()` allocates nothing.
+struct TimeTiles: RandomAccessCollection {
+    let rows: Range<Int>, size: Int
+    var startIndex: Int { 0 }
+    var endIndex: Int { (rows.count + size - 1) / size }
+    subscript(i: Int) -> Range<Int> {
+        let start = rows.lowerBound + i * size
+        return start..<Swift.min(start + size, rows.upperBound)
     }
 }

@@ -24,6 +24,7 @@ func randomCodes(_ n: Int, classes: Int = 256, rng: inout Xoshiro256) -> [Int32]
     func wholeModelMatchesFiniteDifferences(_ variant: KernelVariant) throws {
         let model = try WaveNet(config: .tiny, seed: 1)
         model.kernels = try Kernels(variant)
+        model.tileRows = 8  // the one-thread wavefront over 5 tiles, the last one short
         var rng = Xoshiro256(seed: 2)
         let B = 2, T = 37
         let windows = randomCodes(B * (T + 1), rng: &rng)
@@ -134,6 +135,32 @@ func randomCodes(_ n: Int, classes: Int = 256, rng: inout Xoshiro256) -> [Int32]
 }
 
 @Suite struct DataParallelTests {
+    /// With one thread the rows go through all layers in time tiles (a
+    /// wavefront); any tile size computes the same forward pass row for row,
+    /// and the same gradients up to the order of the sums over rows.
+    @Test(arguments: [1, 5, 16, 29])
+    func timeTilesMatchOneWholeTile(_ tileRows: Int) throws {
+        var rng = Xoshiro256(seed: 12)
+        let B = 2, T = 29, context = 4
+        let windows = randomCodes(B * (T + 1), rng: &rng)
+        let whole = try WaveNet(config: .tiny, seed: 9), tiled = try WaveNet(config: .tiny, seed: 9)
+        whole.tileRows = T
+        tiled.tileRows = tileRows
+        let (lw, lt) = windows.withUnsafeBufferPointer { w in
+            (whole.lossAndGradient(windows: w.baseAddress!, batch: B, time: T, context: context),
+             tiled.lossAndGradient(windows: w.baseAddress!, batch: B, time: T, context: context))
+        }
+        #expect(abs(lw - lt) < 1e-9 * lw, "loss \(lw) vs \(lt)")
+        expectClose(tiled.gradients.storage.array, whole.gradients.storage.array, tolerance: 1e-6, "gradients, tiles of \(tileRows) vs one tile")
+        let logits = windows.withUnsafeBufferPointer { w in
+            whole.forwardOnly(windows: w.baseAddress!, batch: B, time: T)
+            tiled.forwardOnly(windows: w.baseAddress!, batch: B, time: T)
+            let n = B * T * whole.config.classes
+            return (Array(UnsafeBufferPointer(start: whole.lastLogits()!, count: n)), Array(UnsafeBufferPointer(start: tiled.lastLogits()!, count: n)))
+        }
+        #expect(logits.0 == logits.1, "tiles change no row of the forward pass")
+    }
+
     /// Splitting a batch across threads gives the same loss and gradients as
     /// one thread (up to the order of the final sum), and is deterministic.
     @Test(arguments: [2, 3])
