@@ -14,7 +14,7 @@ struct BenchTrain: ParsableCommand {
         Trains one model on synthetic windows (the codes do not change the cost) and prints samples/s and \
         GFLOP/s, the kernel variant, and our fraction of this core's fp32 FMA peak, measured now at the \
         widest vector width the CPU has (AVX-512 where present) and at AVX2's. --threads splits each step \
-        over that many threads of our own (OpenBLAS stays at one). With --peer-python and --peer-script, \
+        over that many threads of our own (OpenBLAS stays at one) and also times one thread, to print the scaling. With --peer-python and --peer-script, \
         runs the PyTorch peer model (wavenet_torch.py) with the same widths, batch, window and thread count right \
         after, and prints the ratio. --R, --S and --H set the widths as the peer's flags do (the gate \
         width follows --R).
@@ -79,13 +79,22 @@ struct BenchTrain: ParsableCommand {
                              k.instructionSet, p, 100 * gflops / (p * Double(threads)), threads))
             }
         }
+        // The scalings compare with one thread alone, measured now.
+        var one = r
+        if threads > 1 {
+            one = try TrainingMeasurement.run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds,
+                                              steps: steps, threads: 1)
+            print(String(format: "ours:  1 thread, for comparison: median %.0f samples/s (best %.0f); %d threads = %.2f× one thread (median), %.2f× (best)",
+                         one.medianSamplesPerSecond, one.bestSamplesPerSecond, threads,
+                         r.medianSamplesPerSecond / one.medianSamplesPerSecond, r.bestSamplesPerSecond / one.bestSamplesPerSecond))
+        }
         if workers > 1 {
             let all = try TrainingMeasurement.runConcurrently(workers: workers, config: config, kernels: kernels, batch: batch,
                                                               time: time, seconds: seconds)
             let total = all.reduce(0) { $0 + $1.medianSamplesPerSecond }
-            print(String(format: "ours:  %d workers at once (1 thread each): %@ samples/s each (median), %.0f in all = %.2f× one worker",
+            print(String(format: "ours:  %d workers at once (1 thread each): %@ samples/s each (median), %.0f in all = %.2f× one worker alone",
                          workers, all.map { String(format: "%.0f", $0.medianSamplesPerSecond) }.joined(separator: ", "),
-                         total, total / (threads == 1 ? r.medianSamplesPerSecond : all[0].medianSamplesPerSecond)))
+                         total, total / one.medianSamplesPerSecond))
         }
         guard let peerPython, let peerScript else { return }
         guard config.dilationChannels == config.residualChannels, config.kernelSize == 2, config.inputKernelSize == 2,
