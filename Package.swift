@@ -74,8 +74,11 @@ let package = Package(
         .target(name: "KernelReferences", dependencies: ["TensorModule", realModule], path: "Tests/KernelReferences"),
         .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "COpenBLAS", "SeededRNG", "TestSupport", "KernelReferences", realModule]),
         .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio", "FileSupport", "SeededRNG", "TestSupport"]),
+        /// Counts each thread's heap allocations (interposes malloc in the test executable).
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "WaveNetModuleTests", dependencies: [
             "WaveNetModule", "SpeechAudio", "TensorModule", "Schedules", "SeededRNG", "FileSupport", "TestSupport", "KernelReferences",
+            "AllocationCounter",
         ]),
         .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "TestSupport"]),
         .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres", "PB2", "PBTExamples", "SeededRNG"]),

@@ -159,11 +159,12 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
     public func run(progress: (@Sendable (PBTProgress) -> Void)? = nil) throws -> PBTRunResult {
         let start = Date()
         shared.withLock { $0 = Shared(stopRequested: $0.stopRequested) }
+        try WorkerThread.checkAddressSpace(workers: workerCount)
         var threads: [WorkerThread] = []
         do {
             threads.append(try WorkerThread(name: "pbt-heartbeat", stackSize: 1 << 20) { [self] in heartbeatLoop() })
             for index in 0..<workerCount {
-                threads.append(try WorkerThread(name: "pbt-worker-\(index)", stackSize: 8 << 20) { [self] in
+                threads.append(try WorkerThread(name: "pbt-worker-\(index)", stackSize: WorkerThread.workerStackSize) { [self] in
                     workerLoop(index, start: start, progress: progress)
                 })
             }
@@ -356,6 +357,9 @@ public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedErro
     case outOfSpace(trial: Int, error: String)
     /// The system refused another thread (a process or memory limit).
     case cannotStartThread(name: String, code: Int32)
+    /// The workers' stacks alone would take more than half of the process's
+    /// address-space limit (`ulimit -v`), so memory would run out mid-run.
+    case tooManyWorkers(workers: Int, stackBytes: UInt64, limitBytes: UInt64)
 
     public var description: String {
         switch self {
@@ -368,6 +372,13 @@ public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedErro
             return """
                 the system refused to start thread \(name) (\(String(cString: strerror(code)))): too many threads for this \
                 process's limits (ulimit -u, memory). Use fewer --workers; the run can be resumed
+                """
+        case let .tooManyWorkers(workers, stackBytes, limitBytes):
+            let gib = { (bytes: UInt64) in String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
+            return """
+                --workers \(workers) needs \(gib(stackBytes)) of thread stacks, more than half of this process's \
+                address-space limit (ulimit -v: \(gib(limitBytes))), so the system would refuse threads or memory \
+                mid-run. Use fewer --workers (at most \(limitBytes / 2 / UInt64(WorkerThread.workerStackSize))) or raise the limit
                 """
         }
     }
@@ -403,4 +414,26 @@ final class WorkerThread: @unchecked Sendable {
     }
 
     func join() { pthread_join(thread, nil) }
+
+    /// A worker's stack: 8 MiB, the main thread's usual size.
+    static let workerStackSize = 8 << 20
+
+    /// Throws ``PBTRunError/tooManyWorkers(workers:stackBytes:limitBytes:)``
+    /// when `workers` stacks would exceed half of `RLIMIT_AS`, before any
+    /// thread starts: past that, an allocation anywhere may fail first and
+    /// end the process without a message.
+    static func checkAddressSpace(workers: Int) throws(PBTRunError) {
+        var limit = rlimit()
+        guard getrlimit(RLIMIT_AS_VALUE, &limit) == 0, limit.rlim_cur != rlim_t.max else { return }  // RLIM_INFINITY
+        let stacks = UInt64(workers) * UInt64(workerStackSize)
+        if stacks > UInt64(limit.rlim_cur) / 2 {
+            throw .tooManyWorkers(workers: workers, stackBytes: stacks, limitBytes: UInt64(limit.rlim_cur))
+        }
+    }
 }
+
+#if canImport(Glibc)
+private let RLIMIT_AS_VALUE = __rlimit_resource_t(RLIMIT_AS.rawValue)
+#else
+private let RLIMIT_AS_VALUE = RLIMIT_AS
+#endif
