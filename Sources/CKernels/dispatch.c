@@ -2,11 +2,15 @@
 // core name), and the weight packing shared by all variants.
 #include "CKernels.h"
 #include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 extern const ck_kernels ck_table_generic;
 #if defined(__x86_64__)
 extern const ck_kernels ck_table_avx2;
 extern const ck_kernels ck_table_avx512;
+extern const ck_kernels ck_table_avx512bf16;
 #endif
 
 unsigned ck_supported_isas(void) {
@@ -19,12 +23,18 @@ unsigned ck_supported_isas(void) {
     if ((isas & (1u << CK_AVX2)) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
         && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
         isas |= 1u << CK_AVX512;
+    // AVX512_BF16 is CPUID leaf 7, subleaf 1, EAX bit 5 (its state is the
+    // AVX-512 state checked above).
+    unsigned eax, ebx, ecx, edx;
+    if ((isas & (1u << CK_AVX512)) && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5)))
+        isas |= 1u << CK_AVX512_BF16;
 #endif
     return isas;
 }
 
 ck_isa ck_best_isa(void) {
     unsigned isas = ck_supported_isas();
+    if (isas & (1u << CK_AVX512_BF16)) return CK_AVX512_BF16;
     if (isas & (1u << CK_AVX512)) return CK_AVX512;
     if (isas & (1u << CK_AVX2)) return CK_AVX2;
     return CK_GENERIC;
@@ -34,6 +44,7 @@ const ck_kernels *ck_kernels_for(ck_isa isa) {
     if (!(ck_supported_isas() & (1u << isa))) return 0;
     switch (isa) {
 #if defined(__x86_64__)
+    case CK_AVX512_BF16: return &ck_table_avx512bf16;
     case CK_AVX512: return &ck_table_avx512;
     case CK_AVX2: return &ck_table_avx2;
 #endif
@@ -74,4 +85,47 @@ void ck_pack_backward(float *packed, const float *weight, int K, int Cin, int Co
         memset(packed + r * np + Cin, 0, sizeof(float) * (size_t)(np - Cin));
     }
     memset(packed + (long)K * Cout * np, 0, sizeof(float) * CK_PAD);
+}
+
+long ck_packed_forward_count_bf16(int K, int Cin, int Cout, int groups) {
+    long np = groups * round_pad(Cout / groups);
+    return (long)K * ((Cin + 1) / 2) * np + np;
+}
+
+static unsigned bf16_pair(const float *lo, const float *hi) {
+    return (unsigned)ck_bf16_from_float(*lo) | (hi ? (unsigned)ck_bf16_from_float(*hi) << 16 : 0u);
+}
+
+static void put_word(float *packed, long i, unsigned word) { memcpy(packed + i, &word, sizeof word); }
+
+void ck_pack_forward_bf16(float *packed, const float *weight, const float *bias, int K, int Cin, int Cout, int groups) {
+    const int G = Cout / groups, pairs = (Cin + 1) / 2;
+    const long P = round_pad(G), np = groups * P;
+    memset(packed, 0, sizeof(float) * (size_t)ck_packed_forward_count_bf16(K, Cin, Cout, groups));
+    for (int k = 0; k < K; k++)
+        for (int o = 0; o < Cout; o++) {
+            const float *w = weight + ((long)k * Cout + o) * Cin;
+            long col = (o / G) * P + o % G;
+            for (int q = 0; q < pairs; q++)
+                put_word(packed, ((long)k * pairs + q) * np + col, bf16_pair(w + 2 * q, 2 * q + 1 < Cin ? w + 2 * q + 1 : 0));
+        }
+    if (bias) {
+        float *b = packed + (long)K * pairs * np;
+        for (int o = 0; o < Cout; o++) b[(o / G) * P + o % G] = bias[o];
+    }
+}
+
+long ck_packed_backward_count_bf16(int K, int Cin, int Cout) { return (long)K * ((Cout + 1) / 2) * round_pad(Cin) + CK_PAD; }
+
+void ck_pack_backward_bf16(float *packed, const float *weight, int K, int Cin, int Cout) {
+    const long np = round_pad(Cin);
+    const int pairs = (Cout + 1) / 2;
+    memset(packed, 0, sizeof(float) * (size_t)ck_packed_backward_count_bf16(K, Cin, Cout));
+    for (int k = 0; k < K; k++)
+        for (int q = 0; q < pairs; q++) {
+            const float *w0 = weight + ((long)k * Cout + 2 * q) * Cin;
+            const float *w1 = 2 * q + 1 < Cout ? w0 + Cin : 0;
+            for (int c = 0; c < Cin; c++)
+                put_word(packed, ((long)k * pairs + q) * np + c, bf16_pair(w0 + c, w1 ? w1 + c : 0));
+        }
 }

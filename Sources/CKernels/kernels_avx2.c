@@ -3,6 +3,7 @@
 // 8 × 1. Ragged channel counts use vmaskmov loads and stores.
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <string.h>
 #include "CKernels.h"
 
 #define FN(name) name##_avx2
@@ -68,6 +69,27 @@ static ALWAYS_INLINE TARGET vec vround(vec x) { return _mm256_round_ps(x, _MM_FR
 static ALWAYS_INLINE TARGET vec vscale2(vec p, vec n) {
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// bf16 words: vdpbf16ps emulated in fp32 (exact products, the same two
+// roundings; see kernels_generic.c).
+#define BF16_NATIVE 0
+typedef __m256i pvec;
+static ALWAYS_INLINE TARGET pvec pload(const float *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static ALWAYS_INLINE TARGET pvec pbroadcast(const unsigned short *q) {
+    int w; memcpy(&w, q, sizeof w);
+    return _mm256_set1_epi32(w);
+}
+static ALWAYS_INLINE TARGET vec vdot2(vec acc, pvec a, pvec b) {
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    vec ah = _mm256_castsi256_ps(_mm256_and_si256(a, high)), bh = _mm256_castsi256_ps(_mm256_and_si256(b, high));
+    vec al = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), bl = _mm256_castsi256_ps(_mm256_slli_epi32(b, 16));
+    return _mm256_add_ps(_mm256_add_ps(acc, _mm256_mul_ps(ah, bh)), _mm256_mul_ps(al, bl));
+}
+static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
+    float f[8];
+    _mm256_storeu_ps(f, x);
+    for (int i = 0; i < n; i++) q[i] = ck_bf16_from_float(f[i]);
 }
 
 #include "kernels_template.h"

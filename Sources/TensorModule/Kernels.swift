@@ -53,7 +53,9 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     public init(_ variant: KernelVariant) throws(KernelError) {
         let isa: ck_isa
         switch variant {
-        case .avx512: isa = CK_AVX512
+        // With AVX512_BF16, the same kernels compiled with it: their bf16
+        // products run on vdpbf16ps (the fp32 ones are the same code).
+        case .avx512: isa = ck_supported_isas() & (1 << CK_AVX512_BF16.rawValue) != 0 ? CK_AVX512_BF16 : CK_AVX512
         case .avx2: isa = CK_AVX2
         case .generic: isa = CK_GENERIC
         case .blas: isa = ck_best_isa()
@@ -105,6 +107,11 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
 
     /// Floats per vector register of that instruction set.
     public var lanes: Int { Int(table.pointee.lanes) }
+
+    /// Whether this variant's bf16 products run on the CPU's bf16 dot
+    /// product (vdpbf16ps, AVX512_BF16) rather than its emulation in fp32
+    /// (the same results, several times slower).
+    public var nativeBF16: Bool { table.pointee.bf16_native != 0 }
 
     public var description: String {
         variant == .blas ? "blas (OpenBLAS products, \(instructionSet) pointwise)" : variant.rawValue
