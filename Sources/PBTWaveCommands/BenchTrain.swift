@@ -17,7 +17,8 @@ struct BenchTrain: ParsableCommand {
         over that many threads of our own (OpenBLAS stays at one) and also times one thread, to print the scaling. With --peer-python and --peer-script, \
         runs the PyTorch peer model (wavenet_torch.py) with the same widths, batch, window and thread count right \
         after, and prints the ratio. --R, --S and --H set the widths as the peer's flags do (the gate \
-        width follows --R).
+        width follows --R). --precision bf16 times our bf16 training and our fp32 in the same run and prints \
+        the ratio; the peer then runs in bf16 (--bf16, torch.autocast) and in fp32.
         """
     )
 
@@ -32,6 +33,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Time exactly this many steps instead of --seconds (for instruction counts under callgrind).") var steps: Int?
     @Flag(inversion: .prefixedNo, help: "Measure this core's FMA peaks and print our fraction of them.") var peak = true
     @Option(help: "Also train this many models at once, one thread each, and print the scaling against one.") var workers: Int = 1
+    @Option(help: "fp32, or bf16 (then also our fp32, and the peer in both, for the ratios).") var precision: String = "fp32"
     @Option(help: "Python interpreter with torch installed, for the peer.") var peerPython: String?
     @Option(help: "Path to wavenet_torch.py.") var peerScript: String?
 
@@ -42,6 +44,7 @@ struct BenchTrain: ParsableCommand {
         guard [residual, skip, head].allSatisfy({ ($0 ?? 1) >= 1 }) else { throw ValidationError("--R, --S and --H must be at least 1") }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         guard steps.map({ $0 >= 1 }) ?? true else { throw ValidationError("--steps must be at least 1") }
+        do { _ = try Precision(parsing: precision) } catch { throw ValidationError("--precision: \(error)") }
         guard (peerPython == nil) == (peerScript == nil) else {
             throw ValidationError("give both --peer-python and --peer-script, or neither")
         }
@@ -62,14 +65,27 @@ struct BenchTrain: ParsableCommand {
         let name = model.modelConfig ?? model.preset
         let widths = "R\(config.residualChannels) D\(config.dilationChannels) S\(config.skipChannels) H\(config.headChannels)"
         print("kernels: \(kernels), chosen from CPUID (supported: \(Kernels.supported.map(\.rawValue).joined(separator: ", ")))")
-        let r = try TrainingMeasurement.run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds,
-                                            steps: steps, threads: threads)
+        let precision = try Precision(parsing: self.precision)
         let flops = Double(config.forwardMACsPerSample) * 6
+        func measure(_ p: Precision) throws -> TrainingMeasurement.Result {
+            let r = try TrainingMeasurement.run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds,
+                                                steps: steps, threads: threads, precision: p)
+            print(String(format: "ours:  %@ (%@) %@ B%d T%d, %d thread(s): median %.0f samples/s (best %.0f, middle 80 %% of steps %.0f–%.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
+                         name, widths, p.rawValue, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
+                         r.samplesPerSecond(quantile: 0.9), r.samplesPerSecond(quantile: 0.1),
+                         r.medianSamplesPerSecond * flops / 1e9, r.steps, r.lossFirst, r.lossLast))
+            return r
+        }
+        if precision == .bf16, !kernels.nativeBF16 {
+            print("warning: the \(kernels.instructionSet) kernels have no bf16 dot product (AVX512_BF16); bf16 runs their emulation")
+        }
+        let r = try measure(precision)
         let gflops = r.medianSamplesPerSecond * flops / 1e9
-        print(String(format: "ours:  %@ (%@) B%d T%d, %d thread(s): median %.0f samples/s (best %.0f, middle 80 %% of steps %.0f–%.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
-                     name, widths, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
-                     r.samplesPerSecond(quantile: 0.9), r.samplesPerSecond(quantile: 0.1),
-                     gflops, r.steps, r.lossFirst, r.lossLast))
+        if precision == .bf16 {
+            let fp32 = try measure(.fp32)
+            print(String(format: "ratio ours bf16/fp32: %.2f× median, %.2f× best", r.medianSamplesPerSecond / fp32.medianSamplesPerSecond,
+                         r.bestSamplesPerSecond / fp32.bestSamplesPerSecond))
+        }
         if peak {
             let widest = try Kernels(Kernels.best)
             let peaks = [widest] + (widest.variant != .avx2 && Kernels.supported.contains(.avx2) ? [try Kernels(.avx2)] : [])
@@ -101,12 +117,15 @@ struct BenchTrain: ParsableCommand {
               config.classes == 256, config.dilations == WaveNetConfig.doublingDilations(stacks: 2, layersPerStack: 10) else {
             throw ValidationError("the PyTorch peer builds only 2 stacks of dilations 1…512, kernel 2, gate width = --R, 256 classes")
         }
-        let peer = try PeerRun.run(python: peerPython, script: peerScript, arguments: [
-            "--threads", "\(threads)", "--batch", "\(batch)", "--T", "\(time)", "--seconds", "\(seconds)",
-            "--R", "\(config.residualChannels)", "--S", "\(config.skipChannels)", "--H", "\(config.headChannels)",
-        ])
-        print(String(format: "peer:  torch %@: median %.0f samples/s (best %.0f)", peer.version, peer.median, peer.best))
-        print(String(format: "ratio ours/peer: %.2f× median, %.2f× best", r.medianSamplesPerSecond / peer.median, r.bestSamplesPerSecond / peer.best))
+        for peerPrecision in precision == .bf16 ? [Precision.bf16, .fp32] : [.fp32] {
+            let peer = try PeerRun.run(python: peerPython, script: peerScript, arguments: [
+                "--threads", "\(threads)", "--batch", "\(batch)", "--T", "\(time)", "--seconds", "\(seconds)",
+                "--R", "\(config.residualChannels)", "--S", "\(config.skipChannels)", "--H", "\(config.headChannels)",
+            ] + (peerPrecision == .bf16 ? ["--bf16"] : []))
+            print(String(format: "peer:  torch %@ %@: median %.0f samples/s (best %.0f)", peer.version, peerPrecision.rawValue, peer.median, peer.best))
+            print(String(format: "ratio ours %@/peer %@: %.2f× median, %.2f× best", precision.rawValue, peerPrecision.rawValue,
+                         r.medianSamplesPerSecond / peer.median, r.bestSamplesPerSecond / peer.best))
+        }
     }
 }
 
@@ -152,10 +171,12 @@ enum TrainingMeasurement {
     /// Trains `config` on batch × time windows for about `seconds` (at least
     /// three timed steps), or exactly `steps` timed steps, after `warmup` steps.
     static func run(
-        config: WaveNetConfig, kernels: Kernels, batch: Int, time: Int, seconds: Double, steps: Int? = nil, warmup: Int = 3, threads: Int = 1
+        config: WaveNetConfig, kernels: Kernels, batch: Int, time: Int, seconds: Double, steps: Int? = nil, warmup: Int = 3, threads: Int = 1,
+        precision: Precision = .fp32
     ) throws -> Result {
         let model = try WaveNet(config: config, seed: 0)
         model.kernels = kernels
+        model.precision = precision
         model.threads = threads
         // Sum of two sines plus noise, mu-law encoded, like the PyTorch peer.
         var rng = Xoshiro256(seed: 1)

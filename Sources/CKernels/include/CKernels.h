@@ -42,6 +42,13 @@ extern "C" {
 /// multiply-add of two channel pairs done by vdpbf16ps where the CPU has
 /// AVX512_BF16 (CK_AVX512_BF16), else by an emulation in fp32 that rounds the
 /// same way (the portable twin, bit for bit equal; see vdot2 in the template).
+/// Only the products' operands are bf16: outputs, epilogues (bias, add, ReLU,
+/// the gated unit and its backward) and the weight gradient stay fp32. The
+/// weight gradient reduces over time, so bf16 pairs would have to run along
+/// time (two consecutive rows interleaved), a layout no other kernel reads;
+/// it stays fp32 on the fp32 activations, which WaveNet keeps anyway.
+/// Which tensors WaveNet stores in bf16 between layers: see TensorModule's
+/// DocC ("Mixed precision").
 typedef enum ck_isa {
     CK_GENERIC = 0,  // portable C (compiler vector extensions): any CPU
     CK_AVX2 = 1,     // x86-64 with AVX2 and FMA (8-lane vectors)
