@@ -1,9 +1,12 @@
 // Run-time choice of the kernel variant, from CPUID (never from OpenBLAS's
 // core name), and the weight packing shared by all variants.
 #include "CKernels.h"
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
+#include <immintrin.h>
 #endif
 
 extern const ck_kernels ck_table_generic;
@@ -38,6 +41,55 @@ ck_isa ck_best_isa(void) {
     if (isas & (1u << CK_AVX512)) return CK_AVX512;
     if (isas & (1u << CK_AVX2)) return CK_AVX2;
     return CK_GENERIC;
+}
+
+#if defined(__x86_64__)
+// Cycles of `rounds` rounds of 12 independent vdpbf16ps chains, against as
+// many FMA pairs (the emulation's work for the same multiply-adds).
+__attribute__((target("avx512f,avx512bf16"))) static double time_bf16_dot(long rounds, int native) {
+    __m512 c[12];
+    const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-7f);
+    const __m512bh ah = (__m512bh)_mm512_set1_epi32(0x3f803f80), bh = (__m512bh)_mm512_set1_epi32(0x33d633d6);
+    for (int i = 0; i < 12; i++) c[i] = _mm512_set1_ps((float)i);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long n = 0; n < rounds; n++) {
+        if (native) {
+            for (int i = 0; i < 12; i++) c[i] = _mm512_dpbf16_ps(c[i], ah, bh);
+        } else {
+            for (int i = 0; i < 12; i++) c[i] = _mm512_fmadd_ps(c[i], a, _mm512_fmadd_ps(c[i], a, b));
+        }
+        __asm__ volatile("" : "+v"(c[0]), "+v"(c[6]), "+v"(c[11]));
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    float s = 0;
+    for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(c[i]);
+    __asm__ volatile("" : : "x"(s));
+    return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+}
+#endif
+
+int ck_bf16_native_is_faster(void) {
+#if defined(__x86_64__)
+    static _Atomic int answer = -1;  // -1: not measured yet
+    int known = answer;
+    if (known >= 0) return known;
+    if (!(ck_supported_isas() & (1u << CK_AVX512_BF16))) return answer = 0;
+    const char *forced = getenv("PBTWAVE_BF16_DOT");
+    if (forced && !strcmp(forced, "native")) return answer = 1;
+    if (forced && !strcmp(forced, "fma")) return answer = 0;
+    // Best of three short runs each (about a millisecond in all).
+    double native = 1e9, fma = 1e9;
+    for (int r = 0; r < 3; r++) {
+        double t = time_bf16_dot(20000, 1);
+        if (t < native) native = t;
+        t = time_bf16_dot(20000, 0);
+        if (t < fma) fma = t;
+    }
+    return answer = native < fma;
+#else
+    return 0;
+#endif
 }
 
 const ck_kernels *ck_kernels_for(ck_isa isa) {

@@ -71,8 +71,8 @@ static ALWAYS_INLINE TARGET vec vscale2(vec p, vec n) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-// bf16 words: vdpbf16ps emulated in fp32 (exact products, the same two
-// roundings; see kernels_generic.c).
+// bf16 words: vdpbf16ps emulated with two FMAs on the halves widened to
+// fp32 (exact products, so the same two roundings; see kernels_generic.c).
 #define BF16_NATIVE 0
 typedef __m256i pvec;
 static ALWAYS_INLINE TARGET pvec pload(const float *p) { return _mm256_loadu_si256((const __m256i *)p); }
@@ -84,7 +84,7 @@ static ALWAYS_INLINE TARGET vec vdot2(vec acc, pvec a, pvec b) {
     const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
     vec ah = _mm256_castsi256_ps(_mm256_and_si256(a, high)), bh = _mm256_castsi256_ps(_mm256_and_si256(b, high));
     vec al = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), bl = _mm256_castsi256_ps(_mm256_slli_epi32(b, 16));
-    return _mm256_add_ps(_mm256_add_ps(acc, _mm256_mul_ps(ah, bh)), _mm256_mul_ps(al, bl));
+    return _mm256_fmadd_ps(al, bl, _mm256_fmadd_ps(ah, bh, acc));  // exact products: one rounding each, as above
 }
 static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
     float f[8];

@@ -83,11 +83,13 @@ static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
     if (n >= VL) _mm256_storeu_si256((__m256i *)q, h); else _mm256_mask_storeu_epi16(q, (__mmask16)((1u << n) - 1u), h);
 }
 #else
+// Two FMAs on the halves widened to fp32: each product of two bf16 is exact,
+// so an FMA rounds once, as the instruction's addition does.
 static ALWAYS_INLINE TARGET vec vdot2(vec acc, pvec a, pvec b) {
     const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
     vec ah = _mm512_castsi512_ps(_mm512_and_si512(a, high)), bh = _mm512_castsi512_ps(_mm512_and_si512(b, high));
     vec al = _mm512_castsi512_ps(_mm512_slli_epi32(a, 16)), bl = _mm512_castsi512_ps(_mm512_slli_epi32(b, 16));
-    return _mm512_add_ps(_mm512_add_ps(acc, _mm512_mul_ps(ah, bh)), _mm512_mul_ps(al, bl));
+    return _mm512_fmadd_ps(al, bl, _mm512_fmadd_ps(ah, bh, acc));
 }
 // ck_bf16_from_float on 16 lanes: subnormals to signed zero, NaN quieted,
 // else round to nearest even on the upper 16 bits.

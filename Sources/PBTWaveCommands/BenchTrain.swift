@@ -76,8 +76,10 @@ struct BenchTrain: ParsableCommand {
                          r.medianSamplesPerSecond * flops / 1e9, r.steps, r.lossFirst, r.lossLast))
             return r
         }
-        if precision == .bf16, !kernels.nativeBF16 {
-            print("warning: the \(kernels.instructionSet) kernels have no bf16 dot product (AVX512_BF16); bf16 runs their emulation")
+        if precision == .bf16 {
+            print(kernels.nativeBF16 ? "bf16 dot product: vdpbf16ps"
+                  : Kernels.bf16DotAvailable ? "bf16 dot product: two FMAs (faster than vdpbf16ps on this CPU, measured at start)"
+                  : "warning: no bf16 dot product (AVX512_BF16) on this CPU; bf16 runs its emulation by FMAs")
         }
         let r = try measure(precision)
         let gflops = r.medianSamplesPerSecond * flops / 1e9

@@ -110,7 +110,7 @@ public final class WaveNet {
     /// dot product (AVX512_BF16): the products then run the portable
     /// emulation (the same results), several times slower than fp32.
     public var precisionWarning: String? {
-        guard precision == .bf16, !kernels.nativeBF16 else { return nil }
+        guard precision == .bf16, !kernels.nativeBF16, !Kernels.bf16DotAvailable else { return nil }
         return "warning: the \(kernels.instructionSet) kernels have no bf16 dot product (AVX512_BF16); bf16 runs their emulation, "
             + "which gives the same results but is slower than fp32"
     }

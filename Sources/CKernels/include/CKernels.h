@@ -149,6 +149,13 @@ unsigned ck_supported_isas(void);
 /// The widest variant this CPU supports.
 ck_isa ck_best_isa(void);
 
+/// Whether vdpbf16ps beats its emulation by two FMAs on this CPU (measured
+/// once, in about a millisecond; PBTWAVE_BF16_DOT=native or fma decides
+/// instead). Not everywhere: on Sapphire Rapids a 512-bit vdpbf16ps retires
+/// every other cycle, half the multiply-adds of two FMA ports. Both give the
+/// same bits, so the choice changes speed only. 0 without AVX512_BF16.
+int ck_bf16_native_is_faster(void);
+
 /// The kernels of `isa`, or NULL if this CPU cannot run that variant (or it
 /// was not compiled for this architecture).
 const ck_kernels *ck_kernels_for(ck_isa isa);
