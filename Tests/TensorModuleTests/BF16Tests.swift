@@ -17,10 +17,7 @@ import TensorModule
 /// Double on the rounded operands), the difference is fp32 accumulation
 /// error only.
 @Suite struct BF16Tests {
-    struct Shape: CustomTestStringConvertible, Sendable {
-        var t, cin, cout, k, d: Int
-        var testDescription: String { "T\(t) Cin\(cin) Cout\(cout) K\(k) d\(d)" }
-    }
+    typealias Shape = ConvolutionTests.Shape
 
     // Odd channel counts (a pair padded with zero), ragged vectors and tiles,
     // dilation past T, and an inner dimension long enough to be split in blocks.

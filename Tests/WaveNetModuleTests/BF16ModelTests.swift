@@ -37,17 +37,7 @@ import WaveNetModule
         let exact = gradient(.fp32), analytic = gradient(.bf16)
         #expect(exact != analytic, "the bf16 gradient equals the fp32 one: nothing was rounded")
         model.precision = .fp32
-        let x = model.parameters.baseAddress
-        func loss() -> Double {
-            windows.withUnsafeBufferPointer { model.evaluate(windows: $0.baseAddress!, batch: B, time: T, context: 0).nats }
-        }
-        func quotient(_ i: Int, _ h: Float) -> Double {
-            let saved = x[i]
-            x[i] = saved + h; let up = loss()
-            x[i] = saved - h; let down = loss()
-            x[i] = saved
-            return (up - down) / (2 * Double(h))
-        }
+        let quotient = finiteDifferences(model, windows: windows, batch: B, time: T)
         let u = 0x1p-9
         var allError = 0.0, allNorm = 0.0, worst = 0.0, checked = 0, skipped = 0
         for entry in model.layout.entries {
@@ -118,32 +108,18 @@ import WaveNetModule
         }
     }
 
-    /// Training k steps in bf16, checkpointing and resuming gives bit-identical
-    /// losses and parameters to training straight through (and not fp32's).
-    @Test func resumeIsBitIdentical() throws {
-        let dir = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        func fresh(_ p: Precision) throws -> WaveNet {
-            let m = try WaveNet(config: .tiny, seed: 13)
-            m.precision = p
-            return m
+    /// bf16 training really rounds: its losses are not fp32's. (Its resume
+    /// is bit-identical: `CheckpointTests.resumeIsBitIdentical`.)
+    @Test func bf16TrainingDiffersFromFP32() throws {
+        func losses(_ p: Precision) throws -> [Double] {
+            let model = try WaveNet(config: .tiny, seed: 13)
+            model.precision = p
+            var rng = Xoshiro256(seed: 14)
+            return train(model, steps: 3, rng: &rng)
         }
-        let straight = try fresh(.bf16)
-        var rngA = Xoshiro256(seed: 14)
-        let lossesA = train(straight, steps: 10, rng: &rngA)
-        var rng32 = Xoshiro256(seed: 14)
-        #expect(train(try fresh(.fp32), steps: 10, rng: &rng32) != lossesA, "bf16 trains exactly as fp32: nothing was rounded")
-
-        let first = try fresh(.bf16)
-        var rngB = Xoshiro256(seed: 14)
-        var lossesB = train(first, steps: 6, rng: &rngB)
-        let path = dir + "/mid.ckpt"
-        try CheckpointFile.write(first, dataRNG: rngB, to: path)
-        let (resumed, header) = try WaveNet.load(from: path)
-        var rngC = try #require(header.dataRNG)
-        lossesB += train(resumed, steps: 4, rng: &rngC)
-        #expect(lossesA == lossesB)
-        #expect(resumed.parameters.storage.array == straight.parameters.storage.array)
+        let (a, b) = (try losses(.fp32), try losses(.bf16))
+        #expect(a != b)
+        for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-2 * abs(x), "bf16 losses \(b) stray from fp32's \(a)") }
     }
 
     /// The forward pass with 2 and 3 threads gives one thread's logits

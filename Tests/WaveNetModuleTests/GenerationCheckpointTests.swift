@@ -87,20 +87,28 @@ func train(_ model: WaveNet, steps: Int, rng: inout Xoshiro256, batch: Int = 2, 
     }
 
     /// Training k steps, checkpointing, and resuming in a new model gives
-    /// bit-identical parameters and losses to training straight through.
-    @Test func resumeIsBitIdentical() throws {
+    /// bit-identical parameters and losses to training straight through, in
+    /// each precision (the resumed model takes the checkpoint's).
+    @Test(arguments: Precision.allCases)
+    func resumeIsBitIdentical(_ precision: Precision) throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let straight = try WaveNet(config: .tiny, seed: 13)
+        func fresh() throws -> WaveNet {
+            let model = try WaveNet(config: .tiny, seed: 13)
+            model.precision = precision
+            return model
+        }
+        let straight = try fresh()
         var rngA = Xoshiro256(seed: 14)
         let lossesA = train(straight, steps: 10, rng: &rngA)
 
-        let first = try WaveNet(config: .tiny, seed: 13)
+        let first = try fresh()
         var rngB = Xoshiro256(seed: 14)
         var lossesB = train(first, steps: 6, rng: &rngB)
         let path = dir + "/mid.ckpt"
         try CheckpointFile.write(first, dataRNG: rngB, to: path)
         let (resumed, header) = try WaveNet.load(from: path)
+        #expect(resumed.precision == precision)
         var rngC = try #require(header.dataRNG)
         lossesB += train(resumed, steps: 4, rng: &rngC)
         #expect(lossesA == lossesB)
