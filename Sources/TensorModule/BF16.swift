@@ -53,6 +53,12 @@ public final class BF16Buffer {
 
     /// The fp32 value of a bf16 (exact).
     public static func value(_ h: UInt16) -> Float { ck_float_from_bf16(h) }
+
+    /// Rounds `count` floats to bf16 values in place (kept as fp32): for the
+    /// few operands of a matrix–vector product, where a bf16 copy is not worth it.
+    public static func roundInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { x[i] = ck_float_from_bf16(ck_bf16_from_float(x[i])) }
+    }
 }
 
 extension Kernels {
