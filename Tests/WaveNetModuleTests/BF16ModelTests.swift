@@ -26,6 +26,7 @@ import WaveNetModule
     func wholeModelGradientMatchesFiniteDifferences(_ variant: KernelVariant) throws {
         let model = try WaveNet(config: .tiny, seed: 1)
         model.kernels = try Kernels(variant)
+        model.tileRows = 8  // the one-thread wavefront over 5 tiles, as the fp32 check
         var rng = Xoshiro256(seed: 2)
         let B = 2, T = 37
         let windows = randomCodes(B * (T + 1), rng: &rng)
@@ -120,6 +121,27 @@ import WaveNetModule
         let (a, b) = (try losses(.fp32), try losses(.bf16))
         #expect(a != b)
         for (x, y) in zip(a, b) { #expect(abs(x - y) <= 1e-2 * abs(x), "bf16 losses \(b) stray from fp32's \(a)") }
+    }
+
+    /// With one thread the rows go through all layers in time tiles; the
+    /// bf16 copies a tile reads from earlier tiles (h for the dilated
+    /// convolution, each layer's dpre for its input gradient) are complete,
+    /// so any tile size gives one whole tile's logits exactly, and its
+    /// gradients up to the order of the sums over rows.
+    @Test(arguments: [1, 5, 16])
+    func timeTilesMatchOneWholeTile(_ tileRows: Int) throws {
+        var rng = Xoshiro256(seed: 12)
+        let B = 2, T = 29
+        let windows = randomCodes(B * (T + 1), rng: &rng)
+        let whole = try WaveNet(config: .tiny, seed: 9), tiled = try WaveNet(config: .tiny, seed: 9)
+        for m in [whole, tiled] { m.precision = .bf16 }
+        whole.tileRows = T
+        tiled.tileRows = tileRows
+        let (lw, lt) = windows.withUnsafeBufferPointer { w in
+            (whole.lossAndGradient(windows: w.baseAddress!, batch: B, time: T), tiled.lossAndGradient(windows: w.baseAddress!, batch: B, time: T))
+        }
+        #expect(abs(lw - lt) < 1e-9 * lw, "loss \(lw) vs \(lt)")
+        expectClose(tiled.gradients.storage.array, whole.gradients.storage.array, tolerance: 1e-6, "bf16 gradients, tiles of \(tileRows) vs one tile")
     }
 
     /// The forward pass with 2 and 3 threads gives one thread's logits
