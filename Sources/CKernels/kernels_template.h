@@ -442,7 +442,7 @@ static TARGET void FN(conv_forward)(float *out, long ldo, const float *add, long
                                     const float *inp, long ldi, const float *wpacked,
                                     long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
     const long np = FN(round_pad)(Cout);
-    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin };
+    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin, 0 };
     FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * Cin * np, Cout, relu };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_PLAIN, &job, t0, t1, Cout);
@@ -452,7 +452,7 @@ static TARGET void FN(conv_backward_input)(float *dinp, long lddi, int accumulat
                                            const float *dout, long lddo, const float *wpacked,
                                            long t0, long t1, long T, int Cin, int Cout, int K, long d) {
     const long np = FN(round_pad)(Cin);
-    FN(rb_problem) p = { dout, lddo, 0, T, wpacked, np, (long)Cout * np, Cout, K, d, 0, K * Cout };
+    FN(rb_problem) p = { dout, lddo, 0, T, wpacked, np, (long)Cout * np, Cout, K, d, 0, K * Cout, 0 };
     FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0 };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_PLAIN, &job, t0, t1, Cin);
@@ -462,7 +462,7 @@ static TARGET void FN(conv_gated_forward)(float *gate, long ldg, float *z, long 
                                           const float *inp, long ldi, const float *wpacked,
                                           long t0, long t1, int Cin, int D, int K, long d) {
     const long P = FN(round_pad)(D), np = 2 * P;
-    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin };
+    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin, 0 };
     FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * Cin * np, D, P };
     FN(tile_job) job = { &p, 0, 0, &o, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_GATED, &job, t0, t1, D);
@@ -473,8 +473,8 @@ static TARGET void FN(gated_backward_product)(float *dpre, long lddp, const floa
                                               const float *dres, long lddr, const float *wr, long ldwr, int R,
                                               long t0, long t1, int D) {
     const long never = (long)1 << 62;
-    FN(rb_problem) skip = { dskip, ldds, 0, never, ws, ldws, 0, S, 1, 0, 0, S };
-    FN(rb_problem) res = { dres, lddr, 0, never, wr, ldwr, 0, R, 1, 0, 0, R };
+    FN(rb_problem) skip = { dskip, ldds, 0, never, ws, ldws, 0, S, 1, 0, 0, S, 0 };
+    FN(rb_problem) res = { dres, lddr, 0, never, wr, ldwr, 0, R, 1, 0, 0, R, 0 };
     FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D, 1, 1 };
     FN(product)(TILE_GATED_BACKWARD, &job, t0, t1, D);
 }
