@@ -19,17 +19,10 @@ import TensorModule
 @Suite struct BF16Tests {
     typealias Shape = ConvolutionTests.Shape
 
-    // Odd channel counts (a pair padded with zero), ragged vectors and tiles,
-    // dilation past T, and an inner dimension long enough to be split in blocks.
-    static let shapes: [Shape] = [
-        Shape(t: 1, cin: 1, cout: 1, k: 1, d: 1),
-        Shape(t: 17, cin: 3, cout: 5, k: 2, d: 1),
-        Shape(t: 13, cin: 7, cout: 6, k: 3, d: 2),
-        Shape(t: 11, cin: 5, cout: 3, k: 2, d: 16),
-        Shape(t: 101, cin: 32, cout: 64, k: 2, d: 33),
-        Shape(t: 53, cin: 64, cout: 256, k: 1, d: 1),
-        Shape(t: 60, cin: 600, cout: 20, k: 2, d: 9),
-    ]
+    // The convolution tests' shapes: odd channel counts (a pair padded with
+    // zero), ragged vectors and tiles, dilation past T, K = 1 and 3, and an
+    // inner dimension long enough to be split in blocks.
+    static let shapes = ConvolutionTests.shapes
 
     /// Our CPUID test finds AVX512_BF16 exactly when Linux reports it (its
     /// cpuinfo flag, read independently); only the AVX-512 variant can use
