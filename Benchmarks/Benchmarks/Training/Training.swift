@@ -25,7 +25,10 @@ func seconds(since start: ContinuousClock.Instant) -> Double {
 
 let benchmarks: @Sendable () -> Void = {
     BLAS.setThreads(1)
-    for (preset, threads, precision) in [("compact", 1, Precision.fp32), ("compact", 2, .fp32), ("tiny", 1, .fp32), ("compact", 1, .bf16)] {
+    let runs: [(preset: String, threads: Int, precision: Precision)] = [
+        ("compact", 1, .fp32), ("compact", 2, .fp32), ("tiny", 1, .fp32), ("compact", 1, .bf16),
+    ]
+    for (preset, threads, precision) in runs {
         Benchmark(
             "train step \(preset) B1 T8192 \(threads) thread(s)" + (precision == .fp32 ? "" : " \(precision)"),
             configuration: .init(metrics: [.wallClock, .mallocCountTotal, .memoryLeaked, samplesPerSecond],
