@@ -98,14 +98,14 @@ struct BenchTrain: ParsableCommand {
         var one = r
         if threads > 1 {
             one = try TrainingMeasurement.run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds,
-                                              steps: steps, threads: 1)
-            print(String(format: "ours:  1 thread, for comparison: median %.0f samples/s (best %.0f); %d threads = %.2f× one thread (median), %.2f× (best)",
+                                              steps: steps, threads: 1, precision: precision)
+            print(String(format: "ours:  1 thread (\(precision)), for comparison: median %.0f samples/s (best %.0f); %d threads = %.2f× one thread (median), %.2f× (best)",
                          one.medianSamplesPerSecond, one.bestSamplesPerSecond, threads,
                          r.medianSamplesPerSecond / one.medianSamplesPerSecond, r.bestSamplesPerSecond / one.bestSamplesPerSecond))
         }
         if workers > 1 {
             let all = try TrainingMeasurement.runConcurrently(workers: workers, config: config, kernels: kernels, batch: batch,
-                                                              time: time, seconds: seconds)
+                                                              time: time, seconds: seconds, precision: precision)
             let total = all.reduce(0) { $0 + $1.medianSamplesPerSecond }
             print(String(format: "ours:  %d workers at once (1 thread each): %@ samples/s each (median), %.0f in all = %.2f× one worker alone",
                          workers, all.map { String(format: "%.0f", $0.medianSamplesPerSecond) }.joined(separator: ", "),

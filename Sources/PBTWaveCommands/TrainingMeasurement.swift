@@ -88,14 +88,14 @@ enum TrainingMeasurement {
     /// Trains one model per thread at the same time (each with its own
     /// buffers, one thread each) and returns each worker's result.
     static func runConcurrently(
-        workers: Int, config: WaveNetConfig, kernels: Kernels, batch: Int, time: Int, seconds: Double
+        workers: Int, config: WaveNetConfig, kernels: Kernels, batch: Int, time: Int, seconds: Double, precision: Precision = .fp32
     ) throws -> [Result] {
         let results = Mutex<[Int: Swift.Result<Result, any Error>]>([:])
         let done = DispatchGroup()
         for w in 0..<workers {
             done.enter()
             let thread = Thread {
-                let r = Swift.Result { try run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds) }
+                let r = Swift.Result { try run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds, precision: precision) }
                 results.withLock { $0[w] = r }
                 done.leave()
             }
