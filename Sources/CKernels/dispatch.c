@@ -1,12 +1,19 @@
 // Run-time choice of the kernel variant, from CPUID (never from OpenBLAS's
 // core name), and the weight packing shared by all variants.
 #include "CKernels.h"
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
 
 extern const ck_kernels ck_table_generic;
 #if defined(__x86_64__)
 extern const ck_kernels ck_table_avx2;
 extern const ck_kernels ck_table_avx512;
+extern const ck_kernels ck_table_avx512bf16;
 #endif
 
 unsigned ck_supported_isas(void) {
@@ -19,21 +26,77 @@ unsigned ck_supported_isas(void) {
     if ((isas & (1u << CK_AVX2)) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
         && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
         isas |= 1u << CK_AVX512;
+    // AVX512_BF16 is CPUID leaf 7, subleaf 1, EAX bit 5 (its state is the
+    // AVX-512 state checked above).
+    unsigned eax, ebx, ecx, edx;
+    if ((isas & (1u << CK_AVX512)) && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5)))
+        isas |= 1u << CK_AVX512_BF16;
 #endif
     return isas;
 }
 
 ck_isa ck_best_isa(void) {
     unsigned isas = ck_supported_isas();
+    if (isas & (1u << CK_AVX512_BF16)) return CK_AVX512_BF16;
     if (isas & (1u << CK_AVX512)) return CK_AVX512;
     if (isas & (1u << CK_AVX2)) return CK_AVX2;
     return CK_GENERIC;
+}
+
+#if defined(__x86_64__)
+// Cycles of `rounds` rounds of 12 independent vdpbf16ps chains, against as
+// many FMA pairs (the emulation's work for the same multiply-adds).
+__attribute__((target("avx512f,avx512bf16"))) static double time_bf16_dot(long rounds, int native) {
+    __m512 c[12];
+    const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-7f);
+    const __m512bh ah = (__m512bh)_mm512_set1_epi32(0x3f803f80), bh = (__m512bh)_mm512_set1_epi32(0x33d633d6);
+    for (int i = 0; i < 12; i++) c[i] = _mm512_set1_ps((float)i);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long n = 0; n < rounds; n++) {
+        if (native) {
+            for (int i = 0; i < 12; i++) c[i] = _mm512_dpbf16_ps(c[i], ah, bh);
+        } else {
+            for (int i = 0; i < 12; i++) c[i] = _mm512_fmadd_ps(c[i], a, _mm512_fmadd_ps(c[i], a, b));
+        }
+        __asm__ volatile("" : "+v"(c[0]), "+v"(c[6]), "+v"(c[11]));
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    float s = 0;
+    for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(c[i]);
+    __asm__ volatile("" : : "x"(s));
+    return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+}
+#endif
+
+int ck_bf16_native_is_faster(void) {
+#if defined(__x86_64__)
+    static _Atomic int answer = -1;  // -1: not measured yet
+    int known = answer;
+    if (known >= 0) return known;
+    if (!(ck_supported_isas() & (1u << CK_AVX512_BF16))) return answer = 0;
+    const char *forced = getenv("PBTWAVE_BF16_DOT");
+    if (forced && !strcmp(forced, "native")) return answer = 1;
+    if (forced && !strcmp(forced, "fma")) return answer = 0;
+    // Best of three short runs each (about a millisecond in all).
+    double native = 1e9, fma = 1e9;
+    for (int r = 0; r < 3; r++) {
+        double t = time_bf16_dot(20000, 1);
+        if (t < native) native = t;
+        t = time_bf16_dot(20000, 0);
+        if (t < fma) fma = t;
+    }
+    return answer = native < fma;
+#else
+    return 0;
+#endif
 }
 
 const ck_kernels *ck_kernels_for(ck_isa isa) {
     if (!(ck_supported_isas() & (1u << isa))) return 0;
     switch (isa) {
 #if defined(__x86_64__)
+    case CK_AVX512_BF16: return &ck_table_avx512bf16;
     case CK_AVX512: return &ck_table_avx512;
     case CK_AVX2: return &ck_table_avx2;
 #endif
@@ -74,4 +137,47 @@ void ck_pack_backward(float *packed, const float *weight, int K, int Cin, int Co
         memset(packed + r * np + Cin, 0, sizeof(float) * (size_t)(np - Cin));
     }
     memset(packed + (long)K * Cout * np, 0, sizeof(float) * CK_PAD);
+}
+
+long ck_packed_forward_count_bf16(int K, int Cin, int Cout, int groups) {
+    long np = groups * round_pad(Cout / groups);
+    return (long)K * ((Cin + 1) / 2) * np + np;
+}
+
+static unsigned bf16_pair(const float *lo, const float *hi) {
+    return (unsigned)ck_bf16_from_float(*lo) | (hi ? (unsigned)ck_bf16_from_float(*hi) << 16 : 0u);
+}
+
+static void put_word(float *packed, long i, unsigned word) { memcpy(packed + i, &word, sizeof word); }
+
+void ck_pack_forward_bf16(float *packed, const float *weight, const float *bias, int K, int Cin, int Cout, int groups) {
+    const int G = Cout / groups, pairs = (Cin + 1) / 2;
+    const long P = round_pad(G), np = groups * P;
+    memset(packed, 0, sizeof(float) * (size_t)ck_packed_forward_count_bf16(K, Cin, Cout, groups));
+    for (int k = 0; k < K; k++)
+        for (int o = 0; o < Cout; o++) {
+            const float *w = weight + ((long)k * Cout + o) * Cin;
+            long col = (o / G) * P + o % G;
+            for (int q = 0; q < pairs; q++)
+                put_word(packed, ((long)k * pairs + q) * np + col, bf16_pair(w + 2 * q, 2 * q + 1 < Cin ? w + 2 * q + 1 : 0));
+        }
+    if (bias) {
+        float *b = packed + (long)K * pairs * np;
+        for (int o = 0; o < Cout; o++) b[(o / G) * P + o % G] = bias[o];
+    }
+}
+
+long ck_packed_backward_count_bf16(int K, int Cin, int Cout) { return (long)K * ((Cout + 1) / 2) * round_pad(Cin) + CK_PAD; }
+
+void ck_pack_backward_bf16(float *packed, const float *weight, int K, int Cin, int Cout) {
+    const long np = round_pad(Cin);
+    const int pairs = (Cout + 1) / 2;
+    memset(packed, 0, sizeof(float) * (size_t)ck_packed_backward_count_bf16(K, Cin, Cout));
+    for (int k = 0; k < K; k++)
+        for (int q = 0; q < pairs; q++) {
+            const float *w0 = weight + ((long)k * Cout + 2 * q) * Cin;
+            const float *w1 = 2 * q + 1 < Cout ? w0 + Cin : 0;
+            for (int c = 0; c < Cin; c++)
+                put_word(packed, ((long)k * pairs + q) * np + c, bf16_pair(w0 + c, w1 ? w1 + c : 0));
+        }
 }

@@ -3,6 +3,7 @@
 // 8 × 1. Ragged channel counts use vmaskmov loads and stores.
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <string.h>
 #include "CKernels.h"
 
 #define FN(name) name##_avx2
@@ -68,6 +69,39 @@ static ALWAYS_INLINE TARGET vec vround(vec x) { return _mm256_round_ps(x, _MM_FR
 static ALWAYS_INLINE TARGET vec vscale2(vec p, vec n) {
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// bf16 words: vdpbf16ps emulated with two FMAs on the halves widened to
+// fp32 (exact products, so the same two roundings; see kernels_generic.c).
+#define BF16_NATIVE 0
+typedef __m256i pvec;
+static ALWAYS_INLINE TARGET pvec pload(const float *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static ALWAYS_INLINE TARGET pvec pbroadcast(const unsigned short *q) {
+    int w; memcpy(&w, q, sizeof w);
+    return _mm256_set1_epi32(w);
+}
+static ALWAYS_INLINE TARGET vec vdot2(vec acc, pvec a, pvec b) {
+    const __m256i high = _mm256_set1_epi32((int)0xffff0000u);
+    vec ah = _mm256_castsi256_ps(_mm256_and_si256(a, high)), bh = _mm256_castsi256_ps(_mm256_and_si256(b, high));
+    vec al = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), bl = _mm256_castsi256_ps(_mm256_slli_epi32(b, 16));
+    return _mm256_fmadd_ps(al, bl, _mm256_fmadd_ps(ah, bh, acc));  // exact products: one rounding each, as above
+}
+// ck_bf16_from_float on 8 lanes: subnormals to signed zero, NaN quieted,
+// else round to nearest even on the upper 16 bits.
+static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
+    __m256i b = _mm256_castps_si256(x);
+    __m256i sub = _mm256_cmpeq_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x7f800000)), _mm256_setzero_si256());
+    b = _mm256_blendv_epi8(b, _mm256_and_si256(b, _mm256_set1_epi32((int)0x80000000u)), sub);
+    __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+    __m256i r = _mm256_add_epi32(b, _mm256_add_epi32(_mm256_set1_epi32(0x7fff),
+                                                     _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1))));
+    r = _mm256_srli_epi32(_mm256_blendv_epi8(r, _mm256_or_si256(b, _mm256_set1_epi32(0x400000)), nan), 16);
+    // Pack to 16 bits (per 128-bit half), then the two halves' low quadwords together.
+    __m128i h = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08));
+    if (n >= VL) { _mm_storeu_si128((__m128i *)q, h); return; }
+    unsigned short t[VL];
+    _mm_storeu_si128((__m128i *)t, h);
+    for (int i = 0; i < n; i++) q[i] = t[i];
 }
 
 #include "kernels_template.h"

@@ -4,12 +4,24 @@
 // broadcast: at most 30 of the 32 registers).
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <string.h>
 #include "CKernels.h"
 
+// kernels_avx512bf16.c includes this file with CK_WITH_BF16 set: the same
+// kernels, whose bf16 products then run on vdpbf16ps.
+#ifdef CK_WITH_BF16
+#define FN(name) name##_avx512bf16
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,avx2,fma")))
+#define ISA_ENUM CK_AVX512_BF16
+#define ISA_NAME "avx512bf16"
+#define BF16_NATIVE 1
+#else
 #define FN(name) name##_avx512
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
 #define ISA_ENUM CK_AVX512
 #define ISA_NAME "avx512"
+#define BF16_NATIVE 0
+#endif
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #define VL 16
 #define NV_MAX 4
@@ -53,6 +65,46 @@ static ALWAYS_INLINE TARGET vec vrecip(vec x) {
 // Nearest integer (as a float), and p·2^n exactly (vscalefps handles any n).
 static ALWAYS_INLINE TARGET vec vround(vec x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 static ALWAYS_INLINE TARGET vec vscale2(vec p, vec n) { return _mm512_scalef_ps(p, n); }
+
+// bf16 words: vdpbf16ps itself, or its emulation in fp32 (exact products,
+// the same two roundings in the same order; see kernels_generic.c).
+typedef __m512i pvec;
+static ALWAYS_INLINE TARGET pvec pload(const float *p) { return _mm512_loadu_si512(p); }
+static ALWAYS_INLINE TARGET pvec pbroadcast(const unsigned short *q) {
+    int w; memcpy(&w, q, sizeof w);
+    return _mm512_set1_epi32(w);
+}
+#if BF16_NATIVE
+static ALWAYS_INLINE TARGET vec vdot2(vec acc, pvec a, pvec b) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
+}
+static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
+    __m256i h = (__m256i)_mm512_cvtneps_pbh(x);
+    if (n >= VL) _mm256_storeu_si256((__m256i *)q, h); else _mm256_mask_storeu_epi16(q, (__mmask16)((1u << n) - 1u), h);
+}
+#else
+// Two FMAs on the halves widened to fp32: each product of two bf16 is exact,
+// so an FMA rounds once, as the instruction's addition does.
+static ALWAYS_INLINE TARGET vec vdot2(vec acc, pvec a, pvec b) {
+    const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
+    vec ah = _mm512_castsi512_ps(_mm512_and_si512(a, high)), bh = _mm512_castsi512_ps(_mm512_and_si512(b, high));
+    vec al = _mm512_castsi512_ps(_mm512_slli_epi32(a, 16)), bl = _mm512_castsi512_ps(_mm512_slli_epi32(b, 16));
+    return _mm512_fmadd_ps(al, bl, _mm512_fmadd_ps(ah, bh, acc));
+}
+// ck_bf16_from_float on 16 lanes: subnormals to signed zero, NaN quieted,
+// else round to nearest even on the upper 16 bits.
+static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
+    __m512i b = _mm512_castps_si512(x);
+    __mmask16 sub = _mm512_testn_epi32_mask(b, _mm512_set1_epi32(0x7f800000));
+    b = _mm512_mask_and_epi32(b, sub, b, _mm512_set1_epi32((int)0x80000000u));
+    __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+    __m512i r = _mm512_add_epi32(b, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
+                                                     _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1))));
+    r = _mm512_mask_or_epi32(r, nan, b, _mm512_set1_epi32(0x400000));
+    __m256i h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
+    if (n >= VL) _mm256_storeu_si256((__m256i *)q, h); else _mm256_mask_storeu_epi16(q, (__mmask16)((1u << n) - 1u), h);
+}
+#endif
 
 #include "kernels_template.h"
 #endif

@@ -66,4 +66,26 @@ static ALWAYS_INLINE vec vscale2(vec p, vec n) {
     return p * (vec)e;
 }
 
+// bf16 words: the emulation of vdpbf16ps (see the template's vocabulary).
+// The products of two bf16 are exact in fp32, so (acc + hi·hi) + lo·lo
+// rounds exactly as the instruction does (subnormal results aside: the
+// instruction flushes them to zero).
+#define BF16_NATIVE 0
+typedef unsigned uvec __attribute__((vector_size(16)));
+typedef uvec pvec;
+static ALWAYS_INLINE pvec pload(const float *p) { pvec v; memcpy(&v, p, sizeof v); return v; }
+static ALWAYS_INLINE pvec pbroadcast(const unsigned short *q) {
+    unsigned w; memcpy(&w, q, sizeof w);
+    return (pvec){w, w, w, w};
+}
+static ALWAYS_INLINE vec vdot2(vec acc, pvec a, pvec b) {
+    const uvec high = (uvec){0xffff0000u, 0xffff0000u, 0xffff0000u, 0xffff0000u};
+    vec ah = (vec)(a & high), bh = (vec)(b & high), al = (vec)(a << 16), bl = (vec)(b << 16);
+    vec t = acc + ah * bh;
+    return t + al * bl;
+}
+static ALWAYS_INLINE void vstore_bf16(unsigned short *q, vec x, int n) {
+    for (int i = 0; i < n; i++) q[i] = ck_bf16_from_float(x[i]);
+}
+
 #include "kernels_template.h"

@@ -16,6 +16,13 @@
 //   vmaskz(v, m)      v in the lanes of m, else 0;  vrelu(x)  max(x, 0), NaN kept
 //   vmax_nan(lo, x) vmin_nan(hi, x)   clamps that return x when x is NaN
 //   NV_MAX            most vectors a register tile spans;  MR_OF(nv)  its rows (<= MR_MAX)
+// and for the bf16 products (see "bf16 operands" below):
+//   pvec              VL 32-bit words, each a pair of bf16 (element 2i in the low half)
+//   pload(p)          VL words of a packed bf16 weight;  pbroadcast(q)  the pair at q in every word
+//   vdot2(acc, a, b)  acc + a.hi·b.hi + a.lo·b.lo per lane, rounded after each addition
+//                     (vdpbf16ps; the emulations round the same way, so they agree bit for bit)
+//   vstore_bf16(q, x, n)  the first n lanes of x rounded to bf16 (nearest-even), stored at q
+//   BF16_NATIVE       1 when vdot2 is the instruction, 0 when it is emulated
 //
 // How the products are blocked (the same scheme as oneDNN's AVX-512 1-D
 // convolution and llm.c's matmul, for activations laid out (T, C)):
@@ -124,6 +131,9 @@ typedef struct FN(rb_problem) {
     // The block of the inner index j = k·kc + c (tap-major) a pass covers;
     // 0 and K·kc, unless the driver splits a long inner dimension.
     int j0, j1;
+    // bf16 operands: the activations (lda counts bf16 elements), b holds
+    // weight words (pairs of bf16), and c counts pairs of input channels.
+    const unsigned short *ah;
 } FN(rb_problem);
 
 // Whether some tap of the block, for rows [t, t + m), is partly inside
@@ -141,15 +151,29 @@ static ALWAYS_INLINE TARGET int FN(rb_straddles)(const FN(rb_problem) *p, long t
 // acc[i][v] += the product for rows t .. t+MR-1, the vectors at column
 // offsets off[v] and the inner block [j0, j1). Taps whose rows all lie outside
 // [lo, hi) are skipped.
-static ALWAYS_INLINE TARGET void FN(rb_tile)(const FN(rb_problem) *p, long t, int MR, int NV,
+static ALWAYS_INLINE TARGET void FN(rb_tile)(const FN(rb_problem) *p, int bf, long t, int MR, int NV,
                                              const long *off, vec acc[][NV_MAX]) {
     for (int k = p->j0 / p->kc; k * p->kc < p->j1; k++) {
         long r0 = t + (long)(p->K - 1 - k) * p->step;
         if (r0 + MR - 1 < p->lo || r0 >= p->hi) continue;
-        const float *a = p->a + r0 * p->lda;
         const float *b = p->b + k * p->tapstride;
         const long lda = p->lda, ldb = p->ldb;
         const int cb = CK_MAX(p->j0 - k * p->kc, 0), ce = CK_MIN(p->j1 - k * p->kc, p->kc);
+        if (bf) {
+            // One vdot2 does two input channels: the pair at row t, channels
+            // 2c and 2c+1, against the weight words of that pair.
+            const unsigned short *a = p->ah + r0 * lda;
+            for (int c = cb; c < ce; c++) {
+                pvec bv[NV_MAX];
+                UNROLL for (int v = 0; v < NV; v++) bv[v] = pload(b + c * ldb + off[v]);
+                UNROLL for (int i = 0; i < MR; i++) {
+                    pvec av = pbroadcast(a + i * lda + 2 * c);
+                    UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vdot2(acc[i][v], av, bv[v]);
+                }
+            }
+            continue;
+        }
+        const float *a = p->a + r0 * p->lda;
         for (int c = cb; c < ce; c++) {
             vec bv[NV_MAX];
             UNROLL for (int v = 0; v < NV; v++) bv[v] = vload(b + c * ldb + off[v]);
@@ -207,11 +231,11 @@ static ALWAYS_INLINE TARGET void FN(plain_load)(const FN(plain_out) *o, long t, 
 
 // One tile for one inner block: the first block starts from add + bias, later
 // ones from the partial sums in `out`; the last one finishes.
-static ALWAYS_INLINE TARGET void FN(plain_tile)(const FN(rb_problem) *p, const FN(plain_out) *o,
+static ALWAYS_INLINE TARGET void FN(plain_tile)(const FN(rb_problem) *p, int bf, const FN(plain_out) *o,
                                                 long t, int MR, int NV, const long *off, int first, int last) {
     vec acc[MR_MAX][NV_MAX];
     if (first) FN(plain_init)(o, t, MR, NV, off, acc); else FN(plain_load)(o, t, MR, NV, off, acc);
-    FN(rb_tile)(p, t, MR, NV, off, acc);
+    FN(rb_tile)(p, bf, t, MR, NV, off, acc);
     FN(plain_store)(o, t, MR, NV, off, acc, last);
 }
 
@@ -245,7 +269,7 @@ static ALWAYS_INLINE TARGET void FN(gate_store)(const FN(gated_out) *o, float *g
 
 // One tile for one inner block. Partial sums of [a | g] wait in the gate
 // rows (a at column j, g at D + j) until the last block applies the unit.
-static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, const FN(gated_out) *o,
+static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, int bf, const FN(gated_out) *o,
                                                 long t, int MR, int NV, const long *off, int first, int last) {
     vec acc[MR_MAX][NV_MAX];
     const int H = NV / 2;
@@ -265,7 +289,7 @@ static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, const F
             }
         }
     }
-    FN(rb_tile)(p, t, MR, NV, off, acc);
+    FN(rb_tile)(p, bf, t, MR, NV, off, acc);
     if (!last) {
         UNROLL for (int v = 0; v < H; v++) {
             int j = (int)off[v];
@@ -293,13 +317,13 @@ static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, const F
 // (MR rows × NV vectors of the D channels) goes from the accumulators through
 // the unit's backward to dpre, never to memory.
 
-static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const FN(rb_problem) *res,
+static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const FN(rb_problem) *res, int bf,
                                              float *dpre, long lddp, const float *gate, long ldg, int D,
                                              long t, int MR, int NV, const long *off) {
     vec acc[MR_MAX][NV_MAX];
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vzero();
-    FN(rb_tile)(skip, t, MR, NV, off, acc);
-    if (res) FN(rb_tile)(res, t, MR, NV, off, acc);
+    FN(rb_tile)(skip, bf, t, MR, NV, off, acc);
+    if (res) FN(rb_tile)(res, bf, t, MR, NV, off, acc);
     const vec one = vset1(1.0f);
     UNROLL for (int i = 0; i < MR; i++) {
         const float *th = gate + (t + i) * ldg, *sg = th + D;
@@ -335,13 +359,15 @@ typedef struct FN(tile_job) {
 // reaches partly before the sequence (or after it) is computed row by row.
 // `kind` is a constant at each entry point, so each compiles to its own loops.
 
-enum { TILE_PLAIN, TILE_GATED, TILE_GATED_BACKWARD };
+// TILE_BF16 added to a kind: the products take bf16 operands.
+enum { TILE_PLAIN, TILE_GATED, TILE_GATED_BACKWARD, TILE_KIND = 3, TILE_BF16 = 4 };
 
 static ALWAYS_INLINE TARGET void FN(tile)(int kind, const FN(tile_job) *j, long t, int MR, int NV, const long *off) {
-    switch (kind) {
-    case TILE_PLAIN: FN(plain_tile)(j->p, j->plain, t, MR, NV, off, j->first, j->last); break;
-    case TILE_GATED: FN(gated_tile)(j->p, j->gated, t, MR, NV, off, j->first, j->last); break;
-    default: FN(gb_tile)(j->p, j->p2, j->dpre, j->lddp, j->gate, j->ldg, j->D, t, MR, NV, off); break;
+    const int bf = (kind & TILE_BF16) != 0;
+    switch (kind & TILE_KIND) {
+    case TILE_PLAIN: FN(plain_tile)(j->p, bf, j->plain, t, MR, NV, off, j->first, j->last); break;
+    case TILE_GATED: FN(gated_tile)(j->p, bf, j->gated, t, MR, NV, off, j->first, j->last); break;
+    default: FN(gb_tile)(j->p, j->p2, bf, j->dpre, j->lddp, j->gate, j->ldg, j->D, t, MR, NV, off); break;
     }
 }
 
@@ -372,7 +398,7 @@ static ALWAYS_INLINE TARGET void FN(rows)(int kind, const FN(tile_job) *j, long 
 // while every tile of the row block passes over it; partial sums go through
 // the output rows. (The layer backward's inner dimension, S + R, is short.)
 static ALWAYS_INLINE TARGET void FN(product)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
-    const int gated = kind == TILE_GATED;
+    const int gated = (kind & TILE_KIND) == TILE_GATED;
     const int nvec = (C + VL - 1) / VL, step = gated ? CK_MAX(NV_MAX / 2, 1) : NV_MAX;
     FN(rb_problem) p = *j->p;
     FN(tile_job) job = *j;
@@ -389,7 +415,7 @@ static ALWAYS_INLINE TARGET void FN(product)(int kind, const FN(tile_job) *j, lo
                 if (gated) off[v + n] = j->gated->P + (long)(v0 + v) * VL;
             }
             const int block = KC_FLOATS / (nv * VL);
-            const int blocks = kind == TILE_GATED_BACKWARD || inner <= 2 * block ? 1 : (inner + block - 1) / block;
+            const int blocks = (kind & TILE_KIND) == TILE_GATED_BACKWARD || inner <= 2 * block ? 1 : (inner + block - 1) / block;
             for (int b = 0; b < blocks; b++) {
                 p.j0 = (int)((long)inner * b / blocks);
                 p.j1 = (int)((long)inner * (b + 1) / blocks);
@@ -416,7 +442,7 @@ static TARGET void FN(conv_forward)(float *out, long ldo, const float *add, long
                                     const float *inp, long ldi, const float *wpacked,
                                     long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
     const long np = FN(round_pad)(Cout);
-    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin };
+    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin, 0 };
     FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * Cin * np, Cout, relu };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_PLAIN, &job, t0, t1, Cout);
@@ -426,7 +452,7 @@ static TARGET void FN(conv_backward_input)(float *dinp, long lddi, int accumulat
                                            const float *dout, long lddo, const float *wpacked,
                                            long t0, long t1, long T, int Cin, int Cout, int K, long d) {
     const long np = FN(round_pad)(Cin);
-    FN(rb_problem) p = { dout, lddo, 0, T, wpacked, np, (long)Cout * np, Cout, K, d, 0, K * Cout };
+    FN(rb_problem) p = { dout, lddo, 0, T, wpacked, np, (long)Cout * np, Cout, K, d, 0, K * Cout, 0 };
     FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0 };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_PLAIN, &job, t0, t1, Cin);
@@ -436,7 +462,7 @@ static TARGET void FN(conv_gated_forward)(float *gate, long ldg, float *z, long 
                                           const float *inp, long ldi, const float *wpacked,
                                           long t0, long t1, int Cin, int D, int K, long d) {
     const long P = FN(round_pad)(D), np = 2 * P;
-    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin };
+    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin, 0 };
     FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * Cin * np, D, P };
     FN(tile_job) job = { &p, 0, 0, &o, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_GATED, &job, t0, t1, D);
@@ -447,10 +473,79 @@ static TARGET void FN(gated_backward_product)(float *dpre, long lddp, const floa
                                               const float *dres, long lddr, const float *wr, long ldwr, int R,
                                               long t0, long t1, int D) {
     const long never = (long)1 << 62;
-    FN(rb_problem) skip = { dskip, ldds, 0, never, ws, ldws, 0, S, 1, 0, 0, S };
-    FN(rb_problem) res = { dres, lddr, 0, never, wr, ldwr, 0, R, 1, 0, 0, R };
+    FN(rb_problem) skip = { dskip, ldds, 0, never, ws, ldws, 0, S, 1, 0, 0, S, 0 };
+    FN(rb_problem) res = { dres, lddr, 0, never, wr, ldwr, 0, R, 1, 0, 0, R, 0 };
     FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D, 1, 1 };
     FN(product)(TILE_GATED_BACKWARD, &job, t0, t1, D);
+}
+
+// ---- bf16 operands ----------------------------------------------------------------------------
+//
+// The same products with both operands in bf16 and fp32 accumulation: the
+// activations as bf16 rows (pairs along the channels, an odd count padded
+// with a zero), the weights packed as words of two bf16 (ck_pack_*_bf16),
+// so that each vdot2 does two channels. Epilogues (bias, residual add, ReLU,
+// the gated unit and its backward) stay in fp32, as do the outputs.
+
+static TARGET void FN(conv_forward_bf16)(float *out, long ldo, const float *add, long lda,
+                                         const unsigned short *inp, long ldi, const float *wpacked,
+                                         long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
+    const long np = FN(round_pad)(Cout);
+    const int pairs = (Cin + 1) / 2;
+    FN(rb_problem) p = { 0, ldi, 0, t1, wpacked, np, (long)pairs * np, pairs, K, -d, 0, K * pairs, inp };
+    FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * pairs * np, Cout, relu };
+    FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
+    FN(product)(TILE_PLAIN | TILE_BF16, &job, t0, t1, Cout);
+}
+
+static TARGET void FN(conv_backward_input_bf16)(float *dinp, long lddi, int accumulate,
+                                                const unsigned short *dout, long lddo, const float *wpacked,
+                                                long t0, long t1, long T, int Cin, int Cout, int K, long d) {
+    const long np = FN(round_pad)(Cin);
+    const int pairs = (Cout + 1) / 2;
+    FN(rb_problem) p = { 0, lddo, 0, T, wpacked, np, (long)pairs * np, pairs, K, d, 0, K * pairs, dout };
+    FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0 };
+    FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
+    FN(product)(TILE_PLAIN | TILE_BF16, &job, t0, t1, Cin);
+}
+
+static TARGET void FN(conv_gated_forward_bf16)(float *gate, long ldg, float *z, long ldz,
+                                               const unsigned short *inp, long ldi, const float *wpacked,
+                                               long t0, long t1, int Cin, int D, int K, long d) {
+    const long P = FN(round_pad)(D), np = 2 * P;
+    const int pairs = (Cin + 1) / 2;
+    FN(rb_problem) p = { 0, ldi, 0, t1, wpacked, np, (long)pairs * np, pairs, K, -d, 0, K * pairs, inp };
+    FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * pairs * np, D, P };
+    FN(tile_job) job = { &p, 0, 0, &o, 0, 0, 0, 0, 0, 1, 1 };
+    FN(product)(TILE_GATED | TILE_BF16, &job, t0, t1, D);
+}
+
+static TARGET void FN(gated_backward_product_bf16)(float *dpre, long lddp, const float *gate, long ldg,
+                                                   const unsigned short *dskip, long ldds, const float *ws, long ldws, int S,
+                                                   const unsigned short *dres, long lddr, const float *wr, long ldwr, int R,
+                                                   long t0, long t1, int D) {
+    const long never = (long)1 << 62;
+    const int sp = (S + 1) / 2, rp = (R + 1) / 2;
+    FN(rb_problem) skip = { 0, ldds, 0, never, ws, ldws, 0, sp, 1, 0, 0, sp, dskip };
+    FN(rb_problem) res = { 0, lddr, 0, never, wr, ldwr, 0, rp, 1, 0, 0, rp, dres };
+    FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D, 1, 1 };
+    FN(product)(TILE_GATED_BACKWARD | TILE_BF16, &job, t0, t1, D);
+}
+
+// out[r] = inp[r] rounded to bf16, for `rows` rows of C floats; an odd C
+// gets a zero in column C, so that every row is whole pairs.
+static TARGET void FN(round_bf16)(unsigned short *out, long ldo, const float *inp, long ldi, long rows, int C) {
+    for (long r = 0; r < rows; r++) {
+        const float *x = inp + r * ldi;
+        unsigned short *y = out + r * ldo;
+        int j = 0;
+        for (; j + VL <= C; j += VL) vstore_bf16(y + j, vload(x + j), VL);
+        if (j < C) {
+            vmask m = vmask_first(C - j);
+            vstore_bf16(y + j, vloadm(x + j, m, vzero()), C - j);
+        }
+        if (C & 1) y[C] = 0;
+    }
 }
 
 // ---- Weight gradient: a reduction over time ---------------------------------------------------
@@ -757,6 +852,12 @@ const ck_kernels FN(ck_table) = {
     .conv_backward_input = FN(conv_backward_input),
     .conv_backward_weight = FN(conv_backward_weight),
     .gated_backward_product = FN(gated_backward_product),
+    .bf16_native = BF16_NATIVE,
+    .conv_forward_bf16 = FN(conv_forward_bf16),
+    .conv_gated_forward_bf16 = FN(conv_gated_forward_bf16),
+    .conv_backward_input_bf16 = FN(conv_backward_input_bf16),
+    .gated_backward_product_bf16 = FN(gated_backward_product_bf16),
+    .round_bf16 = FN(round_bf16),
     .gated_pointwise_forward = FN(gated_pointwise_forward),
     .gated_backward = FN(gated_backward),
     .column_sums = FN(column_sums),

@@ -1,8 +1,5 @@
 import ArgumentParser
 import Foundation
-import SeededRNG
-import SpeechAudio
-import Synchronization
 import TensorModule
 import WaveNetModule
 
@@ -17,7 +14,8 @@ struct BenchTrain: ParsableCommand {
         over that many threads of our own (OpenBLAS stays at one) and also times one thread, to print the scaling. With --peer-python and --peer-script, \
         runs the PyTorch peer model (wavenet_torch.py) with the same widths, batch, window and thread count right \
         after, and prints the ratio. --R, --S and --H set the widths as the peer's flags do (the gate \
-        width follows --R).
+        width follows --R). --precision bf16 times our bf16 training and our fp32 in the same run and prints \
+        the ratio; the peer then runs in bf16 (--bf16, torch.autocast) and in fp32.
         """
     )
 
@@ -32,6 +30,7 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Time exactly this many steps instead of --seconds (for instruction counts under callgrind).") var steps: Int?
     @Flag(inversion: .prefixedNo, help: "Measure this core's FMA peaks and print our fraction of them.") var peak = true
     @Option(help: "Also train this many models at once, one thread each, and print the scaling against one.") var workers: Int = 1
+    @Option(help: "fp32, or bf16 (then also our fp32, and the peer in both, for the ratios).") var precision: String = "fp32"
     @Option(help: "Python interpreter with torch installed, for the peer.") var peerPython: String?
     @Option(help: "Path to wavenet_torch.py.") var peerScript: String?
 
@@ -42,6 +41,7 @@ struct BenchTrain: ParsableCommand {
         guard [residual, skip, head].allSatisfy({ ($0 ?? 1) >= 1 }) else { throw ValidationError("--R, --S and --H must be at least 1") }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         guard steps.map({ $0 >= 1 }) ?? true else { throw ValidationError("--steps must be at least 1") }
+        do { _ = try Precision(parsing: precision) } catch { throw ValidationError("--precision: \(error)") }
         guard (peerPython == nil) == (peerScript == nil) else {
             throw ValidationError("give both --peer-python and --peer-script, or neither")
         }
@@ -62,14 +62,29 @@ struct BenchTrain: ParsableCommand {
         let name = model.modelConfig ?? model.preset
         let widths = "R\(config.residualChannels) D\(config.dilationChannels) S\(config.skipChannels) H\(config.headChannels)"
         print("kernels: \(kernels), chosen from CPUID (supported: \(Kernels.supported.map(\.rawValue).joined(separator: ", ")))")
-        let r = try TrainingMeasurement.run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds,
-                                            steps: steps, threads: threads)
+        let precision = try Precision(parsing: self.precision)
         let flops = Double(config.forwardMACsPerSample) * 6
+        func measure(_ p: Precision) throws -> TrainingMeasurement.Result {
+            let r = try TrainingMeasurement.run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds,
+                                                steps: steps, threads: threads, precision: p)
+            print(String(format: "ours:  %@ (%@) %@ B%d T%d, %d thread(s): median %.0f samples/s (best %.0f, middle 80 %% of steps %.0f–%.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
+                         name, widths, p.rawValue, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
+                         r.samplesPerSecond(quantile: 0.9), r.samplesPerSecond(quantile: 0.1),
+                         r.medianSamplesPerSecond * flops / 1e9, r.steps, r.lossFirst, r.lossLast))
+            return r
+        }
+        if precision == .bf16 {
+            print(kernels.nativeBF16 ? "bf16 dot product: vdpbf16ps"
+                  : Kernels.bf16DotAvailable ? "bf16 dot product: two FMAs (faster than vdpbf16ps on this CPU, measured at start)"
+                  : "warning: no bf16 dot product (AVX512_BF16) on this CPU; bf16 runs its emulation by FMAs")
+        }
+        let r = try measure(precision)
         let gflops = r.medianSamplesPerSecond * flops / 1e9
-        print(String(format: "ours:  %@ (%@) B%d T%d, %d thread(s): median %.0f samples/s (best %.0f, middle 80 %% of steps %.0f–%.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
-                     name, widths, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
-                     r.samplesPerSecond(quantile: 0.9), r.samplesPerSecond(quantile: 0.1),
-                     gflops, r.steps, r.lossFirst, r.lossLast))
+        if precision == .bf16 {
+            let fp32 = try measure(.fp32)
+            print(String(format: "ratio ours bf16/fp32: %.2f× median, %.2f× best", r.medianSamplesPerSecond / fp32.medianSamplesPerSecond,
+                         r.bestSamplesPerSecond / fp32.bestSamplesPerSecond))
+        }
         if peak {
             let widest = try Kernels(Kernels.best)
             let peaks = [widest] + (widest.variant != .avx2 && Kernels.supported.contains(.avx2) ? [try Kernels(.avx2)] : [])
@@ -83,14 +98,14 @@ struct BenchTrain: ParsableCommand {
         var one = r
         if threads > 1 {
             one = try TrainingMeasurement.run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds,
-                                              steps: steps, threads: 1)
-            print(String(format: "ours:  1 thread, for comparison: median %.0f samples/s (best %.0f); %d threads = %.2f× one thread (median), %.2f× (best)",
+                                              steps: steps, threads: 1, precision: precision)
+            print(String(format: "ours:  1 thread (\(precision)), for comparison: median %.0f samples/s (best %.0f); %d threads = %.2f× one thread (median), %.2f× (best)",
                          one.medianSamplesPerSecond, one.bestSamplesPerSecond, threads,
                          r.medianSamplesPerSecond / one.medianSamplesPerSecond, r.bestSamplesPerSecond / one.bestSamplesPerSecond))
         }
         if workers > 1 {
             let all = try TrainingMeasurement.runConcurrently(workers: workers, config: config, kernels: kernels, batch: batch,
-                                                              time: time, seconds: seconds)
+                                                              time: time, seconds: seconds, precision: precision)
             let total = all.reduce(0) { $0 + $1.medianSamplesPerSecond }
             print(String(format: "ours:  %d workers at once (1 thread each): %@ samples/s each (median), %.0f in all = %.2f× one worker alone",
                          workers, all.map { String(format: "%.0f", $0.medianSamplesPerSecond) }.joined(separator: ", "),
@@ -101,108 +116,14 @@ struct BenchTrain: ParsableCommand {
               config.classes == 256, config.dilations == WaveNetConfig.doublingDilations(stacks: 2, layersPerStack: 10) else {
             throw ValidationError("the PyTorch peer builds only 2 stacks of dilations 1…512, kernel 2, gate width = --R, 256 classes")
         }
-        let peer = try PeerRun.run(python: peerPython, script: peerScript, arguments: [
-            "--threads", "\(threads)", "--batch", "\(batch)", "--T", "\(time)", "--seconds", "\(seconds)",
-            "--R", "\(config.residualChannels)", "--S", "\(config.skipChannels)", "--H", "\(config.headChannels)",
-        ])
-        print(String(format: "peer:  torch %@: median %.0f samples/s (best %.0f)", peer.version, peer.median, peer.best))
-        print(String(format: "ratio ours/peer: %.2f× median, %.2f× best", r.medianSamplesPerSecond / peer.median, r.bestSamplesPerSecond / peer.best))
-    }
-}
-
-/// One run of the PyTorch peer (wavenet_torch.py, given as --peer-script), which prints one JSON line.
-enum PeerRun {
-    static func run(python: String, script: String, arguments: [String]) throws -> (version: String, median: Double, best: Double) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let line = String(data: data, encoding: .utf8)?.split(separator: "\n").last,
-              let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let median = json["samples_per_s_median"] as? Double else {
-            throw ValidationError("the peer failed (exit \(process.terminationStatus)); run it by hand to see why")
+        for peerPrecision in precision == .bf16 ? [Precision.bf16, .fp32] : [.fp32] {
+            let peer = try PeerRun.run(python: peerPython, script: peerScript, arguments: [
+                "--threads", "\(threads)", "--batch", "\(batch)", "--T", "\(time)", "--seconds", "\(seconds)",
+                "--R", "\(config.residualChannels)", "--S", "\(config.skipChannels)", "--H", "\(config.headChannels)",
+            ] + (peerPrecision == .bf16 ? ["--bf16"] : []))
+            print(String(format: "peer:  torch %@ %@: median %.0f samples/s (best %.0f)", peer.version, peerPrecision.rawValue, peer.median, peer.best))
+            print(String(format: "ratio ours %@/peer %@: %.2f× median, %.2f× best", precision.rawValue, peerPrecision.rawValue,
+                         r.medianSamplesPerSecond / peer.median, r.bestSamplesPerSecond / peer.best))
         }
-        return (json["torch"] as? String ?? "?", median, json["samples_per_s_best"] as? Double ?? median)
-    }
-}
-
-/// Training throughput of one model on synthetic windows.
-enum TrainingMeasurement {
-    struct Result: Sendable {
-        var steps: Int
-        var samplesPerStep: Int
-        /// Seconds per step, sorted ascending.
-        var stepSeconds: [Double]
-        var medianSamplesPerSecond: Double { Double(samplesPerStep) / stepSeconds[stepSeconds.count / 2] }
-        var bestSamplesPerSecond: Double { Double(samplesPerStep) / stepSeconds[0] }
-        /// Samples/s of the step at `quantile` of the step times (0: fastest).
-        func samplesPerSecond(quantile: Double) -> Double {
-            Double(samplesPerStep) / stepSeconds[min(stepSeconds.count - 1, Int(quantile * Double(stepSeconds.count)))]
-        }
-        var lossFirst: Double
-        var lossLast: Double
-    }
-
-    /// Trains `config` on batch × time windows for about `seconds` (at least
-    /// three timed steps), or exactly `steps` timed steps, after `warmup` steps.
-    static func run(
-        config: WaveNetConfig, kernels: Kernels, batch: Int, time: Int, seconds: Double, steps: Int? = nil, warmup: Int = 3, threads: Int = 1
-    ) throws -> Result {
-        let model = try WaveNet(config: config, seed: 0)
-        model.kernels = kernels
-        model.threads = threads
-        // Sum of two sines plus noise, mu-law encoded, like the PyTorch peer.
-        var rng = Xoshiro256(seed: 1)
-        let n = batch * (time + 1)
-        var windows = [Int32](repeating: 0, count: n)
-        for i in 0..<n {
-            let t = Double(i % (time + 1))
-            let x = 0.4 * sin(2 * .pi * 220 * t / 16000) + 0.2 * sin(2 * .pi * 1234 * t / 16000) + 0.05 * rng.nextGaussian()
-            windows[i] = Int32(MuLaw.encode(Float(x)))  // clamps to ±1
-        }
-        return windows.withUnsafeBufferPointer { w in
-            var first = 0.0
-            for i in 0..<warmup {
-                let l = model.trainStep(windows: w.baseAddress!, batch: batch, time: time, learningRate: 1e-3)
-                if i == 0 { first = l }
-            }
-            var times: [Double] = []
-            times.reserveCapacity(4096)
-            var last = 0.0
-            let end = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-            while steps.map({ times.count < $0 }) ?? (ContinuousClock.now < end || times.count < 3) {
-                times.append(BenchClock.seconds {
-                    last = model.trainStep(windows: w.baseAddress!, batch: batch, time: time, learningRate: 1e-3)
-                })
-            }
-            return Result(steps: times.count, samplesPerStep: batch * time, stepSeconds: times.sorted(), lossFirst: first, lossLast: last)
-        }
-    }
-
-    /// Trains one model per thread at the same time (each with its own
-    /// buffers, one thread each) and returns each worker's result.
-    static func runConcurrently(
-        workers: Int, config: WaveNetConfig, kernels: Kernels, batch: Int, time: Int, seconds: Double
-    ) throws -> [Result] {
-        let results = Mutex<[Int: Swift.Result<Result, any Error>]>([:])
-        let done = DispatchGroup()
-        for w in 0..<workers {
-            done.enter()
-            let thread = Thread {
-                let r = Swift.Result { try run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds) }
-                results.withLock { $0[w] = r }
-                done.leave()
-            }
-            thread.stackSize = 8 << 20
-            thread.start()
-        }
-        done.wait()
-        return try results.withLock { all in try (0..<workers).map { try all[$0]!.get() } }
     }
 }

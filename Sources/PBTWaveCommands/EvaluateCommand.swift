@@ -45,15 +45,15 @@ struct EvaluateCommand: ParsableCommand {
             let evaluator = try WholeSetEvaluator(clips: data.validation, config: model.config)
             let score = try evaluator.score(model, threads: threads)
             let seconds = elapsedSeconds(since: start)
-            print(String(format: "%@: step %d, whole-set validation NLL %.4f bits/sample over %@ samples (every validation sample "
+            print(String(format: "%@: step %d, %@, whole-set validation NLL %.4f bits/sample over %@ samples (every validation sample "
                          + "with a full receptive field of %d; unigram baseline %.3f) in %.1f s on %d thread%@",
-                         checkpoint, header.step, score.nllBits, score.count.grouped, model.config.receptiveField, unigram,
+                         checkpoint, header.step, model.precision.rawValue, score.nllBits, score.count.grouped, model.config.receptiveField, unigram,
                          seconds, threads, threads == 1 ? "" : "s"))
             return
         }
         let validator = try EvaluationOptions(windows: evalWindows, targets: evalTargets).validator(data, config: model.config)
         let nll = validator.nllBits(model)
-        print(String(format: "%@: step %d, validation NLL %.4f bits/sample over %d windows × %d samples (unigram baseline %.3f)",
-                     checkpoint, header.step, nll, validator.windows.count, validator.targets, unigram))
+        print(String(format: "%@: step %d, %@, validation NLL %.4f bits/sample over %d windows × %d samples (unigram baseline %.3f)",
+                     checkpoint, header.step, model.precision.rawValue, nll, validator.windows.count, validator.targets, unigram))
     }
 }

@@ -32,6 +32,8 @@ struct ExperimentCommand: ParsableCommand {
     @Option(help: "Override the number of seeds.") var seeds: Int?
     @Option(help: "Methods to compare, comma-separated (default: pbt-5x5,pbt-5x20,random-search,fixed-lr).")
     var methods: String?
+    @Option(help: "Operands of the products: fp32 (default) or bf16 (bf16 operands, fp32 accumulation); replays keep it.")
+    var precision: String = "fp32"
     @OptionGroup var corpus: CorpusOptions
     @OptionGroup var progress: ProgressOptions
 
@@ -39,6 +41,7 @@ struct ExperimentCommand: ParsableCommand {
         guard ExperimentPreset.all[preset] != nil else { throw ValidationError("unknown --preset '\(preset)'; choose quick, paper or smoke") }
         if let seeds { guard (1...1000).contains(seeds) else { throw ValidationError("--seeds must be at least 1 (and at most 1000)") } }
         if let methods { _ = try ExperimentPreset.quick.methods(slugs: Self.slugs(methods)) }
+        do { _ = try Precision(parsing: precision) } catch { throw ValidationError("--precision: \(error)") }
     }
 
     static func slugs(_ list: String) -> [String] {
@@ -49,7 +52,8 @@ struct ExperimentCommand: ParsableCommand {
         var p = ExperimentPreset.all[preset]!
         if let seeds { p.seeds = seeds }
         let directory = URL(fileURLWithPath: runDir ?? "runs/experiment-\(p.name)")
-        let base = TrainingRecipe(model: WaveNetConfig.presets[p.model]!, training: TrainingOptions(batch: p.batch, window: p.window),
+        let base = TrainingRecipe(model: WaveNetConfig.presets[p.model]!, training: TrainingOptions(batch: p.batch, window: p.window,
+                                                                                                           precision: try Precision(parsing: precision)),
                                   evaluation: EvaluationOptions(windows: p.evalWindows, targets: p.evalTargets), seed: 0)
         let (runner, _) = try RunnerOptions.wavenetRunner(base, corpus: corpus)
         let chosen = try methods.map { try p.methods(slugs: Self.slugs($0)) } ?? p.methods
@@ -63,7 +67,7 @@ struct ExperimentCommand: ParsableCommand {
             },
             rescore: try Self.wholeSetScorer(runner, threads: ProcessInfo.processInfo.activeProcessorCount),
             replay: try Self.replayer(runner))
-        print("experiment \(p.name): \(chosen.count) methods × \(p.seeds) seeds, model \(p.model), \(p.totalSteps) steps per method "
+        print("experiment \(p.name): \(chosen.count) methods × \(p.seeds) seeds, model \(p.model) in \(base.training.precision), \(p.totalSteps) steps per method "
               + "(\(p.trialSteps)-step trials, batch \(p.batch) × \(p.window)), \(p.workers) workers; in \(directory.path)")
         let line = ProgressLine(label: "experiment", style: progress.progress, interval: 10)
         let start = ContinuousClock.now

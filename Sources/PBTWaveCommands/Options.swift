@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SpeechAudio
+import TensorModule
 import WaveNetModule
 
 // Option groups shared by the commands.
@@ -69,6 +70,9 @@ struct RecipeOptions<Defaults: RecipeDefaults>: ParsableArguments {
     @Option(help: "Unscored leading samples per training window; 0 pads with zeros, as the PyTorch reference does (default: 0).")
     var context: Int?
 
+    @Option(help: "Operands of the products: fp32, or bf16 (bf16 operands, fp32 accumulation; fp32 weights, gradients and Adam) (default: fp32).")
+    var precision: String?
+
     @Option(name: .customLong("eval-windows"),
             help: "Validation windows, fixed and evenly spaced over the validation files (default: \(Defaults.evaluation.windows)).")
     var evalWindows: Int?
@@ -80,6 +84,7 @@ struct RecipeOptions<Defaults: RecipeDefaults>: ParsableArguments {
     func validate() throws {
         if let preset, modelConfig == nil { try WaveNetConfig.checkPreset(preset) }
         if preset != nil, modelConfig != nil { throw ValidationError("give --preset or --model-config, not both") }
+        if let precision { _ = try parsedPrecision(precision) }
         guard (batch ?? 1) >= 1, (window ?? 1) >= 1 else { throw ValidationError("--batch and --window must be at least 1") }
         guard (context ?? 0) >= 0 else { throw ValidationError("--context must be 0 or more") }
         guard (evalWindows ?? 1) >= 1, (evalTargets ?? 1) >= 1 else {
@@ -96,7 +101,8 @@ struct RecipeOptions<Defaults: RecipeDefaults>: ParsableArguments {
     /// The flags the user gave, by name, for messages.
     var given: [String] {
         [("--preset", preset != nil), ("--model-config", modelConfig != nil), ("--batch", batch != nil), ("--window", window != nil),
-         ("--context", context != nil), ("--eval-windows", evalWindows != nil), ("--eval-targets", evalTargets != nil)]
+         ("--context", context != nil), ("--precision", precision != nil), ("--eval-windows", evalWindows != nil),
+         ("--eval-targets", evalTargets != nil)]
             .filter(\.1).map(\.0)
     }
 
@@ -111,9 +117,14 @@ struct RecipeOptions<Defaults: RecipeDefaults>: ParsableArguments {
         var r = base
         if let model = try model() { r.model = model }
         r.training = TrainingOptions(batch: batch ?? r.training.batch, window: window ?? r.training.window,
-                                     context: context ?? r.training.context)
+                                     context: context ?? r.training.context,
+                                     precision: try precision.map(parsedPrecision) ?? r.training.precision)
         r.evaluation = EvaluationOptions(windows: evalWindows ?? r.evaluation.windows, targets: evalTargets ?? r.evaluation.targets)
         return r
+    }
+
+    func parsedPrecision(_ text: String) throws -> Precision {
+        do { return try Precision(parsing: text) } catch { throw ValidationError("--precision: \(error)") }
     }
 
     /// The command's default recipe with the flags applied.

@@ -62,8 +62,11 @@ struct RunnerOptions: ParsableArguments {
     static func stored(_ recipe: TrainingRecipe?) -> [String: String] {
         guard let r = recipe else { return [:] }
         let preset = WaveNetConfig.presets.first { $0.value == r.model }?.key
-        return ["preset": preset ?? "custom", "batch": "\(r.training.batch)", "window": "\(r.training.window)",
-                "eval-windows": "\(r.evaluation.windows)", "eval-targets": "\(r.evaluation.targets)"]
+        var stored = ["preset": preset ?? "custom", "batch": "\(r.training.batch)", "window": "\(r.training.window)",
+                      "eval-windows": "\(r.evaluation.windows)", "eval-targets": "\(r.evaluation.targets)"]
+        // Only when not the default, so runs stored before bf16 existed still match.
+        if r.training.precision != .fp32 { stored["precision"] = r.training.precision.rawValue }
+        return stored
     }
 
     /// The runner and the run's configuration (with its replay recipe);

@@ -47,7 +47,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         // Every output location is checked before any work, so a typo cannot cost a training run.
         for path in [checkpoint, curve].compactMap({ $0 }) { try OutputPath.check(path) }
-        let plan = try TrainingPlan(self)
+        var plan = try TrainingPlan(self)
         if let note = plan.recipeNote { print(note) }
         // What --resume continues from is checked before the corpus is loaded.
         let resumed = try resume ? checkpoint.map { try TrainingPlan.resumable($0, until: plan.steps) } : nil
@@ -65,6 +65,8 @@ struct TrainCommand: ParsableCommand {
             guard loaded.config == plan.recipe.model else {
                 throw CommandError("--resume: \(checkpoint) holds a different model than the one asked for (\(recipe.given.isEmpty ? "the default" : recipe.given.joined(separator: ", ")))")
             }
+            // A resumed run keeps its checkpoint's precision unless --precision asks for another.
+            if !recipe.given.contains("--precision") { plan.recipe.training.precision = loaded.precision }
             model = loaded
             loaded.threads = threads
             print("resuming \(checkpoint) at step \(model.step)")

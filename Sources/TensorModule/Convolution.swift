@@ -30,31 +30,50 @@ public final class PackedConv {
     public let outChannels: Int
     /// Whether the outputs are WaveNet's gated pair [a | g] (Cout = 2D).
     public let gated: Bool
+    /// The operands the products take: fp32 weights for the fp32 kernels,
+    /// or words of two bf16 (rounded to nearest-even) for the `…BF16` ones.
+    public let precision: Precision
     let forward: Tensor
     let backward: Tensor
 
-    public init(kernelSize K: Int, inChannels Cin: Int, outChannels Cout: Int, gated: Bool = false) {
+    public init(kernelSize K: Int, inChannels Cin: Int, outChannels Cout: Int, gated: Bool = false, precision: Precision = .fp32) {
         precondition(K >= 1 && Cin >= 1 && Cout >= 1, "convolution sizes must be positive (K \(K) Cin \(Cin) Cout \(Cout))")
         precondition(!gated || Cout % 2 == 0, "a gated convolution needs an even Cout, got \(Cout)")
         kernelSize = K
         inChannels = Cin
         outChannels = Cout
         self.gated = gated
-        forward = Tensor(shape: [ck_packed_forward_count(Int32(K), Int32(Cin), Int32(Cout), gated ? 2 : 1)])
-        backward = Tensor(shape: [ck_packed_backward_count(Int32(K), Int32(Cin), Int32(Cout))])
+        self.precision = precision
+        let (k, i, o, g) = (Int32(K), Int32(Cin), Int32(Cout), Int32(gated ? 2 : 1))
+        switch precision {
+        case .fp32:
+            forward = Tensor(shape: [ck_packed_forward_count(k, i, o, g)])
+            backward = Tensor(shape: [ck_packed_backward_count(k, i, o)])
+        case .bf16:
+            forward = Tensor(shape: [ck_packed_forward_count_bf16(k, i, o, g)])
+            backward = Tensor(shape: [ck_packed_backward_count_bf16(k, i, o)])
+        }
     }
 
-    /// Copies `weight` (K, Cout, Cin) and `bias` (Cout; nil for none) in.
+    /// Copies `weight` (K, Cout, Cin) and `bias` (Cout; nil for none) in
+    /// (for bf16, the weight rounded to nearest-even; the bias stays fp32).
     public func pack(weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?) {
-        ck_pack_forward(forward.baseAddress, weight, bias, Int32(kernelSize), Int32(inChannels), Int32(outChannels), gated ? 2 : 1)
-        ck_pack_backward(backward.baseAddress, weight, Int32(kernelSize), Int32(inChannels), Int32(outChannels))
+        let (k, i, o, g) = (Int32(kernelSize), Int32(inChannels), Int32(outChannels), Int32(gated ? 2 : 1))
+        switch precision {
+        case .fp32:
+            ck_pack_forward(forward.baseAddress, weight, bias, k, i, o, g)
+            ck_pack_backward(backward.baseAddress, weight, k, i, o)
+        case .bf16:
+            ck_pack_forward_bf16(forward.baseAddress, weight, bias, k, i, o, g)
+            ck_pack_backward_bf16(backward.baseAddress, weight, k, i, o)
+        }
     }
 
     /// Columns of the forward form (Cout padded, per group).
     var forwardColumns: Int { (gated ? 2 : 1) * ((outChannels / (gated ? 2 : 1) + 15) / 16 * 16) }
     /// Columns of the backward form (Cin padded).
     var backwardColumns: Int { (inChannels + 15) / 16 * 16 }
-    /// The packed bias (forwardColumns floats).
+    /// The packed bias (forwardColumns floats; fp32 packing only).
     var packedBias: UnsafePointer<Float> { UnsafePointer(forward.baseAddress + kernelSize * inChannels * forwardColumns) }
 }
 
@@ -72,6 +91,7 @@ extension Kernels {
         weight w: PackedConv, rows: Range<Int>, dilation d: Int = 1, relu: Bool = false
     ) {
         precondition(!w.gated, "a gated weight goes to convGatedForward")
+        precondition(w.precision == .fp32, "a bf16-packed weight takes bf16 activations")
         precondition(rows.lowerBound >= 0 && d >= 1, "conv forward: rows \(rows) must start at ≥ 0, dilation \(d) ≥ 1")
         precondition(outStride >= w.outChannels && inStride >= w.inChannels && (add == nil || addStride >= w.outChannels),
                      "conv forward: a stride is shorter than its row")
@@ -95,6 +115,7 @@ extension Kernels {
         inp: UnsafePointer<Float>, inStride: Int, weight w: PackedConv, rows: Range<Int>, dilation d: Int = 1
     ) {
         precondition(w.gated, "convGatedForward needs a weight packed with gated: true")
+        precondition(w.precision == .fp32, "a bf16-packed weight takes bf16 activations")
         let D = w.outChannels / 2
         precondition(rows.lowerBound >= 0 && d >= 1, "gated conv: rows \(rows) must start at ≥ 0, dilation \(d) ≥ 1")
         precondition(gateStride >= 2 * D && zStride >= D && inStride >= w.inChannels, "gated conv: a stride is shorter than its row")
@@ -123,6 +144,7 @@ extension Kernels {
         dout: UnsafePointer<Float>, doutStride: Int, weight w: PackedConv, rows: Range<Int>, time T: Int, dilation d: Int = 1
     ) {
         precondition(rows.lowerBound >= 0 && rows.upperBound <= T && d >= 1, "conv input gradient: rows \(rows) outside 0..<\(T)")
+        precondition(w.precision == .fp32, "a bf16-packed weight takes a bf16 gradient")
         precondition(dinpStride >= w.inChannels && doutStride >= w.outChannels, "conv input gradient: a stride is shorter than its row")
         if rows.isEmpty { return }
         if variant == .blas {

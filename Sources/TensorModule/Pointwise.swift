@@ -52,6 +52,7 @@ extension Kernels {
         rows: Range<Int>, channels D: Int
     ) {
         precondition(ws.kernelSize == 1 && skipColumn >= 0 && skipColumn + D <= ws.inChannels, "gated backward: skip columns out of range")
+        precondition(ws.precision == .fp32 && wr?.precision ?? .fp32 == .fp32, "bf16-packed weights take bf16 gradients")
         precondition((dres == nil) == (wr == nil) && (wr.map { $0.kernelSize == 1 && $0.inChannels == D } ?? true),
                      "gated backward: the residual gradient and weight go together, with D inputs")
         precondition(rows.lowerBound >= 0 && dpreStride >= 2 * D && gateStride >= 2 * D && skipStride >= ws.outChannels

@@ -17,13 +17,18 @@ public struct CheckpointHeader: Codable, Sendable, Equatable {
     public var tensors: [String]
     /// Free-form facts (training options, trial id, …).
     public var metadata: [String: String]
+    /// The precision the model trains in; absent (nil) means fp32, as in
+    /// every version-1 checkpoint.
+    public var precision: Precision?
 }
 
 /// The versioned binary checkpoint format.
 ///
 /// ```
 /// "PBTWAVE\0"                 8 bytes magic
-/// version                     UInt32 little-endian (1)
+/// version                     UInt32 little-endian (1; 2 when the header
+///                             names a precision other than fp32, so that a
+///                             build that cannot train in it refuses the file)
 /// header length H             UInt32 little-endian
 /// header                      H bytes of JSON (CheckpointHeader)
 /// parameters, Adam m, Adam v  3 × floatCount Float32 little-endian
@@ -34,7 +39,8 @@ public struct CheckpointHeader: Codable, Sendable, Equatable {
 /// sees half a checkpoint.
 public enum CheckpointFile {
     public static let magic: [UInt8] = Array("PBTWAVE".utf8) + [0]
-    public static let version: UInt32 = 1
+    /// The newest version this build writes and reads (it reads 1 too).
+    public static let version: UInt32 = 2
 
     /// Serialises `model` (+ `dataRNG`, `metadata`) and writes it atomically.
     /// Refuses a model with a non-finite parameter (a diverged run), so a
@@ -57,7 +63,8 @@ public enum CheckpointFile {
         }
         let header = CheckpointHeader(
             config: model.config, step: model.step, adam: model.adamConfig, dataRNG: dataRNG,
-            floatCount: model.layout.count, tensors: model.layout.entries.map { "\($0.name)\($0.shape)" }, metadata: metadata)
+            floatCount: model.layout.count, tensors: model.layout.entries.map { "\($0.name)\($0.shape)" }, metadata: metadata,
+            precision: model.precision == .fp32 ? nil : model.precision)
         let headerBytes: Data
         do {
             let encoder = JSONEncoder()
@@ -70,7 +77,7 @@ public enum CheckpointFile {
         let floats = model.layout.count
         bytes.reserveCapacity(16 + headerBytes.count + 3 * floats * 4 + 32)
         bytes += magic
-        appendLE(&bytes, version)
+        appendLE(&bytes, header.precision == nil ? 1 : version)
         appendLE(&bytes, UInt32(headerBytes.count))
         bytes += headerBytes
         for arena in [model.parameters, model.adamM, model.adamV] {
@@ -106,8 +113,8 @@ public enum CheckpointFile {
         guard bytes.count >= 16 + 32 else { throw fail("too short to be a PBTWave checkpoint (\(bytes.count) bytes; truncated?)") }
         guard Array(bytes[0..<8]) == magic else { throw fail("not a PBTWave checkpoint (wrong magic bytes)") }
         let version = readLE(bytes, at: 8)
-        guard version == Self.version else {
-            throw fail("format version \(version) is not supported (this build reads version \(Self.version))")
+        guard version == 1 || version == Self.version else {
+            throw fail("format version \(version) is not supported (this build reads versions 1 and \(Self.version))")
         }
         let body = bytes.count - 32
         let expected = Array(bytes[body...])
@@ -120,6 +127,9 @@ public enum CheckpointFile {
             header = try JSONDecoder().decode(CheckpointHeader.self, from: Data(bytes[16..<(16 + headerLength)]))
         } catch {
             throw fail("unreadable header: \(error)")
+        }
+        guard version == 2 || header.precision == nil else {
+            throw fail("a version-1 checkpoint cannot name a precision (its header says \(header.precision!))")
         }
         // The header is input: its config is checked (bounded sizes) and its
         // float count must be the config's, and fit the file, before anything
@@ -201,5 +211,6 @@ extension WaveNet {
         }
         step = header.step
         adamConfig = header.adam
+        precision = header.precision ?? .fp32
     }
 }

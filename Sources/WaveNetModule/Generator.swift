@@ -17,11 +17,15 @@ import TensorModule
 /// logits (a test checks this).
 ///
 /// The generator copies the weights it needs (transposed for
-/// `matvecTransposed`), so it is independent of later training.
+/// `matvecTransposed`), so it is independent of later training. A bf16
+/// model generates in bf16 as it trains: the products' weights and inputs
+/// rounded to bf16 values (fp32 accumulation), the input convolution in fp32.
 public final class WaveNetGenerator {
     public let config: WaveNetConfig
     /// The kernel variant each step runs (the model's, by default).
     public var kernels: Kernels
+    /// The model's precision when the generator was made.
+    public let precision: Precision
     // Transposed weights: (inputs, outputs).
     let embedding: Tensor            // (V, R), rows used directly
     let inputT: Tensor, inputBias: Tensor          // (Ki·R, R)
@@ -43,6 +47,7 @@ public final class WaveNetGenerator {
         let c = model.config
         config = c
         kernels = model.kernels
+        precision = model.precision
         let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels, V = c.classes
         let K = c.kernelSize, Ki = c.inputKernelSize
         let p = model.p
@@ -93,6 +98,9 @@ public final class WaveNetGenerator {
         hidden = Tensor(shape: [H])
         logits = Tensor(shape: [V])
         weights = Tensor(shape: [V])
+        if precision == .bf16 {
+            for t in dilatedT + outT + [head1T, head2T] { BF16Buffer.roundInPlace(t.baseAddress, count: t.count) }
+        }
     }
 
     /// Forgets all history: the next code is treated as the first of a window.
@@ -118,7 +126,7 @@ public final class WaveNetGenerator {
             if src < 0 { (stacked.baseAddress + k * R).update(repeating: 0, count: R) }
             else { (stacked.baseAddress + k * R).update(from: inputHistory.baseAddress + slot * R, count: R) }
         }
-        let k = kernels
+        let k = kernels, bf16 = precision == .bf16
         k.matvecTransposed(h.baseAddress, weightT: inputT.baseAddress, x: stacked.baseAddress, bias: inputBias.baseAddress,
                          rows: R, cols: Ki * R)
         skip.zero()
@@ -134,20 +142,24 @@ public final class WaveNetGenerator {
                 if src < 0 { (stacked.baseAddress + k * R).update(repeating: 0, count: R) }
                 else { (stacked.baseAddress + k * R).update(from: queue.baseAddress + (src % capacity) * R, count: R) }
             }
+            if bf16 { BF16Buffer.roundInPlace(stacked.baseAddress, count: K * R) }
             k.matvecTransposed(pre.baseAddress, weightT: dilatedT[l].baseAddress, x: stacked.baseAddress,
                                bias: dilatedBias[l].baseAddress, rows: 2 * D, cols: K * R)
             k.gatedForward(gate: nil, z: z.baseAddress, zStride: D, pre: pre.baseAddress, preStride: 2 * D, rows: 1, channels: D)
             // The last layer's residual output feeds nothing: skip rows only.
             let rows = l < L - 1 ? S + R : S
+            if bf16 { BF16Buffer.roundInPlace(z.baseAddress, count: D) }
             k.matvecTransposed(out.baseAddress, weightT: outT[l].baseAddress, x: z.baseAddress, bias: outBias[l].baseAddress,
                                rows: rows, cols: D, ldw: S + R)
             accumulate(skip.baseAddress, out.baseAddress, count: S)
             if l < L - 1 { accumulate(h.baseAddress, out.baseAddress + S, count: R) }
         }
         k.biasReLU(out: skip.baseAddress, outStride: S, inp: skip.baseAddress, inStride: S, bias: nil, rows: 1, channels: S)
+        if bf16 { BF16Buffer.roundInPlace(skip.baseAddress, count: S) }
         k.matvecTransposed(hidden.baseAddress, weightT: head1T.baseAddress, x: skip.baseAddress, bias: head1Bias.baseAddress,
                            rows: H, cols: S)
         k.biasReLU(out: hidden.baseAddress, outStride: H, inp: hidden.baseAddress, inStride: H, bias: nil, rows: 1, channels: H)
+        if bf16 { BF16Buffer.roundInPlace(hidden.baseAddress, count: H) }
         k.matvecTransposed(logits.baseAddress, weightT: head2T.baseAddress, x: hidden.baseAddress, bias: head2Bias.baseAddress,
                            rows: V, cols: H)
         position += 1

@@ -2,6 +2,7 @@ import Foundation
 import Schedules
 import SeededRNG
 import SpeechAudio
+import TensorModule
 
 /// How training windows are drawn. Separate from the architecture.
 public struct TrainingOptions: Codable, Sendable, Hashable {
@@ -13,11 +14,33 @@ public struct TrainingOptions: Codable, Sendable, Hashable {
     /// scored. 0 (the default) matches the PyTorch reference: every position
     /// is a target, with zero padding before the window.
     public var context: Int
+    /// The products' operands (see `WaveNet.precision`); fp32 by default.
+    public var precision: Precision
 
-    public init(batch: Int = 1, window: Int = 8192, context: Int = 0) {
+    public init(batch: Int = 1, window: Int = 8192, context: Int = 0, precision: Precision = .fp32) {
         self.batch = batch
         self.window = window
         self.context = context
+        self.precision = precision
+    }
+
+    enum CodingKeys: String, CodingKey { case batch, window, context, precision }
+
+    /// A recipe without a precision (written before bf16 existed) trains in fp32.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(batch: try c.decode(Int.self, forKey: .batch), window: try c.decode(Int.self, forKey: .window),
+                  context: try c.decode(Int.self, forKey: .context),
+                  precision: try c.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32)
+    }
+
+    /// fp32 is left out, so an fp32 recipe reads as it did before bf16 existed.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(batch, forKey: .batch)
+        try c.encode(window, forKey: .window)
+        try c.encode(context, forKey: .context)
+        if precision != .fp32 { try c.encode(precision, forKey: .precision) }
     }
 
     public func validate() throws(WaveNetError) {
@@ -56,6 +79,7 @@ public final class Trainer {
         self.model = model
         self.options = options
         self.dataRNG = dataRNG
+        model.precision = options.precision
         self.clips = clips
         windows = [Int32](repeating: 0, count: options.batch * needed)
     }

@@ -42,6 +42,27 @@ public final class WaveNet {
         didSet { precondition(tileRows >= 1, "tileRows must be at least 1") }
     }
 
+    /// The operands of the products: `fp32`, or `bf16` (mixed precision).
+    ///
+    /// In bf16, the dilated convolutions, the residual and skip 1×1s and the
+    /// head's two 1×1s, forward and input gradients, take operands rounded to
+    /// bf16 and accumulate in fp32. What stays fp32: the parameters, their
+    /// gradients (the weight gradients read the fp32 activations), Adam, the
+    /// gated unit, the ReLUs, the softmax and the loss, the embedding and the
+    /// input convolution (2·R² of the ~166k multiply-adds a sample of the
+    /// compact model). Between layers the fp32 activations are kept (the
+    /// weight gradients and the residual sum need them) and each product
+    /// reads a bf16 copy of its input, rounded once by the layer that made it.
+    /// Changing it drops the packed weights and buffers (the next pass makes them).
+    public var precision: Precision = .fp32 {
+        didSet {
+            if precision != oldValue {
+                packs = Packs(config: config, precision: precision)
+                workspaces = []
+            }
+        }
+    }
+
     /// Threads one step uses. Each takes a contiguous part of the time axis of
     /// every sequence (so even one window keeps every thread busy), waits for
     /// the others where a dilated convolution reads across parts, and keeps
@@ -62,7 +83,7 @@ public final class WaveNet {
     /// summed into `gradients` after each backward pass.
     var threadGradients: [(arena: ParameterArena, views: Views)] = []
     /// The weights as the kernels read them, packed before every pass.
-    let packs: Packs
+    var packs: Packs
     /// The job the thread team runs (kept, so that a step allocates nothing).
     lazy var pass = Pass(model: self)
     var workspaces: [Workspace] = []
@@ -80,9 +101,18 @@ public final class WaveNet {
         adamV = ParameterArena(layout: layout)
         p = Views(arena: parameters, config: config)
         g = Views(arena: gradients, config: config)
-        packs = Packs(config: config)
+        packs = Packs(config: config, precision: .fp32)
         var rng = Xoshiro256(seed: seed)
         initialize(rng: &rng)
+    }
+
+    /// A one-line warning when `precision` is bf16 and this CPU has no bf16
+    /// dot product (AVX512_BF16): the products then run the portable
+    /// emulation (the same results), several times slower than fp32.
+    public var precisionWarning: String? {
+        guard precision == .bf16, !kernels.nativeBF16, !Kernels.bf16DotAvailable else { return nil }
+        return "warning: the \(kernels.instructionSet) kernels have no bf16 dot product (AVX512_BF16); bf16 runs their emulation, "
+            + "which gives the same results but is slower than fp32"
     }
 
     /// The number of trainable floats.
@@ -234,12 +264,12 @@ public final class WaveNet {
             ws = workspaces[i]
             if i != workspaces.count - 1 { workspaces.remove(at: i); workspaces.append(ws) }
         } else {
-            ws = Workspace(config: config, batch: B, time: T)
+            ws = Workspace(config: config, batch: B, time: T, precision: precision)
             if workspaces.count >= 2 { workspaces.removeFirst() }
             workspaces.append(ws)
         }
-        while ws.members.count < threads { ws.members.append(Scratch(config: config)) }
-        if training && ws.backward == nil { ws.backward = Gradients(config: config, batch: B, time: T) }
+        while ws.members.count < threads { ws.members.append(Scratch(config: config, precision: precision)) }
+        if training && ws.backward == nil { ws.backward = Gradients(config: config, batch: B, time: T, precision: precision) }
         return ws
     }
 
@@ -263,16 +293,16 @@ public final class WaveNet {
             scratch.skipBiasGradient.zero()
             forward(ws, windows: windows, rows: rows)
             scratch.loss = head(ws, windows: windows, rows: rows, context: pass.context, gradientScale: pass.gradientScale,
-                                views: views, scratch: scratch)
+                                views: views, scratch: scratch, block16: scratch.bf16)
             backward(ws, windows: windows, rows: rows, views: views)
             // Every layer's skip bias gets the same gradient: the column sums of dskip.
             for l in views.layers { accumulate(l.skipBias, scratch.skipBiasGradient.baseAddress, count: config.skipChannels) }
         case .evaluate:
             forward(ws, windows: windows, rows: rows)
-            scratch.loss = head(ws, windows: windows, rows: rows, context: pass.context, gradientScale: nil, views: g, scratch: scratch)
+            scratch.loss = head(ws, windows: windows, rows: rows, context: pass.context, gradientScale: nil, views: g, scratch: scratch, block16: scratch.bf16)
         case .forward:
             forward(ws, windows: windows, rows: rows)
-            _ = head(ws, windows: windows, rows: rows, context: 0, gradientScale: nil, views: g, scratch: nil)
+            _ = head(ws, windows: windows, rows: rows, context: 0, gradientScale: nil, views: g, scratch: nil, block16: scratch.bf16)
         }
     }
 
@@ -321,12 +351,28 @@ public final class WaveNet {
         sync()
         for b in 0..<ws.batch {
             k.convForward(out: ws.h(0, b), outStride: R, inp: ws.emb(b), inStride: R, weight: packs.input, rows: rows)
+            if let h16 = ws.bf16 { h16.round(k, ws.h(0, b), layer: 0, sequence: b, rows: rows) }
         }
         sync()
         for tile in tiles(of: rows) {
             for l in 0..<L {
                 for b in 0..<ws.batch {
                     let z = ws.z(b) + l * D
+                    if let h16 = ws.bf16 {
+                        // bf16: each product reads the bf16 copy its producer made
+                        // of its own rows (in an earlier tile, or before the
+                        // barrier the reader waits at).
+                        k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: z, zStride: L * D, inp: h16.h(l, b),
+                                           inStride: h16.hStride, weight: packs.dilated[l], rows: tile, dilation: c.dilations[l])
+                        k.roundToBF16(out: h16.z(b) + l * D + tile.lowerBound * h16.zStride, outStride: h16.zStride,
+                                      inp: z + tile.lowerBound * L * D, inStride: L * D, rows: tile.count, channels: D)
+                        if l < L - 1 {
+                            k.convForward(out: ws.h(l + 1, b), outStride: R, adding: ws.h(l, b), addStride: R, inp: h16.z(b) + l * D,
+                                          inStride: h16.zStride, weight: packs.residual[l], rows: tile)
+                            h16.round(k, ws.h(l + 1, b), layer: l + 1, sequence: b, rows: tile)
+                        }
+                        continue
+                    }
                     k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: z, zStride: L * D, inp: ws.h(l, b), inStride: R,
                                        weight: packs.dilated[l], rows: tile, dilation: c.dilations[l])
                     if l < L - 1 {
@@ -340,7 +386,11 @@ public final class WaveNet {
         }
         // s = ReLU(Σ_l (W_skip_l·z_l + b_skip_l)): one product over the stacked z's.
         for b in 0..<ws.batch {
-            k.convForward(out: ws.s(b), outStride: S, inp: ws.z(b), inStride: L * D, weight: packs.skip, rows: rows, relu: true)
+            if let h16 = ws.bf16 {
+                k.convForward(out: ws.s(b), outStride: S, inp: h16.z(b), inStride: h16.zStride, weight: packs.skip, rows: rows, relu: true)
+            } else {
+                k.convForward(out: ws.s(b), outStride: S, inp: ws.z(b), inStride: L * D, weight: packs.skip, rows: rows, relu: true)
+            }
         }
     }
 
@@ -353,7 +403,7 @@ public final class WaveNet {
     /// stay in cache between the softmax and the products that read them.
     func head(
         _ ws: Workspace, windows: UnsafePointer<Int32>, rows: Range<Int>, context: Int, gradientScale: Float?,
-        views: Views, scratch: Scratch?
+        views: Views, scratch: Scratch?, block16: BF16Buffer?
     ) -> Double {
         let c = config, k = kernels
         let T = ws.time, S = c.skipChannels, H = c.headChannels, V = c.classes
@@ -361,10 +411,16 @@ public final class WaveNet {
         for b in 0..<ws.batch {
             let targets = windows + b * (T + 1) + 1
             let s = ws.s(b), u = ws.u(b), logits = ws.logits.baseAddress + b * T * V
-            for start in stride(from: rows.lowerBound, to: rows.upperBound, by: 256) {
-                let block = start..<min(start + 256, rows.upperBound)
-                k.convForward(out: u, outStride: H, inp: s, inStride: S, weight: packs.head1, rows: block, relu: true)
-                k.convForward(out: logits, outStride: V, inp: u, inStride: H, weight: packs.head2, rows: block)
+            for start in stride(from: rows.lowerBound, to: rows.upperBound, by: Self.headBlock) {
+                let block = start..<min(start + Self.headBlock, rows.upperBound)
+                if let block16 {
+                    // The block's rows in bf16 (a 1×1 reads its own row only).
+                    k.headProduct(out: u, outStride: H, inp: s, inStride: S, weight: packs.head1, rows: block, relu: true, via: block16)
+                    k.headProduct(out: logits, outStride: V, inp: u, inStride: H, weight: packs.head2, rows: block, relu: false, via: block16)
+                } else {
+                    k.convForward(out: u, outStride: H, inp: s, inStride: S, weight: packs.head1, rows: block, relu: true)
+                    k.convForward(out: logits, outStride: V, inp: u, inStride: H, weight: packs.head2, rows: block)
+                }
                 guard scratch != nil else { continue }
                 let counted = min(max(block.lowerBound, context), block.upperBound)..<block.upperBound
                 guard let scale = gradientScale, let grads = ws.backward else {
@@ -384,18 +440,22 @@ public final class WaveNet {
                 let du = grads.du(b), dskip = grads.dskip(b)
                 k.convBackwardWeight(dweight: views.head2Weight, dbias: views.head2Bias, dout: logits, doutStride: V, inp: u, inStride: H,
                                      rows: block, inChannels: H, outChannels: V, kernelSize: 1)
-                k.convBackwardInput(dinp: du, dinpStride: H, accumulate: false, dout: logits, doutStride: V, weight: packs.head2,
-                                    rows: block, time: T)
+                k.headInputGradient(dinp: du, dinpStride: H, dout: logits, doutStride: V, weight: packs.head2, rows: block, time: T,
+                                    via: block16)
                 let at = block.lowerBound
                 k.reluBackward(dx: du + at * H, dxStride: H, dy: du + at * H, dyStride: H, y: u + at * H, yStride: H,
                                rows: block.count, channels: H)
                 k.convBackwardWeight(dweight: views.head1Weight, dbias: views.head1Bias, dout: du, doutStride: H, inp: s, inStride: S,
                                      rows: block, inChannels: S, outChannels: H, kernelSize: 1)
-                k.convBackwardInput(dinp: dskip, dinpStride: S, accumulate: false, dout: du, doutStride: H, weight: packs.head1,
-                                    rows: block, time: T)
+                k.headInputGradient(dinp: dskip, dinpStride: S, dout: du, doutStride: H, weight: packs.head1, rows: block, time: T,
+                                    via: block16)
                 k.reluBackward(dx: dskip + at * S, dxStride: S, dy: dskip + at * S, dyStride: S, y: s + at * S, yStride: S,
                                rows: block.count, channels: S)
                 k.addColumnSums(scratch!.skipBiasGradient.baseAddress, dskip + at * S, stride: S, rows: block.count, channels: S)
+                if let d16 = grads.bf16 {
+                    k.roundToBF16(out: d16.dskip(b) + at * d16.skipStride, outStride: d16.skipStride, inp: dskip + at * S, inStride: S,
+                                  rows: block.count, channels: S)
+                }
             }
         }
         return total
@@ -428,6 +488,21 @@ public final class WaveNet {
                     }
                     // dz = dskip·W_skip_l + dh·W_res_l, through the gated unit; dpre
                     // replaces the gate values it is computed from.
+                    if let d16 = grads.bf16 {
+                        if !last {
+                            k.roundToBF16(out: d16.dh(b) + tile.lowerBound * d16.residualStride, outStride: d16.residualStride,
+                                          inp: grads.dh(b) + tile.lowerBound * R, inStride: R, rows: tile.count, channels: R)
+                        }
+                        k.gatedBackward(dpre: gate, dpreStride: 2 * D, gate: gate, gateStride: 2 * D,
+                                        skipGradient: d16.dskip(b), skipStride: d16.skipStride, skipWeight: packs.skip, skipColumn: l * D,
+                                        residualGradient: last ? nil : d16.dh(b), residualStride: d16.residualStride,
+                                        residualWeight: last ? nil : packs.residual[l], rows: tile, channels: D)
+                        // dpre in bf16 for the dilated input gradient, which
+                        // gathers later rows (later tiles, other members' rows).
+                        k.roundToBF16(out: d16.dpre(l, b) + tile.lowerBound * 2 * D, outStride: 2 * D, inp: gate + tile.lowerBound * 2 * D,
+                                      inStride: 2 * D, rows: tile.count, channels: 2 * D)
+                        continue
+                    }
                     k.gatedBackward(dpre: gate, dpreStride: 2 * D, gate: gate, gateStride: 2 * D,
                                     skipGradient: grads.dskip(b), skipStride: S, skipWeight: packs.skip, skipColumn: l * D,
                                     residualGradient: last ? nil : grads.dh(b), residualStride: R,
@@ -436,8 +511,13 @@ public final class WaveNet {
                 sync()
                 for b in 0..<ws.batch {
                     // dh_l = dh_{l+1} (residual path) + the dilated convolution's input gradient.
-                    k.convBackwardInput(dinp: grads.dh(b), dinpStride: R, accumulate: true, dout: ws.gate(l, b), doutStride: 2 * D,
-                                        weight: packs.dilated[l], rows: tile, time: T, dilation: c.dilations[l])
+                    if let d16 = grads.bf16 {
+                        k.convBackwardInput(dinp: grads.dh(b), dinpStride: R, accumulate: true, dout: d16.dpre(l, b), doutStride: 2 * D,
+                                            weight: packs.dilated[l], rows: tile, time: T, dilation: c.dilations[l])
+                    } else {
+                        k.convBackwardInput(dinp: grads.dh(b), dinpStride: R, accumulate: true, dout: ws.gate(l, b), doutStride: 2 * D,
+                                            weight: packs.dilated[l], rows: tile, time: T, dilation: c.dilations[l])
+                    }
                     k.convBackwardWeight(dweight: lp.dilatedWeight, dbias: lp.dilatedBias, dout: ws.gate(l, b), doutStride: 2 * D,
                                          inp: ws.h(l, b), inStride: R, rows: tile, inChannels: R, outChannels: 2 * D,
                                          kernelSize: c.kernelSize, dilation: c.dilations[l])
@@ -522,14 +602,15 @@ extension WaveNet {
         let head2: PackedConv
         let skipBiasSum: Tensor
 
-        init(config c: WaveNetConfig) {
+        /// In `precision` (the input convolution always in fp32).
+        init(config c: WaveNetConfig, precision p: Precision) {
             let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels, L = c.dilations.count
             input = PackedConv(kernelSize: c.inputKernelSize, inChannels: R, outChannels: R)
-            dilated = c.dilations.map { _ in PackedConv(kernelSize: c.kernelSize, inChannels: R, outChannels: 2 * D, gated: true) }
-            residual = c.dilations.map { _ in PackedConv(kernelSize: 1, inChannels: D, outChannels: R) }
-            skip = PackedConv(kernelSize: 1, inChannels: L * D, outChannels: S)
-            head1 = PackedConv(kernelSize: 1, inChannels: S, outChannels: H)
-            head2 = PackedConv(kernelSize: 1, inChannels: H, outChannels: c.classes)
+            dilated = c.dilations.map { _ in PackedConv(kernelSize: c.kernelSize, inChannels: R, outChannels: 2 * D, gated: true, precision: p) }
+            residual = c.dilations.map { _ in PackedConv(kernelSize: 1, inChannels: D, outChannels: R, precision: p) }
+            skip = PackedConv(kernelSize: 1, inChannels: L * D, outChannels: S, precision: p)
+            head1 = PackedConv(kernelSize: 1, inChannels: S, outChannels: H, precision: p)
+            head2 = PackedConv(kernelSize: 1, inChannels: H, outChannels: c.classes, precision: p)
             skipBiasSum = Tensor(shape: [S])
         }
 
@@ -560,8 +641,11 @@ extension WaveNet {
         var backward: Gradients?
         /// One per thread (grown to the thread count).
         var members: [Scratch] = []
+        /// bf16 copies of the products' inputs (bf16 precision only).
+        let bf16: ActivationsBF16?
 
-        init(config c: WaveNetConfig, batch B: Int, time T: Int) {
+        init(config c: WaveNetConfig, batch B: Int, time T: Int, precision: Precision) {
+            bf16 = precision == .bf16 ? ActivationsBF16(config: c, batch: B, time: T) : nil
             batch = B
             time = T
             let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels
@@ -594,8 +678,11 @@ extension WaveNet {
     final class Gradients {
         let time: Int, layers: Int, residual: Int, gate: Int, skip: Int, head: Int
         let dskips: Tensor, dhs: Tensor, dus: Tensor, dembs: Tensor
+        /// bf16 copies of the gradients the products read (bf16 precision only).
+        let bf16: GradientsBF16?
 
-        init(config c: WaveNetConfig, batch B: Int, time T: Int) {
+        init(config c: WaveNetConfig, batch B: Int, time T: Int, precision: Precision) {
+            bf16 = precision == .bf16 ? GradientsBF16(config: c, batch: B, time: T) : nil
             let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels
             let L = c.dilations.count
             time = T; layers = L; residual = R; gate = D; skip = S; head = H
@@ -616,10 +703,106 @@ extension WaveNet {
         let skipBiasGradient: Tensor
         /// The summed loss (nats) of this thread's rows in the last pass.
         var loss = 0.0
+        /// A block of the head's rows in bf16 (bf16 precision only).
+        let bf16: BF16Buffer?
 
-        init(config c: WaveNetConfig) {
+        init(config c: WaveNetConfig, precision: Precision) {
             skipBiasGradient = Tensor(shape: [c.skipChannels])
+            let widest = BF16Buffer.stride(channels: max(c.skipChannels, c.headChannels, c.classes))
+            bf16 = precision == .bf16 ? BF16Buffer(count: WaveNet.headBlock * widest) : nil
         }
+    }
+}
+
+extension WaveNet {
+    /// Rows of the head computed together (their logits stay in cache
+    /// between the softmax and the products that read them).
+    static let headBlock = 256
+
+    /// bf16 copies of the forward products' inputs, for one (B, T): every
+    /// layer's h (the dilated convolutions gather earlier rows, possibly
+    /// another thread's) and the stacked z's (the residual and skip 1×1s).
+    /// Rows are padded to whole bf16 pairs.
+    final class ActivationsBF16 {
+        let time: Int, layers: Int, residual: Int
+        let hStride: Int, zStride: Int
+        let hs: BF16Buffer, zs: BF16Buffer
+
+        init(config c: WaveNetConfig, batch B: Int, time T: Int) {
+            time = T
+            layers = c.dilations.count
+            residual = c.residualChannels
+            hStride = BF16Buffer.stride(channels: c.residualChannels)
+            zStride = BF16Buffer.stride(channels: layers * c.dilationChannels)
+            hs = BF16Buffer(count: B * layers * T * hStride)
+            zs = BF16Buffer(count: B * T * zStride)
+        }
+
+        func h(_ l: Int, _ b: Int) -> UnsafeMutablePointer<UInt16> { hs.baseAddress + (b * layers + l) * time * hStride }
+        func z(_ b: Int) -> UnsafeMutablePointer<UInt16> { zs.baseAddress + b * time * zStride }
+
+        /// Rounds `rows` of h_l (fp32, (T, R)) of sequence b into its copy.
+        func round(_ k: Kernels, _ h: UnsafePointer<Float>, layer l: Int, sequence b: Int, rows: Range<Int>) {
+            k.roundToBF16(out: self.h(l, b) + rows.lowerBound * hStride, outStride: hStride, inp: h + rows.lowerBound * residual,
+                          inStride: residual, rows: rows.count, channels: residual)
+        }
+    }
+
+    /// bf16 copies of the gradients the backward products read, for one
+    /// (B, T): dskip (every layer's backward), dh (the residual path's), and
+    /// every layer's dpre for its dilated input gradient (which gathers rows
+    /// of later tiles and of other threads, rounded while they did other layers).
+    final class GradientsBF16 {
+        let time: Int, layers: Int, gate: Int
+        let skipStride: Int, residualStride: Int
+        let dskips: BF16Buffer, dhs: BF16Buffer, dpres: BF16Buffer
+
+        init(config c: WaveNetConfig, batch B: Int, time T: Int) {
+            time = T
+            layers = c.dilations.count
+            gate = 2 * c.dilationChannels
+            skipStride = BF16Buffer.stride(channels: c.skipChannels)
+            residualStride = BF16Buffer.stride(channels: c.residualChannels)
+            dskips = BF16Buffer(count: B * T * skipStride)
+            dhs = BF16Buffer(count: B * T * residualStride)
+            dpres = BF16Buffer(count: B * layers * T * gate)
+        }
+
+        func dskip(_ b: Int) -> UnsafeMutablePointer<UInt16> { dskips.baseAddress + b * time * skipStride }
+        func dh(_ b: Int) -> UnsafeMutablePointer<UInt16> { dhs.baseAddress + b * time * residualStride }
+        func dpre(_ l: Int, _ b: Int) -> UnsafeMutablePointer<UInt16> { dpres.baseAddress + (b * layers + l) * time * gate }
+    }
+}
+
+extension Kernels {
+    /// A head 1×1 in bf16 for one block of rows: the block of `inp` rounded
+    /// into `via` (at least `rows.count` rows of the padded width), then the product.
+    fileprivate func headProduct(
+        out: UnsafeMutablePointer<Float>, outStride: Int, inp: UnsafePointer<Float>, inStride: Int, weight: PackedConv,
+        rows: Range<Int>, relu: Bool, via block: BF16Buffer
+    ) {
+        let stride = BF16Buffer.stride(channels: weight.inChannels), at = rows.lowerBound
+        roundToBF16(out: block.baseAddress, outStride: stride, inp: inp + at * inStride, inStride: inStride, rows: rows.count,
+                    channels: weight.inChannels)
+        convForward(out: out + at * outStride, outStride: outStride, inp: block.baseAddress, inStride: stride, weight: weight,
+                    rows: 0..<rows.count, relu: relu)
+    }
+
+    /// A head 1×1's input gradient (overwriting `dinp`) for one block of
+    /// rows: in fp32 without a bf16 block, else with `dout` rounded into it.
+    fileprivate func headInputGradient(
+        dinp: UnsafeMutablePointer<Float>, dinpStride: Int, dout: UnsafePointer<Float>, doutStride: Int, weight: PackedConv,
+        rows: Range<Int>, time T: Int, via block: BF16Buffer?
+    ) {
+        guard let block else {
+            return convBackwardInput(dinp: dinp, dinpStride: dinpStride, accumulate: false, dout: dout, doutStride: doutStride,
+                                     weight: weight, rows: rows, time: T)
+        }
+        let stride = BF16Buffer.stride(channels: weight.outChannels), at = rows.lowerBound
+        roundToBF16(out: block.baseAddress, outStride: stride, inp: dout + at * doutStride, inStride: doutStride, rows: rows.count,
+                    channels: weight.outChannels)
+        convBackwardInput(dinp: dinp + at * dinpStride, dinpStride: dinpStride, accumulate: false, dout: block.baseAddress,
+                          doutStride: stride, weight: weight, rows: 0..<rows.count, time: rows.count)
     }
 }
 

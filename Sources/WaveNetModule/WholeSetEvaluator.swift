@@ -91,6 +91,7 @@ public struct WholeSetEvaluator: Sendable {
         for _ in 1..<max(1, workers) {
             let copy = try WaveNet(config: model.config, seed: 0)
             copy.parameters.copy(from: model.parameters)
+            copy.precision = model.precision
             models.append(copy)
         }
         var sums = [Double](repeating: 0, count: windowCount)

@@ -53,6 +53,10 @@ import Testing
         (["bench", "train", "--preset", "huge"], "unknown --preset 'huge'; choose one of "),
         (["bench", "generate", "--preset", "huge"], "unknown --preset 'huge'; choose one of "),
         (["pbt", "--run-dir", "/tmp/x", "--model", "wavenet", "--preset", "huge"], "unknown --preset 'huge'"),
+        (["bench", "train", "--precision", "int8"], "--precision: 'int8' is not a precision; use fp32 or bf16"),
+        (["experiment", "--precision", "tf32"], "--precision: 'tf32' is not a precision; use fp32 or bf16"),
+        (["train", "--precision", "fp16"], "--precision: 'fp16' is not a precision; use fp32 or bf16"),
+        (["pbt", "--run-dir", "/tmp/x", "--model", "wavenet", "--precision", "half"], "--precision: 'half' is not a precision; use fp32 or bf16"),
     ]
 
     @Test(arguments: parseCases)

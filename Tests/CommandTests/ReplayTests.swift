@@ -20,11 +20,11 @@ import WaveNetModule
     }
 
     /// A small PBT run and its exported schedule (JSON, with the recipe).
-    func exportedSchedule(in dir: URL) throws -> URL {
+    func exportedSchedule(in dir: URL, extra: [String] = []) throws -> URL {
         let runDir = dir.appendingPathComponent("run").path
         try run(["pbt", "--run-dir", runDir, "--model", "wavenet", "--preset", "tiny", "--batch", "1", "--window", "256",
                  "--eval-windows", "2", "--eval-targets", "256", "--workers", "2", "--population", "2", "--trial-steps", "4",
-                 "--generations", "3", "--seed", "7", "--corpus", corpus, "--progress", "none"])
+                 "--generations", "3", "--seed", "7", "--corpus", corpus, "--progress", "none"] + extra)
         let file = dir.appendingPathComponent("schedule.json")
         try run(["schedule", "export", runDir, "--format", "json", "--output", file.path])
         return file
@@ -69,6 +69,28 @@ import WaveNetModule
         #expect(plan.recipe.training.window == 256 && plan.recipe.model == .tiny, "the rest comes from the recipe")
         let plain = try #require(try PBTWave.parseAsRoot(["train", "--lr-schedule", file.path]) as? TrainCommand)
         #expect(try TrainingPlan(plain).recipeNote?.contains("replayed as learned") == true)
+    }
+
+    /// --precision bf16 reaches the checkpoints of `train` and of a PBT run,
+    /// a resume without --precision keeps the checkpoint's, and the exported
+    /// recipe replays in bf16.
+    @Test func bf16CarriesThroughTrainResumeAndPBT() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let checkpoint = dir.appendingPathComponent("bf16.ckpt").path
+        let common = ["--preset", "tiny", "--batch", "1", "--window", "256", "--eval-windows", "2", "--eval-targets", "256",
+                      "--corpus", corpus, "--quiet", "--eval-every", "0", "--checkpoint", checkpoint]
+        try run(["train", "--precision", "bf16", "--steps", "2"] + common)
+        #expect(try WaveNet.load(from: checkpoint).model.precision == .bf16)
+        try run(["train", "--steps", "4", "--resume"] + common)
+        let resumed = try WaveNet.load(from: checkpoint).model
+        #expect(resumed.step == 4 && resumed.precision == .bf16, "a resume keeps the checkpoint's precision")
+
+        let file = try exportedSchedule(in: dir, extra: ["--precision", "bf16"])
+        let recipe = try #require(try TrainingRecipe(try HyperparameterSchedule.read(from: file)))
+        #expect(recipe.training.precision == .bf16)
+        let plain = try #require(try PBTWave.parseAsRoot(["train", "--lr-schedule", file.path]) as? TrainCommand)
+        #expect(try TrainingPlan(plain).recipe.training.precision == .bf16, "the replay trains in bf16")
     }
 
     func temporaryDirectory() throws -> URL {

@@ -22,11 +22,14 @@ func train(_ model: WaveNet, steps: Int, rng: inout Xoshiro256, batch: Int = 2, 
 @Suite struct GenerationTests {
     /// Teacher-forced incremental generation gives the logits of the full
     /// forward pass at every position, for windows longer than the receptive
-    /// field (so the queues wrap around).
-    @Test(arguments: ["tiny", "small"])
-    func incrementalEqualsFullForward(_ preset: String) throws {
+    /// field (so the queues wrap around), in each precision. (In bf16 both
+    /// multiply the same bf16 operands; the sums differ in order only, and
+    /// an operand near a bf16 midpoint may round to the neighbouring value.)
+    @Test(arguments: ["tiny", "small"], Precision.allCases)
+    func incrementalEqualsFullForward(_ preset: String, _ precision: Precision) throws {
         let config = WaveNetConfig.presets[preset]!
         let model = try WaveNet(config: config, seed: 5)
+        model.precision = precision
         var rng = Xoshiro256(seed: 6)
         _ = train(model, steps: 3, rng: &rng)  // move away from the initialisation
         let T = config.receptiveField + 77
@@ -43,8 +46,12 @@ func train(_ model: WaveNet, steps: Int, rng: inout Xoshiro256, batch: Int = 2, 
             incremental += generator.logits.array
         }
         let d = difference(incremental, full)
-        print("generation vs forward (\(preset), T \(T)): \(d)")
-        #expect(d.maxAbs < 1e-3, "incremental logits differ from the full forward pass: \(d)")
+        print("generation vs forward (\(preset), \(precision), T \(T)): \(d)")
+        // bf16: a flipped operand moves by one bf16 ulp (2^-8 of itself), so
+        // the logits may differ by about one bf16 ulp of the largest.
+        let largest = full.map(\.magnitude).max() ?? 0
+        let tolerance = precision == .fp32 ? 1e-3 : max(1e-3, 0x1p-8 * largest)
+        #expect(d.maxAbs < tolerance, "incremental logits differ from the full forward pass: \(d) (tolerance \(tolerance))")
     }
 
     @Test func samplingIsSeededAndRespectsTemperature() throws {
@@ -87,20 +94,28 @@ func train(_ model: WaveNet, steps: Int, rng: inout Xoshiro256, batch: Int = 2, 
     }
 
     /// Training k steps, checkpointing, and resuming in a new model gives
-    /// bit-identical parameters and losses to training straight through.
-    @Test func resumeIsBitIdentical() throws {
+    /// bit-identical parameters and losses to training straight through, in
+    /// each precision (the resumed model takes the checkpoint's).
+    @Test(arguments: Precision.allCases)
+    func resumeIsBitIdentical(_ precision: Precision) throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let straight = try WaveNet(config: .tiny, seed: 13)
+        func fresh() throws -> WaveNet {
+            let model = try WaveNet(config: .tiny, seed: 13)
+            model.precision = precision
+            return model
+        }
+        let straight = try fresh()
         var rngA = Xoshiro256(seed: 14)
         let lossesA = train(straight, steps: 10, rng: &rngA)
 
-        let first = try WaveNet(config: .tiny, seed: 13)
+        let first = try fresh()
         var rngB = Xoshiro256(seed: 14)
         var lossesB = train(first, steps: 6, rng: &rngB)
         let path = dir + "/mid.ckpt"
         try CheckpointFile.write(first, dataRNG: rngB, to: path)
         let (resumed, header) = try WaveNet.load(from: path)
+        #expect(resumed.precision == precision)
         var rngC = try #require(header.dataRNG)
         lossesB += train(resumed, steps: 4, rng: &rngC)
         #expect(lossesA == lossesB)

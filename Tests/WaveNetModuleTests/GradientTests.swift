@@ -9,6 +9,22 @@ func randomCodes(_ n: Int, classes: Int = 256, rng: inout Xoshiro256) -> [Int32]
     (0..<n).map { _ in Int32(rng.next() % UInt64(classes)) }
 }
 
+/// The central difference quotient (L(x + h) − L(x − h)) / 2h of the summed
+/// loss (nats, in the model's precision) over `windows`, in parameter i.
+func finiteDifferences(_ model: WaveNet, windows: [Int32], batch B: Int, time T: Int) -> (_ i: Int, _ h: Float) -> Double {
+    let x = model.parameters.baseAddress
+    func loss() -> Double {
+        windows.withUnsafeBufferPointer { model.evaluate(windows: $0.baseAddress!, batch: B, time: T, context: 0).nats }
+    }
+    return { i, h in
+        let saved = x[i]
+        x[i] = saved + h; let up = loss()
+        x[i] = saved - h; let down = loss()
+        x[i] = saved
+        return (up - down) / (2 * Double(h))
+    }
+}
+
 @Suite struct WaveNetGradientTests {
     /// Every parameter tensor of the tiny model, checked by central finite
     /// differences of the summed loss against the analytic gradient.
@@ -33,17 +49,7 @@ func randomCodes(_ n: Int, classes: Int = 256, rng: inout Xoshiro256) -> [Int32]
         // The gradient of the summed loss is the mean's × count.
         let count = Float(B * T)
         let analytic = model.gradients.storage.array.map { Double($0 * count) }
-        let x = model.parameters.baseAddress
-        func loss() -> Double {
-            windows.withUnsafeBufferPointer { model.evaluate(windows: $0.baseAddress!, batch: B, time: T, context: 0).nats }
-        }
-        func quotient(_ i: Int, _ h: Float) -> Double {
-            let saved = x[i]
-            x[i] = saved + h; let up = loss()
-            x[i] = saved - h; let down = loss()
-            x[i] = saved
-            return (up - down) / (2 * Double(h))
-        }
+        let quotient = finiteDifferences(model, windows: windows, batch: B, time: T)
         func allowed(_ v: Double) -> Double { 1e-3 + 0.02 * abs(v) }
         var worstOverall = 0.0, checked = 0, skipped = 0
         for entry in model.layout.entries {

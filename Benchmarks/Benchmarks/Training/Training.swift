@@ -25,14 +25,18 @@ func seconds(since start: ContinuousClock.Instant) -> Double {
 
 let benchmarks: @Sendable () -> Void = {
     BLAS.setThreads(1)
-    for (preset, threads) in [("compact", 1), ("compact", 2), ("tiny", 1)] {
+    let runs: [(preset: String, threads: Int, precision: Precision)] = [
+        ("compact", 1, .fp32), ("compact", 2, .fp32), ("tiny", 1, .fp32), ("compact", 1, .bf16),
+    ]
+    for (preset, threads, precision) in runs {
         Benchmark(
-            "train step \(preset) B1 T8192 \(threads) thread(s)",
+            "train step \(preset) B1 T8192 \(threads) thread(s)" + (precision == .fp32 ? "" : " \(precision)"),
             configuration: .init(metrics: [.wallClock, .mallocCountTotal, .memoryLeaked, samplesPerSecond],
                                  warmupIterations: 2, maxDuration: .seconds(10), maxIterations: 60)
         ) { benchmark in
             let model = try WaveNet(config: WaveNetConfig.presets[preset]!, seed: 0)
             model.threads = threads
+            model.precision = precision
             let codes = windows(batch: 1, time: 8192)
             codes.withUnsafeBufferPointer { w in
                 // Warm-up outside the measurement: the first step allocates the buffers.

@@ -35,17 +35,46 @@ extern "C" {
 
 /// The instruction-set variants. Higher values need more of the CPU.
 ///
-/// Room for mixed precision (bf16 operands, fp32 accumulation): such a
-/// variant is one more table, filled from a template whose vocabulary loads
-/// bf16 pairs and multiplies with vdpbf16ps (AVX512_BF16), with its own
-/// packing (weights as bf16 pairs along the input channels) and a portable
-/// twin that rounds to bf16 in C. The dispatch (a table per variant, chosen
-/// from CPUID, PBTWAVE_ISA to force one) and the row-range kernels stay.
+/// Mixed precision (bf16 operands, fp32 accumulation) is one more set of
+/// entries in every table (the *_bf16 kernels below), written once in the
+/// template: the weights packed as words of two bf16 along the reduction
+/// dimension (ck_pack_*_bf16), the activations as bf16 rows, and each
+/// multiply-add of two channel pairs done by vdpbf16ps where the CPU has
+/// AVX512_BF16 (CK_AVX512_BF16), else by an emulation in fp32 that rounds the
+/// same way (the portable twin, bit for bit equal; see vdot2 in the template).
+/// Only the products' operands are bf16: outputs, epilogues (bias, add, ReLU,
+/// the gated unit and its backward) and the weight gradient stay fp32. The
+/// weight gradient reduces over time, so bf16 pairs would have to run along
+/// time (two consecutive rows interleaved), a layout no other kernel reads;
+/// it stays fp32 on the fp32 activations, which WaveNet keeps anyway.
+/// Which tensors WaveNet stores in bf16 between layers: see TensorModule's
+/// DocC ("Mixed precision").
 typedef enum ck_isa {
     CK_GENERIC = 0,  // portable C (compiler vector extensions): any CPU
     CK_AVX2 = 1,     // x86-64 with AVX2 and FMA (8-lane vectors)
     CK_AVX512 = 2,   // x86-64 with AVX-512 F/BW/DQ/VL (16-lane vectors, masks)
+    CK_AVX512_BF16 = 3,  // CK_AVX512 plus AVX512_BF16: the bf16 products run on vdpbf16ps
 } ck_isa;
+
+/// bf16 as stored: the upper 16 bits of an fp32.
+typedef unsigned short ck_bf16;
+
+/// x rounded to bf16 as vcvtneps2bf16 does: to nearest, ties to even; NaN
+/// stays a (quiet) NaN; an fp32 subnormal becomes a zero of its sign.
+static inline ck_bf16 ck_bf16_from_float(float x) {
+    union { float f; unsigned u; } v = { x };
+    unsigned b = v.u;
+    if ((b & 0x7fffffffu) > 0x7f800000u) return (ck_bf16)((b >> 16) | 0x40u);
+    if ((b & 0x7f800000u) == 0) b &= 0x80000000u;
+    b += 0x7fffu + ((b >> 16) & 1u);
+    return (ck_bf16)(b >> 16);
+}
+
+/// The fp32 value of a bf16 (exact).
+static inline float ck_float_from_bf16(ck_bf16 h) {
+    union { unsigned u; float f; } v = { (unsigned)h << 16 };
+    return v.f;
+}
 
 /// The widest output padding any variant needs: packed weights pad their
 /// vector dimension to a multiple of this many floats.
@@ -73,6 +102,24 @@ typedef struct ck_kernels {
                                    const float *dskip, long ldds, const float *ws, long ldws, int S,
                                    const float *dres, long lddr, const float *wr, long ldwr, int R,
                                    long t0, long t1, int D);
+    // The bf16 products: as their fp32 namesakes, with bf16 activations
+    // (inp, dout, dskip, dres: rows of ck_bf16, strides in ck_bf16) and
+    // bf16-packed weights. bf16_native: whether they run on vdpbf16ps.
+    int bf16_native;
+    void (*conv_forward_bf16)(float *out, long ldo, const float *add, long lda,
+                              const ck_bf16 *inp, long ldi, const float *wpacked,
+                              long t0, long t1, int Cin, int Cout, int K, long d, int relu);
+    void (*conv_gated_forward_bf16)(float *gate, long ldg, float *z, long ldz,
+                                    const ck_bf16 *inp, long ldi, const float *wpacked,
+                                    long t0, long t1, int Cin, int D, int K, long d);
+    void (*conv_backward_input_bf16)(float *dinp, long lddi, int accumulate,
+                                     const ck_bf16 *dout, long lddo, const float *wpacked,
+                                     long t0, long t1, long T, int Cin, int Cout, int K, long d);
+    void (*gated_backward_product_bf16)(float *dpre, long lddp, const float *gate, long ldg,
+                                        const ck_bf16 *dskip, long ldds, const float *ws, long ldws, int S,
+                                        const ck_bf16 *dres, long lddr, const float *wr, long ldwr, int R,
+                                        long t0, long t1, int D);
+    void (*round_bf16)(ck_bf16 *out, long ldo, const float *inp, long ldi, long rows, int C);
     void (*gated_pointwise_forward)(float *gate, long ldg, float *z, long ldz,
                                     const float *pre, long ldp, const float *bias,
                                     long rows, int D);
@@ -102,6 +149,13 @@ unsigned ck_supported_isas(void);
 /// The widest variant this CPU supports.
 ck_isa ck_best_isa(void);
 
+/// Whether vdpbf16ps beats its emulation by two FMAs on this CPU (measured
+/// once, in about a millisecond; PBTWAVE_BF16_DOT=native or fma decides
+/// instead). Not everywhere: on Sapphire Rapids a 512-bit vdpbf16ps retires
+/// every other cycle, half the multiply-adds of two FMA ports. Both give the
+/// same bits, so the choice changes speed only. 0 without AVX512_BF16.
+int ck_bf16_native_is_faster(void);
+
 /// The kernels of `isa`, or NULL if this CPU cannot run that variant (or it
 /// was not compiled for this architecture).
 const ck_kernels *ck_kernels_for(ck_isa isa);
@@ -127,6 +181,27 @@ long ck_packed_backward_count(int K, int Cin, int Cout);
 /// Packs W (K, Cout, Cin) for conv_backward_input: tap k's row o holds
 /// W[k, o, :], zero-padded to a multiple of CK_PAD.
 void ck_pack_backward(float *packed, const float *weight, int K, int Cin, int Cout);
+
+/// Floats (32-bit words) in a bf16 forward-packed weight: K taps ×
+/// ceil(Cin/2) channel pairs × Np words (Np as ck_packed_forward_count),
+/// then Np fp32 bias values.
+long ck_packed_forward_count_bf16(int K, int Cin, int Cout, int groups);
+
+/// Packs W (K, Cout, Cin) and bias for the bf16 forward kernels: tap k's
+/// pair row q holds, for every output column, the word
+/// bf16(W[k, o, 2q]) | bf16(W[k, o, 2q+1]) << 16 (a missing odd channel is
+/// zero); the bias stays fp32. Rounding: ck_bf16_from_float.
+void ck_pack_forward_bf16(float *packed, const float *weight, const float *bias,
+                          int K, int Cin, int Cout, int groups);
+
+/// Words in a bf16 backward-packed weight: K taps × ceil(Cout/2) pair rows
+/// × roundup(Cin), plus CK_PAD.
+long ck_packed_backward_count_bf16(int K, int Cin, int Cout);
+
+/// Packs W (K, Cout, Cin) for conv_backward_input_bf16 (and the layer
+/// backward): tap k's pair row q holds, for each input column c, the word
+/// bf16(W[k, 2q, c]) | bf16(W[k, 2q+1, c]) << 16.
+void ck_pack_backward_bf16(float *packed, const float *weight, int K, int Cin, int Cout);
 
 // ---- Kernels (wrappers over a variant's table) -------------------------------
 
@@ -202,6 +277,40 @@ static inline void ck_gated_pointwise_forward(const ck_kernels *k, float *gate, 
 static inline void ck_gated_backward(const ck_kernels *k, float *dpre, long lddp, const float *dz, long lddz,
                                      const float *gate, long ldg, long rows, int D) {
     k->gated_backward(dpre, lddp, dz, lddz, gate, ldg, rows, D);
+}
+
+/// The bf16 products: the same sums as ck_conv_forward, ck_conv_gated_forward,
+/// ck_conv_backward_input and ck_gated_backward_product, over bf16 operands
+/// (the activations given as bf16 rows of an even width, from
+/// ck_round_bf16; the weights from ck_pack_*_bf16), accumulated in fp32 two
+/// channels at a time: acc = (acc + a[2c+1]·w[2c+1]) + a[2c]·w[2c], each
+/// product exact, each addition rounded (vdpbf16ps's order). fp32 outputs.
+static inline void ck_conv_forward_bf16(const ck_kernels *k, float *out, long ldo, const float *add, long lda,
+                                        const ck_bf16 *inp, long ldi, const float *wpacked,
+                                        long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
+    k->conv_forward_bf16(out, ldo, add, lda, inp, ldi, wpacked, t0, t1, Cin, Cout, K, d, relu);
+}
+static inline void ck_conv_gated_forward_bf16(const ck_kernels *k, float *gate, long ldg, float *z, long ldz,
+                                              const ck_bf16 *inp, long ldi, const float *wpacked,
+                                              long t0, long t1, int Cin, int D, int K, long d) {
+    k->conv_gated_forward_bf16(gate, ldg, z, ldz, inp, ldi, wpacked, t0, t1, Cin, D, K, d);
+}
+static inline void ck_conv_backward_input_bf16(const ck_kernels *k, float *dinp, long lddi, int accumulate,
+                                               const ck_bf16 *dout, long lddo, const float *wpacked,
+                                               long t0, long t1, long T, int Cin, int Cout, int K, long d) {
+    k->conv_backward_input_bf16(dinp, lddi, accumulate, dout, lddo, wpacked, t0, t1, T, Cin, Cout, K, d);
+}
+static inline void ck_gated_backward_product_bf16(const ck_kernels *k, float *dpre, long lddp, const float *gate, long ldg,
+                                                  const ck_bf16 *dskip, long ldds, const float *ws, long ldws, int S,
+                                                  const ck_bf16 *dres, long lddr, const float *wr, long ldwr, int R,
+                                                  long t0, long t1, int D) {
+    k->gated_backward_product_bf16(dpre, lddp, gate, ldg, dskip, ldds, ws, ldws, S, dres, lddr, wr, ldwr, R, t0, t1, D);
+}
+
+/// out[r, c] = ck_bf16_from_float(inp[r, c]) for `rows` rows of C floats;
+/// an odd C also writes a zero at column C (rows are whole pairs).
+static inline void ck_round_bf16(const ck_kernels *k, ck_bf16 *out, long ldo, const float *inp, long ldi, long rows, int C) {
+    k->round_bf16(out, ldo, inp, ldi, rows, C);
 }
 
 /// sums[c] += Σ_r x[r, c] over `rows` rows (a bias gradient).

@@ -1,0 +1,184 @@
+import Foundation
+import KernelReferences
+import SeededRNG
+import Testing
+import TestSupport
+import TensorModule
+
+/// The bf16 products (bf16 operands, fp32 accumulation). Every variant is
+/// compared with the portable twin (the generic variant, which emulates
+/// vdpbf16ps in C) bit for bit: a product of two bf16 is exact in fp32, and
+/// every variant adds the two products of a channel pair to the accumulator
+/// in the instruction's order (odd channel first), each addition rounded, so
+/// the sums agree exactly. (The instruction also flushes subnormal results to
+/// zero; with these data no sum comes near 1e-38.) The gated unit's tanh and
+/// σ are each variant's own approximations (as in fp32), so the gated
+/// forward agrees to their ~1 ulp. Against the definition (the naive twin in
+/// Double on the rounded operands), the difference is fp32 accumulation
+/// error only.
+@Suite struct BF16Tests {
+    typealias Shape = ConvolutionTests.Shape
+
+    // The convolution tests' shapes: odd channel counts (a pair padded with
+    // zero), ragged vectors and tiles, dilation past T, K = 1 and 3, and an
+    // inner dimension long enough to be split in blocks.
+    static let shapes = ConvolutionTests.shapes
+
+    /// Our CPUID test finds AVX512_BF16 exactly when Linux reports it (its
+    /// cpuinfo flag, read independently); only the AVX-512 variant can use
+    /// the instruction, and only where the CPU has it.
+    @Test func theInstructionIsFoundWhereTheCPUHasIt() throws {
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        if variants.contains(.avx512) { #expect(Kernels.bf16DotAvailable == flags.contains("avx512_bf16")) }
+        for v in variants where v != .avx512 && v != .blas { #expect(try !Kernels(v).nativeBF16) }
+        if variants.contains(.avx512) { #expect(try !Kernels(.avx512).nativeBF16 || Kernels.bf16DotAvailable) }
+    }
+
+    static func rounded(_ x: [Float]) -> [Float] { x.map { BF16Buffer.value(BF16Buffer.round($0)) } }
+
+    /// bf16 rows of (T, C) floats with a row stride `stride` (even).
+    static func bf16Rows(_ k: Kernels, _ x: [Float], rows: Int, channels: Int, stride: Int) -> BF16Buffer {
+        let out = BF16Buffer(count: rows * stride)
+        let t = Tensor(x)
+        k.roundToBF16(out: out.baseAddress, outStride: stride, inp: t.baseAddress, inStride: channels, rows: rows, channels: channels)
+        return out
+    }
+
+    static func packed(_ s: Shape, _ w: [Float], _ b: [Float], gated: Bool = false) -> PackedConv {
+        let p = PackedConv(kernelSize: s.k, inChannels: s.cin, outChannels: s.cout, gated: gated, precision: .bf16)
+        w.withUnsafeBufferPointer { wp in b.withUnsafeBufferPointer { p.pack(weight: wp.baseAddress!, bias: $0.baseAddress!) } }
+        return p
+    }
+
+    /// The definition of round-to-nearest-even at 8 significant bits, from
+    /// the two bf16 neighbours of x (the truncation and the next one up in
+    /// magnitude): the nearer, or the one with an even last bit on a tie.
+    static func definitionRound(_ x: Float) -> UInt16 {
+        if x.isNaN { return UInt16(x.bitPattern >> 16) | 0x40 }
+        if x.isSubnormal { return x.sign == .minus ? 0x8000 : 0 }
+        let down = UInt16(x.bitPattern >> 16), up = down &+ 1
+        // Past the largest bf16, the next value up is 2^128 (where IEEE
+        // rounding puts the overflow threshold).
+        let upValue = BF16Buffer.value(up).isInfinite ? (x < 0 ? -0x1p128 : 0x1p128) : Double(BF16Buffer.value(up))
+        let dDown = abs(Double(x) - Double(BF16Buffer.value(down))), dUp = abs(upValue - Double(x))
+        if dDown < dUp { return down }
+        if dUp < dDown { return up }
+        return down & 1 == 0 ? down : up
+    }
+
+    @Test(arguments: variants)
+    func roundingIsNearestEven(_ v: KernelVariant) {
+        var rng = Xoshiro256(seed: 1)
+        var x = randomArray(4000, scale: 3, rng: &rng)
+        // Ties (exactly halfway, odd and even), subnormals, the largest float
+        // (rounds up to infinity), infinities, NaN, zeros, a ragged length.
+        x += [Float(bitPattern: 0x3f808000), Float(bitPattern: 0x3f818000), Float(bitPattern: 0x0000_0001),
+              Float(bitPattern: 0x8040_0000), .greatestFiniteMagnitude, .infinity, -.infinity, .nan, 0, -0.0, 1e-38, 3]
+        let out = Self.bf16Rows(v.kernels, x, rows: 1, channels: x.count, stride: BF16Buffer.stride(channels: x.count))
+        var mismatches = 0
+        for i in x.indices {
+            let expected = Self.definitionRound(x[i])
+            if out.baseAddress[i] != expected || BF16Buffer.round(x[i]) != expected { mismatches += 1 }
+        }
+        print("\(v): \(mismatches) of \(x.count) values rounded differently from the definition")
+        #expect(mismatches == 0)
+        // An odd row gets a zero pad.
+        let odd = Self.bf16Rows(v.kernels, [1, 2, 3], rows: 1, channels: 3, stride: 4)
+        #expect(odd.baseAddress[3] == 0 && BF16Buffer.value(odd.baseAddress[2]) == 3)
+    }
+
+    @Test(arguments: variants, shapes)
+    func forwardEqualsThePortableTwinAndTheDefinition(_ v: KernelVariant, _ s: Shape) throws {
+        var rng = Xoshiro256(seed: 2)
+        let inp = randomArray(s.t * s.cin, rng: &rng), w = randomArray(s.k * s.cout * s.cin, scale: 0.5, rng: &rng)
+        let bias = randomArray(s.cout, rng: &rng), add = randomArray(s.t * s.cout, rng: &rng)
+        let weight = Self.packed(s, w, bias), stride = BF16Buffer.stride(channels: s.cin) + 2
+        func run(_ k: Kernels) -> [Float] {
+            let x = Self.bf16Rows(k, inp, rows: s.t, channels: s.cin, stride: stride)
+            let out = Tensor(shape: [s.t * s.cout]), a = Tensor(add)
+            k.convForward(out: out.baseAddress, outStride: s.cout, adding: a.baseAddress, addStride: s.cout, inp: x.baseAddress, inStride: stride,
+                          weight: weight, rows: 0..<s.t, dilation: s.d)
+            return out.array
+        }
+        let fast = run(v.kernels), twin = run(try Kernels(.generic))
+        #expect(fast == twin, "\(v): the bf16 forward differs from the portable twin (\(difference(fast, twin)))")
+        var naive = Reference.causalConvForward(inp: Self.rounded(inp), weight: Self.rounded(w), bias: bias, time: s.t,
+                                                inChannels: s.cin, outChannels: s.cout, kernelSize: s.k, dilation: s.d)
+        for i in naive.indices { naive[i] += add[i] }
+        // fp32 accumulation of K·Cin terms of size ≤ 0.5: a few ulps of the partial sums.
+        expectClose(fast, naive, tolerance: 2e-6 * Float(s.k * s.cin) + 1e-5, "\(v) \(s.testDescription): bf16 forward vs definition")
+    }
+
+    @Test(arguments: variants, shapes)
+    func inputGradientEqualsThePortableTwinAndTheDefinition(_ v: KernelVariant, _ s: Shape) throws {
+        var rng = Xoshiro256(seed: 3)
+        let dout = randomArray(s.t * s.cout, rng: &rng), w = randomArray(s.k * s.cout * s.cin, scale: 0.5, rng: &rng)
+        let prior = randomArray(s.t * s.cin, rng: &rng)
+        let weight = Self.packed(s, w, [Float](repeating: 0, count: s.cout)), stride = BF16Buffer.stride(channels: s.cout)
+        func run(_ k: Kernels) -> [Float] {
+            let g = Self.bf16Rows(k, dout, rows: s.t, channels: s.cout, stride: stride)
+            let dinp = Tensor(prior)
+            k.convBackwardInput(dinp: dinp.baseAddress, dinpStride: s.cin, accumulate: true, dout: g.baseAddress, doutStride: stride,
+                                weight: weight, rows: 0..<s.t, time: s.t, dilation: s.d)
+            return dinp.array
+        }
+        let fast = run(v.kernels), twin = run(try Kernels(.generic))
+        #expect(fast == twin, "\(v): the bf16 input gradient differs from the portable twin (\(difference(fast, twin)))")
+        var naive = Reference.causalConvBackward(dout: Self.rounded(dout), inp: [Float](repeating: 0, count: s.t * s.cin), weight: Self.rounded(w),
+                                                 time: s.t, inChannels: s.cin, outChannels: s.cout, kernelSize: s.k, dilation: s.d).dinp
+        for i in naive.indices { naive[i] += prior[i] }
+        expectClose(fast, naive, tolerance: 2e-6 * Float(s.k * s.cout) + 1e-5, "\(v) \(s.testDescription): bf16 input gradient vs definition")
+    }
+
+    /// The gated forward and the layer backward on a WaveNet-sized layer:
+    /// the sums as the twin's bit for bit (the backward), the unit to ~1 ulp.
+    @Test(arguments: variants)
+    func gatedLayerEqualsThePortableTwin(_ v: KernelVariant) throws {
+        let T = 300, R = 32, D = 32, S = 64, L = 3, layer = 1, d = 7
+        var rng = Xoshiro256(seed: 4)
+        let h = randomArray(T * R, rng: &rng), wd = randomArray(2 * 2 * D * R, scale: 0.3, rng: &rng), bd = randomArray(2 * D, rng: &rng)
+        let ws = randomArray(S * L * D, scale: 0.3, rng: &rng), wr = randomArray(R * D, scale: 0.3, rng: &rng)
+        let dskip = randomArray(T * S, rng: &rng), dres = randomArray(T * R, rng: &rng)
+        let dilated = PackedConv(kernelSize: 2, inChannels: R, outChannels: 2 * D, gated: true, precision: .bf16)
+        let skip = PackedConv(kernelSize: 1, inChannels: L * D, outChannels: S, precision: .bf16)
+        let residual = PackedConv(kernelSize: 1, inChannels: D, outChannels: R, precision: .bf16)
+        wd.withUnsafeBufferPointer { w in bd.withUnsafeBufferPointer { dilated.pack(weight: w.baseAddress!, bias: $0.baseAddress!) } }
+        ws.withUnsafeBufferPointer { skip.pack(weight: $0.baseAddress!, bias: nil) }
+        wr.withUnsafeBufferPointer { residual.pack(weight: $0.baseAddress!, bias: nil) }
+        func run(_ k: Kernels) -> (gate: [Float], z: [Float], dpre: [Float]) {
+            let x = Self.bf16Rows(k, h, rows: T, channels: R, stride: R)
+            let gate = Tensor(shape: [T * 2 * D]), z = Tensor(shape: [T * D])
+            k.convGatedForward(gate: gate.baseAddress, gateStride: 2 * D, z: z.baseAddress, zStride: D, inp: x.baseAddress, inStride: R,
+                               weight: dilated, rows: 0..<T, dilation: d)
+            let forward = gate.array
+            let gs = Self.bf16Rows(k, dskip, rows: T, channels: S, stride: S), gr = Self.bf16Rows(k, dres, rows: T, channels: R, stride: R)
+            let fixedGate = Tensor(shape: [T * 2 * D], values: gateValues)
+            k.gatedBackward(dpre: fixedGate.baseAddress, dpreStride: 2 * D, gate: fixedGate.baseAddress, gateStride: 2 * D,
+                            skipGradient: gs.baseAddress, skipStride: S, skipWeight: skip, skipColumn: layer * D,
+                            residualGradient: gr.baseAddress, residualStride: R, residualWeight: residual, rows: 0..<T, channels: D)
+            return (forward, z.array, fixedGate.array)
+        }
+        // The backward starts from the same gate values in both (tanh and σ in (0, 1)).
+        var grng = Xoshiro256(seed: 5)
+        let gateValues = (0..<(T * 2 * D)).map { _ in grng.nextUnitFloat() * 0.98 + 0.01 }
+        let a = run(v.kernels), b = run(try Kernels(.generic))
+        expectClose(a.gate, b.gate, tolerance: 2e-6, "\(v) vs portable twin: bf16 gate")
+        expectClose(a.z, b.z, tolerance: 2e-6, "\(v) vs portable twin: bf16 z")
+        #expect(a.dpre == b.dpre, "\(v): the bf16 layer backward differs from the portable twin (\(difference(a.dpre, b.dpre)))")
+        // And against the definition: dz from the rounded operands in Double.
+        let (rs, rr, rdskip, rdres) = (Self.rounded(ws), Self.rounded(wr), Self.rounded(dskip), Self.rounded(dres))
+        var worst: Float = 0
+        for t in 0..<T {
+            for c in 0..<D {
+                var dz = 0.0
+                for o in 0..<S { dz += Double(rdskip[t * S + o]) * Double(rs[o * L * D + layer * D + c]) }
+                for o in 0..<R { dz += Double(rdres[t * R + o]) * Double(rr[o * D + c]) }
+                let th = gateValues[t * 2 * D + c], sg = gateValues[t * 2 * D + D + c]
+                let da = Float(dz) * sg * (1 - th * th)
+                worst = max(worst, abs(da - a.dpre[t * 2 * D + c]))
+            }
+        }
+        print("\(v): bf16 layer backward vs definition: max abs diff \(worst)")
+        #expect(worst <= 2e-5)
+    }
+}
