@@ -16,12 +16,14 @@ import WaveNetModule
     static var optimized: Bool { !_isDebugAssertConfiguration() }
 
     @Test(.enabled(if: optimized, "an unoptimised build allocates in the standard library's generic iterators"),
-          arguments: Kernels.supported.filter { $0 != .blas }, [1, 2])
-    func aStepAllocatesNothingAfterTheFirst(_ variant: KernelVariant, threads: Int) throws {
+          arguments: Kernels.supported.filter { $0 != .blas }, [(1, Precision.fp32), (2, .fp32), (1, .bf16), (2, .bf16)])
+    func aStepAllocatesNothingAfterTheFirst(_ variant: KernelVariant, _ setup: (threads: Int, precision: Precision)) throws {
+        let threads = setup.threads
         try #require(pbt_allocation_counter_active() == 1, "the allocation counter needs Linux with glibc")
         let model = try WaveNet(config: .tiny, seed: 3)
         model.kernels = try Kernels(variant)
         model.threads = threads
+        model.precision = setup.precision
         model.tileRows = 48  // several time tiles with one thread
         var rng = Xoshiro256(seed: 4)
         let B = 2, T = 300
@@ -37,7 +39,7 @@ import WaveNetModule
             let before = pbt_thread_allocations()
             for _ in 0..<3 { everything() }
             let after = pbt_thread_allocations()
-            #expect(after == before, "\(variant), \(threads) thread(s): \(after - before) allocations in 3 steps after warm-up")
+            #expect(after == before, "\(variant), \(setup.precision), \(threads) thread(s): \(after - before) allocations in 3 steps after warm-up")
             // The counter does count: an array allocates.
             let probe = pbt_thread_allocations()
             let array = [Int](repeating: 1, count: Int(T))
