@@ -140,6 +140,12 @@ func finiteDifferences(_ model: WaveNet, windows: [Int32], batch B: Int, time T:
     }
 }
 
+/// The logits of `model`'s forward pass over `windows` (B windows of T + 1 codes).
+func forwardLogits(_ model: WaveNet, _ windows: [Int32], batch B: Int, time T: Int) -> [Float] {
+    windows.withUnsafeBufferPointer { model.forwardOnly(windows: $0.baseAddress!, batch: B, time: T) }
+    return Array(UnsafeBufferPointer(start: model.lastLogits()!, count: B * T * model.config.classes))
+}
+
 @Suite struct DataParallelTests {
     /// With one thread the rows go through all layers in time tiles (a
     /// wavefront); any tile size computes the same forward pass row for row,
@@ -158,13 +164,8 @@ func finiteDifferences(_ model: WaveNet, windows: [Int32], batch B: Int, time T:
         }
         #expect(abs(lw - lt) < 1e-9 * lw, "loss \(lw) vs \(lt)")
         expectClose(tiled.gradients.storage.array, whole.gradients.storage.array, tolerance: 1e-6, "gradients, tiles of \(tileRows) vs one tile")
-        let logits = windows.withUnsafeBufferPointer { w in
-            whole.forwardOnly(windows: w.baseAddress!, batch: B, time: T)
-            tiled.forwardOnly(windows: w.baseAddress!, batch: B, time: T)
-            let n = B * T * whole.config.classes
-            return (Array(UnsafeBufferPointer(start: whole.lastLogits()!, count: n)), Array(UnsafeBufferPointer(start: tiled.lastLogits()!, count: n)))
-        }
-        #expect(logits.0 == logits.1, "tiles change no row of the forward pass")
+        #expect(forwardLogits(whole, windows, batch: B, time: T) == forwardLogits(tiled, windows, batch: B, time: T),
+                "tiles change no row of the forward pass")
     }
 
     /// Splitting a batch across threads gives the same loss and gradients as
@@ -187,13 +188,8 @@ func finiteDifferences(_ model: WaveNet, windows: [Int32], batch B: Int, time T:
              many.evaluate(windows: w.baseAddress!, batch: B, time: T, context: context))
         }
         #expect(e1.count == eN.count && abs(e1.nats - eN.nats) < 1e-9 * e1.nats, "evaluate \(e1) vs \(eN)")
-        let logits = windows.withUnsafeBufferPointer { w in
-            one.forwardOnly(windows: w.baseAddress!, batch: B, time: T)
-            many.forwardOnly(windows: w.baseAddress!, batch: B, time: T)
-            let n = B * T * one.config.classes
-            return (Array(UnsafeBufferPointer(start: one.lastLogits()!, count: n)), Array(UnsafeBufferPointer(start: many.lastLogits()!, count: n)))
-        }
-        #expect(logits.0 == logits.1, "the forward pass computes each row the same way whatever the thread count")
+        #expect(forwardLogits(one, windows, batch: B, time: T) == forwardLogits(many, windows, batch: B, time: T),
+                "the forward pass computes each row the same way whatever the thread count")
         expectClose(many.gradients.storage.array, one.gradients.storage.array, tolerance: 1e-6, "gradients, \(threads) threads vs 1")
         // Training stays deterministic with threads.
         let again = try WaveNet(config: .tiny, seed: 9)
