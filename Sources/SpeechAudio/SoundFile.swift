@@ -1,4 +1,5 @@
 import CSndFile
+import Synchronization
 
 /// An open libsndfile handle. Owns the `SNDFILE*` and closes it in `deinit`
 /// (or earlier, with ``close()``), so no path out of a reader or writer
@@ -25,9 +26,9 @@ final class SoundFile {
     /// cannot parse it (a corrupt header).
     static func openForReading(_ path: String) throws(AudioError) -> SoundFile {
         var info = SF_INFO()
-        guard let handle = sf_open(path, Int32(SFM_READ), &info) else {
-            let reason = lastErrorMessage()
-            if sf_error(nil) == Int32(SF_ERR_UNRECOGNISED_FORMAT) {
+        let (handle, code, reason) = open(path, mode: Int32(SFM_READ), &info)
+        guard let handle else {
+            if code == Int32(SF_ERR_UNRECOGNISED_FORMAT) {
                 throw AudioError.notAudio(path: path, reason: reason)
             }
             throw AudioError.unreadable(path: path, reason: reason)
@@ -44,9 +45,8 @@ final class SoundFile {
         guard sf_format_check(&info) != 0 else {
             throw AudioError.writeFailed(path: path, reason: "libsndfile cannot write this format (0x\(String(format, radix: 16)), \(channels) channels, \(sampleRate) Hz)")
         }
-        guard let handle = sf_open(path, Int32(SFM_WRITE), &info) else {
-            throw AudioError.writeFailed(path: path, reason: lastErrorMessage())
-        }
+        let (handle, _, reason) = open(path, mode: Int32(SFM_WRITE), &info)
+        guard let handle else { throw AudioError.writeFailed(path: path, reason: reason) }
         return SoundFile(path: path, info: info, handle: handle)
     }
 
@@ -99,9 +99,20 @@ final class SoundFile {
     /// library writes the WAV headers.
     static var version: String { String(cString: sf_version_string()) }
 
-    /// The error of the last failed `sf_open` (libsndfile keeps it globally).
-    private static func lastErrorMessage() -> String {
-        cleanMessage(String(cString: sf_strerror(nil)))
+    /// libsndfile keeps the error of a failed `sf_open` in one global, so
+    /// opens from several threads (a parallel corpus build) could read each
+    /// other's: every open, and the reading of its error, holds this lock.
+    private static let openLock = Mutex(())
+
+    /// `sf_open`, with the error code and message of a failure read under
+    /// the same lock.
+    private static func open(_ path: String, mode: Int32, _ info: inout SF_INFO) -> (OpaquePointer?, Int32, String) {
+        openLock.withLock { _ in
+            guard let handle = sf_open(path, mode, &info) else {
+                return (nil, sf_error(nil), cleanMessage(String(cString: sf_strerror(nil))))
+            }
+            return (handle, 0, "")
+        }
     }
 }
 
