@@ -1,6 +1,6 @@
 import FileSupport
 import Foundation
-import PBTExamples
+import ReportFixtures
 @testable import Report
 import TestSupport
 import Testing

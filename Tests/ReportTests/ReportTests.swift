@@ -1,6 +1,6 @@
 import Foundation
 import Schedules
-import PBTExamples
+import ReportFixtures
 @testable import Report
 import Testing
 

@@ -3,11 +3,10 @@ import Report
 import Schedules
 
 extension ExperimentResults {
-    /// Synthetic results shaped like a real experiment, for trying the report
-    /// and for the browser check (`pbtwave report demo`). No model is
-    /// trained: a toy loss stands in, where a high learning rate learns fast
-    /// but settles at a higher floor and sometimes diverges, so a decaying
-    /// schedule wins. Deterministic for a given `seeds` and sizes.
+    /// Synthetic results shaped like a real experiment, for the report's
+    /// tests. No model is trained: a toy loss stands in, where a high
+    /// learning rate learns fast but settles at a higher floor and sometimes
+    /// diverges, so a decaying schedule wins. Deterministic for a given `seeds` and sizes.
     ///
     /// Every run's final best also gets a "whole-set" score (its window NLL
     /// plus a small seeded offset), and every seed of the winning method a
