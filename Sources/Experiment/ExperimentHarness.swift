@@ -58,13 +58,15 @@ public struct ExperimentHarness<Runner: TrialRunner> {
     /// at once (one replay each).
     public let replay: @Sendable (HyperparameterSchedule) throws -> ReplayScore
     public let machine: String
+    /// The products' operand precision, recorded in results.json (nil: not recorded).
+    public let precision: String?
 
     public init(
         preset: ExperimentPreset, methods: [ExperimentMethod]? = nil, directory: URL, runner: Runner, model: String,
         modelOptions: [String: String], machine: String, explorers: ExploreStrategies = .builtIn,
         recipe: @escaping @Sendable (UInt64) throws -> JSONValue? = { _ in nil },
         rescore: (@Sendable (CheckpointRef) throws -> WholeSetScore)? = nil,
-        replay: @escaping @Sendable (HyperparameterSchedule) throws -> ReplayScore
+        replay: @escaping @Sendable (HyperparameterSchedule) throws -> ReplayScore, precision: String? = nil
     ) throws {
         try preset.validate()
         self.preset = preset
@@ -76,6 +78,7 @@ public struct ExperimentHarness<Runner: TrialRunner> {
         self.model = model
         self.modelOptions = modelOptions
         self.machine = machine
+        self.precision = precision
         self.explorers = explorers
         self.recipe = recipe
         self.rescore = rescore
@@ -121,7 +124,8 @@ public struct ExperimentHarness<Runner: TrialRunner> {
         let results = ExperimentResults(
             preset: preset.name, modelPreset: preset.model, machine: machine, stepsPerTrial: preset.trialSteps,
             totalStepsPerMethod: preset.totalSteps, runs: runs, replays: replays,
-            startedAt: ISO8601DateFormatter().string(from: started), wallSeconds: runs.reduce(0) { $0 + $1.wallSeconds })
+            startedAt: ISO8601DateFormatter().string(from: started), wallSeconds: runs.reduce(0) { $0 + $1.wallSeconds },
+            precision: precision)
         try ExperimentReport.write(results, to: directory)
         return results
     }

@@ -53,16 +53,16 @@ public struct ExperimentPreset: Codable, Sendable, Hashable {
         trialSteps: 50, totalSteps: 3000, seeds: 4, workers: 5, lrMin: 1e-4, lrMax: 3e-2, fixedLR: 1e-3)
 
     /// The full comparison: the compact model (the PyTorch peer's), ten
-    /// seeds of 6,000 steps per method (it was five seeds of 8,000 before
-    /// the claims were decided by tests). Work: 40 runs × 6,000 steps ×
-    /// 4,096 samples of training (about 117 min at the 140k samples/s two
-    /// workers reached before the C kernels), their fixed-window
-    /// evaluations (≈ 5 min), 40 whole-set scores (≈ 8 min) and 10 replays
-    /// of 1,200 steps (≈ 6 min): about 2 h 15 min before the C kernels,
-    /// about 70 min at 2× their speed.
+    /// seeds of 4,000 steps per method (it was five seeds of 8,000 before
+    /// the claims were decided by tests; the budget must be a multiple of
+    /// 2,000 so that PBT-5x20 gets whole generations). Work: 40 runs ×
+    /// 4,000 steps × 4,096 samples of training, with 5 workers sharing the
+    /// 2 cores at about 130k samples/s together (84 min), their fixed-window
+    /// evaluations, 40 whole-set scores and 10 replays of 800 steps: about
+    /// 1 h 35 min on the 2-core machine.
     public static let paper = ExperimentPreset(
         name: "paper", model: "compact", batch: 1, window: 4096, evalWindows: 8, evalTargets: 4096,
-        trialSteps: 100, totalSteps: 6000, seeds: 10, workers: 5, lrMin: 1e-4, lrMax: 3e-2, fixedLR: 1e-3)
+        trialSteps: 100, totalSteps: 4000, seeds: 10, workers: 5, lrMin: 1e-4, lrMax: 3e-2, fixedLR: 1e-3)
 
     /// A very small run for tests and CI smoke checks.
     public static let smoke = ExperimentPreset(

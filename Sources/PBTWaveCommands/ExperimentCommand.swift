@@ -21,8 +21,8 @@ struct ExperimentCommand: ParsableCommand {
             and report.html, report.md and the raw numbers (results.json, curves.csv, trials.csv, schedule.csv) are \
             written to --run-dir.
 
-            Presets: quick (tiny model, 4 seeds, about 5 minutes on 2 cores), paper (compact model, 10 seeds, about \
-            two hours on 2 cores), smoke (seconds; for CI). Methods (--methods, comma-separated): pbt-5x5, pbt-5x20, \
+            Presets: quick (tiny model, 4 seeds, about 5 minutes on 2 cores), paper (compact model, 10 seeds, about 1.5 \
+            hours on 2 cores), smoke (seconds; for CI). Methods (--methods, comma-separated): pbt-5x5, pbt-5x20, \
             random-search, fixed-lr (the paper's four, the default), and beyond the paper pb2-5x5 (PB2's GP-bandit \
             explore) and pbt-5x5-wide (mutation within [1e-6, 1e-1], wider than the prior).
             """)
@@ -66,7 +66,7 @@ struct ExperimentCommand: ParsableCommand {
                 return try recipe.json
             },
             rescore: try Self.wholeSetScorer(runner, threads: ProcessInfo.processInfo.activeProcessorCount),
-            replay: try Self.replayer(runner))
+            replay: try Self.replayer(runner), precision: base.training.precision.rawValue)
         print("experiment \(p.name): \(chosen.count) methods × \(p.seeds) seeds, model \(p.model) in \(base.training.precision), \(p.totalSteps) steps per method "
               + "(\(p.trialSteps)-step trials, batch \(p.batch) × \(p.window)), \(p.workers) workers; in \(directory.path)")
         let line = ProgressLine(label: "experiment", style: progress.progress, interval: 10)

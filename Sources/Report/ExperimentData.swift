@@ -148,10 +148,16 @@ public struct ReplayResult: Codable, Sendable {
 
 /// Everything one `pbtwave experiment` produced: the input of the report.
 public struct ExperimentResults: Codable, Sendable {
+    /// The model as the report names it: its preset, and its precision when recorded.
+    public var modelDescription: String { precision.map { "\(modelPreset) in \($0)" } ?? modelPreset }
+
     /// "quick" or "paper".
     public var preset: String
     /// The WaveNet preset, e.g. "tiny" or "compact".
     public var modelPreset: String
+    /// The products' operand precision ("fp32" or "bf16"); nil in files
+    /// written before it was recorded (those runs were fp32).
+    public var precision: String?
     /// A short description of the machine, e.g. "2-core x86-64, Debian 12".
     public var machine: String
     /// S: training steps per trial.
@@ -170,10 +176,11 @@ public struct ExperimentResults: Codable, Sendable {
 
     public init(
         preset: String, modelPreset: String, machine: String, stepsPerTrial: Int, totalStepsPerMethod: Int,
-        runs: [MethodRun], replays: [ReplayResult], startedAt: String, wallSeconds: Double
+        runs: [MethodRun], replays: [ReplayResult], startedAt: String, wallSeconds: Double, precision: String? = nil
     ) {
         self.preset = preset
         self.modelPreset = modelPreset
+        self.precision = precision
         self.machine = machine
         self.stepsPerTrial = stepsPerTrial
         self.totalStepsPerMethod = totalStepsPerMethod

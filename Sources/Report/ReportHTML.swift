@@ -20,7 +20,7 @@ enum ReportHTML {
         <body>
         <main>
         <h1>PBT on WaveNet: PBT-5x5 vs PBT-5x20 vs random search vs fixed LR</h1>
-        <p class="meta">Preset <b>\(e(content.results.preset))</b> · model \(e(content.results.modelPreset)) · \(e(content.results.machine)) · started \(e(content.results.startedAt)) · \(e(duration(content.results.wallSeconds)))</p>
+        <p class="meta">Preset <b>\(e(content.results.preset))</b> · model \(e(content.results.modelDescription)) · \(e(content.results.machine)) · started \(e(content.results.startedAt)) · \(e(duration(content.results.wallSeconds)))</p>
         <p class="lead">A reproduction of Li et al., “A Generalized Framework for Population Based Training” (KDD 2019): the learning rate of a compact WaveNet trained on real speech, tuned four ways with the same compute. Validation NLL is in bits per sample; lower is better.</p>
         <ul class="headline">
 

@@ -26,7 +26,7 @@ import Testing
     }
 
     func makeHarness(_ directory: URL, calls: Calls, methods: [ExperimentMethod]? = nil,
-                     explorers: ExploreStrategies = .builtIn) throws -> ExperimentHarness<ToyQuadraticRunner> {
+                     explorers: ExploreStrategies = .builtIn, precision: String? = nil) throws -> ExperimentHarness<ToyQuadraticRunner> {
         try ExperimentHarness(
             preset: Self.preset, methods: methods, directory: directory, runner: ToyQuadraticRunner(), model: "toy", modelOptions: [:],
             machine: "test", explorers: explorers,
@@ -39,7 +39,7 @@ import Testing
                 calls.replays.withLock { $0 += 1 }
                 #expect((file.endStep ?? 0) > 0 && file.rows.first?.step == 0)
                 return ReplayScore(windows: 0.5, wholeSet: WholeSetScore(trial: nil, nll: 0.26, samples: 1000))
-            })
+            }, precision: precision)
     }
 
     static func temporaryDirectory() -> URL {
@@ -113,6 +113,23 @@ import Testing
         #expect(results.runs.allSatisfy { $0.totalCompute == Self.preset.totalSteps })
         let labels = try #require(try ExperimentResults.read(from: directory.appendingPathComponent("results.json")).claims).map(\.label)
         #expect(labels == ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"])
+    }
+
+    @Test func recordsThePrecisionInResultsAndReportAndReadsFilesWithoutIt() throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        _ = try makeHarness(directory, calls: Calls(), precision: "bf16").run()
+        let file = directory.appendingPathComponent("results.json")
+        #expect(try ExperimentResults.read(from: file).precision == "bf16")
+        let markdown = try String(contentsOf: directory.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(markdown.contains("model toy in bf16"))
+
+        // A results.json written before the precision was recorded still reads, and names the model alone.
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any])
+        #expect(json.removeValue(forKey: "precision") != nil)
+        try JSONSerialization.data(withJSONObject: json).write(to: file)
+        let old = try ExperimentResults.read(from: file)
+        #expect(old.precision == nil && old.modelDescription == "toy")
     }
 
     @Test func rejectsPresetsThatCannotBeFairAndUnknownMethods() {
