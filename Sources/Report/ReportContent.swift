@@ -20,6 +20,9 @@ public struct ReportContent: Sendable {
         figures = ReportFigures.make(results, summaries: summaries, winner: winner)
     }
 
+    /// The report's title: the methods compared, in report order.
+    var title: String { "PBT on WaveNet: " + summaries.map(\.method).joined(separator: " vs ") }
+
     /// Whether every method's final best was scored on the whole validation set.
     var wholeSet: Bool { !summaries.isEmpty && summaries.allSatisfy { $0.finalValues.wholeSet } }
 

@@ -5,7 +5,7 @@ import Foundation
 enum ReportMarkdown {
     static func render(_ content: ReportContent) -> String {
         let r = content.results
-        var md = "# PBT on WaveNet: PBT-5x5 vs PBT-5x20 vs random search vs fixed LR\n\n"
+        var md = "# \(content.title)\n\n"
         md += "Preset **\(r.preset)** · model \(r.modelDescription) · \(r.machine) · started \(r.startedAt) · \(duration(r.wallSeconds))\n\n"
         md += "A reproduction of Li et al., \"A Generalized Framework for Population Based Training\" (KDD 2019). Validation NLL is in bits per sample; lower is better.\n\n"
         for line in content.headline { md += "- \(line)\n" }

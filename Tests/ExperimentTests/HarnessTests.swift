@@ -113,6 +113,9 @@ import Testing
         #expect(results.runs.allSatisfy { $0.totalCompute == Self.preset.totalSteps })
         let labels = try #require(try ExperimentResults.read(from: directory.appendingPathComponent("results.json")).claims).map(\.label)
         #expect(labels == ["(a)", "(b)", "(c)", "(d)", "(e)", "(f)"])
+        // The report's title names the methods that ran.
+        let markdown = try String(contentsOf: directory.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(markdown.hasPrefix("# PBT on WaveNet: PBT-5x5 vs PB2-5x5 vs PBT-5x5 wide range\n"))
     }
 
     @Test func recordsThePrecisionInResultsAndReportAndReadsFilesWithoutIt() throws {
