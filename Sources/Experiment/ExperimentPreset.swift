@@ -59,7 +59,8 @@ public struct ExperimentPreset: Codable, Sendable, Hashable {
     /// 4,000 steps × 4,096 samples of training, with 5 workers sharing the
     /// 2 cores at about 130k samples/s together (84 min), their fixed-window
     /// evaluations, 40 whole-set scores and 10 replays of 800 steps: about
-    /// 1 h 35 min on the 2-core machine.
+    /// 1 h 35 min on the 2-core machine (measured 2026-12-01: 1 h 46 min,
+    /// with other work taking 16 % of the cores).
     public static let paper = ExperimentPreset(
         name: "paper", model: "compact", batch: 1, window: 4096, evalWindows: 8, evalTargets: 4096,
         trialSteps: 100, totalSteps: 4000, seeds: 10, workers: 5, lrMin: 1e-4, lrMax: 3e-2, fixedLR: 1e-3)
