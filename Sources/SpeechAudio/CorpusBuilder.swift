@@ -576,14 +576,14 @@ private final class ParallelConversion: Sendable {
 /// samples written (or that would have been).
 ///
 /// Memory: a few blocks of 64 K samples, whatever the file's length.
-/// Throws the ``AudioError`` of ``MonoDecoder`` and ``makeResamplingStream(from:to:quality:path:)``
+/// Throws the ``AudioError`` of ``MonoDecoder`` and ``LibsamplerateStream``
 /// for a bad source, ``AudioError/writeFailed(path:reason:)`` when writing fails.
 func convertToMonoWAV(
     source: String, destination: String, temporary: String, sampleRate: Int, quality: ResamplingQuality = .fastest, minimumSamples: Int
 ) throws(AudioError) -> Int {
     let decoder = try MonoDecoder(path: source)
     let resampler = decoder.sampleRate == sampleRate
-        ? nil : try makeResamplingStream(from: decoder.sampleRate, to: sampleRate, quality: quality, path: source)
+        ? nil : try LibsamplerateStream(from: decoder.sampleRate, to: sampleRate, quality: quality, path: source)
     let writer = try PCM16FileWriter(path: destination, temporaryPath: temporary, format: .wav16, channels: 1, sampleRate: sampleRate)
     if let resampler {
         while try decoder.next({ (block) throws(AudioError) in
