@@ -343,14 +343,9 @@ private struct BuildPlan: Sendable {
         }
         skipped.sort { $0.source.utf8.lexicographicallyPrecedes($1.source.utf8) }
 
-        var train: [ManifestEntry] = [], validation: [ManifestEntry] = []
-        for entry in entries {
-            if CorpusLayout.isValidation(entry.file, percent: options.validationPercent) {
-                validation.append(entry)
-            } else {
-                train.append(entry)
-            }
-        }
+        let isValidation = { (entry: ManifestEntry) in CorpusLayout.isValidation(entry.file, percent: options.validationPercent) }
+        let validation = entries.filter(isValidation)
+        let train = entries.filter { !isValidation($0) }
         let skippedText = "source\treason\n" + skipped.map { "\($0.source)\t\($0.reason)\n" }.joined()
         guard !entries.isEmpty else {
             _ = try writeIfChanged(skippedText, to: join(output, "skipped.tsv"))
@@ -675,8 +670,7 @@ private func realPath(_ path: String) -> String {
 }
 
 private func seconds(since start: ContinuousClock.Instant) -> Double {
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    (ContinuousClock.now - start) / .seconds(1)
 }
 
 private func errorText(_ error: any Error) -> String {
