@@ -8,7 +8,6 @@ public enum Palette {
     public static let orange = "#E69F00"
     public static let skyBlue = "#56B4E9"
     public static let purple = "#CC79A7"
-    public static let yellow = "#F0E442"
     public static let black = "#000000"
     public static let grey = "#9A9A9A"
     public static let lightGrey = "#D0D0D0"
@@ -168,10 +167,7 @@ struct PlotFrame {
                 out += SVG.element("rect", [("x", SVG.number(x)), ("y", SVG.number(y - 6)), ("width", "28"), ("height", "12"),
                                             ("fill", color), ("fill-opacity", "0.18")])
             }
-            var attributes: [(String, String)] = [("x1", SVG.number(x)), ("y1", SVG.number(y)), ("x2", SVG.number(x + 28)), ("y2", SVG.number(y)),
-                                                  ("stroke", color), ("stroke-width", SVG.number(lineWidth))]
-            if let dashArray = dash.dashArray { attributes.append(("stroke-dasharray", dashArray)) }
-            return out + SVG.element("line", attributes)
+            return out + SVG.line(x1: x, y1: y, x2: x + 28, y2: y, stroke: color, width: lineWidth, dash: dash.dashArray)
         case let .marker(shape, color, filled):
             return Self.marker(shape, x: x + 14, y: y, radius: 4.5, color: color, filled: filled)
         case let .winner(color):
