@@ -49,13 +49,7 @@ extension ClipSet {
     public static func load(
         folder: String, sampleRate: Int = SpeechCorpus.sampleRate, minimumLength: Int = 1
     ) throws(AudioError) -> FolderLoadReport {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) else {
-            throw AudioError.folderNotFound(path: folder)
-        }
-        guard isDirectory.boolValue else {
-            throw AudioError.notAFolder(path: folder)
-        }
+        try requireFolder(folder, name: folder)
         let files = CorpusSources.walk(root: folder, skipping: nil)
         guard !files.isEmpty else { throw AudioError.folderEmpty(path: folder) }
         var clips: [Clip] = []
@@ -81,6 +75,14 @@ extension ClipSet {
         }
         return Clip(name: name, samples: samples)
     }
+}
+
+/// Throws ``AudioError/folderNotFound(path:)`` or ``AudioError/notAFolder(path:)``,
+/// naming `name`, unless `path` is a folder.
+func requireFolder(_ path: String, name: String) throws(AudioError) {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw .folderNotFound(path: name) }
+    guard isDirectory.boolValue else { throw .notAFolder(path: name) }
 }
 
 func join(_ directory: String, _ relative: String) -> String {

@@ -220,11 +220,7 @@ private struct BuildPlan: Sendable {
         }
         source = absolute(options.source)
         output = absolute(options.output)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
-            throw AudioError.folderNotFound(path: options.source)
-        }
-        guard isDirectory.boolValue else { throw AudioError.notAFolder(path: options.source) }
+        try requireFolder(source, name: options.source)
         do {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         } catch {
