@@ -132,6 +132,14 @@ struct PlotFrame {
         return out
     }
 
+    /// Ends a figure: `data` clipped to the plot rectangle, `message` (if
+    /// any) centred over it and the border after `body`, all wrapped into
+    /// the `<svg>` element.
+    func finish(title: String, body: String, data: String, message: String? = nil) -> String {
+        let note = message.map(self.message) ?? ""
+        return close(title: title, body: body + SVG.element("g", [("clip-path", "url(#\(clipID))")], content: data) + note + border())
+    }
+
     /// Wraps `body` into the `<svg>` element.
     func close(title: String, body: String) -> String {
         SVG.element("svg", [
