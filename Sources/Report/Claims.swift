@@ -285,7 +285,6 @@ public enum Claims {
     // MARK: Formatting
 
     static func signed(_ value: Double) -> String { String(format: "%+.3f", value) }
-    static func percent(_ fraction: Double) -> String { String(format: "%g %%", fraction * 100) }
 }
 
 extension Claims.Group {

@@ -84,41 +84,30 @@ extension MethodRun {
     /// best did not change.
     public func bestCurve(_ clock: Clock) -> BestCurve {
         precondition(workers > 0, "MethodRun \(method) seed \(seed): workers must be positive")
+        // Each trial with the x at which it finished, in finishing order.
+        let finished: [(trial: TrialResult, x: Double)]
         switch clock {
         case .compute, .stepsPerWorker:
             let scale = clock == .compute ? 1.0 : 1.0 / Double(workers)
-            let ordered = trials.sorted { ($0.completionIndex, $0.id) < ($1.completionIndex, $1.id) }
-            var points: [CurvePoint] = []
             var cumulative = 0
-            var best: Double?
-            for trial in ordered {
+            finished = trials.sorted { ($0.completionIndex, $0.id) < ($1.completionIndex, $1.id) }.map { trial in
                 cumulative += trial.steps
-                if let nll = trial.finiteNLL, best.map({ nll < $0 }) ?? true { best = nll }
-                guard let best else { continue }
-                Self.append(CurvePoint(x: Double(cumulative) * scale, best: best), to: &points)
+                return (trial, Double(cumulative) * scale)
             }
-            return BestCurve(points: points, xEnd: Double(cumulative) * scale)
         case .modelIteration:
-            let ordered = trials.sorted { ($0.endStep, $0.id) < ($1.endStep, $1.id) }
-            var points: [CurvePoint] = []
-            var best: Double?
-            for trial in ordered {
-                if let nll = trial.finiteNLL, best.map({ nll < $0 }) ?? true { best = nll }
-                guard let best else { continue }
-                Self.append(CurvePoint(x: Double(trial.endStep), best: best), to: &points)
-            }
-            return BestCurve(points: points, xEnd: Double(ordered.last?.endStep ?? 0))
+            finished = trials.sorted { ($0.endStep, $0.id) < ($1.endStep, $1.id) }.map { ($0, Double($0.endStep)) }
         }
-    }
-
-    /// Appends keeping x strictly increasing: a point at the same x replaces
-    /// the previous one (zero-step trials, or several trials ending at the
-    /// same model iteration).
-    private static func append(_ point: CurvePoint, to points: inout [CurvePoint]) {
-        if let last = points.last, last.x == point.x {
-            points[points.count - 1] = point
-        } else {
-            points.append(point)
+        var points: [CurvePoint] = []
+        var best: Double?
+        for (trial, x) in finished {
+            if let nll = trial.finiteNLL, best.map({ nll < $0 }) ?? true { best = nll }
+            guard let best else { continue }
+            // x never decreases; a point at the same x replaces the previous
+            // one (zero-step trials, or several trials ending at the same
+            // model iteration).
+            if points.last?.x == x { points.removeLast() }
+            points.append(CurvePoint(x: x, best: best))
         }
+        return BestCurve(points: points, xEnd: finished.last?.x ?? 0)
     }
 }

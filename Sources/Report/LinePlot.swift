@@ -139,10 +139,7 @@ public struct LinePlot: Sendable {
                 }
             }
         }
-        body += SVG.element("g", [("clip-path", "url(#\(frame.clipID))")], content: data)
-        if series.allSatisfy(\.points.isEmpty) { body += frame.message(emptyMessage) }
-        body += frame.border()
-        return frame.close(title: title, body: body)
+        return frame.finish(title: title, body: body, data: data, message: series.allSatisfy(\.points.isEmpty) ? emptyMessage : nil)
     }
 
     /// The corners a series passes through: the points themselves, or for a

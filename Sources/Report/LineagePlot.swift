@@ -120,8 +120,6 @@ public struct LineagePlot: Sendable {
         var body = frame.open(title: title)
         body += frame.yAxis(yAxis)
         body += frame.xAxis(xAxis)
-        body += SVG.element("g", [("clip-path", "url(#\(frame.clipID))")], content: edges + lostEdges + highlighted + nodes + lineageNodes)
-        body += frame.border()
-        return frame.close(title: title, body: body)
+        return frame.finish(title: title, body: body, data: edges + lostEdges + highlighted + nodes + lineageNodes)
     }
 }

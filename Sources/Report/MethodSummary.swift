@@ -38,11 +38,7 @@ public struct MethodSummary: Sendable {
         failedTrials = runs.reduce(0) { $0 + $1.trials.filter { $0.finiteNLL == nil }.count }
         trialCount = runs.reduce(0) { $0 + $1.trials.count }
         meanWallSeconds = runs.isEmpty ? 0 : runs.reduce(0) { $0 + $1.wallSeconds } / Double(runs.count)
-        var curves: [Clock: AggregatedCurve] = [:]
-        for clock in Clock.allCases {
-            curves[clock] = AggregatedCurve(runs.map { $0.bestCurve(clock) })
-        }
-        self.curves = curves
+        curves = Dictionary(uniqueKeysWithValues: Clock.allCases.map { clock in (clock, AggregatedCurve(runs.map { $0.bestCurve(clock) })) })
     }
 
     /// Every method of `results`, in report order.

@@ -8,7 +8,6 @@ public enum Palette {
     public static let orange = "#E69F00"
     public static let skyBlue = "#56B4E9"
     public static let purple = "#CC79A7"
-    public static let yellow = "#F0E442"
     public static let black = "#000000"
     public static let grey = "#9A9A9A"
     public static let lightGrey = "#D0D0D0"
@@ -133,6 +132,14 @@ struct PlotFrame {
         return out
     }
 
+    /// Ends a figure: `data` clipped to the plot rectangle, `message` (if
+    /// any) centred over it and the border after `body`, all wrapped into
+    /// the `<svg>` element.
+    func finish(title: String, body: String, data: String, message: String? = nil) -> String {
+        let note = message.map(self.message) ?? ""
+        return close(title: title, body: body + SVG.element("g", [("clip-path", "url(#\(clipID))")], content: data) + note + border())
+    }
+
     /// Wraps `body` into the `<svg>` element.
     func close(title: String, body: String) -> String {
         SVG.element("svg", [
@@ -168,10 +175,7 @@ struct PlotFrame {
                 out += SVG.element("rect", [("x", SVG.number(x)), ("y", SVG.number(y - 6)), ("width", "28"), ("height", "12"),
                                             ("fill", color), ("fill-opacity", "0.18")])
             }
-            var attributes: [(String, String)] = [("x1", SVG.number(x)), ("y1", SVG.number(y)), ("x2", SVG.number(x + 28)), ("y2", SVG.number(y)),
-                                                  ("stroke", color), ("stroke-width", SVG.number(lineWidth))]
-            if let dashArray = dash.dashArray { attributes.append(("stroke-dasharray", dashArray)) }
-            return out + SVG.element("line", attributes)
+            return out + SVG.line(x1: x, y1: y, x2: x + 28, y2: y, stroke: color, width: lineWidth, dash: dash.dashArray)
         case let .marker(shape, color, filled):
             return Self.marker(shape, x: x + 14, y: y, radius: 4.5, color: color, filled: filled)
         case let .winner(color):

@@ -70,7 +70,7 @@ public struct ReportContent: Sendable {
             let winner = replay.pbtWinnerWholeSet?.nll, replayed = replay.replayWholeSet?.nll
             return [replay.method, String(replay.seed), bits(replay.pbtWinnerNLL), bits(replay.replayNLL),
                     winner.map(bits) ?? "—", replayed.map(bits) ?? "—",
-                    zip2(winner, replayed).map { String(format: "%+.3f", $1 - $0) } ?? String(format: "%+.3f (windows)", replay.replayNLL - replay.pbtWinnerNLL),
+                    winner.flatMap { winner in replayed.map { String(format: "%+.3f", $0 - winner) } } ?? String(format: "%+.3f (windows)", replay.replayNLL - replay.pbtWinnerNLL),
                     String(replay.schedule.points.count)]
         }
     }
@@ -149,7 +149,7 @@ public struct ReportContent: Sendable {
             "Methods: PBT-5x5 (5 workers, population 5) and PBT-5x20 (5 workers, population 20, budget mode) tune only the learning rate with binary-tournament selection and multiplicative mutation; random search trains 5 models from scratch with fixed learning rates from the same log-uniform prior; the fixed-LR baseline trains 5 models with one hand-set rate. Random search and fixed LR are evaluated every \(r.stepsPerTrial.grouped) steps, like PBT's trials."
                 + (beyond.isEmpty ? "" : " Beyond the paper: " + beyond.joined(separator: "; ") + "; both have the same compute."),
             "Clocks: compute is training steps summed over all trials in the order they finished; steps per worker is compute divided by the number of workers; model iteration is a trial's own global step along its lineage. A curve is the best validation NLL (bits/sample) so far; failed or diverged trials count towards compute but never set a best. Across seeds, curves are step functions on the union of their x values, averaged where every seed has a value: lines show the mean, bands the min–max range.",
-            "Claims: each verdict comes from stated tests on per-seed values: (a) and (b) one-sided permutation tests of the mean difference with bootstrap intervals, at \(rules.computeFractions.map { String(format: "%g %%", $0 * 100) }.joined(separator: ", ")) of the compute budget and \(rules.iterationFractions.map { String(format: "%g %%", $0 * 100) }.joined(separator: " and ")) of the model iteration every PBT-5x20 seed reached; (c) a one-sided Brown–Forsythe test with a bootstrap interval of the SD ratio; (d) a paired non-inferiority test with a margin of \(bits(rules.replayMargin)) bits. A test agrees only at p < 0.05 in the claimed direction and disagrees only at p < 0.05 against it; otherwise it is inconclusive and states the difference these seeds could detect with 80 % power. Final results are each run's final best model scored on the whole validation set (every sample with a full receptive field); selection inside a run and the earlier checkpoints use its fixed validation windows.",
+            "Claims: each verdict comes from stated tests on per-seed values: (a) and (b) one-sided permutation tests of the mean difference with bootstrap intervals, at \(rules.computeFractions.map(percent).joined(separator: ", ")) of the compute budget and \(rules.iterationFractions.map(percent).joined(separator: " and ")) of the model iteration every PBT-5x20 seed reached; (c) a one-sided Brown–Forsythe test with a bootstrap interval of the SD ratio; (d) a paired non-inferiority test with a margin of \(bits(rules.replayMargin)) bits. A test agrees only at p < 0.05 in the claimed direction and disagrees only at p < 0.05 against it; otherwise it is inconclusive and states the difference these seeds could detect with 80 % power. Final results are each run's final best model scored on the whole validation set (every sample with a full receptive field); selection inside a run and the earlier checkpoints use its fixed validation windows.",
             "Figures are SVG drawn by PBTWave's own report code (the Report module) from results.json; nothing was edited by hand. `pbtwave report render --results results.json --output DIR` redraws this report from the raw numbers.",
         ]
     }
@@ -165,14 +165,11 @@ public struct ReportContent: Sendable {
 
 func bits(_ value: Double) -> String { String(format: "%.3f", value) }
 
+/// 0.8 → "80 %".
+func percent(_ fraction: Double) -> String { String(format: "%g %%", fraction * 100) }
+
 /// "0.0123", or "< 0.0001".
 func pValue(_ p: Double) -> String { p < 1e-4 ? "< 0.0001" : String(format: "%.4f", p) }
-
-/// Both values, when both exist.
-func zip2<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
-    guard let a, let b else { return nil }
-    return (a, b)
-}
 
 /// 75 s → "75 s", 4000 s → "1 h 6 min".
 func duration(_ seconds: Double) -> String {

@@ -13,10 +13,8 @@ public struct SeedStatistics: Codable, Sendable, Hashable {
     public init?(_ values: [Double]) {
         guard !values.isEmpty else { return nil }
         count = values.count
-        mean = values.reduce(0, +) / Double(values.count)
-        let mean = mean
-        let squares = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
-        standardDeviation = values.count > 1 ? (squares / Double(values.count - 1)).squareRoot() : 0
+        mean = StatisticalTests.mean(values)
+        standardDeviation = values.count > 1 ? StatisticalTests.sampleVariance(values).squareRoot() : 0
         minimum = values.min()!
         maximum = values.max()!
     }
@@ -46,13 +44,7 @@ public struct AggregatedCurve: Sendable, Hashable {
         let usable = curves.filter { !$0.points.isEmpty }
         includedSeeds = usable.count
         excludedSeeds = curves.count - usable.count
-        guard !usable.isEmpty else {
-            points = []
-            return
-        }
-        let start = usable.map { $0.points[0].x }.max()!
-        let end = usable.map(\.xEnd).min()!
-        guard start <= end else {
+        guard let start = usable.map({ $0.points[0].x }).max(), let end = usable.map(\.xEnd).min(), start <= end else {
             points = []
             return
         }

@@ -39,23 +39,20 @@ private func betaContinuedFraction(_ a: Double, _ b: Double, _ x: Double) -> Dou
     if abs(d) < tiny { d = tiny }
     d = 1 / d
     var h = d
+    // One step of the recurrence with coefficient `aa`: the factor h takes.
+    func step(_ aa: Double) -> Double {
+        d = 1 + aa * d
+        if abs(d) < tiny { d = tiny }
+        c = 1 + aa / c
+        if abs(c) < tiny { c = tiny }
+        d = 1 / d
+        return d * c
+    }
     for m in 1...10_000 {
         let m = Double(m)
         // Even step of the recurrence, then the odd one.
-        var aa = m * (b - m) * x / ((a - 1 + 2 * m) * (a + 2 * m))
-        d = 1 + aa * d
-        if abs(d) < tiny { d = tiny }
-        c = 1 + aa / c
-        if abs(c) < tiny { c = tiny }
-        d = 1 / d
-        h *= d * c
-        aa = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 1 + 2 * m))
-        d = 1 + aa * d
-        if abs(d) < tiny { d = tiny }
-        c = 1 + aa / c
-        if abs(c) < tiny { c = tiny }
-        d = 1 / d
-        let delta = d * c
+        h *= step(m * (b - m) * x / ((a - 1 + 2 * m) * (a + 2 * m)))
+        let delta = step(-(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 1 + 2 * m)))
         h *= delta
         if abs(delta - 1) < epsilon { break }
     }

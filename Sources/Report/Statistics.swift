@@ -45,8 +45,6 @@ public enum StatisticsError: Error, Equatable, CustomStringConvertible, Localize
 /// `alternative`): its mean, or its spread, is `less` or `greater`.
 public enum ClaimDirection: String, Codable, Sendable, Hashable {
     case less, greater
-
-    public var opposite: ClaimDirection { self == .less ? .greater : .less }
 }
 
 /// A two-sided interval for the report.
@@ -444,18 +442,10 @@ public enum StatisticalTests {
     // MARK: Brown–Forsythe
 
     /// An F statistic with its degrees of freedom and upper-tail p.
-    public struct FStatistic: Sendable, Hashable {
+    public struct FStatistic: Sendable {
         public var f: Double
         public var degreesOfFreedom: (Double, Double)
         public var pValue: Double
-
-        public static func == (a: FStatistic, b: FStatistic) -> Bool {
-            a.f == b.f && a.degreesOfFreedom == b.degreesOfFreedom && a.pValue == b.pValue
-        }
-
-        public func hash(into hasher: inout Hasher) {
-            hasher.combine(f); hasher.combine(degreesOfFreedom.0); hasher.combine(degreesOfFreedom.1); hasher.combine(pValue)
-        }
     }
 
     /// The Brown–Forsythe test of equal variances over k ≥ 2 groups: a one-way
@@ -659,8 +649,6 @@ public enum StatisticalTests {
             for j in (i + 1)..<k { indices[j] = indices[j - 1] + 1 }
         }
     }
-
-    static func percent(_ fraction: Double) -> String { String(format: "%g %%", fraction * 100) }
 }
 
 extension Xoshiro256 {

@@ -66,9 +66,6 @@ public struct StripPlot: Sendable {
                                          ("fill", "#222222"), ("stroke", "#ffffff"), ("stroke-width", "3"), ("paint-order", "stroke")],
                                 content: SVG.escape(String(format: "%.3f", statistics.mean)))
         }
-        body += SVG.element("g", [("clip-path", "url(#\(frame.clipID))")], content: data)
-        if values.isEmpty { body += frame.message("no results") }
-        body += frame.border()
-        return frame.close(title: title, body: body)
+        return frame.finish(title: title, body: body, data: data, message: values.isEmpty ? "no results" : nil)
     }
 }

@@ -15,7 +15,7 @@ public struct FolderLoadReport: Sendable, CustomStringConvertible {
     /// One line per skipped file after a summary line, e.g.
     /// `loaded 12 files (3.1 min) from data/; skipped 2`.
     public var description: String {
-        var text = "loaded \(clips.clips.count) files (\(formatMinutes(clips.seconds)) min) from \(folder)"
+        var text = "loaded \(clips.clips.count) files (\(String(format: "%.2f", clips.seconds / 60)) min) from \(folder)"
         if skipped.isEmpty { return text }
         text += "; skipped \(skipped.count):"
         for file in skipped { text += "\n  \(file.error)" }
@@ -36,8 +36,9 @@ extension ClipSet {
         return ClipSet(source: path, clips: [clip], sampleRate: sampleRate)
     }
 
-    /// Loads every audio file under `folder` (recursively, in sorted path
-    /// order; hidden files and folders are ignored) as mono at `sampleRate`.
+    /// Loads every audio file under `folder` (walked as a corpus build walks
+    /// its source: recursively, in sorted path order, following symbolic
+    /// links; hidden files and folders are ignored) as mono at `sampleRate`.
     ///
     /// Files that cannot be used (not audio, damaged, empty, shorter than
     /// `minimumLength`, …) are skipped and listed in the report, not thrown.
@@ -48,21 +49,15 @@ extension ClipSet {
     public static func load(
         folder: String, sampleRate: Int = SpeechCorpus.sampleRate, minimumLength: Int = 1
     ) throws(AudioError) -> FolderLoadReport {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory) else {
-            throw AudioError.folderNotFound(path: folder)
-        }
-        guard isDirectory.boolValue else {
-            throw AudioError.notAFolder(path: folder)
-        }
-        let files = listFiles(in: folder)
+        try requireFolder(folder, name: folder)
+        let files = CorpusSources.walk(root: folder, skipping: nil)
         guard !files.isEmpty else { throw AudioError.folderEmpty(path: folder) }
         var clips: [Clip] = []
         var skipped: [SkippedFile] = []
-        for relative in files {
-            let path = join(folder, relative)
+        for file in files {
+            let path = join(folder, file.relativePath)
             do throws(AudioError) {
-                clips.append(try loadClip(path: path, name: relative, sampleRate: sampleRate, minimumLength: minimumLength))
+                clips.append(try loadClip(path: path, name: file.relativePath, sampleRate: sampleRate, minimumLength: minimumLength))
             } catch {
                 skipped.append(SkippedFile(path: path, error: error))
             }
@@ -82,31 +77,14 @@ extension ClipSet {
     }
 }
 
-/// Regular, non-hidden files under `folder`, relative paths, sorted.
-func listFiles(in folder: String) -> [String] {
-    guard let enumerator = FileManager.default.enumerator(
-        at: URL(fileURLWithPath: folder, isDirectory: true),
-        includingPropertiesForKeys: [.isRegularFileKey],
-        options: [.skipsHiddenFiles]
-    ) else { return [] }
-    let root = URL(fileURLWithPath: folder, isDirectory: true).standardizedFileURL.path
-    var files: [String] = []
-    for case let url as URL in enumerator {
-        guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true else { continue }
-        var path = url.standardizedFileURL.path
-        if path.hasPrefix(root) {
-            path.removeFirst(root.count)
-            while path.hasPrefix("/") { path.removeFirst() }
-        }
-        files.append(path)
-    }
-    return files.sorted()
+/// Throws ``AudioError/folderNotFound(path:)`` or ``AudioError/notAFolder(path:)``,
+/// naming `name`, unless `path` is a folder.
+func requireFolder(_ path: String, name: String) throws(AudioError) {
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw .folderNotFound(path: name) }
+    guard isDirectory.boolValue else { throw .notAFolder(path: name) }
 }
 
 func join(_ directory: String, _ relative: String) -> String {
     directory.hasSuffix("/") ? directory + relative : directory + "/" + relative
-}
-
-func formatMinutes(_ seconds: Double) -> String {
-    String(format: "%.2f", seconds / 60)
 }

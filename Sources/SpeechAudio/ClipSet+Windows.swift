@@ -60,9 +60,7 @@ extension ClipSet {
     /// clips of `count - length + 1` (clips shorter than `length` give none).
     public func windowStartCount(length: Int) -> Int {
         precondition(length > 0, "window length must be positive")
-        var total = 0
-        for clip in clips where clip.codes.count >= length { total += clip.codes.count - length + 1 }
-        return total
+        return clips.reduce(0) { $0 + max(0, $1.codes.count - length + 1) }
     }
 
     /// Copies a random window of `length` codes into `buffer` (its count must

@@ -1,3 +1,5 @@
+import Foundation
+
 /// One recording as mu-law codes (0…255), one byte per sample.
 public struct Clip: Sendable, Hashable {
     /// Where it came from: a path relative to its corpus, or a file path.
@@ -69,7 +71,7 @@ public func entropyBits(histogram: [Int]) -> Double {
     var bits = 0.0
     for count in histogram where count > 0 {
         let p = Double(count) / total
-        bits -= p * log2Double(p)
+        bits -= p * log2(p)
     }
     return bits
 }
@@ -85,16 +87,7 @@ public func crossEntropyBits(histogram: [Int], model: [Int]) -> Double {
     let modelTotal = Double(model.reduce(0, +) + model.count)
     var bits = 0.0
     for (count, modelCount) in zip(histogram, model) where count > 0 {
-        bits -= Double(count) / total * log2Double(Double(modelCount + 1) / modelTotal)
+        bits -= Double(count) / total * log2(Double(modelCount + 1) / modelTotal)
     }
     return bits
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-@inline(__always)
-func log2Double(_ x: Double) -> Double { log2(x) }

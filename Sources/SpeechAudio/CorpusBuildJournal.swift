@@ -56,6 +56,9 @@ struct JournalRecord: Sendable, Hashable {
         }
     }
 
+}
+
+extension JournalRecord {
     /// Parses a journal line; nil for anything else (a line torn by a
     /// crash, a line of another version).
     init?(line: Substring) {
@@ -79,12 +82,6 @@ struct JournalRecord: Sendable, Hashable {
         default:
             return nil
         }
-    }
-
-    init(source: String, stamp: FileStamp, outcome: Outcome) {
-        self.source = source
-        self.stamp = stamp
-        self.outcome = outcome
     }
 }
 

@@ -220,11 +220,7 @@ private struct BuildPlan: Sendable {
         }
         source = absolute(options.source)
         output = absolute(options.output)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
-            throw AudioError.folderNotFound(path: options.source)
-        }
-        guard isDirectory.boolValue else { throw AudioError.notAFolder(path: options.source) }
+        try requireFolder(source, name: options.source)
         do {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         } catch {
@@ -343,14 +339,9 @@ private struct BuildPlan: Sendable {
         }
         skipped.sort { $0.source.utf8.lexicographicallyPrecedes($1.source.utf8) }
 
-        var train: [ManifestEntry] = [], validation: [ManifestEntry] = []
-        for entry in entries {
-            if CorpusLayout.isValidation(entry.file, percent: options.validationPercent) {
-                validation.append(entry)
-            } else {
-                train.append(entry)
-            }
-        }
+        let isValidation = { (entry: ManifestEntry) in CorpusLayout.isValidation(entry.file, percent: options.validationPercent) }
+        let validation = entries.filter(isValidation)
+        let train = entries.filter { !isValidation($0) }
         let skippedText = "source\treason\n" + skipped.map { "\($0.source)\t\($0.reason)\n" }.joined()
         guard !entries.isEmpty else {
             _ = try writeIfChanged(skippedText, to: join(output, "skipped.tsv"))
@@ -576,14 +567,14 @@ private final class ParallelConversion: Sendable {
 /// samples written (or that would have been).
 ///
 /// Memory: a few blocks of 64 K samples, whatever the file's length.
-/// Throws the ``AudioError`` of ``MonoDecoder`` and ``makeResamplingStream(from:to:quality:path:)``
+/// Throws the ``AudioError`` of ``MonoDecoder`` and ``LibsamplerateStream``
 /// for a bad source, ``AudioError/writeFailed(path:reason:)`` when writing fails.
 func convertToMonoWAV(
     source: String, destination: String, temporary: String, sampleRate: Int, quality: ResamplingQuality = .fastest, minimumSamples: Int
 ) throws(AudioError) -> Int {
     let decoder = try MonoDecoder(path: source)
     let resampler = decoder.sampleRate == sampleRate
-        ? nil : try makeResamplingStream(from: decoder.sampleRate, to: sampleRate, quality: quality, path: source)
+        ? nil : try LibsamplerateStream(from: decoder.sampleRate, to: sampleRate, quality: quality, path: source)
     let writer = try PCM16FileWriter(path: destination, temporaryPath: temporary, format: .wav16, channels: 1, sampleRate: sampleRate)
     if let resampler {
         while try decoder.next({ (block) throws(AudioError) in
@@ -675,8 +666,7 @@ private func realPath(_ path: String) -> String {
 }
 
 private func seconds(since start: ContinuousClock.Instant) -> Double {
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    (ContinuousClock.now - start) / .seconds(1)
 }
 
 private func errorText(_ error: any Error) -> String {

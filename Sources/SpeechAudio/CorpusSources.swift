@@ -27,12 +27,9 @@ struct SourceFile: Sendable, Hashable {
 struct FileStamp: Sendable, Hashable {
     var size: Int
     var modified: Int64
+}
 
-    init(size: Int, modified: Int64) {
-        self.size = size
-        self.modified = modified
-    }
-
+extension FileStamp {
     /// The stamp of `path` (following symbolic links), nil when it is not there.
     init?(path: String) {
         var status = stat()

@@ -87,35 +87,25 @@ final class MonoDecoder {
             return false
         }
         framesRead += read
-        if channels == 1 {
-            try interleaved.withUnsafeBufferPointer { block throws(AudioError) in
-                let samples = UnsafeBufferPointer(rebasing: block[0 ..< read])
-                try checkFinite(samples)
-                try body(samples)
-            }
-            return true
-        }
-        let channels = channels
-        interleaved.withUnsafeBufferPointer { block in
-            mono.withUnsafeMutableBufferPointer { out in
-                let scale = 1 / Float(channels)
-                for frame in 0 ..< read {
-                    var sum: Float = 0
-                    for c in 0 ..< channels { sum += block[frame * channels + c] }
-                    out[frame] = sum * scale
+        if channels > 1 {
+            let channels = channels
+            interleaved.withUnsafeBufferPointer { block in
+                mono.withUnsafeMutableBufferPointer { out in
+                    let scale = 1 / Float(channels)
+                    for frame in 0 ..< read {
+                        var sum: Float = 0
+                        for c in 0 ..< channels { sum += block[frame * channels + c] }
+                        out[frame] = sum * scale
+                    }
                 }
             }
         }
-        try mono.withUnsafeBufferPointer { block throws(AudioError) in
+        try (channels == 1 ? interleaved : mono).withUnsafeBufferPointer { block throws(AudioError) in
             let samples = UnsafeBufferPointer(rebasing: block[0 ..< read])
-            try checkFinite(samples)
+            for x in samples where !x.isFinite { throw AudioError.nonFiniteSamples(path: path) }
             try body(samples)
         }
         return true
-    }
-
-    private func checkFinite(_ samples: UnsafeBufferPointer<Float>) throws(AudioError) {
-        for x in samples where !x.isFinite { throw AudioError.nonFiniteSamples(path: path) }
     }
 }
 

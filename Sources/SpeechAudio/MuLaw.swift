@@ -53,13 +53,7 @@ public enum MuLaw {
 
     /// The sample a code decodes to. Traps if `code` is outside 0…255.
     @inlinable
-    public static func decode(_ code: Int32) -> Float {
-        decodingTable[Int(code)]
-    }
-
-    /// The sample a code decodes to.
-    @inlinable
-    public static func decode(_ code: UInt8) -> Float {
+    public static func decode<Code: BinaryInteger>(_ code: Code) -> Float {
         decodingTable[Int(code)]
     }
 
@@ -72,30 +66,16 @@ public enum MuLaw {
 
     // MARK: Buffers (no allocation)
 
-    /// Encodes `samples` into `codes` (same count). O(n), no allocation.
-    public static func encode(_ samples: UnsafeBufferPointer<Float>, into codes: UnsafeMutableBufferPointer<UInt8>) {
+    /// Encodes `samples` into `codes` (same count): `UInt8`, or `Int32`, the
+    /// class indices a model consumes. O(n), no allocation.
+    public static func encode<Code: FixedWidthInteger>(_ samples: UnsafeBufferPointer<Float>, into codes: UnsafeMutableBufferPointer<Code>) {
         precondition(samples.count == codes.count, "mu-law encode: \(samples.count) samples into \(codes.count) codes")
-        for i in 0 ..< samples.count { codes[i] = encode(samples[i]) }
+        for i in 0 ..< samples.count { codes[i] = Code(encode(samples[i])) }
     }
 
-    /// Encodes `samples` into Int32 `codes` (same count), the class indices a
-    /// model consumes. O(n), no allocation.
-    public static func encode(_ samples: UnsafeBufferPointer<Float>, into codes: UnsafeMutableBufferPointer<Int32>) {
-        precondition(samples.count == codes.count, "mu-law encode: \(samples.count) samples into \(codes.count) codes")
-        for i in 0 ..< samples.count { codes[i] = Int32(encode(samples[i])) }
-    }
-
-    /// Decodes `codes` into `samples` (same count). O(n), no allocation.
-    public static func decode(_ codes: UnsafeBufferPointer<UInt8>, into samples: UnsafeMutableBufferPointer<Float>) {
-        precondition(samples.count == codes.count, "mu-law decode: \(codes.count) codes into \(samples.count) samples")
-        decodingTable.withUnsafeBufferPointer { table in
-            for i in 0 ..< codes.count { samples[i] = table[Int(codes[i])] }
-        }
-    }
-
-    /// Decodes Int32 `codes` (each 0…255; checked, traps otherwise) into
+    /// Decodes `codes` (each 0…255; checked, traps otherwise) into
     /// `samples` (same count). O(n), no allocation.
-    public static func decode(_ codes: UnsafeBufferPointer<Int32>, into samples: UnsafeMutableBufferPointer<Float>) {
+    public static func decode<Code: FixedWidthInteger>(_ codes: UnsafeBufferPointer<Code>, into samples: UnsafeMutableBufferPointer<Float>) {
         precondition(samples.count == codes.count, "mu-law decode: \(codes.count) codes into \(samples.count) samples")
         decodingTable.withUnsafeBufferPointer { table in
             for i in 0 ..< codes.count {
@@ -116,16 +96,8 @@ public enum MuLaw {
         }
     }
 
-    /// The samples of `codes`.
-    public static func decode(_ codes: [UInt8]) -> [Float] {
-        [Float](unsafeUninitializedCapacity: codes.count) { samples, count in
-            codes.withUnsafeBufferPointer { decode($0, into: samples) }
-            count = codes.count
-        }
-    }
-
-    /// The samples of Int32 `codes` (each 0…255; traps otherwise).
-    public static func decode(_ codes: [Int32]) -> [Float] {
+    /// The samples of `codes` (each 0…255; traps otherwise).
+    public static func decode<Code: FixedWidthInteger>(_ codes: [Code]) -> [Float] {
         [Float](unsafeUninitializedCapacity: codes.count) { samples, count in
             codes.withUnsafeBufferPointer { decode($0, into: samples) }
             count = codes.count

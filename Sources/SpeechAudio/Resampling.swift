@@ -41,7 +41,7 @@ func resample(
 ) throws(AudioError) -> [Float] {
     precondition(sourceRate > 0 && targetRate > 0, "sample rates must be positive")
     if sourceRate == targetRate || samples.isEmpty { return samples }
-    let stream = try makeResamplingStream(from: sourceRate, to: targetRate, quality: quality, path: path)
+    let stream = try LibsamplerateStream(from: sourceRate, to: targetRate, quality: quality, path: path)
     let ratio = Double(targetRate) / Double(sourceRate)
     let exact = Double(samples.count) * ratio
     let bound = exact < Double(Int.max / 4) ? Int(exact.rounded(.up)) + 16 : Int.max / 4
@@ -56,46 +56,20 @@ func resample(
     return output
 }
 
-/// A mono resampling stream: feed blocks of any size, receive converted
-/// blocks, flush with the last one. The samples produced do not depend on
-/// how the input is cut. Not `Sendable`: one thread uses a stream.
-protocol ResamplingStream: AnyObject {
-    /// Converts `input` and hands every produced block to `sink`; with
-    /// `last`, also flushes the filter (the stream is then finished).
-    func process(_ input: UnsafeBufferPointer<Float>, last: Bool, sink: (UnsafeBufferPointer<Float>) throws(AudioError) -> Void) throws(AudioError)
-}
-
-/// The stream every resampling in PBTWave goes through: libsamplerate's
-/// converter (``LibsamplerateStream``).
-///
-/// Throws ``AudioError/resampleFailed(path:fromRate:toRate:reason:)`` for a
-/// ratio beyond libsamplerate's 1/256…256, before allocating anything.
-func makeResamplingStream(
-    from sourceRate: Int, to targetRate: Int, quality: ResamplingQuality = .medium, path: String
-) throws(AudioError) -> any ResamplingStream {
-    try LibsamplerateStream(from: sourceRate, to: targetRate, quality: quality, path: path)
-}
-
-/// Refuses rates that are not positive or a ratio beyond libsamplerate's 1/256…256.
-private func checkRatio(from sourceRate: Int, to targetRate: Int, path: String) throws(AudioError) {
-    precondition(sourceRate > 0 && targetRate > 0, "sample rates must be positive")
-    guard src_is_valid_ratio(Double(targetRate) / Double(sourceRate)) != 0 else {
-        throw AudioError.resampleFailed(path: path, fromRate: sourceRate, toRate: targetRate,
-                                        reason: "the ratio is beyond libsamplerate's 1/256…256")
-    }
-}
-
 extension ResamplingQuality {
     /// Names the conversion in a corpus build's identity.
     var resamplerName: String { "libsamplerate \(String(cString: src_get_name(converter)))" }
 }
 
-/// libsamplerate's converter as a stream (libsamplerate keeps its position
-/// across calls, so cutting the input changes nothing).
+/// A mono resampling stream through libsamplerate's converter, the one
+/// every resampling in PBTWave goes through: feed blocks of any size,
+/// receive converted blocks, flush with the last one. libsamplerate keeps
+/// its position across calls, so the samples produced do not depend on how
+/// the input is cut. Not `Sendable`: one thread uses a stream.
 ///
 /// Owns the `SRC_STATE` (freed in `deinit`) and one output block; memory
 /// does not depend on the length of the stream.
-final class LibsamplerateStream: ResamplingStream {
+final class LibsamplerateStream {
     let sourceRate: Int
     let targetRate: Int
     let ratio: Double
@@ -109,8 +83,12 @@ final class LibsamplerateStream: ResamplingStream {
     /// Throws ``AudioError/resampleFailed(path:fromRate:toRate:reason:)``
     /// for a ratio beyond 1/256…256 (before allocating anything).
     init(from sourceRate: Int, to targetRate: Int, quality: ResamplingQuality = .medium, path: String) throws(AudioError) {
-        try checkRatio(from: sourceRate, to: targetRate, path: path)
+        precondition(sourceRate > 0 && targetRate > 0, "sample rates must be positive")
         let ratio = Double(targetRate) / Double(sourceRate)
+        guard src_is_valid_ratio(ratio) != 0 else {
+            throw AudioError.resampleFailed(path: path, fromRate: sourceRate, toRate: targetRate,
+                                            reason: "the ratio is beyond libsamplerate's 1/256…256")
+        }
         var error: Int32 = 0
         guard let state = src_new(quality.converter, 1, &error) else {
             throw AudioError.resampleFailed(path: path, fromRate: sourceRate, toRate: targetRate, reason: cleanMessage(String(cString: src_strerror(error))))
@@ -130,6 +108,8 @@ final class LibsamplerateStream: ResamplingStream {
         empty.deallocate()
     }
 
+    /// Converts `input` and hands every produced block to `sink`; with
+    /// `last`, also flushes the filter (the stream is then finished).
     func process(
         _ input: UnsafeBufferPointer<Float>, last: Bool,
         sink: (UnsafeBufferPointer<Float>) throws(AudioError) -> Void

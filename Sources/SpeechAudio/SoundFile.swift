@@ -1,4 +1,5 @@
 import CSndFile
+import Foundation
 import Synchronization
 
 /// An open libsndfile handle. Owns the `SNDFILE*` and closes it in `deinit`
@@ -121,15 +122,9 @@ final class SoundFile {
 /// and the line breaks go.
 func cleanMessage(_ message: String) -> String {
     var words = message.split(whereSeparator: { $0 == "\n" || $0 == "\r" })
-        .map { $0.trimmingWhitespace() }
+        .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \t")) }
         .filter { !$0.isEmpty }
         .joined(separator: "; ")
     while let last = words.last, last == "." || last == " " { words.removeLast() }
     return words.isEmpty ? "no reason given" : words
-}
-
-private extension Substring {
-    func trimmingWhitespace() -> String {
-        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
-    }
 }

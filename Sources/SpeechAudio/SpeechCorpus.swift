@@ -161,11 +161,8 @@ public struct SpeechCorpus: Sendable {
     public static func load(directory: String, verifyChecksums: Bool = true) throws(AudioError) -> SpeechCorpus {
         let manifest = try CorpusManifest.read(directory: directory)
         func clips(_ entries: [ManifestEntry], split: String) throws(AudioError) -> ClipSet {
-            var clips: [Clip] = []
-            clips.reserveCapacity(entries.count)
-            for entry in entries {
-                let samples = try loadVerified(entry, directory: directory, verifyChecksum: verifyChecksums)
-                clips.append(Clip(name: entry.file, samples: samples))
+            let clips = try entries.map { (entry) throws(AudioError) in
+                Clip(name: entry.file, samples: try loadVerified(entry, directory: directory, verifyChecksum: verifyChecksums))
             }
             return ClipSet(source: "\(directory) (\(split))", clips: clips, sampleRate: sampleRate)
         }

@@ -10,7 +10,7 @@ import TestSupport
 @Suite("resampling: streamed vs libsamplerate in one call")
 struct ResamplingTests {
     /// Runs `input` through `stream` in blocks of random sizes.
-    private func run(_ stream: any ResamplingStream, _ input: [Float], rng: inout Xoshiro256) throws -> [Float] {
+    private func run(_ stream: LibsamplerateStream, _ input: [Float], rng: inout Xoshiro256) throws -> [Float] {
         var output: [Float] = []
         var start = 0
         while start < input.count {
@@ -46,7 +46,7 @@ struct ResamplingTests {
     func matchesOneShotLibsamplerate(rates: (Int, Int), quality: ResamplingQuality) throws {
         var rng = Xoshiro256(seed: UInt64(rates.0 * 7 + rates.1))
         let input = randomArray(40_000 + Int(rng.next() % 5000), scale: 0.9, rng: &rng)
-        let streamed = try run(makeResamplingStream(from: rates.0, to: rates.1, quality: quality, path: ""), input, rng: &rng)
+        let streamed = try run(LibsamplerateStream(from: rates.0, to: rates.1, quality: quality, path: ""), input, rng: &rng)
         let reference = simple(input, from: rates.0, to: rates.1, quality: quality)
         #expect(abs(streamed.count - reference.count) <= 1, "\(rates) \(quality): \(streamed.count) vs \(reference.count)")
         let common = min(streamed.count, reference.count)
@@ -60,7 +60,7 @@ struct ResamplingTests {
         let input = randomArray(50_000, scale: 0.7, rng: &rng)
         for (from, to) in [(44_100, 16_000), (8_000, 16_000), (48_000, 16_000)] {
             let whole = try resample(input, from: from, to: to)
-            let streamed = try run(makeResamplingStream(from: from, to: to, path: ""), input, rng: &rng)
+            let streamed = try run(LibsamplerateStream(from: from, to: to, path: ""), input, rng: &rng)
             #expect(streamed.count == whole.count)
             expectClose(streamed, whole, tolerance: 0, "\(from) → \(to) Hz streamed vs whole")
         }
