@@ -78,9 +78,3 @@ public struct WorkerCommand: ParsableCommand {
         try PBTSession.failIfFailed(result)
     }
 }
-
-/// `RunMarker.claim` under its old name, for `bench pbt` (a fresh run in
-/// a fresh directory, so no trials to tell old files by).
-enum SharedRunMarker {
-    static func write(_ runDirectory: URL, run: RunRecord) throws { try RunMarker.claim(runDirectory, for: run, trials: []) }
-}
