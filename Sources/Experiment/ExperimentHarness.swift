@@ -139,8 +139,7 @@ public struct ExperimentHarness<Runner: TrialRunner> {
     /// garbage collection keeps the last generations — and can still read
     /// (not retired). nil if none.
     static func finalBest(_ trials: [TrialRecord]) -> TrialRecord? {
-        trials.filter { $0.status == .finished && !$0.isRetired && $0.checkpointLive && $0.checkpointPath != nil }
-            .min { ($0.evaluation!, $0.id) < ($1.evaluation!, $1.id) }
+        Lineage.best(of: trials.filter { !$0.isRetired && $0.checkpointLive && $0.checkpointPath != nil })
     }
 
     /// The value in `file` when it decodes and passes `valid`, else `compute()`
