@@ -193,6 +193,7 @@ public struct PBTController: Sendable {
             return plan(generation: failed.generation, parent: nil, hyperparameters: hp, operations: "resample", refillOf: failed.id,
                         state: &state)
         }
+        var parent = parent
         if let retired = parent, retired.isRetired {
             // The parent's checkpoint cannot be read: a trial of its window
             // whose checkpoint is still live (not released: the window can
@@ -200,14 +201,13 @@ public struct PBTController: Sendable {
             // place; if none is left there, a live trial of an earlier
             // generation than the failed one's (in the population the
             // decision sees); with none at all, the failed trial is not replaced.
-            let usable = { (t: TrialRecord) in t.status == .finished && !t.isRetired && t.checkpointLive }
             var pool = candidates(for: retired, in: population).filter(\.checkpointLive)
-            if pool.isEmpty { pool = population.filter { usable($0) && $0.generation < failed.generation }.sorted { $0.id < $1.id } }
+            if pool.isEmpty {
+                pool = population.filter { $0.status == .finished && !$0.isRetired && $0.checkpointLive && $0.generation < failed.generation }
+                    .sorted { $0.id < $1.id }
+            }
             guard !pool.isEmpty else { return nil }
-            let substitute = pool[state.rng.uniformIndex(pool.count)]
-            let (hp, ops) = explore(from: substitute, population, Decision(), &state)
-            return plan(generation: failed.generation, parent: substitute, hyperparameters: hp, operations: ops.logText,
-                        refillOf: failed.id, state: &state)
+            parent = pool[state.rng.uniformIndex(pool.count)]
         }
         if let parent {
             let (hp, ops) = explore(from: parent, population, Decision(), &state)

@@ -56,12 +56,7 @@ extension SearchSpace {
                 let prior = scale == .log ? Prior.logUniform : .uniform
                 entries[p.name] = .object([prior.rawValue: .array([.number(lower), .number(upper)])])
             case .categorical(let choices):
-                entries[p.name] = .object([Prior.choice.rawValue: .array(choices.map { value in
-                    switch value {
-                    case .number(let x): return .number(x)
-                    case .category(let c): return .string(c)
-                    }
-                })])
+                entries[p.name] = .object([Prior.choice.rawValue: .array(choices.map { $0.number.map(JSONValue.number) ?? .string($0.description) })])
             }
         }
         return .object(entries)
