@@ -6,12 +6,6 @@ import WaveNetPBT
 /// What `pbtwave pbt` and `pbtwave worker` share: driving workers on a run
 /// with a progress line, and reporting what happened.
 enum PBTSession {
-    /// The progress line of `pbt` and `worker` (also where failed trials of
-    /// a training program are shown).
-    static func progressLine(_ progress: ProgressOptions) -> ProgressLine {
-        ProgressLine(label: "pbt", style: progress.progress)
-    }
-
     /// Runs `runner`'s workers on the run until it is done; with a training
     /// program (`ExecRunner`), until then or until SIGINT, SIGTERM or SIGHUP
     /// stops it (`stopSignal`: the signal, for the exit status 128 + signal).

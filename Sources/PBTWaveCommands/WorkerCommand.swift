@@ -63,7 +63,7 @@ public struct WorkerCommand: ParsableCommand {
         let coordinator = try PBTCoordinator.open(store: trialStore, name: runName, runDirectory: runDirectory, explorers: .pbtwave)
         try RunMarker.check(runDirectory, run: coordinator.run)
         let configuration = coordinator.configuration
-        let line = PBTSession.progressLine(progress)
+        let line = ProgressLine(label: "pbt", style: progress.progress)
         let runner = try RunnerOptions.makeRunner(stored: configuration, corpus: corpus, toyMilliseconds: toyMilliseconds, exec: exec,
                                                   show: line.message)
         // Progress reads counts over the whole run from the store: once a
