@@ -138,9 +138,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
     }
 
     private let shared = Mutex(Shared())
-    /// Deletes released and discarded checkpoints off the workers' path:
-    /// removing a trial directory (`ExecRunner`) costs milliseconds on some
-    /// file systems, as much as a whole trial of a quick program.
+    /// Deletes released and discarded checkpoints off the workers' path (PBT.md, "Checkpoints and disk").
     private let remover = CheckpointRemover()
     private let progressLock = Mutex(())
     private let wakeup = NSCondition()
