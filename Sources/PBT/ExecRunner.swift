@@ -209,7 +209,7 @@ public final class ExecRunner: TrialRunner {
         let names = trial.hyperparameters.names
         let values = names.map { jsonValue(trial.hyperparameters[$0]!) }
         let object = "{" + zip(names, values).map { "\"\($0)\":\($1)" }.joined(separator: ",") + "}"
-        var variables = [
+        return [
             "PBT_TRIAL_ID=\(trial.id)",
             "PBT_TRIAL_DIR=\(directory)",
             "PBT_PARENT_DIR=\(parent?.path ?? "")",
@@ -217,11 +217,7 @@ public final class ExecRunner: TrialRunner {
             "PBT_STEPS=\(trial.steps)",
             "PBT_SEED=\(trial.seed)",
             "PBT_HYPERPARAMETERS=\(object)",
-        ]
-        for (name, value) in zip(names, values) {
-            variables.append("PBT_HP_\(name)=" + (trial.hyperparameters[name]!.category ?? value))
-        }
-        return variables
+        ] + zip(names, values).map { name, value in "PBT_HP_\(name)=" + (trial.hyperparameters[name]!.category ?? value) }
     }
 
     /// A value as JSON; whole numbers without a fraction, so a program can
