@@ -11,8 +11,7 @@ enum PBTSession {
     /// stops it (`stopSignal`: the signal, for the exit status 128 + signal).
     static func drive(_ runner: any TrialRunner, coordinator: PBTCoordinator, options: DriverOptions,
                       line: ProgressLine) throws -> (result: PBTRunResult, stopSignal: Int32?) {
-        var callback: (@Sendable (PBTProgress) -> Void)?
-        if !line.isOff { callback = { line.update($0) } }
+        let callback: (@Sendable (PBTProgress) -> Void)? = line.isOff ? nil : { @Sendable in line.update($0) }
         func drive<R: TrialRunner>(_ runner: R) throws -> (result: PBTRunResult, stopSignal: Int32?) {
             let driver = PBTDriver(coordinator: coordinator, runner: runner, options: options)
             let signals = (runner as? ExecRunner).map { exec in
