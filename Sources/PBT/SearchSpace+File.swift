@@ -33,11 +33,7 @@ extension SearchSpace {
         }
         guard case .object(let entries) = json else { throw SearchSpaceFileError.notAnObject }
         guard !entries.isEmpty else { throw SearchSpaceFileError.empty }
-        var parameters: [Hyperparameter] = []
-        for name in entries.keys.sorted() {
-            parameters.append(try Self.parameter(name, entries[name]!))
-        }
-        self.init(parameters)
+        self.init(try entries.keys.sorted().map { try Self.parameter($0, entries[$0]!) })
         try validate()
     }
 
