@@ -139,8 +139,7 @@ public struct ExperimentHarness<Runner: TrialRunner> {
     /// garbage collection keeps the last generations — and can still read
     /// (not retired). nil if none.
     static func finalBest(_ trials: [TrialRecord]) -> TrialRecord? {
-        trials.filter { $0.status == .finished && !$0.isRetired && $0.checkpointLive && $0.checkpointPath != nil }
-            .min { ($0.evaluation!, $0.id) < ($1.evaluation!, $1.id) }
+        Lineage.best(of: trials.filter { !$0.isRetired && $0.checkpointLive && $0.checkpointPath != nil })
     }
 
     /// The value in `file` when it decodes and passes `valid`, else `compute()`
@@ -202,7 +201,7 @@ public struct ExperimentHarness<Runner: TrialRunner> {
             if run.seed == winner.seed { try file.write(to: self.directory.appendingPathComponent("schedule.json"), format: .json) }
             jobs.append((run, final, file, cacheDirectory.appendingPathComponent("\(method.slug)-seed\(run.seed).json")))
         }
-        let results = ReplayOutcomes()
+        let results = Mutex<[Int: Result<ReplayResult, any Error>]>([:])
         let planned = jobs
         DispatchQueue.concurrentPerform(iterations: planned.count) { index in
             let job = planned[index]
@@ -221,9 +220,9 @@ public struct ExperimentHarness<Runner: TrialRunner> {
                                         replayWholeSet: score.wholeSet)
                 }
             }
-            results.value.withLock { $0[index] = outcome }
+            results.withLock { $0[index] = outcome }
         }
-        let replays = try results.value.withLock { $0 }.sorted { $0.key < $1.key }.map { try $0.value.get() }
+        let replays = try results.withLock { $0 }.sorted { $0.key < $1.key }.map { try $0.value.get() }
         if let own = replays.first(where: { $0.seed == winner.seed }) {
             try AtomicFile.write(try ExperimentResults.jsonEncoder().encode(own), to: directory.appendingPathComponent("replay.json"))
         }
@@ -232,8 +231,3 @@ public struct ExperimentHarness<Runner: TrialRunner> {
 }
 
 extension ExperimentHarness: Sendable {}
-
-/// The replays' outcomes by job, filled from several threads.
-final class ReplayOutcomes: Sendable {
-    let value = Mutex<[Int: Result<ReplayResult, any Error>]>([:])
-}

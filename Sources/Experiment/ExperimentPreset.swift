@@ -135,19 +135,7 @@ public struct ExperimentMethod: Sendable, Hashable {
     public var lrMax: Double
     /// Where explore may move the learning rate (nil: within the prior).
     public var mutateWithin: ClosedRange<Double>?
-    public var explore: ExploreMethod
-
-    public init(name: String, slug: String, population: Int, selection: SelectionStrategy, lrMin: Double, lrMax: Double,
-                mutateWithin: ClosedRange<Double>? = nil, explore: ExploreMethod = .perturb) {
-        self.name = name
-        self.slug = slug
-        self.population = population
-        self.selection = selection
-        self.lrMin = lrMin
-        self.lrMax = lrMax
-        self.mutateWithin = mutateWithin
-        self.explore = explore
-    }
+    public var explore: ExploreMethod = .perturb
 
     /// The PBT settings of this method for `seed`: the same compute for all.
     public func settings(_ preset: ExperimentPreset, seed: Int) -> PBTSettings {

@@ -17,17 +17,15 @@ public enum FileErrorText {
     /// file or folder", "is a directory"), or nil for other errors.
     public static func cause(of error: any Error) -> String? {
         guard let error = error as? CocoaError else { return nil }
-        let cause: String
         switch error.code {
-        case .fileNoSuchFile, .fileReadNoSuchFile: cause = "no such file or folder"
-        case .fileReadNoPermission, .fileWriteNoPermission: cause = "permission denied"
-        case .fileWriteOutOfSpace: cause = "the disk is full"
-        case .fileWriteVolumeReadOnly: cause = "the file system is read-only"
-        case .fileWriteFileExists: cause = "it already exists"
-        case .fileReadInapplicableStringEncoding: cause = "it is not UTF-8 text"
-        default: cause = posixCode(error).map { String(cString: strerror($0)).lowercased() } ?? "error \(error.code.rawValue)"
+        case .fileNoSuchFile, .fileReadNoSuchFile: return "no such file or folder"
+        case .fileReadNoPermission, .fileWriteNoPermission: return "permission denied"
+        case .fileWriteOutOfSpace: return "the disk is full"
+        case .fileWriteVolumeReadOnly: return "the file system is read-only"
+        case .fileWriteFileExists: return "it already exists"
+        case .fileReadInapplicableStringEncoding: return "it is not UTF-8 text"
+        default: return posixCode(error).map { String(cString: strerror($0)).lowercased() } ?? "error \(error.code.rawValue)"
         }
-        return cause
     }
 
     /// The POSIX error under a Foundation error, if it names one.

@@ -4,24 +4,10 @@ import SeededRNG
 /// Given the trials so far and a `ControllerState` (which holds the seeded
 /// random generator), it says which trials to create next. The store calls
 /// it inside the transaction that records a trial's result, so each decision
-/// is made exactly once and committed before any worker acts on it.
-///
-/// Semantics (PBT.docc/PBT.md states them in full):
-/// - Generation 0 is `population` draws from the prior, trained from scratch.
-/// - Asynchronous mode (P == W): a trial that finishes reproduces at once:
-///   it is the initiator of one selection that creates one trial of the next
-///   generation.
-/// - Budget mode (P > W): generation g+1 is created when P trials of
-///   generation g have finished; then each of them, in id order, is the
-///   initiator of one selection.
-/// - A failed trial (runner threw, or NaN/inf) is never a parent or opponent;
-///   it is replaced at once by a refill in the same generation (same parent,
-///   freshly explored hyperparameters; a new prior draw in generation 0).
-/// - A retired trial (finished, but a child could not read its checkpoint)
-///   is never a parent or opponent again; a refill whose parent is retired
-///   starts from a random live trial of the parent's window instead.
-/// - Every created trial, refills included, counts against `trialBudget`;
-///   nothing is created once it is used up.
+/// is made exactly once and committed before any worker acts on it. Its
+/// semantics (generation 0, asynchronous and budget mode, selection,
+/// explore, failures, the budget) are stated in full in PBT.docc/PBT.md,
+/// "The algorithm, precisely".
 public struct PBTController: Sendable {
     public let settings: PBTSettings
     /// Explore: how a child's hyperparameters are picked from its parent's.
@@ -193,6 +179,7 @@ public struct PBTController: Sendable {
             return plan(generation: failed.generation, parent: nil, hyperparameters: hp, operations: "resample", refillOf: failed.id,
                         state: &state)
         }
+        var parent = parent
         if let retired = parent, retired.isRetired {
             // The parent's checkpoint cannot be read: a trial of its window
             // whose checkpoint is still live (not released: the window can
@@ -200,14 +187,13 @@ public struct PBTController: Sendable {
             // place; if none is left there, a live trial of an earlier
             // generation than the failed one's (in the population the
             // decision sees); with none at all, the failed trial is not replaced.
-            let usable = { (t: TrialRecord) in t.status == .finished && !t.isRetired && t.checkpointLive }
             var pool = candidates(for: retired, in: population).filter(\.checkpointLive)
-            if pool.isEmpty { pool = population.filter { usable($0) && $0.generation < failed.generation }.sorted { $0.id < $1.id } }
+            if pool.isEmpty {
+                pool = population.filter { $0.status == .finished && !$0.isRetired && $0.checkpointLive && $0.generation < failed.generation }
+                    .sorted { $0.id < $1.id }
+            }
             guard !pool.isEmpty else { return nil }
-            let substitute = pool[state.rng.uniformIndex(pool.count)]
-            let (hp, ops) = explore(from: substitute, population, Decision(), &state)
-            return plan(generation: failed.generation, parent: substitute, hyperparameters: hp, operations: ops.logText,
-                        refillOf: failed.id, state: &state)
+            parent = pool[state.rng.uniformIndex(pool.count)]
         }
         if let parent {
             let (hp, ops) = explore(from: parent, population, Decision(), &state)

@@ -14,25 +14,28 @@ import Synchronization
 /// | `PBT_TRIAL_DIR` | an empty directory that is this trial's output: its checkpoint |
 /// | `PBT_PARENT_DIR` | the parent trial's directory, read only; empty for a fresh start |
 /// | `PBT_START_STEP`, `PBT_STEPS` | the global step the parent ended at; steps to train |
-/// | `PBT_SEED` | the trial's seed (a function of the run seed and the id) |
+/// | `PBT_SEED` | `PBTSettings.trialSeed(id)`: a function of the run seed and the id |
 /// | `PBT_HYPERPARAMETERS` | a JSON object, e.g. `{"lr":0.003,"momentum":0.9}` |
 /// | `PBT_HP_<NAME>` | one per hyperparameter, e.g. `PBT_HP_lr=0.003` |
 ///
 /// Whole numbers are written without a fraction (`"batch":32`). The program
 /// writes its checkpoint into `PBT_TRIAL_DIR`, reports by writing
 /// `PBT_TRIAL_DIR/result.json` (`{"objective": 3.81}`, lower is better;
-/// optional `"steps"` and `"metrics"`) and exits 0. Its standard output and
-/// error go to `PBT_TRIAL_DIR/log.txt`.
+/// optional `"steps"` and `"metrics"`; JSON5 is allowed, so Python's `NaN`
+/// and `Infinity` count as non-finite rather than invalid) and exits 0. Its
+/// standard output and error go to `PBT_TRIAL_DIR/log.txt`.
 ///
-/// The trial fails (`ExecTrialFailure`, with the last lines of the log) on a
-/// non-zero exit, a signal, a missing or invalid `result.json`, a
-/// non-finite objective, a `"steps"` other than `PBT_STEPS`, the trial
-/// timeout, or `stop(_:)`. On a timeout or a stop the whole process group
-/// gets SIGTERM, then SIGKILL after `killGrace`; after any trial, whatever
-/// the program left running in its group is killed, so nothing outlives its
-/// trial. (If this process itself is killed with SIGKILL, its programs run
-/// on until they finish; their directories belong to an attempt that is
-/// never used, and are removed later.)
+/// The trial fails (`ExecTrialFailure`, with the last `logTailLines` lines
+/// of the log: stored as the trial's failure text and shown) on a non-zero
+/// exit, a signal, a missing or invalid `result.json`, a non-finite
+/// objective, a `"steps"` other than `PBT_STEPS`, the trial timeout, or
+/// `stop(_:)` (pbtwave got SIGINT, SIGTERM or SIGHUP). On a timeout or a
+/// stop the whole process group gets SIGTERM, then SIGKILL after
+/// `killGrace`; after any trial, whatever the program left running in its
+/// group is killed, so nothing outlives its trial. (If this process itself
+/// is killed with SIGKILL, its programs run on until they finish; their
+/// directories belong to an attempt that is never used, and are removed by
+/// the resume sweep, or with PostgreSQL by the creating command at the end.)
 ///
 /// The directories are checkpoints like any other: garbage collection,
 /// failed trials and the resume sweep delete them whole, so the disk bound
@@ -206,7 +209,7 @@ public final class ExecRunner: TrialRunner {
         let names = trial.hyperparameters.names
         let values = names.map { jsonValue(trial.hyperparameters[$0]!) }
         let object = "{" + zip(names, values).map { "\"\($0)\":\($1)" }.joined(separator: ",") + "}"
-        var variables = [
+        return [
             "PBT_TRIAL_ID=\(trial.id)",
             "PBT_TRIAL_DIR=\(directory)",
             "PBT_PARENT_DIR=\(parent?.path ?? "")",
@@ -214,11 +217,7 @@ public final class ExecRunner: TrialRunner {
             "PBT_STEPS=\(trial.steps)",
             "PBT_SEED=\(trial.seed)",
             "PBT_HYPERPARAMETERS=\(object)",
-        ]
-        for (name, value) in zip(names, values) {
-            variables.append("PBT_HP_\(name)=" + (trial.hyperparameters[name]!.category ?? value))
-        }
-        return variables
+        ] + zip(names, values).map { name, value in "PBT_HP_\(name)=" + (trial.hyperparameters[name]!.category ?? value) }
     }
 
     /// A value as JSON; whole numbers without a fraction, so a program can

@@ -5,16 +5,12 @@
 /// round-tripping form, so values survive the store bit-exactly.
 extension Hyperparameters {
     public var jsonText: String {
-        var out = "{"
-        for (i, name) in names.enumerated() {
-            if i > 0 { out += "," }
-            out += "\"\(name)\":"
+        "{" + names.map { name in
             switch values[name]! {
-            case .number(let x): out += x.isFinite ? x.description : "null"
-            case .category(let c): out += "\"\(c)\""
+            case .number(let x): return "\"\(name)\":" + (x.isFinite ? x.description : "null")
+            case .category(let c): return "\"\(name)\":\"\(c)\""
             }
-        }
-        return out + "}"
+        }.joined(separator: ",") + "}"
     }
 
     /// Parses the flat object written by `jsonText` (names and categories

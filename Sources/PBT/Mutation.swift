@@ -92,17 +92,10 @@ public func explore(
             result[p.name] = .number(y)
             operations.append(.perturbed(name: p.name, factor: factor, from: x, to: y, clamped: y != raw))
         case (.categorical(let choices), let c):
+            // The neighbour on the side `choice` picks; at an end, the only one.
             let i = choices.firstIndex(of: c)!
-            let j: Int
-            if choices.count == 1 {
-                j = i
-            } else if i == 0 {
-                j = 1
-            } else if i == choices.count - 1 {
-                j = i - 1
-            } else {
-                j = choice & 1 == 0 ? i - 1 : i + 1
-            }
+            let step = choice & 1 == 0 ? -1 : 1
+            let j = [i + step, i - step, i].first(where: choices.indices.contains)!
             result[p.name] = choices[j]
             operations.append(.shifted(name: p.name, from: c, to: choices[j]))
         default:

@@ -236,7 +236,7 @@ public struct PBTCoordinator: Sendable {
             return ReportReceipt(accepted: true, status: status, newTrialIDs: decision.newTrials.map(\.id),
                                  releasedCheckpoints: released.map(\.path), runDone: state.done, next: try next(state))
         }
-        let remove = remove ?? { checkpoints.remove(absolutePath: $0) }
+        let remove = remove ?? { CheckpointDirectory.removeItem(atPath: $0) }
         if !receipt.accepted || status == .failed { remove(claimed.output.path) }
         for path in receipt.releasedCheckpoints { remove(checkpoints.ref(relativePath: path).path) }
         return receipt
@@ -305,10 +305,6 @@ public struct CheckpointDirectory: Sendable, Hashable {
 
     public func ref(relativePath: String) -> CheckpointRef { CheckpointRef(path: prefix + relativePath) }
 
-    func remove(relativePath: String) { remove(absolutePath: prefix + relativePath) }
-
-    func remove(absolutePath: String) { Self.removeItem(atPath: absolutePath) }
-
     /// Every entry of `RUN_DIR/checkpoints/` (relative to the run
     /// directory), with run folders replaced by their contents: an empty
     /// folder holds nothing to protect. (A flat `trial-…` entry stays one
@@ -368,17 +364,13 @@ public struct CheckpointDirectory: Sendable, Hashable {
     /// many entries were deleted.
     @discardableResult
     public func sweep(keeping live: Set<String>, trials: [TrialRecord]) -> Int {
-        let own = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).map { "\(namespace)/\($0)" }
         let present = Set(Self.entries(in: runDirectory))
         let recordedPresent = trials.contains { $0.checkpointPath.map(present.contains) == true }
         let legacy = present.filter {
-            if case .legacy = Self.classify($0, namespace: namespace) {
-                return Self.belongs($0, namespace: namespace, trials: trials, recordedPresent: recordedPresent)
-            }
-            return false
+            Self.classify($0, namespace: namespace) != .own && Self.belongs($0, namespace: namespace, trials: trials, recordedPresent: recordedPresent)
         }
         var removed = 0
-        for entry in own + legacy.sorted() where !live.contains(entry) {
+        for entry in files().sorted() + legacy.sorted() where !live.contains(entry) {
             if Self.removeItem(atPath: prefix + entry) { removed += 1 }
         }
         return removed

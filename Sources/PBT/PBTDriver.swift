@@ -138,9 +138,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
     }
 
     private let shared = Mutex(Shared())
-    /// Deletes released and discarded checkpoints off the workers' path:
-    /// removing a trial directory (`ExecRunner`) costs milliseconds on some
-    /// file systems, as much as a whole trial of a quick program.
+    /// Deletes released and discarded checkpoints off the workers' path (PBT.md, "Checkpoints and disk").
     private let remover = CheckpointRemover()
     private let progressLock = Mutex(())
     private let wakeup = NSCondition()
@@ -183,11 +181,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         let best = Lineage.bestOfFinalPopulation(trials, try coordinator.store.selections(runID: coordinator.run.id))
         let completed = shared.withLock { $0.completed }
         let elapsed = Date().timeIntervalSince(start)
-        if let progress {
-            progressLock.withLock { _ in
-                if let p = try? snapshot(start: start, completed: completed, final: true) { progress(p) }
-            }
-        }
+        if let progress { report(progress, start: start, completed: completed, final: true) }
         let done = try coordinator.store.run(named: coordinator.run.name)?.state.done ?? false
         return PBTRunResult(
             trials: trials, best: best,
@@ -291,11 +285,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                     return s.completed
                 }
                 wakeIdleWorkers()
-                if let progress, let completed = ticket {
-                    progressLock.withLock { _ in
-                        if let p = try? snapshot(start: start, completed: completed, final: false) { progress(p) }
-                    }
-                }
+                if let progress, let completed = ticket { report(progress, start: start, completed: completed, final: false) }
                 return (next, false)
             }
 
@@ -340,14 +330,17 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         }
     }
 
-    private func snapshot(start: Date, completed: Int, final: Bool) throws -> PBTProgress {
-        let run = try coordinator.store.progress(runID: coordinator.run.id)
-        let elapsed = Date().timeIntervalSince(start)
-        let budget = coordinator.settings.trialBudget
-        let remaining = max(0, budget - run.completed)
-        let eta = completed > 0 ? elapsed / Double(completed) * Double(remaining) : nil
-        return PBTProgress(run: run, trialBudget: budget, elapsedSeconds: elapsed, completedThisSession: completed,
-                           etaSeconds: eta, isFinal: final)
+    /// Calls `progress` with the run's counts, one caller at a time; a
+    /// store error skips the report.
+    private func report(_ progress: @Sendable (PBTProgress) -> Void, start: Date, completed: Int, final: Bool) {
+        progressLock.withLock { _ in
+            guard let run = try? coordinator.store.progress(runID: coordinator.run.id) else { return }
+            let elapsed = Date().timeIntervalSince(start)
+            let budget = coordinator.settings.trialBudget
+            let eta = completed > 0 ? elapsed / Double(completed) * Double(max(0, budget - run.completed)) : nil
+            progress(PBTProgress(run: run, trialBudget: budget, elapsedSeconds: elapsed, completedThisSession: completed,
+                                 etaSeconds: eta, isFinal: final))
+        }
     }
 }
 

@@ -7,7 +7,6 @@ import SeededRNG
 /// The SQL is the common subset of both (`RETURNING` included: SQLite has it
 /// since 3.35); locking clauses come from the backend's `SQLDialect`.
 public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
-    public static var schemaVersion: Int { TrialStoreSchema.version }
     public let database: Database
 
     public init(database: Database) {
@@ -17,9 +16,6 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
     private var dialect: SQLDialect { database.dialect }
 
     // MARK: - Rows
-
-    static var trialColumns: String { TrialStoreSchema.trialColumns }
-    static var runColumns: String { TrialStoreSchema.runColumns }
 
     static func trial(_ r: Database.Connection.Row) throws -> TrialRecord {
         guard let status = TrialStatus(rawValue: r.text(9)) else {
@@ -84,9 +80,9 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
                     INSERT INTO runs (name, config_json, seed, created_at, schema_version, rng_state, trials_created,
                         selections_made, reproduced_through, done)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    RETURNING \(Self.runColumns)
+                    RETURNING \(TrialStoreSchema.runColumns)
                     """,
-                    [.text(name), .text(configJSON), .int(Int64(bitPattern: seed)), .double(now), .int(Self.schemaVersion),
+                    [.text(name), .text(configJSON), .int(Int64(bitPattern: seed)), .double(now), .int(TrialStoreSchema.version),
                      .text(state.rngText), .int(state.trialsCreated), .int(state.selectionsMade),
                      .int(state.reproducedThrough), .int(state.done ? 1 : 0)], Self.run)[0]
                 try Self.insert(trials, runID: run.id, createdAt: now, c)
@@ -98,7 +94,7 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
     }
 
     public func run(named name: String) throws -> RunRecord? {
-        try database.read { c in try c.query("SELECT \(Self.runColumns) FROM runs WHERE name = ?", [.text(name)], Self.run).first }
+        try database.read { c in try c.query("SELECT \(TrialStoreSchema.runColumns) FROM runs WHERE name = ?", [.text(name)], Self.run).first }
     }
 
     /// Names of all runs in the store, oldest first.
@@ -134,7 +130,7 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
         return try c.query("""
             UPDATE trials SET status = 'running', worker_id = ?, attempt = attempt + 1, started_at = ?, lease_until = ?
             WHERE run_id = ? AND id = ?
-            RETURNING \(trialColumns)
+            RETURNING \(TrialStoreSchema.trialColumns)
             """, [.text(workerID), .double(now), .double(leaseUntil), .int(runID), .int(id)], trial).first
     }
 
@@ -169,7 +165,7 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
 
     public func trials(runID: Int64) throws -> [TrialRecord] {
         try database.read { c in
-            try c.query("SELECT \(Self.trialColumns) FROM trials WHERE run_id = ? ORDER BY id", [.int(runID)], Self.trial)
+            try c.query("SELECT \(TrialStoreSchema.trialColumns) FROM trials WHERE run_id = ? ORDER BY id", [.int(runID)], Self.trial)
         }
     }
 
@@ -178,7 +174,7 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
     }
 
     static func trial(_ c: Database.Connection, runID: Int64, id: Int, lock: String) throws -> TrialRecord? {
-        try c.query("SELECT \(trialColumns) FROM trials WHERE run_id = ? AND id = ?\(lock)", [.int(runID), .int(id)], trial).first
+        try c.query("SELECT \(TrialStoreSchema.trialColumns) FROM trials WHERE run_id = ? AND id = ?\(lock)", [.int(runID), .int(id)], trial).first
     }
 
     public func selections(runID: Int64) throws -> [SelectionRecord] {
@@ -227,7 +223,7 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
         let runID: Int64
 
         func state() throws -> ControllerState {
-            guard let run = try c.query("SELECT \(runColumns) FROM runs WHERE id = ?", [.int(runID)], SQLTrialStore.run).first
+            guard let run = try c.query("SELECT \(TrialStoreSchema.runColumns) FROM runs WHERE id = ?", [.int(runID)], SQLTrialStore.run).first
             else { throw PBTStoreError.runNotFound("#\(runID)") }
             return run.state
         }
@@ -248,7 +244,7 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
 
         func trials(inGenerations generations: ClosedRange<Int>) throws -> [TrialRecord] {
             try c.query("""
-                SELECT \(trialColumns) FROM trials WHERE run_id = ? AND generation >= ? AND generation <= ? ORDER BY id
+                SELECT \(TrialStoreSchema.trialColumns) FROM trials WHERE run_id = ? AND generation >= ? AND generation <= ? ORDER BY id
                 """, [.int(runID), .int(generations.lowerBound), .int(generations.upperBound)], SQLTrialStore.trial)
         }
 
@@ -256,7 +252,7 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
             // No ORDER BY: with it SQLite's planner walks the primary key (all
             // trials); without, it uses trials_by_status. Sorted here instead.
             try c.query("""
-                SELECT \(trialColumns) FROM trials WHERE run_id = ? AND status IN ('queued', 'running')
+                SELECT \(TrialStoreSchema.trialColumns) FROM trials WHERE run_id = ? AND status IN ('queued', 'running')
                 """, [.int(runID)], SQLTrialStore.trial).sorted { $0.id < $1.id }
         }
 

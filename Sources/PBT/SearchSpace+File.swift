@@ -33,11 +33,7 @@ extension SearchSpace {
         }
         guard case .object(let entries) = json else { throw SearchSpaceFileError.notAnObject }
         guard !entries.isEmpty else { throw SearchSpaceFileError.empty }
-        var parameters: [Hyperparameter] = []
-        for name in entries.keys.sorted() {
-            parameters.append(try Self.parameter(name, entries[name]!))
-        }
-        self.init(parameters)
+        self.init(try entries.keys.sorted().map { try Self.parameter($0, entries[$0]!) })
         try validate()
     }
 
@@ -56,12 +52,7 @@ extension SearchSpace {
                 let prior = scale == .log ? Prior.logUniform : .uniform
                 entries[p.name] = .object([prior.rawValue: .array([.number(lower), .number(upper)])])
             case .categorical(let choices):
-                entries[p.name] = .object([Prior.choice.rawValue: .array(choices.map { value in
-                    switch value {
-                    case .number(let x): return .number(x)
-                    case .category(let c): return .string(c)
-                    }
-                })])
+                entries[p.name] = .object([Prior.choice.rawValue: .array(choices.map { $0.number.map(JSONValue.number) ?? .string($0.description) })])
             }
         }
         return .object(entries)

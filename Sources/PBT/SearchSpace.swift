@@ -181,9 +181,7 @@ public struct SearchSpace: Sendable, Hashable, Codable {
 
     /// A draw from the prior: one random word per parameter, in order.
     public func sample(using rng: inout Xoshiro256) -> Hyperparameters {
-        var h = Hyperparameters()
-        for p in parameters { h[p.name] = p.sample(using: &rng) }
-        return h
+        Hyperparameters(Dictionary(parameters.map { ($0.name, $0.sample(using: &rng)) }, uniquingKeysWith: { $1 }))
     }
 
     public func contains(_ h: Hyperparameters) -> Bool {

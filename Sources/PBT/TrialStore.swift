@@ -120,14 +120,12 @@ public enum TrialStoreSchema {
         guard found == version else { throw .schemaVersion(path: location, found: found, supported: version) }
     }
 
-    /// The statements that create the current schema.
-    public static func create(_ dialect: SQLDialect) -> String { version1(runID: dialect.runIDColumn) }
-
-    static func version1(runID idColumn: String) -> String {
+    /// The statements that create the current schema (version 1).
+    public static func create(_ dialect: SQLDialect) -> String {
         """
         CREATE TABLE schema_version (version INTEGER NOT NULL);
         CREATE TABLE runs (
-            \(idColumn),
+            \(dialect.runIDColumn),
             name TEXT NOT NULL UNIQUE,
             config_json TEXT NOT NULL,
             seed BIGINT NOT NULL,

@@ -100,11 +100,7 @@ public struct ToyCheckpoint: Sendable, Hashable {
     }
 
     public static func read(from url: URL) throws -> ToyCheckpoint {
-        try decode(Data(contentsOf: url))
-    }
-
-    public static func decode(_ data: Data) throws -> ToyCheckpoint {
-        let bytes = [UInt8](data)
+        let bytes = [UInt8](try Data(contentsOf: url))
         guard bytes.count >= 32, Array(bytes[0..<8]) == magic else { throw ToyRunnerError.corruptCheckpoint("bad header") }
         func word(_ i: Int) -> UInt64 {
             bytes[(8 + 8 * i)..<(16 + 8 * i)].reversed().reduce(0) { $0 << 8 | UInt64($1) }

@@ -25,13 +25,10 @@ public struct PostgresRow: SQLRow {
 
     public func isNull(_ i: Int32) -> Bool { PQgetisnull(result, row, i) != 0 }
     public func text(_ i: Int32) -> String { String(cString: PQgetvalue(result, row, i)) }
-    public func optionalText(_ i: Int32) -> String? { isNull(i) ? nil : text(i) }
     public func int64(_ i: Int32) throws(PostgresError) -> Int64 {
         guard let x = Int64(text(i)) else { throw .unexpectedResult("column \(i) is '\(text(i))', not an integer") }
         return x
     }
-    public func int(_ i: Int32) throws(PostgresError) -> Int { Int(try int64(i)) }
-    public func optionalInt(_ i: Int32) throws(PostgresError) -> Int? { isNull(i) ? nil : try int(i) }
     public func double(_ i: Int32) throws(PostgresError) -> Double {
         let s = text(i)
         switch s {
@@ -43,7 +40,6 @@ public struct PostgresRow: SQLRow {
             return x
         }
     }
-    public func optionalDouble(_ i: Int32) throws(PostgresError) -> Double? { isNull(i) ? nil : try double(i) }
 }
 
 /// How long a PostgreSQL client waits before it gives a server up.
@@ -207,13 +203,8 @@ public final class PostgresConnection: SQLConnection, @unchecked Sendable {
             name = cached
         } else {
             name = "pbt\(statements.count)"
-            var number = 0
-            let numbered = sql.split(separator: "?", omittingEmptySubsequences: false)
-                .map(String.init).reduce(into: "") { text, piece in
-                    if number > 0 { text += "$\(number)" }
-                    text += piece
-                    number += 1
-                }
+            let numbered = sql.split(separator: "?", omittingEmptySubsequences: false).enumerated()
+                .map { $0.offset == 0 ? String($0.element) : "$\($0.offset)" + $0.element }.joined()
             PQclear(try check(try reply(sent: PQsendPrepare(conn, name, numbered, Int32(args.count), nil), sql), sql))
             statements[sql] = name
         }

@@ -3,29 +3,8 @@ import PBT
 
 /// The trial store on a PostgreSQL server, for runs whose workers are
 /// processes on several machines: `SQLTrialStore` with the same statements
-/// as on SQLite. The concurrency contract of `TrialStore` maps onto row
-/// locks:
-///
-/// - `claim` takes the lowest-id queued trial (else the lowest-id running
-///   trial whose lease has expired) with `SELECT … FOR UPDATE SKIP LOCKED`,
-///   so concurrent claims never wait for each other and never get the same
-///   trial, then sets the lease in the same transaction.
-/// - `withDecision` starts with `SELECT … FROM runs WHERE id = $1 FOR
-///   UPDATE`: decisions on one run are serialized by the run row's lock and
-///   see each other's commits (read committed). Inside a decision,
-///   `trial(id:)` locks the trial row too, so a claim cannot take a trial
-///   away between the coordinator's "does this worker still hold it?" check
-///   and the write of its result.
-/// - Transient failures (serialization failure, deadlock, server restart, a
-///   connection lost before `COMMIT`) re-run the whole transaction, with the
-///   bound of `PostgresRetryPolicy` (8 attempts, about 5 s). A connection
-///   lost during `COMMIT` is not retried: the caller gets
-///   `PostgresError.commitOutcomeUnknown` and the worker stops; leases
-///   re-queue what it held.
-///
-/// Times are the callers' clocks (seconds since 1970): lease expiry compares
-/// one machine's clock with another's, so machines need clocks synchronized
-/// to well within a lease (NTP), and nothing else.
+/// as on SQLite. The module's page says how the concurrency contract of
+/// `TrialStore` maps onto row locks, retries and leases.
 public typealias PostgresTrialStore = SQLTrialStore<PostgresDatabase>
 
 extension SQLTrialStore where Database == PostgresDatabase {

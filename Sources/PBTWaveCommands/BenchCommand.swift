@@ -39,9 +39,7 @@ func benchKernels() throws -> Kernels {
 enum BenchClock {
     /// Seconds `body` takes.
     static func seconds(_ body: () throws -> Void) rethrows -> Double {
-        let start = ContinuousClock.now
-        try body()
-        return (ContinuousClock.now - start).seconds
+        try ContinuousClock().measure(body) / .seconds(1)
     }
 
     /// Best seconds per call of `a` and of `b`, measured in alternating rounds
@@ -72,10 +70,6 @@ enum BenchClock {
         }
         return best
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
 
 func pad(_ s: String, _ width: Int) -> String {

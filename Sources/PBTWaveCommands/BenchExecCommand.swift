@@ -50,11 +50,11 @@ struct BenchExecCommand: ParsableCommand {
         let start = try ExecRunner.timeProcessStart("/bin/true", count: repetitions) / .milliseconds(1)
         let trial = TrialSpec(id: 1, generation: 0, parentID: nil, hyperparameters: Hyperparameters(["lr": .number(1e-3)]),
                               startStep: 0, steps: 1, seed: 1)
-        let clock = ContinuousClock.now
-        for i in 0..<repetitions {
-            _ = try runner.run(trial, parent: nil, output: CheckpointRef(url: url.appendingPathComponent("alone-\(i)")))
-        }
-        let alone = (ContinuousClock.now - clock) / repetitions / .milliseconds(1)
+        let alone = try ContinuousClock().measure {
+            for i in 0..<repetitions {
+                _ = try runner.run(trial, parent: nil, output: CheckpointRef(url: url.appendingPathComponent("alone-\(i)")))
+            }
+        } / repetitions / .milliseconds(1)
 
         let settings = PBTSettings(population: workers, workers: workers, trialSteps: 1, budget: .totalSteps(trials))
         let directory = try RunDirectory(url.appendingPathComponent("run"), create: true, lock: true)

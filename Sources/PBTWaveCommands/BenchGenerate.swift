@@ -24,8 +24,7 @@ struct BenchGenerate: ParsableCommand {
         let config = WaveNetConfig.presets[preset]!
         let variants = allVariants ? try Kernels.supported.filter { $0 != .blas }.map { try Kernels($0) } : [try benchKernels()]
         for kernels in variants {
-            var rates: [Double] = []
-            for _ in 0..<repetitions { rates.append(try Self.rate(config: config, kernels: kernels, count: samples)) }
+            let rates = try (0..<repetitions).map { _ in try Self.rate(config: config, kernels: kernels, count: samples) }
             let best = rates.max()!
             print(String(format: "generate %@ (%@ kernels): best %.0f samples/s (%.1f× real time at %d Hz; runs: %@)", preset,
                          kernels.description, best, best / Double(config.sampleRate), config.sampleRate,

@@ -65,16 +65,9 @@ struct CorpusCommand: ParsableCommand {
                 print("corpus \(directory): all \(manifest.entries.count) files match manifest.tsv (sha256, sample count); split \(manifest.train.count) train / \(manifest.validation.count) validation")
                 return
             }
-            var standardError = StandardError()
-            for problem in problems { print(problem, to: &standardError) }
-            print("corpus \(directory): \(problems.count) of \(manifest.entries.count) files are missing or damaged: delete them, then run the build again (`pbtwave corpus build --from AUDIO_DIR --output \(directory)`, or `bash datasets/build-corpus.sh \(directory)` for the default corpus)", to: &standardError)
+            let summary = "corpus \(directory): \(problems.count) of \(manifest.entries.count) files are missing or damaged: delete them, then run the build again (`pbtwave corpus build --from AUDIO_DIR --output \(directory)`, or `bash datasets/build-corpus.sh \(directory)` for the default corpus)"
+            FileHandle.standardError.write(Data((problems.map { "\($0)\n" }.joined() + summary + "\n").utf8))
             throw ExitCode.failure
         }
-    }
-}
-
-private struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        FileHandle.standardError.write(Data(string.utf8))
     }
 }

@@ -58,7 +58,7 @@ public struct PBTCommand: ParsableCommand {
 
     public func run() throws {
         let runDirectory = URL(fileURLWithPath: runDir).standardizedFileURL
-        let line = PBTSession.progressLine(progress)
+        let line = ProgressLine(label: "pbt", style: progress.progress)
         let (runner, configuration) = try runner.makeRunner(settings: settings.settings(), show: line.message)
         let opened = try store.open(runDirectory: runDirectory, configuration: configuration, resume: resume)
         let coordinator = opened.coordinator

@@ -6,19 +6,12 @@ import WaveNetPBT
 /// What `pbtwave pbt` and `pbtwave worker` share: driving workers on a run
 /// with a progress line, and reporting what happened.
 enum PBTSession {
-    /// The progress line of `pbt` and `worker` (also where failed trials of
-    /// a training program are shown).
-    static func progressLine(_ progress: ProgressOptions) -> ProgressLine {
-        ProgressLine(label: "pbt", style: progress.progress)
-    }
-
     /// Runs `runner`'s workers on the run until it is done; with a training
     /// program (`ExecRunner`), until then or until SIGINT, SIGTERM or SIGHUP
     /// stops it (`stopSignal`: the signal, for the exit status 128 + signal).
     static func drive(_ runner: any TrialRunner, coordinator: PBTCoordinator, options: DriverOptions,
                       line: ProgressLine) throws -> (result: PBTRunResult, stopSignal: Int32?) {
-        var callback: (@Sendable (PBTProgress) -> Void)?
-        if !line.isOff { callback = { line.update($0) } }
+        let callback: (@Sendable (PBTProgress) -> Void)? = line.isOff ? nil : { @Sendable in line.update($0) }
         func drive<R: TrialRunner>(_ runner: R) throws -> (result: PBTRunResult, stopSignal: Int32?) {
             let driver = PBTDriver(coordinator: coordinator, runner: runner, options: options)
             let signals = (runner as? ExecRunner).map { exec in

@@ -45,7 +45,6 @@ struct RunnerOptions: ParsableArguments {
 
     func validate() throws {
         guard toyMilliseconds >= 0 else { throw ValidationError("--toy-trial-ms must be 0 or more (got \(toyMilliseconds))") }
-        if model == .wavenet, let preset = wavenet.preset { try WaveNetConfig.checkPreset(preset, option: "--preset") }
         if exec.isExec, model != .exec {
             throw ValidationError("a training program (--exec, or a program after --) is the model itself; drop --model \(model.rawValue)")
         }

@@ -88,18 +88,8 @@ struct StoreOptions: ParsableArguments {
                 throw CommandError("--resume: \(runDirectory.path) holds no PBT run to resume (no \(file.path))")
             }
         }
-        let trialStore: any TrialStore
-        var directory: RunDirectory?
-        switch store {
-        case .postgres(let url):
-            trialStore = try PostgresTrialStore(url: url)
-        case .sqlite:
-            directory = try RunDirectory(runDirectory, create: true, lock: true, storePath: storePath)
-            trialStore = directory!.store
-        case nil:
-            directory = try RunDirectory(runDirectory, create: true, lock: true)
-            trialStore = directory!.store
-        }
+        let directory = isShared ? nil : try RunDirectory(runDirectory, create: true, lock: true, storePath: store.map { _ in storePath })
+        let trialStore: any TrialStore = try directory?.store ?? store!.open()
         let location = store?.description ?? "sqlite:" + (directory?.storePath ?? "")
         try RunMarker.checkBeforeOpening(trialStore, location: location, name: runName, runDirectory: runDirectory)
         if resume, try trialStore.run(named: runName) == nil {

@@ -15,22 +15,20 @@ struct TrainingPlan {
     var recipeNote: String?
 
     init(_ command: TrainCommand) throws {
-        guard let path = command.lrSchedule else {
+        let path = command.lrSchedule
+        let file = try path.map { try HyperparameterSchedule.read(from: URL(fileURLWithPath: $0)) }
+        if let file, let path {
+            do { schedule = try LearningRateSchedule(file) } catch { throw ScheduleFileError.inFile(path: path, error) }
+        } else {
             schedule = try LearningRateSchedule(constant: command.lr ?? 1e-3)
-            recipe = try command.recipe.recipe(seed: command.seed ?? 0)
-            steps = command.steps ?? 1000
-            return
         }
-        let file = try HyperparameterSchedule.read(from: URL(fileURLWithPath: path))
-        do { schedule = try LearningRateSchedule(file) } catch { throw ScheduleFileError.inFile(path: path, error) }
-        guard let learned = try TrainingRecipe(file) else {
+        steps = command.steps ?? file?.endStep ?? 1000
+        guard let path, let learned = try file.flatMap({ try TrainingRecipe($0) }) else {
             recipe = try command.recipe.recipe(seed: command.seed ?? 0)
-            steps = command.steps ?? file.endStep ?? 1000
             return
         }
         recipe = try command.recipe.apply(to: learned)
         if let seed = command.seed { recipe.seed = seed }
-        steps = command.steps ?? file.endStep ?? 1000
         let overrides = command.recipe.given + (command.seed != nil ? ["--seed"] : []) + (command.steps != nil ? ["--steps"] : [])
         recipeNote = "recipe: from \(path)" + (overrides.isEmpty ? " (replayed as learned)" : "; overridden by \(overrides.joined(separator: ", "))")
     }

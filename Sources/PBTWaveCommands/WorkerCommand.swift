@@ -63,7 +63,7 @@ public struct WorkerCommand: ParsableCommand {
         let coordinator = try PBTCoordinator.open(store: trialStore, name: runName, runDirectory: runDirectory, explorers: .pbtwave)
         try RunMarker.check(runDirectory, run: coordinator.run)
         let configuration = coordinator.configuration
-        let line = PBTSession.progressLine(progress)
+        let line = ProgressLine(label: "pbt", style: progress.progress)
         let runner = try RunnerOptions.makeRunner(stored: configuration, corpus: corpus, toyMilliseconds: toyMilliseconds, exec: exec,
                                                   show: line.message)
         // Progress reads counts over the whole run from the store: once a
@@ -77,10 +77,4 @@ public struct WorkerCommand: ParsableCommand {
         if let stopSignal { throw ExitCode(128 + stopSignal) }
         try PBTSession.failIfFailed(result)
     }
-}
-
-/// `RunMarker.claim` under its old name, for `bench pbt` (a fresh run in
-/// a fresh directory, so no trials to tell old files by).
-enum SharedRunMarker {
-    static func write(_ runDirectory: URL, run: RunRecord) throws { try RunMarker.claim(runDirectory, for: run, trials: []) }
 }

@@ -61,12 +61,10 @@ public struct LearningRateSchedule: Sendable, Hashable {
         guard let column = schedule.column(name) else {
             throw .invalid(line: nil, "the file schedules '\(schedule.names.joined(separator: "', '"))', not '\(name)'")
         }
-        var points: [Point] = []
-        for (step, value) in column {
+        try self.init(points: column.map { step, value throws(ScheduleFileError) in
             guard let rate = value.number else { throw .invalid(line: nil, "'\(name)' at step \(step) is '\(value)', not a number") }
-            points.append(Point(step: step, rate: rate))
-        }
-        try self.init(points: points)
+            return Point(step: step, rate: rate)
+        })
     }
 
     /// Reads the learning rate of a schedule file (CSV or JSON).
