@@ -144,7 +144,7 @@ public final class ThreadTeam: @unchecked Sendable {
 
     /// Busy-waits for `done`, yielding the core after a while so that a
     /// member descheduled by the system can run.
-    private static func spin(until done: () -> Bool) {
+    static func spin(until done: () -> Bool) {
         var spins = 0
         while !done() {
             spins += 1
@@ -163,5 +163,44 @@ public final class ThreadTeam: @unchecked Sendable {
             return min(n, rounded)
         }
         return (range.lowerBound + cut(index))..<(range.lowerBound + max(cut(index), cut(index + 1)))
+    }
+}
+
+/// How far each tile of a wavefront has got, so that members of a
+/// `ThreadTeam` can wait for exactly the rows they read instead of for
+/// everyone at a barrier: the member that owns tile j publishes a mark
+/// (`publish`) after writing the tile's rows of a stage; a member that reads
+/// those rows waits until the tile's mark reaches that stage (`wait`).
+/// Marks only grow within a job; `reset` them before the barrier that opens it.
+/// Allocated once; `publish` and `wait` allocate nothing.
+public final class WavefrontProgress: @unchecked Sendable {
+    /// One mark per cache line, so that members publishing neighbouring tiles
+    /// do not contend for one line.
+    private static let spacing = 8
+    private let marks: UnsafeMutablePointer<Atomic<Int>>
+    /// The number of tiles.
+    public let tiles: Int
+
+    public init(tiles: Int) {
+        self.tiles = tiles
+        marks = .allocate(capacity: max(tiles, 1) * Self.spacing)
+        for i in 0..<max(tiles, 1) * Self.spacing { (marks + i).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        marks.deinitialize(count: max(tiles, 1) * Self.spacing)
+        marks.deallocate()
+    }
+
+    /// Sets tile `tile`'s mark to 0.
+    public func reset(_ tile: Int) { marks[tile * Self.spacing].store(0, ordering: .relaxed) }
+
+    /// Publishes that tile `tile` has reached `mark` (its rows written so far
+    /// become visible to a member that waits for the mark).
+    public func publish(_ tile: Int, _ mark: Int) { marks[tile * Self.spacing].store(mark, ordering: .releasing) }
+
+    /// Returns once tile `tile`'s mark is at least `mark`.
+    public func wait(_ tile: Int, reaches mark: Int) {
+        ThreadTeam.spin { marks[tile * Self.spacing].load(ordering: .acquiring) >= mark }
     }
 }

@@ -36,7 +36,7 @@ public final class WaveNet {
     /// The kernel variant every pass runs (default: `Kernels.default`, i.e.
     /// `PBTWAVE_ISA` or the widest instruction set of this CPU).
     public var kernels: Kernels = .default
-    /// Rows per time tile with one thread (see `tiles(of:)`); tests set it
+    /// Rows per time tile of the wavefront (see `tiles(time:)`); tests set it
     /// small to run the wavefront on short windows.
     public var tileRows = WaveNet.defaultTileRows {
         didSet { precondition(tileRows >= 1, "tileRows must be at least 1") }
@@ -63,12 +63,13 @@ public final class WaveNet {
         }
     }
 
-    /// Threads one step uses. Each takes a contiguous part of the time axis of
-    /// every sequence (so even one window keeps every thread busy), waits for
-    /// the others where a dilated convolution reads across parts, and keeps
-    /// its own weight gradients, summed after the pass. 1 (the default) runs
-    /// on the caller's thread. Results depend on the thread count only through
-    /// the order of sums.
+    /// Threads one step uses. They share the time axis of every sequence (so
+    /// even one window keeps every thread busy): the layers' time tiles in
+    /// turn (see `tiles(time:)`), waiting only for the rows of other tiles
+    /// that a dilated convolution reads, and contiguous parts for the rest.
+    /// Each keeps its own weight gradients, summed after the pass. 1 (the
+    /// default) runs on the caller's thread. Results depend on the thread
+    /// count only through the order of sums.
     public var threads: Int = 1 {
         didSet {
             precondition(threads >= 1, "threads must be at least 1")
@@ -270,6 +271,8 @@ public final class WaveNet {
         }
         while ws.members.count < threads { ws.members.append(Scratch(config: config, precision: precision)) }
         if training && ws.backward == nil { ws.backward = Gradients(config: config, batch: B, time: T, precision: precision) }
+        let tileCount = tiles(time: T).count
+        if threads > 1 && (ws.progress?.tiles ?? 0) < tileCount { ws.progress = WavefrontProgress(tiles: tileCount) }
         return ws
     }
 
@@ -291,17 +294,17 @@ public final class WaveNet {
             let views = member == 0 ? g : threadGradients[member - 1].views
             (member == 0 ? gradients : threadGradients[member - 1].arena).zero()
             scratch.skipBiasGradient.zero()
-            forward(ws, windows: windows, rows: rows)
+            forward(ws, windows: windows, rows: rows, member: member)
             scratch.loss = head(ws, windows: windows, rows: rows, context: pass.context, gradientScale: pass.gradientScale,
                                 views: views, scratch: scratch, block16: scratch.bf16)
-            backward(ws, windows: windows, rows: rows, views: views)
+            backward(ws, windows: windows, rows: rows, views: views, member: member)
             // Every layer's skip bias gets the same gradient: the column sums of dskip.
             for l in views.layers { accumulate(l.skipBias, scratch.skipBiasGradient.baseAddress, count: config.skipChannels) }
         case .evaluate:
-            forward(ws, windows: windows, rows: rows)
+            forward(ws, windows: windows, rows: rows, member: member)
             scratch.loss = head(ws, windows: windows, rows: rows, context: pass.context, gradientScale: nil, views: g, scratch: scratch, block16: scratch.bf16)
         case .forward:
-            forward(ws, windows: windows, rows: rows)
+            forward(ws, windows: windows, rows: rows, member: member)
             _ = head(ws, windows: windows, rows: rows, context: 0, gradientScale: nil, views: g, scratch: nil, block16: scratch.bf16)
         }
     }
@@ -309,25 +312,26 @@ public final class WaveNet {
     /// Waits for the other members (a no-op with one thread).
     func sync() { team?.barrier() }
 
-    /// The time steps member `index` computes.
+    /// The time steps member `index` computes outside the layers' tiles (the
+    /// embedding, the input convolution and the head).
     func rowsOf(_ index: Int, time T: Int) -> Range<Int> {
         // Whole register tiles per member, unless the window is too short to share.
         ThreadTeam.share(of: 0..<T, member: index, of: threads, granule: T >= 192 * threads ? 48 : 1)
     }
 
-    /// The time tiles a member walks through all layers at once. With one
-    /// thread, rows go in tiles of `WaveNet.tileRows` through every layer
-    /// before the next tile (a wavefront: layer l's rows t − d were computed
-    /// with earlier tiles; `tileRows`), so a tile's activations stay in the core's L2
-    /// cache from layer to layer instead of streaming a whole window's
-    /// activations (T · 128 floats a layer) through memory. With several
-    /// threads, another member may own rows t − d, so each member takes its
-    /// rows whole, layer by layer, with a barrier between layers.
-    func tiles(of rows: Range<Int>) -> TimeTiles {
-        TimeTiles(rows: rows, size: threads == 1 ? tileRows : max(rows.count, 1))
-    }
+    /// The time tiles of the layers. Rows go in tiles of `tileRows` through
+    /// every layer before the next tile (a wavefront: layer l's rows t − d were
+    /// computed with earlier tiles), so a tile's activations stay in the
+    /// core's L2 cache from layer to layer instead of streaming a whole
+    /// window's activations (T · 128 floats a layer) through memory. With
+    /// several threads, member i takes tiles i, i + threads, … (the backward
+    /// pass counts from the last tile), and before a layer of its tile it
+    /// waits only for the tiles whose rows that layer reads, through
+    /// `WavefrontProgress`: the tiles run in a staggered pipeline, each a layer
+    /// or so behind the one before, with no barrier between layers.
+    func tiles(time T: Int) -> TimeTiles { TimeTiles(rows: 0..<T, size: tileRows) }
 
-    /// Rows per tile of the one-thread wavefront (a multiple of the kernels'
+    /// Rows per tile of the wavefront (a multiple of the kernels'
     /// 48-row register tiles). `PBTWAVE_TILE_ROWS` overrides it, for tuning.
     static let defaultTileRows: Int = {
         if let text = ProcessInfo.processInfo.environment["PBTWAVE_TILE_ROWS"], let value = Int(text), value >= 1 { return value }
@@ -336,13 +340,16 @@ public final class WaveNet {
 
     // MARK: Forward
     //
-    // Member i computes rows `rows` of every sequence, layer by layer, and
-    // waits for the others after each layer: the next layer's dilated
-    // convolution reads rows t − d, which another member may compute.
+    // Member i computes rows `rows` of every sequence for the embedding and
+    // the input convolution, and its tiles (`tiles(time:)`) of the layers and
+    // the skip product: the dilated convolution of layer l reads rows t − d
+    // of h_l, which earlier tiles (perhaps another member's) computed.
 
-    func forward(_ ws: Workspace, windows: UnsafePointer<Int32>, rows: Range<Int>) {
+    func forward(_ ws: Workspace, windows: UnsafePointer<Int32>, rows: Range<Int>, member: Int) {
         let c = config, k = kernels
         let T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, L = c.dilations.count
+        let all = tiles(time: T), progress = threads > 1 ? ws.progress : nil
+        if let progress { for j in stride(from: member, to: all.count, by: threads) { progress.reset(j) } }
         for b in 0..<ws.batch {
             // Embedding: emb[t] = E[code(t)].
             let codes = windows + b * (T + 1), emb = ws.emb(b)
@@ -354,8 +361,14 @@ public final class WaveNet {
             if let h16 = ws.bf16 { h16.round(k, ws.h(0, b), layer: 0, sequence: b, rows: rows) }
         }
         sync()
-        for tile in tiles(of: rows) {
+        for j in stride(from: member, to: all.count, by: threads) {
+            let tile = all[j]
             for l in 0..<L {
+                if let progress, l > 0 {
+                    // h_l's rows t − d come from layer l − 1 of earlier tiles.
+                    let reach = (c.kernelSize - 1) * c.dilations[l]
+                    for i in all.index(containing: max(0, tile.lowerBound - reach))..<j { progress.wait(i, reaches: l) }
+                }
                 for b in 0..<ws.batch {
                     let z = ws.z(b) + l * D
                     if let h16 = ws.bf16 {
@@ -381,17 +394,19 @@ public final class WaveNet {
                                       weight: packs.residual[l], rows: tile)
                     }
                 }
-                if l < L - 1 { sync() }
+                progress?.publish(j, l + 1)
+            }
+            // s = ReLU(Σ_l (W_skip_l·z_l + b_skip_l)): one product over the
+            // tile's stacked z's, while the last layers' are still in cache.
+            for b in 0..<ws.batch {
+                if let h16 = ws.bf16 {
+                    k.convForward(out: ws.s(b), outStride: S, inp: h16.z(b), inStride: h16.zStride, weight: packs.skip, rows: tile, relu: true)
+                } else {
+                    k.convForward(out: ws.s(b), outStride: S, inp: ws.z(b), inStride: L * D, weight: packs.skip, rows: tile, relu: true)
+                }
             }
         }
-        // s = ReLU(Σ_l (W_skip_l·z_l + b_skip_l)): one product over the stacked z's.
-        for b in 0..<ws.batch {
-            if let h16 = ws.bf16 {
-                k.convForward(out: ws.s(b), outStride: S, inp: h16.z(b), inStride: h16.zStride, weight: packs.skip, rows: rows, relu: true)
-            } else {
-                k.convForward(out: ws.s(b), outStride: S, inp: ws.z(b), inStride: L * D, weight: packs.skip, rows: rows, relu: true)
-            }
-        }
+        sync()  // the head reads s of every tile
     }
 
     /// The head over `rows` of every sequence: ReLU → 1x1 (S → H) → ReLU →
@@ -463,13 +478,16 @@ public final class WaveNet {
 
     // MARK: Backward
     //
-    // Top layer down. Member i again owns rows `rows`: it computes the gated
-    // unit's backward for its rows, waits (the dilated convolution's input
-    // gradient gathers dpre from rows t + d), then its rows of dh.
+    // Top layer down, the tiles from the last. Member i takes the tiles
+    // last − i, last − i − threads, …: in each it computes the gated unit's
+    // backward, waits until the later tiles whose dpre the dilated
+    // convolution's input gradient gathers (rows t + d) have theirs, then
+    // the tile's rows of dh.
 
-    func backward(_ ws: Workspace, windows: UnsafePointer<Int32>, rows: Range<Int>, views: Views) {
+    func backward(_ ws: Workspace, windows: UnsafePointer<Int32>, rows: Range<Int>, views: Views, member: Int) {
         let c = config, k = kernels, grads = ws.backward!
         let T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, L = c.dilations.count
+        let all = tiles(time: T), progress = threads > 1 ? ws.progress : nil
         for b in 0..<ws.batch {
             // The skip weights of all layers at once: dW_skip (S, L·D) += dskipᵀ · Z.
             k.convBackwardWeight(dweight: views.skipWeight, dbias: nil, dout: grads.dskip(b), doutStride: S, inp: ws.z(b), inStride: L * D,
@@ -477,7 +495,9 @@ public final class WaveNet {
             // dh holds dL/dh_{l+1}; the last layer's residual is not computed.
             (grads.dh(b) + rows.lowerBound * R).update(repeating: 0, count: rows.count * R)
         }
-        for tile in tiles(of: rows).reversed() {
+        sync()  // the tiles read dskip and dh of every member's rows
+        for j in stride(from: all.count - 1 - member, through: 0, by: -threads) {
+            let tile = all[j]
             for l in (0..<L).reversed() {
                 let lp = views.layers[l]
                 for b in 0..<ws.batch {
@@ -508,7 +528,13 @@ public final class WaveNet {
                                     residualGradient: last ? nil : grads.dh(b), residualStride: R,
                                     residualWeight: last ? nil : packs.residual[l], rows: tile, channels: D)
                 }
-                sync()
+                if let progress {
+                    // The forward pass left every mark at L; layer l's dpre is mark L + (L − l).
+                    progress.publish(j, 2 * L - l)
+                    let reach = (c.kernelSize - 1) * c.dilations[l]
+                    let lastRead = all.index(containing: min(T, tile.upperBound + reach) - 1)
+                    if lastRead > j { for i in (j + 1)...lastRead { progress.wait(i, reaches: 2 * L - l) } }
+                }
                 for b in 0..<ws.batch {
                     // dh_l = dh_{l+1} (residual path) + the dilated convolution's input gradient.
                     if let d16 = grads.bf16 {
@@ -641,6 +667,8 @@ extension WaveNet {
         var backward: Gradients?
         /// One per thread (grown to the thread count).
         var members: [Scratch] = []
+        /// The tiles' marks, with several threads (grown to the tile count).
+        var progress: WavefrontProgress?
         /// bf16 copies of the products' inputs (bf16 precision only).
         let bf16: ActivationsBF16?
 
@@ -827,6 +855,8 @@ struct TimeTiles: RandomAccessCollection {
     let rows: Range<Int>, size: Int
     var startIndex: Int { 0 }
     var endIndex: Int { (rows.count + size - 1) / size }
+    /// The tile that holds `row` (one of `rows`).
+    func index(containing row: Int) -> Int { (row - rows.lowerBound) / size }
     subscript(i: Int) -> Range<Int> {
         let start = rows.lowerBound + i * size
         return start..<Swift.min(start + size, rows.upperBound)

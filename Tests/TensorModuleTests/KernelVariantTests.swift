@@ -56,6 +56,43 @@ import TensorModule
         }
     }
 
+    /// A pipeline over tiles: member i takes tiles i, i + n, …, and tile j
+    /// reads the two tiles before it once their marks reach its stage, as
+    /// WaveNet's layers do. What a tile's owner wrote before publishing is
+    /// what the reader sees, for every stage, with no barrier between stages.
+    @Test(arguments: [2, 3])
+    func wavefrontMarksOrderTheTiles(_ n: Int) {
+        let team = ThreadTeam(threads: n)
+        let tiles = 23, stages = 6
+        let progress = WavefrontProgress(tiles: tiles)
+        // value[stage][tile]: stage s of tile j is 1 + the sum of stage s − 1 of tiles j − 2 … j.
+        let value = UnsafeMutablePointer<Int>.allocate(capacity: (stages + 1) * tiles)
+        defer { value.deallocate() }
+        func expected() -> [Int] {
+            var v = [Int](repeating: 1, count: (stages + 1) * tiles)
+            for s in 1...stages {
+                for j in 0..<tiles { v[s * tiles + j] = 1 + (max(0, j - 2)...j).reduce(0) { $0 + v[(s - 1) * tiles + $1] } }
+            }
+            return v
+        }
+        for _ in 0..<20 {
+            value.initialize(repeating: 1, count: tiles)
+            (value + tiles).initialize(repeating: 0, count: stages * tiles)
+            team.run { i in
+                for j in stride(from: i, to: tiles, by: n) { progress.reset(j) }
+                team.barrier()
+                for j in stride(from: i, to: tiles, by: n) {
+                    for s in 1...stages {
+                        for k in max(0, j - 2)..<j { progress.wait(k, reaches: s - 1) }
+                        value[s * tiles + j] = 1 + (max(0, j - 2)...j).reduce(0) { $0 + value[(s - 1) * tiles + $1] }
+                        progress.publish(j, s)
+                    }
+                }
+            }
+            #expect(Array(UnsafeBufferPointer(start: value, count: (stages + 1) * tiles)) == expected())
+        }
+    }
+
     @Test func sharesCoverTheRangeInOrder() {
         for n in 1...5 {
             for count in [0, 1, 7, 48, 100, 8192] {

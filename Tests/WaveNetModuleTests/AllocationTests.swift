@@ -24,7 +24,7 @@ import WaveNetModule
         model.kernels = try Kernels(variant)
         model.threads = threads
         model.precision = setup.precision
-        model.tileRows = 48  // several time tiles with one thread
+        model.tileRows = 48  // several time tiles, interleaved between the threads
         var rng = Xoshiro256(seed: 4)
         let B = 2, T = 300
         let windows = randomCodes(B * (T + 1), rng: &rng)

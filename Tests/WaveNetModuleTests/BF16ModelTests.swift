@@ -148,8 +148,8 @@ import WaveNetModule
     /// exactly in bf16 too (each row's sums are the same; the bf16 copies a
     /// thread reads from another's rows are complete), and training with
     /// threads stays close (weight-gradient sums in another order).
-    @Test(arguments: [2, 3])
-    func threadsGiveOneThreadsResults(_ threads: Int) throws {
+    @Test(arguments: [(threads: 2, tileRows: 384), (3, 384), (2, 48), (3, 7)])
+    func threadsGiveOneThreadsResults(_ setup: (threads: Int, tileRows: Int)) throws {
         let config = WaveNetConfig.tiny
         var rng = Xoshiro256(seed: 8)
         let B = 2, T = 700
@@ -158,12 +158,13 @@ import WaveNetModule
             let model = try WaveNet(config: config, seed: 9)
             model.precision = .bf16
             model.threads = n
+            model.tileRows = setup.tileRows
             let loss = windows.withUnsafeBufferPointer { model.lossAndGradient(windows: $0.baseAddress!, batch: B, time: T) }
             windows.withUnsafeBufferPointer { model.forwardOnly(windows: $0.baseAddress!, batch: B, time: T) }
             let logits = Array(UnsafeBufferPointer(start: model.lastLogits()!, count: B * T * config.classes))
             return (logits, loss)
         }
-        let one = try run(1), many = try run(threads)
+        let one = try run(1), many = try run(setup.threads)
         #expect(one.logits == many.logits)
         #expect(abs(one.loss - many.loss) <= 1e-9 * abs(one.loss))
     }

@@ -169,14 +169,20 @@ func forwardLogits(_ model: WaveNet, _ windows: [Int32], batch B: Int, time T: I
     }
 
     /// Splitting a batch across threads gives the same loss and gradients as
-    /// one thread (up to the order of the final sum), and is deterministic.
-    @Test(arguments: [2, 3])
-    func threadsMatchOneThread(_ threads: Int) throws {
+    /// one thread (up to the order of the final sum), and is deterministic:
+    /// with one tile (the members split the other stages only), and with
+    /// tiles of 4 and 5 rows, shorter than the dilations (1 … 8), so each
+    /// layer of a tile waits for the rows of several others, the members'
+    /// tiles interleaved.
+    @Test(arguments: [(threads: 2, tileRows: 384), (3, 384), (2, 4), (3, 5)])
+    func threadsMatchOneThread(_ setup: (threads: Int, tileRows: Int)) throws {
         var rng = Xoshiro256(seed: 8)
         let B = 5, T = 29, context = 3
         let windows = randomCodes(B * (T + 1), rng: &rng)
         let one = try WaveNet(config: .tiny, seed: 9), many = try WaveNet(config: .tiny, seed: 9)
+        let threads = setup.threads
         many.threads = threads
+        many.tileRows = setup.tileRows
         let (l1, lN) = windows.withUnsafeBufferPointer { w in
             (one.lossAndGradient(windows: w.baseAddress!, batch: B, time: T, context: context),
              many.lossAndGradient(windows: w.baseAddress!, batch: B, time: T, context: context))
@@ -194,6 +200,7 @@ func forwardLogits(_ model: WaveNet, _ windows: [Int32], batch B: Int, time T: I
         // Training stays deterministic with threads.
         let again = try WaveNet(config: .tiny, seed: 9)
         again.threads = threads
+        again.tileRows = setup.tileRows
         for model in [many, again] {
             windows.withUnsafeBufferPointer { w in
                 for _ in 0..<3 { model.trainStep(windows: w.baseAddress!, batch: B, time: T, learningRate: 1e-3) }
