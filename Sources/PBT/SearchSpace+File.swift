@@ -52,7 +52,12 @@ extension SearchSpace {
                 let prior = scale == .log ? Prior.logUniform : .uniform
                 entries[p.name] = .object([prior.rawValue: .array([.number(lower), .number(upper)])])
             case .categorical(let choices):
-                entries[p.name] = .object([Prior.choice.rawValue: .array(choices.map { $0.number.map(JSONValue.number) ?? .string($0.description) })])
+                entries[p.name] = .object([Prior.choice.rawValue: .array(choices.map {
+                    switch $0 {
+                    case .number(let x): .number(x)
+                    case .category(let c): .string(c)
+                    }
+                })])
             }
         }
         return .object(entries)

@@ -181,7 +181,9 @@ public struct SearchSpace: Sendable, Hashable, Codable {
 
     /// A draw from the prior: one random word per parameter, in order.
     public func sample(using rng: inout Xoshiro256) -> Hyperparameters {
-        Hyperparameters(Dictionary(parameters.map { ($0.name, $0.sample(using: &rng)) }, uniquingKeysWith: { $1 }))
+        var h = Hyperparameters()
+        for p in parameters { h[p.name] = p.sample(using: &rng) }
+        return h
     }
 
     public func contains(_ h: Hyperparameters) -> Bool {

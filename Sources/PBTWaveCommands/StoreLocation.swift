@@ -52,10 +52,10 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("run"), help: "Name of the run in the store (a store can hold many runs).")
     var runName: String = RunDirectory.runName
 
-    /// The SQLite store file given with `--store sqlite:PATH`.
-    private var storePath: String {
+    /// The SQLite store file given with `--store sqlite:PATH`; nil without one.
+    private var storePath: String? {
         if case .sqlite(let path) = store { return URL(fileURLWithPath: path).standardizedFileURL.path }
-        return ""
+        return nil
     }
 
     /// Whether other processes may work on the run (a PostgreSQL store).
@@ -83,12 +83,12 @@ struct StoreOptions: ParsableArguments {
     func open(runDirectory: URL, configuration: RunConfiguration, resume: Bool)
         throws -> (coordinator: PBTCoordinator, created: Bool, note: String, locks: RunDirectory?) {
         if resume, !isShared {
-            let file = store.map { _ in URL(fileURLWithPath: storePath) } ?? runDirectory.appendingPathComponent(RunDirectory.storeFileName)
+            let file = storePath.map(URL.init(fileURLWithPath:)) ?? runDirectory.appendingPathComponent(RunDirectory.storeFileName)
             guard FileManager.default.fileExists(atPath: file.path) else {
                 throw CommandError("--resume: \(runDirectory.path) holds no PBT run to resume (no \(file.path))")
             }
         }
-        let directory = isShared ? nil : try RunDirectory(runDirectory, create: true, lock: true, storePath: store.map { _ in storePath })
+        let directory = isShared ? nil : try RunDirectory(runDirectory, create: true, lock: true, storePath: storePath)
         let trialStore: any TrialStore = try directory?.store ?? store!.open()
         let location = store?.description ?? "sqlite:" + (directory?.storePath ?? "")
         try RunMarker.checkBeforeOpening(trialStore, location: location, name: runName, runDirectory: runDirectory)

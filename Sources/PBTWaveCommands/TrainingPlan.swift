@@ -15,15 +15,16 @@ struct TrainingPlan {
     var recipeNote: String?
 
     init(_ command: TrainCommand) throws {
-        let path = command.lrSchedule
-        let file = try path.map { try HyperparameterSchedule.read(from: URL(fileURLWithPath: $0)) }
-        if let file, let path {
-            do { schedule = try LearningRateSchedule(file) } catch { throw ScheduleFileError.inFile(path: path, error) }
-        } else {
+        guard let path = command.lrSchedule else {
             schedule = try LearningRateSchedule(constant: command.lr ?? 1e-3)
+            recipe = try command.recipe.recipe(seed: command.seed ?? 0)
+            steps = command.steps ?? 1000
+            return
         }
-        steps = command.steps ?? file?.endStep ?? 1000
-        guard let path, let learned = try file.flatMap({ try TrainingRecipe($0) }) else {
+        let file = try HyperparameterSchedule.read(from: URL(fileURLWithPath: path))
+        do { schedule = try LearningRateSchedule(file) } catch { throw ScheduleFileError.inFile(path: path, error) }
+        steps = command.steps ?? file.endStep ?? 1000
+        guard let learned = try TrainingRecipe(file) else {
             recipe = try command.recipe.recipe(seed: command.seed ?? 0)
             return
         }

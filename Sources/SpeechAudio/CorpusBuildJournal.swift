@@ -55,7 +55,6 @@ struct JournalRecord: Sendable, Hashable {
             return "skip\t\(head)\t\(category.rawValue)\t\(flattened(detail))"
         }
     }
-
 }
 
 extension JournalRecord {
