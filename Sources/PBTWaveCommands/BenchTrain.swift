@@ -9,13 +9,18 @@ struct BenchTrain: ParsableCommand {
         abstract: "WaveNet training throughput (samples/s), against the core's FMA peak and the PyTorch peer in the same run.",
         discussion: """
         Trains one model on synthetic windows (the codes do not change the cost) and prints samples/s and \
-        GFLOP/s, the kernel variant, and our fraction of this core's fp32 FMA peak, measured now at the \
-        widest vector width the CPU has (AVX-512 where present) and at AVX2's. --threads splits each step \
-        over that many threads of our own (OpenBLAS stays at one) and also times one thread, to print the scaling. With --peer-python and --peer-script, \
-        runs the PyTorch peer model (wavenet_torch.py) with the same widths, batch, window and thread count right \
-        after, and prints the ratio. --R, --S and --H set the widths as the peer's flags do (the gate \
-        width follows --R). --precision bf16 times our bf16 training and our fp32 in the same run and prints \
-        the ratio; the peer then runs in bf16 (--bf16, torch.autocast) and in fp32.
+        GFLOP/s, the kernel variant, and our fraction of this core's fp32 FMA peak, measured at the widest \
+        vector width the CPU has (AVX-512 where present) and at AVX2's. --threads splits each step over that \
+        many threads of our own (OpenBLAS stays at one) and also times one thread, to print the scaling; \
+        --workers trains that many models at once. With --peer-python and --peer-script, runs the PyTorch \
+        peer model (wavenet_torch.py) with the same widths, batch, window and thread count. --R, --S and --H \
+        set the widths as the peer's flags do (the gate width follows --R). --precision bf16 also times our \
+        fp32, and the peer in bf16 (--bf16, torch.autocast) and in fp32.
+
+        Every side (ours, the peaks, one thread, the workers, the peer) is timed in --rounds slices taken in \
+        turn, so that a slower minute of a shared host slows each side alike: each ratio and fraction is the \
+        median of the rounds' own, printed with their range.
+
         """
     )
 
@@ -26,7 +31,9 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Windows per step.") var batch: Int = 1
     @Option(help: "Positions per window (T).") var time: Int = 8192
     @Option(help: "Threads for one model's step (the peer gets the same count).") var threads: Int = 1
-    @Option(help: "Seconds to time each side.") var seconds: Double = 10
+    @Option(help: "Seconds to time each side, in all rounds.") var seconds: Double = 10
+    @Option(help: "Rounds: each side (ours, the peaks, one thread, the workers, the peer) is timed in this many slices, taken in turn, so that a slower minute of a shared host slows every side alike; each ratio is the median of the rounds' ratios.")
+    var rounds: Int = 3
     @Option(help: "Time exactly this many steps instead of --seconds (for instruction counts under callgrind).") var steps: Int?
     @Flag(inversion: .prefixedNo, help: "Measure this core's FMA peaks and print our fraction of them.") var peak = true
     @Option(help: "Also train this many models at once, one thread each, and print the scaling against one.") var workers: Int = 1
@@ -39,7 +46,7 @@ struct BenchTrain: ParsableCommand {
             throw ValidationError("--batch, --threads must be ≥ 1, --time ≥ 2, --seconds > 0")
         }
         guard [residual, skip, head].allSatisfy({ ($0 ?? 1) >= 1 }) else { throw ValidationError("--R, --S and --H must be at least 1") }
-        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard workers >= 1, rounds >= 1 else { throw ValidationError("--workers and --rounds must be at least 1") }
         guard steps.map({ $0 >= 1 }) ?? true else { throw ValidationError("--steps must be at least 1") }
         do { _ = try Precision(parsing: precision) } catch { throw ValidationError("--precision: \(error)") }
         guard (peerPython == nil) == (peerScript == nil) else {
@@ -64,66 +71,114 @@ struct BenchTrain: ParsableCommand {
         print("kernels: \(kernels), chosen from CPUID (supported: \(Kernels.supported.map(\.rawValue).joined(separator: ", ")))")
         let precision = try Precision(parsing: self.precision)
         let flops = Double(config.forwardMACsPerSample) * 6
-        func measure(_ p: Precision) throws -> TrainingMeasurement.Result {
-            let r = try TrainingMeasurement.run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds,
-                                                steps: steps, threads: threads, precision: p)
-            print(String(format: "ours:  %@ (%@) %@ B%d T%d, %d thread(s): median %.0f samples/s (best %.0f, middle 80 %% of steps %.0f–%.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
-                         name, widths, p.rawValue, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
-                         r.samplesPerSecond(quantile: 0.9), r.samplesPerSecond(quantile: 0.1),
-                         r.medianSamplesPerSecond * flops / 1e9, r.steps, r.lossFirst, r.lossLast))
-            return r
-        }
+        let peer = try peerCommand(config)
         if precision == .bf16 {
             print(kernels.nativeBF16 ? "bf16 dot product: vdpbf16ps"
                   : Kernels.bf16DotAvailable ? "bf16 dot product: two FMAs (faster than vdpbf16ps on this CPU, measured at start)"
                   : "warning: no bf16 dot product (AVX512_BF16) on this CPU; bf16 runs its emulation by FMAs")
         }
-        let r = try measure(precision)
-        let gflops = r.medianSamplesPerSecond * flops / 1e9
-        if precision == .bf16 {
-            let fp32 = try measure(.fp32)
-            print(String(format: "ratio ours bf16/fp32: %.2f× median, %.2f× best", r.medianSamplesPerSecond / fp32.medianSamplesPerSecond,
-                         r.bestSamplesPerSecond / fp32.bestSamplesPerSecond))
+
+        // Every side is timed in `rounds` slices, in turn: a slower minute of
+        // a shared host then slows each side alike, and each ratio is the
+        // median of the rounds' ratios.
+        typealias Session = TrainingMeasurement.Session
+        let rounds = steps == nil ? self.rounds : 1, slice = seconds / Double(rounds)
+        func session(_ p: Precision, threads: Int) throws -> Session {
+            try Session(config: config, kernels: kernels, batch: batch, time: time, threads: threads, precision: p)
         }
-        if peak {
-            let widest = try Kernels(Kernels.best)
-            let peaks = [widest] + (widest.variant != .avx2 && Kernels.supported.contains(.avx2) ? [try Kernels(.avx2)] : [])
-            for k in peaks {
+        let ours = try session(precision, threads: threads)
+        let fp32 = precision == .bf16 ? try session(.fp32, threads: threads) : nil
+        let one = threads > 1 ? try session(precision, threads: 1) : nil
+        let team = workers > 1 ? try (0..<workers).map { _ in try session(precision, threads: 1) } : []
+        let widest = try Kernels(Kernels.best)
+        let peakKernels = !peak ? [] : [widest] + (widest.variant != .avx2 && Kernels.supported.contains(.avx2) ? [try Kernels(.avx2)] : [])
+        let peerPrecisions = peer == nil ? [] : precision == .bf16 ? [Precision.bf16, .fp32] : [.fp32]
+
+        var bf16Ratio: [Double] = [], peaks = [[Double]](repeating: [], count: peakKernels.count)
+        var fractions = peaks, threadRatio: [Double] = [], workerRatio: [Double] = [], workerTotals: [[Double]] = []
+        var peerRuns = [[PeerRun.Result]](repeating: [], count: peerPrecisions.count), peerRatio = [[Double]](repeating: [], count: peerPrecisions.count)
+        for round in 1...rounds {
+            if rounds > 1 { print("round \(round) of \(rounds) …") }
+            let r = ours.time(seconds: slice, steps: steps).medianSamplesPerSecond
+            if let fp32 { bf16Ratio.append(r / fp32.time(seconds: slice, steps: steps).medianSamplesPerSecond) }
+            for (i, k) in peakKernels.enumerated() {
                 let p = BenchClock.fmaPeakGFLOPS(k)
-                print(String(format: "peak:  %@ fp32 FMA, one core, measured now: %.1f GFLOP/s; ours is %.1f %% of %d core(s)' peak",
-                             k.instructionSet, p, 100 * gflops / (p * Double(threads)), threads))
+                peaks[i].append(p)
+                fractions[i].append(100 * r * flops / 1e9 / (p * Double(threads)))
+            }
+            let single = one.map { $0.time(seconds: slice, steps: steps).medianSamplesPerSecond } ?? r
+            if one != nil { threadRatio.append(r / single) }
+            if !team.isEmpty {
+                let each = TrainingMeasurement.timeConcurrently(team, seconds: slice).map(\.medianSamplesPerSecond)
+                workerTotals.append(each)
+                workerRatio.append(each.reduce(0, +) / single)
+            }
+            for (i, p) in peerPrecisions.enumerated() {
+                let run = try PeerRun.run(python: peerPython!, script: peerScript!, arguments: peer! + ["--seconds", "\(slice)"] + (p == .bf16 ? ["--bf16"] : []))
+                peerRuns[i].append(run)
+                peerRatio[i].append(r / run.median)
             }
         }
-        // The scalings compare with one thread alone, measured now.
-        var one = r
-        if threads > 1 {
-            one = try TrainingMeasurement.run(config: config, kernels: kernels, batch: batch, time: time, seconds: seconds,
-                                              steps: steps, threads: 1, precision: precision)
-            print(String(format: "ours:  1 thread (\(precision)), for comparison: median %.0f samples/s (best %.0f); %d threads = %.2f× one thread (median), %.2f× (best)",
-                         one.medianSamplesPerSecond, one.bestSamplesPerSecond, threads,
-                         r.medianSamplesPerSecond / one.medianSamplesPerSecond, r.bestSamplesPerSecond / one.bestSamplesPerSecond))
+
+        func line(_ s: Session, _ p: Precision, threads: Int) -> String {
+            let r = s.result
+            return String(format: "%@ (%@) %@ B%d T%d, %d thread(s): median %.0f samples/s (best %.0f, middle 80 %% of steps %.0f–%.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
+                          name, widths, p.rawValue, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
+                          r.samplesPerSecond(quantile: 0.9), r.samplesPerSecond(quantile: 0.1),
+                          r.medianSamplesPerSecond * flops / 1e9, r.steps, s.lossFirst, s.lossLast)
         }
-        if workers > 1 {
-            let all = try TrainingMeasurement.runConcurrently(workers: workers, config: config, kernels: kernels, batch: batch,
-                                                              time: time, seconds: seconds, precision: precision)
-            let total = all.reduce(0) { $0 + $1.medianSamplesPerSecond }
-            print(String(format: "ours:  %d workers at once (1 thread each): %@ samples/s each (median), %.0f in all = %.2f× one worker alone",
-                         workers, all.map { String(format: "%.0f", $0.medianSamplesPerSecond) }.joined(separator: ", "),
-                         total, total / one.medianSamplesPerSecond))
+        print("ours:  " + line(ours, precision, threads: threads))
+        if let fp32 {
+            print("ours:  " + line(fp32, .fp32, threads: threads))
+            print(String(format: "ratio ours bf16/fp32: %@, %.2f× best steps", Spread(bf16Ratio).times,
+                         ours.result.bestSamplesPerSecond / fp32.result.bestSamplesPerSecond))
         }
-        guard let peerPython, let peerScript else { return }
+        for (i, k) in peakKernels.enumerated() {
+            print(String(format: "peak:  %@ fp32 FMA, one core, measured in each round: %@; ours is %@ of %d core(s)' peak",
+                         k.instructionSet, Spread(peaks[i]).text("%.1f", " GFLOP/s"), Spread(fractions[i]).text("%.1f", " %"), threads))
+        }
+        if let one {
+            print(String(format: "ours:  1 thread (\(precision)), for comparison: median %.0f samples/s (best %.0f); %d threads = %@ one thread, %.2f× best steps",
+                         one.result.medianSamplesPerSecond, one.result.bestSamplesPerSecond, threads, Spread(threadRatio).times,
+                         ours.result.bestSamplesPerSecond / one.result.bestSamplesPerSecond))
+        }
+        if !team.isEmpty {
+            let each = team.map { String(format: "%.0f", $0.result.medianSamplesPerSecond) }.joined(separator: ", ")
+            print(String(format: "ours:  %d workers at once (1 thread each): %@ samples/s each (median), %.0f in all = %@ one worker alone",
+                         workers, each, Spread(workerTotals.map { $0.reduce(0, +) }).median, Spread(workerRatio).times))
+        }
+        for (i, p) in peerPrecisions.enumerated() {
+            let runs = peerRuns[i], median = Spread(runs.map(\.median)).median, best = runs.map(\.best).max()!
+            print(String(format: "peer:  torch %@ %@: median %.0f samples/s (best %.0f)%@", runs[0].version, p.rawValue, median, best,
+                         rounds > 1 ? ", \(rounds) runs of \(slice) s" : ""))
+            print(String(format: "ratio ours %@/peer %@: %@, %.2f× best steps", precision.rawValue, p.rawValue,
+                         Spread(peerRatio[i]).times, ours.result.bestSamplesPerSecond / best))
+        }
+    }
+
+    /// The peer's arguments for these widths (but --seconds), or nil without
+    /// --peer-python; throws for a model the peer cannot build.
+    func peerCommand(_ config: WaveNetConfig) throws -> [String]? {
+        guard peerPython != nil else { return nil }
         guard config.dilationChannels == config.residualChannels, config.kernelSize == 2, config.inputKernelSize == 2,
               config.classes == 256, config.dilations == WaveNetConfig.doublingDilations(stacks: 2, layersPerStack: 10) else {
             throw ValidationError("the PyTorch peer builds only 2 stacks of dilations 1…512, kernel 2, gate width = --R, 256 classes")
         }
-        for peerPrecision in precision == .bf16 ? [Precision.bf16, .fp32] : [.fp32] {
-            let peer = try PeerRun.run(python: peerPython, script: peerScript, arguments: [
-                "--threads", "\(threads)", "--batch", "\(batch)", "--T", "\(time)", "--seconds", "\(seconds)",
-                "--R", "\(config.residualChannels)", "--S", "\(config.skipChannels)", "--H", "\(config.headChannels)",
-            ] + (peerPrecision == .bf16 ? ["--bf16"] : []))
-            print(String(format: "peer:  torch %@ %@: median %.0f samples/s (best %.0f)", peer.version, peerPrecision.rawValue, peer.median, peer.best))
-            print(String(format: "ratio ours %@/peer %@: %.2f× median, %.2f× best", precision.rawValue, peerPrecision.rawValue,
-                         r.medianSamplesPerSecond / peer.median, r.bestSamplesPerSecond / peer.best))
-        }
+        return ["--threads", "\(threads)", "--batch", "\(batch)", "--T", "\(time)",
+                "--R", "\(config.residualChannels)", "--S", "\(config.skipChannels)", "--H", "\(config.headChannels)"]
     }
+}
+
+/// The median of per-round values and their range, for printing.
+struct Spread {
+    let values: [Double]
+    init(_ values: [Double]) { self.values = values.sorted() }
+    var median: Double { values.count % 2 == 1 ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2 }
+    /// The median in `format` followed by `unit` ("1.84×"), and over several
+    /// rounds their range ("1.84× (rounds 1.71–1.90×)").
+    func text(_ format: String, _ unit: String) -> String {
+        let m = String(format: format, median) + unit
+        return values.count < 2 ? m : m + " (rounds " + String(format: format, values.first!) + "–" + String(format: format, values.last!) + unit + ")"
+    }
+    var times: String { text("%.2f", "×") }
 }

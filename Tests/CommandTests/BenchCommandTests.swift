@@ -12,6 +12,7 @@ import Testing
         (["bench", "train", "--time", "1"], "--time ≥ 2"),
         (["bench", "train", "--threads", "0"], "--threads must be ≥ 1"),
         (["bench", "train", "--steps", "0"], "--steps must be at least 1"),
+        (["bench", "train", "--rounds", "0"], "--rounds must be at least 1"),
         (["bench", "kernels", "--repetitions", "0"], "--repetitions must be at least 1"),
         (["bench", "kernels", "--time", "10"], "--time at least 64"),
         (["bench", "kernels", "--preset", "huge"], "unknown --preset 'huge'"),
@@ -23,6 +24,13 @@ import Testing
         var message: String?
         do { _ = try PBTWave.parseAsRoot(c.0) } catch { message = PBTWave.message(for: error) }
         #expect(message?.contains(c.1) == true, "\(c.0): got \(message ?? "no error")")
+    }
+
+    /// Ratios over rounds print as their median with the range; one round, the value alone.
+    @Test func spreadsPrintTheMedianAndTheRange() {
+        #expect(Spread([1.9, 1.5, 1.8]).times == "1.80× (rounds 1.50–1.90×)")
+        #expect(Spread([1.0, 2.0, 4.0, 3.0]).median == 2.5)
+        #expect(Spread([61.25]).text("%.1f", " %") == "61.2 %")
     }
 
     @Test func aMissingModelConfigIsNamed() throws {

@@ -48,7 +48,7 @@ import Testing
         let nan = Float.nan.bitPattern
         for k in 0..<4 { bytes[16 + header + 4 * 10 + k] = UInt8(truncatingIfNeeded: nan >> (8 * k)) }
         bytes += bytes.withUnsafeBytes { SHA256Digest.digest(of: $0) }
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         let message = try errors.runError(["evaluate", path, "--corpus", "/nonexistent"])
         #expect(message?.contains("non-finite value") == true, "\(message ?? "no error")")
     }
@@ -92,7 +92,7 @@ import Testing
         let schedule = try errors.runError(["train", "--lr-schedule", folder, "--corpus", "/nonexistent"])
         #expect(schedule == "cannot read schedule \(folder): is a directory", "\(schedule ?? "no error")")
         let file = Self.temporary("a-file")
-        FileManager.default.createFile(atPath: file, contents: Data())
+        _ = FileManager.default.createFile(atPath: file, contents: Data())
         defer { unlink(file) }
         let runDir = try errors.runError(["pbt", "--run-dir", file + "/run", "--model", "toy"])
         #expect(runDir == "cannot write \(file)/run: not a directory", "\(runDir ?? "no error")")
