@@ -150,7 +150,7 @@ struct BenchTrain: ParsableCommand {
         for (i, p) in peerPrecisions.enumerated() {
             let runs = peerRuns[i], median = Spread(runs.map(\.median)).median, best = runs.map(\.best).max()!
             print(String(format: "peer:  torch %@ %@: median %.0f samples/s (best %.0f)%@", runs[0].version, p.rawValue, median, best,
-                         rounds > 1 ? ", \(rounds) runs of \(slice) s" : ""))
+                         rounds > 1 ? String(format: ", %d runs of %.1f s", rounds, slice) : ""))
             print(String(format: "ratio ours %@/peer %@: %@, %.2f× best steps", precision.rawValue, p.rawValue,
                          Spread(peerRatio[i]).times, ours.result.bestSamplesPerSecond / best))
         }
