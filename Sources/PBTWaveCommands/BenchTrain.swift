@@ -46,7 +46,8 @@ struct BenchTrain: ParsableCommand {
             throw ValidationError("--batch, --threads must be ≥ 1, --time ≥ 2, --seconds > 0")
         }
         guard [residual, skip, head].allSatisfy({ ($0 ?? 1) >= 1 }) else { throw ValidationError("--R, --S and --H must be at least 1") }
-        guard workers >= 1, rounds >= 1 else { throw ValidationError("--workers and --rounds must be at least 1") }
+        guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard steps.map({ $0 >= 1 }) ?? true else { throw ValidationError("--steps must be at least 1") }
         do { _ = try Precision(parsing: precision) } catch { throw ValidationError("--precision: \(error)") }
         guard (peerPython == nil) == (peerScript == nil) else {
