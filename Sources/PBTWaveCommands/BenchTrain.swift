@@ -135,7 +135,7 @@ struct BenchTrain: ParsableCommand {
                          ours.result.bestSamplesPerSecond / fp32.result.bestSamplesPerSecond))
         }
         for (i, k) in peakKernels.enumerated() {
-            print(String(format: "peak:  %@ fp32 FMA, one core, measured in each round: %@; ours is %@ of %d core(s)' peak",
+            print(String(format: "peak:  %@ fp32 FMA, one core, measured in the run: %@; ours is %@ of %d core(s)' peak",
                          k.instructionSet, Spread(peaks[i]).text("%.1f", " GFLOP/s"), Spread(fractions[i]).text("%.1f", " %"), threads))
         }
         if let one {
