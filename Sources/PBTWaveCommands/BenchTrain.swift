@@ -20,7 +20,6 @@ struct BenchTrain: ParsableCommand {
         Every side (ours, the peaks, one thread, the workers, the peer) is timed in --rounds slices taken in \
         turn, so that a slower minute of a shared host slows each side alike: each ratio and fraction is the \
         median of the rounds' own, printed with their range.
-
         """
     )
 
