@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Report
 import TensorModule
 import WaveNetModule
 
@@ -92,11 +93,12 @@ struct BenchTrain: ParsableCommand {
         let team = workers > 1 ? try (0..<workers).map { _ in try session(precision, threads: 1) } : []
         let widest = try Kernels(Kernels.best)
         let peakKernels = !peak ? [] : [widest] + (widest.variant != .avx2 && Kernels.supported.contains(.avx2) ? [try Kernels(.avx2)] : [])
-        let peerPrecisions = peer == nil ? [] : precision == .bf16 ? [Precision.bf16, .fp32] : [.fp32]
+        // The peer in our precision, and with bf16 also in fp32.
+        let peers = peer.map { peer in (precision == .bf16 ? [Precision.bf16, .fp32] : [.fp32]).map { ($0, peer) } } ?? []
 
         var bf16Ratio: [Double] = [], peaks = [[Double]](repeating: [], count: peakKernels.count)
-        var fractions = peaks, threadRatio: [Double] = [], workerRatio: [Double] = [], workerTotals: [[Double]] = []
-        var peerRuns = [[PeerRun.Result]](repeating: [], count: peerPrecisions.count), peerRatio = [[Double]](repeating: [], count: peerPrecisions.count)
+        var fractions = peaks, threadRatio: [Double] = [], workerRatio: [Double] = [], workerTotals: [Double] = []
+        var peerRuns = [[PeerRun.Result]](repeating: [], count: peers.count), peerRatio = [[Double]](repeating: [], count: peers.count)
         for round in 1...rounds {
             if rounds > 1 { print("round \(round) of \(rounds) …") }
             let r = ours.time(seconds: slice, steps: steps).medianSamplesPerSecond
@@ -109,63 +111,66 @@ struct BenchTrain: ParsableCommand {
             let single = one.map { $0.time(seconds: slice, steps: steps).medianSamplesPerSecond } ?? r
             if one != nil { threadRatio.append(r / single) }
             if !team.isEmpty {
-                let each = TrainingMeasurement.timeConcurrently(team, seconds: slice).map(\.medianSamplesPerSecond)
-                workerTotals.append(each)
-                workerRatio.append(each.reduce(0, +) / single)
+                let total = TrainingMeasurement.timeConcurrently(team, seconds: slice).reduce(0) { $0 + $1.medianSamplesPerSecond }
+                workerTotals.append(total)
+                workerRatio.append(total / single)
             }
-            for (i, p) in peerPrecisions.enumerated() {
-                let run = try PeerRun.run(python: peerPython!, script: peerScript!, arguments: peer! + ["--seconds", "\(slice)"] + (p == .bf16 ? ["--bf16"] : []))
+            for (i, (p, peer)) in peers.enumerated() {
+                let run = try PeerRun.run(peer, seconds: slice, bf16: p == .bf16)
                 peerRuns[i].append(run)
                 peerRatio[i].append(r / run.median)
             }
         }
 
-        func line(_ s: Session, _ p: Precision, threads: Int) -> String {
-            let r = s.result
-            return String(format: "%@ (%@) %@ B%d T%d, %d thread(s): median %.0f samples/s (best %.0f, middle 80 %% of steps %.0f–%.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
+        // All steps of each side, sorted once.
+        let oursAll = ours.result, fp32All = fp32?.result, oneAll = one?.result
+        func line(_ s: Session, _ r: TrainingMeasurement.Result, _ p: Precision) -> String {
+            String(format: "%@ (%@) %@ B%d T%d, %d thread(s): median %.0f samples/s (best %.0f, middle 80 %% of steps %.0f–%.0f), %.1f GFLOP/s median, %d steps, loss %.3f → %.3f",
                           name, widths, p.rawValue, batch, time, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
                           r.samplesPerSecond(quantile: 0.9), r.samplesPerSecond(quantile: 0.1),
                           r.medianSamplesPerSecond * flops / 1e9, r.steps, s.lossFirst, s.lossLast)
         }
-        print("ours:  " + line(ours, precision, threads: threads))
-        if let fp32 {
-            print("ours:  " + line(fp32, .fp32, threads: threads))
+        print("ours:  " + line(ours, oursAll, precision))
+        if let fp32, let fp32All {
+            print("ours:  " + line(fp32, fp32All, .fp32))
             print(String(format: "ratio ours bf16/fp32: %@, %.2f× best steps", Spread(bf16Ratio).times,
-                         ours.result.bestSamplesPerSecond / fp32.result.bestSamplesPerSecond))
+                         oursAll.bestSamplesPerSecond / fp32All.bestSamplesPerSecond))
         }
         for (i, k) in peakKernels.enumerated() {
             print(String(format: "peak:  %@ fp32 FMA, one core, measured in the run: %@; ours is %@ of %d core(s)' peak",
                          k.instructionSet, Spread(peaks[i]).text("%.1f", " GFLOP/s"), Spread(fractions[i]).text("%.1f", " %"), threads))
         }
-        if let one {
+        if let oneAll {
             print(String(format: "ours:  1 thread (\(precision)), for comparison: median %.0f samples/s (best %.0f); %d threads = %@ one thread, %.2f× best steps",
-                         one.result.medianSamplesPerSecond, one.result.bestSamplesPerSecond, threads, Spread(threadRatio).times,
-                         ours.result.bestSamplesPerSecond / one.result.bestSamplesPerSecond))
+                         oneAll.medianSamplesPerSecond, oneAll.bestSamplesPerSecond, threads, Spread(threadRatio).times,
+                         oursAll.bestSamplesPerSecond / oneAll.bestSamplesPerSecond))
         }
         if !team.isEmpty {
             let each = team.map { String(format: "%.0f", $0.result.medianSamplesPerSecond) }.joined(separator: ", ")
             print(String(format: "ours:  %d workers at once (1 thread each): %@ samples/s each (median), %.0f in all = %@ one worker alone",
-                         workers, each, Spread(workerTotals.map { $0.reduce(0, +) }).median, Spread(workerRatio).times))
+                         workers, each, Spread(workerTotals).median, Spread(workerRatio).times))
         }
-        for (i, p) in peerPrecisions.enumerated() {
+        for (i, (p, _)) in peers.enumerated() {
             let runs = peerRuns[i], median = Spread(runs.map(\.median)).median, best = runs.map(\.best).max()!
             print(String(format: "peer:  torch %@ %@: median %.0f samples/s (best %.0f)%@", runs[0].version, p.rawValue, median, best,
                          rounds > 1 ? String(format: ", %d runs of %.1f s", rounds, slice) : ""))
             print(String(format: "ratio ours %@/peer %@: %@, %.2f× best steps", precision.rawValue, p.rawValue,
-                         Spread(peerRatio[i]).times, ours.result.bestSamplesPerSecond / best))
+                         Spread(peerRatio[i]).times, oursAll.bestSamplesPerSecond / best))
         }
     }
 
-    /// The peer's arguments for these widths (but --seconds), or nil without
-    /// --peer-python; throws for a model the peer cannot build.
-    func peerCommand(_ config: WaveNetConfig) throws -> [String]? {
-        guard peerPython != nil else { return nil }
+    /// The peer for these widths, or nil without --peer-python; throws for a
+    /// model the peer cannot build.
+    func peerCommand(_ config: WaveNetConfig) throws -> PeerRun.Command? {
+        guard let peerPython, let peerScript else { return nil }
         guard config.dilationChannels == config.residualChannels, config.kernelSize == 2, config.inputKernelSize == 2,
               config.classes == 256, config.dilations == WaveNetConfig.doublingDilations(stacks: 2, layersPerStack: 10) else {
             throw ValidationError("the PyTorch peer builds only 2 stacks of dilations 1…512, kernel 2, gate width = --R, 256 classes")
         }
-        return ["--threads", "\(threads)", "--batch", "\(batch)", "--T", "\(time)",
-                "--R", "\(config.residualChannels)", "--S", "\(config.skipChannels)", "--H", "\(config.headChannels)"]
+        return PeerRun.Command(python: peerPython, script: peerScript, arguments: [
+            "--threads", "\(threads)", "--batch", "\(batch)", "--T", "\(time)",
+            "--R", "\(config.residualChannels)", "--S", "\(config.skipChannels)", "--H", "\(config.headChannels)",
+        ])
     }
 }
 
@@ -173,7 +178,7 @@ struct BenchTrain: ParsableCommand {
 struct Spread {
     let values: [Double]
     init(_ values: [Double]) { self.values = values.sorted() }
-    var median: Double { values.count % 2 == 1 ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2 }
+    var median: Double { StatisticalTests.quantile(sorted: values, 0.5) }
     /// The median in `format` followed by `unit` ("1.84×"), and over several
     /// rounds their range ("1.84× (rounds 1.71–1.90×)").
     func text(_ format: String, _ unit: String) -> String {

@@ -12,10 +12,14 @@ import WaveNetModule
 enum PeerRun {
     struct Result { var version: String, median: Double, best: Double }
 
-    static func run(python: String, script: String, arguments: [String]) throws -> Result {
+    /// The peer for one model and thread count: interpreter, script, and the flags but --seconds and --bf16.
+    struct Command { var python: String, script: String, arguments: [String] }
+
+    /// Runs the peer for `seconds` (in bf16 under autocast with `bf16`).
+    static func run(_ peer: Command, seconds: Double, bf16: Bool) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script] + arguments
+        process.executableURL = URL(fileURLWithPath: peer.python)
+        process.arguments = [peer.script] + peer.arguments + ["--seconds", "\(seconds)"] + (bf16 ? ["--bf16"] : [])
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
@@ -24,11 +28,20 @@ enum PeerRun {
         process.waitUntilExit()
         guard process.terminationStatus == 0,
               let line = String(data: data, encoding: .utf8)?.split(separator: "\n").last,
-              let json = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let median = json["samples_per_s_median"] as? Double else {
+              let out = try? JSONDecoder().decode(Output.self, from: Data(line.utf8)) else {
             throw ValidationError("the peer failed (exit \(process.terminationStatus)); run it by hand to see why")
         }
-        return Result(version: json["torch"] as? String ?? "?", median: median, best: json["samples_per_s_best"] as? Double ?? median)
+        return Result(version: out.torch ?? "?", median: out.median, best: out.best ?? out.median)
+    }
+
+    /// The fields of the peer's JSON line that the benchmark reads.
+    private struct Output: Decodable {
+        var torch: String?
+        var median: Double
+        var best: Double?
+        enum CodingKeys: String, CodingKey {
+            case torch, median = "samples_per_s_median", best = "samples_per_s_best"
+        }
     }
 }
 

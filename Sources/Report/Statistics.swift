@@ -431,7 +431,7 @@ public enum StatisticalTests {
 
     /// The q-quantile of sorted values with linear interpolation between
     /// order statistics (NumPy's default `percentile`).
-    static func quantile(sorted: [Double], _ q: Double) -> Double {
+    public static func quantile(sorted: [Double], _ q: Double) -> Double {
         let h = q * Double(sorted.count - 1)
         let i = min(Int(h.rounded(.down)), sorted.count - 1)
         let fraction = h - Double(i)
