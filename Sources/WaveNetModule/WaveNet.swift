@@ -329,7 +329,17 @@ public final class WaveNet {
     /// waits only for the tiles whose rows that layer reads, through
     /// `WavefrontProgress`: the tiles run in a staggered pipeline, each a layer
     /// or so behind the one before, with no barrier between layers.
-    func tiles(time T: Int) -> TimeTiles { TimeTiles(rows: 0..<T, size: tileRows) }
+    ///
+    /// With several threads the tiles are a multiple of `threads` in number
+    /// and of equal length (about `tileRows`, bounds on multiples of 4), so
+    /// every member has the same number of rows: 8,192 rows in tiles of 384
+    /// would leave one member 4,224 rows and the other 3,968, and the first
+    /// waiting for the second at every barrier.
+    func tiles(time T: Int) -> TimeTiles {
+        if threads == 1 { return TimeTiles(rows: 0..<T, size: tileRows) }
+        let tiles = (T + tileRows - 1) / tileRows
+        return TimeTiles(rows: 0..<T, equalShares: min(T, (tiles + threads - 1) / threads * threads), granule: 4)
+    }
 
     /// Rows per tile of the wavefront (a multiple of the kernels'
     /// 48-row register tiles). `PBTWAVE_TILE_ROWS` overrides it, for tuning.
@@ -849,16 +859,55 @@ public enum WaveNetError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Consecutive ranges of `size` rows covering `rows` (the last may be
-/// shorter), in order; random access, so `reversed()` allocates nothing.
+/// Consecutive ranges covering `rows`, in order: either of `size` rows each
+/// (the last may be shorter), or `count` near-equal shares whose bounds are
+/// multiples of a granule. Random access, so `reversed()` allocates nothing.
 struct TimeTiles: RandomAccessCollection {
-    let rows: Range<Int>, size: Int
+    let rows: Range<Int>
+    let endIndex: Int
+    /// Rows per tile, or 0 for equal shares.
+    private let size: Int
+    private let granule: Int
+
+    /// Tiles of `size` rows (at least 1).
+    init(rows: Range<Int>, size: Int) {
+        precondition(size >= 1, "a time tile needs at least one row")
+        self.rows = rows
+        self.size = size
+        granule = 1
+        endIndex = (rows.count + size - 1) / size
+    }
+
+    /// `count` tiles (1 ... rows.count) of near-equal length: tile i starts
+    /// at rows.count · i / count rounded down to a multiple of `granule`
+    /// (of 1 when the tiles would be shorter than a granule).
+    init(rows: Range<Int>, equalShares count: Int, granule: Int) {
+        precondition(count >= 1 && count <= Swift.max(rows.count, 1) && granule >= 1, "bad equal shares: \(count) of \(rows.count) rows")
+        self.rows = rows
+        size = 0
+        self.granule = rows.count / count >= granule ? granule : 1
+        endIndex = rows.isEmpty ? 0 : count
+    }
+
     var startIndex: Int { 0 }
-    var endIndex: Int { (rows.count + size - 1) / size }
+
+    /// Where tile i starts, counted from rows.lowerBound (rows.count for i = count).
+    private func start(_ i: Int) -> Int {
+        if i >= endIndex { return rows.count }
+        return size > 0 ? i * size : rows.count * i / endIndex / granule * granule
+    }
+
     /// The tile that holds `row` (one of `rows`).
-    func index(containing row: Int) -> Int { (row - rows.lowerBound) / size }
+    func index(containing row: Int) -> Int {
+        let r = row - rows.lowerBound
+        if size > 0 { return r / size }
+        // start(i) <= r for i = ⌊r·count/n⌋; the rounding down of the next
+        // start can put r in the next tile, never further (a tile is at least a granule).
+        let i = r * endIndex / rows.count
+        return i + 1 < endIndex && start(i + 1) <= r ? i + 1 : i
+    }
+
     subscript(i: Int) -> Range<Int> {
-        let start = rows.lowerBound + i * size
-        return start..<Swift.min(start + size, rows.upperBound)
+        (rows.lowerBound + start(i))..<(rows.lowerBound + start(i + 1))
     }
 }
