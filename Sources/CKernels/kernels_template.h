@@ -317,11 +317,28 @@ static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, int bf,
 // (MR rows × NV vectors of the D channels) goes from the accumulators through
 // the unit's backward to dpre, never to memory.
 
+// Rows of the gate values asked for ahead of the tile that reads them (see gb_tile).
+#ifndef GATE_AHEAD
+#define GATE_AHEAD 64
+#endif
+
 static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const FN(rb_problem) *res, int bf,
-                                             float *dpre, long lddp, const float *gate, long ldg, int D,
+                                             float *dpre, long lddp, const float *gate, long ldg, int D, long end,
                                              long t, int MR, int NV, const long *off) {
     vec acc[MR_MAX][NV_MAX];
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vzero();
+    // The gate values were saved by the forward pass long before and are
+    // often out of cache: the rows GATE_AHEAD on are asked for into L2 now,
+    // one tile's worth at a time, so that the epilogue below finds its own.
+    if (t + GATE_AHEAD + MR <= end) {
+        UNROLL for (int i = 0; i < MR; i++) {
+            const float *row = gate + (t + GATE_AHEAD + i) * ldg;
+            UNROLL for (int v = 0; v < NV; v++) {
+                __builtin_prefetch(row + off[v], 0, 2);
+                __builtin_prefetch(row + D + off[v], 0, 2);
+            }
+        }
+    }
     FN(rb_tile)(skip, bf, t, MR, NV, off, acc);
     if (res) FN(rb_tile)(res, bf, t, MR, NV, off, acc);
     const vec one = vset1(1.0f);
@@ -348,6 +365,7 @@ typedef struct FN(tile_job) {
     const FN(gated_out) *gated;
     float *dpre; long lddp; const float *gate; long ldg; int D;  // the gated unit's backward
     int first, last;  // whether this pass is the first / last inner block
+    long end;  // the end of the rows (the gated backward reads no gate row from here on)
 } FN(tile_job);
 
 // ---- The row driver ---------------------------------------------------------------------------
@@ -367,7 +385,7 @@ static ALWAYS_INLINE TARGET void FN(tile)(int kind, const FN(tile_job) *j, long 
     switch (kind & TILE_KIND) {
     case TILE_PLAIN: FN(plain_tile)(j->p, bf, j->plain, t, MR, NV, off, j->first, j->last); break;
     case TILE_GATED: FN(gated_tile)(j->p, bf, j->gated, t, MR, NV, off, j->first, j->last); break;
-    default: FN(gb_tile)(j->p, j->p2, bf, j->dpre, j->lddp, j->gate, j->ldg, j->D, t, MR, NV, off); break;
+    default: FN(gb_tile)(j->p, j->p2, bf, j->dpre, j->lddp, j->gate, j->ldg, j->D, j->end, t, MR, NV, off); break;
     }
 }
 
@@ -403,6 +421,7 @@ static ALWAYS_INLINE TARGET void FN(product)(int kind, const FN(tile_job) *j, lo
     FN(rb_problem) p = *j->p;
     FN(tile_job) job = *j;
     job.p = &p;
+    job.end = t1;
     const int inner = p.K * p.kc;
     for (long tb = t0; tb < t1; tb += RB) {
         long te = CK_MIN(t1, tb + RB);
