@@ -15,6 +15,8 @@
 #define NV_MAX 2
 #define MR_MAX 8
 #define MR_OF(nv) ((nv) == 2 ? 6 : 8)
+// Emulated bf16 (see kernels_avx512.c), in 16 registers: 2 × 3 + 4 + 3, 1 × 8 + 2 + 3.
+#define MR_EMU_OF(nv) ((nv) == 2 ? 3 : 8)
 
 typedef __m256 vec;
 typedef __m256i vmask;

@@ -27,6 +27,9 @@
 #define NV_MAX 4
 #define MR_MAX 16
 #define MR_OF(nv) ((nv) == 4 ? 6 : (nv) == 3 ? 8 : (nv) == 2 ? 12 : 16)
+// Emulated bf16: NV accumulators a row, 2·NV unpacked weight vectors, the row's
+// two halves and the mask: 4 × 4 + 8 + 3, 3 × 6 + 6 + 3, 2 × 10 + 4 + 3 of 32.
+#define MR_EMU_OF(nv) ((nv) == 4 ? 4 : (nv) == 3 ? 6 : (nv) == 2 ? 10 : 16)
 
 typedef __m512 vec;
 typedef __mmask16 vmask;

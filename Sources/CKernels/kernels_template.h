@@ -16,6 +16,9 @@
 //   vmaskz(v, m)      v in the lanes of m, else 0;  vrelu(x)  max(x, 0), NaN kept
 //   vmax_nan(lo, x) vmin_nan(hi, x)   clamps that return x when x is NaN
 //   NV_MAX            most vectors a register tile spans;  MR_OF(nv)  its rows (<= MR_MAX)
+//   MR_EMU_OF(nv)     (optional) the rows of a bf16 tile when vdot2 is emulated: each
+//                     weight vector is then unpacked into two, and the tile must still
+//                     fit the registers (default MR_OF)
 // and for the bf16 products (see "bf16 operands" below):
 //   pvec              VL 32-bit words, each a pair of bf16 (element 2i in the low half)
 //   pload(p)          VL words of a packed bf16 weight;  pbroadcast(q)  the pair at q in every word
@@ -51,6 +54,9 @@
 // every column chunk (96 is a multiple of every MR used).
 #ifndef RB
 #define RB 96
+#endif
+#ifndef MR_EMU_OF
+#define MR_EMU_OF(nv) MR_OF(nv)
 #endif
 // Rows per block of the weight-gradient reduction: the block's dout and inp
 // rows stay in L1 while every weight tile of every tap sweeps them.
@@ -390,7 +396,7 @@ static ALWAYS_INLINE TARGET void FN(tile)(int kind, const FN(tile_job) *j, long 
 }
 
 static ALWAYS_INLINE TARGET void FN(rows)(int kind, const FN(tile_job) *j, long t0, long t1, int NV, const long *off) {
-    const int MR = MR_OF(NV);
+    const int MR = (kind & TILE_BF16) && !BF16_NATIVE ? MR_EMU_OF(NV) : MR_OF(NV);
     long t = t0;
     for (; t + MR <= t1; t += MR) {
         if (FN(rb_straddles)(j->p, t, MR)) {
