@@ -865,16 +865,20 @@ public enum WaveNetError: Error, Equatable, CustomStringConvertible {
 struct TimeTiles: RandomAccessCollection {
     let rows: Range<Int>
     let endIndex: Int
-    /// Rows per tile, or 0 for equal shares.
-    private let size: Int
-    private let granule: Int
+    /// How the rows are cut.
+    private let cut: Cut
+    private enum Cut {
+        /// Tiles of this many rows, the last maybe shorter.
+        case size(Int)
+        /// `endIndex` near-equal tiles whose starts are multiples of the granule.
+        case shares(granule: Int)
+    }
 
     /// Tiles of `size` rows (at least 1).
     init(rows: Range<Int>, size: Int) {
         precondition(size >= 1, "a time tile needs at least one row")
         self.rows = rows
-        self.size = size
-        granule = 1
+        cut = .size(size)
         endIndex = (rows.count + size - 1) / size
     }
 
@@ -884,8 +888,7 @@ struct TimeTiles: RandomAccessCollection {
     init(rows: Range<Int>, equalShares count: Int, granule: Int) {
         precondition(count >= 1 && count <= Swift.max(rows.count, 1) && granule >= 1, "bad equal shares: \(count) of \(rows.count) rows")
         self.rows = rows
-        size = 0
-        self.granule = rows.count / count >= granule ? granule : 1
+        cut = .shares(granule: rows.count / count >= granule ? granule : 1)
         endIndex = rows.isEmpty ? 0 : count
     }
 
@@ -894,13 +897,16 @@ struct TimeTiles: RandomAccessCollection {
     /// Where tile i starts, counted from rows.lowerBound (rows.count for i = count).
     private func start(_ i: Int) -> Int {
         if i >= endIndex { return rows.count }
-        return size > 0 ? i * size : rows.count * i / endIndex / granule * granule
+        switch cut {
+        case .size(let size): return i * size
+        case .shares(let granule): return rows.count * i / endIndex / granule * granule
+        }
     }
 
     /// The tile that holds `row` (one of `rows`).
     func index(containing row: Int) -> Int {
         let r = row - rows.lowerBound
-        if size > 0 { return r / size }
+        if case .size(let size) = cut { return r / size }
         // start(i) <= r for i = ⌊r·count/n⌋; the rounding down of the next
         // start can put r in the next tile, never further (a tile is at least a granule).
         let i = r * endIndex / rows.count
