@@ -22,6 +22,10 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let (model, _) = try WaveNet.load(from: checkpoint)
+        guard model.config.classes == MuLaw.levels else {
+            throw ValidationError("\(checkpoint): the model predicts \(model.config.classes) classes; generate writes 8-bit mu-law "
+                + "audio and needs a model of \(MuLaw.levels)")
+        }
         let generator = WaveNetGenerator(model: model)
         let count = Int(seconds * Double(model.config.sampleRate))
         let start = ContinuousClock.now

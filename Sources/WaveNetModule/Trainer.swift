@@ -4,6 +4,22 @@ import SeededRNG
 import SpeechAudio
 import TensorModule
 
+extension WaveNetConfig {
+    /// Throws unless this model can learn from (or be scored on) `clips`: it
+    /// must predict their 8-bit mu-law codes (256 classes) at their sample
+    /// rate. A corpus always holds 256-level codes, at 16 kHz.
+    public func checkMatches(_ clips: ClipSet) throws(WaveNetError) {
+        guard classes == MuLaw.levels else {
+            throw .invalidConfig("the model predicts \(classes) classes, but \(clips.source) holds 8-bit mu-law codes "
+                + "(\(MuLaw.levels) levels); set \"classes\": \(MuLaw.levels) in the model config")
+        }
+        guard sampleRate == clips.sampleRate else {
+            throw .invalidConfig("the model's sample rate is \(sampleRate) Hz, but \(clips.source) is at \(clips.sampleRate) Hz; "
+                + "set \"sampleRate\": \(clips.sampleRate) in the model config")
+        }
+    }
+}
+
 /// How training windows are drawn. Separate from the architecture.
 public struct TrainingOptions: Codable, Sendable, Hashable {
     /// Windows per step.
@@ -72,6 +88,7 @@ public final class Trainer {
 
     public init(model: WaveNet, clips: ClipSet, options: TrainingOptions, dataRNG: Xoshiro256) throws {
         try options.validate()
+        try model.config.checkMatches(clips)
         let needed = options.windowLength
         guard clips.windowStartCount(length: needed) > 0 else {
             throw AudioError.noClipLongEnough(source: clips.source, length: needed, longest: clips.longestClip)
@@ -198,6 +215,7 @@ public struct Validator: Sendable {
     /// `clips` (deterministic: the same windows every time).
     public init(clips: ClipSet, config: WaveNetConfig, count: Int = 16, targets: Int = 4096) throws {
         guard count >= 1, targets >= 1 else { throw WaveNetError.invalidConfig("validation needs at least one window of one sample") }
+        try config.checkMatches(clips)
         context = config.receptiveField - 1
         self.targets = targets
         windows = try clips.evenlySpacedWindows(length: ClipSet.windowLength(context: context, targets: targets), count: count)

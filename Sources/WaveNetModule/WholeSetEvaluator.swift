@@ -48,6 +48,7 @@ public struct WholeSetEvaluator: Sendable {
         guard targetsPerWindow >= 1 else {
             throw .invalidConfig("the whole-set score needs at least 1 target per window (got \(targetsPerWindow))")
         }
+        try config.checkMatches(clips)
         let rf = config.receptiveField
         var stream: [Int32] = []
         stream.reserveCapacity(clips.sampleCount + targetsPerWindow + rf)

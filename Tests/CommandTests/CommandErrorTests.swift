@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 @testable import PBTWaveCommands
 import Testing
+import TestSupport
 
 /// Every bad input a user can give the training commands gets an error that
 /// says what is wrong — at parse time where possible, else when run.
@@ -75,6 +76,19 @@ import Testing
         #expect(checkpoint?.contains("no such file") == true, "got \(checkpoint ?? "no error")")
         let generate = try runError(["generate", "\(missing)/a.ckpt"])
         #expect(generate?.contains("\(missing)/a.ckpt") == true, "got \(generate ?? "no error")")
+    }
+
+    /// `train` with a model config whose classes are not the corpus's 256
+    /// mu-law levels stops with a message naming the field, not a crash.
+    @Test func aModelConfigThatDoesNotMatchTheCorpusIsRefused() throws {
+        let corpus = realCorpusDirectory()
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("classes64-\(getpid()).json").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try #"{"classes": 64, "residualChannels": 8, "dilationChannels": 8, "skipChannels": 8, "headChannels": 8, "kernelSize": 2, "inputKernelSize": 2, "dilations": [1, 2], "sampleRate": 16000}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let message = try runError(["train", "--model-config", path, "--corpus", corpus, "--steps", "1", "--window", "64", "--eval-targets", "64"])
+        #expect(message?.contains("predicts 64 classes") == true && message?.contains("\"classes\": 256") == true,
+                "got \(message ?? "no error")")
     }
 
     @Test func badScheduleFilesAreRejected() throws {

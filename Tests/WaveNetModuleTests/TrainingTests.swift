@@ -80,4 +80,39 @@ import WaveNetModule
         bad.residualChannels = 0
         #expect(throws: WaveNetError.self) { try WaveNet(config: bad, seed: 1) }
     }
+
+    /// A model that does not predict the audio's codes (256 mu-law levels) at
+    /// its sample rate is refused with a message saying which field to set,
+    /// by training, validation and the whole-set score alike (it used to
+    /// stop the program at the first code past its classes).
+    @Test func aModelThatDoesNotMatchTheAudioIsRefused() throws {
+        let clips = ClipSet(source: "ramp.wav", clips: [Clip(name: "ramp.wav", codes: (0 ..< 4000).map { UInt8($0 % 256) })],
+                            sampleRate: 16000)
+        var fewer = WaveNetConfig.tiny
+        fewer.classes = 64
+        var slower = WaveNetConfig.tiny
+        slower.sampleRate = 8000
+        for (config, fragments) in [(fewer, ["predicts 64 classes", "ramp.wav", "\"classes\": 256"]),
+                                    (slower, ["8000 Hz", "ramp.wav is at 16000 Hz", "\"sampleRate\": 16000"])] {
+            let model = try WaveNet(config: config, seed: 1)
+            let attempts: [(String, () throws -> Void)] = [
+                ("Trainer", { _ = try Trainer(model: model, clips: clips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 1)) }),
+                ("Validator", { _ = try Validator(clips: clips, config: config, count: 2, targets: 64) }),
+                ("WholeSetEvaluator", { _ = try WholeSetEvaluator(clips: clips, config: config) }),
+            ]
+            for (name, attempt) in attempts {
+                do {
+                    try attempt()
+                    Issue.record("\(name) accepted a model of \(config.classes) classes at \(config.sampleRate) Hz")
+                } catch let error as WaveNetError {
+                    for fragment in fragments { #expect("\(error)".contains(fragment), "\(name): \(error)") }
+                }
+            }
+        }
+        // The matching model is accepted by all three.
+        let model = try WaveNet(config: .tiny, seed: 1)
+        _ = try Trainer(model: model, clips: clips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 1))
+        _ = try Validator(clips: clips, config: .tiny, count: 2, targets: 64)
+        _ = try WholeSetEvaluator(clips: clips, config: .tiny)
+    }
 }
