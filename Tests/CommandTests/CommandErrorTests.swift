@@ -3,6 +3,7 @@ import Foundation
 @testable import PBTWaveCommands
 import Testing
 import TestSupport
+import WaveNetModule
 
 /// Every bad input a user can give the training commands gets an error that
 /// says what is wrong — at parse time where possible, else when run.
@@ -89,6 +90,20 @@ import TestSupport
         let message = try runError(["train", "--model-config", path, "--corpus", corpus, "--steps", "1", "--window", "64", "--eval-targets", "64"])
         #expect(message?.contains("predicts 64 classes") == true && message?.contains("\"classes\": 256") == true,
                 "got \(message ?? "no error")")
+    }
+
+    /// `generate` writes 8-bit mu-law audio, so it refuses a checkpoint of a
+    /// model with other than 256 classes (it used to stop at the first code
+    /// past 255).
+    @Test func generateRefusesAModelOfOtherThan256Classes() throws {
+        var config = WaveNetConfig.tiny
+        config.classes = 300
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("classes300-\(getpid()).ckpt").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try CheckpointFile.write(try WaveNet(config: config, seed: 1), dataRNG: nil, to: path)
+        let message = try runError(["generate", path, "--seconds", "0.01", "--output", path + ".wav"])
+        #expect(message?.contains("predicts 300 classes") == true && message?.contains(path) == true, "got \(message ?? "no error")")
+        #expect(!FileManager.default.fileExists(atPath: path + ".wav"))
     }
 
     @Test func badScheduleFilesAreRejected() throws {
