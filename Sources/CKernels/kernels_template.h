@@ -197,6 +197,7 @@ typedef struct FN(plain_out) {
     float *out; long ldo; const float *add; long lda;
     const float *bias;  // padded: whole vectors may be read (NULL: zero)
     int C; int relu;
+    unsigned short *out16; long ldo16;  // also the final rows rounded to bf16 (NULL: not)
 } FN(plain_out);
 
 static ALWAYS_INLINE TARGET void FN(plain_init)(const FN(plain_out) *o, long t, int MR, int NV,
@@ -223,6 +224,7 @@ static ALWAYS_INLINE TARGET void FN(plain_store)(const FN(plain_out) *o, long t,
             vec y = final && o->relu ? vrelu(acc[i][v]) : acc[i][v];
             float *dst = o->out + (t + i) * o->ldo + off[v];
             if (n >= VL) vstore(dst, y); else if (n > 0) vstorem(dst, y, m);
+            if (final && o->out16 && n > 0) vstore_bf16(o->out16 + (t + i) * o->ldo16 + off[v], y, n);
         }
     }
 }
@@ -257,12 +259,14 @@ typedef struct FN(gated_out) {
     float *gate; long ldg; float *z; long ldz;
     const float *bias;  // packed, padded: a at [0, P), g at [P, 2P)
     int D; long P;
+    unsigned short *z16; long ldz16;  // also z rounded to bf16 (NULL: not)
 } FN(gated_out);
 
 static ALWAYS_INLINE TARGET void FN(gate_store)(const FN(gated_out) *o, float *gate_row, float *z_row,
-                                                int j, vec a, vec g) {
+                                                unsigned short *z16_row, int j, vec a, vec g) {
     vec th = FN(v_tanh)(a), sg = FN(v_sigmoid)(g), z = vmul(th, sg);
     int n = CK_MIN(VL, o->D - j);
+    if (z16_row && n > 0) vstore_bf16(z16_row + j, z, n);
     if (n >= VL) {
         if (gate_row) { vstore(gate_row + j, th); vstore(gate_row + o->D + j, sg); }
         if (z_row) vstore(z_row + j, z);
@@ -311,7 +315,8 @@ static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, int bf,
     UNROLL for (int i = 0; i < MR; i++) {
         float *gate_row = o->gate ? o->gate + (t + i) * o->ldg : 0;
         float *z_row = o->z ? o->z + (t + i) * o->ldz : 0;
-        UNROLL for (int v = 0; v < H; v++) FN(gate_store)(o, gate_row, z_row, (int)off[v], acc[i][v], acc[i][v + H]);
+        unsigned short *z16_row = o->z16 ? o->z16 + (t + i) * o->ldz16 : 0;
+        UNROLL for (int v = 0; v < H; v++) FN(gate_store)(o, gate_row, z_row, z16_row, (int)off[v], acc[i][v], acc[i][v + H]);
     }
 }
 
@@ -330,7 +335,7 @@ static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, int bf,
 
 static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const FN(rb_problem) *res, int bf,
                                              float *dpre, long lddp, const float *gate, long ldg, int D, long end,
-                                             long t, int MR, int NV, const long *off) {
+                                             unsigned short *dpre16, long lddp16, long t, int MR, int NV, const long *off) {
     vec acc[MR_MAX][NV_MAX];
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vzero();
     // The gate values were saved by the forward pass long before and are
@@ -360,6 +365,11 @@ static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const F
             vec vg = vmul(vmul(gs, th_v), vsub(one, sg_v));
             if (n >= VL) { vstore(da + j, va); vstore(dg + j, vg); }
             else if (n > 0) { vstorem(da + j, va, m); vstorem(dg + j, vg, m); }
+            if (dpre16 && n > 0) {
+                unsigned short *da16 = dpre16 + (t + i) * lddp16;
+                vstore_bf16(da16 + j, va, n);
+                vstore_bf16(da16 + D + j, vg, n);
+            }
         }
     }
 }
@@ -372,6 +382,7 @@ typedef struct FN(tile_job) {
     float *dpre; long lddp; const float *gate; long ldg; int D;  // the gated unit's backward
     int first, last;  // whether this pass is the first / last inner block
     long end;  // the end of the rows (the gated backward reads no gate row from here on)
+    unsigned short *dpre16; long lddp16;  // also dpre rounded to bf16 (NULL: not)
 } FN(tile_job);
 
 // ---- The row driver ---------------------------------------------------------------------------
@@ -391,7 +402,7 @@ static ALWAYS_INLINE TARGET void FN(tile)(int kind, const FN(tile_job) *j, long 
     switch (kind & TILE_KIND) {
     case TILE_PLAIN: FN(plain_tile)(j->p, bf, j->plain, t, MR, NV, off, j->first, j->last); break;
     case TILE_GATED: FN(gated_tile)(j->p, bf, j->gated, t, MR, NV, off, j->first, j->last); break;
-    default: FN(gb_tile)(j->p, j->p2, bf, j->dpre, j->lddp, j->gate, j->ldg, j->D, j->end, t, MR, NV, off); break;
+    default: FN(gb_tile)(j->p, j->p2, bf, j->dpre, j->lddp, j->gate, j->ldg, j->D, j->end, j->dpre16, j->lddp16, t, MR, NV, off); break;
     }
 }
 
@@ -514,33 +525,36 @@ static TARGET void FN(gated_backward_product)(float *dpre, long lddp, const floa
 
 static TARGET void FN(conv_forward_bf16)(float *out, long ldo, const float *add, long lda,
                                          const unsigned short *inp, long ldi, const float *wpacked,
-                                         long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
+                                         long t0, long t1, int Cin, int Cout, int K, long d, int relu,
+                                         unsigned short *out16, long ldo16) {
     const long np = FN(round_pad)(Cout);
     const int pairs = (Cin + 1) / 2;
     FN(rb_problem) p = { 0, ldi, 0, t1, wpacked, np, (long)pairs * np, pairs, K, -d, 0, K * pairs, inp };
-    FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * pairs * np, Cout, relu };
+    FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * pairs * np, Cout, relu, out16, ldo16 };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_PLAIN | TILE_BF16, &job, t0, t1, Cout);
 }
 
 static TARGET void FN(conv_backward_input_bf16)(float *dinp, long lddi, int accumulate,
                                                 const unsigned short *dout, long lddo, const float *wpacked,
-                                                long t0, long t1, long T, int Cin, int Cout, int K, long d) {
+                                                long t0, long t1, long T, int Cin, int Cout, int K, long d,
+                                                unsigned short *dinp16, long lddi16) {
     const long np = FN(round_pad)(Cin);
     const int pairs = (Cout + 1) / 2;
     FN(rb_problem) p = { 0, lddo, 0, T, wpacked, np, (long)pairs * np, pairs, K, d, 0, K * pairs, dout };
-    FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0 };
+    FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0, dinp16, lddi16 };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_PLAIN | TILE_BF16, &job, t0, t1, Cin);
 }
 
 static TARGET void FN(conv_gated_forward_bf16)(float *gate, long ldg, float *z, long ldz,
                                                const unsigned short *inp, long ldi, const float *wpacked,
-                                               long t0, long t1, int Cin, int D, int K, long d) {
+                                               long t0, long t1, int Cin, int D, int K, long d,
+                                               unsigned short *z16, long ldz16) {
     const long P = FN(round_pad)(D), np = 2 * P;
     const int pairs = (Cin + 1) / 2;
     FN(rb_problem) p = { 0, ldi, 0, t1, wpacked, np, (long)pairs * np, pairs, K, -d, 0, K * pairs, inp };
-    FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * pairs * np, D, P };
+    FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * pairs * np, D, P, z16, ldz16 };
     FN(tile_job) job = { &p, 0, 0, &o, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_GATED | TILE_BF16, &job, t0, t1, D);
 }
@@ -548,12 +562,12 @@ static TARGET void FN(conv_gated_forward_bf16)(float *gate, long ldg, float *z, 
 static TARGET void FN(gated_backward_product_bf16)(float *dpre, long lddp, const float *gate, long ldg,
                                                    const unsigned short *dskip, long ldds, const float *ws, long ldws, int S,
                                                    const unsigned short *dres, long lddr, const float *wr, long ldwr, int R,
-                                                   long t0, long t1, int D) {
+                                                   long t0, long t1, int D, unsigned short *dpre16, long lddp16) {
     const long never = (long)1 << 62;
     const int sp = (S + 1) / 2, rp = (R + 1) / 2;
     FN(rb_problem) skip = { 0, ldds, 0, never, ws, ldws, 0, sp, 1, 0, 0, sp, dskip };
     FN(rb_problem) res = { 0, lddr, 0, never, wr, ldwr, 0, rp, 1, 0, 0, rp, dres };
-    FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D, 1, 1 };
+    FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D, 1, 1, 0, dpre16, lddp16 };
     FN(product)(TILE_GATED_BACKWARD | TILE_BF16, &job, t0, t1, D);
 }
 
@@ -716,7 +730,7 @@ static TARGET void FN(gated_pointwise_forward)(float *gate, long ldg, float *z, 
             vmask m = vmask_first(CK_MIN(VL, D - j));
             vec va = vloadm(a + j, m, vzero()), vg = vloadm(g + j, m, vzero());
             if (bias) { va = vadd(va, vloadm(bias + j, m, vzero())); vg = vadd(vg, vloadm(bias + D + j, m, vzero())); }
-            FN(gate_store)(&o, gate_row, z_row, j, va, vg);
+            FN(gate_store)(&o, gate_row, z_row, 0, j, va, vg);
         }
     }
 }

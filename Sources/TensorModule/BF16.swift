@@ -75,62 +75,76 @@ extension Kernels {
 
     /// `convForward` with bf16 operands: `inp` (T, Cin) as bf16 rows (from
     /// `roundToBF16`, even stride), `weight` packed with `precision: .bf16`;
-    /// fp32 accumulation, bias, add and ReLU. Cost: K·Cin·Cout bf16
-    /// multiply-adds a row (half the instructions of fp32 on vdpbf16ps).
+    /// fp32 accumulation, bias, add and ReLU. With `rounded`, the output rows
+    /// are also written there rounded to bf16, as `roundToBF16` would (for the
+    /// next product's operand, without a pass of its own). Cost: K·Cin·Cout
+    /// bf16 multiply-adds a row (half the instructions of fp32 on vdpbf16ps).
     public func convForward(
         out: UnsafeMutablePointer<Float>, outStride: Int,
         adding add: UnsafePointer<Float>? = nil, addStride: Int = 0,
         inp: UnsafePointer<UInt16>, inStride: Int,
-        weight w: PackedConv, rows: Range<Int>, dilation d: Int = 1, relu: Bool = false
+        weight w: PackedConv, rows: Range<Int>, dilation d: Int = 1, relu: Bool = false,
+        rounded: BF16Rows? = nil
     ) {
         precondition(!w.gated && w.precision == .bf16, "convForward on bf16 activations needs a bf16-packed, ungated weight")
         precondition(rows.lowerBound >= 0 && d >= 1, "conv forward: rows \(rows) must start at ≥ 0, dilation \(d) ≥ 1")
         precondition(outStride >= w.outChannels && inStride >= BF16Buffer.stride(channels: w.inChannels) && inStride % 2 == 0
                      && (add == nil || addStride >= w.outChannels), "conv forward: a stride is shorter than its row (or odd)")
+        rounded?.check(channels: w.outChannels)
         if rows.isEmpty { return }
         ck_conv_forward_bf16(table, out, outStride, add, addStride, inp, inStride, w.forward.baseAddress,
-                             rows.lowerBound, rows.upperBound, Int32(w.inChannels), Int32(w.outChannels), Int32(w.kernelSize), d, relu ? 1 : 0)
+                             rows.lowerBound, rows.upperBound, Int32(w.inChannels), Int32(w.outChannels), Int32(w.kernelSize), d, relu ? 1 : 0,
+                             rounded?.base, rounded?.stride ?? 0)
     }
 
     /// `convGatedForward` with bf16 operands (see the bf16 `convForward`);
-    /// the gated unit runs in fp32 on the fp32 sums.
+    /// the gated unit runs in fp32 on the fp32 sums. With `roundedZ`, z is
+    /// also written there rounded to bf16.
     public func convGatedForward(
         gate: UnsafeMutablePointer<Float>, gateStride: Int, z: UnsafeMutablePointer<Float>, zStride: Int,
-        inp: UnsafePointer<UInt16>, inStride: Int, weight w: PackedConv, rows: Range<Int>, dilation d: Int = 1
+        inp: UnsafePointer<UInt16>, inStride: Int, weight w: PackedConv, rows: Range<Int>, dilation d: Int = 1,
+        roundedZ: BF16Rows? = nil
     ) {
         precondition(w.gated && w.precision == .bf16, "convGatedForward on bf16 activations needs a bf16-packed, gated weight")
         let D = w.outChannels / 2
         precondition(rows.lowerBound >= 0 && d >= 1, "gated conv: rows \(rows) must start at ≥ 0, dilation \(d) ≥ 1")
         precondition(gateStride >= 2 * D && zStride >= D && inStride >= BF16Buffer.stride(channels: w.inChannels) && inStride % 2 == 0,
                      "gated conv: a stride is shorter than its row (or odd)")
+        roundedZ?.check(channels: D)
         if rows.isEmpty { return }
         ck_conv_gated_forward_bf16(table, gate, gateStride, z, zStride, inp, inStride, w.forward.baseAddress,
-                                   rows.lowerBound, rows.upperBound, Int32(w.inChannels), Int32(D), Int32(w.kernelSize), d)
+                                   rows.lowerBound, rows.upperBound, Int32(w.inChannels), Int32(D), Int32(w.kernelSize), d,
+                                   roundedZ?.base, roundedZ?.stride ?? 0)
     }
 
     /// `convBackwardInput` with bf16 operands: `dout` (T, Cout) as bf16
-    /// rows, `weight` packed with `precision: .bf16`; fp32 `dinp`.
+    /// rows, `weight` packed with `precision: .bf16`; fp32 `dinp`. With
+    /// `rounded`, the final `dinp` rows are also written there rounded to bf16.
     public func convBackwardInput(
         dinp: UnsafeMutablePointer<Float>, dinpStride: Int, accumulate: Bool,
-        dout: UnsafePointer<UInt16>, doutStride: Int, weight w: PackedConv, rows: Range<Int>, time T: Int, dilation d: Int = 1
+        dout: UnsafePointer<UInt16>, doutStride: Int, weight w: PackedConv, rows: Range<Int>, time T: Int, dilation d: Int = 1,
+        rounded: BF16Rows? = nil
     ) {
         precondition(w.precision == .bf16, "a bf16 gradient needs a bf16-packed weight")
         precondition(rows.lowerBound >= 0 && rows.upperBound <= T && d >= 1, "conv input gradient: rows \(rows) outside 0..<\(T)")
         precondition(dinpStride >= w.inChannels && doutStride >= BF16Buffer.stride(channels: w.outChannels) && doutStride % 2 == 0,
                      "conv input gradient: a stride is shorter than its row (or odd)")
+        rounded?.check(channels: w.inChannels)
         if rows.isEmpty { return }
         ck_conv_backward_input_bf16(table, dinp, dinpStride, accumulate ? 1 : 0, dout, doutStride, w.backward.baseAddress,
-                                    rows.lowerBound, rows.upperBound, T, Int32(w.inChannels), Int32(w.outChannels), Int32(w.kernelSize), d)
+                                    rows.lowerBound, rows.upperBound, T, Int32(w.inChannels), Int32(w.outChannels), Int32(w.kernelSize), d,
+                                    rounded?.base, rounded?.stride ?? 0)
     }
 
     /// `gatedBackward` (the layer backward up to the gated unit) with bf16
     /// operands: dskip and dres as bf16 rows, both weights bf16-packed; dz
-    /// accumulates in fp32 and the unit's backward runs in fp32.
+    /// accumulates in fp32 and the unit's backward runs in fp32. With
+    /// `roundedDpre`, dpre (2D a row) is also written there rounded to bf16.
     public func gatedBackward(
         dpre: UnsafeMutablePointer<Float>, dpreStride: Int, gate: UnsafePointer<Float>, gateStride: Int,
         skipGradient dskip: UnsafePointer<UInt16>, skipStride: Int, skipWeight ws: PackedConv, skipColumn: Int,
         residualGradient dres: UnsafePointer<UInt16>?, residualStride: Int, residualWeight wr: PackedConv?,
-        rows: Range<Int>, channels D: Int
+        rows: Range<Int>, channels D: Int, roundedDpre: BF16Rows? = nil
     ) {
         precondition(ws.precision == .bf16 && (wr?.precision ?? .bf16) == .bf16, "bf16 gradients need bf16-packed weights")
         precondition(ws.kernelSize == 1 && skipColumn >= 0 && skipColumn + D <= ws.inChannels, "gated backward: skip columns out of range")
@@ -140,10 +154,30 @@ extension Kernels {
                      && skipStride >= BF16Buffer.stride(channels: ws.outChannels) && skipStride % 2 == 0
                      && (dres == nil || (residualStride >= BF16Buffer.stride(channels: wr!.outChannels) && residualStride % 2 == 0)),
                      "gated backward: bad rows or strides")
+        roundedDpre?.check(channels: 2 * D)
         if rows.isEmpty { return }
         ck_gated_backward_product_bf16(table, dpre, dpreStride, gate, gateStride, dskip, skipStride,
                                        ws.backward.baseAddress + skipColumn, ws.backwardColumns, Int32(ws.outChannels),
                                        dres, residualStride, wr?.backward.baseAddress, wr?.backwardColumns ?? 0, Int32(wr?.outChannels ?? 0),
-                                       rows.lowerBound, rows.upperBound, Int32(D))
+                                       rows.lowerBound, rows.upperBound, Int32(D), roundedDpre?.base, roundedDpre?.stride ?? 0)
+    }
+}
+
+/// Where a bf16 product also writes its output rounded to bf16: row t at
+/// `base + t·stride` (the output's own row numbers), `stride` even and at
+/// least the padded width. The pad of an odd width is not written: it keeps
+/// the zero a `BF16Buffer` starts with.
+public struct BF16Rows {
+    public let base: UnsafeMutablePointer<UInt16>
+    public let stride: Int
+
+    public init(_ base: UnsafeMutablePointer<UInt16>, stride: Int) {
+        self.base = base
+        self.stride = stride
+    }
+
+    func check(channels C: Int) {
+        precondition(stride >= BF16Buffer.stride(channels: C) && stride % 2 == 0,
+                     "bf16 output rows: stride \(stride) is shorter than \(C) channels padded to pairs (or odd)")
     }
 }

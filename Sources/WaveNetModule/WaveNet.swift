@@ -382,17 +382,18 @@ public final class WaveNet {
                 for b in 0..<ws.batch {
                     let z = ws.z(b) + l * D
                     if let h16 = ws.bf16 {
-                        // bf16: each product reads the bf16 copy its producer made
-                        // of its own rows (in an earlier tile, or before the
-                        // barrier the reader waits at).
+                        // bf16: each product reads the bf16 copy its producer
+                        // wrote of its own rows beside the fp32 ones (in an
+                        // earlier tile, or before the barrier the reader waits at).
+                        // (An odd D's pad in the stacked z rows is the next
+                        // layer's first value, met by a zero weight.)
                         k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: z, zStride: L * D, inp: h16.h(l, b),
-                                           inStride: h16.hStride, weight: packs.dilated[l], rows: tile, dilation: c.dilations[l])
-                        k.roundToBF16(out: h16.z(b) + l * D + tile.lowerBound * h16.zStride, outStride: h16.zStride,
-                                      inp: z + tile.lowerBound * L * D, inStride: L * D, rows: tile.count, channels: D)
+                                           inStride: h16.hStride, weight: packs.dilated[l], rows: tile, dilation: c.dilations[l],
+                                           roundedZ: BF16Rows(h16.z(b) + l * D, stride: h16.zStride))
                         if l < L - 1 {
                             k.convForward(out: ws.h(l + 1, b), outStride: R, adding: ws.h(l, b), addStride: R, inp: h16.z(b) + l * D,
-                                          inStride: h16.zStride, weight: packs.residual[l], rows: tile)
-                            h16.round(k, ws.h(l + 1, b), layer: l + 1, sequence: b, rows: tile)
+                                          inStride: h16.zStride, weight: packs.residual[l], rows: tile,
+                                          rounded: BF16Rows(h16.h(l + 1, b), stride: h16.hStride))
                         }
                         continue
                     }
@@ -519,18 +520,15 @@ public final class WaveNet {
                     // dz = dskip·W_skip_l + dh·W_res_l, through the gated unit; dpre
                     // replaces the gate values it is computed from.
                     if let d16 = grads.bf16 {
-                        if !last {
-                            k.roundToBF16(out: d16.dh(b) + tile.lowerBound * d16.residualStride, outStride: d16.residualStride,
-                                          inp: grads.dh(b) + tile.lowerBound * R, inStride: R, rows: tile.count, channels: R)
-                        }
+                        // dh's bf16 rows were written by the layer above's input
+                        // gradient; dpre's go to a copy for the dilated input
+                        // gradient, which gathers later rows (later tiles, other
+                        // members' rows).
                         k.gatedBackward(dpre: gate, dpreStride: 2 * D, gate: gate, gateStride: 2 * D,
                                         skipGradient: d16.dskip(b), skipStride: d16.skipStride, skipWeight: packs.skip, skipColumn: l * D,
                                         residualGradient: last ? nil : d16.dh(b), residualStride: d16.residualStride,
-                                        residualWeight: last ? nil : packs.residual[l], rows: tile, channels: D)
-                        // dpre in bf16 for the dilated input gradient, which
-                        // gathers later rows (later tiles, other members' rows).
-                        k.roundToBF16(out: d16.dpre(l, b) + tile.lowerBound * 2 * D, outStride: 2 * D, inp: gate + tile.lowerBound * 2 * D,
-                                      inStride: 2 * D, rows: tile.count, channels: 2 * D)
+                                        residualWeight: last ? nil : packs.residual[l], rows: tile, channels: D,
+                                        roundedDpre: BF16Rows(d16.dpre(l, b), stride: 2 * D))
                         continue
                     }
                     k.gatedBackward(dpre: gate, dpreStride: 2 * D, gate: gate, gateStride: 2 * D,
@@ -548,8 +546,10 @@ public final class WaveNet {
                 for b in 0..<ws.batch {
                     // dh_l = dh_{l+1} (residual path) + the dilated convolution's input gradient.
                     if let d16 = grads.bf16 {
+                        // dh_l's bf16 rows, for the layer below's backward.
                         k.convBackwardInput(dinp: grads.dh(b), dinpStride: R, accumulate: true, dout: d16.dpre(l, b), doutStride: 2 * D,
-                                            weight: packs.dilated[l], rows: tile, time: T, dilation: c.dilations[l])
+                                            weight: packs.dilated[l], rows: tile, time: T, dilation: c.dilations[l],
+                                            rounded: l > 0 ? BF16Rows(d16.dh(b), stride: d16.residualStride) : nil)
                     } else {
                         k.convBackwardInput(dinp: grads.dh(b), dinpStride: R, accumulate: true, dout: ws.gate(l, b), doutStride: 2 * D,
                                             weight: packs.dilated[l], rows: tile, time: T, dilation: c.dilations[l])

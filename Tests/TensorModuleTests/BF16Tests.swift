@@ -130,6 +130,80 @@ import TensorModule
         expectClose(fast, naive, tolerance: 2e-6 * Float(s.k * s.cout) + 1e-5, "\(v) \(s.testDescription): bf16 input gradient vs definition")
     }
 
+    /// The bf16 products' rounded outputs (`rounded:`, `roundedZ:`,
+    /// `roundedDpre:`) are their fp32 outputs rounded as `roundToBF16` rounds
+    /// them, in the rows computed only, leaving an odd width's pad and the
+    /// other rows alone; the fp32 outputs are the same as without them.
+    @Test(arguments: variants)
+    func roundedOutputsAreTheOutputsRounded(_ v: KernelVariant) throws {
+        let k = v.kernels, T = 37, rows = 5..<33, sentinel: UInt16 = 0x7777
+        var rng = Xoshiro256(seed: 9)
+        func check(_ name: String, _ fp32: [Float], _ copy: BF16Buffer, width C: Int, stride: Int) {
+            var wrong = 0, touched = 0
+            for t in 0..<T {
+                for c in 0..<stride {
+                    let got = copy.baseAddress[t * stride + c]
+                    if rows.contains(t) && c < C {
+                        if got != BF16Buffer.round(fp32[t * C + c]) { wrong += 1 }
+                    } else if got != sentinel { touched += 1 }
+                }
+            }
+            #expect(wrong == 0 && touched == 0, "\(v) \(name): \(wrong) rounded values differ, \(touched) values outside the rows or past the width written")
+        }
+        func buffer(_ count: Int) -> BF16Buffer {
+            let b = BF16Buffer(count: count)
+            b.baseAddress.update(repeating: sentinel, count: count)
+            return b
+        }
+        for (cin, cout, kernel, d) in [(32, 64, 2, 3), (21, 17, 2, 5), (70, 9, 1, 1)] {
+            let s = Shape(t: T, cin: cin, cout: cout, k: kernel, d: d)
+            let inp = randomArray(T * cin, rng: &rng), w = randomArray(kernel * cout * cin, scale: 0.5, rng: &rng)
+            let bias = randomArray(cout, rng: &rng), add = randomArray(T * cout, rng: &rng)
+            let weight = Self.packed(s, w, bias), inStride = BF16Buffer.stride(channels: cin)
+            let x = Self.bf16Rows(k, inp, rows: T, channels: cin, stride: inStride), a = Tensor(add)
+            let plain = Tensor(shape: [T * cout]), out = Tensor(shape: [T * cout]), outStride = BF16Buffer.stride(channels: cout)
+            let copy = buffer(T * outStride)
+            k.convForward(out: plain.baseAddress, outStride: cout, adding: a.baseAddress, addStride: cout, inp: x.baseAddress, inStride: inStride,
+                          weight: weight, rows: rows, dilation: d, relu: true)
+            k.convForward(out: out.baseAddress, outStride: cout, adding: a.baseAddress, addStride: cout, inp: x.baseAddress, inStride: inStride,
+                          weight: weight, rows: rows, dilation: d, relu: true, rounded: BF16Rows(copy.baseAddress, stride: outStride))
+            #expect(out.array == plain.array, "\(v): the forward's fp32 output changed with a rounded copy")
+            check("forward \(cin)→\(cout)", out.array, copy, width: cout, stride: outStride)
+
+            let dout = Self.bf16Rows(k, randomArray(T * cout, rng: &rng), rows: T, channels: cout, stride: outStride)
+            let prior = randomArray(T * cin, rng: &rng), dinp = Tensor(prior), dinpCopy = buffer(T * inStride)
+            k.convBackwardInput(dinp: dinp.baseAddress, dinpStride: cin, accumulate: true, dout: dout.baseAddress, doutStride: outStride,
+                                weight: weight, rows: rows, time: T, dilation: d, rounded: BF16Rows(dinpCopy.baseAddress, stride: inStride))
+            check("input gradient \(cout)→\(cin)", dinp.array, dinpCopy, width: cin, stride: inStride)
+        }
+        // The gated forward's z and the layer backward's dpre, at an odd D.
+        let R = 10, D = 13, S = 22, L = 2, layer = 1
+        let dilated = PackedConv(kernelSize: 2, inChannels: R, outChannels: 2 * D, gated: true, precision: .bf16)
+        let skip = PackedConv(kernelSize: 1, inChannels: L * D, outChannels: S, precision: .bf16)
+        let residual = PackedConv(kernelSize: 1, inChannels: D, outChannels: R, precision: .bf16)
+        let wd = randomArray(2 * 2 * D * R, scale: 0.3, rng: &rng), bd = randomArray(2 * D, rng: &rng)
+        let ws = randomArray(S * L * D, scale: 0.3, rng: &rng), wr = randomArray(R * D, scale: 0.3, rng: &rng)
+        wd.withUnsafeBufferPointer { w in bd.withUnsafeBufferPointer { dilated.pack(weight: w.baseAddress!, bias: $0.baseAddress!) } }
+        ws.withUnsafeBufferPointer { skip.pack(weight: $0.baseAddress!, bias: nil) }
+        wr.withUnsafeBufferPointer { residual.pack(weight: $0.baseAddress!, bias: nil) }
+        let h = Self.bf16Rows(k, randomArray(T * R, rng: &rng), rows: T, channels: R, stride: R)
+        let gate = Tensor(shape: [T * 2 * D]), z = Tensor(shape: [T * D]), zStride = BF16Buffer.stride(channels: D), zCopy = buffer(T * zStride)
+        k.convGatedForward(gate: gate.baseAddress, gateStride: 2 * D, z: z.baseAddress, zStride: D, inp: h.baseAddress, inStride: R,
+                           weight: dilated, rows: rows, dilation: 4, roundedZ: BF16Rows(zCopy.baseAddress, stride: zStride))
+        check("gated forward's z", z.array, zCopy, width: D, stride: zStride)
+        let gs = Self.bf16Rows(k, randomArray(T * S, rng: &rng), rows: T, channels: S, stride: S)
+        let gr = Self.bf16Rows(k, randomArray(T * R, rng: &rng), rows: T, channels: R, stride: R)
+        let gateValues = (0..<(T * 2 * D)).map { _ in rng.nextUnitFloat() * 0.98 + 0.01 }
+        let dpre = Tensor(shape: [T * 2 * D], values: gateValues), dpreCopy = buffer(T * 2 * D)
+        k.gatedBackward(dpre: dpre.baseAddress, dpreStride: 2 * D, gate: dpre.baseAddress, gateStride: 2 * D,
+                        skipGradient: gs.baseAddress, skipStride: S, skipWeight: skip, skipColumn: layer * D,
+                        residualGradient: gr.baseAddress, residualStride: R, residualWeight: residual, rows: rows, channels: D,
+                        roundedDpre: BF16Rows(dpreCopy.baseAddress, stride: 2 * D))
+        var computed = dpre.array  // rows outside `rows` still hold gate values: compare only the computed rows
+        for t in 0..<T where !rows.contains(t) { for c in 0..<(2 * D) { computed[t * 2 * D + c] = 0 } }
+        check("layer backward's dpre", computed, dpreCopy, width: 2 * D, stride: 2 * D)
+    }
+
     /// The gated forward and the layer backward on a WaveNet-sized layer:
     /// the sums as the twin's bit for bit (the backward), the unit to ~1 ulp.
     @Test(arguments: variants)

@@ -105,20 +105,26 @@ typedef struct ck_kernels {
     // The bf16 products: as their fp32 namesakes, with bf16 activations
     // (inp, dout, dskip, dres: rows of ck_bf16, strides in ck_bf16) and
     // bf16-packed weights. bf16_native: whether they run on vdpbf16ps.
+    // Each also writes its fp32 output rounded to bf16 (as round_bf16 would)
+    // into out16 / z16 / dpre16 (rows ld… apart) unless that is NULL, so that
+    // the next product's bf16 operand needs no pass of its own.
     int bf16_native;
     void (*conv_forward_bf16)(float *out, long ldo, const float *add, long lda,
                               const ck_bf16 *inp, long ldi, const float *wpacked,
-                              long t0, long t1, int Cin, int Cout, int K, long d, int relu);
+                              long t0, long t1, int Cin, int Cout, int K, long d, int relu,
+                              ck_bf16 *out16, long ldo16);
     void (*conv_gated_forward_bf16)(float *gate, long ldg, float *z, long ldz,
                                     const ck_bf16 *inp, long ldi, const float *wpacked,
-                                    long t0, long t1, int Cin, int D, int K, long d);
+                                    long t0, long t1, int Cin, int D, int K, long d,
+                                    ck_bf16 *z16, long ldz16);
     void (*conv_backward_input_bf16)(float *dinp, long lddi, int accumulate,
                                      const ck_bf16 *dout, long lddo, const float *wpacked,
-                                     long t0, long t1, long T, int Cin, int Cout, int K, long d);
+                                     long t0, long t1, long T, int Cin, int Cout, int K, long d,
+                                     ck_bf16 *dinp16, long lddi16);
     void (*gated_backward_product_bf16)(float *dpre, long lddp, const float *gate, long ldg,
                                         const ck_bf16 *dskip, long ldds, const float *ws, long ldws, int S,
                                         const ck_bf16 *dres, long lddr, const float *wr, long ldwr, int R,
-                                        long t0, long t1, int D);
+                                        long t0, long t1, int D, ck_bf16 *dpre16, long lddp16);
     void (*round_bf16)(ck_bf16 *out, long ldo, const float *inp, long ldi, long rows, int C);
     void (*gated_pointwise_forward)(float *gate, long ldg, float *z, long ldz,
                                     const float *pre, long ldp, const float *bias,
@@ -287,24 +293,27 @@ static inline void ck_gated_backward(const ck_kernels *k, float *dpre, long lddp
 /// product exact, each addition rounded (vdpbf16ps's order). fp32 outputs.
 static inline void ck_conv_forward_bf16(const ck_kernels *k, float *out, long ldo, const float *add, long lda,
                                         const ck_bf16 *inp, long ldi, const float *wpacked,
-                                        long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
-    k->conv_forward_bf16(out, ldo, add, lda, inp, ldi, wpacked, t0, t1, Cin, Cout, K, d, relu);
+                                        long t0, long t1, int Cin, int Cout, int K, long d, int relu,
+                                        ck_bf16 *out16, long ldo16) {
+    k->conv_forward_bf16(out, ldo, add, lda, inp, ldi, wpacked, t0, t1, Cin, Cout, K, d, relu, out16, ldo16);
 }
 static inline void ck_conv_gated_forward_bf16(const ck_kernels *k, float *gate, long ldg, float *z, long ldz,
                                               const ck_bf16 *inp, long ldi, const float *wpacked,
-                                              long t0, long t1, int Cin, int D, int K, long d) {
-    k->conv_gated_forward_bf16(gate, ldg, z, ldz, inp, ldi, wpacked, t0, t1, Cin, D, K, d);
+                                              long t0, long t1, int Cin, int D, int K, long d,
+                                              ck_bf16 *z16, long ldz16) {
+    k->conv_gated_forward_bf16(gate, ldg, z, ldz, inp, ldi, wpacked, t0, t1, Cin, D, K, d, z16, ldz16);
 }
 static inline void ck_conv_backward_input_bf16(const ck_kernels *k, float *dinp, long lddi, int accumulate,
                                                const ck_bf16 *dout, long lddo, const float *wpacked,
-                                               long t0, long t1, long T, int Cin, int Cout, int K, long d) {
-    k->conv_backward_input_bf16(dinp, lddi, accumulate, dout, lddo, wpacked, t0, t1, T, Cin, Cout, K, d);
+                                               long t0, long t1, long T, int Cin, int Cout, int K, long d,
+                                               ck_bf16 *dinp16, long lddi16) {
+    k->conv_backward_input_bf16(dinp, lddi, accumulate, dout, lddo, wpacked, t0, t1, T, Cin, Cout, K, d, dinp16, lddi16);
 }
 static inline void ck_gated_backward_product_bf16(const ck_kernels *k, float *dpre, long lddp, const float *gate, long ldg,
                                                   const ck_bf16 *dskip, long ldds, const float *ws, long ldws, int S,
                                                   const ck_bf16 *dres, long lddr, const float *wr, long ldwr, int R,
-                                                  long t0, long t1, int D) {
-    k->gated_backward_product_bf16(dpre, lddp, gate, ldg, dskip, ldds, ws, ldws, S, dres, lddr, wr, ldwr, R, t0, t1, D);
+                                                  long t0, long t1, int D, ck_bf16 *dpre16, long lddp16) {
+    k->gated_backward_product_bf16(dpre, lddp, gate, ldg, dskip, ldds, ws, ldws, S, dres, lddr, wr, ldwr, R, t0, t1, D, dpre16, lddp16);
 }
 
 /// out[r, c] = ck_bf16_from_float(inp[r, c]) for `rows` rows of C floats;
