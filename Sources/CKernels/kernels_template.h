@@ -632,28 +632,48 @@ static ALWAYS_INLINE TARGET void FN(wg_chunk)(float *dw, int Cin, int o0, int o1
     for (; o < o1; o++) FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 1, NV, tail);
 }
 
+// Sums of rows [t0, t1) over NV vectors from column c0, added to sums. U
+// rows at a time into U sets of accumulators: an addition waits 4 cycles for
+// the one before it in its set, so one or two sets (as this was written
+// first) left the adders idle most of the time and cost a 16-wide weight
+// gradient a quarter of its time in the bias sum.
+static ALWAYS_INLINE TARGET void FN(colsum_chunk)(float *sums, const float *x, long ldx, long t0, long t1,
+                                                  int c0, int C, int NV) {
+    const int U = NV == 1 ? 8 : NV == 2 ? 4 : 2;
+    vec acc[8][NV_MAX];
+    vmask m[NV_MAX];
+    UNROLL for (int v = 0; v < NV; v++) {
+        m[v] = vmask_first(CK_MAX(0, CK_MIN(VL, C - c0 - v * VL)));
+        UNROLL for (int u = 0; u < U; u++) acc[u][v] = vzero();
+    }
+    long t = t0;
+    for (; t + U <= t1; t += U)
+        UNROLL for (int u = 0; u < U; u++)
+            UNROLL for (int v = 0; v < NV; v++)
+                acc[u][v] = vadd(acc[u][v], vloadm(x + (t + u) * ldx + c0 + v * VL, m[v], vzero()));
+    for (; t < t1; t++)
+        UNROLL for (int v = 0; v < NV; v++)
+            acc[0][v] = vadd(acc[0][v], vloadm(x + t * ldx + c0 + v * VL, m[v], vzero()));
+    UNROLL for (int v = 0; v < NV; v++) {
+        UNROLL for (int h = U / 2; h >= 1; h /= 2)
+            UNROLL for (int u = 0; u < h; u++) acc[u][v] = vadd(acc[u][v], acc[u + h][v]);
+        float *p = sums + c0 + v * VL;
+        vstorem(p, vadd(vloadm(p, m[v], vzero()), acc[0][v]), m[v]);
+    }
+}
+
 static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, long t0, long t1, int C) {
-    // Two sets of accumulators (even and odd rows), so that the additions of
-    // one row do not wait for the previous row's.
-    for (int c0 = 0; c0 < C; c0 += 4 * VL) {
-        vec a0[4], a1[4];
-        vmask m[4];
-        int nv = CK_MIN(4, (C - c0 + VL - 1) / VL);
-        for (int v = 0; v < 4; v++) {
-            a0[v] = vzero(); a1[v] = vzero();
-            m[v] = vmask_first(CK_MAX(0, CK_MIN(VL, C - c0 - v * VL)));
-        }
-        long t = t0;
-        for (; t + 2 <= t1; t += 2)
-            for (int v = 0; v < nv; v++) {
-                a0[v] = vadd(a0[v], vloadm(x + t * ldx + c0 + v * VL, m[v], vzero()));
-                a1[v] = vadd(a1[v], vloadm(x + (t + 1) * ldx + c0 + v * VL, m[v], vzero()));
-            }
-        for (; t < t1; t++)
-            for (int v = 0; v < nv; v++) a0[v] = vadd(a0[v], vloadm(x + t * ldx + c0 + v * VL, m[v], vzero()));
-        for (int v = 0; v < nv; v++) {
-            float *p = sums + c0 + v * VL;
-            vstorem(p, vadd(vloadm(p, m[v], vzero()), vadd(a0[v], a1[v])), m[v]);
+    for (int c0 = 0; c0 < C; c0 += NV_MAX * VL) {
+        int nv = CK_MIN(NV_MAX, (C - c0 + VL - 1) / VL);
+        switch (nv) {
+#if NV_MAX >= 4
+        case 4: FN(colsum_chunk)(sums, x, ldx, t0, t1, c0, C, 4); break;
+#endif
+#if NV_MAX >= 3
+        case 3: FN(colsum_chunk)(sums, x, ldx, t0, t1, c0, C, 3); break;
+#endif
+        case 2: FN(colsum_chunk)(sums, x, ldx, t0, t1, c0, C, 2); break;
+        default: FN(colsum_chunk)(sums, x, ldx, t0, t1, c0, C, 1); break;
         }
     }
 }
