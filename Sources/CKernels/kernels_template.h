@@ -95,15 +95,37 @@ static ALWAYS_INLINE TARGET vec vexp(vec x) {
     return vscale2(p, n);
 }
 
-static ALWAYS_INLINE TARGET vec FN(v_sigmoid)(vec x) {
-    return vrecip(vadd(vset1(1.0f), vexp(vsub(vzero(), x))));
+// The gated unit's tanh and σ, by one rational function: tanh(x) =
+// x·P(x²)/Q(x²) on [-c, c] (Eigen's float tanh: a minimax fit, odd degree 13
+// over even degree 6), and beyond c tanh(x) is within 2.2e-7 of ±1, which the
+// clamp returns. σ(x) = 1/2 + tanh(x/2)/2, with the halvings folded into the
+// coefficients (powers of two, so exactly). 17 vector operations each, no
+// exponential: the exp-based forms (1 - 2/(e^{2x} + 1) and 1/(1 + e^{-x}))
+// took about 22, and tanh's lost relative accuracy near 0 (4e-5). Measured
+// against libm in double over [-20, 20]: tanh within 3.2e-7 absolute and
+// relative, σ within 1.8e-7 absolute. The gated forward kernel alone ran
+// 19 % faster at 16 channels, 11 % at 32.
+static ALWAYS_INLINE TARGET vec FN(scaled_tanh)(vec x, float a, float s, float add) {
+    // s·tanh(a·x) + add
+    const float c = 7.99881172180175781f / a, a2 = a * a, sa = s * a;
+    x = vmin_nan(vset1(c), vmax_nan(vset1(-c), x));
+    vec x2 = vmul(x, x);
+    vec p = vset1(-2.76076847742355e-16f * sa * a2 * a2 * a2 * a2 * a2 * a2);
+    p = vfma(p, x2, vset1(2.00018790482477e-13f * sa * a2 * a2 * a2 * a2 * a2));
+    p = vfma(p, x2, vset1(-8.60467152213735e-11f * sa * a2 * a2 * a2 * a2));
+    p = vfma(p, x2, vset1(5.12229709037114e-08f * sa * a2 * a2 * a2));
+    p = vfma(p, x2, vset1(1.48572235717979e-05f * sa * a2 * a2));
+    p = vfma(p, x2, vset1(6.37261928875436e-04f * sa * a2));
+    p = vfma(p, x2, vset1(4.89352455891786e-03f * sa));
+    vec q = vset1(1.19825839466702e-06f * a2 * a2 * a2);
+    q = vfma(q, x2, vset1(1.18534705686654e-04f * a2 * a2));
+    q = vfma(q, x2, vset1(2.26843463243900e-03f * a2));
+    q = vfma(q, x2, vset1(4.89352518554385e-03f));
+    return vfma(vmul(p, x), vrecip(q), vset1(add));
 }
 
-// tanh(x) = 1 - 2 / (e^{2x} + 1): absolute error below 1e-6 everywhere.
-static ALWAYS_INLINE TARGET vec FN(v_tanh)(vec x) {
-    vec e = vexp(vadd(x, x));
-    return vsub(vset1(1.0f), vmul(vset1(2.0f), vrecip(vadd(e, vset1(1.0f)))));
-}
+static ALWAYS_INLINE TARGET vec FN(v_tanh)(vec x) { return FN(scaled_tanh)(x, 1.0f, 1.0f, 0.0f); }
+static ALWAYS_INLINE TARGET vec FN(v_sigmoid)(vec x) { return FN(scaled_tanh)(x, 0.5f, 0.5f, 0.5f); }
 
 // f(x) over n floats for f = e^x (0), tanh (1), sigmoid (2); the tail is masked.
 static ALWAYS_INLINE TARGET vec FN(v_apply)(int f, vec x) {
