@@ -109,7 +109,8 @@ extension Kernels {
     /// `gate[t] = [tanh(a) | σ(g)]` (2D floats, what `gatedBackward` needs)
     /// and `z[t] = tanh(a)·σ(g)` (D floats), for the time steps `rows`.
     /// `weight` must be packed with `gated: true`. Cost as `convForward` plus
-    /// two exponentials per z; no allocation.
+    /// two rational functions (tanh and σ, 17 vector operations each) per z;
+    /// no allocation.
     public func convGatedForward(
         gate: UnsafeMutablePointer<Float>, gateStride: Int, z: UnsafeMutablePointer<Float>, zStride: Int,
         inp: UnsafePointer<Float>, inStride: Int, weight w: PackedConv, rows: Range<Int>, dilation d: Int = 1
