@@ -622,9 +622,11 @@ static TARGET void FN(round_bf16)(unsigned short *out, long ldo, const float *in
 // of the shared L3 by now), and a layer's z is a column block of the stacked
 // rows, whose stride the hardware prefetchers do not follow (measured: a step
 // about 3 % faster). `pfg` asks for dout's columns, `pfx` for the inputs';
-// the driver sets them on one tile per column each. (A separate pass over the
-// next block's rows before the tiles, as this was first written, cost a
-// 16-wide weight gradient 40 % of its time in loop overhead.)
+// the driver sets them on one tile per column each. Rows past the last one
+// may be asked for near the end: harmless, a prefetch never faults. (A
+// separate pass over the next block's rows before the tiles, as this was
+// first written, cost a 16-wide weight gradient 40 % of its time in loop
+// overhead, measured with its operands in cache.)
 static ALWAYS_INLINE TARGET void FN(wg_tile)(float *dw, int Cin, const float *dout, long lddo,
                                              const float *inp, long ldi, long ta, long tb, long s,
                                              int o0, int c0, int MR, int NV, int tail, long pf, int pfg, int pfx) {
