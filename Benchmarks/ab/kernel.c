@@ -1,0 +1,52 @@
+// One kernel of CKernels alone, its operands warm in cache: the driver of
+// Benchmarks/ab/kernel.sh. Prints the best GFLOP/s of 30 repetitions of
+// about 0.2 GFLOP each, so that a busy spell of the host costs only rounds.
+//
+//   kernel OP CIN COUT K T D [NODB]
+//   OP: f forward, g gated forward (COUT = 2D), i input gradient,
+//       w weight gradient (NODB: without the bias sums)
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "CKernels.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 7) { fprintf(stderr, "usage: kernel f|g|i|w CIN COUT K T D [NODB]\n"); return 2; }
+    const char op = argv[1][0];
+    const int Cin = atoi(argv[2]), Cout = atoi(argv[3]), K = atoi(argv[4]);
+    const long T = atol(argv[5]), d = atol(argv[6]);
+    const int nodb = argc > 7;
+    const ck_kernels *k = ck_kernels_for(ck_best_isa());
+    const long N = T + 2048;
+    float *inp = calloc(N * (Cin + Cout + 64), 4), *out = calloc(N * (Cout + 64), 4);
+    float *dw = calloc((long)K * Cin * Cout + 64, 4), *db = calloc(Cout + 64, 4);
+    for (long i = 0; i < N * Cin; i++) inp[i] = (i % 97) * 0.01f - 0.3f;
+    for (long i = 0; i < N * Cout; i++) out[i] = (i % 89) * 0.01f - 0.4f;
+    const long np = ck_packed_forward_count(K, Cin, Cout, op == 'g' ? 2 : 1);
+    float *wp = calloc(np + ck_packed_backward_count(K, Cin, Cout) + 64, 4);
+    for (long i = 0; i < np; i++) wp[i] = (i % 13) * 0.01f;
+    const double flops = 2.0 * K * Cin * Cout * T;
+    const long reps = (long)(2e8 / flops) + 1;
+    double best = 1e9;
+    for (int r = 0; r < 30; r++) {
+        double t0 = now();
+        for (long i = 0; i < reps; i++) switch (op) {
+            case 'w': k->conv_backward_weight(dw, nodb ? NULL : db, out, Cout, inp, Cin, 0, T, Cin, Cout, K, d); break;
+            case 'f': k->conv_forward(out, Cout, out, Cout, inp, Cin, wp, 0, T, Cin, Cout, K, d, 0); break;
+            case 'g': k->conv_gated_forward(out, Cout, inp + N * Cin, Cout / 2, inp, Cin, wp, 0, T, Cin, Cout / 2, K, d); break;
+            case 'i': k->conv_backward_input(inp, Cin, 0, out, Cout, wp, 0, T, T, Cin, Cout, K, d); break;
+            default: fprintf(stderr, "kernel: unknown operation %c\n", op); return 2;
+        }
+        double s = (now() - t0) / reps;
+        if (s < best) best = s;
+    }
+    printf("%s %c %d->%d K%d T%ld d%ld: %.1f GFLOP/s\n", k->name, op, Cin, Cout, K, T, d, flops / best / 1e9);
+    return 0;
+}

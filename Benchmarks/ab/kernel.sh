@@ -1,0 +1,41 @@
+#!/bin/bash
+# One kernel alone, two versions of Sources/CKernels against each other.
+#
+#   Benchmarks/ab/kernel.sh ROUNDS SRC_A SRC_B OP CIN COUT K [T [D [NODB]]]
+#
+# SRC_A and SRC_B are CKernels source folders (e.g. of a `git worktree` at
+# the old commit, and Sources/CKernels). Each is built with clang -O2 next to
+# kernel.c, and the two binaries run in turn ROUNDS times; each prints the
+# best GFLOP/s of its 30 repetitions (operands warm in cache), and the end
+# line the best of all rounds for each. OP: f forward, g gated forward
+# (COUT = 2D), i input gradient, w weight gradient. T defaults to 384 (the
+# training step's time tile), D (dilation) to 64. Example, the residual
+# weight gradient at R16:
+#
+#   Benchmarks/ab/kernel.sh 6 old/Sources/CKernels Sources/CKernels w 16 16 1
+#
+# How the README's "a C harness calling the kernel alone" figures were made.
+set -euo pipefail
+if [ $# -lt 7 ]; then sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+rounds=$1; a=$2; b=$3; shift 3
+op=$1; cin=$2; cout=$3; k=$4; t=${5:-384}; d=${6:-64}; nodb=${7:-}
+command -v clang > /dev/null || { echo "kernel.sh: needs clang" >&2; exit 1; }
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+build() {  # $1 source folder, $2 output binary
+  local objs=()
+  for f in "$1"/*.c; do
+    clang -O2 -c -I"$1/include" -I"$1" "$f" -o "$tmp/$2_$(basename "$f" .c).o"
+    objs+=("$tmp/$2_$(basename "$f" .c).o")
+  done
+  clang -O2 -I"$1/include" "$here/kernel.c" "${objs[@]}" -o "$tmp/$2" -lm
+}
+build "$a" A; build "$b" B
+best_a=0; best_b=0
+for ((r = 0; r < rounds; r++)); do
+  la=$("$tmp/A" "$op" "$cin" "$cout" "$k" "$t" "$d" $nodb); lb=$("$tmp/B" "$op" "$cin" "$cout" "$k" "$t" "$d" $nodb)
+  echo "round $((r + 1)): A $la | B $lb"
+  best_a=$(awk -v x="$best_a" -v l="$la" 'BEGIN { split(l, f, ": "); v = f[2] + 0; print (v > x ? v : x) }')
+  best_b=$(awk -v x="$best_b" -v l="$lb" 'BEGIN { split(l, f, ": "); v = f[2] + 0; print (v > x ? v : x) }')
+done
+echo "best: A $best_a, B $best_b GFLOP/s; B/A $(awk -v a="$best_a" -v b="$best_b" 'BEGIN { printf "%.3f", b / a }')"
