@@ -668,6 +668,10 @@ static ALWAYS_INLINE TARGET void FN(wg_chunk)(float *dw, int Cin, int o0, int o1
         FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, MR, NV, tail, pf, pf && pfg, pf && pfx && o == o0);
     for (; o + 4 <= o1 && MR > 4; o += 4)
         FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 4, NV, tail, pf, pf && pfg, pf && pfx && o == o0);
+    // Two rows rather than two single ones: each single row loads its input
+    // vectors for NV FMAs (32 outputs in tiles of 6 ran 11 % slower than 30).
+    for (; o + 2 <= o1 && MR > 2; o += 2)
+        FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 2, NV, tail, pf, pf && pfg, pf && pfx && o == o0);
     for (; o < o1; o++)
         FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 1, NV, tail, pf, pf && pfg, pf && pfx && o == o0);
 }
