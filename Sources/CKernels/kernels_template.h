@@ -664,14 +664,16 @@ static ALWAYS_INLINE TARGET void FN(wg_chunk)(float *dw, int Cin, int o0, int o1
                                               int c0, int NV, int tail, long pf, int pfg, int pfx) {
     const int MR = MR_OF(NV);
     int o = o0;
-    for (; o + MR <= o1; o += MR)
-        FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, MR, NV, tail, pf, pf && pfg, pf && pfx && o == o0);
-    for (; o + 4 <= o1 && MR > 4; o += 4)
-        FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 4, NV, tail, pf, pf && pfg, pf && pfx && o == o0);
-    // Two rows rather than two single ones: each single row loads its input
-    // vectors for NV FMAs (32 outputs in tiles of 6 ran 11 % slower than 30).
-    for (; o + 2 <= o1 && MR > 2; o += 2)
-        FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 2, NV, tail, pf, pf && pfg, pf && pfx && o == o0);
+    // Tiles of MR rows, then of 4 and of 2 (rather than single rows, each of
+    // which loads its input vectors for only NV FMAs: 32 outputs in tiles of
+    // 6 ran 11 % slower than 30), then single rows.
+#define WG_ROWS(H, USE) \
+    for (; o + (H) <= o1 && (USE); o += (H)) \
+        FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, (H), NV, tail, pf, pf && pfg, pf && pfx && o == o0)
+    WG_ROWS(MR, 1);
+    WG_ROWS(4, MR > 4);
+    WG_ROWS(2, MR > 2);
+#undef WG_ROWS
     for (; o < o1; o++)
         FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 1, NV, tail, pf, pf && pfg, pf && pfx && o == o0);
 }
