@@ -4,7 +4,9 @@
 //
 //   kernel OP CIN COUT K T D [NODB]
 //   OP: f forward, g gated forward (COUT = 2D), i input gradient,
-//       w weight gradient (NODB: without the bias sums)
+//       w weight gradient (NODB: without the bias sums),
+//       b the gated backward product (CIN = S, COUT = D, K = R; the skip
+//         weight's rows 20·D wide, as in a 20-layer model)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +20,7 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 7) { fprintf(stderr, "usage: kernel f|g|i|w CIN COUT K T D [NODB]\n"); return 2; }
+    if (argc < 7) { fprintf(stderr, "usage: kernel f|g|i|w|b CIN COUT K T D [NODB]\n"); return 2; }
     const char op = argv[1][0];
     const int Cin = atoi(argv[2]), Cout = atoi(argv[3]), K = atoi(argv[4]);
     const long T = atol(argv[5]), d = atol(argv[6]);
@@ -32,7 +34,17 @@ int main(int argc, char **argv) {
     const long np = ck_packed_forward_count(K, Cin, Cout, op == 'g' ? 2 : 1);
     float *wp = calloc(np + ck_packed_backward_count(K, Cin, Cout) + 64, 4);
     for (long i = 0; i < np; i++) wp[i] = (i % 13) * 0.01f;
-    const double flops = 2.0 * K * Cin * Cout * T;
+    double flops = 2.0 * K * Cin * Cout * T;
+    float *wb = 0;
+    const long ldws = (20L * Cout + 15) / 16 * 16;
+    if (op == 'b') {
+        flops = 2.0 * (Cin + K) * Cout * T;
+        wb = calloc((long)Cin * ldws + (long)K * ((Cout + 15) / 16 * 16) + 64, 4);
+        for (long i = 0; i < (long)Cin * ldws + (long)K * Cout; i++) wb[i] = (i % 11) * 0.01f;
+        free(inp);
+        inp = calloc(N * (Cin + K + 4L * Cout + 64), 4);  // dskip, dres, gate, dpre
+        for (long i = 0; i < N * (Cin + K + 2L * Cout); i++) inp[i] = (i % 97) * 0.01f - 0.3f;
+    }
     const long reps = (long)(2e8 / flops) + 1;
     double best = 1e9;
     for (int r = 0; r < 30; r++) {
@@ -41,6 +53,12 @@ int main(int argc, char **argv) {
             case 'w': k->conv_backward_weight(dw, nodb ? NULL : db, out, Cout, inp, Cin, 0, T, Cin, Cout, K, d); break;
             case 'f': k->conv_forward(out, Cout, out, Cout, inp, Cin, wp, 0, T, Cin, Cout, K, d, 0); break;
             case 'g': k->conv_gated_forward(out, Cout, inp + N * Cin, Cout / 2, inp, Cin, wp, 0, T, Cin, Cout / 2, K, d); break;
+            case 'b': {
+                float *dres = inp + N * Cin, *gate = dres + N * K, *dpre = gate + N * 2 * Cout;
+                k->gated_backward_product(dpre, 2 * Cout, gate, 2 * Cout, inp, Cin, wb, ldws, Cin,
+                                          dres, K, wb + (long)Cin * ldws, (Cout + 15) / 16 * 16, K, 0, T, Cout);
+                break;
+            }
             case 'i': k->conv_backward_input(inp, Cin, 0, out, Cout, wp, 0, T, T, Cin, Cout, K, d); break;
             default: fprintf(stderr, "kernel: unknown operation %c\n", op); return 2;
         }
