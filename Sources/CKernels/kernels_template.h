@@ -702,9 +702,8 @@ static ALWAYS_INLINE TARGET void FN(wg_chunk)(float *dw, int Cin, int o0, int o1
     WG_ROWS(MR, 1);
     WG_ROWS(4, MR > 4);
     WG_ROWS(2, MR > 2);
+    WG_ROWS(1, 1);
 #undef WG_ROWS
-    for (; o < o1; o++)
-        FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, 1, NV, tail, pf, pf && pfg, pf && pfx && o == o0);
 }
 
 // Sums of rows [t0, t1) over NV vectors from column c0, added to sums. U
