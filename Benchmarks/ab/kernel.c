@@ -27,24 +27,24 @@ int main(int argc, char **argv) {
     const int nodb = argc > 7;
     const ck_kernels *k = ck_kernels_for(ck_best_isa());
     const long N = T + 2048;
-    float *inp = calloc(N * (Cin + Cout + 64), 4), *out = calloc(N * (Cout + 64), 4);
+    // inp: the input rows and the gated z; for op b: dskip, dres, gate and dpre.
+    const long width = op == 'b' ? Cin + K + 4L * Cout : Cin + Cout;
+    float *inp = calloc(N * (width + 64), 4), *out = calloc(N * (Cout + 64), 4);
     float *dw = calloc((long)K * Cin * Cout + 64, 4), *db = calloc(Cout + 64, 4);
     for (long i = 0; i < N * Cin; i++) inp[i] = (i % 97) * 0.01f - 0.3f;
     for (long i = 0; i < N * Cout; i++) out[i] = (i % 89) * 0.01f - 0.4f;
     const long np = ck_packed_forward_count(K, Cin, Cout, op == 'g' ? 2 : 1);
     float *wp = calloc(np + ck_packed_backward_count(K, Cin, Cout) + 64, 4);
     for (long i = 0; i < np; i++) wp[i] = (i % 13) * 0.01f;
-    double flops = 2.0 * K * Cin * Cout * T;
+    // Op b: the skip weight (rows 20·D wide) and the residual weight, packed for the backward.
+    const long ldws = (20L * Cout + 15) / 16 * 16, ldwr = (Cout + 15) / 16 * 16;
     float *wb = 0;
-    const long ldws = (20L * Cout + 15) / 16 * 16;
     if (op == 'b') {
-        flops = 2.0 * (Cin + K) * Cout * T;
-        wb = calloc((long)Cin * ldws + (long)K * ((Cout + 15) / 16 * 16) + 64, 4);
-        for (long i = 0; i < (long)Cin * ldws + (long)K * Cout; i++) wb[i] = (i % 11) * 0.01f;
-        free(inp);
-        inp = calloc(N * (Cin + K + 4L * Cout + 64), 4);  // dskip, dres, gate, dpre
+        wb = calloc((long)Cin * ldws + (long)K * ldwr + 64, 4);
+        for (long i = 0; i < (long)Cin * ldws + (long)K * ldwr; i++) wb[i] = (i % 11) * 0.01f;
         for (long i = 0; i < N * (Cin + K + 2L * Cout); i++) inp[i] = (i % 97) * 0.01f - 0.3f;
     }
+    const double flops = 2.0 * (op == 'b' ? Cin + K : (double)K * Cin) * Cout * T;
     const long reps = (long)(2e8 / flops) + 1;
     double best = 1e9;
     for (int r = 0; r < 30; r++) {
@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
             case 'b': {
                 float *dres = inp + N * Cin, *gate = dres + N * K, *dpre = gate + N * 2 * Cout;
                 k->gated_backward_product(dpre, 2 * Cout, gate, 2 * Cout, inp, Cin, wb, ldws, Cin,
-                                          dres, K, wb + (long)Cin * ldws, (Cout + 15) / 16 * 16, K, 0, T, Cout);
+                                          dres, K, wb + (long)Cin * ldws, ldwr, K, 0, T, Cout);
                 break;
             }
             case 'i': k->conv_backward_input(inp, Cin, 0, out, Cout, wp, 0, T, T, Cin, Cout, K, d); break;
