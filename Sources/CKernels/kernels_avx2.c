@@ -88,16 +88,25 @@ static ALWAYS_INLINE TARGET vec vdot2(vec acc, pvec a, pvec b) {
     vec al = _mm256_castsi256_ps(_mm256_slli_epi32(a, 16)), bl = _mm256_castsi256_ps(_mm256_slli_epi32(b, 16));
     return _mm256_fmadd_ps(al, bl, _mm256_fmadd_ps(ah, bh, acc));  // exact products: one rounding each, as above
 }
-// ck_bf16_from_float on 8 lanes: subnormals to signed zero, NaN quieted,
-// else round to nearest even on the upper 16 bits.
-static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
+// ck_bf16_from_float on 8 lanes, in the upper 16 bits of each (the lower
+// ones are not cleared): subnormals to signed zero, NaN quieted, else round
+// to nearest even on the upper 16 bits.
+static ALWAYS_INLINE TARGET __m256i round_bf16_high(vec x) {
     __m256i b = _mm256_castps_si256(x);
     __m256i sub = _mm256_cmpeq_epi32(_mm256_and_si256(b, _mm256_set1_epi32(0x7f800000)), _mm256_setzero_si256());
     b = _mm256_blendv_epi8(b, _mm256_and_si256(b, _mm256_set1_epi32((int)0x80000000u)), sub);
     __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
     __m256i r = _mm256_add_epi32(b, _mm256_add_epi32(_mm256_set1_epi32(0x7fff),
                                                      _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1))));
-    r = _mm256_srli_epi32(_mm256_blendv_epi8(r, _mm256_or_si256(b, _mm256_set1_epi32(0x400000)), nan), 16);
+    return _mm256_blendv_epi8(r, _mm256_or_si256(b, _mm256_set1_epi32(0x400000)), nan);
+}
+static ALWAYS_INLINE TARGET void vstore_bf16_pairs(unsigned *q, vec lo, vec hi) {
+    __m256i w = _mm256_or_si256(_mm256_and_si256(round_bf16_high(hi), _mm256_set1_epi32((int)0xffff0000u)),
+                                _mm256_srli_epi32(round_bf16_high(lo), 16));
+    _mm256_storeu_si256((__m256i *)q, w);
+}
+static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
+    __m256i r = _mm256_srli_epi32(round_bf16_high(x), 16);
     // Pack to 16 bits (per 128-bit half), then the two halves' low quadwords together.
     __m128i h = _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08));
     if (n >= VL) { _mm_storeu_si128((__m128i *)q, h); return; }

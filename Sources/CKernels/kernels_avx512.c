@@ -85,6 +85,14 @@ static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
     __m256i h = (__m256i)_mm512_cvtneps_pbh(x);
     if (n >= VL) _mm256_storeu_si256((__m256i *)q, h); else _mm256_mask_storeu_epi16(q, (__mmask16)((1u << n) - 1u), h);
 }
+// Both vectors rounded in one instruction (lo's 16 values, then hi's), then
+// interleaved: word i = (lo[i], hi[i]).
+static ALWAYS_INLINE TARGET void vstore_bf16_pairs(unsigned *q, vec lo, vec hi) {
+    static const unsigned short interleave[32] = { 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                                   8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31 };
+    __m512i w = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
+    _mm512_storeu_si512(q, _mm512_permutexvar_epi16(_mm512_loadu_si512(interleave), w));
+}
 #else
 // Two FMAs on the halves widened to fp32: each product of two bf16 is exact,
 // so an FMA rounds once, as the instruction's addition does.
@@ -94,18 +102,26 @@ static ALWAYS_INLINE TARGET vec vdot2(vec acc, pvec a, pvec b) {
     vec al = _mm512_castsi512_ps(_mm512_slli_epi32(a, 16)), bl = _mm512_castsi512_ps(_mm512_slli_epi32(b, 16));
     return _mm512_fmadd_ps(al, bl, _mm512_fmadd_ps(ah, bh, acc));
 }
-// ck_bf16_from_float on 16 lanes: subnormals to signed zero, NaN quieted,
-// else round to nearest even on the upper 16 bits.
-static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
+// ck_bf16_from_float on 16 lanes, in the upper 16 bits of each (the lower
+// ones are not cleared): subnormals to signed zero, NaN quieted, else round
+// to nearest even on the upper 16 bits.
+static ALWAYS_INLINE TARGET __m512i round_bf16_high(vec x) {
     __m512i b = _mm512_castps_si512(x);
     __mmask16 sub = _mm512_testn_epi32_mask(b, _mm512_set1_epi32(0x7f800000));
     b = _mm512_mask_and_epi32(b, sub, b, _mm512_set1_epi32((int)0x80000000u));
     __mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
     __m512i r = _mm512_add_epi32(b, _mm512_add_epi32(_mm512_set1_epi32(0x7fff),
                                                      _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1))));
-    r = _mm512_mask_or_epi32(r, nan, b, _mm512_set1_epi32(0x400000));
-    __m256i h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16));
+    return _mm512_mask_or_epi32(r, nan, b, _mm512_set1_epi32(0x400000));
+}
+static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
+    __m256i h = _mm512_cvtepi32_epi16(_mm512_srli_epi32(round_bf16_high(x), 16));
     if (n >= VL) _mm256_storeu_si256((__m256i *)q, h); else _mm256_mask_storeu_epi16(q, (__mmask16)((1u << n) - 1u), h);
+}
+static ALWAYS_INLINE TARGET void vstore_bf16_pairs(unsigned *q, vec lo, vec hi) {
+    __m512i w = _mm512_or_si512(_mm512_and_si512(round_bf16_high(hi), _mm512_set1_epi32((int)0xffff0000u)),
+                                _mm512_srli_epi32(round_bf16_high(lo), 16));
+    _mm512_storeu_si512(q, w);
 }
 #endif
 

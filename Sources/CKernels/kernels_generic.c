@@ -87,5 +87,8 @@ static ALWAYS_INLINE vec vdot2(vec acc, pvec a, pvec b) {
 static ALWAYS_INLINE void vstore_bf16(unsigned short *q, vec x, int n) {
     for (int i = 0; i < n; i++) q[i] = ck_bf16_from_float(x[i]);
 }
+static ALWAYS_INLINE void vstore_bf16_pairs(unsigned *q, vec lo, vec hi) {
+    for (int i = 0; i < VL; i++) q[i] = (unsigned)ck_bf16_from_float(lo[i]) | (unsigned)ck_bf16_from_float(hi[i]) << 16;
+}
 
 #include "kernels_template.h"

@@ -25,6 +25,7 @@
 //   vdot2(acc, a, b)  acc + a.hi·b.hi + a.lo·b.lo per lane, rounded after each addition
 //                     (vdpbf16ps; the emulations round the same way, so they agree bit for bit)
 //   vstore_bf16(q, x, n)  the first n lanes of x rounded to bf16 (nearest-even), stored at q
+//   vstore_bf16_pairs(q, lo, hi)  VL words at q, word i = (lo[i], hi[i]) each rounded as above
 //   BF16_NATIVE       1 when vdot2 is the instruction, 0 when it is emulated
 //
 // How the products are blocked (the same scheme as oneDNN's AVX-512 1-D
@@ -656,7 +657,12 @@ static TARGET void FN(round_bf16)(unsigned short *out, long ldo, const float *in
 // separate pass over the next block's rows before the tiles, as this was
 // first written, cost a 16-wide weight gradient 40 % of its time in loop
 // overhead, measured with its operands in cache.)
-static ALWAYS_INLINE TARGET void FN(wg_tile)(float *dw, int Cin, const float *dout, long lddo,
+//
+// With bf16 operands (bf = 1, see conv_backward_weight_bf16) the same tile
+// reads words of two bf16 instead of floats: each "row" t is a pair of rows,
+// and one vdot2 adds both rows' products. The operands are then rounded
+// copies, zero-padded to whole vectors, in L1: no masked loads, no prefetches.
+static ALWAYS_INLINE TARGET void FN(wg_tile)(int bf, float *dw, int Cin, const float *dout, long lddo,
                                              const float *inp, long ldi, long ta, long tb, long s,
                                              int o0, int c0, int MR, int NV, int tail, long pf, int pfg, int pfx) {
     vec acc[MR_MAX][NV_MAX];
@@ -669,6 +675,15 @@ static ALWAYS_INLINE TARGET void FN(wg_tile)(float *dw, int Cin, const float *do
     for (long t = ta; t < tb; t++) {
         const float *x = inp + (t - s) * ldi + c0;
         const float *g = dout + t * lddo + o0;
+        if (bf) {
+            pvec bp[NV_MAX];
+            UNROLL for (int v = 0; v < NV; v++) bp[v] = pload(x + v * VL);
+            UNROLL for (int i = 0; i < MR; i++) {
+                pvec av = pbroadcast((const unsigned short *)(g + i));
+                UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vdot2(acc[i][v], av, bp[v]);
+            }
+            continue;
+        }
         if (pfg) { __builtin_prefetch(g + pf * lddo, 0, 2); __builtin_prefetch(g + pf * lddo + MR - 1, 0, 2); }
         if (pfx) UNROLL for (int v = 0; v < NV; v++) __builtin_prefetch(x + pf * ldi + v * VL, 0, 2);
         vec bv[NV_MAX];
@@ -688,22 +703,50 @@ static ALWAYS_INLINE TARGET void FN(wg_tile)(float *dw, int Cin, const float *do
 // Output channels [o0, o1) of one column chunk (NV vectors from c0) over rows
 // [ta, tb). With pf > 0, the tiles ask for the next block's rows: dout's if
 // pfg, the inputs' in the first tile if pfx.
-static ALWAYS_INLINE TARGET void FN(wg_chunk)(float *dw, int Cin, int o0, int o1, const float *dout, long lddo,
+static ALWAYS_INLINE TARGET void FN(wg_chunk)(int bf, float *dw, int Cin, int o0, int o1, const float *dout, long lddo,
                                               const float *inp, long ldi, long ta, long tb, long s,
                                               int c0, int NV, int tail, long pf, int pfg, int pfx) {
-    const int MR = MR_OF(NV);
+    const int MR = bf && !BF16_NATIVE ? MR_EMU_OF(NV) : MR_OF(NV);
     int o = o0;
     // Tiles of MR rows, then of 4 and of 2 (rather than single rows, each of
     // which loads its input vectors for only NV FMAs: 32 outputs in tiles of
     // 6 ran 11 % slower than 30), then single rows.
 #define WG_ROWS(H, USE) \
     for (; o + (H) <= o1 && (USE); o += (H)) \
-        FN(wg_tile)(dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, (H), NV, tail, pf, pf && pfg, pf && pfx && o == o0)
+        FN(wg_tile)(bf, dw, Cin, dout, lddo, inp, ldi, ta, tb, s, o, c0, (H), NV, tail, pf, pf && pfg, pf && pfx && o == o0)
     WG_ROWS(MR, 1);
     WG_ROWS(4, MR > 4);
     WG_ROWS(2, MR > 2);
     WG_ROWS(1, 1);
 #undef WG_ROWS
+}
+
+// Every tile of output channels [oa, ob) × input channels [ca, cb) over rows
+// [ta, tb): blocks of OB output channels (a block's columns of dout stay in
+// L1 while every chunk of input channels sweeps them), chunks of up to
+// NV_MAX vectors. dout's columns are asked for by the first chunk's tiles
+// (if pfg), the inputs' by each chunk's first tiles.
+static ALWAYS_INLINE TARGET void FN(wg_tiles)(int bf, float *dw, int Cin, int oa, int ob, int ca, int cb,
+                                              const float *dout, long lddo, const float *inp, long ldi,
+                                              long ta, long tb, long s, long pf, int pfg) {
+    for (int o0 = oa; o0 < ob; o0 += OB) {
+        const int o1 = CK_MIN(ob, o0 + OB);
+        for (int c0 = ca; c0 < cb; c0 += NV_MAX * VL) {
+            const int nv = CK_MIN(NV_MAX, (cb - c0 + VL - 1) / VL);
+            const int tail = CK_MIN(VL, cb - (c0 + (nv - 1) * VL));
+            const int g = pfg && c0 == ca, x = o0 == oa;
+            switch (nv) {
+#if NV_MAX >= 4
+            case 4: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 4, tail, pf, g, x); break;
+#endif
+#if NV_MAX >= 3
+            case 3: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 3, tail, pf, g, x); break;
+#endif
+            case 2: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 2, tail, pf, g, x); break;
+            default: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 1, tail, pf, g, x); break;
+            }
+        }
+    }
 }
 
 // Sums of rows [t0, t1) over NV vectors from column c0, added to sums. U
@@ -755,7 +798,6 @@ static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, 
 static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
                                             const float *dout, long lddo, const float *inp, long ldi,
                                             long t0, long t1, int Cin, int Cout, int K, long d) {
-    const int nvec = (Cin + VL - 1) / VL;
     for (long ta = t0; ta < t1; ta += TC) {
         long tb = CK_MIN(t1, ta + TC);
         // Rows of the next block, asked for while this one computes (see wg_tile).
@@ -766,29 +808,101 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
             long s = (long)(K - 1 - k) * d;
             long ts = CK_MAX(ta, s);
             if (ts >= tb) continue;
-            float *dw = dweight + (long)k * Cout * Cin;
-            // dout's columns once (the first tap's tiles of the first chunk),
-            // each tap's input rows once (its first tiles).
-            const int pfg = first_tap;
+            // dout's columns once (the first tap's tiles), each tap's input rows once.
+            FN(wg_tiles)(0, dweight + (long)k * Cout * Cin, Cin, 0, Cout, 0, Cin, dout, lddo, inp, ldi, ts, tb, s, pf, first_tap);
             first_tap = 0;
-            // Blocks of OB output channels: a block's columns of dout stay in
-            // L1 while every chunk of input channels sweeps them.
-            for (int o0 = 0; o0 < Cout; o0 += OB) {
-                const int o1 = CK_MIN(Cout, o0 + OB);
-                for (int v0 = 0; v0 < nvec; v0 += NV_MAX) {
-                    int nv = CK_MIN(NV_MAX, nvec - v0);
-                    int c0 = v0 * VL;
-                    int tail = CK_MIN(VL, Cin - (c0 + (nv - 1) * VL));
-                    switch (nv) {
-#if NV_MAX >= 4
-                    case 4: FN(wg_chunk)(dw, Cin, o0, o1, dout, lddo, inp, ldi, ts, tb, s, c0, 4, tail, pf, pfg && v0 == 0, o0 == 0); break;
-#endif
-#if NV_MAX >= 3
-                    case 3: FN(wg_chunk)(dw, Cin, o0, o1, dout, lddo, inp, ldi, ts, tb, s, c0, 3, tail, pf, pfg && v0 == 0, o0 == 0); break;
-#endif
-                    case 2: FN(wg_chunk)(dw, Cin, o0, o1, dout, lddo, inp, ldi, ts, tb, s, c0, 2, tail, pf, pfg && v0 == 0, o0 == 0); break;
-                    default: FN(wg_chunk)(dw, Cin, o0, o1, dout, lddo, inp, ldi, ts, tb, s, c0, 1, tail, pf, pfg && v0 == 0, o0 == 0); break;
-                    }
+        }
+    }
+}
+
+// ---- Weight gradient with bf16 operands ---------------------------------------------------------
+//
+// The same reduction with dout and inp rounded to bf16 and fp32 accumulation.
+// vdot2 pairs along the reduction, i.e. along time: a word holds rows t and
+// t + 1 of one channel (t in the low half), the lanes are input channels and
+// the broadcast word is dout's rows t, t + 1 of one output channel, so one
+// vdot2 adds acc + dout[t+1]·inp[t+1-s] + dout[t]·inp[t-s] (rounded after
+// each addition, as every bf16 product). The caller's rows stay fp32: each
+// block of TC rows is rounded into that layout on the stack, SLAB channels at
+// a time (dout's once per block, each tap's inputs once per tap), where all
+// the block's tiles read it from L1; no copy outlives the call. A row missing
+// from a pair (an input row before 0, a row past the block) is zero. The bias
+// gradient sums the fp32 dout.
+
+#define WG_SLAB 256
+
+// Words out[q·ldw + j], j < ldw (a multiple of VL): rows r0 + 2q and r0 + 2q + 1
+// (q < n) of x's channels [c0, c0 + C) as pairs of bf16; rows outside [lo, hi)
+// and channels past C are zero. It also asks for the rows pf further on (the
+// next block's; pf = 0 on the last block), as the fp32 tiles do: the rows
+// come from the forward pass, often from memory, and without it the loads
+// stalled this loop for a third of the kernel's time.
+static ALWAYS_INLINE TARGET void FN(pair_rows)(unsigned *out, long ldw, const float *x, long ldx,
+                                               long r0, long n, long lo, long hi, int c0, int C, long pf) {
+    // Pairs q in [qa, qb) have both rows inside [lo, hi): one tight loop per
+    // vector of channels (the channel loop inside the pair loop, as first
+    // written, cost three times the instructions in pointer and mask work).
+    const long qa = CK_MIN(n, lo > r0 ? (lo - r0 + 1) / 2 : 0), qb = CK_MAX(qa, CK_MIN(n, (hi - r0) / 2));
+    const int full = C / VL * VL;
+    const vmask m = vmask_first(C - full);
+    for (int j = 0; j < ldw; j += VL) {
+        const float *xa = x + (r0 + 2 * qa) * ldx + c0 + j;
+        unsigned *y = out + qa * ldw + j;
+        if (j < full) {
+            for (long q = qa; q < qb; q++, xa += 2 * ldx, y += ldw) {
+                __builtin_prefetch(xa + pf * ldx, 0, 2);
+                __builtin_prefetch(xa + (pf + 1) * ldx, 0, 2);
+                vstore_bf16_pairs(y, vload(xa), vload(xa + ldx));
+            }
+        } else if (j < C) {
+            for (long q = qa; q < qb; q++, xa += 2 * ldx, y += ldw)
+                vstore_bf16_pairs(y, vloadm(xa, m, vzero()), vloadm(xa + ldx, m, vzero()));
+        } else {
+            for (long q = qa; q < qb; q++, y += ldw) vstore_bf16_pairs(y, vzero(), vzero());
+        }
+    }
+    // The pairs at the edges: one row (or both) outside [lo, hi), a zero.
+    for (long q = 0; q < n; q++) {
+        if (q == qa) q = qb;
+        if (q >= n) break;
+        const long ra = r0 + 2 * q, rb = ra + 1;
+        const float *xa = ra >= lo && ra < hi ? x + ra * ldx + c0 : 0;
+        const float *xb = rb >= lo && rb < hi ? x + rb * ldx + c0 : 0;
+        for (int j = 0; j < ldw; j += VL) {
+            const vmask mj = vmask_first(CK_MAX(0, CK_MIN(VL, C - j)));
+            vec a = xa ? vloadm(xa + j, mj, vzero()) : vzero();
+            vec b = xb ? vloadm(xb + j, mj, vzero()) : vzero();
+            vstore_bf16_pairs(out + q * ldw + j, a, b);
+        }
+    }
+}
+
+static TARGET void FN(conv_backward_weight_bf16)(float *dweight, float *dbias,
+                                                 const float *dout, long lddo, const float *inp, long ldi,
+                                                 long t0, long t1, int Cin, int Cout, int K, long d) {
+    unsigned gp[TC / 2 * WG_SLAB] __attribute__((aligned(64)));
+    unsigned xp[TC / 2 * WG_SLAB] __attribute__((aligned(64)));
+    for (long ta = t0; ta < t1; ta += TC) {
+        const long tb = CK_MIN(t1, ta + TC), n = (tb - ta + 1) / 2;
+        const long pf = tb < t1 ? TC : 0;  // the next block's rows, asked for while rounding these
+        if (dbias) FN(column_sums_range)(dbias, dout, lddo, ta, tb, Cout);
+        for (int os = 0; os < Cout; os += WG_SLAB) {
+            const int ow = CK_MIN(WG_SLAB, Cout - os);
+            const long ldg = (ow + VL - 1) / VL * VL;
+            FN(pair_rows)(gp, ldg, dout, lddo, ta, n, ta, tb, os, ow, pf);
+            for (int k = 0; k < K; k++) {
+                const long s = (long)(K - 1 - k) * d;
+                if (s >= tb) continue;  // every input row of this tap is before row 0
+                for (int cs = 0; cs < Cin; cs += WG_SLAB) {
+                    const int cw = CK_MIN(WG_SLAB, Cin - cs);
+                    const long ldx = (cw + VL - 1) / VL * VL;
+                    FN(pair_rows)(xp, ldx, inp, ldi, ta - s, n, 0, tb - s, cs, cw, pf);
+                    // The copies indexed as the tiles index dout and inp: pair q
+                    // is "row" q, output o at word o − os, input c at word c − cs.
+                    // (Offset as integers: the pointers lie before the arrays.)
+                    const float *g = (const float *)((uintptr_t)gp - (uintptr_t)os * sizeof *gp);
+                    const float *x = (const float *)((uintptr_t)xp - (uintptr_t)cs * sizeof *xp);
+                    FN(wg_tiles)(1, dweight + (long)k * Cout * Cin, Cin, os, os + ow, cs, cs + cw, g, ldg, x, ldx, 0, n, 0, 0, 0);
                 }
             }
         }
@@ -991,6 +1105,7 @@ const ck_kernels FN(ck_table) = {
     .conv_gated_forward = FN(conv_gated_forward),
     .conv_backward_input = FN(conv_backward_input),
     .conv_backward_weight = FN(conv_backward_weight),
+    .conv_backward_weight_bf16 = FN(conv_backward_weight_bf16),
     .gated_backward_product = FN(gated_backward_product),
     .bf16_native = BF16_NATIVE,
     .conv_forward_bf16 = FN(conv_forward_bf16),

@@ -163,14 +163,26 @@ extension Kernels {
     /// `dweight` is (K, Cout, Cin) like the weight. The reduction runs over
     /// time in blocks of rows that stay in L1. Cost: 2·K·Cin·Cout flops per
     /// row; no allocation.
+    ///
+    /// With `operands: .bf16` (mixed precision) the products take `dout` and
+    /// `inp` rounded to bf16 and accumulate in fp32, two rows at a time in
+    /// `vdpbf16ps`'s order: `acc = (acc + dout[t+1]·inp[t+1−s]) + dout[t]·inp[t−s]`
+    /// for t = first row, first + 2, … (a missing row of a pair is zero). The
+    /// operands stay fp32 rows: the kernel rounds each block of rows into
+    /// that pairing itself, on its stack. `dbias` sums the fp32 `dout`.
     public func convBackwardWeight(
         dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
         dout: UnsafePointer<Float>, doutStride: Int, inp: UnsafePointer<Float>, inStride: Int,
-        rows: Range<Int>, inChannels Cin: Int, outChannels Cout: Int, kernelSize K: Int, dilation d: Int = 1
+        rows: Range<Int>, inChannels Cin: Int, outChannels Cout: Int, kernelSize K: Int, dilation d: Int = 1,
+        operands: Precision = .fp32
     ) {
         precondition(rows.lowerBound >= 0 && K >= 1 && d >= 1 && Cin >= 1 && Cout >= 1, "conv weight gradient: bad sizes")
         precondition(doutStride >= Cout && inStride >= Cin, "conv weight gradient: a stride is shorter than its row")
         if rows.isEmpty { return }
+        if operands == .bf16 {
+            return ck_conv_backward_weight_bf16(table, dweight, dbias, dout, doutStride, inp, inStride, rows.lowerBound, rows.upperBound,
+                                                Int32(Cin), Int32(Cout), Int32(K), d)
+        }
         if variant == .blas {
             return blasConvBackwardWeight(dweight: dweight, dbias: dbias, dout: dout, doutStride: doutStride, inp: inp, inStride: inStride,
                                           rows: rows, inChannels: Cin, outChannels: Cout, kernelSize: K, dilation: d)

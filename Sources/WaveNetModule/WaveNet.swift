@@ -45,13 +45,14 @@ public final class WaveNet {
     /// The operands of the products: `fp32`, or `bf16` (mixed precision).
     ///
     /// In bf16, the dilated convolutions, the residual and skip 1×1s and the
-    /// head's two 1×1s, forward and input gradients, take operands rounded to
-    /// bf16 and accumulate in fp32. What stays fp32: the parameters, their
-    /// gradients (the weight gradients read the fp32 activations), Adam, the
-    /// gated unit, the ReLUs, the softmax and the loss, the embedding and the
-    /// input convolution (2·R² of the ~166k multiply-adds a sample of the
-    /// compact model). Between layers the fp32 activations are kept (the
-    /// weight gradients and the residual sum need them) and each product
+    /// head's two 1×1s, forward, input gradients and weight gradients, take
+    /// operands rounded to bf16 and accumulate in fp32. What stays fp32: the
+    /// parameters, their gradients, Adam, the gated unit, the ReLUs, the
+    /// softmax and the loss, the embedding and the input convolution (2·R² of
+    /// the ~166k multiply-adds a sample of the compact model). Between layers
+    /// the fp32 activations are kept (the weight gradients round their own
+    /// blocks of rows into the time-paired layout they need, and the residual
+    /// sum accumulates in fp32) and each forward or input-gradient product
     /// reads a bf16 copy of its input, rounded once by the layer that made it.
     /// Changing it drops the packed weights and buffers (the next pass makes them).
     public var precision: Precision = .fp32 {
@@ -465,14 +466,14 @@ public final class WaveNet {
                 }
                 let du = grads.du(b), dskip = grads.dskip(b)
                 k.convBackwardWeight(dweight: views.head2Weight, dbias: views.head2Bias, dout: logits, doutStride: V, inp: u, inStride: H,
-                                     rows: block, inChannels: H, outChannels: V, kernelSize: 1)
+                                     rows: block, inChannels: H, outChannels: V, kernelSize: 1, operands: precision)
                 k.headInputGradient(dinp: du, dinpStride: H, dout: logits, doutStride: V, weight: packs.head2, rows: block, time: T,
                                     via: block16)
                 let at = block.lowerBound
                 k.reluBackward(dx: du + at * H, dxStride: H, dy: du + at * H, dyStride: H, y: u + at * H, yStride: H,
                                rows: block.count, channels: H)
                 k.convBackwardWeight(dweight: views.head1Weight, dbias: views.head1Bias, dout: du, doutStride: H, inp: s, inStride: S,
-                                     rows: block, inChannels: S, outChannels: H, kernelSize: 1)
+                                     rows: block, inChannels: S, outChannels: H, kernelSize: 1, operands: precision)
                 k.headInputGradient(dinp: dskip, dinpStride: S, dout: du, doutStride: H, weight: packs.head1, rows: block, time: T,
                                     via: block16)
                 k.reluBackward(dx: dskip + at * S, dxStride: S, dy: dskip + at * S, dyStride: S, y: s + at * S, yStride: S,
@@ -502,7 +503,7 @@ public final class WaveNet {
         for b in 0..<ws.batch {
             // The skip weights of all layers at once: dW_skip (S, L·D) += dskipᵀ · Z.
             k.convBackwardWeight(dweight: views.skipWeight, dbias: nil, dout: grads.dskip(b), doutStride: S, inp: ws.z(b), inStride: L * D,
-                                 rows: rows, inChannels: L * D, outChannels: S, kernelSize: 1)
+                                 rows: rows, inChannels: L * D, outChannels: S, kernelSize: 1, operands: precision)
             // dh holds dL/dh_{l+1}; the last layer's residual is not computed.
             (grads.dh(b) + rows.lowerBound * R).update(repeating: 0, count: rows.count * R)
         }
@@ -515,7 +516,8 @@ public final class WaveNet {
                     let gate = ws.gate(l, b), last = l == L - 1
                     if !last {
                         k.convBackwardWeight(dweight: lp.residualWeight, dbias: lp.residualBias, dout: grads.dh(b), doutStride: R,
-                                             inp: ws.z(b) + l * D, inStride: L * D, rows: tile, inChannels: D, outChannels: R, kernelSize: 1)
+                                             inp: ws.z(b) + l * D, inStride: L * D, rows: tile, inChannels: D, outChannels: R, kernelSize: 1,
+                                             operands: precision)
                     }
                     // dz = dskip·W_skip_l + dh·W_res_l, through the gated unit; dpre
                     // replaces the gate values it is computed from.
@@ -556,7 +558,7 @@ public final class WaveNet {
                     }
                     k.convBackwardWeight(dweight: lp.dilatedWeight, dbias: lp.dilatedBias, dout: ws.gate(l, b), doutStride: 2 * D,
                                          inp: ws.h(l, b), inStride: R, rows: tile, inChannels: R, outChannels: 2 * D,
-                                         kernelSize: c.kernelSize, dilation: c.dilations[l])
+                                         kernelSize: c.kernelSize, dilation: c.dilations[l], operands: precision)
                 }
             }
         }

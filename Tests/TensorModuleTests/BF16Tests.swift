@@ -130,6 +130,46 @@ import TensorModule
         expectClose(fast, naive, tolerance: 2e-6 * Float(s.k * s.cout) + 1e-5, "\(v) \(s.testDescription): bf16 input gradient vs definition")
     }
 
+    /// Wider than a 256-channel slab of the bf16 weight gradient on both
+    /// sides (its stack copies are cut there) with an odd row count.
+    static let weightGradientShapes = shapes + [Shape(t: 23, cin: 300, cout: 270, k: 2, d: 3)]
+
+    /// The weight gradient with bf16 operands (rounded by the kernel itself,
+    /// two rows a vdot2) equals the portable twin bit for bit, and the
+    /// definition (Double sums of the rounded operands) to fp32 accumulation
+    /// error; the bias gradient sums the fp32 dout (in each variant's order,
+    /// so to fp32 accumulation error as well). The rows go in two calls
+    /// split at an odd row, as the wavefront's tiles split them, so that
+    /// pairs start at odd rows and a call ends with half a pair.
+    @Test(arguments: variants, weightGradientShapes)
+    func weightGradientEqualsThePortableTwinAndTheDefinition(_ v: KernelVariant, _ s: Shape) throws {
+        var rng = Xoshiro256(seed: 4)
+        let inStride = s.cin + 3, outStride = s.cout + 1
+        let inp = randomArray(s.t * inStride, rng: &rng), dout = randomArray(s.t * outStride, rng: &rng)
+        let dw0 = randomArray(s.k * s.cout * s.cin, rng: &rng), db0 = randomArray(s.cout, rng: &rng)
+        let split = min(s.t, s.t / 2 | 1)
+        func run(_ k: Kernels) -> (dw: [Float], db: [Float]) {
+            let x = Tensor(inp), g = Tensor(dout), dw = Tensor(dw0), db = Tensor(db0)
+            for rows in [0..<split, split..<s.t] {
+                k.convBackwardWeight(dweight: dw.baseAddress, dbias: db.baseAddress, dout: g.baseAddress, doutStride: outStride,
+                                     inp: x.baseAddress, inStride: inStride, rows: rows, inChannels: s.cin, outChannels: s.cout,
+                                     kernelSize: s.k, dilation: s.d, operands: .bf16)
+            }
+            return (dw.array, db.array)
+        }
+        let fast = run(v.kernels), twin = run(try Kernels(.generic))
+        #expect(fast.dw == twin.dw, "\(v): the bf16 weight gradient differs from the portable twin (\(difference(fast.dw, twin.dw)))")
+        func dense(_ x: [Float], _ c: Int, _ stride: Int) -> [Float] { (0..<s.t).flatMap { x[($0 * stride)..<($0 * stride + c)] } }
+        let x = dense(inp, s.cin, inStride), g = dense(dout, s.cout, outStride)
+        let naive = Reference.causalConvBackward(dout: Self.rounded(g), inp: Self.rounded(x), weight: [Float](repeating: 0, count: s.k * s.cout * s.cin),
+                                                 time: s.t, inChannels: s.cin, outChannels: s.cout, kernelSize: s.k, dilation: s.d)
+        let exactBias = Reference.causalConvBackward(dout: g, inp: x, weight: [Float](repeating: 0, count: s.k * s.cout * s.cin), time: s.t,
+                                                     inChannels: s.cin, outChannels: s.cout, kernelSize: s.k, dilation: s.d).dbias
+        let tol = 1e-5 * Float(s.t) + 1e-6
+        expectClose(fast.dw, zip(dw0, naive.dweight).map(+), tolerance: tol, "\(v) \(s.testDescription): bf16 weight gradient vs definition")
+        expectClose(fast.db, zip(db0, exactBias).map(+), tolerance: tol, "\(v) \(s.testDescription): bias gradient vs fp32 sums")
+    }
+
     /// The bf16 products' rounded outputs (`rounded:`, `roundedZ:`,
     /// `roundedDpre:`) are their fp32 outputs rounded as `roundToBF16` rounds
     /// them, in the rows computed only, leaving an odd width's pad and the

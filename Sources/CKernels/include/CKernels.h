@@ -28,6 +28,7 @@
 #define CKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -98,6 +99,9 @@ typedef struct ck_kernels {
     void (*conv_backward_weight)(float *dweight, float *dbias,
                                  const float *dout, long lddo, const float *inp, long ldi,
                                  long t0, long t1, int Cin, int Cout, int K, long d);
+    void (*conv_backward_weight_bf16)(float *dweight, float *dbias,
+                                      const float *dout, long lddo, const float *inp, long ldi,
+                                      long t0, long t1, int Cin, int Cout, int K, long d);
     void (*gated_backward_product)(float *dpre, long lddp, const float *gate, long ldg,
                                    const float *dskip, long ldds, const float *ws, long ldws, int S,
                                    const float *dres, long lddr, const float *wr, long ldwr, int R,
@@ -252,6 +256,18 @@ static inline void ck_conv_backward_weight(const ck_kernels *k, float *dweight, 
                                            const float *dout, long lddo, const float *inp, long ldi,
                                            long t0, long t1, int Cin, int Cout, int K, long d) {
     k->conv_backward_weight(dweight, dbias, dout, lddo, inp, ldi, t0, t1, Cin, Cout, K, d);
+}
+
+/// ck_conv_backward_weight with bf16 operands: dout and inp (fp32 rows, as
+/// there) rounded to bf16 (ck_bf16_from_float) and the products accumulated
+/// in fp32 two rows at a time, vdpbf16ps's way: per block of rows,
+///   acc = (acc + dout[t+1, o]·inp[t+1-s_k, c]) + dout[t, o]·inp[t-s_k, c]
+/// for t = t0, t0 + 2, … (a row past the block or an input row before 0 is
+/// zero). dbias sums the fp32 dout. Uses 64 KiB of stack; allocates nothing.
+static inline void ck_conv_backward_weight_bf16(const ck_kernels *k, float *dweight, float *dbias,
+                                                const float *dout, long lddo, const float *inp, long ldi,
+                                                long t0, long t1, int Cin, int Cout, int K, long d) {
+    k->conv_backward_weight_bf16(dweight, dbias, dout, lddo, inp, ldi, t0, t1, Cin, Cout, K, d);
 }
 
 /// WaveNet's layer backward up to its gated unit, for rows [t0, t1): z fed
