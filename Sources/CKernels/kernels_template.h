@@ -729,21 +729,22 @@ static ALWAYS_INLINE TARGET void FN(wg_chunk)(int bf, float *dw, int Cin, int o0
 static ALWAYS_INLINE TARGET void FN(wg_tiles)(int bf, float *dw, int Cin, int oa, int ob, int ca, int cb,
                                               const float *dout, long lddo, const float *inp, long ldi,
                                               long ta, long tb, long s, long pf, int pfg) {
+    const int nvec = (cb - ca + VL - 1) / VL;
     for (int o0 = oa; o0 < ob; o0 += OB) {
         const int o1 = CK_MIN(ob, o0 + OB);
-        for (int c0 = ca; c0 < cb; c0 += NV_MAX * VL) {
-            const int nv = CK_MIN(NV_MAX, (cb - c0 + VL - 1) / VL);
-            const int tail = CK_MIN(VL, cb - (c0 + (nv - 1) * VL));
-            const int g = pfg && c0 == ca, x = o0 == oa;
+        for (int v0 = 0; v0 < nvec; v0 += NV_MAX) {
+            int nv = CK_MIN(NV_MAX, nvec - v0);
+            int c0 = ca + v0 * VL;
+            int tail = CK_MIN(VL, cb - (c0 + (nv - 1) * VL));
             switch (nv) {
 #if NV_MAX >= 4
-            case 4: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 4, tail, pf, g, x); break;
+            case 4: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 4, tail, pf, pfg && v0 == 0, o0 == oa); break;
 #endif
 #if NV_MAX >= 3
-            case 3: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 3, tail, pf, g, x); break;
+            case 3: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 3, tail, pf, pfg && v0 == 0, o0 == oa); break;
 #endif
-            case 2: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 2, tail, pf, g, x); break;
-            default: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 1, tail, pf, g, x); break;
+            case 2: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 2, tail, pf, pfg && v0 == 0, o0 == oa); break;
+            default: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 1, tail, pf, pfg && v0 == 0, o0 == oa); break;
             }
         }
     }
