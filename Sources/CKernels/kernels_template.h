@@ -840,9 +840,8 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
 // stalled this loop for a third of the kernel's time.
 static ALWAYS_INLINE TARGET void FN(pair_rows)(unsigned *out, long ldw, const float *x, long ldx,
                                                long r0, long n, long lo, long hi, int c0, int C, long pf) {
-    // Pairs q in [qa, qb) have both rows inside [lo, hi): one tight loop per
-    // vector of channels (the channel loop inside the pair loop, as first
-    // written, cost three times the instructions in pointer and mask work).
+    // Pairs q in [qa, qb) have both rows inside [lo, hi): one loop over them
+    // per vector of channels, then the pairs at the edges.
     const long qa = CK_MIN(n, lo > r0 ? (lo - r0 + 1) / 2 : 0), qb = CK_MAX(qa, CK_MIN(n, (hi - r0) / 2));
     const int full = C / VL * VL;
     const vmask m = vmask_first(C - full);
