@@ -143,31 +143,27 @@ import TensorModule
     /// pairs start at odd rows and a call ends with half a pair.
     @Test(arguments: variants, weightGradientShapes)
     func weightGradientEqualsThePortableTwinAndTheDefinition(_ v: KernelVariant, _ s: Shape) throws {
-        var rng = Xoshiro256(seed: 4)
-        let inStride = s.cin + 3, outStride = s.cout + 1
-        let inp = randomArray(s.t * inStride, rng: &rng), dout = randomArray(s.t * outStride, rng: &rng)
+        let p = ConvolutionTests.Problem(s, seed: 4)
+        var rng = Xoshiro256(seed: 5)
         let dw0 = randomArray(s.k * s.cout * s.cin, rng: &rng), db0 = randomArray(s.cout, rng: &rng)
         let split = min(s.t, s.t / 2 | 1)
         func run(_ k: Kernels) -> (dw: [Float], db: [Float]) {
-            let x = Tensor(inp), g = Tensor(dout), dw = Tensor(dw0), db = Tensor(db0)
+            let x = Tensor(p.inp), g = Tensor(p.dout), dw = Tensor(dw0), db = Tensor(db0)
             for rows in [0..<split, split..<s.t] {
-                k.convBackwardWeight(dweight: dw.baseAddress, dbias: db.baseAddress, dout: g.baseAddress, doutStride: outStride,
-                                     inp: x.baseAddress, inStride: inStride, rows: rows, inChannels: s.cin, outChannels: s.cout,
+                k.convBackwardWeight(dweight: dw.baseAddress, dbias: db.baseAddress, dout: g.baseAddress, doutStride: p.outStride,
+                                     inp: x.baseAddress, inStride: p.inStride, rows: rows, inChannels: s.cin, outChannels: s.cout,
                                      kernelSize: s.k, dilation: s.d, operands: .bf16)
             }
             return (dw.array, db.array)
         }
         let fast = run(v.kernels), twin = run(try Kernels(.generic))
         #expect(fast.dw == twin.dw, "\(v): the bf16 weight gradient differs from the portable twin (\(difference(fast.dw, twin.dw)))")
-        func dense(_ x: [Float], _ c: Int, _ stride: Int) -> [Float] { (0..<s.t).flatMap { x[($0 * stride)..<($0 * stride + c)] } }
-        let x = dense(inp, s.cin, inStride), g = dense(dout, s.cout, outStride)
-        let naive = Reference.causalConvBackward(dout: Self.rounded(g), inp: Self.rounded(x), weight: [Float](repeating: 0, count: s.k * s.cout * s.cin),
-                                                 time: s.t, inChannels: s.cin, outChannels: s.cout, kernelSize: s.k, dilation: s.d)
-        let exactBias = Reference.causalConvBackward(dout: g, inp: x, weight: [Float](repeating: 0, count: s.k * s.cout * s.cin), time: s.t,
-                                                     inChannels: s.cin, outChannels: s.cout, kernelSize: s.k, dilation: s.d).dbias
+        let naive = Reference.causalConvBackward(dout: Self.rounded(p.dense(p.dout, channels: s.cout, stride: p.outStride)),
+                                                 inp: Self.rounded(p.dense(p.inp, channels: s.cin, stride: p.inStride)),
+                                                 weight: p.weight, time: s.t, inChannels: s.cin, outChannels: s.cout, kernelSize: s.k, dilation: s.d)
         let tol = 1e-5 * Float(s.t) + 1e-6
         expectClose(fast.dw, zip(dw0, naive.dweight).map(+), tolerance: tol, "\(v) \(s.testDescription): bf16 weight gradient vs definition")
-        expectClose(fast.db, zip(db0, exactBias).map(+), tolerance: tol, "\(v) \(s.testDescription): bias gradient vs fp32 sums")
+        expectClose(fast.db, zip(db0, p.naiveBackward().dbias).map(+), tolerance: tol, "\(v) \(s.testDescription): bias gradient vs fp32 sums")
     }
 
     /// The bf16 products' rounded outputs (`rounded:`, `roundedZ:`,
