@@ -69,15 +69,21 @@ __attribute__((target("avx512f,avx512bf16"))) static double time_bf16_dot(long r
 }
 #endif
 
+int ck_bf16_dot_forced(void) {
+    const char *forced = getenv("PBTWAVE_BF16_DOT");
+    if (forced && !strcmp(forced, "native")) return 1;
+    if (forced && !strcmp(forced, "fma")) return 0;
+    return -1;
+}
+
 int ck_bf16_native_is_faster(void) {
 #if defined(__x86_64__)
     static _Atomic int answer = -1;  // -1: not measured yet
     int known = answer;
     if (known >= 0) return known;
     if (!(ck_supported_isas() & (1u << CK_AVX512_BF16))) return answer = 0;
-    const char *forced = getenv("PBTWAVE_BF16_DOT");
-    if (forced && !strcmp(forced, "native")) return answer = 1;
-    if (forced && !strcmp(forced, "fma")) return answer = 0;
+    const int forced = ck_bf16_dot_forced();
+    if (forced >= 0) return answer = forced;
     // Best of three short runs each (about a millisecond in all).
     double native = 1e9, fma = 1e9;
     for (int r = 0; r < 3; r++) {

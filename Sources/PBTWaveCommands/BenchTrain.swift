@@ -74,12 +74,10 @@ struct BenchTrain: ParsableCommand {
         let flops = Double(config.forwardMACsPerSample) * 6
         let peer = try peerCommand(config)
         if precision == .bf16 {
-            // Which way the choice was made: PBTWAVE_BF16_DOT, or the probe at start.
-            let forced = ProcessInfo.processInfo.environment["PBTWAVE_BF16_DOT"].flatMap {
-                $0 == "native" || $0 == "fma" ? " (PBTWAVE_BF16_DOT=\($0))" : nil
-            }
-            print(kernels.nativeBF16 ? "bf16 dot product: vdpbf16ps" + (forced ?? "")
-                  : Kernels.bf16DotAvailable ? "bf16 dot product: two FMAs" + (forced ?? " (faster than vdpbf16ps on this CPU, measured at start)")
+            let forced = Kernels.bf16DotAvailable && Kernels.bf16DotForced
+            print(kernels.nativeBF16 ? "bf16 dot product: vdpbf16ps" + (forced ? " (PBTWAVE_BF16_DOT=native)" : "")
+                  : Kernels.bf16DotAvailable ? "bf16 dot product: two FMAs"
+                      + (forced ? " (PBTWAVE_BF16_DOT=fma)" : " (faster than vdpbf16ps on this CPU, measured at start)")
                   : "warning: no bf16 dot product (AVX512_BF16) on this CPU; bf16 runs its emulation by FMAs")
         }
 

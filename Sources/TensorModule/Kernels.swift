@@ -119,6 +119,10 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     /// where it is faster than two FMAs (`nativeBF16` says which it chose).
     public static var bf16DotAvailable: Bool { ck_supported_isas() & (1 << CK_AVX512_BF16.rawValue) != 0 }
 
+    /// Whether `PBTWAVE_BF16_DOT` (`native` or `fma`) made that choice
+    /// instead of the measurement at start.
+    public static var bf16DotForced: Bool { ck_bf16_dot_forced() >= 0 }
+
     public var description: String {
         variant == .blas ? "blas (OpenBLAS products, \(instructionSet) pointwise)" : variant.rawValue
     }

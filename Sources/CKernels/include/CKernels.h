@@ -166,6 +166,10 @@ ck_isa ck_best_isa(void);
 /// same bits, so the choice changes speed only. 0 without AVX512_BF16.
 int ck_bf16_native_is_faster(void);
 
+/// PBTWAVE_BF16_DOT's choice: 1 (native), 0 (fma), or -1 when it is unset
+/// or names neither (then ck_bf16_native_is_faster measures).
+int ck_bf16_dot_forced(void);
+
 /// The kernels of `isa`, or NULL if this CPU cannot run that variant (or it
 /// was not compiled for this architecture).
 const ck_kernels *ck_kernels_for(ck_isa isa);
