@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
         double t0 = now();
         for (long i = 0; i < reps; i++) switch (op) {
             case 'w': k->conv_backward_weight(dw, nodb ? NULL : db, out, Cout, inp, Cin, 0, T, Cin, Cout, K, d); break;
-            case 'W': k->conv_backward_weight_bf16(dw, nodb ? NULL : db, out, Cout, inp, Cin, 0, T, Cin, Cout, K, d); break;
+            case 'W': k->conv_backward_weight_bf16(dw, nodb ? NULL : db, out, NULL, Cout, inp, NULL, Cin, 0, T, Cin, Cout, K, d); break;
             case 'f': k->conv_forward(out, Cout, out, Cout, inp, Cin, wp, 0, T, Cin, Cout, K, d, 0); break;
             case 'g': k->conv_gated_forward(out, Cout, inp + N * Cin, Cout / 2, inp, Cin, wp, 0, T, Cin, Cout / 2, K, d); break;
             case 'b': {

@@ -115,5 +115,22 @@ static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
     for (int i = 0; i < n; i++) q[i] = t[i];
 }
 
+// bf16 rows as they are stored (see kernels_avx512.c): n values (the rest
+// zero; a NULL row is all zeros) widened to fp32, or two rows as time pairs.
+static ALWAYS_INLINE TARGET __m128i load_bf16_row(const unsigned short *q, int n) {
+    if (!q || n <= 0) return _mm_setzero_si128();
+    if (n >= VL) return _mm_loadu_si128((const __m128i *)q);
+    unsigned short t[VL] = { 0 };
+    memcpy(t, q, (size_t)n * sizeof *q);
+    return _mm_loadu_si128((const __m128i *)t);
+}
+static ALWAYS_INLINE TARGET vec vload_bf16(const unsigned short *q, int n) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(load_bf16_row(q, n)), 16));
+}
+static ALWAYS_INLINE TARGET void vpair16(unsigned *q, const unsigned short *a, const unsigned short *b, int n) {
+    __m128i x = load_bf16_row(a, n), y = load_bf16_row(b, n);
+    _mm256_storeu_si256((__m256i *)q, _mm256_set_m128i(_mm_unpackhi_epi16(x, y), _mm_unpacklo_epi16(x, y)));
+}
+
 #include "kernels_template.h"
 #endif

@@ -125,5 +125,22 @@ static ALWAYS_INLINE TARGET void vstore_bf16_pairs(unsigned *q, vec lo, vec hi) 
 }
 #endif
 
+// bf16 rows as they are stored (16-bit values, channel after channel): n
+// of them (the rest zero; a NULL row is all zeros) widened to fp32, or two
+// rows interleaved into words of a time pair: word i = (a[i], b[i]).
+static ALWAYS_INLINE TARGET __m256i load_bf16_row(const unsigned short *q, int n) {
+    if (!q || n <= 0) return _mm256_setzero_si256();
+    return n >= VL ? _mm256_loadu_si256((const __m256i *)q) : _mm256_maskz_loadu_epi16((__mmask16)((1u << n) - 1u), q);
+}
+static ALWAYS_INLINE TARGET vec vload_bf16(const unsigned short *q, int n) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(load_bf16_row(q, n)), 16));
+}
+static ALWAYS_INLINE TARGET void vpair16(unsigned *q, const unsigned short *a, const unsigned short *b, int n) {
+    static const unsigned short interleave[32] = { 0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                                   8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47 };
+    _mm512_storeu_si512(q, _mm512_permutex2var_epi16(_mm512_zextsi256_si512(load_bf16_row(a, n)), _mm512_loadu_si512(interleave),
+                                                     _mm512_zextsi256_si512(load_bf16_row(b, n))));
+}
+
 #include "kernels_template.h"
 #endif

@@ -91,4 +91,16 @@ static ALWAYS_INLINE void vstore_bf16_pairs(unsigned *q, vec lo, vec hi) {
     for (int i = 0; i < VL; i++) q[i] = (unsigned)ck_bf16_from_float(lo[i]) | (unsigned)ck_bf16_from_float(hi[i]) << 16;
 }
 
+// bf16 rows as they are stored (see kernels_avx512.c): n values (the rest
+// zero; a NULL row is all zeros) widened to fp32, or two rows as time pairs.
+static ALWAYS_INLINE vec vload_bf16(const unsigned short *q, int n) {
+    vec v = vzero();
+    for (int i = 0; q && i < n && i < VL; i++) v[i] = ck_float_from_bf16(q[i]);
+    return v;
+}
+static ALWAYS_INLINE void vpair16(unsigned *q, const unsigned short *a, const unsigned short *b, int n) {
+    for (int i = 0; i < VL; i++)
+        q[i] = i < n ? (unsigned)(a ? a[i] : 0) | (unsigned)(b ? b[i] : 0) << 16 : 0;
+}
+
 #include "kernels_template.h"

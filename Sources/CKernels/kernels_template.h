@@ -407,7 +407,7 @@ static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const F
     const vec one = vset1(1.0f);
     UNROLL for (int i = 0; i < MR; i++) {
         const float *th = gate + (t + i) * ldg, *sg = th + D;
-        float *da = dpre + (t + i) * lddp, *dg = da + D;
+        float *da = dpre ? dpre + (t + i) * lddp : 0;
         UNROLL for (int v = 0; v < NV; v++) {
             int j = (int)off[v], n = CK_MIN(VL, D - j);
             vmask m = vmask_first(CK_MAX(n, 0));
@@ -415,8 +415,8 @@ static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const F
             vec gs = vmul(acc[i][v], sg_v);
             vec va = vmul(gs, vsub(one, vmul(th_v, th_v)));
             vec vg = vmul(vmul(gs, th_v), vsub(one, sg_v));
-            if (n >= VL) { vstore(da + j, va); vstore(dg + j, vg); }
-            else if (n > 0) { vstorem(da + j, va, m); vstorem(dg + j, vg, m); }
+            if (da && n >= VL) { vstore(da + j, va); vstore(da + D + j, vg); }
+            else if (da && n > 0) { vstorem(da + j, va, m); vstorem(da + D + j, vg, m); }
             if (dpre16 && n > 0) {
                 unsigned short *da16 = dpre16 + (t + i) * lddp16;
                 vstore_bf16(da16 + j, va, n);
@@ -755,23 +755,26 @@ static ALWAYS_INLINE TARGET void FN(wg_tiles)(int bf, float *dw, int Cin, int oa
 // the one before it in its set, so one or two sets (as this was written
 // first) left the adders idle most of the time and cost a 16-wide weight
 // gradient a quarter of its time in the bias sum.
-static ALWAYS_INLINE TARGET void FN(colsum_chunk)(float *sums, const float *x, long ldx, long t0, long t1,
-                                                  int c0, int C, int NV) {
+static ALWAYS_INLINE TARGET void FN(colsum_chunk)(float *sums, const float *x, const unsigned short *x16, long ldx,
+                                                  long t0, long t1, int c0, int C, int NV) {
     const int U = NV == 1 ? 8 : NV == 2 ? 4 : 2;
     vec acc[8][NV_MAX];
     vmask m[NV_MAX];
+    int n[NV_MAX];
     UNROLL for (int v = 0; v < NV; v++) {
-        m[v] = vmask_first(CK_MAX(0, CK_MIN(VL, C - c0 - v * VL)));
+        n[v] = CK_MAX(0, CK_MIN(VL, C - c0 - v * VL));
+        m[v] = vmask_first(n[v]);
         UNROLL for (int u = 0; u < U; u++) acc[u][v] = vzero();
     }
+    // Row t's vector v: fp32 rows, or bf16 rows (x16) widened.
+#define COLSUM_ROW(t, v) (x16 ? vload_bf16(x16 + (t) * ldx + c0 + (v) * VL, n[v]) : vloadm(x + (t) * ldx + c0 + (v) * VL, m[v], vzero()))
     long t = t0;
     for (; t + U <= t1; t += U)
         UNROLL for (int u = 0; u < U; u++)
-            UNROLL for (int v = 0; v < NV; v++)
-                acc[u][v] = vadd(acc[u][v], vloadm(x + (t + u) * ldx + c0 + v * VL, m[v], vzero()));
+            UNROLL for (int v = 0; v < NV; v++) acc[u][v] = vadd(acc[u][v], COLSUM_ROW(t + u, v));
     for (; t < t1; t++)
-        UNROLL for (int v = 0; v < NV; v++)
-            acc[0][v] = vadd(acc[0][v], vloadm(x + t * ldx + c0 + v * VL, m[v], vzero()));
+        UNROLL for (int v = 0; v < NV; v++) acc[0][v] = vadd(acc[0][v], COLSUM_ROW(t, v));
+#undef COLSUM_ROW
     UNROLL for (int v = 0; v < NV; v++) {
         UNROLL for (int h = U / 2; h >= 1; h /= 2)
             UNROLL for (int u = 0; u < h; u++) acc[u][v] = vadd(acc[u][v], acc[u + h][v]);
@@ -780,20 +783,27 @@ static ALWAYS_INLINE TARGET void FN(colsum_chunk)(float *sums, const float *x, l
     }
 }
 
-static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, long t0, long t1, int C) {
+// sums[c] += Σ_{t0 ≤ t < t1} x[t·ldx + c] for c < C: x's fp32 rows, or (x16
+// not NULL, x NULL) its bf16 rows, ldx then counting bf16 values.
+static ALWAYS_INLINE TARGET void FN(colsums)(float *sums, const float *x, const unsigned short *x16, long ldx,
+                                             long t0, long t1, int C) {
     for (int c0 = 0; c0 < C; c0 += NV_MAX * VL) {
         int nv = CK_MIN(NV_MAX, (C - c0 + VL - 1) / VL);
         switch (nv) {
 #if NV_MAX >= 4
-        case 4: FN(colsum_chunk)(sums, x, ldx, t0, t1, c0, C, 4); break;
+        case 4: FN(colsum_chunk)(sums, x, x16, ldx, t0, t1, c0, C, 4); break;
 #endif
 #if NV_MAX >= 3
-        case 3: FN(colsum_chunk)(sums, x, ldx, t0, t1, c0, C, 3); break;
+        case 3: FN(colsum_chunk)(sums, x, x16, ldx, t0, t1, c0, C, 3); break;
 #endif
-        case 2: FN(colsum_chunk)(sums, x, ldx, t0, t1, c0, C, 2); break;
-        default: FN(colsum_chunk)(sums, x, ldx, t0, t1, c0, C, 1); break;
+        case 2: FN(colsum_chunk)(sums, x, x16, ldx, t0, t1, c0, C, 2); break;
+        default: FN(colsum_chunk)(sums, x, x16, ldx, t0, t1, c0, C, 1); break;
         }
     }
+}
+
+static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, long t0, long t1, int C) {
+    FN(colsums)(sums, x, 0, ldx, t0, t1, C);
 }
 
 static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
@@ -823,22 +833,30 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
 // t + 1 of one channel (t in the low half), the lanes are input channels and
 // the broadcast word is dout's rows t, t + 1 of one output channel, so one
 // vdot2 adds acc + dout[t+1]·inp[t+1-s] + dout[t]·inp[t-s] (rounded after
-// each addition, as every bf16 product). The caller's rows stay fp32: each
-// block of TC rows is rounded into that layout on the stack, SLAB channels at
-// a time (dout's once per block, each tap's inputs once per tap), where all
-// the block's tiles read it from L1; no copy outlives the call. A row missing
-// from a pair (an input row before 0, a row past the block) is zero. The bias
-// gradient sums the fp32 dout.
+// each addition, as every bf16 product). The caller's rows are fp32 or
+// already bf16 (then channel after channel, as the other bf16 products read
+// them): each block of TC rows is rounded (or only interleaved) into that
+// layout on the stack, SLAB channels at a time (dout's once per block, each
+// tap's inputs once per tap), where all the block's tiles read it from L1; no
+// copy outlives the call. A row missing from a pair (an input row before 0, a
+// row past the block) is zero. The bias gradient sums dout's rows as given.
+//
+// Reading the bf16 rows the forward and backward products already wrote,
+// rather than fp32 rows, halves the bytes this kernel reads and spares the
+// rounding (a quarter of its time with fp32 operands), and lets a bf16 step
+// skip writing the fp32 copies only the weight gradients read (z, dpre).
 
 #define WG_SLAB 256
 
 // Words out[q·ldw + j], j < ldw (a multiple of VL): rows r0 + 2q and r0 + 2q + 1
 // (q < n) of x's channels [c0, c0 + C) as pairs of bf16; rows outside [lo, hi)
-// and channels past C are zero. It also asks for the rows pf further on (the
-// next block's; pf = 0 on the last block), as the fp32 tiles do: the rows
-// come from the forward pass, often from memory, and without it the loads
-// stalled this loop for a third of the kernel's time.
-static ALWAYS_INLINE TARGET void FN(pair_rows)(unsigned *out, long ldw, const float *x, long ldx,
+// and channels past C are zero. x is fp32 rows (rounded here), or, with x16
+// (x NULL), rows already in bf16, ldx then counting bf16 values (only
+// interleaved: the same words). It also asks for the rows pf further on
+// (the next block's; pf = 0 on the last block), as the fp32 tiles do: the
+// rows come from the forward pass, often from memory, and without it the
+// loads stalled this loop for a third of the kernel's time.
+static ALWAYS_INLINE TARGET void FN(pair_rows)(unsigned *out, long ldw, const float *x, const unsigned short *x16, long ldx,
                                                long r0, long n, long lo, long hi, int c0, int C, long pf) {
     // Pairs q in [qa, qb) have both rows inside [lo, hi): one loop over them
     // per vector of channels, then the pairs at the edges.
@@ -846,8 +864,18 @@ static ALWAYS_INLINE TARGET void FN(pair_rows)(unsigned *out, long ldw, const fl
     const int full = C / VL * VL;
     const vmask m = vmask_first(C - full);
     for (int j = 0; j < ldw; j += VL) {
-        const float *xa = x + (r0 + 2 * qa) * ldx + c0 + j;
         unsigned *y = out + qa * ldw + j;
+        if (x16) {
+            const unsigned short *xa = x16 + (r0 + 2 * qa) * ldx + c0 + j;
+            const int nj = CK_MAX(0, CK_MIN(VL, C - j));
+            for (long q = qa; q < qb; q++, xa += 2 * ldx, y += ldw) {
+                __builtin_prefetch(xa + pf * ldx, 0, 2);
+                __builtin_prefetch(xa + (pf + 1) * ldx, 0, 2);
+                vpair16(y, xa, xa + ldx, nj);
+            }
+            continue;
+        }
+        const float *xa = x + (r0 + 2 * qa) * ldx + c0 + j;
         if (j < full) {
             for (long q = qa; q < qb; q++, xa += 2 * ldx, y += ldw) {
                 __builtin_prefetch(xa + pf * ldx, 0, 2);
@@ -866,37 +894,46 @@ static ALWAYS_INLINE TARGET void FN(pair_rows)(unsigned *out, long ldw, const fl
         if (q == qa) q = qb;
         if (q >= n) break;
         const long ra = r0 + 2 * q, rb = ra + 1;
-        const float *xa = ra >= lo && ra < hi ? x + ra * ldx + c0 : 0;
-        const float *xb = rb >= lo && rb < hi ? x + rb * ldx + c0 : 0;
+        const int ina = ra >= lo && ra < hi, inb = rb >= lo && rb < hi;
         for (int j = 0; j < ldw; j += VL) {
-            const vmask mj = vmask_first(CK_MAX(0, CK_MIN(VL, C - j)));
-            vec a = xa ? vloadm(xa + j, mj, vzero()) : vzero();
-            vec b = xb ? vloadm(xb + j, mj, vzero()) : vzero();
+            const int nj = CK_MAX(0, CK_MIN(VL, C - j));
+            if (x16) {
+                vpair16(out + q * ldw + j, ina ? x16 + ra * ldx + c0 + j : 0, inb ? x16 + rb * ldx + c0 + j : 0, nj);
+                continue;
+            }
+            const vmask mj = vmask_first(nj);
+            vec a = ina ? vloadm(x + ra * ldx + c0 + j, mj, vzero()) : vzero();
+            vec b = inb ? vloadm(x + rb * ldx + c0 + j, mj, vzero()) : vzero();
             vstore_bf16_pairs(out + q * ldw + j, a, b);
         }
     }
 }
 
+// dout and inp each as fp32 rows (dout, inp; rounded here) or as bf16 rows
+// (dout16, inp16, the fp32 pointer NULL; strides then count bf16 values, and
+// any channel offset is fine: the rows are only interleaved). dbias sums
+// the rows given, fp32 or bf16.
 static TARGET void FN(conv_backward_weight_bf16)(float *dweight, float *dbias,
-                                                 const float *dout, long lddo, const float *inp, long ldi,
+                                                 const float *dout, const unsigned short *dout16, long lddo,
+                                                 const float *inp, const unsigned short *inp16, long ldi,
                                                  long t0, long t1, int Cin, int Cout, int K, long d) {
     unsigned gp[TC / 2 * WG_SLAB] __attribute__((aligned(64)));
     unsigned xp[TC / 2 * WG_SLAB] __attribute__((aligned(64)));
     for (long ta = t0; ta < t1; ta += TC) {
         const long tb = CK_MIN(t1, ta + TC), n = (tb - ta + 1) / 2;
-        const long pf = tb < t1 ? TC : 0;  // the next block's rows, asked for while rounding these
-        if (dbias) FN(column_sums_range)(dbias, dout, lddo, ta, tb, Cout);
+        const long pf = tb < t1 ? TC : 0;  // the next block's rows, asked for while pairing these
+        if (dbias) FN(colsums)(dbias, dout, dout16, lddo, ta, tb, Cout);
         for (int os = 0; os < Cout; os += WG_SLAB) {
             const int ow = CK_MIN(WG_SLAB, Cout - os);
             const long ldg = (ow + VL - 1) / VL * VL;
-            FN(pair_rows)(gp, ldg, dout, lddo, ta, n, ta, tb, os, ow, pf);
+            FN(pair_rows)(gp, ldg, dout, dout16, lddo, ta, n, ta, tb, os, ow, pf);
             for (int k = 0; k < K; k++) {
                 const long s = (long)(K - 1 - k) * d;
                 if (s >= tb) continue;  // every input row of this tap is before row 0
                 for (int cs = 0; cs < Cin; cs += WG_SLAB) {
                     const int cw = CK_MIN(WG_SLAB, Cin - cs);
                     const long ldx = (cw + VL - 1) / VL * VL;
-                    FN(pair_rows)(xp, ldx, inp, ldi, ta - s, n, 0, tb - s, cs, cw, pf);
+                    FN(pair_rows)(xp, ldx, inp, inp16, ldi, ta - s, n, 0, tb - s, cs, cw, pf);
                     // The copies indexed as the tiles index dout and inp: pair q
                     // is "row" q, output o at word o − os, input c at word c − cs.
                     // (Offset as integers: the pointers lie before the arrays.)

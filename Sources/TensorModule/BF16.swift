@@ -99,9 +99,9 @@ extension Kernels {
 
     /// `convGatedForward` with bf16 operands (see the bf16 `convForward`);
     /// the gated unit runs in fp32 on the fp32 sums. With `roundedZ`, z is
-    /// also written there rounded to bf16.
+    /// also written there rounded to bf16; `z` may then be nil.
     public func convGatedForward(
-        gate: UnsafeMutablePointer<Float>, gateStride: Int, z: UnsafeMutablePointer<Float>, zStride: Int,
+        gate: UnsafeMutablePointer<Float>, gateStride: Int, z: UnsafeMutablePointer<Float>?, zStride: Int,
         inp: UnsafePointer<UInt16>, inStride: Int, weight w: PackedConv, rows: Range<Int>, dilation d: Int = 1,
         roundedZ: BF16Rows? = nil
     ) {
@@ -110,6 +110,7 @@ extension Kernels {
         precondition(rows.lowerBound >= 0 && d >= 1, "gated conv: rows \(rows) must start at ≥ 0, dilation \(d) ≥ 1")
         precondition(gateStride >= 2 * D && zStride >= D && inStride >= BF16Buffer.stride(channels: w.inChannels) && inStride % 2 == 0,
                      "gated conv: a stride is shorter than its row (or odd)")
+        precondition(z != nil || roundedZ != nil, "gated conv: no output (z and roundedZ both nil)")
         roundedZ?.check(channels: D)
         if rows.isEmpty { return }
         ck_conv_gated_forward_bf16(table, gate, gateStride, z, zStride, inp, inStride, w.forward.baseAddress,
@@ -136,12 +137,31 @@ extension Kernels {
                                     rounded?.base, rounded?.stride ?? 0)
     }
 
+    /// `convBackwardWeight` with `operands: .bf16` on operands already in
+    /// bf16: `dout` and `inp` as bf16 rows (as the other bf16 products read
+    /// and write them; strides in bf16 values, any start, e.g. one layer's
+    /// columns of stacked rows). The same sums, bit for bit, as rounding fp32
+    /// rows in the kernel; `dbias` sums the bf16 values of `dout`. Reads half
+    /// the bytes and rounds nothing. Cost: 2·K·Cin·Cout flops a row; no allocation.
+    public func convBackwardWeight(
+        dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
+        dout: UnsafePointer<UInt16>, doutStride: Int, inp: UnsafePointer<UInt16>, inStride: Int,
+        rows: Range<Int>, inChannels Cin: Int, outChannels Cout: Int, kernelSize K: Int, dilation d: Int = 1
+    ) {
+        precondition(rows.lowerBound >= 0 && K >= 1 && d >= 1 && Cin >= 1 && Cout >= 1, "conv weight gradient: bad sizes")
+        precondition(doutStride >= Cout && inStride >= Cin, "conv weight gradient: a stride is shorter than its row")
+        if rows.isEmpty { return }
+        ck_conv_backward_weight_bf16(table, dweight, dbias, nil, dout, doutStride, nil, inp, inStride,
+                                     rows.lowerBound, rows.upperBound, Int32(Cin), Int32(Cout), Int32(K), d)
+    }
+
     /// `gatedBackward` (the layer backward up to the gated unit) with bf16
     /// operands: dskip and dres as bf16 rows, both weights bf16-packed; dz
     /// accumulates in fp32 and the unit's backward runs in fp32. With
-    /// `roundedDpre`, dpre (2D a row) is also written there rounded to bf16.
+    /// `roundedDpre`, dpre (2D a row) is also written there rounded to bf16;
+    /// `dpre` may then be nil (only the bf16 rows are written).
     public func gatedBackward(
-        dpre: UnsafeMutablePointer<Float>, dpreStride: Int, gate: UnsafePointer<Float>, gateStride: Int,
+        dpre: UnsafeMutablePointer<Float>?, dpreStride: Int, gate: UnsafePointer<Float>, gateStride: Int,
         skipGradient dskip: UnsafePointer<UInt16>, skipStride: Int, skipWeight ws: PackedConv, skipColumn: Int,
         residualGradient dres: UnsafePointer<UInt16>?, residualStride: Int, residualWeight wr: PackedConv?,
         rows: Range<Int>, channels D: Int, roundedDpre: BF16Rows? = nil
@@ -154,6 +174,7 @@ extension Kernels {
                      && skipStride >= BF16Buffer.stride(channels: ws.outChannels) && skipStride % 2 == 0
                      && (dres == nil || (residualStride >= BF16Buffer.stride(channels: wr!.outChannels) && residualStride % 2 == 0)),
                      "gated backward: bad rows or strides")
+        precondition(dpre != nil || roundedDpre != nil, "gated backward: no output (dpre and roundedDpre both nil)")
         roundedDpre?.check(channels: 2 * D)
         if rows.isEmpty { return }
         ck_gated_backward_product_bf16(table, dpre, dpreStride, gate, gateStride, dskip, skipStride,

@@ -170,6 +170,7 @@ extension Kernels {
     /// for t = first row, first + 2, … (a missing row of a pair is zero). The
     /// operands stay fp32 rows: the kernel rounds each block of rows into
     /// that pairing itself, on its stack. `dbias` sums the fp32 `dout`.
+    /// (Operands already in bf16: the bf16-rows `convBackwardWeight`.)
     public func convBackwardWeight(
         dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?,
         dout: UnsafePointer<Float>, doutStride: Int, inp: UnsafePointer<Float>, inStride: Int,
@@ -180,8 +181,8 @@ extension Kernels {
         precondition(doutStride >= Cout && inStride >= Cin, "conv weight gradient: a stride is shorter than its row")
         if rows.isEmpty { return }
         if operands == .bf16 {
-            return ck_conv_backward_weight_bf16(table, dweight, dbias, dout, doutStride, inp, inStride, rows.lowerBound, rows.upperBound,
-                                                Int32(Cin), Int32(Cout), Int32(K), d)
+            return ck_conv_backward_weight_bf16(table, dweight, dbias, dout, nil, doutStride, inp, nil, inStride,
+                                                rows.lowerBound, rows.upperBound, Int32(Cin), Int32(Cout), Int32(K), d)
         }
         if variant == .blas {
             return blasConvBackwardWeight(dweight: dweight, dbias: dbias, dout: dout, doutStride: doutStride, inp: inp, inStride: inStride,

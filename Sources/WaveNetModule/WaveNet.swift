@@ -49,11 +49,13 @@ public final class WaveNet {
     /// operands rounded to bf16 and accumulate in fp32. What stays fp32: the
     /// parameters, their gradients, Adam, the gated unit, the ReLUs, the
     /// softmax and the loss, the embedding and the input convolution (2·R² of
-    /// the ~166k multiply-adds a sample of the compact model). Between layers
-    /// the fp32 activations are kept (the weight gradients round their own
-    /// blocks of rows into the time-paired layout they need, and the residual
-    /// sum accumulates in fp32) and each forward or input-gradient product
-    /// reads a bf16 copy of its input, rounded once by the layer that made it.
+    /// the ~166k multiply-adds a sample of the compact model). Each product
+    /// reads a bf16 copy of its input, rounded once by the layer that made it
+    /// (h, z, dpre, dh, dskip); the weight gradients read the same copies
+    /// (interleaving two rows into the time pairs they need; their bias
+    /// gradients sum the bf16 values). z is kept only in bf16; h and dh stay
+    /// fp32 as well (the residual sums accumulate in fp32), as do the gate
+    /// values and the head's rows (its weight gradients round their own).
     /// Changing it drops the packed weights and buffers (the next pass makes them).
     public var precision: Precision = .fp32 {
         didSet {
@@ -381,14 +383,14 @@ public final class WaveNet {
                     for i in all.index(containing: max(0, tile.lowerBound - reach))..<j { progress.wait(i, reaches: l) }
                 }
                 for b in 0..<ws.batch {
-                    let z = ws.z(b) + l * D
                     if let h16 = ws.bf16 {
                         // bf16: each product reads the bf16 copy its producer
                         // wrote of its own rows beside the fp32 ones (in an
                         // earlier tile, or before the barrier the reader waits at).
+                        // z has only its bf16 copy: every reader takes that one.
                         // (An odd D's pad in the stacked z rows is the next
                         // layer's first value, met by a zero weight.)
-                        k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: z, zStride: L * D, inp: h16.h(l, b),
+                        k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: nil, zStride: L * D, inp: h16.h(l, b),
                                            inStride: h16.hStride, weight: packs.dilated[l], rows: tile, dilation: c.dilations[l],
                                            roundedZ: BF16Rows(h16.z(b) + l * D, stride: h16.zStride))
                         if l < L - 1 {
@@ -398,6 +400,7 @@ public final class WaveNet {
                         }
                         continue
                     }
+                    let z = ws.z(b) + l * D
                     k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: z, zStride: L * D, inp: ws.h(l, b), inStride: R,
                                        weight: packs.dilated[l], rows: tile, dilation: c.dilations[l])
                     if l < L - 1 {
@@ -502,8 +505,14 @@ public final class WaveNet {
         let all = tiles(time: T), progress = threads > 1 ? ws.progress : nil
         for b in 0..<ws.batch {
             // The skip weights of all layers at once: dW_skip (S, L·D) += dskipᵀ · Z.
-            k.convBackwardWeight(dweight: views.skipWeight, dbias: nil, dout: grads.dskip(b), doutStride: S, inp: ws.z(b), inStride: L * D,
-                                 rows: rows, inChannels: L * D, outChannels: S, kernelSize: 1, operands: precision)
+            if let h16 = ws.bf16, let d16 = grads.bf16 {
+                // bf16: the weight gradients read the bf16 rows the products read.
+                k.convBackwardWeight(dweight: views.skipWeight, dbias: nil, dout: d16.dskip(b), doutStride: d16.skipStride,
+                                     inp: h16.z(b), inStride: h16.zStride, rows: rows, inChannels: L * D, outChannels: S, kernelSize: 1)
+            } else {
+                k.convBackwardWeight(dweight: views.skipWeight, dbias: nil, dout: grads.dskip(b), doutStride: S, inp: ws.z(b), inStride: L * D,
+                                     rows: rows, inChannels: L * D, outChannels: S, kernelSize: 1)
+            }
             // dh holds dL/dh_{l+1}; the last layer's residual is not computed.
             (grads.dh(b) + rows.lowerBound * R).update(repeating: 0, count: rows.count * R)
         }
@@ -514,18 +523,20 @@ public final class WaveNet {
                 let lp = views.layers[l]
                 for b in 0..<ws.batch {
                     let gate = ws.gate(l, b), last = l == L - 1
-                    if !last {
-                        k.convBackwardWeight(dweight: lp.residualWeight, dbias: lp.residualBias, dout: grads.dh(b), doutStride: R,
-                                             inp: ws.z(b) + l * D, inStride: L * D, rows: tile, inChannels: D, outChannels: R, kernelSize: 1,
-                                             operands: precision)
-                    }
-                    // dz = dskip·W_skip_l + dh·W_res_l, through the gated unit; dpre
-                    // replaces the gate values it is computed from.
-                    if let d16 = grads.bf16 {
-                        // dh's bf16 rows were written by the layer above's input
-                        // gradient; dpre's go to a copy for the dilated input
-                        // gradient, which gathers later rows (later tiles, other
-                        // members' rows).
+                    if let h16 = ws.bf16, let d16 = grads.bf16 {
+                        // bf16: dh's bf16 rows (dh_{l+1}) were written by the
+                        // layer above's input gradient. dpre's bf16 rows are
+                        // what the dilated input gradient gathers (from later
+                        // rows: later tiles, other members' rows) and what the
+                        // weight gradients read. Its fp32 rows, which nothing
+                        // reads, still replace the gate values: without that
+                        // store this kernel ran ~15 % slower (perf, samples a
+                        // step, three runs; the gate rows come from memory).
+                        if !last {
+                            k.convBackwardWeight(dweight: lp.residualWeight, dbias: lp.residualBias, dout: d16.dh(b),
+                                                 doutStride: d16.residualStride, inp: h16.z(b) + l * D, inStride: h16.zStride, rows: tile,
+                                                 inChannels: D, outChannels: R, kernelSize: 1)
+                        }
                         k.gatedBackward(dpre: gate, dpreStride: 2 * D, gate: gate, gateStride: 2 * D,
                                         skipGradient: d16.dskip(b), skipStride: d16.skipStride, skipWeight: packs.skip, skipColumn: l * D,
                                         residualGradient: last ? nil : d16.dh(b), residualStride: d16.residualStride,
@@ -533,6 +544,12 @@ public final class WaveNet {
                                         roundedDpre: BF16Rows(d16.dpre(l, b), stride: 2 * D))
                         continue
                     }
+                    if !last {
+                        k.convBackwardWeight(dweight: lp.residualWeight, dbias: lp.residualBias, dout: grads.dh(b), doutStride: R,
+                                             inp: ws.z(b) + l * D, inStride: L * D, rows: tile, inChannels: D, outChannels: R, kernelSize: 1)
+                    }
+                    // dz = dskip·W_skip_l + dh·W_res_l, through the gated unit; dpre
+                    // replaces the gate values it is computed from.
                     k.gatedBackward(dpre: gate, dpreStride: 2 * D, gate: gate, gateStride: 2 * D,
                                     skipGradient: grads.dskip(b), skipStride: S, skipWeight: packs.skip, skipColumn: l * D,
                                     residualGradient: last ? nil : grads.dh(b), residualStride: R,
@@ -547,18 +564,21 @@ public final class WaveNet {
                 }
                 for b in 0..<ws.batch {
                     // dh_l = dh_{l+1} (residual path) + the dilated convolution's input gradient.
-                    if let d16 = grads.bf16 {
+                    if let h16 = ws.bf16, let d16 = grads.bf16 {
                         // dh_l's bf16 rows, for the layer below's backward.
                         k.convBackwardInput(dinp: grads.dh(b), dinpStride: R, accumulate: true, dout: d16.dpre(l, b), doutStride: 2 * D,
                                             weight: packs.dilated[l], rows: tile, time: T, dilation: c.dilations[l],
                                             rounded: l > 0 ? BF16Rows(d16.dh(b), stride: d16.residualStride) : nil)
+                        k.convBackwardWeight(dweight: lp.dilatedWeight, dbias: lp.dilatedBias, dout: d16.dpre(l, b), doutStride: 2 * D,
+                                             inp: h16.h(l, b), inStride: h16.hStride, rows: tile, inChannels: R, outChannels: 2 * D,
+                                             kernelSize: c.kernelSize, dilation: c.dilations[l])
                     } else {
                         k.convBackwardInput(dinp: grads.dh(b), dinpStride: R, accumulate: true, dout: ws.gate(l, b), doutStride: 2 * D,
                                             weight: packs.dilated[l], rows: tile, time: T, dilation: c.dilations[l])
+                        k.convBackwardWeight(dweight: lp.dilatedWeight, dbias: lp.dilatedBias, dout: ws.gate(l, b), doutStride: 2 * D,
+                                             inp: ws.h(l, b), inStride: R, rows: tile, inChannels: R, outChannels: 2 * D,
+                                             kernelSize: c.kernelSize, dilation: c.dilations[l])
                     }
-                    k.convBackwardWeight(dweight: lp.dilatedWeight, dbias: lp.dilatedBias, dout: ws.gate(l, b), doutStride: 2 * D,
-                                         inp: ws.h(l, b), inStride: R, rows: tile, inChannels: R, outChannels: 2 * D,
-                                         kernelSize: c.kernelSize, dilation: c.dilations[l], operands: precision)
                 }
             }
         }
@@ -694,7 +714,7 @@ extension WaveNet {
             emb = Tensor(shape: [B, T, R])
             hs = Tensor(shape: [B, L, T, R])
             gates = Tensor(shape: [B, L, T, 2 * D])
-            zs = Tensor(shape: [B, T, L * D])
+            zs = Tensor(shape: precision == .bf16 ? [0] : [B, T, L * D])  // bf16: z in ActivationsBF16 alone
             ss = Tensor(shape: [B, T, S])
             us = Tensor(shape: [B, T, H])
             logits = Tensor(shape: [B * T, c.classes])
@@ -706,7 +726,8 @@ extension WaveNet {
         func h(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { hs.baseAddress + (b * layers + l) * time * residual }
         /// Layer l's [tanh(a) | σ(g)] of sequence b, (T, 2D); its dpre after the backward pass.
         func gate(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { gates.baseAddress + (b * layers + l) * time * 2 * gate }
-        /// Every layer's z of sequence b: (T, L·D), layer l in columns l·D ..< (l+1)·D.
+        /// Every layer's z of sequence b: (T, L·D), layer l in columns l·D ..< (l+1)·D
+        /// (fp32 precision only: in bf16, z is kept only as its bf16 copy).
         func z(_ b: Int) -> UnsafeMutablePointer<Float> { zs.baseAddress + b * time * layers * gate }
         /// ReLU(skip sum) of sequence b: (T, S).
         func s(_ b: Int) -> UnsafeMutablePointer<Float> { ss.baseAddress + b * time * skip }

@@ -156,14 +156,55 @@ import TensorModule
             }
             return (dw.array, db.array)
         }
-        let fast = run(v.kernels), twin = run(try Kernels(.generic))
-        #expect(fast.dw == twin.dw, "\(v): the bf16 weight gradient differs from the portable twin (\(difference(fast.dw, twin.dw)))")
+        let fast = run(v.kernels), twin = run(try Kernels(.generic)), same = fast.dw == twin.dw
+        #expect(same, "\(v): the bf16 weight gradient differs from the portable twin (\(difference(fast.dw, twin.dw)))")
         let naive = Reference.causalConvBackward(dout: Self.rounded(p.dense(p.dout, channels: s.cout, stride: p.outStride)),
                                                  inp: Self.rounded(p.dense(p.inp, channels: s.cin, stride: p.inStride)),
                                                  weight: p.weight, time: s.t, inChannels: s.cin, outChannels: s.cout, kernelSize: s.k, dilation: s.d)
         let tol = 1e-5 * Float(s.t) + 1e-6
         expectClose(fast.dw, zip(dw0, naive.dweight).map(+), tolerance: tol, "\(v) \(s.testDescription): bf16 weight gradient vs definition")
         expectClose(fast.db, zip(db0, p.naiveBackward().dbias).map(+), tolerance: tol, "\(v) \(s.testDescription): bias gradient vs fp32 sums")
+    }
+
+    /// The weight gradient on operands already in bf16 (rows as the other
+    /// bf16 products write them, each operand a column block of wider rows
+    /// at an odd offset, its neighbours huge) equals, bit for bit, the same
+    /// variant rounding the fp32 rows itself; the neighbours reach no result
+    /// (a product with one would be ~1e30), and the bias gradient sums the
+    /// bf16 values of dout (Double sums of them, to fp32 accumulation error).
+    /// Rows in two calls split at an odd row, as above.
+    @Test(arguments: variants, weightGradientShapes)
+    func weightGradientOnBF16RowsEqualsRoundingInTheKernel(_ v: KernelVariant, _ s: Shape) throws {
+        let p = ConvolutionTests.Problem(s, seed: 6), k = v.kernels
+        var rng = Xoshiro256(seed: 7)
+        let dw0 = randomArray(s.k * s.cout * s.cin, rng: &rng), db0 = randomArray(s.cout, rng: &rng)
+        let split = min(s.t, s.t / 2 | 1), huge = BF16Buffer.round(1e30)
+        // The operand's channels at column `at` of rows `stride` wide; every other column huge.
+        func block(_ x: [Float], channels C: Int, stride: Int, at: Int, of width: Int) -> BF16Buffer {
+            let out = BF16Buffer(count: s.t * width)
+            out.baseAddress.update(repeating: huge, count: s.t * width)
+            for t in 0..<s.t { for c in 0..<C { out.baseAddress[t * width + at + c] = BF16Buffer.round(x[t * stride + c]) } }
+            return out
+        }
+        let xw = s.cin + 4, gw = s.cout + 6
+        let x16 = block(p.inp, channels: s.cin, stride: p.inStride, at: 1, of: xw)
+        let g16 = block(p.dout, channels: s.cout, stride: p.outStride, at: 3, of: gw)
+        let x = Tensor(p.inp), g = Tensor(p.dout)
+        let dwRows = Tensor(dw0), dbRows = Tensor(db0), dwKernel = Tensor(dw0), dbKernel = Tensor(db0)
+        for rows in [0..<split, split..<s.t] {
+            k.convBackwardWeight(dweight: dwRows.baseAddress, dbias: dbRows.baseAddress, dout: g16.baseAddress + 3, doutStride: gw,
+                                 inp: x16.baseAddress + 1, inStride: xw, rows: rows, inChannels: s.cin, outChannels: s.cout,
+                                 kernelSize: s.k, dilation: s.d)
+            k.convBackwardWeight(dweight: dwKernel.baseAddress, dbias: dbKernel.baseAddress, dout: g.baseAddress, doutStride: p.outStride,
+                                 inp: x.baseAddress, inStride: p.inStride, rows: rows, inChannels: s.cin, outChannels: s.cout,
+                                 kernelSize: s.k, dilation: s.d, operands: .bf16)
+        }
+        // (A Bool first: a failed #expect on two long arrays diffs them, for minutes.)
+        let same = dwRows.array == dwKernel.array
+        #expect(same, "\(v) \(s.testDescription): bf16 rows vs rounding in the kernel: \(difference(dwRows.array, dwKernel.array))")
+        let dout = Self.rounded(p.dense(p.dout, channels: s.cout, stride: p.outStride))
+        let sums = (0..<s.cout).map { o in db0[o] + Float((0..<s.t).reduce(0.0) { $0 + Double(dout[$1 * s.cout + o]) }) }
+        expectClose(dbRows.array, sums, tolerance: 1e-5 * Float(s.t) + 1e-6, "\(v) \(s.testDescription): bias gradient vs sums of bf16 dout")
     }
 
     /// The bf16 products' rounded outputs (`rounded:`, `roundedZ:`,
@@ -227,6 +268,13 @@ import TensorModule
         k.convGatedForward(gate: gate.baseAddress, gateStride: 2 * D, z: z.baseAddress, zStride: D, inp: h.baseAddress, inStride: R,
                            weight: dilated, rows: rows, dilation: 4, roundedZ: BF16Rows(zCopy.baseAddress, stride: zStride))
         check("gated forward's z", z.array, zCopy, width: D, stride: zStride)
+        // Without the fp32 z (bf16 rows only): the same rows, the same gate values.
+        let gateOnly = Tensor(shape: [T * 2 * D]), zOnly = buffer(T * zStride)
+        k.convGatedForward(gate: gateOnly.baseAddress, gateStride: 2 * D, z: nil, zStride: D, inp: h.baseAddress, inStride: R,
+                           weight: dilated, rows: rows, dilation: 4, roundedZ: BF16Rows(zOnly.baseAddress, stride: zStride))
+        #expect(gateOnly.array == gate.array && Array(UnsafeBufferPointer(start: zOnly.baseAddress, count: T * zStride))
+                    == Array(UnsafeBufferPointer(start: zCopy.baseAddress, count: T * zStride)),
+                "\(v): the gated forward without its fp32 z wrote other gate values or bf16 rows")
         let gs = Self.bf16Rows(k, randomArray(T * S, rng: &rng), rows: T, channels: S, stride: S)
         let gr = Self.bf16Rows(k, randomArray(T * R, rng: &rng), rows: T, channels: R, stride: R)
         let gateValues = (0..<(T * 2 * D)).map { _ in rng.nextUnitFloat() * 0.98 + 0.01 }
@@ -238,6 +286,15 @@ import TensorModule
         var computed = dpre.array  // rows outside `rows` still hold gate values: compare only the computed rows
         for t in 0..<T where !rows.contains(t) { for c in 0..<(2 * D) { computed[t * 2 * D + c] = 0 } }
         check("layer backward's dpre", computed, dpreCopy, width: 2 * D, stride: 2 * D)
+        // Without the fp32 dpre (bf16 rows only): the same rows, the gate values untouched.
+        let gateKept = Tensor(shape: [T * 2 * D], values: gateValues), dpreOnly = buffer(T * 2 * D)
+        k.gatedBackward(dpre: nil, dpreStride: 2 * D, gate: gateKept.baseAddress, gateStride: 2 * D,
+                        skipGradient: gs.baseAddress, skipStride: S, skipWeight: skip, skipColumn: layer * D,
+                        residualGradient: gr.baseAddress, residualStride: R, residualWeight: residual, rows: rows, channels: D,
+                        roundedDpre: BF16Rows(dpreOnly.baseAddress, stride: 2 * D))
+        #expect(gateKept.array == gateValues && Array(UnsafeBufferPointer(start: dpreOnly.baseAddress, count: T * 2 * D))
+                    == Array(UnsafeBufferPointer(start: dpreCopy.baseAddress, count: T * 2 * D)),
+                "\(v): the layer backward without its fp32 dpre changed the gate values or wrote other bf16 rows")
     }
 
     /// The gated forward and the layer backward on a WaveNet-sized layer:

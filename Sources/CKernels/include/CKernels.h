@@ -100,7 +100,8 @@ typedef struct ck_kernels {
                                  const float *dout, long lddo, const float *inp, long ldi,
                                  long t0, long t1, int Cin, int Cout, int K, long d);
     void (*conv_backward_weight_bf16)(float *dweight, float *dbias,
-                                      const float *dout, long lddo, const float *inp, long ldi,
+                                      const float *dout, const ck_bf16 *dout16, long lddo,
+                                      const float *inp, const ck_bf16 *inp16, long ldi,
                                       long t0, long t1, int Cin, int Cout, int K, long d);
     void (*gated_backward_product)(float *dpre, long lddp, const float *gate, long ldg,
                                    const float *dskip, long ldds, const float *ws, long ldws, int S,
@@ -262,16 +263,20 @@ static inline void ck_conv_backward_weight(const ck_kernels *k, float *dweight, 
     k->conv_backward_weight(dweight, dbias, dout, lddo, inp, ldi, t0, t1, Cin, Cout, K, d);
 }
 
-/// ck_conv_backward_weight with bf16 operands: dout and inp (fp32 rows, as
-/// there) rounded to bf16 (ck_bf16_from_float) and the products accumulated
-/// in fp32 two rows at a time, vdpbf16ps's way: per block of rows,
+/// ck_conv_backward_weight with bf16 operands: dout and inp rounded to bf16
+/// (ck_bf16_from_float) and the products accumulated in fp32 two rows at a
+/// time, vdpbf16ps's way: per block of rows,
 ///   acc = (acc + dout[t+1, o]·inp[t+1-s_k, c]) + dout[t, o]·inp[t-s_k, c]
 /// for t = t0, t0 + 2, … (a row past the block or an input row before 0 is
-/// zero). dbias sums the fp32 dout. Uses 64 KiB of stack; allocates nothing.
+/// zero). Each operand is fp32 rows (dout, inp; the kernel rounds them) or
+/// bf16 rows (dout16, inp16, with the fp32 pointer NULL; the stride then
+/// counts bf16 values, any channel offset). dbias sums dout's rows as given
+/// (fp32, or the bf16 values). Uses 64 KiB of stack; allocates nothing.
 static inline void ck_conv_backward_weight_bf16(const ck_kernels *k, float *dweight, float *dbias,
-                                                const float *dout, long lddo, const float *inp, long ldi,
+                                                const float *dout, const ck_bf16 *dout16, long lddo,
+                                                const float *inp, const ck_bf16 *inp16, long ldi,
                                                 long t0, long t1, int Cin, int Cout, int K, long d) {
-    k->conv_backward_weight_bf16(dweight, dbias, dout, lddo, inp, ldi, t0, t1, Cin, Cout, K, d);
+    k->conv_backward_weight_bf16(dweight, dbias, dout, dout16, lddo, inp, inp16, ldi, t0, t1, Cin, Cout, K, d);
 }
 
 /// WaveNet's layer backward up to its gated unit, for rows [t0, t1): z fed
@@ -310,7 +315,10 @@ static inline void ck_gated_backward(const ck_kernels *k, float *dpre, long lddp
 /// (the activations given as bf16 rows of an even width, from
 /// ck_round_bf16; the weights from ck_pack_*_bf16), accumulated in fp32 two
 /// channels at a time: acc = (acc + a[2c+1]·w[2c+1]) + a[2c]·w[2c], each
-/// product exact, each addition rounded (vdpbf16ps's order). fp32 outputs.
+/// product exact, each addition rounded (vdpbf16ps's order). fp32 outputs;
+/// an out16 (dinp16, z16, dpre16) also gets them rounded to bf16. Where the
+/// bf16 copy is all a caller needs, the gated forward's z and the gated
+/// backward's dpre may be NULL (then only z16, dpre16 are written).
 static inline void ck_conv_forward_bf16(const ck_kernels *k, float *out, long ldo, const float *add, long lda,
                                         const ck_bf16 *inp, long ldi, const float *wpacked,
                                         long t0, long t1, int Cin, int Cout, int K, long d, int relu,
