@@ -312,13 +312,22 @@ typedef struct FN(gated_out) {
     const float *bias;  // packed, padded: a at [0, P), g at [P, 2P)
     int D; long P;
     unsigned short *z16; long ldz16;  // also z rounded to bf16 (NULL: not)
+    // The unit's slopes rounded to bf16, [∂z/∂a | ∂z/∂g] = [sg·(1 - th²) | z·(1 - sg)],
+    // instead of the gate values (NULL: the gate values).
+    unsigned short *s16; long lds16;
 } FN(gated_out);
 
 static ALWAYS_INLINE TARGET void FN(gate_store)(const FN(gated_out) *o, float *gate_row, float *z_row,
-                                                unsigned short *z16_row, int j, vec a, vec g) {
+                                                unsigned short *z16_row, unsigned short *s16_row, int j, vec a, vec g) {
     vec th = FN(v_tanh)(a), sg = FN(v_sigmoid)(g), z = vmul(th, sg);
     int n = CK_MIN(VL, o->D - j);
     if (z16_row && n > 0) vstore_bf16(z16_row + j, z, n);
+    if (s16_row && n > 0) {
+        const vec one = vset1(1.0f);
+        vstore_bf16(s16_row + j, vmul(sg, vsub(one, vmul(th, th))), n);
+        vstore_bf16(s16_row + o->D + j, vmul(z, vsub(one, sg)), n);
+        gate_row = 0;
+    }
     if (n >= VL) {
         if (gate_row) { vstore(gate_row + j, th); vstore(gate_row + o->D + j, sg); }
         if (z_row) vstore(z_row + j, z);
@@ -368,7 +377,9 @@ static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, int bf,
         float *gate_row = o->gate ? o->gate + (t + i) * o->ldg : 0;
         float *z_row = o->z ? o->z + (t + i) * o->ldz : 0;
         unsigned short *z16_row = o->z16 ? o->z16 + (t + i) * o->ldz16 : 0;
-        UNROLL for (int v = 0; v < H; v++) FN(gate_store)(o, gate_row, z_row, z16_row, (int)off[v], acc[i][v], acc[i][v + H]);
+        unsigned short *s16_row = o->s16 ? o->s16 + (t + i) * o->lds16 : 0;
+        UNROLL for (int v = 0; v < H; v++)
+            FN(gate_store)(o, gate_row, z_row, z16_row, s16_row, (int)off[v], acc[i][v], acc[i][v + H]);
     }
 }
 
@@ -387,13 +398,22 @@ static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, int bf,
 
 static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const FN(rb_problem) *res, int bf,
                                              float *dpre, long lddp, const float *gate, long ldg, int D, long end,
-                                             unsigned short *dpre16, long lddp16, long t, int MR, int NV, const long *off) {
+                                             unsigned short *dpre16, long lddp16, const unsigned short *s16, long lds16,
+                                             long t, int MR, int NV, const long *off) {
     vec acc[MR_MAX][NV_MAX];
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vzero();
     // The gate values were saved by the forward pass long before and are
     // often out of cache: the rows GATE_AHEAD on are asked for into L2 now,
     // one tile's worth at a time, so that the epilogue below finds its own.
-    if (t + GATE_AHEAD + MR <= end) {
+    if (t + GATE_AHEAD + MR <= end && s16) {
+        UNROLL for (int i = 0; i < MR; i++) {
+            const unsigned short *row = s16 + (t + GATE_AHEAD + i) * lds16;
+            UNROLL for (int v = 0; v < NV; v++) {
+                __builtin_prefetch(row + off[v], 0, 2);
+                __builtin_prefetch(row + D + off[v], 0, 2);
+            }
+        }
+    } else if (t + GATE_AHEAD + MR <= end) {
         UNROLL for (int i = 0; i < MR; i++) {
             const float *row = gate + (t + GATE_AHEAD + i) * ldg;
             UNROLL for (int v = 0; v < NV; v++) {
@@ -406,15 +426,23 @@ static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const F
     if (res) FN(rb_tile)(res, bf, t, MR, NV, off, acc);
     const vec one = vset1(1.0f);
     UNROLL for (int i = 0; i < MR; i++) {
-        const float *th = gate + (t + i) * ldg, *sg = th + D;
         float *da = dpre ? dpre + (t + i) * lddp : 0;
         UNROLL for (int v = 0; v < NV; v++) {
             int j = (int)off[v], n = CK_MIN(VL, D - j);
             vmask m = vmask_first(CK_MAX(n, 0));
-            vec th_v = vloadm(th + j, m, vzero()), sg_v = vloadm(sg + j, m, vzero());
-            vec gs = vmul(acc[i][v], sg_v);
-            vec va = vmul(gs, vsub(one, vmul(th_v, th_v)));
-            vec vg = vmul(vmul(gs, th_v), vsub(one, sg_v));
+            vec va, vg;
+            if (s16) {
+                // The slopes the forward pass stored: dpre = dz · [∂z/∂a | ∂z/∂g].
+                const unsigned short *sl = s16 + (t + i) * lds16;
+                va = vmul(acc[i][v], vload_bf16(sl + j, n));
+                vg = vmul(acc[i][v], vload_bf16(sl + D + j, n));
+            } else {
+                const float *th = gate + (t + i) * ldg, *sg = th + D;
+                vec th_v = vloadm(th + j, m, vzero()), sg_v = vloadm(sg + j, m, vzero());
+                vec gs = vmul(acc[i][v], sg_v);
+                va = vmul(gs, vsub(one, vmul(th_v, th_v)));
+                vg = vmul(vmul(gs, th_v), vsub(one, sg_v));
+            }
             if (da && n >= VL) { vstore(da + j, va); vstore(da + D + j, vg); }
             else if (da && n > 0) { vstorem(da + j, va, m); vstorem(da + D + j, vg, m); }
             if (dpre16 && n > 0) {
@@ -435,6 +463,7 @@ typedef struct FN(tile_job) {
     int first, last;  // whether this pass is the first / last inner block
     long end;  // the end of the rows (the gated backward reads no gate row from here on)
     unsigned short *dpre16; long lddp16;  // also dpre rounded to bf16 (NULL: not)
+    const unsigned short *s16; long lds16;  // the unit's slopes instead of the gate values (NULL: not)
 } FN(tile_job);
 
 // ---- The row driver ---------------------------------------------------------------------------
@@ -454,7 +483,8 @@ static ALWAYS_INLINE TARGET void FN(tile)(int kind, const FN(tile_job) *j, long 
     switch (kind & TILE_KIND) {
     case TILE_PLAIN: FN(plain_tile)(j->p, bf, j->plain, t, MR, NV, off, j->first, j->last); break;
     case TILE_GATED: FN(gated_tile)(j->p, bf, j->gated, t, MR, NV, off, j->first, j->last); break;
-    default: FN(gb_tile)(j->p, j->p2, bf, j->dpre, j->lddp, j->gate, j->ldg, j->D, j->end, j->dpre16, j->lddp16, t, MR, NV, off); break;
+    default: FN(gb_tile)(j->p, j->p2, bf, j->dpre, j->lddp, j->gate, j->ldg, j->D, j->end, j->dpre16, j->lddp16, j->s16, j->lds16,
+                         t, MR, NV, off); break;
     }
 }
 
@@ -602,11 +632,11 @@ static TARGET void FN(conv_backward_input_bf16)(float *dinp, long lddi, int accu
 static TARGET void FN(conv_gated_forward_bf16)(float *gate, long ldg, float *z, long ldz,
                                                const unsigned short *inp, long ldi, const float *wpacked,
                                                long t0, long t1, int Cin, int D, int K, long d,
-                                               unsigned short *z16, long ldz16) {
+                                               unsigned short *z16, long ldz16, unsigned short *s16, long lds16) {
     const long P = FN(round_pad)(D), np = 2 * P;
     const int pairs = (Cin + 1) / 2;
     FN(rb_problem) p = { 0, ldi, 0, t1, wpacked, np, (long)pairs * np, pairs, K, -d, 0, K * pairs, inp };
-    FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * pairs * np, D, P, z16, ldz16 };
+    FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * pairs * np, D, P, z16, ldz16, s16, lds16 };
     FN(tile_job) job = { &p, 0, 0, &o, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_GATED | TILE_BF16, &job, t0, t1, D);
 }
@@ -614,12 +644,13 @@ static TARGET void FN(conv_gated_forward_bf16)(float *gate, long ldg, float *z, 
 static TARGET void FN(gated_backward_product_bf16)(float *dpre, long lddp, const float *gate, long ldg,
                                                    const unsigned short *dskip, long ldds, const float *ws, long ldws, int S,
                                                    const unsigned short *dres, long lddr, const float *wr, long ldwr, int R,
-                                                   long t0, long t1, int D, unsigned short *dpre16, long lddp16) {
+                                                   long t0, long t1, int D, unsigned short *dpre16, long lddp16,
+                                                   const unsigned short *s16, long lds16) {
     const long never = (long)1 << 62;
     const int sp = (S + 1) / 2, rp = (R + 1) / 2;
     FN(rb_problem) skip = { 0, ldds, 0, never, ws, ldws, 0, sp, 1, 0, 0, sp, dskip };
     FN(rb_problem) res = { 0, lddr, 0, never, wr, ldwr, 0, rp, 1, 0, 0, rp, dres };
-    FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D, 1, 1, 0, dpre16, lddp16 };
+    FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D, 1, 1, 0, dpre16, lddp16, s16, lds16 };
     FN(product)(TILE_GATED_BACKWARD | TILE_BF16, &job, t0, t1, D);
 }
 
@@ -962,7 +993,7 @@ static TARGET void FN(gated_pointwise_forward)(float *gate, long ldg, float *z, 
             vmask m = vmask_first(CK_MIN(VL, D - j));
             vec va = vloadm(a + j, m, vzero()), vg = vloadm(g + j, m, vzero());
             if (bias) { va = vadd(va, vloadm(bias + j, m, vzero())); vg = vadd(vg, vloadm(bias + D + j, m, vzero())); }
-            FN(gate_store)(&o, gate_row, z_row, 0, j, va, vg);
+            FN(gate_store)(&o, gate_row, z_row, 0, 0, j, va, vg);
         }
     }
 }

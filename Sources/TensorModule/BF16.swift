@@ -99,11 +99,14 @@ extension Kernels {
 
     /// `convGatedForward` with bf16 operands (see the bf16 `convForward`);
     /// the gated unit runs in fp32 on the fp32 sums. With `roundedZ`, z is
-    /// also written there rounded to bf16; `z` may then be nil.
+    /// also written there rounded to bf16; `z` may then be nil. With `slopes`,
+    /// the unit's slopes `[∂z/∂a | ∂z/∂g] = [σ(g)·(1 − tanh²(a)) | z·(1 − σ(g))]`
+    /// (2D a row) are written there rounded to bf16 instead of the gate values
+    /// (all the backward needs; `gate` then only holds partial sums).
     public func convGatedForward(
         gate: UnsafeMutablePointer<Float>, gateStride: Int, z: UnsafeMutablePointer<Float>?, zStride: Int,
         inp: UnsafePointer<UInt16>, inStride: Int, weight w: PackedConv, rows: Range<Int>, dilation d: Int = 1,
-        roundedZ: BF16Rows? = nil
+        roundedZ: BF16Rows? = nil, slopes: BF16Rows? = nil
     ) {
         precondition(w.gated && w.precision == .bf16, "convGatedForward on bf16 activations needs a bf16-packed, gated weight")
         let D = w.outChannels / 2
@@ -112,10 +115,11 @@ extension Kernels {
                      "gated conv: a stride is shorter than its row (or odd)")
         precondition(z != nil || roundedZ != nil, "gated conv: no output (z and roundedZ both nil)")
         roundedZ?.check(channels: D)
+        slopes?.check(channels: 2 * D)
         if rows.isEmpty { return }
         ck_conv_gated_forward_bf16(table, gate, gateStride, z, zStride, inp, inStride, w.forward.baseAddress,
                                    rows.lowerBound, rows.upperBound, Int32(w.inChannels), Int32(D), Int32(w.kernelSize), d,
-                                   roundedZ?.base, roundedZ?.stride ?? 0)
+                                   roundedZ?.base, roundedZ?.stride ?? 0, slopes?.base, slopes?.stride ?? 0)
     }
 
     /// `convBackwardInput` with bf16 operands: `dout` (T, Cout) as bf16
@@ -159,12 +163,14 @@ extension Kernels {
     /// operands: dskip and dres as bf16 rows, both weights bf16-packed; dz
     /// accumulates in fp32 and the unit's backward runs in fp32. With
     /// `roundedDpre`, dpre (2D a row) is also written there rounded to bf16;
-    /// `dpre` may then be nil (only the bf16 rows are written).
+    /// `dpre` may then be nil (only the bf16 rows are written). With `slopes`
+    /// (as the bf16 `convGatedForward` writes them), dpre = dz·slopes and
+    /// `gate` is not read (pass nil).
     public func gatedBackward(
-        dpre: UnsafeMutablePointer<Float>?, dpreStride: Int, gate: UnsafePointer<Float>, gateStride: Int,
+        dpre: UnsafeMutablePointer<Float>?, dpreStride: Int, gate: UnsafePointer<Float>?, gateStride: Int,
         skipGradient dskip: UnsafePointer<UInt16>, skipStride: Int, skipWeight ws: PackedConv, skipColumn: Int,
         residualGradient dres: UnsafePointer<UInt16>?, residualStride: Int, residualWeight wr: PackedConv?,
-        rows: Range<Int>, channels D: Int, roundedDpre: BF16Rows? = nil
+        rows: Range<Int>, channels D: Int, roundedDpre: BF16Rows? = nil, slopes: BF16Rows? = nil
     ) {
         precondition(ws.precision == .bf16 && (wr?.precision ?? .bf16) == .bf16, "bf16 gradients need bf16-packed weights")
         precondition(ws.kernelSize == 1 && skipColumn >= 0 && skipColumn + D <= ws.inChannels, "gated backward: skip columns out of range")
@@ -175,12 +181,15 @@ extension Kernels {
                      && (dres == nil || (residualStride >= BF16Buffer.stride(channels: wr!.outChannels) && residualStride % 2 == 0)),
                      "gated backward: bad rows or strides")
         precondition(dpre != nil || roundedDpre != nil, "gated backward: no output (dpre and roundedDpre both nil)")
+        precondition((gate == nil) != (slopes == nil), "gated backward: give either the gate values or the slopes")
         roundedDpre?.check(channels: 2 * D)
+        slopes?.check(channels: 2 * D)
         if rows.isEmpty { return }
         ck_gated_backward_product_bf16(table, dpre, dpreStride, gate, gateStride, dskip, skipStride,
                                        ws.backward.baseAddress + skipColumn, ws.backwardColumns, Int32(ws.outChannels),
                                        dres, residualStride, wr?.backward.baseAddress, wr?.backwardColumns ?? 0, Int32(wr?.outChannels ?? 0),
-                                       rows.lowerBound, rows.upperBound, Int32(D), roundedDpre?.base, roundedDpre?.stride ?? 0)
+                                       rows.lowerBound, rows.upperBound, Int32(D), roundedDpre?.base, roundedDpre?.stride ?? 0,
+                                       slopes?.base, slopes?.stride ?? 0)
     }
 }
 

@@ -53,9 +53,12 @@ public final class WaveNet {
     /// reads a bf16 copy of its input, rounded once by the layer that made it
     /// (h, z, dpre, dh, dskip); the weight gradients read the same copies
     /// (interleaving two rows into the time pairs they need; their bias
-    /// gradients sum the bf16 values). z is kept only in bf16; h and dh stay
-    /// fp32 as well (the residual sums accumulate in fp32), as do the gate
-    /// values and the head's rows (its weight gradients round their own).
+    /// gradients sum the bf16 values). z and dpre are kept only in bf16; h and
+    /// dh stay fp32 as well (the residual sums accumulate in fp32), as do the
+    /// head's rows (its weight gradients round their own). The gated unit
+    /// runs in fp32 and stores, instead of its fp32 gate values, its slopes
+    /// ∂z/∂a, ∂z/∂g in bf16 (dpre = dz·slopes): half the bytes, and no
+    /// cancellation in 1 − tanh² or 1 − σ after rounding.
     /// Changing it drops the packed weights and buffers (the next pass makes them).
     public var precision: Precision = .fp32 {
         didSet {
@@ -392,7 +395,8 @@ public final class WaveNet {
                         // layer's first value, met by a zero weight.)
                         k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: nil, zStride: L * D, inp: h16.h(l, b),
                                            inStride: h16.hStride, weight: packs.dilated[l], rows: tile, dilation: c.dilations[l],
-                                           roundedZ: BF16Rows(h16.z(b) + l * D, stride: h16.zStride))
+                                           roundedZ: BF16Rows(h16.z(b) + l * D, stride: h16.zStride),
+                                           slopes: BF16Rows(h16.slopes(l, b), stride: 2 * D))
                         if l < L - 1 {
                             k.convForward(out: ws.h(l + 1, b), outStride: R, adding: ws.h(l, b), addStride: R, inp: h16.z(b) + l * D,
                                           inStride: h16.zStride, weight: packs.residual[l], rows: tile,
@@ -525,23 +529,21 @@ public final class WaveNet {
                     let gate = ws.gate(l, b), last = l == L - 1
                     if let h16 = ws.bf16, let d16 = grads.bf16 {
                         // bf16: dh's bf16 rows (dh_{l+1}) were written by the
-                        // layer above's input gradient. dpre's bf16 rows are
-                        // what the dilated input gradient gathers (from later
-                        // rows: later tiles, other members' rows) and what the
-                        // weight gradients read. Its fp32 rows, which nothing
-                        // reads, still replace the gate values: without that
-                        // store this kernel ran ~15 % slower (perf, samples a
-                        // step, three runs; the gate rows come from memory).
+                        // layer above's input gradient; the unit's slopes by the
+                        // forward pass. dpre goes to bf16 rows only: the dilated
+                        // input gradient gathers them (from later rows: later
+                        // tiles, other members' rows), the weight gradients read them.
                         if !last {
                             k.convBackwardWeight(dweight: lp.residualWeight, dbias: lp.residualBias, dout: d16.dh(b),
                                                  doutStride: d16.residualStride, inp: h16.z(b) + l * D, inStride: h16.zStride, rows: tile,
                                                  inChannels: D, outChannels: R, kernelSize: 1)
                         }
-                        k.gatedBackward(dpre: gate, dpreStride: 2 * D, gate: gate, gateStride: 2 * D,
+                        k.gatedBackward(dpre: nil, dpreStride: 2 * D, gate: nil, gateStride: 2 * D,
                                         skipGradient: d16.dskip(b), skipStride: d16.skipStride, skipWeight: packs.skip, skipColumn: l * D,
                                         residualGradient: last ? nil : d16.dh(b), residualStride: d16.residualStride,
                                         residualWeight: last ? nil : packs.residual[l], rows: tile, channels: D,
-                                        roundedDpre: BF16Rows(d16.dpre(l, b), stride: 2 * D))
+                                        roundedDpre: BF16Rows(d16.dpre(l, b), stride: 2 * D),
+                                        slopes: BF16Rows(h16.slopes(l, b), stride: 2 * D))
                         continue
                     }
                     if !last {
@@ -713,7 +715,7 @@ extension WaveNet {
             layers = L; residual = R; gate = D; skip = S; head = H
             emb = Tensor(shape: [B, T, R])
             hs = Tensor(shape: [B, L, T, R])
-            gates = Tensor(shape: [B, L, T, 2 * D])
+            gates = Tensor(shape: [B, L, T, 2 * D])  // bf16: only the gated forward's partial sums (ActivationsBF16 has the slopes)
             zs = Tensor(shape: precision == .bf16 ? [0] : [B, T, L * D])  // bf16: z in ActivationsBF16 alone
             ss = Tensor(shape: [B, T, S])
             us = Tensor(shape: [B, T, H])
@@ -782,16 +784,20 @@ extension WaveNet {
 
     /// bf16 copies of the forward products' inputs, for one (B, T): every
     /// layer's h (the dilated convolutions gather earlier rows, possibly
-    /// another thread's) and the stacked z's (the residual and skip 1×1s).
-    /// Rows are padded to whole bf16 pairs.
+    /// another thread's) and the stacked z's (the residual and skip 1×1s);
+    /// and every layer's gated-unit slopes, which the backward pass reads
+    /// instead of the fp32 gate values (half the bytes). Rows are padded to
+    /// whole bf16 pairs.
     final class ActivationsBF16 {
-        let time: Int, layers: Int, residual: Int
+        let time: Int, layers: Int, residual: Int, gate: Int
         let hStride: Int, zStride: Int
-        let hs: BF16Buffer, zs: BF16Buffer
+        let hs: BF16Buffer, zs: BF16Buffer, slopess: BF16Buffer
 
         init(config c: WaveNetConfig, batch B: Int, time T: Int) {
             time = T
             layers = c.dilations.count
+            gate = 2 * c.dilationChannels
+            slopess = BF16Buffer(count: B * layers * T * gate)
             residual = c.residualChannels
             hStride = BF16Buffer.stride(channels: c.residualChannels)
             zStride = BF16Buffer.stride(channels: layers * c.dilationChannels)
@@ -801,6 +807,8 @@ extension WaveNet {
 
         func h(_ l: Int, _ b: Int) -> UnsafeMutablePointer<UInt16> { hs.baseAddress + (b * layers + l) * time * hStride }
         func z(_ b: Int) -> UnsafeMutablePointer<UInt16> { zs.baseAddress + b * time * zStride }
+        /// Layer l's slopes [∂z/∂a | ∂z/∂g] of sequence b: (T, 2D).
+        func slopes(_ l: Int, _ b: Int) -> UnsafeMutablePointer<UInt16> { slopess.baseAddress + (b * layers + l) * time * gate }
 
         /// Rounds `rows` of h_l (fp32, (T, R)) of sequence b into its copy.
         func round(_ k: Kernels, _ h: UnsafePointer<Float>, layer l: Int, sequence b: Int, rows: Range<Int>) {

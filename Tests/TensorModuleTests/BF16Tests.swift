@@ -297,6 +297,82 @@ import TensorModule
                 "\(v): the layer backward without its fp32 dpre changed the gate values or wrote other bf16 rows")
     }
 
+    /// The gated unit's slopes, which a bf16 step stores instead of the gate
+    /// values: the gated forward writes [σ(g)·(1 − tanh²(a)) | z·(1 − σ(g))]
+    /// of its own fp32 gate values, rounded to bf16 (half an ulp, 2⁻⁸
+    /// relative), in the rows computed only, with the same z; the layer
+    /// backward given slopes writes dpre = dz · slopes, with dz the Double
+    /// sums of its rounded operands (to fp32 accumulation error and one bf16
+    /// rounding), and equals the portable twin bit for bit. At an odd D and
+    /// a row block that starts and ends mid-tile.
+    @Test(arguments: variants)
+    func slopesAreTheUnitsDerivativesAndTheBackwardUsesThem(_ v: KernelVariant) throws {
+        let k = v.kernels, T = 41, rows = 3..<38, R = 10, D = 13, S = 22, L = 2, layer = 1, sentinel: UInt16 = 0x7777
+        var rng = Xoshiro256(seed: 11)
+        let dilated = PackedConv(kernelSize: 2, inChannels: R, outChannels: 2 * D, gated: true, precision: .bf16)
+        let skip = PackedConv(kernelSize: 1, inChannels: L * D, outChannels: S, precision: .bf16)
+        let residual = PackedConv(kernelSize: 1, inChannels: D, outChannels: R, precision: .bf16)
+        let wd = randomArray(2 * 2 * D * R, scale: 0.3, rng: &rng), bd = randomArray(2 * D, rng: &rng)
+        let ws = randomArray(S * L * D, scale: 0.3, rng: &rng), wr = randomArray(R * D, scale: 0.3, rng: &rng)
+        wd.withUnsafeBufferPointer { w in bd.withUnsafeBufferPointer { dilated.pack(weight: w.baseAddress!, bias: $0.baseAddress!) } }
+        ws.withUnsafeBufferPointer { skip.pack(weight: $0.baseAddress!, bias: nil) }
+        wr.withUnsafeBufferPointer { residual.pack(weight: $0.baseAddress!, bias: nil) }
+        let h = Self.bf16Rows(k, randomArray(T * R, scale: 2, rng: &rng), rows: T, channels: R, stride: R)
+
+        // Forward: the gate values, then the slopes of the same rows.
+        let gate = Tensor(shape: [T * 2 * D]), z = Tensor(shape: [T * D]), zAgain = Tensor(shape: [T * D]), scratch = Tensor(shape: [T * 2 * D])
+        let slopes = BF16Buffer(count: T * 2 * D)
+        slopes.baseAddress.update(repeating: sentinel, count: T * 2 * D)
+        k.convGatedForward(gate: gate.baseAddress, gateStride: 2 * D, z: z.baseAddress, zStride: D, inp: h.baseAddress, inStride: R,
+                           weight: dilated, rows: rows, dilation: 3)
+        k.convGatedForward(gate: scratch.baseAddress, gateStride: 2 * D, z: zAgain.baseAddress, zStride: D, inp: h.baseAddress, inStride: R,
+                           weight: dilated, rows: rows, dilation: 3, slopes: BF16Rows(slopes.baseAddress, stride: 2 * D))
+        #expect(zAgain.array == z.array, "\(v): z changed when the slopes were written")
+        let g = gate.array
+        var off = 0, touched = 0
+        for t in 0..<T {
+            for c in 0..<(2 * D) {
+                let got = slopes.baseAddress[t * 2 * D + c]
+                guard rows.contains(t) else { if got != sentinel { touched += 1 }; continue }
+                let th = g[t * 2 * D + c % D], sg = g[t * 2 * D + D + c % D]
+                let want = c < D ? sg * (1 - th * th) : th * sg * (1 - sg)
+                if abs(BF16Buffer.value(got) - want) > abs(want) * 0x1p-8 * 1.001 + 1e-30 { off += 1 }
+            }
+        }
+        #expect(off == 0 && touched == 0, "\(v): \(off) slopes are more than half a bf16 ulp from the definition, \(touched) written outside the rows")
+
+        // Backward from given slopes (random bf16 values).
+        let sl = Self.bf16Rows(k, randomArray(T * 2 * D, rng: &rng), rows: T, channels: 2 * D, stride: 2 * D)
+        let dskip = randomArray(T * S, rng: &rng), dres = randomArray(T * R, rng: &rng)
+        func backward(_ k: Kernels) -> [UInt16] {
+            let gs = Self.bf16Rows(k, dskip, rows: T, channels: S, stride: S), gr = Self.bf16Rows(k, dres, rows: T, channels: R, stride: R)
+            let out = BF16Buffer(count: T * 2 * D)
+            out.baseAddress.update(repeating: sentinel, count: T * 2 * D)
+            k.gatedBackward(dpre: nil, dpreStride: 2 * D, gate: nil, gateStride: 2 * D,
+                            skipGradient: gs.baseAddress, skipStride: S, skipWeight: skip, skipColumn: layer * D,
+                            residualGradient: gr.baseAddress, residualStride: R, residualWeight: residual, rows: rows, channels: D,
+                            roundedDpre: BF16Rows(out.baseAddress, stride: 2 * D), slopes: BF16Rows(sl.baseAddress, stride: 2 * D))
+            return Array(UnsafeBufferPointer(start: out.baseAddress, count: T * 2 * D))
+        }
+        let fast = backward(k), twin = backward(try Kernels(.generic)), same = fast == twin
+        #expect(same, "\(v): dpre from the slopes differs from the portable twin")
+        let r = Self.rounded
+        let dsr = r(dskip), drr = r(dres), wsr = r(ws), wrr = r(wr)
+        var wrong = 0
+        for t in 0..<T {
+            for c in 0..<(2 * D) {
+                let got = fast[t * 2 * D + c]
+                guard rows.contains(t) else { if got != sentinel { wrong += 1 }; continue }
+                var dz = 0.0
+                for o in 0..<S { dz += Double(dsr[t * S + o]) * Double(wsr[o * L * D + layer * D + c % D]) }
+                for o in 0..<R { dz += Double(drr[t * R + o]) * Double(wrr[o * D + c % D]) }
+                let want = dz * Double(BF16Buffer.value(sl.baseAddress[t * 2 * D + c]))
+                if abs(Double(BF16Buffer.value(got)) - want) > abs(want) * 0x1p-8 * 1.001 + 1e-5 { wrong += 1 }
+            }
+        }
+        #expect(wrong == 0, "\(v): \(wrong) values of dpre from the slopes are not dz · slopes (or were written outside the rows)")
+    }
+
     /// The gated forward and the layer backward on a WaveNet-sized layer:
     /// the sums as the twin's bit for bit (the backward), the unit to ~1 ulp.
     @Test(arguments: variants)

@@ -121,7 +121,7 @@ typedef struct ck_kernels {
     void (*conv_gated_forward_bf16)(float *gate, long ldg, float *z, long ldz,
                                     const ck_bf16 *inp, long ldi, const float *wpacked,
                                     long t0, long t1, int Cin, int D, int K, long d,
-                                    ck_bf16 *z16, long ldz16);
+                                    ck_bf16 *z16, long ldz16, ck_bf16 *s16, long lds16);
     void (*conv_backward_input_bf16)(float *dinp, long lddi, int accumulate,
                                      const ck_bf16 *dout, long lddo, const float *wpacked,
                                      long t0, long t1, long T, int Cin, int Cout, int K, long d,
@@ -129,7 +129,8 @@ typedef struct ck_kernels {
     void (*gated_backward_product_bf16)(float *dpre, long lddp, const float *gate, long ldg,
                                         const ck_bf16 *dskip, long ldds, const float *ws, long ldws, int S,
                                         const ck_bf16 *dres, long lddr, const float *wr, long ldwr, int R,
-                                        long t0, long t1, int D, ck_bf16 *dpre16, long lddp16);
+                                        long t0, long t1, int D, ck_bf16 *dpre16, long lddp16,
+                                        const ck_bf16 *s16, long lds16);
     void (*round_bf16)(ck_bf16 *out, long ldo, const float *inp, long ldi, long rows, int C);
     void (*gated_pointwise_forward)(float *gate, long ldg, float *z, long ldz,
                                     const float *pre, long ldp, const float *bias,
@@ -319,6 +320,11 @@ static inline void ck_gated_backward(const ck_kernels *k, float *dpre, long lddp
 /// an out16 (dinp16, z16, dpre16) also gets them rounded to bf16. Where the
 /// bf16 copy is all a caller needs, the gated forward's z and the gated
 /// backward's dpre may be NULL (then only z16, dpre16 are written).
+/// With s16, the gated forward writes the unit's slopes there rounded to
+/// bf16, [∂z/∂a | ∂z/∂g] = [sg·(1 - th²) | z·(1 - sg)] (2D a row), instead of
+/// the gate values (gate then only holds partial sums of a long inner
+/// dimension), and the gated backward reads them instead of the gate values
+/// (gate may be NULL): dpre = dz·[∂z/∂a | ∂z/∂g].
 static inline void ck_conv_forward_bf16(const ck_kernels *k, float *out, long ldo, const float *add, long lda,
                                         const ck_bf16 *inp, long ldi, const float *wpacked,
                                         long t0, long t1, int Cin, int Cout, int K, long d, int relu,
@@ -328,8 +334,8 @@ static inline void ck_conv_forward_bf16(const ck_kernels *k, float *out, long ld
 static inline void ck_conv_gated_forward_bf16(const ck_kernels *k, float *gate, long ldg, float *z, long ldz,
                                               const ck_bf16 *inp, long ldi, const float *wpacked,
                                               long t0, long t1, int Cin, int D, int K, long d,
-                                              ck_bf16 *z16, long ldz16) {
-    k->conv_gated_forward_bf16(gate, ldg, z, ldz, inp, ldi, wpacked, t0, t1, Cin, D, K, d, z16, ldz16);
+                                              ck_bf16 *z16, long ldz16, ck_bf16 *s16, long lds16) {
+    k->conv_gated_forward_bf16(gate, ldg, z, ldz, inp, ldi, wpacked, t0, t1, Cin, D, K, d, z16, ldz16, s16, lds16);
 }
 static inline void ck_conv_backward_input_bf16(const ck_kernels *k, float *dinp, long lddi, int accumulate,
                                                const ck_bf16 *dout, long lddo, const float *wpacked,
@@ -340,8 +346,10 @@ static inline void ck_conv_backward_input_bf16(const ck_kernels *k, float *dinp,
 static inline void ck_gated_backward_product_bf16(const ck_kernels *k, float *dpre, long lddp, const float *gate, long ldg,
                                                   const ck_bf16 *dskip, long ldds, const float *ws, long ldws, int S,
                                                   const ck_bf16 *dres, long lddr, const float *wr, long ldwr, int R,
-                                                  long t0, long t1, int D, ck_bf16 *dpre16, long lddp16) {
-    k->gated_backward_product_bf16(dpre, lddp, gate, ldg, dskip, ldds, ws, ldws, S, dres, lddr, wr, ldwr, R, t0, t1, D, dpre16, lddp16);
+                                                  long t0, long t1, int D, ck_bf16 *dpre16, long lddp16,
+                                                  const ck_bf16 *s16, long lds16) {
+    k->gated_backward_product_bf16(dpre, lddp, gate, ldg, dskip, ldds, ws, ldws, S, dres, lddr, wr, ldwr, R, t0, t1, D, dpre16, lddp16,
+                                   s16, lds16);
 }
 
 /// out[r, c] = ck_bf16_from_float(inp[r, c]) for `rows` rows of C floats;
