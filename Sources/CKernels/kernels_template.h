@@ -402,23 +402,19 @@ static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const F
                                              long t, int MR, int NV, const long *off) {
     vec acc[MR_MAX][NV_MAX];
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vzero();
-    // The gate values were saved by the forward pass long before and are
-    // often out of cache: the rows GATE_AHEAD on are asked for into L2 now,
-    // one tile's worth at a time, so that the epilogue below finds its own.
-    if (t + GATE_AHEAD + MR <= end && s16) {
+    // The gate values (or the slopes) were saved by the forward pass long
+    // before and are often out of cache: the rows GATE_AHEAD on are asked for
+    // into L2 now, one tile's worth at a time, so that the epilogue below
+    // finds its own.
+    if (t + GATE_AHEAD + MR <= end) {
+        const int size = s16 ? (int)sizeof *s16 : (int)sizeof *gate;
+        const char *base = s16 ? (const char *)s16 : (const char *)gate;
+        const long stride = (s16 ? lds16 : ldg) * size;
         UNROLL for (int i = 0; i < MR; i++) {
-            const unsigned short *row = s16 + (t + GATE_AHEAD + i) * lds16;
+            const char *row = base + (t + GATE_AHEAD + i) * stride;
             UNROLL for (int v = 0; v < NV; v++) {
-                __builtin_prefetch(row + off[v], 0, 2);
-                __builtin_prefetch(row + D + off[v], 0, 2);
-            }
-        }
-    } else if (t + GATE_AHEAD + MR <= end) {
-        UNROLL for (int i = 0; i < MR; i++) {
-            const float *row = gate + (t + GATE_AHEAD + i) * ldg;
-            UNROLL for (int v = 0; v < NV; v++) {
-                __builtin_prefetch(row + off[v], 0, 2);
-                __builtin_prefetch(row + D + off[v], 0, 2);
+                __builtin_prefetch(row + off[v] * size, 0, 2);
+                __builtin_prefetch(row + (D + off[v]) * size, 0, 2);
             }
         }
     }
