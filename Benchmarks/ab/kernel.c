@@ -6,7 +6,11 @@
 //   OP: f forward, g gated forward (COUT = 2D), i input gradient,
 //       w weight gradient (NODB: without the bias sums),
 //       b the gated backward product (CIN = S, COUT = D, K = R; the skip
-//         weight's rows 20·D wide, as in a 20-layer model)
+//         weight's rows 20·D wide, as in a 20-layer model);
+//       the same with bf16 operands, as a bf16 training step calls them:
+//       F, G (writing z and the slopes in bf16 only), I, B (reading the
+//       slopes, writing dpre in bf16 only), and V (the weight gradient on
+//       bf16 rows; W: on fp32 rows, rounding them itself)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +24,7 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 7) { fprintf(stderr, "usage: kernel f|g|i|w|b CIN COUT K T D [NODB]\n"); return 2; }
+    if (argc < 7) { fprintf(stderr, "usage: kernel f|g|i|w|b|F|G|I|B|V|W CIN COUT K T D [NODB]\n"); return 2; }
     const char op = argv[1][0];
     const int Cin = atoi(argv[2]), Cout = atoi(argv[3]), K = atoi(argv[4]);
     const long T = atol(argv[5]), d = atol(argv[6]);
@@ -44,7 +48,14 @@ int main(int argc, char **argv) {
         for (long i = 0; i < (long)Cin * ldws + (long)K * ldwr; i++) wb[i] = (i % 11) * 0.01f;
         for (long i = 0; i < N * (Cin + K + 2L * Cout); i++) inp[i] = (i % 97) * 0.01f - 0.3f;
     }
-    const double flops = 2.0 * (op == 'b' ? Cin + K : (double)K * Cin) * Cout * T;
+    // bf16 operands: rows of 2·(the widest) bf16 values, all 0.01 (any values time alike).
+    const long W16 = 4L * (Cin + K + 2L * Cout + 2) + 64;
+    unsigned short *a16 = malloc(N * W16 * 2), *b16 = malloc(N * W16 * 2), *c16 = malloc(N * W16 * 2);
+    for (long i = 0; i < N * W16; i++) a16[i] = b16[i] = c16[i] = ck_bf16_from_float(0.01f);
+    unsigned *w16 = malloc(((long)np + (long)(Cin + K + 1) * ldws + 4096) * 8);
+    for (long i = 0; i < (long)np + (long)(Cin + K + 1) * ldws + 4096; i++) w16[i] = 0x3c233c23u;
+    const long e = (Cin + 1) / 2 * 2, f = (Cout + 1) / 2 * 2;  // even strides of the bf16 rows
+    const double flops = 2.0 * (op == 'b' || op == 'B' ? Cin + K : (double)K * Cin) * Cout * T;
     const long reps = (long)(2e8 / flops) + 1;
     double best = 1e9;
     for (int r = 0; r < 30; r++) {
@@ -61,6 +72,14 @@ int main(int argc, char **argv) {
                 break;
             }
             case 'i': k->conv_backward_input(inp, Cin, 0, out, Cout, wp, 0, T, T, Cin, Cout, K, d); break;
+            case 'F': k->conv_forward_bf16(out, Cout, out, Cout, a16, e, (const float *)w16, 0, T, Cin, Cout, K, d, 0, b16, f); break;
+            case 'G': k->conv_gated_forward_bf16(out, Cout, NULL, 0, a16, e, (const float *)w16, 0, T, Cin, Cout / 2, K, d,
+                                                 b16, f, c16, f); break;
+            case 'I': k->conv_backward_input_bf16(inp, Cin, 0, a16, f, (const float *)w16, 0, T, T, Cin, Cout, K, d, b16, e); break;
+            case 'B': k->gated_backward_product_bf16(NULL, 0, NULL, 0, a16, e, (const float *)w16, ldws, Cin,
+                                                     b16, (K + 1) / 2 * 2, (const float *)w16 + (long)Cin * ldws, ldwr, K,
+                                                     0, T, Cout, c16, 2 * Cout, c16 + N * 2 * Cout, 2 * Cout); break;
+            case 'V': k->conv_backward_weight_bf16(dw, nodb ? NULL : db, NULL, a16, f, NULL, b16, e, 0, T, Cin, Cout, K, d); break;
             default: fprintf(stderr, "kernel: unknown operation %c\n", op); return 2;
         }
         double s = (now() - t0) / reps;

@@ -8,8 +8,10 @@
 # kernel.c, and the two binaries run in turn ROUNDS times; each prints the
 # best GFLOP/s of its 30 repetitions (operands warm in cache), and the end
 # line the best of all rounds for each. OP: f forward, g gated forward
-# (COUT = 2D), i input gradient, w weight gradient (W: with bf16 operands), b the gated backward
-# product (CIN = S, COUT = D, K = R). T defaults to 384 (the
+# (COUT = 2D), i input gradient, w weight gradient, b the gated backward
+# product (CIN = S, COUT = D, K = R); in capitals the same with bf16 operands
+# as a bf16 step has them (F, G, I, B; V the weight gradient on bf16 rows,
+# W on fp32 rows it rounds itself). T defaults to 384 (the
 # training step's time tile), D (dilation) to 64. Example, the residual
 # weight gradient at R16:
 #
