@@ -44,6 +44,22 @@ import TensorModule
         return out
     }
 
+    /// A WaveNet layer's bf16-packed weights, random: the gated dilated
+    /// convolution (R → 2D, K = 2, with bias), the stacked skip 1×1 (L·D → S)
+    /// and the residual 1×1 (D → R); with the skip and residual weights as drawn.
+    static func gatedLayer(R: Int, D: Int, S: Int, L: Int, rng: inout Xoshiro256)
+        -> (dilated: PackedConv, skip: PackedConv, residual: PackedConv, skipWeight: [Float], residualWeight: [Float]) {
+        let dilated = PackedConv(kernelSize: 2, inChannels: R, outChannels: 2 * D, gated: true, precision: .bf16)
+        let skip = PackedConv(kernelSize: 1, inChannels: L * D, outChannels: S, precision: .bf16)
+        let residual = PackedConv(kernelSize: 1, inChannels: D, outChannels: R, precision: .bf16)
+        let wd = randomArray(2 * 2 * D * R, scale: 0.3, rng: &rng), bd = randomArray(2 * D, rng: &rng)
+        let ws = randomArray(S * L * D, scale: 0.3, rng: &rng), wr = randomArray(R * D, scale: 0.3, rng: &rng)
+        wd.withUnsafeBufferPointer { w in bd.withUnsafeBufferPointer { dilated.pack(weight: w.baseAddress!, bias: $0.baseAddress!) } }
+        ws.withUnsafeBufferPointer { skip.pack(weight: $0.baseAddress!, bias: nil) }
+        wr.withUnsafeBufferPointer { residual.pack(weight: $0.baseAddress!, bias: nil) }
+        return (dilated, skip, residual, ws, wr)
+    }
+
     static func packed(_ s: Shape, _ w: [Float], _ b: [Float], gated: Bool = false) -> PackedConv {
         let p = PackedConv(kernelSize: s.k, inChannels: s.cin, outChannels: s.cout, gated: gated, precision: .bf16)
         w.withUnsafeBufferPointer { wp in b.withUnsafeBufferPointer { p.pack(weight: wp.baseAddress!, bias: $0.baseAddress!) } }
@@ -255,14 +271,7 @@ import TensorModule
         }
         // The gated forward's z and the layer backward's dpre, at an odd D.
         let R = 10, D = 13, S = 22, L = 2, layer = 1
-        let dilated = PackedConv(kernelSize: 2, inChannels: R, outChannels: 2 * D, gated: true, precision: .bf16)
-        let skip = PackedConv(kernelSize: 1, inChannels: L * D, outChannels: S, precision: .bf16)
-        let residual = PackedConv(kernelSize: 1, inChannels: D, outChannels: R, precision: .bf16)
-        let wd = randomArray(2 * 2 * D * R, scale: 0.3, rng: &rng), bd = randomArray(2 * D, rng: &rng)
-        let ws = randomArray(S * L * D, scale: 0.3, rng: &rng), wr = randomArray(R * D, scale: 0.3, rng: &rng)
-        wd.withUnsafeBufferPointer { w in bd.withUnsafeBufferPointer { dilated.pack(weight: w.baseAddress!, bias: $0.baseAddress!) } }
-        ws.withUnsafeBufferPointer { skip.pack(weight: $0.baseAddress!, bias: nil) }
-        wr.withUnsafeBufferPointer { residual.pack(weight: $0.baseAddress!, bias: nil) }
+        let (dilated, skip, residual, _, _) = Self.gatedLayer(R: R, D: D, S: S, L: L, rng: &rng)
         let h = Self.bf16Rows(k, randomArray(T * R, rng: &rng), rows: T, channels: R, stride: R)
         let gate = Tensor(shape: [T * 2 * D]), z = Tensor(shape: [T * D]), zStride = BF16Buffer.stride(channels: D), zCopy = buffer(T * zStride)
         k.convGatedForward(gate: gate.baseAddress, gateStride: 2 * D, z: z.baseAddress, zStride: D, inp: h.baseAddress, inStride: R,
@@ -309,14 +318,7 @@ import TensorModule
     func slopesAreTheUnitsDerivativesAndTheBackwardUsesThem(_ v: KernelVariant) throws {
         let k = v.kernels, T = 41, rows = 3..<38, R = 10, D = 13, S = 22, L = 2, layer = 1, sentinel: UInt16 = 0x7777
         var rng = Xoshiro256(seed: 11)
-        let dilated = PackedConv(kernelSize: 2, inChannels: R, outChannels: 2 * D, gated: true, precision: .bf16)
-        let skip = PackedConv(kernelSize: 1, inChannels: L * D, outChannels: S, precision: .bf16)
-        let residual = PackedConv(kernelSize: 1, inChannels: D, outChannels: R, precision: .bf16)
-        let wd = randomArray(2 * 2 * D * R, scale: 0.3, rng: &rng), bd = randomArray(2 * D, rng: &rng)
-        let ws = randomArray(S * L * D, scale: 0.3, rng: &rng), wr = randomArray(R * D, scale: 0.3, rng: &rng)
-        wd.withUnsafeBufferPointer { w in bd.withUnsafeBufferPointer { dilated.pack(weight: w.baseAddress!, bias: $0.baseAddress!) } }
-        ws.withUnsafeBufferPointer { skip.pack(weight: $0.baseAddress!, bias: nil) }
-        wr.withUnsafeBufferPointer { residual.pack(weight: $0.baseAddress!, bias: nil) }
+        let (dilated, skip, residual, ws, wr) = Self.gatedLayer(R: R, D: D, S: S, L: L, rng: &rng)
         let h = Self.bf16Rows(k, randomArray(T * R, scale: 2, rng: &rng), rows: T, channels: R, stride: R)
 
         // Forward: the gate values, then the slopes of the same rows.
@@ -379,15 +381,9 @@ import TensorModule
     func gatedLayerEqualsThePortableTwin(_ v: KernelVariant) throws {
         let T = 300, R = 32, D = 32, S = 64, L = 3, layer = 1, d = 7
         var rng = Xoshiro256(seed: 4)
-        let h = randomArray(T * R, rng: &rng), wd = randomArray(2 * 2 * D * R, scale: 0.3, rng: &rng), bd = randomArray(2 * D, rng: &rng)
-        let ws = randomArray(S * L * D, scale: 0.3, rng: &rng), wr = randomArray(R * D, scale: 0.3, rng: &rng)
+        let h = randomArray(T * R, rng: &rng)
+        let (dilated, skip, residual, ws, wr) = Self.gatedLayer(R: R, D: D, S: S, L: L, rng: &rng)
         let dskip = randomArray(T * S, rng: &rng), dres = randomArray(T * R, rng: &rng)
-        let dilated = PackedConv(kernelSize: 2, inChannels: R, outChannels: 2 * D, gated: true, precision: .bf16)
-        let skip = PackedConv(kernelSize: 1, inChannels: L * D, outChannels: S, precision: .bf16)
-        let residual = PackedConv(kernelSize: 1, inChannels: D, outChannels: R, precision: .bf16)
-        wd.withUnsafeBufferPointer { w in bd.withUnsafeBufferPointer { dilated.pack(weight: w.baseAddress!, bias: $0.baseAddress!) } }
-        ws.withUnsafeBufferPointer { skip.pack(weight: $0.baseAddress!, bias: nil) }
-        wr.withUnsafeBufferPointer { residual.pack(weight: $0.baseAddress!, bias: nil) }
         func run(_ k: Kernels) -> (gate: [Float], z: [Float], dpre: [Float]) {
             let x = Self.bf16Rows(k, h, rows: T, channels: R, stride: R)
             let gate = Tensor(shape: [T * 2 * D]), z = Tensor(shape: [T * D])
