@@ -791,13 +791,13 @@ extension WaveNet {
     final class ActivationsBF16 {
         let time: Int, layers: Int, residual: Int, gate: Int
         let hStride: Int, zStride: Int
-        let hs: BF16Buffer, zs: BF16Buffer, slopess: BF16Buffer
+        let hs: BF16Buffer, zs: BF16Buffer, slopeRows: BF16Buffer
 
         init(config c: WaveNetConfig, batch B: Int, time T: Int) {
             time = T
             layers = c.dilations.count
             gate = 2 * c.dilationChannels
-            slopess = BF16Buffer(count: B * layers * T * gate)
+            slopeRows = BF16Buffer(count: B * layers * T * gate)
             residual = c.residualChannels
             hStride = BF16Buffer.stride(channels: c.residualChannels)
             zStride = BF16Buffer.stride(channels: layers * c.dilationChannels)
@@ -808,7 +808,7 @@ extension WaveNet {
         func h(_ l: Int, _ b: Int) -> UnsafeMutablePointer<UInt16> { hs.baseAddress + (b * layers + l) * time * hStride }
         func z(_ b: Int) -> UnsafeMutablePointer<UInt16> { zs.baseAddress + b * time * zStride }
         /// Layer l's slopes [∂z/∂a | ∂z/∂g] of sequence b: (T, 2D).
-        func slopes(_ l: Int, _ b: Int) -> UnsafeMutablePointer<UInt16> { slopess.baseAddress + (b * layers + l) * time * gate }
+        func slopes(_ l: Int, _ b: Int) -> UnsafeMutablePointer<UInt16> { slopeRows.baseAddress + (b * layers + l) * time * gate }
 
         /// Rounds `rows` of h_l (fp32, (T, R)) of sequence b into its copy.
         func round(_ k: Kernels, _ h: UnsafePointer<Float>, layer l: Int, sequence b: Int, rows: Range<Int>) {
