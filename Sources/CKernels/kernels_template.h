@@ -894,6 +894,19 @@ static ALWAYS_INLINE TARGET void FN(pair_rows)(unsigned *out, long ldw, const fl
         unsigned *y = out + qa * ldw + j;
         if (x16) {
             const unsigned short *xa = x16 + (r0 + 2 * qa) * ldx + c0 + j;
+#ifdef VPAIR16X2
+            // (A variant with a two-vector word pairs 2·VL channels at a time.)
+            if (j + VL < ldw) {
+                const int nj = CK_MAX(0, CK_MIN(2 * VL, C - j));
+                for (long q = qa; q < qb; q++, xa += 2 * ldx, y += ldw) {
+                    __builtin_prefetch(xa + pf * ldx, 0, 2);
+                    __builtin_prefetch(xa + (pf + 1) * ldx, 0, 2);
+                    vpair16x2(y, xa, xa + ldx, nj);
+                }
+                j += VL;
+                continue;
+            }
+#endif
             const int nj = CK_MAX(0, CK_MIN(VL, C - j));
             for (long q = qa; q < qb; q++, xa += 2 * ldx, y += ldw) {
                 __builtin_prefetch(xa + pf * ldx, 0, 2);
