@@ -26,6 +26,10 @@
 //                     (vdpbf16ps; the emulations round the same way, so they agree bit for bit)
 //   vstore_bf16(q, x, n)  the first n lanes of x rounded to bf16 (nearest-even), stored at q
 //   vstore_bf16_pairs(q, lo, hi)  VL words at q, word i = (lo[i], hi[i]) each rounded as above
+//   vload_bf16(q, n)  the first n bf16 values at q widened to fp32, other lanes 0 (q NULL: all 0)
+//   vpair16(q, a, b, n)  VL words at q, word i = (a[i], b[i]) of two bf16 rows for i < n, else 0
+//                     (a or b NULL: that half 0)
+//   VPAIR16X2         (optional) defined with vpair16x2(q, a, b, n): the same for 2·VL words
 //   BF16_NATIVE       1 when vdot2 is the instruction, 0 when it is emulated
 //
 // How the products are blocked (the same scheme as oneDNN's AVX-512 1-D
@@ -326,7 +330,6 @@ static ALWAYS_INLINE TARGET void FN(gate_store)(const FN(gated_out) *o, float *g
         const vec one = vset1(1.0f);
         vstore_bf16(s16_row + j, vmul(sg, vsub(one, vmul(th, th))), n);
         vstore_bf16(s16_row + o->D + j, vmul(z, vsub(one, sg)), n);
-        gate_row = 0;
     }
     if (n >= VL) {
         if (gate_row) { vstore(gate_row + j, th); vstore(gate_row + o->D + j, sg); }
@@ -374,7 +377,7 @@ static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, int bf,
         return;
     }
     UNROLL for (int i = 0; i < MR; i++) {
-        float *gate_row = o->gate ? o->gate + (t + i) * o->ldg : 0;
+        float *gate_row = o->gate && !o->s16 ? o->gate + (t + i) * o->ldg : 0;  // the slopes replace the gate values
         float *z_row = o->z ? o->z + (t + i) * o->ldz : 0;
         unsigned short *z16_row = o->z16 ? o->z16 + (t + i) * o->ldz16 : 0;
         unsigned short *s16_row = o->s16 ? o->s16 + (t + i) * o->lds16 : 0;

@@ -152,8 +152,7 @@ extension Kernels {
         dout: UnsafePointer<UInt16>, doutStride: Int, inp: UnsafePointer<UInt16>, inStride: Int,
         rows: Range<Int>, inChannels Cin: Int, outChannels Cout: Int, kernelSize K: Int, dilation d: Int = 1
     ) {
-        precondition(rows.lowerBound >= 0 && K >= 1 && d >= 1 && Cin >= 1 && Cout >= 1, "conv weight gradient: bad sizes")
-        precondition(doutStride >= Cout && inStride >= Cin, "conv weight gradient: a stride is shorter than its row")
+        checkWeightGradient(rows: rows, doutStride: doutStride, inStride: inStride, inChannels: Cin, outChannels: Cout, kernelSize: K, dilation: d)
         if rows.isEmpty { return }
         ck_conv_backward_weight_bf16(table, dweight, dbias, nil, dout, doutStride, nil, inp, inStride,
                                      rows.lowerBound, rows.upperBound, Int32(Cin), Int32(Cout), Int32(K), d)

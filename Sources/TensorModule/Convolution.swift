@@ -177,8 +177,7 @@ extension Kernels {
         rows: Range<Int>, inChannels Cin: Int, outChannels Cout: Int, kernelSize K: Int, dilation d: Int = 1,
         operands: Precision = .fp32
     ) {
-        precondition(rows.lowerBound >= 0 && K >= 1 && d >= 1 && Cin >= 1 && Cout >= 1, "conv weight gradient: bad sizes")
-        precondition(doutStride >= Cout && inStride >= Cin, "conv weight gradient: a stride is shorter than its row")
+        checkWeightGradient(rows: rows, doutStride: doutStride, inStride: inStride, inChannels: Cin, outChannels: Cout, kernelSize: K, dilation: d)
         if rows.isEmpty { return }
         if operands == .bf16 {
             return ck_conv_backward_weight_bf16(table, dweight, dbias, dout, nil, doutStride, inp, nil, inStride,
@@ -190,6 +189,13 @@ extension Kernels {
         }
         ck_conv_backward_weight(table, dweight, dbias, dout, doutStride, inp, inStride, rows.lowerBound, rows.upperBound,
                                 Int32(Cin), Int32(Cout), Int32(K), d)
+    }
+
+    /// The sizes and strides every weight gradient takes (fp32 or bf16 rows).
+    func checkWeightGradient(rows: Range<Int>, doutStride: Int, inStride: Int, inChannels Cin: Int, outChannels Cout: Int,
+                             kernelSize K: Int, dilation d: Int) {
+        precondition(rows.lowerBound >= 0 && K >= 1 && d >= 1 && Cin >= 1 && Cout >= 1, "conv weight gradient: bad sizes")
+        precondition(doutStride >= Cout && inStride >= Cin, "conv weight gradient: a stride is shorter than its row")
     }
 }
 

@@ -526,7 +526,7 @@ public final class WaveNet {
             for l in (0..<L).reversed() {
                 let lp = views.layers[l]
                 for b in 0..<ws.batch {
-                    let gate = ws.gate(l, b), last = l == L - 1
+                    let last = l == L - 1
                     if let h16 = ws.bf16, let d16 = grads.bf16 {
                         // bf16: dh's bf16 rows (dh_{l+1}) were written by the
                         // layer above's input gradient; the unit's slopes by the
@@ -552,6 +552,7 @@ public final class WaveNet {
                     }
                     // dz = dskip·W_skip_l + dh·W_res_l, through the gated unit; dpre
                     // replaces the gate values it is computed from.
+                    let gate = ws.gate(l, b)
                     k.gatedBackward(dpre: gate, dpreStride: 2 * D, gate: gate, gateStride: 2 * D,
                                     skipGradient: grads.dskip(b), skipStride: S, skipWeight: packs.skip, skipColumn: l * D,
                                     residualGradient: last ? nil : grads.dh(b), residualStride: R,
