@@ -785,26 +785,23 @@ static ALWAYS_INLINE TARGET void FN(wg_tiles)(int bf, float *dw, int Cin, int oa
 // the one before it in its set, so one or two sets (as this was written
 // first) left the adders idle most of the time and cost a 16-wide weight
 // gradient a quarter of its time in the bias sum.
-static ALWAYS_INLINE TARGET void FN(colsum_chunk)(float *sums, const float *x, const unsigned short *x16, long ldx,
-                                                  long t0, long t1, int c0, int C, int NV) {
+static ALWAYS_INLINE TARGET void FN(colsum_chunk)(float *sums, const float *x, long ldx, long t0, long t1,
+                                                  int c0, int C, int NV) {
     const int U = NV == 1 ? 8 : NV == 2 ? 4 : 2;
     vec acc[8][NV_MAX];
     vmask m[NV_MAX];
-    int n[NV_MAX];
     UNROLL for (int v = 0; v < NV; v++) {
-        n[v] = CK_MAX(0, CK_MIN(VL, C - c0 - v * VL));
-        m[v] = vmask_first(n[v]);
+        m[v] = vmask_first(CK_MAX(0, CK_MIN(VL, C - c0 - v * VL)));
         UNROLL for (int u = 0; u < U; u++) acc[u][v] = vzero();
     }
-    // Row t's vector v: fp32 rows, or bf16 rows (x16) widened.
-#define COLSUM_ROW(t, v) (x16 ? vload_bf16(x16 + (t) * ldx + c0 + (v) * VL, n[v]) : vloadm(x + (t) * ldx + c0 + (v) * VL, m[v], vzero()))
     long t = t0;
     for (; t + U <= t1; t += U)
         UNROLL for (int u = 0; u < U; u++)
-            UNROLL for (int v = 0; v < NV; v++) acc[u][v] = vadd(acc[u][v], COLSUM_ROW(t + u, v));
+            UNROLL for (int v = 0; v < NV; v++)
+                acc[u][v] = vadd(acc[u][v], vloadm(x + (t + u) * ldx + c0 + v * VL, m[v], vzero()));
     for (; t < t1; t++)
-        UNROLL for (int v = 0; v < NV; v++) acc[0][v] = vadd(acc[0][v], COLSUM_ROW(t, v));
-#undef COLSUM_ROW
+        UNROLL for (int v = 0; v < NV; v++)
+            acc[0][v] = vadd(acc[0][v], vloadm(x + t * ldx + c0 + v * VL, m[v], vzero()));
     UNROLL for (int v = 0; v < NV; v++) {
         UNROLL for (int h = U / 2; h >= 1; h /= 2)
             UNROLL for (int u = 0; u < h; u++) acc[u][v] = vadd(acc[u][v], acc[u + h][v]);
@@ -813,27 +810,22 @@ static ALWAYS_INLINE TARGET void FN(colsum_chunk)(float *sums, const float *x, c
     }
 }
 
-// sums[c] += Σ_{t0 ≤ t < t1} x[t·ldx + c] for c < C: x's fp32 rows, or (x16
-// not NULL, x NULL) its bf16 rows, ldx then counting bf16 values.
-static ALWAYS_INLINE TARGET void FN(colsums)(float *sums, const float *x, const unsigned short *x16, long ldx,
-                                             long t0, long t1, int C) {
+// sums[c] += Σ_{t0 ≤ t < t1} x[t·ldx + c] for c < C (fp32 rows; the bf16
+// weight gradient sums bf16 rows with pair_sums, below).
+static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, long t0, long t1, int C) {
     for (int c0 = 0; c0 < C; c0 += NV_MAX * VL) {
         int nv = CK_MIN(NV_MAX, (C - c0 + VL - 1) / VL);
         switch (nv) {
 #if NV_MAX >= 4
-        case 4: FN(colsum_chunk)(sums, x, x16, ldx, t0, t1, c0, C, 4); break;
+        case 4: FN(colsum_chunk)(sums, x, ldx, t0, t1, c0, C, 4); break;
 #endif
 #if NV_MAX >= 3
-        case 3: FN(colsum_chunk)(sums, x, x16, ldx, t0, t1, c0, C, 3); break;
+        case 3: FN(colsum_chunk)(sums, x, ldx, t0, t1, c0, C, 3); break;
 #endif
-        case 2: FN(colsum_chunk)(sums, x, x16, ldx, t0, t1, c0, C, 2); break;
-        default: FN(colsum_chunk)(sums, x, x16, ldx, t0, t1, c0, C, 1); break;
+        case 2: FN(colsum_chunk)(sums, x, ldx, t0, t1, c0, C, 2); break;
+        default: FN(colsum_chunk)(sums, x, ldx, t0, t1, c0, C, 1); break;
         }
     }
-}
-
-static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, long t0, long t1, int C) {
-    FN(colsums)(sums, x, 0, ldx, t0, t1, C);
 }
 
 static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
@@ -865,7 +857,7 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
 // vdot2 adds acc + dout[t+1]·inp[t+1-s] + dout[t]·inp[t-s] (rounded after
 // each addition, as every bf16 product). The caller's rows are fp32 or
 // already bf16 (then channel after channel, as the other bf16 products read
-// them): each block of TC rows is rounded (or only interleaved) into that
+// them): each block of rows (TCB) is rounded (or only interleaved) into that
 // layout on the stack, SLAB channels at a time (dout's once per block, each
 // tap's inputs once per tap), where all the block's tiles read it from L1; no
 // copy outlives the call. A row missing from a pair (an input row before 0, a
@@ -876,7 +868,19 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
 // rounding (a quarter of its time with fp32 operands), and lets a bf16 step
 // skip writing the fp32 copies only the weight gradients read (z, dpre).
 
-#define WG_SLAB 256
+// Rows per block of the bf16 weight gradient (TCB for one tap, half as many
+// for several), and channels per slab of its paired copies (the copies stay
+// at 64 KiB each). Blocks of 128 rows rather than 64 halve the loads and
+// stores of the weight tiles' accumulators, a block's overhead: with one
+// tap, the 32-channel residual weight gradient ran 7.7 % faster and the
+// 640 → 64 skip one 2.8 % (kernel.sh V 32 32 1, V 640 64 1), but the
+// two-tap dilated one (V 32 64 2) 4.5 % slower, so its blocks stay at 64.
+#ifndef TCB
+#define TCB 128
+#endif
+#ifndef WG_SLAB
+#define WG_SLAB 128
+#endif
 
 // Words out[q·ldw + j], j < ldw (a multiple of VL): rows r0 + 2q and r0 + 2q + 1
 // (q < n) of x's channels [c0, c0 + C) as pairs of bf16; rows outside [lo, hi)
@@ -952,6 +956,31 @@ static ALWAYS_INLINE TARGET void FN(pair_rows)(unsigned *out, long ldw, const fl
     }
 }
 
+// sums[c] += both halves of words w[q·ldw + c] summed over q < n, for c < C
+// (≤ ldw, a multiple of VL): the column sums of the rows the words pair, by
+// one vdot2 with a word of two bf16 ones per pair (each product exact; the
+// additions rounded as every vdot2's). Four chains a vector, so that an
+// addition does not wait for the one before it. The bias gradient of the
+// bf16 weight gradient on bf16 rows, in place of summing the rows widened
+// to fp32 and adding them: that had cost the 32-channel residual weight gradient
+// 11 % of its time (kernel.sh V 32 32 1 with and without a bias: 282
+// against 316 GFLOP/s), this 2 % (309 against 315); the residual and the
+// two-tap dilated one (V 32 64 2) ran 3.8 % and 2.8 % faster.
+static ALWAYS_INLINE TARGET void FN(pair_sums)(float *sums, const unsigned *w, long ldw, long n, int C) {
+    static const unsigned short ones[2] = { 0x3f80, 0x3f80 };
+    const pvec one = pbroadcast(ones);
+    for (int j = 0; j < C; j += VL) {
+        vec acc[4] = { vzero(), vzero(), vzero(), vzero() };
+        long q = 0;
+        for (; q + 4 <= n; q += 4)
+            UNROLL for (int u = 0; u < 4; u++) acc[u] = vdot2(acc[u], pload((const float *)(w + (q + u) * ldw + j)), one);
+        for (; q < n; q++) acc[0] = vdot2(acc[0], pload((const float *)(w + q * ldw + j)), one);
+        vec total = vadd(vadd(acc[0], acc[1]), vadd(acc[2], acc[3]));
+        vmask m = vmask_first(CK_MIN(VL, C - j));
+        vstorem(sums + j, vadd(vloadm(sums + j, m, vzero()), total), m);
+    }
+}
+
 // dout and inp each as fp32 rows (dout, inp; rounded here) or as bf16 rows
 // (dout16, inp16, the fp32 pointer NULL; strides then count bf16 values, and
 // any channel offset is fine: the rows are only interleaved). dbias sums
@@ -960,16 +989,18 @@ static TARGET void FN(conv_backward_weight_bf16)(float *dweight, float *dbias,
                                                  const float *dout, const unsigned short *dout16, long lddo,
                                                  const float *inp, const unsigned short *inp16, long ldi,
                                                  long t0, long t1, int Cin, int Cout, int K, long d) {
-    unsigned gp[TC / 2 * WG_SLAB] __attribute__((aligned(64)));
-    unsigned xp[TC / 2 * WG_SLAB] __attribute__((aligned(64)));
-    for (long ta = t0; ta < t1; ta += TC) {
-        const long tb = CK_MIN(t1, ta + TC), n = (tb - ta + 1) / 2;
-        const long pf = tb < t1 ? TC : 0;  // the next block's rows, asked for while pairing these
-        if (dbias) FN(colsums)(dbias, dout, dout16, lddo, ta, tb, Cout);
+    unsigned gp[TCB / 2 * WG_SLAB] __attribute__((aligned(64)));
+    unsigned xp[TCB / 2 * WG_SLAB] __attribute__((aligned(64)));
+    const long tcb = K == 1 ? TCB : TCB / 2;
+    for (long ta = t0; ta < t1; ta += tcb) {
+        const long tb = CK_MIN(t1, ta + tcb), n = (tb - ta + 1) / 2;
+        const long pf = tb < t1 ? tcb : 0;  // the next block's rows, asked for while pairing these
+        if (dbias && !dout16) FN(column_sums_range)(dbias, dout, lddo, ta, tb, Cout);
         for (int os = 0; os < Cout; os += WG_SLAB) {
             const int ow = CK_MIN(WG_SLAB, Cout - os);
             const long ldg = (ow + VL - 1) / VL * VL;
             FN(pair_rows)(gp, ldg, dout, dout16, lddo, ta, n, ta, tb, os, ow, pf);
+            if (dbias && dout16) FN(pair_sums)(dbias + os, gp, ldg, n, ow);
             for (int k = 0; k < K; k++) {
                 const long s = (long)(K - 1 - k) * d;
                 if (s >= tb) continue;  // every input row of this tap is before row 0

@@ -148,7 +148,12 @@ import TensorModule
 
     /// Wider than a 256-channel slab of the bf16 weight gradient on both
     /// sides (its stack copies are cut there) with an odd row count.
-    static let weightGradientShapes = shapes + [Shape(t: 23, cin: 300, cout: 270, k: 2, d: 3)]
+    /// The shapes, and two whose rows and channels span several of the bf16
+    /// weight gradient's blocks of rows and slabs of channels, with one tap
+    /// (blocks of 128 rows) and two (64).
+    static let weightGradientShapes = shapes + [Shape(t: 23, cin: 300, cout: 270, k: 2, d: 3),
+                                                Shape(t: 301, cin: 150, cout: 19, k: 1, d: 1),
+                                                Shape(t: 203, cin: 20, cout: 150, k: 2, d: 7)]
 
     /// The weight gradient with bf16 operands (rounded by the kernel itself,
     /// two rows a vdot2) equals the portable twin bit for bit, and the
