@@ -39,6 +39,7 @@ static ALWAYS_INLINE TARGET vec vmul(vec a, vec b) { return _mm256_mul_ps(a, b);
 static ALWAYS_INLINE TARGET vec vdiv(vec a, vec b) { return _mm256_div_ps(a, b); }
 static ALWAYS_INLINE TARGET vec vmax(vec a, vec b) { return _mm256_max_ps(a, b); }
 static ALWAYS_INLINE TARGET vec vfma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+static ALWAYS_INLINE TARGET vec vfnmadd(vec a, vec b, vec c) { return _mm256_fnmadd_ps(a, b, c); }
 static ALWAYS_INLINE TARGET vec vsqrt(vec a) { return _mm256_sqrt_ps(a); }
 static ALWAYS_INLINE TARGET vec vrelu(vec x) { return _mm256_max_ps(_mm256_setzero_ps(), x); }
 static ALWAYS_INLINE TARGET vec vmax_nan(vec lo, vec x) { return _mm256_max_ps(lo, x); }

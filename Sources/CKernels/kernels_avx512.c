@@ -48,6 +48,7 @@ static ALWAYS_INLINE TARGET vec vmul(vec a, vec b) { return _mm512_mul_ps(a, b);
 static ALWAYS_INLINE TARGET vec vdiv(vec a, vec b) { return _mm512_div_ps(a, b); }
 static ALWAYS_INLINE TARGET vec vmax(vec a, vec b) { return _mm512_max_ps(a, b); }
 static ALWAYS_INLINE TARGET vec vfma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+static ALWAYS_INLINE TARGET vec vfnmadd(vec a, vec b, vec c) { return _mm512_fnmadd_ps(a, b, c); }
 static ALWAYS_INLINE TARGET vec vsqrt(vec a) { return _mm512_sqrt_ps(a); }
 // max(0, x) returns x when x is NaN (the second operand), so NaN survives.
 static ALWAYS_INLINE TARGET vec vrelu(vec x) { return _mm512_max_ps(_mm512_setzero_ps(), x); }

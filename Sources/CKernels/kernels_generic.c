@@ -43,6 +43,7 @@ static ALWAYS_INLINE vec vmul(vec a, vec b) { return a * b; }
 static ALWAYS_INLINE vec vdiv(vec a, vec b) { return a / b; }
 static ALWAYS_INLINE vec vmax(vec a, vec b) { return vselect(a > b, a, b); }
 static ALWAYS_INLINE vec vfma(vec a, vec b, vec c) { return a * b + c; }
+static ALWAYS_INLINE vec vfnmadd(vec a, vec b, vec c) { return c - a * b; }
 static ALWAYS_INLINE vec vsqrt(vec a) { return __builtin_elementwise_sqrt(a); }
 static ALWAYS_INLINE vec vrelu(vec x) { return vselect(x < vzero(), vzero(), x); }
 static ALWAYS_INLINE vec vmax_nan(vec lo, vec x) { return vselect(x < lo, lo, x); }

@@ -10,7 +10,7 @@
 //   vzero() vset1(x) vload(p) vstore(p, v)             whole vectors (unaligned)
 //   vmask_first(n)    a mask of the first n lanes (0 <= n <= VL)
 //   vloadm(p, m, f)   lanes of m from p, others f;  vstorem(p, v, m)  lanes of m only
-//   vadd vsub vmul vmax vfma(a, b, c) = a·b + c    vsqrt  vdiv
+//   vadd vsub vmul vmax vfma(a, b, c) = a·b + c  vfnmadd(a, b, c) = c - a·b  vsqrt  vdiv
 //   vrecip(x)         1/x to ~1 ulp;  vround(x)  nearest integer;  vscale2(p, n)  p·2^n
 //   vpositive(y, v)   v where y > 0, else 0;  vhsum vhmax  horizontal sum and max
 //   vmaskz(v, m)      v in the lanes of m, else 0;  vrelu(x)  max(x, 0), NaN kept
@@ -327,9 +327,9 @@ static ALWAYS_INLINE TARGET void FN(gate_store)(const FN(gated_out) *o, float *g
     int n = CK_MIN(VL, o->D - j);
     if (z16_row && n > 0) vstore_bf16(z16_row + j, z, n);
     if (s16_row && n > 0) {
-        const vec one = vset1(1.0f);
-        vstore_bf16(s16_row + j, vmul(sg, vsub(one, vmul(th, th))), n);
-        vstore_bf16(s16_row + o->D + j, vmul(z, vsub(one, sg)), n);
+        // sg - (sg·th)·th and z - z·sg: three operations rather than five.
+        vstore_bf16(s16_row + j, vfnmadd(vmul(sg, th), th, sg), n);
+        vstore_bf16(s16_row + o->D + j, vfnmadd(z, sg, z), n);
     }
     if (n >= VL) {
         if (gate_row) { vstore(gate_row + j, th); vstore(gate_row + o->D + j, sg); }
