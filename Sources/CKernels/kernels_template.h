@@ -874,7 +874,8 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
 // stores of the weight tiles' accumulators, a block's overhead: with one
 // tap, the 32-channel residual weight gradient ran 7.7 % faster and the
 // 640 → 64 skip one 2.8 % (kernel.sh V 32 32 1, V 640 64 1), but the
-// two-tap dilated one (V 32 64 2) 4.5 % slower, so its blocks stay at 64.
+// two-tap dilated one (V 32 64 2) 1.7–4.5 % slower (96 rows: 7.5 %), so
+// blocks of several taps stay at 64 rows.
 #ifndef TCB
 #define TCB 128
 #endif
