@@ -869,8 +869,8 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
 // skip writing the fp32 copies only the weight gradients read (z, dpre).
 
 // Rows per block of the bf16 weight gradient (TCB for one tap, half as many
-// for several), and channels per slab of its paired copies (the copies stay
-// at 64 KiB each). Blocks of 128 rows rather than 64 halve the loads and
+// for several), and channels per slab of its paired copies (each copy
+// 32 KiB of stack, as before). Blocks of 128 rows rather than 64 halve the loads and
 // stores of the weight tiles' accumulators, a block's overhead: with one
 // tap, the 32-channel residual weight gradient ran 7.7 % faster and the
 // 640 → 64 skip one 2.8 % (kernel.sh V 32 32 1, V 640 64 1), but the
@@ -962,11 +962,11 @@ static ALWAYS_INLINE TARGET void FN(pair_rows)(unsigned *out, long ldw, const fl
 // one vdot2 with a word of two bf16 ones per pair (each product exact; the
 // additions rounded as every vdot2's). Four chains a vector, so that an
 // addition does not wait for the one before it. The bias gradient of the
-// bf16 weight gradient on bf16 rows, in place of summing the rows widened
-// to fp32 and adding them: that had cost the 32-channel residual weight gradient
-// 11 % of its time (kernel.sh V 32 32 1 with and without a bias: 282
-// against 316 GFLOP/s), this 2 % (309 against 315); the residual and the
-// two-tap dilated one (V 32 64 2) ran 3.8 % and 2.8 % faster.
+// bf16 weight gradient on bf16 rows, in place of widening the rows to fp32
+// again and adding them: that had cost the 32-channel residual weight
+// gradient 11 % of its time (kernel.sh V 32 32 1 with and without a bias:
+// 282 against 316 GFLOP/s), this 2 % (309 against 315); the residual and
+// the two-tap dilated one (V 32 64 2) ran 3.8 % and 2.8 % faster.
 static ALWAYS_INLINE TARGET void FN(pair_sums)(float *sums, const unsigned *w, long ldw, long n, int C) {
     static const unsigned short ones[2] = { 0x3f80, 0x3f80 };
     const pvec one = pbroadcast(ones);
