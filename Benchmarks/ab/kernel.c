@@ -75,7 +75,7 @@ int main(int argc, char **argv) {
             case 'F': k->conv_forward_bf16(out, Cout, out, Cout, a16, e, (const float *)w16, 0, T, Cin, Cout, K, d, 0, b16, f); break;
             case 'G': k->conv_gated_forward_bf16(out, Cout, NULL, 0, a16, e, (const float *)w16, 0, T, Cin, Cout / 2, K, d,
                                                  b16, f, c16, f); break;
-            case 'I': k->conv_backward_input_bf16(inp, Cin, 0, a16, f, (const float *)w16, 0, T, T, Cin, Cout, K, d, b16, e); break;
+            case 'I': k->conv_backward_input_bf16(inp, Cin, 0, a16, f, (const float *)w16, 0, T, T, Cin, Cout, K, d, b16, e, 0, 0); break;
             case 'B': k->gated_backward_product_bf16(NULL, 0, NULL, 0, a16, e, (const float *)w16, ldws, Cin,
                                                      b16, (K + 1) / 2 * 2, (const float *)w16 + (long)Cin * ldws, ldwr, K,
                                                      0, T, Cout, c16, 2 * Cout, c16 + N * 2 * Cout, 2 * Cout); break;

@@ -254,6 +254,9 @@ typedef struct FN(plain_out) {
     const float *bias;  // padded: whole vectors may be read (NULL: zero)
     int C; int relu;
     unsigned short *out16; long ldo16;  // also the final rows rounded to bf16 (NULL: not)
+    // Final values kept only where pos16 > 0 (a ReLU's backward, from the
+    // bf16 rows of its output; NULL: all kept).
+    const unsigned short *pos16; long ldpos16;
 } FN(plain_out);
 
 static ALWAYS_INLINE TARGET void FN(plain_init)(const FN(plain_out) *o, long t, int MR, int NV,
@@ -278,6 +281,7 @@ static ALWAYS_INLINE TARGET void FN(plain_store)(const FN(plain_out) *o, long t,
         vmask m = vmask_first(CK_MAX(n, 0));
         UNROLL for (int i = 0; i < MR; i++) {
             vec y = final && o->relu ? vrelu(acc[i][v]) : acc[i][v];
+            if (final && o->pos16 && n > 0) y = vpositive(vload_bf16(o->pos16 + (t + i) * o->ldpos16 + off[v], n), y);
             float *dst = o->out + (t + i) * o->ldo + off[v];
             if (n >= VL) vstore(dst, y); else if (n > 0) vstorem(dst, y, m);
             if (final && o->out16 && n > 0) vstore_bf16(o->out16 + (t + i) * o->ldo16 + off[v], y, n);
@@ -619,11 +623,11 @@ static TARGET void FN(conv_forward_bf16)(float *out, long ldo, const float *add,
 static TARGET void FN(conv_backward_input_bf16)(float *dinp, long lddi, int accumulate,
                                                 const unsigned short *dout, long lddo, const float *wpacked,
                                                 long t0, long t1, long T, int Cin, int Cout, int K, long d,
-                                                unsigned short *dinp16, long lddi16) {
+                                                unsigned short *dinp16, long lddi16, const unsigned short *relu_y, long ldy) {
     const long np = FN(round_pad)(Cin);
     const int pairs = (Cout + 1) / 2;
     FN(rb_problem) p = { 0, lddo, 0, T, wpacked, np, (long)pairs * np, pairs, K, d, 0, K * pairs, dout };
-    FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0, dinp16, lddi16 };
+    FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0, dinp16, lddi16, relu_y, ldy };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
     FN(product)(TILE_PLAIN | TILE_BF16, &job, t0, t1, Cin);
 }
@@ -1085,7 +1089,8 @@ static TARGET void FN(relu_backward)(float *dx, long lddx, const float *dy, long
 // ---- Softmax cross-entropy -------------------------------------------------------------------
 
 static TARGET double FN(softmax_xent)(float *dlogits, long lddl, const float *logits, long ldl,
-                                      const float *bias, const int *targets, long rows, int V, float scale) {
+                                      const float *bias, const int *targets, long rows, int V, float scale,
+                                      unsigned short *dlogits16, long lddl16) {
     double total = 0;
     const vec ninf = vset1(-__builtin_inff());
     for (long r = 0; r < rows; r++) {
@@ -1119,11 +1124,19 @@ static TARGET double FN(softmax_xent)(float *dlogits, long lddl, const float *lo
         total += __builtin_log((double)sum) + (double)mx - (double)target;
         if (dx) {
             const vec k = vset1(scale / sum);
+            unsigned short *dx16 = dlogits16 ? dlogits16 + r * lddl16 : 0;
             for (int j = 0; j < V; j += VL) {
-                vmask m = vmask_first(CK_MIN(VL, V - j));
-                vstorem(dx + j, vmul(vloadm(dx + j, m, vzero()), k), m);
+                int n = CK_MIN(VL, V - j);
+                vmask m = vmask_first(n);
+                vec g = vmul(vloadm(dx + j, m, vzero()), k);
+                vstorem(dx + j, g, m);
+                if (dx16) vstore_bf16(dx16 + j, g, n);
             }
             dx[y] -= scale;
+            if (dx16) {
+                dx16[y] = ck_bf16_from_float(dx[y]);
+                if (V & 1) dx16[V] = 0;
+            }
         }
     }
     return total;

@@ -125,20 +125,28 @@ extension Kernels {
     /// `convBackwardInput` with bf16 operands: `dout` (T, Cout) as bf16
     /// rows, `weight` packed with `precision: .bf16`; fp32 `dinp`. With
     /// `rounded`, the final `dinp` rows are also written there rounded to bf16.
+    /// With `reluOutput`, the bf16 rows (T, Cin; stride `reluStride`) of the
+    /// output of a ReLU whose input `dinp` is (as the next products read
+    /// it): the final rows then go through its backward first (kept where
+    /// that output is > 0, else 0, as `reluBackward`), in the same pass. (A
+    /// subnormal output rounds to a bf16 zero, so its gradient is dropped,
+    /// as the products that read the zero never saw it.)
     public func convBackwardInput(
         dinp: UnsafeMutablePointer<Float>, dinpStride: Int, accumulate: Bool,
         dout: UnsafePointer<UInt16>, doutStride: Int, weight w: PackedConv, rows: Range<Int>, time T: Int, dilation d: Int = 1,
-        rounded: BF16Rows? = nil
+        rounded: BF16Rows? = nil, reluOutput: UnsafePointer<UInt16>? = nil, reluStride: Int = 0
     ) {
         precondition(w.precision == .bf16, "a bf16 gradient needs a bf16-packed weight")
         precondition(rows.lowerBound >= 0 && rows.upperBound <= T && d >= 1, "conv input gradient: rows \(rows) outside 0..<\(T)")
         precondition(dinpStride >= w.inChannels && doutStride >= BF16Buffer.stride(channels: w.outChannels) && doutStride % 2 == 0,
                      "conv input gradient: a stride is shorter than its row (or odd)")
+        precondition(reluOutput == nil || reluStride >= BF16Buffer.stride(channels: w.inChannels),
+                     "conv input gradient: the ReLU output's stride is shorter than its row")
         rounded?.check(channels: w.inChannels)
         if rows.isEmpty { return }
         ck_conv_backward_input_bf16(table, dinp, dinpStride, accumulate ? 1 : 0, dout, doutStride, w.backward.baseAddress,
                                     rows.lowerBound, rows.upperBound, T, Int32(w.inChannels), Int32(w.outChannels), Int32(w.kernelSize), d,
-                                    rounded?.base, rounded?.stride ?? 0)
+                                    rounded?.base, rounded?.stride ?? 0, reluOutput, reluStride)
     }
 
     /// `convBackwardWeight` with `operands: .bf16` on operands already in

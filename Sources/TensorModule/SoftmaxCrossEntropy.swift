@@ -15,17 +15,22 @@ extension Kernels {
     /// logits (a NaN logit gives a NaN loss). Writes
     /// `dlogits[n] = scale · (softmax(logits[n]) − onehot(y))`; `dlogits` may
     /// be `logits` (in place). With `bias` (V), the logits are
-    /// `logits[n] + bias`. Returns Σ_n loss_n in nats. Cost: one exp per
-    /// logit; no allocation.
+    /// `logits[n] + bias`. With `rounded`, `dlogits` is also written there
+    /// rounded to bf16, as `roundToBF16` would (for the bf16 products that
+    /// read it, without a pass of their own). Returns Σ_n loss_n in nats.
+    /// Cost: one exp per logit; no allocation.
     ///
     /// - Precondition: every target lies in 0 ..< V.
     public func softmaxCrossEntropyForwardBackward(
         dlogits: UnsafeMutablePointer<Float>, dlogitsStride: Int? = nil,
         logits: UnsafePointer<Float>, logitsStride: Int? = nil, bias: UnsafePointer<Float>? = nil,
-        targets: UnsafePointer<Int32>, rows N: Int, classes V: Int, gradientScale scale: Float
+        targets: UnsafePointer<Int32>, rows N: Int, classes V: Int, gradientScale scale: Float,
+        rounded: BF16Rows? = nil
     ) -> Double {
         checkTargets(targets, rows: N, classes: V)
-        return ck_softmax_xent(table, dlogits, dlogitsStride ?? V, logits, logitsStride ?? V, bias, targets, N, Int32(V), scale)
+        rounded?.check(channels: V)
+        return ck_softmax_xent(table, dlogits, dlogitsStride ?? V, logits, logitsStride ?? V, bias, targets, N, Int32(V), scale,
+                               rounded?.base, rounded?.stride ?? 0)
     }
 
     /// Cross-entropy loss only (evaluation): Σ_n loss_n in nats, the logits
@@ -35,7 +40,7 @@ extension Kernels {
         targets: UnsafePointer<Int32>, rows N: Int, classes V: Int
     ) -> Double {
         checkTargets(targets, rows: N, classes: V)
-        return ck_softmax_xent(table, nil, 0, logits, logitsStride ?? V, bias, targets, N, Int32(V), 0)
+        return ck_softmax_xent(table, nil, 0, logits, logitsStride ?? V, bias, targets, N, Int32(V), 0, nil, 0)
     }
 
     private func checkTargets(_ targets: UnsafePointer<Int32>, rows N: Int, classes V: Int) {

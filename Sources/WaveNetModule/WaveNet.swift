@@ -51,11 +51,13 @@ public final class WaveNet {
     /// softmax and the loss, the embedding and the input convolution (2·R² of
     /// the ~166k multiply-adds a sample of the compact model). Each product
     /// reads a bf16 copy of its input, rounded once by the layer that made it
-    /// (h, z, dpre, dh, dskip); the weight gradients read the same copies
-    /// (interleaving two rows into the time pairs they need; their bias
-    /// gradients sum the bf16 values). z and dpre are kept only in bf16; h and
-    /// dh stay fp32 as well (the residual sums accumulate in fp32), as do the
-    /// head's rows (its weight gradients round their own). The gated unit
+    /// (h, z, dpre, dh, dskip, and in the head s, u, dlogits, du: the
+    /// softmax writes dlogits in both, and the input gradients that feed a
+    /// ReLU apply its backward and round in one epilogue); the weight
+    /// gradients read the same copies (interleaving two rows into the time
+    /// pairs they need; their bias gradients sum the bf16 values). z and dpre
+    /// are kept only in bf16; h and dh stay fp32 as well (the residual sums
+    /// accumulate in fp32), as do s, u, the logits and their gradients. The gated unit
     /// runs in fp32 and stores, instead of its fp32 gate values, its slopes
     /// ∂z/∂a, ∂z/∂g in bf16 (dpre = dz·slopes): half the bytes, and no
     /// cancellation in 1 − tanh² or 1 − σ after rounding.
@@ -302,16 +304,16 @@ public final class WaveNet {
             scratch.skipBiasGradient.zero()
             forward(ws, windows: windows, rows: rows, member: member)
             scratch.loss = head(ws, windows: windows, rows: rows, context: pass.context, gradientScale: pass.gradientScale,
-                                views: views, scratch: scratch, block16: scratch.bf16)
+                                views: views, scratch: scratch)
             backward(ws, windows: windows, rows: rows, views: views, member: member)
             // Every layer's skip bias gets the same gradient: the column sums of dskip.
             for l in views.layers { accumulate(l.skipBias, scratch.skipBiasGradient.baseAddress, count: config.skipChannels) }
         case .evaluate:
             forward(ws, windows: windows, rows: rows, member: member)
-            scratch.loss = head(ws, windows: windows, rows: rows, context: pass.context, gradientScale: nil, views: g, scratch: scratch, block16: scratch.bf16)
+            scratch.loss = head(ws, windows: windows, rows: rows, context: pass.context, gradientScale: nil, views: g, scratch: scratch)
         case .forward:
             forward(ws, windows: windows, rows: rows, member: member)
-            _ = head(ws, windows: windows, rows: rows, context: 0, gradientScale: nil, views: g, scratch: nil, block16: scratch.bf16)
+            _ = head(ws, windows: windows, rows: rows, context: 0, gradientScale: nil, views: g, scratch: scratch, loss: false)
         }
     }
 
@@ -419,7 +421,9 @@ public final class WaveNet {
             // tile's stacked z's, while the last layers' are still in cache.
             for b in 0..<ws.batch {
                 if let h16 = ws.bf16 {
-                    k.convForward(out: ws.s(b), outStride: S, inp: h16.z(b), inStride: h16.zStride, weight: packs.skip, rows: tile, relu: true)
+                    // s also in bf16: the head's first product reads that.
+                    k.convForward(out: ws.s(b), outStride: S, inp: h16.z(b), inStride: h16.zStride, weight: packs.skip, rows: tile, relu: true,
+                                  rounded: BF16Rows(h16.s(b), stride: h16.sStride))
                 } else {
                     k.convForward(out: ws.s(b), outStride: S, inp: ws.z(b), inStride: L * D, weight: packs.skip, rows: tile, relu: true)
                 }
@@ -433,30 +437,36 @@ public final class WaveNet {
     /// positions ≥ `context`. With a `gradientScale` (training), also its
     /// backward: the head's weight gradients into `views` and dskip (through
     /// the skip ReLU) into the workspace. Returns the summed loss in nats (0
-    /// without a scratch). Works in blocks of rows so that a block's logits
+    /// without `loss`). Works in blocks of rows so that a block's logits
     /// stay in cache between the softmax and the products that read them.
+    /// In bf16, every product reads bf16 rows its producer wrote beside the
+    /// fp32 ones (s by the skip product, u by the first head product,
+    /// dlogits by the softmax), so that only du and dskip are rounded by a
+    /// pass of their own.
     func head(
         _ ws: Workspace, windows: UnsafePointer<Int32>, rows: Range<Int>, context: Int, gradientScale: Float?,
-        views: Views, scratch: Scratch?, block16: BF16Buffer?
+        views: Views, scratch: Scratch, loss: Bool = true
     ) -> Double {
         let c = config, k = kernels
         let T = ws.time, S = c.skipChannels, H = c.headChannels, V = c.classes
+        let block16 = scratch.bf16, a16 = ws.bf16
         var total = 0.0
         for b in 0..<ws.batch {
             let targets = windows + b * (T + 1) + 1
             let s = ws.s(b), u = ws.u(b), logits = ws.logits.baseAddress + b * T * V
             for start in stride(from: rows.lowerBound, to: rows.upperBound, by: Self.headBlock) {
                 let block = start..<min(start + Self.headBlock, rows.upperBound)
-                if let block16 {
-                    // The block's rows in bf16 (a 1×1 reads its own row only).
-                    k.headProduct(out: u, outStride: H, inp: s, inStride: S, weight: packs.head1, rows: block, relu: true, via: block16)
-                    k.headProduct(out: logits, outStride: V, inp: u, inStride: H, weight: packs.head2, rows: block, relu: false, via: block16)
+                let at = block.lowerBound, n = block.count
+                if let h16 = block16, let a16 {
+                    k.convForward(out: u + at * H, outStride: H, inp: a16.s(b) + at * a16.sStride, inStride: a16.sStride,
+                                  weight: packs.head1, rows: 0..<n, relu: true, rounded: BF16Rows(h16.u, stride: h16.uStride))
+                    k.convForward(out: logits + at * V, outStride: V, inp: h16.u, inStride: h16.uStride, weight: packs.head2, rows: 0..<n)
                 } else {
                     k.convForward(out: u, outStride: H, inp: s, inStride: S, weight: packs.head1, rows: block, relu: true)
                     k.convForward(out: logits, outStride: V, inp: u, inStride: H, weight: packs.head2, rows: block)
                 }
-                guard scratch != nil else { continue }
-                let counted = min(max(block.lowerBound, context), block.upperBound)..<block.upperBound
+                guard loss else { continue }
+                let counted = min(max(at, context), block.upperBound)..<block.upperBound
                 guard let scale = gradientScale, let grads = ws.backward else {
                     if !counted.isEmpty {
                         total += k.softmaxCrossEntropyForward(logits: logits + counted.lowerBound * V, targets: targets + counted.lowerBound,
@@ -465,31 +475,44 @@ public final class WaveNet {
                     continue
                 }
                 // dlogits replace the logits; positions before the context get none.
-                (logits + block.lowerBound * V).update(repeating: 0, count: (counted.lowerBound - block.lowerBound) * V)
+                let skipped = counted.lowerBound - at
+                (logits + at * V).update(repeating: 0, count: skipped * V)
+                block16?.dlogits.update(repeating: 0, count: skipped * block16!.dlogitsStride)
                 if !counted.isEmpty {
                     total += k.softmaxCrossEntropyForwardBackward(
                         dlogits: logits + counted.lowerBound * V, logits: logits + counted.lowerBound * V,
-                        targets: targets + counted.lowerBound, rows: counted.count, classes: V, gradientScale: scale)
+                        targets: targets + counted.lowerBound, rows: counted.count, classes: V, gradientScale: scale,
+                        rounded: block16.map { BF16Rows($0.dlogits + skipped * $0.dlogitsStride, stride: $0.dlogitsStride) })
                 }
-                let du = grads.du(b), dskip = grads.dskip(b)
-                k.convBackwardWeight(dweight: views.head2Weight, dbias: views.head2Bias, dout: logits, doutStride: V, inp: u, inStride: H,
-                                     rows: block, inChannels: H, outChannels: V, kernelSize: 1, operands: precision)
-                k.headInputGradient(dinp: du, dinpStride: H, dout: logits, doutStride: V, weight: packs.head2, rows: block, time: T,
-                                    via: block16)
-                let at = block.lowerBound
-                k.reluBackward(dx: du + at * H, dxStride: H, dy: du + at * H, dyStride: H, y: u + at * H, yStride: H,
-                               rows: block.count, channels: H)
-                k.convBackwardWeight(dweight: views.head1Weight, dbias: views.head1Bias, dout: du, doutStride: H, inp: s, inStride: S,
-                                     rows: block, inChannels: S, outChannels: H, kernelSize: 1, operands: precision)
-                k.headInputGradient(dinp: dskip, dinpStride: S, dout: du, doutStride: H, weight: packs.head1, rows: block, time: T,
-                                    via: block16)
-                k.reluBackward(dx: dskip + at * S, dxStride: S, dy: dskip + at * S, dyStride: S, y: s + at * S, yStride: S,
-                               rows: block.count, channels: S)
-                k.addColumnSums(scratch!.skipBiasGradient.baseAddress, dskip + at * S, stride: S, rows: block.count, channels: S)
-                if let d16 = grads.bf16 {
-                    k.roundToBF16(out: d16.dskip(b) + at * d16.skipStride, outStride: d16.skipStride, inp: dskip + at * S, inStride: S,
-                                  rows: block.count, channels: S)
+                let du = grads.du(b) + at * H, dskip = grads.dskip(b) + at * S
+                if let h16 = block16, let a16, let d16 = grads.bf16 {
+                    // Each input gradient goes through the ReLU's backward and
+                    // into bf16 rows in its own epilogue.
+                    k.convBackwardWeight(dweight: views.head2Weight, dbias: views.head2Bias, dout: h16.dlogits, doutStride: h16.dlogitsStride,
+                                         inp: h16.u, inStride: h16.uStride, rows: 0..<n, inChannels: H, outChannels: V, kernelSize: 1)
+                    k.convBackwardInput(dinp: du, dinpStride: H, accumulate: false, dout: h16.dlogits, doutStride: h16.dlogitsStride,
+                                        weight: packs.head2, rows: 0..<n, time: n, rounded: BF16Rows(h16.du, stride: h16.uStride),
+                                        reluOutput: h16.u, reluStride: h16.uStride)
+                    k.convBackwardWeight(dweight: views.head1Weight, dbias: views.head1Bias, dout: h16.du, doutStride: h16.uStride,
+                                         inp: a16.s(b) + at * a16.sStride, inStride: a16.sStride, rows: 0..<n, inChannels: S, outChannels: H,
+                                         kernelSize: 1)
+                    k.convBackwardInput(dinp: dskip, dinpStride: S, accumulate: false, dout: h16.du, doutStride: h16.uStride,
+                                        weight: packs.head1, rows: 0..<n, time: n,
+                                        rounded: BF16Rows(d16.dskip(b) + at * d16.skipStride, stride: d16.skipStride),
+                                        reluOutput: a16.s(b) + at * a16.sStride, reluStride: a16.sStride)
+                } else {
+                    k.convBackwardWeight(dweight: views.head2Weight, dbias: views.head2Bias, dout: logits, doutStride: V, inp: u, inStride: H,
+                                         rows: block, inChannels: H, outChannels: V, kernelSize: 1)
+                    k.convBackwardInput(dinp: du, dinpStride: H, accumulate: false, dout: logits + at * V, doutStride: V,
+                                        weight: packs.head2, rows: 0..<n, time: n)
+                    k.reluBackward(dx: du, dxStride: H, dy: du, dyStride: H, y: u + at * H, yStride: H, rows: n, channels: H)
+                    k.convBackwardWeight(dweight: views.head1Weight, dbias: views.head1Bias, dout: grads.du(b), doutStride: H, inp: s, inStride: S,
+                                         rows: block, inChannels: S, outChannels: H, kernelSize: 1)
+                    k.convBackwardInput(dinp: dskip, dinpStride: S, accumulate: false, dout: du, doutStride: H, weight: packs.head1,
+                                        rows: 0..<n, time: n)
+                    k.reluBackward(dx: dskip, dxStride: S, dy: dskip, dyStride: S, y: s + at * S, yStride: S, rows: n, channels: S)
                 }
+                k.addColumnSums(scratch.skipBiasGradient.baseAddress, dskip, stride: S, rows: n, channels: S)
             }
         }
         return total
@@ -768,12 +791,30 @@ extension WaveNet {
         /// The summed loss (nats) of this thread's rows in the last pass.
         var loss = 0.0
         /// A block of the head's rows in bf16 (bf16 precision only).
-        let bf16: BF16Buffer?
+        let bf16: HeadBlockBF16?
 
         init(config c: WaveNetConfig, precision: Precision) {
             skipBiasGradient = Tensor(shape: [c.skipChannels])
-            let widest = BF16Buffer.stride(channels: max(c.skipChannels, c.headChannels, c.classes))
-            bf16 = precision == .bf16 ? BF16Buffer(count: WaveNet.headBlock * widest) : nil
+            bf16 = precision == .bf16 ? HeadBlockBF16(config: c) : nil
+        }
+    }
+
+    /// The bf16 rows of one block of the head (`headBlock` rows), each
+    /// written by its producer for the products that read it: u (the first
+    /// product), dlogits (the softmax) and du (rounded after the ReLU's backward).
+    final class HeadBlockBF16 {
+        let uStride: Int, dlogitsStride: Int
+        let buffer: BF16Buffer
+        let u: UnsafeMutablePointer<UInt16>, dlogits: UnsafeMutablePointer<UInt16>, du: UnsafeMutablePointer<UInt16>
+
+        init(config c: WaveNetConfig) {
+            uStride = BF16Buffer.stride(channels: c.headChannels)
+            dlogitsStride = BF16Buffer.stride(channels: c.classes)
+            let rows = WaveNet.headBlock
+            buffer = BF16Buffer(count: rows * (2 * uStride + dlogitsStride))
+            u = buffer.baseAddress
+            dlogits = u + rows * uStride
+            du = dlogits + rows * dlogitsStride
         }
     }
 }
@@ -785,14 +826,15 @@ extension WaveNet {
 
     /// bf16 copies of the forward products' inputs, for one (B, T): every
     /// layer's h (the dilated convolutions gather earlier rows, possibly
-    /// another thread's) and the stacked z's (the residual and skip 1×1s);
+    /// another thread's), the stacked z's (the residual and skip 1×1s) and
+    /// s (the head's first 1×1, its weight gradient and the skip ReLU's backward);
     /// and every layer's gated-unit slopes, which the backward pass reads
     /// instead of the fp32 gate values (half the bytes). Rows are padded to
     /// whole bf16 pairs.
     final class ActivationsBF16 {
         let time: Int, layers: Int, residual: Int, gate: Int
-        let hStride: Int, zStride: Int
-        let hs: BF16Buffer, zs: BF16Buffer, slopeRows: BF16Buffer
+        let hStride: Int, zStride: Int, sStride: Int
+        let hs: BF16Buffer, zs: BF16Buffer, slopeRows: BF16Buffer, ss: BF16Buffer
 
         init(config c: WaveNetConfig, batch B: Int, time T: Int) {
             time = T
@@ -804,10 +846,14 @@ extension WaveNet {
             zStride = BF16Buffer.stride(channels: layers * c.dilationChannels)
             hs = BF16Buffer(count: B * layers * T * hStride)
             zs = BF16Buffer(count: B * T * zStride)
+            sStride = BF16Buffer.stride(channels: c.skipChannels)
+            ss = BF16Buffer(count: B * T * sStride)
         }
 
         func h(_ l: Int, _ b: Int) -> UnsafeMutablePointer<UInt16> { hs.baseAddress + (b * layers + l) * time * hStride }
         func z(_ b: Int) -> UnsafeMutablePointer<UInt16> { zs.baseAddress + b * time * zStride }
+        /// ReLU(skip sum) of sequence b: (T, S), written by the skip product.
+        func s(_ b: Int) -> UnsafeMutablePointer<UInt16> { ss.baseAddress + b * time * sStride }
         /// Layer l's slopes [∂z/∂a | ∂z/∂g] of sequence b: (T, 2D).
         func slopes(_ l: Int, _ b: Int) -> UnsafeMutablePointer<UInt16> { slopeRows.baseAddress + (b * layers + l) * time * gate }
 
@@ -841,38 +887,6 @@ extension WaveNet {
         func dskip(_ b: Int) -> UnsafeMutablePointer<UInt16> { dskips.baseAddress + b * time * skipStride }
         func dh(_ b: Int) -> UnsafeMutablePointer<UInt16> { dhs.baseAddress + b * time * residualStride }
         func dpre(_ l: Int, _ b: Int) -> UnsafeMutablePointer<UInt16> { dpres.baseAddress + (b * layers + l) * time * gate }
-    }
-}
-
-extension Kernels {
-    /// A head 1×1 in bf16 for one block of rows: the block of `inp` rounded
-    /// into `via` (at least `rows.count` rows of the padded width), then the product.
-    fileprivate func headProduct(
-        out: UnsafeMutablePointer<Float>, outStride: Int, inp: UnsafePointer<Float>, inStride: Int, weight: PackedConv,
-        rows: Range<Int>, relu: Bool, via block: BF16Buffer
-    ) {
-        let stride = BF16Buffer.stride(channels: weight.inChannels), at = rows.lowerBound
-        roundToBF16(out: block.baseAddress, outStride: stride, inp: inp + at * inStride, inStride: inStride, rows: rows.count,
-                    channels: weight.inChannels)
-        convForward(out: out + at * outStride, outStride: outStride, inp: block.baseAddress, inStride: stride, weight: weight,
-                    rows: 0..<rows.count, relu: relu)
-    }
-
-    /// A head 1×1's input gradient (overwriting `dinp`) for one block of
-    /// rows: in fp32 without a bf16 block, else with `dout` rounded into it.
-    fileprivate func headInputGradient(
-        dinp: UnsafeMutablePointer<Float>, dinpStride: Int, dout: UnsafePointer<Float>, doutStride: Int, weight: PackedConv,
-        rows: Range<Int>, time T: Int, via block: BF16Buffer?
-    ) {
-        guard let block else {
-            return convBackwardInput(dinp: dinp, dinpStride: dinpStride, accumulate: false, dout: dout, doutStride: doutStride,
-                                     weight: weight, rows: rows, time: T)
-        }
-        let stride = BF16Buffer.stride(channels: weight.outChannels), at = rows.lowerBound
-        roundToBF16(out: block.baseAddress, outStride: stride, inp: dout + at * doutStride, inStride: doutStride, rows: rows.count,
-                    channels: weight.outChannels)
-        convBackwardInput(dinp: dinp + at * dinpStride, dinpStride: dinpStride, accumulate: false, dout: block.baseAddress,
-                          doutStride: stride, weight: weight, rows: 0..<rows.count, time: rows.count)
     }
 }
 

@@ -273,6 +273,20 @@ import TensorModule
             k.convBackwardInput(dinp: dinp.baseAddress, dinpStride: cin, accumulate: true, dout: dout.baseAddress, doutStride: outStride,
                                 weight: weight, rows: rows, time: T, dilation: d, rounded: BF16Rows(dinpCopy.baseAddress, stride: inStride))
             check("input gradient \(cout)→\(cin)", dinp.array, dinpCopy, width: cin, stride: inStride)
+
+            // Through a ReLU's backward (its output y as bf16 rows, about half
+            // zeros): the same sums kept where y > 0, rounded the same way.
+            let yValues = randomArray(T * cin, rng: &rng).map { max($0, 0) }
+            let y = Self.bf16Rows(k, yValues, rows: T, channels: cin, stride: inStride)
+            let masked = Tensor(prior), maskedCopy = buffer(T * inStride)
+            k.convBackwardInput(dinp: masked.baseAddress, dinpStride: cin, accumulate: true, dout: dout.baseAddress, doutStride: outStride,
+                                weight: weight, rows: rows, time: T, dilation: d, rounded: BF16Rows(maskedCopy.baseAddress, stride: inStride),
+                                reluOutput: y.baseAddress, reluStride: inStride)
+            var expected = dinp.array
+            for t in rows { for c in 0..<cin where y.baseAddress[t * inStride + c] == 0 { expected[t * cin + c] = 0 } }
+            #expect(masked.array == expected, "\(v) \(cout)→\(cin): the input gradient through the ReLU's backward is not the masked one")
+            #expect(yValues.contains(0) && yValues.contains { $0 > 0 }, "the ReLU output must have zeros and positives")
+            check("input gradient \(cout)→\(cin) through a ReLU", masked.array, maskedCopy, width: cin, stride: inStride)
         }
         // The gated forward's z and the layer backward's dpre, at an odd D.
         let R = 10, D = 13, S = 22, L = 2, layer = 1

@@ -48,6 +48,36 @@ import TensorModule
         #expect(lg.array == logits, "out of place: the logits are left alone")
     }
 
+    /// The bf16 copy of dlogits (for the bf16 head) is the fp32 dlogits
+    /// rounded as `roundToBF16` rounds them, the target's entry included, in
+    /// rows of the padded stride (an odd V gets a zero pad), and nothing else changes.
+    @Test(arguments: variants, [(3, 5), (17, 256), (4, 259)])
+    func roundedCopyIsTheGradientInBF16(_ v: KernelVariant, _ s: (Int, Int)) {
+        let (N, V) = s
+        var rng = Xoshiro256(seed: 47)
+        let logits = randomArray(N * V, scale: 5, rng: &rng)
+        let targets = (0..<N).map { _ in Int32(rng.next() % UInt64(V)) }
+        let lg = Tensor(logits), d = Tensor(shape: [N, V]), plain = Tensor(shape: [N, V])
+        let stride = BF16Buffer.stride(channels: V) + 2
+        let copy = BF16Buffer(count: N * stride)
+        copy.baseAddress.update(repeating: 0xffff, count: N * stride)
+        let k = v.kernels
+        let (total, plainTotal) = targets.withUnsafeBufferPointer {
+            (k.softmaxCrossEntropyForwardBackward(dlogits: d.baseAddress, logits: lg.baseAddress, targets: $0.baseAddress!, rows: N,
+                                                  classes: V, gradientScale: 0.25, rounded: BF16Rows(copy.baseAddress, stride: stride)),
+             k.softmaxCrossEntropyForwardBackward(dlogits: plain.baseAddress, logits: lg.baseAddress, targets: $0.baseAddress!, rows: N,
+                                                  classes: V, gradientScale: 0.25))
+        }
+        #expect(total == plainTotal && d.array == plain.array, "\(v): the bf16 copy must not change the loss or dlogits")
+        var wrong = 0
+        for r in 0..<N {
+            for c in 0..<V where copy.baseAddress[r * stride + c] != BF16Buffer.round(d[r * V + c]) { wrong += 1 }
+            if V % 2 == 1 && copy.baseAddress[r * stride + V] != 0 { wrong += 1 }
+            if copy.baseAddress[r * stride + stride - 1] != 0xffff { wrong += 1 }  // past the padded row: untouched
+        }
+        #expect(wrong == 0, "\(v) N\(N) V\(V): \(wrong) bf16 values differ from the rounded dlogits")
+    }
+
     @Test(arguments: variants)
     func aNaNLogitGivesANaNLoss(_ v: KernelVariant) {
         let lg = Tensor([1, .nan, 2, 3]), targets: [Int32] = [0]

@@ -125,7 +125,7 @@ typedef struct ck_kernels {
     void (*conv_backward_input_bf16)(float *dinp, long lddi, int accumulate,
                                      const ck_bf16 *dout, long lddo, const float *wpacked,
                                      long t0, long t1, long T, int Cin, int Cout, int K, long d,
-                                     ck_bf16 *dinp16, long lddi16);
+                                     ck_bf16 *dinp16, long lddi16, const ck_bf16 *relu_y, long ldy);
     void (*gated_backward_product_bf16)(float *dpre, long lddp, const float *gate, long ldg,
                                         const ck_bf16 *dskip, long ldds, const float *ws, long ldws, int S,
                                         const ck_bf16 *dres, long lddr, const float *wr, long ldwr, int R,
@@ -143,7 +143,8 @@ typedef struct ck_kernels {
     void (*relu_backward)(float *dx, long lddx, const float *dy, long lddy,
                           const float *y, long ldy, long rows, int C);
     double (*softmax_xent)(float *dlogits, long lddl, const float *logits, long ldl,
-                           const float *bias, const int *targets, long rows, int V, float scale);
+                           const float *bias, const int *targets, long rows, int V, float scale,
+                           unsigned short *dlogits16, long lddl16);
     void (*matvec)(float *y, const float *wt, long ldw, const float *x, const float *bias,
                    int rows, int cols, int accumulate);
     void (*adam)(float *params, float *m, float *v, const float *grads, long n,
@@ -337,11 +338,17 @@ static inline void ck_conv_gated_forward_bf16(const ck_kernels *k, float *gate, 
                                               ck_bf16 *z16, long ldz16, ck_bf16 *s16, long lds16) {
     k->conv_gated_forward_bf16(gate, ldg, z, ldz, inp, ldi, wpacked, t0, t1, Cin, D, K, d, z16, ldz16, s16, lds16);
 }
+/// The input gradient's relu_y (NULL: none) is the output y of a ReLU whose
+/// input dinp is, as the bf16 rows the next products read (ldy in bf16
+/// values): the sums are then passed through its backward, kept where
+/// y[t, c] > 0 and 0 elsewhere (as ck_relu_backward on those values), before
+/// they are stored (and rounded into dinp16), so that no pass of its own
+/// reads them again.
 static inline void ck_conv_backward_input_bf16(const ck_kernels *k, float *dinp, long lddi, int accumulate,
                                                const ck_bf16 *dout, long lddo, const float *wpacked,
                                                long t0, long t1, long T, int Cin, int Cout, int K, long d,
-                                               ck_bf16 *dinp16, long lddi16) {
-    k->conv_backward_input_bf16(dinp, lddi, accumulate, dout, lddo, wpacked, t0, t1, T, Cin, Cout, K, d, dinp16, lddi16);
+                                               ck_bf16 *dinp16, long lddi16, const ck_bf16 *relu_y, long ldy) {
+    k->conv_backward_input_bf16(dinp, lddi, accumulate, dout, lddo, wpacked, t0, t1, T, Cin, Cout, K, d, dinp16, lddi16, relu_y, ldy);
 }
 static inline void ck_gated_backward_product_bf16(const ck_kernels *k, float *dpre, long lddp, const float *gate, long ldg,
                                                   const ck_bf16 *dskip, long ldds, const float *ws, long ldws, int S,
@@ -378,10 +385,13 @@ static inline void ck_relu_backward(const ck_kernels *k, float *dx, long lddx, c
 /// Softmax cross-entropy over `rows` rows of V logits (plus bias (V), which
 /// may be NULL). Returns Σ_r (logsumexp(row) - row[targets[r]]) in nats.
 /// If dlogits is not NULL, writes dlogits[r] = scale·(softmax(row) - onehot);
-/// dlogits may be logits (in place).
+/// dlogits may be logits (in place). If dlogits16 is not NULL too, also
+/// those values rounded to bf16 (ck_bf16_from_float) in rows of stride
+/// lddl16 (an odd V: a zero in column V), for the bf16 products that read them.
 static inline double ck_softmax_xent(const ck_kernels *k, float *dlogits, long lddl, const float *logits, long ldl,
-                                     const float *bias, const int *targets, long rows, int V, float scale) {
-    return k->softmax_xent(dlogits, lddl, logits, ldl, bias, targets, rows, V, scale);
+                                     const float *bias, const int *targets, long rows, int V, float scale,
+                                     unsigned short *dlogits16, long lddl16) {
+    return k->softmax_xent(dlogits, lddl, logits, ldl, bias, targets, rows, V, scale, dlogits16, lddl16);
 }
 
 /// y (+)= bias + W·x for W (rows, cols) given transposed: wt is (cols, rows)
