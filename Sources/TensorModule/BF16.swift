@@ -30,7 +30,8 @@ public struct PrecisionError: Error, Equatable, CustomStringConvertible {
 
 /// bf16 values (the upper 16 bits of an fp32), 64-byte aligned and zeroed:
 /// activations as the bf16 products read them. Rows of an odd channel count
-/// are padded to whole pairs (see `BF16Buffer.stride(channels:)`).
+/// are padded to whole pairs (see `BF16Buffer.stride(channels:)`). Large
+/// buffers go on transparent huge pages, as a `Tensor`'s do.
 public final class BF16Buffer {
     public let count: Int
     public let baseAddress: UnsafeMutablePointer<UInt16>
@@ -38,7 +39,7 @@ public final class BF16Buffer {
     public init(count: Int) {
         precondition(count >= 0, "a bf16 buffer cannot have \(count) values")
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 2, alignment: 64)
+        let raw = Tensor.allocate(byteCount: max(count, 1) * 2)
         baseAddress = raw.bindMemory(to: UInt16.self, capacity: max(count, 1))
         baseAddress.initialize(repeating: 0, count: max(count, 1))
     }

@@ -30,20 +30,23 @@ public final class Tensor {
         precondition(shape.allSatisfy { $0 >= 0 }, "Tensor shape \(shape) has a negative extent")
         self.shape = shape
         self.count = shape.reduce(1, *)
-        let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        let raw: UnsafeMutableRawPointer
-        if bytes >= Self.hugePage {
-            let rounded = (bytes + Self.hugePage - 1) / Self.hugePage * Self.hugePage
-            raw = UnsafeMutableRawPointer.allocate(byteCount: rounded, alignment: Self.hugePage)
-            _ = madvise(raw, rounded, MADV_HUGEPAGE)
-        } else {
-            raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        }
+        let raw = Self.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride)
         baseAddress = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         baseAddress.initialize(repeating: 0, count: max(count, 1))
     }
 
     static let hugePage = 2 << 20
+
+    /// Memory for activations (`deallocate()` frees it): 64-byte aligned,
+    /// and from 2 MiB on, on 2 MiB boundaries and offered for transparent
+    /// huge pages (see `init(shape:)`; `BF16Buffer` allocates the same way).
+    static func allocate(byteCount bytes: Int) -> UnsafeMutableRawPointer {
+        guard bytes >= hugePage else { return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64) }
+        let rounded = (bytes + hugePage - 1) / hugePage * hugePage
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: rounded, alignment: hugePage)
+        _ = madvise(raw, rounded, MADV_HUGEPAGE)
+        return raw
+    }
 
     /// A tensor holding `values` in row-major order; `values.count` must equal
     /// the product of `shape`.
