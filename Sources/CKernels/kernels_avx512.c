@@ -86,6 +86,14 @@ static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
     __m256i h = (__m256i)_mm512_cvtneps_pbh(x);
     if (n >= VL) _mm256_storeu_si256((__m256i *)q, h); else _mm256_mask_storeu_epi16(q, (__mmask16)((1u << n) - 1u), h);
 }
+// The same for all VL lanes at a 32-byte boundary, past the caches (a
+// non-temporal store): for rows read back only much later. vstream_fence()
+// orders such stores before the ones after it (at the end of a kernel).
+#define VSTREAM_BF16 1
+static ALWAYS_INLINE TARGET void vstream_bf16(unsigned short *q, vec x) {
+    _mm256_stream_si256((__m256i *)q, (__m256i)_mm512_cvtneps_pbh(x));
+}
+static ALWAYS_INLINE TARGET void vstream_fence(void) { _mm_sfence(); }
 // Both vectors rounded in one instruction (lo's 16 values, then hi's), then
 // interleaved: word i = (lo[i], hi[i]).
 static ALWAYS_INLINE TARGET void vstore_bf16_pairs(unsigned *q, vec lo, vec hi) {
