@@ -456,8 +456,9 @@ public final class WaveNet {
     /// stay in cache between the softmax and the products that read them.
     /// In bf16, every product reads bf16 rows its producer wrote beside the
     /// fp32 ones (s by the skip product, u by the first head product,
-    /// dlogits by the softmax), so that only du and dskip are rounded by a
-    /// pass of their own.
+    /// dlogits by the softmax, and du and dskip by the input gradients,
+    /// which apply the ReLUs' backward in the same epilogue): no rounding
+    /// pass of its own.
     func head(
         _ ws: Workspace, windows: UnsafePointer<Int32>, rows: Range<Int>, context: Int, gradientScale: Float?,
         views: Views, scratch: Scratch, loss: Bool = true
@@ -492,7 +493,7 @@ public final class WaveNet {
                 // dlogits replace the logits; positions before the context get none.
                 let skipped = counted.lowerBound - at
                 (logits + at * V).update(repeating: 0, count: skipped * V)
-                block16?.dlogits.update(repeating: 0, count: skipped * block16!.dlogitsStride)
+                if let h16 = block16 { h16.dlogits.update(repeating: 0, count: skipped * h16.dlogitsStride) }
                 if !counted.isEmpty {
                     total += k.softmaxCrossEntropyForwardBackward(
                         dlogits: logits + counted.lowerBound * V, logits: logits + counted.lowerBound * V,
@@ -816,7 +817,8 @@ extension WaveNet {
 
     /// The bf16 rows of one block of the head (`headBlock` rows), each
     /// written by its producer for the products that read it: u (the first
-    /// product), dlogits (the softmax) and du (rounded after the ReLU's backward).
+    /// product), dlogits (the softmax) and du (the second product's input
+    /// gradient, through the ReLU's backward).
     final class HeadBlockBF16 {
         let uStride: Int, dlogitsStride: Int
         let buffer: BF16Buffer
