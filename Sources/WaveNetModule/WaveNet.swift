@@ -453,7 +453,9 @@ public final class WaveNet {
     /// backward: the head's weight gradients into `views` and dskip (through
     /// the skip ReLU) into the workspace. Returns the summed loss in nats (0
     /// without `loss`). Works in blocks of rows so that a block's logits
-    /// stay in cache between the softmax and the products that read them.
+    /// stay in cache between the softmax and the products that read them;
+    /// each product of a block gets pointers to the block's first row and
+    /// rows 0 ..< n (all are 1×1s, so a row needs only its own).
     /// In bf16, every product reads bf16 rows its producer wrote beside the
     /// fp32 ones (s by the skip product, u by the first head product,
     /// dlogits by the softmax, and du and dskip by the input gradients,
@@ -478,8 +480,8 @@ public final class WaveNet {
                                   weight: packs.head1, rows: 0..<n, relu: true, rounded: BF16Rows(h16.u, stride: h16.uStride))
                     k.convForward(out: logits + at * V, outStride: V, inp: h16.u, inStride: h16.uStride, weight: packs.head2, rows: 0..<n)
                 } else {
-                    k.convForward(out: u, outStride: H, inp: s, inStride: S, weight: packs.head1, rows: block, relu: true)
-                    k.convForward(out: logits, outStride: V, inp: u, inStride: H, weight: packs.head2, rows: block)
+                    k.convForward(out: u + at * H, outStride: H, inp: s + at * S, inStride: S, weight: packs.head1, rows: 0..<n, relu: true)
+                    k.convForward(out: logits + at * V, outStride: V, inp: u + at * H, inStride: H, weight: packs.head2, rows: 0..<n)
                 }
                 guard loss else { continue }
                 let counted = min(max(at, context), block.upperBound)..<block.upperBound
@@ -517,13 +519,13 @@ public final class WaveNet {
                                         rounded: BF16Rows(d16.dskip(b) + at * d16.skipStride, stride: d16.skipStride),
                                         reluOutput: a16.s(b) + at * a16.sStride, reluStride: a16.sStride)
                 } else {
-                    k.convBackwardWeight(dweight: views.head2Weight, dbias: views.head2Bias, dout: logits, doutStride: V, inp: u, inStride: H,
-                                         rows: block, inChannels: H, outChannels: V, kernelSize: 1)
+                    k.convBackwardWeight(dweight: views.head2Weight, dbias: views.head2Bias, dout: logits + at * V, doutStride: V,
+                                         inp: u + at * H, inStride: H, rows: 0..<n, inChannels: H, outChannels: V, kernelSize: 1)
                     k.convBackwardInput(dinp: du, dinpStride: H, accumulate: false, dout: logits + at * V, doutStride: V,
                                         weight: packs.head2, rows: 0..<n, time: n)
                     k.reluBackward(dx: du, dxStride: H, dy: du, dyStride: H, y: u + at * H, yStride: H, rows: n, channels: H)
-                    k.convBackwardWeight(dweight: views.head1Weight, dbias: views.head1Bias, dout: grads.du(b), doutStride: H, inp: s, inStride: S,
-                                         rows: block, inChannels: S, outChannels: H, kernelSize: 1)
+                    k.convBackwardWeight(dweight: views.head1Weight, dbias: views.head1Bias, dout: du, doutStride: H, inp: s + at * S,
+                                         inStride: S, rows: 0..<n, inChannels: S, outChannels: H, kernelSize: 1)
                     k.convBackwardInput(dinp: dskip, dinpStride: S, accumulate: false, dout: du, doutStride: H, weight: packs.head1,
                                         rows: 0..<n, time: n)
                     k.reluBackward(dx: dskip, dxStride: S, dy: dskip, dyStride: S, y: s + at * S, yStride: S, rows: n, channels: S)
