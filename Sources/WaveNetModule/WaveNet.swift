@@ -63,7 +63,8 @@ public final class WaveNet {
     /// gradients read the same copies (interleaving two rows into the time
     /// pairs they need; their bias gradients sum the bf16 values). z and dpre
     /// are kept only in bf16; h and dh stay fp32 as well (the residual sums
-    /// accumulate in fp32), as do s, u, the logits and their gradients. The gated unit
+    /// accumulate in fp32), h only per time tile (the next layer's residual
+    /// sum is its only fp32 reader), as do s, u, the logits and their gradients. The gated unit
     /// runs in fp32 and stores, instead of its fp32 gate values, its slopes
     /// ∂z/∂a, ∂z/∂g in bf16 (dpre = dz·slopes): half the bytes, and no
     /// cancellation in 1 − tanh² or 1 − σ after rounding.
@@ -285,8 +286,13 @@ public final class WaveNet {
         }
         while ws.members.count < threads { ws.members.append(Scratch(config: config, precision: precision)) }
         if training && ws.backward == nil { ws.backward = Gradients(config: config, batch: B, time: T, precision: precision) }
-        let tileCount = tiles(time: T).count
-        if threads > 1 && (ws.progress?.tiles ?? 0) < tileCount { ws.progress = WavefrontProgress(tiles: tileCount) }
+        let all = tiles(time: T)
+        if threads > 1 && (ws.progress?.tiles ?? 0) < all.count { ws.progress = WavefrontProgress(tiles: all.count) }
+        if precision == .bf16 {
+            var longest = 0
+            for tile in all { longest = max(longest, tile.count) }
+            ws.reserveResidualTiles(members: threads, rows: longest)
+        }
         return ws
     }
 
@@ -415,9 +421,12 @@ public final class WaveNet {
                                            roundedZ: BF16Rows(h16.z(b) + l * D, stride: h16.zStride),
                                            slopes: BF16Rows(h16.slopes(l, b), stride: 2 * D))
                         if l < L - 1 {
-                            k.convForward(out: ws.h(l + 1, b), outStride: R, adding: ws.h(l, b), addStride: R, inp: h16.z(b) + l * D,
-                                          inStride: h16.zStride, weight: packs.residual[l], rows: tile,
-                                          rounded: BF16Rows(h16.h(l + 1, b), stride: h16.hStride))
+                            // fp32 h_{l+1} only for this tile (the next
+                            // residual sum reads it); every later reader takes the bf16 rows.
+                            let h = l == 0 ? ws.h(0, b) : ws.residualTile(member: member, slot: l % 2, sequence: b, tile: tile)
+                            k.convForward(out: ws.residualTile(member: member, slot: (l + 1) % 2, sequence: b, tile: tile), outStride: R,
+                                          adding: h, addStride: R, inp: h16.z(b) + l * D, inStride: h16.zStride,
+                                          weight: packs.residual[l], rows: tile, rounded: BF16Rows(h16.h(l + 1, b), stride: h16.hStride))
                         }
                         continue
                     }
@@ -739,6 +748,14 @@ extension WaveNet {
         let batch: Int, time: Int
         let layers: Int, residual: Int, gate: Int, skip: Int, head: Int
         let emb: Tensor, hs: Tensor, gates: Tensor, zs: Tensor, ss: Tensor, us: Tensor, logits: Tensor
+        /// The layers whose fp32 h is kept for the whole window: all in fp32
+        /// (the backward pass reads them); only h_0 in bf16, where the
+        /// dilated convolutions and the backward pass read the bf16 copies
+        /// and the fp32 h_l (l ≥ 1) lives only in `residualTile`.
+        let hLayers: Int
+        /// bf16 only: per member, two slots (h_l and h_{l+1}) of B × `tileCapacity` rows × R.
+        private var residualTiles: Tensor?
+        private var tileCapacity = 0
         /// The backward pass's buffers, made on the first training step.
         var backward: Gradients?
         /// One per thread (grown to the thread count).
@@ -756,7 +773,8 @@ extension WaveNet {
             let L = c.dilations.count
             layers = L; residual = R; gate = D; skip = S; head = H
             emb = Tensor(shape: [B, T, R])
-            hs = Tensor(shape: [B, L, T, R])
+            hLayers = precision == .bf16 ? 1 : L
+            hs = Tensor(shape: [B, hLayers, T, R])
             gates = Tensor(shape: [B, L, T, 2 * D])  // bf16: only the gated forward's partial sums (ActivationsBF16 has the slopes)
             zs = Tensor(shape: precision == .bf16 ? [0] : [B, T, L * D])  // bf16: z in ActivationsBF16 alone
             ss = Tensor(shape: [B, T, S])
@@ -767,7 +785,28 @@ extension WaveNet {
         /// The embedding of sequence b: (T, R).
         func emb(_ b: Int) -> UnsafeMutablePointer<Float> { emb.baseAddress + b * time * residual }
         /// h_l of sequence b: (T, R).
-        func h(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { hs.baseAddress + (b * layers + l) * time * residual }
+        func h(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> {
+            assert(l < hLayers, "h_\(l) is kept only per tile in bf16")
+            return hs.baseAddress + (b * hLayers + l) * time * residual
+        }
+
+        /// Makes room for tiles of up to `rows` rows on `members` threads
+        /// (bf16); allocates only when more is needed than before.
+        func reserveResidualTiles(members: Int, rows: Int) {
+            let held = residualTiles?.shape[0] ?? 0
+            guard members > held || rows > tileCapacity else { return }
+            tileCapacity = max(rows, tileCapacity)
+            residualTiles = Tensor(shape: [max(members, held), 2, batch, tileCapacity, residual])
+        }
+
+        /// The fp32 h of `tile` of sequence b in one of member's two slots,
+        /// addressed as the whole window's (T, R) rows: only rows of `tile`
+        /// may be read or written.
+        func residualTile(member: Int, slot: Int, sequence b: Int, tile: Range<Int>) -> UnsafeMutablePointer<Float> {
+            let tiles = residualTiles!
+            assert(tile.count <= tileCapacity && member < tiles.shape[0] && slot < 2)
+            return tiles.baseAddress + ((member * 2 + slot) * batch + b) * tileCapacity * residual - tile.lowerBound * residual
+        }
         /// Layer l's [tanh(a) | σ(g)] of sequence b, (T, 2D); its dpre after the backward pass.
         func gate(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { gates.baseAddress + (b * layers + l) * time * 2 * gate }
         /// Every layer's z of sequence b: (T, L·D), layer l in columns l·D ..< (l+1)·D
