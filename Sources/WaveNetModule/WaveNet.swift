@@ -288,11 +288,7 @@ public final class WaveNet {
         if training && ws.backward == nil { ws.backward = Gradients(config: config, batch: B, time: T, precision: precision) }
         let all = tiles(time: T)
         if threads > 1 && (ws.progress?.tiles ?? 0) < all.count { ws.progress = WavefrontProgress(tiles: all.count) }
-        if precision == .bf16 {
-            var longest = 0
-            for tile in all { longest = max(longest, tile.count) }
-            ws.reserveResidualTiles(members: threads, rows: longest)
-        }
+        if precision == .bf16 { ws.reserveResidualTiles(members: threads, rows: all.lazy.map(\.count).max() ?? 0) }
         return ws
     }
 
@@ -753,9 +749,9 @@ extension WaveNet {
         /// dilated convolutions and the backward pass read the bf16 copies
         /// and the fp32 h_l (l ≥ 1) lives only in `residualTile`.
         let hLayers: Int
-        /// bf16 only: per member, two slots (h_l and h_{l+1}) of B × `tileCapacity` rows × R.
-        private var residualTiles: Tensor?
-        private var tileCapacity = 0
+        /// bf16 only: (members, 2 slots (h_l and h_{l+1}), B, rows of the longest tile, R);
+        /// empty until `reserveResidualTiles`.
+        private var residualTiles = Tensor(shape: [0, 2, 0, 0, 0])
         /// The backward pass's buffers, made on the first training step.
         var backward: Gradients?
         /// One per thread (grown to the thread count).
@@ -793,19 +789,18 @@ extension WaveNet {
         /// Makes room for tiles of up to `rows` rows on `members` threads
         /// (bf16); allocates only when more is needed than before.
         func reserveResidualTiles(members: Int, rows: Int) {
-            let held = residualTiles?.shape[0] ?? 0
-            guard members > held || rows > tileCapacity else { return }
-            tileCapacity = max(rows, tileCapacity)
-            residualTiles = Tensor(shape: [max(members, held), 2, batch, tileCapacity, residual])
+            let held = residualTiles.shape[0], capacity = residualTiles.shape[3]
+            guard members > held || rows > capacity else { return }
+            residualTiles = Tensor(shape: [max(members, held), 2, batch, max(rows, capacity), residual])
         }
 
         /// The fp32 h of `tile` of sequence b in one of member's two slots,
         /// addressed as the whole window's (T, R) rows: only rows of `tile`
         /// may be read or written.
         func residualTile(member: Int, slot: Int, sequence b: Int, tile: Range<Int>) -> UnsafeMutablePointer<Float> {
-            let tiles = residualTiles!
-            assert(tile.count <= tileCapacity && member < tiles.shape[0] && slot < 2)
-            return tiles.baseAddress + ((member * 2 + slot) * batch + b) * tileCapacity * residual - tile.lowerBound * residual
+            let capacity = residualTiles.shape[3]
+            assert(tile.count <= capacity && member < residualTiles.shape[0] && slot < 2)
+            return residualTiles.baseAddress + ((member * 2 + slot) * batch + b) * capacity * residual - tile.lowerBound * residual
         }
         /// Layer l's [tanh(a) | σ(g)] of sequence b, (T, 2D); its dpre after the backward pass.
         func gate(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { gates.baseAddress + (b * layers + l) * time * 2 * gate }
