@@ -98,6 +98,22 @@ int ck_bf16_native_is_faster(void) {
 #endif
 }
 
+// PBTWAVE_FLAT_TILES=0 starts with them off (for A/B benchmarks).
+static int ck_flat_tiles_on = -1;
+static int flat_tiles_default(void) {
+    const char *e = getenv("PBTWAVE_FLAT_TILES");
+    return !(e && strcmp(e, "0") == 0);
+}
+void ck_set_flat_tiles(int on) { __atomic_store_n(&ck_flat_tiles_on, on != 0, __ATOMIC_RELAXED); }
+int ck_flat_tiles(void) {
+    int on = __atomic_load_n(&ck_flat_tiles_on, __ATOMIC_RELAXED);
+    if (on < 0) {
+        on = flat_tiles_default();
+        __atomic_store_n(&ck_flat_tiles_on, on, __ATOMIC_RELAXED);
+    }
+    return on;
+}
+
 const ck_kernels *ck_kernels_for(ck_isa isa) {
     if (!(ck_supported_isas() & (1u << isa))) return 0;
     switch (isa) {

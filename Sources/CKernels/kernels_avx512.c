@@ -166,5 +166,17 @@ static ALWAYS_INLINE TARGET void vpair16x2(unsigned *q, const unsigned short *a,
     _mm512_storeu_si512(q + VL, _mm512_permutex2var_epi16(x, _mm512_loadu_si512(hi), y));
 }
 
+// Flat tiles for ragged widths (see the template): lanes l0 <= l < l1.
+#define FLAT_TILES 1
+static ALWAYS_INLINE TARGET vmask vmask_lanes(int l0, int l1) { return (vmask)(((1u << l1) - 1u) & ~((1u << l0) - 1u)); }
+// b in the lanes of m, a elsewhere: one vblendmps (as asm: the compiler
+// otherwise turns a blend of broadcasts into masked broadcasts from memory or
+// permutes of scalar loads, each slower on Zen 5 than the FMAs it saves;
+// Benchmarks/micro/flat-lanes.c).
+static ALWAYS_INLINE TARGET vec vblend(vmask m, vec a, vec b) {
+    __asm__("vblendmps %2, %0, %0 %{%1%}" : "+v"(a) : "Yk"(m), "v"(b));
+    return a;
+}
+
 #include "kernels_template.h"
 #endif

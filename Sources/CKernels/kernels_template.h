@@ -31,6 +31,9 @@
 //                     (a or b NULL: that half 0)
 //   VPAIR16X2         (optional) defined with vpair16x2(q, a, b, n): the same for 2·VL words
 //   BF16_NATIVE       1 when vdot2 is the instruction, 0 when it is emulated
+// and, to have flat tiles for ragged widths (see "Flat tiles" below):
+//   FLAT_TILES        (optional) 1, with vmask_lanes(l0, l1)  lanes l0 <= l < l1
+//                     and vblend(m, a, b)  b in the lanes of m, a elsewhere
 //
 // How the products are blocked (the same scheme as oneDNN's AVX-512 1-D
 // convolution and llm.c's matmul, for activations laid out (T, C)):
@@ -528,7 +531,7 @@ static ALWAYS_INLINE TARGET void FN(rows)(int kind, const FN(tile_job) *j, long 
 // into blocks whose weight panel, NV vectors wide, stays in L1 (KC_FLOATS)
 // while every tile of the row block passes over it; partial sums go through
 // the output rows. (The layer backward's inner dimension, S + R, is short.)
-static ALWAYS_INLINE TARGET void FN(product)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
+static ALWAYS_INLINE TARGET void FN(product_rows)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
     const int gated = (kind & TILE_KIND) == TILE_GATED;
     const int nvec = (C + VL - 1) / VL, step = gated ? CK_MAX(NV_MAX / 2, 1) : NV_MAX;
     FN(rb_problem) p = *j->p;
@@ -568,6 +571,308 @@ static ALWAYS_INLINE TARGET void FN(product)(int kind, const FN(tile_job) *j, lo
     }
 }
 
+// ---- Flat tiles for ragged widths ------------------------------------------------------------
+//
+// A width C that is not a multiple of VL leaves lanes idle in the tiles
+// above: at C = 20 the second vector of each row holds 4 channels of 16, so
+// 62.5 % of the FMA lanes do work. A flat tile instead lays a group of P rows
+// end to end, P·C values = NPV whole vectors (P = VL / gcd(C, VL); C = 20:
+// four rows in five vectors). Lane l of vector v of a group holds the value at
+// f = v·VL + l of the group: row f / C, channel f mod C. The weights are
+// spread the same way once per call (lane l of a spread weight vector is the
+// weight of channel f mod C), and each input channel's P broadcast
+// activations are blended into the lanes of their rows, so a vector that
+// straddles two rows still costs one FMA (at C = 20, 5 FMAs and 3 blends per
+// group and input channel instead of 8 FMAs; the blends run mostly beside
+// the FMAs: a loop of these alone ran 1.15–1.20× as fast as the row tiles'
+// on Zen 5, Benchmarks/micro/flat-lanes.c, where masked broadcasts instead
+// of blends ran slower than the row tiles). Kernels alone, T = 384: the
+// forward products 1.25–1.4× at 20 and 40 outputs, the input gradient to 20
+// channels 1.0–1.3×, the gated forward at D = 20 and 24 1.1–1.3×.
+// Every output is the same sum in the same order as in the row tiles, so the
+// results are bit for bit those of the row tiles (a test compares the two;
+// others compare both with the naive twins). The weight gradients keep
+// their row tiles: spreading each block's input rows cost more than the
+// lanes saved (0.6–0.7× at 20 input channels).
+//
+// A variant opts in with FLAT_TILES (avx512 does). Only fp32 operands
+// without bf16 copies of the outputs use them; everything else, and tiles
+// whose taps straddle the sequence's start or end, go through the row tiles.
+#ifndef FLAT_TILES
+#define FLAT_TILES 0
+#endif
+#if FLAT_TILES
+
+// Accumulators a flat tile may use, vectors per group (NW·NPV) at most, and
+// floats of spread weights (on the stack: 32 KiB).
+#define FLAT_ACC 20
+#define FLAT_NA_MAX 14
+#define FLAT_WX 8192
+// Rows a vector of a group spans at most (widths of at least 8 on 16 lanes),
+// and rows per group at most.
+#define FLAT_SPAN 3
+#define FLAT_PMAX 4
+
+// P = VL / gcd(C, VL), VL being a power of two (no loop, so that it folds to a constant).
+static ALWAYS_INLINE int FN(flat_period)(int C) { return VL / CK_MIN(C & -C, VL); }
+static ALWAYS_INLINE int FN(flat_vectors)(int C) { return FN(flat_period)(C) * C / VL; }
+// Groups per tile: as many as FLAT_ACC accumulators hold, at most 16 rows.
+static ALWAYS_INLINE int FN(flat_groups)(int C, int NW) {
+    const int P = FN(flat_period)(C), G = FLAT_ACC / (NW * FN(flat_vectors)(C));
+    return CK_MAX(1, CK_MIN(G, 16 / P));
+}
+
+// base + n floats, as an address: a piece of a flat vector is addressed from
+// where its lane 0 would be, which may lie before its row (only the piece's
+// own lanes are read or written).
+static ALWAYS_INLINE const float *FN(flat_at)(const float *base, long n) {
+    return (const float *)((__INTPTR_TYPE__)base + n * (__INTPTR_TYPE__)sizeof(float));
+}
+
+// Vector v of a group whose rows start at row, row + ld, ...: lane l is
+// row[(f / C)·ld + f mod C]. With ld = 0, one row spread (weights, biases).
+static ALWAYS_INLINE TARGET vec FN(flat_load)(int C, const float *row, long ld, int v) {
+    const int r0 = v * VL / C, r1 = (v * VL + VL - 1) / C;
+    vec x = vzero();
+    // (A constant trip count, so that the loop unrolls before v is known: a
+    // vector spans at most FLAT_SPAN rows.)
+    UNROLL for (int i = 0; i < FLAT_SPAN; i++) {
+        const int r = r0 + i;
+        if (r > r1) continue;
+        const int l0 = CK_MAX(0, r * C - v * VL), l1 = CK_MIN(VL, (r + 1) * C - v * VL);
+        const float *at = FN(flat_at)(row, r * ld + v * VL - r * C);
+        x = l0 == 0 && l1 == VL ? vload(at) : vloadm(at, vmask_lanes(l0, l1), x);
+    }
+    return x;
+}
+
+static ALWAYS_INLINE TARGET void FN(flat_store)(int C, float *row, long ld, int v, vec x) {
+    const int r0 = v * VL / C, r1 = (v * VL + VL - 1) / C;
+    UNROLL for (int i = 0; i < FLAT_SPAN; i++) {
+        const int r = r0 + i;
+        if (r > r1) continue;
+        const int l0 = CK_MAX(0, r * C - v * VL), l1 = CK_MIN(VL, (r + 1) * C - v * VL);
+        float *at = (float *)FN(flat_at)(row, r * ld + v * VL - r * C);
+        if (l0 == 0 && l1 == VL) vstore(at, x); else vstorem(at, x, vmask_lanes(l0, l1));
+    }
+}
+
+// Vector v of a group from the rows' broadcasts bc[r]: each lane gets its row's.
+static ALWAYS_INLINE TARGET vec FN(flat_spread)(int C, const vec *bc, int v) {
+    const int r0 = v * VL / C, r1 = (v * VL + VL - 1) / C;
+    vec y = bc[r0];
+    UNROLL for (int i = 1; i < FLAT_SPAN; i++)
+        if (r0 + i <= r1) y = vblend(vmask_lanes((r0 + i) * C - v * VL, VL), y, bc[r0 + i]);
+    return y;
+}
+
+// The spread weights of a problem: for each inner index j = k·kc + c, NW sets
+// of NPV vectors (set q from column woff[q] of the packed weight row).
+static ALWAYS_INLINE TARGET void FN(flat_spread_weights)(float *wx, const FN(rb_problem) *p, int C, int NW, long woff1) {
+    const int NPV = FN(flat_vectors)(C);
+    for (int k = 0; k < p->K; k++)
+        for (int c = 0; c < p->kc; c++) {
+            const float *row = p->b + k * p->tapstride + c * p->ldb;
+            UNROLL for (int q = 0; q < NW; q++)
+                UNROLL for (int v = 0; v < NPV; v++) vstore(wx + (q * NPV + v) * VL, FN(flat_load)(C, row + (q ? woff1 : 0), 0, v));
+            wx += NW * NPV * VL;
+        }
+}
+
+// acc[g·NA + q·NPV + v] += the product for the G groups of P rows from t.
+static ALWAYS_INLINE TARGET void FN(flat_mac)(const FN(rb_problem) *p, const float *wx, int C, int NW, int G, long t,
+                                              vec *acc) {
+    const int P = FN(flat_period)(C), NPV = FN(flat_vectors)(C), NA = NW * NPV;
+    const long lda = p->lda;
+    for (int k = 0; k < p->K; k++) {
+        long r0 = t + (long)(p->K - 1 - k) * p->step;
+        if (r0 + G * P - 1 < p->lo || r0 >= p->hi) continue;
+        const float *a = p->a + r0 * lda;
+        const float *w = wx + (long)k * p->kc * NA * VL;
+        for (int c = 0; c < p->kc; c++, w += NA * VL) {
+            UNROLL for (int g = 0; g < G; g++) {
+                vec bc[FLAT_PMAX];
+                UNROLL for (int r = 0; r < P; r++) bc[r] = vset1(a[(g * P + r) * lda + c]);
+                UNROLL for (int v = 0; v < NPV; v++) {
+                    vec x = FN(flat_spread)(C, bc, v);
+                    UNROLL for (int q = 0; q < NW; q++)
+                        acc[g * NA + q * NPV + v] = vfma(x, vload(w + (q * NPV + v) * VL), acc[g * NA + q * NPV + v]);
+                }
+            }
+        }
+    }
+}
+
+// One flat tile of G groups from row t, its products and its epilogue.
+static ALWAYS_INLINE TARGET void FN(flat_tile)(int kind, const FN(tile_job) *j, const float *wx, const float *wx2,
+                                               const vec *bias, int C, int G, long t) {
+    const int P = FN(flat_period)(C), NPV = FN(flat_vectors)(C);
+    const int NW = (kind & TILE_KIND) == TILE_GATED ? 2 : 1, NA = NW * NPV;
+    vec acc[FLAT_ACC > 2 * FLAT_NA_MAX ? FLAT_ACC : 2 * FLAT_NA_MAX];
+    switch (kind & TILE_KIND) {
+    case TILE_PLAIN: {
+        const FN(plain_out) *o = j->plain;
+        UNROLL for (int g = 0; g < G; g++)
+            UNROLL for (int v = 0; v < NPV; v++)
+                acc[g * NA + v] = o->add ? vadd(bias[v], FN(flat_load)(C, o->add + (t + g * P) * o->lda, o->lda, v)) : bias[v];
+        FN(flat_mac)(j->p, wx, C, 1, G, t, acc);
+        UNROLL for (int g = 0; g < G; g++)
+            UNROLL for (int v = 0; v < NPV; v++)
+                FN(flat_store)(C, o->out + (t + g * P) * o->ldo, o->ldo, v, o->relu ? vrelu(acc[g * NA + v]) : acc[g * NA + v]);
+        break;
+    }
+    case TILE_GATED: {
+        const FN(gated_out) *o = j->gated;
+        UNROLL for (int g = 0; g < G; g++)
+            UNROLL for (int v = 0; v < NA; v++) acc[g * NA + v] = bias[v];
+        FN(flat_mac)(j->p, wx, C, 2, G, t, acc);
+        UNROLL for (int g = 0; g < G; g++)
+            UNROLL for (int v = 0; v < NPV; v++) {
+                vec th = FN(v_tanh)(acc[g * NA + v]), sg = FN(v_sigmoid)(acc[g * NA + NPV + v]);
+                const long row = t + g * P;
+                if (o->gate) {
+                    FN(flat_store)(C, o->gate + row * o->ldg, o->ldg, v, th);
+                    FN(flat_store)(C, o->gate + row * o->ldg + o->D, o->ldg, v, sg);
+                }
+                if (o->z) FN(flat_store)(C, o->z + row * o->ldz, o->ldz, v, vmul(th, sg));
+            }
+        break;
+    }
+    default: {
+        UNROLL for (int v = 0; v < G * NPV; v++) acc[v] = vzero();
+        if (t + GATE_AHEAD + G * P <= j->end)
+            UNROLL for (int i = 0; i < G * P; i++) {
+                const float *row = j->gate + (t + GATE_AHEAD + i) * j->ldg;
+                __builtin_prefetch(row, 0, 2);
+                __builtin_prefetch(row + 2 * C - 1, 0, 2);
+            }
+        FN(flat_mac)(j->p, wx, C, 1, G, t, acc);
+        if (j->p2) FN(flat_mac)(j->p2, wx2, C, 1, G, t, acc);
+        const vec one = vset1(1.0f);
+        UNROLL for (int g = 0; g < G; g++) {
+            const long row = t + g * P;
+            UNROLL for (int v = 0; v < NPV; v++) {
+                const float *gr = j->gate + row * j->ldg;
+                vec th_v = FN(flat_load)(C, gr, j->ldg, v), sg_v = FN(flat_load)(C, gr + C, j->ldg, v);
+                vec gs = vmul(acc[g * NPV + v], sg_v);
+                vec va = vmul(gs, vsub(one, vmul(th_v, th_v)));
+                vec vg = vmul(vmul(gs, th_v), vsub(one, sg_v));
+                if (j->dpre) {
+                    FN(flat_store)(C, j->dpre + row * j->lddp, j->lddp, v, va);
+                    FN(flat_store)(C, j->dpre + row * j->lddp + C, j->lddp, v, vg);
+                }
+            }
+        }
+        break;
+    }
+    }
+}
+
+// Whether a tile of `rows` rows from t has a tap partly inside its problem's rows.
+static ALWAYS_INLINE TARGET int FN(flat_straddles)(const FN(tile_job) *j, long t, int rows) {
+    return FN(rb_straddles)(j->p, t, rows) || (j->p2 && FN(rb_straddles)(j->p2, t, rows));
+}
+
+// The row tiles for the rows flat tiles leave (those whose taps straddle the
+// sequence's ends, and the last few): one function per kind, not inlined into
+// every width's flat driver.
+static TARGET __attribute__((noinline)) void FN(row_tiles_plain)(const FN(tile_job) *j, long t0, long t1, int C) {
+    FN(product_rows)(TILE_PLAIN, j, t0, t1, C);
+}
+static TARGET __attribute__((noinline)) void FN(row_tiles_gated)(const FN(tile_job) *j, long t0, long t1, int C) {
+    FN(product_rows)(TILE_GATED, j, t0, t1, C);
+}
+static TARGET __attribute__((noinline)) void FN(row_tiles_gb)(const FN(tile_job) *j, long t0, long t1, int C) {
+    FN(product_rows)(TILE_GATED_BACKWARD, j, t0, t1, C);
+}
+static ALWAYS_INLINE TARGET void FN(row_tiles)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
+    switch (kind & TILE_KIND) {
+    case TILE_PLAIN: FN(row_tiles_plain)(j, t0, t1, C); break;
+    case TILE_GATED: FN(row_tiles_gated)(j, t0, t1, C); break;
+    default: FN(row_tiles_gb)(j, t0, t1, C); break;
+    }
+}
+
+// Rows [t0, t1) of an fp32 row-broadcast kernel in flat tiles of the constant
+// width C; returns 0 (and does nothing) when they do not apply.
+static ALWAYS_INLINE TARGET int FN(flat_rows)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
+    const int gated = (kind & TILE_KIND) == TILE_GATED, backward = (kind & TILE_KIND) == TILE_GATED_BACKWARD;
+    const int NW = gated ? 2 : 1, P = FN(flat_period)(C), NPV = FN(flat_vectors)(C), NA = NW * NPV;
+    if (C % VL == 0 || NA > FLAT_NA_MAX || P > FLAT_PMAX) return 0;
+    const FN(rb_problem) *p = j->p, *p2 = j->p2;
+    const long inner = (long)p->K * p->kc + (p2 ? (long)p2->K * p2->kc : 0);
+    if (inner * NA * VL > FLAT_WX) return 0;
+    if (j->plain && (j->plain->out16 || j->plain->pos16)) return 0;
+    if (gated && (j->gated->z16 || j->gated->s16 || j->gated->D != C)) return 0;
+    if (backward && (j->dpre16 || j->s16 || j->D != C || !j->gate)) return 0;
+    float wx[FLAT_WX];
+    FN(flat_spread_weights)(wx, p, C, NW, gated ? j->gated->P : 0);
+    const float *wx2 = wx + (long)p->K * p->kc * NA * VL;
+    if (p2) FN(flat_spread_weights)((float *)wx2, p2, C, 1, 0);
+    vec bias[2 * FLAT_NA_MAX];
+    const float *b = gated ? j->gated->bias : j->plain ? j->plain->bias : 0;
+    UNROLL for (int q = 0; q < NW; q++)
+        UNROLL for (int v = 0; v < NPV; v++)
+            bias[q * NPV + v] = b ? FN(flat_load)(C, b + (q ? j->gated->P : 0), 0, v) : vzero();
+    FN(tile_job) job = *j;
+    job.end = t1;
+    job.first = job.last = 1;
+    const int G = FN(flat_groups)(C, NW);
+    long t = t0;
+    // Tiles of G groups; where one straddles, or near the end, single groups;
+    // a group that straddles, and the last rows, in row tiles.
+    while (t + P <= t1) {
+        if (t + G * P <= t1 && !FN(flat_straddles)(&job, t, G * P)) {
+            FN(flat_tile)(kind, &job, wx, wx2, bias, C, G, t);
+            t += G * P;
+        } else if (!FN(flat_straddles)(&job, t, P)) {
+            FN(flat_tile)(kind, &job, wx, wx2, bias, C, 1, t);
+            t += P;
+        } else {
+            FN(row_tiles)(kind, &job, t, t + P, C);
+            t += P;
+        }
+    }
+    if (t < t1) FN(row_tiles)(kind, &job, t, t1, C);
+    return 1;
+}
+
+// The widths that have flat tiles (others, and those that do not gain on this
+// variant's vectors, take the row tiles), and one flat driver for each kind
+// and width.
+#define FLAT_WIDTHS(X) X(8) X(12) X(20) X(24) X(28) X(36) X(40) X(44) X(56)
+#define FLAT_DRIVERS(W) \
+    static TARGET int FN(flat_plain_##W)(const FN(tile_job) *j, long t0, long t1) { return FN(flat_rows)(TILE_PLAIN, j, t0, t1, W); } \
+    static TARGET int FN(flat_gated_##W)(const FN(tile_job) *j, long t0, long t1) { return FN(flat_rows)(TILE_GATED, j, t0, t1, W); } \
+    static TARGET int FN(flat_gb_##W)(const FN(tile_job) *j, long t0, long t1) { return FN(flat_rows)(TILE_GATED_BACKWARD, j, t0, t1, W); }
+FLAT_WIDTHS(FLAT_DRIVERS)
+#undef FLAT_DRIVERS
+
+// The fp32 products: flat tiles where they apply (and are on), else row tiles.
+static ALWAYS_INLINE TARGET void FN(product_fp32)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
+    if (ck_flat_tiles()) {
+        int done = 0;
+        switch (C) {
+#define FLAT_CASE(W) \
+        case W: \
+            done = kind == TILE_PLAIN ? FN(flat_plain_##W)(j, t0, t1) \
+                 : kind == TILE_GATED ? FN(flat_gated_##W)(j, t0, t1) : FN(flat_gb_##W)(j, t0, t1); \
+            break;
+        FLAT_WIDTHS(FLAT_CASE)
+#undef FLAT_CASE
+        default: break;
+        }
+        if (done) return;
+    }
+    FN(product_rows)(kind, j, t0, t1, C);
+}
+#else
+static ALWAYS_INLINE TARGET void FN(product_fp32)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
+    FN(product_rows)(kind, j, t0, t1, C);
+}
+#endif
+
+
 // ---- The row-broadcast kernels ----------------------------------------------------------------
 
 static TARGET void FN(conv_forward)(float *out, long ldo, const float *add, long lda,
@@ -577,7 +882,7 @@ static TARGET void FN(conv_forward)(float *out, long ldo, const float *add, long
     FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin, 0 };
     FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * Cin * np, Cout, relu };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
-    FN(product)(TILE_PLAIN, &job, t0, t1, Cout);
+    FN(product_fp32)(TILE_PLAIN, &job, t0, t1, Cout);
 }
 
 static TARGET void FN(conv_backward_input)(float *dinp, long lddi, int accumulate,
@@ -587,7 +892,7 @@ static TARGET void FN(conv_backward_input)(float *dinp, long lddi, int accumulat
     FN(rb_problem) p = { dout, lddo, 0, T, wpacked, np, (long)Cout * np, Cout, K, d, 0, K * Cout, 0 };
     FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0 };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
-    FN(product)(TILE_PLAIN, &job, t0, t1, Cin);
+    FN(product_fp32)(TILE_PLAIN, &job, t0, t1, Cin);
 }
 
 static TARGET void FN(conv_gated_forward)(float *gate, long ldg, float *z, long ldz,
@@ -597,7 +902,7 @@ static TARGET void FN(conv_gated_forward)(float *gate, long ldg, float *z, long 
     FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin, 0 };
     FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * Cin * np, D, P };
     FN(tile_job) job = { &p, 0, 0, &o, 0, 0, 0, 0, 0, 1, 1 };
-    FN(product)(TILE_GATED, &job, t0, t1, D);
+    FN(product_fp32)(TILE_GATED, &job, t0, t1, D);
 }
 
 static TARGET void FN(gated_backward_product)(float *dpre, long lddp, const float *gate, long ldg,
@@ -608,7 +913,7 @@ static TARGET void FN(gated_backward_product)(float *dpre, long lddp, const floa
     FN(rb_problem) skip = { dskip, ldds, 0, never, ws, ldws, 0, S, 1, 0, 0, S, 0 };
     FN(rb_problem) res = { dres, lddr, 0, never, wr, ldwr, 0, R, 1, 0, 0, R, 0 };
     FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D, 1, 1 };
-    FN(product)(TILE_GATED_BACKWARD, &job, t0, t1, D);
+    FN(product_fp32)(TILE_GATED_BACKWARD, &job, t0, t1, D);
 }
 
 // ---- bf16 operands ----------------------------------------------------------------------------
@@ -628,7 +933,7 @@ static TARGET void FN(conv_forward_bf16)(float *out, long ldo, const float *add,
     FN(rb_problem) p = { 0, ldi, 0, t1, wpacked, np, (long)pairs * np, pairs, K, -d, 0, K * pairs, inp };
     FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * pairs * np, Cout, relu, out16, ldo16 };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
-    FN(product)(TILE_PLAIN | TILE_BF16, &job, t0, t1, Cout);
+    FN(product_rows)(TILE_PLAIN | TILE_BF16, &job, t0, t1, Cout);
 }
 
 static TARGET void FN(conv_backward_input_bf16)(float *dinp, long lddi, int accumulate,
@@ -640,7 +945,7 @@ static TARGET void FN(conv_backward_input_bf16)(float *dinp, long lddi, int accu
     FN(rb_problem) p = { 0, lddo, 0, T, wpacked, np, (long)pairs * np, pairs, K, d, 0, K * pairs, dout };
     FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0, dinp16, lddi16, relu_y, ldy };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
-    FN(product)(TILE_PLAIN | TILE_BF16, &job, t0, t1, Cin);
+    FN(product_rows)(TILE_PLAIN | TILE_BF16, &job, t0, t1, Cin);
 }
 
 static TARGET void FN(conv_gated_forward_bf16)(float *gate, long ldg, float *z, long ldz,
@@ -661,7 +966,7 @@ static TARGET void FN(conv_gated_forward_bf16)(float *gate, long ldg, float *z, 
     o.stream = s16 && (D % 32 == 0 || D == 16) && !((uintptr_t)s16 & 63) && !((lds16 * 2) & 63) && NV_MAX / 2 * VL == 32;
 #endif
     FN(tile_job) job = { &p, 0, 0, &o, 0, 0, 0, 0, 0, 1, 1 };
-    FN(product)(TILE_GATED | TILE_BF16, &job, t0, t1, D);
+    FN(product_rows)(TILE_GATED | TILE_BF16, &job, t0, t1, D);
 #ifdef VSTREAM_BF16
     if (o.stream) vstream_fence();
 #endif
@@ -677,7 +982,7 @@ static TARGET void FN(gated_backward_product_bf16)(float *dpre, long lddp, const
     FN(rb_problem) skip = { 0, ldds, 0, never, ws, ldws, 0, sp, 1, 0, 0, sp, dskip };
     FN(rb_problem) res = { 0, lddr, 0, never, wr, ldwr, 0, rp, 1, 0, 0, rp, dres };
     FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D, 1, 1, 0, dpre16, lddp16, s16, lds16 };
-    FN(product)(TILE_GATED_BACKWARD | TILE_BF16, &job, t0, t1, D);
+    FN(product_rows)(TILE_GATED_BACKWARD | TILE_BF16, &job, t0, t1, D);
 }
 
 // out[r] = inp[r] rounded to bf16, for `rows` rows of C floats; an odd C

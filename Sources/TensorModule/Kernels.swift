@@ -123,6 +123,17 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     /// instead of the measurement at start.
     public static var bf16DotForced: Bool { ck_bf16_dot_forced() >= 0 }
 
+    /// Whether the variants that have them (avx512) compute ragged widths
+    /// (channel counts not a multiple of the vector width, e.g. 20 or 24) in
+    /// flat tiles, several rows end to end in whole vectors, rather than in
+    /// row tiles with idle lanes. The results are bit for bit the same; on by
+    /// default, `PBTWAVE_FLAT_TILES=0` starts with them off. For tests and
+    /// A/B benchmarks; process-wide.
+    public static var flatTiles: Bool {
+        get { ck_flat_tiles() != 0 }
+        set { ck_set_flat_tiles(newValue ? 1 : 0) }
+    }
+
     public var description: String {
         variant == .blas ? "blas (OpenBLAS products, \(instructionSet) pointwise)" : variant.rawValue
     }

@@ -23,6 +23,13 @@ import TensorModule
         Shape(t: 101, cin: 24, cout: 40, k: 2, d: 33),
         Shape(t: 53, cin: 16, cout: 256, k: 1, d: 1),
         Shape(t: 97, cin: 70, cout: 17, k: 2, d: 5),
+        // Widths that avx512 computes in flat tiles (rows end to end in whole
+        // vectors): 20 (four rows in five vectors) as outputs, gate width and
+        // input gradient; 56 and 28; 24 and 12; row counts that leave partial
+        // groups; dilations whose taps straddle the start inside a group.
+        Shape(t: 77, cin: 20, cout: 20, k: 2, d: 3),
+        Shape(t: 45, cin: 12, cout: 56, k: 2, d: 7),
+        Shape(t: 66, cin: 40, cout: 24, k: 1, d: 1),
         // An inner dimension (K·Cin = 1200) long enough that every variant
         // splits it into blocks, which cross taps and meet the causal edge.
         Shape(t: 60, cin: 600, cout: 20, k: 2, d: 9),
@@ -247,6 +254,56 @@ import TensorModule
         let (ga, gb) = (grads(v.kernels), grads(generic))
         expectClose(ga.dinp, gb.dinp, tolerance: 2e-5, "\(v) vs generic: input gradient")
         expectClose(ga.dw, gb.dw, tolerance: 2e-4, "\(v) vs generic: weight gradient (sums over 600 rows)")
+    }
+
+    /// Flat tiles (avx512, ragged widths) give bit for bit what the row
+    /// tiles give, for every product that has them and every width that
+    /// takes them, over rows that start and end inside a group and taps that
+    /// straddle the sequence's start. (On variants without flat tiles both
+    /// runs are the row tiles.)
+    @Test(arguments: variants, [8, 12, 20, 24, 28, 36, 40, 44, 56])
+    func flatTilesAreTheRowTilesBitForBit(_ v: KernelVariant, _ C: Int) {
+        let k = v.kernels
+        let T = 131, d = 5, cin = 19, S = 33, R = 27
+        var rng = Xoshiro256(seed: UInt64(C))
+        let x = Tensor(randomArray(T * (cin + 1), rng: &rng)), wide = Tensor(randomArray(T * (C + 3), rng: &rng))
+        let start = randomArray(T * (2 * C + 1), rng: &rng)
+        let conv = PackedConv(kernelSize: 2, inChannels: cin, outChannels: C)
+        let gated = PackedConv(kernelSize: 2, inChannels: cin, outChannels: 2 * C, gated: true)
+        let back = PackedConv(kernelSize: 2, inChannels: C, outChannels: cin)
+        let skip = PackedConv(kernelSize: 1, inChannels: 2 * C, outChannels: S), res = PackedConv(kernelSize: 1, inChannels: C, outChannels: R)
+        for w in [conv, gated, back, skip, res] {
+            let weight = randomArray(w.kernelSize * w.outChannels * w.inChannels, scale: 0.5, rng: &rng)
+            let bias = randomArray(w.outChannels, rng: &rng)
+            weight.withUnsafeBufferPointer { wp in bias.withUnsafeBufferPointer { w.pack(weight: wp.baseAddress!, bias: $0.baseAddress!) } }
+        }
+        let dskip = Tensor(randomArray(T * S, rng: &rng)), dres = Tensor(randomArray(T * R, rng: &rng))
+        func run() -> [[Float]] {
+            let out = Tensor(start), gate = Tensor(start), z = Tensor(start), dinp = Tensor(start), dpre = Tensor(start), dpre2 = Tensor(start)
+            k.convForward(out: out.baseAddress, outStride: C + 1, adding: UnsafePointer(wide.baseAddress), addStride: C + 3,
+                          inp: x.baseAddress, inStride: cin + 1, weight: conv, rows: 3..<T - 2, dilation: d, relu: true)
+            k.convGatedForward(gate: gate.baseAddress, gateStride: 2 * C + 1, z: z.baseAddress, zStride: C + 1, inp: x.baseAddress,
+                               inStride: cin + 1, weight: gated, rows: 1..<T, dilation: d)
+            k.convBackwardInput(dinp: dinp.baseAddress, dinpStride: C + 1, accumulate: true, dout: x.baseAddress, doutStride: cin + 1,
+                                weight: back, rows: 2..<T - 1, time: T, dilation: d)
+            k.gatedBackward(dpre: dpre.baseAddress, dpreStride: 2 * C + 1, gate: gate.baseAddress, gateStride: 2 * C + 1,
+                            skipGradient: dskip.baseAddress, skipStride: S, skipWeight: skip, skipColumn: C,
+                            residualGradient: dres.baseAddress, residualStride: R, residualWeight: res, rows: 5..<T, channels: C)
+            k.gatedBackward(dpre: dpre2.baseAddress, dpreStride: 2 * C + 1, gate: gate.baseAddress, gateStride: 2 * C + 1,
+                            skipGradient: dskip.baseAddress, skipStride: S, skipWeight: skip, skipColumn: 0,
+                            residualGradient: nil, residualStride: 0, residualWeight: nil, rows: 0..<T - 3, channels: C)
+            return [out.array, gate.array, z.array, dinp.array, dpre.array, dpre2.array]
+        }
+        let was = Kernels.flatTiles
+        defer { Kernels.flatTiles = was }
+        Kernels.flatTiles = true
+        let flat = run()
+        Kernels.flatTiles = false
+        let rows = run()
+        for (i, name) in ["forward (add, ReLU)", "gated forward, gate", "gated forward, z", "input gradient", "gated backward", "gated backward, skip only"].enumerated() {
+            let differ = zip(flat[i], rows[i]).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differ == 0, "\(v) C\(C) \(name): \(differ) values differ between flat and row tiles")
+        }
     }
 
     /// An impulse through a tap-k identity filter arrives exactly (K−1−k)·d

@@ -177,6 +177,13 @@ int ck_bf16_dot_forced(void);
 /// was not compiled for this architecture).
 const ck_kernels *ck_kernels_for(ck_isa isa);
 
+/// Whether the variants that have them use flat tiles for ragged widths
+/// (channel counts that are not a multiple of the vector width; see
+/// kernels_template.h). On by default; off gives the row tiles, whose results
+/// are bit for bit the same (tests compare the two; benchmarks time both).
+void ck_set_flat_tiles(int on);
+int ck_flat_tiles(void);
+
 // ---- Weight packing ---------------------------------------------------------
 
 /// Floats in a forward-packed weight: K taps × Cin rows × Np columns, then Np
