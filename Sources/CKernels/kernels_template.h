@@ -587,8 +587,8 @@ static ALWAYS_INLINE TARGET void FN(product_rows)(int kind, const FN(tile_job) *
 // the FMAs: a loop of these alone ran 1.15–1.20× as fast as the row tiles'
 // on Zen 5, Benchmarks/micro/flat-lanes.c, where masked broadcasts instead
 // of blends ran slower than the row tiles). Kernels alone, T = 384: the
-// forward products 1.25–1.4× at 20 and 40 outputs, the input gradient to 20
-// channels 1.0–1.3×, the gated forward at D = 20 and 24 1.1–1.3×.
+// forward products 1.2–1.5× at 20 and 40 outputs, the input gradient to 20
+// channels 1.0–1.35×, the gated forward at D = 20 and 24 1.05–1.3×.
 // Every output is the same sum in the same order as in the row tiles, so the
 // results are bit for bit those of the row tiles (a test compares the two;
 // others compare both with the naive twins). The weight gradients keep
