@@ -798,7 +798,7 @@ static ALWAYS_INLINE TARGET void FN(row_tiles)(int kind, const FN(tile_job) *j, 
 static ALWAYS_INLINE TARGET int FN(flat_rows)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
     const int gated = (kind & TILE_KIND) == TILE_GATED, backward = (kind & TILE_KIND) == TILE_GATED_BACKWARD;
     const int NW = gated ? 2 : 1, P = FN(flat_period)(C), NPV = FN(flat_vectors)(C), NA = NW * NPV;
-    if (C % VL == 0 || NA > FLAT_NA_MAX || P > FLAT_PMAX) return 0;
+    if (C % VL == 0 || NA > FLAT_NA_MAX || P > FLAT_PMAX || (VL - 1) / C + 2 > FLAT_SPAN) return 0;
     const FN(rb_problem) *p = j->p, *p2 = j->p2;
     const long inner = (long)p->K * p->kc + (p2 ? (long)p2->K * p2->kc : 0);
     if (inner * NA * VL > FLAT_WX) return 0;
