@@ -622,38 +622,41 @@ static ALWAYS_INLINE int FN(flat_groups)(int C, int NW) {
     return CK_MAX(1, CK_MIN(G, 16 / P));
 }
 
-// base + n floats, as an address: a piece of a flat vector is addressed from
-// where its lane 0 would be, which may lie before its row (only the piece's
-// own lanes are read or written).
-static ALWAYS_INLINE const float *FN(flat_at)(const float *base, long n) {
-    return (const float *)((__INTPTR_TYPE__)base + n * (__INTPTR_TYPE__)sizeof(float));
+// The pieces of vector v of a group: piece i (i < FLAT_SPAN, while r0 + i ≤
+// r1) is row r = r0 + i, lanes [l0, l1), addressed from `at`, the offset from
+// the group's first row where its lane 0 would be (this may lie before the
+// row: only the piece's own lanes are read or written, so the address is
+// formed as an integer).
+typedef struct { int ok, l0, l1; long at; } FN(flat_piece_t);
+static ALWAYS_INLINE FN(flat_piece_t) FN(flat_piece)(int C, long ld, int v, int i) {
+    const int r0 = v * VL / C, r1 = (v * VL + VL - 1) / C, r = r0 + i;
+    FN(flat_piece_t) q = { r <= r1, CK_MAX(0, r * C - v * VL), CK_MIN(VL, (r + 1) * C - v * VL), r * ld + v * VL - r * C };
+    return q;
+}
+static ALWAYS_INLINE float *FN(flat_at)(const float *base, long n) {
+    return (float *)((__INTPTR_TYPE__)base + n * (__INTPTR_TYPE__)sizeof(float));
 }
 
 // Vector v of a group whose rows start at row, row + ld, ...: lane l is
 // row[(f / C)·ld + f mod C]. With ld = 0, one row spread (weights, biases).
+// (Constant trip counts, so that the loops unroll before v is known.)
 static ALWAYS_INLINE TARGET vec FN(flat_load)(int C, const float *row, long ld, int v) {
-    const int r0 = v * VL / C, r1 = (v * VL + VL - 1) / C;
     vec x = vzero();
-    // (A constant trip count, so that the loop unrolls before v is known: a
-    // vector spans at most FLAT_SPAN rows.)
     UNROLL for (int i = 0; i < FLAT_SPAN; i++) {
-        const int r = r0 + i;
-        if (r > r1) continue;
-        const int l0 = CK_MAX(0, r * C - v * VL), l1 = CK_MIN(VL, (r + 1) * C - v * VL);
-        const float *at = FN(flat_at)(row, r * ld + v * VL - r * C);
-        x = l0 == 0 && l1 == VL ? vload(at) : vloadm(at, vmask_lanes(l0, l1), x);
+        const FN(flat_piece_t) q = FN(flat_piece)(C, ld, v, i);
+        if (!q.ok) continue;
+        const float *at = FN(flat_at)(row, q.at);
+        x = q.l0 == 0 && q.l1 == VL ? vload(at) : vloadm(at, vmask_lanes(q.l0, q.l1), x);
     }
     return x;
 }
 
 static ALWAYS_INLINE TARGET void FN(flat_store)(int C, float *row, long ld, int v, vec x) {
-    const int r0 = v * VL / C, r1 = (v * VL + VL - 1) / C;
     UNROLL for (int i = 0; i < FLAT_SPAN; i++) {
-        const int r = r0 + i;
-        if (r > r1) continue;
-        const int l0 = CK_MAX(0, r * C - v * VL), l1 = CK_MIN(VL, (r + 1) * C - v * VL);
-        float *at = (float *)FN(flat_at)(row, r * ld + v * VL - r * C);
-        if (l0 == 0 && l1 == VL) vstore(at, x); else vstorem(at, x, vmask_lanes(l0, l1));
+        const FN(flat_piece_t) q = FN(flat_piece)(C, ld, v, i);
+        if (!q.ok) continue;
+        float *at = FN(flat_at)(row, q.at);
+        if (q.l0 == 0 && q.l1 == VL) vstore(at, x); else vstorem(at, x, vmask_lanes(q.l0, q.l1));
     }
 }
 
@@ -708,7 +711,7 @@ static ALWAYS_INLINE TARGET void FN(flat_tile)(int kind, const FN(tile_job) *j, 
                                                const vec *bias, int C, int G, long t) {
     const int P = FN(flat_period)(C), NPV = FN(flat_vectors)(C);
     const int NW = (kind & TILE_KIND) == TILE_GATED ? 2 : 1, NA = NW * NPV;
-    vec acc[FLAT_ACC > 2 * FLAT_NA_MAX ? FLAT_ACC : 2 * FLAT_NA_MAX];
+    vec acc[CK_MAX(FLAT_ACC, FLAT_NA_MAX)];  // G·NA: at most FLAT_ACC, or NA alone (G = 1)
     switch (kind & TILE_KIND) {
     case TILE_PLAIN: {
         const FN(plain_out) *o = j->plain;
@@ -751,8 +754,8 @@ static ALWAYS_INLINE TARGET void FN(flat_tile)(int kind, const FN(tile_job) *j, 
         const vec one = vset1(1.0f);
         UNROLL for (int g = 0; g < G; g++) {
             const long row = t + g * P;
+            const float *gr = j->gate + row * j->ldg;
             UNROLL for (int v = 0; v < NPV; v++) {
-                const float *gr = j->gate + row * j->ldg;
                 vec th_v = FN(flat_load)(C, gr, j->ldg, v), sg_v = FN(flat_load)(C, gr + C, j->ldg, v);
                 vec gs = vmul(acc[g * NPV + v], sg_v);
                 vec va = vmul(gs, vsub(one, vmul(th_v, th_v)));
@@ -803,13 +806,13 @@ static ALWAYS_INLINE TARGET int FN(flat_rows)(int kind, const FN(tile_job) *j, l
     const long inner = (long)p->K * p->kc + (p2 ? (long)p2->K * p2->kc : 0);
     if (inner * NA * VL > FLAT_WX) return 0;
     if (j->plain && (j->plain->out16 || j->plain->pos16)) return 0;
-    if (gated && (j->gated->z16 || j->gated->s16 || j->gated->D != C)) return 0;
-    if (backward && (j->dpre16 || j->s16 || j->D != C || !j->gate)) return 0;
+    if (gated && (j->gated->z16 || j->gated->s16)) return 0;
+    if (backward && (j->dpre16 || j->s16)) return 0;
     float wx[FLAT_WX];
     FN(flat_spread_weights)(wx, p, C, NW, gated ? j->gated->P : 0);
     const float *wx2 = wx + (long)p->K * p->kc * NA * VL;
     if (p2) FN(flat_spread_weights)((float *)wx2, p2, C, 1, 0);
-    vec bias[2 * FLAT_NA_MAX];
+    vec bias[FLAT_NA_MAX];
     const float *b = gated ? j->gated->bias : j->plain ? j->plain->bias : 0;
     UNROLL for (int q = 0; q < NW; q++)
         UNROLL for (int v = 0; v < NPV; v++)
