@@ -114,6 +114,23 @@ int ck_flat_tiles(void) {
     return on;
 }
 
+// PBTWAVE_WG_SWAP=0 starts with them off (for A/B benchmarks); a thread may
+// override that for its own calls (tests compare both ways that way, without
+// changing what other threads compute).
+static int ck_wg_swap_on = -1;
+static _Thread_local int ck_wg_swap_here = -1;
+void ck_set_wg_swap_on_this_thread(int on) { ck_wg_swap_here = on < 0 ? -1 : on != 0; }
+int ck_wg_swap(void) {
+    if (ck_wg_swap_here >= 0) return ck_wg_swap_here;
+    int on = __atomic_load_n(&ck_wg_swap_on, __ATOMIC_RELAXED);
+    if (on < 0) {
+        const char *e = getenv("PBTWAVE_WG_SWAP");
+        on = !(e && strcmp(e, "0") == 0);
+        __atomic_store_n(&ck_wg_swap_on, on, __ATOMIC_RELAXED);
+    }
+    return on;
+}
+
 const ck_kernels *ck_kernels_for(ck_isa isa) {
     if (!(ck_supported_isas() & (1u << isa))) return 0;
     switch (isa) {

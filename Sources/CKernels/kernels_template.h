@@ -1163,9 +1163,47 @@ static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, 
     }
 }
 
+// The share of a tile's lanes that hold channels, at C channels.
+static ALWAYS_INLINE int FN(lanes_used_permille)(int C) { return (int)(1000L * C / (((C + VL - 1) / VL) * VL)); }
+
+// Floats of the transposed gradient a call may keep on the stack (64 KiB).
+#define WG_SWAP_MAX 16384
+
 static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
                                             const float *dout, long lddo, const float *inp, long ldi,
                                             long t0, long t1, int Cin, int Cout, int K, long d) {
+    // Lanes along the output channels instead, when those fill the vectors
+    // more than 1.2 times as well (20 inputs and 40 outputs: 83 % of the
+    // lanes instead of 62.5 %; at 50 and 100, 89 % against 78 %, the
+    // kernel alone ran 0.96× as fast, so those keep the inputs' lanes):
+    // the tiles then broadcast the inputs and load dout's rows, into the
+    // gradient transposed, dwT[k][c][o], added to dweight at the end.
+    if (ck_wg_swap() && (long)K * Cin * Cout <= WG_SWAP_MAX
+        && 5 * FN(lanes_used_permille)(Cout) > 6 * FN(lanes_used_permille)(Cin)) {
+        float dwt[WG_SWAP_MAX];
+        memset(dwt, 0, sizeof(float) * (size_t)K * Cin * Cout);
+        for (long ta = t0; ta < t1; ta += TC) {
+            long tb = CK_MIN(t1, ta + TC);
+            const long pf = tb < t1 ? TC : 0;
+            if (dbias) FN(column_sums_range)(dbias, dout, lddo, ta, tb, Cout);
+            for (int k = 0; k < K; k++) {
+                long s = (long)(K - 1 - k) * d;
+                long ts = CK_MAX(ta, s);
+                if (ts >= tb) continue;
+                // Row t of the broadcast operand is inp's row t − s (formed as
+                // an integer: the base may lie before inp).
+                const float *x = (const float *)((__INTPTR_TYPE__)inp - s * ldi * (__INTPTR_TYPE__)sizeof(float));
+                FN(wg_tiles)(0, dwt + (long)k * Cout * Cin, Cout, 0, Cin, 0, Cout, x, ldi, dout, lddo, ts, tb, 0, pf, 1);
+            }
+        }
+        for (int k = 0; k < K; k++)
+            for (int o = 0; o < Cout; o++) {
+                float *w = dweight + ((long)k * Cout + o) * Cin;
+                const float *wt = dwt + (long)k * Cout * Cin + o;
+                for (int c = 0; c < Cin; c++) w[c] += wt[(long)c * Cout];
+            }
+        return;
+    }
     for (long ta = t0; ta < t1; ta += TC) {
         long tb = CK_MIN(t1, ta + TC);
         // Rows of the next block, asked for while this one computes (see wg_tile).

@@ -134,6 +134,20 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
         set { ck_set_flat_tiles(newValue ? 1 : 0) }
     }
 
+    /// Runs `body` with the fp32 weight gradients' vector lanes along the
+    /// output channels where those fill the vectors more than 1.2 times as
+    /// well as the input channels (`alongOutputs`, the default: 20 inputs and
+    /// 40 outputs use 83 % of the lanes instead of 62.5 %), or always along
+    /// the input channels. The sums agree up to rounding. On the calling
+    /// thread only, so that a test can compare both while others run;
+    /// `PBTWAVE_WG_SWAP=0` turns the swap off for the whole process (A/B
+    /// benchmarks).
+    public static func withWeightGradientLanes<T>(alongOutputs: Bool, _ body: () throws -> T) rethrows -> T {
+        ck_set_wg_swap_on_this_thread(alongOutputs ? 1 : 0)
+        defer { ck_set_wg_swap_on_this_thread(-1) }
+        return try body()
+    }
+
     public var description: String {
         variant == .blas ? "blas (OpenBLAS products, \(instructionSet) pointwise)" : variant.rawValue
     }

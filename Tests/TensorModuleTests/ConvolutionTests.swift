@@ -30,6 +30,10 @@ import TensorModule
         Shape(t: 77, cin: 20, cout: 20, k: 2, d: 3),
         Shape(t: 45, cin: 12, cout: 56, k: 2, d: 7),
         Shape(t: 66, cin: 40, cout: 24, k: 1, d: 1),
+        // 20 inputs and 40 outputs: weight gradients with the outputs along
+        // the lanes (they fill them better), over several 64-row blocks, a
+        // tap that starts inside the second.
+        Shape(t: 150, cin: 20, cout: 40, k: 2, d: 70),
         // An inner dimension (K·Cin = 1200) long enough that every variant
         // splits it into blocks, which cross taps and meet the causal edge.
         Shape(t: 60, cin: 600, cout: 20, k: 2, d: 9),
@@ -163,6 +167,8 @@ import TensorModule
         }
     }
 
+    /// Both ways of laying the weight gradient's tiles (lanes along the input
+    /// channels, or along the outputs where those fill the vectors better).
     @Test(arguments: variants, shapes)
     func backwardWeightAccumulatesNaive(_ v: KernelVariant, _ s: Shape) {
         let p = Problem(s, seed: 8)
@@ -170,13 +176,17 @@ import TensorModule
         var rng = Xoshiro256(seed: 9)
         // Start non-zero: the gradients must accumulate, not overwrite.
         let dw0 = randomArray(p.weight.count, rng: &rng), db0 = randomArray(s.cout, rng: &rng)
-        let dw = Tensor(dw0), db = Tensor(db0), dout = Tensor(p.dout), x = Tensor(p.inp)
-        v.kernels.convBackwardWeight(dweight: dw.baseAddress, dbias: db.baseAddress, dout: dout.baseAddress, doutStride: p.outStride,
-                                     inp: x.baseAddress, inStride: p.inStride, rows: 0..<s.t, inChannels: s.cin, outChannels: s.cout,
-                                     kernelSize: s.k, dilation: s.d)
-        let tol = 1e-5 * Float(s.t) + 1e-6
-        expectClose(dw.array, zip(dw0, naive.dweight).map(+), tolerance: tol, "\(v) conv weight gradient \(s.testDescription)")
-        expectClose(db.array, zip(db0, naive.dbias).map(+), tolerance: tol, "\(v) conv bias gradient \(s.testDescription)")
+        for alongOutputs in [true, false] {
+            let dw = Tensor(dw0), db = Tensor(db0), dout = Tensor(p.dout), x = Tensor(p.inp)
+            Kernels.withWeightGradientLanes(alongOutputs: alongOutputs) {
+                v.kernels.convBackwardWeight(dweight: dw.baseAddress, dbias: db.baseAddress, dout: dout.baseAddress, doutStride: p.outStride,
+                                             inp: x.baseAddress, inStride: p.inStride, rows: 0..<s.t, inChannels: s.cin, outChannels: s.cout,
+                                             kernelSize: s.k, dilation: s.d)
+            }
+            let tol = 1e-5 * Float(s.t) + 1e-6, lanes = alongOutputs ? "" : " (lanes along the inputs)"
+            expectClose(dw.array, zip(dw0, naive.dweight).map(+), tolerance: tol, "\(v) conv weight gradient\(lanes) \(s.testDescription)")
+            expectClose(db.array, zip(db0, naive.dbias).map(+), tolerance: tol, "\(v) conv bias gradient\(lanes) \(s.testDescription)")
+        }
     }
 
     /// L = Σ dout ⊙ conv(inp), so dL/dout = dout: the analytic gradients of the

@@ -184,6 +184,16 @@ const ck_kernels *ck_kernels_for(ck_isa isa);
 void ck_set_flat_tiles(int on);
 int ck_flat_tiles(void);
 
+/// Whether the fp32 weight gradients may put the output channels along the
+/// vector lanes when those fill them better than the input channels (20
+/// inputs and 40 outputs; see conv_backward_weight in kernels_template.h).
+/// On by default (PBTWAVE_WG_SWAP=0: off), where off keeps the input
+/// channels along the lanes; the sums are the same up to rounding. The
+/// setter overrides that for the calling thread only (-1: back to the
+/// process's default), so that a test can compare both ways.
+void ck_set_wg_swap_on_this_thread(int on);
+int ck_wg_swap(void);
+
 // ---- Weight packing ---------------------------------------------------------
 
 /// Floats in a forward-packed weight: K taps × Cin rows × Np columns, then Np
