@@ -433,9 +433,14 @@ static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const F
         const long stride = (s16 ? lds16 : ldg) * size;
         UNROLL for (int i = 0; i < MR; i++) {
             const char *row = base + (t + GATE_AHEAD + i) * stride;
+            // Each vector's first and last value: a row that does not start
+            // on a cache line has vectors spanning two.
             UNROLL for (int v = 0; v < NV; v++) {
+                const int last = (int)off[v] + CK_MAX(1, CK_MIN(VL, D - (int)off[v])) - 1;
                 __builtin_prefetch(row + off[v] * size, 0, 2);
+                __builtin_prefetch(row + last * size, 0, 2);
                 __builtin_prefetch(row + (D + off[v]) * size, 0, 2);
+                __builtin_prefetch(row + (D + last) * size, 0, 2);
             }
         }
     }
@@ -745,8 +750,9 @@ static ALWAYS_INLINE TARGET void FN(flat_tile)(int kind, const FN(tile_job) *j, 
         UNROLL for (int v = 0; v < G * NPV; v++) acc[v] = vzero();
         if (t + GATE_AHEAD + G * P <= j->end)
             UNROLL for (int i = 0; i < G * P; i++) {
+                // Every cache line of the row (2C floats, seldom starting on a line).
                 const float *row = j->gate + (t + GATE_AHEAD + i) * j->ldg;
-                __builtin_prefetch(row, 0, 2);
+                UNROLL for (int f = 0; f < 2 * C; f += 16) __builtin_prefetch(row + f, 0, 2);
                 __builtin_prefetch(row + 2 * C - 1, 0, 2);
             }
         FN(flat_mac)(j->p, wx, C, 1, G, t, acc);
