@@ -67,7 +67,8 @@ struct BenchTrain: ParsableCommand {
         let kernels = try benchKernels()
         BLAS.setThreads(1)
         let config = try config()
-        let name = model.modelConfig ?? model.preset
+        let base = model.modelConfig ?? model.preset
+        let name = residual == nil && skip == nil && head == nil ? base : "\(base) with --R/--S/--H"
         let widths = "R\(config.residualChannels) D\(config.dilationChannels) S\(config.skipChannels) H\(config.headChannels)"
         print("kernels: \(kernels), chosen from CPUID (supported: \(Kernels.supported.map(\.rawValue).joined(separator: ", ")))")
         let precision = try Precision(parsing: self.precision)
