@@ -814,7 +814,7 @@ static ALWAYS_INLINE TARGET int FN(flat_rows)(int kind, const FN(tile_job) *j, l
     if (j->plain && (j->plain->out16 || j->plain->pos16)) return 0;
     if (gated && (j->gated->z16 || j->gated->s16)) return 0;
     if (backward && (j->dpre16 || j->s16)) return 0;
-    float wx[FLAT_WX];
+    float wx[FLAT_WX] __attribute__((aligned(64)));  // whole cache lines: each spread weight vector one line
     FN(flat_spread_weights)(wx, p, C, NW, gated ? j->gated->P : 0);
     const float *wx2 = wx + (long)p->K * p->kc * NA * VL;
     if (p2) FN(flat_spread_weights)((float *)wx2, p2, C, 1, 0);
@@ -1186,7 +1186,7 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
     // gradient transposed, dwT[k][c][o], added to dweight at the end.
     if (ck_wg_swap() && (long)K * Cin * Cout <= WG_SWAP_MAX
         && 5 * FN(lanes_used_permille)(Cout) > 6 * FN(lanes_used_permille)(Cin)) {
-        float dwt[WG_SWAP_MAX];
+        float dwt[WG_SWAP_MAX] __attribute__((aligned(64)));
         memset(dwt, 0, sizeof(float) * (size_t)K * Cin * Cout);
         for (long ta = t0; ta < t1; ta += TC) {
             long tb = CK_MIN(t1, ta + TC);
