@@ -674,12 +674,13 @@ static ALWAYS_INLINE TARGET vec FN(flat_spread)(int C, const vec *bc, int v) {
     return y;
 }
 
-// The spread weights of a problem: for each inner index j = k·kc + c, NW sets
-// of NPV vectors (set q from column woff[q] of the packed weight row).
+// The spread weights of a problem's inner block [j0, j1): for each inner
+// index j = k·kc + c, NW sets of NPV vectors (set q from column woff[q] of the
+// packed weight row).
 static ALWAYS_INLINE TARGET void FN(flat_spread_weights)(float *wx, const FN(rb_problem) *p, int C, int NW, long woff1) {
     const int NPV = FN(flat_vectors)(C);
-    for (int k = 0; k < p->K; k++)
-        for (int c = 0; c < p->kc; c++) {
+    for (int k = p->j0 / p->kc; k * p->kc < p->j1; k++)
+        for (int c = CK_MAX(p->j0 - k * p->kc, 0); c < CK_MIN(p->j1 - k * p->kc, p->kc); c++) {
             const float *row = p->b + k * p->tapstride + c * p->ldb;
             UNROLL for (int q = 0; q < NW; q++)
                 UNROLL for (int v = 0; v < NPV; v++) vstore(wx + (q * NPV + v) * VL, FN(flat_load)(C, row + (q ? woff1 : 0), 0, v));
@@ -687,17 +688,19 @@ static ALWAYS_INLINE TARGET void FN(flat_spread_weights)(float *wx, const FN(rb_
         }
 }
 
-// acc[g·NA + q·NPV + v] += the product for the G groups of P rows from t.
+// acc[g·NA + q·NPV + v] += the product for the G groups of P rows from t,
+// over the problem's inner block [j0, j1) (wx: that block's spread weights).
 static ALWAYS_INLINE TARGET void FN(flat_mac)(const FN(rb_problem) *p, const float *wx, int C, int NW, int G, long t,
                                               vec *acc) {
     const int P = FN(flat_period)(C), NPV = FN(flat_vectors)(C), NA = NW * NPV;
     const long lda = p->lda;
-    for (int k = 0; k < p->K; k++) {
+    for (int k = p->j0 / p->kc; k * p->kc < p->j1; k++) {
         long r0 = t + (long)(p->K - 1 - k) * p->step;
         if (r0 + G * P - 1 < p->lo || r0 >= p->hi) continue;
         const float *a = p->a + r0 * lda;
-        const float *w = wx + (long)k * p->kc * NA * VL;
-        for (int c = 0; c < p->kc; c++, w += NA * VL) {
+        const int cb = CK_MAX(p->j0 - k * p->kc, 0), ce = CK_MIN(p->j1 - k * p->kc, p->kc);
+        const float *w = wx + (long)(k * p->kc + cb - p->j0) * NA * VL;
+        for (int c = cb; c < ce; c++, w += NA * VL) {
             UNROLL for (int g = 0; g < G; g++) {
                 vec bc[FLAT_PMAX];
                 UNROLL for (int r = 0; r < P; r++) bc[r] = vset1(a[(g * P + r) * lda + c]);
@@ -719,14 +722,18 @@ static ALWAYS_INLINE TARGET void FN(flat_tile)(int kind, const FN(tile_job) *j, 
     vec acc[CK_MAX(FLAT_ACC, FLAT_NA_MAX)];  // G·NA: at most FLAT_ACC, or NA alone (G = 1)
     switch (kind & TILE_KIND) {
     case TILE_PLAIN: {
+        // The first inner block starts from add + bias, later ones from the
+        // partial sums in out; the last one finishes (as plain_tile).
         const FN(plain_out) *o = j->plain;
         UNROLL for (int g = 0; g < G; g++)
             UNROLL for (int v = 0; v < NPV; v++)
-                acc[g * NA + v] = o->add ? vadd(bias[v], FN(flat_load)(C, o->add + (t + g * P) * o->lda, o->lda, v)) : bias[v];
+                acc[g * NA + v] = !j->first ? FN(flat_load)(C, o->out + (t + g * P) * o->ldo, o->ldo, v)
+                                : o->add ? vadd(bias[v], FN(flat_load)(C, o->add + (t + g * P) * o->lda, o->lda, v)) : bias[v];
         FN(flat_mac)(j->p, wx, C, 1, G, t, acc);
         UNROLL for (int g = 0; g < G; g++)
             UNROLL for (int v = 0; v < NPV; v++)
-                FN(flat_store)(C, o->out + (t + g * P) * o->ldo, o->ldo, v, o->relu ? vrelu(acc[g * NA + v]) : acc[g * NA + v]);
+                FN(flat_store)(C, o->out + (t + g * P) * o->ldo, o->ldo, v,
+                               j->last && o->relu ? vrelu(acc[g * NA + v]) : acc[g * NA + v]);
         break;
     }
     case TILE_GATED: {
@@ -803,46 +810,71 @@ static ALWAYS_INLINE TARGET void FN(row_tiles)(int kind, const FN(tile_job) *j, 
 }
 
 // Rows [t0, t1) of an fp32 row-broadcast kernel in flat tiles of the constant
-// width C; returns 0 (and does nothing) when they do not apply.
+// width C; returns 0 (and does nothing) when they do not apply. A plain
+// product whose spread weights would outgrow FLAT_WX (the stacked skip
+// product, the head's input gradient, a long input gradient) goes in blocks
+// of its inner dimension, partial sums through the output rows as the row
+// tiles do it: every output is still one sum in the row tiles' order.
 static ALWAYS_INLINE TARGET int FN(flat_rows)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
     const int gated = (kind & TILE_KIND) == TILE_GATED, backward = (kind & TILE_KIND) == TILE_GATED_BACKWARD;
     const int NW = gated ? 2 : 1, P = FN(flat_period)(C), NPV = FN(flat_vectors)(C), NA = NW * NPV;
     if (C % VL == 0 || NA > FLAT_NA_MAX || P > FLAT_PMAX || (VL - 1) / C + 2 > FLAT_SPAN) return 0;
     const FN(rb_problem) *p = j->p, *p2 = j->p2;
-    const long inner = (long)p->K * p->kc + (p2 ? (long)p2->K * p2->kc : 0);
-    if (inner * NA * VL > FLAT_WX) return 0;
+    const long inner = (long)(p->j1 - p->j0) + (p2 ? (long)(p2->j1 - p2->j0) : 0);
+    int blocks = 1;
+    if (inner * NA * VL > FLAT_WX) {
+        // Blocks only for plain products, and only where the row tiles leave
+        // at least a sixth of their lanes idle or a group is two rows (one
+        // blend a group): at 28 channels (87.5 % of the lanes used, three
+        // blends a group) the input gradient in blocks ran 0.8–0.88× the row
+        // tiles; at 36 (75 %) 1.18×, 40 and 56 (two-row groups) 1.2–1.3×.
+        const int padded = (C + VL - 1) / VL * VL;
+        if ((kind & TILE_KIND) != TILE_PLAIN || p2 || (P > 2 && 6 * C > 5 * padded)) return 0;
+        const long per = FLAT_WX / (NA * VL);
+        blocks = (int)((inner + per - 1) / per);
+    }
     if (j->plain && (j->plain->out16 || j->plain->pos16)) return 0;
     if (gated && (j->gated->z16 || j->gated->s16)) return 0;
     if (backward && (j->dpre16 || j->s16)) return 0;
     float wx[FLAT_WX] __attribute__((aligned(64)));  // whole cache lines: each spread weight vector one line
-    FN(flat_spread_weights)(wx, p, C, NW, gated ? j->gated->P : 0);
-    const float *wx2 = wx + (long)p->K * p->kc * NA * VL;
-    if (p2) FN(flat_spread_weights)((float *)wx2, p2, C, 1, 0);
     vec bias[FLAT_NA_MAX];
     const float *b = gated ? j->gated->bias : j->plain ? j->plain->bias : 0;
     UNROLL for (int q = 0; q < NW; q++)
         UNROLL for (int v = 0; v < NPV; v++)
             bias[q * NPV + v] = b ? FN(flat_load)(C, b + (q ? j->gated->P : 0), 0, v) : vzero();
-    FN(tile_job) job = *j;
-    job.end = t1;
-    job.first = job.last = 1;
+    // `whole`: the problem as given (the straddle test, and the row tiles,
+    // which compute their rows whole in the first block); `job`: one block.
+    FN(tile_job) whole = *j, job = *j;
+    whole.end = job.end = t1;
+    whole.first = whole.last = 1;
+    FN(rb_problem) pb = *p;
+    job.p = &pb;
     const int G = FN(flat_groups)(C, NW);
-    long t = t0;
-    // Tiles of G groups; where one straddles, or near the end, single groups;
-    // a group that straddles, and the last rows, in row tiles.
-    while (t + P <= t1) {
-        if (t + G * P <= t1 && !FN(flat_straddles)(&job, t, G * P)) {
-            FN(flat_tile)(kind, &job, wx, wx2, bias, C, G, t);
-            t += G * P;
-        } else if (!FN(flat_straddles)(&job, t, P)) {
-            FN(flat_tile)(kind, &job, wx, wx2, bias, C, 1, t);
-            t += P;
-        } else {
-            FN(row_tiles)(kind, &job, t, t + P, C);
-            t += P;
+    for (int blk = 0; blk < blocks; blk++) {
+        pb.j0 = p->j0 + (int)((long)(p->j1 - p->j0) * blk / blocks);
+        pb.j1 = p->j0 + (int)((long)(p->j1 - p->j0) * (blk + 1) / blocks);
+        job.first = blk == 0;
+        job.last = blk == blocks - 1;
+        FN(flat_spread_weights)(wx, &pb, C, NW, gated ? j->gated->P : 0);
+        const float *wx2 = wx + (long)(pb.j1 - pb.j0) * NA * VL;
+        if (p2) FN(flat_spread_weights)((float *)wx2, p2, C, 1, 0);
+        long t = t0;
+        // Tiles of G groups; where one straddles, or near the end, single
+        // groups; a group that straddles, and the last rows, in row tiles.
+        while (t + P <= t1) {
+            if (t + G * P <= t1 && !FN(flat_straddles)(&whole, t, G * P)) {
+                FN(flat_tile)(kind, &job, wx, wx2, bias, C, G, t);
+                t += G * P;
+            } else if (!FN(flat_straddles)(&whole, t, P)) {
+                FN(flat_tile)(kind, &job, wx, wx2, bias, C, 1, t);
+                t += P;
+            } else {
+                if (blk == 0) FN(row_tiles)(kind, &whole, t, t + P, C);
+                t += P;
+            }
         }
+        if (t < t1 && blk == 0) FN(row_tiles)(kind, &whole, t, t1, C);
     }
-    if (t < t1) FN(row_tiles)(kind, &job, t, t1, C);
     return 1;
 }
 

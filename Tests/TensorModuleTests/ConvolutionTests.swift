@@ -274,8 +274,9 @@ import TensorModule
     /// Flat tiles (avx512, ragged widths) give bit for bit what the row
     /// tiles give, for every product that has them and every width that
     /// takes them, over rows that start and end inside a group and taps that
-    /// straddle the sequence's start. (On variants without flat tiles both
-    /// runs are the row tiles.)
+    /// straddle the sequence's start; the plain products also with an inner
+    /// dimension long enough (K·Cin = 600) to go in blocks. (On variants
+    /// without flat tiles both runs are the row tiles.)
     @Test(arguments: variants, [8, 12, 20, 24, 28, 36, 40, 44, 56])
     func flatTilesAreTheRowTilesBitForBit(_ v: KernelVariant, _ C: Int) {
         let k = v.kernels
@@ -287,7 +288,10 @@ import TensorModule
         let gated = PackedConv(kernelSize: 2, inChannels: cin, outChannels: 2 * C, gated: true)
         let back = PackedConv(kernelSize: 2, inChannels: C, outChannels: cin)
         let skip = PackedConv(kernelSize: 1, inChannels: 2 * C, outChannels: S), res = PackedConv(kernelSize: 1, inChannels: C, outChannels: R)
-        for w in [conv, gated, back, skip, res] {
+        let long = 300, xl = Tensor(randomArray(T * (long + 1), rng: &rng))
+        let convLong = PackedConv(kernelSize: 2, inChannels: long, outChannels: C)
+        let backLong = PackedConv(kernelSize: 2, inChannels: C, outChannels: long)
+        for w in [conv, gated, back, skip, res, convLong, backLong] {
             let weight = randomArray(w.kernelSize * w.outChannels * w.inChannels, scale: 0.5, rng: &rng)
             let bias = randomArray(w.outChannels, rng: &rng)
             weight.withUnsafeBufferPointer { wp in bias.withUnsafeBufferPointer { w.pack(weight: wp.baseAddress!, bias: $0.baseAddress!) } }
@@ -307,7 +311,12 @@ import TensorModule
             k.gatedBackward(dpre: dpre2.baseAddress, dpreStride: 2 * C + 1, gate: gate.baseAddress, gateStride: 2 * C + 1,
                             skipGradient: dskip.baseAddress, skipStride: S, skipWeight: skip, skipColumn: 0,
                             residualGradient: nil, residualStride: 0, residualWeight: nil, rows: 0..<T - 3, channels: C)
-            return [out.array, gate.array, z.array, dinp.array, dpre.array, dpre2.array]
+            let outLong = Tensor(start), dinpLong = Tensor(start)
+            k.convForward(out: outLong.baseAddress, outStride: C + 1, adding: UnsafePointer(wide.baseAddress), addStride: C + 3,
+                          inp: xl.baseAddress, inStride: long + 1, weight: convLong, rows: 3..<T - 2, dilation: d, relu: true)
+            k.convBackwardInput(dinp: dinpLong.baseAddress, dinpStride: C + 1, accumulate: true, dout: xl.baseAddress, doutStride: long + 1,
+                                weight: backLong, rows: 2..<T - 1, time: T, dilation: d)
+            return [out.array, gate.array, z.array, dinp.array, dpre.array, dpre2.array, outLong.array, dinpLong.array]
         }
         let was = Kernels.flatTiles
         defer { Kernels.flatTiles = was }
@@ -315,7 +324,8 @@ import TensorModule
         let flat = run()
         Kernels.flatTiles = false
         let rows = run()
-        for (i, name) in ["forward (add, ReLU)", "gated forward, gate", "gated forward, z", "input gradient", "gated backward", "gated backward, skip only"].enumerated() {
+        for (i, name) in ["forward (add, ReLU)", "gated forward, gate", "gated forward, z", "input gradient", "gated backward",
+                          "gated backward, skip only", "forward, 600-long inner dimension", "input gradient, 600-long inner dimension"].enumerated() {
             let differ = zip(flat[i], rows[i]).filter { $0.bitPattern != $1.bitPattern }.count
             #expect(differ == 0, "\(v) C\(C) \(name): \(differ) values differ between flat and row tiles")
         }
