@@ -98,38 +98,28 @@ int ck_bf16_native_is_faster(void) {
 #endif
 }
 
-// PBTWAVE_FLAT_TILES=0 starts with them off (for A/B benchmarks).
-static int ck_flat_tiles_on = -1;
-static int flat_tiles_default(void) {
-    const char *e = getenv("PBTWAVE_FLAT_TILES");
-    return !(e && strcmp(e, "0") == 0);
-}
-void ck_set_flat_tiles(int on) { __atomic_store_n(&ck_flat_tiles_on, on != 0, __ATOMIC_RELAXED); }
-int ck_flat_tiles(void) {
-    int on = __atomic_load_n(&ck_flat_tiles_on, __ATOMIC_RELAXED);
+// A switch that is on unless the variable `name` is "0" (for A/B
+// benchmarks), read once into *cell (-1 until then).
+static int env_switch(int *cell, const char *name) {
+    int on = __atomic_load_n(cell, __ATOMIC_RELAXED);
     if (on < 0) {
-        on = flat_tiles_default();
-        __atomic_store_n(&ck_flat_tiles_on, on, __ATOMIC_RELAXED);
+        const char *e = getenv(name);
+        on = !(e && strcmp(e, "0") == 0);
+        __atomic_store_n(cell, on, __ATOMIC_RELAXED);
     }
     return on;
 }
 
-// PBTWAVE_WG_SWAP=0 starts with them off (for A/B benchmarks); a thread may
-// override that for its own calls (tests compare both ways that way, without
-// changing what other threads compute).
+static int ck_flat_tiles_on = -1;
+void ck_set_flat_tiles(int on) { __atomic_store_n(&ck_flat_tiles_on, on != 0, __ATOMIC_RELAXED); }
+int ck_flat_tiles(void) { return env_switch(&ck_flat_tiles_on, "PBTWAVE_FLAT_TILES"); }
+
+// A thread may override PBTWAVE_WG_SWAP for its own calls (tests compare
+// both ways that way, without changing what other threads compute).
 static int ck_wg_swap_on = -1;
 static _Thread_local int ck_wg_swap_here = -1;
 void ck_set_wg_swap_on_this_thread(int on) { ck_wg_swap_here = on < 0 ? -1 : on != 0; }
-int ck_wg_swap(void) {
-    if (ck_wg_swap_here >= 0) return ck_wg_swap_here;
-    int on = __atomic_load_n(&ck_wg_swap_on, __ATOMIC_RELAXED);
-    if (on < 0) {
-        const char *e = getenv("PBTWAVE_WG_SWAP");
-        on = !(e && strcmp(e, "0") == 0);
-        __atomic_store_n(&ck_wg_swap_on, on, __ATOMIC_RELAXED);
-    }
-    return on;
-}
+int ck_wg_swap(void) { return ck_wg_swap_here >= 0 ? ck_wg_swap_here : env_switch(&ck_wg_swap_on, "PBTWAVE_WG_SWAP"); }
 
 const ck_kernels *ck_kernels_for(ck_isa isa) {
     if (!(ck_supported_isas() & (1u << isa))) return 0;

@@ -576,6 +576,16 @@ static ALWAYS_INLINE TARGET void FN(product_rows)(int kind, const FN(tile_job) *
     }
 }
 
+// base + n floats, formed as an integer: the address may lie before the
+// array (a flat vector's piece addressed from where its lane 0 would be, a
+// tap's rows from where row 0 would be), and only elements inside it are read.
+static ALWAYS_INLINE float *FN(address_at)(const float *base, long n) {
+    return (float *)((__INTPTR_TYPE__)base + n * (__INTPTR_TYPE__)sizeof(float));
+}
+
+// The share of a tile's lanes that hold channels, at C channels (‰).
+static ALWAYS_INLINE int FN(lanes_used_permille)(int C) { return (int)(1000L * C / (((C + VL - 1) / VL) * VL)); }
+
 // ---- Flat tiles for ragged widths ------------------------------------------------------------
 //
 // A width C that is not a multiple of VL leaves lanes idle in the tiles
@@ -638,9 +648,6 @@ static ALWAYS_INLINE FN(flat_piece_t) FN(flat_piece)(int C, long ld, int v, int 
     FN(flat_piece_t) q = { r <= r1, CK_MAX(0, r * C - v * VL), CK_MIN(VL, (r + 1) * C - v * VL), r * ld + v * VL - r * C };
     return q;
 }
-static ALWAYS_INLINE float *FN(flat_at)(const float *base, long n) {
-    return (float *)((__INTPTR_TYPE__)base + n * (__INTPTR_TYPE__)sizeof(float));
-}
 
 // Vector v of a group whose rows start at row, row + ld, ...: lane l is
 // row[(f / C)·ld + f mod C]. With ld = 0, one row spread (weights, biases).
@@ -650,7 +657,7 @@ static ALWAYS_INLINE TARGET vec FN(flat_load)(int C, const float *row, long ld, 
     UNROLL for (int i = 0; i < FLAT_SPAN; i++) {
         const FN(flat_piece_t) q = FN(flat_piece)(C, ld, v, i);
         if (!q.ok) continue;
-        const float *at = FN(flat_at)(row, q.at);
+        const float *at = FN(address_at)(row, q.at);
         x = q.l0 == 0 && q.l1 == VL ? vload(at) : vloadm(at, vmask_lanes(q.l0, q.l1), x);
     }
     return x;
@@ -660,7 +667,7 @@ static ALWAYS_INLINE TARGET void FN(flat_store)(int C, float *row, long ld, int 
     UNROLL for (int i = 0; i < FLAT_SPAN; i++) {
         const FN(flat_piece_t) q = FN(flat_piece)(C, ld, v, i);
         if (!q.ok) continue;
-        float *at = FN(flat_at)(row, q.at);
+        float *at = FN(address_at)(row, q.at);
         if (q.l0 == 0 && q.l1 == VL) vstore(at, x); else vstorem(at, x, vmask_lanes(q.l0, q.l1));
     }
 }
@@ -828,8 +835,7 @@ static ALWAYS_INLINE TARGET int FN(flat_rows)(int kind, const FN(tile_job) *j, l
         // blend a group): at 28 channels (87.5 % of the lanes used, three
         // blends a group) the input gradient in blocks ran 0.8–0.88× the row
         // tiles; at 36 (75 %) 1.18×, 40 and 56 (two-row groups) 1.2–1.3×.
-        const int padded = (C + VL - 1) / VL * VL;
-        if ((kind & TILE_KIND) != TILE_PLAIN || p2 || (P > 2 && 6 * C > 5 * padded)) return 0;
+        if ((kind & TILE_KIND) != TILE_PLAIN || p2 || (P > 2 && 6 * FN(lanes_used_permille)(C) > 5000)) return 0;
         const long per = FLAT_WX / (NA * VL);
         blocks = (int)((inner + per - 1) / per);
     }
@@ -1201,47 +1207,23 @@ static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, 
     }
 }
 
-// The share of a tile's lanes that hold channels, at C channels.
-static ALWAYS_INLINE int FN(lanes_used_permille)(int C) { return (int)(1000L * C / (((C + VL - 1) / VL) * VL)); }
-
 // Floats of the transposed gradient a call may keep on the stack (64 KiB).
 #define WG_SWAP_MAX 16384
 
 static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
                                             const float *dout, long lddo, const float *inp, long ldi,
                                             long t0, long t1, int Cin, int Cout, int K, long d) {
-    // Lanes along the output channels instead, when those fill the vectors
-    // more than 1.2 times as well (20 inputs and 40 outputs: 83 % of the
-    // lanes instead of 62.5 %; at 50 and 100, 89 % against 78 %, the
-    // kernel alone ran 0.96× as fast, so those keep the inputs' lanes):
-    // the tiles then broadcast the inputs and load dout's rows, into the
-    // gradient transposed, dwT[k][c][o], added to dweight at the end.
-    if (ck_wg_swap() && (long)K * Cin * Cout <= WG_SWAP_MAX
-        && 5 * FN(lanes_used_permille)(Cout) > 6 * FN(lanes_used_permille)(Cin)) {
-        float dwt[WG_SWAP_MAX] __attribute__((aligned(64)));
-        memset(dwt, 0, sizeof(float) * (size_t)K * Cin * Cout);
-        for (long ta = t0; ta < t1; ta += TC) {
-            long tb = CK_MIN(t1, ta + TC);
-            const long pf = tb < t1 ? TC : 0;
-            if (dbias) FN(column_sums_range)(dbias, dout, lddo, ta, tb, Cout);
-            for (int k = 0; k < K; k++) {
-                long s = (long)(K - 1 - k) * d;
-                long ts = CK_MAX(ta, s);
-                if (ts >= tb) continue;
-                // Row t of the broadcast operand is inp's row t − s (formed as
-                // an integer: the base may lie before inp).
-                const float *x = (const float *)((__INTPTR_TYPE__)inp - s * ldi * (__INTPTR_TYPE__)sizeof(float));
-                FN(wg_tiles)(0, dwt + (long)k * Cout * Cin, Cout, 0, Cin, 0, Cout, x, ldi, dout, lddo, ts, tb, 0, pf, 1);
-            }
-        }
-        for (int k = 0; k < K; k++)
-            for (int o = 0; o < Cout; o++) {
-                float *w = dweight + ((long)k * Cout + o) * Cin;
-                const float *wt = dwt + (long)k * Cout * Cin + o;
-                for (int c = 0; c < Cin; c++) w[c] += wt[(long)c * Cout];
-            }
-        return;
-    }
+    // The tiles put the input channels along the lanes, broadcasting dout;
+    // where the output channels fill the vectors more than 1.2 times as well
+    // (20 inputs and 40 outputs: 83 % of the lanes instead of 62.5 %; at 50
+    // and 100, 89 % against 78 %, the kernel alone ran 0.96× as fast, so
+    // those keep the inputs' lanes), they swap: broadcast the inputs, load
+    // dout's rows, into the gradient transposed, dwT[k][c][o], added to
+    // dweight at the end.
+    const int swap = ck_wg_swap() && (long)K * Cin * Cout <= WG_SWAP_MAX
+                     && 5 * FN(lanes_used_permille)(Cout) > 6 * FN(lanes_used_permille)(Cin);
+    float dwt[WG_SWAP_MAX] __attribute__((aligned(64)));
+    if (swap) memset(dwt, 0, sizeof(float) * (size_t)K * Cin * Cout);
     for (long ta = t0; ta < t1; ta += TC) {
         long tb = CK_MIN(t1, ta + TC);
         // Rows of the next block, asked for while this one computes (see wg_tile).
@@ -1252,11 +1234,23 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
             long s = (long)(K - 1 - k) * d;
             long ts = CK_MAX(ta, s);
             if (ts >= tb) continue;
-            // dout's columns once (the first tap's tiles), each tap's input rows once.
-            FN(wg_tiles)(0, dweight + (long)k * Cout * Cin, Cin, 0, Cout, 0, Cin, dout, lddo, inp, ldi, ts, tb, s, pf, first_tap);
+            if (swap)
+                // Row t of the broadcast operand is inp's row t − s; each tap's rows asked for.
+                FN(wg_tiles)(0, dwt + (long)k * Cout * Cin, Cout, 0, Cin, 0, Cout, FN(address_at)(inp, -s * ldi), ldi,
+                             dout, lddo, ts, tb, 0, pf, 1);
+            else
+                // dout's columns once (the first tap's tiles), each tap's input rows once.
+                FN(wg_tiles)(0, dweight + (long)k * Cout * Cin, Cin, 0, Cout, 0, Cin, dout, lddo, inp, ldi, ts, tb, s, pf, first_tap);
             first_tap = 0;
         }
     }
+    if (swap)
+        for (int k = 0; k < K; k++)
+            for (int o = 0; o < Cout; o++) {
+                float *w = dweight + ((long)k * Cout + o) * Cin;
+                const float *wt = dwt + (long)k * Cout * Cin + o;
+                for (int c = 0; c < Cin; c++) w[c] += wt[(long)c * Cout];
+            }
 }
 
 // ---- Weight gradient with bf16 operands ---------------------------------------------------------
