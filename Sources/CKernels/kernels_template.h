@@ -83,6 +83,20 @@
 
 // ---- Vector math ---------------------------------------------------------------------------
 
+// n floats at p (n ≤ VL), the other lanes `fill`; and the first n lanes of v
+// stored to p. A whole vector takes a plain load or store: AVX2's masked ones
+// (vmaskmovps, then a blend) cost far more than plain ones on AMD's Zen 1, and
+// the tiles' epilogues and the bias sums had used them on every vector. With
+// plain ones the kernels alone ran 1.12–1.21× as fast there (the 32-channel
+// weight gradients, the residual forward, the gated backward product; T = 384,
+// Benchmarks/ab/kernel.sh). AVX-512's masked loads cost what plain ones do.
+static ALWAYS_INLINE TARGET vec FN(vload_n)(const float *p, int n, vmask m, vec fill) {
+    return n >= VL ? vload(p) : vloadm(p, m, fill);
+}
+static ALWAYS_INLINE TARGET void FN(vstore_n)(float *p, vec v, int n, vmask m) {
+    if (n >= VL) vstore(p, v); else if (n > 0) vstorem(p, v, m);
+}
+
 // e^x: x = n·ln2 + r with |r| <= ln2/2 (ln2 split in two so that n·ln2_hi is
 // exact), e^r by Cephes' polynomial (<= 2 ulp on [-87.3, 88.4]), then 2^n.
 // Inputs are clamped to that range, so results stay finite and normal; NaN
@@ -267,8 +281,9 @@ static ALWAYS_INLINE TARGET void FN(plain_init)(const FN(plain_out) *o, long t, 
     UNROLL for (int v = 0; v < NV; v++) {
         vec b0 = o->bias ? vload(o->bias + off[v]) : vzero();
         if (o->add) {
-            vmask m = vmask_first(CK_MAX(0, CK_MIN(VL, o->C - (int)off[v])));
-            UNROLL for (int i = 0; i < MR; i++) acc[i][v] = vadd(b0, vloadm(o->add + (t + i) * o->lda + off[v], m, vzero()));
+            const int n = CK_MAX(0, CK_MIN(VL, o->C - (int)off[v]));
+            vmask m = vmask_first(n);
+            UNROLL for (int i = 0; i < MR; i++) acc[i][v] = vadd(b0, FN(vload_n)(o->add + (t + i) * o->lda + off[v], n, m, vzero()));
         } else {
             UNROLL for (int i = 0; i < MR; i++) acc[i][v] = b0;
         }
@@ -286,7 +301,7 @@ static ALWAYS_INLINE TARGET void FN(plain_store)(const FN(plain_out) *o, long t,
             vec y = final && o->relu ? vrelu(acc[i][v]) : acc[i][v];
             if (final && o->pos16 && n > 0) y = vpositive(vload_bf16(o->pos16 + (t + i) * o->ldpos16 + off[v], n), y);
             float *dst = o->out + (t + i) * o->ldo + off[v];
-            if (n >= VL) vstore(dst, y); else if (n > 0) vstorem(dst, y, m);
+            FN(vstore_n)(dst, y, n, m);
             if (final && o->out16 && n > 0) vstore_bf16(o->out16 + (t + i) * o->ldo16 + off[v], y, n);
         }
     }
@@ -295,8 +310,9 @@ static ALWAYS_INLINE TARGET void FN(plain_store)(const FN(plain_out) *o, long t,
 static ALWAYS_INLINE TARGET void FN(plain_load)(const FN(plain_out) *o, long t, int MR, int NV,
                                                 const long *off, vec acc[][NV_MAX]) {
     UNROLL for (int v = 0; v < NV; v++) {
-        vmask m = vmask_first(CK_MAX(0, CK_MIN(VL, o->C - (int)off[v])));
-        UNROLL for (int i = 0; i < MR; i++) acc[i][v] = vloadm(o->out + (t + i) * o->ldo + off[v], m, vzero());
+        const int n = CK_MAX(0, CK_MIN(VL, o->C - (int)off[v]));
+        vmask m = vmask_first(n);
+        UNROLL for (int i = 0; i < MR; i++) acc[i][v] = FN(vload_n)(o->out + (t + i) * o->ldo + off[v], n, m, vzero());
     }
 }
 
@@ -372,24 +388,24 @@ static ALWAYS_INLINE TARGET void FN(gated_tile)(const FN(rb_problem) *p, int bf,
         }
     } else {
         UNROLL for (int v = 0; v < H; v++) {
-            int j = (int)off[v];
-            vmask m = vmask_first(CK_MAX(0, CK_MIN(VL, o->D - j)));
+            int j = (int)off[v], n = CK_MAX(0, CK_MIN(VL, o->D - j));
+            vmask m = vmask_first(n);
             UNROLL for (int i = 0; i < MR; i++) {
                 const float *row = o->gate + (t + i) * o->ldg;
-                acc[i][v] = vloadm(row + j, m, vzero());
-                acc[i][v + H] = vloadm(row + o->D + j, m, vzero());
+                acc[i][v] = FN(vload_n)(row + j, n, m, vzero());
+                acc[i][v + H] = FN(vload_n)(row + o->D + j, n, m, vzero());
             }
         }
     }
     FN(rb_tile)(p, bf, t, MR, NV, off, acc);
     if (!last) {
         UNROLL for (int v = 0; v < H; v++) {
-            int j = (int)off[v];
-            vmask m = vmask_first(CK_MAX(0, CK_MIN(VL, o->D - j)));
+            int j = (int)off[v], n = CK_MAX(0, CK_MIN(VL, o->D - j));
+            vmask m = vmask_first(n);
             UNROLL for (int i = 0; i < MR; i++) {
                 float *row = o->gate + (t + i) * o->ldg;
-                vstorem(row + j, acc[i][v], m);
-                vstorem(row + o->D + j, acc[i][v + H], m);
+                FN(vstore_n)(row + j, acc[i][v], n, m);
+                FN(vstore_n)(row + o->D + j, acc[i][v + H], n, m);
             }
         }
         return;
@@ -460,13 +476,12 @@ static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const F
                 vg = vmul(acc[i][v], vload_bf16(sl + D + j, n));
             } else {
                 const float *th = gate + (t + i) * ldg, *sg = th + D;
-                vec th_v = vloadm(th + j, m, vzero()), sg_v = vloadm(sg + j, m, vzero());
+                vec th_v = FN(vload_n)(th + j, n, m, vzero()), sg_v = FN(vload_n)(sg + j, n, m, vzero());
                 vec gs = vmul(acc[i][v], sg_v);
                 va = vmul(gs, vsub(one, vmul(th_v, th_v)));
                 vg = vmul(vmul(gs, th_v), vsub(one, sg_v));
             }
-            if (da && n >= VL) { vstore(da + j, va); vstore(da + D + j, vg); }
-            else if (da && n > 0) { vstorem(da + j, va, m); vstorem(da + D + j, vg, m); }
+            if (da) { FN(vstore_n)(da + j, va, n, m); FN(vstore_n)(da + D + j, vg, n, m); }
             if (dpre16 && n > 0) {
                 unsigned short *da16 = dpre16 + (t + i) * lddp16;
                 vstore_bf16(da16 + j, va, n);
@@ -1169,23 +1184,25 @@ static ALWAYS_INLINE TARGET void FN(colsum_chunk)(float *sums, const float *x, l
     const int U = NV == 1 ? 8 : NV == 2 ? 4 : 2;
     vec acc[8][NV_MAX];
     vmask m[NV_MAX];
+    int n[NV_MAX];
     UNROLL for (int v = 0; v < NV; v++) {
-        m[v] = vmask_first(CK_MAX(0, CK_MIN(VL, C - c0 - v * VL)));
+        n[v] = CK_MAX(0, CK_MIN(VL, C - c0 - v * VL));
+        m[v] = vmask_first(n[v]);
         UNROLL for (int u = 0; u < U; u++) acc[u][v] = vzero();
     }
     long t = t0;
     for (; t + U <= t1; t += U)
         UNROLL for (int u = 0; u < U; u++)
             UNROLL for (int v = 0; v < NV; v++)
-                acc[u][v] = vadd(acc[u][v], vloadm(x + (t + u) * ldx + c0 + v * VL, m[v], vzero()));
+                acc[u][v] = vadd(acc[u][v], FN(vload_n)(x + (t + u) * ldx + c0 + v * VL, n[v], m[v], vzero()));
     for (; t < t1; t++)
         UNROLL for (int v = 0; v < NV; v++)
-            acc[0][v] = vadd(acc[0][v], vloadm(x + t * ldx + c0 + v * VL, m[v], vzero()));
+            acc[0][v] = vadd(acc[0][v], FN(vload_n)(x + t * ldx + c0 + v * VL, n[v], m[v], vzero()));
     UNROLL for (int v = 0; v < NV; v++) {
         UNROLL for (int h = U / 2; h >= 1; h /= 2)
             UNROLL for (int u = 0; u < h; u++) acc[u][v] = vadd(acc[u][v], acc[u + h][v]);
         float *p = sums + c0 + v * VL;
-        vstorem(p, vadd(vloadm(p, m[v], vzero()), acc[0][v]), m[v]);
+        FN(vstore_n)(p, vadd(FN(vload_n)(p, n[v], m[v], vzero()), acc[0][v]), n[v], m[v]);
     }
 }
 
@@ -1439,9 +1456,10 @@ static TARGET void FN(gated_pointwise_forward)(float *gate, long ldg, float *z, 
         const float *a = pre + r * ldp, *g = a + D;
         float *gate_row = gate ? gate + r * ldg : 0, *z_row = z ? z + r * ldz : 0;
         for (int j = 0; j < D; j += VL) {
-            vmask m = vmask_first(CK_MIN(VL, D - j));
-            vec va = vloadm(a + j, m, vzero()), vg = vloadm(g + j, m, vzero());
-            if (bias) { va = vadd(va, vloadm(bias + j, m, vzero())); vg = vadd(vg, vloadm(bias + D + j, m, vzero())); }
+            const int n = CK_MIN(VL, D - j);
+            vmask m = vmask_first(n);
+            vec va = FN(vload_n)(a + j, n, m, vzero()), vg = FN(vload_n)(g + j, n, m, vzero());
+            if (bias) { va = vadd(va, FN(vload_n)(bias + j, n, m, vzero())); vg = vadd(vg, FN(vload_n)(bias + D + j, n, m, vzero())); }
             FN(gate_store)(&o, gate_row, z_row, 0, 0, j, va, vg);
         }
     }
@@ -1456,12 +1474,12 @@ static TARGET void FN(gated_backward)(float *dpre, long lddp, const float *dz, l
         for (int j = 0; j < D; j += VL) {
             int n = CK_MIN(VL, D - j);
             vmask m = vmask_first(n);
-            vec t = vloadm(th + j, m, vzero()), s = vloadm(sg + j, m, vzero()), gz = vloadm(g + j, m, vzero());
+            vec t = FN(vload_n)(th + j, n, m, vzero()), s = FN(vload_n)(sg + j, n, m, vzero()), gz = FN(vload_n)(g + j, n, m, vzero());
             vec gs = vmul(gz, s);
             vec va = vmul(gs, vsub(one, vmul(t, t)));
             vec vg = vmul(vmul(gs, t), vsub(one, s));
-            if (n >= VL) { vstore(da + j, va); vstore(dg + j, vg); }
-            else { vstorem(da + j, va, m); vstorem(dg + j, vg, m); }
+            FN(vstore_n)(da + j, va, n, m);
+            FN(vstore_n)(dg + j, vg, n, m);
         }
     }
 }
@@ -1470,10 +1488,11 @@ static TARGET void FN(bias_relu)(float *out, long ldo, const float *inp, long ld
                                  const float *bias, long rows, int C) {
     for (long r = 0; r < rows; r++)
         for (int j = 0; j < C; j += VL) {
-            vmask m = vmask_first(CK_MIN(VL, C - j));
-            vec x = vloadm(inp + r * ldi + j, m, vzero());
-            if (bias) x = vadd(x, vloadm(bias + j, m, vzero()));
-            vstorem(out + r * ldo + j, vrelu(x), m);
+            const int n = CK_MIN(VL, C - j);
+            vmask m = vmask_first(n);
+            vec x = FN(vload_n)(inp + r * ldi + j, n, m, vzero());
+            if (bias) x = vadd(x, FN(vload_n)(bias + j, n, m, vzero()));
+            FN(vstore_n)(out + r * ldo + j, vrelu(x), n, m);
         }
 }
 
@@ -1481,9 +1500,10 @@ static TARGET void FN(relu_backward)(float *dx, long lddx, const float *dy, long
                                      const float *y, long ldy, long rows, int C) {
     for (long r = 0; r < rows; r++)
         for (int j = 0; j < C; j += VL) {
-            vmask m = vmask_first(CK_MIN(VL, C - j));
-            vec g = vloadm(dy + r * lddy + j, m, vzero()), out = vloadm(y + r * ldy + j, m, vzero());
-            vstorem(dx + r * lddx + j, vpositive(out, g), m);
+            const int n = CK_MIN(VL, C - j);
+            vmask m = vmask_first(n);
+            vec g = FN(vload_n)(dy + r * lddy + j, n, m, vzero()), out = FN(vload_n)(y + r * ldy + j, n, m, vzero());
+            FN(vstore_n)(dx + r * lddx + j, vpositive(out, g), n, m);
         }
 }
 
@@ -1502,9 +1522,10 @@ static TARGET double FN(softmax_xent)(float *dlogits, long lddl, const float *lo
         const float target = x[y] + (bias ? bias[y] : 0.0f);
         vec mv = ninf;
         for (int j = 0; j < V; j += VL) {
-            vmask m = vmask_first(CK_MIN(VL, V - j));
-            vec v = vloadm(x + j, m, ninf);
-            if (bias) v = vadd(v, vloadm(bias + j, m, vzero()));
+            const int n = CK_MIN(VL, V - j);
+            vmask m = vmask_first(n);
+            vec v = FN(vload_n)(x + j, n, m, ninf);
+            if (bias) v = vadd(v, FN(vload_n)(bias + j, n, m, vzero()));
             mv = vmax(v, mv);
         }
         const float mx = vhmax(mv);
@@ -1513,12 +1534,12 @@ static TARGET double FN(softmax_xent)(float *dlogits, long lddl, const float *lo
         for (int j = 0; j < V; j += VL) {
             int n = CK_MIN(VL, V - j);
             vmask m = vmask_first(n);
-            vec v = vloadm(x + j, m, ninf);
-            if (bias) v = vadd(v, vloadm(bias + j, m, vzero()));
+            vec v = FN(vload_n)(x + j, n, m, ninf);
+            if (bias) v = vadd(v, FN(vload_n)(bias + j, n, m, vzero()));
             vec e = vexp(vsub(v, mb));
             if (n < VL) e = vmaskz(e, m);  // e^-inf is not quite 0 after clamping
             acc = vadd(acc, e);
-            if (dx) vstorem(dx + j, e, m);
+            if (dx) FN(vstore_n)(dx + j, e, n, m);
         }
         const float sum = vhsum(acc);
         // In double: a row's loss is a small difference of larger numbers.
@@ -1529,8 +1550,8 @@ static TARGET double FN(softmax_xent)(float *dlogits, long lddl, const float *lo
             for (int j = 0; j < V; j += VL) {
                 int n = CK_MIN(VL, V - j);
                 vmask m = vmask_first(n);
-                vec g = vmul(vloadm(dx + j, m, vzero()), k);
-                vstorem(dx + j, g, m);
+                vec g = vmul(FN(vload_n)(dx + j, n, m, vzero()), k);
+                FN(vstore_n)(dx + j, g, n, m);
                 if (dx16) vstore_bf16(dx16 + j, g, n);
             }
             dx[y] -= scale;
@@ -1576,12 +1597,13 @@ static TARGET void FN(matvec)(float *y, const float *wt, long ldw, const float *
         }
     }
     for (; r0 < rows; r0 += VL) {
-        vmask m = vmask_first(CK_MIN(VL, rows - r0));
+        const int n = CK_MIN(VL, rows - r0);
+        vmask m = vmask_first(n);
         vec a = vzero();
-        for (int c = 0; c < cols; c++) a = vfma(vset1(x[c]), vloadm(wt + (long)c * ldw + r0, m, vzero()), a);
-        if (bias) a = vadd(a, vloadm(bias + r0, m, vzero()));
-        if (accumulate) a = vadd(a, vloadm(y + r0, m, vzero()));
-        vstorem(y + r0, a, m);
+        for (int c = 0; c < cols; c++) a = vfma(vset1(x[c]), FN(vload_n)(wt + (long)c * ldw + r0, n, m, vzero()), a);
+        if (bias) a = vadd(a, FN(vload_n)(bias + r0, n, m, vzero()));
+        if (accumulate) a = vadd(a, FN(vload_n)(y + r0, n, m, vzero()));
+        FN(vstore_n)(y + r0, a, n, m);
     }
 }
 
@@ -1593,14 +1615,15 @@ static TARGET void FN(adam)(float *params, float *m, float *v, const float *grad
     const vec b1 = vset1(beta1), b2 = vset1(beta2), a1 = vset1(1 - beta1), a2 = vset1(1 - beta2);
     const vec step = vset1(lr / c1), inv = vset1(1 / __builtin_sqrtf(c2)), ve = vset1(eps);
     for (long i = 0; i < n; i += VL) {
-        vmask k = vmask_first((int)CK_MIN((long)VL, n - i));
-        vec g = vloadm(grads + i, k, vzero());
-        vec mi = vfma(a1, g, vmul(b1, vloadm(m + i, k, vzero())));
-        vec vi = vfma(vmul(a2, g), g, vmul(b2, vloadm(v + i, k, vzero())));
-        vstorem(m + i, mi, k);
-        vstorem(v + i, vi, k);
+        const int w = (int)CK_MIN((long)VL, n - i);
+        vmask k = vmask_first(w);
+        vec g = FN(vload_n)(grads + i, w, k, vzero());
+        vec mi = vfma(a1, g, vmul(b1, FN(vload_n)(m + i, w, k, vzero())));
+        vec vi = vfma(vmul(a2, g), g, vmul(b2, FN(vload_n)(v + i, w, k, vzero())));
+        FN(vstore_n)(m + i, mi, w, k);
+        FN(vstore_n)(v + i, vi, w, k);
         vec denom = vfma(vsqrt(vi), inv, ve);
-        vstorem(params + i, vsub(vloadm(params + i, k, vzero()), vdiv(vmul(step, mi), denom)), k);
+        FN(vstore_n)(params + i, vsub(FN(vload_n)(params + i, w, k, vzero()), vdiv(vmul(step, mi), denom)), w, k);
     }
 }
 
