@@ -90,11 +90,23 @@
 // plain ones the kernels alone ran 1.12–1.21× as fast there (the 32-channel
 // weight gradients, the residual forward, the gated backward product; T = 384,
 // Benchmarks/ab/kernel.sh). AVX-512's masked loads cost what plain ones do.
+// A variant may define vload_part and vstore_part (the first n < VL lanes
+// from plain loads and stores of pieces; AVX2 does) to use instead of masks.
 static ALWAYS_INLINE TARGET vec FN(vload_n)(const float *p, int n, vmask m, vec fill) {
-    return n >= VL ? vload(p) : vloadm(p, m, fill);
+    if (n >= VL) return vload(p);
+#ifdef VPART
+    return n > 0 ? vblend_mask(fill, vload_part(p, n), m) : fill;
+#else
+    return vloadm(p, m, fill);
+#endif
 }
 static ALWAYS_INLINE TARGET void FN(vstore_n)(float *p, vec v, int n, vmask m) {
-    if (n >= VL) vstore(p, v); else if (n > 0) vstorem(p, v, m);
+    if (n >= VL) vstore(p, v);
+#ifdef VPART
+    else if (n > 0) { (void)m; vstore_part(p, v, n); }
+#else
+    else if (n > 0) vstorem(p, v, m);
+#endif
 }
 
 // e^x: x = n·ln2 + r with |r| <= ln2/2 (ln2 split in two so that n·ln2_hi is
@@ -159,7 +171,7 @@ static ALWAYS_INLINE TARGET void FN(map_array)(int f, float *out, const float *i
     for (; i + VL <= n; i += VL) vstore(out + i, FN(v_apply)(f, vload(inp + i)));
     if (i < n) {
         vmask m = vmask_first((int)(n - i));
-        vstorem(out + i, FN(v_apply)(f, vloadm(inp + i, m, vzero())), m);
+        FN(vstore_n)(out + i, FN(v_apply)(f, FN(vload_n)(inp + i, (int)(n - i), m, vzero())), (int)(n - i), m);
     }
 }
 
@@ -365,14 +377,9 @@ static ALWAYS_INLINE TARGET void FN(gate_store)(const FN(gated_out) *o, float *g
             vstore_bf16(s16_row + o->D + j, sb, n);
         }
     }
-    if (n >= VL) {
-        if (gate_row) { vstore(gate_row + j, th); vstore(gate_row + o->D + j, sg); }
-        if (z_row) vstore(z_row + j, z);
-    } else if (n > 0) {
-        vmask m = vmask_first(n);
-        if (gate_row) { vstorem(gate_row + j, th, m); vstorem(gate_row + o->D + j, sg, m); }
-        if (z_row) vstorem(z_row + j, z, m);
-    }
+    vmask m = vmask_first(CK_MAX(n, 0));
+    if (gate_row) { FN(vstore_n)(gate_row + j, th, n, m); FN(vstore_n)(gate_row + o->D + j, sg, n, m); }
+    if (z_row) FN(vstore_n)(z_row + j, z, n, m);
 }
 
 // One tile for one inner block. Partial sums of [a | g] wait in the gate
@@ -1057,7 +1064,7 @@ static TARGET void FN(round_bf16)(unsigned short *out, long ldo, const float *in
         for (; j + VL <= C; j += VL) vstore_bf16(y + j, vload(x + j), VL);
         if (j < C) {
             vmask m = vmask_first(C - j);
-            vstore_bf16(y + j, vloadm(x + j, m, vzero()), C - j);
+            vstore_bf16(y + j, FN(vload_n)(x + j, C - j, m, vzero()), C - j);
         }
         if (C & 1) y[C] = 0;
     }
@@ -1094,7 +1101,7 @@ static ALWAYS_INLINE TARGET void FN(wg_tile)(int bf, float *dw, int Cin, const f
     UNROLL for (int i = 0; i < MR; i++)
         UNROLL for (int v = 0; v < NV; v++) {
             float *p = dw + (long)(o0 + i) * Cin + c0 + v * VL;
-            acc[i][v] = (v == NV - 1 && tail < VL) ? vloadm(p, mt, vzero()) : vload(p);
+            acc[i][v] = FN(vload_n)(p, v == NV - 1 ? tail : VL, mt, vzero());
         }
     for (long t = ta; t < tb; t++) {
         const float *x = inp + (t - s) * ldi + c0;
@@ -1111,7 +1118,7 @@ static ALWAYS_INLINE TARGET void FN(wg_tile)(int bf, float *dw, int Cin, const f
         if (pfg) { __builtin_prefetch(g + pf * lddo, 0, 2); __builtin_prefetch(g + pf * lddo + MR - 1, 0, 2); }
         if (pfx) UNROLL for (int v = 0; v < NV; v++) __builtin_prefetch(x + pf * ldi + v * VL, 0, 2);
         vec bv[NV_MAX];
-        UNROLL for (int v = 0; v < NV; v++) bv[v] = (v == NV - 1 && tail < VL) ? vloadm(x + v * VL, mt, vzero()) : vload(x + v * VL);
+        UNROLL for (int v = 0; v < NV; v++) bv[v] = FN(vload_n)(x + v * VL, v == NV - 1 ? tail : VL, mt, vzero());
         UNROLL for (int i = 0; i < MR; i++) {
             vec av = vset1(g[i]);
             UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vfma(av, bv[v], acc[i][v]);
@@ -1120,7 +1127,7 @@ static ALWAYS_INLINE TARGET void FN(wg_tile)(int bf, float *dw, int Cin, const f
     UNROLL for (int i = 0; i < MR; i++)
         UNROLL for (int v = 0; v < NV; v++) {
             float *p = dw + (long)(o0 + i) * Cin + c0 + v * VL;
-            if (v == NV - 1 && tail < VL) vstorem(p, acc[i][v], mt); else vstore(p, acc[i][v]);
+            FN(vstore_n)(p, acc[i][v], v == NV - 1 ? tail : VL, mt);
         }
 }
 
@@ -1354,7 +1361,7 @@ static ALWAYS_INLINE TARGET void FN(pair_rows)(unsigned *out, long ldw, const fl
             }
         } else if (j < C) {
             for (long q = qa; q < qb; q++, xa += 2 * ldx, y += ldw)
-                vstore_bf16_pairs(y, vloadm(xa, m, vzero()), vloadm(xa + ldx, m, vzero()));
+                vstore_bf16_pairs(y, FN(vload_n)(xa, C - full, m, vzero()), FN(vload_n)(xa + ldx, C - full, m, vzero()));
         } else {
             for (long q = qa; q < qb; q++, y += ldw) vstore_bf16_pairs(y, vzero(), vzero());
         }
@@ -1372,8 +1379,8 @@ static ALWAYS_INLINE TARGET void FN(pair_rows)(unsigned *out, long ldw, const fl
                 continue;
             }
             const vmask mj = vmask_first(nj);
-            vec a = ina ? vloadm(x + ra * ldx + c0 + j, mj, vzero()) : vzero();
-            vec b = inb ? vloadm(x + rb * ldx + c0 + j, mj, vzero()) : vzero();
+            vec a = ina ? FN(vload_n)(x + ra * ldx + c0 + j, nj, mj, vzero()) : vzero();
+            vec b = inb ? FN(vload_n)(x + rb * ldx + c0 + j, nj, mj, vzero()) : vzero();
             vstore_bf16_pairs(out + q * ldw + j, a, b);
         }
     }
@@ -1399,8 +1406,9 @@ static ALWAYS_INLINE TARGET void FN(pair_sums)(float *sums, const unsigned *w, l
             UNROLL for (int u = 0; u < 4; u++) acc[u] = vdot2(acc[u], pload((const float *)(w + (q + u) * ldw + j)), one);
         for (; q < n; q++) acc[0] = vdot2(acc[0], pload((const float *)(w + q * ldw + j)), one);
         vec total = vadd(vadd(acc[0], acc[1]), vadd(acc[2], acc[3]));
-        vmask m = vmask_first(CK_MIN(VL, C - j));
-        vstorem(sums + j, vadd(vloadm(sums + j, m, vzero()), total), m);
+        const int nj = CK_MIN(VL, C - j);
+        vmask m = vmask_first(nj);
+        FN(vstore_n)(sums + j, vadd(FN(vload_n)(sums + j, nj, m, vzero()), total), nj, m);
     }
 }
 
