@@ -1093,16 +1093,10 @@ static TARGET void FN(round_bf16)(unsigned short *out, long ldo, const float *in
 // reads words of two bf16 instead of floats: each "row" t is a pair of rows,
 // and one vdot2 adds both rows' products. The operands are then rounded
 // copies, zero-padded to whole vectors, in L1: no masked loads, no prefetches.
-static ALWAYS_INLINE TARGET void FN(wg_tile)(int bf, float *dw, int Cin, const float *dout, long lddo,
-                                             const float *inp, long ldi, long ta, long tb, long s,
-                                             int o0, int c0, int MR, int NV, int tail, long pf, int pfg, int pfx) {
-    vec acc[MR_MAX][NV_MAX];
-    vmask mt = vmask_first(tail);
-    UNROLL for (int i = 0; i < MR; i++)
-        UNROLL for (int v = 0; v < NV; v++) {
-            float *p = dw + (long)(o0 + i) * Cin + c0 + v * VL;
-            acc[i][v] = FN(vload_n)(p, v == NV - 1 ? tail : VL, mt, vzero());
-        }
+// The sweep of rows [ta, tb) into the tile's accumulators.
+static ALWAYS_INLINE TARGET void FN(wg_sweep)(int bf, vec acc[][NV_MAX], const float *dout, long lddo,
+                                              const float *inp, long ldi, long ta, long tb, long s,
+                                              int o0, int c0, int MR, int NV, int tail, vmask mt, long pf, int pfg, int pfx) {
     for (long t = ta; t < tb; t++) {
         const float *x = inp + (t - s) * ldi + c0;
         const float *g = dout + t * lddo + o0;
@@ -1124,6 +1118,27 @@ static ALWAYS_INLINE TARGET void FN(wg_tile)(int bf, float *dw, int Cin, const f
             UNROLL for (int v = 0; v < NV; v++) acc[i][v] = vfma(av, bv[v], acc[i][v]);
         }
     }
+}
+
+static ALWAYS_INLINE TARGET void FN(wg_tile)(int bf, float *dw, int Cin, const float *dout, long lddo,
+                                             const float *inp, long ldi, long ta, long tb, long s,
+                                             int o0, int c0, int MR, int NV, int tail, long pf, int pfg, int pfx) {
+    vec acc[MR_MAX][NV_MAX];
+    vmask mt = vmask_first(tail);
+    UNROLL for (int i = 0; i < MR; i++)
+        UNROLL for (int v = 0; v < NV; v++) {
+            float *p = dw + (long)(o0 + i) * Cin + c0 + v * VL;
+            acc[i][v] = FN(vload_n)(p, v == NV - 1 ? tail : VL, mt, vzero());
+        }
+    // The sweep is compiled apart for the prefetch flags' common cases (none;
+    // dout's only), so that its loop tests neither: a tile of one vector (8
+    // FMAs a row on AVX2) otherwise spent as much on those tests and the
+    // spilled registers they cost as on its FMAs (Zen 1: 8 -> 16 channels
+    // 1.3× as fast, 20 -> 20 1.15×; Benchmarks/ab/kernel.sh).
+    if (bf) FN(wg_sweep)(1, acc, dout, lddo, inp, ldi, ta, tb, s, o0, c0, MR, NV, tail, mt, pf, 0, 0);
+    else if (!pfg && !pfx) FN(wg_sweep)(0, acc, dout, lddo, inp, ldi, ta, tb, s, o0, c0, MR, NV, tail, mt, pf, 0, 0);
+    else if (!pfx) FN(wg_sweep)(0, acc, dout, lddo, inp, ldi, ta, tb, s, o0, c0, MR, NV, tail, mt, pf, 1, 0);
+    else FN(wg_sweep)(0, acc, dout, lddo, inp, ldi, ta, tb, s, o0, c0, MR, NV, tail, mt, pf, pfg, 1);
     UNROLL for (int i = 0; i < MR; i++)
         UNROLL for (int v = 0; v < NV; v++) {
             float *p = dw + (long)(o0 + i) * Cin + c0 + v * VL;
@@ -1152,6 +1167,27 @@ static ALWAYS_INLINE TARGET void FN(wg_chunk)(int bf, float *dw, int Cin, int o0
 #undef WG_ROWS
 }
 
+// wg_chunk with the chunk's last vector's lane count (tail) a constant, on a
+// variant that loads a ragged vector in pieces (VPART): with tail a variable,
+// each row's load chose its pieces by branches (20 -> 20 on Zen 1: 1.14× as
+// fast with constants). The bf16 operands are padded to whole vectors.
+static ALWAYS_INLINE TARGET void FN(wg_chunk_tail)(int bf, float *dw, int Cin, int o0, int o1, const float *dout, long lddo,
+                                                   const float *inp, long ldi, long ta, long tb, long s,
+                                                   int c0, int NV, int tail, long pf, int pfg, int pfx) {
+#ifdef VPART
+    if (!bf && tail < VL) {
+        switch (tail) {
+#define WG_TAIL(n) case n: if (n < VL) { FN(wg_chunk)(0, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, NV, n, pf, pfg, pfx); return; } break;
+        WG_TAIL(1) WG_TAIL(2) WG_TAIL(3) WG_TAIL(4) WG_TAIL(5) WG_TAIL(6) WG_TAIL(7)
+#undef WG_TAIL
+        default: break;
+        }
+    }
+    if (!bf && tail == VL) { FN(wg_chunk)(0, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, NV, VL, pf, pfg, pfx); return; }
+#endif
+    FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, NV, tail, pf, pfg, pfx);
+}
+
 // Every tile of output channels [oa, ob) × input channels [ca, cb) over rows
 // [ta, tb): blocks of OB output channels (a block's columns of dout stay in
 // L1 while every chunk of input channels sweeps them), chunks of up to
@@ -1169,13 +1205,13 @@ static ALWAYS_INLINE TARGET void FN(wg_tiles)(int bf, float *dw, int Cin, int oa
             int tail = CK_MIN(VL, cb - (c0 + (nv - 1) * VL));
             switch (nv) {
 #if NV_MAX >= 4
-            case 4: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 4, tail, pf, pfg && v0 == 0, o0 == oa); break;
+            case 4: FN(wg_chunk_tail)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 4, tail, pf, pfg && v0 == 0, o0 == oa); break;
 #endif
 #if NV_MAX >= 3
-            case 3: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 3, tail, pf, pfg && v0 == 0, o0 == oa); break;
+            case 3: FN(wg_chunk_tail)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 3, tail, pf, pfg && v0 == 0, o0 == oa); break;
 #endif
-            case 2: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 2, tail, pf, pfg && v0 == 0, o0 == oa); break;
-            default: FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 1, tail, pf, pfg && v0 == 0, o0 == oa); break;
+            case 2: FN(wg_chunk_tail)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 2, tail, pf, pfg && v0 == 0, o0 == oa); break;
+            default: FN(wg_chunk_tail)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, 1, tail, pf, pfg && v0 == 0, o0 == oa); break;
             }
         }
     }
