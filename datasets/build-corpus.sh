@@ -169,12 +169,7 @@ fi
   if [ ${#skipped_lines[@]} -gt 0 ]; then printf '%s\n' "${skipped_lines[@]}"; fi
 } > "$decoded/.skipped-by-name.tsv"
 
-pbtwave=${PBTWAVE_BIN:-}
-if [ -z "$pbtwave" ]; then
-  echo "build-corpus: building pbtwave (swift build -c release --product pbtwave)"
-  (cd "$repo_root" && swift build -c release --product pbtwave >/dev/null)
-  pbtwave="$(cd "$repo_root" && swift build -c release --show-bin-path)/pbtwave"
-fi
+pbtwave=$(bash "$repo_root/.ci/pbtwave-bin")
 
 # --min-seconds 0: every prompt is speech, even a short "a" or "1".
 "$pbtwave" corpus build --from "$decoded" --output "$out" --rate "$sample_rate" \
