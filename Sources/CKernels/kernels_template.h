@@ -1175,15 +1175,13 @@ static ALWAYS_INLINE TARGET void FN(wg_chunk_tail)(int bf, float *dw, int Cin, i
                                                    const float *inp, long ldi, long ta, long tb, long s,
                                                    int c0, int NV, int tail, long pf, int pfg, int pfx) {
 #ifdef VPART
-    if (!bf && tail < VL) {
-        switch (tail) {
-#define WG_TAIL(n) case n: if (n < VL) { FN(wg_chunk)(0, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, NV, n, pf, pfg, pfx); return; } break;
-        WG_TAIL(1) WG_TAIL(2) WG_TAIL(3) WG_TAIL(4) WG_TAIL(5) WG_TAIL(6) WG_TAIL(7)
+    _Static_assert(VL == 8, "the cases below are AVX2's lane counts");
+    if (!bf) switch (tail) {
+#define WG_TAIL(n) case n: FN(wg_chunk)(0, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, NV, n, pf, pfg, pfx); return;
+        WG_TAIL(1) WG_TAIL(2) WG_TAIL(3) WG_TAIL(4) WG_TAIL(5) WG_TAIL(6) WG_TAIL(7) WG_TAIL(8)
 #undef WG_TAIL
         default: break;
-        }
     }
-    if (!bf && tail == VL) { FN(wg_chunk)(0, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, NV, VL, pf, pfg, pfx); return; }
 #endif
     FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, NV, tail, pf, pfg, pfx);
 }
