@@ -165,5 +165,57 @@ static ALWAYS_INLINE TARGET void vpair16(unsigned *q, const unsigned short *a, c
     _mm256_storeu_si256((__m256i *)q, _mm256_set_m128i(_mm_unpackhi_epi16(x, y), _mm_unpacklo_epi16(x, y)));
 }
 
+// Flat tiles for ragged widths (see the template), in 16 registers: at most
+// 10 accumulators, and the groups innermost. Only the gated forward takes
+// them, at 12 and 20 channels (2 rows in 3 or 5 vectors of a and of g instead
+// of 4 or 6: fewer FMAs and fewer tanh and σ), where the kernel alone ran
+// 1.17× and 1.10× as fast on Zen 1 (Benchmarks/ab/kernel.sh g 12 24 2 384 4,
+// g 20 40 2 384 4). The plain products and the gated backward did not gain
+// there (0.92–1.02× at 20 and 36 channels): one group of 2 rows holds too
+// few rows to reuse each weight vector, and Zen 1 loads one 256-bit vector
+// a cycle, as many as it does FMAs. The pieces of a vector that straddles two
+// rows are loaded and stored by halves (vmaskmovps is slow on Zen 1, see VPART).
+#define FLAT_TILES 1
+#define FLAT_ACC 10
+#define FLAT_NA_MAX 11
+#define FLAT_GROUPS_INNER 1
+#define FLAT_WIDTHS(X) X(12) X(20)
+#define FLAT_KIND_OK(kind) ((kind) == TILE_GATED)
+static ALWAYS_INLINE TARGET vmask vmask_lanes(int l0, int l1) {
+    const __m256i i = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(l0), i), _mm256_cmpgt_epi32(_mm256_set1_epi32(l1), i));
+}
+static ALWAYS_INLINE TARGET vec vblend(vmask m, vec a, vec b) { return _mm256_blendv_ps(a, b, _mm256_castsi256_ps(m)); }
+// Lanes [a, b) of a half (0 <= a < b <= 4): from p + a into those lanes
+// (others zero), and from those lanes to p + a.
+static ALWAYS_INLINE TARGET __m128 load_half_lanes(const float *p, int a, int b) {
+    __m128i y = _mm_castps_si128(b - a == 4 ? _mm_loadu_ps(p) : load_part4(p + a, b - a));
+    switch (a) {
+    case 1: return _mm_castsi128_ps(_mm_slli_si128(y, 4));
+    case 2: return _mm_castsi128_ps(_mm_slli_si128(y, 8));
+    case 3: return _mm_castsi128_ps(_mm_slli_si128(y, 12));
+    default: return _mm_castsi128_ps(y);
+    }
+}
+static ALWAYS_INLINE TARGET void store_half_lanes(float *p, __m128 x, int a, int b) {
+    __m128i y = _mm_castps_si128(x);
+    switch (a) {
+    case 1: y = _mm_srli_si128(y, 4); break;
+    case 2: y = _mm_srli_si128(y, 8); break;
+    case 3: y = _mm_srli_si128(y, 12); break;
+    default: break;
+    }
+    if (b - a == 4) _mm_storeu_ps(p, _mm_castsi128_ps(y)); else store_part4(p + a, _mm_castsi128_ps(y), b - a);
+}
+static ALWAYS_INLINE TARGET vec vload_lanes_part(const float *p, int l0, int l1) {
+    __m128 lo = l0 < 4 ? load_half_lanes(p, l0, (l1 < 4 ? l1 : 4)) : _mm_setzero_ps();
+    __m128 hi = l1 > 4 ? load_half_lanes(p + 4, (l0 > 4 ? l0 - 4 : 0), l1 - 4) : _mm_setzero_ps();
+    return _mm256_set_m128(hi, lo);
+}
+static ALWAYS_INLINE TARGET void vstore_lanes_part(float *p, vec x, int l0, int l1) {
+    if (l0 < 4) store_half_lanes(p, _mm256_castps256_ps128(x), l0, (l1 < 4 ? l1 : 4));
+    if (l1 > 4) store_half_lanes(p + 4, _mm256_extractf128_ps(x, 1), (l0 > 4 ? l0 - 4 : 0), l1 - 4);
+}
+
 #include "kernels_template.h"
 #endif
