@@ -658,12 +658,12 @@ static ALWAYS_INLINE int FN(lanes_used_permille)(int C) { return (int)(1000L * C
 // vectors, so that each spread weight vector is loaded once for all groups
 // (with 16 registers the compiler otherwise loads it once per group, and
 // the loads, not the FMAs, set the pace on AMD's Zen 1).
+#ifndef FLAT_GROUPS_INNER
+#define FLAT_GROUPS_INNER 0
+#endif
 // FLAT_KIND_OK(kind): the kinds of product that take flat tiles (all by default).
 #ifndef FLAT_KIND_OK
 #define FLAT_KIND_OK(kind) 1
-#endif
-#ifndef FLAT_GROUPS_INNER
-#define FLAT_GROUPS_INNER 0
 #endif
 // Rows a vector of a group spans at most (widths of at least 8 on 16 lanes),
 // and rows per group at most.
