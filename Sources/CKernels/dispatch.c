@@ -114,6 +114,10 @@ static int ck_flat_tiles_on = -1;
 void ck_set_flat_tiles(int on) { __atomic_store_n(&ck_flat_tiles_on, on != 0, __ATOMIC_RELAXED); }
 int ck_flat_tiles(void) { return env_switch(&ck_flat_tiles_on, "PBTWAVE_FLAT_TILES"); }
 
+static int ck_half_tails_on = -1;
+void ck_set_half_tails(int on) { __atomic_store_n(&ck_half_tails_on, on != 0, __ATOMIC_RELAXED); }
+int ck_half_tails(void) { return env_switch(&ck_half_tails_on, "PBTWAVE_HALF_TAILS"); }
+
 // A thread may override PBTWAVE_WG_SWAP for its own calls (tests compare
 // both ways that way, without changing what other threads compute).
 static int ck_wg_swap_on = -1;

@@ -1,6 +1,7 @@
 // The AVX2 + FMA variant: 8-lane vectors, 16 registers. Register tiles:
 // 6 rows × 2 vectors (12 accumulators, 2 weight vectors, 1 broadcast) and
-// 8 × 1. Ragged channel counts use vmaskmov loads and stores.
+// 8 × 1. A ragged width's last vector is loaded and stored in pieces (VPART),
+// and computed in 128-bit vectors where it holds at most 4 channels (HALF_ROWS).
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
@@ -216,6 +217,11 @@ static ALWAYS_INLINE TARGET void vstore_lanes_part(float *p, vec x, int l0, int 
     if (l0 < 4) store_half_lanes(p, _mm256_castps256_ps128(x), l0, (l1 < 4 ? l1 : 4));
     if (l1 > 4) store_half_lanes(p + 4, _mm256_extractf128_ps(x, 1), (l0 > 4 ? l0 - 4 : 0), l1 - 4);
 }
+
+// A last vector of at most 4 channels in 128-bit vectors (kernels_avx2_half.c).
+struct ck_tile_job;
+void ck_avx2_half_tail(int kind, const struct ck_tile_job *j, long t0, long t1, int C);
+#define HALF_ROWS ck_avx2_half_tail
 
 #include "kernels_template.h"
 #endif

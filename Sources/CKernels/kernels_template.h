@@ -38,6 +38,10 @@
 //                     and, with VPART, vload_lanes_part(p, l0, l1) and vstore_lanes_part(p, v,
 //                     l0, l1): lanes [l0, l1) from and to p + l0 .. p + l1 - 1 by plain
 //                     loads and stores of pieces (the other lanes of the load zero)
+// and, to compute a ragged width's last vector in vectors half as wide:
+//   HALF_ROWS         (optional) the row tiles of a variant that includes this file with
+//                     CK_TILES_ONLY defined (only the row driver and what it needs) and
+//                     VL / 2 lanes; see "How an fp32 product is computed"
 //
 // How the products are blocked (the same scheme as oneDNN's AVX-512 1-D
 // convolution and llm.c's matmul, for activations laid out (T, C)):
@@ -179,9 +183,11 @@ static ALWAYS_INLINE TARGET void FN(map_array)(int f, float *out, const float *i
     }
 }
 
+#ifndef CK_TILES_ONLY
 static TARGET void FN(vexp_array)(float *out, const float *inp, long n) { FN(map_array)(0, out, inp, n); }
 static TARGET void FN(vtanh_array)(float *out, const float *inp, long n) { FN(map_array)(1, out, inp, n); }
 static TARGET void FN(vsigmoid_array)(float *out, const float *inp, long n) { FN(map_array)(2, out, inp, n); }
+#endif
 
 // ---- The row-broadcast product ---------------------------------------------------------------
 //
@@ -190,7 +196,9 @@ static TARGET void FN(vsigmoid_array)(float *out, const float *inp, long n) { FN
 // step = -d, lo = 0 (the past before the sequence is zero); the input
 // gradient has step = +d, hi = T (nothing after the sequence).
 
-typedef struct FN(rb_problem) {
+// (The jobs' struct tags are the same in every variant, not FN-named: a
+// variant may hand a job to another variant's tiles, see HALF_ROWS.)
+typedef struct ck_rb_problem {
     const float *a; long lda; long lo, hi;
     const float *b; long ldb; long tapstride;
     int kc; int K; long step;
@@ -282,7 +290,7 @@ static ALWAYS_INLINE TARGET void FN(rb_tile)(const FN(rb_problem) *p, int bf, lo
 
 // ---- Plain epilogue: out = add + bias + acc, optional ReLU -------------------------------------
 
-typedef struct FN(plain_out) {
+typedef struct ck_plain_out {
     float *out; long ldo; const float *add; long lda;
     const float *bias;  // padded: whole vectors may be read (NULL: zero)
     int C; int relu;
@@ -342,7 +350,9 @@ static ALWAYS_INLINE TARGET void FN(plain_tile)(const FN(rb_problem) *p, int bf,
     FN(plain_store)(o, t, MR, NV, off, acc, last);
 }
 
+#ifndef CK_TILES_ONLY
 static long FN(round_pad)(int n) { return ((long)n + CK_PAD - 1) / CK_PAD * CK_PAD; }
+#endif
 
 // ---- Gated epilogue -------------------------------------------------------------------------
 //
@@ -350,7 +360,7 @@ static long FN(round_pad)(int n) { return ((long)n + CK_PAD - 1) / CK_PAD * CK_P
 // vectors of g for the same channels (packed P columns later), so the unit
 // is computed from registers.
 
-typedef struct FN(gated_out) {
+typedef struct ck_gated_out {
     float *gate; long ldg; float *z; long ldz;
     const float *bias;  // packed, padded: a at [0, P), g at [P, 2P)
     int D; long P;
@@ -503,7 +513,7 @@ static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const F
 }
 
 // What a row-broadcast kernel computes: its problem(s) and where its tiles go.
-typedef struct FN(tile_job) {
+typedef struct ck_tile_job {
     const FN(rb_problem) *p, *p2;       // p2: a second product into the same tiles (or NULL)
     const FN(plain_out) *plain;
     const FN(gated_out) *gated;
@@ -562,9 +572,12 @@ static ALWAYS_INLINE TARGET void FN(rows)(int kind, const FN(tile_job) *j, long 
 // into blocks whose weight panel, NV vectors wide, stays in L1 (KC_FLOATS)
 // while every tile of the row block passes over it; partial sums go through
 // the output rows. (The layer backward's inner dimension, S + R, is short.)
-static ALWAYS_INLINE TARGET void FN(product_rows)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
+//
+// Only the output vectors [va, vb) (of VL channels each; the gated kinds: of a
+// and the same of g); product_rows does them all.
+static ALWAYS_INLINE TARGET void FN(product_vectors)(int kind, const FN(tile_job) *j, long t0, long t1, int va, int vb) {
     const int gated = (kind & TILE_KIND) == TILE_GATED;
-    const int nvec = (C + VL - 1) / VL, step = gated ? CK_MAX(NV_MAX / 2, 1) : NV_MAX;
+    const int step = gated ? CK_MAX(NV_MAX / 2, 1) : NV_MAX;
     FN(rb_problem) p = *j->p;
     FN(tile_job) job = *j;
     job.p = &p;
@@ -572,8 +585,9 @@ static ALWAYS_INLINE TARGET void FN(product_rows)(int kind, const FN(tile_job) *
     const int inner = p.K * p.kc;
     for (long tb = t0; tb < t1; tb += RB) {
         long te = CK_MIN(t1, tb + RB);
-        for (int v0 = 0; v0 < nvec; v0 += step) {
-            int n = CK_MIN(step, nvec - v0), nv = gated ? 2 * n : n;
+        for (int v0 = va, n = 0; v0 < vb; v0 += n) {
+            n = CK_MIN(step, vb - v0);
+            const int nv = gated ? 2 * n : n;
             long off[NV_MAX];
             for (int v = 0; v < NV_MAX; v++) off[v] = 0;
             for (int v = 0; v < n; v++) {
@@ -602,6 +616,13 @@ static ALWAYS_INLINE TARGET void FN(product_rows)(int kind, const FN(tile_job) *
     }
 }
 
+static ALWAYS_INLINE TARGET void FN(product_rows)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
+    FN(product_vectors)(kind, j, t0, t1, 0, (C + VL - 1) / VL);
+}
+
+// CK_TILES_ONLY (a variant that only lends its row tiles, see HALF_ROWS): nothing further.
+#ifndef CK_TILES_ONLY
+
 // base + n floats, formed as an integer: the address may lie before the
 // array (a flat vector's piece addressed from where its lane 0 would be, a
 // tap's rows from where row 0 would be), and only elements inside it are read.
@@ -611,6 +632,50 @@ static ALWAYS_INLINE float *FN(address_at)(const float *base, long n) {
 
 // The share of a tile's lanes that hold channels, at C channels (‰).
 static ALWAYS_INLINE int FN(lanes_used_permille)(int C) { return (int)(1000L * C / (((C + VL - 1) / VL) * VL)); }
+
+// ---- How an fp32 product is computed --------------------------------------------------------
+//
+// PRODUCT_WIDE: in the row tiles, all but a ragged last vector that the
+// half-width tiles take (see below), which PRODUCT_HALF then computes.
+// PRODUCT_FLAT: in flat tiles, if they apply. (Each in a function of its
+// own, see FLAT_FIRST.)
+//
+// HALF_ROWS(kind, job, t0, t1, C) (optional): the last vector of the fp32
+// kinds' outputs in the row tiles of a variant compiled from this file with
+// vectors half as wide (CK_TILES_ONLY). On a core whose FMA units are half as
+// wide as its vectors (AMD's Zen 1 runs each 256-bit FMA as two 128-bit
+// halves) idle lanes cost as much as busy ones: at 20 channels (8 + 8 + 4)
+// the third vector took a third of the tiles' FMAs for a fifth of the
+// channels. Each output is the same sum in the same order, so the results are
+// bit for bit those of the full-width tiles (ck_half_tails switches them off,
+// for tests and benchmarks).
+enum { PRODUCT_WIDE, PRODUCT_FLAT, PRODUCT_HALF };
+#ifdef HALF_ROWS
+#define HALF_TAILS 1
+#else
+#define HALF_TAILS 0
+#endif
+
+// Whether the half-width tiles take C's last vector: only where the other
+// vectors still fill chunks of NV_MAX (at 12 and 28 channels on AVX2, a chunk
+// of one vector left over cost more than the half tail saved: 0.8× and 0.95×
+// the input gradient alone, against 1.1× at 20 and 36).
+static ALWAYS_INLINE int FN(half_tail)(int kind, int C) {
+    const int step = (kind & TILE_KIND) == TILE_GATED ? CK_MAX(NV_MAX / 2, 1) : NV_MAX;
+    return HALF_TAILS && !(kind & TILE_BF16) && C % VL != 0 && C % VL <= VL / 2 && (C / VL) % step == 0;
+}
+
+// The row tiles in modes PRODUCT_WIDE and PRODUCT_HALF; returns PRODUCT_HALF
+// when PRODUCT_WIDE left the last vector for it, else 1.
+static ALWAYS_INLINE TARGET int FN(product_row_tiles)(int mode, int kind, const FN(tile_job) *j, long t0, long t1, int C) {
+    const int nvec = (C + VL - 1) / VL;
+#ifdef HALF_ROWS
+    if (mode == PRODUCT_HALF) { HALF_ROWS(kind, j, t0, t1, C); return 1; }
+#endif
+    const int wide = mode == PRODUCT_WIDE && FN(half_tail)(kind, C) && ck_half_tails();
+    FN(product_vectors)(kind, j, t0, t1, 0, nvec - wide);
+    return wide ? PRODUCT_HALF : 1;
+}
 
 // ---- Flat tiles for ragged widths ------------------------------------------------------------
 //
@@ -966,10 +1031,10 @@ static ALWAYS_INLINE TARGET int FN(flat_rows)(int kind, const FN(tile_job) *j, l
 FLAT_WIDTHS(FLAT_DRIVERS)
 #undef FLAT_DRIVERS
 
-// The fp32 products: with `flat`, in flat tiles if they apply (returns
-// whether they did), else in row tiles (returns 1).
-static ALWAYS_INLINE TARGET int FN(product_fp32)(int flat, int kind, const FN(tile_job) *j, long t0, long t1, int C) {
-    if (flat) {
+// The fp32 products: PRODUCT_FLAT in flat tiles if they apply (returns
+// whether they did), the other modes as product_row_tiles.
+static ALWAYS_INLINE TARGET int FN(product_fp32)(int mode, int kind, const FN(tile_job) *j, long t0, long t1, int C) {
+    if (mode == PRODUCT_FLAT) {
         switch (C) {
 #define FLAT_CASE(W) \
         case W: \
@@ -980,73 +1045,75 @@ static ALWAYS_INLINE TARGET int FN(product_fp32)(int flat, int kind, const FN(ti
         default: return 0;
         }
     }
-    FN(product_rows)(kind, j, t0, t1, C);
-    return 1;
+    return FN(product_row_tiles)(mode, kind, j, t0, t1, C);
 }
 #else
-static ALWAYS_INLINE TARGET int FN(product_fp32)(int flat, int kind, const FN(tile_job) *j, long t0, long t1, int C) {
-    if (flat) return 0;
-    FN(product_rows)(kind, j, t0, t1, C);
-    return 1;
+static ALWAYS_INLINE TARGET int FN(product_fp32)(int mode, int kind, const FN(tile_job) *j, long t0, long t1, int C) {
+    if (mode == PRODUCT_FLAT) return 0;
+    return FN(product_row_tiles)(mode, kind, j, t0, t1, C);
 }
 #endif
 
-// Each fp32 entry point is a body (`flat`: flat tiles only, else row tiles)
+// Each fp32 entry point is a body (`mode`: flat tiles only, or row tiles)
 // compiled twice: the flat tiles in a function of their own, tried first,
 // and the row tiles in the entry point. Together in one function, the flat
 // drivers' calls (with the job's address) cost the row tiles their register
 // allocation and the constants the compiler knew of the job: on AVX2 the
 // 20 -> 40 forward product and the gated forward at 20 ran at 0.7× and 0.64×.
+// The half-width tiles' call (a job's address passed to another file) would
+// cost the same, so it too has a function of its own, after the row tiles
+// (PRODUCT_WIDE: those of the other vectors, or of all where no half tail applies).
 #define FLAT_FIRST(name, params, args) \
-    static TARGET __attribute__((noinline)) int FN(name##_flat) params { return FN(name##_body)(1, UNPAREN args); } \
+    static TARGET __attribute__((noinline)) int FN(name##_flat) params { return FN(name##_body)(PRODUCT_FLAT, UNPAREN args); } \
+    static TARGET __attribute__((noinline)) void FN(name##_half) params { FN(name##_body)(PRODUCT_HALF, UNPAREN args); } \
     static TARGET void FN(name) params { \
         if (FLAT_TILES && ck_flat_tiles() && FN(name##_flat) args) return; \
-        FN(name##_body)(0, UNPAREN args); \
+        if (FN(name##_body)(PRODUCT_WIDE, UNPAREN args) == PRODUCT_HALF) FN(name##_half) args; \
     }
 #define UNPAREN(...) __VA_ARGS__
 
 // ---- The row-broadcast kernels ----------------------------------------------------------------
 
-static ALWAYS_INLINE TARGET int FN(conv_forward_body)(int flat, float *out, long ldo, const float *add, long lda,
+static ALWAYS_INLINE TARGET int FN(conv_forward_body)(int mode, float *out, long ldo, const float *add, long lda,
                                                       const float *inp, long ldi, const float *wpacked,
                                                       long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
     const long np = FN(round_pad)(Cout);
     FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin, 0 };
     FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * Cin * np, Cout, relu };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
-    return FN(product_fp32)(flat, TILE_PLAIN, &job, t0, t1, Cout);
+    return FN(product_fp32)(mode, TILE_PLAIN, &job, t0, t1, Cout);
 }
 FLAT_FIRST(conv_forward, (float *out, long ldo, const float *add, long lda, const float *inp, long ldi, const float *wpacked,
                           long t0, long t1, int Cin, int Cout, int K, long d, int relu),
            (out, ldo, add, lda, inp, ldi, wpacked, t0, t1, Cin, Cout, K, d, relu))
 
-static ALWAYS_INLINE TARGET int FN(conv_backward_input_body)(int flat, float *dinp, long lddi, int accumulate,
+static ALWAYS_INLINE TARGET int FN(conv_backward_input_body)(int mode, float *dinp, long lddi, int accumulate,
                                                              const float *dout, long lddo, const float *wpacked,
                                                              long t0, long t1, long T, int Cin, int Cout, int K, long d) {
     const long np = FN(round_pad)(Cin);
     FN(rb_problem) p = { dout, lddo, 0, T, wpacked, np, (long)Cout * np, Cout, K, d, 0, K * Cout, 0 };
     FN(plain_out) o = { dinp, lddi, accumulate ? dinp : 0, lddi, 0, Cin, 0 };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
-    return FN(product_fp32)(flat, TILE_PLAIN, &job, t0, t1, Cin);
+    return FN(product_fp32)(mode, TILE_PLAIN, &job, t0, t1, Cin);
 }
 FLAT_FIRST(conv_backward_input, (float *dinp, long lddi, int accumulate, const float *dout, long lddo, const float *wpacked,
                                  long t0, long t1, long T, int Cin, int Cout, int K, long d),
            (dinp, lddi, accumulate, dout, lddo, wpacked, t0, t1, T, Cin, Cout, K, d))
 
-static ALWAYS_INLINE TARGET int FN(conv_gated_forward_body)(int flat, float *gate, long ldg, float *z, long ldz,
+static ALWAYS_INLINE TARGET int FN(conv_gated_forward_body)(int mode, float *gate, long ldg, float *z, long ldz,
                                                             const float *inp, long ldi, const float *wpacked,
                                                             long t0, long t1, int Cin, int D, int K, long d) {
     const long P = FN(round_pad)(D), np = 2 * P;
     FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin, 0 };
     FN(gated_out) o = { gate, ldg, z, ldz, wpacked + (long)K * Cin * np, D, P };
     FN(tile_job) job = { &p, 0, 0, &o, 0, 0, 0, 0, 0, 1, 1 };
-    return FN(product_fp32)(flat, TILE_GATED, &job, t0, t1, D);
+    return FN(product_fp32)(mode, TILE_GATED, &job, t0, t1, D);
 }
 FLAT_FIRST(conv_gated_forward, (float *gate, long ldg, float *z, long ldz, const float *inp, long ldi, const float *wpacked,
                                 long t0, long t1, int Cin, int D, int K, long d),
            (gate, ldg, z, ldz, inp, ldi, wpacked, t0, t1, Cin, D, K, d))
 
-static ALWAYS_INLINE TARGET int FN(gated_backward_product_body)(int flat, float *dpre, long lddp, const float *gate, long ldg,
+static ALWAYS_INLINE TARGET int FN(gated_backward_product_body)(int mode, float *dpre, long lddp, const float *gate, long ldg,
                                                                 const float *dskip, long ldds, const float *ws, long ldws, int S,
                                                                 const float *dres, long lddr, const float *wr, long ldwr, int R,
                                                                 long t0, long t1, int D) {
@@ -1054,7 +1121,7 @@ static ALWAYS_INLINE TARGET int FN(gated_backward_product_body)(int flat, float 
     FN(rb_problem) skip = { dskip, ldds, 0, never, ws, ldws, 0, S, 1, 0, 0, S, 0 };
     FN(rb_problem) res = { dres, lddr, 0, never, wr, ldwr, 0, R, 1, 0, 0, R, 0 };
     FN(tile_job) job = { &skip, dres ? &res : 0, 0, 0, dpre, lddp, gate, ldg, D, 1, 1 };
-    return FN(product_fp32)(flat, TILE_GATED_BACKWARD, &job, t0, t1, D);
+    return FN(product_fp32)(mode, TILE_GATED_BACKWARD, &job, t0, t1, D);
 }
 FLAT_FIRST(gated_backward_product, (float *dpre, long lddp, const float *gate, long ldg, const float *dskip, long ldds,
                                     const float *ws, long ldws, int S, const float *dres, long lddr, const float *wr, long ldwr,
@@ -1793,3 +1860,5 @@ const ck_kernels FN(ck_table) = {
     .vsigmoid = FN(vsigmoid_array),
     .fma_chains = FN(fma_chains),
 };
+
+#endif  // CK_TILES_ONLY

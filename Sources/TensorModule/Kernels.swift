@@ -134,6 +134,18 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
         set { ck_set_flat_tiles(newValue ? 1 : 0) }
     }
 
+    /// Whether the variants that have them (avx2) compute a ragged width's
+    /// last vector, when it holds at most half a vector of channels (20 =
+    /// 8 + 8 + 4), in vectors half as wide: on AMD's Zen 1, whose FMA units
+    /// are 128 bits wide, the idle lanes of a 256-bit vector cost as much as
+    /// busy ones. The results are bit for bit the same; on by default,
+    /// `PBTWAVE_HALF_TAILS=0` starts with them off. For tests and A/B
+    /// benchmarks; process-wide.
+    public static var halfTails: Bool {
+        get { ck_half_tails() != 0 }
+        set { ck_set_half_tails(newValue ? 1 : 0) }
+    }
+
     /// Runs `body` with the fp32 weight gradients' vector lanes along the
     /// output channels where those fill the vectors more than 1.2 times as
     /// well as the input channels (`alongOutputs`, the default: 20 inputs and

@@ -184,6 +184,13 @@ const ck_kernels *ck_kernels_for(ck_isa isa);
 void ck_set_flat_tiles(int on);
 int ck_flat_tiles(void);
 
+/// Whether the variants that have them (avx2) compute a ragged width's last
+/// vector, when it holds at most half a vector of channels (20 = 8 + 8 + 4),
+/// in vectors half as wide (see HALF_ROWS in kernels_template.h). On by
+/// default (PBTWAVE_HALF_TAILS=0: off); the results are bit for bit the same.
+void ck_set_half_tails(int on);
+int ck_half_tails(void);
+
 /// Whether the fp32 weight gradients may put the output channels along the
 /// vector lanes when those fill them better than the input channels (20
 /// inputs and 40 outputs; see conv_backward_weight in kernels_template.h).
