@@ -24,6 +24,7 @@
 #define MR_OF(nv) ((nv) == 2 ? 6 : 8)
 #define MR_EMU_OF(nv) ((nv) == 2 ? 3 : 8)
 
+// The vocabulary of kernels_template.h, as far as the row tiles use it.
 typedef __m128 vec;
 typedef __m128i vmask;
 
@@ -32,10 +33,6 @@ static ALWAYS_INLINE TARGET vec vset1(float x) { return _mm_set1_ps(x); }
 static ALWAYS_INLINE TARGET vec vload(const float *p) { return _mm_loadu_ps(p); }
 static ALWAYS_INLINE TARGET void vstore(float *p, vec v) { _mm_storeu_ps(p, v); }
 static ALWAYS_INLINE TARGET vmask vmask_first(int n) { return _mm_cmpgt_epi32(_mm_set1_epi32(n), _mm_setr_epi32(0, 1, 2, 3)); }
-static ALWAYS_INLINE TARGET vec vloadm(const float *p, vmask m, vec fill) {
-    return _mm_blendv_ps(fill, _mm_maskload_ps(p, m), _mm_castsi128_ps(m));
-}
-static ALWAYS_INLINE TARGET void vstorem(float *p, vec v, vmask m) { _mm_maskstore_ps(p, m, v); }
 // The first n (0 < n < 4) lanes by plain loads and stores, as kernels_avx2.c does.
 #define VPART 1
 static ALWAYS_INLINE TARGET vec vload_part(const float *p, int n) {
@@ -51,29 +48,15 @@ static ALWAYS_INLINE TARGET void vstore_part(float *p, vec x, int n) {
     if (n == 3) _mm_store_ss(p + 2, _mm_movehl_ps(x, x));
 }
 static ALWAYS_INLINE TARGET vec vblend_mask(vec fill, vec v, vmask m) { return _mm_blendv_ps(fill, v, _mm_castsi128_ps(m)); }
-static ALWAYS_INLINE TARGET vec vmaskz(vec v, vmask m) { return _mm_and_ps(v, _mm_castsi128_ps(m)); }
 static ALWAYS_INLINE TARGET vec vadd(vec a, vec b) { return _mm_add_ps(a, b); }
 static ALWAYS_INLINE TARGET vec vsub(vec a, vec b) { return _mm_sub_ps(a, b); }
 static ALWAYS_INLINE TARGET vec vmul(vec a, vec b) { return _mm_mul_ps(a, b); }
-static ALWAYS_INLINE TARGET vec vdiv(vec a, vec b) { return _mm_div_ps(a, b); }
-static ALWAYS_INLINE TARGET vec vmax(vec a, vec b) { return _mm_max_ps(a, b); }
 static ALWAYS_INLINE TARGET vec vfma(vec a, vec b, vec c) { return _mm_fmadd_ps(a, b, c); }
 static ALWAYS_INLINE TARGET vec vfnmadd(vec a, vec b, vec c) { return _mm_fnmadd_ps(a, b, c); }
-static ALWAYS_INLINE TARGET vec vsqrt(vec a) { return _mm_sqrt_ps(a); }
 static ALWAYS_INLINE TARGET vec vrelu(vec x) { return _mm_max_ps(_mm_setzero_ps(), x); }
 static ALWAYS_INLINE TARGET vec vmax_nan(vec lo, vec x) { return _mm_max_ps(lo, x); }
 static ALWAYS_INLINE TARGET vec vmin_nan(vec hi, vec x) { return _mm_min_ps(hi, x); }
 static ALWAYS_INLINE TARGET vec vpositive(vec y, vec v) { return _mm_and_ps(v, _mm_cmp_ps(y, _mm_setzero_ps(), _CMP_NLE_UQ)); }
-static ALWAYS_INLINE TARGET float vhsum(vec s) {
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-static ALWAYS_INLINE TARGET float vhmax(vec s) {
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
 static ALWAYS_INLINE TARGET vec vrecip(vec x) {
     vec r = _mm_rcp_ps(x);
     return _mm_mul_ps(r, _mm_fnmadd_ps(x, r, _mm_set1_ps(2.0f)));
@@ -107,11 +90,6 @@ static ALWAYS_INLINE TARGET __m128i round_bf16_high(vec x) {
     __m128i r = _mm_add_epi32(b, _mm_add_epi32(_mm_set1_epi32(0x7fff), _mm_and_si128(_mm_srli_epi32(b, 16), _mm_set1_epi32(1))));
     return _mm_blendv_epi8(r, _mm_or_si128(b, _mm_set1_epi32(0x400000)), nan);
 }
-static ALWAYS_INLINE TARGET void vstore_bf16_pairs(unsigned *q, vec lo, vec hi) {
-    __m128i w = _mm_or_si128(_mm_and_si128(round_bf16_high(hi), _mm_set1_epi32((int)0xffff0000u)),
-                             _mm_srli_epi32(round_bf16_high(lo), 16));
-    _mm_storeu_si128((__m128i *)q, w);
-}
 static ALWAYS_INLINE TARGET void vstore_bf16(unsigned short *q, vec x, int n) {
     __m128i r = _mm_srli_epi32(round_bf16_high(x), 16);
     __m128i h = _mm_packus_epi32(r, r);
@@ -129,9 +107,6 @@ static ALWAYS_INLINE TARGET __m128i load_bf16_row(const unsigned short *q, int n
 }
 static ALWAYS_INLINE TARGET vec vload_bf16(const unsigned short *q, int n) {
     return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(load_bf16_row(q, n)), 16));
-}
-static ALWAYS_INLINE TARGET void vpair16(unsigned *q, const unsigned short *a, const unsigned short *b, int n) {
-    _mm_storeu_si128((__m128i *)q, _mm_unpacklo_epi16(load_bf16_row(a, n), load_bf16_row(b, n)));
 }
 
 #include "kernels_template.h"
