@@ -34,26 +34,12 @@ static ALWAYS_INLINE TARGET vec vloadm(const float *p, vmask m, vec fill) {
 }
 static ALWAYS_INLINE TARGET void vstorem(float *p, vec v, vmask m) { _mm256_maskstore_ps(p, m, v); }
 // The first n (0 < n < 8) lanes from plain loads and stores of 4, 2 and 1
-// floats, the rest zero: vmaskmovps is slow on AMD's Zen 1 (a loop of masked
-// loads ran about 10×, of masked stores 4× the time of plain ones), and the
-// kernels use these for a ragged width's last vector (see vload_n).
+// floats, the rest zero (see kernels_avx2_parts.h).
 #define VPART 1
-static ALWAYS_INLINE TARGET __m128 load_part4(const float *p, int n) {
-    switch (n) {
-    case 1: return _mm_load_ss(p);
-    case 2: return _mm_castpd_ps(_mm_load_sd((const double *)p));
-    case 3: return _mm_movelh_ps(_mm_castpd_ps(_mm_load_sd((const double *)p)), _mm_load_ss(p + 2));
-    default: return _mm_setzero_ps();
-    }
-}
+#include "kernels_avx2_parts.h"
 static ALWAYS_INLINE TARGET vec vload_part(const float *p, int n) {
     if (n >= 4) return _mm256_set_m128(load_part4(p + 4, n - 4), _mm_loadu_ps(p));
     return _mm256_zextps128_ps256(load_part4(p, n));
-}
-static ALWAYS_INLINE TARGET void store_part4(float *p, __m128 x, int n) {
-    if (n >= 2) _mm_store_sd((double *)p, _mm_castps_pd(x));
-    if (n == 1) _mm_store_ss(p, x);
-    if (n == 3) _mm_store_ss(p + 2, _mm_movehl_ps(x, x));
 }
 static ALWAYS_INLINE TARGET void vstore_part(float *p, vec v, int n) {
     __m128 lo = _mm256_castps256_ps128(v);

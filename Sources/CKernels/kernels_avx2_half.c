@@ -35,18 +35,9 @@ static ALWAYS_INLINE TARGET void vstore(float *p, vec v) { _mm_storeu_ps(p, v); 
 static ALWAYS_INLINE TARGET vmask vmask_first(int n) { return _mm_cmpgt_epi32(_mm_set1_epi32(n), _mm_setr_epi32(0, 1, 2, 3)); }
 // The first n (0 < n < 4) lanes by plain loads and stores, as kernels_avx2.c does.
 #define VPART 1
-static ALWAYS_INLINE TARGET vec vload_part(const float *p, int n) {
-    switch (n) {
-    case 1: return _mm_load_ss(p);
-    case 2: return _mm_castpd_ps(_mm_load_sd((const double *)p));
-    default: return _mm_movelh_ps(_mm_castpd_ps(_mm_load_sd((const double *)p)), _mm_load_ss(p + 2));
-    }
-}
-static ALWAYS_INLINE TARGET void vstore_part(float *p, vec x, int n) {
-    if (n >= 2) _mm_store_sd((double *)p, _mm_castps_pd(x));
-    if (n == 1) _mm_store_ss(p, x);
-    if (n == 3) _mm_store_ss(p + 2, _mm_movehl_ps(x, x));
-}
+#include "kernels_avx2_parts.h"
+static ALWAYS_INLINE TARGET vec vload_part(const float *p, int n) { return load_part4(p, n); }
+static ALWAYS_INLINE TARGET void vstore_part(float *p, vec x, int n) { store_part4(p, x, n); }
 static ALWAYS_INLINE TARGET vec vblend_mask(vec fill, vec v, vmask m) { return _mm_blendv_ps(fill, v, _mm_castsi128_ps(m)); }
 static ALWAYS_INLINE TARGET vec vadd(vec a, vec b) { return _mm_add_ps(a, b); }
 static ALWAYS_INLINE TARGET vec vsub(vec a, vec b) { return _mm_sub_ps(a, b); }
