@@ -47,6 +47,8 @@ def fit(deg_p, deg_q, clamp, points=3000, rounds=30):
         if best is None or err < best[0]:
             best = (err, p.copy(), q.copy())
         q_last = qv
+    if best is None:
+        sys.exit(f"no fit of degree {deg_p} over {deg_q} on [0, {clamp}] kept Q positive")
     err, p, q = best
     return err, [p[k] / scale**k for k in range(deg_p + 1)], [q[k] / scale**k for k in range(deg_q + 1)]
 
