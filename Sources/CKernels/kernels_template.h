@@ -1363,14 +1363,17 @@ static ALWAYS_INLINE TARGET void FN(wg_tiles)(int bf, float *dw, int Cin, int oa
 // the one before it in its set, so one or two sets (as this was written
 // first) left the adders idle most of the time and cost a 16-wide weight
 // gradient a quarter of its time in the bias sum.
-static ALWAYS_INLINE TARGET void FN(colsum_chunk)(float *sums, const float *x, long ldx, long t0, long t1,
-                                                  int c0, int C, int NV) {
-    const int U = NV == 1 ? 8 : NV == 2 ? 4 : 2;
+// NV vectors of columns from c0, in U chains each. With `whole`, all NV
+// are whole vectors and their widths constants: plain loads with no test of
+// the width per load (which made the sums take about 2 cycles per vector
+// addition on Zen 1, against 1.2 so); else they may be ragged.
+static ALWAYS_INLINE TARGET void FN(colsum_vectors)(float *sums, const float *x, long ldx, long t0, long t1,
+                                                    int c0, int C, int NV, int U, int whole) {
     vec acc[8][NV_MAX];
     vmask m[NV_MAX];
     int n[NV_MAX];
     UNROLL for (int v = 0; v < NV; v++) {
-        n[v] = CK_MAX(0, CK_MIN(VL, C - c0 - v * VL));
+        n[v] = whole ? VL : CK_MAX(0, CK_MIN(VL, C - c0 - v * VL));
         m[v] = vmask_first(n[v]);
         UNROLL for (int u = 0; u < U; u++) acc[u][v] = vzero();
     }
@@ -1388,6 +1391,25 @@ static ALWAYS_INLINE TARGET void FN(colsum_chunk)(float *sums, const float *x, l
         float *p = sums + c0 + v * VL;
         FN(vstore_n)(p, vadd(FN(vload_n)(p, n[v], m[v], vzero()), acc[0][v]), n[v], m[v]);
     }
+}
+
+// A ragged vector of columns (n < VL lanes from c0), in U chains.
+static TARGET __attribute__((noinline)) void FN(colsum_ragged)(float *sums, const float *x, long ldx, long t0, long t1,
+                                                               int c0, int C, int U) {
+    if (U == 8) FN(colsum_vectors)(sums, x, ldx, t0, t1, c0, C, 1, 8, 0);
+    else if (U == 4) FN(colsum_vectors)(sums, x, ldx, t0, t1, c0, C, 1, 4, 0);
+    else FN(colsum_vectors)(sums, x, ldx, t0, t1, c0, C, 1, 2, 0);
+}
+
+// A chunk of NV vectors of columns: the whole ones together, a ragged last
+// one in a pass of its own (each column's sum in the same U chains, so the
+// same results as one pass).
+static ALWAYS_INLINE TARGET void FN(colsum_chunk)(float *sums, const float *x, long ldx, long t0, long t1,
+                                                  int c0, int C, int NV) {
+    const int U = NV == 1 ? 8 : NV == 2 ? 4 : 2;
+    if (C - c0 >= NV * VL) { FN(colsum_vectors)(sums, x, ldx, t0, t1, c0, C, NV, U, 1); return; }
+    if (NV > 1) FN(colsum_vectors)(sums, x, ldx, t0, t1, c0, C, NV - 1, U, 1);
+    FN(colsum_ragged)(sums, x, ldx, t0, t1, c0 + (NV - 1) * VL, C, U);
 }
 
 // sums[c] += Σ_{t0 ≤ t < t1} x[t·ldx + c] for c < C (fp32 rows; the bf16
