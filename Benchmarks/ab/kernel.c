@@ -10,7 +10,10 @@
 //       the same with bf16 operands, as a bf16 training step calls them:
 //       F, G (writing z and the slopes in bf16 only), I, B (reading the
 //       slopes, writing dpre in bf16 only), and V (the weight gradient on
-//       bf16 rows; W: on fp32 rows, rounding them itself)
+//       bf16 rows; W: on fp32 rows, rounding them itself);
+//       s the softmax cross-entropy with its gradient (COUT classes, T rows),
+//       c the column sums of the weight gradients' bias (COUT columns, T
+//       rows): these two print G elements/s (rows × columns) instead
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +27,7 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 7) { fprintf(stderr, "usage: kernel f|g|i|w|b|F|G|I|B|V|W CIN COUT K T D [NODB]\n"); return 2; }
+    if (argc < 7) { fprintf(stderr, "usage: kernel f|g|i|w|b|F|G|I|B|V|W|s|c CIN COUT K T D [NODB]\n"); return 2; }
     const char op = argv[1][0];
     const int Cin = atoi(argv[2]), Cout = atoi(argv[3]), K = atoi(argv[4]);
     const long T = atol(argv[5]), d = atol(argv[6]);
@@ -55,8 +58,11 @@ int main(int argc, char **argv) {
     unsigned *w16 = malloc(((long)np + (long)(Cin + K + 1) * ldws + 4096) * 8);
     for (long i = 0; i < (long)np + (long)(Cin + K + 1) * ldws + 4096; i++) w16[i] = 0x3c233c23u;
     const long e = (Cin + 1) / 2 * 2, f = (Cout + 1) / 2 * 2;  // even strides of the bf16 rows
-    const double flops = 2.0 * (op == 'b' || op == 'B' ? Cin + K : (double)K * Cin) * Cout * T;
-    const long reps = (long)(2e8 / flops) + 1;
+    const int elementwise = op == 's' || op == 'c';
+    const double flops = elementwise ? (double)Cout * T : 2.0 * (op == 'b' || op == 'B' ? Cin + K : (double)K * Cin) * Cout * T;
+    int *targets = malloc(N * sizeof(int));
+    for (long i = 0; i < N; i++) targets[i] = (int)((i * 7919) % Cout);
+    const long reps = (long)((elementwise ? 2e7 : 2e8) / flops) + 1;
     double best = 1e9;
     for (int r = 0; r < 30; r++) {
         double t0 = now();
@@ -79,12 +85,15 @@ int main(int argc, char **argv) {
             case 'B': k->gated_backward_product_bf16(NULL, 0, NULL, 0, a16, e, (const float *)w16, ldws, Cin,
                                                      b16, (K + 1) / 2 * 2, (const float *)w16 + (long)Cin * ldws, ldwr, K,
                                                      0, T, Cout, c16, 2 * Cout, c16 + N * 2 * Cout, 2 * Cout); break;
+            case 's': k->softmax_xent(inp, Cout, out, Cout, NULL, targets, T, Cout, 1e-4f, NULL, 0); break;
+            case 'c': k->column_sums(db, out, Cout, T, Cout); break;
             case 'V': k->conv_backward_weight_bf16(dw, nodb ? NULL : db, NULL, a16, f, NULL, b16, e, 0, T, Cin, Cout, K, d); break;
             default: fprintf(stderr, "kernel: unknown operation %c\n", op); return 2;
         }
         double s = (now() - t0) / reps;
         if (s < best) best = s;
     }
-    printf("%s %c %d->%d K%d T%ld d%ld: %.1f GFLOP/s\n", k->name, op, Cin, Cout, K, T, d, flops / best / 1e9);
+    printf("%s %c %d->%d K%d T%ld d%ld: %.2f %s\n", k->name, op, Cin, Cout, K, T, d, flops / best / 1e9,
+           elementwise ? "G elements/s" : "GFLOP/s");
     return 0;
 }

@@ -11,7 +11,9 @@
 # (COUT = 2D), i input gradient, w weight gradient, b the gated backward
 # product (CIN = S, COUT = D, K = R); in capitals the same with bf16 operands
 # as a bf16 step has them (F, G, I, B; V the weight gradient on bf16 rows,
-# W on fp32 rows it rounds itself). T defaults to 384 (the
+# W on fp32 rows it rounds itself); s the softmax cross-entropy with its
+# gradient (COUT classes) and c the bias sums (COUT columns), in G
+# elements/s (T rows × COUT). T defaults to 384 (the
 # training step's time tile), D (dilation) to 64. Example, the residual
 # weight gradient at R16:
 #
@@ -19,7 +21,7 @@
 #
 # How the README's "a C harness calling the kernel alone" figures were made.
 set -euo pipefail
-if [ $# -lt 7 ]; then sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+if [ $# -lt 7 ]; then sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 rounds=$1; a=$2; b=$3; shift 3
 op=$1; cin=$2; cout=$3; k=$4; t=${5:-384}; d=${6:-64}; nodb=${7:-}
 command -v clang > /dev/null || { echo "kernel.sh: needs clang" >&2; exit 1; }
@@ -41,4 +43,5 @@ for ((r = 0; r < rounds; r++)); do
   best_a=$(awk -v x="$best_a" -v l="$la" 'BEGIN { split(l, f, ": "); v = f[2] + 0; print (v > x ? v : x) }')
   best_b=$(awk -v x="$best_b" -v l="$lb" 'BEGIN { split(l, f, ": "); v = f[2] + 0; print (v > x ? v : x) }')
 done
-echo "best: A $best_a, B $best_b GFLOP/s; B/A $(awk -v a="$best_a" -v b="$best_b" 'BEGIN { printf "%.3f", b / a }')"
+unit=GFLOP/s; case $op in s|c) unit="G elements/s";; esac
+echo "best: A $best_a, B $best_b $unit; B/A $(awk -v a="$best_a" -v b="$best_b" 'BEGIN { printf "%.3f", b / a }')"
