@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "PB2Tests", dependencies: ["PB2", "PBT", "SeededRNG"]),
         .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Report", "PBT", "PB2", "PBTExamples"]),
         .testTarget(name: "CommandTests", dependencies: [
-            "PBTWaveCommands", "WaveNetModule", "SpeechAudio", "Schedules", "FileSupport", "TestSupport",
+            "PBTWaveCommands", "WaveNetModule", "TensorModule", "SpeechAudio", "Schedules", "FileSupport", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     ]

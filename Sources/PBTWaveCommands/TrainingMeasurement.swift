@@ -69,7 +69,8 @@ enum TrainingMeasurement {
     final class Session: @unchecked Sendable {
         let model: WaveNet
         let batch: Int, time: Int
-        private let windows: [Int32]
+        /// The synthetic windows every step trains on (codes < the model's classes).
+        let windows: [Int32]
         /// Every timed step so far, in order.
         private(set) var stepSeconds: [Double] = []
         private(set) var lossFirst = 0.0, lossLast = 0.0
@@ -83,12 +84,16 @@ enum TrainingMeasurement {
             model.threads = threads
             self.batch = batch
             self.time = time
-            // Sum of two sines plus noise, mu-law encoded, like the PyTorch peer.
+            // Sum of two sines plus noise, mu-law encoded, like the PyTorch
+            // peer; for a model of fewer classes than the 256 levels, the
+            // codes scaled down to its range (the cost does not depend on them).
             var rng = Xoshiro256(seed: 1)
+            let levels = MuLaw.levels, classes = config.classes
             windows = (0..<batch * (time + 1)).map { i in
                 let t = Double(i % (time + 1))
                 let x = 0.4 * sin(2 * .pi * 220 * t / 16000) + 0.2 * sin(2 * .pi * 1234 * t / 16000) + 0.05 * rng.nextGaussian()
-                return Int32(MuLaw.encode(Float(x)))  // clamps to ±1
+                let code = Int(MuLaw.encode(Float(x)))  // clamps to ±1
+                return Int32(classes >= levels ? code : code * classes / levels)
             }
             for i in 0..<warmup {
                 let l = step()

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Foundation
 @testable import PBTWaveCommands
+import TensorModule
 import Testing
+import WaveNetModule
 
 /// Bad flags of `pbtwave bench kernels|train|generate` get a message that says
 /// what is wrong (the kernel variant itself is checked in TensorModuleTests).
@@ -39,6 +41,28 @@ import Testing
         var message: String?
         do { try command.run() } catch { message = PBTWave.message(for: error) }
         #expect(message?.contains(missing) == true, "got \(message ?? "no error")")
+    }
+
+    /// A model of fewer classes than the synthetic windows' 256 mu-law levels
+    /// is timed on codes it can take (this stopped at a precondition before).
+    @Test func aModelOfFewerClassesIsTimed() throws {
+        for classes in [2, 64, 300] {
+            let config = WaveNetConfig(classes: classes, residualChannels: 5, dilationChannels: 3, skipChannels: 7, headChannels: 4,
+                                       kernelSize: 3, dilations: [1, 3])
+            let session = try TrainingMeasurement.Session(config: config, kernels: .default, batch: 2, time: 64, warmup: 2)
+            #expect(session.lossFirst.isFinite && session.lossFirst > 0, "classes \(classes): loss \(session.lossFirst)")
+            #expect(session.windows.allSatisfy { $0 >= 0 && Int($0) < classes }, "classes \(classes)")
+            #expect(Set(session.windows).count > 1, "classes \(classes): the codes still vary")
+        }
+        // And the command itself, as a user runs it.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("model.json")
+        try Data(#"{"classes":64,"residualChannels":5,"dilationChannels":3,"skipChannels":7,"headChannels":4,"kernelSize":3,"inputKernelSize":1,"dilations":[1,3],"sampleRate":8000}"#.utf8)
+            .write(to: config)
+        var command = try PBTWave.parseAsRoot(["bench", "train", "--model-config", config.path, "--steps", "1", "--time", "64", "--no-peak"])
+        try command.run()
     }
 
     /// The peer builds only its own architecture; asking it to compare another is an error, not a wrong ratio.
