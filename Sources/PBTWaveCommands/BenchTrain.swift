@@ -18,9 +18,13 @@ struct BenchTrain: ParsableCommand {
         set the widths as the peer's flags do (the gate width follows --R). --precision bf16 also times our \
         fp32, and the peer in bf16 (--bf16, torch.autocast) and in fp32.
 
-        Every side (ours, the peaks, one thread, the workers, the peer) is timed in --rounds slices taken in \
-        turn, so that a slower minute of a shared host slows each side alike: each ratio and fraction is the \
-        median of the rounds' own, printed with their range.
+        --beside PRESET also trains that preset's model in the same rounds and prints both fractions of the \
+        peak and their difference in points: e.g. `--R 20 --S 40 --H 40 --beside compact` checks a width \
+        against compact's in one run.
+
+        Every side (ours, the peaks, one thread, the workers, the beside model, the peer) is timed in \
+        --rounds slices taken in turn, so that a slower minute of a shared host slows each side alike: each \
+        ratio and fraction is the median of the rounds' own, printed with their range.
         """
     )
 
@@ -38,6 +42,8 @@ struct BenchTrain: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Measure this core's FMA peaks and print our fraction of them.") var peak = true
     @Option(help: "Also train this many models at once, one thread each, and print the scaling against one.") var workers: Int = 1
     @Option(help: "fp32, or bf16 (then also our fp32, and the peer in both, for the ratios).") var precision: String = "fp32"
+    @Option(help: "Also train this preset's model (\(WaveNetConfig.presets.keys.sorted().joined(separator: ", "))) in the same rounds, with the same batch, window, threads and precision, and print our fraction of the peak against its, in points.")
+    var beside: String?
     @Option(help: "Python interpreter with torch installed, for the peer.") var peerPython: String?
     @Option(help: "Path to wavenet_torch.py.") var peerScript: String?
 
@@ -50,6 +56,11 @@ struct BenchTrain: ParsableCommand {
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard steps.map({ $0 >= 1 }) ?? true else { throw ValidationError("--steps must be at least 1") }
         do { _ = try Precision(parsing: precision) } catch { throw ValidationError("--precision: \(error)") }
+        if let beside {
+            do { try WaveNetConfig.checkPreset(beside) } catch {
+                throw ValidationError("unknown --beside '\(beside)'; choose one of \(WaveNetConfig.presets.keys.sorted().joined(separator: ", "))")
+            }
+        }
         guard (peerPython == nil) == (peerScript == nil) else {
             throw ValidationError("give both --peer-python and --peer-script, or neither")
         }
@@ -87,13 +98,16 @@ struct BenchTrain: ParsableCommand {
         // median of the rounds' ratios.
         typealias Session = TrainingMeasurement.Session
         let rounds = steps == nil ? self.rounds : 1, slice = seconds / Double(rounds)
-        func session(_ p: Precision, threads: Int) throws -> Session {
-            try Session(config: config, kernels: kernels, batch: batch, time: time, threads: threads, precision: p)
+        func session(_ p: Precision, threads: Int, of c: WaveNetConfig? = nil) throws -> Session {
+            try Session(config: c ?? config, kernels: kernels, batch: batch, time: time, threads: threads, precision: p)
         }
         let ours = try session(precision, threads: threads)
         let fp32 = precision == .bf16 ? try session(.fp32, threads: threads) : nil
         let one = threads > 1 ? try session(precision, threads: 1) : nil
         let team = workers > 1 ? try (0..<workers).map { _ in try session(precision, threads: 1) } : []
+        let besideConfig = beside.map { WaveNetConfig.presets[$0]! }
+        let other = try besideConfig.map { try session(precision, threads: threads, of: $0) }
+        let otherFlops = Double(besideConfig?.forwardMACsPerSample ?? 0) * 6
         let widest = try Kernels(Kernels.best)
         let peakKernels = !peak ? [] : [widest] + (widest.variant != .avx2 && Kernels.supported.contains(.avx2) ? [try Kernels(.avx2)] : [])
         // The peer in our precision, and with bf16 also in fp32.
@@ -101,15 +115,23 @@ struct BenchTrain: ParsableCommand {
 
         var bf16Ratio: [Double] = [], peaks = [[Double]](repeating: [], count: peakKernels.count)
         var fractions = peaks, threadRatio: [Double] = [], workerRatio: [Double] = [], workerTotals: [Double] = []
+        // The beside model: its fraction of each peak, our difference from it in points, our GFLOP/s over its.
+        var otherFractions = peaks, otherPoints = peaks, otherRatio: [Double] = []
         var peerRuns = [[PeerRun.Result]](repeating: [], count: peers.count), peerRatio = [[Double]](repeating: [], count: peers.count)
         for round in 1...rounds {
             if rounds > 1 { print("round \(round) of \(rounds) …") }
             let r = ours.time(seconds: slice, steps: steps).medianSamplesPerSecond
             if let fp32 { bf16Ratio.append(r / fp32.time(seconds: slice, steps: steps).medianSamplesPerSecond) }
+            let o = other.map { $0.time(seconds: slice, steps: steps).medianSamplesPerSecond }
+            if let o { otherRatio.append(r * flops / (o * otherFlops)) }
             for (i, k) in peakKernels.enumerated() {
                 let p = BenchClock.fmaPeakGFLOPS(k)
                 peaks[i].append(p)
                 fractions[i].append(100 * r * flops / 1e9 / (p * Double(threads)))
+                if let o {
+                    otherFractions[i].append(100 * o * otherFlops / 1e9 / (p * Double(threads)))
+                    otherPoints[i].append(fractions[i].last! - otherFractions[i].last!)
+                }
             }
             let single = one.map { $0.time(seconds: slice, steps: steps).medianSamplesPerSecond } ?? r
             if one != nil { threadRatio.append(r / single) }
@@ -142,6 +164,19 @@ struct BenchTrain: ParsableCommand {
         for (i, k) in peakKernels.enumerated() {
             print(String(format: "peak:  %@ fp32 FMA, one core, measured in the run: %@; ours is %@ of %d core(s)' peak",
                          k.instructionSet, Spread(peaks[i]).text("%.1f", " GFLOP/s"), Spread(fractions[i]).text("%.1f", " %"), threads))
+        }
+        if let other, let beside, let besideConfig {
+            let r = other.result
+            print(String(format: "beside: %@ (R%d D%d S%d H%d) %@, %d thread(s): median %.0f samples/s (best %.0f), %.1f GFLOP/s median; ours/its GFLOP/s %@",
+                         beside, besideConfig.residualChannels, besideConfig.dilationChannels, besideConfig.skipChannels,
+                         besideConfig.headChannels, precision.rawValue, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
+                         r.medianSamplesPerSecond * otherFlops / 1e9, Spread(otherRatio).times))
+            for (i, k) in peakKernels.enumerated() {
+                let points = Spread(otherPoints[i])
+                print(String(format: "beside: %@ peak: ours %@, %@'s %@: ours %.1f points %@ (rounds %+.1f to %+.1f)", k.instructionSet,
+                             Spread(fractions[i]).text("%.1f", " %"), beside, Spread(otherFractions[i]).text("%.1f", " %"),
+                             abs(points.median), points.median < 0 ? "below" : "above", points.values.first!, points.values.last!))
+            }
         }
         if let oneAll {
             print(String(format: "ours:  1 thread (\(precision)), for comparison: median %.0f samples/s (best %.0f); %d threads = %@ one thread, %.2f× best steps",

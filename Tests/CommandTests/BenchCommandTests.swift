@@ -15,6 +15,7 @@ import WaveNetModule
         (["bench", "train", "--threads", "0"], "--threads must be ≥ 1"),
         (["bench", "train", "--steps", "0"], "--steps must be at least 1"),
         (["bench", "train", "--rounds", "0"], "--rounds must be at least 1"),
+        (["bench", "train", "--beside", "huge"], "unknown --beside 'huge'; choose one of compact, small, tiny"),
         (["bench", "kernels", "--repetitions", "0"], "--repetitions must be at least 1"),
         (["bench", "kernels", "--time", "10"], "--time at least 64"),
         (["bench", "kernels", "--preset", "huge"], "unknown --preset 'huge'"),
@@ -63,6 +64,10 @@ import WaveNetModule
             .write(to: config)
         var command = try PBTWave.parseAsRoot(["bench", "train", "--model-config", config.path, "--steps", "1", "--time", "64", "--no-peak"])
         try command.run()
+        // Beside a preset's model, timed in the same rounds.
+        var beside = try PBTWave.parseAsRoot(["bench", "train", "--model-config", config.path, "--steps", "1", "--time", "64", "--no-peak",
+                                              "--beside", "tiny"])
+        try beside.run()
     }
 
     /// The peer builds only its own architecture; asking it to compare another is an error, not a wrong ratio.
