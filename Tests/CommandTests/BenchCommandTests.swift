@@ -55,33 +55,36 @@ import WaveNetModule
             #expect(session.windows.allSatisfy { $0 >= 0 && Int($0) < classes }, "classes \(classes)")
             #expect(Set(session.windows).count > 1, "classes \(classes): the codes still vary")
         }
-        // And the command itself, as a user runs it.
+        // And the command itself, as a user runs it, alone and beside a preset's model.
+        let config = WaveNetConfig(classes: 64, residualChannels: 5, dilationChannels: 3, skipChannels: 7, headChannels: 4,
+                                   kernelSize: 3, inputKernelSize: 1, dilations: [1, 3], sampleRate: 8000)
+        try Self.withModelConfig(config) { path in
+            for extra in [[], ["--beside", "tiny"]] {
+                var command = try PBTWave.parseAsRoot(["bench", "train", "--model-config", path, "--steps", "1", "--time", "64", "--no-peak"] + extra)
+                try command.run()
+            }
+        }
+    }
+
+    /// Runs `body` with the path of `config` written as a --model-config file.
+    static func withModelConfig(_ config: WaveNetConfig, _ body: (String) throws -> Void) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(getpid())-\(UInt32.random(in: 0 ... .max))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let config = dir.appendingPathComponent("model.json")
-        try Data(#"{"classes":64,"residualChannels":5,"dilationChannels":3,"skipChannels":7,"headChannels":4,"kernelSize":3,"inputKernelSize":1,"dilations":[1,3],"sampleRate":8000}"#.utf8)
-            .write(to: config)
-        var command = try PBTWave.parseAsRoot(["bench", "train", "--model-config", config.path, "--steps", "1", "--time", "64", "--no-peak"])
-        try command.run()
-        // Beside a preset's model, timed in the same rounds.
-        var beside = try PBTWave.parseAsRoot(["bench", "train", "--model-config", config.path, "--steps", "1", "--time", "64", "--no-peak",
-                                              "--beside", "tiny"])
-        try beside.run()
+        let file = dir.appendingPathComponent("model.json")
+        try JSONEncoder().encode(config).write(to: file)
+        try body(file.path)
     }
 
     /// The peer builds only its own architecture; asking it to compare another is an error, not a wrong ratio.
     @Test func thePeerRefusesOtherArchitectures() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(getpid())-\(UInt32.random(in: 0 ... .max))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let config = dir.appendingPathComponent("model.json")
-        try Data(#"{"classes":256,"residualChannels":8,"dilationChannels":4,"skipChannels":8,"headChannels":8,"kernelSize":2,"inputKernelSize":2,"dilations":[1,2],"sampleRate":16000}"#.utf8)
-            .write(to: config)
-        var command = try PBTWave.parseAsRoot(["bench", "train", "--model-config", config.path, "--steps", "1", "--time", "64", "--no-peak",
-                                               "--peer-python", "/bin/false", "--peer-script", "/dev/null"])
+        let config = WaveNetConfig(residualChannels: 8, dilationChannels: 4, skipChannels: 8, headChannels: 8, dilations: [1, 2])
         var message: String?
-        do { try command.run() } catch { message = PBTWave.message(for: error) }
+        try Self.withModelConfig(config) { path in
+            var command = try PBTWave.parseAsRoot(["bench", "train", "--model-config", path, "--steps", "1", "--time", "64", "--no-peak",
+                                                   "--peer-python", "/bin/false", "--peer-script", "/dev/null"])
+            do { try command.run() } catch { message = PBTWave.message(for: error) }
+        }
         #expect(message?.contains("the PyTorch peer builds only") == true, "got \(message ?? "no error")")
     }
 }
