@@ -25,7 +25,7 @@ public enum SelectionName: String, ExpressibleByArgument, CaseIterable, Sendable
 /// The flags that decide a PBT run's decisions (`PBTSettings`): stored with
 /// the run, and compared when it is resumed.
 struct PBTSettingsOptions: ParsableArguments {
-    @Option(help: "Worker threads W.")
+    @Option(help: "Worker threads W: the PBT's concurrency, W trials at once across every machine of the run.")
     var workers: Int = 5
 
     @Option(help: "Population P (default: the number of workers). P > W is budget mode: a generation is complete when P of its trials have finished.")
@@ -118,7 +118,10 @@ struct PBTSettingsOptions: ParsableArguments {
             throw ValidationError("--lr-mutate-min must be at most --lr-min and --lr-mutate-max at least --lr-max: the mutation range contains the prior")
         }
         do { try settings().validate() } catch let error as PBTConfigError {
-            throw ValidationError("\(Self.flag(error.field)): \(error)")
+            // W is --workers (the PBT's concurrency, stored with the run), not
+            // --local-workers (the threads on this machine).
+            let hint = if case .populationBelowWorkers = error { " (W is --workers, default 5; --local-workers is this machine's share)" } else { "" }
+            throw ValidationError("\(Self.flag(error.field)): \(error)\(hint)")
         }
     }
 

@@ -66,6 +66,7 @@ import Testing
     @Test(arguments: [
         (["--workers", "0"], "--workers: workers must be at least 1"),
         (["--workers", "5", "--population", "3"], "--population: population (3) must be at least the number of workers (5)"),
+        (["--population", "3", "--local-workers", "2"], "(W is --workers, default 5; --local-workers is this machine's share)"),
         (["--trial-steps", "0"], "--trial-steps"),
         (["--total-steps", "100", "--trial-steps", "50", "--workers", "5"], "--total-steps: total steps (100) must cover at least one generation"),
         (["--total-steps", "1000", "--generations", "3"], "either --total-steps or --generations, not both"),
