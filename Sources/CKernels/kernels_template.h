@@ -1362,8 +1362,7 @@ static ALWAYS_INLINE TARGET void FN(wg_tiles)(int bf, float *dw, int Cin, int oa
 // rows at a time into U sets of accumulators: an addition waits 4 cycles for
 // the one before it in its set, so one or two sets (as this was written
 // first) left the adders idle most of the time and cost a 16-wide weight
-// gradient a quarter of its time in the bias sum.
-// NV vectors of columns from c0, in U chains each. With `whole`, all NV
+// gradient a quarter of its time in the bias sum. With `whole`, all NV
 // are whole vectors and their widths constants: plain loads with no test of
 // the width per load (which made the sums take about 2 cycles per vector
 // addition on Zen 1, against 1.2 so); else they may be ragged.

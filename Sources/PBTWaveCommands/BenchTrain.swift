@@ -56,11 +56,7 @@ struct BenchTrain: ParsableCommand {
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
         guard steps.map({ $0 >= 1 }) ?? true else { throw ValidationError("--steps must be at least 1") }
         do { _ = try Precision(parsing: precision) } catch { throw ValidationError("--precision: \(error)") }
-        if let beside {
-            do { try WaveNetConfig.checkPreset(beside) } catch {
-                throw ValidationError("unknown --beside '\(beside)'; choose one of \(WaveNetConfig.presets.keys.sorted().joined(separator: ", "))")
-            }
-        }
+        if let beside { try WaveNetConfig.checkPreset(beside, flag: "--beside") }
         guard (peerPython == nil) == (peerScript == nil) else {
             throw ValidationError("give both --peer-python and --peer-script, or neither")
         }
@@ -115,8 +111,8 @@ struct BenchTrain: ParsableCommand {
 
         var bf16Ratio: [Double] = [], peaks = [[Double]](repeating: [], count: peakKernels.count)
         var fractions = peaks, threadRatio: [Double] = [], workerRatio: [Double] = [], workerTotals: [Double] = []
-        // The beside model: its fraction of each peak, our difference from it in points, our GFLOP/s over its.
-        var otherFractions = peaks, otherPoints = peaks, otherRatio: [Double] = []
+        // The beside model: its fraction of each peak, and our GFLOP/s over its.
+        var otherFractions = peaks, otherRatio: [Double] = []
         var peerRuns = [[PeerRun.Result]](repeating: [], count: peers.count), peerRatio = [[Double]](repeating: [], count: peers.count)
         for round in 1...rounds {
             if rounds > 1 { print("round \(round) of \(rounds) …") }
@@ -128,10 +124,7 @@ struct BenchTrain: ParsableCommand {
                 let p = BenchClock.fmaPeakGFLOPS(k)
                 peaks[i].append(p)
                 fractions[i].append(100 * r * flops / 1e9 / (p * Double(threads)))
-                if let o {
-                    otherFractions[i].append(100 * o * otherFlops / 1e9 / (p * Double(threads)))
-                    otherPoints[i].append(fractions[i].last! - otherFractions[i].last!)
-                }
+                if let o { otherFractions[i].append(100 * o * otherFlops / 1e9 / (p * Double(threads))) }
             }
             let single = one.map { $0.time(seconds: slice, steps: steps).medianSamplesPerSecond } ?? r
             if one != nil { threadRatio.append(r / single) }
@@ -172,7 +165,8 @@ struct BenchTrain: ParsableCommand {
                          besideConfig.headChannels, precision.rawValue, threads, r.medianSamplesPerSecond, r.bestSamplesPerSecond,
                          r.medianSamplesPerSecond * otherFlops / 1e9, Spread(otherRatio).times))
             for (i, k) in peakKernels.enumerated() {
-                let points = Spread(otherPoints[i])
+                // Our difference from it in points, round by round.
+                let points = Spread(zip(fractions[i], otherFractions[i]).map { $0 - $1 })
                 print(String(format: "beside: %@ peak: ours %@, %@'s %@: ours %.1f points %@ (rounds %+.1f to %+.1f)", k.instructionSet,
                              Spread(fractions[i]).text("%.1f", " %"), beside, Spread(otherFractions[i]).text("%.1f", " %"),
                              abs(points.median), points.median < 0 ? "below" : "above", points.values.first!, points.values.last!))

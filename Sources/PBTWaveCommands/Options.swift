@@ -135,10 +135,10 @@ struct RecipeOptions<Defaults: RecipeDefaults>: ParsableArguments {
 }
 
 extension WaveNetConfig {
-    /// Throws "unknown --preset 'name'; choose one of …" unless `name` is one of `presets`.
-    static func checkPreset(_ name: String) throws {
+    /// Throws "unknown --preset 'name'; choose one of …" (naming `flag`) unless `name` is one of `presets`.
+    static func checkPreset(_ name: String, flag: String = "--preset") throws {
         guard presets[name] == nil else { return }
-        throw ValidationError("unknown --preset '\(name)'; choose one of \(presets.keys.sorted().joined(separator: ", "))")
+        throw ValidationError("unknown \(flag) '\(name)'; choose one of \(presets.keys.sorted().joined(separator: ", "))")
     }
 
     /// A config from a JSON file (`--model-config`), checked.
