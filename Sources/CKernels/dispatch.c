@@ -114,9 +114,72 @@ static int ck_flat_tiles_on = -1;
 void ck_set_flat_tiles(int on) { __atomic_store_n(&ck_flat_tiles_on, on != 0, __ATOMIC_RELAXED); }
 int ck_flat_tiles(void) { return env_switch(&ck_flat_tiles_on, "PBTWAVE_FLAT_TILES"); }
 
+#if defined(__x86_64__)
+// Seconds of `rounds` rounds of 12 independent FMA chains on 256-bit (wide)
+// or 128-bit vectors.
+__attribute__((target("avx2,fma"))) static double time_fma_chains(long rounds, int wide) {
+    __m256 c[12];
+    __m128 h[12];
+    const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) { c[i] = _mm256_set1_ps((float)i); h[i] = _mm256_castps256_ps128(c[i]); }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long n = 0; n < rounds; n++) {
+        if (wide) {
+            for (int i = 0; i < 12; i++) c[i] = _mm256_fmadd_ps(c[i], a, b);
+            __asm__ volatile("" : "+x"(c[0]), "+x"(c[6]), "+x"(c[11]));
+        } else {
+            for (int i = 0; i < 12; i++) h[i] = _mm_fmadd_ps(h[i], _mm256_castps256_ps128(a), _mm256_castps256_ps128(b));
+            __asm__ volatile("" : "+x"(h[0]), "+x"(h[6]), "+x"(h[11]));
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    float s = 0;
+    for (int i = 0; i < 12; i++) s += _mm256_cvtss_f32(c[i]) + _mm_cvtss_f32(h[i]);
+    __asm__ volatile("" : : "x"(s));
+    return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+}
+#endif
+
+static _Atomic int ck_fma_half_width_answer = -1;  // -1: not measured yet
+void ck_set_fma_half_width(int half) { ck_fma_half_width_answer = half < 0 ? -1 : half != 0; }
+
+int ck_fma_half_width(void) {
+#if defined(__x86_64__)
+    _Atomic int *answer = &ck_fma_half_width_answer;
+    int known = *answer;
+    if (known >= 0) return known;
+    if (!(ck_supported_isas() & (1u << CK_AVX2))) return *answer = 0;
+    // Best of three short runs each (about a millisecond in all). A core with
+    // 256-bit FMA units runs both loops in the same time; one that splits a
+    // 256-bit FMA into two 128-bit halves (AMD's Zen 1) takes twice as long
+    // for the wide one. 1.5 lies far from both.
+    double wide = 1e9, half = 1e9;
+    for (int r = 0; r < 3; r++) {
+        double t = time_fma_chains(20000, 1);
+        if (t < wide) wide = t;
+        t = time_fma_chains(20000, 0);
+        if (t < half) half = t;
+    }
+    return *answer = wide > 1.5 * half;
+#else
+    return ck_fma_half_width_answer > 0;
+#endif
+}
+
+// Unset: on where the FMA units are half as wide as AVX2's vectors
+// (measured); "0" off, any other value on.
 static int ck_half_tails_on = -1;
 void ck_set_half_tails(int on) { __atomic_store_n(&ck_half_tails_on, on != 0, __ATOMIC_RELAXED); }
-int ck_half_tails(void) { return env_switch(&ck_half_tails_on, "PBTWAVE_HALF_TAILS"); }
+int ck_half_tails(void) {
+    int on = __atomic_load_n(&ck_half_tails_on, __ATOMIC_RELAXED);
+    if (on < 0) {
+        const char *e = getenv("PBTWAVE_HALF_TAILS");
+        on = e && *e ? strcmp(e, "0") != 0 : ck_fma_half_width();
+        __atomic_store_n(&ck_half_tails_on, on, __ATOMIC_RELAXED);
+    }
+    return on;
+}
 
 // A thread may override PBTWAVE_WG_SWAP for its own calls (tests compare
 // both ways that way, without changing what other threads compute).

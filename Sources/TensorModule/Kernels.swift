@@ -138,12 +138,27 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     /// last vector, when it holds at most half a vector of channels (20 =
     /// 8 + 8 + 4), in vectors half as wide: on AMD's Zen 1, whose FMA units
     /// are 128 bits wide, the idle lanes of a 256-bit vector cost as much as
-    /// busy ones. The results are bit for bit the same; on by default,
-    /// `PBTWAVE_HALF_TAILS=0` starts with them off. For tests and A/B
-    /// benchmarks; process-wide.
+    /// busy ones, while on cores with 256-bit units (Zen 2 on) the narrow
+    /// tiles only cost more. The results are bit for bit the same. By
+    /// default on where ``fmaUnitsHalfWidth`` says so; `PBTWAVE_HALF_TAILS=0`
+    /// starts with them off, `=1` on. For tests and A/B benchmarks;
+    /// process-wide.
     public static var halfTails: Bool {
         get { ck_half_tails() != 0 }
         set { ck_set_half_tails(newValue ? 1 : 0) }
+    }
+
+    /// Whether this core runs a 256-bit FMA at half the rate of a 128-bit
+    /// one (FMA units 128 bits wide, as AMD's Zen 1's), measured once by
+    /// timing both; false without AVX2. The avx2 kernels tune ragged widths
+    /// by it: the half tails' default, and whether the plain products and
+    /// the gated backward take flat tiles (they do on 256-bit units, at 12,
+    /// 18 and 20 channels). Setting it overrides the measurement, so that a
+    /// test runs the other kind of core's paths (results are bit for bit the
+    /// same either way); process-wide.
+    public static var fmaUnitsHalfWidth: Bool {
+        get { ck_fma_half_width() != 0 }
+        set { ck_set_fma_half_width(newValue ? 1 : 0) }
     }
 
     /// Runs `body` with the fp32 weight gradients' vector lanes along the

@@ -186,10 +186,20 @@ int ck_flat_tiles(void);
 
 /// Whether the variants that have them (avx2) compute a ragged width's last
 /// vector, when it holds at most half a vector of channels (20 = 8 + 8 + 4),
-/// in vectors half as wide (see HALF_ROWS in kernels_template.h). On by
-/// default (PBTWAVE_HALF_TAILS=0: off); the results are bit for bit the same.
+/// in vectors half as wide (see HALF_ROWS in kernels_template.h). By default
+/// on where ck_fma_half_width() says so (PBTWAVE_HALF_TAILS=0: off, =1: on);
+/// the results are bit for bit the same.
 void ck_set_half_tails(int on);
 int ck_half_tails(void);
+
+/// 1 if this core runs a 256-bit FMA at half the rate of a 128-bit one
+/// (its FMA units are 128 bits wide, as AMD's Zen 1's), measured once by
+/// timing both (about a millisecond); 0 otherwise, and without AVX2. The
+/// avx2 kernels tune ragged widths by it (the half tails' default, the flat
+/// tiles' kinds). ck_set_fma_half_width overrides the answer (-1: measure
+/// again), for tests of the other kind of core's paths.
+int ck_fma_half_width(void);
+void ck_set_fma_half_width(int half);
 
 /// Whether the fp32 weight gradients may put the output channels along the
 /// vector lanes when those fill them better than the input channels (20

@@ -1,0 +1,113 @@
+import Foundation
+import SeededRNG
+import Testing
+import TestSupport
+import TensorModule
+
+/// The process-wide switches between ways of computing the same products
+/// (flat tiles, half tails, the FMA units' width the avx2 kernels tune
+/// for): each test flips them and compares the results bit for bit. One at a
+/// time, so that none reads a switch another is flipping.
+@Suite(.serialized) struct TileSwitchTests {
+    /// Every fp32 row-broadcast product at C output channels, on inputs drawn
+    /// from a seed: rows that start and end inside a tile and taps that
+    /// straddle the sequence's start; the plain products also with an inner
+    /// dimension long enough (K·Cin = 600) to go in blocks. For the tests that
+    /// compare two ways of computing them bit for bit.
+    static let productNames = ["forward (add, ReLU)", "gated forward, gate", "gated forward, z", "input gradient", "gated backward",
+                               "gated backward, skip only", "forward, 600-long inner dimension", "input gradient, 600-long inner dimension"]
+    func everyProduct(_ k: Kernels, C: Int) -> [[Float]] {
+        let T = 131, d = 5, cin = 19, S = 33, R = 27
+        var rng = Xoshiro256(seed: UInt64(C))
+        let x = Tensor(randomArray(T * (cin + 1), rng: &rng)), wide = Tensor(randomArray(T * (C + 3), rng: &rng))
+        let start = randomArray(T * (2 * C + 1), rng: &rng)
+        let conv = PackedConv(kernelSize: 2, inChannels: cin, outChannels: C)
+        let gated = PackedConv(kernelSize: 2, inChannels: cin, outChannels: 2 * C, gated: true)
+        let back = PackedConv(kernelSize: 2, inChannels: C, outChannels: cin)
+        let skip = PackedConv(kernelSize: 1, inChannels: 2 * C, outChannels: S), res = PackedConv(kernelSize: 1, inChannels: C, outChannels: R)
+        let long = 300, xl = Tensor(randomArray(T * (long + 1), rng: &rng))
+        let convLong = PackedConv(kernelSize: 2, inChannels: long, outChannels: C)
+        let backLong = PackedConv(kernelSize: 2, inChannels: C, outChannels: long)
+        for w in [conv, gated, back, skip, res, convLong, backLong] {
+            let weight = randomArray(w.kernelSize * w.outChannels * w.inChannels, scale: 0.5, rng: &rng)
+            let bias = randomArray(w.outChannels, rng: &rng)
+            weight.withUnsafeBufferPointer { wp in bias.withUnsafeBufferPointer { w.pack(weight: wp.baseAddress!, bias: $0.baseAddress!) } }
+        }
+        let dskip = Tensor(randomArray(T * S, rng: &rng)), dres = Tensor(randomArray(T * R, rng: &rng))
+        let out = Tensor(start), gate = Tensor(start), z = Tensor(start), dinp = Tensor(start), dpre = Tensor(start), dpre2 = Tensor(start)
+        k.convForward(out: out.baseAddress, outStride: C + 1, adding: UnsafePointer(wide.baseAddress), addStride: C + 3,
+                      inp: x.baseAddress, inStride: cin + 1, weight: conv, rows: 3..<T - 2, dilation: d, relu: true)
+        k.convGatedForward(gate: gate.baseAddress, gateStride: 2 * C + 1, z: z.baseAddress, zStride: C + 1, inp: x.baseAddress,
+                           inStride: cin + 1, weight: gated, rows: 1..<T, dilation: d)
+        k.convBackwardInput(dinp: dinp.baseAddress, dinpStride: C + 1, accumulate: true, dout: x.baseAddress, doutStride: cin + 1,
+                            weight: back, rows: 2..<T - 1, time: T, dilation: d)
+        k.gatedBackward(dpre: dpre.baseAddress, dpreStride: 2 * C + 1, gate: gate.baseAddress, gateStride: 2 * C + 1,
+                        skipGradient: dskip.baseAddress, skipStride: S, skipWeight: skip, skipColumn: C,
+                        residualGradient: dres.baseAddress, residualStride: R, residualWeight: res, rows: 5..<T, channels: C)
+        k.gatedBackward(dpre: dpre2.baseAddress, dpreStride: 2 * C + 1, gate: gate.baseAddress, gateStride: 2 * C + 1,
+                        skipGradient: dskip.baseAddress, skipStride: S, skipWeight: skip, skipColumn: 0,
+                        residualGradient: nil, residualStride: 0, residualWeight: nil, rows: 0..<T - 3, channels: C)
+        let outLong = Tensor(start), dinpLong = Tensor(start)
+        k.convForward(out: outLong.baseAddress, outStride: C + 1, adding: UnsafePointer(wide.baseAddress), addStride: C + 3,
+                      inp: xl.baseAddress, inStride: long + 1, weight: convLong, rows: 3..<T - 2, dilation: d, relu: true)
+        k.convBackwardInput(dinp: dinpLong.baseAddress, dinpStride: C + 1, accumulate: true, dout: xl.baseAddress, doutStride: long + 1,
+                            weight: backLong, rows: 2..<T - 1, time: T, dilation: d)
+        return [out.array, gate.array, z.array, dinp.array, dpre.array, dpre2.array, outLong.array, dinpLong.array]
+    }
+
+    func expectBitForBit(_ a: [[Float]], _ b: [[Float]], _ what: String) {
+        for (i, name) in Self.productNames.enumerated() {
+            let differ = zip(a[i], b[i]).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(a[i].count == b[i].count && differ == 0, "\(what) \(name): \(differ) values differ")
+        }
+    }
+
+    /// Flat tiles (avx512; avx2 for the gated forward at 12 and 20, and on
+    /// cores with 256-bit FMA units for every product at 12, 18 and 20) give
+    /// bit for bit what the row tiles give, for every product that has them
+    /// and every width that takes them, with the avx2 choices of both kinds
+    /// of core whichever this one is. (On variants without flat tiles both
+    /// runs are the row tiles.)
+    @Test(arguments: variants, [8, 12, 18, 20, 24, 28, 36, 40, 44, 56])
+    func flatTilesAreTheRowTilesBitForBit(_ v: KernelVariant, _ C: Int) {
+        let (was, half) = (Kernels.flatTiles, Kernels.fmaUnitsHalfWidth)
+        defer { (Kernels.flatTiles, Kernels.fmaUnitsHalfWidth) = (was, half) }
+        for halfWidth in [false, true] {
+            Kernels.fmaUnitsHalfWidth = halfWidth
+            Kernels.flatTiles = true
+            let flat = everyProduct(v.kernels, C: C)
+            Kernels.flatTiles = false
+            let rows = everyProduct(v.kernels, C: C)
+            expectBitForBit(flat, rows, "\(v) C\(C) (FMA units \(halfWidth ? "half" : "full") width) flat against row tiles:")
+        }
+    }
+
+    /// The FMA units' width is measured once, and sets the half tails'
+    /// default (unless PBTWAVE_HALF_TAILS says otherwise).
+    @Test func halfTailsFollowTheFMAUnitsWidth() {
+        let measured = Kernels.fmaUnitsHalfWidth
+        #expect(Kernels.fmaUnitsHalfWidth == measured, "a second reading measured again and disagreed")
+        if !Kernels.supported.contains(.avx2) { #expect(!measured, "no AVX2, yet 128-bit FMA units reported") }
+        if ProcessInfo.processInfo.environment["PBTWAVE_HALF_TAILS"] == nil {
+            #expect(Kernels.halfTails == measured, "half tails \(Kernels.halfTails) on FMA units \(measured ? "half" : "full") width")
+        }
+    }
+
+    /// A ragged last vector of at most half a vector's channels in half-width
+    /// vectors (avx2) gives bit for bit what the full-width row tiles give,
+    /// at widths that take them (4, 17, 20, 36, 52 on avx2) and widths that
+    /// do not (12, 28: their other vectors would not fill whole chunks). Flat
+    /// tiles off in both runs, so that the gated forward at 20 takes the row
+    /// tiles. (On variants without half tails both runs are the same tiles.)
+    @Test(arguments: variants, [4, 12, 17, 20, 28, 36, 52])
+    func halfTailsAreTheFullTilesBitForBit(_ v: KernelVariant, _ C: Int) {
+        let (flat, half) = (Kernels.flatTiles, Kernels.halfTails)
+        defer { (Kernels.flatTiles, Kernels.halfTails) = (flat, half) }
+        Kernels.flatTiles = false
+        Kernels.halfTails = true
+        let halves = everyProduct(v.kernels, C: C)
+        Kernels.halfTails = false
+        let full = everyProduct(v.kernels, C: C)
+        expectBitForBit(halves, full, "\(v) C\(C) half tails against full-width tiles:")
+    }
+}
