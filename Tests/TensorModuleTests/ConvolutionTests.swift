@@ -40,6 +40,11 @@ import TensorModule
         // A last vector of 2 input channels (avx2's weight gradient compiles
         // each ragged count apart; the shapes above leave 1 and 3–7).
         Shape(t: 70, cin: 10, cout: 9, k: 2, d: 2),
+        // Ragged last vectors of input channels whose weight gradients go
+        // the swapped way (avx2: 16 + 1 inputs; avx512: 64 + 2), over several
+        // blocks of rows, a tap that starts inside the second.
+        Shape(t: 150, cin: 17, cout: 19, k: 2, d: 70),
+        Shape(t: 90, cin: 66, cout: 70, k: 2, d: 30),
     ]
 
     /// Inputs with row strides longer than the rows (the padding must be ignored).
