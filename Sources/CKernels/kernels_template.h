@@ -1450,7 +1450,7 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
     // vector, mostly idle lanes, and broadcast a dout value per FMA. Its few
     // channels go the swapped way instead (broadcast, dout's rows along the
     // lanes, into dwt[k][c - cfull][o], added at the end). The kernel alone
-    // on Zen 2 (AVX2, best of 2): 17 -> 17 1.16×, 18 -> 18 1.14×,
+    // on Zen 2 (AVX2, best of 2): 17 -> 17 1.13–1.16×, 18 -> 18 1.14×,
     // 20 -> 20 1.08×, 33 -> 33 1.13×, 34 -> 34 1.11×, 34 -> 256 1.07×.
     const int cfull = Cin / VL * VL, ntail = Cin - cfull;
     const int tail_swap = !swap && ck_wg_swap() && ntail > 0 && ntail <= VL / 2 && cfull > 0
