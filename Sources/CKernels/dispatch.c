@@ -44,6 +44,18 @@ ck_isa ck_best_isa(void) {
 }
 
 #if defined(__x86_64__)
+// The best of three short runs of timer(20000, 1) and of timer(20000, 0), in
+// turn (about a millisecond in all).
+static void best_of_three(double (*timer)(long, int), double *with1, double *with0) {
+    *with1 = *with0 = 1e9;
+    for (int r = 0; r < 3; r++) {
+        double t = timer(20000, 1);
+        if (t < *with1) *with1 = t;
+        t = timer(20000, 0);
+        if (t < *with0) *with0 = t;
+    }
+}
+
 // Cycles of `rounds` rounds of 12 independent vdpbf16ps chains, against as
 // many FMA pairs (the emulation's work for the same multiply-adds).
 __attribute__((target("avx512f,avx512bf16"))) static double time_bf16_dot(long rounds, int native) {
@@ -84,14 +96,8 @@ int ck_bf16_native_is_faster(void) {
     if (!(ck_supported_isas() & (1u << CK_AVX512_BF16))) return answer = 0;
     const int forced = ck_bf16_dot_forced();
     if (forced >= 0) return answer = forced;
-    // Best of three short runs each (about a millisecond in all).
-    double native = 1e9, fma = 1e9;
-    for (int r = 0; r < 3; r++) {
-        double t = time_bf16_dot(20000, 1);
-        if (t < native) native = t;
-        t = time_bf16_dot(20000, 0);
-        if (t < fma) fma = t;
-    }
+    double native, fma;
+    best_of_three(time_bf16_dot, &native, &fma);
     return answer = native < fma;
 #else
     return 0;
@@ -150,17 +156,11 @@ int ck_fma_half_width(void) {
     int known = *answer;
     if (known >= 0) return known;
     if (!(ck_supported_isas() & (1u << CK_AVX2))) return *answer = 0;
-    // Best of three short runs each (about a millisecond in all). A core with
-    // 256-bit FMA units runs both loops in the same time; one that splits a
-    // 256-bit FMA into two 128-bit halves (AMD's Zen 1) takes twice as long
-    // for the wide one. 1.5 lies far from both.
-    double wide = 1e9, half = 1e9;
-    for (int r = 0; r < 3; r++) {
-        double t = time_fma_chains(20000, 1);
-        if (t < wide) wide = t;
-        t = time_fma_chains(20000, 0);
-        if (t < half) half = t;
-    }
+    // A core with 256-bit FMA units runs both loops in the same time; one
+    // that splits a 256-bit FMA into two 128-bit halves (AMD's Zen 1) takes
+    // twice as long for the wide one. 1.5 lies far from both.
+    double wide, half;
+    best_of_three(time_fma_chains, &wide, &half);
     return *answer = wide > 1.5 * half;
 #else
     return ck_fma_half_width_answer > 0;
