@@ -104,13 +104,14 @@ int ck_bf16_native_is_faster(void) {
 #endif
 }
 
-// A switch that is on unless the variable `name` is "0" (for A/B
-// benchmarks), read once into *cell (-1 until then).
-static int env_switch(int *cell, const char *name) {
+// A switch read once into *cell (-1 until then): off if the variable `name`
+// is "0", on if it holds anything else (for A/B benchmarks); unset or empty,
+// what `otherwise` says (NULL: on).
+static int env_switch(int *cell, const char *name, int (*otherwise)(void)) {
     int on = __atomic_load_n(cell, __ATOMIC_RELAXED);
     if (on < 0) {
         const char *e = getenv(name);
-        on = !(e && strcmp(e, "0") == 0);
+        on = e && *e ? strcmp(e, "0") != 0 : otherwise ? otherwise() != 0 : 1;
         __atomic_store_n(cell, on, __ATOMIC_RELAXED);
     }
     return on;
@@ -118,7 +119,7 @@ static int env_switch(int *cell, const char *name) {
 
 static int ck_flat_tiles_on = -1;
 void ck_set_flat_tiles(int on) { __atomic_store_n(&ck_flat_tiles_on, on != 0, __ATOMIC_RELAXED); }
-int ck_flat_tiles(void) { return env_switch(&ck_flat_tiles_on, "PBTWAVE_FLAT_TILES"); }
+int ck_flat_tiles(void) { return env_switch(&ck_flat_tiles_on, "PBTWAVE_FLAT_TILES", NULL); }
 
 #if defined(__x86_64__)
 // Seconds of `rounds` rounds of 12 independent FMA chains on 256-bit (wide)
@@ -167,26 +168,17 @@ int ck_fma_half_width(void) {
 #endif
 }
 
-// Unset: on where the FMA units are half as wide as AVX2's vectors
-// (measured); "0" off, any other value on.
+// Unset: on where the FMA units are half as wide as AVX2's vectors (measured).
 static int ck_half_tails_on = -1;
 void ck_set_half_tails(int on) { __atomic_store_n(&ck_half_tails_on, on != 0, __ATOMIC_RELAXED); }
-int ck_half_tails(void) {
-    int on = __atomic_load_n(&ck_half_tails_on, __ATOMIC_RELAXED);
-    if (on < 0) {
-        const char *e = getenv("PBTWAVE_HALF_TAILS");
-        on = e && *e ? strcmp(e, "0") != 0 : ck_fma_half_width();
-        __atomic_store_n(&ck_half_tails_on, on, __ATOMIC_RELAXED);
-    }
-    return on;
-}
+int ck_half_tails(void) { return env_switch(&ck_half_tails_on, "PBTWAVE_HALF_TAILS", ck_fma_half_width); }
 
 // A thread may override PBTWAVE_WG_SWAP for its own calls (tests compare
 // both ways that way, without changing what other threads compute).
 static int ck_wg_swap_on = -1;
 static _Thread_local int ck_wg_swap_here = -1;
 void ck_set_wg_swap_on_this_thread(int on) { ck_wg_swap_here = on < 0 ? -1 : on != 0; }
-int ck_wg_swap(void) { return ck_wg_swap_here >= 0 ? ck_wg_swap_here : env_switch(&ck_wg_swap_on, "PBTWAVE_WG_SWAP"); }
+int ck_wg_swap(void) { return ck_wg_swap_here >= 0 ? ck_wg_swap_here : env_switch(&ck_wg_swap_on, "PBTWAVE_WG_SWAP", NULL); }
 
 const ck_kernels *ck_kernels_for(ck_isa isa) {
     if (!(ck_supported_isas() & (1u << isa))) return 0;

@@ -1449,15 +1449,17 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
     // chunks of NV_MAX: Cin = 17 on AVX2, 16 + 1) has tiles that load one
     // vector, mostly idle lanes, and broadcast a dout value per FMA. Its few
     // channels go the swapped way instead (broadcast, dout's rows along the
-    // lanes, into dwt[k][c - cfull][o], added at the end). The kernel alone
+    // lanes, added at the end like the swapped gradient). The kernel alone
     // on Zen 2 (AVX2, best of 2): 17 -> 17 1.13–1.16×, 18 -> 18 1.14×,
     // 20 -> 20 1.08×, 33 -> 33 1.13×, 34 -> 34 1.11×, 34 -> 256 1.07×.
     const int cfull = Cin / VL * VL, ntail = Cin - cfull;
     const int tail_swap = !swap && ck_wg_swap() && ntail > 0 && ntail <= VL / 2 && cfull > 0
                           && (cfull / VL) % NV_MAX == 0 && (long)K * ntail * Cout <= WG_SWAP_MAX;
+    // Input channels [0, sw) along the lanes, into dweight; [sw, Cin) the
+    // swapped way, into dwt[k][c - sw][o] (all of them, the tail, or none).
+    const int sw = swap ? 0 : tail_swap ? cfull : Cin, nsw = Cin - sw;
     float dwt[WG_SWAP_MAX] __attribute__((aligned(64)));
-    if (swap) memset(dwt, 0, sizeof(float) * (size_t)K * Cin * Cout);
-    if (tail_swap) memset(dwt, 0, sizeof(float) * (size_t)K * ntail * Cout);
+    if (nsw) memset(dwt, 0, sizeof(float) * (size_t)K * nsw * Cout);
     for (long ta = t0; ta < t1; ta += TC) {
         long tb = CK_MIN(t1, ta + TC);
         // Rows of the next block, asked for while this one computes (see wg_tile).
@@ -1468,36 +1470,23 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
             long s = (long)(K - 1 - k) * d;
             long ts = CK_MAX(ta, s);
             if (ts >= tb) continue;
-            if (swap)
-                // Row t of the broadcast operand is inp's row t − s; each tap's rows asked for.
-                FN(wg_tiles)(0, dwt + (long)k * Cout * Cin, Cout, 0, Cin, 0, Cout, FN(address_at)(inp, -s * ldi), ldi,
-                             dout, lddo, ts, tb, 0, pf, 1);
-            else {
-                // dout's columns once (the first tap's tiles), each tap's input rows once.
-                FN(wg_tiles)(0, dweight + (long)k * Cout * Cin, Cin, 0, Cout, 0, tail_swap ? cfull : Cin, dout, lddo, inp, ldi,
-                             ts, tb, s, pf, first_tap);
-                // The tail's rows are input channels [cfull, Cin), its row o0 at tail + (o0 - cfull)·Cout.
-                if (tail_swap)
-                    FN(wg_tiles)(0, FN(address_at)(dwt, ((long)k * ntail - cfull) * Cout), Cout, cfull, Cin, 0, Cout,
-                                 FN(address_at)(inp, -s * ldi), ldi, dout, lddo, ts, tb, 0, pf, 0);
-            }
+            // dout's columns once (the first tap's tiles), each tap's input rows once.
+            if (sw)
+                FN(wg_tiles)(0, dweight + (long)k * Cout * Cin, Cin, 0, Cout, 0, sw, dout, lddo, inp, ldi, ts, tb, s, pf, first_tap);
+            // Row t of the broadcast operand is inp's row t − s (each tap's rows
+            // asked for when all go this way); dwt's row c at (k·nsw + c − sw)·Cout.
+            if (nsw)
+                FN(wg_tiles)(0, FN(address_at)(dwt, ((long)k * nsw - sw) * Cout), Cout, sw, Cin, 0, Cout,
+                             FN(address_at)(inp, -s * ldi), ldi, dout, lddo, ts, tb, 0, pf, swap);
             first_tap = 0;
         }
     }
-    if (tail_swap)
-        for (int k = 0; k < K; k++)
-            for (int o = 0; o < Cout; o++) {
-                float *w = dweight + ((long)k * Cout + o) * Cin;
-                const float *wt = dwt + (long)k * ntail * Cout + o;
-                for (int c = cfull; c < Cin; c++) w[c] += wt[(long)(c - cfull) * Cout];
-            }
-    if (swap)
-        for (int k = 0; k < K; k++)
-            for (int o = 0; o < Cout; o++) {
-                float *w = dweight + ((long)k * Cout + o) * Cin;
-                const float *wt = dwt + (long)k * Cout * Cin + o;
-                for (int c = 0; c < Cin; c++) w[c] += wt[(long)c * Cout];
-            }
+    for (int k = 0; k < K && nsw; k++)
+        for (int o = 0; o < Cout; o++) {
+            float *w = dweight + ((long)k * Cout + o) * Cin;
+            const float *wt = dwt + (long)k * nsw * Cout + o;
+            for (int c = sw; c < Cin; c++) w[c] += wt[(long)(c - sw) * Cout];
+        }
 }
 
 // ---- Weight gradient with bf16 operands ---------------------------------------------------------

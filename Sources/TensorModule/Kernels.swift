@@ -148,6 +148,14 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
         set { ck_set_half_tails(newValue ? 1 : 0) }
     }
 
+    /// `PBTWAVE_HALF_TAILS=value` where that variable, set and not empty,
+    /// chose ``halfTails``' start value instead of ``fmaUnitsHalfWidth``;
+    /// nil where the measurement did.
+    public static var halfTailsOverride: String? {
+        guard let value = getenv("PBTWAVE_HALF_TAILS").map({ String(cString: $0) }), !value.isEmpty else { return nil }
+        return "PBTWAVE_HALF_TAILS=\(value)"
+    }
+
     /// Whether this core runs a 256-bit FMA at half the rate of a 128-bit
     /// one (FMA units 128 bits wide, as AMD's Zen 1's), measured once by
     /// timing both; false without AVX2. The avx2 kernels tune ragged widths
