@@ -173,6 +173,10 @@ static int ck_half_tails_on = -1;
 void ck_set_half_tails(int on) { __atomic_store_n(&ck_half_tails_on, on != 0, __ATOMIC_RELAXED); }
 int ck_half_tails(void) { return env_switch(&ck_half_tails_on, "PBTWAVE_HALF_TAILS", ck_fma_half_width); }
 
+static int ck_dot_tails_on = -1;
+void ck_set_dot_tails(int on) { __atomic_store_n(&ck_dot_tails_on, on != 0, __ATOMIC_RELAXED); }
+int ck_dot_tails(void) { return env_switch(&ck_dot_tails_on, "PBTWAVE_DOT_TAILS", NULL); }
+
 // A thread may override PBTWAVE_WG_SWAP for its own calls (tests compare
 // both ways that way, without changing what other threads compute).
 static int ck_wg_swap_on = -1;

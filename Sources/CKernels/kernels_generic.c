@@ -104,4 +104,7 @@ static ALWAYS_INLINE void vpair16(unsigned *q, const unsigned short *a, const un
         q[i] = i < n ? (unsigned)(a ? a[i] : 0) | (unsigned)(b ? b[i] : 0) << 16 : 0;
 }
 
+// Dot tails (see the template): a width's last 1 or 2 channels of 4.
+#define DOT_TAILS 1
+
 #include "kernels_template.h"

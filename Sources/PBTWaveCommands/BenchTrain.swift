@@ -82,6 +82,9 @@ struct BenchTrain: ParsableCommand {
             let why = Kernels.halfTailsOverride ?? "this core's FMA units are \(Kernels.fmaUnitsHalfWidth ? 128 : 256) bits wide, measured at start"
             print("half tails (a ragged width's last ≤ 4 channels in 128-bit vectors): \(Kernels.halfTails ? "on" : "off") (\(why))")
         }
+        if kernels.variant == .avx2 || kernels.variant == .generic {
+            print("dot tails (a ragged width's last few channels as dot products): \(Kernels.dotTails ? "on" : "off (PBTWAVE_DOT_TAILS=0)")")
+        }
         let precision = try Precision(parsing: self.precision)
         let flops = Double(config.forwardMACsPerSample) * 6
         let peer = try peerCommand(config)

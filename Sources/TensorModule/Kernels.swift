@@ -148,6 +148,18 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
         set { ck_set_half_tails(newValue ? 1 : 0) }
     }
 
+    /// Whether the variants that have them (avx2, generic) compute a ragged
+    /// width's last few channels (up to 3 of 8 on avx2, 2 of 4 on generic:
+    /// 17 = 16 + 1) as dot products along the inner dimension, rather than
+    /// in a vector of their own with mostly idle lanes. The sums run in
+    /// another order, so the results agree with the row tiles' to within
+    /// rounding. On by default; `PBTWAVE_DOT_TAILS=0` starts with them off.
+    /// For tests and A/B benchmarks; process-wide.
+    public static var dotTails: Bool {
+        get { ck_dot_tails() != 0 }
+        set { ck_set_dot_tails(newValue ? 1 : 0) }
+    }
+
     /// `PBTWAVE_HALF_TAILS=value` where that variable, set and not empty,
     /// chose ``halfTails``' start value instead of ``fmaUnitsHalfWidth``;
     /// nil where the measurement did.

@@ -45,6 +45,10 @@ import TensorModule
         // blocks of rows, a tap that starts inside the second.
         Shape(t: 150, cin: 17, cout: 19, k: 2, d: 70),
         Shape(t: 90, cin: 66, cout: 70, k: 2, d: 30),
+        // The same tail against more outputs than one pass of its tiles
+        // takes (avx2: 5 vectors, generic: 5, avx512: 8), and against one.
+        Shape(t: 70, cin: 17, cout: 45, k: 2, d: 3),
+        Shape(t: 33, cin: 66, cout: 1, k: 1, d: 1),
     ]
 
     /// Inputs with row strides longer than the rows (the padding must be ignored).

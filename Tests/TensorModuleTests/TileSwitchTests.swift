@@ -67,10 +67,12 @@ import TensorModule
     /// and every width that takes them, with the avx2 choices of both kinds
     /// of core whichever this one is. (On variants without flat tiles both
     /// runs are the row tiles.)
+    /// (Dot tails off in both runs: they sum in another order.)
     @Test(arguments: variants, [8, 12, 18, 20, 24, 28, 36, 40, 44, 56])
     func flatTilesAreTheRowTilesBitForBit(_ v: KernelVariant, _ C: Int) {
-        let (was, half) = (Kernels.flatTiles, Kernels.fmaUnitsHalfWidth)
-        defer { (Kernels.flatTiles, Kernels.fmaUnitsHalfWidth) = (was, half) }
+        let (was, half, dot) = (Kernels.flatTiles, Kernels.fmaUnitsHalfWidth, Kernels.dotTails)
+        defer { (Kernels.flatTiles, Kernels.fmaUnitsHalfWidth, Kernels.dotTails) = (was, half, dot) }
+        Kernels.dotTails = false
         for halfWidth in [false, true] {
             Kernels.fmaUnitsHalfWidth = halfWidth
             Kernels.flatTiles = true
@@ -97,16 +99,49 @@ import TensorModule
     /// at widths that take them (4, 17, 20, 36, 52 on avx2) and widths that
     /// do not (12, 28: their other vectors would not fill whole chunks). Flat
     /// tiles off in both runs, so that the gated forward at 20 takes the row
-    /// tiles. (On variants without half tails both runs are the same tiles.)
+    /// tiles, and dot tails off. (On variants without half tails both runs
+    /// are the same tiles.)
     @Test(arguments: variants, [4, 12, 17, 20, 28, 36, 52])
     func halfTailsAreTheFullTilesBitForBit(_ v: KernelVariant, _ C: Int) {
-        let (flat, half) = (Kernels.flatTiles, Kernels.halfTails)
-        defer { (Kernels.flatTiles, Kernels.halfTails) = (flat, half) }
+        let (flat, half, dot) = (Kernels.flatTiles, Kernels.halfTails, Kernels.dotTails)
+        defer { (Kernels.flatTiles, Kernels.halfTails, Kernels.dotTails) = (flat, half, dot) }
         Kernels.flatTiles = false
+        Kernels.dotTails = false
         Kernels.halfTails = true
         let halves = everyProduct(v.kernels, C: C)
         Kernels.halfTails = false
         let full = everyProduct(v.kernels, C: C)
         expectBitForBit(halves, full, "\(v) C\(C) half tails against full-width tiles:")
+    }
+
+    /// A ragged width's last few channels as dot products (avx2: 1–3 of 8,
+    /// generic: 1–2 of 4, where the other vectors fill whole chunks) agree
+    /// with the row tiles to within rounding, for every product: rows that
+    /// start and end inside a tile, taps that straddle the start, inner
+    /// dimensions in blocks. Both kinds of core's avx2 choices; half tails
+    /// and flat tiles off, so that the widths they would take reach the dot
+    /// tails. And the dot tails must have run: at the widths where they
+    /// apply, the two runs may not be bit for bit the same everywhere.
+    @Test(arguments: variants, [1, 2, 3, 9, 10, 17, 18, 19, 25, 33, 34, 35])
+    func dotTailsAgreeWithTheRowTiles(_ v: KernelVariant, _ C: Int) {
+        let (flat, half, dot) = (Kernels.flatTiles, Kernels.halfTails, Kernels.dotTails)
+        defer { (Kernels.flatTiles, Kernels.halfTails, Kernels.dotTails) = (flat, half, dot) }
+        Kernels.flatTiles = false
+        Kernels.halfTails = false
+        Kernels.dotTails = true
+        let dots = everyProduct(v.kernels, C: C)
+        Kernels.dotTails = false
+        let rows = everyProduct(v.kernels, C: C)
+        var differ = 0
+        for (i, name) in Self.productNames.enumerated() {
+            #expect(dots[i].count == rows[i].count)
+            let scale = rows[i].map { abs($0) }.max() ?? 1
+            let worst = zip(dots[i], rows[i]).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-5 * max(scale, 1), "\(v) C\(C) \(name): dot tails differ by \(worst) (largest value \(scale))")
+            differ += zip(dots[i], rows[i]).filter { $0.bitPattern != $1.bitPattern }.count
+        }
+        let vl = v == .avx512 ? 16 : v == .avx2 ? 8 : 4, n = C % vl
+        let takes = (v == .avx2 && n >= 1 && n <= 3 && (C / vl) % 2 == 0) || (v == .generic && n >= 1 && n <= 2 && (C / vl) % 2 == 0)
+        if takes { #expect(differ > 0, "\(v) C\(C): every value bit for bit the row tiles': did the dot tails run?") }
     }
 }

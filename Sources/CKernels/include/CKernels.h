@@ -192,6 +192,14 @@ int ck_flat_tiles(void);
 void ck_set_half_tails(int on);
 int ck_half_tails(void);
 
+/// Whether the variants that have them (avx2, generic) compute a ragged
+/// width's last channels, up to half a vector of them (17 = 16 + 1), as dot
+/// products along the inner dimension (see "Dot tails" in
+/// kernels_template.h). On by default (PBTWAVE_DOT_TAILS=0: off); the
+/// results agree with the row tiles' to within rounding.
+void ck_set_dot_tails(int on);
+int ck_dot_tails(void);
+
 /// 1 if this core runs a 256-bit FMA at half the rate of a 128-bit one
 /// (its FMA units are 128 bits wide, as AMD's Zen 1's), measured once by
 /// timing both (about a millisecond); 0 otherwise, and without AVX2. The
