@@ -161,17 +161,20 @@ static ALWAYS_INLINE TARGET void vpair16(unsigned *q, const unsigned short *a, c
 // there (0.92–1.02× at 20 and 36 channels): one group of 2 rows holds too
 // few rows to reuse each weight vector, and Zen 1 loads one 256-bit vector
 // a cycle, as many as it does FMAs. On cores with 256-bit FMA units and two
-// loads a cycle (Zen 2: ck_fma_half_width() is 0) they do, at 12, 18 and 20
+// loads a cycle (Zen 2: ck_fma_half_width() is 0) they do, at 12 and 20
 // channels (Zen 2, best of 2: the forward products f 12 12 1 1.20×,
 // f 20 20 1 1.13×, f 40 20 1 1.06×, f 18 18 1 1.12×, the gated backward
 // b 40 20 20 1.13×, b 36 18 18 1.09×), but not at 28 and 36 (0.81–0.96×).
+// At 18 the dot tails (below) do better still (the input gradient i 18 36 2
+// 1.29× the flat tiles, f 36 18 1 1.14×, the others 0.99–1.03×), so 18 is
+// left to them.
 // The pieces of a vector that straddles two rows are loaded and stored by
 // halves (vmaskmovps is slow on Zen 1, see VPART).
 #define FLAT_TILES 1
 #define FLAT_ACC 10
 #define FLAT_NA_MAX 11
 #define FLAT_GROUPS_INNER 1
-#define FLAT_WIDTHS(X) X(12) X(18) X(20)
+#define FLAT_WIDTHS(X) X(12) X(20)
 #define FLAT_KIND_OK(kind) ((kind) == TILE_GATED || !ck_fma_half_width())
 static ALWAYS_INLINE TARGET vmask vmask_lanes(int l0, int l1) {
     const __m256i i = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);

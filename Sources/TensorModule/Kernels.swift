@@ -172,8 +172,8 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     /// one (FMA units 128 bits wide, as AMD's Zen 1's), measured once by
     /// timing both; false without AVX2. The avx2 kernels tune ragged widths
     /// by it: the half tails' default, and whether the plain products and
-    /// the gated backward take flat tiles (they do on 256-bit units, at 12,
-    /// 18 and 20 channels). Setting it overrides the measurement, so that a
+    /// the gated backward take flat tiles (they do on 256-bit units, at 12
+    /// and 20 channels). Setting it overrides the measurement, so that a
     /// test runs the other kind of core's paths (results are bit for bit the
     /// same either way); process-wide.
     public static var fmaUnitsHalfWidth: Bool {

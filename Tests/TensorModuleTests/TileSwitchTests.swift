@@ -62,7 +62,7 @@ import TensorModule
     }
 
     /// Flat tiles (avx512; avx2 for the gated forward at 12 and 20, and on
-    /// cores with 256-bit FMA units for every product at 12, 18 and 20) give
+    /// cores with 256-bit FMA units for every product at 12 and 20) give
     /// bit for bit what the row tiles give, for every product that has them
     /// and every width that takes them, with the avx2 choices of both kinds
     /// of core whichever this one is. (On variants without flat tiles both
