@@ -1,7 +1,9 @@
 // The AVX2 + FMA variant: 8-lane vectors, 16 registers. Register tiles:
 // 6 rows × 2 vectors (12 accumulators, 2 weight vectors, 1 broadcast) and
 // 8 × 1. A ragged width's last vector is loaded and stored in pieces (VPART),
-// and computed in 128-bit vectors where it holds at most 4 channels (HALF_ROWS).
+// and computed in 128-bit vectors where it holds at most 4 channels (HALF_ROWS,
+// on cores whose FMA units are 128 bits wide), else as dot products where it
+// holds 1-3 (DOT_TAILS).
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>

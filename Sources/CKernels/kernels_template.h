@@ -38,6 +38,13 @@
 //                     and, with VPART, vload_lanes_part(p, l0, l1) and vstore_lanes_part(p, v,
 //                     l0, l1): lanes [l0, l1) from and to p + l0 .. p + l1 - 1 by plain
 //                     loads and stores of pieces (the other lanes of the load zero)
+// and, to compute a ragged width's last few channels as dot products (see "Dot tails"):
+//   DOT_TAILS         (optional) 1; then optionally DOT_TAIL_MAX (the most channels, VL/2 by
+//                     default) and VREDUCE_ROWS with vreduce_rows(acc): lane r = the sum of
+//                     acc[r]'s lanes, for r < VL
+// and for the weight gradient's swapped input tail:
+//   FEW_NV            (optional) vectors of dout a tile of wg_few takes (two sets of sums
+//                     each, in the registers)
 // and, to compute a ragged width's last vector in vectors half as wide:
 //   HALF_ROWS         (optional) the row tiles of a variant that includes this file with
 //                     CK_TILES_ONLY defined (only the row driver and what it needs) and
@@ -813,47 +820,51 @@ static ALWAYS_INLINE TARGET void FN(column_store)(float *base, long ld, vec v, i
         if (r < m) *base = v[r];
 }
 
+// Column c's epilogue for the m rows from t, from its sums x (the gated
+// forward: x of a, y of g).
+static ALWAYS_INLINE TARGET void FN(dot_epilogue)(int kind, const FN(tile_job) *j, int c, long t, int m, vec x, vec y) {
+    switch (kind & TILE_KIND) {
+    case TILE_PLAIN: {
+        const FN(plain_out) *o = j->plain;
+        if (o->bias) x = vadd(x, vset1(o->bias[c]));
+        if (o->add) x = vadd(x, FN(column_load)(o->add + t * o->lda + c, o->lda, m));
+        if (o->relu) x = vrelu(x);
+        FN(column_store)(o->out + t * o->ldo + c, o->ldo, x, m);
+        break;
+    }
+    case TILE_GATED: {
+        const FN(gated_out) *o = j->gated;
+        vec th = FN(v_tanh)(vadd(x, vset1(o->bias[c]))), sg = FN(v_sigmoid)(vadd(y, vset1(o->bias[o->P + c])));
+        if (o->gate) {
+            FN(column_store)(o->gate + t * o->ldg + c, o->ldg, th, m);
+            FN(column_store)(o->gate + t * o->ldg + o->D + c, o->ldg, sg, m);
+        }
+        if (o->z) FN(column_store)(o->z + t * o->ldz + c, o->ldz, vmul(th, sg), m);
+        break;
+    }
+    default: {
+        const float *gr = j->gate + t * j->ldg;
+        vec th = FN(column_load)(gr + c, j->ldg, m), sg = FN(column_load)(gr + j->D + c, j->ldg, m);
+        const vec one = vset1(1.0f);
+        vec gs = vmul(x, sg);
+        FN(column_store)(j->dpre + t * j->lddp + c, j->lddp, vmul(gs, vsub(one, vmul(th, th))), m);
+        FN(column_store)(j->dpre + t * j->lddp + j->D + c, j->lddp, vmul(vmul(gs, th), vsub(one, sg)), m);
+        break;
+    }
+    }
+}
+
 // The tail's n columns from c0 for the m rows from t, each through its
 // kind's epilogue. wt: the laid-out weights, `per` floats a column (the
 // gated forward: a's n columns, then g's).
 static ALWAYS_INLINE TARGET void FN(dot_tile)(int kind, const FN(tile_job) *j, const float *wt, long per, int c0, int n,
                                               long t, int m, int inside) {
+    const int gated = (kind & TILE_KIND) == TILE_GATED;
+    if ((kind & TILE_KIND) == TILE_GATED_BACKWARD && !j->dpre) return;
     for (int q = 0; q < n; q++) {
-        const int c = c0 + q;
-        switch (kind & TILE_KIND) {
-        case TILE_PLAIN: {
-            const FN(plain_out) *o = j->plain;
-            vec x = FN(dot_column)(j, wt + q * per, t, m, inside);
-            if (o->bias) x = vadd(x, vset1(o->bias[c]));
-            if (o->add) x = vadd(x, FN(column_load)(o->add + t * o->lda + c, o->lda, m));
-            if (o->relu) x = vrelu(x);
-            FN(column_store)(o->out + t * o->ldo + c, o->ldo, x, m);
-            break;
-        }
-        case TILE_GATED: {
-            const FN(gated_out) *o = j->gated;
-            vec a = vadd(FN(dot_column)(j, wt + q * per, t, m, inside), vset1(o->bias[c]));
-            vec g = vadd(FN(dot_column)(j, wt + (n + q) * per, t, m, inside), vset1(o->bias[o->P + c]));
-            vec th = FN(v_tanh)(a), sg = FN(v_sigmoid)(g);
-            if (o->gate) {
-                FN(column_store)(o->gate + t * o->ldg + c, o->ldg, th, m);
-                FN(column_store)(o->gate + t * o->ldg + o->D + c, o->ldg, sg, m);
-            }
-            if (o->z) FN(column_store)(o->z + t * o->ldz + c, o->ldz, vmul(th, sg), m);
-            break;
-        }
-        default: {
-            if (!j->dpre) break;
-            vec dz = FN(dot_column)(j, wt + q * per, t, m, inside);
-            const float *gr = j->gate + t * j->ldg;
-            vec th = FN(column_load)(gr + c, j->ldg, m), sg = FN(column_load)(gr + j->D + c, j->ldg, m);
-            const vec one = vset1(1.0f);
-            vec gs = vmul(dz, sg);
-            FN(column_store)(j->dpre + t * j->lddp + c, j->lddp, vmul(gs, vsub(one, vmul(th, th))), m);
-            FN(column_store)(j->dpre + t * j->lddp + j->D + c, j->lddp, vmul(vmul(gs, th), vsub(one, sg)), m);
-            break;
-        }
-        }
+        vec x = FN(dot_column)(j, wt + q * per, t, m, inside);
+        vec y = gated ? FN(dot_column)(j, wt + (n + q) * per, t, m, inside) : x;
+        FN(dot_epilogue)(kind, j, c0 + q, t, m, x, y);
     }
 }
 
@@ -1768,14 +1779,17 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
                           && (cfull / VL) % NV_MAX == 0 && (long)K * ntail * Cout <= WG_SWAP_MAX;
     const int swap = !tail_swap && ck_wg_swap() && (long)K * Cin * Cout <= WG_SWAP_MAX
                      && 5 * FN(lanes_used_permille)(Cout) > 6 * FN(lanes_used_permille)(Cin);
-    // Without the swap, a ragged last vector of at most VL/2 input channels
-    // that would be a chunk of its own (the whole vectors before it fill
-    // chunks of NV_MAX: Cin = 17 on AVX2, 16 + 1) has tiles that load one
-    // vector, mostly idle lanes, and broadcast a dout value per FMA. Its few
-    // channels go the swapped way instead (broadcast, dout's rows along the
-    // lanes, added at the end like the swapped gradient). The kernel alone
-    // on Zen 2 (AVX2, best of 2): 17 -> 17 1.13–1.16×, 18 -> 18 1.14×,
-    // 20 -> 20 1.08×, 33 -> 33 1.13×, 34 -> 34 1.11×, 34 -> 256 1.07×.
+    // A ragged last vector of at most VL/2 input channels that would be a
+    // chunk of its own (the whole vectors before it fill chunks of NV_MAX:
+    // Cin = 17 on AVX2, 16 + 1) would have tiles that load one vector, mostly
+    // idle lanes, and broadcast a dout value per FMA. Its few channels go the
+    // swapped way instead (broadcast, dout's rows along the lanes, in
+    // wg_few's tiles, added at the end like the swapped gradient); the kernel
+    // alone on Zen 2 (AVX2, best of 2): 17 -> 17 1.13–1.16×, 18 -> 18 1.14×,
+    // 33 -> 33 1.13× the inputs' lanes. This is preferred to swapping all
+    // inputs: at 17 -> 34 (34 outputs fill 85 % of the lanes, 17 inputs 71 %)
+    // the full swap's last chunk was one vector of 2 lanes (46 GFLOP/s on
+    // Zen 2, T 8192; the tail in wg_few 67).
     // Input channels [0, sw) along the lanes, into dweight; [sw, Cin) the
     // swapped way, into dwt[k][c - sw][o] (all of them, the tail, or none).
     const int sw = swap ? 0 : tail_swap ? cfull : Cin, nsw = Cin - sw;

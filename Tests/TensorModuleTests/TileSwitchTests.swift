@@ -61,25 +61,37 @@ import TensorModule
         }
     }
 
+    /// The switches the tests here flip, as they were before `body`.
+    func keepingSwitches(_ body: () -> Void) {
+        let saved = (Kernels.flatTiles, Kernels.halfTails, Kernels.dotTails, Kernels.fmaUnitsHalfWidth)
+        defer { (Kernels.flatTiles, Kernels.halfTails, Kernels.dotTails, Kernels.fmaUnitsHalfWidth) = saved }
+        body()
+    }
+
+    /// everyProduct with a switch on (`set(true)`), then off.
+    func onAndOff(_ v: KernelVariant, C: Int, _ set: (Bool) -> Void) -> (on: [[Float]], off: [[Float]]) {
+        set(true)
+        let on = everyProduct(v.kernels, C: C)
+        set(false)
+        return (on, everyProduct(v.kernels, C: C))
+    }
+
     /// Flat tiles (avx512; avx2 for the gated forward at 12 and 20, and on
     /// cores with 256-bit FMA units for every product at 12 and 20) give
     /// bit for bit what the row tiles give, for every product that has them
     /// and every width that takes them, with the avx2 choices of both kinds
     /// of core whichever this one is. (On variants without flat tiles both
-    /// runs are the row tiles.)
-    /// (Dot tails off in both runs: they sum in another order.)
+    /// runs are the row tiles. Dot tails off in both: they sum in another
+    /// order.)
     @Test(arguments: variants, [8, 12, 18, 20, 24, 28, 36, 40, 44, 56])
     func flatTilesAreTheRowTilesBitForBit(_ v: KernelVariant, _ C: Int) {
-        let (was, half, dot) = (Kernels.flatTiles, Kernels.fmaUnitsHalfWidth, Kernels.dotTails)
-        defer { (Kernels.flatTiles, Kernels.fmaUnitsHalfWidth, Kernels.dotTails) = (was, half, dot) }
-        Kernels.dotTails = false
-        for halfWidth in [false, true] {
-            Kernels.fmaUnitsHalfWidth = halfWidth
-            Kernels.flatTiles = true
-            let flat = everyProduct(v.kernels, C: C)
-            Kernels.flatTiles = false
-            let rows = everyProduct(v.kernels, C: C)
-            expectBitForBit(flat, rows, "\(v) C\(C) (FMA units \(halfWidth ? "half" : "full") width) flat against row tiles:")
+        keepingSwitches {
+            Kernels.dotTails = false
+            for halfWidth in [false, true] {
+                Kernels.fmaUnitsHalfWidth = halfWidth
+                let runs = onAndOff(v, C: C) { Kernels.flatTiles = $0 }
+                expectBitForBit(runs.on, runs.off, "\(v) C\(C) (FMA units \(halfWidth ? "half" : "full") width) flat against row tiles:")
+            }
         }
     }
 
@@ -103,45 +115,39 @@ import TensorModule
     /// are the same tiles.)
     @Test(arguments: variants, [4, 12, 17, 20, 28, 36, 52])
     func halfTailsAreTheFullTilesBitForBit(_ v: KernelVariant, _ C: Int) {
-        let (flat, half, dot) = (Kernels.flatTiles, Kernels.halfTails, Kernels.dotTails)
-        defer { (Kernels.flatTiles, Kernels.halfTails, Kernels.dotTails) = (flat, half, dot) }
-        Kernels.flatTiles = false
-        Kernels.dotTails = false
-        Kernels.halfTails = true
-        let halves = everyProduct(v.kernels, C: C)
-        Kernels.halfTails = false
-        let full = everyProduct(v.kernels, C: C)
-        expectBitForBit(halves, full, "\(v) C\(C) half tails against full-width tiles:")
+        keepingSwitches {
+            Kernels.flatTiles = false
+            Kernels.dotTails = false
+            let runs = onAndOff(v, C: C) { Kernels.halfTails = $0 }
+            expectBitForBit(runs.on, runs.off, "\(v) C\(C) half tails against full-width tiles:")
+        }
     }
 
     /// A ragged width's last few channels as dot products (avx2: 1–3 of 8,
     /// generic: 1–2 of 4, where the other vectors fill whole chunks) agree
     /// with the row tiles to within rounding, for every product: rows that
     /// start and end inside a tile, taps that straddle the start, inner
-    /// dimensions in blocks. Both kinds of core's avx2 choices; half tails
-    /// and flat tiles off, so that the widths they would take reach the dot
-    /// tails. And the dot tails must have run: at the widths where they
-    /// apply, the two runs may not be bit for bit the same everywhere.
+    /// dimensions in blocks. Half tails and flat tiles off, so that the
+    /// widths they would take reach the dot tails. And the dot tails must
+    /// have run: at the widths where they apply, the two runs may not be
+    /// bit for bit the same everywhere.
     @Test(arguments: variants, [1, 2, 3, 9, 10, 17, 18, 19, 25, 33, 34, 35])
     func dotTailsAgreeWithTheRowTiles(_ v: KernelVariant, _ C: Int) {
-        let (flat, half, dot) = (Kernels.flatTiles, Kernels.halfTails, Kernels.dotTails)
-        defer { (Kernels.flatTiles, Kernels.halfTails, Kernels.dotTails) = (flat, half, dot) }
-        Kernels.flatTiles = false
-        Kernels.halfTails = false
-        Kernels.dotTails = true
-        let dots = everyProduct(v.kernels, C: C)
-        Kernels.dotTails = false
-        let rows = everyProduct(v.kernels, C: C)
-        var differ = 0
-        for (i, name) in Self.productNames.enumerated() {
-            #expect(dots[i].count == rows[i].count)
-            let scale = rows[i].map { abs($0) }.max() ?? 1
-            let worst = zip(dots[i], rows[i]).map { abs($0 - $1) }.max() ?? 0
-            #expect(worst <= 1e-5 * max(scale, 1), "\(v) C\(C) \(name): dot tails differ by \(worst) (largest value \(scale))")
-            differ += zip(dots[i], rows[i]).filter { $0.bitPattern != $1.bitPattern }.count
+        keepingSwitches {
+            Kernels.flatTiles = false
+            Kernels.halfTails = false
+            let (dots, rows) = onAndOff(v, C: C) { Kernels.dotTails = $0 }
+            var differ = 0
+            for (i, name) in Self.productNames.enumerated() {
+                #expect(dots[i].count == rows[i].count)
+                let scale = rows[i].map { abs($0) }.max() ?? 1
+                let worst = zip(dots[i], rows[i]).map { abs($0 - $1) }.max() ?? 0
+                #expect(worst <= 1e-5 * max(scale, 1), "\(v) C\(C) \(name): dot tails differ by \(worst) (largest value \(scale))")
+                differ += zip(dots[i], rows[i]).filter { $0.bitPattern != $1.bitPattern }.count
+            }
+            let vl = v == .avx512 ? 16 : v == .avx2 ? 8 : 4, n = C % vl
+            let takes = (v == .avx2 && n >= 1 && n <= 3 || v == .generic && n >= 1 && n <= 2) && (C / vl) % 2 == 0
+            if takes { #expect(differ > 0, "\(v) C\(C): every value bit for bit the row tiles': did the dot tails run?") }
         }
-        let vl = v == .avx512 ? 16 : v == .avx2 ? 8 : 4, n = C % vl
-        let takes = (v == .avx2 && n >= 1 && n <= 3 && (C / vl) % 2 == 0) || (v == .generic && n >= 1 && n <= 2 && (C / vl) % 2 == 0)
-        if takes { #expect(differ > 0, "\(v) C\(C): every value bit for bit the row tiles': did the dot tails run?") }
     }
 }
