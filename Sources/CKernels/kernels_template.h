@@ -543,6 +543,19 @@ typedef struct ck_tile_job {
 // TILE_BF16 added to a kind: the products take bf16 operands.
 enum { TILE_PLAIN, TILE_GATED, TILE_GATED_BACKWARD, TILE_KIND = 3, TILE_BF16 = 4 };
 
+// Output vectors a chunk of the row tiles takes (the gated kind: of a, and
+// as many of g).
+static ALWAYS_INLINE int FN(chunk_vectors)(int kind) { return (kind & TILE_KIND) == TILE_GATED ? CK_MAX(NV_MAX / 2, 1) : NV_MAX; }
+
+// Whether a job also writes bf16 copies of its outputs (only the row tiles do).
+static ALWAYS_INLINE int FN(writes_bf16)(int kind, const FN(tile_job) *j) {
+    switch (kind & TILE_KIND) {
+    case TILE_PLAIN: return j->plain->out16 || j->plain->pos16;
+    case TILE_GATED: return j->gated->z16 || j->gated->s16;
+    default: return j->dpre16 || j->s16;
+    }
+}
+
 static ALWAYS_INLINE TARGET void FN(tile)(int kind, const FN(tile_job) *j, long t, int MR, int NV, const long *off) {
     const int bf = (kind & TILE_BF16) != 0;
     switch (kind & TILE_KIND) {
@@ -583,8 +596,7 @@ static ALWAYS_INLINE TARGET void FN(rows)(int kind, const FN(tile_job) *j, long 
 // Only the output vectors [va, vb) (of VL channels each; the gated kinds: of a
 // and the same of g); product_rows does them all.
 static ALWAYS_INLINE TARGET void FN(product_vectors)(int kind, const FN(tile_job) *j, long t0, long t1, int va, int vb) {
-    const int gated = (kind & TILE_KIND) == TILE_GATED;
-    const int step = gated ? CK_MAX(NV_MAX / 2, 1) : NV_MAX;
+    const int gated = (kind & TILE_KIND) == TILE_GATED, step = FN(chunk_vectors)(kind);
     FN(rb_problem) p = *j->p;
     FN(tile_job) job = *j;
     job.p = &p;
@@ -668,8 +680,7 @@ enum { PRODUCT_WIDE, PRODUCT_FLAT, PRODUCT_HALF, PRODUCT_DOT };
 // of one vector left over cost more than the half tail saved: 0.8× and 0.95×
 // the input gradient alone, against 1.1× at 20 and 36).
 static ALWAYS_INLINE int FN(half_tail)(int kind, int C) {
-    const int step = (kind & TILE_KIND) == TILE_GATED ? CK_MAX(NV_MAX / 2, 1) : NV_MAX;
-    return HALF_TAILS && !(kind & TILE_BF16) && C % VL != 0 && C % VL <= VL / 2 && (C / VL) % step == 0;
+    return HALF_TAILS && !(kind & TILE_BF16) && C % VL != 0 && C % VL <= VL / 2 && (C / VL) % FN(chunk_vectors)(kind) == 0;
 }
 
 // ---- Dot tails: a ragged width's last few channels as dot products -----------------------------
@@ -724,16 +735,13 @@ static ALWAYS_INLINE long FN(dot_floats)(const FN(rb_problem) *p) { return p ? (
 
 // Whether a dot tail takes the last C mod VL channels of this fp32 product.
 static ALWAYS_INLINE int FN(dot_tail)(int kind, const FN(tile_job) *j, int C) {
-    const int n = C % VL, gated = (kind & TILE_KIND) == TILE_GATED, backward = (kind & TILE_KIND) == TILE_GATED_BACKWARD;
+    const int n = C % VL, gated = (kind & TILE_KIND) == TILE_GATED;
     // Only where the other vectors fill whole chunks (as for the half tails):
     // at 25 and 26 channels on AVX2 (3 vectors and a tail) the forward and
     // gated backward products, left with a chunk of one vector, ran 0.92–0.98×
     // the row tiles (the gated forward's chunks are one vector of a and of g).
-    const int step = gated ? CK_MAX(NV_MAX / 2, 1) : NV_MAX;
-    if ((kind & TILE_BF16) || n == 0 || n > DOT_TAIL_MAX || (C / VL) % step != 0 || !ck_dot_tails()) return 0;
-    if (j->plain && (j->plain->out16 || j->plain->pos16)) return 0;
-    if (gated && (j->gated->z16 || j->gated->s16)) return 0;
-    if (backward && (j->dpre16 || j->s16)) return 0;
+    if ((kind & TILE_BF16) || n == 0 || n > DOT_TAIL_MAX || (C / VL) % FN(chunk_vectors)(kind) != 0) return 0;
+    if (!ck_dot_tails() || FN(writes_bf16)(kind, j)) return 0;
     return (gated ? 2 : 1) * n * (FN(dot_floats)(j->p) + FN(dot_floats)(j->p2)) <= DOT_WT;
 }
 
@@ -1232,7 +1240,7 @@ static ALWAYS_INLINE TARGET void FN(row_tiles)(int kind, const FN(tile_job) *j, 
 // of its inner dimension, partial sums through the output rows as the row
 // tiles do it: every output is still one sum in the row tiles' order.
 static ALWAYS_INLINE TARGET int FN(flat_rows)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
-    const int gated = (kind & TILE_KIND) == TILE_GATED, backward = (kind & TILE_KIND) == TILE_GATED_BACKWARD;
+    const int gated = (kind & TILE_KIND) == TILE_GATED;
     const int NW = gated ? 2 : 1, P = FN(flat_period)(C), NPV = FN(flat_vectors)(C), NA = NW * NPV;
     if (C % VL == 0 || NA > FLAT_NA_MAX || P > FLAT_PMAX || (VL - 1) / C + 2 > FLAT_SPAN || !FLAT_KIND_OK(kind & TILE_KIND)) return 0;
     const FN(rb_problem) *p = j->p, *p2 = j->p2;
@@ -1248,9 +1256,7 @@ static ALWAYS_INLINE TARGET int FN(flat_rows)(int kind, const FN(tile_job) *j, l
         const long per = FLAT_WX / (NA * VL);
         blocks = (int)((inner + per - 1) / per);
     }
-    if (j->plain && (j->plain->out16 || j->plain->pos16)) return 0;
-    if (gated && (j->gated->z16 || j->gated->s16)) return 0;
-    if (backward && (j->dpre16 || j->s16)) return 0;
+    if (FN(writes_bf16)(kind, j)) return 0;
     float wx[FLAT_WX] __attribute__((aligned(64)));  // whole cache lines: each spread weight vector one line
     vec bias[FLAT_NA_MAX];
     const float *b = gated ? j->gated->bias : j->plain ? j->plain->bias : 0;
@@ -1720,6 +1726,14 @@ static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, 
 #ifndef FEW_NV
 #define FEW_NV (NV_MAX >= 4 ? 8 : 5)
 #endif
+// Row t's products into one set of sums.
+static ALWAYS_INLINE TARGET void FN(wg_few_row)(vec *acc, const float *x, long ldx, const float *dout, long lddo, long t,
+                                                int NV, int tail, vmask mt) {
+    const vec a = vset1(x[t * ldx]);
+    const float *g = dout + t * lddo;
+    UNROLL for (int v = 0; v < NV; v++) acc[v] = vfma(a, FN(vload_n)(g + v * VL, v == NV - 1 ? tail : VL, mt, vzero()), acc[v]);
+}
+
 static ALWAYS_INLINE TARGET void FN(wg_few_chunk)(float *dw, const float *x, long ldx, const float *dout, long lddo,
                                                   long ta, long tb, int NV, int tail) {
     vec acc[2][FEW_NV];
@@ -1730,16 +1744,8 @@ static ALWAYS_INLINE TARGET void FN(wg_few_chunk)(float *dw, const float *x, lon
     }
     long t = ta;
     for (; t + 2 <= tb; t += 2)
-        UNROLL for (int u = 0; u < 2; u++) {
-            const vec a = vset1(x[(t + u) * ldx]);
-            const float *g = dout + (t + u) * lddo;
-            UNROLL for (int v = 0; v < NV; v++) acc[u][v] = vfma(a, FN(vload_n)(g + v * VL, v == NV - 1 ? tail : VL, mt, vzero()), acc[u][v]);
-        }
-    if (t < tb) {
-        const vec a = vset1(x[t * ldx]);
-        const float *g = dout + t * lddo;
-        UNROLL for (int v = 0; v < NV; v++) acc[0][v] = vfma(a, FN(vload_n)(g + v * VL, v == NV - 1 ? tail : VL, mt, vzero()), acc[0][v]);
-    }
+        UNROLL for (int u = 0; u < 2; u++) FN(wg_few_row)(acc[u], x, ldx, dout, lddo, t + u, NV, tail, mt);
+    if (t < tb) FN(wg_few_row)(acc[0], x, ldx, dout, lddo, t, NV, tail, mt);
     UNROLL for (int v = 0; v < NV; v++) FN(vstore_n)(dw + v * VL, vadd(acc[0][v], acc[1][v]), v == NV - 1 ? tail : VL, mt);
 }
 
@@ -1812,7 +1818,7 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
             // asked for when all go this way); dwt's row c at (k·nsw + c − sw)·Cout.
             if (swap)
                 FN(wg_tiles)(0, FN(address_at)(dwt, ((long)k * nsw - sw) * Cout), Cout, sw, Cin, 0, Cout,
-                             FN(address_at)(inp, -s * ldi), ldi, dout, lddo, ts, tb, 0, pf, swap);
+                             FN(address_at)(inp, -s * ldi), ldi, dout, lddo, ts, tb, 0, pf, 1);
             else if (nsw)
                 FN(wg_few)(dwt + (long)k * nsw * Cout, nsw, Cout, FN(address_at)(inp, -s * ldi + sw), ldi, dout, lddo, ts, tb);
             first_tap = 0;
