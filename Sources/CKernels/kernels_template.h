@@ -1718,53 +1718,85 @@ static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, 
 // dwt[c][o] += Σ_{ta <= t < tb} x[t·ldx + c] · dout[t·lddo + o] for the n <= VL/2
 // input channels c of a ragged last vector (x: their rows, already shifted
 // by the tap) and every output o: each channel's value broadcast against
-// dout's rows along the lanes, FEW_NV vectors of them at once, in two sets
-// of sums over even and odd rows. In the general tiles these were tiles of
-// one row and NV_MAX vectors, whose two FMAs a row each waited for the one
+// dout's rows along the lanes. In the general tiles these were tiles of one
+// row and NV_MAX vectors, whose two FMAs a row each waited for the one
 // before (at 17 -> 34 on Zen 2 the weight gradient, tail included, ran at
-// 0.6× its rate at 16 -> 34).
+// 0.6× its rate at 16 -> 34). Up to FEW_G channels go together, so that
+// each row's vectors of dout are loaded once for all of them (one channel
+// at a time, as this was first written, loaded them once per channel: at
+// 19 -> 19 on Zen 2 the 3-channel tail ran at a third of the kernel's rate);
+// a single channel keeps two sets of sums, over even and odd rows, so that
+// its FMAs do not wait for each other.
 #ifndef FEW_NV
 #define FEW_NV (NV_MAX >= 4 ? 8 : 5)
 #endif
+#define FEW_G 4
+// Vector registers the tile's sums, broadcasts and one loaded vector may take.
+#define FEW_REGS (NV_MAX >= 4 ? 31 : 15)
+// Vectors of dout a tile of G channels takes.
+#define FEW_VECTORS(G) ((G) == 1 ? FEW_NV : CK_MIN(FEW_NV, (FEW_REGS - 1 - (G)) / (G)))
+
 // Row t's products into one set of sums.
-static ALWAYS_INLINE TARGET void FN(wg_few_row)(vec *acc, const float *x, long ldx, const float *dout, long lddo, long t,
-                                                int NV, int tail, vmask mt) {
-    const vec a = vset1(x[t * ldx]);
-    const float *g = dout + t * lddo;
-    UNROLL for (int v = 0; v < NV; v++) acc[v] = vfma(a, FN(vload_n)(g + v * VL, v == NV - 1 ? tail : VL, mt, vzero()), acc[v]);
+static ALWAYS_INLINE TARGET void FN(wg_few_row)(vec acc[][FEW_NV], const float *x, long ldx, const float *dout, long lddo, long t,
+                                                int G, int NV, int tail, vmask mt) {
+    vec a[FEW_G];
+    UNROLL for (int g = 0; g < G; g++) a[g] = vset1(x[t * ldx + g]);
+    const float *row = dout + t * lddo;
+    UNROLL for (int v = 0; v < NV; v++) {
+        const vec b = FN(vload_n)(row + v * VL, v == NV - 1 ? tail : VL, mt, vzero());
+        UNROLL for (int g = 0; g < G; g++) acc[g][v] = vfma(a[g], b, acc[g][v]);
+    }
 }
 
-static ALWAYS_INLINE TARGET void FN(wg_few_chunk)(float *dw, const float *x, long ldx, const float *dout, long lddo,
-                                                  long ta, long tb, int NV, int tail) {
-    vec acc[2][FEW_NV];
+// Channels [0, G) of x into dw's rows (ldw apart), NV vectors of outputs.
+static ALWAYS_INLINE TARGET void FN(wg_few_chunk)(float *dw, long ldw, const float *x, long ldx, const float *dout, long lddo,
+                                                  long ta, long tb, int G, int NV, int tail) {
+    const int S = G == 1 ? 2 : 1;
+    vec acc[2][FEW_G][FEW_NV];
     const vmask mt = vmask_first(tail);
-    UNROLL for (int v = 0; v < NV; v++) {
-        acc[0][v] = FN(vload_n)(dw + v * VL, v == NV - 1 ? tail : VL, mt, vzero());
-        acc[1][v] = vzero();
-    }
+    UNROLL for (int g = 0; g < G; g++)
+        UNROLL for (int v = 0; v < NV; v++) {
+            acc[0][g][v] = FN(vload_n)(dw + g * ldw + v * VL, v == NV - 1 ? tail : VL, mt, vzero());
+            if (S == 2) acc[1][g][v] = vzero();
+        }
     long t = ta;
-    for (; t + 2 <= tb; t += 2)
-        UNROLL for (int u = 0; u < 2; u++) FN(wg_few_row)(acc[u], x, ldx, dout, lddo, t + u, NV, tail, mt);
-    if (t < tb) FN(wg_few_row)(acc[0], x, ldx, dout, lddo, t, NV, tail, mt);
-    UNROLL for (int v = 0; v < NV; v++) FN(vstore_n)(dw + v * VL, vadd(acc[0][v], acc[1][v]), v == NV - 1 ? tail : VL, mt);
+    for (; t + S <= tb; t += S)
+        UNROLL for (int u = 0; u < S; u++) FN(wg_few_row)(acc[u], x, ldx, dout, lddo, t + u, G, NV, tail, mt);
+    if (t < tb) FN(wg_few_row)(acc[0], x, ldx, dout, lddo, t, G, NV, tail, mt);
+    UNROLL for (int g = 0; g < G; g++)
+        UNROLL for (int v = 0; v < NV; v++)
+            FN(vstore_n)(dw + g * ldw + v * VL, S == 2 ? vadd(acc[0][g][v], acc[1][g][v]) : acc[0][g][v],
+                         v == NV - 1 ? tail : VL, mt);
+}
+
+static ALWAYS_INLINE TARGET void FN(wg_few_group)(float *dw, int Cout, const float *x, long ldx, const float *dout, long lddo,
+                                                  long ta, long tb, int G) {
+    const int step = FEW_VECTORS(G);
+    for (int o0 = 0; o0 < Cout; o0 += step * VL) {
+        const int nv = CK_MIN(step, (Cout - o0 + VL - 1) / VL), tail = CK_MIN(VL, Cout - o0 - (nv - 1) * VL);
+        switch (nv) {
+#define FEW_CASE(k) case k: if (k <= FEW_VECTORS(G)) FN(wg_few_chunk)(dw + o0, Cout, x, ldx, dout + o0, lddo, ta, tb, G, k, tail); break;
+        FEW_CASE(1) FEW_CASE(2) FEW_CASE(3) FEW_CASE(4) FEW_CASE(5)
+#if FEW_NV >= 8
+        FEW_CASE(6) FEW_CASE(7) FEW_CASE(8)
+#endif
+#undef FEW_CASE
+        default: break;
+        }
+    }
 }
 
 static TARGET __attribute__((noinline)) void FN(wg_few)(float *dwt, int n, int Cout, const float *x, long ldx,
                                                         const float *dout, long lddo, long ta, long tb) {
-    for (int c = 0; c < n; c++)
-        for (int o0 = 0; o0 < Cout; o0 += FEW_NV * VL) {
-            const int nv = CK_MIN(FEW_NV, (Cout - o0 + VL - 1) / VL), tail = CK_MIN(VL, Cout - o0 - (nv - 1) * VL);
-            float *dw = dwt + (long)c * Cout + o0;
-            switch (nv) {
-#define FEW_CASE(k) case k: FN(wg_few_chunk)(dw, x + c, ldx, dout + o0, lddo, ta, tb, k, tail); break;
-            FEW_CASE(1) FEW_CASE(2) FEW_CASE(3) FEW_CASE(4) FEW_CASE(5)
-#if FEW_NV >= 8
-            FEW_CASE(6) FEW_CASE(7) FEW_CASE(8)
-#endif
-#undef FEW_CASE
-            default: break;
-            }
+    for (int c = 0; c < n; c += FEW_G) {
+        float *dw = dwt + (long)c * Cout;
+        switch (CK_MIN(FEW_G, n - c)) {
+        case 1: FN(wg_few_group)(dw, Cout, x + c, ldx, dout, lddo, ta, tb, 1); break;
+        case 2: FN(wg_few_group)(dw, Cout, x + c, ldx, dout, lddo, ta, tb, 2); break;
+        case 3: FN(wg_few_group)(dw, Cout, x + c, ldx, dout, lddo, ta, tb, 3); break;
+        default: FN(wg_few_group)(dw, Cout, x + c, ldx, dout, lddo, ta, tb, 4); break;
         }
+    }
 }
 
 // Floats of the transposed gradient a call may keep on the stack (64 KiB).

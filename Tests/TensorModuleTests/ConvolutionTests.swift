@@ -49,6 +49,13 @@ import TensorModule
         // takes (avx2: 5 vectors, generic: 5, avx512: 8), and against one.
         Shape(t: 70, cin: 17, cout: 45, k: 2, d: 3),
         Shape(t: 33, cin: 66, cout: 1, k: 1, d: 1),
+        // Tails of 2, 3 and 4 input channels, which go together (avx2: 16 + 2,
+        // 16 + 3 against outputs in two passes, 16 + 4 in three; generic:
+        // 16 + 2; avx512: 64 + 6, a group of 4 and one of 2).
+        Shape(t: 70, cin: 18, cout: 19, k: 2, d: 5),
+        Shape(t: 70, cin: 19, cout: 45, k: 2, d: 3),
+        Shape(t: 65, cin: 20, cout: 38, k: 1, d: 1),
+        Shape(t: 50, cin: 70, cout: 33, k: 2, d: 4),
     ]
 
     /// Inputs with row strides longer than the rows (the padding must be ignored).
