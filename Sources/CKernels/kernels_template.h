@@ -43,8 +43,9 @@
 //                     default) and VREDUCE_ROWS with vreduce_rows(acc): lane r = the sum of
 //                     acc[r]'s lanes, for r < VL
 // and for the weight gradient's swapped input tail:
-//   FEW_NV            (optional) vectors of dout a tile of wg_few takes (two sets of sums
-//                     each, in the registers)
+//   FEW_NV            (optional) vectors of dout a tile of wg_few takes for one input
+//                     channel (two sets of sums each, in the registers); for several
+//                     channels together, as many as FEW_REGS leaves room for
 // and, to compute a ragged width's last vector in vectors half as wide:
 //   HALF_ROWS         (optional) the row tiles of a variant that includes this file with
 //                     CK_TILES_ONLY defined (only the row driver and what it needs) and

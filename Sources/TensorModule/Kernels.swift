@@ -187,8 +187,8 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     /// 40 outputs use 83 % of the lanes instead of 62.5 %), and for a ragged
     /// last vector of a few input channels that would be a chunk of its own
     /// (17 = 16 + 1 on avx2), or always along the input channels. The sums
-    /// agree up to rounding. On the calling
-    /// thread only, so that a test can compare both while others run;
+    /// agree up to rounding. On the calling thread only, so that a test can
+    /// compare both while others run;
     /// `PBTWAVE_WG_SWAP=0` turns the swap off for the whole process (A/B
     /// benchmarks).
     public static func withWeightGradientLanes<T>(alongOutputs: Bool, _ body: () throws -> T) rethrows -> T {
