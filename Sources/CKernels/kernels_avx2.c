@@ -217,7 +217,10 @@ static ALWAYS_INLINE TARGET void vstore_lanes_part(float *p, vec x, int l0, int 
 // Dot tails (see the template): a ragged width's last 1-3 channels as dot
 // products, the 8 rows' accumulators reduced by a tree of horizontal adds.
 // At 4 channels (20 = 16 + 4) the forward and gated forward products ran
-// 0.9× the row tiles on Zen 2; at 3 (19) 1.02–1.2×.
+// 0.9× the row tiles on Zen 2 (with the columns together, 1.0×); at 3 (19)
+// 1.02–1.2×, and with the columns together (Zen 2, T = 384, best of 3)
+// `f 19 19 1` 38.8 → 45.4 GFLOP/s, `b 38 19 19` 49.5 → 60.4, `g 19 38 2`
+// 40.9 → 43.3 against one column at a time.
 #define DOT_TAILS 1
 #define DOT_TAIL_MAX 3
 #define VREDUCE_ROWS 1
@@ -226,6 +229,52 @@ static ALWAYS_INLINE TARGET vec vreduce_rows(const vec *a) {
     __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
     // u0: rows 0-3's sums of lanes 0-3, then of lanes 4-7; u1 the same for rows 4-7.
     return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+// The same tree a group of G rows at a time (G = 1, 2, 4): each group leaves
+// one vector, and vreduce_parts finishes the 8 rows from the 8 / G of them,
+// so that every row's sum is the one vreduce_rows gives.
+#define VREDUCE_GROUPS 1
+static ALWAYS_INLINE TARGET vec vreduce_group(const vec *a, int G) {
+    if (G == 4) return _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    if (G == 2) return _mm256_hadd_ps(a[0], a[1]);
+    return a[0];
+}
+static ALWAYS_INLINE TARGET vec vreduce_parts(const vec *p, int G) {
+    if (G == 1) return vreduce_rows(p);
+    __m256 u0 = G == 4 ? p[0] : _mm256_hadd_ps(p[0], p[1]), u1 = G == 4 ? p[1] : _mm256_hadd_ps(p[2], p[3]);
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// n <= 4 columns of 8 rows (lane r: row r) to and from the first n floats of
+// the rows at base + r·ld, r < m: a 4 × 4 transpose in each 128-bit half, then
+// a row's floats in at most two stores (or loads) rather than one a value.
+#define VCOLUMNS 1
+static ALWAYS_INLINE TARGET void vstore_columns(float *base, long ld, const vec *c, int n, int m) {
+    const __m256 z = _mm256_setzero_ps(), c1 = n > 1 ? c[1] : z, c2 = n > 2 ? c[2] : z, c3 = n > 3 ? c[3] : z;
+    const __m256 t0 = _mm256_unpacklo_ps(c[0], c1), t1 = _mm256_unpackhi_ps(c[0], c1);
+    const __m256 t2 = _mm256_unpacklo_ps(c2, c3), t3 = _mm256_unpackhi_ps(c2, c3);
+    const __m256 r[4] = {_mm256_shuffle_ps(t0, t2, 0x44), _mm256_shuffle_ps(t0, t2, 0xee),
+                         _mm256_shuffle_ps(t1, t3, 0x44), _mm256_shuffle_ps(t1, t3, 0xee)};
+    for (int i = 0; i < 8; i++) {
+        if (i >= m) break;
+        const __m128 x = i < 4 ? _mm256_castps256_ps128(r[i]) : _mm256_extractf128_ps(r[i - 4], 1);
+        if (n == 4) _mm_storeu_ps(base + i * ld, x); else store_part4(base + i * ld, x, n);
+    }
+}
+static ALWAYS_INLINE TARGET void vload_columns(vec *c, const float *base, long ld, int n, int m) {
+    __m256 r[4];
+    for (int i = 0; i < 4; i++) {
+        const __m128 lo = i < m ? (n == 4 ? _mm_loadu_ps(base + i * ld) : load_part4(base + i * ld, n)) : _mm_setzero_ps();
+        const __m128 hi = i + 4 < m ? (n == 4 ? _mm_loadu_ps(base + (i + 4) * ld) : load_part4(base + (i + 4) * ld, n))
+                                    : _mm_setzero_ps();
+        r[i] = _mm256_set_m128(hi, lo);
+    }
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    c[0] = _mm256_shuffle_ps(t0, t2, 0x44);
+    if (n > 1) c[1] = _mm256_shuffle_ps(t0, t2, 0xee);
+    if (n > 2) c[2] = _mm256_shuffle_ps(t1, t3, 0x44);
+    if (n > 3) c[3] = _mm256_shuffle_ps(t1, t3, 0xee);
 }
 
 // A last vector of at most 4 channels in 128-bit vectors (kernels_avx2_half.c).

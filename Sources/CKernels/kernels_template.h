@@ -752,67 +752,110 @@ static ALWAYS_INLINE int FN(dot_tail)(int kind, const FN(tile_job) *j, int C) {
 // a vector is loaded in part.
 static ALWAYS_INLINE int FN(dot_last)(const FN(rb_problem) *p) { return p->kc >= VL ? p->kc - VL : 0; }
 
-// Column `col` of a problem's packed weights along its inner dimension, tap
-// by tap in the vectors dot_mac loads (zero where a lane holds no channel or
-// one an earlier vector took); returns where the next one goes.
-static ALWAYS_INLINE TARGET float *FN(dot_lay_out)(float *wt, const FN(rb_problem) *p, long col) {
+// The tail's n columns go together (the gated forward: a's n, then g's n):
+// each input vector is loaded once for them all and multiplied by n weight
+// vectors, a group of G rows at a time, so that the n·G sums, the n weight
+// vectors and the input vector stay in DOT_REGS registers and each sum has
+// several FMAs in flight. (One column at a time over VL rows, as before,
+// waited on each column's chain of FMAs and its reduction: at 19 input
+// channels 3 columns took as long as the 16 of the row tiles.)
+#ifndef DOT_REGS
+#define DOT_REGS 16
+#endif
+#define DOT_NQ_MAX DOT_TAIL_MAX
+static ALWAYS_INLINE int FN(dot_group)(int NQ) {
+    int g = VL;
+    while (g > 1 && NQ * (g + 1) + 1 > DOT_REGS) g /= 2;
+    return g;
+}
+
+// The columns cols[0 .. NQ) of a problem's packed weights along its inner
+// dimension, tap by tap and vector by vector, the NQ columns' vectors side by
+// side (zero where a lane holds no channel or one an earlier vector took);
+// returns where the next problem's go.
+static ALWAYS_INLINE TARGET float *FN(dot_lay_out)(float *wt, const FN(rb_problem) *p, const long *cols, int NQ) {
     const int nc = FN(dot_nc)(p), last = FN(dot_last)(p);
-    for (int k = 0; k < p->K; k++) {
-        const float *b = p->b + k * p->tapstride + col;
+    for (int k = 0; k < p->K; k++)
         for (int v = 0; v < nc; v++)
-            for (int l = 0; l < VL; l++, wt++) {
-                const int c = v + 1 < nc ? v * VL + l : last + l;
-                *wt = c < p->kc && c >= v * VL ? b[c * p->ldb] : 0.0f;
+            for (int q = 0; q < NQ; q++) {
+                const float *b = p->b + k * p->tapstride + cols[q];
+                for (int l = 0; l < VL; l++, wt++) {
+                    const int c = v + 1 < nc ? v * VL + l : last + l;
+                    *wt = c < p->kc && c >= v * VL ? b[c * p->ldb] : 0.0f;
+                }
             }
-    }
     return wt;
 }
 
-// acc[r] += row t + r's inputs times the column's weights wt, lane by lane,
-// for the rows r < m. `inside`: m = VL and every tap's rows lie inside
-// [lo, hi); else each row of each tap is tested (a tile at the end of the
-// rows, or one whose taps straddle the sequence's start or end), so that
-// every row is the same sum in the same order wherever a call's rows begin
-// and end (threads split the rows).
-static ALWAYS_INLINE TARGET const float *FN(dot_mac)(const FN(rb_problem) *p, const float *wt, long t, int m, int inside,
-                                                     vec *acc) {
+// acc[q][r] += row t + r's inputs times column q's weights, lane by lane, for
+// the rows r < CK_MIN(m, G). `inside`: every tap's rows lie inside [lo, hi);
+// else each row of each tap is tested (a tile at the end of the rows, or one
+// whose taps straddle the sequence's start or end), so that every row is the
+// same sum in the same order wherever a call's rows begin and end (threads
+// split the rows).
+static ALWAYS_INLINE TARGET const float *FN(dot_mac)(const FN(rb_problem) *p, const float *wt, int NQ, int G, long t, int m,
+                                                     int inside, vec acc[][VL]) {
     const int nc = FN(dot_nc)(p), last = FN(dot_last)(p), narrow = p->kc < VL;
     const long lda = p->lda;
     const vmask mk = vmask_first(p->kc);
-    for (int k = 0; k < p->K; k++, wt += nc * VL) {
+    for (int k = 0; k < p->K; k++, wt += nc * NQ * VL) {
         const long r0 = t + (long)(p->K - 1 - k) * p->step;
         const float *a = p->a + r0 * lda;
-        if (!inside) {
-            if (r0 + m - 1 < p->lo || r0 >= p->hi) continue;
-            UNROLL for (int r = 0; r < VL; r++) {
-                if (r >= m || r0 + r < p->lo || r0 + r >= p->hi) continue;
-                for (int v = 0; v + 1 < nc; v++) acc[r] = vfma(vload(a + r * lda + v * VL), vload(wt + v * VL), acc[r]);
-                const vec x = narrow ? FN(vload_n)(a + r * lda, p->kc, mk, vzero()) : vload(a + r * lda + last);
-                acc[r] = vfma(x, vload(wt + (nc - 1) * VL), acc[r]);
-            }
-            continue;
-        }
+        if (!inside && (r0 + CK_MIN(m, G) - 1 < p->lo || r0 >= p->hi)) continue;
         for (int v = 0; v + 1 < nc; v++) {
-            const vec w = vload(wt + v * VL);
-            UNROLL for (int r = 0; r < VL; r++) acc[r] = vfma(vload(a + r * lda + v * VL), w, acc[r]);
+            const float *w = wt + v * NQ * VL;
+            UNROLL for (int r = 0; r < G; r++) {
+                if (!inside && (r >= m || r0 + r < p->lo || r0 + r >= p->hi)) continue;
+                const vec x = vload(a + r * lda + v * VL);
+                UNROLL for (int q = 0; q < NQ; q++) acc[q][r] = vfma(x, vload(w + q * VL), acc[q][r]);
+            }
         }
-        const vec w = vload(wt + (nc - 1) * VL);
-        if (narrow) {
-            UNROLL for (int r = 0; r < VL; r++) acc[r] = vfma(FN(vload_n)(a + r * lda, p->kc, mk, vzero()), w, acc[r]);
-        } else {
-            UNROLL for (int r = 0; r < VL; r++) acc[r] = vfma(vload(a + r * lda + last), w, acc[r]);
+        const float *w = wt + (nc - 1) * NQ * VL;
+        UNROLL for (int r = 0; r < G; r++) {
+            if (!inside && (r >= m || r0 + r < p->lo || r0 + r >= p->hi)) continue;
+            const vec x = narrow ? FN(vload_n)(a + r * lda, p->kc, mk, vzero()) : vload(a + r * lda + last);
+            UNROLL for (int q = 0; q < NQ; q++) acc[q][r] = vfma(x, vload(w + q * VL), acc[q][r]);
         }
     }
     return wt;
 }
 
-// One column over the m rows from t: lane r of the result is row t + r's sum.
-static ALWAYS_INLINE TARGET vec FN(dot_column)(const FN(tile_job) *j, const float *wt, long t, int m, int inside) {
-    vec acc[VL];
-    UNROLL for (int r = 0; r < VL; r++) acc[r] = vzero();
-    wt = FN(dot_mac)(j->p, wt, t, m, inside, acc);
-    if (j->p2) FN(dot_mac)(j->p2, wt, t, m, inside, acc);
-    return vreduce_rows(acc);
+#ifndef VREDUCE_GROUPS
+// A group of G rows' sums as vreduce_rows wants them: one vector a row (a
+// variant may reduce a group to one vector and finish the VL rows from
+// VL / G of them, the same sums; see kernels_avx2.c).
+#define DOT_GROUP_PARTS(G) (G)
+static ALWAYS_INLINE TARGET void FN(dot_group_parts)(vec *part, const vec *acc, int G) {
+    UNROLL for (int r = 0; r < G; r++) part[r] = acc[r];
+}
+static ALWAYS_INLINE TARGET vec vreduce_parts(const vec *part, int G) { (void)G; return vreduce_rows(part); }
+#else
+#define DOT_GROUP_PARTS(G) 1
+static ALWAYS_INLINE TARGET void FN(dot_group_parts)(vec *part, const vec *acc, int G) { part[0] = vreduce_group(acc, G); }
+#endif
+
+// The NQ columns over the m rows from t: lane r of col[q] is row t + r's sum
+// of column q. Groups of G rows leave their sums, partly reduced, in `part`
+// until the VL rows are done; each row's sum is reduced alike wherever it
+// lies.
+static ALWAYS_INLINE TARGET void FN(dot_columns)(const FN(tile_job) *j, const float *wt, int NQ, long t, int m, int inside,
+                                                 vec *col) {
+    const int G = FN(dot_group)(NQ), NP = DOT_GROUP_PARTS(G);
+    vec part[DOT_NQ_MAX][VL];
+    for (int g0 = 0, pi = 0; g0 < VL; g0 += G, pi += NP) {
+        vec acc[DOT_NQ_MAX][VL];
+        UNROLL for (int q = 0; q < NQ; q++) UNROLL for (int r = 0; r < G; r++) acc[q][r] = vzero();
+        if (inside || g0 < m) {
+            const float *w2 = FN(dot_mac)(j->p, wt, NQ, G, t + g0, m - g0, inside, acc);
+            if (j->p2) FN(dot_mac)(j->p2, w2, NQ, G, t + g0, m - g0, inside, acc);
+        }
+        if (G == VL) {
+            UNROLL for (int q = 0; q < NQ; q++) col[q] = vreduce_rows(acc[q]);
+            return;
+        }
+        UNROLL for (int q = 0; q < NQ; q++) FN(dot_group_parts)(part[q] + pi, acc[q], G);
+    }
+    UNROLL for (int q = 0; q < NQ; q++) col[q] = vreduce_parts(part[q], G);
 }
 
 // A column of m <= VL rows from base (row stride ld), and back, a lane at a
@@ -829,90 +872,134 @@ static ALWAYS_INLINE TARGET void FN(column_store)(float *base, long ld, vec v, i
         if (r < m) *base = v[r];
 }
 
-// Column c's epilogue for the m rows from t, from its sums x (the gated
-// forward: x of a, y of g).
-static ALWAYS_INLINE TARGET void FN(dot_epilogue)(int kind, const FN(tile_job) *j, int c, long t, int m, vec x, vec y) {
+// n columns from the first n floats of the m rows from base, and back (a
+// variant may move a row's n floats at once, VCOLUMNS).
+#ifndef VCOLUMNS
+static ALWAYS_INLINE TARGET void vstore_columns(float *base, long ld, const vec *c, int n, int m) {
+    for (int q = 0; q < n; q++) FN(column_store)(base + q, ld, c[q], m);
+}
+static ALWAYS_INLINE TARGET void vload_columns(vec *c, const float *base, long ld, int n, int m) {
+    for (int q = 0; q < n; q++) c[q] = FN(column_load)(base + q, ld, m);
+}
+#endif
+
+// Columns c0 .. c0 + n's epilogue for the m rows from t, from their sums x
+// (the gated forward: x of a, y of g).
+static ALWAYS_INLINE TARGET void FN(dot_epilogue)(int kind, const FN(tile_job) *j, int c0, int n, long t, int m,
+                                                  const vec *x, const vec *y) {
+    vec u[DOT_TAIL_MAX], w[DOT_TAIL_MAX];
     switch (kind & TILE_KIND) {
     case TILE_PLAIN: {
         const FN(plain_out) *o = j->plain;
-        if (o->bias) x = vadd(x, vset1(o->bias[c]));
-        if (o->add) x = vadd(x, FN(column_load)(o->add + t * o->lda + c, o->lda, m));
-        if (o->relu) x = vrelu(x);
-        FN(column_store)(o->out + t * o->ldo + c, o->ldo, x, m);
+        if (o->add) vload_columns(w, o->add + t * o->lda + c0, o->lda, n, m);
+        UNROLL for (int q = 0; q < n; q++) {
+            u[q] = x[q];
+            if (o->bias) u[q] = vadd(u[q], vset1(o->bias[c0 + q]));
+            if (o->add) u[q] = vadd(u[q], w[q]);
+            if (o->relu) u[q] = vrelu(u[q]);
+        }
+        vstore_columns(o->out + t * o->ldo + c0, o->ldo, u, n, m);
         break;
     }
     case TILE_GATED: {
         const FN(gated_out) *o = j->gated;
-        vec th = FN(v_tanh)(vadd(x, vset1(o->bias[c]))), sg = FN(v_sigmoid)(vadd(y, vset1(o->bias[o->P + c])));
-        if (o->gate) {
-            FN(column_store)(o->gate + t * o->ldg + c, o->ldg, th, m);
-            FN(column_store)(o->gate + t * o->ldg + o->D + c, o->ldg, sg, m);
+        vec z[DOT_TAIL_MAX];
+        UNROLL for (int q = 0; q < n; q++) {
+            u[q] = FN(v_tanh)(vadd(x[q], vset1(o->bias[c0 + q])));
+            w[q] = FN(v_sigmoid)(vadd(y[q], vset1(o->bias[o->P + c0 + q])));
+            z[q] = vmul(u[q], w[q]);
         }
-        if (o->z) FN(column_store)(o->z + t * o->ldz + c, o->ldz, vmul(th, sg), m);
+        if (o->gate) {
+            vstore_columns(o->gate + t * o->ldg + c0, o->ldg, u, n, m);
+            vstore_columns(o->gate + t * o->ldg + o->D + c0, o->ldg, w, n, m);
+        }
+        if (o->z) vstore_columns(o->z + t * o->ldz + c0, o->ldz, z, n, m);
         break;
     }
     default: {
         const float *gr = j->gate + t * j->ldg;
-        vec th = FN(column_load)(gr + c, j->ldg, m), sg = FN(column_load)(gr + j->D + c, j->ldg, m);
         const vec one = vset1(1.0f);
-        vec gs = vmul(x, sg);
-        FN(column_store)(j->dpre + t * j->lddp + c, j->lddp, vmul(gs, vsub(one, vmul(th, th))), m);
-        FN(column_store)(j->dpre + t * j->lddp + j->D + c, j->lddp, vmul(vmul(gs, th), vsub(one, sg)), m);
+        vec da[DOT_TAIL_MAX];
+        vload_columns(u, gr + c0, j->ldg, n, m);
+        vload_columns(w, gr + j->D + c0, j->ldg, n, m);
+        UNROLL for (int q = 0; q < n; q++) {
+            vec gs = vmul(x[q], w[q]);
+            da[q] = vmul(gs, vsub(one, vmul(u[q], u[q])));
+            u[q] = vmul(vmul(gs, u[q]), vsub(one, w[q]));
+        }
+        vstore_columns(j->dpre + t * j->lddp + c0, j->lddp, da, n, m);
+        vstore_columns(j->dpre + t * j->lddp + j->D + c0, j->lddp, u, n, m);
         break;
     }
     }
 }
 
 // The tail's n columns from c0 for the m rows from t, each through its
-// kind's epilogue. wt: the laid-out weights, `per` floats a column (the
-// gated forward: a's n columns, then g's).
-static ALWAYS_INLINE TARGET void FN(dot_tile)(int kind, const FN(tile_job) *j, const float *wt, long per, int c0, int n,
+// kind's epilogue. wt: the laid-out weights (the gated forward: a's n
+// columns, then g's).
+static ALWAYS_INLINE TARGET void FN(dot_tile)(int kind, const FN(tile_job) *j, const float *wt, int c0, int n,
                                               long t, int m, int inside) {
     const int gated = (kind & TILE_KIND) == TILE_GATED;
     if ((kind & TILE_KIND) == TILE_GATED_BACKWARD && !j->dpre) return;
-    for (int q = 0; q < n; q++) {
-        vec x = FN(dot_column)(j, wt + q * per, t, m, inside);
-        vec y = gated ? FN(dot_column)(j, wt + (n + q) * per, t, m, inside) : x;
-        FN(dot_epilogue)(kind, j, c0 + q, t, m, x, y);
-    }
+    vec x[DOT_NQ_MAX], y[DOT_NQ_MAX];
+    FN(dot_columns)(j, wt, n, t, m, inside, x);
+    if (gated) FN(dot_columns)(j, wt + n * (FN(dot_floats)(j->p) + FN(dot_floats)(j->p2)), n, t, m, inside, y);
+    FN(dot_epilogue)(kind, j, c0, n, t, m, x, gated ? y : x);
 }
 
 // Whole dot tiles from ta to tb whose every tap lies inside [lo, hi), in a
 // function of their own per kind, so that what a tile needs of the job is
 // worked out once for them all (in one loop with the other tiles it was
 // worked out again each tile: half a tile's time at 17 channels). n: a
-// constant from 1 to 3, or any.
-static ALWAYS_INLINE TARGET void FN(dot_run)(int kind, const FN(tile_job) *j, const float *wt, long per, int c0, int n,
+// constant from 1 to DOT_TAIL_MAX.
+static ALWAYS_INLINE TARGET void FN(dot_run)(int kind, const FN(tile_job) *job, const float *wt, int c0, int n,
                                              long ta, long tb) {
+    // Copies the tiles read instead of the job's own: the stores of vector
+    // types may alias anything, so the job's fields were read again each
+    // tile (a fifth of the tail's instructions at 19 channels).
+    FN(tile_job) jc = *job;
+    FN(rb_problem) p1 = *job->p, p2 = job->p2 ? *job->p2 : p1;
+    FN(plain_out) po;
+    FN(gated_out) go;
+    jc.p = &p1;
+    if (job->p2) jc.p2 = &p2;
+    if ((kind & TILE_KIND) == TILE_PLAIN) { po = *job->plain; jc.plain = &po; }
+    if ((kind & TILE_KIND) == TILE_GATED) { go = *job->gated; jc.gated = &go; }
+    const FN(tile_job) *j = &jc;
     switch (n) {
-    case 1: for (long t = ta; t < tb; t += VL) FN(dot_tile)(kind, j, wt, per, c0, 1, t, VL, 1); break;
-    case 2: for (long t = ta; t < tb; t += VL) FN(dot_tile)(kind, j, wt, per, c0, 2, t, VL, 1); break;
-    case 3: for (long t = ta; t < tb; t += VL) FN(dot_tile)(kind, j, wt, per, c0, 3, t, VL, 1); break;
-    default: for (long t = ta; t < tb; t += VL) FN(dot_tile)(kind, j, wt, per, c0, n, t, VL, 1); break;
+    case 1: for (long t = ta; t < tb; t += VL) FN(dot_tile)(kind, j, wt, c0, 1, t, VL, 1); break;
+    case 2: for (long t = ta; t < tb; t += VL) FN(dot_tile)(kind, j, wt, c0, 2, t, VL, 1); break;
+#if DOT_TAIL_MAX >= 3
+    case 3: for (long t = ta; t < tb; t += VL) FN(dot_tile)(kind, j, wt, c0, 3, t, VL, 1); break;
+#endif
+#if DOT_TAIL_MAX >= 4
+    case 4: for (long t = ta; t < tb; t += VL) FN(dot_tile)(kind, j, wt, c0, 4, t, VL, 1); break;
+#endif
+    default: for (long t = ta; t < tb; t += VL) FN(dot_tile)(kind, j, wt, c0, n, t, VL, 1); break;
     }
 }
-static TARGET __attribute__((noinline)) void FN(dot_run_plain)(const FN(tile_job) *j, const float *wt, long per, int c0, int n,
+static TARGET __attribute__((noinline)) void FN(dot_run_plain)(const FN(tile_job) *j, const float *wt, int c0, int n,
                                                               long ta, long tb) {
-    FN(dot_run)(TILE_PLAIN, j, wt, per, c0, n, ta, tb);
+    FN(dot_run)(TILE_PLAIN, j, wt, c0, n, ta, tb);
 }
-static TARGET __attribute__((noinline)) void FN(dot_run_gated)(const FN(tile_job) *j, const float *wt, long per, int c0, int n,
+static TARGET __attribute__((noinline)) void FN(dot_run_gated)(const FN(tile_job) *j, const float *wt, int c0, int n,
                                                               long ta, long tb) {
-    FN(dot_run)(TILE_GATED, j, wt, per, c0, n, ta, tb);
+    FN(dot_run)(TILE_GATED, j, wt, c0, n, ta, tb);
 }
-static TARGET __attribute__((noinline)) void FN(dot_run_gb)(const FN(tile_job) *j, const float *wt, long per, int c0, int n,
+static TARGET __attribute__((noinline)) void FN(dot_run_gb)(const FN(tile_job) *j, const float *wt, int c0, int n,
                                                            long ta, long tb) {
-    FN(dot_run)(TILE_GATED_BACKWARD, j, wt, per, c0, n, ta, tb);
+    FN(dot_run)(TILE_GATED_BACKWARD, j, wt, c0, n, ta, tb);
 }
 
 // Rows [t0, t1) of the last C mod VL channels in dot tiles (see dot_tail).
 static ALWAYS_INLINE TARGET void FN(dot_rows)(int kind, const FN(tile_job) *j, long t0, long t1, int C) {
     const int n = C % VL, c0 = C - n, NW = (kind & TILE_KIND) == TILE_GATED ? 2 : 1;
-    const long per = FN(dot_floats)(j->p) + FN(dot_floats)(j->p2);
-    float wt[DOT_WT];
-    for (int q = 0; q < NW * n; q++) {
-        const long col = q < n ? c0 + q : j->gated->P + c0 + q - n;
-        float *w = FN(dot_lay_out)(wt + q * per, j->p, col);
-        if (j->p2) FN(dot_lay_out)(w, j->p2, col);
+    float wt[DOT_WT], *w = wt;
+    for (int b = 0; b < NW; b++) {  // the gated forward: a's columns, then g's
+        long cols[DOT_NQ_MAX];
+        for (int q = 0; q < n; q++) cols[q] = b ? j->gated->P + c0 + q : c0 + q;
+        w = FN(dot_lay_out)(w, j->p, cols, n);
+        if (j->p2) w = FN(dot_lay_out)(w, j->p2, cols, n);
     }
     // Tiles from t0 whose every tap lies inside [lo, hi): those from `in0`
     // up to and including `in1`.
@@ -928,14 +1015,21 @@ static ALWAYS_INLINE TARGET void FN(dot_rows)(int kind, const FN(tile_job) *j, l
         if (t >= in0 && t <= in1) {
             const long tb = t + ((in1 - t) / VL + 1) * VL;  // all of them in one run
             switch (kind & TILE_KIND) {
-            case TILE_PLAIN: FN(dot_run_plain)(j, wt, per, c0, n, t, tb); break;
-            case TILE_GATED: FN(dot_run_gated)(j, wt, per, c0, n, t, tb); break;
-            default: FN(dot_run_gb)(j, wt, per, c0, n, t, tb); break;
+            case TILE_PLAIN: FN(dot_run_plain)(j, wt, c0, n, t, tb); break;
+            case TILE_GATED: FN(dot_run_gated)(j, wt, c0, n, t, tb); break;
+            default: FN(dot_run_gb)(j, wt, c0, n, t, tb); break;
             }
             t = tb;
         } else {
             const int m = (int)CK_MIN(VL, t1 - t);
-            FN(dot_tile)(kind, j, wt, per, c0, n, t, m, 0);
+            switch (n) {  // n a constant, as in dot_run, so that the sums stay in registers
+            case 1: FN(dot_tile)(kind, j, wt, c0, 1, t, m, 0); break;
+            case 2: FN(dot_tile)(kind, j, wt, c0, 2, t, m, 0); break;
+#if DOT_TAIL_MAX >= 3
+            case 3: FN(dot_tile)(kind, j, wt, c0, 3, t, m, 0); break;
+#endif
+            default: FN(dot_tile)(kind, j, wt, c0, n, t, m, 0); break;
+            }
             t += m;
         }
     }
