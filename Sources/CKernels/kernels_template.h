@@ -694,10 +694,12 @@ static ALWAYS_INLINE int FN(half_tail)(int kind, int C) {
 // dimension instead: the input rows are loaded whole (input channels along
 // the lanes, as they lie in memory), each column's weights are laid out
 // along the inner dimension once per call (zeros past each tap's channels),
-// and a tile of VL rows × one column keeps one accumulator a row. The VL
+// and a tile of VL rows × the n columns keeps one accumulator a row and
+// column (a group of rows at a time, see dot_group). Each column's VL
 // accumulators reduce to one vector with time along the lanes, in which the
 // epilogue (bias, residual and ReLU; the gated unit; its backward) runs for
-// VL rows at once; its values are read and stored one a row. A column costs
+// VL rows at once; a row's n values are read and stored together where the
+// variant can (VCOLUMNS), else one at a time. A column costs
 // about 1/VL of the FMAs the row tiles spent on the vector (at 1 channel;
 // n/VL at n), plus the reduction. The sums run in another order than the
 // row tiles' (along the lanes, then across them), so the results agree with
@@ -706,8 +708,10 @@ static ALWAYS_INLINE int FN(half_tail)(int kind, int C) {
 // without them).
 //
 // A variant opts in with DOT_TAILS 1 and may set DOT_TAIL_MAX (the most
-// channels a dot tail takes; VL / 2 by default) and define vreduce_rows(acc)
-// (lane r = the sum of acc[r]'s lanes). Only fp32 products without bf16
+// channels a dot tail takes; VL / 2 by default), DOT_REGS (its vector
+// registers) and define vreduce_rows(acc) (lane r = the sum of acc[r]'s
+// lanes), vreduce_group/vreduce_parts (VREDUCE_GROUPS) and
+// vstore_columns/vload_columns (VCOLUMNS). Only fp32 products without bf16
 // copies of their outputs take them. Every row of the tail goes through
 // them (a tile at the end of the rows, or whose taps straddle the
 // sequence's start or end, tests each row), so that a row's value does not
