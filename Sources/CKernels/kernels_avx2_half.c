@@ -23,6 +23,7 @@
 #define MR_MAX 8
 #define MR_OF(nv) ((nv) == 2 ? 6 : 8)
 #define MR_EMU_OF(nv) ((nv) == 2 ? 3 : 8)
+#define UNIT_DIVIDES 1  // as kernels_avx2.c, so that a channel's unit is the same in both
 
 // The vocabulary of kernels_template.h, as far as the row tiles use it.
 typedef __m128 vec;
@@ -42,6 +43,7 @@ static ALWAYS_INLINE TARGET vec vblend_mask(vec fill, vec v, vmask m) { return _
 static ALWAYS_INLINE TARGET vec vadd(vec a, vec b) { return _mm_add_ps(a, b); }
 static ALWAYS_INLINE TARGET vec vsub(vec a, vec b) { return _mm_sub_ps(a, b); }
 static ALWAYS_INLINE TARGET vec vmul(vec a, vec b) { return _mm_mul_ps(a, b); }
+static ALWAYS_INLINE TARGET vec vdiv(vec a, vec b) { return _mm_div_ps(a, b); }
 static ALWAYS_INLINE TARGET vec vfma(vec a, vec b, vec c) { return _mm_fmadd_ps(a, b, c); }
 static ALWAYS_INLINE TARGET vec vfnmadd(vec a, vec b, vec c) { return _mm_fnmadd_ps(a, b, c); }
 static ALWAYS_INLINE TARGET vec vrelu(vec x) { return _mm_max_ps(_mm_setzero_ps(), x); }
