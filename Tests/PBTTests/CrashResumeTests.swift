@@ -55,12 +55,16 @@ import PBTExamples
         var seen: [Int: LineageFields] = [:]
         var kills = 0
         var finishedEarly = false
+        var early = ""  // how a child that ended on its own ended
+        let errorLog = dir.url.appendingPathComponent("child-stderr.txt")
         while kills < 10 {
             let process = Process()
             process.executableURL = executable
             process.arguments = Self.arguments(runDir)
             process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
+            FileManager.default.createFile(atPath: errorLog.path, contents: nil)
+            let errorHandle = try FileHandle(forWritingTo: errorLog)
+            process.standardError = errorHandle
             try process.run()
             // Kill at a random moment once the child is under way (it has
             // completed a trial this time), however loaded the machine is.
@@ -70,8 +74,11 @@ import PBTExamples
             usleep(UInt32(rng.uniformIndex(150_000)))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
+            try? errorHandle.close()
             guard process.terminationReason == .uncaughtSignal else {
                 finishedEarly = true
+                let stderr = (try? String(contentsOf: errorLog, encoding: .utf8)) ?? ""
+                early = "exit status \(process.terminationStatus), \(try Self.completed(runDir)) trials completed, stderr: \(stderr.suffix(2000))"
                 break
             }
             kills += 1
@@ -80,7 +87,7 @@ import PBTExamples
             }
         }
         #expect(kills == 10, "the run finished after \(kills) kills; make it longer")
-        #expect(!finishedEarly)
+        #expect(!finishedEarly, "a child ended before it was killed: \(early)")
         #expect(seen.count >= 10, "progress was made between kills")
 
         let last = try runPBTWave(Self.arguments(runDir))
