@@ -773,7 +773,6 @@ static ALWAYS_INLINE int FN(dot_last)(const FN(rb_problem) *p) { return p->kc >=
 #ifndef DOT_REGS
 #define DOT_REGS 16
 #endif
-#define DOT_NQ_MAX DOT_TAIL_MAX
 static ALWAYS_INLINE int FN(dot_group)(int NQ) {
     int g = VL;
     while (g > 1 && NQ * (g + 1) + 1 > DOT_REGS) g /= 2;
@@ -852,9 +851,9 @@ static ALWAYS_INLINE TARGET void FN(dot_group_parts)(vec *part, const vec *acc, 
 static ALWAYS_INLINE TARGET void FN(dot_columns)(const FN(tile_job) *j, const float *wt, int NQ, long t, int m, int inside,
                                                  vec *col) {
     const int G = FN(dot_group)(NQ), NP = DOT_GROUP_PARTS(G);
-    vec part[DOT_NQ_MAX][VL];
+    vec part[DOT_TAIL_MAX][VL];
     for (int g0 = 0, pi = 0; g0 < VL; g0 += G, pi += NP) {
-        vec acc[DOT_NQ_MAX][VL];
+        vec acc[DOT_TAIL_MAX][VL];
         UNROLL for (int q = 0; q < NQ; q++) UNROLL for (int r = 0; r < G; r++) acc[q][r] = vzero();
         if (inside || g0 < m) {
             const float *w2 = FN(dot_mac)(j->p, wt, NQ, G, t + g0, m - g0, inside, acc);
@@ -952,7 +951,7 @@ static ALWAYS_INLINE TARGET void FN(dot_tile)(int kind, const FN(tile_job) *j, c
                                               long t, int m, int inside) {
     const int gated = (kind & TILE_KIND) == TILE_GATED;
     if ((kind & TILE_KIND) == TILE_GATED_BACKWARD && !j->dpre) return;
-    vec x[DOT_NQ_MAX], y[DOT_NQ_MAX];
+    vec x[DOT_TAIL_MAX], y[DOT_TAIL_MAX];
     FN(dot_columns)(j, wt, n, t, m, inside, x);
     if (gated) FN(dot_columns)(j, wt + n * (FN(dot_floats)(j->p) + FN(dot_floats)(j->p2)), n, t, m, inside, y);
     FN(dot_epilogue)(kind, j, c0, n, t, m, x, gated ? y : x);
@@ -1007,7 +1006,7 @@ static ALWAYS_INLINE TARGET void FN(dot_rows)(int kind, const FN(tile_job) *j, l
     const int n = C % VL, c0 = C - n, NW = (kind & TILE_KIND) == TILE_GATED ? 2 : 1;
     float wt[DOT_WT], *w = wt;
     for (int b = 0; b < NW; b++) {  // the gated forward: a's columns, then g's
-        long cols[DOT_NQ_MAX];
+        long cols[DOT_TAIL_MAX];
         for (int q = 0; q < n; q++) cols[q] = b ? j->gated->P + c0 + q : c0 + q;
         w = FN(dot_lay_out)(w, j->p, cols, n);
         if (j->p2) w = FN(dot_lay_out)(w, j->p2, cols, n);
