@@ -125,8 +125,11 @@ def fail_early(mode, trial_dir):
         if mode == "hang":
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1e6)"])
-        with open(os.path.join(trial_dir, "pids.txt"), "w") as file:
+        # Written whole, then renamed: a reader never sees a partial file.
+        path = os.path.join(trial_dir, "pids.txt")
+        with open(path + ".part", "w") as file:
             file.write(f"{os.getpid()}\n{child.pid}\n")
+        os.replace(path + ".part", path)
         while True:
             time.sleep(3600)
 

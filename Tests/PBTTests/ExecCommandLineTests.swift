@@ -63,10 +63,14 @@ import Testing
             }
             return files
         }
-        #expect(eventually(within: 60) { pidFiles().count == 3 })
-        let pids = pidFiles().flatMap { file in
-            ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { pid_t($0) }
+        func readPids() -> [pid_t] {
+            pidFiles().flatMap { file in
+                ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n").compactMap { pid_t($0) }
+            }
         }
+        // Each program writes its own pid and its child's.
+        #expect(eventually(within: 60) { readPids().count == 6 })
+        let pids = readPids()
         kill(process.processIdentifier, SIGINT)
         let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
