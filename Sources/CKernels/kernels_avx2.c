@@ -24,6 +24,11 @@
 // alternating) the gated forward ran 1.03–1.05× as fast at 16, 24 and 32
 // channels, and the quotient is rounded once, not approximated.
 #define UNIT_DIVIDES 1
+// Ragged last vectors of 5-7 input channels too go the weight gradient's
+// swapped way (wg_few): on Zen 2 (T 8192, best of 20, against the tiles
+// with the inputs along the lanes) 21 -> 42 K 2 1.16×, 22 -> 44 1.15×,
+// 23 -> 46 1.22×, 21 -> 21 K 1 1.15×, 37 -> 74 1.15×, 39 -> 78 1.15×.
+#define WG_TAIL_SWAP_MAX 7
 
 typedef __m256 vec;
 typedef __m256i vmask;

@@ -1906,6 +1906,11 @@ static TARGET __attribute__((noinline)) void FN(wg_few)(float *dwt, int n, int C
 
 // Floats of the transposed gradient a call may keep on the stack (64 KiB).
 #define WG_SWAP_MAX 16384
+// The most input channels a ragged last vector may have to go the swapped
+// way (see conv_backward_weight); a variant may allow more.
+#ifndef WG_TAIL_SWAP_MAX
+#define WG_TAIL_SWAP_MAX (VL / 2)
+#endif
 
 static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
                                             const float *dout, long lddo, const float *inp, long ldi,
@@ -1918,11 +1923,12 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
     // dout's rows, into the gradient transposed, dwT[k][c][o], added to
     // dweight at the end.
     const int cfull = Cin / VL * VL, ntail = Cin - cfull;
-    const int tail_swap = ck_wg_swap() && ntail > 0 && ntail <= VL / 2 && cfull > 0
+    const int tail_swap = ck_wg_swap() && ntail > 0 && ntail <= WG_TAIL_SWAP_MAX && cfull > 0
                           && (cfull / VL) % NV_MAX == 0 && (long)K * ntail * Cout <= WG_SWAP_MAX;
     const int swap = !tail_swap && ck_wg_swap() && (long)K * Cin * Cout <= WG_SWAP_MAX
                      && 5 * FN(lanes_used_permille)(Cout) > 6 * FN(lanes_used_permille)(Cin);
-    // A ragged last vector of at most VL/2 input channels that would be a
+    // A ragged last vector of at most WG_TAIL_SWAP_MAX input channels (VL/2
+    // unless the variant says otherwise) that would be a
     // chunk of its own (the whole vectors before it fill chunks of NV_MAX:
     // Cin = 17 on AVX2, 16 + 1) would have tiles that load one vector, mostly
     // idle lanes, and broadcast a dout value per FMA. Its few channels go the

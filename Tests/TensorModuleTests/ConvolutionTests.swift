@@ -56,6 +56,11 @@ import TensorModule
         Shape(t: 70, cin: 19, cout: 45, k: 2, d: 3),
         Shape(t: 65, cin: 20, cout: 38, k: 1, d: 1),
         Shape(t: 50, cin: 70, cout: 33, k: 2, d: 4),
+        // Tails of 5, 6 and 7 input channels, which avx2 takes the swapped
+        // way too (16 + 5 against outputs in several passes, 16 + 6, 32 + 7).
+        Shape(t: 90, cin: 21, cout: 42, k: 2, d: 40),
+        Shape(t: 70, cin: 22, cout: 22, k: 1, d: 1),
+        Shape(t: 70, cin: 39, cout: 26, k: 2, d: 3),
     ]
 
     /// Inputs with row strides longer than the rows (the padding must be ignored).
