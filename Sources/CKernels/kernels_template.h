@@ -1038,6 +1038,9 @@ static ALWAYS_INLINE TARGET void FN(dot_rows)(int kind, const FN(tile_job) *j, l
 #if DOT_TAIL_MAX >= 3
             case 3: FN(dot_tile)(kind, j, wt, c0, 3, t, m, 0); break;
 #endif
+#if DOT_TAIL_MAX >= 4
+            case 4: FN(dot_tile)(kind, j, wt, c0, 4, t, m, 0); break;
+#endif
             default: FN(dot_tile)(kind, j, wt, c0, n, t, m, 0); break;
             }
             t += m;
