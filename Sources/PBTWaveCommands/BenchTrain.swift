@@ -79,7 +79,8 @@ struct BenchTrain: ParsableCommand {
         let widths = "R\(config.residualChannels) D\(config.dilationChannels) S\(config.skipChannels) H\(config.headChannels)"
         print("kernels: \(kernels), chosen from CPUID (supported: \(Kernels.supported.map(\.rawValue).joined(separator: ", ")))")
         if kernels.variant == .avx2 {
-            let why = Kernels.halfTailsOverride ?? "this core's FMA units are \(Kernels.fmaUnitsHalfWidth ? 128 : 256) bits wide, measured at start"
+            let why = Kernels.halfTailsOverride ?? "this core's FMA units are \(Kernels.fmaUnitsHalfWidth ? 128 : 256) bits wide, "
+                + (Kernels.fmaUnitsHalfWidthFromCPUID == nil ? "measured at start" : "known from CPUID")
             print("half tails (a ragged width's last ≤ 4 channels in 128-bit vectors): \(Kernels.halfTails ? "on" : "off") (\(why))")
         }
         if kernels.variant == .avx2 || kernels.variant == .generic {

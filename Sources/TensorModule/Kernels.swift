@@ -169,7 +169,8 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// Whether this core runs a 256-bit FMA at half the rate of a 128-bit
-    /// one (FMA units 128 bits wide, as AMD's Zen 1's), measured once by
+    /// one (FMA units 128 bits wide, as AMD's Zen 1's): from CPUID where
+    /// ``fmaUnitsHalfWidthFromCPUID`` knows the core, else measured once by
     /// timing both; false without AVX2. The avx2 kernels tune ragged widths
     /// by it: the half tails' default, and whether the plain products and
     /// the gated backward take flat tiles (they do on 256-bit units, at 12
@@ -179,6 +180,22 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     public static var fmaUnitsHalfWidth: Bool {
         get { ck_fma_half_width() != 0 }
         set { ck_set_fma_half_width(newValue ? 1 : 0) }
+    }
+
+    /// What CPUID's vendor, family and model say of this core's FMA units:
+    /// true for 128 bits (AMD's Zen and Zen+, Hygon's Dhyana), false for
+    /// 256 or more (AMD's Zen 2 to Zen 5), nil for other cores, whose width
+    /// ``fmaUnitsHalfWidth`` times instead.
+    public static var fmaUnitsHalfWidthFromCPUID: Bool? {
+        fmaUnitsHalfWidth(vendor: nil, family: 0, model: 0)
+    }
+
+    /// The same for a given CPUID vendor string ("AuthenticAMD"), family
+    /// and model (with their extended fields added, as the manuals count
+    /// them); a nil vendor asks this machine's CPUID.
+    public static func fmaUnitsHalfWidth(vendor: String?, family: Int, model: Int) -> Bool? {
+        let answer = vendor.map { ck_fma_half_width_of($0, Int32(family), Int32(model)) } ?? ck_fma_half_width_from_cpuid()
+        return answer < 0 ? nil : answer != 0
     }
 
     /// Runs `body` with the fp32 weight gradients' vector lanes along the

@@ -95,14 +95,41 @@ import TensorModule
         }
     }
 
-    /// The FMA units' width is measured once, and sets the half tails'
-    /// default (unless PBTWAVE_HALF_TAILS says otherwise).
+    /// The FMA units' width is known once (from CPUID where it knows the
+    /// core, else timed), and sets the half tails' default (unless
+    /// PBTWAVE_HALF_TAILS says otherwise).
     @Test func halfTailsFollowTheFMAUnitsWidth() {
         let measured = Kernels.fmaUnitsHalfWidth
         #expect(Kernels.fmaUnitsHalfWidth == measured, "a second reading measured again and disagreed")
+        if let known = Kernels.fmaUnitsHalfWidthFromCPUID {
+            #expect(measured == known, "CPUID says \(known ? 128 : 256)-bit FMA units, yet the kernels tune for the other kind")
+        }
         if !Kernels.supported.contains(.avx2) { #expect(!measured, "no AVX2, yet 128-bit FMA units reported") }
         if Kernels.halfTailsOverride == nil {
             #expect(Kernels.halfTails == measured, "half tails \(Kernels.halfTails) on FMA units \(measured ? "half" : "full") width")
+        }
+    }
+
+    /// CPUID's vendor, family and model give the FMA units' width of the
+    /// cores whose width is known (the manuals' family and model numbers),
+    /// and nothing for the others, which are timed.
+    @Test func fmaUnitsWidthOfKnownCores() {
+        let half: [(String, Int, Int)] = [("AuthenticAMD", 0x17, 0x01), ("AuthenticAMD", 0x17, 0x08), ("AuthenticAMD", 0x17, 0x11),
+                                          ("AuthenticAMD", 0x17, 0x18), ("AuthenticAMD", 0x17, 0x20), ("AuthenticAMD", 0x15, 0x60),
+                                          ("HygonGenuine", 0x18, 0x00)]
+        let full: [(String, Int, Int)] = [("AuthenticAMD", 0x17, 0x31), ("AuthenticAMD", 0x17, 0x60), ("AuthenticAMD", 0x17, 0x71),
+                                          ("AuthenticAMD", 0x19, 0x01), ("AuthenticAMD", 0x19, 0x61), ("AuthenticAMD", 0x19, 0x11),
+                                          ("AuthenticAMD", 0x1a, 0x02), ("AuthenticAMD", 0x1a, 0x44)]
+        let unknown: [(String, Int, Int)] = [("GenuineIntel", 6, 0x8f), ("GenuineIntel", 6, 0xbe), ("AuthenticAMD", 0x10, 0x04),
+                                             ("HygonGenuine", 0x19, 0x00), ("CentaurHauls", 7, 0x3b)]
+        for (vendor, family, model) in half {
+            #expect(Kernels.fmaUnitsHalfWidth(vendor: vendor, family: family, model: model) == true, "\(vendor) \(family) \(model)")
+        }
+        for (vendor, family, model) in full {
+            #expect(Kernels.fmaUnitsHalfWidth(vendor: vendor, family: family, model: model) == false, "\(vendor) \(family) \(model)")
+        }
+        for (vendor, family, model) in unknown {
+            #expect(Kernels.fmaUnitsHalfWidth(vendor: vendor, family: family, model: model) == nil, "\(vendor) \(family) \(model)")
         }
     }
 

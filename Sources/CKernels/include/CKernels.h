@@ -201,13 +201,21 @@ void ck_set_dot_tails(int on);
 int ck_dot_tails(void);
 
 /// 1 if this core runs a 256-bit FMA at half the rate of a 128-bit one
-/// (its FMA units are 128 bits wide, as AMD's Zen 1's), measured once by
-/// timing both (about a millisecond); 0 otherwise, and without AVX2. The
-/// avx2 kernels tune ragged widths by it (the half tails' default, the flat
-/// tiles' kinds). ck_set_fma_half_width overrides the answer (-1: measure
+/// (its FMA units are 128 bits wide, as AMD's Zen 1's); 0 otherwise, and
+/// without AVX2. Known cores from CPUID (ck_fma_half_width_from_cpuid),
+/// others measured once by timing both (about a millisecond). The avx2
+/// kernels tune ragged widths by it (the half tails' default, the flat
+/// tiles' kinds). ck_set_fma_half_width overrides the answer (-1: ask
 /// again), for tests of the other kind of core's paths.
 int ck_fma_half_width(void);
 void ck_set_fma_half_width(int half);
+/// What CPUID's vendor, family and model say of the FMA units' width: 1
+/// (128 bits: AMD's Zen and Zen+, Hygon's Dhyana), 0 (256 bits or more:
+/// AMD's Zen 2 to Zen 5), -1 (not known: timed instead). The _of form
+/// takes them as given (family and model with their extended fields added,
+/// as the manuals count them), for tests.
+int ck_fma_half_width_from_cpuid(void);
+int ck_fma_half_width_of(const char *vendor, int family, int model);
 
 /// Whether the fp32 weight gradients may put the output channels along the
 /// vector lanes when those fill them better than the input channels (20
