@@ -3,7 +3,8 @@
 // 8 × 1. A ragged width's last vector is loaded and stored in pieces (VPART),
 // and computed in 128-bit vectors where it holds at most 4 channels (HALF_ROWS,
 // on cores whose FMA units are 128 bits wide), else as dot products where it
-// holds 1-3 (DOT_TAILS).
+// holds 1-4 (DOT_TAILS; at 12 and 20 channels, where flat tiles apply, only
+// products with a long inner dimension).
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
@@ -223,15 +224,27 @@ static ALWAYS_INLINE TARGET void vstore_lanes_part(float *p, vec x, int l0, int 
     if (l1 > 4) store_half_lanes(p + 4, _mm256_extractf128_ps(x, 1), (l0 > 4 ? l0 - 4 : 0), l1 - 4);
 }
 
-// Dot tails (see the template): a ragged width's last 1-3 channels as dot
+// Dot tails (see the template): a ragged width's last 1-4 channels as dot
 // products, the 8 rows' accumulators reduced by a tree of horizontal adds.
-// At 4 channels (20 = 16 + 4) the forward and gated forward products ran
-// 0.9× the row tiles on Zen 2 (with the columns together, 1.0×); at 3 (19)
-// 1.02–1.2×, and with the columns together (Zen 2, T = 384, best of 3)
-// `f 19 19 1` 38.8 → 45.4 GFLOP/s, `b 38 19 19` 49.5 → 60.4, `g 19 38 2`
-// 40.9 → 43.3 against one column at a time.
+// At 3 (19) 1.02–1.2× the row tiles on Zen 2, and with the columns together
+// (Zen 2, T = 384, best of 3) `f 19 19 1` 38.8 → 45.4 GFLOP/s, `b 38 19 19`
+// 49.5 → 60.4, `g 19 38 2` 40.9 → 43.3 against one column at a time. At 4
+// (Zen 2, C harness, T 384, best of 3, against the row tiles): `i 36 72 2`
+// 81.6 → 93.2, `i 36 256 1` 79.3 → 90.4, `b 72 36 36` 62.6 → 70.8, `f 360
+// 36 1` 69.4 → 76.6, `f 36 36 1` 59.4 → 63.3, `f 52 52 1` 68.8 → 72.3, `g
+// 36 72 2` 62.2 → 63.2; at 12 and 20, where flat tiles apply, see
+// DOT_BEFORE_FLAT.
 #define DOT_TAILS 1
-#define DOT_TAIL_MAX 3
+#define DOT_TAIL_MAX 4
+// A product with a dot tail and an inner dimension of at least this many
+// channels takes it rather than the flat tiles (see flat_rows): against
+// flat tiles at 20 outputs, `i 20 40 2` 68.5 → 80.1, `i 20 256 1` 64.2 →
+// 86.8, `f 400 20 1` 66.0 → 84.0, `f 60 20 1` 61.3 → 70.2, `b 40 20 20`
+// 57.9 → 60.9, `f 40 20 1` 57.8 → 61.5, `i 12 24 2` 58.4 → 66.5; `i 20 20
+// 2` (40) 64.4 and 64.2; `f 20 20 1` 48.4 → 43.5 and `f 12 12 1` 36.3 →
+// 31.2 (the flat tiles' gain) stay flat, as does the gated forward (`g 20
+// 40 2` 47.9 → 44.3).
+#define DOT_BEFORE_FLAT 40
 #define VREDUCE_ROWS 1
 static ALWAYS_INLINE TARGET vec vreduce_rows(const vec *a) {
     __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));

@@ -1365,6 +1365,11 @@ static ALWAYS_INLINE TARGET int FN(flat_rows)(int kind, const FN(tile_job) *j, l
         blocks = (int)((inner + per - 1) / per);
     }
     if (FN(writes_bf16)(kind, j)) return 0;
+#ifdef DOT_BEFORE_FLAT
+    // A long inner dimension pays for a dot tail's reductions better than
+    // for the flat tiles' blends (see the variant's DOT_BEFORE_FLAT).
+    if (!gated && inner >= DOT_BEFORE_FLAT && FN(dot_tail)(kind, j, C)) return 0;
+#endif
     float wx[FLAT_WX] __attribute__((aligned(64)));  // whole cache lines: each spread weight vector one line
     vec bias[FLAT_NA_MAX];
     const float *b = gated ? j->gated->bias : j->plain ? j->plain->bias : 0;

@@ -149,7 +149,7 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// Whether the variants that have them (avx2, generic) compute a ragged
-    /// width's last few channels (up to 3 of 8 on avx2, 2 of 4 on generic:
+    /// width's last few channels (up to 4 of 8 on avx2, 2 of 4 on generic:
     /// 17 = 16 + 1) as dot products along the inner dimension, rather than
     /// in a vector of their own with mostly idle lanes. The sums run in
     /// another order, so the results agree with the row tiles' to within

@@ -193,9 +193,10 @@ void ck_set_half_tails(int on);
 int ck_half_tails(void);
 
 /// Whether the variants that have them (avx2, generic) compute a ragged
-/// width's last few channels (1–3 of 8 on avx2, 1–2 of 4 on generic:
+/// width's last few channels (1–4 of 8 on avx2, 1–2 of 4 on generic:
 /// 17 = 16 + 1) as dot products along the inner dimension (see "Dot tails"
-/// in kernels_template.h). On by default (PBTWAVE_DOT_TAILS=0: off); the
+/// in kernels_template.h; on avx2 at 12 and 20 channels only products with
+/// an inner dimension of 40 or more, the others take flat tiles). On by default (PBTWAVE_DOT_TAILS=0: off); the
 /// results agree with the row tiles' to within rounding.
 void ck_set_dot_tails(int on);
 int ck_dot_tails(void);
