@@ -180,6 +180,12 @@ import TensorModule
         Shape(rows: 23, d: 32, s: 64, r: 32, layers: 3, layer: 2, residual: false),
         Shape(rows: 50, d: 24, s: 48, r: 24, layers: 4, layer: 3, residual: true),
         Shape(rows: 17, d: 5, s: 7, r: 3, layers: 2, layer: 1, residual: true),
+        // Ragged gate widths whose last channels avx2 computes as dot
+        // products (16 + 1; 16 + 4, before the flat tiles: 60 inner), and
+        // 16 + 5 in row tiles with a ragged vector.
+        Shape(rows: 41, d: 17, s: 34, r: 17, layers: 3, layer: 2, residual: false),
+        Shape(rows: 50, d: 20, s: 40, r: 20, layers: 2, layer: 1, residual: true),
+        Shape(rows: 45, d: 21, s: 42, r: 21, layers: 2, layer: 0, residual: true),
     ]
 
     /// L = Σ dskip ⊙ (z·W_skip,lᵀ) + Σ dres ⊙ (z·W_resᵀ) with z the gated unit
