@@ -183,7 +183,7 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// What CPUID's vendor, family and model say of this core's FMA units:
-    /// true for 128 bits (AMD's Zen and Zen+, Hygon's Dhyana), false for
+    /// true for 128 bits (AMD's Zen, Zen+ and Excavator, Hygon's Dhyana), false for
     /// 256 or more (AMD's Zen 2 to Zen 5), nil for other cores, whose width
     /// ``fmaUnitsHalfWidth`` times instead.
     public static var fmaUnitsHalfWidthFromCPUID: Bool? {

@@ -196,8 +196,9 @@ int ck_half_tails(void);
 /// width's last few channels (1–4 of 8 on avx2, 1–2 of 4 on generic:
 /// 17 = 16 + 1) as dot products along the inner dimension (see "Dot tails"
 /// in kernels_template.h; on avx2 at 12 and 20 channels only products with
-/// an inner dimension of 40 or more, the others take flat tiles). On by default (PBTWAVE_DOT_TAILS=0: off); the
-/// results agree with the row tiles' to within rounding.
+/// an inner dimension of 40 or more, the others take flat tiles). On by
+/// default (PBTWAVE_DOT_TAILS=0: off); the results agree with the row
+/// tiles' to within rounding.
 void ck_set_dot_tails(int on);
 int ck_dot_tails(void);
 
@@ -211,7 +212,7 @@ int ck_dot_tails(void);
 int ck_fma_half_width(void);
 void ck_set_fma_half_width(int half);
 /// What CPUID's vendor, family and model say of the FMA units' width: 1
-/// (128 bits: AMD's Zen and Zen+, Hygon's Dhyana), 0 (256 bits or more:
+/// (128 bits: AMD's Zen, Zen+ and Excavator, Hygon's Dhyana), 0 (256 bits or more:
 /// AMD's Zen 2 to Zen 5), -1 (not known: timed instead). The _of form
 /// takes them as given (family and model with their extended fields added,
 /// as the manuals count them), for tests.
