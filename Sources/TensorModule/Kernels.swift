@@ -186,17 +186,17 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     /// true for 128 bits (AMD's Zen, Zen+ and Excavator, Hygon's Dhyana), false for
     /// 256 or more (AMD's Zen 2 to Zen 5), nil for other cores, whose width
     /// ``fmaUnitsHalfWidth`` times instead.
-    public static var fmaUnitsHalfWidthFromCPUID: Bool? {
-        fmaUnitsHalfWidth(vendor: nil, family: 0, model: 0)
-    }
+    public static var fmaUnitsHalfWidthFromCPUID: Bool? { knownWidth(ck_fma_half_width_from_cpuid()) }
 
     /// The same for a given CPUID vendor string ("AuthenticAMD"), family
     /// and model (with their extended fields added, as the manuals count
-    /// them); a nil vendor asks this machine's CPUID.
-    public static func fmaUnitsHalfWidth(vendor: String?, family: Int, model: Int) -> Bool? {
-        let answer = vendor.map { ck_fma_half_width_of($0, Int32(family), Int32(model)) } ?? ck_fma_half_width_from_cpuid()
-        return answer < 0 ? nil : answer != 0
+    /// them).
+    public static func fmaUnitsHalfWidth(vendor: String, family: Int, model: Int) -> Bool? {
+        knownWidth(ck_fma_half_width_of(vendor, Int32(family), Int32(model)))
     }
+
+    /// The C functions' answer (1: 128 bits, 0: wider, -1: not known) as an optional.
+    private static func knownWidth(_ answer: Int32) -> Bool? { answer < 0 ? nil : answer != 0 }
 
     /// Runs `body` with the fp32 weight gradients' vector lanes along the
     /// output channels where those fill the vectors more than 1.2 times as
