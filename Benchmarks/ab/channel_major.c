@@ -1,0 +1,303 @@
+// A prototype, not a kernel of PBTWave: the layer products with time along
+// the lanes (channel-major rows: row c holds channel c for every t, so a
+// vector is 8 consecutive times of one channel and no width leaves a ragged
+// vector). It measures what Sources/CKernels would gain from that layout
+// before the model is rewritten for it; Benchmarks/ab/layout.sh runs it
+// beside kernel.c (the same products on the model's rows, time-major).
+// AVX2 + FMA only; T a multiple of 16; rows padded with zeros before t = 0.
+//
+//   channel_major OP CIN COUT K T D [check]
+//   OP as kernel.c's: f forward (out = out + b + W∗x), g gated forward
+//   (COUT = 2D; writes tanh a, σ g and z), w weight gradient (T split in
+//   blocks of 512), b the gated backward product (CIN = S, COUT = D, K = R:
+//   dz from S + R rows, then the unit's backward). The input gradient is a
+//   forward with its dimensions swapped (f 2D R 2 for kernel.c's i R 2D 2).
+//   With `check`, one call against plain loops in double: prints the largest
+//   error and exits 1 above 1e-4.
+// Tiles: 6 output rows × 2 vectors (f, b), 2 gate pairs × 2 vectors (g: 3
+// pairs spill under clang), 4 × 3 rows (w, one vector of partial sums each,
+// summed across the lanes at the end).
+#include <immintrin.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef __m256 vec;
+#define VL 8
+#ifdef __clang__
+#define UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define UNROLL _Pragma("GCC unroll 16")
+#endif
+#define AI inline __attribute__((always_inline))
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+static AI vec vset1(float x) { return _mm256_set1_ps(x); }
+static AI vec vfma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+
+static AI vec scaled_tanh(vec x, float a, float s, float add) {
+    const float c = 7.99881172180175781f / a, a2 = a * a, sa = s * a;
+    x = _mm256_min_ps(vset1(c), _mm256_max_ps(vset1(-c), x));
+    vec x2 = _mm256_mul_ps(x, x);
+    vec p = vset1(-2.76076847742355e-16f * sa * a2 * a2 * a2 * a2 * a2 * a2);
+    p = vfma(p, x2, vset1(2.00018790482477e-13f * sa * a2 * a2 * a2 * a2 * a2));
+    p = vfma(p, x2, vset1(-8.60467152213735e-11f * sa * a2 * a2 * a2 * a2));
+    p = vfma(p, x2, vset1(5.12229709037114e-08f * sa * a2 * a2 * a2));
+    p = vfma(p, x2, vset1(1.48572235717979e-05f * sa * a2 * a2));
+    p = vfma(p, x2, vset1(6.37261928875436e-04f * sa * a2));
+    p = vfma(p, x2, vset1(4.89352455891786e-03f * sa));
+    vec q = vset1(1.19825839466702e-06f * a2 * a2 * a2);
+    q = vfma(q, x2, vset1(1.18534705686654e-04f * a2 * a2));
+    q = vfma(q, x2, vset1(2.26843463243900e-03f * a2));
+    q = vfma(q, x2, vset1(4.89352518554385e-03f));
+    vec y = _mm256_div_ps(_mm256_mul_ps(p, x), q);
+    return add != 0.0f ? _mm256_add_ps(y, vset1(add)) : y;
+}
+
+// out[o][t] = add[o][t] + b[o] + Σ_k Σ_c w[(o·K + k)·Cin + c] · x[c][t − s_k], t in [0, T), T % (VL·NT) == 0.
+// Tile: MR output rows × NT time vectors.
+#define NT 2
+#define MRF 6
+#ifndef GP
+#define GP 2
+#endif
+static AI void f_tile(float *out, long ldo, const float *x, long ldx, const float *w, const float *b,
+                      int Cin, int K, long d, int o0, int MR, long t) {
+    vec acc[MRF][NT];
+    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = _mm256_add_ps(_mm256_loadu_ps(out + (o0 + i) * ldo + t + j * VL), vset1(b[o0 + i]));
+    for (int k = 0; k < K; k++) {
+        const long s = (long)(K - 1 - k) * d;
+        for (int c = 0; c < Cin; c++) {
+            const float *xr = x + c * ldx + t - s;
+            vec xv[NT];
+            UNROLL for (int j = 0; j < NT; j++) xv[j] = _mm256_loadu_ps(xr + j * VL);
+            UNROLL for (int i = 0; i < MR; i++) {
+                vec wv = vset1(w[((long)(o0 + i) * K + k) * Cin + c]);
+                UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vfma(wv, xv[j], acc[i][j]);
+            }
+        }
+    }
+    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) _mm256_storeu_ps(out + (o0 + i) * ldo + t + j * VL, acc[i][j]);
+}
+static void cm_forward(float *out, long ldo, const float *x, long ldx, const float *w, const float *b,
+                       long T, int Cin, int Cout, int K, long d) {
+    for (long t = 0; t < T; t += NT * VL) {
+        int o = 0;
+        for (; o + 6 <= Cout; o += 6) f_tile(out, ldo, x, ldx, w, b, Cin, K, d, o, 6, t);
+        switch (Cout - o) {
+        case 5: f_tile(out, ldo, x, ldx, w, b, Cin, K, d, o, 5, t); break;
+        case 4: f_tile(out, ldo, x, ldx, w, b, Cin, K, d, o, 4, t); break;
+        case 3: f_tile(out, ldo, x, ldx, w, b, Cin, K, d, o, 3, t); break;
+        case 2: f_tile(out, ldo, x, ldx, w, b, Cin, K, d, o, 2, t); break;
+        case 1: f_tile(out, ldo, x, ldx, w, b, Cin, K, d, o, 1, t); break;
+        }
+    }
+}
+
+// Gated: a = rows [0, D), g = rows [D, 2D) of the product; gate stores tanh a and σ g, z = tanh a · σ g.
+static AI void g_tile(float *gate, long ldg, float *z, long ldz, const float *x, long ldx, const float *w, const float *b,
+                      int Cin, int K, long d, int D, int o0, int P, long t) {
+    vec aa[3][NT], gg[3][NT];
+    UNROLL for (int i = 0; i < P; i++) UNROLL for (int j = 0; j < NT; j++) { aa[i][j] = vset1(b[o0 + i]); gg[i][j] = vset1(b[D + o0 + i]); }
+    for (int k = 0; k < K; k++) {
+        const long s = (long)(K - 1 - k) * d;
+        for (int c = 0; c < Cin; c++) {
+            const float *xr = x + c * ldx + t - s;
+            vec xv[NT];
+            UNROLL for (int j = 0; j < NT; j++) xv[j] = _mm256_loadu_ps(xr + j * VL);
+            UNROLL for (int i = 0; i < P; i++) {
+                vec wa = vset1(w[((long)(o0 + i) * K + k) * Cin + c]), wg = vset1(w[((long)(D + o0 + i) * K + k) * Cin + c]);
+                UNROLL for (int j = 0; j < NT; j++) { aa[i][j] = vfma(wa, xv[j], aa[i][j]); gg[i][j] = vfma(wg, xv[j], gg[i][j]); }
+            }
+        }
+    }
+    UNROLL for (int i = 0; i < P; i++) UNROLL for (int j = 0; j < NT; j++) {
+        vec ta = scaled_tanh(aa[i][j], 1, 1, 0), sg = scaled_tanh(gg[i][j], 0.5f, 0.5f, 0.5f);
+        _mm256_storeu_ps(gate + (o0 + i) * ldg + t + j * VL, ta);
+        _mm256_storeu_ps(gate + (D + o0 + i) * ldg + t + j * VL, sg);
+        _mm256_storeu_ps(z + (o0 + i) * ldz + t + j * VL, _mm256_mul_ps(ta, sg));
+    }
+}
+static void cm_gated(float *gate, long ldg, float *z, long ldz, const float *x, long ldx, const float *w, const float *b,
+                     long T, int Cin, int D, int K, long d) {
+    for (long t = 0; t < T; t += NT * VL) {
+        int o = 0;
+        for (; o + GP <= D; o += GP) g_tile(gate, ldg, z, ldz, x, ldx, w, b, Cin, K, d, D, o, GP, t);
+        if (GP == 3 && D - o == 2) g_tile(gate, ldg, z, ldz, x, ldx, w, b, Cin, K, d, D, o, 2, t);
+        if (D - o == 1) g_tile(gate, ldg, z, ldz, x, ldx, w, b, Cin, K, d, D, o, 1, t);
+    }
+}
+
+// dW[(o·K + k)·Cin + c] += Σ_t dout[o][t] · x[c][t − s_k]: tile MO rows of dout × MC rows of x, lanes = time.
+static AI float hsum(vec v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+static AI void w_tile(vec *part, const float *g, long ldg, const float *x, long ldx, long ta, long tb, int Cin, int K, int k, long s,
+                      int o0, int MO, int c0, int MC, int first) {
+    vec acc[4][3];
+    UNROLL for (int i = 0; i < MO; i++) UNROLL for (int j = 0; j < MC; j++)
+        acc[i][j] = first ? _mm256_setzero_ps() : part[((long)(o0 + i) * K + k) * Cin + c0 + j];
+    for (long t = ta; t < tb; t += VL) {
+        vec xv[3];
+        UNROLL for (int j = 0; j < MC; j++) xv[j] = _mm256_loadu_ps(x + (c0 + j) * ldx + t - s);
+        UNROLL for (int i = 0; i < MO; i++) {
+            vec gv = _mm256_loadu_ps(g + (o0 + i) * ldg + t);
+            UNROLL for (int j = 0; j < MC; j++) acc[i][j] = vfma(gv, xv[j], acc[i][j]);
+        }
+    }
+    UNROLL for (int i = 0; i < MO; i++) UNROLL for (int j = 0; j < MC; j++) part[((long)(o0 + i) * K + k) * Cin + c0 + j] = acc[i][j];
+}
+#define W_ROWS(MO) \
+    { int c = 0; \
+      for (; c + 3 <= Cin; c += 3) w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 3, first); \
+      if (Cin - c == 2) w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 2, first); \
+      if (Cin - c == 1) w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 1, first); }
+static vec *part;  // K·Cin·Cout vectors of partial sums, grown once
+static long part_n;
+static void cm_wgrad(float *dw, float *db, const float *g, long ldg, const float *x, long ldx, long T, int Cin, int Cout, int K, long d) {
+    const long TB = 512, n = (long)K * Cin * Cout;
+    if (n > part_n) { free(part); part = aligned_alloc(32, sizeof(vec) * n); part_n = n; }
+    for (long ta = 0; ta < T; ta += TB) {
+        const long tb = ta + TB < T ? ta + TB : T;
+        const int first = ta == 0;
+        for (int k = 0; k < K; k++) {
+            const long s = (long)(K - 1 - k) * d;
+            int o = 0;
+            for (; o + 4 <= Cout; o += 4) W_ROWS(4)
+            switch (Cout - o) {
+            case 3: W_ROWS(3) break;
+            case 2: W_ROWS(2) break;
+            case 1: W_ROWS(1) break;
+            }
+        }
+    }
+    for (long i = 0; i < n; i++) dw[i] += hsum(part[i]);
+    if (db) for (int o = 0; o < Cout; o++) {
+        vec a = _mm256_setzero_ps();
+        for (long t = 0; t < T; t += VL) a = _mm256_add_ps(a, _mm256_loadu_ps(g + o * ldg + t));
+        db[o] += hsum(a);
+    }
+}
+
+// The gated backward product: dz[o][t] = Σ_j W[o·J + j] · dy[j][t] (J = S + R rows of dskip and dres, stacked),
+// then dpre_a = dz·σ·(1 − tanh²), dpre_g = dz·tanh·σ·(1 − σ) from the gate rows (tanh a; σ g).
+static AI void b_tile(float *dpre, long ldp, const float *gate, long ldg, const float *dy, long ldy, const float *w,
+                      int J, int D, int o0, int MR, long t) {
+    vec acc[MRF][NT];
+    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = _mm256_setzero_ps();
+    for (int c = 0; c < J; c++) {
+        const float *yr = dy + c * ldy + t;
+        vec yv[NT];
+        UNROLL for (int j = 0; j < NT; j++) yv[j] = _mm256_loadu_ps(yr + j * VL);
+        UNROLL for (int i = 0; i < MR; i++) {
+            vec wv = vset1(w[(long)(o0 + i) * J + c]);
+            UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vfma(wv, yv[j], acc[i][j]);
+        }
+    }
+    const vec one = vset1(1.0f);
+    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) {
+        vec ta = _mm256_loadu_ps(gate + (o0 + i) * ldg + t + j * VL), sg = _mm256_loadu_ps(gate + (D + o0 + i) * ldg + t + j * VL);
+        vec dz = acc[i][j];
+        vec da = _mm256_mul_ps(_mm256_mul_ps(dz, sg), _mm256_fnmadd_ps(ta, ta, one));
+        vec dg = _mm256_mul_ps(_mm256_mul_ps(dz, ta), _mm256_mul_ps(sg, _mm256_sub_ps(one, sg)));
+        _mm256_storeu_ps(dpre + (o0 + i) * ldp + t + j * VL, da);
+        _mm256_storeu_ps(dpre + (D + o0 + i) * ldp + t + j * VL, dg);
+    }
+}
+static void cm_gb(float *dpre, long ldp, const float *gate, long ldg, const float *dy, long ldy, const float *w, long T, int J, int D) {
+    for (long t = 0; t < T; t += NT * VL) {
+        int o = 0;
+        for (; o + 6 <= D; o += 6) b_tile(dpre, ldp, gate, ldg, dy, ldy, w, J, D, o, 6, t);
+        switch (D - o) {
+        case 5: b_tile(dpre, ldp, gate, ldg, dy, ldy, w, J, D, o, 5, t); break;
+        case 4: b_tile(dpre, ldp, gate, ldg, dy, ldy, w, J, D, o, 4, t); break;
+        case 3: b_tile(dpre, ldp, gate, ldg, dy, ldy, w, J, D, o, 3, t); break;
+        case 2: b_tile(dpre, ldp, gate, ldg, dy, ldy, w, J, D, o, 2, t); break;
+        case 1: b_tile(dpre, ldp, gate, ldg, dy, ldy, w, J, D, o, 1, t); break;
+        }
+    }
+}
+
+#include <math.h>
+static int check(char op, int Cin, int Cout, int K, long T, long d, const float *x, long ld, const float *w, const float *b,
+                 float *ob, float *zb, const float *xb) {
+    double maxerr = 0;
+    if (op == 'f') {
+        float *ref = malloc(sizeof(float) * Cout * T);
+        for (int o = 0; o < Cout; o++) for (long t = 0; t < T; t++) {
+            double s = ob[o * ld + t] + b[o];
+            for (int k = 0; k < K; k++) for (int c = 0; c < Cin; c++) s += (double)w[((long)o * K + k) * Cin + c] * x[c * ld + t - (long)(K - 1 - k) * d];
+            ref[o * T + t] = (float)s;
+        }
+        cm_forward(ob, ld, x, ld, w, b, T, Cin, Cout, K, d);
+        for (int o = 0; o < Cout; o++) for (long t = 0; t < T; t++) maxerr = fmax(maxerr, fabs(ref[o * T + t] - ob[o * ld + t]));
+    } else if (op == 'g') {
+        int D = Cout / 2;
+        float *ref = malloc(sizeof(float) * D * T);
+        for (int o = 0; o < D; o++) for (long t = 0; t < T; t++) {
+            double a = b[o], g = b[D + o];
+            for (int k = 0; k < K; k++) for (int c = 0; c < Cin; c++) {
+                double xv = x[c * ld + t - (long)(K - 1 - k) * d];
+                a += (double)w[((long)o * K + k) * Cin + c] * xv; g += (double)w[((long)(D + o) * K + k) * Cin + c] * xv;
+            }
+            ref[o * T + t] = (float)(tanh(a) / (1 + exp(-g)));
+        }
+        cm_gated(ob, ld, zb, ld, x, ld, w, b, T, Cin, D, K, d);
+        for (int o = 0; o < D; o++) for (long t = 0; t < T; t++) maxerr = fmax(maxerr, fabs(ref[o * T + t] - zb[o * ld + t]));
+    } else if (op == 'w') {
+        double *ref = calloc((long)K * Cin * Cout, sizeof(double));
+        for (int o = 0; o < Cout; o++) for (int k = 0; k < K; k++) for (int c = 0; c < Cin; c++)
+            for (long t = 0; t < T; t++) ref[((long)o * K + k) * Cin + c] += (double)ob[o * ld + t] * x[c * ld + t - (long)(K - 1 - k) * d];
+        float *dw = calloc((long)K * Cin * Cout, 4);
+        cm_wgrad(dw, NULL, ob, ld, x, ld, T, Cin, Cout, K, d);
+        for (long i = 0; i < (long)K * Cin * Cout; i++) maxerr = fmax(maxerr, fabs(ref[i] - dw[i]) / (1 + fabs(ref[i])));
+    } else if (op == 'b') {
+        const int J = Cin + K, D = Cout;
+        for (long i = 0; i < 2L * D * ld; i++) zb[i] = 0.1f + 0.8f * ((i * 37) % 101) / 101.0f;  // gate values in (0, 1)
+        float *ref = malloc(sizeof(float) * 2 * D * T);
+        for (int o = 0; o < D; o++) for (long t = 0; t < T; t++) {
+            double dz = 0;
+            for (int c = 0; c < J; c++) dz += (double)w[(long)o * J + c] * xb[c * ld + t];
+            double ta = zb[o * ld + t], sg = zb[(D + o) * ld + t];
+            ref[o * T + t] = (float)(dz * sg * (1 - ta * ta)); ref[(D + o) * T + t] = (float)(dz * ta * sg * (1 - sg));
+        }
+        cm_gb(ob, ld, zb, ld, xb, ld, w, T, J, D);
+        for (int o = 0; o < 2 * D; o++) for (long t = 0; t < T; t++) maxerr = fmax(maxerr, fabs(ref[o * T + t] - ob[o * ld + t]));
+    }
+    printf("check %c %d->%d K%d T%ld d%ld: max error %.3g\n", op, Cin, Cout, K, T, d, maxerr);
+    return maxerr < 1e-4 ? 0 : 1;
+}
+int main(int argc, char **argv) {
+    if (argc < 7) { fprintf(stderr, "usage: channel_major f|g|w|b CIN COUT K T D [check]\n"); return 2; }
+    const char op = argv[1][0];
+    const int Cin = atoi(argv[2]), Cout = atoi(argv[3]), K = atoi(argv[4]);
+    const long T = atol(argv[5]), d = atol(argv[6]);
+    const long pad = ((K - 1) * d + 15) / 16 * 16, ld = pad + T + 16;
+    float *xb = calloc((long)(Cin + Cout + (op == 'b' ? K : 0)) * ld + 64, 4), *ob = calloc((long)2 * Cout * ld + 64, 4), *zb = calloc((long)2 * Cout * ld + 64, 4);
+    for (long i = 0; i < (long)(Cin + Cout) * ld; i++) xb[i] = (i % 97) * 0.01f - 0.3f;
+    for (long i = 0; i < (long)Cout * ld; i++) ob[i] = (i % 89) * 0.01f - 0.4f;
+    float *w = calloc((long)(K + 1) * (Cin + K) * Cout + 64, 4), *b = calloc(Cout + 64, 4), *dw = calloc((long)K * Cin * Cout + 64, 4);
+    for (long i = 0; i < (long)(K + 1) * (Cin + K) * Cout; i++) w[i] = (i % 13) * 0.01f;
+    const float *x = xb + pad;
+    if (argc > 7) return check(op, Cin, Cout, K, T, d, x, ld, w, b, ob, zb, xb);
+    const double flops = op == 'b' ? 2.0 * (Cin + K) * Cout * T : 2.0 * K * Cin * Cout * T;
+    const long reps = (long)(2e8 / flops) + 1;
+    double best = 1e9;
+    for (int r = 0; r < 30; r++) {
+        double t0 = now();
+        for (long i = 0; i < reps; i++) switch (op) {
+            case 'f': cm_forward(ob, ld, x, ld, w, b, T, Cin, Cout, K, d); break;
+            case 'g': cm_gated(ob, ld, zb, ld, x, ld, w, b, T, Cin, Cout / 2, K, d); break;
+            case 'w': cm_wgrad(dw, b, ob, ld, x, ld, T, Cin, Cout, K, d); break;
+            case 'b': cm_gb(ob, ld, zb, ld, xb, ld, w, T, Cin + K, Cout); break;
+            default: return 2;
+        }
+        double s = (now() - t0) / reps;
+        if (s < best) best = s;
+    }
+    printf("channel-major %c %d->%d K%d T%ld d%ld: %.2f GFLOP/s\n", op, Cin, Cout, K, T, d, flops / best / 1e9);
+    return 0;
+}

@@ -1,0 +1,52 @@
+#!/bin/bash
+# The layer products on the model's rows (time-major, Sources/CKernels through
+# kernel.c) against the channel-major prototype (channel_major.c: time along
+# the lanes), one residual width R at a time, the two binaries in turn.
+#
+#   Benchmarks/ab/layout.sh ROUNDS R...
+#
+# For each R (gate D = R, skip S = 2R, 20 layers), each product of a layer:
+# f R R 1 (the residual 1×1), g R 2R 2 (the gated forward), i R 2R 2 (the
+# input gradient; the prototype runs it as f 2R R 2), b 2R R R (the gated
+# backward product), w R 2R 2 and w R R 1 (their weight gradients), f 20R 2R
+# 1 and w 20R 2R 1 (the skip product over the stacked z's). Prints, per
+# product, the best GFLOP/s of ROUNDS runs of each (rows/channel-major) and
+# their ratio; T 384 (the step's time tile), 8192 for the weight gradients
+# (which sweep the whole window); dilation 1. Each result of the prototype is
+# first checked against plain loops (`channel_major … check`). AVX2 hosts
+# only; needs clang. The channel-major figures in Benchmarks/HISTORY.md.
+set -euo pipefail
+if [ $# -lt 2 ]; then sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+rounds=$1; shift
+command -v clang > /dev/null || { echo "layout.sh: needs clang" >&2; exit 1; }
+grep -q avx2 /proc/cpuinfo && grep -q fma /proc/cpuinfo || { echo "layout.sh: needs AVX2 and FMA" >&2; exit 1; }
+here=$(cd "$(dirname "$0")" && pwd); src="$here/../../Sources/CKernels"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+objs=()
+for f in "$src"/*.c; do
+  clang -O2 -Wno-pass-failed -c -I"$src/include" -I"$src" "$f" -o "$tmp/$(basename "$f" .c).o"
+  objs+=("$tmp/$(basename "$f" .c).o")
+done
+clang -O2 -I"$src/include" "$here/kernel.c" "${objs[@]}" -o "$tmp/rows" -lm
+clang -O2 -mavx2 -mfma "$here/channel_major.c" -o "$tmp/cm" -lm
+gflops() { "$@" | sed 's/.*: //; s/ GFLOP\/s//'; }
+for R in "$@"; do
+  D=$((2 * R)); L=$((20 * R))
+  line="R$R"
+  for spec in "f $R $R 1 384|f $R $R 1 384" "g $R $D 2 384|g $R $D 2 384" "i $R $D 2 384|f $D $R 2 384" \
+              "b $D $R $R 384|b $D $R $R 384" "w $R $D 2 8192|w $R $D 2 8192" "w $R $R 1 8192|w $R $R 1 8192" \
+              "f $L $D 1 384|f $L $D 1 384" "w $L $D 1 8192|w $L $D 1 8192"; do
+    rows_args=${spec%%|*}; cm_args=${spec#*|}
+    # shellcheck disable=SC2086
+    "$tmp/cm" ${cm_args% *} 1024 1 check > /dev/null || { echo "layout.sh: the prototype's $cm_args is wrong" >&2; exit 1; }
+    best_r=0; best_c=0
+    for ((r = 0; r < rounds; r++)); do
+      # shellcheck disable=SC2086
+      a=$(gflops "$tmp/rows" $rows_args 1); b=$(gflops "$tmp/cm" $cm_args 1)
+      best_r=$(awk -v x="$best_r" -v v="$a" 'BEGIN { print (v > x ? v : x) }')
+      best_c=$(awk -v x="$best_c" -v v="$b" 'BEGIN { print (v > x ? v : x) }')
+    done
+    line="$line | ${rows_args% *}: $best_r/$best_c $(awk -v a="$best_r" -v b="$best_c" 'BEGIN { printf "%.2f×", b / a }')"
+  done
+  echo "$line"
+done
