@@ -5,6 +5,7 @@
 // before the model is rewritten for it; Benchmarks/ab/layout.sh runs it
 // beside kernel.c (the same products on the model's rows, time-major).
 // AVX2 + FMA only; T a multiple of 16; rows padded with zeros before t = 0.
+// Built by layout.sh against Sources/CKernels (whose AVX2 file it includes).
 //
 //   channel_major OP CIN COUT K T D [check]
 //   OP as kernel.c's: f forward (out = out + b + W∗x), g gated forward
@@ -17,42 +18,17 @@
 // Tiles: 6 output rows × 2 vectors (f, b), 2 gate pairs × 2 vectors (g: 3
 // pairs spill under clang), 4 × 3 rows (w, one vector of partial sums each,
 // summed across the lanes at the end).
-#include <immintrin.h>
+// The AVX2 variant's vector helpers and its gated unit (v_tanh_avx2,
+// v_sigmoid_avx2), compiled into this file, so that the prototype's unit is
+// the kernels' own; layout.sh links the other CKernels objects.
+#include "kernels_avx2.c"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
-typedef __m256 vec;
-#define VL 8
-#ifdef __clang__
-#define UNROLL _Pragma("clang loop unroll(full)")
-#else
-#define UNROLL _Pragma("GCC unroll 16")
-#endif
-#define AI inline __attribute__((always_inline))
+#define AI ALWAYS_INLINE
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
-static AI vec vset1(float x) { return _mm256_set1_ps(x); }
-static AI vec vfma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
-
-static AI vec scaled_tanh(vec x, float a, float s, float add) {
-    const float c = 7.99881172180175781f / a, a2 = a * a, sa = s * a;
-    x = _mm256_min_ps(vset1(c), _mm256_max_ps(vset1(-c), x));
-    vec x2 = _mm256_mul_ps(x, x);
-    vec p = vset1(-2.76076847742355e-16f * sa * a2 * a2 * a2 * a2 * a2 * a2);
-    p = vfma(p, x2, vset1(2.00018790482477e-13f * sa * a2 * a2 * a2 * a2 * a2));
-    p = vfma(p, x2, vset1(-8.60467152213735e-11f * sa * a2 * a2 * a2 * a2));
-    p = vfma(p, x2, vset1(5.12229709037114e-08f * sa * a2 * a2 * a2));
-    p = vfma(p, x2, vset1(1.48572235717979e-05f * sa * a2 * a2));
-    p = vfma(p, x2, vset1(6.37261928875436e-04f * sa * a2));
-    p = vfma(p, x2, vset1(4.89352455891786e-03f * sa));
-    vec q = vset1(1.19825839466702e-06f * a2 * a2 * a2);
-    q = vfma(q, x2, vset1(1.18534705686654e-04f * a2 * a2));
-    q = vfma(q, x2, vset1(2.26843463243900e-03f * a2));
-    q = vfma(q, x2, vset1(4.89352518554385e-03f));
-    vec y = _mm256_div_ps(_mm256_mul_ps(p, x), q);
-    return add != 0.0f ? _mm256_add_ps(y, vset1(add)) : y;
-}
 
 // out[o][t] = add[o][t] + b[o] + Σ_k Σ_c w[(o·K + k)·Cin + c] · x[c][t − s_k], t in [0, T), T % (VL·NT) == 0.
 // Tile: MR output rows × NT time vectors.
@@ -61,61 +37,61 @@ static AI vec scaled_tanh(vec x, float a, float s, float add) {
 #ifndef GP
 #define GP 2
 #endif
-static AI void f_tile(float *out, long ldo, const float *x, long ldx, const float *w, const float *b,
-                      int Cin, int K, long d, int o0, int MR, long t) {
-    vec acc[MRF][NT];
-    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = _mm256_add_ps(_mm256_loadu_ps(out + (o0 + i) * ldo + t + j * VL), vset1(b[o0 + i]));
+// acc[i][·] += Σ_k Σ_c w[o_i·ldw + k·Cin + c] · x[c][t − s_k ..], s_k = (K − 1 − k)·d, for the
+// output rows o_i = o0 + i, and o0 + gap + i from i = half on (the gated tile's rows of g).
+static AI void acc_rows(vec acc[][NT], const float *x, long ldx, const float *w, long ldw, int Cin, int K, long d,
+                        int o0, int MR, long t, int half, int gap) {
     for (int k = 0; k < K; k++) {
         const long s = (long)(K - 1 - k) * d;
         for (int c = 0; c < Cin; c++) {
             const float *xr = x + c * ldx + t - s;
             vec xv[NT];
-            UNROLL for (int j = 0; j < NT; j++) xv[j] = _mm256_loadu_ps(xr + j * VL);
+            UNROLL for (int j = 0; j < NT; j++) xv[j] = vload(xr + j * VL);
             UNROLL for (int i = 0; i < MR; i++) {
-                vec wv = vset1(w[((long)(o0 + i) * K + k) * Cin + c]);
+                vec wv = vset1(w[(long)(o0 + i + (i >= half ? gap : 0)) * ldw + (long)k * Cin + c]);
                 UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vfma(wv, xv[j], acc[i][j]);
             }
         }
     }
-    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) _mm256_storeu_ps(out + (o0 + i) * ldo + t + j * VL, acc[i][j]);
 }
+
+static AI void f_tile(float *out, long ldo, const float *x, long ldx, const float *w, const float *b,
+                      int Cin, int K, long d, int o0, int MR, long t) {
+    vec acc[MRF][NT];
+    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vadd(vload(out + (o0 + i) * ldo + t + j * VL), vset1(b[o0 + i]));
+    acc_rows(acc, x, ldx, w, (long)K * Cin, Cin, K, d, o0, MR, t, MR, 0);
+    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) vstore(out + (o0 + i) * ldo + t + j * VL, acc[i][j]);
+}
+
+// Every output row [0, C) of positions [0, T): tiles of 6 rows, then one of the rest (TILE is f_tile or b_tile).
+#define ROW_TILES(TILE, C, ...) \
+    for (long t = 0; t < T; t += NT * VL) { \
+        int o = 0; \
+        for (; o + 6 <= (C); o += 6) TILE(__VA_ARGS__, o, 6, t); \
+        switch ((C) - o) { \
+        case 5: TILE(__VA_ARGS__, o, 5, t); break; \
+        case 4: TILE(__VA_ARGS__, o, 4, t); break; \
+        case 3: TILE(__VA_ARGS__, o, 3, t); break; \
+        case 2: TILE(__VA_ARGS__, o, 2, t); break; \
+        case 1: TILE(__VA_ARGS__, o, 1, t); break; \
+        } \
+    }
 static void cm_forward(float *out, long ldo, const float *x, long ldx, const float *w, const float *b,
                        long T, int Cin, int Cout, int K, long d) {
-    for (long t = 0; t < T; t += NT * VL) {
-        int o = 0;
-        for (; o + 6 <= Cout; o += 6) f_tile(out, ldo, x, ldx, w, b, Cin, K, d, o, 6, t);
-        switch (Cout - o) {
-        case 5: f_tile(out, ldo, x, ldx, w, b, Cin, K, d, o, 5, t); break;
-        case 4: f_tile(out, ldo, x, ldx, w, b, Cin, K, d, o, 4, t); break;
-        case 3: f_tile(out, ldo, x, ldx, w, b, Cin, K, d, o, 3, t); break;
-        case 2: f_tile(out, ldo, x, ldx, w, b, Cin, K, d, o, 2, t); break;
-        case 1: f_tile(out, ldo, x, ldx, w, b, Cin, K, d, o, 1, t); break;
-        }
-    }
+    ROW_TILES(f_tile, Cout, out, ldo, x, ldx, w, b, Cin, K, d)
 }
 
 // Gated: a = rows [0, D), g = rows [D, 2D) of the product; gate stores tanh a and σ g, z = tanh a · σ g.
 static AI void g_tile(float *gate, long ldg, float *z, long ldz, const float *x, long ldx, const float *w, const float *b,
                       int Cin, int K, long d, int D, int o0, int P, long t) {
-    vec aa[3][NT], gg[3][NT];
-    UNROLL for (int i = 0; i < P; i++) UNROLL for (int j = 0; j < NT; j++) { aa[i][j] = vset1(b[o0 + i]); gg[i][j] = vset1(b[D + o0 + i]); }
-    for (int k = 0; k < K; k++) {
-        const long s = (long)(K - 1 - k) * d;
-        for (int c = 0; c < Cin; c++) {
-            const float *xr = x + c * ldx + t - s;
-            vec xv[NT];
-            UNROLL for (int j = 0; j < NT; j++) xv[j] = _mm256_loadu_ps(xr + j * VL);
-            UNROLL for (int i = 0; i < P; i++) {
-                vec wa = vset1(w[((long)(o0 + i) * K + k) * Cin + c]), wg = vset1(w[((long)(D + o0 + i) * K + k) * Cin + c]);
-                UNROLL for (int j = 0; j < NT; j++) { aa[i][j] = vfma(wa, xv[j], aa[i][j]); gg[i][j] = vfma(wg, xv[j], gg[i][j]); }
-            }
-        }
-    }
+    vec acc[6][NT];  // a's rows, then g's
+    UNROLL for (int i = 0; i < P; i++) UNROLL for (int j = 0; j < NT; j++) { acc[i][j] = vset1(b[o0 + i]); acc[P + i][j] = vset1(b[D + o0 + i]); }
+    acc_rows(acc, x, ldx, w, (long)K * Cin, Cin, K, d, o0, 2 * P, t, P, D - P);
     UNROLL for (int i = 0; i < P; i++) UNROLL for (int j = 0; j < NT; j++) {
-        vec ta = scaled_tanh(aa[i][j], 1, 1, 0), sg = scaled_tanh(gg[i][j], 0.5f, 0.5f, 0.5f);
-        _mm256_storeu_ps(gate + (o0 + i) * ldg + t + j * VL, ta);
-        _mm256_storeu_ps(gate + (D + o0 + i) * ldg + t + j * VL, sg);
-        _mm256_storeu_ps(z + (o0 + i) * ldz + t + j * VL, _mm256_mul_ps(ta, sg));
+        vec ta = v_tanh_avx2(acc[i][j]), sg = v_sigmoid_avx2(acc[P + i][j]);
+        vstore(gate + (o0 + i) * ldg + t + j * VL, ta);
+        vstore(gate + (D + o0 + i) * ldg + t + j * VL, sg);
+        vstore(z + (o0 + i) * ldz + t + j * VL, vmul(ta, sg));
     }
 }
 static void cm_gated(float *gate, long ldg, float *z, long ldz, const float *x, long ldx, const float *w, const float *b,
@@ -129,22 +105,16 @@ static void cm_gated(float *gate, long ldg, float *z, long ldz, const float *x, 
 }
 
 // dW[(o·K + k)·Cin + c] += Σ_t dout[o][t] · x[c][t − s_k]: tile MO rows of dout × MC rows of x, lanes = time.
-static AI float hsum(vec v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
 static AI void w_tile(vec *part, const float *g, long ldg, const float *x, long ldx, long ta, long tb, int Cin, int K, int k, long s,
                       int o0, int MO, int c0, int MC, int first) {
     vec acc[4][3];
     UNROLL for (int i = 0; i < MO; i++) UNROLL for (int j = 0; j < MC; j++)
-        acc[i][j] = first ? _mm256_setzero_ps() : part[((long)(o0 + i) * K + k) * Cin + c0 + j];
+        acc[i][j] = first ? vzero() : part[((long)(o0 + i) * K + k) * Cin + c0 + j];
     for (long t = ta; t < tb; t += VL) {
         vec xv[3];
-        UNROLL for (int j = 0; j < MC; j++) xv[j] = _mm256_loadu_ps(x + (c0 + j) * ldx + t - s);
+        UNROLL for (int j = 0; j < MC; j++) xv[j] = vload(x + (c0 + j) * ldx + t - s);
         UNROLL for (int i = 0; i < MO; i++) {
-            vec gv = _mm256_loadu_ps(g + (o0 + i) * ldg + t);
+            vec gv = vload(g + (o0 + i) * ldg + t);
             UNROLL for (int j = 0; j < MC; j++) acc[i][j] = vfma(gv, xv[j], acc[i][j]);
         }
     }
@@ -174,11 +144,11 @@ static void cm_wgrad(float *dw, float *db, const float *g, long ldg, const float
             }
         }
     }
-    for (long i = 0; i < n; i++) dw[i] += hsum(part[i]);
+    for (long i = 0; i < n; i++) dw[i] += vhsum(part[i]);
     if (db) for (int o = 0; o < Cout; o++) {
-        vec a = _mm256_setzero_ps();
-        for (long t = 0; t < T; t += VL) a = _mm256_add_ps(a, _mm256_loadu_ps(g + o * ldg + t));
-        db[o] += hsum(a);
+        vec a = vzero();
+        for (long t = 0; t < T; t += VL) a = vadd(a, vload(g + o * ldg + t));
+        db[o] += vhsum(a);
     }
 }
 
@@ -187,41 +157,22 @@ static void cm_wgrad(float *dw, float *db, const float *g, long ldg, const float
 static AI void b_tile(float *dpre, long ldp, const float *gate, long ldg, const float *dy, long ldy, const float *w,
                       int J, int D, int o0, int MR, long t) {
     vec acc[MRF][NT];
-    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = _mm256_setzero_ps();
-    for (int c = 0; c < J; c++) {
-        const float *yr = dy + c * ldy + t;
-        vec yv[NT];
-        UNROLL for (int j = 0; j < NT; j++) yv[j] = _mm256_loadu_ps(yr + j * VL);
-        UNROLL for (int i = 0; i < MR; i++) {
-            vec wv = vset1(w[(long)(o0 + i) * J + c]);
-            UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vfma(wv, yv[j], acc[i][j]);
-        }
-    }
+    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vzero();
+    acc_rows(acc, dy, ldy, w, J, J, 1, 0, o0, MR, t, MR, 0);
     const vec one = vset1(1.0f);
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) {
-        vec ta = _mm256_loadu_ps(gate + (o0 + i) * ldg + t + j * VL), sg = _mm256_loadu_ps(gate + (D + o0 + i) * ldg + t + j * VL);
+        vec ta = vload(gate + (o0 + i) * ldg + t + j * VL), sg = vload(gate + (D + o0 + i) * ldg + t + j * VL);
         vec dz = acc[i][j];
-        vec da = _mm256_mul_ps(_mm256_mul_ps(dz, sg), _mm256_fnmadd_ps(ta, ta, one));
-        vec dg = _mm256_mul_ps(_mm256_mul_ps(dz, ta), _mm256_mul_ps(sg, _mm256_sub_ps(one, sg)));
-        _mm256_storeu_ps(dpre + (o0 + i) * ldp + t + j * VL, da);
-        _mm256_storeu_ps(dpre + (D + o0 + i) * ldp + t + j * VL, dg);
+        vec da = vmul(vmul(dz, sg), vfnmadd(ta, ta, one));
+        vec dg = vmul(vmul(dz, ta), vmul(sg, vsub(one, sg)));
+        vstore(dpre + (o0 + i) * ldp + t + j * VL, da);
+        vstore(dpre + (D + o0 + i) * ldp + t + j * VL, dg);
     }
 }
 static void cm_gb(float *dpre, long ldp, const float *gate, long ldg, const float *dy, long ldy, const float *w, long T, int J, int D) {
-    for (long t = 0; t < T; t += NT * VL) {
-        int o = 0;
-        for (; o + 6 <= D; o += 6) b_tile(dpre, ldp, gate, ldg, dy, ldy, w, J, D, o, 6, t);
-        switch (D - o) {
-        case 5: b_tile(dpre, ldp, gate, ldg, dy, ldy, w, J, D, o, 5, t); break;
-        case 4: b_tile(dpre, ldp, gate, ldg, dy, ldy, w, J, D, o, 4, t); break;
-        case 3: b_tile(dpre, ldp, gate, ldg, dy, ldy, w, J, D, o, 3, t); break;
-        case 2: b_tile(dpre, ldp, gate, ldg, dy, ldy, w, J, D, o, 2, t); break;
-        case 1: b_tile(dpre, ldp, gate, ldg, dy, ldy, w, J, D, o, 1, t); break;
-        }
-    }
+    ROW_TILES(b_tile, D, dpre, ldp, gate, ldg, dy, ldy, w, J, D)
 }
 
-#include <math.h>
 static int check(char op, int Cin, int Cout, int K, long T, long d, const float *x, long ld, const float *w, const float *b,
                  float *ob, float *zb, const float *xb) {
     double maxerr = 0;
