@@ -4,6 +4,10 @@
 //
 //   kernel OP CIN COUT K T D [NODB]
 //   OP: f forward, g gated forward (COUT = 2D), i input gradient,
+//       z the gated forward as a training step calls it: 20 layers' gate
+//         rows in turn (T × 2D each) and z into the stacked rows (20·D
+//         floats apart), all larger than the caches; Z the same with each
+//         layer's z in rows of its own (D apart),
 //       w weight gradient (NODB: without the bias sums),
 //       b the gated backward product (CIN = S, COUT = D, K = R; the skip
 //         weight's rows 20·D wide, as in a 20-layer model);
@@ -27,7 +31,7 @@ static double now(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 7) { fprintf(stderr, "usage: kernel f|g|i|w|b|F|G|I|B|V|W|s|c CIN COUT K T D [NODB]\n"); return 2; }
+    if (argc < 7) { fprintf(stderr, "usage: kernel f|g|z|Z|i|w|b|F|G|I|B|V|W|s|c CIN COUT K T D [NODB]\n"); return 2; }
     const char op = argv[1][0];
     const int Cin = atoi(argv[2]), Cout = atoi(argv[3]), K = atoi(argv[4]);
     const long T = atol(argv[5]), d = atol(argv[6]);
@@ -40,7 +44,7 @@ int main(int argc, char **argv) {
     float *dw = calloc((long)K * Cin * Cout + 64, 4), *db = calloc(Cout + 64, 4);
     for (long i = 0; i < N * Cin; i++) inp[i] = (i % 97) * 0.01f - 0.3f;
     for (long i = 0; i < N * Cout; i++) out[i] = (i % 89) * 0.01f - 0.4f;
-    const long np = ck_packed_forward_count(K, Cin, Cout, op == 'g' ? 2 : 1);
+    const long np = ck_packed_forward_count(K, Cin, Cout, op == 'g' || op == 'z' || op == 'Z' ? 2 : 1);
     float *wp = calloc(np + ck_packed_backward_count(K, Cin, Cout) + 64, 4);
     for (long i = 0; i < np; i++) wp[i] = (i % 13) * 0.01f;
     // Op b: the skip weight (rows 20·D wide) and the residual weight, packed for the backward.
@@ -60,6 +64,10 @@ int main(int argc, char **argv) {
     const long e = (Cin + 1) / 2 * 2, f = (Cout + 1) / 2 * 2;  // even strides of the bf16 rows
     const int elementwise = op == 's' || op == 'c';
     const double flops = elementwise ? (double)Cout * T : 2.0 * (op == 'b' || op == 'B' ? Cin + K : (double)K * Cin) * Cout * T;
+    // Ops z and Z: 20 layers' gate rows and z (stacked, or a block of rows per layer).
+    const int layered = op == 'z' || op == 'Z';
+    float *lgate = layered ? calloc(20L * N * Cout, 4) : 0, *lz = layered ? calloc(10L * N * Cout + 64, 4) : 0;
+    int layer = 0;
     int *targets = malloc(N * sizeof(int));
     for (long i = 0; i < N; i++) targets[i] = (int)((i * 7919) % Cout);
     const long reps = (long)((elementwise ? 2e7 : 2e8) / flops) + 1;
@@ -71,6 +79,13 @@ int main(int argc, char **argv) {
             case 'W': k->conv_backward_weight_bf16(dw, nodb ? NULL : db, out, NULL, Cout, inp, NULL, Cin, 0, T, Cin, Cout, K, d); break;
             case 'f': k->conv_forward(out, Cout, out, Cout, inp, Cin, wp, 0, T, Cin, Cout, K, d, 0); break;
             case 'g': k->conv_gated_forward(out, Cout, inp + N * Cin, Cout / 2, inp, Cin, wp, 0, T, Cin, Cout / 2, K, d); break;
+            case 'z': case 'Z': {
+                const long D = Cout / 2;
+                float *z = op == 'z' ? lz + layer * D : lz + layer * N * D;
+                k->conv_gated_forward(lgate + layer * N * Cout, Cout, z, op == 'z' ? 20 * D : D, inp, Cin, wp, 0, T, Cin, (int)D, K, d);
+                layer = (layer + 1) % 20;
+                break;
+            }
             case 'b': {
                 float *dres = inp + N * Cin, *gate = dres + N * K, *dpre = gate + N * 2 * Cout;
                 k->gated_backward_product(dpre, 2 * Cout, gate, 2 * Cout, inp, Cin, wb, ldws, Cin,

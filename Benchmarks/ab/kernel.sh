@@ -8,9 +8,11 @@
 # kernel.c, and the two binaries run in turn ROUNDS times; each prints the
 # best GFLOP/s of its 30 repetitions (operands warm in cache), and the end
 # line the best of all rounds for each. OP: f forward, g gated forward
-# (COUT = 2D), i input gradient, w weight gradient, b the gated backward
-# product (CIN = S, COUT = D, K = R); in capitals the same with bf16 operands
-# as a bf16 step has them (F, G, I, B; V the weight gradient on bf16 rows,
+# (COUT = 2D; z and Z: as a step calls it, 20 layers' rows larger than the
+# caches, z into the stacked rows or, Z, each layer's own), i input
+# gradient, w weight gradient, b the gated backward product (CIN = S,
+# COUT = D, K = R); in capitals the same with bf16 operands as a bf16
+# step has them (F, G, I, B; V the weight gradient on bf16 rows,
 # W on fp32 rows it rounds itself); s the softmax cross-entropy with its
 # gradient (COUT classes) and c the bias sums (COUT columns), in G
 # elements/s (T rows × COUT). T defaults to 384 (the
@@ -21,7 +23,7 @@
 #
 # How the README's "a C harness calling the kernel alone" figures were made.
 set -euo pipefail
-if [ $# -lt 7 ]; then sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+if [ $# -lt 7 ]; then sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 rounds=$1; a=$2; b=$3; shift 3
 op=$1; cin=$2; cout=$3; k=$4; t=${5:-384}; d=${6:-64}; nodb=${7:-}
 command -v clang > /dev/null || { echo "kernel.sh: needs clang" >&2; exit 1; }
