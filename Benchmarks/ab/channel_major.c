@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define AI ALWAYS_INLINE
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 
 // out[o][t] = add[o][t] + b[o] + Σ_k Σ_c w[(o·K + k)·Cin + c] · x[c][t − s_k], t in [0, T), T % (VL·NT) == 0.
@@ -39,7 +38,7 @@ static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
 #endif
 // acc[i][·] += Σ_k Σ_c w[o_i·ldw + k·Cin + c] · x[c][t − s_k ..], s_k = (K − 1 − k)·d, for the
 // output rows o_i = o0 + i, and o0 + gap + i from i = half on (the gated tile's rows of g).
-static AI void acc_rows(vec acc[][NT], const float *x, long ldx, const float *w, long ldw, int Cin, int K, long d,
+static ALWAYS_INLINE void acc_rows(vec acc[][NT], const float *x, long ldx, const float *w, long ldw, int Cin, int K, long d,
                         int o0, int MR, long t, int half, int gap) {
     for (int k = 0; k < K; k++) {
         const long s = (long)(K - 1 - k) * d;
@@ -55,7 +54,7 @@ static AI void acc_rows(vec acc[][NT], const float *x, long ldx, const float *w,
     }
 }
 
-static AI void f_tile(float *out, long ldo, const float *x, long ldx, const float *w, const float *b,
+static ALWAYS_INLINE void f_tile(float *out, long ldo, const float *x, long ldx, const float *w, const float *b,
                       int Cin, int K, long d, int o0, int MR, long t) {
     vec acc[MRF][NT];
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vadd(vload(out + (o0 + i) * ldo + t + j * VL), vset1(b[o0 + i]));
@@ -82,7 +81,7 @@ static void cm_forward(float *out, long ldo, const float *x, long ldx, const flo
 }
 
 // Gated: a = rows [0, D), g = rows [D, 2D) of the product; gate stores tanh a and σ g, z = tanh a · σ g.
-static AI void g_tile(float *gate, long ldg, float *z, long ldz, const float *x, long ldx, const float *w, const float *b,
+static ALWAYS_INLINE void g_tile(float *gate, long ldg, float *z, long ldz, const float *x, long ldx, const float *w, const float *b,
                       int Cin, int K, long d, int D, int o0, int P, long t) {
     vec acc[6][NT];  // a's rows, then g's
     UNROLL for (int i = 0; i < P; i++) UNROLL for (int j = 0; j < NT; j++) { acc[i][j] = vset1(b[o0 + i]); acc[P + i][j] = vset1(b[D + o0 + i]); }
@@ -105,7 +104,7 @@ static void cm_gated(float *gate, long ldg, float *z, long ldz, const float *x, 
 }
 
 // dW[(o·K + k)·Cin + c] += Σ_t dout[o][t] · x[c][t − s_k]: tile MO rows of dout × MC rows of x, lanes = time.
-static AI void w_tile(vec *part, const float *g, long ldg, const float *x, long ldx, long ta, long tb, int Cin, int K, int k, long s,
+static ALWAYS_INLINE void w_tile(vec *part, const float *g, long ldg, const float *x, long ldx, long ta, long tb, int Cin, int K, int k, long s,
                       int o0, int MO, int c0, int MC, int first) {
     vec acc[4][3];
     UNROLL for (int i = 0; i < MO; i++) UNROLL for (int j = 0; j < MC; j++)
@@ -154,7 +153,7 @@ static void cm_wgrad(float *dw, float *db, const float *g, long ldg, const float
 
 // The gated backward product: dz[o][t] = Σ_j W[o·J + j] · dy[j][t] (J = S + R rows of dskip and dres, stacked),
 // then dpre_a = dz·σ·(1 − tanh²), dpre_g = dz·tanh·σ·(1 − σ) from the gate rows (tanh a; σ g).
-static AI void b_tile(float *dpre, long ldp, const float *gate, long ldg, const float *dy, long ldy, const float *w,
+static ALWAYS_INLINE void b_tile(float *dpre, long ldp, const float *gate, long ldg, const float *dy, long ldy, const float *w,
                       int J, int D, int o0, int MR, long t) {
     vec acc[MRF][NT];
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vzero();

@@ -29,13 +29,11 @@ op=$1; cin=$2; cout=$3; k=$4; t=${5:-384}; d=${6:-64}; nodb=${7:-}
 command -v clang > /dev/null || { echo "kernel.sh: needs clang" >&2; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=ckernels.sh
+. "$here/ckernels.sh"
 build() {  # $1 source folder, $2 output binary
-  local objs=()
-  for f in "$1"/*.c; do
-    clang -O2 -c -I"$1/include" -I"$1" "$f" -o "$tmp/$2_$(basename "$f" .c).o"
-    objs+=("$tmp/$2_$(basename "$f" .c).o")
-  done
-  clang -O2 -I"$1/include" "$here/kernel.c" "${objs[@]}" -o "$tmp/$2" -lm
+  ckernels_objects "$1" "$tmp" "$2_"
+  clang -O2 -I"$1/include" "$here/kernel.c" "${objects[@]}" -o "$tmp/$2" -lm
 }
 build "$a" A; build "$b" B
 best_a=0; best_b=0

@@ -22,14 +22,12 @@ command -v clang > /dev/null || { echo "layout.sh: needs clang" >&2; exit 1; }
 grep -q avx2 /proc/cpuinfo && grep -q fma /proc/cpuinfo || { echo "layout.sh: needs AVX2 and FMA" >&2; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd); src="$here/../../Sources/CKernels"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-objs=()
-for f in "$src"/*.c; do
-  clang -O2 -Wno-pass-failed -c -I"$src/include" -I"$src" "$f" -o "$tmp/$(basename "$f" .c).o"
-  objs+=("$tmp/$(basename "$f" .c).o")
-done
-clang -O2 -I"$src/include" "$here/kernel.c" "${objs[@]}" -o "$tmp/rows" -lm
+# shellcheck source=ckernels.sh
+. "$here/ckernels.sh"
+ckernels_objects "$src" "$tmp" ""
+clang -O2 -I"$src/include" "$here/kernel.c" "${objects[@]}" -o "$tmp/rows" -lm
 # The prototype compiles kernels_avx2.c into itself (the unit and vector helpers): the other objects.
-others=(); for o in "${objs[@]}"; do [ "$(basename "$o")" = kernels_avx2.o ] || others+=("$o"); done
+others=(); for o in "${objects[@]}"; do [ "$(basename "$o")" = kernels_avx2.o ] || others+=("$o"); done
 clang -O2 -Wno-pass-failed -mavx2 -mfma -I"$src/include" -I"$src" "$here/channel_major.c" "${others[@]}" -o "$tmp/cm" -lm
 gflops() { "$@" | sed 's/.*: //; s/ GFLOP\/s//'; }
 for R in "$@"; do
