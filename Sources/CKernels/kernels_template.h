@@ -209,7 +209,9 @@ static TARGET void FN(vsigmoid_array)(float *out, const float *inp, long n) { FN
 // acc[t, j] = Σ_k Σ_c a[(t + shift_k)·lda + c] · b_k[c·ldb + j],  shift_k = (K-1-k)·step
 // where rows of a outside [lo, hi) are zero. The forward convolution has
 // step = -d, lo = 0 (the past before the sequence is zero); the input
-// gradient has step = +d, hi = T (nothing after the sequence).
+// gradient has step = +d, hi = T (nothing after the sequence). A forward
+// convolution with d < 0 reads later rows, all inside (hi unbounded): taps
+// over blocks of rows stored one after another (see ck_conv_forward).
 
 // (The jobs' struct tags are the same in every variant, not FN-named: a
 // variant may hand a job to another variant's tiles, see HALF_ROWS.)
@@ -1471,11 +1473,16 @@ static ALWAYS_INLINE TARGET int FN(product_fp32)(int mode, int kind, const FN(ti
 
 // ---- The row-broadcast kernels ----------------------------------------------------------------
 
+// The end of the rows a forward product may read: its own rows' end (a causal
+// tap reads only earlier rows), or, with d < 0 (taps over later blocks of
+// rows, all present), none.
+static ALWAYS_INLINE long FN(forward_hi)(long t1, long d) { return d < 0 ? (long)1 << 62 : t1; }
+
 static ALWAYS_INLINE TARGET int FN(conv_forward_body)(int mode, float *out, long ldo, const float *add, long lda,
                                                       const float *inp, long ldi, const float *wpacked,
                                                       long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
     const long np = FN(round_pad)(Cout);
-    FN(rb_problem) p = { inp, ldi, 0, t1, wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin, 0 };
+    FN(rb_problem) p = { inp, ldi, 0, FN(forward_hi)(t1, d), wpacked, np, (long)Cin * np, Cin, K, -d, 0, K * Cin, 0 };
     FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * Cin * np, Cout, relu };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
     return FN(product_fp32)(mode, TILE_PLAIN, &job, t0, t1, Cout);
@@ -1539,7 +1546,7 @@ static TARGET void FN(conv_forward_bf16)(float *out, long ldo, const float *add,
                                          unsigned short *out16, long ldo16) {
     const long np = FN(round_pad)(Cout);
     const int pairs = (Cin + 1) / 2;
-    FN(rb_problem) p = { 0, ldi, 0, t1, wpacked, np, (long)pairs * np, pairs, K, -d, 0, K * pairs, inp };
+    FN(rb_problem) p = { 0, ldi, 0, FN(forward_hi)(t1, d), wpacked, np, (long)pairs * np, pairs, K, -d, 0, K * pairs, inp };
     FN(plain_out) o = { out, ldo, add, lda, wpacked + (long)K * pairs * np, Cout, relu, out16, ldo16 };
     FN(tile_job) job = { &p, 0, &o, 0, 0, 0, 0, 0, 0, 1, 1 };
     FN(product_rows)(TILE_PLAIN | TILE_BF16, &job, t0, t1, Cout);
@@ -2128,7 +2135,7 @@ static TARGET void FN(conv_backward_weight_bf16)(float *dweight, float *dbias,
                                                  long t0, long t1, int Cin, int Cout, int K, long d) {
     unsigned gp[TCB / 2 * WG_SLAB] __attribute__((aligned(64)));
     unsigned xp[TCB / 2 * WG_SLAB] __attribute__((aligned(64)));
-    const long tcb = K == 1 ? TCB : TCB / 2;
+    const long tcb = K == 1 || d < 0 ? TCB : TCB / 2;  // d < 0: taps over blocks (see ck_conv_forward), as one
     for (long ta = t0; ta < t1; ta += tcb) {
         const long tb = CK_MIN(t1, ta + tcb), n = (tb - ta + 1) / 2;
         const long pf = tb < t1 ? tcb : 0;  // the next block's rows, asked for while pairing these

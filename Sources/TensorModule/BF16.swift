@@ -88,7 +88,7 @@ extension Kernels {
         rounded: BF16Rows? = nil
     ) {
         precondition(!w.gated && w.precision == .bf16, "convForward on bf16 activations needs a bf16-packed, ungated weight")
-        precondition(rows.lowerBound >= 0 && d >= 1, "conv forward: rows \(rows) must start at ≥ 0, dilation \(d) ≥ 1")
+        precondition(rows.lowerBound >= 0 && d != 0, "conv forward: rows \(rows) must start at ≥ 0, dilation \(d) ≠ 0")
         precondition(outStride >= w.outChannels && inStride >= BF16Buffer.stride(channels: w.inChannels) && inStride % 2 == 0
                      && (add == nil || addStride >= w.outChannels), "conv forward: a stride is shorter than its row (or odd)")
         rounded?.check(channels: w.outChannels)

@@ -16,6 +16,12 @@ import CKernels
 // range of rows, so threads can split the time axis: the forward pass and the
 // weight gradient read only rows at or before their own, the input gradient
 // gathers from rows at or after them.
+//
+// The forward products and the weight gradients also take a negative d: tap
+// k then reads row t + (K − 1 − k)·|d|, and every such row must exist (no
+// padding). That sums K blocks of |d| rows stored one after another as K
+// taps: WaveNet's skip product over each layer's z rows (block K − 1 − k
+// holding layer k's), read where the gated forward wrote them.
 
 /// A convolution weight (K, Cout, Cin) and bias rearranged for the kernels.
 ///
@@ -83,7 +89,8 @@ extension Kernels {
     ///
     /// `inp` is (T, Cin), `out` and `add` are (T, Cout); `add` may be nil
     /// (zero) or `out` itself (accumulate). Reads `inp` rows ≤ the last of
-    /// `rows` only. Cost: 2·K·Cin·Cout flops per row; no allocation.
+    /// `rows` only (with d < 0, the rows t + (K − 1 − k)·|d|, which must
+    /// exist: see the top of this file). Cost: 2·K·Cin·Cout flops per row; no allocation.
     public func convForward(
         out: UnsafeMutablePointer<Float>, outStride: Int,
         adding add: UnsafePointer<Float>? = nil, addStride: Int = 0,
@@ -92,7 +99,7 @@ extension Kernels {
     ) {
         precondition(!w.gated, "a gated weight goes to convGatedForward")
         precondition(w.precision == .fp32, "a bf16-packed weight takes bf16 activations")
-        precondition(rows.lowerBound >= 0 && d >= 1, "conv forward: rows \(rows) must start at ≥ 0, dilation \(d) ≥ 1")
+        precondition(rows.lowerBound >= 0 && d != 0, "conv forward: rows \(rows) must start at ≥ 0, dilation \(d) ≠ 0")
         precondition(outStride >= w.outChannels && inStride >= w.inChannels && (add == nil || addStride >= w.outChannels),
                      "conv forward: a stride is shorter than its row")
         if rows.isEmpty { return }
@@ -160,7 +167,8 @@ extension Kernels {
     /// `rows`, accumulated (+=): `dweight[k, o, c] += Σ_t dout[t, o]·inp[t − s_k, c]`,
     /// `dbias[o] += Σ_t dout[t, o]` (dbias may be nil).
     ///
-    /// `dweight` is (K, Cout, Cin) like the weight. The reduction runs over
+    /// `dweight` is (K, Cout, Cin) like the weight; a negative d reads later
+    /// rows, as `convForward`'s. The reduction runs over
     /// time in blocks of rows that stay in L1. Cost: 2·K·Cin·Cout flops per
     /// row; no allocation.
     ///
@@ -194,7 +202,7 @@ extension Kernels {
     /// The sizes and strides every weight gradient takes (fp32 or bf16 rows).
     func checkWeightGradient(rows: Range<Int>, doutStride: Int, inStride: Int, inChannels Cin: Int, outChannels Cout: Int,
                              kernelSize K: Int, dilation d: Int) {
-        precondition(rows.lowerBound >= 0 && K >= 1 && d >= 1 && Cin >= 1 && Cout >= 1, "conv weight gradient: bad sizes")
+        precondition(rows.lowerBound >= 0 && K >= 1 && d != 0 && Cin >= 1 && Cout >= 1, "conv weight gradient: bad sizes")
         precondition(doutStride >= Cout && inStride >= Cin, "conv weight gradient: a stride is shorter than its row")
     }
 }

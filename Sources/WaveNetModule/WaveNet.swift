@@ -150,7 +150,7 @@ public final class WaveNet {
             l.append("layer\(i).skip.bias", shape: [S])
         }
         // Every layer's skip 1x1 (D → S) side by side: column block l is layer
-        // l's weight, so the whole skip sum is one product over the stacked z's.
+        // l's weight (the kernels take it as L taps, see `Packs.skipTaps`).
         l.append("skip.weight", shape: [S, c.dilations.count * D])
         l.append("head1.weight", shape: [1, H, S])
         l.append("head1.bias", shape: [H])
@@ -410,42 +410,43 @@ public final class WaveNet {
                         // wrote of its own rows beside the fp32 ones (in an
                         // earlier tile, or before the barrier the reader waits at).
                         // z has only its bf16 copy: every reader takes that one.
-                        // (An odd D's pad in the stacked z rows is the next
-                        // layer's first value, met by a zero weight.)
-                        k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: nil, zStride: L * D, inp: h16.h(l, b),
+                        // (An odd D's pad in z's rows stays zero, and meets zero weights.)
+                        k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: nil, zStride: D, inp: h16.h(l, b),
                                            inStride: h16.hStride, weight: packs.dilated[l], rows: tile, dilation: c.dilations[l],
-                                           roundedZ: BF16Rows(h16.z(b) + l * D, stride: h16.zStride),
+                                           roundedZ: BF16Rows(h16.z(l, b), stride: h16.zStride),
                                            slopes: BF16Rows(h16.slopes(l, b), stride: 2 * D))
                         if l < L - 1 {
                             // fp32 h_{l+1} only for this tile (the next
                             // residual sum reads it); every later reader takes the bf16 rows.
                             let h = l == 0 ? ws.h(0, b) : ws.residualTile(member: member, slot: l % 2, sequence: b, tile: tile)
                             k.convForward(out: ws.residualTile(member: member, slot: (l + 1) % 2, sequence: b, tile: tile), outStride: R,
-                                          adding: h, addStride: R, inp: h16.z(b) + l * D, inStride: h16.zStride,
+                                          adding: h, addStride: R, inp: h16.z(l, b), inStride: h16.zStride,
                                           weight: packs.residual[l], rows: tile, rounded: BF16Rows(h16.h(l + 1, b), stride: h16.hStride))
                         }
                         continue
                     }
-                    let z = ws.z(b) + l * D
-                    k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: z, zStride: L * D, inp: ws.h(l, b), inStride: R,
+                    let z = ws.z(l, b)
+                    k.convGatedForward(gate: ws.gate(l, b), gateStride: 2 * D, z: z, zStride: D, inp: ws.h(l, b), inStride: R,
                                        weight: packs.dilated[l], rows: tile, dilation: c.dilations[l])
                     if l < L - 1 {
                         // h_{l+1} = h_l + W_res·z + b_res (the last layer's is unused).
-                        k.convForward(out: ws.h(l + 1, b), outStride: R, adding: ws.h(l, b), addStride: R, inp: z, inStride: L * D,
+                        k.convForward(out: ws.h(l + 1, b), outStride: R, adding: ws.h(l, b), addStride: R, inp: z, inStride: D,
                                       weight: packs.residual[l], rows: tile)
                     }
                 }
                 progress?.publish(j, l + 1)
             }
             // s = ReLU(Σ_l (W_skip_l·z_l + b_skip_l)): one product over the
-            // tile's stacked z's, while the last layers' are still in cache.
+            // tile's z's, while the last layers' are still in cache: the
+            // layers' z blocks as L taps T rows apart (see `Workspace.z`).
             for b in 0..<ws.batch {
                 if let h16 = ws.bf16 {
                     // s also in bf16: the head's first product reads that.
-                    k.convForward(out: ws.s(b), outStride: S, inp: h16.z(b), inStride: h16.zStride, weight: packs.skip, rows: tile, relu: true,
-                                  rounded: BF16Rows(h16.s(b), stride: h16.sStride))
+                    k.convForward(out: ws.s(b), outStride: S, inp: h16.z(L - 1, b), inStride: h16.zStride, weight: packs.skipTaps, rows: tile,
+                                  dilation: -T, relu: true, rounded: BF16Rows(h16.s(b), stride: h16.sStride))
                 } else {
-                    k.convForward(out: ws.s(b), outStride: S, inp: ws.z(b), inStride: L * D, weight: packs.skip, rows: tile, relu: true)
+                    k.convForward(out: ws.s(b), outStride: S, inp: ws.z(L - 1, b), inStride: D, weight: packs.skipTaps, rows: tile,
+                                  dilation: -T, relu: true)
                 }
             }
         }
@@ -554,15 +555,20 @@ public final class WaveNet {
         let T = ws.time, R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, L = c.dilations.count
         let all = tiles(time: T), progress = threads > 1 ? ws.progress : nil
         for b in 0..<ws.batch {
-            // The skip weights of all layers at once: dW_skip (S, L·D) += dskipᵀ · Z.
+            // The skip weights of all layers at once, as the skip product's L
+            // taps (L, S, D) over the z blocks, then added to dW_skip (S, L·D).
+            let taps = ws.members[member].skipTaps
+            taps.zero()
             if let h16 = ws.bf16, let d16 = grads.bf16 {
                 // bf16: the weight gradients read the bf16 rows the products read.
-                k.convBackwardWeight(dweight: views.skipWeight, dbias: nil, dout: d16.dskip(b), doutStride: d16.skipStride,
-                                     inp: h16.z(b), inStride: h16.zStride, rows: rows, inChannels: L * D, outChannels: S, kernelSize: 1)
+                k.convBackwardWeight(dweight: taps.baseAddress, dbias: nil, dout: d16.dskip(b), doutStride: d16.skipStride,
+                                     inp: h16.z(L - 1, b), inStride: h16.zStride, rows: rows, inChannels: D, outChannels: S, kernelSize: L,
+                                     dilation: -T)
             } else {
-                k.convBackwardWeight(dweight: views.skipWeight, dbias: nil, dout: grads.dskip(b), doutStride: S, inp: ws.z(b), inStride: L * D,
-                                     rows: rows, inChannels: L * D, outChannels: S, kernelSize: 1)
+                k.convBackwardWeight(dweight: taps.baseAddress, dbias: nil, dout: grads.dskip(b), doutStride: S, inp: ws.z(L - 1, b), inStride: D,
+                                     rows: rows, inChannels: D, outChannels: S, kernelSize: L, dilation: -T)
             }
+            Packs.addStacked(taps.baseAddress, to: views.skipWeight, layers: L, outChannels: S, inChannels: D)
             // dh holds dL/dh_{l+1}; the last layer's residual is not computed.
             (grads.dh(b) + rows.lowerBound * R).update(repeating: 0, count: rows.count * R)
         }
@@ -581,7 +587,7 @@ public final class WaveNet {
                         // tiles, other members' rows), the weight gradients read them.
                         if !last {
                             k.convBackwardWeight(dweight: lp.residualWeight, dbias: lp.residualBias, dout: d16.dh(b),
-                                                 doutStride: d16.residualStride, inp: h16.z(b) + l * D, inStride: h16.zStride, rows: tile,
+                                                 doutStride: d16.residualStride, inp: h16.z(l, b), inStride: h16.zStride, rows: tile,
                                                  inChannels: D, outChannels: R, kernelSize: 1)
                         }
                         k.gatedBackward(dpre: nil, dpreStride: 2 * D, gate: nil, gateStride: 2 * D,
@@ -594,7 +600,7 @@ public final class WaveNet {
                     }
                     if !last {
                         k.convBackwardWeight(dweight: lp.residualWeight, dbias: lp.residualBias, dout: grads.dh(b), doutStride: R,
-                                             inp: ws.z(b) + l * D, inStride: L * D, rows: tile, inChannels: D, outChannels: R, kernelSize: 1)
+                                             inp: ws.z(l, b), inStride: D, rows: tile, inChannels: D, outChannels: R, kernelSize: 1)
                     }
                     // dz = dskip·W_skip_l + dh·W_res_l, through the gated unit; dpre
                     // replaces the gate values it is computed from.
@@ -703,8 +709,14 @@ extension WaveNet {
         let input: PackedConv
         let dilated: [PackedConv]
         let residual: [PackedConv]
-        /// All layers' skip 1x1s as one (S, L·D) product, with Σ_l b_skip_l as its bias.
+        /// All layers' skip 1x1s as one (S, L·D) weight, for the layer
+        /// backward (each layer's D columns of its backward form).
         let skip: PackedConv
+        /// The same weights as L taps (L, S, D), with Σ_l b_skip_l as their
+        /// bias: the skip product, over the layers' z blocks (`Workspace.z`).
+        let skipTaps: PackedConv
+        /// The skip weights rearranged (L, S, D) for packing `skipTaps`.
+        let skipTapsWeight: Tensor
         let head1: PackedConv
         let head2: PackedConv
         let skipBiasSum: Tensor
@@ -716,9 +728,20 @@ extension WaveNet {
             dilated = c.dilations.map { _ in PackedConv(kernelSize: c.kernelSize, inChannels: R, outChannels: 2 * D, gated: true, precision: p) }
             residual = c.dilations.map { _ in PackedConv(kernelSize: 1, inChannels: D, outChannels: R, precision: p) }
             skip = PackedConv(kernelSize: 1, inChannels: L * D, outChannels: S, precision: p)
+            skipTaps = PackedConv(kernelSize: L, inChannels: D, outChannels: S, precision: p)
+            skipTapsWeight = Tensor(shape: [L, S, D])
             head1 = PackedConv(kernelSize: 1, inChannels: S, outChannels: H, precision: p)
             head2 = PackedConv(kernelSize: 1, inChannels: H, outChannels: c.classes, precision: p)
             skipBiasSum = Tensor(shape: [S])
+        }
+
+        /// Adds a gradient of `skipTaps`'s form (L, Cout, Cin) to the
+        /// parameter's (Cout, L·Cin).
+        static func addStacked(_ taps: UnsafePointer<Float>, to stacked: UnsafeMutablePointer<Float>, layers L: Int,
+                               outChannels S: Int, inChannels D: Int) {
+            for l in 0..<L {
+                for o in 0..<S { accumulate(stacked + (o * L + l) * D, taps + (l * S + o) * D, count: D) }
+            }
         }
 
         /// Packs the current parameters (the kernels never read stale ones:
@@ -733,6 +756,11 @@ extension WaveNet {
             skipBiasSum.zero()
             for l in p.layers { accumulate(skipBiasSum.baseAddress, l.skipBias, count: c.skipChannels) }
             skip.pack(weight: p.skipWeight, bias: skipBiasSum.baseAddress)
+            let L = c.dilations.count, S = c.skipChannels, D = c.dilationChannels
+            for l in 0..<L {
+                for o in 0..<S { (skipTapsWeight.baseAddress + (l * S + o) * D).update(from: p.skipWeight + (o * L + l) * D, count: D) }
+            }
+            skipTaps.pack(weight: skipTapsWeight.baseAddress, bias: skipBiasSum.baseAddress)
             head1.pack(weight: p.head1Weight, bias: p.head1Bias)
             head2.pack(weight: p.head2Weight, bias: p.head2Bias)
         }
@@ -772,7 +800,7 @@ extension WaveNet {
             hLayers = precision == .bf16 ? 1 : L
             hs = Tensor(shape: [B, hLayers, T, R])
             gates = Tensor(shape: [B, L, T, 2 * D])  // bf16: only the gated forward's partial sums (ActivationsBF16 has the slopes)
-            zs = Tensor(shape: precision == .bf16 ? [0] : [B, T, L * D])  // bf16: z in ActivationsBF16 alone
+            zs = Tensor(shape: precision == .bf16 ? [0] : [B, L, T, D])  // bf16: z in ActivationsBF16 alone
             ss = Tensor(shape: [B, T, S])
             us = Tensor(shape: [B, T, H])
             logits = Tensor(shape: [B * T, c.classes])
@@ -804,9 +832,15 @@ extension WaveNet {
         }
         /// Layer l's [tanh(a) | σ(g)] of sequence b, (T, 2D); its dpre after the backward pass.
         func gate(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { gates.baseAddress + (b * layers + l) * time * 2 * gate }
-        /// Every layer's z of sequence b: (T, L·D), layer l in columns l·D ..< (l+1)·D
-        /// (fp32 precision only: in bf16, z is kept only as its bf16 copy).
-        func z(_ b: Int) -> UnsafeMutablePointer<Float> { zs.baseAddress + b * time * layers * gate }
+        /// Layer l's z of sequence b: (T, D) (fp32 precision only: in bf16,
+        /// z is kept only as its bf16 copy). The layers' z's of a sequence
+        /// are blocks of T rows, the last layer's first (block L − 1 − l is
+        /// layer l's): the skip product and its weight gradient read them as
+        /// L taps T rows apart, from `z(L − 1, b)` with dilation −T, and each
+        /// layer's rows lie together for the gated forward that writes them
+        /// and the residual product that reads them. (One row of all layers'
+        /// z's, L·D floats apart, cost compact's step 6 %.)
+        func z(_ l: Int, _ b: Int) -> UnsafeMutablePointer<Float> { zs.baseAddress + (b * layers + layers - 1 - l) * time * gate }
         /// ReLU(skip sum) of sequence b: (T, S).
         func s(_ b: Int) -> UnsafeMutablePointer<Float> { ss.baseAddress + b * time * skip }
         /// The head's hidden ReLU of sequence b: (T, H).
@@ -840,6 +874,8 @@ extension WaveNet {
     /// What one thread keeps apart from the others during a step.
     final class Scratch {
         let skipBiasGradient: Tensor
+        /// The skip weight gradient as L taps, (L, S, D), before it is added to (S, L·D).
+        let skipTaps: Tensor
         /// The summed loss (nats) of this thread's rows in the last pass.
         var loss = 0.0
         /// A block of the head's rows in bf16 (bf16 precision only).
@@ -847,6 +883,7 @@ extension WaveNet {
 
         init(config c: WaveNetConfig, precision: Precision) {
             skipBiasGradient = Tensor(shape: [c.skipChannels])
+            skipTaps = Tensor(shape: [c.dilations.count * c.skipChannels * c.dilationChannels])
             bf16 = precision == .bf16 ? HeadBlockBF16(config: c) : nil
         }
     }
@@ -879,7 +916,7 @@ extension WaveNet {
 
     /// bf16 copies of the forward products' inputs, for one (B, T): every
     /// layer's h (the dilated convolutions gather earlier rows, possibly
-    /// another thread's), the stacked z's (the residual and skip 1×1s) and
+    /// another thread's), every layer's z (the residual and skip 1×1s) and
     /// s (the head's first 1×1, its weight gradient and the skip ReLU's backward);
     /// and every layer's gated-unit slopes, which the backward pass reads
     /// instead of the fp32 gate values (half the bytes). Rows are padded to
@@ -896,15 +933,16 @@ extension WaveNet {
             slopeRows = BF16Buffer(count: B * layers * T * gate)
             residual = c.residualChannels
             hStride = BF16Buffer.stride(channels: c.residualChannels)
-            zStride = BF16Buffer.stride(channels: layers * c.dilationChannels)
+            zStride = BF16Buffer.stride(channels: c.dilationChannels)
             hs = BF16Buffer(count: B * layers * T * hStride)
-            zs = BF16Buffer(count: B * T * zStride)
+            zs = BF16Buffer(count: B * layers * T * zStride)
             sStride = BF16Buffer.stride(channels: c.skipChannels)
             ss = BF16Buffer(count: B * T * sStride)
         }
 
         func h(_ l: Int, _ b: Int) -> UnsafeMutablePointer<UInt16> { hs.baseAddress + (b * layers + l) * time * hStride }
-        func z(_ b: Int) -> UnsafeMutablePointer<UInt16> { zs.baseAddress + b * time * zStride }
+        /// Layer l's z of sequence b, (T, D) padded to pairs, in blocks as the fp32 `Workspace.z`.
+        func z(_ l: Int, _ b: Int) -> UnsafeMutablePointer<UInt16> { zs.baseAddress + ((b * layers + layers - 1 - l) * time) * zStride }
         /// ReLU(skip sum) of sequence b: (T, S), written by the skip product.
         func s(_ b: Int) -> UnsafeMutablePointer<UInt16> { ss.baseAddress + b * time * sStride }
         /// Layer l's slopes [∂z/∂a | ∂z/∂g] of sequence b: (T, 2D).

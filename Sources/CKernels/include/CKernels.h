@@ -279,6 +279,11 @@ void ck_pack_backward_bf16(float *packed, const float *weight, int K, int Cin, i
 /// then max(·, 0) if `relu`. `add` (row stride lda) may be NULL (zero) or
 /// `out` itself (accumulate). `wpacked` is ck_pack_forward(groups 1).
 /// inp is (T, Cin), out and add are (T, Cout). Cost: 2·K·Cin·Cout flops a row.
+/// s_k = (K - 1 - k)·d. A negative d makes the taps read later rows, |d|
+/// rows apart, all of which must exist (no zero padding): K blocks of rows
+/// stored one after another, summed as K taps (WaveNet's skip product over
+/// the layers' z, each layer's rows a block; block K - 1 - k is tap k's).
+/// The same holds for the weight gradients and the bf16 forward.
 static inline void ck_conv_forward(const ck_kernels *k, float *out, long ldo, const float *add, long lda,
                                    const float *inp, long ldi, const float *wpacked,
                                    long t0, long t1, int Cin, int Cout, int K, long d, int relu) {
