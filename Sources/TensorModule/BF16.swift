@@ -176,12 +176,12 @@ extension Kernels {
     /// `gate` is not read (pass nil).
     public func gatedBackward(
         dpre: UnsafeMutablePointer<Float>?, dpreStride: Int, gate: UnsafePointer<Float>?, gateStride: Int,
-        skipGradient dskip: UnsafePointer<UInt16>, skipStride: Int, skipWeight ws: PackedConv, skipColumn: Int,
+        skipGradient dskip: UnsafePointer<UInt16>, skipStride: Int, skipWeight ws: PackedConv, skipTap: Int,
         residualGradient dres: UnsafePointer<UInt16>?, residualStride: Int, residualWeight wr: PackedConv?,
         rows: Range<Int>, channels D: Int, roundedDpre: BF16Rows? = nil, slopes: BF16Rows? = nil
     ) {
         precondition(ws.precision == .bf16 && (wr?.precision ?? .bf16) == .bf16, "bf16 gradients need bf16-packed weights")
-        precondition(ws.kernelSize == 1 && skipColumn >= 0 && skipColumn + D <= ws.inChannels, "gated backward: skip columns out of range")
+        precondition(ws.inChannels == D && skipTap >= 0 && skipTap < ws.kernelSize, "gated backward: no skip tap \(skipTap) of D = \(D) inputs")
         precondition((dres == nil) == (wr == nil) && (wr.map { $0.kernelSize == 1 && $0.inChannels == D } ?? true),
                      "gated backward: the residual gradient and weight go together, with D inputs")
         precondition(rows.lowerBound >= 0 && dpreStride >= 2 * D && gateStride >= 2 * D
@@ -194,7 +194,7 @@ extension Kernels {
         slopes?.check(channels: 2 * D)
         if rows.isEmpty { return }
         ck_gated_backward_product_bf16(table, dpre, dpreStride, gate, gateStride, dskip, skipStride,
-                                       ws.backward.baseAddress + skipColumn, ws.backwardColumns, Int32(ws.outChannels),
+                                       ws.backwardTap(skipTap), ws.backwardColumns, Int32(ws.outChannels),
                                        dres, residualStride, wr?.backward.baseAddress, wr?.backwardColumns ?? 0, Int32(wr?.outChannels ?? 0),
                                        rows.lowerBound, rows.upperBound, Int32(D), roundedDpre?.base, roundedDpre?.stride ?? 0,
                                        slopes?.base, slopes?.stride ?? 0)

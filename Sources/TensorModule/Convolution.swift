@@ -79,6 +79,10 @@ public final class PackedConv {
     var forwardColumns: Int { (gated ? 2 : 1) * ((outChannels / (gated ? 2 : 1) + 15) / 16 * 16) }
     /// Columns of the backward form (Cin padded).
     var backwardColumns: Int { (inChannels + 15) / 16 * 16 }
+    /// Tap k of the backward form: Cout rows (bf16: Cout/2 pairs of rows), `backwardColumns` apart.
+    func backwardTap(_ k: Int) -> UnsafePointer<Float> {
+        UnsafePointer(backward.baseAddress + k * (precision == .bf16 ? (outChannels + 1) / 2 : outChannels) * backwardColumns)
+    }
     /// The packed bias (forwardColumns floats; fp32 packing only).
     var packedBias: UnsafePointer<Float> { UnsafePointer(forward.baseAddress + kernelSize * inChannels * forwardColumns) }
 }

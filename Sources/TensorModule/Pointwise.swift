@@ -36,7 +36,8 @@ extension Kernels {
 
     /// WaveNet's layer backward up to its gated unit, for the time steps
     /// `rows`. The layer's z fed two 1x1 products, the skip sum (this layer's
-    /// columns `skipColumn ..< skipColumn + D` of `skipWeight`, Cout = S) and
+    /// tap `skipTap` of `skipWeight`, the layers' (S, D) weights as taps, as
+    /// the skip product takes them) and
     /// the residual path (`residualWeight`, (R, D)), so
     ///
     ///     dz[t]   = dskip[t] · W_skip[:, layer] + dres[t] · W_res
@@ -47,11 +48,11 @@ extension Kernels {
     /// `dpre` may be `gate` (in place). Cost: 2·(S + R)·D flops a row.
     public func gatedBackward(
         dpre: UnsafeMutablePointer<Float>, dpreStride: Int, gate: UnsafePointer<Float>, gateStride: Int,
-        skipGradient dskip: UnsafePointer<Float>, skipStride: Int, skipWeight ws: PackedConv, skipColumn: Int,
+        skipGradient dskip: UnsafePointer<Float>, skipStride: Int, skipWeight ws: PackedConv, skipTap: Int,
         residualGradient dres: UnsafePointer<Float>?, residualStride: Int, residualWeight wr: PackedConv?,
         rows: Range<Int>, channels D: Int
     ) {
-        precondition(ws.kernelSize == 1 && skipColumn >= 0 && skipColumn + D <= ws.inChannels, "gated backward: skip columns out of range")
+        precondition(ws.inChannels == D && skipTap >= 0 && skipTap < ws.kernelSize, "gated backward: no skip tap \(skipTap) of D = \(D) inputs")
         precondition(ws.precision == .fp32 && wr?.precision ?? .fp32 == .fp32, "bf16-packed weights take bf16 gradients")
         precondition((dres == nil) == (wr == nil) && (wr.map { $0.kernelSize == 1 && $0.inChannels == D } ?? true),
                      "gated backward: the residual gradient and weight go together, with D inputs")
@@ -60,10 +61,10 @@ extension Kernels {
         if rows.isEmpty { return }
         if variant == .blas {
             return blasGatedBackward(dpre: dpre, dpreStride: dpreStride, gate: gate, gateStride: gateStride, dskip: dskip, skipStride: skipStride,
-                                     ws: ws, skipColumn: skipColumn, dres: dres, residualStride: residualStride, wr: wr, rows: rows, channels: D)
+                                     ws: ws, skipTap: skipTap, dres: dres, residualStride: residualStride, wr: wr, rows: rows, channels: D)
         }
         ck_gated_backward_product(table, dpre, dpreStride, gate, gateStride, dskip, skipStride,
-                                  ws.backward.baseAddress + skipColumn, ws.backwardColumns, Int32(ws.outChannels),
+                                  ws.backwardTap(skipTap), ws.backwardColumns, Int32(ws.outChannels),
                                   dres, residualStride, wr?.backward.baseAddress, wr?.backwardColumns ?? 0, Int32(wr?.outChannels ?? 0),
                                   rows.lowerBound, rows.upperBound, Int32(D))
     }
@@ -72,14 +73,14 @@ extension Kernels {
     /// rows (on the stack), then the pointwise backward.
     func blasGatedBackward(
         dpre: UnsafeMutablePointer<Float>, dpreStride: Int, gate: UnsafePointer<Float>, gateStride: Int,
-        dskip: UnsafePointer<Float>, skipStride: Int, ws: PackedConv, skipColumn: Int,
+        dskip: UnsafePointer<Float>, skipStride: Int, ws: PackedConv, skipTap: Int,
         dres: UnsafePointer<Float>?, residualStride: Int, wr: PackedConv?, rows: Range<Int>, channels D: Int
     ) {
         let block = 64
         withUnsafeTemporaryAllocation(of: Float.self, capacity: block * D) { dz in
             for start in stride(from: rows.lowerBound, to: rows.upperBound, by: block) {
                 let n = min(block, rows.upperBound - start)
-                gemm(dz.baseAddress!, ldc: D, dskip + start * skipStride, lda: skipStride, ws.backward.baseAddress + skipColumn,
+                gemm(dz.baseAddress!, ldc: D, dskip + start * skipStride, lda: skipStride, ws.backwardTap(skipTap),
                      ldb: ws.backwardColumns, m: n, n: D, k: ws.outChannels, beta: 0)
                 if let dres, let wr {
                     gemm(dz.baseAddress!, ldc: D, dres + start * residualStride, lda: residualStride, wr.backward.baseAddress,

@@ -591,7 +591,7 @@ public final class WaveNet {
                                                  inChannels: D, outChannels: R, kernelSize: 1)
                         }
                         k.gatedBackward(dpre: nil, dpreStride: 2 * D, gate: nil, gateStride: 2 * D,
-                                        skipGradient: d16.dskip(b), skipStride: d16.skipStride, skipWeight: packs.skip, skipColumn: l * D,
+                                        skipGradient: d16.dskip(b), skipStride: d16.skipStride, skipWeight: packs.skipTaps, skipTap: l,
                                         residualGradient: last ? nil : d16.dh(b), residualStride: d16.residualStride,
                                         residualWeight: last ? nil : packs.residual[l], rows: tile, channels: D,
                                         roundedDpre: BF16Rows(d16.dpre(l, b), stride: 2 * D),
@@ -606,7 +606,7 @@ public final class WaveNet {
                     // replaces the gate values it is computed from.
                     let gate = ws.gate(l, b)
                     k.gatedBackward(dpre: gate, dpreStride: 2 * D, gate: gate, gateStride: 2 * D,
-                                    skipGradient: grads.dskip(b), skipStride: S, skipWeight: packs.skip, skipColumn: l * D,
+                                    skipGradient: grads.dskip(b), skipStride: S, skipWeight: packs.skipTaps, skipTap: l,
                                     residualGradient: last ? nil : grads.dh(b), residualStride: R,
                                     residualWeight: last ? nil : packs.residual[l], rows: tile, channels: D)
                 }
@@ -709,11 +709,9 @@ extension WaveNet {
         let input: PackedConv
         let dilated: [PackedConv]
         let residual: [PackedConv]
-        /// All layers' skip 1x1s as one (S, L·D) weight, for the layer
-        /// backward (each layer's D columns of its backward form).
-        let skip: PackedConv
-        /// The same weights as L taps (L, S, D), with Σ_l b_skip_l as their
-        /// bias: the skip product, over the layers' z blocks (`Workspace.z`).
+        /// All layers' skip 1x1s (the (S, L·D) parameter) as L taps (L, S, D),
+        /// with Σ_l b_skip_l as their bias: the skip product, over the layers'
+        /// z blocks (`Workspace.z`), and each layer's backward (its tap).
         let skipTaps: PackedConv
         /// The skip weights rearranged (L, S, D) for packing `skipTaps`.
         let skipTapsWeight: Tensor
@@ -727,7 +725,6 @@ extension WaveNet {
             input = PackedConv(kernelSize: c.inputKernelSize, inChannels: R, outChannels: R)
             dilated = c.dilations.map { _ in PackedConv(kernelSize: c.kernelSize, inChannels: R, outChannels: 2 * D, gated: true, precision: p) }
             residual = c.dilations.map { _ in PackedConv(kernelSize: 1, inChannels: D, outChannels: R, precision: p) }
-            skip = PackedConv(kernelSize: 1, inChannels: L * D, outChannels: S, precision: p)
             skipTaps = PackedConv(kernelSize: L, inChannels: D, outChannels: S, precision: p)
             skipTapsWeight = Tensor(shape: [L, S, D])
             head1 = PackedConv(kernelSize: 1, inChannels: S, outChannels: H, precision: p)
@@ -735,13 +732,18 @@ extension WaveNet {
             skipBiasSum = Tensor(shape: [S])
         }
 
-        /// Adds a gradient of `skipTaps`'s form (L, Cout, Cin) to the
-        /// parameter's (Cout, L·Cin).
+        /// The rows of D floats of the skip parameter (S, L·D) and of its
+        /// taps' form (L, S, D): `body(offset in the parameter, offset in the taps)`.
+        static func skipTapRows(layers L: Int, outChannels S: Int, inChannels D: Int, _ body: (_ stacked: Int, _ taps: Int) -> Void) {
+            for l in 0..<L {
+                for o in 0..<S { body((o * L + l) * D, (l * S + o) * D) }
+            }
+        }
+
+        /// Adds a gradient of `skipTaps`'s form (L, S, D) to the parameter's (S, L·D).
         static func addStacked(_ taps: UnsafePointer<Float>, to stacked: UnsafeMutablePointer<Float>, layers L: Int,
                                outChannels S: Int, inChannels D: Int) {
-            for l in 0..<L {
-                for o in 0..<S { accumulate(stacked + (o * L + l) * D, taps + (l * S + o) * D, count: D) }
-            }
+            skipTapRows(layers: L, outChannels: S, inChannels: D) { accumulate(stacked + $0, taps + $1, count: D) }
         }
 
         /// Packs the current parameters (the kernels never read stale ones:
@@ -755,10 +757,9 @@ extension WaveNet {
             }
             skipBiasSum.zero()
             for l in p.layers { accumulate(skipBiasSum.baseAddress, l.skipBias, count: c.skipChannels) }
-            skip.pack(weight: p.skipWeight, bias: skipBiasSum.baseAddress)
-            let L = c.dilations.count, S = c.skipChannels, D = c.dilationChannels
-            for l in 0..<L {
-                for o in 0..<S { (skipTapsWeight.baseAddress + (l * S + o) * D).update(from: p.skipWeight + (o * L + l) * D, count: D) }
+            let D = c.dilationChannels, rearranged = skipTapsWeight.baseAddress
+            Self.skipTapRows(layers: c.dilations.count, outChannels: c.skipChannels, inChannels: D) {
+                (rearranged + $1).update(from: p.skipWeight + $0, count: D)
             }
             skipTaps.pack(weight: skipTapsWeight.baseAddress, bias: skipBiasSum.baseAddress)
             head1.pack(weight: p.head1Weight, bias: p.head1Bias)

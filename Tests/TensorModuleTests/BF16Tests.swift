@@ -45,17 +45,18 @@ import TensorModule
     }
 
     /// A WaveNet layer's bf16-packed weights, random: the gated dilated
-    /// convolution (R → 2D, K = 2, with bias), the stacked skip 1×1 (L·D → S)
-    /// and the residual 1×1 (D → R); with the skip and residual weights as drawn.
+    /// convolution (R → 2D, K = 2, with bias), the skip 1×1s of L layers
+    /// (D → S each, as L taps) and the residual 1×1 (D → R); with the skip
+    /// weights as drawn, (S, L·D), and the residual weights.
     static func gatedLayer(R: Int, D: Int, S: Int, L: Int, rng: inout Xoshiro256)
         -> (dilated: PackedConv, skip: PackedConv, residual: PackedConv, skipWeight: [Float], residualWeight: [Float]) {
         let dilated = PackedConv(kernelSize: 2, inChannels: R, outChannels: 2 * D, gated: true, precision: .bf16)
-        let skip = PackedConv(kernelSize: 1, inChannels: L * D, outChannels: S, precision: .bf16)
+        let skip = PackedConv(kernelSize: L, inChannels: D, outChannels: S, precision: .bf16)
         let residual = PackedConv(kernelSize: 1, inChannels: D, outChannels: R, precision: .bf16)
         let wd = randomArray(2 * 2 * D * R, scale: 0.3, rng: &rng), bd = randomArray(2 * D, rng: &rng)
         let ws = randomArray(S * L * D, scale: 0.3, rng: &rng), wr = randomArray(R * D, scale: 0.3, rng: &rng)
         wd.withUnsafeBufferPointer { w in bd.withUnsafeBufferPointer { dilated.pack(weight: w.baseAddress!, bias: $0.baseAddress!) } }
-        ws.withUnsafeBufferPointer { skip.pack(weight: $0.baseAddress!, bias: nil) }
+        taps(ofStacked: ws, outChannels: S, taps: L, inChannels: D).withUnsafeBufferPointer { skip.pack(weight: $0.baseAddress!, bias: nil) }
         wr.withUnsafeBufferPointer { residual.pack(weight: $0.baseAddress!, bias: nil) }
         return (dilated, skip, residual, ws, wr)
     }
@@ -308,7 +309,7 @@ import TensorModule
         let gateValues = (0..<(T * 2 * D)).map { _ in rng.nextUnitFloat() * 0.98 + 0.01 }
         let dpre = Tensor(shape: [T * 2 * D], values: gateValues), dpreCopy = buffer(T * 2 * D)
         k.gatedBackward(dpre: dpre.baseAddress, dpreStride: 2 * D, gate: dpre.baseAddress, gateStride: 2 * D,
-                        skipGradient: gs.baseAddress, skipStride: S, skipWeight: skip, skipColumn: layer * D,
+                        skipGradient: gs.baseAddress, skipStride: S, skipWeight: skip, skipTap: layer,
                         residualGradient: gr.baseAddress, residualStride: R, residualWeight: residual, rows: rows, channels: D,
                         roundedDpre: BF16Rows(dpreCopy.baseAddress, stride: 2 * D))
         var computed = dpre.array  // rows outside `rows` still hold gate values: compare only the computed rows
@@ -317,7 +318,7 @@ import TensorModule
         // Without the fp32 dpre (bf16 rows only): the same rows, the gate values untouched.
         let gateKept = Tensor(shape: [T * 2 * D], values: gateValues), dpreOnly = buffer(T * 2 * D)
         k.gatedBackward(dpre: nil, dpreStride: 2 * D, gate: gateKept.baseAddress, gateStride: 2 * D,
-                        skipGradient: gs.baseAddress, skipStride: S, skipWeight: skip, skipColumn: layer * D,
+                        skipGradient: gs.baseAddress, skipStride: S, skipWeight: skip, skipTap: layer,
                         residualGradient: gr.baseAddress, residualStride: R, residualWeight: residual, rows: rows, channels: D,
                         roundedDpre: BF16Rows(dpreOnly.baseAddress, stride: 2 * D))
         #expect(gateKept.array == gateValues && Array(UnsafeBufferPointer(start: dpreOnly.baseAddress, count: T * 2 * D))
@@ -371,7 +372,7 @@ import TensorModule
             let out = BF16Buffer(count: T * 2 * D)
             out.baseAddress.update(repeating: sentinel, count: T * 2 * D)
             k.gatedBackward(dpre: nil, dpreStride: 2 * D, gate: nil, gateStride: 2 * D,
-                            skipGradient: gs.baseAddress, skipStride: S, skipWeight: skip, skipColumn: layer * D,
+                            skipGradient: gs.baseAddress, skipStride: S, skipWeight: skip, skipTap: layer,
                             residualGradient: gr.baseAddress, residualStride: R, residualWeight: residual, rows: rows, channels: D,
                             roundedDpre: BF16Rows(out.baseAddress, stride: 2 * D), slopes: BF16Rows(sl.baseAddress, stride: 2 * D))
             return Array(UnsafeBufferPointer(start: out.baseAddress, count: T * 2 * D))
@@ -413,7 +414,7 @@ import TensorModule
             let gs = Self.bf16Rows(k, dskip, rows: T, channels: S, stride: S), gr = Self.bf16Rows(k, dres, rows: T, channels: R, stride: R)
             let fixedGate = Tensor(shape: [T * 2 * D], values: gateValues)
             k.gatedBackward(dpre: fixedGate.baseAddress, dpreStride: 2 * D, gate: fixedGate.baseAddress, gateStride: 2 * D,
-                            skipGradient: gs.baseAddress, skipStride: S, skipWeight: skip, skipColumn: layer * D,
+                            skipGradient: gs.baseAddress, skipStride: S, skipWeight: skip, skipTap: layer,
                             residualGradient: gr.baseAddress, residualStride: R, residualWeight: residual, rows: 0..<T, channels: D)
             return (forward, z.array, fixedGate.array)
         }

@@ -199,8 +199,8 @@ import TensorModule
         let pre = Tensor(randomArray(s.rows * 2 * D, scale: 2, rng: &rng))
         let skipW = randomArray(S * LD, rng: &rng), resW = randomArray(R * D, rng: &rng)
         let dskip = randomArray(s.rows * S, rng: &rng), dres = randomArray(s.rows * R, rng: &rng)
-        let ws = PackedConv(kernelSize: 1, inChannels: LD, outChannels: S), wr = PackedConv(kernelSize: 1, inChannels: D, outChannels: R)
-        skipW.withUnsafeBufferPointer { ws.pack(weight: $0.baseAddress!, bias: nil) }
+        let ws = PackedConv(kernelSize: s.layers, inChannels: D, outChannels: S), wr = PackedConv(kernelSize: 1, inChannels: D, outChannels: R)
+        taps(ofStacked: skipW, outChannels: S, taps: s.layers, inChannels: D).withUnsafeBufferPointer { ws.pack(weight: $0.baseAddress!, bias: nil) }
         resW.withUnsafeBufferPointer { wr.pack(weight: $0.baseAddress!, bias: nil) }
         let gate = Tensor(shape: [s.rows, 2 * D]), z = Tensor(shape: [s.rows, D])
         func forward() {
@@ -212,7 +212,7 @@ import TensorModule
         dskip.withUnsafeBufferPointer { ds in
             dres.withUnsafeBufferPointer { dr in
                 k.gatedBackward(dpre: gate.baseAddress, dpreStride: 2 * D, gate: gate.baseAddress, gateStride: 2 * D,
-                                skipGradient: ds.baseAddress!, skipStride: S, skipWeight: ws, skipColumn: s.layer * D,
+                                skipGradient: ds.baseAddress!, skipStride: S, skipWeight: ws, skipTap: s.layer,
                                 residualGradient: s.residual ? dr.baseAddress! : nil, residualStride: R, residualWeight: s.residual ? wr : nil,
                                 rows: 0..<s.rows, channels: D)
             }

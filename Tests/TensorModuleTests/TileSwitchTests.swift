@@ -23,7 +23,7 @@ import TensorModule
         let conv = PackedConv(kernelSize: 2, inChannels: cin, outChannels: C)
         let gated = PackedConv(kernelSize: 2, inChannels: cin, outChannels: 2 * C, gated: true)
         let back = PackedConv(kernelSize: 2, inChannels: C, outChannels: cin)
-        let skip = PackedConv(kernelSize: 1, inChannels: 2 * C, outChannels: S), res = PackedConv(kernelSize: 1, inChannels: C, outChannels: R)
+        let skip = PackedConv(kernelSize: 2, inChannels: C, outChannels: S), res = PackedConv(kernelSize: 1, inChannels: C, outChannels: R)
         let long = 300, xl = Tensor(randomArray(T * (long + 1), rng: &rng))
         let convLong = PackedConv(kernelSize: 2, inChannels: long, outChannels: C)
         let backLong = PackedConv(kernelSize: 2, inChannels: C, outChannels: long)
@@ -41,10 +41,10 @@ import TensorModule
         k.convBackwardInput(dinp: dinp.baseAddress, dinpStride: C + 1, accumulate: true, dout: x.baseAddress, doutStride: cin + 1,
                             weight: back, rows: 2..<T - 1, time: T, dilation: d)
         k.gatedBackward(dpre: dpre.baseAddress, dpreStride: 2 * C + 1, gate: gate.baseAddress, gateStride: 2 * C + 1,
-                        skipGradient: dskip.baseAddress, skipStride: S, skipWeight: skip, skipColumn: C,
+                        skipGradient: dskip.baseAddress, skipStride: S, skipWeight: skip, skipTap: 1,
                         residualGradient: dres.baseAddress, residualStride: R, residualWeight: res, rows: 5..<T, channels: C)
         k.gatedBackward(dpre: dpre2.baseAddress, dpreStride: 2 * C + 1, gate: gate.baseAddress, gateStride: 2 * C + 1,
-                        skipGradient: dskip.baseAddress, skipStride: S, skipWeight: skip, skipColumn: 0,
+                        skipGradient: dskip.baseAddress, skipStride: S, skipWeight: skip, skipTap: 0,
                         residualGradient: nil, residualStride: 0, residualWeight: nil, rows: 0..<T - 3, channels: C)
         let outLong = Tensor(start), dinpLong = Tensor(start)
         k.convForward(out: outLong.baseAddress, outStride: C + 1, adding: UnsafePointer(wide.baseAddress), addStride: C + 3,

@@ -9,6 +9,21 @@ public func randomArray(_ n: Int, scale: Float = 1, rng: inout Xoshiro256) -> [F
     (0..<n).map { _ in (2 * rng.nextUnitFloat() - 1) * scale }
 }
 
+/// A (Cout, K·Cin) weight of K column blocks (WaveNet's skip weights, one
+/// block a layer) as K taps (K, Cout, Cin), the form the kernels pack.
+public func taps(ofStacked w: [Float], outChannels: Int, taps K: Int, inChannels: Int) -> [Float] {
+    precondition(w.count == outChannels * K * inChannels)
+    var out: [Float] = []
+    out.reserveCapacity(w.count)
+    for k in 0..<K {
+        for o in 0..<outChannels {
+            let start = (o * K + k) * inChannels
+            out += w[start..<(start + inChannels)]
+        }
+    }
+    return out
+}
+
 public struct Difference: CustomStringConvertible {
     public var maxAbs: Float
     public var maxRel: Float
