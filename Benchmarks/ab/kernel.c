@@ -6,8 +6,9 @@
 //   OP: f forward, g gated forward (COUT = 2D), i input gradient,
 //       z the gated forward as a training step calls it: 20 layers' gate
 //         rows in turn (T × 2D each) and z into the stacked rows (20·D
-//         floats apart), all larger than the caches; Z the same with each
-//         layer's z in rows of its own (D apart),
+//         floats apart, the model's layout before 198ff2f), all larger
+//         than the caches; Z the same with each layer's z in rows of its
+//         own (D apart, as the model keeps them since),
 //       w weight gradient (NODB: without the bias sums),
 //       b the gated backward product (CIN = S, COUT = D, K = R; the skip
 //         weight's rows 20·D wide, as in a 20-layer model);
