@@ -178,5 +178,34 @@ static ALWAYS_INLINE TARGET vec vblend(vmask m, vec a, vec b) {
     return a;
 }
 
+// Dot tails (see the template): a ragged width's last 1-4 channels as dot
+// products, wherever the whole vectors before them lie (TAILS_ANY_CHUNK; at
+// 17 = 16 + 1 the row tiles' second vector had one busy lane of 16), and the
+// weight gradient's ragged input tail the swapped way likewise. The 16 rows'
+// accumulators reduce in a tree of 30 shuffles and 15 additions.
+#define DOT_TAILS 1
+#define DOT_TAIL_MAX 4
+#define DOT_REGS 30
+#define TAILS_ANY_CHUNK 1
+#define VREDUCE_ROWS 1
+static ALWAYS_INLINE TARGET vec vreduce_rows(const vec *a) {
+    // b[i]: lanes 0-7 partial sums of row i, lanes 8-15 of row i + 8.
+    vec b[8], c[4], d[2];
+    for (int i = 0; i < 8; i++)
+        b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[i], a[i + 8], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(a[i], a[i + 8], _MM_SHUFFLE(3, 2, 3, 2)));
+    // c[i] (i < 4): quarter k holds 4 partial sums of row i + 4k.
+    const __m512i lo = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+    const __m512i hi = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    for (int i = 0; i < 4; i++)
+        c[i] = _mm512_add_ps(_mm512_permutex2var_ps(b[i], lo, b[i + 4]), _mm512_permutex2var_ps(b[i], hi, b[i + 4]));
+    // d[0]: quarter k lanes 0-1 row 4k, 2-3 row 4k + 1; d[1] rows 4k + 2, 4k + 3.
+    for (int i = 0; i < 2; i++)
+        d[i] = _mm512_add_ps(_mm512_shuffle_ps(c[2 * i], c[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(c[2 * i], c[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(d[0], d[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+
 #include "kernels_template.h"
 #endif

@@ -728,6 +728,14 @@ static ALWAYS_INLINE int FN(half_tail)(int kind, int C) {
 #ifndef DOT_TAILS
 #define DOT_TAILS 0
 #endif
+// TAILS_ANY_CHUNK (optional) 1: the dot tails and the weight gradient's
+// swapped input tail take a ragged last vector whatever chunks the whole
+// vectors before it leave (on AVX-512 a chunk is 64 channels, so at 17–23
+// the one whole vector is never a chunk, and the tail vector's idle lanes
+// cost as much as busy ones on full-width FMA units).
+#ifndef TAILS_ANY_CHUNK
+#define TAILS_ANY_CHUNK 0
+#endif
 #if DOT_TAILS
 #ifndef DOT_TAIL_MAX
 #define DOT_TAIL_MAX (VL / 2)
@@ -754,7 +762,7 @@ static ALWAYS_INLINE int FN(dot_tail)(int kind, const FN(tile_job) *j, int C) {
     // at 25 and 26 channels on AVX2 (3 vectors and a tail) the forward and
     // gated backward products, left with a chunk of one vector, ran 0.92–0.98×
     // the row tiles (the gated forward's chunks are one vector of a and of g).
-    if ((kind & TILE_BF16) || n == 0 || n > DOT_TAIL_MAX || (C / VL) % FN(chunk_vectors)(kind) != 0) return 0;
+    if ((kind & TILE_BF16) || n == 0 || n > DOT_TAIL_MAX || (!TAILS_ANY_CHUNK && (C / VL) % FN(chunk_vectors)(kind) != 0)) return 0;
     if (!ck_dot_tails() || FN(writes_bf16)(kind, j)) return 0;
     return (gated ? 2 : 1) * n * (FN(dot_floats)(j->p) + FN(dot_floats)(j->p2)) <= DOT_WT;
 }
@@ -1939,7 +1947,7 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
     // dweight at the end.
     const int cfull = Cin / VL * VL, ntail = Cin - cfull;
     const int tail_swap = ck_wg_swap() && ntail > 0 && ntail <= WG_TAIL_SWAP_MAX && cfull > 0
-                          && (cfull / VL) % NV_MAX == 0 && (long)K * ntail * Cout <= WG_SWAP_MAX;
+                          && (TAILS_ANY_CHUNK || (cfull / VL) % NV_MAX == 0) && (long)K * ntail * Cout <= WG_SWAP_MAX;
     const int swap = !tail_swap && ck_wg_swap() && (long)K * Cin * Cout <= WG_SWAP_MAX
                      && 5 * FN(lanes_used_permille)(Cout) > 6 * FN(lanes_used_permille)(Cin);
     // A ragged last vector of at most WG_TAIL_SWAP_MAX input channels (VL/2
