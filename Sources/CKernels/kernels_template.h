@@ -995,7 +995,11 @@ static ALWAYS_INLINE TARGET void FN(dot_run)(int kind, const FN(tile_job) *job, 
 #if DOT_TAIL_MAX >= 4
     case 4: for (long t = ta; t < tb; t += VL) FN(dot_tile)(kind, j, wt, c0, 4, t, VL, 1); break;
 #endif
+#if DOT_TAIL_MAX > 4
     default: for (long t = ta; t < tb; t += VL) FN(dot_tile)(kind, j, wt, c0, n, t, VL, 1); break;
+#else
+    default: break;  // n <= DOT_TAIL_MAX (dot_tail): no tile with n a variable, whose loops would not unroll
+#endif
     }
 }
 static TARGET __attribute__((noinline)) void FN(dot_run_plain)(const FN(tile_job) *j, const float *wt, int c0, int n,
@@ -1051,7 +1055,11 @@ static ALWAYS_INLINE TARGET void FN(dot_rows)(int kind, const FN(tile_job) *j, l
 #if DOT_TAIL_MAX >= 4
             case 4: FN(dot_tile)(kind, j, wt, c0, 4, t, m, 0); break;
 #endif
+#if DOT_TAIL_MAX > 4
             default: FN(dot_tile)(kind, j, wt, c0, n, t, m, 0); break;
+#else
+            default: break;  // as in dot_run
+#endif
             }
             t += m;
         }
