@@ -61,7 +61,7 @@ import PBTExamples
             process.executableURL = executable
             process.arguments = Self.arguments(runDir)
             process.standardOutput = FileHandle.nullDevice
-            FileManager.default.createFile(atPath: errorLog.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: errorLog.path, contents: nil)
             let errorHandle = try FileHandle(forWritingTo: errorLog)
             process.standardError = errorHandle
             try process.run()

@@ -57,7 +57,7 @@ import PBTExamples
         switch way.split(separator: " ")[0] {
         case "zero-byte":
             Self.removeStore(store)
-            FileManager.default.createFile(atPath: store, contents: Data())
+            _ = FileManager.default.createFile(atPath: store, contents: Data())
         case "removed":
             Self.removeStore(store)
         default:

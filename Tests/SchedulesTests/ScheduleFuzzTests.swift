@@ -49,7 +49,7 @@ import Testing
     @Test func oversizedScheduleFilesAreRefusedUnread() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("huge-\(getpid()).csv")
         defer { try? FileManager.default.removeItem(at: path) }
-        FileManager.default.createFile(atPath: path.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path.path, contents: nil)
         let handle = try FileHandle(forWritingTo: path)
         try handle.truncate(atOffset: UInt64(HyperparameterSchedule.maxFileBytes + 1))
         try handle.close()
