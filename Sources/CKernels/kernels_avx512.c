@@ -210,6 +210,5 @@ static ALWAYS_INLINE TARGET vec vreduce_rows(const vec *a) {
     return _mm512_add_ps(_mm512_shuffle_ps(d[0], d[1], _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_ps(d[0], d[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-
 #include "kernels_template.h"
 #endif

@@ -22,7 +22,7 @@ import TensorModule
         Shape(t: 40, cin: 32, cout: 64, k: 2, d: 8),
         Shape(t: 101, cin: 24, cout: 40, k: 2, d: 33),
         Shape(t: 53, cin: 16, cout: 256, k: 1, d: 1),
-        Shape(t: 97, cin: 70, cout: 17, k: 2, d: 5),
+        Shape(t: 97, cin: 70, cout: 17, k: 2, d: 5),  // 17 outputs: a dot tail of 1 on avx2 and avx512
         // Widths that avx512 computes in flat tiles (rows end to end in whole
         // vectors): 20 (four rows in five vectors) as outputs, gate width and
         // input gradient; 56 and 28; 24 and 12; row counts that leave partial
@@ -41,7 +41,7 @@ import TensorModule
         // each ragged count apart; the shapes above leave 1 and 3–7).
         Shape(t: 70, cin: 10, cout: 9, k: 2, d: 2),
         // Ragged last vectors of input channels whose weight gradients go
-        // the swapped way (avx2: 16 + 1 inputs; avx512: 64 + 2), over several
+        // the swapped way (avx2: 16 + 1 inputs; avx512: 16 + 1 and 64 + 2), over several
         // blocks of rows, a tap that starts inside the second.
         Shape(t: 150, cin: 17, cout: 19, k: 2, d: 70),
         Shape(t: 90, cin: 66, cout: 70, k: 2, d: 30),
