@@ -39,7 +39,7 @@
 //                     l0, l1): lanes [l0, l1) from and to p + l0 .. p + l1 - 1 by plain
 //                     loads and stores of pieces (the other lanes of the load zero)
 // and, to compute a ragged width's last few channels as dot products (see "Dot tails"):
-//   DOT_TAILS         (optional) 1; then optionally DOT_TAIL_MAX (the most channels, VL/2 by
+//   DOT_TAILS         (optional) 1; then optionally DOT_TAIL_MAX (the most channels, VL/2 and at most 4 by
 //                     default) and VREDUCE_ROWS with vreduce_rows(acc): lane r = the sum of
 //                     acc[r]'s lanes, for r < VL
 // and for the weight gradient's swapped input tail:
@@ -685,12 +685,27 @@ enum { PRODUCT_WIDE, PRODUCT_FLAT, PRODUCT_HALF, PRODUCT_DOT };
 #define HALF_TAILS 0
 #endif
 
+// TAILS_ANY_CHUNK (optional) 1: the tails below (half, dot, and the weight
+// gradient's swapped input tail) take a ragged last vector whatever chunks
+// the whole vectors before it leave (on AVX-512 a chunk is 64 channels, so at
+// 17–23 the one whole vector is never a chunk, and the tail vector's idle
+// lanes cost as much as busy ones on full-width FMA units).
+#ifndef TAILS_ANY_CHUNK
+#define TAILS_ANY_CHUNK 0
+#endif
+
+// Whether a tail may take C's ragged last vector as far as chunks go: where
+// C's whole vectors fill chunks of `chunk` vectors (otherwise, on AVX2, the
+// chunk of one vector left over cost more than the tail saved; see
+// half_tail and dot_tail), or wherever they lie (TAILS_ANY_CHUNK).
+static ALWAYS_INLINE int FN(whole_chunks)(int C, int chunk) { return TAILS_ANY_CHUNK || (C / VL) % chunk == 0; }
+
 // Whether the half-width tiles take C's last vector: only where the other
 // vectors still fill chunks of NV_MAX (at 12 and 28 channels on AVX2, a chunk
 // of one vector left over cost more than the half tail saved: 0.8× and 0.95×
 // the input gradient alone, against 1.1× at 20 and 36).
 static ALWAYS_INLINE int FN(half_tail)(int kind, int C) {
-    return HALF_TAILS && !(kind & TILE_BF16) && C % VL != 0 && C % VL <= VL / 2 && (C / VL) % FN(chunk_vectors)(kind) == 0;
+    return HALF_TAILS && !(kind & TILE_BF16) && C % VL != 0 && C % VL <= VL / 2 && FN(whole_chunks)(C, FN(chunk_vectors)(kind));
 }
 
 // ---- Dot tails: a ragged width's last few channels as dot products -----------------------------
@@ -717,7 +732,7 @@ static ALWAYS_INLINE int FN(half_tail)(int kind, int C) {
 // without them).
 //
 // A variant opts in with DOT_TAILS 1 and may set DOT_TAIL_MAX (the most
-// channels a dot tail takes; VL / 2 by default), DOT_REGS (its vector
+// channels a dot tail takes, 1 to 4; VL / 2 by default), DOT_REGS (its vector
 // registers) and define vreduce_rows(acc) (lane r = the sum of acc[r]'s
 // lanes), vreduce_group/vreduce_parts (VREDUCE_GROUPS) and
 // vstore_columns/vload_columns (VCOLUMNS). Only fp32 products without bf16
@@ -728,17 +743,12 @@ static ALWAYS_INLINE int FN(half_tail)(int kind, int C) {
 #ifndef DOT_TAILS
 #define DOT_TAILS 0
 #endif
-// TAILS_ANY_CHUNK (optional) 1: the dot tails and the weight gradient's
-// swapped input tail take a ragged last vector whatever chunks the whole
-// vectors before it leave (on AVX-512 a chunk is 64 channels, so at 17–23
-// the one whole vector is never a chunk, and the tail vector's idle lanes
-// cost as much as busy ones on full-width FMA units).
-#ifndef TAILS_ANY_CHUNK
-#define TAILS_ANY_CHUNK 0
-#endif
 #if DOT_TAILS
 #ifndef DOT_TAIL_MAX
-#define DOT_TAIL_MAX (VL / 2)
+#define DOT_TAIL_MAX (VL / 2 < 4 ? VL / 2 : 4)
+#endif
+#if DOT_TAIL_MAX > 4
+#error "dot tiles are compiled for 1 to 4 channels (more lost on AVX2 and AVX-512 alike: Benchmarks/HISTORY.md)"
 #endif
 // Floats of laid-out weights (on the stack: 16 KiB); a longer product keeps its row tiles.
 #define DOT_WT 4096
@@ -762,7 +772,7 @@ static ALWAYS_INLINE int FN(dot_tail)(int kind, const FN(tile_job) *j, int C) {
     // at 25 and 26 channels on AVX2 (3 vectors and a tail) the forward and
     // gated backward products, left with a chunk of one vector, ran 0.92–0.98×
     // the row tiles (the gated forward's chunks are one vector of a and of g).
-    if ((kind & TILE_BF16) || n == 0 || n > DOT_TAIL_MAX || (!TAILS_ANY_CHUNK && (C / VL) % FN(chunk_vectors)(kind) != 0)) return 0;
+    if ((kind & TILE_BF16) || n == 0 || n > DOT_TAIL_MAX || !FN(whole_chunks)(C, FN(chunk_vectors)(kind))) return 0;
     if (!ck_dot_tails() || FN(writes_bf16)(kind, j)) return 0;
     return (gated ? 2 : 1) * n * (FN(dot_floats)(j->p) + FN(dot_floats)(j->p2)) <= DOT_WT;
 }
@@ -995,11 +1005,7 @@ static ALWAYS_INLINE TARGET void FN(dot_run)(int kind, const FN(tile_job) *job, 
 #if DOT_TAIL_MAX >= 4
     case 4: for (long t = ta; t < tb; t += VL) FN(dot_tile)(kind, j, wt, c0, 4, t, VL, 1); break;
 #endif
-#if DOT_TAIL_MAX > 4
-    default: for (long t = ta; t < tb; t += VL) FN(dot_tile)(kind, j, wt, c0, n, t, VL, 1); break;
-#else
-    default: break;  // n <= DOT_TAIL_MAX (dot_tail): no tile with n a variable, whose loops would not unroll
-#endif
+    default: break;  // n <= DOT_TAIL_MAX (dot_tail)
     }
 }
 static TARGET __attribute__((noinline)) void FN(dot_run_plain)(const FN(tile_job) *j, const float *wt, int c0, int n,
@@ -1055,11 +1061,7 @@ static ALWAYS_INLINE TARGET void FN(dot_rows)(int kind, const FN(tile_job) *j, l
 #if DOT_TAIL_MAX >= 4
             case 4: FN(dot_tile)(kind, j, wt, c0, 4, t, m, 0); break;
 #endif
-#if DOT_TAIL_MAX > 4
-            default: FN(dot_tile)(kind, j, wt, c0, n, t, m, 0); break;
-#else
-            default: break;  // as in dot_run
-#endif
+            default: break;  // n <= DOT_TAIL_MAX (dot_tail)
             }
             t += m;
         }
@@ -1955,7 +1957,7 @@ static TARGET void FN(conv_backward_weight)(float *dweight, float *dbias,
     // dweight at the end.
     const int cfull = Cin / VL * VL, ntail = Cin - cfull;
     const int tail_swap = ck_wg_swap() && ntail > 0 && ntail <= WG_TAIL_SWAP_MAX && cfull > 0
-                          && (TAILS_ANY_CHUNK || (cfull / VL) % NV_MAX == 0) && (long)K * ntail * Cout <= WG_SWAP_MAX;
+                          && FN(whole_chunks)(Cin, NV_MAX) && (long)K * ntail * Cout <= WG_SWAP_MAX;
     const int swap = !tail_swap && ck_wg_swap() && (long)K * Cin * Cout <= WG_SWAP_MAX
                      && 5 * FN(lanes_used_permille)(Cout) > 6 * FN(lanes_used_permille)(Cin);
     // A ragged last vector of at most WG_TAIL_SWAP_MAX input channels (VL/2

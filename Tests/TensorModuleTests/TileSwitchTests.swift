@@ -174,8 +174,8 @@ import TensorModule
                 differ += zip(dots[i], rows[i]).filter { $0.bitPattern != $1.bitPattern }.count
             }
             let vl = v == .avx512 ? 16 : v == .avx2 ? 8 : 4, n = C % vl
-            let takes = (v == .avx2 && n >= 1 && n <= 4 || v == .generic && n >= 1 && n <= 2) && (C / vl) % 2 == 0
-                || v == .avx512 && n >= 1 && n <= 4
+            let takes = ((v == .avx2 && n >= 1 && n <= 4 || v == .generic && n >= 1 && n <= 2) && (C / vl) % 2 == 0)
+                || (v == .avx512 && n >= 1 && n <= 4)
             if takes { #expect(differ > 0, "\(v) C\(C): every value bit for bit the row tiles': did the dot tails run?") }
         }
     }
