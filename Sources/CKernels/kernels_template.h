@@ -1934,11 +1934,11 @@ static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, 
 #define FEW_VECTORS(G) ((G) == 1 ? FEW_NV : CK_MIN(FEW_NV, (FEW_REGS - 1 - (G)) / (G)))
 
 // Row t's products into one set of sums.
-static ALWAYS_INLINE TARGET void FN(wg_few_row)(vec acc[][FEW_NV], const float *x, long ldx, const float *dout, long lddo, long t,
+// One row: x its input channels, row its dout values.
+static ALWAYS_INLINE TARGET void FN(wg_few_row)(vec acc[][FEW_NV], const float *x, const float *row,
                                                 int G, int NV, int tail, vmask mt) {
     vec a[FEW_G];
-    UNROLL for (int g = 0; g < G; g++) a[g] = vset1(x[t * ldx + g]);
-    const float *row = dout + t * lddo;
+    UNROLL for (int g = 0; g < G; g++) a[g] = vset1(x[g]);
     UNROLL for (int v = 0; v < NV; v++) {
         const vec b = FN(vload_n)(row + v * VL, v == NV - 1 ? tail : VL, mt, vzero());
         UNROLL for (int g = 0; g < G; g++) acc[g][v] = vfma(a[g], b, acc[g][v]);
@@ -1956,10 +1956,20 @@ static ALWAYS_INLINE TARGET void FN(wg_few_chunk)(float *dw, long ldw, const flo
             acc[0][g][v] = FN(vload_n)(dw + g * ldw + v * VL, v == NV - 1 ? tail : VL, mt, vzero());
             if (S == 2) acc[1][g][v] = vzero();
         }
+    // The rows through one pointer each (operands base + displacement, as
+    // in wg_sweep: with one channel, each dout vector feeds one FMA, which
+    // took it as an operand indexed by the row).
+    const float *xr = x + ta * ldx, *dr = dout + ta * lddo;
     long t = ta;
-    for (; t + S <= tb; t += S)
-        UNROLL for (int u = 0; u < S; u++) FN(wg_few_row)(acc[u], x, ldx, dout, lddo, t + u, G, NV, tail, mt);
-    if (t < tb) FN(wg_few_row)(acc[0], x, ldx, dout, lddo, t, G, NV, tail, mt);
+    for (; t + S <= tb; t += S) {
+        UNROLL for (int u = 0; u < S; u++) {
+            FN(wg_few_row)(acc[u], xr, dr, G, NV, tail, mt);
+            xr += ldx;
+            dr += lddo;
+            __asm__("" : "+r"(xr), "+r"(dr));
+        }
+    }
+    if (t < tb) FN(wg_few_row)(acc[0], xr, dr, G, NV, tail, mt);
     UNROLL for (int g = 0; g < G; g++)
         UNROLL for (int v = 0; v < NV; v++)
             FN(vstore_n)(dw + g * ldw + v * VL, S == 2 ? vadd(acc[0][g][v], acc[1][g][v]) : acc[0][g][v],
