@@ -69,6 +69,15 @@
 #ifndef UNROLL
 #define UNROLL _Pragma("clang loop unroll(full)")
 #endif
+#ifndef PIN
+// A pointer advanced by additions kept so, in a register of its own: the
+// empty asm hides its history from the compiler, which otherwise folds
+// running pointers back into base + row·stride. An FMA whose memory operand
+// is base + index is two micro-operations on Intel cores (base +
+// displacement: one); in loops of 16 FMAs an accumulator that difference
+// filled the core's rename width (see wg_sweep, rb_tile, plain_init).
+#define PIN(p) __asm__("" : "+r"(p))
+#endif
 #ifndef CK_MIN
 #define CK_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define CK_MAX(a, b) ((a) > (b) ? (a) : (b))
@@ -286,23 +295,15 @@ static ALWAYS_INLINE TARGET void FN(rb_tile)(const FN(rb_problem) *p, int bf, lo
                     UNROLL for (int g = 0; g < 8; g++) acc[h + g][0] = vfma(vset1(x[g][1]), w1, acc[h + g][0]);
                     UNROLL for (int g = 0; g < 8; g++) acc[h + g][0] = vfma(vset1(x[g][2]), w2, acc[h + g][0]);
                     UNROLL for (int g = 0; g < 8; g++) acc[h + g][0] = vfma(vset1(x[g][3]), w3, acc[h + g][0]);
-                    // (The empty asm keeps each pointer in its own register:
-                    // otherwise the compiler folds them back into indices.)
-                    UNROLL for (int g = 0; g < 8; g++) { x[g] += 4; __asm__("" : "+r"(x[g])); }
+                    UNROLL for (int g = 0; g < 8; g++) { x[g] += 4; PIN(x[g]); }
                     w += 4 * ldb;
                 }
-                if (c + 2 <= ce) {
-                    vec w0 = vload(w), w1 = vload(w + ldb);
-                    UNROLL for (int g = 0; g < 8; g++) acc[h + g][0] = vfma(vset1(x[g][0]), w0, acc[h + g][0]);
-                    UNROLL for (int g = 0; g < 8; g++) acc[h + g][0] = vfma(vset1(x[g][1]), w1, acc[h + g][0]);
-                    UNROLL for (int g = 0; g < 8; g++) { x[g] += 2; __asm__("" : "+r"(x[g])); }
-                    w += 2 * ldb;
-                    c += 2;
-                }
-                if (c < ce) {
-                    vec w0 = vload(w);
-                    UNROLL for (int g = 0; g < 8; g++) acc[h + g][0] = vfma(vset1(x[g][0]), w0, acc[h + g][0]);
-                }
+                // The last 0-3 channels at constant displacements.
+                UNROLL for (int k = 0; k < 3; k++)
+                    if (c + k < ce) {
+                        vec wk = vload(w + k * ldb);
+                        UNROLL for (int g = 0; g < 8; g++) acc[h + g][0] = vfma(vset1(x[g][k]), wk, acc[h + g][0]);
+                    }
             }
             continue;
         }
@@ -338,23 +339,21 @@ static ALWAYS_INLINE int FN(plain_whole)(const FN(plain_out) *o, int NV, const l
 
 static ALWAYS_INLINE TARGET void FN(plain_init)(const FN(plain_out) *o, long t, int MR, int NV,
                                                 const long *off, vec acc[][NV_MAX]) {
+    vec b[NV_MAX];
+    UNROLL for (int v = 0; v < NV; v++) b[v] = o->bias ? vload(o->bias + off[v]) : vzero();
     if (o->add && FN(plain_whole)(o, NV, off)) {
-        vec b[NV_MAX];
         const float *row[NV_MAX];
-        UNROLL for (int v = 0; v < NV; v++) {
-            b[v] = o->bias ? vload(o->bias + off[v]) : vzero();
-            row[v] = o->add + t * o->lda + off[v];
-        }
+        UNROLL for (int v = 0; v < NV; v++) row[v] = o->add + t * o->lda + off[v];
         UNROLL for (int i = 0; i < MR; i++)
             UNROLL for (int v = 0; v < NV; v++) {
                 acc[i][v] = vadd(b[v], vload(row[v]));
                 row[v] += o->lda;
-                __asm__("" : "+r"(row[v]));
+                PIN(row[v]);
             }
         return;
     }
     UNROLL for (int v = 0; v < NV; v++) {
-        vec b0 = o->bias ? vload(o->bias + off[v]) : vzero();
+        const vec b0 = b[v];
         if (o->add) {
             const int n = CK_MAX(0, CK_MIN(VL, o->C - (int)off[v]));
             vmask m = vmask_first(n);
@@ -376,7 +375,7 @@ static ALWAYS_INLINE TARGET void FN(plain_store)(const FN(plain_out) *o, long t,
             UNROLL for (int v = 0; v < NV; v++) {
                 vstore(row[v], acc[i][v]);
                 row[v] += o->ldo;
-                __asm__("" : "+r"(row[v]));
+                PIN(row[v]);
             }
         return;
     }
@@ -542,7 +541,7 @@ static ALWAYS_INLINE TARGET void FN(gb_tile)(const FN(rb_problem) *skip, const F
                 __builtin_prefetch(row + (D + last) * size, 0, 2);
             }
             row += stride;
-            __asm__("" : "+r"(row));
+            PIN(row);
         }
     }
     FN(rb_tile)(skip, bf, t, MR, NV, off, acc);
@@ -1710,11 +1709,9 @@ static ALWAYS_INLINE TARGET void FN(wg_sweep)(int bf, vec acc[][NV_MAX], const f
                                               const float *inp, long ldi, long ta, long tb, long s,
                                               int o0, int c0, int MR, int NV, int tail, vmask mt, long pf, int pfg, int pfx) {
     if (!bf) {
-        // The rows through one pointer each, so that every broadcast operand
-        // is base + displacement: indexed by the row (base + index, as the
-        // compiler forms t·lddo), each such FMA is two micro-operations on
-        // Intel cores, and a tile of one vector issued as many of them as
-        // the core renames a cycle (16 -> 16 alone: 1.28× as fast so).
+        // The rows through one pointer each (PIN): every broadcast operand
+        // base + displacement (16 -> 16 alone: 1.28× as fast as indexed by
+        // the row).
         const float *x = inp + (ta - s) * ldi + c0, *g = dout + ta * lddo + o0;
         for (long t = ta; t < tb; t++) {
             if (pfg) { __builtin_prefetch(g + pf * lddo, 0, 2); __builtin_prefetch(g + pf * lddo + MR - 1, 0, 2); }
@@ -1727,7 +1724,8 @@ static ALWAYS_INLINE TARGET void FN(wg_sweep)(int bf, vec acc[][NV_MAX], const f
             }
             x += ldi;
             g += lddo;
-            __asm__("" : "+r"(x), "+r"(g));
+            PIN(x);
+            PIN(g);
         }
         return;
     }
@@ -1956,9 +1954,8 @@ static ALWAYS_INLINE TARGET void FN(wg_few_chunk)(float *dw, long ldw, const flo
             acc[0][g][v] = FN(vload_n)(dw + g * ldw + v * VL, v == NV - 1 ? tail : VL, mt, vzero());
             if (S == 2) acc[1][g][v] = vzero();
         }
-    // The rows through one pointer each (operands base + displacement, as
-    // in wg_sweep: with one channel, each dout vector feeds one FMA, which
-    // took it as an operand indexed by the row).
+    // The rows through one pointer each (PIN; with one channel, each dout
+    // vector feeds one FMA, which took it as an operand indexed by the row).
     const float *xr = x + ta * ldx, *dr = dout + ta * lddo;
     long t = ta;
     for (; t + S <= tb; t += S) {
@@ -1966,7 +1963,8 @@ static ALWAYS_INLINE TARGET void FN(wg_few_chunk)(float *dw, long ldw, const flo
             FN(wg_few_row)(acc[u], xr, dr, G, NV, tail, mt);
             xr += ldx;
             dr += lddo;
-            __asm__("" : "+r"(xr), "+r"(dr));
+            PIN(xr);
+            PIN(dr);
         }
     }
     if (t < tb) FN(wg_few_row)(acc[0], xr, dr, G, NV, tail, mt);
