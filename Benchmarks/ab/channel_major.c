@@ -4,8 +4,10 @@
 // vector). It measures what Sources/CKernels would gain from that layout
 // before the model is rewritten for it; Benchmarks/ab/layout.sh runs it
 // beside kernel.c (the same products on the model's rows, time-major).
-// AVX2 + FMA only; T a multiple of 16; rows padded with zeros before t = 0.
-// Built by layout.sh against Sources/CKernels (whose AVX2 file it includes).
+// AVX2 + FMA (8 lanes), or AVX-512 with CM_AVX512 defined (16 lanes, then
+// NT 4: 6 × 4 tiles of the 32 registers); T a multiple of VL·NT; rows
+// padded with zeros before t = 0. Built by layout.sh against
+// Sources/CKernels (whose AVX2 or AVX-512 file it includes).
 //
 //   channel_major OP CIN COUT K T D [check]
 //   OP as kernel.c's: f forward (out = out + b + W∗x), g gated forward
@@ -15,13 +17,23 @@
 //   forward with its dimensions swapped (f 2D R 2 for kernel.c's i R 2D 2).
 //   With `check`, one call against plain loops in double: prints the largest
 //   error and exits 1 above 1e-4.
-// Tiles: 6 output rows × 2 vectors (f, b), 2 gate pairs × 2 vectors (g: 3
-// pairs spill under clang), 4 × 3 rows (w, one vector of partial sums each,
-// summed across the lanes at the end).
-// The AVX2 variant's vector helpers and its gated unit (v_tanh_avx2,
-// v_sigmoid_avx2), compiled into this file, so that the prototype's unit is
-// the kernels' own; layout.sh links the other CKernels objects.
+// Tiles: 6 output rows × NT vectors (f, b), 2 gate pairs × NT vectors (g: 3
+// pairs spill under clang on AVX2), WO × WC rows (w: 4 × 3 on AVX2, 6 × 4 on
+// AVX-512; one vector of partial sums each, summed across the lanes at the
+// end). Rows start on 64-byte lines.
+// The variant's vector helpers and its gated unit (v_tanh_avx2 and
+// v_sigmoid_avx2, or the _avx512 ones), compiled into this file, so that the
+// prototype's unit is the kernels' own; layout.sh links the other CKernels
+// objects.
+#ifdef CM_AVX512
+#include "kernels_avx512.c"
+#define UNIT_TANH v_tanh_avx512
+#define UNIT_SIGMOID v_sigmoid_avx512
+#else
 #include "kernels_avx2.c"
+#define UNIT_TANH v_tanh_avx2
+#define UNIT_SIGMOID v_sigmoid_avx2
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +43,27 @@ static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
 
 // out[o][t] = add[o][t] + b[o] + Σ_k Σ_c w[(o·K + k)·Cin + c] · x[c][t − s_k], t in [0, T), T % (VL·NT) == 0.
 // Tile: MR output rows × NT time vectors.
+#ifndef NT
+#ifdef CM_AVX512
+#define NT 4
+#else
 #define NT 2
+#endif
+#endif
 #define MRF 6
+// The weight gradient's tile: WO rows of dout × WC rows of x (WC ≤ 5, WO ≤ 6),
+// time swept in blocks of WTB positions.
+#ifndef WO
+#ifdef CM_AVX512
+#define WO 6
+#define WC 4
+#define WTB 256
+#else
+#define WO 4
+#define WC 3
+#define WTB 512
+#endif
+#endif
 #ifndef GP
 #define GP 2
 #endif
@@ -87,7 +118,7 @@ static ALWAYS_INLINE void g_tile(float *gate, long ldg, float *z, long ldz, cons
     UNROLL for (int i = 0; i < P; i++) UNROLL for (int j = 0; j < NT; j++) { acc[i][j] = vset1(b[o0 + i]); acc[P + i][j] = vset1(b[D + o0 + i]); }
     acc_rows(acc, x, ldx, w, (long)K * Cin, Cin, K, d, o0, 2 * P, t, P, D - P);
     UNROLL for (int i = 0; i < P; i++) UNROLL for (int j = 0; j < NT; j++) {
-        vec ta = v_tanh_avx2(acc[i][j]), sg = v_sigmoid_avx2(acc[P + i][j]);
+        vec ta = UNIT_TANH(acc[i][j]), sg = UNIT_SIGMOID(acc[P + i][j]);
         vstore(gate + (o0 + i) * ldg + t + j * VL, ta);
         vstore(gate + (D + o0 + i) * ldg + t + j * VL, sg);
         vstore(z + (o0 + i) * ldz + t + j * VL, vmul(ta, sg));
@@ -106,14 +137,17 @@ static void cm_gated(float *gate, long ldg, float *z, long ldz, const float *x, 
 // dW[(o·K + k)·Cin + c] += Σ_t dout[o][t] · x[c][t − s_k]: tile MO rows of dout × MC rows of x, lanes = time.
 static ALWAYS_INLINE void w_tile(vec *part, const float *g, long ldg, const float *x, long ldx, long ta, long tb, int Cin, int K, int k, long s,
                       int o0, int MO, int c0, int MC, int first) {
-    vec acc[4][3];
+    vec acc[WO][WC];
     UNROLL for (int i = 0; i < MO; i++) UNROLL for (int j = 0; j < MC; j++)
         acc[i][j] = first ? vzero() : part[((long)(o0 + i) * K + k) * Cin + c0 + j];
+    const float *xr[WC], *gr[WO];  // each row through a pointer of its own (no address arithmetic a step)
+    UNROLL for (int j = 0; j < MC; j++) xr[j] = x + (c0 + j) * ldx - s;
+    UNROLL for (int i = 0; i < MO; i++) gr[i] = g + (o0 + i) * ldg;
     for (long t = ta; t < tb; t += VL) {
-        vec xv[3];
-        UNROLL for (int j = 0; j < MC; j++) xv[j] = vload(x + (c0 + j) * ldx + t - s);
+        vec xv[WC];
+        UNROLL for (int j = 0; j < MC; j++) xv[j] = vload(xr[j] + t);
         UNROLL for (int i = 0; i < MO; i++) {
-            vec gv = vload(g + (o0 + i) * ldg + t);
+            vec gv = vload(gr[i] + t);
             UNROLL for (int j = 0; j < MC; j++) acc[i][j] = vfma(gv, xv[j], acc[i][j]);
         }
     }
@@ -121,22 +155,28 @@ static ALWAYS_INLINE void w_tile(vec *part, const float *g, long ldg, const floa
 }
 #define W_ROWS(MO) \
     { int c = 0; \
-      for (; c + 3 <= Cin; c += 3) w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 3, first); \
-      if (Cin - c == 2) w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 2, first); \
-      if (Cin - c == 1) w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 1, first); }
+      for (; c + WC <= Cin; c += WC) w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, WC, first); \
+      switch (Cin - c) { \
+      case 4: if (WC > 4) w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 4, first); break; \
+      case 3: if (WC > 3) w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 3, first); break; \
+      case 2: w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 2, first); break; \
+      case 1: w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 1, first); break; \
+      } }
 static vec *part;  // K·Cin·Cout vectors of partial sums, grown once
 static long part_n;
 static void cm_wgrad(float *dw, float *db, const float *g, long ldg, const float *x, long ldx, long T, int Cin, int Cout, int K, long d) {
-    const long TB = 512, n = (long)K * Cin * Cout;
-    if (n > part_n) { free(part); part = aligned_alloc(32, sizeof(vec) * n); part_n = n; }
+    const long TB = WTB, n = (long)K * Cin * Cout;
+    if (n > part_n) { free(part); part = aligned_alloc(64, sizeof(vec) * n); part_n = n; }
     for (long ta = 0; ta < T; ta += TB) {
         const long tb = ta + TB < T ? ta + TB : T;
         const int first = ta == 0;
         for (int k = 0; k < K; k++) {
             const long s = (long)(K - 1 - k) * d;
             int o = 0;
-            for (; o + 4 <= Cout; o += 4) W_ROWS(4)
+            for (; o + WO <= Cout; o += WO) W_ROWS(WO)
             switch (Cout - o) {
+            case 5: if (WO > 5) W_ROWS(5) break;
+            case 4: if (WO > 4) W_ROWS(4) break;
             case 3: W_ROWS(3) break;
             case 2: W_ROWS(2) break;
             case 1: W_ROWS(1) break;
@@ -145,9 +185,11 @@ static void cm_wgrad(float *dw, float *db, const float *g, long ldg, const float
     }
     for (long i = 0; i < n; i++) dw[i] += vhsum(part[i]);
     if (db) for (int o = 0; o < Cout; o++) {
-        vec a = vzero();
-        for (long t = 0; t < T; t += VL) a = vadd(a, vload(g + o * ldg + t));
-        db[o] += vhsum(a);
+        vec a[4] = { vzero(), vzero(), vzero(), vzero() };  // four chains: the adds' latency, not one chain's
+        long t = 0;
+        for (; t + 4 * VL <= T; t += 4 * VL) UNROLL for (int j = 0; j < 4; j++) a[j] = vadd(a[j], vload(g + o * ldg + t + j * VL));
+        for (; t < T; t += VL) a[0] = vadd(a[0], vload(g + o * ldg + t));
+        db[o] += vhsum(vadd(vadd(a[0], a[1]), vadd(a[2], a[3])));
     }
 }
 
@@ -220,13 +262,20 @@ static int check(char op, int Cin, int Cout, int K, long T, long d, const float 
     printf("check %c %d->%d K%d T%ld d%ld: max error %.3g\n", op, Cin, Cout, K, T, d, maxerr);
     return maxerr < 1e-4 ? 0 : 1;
 }
+static float *zalloc(long n) {
+    const long bytes = (n * 4 + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes);
+    memset(p, 0, bytes);
+    return p;
+}
 int main(int argc, char **argv) {
     if (argc < 7) { fprintf(stderr, "usage: channel_major f|g|w|b CIN COUT K T D [check]\n"); return 2; }
     const char op = argv[1][0];
     const int Cin = atoi(argv[2]), Cout = atoi(argv[3]), K = atoi(argv[4]);
     const long T = atol(argv[5]), d = atol(argv[6]);
     const long pad = ((K - 1) * d + 15) / 16 * 16, ld = pad + T + 16;
-    float *xb = calloc((long)(Cin + Cout + (op == 'b' ? K : 0)) * ld + 64, 4), *ob = calloc((long)2 * Cout * ld + 64, 4), *zb = calloc((long)2 * Cout * ld + 64, 4);
+    // Rows start on 64-byte lines (ld is a multiple of 16 floats), as a model's would.
+    float *xb = zalloc((long)(Cin + Cout + (op == 'b' ? K : 0)) * ld + 64), *ob = zalloc((long)2 * Cout * ld + 64), *zb = zalloc((long)2 * Cout * ld + 64);
     for (long i = 0; i < (long)(Cin + Cout) * ld; i++) xb[i] = (i % 97) * 0.01f - 0.3f;
     for (long i = 0; i < (long)Cout * ld; i++) ob[i] = (i % 89) * 0.01f - 0.4f;
     float *w = calloc((long)(K + 1) * (Cin + K) * Cout + 64, 4), *b = calloc(Cout + 64, 4), *dw = calloc((long)K * Cin * Cout + 64, 4);

@@ -9,12 +9,19 @@
 # f R R 1 (the residual 1×1), g R 2R 2 (the gated forward), i R 2R 2 (the
 # input gradient; the prototype runs it as f 2R R 2), b 2R R R (the gated
 # backward product), w R 2R 2 and w R R 1 (their weight gradients), f 20R 2R
-# 1 and w 20R 2R 1 (the skip product over the stacked z's). Prints, per
+# 1 and w 20R 2R 1 (the skip product over the stacked z's; on the rows side as
+# the step runs it since 198ff2f, 20 taps of R channels, each layer's z
+# rows T apart: f R 2R 20 and w R 2R 20 at T 96, the longest the harness
+# holds). Prints, per
 # product, the best GFLOP/s of ROUNDS runs of each (rows/channel-major) and
 # their ratio; T 384 (the step's time tile), 8192 for the weight gradients
 # (which sweep the whole window); dilation 1. Each result of the prototype is
-# first checked against plain loops (`channel_major … check`). AVX2 hosts
-# only; needs clang. The channel-major figures in Benchmarks/HISTORY.md.
+# first checked against plain loops (`channel_major … check`). On a host with
+# AVX-512 (F, BW, DQ, VL) both sides run AVX-512 (the prototype with
+# CM_AVX512: 16 lanes, 6 × 4 tiles), elsewhere AVX2; LAYOUT_ISA=avx2 forces
+# AVX2 for the prototype (the rows kernels then still take the CPU's best:
+# set PBTWAVE_ISA=avx2 too). Needs clang. The channel-major figures in
+# Benchmarks/HISTORY.md.
 set -euo pipefail
 if [ $# -lt 2 ]; then sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 rounds=$1; shift
@@ -26,27 +33,34 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 . "$here/ckernels.sh"
 ckernels_objects "$src" "$tmp" ""
 clang -O2 -I"$src/include" "$here/kernel.c" "${objects[@]}" -o "$tmp/rows" -lm
-# The prototype compiles kernels_avx2.c into itself (the unit and vector helpers): the other objects.
-others=(); for o in "${objects[@]}"; do [ "$(basename "$o")" = kernels_avx2.o ] || others+=("$o"); done
-clang -O2 -Wno-pass-failed -mavx2 -mfma -I"$src/include" -I"$src" "$here/channel_major.c" "${others[@]}" -o "$tmp/cm" -lm
+# The prototype compiles the variant's file into itself (the unit and vector helpers): the other objects.
+isa=avx2; flags=(-mavx2 -mfma)
+if [ "${LAYOUT_ISA:-}" != avx2 ] && grep -q avx512f /proc/cpuinfo && grep -q avx512bw /proc/cpuinfo \
+   && grep -q avx512dq /proc/cpuinfo && grep -q avx512vl /proc/cpuinfo; then
+  isa=avx512; flags=(-mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -DCM_AVX512)
+fi
+echo "layout.sh: the prototype in $isa"
+others=(); for o in "${objects[@]}"; do [ "$(basename "$o")" = "kernels_$isa.o" ] || others+=("$o"); done
+clang -O2 -Wno-pass-failed "${flags[@]}" -I"$src/include" -I"$src" "$here/channel_major.c" "${others[@]}" -o "$tmp/cm" -lm
 gflops() { "$@" | sed 's/.*: //; s/ GFLOP\/s//'; }
 for R in "$@"; do
   D=$((2 * R)); L=$((20 * R))
   line="R$R"
-  for spec in "f $R $R 1 384|f $R $R 1 384" "g $R $D 2 384|g $R $D 2 384" "i $R $D 2 384|f $D $R 2 384" \
-              "b $D $R $R 384|b $D $R $R 384" "w $R $D 2 8192|w $R $D 2 8192" "w $R $R 1 8192|w $R $R 1 8192" \
-              "f $L $D 1 384|f $L $D 1 384" "w $L $D 1 8192|w $L $D 1 8192"; do
-    rows_args=${spec%%|*}; cm_args=${spec#*|}
-    # shellcheck disable=SC2086
-    "$tmp/cm" ${cm_args% *} 1024 1 check > /dev/null || { echo "layout.sh: the prototype's $cm_args is wrong" >&2; exit 1; }
+  for spec in "f $R $R 1|f $R $R 1 384 1|f $R $R 1 384 1" "g $R $D 2|g $R $D 2 384 1|g $R $D 2 384 1" \
+              "i $R $D 2|i $R $D 2 384 1|f $D $R 2 384 1" "b $D $R $R|b $D $R $R 384 1|b $D $R $R 384 1" \
+              "w $R $D 2|w $R $D 2 8192 1|w $R $D 2 8192 1" "w $R $R 1|w $R $R 1 8192 1|w $R $R 1 8192 1" \
+              "f skip|f $R $D 20 96 -96|f $L $D 1 384 1" "w skip|w $R $D 20 96 -96|w $L $D 1 8192 1"; do
+    IFS='|' read -r label rows_args cm_args <<< "$spec"
+    read -ra cm <<< "$cm_args"
+    "$tmp/cm" "${cm[@]:0:4}" 1024 1 check > /dev/null || { echo "layout.sh: the prototype's $cm_args is wrong" >&2; exit 1; }
     best_r=0; best_c=0
     for ((r = 0; r < rounds; r++)); do
       # shellcheck disable=SC2086
-      a=$(gflops "$tmp/rows" $rows_args 1); b=$(gflops "$tmp/cm" $cm_args 1)
+      a=$(gflops "$tmp/rows" $rows_args); b=$(gflops "$tmp/cm" $cm_args)
       best_r=$(awk -v x="$best_r" -v v="$a" 'BEGIN { print (v > x ? v : x) }')
       best_c=$(awk -v x="$best_c" -v v="$b" 'BEGIN { print (v > x ? v : x) }')
     done
-    line="$line | ${rows_args% *}: $best_r/$best_c $(awk -v a="$best_r" -v b="$best_c" 'BEGIN { printf "%.2f×", b / a }')"
+    line="$line | $label: $best_r/$best_c $(awk -v a="$best_r" -v b="$best_c" 'BEGIN { printf "%.2f×", b / a }')"
   done
   echo "$line"
 done
