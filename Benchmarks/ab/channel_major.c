@@ -210,10 +210,11 @@ static ALWAYS_INLINE void b_tile(float *dpre, long ldp, const float *gate, long 
         vstore(dpre + (D + o0 + i) * ldp + t + j * VL, dg);
     }
 }
-static void cm_gb(float *dpre, long ldp, const float *gate, long ldg, const float *dy, long ldy, const float *w, long T, int J, int D) {
+static __attribute__((unused)) void cm_gb(float *dpre, long ldp, const float *gate, long ldg, const float *dy, long ldy, const float *w, long T, int J, int D) {
     ROW_TILES(b_tile, D, dpre, ldp, gate, ldg, dy, ldy, w, J, D)
 }
 
+#ifndef CM_NO_MAIN  // cm_step.c includes the kernels above without the driver
 static int check(char op, int Cin, int Cout, int K, long T, long d, const float *x, long ld, const float *w, const float *b,
                  float *ob, float *zb, const float *xb) {
     double maxerr = 0;
@@ -300,3 +301,4 @@ int main(int argc, char **argv) {
     printf("channel-major %c %d->%d K%d T%ld d%ld: %.2f GFLOP/s\n", op, Cin, Cout, K, T, d, flops / best / 1e9);
     return 0;
 }
+#endif

@@ -1,0 +1,40 @@
+#!/bin/bash
+# A whole training step with the activations channel-major (cm_step.c, a
+# prototype built from channel_major.c's kernels) against PBTWave's own step,
+# one width at a time, the two in turn: samples/s of each and their ratio.
+#
+#   Benchmarks/ab/cmstep.sh PBTWAVE ROUNDS R...
+#
+# For each R: `PBTWAVE bench train --no-peak --rounds 1 --seconds 2 --R R
+# --S 2R --H 2R` (median samples/s) and `cm_step R 2R 2R 8192 8` (best of 8
+# steps), ROUNDS times in turn; then cm_step's own breakdown of its last
+# step. cm_step leaves out the embedding, the input convolution, Adam and
+# the layers' bias sums, so its figure flatters it a little. AVX-512 where
+# the CPU has it (F, BW, DQ, VL), else AVX2; needs clang.
+set -euo pipefail
+if [ $# -lt 3 ]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+bin=$1; rounds=$2; shift 2
+command -v clang > /dev/null || { echo "cmstep.sh: needs clang" >&2; exit 1; }
+here=$(cd "$(dirname "$0")" && pwd); src="$here/../../Sources/CKernels"
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+# shellcheck source=ckernels.sh
+. "$here/ckernels.sh"
+ckernels_objects "$src" "$tmp" ""
+isa=avx2; flags=(-mavx2 -mfma)
+if grep -q avx512f /proc/cpuinfo && grep -q avx512bw /proc/cpuinfo && grep -q avx512dq /proc/cpuinfo \
+   && grep -q avx512vl /proc/cpuinfo; then
+  isa=avx512; flags=(-mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -DCM_AVX512)
+fi
+others=(); for o in "${objects[@]}"; do [ "$(basename "$o")" = "kernels_$isa.o" ] || others+=("$o"); done
+clang -O2 -Wno-pass-failed "${flags[@]}" -DCM_NO_MAIN -I"$src/include" -I"$src" -I"$here" "$here/cm_step.c" "${others[@]}" \
+  -o "$tmp/cm_step" -lm
+echo "cmstep.sh: the channel-major step in $isa"
+for R in "$@"; do
+  S=$((2 * R))
+  for ((r = 0; r < rounds; r++)); do
+    ours=$("$bin" bench train --no-peak --rounds 1 --seconds 2 --R "$R" --S "$S" --H "$S" | sed -n 's/^ours:.*median \([0-9]*\) samples.*/\1/p')
+    cm=$("$tmp/cm_step" "$R" "$S" "$S" 8192 8 | sed -n '1s/.* ms, \([0-9]*\) samples.*/\1/p')
+    echo "R$R/S$S/H$S: ours $ours, channel-major $cm samples/s: $(awk -v a="$ours" -v c="$cm" 'BEGIN { printf "%.2f×", c / a }')"
+  done
+  "$tmp/cm_step" "$R" "$S" "$S" 8192 8 | sed 1d
+done
