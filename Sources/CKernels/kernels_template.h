@@ -1931,8 +1931,7 @@ static TARGET void FN(column_sums_range)(float *sums, const float *x, long ldx, 
 // Vectors of dout a tile of G channels takes.
 #define FEW_VECTORS(G) ((G) == 1 ? FEW_NV : CK_MIN(FEW_NV, (FEW_REGS - 1 - (G)) / (G)))
 
-// Row t's products into one set of sums.
-// One row: x its input channels, row its dout values.
+// One row's products into one set of sums: x its input channels, row its dout values.
 static ALWAYS_INLINE TARGET void FN(wg_few_row)(vec acc[][FEW_NV], const float *x, const float *row,
                                                 int G, int NV, int tail, vmask mt) {
     vec a[FEW_G];
