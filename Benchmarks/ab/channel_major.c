@@ -193,13 +193,16 @@ static void cm_wgrad(float *dw, float *db, const float *g, long ldg, const float
     }
 }
 
-// The gated backward product: dz[o][t] = Σ_j W[o·J + j] · dy[j][t] (J = S + R rows of dskip and dres, stacked),
-// then dpre_a = dz·σ·(1 − tanh²), dpre_g = dz·tanh·σ·(1 − σ) from the gate rows (tanh a; σ g).
-static ALWAYS_INLINE void b_tile(float *dpre, long ldp, const float *gate, long ldg, const float *dy, long ldy, const float *w,
-                      int J, int D, int o0, int MR, long t) {
+// The gated backward product: dz[o][t] = Σ_j W[o·J + j] · dy[j][t] (J = S + R rows of dskip and dres,
+// stacked), plus Σ_j W2[o·J2 + j] · dy2[j][t] when dy2 is given (the two in rows of their own, as a
+// step keeps them: cm_step.c), then dpre_a = dz·σ·(1 − tanh²), dpre_g = dz·tanh·σ·(1 − σ) from the
+// gate rows (tanh a; σ g).
+static ALWAYS_INLINE void b_tile(float *dpre, long ldp, const float *gate, long ldg, const float *dy, const float *dy2, long ldy,
+                                 const float *w, int J, const float *w2, int J2, int D, int o0, int MR, long t) {
     vec acc[MRF][NT];
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vzero();
     acc_rows(acc, dy, ldy, w, J, J, 1, 0, o0, MR, t, MR, 0);
+    if (dy2) acc_rows(acc, dy2, ldy, w2, J2, J2, 1, 0, o0, MR, t, MR, 0);
     const vec one = vset1(1.0f);
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) {
         vec ta = vload(gate + (o0 + i) * ldg + t + j * VL), sg = vload(gate + (D + o0 + i) * ldg + t + j * VL);
@@ -210,8 +213,17 @@ static ALWAYS_INLINE void b_tile(float *dpre, long ldp, const float *gate, long 
         vstore(dpre + (D + o0 + i) * ldp + t + j * VL, dg);
     }
 }
-static __attribute__((unused)) void cm_gb(float *dpre, long ldp, const float *gate, long ldg, const float *dy, long ldy, const float *w, long T, int J, int D) {
-    ROW_TILES(b_tile, D, dpre, ldp, gate, ldg, dy, ldy, w, J, D)
+static void cm_gb(float *dpre, long ldp, const float *gate, long ldg, const float *dy, const float *dy2, long ldy,
+                  const float *w, int J, const float *w2, int J2, long T, int D) {
+    ROW_TILES(b_tile, D, dpre, ldp, gate, ldg, dy, dy2, ldy, w, J, w2, J2, D)
+}
+
+// n floats on 64-byte lines (as a model's rows would start), zeros.
+static float *zalloc(long n) {
+    const long bytes = (n * 4 + 63) / 64 * 64;
+    float *p = aligned_alloc(64, bytes);
+    memset(p, 0, bytes);
+    return p;
 }
 
 #ifndef CM_NO_MAIN  // cm_step.c includes the kernels above without the driver
@@ -257,17 +269,11 @@ static int check(char op, int Cin, int Cout, int K, long T, long d, const float 
             double ta = zb[o * ld + t], sg = zb[(D + o) * ld + t];
             ref[o * T + t] = (float)(dz * sg * (1 - ta * ta)); ref[(D + o) * T + t] = (float)(dz * ta * sg * (1 - sg));
         }
-        cm_gb(ob, ld, zb, ld, xb, ld, w, T, J, D);
+        cm_gb(ob, ld, zb, ld, xb, 0, ld, w, J, 0, 0, T, D);
         for (int o = 0; o < 2 * D; o++) for (long t = 0; t < T; t++) maxerr = fmax(maxerr, fabs(ref[o * T + t] - ob[o * ld + t]));
     }
     printf("check %c %d->%d K%d T%ld d%ld: max error %.3g\n", op, Cin, Cout, K, T, d, maxerr);
     return maxerr < 1e-4 ? 0 : 1;
-}
-static float *zalloc(long n) {
-    const long bytes = (n * 4 + 63) / 64 * 64;
-    float *p = aligned_alloc(64, bytes);
-    memset(p, 0, bytes);
-    return p;
 }
 int main(int argc, char **argv) {
     if (argc < 7) { fprintf(stderr, "usage: channel_major f|g|w|b CIN COUT K T D [check]\n"); return 2; }
@@ -275,7 +281,7 @@ int main(int argc, char **argv) {
     const int Cin = atoi(argv[2]), Cout = atoi(argv[3]), K = atoi(argv[4]);
     const long T = atol(argv[5]), d = atol(argv[6]);
     const long pad = ((K - 1) * d + 15) / 16 * 16, ld = pad + T + 16;
-    // Rows start on 64-byte lines (ld is a multiple of 16 floats), as a model's would.
+    // ld is a multiple of 16 floats: every row starts on a line.
     float *xb = zalloc((long)(Cin + Cout + (op == 'b' ? K : 0)) * ld + 64), *ob = zalloc((long)2 * Cout * ld + 64), *zb = zalloc((long)2 * Cout * ld + 64);
     for (long i = 0; i < (long)(Cin + Cout) * ld; i++) xb[i] = (i % 97) * 0.01f - 0.3f;
     for (long i = 0; i < (long)Cout * ld; i++) ob[i] = (i % 89) * 0.01f - 0.4f;
@@ -292,7 +298,7 @@ int main(int argc, char **argv) {
             case 'f': cm_forward(ob, ld, x, ld, w, b, T, Cin, Cout, K, d); break;
             case 'g': cm_gated(ob, ld, zb, ld, x, ld, w, b, T, Cin, Cout / 2, K, d); break;
             case 'w': cm_wgrad(dw, b, ob, ld, x, ld, T, Cin, Cout, K, d); break;
-            case 'b': cm_gb(ob, ld, zb, ld, xb, ld, w, T, Cin + K, Cout); break;
+            case 'b': cm_gb(ob, ld, zb, ld, xb, 0, ld, w, Cin + K, 0, 0, T, Cout); break;
             default: return 2;
         }
         double s = (now() - t0) / reps;

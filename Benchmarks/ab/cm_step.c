@@ -28,9 +28,9 @@
 #include "channel_major.c"
 #include <string.h>
 
+// zalloc's n floats, filled with arbitrary values.
 static float *buf(long n) {
-    const long bytes = (n * 4 + 63) / 64 * 64;
-    float *p = aligned_alloc(64, bytes);
+    float *p = zalloc(n);
     for (long i = 0; i < n; i++) p[i] = (float)((i * 37) % 101) * 0.002f - 0.1f;
     return p;
 }
@@ -70,26 +70,6 @@ static void relu_back(float *dy, const float *y, long ld, int rows, long T) {
         for (long t = 0; t < T; t += VL) vstore(dy + c * ld + t, vpositive(vload(y + c * ld + t), vload(dy + c * ld + t)));
 }
 
-// The gated backward product from two sources: dz = Ws_lᵀ ds + Wr_lᵀ dh (weights [D][S] and [D][R]), then the unit's backward.
-static ALWAYS_INLINE void b2_tile(float *dpre, long ldp, const float *gate, long ldg, const float *ds, const float *dh, long ld,
-                                  const float *ws, int S, const float *wr, int R, int D, int o0, int MR, long t) {
-    vec acc[MRF][NT];
-    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vzero();
-    acc_rows(acc, ds, ld, ws, S, S, 1, 0, o0, MR, t, MR, 0);
-    if (dh) acc_rows(acc, dh, ld, wr, R, R, 1, 0, o0, MR, t, MR, 0);
-    const vec one = vset1(1.0f);
-    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) {
-        vec ta = vload(gate + (o0 + i) * ldg + t + j * VL), sg = vload(gate + (D + o0 + i) * ldg + t + j * VL);
-        vec dz = acc[i][j];
-        vstore(dpre + (o0 + i) * ldp + t + j * VL, vmul(vmul(dz, sg), vfnmadd(ta, ta, one)));
-        vstore(dpre + (D + o0 + i) * ldp + t + j * VL, vmul(vmul(dz, ta), vmul(sg, vsub(one, sg))));
-    }
-}
-static void cm_gb2(float *dpre, long ldp, const float *gate, long ldg, const float *ds, const float *dh, long ld,
-                   const float *ws, int S, const float *wr, int R, long T, int D) {
-    ROW_TILES(b2_tile, D, dpre, ldp, gate, ldg, ds, dh, ld, ws, S, wr, R, D)
-}
-
 int main(int argc, char **argv) {
     if (argc < 4) { fprintf(stderr, "usage: cm_step R S H [T] [ROUNDS] [LAYERS]\n"); return 2; }
     const int R = atoi(argv[1]), S = atoi(argv[2]), H = atoi(argv[3]), D = R, V = 256;
@@ -102,12 +82,10 @@ int main(int argc, char **argv) {
     // reads ahead), and an odd number of 64-byte lines in all: rows a multiple of 4 KiB apart all fall in
     // the same L1 sets (the forward ran at 60 GFLOP/s with ld = 9216, every tile's rows evicting each other).
     const long pad = 512, ld = (pad + T + pad) / 32 * 32 + 16;
-    float *h = buf((long)(L + 1) * R * ld), *gate = buf((long)L * 2 * D * ld), *z = buf((long)L * D * ld);
+    // (h, dh and dpre start at zero: their pads are the causal edge's zeros, read by the taps.)
+    float *h = zalloc((long)(L + 1) * R * ld), *gate = buf((long)L * 2 * D * ld), *z = buf((long)L * D * ld);
     float *s = buf((long)S * ld), *u = buf((long)H * ld), *lg = buf((long)V * ld), *dl = buf((long)V * ld);
-    float *du = buf((long)H * ld), *ds = buf((long)S * ld), *dh = buf(2L * R * ld), *dpre = buf(2L * D * ld);
-    for (long i = 0; i < (long)(L + 1) * R * ld; i++) h[i] = 0;
-    for (long i = 0; i < 2L * R * ld; i++) dh[i] = 0;
-    for (long i = 0; i < 2L * D * ld; i++) dpre[i] = 0;
+    float *du = buf((long)H * ld), *ds = buf((long)S * ld), *dh = zalloc(2L * R * ld), *dpre = zalloc(2L * D * ld);
     float *wg = buf((long)L * 2 * D * 2 * R), *wgT = buf((long)L * R * 2 * 2 * D), *wr = buf((long)L * R * D), *wrT = buf((long)L * D * R);
     float *wsk = buf((long)S * L * D), *wsT = buf((long)L * D * S), *wh = buf((long)H * S), *whT = buf((long)S * H);
     float *wo = buf((long)V * H), *woT = buf((long)H * V), *b = buf(4096), *zero = calloc(4096, 4);
@@ -170,7 +148,8 @@ int main(int argc, char **argv) {
         float *dhn = dh + pad, *dhl = dh + R * ld + pad, *dp = dpre + pad;
         for (int c = 0; c < R; c++) memset(dhn + c * ld, 0, T * 4);
         for (int l = L - 1; l >= 0; l--) {
-            cm_gb2(dp, ld, G_(l), ld, dsp, l < L - 1 ? dhn : 0, ld, wsT + (long)l * D * S, S, wrT + (long)l * D * R, R, T, D);
+            // dz = Ws_lᵀ ds + Wr_lᵀ dh_{l+1} (weights [D][S] and [D][R]; the top layer has no residual output).
+            cm_gb(dp, ld, G_(l), ld, dsp, l < L - 1 ? dhn : 0, ld, wsT + (long)l * D * S, S, wrT + (long)l * D * R, R, T, D);
             LAP(P_GB);
             cm_wgrad(dw, b, dp, ld, H_(l), ld, T, R, 2 * D, 2, dil[l]);
             if (l < L - 1) cm_wgrad(dw, b, dhn, ld, Z_(l), ld, T, D, R, 1, 0);

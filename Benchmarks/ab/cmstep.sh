@@ -10,7 +10,8 @@
 # steps), ROUNDS times in turn; then cm_step's own breakdown of its last
 # step. cm_step leaves out the embedding, the input convolution, Adam and
 # the layers' bias sums, so its figure flatters it a little. AVX-512 where
-# the CPU has it (F, BW, DQ, VL), else AVX2; needs clang.
+# the CPU has it (F, BW, DQ, VL), else AVX2 (LAYOUT_ISA=avx2 forces AVX2);
+# needs clang.
 set -euo pipefail
 if [ $# -lt 3 ]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 bin=$1; rounds=$2; shift 2
@@ -20,14 +21,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 # shellcheck source=ckernels.sh
 . "$here/ckernels.sh"
 ckernels_objects "$src" "$tmp" ""
-isa=avx2; flags=(-mavx2 -mfma)
-if grep -q avx512f /proc/cpuinfo && grep -q avx512bw /proc/cpuinfo && grep -q avx512dq /proc/cpuinfo \
-   && grep -q avx512vl /proc/cpuinfo; then
-  isa=avx512; flags=(-mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -DCM_AVX512)
-fi
-others=(); for o in "${objects[@]}"; do [ "$(basename "$o")" = "kernels_$isa.o" ] || others+=("$o"); done
-clang -O2 -Wno-pass-failed "${flags[@]}" -DCM_NO_MAIN -I"$src/include" -I"$src" -I"$here" "$here/cm_step.c" "${others[@]}" \
-  -o "$tmp/cm_step" -lm
+prototype_build "$src" "$here/cm_step.c" "$tmp/cm_step" -DCM_NO_MAIN
 echo "cmstep.sh: the channel-major step in $isa"
 for R in "$@"; do
   S=$((2 * R))

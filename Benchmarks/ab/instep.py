@@ -35,7 +35,7 @@ import tempfile
 
 PASSES = (("C8backward_", "backward"), ("C7forward_", "forward"), ("C4head_", "head"))
 ENTRY = re.compile(r"^(conv_forward|conv_gated_forward|conv_backward_input|conv_backward_weight|gated_backward_product|"
-                   r"softmax_xent|column_sums|add_column_sums|relu_backward|adam)\w*_(avx512bf16|avx512|avx2|generic)$")
+                   r"softmax_xent|column_sums)\w*_(avx512bf16|avx512|avx2|generic)$")
 
 
 def category(entry, where):
@@ -47,14 +47,12 @@ def category(entry, where):
         return "softmax"
     if where == "head":
         return {"conv_forward": "head forward", "conv_backward_input": "head input gradients",
-                "conv_backward_weight": "head weight gradients", "column_sums": "head weight gradients",
-                "add_column_sums": "head weight gradients"}.get(name)
+                "conv_backward_weight": "head weight gradients", "column_sums": "head weight gradients"}.get(name)
     if where == "forward":
         return {"conv_gated_forward": "gated forward", "conv_forward": "residual and skip"}.get(name)
     if where == "backward":
         return {"conv_backward_input": "input gradients", "gated_backward_product": "gated backward product",
-                "conv_backward_weight": "weight gradients", "column_sums": "weight gradients",
-                "add_column_sums": "weight gradients"}.get(name)
+                "conv_backward_weight": "weight gradients", "column_sums": "weight gradients"}.get(name)
     return None
 
 
@@ -92,11 +90,11 @@ def main():
             f = re.sub(r"\+0x[0-9a-f]+$", "", f.strip())
             if ENTRY.match(f):
                 entry = f  # the outermost kernel: keep climbing
-            elif f.startswith("$s") and entry is not None and where is None:
+            elif f.startswith("$s") and entry is not None:
+                # The first model pass above the kernel (past wrappers such as Kernels.convForward).
                 where = next((w for key, w in PASSES if key in f), None)
-                if where is None:
-                    continue  # a wrapper (Kernels.convForward …): the pass is further up
-                break
+                if where is not None:
+                    break
         cat = category(entry, where)
         shares[cat or "the rest"] += 1
         if cat is None:

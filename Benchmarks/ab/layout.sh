@@ -33,15 +33,8 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 . "$here/ckernels.sh"
 ckernels_objects "$src" "$tmp" ""
 clang -O2 -I"$src/include" "$here/kernel.c" "${objects[@]}" -o "$tmp/rows" -lm
-# The prototype compiles the variant's file into itself (the unit and vector helpers): the other objects.
-isa=avx2; flags=(-mavx2 -mfma)
-if [ "${LAYOUT_ISA:-}" != avx2 ] && grep -q avx512f /proc/cpuinfo && grep -q avx512bw /proc/cpuinfo \
-   && grep -q avx512dq /proc/cpuinfo && grep -q avx512vl /proc/cpuinfo; then
-  isa=avx512; flags=(-mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -DCM_AVX512)
-fi
+prototype_build "$src" "$here/channel_major.c" "$tmp/cm"
 echo "layout.sh: the prototype in $isa"
-others=(); for o in "${objects[@]}"; do [ "$(basename "$o")" = "kernels_$isa.o" ] || others+=("$o"); done
-clang -O2 -Wno-pass-failed "${flags[@]}" -I"$src/include" -I"$src" "$here/channel_major.c" "${others[@]}" -o "$tmp/cm" -lm
 gflops() { "$@" | sed 's/.*: //; s/ GFLOP\/s//'; }
 for R in "$@"; do
   D=$((2 * R)); L=$((20 * R))
