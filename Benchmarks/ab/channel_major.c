@@ -6,7 +6,10 @@
 // beside kernel.c (the same products on the model's rows, time-major).
 // AVX2 + FMA (8 lanes), or AVX-512 with CM_AVX512 defined (16 lanes, then
 // NT 4: 6 × 4 tiles of the 32 registers); T a multiple of VL·NT; rows
-// padded with zeros before t = 0. Built by layout.sh against
+// padded with zeros before t = 0. An operand read without a shift may
+// instead be blocked (its bs argument: each block of BLK = NT·VL positions
+// holds all its channels in one run, so that a tile reads or writes one
+// stream, not one per channel; cm_step.c measures the two). Built by layout.sh against
 // Sources/CKernels (whose AVX2 or AVX-512 file it includes).
 //
 //   channel_major OP CIN COUT K T D [check]
@@ -51,6 +54,11 @@ static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
 #endif
 #endif
 #define MRF 6
+// A tile's positions: NT vectors. A tensor's value (c, t) lives at
+// p + c·cs + (t / BLK)·bs + t % BLK: channel-major rows have cs = the row's
+// length and bs = BLK; a blocked tensor (each block of BLK positions holds all
+// its channels, one stream) has cs = BLK and bs = BLK · (channels in the block).
+#define BLK (NT * VL)
 // The weight gradient's tile: WO rows of dout × WC rows of x (WC ≤ 5, WO ≤ 6),
 // time swept in blocks of WTB positions.
 #ifndef WO
@@ -85,12 +93,13 @@ static ALWAYS_INLINE void acc_rows(vec acc[][NT], const float *x, long ldx, cons
     }
 }
 
-static ALWAYS_INLINE void f_tile(float *out, long ldo, const float *x, long ldx, const float *w, const float *b,
+static ALWAYS_INLINE void f_tile(float *out, long ldo, long bso, const float *x, long ldx, long bsx, const float *w, const float *b,
                       int Cin, int K, long d, int o0, int MR, long t) {
     vec acc[MRF][NT];
-    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vadd(vload(out + (o0 + i) * ldo + t + j * VL), vset1(b[o0 + i]));
-    acc_rows(acc, x, ldx, w, (long)K * Cin, Cin, K, d, o0, MR, t, MR, 0);
-    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) vstore(out + (o0 + i) * ldo + t + j * VL, acc[i][j]);
+    out += t / BLK * bso;
+    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vadd(vload(out + (o0 + i) * ldo + j * VL), vset1(b[o0 + i]));
+    acc_rows(acc, x + t / BLK * bsx, ldx, w, (long)K * Cin, Cin, K, d, o0, MR, 0, MR, 0);
+    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) vstore(out + (o0 + i) * ldo + j * VL, acc[i][j]);
 }
 
 // Every output row [0, C) of positions [0, T): tiles of 6 rows, then one of the rest (TILE is f_tile or b_tile).
@@ -106,70 +115,76 @@ static ALWAYS_INLINE void f_tile(float *out, long ldo, const float *x, long ldx,
         case 1: TILE(__VA_ARGS__, o, 1, t); break; \
         } \
     }
-static void cm_forward(float *out, long ldo, const float *x, long ldx, const float *w, const float *b,
+// x blocked (bsx) only where it has no shift (K = 1).
+static void cm_forward(float *out, long ldo, long bso, const float *x, long ldx, long bsx, const float *w, const float *b,
                        long T, int Cin, int Cout, int K, long d) {
-    ROW_TILES(f_tile, Cout, out, ldo, x, ldx, w, b, Cin, K, d)
+    ROW_TILES(f_tile, Cout, out, ldo, bso, x, ldx, bsx, w, b, Cin, K, d)
 }
 
 // Gated: a = rows [0, D), g = rows [D, 2D) of the product; gate stores tanh a and σ g, z = tanh a · σ g.
-static ALWAYS_INLINE void g_tile(float *gate, long ldg, float *z, long ldz, const float *x, long ldx, const float *w, const float *b,
-                      int Cin, int K, long d, int D, int o0, int P, long t) {
+static ALWAYS_INLINE void g_tile(float *gate, long ldg, long bsg, float *z, long ldz, long bsz, const float *x, long ldx,
+                      const float *w, const float *b, int Cin, int K, long d, int D, int o0, int P, long t) {
     vec acc[6][NT];  // a's rows, then g's
     UNROLL for (int i = 0; i < P; i++) UNROLL for (int j = 0; j < NT; j++) { acc[i][j] = vset1(b[o0 + i]); acc[P + i][j] = vset1(b[D + o0 + i]); }
     acc_rows(acc, x, ldx, w, (long)K * Cin, Cin, K, d, o0, 2 * P, t, P, D - P);
     UNROLL for (int i = 0; i < P; i++) UNROLL for (int j = 0; j < NT; j++) {
         vec ta = UNIT_TANH(acc[i][j]), sg = UNIT_SIGMOID(acc[P + i][j]);
-        vstore(gate + (o0 + i) * ldg + t + j * VL, ta);
-        vstore(gate + (D + o0 + i) * ldg + t + j * VL, sg);
-        vstore(z + (o0 + i) * ldz + t + j * VL, vmul(ta, sg));
+        vstore(gate + t / BLK * bsg + (o0 + i) * ldg + j * VL, ta);
+        vstore(gate + t / BLK * bsg + (D + o0 + i) * ldg + j * VL, sg);
+        vstore(z + t / BLK * bsz + (o0 + i) * ldz + j * VL, vmul(ta, sg));
     }
 }
-static void cm_gated(float *gate, long ldg, float *z, long ldz, const float *x, long ldx, const float *w, const float *b,
-                     long T, int Cin, int D, int K, long d) {
+static void cm_gated(float *gate, long ldg, long bsg, float *z, long ldz, long bsz, const float *x, long ldx,
+                     const float *w, const float *b, long T, int Cin, int D, int K, long d) {
     for (long t = 0; t < T; t += NT * VL) {
         int o = 0;
-        for (; o + GP <= D; o += GP) g_tile(gate, ldg, z, ldz, x, ldx, w, b, Cin, K, d, D, o, GP, t);
-        if (GP == 3 && D - o == 2) g_tile(gate, ldg, z, ldz, x, ldx, w, b, Cin, K, d, D, o, 2, t);
-        if (D - o == 1) g_tile(gate, ldg, z, ldz, x, ldx, w, b, Cin, K, d, D, o, 1, t);
+        for (; o + GP <= D; o += GP) g_tile(gate, ldg, bsg, z, ldz, bsz, x, ldx, w, b, Cin, K, d, D, o, GP, t);
+        if (GP == 3 && D - o == 2) g_tile(gate, ldg, bsg, z, ldz, bsz, x, ldx, w, b, Cin, K, d, D, o, 2, t);
+        if (D - o == 1) g_tile(gate, ldg, bsg, z, ldz, bsz, x, ldx, w, b, Cin, K, d, D, o, 1, t);
     }
 }
 
-// dW[(o·K + k)·Cin + c] += Σ_t dout[o][t] · x[c][t − s_k]: tile MO rows of dout × MC rows of x, lanes = time.
-static ALWAYS_INLINE void w_tile(vec *part, const float *g, long ldg, const float *x, long ldx, long ta, long tb, int Cin, int K, int k, long s,
-                      int o0, int MO, int c0, int MC, int first) {
+// dW[(o·K + k)·Cin + c] += Σ_t dout[o][t] · x[c][t − s_k]: tile MO rows of dout × MC rows of x, lanes = time,
+// into part's vectors of partial sums.
+static ALWAYS_INLINE void w_tile(vec *part, const float *g, long ldg, long bsg, const float *x, long ldx, long bsx, long ta, long tb,
+                      int Cin, int K, int k, long s, int o0, int MO, int c0, int MC, int first) {
     vec acc[WO][WC];
     UNROLL for (int i = 0; i < MO; i++) UNROLL for (int j = 0; j < MC; j++)
         acc[i][j] = first ? vzero() : part[((long)(o0 + i) * K + k) * Cin + c0 + j];
     const float *xr[WC], *gr[WO];  // each row through a pointer of its own (no address arithmetic a step)
     UNROLL for (int j = 0; j < MC; j++) xr[j] = x + (c0 + j) * ldx - s;
     UNROLL for (int i = 0; i < MO; i++) gr[i] = g + (o0 + i) * ldg;
-    for (long t = ta; t < tb; t += VL) {
-        vec xv[WC];
-        UNROLL for (int j = 0; j < MC; j++) xv[j] = vload(xr[j] + t);
-        UNROLL for (int i = 0; i < MO; i++) {
-            vec gv = vload(gr[i] + t);
-            UNROLL for (int j = 0; j < MC; j++) acc[i][j] = vfma(gv, xv[j], acc[i][j]);
+    // Block by block (ta and tb on blocks), the block's NT vectors at constant offsets.
+    for (long t = ta; t < tb; t += BLK) {
+        const long ox = t / BLK * bsx, og = t / BLK * bsg;
+        UNROLL for (int n = 0; n < NT; n++) {
+            vec xv[WC];
+            UNROLL for (int j = 0; j < MC; j++) xv[j] = vload(xr[j] + ox + n * VL);
+            UNROLL for (int i = 0; i < MO; i++) {
+                vec gv = vload(gr[i] + og + n * VL);
+                UNROLL for (int j = 0; j < MC; j++) acc[i][j] = vfma(gv, xv[j], acc[i][j]);
+            }
         }
     }
     UNROLL for (int i = 0; i < MO; i++) UNROLL for (int j = 0; j < MC; j++) part[((long)(o0 + i) * K + k) * Cin + c0 + j] = acc[i][j];
 }
 #define W_ROWS(MO) \
     { int c = 0; \
-      for (; c + WC <= Cin; c += WC) w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, WC, first); \
+      for (; c + WC <= Cin; c += WC) w_tile(part, g, ldg, bsg, x, ldx, bsx, ta, tb, Cin, K, k, s, o, MO, c, WC, first); \
       switch (Cin - c) { \
-      case 4: if (WC > 4) w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 4, first); break; \
-      case 3: if (WC > 3) w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 3, first); break; \
-      case 2: w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 2, first); break; \
-      case 1: w_tile(part, g, ldg, x, ldx, ta, tb, Cin, K, k, s, o, MO, c, 1, first); break; \
+      case 4: if (WC > 4) w_tile(part, g, ldg, bsg, x, ldx, bsx, ta, tb, Cin, K, k, s, o, MO, c, 4, first); break; \
+      case 3: if (WC > 3) w_tile(part, g, ldg, bsg, x, ldx, bsx, ta, tb, Cin, K, k, s, o, MO, c, 3, first); break; \
+      case 2: w_tile(part, g, ldg, bsg, x, ldx, bsx, ta, tb, Cin, K, k, s, o, MO, c, 2, first); break; \
+      case 1: w_tile(part, g, ldg, bsg, x, ldx, bsx, ta, tb, Cin, K, k, s, o, MO, c, 1, first); break; \
       } }
-static vec *part;  // K·Cin·Cout vectors of partial sums, grown once
-static long part_n;
-static void cm_wgrad(float *dw, float *db, const float *g, long ldg, const float *x, long ldx, long T, int Cin, int Cout, int K, long d) {
-    const long TB = WTB, n = (long)K * Cin * Cout;
-    if (n > part_n) { free(part); part = aligned_alloc(64, sizeof(vec) * n); part_n = n; }
+// The sums of positions [0, T) into part's K·Cin·Cout vectors of partial sums (zeroed first if
+// first), and db's into db; x blocked (bsx) only where it has no shift (K = 1).
+static void cm_wgrad_into(vec *part, int first0, float *db, const float *g, long ldg, long bsg, const float *x, long ldx, long bsx,
+                          long T, int Cin, int Cout, int K, long d) {
+    const long TB = WTB;
     for (long ta = 0; ta < T; ta += TB) {
         const long tb = ta + TB < T ? ta + TB : T;
-        const int first = ta == 0;
+        const int first = first0 && ta == 0;
         for (int k = 0; k < K; k++) {
             const long s = (long)(K - 1 - k) * d;
             int o = 0;
@@ -183,29 +198,40 @@ static void cm_wgrad(float *dw, float *db, const float *g, long ldg, const float
             }
         }
     }
-    for (long i = 0; i < n; i++) dw[i] += vhsum(part[i]);
     if (db) for (int o = 0; o < Cout; o++) {
         vec a[4] = { vzero(), vzero(), vzero(), vzero() };  // four chains: the adds' latency, not one chain's
         long t = 0;
-        for (; t + 4 * VL <= T; t += 4 * VL) UNROLL for (int j = 0; j < 4; j++) a[j] = vadd(a[j], vload(g + o * ldg + t + j * VL));
-        for (; t < T; t += VL) a[0] = vadd(a[0], vload(g + o * ldg + t));
+        for (; t + 4 * VL <= T; t += 4 * VL) UNROLL for (int j = 0; j < 4; j++) a[j] = vadd(a[j], vload(g + o * ldg + (t + j * VL) / BLK * bsg + (t + j * VL) % BLK));
+        for (; t < T; t += VL) a[0] = vadd(a[0], vload(g + o * ldg + t / BLK * bsg + t % BLK));
         db[o] += vhsum(vadd(vadd(a[0], a[1]), vadd(a[2], a[3])));
     }
+}
+static void cm_wgrad_reduce(float *dw, const vec *part, long n) { for (long i = 0; i < n; i++) dw[i] += vhsum(part[i]); }
+static vec *part;  // cm_wgrad's partial sums, grown once
+static long part_n;
+// dW[(o·K + k)·Cin + c] += Σ_t dout[o][t] · x[c][t − s_k] over positions [0, T), in one call.
+static void cm_wgrad(float *dw, float *db, const float *g, long ldg, long bsg, const float *x, long ldx, long bsx,
+                     long T, int Cin, int Cout, int K, long d) {
+    const long n = (long)K * Cin * Cout;
+    if (n > part_n) { free(part); part = aligned_alloc(64, sizeof(vec) * n); part_n = n; }
+    cm_wgrad_into(part, 1, db, g, ldg, bsg, x, ldx, bsx, T, Cin, Cout, K, d);
+    cm_wgrad_reduce(dw, part, n);
 }
 
 // The gated backward product: dz[o][t] = Σ_j W[o·J + j] · dy[j][t] (J = S + R rows of dskip and dres,
 // stacked), plus Σ_j W2[o·J2 + j] · dy2[j][t] when dy2 is given (the two in rows of their own, as a
 // step keeps them: cm_step.c), then dpre_a = dz·σ·(1 − tanh²), dpre_g = dz·tanh·σ·(1 − σ) from the
 // gate rows (tanh a; σ g).
-static ALWAYS_INLINE void b_tile(float *dpre, long ldp, const float *gate, long ldg, const float *dy, const float *dy2, long ldy,
+static ALWAYS_INLINE void b_tile(float *dpre, long ldp, const float *gate, long ldg, long bsg, const float *dy, long bsy,
+                                 const float *dy2, long bsy2, long ldy,
                                  const float *w, int J, const float *w2, int J2, int D, int o0, int MR, long t) {
     vec acc[MRF][NT];
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vzero();
-    acc_rows(acc, dy, ldy, w, J, J, 1, 0, o0, MR, t, MR, 0);
-    if (dy2) acc_rows(acc, dy2, ldy, w2, J2, J2, 1, 0, o0, MR, t, MR, 0);
+    acc_rows(acc, dy + t / BLK * bsy, ldy, w, J, J, 1, 0, o0, MR, 0, MR, 0);
+    if (dy2) acc_rows(acc, dy2 + t / BLK * bsy2, ldy, w2, J2, J2, 1, 0, o0, MR, 0, MR, 0);
     const vec one = vset1(1.0f);
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) {
-        vec ta = vload(gate + (o0 + i) * ldg + t + j * VL), sg = vload(gate + (D + o0 + i) * ldg + t + j * VL);
+        vec ta = vload(gate + t / BLK * bsg + (o0 + i) * ldg + j * VL), sg = vload(gate + t / BLK * bsg + (D + o0 + i) * ldg + j * VL);
         vec dz = acc[i][j];
         vec da = vmul(vmul(dz, sg), vfnmadd(ta, ta, one));
         vec dg = vmul(vmul(dz, ta), vmul(sg, vsub(one, sg)));
@@ -213,9 +239,9 @@ static ALWAYS_INLINE void b_tile(float *dpre, long ldp, const float *gate, long 
         vstore(dpre + (D + o0 + i) * ldp + t + j * VL, dg);
     }
 }
-static void cm_gb(float *dpre, long ldp, const float *gate, long ldg, const float *dy, const float *dy2, long ldy,
-                  const float *w, int J, const float *w2, int J2, long T, int D) {
-    ROW_TILES(b_tile, D, dpre, ldp, gate, ldg, dy, dy2, ldy, w, J, w2, J2, D)
+static void cm_gb(float *dpre, long ldp, const float *gate, long ldg, long bsg, const float *dy, long bsy, const float *dy2, long bsy2,
+                  long ldy, const float *w, int J, const float *w2, int J2, long T, int D) {
+    ROW_TILES(b_tile, D, dpre, ldp, gate, ldg, bsg, dy, bsy, dy2, bsy2, ldy, w, J, w2, J2, D)
 }
 
 // n floats on 64-byte lines (as a model's rows would start), zeros.
@@ -237,7 +263,7 @@ static int check(char op, int Cin, int Cout, int K, long T, long d, const float 
             for (int k = 0; k < K; k++) for (int c = 0; c < Cin; c++) s += (double)w[((long)o * K + k) * Cin + c] * x[c * ld + t - (long)(K - 1 - k) * d];
             ref[o * T + t] = (float)s;
         }
-        cm_forward(ob, ld, x, ld, w, b, T, Cin, Cout, K, d);
+        cm_forward(ob, ld, BLK, x, ld, BLK, w, b, T, Cin, Cout, K, d);
         for (int o = 0; o < Cout; o++) for (long t = 0; t < T; t++) maxerr = fmax(maxerr, fabs(ref[o * T + t] - ob[o * ld + t]));
     } else if (op == 'g') {
         int D = Cout / 2;
@@ -250,14 +276,14 @@ static int check(char op, int Cin, int Cout, int K, long T, long d, const float 
             }
             ref[o * T + t] = (float)(tanh(a) / (1 + exp(-g)));
         }
-        cm_gated(ob, ld, zb, ld, x, ld, w, b, T, Cin, D, K, d);
+        cm_gated(ob, ld, BLK, zb, ld, BLK, x, ld, w, b, T, Cin, D, K, d);
         for (int o = 0; o < D; o++) for (long t = 0; t < T; t++) maxerr = fmax(maxerr, fabs(ref[o * T + t] - zb[o * ld + t]));
     } else if (op == 'w') {
         double *ref = calloc((long)K * Cin * Cout, sizeof(double));
         for (int o = 0; o < Cout; o++) for (int k = 0; k < K; k++) for (int c = 0; c < Cin; c++)
             for (long t = 0; t < T; t++) ref[((long)o * K + k) * Cin + c] += (double)ob[o * ld + t] * x[c * ld + t - (long)(K - 1 - k) * d];
         float *dw = calloc((long)K * Cin * Cout, 4);
-        cm_wgrad(dw, NULL, ob, ld, x, ld, T, Cin, Cout, K, d);
+        cm_wgrad(dw, NULL, ob, ld, BLK, x, ld, BLK, T, Cin, Cout, K, d);
         for (long i = 0; i < (long)K * Cin * Cout; i++) maxerr = fmax(maxerr, fabs(ref[i] - dw[i]) / (1 + fabs(ref[i])));
     } else if (op == 'b') {
         const int J = Cin + K, D = Cout;
@@ -269,7 +295,7 @@ static int check(char op, int Cin, int Cout, int K, long T, long d, const float 
             double ta = zb[o * ld + t], sg = zb[(D + o) * ld + t];
             ref[o * T + t] = (float)(dz * sg * (1 - ta * ta)); ref[(D + o) * T + t] = (float)(dz * ta * sg * (1 - sg));
         }
-        cm_gb(ob, ld, zb, ld, xb, 0, ld, w, J, 0, 0, T, D);
+        cm_gb(ob, ld, zb, ld, BLK, xb, BLK, 0, BLK, ld, w, J, 0, 0, T, D);
         for (int o = 0; o < 2 * D; o++) for (long t = 0; t < T; t++) maxerr = fmax(maxerr, fabs(ref[o * T + t] - ob[o * ld + t]));
     }
     printf("check %c %d->%d K%d T%ld d%ld: max error %.3g\n", op, Cin, Cout, K, T, d, maxerr);
@@ -295,10 +321,10 @@ int main(int argc, char **argv) {
     for (int r = 0; r < 30; r++) {
         double t0 = now();
         for (long i = 0; i < reps; i++) switch (op) {
-            case 'f': cm_forward(ob, ld, x, ld, w, b, T, Cin, Cout, K, d); break;
-            case 'g': cm_gated(ob, ld, zb, ld, x, ld, w, b, T, Cin, Cout / 2, K, d); break;
-            case 'w': cm_wgrad(dw, b, ob, ld, x, ld, T, Cin, Cout, K, d); break;
-            case 'b': cm_gb(ob, ld, zb, ld, xb, 0, ld, w, Cin + K, 0, 0, T, Cout); break;
+            case 'f': cm_forward(ob, ld, BLK, x, ld, BLK, w, b, T, Cin, Cout, K, d); break;
+            case 'g': cm_gated(ob, ld, BLK, zb, ld, BLK, x, ld, w, b, T, Cin, Cout / 2, K, d); break;
+            case 'w': cm_wgrad(dw, b, ob, ld, BLK, x, ld, BLK, T, Cin, Cout, K, d); break;
+            case 'b': cm_gb(ob, ld, zb, ld, BLK, xb, BLK, 0, BLK, ld, w, Cin + K, 0, 0, T, Cout); break;
             default: return 2;
         }
         double s = (now() - t0) / reps;

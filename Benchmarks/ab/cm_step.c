@@ -17,13 +17,19 @@
 // Left out (small against the products): the embedding and the input
 // convolution, Adam, the bias sums of the layers' gated products; the
 // weights are arbitrary (any values time alike), so it checks nothing: each
-// kernel is checked against plain loops by `channel_major … check`.
+// kernel is checked against plain loops by `channel_major … check`, and the
+// two layouts must print the same loss and gradient digest.
+// Layouts: `rows` (every activation a row of the whole window a channel), or
+// `blocked`: the tensors read without a shift (the gate rows, z, the head's,
+// dh) in blocks of BLK positions, all of a block's channels in one run (each
+// run padded by BLOCK_PAD floats, 16 by default); h and dpre, read at t ∓ d,
+// stay rows. The head runs in time tiles of HEAD_TILE positions (1024).
 // Prints samples/s and GFLOP/s by the model's MAC count (as `pbtwave bench
 // train --R R --S S --H H` counts them), best of ROUNDS steps.
 //
 //   cc -O2 -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -DCM_AVX512 -DCM_NO_MAIN \
 //      -I Sources/CKernels/include -I Sources/CKernels Benchmarks/ab/cm_step.c (other CKernels objects) -lm
-//   cm_step R S H [T] [ROUNDS] [LAYERS]
+//   cm_step R S H [T] [ROUNDS] [LAYERS] [rows|blocked] [HEAD_TILE] [BLOCK_PAD]
 // (Benchmarks/ab/cmstep.sh builds and runs it beside `pbtwave bench train`.)
 #include "channel_major.c"
 #include <string.h>
@@ -35,46 +41,70 @@ static float *buf(long n) {
     return p;
 }
 
-// Softmax cross-entropy over V rows (classes) for each of T positions, lanes = time:
+// A tensor of C channels over the window: (c, t) at p + c·cs + (t / BLK)·bs + t % BLK
+// (channel_major.c's layouts: rows, cs = their length and bs = BLK; or blocked, cs = BLK, bs = C·BLK).
+typedef struct { float *p; long cs, bs; int C; } tensor;
+static float *at(tensor x, int c, long t) { return x.p + c * x.cs + t / BLK * x.bs + t % BLK; }
+static int whole(tensor x) { return x.cs == BLK; }  // blocked: whole blocks (and their pads) are one run
+
+// Softmax cross-entropy over V channels (classes) for each of T positions, lanes = time:
 // dl = softmax − onehot(target), scaled; returns the summed loss.
-static double cm_softmax(float *dl, long ldl, const float *lg, long ldg, const int *target, long T, int V, float scale) {
+static double cm_softmax(tensor dl, tensor lg, const int *target, long t0, long T, float scale) {
     double loss = 0;
-    for (long t = 0; t < T; t += VL) {
-        vec m = vload(lg + t);
-        for (int v = 1; v < V; v++) m = vmax(m, vload(lg + v * ldg + t));
+    const int V = lg.C;
+    for (long t = t0; t < t0 + T; t += VL) {
+        const float *g = at(lg, 0, t);
+        float *d = at(dl, 0, t);
+        vec m = vload(g);
+        for (int v = 1; v < V; v++) m = vmax(m, vload(g + v * lg.cs));
         vec s = vzero();
         for (int v = 0; v < V; v++) {
-            vec e = vexp(vsub(vload(lg + v * ldg + t), m));
-            vstore(dl + v * ldl + t, e);
+            vec e = vexp(vsub(vload(g + v * lg.cs), m));
+            vstore(d + v * dl.cs, e);
             s = vadd(s, e);
         }
         const vec r = vmul(vrecip(s), vset1(scale));
-        for (int v = 0; v < V; v++) vstore(dl + v * ldl + t, vmul(vload(dl + v * ldl + t), r));
+        for (int v = 0; v < V; v++) vstore(d + v * dl.cs, vmul(vload(d + v * dl.cs), r));
         float ms[VL], ss[VL];
         vstore(ms, m); vstore(ss, s);
         for (int i = 0; i < VL; i++) {
             const int c = target[t + i];
-            loss += log(ss[i]) + ms[i] - lg[c * ldg + t + i];
-            dl[c * ldl + t + i] -= scale;
+            loss += log(ss[i]) + ms[i] - g[c * lg.cs + i];
+            d[c * dl.cs + i] -= scale;
         }
     }
     return loss;
 }
 
-// y = ReLU(y) over rows × T, and dy *= (y > 0).
-static void relu_rows(float *y, long ld, int rows, long T) {
-    for (int c = 0; c < rows; c++) for (long t = 0; t < T; t += VL) vstore(y + c * ld + t, vrelu(vload(y + c * ld + t)));
+// Positions [t0, t0 + n) of every channel: zeroed; copied; y = ReLU(y); dy *= (y > 0) (dy and y alike laid out).
+static void tzero(tensor x, long t0, long n) {
+    if (whole(x)) memset(at(x, 0, t0), 0, sizeof(float) * (n / BLK) * x.bs);
+    else for (int c = 0; c < x.C; c++) memset(at(x, c, t0), 0, sizeof(float) * n);
 }
-static void relu_back(float *dy, const float *y, long ld, int rows, long T) {
-    for (int c = 0; c < rows; c++)
-        for (long t = 0; t < T; t += VL) vstore(dy + c * ld + t, vpositive(vload(y + c * ld + t), vload(dy + c * ld + t)));
+static void tcopy(tensor y, tensor x, long t0, long n) {
+    if (whole(x)) memcpy(at(y, 0, t0), at(x, 0, t0), sizeof(float) * (n / BLK) * x.bs);
+    else for (int c = 0; c < x.C; c++) memcpy(at(y, c, t0), at(x, c, t0), sizeof(float) * n);
+}
+static void trelu(tensor y, long t0, long T) {
+    const long rows = whole(y) ? 1 : y.C, n = whole(y) ? (T / BLK) * y.bs : T;
+    for (long c = 0; c < rows; c++) { float *r = at(y, (int)c, t0); for (long t = 0; t < n; t += VL) vstore(r + t, vrelu(vload(r + t))); }
+}
+static void trelu_back(tensor dy, tensor y, long t0, long T) {
+    const long rows = whole(y) ? 1 : y.C, n = whole(y) ? (T / BLK) * y.bs : T;
+    for (long c = 0; c < rows; c++) {
+        float *d = at(dy, (int)c, t0);
+        const float *r = at(y, (int)c, t0);
+        for (long t = 0; t < n; t += VL) vstore(d + t, vpositive(vload(r + t), vload(d + t)));
+    }
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4) { fprintf(stderr, "usage: cm_step R S H [T] [ROUNDS] [LAYERS]\n"); return 2; }
+    if (argc < 4) { fprintf(stderr, "usage: cm_step R S H [T] [ROUNDS] [LAYERS] [rows|blocked] [HEAD_TILE] [BLOCK_PAD]\n"); return 2; }
     const int R = atoi(argv[1]), S = atoi(argv[2]), H = atoi(argv[3]), D = R, V = 256;
     const long T = argc > 4 ? atol(argv[4]) : 8192;
     const int rounds = argc > 5 ? atoi(argv[5]) : 10, L = argc > 6 ? atoi(argv[6]) : 20, TT = 384;
+    const int blocked = argc > 7 && !strcmp(argv[7], "blocked");
+    const long BPAD = argc > 9 ? atol(argv[9]) : 16;
     if (T % (NT * VL)) { fprintf(stderr, "cm_step: T must be a multiple of %d\n", NT * VL); return 2; }
     int dil[4096];
     for (int l = 0; l < L; l++) dil[l] = 1 << (l % 10);
@@ -89,14 +119,30 @@ int main(int argc, char **argv) {
     float *wg = buf((long)L * 2 * D * 2 * R), *wgT = buf((long)L * R * 2 * 2 * D), *wr = buf((long)L * R * D), *wrT = buf((long)L * D * R);
     float *wsk = buf((long)S * L * D), *wsT = buf((long)L * D * S), *wh = buf((long)H * S), *whT = buf((long)S * H);
     float *wo = buf((long)V * H), *woT = buf((long)H * V), *b = buf(4096), *zero = calloc(4096, 4);
-    float *dw = buf((long)2 * D * 2 * R + (long)S * L * D + (long)V * H + 64);
+    const long ndw = (long)2 * D * 2 * R + (long)S * L * D + (long)V * H + 64;
+    float *dw = buf(ndw);
     int *target = malloc(sizeof(int) * T);
     for (long t = 0; t < T; t++) target[t] = (int)((t * 7919) % V);
     // The input: h_0 (a stand-in for the embedding and input convolution).
     for (int c = 0; c < R; c++) for (long t = 0; t < T; t++) h[c * ld + pad + t] = (float)((c * 31 + t) % 17) * 0.05f - 0.4f;
+    // The gate rows and z (read without a shift) channel-major, or blocked: each block of BLK
+    // positions holds a layer's 2D gate channels (all layers' D z channels, stacked) in one run.
+    // A block's run is padded by BPAD floats: at a multiple of 16 channels, runs 4 KiB apart
+    // fall in the same L1 sets (as rows did, above).
+    const long gcs = blocked ? BLK : ld, gbs = blocked ? 2L * D * BLK + BPAD : BLK;
+    const long zcs = blocked ? BLK : ld, zbs = blocked ? (long)L * D * BLK + BPAD : BLK;
 #define H_(l) (h + (long)(l) * R * ld + pad)
-#define G_(l) (gate + (long)(l) * 2 * D * ld + pad)
-#define Z_(l) (z + (long)(l) * D * ld + pad)
+#define G_(l) (gate + (long)(l) * 2 * D * ld + (blocked ? 0 : pad))
+#define Z_(l) (z + (blocked ? (long)(l) * D * BLK : (long)(l) * D * ld + pad))
+#define AT(p, bs, t) ((p) + (t) / BLK * (bs) + (t) % BLK)
+    // The head's tensors and dh (no shifted reads either): rows, or blocks.
+#define TENSOR(p, C) (blocked ? (tensor){ (p), BLK, (long)(C) * BLK + BPAD, (C) } : (tensor){ (p) + pad, ld, BLK, (C) })
+    const tensor ts = TENSOR(s, S), tu = TENSOR(u, H), tlg = TENSOR(lg, V), tdl = TENSOR(dl, V), tdu = TENSOR(du, H), tds = TENSOR(ds, S);
+    const tensor tdh0 = TENSOR(dh, R), tdh1 = TENSOR(dh + R * ld, R);
+    // The head's tiles (TH positions) and its weight gradients' partial sums.
+    const long TH = argc > 8 ? atol(argv[8]) : 1024;
+    if (TH % (NT * VL)) { fprintf(stderr, "cm_step: the head's tile must be a multiple of %d\n", NT * VL); return 2; }
+    vec *part_o = aligned_alloc(64, sizeof(vec) * H * V), *part_h = aligned_alloc(64, sizeof(vec) * S * H);
     double best = 1e9, loss = 0;
     // Seconds of each part in the best step: forward, head, skip weight gradient, gated backward
     // products, weight gradients, input gradients (copies and ReLUs with the product they serve).
@@ -107,64 +153,76 @@ int main(int argc, char **argv) {
     for (int round = 0; round < rounds; round++) {
         const double t0 = now();
         double tp = t0;
+        loss = 0;
         for (int i = 0; i < P_N; i++) part[i] = 0;
 #define LAP(P) do { const double x = now(); part[P] += x - tp; tp = x; } while (0)
         // Forward, tile by tile through all layers.
         for (long ta = 0; ta < T; ta += TT) {
             const long n = T - ta < TT ? T - ta : TT;  // the last tile may be shorter (8192 = 21 · 384 + 128)
             for (int l = 0; l < L; l++) {
-                cm_gated(G_(l) + ta, ld, Z_(l) + ta, ld, H_(l) + ta, ld, wg + (long)l * 2 * D * 2 * R, b, n, R, D, 2, dil[l]);
+                cm_gated(AT(G_(l), gbs, ta), gcs, gbs, AT(Z_(l), zbs, ta), zcs, zbs, H_(l) + ta, ld, wg + (long)l * 2 * D * 2 * R, b, n, R, D, 2, dil[l]);
                 if (l < L - 1) {
                     for (int c = 0; c < R; c++) memcpy(H_(l + 1) + c * ld + ta, H_(l) + c * ld + ta, n * 4);
-                    cm_forward(H_(l + 1) + ta, ld, Z_(l) + ta, ld, wr + (long)l * R * D, b, n, D, R, 1, 0);
+                    cm_forward(H_(l + 1) + ta, ld, BLK, AT(Z_(l), zbs, ta), zcs, zbs, wr + (long)l * R * D, b, n, D, R, 1, 0);
                 }
             }
-            // s = ReLU(Σ_l Ws_l z_l + b): the z rows of all layers stacked (L·D rows, ld apart).
-            for (int c = 0; c < S; c++) memset(s + pad + c * ld + ta, 0, n * 4);
-            cm_forward(s + pad + ta, ld, Z_(0) + ta, ld, wsk, b, n, L * D, S, 1, 0);
-            relu_rows(s + pad + ta, ld, S, n);
+            // s = ReLU(Σ_l Ws_l z_l + b): the z rows of all layers stacked (L·D channels).
+            tzero(ts, ta, n);
+            cm_forward(at(ts, 0, ta), ts.cs, ts.bs, AT(Z_(0), zbs, ta), zcs, zbs, wsk, b, n, L * D, S, 1, 0);
+            trelu(ts, ta, n);
         }
         LAP(P_FWD);
-        // The head, forward and backward, over the window.
-        float *sp = s + pad, *up = u + pad, *lp = lg + pad, *dlp = dl + pad, *dup = du + pad, *dsp = ds + pad;
-        for (int c = 0; c < H; c++) memset(up + c * ld, 0, T * 4);
-        cm_forward(up, ld, sp, ld, wh, b, T, S, H, 1, 0);
-        relu_rows(up, ld, H, T);
-        for (int c = 0; c < V; c++) memset(lp + c * ld, 0, T * 4);
-        cm_forward(lp, ld, up, ld, wo, b, T, H, V, 1, 0);
-        loss = cm_softmax(dlp, ld, lp, ld, target, T, V, 1.0f / T);
-        cm_wgrad(dw, b, dlp, ld, up, ld, T, H, V, 1, 0);
-        for (int c = 0; c < H; c++) memset(dup + c * ld, 0, T * 4);
-        cm_forward(dup, ld, dlp, ld, woT, zero, T, V, H, 1, 0);
-        relu_back(dup, up, ld, H, T);
-        cm_wgrad(dw, b, dup, ld, sp, ld, T, S, H, 1, 0);
-        for (int c = 0; c < S; c++) memset(dsp + c * ld, 0, T * 4);
-        cm_forward(dsp, ld, dup, ld, whT, zero, T, H, S, 1, 0);
-        relu_back(dsp, sp, ld, S, T);
+        // The head, forward and backward, in time tiles (the weight gradients' partial sums kept
+        // from tile to tile, so that a tile's logits stay in L2).
+        for (long ta = 0; ta < T; ta += TH) {
+            const long n = T - ta < TH ? T - ta : TH;
+            tzero(tu, ta, n);
+            cm_forward(at(tu, 0, ta), tu.cs, tu.bs, at(ts, 0, ta), ts.cs, ts.bs, wh, b, n, S, H, 1, 0);
+            trelu(tu, ta, n);
+            tzero(tlg, ta, n);
+            cm_forward(at(tlg, 0, ta), tlg.cs, tlg.bs, at(tu, 0, ta), tu.cs, tu.bs, wo, b, n, H, V, 1, 0);
+            loss += cm_softmax(tdl, tlg, target, ta, n, 1.0f / T);
+            cm_wgrad_into(part_o, ta == 0, b, at(tdl, 0, ta), tdl.cs, tdl.bs, at(tu, 0, ta), tu.cs, tu.bs, n, H, V, 1, 0);
+            tzero(tdu, ta, n);
+            cm_forward(at(tdu, 0, ta), tdu.cs, tdu.bs, at(tdl, 0, ta), tdl.cs, tdl.bs, woT, zero, n, V, H, 1, 0);
+            trelu_back(tdu, tu, ta, n);
+            cm_wgrad_into(part_h, ta == 0, b, at(tdu, 0, ta), tdu.cs, tdu.bs, at(ts, 0, ta), ts.cs, ts.bs, n, S, H, 1, 0);
+            tzero(tds, ta, n);
+            cm_forward(at(tds, 0, ta), tds.cs, tds.bs, at(tdu, 0, ta), tdu.cs, tdu.bs, whT, zero, n, H, S, 1, 0);
+            trelu_back(tds, ts, ta, n);
+        }
+        cm_wgrad_reduce(dw, part_o, (long)H * V);
+        cm_wgrad_reduce(dw, part_h, (long)S * H);
         LAP(P_HEAD);
-        cm_wgrad(dw, b, dsp, ld, Z_(0), ld, T, L * D, S, 1, 0);  // the skip weights of every layer
+        cm_wgrad(dw, b, tds.p, tds.cs, tds.bs, Z_(0), zcs, zbs, T, L * D, S, 1, 0);  // the skip weights of every layer
         LAP(P_SKIPW);
         // The layers, from the top: dh_{l+1} in one slot, dh_l into the other.
-        float *dhn = dh + pad, *dhl = dh + R * ld + pad, *dp = dpre + pad;
-        for (int c = 0; c < R; c++) memset(dhn + c * ld, 0, T * 4);
+        tensor dhn = tdh0, dhl = tdh1;
+        float *dp = dpre + pad;
+        tzero(dhn, 0, T);
         for (int l = L - 1; l >= 0; l--) {
             // dz = Ws_lᵀ ds + Wr_lᵀ dh_{l+1} (weights [D][S] and [D][R]; the top layer has no residual output).
-            cm_gb(dp, ld, G_(l), ld, dsp, l < L - 1 ? dhn : 0, ld, wsT + (long)l * D * S, S, wrT + (long)l * D * R, R, T, D);
+            cm_gb(dp, ld, G_(l), gcs, gbs, tds.p, tds.bs, l < L - 1 ? dhn.p : 0, dhn.bs, tds.cs,
+                  wsT + (long)l * D * S, S, wrT + (long)l * D * R, R, T, D);
             LAP(P_GB);
-            cm_wgrad(dw, b, dp, ld, H_(l), ld, T, R, 2 * D, 2, dil[l]);
-            if (l < L - 1) cm_wgrad(dw, b, dhn, ld, Z_(l), ld, T, D, R, 1, 0);
+            cm_wgrad(dw, b, dp, ld, BLK, H_(l), ld, BLK, T, R, 2 * D, 2, dil[l]);
+            if (l < L - 1) cm_wgrad(dw, b, dhn.p, dhn.cs, dhn.bs, Z_(l), zcs, zbs, T, D, R, 1, 0);
             LAP(P_W);
-            for (int c = 0; c < R; c++) memcpy(dhl + c * ld, dhn + c * ld, T * 4);
-            cm_forward(dhl, ld, dp, ld, wgT + (long)l * R * 2 * 2 * D, zero, T, 2 * D, R, 2, -dil[l]);
+            tcopy(dhl, dhn, 0, T);
+            cm_forward(dhl.p, dhl.cs, dhl.bs, dp, ld, BLK, wgT + (long)l * R * 2 * 2 * D, zero, T, 2 * D, R, 2, -dil[l]);
             LAP(P_IN);
-            float *x = dhn; dhn = dhl; dhl = x;
+            const tensor x = dhn; dhn = dhl; dhl = x;
         }
         const double dt = now() - t0;
         if (dt < best) { best = dt; memcpy(bestpart, part, sizeof part); }
     }
     const double macs = (double)L * (2 * R * 2 * D) + (double)(L - 1) * D * R + (double)L * D * S + (double)S * H + (double)H * V;
-    printf("channel-major step R%d D%d S%d H%d, %d layers, T%ld: best of %d steps %.2f ms, %.0f samples/s, %.1f GFLOP/s (loss %.3f)\n",
-           R, D, S, H, L, T, rounds, best * 1e3, T / best, 6 * macs * T / best / 1e9, loss / T);
+    // A digest of the weight gradients (summed over the rounds, weighted by position), so that two
+    // layouts' backward passes can be compared: they must agree to rounding.
+    double digest = 0;
+    for (long i = 0; i < ndw; i++) digest += dw[i] * (double)(i % 7 + 1);
+    printf("channel-major step R%d D%d S%d H%d, %d layers, T%ld: best of %d steps %.2f ms, %.0f samples/s, %.1f GFLOP/s (loss %.3f, gradient digest %.6g)\n",
+           R, D, S, H, L, T, rounds, best * 1e3, T / best, 6 * macs * T / best / 1e9, loss / T, digest);
     // Each part's MACs a sample (forward: layers and skip; head: its three products twice over, forward and
     // input gradient, plus its weight gradients; input gradients: the dilated convolutions').
     const double fl[P_N] = { L * (2.0 * R * 2 * D) + (L - 1.0) * D * R + (double)L * D * S, 3.0 * ((double)S * H + (double)H * V),

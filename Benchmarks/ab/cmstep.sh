@@ -6,9 +6,9 @@
 #   Benchmarks/ab/cmstep.sh PBTWAVE ROUNDS R...
 #
 # For each R: `PBTWAVE bench train --no-peak --rounds 1 --seconds 2 --R R
-# --S 2R --H 2R` (median samples/s) and `cm_step R 2R 2R 8192 8` (best of 8
-# steps), ROUNDS times in turn; then cm_step's own breakdown of its last
-# step. cm_step leaves out the embedding, the input convolution, Adam and
+# --S 2R --H 2R` (median samples/s) and `cm_step R 2R 2R 8192 8 20 rows`
+# and `… blocked` (best of 8 steps each), ROUNDS times in turn; then
+# cm_step's own breakdown of a blocked step. cm_step leaves out the embedding, the input convolution, Adam and
 # the layers' bias sums, so its figure flatters it a little. AVX-512 where
 # the CPU has it (F, BW, DQ, VL), else AVX2 (LAYOUT_ISA=avx2 forces AVX2);
 # needs clang.
@@ -27,8 +27,9 @@ for R in "$@"; do
   S=$((2 * R))
   for ((r = 0; r < rounds; r++)); do
     ours=$("$bin" bench train --no-peak --rounds 1 --seconds 2 --R "$R" --S "$S" --H "$S" | sed -n 's/^ours:.*median \([0-9]*\) samples.*/\1/p')
-    cm=$("$tmp/cm_step" "$R" "$S" "$S" 8192 8 | sed -n '1s/.* ms, \([0-9]*\) samples.*/\1/p')
-    echo "R$R/S$S/H$S: ours $ours, channel-major $cm samples/s: $(awk -v a="$ours" -v c="$cm" 'BEGIN { printf "%.2f×", c / a }')"
+    cm=$("$tmp/cm_step" "$R" "$S" "$S" 8192 8 20 rows | sed -n '1s/.* ms, \([0-9]*\) samples.*/\1/p')
+    bk=$("$tmp/cm_step" "$R" "$S" "$S" 8192 8 20 blocked | sed -n '1s/.* ms, \([0-9]*\) samples.*/\1/p')
+    echo "R$R/S$S/H$S: ours $ours, channel-major rows $cm, blocked $bk samples/s: $(awk -v a="$ours" -v c="$cm" -v b="$bk" 'BEGIN { printf "%.2f× and %.2f×", c / a, b / a }')"
   done
-  "$tmp/cm_step" "$R" "$S" "$S" 8192 8 | sed 1d
+  "$tmp/cm_step" "$R" "$S" "$S" 8192 8 20 blocked | sed 1d
 done
