@@ -6,10 +6,11 @@
 // beside kernel.c (the same products on the model's rows, time-major).
 // AVX2 + FMA (8 lanes), or AVX-512 with CM_AVX512 defined (16 lanes, then
 // NT 4: 6 × 4 tiles of the 32 registers); T a multiple of VL·NT; rows
-// padded with zeros before t = 0. An operand read without a shift may
-// instead be blocked (its bs argument: each block of BLK = NT·VL positions
-// holds all its channels in one run, so that a tile reads or writes one
-// stream, not one per channel; cm_step.c measures the two). Built by layout.sh against
+// padded with zeros before t = 0. Any operand may instead be blocked (its
+// bs argument: each block of BLK = NT·VL positions holds all its channels
+// in one run, so that a tile reads or writes one stream, not one per
+// channel; a shifted read then takes a vector that straddles two blocks in
+// two masked loads; cm_step.c measures the two layouts). Built by layout.sh against
 // Sources/CKernels (whose AVX2 or AVX-512 file it includes).
 //
 //   channel_major OP CIN COUT K T D [check]
@@ -44,7 +45,8 @@
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 
-// out[o][t] = add[o][t] + b[o] + Σ_k Σ_c w[(o·K + k)·Cin + c] · x[c][t − s_k], t in [0, T), T % (VL·NT) == 0.
+// out[o][t] = add[o][t] + b[o] + Σ_k Σ_c w[(o·K + k)·Cin + c] · x[c][t − s_k], t in [0, T), T % (VL·NT) == 0
+// (add laid out as out, or NULL for none; it may be out).
 // Tile: MR output rows × NT time vectors.
 #ifndef NT
 #ifdef CM_AVX512
@@ -75,16 +77,40 @@ static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
 #ifndef GP
 #define GP 2
 #endif
+// A vector of VL positions from p of a blocked operand (bs floats a block): where it
+// straddles two blocks (off + VL > BLK), its first lanes from one and the rest from the next.
+typedef struct { long at, next; vmask m1, m2; int two; } span;
+static ALWAYS_INLINE span span_at(long p, long bs) {
+    const long blk = p >= 0 ? p / BLK : -((-p + BLK - 1) / BLK), off = p - blk * BLK;
+    span v = { blk * bs + off, 0, vmask_first(VL), vmask_first(VL), 0 };
+    if (off + VL > BLK) {
+        const int a = (int)(BLK - off);
+        v.next = (blk + 1) * bs + off - BLK; v.m1 = vmask_first(a); v.m2 = vmask_lanes(a, VL); v.two = 1;
+    }
+    return v;
+}
+static ALWAYS_INLINE vec span_load(const float *x, span v) {
+    return v.two ? vloadm(x + v.next, v.m2, vloadm(x + v.at, v.m1, vzero())) : vload(x + v.at);
+}
+
 // acc[i][·] += Σ_k Σ_c w[o_i·ldw + k·Cin + c] · x[c][t − s_k ..], s_k = (K − 1 − k)·d, for the
 // output rows o_i = o0 + i, and o0 + gap + i from i = half on (the gated tile's rows of g).
-static ALWAYS_INLINE void acc_rows(vec acc[][NT], const float *x, long ldx, const float *w, long ldw, int Cin, int K, long d,
-                        int o0, int MR, long t, int half, int gap) {
+// x in rows (bsx = BLK) or blocked (blocks before and after [0, T) as the shifts need).
+static ALWAYS_INLINE void acc_rows(vec acc[][NT], const float *x, long ldx, long bsx, const float *w, long ldw, int Cin, int K,
+                        long d, int o0, int MR, long t, int half, int gap) {
     for (int k = 0; k < K; k++) {
         const long s = (long)(K - 1 - k) * d;
+        span sp[NT];
+        int two = 0;
+        UNROLL for (int j = 0; j < NT; j++) {
+            sp[j] = bsx == BLK ? (span){ t + j * VL - s, 0, vmask_first(VL), vmask_first(VL), 0 } : span_at(t + j * VL - s, bsx);
+            two |= sp[j].two;
+        }
         for (int c = 0; c < Cin; c++) {
-            const float *xr = x + c * ldx + t - s;
+            const float *xr = x + c * ldx;
             vec xv[NT];
-            UNROLL for (int j = 0; j < NT; j++) xv[j] = vload(xr + j * VL);
+            if (two) { UNROLL for (int j = 0; j < NT; j++) xv[j] = span_load(xr, sp[j]); }
+            else UNROLL for (int j = 0; j < NT; j++) xv[j] = vload(xr + sp[j].at);
             UNROLL for (int i = 0; i < MR; i++) {
                 vec wv = vset1(w[(long)(o0 + i + (i >= half ? gap : 0)) * ldw + (long)k * Cin + c]);
                 UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vfma(wv, xv[j], acc[i][j]);
@@ -93,12 +119,15 @@ static ALWAYS_INLINE void acc_rows(vec acc[][NT], const float *x, long ldx, cons
     }
 }
 
-static ALWAYS_INLINE void f_tile(float *out, long ldo, long bso, const float *x, long ldx, long bsx, const float *w, const float *b,
-                      int Cin, int K, long d, int o0, int MR, long t) {
+static ALWAYS_INLINE void f_tile(float *out, long ldo, long bso, const float *add, const float *x, long ldx, long bsx,
+                      const float *w, const float *b, int Cin, int K, long d, int o0, int MR, long t) {
     vec acc[MRF][NT];
     out += t / BLK * bso;
-    UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vadd(vload(out + (o0 + i) * ldo + j * VL), vset1(b[o0 + i]));
-    acc_rows(acc, x + t / BLK * bsx, ldx, w, (long)K * Cin, Cin, K, d, o0, MR, 0, MR, 0);
+    if (add) {
+        add += t / BLK * bso;
+        UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vadd(vload(add + (o0 + i) * ldo + j * VL), vset1(b[o0 + i]));
+    } else UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vset1(b[o0 + i]);
+    acc_rows(acc, x, ldx, bsx, w, (long)K * Cin, Cin, K, d, o0, MR, t, MR, 0);
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) vstore(out + (o0 + i) * ldo + j * VL, acc[i][j]);
 }
 
@@ -115,18 +144,17 @@ static ALWAYS_INLINE void f_tile(float *out, long ldo, long bso, const float *x,
         case 1: TILE(__VA_ARGS__, o, 1, t); break; \
         } \
     }
-// x blocked (bsx) only where it has no shift (K = 1).
-static void cm_forward(float *out, long ldo, long bso, const float *x, long ldx, long bsx, const float *w, const float *b,
-                       long T, int Cin, int Cout, int K, long d) {
-    ROW_TILES(f_tile, Cout, out, ldo, bso, x, ldx, bsx, w, b, Cin, K, d)
+static void cm_forward(float *out, long ldo, long bso, const float *add, const float *x, long ldx, long bsx, const float *w,
+                       const float *b, long T, int Cin, int Cout, int K, long d) {
+    ROW_TILES(f_tile, Cout, out, ldo, bso, add, x, ldx, bsx, w, b, Cin, K, d)
 }
 
 // Gated: a = rows [0, D), g = rows [D, 2D) of the product; gate stores tanh a and σ g, z = tanh a · σ g.
-static ALWAYS_INLINE void g_tile(float *gate, long ldg, long bsg, float *z, long ldz, long bsz, const float *x, long ldx,
+static ALWAYS_INLINE void g_tile(float *gate, long ldg, long bsg, float *z, long ldz, long bsz, const float *x, long ldx, long bsx,
                       const float *w, const float *b, int Cin, int K, long d, int D, int o0, int P, long t) {
     vec acc[6][NT];  // a's rows, then g's
     UNROLL for (int i = 0; i < P; i++) UNROLL for (int j = 0; j < NT; j++) { acc[i][j] = vset1(b[o0 + i]); acc[P + i][j] = vset1(b[D + o0 + i]); }
-    acc_rows(acc, x, ldx, w, (long)K * Cin, Cin, K, d, o0, 2 * P, t, P, D - P);
+    acc_rows(acc, x, ldx, bsx, w, (long)K * Cin, Cin, K, d, o0, 2 * P, t, P, D - P);
     UNROLL for (int i = 0; i < P; i++) UNROLL for (int j = 0; j < NT; j++) {
         vec ta = UNIT_TANH(acc[i][j]), sg = UNIT_SIGMOID(acc[P + i][j]);
         vstore(gate + t / BLK * bsg + (o0 + i) * ldg + j * VL, ta);
@@ -134,13 +162,13 @@ static ALWAYS_INLINE void g_tile(float *gate, long ldg, long bsg, float *z, long
         vstore(z + t / BLK * bsz + (o0 + i) * ldz + j * VL, vmul(ta, sg));
     }
 }
-static void cm_gated(float *gate, long ldg, long bsg, float *z, long ldz, long bsz, const float *x, long ldx,
+static void cm_gated(float *gate, long ldg, long bsg, float *z, long ldz, long bsz, const float *x, long ldx, long bsx,
                      const float *w, const float *b, long T, int Cin, int D, int K, long d) {
     for (long t = 0; t < T; t += NT * VL) {
         int o = 0;
-        for (; o + GP <= D; o += GP) g_tile(gate, ldg, bsg, z, ldz, bsz, x, ldx, w, b, Cin, K, d, D, o, GP, t);
-        if (GP == 3 && D - o == 2) g_tile(gate, ldg, bsg, z, ldz, bsz, x, ldx, w, b, Cin, K, d, D, o, 2, t);
-        if (D - o == 1) g_tile(gate, ldg, bsg, z, ldz, bsz, x, ldx, w, b, Cin, K, d, D, o, 1, t);
+        for (; o + GP <= D; o += GP) g_tile(gate, ldg, bsg, z, ldz, bsz, x, ldx, bsx, w, b, Cin, K, d, D, o, GP, t);
+        if (GP == 3 && D - o == 2) g_tile(gate, ldg, bsg, z, ldz, bsz, x, ldx, bsx, w, b, Cin, K, d, D, o, 2, t);
+        if (D - o == 1) g_tile(gate, ldg, bsg, z, ldz, bsz, x, ldx, bsx, w, b, Cin, K, d, D, o, 1, t);
     }
 }
 
@@ -152,14 +180,22 @@ static ALWAYS_INLINE void w_tile(vec *part, const float *g, long ldg, long bsg, 
     UNROLL for (int i = 0; i < MO; i++) UNROLL for (int j = 0; j < MC; j++)
         acc[i][j] = first ? vzero() : part[((long)(o0 + i) * K + k) * Cin + c0 + j];
     const float *xr[WC], *gr[WO];  // each row through a pointer of its own (no address arithmetic a step)
-    UNROLL for (int j = 0; j < MC; j++) xr[j] = x + (c0 + j) * ldx - s;
+    UNROLL for (int j = 0; j < MC; j++) xr[j] = x + (c0 + j) * ldx;
     UNROLL for (int i = 0; i < MO; i++) gr[i] = g + (o0 + i) * ldg;
+    // x's vectors a block, the same offsets in every block (rows: t − s on; blocked: spans).
+    span sp[NT];
+    int two = 0;
+    UNROLL for (int n = 0; n < NT; n++) {
+        sp[n] = bsx == BLK ? (span){ n * VL - s, 0, vmask_first(VL), vmask_first(VL), 0 } : span_at(n * VL - s, bsx);
+        two |= sp[n].two;
+    }
     // Block by block (ta and tb on blocks), the block's NT vectors at constant offsets.
     for (long t = ta; t < tb; t += BLK) {
         const long ox = t / BLK * bsx, og = t / BLK * bsg;
         UNROLL for (int n = 0; n < NT; n++) {
             vec xv[WC];
-            UNROLL for (int j = 0; j < MC; j++) xv[j] = vload(xr[j] + ox + n * VL);
+            if (two) { UNROLL for (int j = 0; j < MC; j++) xv[j] = span_load(xr[j] + ox, sp[n]); }
+            else UNROLL for (int j = 0; j < MC; j++) xv[j] = vload(xr[j] + ox + sp[n].at);
             UNROLL for (int i = 0; i < MO; i++) {
                 vec gv = vload(gr[i] + og + n * VL);
                 UNROLL for (int j = 0; j < MC; j++) acc[i][j] = vfma(gv, xv[j], acc[i][j]);
@@ -178,7 +214,7 @@ static ALWAYS_INLINE void w_tile(vec *part, const float *g, long ldg, long bsg, 
       case 1: w_tile(part, g, ldg, bsg, x, ldx, bsx, ta, tb, Cin, K, k, s, o, MO, c, 1, first); break; \
       } }
 // The sums of positions [0, T) into part's K·Cin·Cout vectors of partial sums (zeroed first if
-// first), and db's into db; x blocked (bsx) only where it has no shift (K = 1).
+// first), and db's into db.
 static void cm_wgrad_into(vec *part, int first0, float *db, const float *g, long ldg, long bsg, const float *x, long ldx, long bsx,
                           long T, int Cin, int Cout, int K, long d) {
     const long TB = WTB;
@@ -210,7 +246,7 @@ static void cm_wgrad_reduce(float *dw, const vec *part, long n) { for (long i = 
 static vec *part;  // cm_wgrad's partial sums, grown once
 static long part_n;
 // dW[(o·K + k)·Cin + c] += Σ_t dout[o][t] · x[c][t − s_k] over positions [0, T), in one call.
-static void cm_wgrad(float *dw, float *db, const float *g, long ldg, long bsg, const float *x, long ldx, long bsx,
+static __attribute__((unused)) void cm_wgrad(float *dw, float *db, const float *g, long ldg, long bsg, const float *x, long ldx, long bsx,
                      long T, int Cin, int Cout, int K, long d) {
     const long n = (long)K * Cin * Cout;
     if (n > part_n) { free(part); part = aligned_alloc(64, sizeof(vec) * n); part_n = n; }
@@ -222,26 +258,26 @@ static void cm_wgrad(float *dw, float *db, const float *g, long ldg, long bsg, c
 // stacked), plus Σ_j W2[o·J2 + j] · dy2[j][t] when dy2 is given (the two in rows of their own, as a
 // step keeps them: cm_step.c), then dpre_a = dz·σ·(1 − tanh²), dpre_g = dz·tanh·σ·(1 − σ) from the
 // gate rows (tanh a; σ g).
-static ALWAYS_INLINE void b_tile(float *dpre, long ldp, const float *gate, long ldg, long bsg, const float *dy, long bsy,
+static ALWAYS_INLINE void b_tile(float *dpre, long ldp, long bsp, const float *gate, long ldg, long bsg, const float *dy, long bsy,
                                  const float *dy2, long bsy2, long ldy,
                                  const float *w, int J, const float *w2, int J2, int D, int o0, int MR, long t) {
     vec acc[MRF][NT];
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) acc[i][j] = vzero();
-    acc_rows(acc, dy + t / BLK * bsy, ldy, w, J, J, 1, 0, o0, MR, 0, MR, 0);
-    if (dy2) acc_rows(acc, dy2 + t / BLK * bsy2, ldy, w2, J2, J2, 1, 0, o0, MR, 0, MR, 0);
+    acc_rows(acc, dy, ldy, bsy, w, J, J, 1, 0, o0, MR, t, MR, 0);
+    if (dy2) acc_rows(acc, dy2, ldy, bsy2, w2, J2, J2, 1, 0, o0, MR, t, MR, 0);
     const vec one = vset1(1.0f);
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NT; j++) {
         vec ta = vload(gate + t / BLK * bsg + (o0 + i) * ldg + j * VL), sg = vload(gate + t / BLK * bsg + (D + o0 + i) * ldg + j * VL);
         vec dz = acc[i][j];
         vec da = vmul(vmul(dz, sg), vfnmadd(ta, ta, one));
         vec dg = vmul(vmul(dz, ta), vmul(sg, vsub(one, sg)));
-        vstore(dpre + (o0 + i) * ldp + t + j * VL, da);
-        vstore(dpre + (D + o0 + i) * ldp + t + j * VL, dg);
+        vstore(dpre + t / BLK * bsp + (o0 + i) * ldp + j * VL, da);
+        vstore(dpre + t / BLK * bsp + (D + o0 + i) * ldp + j * VL, dg);
     }
 }
-static void cm_gb(float *dpre, long ldp, const float *gate, long ldg, long bsg, const float *dy, long bsy, const float *dy2, long bsy2,
-                  long ldy, const float *w, int J, const float *w2, int J2, long T, int D) {
-    ROW_TILES(b_tile, D, dpre, ldp, gate, ldg, bsg, dy, bsy, dy2, bsy2, ldy, w, J, w2, J2, D)
+static void cm_gb(float *dpre, long ldp, long bsp, const float *gate, long ldg, long bsg, const float *dy, long bsy, const float *dy2,
+                  long bsy2, long ldy, const float *w, int J, const float *w2, int J2, long T, int D) {
+    ROW_TILES(b_tile, D, dpre, ldp, bsp, gate, ldg, bsg, dy, bsy, dy2, bsy2, ldy, w, J, w2, J2, D)
 }
 
 // n floats on 64-byte lines (as a model's rows would start), zeros.
@@ -263,7 +299,7 @@ static int check(char op, int Cin, int Cout, int K, long T, long d, const float 
             for (int k = 0; k < K; k++) for (int c = 0; c < Cin; c++) s += (double)w[((long)o * K + k) * Cin + c] * x[c * ld + t - (long)(K - 1 - k) * d];
             ref[o * T + t] = (float)s;
         }
-        cm_forward(ob, ld, BLK, x, ld, BLK, w, b, T, Cin, Cout, K, d);
+        cm_forward(ob, ld, BLK, ob, x, ld, BLK, w, b, T, Cin, Cout, K, d);
         for (int o = 0; o < Cout; o++) for (long t = 0; t < T; t++) maxerr = fmax(maxerr, fabs(ref[o * T + t] - ob[o * ld + t]));
     } else if (op == 'g') {
         int D = Cout / 2;
@@ -276,7 +312,7 @@ static int check(char op, int Cin, int Cout, int K, long T, long d, const float 
             }
             ref[o * T + t] = (float)(tanh(a) / (1 + exp(-g)));
         }
-        cm_gated(ob, ld, BLK, zb, ld, BLK, x, ld, w, b, T, Cin, D, K, d);
+        cm_gated(ob, ld, BLK, zb, ld, BLK, x, ld, BLK, w, b, T, Cin, D, K, d);
         for (int o = 0; o < D; o++) for (long t = 0; t < T; t++) maxerr = fmax(maxerr, fabs(ref[o * T + t] - zb[o * ld + t]));
     } else if (op == 'w') {
         double *ref = calloc((long)K * Cin * Cout, sizeof(double));
@@ -295,7 +331,7 @@ static int check(char op, int Cin, int Cout, int K, long T, long d, const float 
             double ta = zb[o * ld + t], sg = zb[(D + o) * ld + t];
             ref[o * T + t] = (float)(dz * sg * (1 - ta * ta)); ref[(D + o) * T + t] = (float)(dz * ta * sg * (1 - sg));
         }
-        cm_gb(ob, ld, zb, ld, BLK, xb, BLK, 0, BLK, ld, w, J, 0, 0, T, D);
+        cm_gb(ob, ld, BLK, zb, ld, BLK, xb, BLK, 0, BLK, ld, w, J, 0, 0, T, D);
         for (int o = 0; o < 2 * D; o++) for (long t = 0; t < T; t++) maxerr = fmax(maxerr, fabs(ref[o * T + t] - ob[o * ld + t]));
     }
     printf("check %c %d->%d K%d T%ld d%ld: max error %.3g\n", op, Cin, Cout, K, T, d, maxerr);
@@ -321,10 +357,10 @@ int main(int argc, char **argv) {
     for (int r = 0; r < 30; r++) {
         double t0 = now();
         for (long i = 0; i < reps; i++) switch (op) {
-            case 'f': cm_forward(ob, ld, BLK, x, ld, BLK, w, b, T, Cin, Cout, K, d); break;
-            case 'g': cm_gated(ob, ld, BLK, zb, ld, BLK, x, ld, w, b, T, Cin, Cout / 2, K, d); break;
+            case 'f': cm_forward(ob, ld, BLK, ob, x, ld, BLK, w, b, T, Cin, Cout, K, d); break;
+            case 'g': cm_gated(ob, ld, BLK, zb, ld, BLK, x, ld, BLK, w, b, T, Cin, Cout / 2, K, d); break;
             case 'w': cm_wgrad(dw, b, ob, ld, BLK, x, ld, BLK, T, Cin, Cout, K, d); break;
-            case 'b': cm_gb(ob, ld, zb, ld, BLK, xb, BLK, 0, BLK, ld, w, Cin + K, 0, 0, T, Cout); break;
+            case 'b': cm_gb(ob, ld, BLK, zb, ld, BLK, xb, BLK, 0, BLK, ld, w, Cin + K, 0, 0, T, Cout); break;
             default: return 2;
         }
         double s = (now() - t0) / reps;
