@@ -10,8 +10,9 @@
 // bs argument: each block of BLK = NT·VL positions holds all its channels
 // in one run, so that a tile reads or writes one stream, not one per
 // channel; a shifted read then takes a vector that straddles two blocks in
-// two masked loads; cm_step.c measures the two layouts). Built by layout.sh against
-// Sources/CKernels (whose AVX2 or AVX-512 file it includes).
+// two masked loads; cm_step.c measures the two layouts). Built by
+// layout.sh against Sources/CKernels (whose AVX2 or AVX-512 file it
+// includes).
 //
 //   channel_major OP CIN COUT K T D [check]
 //   OP as kernel.c's: f forward (out = out + b + W∗x), g gated forward
