@@ -78,13 +78,13 @@ static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
 #ifndef GP
 #define GP 2
 #endif
-// A vector of VL positions from p of a blocked operand (bs floats a block): where it
-// straddles two blocks (off + VL > BLK), its first lanes from one and the rest from the next.
+// A vector of VL positions from p of an operand (bs floats a block): in rows (bs = BLK) at p; blocked,
+// where it straddles two blocks (off + VL > BLK), its first lanes from one and the rest from the next.
 typedef struct { long at, next; vmask m1, m2; int two; } span;
 static ALWAYS_INLINE span span_at(long p, long bs) {
     const long blk = p >= 0 ? p / BLK : -((-p + BLK - 1) / BLK), off = p - blk * BLK;
     span v = { blk * bs + off, 0, vmask_first(VL), vmask_first(VL), 0 };
-    if (off + VL > BLK) {
+    if (bs != BLK && off + VL > BLK) {
         const int a = (int)(BLK - off);
         v.next = (blk + 1) * bs + off - BLK; v.m1 = vmask_first(a); v.m2 = vmask_lanes(a, VL); v.two = 1;
     }
@@ -104,7 +104,7 @@ static ALWAYS_INLINE void acc_rows(vec acc[][NT], const float *x, long ldx, long
         span sp[NT];
         int two = 0;
         UNROLL for (int j = 0; j < NT; j++) {
-            sp[j] = bsx == BLK ? (span){ t + j * VL - s, 0, vmask_first(VL), vmask_first(VL), 0 } : span_at(t + j * VL - s, bsx);
+            sp[j] = span_at(t + j * VL - s, bsx);
             two |= sp[j].two;
         }
         for (int c = 0; c < Cin; c++) {
@@ -187,7 +187,7 @@ static ALWAYS_INLINE void w_tile(vec *part, const float *g, long ldg, long bsg, 
     span sp[NT];
     int two = 0;
     UNROLL for (int n = 0; n < NT; n++) {
-        sp[n] = bsx == BLK ? (span){ n * VL - s, 0, vmask_first(VL), vmask_first(VL), 0 } : span_at(n * VL - s, bsx);
+        sp[n] = span_at(n * VL - s, bsx);
         two |= sp[n].two;
     }
     // Block by block (ta and tb on blocks), the block's NT vectors at constant offsets.
@@ -244,16 +244,6 @@ static void cm_wgrad_into(vec *part, int first0, float *db, const float *g, long
     }
 }
 static void cm_wgrad_reduce(float *dw, const vec *part, long n) { for (long i = 0; i < n; i++) dw[i] += vhsum(part[i]); }
-static vec *part;  // cm_wgrad's partial sums, grown once
-static long part_n;
-// dW[(o·K + k)·Cin + c] += Σ_t dout[o][t] · x[c][t − s_k] over positions [0, T), in one call.
-static __attribute__((unused)) void cm_wgrad(float *dw, float *db, const float *g, long ldg, long bsg, const float *x, long ldx, long bsx,
-                     long T, int Cin, int Cout, int K, long d) {
-    const long n = (long)K * Cin * Cout;
-    if (n > part_n) { free(part); part = aligned_alloc(64, sizeof(vec) * n); part_n = n; }
-    cm_wgrad_into(part, 1, db, g, ldg, bsg, x, ldx, bsx, T, Cin, Cout, K, d);
-    cm_wgrad_reduce(dw, part, n);
-}
 
 // The gated backward product: dz[o][t] = Σ_j W[o·J + j] · dy[j][t] (J = S + R rows of dskip and dres,
 // stacked), plus Σ_j W2[o·J2 + j] · dy2[j][t] when dy2 is given (the two in rows of their own, as a
@@ -290,6 +280,16 @@ static float *zalloc(long n) {
 }
 
 #ifndef CM_NO_MAIN  // cm_step.c includes the kernels above without the driver
+static vec *part;  // cm_wgrad's partial sums, grown once
+static long part_n;
+// dW[(o·K + k)·Cin + c] += Σ_t dout[o][t] · x[c][t − s_k] over positions [0, T), in one call.
+static void cm_wgrad(float *dw, float *db, const float *g, long ldg, long bsg, const float *x, long ldx, long bsx,
+                     long T, int Cin, int Cout, int K, long d) {
+    const long n = (long)K * Cin * Cout;
+    if (n > part_n) { free(part); part = aligned_alloc(64, sizeof(vec) * n); part_n = n; }
+    cm_wgrad_into(part, 1, db, g, ldg, bsg, x, ldx, bsx, T, Cin, Cout, K, d);
+    cm_wgrad_reduce(dw, part, n);
+}
 static int check(char op, int Cin, int Cout, int K, long T, long d, const float *x, long ld, const float *w, const float *b,
                  float *ob, float *zb, const float *xb) {
     double maxerr = 0;

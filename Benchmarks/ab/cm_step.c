@@ -43,7 +43,7 @@ static float *buf(long n) {
 }
 
 // A tensor of C channels over the window: (c, t) at p + c·cs + (t / BLK)·bs + t % BLK
-// (channel_major.c's layouts: rows, cs = their length and bs = BLK; or blocked, cs = BLK, bs = C·BLK).
+// (channel_major.c's layouts: rows, cs = their length and bs = BLK; or blocked, cs = BLK, bs = C·BLK and a pad).
 typedef struct { float *p; long cs, bs; int C; } tensor;
 static float *at(tensor x, int c, long t) { return x.p + c * x.cs + t / BLK * x.bs + t % BLK; }
 static int whole(tensor x) { return x.cs == BLK; }  // blocked: whole blocks (and their pads) are one run
@@ -95,28 +95,45 @@ static void trelu_back(tensor dy, tensor y, long t0, long T) {
     }
 }
 
+// The step's layout: rows of ld floats (pad zeros before t = 0 and after T), or blocks of BLK
+// positions, each block's run padded by bpad floats, with pb blocks of zeros before and after
+// (the zeros are the causal edge's, read by the taps).
+typedef struct { int blocked; long T, ld, pad, bpad, pb; } layout;
+static long extent(layout y, int C) { return y.blocked ? (y.T / BLK + 2 * y.pb) * ((long)C * BLK + y.bpad) : (long)C * y.ld; }
+// A tensor of C channels over the window, zeros.
+static tensor tnew(layout y, int C) {
+    float *p = zalloc(extent(y, C));
+    const long bs = (long)C * BLK + y.bpad;
+    return y.blocked ? (tensor){ p + y.pb * bs, BLK, bs, C } : (tensor){ p + y.pad, y.ld, BLK, C };
+}
+// Channels [c0, c0 + C) of x.
+static tensor channels(tensor x, int c0, int C) { return (tensor){ x.p + c0 * x.cs, x.cs, x.bs, C }; }
+// A tensor from position t as a kernel's operand: pointer, channel stride, block stride.
+#define OPERAND(x, t) at(x, 0, t), (x).cs, (x).bs
+
 int main(int argc, char **argv) {
     if (argc < 4) { fprintf(stderr, "usage: cm_step R S H [T] [ROUNDS] [LAYERS] [rows|blocked] [BACKWARD_TILE] [BLOCK_PAD]\n"); return 2; }
     const int R = atoi(argv[1]), S = atoi(argv[2]), H = atoi(argv[3]), D = R, V = 256;
     const long T = argc > 4 ? atol(argv[4]) : 8192;
     const int rounds = argc > 5 ? atoi(argv[5]) : 10, L = argc > 6 ? atoi(argv[6]) : 20, TT = 384;
-    const int blocked = argc > 7 && !strcmp(argv[7], "blocked");
-    const long BPAD = argc > 9 ? atol(argv[9]) : 16;
     if (T % (NT * VL)) { fprintf(stderr, "cm_step: T must be a multiple of %d\n", NT * VL); return 2; }
     int dil[4096];
     for (int l = 0; l < L; l++) dil[l] = 1 << (l % 10);
     // Rows of ld floats: 512 zeros before t = 0 (the largest tap reach) and 512 after (the input gradient
     // reads ahead), and an odd number of 64-byte lines in all: rows a multiple of 4 KiB apart all fall in
     // the same L1 sets (the forward ran at 60 GFLOP/s with ld = 9216, every tile's rows evicting each other).
-    const long pad = 512, ld = (pad + T + pad) / 32 * 32 + 16;
-    // (h, dh and dpre start at zero: their pads are the causal edge's zeros, read by the taps.)
-    // h and dpre (read at t ∓ d): rows, or blocks with pad blocks of zeros before and after.
-    const long PB = pad / BLK;
-    const long hcs = blocked ? BLK : ld, hbs = blocked ? (long)R * BLK + BPAD : BLK, HS = blocked ? (T / BLK + 2 * PB) * hbs : R * ld;
-    const long pcs = blocked ? BLK : ld, pbs = blocked ? 2L * D * BLK + BPAD : BLK, PS = blocked ? (T / BLK + 2 * PB) * pbs : 2 * D * ld;
-    float *h = zalloc((long)(L + 1) * HS), *gate = buf((long)L * 2 * D * ld), *z = buf((long)L * D * ld);
-    float *s = buf((long)S * ld), *u = buf((long)H * ld), *lg = buf((long)V * ld), *dl = buf((long)V * ld);
-    float *du = buf((long)H * ld), *ds = buf((long)S * ld), *dh = zalloc(2L * R * ld), *dpre = zalloc((long)L * PS);
+    // Blocks likewise: a block's run padded by BLOCK_PAD floats (16), since at a multiple of 16 channels
+    // runs 4 KiB apart fall in the same L1 sets.
+    const long pad = 512;
+    const layout y = { argc > 7 && !strcmp(argv[7], "blocked"), T, (pad + T + pad) / 32 * 32 + 16, pad,
+                       argc > 9 ? atol(argv[9]) : 16, pad / BLK };
+    // Every activation: h_l, the gate rows (tanh a; σ g) and dpre a layer, all layers' z stacked
+    // (L·D channels), the skip and head tensors, and dh in two slots (dh_{l+1}, dh_l).
+    tensor *h = malloc(sizeof(tensor) * (L + 1)), *gate = malloc(sizeof(tensor) * L), *dpre = malloc(sizeof(tensor) * L);
+    for (int l = 0; l <= L; l++) h[l] = tnew(y, R);
+    for (int l = 0; l < L; l++) { gate[l] = tnew(y, 2 * D); dpre[l] = tnew(y, 2 * D); }
+    const tensor z = tnew(y, L * D), ts = tnew(y, S), tu = tnew(y, H), tlg = tnew(y, V), tdl = tnew(y, V), tdu = tnew(y, H),
+                 tds = tnew(y, S), tdh0 = tnew(y, R), tdh1 = tnew(y, R);
     float *wg = buf((long)L * 2 * D * 2 * R), *wgT = buf((long)L * R * 2 * 2 * D), *wr = buf((long)L * R * D), *wrT = buf((long)L * D * R);
     float *wsk = buf((long)S * L * D), *wsT = buf((long)L * D * S), *wh = buf((long)H * S), *whT = buf((long)S * H);
     float *wo = buf((long)V * H), *woT = buf((long)H * V), *b = buf(4096), *zero = calloc(4096, 4);
@@ -124,24 +141,8 @@ int main(int argc, char **argv) {
     float *dw = buf(ndw), *db = buf(4096);  // the bias sums' own sink: b stays the forward's
     int *target = malloc(sizeof(int) * T);
     for (long t = 0; t < T; t++) target[t] = (int)((t * 7919) % V);
-    // The gate rows and z (read without a shift) channel-major, or blocked: each block of BLK
-    // positions holds a layer's 2D gate channels (all layers' D z channels, stacked) in one run.
-    // A block's run is padded by BPAD floats: at a multiple of 16 channels, runs 4 KiB apart
-    // fall in the same L1 sets (as rows did, above).
-    const long gcs = blocked ? BLK : ld, gbs = blocked ? 2L * D * BLK + BPAD : BLK;
-    const long zcs = blocked ? BLK : ld, zbs = blocked ? (long)L * D * BLK + BPAD : BLK;
-#define H_(l) (h + (long)(l) * HS + (blocked ? PB * hbs : pad))
-#define DP_(l) (dpre + (long)(l) * PS + (blocked ? PB * pbs : pad))
-#define G_(l) (gate + (long)(l) * 2 * D * ld + (blocked ? 0 : pad))
-#define Z_(l) (z + (blocked ? (long)(l) * D * BLK : (long)(l) * D * ld + pad))
-#define AT(p, bs, t) ((p) + (t) / BLK * (bs) + (t) % BLK)
-    // The head's tensors and dh (no shifted reads either): rows, or blocks.
-#define TENSOR(p, C) (blocked ? (tensor){ (p), BLK, (long)(C) * BLK + BPAD, (C) } : (tensor){ (p) + pad, ld, BLK, (C) })
-    const tensor ts = TENSOR(s, S), tu = TENSOR(u, H), tlg = TENSOR(lg, V), tdl = TENSOR(dl, V), tdu = TENSOR(du, H), tds = TENSOR(ds, S);
-    const tensor tdh0 = TENSOR(dh, R), tdh1 = TENSOR(dh + R * ld, R);
     // The input: h_0 (a stand-in for the embedding and input convolution).
-    const tensor th0 = { H_(0), hcs, hbs, R };
-    for (int c = 0; c < R; c++) for (long t = 0; t < T; t++) *at(th0, c, t) = (float)((c * 31 + t) % 17) * 0.05f - 0.4f;
+    for (int c = 0; c < R; c++) for (long t = 0; t < T; t++) *at(h[0], c, t) = (float)((c * 31 + t) % 17) * 0.05f - 0.4f;
     // The backward pass's tiles (TB positions) and the weight gradients' partial sums.
     const long TB = argc > 8 ? atol(argv[8]) : 1024;
     if (TB % (NT * VL)) { fprintf(stderr, "cm_step: the backward tile must be a multiple of %d\n", NT * VL); return 2; }
@@ -165,13 +166,12 @@ int main(int argc, char **argv) {
         for (long ta = 0; ta < T; ta += TT) {
             const long n = T - ta < TT ? T - ta : TT;  // the last tile may be shorter (8192 = 21 · 384 + 128)
             for (int l = 0; l < L; l++) {
-                cm_gated(AT(G_(l), gbs, ta), gcs, gbs, AT(Z_(l), zbs, ta), zcs, zbs, AT(H_(l), hbs, ta), hcs, hbs, wg + (long)l * 2 * D * 2 * R, b, n, R, D, 2, dil[l]);
-                if (l < L - 1) {
-                    cm_forward(AT(H_(l + 1), hbs, ta), hcs, hbs, AT(H_(l), hbs, ta), AT(Z_(l), zbs, ta), zcs, zbs, wr + (long)l * R * D, b, n, D, R, 1, 0);
-                }
+                const tensor zl = channels(z, l * D, D);
+                cm_gated(OPERAND(gate[l], ta), OPERAND(zl, ta), OPERAND(h[l], ta), wg + (long)l * 2 * D * 2 * R, b, n, R, D, 2, dil[l]);
+                if (l < L - 1) cm_forward(OPERAND(h[l + 1], ta), at(h[l], 0, ta), OPERAND(zl, ta), wr + (long)l * R * D, b, n, D, R, 1, 0);
             }
             // s = ReLU(Σ_l Ws_l z_l + b): the z rows of all layers stacked (L·D channels).
-            cm_forward(at(ts, 0, ta), ts.cs, ts.bs, 0, AT(Z_(0), zbs, ta), zcs, zbs, wsk, b, n, L * D, S, 1, 0);
+            cm_forward(OPERAND(ts, ta), 0, OPERAND(z, ta), wsk, b, n, L * D, S, 1, 0);
             trelu(ts, ta, n);
         }
         LAP(P_FWD);
@@ -183,34 +183,33 @@ int main(int argc, char **argv) {
         for (long ta = (T - 1) / TB * TB; ta >= 0; ta -= TB) {
             const long n = T - ta < TB ? T - ta : TB;
             const int first = ta + TB >= T;
-            cm_forward(at(tu, 0, ta), tu.cs, tu.bs, 0, at(ts, 0, ta), ts.cs, ts.bs, wh, b, n, S, H, 1, 0);
+            cm_forward(OPERAND(tu, ta), 0, OPERAND(ts, ta), wh, b, n, S, H, 1, 0);
             trelu(tu, ta, n);
-            cm_forward(at(tlg, 0, ta), tlg.cs, tlg.bs, 0, at(tu, 0, ta), tu.cs, tu.bs, wo, b, n, H, V, 1, 0);
+            cm_forward(OPERAND(tlg, ta), 0, OPERAND(tu, ta), wo, b, n, H, V, 1, 0);
             loss += cm_softmax(tdl, tlg, target, ta, n, 1.0f / T);
-            cm_wgrad_into(part_o, first, db, at(tdl, 0, ta), tdl.cs, tdl.bs, at(tu, 0, ta), tu.cs, tu.bs, n, H, V, 1, 0);
-            cm_forward(at(tdu, 0, ta), tdu.cs, tdu.bs, 0, at(tdl, 0, ta), tdl.cs, tdl.bs, woT, zero, n, V, H, 1, 0);
+            cm_wgrad_into(part_o, first, db, OPERAND(tdl, ta), OPERAND(tu, ta), n, H, V, 1, 0);
+            cm_forward(OPERAND(tdu, ta), 0, OPERAND(tdl, ta), woT, zero, n, V, H, 1, 0);
             trelu_back(tdu, tu, ta, n);
-            cm_wgrad_into(part_h, first, db, at(tdu, 0, ta), tdu.cs, tdu.bs, at(ts, 0, ta), ts.cs, ts.bs, n, S, H, 1, 0);
-            cm_forward(at(tds, 0, ta), tds.cs, tds.bs, 0, at(tdu, 0, ta), tdu.cs, tdu.bs, whT, zero, n, H, S, 1, 0);
+            cm_wgrad_into(part_h, first, db, OPERAND(tdu, ta), OPERAND(ts, ta), n, S, H, 1, 0);
+            cm_forward(OPERAND(tds, ta), 0, OPERAND(tdu, ta), whT, zero, n, H, S, 1, 0);
             trelu_back(tds, ts, ta, n);
             LAP(P_HEAD);
             // The skip weights of every layer, over the stacked z.
-            cm_wgrad_into(part_s, first, db, at(tds, 0, ta), tds.cs, tds.bs, AT(Z_(0), zbs, ta), zcs, zbs, n, L * D, S, 1, 0);
+            cm_wgrad_into(part_s, first, db, OPERAND(tds, ta), OPERAND(z, ta), n, L * D, S, 1, 0);
             LAP(P_SKIPW);
             // The layers, from the top: dh_{l+1} in one slot, dh_l into the other.
             tensor dhn = tdh0, dhl = tdh1;
             tzero(dhn, ta, n);
             for (int l = L - 1; l >= 0; l--) {
                 // dz = Ws_lᵀ ds + Wr_lᵀ dh_{l+1} (weights [D][S] and [D][R]; the top layer has no residual output).
-                cm_gb(AT(DP_(l), pbs, ta), pcs, pbs, AT(G_(l), gbs, ta), gcs, gbs, at(tds, 0, ta), tds.bs, l < L - 1 ? at(dhn, 0, ta) : 0, dhn.bs,
+                cm_gb(OPERAND(dpre[l], ta), OPERAND(gate[l], ta), at(tds, 0, ta), tds.bs, l < L - 1 ? at(dhn, 0, ta) : 0, dhn.bs,
                       tds.cs, wsT + (long)l * D * S, S, wrT + (long)l * D * R, R, n, D);
                 LAP(P_GB);
-                cm_wgrad_into(part_g + (long)l * 2 * R * 2 * D, first, db, AT(DP_(l), pbs, ta), pcs, pbs, AT(H_(l), hbs, ta), hcs, hbs, n, R, 2 * D, 2, dil[l]);
+                cm_wgrad_into(part_g + (long)l * 2 * R * 2 * D, first, db, OPERAND(dpre[l], ta), OPERAND(h[l], ta), n, R, 2 * D, 2, dil[l]);
                 if (l < L - 1)
-                    cm_wgrad_into(part_r + (long)l * D * R, first, db, at(dhn, 0, ta), dhn.cs, dhn.bs, AT(Z_(l), zbs, ta), zcs, zbs, n, D, R, 1, 0);
+                    cm_wgrad_into(part_r + (long)l * D * R, first, db, OPERAND(dhn, ta), OPERAND(channels(z, l * D, D), ta), n, D, R, 1, 0);
                 LAP(P_W);
-                cm_forward(at(dhl, 0, ta), dhl.cs, dhl.bs, at(dhn, 0, ta), AT(DP_(l), pbs, ta), pcs, pbs, wgT + (long)l * R * 2 * 2 * D, zero,
-                           n, 2 * D, R, 2, -dil[l]);
+                cm_forward(OPERAND(dhl, ta), at(dhn, 0, ta), OPERAND(dpre[l], ta), wgT + (long)l * R * 2 * 2 * D, zero, n, 2 * D, R, 2, -dil[l]);
                 LAP(P_IN);
                 const tensor x = dhn; dhn = dhl; dhl = x;
             }
