@@ -243,7 +243,13 @@ static void cm_wgrad_into(vec *part, int first0, float *db, const float *g, long
         db[o] += vhsum(vadd(vadd(a[0], a[1]), vadd(a[2], a[3])));
     }
 }
-static void cm_wgrad_reduce(float *dw, const vec *part, long n) { for (long i = 0; i < n; i++) dw[i] += vhsum(part[i]); }
+// dw[i] += the sum of part[i]'s lanes: VL vectors at a time in the variant's reduction tree (the dot
+// tails' vreduce_rows), the last n mod VL one by one.
+static void cm_wgrad_reduce(float *dw, const vec *part, long n) {
+    long i = 0;
+    for (; i + VL <= n; i += VL) vstore(dw + i, vadd(vload(dw + i), vreduce_rows(part + i)));
+    for (; i < n; i++) dw[i] += vhsum(part[i]);
+}
 
 // The gated backward product: dz[o][t] = Σ_j W[o·J + j] · dy[j][t] (J = S + R rows of dskip and dres,
 // stacked), plus Σ_j W2[o·J2 + j] · dy2[j][t] when dy2 is given (the two in rows of their own, as a

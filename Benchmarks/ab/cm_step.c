@@ -147,8 +147,11 @@ int main(int argc, char **argv) {
     const long TB = argc > 8 ? atol(argv[8]) : 1024;
     if (TB % (NT * VL)) { fprintf(stderr, "cm_step: the backward tile must be a multiple of %d\n", NT * VL); return 2; }
     vec *part_o = aligned_alloc(64, sizeof(vec) * H * V), *part_h = aligned_alloc(64, sizeof(vec) * S * H);
-    vec *part_s = aligned_alloc(64, sizeof(vec) * L * D * S), *part_g = aligned_alloc(64, sizeof(vec) * L * 2 * R * 2 * D);
-    vec *part_r = aligned_alloc(64, sizeof(vec) * L * D * R);
+    vec *part_s = aligned_alloc(64, sizeof(vec) * L * D * S);
+    // The layers' weight gradients: each call's partial sums reduced into dw at once, in one buffer
+    // that stays in L2 (kept per layer to the step's end they were 5 MB of vectors at compact, and the
+    // layer weight gradients ran 0.90–0.95× as fast: Benchmarks/HISTORY.md, fifth session).
+    vec *part_l = aligned_alloc(64, sizeof(vec) * 2 * R * 2 * D);
     double best = 1e9, loss = 0;
     // Seconds of each part in the best step: forward, head, skip weight gradient, gated backward
     // products, weight gradients, input gradients (copies and ReLUs with the product they serve), and
@@ -208,9 +211,12 @@ int main(int argc, char **argv) {
                 cm_gb(OPERAND(dpre[l], ta), OPERAND(gate[l], ta), at(tds, 0, ta), tds.bs, l < L - 1 ? at(dhn, 0, ta) : 0, dhn.bs,
                       tds.cs, wsT + (long)l * D * S, S, wrT + (long)l * D * R, R, n, D);
                 LAP(P_GB);
-                cm_wgrad_into(part_g + (long)l * 2 * R * 2 * D, first, db, OPERAND(dpre[l], ta), OPERAND(h[l], ta), n, R, 2 * D, 2, dil[l]);
-                if (l < L - 1)
-                    cm_wgrad_into(part_r + (long)l * D * R, first, db, OPERAND(dhn, ta), OPERAND(channels(z, l * D, D), ta), n, D, R, 1, 0);
+                cm_wgrad_into(part_l, 1, db, OPERAND(dpre[l], ta), OPERAND(h[l], ta), n, R, 2 * D, 2, dil[l]);
+                cm_wgrad_reduce(dw, part_l, 2L * R * 2 * D);  // (every layer's into the same dw: the mock keeps no per-layer weights)
+                if (l < L - 1) {
+                    cm_wgrad_into(part_l, 1, db, OPERAND(dhn, ta), OPERAND(channels(z, l * D, D), ta), n, D, R, 1, 0);
+                    cm_wgrad_reduce(dw, part_l, (long)D * R);
+                }
                 LAP(P_W);
                 cm_forward(OPERAND(dhl, ta), at(dhn, 0, ta), OPERAND(dpre[l], ta), wgT + (long)l * R * 2 * 2 * D, zero, n, 2 * D, R, 2, -dil[l]);
                 LAP(P_IN);
@@ -222,11 +228,6 @@ int main(int argc, char **argv) {
         LAP(P_HEAD);
         cm_wgrad_reduce(dw, part_s, (long)L * D * S);
         LAP(P_SKIPW);
-        for (int l = 0; l < L; l++) {  // (every layer's into the same dw: the mock keeps no per-layer weights)
-            cm_wgrad_reduce(dw, part_g + (long)l * 2 * R * 2 * D, 2L * R * 2 * D);
-            if (l < L - 1) cm_wgrad_reduce(dw, part_r + (long)l * D * R, (long)D * R);
-        }
-        LAP(P_W);
         const double dt = now() - t0;
         if (dt < best) { best = dt; memcpy(bestpart, part, sizeof part); }
     }
