@@ -15,7 +15,8 @@
 //     backward (one product over ds and dh_{l+1}), the gated and residual
 //     weight gradients, dh_l = dh_{l+1} + Wg_lᵀ ∗ dpre_l.
 // Left out (small against the products): the embedding and the input
-// convolution, Adam, the bias sums of the layers' gated products; the
+// convolution, and Adam (every bias sum is taken, with its weight
+// gradient); the
 // weights are arbitrary (any values time alike), so it checks nothing: each
 // kernel is checked against plain loops by `channel_major … check`, and the
 // two layouts must print the same loss and gradient digest.
@@ -24,7 +25,8 @@
 // channels in one run (each run padded by BLOCK_PAD floats, 16 by default);
 // h and dpre, read at t ∓ d, with blocks of zeros before and after. The backward pass runs in time tiles of BACKWARD_TILE positions
 // (1024), from the last, each through the head and all layers (as the
-// model's does), the weight gradients' partial sums kept across tiles.
+// model's does), the head's and the skip's weight gradients' partial sums
+// kept across tiles, each layer's reduced call by call.
 // Prints samples/s and GFLOP/s by the model's MAC count (as `pbtwave bench
 // train --R R --S S --H H` counts them), best of ROUNDS steps.
 //

@@ -8,10 +8,10 @@
 # For each R: `PBTWAVE bench train --no-peak --rounds 1 --seconds 2 --R R
 # --S 2R --H 2R` (median samples/s) and `cm_step R 2R 2R 8192 8 20 rows`
 # and `… blocked` (best of 8 steps each), ROUNDS times in turn; then
-# cm_step's own breakdown of a blocked step. cm_step leaves out the embedding, the input convolution, Adam and
-# the layers' bias sums, so its figure flatters it a little. AVX-512 where
-# the CPU has it (F, BW, DQ, VL), else AVX2 (LAYOUT_ISA=avx2 forces AVX2);
-# needs clang.
+# cm_step's own breakdown of a blocked step. cm_step leaves out the
+# embedding, the input convolution and Adam, so its figure flatters it a
+# little. AVX-512 where the CPU has it (F, BW, DQ, VL), else AVX2
+# (LAYOUT_ISA=avx2 forces AVX2); needs clang.
 set -euo pipefail
 if [ $# -lt 3 ]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 bin=$1; rounds=$2; shift 2
