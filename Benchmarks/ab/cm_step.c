@@ -16,10 +16,10 @@
 //     weight gradients, dh_l = dh_{l+1} + Wg_lᵀ ∗ dpre_l.
 // Left out (small against the products): the embedding and the input
 // convolution, and Adam (every bias sum is taken, with its weight
-// gradient); the
-// weights are arbitrary (any values time alike), so it checks nothing: each
-// kernel is checked against plain loops by `channel_major … check`, and the
-// two layouts must print the same loss and gradient digest.
+// gradient). The weights are arbitrary (any values time alike), so it
+// checks nothing: each kernel is checked against plain loops by
+// `channel_major … check`, and the two layouts must print the same loss
+// and gradient digest.
 // Layouts: `rows` (every activation a row of the whole window a channel), or
 // `blocked`: every tensor in blocks of BLK positions, all of a block's
 // channels in one run (each run padded by BLOCK_PAD floats, 16 by default);
