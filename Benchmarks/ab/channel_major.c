@@ -251,6 +251,18 @@ static void cm_wgrad_reduce(float *dw, const vec *part, long n) {
     for (; i < n; i++) dw[i] += vhsum(part[i]);
 }
 
+static vec *part;  // cm_wgrad's partial sums, grown once
+static long part_n;
+// dW[(o·K + k)·Cin + c] += Σ_t dout[o][t] · x[c][t − s_k] over positions [0, T), in one call: the partial
+// sums in one buffer, reused call after call (it stays in L2 where the call's weights are few).
+static void cm_wgrad(float *dw, float *db, const float *g, long ldg, long bsg, const float *x, long ldx, long bsx,
+                     long T, int Cin, int Cout, int K, long d) {
+    const long n = (long)K * Cin * Cout;
+    if (n > part_n) { free(part); part = aligned_alloc(64, sizeof(vec) * n); part_n = n; }
+    cm_wgrad_into(part, 1, db, g, ldg, bsg, x, ldx, bsx, T, Cin, Cout, K, d);
+    cm_wgrad_reduce(dw, part, n);
+}
+
 // The gated backward product: dz[o][t] = Σ_j W[o·J + j] · dy[j][t] (J = S + R rows of dskip and dres,
 // stacked), plus Σ_j W2[o·J2 + j] · dy2[j][t] when dy2 is given (the two in rows of their own, as a
 // step keeps them: cm_step.c), then dpre_a = dz·σ·(1 − tanh²), dpre_g = dz·tanh·σ·(1 − σ) from the
@@ -286,16 +298,6 @@ static float *zalloc(long n) {
 }
 
 #ifndef CM_NO_MAIN  // cm_step.c includes the kernels above without the driver
-static vec *part;  // cm_wgrad's partial sums, grown once
-static long part_n;
-// dW[(o·K + k)·Cin + c] += Σ_t dout[o][t] · x[c][t − s_k] over positions [0, T), in one call.
-static void cm_wgrad(float *dw, float *db, const float *g, long ldg, long bsg, const float *x, long ldx, long bsx,
-                     long T, int Cin, int Cout, int K, long d) {
-    const long n = (long)K * Cin * Cout;
-    if (n > part_n) { free(part); part = aligned_alloc(64, sizeof(vec) * n); part_n = n; }
-    cm_wgrad_into(part, 1, db, g, ldg, bsg, x, ldx, bsx, T, Cin, Cout, K, d);
-    cm_wgrad_reduce(dw, part, n);
-}
 static int check(char op, int Cin, int Cout, int K, long T, long d, const float *x, long ld, const float *w, const float *b,
                  float *ob, float *zb, const float *xb) {
     double maxerr = 0;

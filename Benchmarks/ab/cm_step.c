@@ -150,13 +150,9 @@ int main(int argc, char **argv) {
     if (TB % (NT * VL)) { fprintf(stderr, "cm_step: the backward tile must be a multiple of %d\n", NT * VL); return 2; }
     vec *part_o = aligned_alloc(64, sizeof(vec) * H * V), *part_h = aligned_alloc(64, sizeof(vec) * S * H);
     vec *part_s = aligned_alloc(64, sizeof(vec) * L * D * S);
-    // The layers' weight gradients: each call's partial sums reduced into dw at once, in one buffer
-    // that stays in L2 (kept per layer to the step's end they were 5 MB of vectors at compact, and the
-    // layer weight gradients ran 0.90–0.95× as fast: Benchmarks/HISTORY.md, fifth session).
-    vec *part_l = aligned_alloc(64, sizeof(vec) * 2 * R * 2 * D);
     double best = 1e9, loss = 0;
     // Seconds of each part in the best step: forward, head, skip weight gradient, gated backward
-    // products, weight gradients, input gradients (copies and ReLUs with the product they serve), and
+    // products, weight gradients, input gradients (ReLUs with the product they serve), and
     // the softmax with its gradient (apart from the head, as instep.py counts our step's).
     enum { P_FWD, P_HEAD, P_SKIPW, P_GB, P_W, P_IN, P_SOFT, P_N };
     static const char *names[P_N] = { "forward", "head", "skip weight gradient", "gated backward products",
@@ -183,7 +179,8 @@ int main(int argc, char **argv) {
         LAP(P_FWD);
         // The backward pass in time tiles of TB positions, from the last tile to the first (as the
         // model's wavefront runs it), each tile through the head and every layer from the top, so that
-        // a tile's rows stay in L2; the weight gradients' partial sums kept from tile to tile. A
+        // a tile's rows stay in L2; the head's and the skip's weight gradients' partial sums kept from
+        // tile to tile. A
         // layer's input gradient reads dpre_l at t + d, rows of this tile or of later ones, which
         // came before: dpre is kept for every layer.
         for (long ta = (T - 1) / TB * TB; ta >= 0; ta -= TB) {
@@ -213,12 +210,11 @@ int main(int argc, char **argv) {
                 cm_gb(OPERAND(dpre[l], ta), OPERAND(gate[l], ta), at(tds, 0, ta), tds.bs, l < L - 1 ? at(dhn, 0, ta) : 0, dhn.bs,
                       tds.cs, wsT + (long)l * D * S, S, wrT + (long)l * D * R, R, n, D);
                 LAP(P_GB);
-                cm_wgrad_into(part_l, 1, db, OPERAND(dpre[l], ta), OPERAND(h[l], ta), n, R, 2 * D, 2, dil[l]);
-                cm_wgrad_reduce(dw, part_l, 2L * R * 2 * D);  // (every layer's into the same dw: the mock keeps no per-layer weights)
-                if (l < L - 1) {
-                    cm_wgrad_into(part_l, 1, db, OPERAND(dhn, ta), OPERAND(channels(z, l * D, D), ta), n, D, R, 1, 0);
-                    cm_wgrad_reduce(dw, part_l, (long)D * R);
-                }
+                // Each call's partial sums reduced into dw at once (kept per layer to the step's end, 5 MB
+                // of vectors at compact, the layer weight gradients ran 0.90–0.95× as fast: HISTORY.md,
+                // fifth session); every layer's into the same dw: the mock keeps no per-layer weights.
+                cm_wgrad(dw, db, OPERAND(dpre[l], ta), OPERAND(h[l], ta), n, R, 2 * D, 2, dil[l]);
+                if (l < L - 1) cm_wgrad(dw, db, OPERAND(dhn, ta), OPERAND(channels(z, l * D, D), ta), n, D, R, 1, 0);
                 LAP(P_W);
                 cm_forward(OPERAND(dhl, ta), at(dhn, 0, ta), OPERAND(dpre[l], ta), wgT + (long)l * R * 2 * 2 * D, zero, n, 2 * D, R, 2, -dil[l]);
                 LAP(P_IN);
