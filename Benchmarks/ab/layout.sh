@@ -20,10 +20,12 @@
 # AVX-512 (F, BW, DQ, VL) both sides run AVX-512 (the prototype with
 # CM_AVX512: 16 lanes, 6 × 4 tiles), elsewhere AVX2; LAYOUT_ISA=avx2 forces
 # AVX2 for the prototype (the rows kernels then still take the CPU's best:
-# set PBTWAVE_ISA=avx2 too). Needs clang. The channel-major figures in
-# Benchmarks/HISTORY.md.
+# set PBTWAVE_ISA=avx2 too). With AVX-512, a third figure: b8_step.c's
+# kernels (blocks of 8 positions, two channels × 8 positions a vector), with
+# the prototype's arguments, also checked first. Needs clang. The
+# channel-major and blocks-of-8 figures in Benchmarks/HISTORY.md.
 set -euo pipefail
-if [ $# -lt 2 ]; then sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+if [ $# -lt 2 ]; then sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 rounds=$1; shift
 command -v clang > /dev/null || { echo "layout.sh: needs clang" >&2; exit 1; }
 grep -q avx2 /proc/cpuinfo && grep -q fma /proc/cpuinfo || { echo "layout.sh: needs AVX2 and FMA" >&2; exit 1; }
@@ -35,6 +37,8 @@ ckernels_objects "$src" "$tmp" ""
 clang -O2 -I"$src/include" "$here/kernel.c" "${objects[@]}" -o "$tmp/rows" -lm
 prototype_build "$src" "$here/channel_major.c" "$tmp/cm"
 echo "layout.sh: the prototype in $isa"
+b8=""
+if [ "$isa" = avx512 ]; then prototype_build "$src" "$here/b8_step.c" "$tmp/b8"; b8="$tmp/b8"; fi
 gflops() { "$@" | sed 's/.*: //; s/ GFLOP\/s//'; }
 for R in "$@"; do
   D=$((2 * R)); L=$((20 * R))
@@ -46,14 +50,20 @@ for R in "$@"; do
     IFS='|' read -r label rows_args cm_args <<< "$spec"
     read -ra cm <<< "$cm_args"
     "$tmp/cm" "${cm[@]:0:4}" 1024 1 check > /dev/null || { echo "layout.sh: the prototype's $cm_args is wrong" >&2; exit 1; }
-    best_r=0; best_c=0
+    [ -z "$b8" ] || "$b8" "${cm[@]:0:4}" 1024 1 check > /dev/null || { echo "layout.sh: b8_step's $cm_args is wrong" >&2; exit 1; }
+    best_r=0; best_c=0; best_b=0
     for ((r = 0; r < rounds; r++)); do
       # shellcheck disable=SC2086
       a=$(gflops "$tmp/rows" $rows_args); b=$(gflops "$tmp/cm" $cm_args)
       best_r=$(awk -v x="$best_r" -v v="$a" 'BEGIN { print (v > x ? v : x) }')
       best_c=$(awk -v x="$best_c" -v v="$b" 'BEGIN { print (v > x ? v : x) }')
+      if [ -n "$b8" ]; then
+        # shellcheck disable=SC2086
+        e=$(gflops "$b8" $cm_args); best_b=$(awk -v x="$best_b" -v v="$e" 'BEGIN { print (v > x ? v : x) }')
+      fi
     done
     line="$line | $label: $best_r/$best_c $(awk -v a="$best_r" -v b="$best_c" 'BEGIN { printf "%.2f×", b / a }')"
+    [ -z "$b8" ] || line="$line, b8 $best_b $(awk -v a="$best_r" -v b="$best_b" 'BEGIN { printf "%.2f×", b / a }')"
   done
   echo "$line"
 done
