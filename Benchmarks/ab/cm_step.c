@@ -25,8 +25,14 @@
 // channels in one run (each run padded by BLOCK_PAD floats, 16 by default);
 // h and dpre, read at t ∓ d, with blocks of zeros before and after. The backward pass runs in time tiles of BACKWARD_TILE positions
 // (1024), from the last, each through the head and all layers (as the
-// model's does), the head's and the skip's weight gradients' partial sums
-// kept across tiles, each layer's reduced call by call.
+// model's does), the head's weight gradients' partial sums kept across
+// tiles, each layer's reduced call by call. With AVX-512 the skip's weight
+// gradient, and a layer's where its outputs fill more than 7/8 of the
+// vectors (compact, R24's gate), are computed as our rows compute them
+// instead: the output gradient transposed into rows, VL positions at a time
+// in registers, then the inputs broadcast against it, the sums kept in
+// vectors over the outputs to the step's end (cm_wgrad_t; Benchmarks/HISTORY.md,
+// the sixth Intel session).
 // Prints samples/s and GFLOP/s by the model's MAC count (as `pbtwave bench
 // train --R R --S S --H H` counts them), best of ROUNDS steps.
 //
@@ -36,6 +42,141 @@
 // (Benchmarks/ab/cmstep.sh builds and runs it beside `pbtwave bench train`.)
 #include "channel_major.c"
 #include <string.h>
+
+#ifdef CM_AVX512
+// A 16 × 16 block transposed in registers (r[i] lane j becomes r[j] lane i).
+static ALWAYS_INLINE void tr16(vec r[16]) {
+    vec t[16];
+    for (int i = 0; i < 8; i++) { t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]); t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]); }
+    for (int i = 0; i < 4; i++) {
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[4 * i]), _mm512_castps_pd(t[4 * i + 2])));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[4 * i]), _mm512_castps_pd(t[4 * i + 2])));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[4 * i + 1]), _mm512_castps_pd(t[4 * i + 3])));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[4 * i + 1]), _mm512_castps_pd(t[4 * i + 3])));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0x88); t[4 + i] = _mm512_shuffle_f32x4(r[i], r[4 + i], 0xDD);
+        t[8 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0x88); t[12 + i] = _mm512_shuffle_f32x4(r[8 + i], r[12 + i], 0xDD);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0x88); r[8 + i] = _mm512_shuffle_f32x4(t[i], t[8 + i], 0xDD);
+        r[4 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0x88); r[12 + i] = _mm512_shuffle_f32x4(t[4 + i], t[12 + i], 0xDD);
+    }
+}
+// The weight gradient as our rows compute it: g transposed first, VL positions and VL channels at a time,
+// into rows of Gp floats (a position's Cout values, zeros to a whole vector), then dW(k, c, o-vector) +=
+// x(c, t − s_k) broadcast × the row's vectors, over every position with the sums in registers: no partial
+// sums to reduce. Tile: WTM inputs × up to WTN vectors of outputs.
+#ifndef WTM
+#define WTM 16
+#endif
+#ifndef WTN
+#define WTN 4
+#endif
+#ifndef WTC
+#define WTC 64
+#endif
+static float *gt_rows;
+static long gt_n;
+static ALWAYS_INLINE void wt_tile(int MC, int NV, vec *acc_out, const float *gt, long Gp, const float *x, long ldx, long bsx,
+                                  long ta, long tb, long s, int c0, int j0, int NVo) {
+    vec acc[WTM][WTN];
+    UNROLL for (int i = 0; i < MC; i++) UNROLL for (int j = 0; j < NV; j++) acc[i][j] = acc_out[(long)(c0 + i) * NVo + j0 + j];
+    for (long t = ta; t < tb;) {
+        const long u = t - s, blk = u >= 0 ? u / BLK : -((-u + BLK - 1) / BLK), off = u - blk * BLK;
+        const long len = BLK - off < tb - t ? BLK - off : tb - t;
+        const float *xp[WTM];
+        UNROLL for (int i = 0; i < MC; i++) xp[i] = x + (c0 + i) * ldx + blk * bsx + off;
+        // The inputs' next block asked for ahead (h was written long before): the layer weight gradients
+        // ran at 100–102 GFLOP/s in the step without, 111–113 with (two blocks ahead 108–109).
+        UNROLL for (int i = 0; i < MC; i++) UNROLL for (int f = 0; f < BLK; f += 16) __builtin_prefetch(x + (c0 + i) * ldx + (blk + 1) * bsx + f, 0, 2);
+        const float *gp = gt + t * Gp + j0 * VL;
+        for (long e = 0; e < len; e++, gp += Gp) {
+            vec gv[WTN];
+            UNROLL for (int j = 0; j < NV; j++) gv[j] = vload(gp + j * VL);
+            UNROLL for (int i = 0; i < MC; i++) {
+                const vec b = vset1(xp[i][e]);
+                UNROLL for (int j = 0; j < NV; j++) acc[i][j] = vfma(b, gv[j], acc[i][j]);
+            }
+        }
+        t += len;
+    }
+    UNROLL for (int i = 0; i < MC; i++) UNROLL for (int j = 0; j < NV; j++) acc_out[(long)(c0 + i) * NVo + j0 + j] = acc[i][j];
+}
+#define WT_CASE(MC, NV) static __attribute__((noinline)) void wt_##MC##_##NV(vec *acc, const float *gt, long Gp, const float *x, long ldx, \
+    long bsx, long ta, long tb, long s, int c0, int j0, int NVo) { wt_tile(MC, NV, acc, gt, Gp, x, ldx, bsx, ta, tb, s, c0, j0, NVo); }
+// Up to 24 sums a tile: 16 inputs × 1 vector, 12 × 2, 8 × 3, 6 × 4.
+#define WT_ROW(MC) WT_CASE(MC, 1) WT_CASE(MC, 2) WT_CASE(MC, 3) WT_CASE(MC, 4)
+#define WT_ROW3(MC) WT_CASE(MC, 1) WT_CASE(MC, 2) WT_CASE(MC, 3)
+#define WT_ROW2(MC) WT_CASE(MC, 1) WT_CASE(MC, 2)
+WT_ROW(1) WT_ROW(2) WT_ROW(3) WT_ROW(4) WT_ROW(5) WT_ROW(6) WT_ROW3(7) WT_ROW3(8) WT_ROW2(9) WT_ROW2(10) WT_ROW2(11) WT_ROW2(12)
+WT_CASE(13, 1) WT_CASE(14, 1) WT_CASE(15, 1) WT_CASE(16, 1)
+typedef void (*wt_fn)(vec *, const float *, long, const float *, long, long, long, long, long, int, int, int);
+#define WT_FNS(MC) { 0, wt_##MC##_1, wt_##MC##_2, wt_##MC##_3, wt_##MC##_4 }
+#define WT_FNS3(MC) { 0, wt_##MC##_1, wt_##MC##_2, wt_##MC##_3, 0 }
+#define WT_FNS2(MC) { 0, wt_##MC##_1, wt_##MC##_2, 0, 0 }
+#define WT_FNS1(MC) { 0, wt_##MC##_1, 0, 0, 0 }
+static const wt_fn wt_fns[17][5] = { { 0 }, WT_FNS(1), WT_FNS(2), WT_FNS(3), WT_FNS(4), WT_FNS(5), WT_FNS(6), WT_FNS3(7), WT_FNS3(8),
+                                     WT_FNS2(9), WT_FNS2(10), WT_FNS2(11), WT_FNS2(12), WT_FNS1(13), WT_FNS1(14), WT_FNS1(15), WT_FNS1(16) };
+static void cm_wgrad_t(vec *wacc, float *db, const float *g, long ldg, long bsg, const float *x, long ldx, long bsx,
+                       long T, int Cin, int Cout, int K, long d) {
+    const int NVo = (Cout + VL - 1) / VL;
+    const long Gp = (long)NVo * VL + VL;  // a vector more: rows 4 KiB apart would share L1 sets
+    if (T * Gp > gt_n) { free(gt_rows); gt_rows = aligned_alloc(64, sizeof(float) * T * Gp); gt_n = T * Gp; }
+    for (long t0 = 0; t0 < T; t0 += VL) {
+        const long og = t0 / BLK * bsg + t0 % BLK;
+        for (int v = 0; v < NVo; v++) {
+            vec r[16];
+            UNROLL for (int i = 0; i < 16; i++) r[i] = v * VL + i < Cout ? vload(g + (v * VL + i) * ldg + og) : vzero();
+            tr16(r);
+            vec sum = vzero();
+            UNROLL for (int i = 0; i < 16; i++) { vstore(gt_rows + (t0 + i) * Gp + v * VL, r[i]); sum = vadd(sum, r[i]); }
+            if (db) {
+                float a[VL];
+                vstore(a, sum);
+                for (int l = 0; l < VL && v * VL + l < Cout; l++) db[v * VL + l] += a[l];
+            }
+        }
+    }
+    int sz[64];
+    const int m = (NVo + WTN - 1) / WTN;
+    for (int i = 0; i < m; i++) sz[i] = NVo / m + (i < NVo % m);
+    for (long ta = 0; ta < T; ta += WTC) {
+        const long tb = ta + WTC < T ? ta + WTC : T;
+        for (int k = 0; k < K; k++) {
+            const long s = (long)(K - 1 - k) * d;
+            for (int ci = 0, j0 = 0; ci < m; j0 += sz[ci++])
+                for (int c0 = 0, mm = sz[ci] == 1 ? 16 : sz[ci] == 2 ? 12 : sz[ci] == 3 ? 8 : 6; c0 < Cin; c0 += mm) {
+                    const int mc = Cin - c0 < mm ? Cin - c0 : mm;
+                    wt_fns[mc][sz[ci]](wacc + (long)k * Cin * NVo, gt_rows, Gp, x, ldx, bsx, ta, tb, s, c0, j0, NVo);
+                }
+        }
+    }
+}
+// wacc's sums (cm_wgrad_t's, input c and output vector j of tap k at (k·Cin + c)·NVo + j) into
+// dW[(o·K + k)·Cin + c], and wacc zeroed.
+static void cm_wgrad_t_out(float *dw, vec *wacc, int Cin, int Cout, int K) {
+    const int NVo = (Cout + VL - 1) / VL;
+    for (int k = 0; k < K; k++) for (int c = 0; c < Cin; c++) for (int j = 0; j < NVo; j++) {
+        vec *v = wacc + ((long)k * Cin + c) * NVo + j;
+        float a[VL];
+        vstore(a, *v);
+        *v = vzero();
+        for (int l = 0; l < VL && j * VL + l < Cout; l++) dw[((long)(j * VL + l) * K + k) * Cin + c] += a[l];
+    }
+}
+// Whether cm_wgrad_t pays for a product of Cout outputs: where they fill more than 7/8 of its vectors'
+// lanes (R17, gate 34 of 48: the layer weight gradients 62–66 GFLOP/s in the step against 80–82 with
+// the partial sums; R21, 42 of 48: 85–87 against 88–90; compact 111–113 against 92–93). The skip's always
+// does: its partial sums (2.6 MB at compact) went through L2 tile after tile.
+static int wt_pays(int Cout) { return 8L * Cout > 7L * ((Cout + VL - 1) / VL * VL); }
+static vec *wt_new(int Cin, int Cout, int K) {  // a zeroed buffer of sums for cm_wgrad_t
+    const long n = (long)K * Cin * ((Cout + VL - 1) / VL);
+    vec *p = aligned_alloc(64, sizeof(vec) * n);
+    for (long i = 0; i < n; i++) p[i] = vzero();
+    return p;
+}
+#endif
 
 // zalloc's n floats, filled with arbitrary values.
 static float *buf(long n) {
@@ -149,7 +290,11 @@ int main(int argc, char **argv) {
     const long TB = argc > 8 ? atol(argv[8]) : 1024;
     if (TB % (NT * VL)) { fprintf(stderr, "cm_step: the backward tile must be a multiple of %d\n", NT * VL); return 2; }
     vec *part_o = aligned_alloc(64, sizeof(vec) * H * V), *part_h = aligned_alloc(64, sizeof(vec) * S * H);
+#ifndef CM_AVX512
     vec *part_s = aligned_alloc(64, sizeof(vec) * L * D * S);
+#else
+    vec *wt_g = wt_new(R, 2 * D, 2), *wt_r = wt_new(D, R, 1), *wt_s = wt_new(L * D, S, 1);
+#endif
     double best = 1e9, loss = 0;
     // Seconds of each part in the best step: forward, head, skip weight gradient, gated backward
     // products, weight gradients, input gradients (ReLUs with the product they serve), and
@@ -179,7 +324,7 @@ int main(int argc, char **argv) {
         LAP(P_FWD);
         // The backward pass in time tiles of TB positions, from the last tile to the first (as the
         // model's wavefront runs it), each tile through the head and every layer from the top, so that
-        // a tile's rows stay in L2; the head's and the skip's weight gradients' partial sums kept from
+        // a tile's rows stay in L2; the head's (and off AVX-512 the skip's) weight gradients' partial sums kept from
         // tile to tile. A
         // layer's input gradient reads dpre_l at t + d, rows of this tile or of later ones, which
         // came before: dpre is kept for every layer.
@@ -200,7 +345,11 @@ int main(int argc, char **argv) {
             trelu_back(tds, ts, ta, n);
             LAP(P_HEAD);
             // The skip weights of every layer, over the stacked z.
+#ifdef CM_AVX512
+            cm_wgrad_t(wt_s, db, OPERAND(tds, ta), OPERAND(z, ta), n, L * D, S, 1, 0);
+#else
             cm_wgrad_into(part_s, first, db, OPERAND(tds, ta), OPERAND(z, ta), n, L * D, S, 1, 0);
+#endif
             LAP(P_SKIPW);
             // The layers, from the top: dh_{l+1} in one slot, dh_l into the other.
             tensor dhn = tdh0, dhl = tdh1;
@@ -213,8 +362,18 @@ int main(int argc, char **argv) {
                 // Each call's partial sums reduced into dw at once (kept per layer to the step's end, 5 MB
                 // of vectors at compact, the layer weight gradients ran 0.90–0.95× as fast: HISTORY.md,
                 // fifth session); every layer's into the same dw: the mock keeps no per-layer weights.
-                cm_wgrad(dw, db, OPERAND(dpre[l], ta), OPERAND(h[l], ta), n, R, 2 * D, 2, dil[l]);
-                if (l < L - 1) cm_wgrad(dw, db, OPERAND(dhn, ta), OPERAND(channels(z, l * D, D), ta), n, D, R, 1, 0);
+#ifdef CM_AVX512
+                if (wt_pays(2 * D)) cm_wgrad_t(wt_g, db, OPERAND(dpre[l], ta), OPERAND(h[l], ta), n, R, 2 * D, 2, dil[l]);
+                else
+#endif
+                    cm_wgrad(dw, db, OPERAND(dpre[l], ta), OPERAND(h[l], ta), n, R, 2 * D, 2, dil[l]);
+                if (l < L - 1) {
+#ifdef CM_AVX512
+                    if (wt_pays(R)) cm_wgrad_t(wt_r, db, OPERAND(dhn, ta), OPERAND(channels(z, l * D, D), ta), n, D, R, 1, 0);
+                    else
+#endif
+                        cm_wgrad(dw, db, OPERAND(dhn, ta), OPERAND(channels(z, l * D, D), ta), n, D, R, 1, 0);
+                }
                 LAP(P_W);
                 cm_forward(OPERAND(dhl, ta), at(dhn, 0, ta), OPERAND(dpre[l], ta), wgT + (long)l * R * 2 * 2 * D, zero, n, 2 * D, R, 2, -dil[l]);
                 LAP(P_IN);
@@ -224,7 +383,15 @@ int main(int argc, char **argv) {
         cm_wgrad_reduce(dw, part_o, (long)H * V);
         cm_wgrad_reduce(dw, part_h, (long)S * H);
         LAP(P_HEAD);
+#ifdef CM_AVX512
+        cm_wgrad_t_out(dw, wt_s, L * D, S, 1);
+        LAP(P_SKIPW);
+        cm_wgrad_t_out(dw, wt_g, R, 2 * D, 2);
+        cm_wgrad_t_out(dw, wt_r, D, R, 1);
+        LAP(P_W);
+#else
         cm_wgrad_reduce(dw, part_s, (long)L * D * S);
+#endif
         LAP(P_SKIPW);
         const double dt = now() - t0;
         if (dt < best) { best = dt; memcpy(bestpart, part, sizeof part); }
