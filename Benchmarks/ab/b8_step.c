@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "step_report.h"
 
 #define BB 8
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
@@ -496,9 +497,6 @@ int main(int argc, char **argv) {
     { float *ba = pack_bias(b, D), *bgg = pack_bias(b + D, D); memcpy(bg, ba, 64L * NVa); memcpy(bg + NVa * 16, bgg, 64L * NVa); }
     float *bR = pack_bias(b, R), *bS = pack_bias(b, S), *bH = pack_bias(b, H), *bV = pack_bias(b, V), *b0 = pack_bias(zero, 4096);
     double best = 1e9, loss = 0;
-    enum { P_FWD, P_HEAD, P_SKIPW, P_GB, P_W, P_IN, P_SOFT, P_N };
-    static const char *names[P_N] = { "forward", "head", "skip weight gradient", "gated backward products",
-                                      "layer weight gradients", "input gradients", "softmax" };
     double part[P_N], bestpart[P_N], fk[3], bestfk[3];
     for (int round = 0; round < rounds; round++) {
         const double t0 = now();
@@ -555,21 +553,8 @@ int main(int argc, char **argv) {
         const double dt = now() - t0;
         if (dt < best) { best = dt; memcpy(bestpart, part, sizeof part); memcpy(bestfk, fk, sizeof fk); }
     }
-    const double macs = (double)L * (2 * R * 2 * D) + (double)(L - 1) * D * R + (double)L * D * S + (double)S * H + (double)H * V;
-    double digest = 0;
-    for (long i = 0; i < ndw; i++) digest += dw[i] * (double)(i % 7 + 1);
-    for (long i = 0; i < 4096; i++) digest += db[i] * (double)(i % 5 + 1);
-    printf("blocks-of-8 step R%d D%d S%d H%d, %d layers, T%ld: best of %d steps %.2f ms, %.0f samples/s, %.1f GFLOP/s (loss %.3f, gradient digest %.6g)\n",
-           R, D, S, H, L, T, rounds, best * 1e3, T / best, 6 * macs * T / best / 1e9, loss / T, digest);
-    const double fl[P_N] = { L * (2.0 * R * 2 * D) + (L - 1.0) * D * R + (double)L * D * S, 3.0 * ((double)S * H + (double)H * V),
-                             (double)L * D * S, (L - 1.0) * R * D + (double)L * S * D, L * (2.0 * R * 2 * D) + (L - 1.0) * D * R,
-                             L * (2.0 * R * 2 * D), 0 };
+    step_report("blocks-of-8", R, D, S, H, V, L, T, rounds, best, loss, dw, ndw, db, 4096, bestpart);
     printf("  forward: gated %.2f ms %.1f GFLOP/s, residual %.2f ms %.1f, skip %.2f ms %.1f\n", bestfk[0] * 1e3, 2.0 * L * 4 * R * D * T / bestfk[0] / 1e9,
            bestfk[1] * 1e3, 2.0 * (L - 1) * R * D * T / bestfk[1] / 1e9, bestfk[2] * 1e3, 2.0 * L * D * S * T / bestfk[2] / 1e9);
-    for (int i = 0; i < P_N; i++) {
-        printf("  %-24s %6.2f ms  %5.1f %%", names[i], bestpart[i] * 1e3, 100 * bestpart[i] / best);
-        if (fl[i] > 0) printf("  %6.1f GFLOP/s", 2 * fl[i] * T / bestpart[i] / 1e9);
-        printf("\n");
-    }
     return 0;
 }

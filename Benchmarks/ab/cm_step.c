@@ -42,6 +42,7 @@
 // (Benchmarks/ab/cmstep.sh builds and runs it beside `pbtwave bench train`.)
 #include "channel_major.c"
 #include <string.h>
+#include "step_report.h"
 
 #ifdef CM_AVX512
 // A 16 × 16 block transposed in registers (r[i] lane j becomes r[j] lane i).
@@ -299,9 +300,6 @@ int main(int argc, char **argv) {
     // Seconds of each part in the best step: forward, head, skip weight gradient, gated backward
     // products, weight gradients, input gradients (ReLUs with the product they serve), and
     // the softmax with its gradient (apart from the head, as instep.py counts our step's).
-    enum { P_FWD, P_HEAD, P_SKIPW, P_GB, P_W, P_IN, P_SOFT, P_N };
-    static const char *names[P_N] = { "forward", "head", "skip weight gradient", "gated backward products",
-                                      "layer weight gradients", "input gradients", "softmax" };
     double part[P_N], bestpart[P_N];
     for (int round = 0; round < rounds; round++) {
         const double t0 = now();
@@ -396,23 +394,6 @@ int main(int argc, char **argv) {
         const double dt = now() - t0;
         if (dt < best) { best = dt; memcpy(bestpart, part, sizeof part); }
     }
-    const double macs = (double)L * (2 * R * 2 * D) + (double)(L - 1) * D * R + (double)L * D * S + (double)S * H + (double)H * V;
-    // A digest of the weight gradients (summed over the rounds, weighted by position), so that two
-    // layouts' backward passes can be compared: they must agree to rounding.
-    double digest = 0;
-    for (long i = 0; i < ndw; i++) digest += dw[i] * (double)(i % 7 + 1);
-    for (long i = 0; i < 4096; i++) digest += db[i] * (double)(i % 5 + 1);
-    printf("channel-major step R%d D%d S%d H%d, %d layers, T%ld: best of %d steps %.2f ms, %.0f samples/s, %.1f GFLOP/s (loss %.3f, gradient digest %.6g)\n",
-           R, D, S, H, L, T, rounds, best * 1e3, T / best, 6 * macs * T / best / 1e9, loss / T, digest);
-    // Each part's MACs a sample (forward: layers and skip; head: its three products twice over, forward and
-    // input gradient, plus its weight gradients; input gradients: the dilated convolutions').
-    const double fl[P_N] = { L * (2.0 * R * 2 * D) + (L - 1.0) * D * R + (double)L * D * S, 3.0 * ((double)S * H + (double)H * V),
-                             (double)L * D * S, (L - 1.0) * R * D + (double)L * S * D, L * (2.0 * R * 2 * D) + (L - 1.0) * D * R,
-                             L * (2.0 * R * 2 * D), 0 };
-    for (int i = 0; i < P_N; i++) {
-        printf("  %-24s %6.2f ms  %5.1f %%", names[i], bestpart[i] * 1e3, 100 * bestpart[i] / best);
-        if (fl[i] > 0) printf("  %6.1f GFLOP/s", 2 * fl[i] * T / bestpart[i] / 1e9);
-        printf("\n");
-    }
+    step_report("channel-major", R, D, S, H, V, L, T, rounds, best, loss, dw, ndw, db, 4096, bestpart);
     return 0;
 }
