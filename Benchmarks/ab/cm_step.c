@@ -66,8 +66,9 @@ static ALWAYS_INLINE void tr16(vec r[16]) {
 }
 // The weight gradient as our rows compute it: g transposed first, VL positions and VL channels at a time,
 // into rows of Gp floats (a position's Cout values, zeros to a whole vector), then dW(k, c, o-vector) +=
-// x(c, t − s_k) broadcast × the row's vectors, over every position with the sums in registers: no partial
-// sums to reduce. Tile: WTM inputs × up to WTN vectors of outputs.
+// x(c, t − s_k) broadcast × the row's vectors, the sums in registers: no partial sums to reduce. Tiles of up
+// to 24 sums (16 inputs × 1 vector of outputs, 12 × 2, 8 × 3, 6 × 4 = WTN), each over chunks of WTC
+// positions (the chunk's rows stay in L1), the sums kept in vectors between chunks and calls.
 #ifndef WTM
 #define WTM 16
 #endif
@@ -75,10 +76,11 @@ static ALWAYS_INLINE void tr16(vec r[16]) {
 #define WTN 4
 #endif
 #ifndef WTC
-#define WTC 64
+#define WTC 128
 #endif
 static float *gt_rows;
 static long gt_n;
+// acc_out[(c0 + i)·NVo + j0 + j] += Σ_{t in [ta, tb)} x(c0 + i, t − s) · gt[t][j0 + j], for MC inputs × NV vectors.
 static ALWAYS_INLINE void wt_tile(int MC, int NV, vec *acc_out, const float *gt, long Gp, const float *x, long ldx, long bsx,
                                   long ta, long tb, long s, int c0, int j0, int NVo) {
     vec acc[WTM][WTN];
