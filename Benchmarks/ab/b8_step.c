@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "step_report.h"
+#include "mock_step.h"
 
 #define BB 8
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
@@ -305,12 +305,6 @@ static void brelu_back(float *dy, const float *y, long n) {
         _mm512_store_ps(dy + i, _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_load_ps(y + i), _mm512_setzero_ps(), _CMP_GT_OQ), _mm512_load_ps(dy + i)));
 }
 
-// cm_step's arbitrary values, so that the two steps compute the same thing.
-static float *buf(long n) {
-    float *p = aligned_alloc(64, (n * 4 + 63) / 64 * 64);
-    for (long i = 0; i < n; i++) p[i] = (float)((i * 37) % 101) * 0.002f - 0.1f;
-    return p;
-}
 // A tensor of C channels over the window in blocks of bs floats, with pb blocks of zeros before and after.
 typedef struct { float *p; long bs; int C; } tensor;
 static tensor tnew(long nb, long pb, int C) {

@@ -42,7 +42,7 @@
 // (Benchmarks/ab/cmstep.sh builds and runs it beside `pbtwave bench train`.)
 #include "channel_major.c"
 #include <string.h>
-#include "step_report.h"
+#include "mock_step.h"
 
 #ifdef CM_AVX512
 // A 16 × 16 block transposed in registers (r[i] lane j becomes r[j] lane i).
@@ -126,20 +126,21 @@ static void cm_wgrad_t(vec *wacc, float *db, const float *g, long ldg, long bsg,
     const int NVo = (Cout + VL - 1) / VL;
     const long Gp = (long)NVo * VL + VL;  // a vector more: rows 4 KiB apart would share L1 sets
     if (T * Gp > gt_n) { free(gt_rows); gt_rows = aligned_alloc(64, sizeof(float) * T * Gp); gt_n = T * Gp; }
+    vec bsum[64];  // the bias sums, a vector of outputs each (Cout ≤ 1024)
+    for (int v = 0; v < NVo; v++) bsum[v] = vzero();
     for (long t0 = 0; t0 < T; t0 += VL) {
         const long og = t0 / BLK * bsg + t0 % BLK;
         for (int v = 0; v < NVo; v++) {
             vec r[16];
             UNROLL for (int i = 0; i < 16; i++) r[i] = v * VL + i < Cout ? vload(g + (v * VL + i) * ldg + og) : vzero();
             tr16(r);
-            vec sum = vzero();
-            UNROLL for (int i = 0; i < 16; i++) { vstore(gt_rows + (t0 + i) * Gp + v * VL, r[i]); sum = vadd(sum, r[i]); }
-            if (db) {
-                float a[VL];
-                vstore(a, sum);
-                for (int l = 0; l < VL && v * VL + l < Cout; l++) db[v * VL + l] += a[l];
-            }
+            UNROLL for (int i = 0; i < 16; i++) { vstore(gt_rows + (t0 + i) * Gp + v * VL, r[i]); bsum[v] = vadd(bsum[v], r[i]); }
         }
+    }
+    if (db) for (int v = 0; v < NVo; v++) {
+        float a[VL];
+        vstore(a, bsum[v]);
+        for (int l = 0; l < VL && v * VL + l < Cout; l++) db[v * VL + l] += a[l];
     }
     int sz[64];
     const int m = (NVo + WTN - 1) / WTN;
@@ -149,7 +150,7 @@ static void cm_wgrad_t(vec *wacc, float *db, const float *g, long ldg, long bsg,
         for (int k = 0; k < K; k++) {
             const long s = (long)(K - 1 - k) * d;
             for (int ci = 0, j0 = 0; ci < m; j0 += sz[ci++])
-                for (int c0 = 0, mm = sz[ci] == 1 ? 16 : sz[ci] == 2 ? 12 : sz[ci] == 3 ? 8 : 6; c0 < Cin; c0 += mm) {
+                for (int c0 = 0, mm = sz[ci] == 1 ? 16 : 24 / sz[ci]; c0 < Cin; c0 += mm) {
                     const int mc = Cin - c0 < mm ? Cin - c0 : mm;
                     wt_fns[mc][sz[ci]](wacc + (long)k * Cin * NVo, gt_rows, Gp, x, ldx, bsx, ta, tb, s, c0, j0, NVo);
                 }
@@ -180,13 +181,26 @@ static vec *wt_new(int Cin, int Cout, int K) {  // a zeroed buffer of sums for c
     return p;
 }
 #endif
-
-// zalloc's n floats, filled with arbitrary values.
-static float *buf(long n) {
-    float *p = zalloc(n);
-    for (long i = 0; i < n; i++) p[i] = (float)((i * 37) % 101) * 0.002f - 0.1f;
-    return p;
+// A layer's buffer of sums for cm_wgrad_t where that pays, else NULL (its partial sums, cm_wgrad).
+static vec *layer_sums(int Cin, int Cout, int K) {
+#ifdef CM_AVX512
+    if (wt_pays(Cout)) return wt_new(Cin, Cout, K);
+#endif
+    (void)Cin; (void)Cout; (void)K;
+    return NULL;
 }
+// A layer's weight gradient: into wt's vectors (cm_wgrad_t, written into dw at the step's end), or with
+// no wt each call's partial sums reduced into dw at once (kept per layer to the step's end, 5 MB of
+// vectors at compact, the layer weight gradients ran 0.90–0.95× as fast: HISTORY.md, fifth session).
+static void layer_wgrad(vec *wt, float *dw, float *db, const float *g, long ldg, long bsg, const float *x, long ldx, long bsx,
+                        long T, int Cin, int Cout, int K, long d) {
+#ifdef CM_AVX512
+    if (wt) { cm_wgrad_t(wt, db, g, ldg, bsg, x, ldx, bsx, T, Cin, Cout, K, d); return; }
+#endif
+    (void)wt;
+    cm_wgrad(dw, db, g, ldg, bsg, x, ldx, bsx, T, Cin, Cout, K, d);
+}
+
 
 // A tensor of C channels over the window: (c, t) at p + c·cs + (t / BLK)·bs + t % BLK
 // (channel_major.c's layouts: rows, cs = their length and bs = BLK; or blocked, cs = BLK, bs = C·BLK and a pad).
@@ -296,8 +310,9 @@ int main(int argc, char **argv) {
 #ifndef CM_AVX512
     vec *part_s = aligned_alloc(64, sizeof(vec) * L * D * S);
 #else
-    vec *wt_g = wt_new(R, 2 * D, 2), *wt_r = wt_new(D, R, 1), *wt_s = wt_new(L * D, S, 1);
+    vec *wt_s = wt_new(L * D, S, 1);
 #endif
+    vec *wt_g = layer_sums(R, 2 * D, 2), *wt_r = layer_sums(D, R, 1);
     double best = 1e9, loss = 0;
     // Seconds of each part in the best step: forward, head, skip weight gradient, gated backward
     // products, weight gradients, input gradients (ReLUs with the product they serve), and
@@ -359,21 +374,9 @@ int main(int argc, char **argv) {
                 cm_gb(OPERAND(dpre[l], ta), OPERAND(gate[l], ta), at(tds, 0, ta), tds.bs, l < L - 1 ? at(dhn, 0, ta) : 0, dhn.bs,
                       tds.cs, wsT + (long)l * D * S, S, wrT + (long)l * D * R, R, n, D);
                 LAP(P_GB);
-                // Each call's partial sums reduced into dw at once (kept per layer to the step's end, 5 MB
-                // of vectors at compact, the layer weight gradients ran 0.90–0.95× as fast: HISTORY.md,
-                // fifth session); every layer's into the same dw: the mock keeps no per-layer weights.
-#ifdef CM_AVX512
-                if (wt_pays(2 * D)) cm_wgrad_t(wt_g, db, OPERAND(dpre[l], ta), OPERAND(h[l], ta), n, R, 2 * D, 2, dil[l]);
-                else
-#endif
-                    cm_wgrad(dw, db, OPERAND(dpre[l], ta), OPERAND(h[l], ta), n, R, 2 * D, 2, dil[l]);
-                if (l < L - 1) {
-#ifdef CM_AVX512
-                    if (wt_pays(R)) cm_wgrad_t(wt_r, db, OPERAND(dhn, ta), OPERAND(channels(z, l * D, D), ta), n, D, R, 1, 0);
-                    else
-#endif
-                        cm_wgrad(dw, db, OPERAND(dhn, ta), OPERAND(channels(z, l * D, D), ta), n, D, R, 1, 0);
-                }
+                // Every layer's into the same dw (and wt_g, wt_r): the mock keeps no per-layer weights.
+                layer_wgrad(wt_g, dw, db, OPERAND(dpre[l], ta), OPERAND(h[l], ta), n, R, 2 * D, 2, dil[l]);
+                if (l < L - 1) layer_wgrad(wt_r, dw, db, OPERAND(dhn, ta), OPERAND(channels(z, l * D, D), ta), n, D, R, 1, 0);
                 LAP(P_W);
                 cm_forward(OPERAND(dhl, ta), at(dhn, 0, ta), OPERAND(dpre[l], ta), wgT + (long)l * R * 2 * 2 * D, zero, n, 2 * D, R, 2, -dil[l]);
                 LAP(P_IN);
@@ -386,8 +389,8 @@ int main(int argc, char **argv) {
 #ifdef CM_AVX512
         cm_wgrad_t_out(dw, wt_s, L * D, S, 1);
         LAP(P_SKIPW);
-        cm_wgrad_t_out(dw, wt_g, R, 2 * D, 2);
-        cm_wgrad_t_out(dw, wt_r, D, R, 1);
+        if (wt_g) cm_wgrad_t_out(dw, wt_g, R, 2 * D, 2);
+        if (wt_r) cm_wgrad_t_out(dw, wt_r, D, R, 1);
         LAP(P_W);
 #else
         cm_wgrad_reduce(dw, part_s, (long)L * D * S);

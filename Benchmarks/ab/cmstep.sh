@@ -15,7 +15,7 @@
 # 20`, the same step in blocks of 8 positions (two channels × 8 positions a
 # vector), and its breakdown. Needs clang.
 set -euo pipefail
-if [ $# -lt 3 ]; then sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
+if [ $# -lt 3 ]; then sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 bin=$1; rounds=$2; shift 2
 command -v clang > /dev/null || { echo "cmstep.sh: needs clang" >&2; exit 1; }
 here=$(cd "$(dirname "$0")" && pwd); src="$here/../../Sources/CKernels"
@@ -27,15 +27,16 @@ prototype_build "$src" "$here/cm_step.c" "$tmp/cm_step" -DCM_NO_MAIN
 echo "cmstep.sh: the channel-major step in $isa"
 b8=""
 if [ "$isa" = avx512 ]; then prototype_build "$src" "$here/b8_step.c" "$tmp/b8_step"; b8="$tmp/b8_step"; fi
+samples() { "$@" | sed -n '1s/.* ms, \([0-9]*\) samples.*/\1/p'; }  # a mock step's samples/s
 for R in "$@"; do
   S=$((2 * R))
   for ((r = 0; r < rounds; r++)); do
     ours=$("$bin" bench train --no-peak --rounds 1 --seconds 2 --R "$R" --S "$S" --H "$S" | sed -n 's/^ours:.*median \([0-9]*\) samples.*/\1/p')
-    cm=$("$tmp/cm_step" "$R" "$S" "$S" 8192 8 20 rows | sed -n '1s/.* ms, \([0-9]*\) samples.*/\1/p')
-    bk=$("$tmp/cm_step" "$R" "$S" "$S" 8192 8 20 blocked | sed -n '1s/.* ms, \([0-9]*\) samples.*/\1/p')
+    cm=$(samples "$tmp/cm_step" "$R" "$S" "$S" 8192 8 20 rows)
+    bk=$(samples "$tmp/cm_step" "$R" "$S" "$S" 8192 8 20 blocked)
     line="R$R/S$S/H$S: ours $ours, channel-major rows $cm, blocked $bk samples/s: $(awk -v a="$ours" -v c="$cm" -v b="$bk" 'BEGIN { printf "%.2f× and %.2f×", c / a, b / a }')"
     if [ -n "$b8" ]; then
-      e=$("$b8" "$R" "$S" "$S" 8192 8 20 | sed -n '1s/.* ms, \([0-9]*\) samples.*/\1/p')
+      e=$(samples "$b8" "$R" "$S" "$S" 8192 8 20)
       line="$line; blocks of 8 $e: $(awk -v a="$ours" -v b="$e" 'BEGIN { printf "%.2f×", b / a }')"
     fi
     echo "$line"

@@ -1,12 +1,22 @@
-// What both mock steps (cm_step.c, b8_step.c) print: the best step's samples/s and GFLOP/s by the
-// model's MAC count (as `pbtwave bench train --R R --S S --H H` counts them), the loss and a digest of
-// the weight gradients (summed over the rounds, weighted by position, so that two layouts' backward
-// passes can be compared: they must agree to rounding), then each part's time and GFLOP/s.
+// What both mock steps (cm_step.c, b8_step.c) share: their arbitrary weights and what they print.
 #include <stdio.h>
+#include <stdlib.h>
+
+// n floats on 64-byte lines, filled with arbitrary values (the same in both mocks, so that they compute
+// the same step).
+static float *buf(long n) {
+    float *p = aligned_alloc(64, (n * 4 + 63) / 64 * 64);
+    for (long i = 0; i < n; i++) p[i] = (float)((i * 37) % 101) * 0.002f - 0.1f;
+    return p;
+}
 
 // The parts of a step the mocks time.
 enum { P_FWD, P_HEAD, P_SKIPW, P_GB, P_W, P_IN, P_SOFT, P_N };
 
+// The best step's samples/s and GFLOP/s by the model's MAC count (as `pbtwave bench train --R R --S S
+// --H H` counts them), the loss and a digest of the weight gradients (summed over the rounds, weighted
+// by position, so that two layouts' backward passes can be compared: they must agree to rounding), then
+// each part's time and GFLOP/s.
 static void step_report(const char *layout, int R, int D, int S, int H, int V, int L, long T, int rounds, double best,
                         double loss, const float *dw, long ndw, const float *db, long ndb, const double *bestpart) {
     static const char *const names[P_N] = { "forward", "head", "skip weight gradient", "gated backward products",
