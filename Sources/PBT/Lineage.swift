@@ -2,16 +2,32 @@
 /// append-only log: nothing about a trial is ever deleted, only checkpoint
 /// files are).
 public enum Lineage {
-    /// The final population: finished trials that have not reproduced (not
-    /// been the initiator of a selection). At the end of a run in budget mode
-    /// that is exactly the final generation; in asynchronous mode, where
-    /// lineages run ahead of each other, it is each slot's latest trial
-    /// (the highest generation number alone may hold one straggling-ahead
-    /// lineage). During a run it is the part of the population waiting to
-    /// reproduce.
+    /// The final population: each slot's latest finished trial, i.e. the
+    /// finished trials whose place no finished successor has taken (the
+    /// child of a selection they initiated, or a refill of that child when
+    /// it failed). At the end of a run in budget mode that is exactly the
+    /// final generation; in asynchronous mode, where lineages run ahead of
+    /// each other, it is each slot's latest trial (the highest generation
+    /// number alone may hold one straggling-ahead lineage). A slot whose
+    /// child failed and was never replaced (the budget ran out on failures)
+    /// keeps its last finished trial. During a run it also holds trials
+    /// whose children are still running.
     public static func finalPopulation(_ trials: [TrialRecord], _ selections: [SelectionRecord]) -> [TrialRecord] {
-        let initiators = Set(selections.map(\.initiatorID))
-        return trials.filter { $0.status == .finished && !initiators.contains($0.id) }
+        let finished = Set(trials.filter { $0.status == .finished }.map(\.id))
+        // A failed trial's refill, which takes its place in the population.
+        let refills = Dictionary(trials.compactMap { t in t.refillOf.map { ($0, t.id) } }, uniquingKeysWith: max)
+        /// Whether `child`, or a refill of it (of a refill …), finished.
+        func filled(_ child: Int) -> Bool {
+            var id = child
+            for _ in 0 ... trials.count {
+                if finished.contains(id) { return true }
+                guard let next = refills[id] else { return false }
+                id = next
+            }
+            return false
+        }
+        let succeeded = Set(selections.filter { filled($0.childID) }.map(\.initiatorID))
+        return trials.filter { $0.status == .finished && !succeeded.contains($0.id) }
     }
 
     /// The lowest evaluation (then lowest id) among finished `trials`.

@@ -53,8 +53,28 @@ import Testing
         }
         #expect(Lineage.finalPopulation(trials, selections).map(\.id) == [5, 6])
         #expect(Lineage.bestOfFinalPopulation(trials, selections)?.id == 6)
-        // While everything finished has reproduced, the best finished trial.
+        // While the children run, their initiators hold the slots.
+        #expect(Lineage.finalPopulation(Array(trials.prefix(4)), selections).map(\.id) == [3, 4])
         #expect(Lineage.bestOfFinalPopulation(Array(trials.prefix(4)), selections)?.id == 3)
+    }
+
+    /// A child that failed with nothing in its place (the budget ran out on
+    /// failures) leaves its initiator in the final population; a finished
+    /// refill of the child takes the slot, as the child would have.
+    @Test func aFailedChildLeavesItsInitiatorInTheFinalPopulation() {
+        let selections = [3, 4].map {
+            SelectionRecord(id: $0, kind: .tournament, generation: 1, initiatorID: $0, opponentID: nil, winnerID: $0, loserID: nil, childID: $0 + 2)
+        }
+        var failedChild = trials
+        failedChild[4].status = .failed
+        failedChild[4].evaluation = nil
+        #expect(Lineage.finalPopulation(failedChild, selections).map(\.id) == [1, 2, 3, 6])
+        #expect(Lineage.bestOfFinalPopulation(failedChild, selections)?.id == 6)
+        var refilled = failedChild
+        refilled.append(finishedTrial(7, generation: 2, loss: 0.05, lr: 0.003, parent: 3))
+        refilled[6].refillOf = 5
+        #expect(Lineage.finalPopulation(refilled, selections).map(\.id) == [1, 2, 6, 7])
+        #expect(Lineage.bestOfFinalPopulation(refilled, selections)?.id == 7)
     }
 
     @Test func severalHyperparametersGiveSeveralColumns() throws {
