@@ -101,8 +101,9 @@ public final class ExecRunner: TrialRunner {
     }
 
     /// Kills every running program (SIGTERM, SIGKILL after `killGrace`;
-    /// `immediately`: SIGKILL now) and fails its trial with `reason`; every
-    /// later trial fails at once.
+    /// `immediately`: SIGKILL now) and fails its trial with
+    /// `.stopped(reason)`; every later trial fails so at once. (`PBTDriver`
+    /// records no such failure: the trial runs again on resume.)
     public func stop(_ reason: String, immediately: Bool = false) {
         let pids = state.withLock { s -> [(pid_t, UInt64)] in
             if s.stopReason == nil { s.stopReason = reason }

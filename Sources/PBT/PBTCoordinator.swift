@@ -36,6 +36,15 @@ public struct RunConfiguration: Sendable, Hashable, Codable {
     public func differences(from other: RunConfiguration) -> [SettingDifference] {
         var out = settings.differences(from: other.settings)
         if model != other.model { out.append(SettingDifference(field: "model", stored: model, given: other.model)) }
+        // A training program's run was learned by its program: resuming it
+        // with another would train on and export a recipe that names the
+        // first. (`pbtwave worker` may run it from another path: it opens
+        // the stored configuration and compares nothing.)
+        if model == other.model, let mine = try? recipe?.decoded(as: ExecRecipe.self),
+           let theirs = try? other.recipe?.decoded(as: ExecRecipe.self), mine.command != theirs.command {
+            out.append(SettingDifference(field: "program", stored: compactJSON([mine.command.program] + mine.command.arguments),
+                                         given: compactJSON([theirs.command.program] + theirs.command.arguments)))
+        }
         for key in Set(modelOptions.keys).union(other.modelOptions.keys).sorted() where modelOptions[key] != other.modelOptions[key] {
             out.append(SettingDifference(field: "model.\(key)", stored: modelOptions[key] ?? "(none)", given: other.modelOptions[key] ?? "(none)"))
         }

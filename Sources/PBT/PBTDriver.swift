@@ -66,18 +66,32 @@ extension PBTRunResult {
     /// or the run is done with failed trials that nothing replaced (the
     /// budget ran out on failures). Lists the failures' reasons, most
     /// frequent first.
+    /// A failure's kind, for counting: its first line without the trial's
+    /// number (`runner error: trial 4: the program exited with code 7` →
+    /// `runner error: the program exited with code 7`), at most 200 characters.
+    static func reasonKey(_ failure: String) -> String {
+        var line = Substring(failure.split(separator: "\n", maxSplits: 1).first ?? "")
+        if let match = line.firstMatch(of: #/trial \d+: /#) { line.removeSubrange(match.range) }
+        return line.count > 200 ? String(line.prefix(199)) + "…" : String(line)
+    }
+
     public var failureSummary: String? {
         let failed = trials.filter { $0.status == .failed }
         let replaced = Set(trials.compactMap(\.refillOf))
         let unreplaced = failed.filter { !replaced.contains($0.id) }
         let noneFinished = !trials.contains { $0.status == .finished }
         guard noneFinished ? !failed.isEmpty : done && !unreplaced.isEmpty else { return nil }
-        let reasons = Dictionary(grouping: failed) { String(($0.failure ?? "unknown").prefix(160)) }
-            .map { (reason: $0.key, count: $0.value.count) }
-            .sorted { ($1.count, $0.reason) < ($0.count, $1.reason) }
+        let reasons = Dictionary(grouping: failed) { Self.reasonKey($0.failure ?? "unknown") }
+            .map { (reason: $0.key, ids: $0.value.map(\.id).sorted()) }
+            .sorted { ($1.ids.count, $0.reason) < ($0.ids.count, $1.reason) }
         let retired = trials.filter(\.isRetired).map(\.id)
-        return (noneFinished ? "every trial failed (\(failed.count))" : "the run ended on failures: \(unreplaced.count) failed trial(s) were never replaced")
-            + "; reasons:\n" + reasons.prefix(5).map { "  \($0.count)× \($0.reason)" }.joined(separator: "\n")
+        func listed(_ ids: [Int]) -> String {
+            ids.prefix(8).map { "#\($0)" }.joined(separator: ", ") + (ids.count > 8 ? ", …" : "")
+        }
+        return (noneFinished ? "every trial failed (\(failed.count))"
+                : "the run ended on failures: \(unreplaced.count) failed trial(s) were never replaced (\(listed(unreplaced.map(\.id))))")
+            + "; the reasons of all \(failed.count) failure(s) (each trial's log: `pbtwave lineage RUN_DIR --trial N`):\n"
+            + reasons.prefix(5).map { "  \($0.ids.count)× \($0.reason) (\(listed($0.ids)))" }.joined(separator: "\n")
             + (reasons.count > 5 ? "\n  … and \(reasons.count - 5) other reason(s)" : "")
             + (retired.isEmpty ? "" : "\nretired parents (checkpoint unreadable): \(retired.map { "#\($0)" }.joined(separator: ", "))")
     }
@@ -252,6 +266,14 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                 if case .failure(let error) = result, TrialRunnerError.isOutOfSpace(error) {
                     CheckpointDirectory.removeItem(atPath: claimed.output.path)
                     throw PBTRunError.outOfSpace(trial: claimed.spec.id, error: "\(error)")
+                }
+                // Nor is a program killed because the run is stopping: the
+                // trial stays running, so a resume (or, with a shared
+                // store, another worker once its lease expires) runs it again.
+                if case .failure(let error) = result, TrialRunnerError.isStop(error) {
+                    CheckpointDirectory.removeItem(atPath: claimed.output.path)
+                    shared.withLock { $0.held[claimed.spec.id] = nil }
+                    return (nil, true)
                 }
                 if coordinator.settings.deterministic {
                     while true {

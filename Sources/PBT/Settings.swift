@@ -1,3 +1,4 @@
+import Foundation
 import SeededRNG
 
 /// How much compute a run may spend.
@@ -148,7 +149,11 @@ public struct PBTSettings: Sendable, Hashable, Codable {
         check("workers", workers, other.workers)
         check("trialSteps", trialSteps, other.trialSteps)
         check("budget", budget, other.budget)
-        check("searchSpace", searchSpace, other.searchSpace)
+        if searchSpace != other.searchSpace {
+            // In `--space` form, not as Swift prints the value.
+            out.append(SettingDifference(field: "searchSpace", stored: compactJSON(searchSpace.specification),
+                                         given: compactJSON(other.searchSpace.specification)))
+        }
         check("selection", selection, other.selection)
         check("opponentGenerations", opponentGenerations, other.opponentGenerations)
         check("resampleProbability", mutation.resampleProbability, other.mutation.resampleProbability)
@@ -193,4 +198,11 @@ public struct SettingDifference: Sendable, Hashable, CustomStringConvertible {
     public var stored: String
     public var given: String
     public var description: String { "\(field): run has \(stored), command has \(given)" }
+}
+
+/// `value` as one line of JSON with sorted keys, for messages.
+func compactJSON<T: Encodable>(_ value: T) -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
 }

@@ -78,6 +78,14 @@ public enum TrialRunnerError: Error, Hashable, CustomStringConvertible {
         if case .outOfSpace? = error as? TrialRunnerError { return true }
         return (error as? AtomicFileError)?.isOutOfSpace == true
     }
+
+    /// Whether `error` is a trial's program killed because the run is
+    /// stopping (`ExecRunner.stop`, on SIGINT, SIGTERM or SIGHUP): no fault
+    /// of the trial, so it is not recorded and runs again on resume.
+    public static func isStop(_ error: any Error) -> Bool {
+        if case .stopped? = (error as? ExecTrialFailure)?.reason { return true }
+        return false
+    }
 }
 
 /// What a trial achieved.

@@ -14,7 +14,7 @@ struct ExecOptions: ParsableArguments {
         """)
     var exec = false
 
-    @Option(help: "Fail a trial whose program runs longer than this many seconds: its process group gets SIGTERM, then SIGKILL 10 s later (default: no limit).")
+    @Option(parsing: .unconditional, help: "Fail a trial whose program runs longer than this many seconds: its process group gets SIGTERM, then SIGKILL 10 s later (default: no limit).")
     var trialTimeout: Double?
 
     @Argument(parsing: .postTerminator, help: ArgumentHelp("The training program and its arguments, after `--`.", valueName: "program"))
@@ -36,7 +36,14 @@ struct ExecOptions: ParsableArguments {
 
     /// The runner of `command`; every failed trial is shown with `show`.
     static func runner(_ command: ExecCommand, timeout: Duration?, show: @escaping @Sendable (String) -> Void) throws -> ExecRunner {
-        try ExecRunner(command: command, trialTimeout: timeout, onFailure: { show("pbt: \($0)") })
+        try ExecRunner(command: command, trialTimeout: timeout, onFailure: { failure in
+            // A stop is no failure: the driver leaves the trial to run again.
+            if case .stopped = failure.reason {
+                show("pbt: trial \(failure.trialID) stopped; it runs again when the run is resumed")
+            } else {
+                show("pbt: \(failure)")
+            }
+        })
     }
 
     /// For `pbtwave worker`: the runner of a stored exec run, with the
@@ -54,8 +61,8 @@ struct ExecOptions: ParsableArguments {
 /// stop it cleanly instead of killing pbtwave (which would leave the
 /// programs running in their own process groups): the first signal asks
 /// the driver to stop and the runner to kill the programs (SIGTERM, then
-/// SIGKILL after the grace period; their trials fail as stopped), a second
-/// one kills them at once.
+/// SIGKILL after the grace period; their trials are not recorded and run
+/// again on resume), a second one kills them at once.
 final class StopOnSignals: Sendable {
     static let signals = [SIGINT, SIGTERM, SIGHUP]
     /// Set once in `init`; dispatch sources are safe to use from any thread.

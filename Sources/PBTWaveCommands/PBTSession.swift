@@ -56,8 +56,12 @@ enum PBTSession {
     static func printSummary(_ result: PBTRunResult, coordinator: PBTCoordinator, exportTo directory: URL?) throws {
         let settings = coordinator.settings
         let failed = result.trials.filter { $0.status == .failed }.count
-        print("pbt: \(result.done ? "run complete" : "run stopped"): \(result.trials.count)/\(settings.trialBudget) trials"
-              + (failed > 0 ? " (\(failed) failed)" : "") + ", \(result.completedThisSession) in this session")
+        let ran = result.trials.filter(\.status.isTerminal).count
+        // Created trials that have not run yet (queued, or interrupted) are not done.
+        let waiting = result.trials.count - ran
+        print("pbt: \(result.done ? "run complete" : "run stopped"): \(ran)/\(settings.trialBudget) trials"
+              + (failed > 0 ? " (\(failed) failed)" : "") + ", \(result.completedThisSession) in this session"
+              + (waiting > 0 ? "; \(waiting) created and waiting to run (run the same command again to go on)" : ""))
         guard let best = result.best else {
             print("pbt: no trial finished; nothing to export")
             return

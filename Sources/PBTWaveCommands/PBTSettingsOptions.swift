@@ -25,19 +25,19 @@ public enum SelectionName: String, ExpressibleByArgument, CaseIterable, Sendable
 /// The flags that decide a PBT run's decisions (`PBTSettings`): stored with
 /// the run, and compared when it is resumed.
 struct PBTSettingsOptions: ParsableArguments {
-    @Option(help: "Worker threads W: the PBT's concurrency, W trials at once across every machine of the run.")
+    @Option(parsing: .unconditional, help: "Worker threads W: the PBT's concurrency, W trials at once across every machine of the run.")
     var workers: Int = 5
 
-    @Option(help: "Population P (default: the number of workers). P > W is budget mode: a generation is complete when P of its trials have finished.")
+    @Option(parsing: .unconditional, help: "Population P (default: the number of workers). P > W is budget mode: a generation is complete when P of its trials have finished.")
     var population: Int?
 
-    @Option(help: "Training steps per trial.")
+    @Option(parsing: .unconditional, help: "Training steps per trial.")
     var trialSteps: Int = 100
 
-    @Option(help: "Budget: training steps summed over all trials (the compute clock).")
+    @Option(parsing: .unconditional, help: "Budget: training steps summed over all trials (the compute clock).")
     var totalSteps: Int?
 
-    @Option(help: "Budget: generations of P trials (default 10 when --total-steps is not given).")
+    @Option(parsing: .unconditional, help: "Budget: generations of P trials (default 10 when --total-steps is not given).")
     var generations: Int?
 
     @Option(help: ArgumentHelp("""
@@ -47,16 +47,16 @@ struct PBTSettingsOptions: ParsableArguments {
         """, valueName: "file.json"))
     var space: String?
 
-    @Option(help: "Lower bound of the log-uniform learning-rate prior (default 1e-4; shorthand for a --space of lr alone).")
+    @Option(parsing: .unconditional, help: "Lower bound of the log-uniform learning-rate prior (default 1e-4; shorthand for a --space of lr alone).")
     var lrMin: Double?
 
-    @Option(help: "Upper bound of the log-uniform learning-rate prior (default 3e-2).")
+    @Option(parsing: .unconditional, help: "Upper bound of the log-uniform learning-rate prior (default 3e-2).")
     var lrMax: Double?
 
-    @Option(help: "Lower bound explore may move the learning rate to (default: --lr-min); at most --lr-min.")
+    @Option(parsing: .unconditional, help: "Lower bound explore may move the learning rate to (default: --lr-min); at most --lr-min.")
     var lrMutateMin: Double?
 
-    @Option(help: "Upper bound explore may move the learning rate to (default: --lr-max); at least --lr-max.")
+    @Option(parsing: .unconditional, help: "Upper bound explore may move the learning rate to (default: --lr-max); at least --lr-max.")
     var lrMutateMax: Double?
 
     @Option(help: "Explore: perturb (multiply by 0.8 or 1.2, or resample from the prior: the paper's PBT) or pb2 (PB2's GP bandit over log-LR).")
@@ -65,16 +65,16 @@ struct PBTSettingsOptions: ParsableArguments {
     @Option(help: "Selection: tournament (Li et al.), truncation (Jaderberg et al.), or independent (no exploit: random search; with --lr-min = --lr-max, a fixed learning rate).")
     var selection: SelectionName = .tournament
 
-    @Option(help: "Truncation selection: the bottom fraction copies the top fraction; in (0, 0.5] (default 0.25).")
+    @Option(parsing: .unconditional, help: "Truncation selection: the bottom fraction copies the top fraction; in (0, 0.5] (default 0.25).")
     var truncationFraction: Double?
 
-    @Option(help: "Opponents come from the initiator's generation (1) or its and the previous one (2).")
+    @Option(parsing: .unconditional, help: "Opponents come from the initiator's generation (1) or its and the previous one (2).")
     var opponentGenerations: Int = 2
 
-    @Option(help: "Probability that explore resamples a value from the prior instead of multiplying it by 0.8 or 1.2.")
+    @Option(parsing: .unconditional, help: "Probability that explore resamples a value from the prior instead of multiplying it by 0.8 or 1.2.")
     var resampleProbability: Double = 0.25
 
-    @Option(help: "Seed of the run (controller and every trial's seed).")
+    @Option(parsing: .unconditional, help: "Seed of the run (controller and every trial's seed).")
     var seed: UInt64 = 0
 
     @Flag(help: "Apply results in trial-id order, so lineage, hyperparameters and losses depend only on the seed and the worker count.")
@@ -135,6 +135,7 @@ struct PBTSettingsOptions: ParsableArguments {
             "selection": "--selection/--truncation-fraction", "truncationFraction": "--truncation-fraction",
             "opponentGenerations": "--opponent-generations", "resampleProbability": "--resample-probability",
             "perturbationFactors": "perturbation factors", "seed": "--seed", "deterministic": "--deterministic", "model": "--model",
+            "program": "the program after --",
         ]
         return flags[field] ?? (field.hasPrefix("model.") ? "--" + field.dropFirst(6) : field)
     }

@@ -65,6 +65,10 @@ import Testing
 
     @Test(arguments: [
         (["--workers", "0"], "--workers: workers must be at least 1"),
+        (["--workers", "-1"], "--workers: workers must be at least 1 (got -1)"),
+        (["--generations", "-2"], "--generations: generations must be at least 1 (got -2)"),
+        (["--trial-steps", "-5"], "--trial-steps: trial steps must be at least 1 (got -5)"),
+        (["--trial-timeout", "-1", "--", "python3", "x.py"], "--trial-timeout must be a positive number of seconds (got -1.0)"),
         (["--workers", "5", "--population", "3"], "--population: population (3) must be at least the number of workers (5)"),
         (["--population", "3", "--local-workers", "2"], "(W is --workers, default 5; --local-workers is this machine's share)"),
         (["--trial-steps", "0"], "--trial-steps"),

@@ -33,8 +33,9 @@ import Testing
     }
 
     /// SIGINT stops the run cleanly: the running programs (and the children
-    /// they started) are killed, their trials fail as stopped, the summary
-    /// is printed, and the exit status is 128 + SIGINT.
+    /// they started) are killed, their trials are not failed but run again
+    /// when the run resumes, the summary is printed, and the exit status is
+    /// 128 + SIGINT. The resumed run ends as an uninterrupted one does.
     @Test(.timeLimit(.minutes(2))) func sigintStopsTheRunAndKillsThePrograms() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
@@ -42,7 +43,7 @@ import Testing
         let toy = try ExecToy.command()
         let process = Process()
         process.executableURL = try pbtwaveExecutable()
-        process.arguments = ["pbt", "--run-dir", runDir] + (try Self.flags(dir)) + ["--", toy.program] + toy.arguments
+        process.arguments = ["pbt", "--run-dir", runDir] + (try Self.flags(dir)) + ["--deterministic", "--", toy.program] + toy.arguments
         process.environment = ExecToy.environment(["TOY_FAIL": "sleep"])
         let out = Pipe()
         let err = Pipe()
@@ -78,19 +79,51 @@ import Testing
         #expect(process.terminationStatus == 128 + SIGINT, "\(stdout)\n\(stderr)")
         #expect(stdout.contains("run stopped"), "\(stdout)")
         #expect(stderr.contains("pbt: SIGINT: stopping"), "\(stderr)")
-        #expect(stderr.contains("the worker was stopped (pbtwave got SIGINT)"), "\(stderr)")
+        #expect(stderr.contains("stopped; it runs again when the run is resumed"), "\(stderr)")
+        #expect(stdout.contains("created and waiting to run"), "the stopped trials are not counted as run: \(stdout)")
         #expect(pids.count == 6)
         #expect(eventually(within: 5) { pids.allSatisfy(processIsGone) }, "every program and its child is gone: \(pids)")
         let store = try SQLiteTrialStore(path: runDir + "/" + RunDirectory.storeFileName)
         let trials = try store.trials(runID: try #require(try store.run(named: RunDirectory.runName)).id)
-        let stopped = trials.filter { $0.failure?.contains("the worker was stopped") == true }
-        #expect(stopped.count == 3, "\(trials.map { ($0.id, $0.status, $0.failure ?? "") })")
-        // `lineage` shows a failure's first line in the tree, and all of it for the trial asked for.
-        let tree = try runPBTWave(["lineage", runDir, "--tree"])
-        #expect(tree.stdout.split(separator: "\n").count == trials.count, "\(tree.stdout)")
-        let one = try runPBTWave(["lineage", runDir, "--trial", "\(try #require(stopped.first).id)"])
-        #expect(one.stdout.contains("FAILED (runner error: trial") && one.stdout.contains("| toy_quadratic: failing on purpose (TOY_FAIL=sleep)"),
-                "\(one.stdout)")
+        #expect(!trials.contains { $0.status == .failed }, "a stop fails nothing: \(trials.map { ($0.id, $0.status, $0.failure ?? "") })")
+        #expect(trials.filter { $0.status == .running }.count == 3, "\(trials.map { ($0.id, $0.status) })")
+
+        // Resumed (without the sleep), the run ends as one never stopped.
+        let program = (try Self.flags(dir)) + ["--deterministic", "--", toy.program] + toy.arguments
+        let resumed = try runPBTWave(["pbt", "--run-dir", runDir] + program)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stdout.contains("run complete: 12/12 trials, "), "\(resumed.stdout)")
+        let after = try store.trials(runID: try #require(try store.run(named: RunDirectory.runName)).id)
+        #expect(after.count == 12 && after.allSatisfy { $0.status == .finished }, "\(after.map { ($0.id, $0.status) })")
+        #expect(after.filter { $0.attempt == 2 }.count == 3, "the three stopped trials ran again")
+        let plainDir = dir.url.appendingPathComponent("plain").path
+        #expect(try runPBTWave(["pbt", "--run-dir", plainDir] + program).status == 0)
+        let plainStore = try SQLiteTrialStore(path: plainDir + "/" + RunDirectory.storeFileName)
+        let plain = try plainStore.trials(runID: try #require(try plainStore.run(named: RunDirectory.runName)).id)
+        #expect(after.map { [$0.id, $0.parentID ?? 0] } == plain.map { [$0.id, $0.parentID ?? 0] })
+        #expect(after.map(\.evaluation) == plain.map(\.evaluation), "deterministic: the same losses as a run never stopped")
+    }
+
+    /// Resuming a program's run with another program, or another space, is
+    /// refused, naming both in the form they were given (the winner's
+    /// recipe would otherwise name a program that did not train it).
+    @Test func resumingWithAnotherProgramOrSpaceIsRefused() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let toy = try ExecToy.command()
+        let flags = try Self.flags(dir, generations: 1)
+        #expect(try runPBTWave(["pbt", "--run-dir", runDir] + flags + ["--", toy.program] + toy.arguments).status == 0)
+        let other = try runPBTWave(["pbt", "--run-dir", runDir] + flags + ["--", "sh", "-c", "exit 0"])
+        #expect(other.status == 1)
+        #expect(other.stderr.contains(#"the program after --: the run has [""# + toy.program), "\(other.stderr)")
+        #expect(other.stderr.contains(#"this command has ["sh","-c","exit 0"]"#), "\(other.stderr)")
+        let space = dir.url.appendingPathComponent("other.json").path
+        try Data(#"{"lr": {"log_uniform": [0.001, 0.1]}}"#.utf8).write(to: URL(fileURLWithPath: space))
+        let moved = try runPBTWave(["pbt", "--run-dir", runDir, "--space", space] + flags.dropFirst(2) + ["--", toy.program] + toy.arguments)
+        #expect(moved.status == 1)
+        #expect(moved.stderr.contains("--space or --lr-min/--lr-max: the run has {"), "\(moved.stderr)")
+        #expect(!moved.stderr.contains("SearchSpace("), "no Swift internals: \(moved.stderr)")
     }
 
     /// A worker runs the stored program, or the one given after `--` (the

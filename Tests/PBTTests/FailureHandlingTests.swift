@@ -194,6 +194,17 @@ import PBTExamples
         #expect(ended.contains("1 failed trial(s) were never replaced") && ended.contains("1× runner error: boom"), "\(ended)")
         let all = try #require(result([failed, refilled], done: false).failureSummary)
         #expect(all.contains("every trial failed (2)") && all.contains("diverged"), "\(all)")
+        // Failures of one kind count together, whatever their trial: the
+        // first line without the trial's number, and the trials named.
+        let exits = [5, 6].map { id in
+            var t = finishedTrial(id, generation: 1, loss: nil)
+            t.failure = "runner error: trial \(id): the program exited with code 7; last lines of its log.txt:\n  | trial \(id) at /a/long/path"
+            return t
+        }
+        let grouped = try #require(result([finished] + exits).failureSummary)
+        #expect(grouped.contains("2 failed trial(s) were never replaced (#5, #6)"), "\(grouped)")
+        #expect(grouped.contains("2× runner error: the program exited with code 7; last lines of its log.txt: (#5, #6)"), "\(grouped)")
+        #expect(!grouped.contains("/a/long/path"), "the log tail is shown when a trial fails, not in the summary: \(grouped)")
     }
 
     /// The command: a run whose trials diverge until the budget is gone
