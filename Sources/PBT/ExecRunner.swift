@@ -133,7 +133,7 @@ public final class ExecRunner: TrialRunner {
                                                environment: inheritedEnvironment + Self.contract(trial, parent: parent, directory: directory),
                                                log: log)
         } catch {
-            throw .cannotStart(executable, error.message)
+            throw .cannotStart(executable, Self.startFailure(executable, error))
         }
         let (serial, stopReason) = state.withLock { s -> (UInt64, String?) in
             s.serial += 1
@@ -231,6 +231,18 @@ public final class ExecRunner: TrialRunner {
         }
     }
 
+    /// Why `executable` could not start, in the user's terms: the kernel
+    /// says ENOENT both for a missing file and for a script whose `#!`
+    /// interpreter is missing.
+    static func startFailure(_ executable: String, _ error: SpawnError) -> String {
+        guard error.code == ENOENT, let handle = FileHandle(forReadingAtPath: executable) else { return error.message }
+        defer { try? handle.close() }
+        let head = String(decoding: (try? handle.read(upToCount: 256)) ?? Data(), as: UTF8.self)
+        guard head.hasPrefix("#!"), let line = head.dropFirst(2).split(separator: "\n", maxSplits: 1).first,
+              let interpreter = line.split(separator: " ").first, access(String(interpreter), X_OK) != 0 else { return error.message }
+        return "its #! line names the interpreter \(interpreter), which does not exist or cannot be run"
+    }
+
     /// What the program reported, checked.
     static func readResult(_ path: String, steps: Int) throws(ExecTrialFailure.Reason) -> TrialOutcome {
         var info = stat()
@@ -255,6 +267,8 @@ public final class ExecRunner: TrialRunner {
     private static func describe(_ error: DecodingError) -> String {
         switch error {
         case .keyNotFound(let key, _): return "it has no \"\(key.stringValue)\"; write {\"objective\": <number>}"
+        case .typeMismatch(_, let context) where context.codingPath.isEmpty:
+            return "it is not a JSON object; write {\"objective\": <number>}"
         case .typeMismatch(_, let context), .valueNotFound(_, let context):
             let field = context.codingPath.map(\.stringValue).joined(separator: ".")
             return "\"\(field)\" is not \(field == "objective" ? "a number" : field == "steps" ? "an integer" : "valid"): \(context.debugDescription)"

@@ -48,6 +48,12 @@ struct RunnerOptions: ParsableArguments {
         if exec.isExec, model != .exec {
             throw ValidationError("a training program (--exec, or a program after --) is the model itself; drop --model \(model.rawValue)")
         }
+        // WaveNet's options would be silently ignored by any other model.
+        let wavenetFlags = wavenet.given + (corpus.corpus != nil ? ["--corpus"] : [])
+        if model != .wavenet, !wavenetFlags.isEmpty {
+            throw ValidationError("\(wavenetFlags.joined(separator: ", ")) \(wavenetFlags.count == 1 ? "applies" : "apply") only to --model wavenet, "
+                                  + "not to \(model == .exec ? "a training program" : "--model \(model.rawValue)"): drop \(wavenetFlags.count == 1 ? "it" : "them")")
+        }
         if model == .exec, exec.command.isEmpty {
             throw ValidationError("--exec needs the training program after `--`, e.g. `pbtwave pbt --run-dir runs/mine --exec -- python3 train.py`")
         }

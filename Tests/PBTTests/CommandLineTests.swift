@@ -88,6 +88,8 @@ import Testing
         (["--model", "exec"], "--exec needs the training program after `--`"),
         (["--model", "toy", "--", "python3", "x.py"], "is the model itself; drop --model toy"),
         (["--model", "toy", "--trial-timeout", "5"], "--trial-timeout applies only to a training program"),
+        (["--preset", "tiny", "--", "python3", "x.py"], "--preset applies only to --model wavenet, not to a training program: drop it"),
+        (["--model", "toy", "--batch", "2", "--corpus", "c"], "--batch, --corpus apply only to --model wavenet, not to --model toy: drop them"),
         (["--trial-timeout", "0", "--", "python3", "x.py"], "--trial-timeout must be a positive number of seconds"),
         (["--space", "s.json", "--lr-min", "1e-3", "--", "python3", "x.py"], "give --space or --lr-min/--lr-max, not both"),
         (["--space", "/nonexistent/s.json", "--", "python3", "x.py"], "--space /nonexistent/s.json: cannot read the search space file"),

@@ -122,7 +122,8 @@ import Testing
             (#"{"loss": 1}"#, #"it has no "objective""#),
             (#"{"objective": "low"}"#, #""objective" is not a number"#),
             (#"{"objective": 1, "steps": 4}"#, #"reported "steps": 4, but PBT_STEPS was 5"#),
-            (#"[1, 2]"#, "is invalid"),
+            (#"[1, 2]"#, #"it is not a JSON object; write {"objective": <number>}"#),
+            ("3.5", #"it is not a JSON object; write {"objective": <number>}"#),
             (#"{"objective": Infinity}"#, "non-finite objective (inf)"),
         ] {
             let runner = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", #"printf '%s' "$0" > "$PBT_TRIAL_DIR/result.json""#, json]))
@@ -184,6 +185,13 @@ import Testing
         try "print(1)\n".write(toFile: script, atomically: true, encoding: .utf8)
         let error = #expect(throws: ExecRunnerError.self) { try ExecRunner(command: ExecCommand(program: script)) }
         #expect(error?.description.contains("chmod +x") == true && error?.description.contains("python3 \(script)") == true)
+        // A script whose #! interpreter is missing: the kernel says ENOENT, as for a missing file.
+        let orphan = dir.url.appendingPathComponent("orphan.py").path
+        try "#!/usr/bin/no-such-interpreter-\(getpid()) -u\nprint(1)\n".write(toFile: orphan, atomically: true, encoding: .utf8)
+        chmod(orphan, 0o755)
+        let cannot = Self.failure(try ExecRunner(command: ExecCommand(program: orphan)), output: Self.output(dir, "orphan"))
+        #expect(cannot?.description.contains("cannot start \(orphan): its #! line names the interpreter /usr/bin/no-such-interpreter-\(getpid())") == true,
+                "\(cannot?.description ?? "")")
         #expect(throws: ExecRunnerError.noProgram) { try ExecRunner(command: ExecCommand(program: "")) }
         #expect(throws: ExecRunnerError.invalidTimeout) { try ExecRunner(command: ExecCommand(program: "sh"), trialTimeout: .zero) }
     }
