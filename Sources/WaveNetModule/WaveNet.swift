@@ -122,11 +122,19 @@ public final class WaveNet {
         initialize(rng: &rng)
     }
 
-    /// A one-line warning when `precision` is bf16 and this CPU has no bf16
-    /// dot product (AVX512_BF16): the products then run the portable
-    /// emulation (the same results), several times slower than fp32.
+    /// A one-line warning when `precision` is bf16 and the kernels have no
+    /// faster bf16 dot product than fp32's: no AVX512_BF16 (the products
+    /// then run the emulation, the same results, several times slower than
+    /// fp32), or AVX-512 kernels whose start-up probe found two FMAs faster
+    /// than `vdpbf16ps` (as on Intel's Sapphire Rapids).
     public var precisionWarning: String? {
-        guard precision == .bf16, !kernels.nativeBF16, !Kernels.bf16DotAvailable else { return nil }
+        guard precision == .bf16, !kernels.nativeBF16 else { return nil }
+        if kernels.variant == .avx512, Kernels.bf16DotAvailable {
+            // The start-up probe (or PBTWAVE_BF16_DOT=fma) chose two FMAs:
+            // bf16 then only adds its roundings to fp32's work.
+            return "note: on this CPU two FMAs \(Kernels.bf16DotForced ? "were chosen (PBTWAVE_BF16_DOT=fma)" : "beat vdpbf16ps (measured at start)"); "
+                + "bf16 computes its products with them, which gives the same results but is slower than fp32"
+        }
         return "warning: the \(kernels.instructionSet) kernels have no bf16 dot product (AVX512_BF16); bf16 runs their emulation, "
             + "which gives the same results but is slower than fp32"
     }

@@ -111,6 +111,23 @@ import WaveNetModule
 
     /// bf16 training really rounds: its losses are not fp32's. (Its resume
     /// is bit-identical: `CheckpointTests.resumeIsBitIdentical`.)
+    /// bf16 warns exactly where its products have no faster dot product
+    /// than fp32's (every variant without `vdpbf16ps` chosen), naming why;
+    /// fp32 never warns.
+    @Test(arguments: Kernels.supported.filter { $0 != .blas })
+    func bf16WarnsWhereItCannotBeFaster(_ variant: KernelVariant) throws {
+        let model = try WaveNet(config: .tiny, seed: 1)
+        model.kernels = try Kernels(variant)
+        #expect(model.precisionWarning == nil)
+        model.precision = .bf16
+        let warning = model.precisionWarning
+        #expect((warning == nil) == model.kernels.nativeBF16, "\(variant): \(warning ?? "no warning")")
+        if let warning {
+            #expect(warning.contains("slower than fp32"), "\(warning)")
+            #expect(warning.contains(variant == .avx512 && Kernels.bf16DotAvailable ? "two FMAs" : "no bf16 dot product"), "\(warning)")
+        }
+    }
+
     @Test func bf16TrainingDiffersFromFP32() throws {
         func losses(_ p: Precision) throws -> [Double] {
             let model = try WaveNet(config: .tiny, seed: 13)
