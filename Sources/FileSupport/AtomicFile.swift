@@ -28,12 +28,48 @@ public enum AtomicFile {
         return "\(directory).\(name).\(getpid()).\(UInt32.random(in: 0 ... .max)).tmp"
     }
 
+    /// Where a write to `path` lands: `path`, or for a symbolic link the
+    /// file it points to (so the link stays a link, as `cp` and editors
+    /// leave it). Throws when that exists and is not a regular file — a
+    /// device such as /dev/null, a pipe, a socket or a folder — which
+    /// renaming a new file over it would silently replace.
+    public static func destination(for path: String) throws(AtomicFileError) -> String {
+        var target = path
+        var info = stat()
+        if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK {
+            if let resolved = realpath(path, nil) {
+                target = String(cString: resolved)
+                free(resolved)
+            } else {
+                // A dangling link: the file it names, created by the write.
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let count = readlink(path, &buffer, buffer.count - 1)
+                if count > 0 {
+                    let text = String(decoding: buffer[0 ..< count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    target = text.hasPrefix("/") ? text : split(path).directory + text
+                }
+            }
+        }
+        if stat(target, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+            let kind = switch info.st_mode & S_IFMT {
+            case S_IFDIR: "a folder"
+            case S_IFCHR, S_IFBLK: "a device"
+            case S_IFIFO: "a named pipe"
+            case S_IFSOCK: "a socket"
+            default: "not a regular file"
+            }
+            throw AtomicFileError(path: path, reason: "it is \(kind), which writing a file there would replace; give the path of a file", code: EINVAL)
+        }
+        return target
+    }
+
     static func split(_ path: String) -> (directory: String, name: String) {
         let slash = path.lastIndex(of: "/")
         return (slash.map { String(path[...$0]) } ?? "", slash.map { String(path[path.index(after: $0)...]) } ?? path)
     }
 
-    public static func write(_ bytes: UnsafeRawBufferPointer, toPath path: String, durable: Bool) throws(AtomicFileError) {
+    public static func write(_ bytes: UnsafeRawBufferPointer, toPath given: String, durable: Bool) throws(AtomicFileError) {
+        let path = try destination(for: given)
         let directory = split(path).directory
         let temporary = temporaryPath(for: path)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -73,12 +109,17 @@ public enum AtomicFile {
         var staged: [(temporary: String, path: String)] = []
         func discard(_ from: Int = 0) { for s in staged[from...] { unlink(s.temporary) } }
         for file in files {
-            let temporary = temporaryPath(for: file.path)
+            let target: String
+            do throws(AtomicFileError) { target = try destination(for: file.path) } catch {
+                discard()
+                throw error
+            }
+            let temporary = temporaryPath(for: target)
             do throws(AtomicFileError) { try write(file.data, toPath: temporary, durable: durable) } catch {
                 discard()
                 throw AtomicFileError(path: file.path, reason: error.reason, code: error.code)
             }
-            staged.append((temporary, file.path))
+            staged.append((temporary, target))
         }
         for (i, s) in staged.enumerated() where rename(s.temporary, s.path) != 0 {
             let failure = AtomicFileError(path: s.path, reason: "rename into place failed: \(errorText())", code: errno)

@@ -17,13 +17,13 @@ struct BenchExecCommand: ParsableCommand {
             after `--`.
             """)
 
-    @Option(help: "Worker threads.")
+    @Option(parsing: .unconditional, help: "Worker threads.")
     var workers: Int = 2
 
-    @Option(help: "Trials to complete in the PBT run.")
+    @Option(parsing: .unconditional, help: "Trials to complete in the PBT run.")
     var trials: Int = 2000
 
-    @Option(help: "Sequential runs for the process-start and single-trial measurements.")
+    @Option(parsing: .unconditional, help: "Sequential runs for the process-start and single-trial measurements.")
     var repetitions: Int = 200
 
     @Argument(parsing: .postTerminator, help: ArgumentHelp("The program and its arguments (default: sh -c writing the result).", valueName: "program"))

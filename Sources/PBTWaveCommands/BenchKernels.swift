@@ -15,8 +15,8 @@ struct BenchKernels: ParsableCommand {
     )
 
     @OptionGroup var model: BenchModelOptions
-    @Option(help: "Time steps T of each product.") var time: Int = 8192
-    @Option(help: "Alternating rounds per comparison (the best round counts).") var repetitions: Int = 5
+    @Option(parsing: .unconditional, help: "Time steps T of each product.") var time: Int = 8192
+    @Option(parsing: .unconditional, help: "Alternating rounds per comparison (the best round counts).") var repetitions: Int = 5
 
     func validate() throws {
         guard repetitions >= 1, time >= 64 else { throw ValidationError("--repetitions must be at least 1 and --time at least 64") }

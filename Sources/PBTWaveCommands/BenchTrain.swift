@@ -29,18 +29,18 @@ struct BenchTrain: ParsableCommand {
     )
 
     @OptionGroup var model: BenchModelOptions
-    @Option(name: .customLong("R"), help: "Residual (and gate) channels, as the peer's --R.") var residual: Int?
-    @Option(name: .customLong("S"), help: "Skip channels, as the peer's --S.") var skip: Int?
-    @Option(name: .customLong("H"), help: "Head channels, as the peer's --H.") var head: Int?
-    @Option(help: "Windows per step.") var batch: Int = 1
-    @Option(help: "Positions per window (T).") var time: Int = 8192
-    @Option(help: "Threads for one model's step (the peer gets the same count).") var threads: Int = 1
-    @Option(help: "Seconds to time each side, in all rounds.") var seconds: Double = 10
-    @Option(help: "Rounds: each side (ours, the peaks, one thread, the workers, the peer) is timed in this many slices, taken in turn, so that a slower minute of a shared host slows every side alike; each ratio is the median of the rounds' ratios.")
+    @Option(name: .customLong("R"), parsing: .unconditional, help: "Residual (and gate) channels, as the peer's --R.") var residual: Int?
+    @Option(name: .customLong("S"), parsing: .unconditional, help: "Skip channels, as the peer's --S.") var skip: Int?
+    @Option(name: .customLong("H"), parsing: .unconditional, help: "Head channels, as the peer's --H.") var head: Int?
+    @Option(parsing: .unconditional, help: "Windows per step.") var batch: Int = 1
+    @Option(parsing: .unconditional, help: "Positions per window (T).") var time: Int = 8192
+    @Option(parsing: .unconditional, help: "Threads for one model's step (the peer gets the same count).") var threads: Int = 1
+    @Option(parsing: .unconditional, help: "Seconds to time each side, in all rounds.") var seconds: Double = 10
+    @Option(parsing: .unconditional, help: "Rounds: each side (ours, the peaks, one thread, the workers, the peer) is timed in this many slices, taken in turn, so that a slower minute of a shared host slows every side alike; each ratio is the median of the rounds' ratios.")
     var rounds: Int = 3
-    @Option(help: "Time exactly this many steps instead of --seconds (for instruction counts under callgrind).") var steps: Int?
+    @Option(parsing: .unconditional, help: "Time exactly this many steps instead of --seconds (for instruction counts under callgrind).") var steps: Int?
     @Flag(inversion: .prefixedNo, help: "Measure this core's FMA peaks and print our fraction of them.") var peak = true
-    @Option(help: "Also train this many models at once, one thread each, and print the scaling against one.") var workers: Int = 1
+    @Option(parsing: .unconditional, help: "Also train this many models at once, one thread each, and print the scaling against one.") var workers: Int = 1
     @Option(help: "fp32, or bf16 (then also our fp32, and the peer in both, for the ratios).") var precision: String = "fp32"
     @Option(help: "Also train this preset's model (\(WaveNetConfig.presets.keys.sorted().joined(separator: ", "))) in the same rounds, with the same batch, window, threads and precision, and print our fraction of the peak against its, in points.")
     var beside: String?

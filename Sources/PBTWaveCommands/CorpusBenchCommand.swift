@@ -16,14 +16,14 @@ struct BenchCorpus: ParsableCommand {
         """
     )
 
-    @Option(help: "Minutes of audio to generate.") var minutes: Double = 60
-    @Option(help: "Files to spread them over.") var files: Int = 120
-    @Option(help: "Sample rate of the generated files, Hz.") var rate: Int = 44_100
-    @Option(help: "Channels of the generated files.") var channels: Int = 2
+    @Option(parsing: .unconditional, help: "Minutes of audio to generate.") var minutes: Double = 60
+    @Option(parsing: .unconditional, help: "Files to spread them over.") var files: Int = 120
+    @Option(parsing: .unconditional, help: "Sample rate of the generated files, Hz.") var rate: Int = 44_100
+    @Option(parsing: .unconditional, help: "Channels of the generated files.") var channels: Int = 2
     @Option(help: ArgumentHelp("Folder for the generated input (default: a folder under the system's temporary directory).", valueName: "dir"))
     var input: String?
-    @Option(help: "Threads for the build (default: every core).") var jobs: Int?
-    @Option(help: "Timed builds (each into an empty folder); each is printed, the best counts.") var repetitions: Int = 1
+    @Option(parsing: .unconditional, help: "Threads for the build (default: every core).") var jobs: Int?
+    @Option(parsing: .unconditional, help: "Timed builds (each into an empty folder); each is printed, the best counts.") var repetitions: Int = 1
 
     func validate() throws {
         guard minutes > 0, minutes <= 24 * 60 else { throw ValidationError("--minutes must be in (0, 1440]") }

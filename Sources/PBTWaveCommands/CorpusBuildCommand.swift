@@ -30,16 +30,16 @@ struct CorpusBuild: ParsableCommand {
     @Option(help: ArgumentHelp("Corpus folder to write (default: $PBTWAVE_CORPUS, else ./corpus).", valueName: "dir"))
     var output: String?
 
-    @Option(help: "Sample rate of the written WAVs, Hz (the model is trained at 16000).")
+    @Option(parsing: .unconditional, help: "Sample rate of the written WAVs, Hz (the model is trained at 16000).")
     var rate: Int = SpeechCorpus.sampleRate
 
-    @Option(name: .customLong("validation-percent"), help: "Share of files in the validation split (by a hash of each path), 0-100.")
+    @Option(name: .customLong("validation-percent"), parsing: .unconditional, help: "Share of files in the validation split (by a hash of each path), 0-100.")
     var validationPercent: Int = 10
 
-    @Option(name: .customLong("min-seconds"), help: "Skip files shorter than this after resampling.")
+    @Option(name: .customLong("min-seconds"), parsing: .unconditional, help: "Skip files shorter than this after resampling.")
     var minSeconds: Double = 0.1
 
-    @Option(help: "Files converted at once (default: every core).")
+    @Option(parsing: .unconditional, help: "Files converted at once (default: every core).")
     var jobs: Int?
 
     @Option(help: "libsamplerate's converter for files at another rate: fastest (80 % of the bandwidth, enough for speech), medium (90 %, 3× the CPU) or best (97 %, 8×).")

@@ -21,11 +21,11 @@ struct EvaluateCommand: ParsableCommand {
     @OptionGroup var corpus: CorpusOptions
     @Flag(name: .customLong("all"), help: "Score every validation sample that has a full receptive field, instead of fixed windows.")
     var wholeSet = false
-    @Option(name: .customLong("eval-windows"), help: "Validation windows, fixed and evenly spaced over the validation files.")
+    @Option(name: .customLong("eval-windows"), parsing: .unconditional, help: "Validation windows, fixed and evenly spaced over the validation files.")
     var evalWindows: Int = 16
-    @Option(name: .customLong("eval-targets"), help: "Scored samples per validation window; each also gets a full receptive field of context.")
+    @Option(name: .customLong("eval-targets"), parsing: .unconditional, help: "Scored samples per validation window; each also gets a full receptive field of context.")
     var evalTargets: Int = 4096
-    @Option(help: "Threads: BLAS threads for windows; with --all, copies of the model scoring in parallel (BLAS on one thread).")
+    @Option(parsing: .unconditional, help: "Threads: BLAS threads for windows; with --all, copies of the model scoring in parallel (BLAS on one thread).")
     var threads: Int = 1
 
     func validate() throws {

@@ -11,9 +11,9 @@ struct GenerateCommand: ParsableCommand {
 
     @Argument(help: "A checkpoint.") var checkpoint: String
     @Option(help: "Output WAV file.") var output: String = "generated.wav"
-    @Option(help: "Seconds of audio.") var seconds: Double = 2
-    @Option(help: "Sampling temperature (0: always the most likely sample).") var temperature: Float = 1
-    @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Seconds of audio.") var seconds: Double = 2
+    @Option(parsing: .unconditional, help: "Sampling temperature (0: always the most likely sample).") var temperature: Float = 1
+    @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
 
     func validate() throws {
         guard seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds must be in (0, 3600]") }

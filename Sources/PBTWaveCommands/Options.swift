@@ -61,23 +61,23 @@ struct RecipeOptions<Defaults: RecipeDefaults>: ParsableArguments {
     @Option(name: .customLong("model-config"), help: "A WaveNet config as JSON, instead of --preset.")
     var modelConfig: String?
 
-    @Option(help: "Windows per training step (default: \(Defaults.training.batch)).")
+    @Option(parsing: .unconditional, help: "Windows per training step (default: \(Defaults.training.batch)).")
     var batch: Int?
 
-    @Option(help: "Scored samples per training window (default: \(Defaults.training.window)).")
+    @Option(parsing: .unconditional, help: "Scored samples per training window (default: \(Defaults.training.window)).")
     var window: Int?
 
-    @Option(help: "Unscored leading samples per training window; 0 pads with zeros, as the PyTorch reference does (default: 0).")
+    @Option(parsing: .unconditional, help: "Unscored leading samples per training window; 0 pads with zeros, as the PyTorch reference does (default: 0).")
     var context: Int?
 
     @Option(help: "Operands of the products: fp32, or bf16 (bf16 operands, fp32 accumulation; fp32 weights, gradients and Adam) (default: fp32).")
     var precision: String?
 
-    @Option(name: .customLong("eval-windows"),
+    @Option(name: .customLong("eval-windows"), parsing: .unconditional,
             help: "Validation windows, fixed and evenly spaced over the validation files (default: \(Defaults.evaluation.windows)).")
     var evalWindows: Int?
 
-    @Option(name: .customLong("eval-targets"),
+    @Option(name: .customLong("eval-targets"), parsing: .unconditional,
             help: "Scored samples per validation window; each also gets a full receptive field of context (default: \(Defaults.evaluation.targets)).")
     var evalTargets: Int?
 

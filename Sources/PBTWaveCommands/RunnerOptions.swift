@@ -37,7 +37,7 @@ struct RunnerOptions: ParsableArguments {
     @OptionGroup
     var corpus: CorpusOptions
 
-    @Option(name: .customLong("toy-trial-ms"), help: ArgumentHelp(
+    @Option(name: .customLong("toy-trial-ms"), parsing: .unconditional, help: ArgumentHelp(
         "Toy model: sleep this many milliseconds per trial, to stand in for real training.", visibility: .hidden))
     var toyMilliseconds: Int = 0
 

@@ -27,7 +27,7 @@ public struct ScheduleExportCommand: ParsableCommand {
 
     @OptionGroup var source: RunSource
 
-    @Option(help: "Trial id (default: the best of the final population).")
+    @Option(parsing: .unconditional, help: "Trial id (default: the best of the final population).")
     var trial: Int?
 
     @Option(help: "csv or json.")

@@ -23,22 +23,25 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var recipe: RecipeOptions<TrainDefaults>
     @OptionGroup var corpus: CorpusOptions
 
-    @Option(help: "Total optimizer steps (default: the schedule file's end step, else 1000).") var steps: Int?
-    @Option(help: "Constant learning rate (default 1e-3 when no --lr-schedule).") var lr: Double?
+    @Option(parsing: .unconditional, help: "Total optimizer steps (default: the schedule file's end step, else 1000).") var steps: Int?
+    @Option(parsing: .unconditional, help: "Constant learning rate (default 1e-3 when no --lr-schedule).") var lr: Double?
     @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule file (CSV 'step,lr', or JSON with its recipe).") var lrSchedule: String?
-    @Option(help: "Seed for initialisation and window sampling (default: the schedule's recipe's, else 0).") var seed: UInt64?
-    @Option(help: "Threads for one model's step.") var threads: Int = 1
+    @Option(parsing: .unconditional, help: "Seed for initialisation and window sampling (default: the schedule's recipe's, else 0).") var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Threads for one model's step.") var threads: Int = 1
     @Option(help: "Checkpoint file, written at the end (and every --checkpoint-every steps).") var checkpoint: String?
-    @Option(name: .customLong("checkpoint-every"), help: "Also checkpoint every N steps (0: only at the end).") var checkpointEvery: Int = 0
+    @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: "Also checkpoint every N steps (0: only at the end).") var checkpointEvery: Int = 0
     @Flag(help: "Continue from --checkpoint (weights, Adam state, step, data generator).") var resume = false
-    @Option(name: .customLong("eval-every"), help: "Validate every N steps (0: only at the end).") var evalEvery: Int = 250
+    @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "Validate every N steps (0: only at the end).") var evalEvery: Int = 250
     @Option(help: "Write the learning curve (step, train loss, validation NLL, lr) as CSV here.") var curve: String?
     @Flag(help: "No progress line.") var quiet = false
 
     func validate() throws {
         guard (steps ?? 1) >= 1, (steps ?? 1) <= 1_000_000_000 else { throw ValidationError("--steps must be at least 1 and at most 10^9") }
         guard lr == nil || lrSchedule == nil else { throw ValidationError("give --lr or --lr-schedule, not both") }
-        if let lr { guard lr > 0, lr.isFinite, Float(lr) > 0 else { throw ValidationError("--lr must be a positive number (got \(lr))") } }
+        if let lr {
+            guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number (got \(lr))") }
+            guard Float(lr) > 0 else { throw ValidationError("--lr \(lr) is below the smallest fp32 number (\(Float.leastNonzeroMagnitude)); give a larger one") }
+        }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
         guard checkpointEvery >= 0, evalEvery >= 0 else { throw ValidationError("--checkpoint-every and --eval-every must be 0 or more") }
         guard !resume || checkpoint != nil else { throw ValidationError("--resume needs --checkpoint FILE to resume from") }
@@ -46,6 +49,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         // Every output location is checked before any work, so a typo cannot cost a training run.
+        try OutputPath.distinct([("--checkpoint", checkpoint), ("--curve", curve), ("--lr-schedule", lrSchedule)])
         for path in [checkpoint, curve].compactMap({ $0 }) { try OutputPath.check(path) }
         var plan = try TrainingPlan(self)
         if let note = plan.recipeNote { print(note) }
@@ -63,12 +67,16 @@ struct TrainCommand: ParsableCommand {
         let model: WaveNet
         if let (loaded, header) = resumed, let checkpoint {
             guard loaded.config == plan.recipe.model else {
-                throw CommandError("--resume: \(checkpoint) holds a different model than the one asked for (\(recipe.given.isEmpty ? "the default" : recipe.given.joined(separator: ", ")))")
+                let asked = recipe.modelConfig.map { "--model-config \($0)" } ?? recipe.preset.map { "--preset \($0)" } ?? "the default preset"
+                throw CommandError("--resume: \(checkpoint) holds another model (\(loaded.config.shape)) than \(asked) "
+                                   + "(\(plan.recipe.model.shape)): resume with the model it was trained with, or give a new --checkpoint")
             }
             // A resumed run keeps its checkpoint's precision unless --precision asks for another.
             if !recipe.given.contains("--precision") { plan.recipe.training.precision = loaded.precision }
+            if seed != nil { print("note: --seed does not apply to a resumed run: it continues the checkpoint's window sampling") }
             model = loaded
             loaded.threads = threads
+            loaded.precision = plan.recipe.training.precision
             print("resuming \(checkpoint) at step \(model.step)")
             reporter.describe(model, data)
             let trainer = try Trainer(model: model, clips: data.train, options: plan.recipe.training,

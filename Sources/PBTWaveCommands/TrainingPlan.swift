@@ -123,6 +123,30 @@ enum OutputPath {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw CommandError("cannot write \(path): it is a folder")
         }
+        // A device or pipe would be replaced; and root passes access() where
+        // it still cannot create a file (/proc, a read-only mount): try it.
+        let target = try AtomicFile.destination(for: path)
+        let probe = AtomicFile.temporaryPath(for: target)
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw CommandError("cannot write \(path): cannot create a file in \(folder): \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+        unlink(probe)
+    }
+
+    /// Throws when two of `paths` (flag, path; nil: not given) name the
+    /// same file, e.g. the checkpoint and the curve, or an input and an
+    /// output: one would overwrite the other.
+    static func distinct(_ paths: [(flag: String, path: String?)]) throws {
+        var seen: [String: String] = [:]
+        for case let (flag, path?) in paths {
+            let key = (try? AtomicFile.destination(for: path)).map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? path
+            if let other = seen[key] {
+                throw CommandError("\(other) and \(flag) name the same file, \(path): one would overwrite the other; give each its own")
+            }
+            seen[key] = flag
+        }
     }
 
     static func write(_ text: String, to path: String) throws {

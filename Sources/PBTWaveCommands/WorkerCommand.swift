@@ -27,20 +27,20 @@ public struct WorkerCommand: ParsableCommand {
     @Option(help: "The run's directory for checkpoints, reachable from every worker.")
     var runDir: String
 
-    @Option(help: "Worker threads in this process.")
+    @Option(parsing: .unconditional, help: "Worker threads in this process.")
     var workers: Int = 1
 
-    @Option(help: "Seconds a claimed trial stays leased without a heartbeat (heartbeats come every quarter lease).")
+    @Option(parsing: .unconditional, help: "Seconds a claimed trial stays leased without a heartbeat (heartbeats come every quarter lease).")
     var leaseSeconds: Double = 60
 
-    @Option(help: "An idle worker (nothing claimable yet) asks the store again after this many seconds; each ask is a small transaction, so thousands of workers want a longer wait.")
+    @Option(parsing: .unconditional, help: "An idle worker (nothing claimable yet) asks the store again after this many seconds; each ask is a small transaction, so thousands of workers want a longer wait.")
     var pollSeconds: Double = 0.1
 
     @OptionGroup var corpus: CorpusOptions
     @OptionGroup var progress: ProgressOptions
     @OptionGroup(title: "A run that tunes a training program (--exec)") var exec: ExecOptions
 
-    @Option(name: .customLong("toy-trial-ms"), help: ArgumentHelp("Toy model: milliseconds per trial.", visibility: .hidden))
+    @Option(name: .customLong("toy-trial-ms"), parsing: .unconditional, help: ArgumentHelp("Toy model: milliseconds per trial.", visibility: .hidden))
     var toyMilliseconds: Int = 0
 
     public init() {}

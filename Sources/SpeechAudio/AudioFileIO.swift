@@ -136,8 +136,11 @@ final class PCM16FileWriter {
     /// Creates the temporary file: `temporaryPath`, or a fresh hidden name
     /// beside `path` (``AtomicFile/temporaryPath(for:)``).
     init(path: String, temporaryPath: String? = nil, format: AudioFileFormat, channels: Int, sampleRate: Int) throws(AudioError) {
-        self.path = path
-        self.temporaryPath = temporaryPath ?? AtomicFile.temporaryPath(for: path)
+        // A link's target, and never a device, pipe or folder (renamed over, it would be replaced).
+        do throws(AtomicFileError) { self.path = try AtomicFile.destination(for: path) } catch {
+            throw AudioError.writeFailed(path: path, reason: error.reason)
+        }
+        self.temporaryPath = temporaryPath ?? AtomicFile.temporaryPath(for: self.path)
         self.channels = channels
         do throws(AudioError) {
             file = try SoundFile.openForWriting(self.temporaryPath, format: format.libsndfileFormat, channels: channels, sampleRate: sampleRate)

@@ -13,6 +13,12 @@
 /// weights exist (so parameter counts match the PyTorch reference) but it is
 /// not computed.
 public struct WaveNetConfig: Codable, Hashable, Sendable {
+    /// The widths and depth in a few characters, for messages:
+    /// `R32 D32 S64 H64, 20 layers`.
+    public var shape: String {
+        "R\(residualChannels) D\(dilationChannels) S\(skipChannels) H\(headChannels), \(dilations.count) layers"
+    }
+
     /// Output classes: mu-law levels (256).
     public var classes: Int
     public var residualChannels: Int

@@ -33,6 +33,12 @@ import WaveNetModule
 
     static let parseCases: [([String], String)] = [
         (["train", "--lr", "0"], "--lr must be a positive number"),
+        (["train", "--lr", "1e-50"], "--lr 1e-50 is below the smallest fp32 number"),
+        // A negative number is a value, not a flag: the real message, not "Missing value".
+        (["train", "--steps", "-1"], "--steps must be at least 1"),
+        (["train", "--eval-every", "-1"], "--checkpoint-every and --eval-every must be 0 or more"),
+        (["generate", "x.ckpt", "--seconds", "-1"], "--seconds must be in (0, 3600]"),
+        (["generate", "x.ckpt", "--temperature", "-1"], "--temperature must be 0 or more"),
         (["train", "--lr", "1e-3", "--lr-schedule", "s.csv"], "give --lr or --lr-schedule, not both"),
         (["train", "--resume"], "--resume needs --checkpoint"),
         (["train", "--preset", "huge"], "unknown --preset 'huge'"),
@@ -77,6 +83,33 @@ import WaveNetModule
         #expect(checkpoint?.contains("no such file") == true, "got \(checkpoint ?? "no error")")
         let generate = try runError(["generate", "\(missing)/a.ckpt"])
         #expect(generate?.contains("\(missing)/a.ckpt") == true, "got \(generate ?? "no error")")
+    }
+
+    /// Output paths that would destroy something are refused before any
+    /// training: a named pipe or device (the write would replace it), one
+    /// file for two outputs, or an output over the schedule read.
+    @Test func outputsThatWouldDestroySomethingAreRefused() throws {
+        let dir = NSTemporaryDirectory() + "pbtwave-outputs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let corpus = "/nonexistent-\(getpid())"  // never reached: the outputs are checked first
+        let fifo = dir + "/" + "pipe"
+        #expect(mkfifo(fifo, 0o644) == 0)
+        let piped = try runError(["train", "--corpus", corpus, "--curve", fifo])
+        #expect(piped?.contains("cannot write \(fifo): it is a named pipe, which writing a file there would replace") == true, "got \(piped ?? "no error")")
+        var info = stat()
+        #expect(stat(fifo, &info) == 0 && info.st_mode & S_IFMT == S_IFIFO, "the pipe is still a pipe")
+        let device = try runError(["train", "--corpus", corpus, "--checkpoint", "/dev/null"])
+        #expect(device?.contains("it is a device") == true, "got \(device ?? "no error")")
+        let same = dir + "/" + "out"
+        let twice = try runError(["train", "--corpus", corpus, "--checkpoint", same, "--curve", same])
+        #expect(twice?.contains("--checkpoint and --curve name the same file") == true, "got \(twice ?? "no error")")
+        let schedule = dir + "/" + "s.csv"
+        try "step,lr\n0,0.001\n".write(toFile: schedule, atomically: true, encoding: .utf8)
+        let link = dir + "/" + "link.csv"
+        #expect(symlink(schedule, link) == 0)
+        let over = try runError(["train", "--corpus", corpus, "--lr-schedule", schedule, "--curve", link])
+        #expect(over?.contains("--curve and --lr-schedule name the same file") == true, "through a link too: got \(over ?? "no error")")
     }
 
     /// `train` with a model config whose classes are not the corpus's 256

@@ -85,6 +85,11 @@ import WaveNetModule
         try run(["train", "--steps", "4", "--resume"] + common)
         let resumed = try WaveNet.load(from: checkpoint).model
         #expect(resumed.step == 4 && resumed.precision == .bf16, "a resume keeps the checkpoint's precision")
+        // Another model is refused, naming both shapes and only the flag that chose the model.
+        let other = try CommandErrorTests().runError(["train", "--steps", "6", "--resume"] + common.map { $0 == "tiny" ? "small" : $0 })
+        let small = try #require(WaveNetConfig.presets["small"])
+        #expect(other?.contains("holds another model (\(WaveNetConfig.tiny.shape)) than --preset small (\(small.shape))") == true,
+                "\(other ?? "no error")")
 
         let file = try exportedSchedule(in: dir, extra: ["--precision", "bf16"])
         let recipe = try #require(try TrainingRecipe(try HyperparameterSchedule.read(from: file)))

@@ -1,0 +1,48 @@
+import FileSupport
+import Foundation
+import SpeechAudio
+import Testing
+
+/// Where whole-file writes land (`AtomicFile.destination(for:)`, used by
+/// every atomic write and by the WAV writer): through a symbolic link to its
+/// file, leaving the link a link; never over a device, pipe or folder, which
+/// renaming a new file into place would replace.
+@Suite struct OutputDestinationTests {
+    @Test func aLinkIsWrittenThroughAndStaysALink() throws {
+        let dir = TemporaryFolder()
+        let file = dir.file("real.txt")
+        try "old".write(toFile: file, atomically: true, encoding: .utf8)
+        let link = dir.file("link.txt")
+        #expect(symlink("real.txt", link) == 0)
+        try AtomicFile.write(Data("new".utf8), to: URL(fileURLWithPath: link))
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "new")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == "real.txt", "the link is still a link")
+
+        // A dangling link: the write creates the file it names.
+        let dangling = dir.file("dangling.wav")
+        #expect(symlink("made.wav", dangling) == 0)
+        try writeWAV([0, 0.5, -0.5], sampleRate: 16_000, to: dangling)
+        #expect(FileManager.default.fileExists(atPath: dir.file("made.wav")))
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dangling) == "made.wav")
+    }
+
+    @Test func aPipeADeviceOrAFolderIsRefusedAndKept() throws {
+        let dir = TemporaryFolder()
+        let fifo = dir.file("pipe")
+        #expect(mkfifo(fifo, 0o644) == 0)
+        for (path, kind) in [(fifo, "a named pipe"), ("/dev/null", "a device"), (dir.path, "a folder")] {
+            let error = #expect(throws: AtomicFileError.self) { try AtomicFile.write(Data("x".utf8), to: URL(fileURLWithPath: path)) }
+            #expect(error?.description == "cannot write \(path): it is \(kind), which writing a file there would replace; give the path of a file")
+            let audio = #expect(throws: AudioError.self) { try writeWAV([0], sampleRate: 16_000, to: path) }
+            #expect(audio?.description.contains("it is \(kind)") == true, "\(audio?.description ?? "")")
+        }
+        var info = stat()
+        #expect(stat(fifo, &info) == 0 && info.st_mode & S_IFMT == S_IFIFO, "the pipe is still a pipe")
+        #expect(stat("/dev/null", &info) == 0 && info.st_mode & S_IFMT == S_IFCHR, "/dev/null is still a device")
+        let all = #expect(throws: AtomicFileError.self) {
+            try AtomicFile.writeAll([(dir.file("a"), Data("a".utf8)), (fifo, Data("b".utf8))])
+        }
+        #expect(all?.path == fifo)
+        #expect(!FileManager.default.fileExists(atPath: dir.file("a")), "all or nothing")
+    }
+}
