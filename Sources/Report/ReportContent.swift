@@ -36,7 +36,10 @@ public struct ReportContent: Sendable {
                          + (ranked.count > 1 ? "; then " + ranked.dropFirst().map { "\($0.0) \(bits($0.1.mean))" }.joined(separator: ", ") + "." : "."))
         }
         if let winner, let nll = winner.trial.finiteNLL {
-            lines.append("Overall winner: \(winner.method) seed \(winner.seed), trial \(winner.trial.id), \(bits(nll)) bits/sample after \(winner.endStep.grouped) model iterations.")
+            // Among PBT runs only, on their own (fixed-window) scores: the
+            // trial whose learned schedule the report exports, not a ranking
+            // of the methods (the line above is that).
+            lines.append("Best PBT trial (fixed validation windows; its learned schedule is exported): \(winner.method) seed \(winner.seed), trial \(winner.trial.id), \(bits(nll)) bits/sample after \(winner.endStep.grouped) model iterations.")
         }
         lines.append("Claims: " + claims.map { "\($0.label) \($0.verdict.rawValue)" }.joined(separator: ", ") + ".")
         lines.append(computeCheck.summary + ".")

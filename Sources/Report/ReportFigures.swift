@@ -123,7 +123,7 @@ public enum ReportFigures {
                             yScale: .log10, series: series)
         return ReportFigure(
             id: id, title: title,
-            caption: "The learning rate along the lineage of the overall winner (\(winner.method), seed \(winner.seed), trial \(winner.trial.id), \(String(format: "%.3f", winner.trial.finiteNLL!)) bits/sample): a step function with \(changes) change\(changes == 1 ? "" : "s") over \(winner.endStep.grouped) steps, exported as schedule.csv. Horizontal lines: the fixed learning rates of the other methods: " + (comparison.isEmpty ? "none were run." : comparison.joined(separator: "; ") + "."),
+            caption: "The learning rate along the lineage of the best PBT trial (\(winner.method), seed \(winner.seed), trial \(winner.trial.id), \(String(format: "%.3f", winner.trial.finiteNLL!)) bits/sample): a step function with \(changes) change\(changes == 1 ? "" : "s") over \(winner.endStep.grouped) steps, exported as schedule.csv. Horizontal lines: the fixed learning rates of the other methods: " + (comparison.isEmpty ? "none were run." : comparison.joined(separator: "; ") + "."),
             svg: plot.svg(id: id))
     }
 
