@@ -36,3 +36,50 @@ public enum FileErrorText {
         return Int32(ns.code)
     }
 }
+
+/// A `JSONDecoder` failure in one sentence that names the field, instead of
+/// Swift's dump of the error (`typeMismatch(Swift.Int, Swift.DecodingError.Context(…`).
+public enum DecodingErrorText {
+    /// "field residualChannels: expected a whole number", "missing field
+    /// dilations", "not valid JSON (…)"; other errors as they describe themselves.
+    /// `data`, the bytes that were decoded, tells a number that does not
+    /// fit its field from broken JSON (Foundation reports both alike).
+    public static func sentence(for error: any Error, data: Data? = nil) -> String {
+        guard let error = error as? DecodingError else { return "\(error)" }
+        func field(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+                .replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case let .keyNotFound(key, context):
+            let parent = field(context)
+            return "missing field \(parent.isEmpty ? "" : parent + ".")\(key.stringValue)"
+        case let .valueNotFound(type, context):
+            return "field \(field(context)) is null; expected \(kind(type))"
+        case let .typeMismatch(type, context):
+            return context.codingPath.isEmpty ? "expected \(kind(type)) at the top level" : "field \(field(context)): expected \(kind(type))"
+        case let .dataCorrupted(context):
+            if context.codingPath.isEmpty {
+                if let data, (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil {
+                    return "a number does not fit its field (a fraction where a whole number is expected, or beyond the field's range)"
+                }
+                let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+                return "not valid JSON" + (underlying.map { " (\($0))" } ?? "")
+            }
+            // Foundation's text here is e.g. "Parsed JSON number <8.5> does not fit in Int."
+            return "field \(field(context)): \(context.debugDescription)"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+
+    private static func kind(_ type: Any.Type) -> String {
+        switch type {
+        case is any BinaryInteger.Type: "a whole number"
+        case is any BinaryFloatingPoint.Type: "a number"
+        case is String.Type: "a string"
+        case is Bool.Type: "true or false"
+        default: String(describing: type).hasPrefix("Array") ? "a list" : String(describing: type).hasPrefix("Dictionary") ? "an object" : "\(type)"
+        }
+    }
+}

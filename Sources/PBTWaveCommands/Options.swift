@@ -1,4 +1,5 @@
 import ArgumentParser
+import FileSupport
 import Foundation
 import SpeechAudio
 import TensorModule
@@ -148,7 +149,7 @@ extension WaveNetConfig {
         }
         let config: WaveNetConfig
         do { config = try JSONDecoder().decode(WaveNetConfig.self, from: data) } catch {
-            throw ValidationError("--model-config \(path) is not a WaveNet config: \(error)")
+            throw ValidationError("--model-config \(path) is not a WaveNet config: \(DecodingErrorText.sentence(for: error, data: data))")
         }
         try config.validate()
         return config

@@ -98,8 +98,10 @@ public enum CheckpointFile {
     /// Returns the header and the three arenas' floats.
     public static func read(from path: String) throws(WaveNetError) -> (header: CheckpointHeader, floats: [Float]) {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw .checkpoint(path: path, reason: FileManager.default.fileExists(atPath: path)
-                ? "cannot be read (permissions?)" : "no such file")
+            var isFolder: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+            throw .checkpoint(path: path, reason: !exists ? "no such file" : isFolder.boolValue ? "it is a folder, not a checkpoint file"
+                : "cannot be read (permissions?)")
         }
         return try decode([UInt8](data), path: path)
     }

@@ -96,8 +96,9 @@ public struct WaveNetConfig: Codable, Hashable, Sendable {
             if !ok { throw .invalidConfig(what) }
         }
         try check(classes >= 2, "classes must be at least 2 (got \(classes))")
-        try check(residualChannels >= 1 && dilationChannels >= 1 && skipChannels >= 1 && headChannels >= 1,
-                  "channel counts must be positive")
+        let channels = [("residualChannels", residualChannels), ("dilationChannels", dilationChannels),
+                        ("skipChannels", skipChannels), ("headChannels", headChannels)]
+        for (name, count) in channels { try check(count >= 1, "\(name) must be at least 1 (got \(count))") }
         try check(kernelSize >= 1 && inputKernelSize >= 1, "kernel sizes must be at least 1")
         try check(!dilations.isEmpty, "a WaveNet needs at least one layer (dilations is empty)")
         try check(dilations.allSatisfy { $0 >= 1 }, "dilations must be at least 1 (got \(dilations))")
@@ -106,8 +107,7 @@ public struct WaveNetConfig: Codable, Hashable, Sendable {
         // so every size is bounded before any arithmetic or allocation uses it.
         let L = Self.limits
         try check(classes <= L.classes, "classes must be at most \(L.classes) (got \(classes))")
-        try check([residualChannels, dilationChannels, skipChannels, headChannels].allSatisfy { $0 <= L.channels },
-                  "channel counts must be at most \(L.channels)")
+        for (name, count) in channels { try check(count <= L.channels, "\(name) must be at most \(L.channels) (got \(count))") }
         try check(kernelSize <= L.kernel && inputKernelSize <= L.kernel, "kernel sizes must be at most \(L.kernel)")
         try check(dilations.count <= L.layers, "at most \(L.layers) layers (got \(dilations.count))")
         try check(dilations.allSatisfy { $0 <= L.dilation }, "dilations must be at most \(L.dilation)")

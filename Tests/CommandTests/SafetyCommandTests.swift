@@ -81,7 +81,25 @@ import Testing
         config.residualChannels = 1 << 40
         try JSONEncoder().encode(config).write(to: URL(fileURLWithPath: path))
         let message = try errors.runError(["train", "--model-config", path, "--corpus", "/nonexistent"])
-        #expect(message?.contains("channel counts must be at most 4096") == true, "\(message ?? "no error")")
+        #expect(message?.contains("residualChannels must be at most 4096 (got \(1 << 40))") == true, "\(message ?? "no error")")
+        // Fields that do not decode are named, not dumped.
+        for (json, text) in [(#"{"residualChannels": 8.5}"#, "a number does not fit its field"), (#"{"classes": 256}"#, "missing field "),
+                             (#"{"dilations": "1,2"}"#, "field dilations: expected a list"), ("{", "not valid JSON")] {
+            var fields = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(WaveNetConfig.tiny)) as? [String: Any])
+            if let patch = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] {
+                fields.merge(patch) { $1 }
+                if json.contains("classes") { fields["residualChannels"] = nil }
+            }
+            let text2 = json == "{" ? Data("{".utf8) : try JSONSerialization.data(withJSONObject: fields)
+            try text2.write(to: URL(fileURLWithPath: path))
+            let bad = try errors.runError(["train", "--model-config", path, "--corpus", "/nonexistent"]) ?? errors.parseError(["train", "--model-config", path])
+            #expect(bad?.contains(text) == true && bad?.contains("DecodingError") == false, "\(json): \(bad ?? "no error")")
+        }
+        var zero = WaveNetConfig.tiny
+        zero.skipChannels = 0
+        try JSONEncoder().encode(zero).write(to: URL(fileURLWithPath: path))
+        let none = try errors.runError(["train", "--model-config", path, "--corpus", "/nonexistent"])
+        #expect(none?.contains("skipChannels must be at least 1 (got 0)") == true, "\(none ?? "no error")")
     }
 
     /// Foundation's errors in our words: no "NSCocoaErrorDomain" dumps.
@@ -112,7 +130,7 @@ import Testing
     }
 
     @Test func aLearningRateThatRoundsToZeroIsRefused() {
-        #expect(errors.parseError(["train", "--lr", "1e-46"])?.contains("--lr must be a positive number") == true)
+        #expect(errors.parseError(["train", "--lr", "1e-46"])?.contains("--lr 1e-46 is below the smallest fp32 number") == true)
     }
 
     @Test func aNonFiniteModelIsNeverWritten() throws {
