@@ -81,6 +81,8 @@ import WaveNetModule
         #expect(corpus?.contains(missing) == true && corpus?.contains("build-corpus.sh") == true, "got \(corpus ?? "no error")")
         let checkpoint = try runError(["evaluate", "\(missing)/a.ckpt", "--corpus", missing])
         #expect(checkpoint?.contains("no such file") == true, "got \(checkpoint ?? "no error")")
+        let folder = try runError(["evaluate", NSTemporaryDirectory(), "--corpus", missing])
+        #expect(folder?.contains("it is a folder, not a checkpoint file") == true, "got \(folder ?? "no error")")
         let generate = try runError(["generate", "\(missing)/a.ckpt"])
         #expect(generate?.contains("\(missing)/a.ckpt") == true, "got \(generate ?? "no error")")
     }
