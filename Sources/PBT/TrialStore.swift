@@ -25,6 +25,8 @@ public protocol TrialStore: Sendable {
                    trials: [TrialSpec], now: Double) throws -> RunRecord
 
     func run(named name: String) throws -> RunRecord?
+    /// Names of all runs in the store, oldest first (for messages).
+    func runNames() throws -> [String]
 
     /// Hands the lowest-id queued trial — or, if none, the lowest-id running
     /// trial whose lease has expired (its worker is presumed dead) — to

@@ -78,8 +78,12 @@ struct RunSource: ParsableArguments {
     func read() throws -> ([TrialRecord], [SelectionRecord], RunConfiguration) {
         let trialStore = try store?.open() ?? RunDirectory(URL(fileURLWithPath: runDir!), create: false, lock: false).store
         guard let run = try trialStore.run(named: runName) else {
-            if store == nil { throw RunDirectoryError.noRun(runDir!) }
-            throw CommandError("\(store!) holds no run named '\(runName)'")
+            // The store file is there (RunDirectory checked), but holds no such run.
+            let holder = store.map { "\($0)" } ?? URL(fileURLWithPath: runDir!).appendingPathComponent(RunDirectory.storeFileName).path
+            let names = (try? trialStore.runNames()) ?? []
+            throw CommandError("\(holder) holds no run named '\(runName)'"
+                               + (names.isEmpty ? " (it holds no run at all; start one with `pbtwave pbt --run-dir …`)"
+                                  : "; it holds \(names.map { "'\($0)'" }.joined(separator: ", ")): give one with --run"))
         }
         return (try trialStore.trials(runID: run.id), try trialStore.selections(runID: run.id), try RunConfiguration(jsonText: run.configJSON))
     }

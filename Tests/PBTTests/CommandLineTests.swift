@@ -132,6 +132,18 @@ import Testing
         let r3 = try runPBTWave(["lineage", dir.url.path])
         #expect(r3.status == 1)
         #expect(r3.stderr.contains("holds no PBT run"))
+        // A store file with no run, or without the run asked for, says so (not "no pbt.sqlite").
+        let empty = dir.url.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        _ = try SQLiteTrialStore(path: empty.appendingPathComponent(RunDirectory.storeFileName).path)
+        let noRun = try runPBTWave(["schedule", "export", empty.path])
+        #expect(noRun.status == 1)
+        #expect(noRun.stderr.contains("holds no run named 'pbt' (it holds no run at all"), "\(noRun.stderr)")
+        let toy = dir.url.appendingPathComponent("toy").path
+        #expect(try runPBTWave(["pbt", "--run-dir", toy] + Self.quick).status == 0)
+        let otherRun = try runPBTWave(["lineage", toy, "--run", "other"])
+        #expect(otherRun.status == 1)
+        #expect(otherRun.stderr.contains("holds no run named 'other'; it holds 'pbt': give one with --run"), "\(otherRun.stderr)")
 
         let corrupt = dir.url.appendingPathComponent("corrupt")
         try FileManager.default.createDirectory(at: corrupt, withIntermediateDirectories: true)
