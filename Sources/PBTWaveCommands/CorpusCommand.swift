@@ -32,21 +32,32 @@ struct CorpusCommand: ParsableCommand {
         func run() throws {
             let directory = location.directory
             // Checksums are `corpus check`'s job; info only needs the audio.
-            let corpus = try SpeechCorpus.load(directory: directory, verifyChecksums: false)
+            // An empty split is worth describing, not refusing: only training needs both.
+            let corpus = try SpeechCorpus.load(directory: directory, verifyChecksums: false, requireBothSplits: false)
             let totalSeconds = corpus.train.seconds + corpus.validation.seconds
             func line(_ name: String, _ set: ClipSet) -> String {
-                "  \(name): " + String(format: "%d files, %.2f minutes (%.1f %%), %d samples",
-                                       set.clips.count, set.seconds / 60, 100 * set.seconds / totalSeconds, set.sampleCount)
+                "  \(name): \(set.clips.count) file\(set.clips.count == 1 ? "" : "s"), "
+                    + String(format: "%.2f minutes (%.1f %%), %d samples at %d Hz",
+                             set.seconds / 60, 100 * set.seconds / totalSeconds, set.sampleCount, SpeechCorpus.sampleRate)
             }
             let trainBits = corpus.train.unigramEntropyBits()
             let validationBits = corpus.validation.unigramEntropyBits()
             let crossBits = crossEntropyBits(histogram: corpus.validation.codeHistogram(), model: corpus.train.codeHistogram())
             print("corpus \(directory)")
-            print(String(format: "  files: %d, %.2f minutes at %d Hz", corpus.manifest.entries.count, totalSeconds / 60, SpeechCorpus.sampleRate))
+            print(String(format: "  files: %d, %.2f minutes; ", corpus.manifest.entries.count, totalSeconds / 60) + Self.rates(corpus.fileSampleRates))
             print(line("train", corpus.train))
             print(line("validation", corpus.validation))
             print(String(format: "  unigram mu-law entropy: train %.3f bits, validation %.3f bits per sample", trainBits, validationBits))
             print(String(format: "  validation under the train unigram: %.3f bits per sample (the NLL a model must beat)", crossBits))
+            do { try corpus.manifest.requireBothSplits() } catch { print("  warning: \(error)") }
+        }
+
+        /// The rate of a corpus's files, and what loading does with it.
+        static func rates(_ fileRates: [Int]) -> String {
+            let model = SpeechCorpus.sampleRate
+            if fileRates == [model] { return "files at \(model) Hz, the model's rate" }
+            let listed = fileRates.map { "\($0) Hz" }.joined(separator: ", ")
+            return "files at \(listed), resampled to the model's \(model) Hz when loaded"
         }
     }
 

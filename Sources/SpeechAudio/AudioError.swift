@@ -44,6 +44,8 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     // MARK: Corpus
     /// No corpus (no `manifest.tsv`) in `directory`, which is missing or empty.
     case corpusNotFound(directory: String)
+    /// `path`, given as a corpus folder, is a file.
+    case corpusIsAFile(path: String)
     /// `directory` holds files but no `manifest.tsv`: audio that was never
     /// built into a corpus, most likely.
     case notACorpus(directory: String)
@@ -53,6 +55,9 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     case corpusFileMissing(directory: String, file: String)
     /// A split list names a file the manifest does not have, or both lists name it.
     case splitInconsistent(directory: String, file: String, reason: String)
+    /// The `split` list (`train` or `validation`) of the corpus in
+    /// `directory` is empty, so it cannot train or evaluate; `files` in all.
+    case splitEmpty(directory: String, split: String, files: Int)
     /// A file's bytes no longer match the manifest's sha256.
     case checksumMismatch(path: String, expected: String, actual: String)
     /// A file's sample count differs from the manifest's.
@@ -62,6 +67,10 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The output folder is the source folder, or a folder that holds it
     /// (outputs could overwrite sources).
     case outputOverlapsSource(source: String, output: String)
+    /// The output folder holds files but is not a corpus `pbtwave corpus
+    /// build` made (no build journal, no manifest of its own), so building
+    /// there could overwrite the user's files.
+    case outputNotACorpus(output: String)
     /// A line of a `--files` or `--exclude` list is unusable.
     case listMalformed(path: String, line: Int, reason: String)
     /// Another build holds the output folder's lock.
@@ -108,6 +117,8 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
             return "audio folder \(path) has no usable audio: all \(skipped) files were skipped (first: \(first)): add readable audio files"
         case let .corpusNotFound(directory):
             return "corpus not found at \(directory) (no manifest.tsv): build the default speech corpus there with `bash datasets/build-corpus.sh \(directory)`, or one from your own audio with `pbtwave corpus build --from AUDIO_DIR --output \(directory)`; or point PBTWAVE_CORPUS / --corpus at a built corpus"
+        case let .corpusIsAFile(path):
+            return "\(path) is a file, not a corpus folder: give the folder that holds manifest.tsv (a corpus made by `pbtwave corpus build --from AUDIO_DIR --output DIR`, where AUDIO_DIR is a folder of recordings)"
         case let .notACorpus(directory):
             let suggested = (directory.hasSuffix("/") ? String(directory.dropLast()) : directory) + "-corpus"
             return "\(directory) holds files but no manifest.tsv, so it is not a built corpus: to train on the audio in it, run `pbtwave corpus build --from \(directory) --output \(suggested)` and pass `--corpus \(suggested)`"
@@ -117,18 +128,26 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
             return "corpus at \(directory) lists \(file) but the file is missing: \(rebuildAdvice) to restore it"
         case let .splitInconsistent(directory, file, reason):
             return "corpus at \(directory): split entry \(file) \(reason): \(rebuildAdvice)"
+        case let .splitEmpty(directory, split, files):
+            let count = "\(files) file\(files == 1 ? "" : "s")"
+            let fix = files < 2
+                ? "add files to the source folder and run `pbtwave corpus build` again (with 2 files or more, both splits get at least one)"
+                : "run `pbtwave corpus build` again with a --validation-percent between 1 and 99 (then both splits get at least one file), or add files"
+            return "corpus at \(directory) has an empty \(split) split (\(split).txt lists none of its \(count)), and training and evaluation need both: \(fix)"
         case let .checksumMismatch(path, expected, actual):
             return "corpus file \(path) has changed since the corpus was built (sha256 \(actual.prefix(12))…, manifest says \(expected.prefix(12))…): delete it, then \(rebuildAdvice) to restore it"
         case let .sampleCountMismatch(path, expected, actual):
             return "corpus file \(path) has \(actual) samples, the manifest says \(expected) (truncated or replaced?): delete it, then \(rebuildAdvice) to restore it"
         case let .outputOverlapsSource(source, output):
             return "the output folder \(output) is the source folder \(source) or holds it, so outputs could overwrite sources: give an --output outside the source folder"
+        case let .outputNotACorpus(output):
+            return "the output folder \(output) holds files and is not a corpus built by pbtwave (no .build-journal.tsv, no manifest.tsv of its own), so the build could overwrite them: give an --output that is new or empty"
         case let .listMalformed(path, line, reason):
             return "list \(path), line \(line): \(reason): give one file per line (a path relative to --from, or an absolute path inside it)"
         case let .buildInProgress(output):
             return "another `pbtwave corpus build` is writing to \(output): wait for it to finish, or stop it first"
         case let .noClipLongEnough(source, length, longest):
-            return "no clip in \(source) is at least \(length) samples long (the longest has \(longest)): use a shorter window (fewer targets) or longer recordings"
+            return "no clip in \(source) is at least \(length) samples long (the longest has \(longest)): use longer recordings, or shorter windows"
         }
     }
 
@@ -140,11 +159,12 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
              let .resampleFailed(path, _, _, _), let .writeFailed(path, _),
              let .folderNotFound(path), let .notAFolder(path), let .folderEmpty(path), let .noUsableAudio(path, _, _),
              let .manifestMalformed(path, _, _), let .checksumMismatch(path, _, _),
-             let .sampleCountMismatch(path, _, _), let .listMalformed(path, _, _):
+             let .sampleCountMismatch(path, _, _), let .listMalformed(path, _, _), let .corpusIsAFile(path):
             return path
-        case let .corpusNotFound(directory), let .notACorpus(directory), let .splitInconsistent(directory, _, _):
+        case let .corpusNotFound(directory), let .notACorpus(directory), let .splitInconsistent(directory, _, _),
+             let .splitEmpty(directory, _, _):
             return directory
-        case let .outputOverlapsSource(_, output), let .buildInProgress(output):
+        case let .outputOverlapsSource(_, output), let .buildInProgress(output), let .outputNotACorpus(output):
             return output
         case let .corpusFileMissing(directory, file):
             return directory.hasSuffix("/") ? directory + file : directory + "/" + file

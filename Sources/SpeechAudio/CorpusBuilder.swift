@@ -339,9 +339,9 @@ private struct BuildPlan: Sendable {
         }
         skipped.sort { $0.source.utf8.lexicographicallyPrecedes($1.source.utf8) }
 
-        let isValidation = { (entry: ManifestEntry) in CorpusLayout.isValidation(entry.file, percent: options.validationPercent) }
-        let validation = entries.filter(isValidation)
-        let train = entries.filter { !isValidation($0) }
+        let validationFiles = CorpusLayout.validationFiles(entries.map(\.file), percent: options.validationPercent)
+        let validation = entries.filter { validationFiles.contains($0.file) }
+        let train = entries.filter { !validationFiles.contains($0.file) }
         let skippedText = "source\treason\n" + skipped.map { "\($0.source)\t\($0.reason)\n" }.joined()
         guard !entries.isEmpty else {
             _ = try writeIfChanged(skippedText, to: join(output, "skipped.tsv"))
@@ -381,7 +381,7 @@ private struct BuildPlan: Sendable {
 
         var warnings: [String] = []
         for (name, list) in [("train.txt", train), ("validation.txt", validation)] where list.isEmpty {
-            warnings.append("\(name) is empty: the hash split (--validation-percent \(options.validationPercent)) put none of the \(entries.count) files there, and training needs both splits: add files or change --validation-percent")
+            warnings.append("\(name) is empty (--validation-percent \(options.validationPercent), \(entries.count) file\(entries.count == 1 ? "" : "s")), and training needs both splits: add files, or give a --validation-percent between 1 and 99")
         }
         let speakers = CorpusLayout.speakers(in: entries.map(\.file))
         let sortedCounts = skippedCounts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }

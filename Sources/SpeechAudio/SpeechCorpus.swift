@@ -47,13 +47,21 @@ public struct CorpusManifest: Sendable {
 
     /// Reads and checks the metadata of the corpus in `directory`.
     ///
-    /// Throws ``AudioError/corpusNotFound(directory:)`` without a
+    /// Throws ``AudioError/corpusIsAFile(path:)`` when `directory` is a
+    /// file, ``AudioError/corpusNotFound(directory:)`` without a
     /// `manifest.tsv` (``AudioError/notACorpus(directory:)`` when the folder
     /// holds other files, e.g. audio never built into a corpus), ``AudioError/manifestMalformed(path:line:reason:)`` for
     /// a bad line or a missing list, and
     /// ``AudioError/splitInconsistent(directory:file:reason:)`` when a list
-    /// names a file the manifest lacks, or a file is in both lists.
+    /// names a file the manifest lacks, or a file is in both lists. A split
+    /// list may be empty (a corpus of one file, or built with
+    /// `--validation-percent` 0 or 100): ``requireBothSplits()`` is the
+    /// check for those that train or evaluate.
     public static func read(directory: String) throws(AudioError) -> CorpusManifest {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder), !isFolder.boolValue {
+            throw AudioError.corpusIsAFile(path: directory)
+        }
         let manifestPath = join(directory, "manifest.tsv")
         guard FileManager.default.fileExists(atPath: manifestPath) else {
             let contents = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
@@ -110,14 +118,20 @@ public struct CorpusManifest: Sendable {
                 seen[line] = name
                 split.append(entries[index])
             }
-            guard !split.isEmpty else {
-                throw AudioError.manifestMalformed(path: path, line: 1, reason: "the split list is empty")
-            }
             return split
         }
         let train = try readSplit("train.txt")
         let validation = try readSplit("validation.txt")
         return CorpusManifest(directory: directory, entries: entries, train: train, validation: validation)
+    }
+
+    /// Throws ``AudioError/splitEmpty(directory:split:files:)`` when the
+    /// train or the validation list is empty: training draws from one and
+    /// evaluates on the other.
+    public func requireBothSplits() throws(AudioError) {
+        for (name, split) in [("train", train), ("validation", validation)] where split.isEmpty {
+            throw AudioError.splitEmpty(directory: directory, split: name, files: entries.count)
+        }
     }
 }
 
@@ -135,6 +149,11 @@ public struct SpeechCorpus: Sendable {
     public let manifest: CorpusManifest
     public let train: ClipSet
     public let validation: ClipSet
+    /// The sample rates of the corpus's WAVs, ascending (one, unless files
+    /// were replaced by hand): ``sampleRate`` for the default corpus, the
+    /// build's `--rate` otherwise. Other rates are resampled to
+    /// ``sampleRate`` when loaded.
+    public let fileSampleRates: [Int]
 
     public var directory: String { manifest.directory }
 
@@ -151,26 +170,33 @@ public struct SpeechCorpus: Sendable {
 
     /// Loads the corpus in `directory`: reads the manifest and split, then
     /// every listed file, checks its sample count (and, if
-    /// `verifyChecksums`, its sha256) against the manifest, and encodes it
-    /// to mu-law at ``sampleRate``.
+    /// `verifyChecksums`, its sha256) against the manifest, resamples it to
+    /// ``sampleRate`` if it is at another rate (with
+    /// ``ResamplingQuality/loadingDefault``) and encodes it to mu-law.
     ///
     /// Throws ``AudioError`` naming the corpus or file: corpus not found (run
-    /// the build script), malformed metadata, a listed file missing, a
-    /// checksum or sample-count mismatch, an unreadable file.
+    /// the build script), malformed metadata, an empty split (unless
+    /// `requireBothSplits` is false, for commands that only describe the
+    /// corpus), a listed file missing, a checksum or sample-count mismatch,
+    /// an unreadable file.
     /// Cost: reads the ~47 MB default corpus; well under a second in release.
-    public static func load(directory: String, verifyChecksums: Bool = true) throws(AudioError) -> SpeechCorpus {
+    public static func load(
+        directory: String, verifyChecksums: Bool = true, requireBothSplits: Bool = true
+    ) throws(AudioError) -> SpeechCorpus {
         let manifest = try CorpusManifest.read(directory: directory)
+        if requireBothSplits { try manifest.requireBothSplits() }
+        var fileRates = Set<Int>()
         func clips(_ entries: [ManifestEntry], split: String) throws(AudioError) -> ClipSet {
             let clips = try entries.map { (entry) throws(AudioError) in
-                Clip(name: entry.file, samples: try loadVerified(entry, directory: directory, verifyChecksum: verifyChecksums))
+                let (samples, fileRate) = try loadVerified(entry, directory: directory, verifyChecksum: verifyChecksums)
+                fileRates.insert(fileRate)
+                return Clip(name: entry.file, samples: samples)
             }
             return ClipSet(source: "\(directory) (\(split))", clips: clips, sampleRate: sampleRate)
         }
-        return SpeechCorpus(
-            manifest: manifest,
-            train: try clips(manifest.train, split: "train"),
-            validation: try clips(manifest.validation, split: "validation")
-        )
+        let train = try clips(manifest.train, split: "train")
+        let validation = try clips(manifest.validation, split: "validation")
+        return SpeechCorpus(manifest: manifest, train: train, validation: validation, fileSampleRates: fileRates.sorted())
     }
 
     /// Checks every file of the corpus in `directory` against its manifest:
@@ -196,7 +222,10 @@ public struct SpeechCorpus: Sendable {
         try validation.evenlySpacedWindows(length: length, count: count)
     }
 
-    private static func loadVerified(_ entry: ManifestEntry, directory: String, verifyChecksum: Bool) throws(AudioError) -> [Float] {
+    /// The samples of `entry` at ``sampleRate``, and the rate of its file.
+    private static func loadVerified(
+        _ entry: ManifestEntry, directory: String, verifyChecksum: Bool
+    ) throws(AudioError) -> (samples: [Float], fileRate: Int) {
         let path = join(directory, entry.file)
         guard FileManager.default.fileExists(atPath: path) else {
             throw AudioError.corpusFileMissing(directory: directory, file: entry.file)
@@ -214,8 +243,8 @@ public struct SpeechCorpus: Sendable {
         guard samples.count == entry.samples else {
             throw AudioError.sampleCountMismatch(path: path, expected: entry.samples, actual: samples.count)
         }
-        if fileRate == sampleRate { return samples }
-        return try resample(samples, from: fileRate, to: sampleRate, path: path)
+        if fileRate == sampleRate { return (samples, fileRate) }
+        return (try resample(samples, from: fileRate, to: sampleRate, path: path), fileRate)
     }
 }
 
