@@ -56,6 +56,10 @@ extension ClipSet {
         var skipped: [SkippedFile] = []
         for file in files {
             let path = join(folder, file.relativePath)
+            if let reason = file.unreadable {
+                skipped.append(SkippedFile(path: path, error: .unreadable(path: path, reason: reason)))
+                continue
+            }
             do throws(AudioError) {
                 clips.append(try loadClip(path: path, name: file.relativePath, sampleRate: sampleRate, minimumLength: minimumLength))
             } catch {

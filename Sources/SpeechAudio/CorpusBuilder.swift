@@ -238,6 +238,7 @@ private struct BuildPlan: Sendable {
                 throw AudioError.outputOverlapsSource(source: options.source, output: options.output)
             }
         }
+        try Self.requireCorpusOrEmpty(output, name: options.output)
         var outputStatus = stat()
         _ = stat(output, &outputStatus)
 
@@ -256,8 +257,8 @@ private struct BuildPlan: Sendable {
         for (index, file) in sources.enumerated() where exclusions[file.relativePath] == nil {
             if let bad = file.badName {
                 presetSkips[index] = (.badName, bad)
-            } else if file.missing {
-                presetSkips[index] = (.unreadable, "no such file")
+            } else if let reason = file.unreadable {
+                presetSkips[index] = (.unreadable, reason)
             } else {
                 let name = CorpusLayout.outputPath(forSource: file.relativePath)
                 if let group = groupOf[name] {
@@ -272,6 +273,19 @@ private struct BuildPlan: Sendable {
         self.presetSkips = presetSkips
         minimumSamples = options.minimumSamples
         identity = "rate=\(options.sampleRate); resampler=\(options.quality.resamplerName); \(SoundFile.version); \(String(cString: src_get_version())); from=\(realSource)"
+    }
+
+    /// Refuses an output folder that holds (non-hidden) files but is not a
+    /// corpus pbtwave built: no build journal, and no `manifest.tsv` that
+    /// starts with ``CorpusManifest/header``. A build writes its journal
+    /// before its first WAV, so an interrupted build is still recognised.
+    private static func requireCorpusOrEmpty(_ output: String, name: String) throws(AudioError) {
+        let contents = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
+        guard contents.contains(where: { !$0.hasPrefix(".") }),
+              !FileManager.default.fileExists(atPath: join(output, CorpusBuildJournal.fileName)) else { return }
+        if let manifest = FileManager.default.contents(atPath: join(output, "manifest.tsv")),
+           manifest.starts(with: Array((CorpusManifest.header + "\n").utf8)) { return }
+        throw AudioError.outputNotACorpus(output: name)
     }
 
     func outputName(_ index: Int) -> String { CorpusLayout.outputPath(forSource: sources[index].relativePath) }

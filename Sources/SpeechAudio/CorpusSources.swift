@@ -19,8 +19,10 @@ struct SourceFile: Sendable, Hashable {
     /// Why the name cannot be used (not UTF-8, or a tab or line break, which
     /// `manifest.tsv` cannot hold); nil when it can.
     var badName: String?
-    /// Set when a listed file does not exist.
-    var missing = false
+    /// Why the source cannot be opened at all: a listed file that does not
+    /// exist, a broken link, a folder that cannot be read (then
+    /// `relativePath` ends in `/`); nil when it can be tried.
+    var unreadable: String?
 }
 
 /// File identity for change detection: size and modification time (ns).
@@ -53,16 +55,35 @@ enum CorpusSources {
     /// (a name starting with `.`) are left out, and so is the folder
     /// identified by `skipping` (the output, when it lies inside the
     /// source). Symbolic links are followed; a folder reached twice (a link
-    /// cycle) is walked once.
-    static func walk(root: String, skipping skipped: (device: UInt64, inode: UInt64)?) -> [SourceFile] {
+    /// cycle) is walked once. What cannot be walked comes back
+    /// ``SourceFile/unreadable``, so it can be reported: a broken link, a
+    /// folder `openFolder` cannot open (`name/`; the root itself is `./`).
+    ///
+    /// `openFolder` is `opendir`, returning the handle or the `errno`; tests
+    /// replace it to make a folder unreadable even when run as root.
+    static func walk(
+        root: String, skipping skipped: (device: UInt64, inode: UInt64)?,
+        openFolder: (String) -> Result<OpaquePointer, Errno> = openFolder
+    ) -> [SourceFile] {
         var files: [SourceFile] = []
         var visited = Set<[UInt64]>()
+        func unreadable(_ relative: String, _ path: String, _ reason: String) {
+            files.append(SourceFile(relativePath: relative, path: path, size: 0, modified: 0, unreadable: reason))
+        }
         func visit(_ directory: String, relative: String) {
             var status = stat()
-            guard stat(directory, &status) == 0 else { return }
+            guard stat(directory, &status) == 0 else {
+                return unreadable((relative.isEmpty ? "." : relative) + "/", directory, "cannot open the folder: \(Errno.current)")
+            }
             let key = [UInt64(status.st_dev), UInt64(status.st_ino)]
             if let skipped, key == [skipped.device, skipped.inode] { return }
-            guard visited.insert(key).inserted, let handle = opendir(directory) else { return }
+            guard visited.insert(key).inserted else { return }
+            let handle: OpaquePointer
+            switch openFolder(directory) {
+            case let .success(opened): handle = opened
+            case let .failure(error):
+                return unreadable((relative.isEmpty ? "." : relative) + "/", directory, "cannot open the folder: \(error)")
+            }
             defer { closedir(handle) }
             while let entry = readdir(handle) {
                 let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in
@@ -79,7 +100,10 @@ enum CorpusSources {
                     continue
                 }
                 var childStatus = stat()
-                guard stat(child, &childStatus) == 0 else { continue }  // a dangling link
+                guard stat(child, &childStatus) == 0 else {
+                    unreadable(childRelative, child, linkProblem(child, error: Errno.current))
+                    continue
+                }
                 switch childStatus.st_mode & S_IFMT {
                 case S_IFDIR:
                     visit(child, relative: childRelative)
@@ -94,6 +118,24 @@ enum CorpusSources {
         }
         visit(root, relative: "")
         return sortedByBytes(files)
+    }
+
+    /// `opendir`, with the `errno` of a failure.
+    static func openFolder(_ path: String) -> Result<OpaquePointer, Errno> {
+        if let handle = opendir(path) { return .success(handle) }
+        return .failure(Errno.current)
+    }
+
+    /// Why `stat` of a directory entry failed with `error`: a link whose
+    /// target is missing, a link loop, or the system's reason.
+    private static func linkProblem(_ path: String, error: Errno) -> String {
+        var status = stat()
+        guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFLNK else { return "cannot read it: \(error)" }
+        if error.code == ELOOP { return "broken link: a loop of symbolic links" }
+        var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let length = readlink(path, &target, target.count - 1)
+        let to = length > 0 ? " to " + String(decoding: target.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        return "broken link\(to): \(error)"
     }
 
     /// The files named in `list` (one per line; blank lines and lines
@@ -132,7 +174,7 @@ enum CorpusSources {
                                         badName: badCharacters(in: relative)))
             } else {
                 files.append(SourceFile(relativePath: relative, path: path, size: 0, modified: 0,
-                                        badName: badCharacters(in: relative), missing: true))
+                                        badName: badCharacters(in: relative), unreadable: "no such file"))
             }
         }
         return sortedByBytes(files)
@@ -166,4 +208,14 @@ enum CorpusSources {
     static func sortedByBytes(_ files: [SourceFile]) -> [SourceFile] {
         files.sorted { $0.relativePath.utf8.lexicographicallyPrecedes($1.relativePath.utf8) }
     }
+}
+
+/// An `errno` value, printed as the system's message (`Permission denied`).
+struct Errno: Error, Sendable, Hashable, CustomStringConvertible {
+    var code: Int32
+
+    /// The calling thread's `errno`.
+    static var current: Errno { Errno(code: errno) }
+
+    var description: String { String(cString: strerror(code)) }
 }

@@ -359,6 +359,65 @@ struct CorpusBuildTests {
         #expect(locked?.description.contains("another `pbtwave corpus build`") == true)
     }
 
+    @Test("an output folder that holds files and is not a pbtwave corpus is refused and left untouched; a corpus is rebuilt")
+    func foreignOutputIsRefused() throws {
+        let sources = try MixedAudioFolder()
+        let foreign = TemporaryFolder("foreign")
+        foreign.write("manifest.tsv", text: "my own notes\n")
+        try foreign.writeWAV("p225/p225_004.wav", samples: [0.25, -0.25])
+        let before = snapshot(foreign.path)
+        let error = audioError { () throws(AudioError) in try CorpusBuilder.build(sources.options(output: foreign.path)) }
+        #expect(error == .outputNotACorpus(output: foreign.path))
+        #expect(error?.description.contains(foreign.path) == true && error?.description.contains("new or empty") == true, "\(String(describing: error))")
+        #expect(snapshot(foreign.path) == before, "the user's files were touched")
+
+        // Hidden files alone (a .git, a lock of an earlier run) do not make a folder foreign.
+        let hidden = TemporaryFolder("hidden")
+        hidden.write(".keep", text: "")
+        #expect(try build(sources.options(output: hidden.path)).files == sources.kept.count)
+
+        // A corpus is recognised by its journal, or by its manifest when the journal is gone.
+        let corpus = TemporaryFolder("corpus")
+        _ = try build(sources.options(output: corpus.path))
+        try FileManager.default.removeItem(atPath: corpus.file(".build-journal.tsv"))
+        #expect(try build(sources.options(output: corpus.path)).files == sources.kept.count)
+        // An interrupted first build (journal and some WAVs, no lists yet) resumes.
+        for name in ["manifest.tsv", "train.txt", "validation.txt", "skipped.tsv"] {
+            try FileManager.default.removeItem(atPath: corpus.file(name))
+        }
+        #expect(try build(sources.options(output: corpus.path)).files == sources.kept.count)
+    }
+
+    @Test("broken links and folders that cannot be opened are listed in skipped.tsv and counted, not dropped")
+    func unwalkableEntriesAreReported() throws {
+        let sources = try MixedAudioFolder()
+        #expect(symlink("nowhere.flac", sources.folder.file("p225/gone.flac")) == 0)
+        let out = TemporaryFolder("out")
+        let summary = try build(sources.options(output: out.path))
+        #expect(lines(out.file("skipped.tsv")).contains("p225/gone.flac\tunreadable: broken link to nowhere.flac: No such file or directory"),
+                "\(lines(out.file("skipped.tsv")))")
+        #expect(summary.skippedCount == sources.expectedSkips.count + 1)
+
+        // A folder opendir refuses. Tests run as root here, where chmod 000
+        // does not stop opendir, so the refusal is injected into the walk;
+        // as another user the real permission bits are tried as well.
+        try sources.folder.writeWAV("private/p227_001.wav", samples: pcmGridSignal(count: 4000, seed: 3))
+        let privateFolder = sources.folder.file("private")
+        let walked = CorpusSources.walk(root: sources.root, skipping: nil) { path in
+            path == privateFolder ? .failure(Errno(code: EACCES)) : CorpusSources.openFolder(path)
+        }
+        let refused = try #require(walked.first { $0.relativePath == "private/" })
+        #expect(refused.unreadable == "cannot open the folder: Permission denied")
+        #expect(!walked.contains { $0.relativePath.hasPrefix("private/p227") })
+        if geteuid() != 0 {
+            #expect(chmod(privateFolder, 0) == 0)
+            defer { chmod(privateFolder, 0o755) }
+            let again = try build(sources.options(output: out.path))
+            #expect(lines(out.file("skipped.tsv")).contains("private/\tunreadable: cannot open the folder: Permission denied"))
+            #expect(again.skippedCount == sources.expectedSkips.count + 2)
+        }
+    }
+
     @Test("--corpus pointing at a folder of audio says which command builds a corpus from it")
     func notACorpus() throws {
         let folder = TemporaryFolder("audio")
