@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SpeechAudio
+import WaveNetModule
 
 /// `pbtwave corpus build`: a corpus from a folder of the user's own audio.
 struct CorpusBuild: ParsableCommand {
@@ -86,9 +87,22 @@ struct CorpusBuild: ParsableCommand {
         }
         line.finish()
         print(summary)
+        if let warning = Self.shortClipWarning(longest: summary.longestFileSamples, rate: rate) { print(warning) }
         if rate != SpeechCorpus.sampleRate {
             print("  note: the model trains at \(SpeechCorpus.sampleRate) Hz; loading resamples these \(rate) Hz files each time")
         }
+    }
+}
+
+extension CorpusBuild {
+    /// A warning when even the longest clip (`longest` samples at `rate`)
+    /// is shorter than `pbtwave train`'s default training window.
+    static func shortClipWarning(longest: Int, rate: Int) -> String? {
+        let defaults = TrainDefaults.training
+        let atModelRate = Int(Double(longest) * Double(SpeechCorpus.sampleRate) / Double(rate))
+        guard atModelRate < defaults.windowLength else { return nil }
+        let fits = atModelRate - (defaults.windowLength - defaults.window)
+        return "  warning: every clip is shorter than `pbtwave train`'s default training window (\(defaults.windowLength) samples at \(SpeechCorpus.sampleRate) Hz, --window \(defaults.window)); the longest has \(atModelRate): train with --window \(max(1, fits)) or less (and --eval-targets small enough for the model's receptive field), or use longer recordings"
     }
 }
 

@@ -51,7 +51,10 @@ struct EvaluateCommand: ParsableCommand {
                          seconds, threads, threads == 1 ? "" : "s"))
             return
         }
-        let validator = try EvaluationOptions(windows: evalWindows, targets: evalTargets).validator(data, config: model.config)
+        // evaluate draws no training windows; only --eval-targets sets a window here.
+        let validator = try explainingShortClips(data, training: .flag("--eval-targets", value: evalTargets), validation: .flag("--eval-targets", value: evalTargets)) {
+            try EvaluationOptions(windows: evalWindows, targets: evalTargets).validator(data, config: model.config)
+        }
         let nll = validator.nllBits(model)
         print(String(format: "%@: step %d, %@, validation NLL %.4f bits/sample over %d windows × %d samples (unigram baseline %.3f)",
                      checkpoint, header.step, model.precision.rawValue, nll, validator.windows.count, validator.targets, unigram))

@@ -55,7 +55,8 @@ struct ExperimentCommand: ParsableCommand {
         let base = TrainingRecipe(model: WaveNetConfig.presets[p.model]!, training: TrainingOptions(batch: p.batch, window: p.window,
                                                                                                            precision: try Precision(parsing: precision)),
                                   evaluation: EvaluationOptions(windows: p.evalWindows, targets: p.evalTargets), seed: 0)
-        let (runner, _) = try RunnerOptions.wavenetRunner(base, corpus: corpus)
+        let fixed = WindowSetting.fixed(by: "the \(p.name) preset")
+        let (runner, _) = try RunnerOptions.wavenetRunner(base, corpus: corpus, windows: (fixed, fixed))
         let chosen = try methods.map { try p.methods(slugs: Self.slugs($0)) } ?? p.methods
         let harness = try ExperimentHarness(
             preset: p, methods: chosen, directory: directory, runner: runner, model: PBTModel.wavenet.rawValue,

@@ -92,8 +92,10 @@ struct RunnerOptions: ParsableArguments {
         case .noop:
             return (NoOpRunner(), configuration)
         case .wavenet:
-            let (runner, recipe) = try Self.wavenetRunner(try wavenet.recipe(seed: settings.seed), corpus: corpus)
-            configuration.recipe = recipe
+            let recipe = try wavenet.recipe(seed: settings.seed)
+            let (runner, stored) = try Self.wavenetRunner(recipe, corpus: corpus, windows: (
+                .flag("--window", value: recipe.training.window), .flag("--eval-targets", value: recipe.evaluation.targets)))
+            configuration.recipe = stored
             return (runner, configuration)
         }
     }
@@ -114,7 +116,7 @@ struct RunnerOptions: ParsableArguments {
             guard let json = configuration.recipe, let recipe = try? json.decoded(as: TrainingRecipe.self) else {
                 throw CommandError("the run stores no WaveNet recipe; it was made by an older pbtwave: use that build, or start a new run")
             }
-            return try wavenetRunner(recipe, corpus: corpus).runner
+            return try wavenetRunner(recipe, corpus: corpus, windows: (.fixed(by: "the run's stored recipe"), .fixed(by: "the run's stored recipe"))).runner
         case nil:
             throw CommandError("the run was created with model '\(configuration.model)', which this pbtwave does not know "
                                + "(it knows \(PBTModel.allCases.map(\.rawValue).joined(separator: ", "))); use the same pbtwave build on every machine")
@@ -123,12 +125,18 @@ struct RunnerOptions: ParsableArguments {
 
     /// Loads the corpus and builds the WaveNet runner (one model per worker
     /// thread, single-threaded BLAS: parallelism comes from the workers),
-    /// with the recipe naming that corpus.
-    static func wavenetRunner(_ recipe: TrainingRecipe, corpus: CorpusOptions) throws -> (runner: WaveNetRunner, recipe: JSONValue) {
+    /// with the recipe naming that corpus. Clips too short for the recipe's
+    /// windows are reported naming `windows` (what sets them for the command).
+    static func wavenetRunner(
+        _ recipe: TrainingRecipe, corpus: CorpusOptions, windows: (training: WindowSetting, validation: WindowSetting)
+    ) throws -> (runner: WaveNetRunner, recipe: JSONValue) {
         BLAS.setThreads(1)
         let data = try corpus.load()
         var recipe = recipe
         recipe.corpus = CorpusIdentity(data)
-        return (try WaveNetRunner(recipe: recipe, corpus: data), try recipe.json)
+        let runner = try explainingShortClips(data, training: windows.training, validation: windows.validation) {
+            try WaveNetRunner(recipe: recipe, corpus: data)
+        }
+        return (runner, try recipe.json)
     }
 }

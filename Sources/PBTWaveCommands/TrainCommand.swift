@@ -63,31 +63,33 @@ struct TrainCommand: ParsableCommand {
         let progress = ProgressLine(label: "train", quiet: quiet)
         let reporter = TrainingReporter(progress: progress, endStep: plan.steps, samplesPerStep: plan.recipe.training.batch * plan.recipe.training.window)
         let saving = checkpoint.map { CheckpointPlan(path: $0, every: checkpointEvery, metadata: ["command": "train", "seed": "\(plan.recipe.seed)"]) }
-        let summary: TrainingSummary
-        let model: WaveNet
-        if let (loaded, header) = resumed, let checkpoint {
-            guard loaded.config == plan.recipe.model else {
-                let asked = recipe.modelConfig.map { "--model-config \($0)" } ?? recipe.preset.map { "--preset \($0)" } ?? "the default preset"
-                throw CommandError("--resume: \(checkpoint) holds another model (\(loaded.config.shape)) than \(asked) "
-                                   + "(\(plan.recipe.model.shape)): resume with the model it was trained with, or give a new --checkpoint")
+        let (summary, model) = try explainingShortClips(
+            data, training: .flag("--window", value: plan.recipe.training.window), validation: .flag("--eval-targets", value: plan.recipe.evaluation.targets)
+        ) { () throws -> (TrainingSummary, WaveNet) in
+            if let (loaded, header) = resumed, let checkpoint {
+                guard loaded.config == plan.recipe.model else {
+                    let asked = recipe.modelConfig.map { "--model-config \($0)" } ?? recipe.preset.map { "--preset \($0)" } ?? "the default preset"
+                    throw CommandError("--resume: \(checkpoint) holds another model (\(loaded.config.shape)) than \(asked) "
+                                       + "(\(plan.recipe.model.shape)): resume with the model it was trained with, or give a new --checkpoint")
+                }
+                // A resumed run keeps its checkpoint's precision unless --precision asks for another.
+                if !recipe.given.contains("--precision") { plan.recipe.training.precision = loaded.precision }
+                if seed != nil { print("note: --seed does not apply to a resumed run: it continues the checkpoint's window sampling") }
+                let model = loaded
+                loaded.threads = threads
+                loaded.precision = plan.recipe.training.precision
+                print("resuming \(checkpoint) at step \(model.step)")
+                reporter.describe(model, data)
+                let trainer = try Trainer(model: model, clips: data.train, options: plan.recipe.training,
+                                          dataRNG: header.dataRNG ?? TrainingOptions.dataRNG(seed: plan.recipe.seed))
+                return (try trainer.run(until: plan.steps, schedule: plan.schedule, validator: try plan.recipe.evaluation.validator(data, config: model.config),
+                                        evaluateEvery: evalEvery, checkpoint: saving, progress: reporter.step), model)
+            } else {
+                var started: WaveNet?
+                let summary = try plan.recipe.replay(plan.schedule, until: plan.steps, on: data, threads: threads, evaluateEvery: evalEvery,
+                                                     checkpoint: saving, started: { started = $0; reporter.describe($0, data) }, progress: reporter.step)
+                return (summary, started!)
             }
-            // A resumed run keeps its checkpoint's precision unless --precision asks for another.
-            if !recipe.given.contains("--precision") { plan.recipe.training.precision = loaded.precision }
-            if seed != nil { print("note: --seed does not apply to a resumed run: it continues the checkpoint's window sampling") }
-            model = loaded
-            loaded.threads = threads
-            loaded.precision = plan.recipe.training.precision
-            print("resuming \(checkpoint) at step \(model.step)")
-            reporter.describe(model, data)
-            let trainer = try Trainer(model: model, clips: data.train, options: plan.recipe.training,
-                                      dataRNG: header.dataRNG ?? TrainingOptions.dataRNG(seed: plan.recipe.seed))
-            summary = try trainer.run(until: plan.steps, schedule: plan.schedule, validator: try plan.recipe.evaluation.validator(data, config: model.config),
-                                      evaluateEvery: evalEvery, checkpoint: saving, progress: reporter.step)
-        } else {
-            var started: WaveNet?
-            summary = try plan.recipe.replay(plan.schedule, until: plan.steps, on: data, threads: threads, evaluateEvery: evalEvery,
-                                             checkpoint: saving, started: { started = $0; reporter.describe($0, data) }, progress: reporter.step)
-            model = started!
         }
         progress.finish()
         if let curve {

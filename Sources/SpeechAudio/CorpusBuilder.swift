@@ -74,6 +74,8 @@ public struct CorpusBuildSummary: Sendable, CustomStringConvertible {
     public var trainSamples: Int
     public var validationFiles: Int
     public var validationSamples: Int
+    /// Samples of the longest file (0 with none).
+    public var longestFileSamples: Int
     /// Speakers as the folder layout shows them (``CorpusLayout/speakers(in:)``).
     public var speakers: Int?
     public var speakerDepth: Int?
@@ -404,6 +406,7 @@ private struct BuildPlan: Sendable {
             files: entries.count, samples: entries.reduce(0) { $0 + $1.samples },
             trainFiles: train.count, trainSamples: train.reduce(0) { $0 + $1.samples },
             validationFiles: validation.count, validationSamples: validation.reduce(0) { $0 + $1.samples },
+            longestFileSamples: entries.map(\.samples).max() ?? 0,
             speakers: speakers?.count, speakerDepth: speakers?.depth,
             skipped: sortedCounts.map { ($0.key, $0.value) },
             converted: converted, convertedSeconds: Double(convertedSamples) / Double(options.sampleRate),
