@@ -10,7 +10,7 @@ struct CorpusBuild: ParsableCommand {
         abstract: "Build a corpus from your own audio: any format libsndfile reads, any rate, any channels.",
         discussion: """
         Walks --from recursively (hidden files and folders are left out), mixes every file down to mono, \
-        resamples it to --rate with libsamplerate (medium sinc) and writes it as a 16-bit WAV under --output, \
+        resamples it to --rate with libsamplerate (its \(ResamplingQuality.corpusBuildDefault.rawValue) sinc converter unless --quality says otherwise) and writes it as a 16-bit WAV under --output, \
         keeping its relative path (a/b.flac becomes a/b.wav). Writes manifest.tsv, train.txt and validation.txt \
         (split by a hash of each path, so it is stable) and skipped.tsv (every file left out, with the reason). \
         Running it again converts only what changed; an interrupted build resumes where it stopped.
@@ -44,7 +44,7 @@ struct CorpusBuild: ParsableCommand {
     var jobs: Int?
 
     @Option(help: "libsamplerate's converter for files at another rate: fastest (80 % of the bandwidth, enough for speech), medium (90 %, 3× the CPU) or best (97 %, 8×).")
-    var quality: ResamplingQuality = .fastest
+    var quality: ResamplingQuality = .corpusBuildDefault
 
     @Option(help: ArgumentHelp("Files to leave out: `source<TAB>reason` lines, copied into skipped.tsv.", valueName: "list.tsv"))
     var exclude: String?

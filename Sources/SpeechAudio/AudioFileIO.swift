@@ -76,7 +76,7 @@ public func audioFileInfo(path: String) throws(AudioError) -> AudioFileInfo {
 /// resampled copy, and two blocks of 256 KiB, whatever the header claims.
 /// Complexity: O(frames × channels), one pass plus resampling.
 public func readMonoAudio(
-    path: String, sampleRate: Int? = nil, quality: ResamplingQuality = .medium, maximumSamples: Int = AudioLimits.defaultMaximumSamples
+    path: String, sampleRate: Int? = nil, quality: ResamplingQuality = .loadingDefault, maximumSamples: Int = AudioLimits.defaultMaximumSamples
 ) throws(AudioError) -> [Float] {
     let (mono, fileRate) = try decodeMono(path: path, maximumSamples: maximumSamples)
     guard let target = sampleRate, target != fileRate else { return mono }

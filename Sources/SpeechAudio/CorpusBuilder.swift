@@ -31,10 +31,9 @@ public struct CorpusBuildOptions: Sendable {
     public var minimumSeconds: Double = 0.1
     /// Files converted at once (threads).
     public var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
-    /// The resampler for files not at `sampleRate`: libsamplerate's fastest
-    /// sinc converter by default (80 % of the bandwidth, 6.4 kHz at 16 kHz;
-    /// enough for speech, and three times faster than `medium`).
-    public var quality: ResamplingQuality = .fastest
+    /// The resampler for files not at `sampleRate` (by default
+    /// ``ResamplingQuality/corpusBuildDefault``, `fastest`).
+    public var quality: ResamplingQuality = .corpusBuildDefault
 
     public init(source: String, output: String) {
         self.source = source
@@ -587,7 +586,7 @@ private final class ParallelConversion: Sendable {
 /// Throws the ``AudioError`` of ``MonoDecoder`` and ``LibsamplerateStream``
 /// for a bad source, ``AudioError/writeFailed(path:reason:)`` when writing fails.
 func convertToMonoWAV(
-    source: String, destination: String, temporary: String, sampleRate: Int, quality: ResamplingQuality = .fastest, minimumSamples: Int
+    source: String, destination: String, temporary: String, sampleRate: Int, quality: ResamplingQuality = .corpusBuildDefault, minimumSamples: Int
 ) throws(AudioError) -> Int {
     let decoder = try MonoDecoder(path: source)
     let resampler = decoder.sampleRate == sampleRate

@@ -1,5 +1,6 @@
 import ArgumentParser
 @testable import PBTWaveCommands
+import SpeechAudio
 import Testing
 
 /// Help texts are written as paragraphs and wrapped by ArgumentParser, so no
@@ -13,6 +14,18 @@ import Testing
     @Test func everyCommandHasAnAbstract() {
         for command in Self.commands() {
             #expect(!command.configuration.abstract.isEmpty, "\(command) has no abstract")
+        }
+    }
+
+    /// The overview and the option's help name the converter `corpus build`
+    /// really uses by default (the overview once said `medium`).
+    @Test func corpusBuildHelpNamesTheDefaultConverter() throws {
+        let command = try CorpusBuild.parse(["--from", "audio"])
+        #expect(command.quality == CorpusBuildOptions(source: "audio", output: "corpus").quality)
+        let overview = CorpusBuild.configuration.discussion
+        #expect(overview.contains("its \(command.quality.rawValue) sinc converter unless --quality"), "\(overview)")
+        for other in ResamplingQuality.allCases where other != command.quality {
+            #expect(!overview.contains("\(other.rawValue) sinc"), "the overview names \(other.rawValue): \(overview)")
         }
     }
 
