@@ -106,7 +106,7 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .resampleFailed(path, from, to, reason):
             return "cannot resample \(path) from \(from) Hz to \(to) Hz: \(reason): convert it to \(to) Hz first (e.g. ffmpeg -i IN -ar \(to) OUT.wav)"
         case let .writeFailed(path, reason):
-            return "cannot write audio file \(path): \(reason): check that the folder exists and is writable and the disk has room"
+            return "cannot write \(path): \(reason): check that the folder exists and is writable and the disk has room"
         case let .folderNotFound(path):
             return "audio folder not found: \(path): check the path"
         case let .notAFolder(path):

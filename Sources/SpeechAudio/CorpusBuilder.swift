@@ -84,7 +84,8 @@ public struct CorpusBuildSummary: Sendable, CustomStringConvertible {
     /// Sources converted by this run, and the audio they hold.
     public var converted: Int
     public var convertedSeconds: Double
-    /// Sources whose earlier result still stood.
+    /// WAVs of an earlier build that still stood (sources skipped again
+    /// are counted under ``skipped``, not here).
     public var reused: Int
     /// WAVs of earlier builds removed because no source makes them any more.
     public var removed: Int
@@ -101,20 +102,21 @@ public struct CorpusBuildSummary: Sendable, CustomStringConvertible {
         func share(_ part: Int) -> String { samples > 0 ? String(format: "%.1f %%", 100 * Double(part) / Double(samples)) : "-" }
         func minutes(_ count: Int) -> String { String(format: "%.2f minutes", Double(count) / Double(sampleRate) / 60) }
         var lines = ["corpus \(output) (from \(source))"]
+        func fileCount(_ count: Int) -> String { "\(count) file\(count == 1 ? "" : "s")" }
         lines.append("  files: \(files), \(minutes(samples)) at \(sampleRate) Hz")
         if let speakers, let speakerDepth {
             lines.append("  speakers: \(speakers) (folders at depth \(speakerDepth + 1) whose names start their files' names)")
         } else {
             lines.append("  speakers: not shown by the folder layout")
         }
-        lines.append("  train: \(trainFiles) files, \(minutes(trainSamples)) (\(share(trainSamples)))")
-        lines.append("  validation: \(validationFiles) files, \(minutes(validationSamples)) (\(share(validationSamples)))")
+        lines.append("  train: \(fileCount(trainFiles)), \(minutes(trainSamples)) (\(share(trainSamples)))")
+        lines.append("  validation: \(fileCount(validationFiles)), \(minutes(validationSamples)) (\(share(validationSamples)))")
         if skipped.isEmpty {
             lines.append("  skipped: none")
         } else {
             lines.append("  skipped: \(skippedCount) (" + skipped.map { "\($0.count) \($0.reason)" }.joined(separator: ", ") + "; see skipped.tsv)")
         }
-        var run = "  this run: converted \(converted) file\(converted == 1 ? "" : "s")"
+        var run = "  this run: converted \(fileCount(converted))"
         if converted > 0 {
             run += String(format: " (%.1f minutes of audio, %.0f× real time)", convertedSeconds / 60, wallSeconds > 0 ? convertedSeconds / wallSeconds : 0)
         }
@@ -182,7 +184,9 @@ public enum CorpusBuilder {
                 work.append(group)
             }
         }
-        let reusedCount = outcomes.reduce(0) { $0 + ($1 == nil ? 0 : 1) }
+        let reusedCount = outcomes.reduce(0) { count, record in
+            if case .converted? = record?.outcome { count + 1 } else { count }
+        }
         work.sort { plan.bytes(of: $0) > plan.bytes(of: $1) }  // big first: a short tail
 
         let converted = try ParallelConversion(plan: plan, work: work, journal: journal, started: started, progress: progress).run()
@@ -685,6 +689,9 @@ private func seconds(since start: ContinuousClock.Instant) -> Double {
     (ContinuousClock.now - start) / .seconds(1)
 }
 
+/// Foundation's reason for `error`, without its final full stop (the
+/// message goes on after it).
 private func errorText(_ error: any Error) -> String {
-    (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+    let text = (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+    return text.hasSuffix(".") ? String(text.dropLast()) : text
 }

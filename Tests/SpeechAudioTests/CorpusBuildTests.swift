@@ -206,7 +206,9 @@ struct CorpusBuildTests {
         usleep(20_000)  // a rewrite would show in the nanosecond mtimes
         let again = try build(sources.options(output: out.path))
         #expect(again.converted == 0 && !again.metadataChanged && again.removed == 0)
-        #expect(again.reused == sources.kept.count + sources.expectedSkips.count, "every source: its earlier result stands")
+        #expect(again.reused == sources.kept.count, "every WAV of the first build stands")
+        #expect(again.skippedCount == sources.expectedSkips.count)
+        #expect(again.description.contains("reused \(sources.kept.count);") && again.description.contains("  files: \(sources.kept.count), "), "\(again)")
         #expect(stamps(out.path) == before, "a file was rewritten")
         #expect(snapshot(out.path) == bytes)
     }
@@ -271,7 +273,7 @@ struct CorpusBuildTests {
             try FileManager.default.removeItem(atPath: out.file(name))
         }
         let summary = try build(sources.options(output: out.path))
-        #expect(summary.converted > 0 && summary.reused == 2)
+        #expect(summary.converted > 0 && summary.reused == journal[1 ... 2].filter { $0.hasPrefix("ok\t") }.count)
         #expect(snapshot(out.path).filter { !$0.key.hasPrefix(".build") } == expected)
     }
 
@@ -428,6 +430,36 @@ struct CorpusBuildTests {
         let missing = audioError { () throws(AudioError) in try SpeechCorpus.load(directory: folder.file("none")) }
         #expect(missing?.description.contains("pbtwave corpus build --from AUDIO_DIR --output \(folder.file("none"))") == true)
         #expect(missing?.description.contains("bash datasets/build-corpus.sh") == true)
+        // A file where the corpus folder should be is called a file, with no `--output FILE` advice.
+        let file = try folder.writeWAV("b.wav", samples: [0.1, 0.2])
+        let isFile = audioError { () throws(AudioError) in try SpeechCorpus.load(directory: file) }
+        #expect(isFile == .corpusIsAFile(path: file))
+        #expect(isFile?.description.contains("is a file, not a corpus folder") == true && isFile?.description.contains("--output \(file)") == false)
+    }
+
+    @Test("summary wording: one file, reused WAVs only, an output folder that cannot be made")
+    func summaryAndOutputFolderWording() throws {
+        let sources = TemporaryFolder("one")
+        try sources.writeWAV("a.wav", samples: pcmGridSignal(count: 4000, seed: 1))
+        sources.write("notes.txt", text: "not audio\n")
+        let out = TemporaryFolder("out")
+        _ = try CorpusBuilder.build(CorpusBuildOptions(source: sources.path, output: out.path))
+        let again = try CorpusBuilder.build(CorpusBuildOptions(source: sources.path, output: out.path))
+        #expect(again.reused == 1 && again.skippedCount == 1)
+        let text = again.description
+        #expect(text.contains("converted 0 files, reused 1;") && (text.contains("train: 1 file,") || text.contains("validation: 1 file,")), "\(text)")
+        #expect(!text.contains(" 1 files"), "\(text)")
+
+        // The output's parent is a file, so the folder cannot be created.
+        let blocker = sources.write("blocker", text: "")
+        let error = audioError { () throws(AudioError) in try CorpusBuilder.build(CorpusBuildOptions(source: sources.path, output: blocker + "/corpus")) }
+        guard case .writeFailed? = error else {
+            Issue.record("expected writeFailed, got \(String(describing: error))")
+            return
+        }
+        let message = error!.description
+        #expect(message.hasPrefix("cannot write \(blocker)/corpus: cannot create the output folder: ") && !message.contains("audio file"), "\(message)")
+        #expect(!message.contains(".:"), "doubled punctuation: \(message)")
     }
 
     @Test("output names and the speaker layouts of public data sets")
