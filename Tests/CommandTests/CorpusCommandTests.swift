@@ -30,15 +30,7 @@ private final class SmallCorpus {
 }
 
 @Suite struct CorpusCommandTests {
-    func runError(_ arguments: [String]) throws -> String? {
-        var command = try PBTWave.parseAsRoot(arguments)
-        do {
-            try command.run()
-            return nil
-        } catch {
-            return PBTWave.userMessage(for: error)
-        }
-    }
+    func runError(_ arguments: [String]) throws -> String? { try CommandErrorTests().runError(arguments) }
 
     /// Clips shorter than a window: each command names what sets that
     /// window for it, with the largest value that fits.

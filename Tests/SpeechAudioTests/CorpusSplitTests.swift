@@ -22,13 +22,18 @@ private func names(count: Int, allValidation: Bool, percent: Int) -> [String] {
     return names
 }
 
-/// A folder of `names` as short 16 kHz WAVs.
-private func audioFolder(_ names: [String]) throws -> TemporaryFolder {
-    let folder = TemporaryFolder("split-sources")
+/// Builds a corpus of `names` (short 16 kHz WAVs) at `percent`; returns
+/// the corpus folder and the summary (the sources are removed).
+private func buildCorpus(_ names: [String], percent: Int) throws -> (out: TemporaryFolder, summary: CorpusBuildSummary) {
+    let sources = TemporaryFolder("split-sources")
     for (index, name) in names.enumerated() {
-        try folder.writeWAV(name, samples: pcmGridSignal(count: 4000, seed: UInt64(index + 1)))
+        try sources.writeWAV(name, samples: pcmGridSignal(count: 4000, seed: UInt64(index + 1)))
     }
-    return folder
+    let out = TemporaryFolder("split-out")
+    var options = CorpusBuildOptions(source: sources.path, output: out.path)
+    options.validationPercent = percent
+    options.jobs = 1
+    return (out, try CorpusBuilder.build(options))
 }
 
 @Suite("corpus split")
@@ -36,11 +41,7 @@ struct CorpusSplitTests {
     @Test("a small corpus whose hash split leaves validation empty gets the lowest-hash file in validation")
     func smallCorpusGetsAValidationFile() throws {
         let files = names(count: 10, allValidation: false, percent: 10)
-        let sources = try audioFolder(files)
-        let out = TemporaryFolder("split-out")
-        var options = CorpusBuildOptions(source: sources.path, output: out.path)
-        options.jobs = 1
-        let summary = try CorpusBuilder.build(options)
+        let (out, summary) = try buildCorpus(files, percent: 10)
         let lowest = try #require(files.min { leadingBits($0) < leadingBits($1) })
         #expect(lines(out.file("validation.txt")) == [lowest])
         #expect(Set(lines(out.file("train.txt"))) == Set(files).subtracting([lowest]))
@@ -73,12 +74,7 @@ struct CorpusSplitTests {
 
     @Test("an empty split: describing the corpus works, loading it to train names the split and what to do")
     func emptySplitIsExplained() throws {
-        let files = names(count: 3, allValidation: false, percent: 10)
-        let sources = try audioFolder(files)
-        let out = TemporaryFolder("split-empty")
-        var options = CorpusBuildOptions(source: sources.path, output: out.path)
-        options.validationPercent = 0
-        let summary = try CorpusBuilder.build(options)
+        let (out, summary) = try buildCorpus(names(count: 3, allValidation: false, percent: 10), percent: 0)
         #expect(summary.validationFiles == 0 && summary.warnings.count == 1)
         #expect(summary.warnings.first?.contains("validation.txt is empty") == true, "\(summary.warnings)")
 
