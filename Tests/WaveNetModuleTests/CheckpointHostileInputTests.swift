@@ -45,7 +45,7 @@ import Testing
 
     static let edits: [(String, @Sendable (inout [String: Any]) -> Void, String)] = [
         ("channels 2^40", { h in var c = h["config"] as! [String: Any]; c["residualChannels"] = 1 << 40; h["config"] = c }, "at most 4096"),
-        ("channels -1", { h in var c = h["config"] as! [String: Any]; c["skipChannels"] = -1; h["config"] = c }, "positive"),
+        ("channels -1", { h in var c = h["config"] as! [String: Any]; c["skipChannels"] = -1; h["config"] = c }, "skipChannels must be at least 1 (got -1)"),
         ("classes Int.max", { h in var c = h["config"] as! [String: Any]; c["classes"] = Int.max; h["config"] = c }, "classes must be at most"),
         ("10^6 layers", { h in var c = h["config"] as! [String: Any]; c["dilations"] = Array(repeating: 1, count: 1_000_000); h["config"] = c },
          "at most 4096 layers"),
