@@ -98,6 +98,8 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
 public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedError {
     /// The file exists but is not an SQLite database, or not one of ours.
     case notAStore(path: String, reason: String)
+    /// The SQLite file cannot be opened or created (a missing folder…).
+    case cannotOpen(path: String, reason: String)
     case schemaVersion(path: String, found: Int, supported: Int)
     case sqlite(code: Int32, message: String, context: String)
     case runExists(String)
@@ -111,6 +113,8 @@ public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedE
         switch self {
         case .notAStore(let p, let r):
             return "\(p) is not a PBTWave trial store (\(r)); point --run-dir at a PBT run directory or a new one"
+        case .cannotOpen(let p, let r):
+            return "cannot open the trial store \(p): \(r)"
         case .schemaVersion(let p, let found, let supported):
             return "\(p) has trial-store schema version \(found), this build supports \(supported)"
         case .sqlite(let code, let message, let context):

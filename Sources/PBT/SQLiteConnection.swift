@@ -1,4 +1,5 @@
 import CSQLite
+import Foundation
 
 /// One result row of a statement being stepped.
 public struct SQLiteRow: SQLRow {
@@ -30,6 +31,16 @@ public final class SQLiteConnection: SQLConnection {
         guard rc == SQLITE_OK, let handle else {
             let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let handle { sqlite3_close_v2(handle) }
+            if rc == SQLITE_CANTOPEN {
+                // Say why in the user's terms: most often the folder is missing.
+                let folder = (path as NSString).deletingLastPathComponent
+                var isFolder: ObjCBool = false
+                let reason = !FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder, isDirectory: &isFolder) ? "the folder \(folder) does not exist"
+                    : !isFolder.boolValue ? "\(folder) is not a folder"
+                    : FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue ? "it is a folder"
+                    : "it cannot be opened or created there (permissions?)"
+                throw .cannotOpen(path: path, reason: reason)
+            }
             throw .sqlite(code: rc, message: message, context: "opening \(path)")
         }
         db = handle

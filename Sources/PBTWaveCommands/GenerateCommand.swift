@@ -17,7 +17,10 @@ struct GenerateCommand: ParsableCommand {
 
     func validate() throws {
         guard seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds must be in (0, 3600]") }
-        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or more") }
+        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be a finite number, 0 or more (got \(temperature))") }
+        guard output.lowercased().hasSuffix(".wav") else {
+            throw ValidationError("--output \(output): generate writes 16-bit WAV; give a path ending in .wav (convert it afterwards if you need another format)")
+        }
     }
 
     func run() throws {
@@ -28,6 +31,9 @@ struct GenerateCommand: ParsableCommand {
         }
         let generator = WaveNetGenerator(model: model)
         let count = Int(seconds * Double(model.config.sampleRate))
+        guard count >= 1 else {
+            throw ValidationError("--seconds \(seconds) is less than one sample at \(model.config.sampleRate) Hz; give at least \(1 / Double(model.config.sampleRate))")
+        }
         let start = ContinuousClock.now
         let codes = generator.generate(count: count, temperature: temperature, seed: seed)
         let elapsed = elapsedSeconds(since: start)

@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 import Schedules
 
@@ -233,16 +234,22 @@ extension ExperimentResults {
 
     /// Reads a `results.json` written by `ExperimentReport.write`.
     public static func read(from url: URL) throws -> ExperimentResults {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue {
+            let inside = url.appendingPathComponent("results.json").path
+            throw ReportError.unreadable(path: url.path, reason: "it is a folder"
+                + (FileManager.default.fileExists(atPath: inside) ? "; give its results.json: \(inside)" : ", not an experiment's results.json"))
+        }
         let data: Data
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw ReportError.unreadable(path: url.path, reason: error.localizedDescription)
+            throw ReportError.unreadable(path: url.path, reason: FileErrorText.cause(of: error) ?? error.localizedDescription)
         }
         do {
             return try jsonDecoder().decode(ExperimentResults.self, from: data)
         } catch {
-            throw ReportError.malformedResults(path: url.path, reason: String(describing: error))
+            throw ReportError.malformedResults(path: url.path, reason: DecodingErrorText.sentence(for: error, data: data))
         }
     }
 

@@ -3,6 +3,7 @@ import FileSupport
 import Foundation
 @testable import PBTWaveCommands
 import Testing
+import WaveNetModule
 @testable import WaveNetModule
 
 /// Issue 15, items 5–6 and the oversized inputs, as the commands see them.
@@ -114,7 +115,26 @@ import Testing
         defer { unlink(file) }
         let runDir = try errors.runError(["pbt", "--run-dir", file + "/run", "--model", "toy"])
         #expect(runDir == "cannot write \(file)/run: not a directory", "\(runDir ?? "no error")")
-        for message in [schedule, runDir] { #expect(message?.contains("NSCocoaErrorDomain") == false) }
+        // A folder given as results.json, and a trial store whose folder does not exist.
+        let report = try errors.runError(["report", "render", "--results", folder])
+        #expect(report?.contains("\(folder): it is a folder, not an experiment's results.json") == true, "\(report ?? "no error")")
+        let store = try errors.runError(["worker", "--store", "sqlite:\(folder)/missing/pbt.sqlite", "--run", "pbt", "--run-dir", folder])
+        #expect(store?.contains("cannot open the trial store \(folder)/missing/pbt.sqlite: the folder \(folder)/missing does not exist") == true,
+                "\(store ?? "no error")")
+        for message in [schedule, runDir, report, store] {
+            #expect(message?.contains("NSCocoaErrorDomain") == false && message?.contains("SQLite error") == false)
+        }
+    }
+
+    /// generate writes WAV only, and at least one sample.
+    @Test func generateRefusesAnotherFormatOrNoSample() throws {
+        let flac = errors.parseError(["generate", "x.ckpt", "--output", "x.flac"])
+        #expect(flac?.contains("--output x.flac: generate writes 16-bit WAV; give a path ending in .wav") == true, "\(flac ?? "accepted")")
+        let checkpoint = Self.temporary("tiny.ckpt")
+        defer { unlink(checkpoint) }
+        try CheckpointFile.write(try WaveNet(config: .tiny, seed: 1), dataRNG: nil, to: checkpoint)
+        let tiny = try errors.runError(["generate", checkpoint, "--seconds", "0.00001", "--output", Self.temporary("g.wav")])
+        #expect(tiny?.contains("--seconds 1e-05 is less than one sample at 16000 Hz") == true, "\(tiny ?? "no error")")
     }
 }
 
