@@ -21,14 +21,21 @@ struct EvaluateCommand: ParsableCommand {
     @OptionGroup var corpus: CorpusOptions
     @Flag(name: .customLong("all"), help: "Score every validation sample that has a full receptive field, instead of fixed windows.")
     var wholeSet = false
-    @Option(name: .customLong("eval-windows"), parsing: .unconditional, help: "Validation windows, fixed and evenly spaced over the validation files.")
-    var evalWindows: Int = 16
-    @Option(name: .customLong("eval-targets"), parsing: .unconditional, help: "Scored samples per validation window; each also gets a full receptive field of context.")
-    var evalTargets: Int = 4096
+    @Option(name: .customLong("eval-windows"), parsing: .unconditional, help: "Validation windows, fixed and evenly spaced over the validation files (default: \(TrainDefaults.evaluation.windows)).")
+    var givenWindows: Int?
+    @Option(name: .customLong("eval-targets"), parsing: .unconditional, help: "Scored samples per validation window; each also gets a full receptive field of context (default: \(TrainDefaults.evaluation.targets)).")
+    var givenTargets: Int?
+
+    /// `train`'s validation windows by default, so the two score alike.
+    var evalWindows: Int { givenWindows ?? TrainDefaults.evaluation.windows }
+    var evalTargets: Int { givenTargets ?? TrainDefaults.evaluation.targets }
     @Option(parsing: .unconditional, help: "Threads: BLAS threads for windows; with --all, copies of the model scoring in parallel (BLAS on one thread).")
     var threads: Int = 1
 
     func validate() throws {
+        if wholeSet, givenWindows != nil || givenTargets != nil {
+            throw ValidationError("--all scores every validation sample; --eval-windows and --eval-targets choose fixed windows instead: give one or the other")
+        }
         guard evalWindows >= 1, evalTargets >= 1 else { throw ValidationError("--eval-windows and --eval-targets must be at least 1") }
         guard evalWindows <= 1 << 20, evalTargets <= 1 << 24, (1...256).contains(threads) else {
             throw ValidationError("--eval-windows must be at most \(1 << 20), --eval-targets at most \(1 << 24), --threads 1 to 256")

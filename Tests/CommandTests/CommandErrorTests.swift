@@ -56,6 +56,7 @@ import WaveNetModule
         (["pbt", "--run-dir", "/tmp/x", "--space", "s.json", "--lr-mutate-min", "1e-6"], "--lr-mutate-min/--lr-mutate-max apply to the learning rate alone"),
         (["pbt", "--run-dir", "/tmp/x", "--explore", "bandit"], "The value 'bandit' is invalid for '--explore <explore>'"),
         (["evaluate", "x.ckpt", "--all", "--threads", "0"], "--threads 1 to 256"),
+        (["evaluate", "x.ckpt", "--all", "--eval-windows", "4"], "--all scores every validation sample; --eval-windows and --eval-targets choose fixed windows instead"),
         (["bench", "train", "--workers", "0"], "--workers must be at least 1"),
         (["bench", "train", "--peer-python", "/usr/bin/python3"], "give both --peer-python and --peer-script"),
         (["bench", "train", "--preset", "huge"], "unknown --preset 'huge'; choose one of "),
