@@ -28,7 +28,9 @@ func explainingShortClips<T>(
         case let .flag(flag, value):
             let context = length - value
             let fits = longest - context
-            let fix = fits >= 1 ? "give \(flag) \(fits) or less, or longer recordings" : "use longer recordings (at least \(context + 1) samples)"
+            let fix = fits >= 1 ? "give \(flag) \(fits) or less, or longer recordings"
+                : "the context alone is longer than every clip: use a model with a smaller receptive field (fewer or shorter dilations) "
+                + "or recordings of at least \(context + 1) samples"
             throw CommandError("every \(split) window needs \(length) samples (\(flag) \(value) plus \(context) of context), but \(clips): \(fix)")
         case let .fixed(what):
             let seconds = Double(length) / Double(SpeechCorpus.sampleRate)

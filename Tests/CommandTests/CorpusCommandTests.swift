@@ -44,6 +44,14 @@ private final class SmallCorpus {
         // Training windows: --window.
         let training = try runError(["train", "--corpus", corpus.directory, "--preset", "tiny", "--steps", "1", "--window", "5000", "--eval-targets", "64"])
         #expect(training?.contains("--window 3999 or less") == true && training?.contains("train window") == true, "got \(training ?? "no error")")
+        // A receptive field longer than every clip: no window value fits, so a smaller model is named.
+        var wide = WaveNetConfig.tiny
+        wide.dilations = [4096]
+        let config = corpus.root + "/wide.json"
+        try JSONEncoder().encode(wide).write(to: URL(fileURLWithPath: config))
+        let context = try runError(["train", "--corpus", corpus.directory, "--model-config", config, "--steps", "1", "--window", "64",
+                                    "--eval-targets", "64"])
+        #expect(context?.contains("use a model with a smaller receptive field") == true, "got \(context ?? "no error")")
         // experiment has no window flags: it names the preset and the length needed.
         let runDir = corpus.root + "/runs"
         let short = try SmallCorpus(clips: 4, samples: 400)
