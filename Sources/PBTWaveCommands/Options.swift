@@ -151,6 +151,15 @@ extension WaveNetConfig {
         do { config = try JSONDecoder().decode(WaveNetConfig.self, from: data) } catch {
             throw ValidationError("--model-config \(path) is not a WaveNet config: \(DecodingErrorText.sentence(for: error, data: data))")
         }
+        // A field the config does not have (a typo, or another tool's option) would be ignored.
+        let known = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(config)) as? [String: Any]).map { Set($0.keys) } ?? []
+        if let given = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            let unknown = Set(given.keys).subtracting(known).sorted()
+            if !known.isEmpty, !unknown.isEmpty {
+                throw ValidationError("--model-config \(path): unknown field\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); "
+                                      + "a WaveNet config has \(known.sorted().joined(separator: ", "))")
+            }
+        }
         try config.validate()
         return config
     }

@@ -96,6 +96,11 @@ import WaveNetModule
             let bad = try errors.runError(["train", "--model-config", path, "--corpus", "/nonexistent"]) ?? errors.parseError(["train", "--model-config", path])
             #expect(bad?.contains(text) == true && bad?.contains("DecodingError") == false, "\(json): \(bad ?? "no error")")
         }
+        var extra = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(WaveNetConfig.tiny)) as? [String: Any])
+        extra["dropout"] = 0.1
+        try JSONSerialization.data(withJSONObject: extra).write(to: URL(fileURLWithPath: path))
+        let unknown = try errors.runError(["train", "--model-config", path, "--corpus", "/nonexistent"])
+        #expect(unknown?.contains("unknown field dropout; a WaveNet config has ") == true, "\(unknown ?? "no error")")
         var zero = WaveNetConfig.tiny
         zero.skipChannels = 0
         try JSONEncoder().encode(zero).write(to: URL(fileURLWithPath: path))
