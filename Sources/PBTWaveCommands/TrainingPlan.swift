@@ -11,7 +11,8 @@ struct TrainingPlan {
     var schedule: LearningRateSchedule
     var recipe: TrainingRecipe
     var steps: Int
-    /// Where the recipe came from and which flags overrode it (nil without a recipe).
+    /// Where the recipe came from and which flags overrode it, and the
+    /// schedule file's columns train does not follow (nil: nothing to say).
     var recipeNote: String?
 
     init(_ command: TrainCommand) throws {
@@ -24,14 +25,21 @@ struct TrainingPlan {
         let file = try HyperparameterSchedule.read(from: URL(fileURLWithPath: path))
         do { schedule = try LearningRateSchedule(file) } catch { throw ScheduleFileError.inFile(path: path, error) }
         steps = command.steps ?? file.endStep ?? 1000
+        // train follows the learning rate alone; say so rather than drop the rest unseen.
+        let ignored = file.names.filter { $0 != LearningRateSchedule.hyperparameterName }
+        let ignoredNote = ignored.isEmpty ? nil
+            : "note: \(path) also schedules \(ignored.joined(separator: ", ")); train follows only \(LearningRateSchedule.hyperparameterName) "
+              + "(a schedule learned with a training program replays with that program)"
         guard let learned = try TrainingRecipe(file) else {
             recipe = try command.recipe.recipe(seed: command.seed ?? 0)
+            recipeNote = ignoredNote
             return
         }
         recipe = try command.recipe.apply(to: learned)
         if let seed = command.seed { recipe.seed = seed }
         let overrides = command.recipe.given + (command.seed != nil ? ["--seed"] : []) + (command.steps != nil ? ["--steps"] : [])
         recipeNote = "recipe: from \(path)" + (overrides.isEmpty ? " (replayed as learned)" : "; overridden by \(overrides.joined(separator: ", "))")
+            + (ignoredNote.map { "\n" + $0 } ?? "")
     }
 }
 

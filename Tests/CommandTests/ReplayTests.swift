@@ -71,6 +71,21 @@ import WaveNetModule
         #expect(try TrainingPlan(plain).recipeNote?.contains("replayed as learned") == true)
     }
 
+    /// A schedule with other columns than lr: train follows lr and says it
+    /// drops the rest.
+    @Test func columnsTrainDoesNotFollowAreNamed() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("s.csv").path
+        try "step,lr,momentum\n0,0.001,0.9\n10,0.0005,0.95\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let command = try #require(try PBTWave.parseAsRoot(["train", "--lr-schedule", file]) as? TrainCommand)
+        let plan = try TrainingPlan(command)
+        #expect(plan.recipeNote?.contains("also schedules momentum; train follows only lr") == true, "\(plan.recipeNote ?? "no note")")
+        try "step,lr\n0,0.001\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let plain = try #require(try PBTWave.parseAsRoot(["train", "--lr-schedule", file]) as? TrainCommand)
+        #expect(try TrainingPlan(plain).recipeNote == nil)
+    }
+
     /// --precision bf16 reaches the checkpoints of `train` and of a PBT run,
     /// a resume without --precision keeps the checkpoint's, and the exported
     /// recipe replays in bf16.
