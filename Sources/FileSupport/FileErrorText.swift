@@ -46,6 +46,7 @@ public enum DecodingErrorText {
     /// fit its field from broken JSON (Foundation reports both alike).
     public static func sentence(for error: any Error, data: Data? = nil) -> String {
         guard let error = error as? DecodingError else { return "\(error)" }
+        if let syntax = data.flatMap(syntaxError) { return "not valid JSON (\(syntax))" }
         func field(_ context: DecodingError.Context) -> String {
             context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
                 .replacingOccurrences(of: ".[", with: "[")
@@ -60,7 +61,7 @@ public enum DecodingErrorText {
             return context.codingPath.isEmpty ? "expected \(kind(type)) at the top level" : "field \(field(context)): expected \(kind(type))"
         case let .dataCorrupted(context):
             if context.codingPath.isEmpty {
-                if let data, (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])) != nil {
+                if data != nil {  // valid JSON (checked above), so a value did not fit
                     return "a number does not fit its field (a fraction where a whole number is expected, or beyond the field's range)"
                 }
                 let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
@@ -70,6 +71,19 @@ public enum DecodingErrorText {
             return "field \(field(context)): \(context.debugDescription)"
         @unknown default:
             return "\(error)"
+        }
+    }
+
+    /// What JSONSerialization finds wrong with `data` as JSON ("Unexpected
+    /// end of file during JSON parse.", "Number 1e400 is not representable
+    /// in Swift."), or nil when it is valid. JSONDecoder says only "The
+    /// given data was not valid JSON." for all of these.
+    public static func syntaxError(_ data: Data) -> String? {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return nil
+        } catch {
+            return (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
         }
     }
 

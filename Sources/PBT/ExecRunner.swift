@@ -1,4 +1,5 @@
 import Dispatch
+import FileSupport
 import Foundation
 import Synchronization
 
@@ -255,6 +256,10 @@ public final class ExecRunner: TrialRunner {
             decoder.allowsJSON5 = true  // NaN and Infinity, as Python's json module writes them
             result = try decoder.decode(ExecResult.self, from: data)
         } catch let error as DecodingError {
+            // (Checked strictly only where the JSON5 decoder found the text itself bad: NaN is allowed.)
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, let syntax = DecodingErrorText.syntaxError(data) {
+                throw .invalidResult("not valid JSON (\(syntax))")
+            }
             throw .invalidResult(describe(error))
         } catch {
             throw .invalidResult("\(error)")

@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 
 /// The search-space file of `pbtwave pbt --space FILE.json`: one key per
@@ -28,8 +29,9 @@ extension SearchSpace {
     /// choices the space cannot use (`validate()`).
     public init(specification data: Data) throws {
         let json: JSONValue
+        if let syntax = DecodingErrorText.syntaxError(data) { throw SearchSpaceFileError.notJSON(syntax) }
         do { json = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
-            throw SearchSpaceFileError.notJSON(Self.reason(error))
+            throw SearchSpaceFileError.notJSON(DecodingErrorText.sentence(for: error, data: data))
         }
         guard case .object(let entries) = json else { throw SearchSpaceFileError.notAnObject }
         guard !entries.isEmpty else { throw SearchSpaceFileError.empty }
@@ -95,13 +97,6 @@ extension SearchSpace {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
-    }
-
-    /// The decoder's complaint in a few words (its underlying error when it has one).
-    private static func reason(_ error: any Error) -> String {
-        guard case DecodingError.dataCorrupted(let context) = error else { return "\(error)" }
-        let underlying = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-        return underlying ?? context.debugDescription
     }
 }
 

@@ -124,6 +124,8 @@ import Testing
             (#"{"objective": 1, "steps": 4}"#, #"reported "steps": 4, but PBT_STEPS was 5"#),
             (#"[1, 2]"#, #"it is not a JSON object; write {"objective": <number>}"#),
             ("3.5", #"it is not a JSON object; write {"objective": <number>}"#),
+            (#"{"objective": 1e400}"#, "not valid JSON (Number 1e400 is not representable"),
+            (#"{"objective": NaN, "steps": 5}"#, "non-finite objective (nan)"),
             (#"{"objective": Infinity}"#, "non-finite objective (inf)"),
         ] {
             let runner = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", #"printf '%s' "$0" > "$PBT_TRIAL_DIR/result.json""#, json]))

@@ -24,7 +24,8 @@ import Testing
     }
 
     static let badFiles: [(String, String)] = [
-        ("{", "the search space file is not valid JSON"),
+        ("{", "the search space file is not valid JSON: Unexpected end of file"),
+        (#"{"lr": {"uniform": [0.1, 1e400]}}"#, "the search space file is not valid JSON: Number 1e400 is not representable"),
         ("[1, 2]", "the search space must be a JSON object with one key per hyperparameter"),
         ("{}", "the search space names no hyperparameter"),
         (#"{"lr": [1e-4, 3e-2]}"#, "hyperparameter 'lr': must be an object with exactly one of log_uniform, uniform, choice"),
