@@ -51,6 +51,9 @@ struct TrainCommand: ParsableCommand {
         // Every output location is checked before any work, so a typo cannot cost a training run.
         try OutputPath.distinct([("--checkpoint", checkpoint), ("--curve", curve), ("--lr-schedule", lrSchedule)])
         for path in [checkpoint, curve].compactMap({ $0 }) { try OutputPath.check(path) }
+        if let checkpoint, !resume, FileManager.default.fileExists(atPath: checkpoint) {
+            print("note: \(checkpoint) exists and will be replaced by this run's checkpoint (--resume continues it instead)")
+        }
         var plan = try TrainingPlan(self)
         if let note = plan.recipeNote { print(note) }
         // What --resume continues from is checked before the corpus is loaded.
