@@ -124,7 +124,9 @@ public struct ExperimentHarness<Runner: TrialRunner> {
         let results = ExperimentResults(
             preset: preset.name, modelPreset: preset.model, machine: machine, stepsPerTrial: preset.trialSteps,
             totalStepsPerMethod: preset.totalSteps, runs: runs, replays: replays,
-            startedAt: ISO8601DateFormatter().string(from: started), wallSeconds: runs.reduce(0) { $0 + $1.wallSeconds },
+            // The whole command, scoring and replays included (the runs' own
+            // times leave those out); a resumed experiment times its last session.
+            startedAt: ISO8601DateFormatter().string(from: started), wallSeconds: Date().timeIntervalSince(started),
             precision: precision)
         try ExperimentReport.write(results, to: directory)
         return results

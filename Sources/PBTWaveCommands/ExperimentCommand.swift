@@ -88,8 +88,10 @@ struct ExperimentCommand: ParsableCommand {
         }
         line.finish()
         print(ExperimentReport.summary(results))
-        print("report: \(directory.appendingPathComponent("report.html").path) (also report.md, results.json, curves.csv, trials.csv, "
-              + "schedule.csv, and schedule.json, which `pbtwave train --lr-schedule` replays)")
+        let learned = Winner(results) != nil
+        print("report: \(directory.appendingPathComponent("report.html").path) (also report.md, results.json, curves.csv, trials.csv"
+              + (learned ? ", schedule.csv, and schedule.json, which `pbtwave train --lr-schedule` replays)"
+                 : "; no PBT method ran, so no learned schedule was exported)"))
     }
 
     /// Scores a trial's checkpoint on the whole validation set with `threads` copies of the model.

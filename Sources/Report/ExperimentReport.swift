@@ -38,8 +38,10 @@ public enum ExperimentReport {
             ("results.json", json),
             ("curves.csv", Data(ReportCSV.curves(results).utf8)),
             ("trials.csv", Data(ReportCSV.trials(results).utf8)),
-            ("schedule.csv", Data(ReportCSV.schedule(content.winner).utf8)),
         ]
+        // With no PBT method there is no learned schedule: none is written
+        // (an empty one would overwrite a schedule.csv already there).
+        if content.winner != nil { files.append(("schedule.csv", Data(ReportCSV.schedule(content.winner).utf8))) }
         files += content.figures.map { ("\($0.id).svg", Data(SVG.document($0.svg).utf8)) }
         let written = files.map { directory.appendingPathComponent($0.0) }
         do {

@@ -58,6 +58,9 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The `split` list (`train` or `validation`) of the corpus in
     /// `directory` is empty, so it cannot train or evaluate; `files` in all.
     case splitEmpty(directory: String, split: String, files: Int)
+    /// `bench corpus --input` names a file, or a folder of other files the
+    /// benchmark would clear to write its generated input.
+    case benchmarkInputInUse(path: String, isFile: Bool)
     /// A file's bytes no longer match the manifest's sha256.
     case checksumMismatch(path: String, expected: String, actual: String)
     /// A file's sample count differs from the manifest's.
@@ -140,6 +143,10 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
             return "corpus file \(path) has \(actual) samples, the manifest says \(expected) (truncated or replaced?): delete it, then \(rebuildAdvice) to restore it"
         case let .outputOverlapsSource(source, output):
             return "the output folder \(output) is the source folder \(source) or holds it, so outputs could overwrite sources: give an --output outside the source folder"
+        case let .benchmarkInputInUse(path, isFile):
+            return isFile ? "--input \(path) is a file, not a folder: give a new or empty folder for the generated input"
+                : "--input \(path) holds files and is not a generated benchmark input (no .benchmark-input), and the benchmark clears its "
+                + "input folder: give a new or empty folder"
         case let .outputNotACorpus(output):
             return "the output folder \(output) holds files and is not a corpus built by pbtwave (no .build-journal.tsv, no manifest.tsv of its own), so the build could overwrite them: give an --output that is new or empty"
         case let .listMalformed(path, line, reason):
@@ -159,7 +166,7 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
              let .resampleFailed(path, _, _, _), let .writeFailed(path, _),
              let .folderNotFound(path), let .notAFolder(path), let .folderEmpty(path), let .noUsableAudio(path, _, _),
              let .manifestMalformed(path, _, _), let .checksumMismatch(path, _, _),
-             let .sampleCountMismatch(path, _, _), let .listMalformed(path, _, _), let .corpusIsAFile(path):
+             let .sampleCountMismatch(path, _, _), let .listMalformed(path, _, _), let .corpusIsAFile(path), let .benchmarkInputInUse(path, _):
             return path
         case let .corpusNotFound(directory), let .notACorpus(directory), let .splitInconsistent(directory, _, _),
              let .splitEmpty(directory, _, _):

@@ -44,6 +44,16 @@ public enum CorpusBuildBenchmark {
         if let existing = FileManager.default.contents(atPath: marker), String(decoding: existing, as: UTF8.self) == input.description {
             return false
         }
+        // Only a folder this function made (its marker) or an empty one is
+        // ever cleared: --input may name the user's own audio by mistake.
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
+            guard isFolder.boolValue else { throw AudioError.benchmarkInputInUse(path: folder, isFile: true) }
+            let contents = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            guard contents.isEmpty || FileManager.default.fileExists(atPath: marker) else {
+                throw AudioError.benchmarkInputInUse(path: folder, isFile: false)
+            }
+        }
         do {
             try? FileManager.default.removeItem(atPath: folder)
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)

@@ -34,6 +34,22 @@ struct ReportTests {
         }
     }
 
+    @Test("with no PBT run there is no learned schedule: no schedule.csv is written, and one already there is left alone")
+    func noPBTRunWritesNoSchedule() throws {
+        var results = ExperimentResults.demo(seeds: 2)
+        results.runs = results.runs.filter { !$0.isPBT }
+        results.replays = []
+        #expect(!results.runs.isEmpty)
+        let directory = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let earlier = directory.appendingPathComponent("schedule.csv")
+        try Data("step,lr\n0,0.003\n".utf8).write(to: earlier)
+        let written = try ExperimentReport.write(results, to: directory)
+        #expect(!written.map(\.lastPathComponent).contains("schedule.csv"))
+        #expect(try String(contentsOf: earlier, encoding: .utf8) == "step,lr\n0,0.003\n")
+    }
+
     @Test("results.json carries the claims and their tests; a results.json from before whole-set scores still renders")
     func claimsInResultsAndOlderFiles() throws {
         let results = ExperimentResults.demo(seeds: 5)
@@ -176,7 +192,7 @@ struct ReportTests {
             #expect(parsed.error == nil, "\(parsed.error ?? "")")
             #expect(zip(parsed.elements, parsed.attributes).filter { $0.0 == "figure" }.compactMap { $0.1["id"] } == ReportFigures.ids)
             #expect(html.contains("no data") && html.contains("no learned schedule"))
-            #expect(try Self.read(directory, "schedule.csv") == "step,lr\n")
+            #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("schedule.csv").path), "no learned schedule, no schedule.csv")
         }
     }
 

@@ -46,3 +46,25 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: dir.file("a")), "all or nothing")
     }
 }
+
+/// `bench corpus --input`: the generated input's folder is cleared before
+/// writing, so only an empty folder or one it generated may be used.
+@Suite struct BenchmarkInputTests {
+    @Test func aFolderOfOtherFilesOrAFileIsRefusedAndKept() throws {
+        let dir = TemporaryFolder()
+        let input = CorpusBuildBenchmark.Input(minutes: 0.01, files: 1)
+        let mine = dir.write("mine/keep.txt", text: "keep")
+        #expect(throws: AudioError.benchmarkInputInUse(path: dir.file("mine"), isFile: false)) {
+            try CorpusBuildBenchmark.makeInput(input, in: dir.file("mine"), jobs: 1)
+        }
+        #expect(try String(contentsOfFile: mine, encoding: .utf8) == "keep", "the user's file is still there")
+        let file = dir.write("afile", text: "x")
+        #expect(throws: AudioError.benchmarkInputInUse(path: file, isFile: true)) {
+            try CorpusBuildBenchmark.makeInput(input, in: file, jobs: 1)
+        }
+        // An empty folder, then the generated one again (other settings: regenerated in place).
+        try FileManager.default.createDirectory(atPath: dir.file("gen"), withIntermediateDirectories: true)
+        #expect(try CorpusBuildBenchmark.makeInput(input, in: dir.file("gen"), jobs: 1))
+        #expect(try CorpusBuildBenchmark.makeInput(CorpusBuildBenchmark.Input(minutes: 0.01, files: 2), in: dir.file("gen"), jobs: 1))
+    }
+}
