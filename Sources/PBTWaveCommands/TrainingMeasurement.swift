@@ -1,7 +1,10 @@
 // What `bench train` runs and times: our training on synthetic windows, and
 // the PyTorch peer.
 import ArgumentParser
+import Dispatch
+import FileSupport
 import Foundation
+import PBT
 import SeededRNG
 import SpeechAudio
 import Synchronization
@@ -16,23 +19,63 @@ enum PeerRun {
     struct Command { var python: String, script: String, arguments: [String] }
 
     /// Runs the peer for `seconds` (in bf16 under autocast with `bf16`).
-    static func run(_ peer: Command, seconds: Double, bf16: Bool) throws -> Result {
+    /// It is killed if it runs far past that (`timeLimit`), or when
+    /// pbtwave gets SIGINT, SIGTERM or SIGHUP, so it never outlives the
+    /// benchmark; a failure shows the command and the end of its output.
+    static func run(_ peer: Command, seconds: Double, bf16: Bool, limit: Double? = nil) throws -> Result {
+        let arguments = [peer.script] + peer.arguments + ["--seconds", "\(seconds)"] + (bf16 ? ["--bf16"] : [])
+        let commandLine = ([peer.python] + arguments).joined(separator: " ")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: peer.python)
-        process.arguments = [peer.script] + peer.arguments + ["--seconds", "\(seconds)"] + (bf16 ? ["--bf16"] : [])
+        process.arguments = arguments
         let pipe = Pipe()
         process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        // Standard error to a file: two pipes could fill while the other is read.
+        let errorLog = FileManager.default.temporaryDirectory.appendingPathComponent("pbtwave-peer-\(getpid())-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: errorLog.path, contents: nil)
+        let errorHandle = try FileHandle(forWritingTo: errorLog)
+        defer {
+            try? errorHandle.close()
+            try? FileManager.default.removeItem(at: errorLog)
+        }
+        process.standardError = errorHandle
+        do { try process.run() } catch {
+            throw CommandError("cannot start the peer (\(commandLine)): \(FileErrorText.cause(of: error) ?? error.localizedDescription)")
+        }
+        let stopped = Mutex<String?>(nil)
+        let pid = process.processIdentifier
+        let limit = limit ?? timeLimit(seconds: seconds)
+        let timer = DispatchSource.makeTimerSource(queue: .global())
+        timer.schedule(deadline: .now() + limit)
+        timer.setEventHandler {
+            stopped.withLock { $0 = $0 ?? "it was still running after \(Int(limit)) s" }
+            kill(pid, SIGKILL)
+        }
+        timer.resume()
+        let signals = StopOnSignals { signal, _ in
+            stopped.withLock { $0 = $0 ?? "pbtwave got \(signalName(signal))" }
+            kill(pid, SIGKILL)
+        }
         let data = pipe.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let line = String(data: data, encoding: .utf8)?.split(separator: "\n").last,
-              let out = try? JSONDecoder().decode(Output.self, from: Data(line.utf8)) else {
-            throw ValidationError("the peer failed (exit \(process.terminationStatus)); run it by hand to see why")
+        timer.cancel()
+        signals.cancel()
+        if let why = stopped.withLock({ $0 }) { throw CommandError("the peer was killed: \(why) (\(commandLine))") }
+        let stdout = String(decoding: data, as: UTF8.self)
+        if process.terminationStatus == 0, let line = stdout.split(separator: "\n").last,
+           let out = try? JSONDecoder().decode(Output.self, from: Data(line.utf8)) {
+            return Result(version: out.torch ?? "?", median: out.median, best: out.best ?? out.median)
         }
-        return Result(version: out.torch ?? "?", median: out.median, best: out.best ?? out.median)
+        let stderr = (try? String(contentsOf: errorLog, encoding: .utf8)) ?? ""
+        let tail = (stderr + stdout).split(separator: "\n").suffix(8).map { "  | " + $0.prefix(300) }.joined(separator: "\n")
+        let what = process.terminationStatus != 0 ? "exited with code \(process.terminationStatus)"
+            : "ended without the JSON result line a wavenet_torch.py prints (is --peer-script the peer?)"
+        throw CommandError("the peer \(what): \(commandLine)" + (tail.isEmpty ? " (it printed nothing)" : "; its last output:\n" + tail))
     }
+
+    /// How long the peer may run for `seconds` of timing: its start (torch's
+    /// import, the model) and warm-up take seconds to a minute on a slow host.
+    static func timeLimit(seconds: Double) -> Double { 180 + 3 * seconds }
 
     /// The fields of the peer's JSON line that the benchmark reads.
     private struct Output: Decodable {

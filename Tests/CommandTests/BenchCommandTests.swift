@@ -30,6 +30,32 @@ import WaveNetModule
     }
 
     /// Ratios over rounds print as their median with the range; one round, the value alone.
+    /// A peer that is not the peer, fails, or never ends: a message with
+    /// the command and its output, and a hung one is killed, not waited for.
+    @Test(.timeLimit(.minutes(1))) func aBadPeerIsReportedAndAHungOneKilled() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pbtwave-peer-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func peer(_ name: String, _ body: String) throws -> PeerRun.Command {
+            let script = dir.appendingPathComponent(name).path
+            try body.write(toFile: script, atomically: true, encoding: .utf8)
+            return PeerRun.Command(python: "/bin/sh", script: script, arguments: [])
+        }
+        func failure(_ command: PeerRun.Command, limit: Double? = nil) -> String {
+            do {
+                _ = try PeerRun.run(command, seconds: 0.1, bf16: false, limit: limit)
+                return "no error"
+            } catch { return "\(error)" }
+        }
+        let chatty = failure(try peer("hello.sh", "echo hello\n"))
+        #expect(chatty.contains("ended without the JSON result line") && chatty.contains("| hello"), "\(chatty)")
+        let failing = failure(try peer("fail.sh", "echo boom >&2\nexit 3\n"))
+        #expect(failing.contains("exited with code 3") && failing.contains("| boom") && failing.contains("fail.sh --seconds 0.1"), "\(failing)")
+        // (sleep 1000 would outlast the test's time limit if it were waited for.)
+        let hung = failure(try peer("hang.sh", "exec sleep 1000\n"), limit: 1)
+        #expect(hung.contains("the peer was killed: it was still running after 1 s"), "\(hung)")
+    }
+
     @Test func spreadsPrintTheMedianAndTheRange() {
         #expect(Spread([1.9, 1.5, 1.8]).times == "1.80× (rounds 1.50–1.90×)")
         #expect(Spread([1.0, 2.0, 4.0, 3.0]).median == 2.5)
