@@ -63,7 +63,8 @@ struct EvaluateCommand: ParsableCommand {
             try EvaluationOptions(windows: evalWindows, targets: evalTargets).validator(data, config: model.config)
         }
         let nll = validator.nllBits(model)
-        print(String(format: "%@: step %d, %@, validation NLL %.4f bits/sample over %d windows × %d samples (unigram baseline %.3f)",
-                     checkpoint, header.step, model.precision.rawValue, nll, validator.windows.count, validator.targets, unigram))
+        print(String(format: "%@: step %d, %@, validation NLL %.4f bits/sample over %d windows × %d samples (unigram on the same windows "
+                     + "%.3f; on the whole set %.3f)", checkpoint, header.step, model.precision.rawValue, nll, validator.windows.count,
+                     validator.targets, TrainingReporter.unigram(on: validator, data), unigram))
     }
 }

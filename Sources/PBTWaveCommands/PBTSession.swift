@@ -28,7 +28,8 @@ enum PBTSession {
         let outcome = try drive(runner)
         printTime(outcome.result.time, runner: runner)
         if let wavenet = runner as? WaveNetRunner, let best = outcome.result.best?.evaluation {
-            let unigram = crossEntropyBits(histogram: wavenet.corpus.validation.codeHistogram(), model: wavenet.corpus.train.codeHistogram())
+            let validator = try wavenet.recipe.evaluation.validator(wavenet.corpus, config: wavenet.recipe.model)
+            let unigram = TrainingReporter.unigram(on: validator, wavenet.corpus)
             if let warning = TrainingReporter.baselineWarning(nll: best, unigram: unigram, what: "the best trial") { print(warning) }
         }
         return outcome

@@ -103,9 +103,10 @@ struct TrainCommand: ParsableCommand {
             throw CommandError("training diverged at step \(d.step) (loss \(d.loss), learning rate \(d.learningRate)); try a smaller --lr"
                                + (checkpoint.map { "; \($0) holds the last checkpoint before it, if any" } ?? ""))
         }
-        print(String(format: "done: %d steps, validation NLL %.4f bits/sample (unigram baseline %.3f)%@", model.step, summary.validationNLL ?? .nan,
-                     reporter.unigram, checkpoint.map { ", checkpoint \($0)" } ?? ""))
-        if let warning = TrainingReporter.baselineWarning(nll: summary.validationNLL ?? .nan, unigram: reporter.unigram, what: "the model") {
+        let unigram = TrainingReporter.unigram(on: try plan.recipe.evaluation.validator(data, config: model.config), data)
+        print(String(format: "done: %d steps, validation NLL %.4f bits/sample (unigram on the same windows %.3f)%@", model.step,
+                     summary.validationNLL ?? .nan, unigram, checkpoint.map { ", checkpoint \($0)" } ?? ""))
+        if let warning = TrainingReporter.baselineWarning(nll: summary.validationNLL ?? .nan, unigram: unigram, what: "the model") {
             print(warning)
         }
     }

@@ -81,13 +81,20 @@ final class TrainingReporter {
 
     var curveText: String { rows.joined(separator: "\n") + "\n" }
 
-    /// A warning when a model ends no better than the unigram baseline
-    /// (it learned nothing: the learning rate was far off, or training too
-    /// short), or nil.
+    /// The unigram baseline on the samples `validator` scores: the NLL a
+    /// model must beat there (the whole set's can differ by tenths of a bit
+    /// from a few fixed windows').
+    static func unigram(on validator: Validator, _ corpus: SpeechCorpus) -> Double {
+        crossEntropyBits(histogram: validator.scoredCodeHistogram(), model: corpus.train.codeHistogram())
+    }
+
+    /// A warning when a model ends no better than the unigram baseline on
+    /// the same validation windows (it learned nothing: the learning rate
+    /// was far off, or training too short), or nil.
     static func baselineWarning(nll: Double, unigram: Double, what: String) -> String? {
         guard nll.isFinite, unigram.isFinite, nll >= unigram else { return nil }
-        return String(format: "warning: %@ has a validation NLL of %.4f bits/sample, no better than the unigram baseline (%.3f): "
-                      + "the model learned nothing; try other learning rates or more steps", what, nll, unigram)
+        return String(format: "warning: %@ has a validation NLL of %.4f bits/sample, no better than the unigram baseline on the same "
+                      + "validation windows (%.3f): the model learned nothing; try other learning rates or more steps", what, nll, unigram)
     }
 
     /// The model and corpus, and the unigram baseline the NLL is read against.

@@ -221,6 +221,17 @@ public struct Validator: Sendable {
         windows = try clips.evenlySpacedWindows(length: ClipSet.windowLength(context: context, targets: targets), count: count)
     }
 
+    /// How often each code is a scored target (w[C+1 … C+T] of each window,
+    /// the samples `nllBits` averages over): with the train set's
+    /// histogram, the unigram baseline on exactly these samples.
+    public func scoredCodeHistogram() -> [Int] {
+        var counts = [Int](repeating: 0, count: MuLaw.levels)
+        for i in 0..<windows.count {
+            for code in windows.window(i).dropFirst(context + 1) { counts[Int(code)] += 1 }
+        }
+        return counts
+    }
+
     /// Mean NLL in bits per sample over all scored positions; one window per
     /// forward pass. Does not change the model's parameters or optimizer.
     public func nllBits(_ model: WaveNet) -> Double {

@@ -7,6 +7,22 @@ import TestSupport
 import WaveNetModule
 
 @Suite struct TrainingTests {
+    /// The validator's scored codes are exactly each window's last
+    /// `targets` codes (w[C+1 … C+T]): a clip that counts up 0, 1, 2, …
+    /// makes every window's targets the codes just past its context.
+    @Test func theScoredCodesAreEachWindowsTargets() throws {
+        let clip = Clip(name: "ramp", codes: (0 ..< 2000).map { UInt8($0 % 256) })
+        let clips = ClipSet(source: "ramp", clips: [clip], sampleRate: 16000)
+        let validator = try Validator(clips: clips, config: .tiny, count: 3, targets: 100)
+        var expected = [Int](repeating: 0, count: 256)
+        for origin in validator.windows.origins {
+            // Window codes are clip codes from origin.start; targets are offsets C+1 … C+T.
+            for offset in (validator.context + 1) ... (validator.context + validator.targets) { expected[(origin.start + offset) % 256] += 1 }
+        }
+        #expect(validator.scoredCodeHistogram() == expected)
+        #expect(validator.scoredCodeHistogram().reduce(0, +) == 3 * 100)
+    }
+
     /// The tiny model overfits a short real clip: after 200 steps on one
     /// quarter-second of speech, its loss on that clip is far below the start.
     @Test func tinyModelOverfitsAShortRealClip() throws {
