@@ -95,8 +95,13 @@ public struct ExperimentHarness<Runner: TrialRunner> {
             let runDirectory = try RunDirectory(runURL, create: true, lock: true)
             let configuration = RunConfiguration(settings: method.settings(preset, seed: seed), model: model, modelOptions: modelOptions,
                                                  recipe: try recipe(UInt64(seed)))
-            let (coordinator, _) = try PBTCoordinator.open(store: runDirectory.store, name: RunDirectory.runName,
-                                                           configuration: configuration, runDirectory: runURL, explorers: explorers)
+            let coordinator: PBTCoordinator
+            do {
+                coordinator = try PBTCoordinator.open(store: runDirectory.store, name: RunDirectory.runName,
+                                                      configuration: configuration, runDirectory: runURL, explorers: explorers).coordinator
+            } catch PBTStoreError.configMismatch(_, let differences) {
+                throw ExperimentError.otherSettings(runDirectory: runURL.path, differences: differences)
+            }
             _ = try coordinator.recoverAfterCrash()
             let base = ExperimentProgress(method: method.name, seed: seed, runIndex: index, runCount: plan.count)
             let result = try PBTDriver(coordinator: coordinator, runner: runner).run { p in

@@ -150,12 +150,18 @@ public enum ExperimentError: Error, CustomStringConvertible, LocalizedError {
     /// `--methods` names an unknown method, or one twice.
     case invalidMethods(String)
     case noResult(String)
+    /// A method's run in the experiment's folder was made with other
+    /// settings (an earlier experiment there with other flags).
+    case otherSettings(runDirectory: String, differences: [SettingDifference])
 
     public var description: String {
         switch self {
         case .invalidPreset(let m): return "invalid experiment preset: \(m)"
         case .invalidMethods(let m): return "--methods: \(m)"
         case .noResult(let m): return m
+        case let .otherSettings(runDirectory, differences):
+            return "\(runDirectory) holds a run of an earlier experiment with other settings ("
+                + differences.map(\.description).joined(separator: "; ") + "): re-run with that experiment's flags to resume it, or give a new --run-dir"
         }
     }
 

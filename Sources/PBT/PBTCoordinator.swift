@@ -46,7 +46,8 @@ public struct RunConfiguration: Sendable, Hashable, Codable {
                                          given: compactJSON([theirs.command.program] + theirs.command.arguments)))
         }
         for key in Set(modelOptions.keys).union(other.modelOptions.keys).sorted() where modelOptions[key] != other.modelOptions[key] {
-            out.append(SettingDifference(field: "model.\(key)", stored: modelOptions[key] ?? "(none)", given: other.modelOptions[key] ?? "(none)"))
+            // An option left out is the runner's default (e.g. precision fp32, stored only when not).
+            out.append(SettingDifference(field: "model.\(key)", stored: modelOptions[key] ?? "the default", given: other.modelOptions[key] ?? "the default"))
         }
         return out
     }

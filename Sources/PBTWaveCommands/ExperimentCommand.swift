@@ -68,12 +68,12 @@ struct ExperimentCommand: ParsableCommand {
             },
             rescore: try Self.wholeSetScorer(runner, threads: ProcessInfo.processInfo.activeProcessorCount),
             replay: try Self.replayer(runner), precision: base.training.precision.rawValue)
-        print("experiment \(p.name): \(chosen.count) methods × \(p.seeds) seeds, model \(p.model) in \(base.training.precision), \(p.totalSteps) steps per method "
+        print("experiment \(p.name): \(chosen.count) method\(chosen.count == 1 ? "" : "s") × \(p.seeds) seed\(p.seeds == 1 ? "" : "s"), model \(p.model) in \(base.training.precision), \(p.totalSteps) steps per method "
               + "(\(p.trialSteps)-step trials, batch \(p.batch) × \(p.window)), \(p.workers) workers; in \(directory.path)")
         let line = ProgressLine(label: "experiment", style: progress.progress, interval: 10)
         let start = ContinuousClock.now
         let budgetPerRun = Double(p.totalSteps / p.trialSteps)
-        let results = try harness.run { e in
+        let report: @Sendable (ExperimentProgress) -> Void = { e in
             let elapsed = elapsedSeconds(since: start)
             if let message = e.message {
                 line.update(message, now: elapsed, force: true)
@@ -85,6 +85,13 @@ struct ExperimentCommand: ParsableCommand {
             let best = pbt.run.best.map { String(format: "best %.3f bits", $0.evaluation) } ?? "no result yet"
             line.update("run \(e.runIndex + 1)/\(e.runCount) \(e.method) seed \(e.seed): \(pbt.run.completed)/\(pbt.trialBudget) trials, "
                         + "\(best) | total ETA \(ProgressLine.duration(eta))", now: elapsed, force: pbt.isFinal)
+        }
+        let results: ExperimentResults
+        do { results = try harness.run(progress: report) } catch ExperimentError.otherSettings(let runDirectory, let differences) {
+            // In the flags' terms, as `pbt` says it.
+            throw CommandError("\(runDirectory) holds a run of an earlier experiment with other settings ("
+                + differences.map { "\(PBTSettingsOptions.flag($0.field)): the run has \($0.stored), this command has \($0.given)" }.joined(separator: "; ")
+                + "): re-run with that experiment's flags to resume it, or give a new --run-dir")
         }
         line.finish()
         print(ExperimentReport.summary(results))

@@ -26,9 +26,10 @@ import Testing
     }
 
     func makeHarness(_ directory: URL, calls: Calls, methods: [ExperimentMethod]? = nil,
-                     explorers: ExploreStrategies = .builtIn, precision: String? = nil) throws -> ExperimentHarness<ToyQuadraticRunner> {
+                     explorers: ExploreStrategies = .builtIn, precision: String? = nil,
+                     modelOptions: [String: String] = [:]) throws -> ExperimentHarness<ToyQuadraticRunner> {
         try ExperimentHarness(
-            preset: Self.preset, methods: methods, directory: directory, runner: ToyQuadraticRunner(), model: "toy", modelOptions: [:],
+            preset: Self.preset, methods: methods, directory: directory, runner: ToyQuadraticRunner(), model: "toy", modelOptions: modelOptions,
             machine: "test", explorers: explorers,
             rescore: { checkpoint in
                 let exists = FileManager.default.fileExists(atPath: checkpoint.path)
@@ -40,6 +41,24 @@ import Testing
                 #expect((file.endStep ?? 0) > 0 && file.rows.first?.step == 0)
                 return ReplayScore(windows: 0.5, wholeSet: WholeSetScore(trial: nil, nll: 0.26, samples: 1000))
             }, precision: precision)
+    }
+
+    /// An experiment folder holding runs made with other settings is
+    /// refused, naming the run's folder and what differs.
+    @Test func aFolderOfAnExperimentWithOtherSettingsIsRefused() throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let methods = try Self.preset.methods(slugs: ["fixed-lr"])
+        _ = try makeHarness(directory, calls: Calls(), methods: methods).run()
+        let error = #expect(throws: ExperimentError.self) {
+            try makeHarness(directory, calls: Calls(), methods: methods, modelOptions: ["precision": "bf16"]).run()
+        }
+        guard case let .otherSettings(runDirectory, differences)? = error else {
+            Issue.record("expected otherSettings, got \(String(describing: error))")
+            return
+        }
+        #expect(runDirectory.hasPrefix(directory.path) && runDirectory != directory.path, "the method's own run folder: \(runDirectory)")
+        #expect(differences.map(\.description) == ["model.precision: run has the default, command has bf16"])
     }
 
     static func temporaryDirectory() -> URL {
