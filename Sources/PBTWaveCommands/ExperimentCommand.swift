@@ -52,6 +52,10 @@ struct ExperimentCommand: ParsableCommand {
         var p = ExperimentPreset.all[preset]!
         if let seeds { p.seeds = seeds }
         let directory = URL(fileURLWithPath: runDir ?? "runs/experiment-\(p.name)")
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory.path, isDirectory: &isFolder), !isFolder.boolValue {
+            throw CommandError("--run-dir \(directory.path) is a file, not a folder: give a folder for the experiment (it is created if missing)")
+        }
         let base = TrainingRecipe(model: WaveNetConfig.presets[p.model]!, training: TrainingOptions(batch: p.batch, window: p.window,
                                                                                                            precision: try Precision(parsing: precision)),
                                   evaluation: EvaluationOptions(windows: p.evalWindows, targets: p.evalTargets), seed: 0)

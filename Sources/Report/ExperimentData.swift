@@ -278,6 +278,8 @@ public enum ReportError: Error, CustomStringConvertible, Equatable {
     case unreadable(path: String, reason: String)
     case malformedResults(path: String, reason: String)
     case cannotWrite(path: String, reason: String)
+    /// The report's folder is a file.
+    case notAFolder(path: String)
 
     public var description: String {
         switch self {
@@ -285,6 +287,8 @@ public enum ReportError: Error, CustomStringConvertible, Equatable {
             "cannot read \(path): \(trimmed(reason)). Pass the results.json of an experiment run directory."
         case let .malformedResults(path, reason):
             "\(path) is not an experiment results file (\(trimmed(reason))). It must be the results.json that `pbtwave experiment` wrote."
+        case let .notAFolder(path):
+            "\(path) is a file, not a folder: give a folder for the report (it is created if missing)."
         case let .cannotWrite(path, reason):
             "cannot write \(path): \(trimmed(reason)). Check that the run directory is writable and the disk is not full."
         }

@@ -19,10 +19,14 @@ public enum ExperimentReport {
     @discardableResult
     public static func write(_ results: ExperimentResults, to directory: URL, rules: ClaimRules = ClaimRules()) throws -> [URL] {
         let content = ReportContent(results, rules: rules)
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory.path, isDirectory: &isFolder), !isFolder.boolValue {
+            throw ReportError.notAFolder(path: directory.path)
+        }
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw ReportError.cannotWrite(path: directory.path, reason: error.localizedDescription)
+            throw ReportError.cannotWrite(path: directory.path, reason: FileErrorText.cause(of: error) ?? error.localizedDescription)
         }
         var recorded = results
         recorded.claims = content.claims

@@ -126,6 +126,9 @@ import WaveNetModule
         let store = try errors.runError(["worker", "--store", "sqlite:\(folder)/missing/pbt.sqlite", "--run", "pbt", "--run-dir", folder])
         #expect(store?.contains("cannot open the trial store \(folder)/missing/pbt.sqlite: the folder \(folder)/missing does not exist") == true,
                 "\(store ?? "no error")")
+        let experiment = try errors.runError(["experiment", "--preset", "smoke", "--run-dir", file, "--corpus", "/nonexistent"])
+        #expect(experiment == "--run-dir \(file) is a file, not a folder: give a folder for the experiment (it is created if missing)",
+                "\(experiment ?? "no error")")
         for message in [schedule, runDir, report, store] {
             #expect(message?.contains("NSCocoaErrorDomain") == false && message?.contains("SQLite error") == false)
         }

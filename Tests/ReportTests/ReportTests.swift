@@ -34,6 +34,16 @@ struct ReportTests {
         }
     }
 
+    @Test("a report folder that is a file is refused by name, and the file is kept")
+    func aReportFolderThatIsAFileIsRefused() throws {
+        let file = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data("mine".utf8).write(to: file)
+        let error = #expect(throws: ReportError.self) { try ExperimentReport.write(.demo(seeds: 2), to: file) }
+        #expect(error?.description == "\(file.path) is a file, not a folder: give a folder for the report (it is created if missing).")
+        #expect(try String(contentsOf: file, encoding: .utf8) == "mine")
+    }
+
     @Test("with no PBT run there is no learned schedule: no schedule.csv is written, and one already there is left alone")
     func noPBTRunWritesNoSchedule() throws {
         var results = ExperimentResults.demo(seeds: 2)
