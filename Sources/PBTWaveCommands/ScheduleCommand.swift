@@ -76,7 +76,7 @@ struct RunSource: ParsableArguments {
     /// The run's trials, selections and configuration, read without taking
     /// the run directory's lock (a run may be going on).
     func read() throws -> ([TrialRecord], [SelectionRecord], RunConfiguration) {
-        let trialStore = try store?.open() ?? RunDirectory(URL(fileURLWithPath: runDir!), create: false, lock: false).store
+        let trialStore = try store?.open(mustExist: true) ?? RunDirectory(URL(fileURLWithPath: runDir!), create: false, lock: false).store
         guard let run = try trialStore.run(named: runName) else {
             // The store file is there (RunDirectory checked), but holds no such run.
             let holder = store.map { "\($0)" } ?? URL(fileURLWithPath: runDir!).appendingPathComponent(RunDirectory.storeFileName).path

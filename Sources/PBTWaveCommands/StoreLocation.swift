@@ -35,9 +35,15 @@ public enum StoreLocation: ExpressibleByArgument, Sendable, Hashable, CustomStri
 
     /// The store, for a process that shares it with others (no run-directory
     /// lock is taken; see `StoreOptions.open` for the single-process case).
-    public func open() throws -> any TrialStore {
+    /// Opens the store; with `mustExist` (a worker, or reading a run) an
+    /// SQLite file that is not there is an error, not a new empty store.
+    public func open(mustExist: Bool = false) throws -> any TrialStore {
         switch self {
-        case .sqlite(let path): return try SQLiteTrialStore(path: path)
+        case .sqlite(let path):
+            if mustExist, !FileManager.default.fileExists(atPath: path) {
+                throw CommandError("no trial store at \(path): give the --store the run was created with (`pbtwave pbt --store sqlite:PATH …` creates one)")
+            }
+            return try SQLiteTrialStore(path: path)
         case .postgres(let url): return try PostgresTrialStore(url: url)
         }
     }

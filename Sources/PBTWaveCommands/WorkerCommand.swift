@@ -52,7 +52,7 @@ public struct WorkerCommand: ParsableCommand {
     }
 
     public func run() throws {
-        let trialStore = try store.open()
+        let trialStore = try store.open(mustExist: true)
         guard try trialStore.run(named: runName) != nil else {
             throw CommandError("""
                 \(store) holds no run named '\(runName)'; create it first with

@@ -120,16 +120,14 @@ import WaveNetModule
         defer { unlink(file) }
         let runDir = try errors.runError(["pbt", "--run-dir", file + "/run", "--model", "toy"])
         #expect(runDir == "cannot write \(file)/run: not a directory", "\(runDir ?? "no error")")
-        // A folder given as results.json, and a trial store whose folder does not exist.
+        // A folder given as results.json, and a trial store that is not there.
         let report = try errors.runError(["report", "render", "--results", folder])
         #expect(report?.contains("\(folder): it is a folder, not an experiment's results.json") == true, "\(report ?? "no error")")
-        let store = try errors.runError(["worker", "--store", "sqlite:\(folder)/missing/pbt.sqlite", "--run", "pbt", "--run-dir", folder])
-        #expect(store?.contains("cannot open the trial store \(folder)/missing/pbt.sqlite: the folder \(folder)/missing does not exist") == true,
-                "\(store ?? "no error")")
-        let experiment = try errors.runError(["experiment", "--preset", "smoke", "--run-dir", file, "--corpus", "/nonexistent"])
-        #expect(experiment == "--run-dir \(file) is a file, not a folder: give a folder for the experiment (it is created if missing)",
-                "\(experiment ?? "no error")")
-        for message in [schedule, runDir, report, store] {
+        let absent = "\(folder)/absent.sqlite"
+        let worker = try errors.runError(["worker", "--store", "sqlite:\(absent)", "--run", "pbt", "--run-dir", folder])
+        #expect(worker?.contains("no trial store at \(absent)") == true, "\(worker ?? "no error")")
+        #expect(!FileManager.default.fileExists(atPath: absent), "a worker creates no store")
+        for message in [schedule, runDir, report, worker] {
             #expect(message?.contains("NSCocoaErrorDomain") == false && message?.contains("SQLite error") == false)
         }
     }

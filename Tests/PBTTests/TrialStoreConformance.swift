@@ -310,6 +310,17 @@ enum TrialStoreConformance {
         }
     }
 
+    /// SQLite's 'unable to open database file' (error 14) in the user's terms.
+    @Test func aStoreThatCannotBeOpenedSaysWhy() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let missing = dir.url.appendingPathComponent("missing").path
+        #expect(throws: PBTStoreError.cannotOpen(path: missing + "/pbt.sqlite", reason: "the folder \(missing) does not exist")) {
+            try SQLiteTrialStore(path: missing + "/pbt.sqlite")
+        }
+        #expect(throws: PBTStoreError.cannotOpen(path: dir.url.path, reason: "it is a folder")) { try SQLiteTrialStore(path: dir.url.path) }
+    }
+
     @Test func rejectsAnotherApplicationsDatabaseAndNewerSchemas() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
