@@ -114,10 +114,11 @@ public struct ExperimentHarness<Runner: TrialRunner> {
             var run = Self.methodRun(method: method, seed: seed, settings: configuration.settings, trials: result.trials,
                                      selections: selections)
             if let rescore, let final = Self.finalBest(result.trials) {
-                var message = base
-                message.message = "scoring \(method.name) seed \(seed)'s final best (trial \(final.id)) on the whole validation set"
-                progress?(message)
                 run.wholeSet = try cached(runURL.appendingPathComponent("whole-set.json"), valid: { $0.trial == final.id }) {
+                    // Said only when it is computed: a resumed experiment reuses the score.
+                    var message = base
+                    message.message = "scoring \(method.name) seed \(seed)'s final best (trial \(final.id)) on the whole validation set"
+                    progress?(message)
                     var score = try rescore(coordinator.checkpoints.ref(relativePath: final.checkpointPath!))
                     score.trial = final.id
                     return score

@@ -78,6 +78,10 @@ struct BenchTrain: ParsableCommand {
         let name = residual == nil && skip == nil && head == nil ? base : "\(base) with --R/--S/--H"
         let widths = "R\(config.residualChannels) D\(config.dilationChannels) S\(config.skipChannels) H\(config.headChannels)"
         print("kernels: \(kernels), chosen from CPUID (supported: \(Kernels.supported.map(\.rawValue).joined(separator: ", ")))")
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        for (flag, count) in [("--threads", threads), ("--workers", workers)] where count > cores {
+            print("warning: \(flag) \(count) is more than this machine's \(cores) cores: the threads share cores and the figures measure that, not the kernels")
+        }
         if kernels.variant == .avx2 {
             let why = Kernels.halfTailsOverride ?? "this core's FMA units are \(Kernels.fmaUnitsHalfWidth ? 128 : 256) bits wide, "
                 + (Kernels.fmaUnitsHalfWidthFromCPUID == nil ? "measured at start" : "known from CPUID")

@@ -90,6 +90,15 @@ struct ExperimentCommand: ParsableCommand {
             line.update("run \(e.runIndex + 1)/\(e.runCount) \(e.method) seed \(e.seed): \(pbt.run.completed)/\(pbt.trialBudget) trials, "
                         + "\(best) | total ETA \(ProgressLine.duration(eta))", now: elapsed, force: pbt.isFinal)
         }
+        // Interrupted, the experiment resumes where it was when re-run: say so.
+        let interrupted = StopOnSignals { signal, _ in
+            line.finish()
+            let text = "experiment: \(signalName(signal)): stopped; run the same command again to resume "
+                + "(finished runs, scores and replays are kept)\n"
+            FileHandle.standardError.write(Data(text.utf8))
+            Foundation.exit(128 + signal)
+        }
+        defer { interrupted.cancel() }
         let results: ExperimentResults
         do { results = try harness.run(progress: report) } catch ExperimentError.otherSettings(let runDirectory, let differences) {
             // In the flags' terms, as `pbt` says it.

@@ -108,9 +108,11 @@ import Testing
         let written = try ExperimentResults.read(from: directory.appendingPathComponent("results.json"))
         #expect(written.claims?.map(\.label) == ["(a)", "(b)", "(c)", "(d)"])
 
-        // Running again finds every run complete: same results, no new rescoring or replay.
-        let again = try makeHarness(directory, calls: calls).run()
+        // Running again finds every run complete: same results, no new rescoring or replay, and none announced.
+        let messages = Mutex<[String]>([])
+        let again = try makeHarness(directory, calls: calls).run { e in if let m = e.message { messages.withLock { $0.append(m) } } }
         #expect(calls.replays.withLock { $0 } == 2 && calls.rescored.withLock { $0.count } == 8)
+        #expect(messages.withLock { $0 }.filter { $0.hasPrefix("scoring") || $0.hasPrefix("replaying") }.isEmpty, "\(messages.withLock { $0 })")
         #expect(again.runs.map { $0.trials.map(\.validationNLL) } == results.runs.map { $0.trials.map(\.validationNLL) })
         #expect(again.runs.map(\.wholeSet) == results.runs.map(\.wholeSet))
     }
