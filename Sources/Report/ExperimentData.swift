@@ -246,11 +246,36 @@ extension ExperimentResults {
         } catch {
             throw ReportError.unreadable(path: url.path, reason: FileErrorText.cause(of: error) ?? error.localizedDescription)
         }
+        let results: ExperimentResults
         do {
-            return try jsonDecoder().decode(ExperimentResults.self, from: data)
+            results = try jsonDecoder().decode(ExperimentResults.self, from: data)
         } catch {
             throw ReportError.malformedResults(path: url.path, reason: DecodingErrorText.sentence(for: error, data: data))
         }
+        if let problem = results.inconsistency { throw ReportError.malformedResults(path: url.path, reason: problem) }
+        return results
+    }
+
+    /// What makes these results impossible as `pbtwave experiment` writes
+    /// them (a file edited by hand, or damaged), or nil: a negative NLL
+    /// (bits are never below 0), or a replay of a run the file does not
+    /// hold (its claim would count seeds that are gone).
+    public var inconsistency: String? {
+        func negative(_ nll: Double?) -> Bool { nll.map { $0.isFinite && $0 < 0 } ?? false }
+        for run in runs {
+            if let trial = run.trials.first(where: { negative($0.validationNLL) }) {
+                return "\(run.method) seed \(run.seed), trial \(trial.id): validation NLL \(trial.validationNLL!) is negative (bits per sample are never below 0)"
+            }
+            if negative(run.wholeSet?.nll) { return "\(run.method) seed \(run.seed): its whole-set NLL \(run.wholeSet!.nll) is negative" }
+        }
+        let held = Set(runs.map { "\($0.method)\u{1F}\($0.seed)" })
+        if let orphan = replays.first(where: { !held.contains("\($0.method)\u{1F}\($0.seed)") }) {
+            return "it replays \(orphan.method) seed \(orphan.seed), a run it does not hold"
+        }
+        if let bad = replays.first(where: { negative($0.replayNLL) || negative($0.pbtWinnerNLL) }) {
+            return "the replay of \(bad.method) seed \(bad.seed) has a negative NLL"
+        }
+        return nil
     }
 
     /// The runs grouped by method, in `MethodName.standardOrder` and then in

@@ -34,6 +34,25 @@ struct ReportTests {
         }
     }
 
+    @Test("a results.json edited into an impossible state is refused, naming what: a negative NLL, a replay of a run that is gone")
+    func impossibleResultsAreRefused() throws {
+        let demo = ExperimentResults.demo(seeds: 3)
+        #expect(demo.inconsistency == nil)
+        var negative = demo
+        negative.runs[0].trials[0].validationNLL = -5
+        #expect(negative.inconsistency?.contains("validation NLL -5.0 is negative") == true, "\(negative.inconsistency ?? "accepted")")
+        let replayed = try #require(demo.replays.first)
+        var orphan = demo
+        orphan.runs.removeAll { $0.method == replayed.method && $0.seed == replayed.seed }
+        #expect(orphan.inconsistency == "it replays \(replayed.method) seed \(replayed.seed), a run it does not hold")
+        // And reading such a file says so.
+        let file = Fixture.temporaryDirectory().appendingPathExtension("json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try ExperimentResults.jsonEncoder().encode(orphan).write(to: file)
+        let error = #expect(throws: ReportError.self) { try ExperimentResults.read(from: file) }
+        #expect(error?.description.contains("a run it does not hold") == true, "\(error?.description ?? "")")
+    }
+
     @Test("a report folder that is a file is refused by name, and the file is kept")
     func aReportFolderThatIsAFileIsRefused() throws {
         let file = Fixture.temporaryDirectory()
