@@ -62,10 +62,6 @@ public struct PBTRunResult: Sendable {
 }
 
 extension PBTRunResult {
-    /// Why the run must not count as a success, or nil: no trial finished,
-    /// or the run is done with failed trials that nothing replaced (the
-    /// budget ran out on failures). Lists the failures' reasons, most
-    /// frequent first.
     /// A failure's kind, for counting: its first line without the trial's
     /// number (`runner error: trial 4: the program exited with code 7` →
     /// `runner error: the program exited with code 7`), at most 200 characters.
@@ -75,6 +71,10 @@ extension PBTRunResult {
         return line.count > 200 ? String(line.prefix(199)) + "…" : String(line)
     }
 
+    /// Why the run must not count as a success, or nil: no trial finished,
+    /// or the run is done with failed trials that nothing replaced (the
+    /// budget ran out on failures). Lists the failures' reasons by kind
+    /// (`reasonKey`), most frequent first, each with its trials.
     public var failureSummary: String? {
         let failed = trials.filter { $0.status == .failed }
         let replaced = Set(trials.compactMap(\.refillOf))
