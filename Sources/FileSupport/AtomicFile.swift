@@ -40,14 +40,9 @@ public enum AtomicFile {
             if let resolved = realpath(path, nil) {
                 target = String(cString: resolved)
                 free(resolved)
-            } else {
+            } else if let text = symbolicLinkTarget(path) {
                 // A dangling link: the file it names, created by the write.
-                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-                let count = readlink(path, &buffer, buffer.count - 1)
-                if count > 0 {
-                    let text = String(decoding: buffer[0 ..< count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                    target = text.hasPrefix("/") ? text : split(path).directory + text
-                }
+                target = text.hasPrefix("/") ? text : split(path).directory + text
             }
         }
         if stat(target, &info) == 0, info.st_mode & S_IFMT != S_IFREG {

@@ -306,20 +306,15 @@ public final class ExecRunner: TrialRunner {
         if program.contains("/") {
             let absolute = program.hasPrefix("/") ? program : FileManager.default.currentDirectoryPath + "/" + program
             guard access(absolute, F_OK) == 0 else { throw .notFound(program, searched: nil) }
-            guard access(absolute, X_OK) == 0, !isDirectory(absolute) else { throw .notExecutable(absolute) }
+            guard access(absolute, X_OK) == 0, PathKind(of: absolute) != .folder else { throw .notExecutable(absolute) }
             return absolute
         }
         let directories = (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map(String.init)
         for directory in directories where !directory.isEmpty {
             let candidate = directory + "/" + program
-            if access(candidate, X_OK) == 0, !isDirectory(candidate) { return candidate }
+            if access(candidate, X_OK) == 0, PathKind(of: candidate) != .folder { return candidate }
         }
         throw .notFound(program, searched: path ?? "")
-    }
-
-    private static func isDirectory(_ path: String) -> Bool {
-        var info = stat()
-        return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 }
 

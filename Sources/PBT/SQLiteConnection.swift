@@ -1,4 +1,5 @@
 import CSQLite
+import FileSupport
 import Foundation
 
 /// One result row of a statement being stepped.
@@ -34,11 +35,12 @@ public final class SQLiteConnection: SQLConnection {
             if rc == SQLITE_CANTOPEN {
                 // Say why in the user's terms: most often the folder is missing.
                 let folder = (path as NSString).deletingLastPathComponent
-                var isFolder: ObjCBool = false
-                let reason = !FileManager.default.fileExists(atPath: folder.isEmpty ? "." : folder, isDirectory: &isFolder) ? "the folder \(folder) does not exist"
-                    : !isFolder.boolValue ? "\(folder) is not a folder"
-                    : FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue ? "it is a folder"
-                    : "it cannot be opened or created there (permissions?)"
+                let reason = switch (PathKind(of: folder.isEmpty ? "." : folder), PathKind(of: path)) {
+                case (.missing, _): "the folder \(folder) does not exist"
+                case (.file, _): "\(folder) is not a folder"
+                case (_, .folder): "it is a folder"
+                default: "it cannot be opened or created there (permissions?)"
+                }
                 throw .cannotOpen(path: path, reason: reason)
             }
             throw .sqlite(code: rc, message: message, context: "opening \(path)")

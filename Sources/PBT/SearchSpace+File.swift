@@ -29,9 +29,9 @@ extension SearchSpace {
     /// choices the space cannot use (`validate()`).
     public init(specification data: Data) throws {
         let json: JSONValue
-        if let syntax = DecodingErrorText.syntaxError(data) { throw SearchSpaceFileError.notJSON(syntax) }
         do { json = try JSONDecoder().decode(JSONValue.self, from: data) } catch {
-            throw SearchSpaceFileError.notJSON(DecodingErrorText.sentence(for: error, data: data))
+            // JSONSerialization says where the text is bad, which JSONDecoder does not.
+            throw SearchSpaceFileError.notJSON(DecodingErrorText.syntaxError(data) ?? DecodingErrorText.sentence(for: error, data: data))
         }
         guard case .object(let entries) = json else { throw SearchSpaceFileError.notAnObject }
         guard !entries.isEmpty else { throw SearchSpaceFileError.empty }
@@ -69,34 +69,27 @@ extension SearchSpace {
         func fail(_ problem: String) -> SearchSpaceFileError { .invalidParameter(name: name, problem: problem) }
         let known = Prior.allCases.map(\.rawValue).joined(separator: ", ")
         guard case .object(let fields) = value, fields.count == 1, let (key, argument) = fields.first else {
-            throw fail("must be an object with exactly one of \(known), e.g. {\"log_uniform\": [1e-4, 3e-2]} (got \(Self.text(value)))")
+            throw fail("must be an object with exactly one of \(known), e.g. {\"log_uniform\": [1e-4, 3e-2]} (got \(compactJSON(value)))")
         }
         guard let prior = Prior(rawValue: key) else { throw fail("unknown prior '\(key)'; use one of \(known)") }
         switch prior {
         case .logUniform, .uniform:
             guard case .array(let bounds) = argument, bounds.count == 2, let lower = bounds[0].double, let upper = bounds[1].double else {
-                throw fail("\(key) needs [min, max], two numbers (got \(Self.text(argument)))")
+                throw fail("\(key) needs [min, max], two numbers (got \(compactJSON(argument)))")
             }
             return prior == .logUniform ? .logUniform(name, lower, upper) : .uniform(name, lower, upper)
         case .choice:
             guard case .array(let items) = argument, !items.isEmpty else {
-                throw fail("choice needs a non-empty list of numbers or of names (got \(Self.text(argument)))")
+                throw fail("choice needs a non-empty list of numbers or of names (got \(compactJSON(argument)))")
             }
             let numbers = items.compactMap(\.double)
             if numbers.count == items.count { return .choice(name, numbers) }
             let names = items.compactMap { item -> String? in if case .string(let s) = item { return s } else { return nil } }
             guard names.count == items.count else {
-                throw fail("choice needs all numbers or all names, not a mix (got \(Self.text(argument)))")
+                throw fail("choice needs all numbers or all names, not a mix (got \(compactJSON(argument)))")
             }
             return .categorical(name, names)
         }
-    }
-
-    /// A JSON value as compact text, for messages.
-    private static func text(_ value: JSONValue) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
     }
 }
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Experiment
+import FileSupport
 import Foundation
 import PBT
 import Report
@@ -52,8 +53,7 @@ struct ExperimentCommand: ParsableCommand {
         var p = ExperimentPreset.all[preset]!
         if let seeds { p.seeds = seeds }
         let directory = URL(fileURLWithPath: runDir ?? "runs/experiment-\(p.name)")
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory.path, isDirectory: &isFolder), !isFolder.boolValue {
+        if PathKind(of: directory.path) == .file {
             throw CommandError("--run-dir \(directory.path) is a file, not a folder: give a folder for the experiment (it is created if missing)")
         }
         let base = TrainingRecipe(model: WaveNetConfig.presets[p.model]!, training: TrainingOptions(batch: p.batch, window: p.window,

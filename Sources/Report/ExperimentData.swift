@@ -234,8 +234,7 @@ extension ExperimentResults {
 
     /// Reads a `results.json` written by `ExperimentReport.write`.
     public static func read(from url: URL) throws -> ExperimentResults {
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isFolder), isFolder.boolValue {
+        if PathKind(of: url.path) == .folder {
             let inside = url.appendingPathComponent("results.json").path
             throw ReportError.unreadable(path: url.path, reason: "it is a folder"
                 + (FileManager.default.fileExists(atPath: inside) ? "; give its results.json: \(inside)" : ", not an experiment's results.json"))

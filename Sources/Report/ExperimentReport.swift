@@ -19,8 +19,7 @@ public enum ExperimentReport {
     @discardableResult
     public static func write(_ results: ExperimentResults, to directory: URL, rules: ClaimRules = ClaimRules()) throws -> [URL] {
         let content = ReportContent(results, rules: rules)
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory.path, isDirectory: &isFolder), !isFolder.boolValue {
+        if PathKind(of: directory.path) == .file {
             throw ReportError.notAFolder(path: directory.path)
         }
         do {

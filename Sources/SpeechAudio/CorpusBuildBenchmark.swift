@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 import SeededRNG
 
@@ -46,9 +47,10 @@ public enum CorpusBuildBenchmark {
         }
         // Only a folder this function made (its marker) or an empty one is
         // ever cleared: --input may name the user's own audio by mistake.
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) {
-            guard isFolder.boolValue else { throw AudioError.benchmarkInputInUse(path: folder, isFile: true) }
+        switch PathKind(of: folder) {
+        case .missing: break
+        case .file: throw AudioError.benchmarkInputInUse(path: folder, isFile: true)
+        case .folder:
             let contents = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
             guard contents.isEmpty || FileManager.default.fileExists(atPath: marker) else {
                 throw AudioError.benchmarkInputInUse(path: folder, isFile: false)

@@ -1,3 +1,4 @@
+import FileSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -132,9 +133,7 @@ enum CorpusSources {
         var status = stat()
         guard lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFLNK else { return "cannot read it: \(error)" }
         if error.code == ELOOP { return "broken link: a loop of symbolic links" }
-        var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let length = readlink(path, &target, target.count - 1)
-        let to = length > 0 ? " to " + String(decoding: target.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
+        let to = symbolicLinkTarget(path).map { " to " + $0 } ?? ""
         return "broken link\(to): \(error)"
     }
 

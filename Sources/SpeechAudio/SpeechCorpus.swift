@@ -58,8 +58,7 @@ public struct CorpusManifest: Sendable {
     /// `--validation-percent` 0 or 100): ``requireBothSplits()`` is the
     /// check for those that train or evaluate.
     public static func read(directory: String) throws(AudioError) -> CorpusManifest {
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory, isDirectory: &isFolder), !isFolder.boolValue {
+        if PathKind(of: directory) == .file {
             throw AudioError.corpusIsAFile(path: directory)
         }
         let manifestPath = join(directory, "manifest.tsv")

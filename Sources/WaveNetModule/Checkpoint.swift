@@ -98,10 +98,12 @@ public enum CheckpointFile {
     /// Returns the header and the three arenas' floats.
     public static func read(from path: String) throws(WaveNetError) -> (header: CheckpointHeader, floats: [Float]) {
         guard let data = FileManager.default.contents(atPath: path) else {
-            var isFolder: ObjCBool = false
-            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
-            throw .checkpoint(path: path, reason: !exists ? "no such file" : isFolder.boolValue ? "it is a folder, not a checkpoint file"
-                : "cannot be read (permissions?)")
+            let reason = switch PathKind(of: path) {
+            case .missing: "no such file"
+            case .folder: "it is a folder, not a checkpoint file"
+            case .file: "cannot be read (permissions?)"
+            }
+            throw .checkpoint(path: path, reason: reason)
         }
         return try decode([UInt8](data), path: path)
     }
