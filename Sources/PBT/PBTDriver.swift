@@ -205,9 +205,10 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
 
     /// Asks the workers to stop: each reports the trial it is running (tell
     /// the runner to stop too, so that is soon) and claims no more; `run`
-    /// then returns with `done` false. In deterministic mode a worker still
-    /// waiting to report in id order leaves its trial running, for a resume
-    /// or another worker to re-run. Safe from any thread, e.g. a signal handler's.
+    /// then returns with `done` false. A trial left unreported (its program
+    /// killed by the stop, or, in deterministic mode, still waiting to report
+    /// in id order) goes back to the queue, for a resume or another worker
+    /// to re-run at once. Safe from any thread, e.g. a signal handler's.
     public func requestStop() {
         shared.withLock { $0.stopRequested = true }
         wakeIdleWorkers()
@@ -268,11 +269,10 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                     throw PBTRunError.outOfSpace(trial: claimed.spec.id, error: "\(error)")
                 }
                 // Nor is a program killed because the run is stopping: the
-                // trial stays running, so a resume (or, with a shared
-                // store, another worker once its lease expires) runs it again.
+                // trial is given back when this worker leaves (below), so a
+                // resume or another worker runs it again.
                 if case .failure(let error) = result, TrialRunnerError.isStop(error) {
                     CheckpointDirectory.removeItem(atPath: claimed.output.path)
-                    shared.withLock { $0.held[claimed.spec.id] = nil }
                     return (nil, true)
                 }
                 if coordinator.settings.deterministic {
@@ -333,7 +333,20 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
             shared.withLock { if $0.error == nil { $0.error = error } }
             wakeIdleWorkers()
         }
-        shared.withLock { s in s.held = s.held.filter { $0.value.worker != index } }
+        // Trials this worker still holds unreported (a stop while a program
+        // ran, while waiting to report in id order, or after claiming the
+        // next) go back to the queue at once: another worker on a shared
+        // store need not wait for their leases to expire. Best effort: if
+        // the store is unreachable, the lease still expires.
+        let unreported = shared.withLock { s -> [ClaimedTrial] in
+            let mine = s.held.values.filter { $0.worker == index }.map(\.claim)
+            s.held = s.held.filter { $0.value.worker != index }
+            return mine
+        }
+        for claimed in unreported {
+            _ = try? coordinator.store.releaseClaim(runID: coordinator.run.id, trialID: claimed.spec.id,
+                                                   attempt: claimed.attempt, workerID: claimed.workerID)
+        }
     }
 
     /// Renews the leases of claimed trials every quarter lease, until all

@@ -143,6 +143,15 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
         }
     }
 
+    public func releaseClaim(runID: Int64, trialID: Int, attempt: Int, workerID: String) throws -> Bool {
+        try database.transaction { c in
+            try c.run("""
+                UPDATE trials SET status = 'queued', worker_id = NULL, lease_until = NULL
+                WHERE run_id = ? AND id = ? AND status = 'running' AND attempt = ? AND worker_id = ?
+                """, [.int(runID), .int(trialID), .int(attempt), .text(workerID)]) == 1
+        }
+    }
+
     public func requeueRunning(runID: Int64) throws -> Int {
         try database.transaction { c in
             try c.run("""

@@ -41,6 +41,12 @@ public protocol TrialStore: Sendable {
     /// False if the trial was taken away (lease expired and re-claimed).
     func renewLease(runID: Int64, trialID: Int, attempt: Int, workerID: String, until: Double) throws -> Bool
 
+    /// Gives back a trial this worker holds (same attempt) without a
+    /// result: queued again, so any worker can claim it now instead of
+    /// after its lease expires (a worker that stops, or fails for a reason
+    /// that is no fault of the trial). False if it was no longer held.
+    func releaseClaim(runID: Int64, trialID: Int, attempt: Int, workerID: String) throws -> Bool
+
     /// Puts every running trial of the run back in the queue. Only for a
     /// process that knows it is the run's sole user (e.g. holds the run
     /// directory's lock) and is resuming after a crash.

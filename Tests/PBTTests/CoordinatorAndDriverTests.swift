@@ -359,6 +359,40 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         expectSameRows(decisionFields(result.trials), decisionFields(clean.trials))
     }
 
+    /// A worker whose trial's program was killed by a stop gives the trial
+    /// back: queued, not failed, and not left running under a lease that
+    /// another process's workers would have to wait out (5 minutes by default).
+    @Test func aStoppedTrialIsQueuedAgainAtOnce() throws {
+        // As on SIGTERM: the stop is requested, then the running programs
+        // are killed, and their trials fail with `.stopped`.
+        struct StoppingRunner: TrialRunner {
+            let requestStop = Locked<(@Sendable () -> Void)?>(nil)
+            func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+                if trial.id >= 3 {
+                    requestStop.withLock { $0 }?()
+                    throw ExecTrialFailure(trialID: trial.id, reason: .stopped("SIGTERM"), logTail: [])
+                }
+                return try NoOpRunner().run(trial, parent: parent, output: output)
+            }
+        }
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: 4, workers: 2, trialSteps: 10, budget: .generations(2), seed: 3, deterministic: false)
+        let directory = try RunDirectory(dir.url, create: true, lock: true)
+        let (c, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
+                                             configuration: RunConfiguration(settings: settings, model: "test"), runDirectory: dir.url)
+        let runner = StoppingRunner()
+        let driver = PBTDriver(coordinator: c, runner: runner, options: DriverOptions(workers: 2))
+        runner.requestStop.withLock { $0 = { driver.requestStop() } }
+        let result = try driver.run()
+        #expect(!result.done)
+        let stopped = result.trials.filter { $0.id >= 3 && $0.attempt > 0 }
+        #expect(!stopped.isEmpty && stopped.allSatisfy { $0.status == .queued && $0.workerID == nil && $0.leaseUntil == nil },
+                "\(result.trials.map { ($0.id, $0.status, $0.attempt, $0.workerID ?? "-") })")
+        #expect(stopped.allSatisfy { $0.attempt == 1 && $0.failure == nil }, "run once, failed nothing")
+        #expect(!result.trials.contains { $0.status == .running || $0.status == .failed })
+    }
+
     @Test func aRunDirectoryCanBeDrivenByOneProcessAtATime() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

@@ -86,7 +86,9 @@ import Testing
         let store = try SQLiteTrialStore(path: runDir + "/" + RunDirectory.storeFileName)
         let trials = try store.trials(runID: try #require(try store.run(named: RunDirectory.runName)).id)
         #expect(!trials.contains { $0.status == .failed }, "a stop fails nothing: \(trials.map { ($0.id, $0.status, $0.failure ?? "") })")
-        #expect(trials.filter { $0.status == .running }.count == 3, "\(trials.map { ($0.id, $0.status) })")
+        #expect(trials.filter { $0.status == .queued && $0.attempt == 1 }.count == 3,
+                "the stopped trials are given back to the queue: \(trials.map { ($0.id, $0.status, $0.attempt) })")
+        #expect(!trials.contains { $0.status == .running }, "\(trials.map { ($0.id, $0.status) })")
 
         // Resumed (without the sleep), the run ends as one never stopped.
         let program = (try Self.flags(dir)) + ["--deterministic", "--", toy.program] + toy.arguments

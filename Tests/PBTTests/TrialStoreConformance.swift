@@ -15,6 +15,7 @@ enum TrialStoreConformance {
         try createAndFindRuns(makeStore())
         try claimsFollowIdOrderAndLeases(makeStore())
         try claimsBelowAnIdTakeOnlyLowerIds(makeStore())
+        try aReleasedClaimIsQueuedAtOnce(makeStore())
         try decisionsCommitOrRollBack(makeStore())
         try recordsRoundTripExactly(makeStore())
         try checkpointQueriesAndProgress(makeStore())
@@ -98,6 +99,23 @@ enum TrialStoreConformance {
         #expect(requeued.allSatisfy { $0.status == .queued && $0.workerID == nil })
         #expect(requeued.map(\.attempt) == [2, 2, 1], "attempts are kept; the next claim adds one")
         #expect(try store.claim(runID: run.id, workerID: "f", now: 80, leaseUntil: 90)?.attempt == 3)
+    }
+
+    /// A worker that stops gives its trial back: queued at once (not after
+    /// the lease), only by its holder and only for the attempt it holds.
+    static func aReleasedClaimIsQueuedAtOnce(_ store: any TrialStore) throws {
+        let run = try store.createRun(name: "r", configJSON: "{}", seed: 1, state: state(2), trials: (1...2).map { planned($0) }, now: 0)
+        let a = try #require(try store.claim(runID: run.id, workerID: "a", now: 0, leaseUntil: 1000))
+        #expect(try store.releaseClaim(runID: run.id, trialID: a.id, attempt: a.attempt, workerID: "b") == false, "not b's")
+        #expect(try store.releaseClaim(runID: run.id, trialID: a.id, attempt: a.attempt + 1, workerID: "a") == false, "not this attempt")
+        #expect(try store.releaseClaim(runID: run.id, trialID: 2, attempt: 0, workerID: "a") == false, "trial 2 is not running")
+        #expect(try store.trial(runID: run.id, id: a.id)?.status == .running)
+        #expect(try store.releaseClaim(runID: run.id, trialID: a.id, attempt: a.attempt, workerID: "a") == true)
+        let released = try #require(try store.trial(runID: run.id, id: a.id))
+        #expect(released.status == .queued && released.workerID == nil && released.leaseUntil == nil)
+        #expect(try store.releaseClaim(runID: run.id, trialID: a.id, attempt: a.attempt, workerID: "a") == false, "released once")
+        let again = try #require(try store.claim(runID: run.id, workerID: "c", now: 1, leaseUntil: 1000))
+        #expect(again.id == a.id && again.attempt == 2, "claimable long before the lease (1000) ends; the attempt counts on")
     }
 
     /// `below` limits a claim to lower ids: queued ones, and running ones
