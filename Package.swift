@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "Schedules", targets: ["Schedules"]),
         .library(name: "PBT", targets: ["PBT"]),
         .library(name: "PBTPostgres", targets: ["PBTPostgres"]),
+        .library(name: "PB2", targets: ["PB2"]),
         .library(name: "WaveNetPBT", targets: ["WaveNetPBT"]),
         .library(name: "Report", targets: ["Report"]),
         .library(name: "Experiment", targets: ["Experiment"]),

@@ -105,3 +105,10 @@ public struct PB2Explore: ExploreStrategy {
         return false
     }
 }
+
+extension ExploreStrategies {
+    /// The built-in strategies and PB2's GP bandit (`ExploreMethod.pb2`):
+    /// pass it to `PBTCoordinator.open(…, explorers:)` to run with
+    /// `settings.explore = .pb2`.
+    public static let withPB2 = ExploreStrategies.builtIn.adding(.pb2) { try PB2Explore(settings: $0) }
+}

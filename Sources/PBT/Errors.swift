@@ -24,6 +24,8 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
     case invalidPerturbationFactors([Double])
     /// A size past what a run can hold (`field` as `field` names it).
     case tooLarge(field: String, value: Int, limit: Int)
+    /// A `DriverOptions` time that is not a positive finite number of seconds.
+    case invalidDriverTime(field: String, value: Double)
 
     public var description: String {
         switch self {
@@ -40,7 +42,7 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
         case .emptySearchSpace:
             return "the search space has no hyperparameters"
         case .invalidHyperparameterName(let n):
-            return "hyperparameter name '\(n)' must be non-empty letters, digits, '_' or '-'"
+            return "hyperparameter name '\(n)' must be non-empty letters, digits, '_' or '-', and not 'step' (a schedule file's first column)"
         case .duplicateHyperparameter(let n):
             return "hyperparameter '\(n)' is defined twice"
         case .invalidBounds(let n, let lo, let hi):
@@ -48,11 +50,11 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
         case .nonPositiveLogBound(let n, let lo):
             return "hyperparameter '\(n)' is log-scaled, so its lower bound must be positive (got \(lo))"
         case .invalidChoices(let n, let c):
-            return "hyperparameter '\(n)': choices must be non-empty, distinct, and all finite numbers or all names free of ',', '\"' and '\\' (got \(c))"
+            return "hyperparameter '\(n)': choices must be non-empty, distinct, and all finite numbers or all names (\(HyperparameterValue.categoryRule); for numbers use a numeric choice) (got \(c))"
         case .invalidMutationBounds(let n, let reason):
             return "hyperparameter '\(n)': the mutation range \(reason)"
         case .exploreUnavailable(let method):
-            return "the run explores with \(method.rawValue), which this program does not provide; use pbtwave (or pass the strategy to PBTCoordinator.open)"
+            return "the run explores with \(method.rawValue), which this program does not provide; use pbtwave, or, in a program of your own, pass the strategies that have it to PBTCoordinator.open (explorers: ExploreStrategies.withPB2, from the PB2 library)"
         case .exploreUnsupported(let method, let reason):
             return "explore \(method.rawValue) cannot be used here: \(reason)"
         case .invalidTruncationFraction(let f):
@@ -67,6 +69,8 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
             let what = ["workers": "workers", "population": "population", "trialSteps": "trial steps", "generations": "generations",
                         "budget": "the trial budget", "totalSteps": "the steps of the longest lineage"][field] ?? field
             return "\(what) must be at most \(limit) (got \(value))"
+        case let .invalidDriverTime(field, value):
+            return "\(field) must be a positive number of seconds (got \(value))"
         }
     }
 
@@ -89,7 +93,7 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
         case .invalidOpponentGenerations: return "opponentGenerations"
         case .invalidResampleProbability: return "resampleProbability"
         case .invalidPerturbationFactors: return "perturbationFactors"
-        case .tooLarge(let field, _, _): return field
+        case .tooLarge(let field, _, _), .invalidDriverTime(let field, _): return field
         }
     }
 }

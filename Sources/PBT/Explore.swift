@@ -60,7 +60,7 @@ public struct Perturbation: ExploreStrategy {
 }
 
 /// The explore strategies a program provides, by method: `builtIn` has
-/// `Perturbation`; a program that links PB2 adds it.
+/// `Perturbation`; `ExploreStrategies.withPB2` (the PB2 library) adds PB2.
 public struct ExploreStrategies: Sendable {
     /// Builds the strategy for a run's settings; throws when it cannot work with them.
     public typealias Factory = @Sendable (PBTSettings) throws -> any ExploreStrategy
@@ -82,7 +82,10 @@ public struct ExploreStrategies: Sendable {
     public func strategy(for settings: PBTSettings) throws -> any ExploreStrategy {
         guard let factory = factories[settings.explore] else { throw PBTConfigError.exploreUnavailable(settings.explore) }
         let strategy = try factory(settings)
-        precondition(strategy.method == settings.explore, "the factory for \(settings.explore) built a \(strategy.method) strategy")
+        guard strategy.method == settings.explore else {
+            throw PBTConfigError.exploreUnsupported(method: settings.explore,
+                                                    reason: "the strategy given for it says it implements \(strategy.method.rawValue)")
+        }
         return strategy
     }
 }

@@ -26,6 +26,20 @@ public struct DriverOptions: Sendable {
         self.workerIDPrefix = workerIDPrefix ?? "\(Self.hostName()):\(getpid())"
     }
 
+    /// Throws `PBTConfigError` for workers below 1 or above
+    /// `PBTSettings.maxWorkers`, and for times that are not positive
+    /// (`PBTDriver.run` checks this first).
+    public func validate() throws(PBTConfigError) {
+        if let workers {
+            guard workers >= 1 else { throw .invalidWorkers(workers) }
+            guard workers <= PBTSettings.maxWorkers else { throw .tooLarge(field: "workers", value: workers, limit: PBTSettings.maxWorkers) }
+        }
+        for (field, value) in [("leaseSeconds", leaseSeconds), ("maxIdleWaitSeconds", maxIdleWaitSeconds)] where !(value > 0 && value.isFinite) {
+            throw .invalidDriverTime(field: field, value: value)
+        }
+        guard progressInterval >= 0, progressInterval.isFinite else { throw .invalidDriverTime(field: "progressInterval", value: progressInterval) }
+    }
+
     /// `gethostname`, which (unlike `ProcessInfo.hostName`) never asks DNS.
     static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
@@ -169,6 +183,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
     /// called from worker threads, never two at once, at most every
     /// `options.progressInterval`, and once more at the end.
     public func run(progress: (@Sendable (PBTProgress) -> Void)? = nil) throws -> PBTRunResult {
+        try options.validate()
         let start = Date()
         shared.withLock { $0 = Shared(stopRequested: $0.stopRequested) }
         try WorkerThread.checkAddressSpace(workers: workerCount)
@@ -208,7 +223,13 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
     /// then returns with `done` false. A trial left unreported (its program
     /// killed by the stop, or, in deterministic mode, still waiting to report
     /// in id order) goes back to the queue, for a resume or another worker
-    /// to re-run at once. Safe from any thread, e.g. a signal handler's.
+    /// to re-run at once. Safe from any thread, e.g. a signal handler's,
+    /// and before `run` (which then returns at once). A stopped driver stays
+    /// stopped: to go on, open the run again and make a new driver.
+    ///
+    /// `run` blocks its thread for the whole run and does not watch Swift
+    /// task cancellation; from async code, call it off the cooperative pool
+    /// (a thread or `Task.detached` you may block) and stop it with this.
     public func requestStop() {
         shared.withLock { $0.stopRequested = true }
         wakeIdleWorkers()

@@ -74,7 +74,7 @@ public struct Hyperparameter: Sendable, Hashable, Codable {
 
     /// Checks the prior; throws the first problem found.
     public func validate() throws(PBTConfigError) {
-        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+        guard HyperparameterValue.isValidName(name) else {
             throw .invalidHyperparameterName(name)
         }
         switch domain {
@@ -97,7 +97,7 @@ public struct Hyperparameter: Sendable, Hashable, Codable {
             let categories = choices.compactMap(\.category)
             guard !choices.isEmpty, Set(choices).count == choices.count, numbers.isEmpty || categories.isEmpty,
                   numbers.allSatisfy(\.isFinite),
-                  !categories.contains(where: { $0.isEmpty || $0.contains(",") || $0.contains("\"") || $0.contains("\\") })
+                  categories.allSatisfy(HyperparameterValue.isValidCategory)
             else {
                 throw .invalidChoices(name: name, choices: choices.map(\.description))
             }

@@ -150,9 +150,23 @@ public struct PBTSettings: Sendable, Hashable, Codable {
         check("trialSteps", trialSteps, other.trialSteps)
         check("budget", budget, other.budget)
         if searchSpace != other.searchSpace {
-            // In `--space` form, not as Swift prints the value.
-            out.append(SettingDifference(field: "searchSpace", stored: compactJSON(searchSpace.specification),
-                                         given: compactJSON(other.searchSpace.specification)))
+            // In `--space` form, not as Swift prints the value; that form
+            // has neither the parameters' order nor their mutation ranges,
+            // so when it reads the same, say which of those differs.
+            let (stored, given) = (compactJSON(searchSpace.specification), compactJSON(other.searchSpace.specification))
+            if stored != given {
+                out.append(SettingDifference(field: "searchSpace", stored: stored, given: given))
+            } else if searchSpace.parameters.map(\.name) != other.searchSpace.parameters.map(\.name) {
+                func order(_ s: SearchSpace) -> String { "the parameters in the order " + s.parameters.map(\.name).joined(separator: ", ") }
+                out.append(SettingDifference(field: "searchSpace", stored: order(searchSpace), given: order(other.searchSpace)))
+            } else {
+                func ranges(_ s: SearchSpace) -> String {
+                    s.parameters.map { p in
+                        "\(p.name) mutated within \(p.mutationBounds.map { "[\($0.lowerBound), \($0.upperBound)]" } ?? "its prior")"
+                    }.joined(separator: ", ")
+                }
+                out.append(SettingDifference(field: "mutationBounds", stored: ranges(searchSpace), given: ranges(other.searchSpace)))
+            }
         }
         check("selection", selection, other.selection)
         check("opponentGenerations", opponentGenerations, other.opponentGenerations)

@@ -6,7 +6,7 @@ extension ExploreMethod: ExpressibleByArgument {}
 
 extension ExploreStrategies {
     /// Every explore strategy pbtwave has: perturbation and PB2's GP bandit.
-    static let pbtwave = ExploreStrategies.builtIn.adding(.pb2) { try PB2Explore(settings: $0) }
+    static let pbtwave = ExploreStrategies.withPB2
 }
 
 /// `--selection`.

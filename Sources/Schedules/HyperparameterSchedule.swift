@@ -44,12 +44,12 @@ public struct HyperparameterSchedule: Sendable, Hashable {
     /// Validates: names that are non-empty letters, digits, `_` or `-`
     /// (not `step`) and distinct; at least one row, the first at step 0,
     /// steps increasing; a value per name in every row; finite numbers;
-    /// categories without `,`, `"`, `\` or line breaks; `endStep` at or
+    /// categories as `HyperparameterValue.isValidCategory` asks; `endStep` at or
     /// after the last row.
     public init(names: [String], rows: [Row], endStep: Int? = nil, recipe: JSONValue? = nil) throws(ScheduleFileError) {
         guard !names.isEmpty else { throw .invalid(line: nil, "a schedule needs at least one hyperparameter") }
         for name in names {
-            guard !name.isEmpty, name != "step", name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+            guard HyperparameterValue.isValidName(name) else {
                 throw .invalid(line: nil, "hyperparameter name '\(name)' must be letters, digits, '_' or '-', and not 'step'")
             }
         }
@@ -67,8 +67,8 @@ public struct HyperparameterSchedule: Sendable, Hashable {
                 switch value {
                 case .number(let x) where !x.isFinite:
                     throw .invalid(line: nil, "a value at step \(row.step) is not finite")
-                case .category(let c) where c.isEmpty || c.contains(where: { $0 == "," || $0 == "\"" || $0 == "\\" || $0.isNewline }):
-                    throw .invalid(line: nil, "category '\(c)' at step \(row.step) is empty or has ',', '\"', '\\' or a line break")
+                case .category(let c) where !HyperparameterValue.isValidCategory(c):
+                    throw .invalid(line: nil, "category '\(c)' at step \(row.step) must be \(HyperparameterValue.categoryRule)")
                 default: break
                 }
             }
@@ -80,6 +80,25 @@ public struct HyperparameterSchedule: Sendable, Hashable {
         self.rows = rows
         self.endStep = endStep
         self.recipe = recipe
+    }
+
+    /// The row in force at global step `step`: the last at or before it
+    /// (the first row for a step before 0). O(log n).
+    public func row(atStep step: Int) -> Row {
+        var lo = 0
+        var hi = rows.count - 1
+        while lo < hi {
+            let mid = (lo + hi + 1) / 2
+            if rows[mid].step <= step { lo = mid } else { hi = mid - 1 }
+        }
+        return rows[lo]
+    }
+
+    /// The value of hyperparameter `name` in force at global step `step`,
+    /// or nil if the schedule has no such column: how a program replays
+    /// any hyperparameter of an exported schedule.
+    public func value(of name: String, atStep step: Int) -> HyperparameterValue? {
+        names.firstIndex(of: name).map { row(atStep: step).values[$0] }
     }
 
     /// The change points of one hyperparameter (rows where its value

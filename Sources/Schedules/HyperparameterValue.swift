@@ -26,6 +26,27 @@ public enum HyperparameterValue: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+extension HyperparameterValue {
+    /// Whether `name` can name a hyperparameter, in a run and in a schedule
+    /// file: non-empty letters, digits, `_` or `-`, and not `step` (the
+    /// files' first column).
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name != "step" && name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }
+    }
+
+    /// Whether `c` can be a category: one that reads back from a schedule
+    /// file (CSV too) as the same category. Non-empty, without `,`, `"`,
+    /// `\` or a line break, without white space at either end, and not a
+    /// number (`"64"`, `"inf"`: a CSV file would read those as numbers).
+    public static func isValidCategory(_ c: String) -> Bool {
+        guard let first = c.first, let last = c.last, !first.isWhitespace, !last.isWhitespace else { return false }
+        return !c.contains { $0 == "," || $0 == "\"" || $0 == "\\" || $0.isNewline } && Double(c) == nil
+    }
+
+    /// What `isValidCategory` asks, for messages.
+    public static let categoryRule = "non-empty, without ',', '\"', '\\', a line break or white space at either end, and not a number"
+}
+
 extension HyperparameterValue: Codable {
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()

@@ -113,7 +113,16 @@ import Testing
         let wide = testSettings(space: .learningRate(mutateWithin: 1e-6...1e-1)), paper = testSettings()
         let decoded = try JSONDecoder().decode(PBTSettings.self, from: JSONEncoder().encode(wide))
         #expect(decoded == wide)
-        #expect(wide.differences(from: paper).map(\.field) == ["searchSpace"])
+        let difference = try #require(wide.differences(from: paper).first)
+        #expect(wide.differences(from: paper).count == 1 && difference.field == "mutationBounds")
+        #expect(difference.stored == "lr mutated within [1e-06, 0.1]" && difference.given == "lr mutated within its prior",
+                "the --space form has no mutation range, so the message says it: \(difference)")
+        // The same parameters in another order: a different run (another
+        // random stream), which the message names.
+        let two = SearchSpace([.logUniform("lr", 1e-4, 3e-2), .uniform("momentum", 0.8, 0.99)])
+        let swapped = SearchSpace([.uniform("momentum", 0.8, 0.99), .logUniform("lr", 1e-4, 3e-2)])
+        let order = testSettings(space: two).differences(from: testSettings(space: swapped))
+        #expect(order.map(\.description) == ["searchSpace: run has the parameters in the order lr, momentum, command has the parameters in the order momentum, lr"])
     }
 
     @Test("explore is stored with the run, defaults to perturb for settings stored before it, and is compared on resume")
@@ -137,12 +146,16 @@ import Testing
         #expect(throws: PBTConfigError.exploreUnavailable(.pb2)) {
             try PBTCoordinator.open(store: store, name: "r", configuration: configuration, runDirectory: directory.url)
         }
-        let explorers = ExploreStrategies.builtIn.adding(.pb2) { try PB2Explore(settings: $0) }
         let (coordinator, created) = try PBTCoordinator.open(store: store, name: "r", configuration: configuration,
-                                                             runDirectory: directory.url, explorers: explorers)
+                                                             runDirectory: directory.url, explorers: .withPB2)
         #expect(created && coordinator.controller.explorer.method == .pb2)
         #expect(throws: PBTConfigError.exploreUnavailable(.pb2)) { try PBTCoordinator.open(store: store, name: "r", runDirectory: directory.url) }
         #expect("\(PBTConfigError.exploreUnavailable(.pb2))".contains("explores with pb2, which this program does not provide"))
+        #expect("\(PBTConfigError.exploreUnavailable(.pb2))".contains("ExploreStrategies.withPB2"), "a library user is told where PB2 is")
+        // A strategy given for one method that says it is another is refused, not trusted.
+        let mislabelled = ExploreStrategies.builtIn.adding(.pb2) { _ in Perturbation() }
+        let mismatch = #expect(throws: PBTConfigError.self) { try mislabelled.strategy(for: Self.pb2Settings()) }
+        #expect(mismatch?.description.contains("says it implements perturb") == true)
 
         var categorical = Self.pb2Settings()
         categorical.searchSpace = SearchSpace([.logUniform("lr", 1e-4, 1e-2), .categorical("opt", ["sgd", "adam"])])

@@ -28,10 +28,35 @@ import Testing
         (testSettings(space: SearchSpace([.categorical("opt", [])])), .invalidChoices(name: "opt", choices: [])),
         (testSettings(space: SearchSpace([.categorical("opt", ["a", "a"])])), .invalidChoices(name: "opt", choices: ["a", "a"])),
         (testSettings(space: SearchSpace([.uniform("bad name", 0, 1)])), .invalidHyperparameterName("bad name")),
+        // Refused up front, not after the run when its schedule is exported
+        // (`step` is the files' first column), nor read back changed from a
+        // CSV schedule (a number, spaces trimmed) or not at all (a line break).
+        (testSettings(space: SearchSpace([.uniform("step", 0, 1)])), .invalidHyperparameterName("step")),
+        (testSettings(space: SearchSpace([.categorical("batch", ["16", "32"])])), .invalidChoices(name: "batch", choices: ["16", "32"])),
+        (testSettings(space: SearchSpace([.categorical("act", ["relu", "inf"])])), .invalidChoices(name: "act", choices: ["relu", "inf"])),
+        (testSettings(space: SearchSpace([.categorical("opt", [" sgd", "adam"])])), .invalidChoices(name: "opt", choices: [" sgd", "adam"])),
+        (testSettings(space: SearchSpace([.categorical("act", ["relu", "leaky\nrelu"])])), .invalidChoices(name: "act", choices: ["relu", "leaky\nrelu"])),
     ])
     func invalidSettingsAreRejected(settings: PBTSettings, expected: PBTConfigError) {
         #expect(throws: expected) { try settings.validate() }
         #expect(!expected.description.isEmpty)
+    }
+
+    /// Every valid space's values read back from a CSV schedule as they were written.
+    @Test func validCategoriesReadBackFromCSV() throws {
+        let names = ["sgd", "adam-w", "leaky_relu", "x64", "1st", "Ünïcode", "a b"]
+        try SearchSpace([.categorical("opt", names)]).validate()
+        let file = try HyperparameterSchedule(names: ["opt"], rows: names.enumerated().map { .init(step: $0.offset, values: [.category($0.element)]) })
+        #expect(try HyperparameterSchedule(csvText: file.csvText) == file)
+    }
+
+    @Test func driverOptionsAreValidated() {
+        #expect(throws: PBTConfigError.invalidWorkers(-1)) { try DriverOptions(workers: -1).validate() }
+        #expect(throws: PBTConfigError.invalidWorkers(0)) { try DriverOptions(workers: 0).validate() }
+        #expect(throws: PBTConfigError.tooLarge(field: "workers", value: 5000, limit: PBTSettings.maxWorkers)) { try DriverOptions(workers: 5000).validate() }
+        #expect(throws: PBTConfigError.invalidDriverTime(field: "leaseSeconds", value: -1)) { try DriverOptions(leaseSeconds: -1).validate() }
+        #expect(throws: PBTConfigError.invalidDriverTime(field: "progressInterval", value: -.infinity)) { try DriverOptions(progressInterval: -.infinity).validate() }
+        #expect(throws: Never.self) { try DriverOptions(workers: 2, leaseSeconds: 0.1, progressInterval: 0).validate() }
     }
 
     @Test func mutationPolicyIsValidated() {

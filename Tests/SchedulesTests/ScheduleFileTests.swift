@@ -41,6 +41,21 @@ import Testing
         }
     }
 
+    @Test func anyHyperparameterIsReadAtAStep() throws {
+        let file = try HyperparameterSchedule(names: ["lr", "opt"], rows: [
+            .init(step: 0, values: [.number(0.1), .category("sgd")]),
+            .init(step: 10, values: [.number(0.05), .category("sgd")]),
+            .init(step: 25, values: [.number(0.05), .category("adam")]),
+        ])
+        #expect(file.value(of: "opt", atStep: -5) == .category("sgd"), "before the first point: the first")
+        #expect(file.value(of: "opt", atStep: 24) == .category("sgd"))
+        #expect(file.value(of: "opt", atStep: 25) == .category("adam"))
+        #expect(file.value(of: "lr", atStep: 9) == .number(0.1) && file.value(of: "lr", atStep: 10) == .number(0.05))
+        #expect(file.value(of: "lr", atStep: 1_000_000) == .number(0.05))
+        #expect(file.value(of: "momentum", atStep: 0) == nil)
+        #expect(file.row(atStep: 11).step == 10)
+    }
+
     @Test func rateAtStepIsPiecewiseConstant() {
         #expect(schedule.rate(atStep: 0) == 0.012)
         #expect(schedule.rate(atStep: 399) == 0.012)
