@@ -82,6 +82,8 @@ extension PBTRunResult {
     static func reasonKey(_ failure: String) -> String {
         var line = Substring(failure.split(separator: "\n", maxSplits: 1).first ?? "")
         if let match = line.firstMatch(of: #/trial \d+: /#) { line.removeSubrange(match.range) }
+        // The log's lines follow on the next lines, which the key leaves out.
+        if let match = line.firstMatch(of: #/; last lines of its \S+:$/#) { line.removeSubrange(match.range) }
         return line.count > 200 ? String(line.prefix(199)) + "…" : String(line)
     }
 
@@ -235,6 +237,20 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         wakeIdleWorkers()
     }
 
+    /// Gives every trial this process's workers hold back to the queue now
+    /// (best effort), for a process about to exit without waiting for them
+    /// (e.g. on a second stop signal); a result reported for one later is
+    /// ignored. Returns how many were given back.
+    @discardableResult
+    public func releaseClaims() -> Int {
+        requestStop()
+        let held = shared.withLock { Array($0.held.values) }
+        return held.filter { held in
+            (try? coordinator.store.releaseClaim(runID: coordinator.run.id, trialID: held.claim.spec.id, attempt: held.claim.attempt,
+                                                 workerID: held.claim.workerID)) == true
+        }.count
+    }
+
     private var shouldStop: Bool { shared.withLock { $0.error != nil || $0.stopRequested } }
 
     private var reports: Int { shared.withLock { $0.reports } }
@@ -321,7 +337,9 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                     s.held[claimed.spec.id] = nil
                     if case .trial(let t)? = next { s.held[t.spec.id] = (index, t) }
                     s.reports += 1
-                    s.completed += 1
+                    // A late result for a trial another worker took over is
+                    // not this session's: the store ignored it.
+                    if receipt.accepted { s.completed += 1 }
                     let now = Date().timeIntervalSince(start)
                     guard now - s.lastProgress >= options.progressInterval else { return nil }
                     s.lastProgress = now

@@ -43,7 +43,7 @@ public struct PBTCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Worker threads in this process (default: --workers). 0: only create the run, for `pbtwave worker` processes.")
     var localWorkers: Int?
 
-    @Option(parsing: .unconditional, help: "Seconds a claimed trial stays leased without a heartbeat (heartbeats come every quarter lease); after that another worker may re-run it.")
+    @Option(parsing: .unconditional, help: "Seconds a claimed trial stays leased without a heartbeat (heartbeats come every quarter lease); after that another worker may re-run it. At least 1. Used by this process's workers only: each `pbtwave worker` sets its own.")
     var leaseSeconds: Double = 60
 
     @Flag(help: "Require an existing run (re-running without it also resumes).")
@@ -53,7 +53,9 @@ public struct PBTCommand: ParsableCommand {
 
     public func validate() throws {
         if let localWorkers, localWorkers < 0 { throw ValidationError("--local-workers must be 0 or more") }
-        guard leaseSeconds > 0, leaseSeconds.isFinite else { throw ValidationError("--lease-seconds must be positive") }
+        // Shorter than a few store round trips, idle workers would take
+        // running trials from each other over and over.
+        guard leaseSeconds >= 1, leaseSeconds.isFinite else { throw ValidationError("--lease-seconds must be at least 1 (got \(leaseSeconds))") }
     }
 
     public func run() throws {

@@ -6,24 +6,43 @@ import WaveNetPBT
 /// What `pbtwave pbt` and `pbtwave worker` share: driving workers on a run
 /// with a progress line, and reporting what happened.
 enum PBTSession {
-    /// Runs `runner`'s workers on the run until it is done; with a training
-    /// program (`ExecRunner`), until then or until SIGINT, SIGTERM or SIGHUP
-    /// stops it (`stopSignal`: the signal, for the exit status 128 + signal).
+    /// Runs `runner`'s workers on the run until it is done, or until SIGINT,
+    /// SIGTERM or SIGHUP stops it (`stopSignal`: the signal, for the exit
+    /// status 128 + signal). A training program (`ExecRunner`) is killed
+    /// and its trial given back to the queue; an in-process trial (WaveNet,
+    /// toy) finishes and is reported first, unless a second signal comes:
+    /// then the running trials go back to the queue and the process exits
+    /// at once. Either way no trial waits for its lease to expire.
     static func drive(_ runner: any TrialRunner, coordinator: PBTCoordinator, options: DriverOptions,
                       line: ProgressLine) throws -> (result: PBTRunResult, stopSignal: Int32?) {
         let callback: (@Sendable (PBTProgress) -> Void)? = line.isOff ? nil : { @Sendable in line.update($0) }
         func drive<R: TrialRunner>(_ runner: R) throws -> (result: PBTRunResult, stopSignal: Int32?) {
             let driver = PBTDriver(coordinator: coordinator, runner: runner, options: options)
-            let signals = (runner as? ExecRunner).map { exec in
-                StopOnSignals { signal, again in
+            let signals: StopOnSignals
+            if let exec = runner as? ExecRunner {
+                signals = StopOnSignals { signal, again in
                     line.message("pbt: \(signalName(signal)): " + (again ? "killing the running programs now (SIGKILL)"
                         : "stopping; the running programs get SIGTERM, then SIGKILL after \(exec.killGrace) (again: at once)"))
                     driver.requestStop()
                     exec.stop("pbtwave got \(signalName(signal))", immediately: again)
                 }
+            } else {
+                signals = StopOnSignals { signal, again in
+                    guard again else {
+                        line.message("pbt: \(signalName(signal)): stopping after the running trials, which are reported first "
+                                     + "(again: stop at once, and they run again later)")
+                        driver.requestStop()
+                        return
+                    }
+                    let released = driver.releaseClaims()
+                    line.message("pbt: \(signalName(signal)): stopping now; \(released) running trial(s) given back to the queue, "
+                                 + "to run again when the run goes on")
+                    fflush(nil)
+                    _exit(128 + signal)
+                }
             }
-            defer { signals?.cancel() }
-            return (try driver.run(progress: callback), signals?.first)
+            defer { signals.cancel() }
+            return (try driver.run(progress: callback), signals.first)
         }
         let outcome = try drive(runner)
         printTime(outcome.result.time, runner: runner)

@@ -25,7 +25,7 @@ public enum SelectionName: String, ExpressibleByArgument, CaseIterable, Sendable
 /// The flags that decide a PBT run's decisions (`PBTSettings`): stored with
 /// the run, and compared when it is resumed.
 struct PBTSettingsOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Worker threads W: the PBT's concurrency, W trials at once across every machine of the run.")
+    @Option(parsing: .unconditional, help: "W, the PBT's concurrency: how many trials the controller plans to run at once, which sets the generations (P = W: synchronous; P > W: budget mode). This process runs --local-workers of them; `pbtwave worker` processes may add more.")
     var workers: Int = 5
 
     @Option(parsing: .unconditional, help: "Population P (default: the number of workers). P > W is budget mode: a generation is complete when P of its trials have finished.")

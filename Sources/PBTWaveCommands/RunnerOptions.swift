@@ -116,7 +116,8 @@ struct RunnerOptions: ParsableArguments {
             guard let json = configuration.recipe, let recipe = try? json.decoded(as: TrainingRecipe.self) else {
                 throw CommandError("the run stores no WaveNet recipe; it was made by an older pbtwave: use that build, or start a new run")
             }
-            return try wavenetRunner(recipe, corpus: corpus, windows: (.fixed(by: "the run's stored recipe"), .fixed(by: "the run's stored recipe"))).runner
+            return try wavenetRunner(recipe, corpus: corpus, windows: (.fixed(by: "the run's stored recipe"), .fixed(by: "the run's stored recipe")),
+                                     sameCorpusAs: recipe.corpus).runner
         case nil:
             throw CommandError("the run was created with model '\(configuration.model)', which this pbtwave does not know "
                                + "(it knows \(PBTModel.allCases.map(\.rawValue).joined(separator: ", "))); use the same pbtwave build on every machine")
@@ -127,16 +128,32 @@ struct RunnerOptions: ParsableArguments {
     /// thread, single-threaded BLAS: parallelism comes from the workers),
     /// with the recipe naming that corpus. Clips too short for the recipe's
     /// windows are reported naming `windows` (what sets them for the command).
+    /// With `sameCorpusAs` (a run's stored corpus), refuses another corpus:
+    /// its trials' losses would not compare with the run's, and the run's
+    /// exported recipe would name audio they were not trained on.
     static func wavenetRunner(
-        _ recipe: TrainingRecipe, corpus: CorpusOptions, windows: (training: WindowSetting, validation: WindowSetting)
+        _ recipe: TrainingRecipe, corpus: CorpusOptions, windows: (training: WindowSetting, validation: WindowSetting),
+        sameCorpusAs stored: CorpusIdentity? = nil
     ) throws -> (runner: WaveNetRunner, recipe: JSONValue) {
         BLAS.setThreads(1)
         let data = try corpus.load()
         var recipe = recipe
         recipe.corpus = CorpusIdentity(data)
+        try checkSameCorpus(stored: stored, given: recipe.corpus!, directory: data.directory)
         let runner = try explainingShortClips(data, training: windows.training, validation: windows.validation) {
             try WaveNetRunner(recipe: recipe, corpus: data)
         }
         return (runner, try recipe.json)
+    }
+
+    /// Refuses to go on with a run on another corpus than the one it was
+    /// created on (nil `stored`: nothing to compare, e.g. an older run).
+    static func checkSameCorpus(stored: CorpusIdentity?, given: CorpusIdentity, directory: String) throws {
+        guard let stored, stored != given else { return }
+        func text(_ c: CorpusIdentity) -> String { "\(c.trainFiles) train + \(c.validationFiles) validation files, digest \(c.digest.prefix(12))…" }
+        throw CommandError("""
+            --corpus: the run was created on another corpus (\(text(stored))) than \(directory) (\(text(given))); \
+            its trials would score on other audio than the run's. Give the run's corpus (--corpus or PBTWAVE_CORPUS), or start a new run
+            """)
     }
 }

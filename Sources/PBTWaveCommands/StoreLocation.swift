@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PBT
 import PBTPostgres
+import WaveNetModule
 
 /// Where a run's trial store lives: `--store sqlite:PATH | postgres://…`.
 public enum StoreLocation: ExpressibleByArgument, Sendable, Hashable, CustomStringConvertible {
@@ -57,6 +58,12 @@ struct StoreOptions: ParsableArguments {
 
     @Option(name: .customLong("run"), help: "Name of the run in the store (a store can hold many runs).")
     var runName: String = RunDirectory.runName
+
+    func validate() throws {
+        guard !runName.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw ValidationError("--run: a run needs a name (got '\(runName)')")
+        }
+    }
 
     /// The SQLite store file given with `--store sqlite:PATH`; nil without one.
     private var storePath: String? {
@@ -118,6 +125,10 @@ struct StoreOptions: ParsableArguments {
                 """)
         }
         let coordinator = opened.coordinator
+        if !opened.created, let stored = try? coordinator.configuration.recipe?.decoded(as: TrainingRecipe.self).corpus,
+           let given = try? configuration.recipe?.decoded(as: TrainingRecipe.self).corpus {
+            try RunnerOptions.checkSameCorpus(stored: stored, given: given, directory: "this command's")
+        }
         guard directory != nil else {
             // Names the run whose checkpoints the directory holds, for `pbtwave worker`.
             try RunMarker.claim(runDirectory, for: coordinator.run, trials: try trialStore.trials(runID: coordinator.run.id))

@@ -30,7 +30,7 @@ public struct WorkerCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Worker threads in this process.")
     var workers: Int = 1
 
-    @Option(parsing: .unconditional, help: "Seconds a claimed trial stays leased without a heartbeat (heartbeats come every quarter lease).")
+    @Option(parsing: .unconditional, help: "Seconds a claimed trial stays leased without a heartbeat (heartbeats come every quarter lease); after that another worker may re-run it. At least 1.")
     var leaseSeconds: Double = 60
 
     @Option(parsing: .unconditional, help: "An idle worker (nothing claimable yet) asks the store again after this many seconds; each ask is a small transaction, so thousands of workers want a longer wait.")
@@ -47,21 +47,25 @@ public struct WorkerCommand: ParsableCommand {
 
     public func validate() throws {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
-        guard leaseSeconds > 0, leaseSeconds.isFinite else { throw ValidationError("--lease-seconds must be positive") }
+        // Shorter than a few store round trips, idle workers would take
+        // running trials from each other over and over.
+        guard leaseSeconds >= 1, leaseSeconds.isFinite else { throw ValidationError("--lease-seconds must be at least 1 (got \(leaseSeconds))") }
         guard pollSeconds > 0, pollSeconds.isFinite else { throw ValidationError("--poll-seconds must be positive") }
     }
 
     public func run() throws {
         let trialStore = try store.open(mustExist: true)
-        guard try trialStore.run(named: runName) != nil else {
+        guard let record = try trialStore.run(named: runName) else {
             throw CommandError("""
                 \(store) holds no run named '\(runName)'; create it first with
                   pbtwave pbt --store \(shellQuoted(store.description)) --run \(shellQuoted(runName)) --run-dir \(shellQuoted(runDir)) --local-workers 0 [settings…]
                 """)
         }
         let runDirectory = URL(fileURLWithPath: runDir).standardizedFileURL
+        // Before opening, which creates the run's checkpoint folder: a
+        // mistyped or unmounted RUN_DIR is refused with nothing created.
+        try RunMarker.check(runDirectory, run: record)
         let coordinator = try PBTCoordinator.open(store: trialStore, name: runName, runDirectory: runDirectory, explorers: .pbtwave)
-        try RunMarker.check(runDirectory, run: coordinator.run)
         let configuration = coordinator.configuration
         let line = ProgressLine(label: "pbt", style: progress.progress)
         let runner = try RunnerOptions.makeRunner(stored: configuration, corpus: corpus, toyMilliseconds: toyMilliseconds, exec: exec,

@@ -57,6 +57,51 @@ import WaveNetModule
         #expect(fromCommand == "\(nll)", "bit for bit")
     }
 
+    /// A corpus with some of the real one's files: other audio, another digest.
+    func smallerCorpus(in dir: URL) throws -> String {
+        let out = dir.appendingPathComponent("smaller")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let source = URL(fileURLWithPath: corpus)
+        func lines(_ name: String) throws -> [Substring] {
+            try String(contentsOf: source.appendingPathComponent(name), encoding: .utf8).split(separator: "\n")
+        }
+        let manifest = try lines("manifest.tsv")
+        let kept = Array(manifest.dropFirst().dropLast(40))
+        let names = Set(kept.map { String($0.split(separator: "\t")[0]) })
+        try (([manifest[0]] + kept).joined(separator: "\n") + "\n").write(to: out.appendingPathComponent("manifest.tsv"), atomically: true, encoding: .utf8)
+        for split in ["train.txt", "validation.txt"] {
+            try (try lines(split).filter { names.contains(String($0)) }.joined(separator: "\n") + "\n")
+                .write(to: out.appendingPathComponent(split), atomically: true, encoding: .utf8)
+        }
+        for name in names {
+            let target = out.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(at: target, withDestinationURL: source.appendingPathComponent(name))
+        }
+        return out.path
+    }
+
+    /// A run goes on only on the corpus it was created on: a resume or a
+    /// worker on other audio would mix losses from two validation sets, and
+    /// the exported recipe would name a corpus its trials did not use.
+    @Test func aRunGoesOnOnlyOnItsOwnCorpus() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let other = try smallerCorpus(in: dir)
+        let runDir = dir.appendingPathComponent("run").path
+        let store = "sqlite:" + dir.appendingPathComponent("store.sqlite").path
+        let flags = ["--model", "wavenet", "--preset", "tiny", "--batch", "1", "--window", "256", "--eval-windows", "2", "--eval-targets", "256",
+                     "--workers", "2", "--population", "2", "--trial-steps", "2", "--generations", "2", "--seed", "7", "--progress", "none"]
+        try run(["pbt", "--run-dir", runDir, "--store", store, "--run", "r", "--local-workers", "0", "--corpus", corpus] + flags)
+        for command in [["pbt", "--run-dir", runDir, "--store", store, "--run", "r"] + flags,
+                        ["worker", "--run-dir", runDir, "--store", store, "--run", "r", "--progress", "none"]] {
+            let error = #expect(throws: (any Error).self) { try run(command + ["--corpus", other]) }
+            let text = error.map { "\($0)" } ?? ""
+            #expect(text.contains("--corpus: the run was created on another corpus") && text.contains("Give the run's corpus"), "\(text)")
+        }
+        try run(["worker", "--run-dir", runDir, "--store", store, "--run", "r", "--progress", "none", "--corpus", corpus])
+    }
+
     @Test func flagsOverTheRecipeAreReportedAndApplied() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -68,4 +68,23 @@ import Testing
         let worker = try runPBTWave(["worker", "--store", store, "--run", "my run", "--run-dir", runDir, "--workers", "2", "--progress", "none"])
         #expect(worker.status == 0 && worker.stdout.contains("run complete"), "\(worker.stderr)")
     }
+
+    /// A worker given a mistyped (or unmounted) RUN_DIR is refused with
+    /// nothing created there; leases too short to hold and an empty run
+    /// name are refused before anything runs.
+    @Test func aRefusedWorkerCreatesNothing() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let store = "sqlite:" + dir.url.appendingPathComponent("store.sqlite").path
+        #expect(try runPBTWave(RunDirectorySafetyTests.toyRun(runDir, ["--store", store, "--run", "r", "--local-workers", "0"])).status == 0)
+        let typo = dir.url.appendingPathComponent("rnu/sub").path
+        let refused = try runPBTWave(["worker", "--store", store, "--run", "r", "--run-dir", typo, "--progress", "none"])
+        #expect(refused.status != 0 && !refused.stderr.isEmpty, "\(refused.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("rnu").path), "nothing created at the typo")
+        let lease = try runPBTWave(["worker", "--store", store, "--run", "r", "--run-dir", runDir, "--lease-seconds", "0.01"])
+        #expect(lease.status != 0 && lease.stderr.contains("--lease-seconds must be at least 1 (got 0.01)"), "\(lease.stderr)")
+        let unnamed = try runPBTWave(RunDirectorySafetyTests.toyRun(dir.url.appendingPathComponent("x").path, ["--store", store, "--run", ""]))
+        #expect(unnamed.status != 0 && unnamed.stderr.contains("--run: a run needs a name"), "\(unnamed.stderr)")
+    }
 }

@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+
+@testable import PBT
+
+/// SIGINT, SIGTERM and SIGHUP on `pbtwave pbt` with an in-process model (the
+/// toy; WaveNet stops the same way): the first lets the running trials
+/// finish and report, the second stops at once and gives them back to the
+/// queue. Before, the default action killed the process and its trials
+/// stayed running until their leases expired (a minute on a shared store).
+@Suite struct StopCommandLineTests {
+    static func start(_ runDir: String, trialMilliseconds: Int) throws -> (Process, Pipe, Pipe) {
+        let process = Process()
+        process.executableURL = try pbtwaveExecutable()
+        process.arguments = ["pbt", "--run-dir", runDir, "--model", "toy", "--toy-trial-ms", "\(trialMilliseconds)", "--workers", "2",
+                             "--population", "2", "--trial-steps", "5", "--generations", "4", "--seed", "3", "--progress", "plain"]
+        let (out, err) = (Pipe(), Pipe())
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return (process, out, err)
+    }
+
+    static func trials(_ runDir: String) throws -> [TrialRecord] {
+        let store = try SQLiteTrialStore(path: runDir + "/" + RunDirectory.storeFileName)
+        guard let run = try store.run(named: RunDirectory.runName) else { return [] }
+        return try store.trials(runID: run.id)
+    }
+
+    static func running(_ runDir: String) -> Int {
+        ((try? trials(runDir)) ?? []).filter { $0.status == .running }.count
+    }
+
+    @Test(.timeLimit(.minutes(1)), arguments: [SIGINT, SIGTERM])
+    func aSignalLetsTheRunningTrialsFinish(signal: Int32) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let (process, out, err) = try Self.start(runDir, trialMilliseconds: 600)
+        #expect(eventually(within: 20) { Self.running(runDir) == 2 })
+        kill(process.processIdentifier, signal)
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 128 + signal, "\(stdout)\n\(stderr)")
+        #expect(stderr.contains("stopping after the running trials"), "\(stderr)")
+        #expect(stdout.contains("run stopped"), "\(stdout)")
+        let trials = try Self.trials(runDir)
+        #expect(!trials.contains { $0.status == .running || $0.status == .failed }, "\(trials.map { ($0.id, $0.status) })")
+        #expect(trials.filter { $0.status == .finished }.count >= 2, "the two running trials finished and were reported")
+        let resumed = try runPBTWave(["pbt", "--run-dir", runDir, "--model", "toy", "--workers", "2", "--population", "2",
+                                      "--trial-steps", "5", "--generations", "4", "--seed", "3", "--progress", "none"])
+        #expect(resumed.status == 0 && resumed.stdout.contains("run complete: 8/8 trials"), "\(resumed.stdout)\(resumed.stderr)")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aSecondSignalStopsAtOnceAndGivesTheTrialsBack() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let (process, out, err) = try Self.start(runDir, trialMilliseconds: 60_000)
+        #expect(eventually(within: 20) { Self.running(runDir) == 2 })
+        let start = Date()
+        kill(process.processIdentifier, SIGINT)
+        usleep(200_000)
+        kill(process.processIdentifier, SIGINT)
+        _ = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(Date().timeIntervalSince(start) < 30, "not after the minute-long trials")
+        #expect(process.terminationStatus == 128 + SIGINT, "\(stderr)")
+        #expect(stderr.contains("stopping now; 2 running trial(s) given back to the queue"), "\(stderr)")
+        let trials = try Self.trials(runDir)
+        #expect(trials.filter { $0.status == .queued && $0.attempt == 1 }.count == 2, "\(trials.map { ($0.id, $0.status, $0.attempt) })")
+        #expect(!trials.contains { $0.status == .running })
+    }
+}
