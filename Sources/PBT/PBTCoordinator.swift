@@ -261,10 +261,21 @@ public struct PBTCoordinator: Sendable {
     /// and only in a directory that is this run's: it is claimed first
     /// (`RunMarker.claim`), which throws, before anything changes, for a
     /// directory of another run or with files of no known run.
-    public func recoverAfterCrash() throws -> (requeued: Int, filesRemoved: Int) {
-        try RunMarker.claim(checkpoints.runDirectory, for: run, trials: try store.trials(runID: run.id))
-        let requeued = try store.requeueRunning(runID: run.id)
-        return (requeued, try sweep())
+    ///
+    /// `isAlive` tells a worker that still runs (e.g. a `pbtwave worker`
+    /// on the same SQLite store, `DriverOptions.isLiveLocalWorker`): its
+    /// trials are left to it, and while any is, nothing is swept (its
+    /// output may be half-written).
+    public func recoverAfterCrash(isAlive: (String) -> Bool = { _ in false }) throws -> (requeued: Int, filesRemoved: Int) {
+        let trials = try store.trials(runID: run.id)
+        try RunMarker.claim(checkpoints.runDirectory, for: run, trials: trials)
+        let running = trials.filter { $0.status == .running }
+        let orphans = running.filter { !($0.workerID.map(isAlive) ?? false) }
+        var requeued = 0
+        for t in orphans where try store.releaseClaim(runID: run.id, trialID: t.id, attempt: t.attempt, workerID: t.workerID ?? "") {
+            requeued += 1
+        }
+        return (requeued, orphans.count == running.count ? try sweep() : 0)
     }
 
     /// Deletes this run's checkpoint files that no live trial references

@@ -40,6 +40,16 @@ public struct DriverOptions: Sendable {
         guard progressInterval >= 0, progressInterval.isFinite else { throw .invalidDriverTime(field: "progressInterval", value: progressInterval) }
     }
 
+    /// Whether `workerID` (`<host>:<pid>/w<index>`, the default prefix)
+    /// names a process on this machine, other than this one, that still
+    /// runs. False for other machines' ids and other prefixes.
+    public static func isLiveLocalWorker(_ workerID: String) -> Bool {
+        let process = workerID.split(separator: "/", maxSplits: 1).first ?? ""
+        guard let colon = process.lastIndex(of: ":"), process[..<colon] == hostName(),
+              let pid = pid_t(process[process.index(after: colon)...]), pid > 0, pid != getpid() else { return false }
+        return kill(pid, 0) == 0 || errno == EPERM
+    }
+
     /// `gethostname`, which (unlike `ProcessInfo.hostName`) never asks DNS.
     static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)

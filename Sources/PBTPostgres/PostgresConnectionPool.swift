@@ -9,10 +9,15 @@ public struct PostgresRetryPolicy: Sendable, Hashable {
     public var initialDelaySeconds: Double
     public var maxDelaySeconds: Double
 
-    /// 8 attempts, waits of 25 ms doubling to at most 2 s: about 5 s of
-    /// retrying in all, enough for a server restart or a failover of the
-    /// connection, short enough that a dead server stops the workers soon.
-    public static let standard = PostgresRetryPolicy(maxAttempts: 8, initialDelaySeconds: 0.025, maxDelaySeconds: 2)
+    /// 30 attempts, waits of 25 ms doubling to at most 8 s (each shortened
+    /// by a random jitter of up to half): 1.5–3 minutes of retrying in all,
+    /// enough for a server restart, a minor upgrade or a failover, so a
+    /// fleet of workers rides them out; a server gone for longer stops the
+    /// workers (their trials come back through the leases). (It was 8
+    /// attempts to 2 s, about 5 s: a restart stopped every worker.) The
+    /// first connection, when a store is opened, is not retried: a wrong
+    /// URL or a server that is down is reported at once.
+    public static let standard = PostgresRetryPolicy(maxAttempts: 30, initialDelaySeconds: 0.025, maxDelaySeconds: 8)
 
     public init(maxAttempts: Int, initialDelaySeconds: Double, maxDelaySeconds: Double) {
         precondition(maxAttempts >= 1, "maxAttempts must be at least 1")

@@ -134,7 +134,8 @@ struct StoreOptions: ParsableArguments {
             try RunMarker.claim(runDirectory, for: coordinator.run, trials: try trialStore.trials(runID: coordinator.run.id))
             return (coordinator, opened.created, "", nil)
         }
-        let recovered = try coordinator.recoverAfterCrash()
+        // A `pbtwave worker` on the same SQLite store may still run its trials.
+        let recovered = try coordinator.recoverAfterCrash(isAlive: DriverOptions.isLiveLocalWorker)
         return (coordinator, opened.created, recovered.requeued > 0 ? "; re-queued \(recovered.requeued) interrupted trial(s)" : "", directory)
     }
 }

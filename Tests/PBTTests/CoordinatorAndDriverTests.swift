@@ -231,6 +231,38 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         #expect(again.spec.id == b.spec.id)
         #expect(again.attempt == 2)
     }
+
+    /// Re-running `pbtwave pbt` while `pbtwave worker` processes work on the
+    /// same SQLite store: their trials are theirs, not a crash's leftovers,
+    /// and their half-written outputs are not swept.
+    @Test func recoveryLeavesLiveWorkersTrialsAlone() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let c = try open(testSettings(population: 3, workers: 3), dir)
+        let dead = try claimed(c, "dead"), live = try claimed(c, "live")
+        _ = try NoOpRunner().run(live.spec, parent: nil, output: live.output)  // the live worker's output, not yet reported
+        let (requeued, removed) = try c.recoverAfterCrash(isAlive: { $0 == "live" })
+        #expect(requeued == 1 && removed == 0)
+        #expect(try c.store.trial(runID: c.run.id, id: dead.spec.id)?.status == .queued)
+        #expect(try c.store.trial(runID: c.run.id, id: live.spec.id)?.status == .running)
+        #expect(FileManager.default.fileExists(atPath: live.output.path))
+        #expect(try c.report(live, result: .success(TrialOutcome(evaluation: 1))).accepted, "the live worker's result counts")
+    }
+
+    @Test func aLiveLocalWorkerIsTheIdOfARunningProcessHere() throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        child.arguments = ["30"]
+        try child.run()
+        let host = DriverOptions.hostName()
+        #expect(DriverOptions.isLiveLocalWorker("\(host):\(child.processIdentifier)/w3"))
+        #expect(!DriverOptions.isLiveLocalWorker("\(host):\(getpid())/w0"), "this process is not another worker")
+        #expect(!DriverOptions.isLiveLocalWorker("elsewhere-\(host):\(child.processIdentifier)/w0"), "another machine's")
+        #expect(!DriverOptions.isLiveLocalWorker("custom-prefix/w0") && !DriverOptions.isLiveLocalWorker(""))
+        child.terminate()
+        child.waitUntilExit()
+        #expect(!DriverOptions.isLiveLocalWorker("\(host):\(child.processIdentifier)/w3"), "gone once it exited")
+    }
 }
 
 @Suite struct DriverTests {
@@ -389,7 +421,9 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         let stopped = result.trials.filter { $0.id >= 3 && $0.attempt > 0 }
         #expect(!stopped.isEmpty && stopped.allSatisfy { $0.status == .queued && $0.workerID == nil && $0.leaseUntil == nil },
                 "\(result.trials.map { ($0.id, $0.status, $0.attempt, $0.workerID ?? "-") })")
-        #expect(stopped.allSatisfy { $0.attempt == 1 && $0.failure == nil }, "run once, failed nothing")
+        // (A worker still claiming when the stop came may have taken a
+        // trial given back and run it once more: attempts may be 2.)
+        #expect(stopped.allSatisfy { $0.failure == nil }, "failed nothing")
         #expect(!result.trials.contains { $0.status == .running || $0.status == .failed })
     }
 

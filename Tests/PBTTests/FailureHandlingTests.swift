@@ -203,7 +203,7 @@ import PBTExamples
         }
         let grouped = try #require(result([finished] + exits).failureSummary)
         #expect(grouped.contains("2 failed trial(s) were never replaced (#5, #6)"), "\(grouped)")
-        #expect(grouped.contains("2× runner error: the program exited with code 7; last lines of its log.txt: (#5, #6)"), "\(grouped)")
+        #expect(grouped.contains("2× runner error: the program exited with code 7 (#5, #6)"), "no dangling 'last lines of its log.txt:': \(grouped)")
         #expect(!grouped.contains("/a/long/path"), "the log tail is shown when a trial fails, not in the summary: \(grouped)")
     }
 
