@@ -82,7 +82,7 @@ let package = Package(
             "WaveNetModule", "SpeechAudio", "TensorModule", "Schedules", "SeededRNG", "FileSupport", "TestSupport", "KernelReferences",
             "AllocationCounter",
         ]),
-        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "TestSupport"]),
+        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "FileSupport", "TestSupport"]),
         .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres", "PB2", "PBTExamples", "SeededRNG"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "ReportFixtures", "Schedules", "FileSupport", "TestSupport"]),
         .testTarget(name: "PB2Tests", dependencies: ["PB2", "PBT", "SeededRNG"]),

@@ -33,6 +33,7 @@ extension SearchSpace {
             // JSONSerialization says where the text is bad, which JSONDecoder does not.
             throw SearchSpaceFileError.notJSON(DecodingErrorText.syntaxError(data) ?? DecodingErrorText.sentence(for: error, data: data))
         }
+        if let duplicate = JSONDuplicateKey.first(in: data) { throw SearchSpaceFileError.duplicateKey(duplicate) }
         guard case .object(let entries) = json else { throw SearchSpaceFileError.notAnObject }
         guard !entries.isEmpty else { throw SearchSpaceFileError.empty }
         self.init(try entries.keys.sorted().map { try Self.parameter($0, entries[$0]!) })
@@ -112,6 +113,7 @@ public enum SearchSpaceFileError: Error, Equatable, CustomStringConvertible, Loc
     case notAnObject
     case empty
     case invalidParameter(name: String, problem: String)
+    case duplicateKey(JSONDuplicateKey)
 
     public var description: String {
         let example = #"{"lr": {"log_uniform": [1e-4, 3e-2]}, "momentum": {"uniform": [0.8, 0.99]}, "batch": {"choice": [16, 32, 64]}}"#
@@ -121,6 +123,7 @@ public enum SearchSpaceFileError: Error, Equatable, CustomStringConvertible, Loc
         case .notAnObject: return "the search space must be a JSON object with one key per hyperparameter, e.g. \(example)"
         case .empty: return "the search space names no hyperparameter; give at least one, e.g. \(example)"
         case .invalidParameter(let name, let problem): return "hyperparameter '\(name)': \(problem)"
+        case .duplicateKey(let duplicate): return "the search space file: \(duplicate)"
         }
     }
 

@@ -215,7 +215,7 @@ public struct SettingDifference: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// `value` as one line of JSON with sorted keys, for messages.
-func compactJSON<T: Encodable>(_ value: T) -> String {
+public func compactJSON<T: Encodable>(_ value: T) -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"

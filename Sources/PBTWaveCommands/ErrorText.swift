@@ -1,6 +1,7 @@
 import ArgumentParser
 import FileSupport
 import Foundation
+import TensorModule
 
 extension PBTWave {
     /// Parses and runs a command. Unlike ArgumentParser's `main()`, an error
@@ -11,6 +12,9 @@ extension PBTWave {
         var command: any ParsableCommand
         do { command = try parseAsRoot(arguments) } catch { exit(withError: error) }
         do {
+            // A PBTWAVE_ISA that names no variant (a typo in an A/B run) is
+            // an error for every command, not a silent fallback to the best.
+            do { _ = try Kernels.fromEnvironment() } catch { throw CommandError("\(error)") }
             try command.run()
             exit()
         } catch {

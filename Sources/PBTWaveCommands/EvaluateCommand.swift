@@ -37,9 +37,10 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("--all scores every validation sample; --eval-windows and --eval-targets choose fixed windows instead: give one or the other")
         }
         guard evalWindows >= 1, evalTargets >= 1 else { throw ValidationError("--eval-windows and --eval-targets must be at least 1") }
-        guard evalWindows <= 1 << 20, evalTargets <= 1 << 24, (1...256).contains(threads) else {
-            throw ValidationError("--eval-windows must be at most \(1 << 20), --eval-targets at most \(1 << 24), --threads 1 to 256")
-        }
+        let limits = EvaluationOptions.limits
+        guard evalWindows <= limits.windows else { throw ValidationError("--eval-windows must be at most \(limits.windows) (got \(evalWindows))") }
+        guard evalTargets <= limits.targets else { throw ValidationError("--eval-targets must be at most \(limits.targets) (got \(evalTargets))") }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be 1 to 256 (got \(threads))") }
     }
 
     func run() throws {

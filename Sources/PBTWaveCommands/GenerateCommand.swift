@@ -24,10 +24,19 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
+        try OutputPath.check(output)  // before the generation, not after it
         let (model, _) = try WaveNet.load(from: checkpoint)
         guard model.config.classes == MuLaw.levels else {
             throw ValidationError("\(checkpoint): the model predicts \(model.config.classes) classes; generate writes 8-bit mu-law "
                 + "audio and needs a model of \(MuLaw.levels)")
+        }
+        let history = model.config.generationHistoryFloats
+        guard history <= WaveNetGenerator.maxHistoryFloats else {
+            throw ValidationError("""
+                \(checkpoint): generating keeps each layer's past inputs, \(history) floats \
+                (\(history / (1 << 18)) MiB) for this model's dilations and \(model.config.residualChannels) residual channels; \
+                generate holds at most \(WaveNetGenerator.maxHistoryFloats / (1 << 18)) MiB
+                """)
         }
         let generator = WaveNetGenerator(model: model)
         let count = Int(seconds * Double(model.config.sampleRate))

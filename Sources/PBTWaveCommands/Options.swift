@@ -52,10 +52,6 @@ enum PBTDefaults: RecipeDefaults {
 /// so a command can tell which ones the user gave: over a schedule file's
 /// recipe, those override it and are reported.
 struct RecipeOptions<Defaults: RecipeDefaults>: ParsableArguments {
-    /// Sizes beyond these are refused with a message rather than trapping on
-    /// overflow or allocating without bound.
-    static var maxWindow: Int { 1 << 24 }
-
     @Option(help: "Model preset: \(WaveNetConfig.presets.keys.sorted().joined(separator: ", ")) (default: \(Defaults.preset)).")
     var preset: String?
 
@@ -91,11 +87,12 @@ struct RecipeOptions<Defaults: RecipeDefaults>: ParsableArguments {
         guard (evalWindows ?? 1) >= 1, (evalTargets ?? 1) >= 1 else {
             throw ValidationError("--eval-windows and --eval-targets must be at least 1")
         }
-        guard (batch ?? 1) <= 4096, (window ?? 1) <= Self.maxWindow, (context ?? 0) <= Self.maxWindow, (evalWindows ?? 1) <= 1 << 20,
-              (evalTargets ?? 1) <= Self.maxWindow
-        else {
-            throw ValidationError("--batch must be at most 4096, --eval-windows at most \(1 << 20), and --window, --context and "
-                                  + "--eval-targets at most \(Self.maxWindow) samples")
+        // One bound each, the library's (so a schedule's recipe gets the same).
+        let (training, evaluation) = (TrainingOptions.limits, EvaluationOptions.limits)
+        for (flag, value, limit) in [("--batch", batch, training.batch), ("--window", window, training.samples),
+                                     ("--context", context, training.samples), ("--eval-windows", evalWindows, evaluation.windows),
+                                     ("--eval-targets", evalTargets, evaluation.targets)] {
+            if let value, value > limit { throw ValidationError("\(flag) must be at most \(limit) (got \(value))") }
         }
     }
 
@@ -151,6 +148,7 @@ extension WaveNetConfig {
         do { config = try JSONDecoder().decode(WaveNetConfig.self, from: data) } catch {
             throw ValidationError("--model-config \(path) is not a WaveNet config: \(DecodingErrorText.sentence(for: error, data: data))")
         }
+        if let duplicate = JSONDuplicateKey.first(in: data) { throw ValidationError("--model-config \(path): \(duplicate)") }
         // A field the config does not have (a typo, or another tool's option) would be ignored.
         let known = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(config)) as? [String: Any]).map { Set($0.keys) } ?? []
         if let given = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {

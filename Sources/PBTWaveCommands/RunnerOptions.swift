@@ -82,6 +82,17 @@ struct RunnerOptions: ParsableArguments {
             throw CommandError("--model \(model.rawValue) tunes the learning rate 'lr' alone; a --space with other hyperparameters "
                                + "needs a training program that reads them (`--exec -- PROGRAM ARGS`)")
         }
+        if model == .toy || model == .wavenet, let lr = settings.searchSpace.parameters.first {
+            let positive: Bool
+            switch lr.domain {
+            case .continuous(let lower, _, _): positive = lower > 0
+            case .categorical(let choices): positive = choices.allSatisfy { ($0.number ?? 0) > 0 }
+            }
+            guard positive else {
+                throw CommandError("--space: --model \(model.rawValue) trains with a positive learning rate, so 'lr' must be "
+                                   + "log_uniform or uniform with min > 0, or a choice of positive numbers (got \(compactJSON(settings.searchSpace.specification)))")
+            }
+        }
         switch model {
         case .exec:
             let command = exec.given!

@@ -8,6 +8,9 @@ import WaveNetModule
 /// `pbtwave train`: one plain training run on the corpus, with a constant
 /// learning rate or a replayed schedule (e.g. one exported by PBT).
 struct TrainCommand: ParsableCommand {
+    /// The most steps a run trains to (`--steps`, a schedule's end_step).
+    static let maxSteps = 1_000_000_000
+
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a WaveNet on the speech corpus.",
@@ -36,7 +39,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "No progress line.") var quiet = false
 
     func validate() throws {
-        guard (steps ?? 1) >= 1, (steps ?? 1) <= 1_000_000_000 else { throw ValidationError("--steps must be at least 1 and at most 10^9") }
+        guard (1...Self.maxSteps).contains(steps ?? 1) else { throw ValidationError("--steps must be at least 1 and at most 10^9") }
         guard lr == nil || lrSchedule == nil else { throw ValidationError("give --lr or --lr-schedule, not both") }
         if let lr {
             guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number (got \(lr))") }

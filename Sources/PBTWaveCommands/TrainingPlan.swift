@@ -25,12 +25,17 @@ struct TrainingPlan {
         let file = try HyperparameterSchedule.read(from: URL(fileURLWithPath: path))
         do { schedule = try LearningRateSchedule(file) } catch { throw ScheduleFileError.inFile(path: path, error) }
         steps = command.steps ?? file.endStep ?? 1000
+        if command.steps == nil, let end = file.endStep, !(1...TrainCommand.maxSteps).contains(end) {
+            throw CommandError("\(path): end_step \(end) cannot be trained to (1 to 10^9 steps); give --steps")
+        }
         // train follows the learning rate alone; say so rather than drop the rest unseen.
         let ignored = file.names.filter { $0 != LearningRateSchedule.hyperparameterName }
         let ignoredNote = ignored.isEmpty ? nil
             : "note: \(path) also schedules \(ignored.joined(separator: ", ")); train follows only \(LearningRateSchedule.hyperparameterName) "
               + "(a schedule learned with a training program replays with that program)"
-        guard let learned = try TrainingRecipe(file) else {
+        let fromFile: TrainingRecipe?
+        do { fromFile = try TrainingRecipe(file) } catch { throw CommandError("\(path): \(error)") }
+        guard let learned = fromFile else {
             recipe = try command.recipe.recipe(seed: command.seed ?? 0)
             recipeNote = ignoredNote
             return

@@ -154,6 +154,7 @@ public struct HyperparameterSchedule: Sendable, Hashable {
     }
 
     public init(jsonText: String) throws(ScheduleFileError) {
+        if let duplicate = JSONDuplicateKey.first(in: Data(jsonText.utf8)) { throw .invalid(line: nil, "\(duplicate)") }
         do {
             self = try JSONDecoder().decode(HyperparameterSchedule.self, from: Data(jsonText.utf8))
         } catch let error as ScheduleFileError {

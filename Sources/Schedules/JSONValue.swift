@@ -53,6 +53,23 @@ public enum JSONValue: Sendable, Hashable, Codable {
 }
 
 extension JSONValue {
+    /// The object keys of this value that `known` lacks at the same place,
+    /// as paths (`model.foo`): what a decoder skipped without a word.
+    public func keys(notIn known: JSONValue, path: String = "") -> [String] {
+        switch (self, known) {
+        case let (.object(mine), .object(theirs)):
+            return mine.keys.sorted().flatMap { key -> [String] in
+                let here = path.isEmpty ? key : path + "." + key
+                guard let other = theirs[key] else { return [here] }
+                return mine[key]!.keys(notIn: other, path: here)
+            }
+        case let (.array(mine), .array(theirs)):
+            return zip(mine, theirs).enumerated().flatMap { $1.0.keys(notIn: $1.1, path: "\(path)[\($0)]") }
+        default:
+            return []
+        }
+    }
+
     /// `value` as JSON (what `JSONEncoder` would write, read back).
     public init<T: Encodable>(encoding value: T) throws {
         self = try JSONDecoder().decode(JSONValue.self, from: try JSONEncoder().encode(value))

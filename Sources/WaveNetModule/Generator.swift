@@ -43,6 +43,12 @@ public final class WaveNetGenerator {
     /// exp((logit − max) / temperature) per class, for sampling.
     let weights: Tensor
 
+    /// The most floats of history (`WaveNetConfig.generationHistoryFloats`)
+    /// a generator is made for by the commands: 1 GiB. The config's own
+    /// bounds allow far more (a receptive field of 2^24 at 4,096 channels),
+    /// which training never holds at once but generation would.
+    public static let maxHistoryFloats = 1 << 28
+
     public init(model: WaveNet) {
         let c = model.config
         config = c

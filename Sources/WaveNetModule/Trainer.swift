@@ -63,7 +63,16 @@ public struct TrainingOptions: Codable, Sendable, Hashable {
         guard batch >= 1 else { throw .invalidConfig("batch must be at least 1 (got \(batch))") }
         guard window >= 1 else { throw .invalidConfig("window must be at least 1 position (got \(window))") }
         guard context >= 0 else { throw .invalidConfig("context must not be negative (got \(context))") }
+        let l = Self.limits
+        guard batch <= l.batch else { throw .invalidConfig("batch must be at most \(l.batch) (got \(batch))") }
+        guard window <= l.samples, context <= l.samples else {
+            throw .invalidConfig("window and context must be at most \(l.samples) samples (got \(window) and \(context))")
+        }
     }
+
+    /// The largest batch, and window or context in samples, `validate()`
+    /// accepts (the command line's bounds too).
+    public static let limits = (batch: 4096, samples: 1 << 24)
 
     /// Codes per window: context + window + 1.
     public var windowLength: Int { ClipSet.windowLength(context: context, targets: window) }

@@ -34,11 +34,25 @@ public struct TrainingRecipe: Codable, Sendable, Hashable {
 
     /// The recipe a schedule file carries, or nil if it has none. Throws
     /// when it has one that is not a WaveNet recipe.
+    /// A recipe with a field it does not know (a typo, a hand edit), or
+    /// with values out of bounds, is refused, naming it.
     public init?(_ file: HyperparameterSchedule) throws {
         guard let recipe = file.recipe else { return nil }
         do { self = try recipe.decoded(as: TrainingRecipe.self) } catch {
-            throw WaveNetError.invalidConfig("the schedule's recipe is not a WaveNet training recipe: \(error)")
+            throw WaveNetError.invalidConfig("the schedule's recipe is not a WaveNet training recipe: \(DecodingErrorText.sentence(for: error))")
         }
+        let unknown = recipe.keys(notIn: try JSONValue(encoding: self))
+        guard unknown.isEmpty else {
+            throw WaveNetError.invalidConfig("the schedule's recipe has unknown field\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", "))")
+        }
+        do { try validate() } catch { throw WaveNetError.invalidConfig("the schedule's recipe: \(error)") }
+    }
+
+    /// Checks the model, the training windows and the validation windows.
+    public func validate() throws(WaveNetError) {
+        try model.validate()
+        try training.validate()
+        try evaluation.validate()
     }
 
     /// A fresh model, trainer and validator for this recipe on `corpus`.
@@ -75,6 +89,19 @@ public struct EvaluationOptions: Codable, Sendable, Hashable {
     public init(windows: Int = 16, targets: Int = 4096) {
         self.windows = windows
         self.targets = targets
+    }
+
+    /// The most windows, and scored samples a window, `validate()` accepts
+    /// (the command line's bounds too).
+    public static let limits = (windows: 1 << 20, targets: 1 << 24)
+
+    public func validate() throws(WaveNetError) {
+        guard (1...Self.limits.windows).contains(windows) else {
+            throw .invalidConfig("evaluation windows must be 1 to \(Self.limits.windows) (got \(windows))")
+        }
+        guard (1...Self.limits.targets).contains(targets) else {
+            throw .invalidConfig("evaluation targets must be 1 to \(Self.limits.targets) (got \(targets))")
+        }
     }
 
     public func validator(_ corpus: SpeechCorpus, config: WaveNetConfig) throws -> Validator {

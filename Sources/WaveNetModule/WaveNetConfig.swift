@@ -118,6 +118,12 @@ public struct WaveNetConfig: Codable, Hashable, Sendable {
         try check(parameters <= L.parameters, "at most \(L.parameters) parameters (this config has \(parameters))")
     }
 
+    /// Floats the generator's queues hold: each layer's last (K − 1)·d + 1
+    /// inputs of R channels, and the input convolution's last Ki codes.
+    public var generationHistoryFloats: Int {
+        (dilations.reduce(0) { $0 + (kernelSize - 1) * $1 + 1 } + inputKernelSize) * residualChannels
+    }
+
     /// The largest config `validate()` accepts: a model of at most 2^26
     /// parameters (256 MiB per float arena), so a hostile config cannot make
     /// a reader allocate more.

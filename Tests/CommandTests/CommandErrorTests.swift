@@ -20,6 +20,12 @@ import WaveNetModule
 
     init() {}
 
+    func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("errors-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
     /// The error `run()` throws for `arguments` (which must parse).
     func runError(_ arguments: [String]) throws -> String? {
         var command = try PBTWave.parseAsRoot(arguments)
@@ -55,7 +61,7 @@ import WaveNetModule
         (["pbt", "--run-dir", "/tmp/x", "--lr-mutate-max", "1e-3"], "--lr-mutate-min must be at most --lr-min and --lr-mutate-max at least --lr-max"),
         (["pbt", "--run-dir", "/tmp/x", "--space", "s.json", "--lr-mutate-min", "1e-6"], "--lr-mutate-min/--lr-mutate-max apply to the learning rate alone"),
         (["pbt", "--run-dir", "/tmp/x", "--explore", "bandit"], "The value 'bandit' is invalid for '--explore <explore>'"),
-        (["evaluate", "x.ckpt", "--all", "--threads", "0"], "--threads 1 to 256"),
+        (["evaluate", "x.ckpt", "--all", "--threads", "0"], "--threads must be 1 to 256 (got 0)"),
         (["evaluate", "x.ckpt", "--all", "--eval-windows", "4"], "--all scores every validation sample; --eval-windows and --eval-targets choose fixed windows instead"),
         (["bench", "train", "--workers", "0"], "--workers must be at least 1"),
         (["bench", "train", "--peer-python", "/usr/bin/python3"], "give both --peer-python and --peer-script"),
@@ -126,6 +132,78 @@ import WaveNetModule
         let message = try runError(["train", "--model-config", path, "--corpus", corpus, "--steps", "1", "--window", "64", "--eval-targets", "64"])
         #expect(message?.contains("predicts 64 classes") == true && message?.contains("\"classes\": 256") == true,
                 "got \(message ?? "no error")")
+    }
+
+    /// A schedule's recipe gets the command line's bounds: a hand-edited
+    /// file cannot allocate without bound (it crashed), train for 0 steps
+    /// or for ever, or carry a field nothing reads.
+    @Test func aScheduleRecipeIsCheckedLikeTheFlags() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = #""model":{"classes":256,"dilationChannels":8,"dilations":[1,2],"headChannels":8,"inputKernelSize":2,"kernelSize":2,"residualChannels":8,"sampleRate":16000,"skipChannels":8"#
+        func schedule(end: Int = 5, windows: Int = 1, batch: Int = 1, extra: String = "") -> String {
+            #"{"end_step":\#(end),"hyperparameters":["lr"],"points":[{"lr":0.001,"step":0}],"recipe":{"evaluation":{"targets":128,"windows":\#(windows)},"#
+                + model + extra + #"},"seed":0,"training":{"batch":\#(batch),"context":0,"window":256}}}"#
+        }
+        let cases: [(String, String)] = [
+            (schedule(windows: 100_000_000), "evaluation windows must be 1 to 1048576 (got 100000000)"),
+            (schedule(batch: 100_000), "batch must be at most 4096 (got 100000)"),
+            (schedule(extra: #","foo":1"#), "the schedule's recipe has unknown field model.foo"),
+            (schedule(end: 0), "end_step 0 cannot be trained to (1 to 10^9 steps); give --steps"),
+            (schedule(end: Int.max), "cannot be trained to"),
+        ]
+        for (index, (text, expected)) in cases.enumerated() {
+            let file = dir.appendingPathComponent("s\(index).json")
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            let message = try runError(["train", "--lr-schedule", file.path, "--corpus", realCorpusDirectory()])
+            #expect(message?.contains(expected) == true && message?.contains(file.path) == true, "\(expected): got \(message ?? "no error")")
+        }
+    }
+
+    /// `generate` holds each layer's past inputs: a small checkpoint whose
+    /// dilations are huge is refused with the size, not a crash allocating
+    /// gigabytes; and an output that cannot be written is refused before
+    /// the generation, not after it.
+    @Test func generateRefusesWhatItCannotHoldOrWrite() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var config = WaveNetConfig.tiny
+        config.residualChannels = 64
+        config.dilations = Array(repeating: 1 << 20, count: 15)
+        let path = dir.appendingPathComponent("deep.ckpt").path
+        try CheckpointFile.write(try WaveNet(config: config, seed: 1), dataRNG: nil, to: path)
+        let message = try runError(["generate", path, "--seconds", "0.01", "--output", dir.appendingPathComponent("x.wav").path])
+        #expect(message?.contains("generate holds at most 1024 MiB") == true, "got \(message ?? "no error")")
+        let tiny = dir.appendingPathComponent("tiny.ckpt").path
+        try CheckpointFile.write(try WaveNet(config: .tiny, seed: 1), dataRNG: nil, to: tiny)
+        let unwritable = try runError(["generate", tiny, "--seconds", "0.01", "--output", dir.appendingPathComponent("no/x.wav").path])
+        #expect(unwritable?.contains("does not exist") == true, "got \(unwritable ?? "no error")")
+    }
+
+    /// The WaveNet trains with a positive learning rate: a space whose lr
+    /// can be 0, negative or a name is refused before any trial runs.
+    @Test func aWaveNetSpaceNeedsAPositiveLearningRate() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (index, space) in [#"{"lr": {"choice": ["fast", "slow"]}}"#, #"{"lr": {"choice": [0.001, -0.003]}}"#,
+                               #"{"lr": {"uniform": [0, 0.01]}}"#].enumerated() {
+            let file = dir.appendingPathComponent("space\(index).json")
+            try space.write(to: file, atomically: true, encoding: .utf8)
+            let message = try runError(["pbt", "--run-dir", dir.appendingPathComponent("run\(index)").path, "--model", "wavenet",
+                                        "--space", file.path, "--corpus", realCorpusDirectory(), "--progress", "none"])
+            #expect(message?.contains("trains with a positive learning rate") == true, "\(space): got \(message ?? "no error")")
+        }
+    }
+
+    @Test func aModelConfigWithAKeyTwiceIsRefused() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("twice.json").path
+        try #"{"classes": 256, "residualChannels": 4, "residualChannels": 8, "dilationChannels": 8, "skipChannels": 8, "headChannels": 8, "kernelSize": 2, "inputKernelSize": 2, "dilations": [1, 2], "sampleRate": 16000}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let parsed = parseError(["train", "--model-config", path])
+        let message = try parsed ?? runError(["train", "--model-config", path, "--corpus", realCorpusDirectory()])
+        #expect(message?.contains("key 'residualChannels' appears twice") == true, "got \(message ?? "no error")")
     }
 
     /// `generate` writes 8-bit mu-law audio, so it refuses a checkpoint of a

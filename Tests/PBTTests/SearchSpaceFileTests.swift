@@ -40,6 +40,8 @@ import Testing
         (#"{"batch": {"choice": [16, 16]}}"#, "hyperparameter 'batch': choices must be non-empty, distinct"),
         (#"{"opt": {"choice": ["a,b"]}}"#, "hyperparameter 'opt': choices must be"),
         (#"{"bad name": {"uniform": [0, 1]}}"#, "hyperparameter name 'bad name' must be non-empty letters, digits"),
+        (#"{"lr": {"uniform": [0, 1]}, "lr": {"uniform": [5, 6]}}"#, "key 'lr' appears twice in the top-level object"),
+        (#"{"step": {"uniform": [0, 1]}}"#, "hyperparameter name 'step' must be"),
     ]
 
     @Test(arguments: badFiles)

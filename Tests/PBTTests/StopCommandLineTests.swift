@@ -73,4 +73,22 @@ import Testing
         #expect(trials.filter { $0.status == .queued && $0.attempt == 1 }.count == 2, "\(trials.map { ($0.id, $0.status, $0.attempt) })")
         #expect(!trials.contains { $0.status == .running })
     }
+
+    /// A PBTWAVE_ISA that names no variant is an error for every command,
+    /// not a silent run on the best one (a typo in an A/B comparison).
+    @Test func aBogusKernelVariantIsAnError() throws {
+        let process = Process()
+        process.executableURL = try pbtwaveExecutable()
+        process.arguments = ["corpus", "info", "--corpus", "/nonexistent"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["PBTWAVE_ISA"] = "avx5122"
+        process.environment = environment
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = Pipe()
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0 && stderr.contains("PBTWAVE_ISA=avx5122 is not a kernel variant"), "\(stderr)")
+    }
 }

@@ -41,6 +41,12 @@ import Testing
         }
     }
 
+    @Test func aKeyGivenTwiceIsRefused() {
+        let text = #"{"hyperparameters": ["lr"], "points": [{"step": 0, "lr": 0.1, "lr": 0.2}]}"#
+        let error = #expect(throws: ScheduleFileError.self) { try HyperparameterSchedule(jsonText: text) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("key 'lr' appears twice in the object at points[0]"))
+    }
+
     @Test func anyHyperparameterIsReadAtAStep() throws {
         let file = try HyperparameterSchedule(names: ["lr", "opt"], rows: [
             .init(step: 0, values: [.number(0.1), .category("sgd")]),

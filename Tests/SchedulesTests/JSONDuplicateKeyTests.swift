@@ -1,0 +1,28 @@
+import FileSupport
+import Foundation
+import Testing
+
+/// JSON files a person writes: a key given twice in one object is found
+/// (the decoders keep one silently), wherever it is, and nothing else is.
+@Suite struct JSONDuplicateKeyTests {
+    static func first(_ text: String) -> JSONDuplicateKey? { JSONDuplicateKey.first(in: Data(text.utf8)) }
+
+    @Test func duplicatesAreFoundWithWhereTheyAre() {
+        #expect(Self.first(#"{"lr": 1, "lr": 2}"#) == JSONDuplicateKey(key: "lr", path: ""))
+        #expect(Self.first(#"{"model": {"a": 1, "b": {"c": 2}, "a": 3}}"#) == JSONDuplicateKey(key: "a", path: "model"))
+        #expect(Self.first(#"{"points": [{"step": 0}, {"step": 1, "lr": 2, "lr": 3}]}"#) == JSONDuplicateKey(key: "lr", path: "points[1]"))
+        #expect(Self.first(#"[[{}], [{"x": [1, {"y": 1, "y": 1}]}]]"#) == JSONDuplicateKey(key: "y", path: "[1][0].x[1]"))
+        #expect(Self.first(#"{"l\u0072": 1, "lr": 2}"#)?.key == "lr", "escapes decoded")
+        #expect(Self.first(#"{"lr": 1, "lr": 2}"#)?.description.contains("key 'lr' appears twice in the top-level object") == true)
+    }
+
+    @Test func nothingElseIsADuplicate() {
+        #expect(Self.first(#"{"a": {"x": 1}, "b": {"x": 2}, "x": 3}"#) == nil, "the same key in different objects")
+        #expect(Self.first(#"[{"x": 1}, {"x": 2}]"#) == nil)
+        #expect(Self.first(#"{"a": "x", "b": "x", "c": ["a", "a"]}"#) == nil, "values are not keys")
+        #expect(Self.first(#"{"a": "{\"a\": 1, \"a\": 2}", "b": "]}"}"#) == nil, "braces and quotes inside strings")
+        #expect(Self.first(#"{"a": 1, "A": 2}"#) == nil, "case matters")
+        #expect(Self.first("") == nil && Self.first("{") == nil && Self.first(#"{"a": "#) == nil && Self.first("]]}") == nil,
+                "not JSON: left to the decoder")
+    }
+}
