@@ -20,7 +20,8 @@ struct TrainCommand: ParsableCommand {
             was learned with (model, windows, validation set, seed, corpus) and where it ends, so `pbtwave train \
             --lr-schedule FILE.json` with no other flag trains that way again; flags you give override the recipe, and the \
             command says which. --steps is the total number of steps the model should have taken, so --resume continues a \
-            checkpointed run to the same end.
+            checkpointed run to the same end, with its learning rate, batch and windows unless you give those flags again, \
+            and --curve then keeps the curve's earlier rows.
             """)
 
     @OptionGroup var recipe: RecipeOptions<TrainDefaults>
@@ -33,7 +34,7 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Threads for one model's step.") var threads: Int = 1
     @Option(help: "Checkpoint file, written at the end (and every --checkpoint-every steps).") var checkpoint: String?
     @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: "Also checkpoint every N steps (0: only at the end).") var checkpointEvery: Int = 0
-    @Flag(help: "Continue from --checkpoint (weights, Adam state, step, data generator).") var resume = false
+    @Flag(help: "Continue from --checkpoint (weights, Adam state, step, data generator, and the learning rate and windows it was trained with).") var resume = false
     @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "Validate every N steps (0: only at the end).") var evalEvery: Int = 250
     @Option(help: "Write the learning curve (step, train loss, validation NLL, lr) as CSV here.") var curve: String?
     @Flag(help: "No progress line.") var quiet = false
@@ -61,6 +62,12 @@ struct TrainCommand: ParsableCommand {
         if let note = plan.recipeNote { print(note) }
         // What --resume continues from is checked before the corpus is loaded.
         let resumed = try resume ? checkpoint.map { try TrainingPlan.resumable($0, until: plan.steps) } : nil
+        let resumedFrom = resumed?.model.step
+        // A resumed run is the run it continues: the checkpoint's learning
+        // rate and windows, unless flags given again change them.
+        if let (_, header) = resumed, let note = try plan.continuing(header.metadata, given: Set(recipe.given), lrGiven: lr != nil || lrSchedule != nil) {
+            print(note)
+        }
         let data = try corpus.load()
         if let learned = plan.recipe.corpus, learned != CorpusIdentity(data) {
             print("note: the schedule was learned on another corpus (\(learned.trainFiles) + \(learned.validationFiles) files) than \(data.directory)")
@@ -68,7 +75,11 @@ struct TrainCommand: ParsableCommand {
         BLAS.setThreads(1)
         let progress = ProgressLine(label: "train", quiet: quiet)
         let reporter = TrainingReporter(progress: progress, endStep: plan.steps, samplesPerStep: plan.recipe.training.batch * plan.recipe.training.window)
-        let saving = checkpoint.map { CheckpointPlan(path: $0, every: checkpointEvery, metadata: ["command": "train", "seed": "\(plan.recipe.seed)"]) }
+        // What the learning rate was, for a resume (`TrainingPlan.continuing`).
+        let constantRate = plan.schedule.points.count == 1 ? [LearningRateSchedule.hyperparameterName: "\(plan.schedule.points[0].rate)"] : [:]
+        let trainedAlong = lrSchedule.map { ["lr-schedule": $0] } ?? constantRate
+        let metadata = plan.recipe.training.checkpointMetadata.merging(["command": "train", "seed": "\(plan.recipe.seed)"].merging(trainedAlong) { $1 }) { $1 }
+        let saving = checkpoint.map { CheckpointPlan(path: $0, every: checkpointEvery, metadata: metadata) }
         let (summary, model) = try explainingShortClips(
             data, training: .flag("--window", value: plan.recipe.training.window), validation: .flag("--eval-targets", value: plan.recipe.evaluation.targets)
         ) { () throws -> (TrainingSummary, WaveNet) in
@@ -99,7 +110,7 @@ struct TrainCommand: ParsableCommand {
         }
         progress.finish()
         if let curve {
-            try OutputPath.write(reporter.curveText, to: curve)
+            try OutputPath.write(Self.curve(reporter.curveText, after: curve, from: resumedFrom), to: curve)
             print("learning curve: \(curve)")
         }
         if let d = summary.divergence {
@@ -112,5 +123,17 @@ struct TrainCommand: ParsableCommand {
         if let warning = TrainingReporter.baselineWarning(nll: summary.validationNLL ?? .nan, unigram: unigram, what: "the model") {
             print(warning)
         }
+    }
+
+    /// The learning curve to write: `text` (this session's), after the rows
+    /// up to step `from` of the curve already at `path` when the run resumed
+    /// from that step, so a resumed run's curve covers the whole run.
+    static func curve(_ text: String, after path: String, from: Int?) -> String {
+        guard let from, let earlier = try? String(contentsOfFile: path, encoding: .utf8) else { return text }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let old = earlier.split(separator: "\n")
+        guard let header = lines.first, old.first == header else { return text }
+        let kept = old.dropFirst().filter { row in Int(row.split(separator: ",").first ?? "").map { $0 <= from } ?? false }
+        return ([header] + kept + lines.dropFirst()).joined(separator: "\n")
     }
 }

@@ -49,6 +49,37 @@ struct TrainingPlan {
 }
 
 extension TrainingPlan {
+    /// On `--resume`: takes the checkpoint's learning rate (a constant one)
+    /// and windows (`metadata`, as `train` and PBT trials write it) for
+    /// those flags not given again (`given`: the recipe flags given), so a
+    /// resumed run continues the run it resumes; returns what it took, as a
+    /// note (nil: nothing). A checkpoint trained along a schedule file is
+    /// only named: its file may have changed since.
+    mutating func continuing(_ metadata: [String: String], given: Set<String>, lrGiven: Bool) throws -> String? {
+        var taken: [String] = []
+        for (flag, key, path) in [("--batch", "batch", \TrainingOptions.batch), ("--window", "window", \TrainingOptions.window),
+                                  ("--context", "context", \TrainingOptions.context)] where !given.contains(flag) {
+            if let stored = metadata[key].flatMap(Int.init), stored != recipe.training[keyPath: path] {
+                recipe.training[keyPath: path] = stored
+                taken.append("\(flag) \(stored)")
+            }
+        }
+        var notes: [String] = []
+        if !lrGiven {
+            if let stored = metadata[LearningRateSchedule.hyperparameterName].flatMap(Double.init), stored != schedule.rate(atStep: 0) {
+                schedule = try LearningRateSchedule(constant: stored)
+                taken.append("--lr \(stored)")
+            } else if let file = metadata["lr-schedule"] {
+                notes.append("note: the checkpoint was trained along --lr-schedule \(file); give it again to follow it "
+                             + "(this run trains at --lr \(schedule.rate(atStep: 0)))")
+            }
+        }
+        if !taken.isEmpty {
+            notes.insert("resuming with the checkpoint's \(taken.joined(separator: ", ")) (give a flag to change it)", at: 0)
+        }
+        return notes.isEmpty ? nil : notes.joined(separator: "\n")
+    }
+
     /// The checkpoint `--resume` continues from, loaded, if it can reach
     /// `steps` (the total): a missing file, or one already at or past
     /// `steps`, is an error (before: training from scratch, or a "nan" result).

@@ -74,6 +74,10 @@ public struct TrainingOptions: Codable, Sendable, Hashable {
     /// accepts (the command line's bounds too).
     public static let limits = (batch: 4096, samples: 1 << 24)
 
+    /// The windows as a checkpoint's metadata (`batch`, `window`,
+    /// `context`), so that a resume can continue with them.
+    public var checkpointMetadata: [String: String] { ["batch": "\(batch)", "window": "\(window)", "context": "\(context)"] }
+
     /// Codes per window: context + window + 1.
     public var windowLength: Int { ClipSet.windowLength(context: context, targets: window) }
 

@@ -84,7 +84,8 @@ public struct WaveNetRunner: TrialRunner {
             guard !summary.diverged, let nll = summary.validationNLL else { return TrialOutcome(evaluation: .nan) }
             start = clock.now
             let bytes = try CheckpointFile.encode(model, dataRNG: trainer.dataRNG,
-                                                  metadata: ["trial": "\(trial.id)", name: "\(schedule.points[0].rate)", "nll": "\(nll)"],
+                                                  metadata: runner.recipe.training.checkpointMetadata.merging(
+                                                      ["trial": "\(trial.id)", name: "\(schedule.points[0].rate)", "nll": "\(nll)"]) { $1 },
                                                   path: output.path)
             // Written here, not by the trainer, so a full disk stays an AtomicFileError (and stops the run).
             try AtomicFile.write(bytes, toPath: output.path, durable: true)

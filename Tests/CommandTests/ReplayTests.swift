@@ -57,6 +57,29 @@ import WaveNetModule
         #expect(fromCommand == "\(nll)", "bit for bit")
     }
 
+    /// `train --resume` with no flag repeated continues the run it resumes
+    /// (it fell back to the default learning rate and windows), and its
+    /// curve covers the whole run: the same rows as a run never stopped.
+    @Test func aResumedTrainingRunIsTheRunItContinues() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let common = ["--preset", "tiny", "--eval-every", "2", "--eval-windows", "2", "--eval-targets", "256", "--corpus", corpus, "--quiet"]
+        let flags = ["--lr", "0.01", "--window", "256", "--batch", "2", "--context", "3"]
+        let (whole, resumed) = (dir.appendingPathComponent("whole.csv").path, dir.appendingPathComponent("resumed.csv").path)
+        try run(["train", "--steps", "6", "--curve", whole] + flags + common)
+        let checkpoint = dir.appendingPathComponent("c.ckpt").path
+        try run(["train", "--steps", "4", "--checkpoint", checkpoint, "--curve", resumed] + flags + common)
+        try run(["train", "--steps", "6", "--checkpoint", checkpoint, "--resume", "--curve", resumed] + common)
+        let (a, b) = (try String(contentsOfFile: whole, encoding: .utf8), try String(contentsOfFile: resumed, encoding: .utf8))
+        #expect(a.split(separator: "\n").count == 7, "a header and steps 1-6: \(a)")
+        #expect(a == b, "resumed without the flags, the same curve, bit for bit:\n\(a)\nvs\n\(b)")
+        var plan = try TrainingPlan(try PBTWave.parseAsRoot(["train"] + common) as! TrainCommand)
+        let note = try plan.continuing(["lr": "0.01", "batch": "2", "window": "256", "context": "3"], given: [], lrGiven: false)
+        #expect(note == "resuming with the checkpoint's --batch 2, --window 256, --context 3, --lr 0.01 (give a flag to change it)")
+        var kept = try TrainingPlan(try PBTWave.parseAsRoot(["train", "--batch", "4"] + common) as! TrainCommand)
+        #expect(try kept.continuing(["batch": "2"], given: ["--batch"], lrGiven: false) == nil && kept.recipe.training.batch == 4, "a flag given wins")
+    }
+
     /// A corpus with some of the real one's files: other audio, another digest.
     func smallerCorpus(in dir: URL) throws -> String {
         let out = dir.appendingPathComponent("smaller")
