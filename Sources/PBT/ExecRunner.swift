@@ -17,7 +17,7 @@ import Synchronization
 /// | `PBT_START_STEP`, `PBT_STEPS` | the global step the parent ended at; steps to train |
 /// | `PBT_SEED` | `PBTSettings.trialSeed(id)`: a function of the run seed and the id |
 /// | `PBT_HYPERPARAMETERS` | a JSON object, e.g. `{"lr":0.003,"momentum":0.9}` |
-/// | `PBT_HP_<NAME>` | one per hyperparameter, e.g. `PBT_HP_lr=0.003` |
+/// | `PBT_HP_<NAME>` | one per hyperparameter, e.g. `PBT_HP_lr=0.003` (a name with `-` also with `_`, for shells) |
 ///
 /// Whole numbers are written without a fraction (`"batch":32`). The program
 /// writes its checkpoint into `PBT_TRIAL_DIR`, reports by writing
@@ -219,7 +219,14 @@ public final class ExecRunner: TrialRunner {
             "PBT_STEPS=\(trial.steps)",
             "PBT_SEED=\(trial.seed)",
             "PBT_HYPERPARAMETERS=\(object)",
-        ] + zip(names, values).map { name, value in "PBT_HP_\(name)=" + (trial.hyperparameters[name]!.category ?? value) }
+        ] + zip(names, values).flatMap { name, value -> [String] in
+            let text = "=" + (trial.hyperparameters[name]!.category ?? value)
+            // A '-' makes a name no POSIX shell can read (dash even drops it
+            // from its children's environment): also give it with '_'.
+            let shellName = name.replacingOccurrences(of: "-", with: "_")
+            let alias = shellName != name && !names.contains(shellName) ? ["PBT_HP_\(shellName)" + text] : []
+            return ["PBT_HP_\(name)" + text] + alias
+        }
     }
 
     /// A value as JSON; whole numbers without a fraction, so a program can

@@ -37,14 +37,14 @@ struct CorpusCommand: ParsableCommand {
             let totalSeconds = corpus.train.seconds + corpus.validation.seconds
             func line(_ name: String, _ set: ClipSet) -> String {
                 "  \(name): \(set.clips.count) file\(set.clips.count == 1 ? "" : "s"), "
-                    + String(format: "%.2f minutes (%.1f %%), %d samples at %d Hz",
+                    + String(format: "%.2f minutes (%.1f %%), %ld samples at %ld Hz",
                              set.seconds / 60, 100 * set.seconds / totalSeconds, set.sampleCount, SpeechCorpus.sampleRate)
             }
             let trainBits = corpus.train.unigramEntropyBits()
             let validationBits = corpus.validation.unigramEntropyBits()
             let crossBits = crossEntropyBits(histogram: corpus.validation.codeHistogram(), model: corpus.train.codeHistogram())
             print("corpus \(directory)")
-            print(String(format: "  files: %d, %.2f minutes; ", corpus.manifest.entries.count, totalSeconds / 60) + Self.rates(corpus.fileSampleRates))
+            print(String(format: "  files: %ld, %.2f minutes; ", corpus.manifest.entries.count, totalSeconds / 60) + Self.rates(corpus.fileSampleRates))
             print(line("train", corpus.train))
             print(line("validation", corpus.validation))
             print(String(format: "  unigram mu-law entropy: train %.3f bits, validation %.3f bits per sample", trainBits, validationBits))

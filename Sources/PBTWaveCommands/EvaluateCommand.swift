@@ -53,8 +53,8 @@ struct EvaluateCommand: ParsableCommand {
             let evaluator = try WholeSetEvaluator(clips: data.validation, config: model.config)
             let score = try evaluator.score(model, threads: threads)
             let seconds = elapsedSeconds(since: start)
-            print(String(format: "%@: step %d, %@, whole-set validation NLL %.4f bits/sample over %@ samples (every validation sample "
-                         + "with a full receptive field of %d; unigram baseline %.3f) in %.1f s on %d thread%@",
+            print(String(format: "%@: step %ld, %@, whole-set validation NLL %.4f bits/sample over %@ samples (every validation sample "
+                         + "with a full receptive field of %ld; unigram baseline %.3f) in %.1f s on %ld thread%@",
                          checkpoint, header.step, model.precision.rawValue, score.nllBits, score.count.grouped, model.config.receptiveField, unigram,
                          seconds, threads, threads == 1 ? "" : "s"))
             return
@@ -64,7 +64,7 @@ struct EvaluateCommand: ParsableCommand {
             try EvaluationOptions(windows: evalWindows, targets: evalTargets).validator(data, config: model.config)
         }
         let nll = validator.nllBits(model)
-        print(String(format: "%@: step %d, %@, validation NLL %.4f bits/sample over %d windows × %d samples (unigram on the same windows "
+        print(String(format: "%@: step %ld, %@, validation NLL %.4f bits/sample over %ld windows × %ld samples (unigram on the same windows "
                      + "%.3f; on the whole set %.3f)", checkpoint, header.step, model.precision.rawValue, nll, validator.windows.count,
                      validator.targets, TrainingReporter.unigram(on: validator, data), unigram))
     }

@@ -47,7 +47,7 @@ struct GenerateCommand: ParsableCommand {
         let codes = generator.generate(count: count, temperature: temperature, seed: seed)
         let elapsed = elapsedSeconds(since: start)
         try writeMuLawWAV(codes: codes, sampleRate: model.config.sampleRate, to: output)
-        print(String(format: "%@: %d samples (%.2f s) in %.2f s, %.0f samples/s (%.1f× real time)", output, count, seconds, elapsed,
+        print(String(format: "%@: %ld samples (%.2f s) in %.2f s, %.0f samples/s (%.1f× real time)", output, count, seconds, elapsed,
                      Double(count) / elapsed, Double(count) / elapsed / Double(model.config.sampleRate)))
     }
 }

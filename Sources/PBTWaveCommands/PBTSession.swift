@@ -94,7 +94,7 @@ enum PBTSession {
             try schedule.write(to: directory.appendingPathComponent("schedule.\(format.rawValue)"), format: format)
         }
         let trend = schedule.column(LearningRateSchedule.hyperparameterName).map {
-            " (lr \($0.first!.value) at step 0 → \($0.last!.value) from step \($0.last!.step))"
+            $0.count == 1 ? " (lr \($0[0].value) throughout)" : " (lr \($0.first!.value) at step 0 → \($0.last!.value) from step \($0.last!.step))"
         } ?? ""
         print("schedule: \(directory.appendingPathComponent("schedule.csv").path), schedule.json: "
               + "\(schedule.rows.count) change point(s)\(trend)")

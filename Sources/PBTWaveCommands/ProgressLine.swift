@@ -105,7 +105,7 @@ final class ProgressLine: Sendable {
     static func duration(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0 else { return "?" }
         let t = Int(seconds.rounded())
-        return t >= 3600 ? String(format: "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60) : String(format: "%d:%02d", t / 60, t % 60)
+        return t >= 3600 ? String(format: "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60) : String(format: "%ld:%02ld", t / 60, t % 60)
     }
 }
 

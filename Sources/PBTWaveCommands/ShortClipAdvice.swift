@@ -28,10 +28,18 @@ func explainingShortClips<T>(
         case let .flag(flag, value):
             let context = length - value
             let fits = longest - context
+            // Training windows: --context samples before the first input one
+            // (the window's first input sample is not a target); validation
+            // windows: the model's receptive field.
+            let isTraining = split == "train"
+            let before = isTraining ? (context == 1 ? "its first input sample" : "--context \(context - 1) and the first input sample")
+                : "\(context) of context (the model's receptive field)"
             let fix = fits >= 1 ? "give \(flag) \(fits) or less, or longer recordings"
-                : "the context alone is longer than every clip: use a model with a smaller receptive field (fewer or shorter dilations) "
+                : isTraining ? "--context \(context - 1) leaves no room for the window: give --context \(max(0, longest - value - 1)) or less"
+                    + (longest - value - 1 >= 0 ? "" : " and a shorter \(flag)") + ", or longer recordings"
+                : "the receptive field alone is longer than every clip: use a model with a smaller receptive field (fewer or shorter dilations) "
                 + "or recordings of at least \(context + 1) samples"
-            throw CommandError("every \(split) window needs \(length) samples (\(flag) \(value) plus \(context) of context), but \(clips): \(fix)")
+            throw CommandError("every \(split) window needs \(length) samples (\(flag) \(value) plus \(before)), but \(clips): \(fix)")
         case let .fixed(what):
             let seconds = Double(length) / Double(SpeechCorpus.sampleRate)
             throw CommandError("the clips are too short for \(what): its \(split) windows need \(length) samples (\(String(format: "%.2f", seconds)) s at \(SpeechCorpus.sampleRate) Hz), but \(clips): use recordings at least that long")

@@ -48,6 +48,7 @@ struct TrainCommand: ParsableCommand {
         }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
         guard checkpointEvery >= 0, evalEvery >= 0 else { throw ValidationError("--checkpoint-every and --eval-every must be 0 or more") }
+        guard checkpointEvery == 0 || checkpoint != nil else { throw ValidationError("--checkpoint-every needs --checkpoint FILE to write to") }
         guard !resume || checkpoint != nil else { throw ValidationError("--resume needs --checkpoint FILE to resume from") }
     }
 
@@ -118,7 +119,7 @@ struct TrainCommand: ParsableCommand {
                                + (checkpoint.map { "; \($0) holds the last checkpoint before it, if any" } ?? ""))
         }
         let unigram = TrainingReporter.unigram(on: try plan.recipe.evaluation.validator(data, config: model.config), data)
-        print(String(format: "done: %d steps, validation NLL %.4f bits/sample (unigram on the same windows %.3f)%@", model.step,
+        print(String(format: "done: %ld steps, validation NLL %.4f bits/sample (unigram on the same windows %.3f)%@", model.step,
                      summary.validationNLL ?? .nan, unigram, checkpoint.map { ", checkpoint \($0)" } ?? ""))
         if let warning = TrainingReporter.baselineWarning(nll: summary.validationNLL ?? .nan, unigram: unigram, what: "the model") {
             print(warning)

@@ -148,12 +148,12 @@ final class TrainingReporter {
         recentLoss = recentLoss.isNaN ? p.loss : 0.9 * recentLoss + 0.1 * p.loss
         let elapsed = elapsedSeconds(since: start)
         let done = Double(p.step - first)
-        progress.update(String(format: "step %d/%d  loss %.3f bits  lr %.3g  %.0f samples/s  ETA %@", p.step, endStep, recentLoss,
+        progress.update(String(format: "step %ld/%ld  loss %.3f bits  lr %.3g  %.0f samples/s  ETA %@", p.step, endStep, recentLoss,
                                p.learningRate, done * Double(samplesPerStep) / elapsed,
                                ProgressLine.duration(Double(endStep - p.step) * elapsed / done)), now: elapsed)
         if let nll = p.validationNLL {
             progress.finish()
-            print(String(format: "step %d: train loss %.3f bits, validation NLL %.4f bits/sample", p.step, recentLoss, nll))
+            print(String(format: "step %ld: train loss %.3f bits, validation NLL %.4f bits/sample", p.step, recentLoss, nll))
         }
         let validation = p.validationNLL.map { "\($0)" } ?? ""
         rows.append("\(p.step),\(p.loss),\(validation),\(p.learningRate)")

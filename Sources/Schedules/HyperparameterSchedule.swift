@@ -160,7 +160,8 @@ public struct HyperparameterSchedule: Sendable, Hashable {
         } catch let error as ScheduleFileError {
             throw error
         } catch {
-            throw .invalid(line: nil, "not a schedule JSON object {\"hyperparameters\":[…],\"points\":[{\"step\":0,…}]}: \(error)")
+            throw .invalid(line: nil, "not a schedule JSON object {\"hyperparameters\":[…],\"points\":[{\"step\":0,…}]}: "
+                           + DecodingErrorText.sentence(for: error, data: Data(jsonText.utf8)))
         }
     }
 

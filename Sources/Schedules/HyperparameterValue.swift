@@ -17,10 +17,14 @@ public enum HyperparameterValue: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Shortest text that reads back to the same value (`Double.description`
-    /// round-trips bit-exactly), as used in schedule files and logs.
+    /// round-trips bit-exactly; a whole number is written without ".0", as
+    /// JSON writes it, so a batch of 64 reads `64` in every file and log),
+    /// as used in schedule files and logs.
     public var description: String {
         switch self {
-        case .number(let x): return x.description
+        case .number(let x):
+            if x.rounded() == x, abs(x) < 0x1p53, !(x == 0 && x.sign == .minus) { return String(Int64(x)) }
+            return x.description
         case .category(let c): return c
         }
     }

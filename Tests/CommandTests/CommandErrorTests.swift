@@ -43,6 +43,7 @@ import WaveNetModule
         // A negative number is a value, not a flag: the real message, not "Missing value".
         (["train", "--steps", "-1"], "--steps must be at least 1"),
         (["train", "--eval-every", "-1"], "--checkpoint-every and --eval-every must be 0 or more"),
+        (["train", "--checkpoint-every", "10"], "--checkpoint-every needs --checkpoint FILE to write to"),
         (["generate", "x.ckpt", "--seconds", "-1"], "--seconds must be in (0, 3600]"),
         (["generate", "x.ckpt", "--temperature", "-1"], "--temperature must be a finite number, 0 or more"),
         (["train", "--lr", "1e-3", "--lr-schedule", "s.csv"], "give --lr or --lr-schedule, not both"),
@@ -193,6 +194,14 @@ import WaveNetModule
                                         "--space", file.path, "--corpus", realCorpusDirectory(), "--progress", "none"])
             #expect(message?.contains("trains with a positive learning rate") == true, "\(space): got \(message ?? "no error")")
         }
+    }
+
+    /// A --context longer than every clip is named as the cause (the
+    /// advice was about the receptive field, which had nothing to do with it).
+    @Test func aContextLongerThanEveryClipIsNamed() throws {
+        let message = try runError(["train", "--preset", "tiny", "--context", "2000000", "--steps", "1", "--quiet", "--corpus", realCorpusDirectory()])
+        #expect(message?.contains("plus --context 2000000 and the first input sample") == true
+                && message?.contains("--context 2000000 leaves no room for the window: give --context") == true, "got \(message ?? "no error")")
     }
 
     @Test func aModelConfigWithAKeyTwiceIsRefused() throws {

@@ -89,6 +89,18 @@ import Testing
         #expect(fresh.split(separator: "\n").contains("PBT_PARENT_DIR="))
     }
 
+    /// A hyperparameter named with '-' reaches a shell program too (as
+    /// `PBT_HP_lr_decay`; dash drops `PBT_HP_lr-decay` from its environment).
+    @Test func aDashedNameReachesAShell() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let script = #"echo "$PBT_HP_lr_decay" > "$PBT_TRIAL_DIR/seen.txt"; echo '{"objective": 1}' > "$PBT_TRIAL_DIR/result.json""#
+        let runner = try ExecRunner(command: ExecCommand(program: "/bin/sh", arguments: ["-c", script]), environment: ExecToy.environment([:]))
+        _ = try runner.run(Self.trial(1, extra: ["lr-decay": .number(0.5)]), parent: nil, output: Self.output(dir))
+        let seen = try String(contentsOfFile: dir.url.appendingPathComponent("trial/seen.txt").path, encoding: .utf8)
+        #expect(seen == "0.5\n")
+    }
+
     static let failureModes: [(String, ExecTrialFailure.Reason, String)] = [
         ("exit", .exitCode(3), "the program exited with code 3"),
         ("signal", .signal(SIGABRT), "the program was killed by SIGABRT"),

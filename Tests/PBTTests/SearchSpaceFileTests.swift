@@ -74,7 +74,7 @@ import Testing
         for _ in 0..<20 {
             let (moved, operations) = explore(Hyperparameters(["batch": .number(16)]), in: space, policy: policy, using: &rng)
             #expect(moved["batch"] == .number(32))
-            #expect(operations.logText == "batch~neighbour 16.0->32.0")
+            #expect(operations.logText == "batch~neighbour 16->32", "whole numbers as JSON writes them")
         }
         #expect(space.contains(Hyperparameters(["batch": .number(32)])))
         #expect(!space.contains(Hyperparameters(["batch": .number(33)])))

@@ -41,6 +41,20 @@ import Testing
         }
     }
 
+    /// Whole numbers read as JSON writes them (a batch of 64 is `64`, not
+    /// `64.0`, in CSV and logs), and every value still reads back exactly.
+    @Test func numbersAreWrittenShortestAndReadBackExactly() throws {
+        #expect(HyperparameterValue.number(64).description == "64")
+        #expect(HyperparameterValue.number(-3).description == "-3")
+        #expect(HyperparameterValue.number(0.5).description == "0.5")
+        #expect(HyperparameterValue.number(-0.0).description == "-0.0", "the sign of zero kept")
+        #expect(HyperparameterValue.number(1e300).description == "1e+300")
+        let values: [Double] = [64, -3, 0, -0.0, 0.5, 1e-300, 1e300, 0x1p53, 0x1p53 + 2, 123456789012345, .pi]
+        let file = try HyperparameterSchedule(names: ["x"], rows: values.enumerated().map { .init(step: $0.offset, values: [.number($0.element)]) })
+        let back = try HyperparameterSchedule(csvText: file.csvText)
+        #expect(back.rows.map { $0.values[0].number!.bitPattern } == values.map(\.bitPattern), "\(file.csvText)")
+    }
+
     @Test func aKeyGivenTwiceIsRefused() {
         let text = #"{"hyperparameters": ["lr"], "points": [{"step": 0, "lr": 0.1, "lr": 0.2}]}"#
         let error = #expect(throws: ScheduleFileError.self) { try HyperparameterSchedule(jsonText: text) }
