@@ -2423,11 +2423,20 @@ static TARGET void FN(matvec)(float *y, const float *wt, long ldw, const float *
             vstore(y + r0 + v * VL, s);
         }
     }
+    // The last outputs in the same two chains, so that every output is
+    // summed in one order whatever the vector width: with bf16 values (exact
+    // products) every variant then gives the same bits.
     for (; r0 < rows; r0 += VL) {
         const int n = CK_MIN(VL, rows - r0);
         vmask m = vmask_first(n);
-        vec a = vzero();
-        for (int c = 0; c < cols; c++) a = vfma(vset1(x[c]), FN(vload_n)(wt + (long)c * ldw + r0, n, m, vzero()), a);
+        vec a0 = vzero(), a1 = vzero();
+        int c = 0;
+        for (; c + 2 <= cols; c += 2) {
+            a0 = vfma(vset1(x[c]), FN(vload_n)(wt + (long)c * ldw + r0, n, m, vzero()), a0);
+            a1 = vfma(vset1(x[c + 1]), FN(vload_n)(wt + (long)(c + 1) * ldw + r0, n, m, vzero()), a1);
+        }
+        if (c < cols) a0 = vfma(vset1(x[c]), FN(vload_n)(wt + (long)c * ldw + r0, n, m, vzero()), a0);
+        vec a = vadd(a0, a1);
         if (bias) a = vadd(a, FN(vload_n)(bias + r0, n, m, vzero()));
         if (accumulate) a = vadd(a, FN(vload_n)(y + r0, n, m, vzero()));
         FN(vstore_n)(y + r0, a, n, m);

@@ -167,6 +167,32 @@ import TensorModule
     }
 }
 
+extension MatvecTests {
+    /// With bf16 values (each product exact in fp32) every variant sums each
+    /// output in one order, so all give the same bits: a bf16 model
+    /// generates the same audio on every variant (the last outputs, past the
+    /// whole blocks of four vectors, were summed in one chain, so a ragged
+    /// width like 17 differed on the portable variant).
+    @Test(arguments: [(17, 34), (34, 17), (41, 17), (3, 7), (64, 33), (100, 9)])
+    func variantsAgreeBitForBitOnBF16Values(_ s: (Int, Int)) throws {
+        let (rows, cols) = s
+        var rng = Xoshiro256(seed: 72)
+        var wValues = randomArray(rows * cols, rng: &rng), xValues = randomArray(cols, rng: &rng)
+        let bValues = randomArray(rows, rng: &rng)
+        wValues.withUnsafeMutableBufferPointer { BF16Buffer.roundInPlace($0.baseAddress!, count: $0.count) }
+        xValues.withUnsafeMutableBufferPointer { BF16Buffer.roundInPlace($0.baseAddress!, count: $0.count) }
+        let w = Tensor(wValues), wt = Tensor(shape: [cols, rows]), x = Tensor(xValues), b = Tensor(bValues)
+        transpose(wt.baseAddress, w.baseAddress, rows: rows, cols: cols)
+        var results: [(KernelVariant, [UInt32])] = []
+        for v in variants where v != .blas {
+            let y = Tensor(shape: [rows])
+            v.kernels.matvecTransposed(y.baseAddress, weightT: wt.baseAddress, x: x.baseAddress, bias: b.baseAddress, rows: rows, cols: cols)
+            results.append((v, y.array.map(\.bitPattern)))
+        }
+        for (v, bits) in results.dropFirst() { #expect(bits == results[0].1, "\(v) vs \(results[0].0), \(rows)x\(cols)") }
+    }
+}
+
 @Suite struct LayerGatedBackwardTests {
     struct Shape: CustomTestStringConvertible, Sendable {
         var rows, d, s, r, layers, layer: Int
