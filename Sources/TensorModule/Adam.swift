@@ -14,6 +14,12 @@ public struct AdamConfig: Sendable, Hashable, Codable {
         self.beta2 = beta2
         self.epsilon = epsilon
     }
+
+    /// Whether the settings are ones `init` accepts (betas in [0, 1), a
+    /// positive finite epsilon): decoded ones, e.g. a checkpoint's, skip it.
+    public var isValid: Bool {
+        (0..<1).contains(beta1) && (0..<1).contains(beta2) && epsilon > 0 && epsilon.isFinite
+    }
 }
 
 extension Kernels {

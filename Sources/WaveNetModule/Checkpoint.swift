@@ -130,7 +130,11 @@ public enum CheckpointFile {
         do {
             header = try JSONDecoder().decode(CheckpointHeader.self, from: Data(bytes[16..<(16 + headerLength)]))
         } catch {
-            throw fail("unreadable header: \(error)")
+            throw fail("unreadable header: \(DecodingErrorText.sentence(for: error, data: Data(bytes[16..<(16 + headerLength)])))")
+        }
+        guard header.adam.isValid else {
+            throw fail("the header's Adam settings are invalid (beta1 \(header.adam.beta1), beta2 \(header.adam.beta2), epsilon \(header.adam.epsilon); "
+                       + "betas must lie in [0, 1), epsilon must be positive)")
         }
         guard version == 2 || header.precision == nil else {
             throw fail("a version-1 checkpoint cannot name a precision (its header says \(header.precision!))")

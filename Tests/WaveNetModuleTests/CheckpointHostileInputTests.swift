@@ -62,7 +62,12 @@ import Testing
         ("float count Int.max / 3", { h in h["floatCount"] = Int.max / 3 }, "floats per arena"),
         ("float count -1", { h in h["floatCount"] = -1 }, "floats per arena"),
         ("step -5", { h in h["step"] = -5 }, "step -5 is out of range"),
-        ("no config", { h in h["config"] = nil }, "unreadable header"),
+        ("no config", { h in h["config"] = nil }, "unreadable header: missing field config"),
+        // Adam settings that would train nan (a resume blamed the learning rate).
+        ("beta1 1", { h in var a = h["adam"] as! [String: Any]; a["beta1"] = 1.0; h["adam"] = a }, "the header's Adam settings are invalid"),
+        ("beta2 -5", { h in var a = h["adam"] as! [String: Any]; a["beta2"] = -5.0; h["adam"] = a }, "betas must lie in [0, 1)"),
+        ("epsilon 0", { h in var a = h["adam"] as! [String: Any]; a["epsilon"] = 0.0; h["adam"] = a }, "epsilon must be positive"),
+        ("precision fp16", { h in h["precision"] = "fp16" }, "unreadable header"),
     ]
 
     @Test(arguments: edits.indices)
