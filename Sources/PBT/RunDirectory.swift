@@ -35,7 +35,11 @@ public final class RunDirectory: Sendable {
         var isDirectory: ObjCBool = false
         if fm.fileExists(atPath: self.url.path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw RunDirectoryError.notADirectory(self.url.path) }
-            if !create, !fm.fileExists(atPath: storePath) { throw RunDirectoryError.noRun(self.url.path) }
+            if !create, !fm.fileExists(atPath: storePath) {
+                // The checkpoints of a run whose trials are in another store (PostgreSQL, --store sqlite:…).
+                if let owner = try? RunMarker.read(self.url) { throw RunDirectoryError.runInAnotherStore(self.url.path, run: owner) }
+                throw RunDirectoryError.noRun(self.url.path)
+            }
         } else {
             guard create else { throw RunDirectoryError.missing(self.url.path) }
             try fm.createDirectory(at: self.url, withIntermediateDirectories: true)
@@ -91,7 +95,16 @@ public struct RunIdentity: Sendable, Hashable, CustomStringConvertible {
 
     public init(_ run: RunRecord) { self.init(name: run.name, createdAt: run.createdAt) }
 
-    public var description: String { "run '\(name)' created \(createdAt)" }
+    public var description: String { "run '\(name)' created \(Self.date(createdAt))" }
+
+    /// `seconds` since 1970 as a UTC date to the millisecond, for people.
+    static func date(_ seconds: Double) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm:ss.SSS 'UTC'"
+        return formatter.string(from: Date(timeIntervalSince1970: seconds))
+    }
 }
 
 /// `RUN_DIR/pbt-run.txt`: names the run whose checkpoints the directory
@@ -103,7 +116,9 @@ public struct RunIdentity: Sendable, Hashable, CustomStringConvertible {
 public enum RunMarker {
     public static let fileName = "pbt-run.txt"
 
-    static func text(_ run: RunIdentity) -> String { "run \(run.name)\ncreated \(run.createdAt)\n" }
+    /// The run's name and creation time (exact, as the store holds it), and
+    /// the time as a date for people (not read back).
+    static func text(_ run: RunIdentity) -> String { "run \(run.name)\ncreated \(run.createdAt)\ndate \(RunIdentity.date(run.createdAt))\n" }
 
     /// The run the directory belongs to, or nil if it has no marker.
     /// Throws for a marker that cannot be read or parsed.
@@ -206,6 +221,8 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, Locali
     case missing(String)
     case notADirectory(String)
     case noRun(String)
+    /// The directory holds the checkpoints of a run whose store is elsewhere.
+    case runInAnotherStore(String, run: RunIdentity)
     case notWritable(String)
     case unreadableMarker(String)
     /// The directory's marker names another run (`run`: the one asked for, if known).
@@ -222,6 +239,9 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, Locali
         case .missing(let p): return "run directory \(p) does not exist; start a run there with `pbtwave pbt --run-dir \(p)`"
         case .notADirectory(let p): return "\(p) is a file, not a run directory"
         case .noRun(let p): return "\(p) holds no PBT run (no \(RunDirectory.storeFileName)); start one with `pbtwave pbt --run-dir \(p)`"
+        case let .runInAnotherStore(p, run):
+            return "\(p) holds the checkpoints of \(run), whose trials are in another store (no \(RunDirectory.storeFileName) here): "
+                + "give that store with --store and --run \(run.name)"
         case .notWritable(let p): return "cannot write in run directory \(p)"
         case .unreadableMarker(let p): return "\(p) is damaged (it should name the run the directory belongs to); restore it or choose another --run-dir"
         case let .belongsToAnotherRun(p, owner, run):
@@ -241,7 +261,7 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, Locali
                 """
         case let .notTheRunsDirectory(p, run):
             return """
-                \(p) is not run '\(run.name)''s directory (no \(RunMarker.fileName)): give --run-dir the directory the run was \
+                \(p) is not the directory of run '\(run.name)' (no \(RunMarker.fileName)): give --run-dir the directory the run was \
                 created with, as this machine mounts it (a shared file system)
                 """
         }

@@ -329,7 +329,7 @@ extension PBTPostgresTests {
 
         let elsewhere = try runPBTWave(["worker", "--store", url, "--run", "cli", "--run-dir", dir.url.appendingPathComponent("other").path])
         #expect(elsewhere.status != 0)
-        #expect(elsewhere.stderr.contains("is not run 'cli''s directory (no pbt-run.txt)"), "\(elsewhere.stderr)")
+        #expect(elsewhere.stderr.contains("is not the directory of run 'cli' (no pbt-run.txt)"), "\(elsewhere.stderr)")
 
         // Two worker processes at once, output to files (a pipe each would need draining while both run).
         let workers = try (0..<2).map { i -> (Process, URL) in

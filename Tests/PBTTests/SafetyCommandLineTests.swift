@@ -69,6 +69,24 @@ import Testing
         #expect(worker.status == 0 && worker.stdout.contains("run complete"), "\(worker.stderr)")
     }
 
+    /// `lineage` or `schedule export` on the directory of a run whose store
+    /// is elsewhere says whose it is and what to give (it said to start a
+    /// new run there), and names times as dates.
+    @Test func aRunDirectoryOfAnotherStoreSaysWhoseItIs() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let store = "sqlite:" + dir.url.appendingPathComponent("store.sqlite").path
+        #expect(try runPBTWave(RunDirectorySafetyTests.toyRun(runDir, ["--store", store, "--run", "elsewhere", "--local-workers", "0"])).status == 0)
+        for command in [["lineage", runDir], ["schedule", "export", runDir]] {
+            let r = try runPBTWave(command)
+            #expect(r.status != 0 && r.stderr.contains("holds the checkpoints of run 'elsewhere' created 20")
+                    && r.stderr.contains("give that store with --store and --run elsewhere"), "\(command): \(r.stderr)")
+        }
+        let marker = try String(contentsOfFile: runDir + "/pbt-run.txt", encoding: .utf8)
+        #expect(marker.contains("\ndate 20") && marker.hasSuffix(" UTC\n"), "\(marker)")
+    }
+
     /// A worker given a mistyped (or unmounted) RUN_DIR is refused with
     /// nothing created there; leases too short to hold and an empty run
     /// name are refused before anything runs.
