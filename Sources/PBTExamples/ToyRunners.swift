@@ -36,7 +36,7 @@ public struct ToyQuadraticRunner: TrialRunner {
         var state = ToyCheckpoint(step: 0, position: Self.start, velocity: Array(repeating: 0, count: Self.dimension))
         if let parent {
             do { state = try ToyCheckpoint.read(from: parent.url) } catch {
-                throw TrialRunnerError.parentUnreadable(path: parent.path, reason: "\(error)")
+                throw TrialRunnerError.parentUnreadable(path: parent.path, reason: FileErrorText.cause(of: error) ?? "\(error)")
             }
             guard state.step == trial.startStep else {
                 throw TrialRunnerError.parentUnreadable(

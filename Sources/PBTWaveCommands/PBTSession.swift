@@ -86,7 +86,10 @@ enum PBTSession {
             print("pbt: no trial finished; nothing to export")
             return
         }
-        print("best trial of the final population: #\(best.id), generation \(best.generation), global step \(best.endStep), loss \(best.evaluation!)")
+        // A stopped run has no final population yet: its best so far, and a
+        // schedule that is provisional.
+        print((result.done ? "best trial of the final population" : "best trial so far (the run is not complete)")
+              + ": #\(best.id), generation \(best.generation), global step \(best.endStep), loss \(best.evaluation!)")
         print("checkpoint: \(result.bestCheckpoint?.path ?? "(released)")")
         guard let directory else { return }
         let schedule = try Lineage.export(trial: best.id, of: result.trials, configuration: coordinator.configuration)
@@ -96,8 +99,8 @@ enum PBTSession {
         let trend = schedule.column(LearningRateSchedule.hyperparameterName).map {
             $0.count == 1 ? " (lr \($0[0].value) throughout)" : " (lr \($0.first!.value) at step 0 → \($0.last!.value) from step \($0.last!.step))"
         } ?? ""
-        print("schedule: \(directory.appendingPathComponent("schedule.csv").path), schedule.json: "
-              + "\(schedule.rows.count) change point(s)\(trend)")
+        print("schedule\(result.done ? "" : " so far (rewritten when the run completes)"): \(directory.appendingPathComponent("schedule.csv").path), "
+              + "schedule.json: \(schedule.rows.count) change point(s)\(trend)")
     }
 
     /// Exits non-zero, with the summary, for a run whose trials all failed

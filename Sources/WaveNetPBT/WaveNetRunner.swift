@@ -67,7 +67,7 @@ public struct WaveNetRunner: TrialRunner {
             if let parent {
                 // A parent that cannot be read is retired by the coordinator.
                 do { try model.load(from: parent.path) } catch {
-                    throw TrialRunnerError.parentUnreadable(path: parent.path, reason: "\(error)")
+                    throw TrialRunnerError.parentUnreadable(path: parent.path, reason: FileErrorText.cause(of: error) ?? "\(error)")
                 }
                 guard model.step == trial.startStep else {
                     throw TrialRunnerError.parentUnreadable(path: parent.path, reason: "it is at step \(model.step), trial \(trial.id) expects \(trial.startStep)")

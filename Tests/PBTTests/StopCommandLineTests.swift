@@ -45,6 +45,7 @@ import Testing
         #expect(process.terminationStatus == 128 + signal, "\(stdout)\n\(stderr)")
         #expect(stderr.contains("stopping after the running trials"), "\(stderr)")
         #expect(stdout.contains("run stopped"), "\(stdout)")
+        #expect(stdout.contains("best trial so far (the run is not complete)") && stdout.contains("schedule so far"), "\(stdout)")
         let trials = try Self.trials(runDir)
         #expect(!trials.contains { $0.status == .running || $0.status == .failed }, "\(trials.map { ($0.id, $0.status) })")
         #expect(trials.filter { $0.status == .finished }.count >= 2, "the two running trials finished and were reported")
