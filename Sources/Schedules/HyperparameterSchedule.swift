@@ -85,13 +85,7 @@ public struct HyperparameterSchedule: Sendable, Hashable {
     /// The row in force at global step `step`: the last at or before it
     /// (the first row for a step before 0). O(log n).
     public func row(atStep step: Int) -> Row {
-        var lo = 0
-        var hi = rows.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if rows[mid].step <= step { lo = mid } else { hi = mid - 1 }
-        }
-        return rows[lo]
+        rows[indexInForce(atStep: step, count: rows.count) { rows[$0].step }]
     }
 
     /// The value of hyperparameter `name` in force at global step `step`,
@@ -262,4 +256,17 @@ public indirect enum ScheduleFileError: Error, Equatable, CustomStringConvertibl
     }
 
     public var errorDescription: String? { description }
+}
+
+/// Of `count` change points at increasing steps (`stepOf(i)`, the first at
+/// 0), the index of the one in force at `step`: the last at or before it (0
+/// for a step before the first). O(log n).
+func indexInForce(atStep step: Int, count: Int, _ stepOf: (Int) -> Int) -> Int {
+    var lo = 0
+    var hi = count - 1
+    while lo < hi {
+        let mid = (lo + hi + 1) / 2
+        if stepOf(mid) <= step { lo = mid } else { hi = mid - 1 }
+    }
+    return lo
 }

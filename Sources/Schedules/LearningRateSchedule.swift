@@ -76,13 +76,7 @@ public struct LearningRateSchedule: Sendable, Hashable {
     /// The rate in force at global step `step` (the last point at or before
     /// it). O(log n).
     public func rate(atStep step: Int) -> Double {
-        var lo = 0
-        var hi = points.count - 1
-        while lo < hi {
-            let mid = (lo + hi + 1) / 2
-            if points[mid].step <= step { lo = mid } else { hi = mid - 1 }
-        }
-        return points[lo].rate
+        points[indexInForce(atStep: step, count: points.count) { points[$0].step }].rate
     }
 
     /// The rate for the optimizer at global step `step`.
