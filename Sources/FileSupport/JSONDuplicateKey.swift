@@ -55,7 +55,12 @@ public struct JSONDuplicateKey: Equatable, Sendable, CustomStringConvertible {
                 while i < bytes.count, bytes[i] != UInt8(ascii: "\"") { i += bytes[i] == UInt8(ascii: "\\") ? 2 : 1 }
                 guard i < bytes.count else { return nil }
                 if case .object(var keys, _, true, let path)? = stack.last {
-                    guard let key = try? JSONDecoder().decode(String.self, from: Data(bytes[start...i])) else { return nil }
+                    stack[stack.count - 1] = .array(index: 0, path: "")  // `keys` alone holds the set now: inserted in place
+                    let raw = bytes[(start + 1)..<i]
+                    // Escapes are rare in keys: only those go through a decoder.
+                    let decoded = raw.contains(UInt8(ascii: "\\")) ? try? JSONDecoder().decode(String.self, from: Data(bytes[start...i]))
+                        : String(decoding: raw, as: UTF8.self)
+                    guard let key = decoded else { return nil }
                     if !keys.insert(key).inserted { return JSONDuplicateKey(key: key, path: path) }
                     stack[stack.count - 1] = .object(keys: keys, last: key, expectingKey: false, path: path)
                 }
