@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PBT
 import Schedules
 import SpeechAudio
 import TensorModule
@@ -21,7 +22,8 @@ struct TrainCommand: ParsableCommand {
             --lr-schedule FILE.json` with no other flag trains that way again; flags you give override the recipe, and the \
             command says which. --steps is the total number of steps the model should have taken, so --resume continues a \
             checkpointed run to the same end, with its learning rate, batch and windows unless you give those flags again, \
-            and --curve then keeps the curve's earlier rows.
+            and --curve then keeps the curve's earlier rows. SIGINT, SIGTERM or SIGHUP stops the run after the step it is \
+            in, with --checkpoint written at that step (again: at once).
             """)
 
     @OptionGroup var recipe: RecipeOptions<TrainDefaults>
@@ -81,6 +83,19 @@ struct TrainCommand: ParsableCommand {
         let trainedAlong = lrSchedule.map { ["lr-schedule": $0] } ?? constantRate
         let metadata = plan.recipe.training.checkpointMetadata.merging(["command": "train", "seed": "\(plan.recipe.seed)"].merging(trainedAlong) { $1 }) { $1 }
         let saving = checkpoint.map { CheckpointPlan(path: $0, every: checkpointEvery, metadata: metadata) }
+        // SIGINT, SIGTERM or SIGHUP: stop after the step, with the checkpoint
+        // written there (nothing lost; --resume continues); again: at once.
+        let signals = StopOnSignals { signal, again in
+            if again {
+                progress.message("train: \(signalName(signal)): stopping now")
+                fflush(nil)
+                _exit(128 + signal)
+            }
+            progress.message("train: \(signalName(signal)): stopping after this step"
+                             + (checkpoint.map { ", writing \($0)" } ?? " (no --checkpoint: nothing is kept)") + " (again: at once)")
+        }
+        defer { signals.cancel() }
+        let stop = { signals.first != nil }
         let (summary, model) = try explainingShortClips(
             data, training: .flag("--window", value: plan.recipe.training.window), validation: .flag("--eval-targets", value: plan.recipe.evaluation.targets)
         ) { () throws -> (TrainingSummary, WaveNet) in
@@ -101,11 +116,12 @@ struct TrainCommand: ParsableCommand {
                 let trainer = try Trainer(model: model, clips: data.train, options: plan.recipe.training,
                                           dataRNG: header.dataRNG ?? TrainingOptions.dataRNG(seed: plan.recipe.seed))
                 return (try trainer.run(until: plan.steps, schedule: plan.schedule, validator: try plan.recipe.evaluation.validator(data, config: model.config),
-                                        evaluateEvery: evalEvery, checkpoint: saving, progress: reporter.step), model)
+                                        evaluateEvery: evalEvery, checkpoint: saving, progress: reporter.step, stop: stop), model)
             } else {
                 var started: WaveNet?
                 let summary = try plan.recipe.replay(plan.schedule, until: plan.steps, on: data, threads: threads, evaluateEvery: evalEvery,
-                                                     checkpoint: saving, started: { started = $0; reporter.describe($0, data) }, progress: reporter.step)
+                                                     checkpoint: saving, started: { started = $0; reporter.describe($0, data) }, progress: reporter.step,
+                                                     stop: stop)
                 return (summary, started!)
             }
         }
@@ -113,6 +129,11 @@ struct TrainCommand: ParsableCommand {
         if let curve {
             try OutputPath.write(Self.curve(reporter.curveText, after: curve, from: resumedFrom), to: curve)
             print("learning curve: \(curve)")
+        }
+        if let step = summary.stoppedAt, let signal = signals.first {
+            print("stopped at step \(step) of \(plan.steps) by \(signalName(signal))"
+                  + (checkpoint.map { "; \($0) holds it: the same command with --resume continues the run" } ?? ""))
+            throw ExitCode(128 + signal)
         }
         if let d = summary.divergence {
             throw CommandError("training diverged at step \(d.step) (loss \(d.loss), learning rate \(d.learningRate)); try a smaller --lr"

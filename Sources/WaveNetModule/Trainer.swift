@@ -134,10 +134,12 @@ public final class Trainer {
     /// `checkpoint` every `checkpoint.every` steps (0: only at the end) and
     /// at the end. Stops at the first non-finite loss (divergence) without
     /// writing a checkpoint, so a checkpoint never holds a diverged model.
-    /// `progress` is called after every step.
+    /// `progress` is called after every step. `stop`, asked after every
+    /// step, ends the run early (a signal): the checkpoint is written at that
+    /// step and `stoppedAt` set, so a resume continues from it.
     public func run(
         until endStep: Int, schedule: LearningRateSchedule, validator: Validator? = nil, evaluateEvery: Int = 0,
-        checkpoint: CheckpointPlan? = nil, progress: ((TrainingProgress) -> Void)? = nil
+        checkpoint: CheckpointPlan? = nil, progress: ((TrainingProgress) -> Void)? = nil, stop: (() -> Bool)? = nil
     ) throws -> TrainingSummary {
         var summary = TrainingSummary(firstStep: model.step)
         func due(_ every: Int) -> Bool { model.step == endStep || (every > 0 && model.step % every == 0) }
@@ -158,6 +160,11 @@ public final class Trainer {
             progress?(TrainingProgress(step: model.step, endStep: endStep, loss: loss, learningRate: lr, validationNLL: validation))
             if let checkpoint, due(checkpoint.every) {
                 try saveCheckpoint(to: checkpoint.path, metadata: checkpoint.metadata)
+            }
+            if model.step < endStep, stop?() == true {
+                if let checkpoint, !due(checkpoint.every) { try saveCheckpoint(to: checkpoint.path, metadata: checkpoint.metadata) }
+                summary.stoppedAt = model.step
+                return summary
             }
         }
         if summary.firstStep == model.step, let validator { summary.validationNLL = validator.nllBits(model) }
@@ -211,6 +218,8 @@ public struct TrainingSummary: Sendable {
     public var validationNLL: Double?
     /// Set when a loss was not finite; the run stopped there.
     public var divergence: Divergence?
+    /// The step at which `stop` ended the run before its end (nil: it ran to the end).
+    public var stoppedAt: Int?
 
     public var diverged: Bool { divergence != nil }
 }

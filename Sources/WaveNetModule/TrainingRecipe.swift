@@ -70,13 +70,14 @@ public struct TrainingRecipe: Codable, Sendable, Hashable {
     /// through the order of a sum.
     public func replay(
         _ schedule: LearningRateSchedule, until endStep: Int, on corpus: SpeechCorpus, threads: Int = 1, evaluateEvery: Int = 0,
-        checkpoint: CheckpointPlan? = nil, started: ((WaveNet) -> Void)? = nil, progress: ((TrainingProgress) -> Void)? = nil
+        checkpoint: CheckpointPlan? = nil, started: ((WaveNet) -> Void)? = nil, progress: ((TrainingProgress) -> Void)? = nil,
+        stop: (() -> Bool)? = nil
     ) throws -> TrainingSummary {
         let (trainer, validator) = try start(on: corpus)
         trainer.model.threads = threads
         started?(trainer.model)
         return try trainer.run(until: endStep, schedule: schedule, validator: validator, evaluateEvery: evaluateEvery,
-                               checkpoint: checkpoint, progress: progress)
+                               checkpoint: checkpoint, progress: progress, stop: stop)
     }
 }
 

@@ -92,4 +92,35 @@ import Testing
         process.waitUntilExit()
         #expect(process.terminationStatus != 0 && stderr.contains("PBTWAVE_ISA=avx5122 is not a kernel variant"), "\(stderr)")
     }
+
+    /// `train` on SIGINT stops after the step with its checkpoint written
+    /// there (it was killed, keeping only the last --checkpoint-every one),
+    /// and says how to go on.
+    @Test(.timeLimit(.minutes(2))) func trainStopsOnASignalWithItsCheckpoint() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let corpus = ProcessInfo.processInfo.environment["PBTWAVE_CORPUS"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("corpus").path
+        let checkpoint = dir.url.appendingPathComponent("c.ckpt").path
+        let process = Process()
+        process.executableURL = try pbtwaveExecutable()
+        process.arguments = ["train", "--preset", "tiny", "--window", "256", "--eval-windows", "1", "--eval-targets", "64", "--steps", "1000000",
+                             "--checkpoint", checkpoint, "--checkpoint-every", "1000", "--quiet", "--corpus", corpus]
+        let (out, err) = (Pipe(), Pipe())
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        #expect(eventually(within: 60) { FileManager.default.fileExists(atPath: checkpoint) })
+        kill(process.processIdentifier, SIGINT)
+        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 128 + SIGINT, "\(stdout)\n\(stderr)")
+        let step = try #require(stdout.firstMatch(of: /stopped at step (\d+) of 1000000 by SIGINT/).map { Int($0.1)! }, "\(stdout)")
+        #expect(step >= 1000, "stopped after the first periodic checkpoint was written")
+        #expect(stdout.contains("the same command with --resume continues the run"), "\(stdout)")
+        let evaluated = try runPBTWave(["evaluate", checkpoint, "--eval-windows", "1", "--eval-targets", "64", "--corpus", corpus])
+        #expect(evaluated.stdout.contains("step \(step),"), "the checkpoint is at the step it stopped at: \(evaluated.stdout)\(evaluated.stderr)")
+    }
 }

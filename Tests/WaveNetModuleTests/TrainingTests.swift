@@ -58,6 +58,23 @@ import WaveNetModule
         #expect(seen.map(\.1) == [1e-3, 1e-3, 2e-3, 2e-3, 3e-3])
     }
 
+    /// `stop` ends a run after the step it answers true, with the checkpoint
+    /// written at that step (not only at the last periodic one).
+    @Test func aStoppedRunCheckpointsWhereItStopped() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stop-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("c.ckpt").path
+        let model = try WaveNet(config: .tiny, seed: 3)
+        let trainer = try Trainer(model: model, clips: Self.rampClips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 4))
+        let summary = try trainer.run(until: 100, schedule: try LearningRateSchedule(constant: 1e-3), checkpoint: CheckpointPlan(path: path, every: 5),
+                                      stop: { model.step >= 7 })
+        #expect(summary.stoppedAt == 7 && model.step == 7)
+        #expect(try WaveNet.load(from: path).model.step == 7)
+        let unstopped = try trainer.run(until: 9, schedule: try LearningRateSchedule(constant: 1e-3), stop: { false })
+        #expect(unstopped.stoppedAt == nil && model.step == 9)
+    }
+
     /// A run that diverges stops at once, says where, and leaves no checkpoint
     /// (a checkpoint never holds a diverged model).
     @Test func divergenceStopsTheRunWithoutACheckpoint() throws {
