@@ -70,6 +70,10 @@ public struct PBTCommand: ParsableCommand {
               + "P=\(settings.population) W=\(settings.workers), \(settings.trialSteps) steps/trial, budget \(settings.trialBudget) trials, "
               + "\(settings.selection), \(settings.isGenerational ? "budget mode (generational)" : "asynchronous")"
               + (settings.deterministic ? ", deterministic" : "") + opened.note)
+        if case .totalSteps(let total) = settings.budget, total % settings.trialSteps != 0 {
+            print("note: --total-steps \(total) is \(settings.trialBudget) whole trials of \(settings.trialSteps) steps "
+                  + "(\(settings.trialBudget * settings.trialSteps) steps); the last \(total % settings.trialSteps) are not trained")
+        }
         let threads = localWorkers ?? settings.workers
         guard threads > 0 else {
             print("pbt: the run is ready; add workers on any machine with:")

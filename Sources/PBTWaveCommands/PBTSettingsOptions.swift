@@ -114,6 +114,9 @@ struct PBTSettingsOptions: ParsableArguments {
         if space != nil, lrMutateMin != nil || lrMutateMax != nil {
             throw ValidationError("--lr-mutate-min/--lr-mutate-max apply to the learning rate alone, not to a --space file")
         }
+        for (flag, value) in [("--lr-min", lrMin), ("--lr-max", lrMax), ("--lr-mutate-min", lrMutateMin), ("--lr-mutate-max", lrMutateMax)] {
+            if let value, !value.isFinite { throw ValidationError("\(flag) must be a finite number (got \(value))") }
+        }
         guard (lrMutateMin ?? lrMin ?? 1e-4) <= (lrMin ?? 1e-4), (lrMutateMax ?? lrMax ?? 3e-2) >= (lrMax ?? 3e-2) else {
             throw ValidationError("--lr-mutate-min must be at most --lr-min and --lr-mutate-max at least --lr-max: the mutation range contains the prior")
         }

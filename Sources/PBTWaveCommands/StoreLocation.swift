@@ -65,6 +65,12 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
+    /// A setting's value as a resume mismatch shows it: a runner option left
+    /// at its default is stored as absent ("the default"), so name the default.
+    static func shown(_ value: String, _ field: String) -> String {
+        value == "the default" ? ["model.precision": "fp32"][field] ?? value : value
+    }
+
     /// The SQLite store file given with `--store sqlite:PATH`; nil without one.
     private var storePath: String? {
         if case .sqlite(let path) = store { return URL(fileURLWithPath: path).standardizedFileURL.path }
@@ -117,7 +123,9 @@ struct StoreOptions: ParsableArguments {
             opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration, runDirectory: runDirectory,
                                             explorers: .pbtwave)
         } catch PBTStoreError.configMismatch(_, let differences) {
-            let lines = differences.map { "  \(PBTSettingsOptions.flag($0.field)): the run has \($0.stored), this command has \($0.given)" }
+            let lines = differences.map {
+                "  \(PBTSettingsOptions.flag($0.field)): the run has \(Self.shown($0.stored, $0.field)), this command has \(Self.shown($0.given, $0.field))"
+            }
             throw CommandError("""
                 \(label(runDirectory: runDirectory)) holds a run created with other settings:
                 \(lines.joined(separator: "\n"))

@@ -204,6 +204,12 @@ import WaveNetModule
                 && message?.contains("--context 2000000 leaves no room for the window: give --context") == true, "got \(message ?? "no error")")
     }
 
+    @Test func aResumeMismatchNamesTheDefaultPrecision() {
+        #expect(StoreOptions.shown("the default", "model.precision") == "fp32")
+        #expect(StoreOptions.shown("bf16", "model.precision") == "bf16")
+        #expect(StoreOptions.shown("the default", "model.window") == "the default")
+    }
+
     @Test func aModelConfigWithAKeyTwiceIsRefused() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

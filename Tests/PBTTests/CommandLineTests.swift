@@ -76,6 +76,7 @@ import Testing
         (["--total-steps", "1000", "--generations", "3"], "either --total-steps or --generations, not both"),
         (["--generations", "0"], "--generations"),
         (["--lr-min", "0"], "--lr-min/--lr-max: hyperparameter 'lr' is log-scaled, so its lower bound must be positive"),
+        (["--lr-min", "nan"], "--lr-min must be a finite number (got nan)"),
         (["--lr-min", "0.1", "--lr-max", "0.01"], "--lr-min/--lr-max: hyperparameter 'lr': bounds must be finite with min ≤ max"),
         (["--selection", "truncation", "--truncation-fraction", "0.7"], "--truncation-fraction: truncation fraction must be in (0, 0.5]"),
         (["--truncation-fraction", "0.2"], "--truncation-fraction applies only to --selection truncation"),
@@ -102,6 +103,15 @@ import Testing
         #expect(r.status == 64, "usage errors exit with EX_USAGE")
         #expect(r.stderr.contains(message), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: runDir), "nothing was created")
+    }
+
+    @Test func aTotalThatIsNotWholeTrialsIsNoted() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let r = try runPBTWave(["pbt", "--run-dir", dir.url.appendingPathComponent("run").path, "--model", "toy", "--workers", "2",
+                                "--trial-steps", "100", "--total-steps", "1234", "--progress", "none"])
+        #expect(r.status == 0 && r.stdout.contains("note: --total-steps 1234 is 12 whole trials of 100 steps (1200 steps); the last 34 are not trained"),
+                "\(r.stdout)\(r.stderr)")
     }
 
     @Test func resumingWithOtherSettingsNamesTheFlags() throws {
