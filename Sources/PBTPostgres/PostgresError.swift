@@ -58,7 +58,12 @@ public enum PostgresError: Error, Equatable, CustomStringConvertible, LocalizedE
             return "cannot connect to PostgreSQL at \(url): \(message.trimmed); check that the server runs and the URL "
                 + "(postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE) is right"
         case .server(let state, let message, let detail, let statement):
-            return "PostgreSQL error \(state): \(message.trimmed)" + (detail.map { " (\($0.trimmed))" } ?? "")
+            // What the user can do about the common setup mistakes, before the statement.
+            let hint = [
+                "3F000": "; the URL's search_path names a schema that does not exist: create it (CREATE SCHEMA name) or drop the option",
+                "42501": "; the user lacks a privilege on the database or schema: GRANT it, or use the database's owner",
+            ][state] ?? ""
+            return "PostgreSQL error \(state): \(message.trimmed)" + (detail.map { " (\($0.trimmed))" } ?? "") + hint
                 + " during: \(statement.oneLine)"
         case .connectionLost(let message, let statement):
             return "lost the connection to PostgreSQL (\(message.trimmed)) during: \(statement.oneLine)"

@@ -90,7 +90,8 @@ enum PBTSession {
         // schedule that is provisional.
         print((result.done ? "best trial of the final population" : "best trial so far (the run is not complete)")
               + ": #\(best.id), generation \(best.generation), global step \(best.endStep), loss \(best.evaluation!)")
-        print("checkpoint: \(result.bestCheckpoint?.path ?? "(released)")")
+        let kept = result.bestCheckpoint.map { FileManager.default.fileExists(atPath: $0.path) ? $0.path : "\($0.path) (deleted since: not on disk)" }
+        print("checkpoint: \(kept ?? "(released)")")
         guard let directory else { return }
         let schedule = try Lineage.export(trial: best.id, of: result.trials, configuration: coordinator.configuration)
         for format in HyperparameterSchedule.Format.allCases {

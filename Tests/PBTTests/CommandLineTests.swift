@@ -105,6 +105,19 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: runDir), "nothing was created")
     }
 
+    /// A finished run re-run after its best checkpoint was deleted says so,
+    /// instead of naming a file that is not there.
+    @Test func aDeletedBestCheckpointIsSaid() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let first = try runPBTWave(["pbt", "--run-dir", runDir] + Self.quick)
+        let path = try #require(first.stdout.firstMatch(of: /checkpoint: (\S+)\n/).map { String($0.1) }, "\(first.stdout)")
+        try FileManager.default.removeItem(atPath: path)
+        let again = try runPBTWave(["pbt", "--run-dir", runDir] + Self.quick)
+        #expect(again.stdout.contains("checkpoint: \(path) (deleted since: not on disk)"), "\(again.stdout)\(again.stderr)")
+    }
+
     @Test func aTotalThatIsNotWholeTrialsIsNoted() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

@@ -369,3 +369,16 @@ extension PBTPostgresTests {
         #expect(Set(trials.map { $0.workerID!.split(separator: "/")[0] }).count <= 2)
     }
 }
+
+/// The server's errors for the usual setup mistakes say what to do, and a
+/// long statement does not bury the message (no server needed).
+@Suite struct PostgresErrorTextTests {
+    @Test func setupMistakesSayWhatToDo() {
+        let create = "CREATE TABLE schema_version (version INTEGER NOT NULL); " + String(repeating: "CREATE TABLE runs (id BIGINT); ", count: 20)
+        let text = PostgresError.server(sqlState: "3F000", message: "no schema has been selected to create in", detail: nil, statement: create).description
+        #expect(text.contains("search_path names a schema that does not exist: create it (CREATE SCHEMA name)"), "\(text)")
+        #expect(text.count < 400 && text.hasSuffix("..."), "the statement is cut: \(text)")
+        let other = PostgresError.server(sqlState: "23505", message: "duplicate key", detail: nil, statement: "INSERT").description
+        #expect(other == "PostgreSQL error 23505: duplicate key during: INSERT")
+    }
+}
