@@ -254,10 +254,15 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
     @discardableResult
     public func releaseClaims() -> Int {
         requestStop()
-        let held = shared.withLock { Array($0.held.values) }
-        return held.filter { held in
-            (try? coordinator.store.releaseClaim(runID: coordinator.run.id, trialID: held.claim.spec.id, attempt: held.claim.attempt,
-                                                 workerID: held.claim.workerID)) == true
+        return giveBack(shared.withLock { $0.held.values.map(\.claim) })
+    }
+
+    /// Puts `claims` back in the queue (best effort: if the store is
+    /// unreachable, their leases still expire); returns how many went back.
+    private func giveBack(_ claims: [ClaimedTrial]) -> Int {
+        claims.filter { claimed in
+            (try? coordinator.store.releaseClaim(runID: coordinator.run.id, trialID: claimed.spec.id, attempt: claimed.attempt,
+                                                 workerID: claimed.workerID)) == true
         }.count
     }
 
@@ -385,17 +390,12 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         // Trials this worker still holds unreported (a stop while a program
         // ran, while waiting to report in id order, or after claiming the
         // next) go back to the queue at once: another worker on a shared
-        // store need not wait for their leases to expire. Best effort: if
-        // the store is unreachable, the lease still expires.
-        let unreported = shared.withLock { s -> [ClaimedTrial] in
+        // store need not wait for their leases to expire.
+        _ = giveBack(shared.withLock { s -> [ClaimedTrial] in
             let mine = s.held.values.filter { $0.worker == index }.map(\.claim)
             s.held = s.held.filter { $0.value.worker != index }
             return mine
-        }
-        for claimed in unreported {
-            _ = try? coordinator.store.releaseClaim(runID: coordinator.run.id, trialID: claimed.spec.id,
-                                                   attempt: claimed.attempt, workerID: claimed.workerID)
-        }
+        })
     }
 
     /// Renews the leases of claimed trials every quarter lease, until all

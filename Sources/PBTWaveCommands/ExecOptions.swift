@@ -86,6 +86,12 @@ final class StopOnSignals: Sendable {
         }
     }
 
+    /// Exits at once with 128 + `signal` (a second signal), output flushed.
+    static func exitNow(_ signal: Int32) -> Never {
+        fflush(nil)
+        _exit(128 + signal)
+    }
+
     /// The first signal received, if any.
     var first: Int32? { received.withLock { $0.first } }
 

@@ -53,9 +53,7 @@ public struct PBTCommand: ParsableCommand {
 
     public func validate() throws {
         if let localWorkers, localWorkers < 0 { throw ValidationError("--local-workers must be 0 or more") }
-        // Shorter than a few store round trips, idle workers would take
-        // running trials from each other over and over.
-        guard leaseSeconds >= 1, leaseSeconds.isFinite else { throw ValidationError("--lease-seconds must be at least 1 (got \(leaseSeconds))") }
+        try StoreOptions.checkLease(leaseSeconds)
     }
 
     public func run() throws {

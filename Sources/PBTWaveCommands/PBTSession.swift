@@ -37,8 +37,7 @@ enum PBTSession {
                     let released = driver.releaseClaims()
                     line.message("pbt: \(signalName(signal)): stopping now; \(released) running trial(s) given back to the queue, "
                                  + "to run again when the run goes on")
-                    fflush(nil)
-                    _exit(128 + signal)
+                    StopOnSignals.exitNow(signal)
                 }
             }
             defer { signals.cancel() }

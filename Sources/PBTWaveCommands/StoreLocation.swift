@@ -65,6 +65,13 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
+    /// `--lease-seconds` of `pbt` and `worker`: shorter than a few store
+    /// round trips, idle workers would take running trials from each other
+    /// over and over.
+    static func checkLease(_ seconds: Double) throws {
+        guard seconds >= 1, seconds.isFinite else { throw ValidationError("--lease-seconds must be at least 1 (got \(seconds))") }
+    }
+
     /// A setting's value as a resume mismatch shows it: a runner option left
     /// at its default is stored as absent ("the default"), so name the default.
     static func shown(_ value: String, _ field: String) -> String {

@@ -79,17 +79,21 @@ struct TrainCommand: ParsableCommand {
         let progress = ProgressLine(label: "train", quiet: quiet)
         let reporter = TrainingReporter(progress: progress, endStep: plan.steps, samplesPerStep: plan.recipe.training.batch * plan.recipe.training.window)
         // What the learning rate was, for a resume (`TrainingPlan.continuing`).
-        let constantRate = plan.schedule.points.count == 1 ? [LearningRateSchedule.hyperparameterName: "\(plan.schedule.points[0].rate)"] : [:]
-        let trainedAlong = lrSchedule.map { ["lr-schedule": $0] } ?? constantRate
-        let metadata = plan.recipe.training.checkpointMetadata.merging(["command": "train", "seed": "\(plan.recipe.seed)"].merging(trainedAlong) { $1 }) { $1 }
+        var metadata = plan.recipe.training.checkpointMetadata
+        metadata["command"] = "train"
+        metadata["seed"] = "\(plan.recipe.seed)"
+        if let lrSchedule {
+            metadata["lr-schedule"] = lrSchedule
+        } else if plan.schedule.points.count == 1 {
+            metadata[LearningRateSchedule.hyperparameterName] = "\(plan.schedule.points[0].rate)"
+        }
         let saving = checkpoint.map { CheckpointPlan(path: $0, every: checkpointEvery, metadata: metadata) }
         // SIGINT, SIGTERM or SIGHUP: stop after the step, with the checkpoint
         // written there (nothing lost; --resume continues); again: at once.
         let signals = StopOnSignals { signal, again in
             if again {
                 progress.message("train: \(signalName(signal)): stopping now")
-                fflush(nil)
-                _exit(128 + signal)
+                StopOnSignals.exitNow(signal)
             }
             progress.message("train: \(signalName(signal)): stopping after this step"
                              + (checkpoint.map { ", writing \($0)" } ?? " (no --checkpoint: nothing is kept)") + " (again: at once)")

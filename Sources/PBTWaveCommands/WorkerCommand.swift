@@ -47,9 +47,7 @@ public struct WorkerCommand: ParsableCommand {
 
     public func validate() throws {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
-        // Shorter than a few store round trips, idle workers would take
-        // running trials from each other over and over.
-        guard leaseSeconds >= 1, leaseSeconds.isFinite else { throw ValidationError("--lease-seconds must be at least 1 (got \(leaseSeconds))") }
+        try StoreOptions.checkLease(leaseSeconds)
         guard pollSeconds > 0, pollSeconds.isFinite else { throw ValidationError("--poll-seconds must be positive") }
     }
 

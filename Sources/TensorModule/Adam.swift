@@ -8,11 +8,10 @@ public struct AdamConfig: Sendable, Hashable, Codable {
     public var epsilon: Float
 
     public init(beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8) {
-        precondition((0..<1).contains(beta1) && (0..<1).contains(beta2), "Adam betas must lie in [0, 1)")
-        precondition(epsilon > 0, "Adam epsilon must be positive")
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
+        precondition(isValid, "Adam betas must lie in [0, 1) and epsilon must be positive and finite")
     }
 
     /// Whether the settings are ones `init` accepts (betas in [0, 1), a
