@@ -26,6 +26,8 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
     case tooLarge(field: String, value: Int, limit: Int)
     /// A `DriverOptions` time that is not a positive finite number of seconds.
     case invalidDriverTime(field: String, value: Double)
+    /// A negative `DriverOptions.maxFailuresInARow`.
+    case invalidFailureLimit(Int)
 
     public var description: String {
         switch self {
@@ -71,6 +73,8 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
             return "\(what) must be at most \(limit) (got \(value))"
         case let .invalidDriverTime(field, value):
             return "\(field) must be a positive number of seconds (got \(value))"
+        case .invalidFailureLimit(let n):
+            return "the limit of failures in a row must be 0 (never stop) or more (got \(n))"
         }
     }
 
@@ -94,6 +98,7 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
         case .invalidResampleProbability: return "resampleProbability"
         case .invalidPerturbationFactors: return "perturbationFactors"
         case .tooLarge(let field, _, _), .invalidDriverTime(let field, _): return field
+        case .invalidFailureLimit: return "maxFailuresInARow"
         }
     }
 }

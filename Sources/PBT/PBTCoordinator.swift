@@ -78,6 +78,8 @@ public struct ReportReceipt: Sendable, Hashable {
     /// elsewhere): the result was ignored.
     public var accepted: Bool
     public var status: TrialStatus?
+    /// Why the trial failed, as stored (nil unless `status` is `.failed`).
+    public var failure: String? = nil
     public var newTrialIDs: [Int]
     public var releasedCheckpoints: [String]
     public var runDone: Bool
@@ -243,7 +245,7 @@ public struct PBTCoordinator: Sendable {
             let released = try tx.releasableCheckpoints(belowGeneration: floor).filter { !neededParents.contains($0.id) }
             try tx.releaseCheckpoints(released.map(\.id))
             try tx.setState(state)
-            return ReportReceipt(accepted: true, status: status, newTrialIDs: decision.newTrials.map(\.id),
+            return ReportReceipt(accepted: true, status: status, failure: failure, newTrialIDs: decision.newTrials.map(\.id),
                                  releasedCheckpoints: released.map(\.path), runDone: state.done, next: try next(state))
         }
         let remove = remove ?? { CheckpointDirectory.removeItem(atPath: $0) }

@@ -16,19 +16,31 @@ public struct DriverOptions: Sendable {
     public var progressInterval: Double
     /// Worker ids are `<prefix>/w<index>` (default `<host>:<pid>`).
     public var workerIDPrefix: String
+    /// After this many trials in a row of this process fail in the runner
+    /// (the program could not start, crashed, exited non-zero, timed out
+    /// or wrote no checkpoint: not a diverged trial, nor one whose parent
+    /// could not be read), the process stops with
+    /// `PBTRunError.failuresInARow`, so that a broken program or machine
+    /// does not use up the run's budget on failures. 0: never stop.
+    public var maxFailuresInARow: Int
+
+    /// The default limit of failures in a row (`maxFailuresInARow`).
+    public static let defaultMaxFailuresInARow = 5
 
     public init(workers: Int? = nil, leaseSeconds: Double = 300, maxIdleWaitSeconds: Double = 0.05,
-                progressInterval: Double = 0.25, workerIDPrefix: String? = nil) {
+                progressInterval: Double = 0.25, workerIDPrefix: String? = nil,
+                maxFailuresInARow: Int = DriverOptions.defaultMaxFailuresInARow) {
         self.workers = workers
         self.leaseSeconds = leaseSeconds
         self.maxIdleWaitSeconds = maxIdleWaitSeconds
         self.progressInterval = progressInterval
         self.workerIDPrefix = workerIDPrefix ?? "\(Self.hostName()):\(getpid())"
+        self.maxFailuresInARow = maxFailuresInARow
     }
 
     /// Throws `PBTConfigError` for workers below 1 or above
-    /// `PBTSettings.maxWorkers`, and for times that are not positive
-    /// (`PBTDriver.run` checks this first).
+    /// `PBTSettings.maxWorkers`, for times that are not positive and for a
+    /// negative `maxFailuresInARow` (`PBTDriver.run` checks this first).
     public func validate() throws(PBTConfigError) {
         if let workers {
             guard workers >= 1 else { throw .invalidWorkers(workers) }
@@ -38,6 +50,7 @@ public struct DriverOptions: Sendable {
             throw .invalidDriverTime(field: field, value: value)
         }
         guard progressInterval >= 0, progressInterval.isFinite else { throw .invalidDriverTime(field: "progressInterval", value: progressInterval) }
+        guard maxFailuresInARow >= 0 else { throw .invalidFailureLimit(maxFailuresInARow) }
     }
 
     /// Whether `workerID` (`<host>:<pid>/w<index>`, the default prefix)
@@ -107,19 +120,26 @@ extension PBTRunResult {
         let unreplaced = failed.filter { !replaced.contains($0.id) }
         let noneFinished = !trials.contains { $0.status == .finished }
         guard noneFinished ? !failed.isEmpty : done && !unreplaced.isEmpty else { return nil }
-        let reasons = Dictionary(grouping: failed) { Self.reasonKey($0.failure ?? "unknown") }
+        let retired = trials.filter(\.isRetired).map(\.id)
+        return (noneFinished ? "every trial failed (\(failed.count))"
+                : "the run ended on failures: \(unreplaced.count) failed trial(s) were never replaced (\(Self.listed(unreplaced.map(\.id))))")
+            + "; the reasons of all \(failed.count) failure(s) (each trial's log: `pbtwave lineage RUN_DIR --trial N`):\n"
+            + Self.reasonLines(failed.map { ($0.id, $0.failure ?? "unknown") }).joined(separator: "\n")
+            + (retired.isEmpty ? "" : "\nretired parents (checkpoint unreadable): \(retired.map { "#\($0)" }.joined(separator: ", "))")
+    }
+
+    /// Failures grouped by kind (`reasonKey`), most frequent first, a line
+    /// each (`  3× reason (#4, #7, #9)`); at most five kinds, then a count.
+    static func reasonLines(_ failures: [(id: Int, failure: String)]) -> [String] {
+        let reasons = Dictionary(grouping: failures) { reasonKey($0.failure) }
             .map { (reason: $0.key, ids: $0.value.map(\.id).sorted()) }
             .sorted { ($1.ids.count, $0.reason) < ($0.ids.count, $1.reason) }
-        let retired = trials.filter(\.isRetired).map(\.id)
-        func listed(_ ids: [Int]) -> String {
-            ids.prefix(8).map { "#\($0)" }.joined(separator: ", ") + (ids.count > 8 ? ", …" : "")
-        }
-        return (noneFinished ? "every trial failed (\(failed.count))"
-                : "the run ended on failures: \(unreplaced.count) failed trial(s) were never replaced (\(listed(unreplaced.map(\.id))))")
-            + "; the reasons of all \(failed.count) failure(s) (each trial's log: `pbtwave lineage RUN_DIR --trial N`):\n"
-            + reasons.prefix(5).map { "  \($0.ids.count)× \($0.reason) (\(listed($0.ids)))" }.joined(separator: "\n")
-            + (reasons.count > 5 ? "\n  … and \(reasons.count - 5) other reason(s)" : "")
-            + (retired.isEmpty ? "" : "\nretired parents (checkpoint unreadable): \(retired.map { "#\($0)" }.joined(separator: ", "))")
+        return reasons.prefix(5).map { "  \($0.ids.count)× \($0.reason) (\(listed($0.ids)))" }
+            + (reasons.count > 5 ? ["  … and \(reasons.count - 5) other reason(s)"] : [])
+    }
+
+    static func listed(_ ids: [Int]) -> String {
+        ids.prefix(8).map { "#\($0)" }.joined(separator: ", ") + (ids.count > 8 ? ", …" : "")
     }
 }
 
@@ -175,6 +195,8 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         var lastProgress = -Double.infinity
         var finished = false
         var time = WorkerTime()
+        /// This process's latest trials that failed in the runner, in a row.
+        var failuresInARow: [(id: Int, failure: String)] = []
     }
 
     private let shared = Mutex(Shared())
@@ -347,6 +369,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                 let receipt = try coordinator.report(claimed, result: result, claimNext: claimNext && !shouldStop,
                                                      leaseSeconds: options.leaseSeconds, remove: remover.remove)
                 lap(\.coordinationSeconds)
+                if receipt.accepted { countFailures(trial: claimed.spec.id, result, receipt: receipt) }
                 let next = receipt.next == .wait ? nil : receipt.next
                 let ticket = shared.withLock { s -> Int? in
                     s.held[claimed.spec.id] = nil
@@ -398,6 +421,36 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         })
     }
 
+    /// Counts this process's trials in a row that failed in the runner
+    /// (`DriverOptions.maxFailuresInARow`); any other outcome ends the
+    /// streak, a diverged trial too (its program ran). At the limit the run
+    /// stops with `PBTRunError.failuresInARow`: the workers claim nothing
+    /// more and give back what they hold.
+    private func countFailures(trial: Int, _ result: Result<TrialOutcome, any Error>, receipt: ReportReceipt) {
+        let inRunner: Bool
+        switch result {
+        case .success(let outcome): inRunner = receipt.status == .failed && outcome.evaluation.isFinite  // no checkpoint written
+        case .failure(let error): inRunner = !TrialRunnerError.isParentUnreadable(error)
+        }
+        let limit = options.maxFailuresInARow
+        let stopping = shared.withLock { s -> Bool in
+            guard inRunner else {
+                s.failuresInARow = []
+                return false
+            }
+            s.failuresInARow.append((trial, receipt.failure ?? "unknown"))
+            guard limit > 0, s.failuresInARow.count >= limit else { return false }
+            // Trials that fail while the others stop join the message; another error stays.
+            let first = s.error == nil
+            var counting = first
+            if case .failuresInARow? = s.error as? PBTRunError { counting = true }
+            guard counting else { return false }
+            s.error = PBTRunError.failuresInARow(count: s.failuresInARow.count, reasons: PBTRunResult.reasonLines(s.failuresInARow))
+            return first
+        }
+        if stopping { wakeIdleWorkers() }
+    }
+
     /// Renews the leases of claimed trials every quarter lease, until all
     /// workers have left.
     private func heartbeatLoop() {
@@ -437,6 +490,9 @@ public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedErro
     /// The workers' stacks alone would take more than half of the process's
     /// address-space limit (`ulimit -v`), so memory would run out mid-run.
     case tooManyWorkers(workers: Int, stackBytes: UInt64, limitBytes: UInt64)
+    /// This process's last `count` trials all failed in the runner
+    /// (`DriverOptions.maxFailuresInARow`); `reasons` by kind, a line each.
+    case failuresInARow(count: Int, reasons: [String])
 
     public var description: String {
         switch self {
@@ -456,6 +512,16 @@ public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedErro
                 --workers \(workers) needs \(gib(stackBytes)) of thread stacks, more than half of this process's \
                 address-space limit (ulimit -v: \(gib(limitBytes))), so the system would refuse threads or memory \
                 mid-run. Use fewer --workers (at most \(limitBytes / 2 / UInt64(WorkerThread.workerStackSize))) or raise the limit
+                """
+        case let .failuresInARow(count, reasons):
+            return """
+                the last \(count) trials this process ran all failed in the training program, so it stopped before a broken \
+                program or machine used up the run's budget:
+                \(reasons.joined(separator: "\n"))
+                The failed trials stay failed (each is replaced while the budget lasts); the trials it was running went back \
+                to the queue, and other workers go on. Fix the cause (each trial's log: `pbtwave lineage RUN_DIR --trial N`), \
+                then run the same command again: the run goes on where it stopped (it keeps its training program's command \
+                line). --max-failures-in-a-row N sets the limit (0: never stop)
                 """
         }
     }

@@ -80,6 +80,12 @@ public enum TrialRunnerError: Error, Hashable, CustomStringConvertible {
         return (error as? AtomicFileError)?.isOutOfSpace == true
     }
 
+    /// Whether `error` is `.parentUnreadable`: the parent's fault, not the runner's.
+    public static func isParentUnreadable(_ error: any Error) -> Bool {
+        if case .parentUnreadable? = error as? TrialRunnerError { return true }
+        return false
+    }
+
     /// Whether `error` is a trial's program killed because the run is
     /// stopping (`ExecRunner.stop`, on SIGINT, SIGTERM or SIGHUP): no fault
     /// of the trial, so it is not recorded and runs again on resume.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FileSupport
 import Foundation
+import PBT
 import SpeechAudio
 import TensorModule
 import WaveNetModule
@@ -26,6 +27,22 @@ struct ProgressOptions: ParsableArguments {
 }
 
 extension ProgressStyle: ExpressibleByArgument {}
+
+/// When a process's workers give up on a broken training program or machine.
+struct FailureLimitOptions: ParsableArguments {
+    @Option(name: .customLong("max-failures-in-a-row"), parsing: .unconditional,
+            help: ArgumentHelp("""
+                Stop this process after N trials in a row failed in the training program (it could not start, crashed, \
+                exited non-zero, timed out, or wrote no result or checkpoint; a diverged trial does not count), so that a \
+                broken program or machine does not use up the run's budget. Its running trials go back to the queue. \
+                0: never stop.
+                """, valueName: "N"))
+    var maxFailuresInARow: Int = DriverOptions.defaultMaxFailuresInARow
+
+    func validate() throws {
+        guard maxFailuresInARow >= 0 else { throw ValidationError("--max-failures-in-a-row must be 0 (never stop) or more") }
+    }
+}
 
 /// The defaults of a command's training recipe.
 protocol RecipeDefaults {

@@ -46,6 +46,8 @@ public struct PBTCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Seconds a claimed trial stays leased without a heartbeat (heartbeats come every quarter lease); after that another worker may re-run it. At least 1. Used by this process's workers only: each `pbtwave worker` sets its own.")
     var leaseSeconds: Double = 60
 
+    @OptionGroup var failures: FailureLimitOptions
+
     @Flag(help: "Require an existing run (re-running without it also resumes).")
     var resume = false
 
@@ -79,7 +81,9 @@ public struct PBTCommand: ParsableCommand {
             return
         }
         let (result, stopSignal) = try PBTSession.drive(runner, coordinator: coordinator,
-                                                        options: DriverOptions(workers: threads, leaseSeconds: leaseSeconds), line: line)
+                                                        options: DriverOptions(workers: threads, leaseSeconds: leaseSeconds,
+                                                                               maxFailuresInARow: failures.maxFailuresInARow),
+                                                        line: line)
         try PBTSession.printSummary(result, coordinator: coordinator, exportTo: runDirectory)
         if let stopSignal { throw ExitCode(128 + stopSignal) }
         if result.done, store.isShared {

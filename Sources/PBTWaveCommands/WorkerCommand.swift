@@ -36,6 +36,8 @@ public struct WorkerCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "An idle worker (nothing claimable yet) asks the store again after this many seconds; each ask is a small transaction, so thousands of workers want a longer wait.")
     var pollSeconds: Double = 0.1
 
+    @OptionGroup var failures: FailureLimitOptions
+
     @OptionGroup var corpus: CorpusOptions
     @OptionGroup var progress: ProgressOptions
     @OptionGroup(title: "A run that tunes a training program (--exec)") var exec: ExecOptions
@@ -70,7 +72,8 @@ public struct WorkerCommand: ParsableCommand {
                                                   show: line.message)
         // Progress reads counts over the whole run from the store: once a
         // second is plenty, and never with --progress none.
-        let options = DriverOptions(workers: workers, leaseSeconds: leaseSeconds, maxIdleWaitSeconds: pollSeconds, progressInterval: 1)
+        let options = DriverOptions(workers: workers, leaseSeconds: leaseSeconds, maxIdleWaitSeconds: pollSeconds, progressInterval: 1,
+                                    maxFailuresInARow: failures.maxFailuresInARow)
         print("worker \(options.workerIDPrefix): joining run '\(runName)' in \(store) (model \(configuration.model), "
               + "P=\(configuration.settings.population), budget \(configuration.settings.trialBudget) trials), \(workers) thread(s), "
               + "checkpoints in \(coordinator.checkpoints.runDirectory.path)")

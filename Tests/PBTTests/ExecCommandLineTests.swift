@@ -155,6 +155,30 @@ import Testing
         #expect(refused.stderr.contains("the run tunes --model toy, not a training program"), "\(refused.stderr)")
     }
 
+    /// A worker whose program fails every trial (here: a missing module)
+    /// stops after --max-failures-in-a-row, having used up only that many
+    /// trials of the budget; a working worker then finishes the run.
+    @Test func aWorkerWhoseProgramFailsStopsBeforeTheBudgetIsGone() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let store = "sqlite:" + dir.url.appendingPathComponent("trials.sqlite").path
+        let toy = try ExecToy.command()
+        let create = try runPBTWave(["pbt", "--run-dir", runDir, "--store", store, "--run", "r", "--local-workers", "0"]
+                                    + (try Self.flags(dir)) + ["--", toy.program] + toy.arguments)
+        #expect(create.status == 0, "\(create.stderr)")
+        let worker = ["worker", "--store", store, "--run", "r", "--run-dir", runDir, "--progress", "none"]
+        let broken = try runPBTWave(worker + ["--max-failures-in-a-row", "2", "--exec", "--", "sh", "-c",
+                                              "echo 'ModuleNotFoundError: torch' >&2; exit 3"])
+        #expect(broken.status == 1)
+        #expect(broken.stderr.contains("the last 2 trials this process ran all failed in the training program"), "\(broken.stderr)")
+        #expect(broken.stderr.contains("2× runner error: the program exited with code 3 (#"), "\(broken.stderr)")
+        #expect(broken.stderr.contains("ModuleNotFoundError: torch"), "each failure's log is shown: \(broken.stderr)")
+        let working = try runPBTWave(worker)
+        #expect(working.status == 0, "\(working.stderr)")
+        #expect(working.stdout.contains("run complete: 12/12 trials (2 failed)"), "\(working.stdout)")
+    }
+
     @Test func aProgramThatCannotRunOrASpaceTheModelCannotUseIsRefused() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

@@ -176,6 +176,86 @@ import PBTExamples
         }
     }
 
+    /// A runner that fails the trials `fails` picks as a broken program or
+    /// machine would (it throws), and else writes a checkpoint; `nan` makes
+    /// every other trial diverge instead.
+    struct BrokenRunner: TrialRunner {
+        var fails: @Sendable (Int) -> Bool
+        var nan = false
+        struct ExitCode: Error, CustomStringConvertible { var description: String { "the program exited with code 127" } }
+        func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+            if fails(trial.id) { throw ExitCode() }
+            let outcome = try NoOpRunner().run(trial, parent: parent, output: output)
+            return nan ? TrialOutcome(evaluation: .nan) : outcome
+        }
+    }
+
+    func open(_ dir: URL, _ settings: PBTSettings) throws -> (RunDirectory, PBTCoordinator) {
+        let directory = try RunDirectory(dir, create: true, lock: true)
+        let c = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
+                                        configuration: RunConfiguration(settings: settings, model: "test"), runDirectory: dir).coordinator
+        return (directory, c)
+    }
+
+    /// A program that fails every trial stops the process after
+    /// `maxFailuresInARow` failures, not after the whole budget; nothing is
+    /// left running, and once it works the same run goes on to the end.
+    /// (Before, a broken worker failed trial after trial until the budget
+    /// was gone.)
+    @Test(arguments: [1, 2])
+    func aBrokenProgramStopsTheProcessBeforeTheBudgetIsGone(workers: Int) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: 4, workers: 2, budget: .generations(10))
+        let (directory, c) = try open(dir.url, settings)
+        let broken = PBTDriver(coordinator: c, runner: BrokenRunner { _ in true },
+                               options: DriverOptions(workers: workers, maxFailuresInARow: 3))
+        #expect {
+            try broken.run()
+        } throws: { error in
+            guard case .failuresInARow(let count, let reasons)? = error as? PBTRunError else { return false }
+            return count >= 3 && reasons.first?.contains("× runner error: the program exited with code 127 (#") == true
+                && "\(error)".contains("before a broken program or machine used up the run's budget")
+        }
+        let stopped = try directory.store.trials(runID: c.run.id)
+        let failed = stopped.filter { $0.status == .failed }.count
+        #expect((3...2 + workers).contains(failed), "\(failed) failed: the limit, plus those the other workers were running")
+        #expect(!stopped.contains { $0.status == .running }, "what was running went back to the queue")
+        #expect(stopped.filter { $0.status == .finished }.isEmpty)
+        let resumed = try PBTDriver(coordinator: c, runner: BrokenRunner { _ in false }, options: DriverOptions(workers: workers)).run()
+        #expect(resumed.done)
+        #expect(resumed.trials.filter { $0.status == .finished }.count == settings.trialBudget - failed,
+                "only the failures before the stop were lost from the budget")
+    }
+
+    /// What does not stop the process: a streak shorter than the limit, a
+    /// diverged trial (its program ran), and a limit of 0. One worker, so
+    /// trials run in id order.
+    @Test func onlyFailuresInARowUpToTheLimitStopTheProcess() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: 3, workers: 1, budget: .generations(4))
+        func run(_ name: String, _ runner: BrokenRunner, limit: Int) throws -> PBTRunResult {
+            let (_, c) = try open(dir.url.appendingPathComponent(name), settings)
+            return try PBTDriver(coordinator: c, runner: runner, options: DriverOptions(workers: 1, maxFailuresInARow: limit)).run()
+        }
+        // Two failures, then a success, all along: a limit of 3 is never
+        // reached, 2 is (the same runner: the test can fail).
+        let twoInARow = BrokenRunner { $0 % 3 != 0 }
+        let below = try run("below", twoInARow, limit: 3)
+        #expect(below.done && below.trials.filter { $0.status == .failed }.count >= 6)
+        #expect(throws: PBTRunError.failuresInARow(count: 2, reasons: ["  2× runner error: the program exited with code 127 (#1, #2)"])) {
+            try run("at", twoInARow, limit: 2)
+        }
+        // Every trial diverges: the run goes through its budget and says so.
+        let diverged = try run("nan", BrokenRunner(fails: { _ in false }, nan: true), limit: 1)
+        #expect(diverged.done && diverged.failureSummary?.contains("every trial failed (\(settings.trialBudget))") == true,
+                "\(diverged.failureSummary ?? "")")
+        // 0: never stop, even when nothing works.
+        let never = try run("never", BrokenRunner { _ in true }, limit: 0)
+        #expect(never.done && never.trials.count == settings.trialBudget && never.trials.allSatisfy { $0.status == .failed })
+    }
+
     @Test func aRunThatEndsOnFailuresHasASummary() throws {
         var failed = finishedTrial(1, generation: 0, loss: nil)
         failed.failure = "runner error: boom"

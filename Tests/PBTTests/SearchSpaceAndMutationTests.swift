@@ -56,7 +56,8 @@ import Testing
         #expect(throws: PBTConfigError.tooLarge(field: "workers", value: 5000, limit: PBTSettings.maxWorkers)) { try DriverOptions(workers: 5000).validate() }
         #expect(throws: PBTConfigError.invalidDriverTime(field: "leaseSeconds", value: -1)) { try DriverOptions(leaseSeconds: -1).validate() }
         #expect(throws: PBTConfigError.invalidDriverTime(field: "progressInterval", value: -.infinity)) { try DriverOptions(progressInterval: -.infinity).validate() }
-        #expect(throws: Never.self) { try DriverOptions(workers: 2, leaseSeconds: 0.1, progressInterval: 0).validate() }
+        #expect(throws: PBTConfigError.invalidFailureLimit(-1)) { try DriverOptions(maxFailuresInARow: -1).validate() }
+        #expect(throws: Never.self) { try DriverOptions(workers: 2, leaseSeconds: 0.1, progressInterval: 0, maxFailuresInARow: 0).validate() }
     }
 
     @Test func mutationPolicyIsValidated() {
