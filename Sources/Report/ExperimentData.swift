@@ -245,6 +245,7 @@ extension ExperimentResults {
         } catch {
             throw ReportError.unreadable(path: url.path, reason: FileErrorText.cause(of: error) ?? error.localizedDescription)
         }
+        if let duplicate = JSONDuplicateKey.first(in: data) { throw ReportError.malformedResults(path: url.path, reason: "\(duplicate)") }
         let results: ExperimentResults
         do {
             results = try jsonDecoder().decode(ExperimentResults.self, from: data)
@@ -256,12 +257,40 @@ extension ExperimentResults {
     }
 
     /// What makes these results impossible as `pbtwave experiment` writes
-    /// them (a file edited by hand, or damaged), or nil: a negative NLL
-    /// (bits are never below 0), or a replay of a run the file does not
+    /// them (a file edited by hand, or damaged), or nil: sizes below 1
+    /// (steps per trial, the budget, a run's workers and population), an
+    /// unknown precision, a method run twice with one seed, a trial id used
+    /// twice in a run, a parent or tournament loser the run does not hold,
+    /// negative steps or a learning rate that is not positive, a negative
+    /// NLL (bits are never below 0), or a replay of a run the file does not
     /// hold (its claim would count seeds that are gone).
     public var inconsistency: String? {
         func negative(_ nll: Double?) -> Bool { nll.map { $0.isFinite && $0 < 0 } ?? false }
+        for (field, value) in [("stepsPerTrial", stepsPerTrial), ("totalStepsPerMethod", totalStepsPerMethod)] where value < 1 {
+            return "\(field) is \(value); it must be at least 1"
+        }
+        if let precision, !["fp32", "bf16"].contains(precision) { return "precision '\(precision)' is neither fp32 nor bf16" }
+        var seen = Set<String>()
         for run in runs {
+            let name = "\(run.method) seed \(run.seed)"
+            guard seen.insert("\(run.method)\u{1F}\(run.seed)").inserted else { return "it holds \(name) twice" }
+            for (field, value) in [("workers", run.workers), ("population", run.population)] where value < 1 {
+                return "\(name): \(field) is \(value); it must be at least 1"
+            }
+            let ids = Set(run.trials.map(\.id))
+            guard ids.count == run.trials.count else { return "\(name): a trial id appears twice" }
+            for trial in run.trials {
+                let what = "\(name), trial \(trial.id)"
+                if let parent = trial.parent, !ids.contains(parent) { return "\(what): its parent \(parent) is not a trial of the run" }
+                if let loser = trial.tournamentLoser, !ids.contains(loser) {
+                    return "\(what): its tournament loser \(loser) is not a trial of the run"
+                }
+                for (field, value) in [("steps", trial.steps), ("startStep", trial.startStep), ("generation", trial.generation),
+                                       ("completionIndex", trial.completionIndex)] where value < 0 {
+                    return "\(what): \(field) is \(value); it is never negative"
+                }
+                if let lr = trial.learningRate, !(lr > 0 && lr.isFinite) { return "\(what): its learning rate \(lr) is not a positive number" }
+            }
             if let trial = run.trials.first(where: { negative($0.validationNLL) }) {
                 return "\(run.method) seed \(run.seed), trial \(trial.id): validation NLL \(trial.validationNLL!) is negative (bits per sample are never below 0)"
             }

@@ -53,6 +53,55 @@ struct ReportTests {
         #expect(error?.description.contains("a run it does not hold") == true, "\(error?.description ?? "")")
     }
 
+    /// Found by a user editing results.json by hand: workers 0 crashed the
+    /// report (a precondition in the curves), and the rest drew nonsense
+    /// ("every run trained 3,000 steps (budget 0)", a method with 3 seeds
+    /// out of 2). Each edit is refused, naming what is wrong.
+    @Test(arguments: [
+        ("workers 0", "PBT-5x5 seed 1: workers is 0; it must be at least 1"),
+        ("population -1", "population is -1; it must be at least 1"),
+        ("budget 0", "totalStepsPerMethod is 0; it must be at least 1"),
+        ("steps per trial 0", "stepsPerTrial is 0; it must be at least 1"),
+        ("fp64", "precision 'fp64' is neither fp32 nor bf16"),
+        ("a run twice", "it holds PBT-5x5 seed 1 twice"),
+        ("a trial id twice", "PBT-5x5 seed 1: a trial id appears twice"),
+        ("an unknown parent", "its parent 99999 is not a trial of the run"),
+        ("an unknown loser", "its tournament loser 99999 is not a trial of the run"),
+        ("negative steps", "steps is -50; it is never negative"),
+        ("lr 0", "its learning rate 0.0 is not a positive number"),
+    ])
+    func handEditedResultsAreRefused(edit: String, message: String) throws {
+        var results = ExperimentResults.demo(seeds: 2)
+        results.runs.sort { ($0.method == MethodName.pbt5x5 ? 0 : 1, $0.seed) < ($1.method == MethodName.pbt5x5 ? 0 : 1, $1.seed) }
+        try #require(results.runs[0].method == MethodName.pbt5x5 && results.runs[0].seed == 1 && results.inconsistency == nil)
+        let child = try #require(results.runs[0].trials.firstIndex { $0.parent != nil })
+        switch edit {
+        case "workers 0": results.runs[0].workers = 0
+        case "population -1": results.runs[0].population = -1
+        case "budget 0": results.totalStepsPerMethod = 0
+        case "steps per trial 0": results.stepsPerTrial = 0
+        case "fp64": results.precision = "fp64"
+        case "a run twice": results.runs.append(results.runs[0])
+        case "a trial id twice": results.runs[0].trials[1].id = results.runs[0].trials[0].id
+        case "an unknown parent": results.runs[0].trials[child].parent = 99999
+        case "an unknown loser": results.runs[0].trials[child].tournamentLoser = 99999
+        case "negative steps": results.runs[0].trials[0].steps = -50
+        default: results.runs[0].trials[0].hyperparameters["lr"] = 0
+        }
+        #expect(results.inconsistency?.contains(message) == true, "\(results.inconsistency ?? "accepted")")
+    }
+
+    @Test("a key written twice in results.json is refused, not half read")
+    func aDuplicateKeyIsRefused() throws {
+        let file = Fixture.temporaryDirectory().appendingPathExtension("json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        var text = String(decoding: try ExperimentResults.jsonEncoder().encode(ExperimentResults.demo(seeds: 2)), as: UTF8.self)
+        text = text.replacingOccurrences(of: "\"preset\" :", with: "\"preset\" : \"paper\", \"preset\" :")
+        try Data(text.utf8).write(to: file)
+        let error = #expect(throws: ReportError.self) { try ExperimentResults.read(from: file) }
+        #expect(error?.description.contains("key 'preset' appears twice in the top-level object") == true, "\(error?.description ?? "")")
+    }
+
     @Test("a report folder that is a file is refused by name, and the file is kept")
     func aReportFolderThatIsAFileIsRefused() throws {
         let file = Fixture.temporaryDirectory()
