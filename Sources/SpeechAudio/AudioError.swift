@@ -150,7 +150,7 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .outputNotACorpus(output):
             return "the output folder \(output) holds files and is not a corpus built by pbtwave (no .build-journal.tsv, no manifest.tsv of its own), so the build could overwrite them: give an --output that is new or empty"
         case let .listMalformed(path, line, reason):
-            return "list \(path), line \(line): \(reason): give one file per line (a path relative to --from, or an absolute path inside it)"
+            return line == 0 ? "cannot read the list \(path): \(reason)" : "list \(path), line \(line): \(reason)"
         case let .buildInProgress(output):
             return "another `pbtwave corpus build` is writing to \(output): wait for it to finish, or stop it first"
         case let .noClipLongEnough(source, length, longest):

@@ -25,6 +25,10 @@ public enum SkipCategory: String, Sendable, Hashable, CaseIterable {
     case nameCollision = "name collision"
     /// A name `manifest.tsv` cannot hold (a tab, a line break, not UTF-8).
     case badName = "bad name"
+    /// A folder inside the source that holds a corpus pbtwave built: its
+    /// WAVs are copies of sources, so walking it would put the same audio
+    /// in both splits.
+    case otherCorpus = "another corpus"
 }
 
 /// What a build did with one source: one line of the build journal.

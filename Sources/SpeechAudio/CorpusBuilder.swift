@@ -149,6 +149,14 @@ public struct CorpusBuildSummary: Sendable, CustomStringConvertible {
 ///   any more (from the journal or the previous manifest) are removed.
 /// - One build per output folder at a time (a lock on `.build.lock`).
 public enum CorpusBuilder {
+    /// Whether `folder` holds a corpus pbtwave built (or began to build):
+    /// a build journal, or a manifest.tsv that starts with ``CorpusManifest/header``.
+    static func isCorpus(_ folder: String) -> Bool {
+        if FileManager.default.fileExists(atPath: join(folder, CorpusBuildJournal.fileName)) { return true }
+        guard let manifest = FileManager.default.contents(atPath: join(folder, "manifest.tsv")) else { return false }
+        return manifest.starts(with: Array((CorpusManifest.header + "\n").utf8))
+    }
+
     /// Builds the corpus `options` describe, calling `progress` (from worker
     /// threads) as files finish.
     ///
@@ -262,6 +270,9 @@ private struct BuildPlan: Sendable {
         for (index, file) in sources.enumerated() where exclusions[file.relativePath] == nil {
             if let bad = file.badName {
                 presetSkips[index] = (.badName, bad)
+            } else if file.otherCorpus {
+                presetSkips[index] = (.otherCorpus, "a corpus pbtwave built, whose WAVs are copies of sources: left out, so that "
+                                      + "no audio lands in both splits (build into an --output outside --from)")
             } else if let reason = file.unreadable {
                 presetSkips[index] = (.unreadable, reason)
             } else {
@@ -286,12 +297,10 @@ private struct BuildPlan: Sendable {
     /// before its first WAV, so an interrupted build is still recognised.
     private static func requireCorpusOrEmpty(_ output: String, name: String) throws(AudioError) {
         let contents = (try? FileManager.default.contentsOfDirectory(atPath: output)) ?? []
-        guard contents.contains(where: { !$0.hasPrefix(".") }),
-              !FileManager.default.fileExists(atPath: join(output, CorpusBuildJournal.fileName)) else { return }
-        if let manifest = FileManager.default.contents(atPath: join(output, "manifest.tsv")),
-           manifest.starts(with: Array((CorpusManifest.header + "\n").utf8)) { return }
+        guard contents.contains(where: { !$0.hasPrefix(".") }), !CorpusBuilder.isCorpus(output) else { return }
         throw AudioError.outputNotACorpus(output: name)
     }
+
 
     func outputName(_ index: Int) -> String { CorpusLayout.outputPath(forSource: sources[index].relativePath) }
 

@@ -24,6 +24,9 @@ struct SourceFile: Sendable, Hashable {
     /// exist, a broken link, a folder that cannot be read (then
     /// `relativePath` ends in `/`); nil when it can be tried.
     var unreadable: String?
+    /// A folder (`relativePath` ends in `/`) holding a corpus pbtwave built,
+    /// left out of the walk.
+    var otherCorpus = false
 }
 
 /// File identity for change detection: size and modification time (ns).
@@ -55,7 +58,8 @@ enum CorpusSources {
     /// the relative path (as `LC_ALL=C sort` does). Hidden files and folders
     /// (a name starting with `.`) are left out, and so is the folder
     /// identified by `skipping` (the output, when it lies inside the
-    /// source). Symbolic links are followed; a folder reached twice (a link
+    /// source); a folder holding another corpus pbtwave built comes back
+    /// as one ``SourceFile/otherCorpus`` entry. Symbolic links are followed; a folder reached twice (a link
     /// cycle) is walked once. What cannot be walked comes back
     /// ``SourceFile/unreadable``, so it can be reported: a broken link, a
     /// folder `openFolder` cannot open (`name/`; the root itself is `./`).
@@ -79,6 +83,9 @@ enum CorpusSources {
             let key = [UInt64(status.st_dev), UInt64(status.st_ino)]
             if let skipped, key == [skipped.device, skipped.inode] { return }
             guard visited.insert(key).inserted else { return }
+            if !relative.isEmpty, CorpusBuilder.isCorpus(directory) {
+                return files.append(SourceFile(relativePath: relative + "/", path: directory, size: 0, modified: 0, otherCorpus: true))
+            }
             let handle: OpaquePointer
             switch openFolder(directory) {
             case let .success(opened): handle = opened
@@ -154,14 +161,14 @@ enum CorpusSources {
             var relative = text
             if text.hasPrefix("/") {
                 guard text.hasPrefix(rootPrefix) else {
-                    throw AudioError.listMalformed(path: list, line: index + 1, reason: "`\(text)` is not inside --from \(root)")
+                    throw AudioError.listMalformed(path: list, line: index + 1, reason: "`\(text)` is not inside --from \(root): give one file per line, a path relative to --from or an absolute path inside it")
                 }
                 relative = String(text.dropFirst(rootPrefix.count))
             }
             while relative.hasPrefix("./") { relative.removeFirst(2) }
             let parts = relative.split(separator: "/", omittingEmptySubsequences: true)
             guard !parts.isEmpty, !parts.contains("..") else {
-                throw AudioError.listMalformed(path: list, line: index + 1, reason: "`\(text)` is not a file inside --from \(root)")
+                throw AudioError.listMalformed(path: list, line: index + 1, reason: "`\(text)` is not a file inside --from \(root): give one file per line, a path relative to --from or an absolute path inside it")
             }
             relative = parts.joined(separator: "/")
             guard seen.insert(relative).inserted else { continue }

@@ -257,7 +257,9 @@ private func readLines(_ path: String) throws(AudioError) -> [String] {
 func readTextLines(_ path: String, problem: (String) -> AudioError) throws(AudioError) -> [String] {
     guard let data = FileManager.default.contents(atPath: path) else { throw problem("cannot read the file") }
     guard let text = String(data: data, encoding: .utf8) else { throw problem("not UTF-8 text") }
-    return text.split(separator: "\n", omittingEmptySubsequences: false).map {
+    // "\r\n" is one Character in Swift, so splitting at "\n" alone would
+    // leave a Windows file as one long line.
+    return text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map {
         $0.hasSuffix("\r") ? String($0.dropLast()) : String($0)
     }
 }

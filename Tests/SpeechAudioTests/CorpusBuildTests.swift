@@ -317,6 +317,40 @@ struct CorpusBuildTests {
         options.exclusionList = sources.folder.write(".bad.tsv", text: "no-reason-here\n")
         let error = audioError { () throws(AudioError) in try CorpusBuilder.build(options) }
         #expect(error == .listMalformed(path: options.exclusionList!, line: 1, reason: "expected `source<TAB>reason`, found 1 field"))
+        #expect(error?.description.contains("give one file per line") == false, "the --files advice is not for --exclude: \(error!)")
+        options.exclusionList = sources.folder.file("no-such-list.tsv")
+        let missing = audioError { () throws(AudioError) in try CorpusBuilder.build(options) }
+        #expect(missing?.description == "cannot read the list \(options.exclusionList!): cannot read the file", "\(String(describing: missing))")
+    }
+
+    /// Found by a user: an earlier corpus built inside the source folder
+    /// was walked as audio by the next build, so its copies of sources
+    /// landed in one split and the sources in the other.
+    @Test("a corpus inside the source folder is left out of a later build, with its reason")
+    func anEarlierCorpusInsideTheSourceIsLeftOut() throws {
+        let sources = try MixedAudioFolder()
+        _ = try build(sources.options(output: sources.root + "/corpus"))
+        let out = TemporaryFolder("out")
+        _ = try build(sources.options(output: out.path))
+        let converted = lines(out.file("manifest.tsv")).dropFirst().map { String($0.split(separator: "\t")[0]) }
+        #expect(!converted.isEmpty && !converted.contains { $0.hasPrefix("corpus/") }, "\(converted)")
+        let skipped = lines(out.file("skipped.tsv"))
+        #expect(skipped.contains { $0.hasPrefix("corpus/\tanother corpus: a corpus pbtwave built") }, "\(skipped)")
+        #expect(!skipped.contains { $0.hasPrefix("corpus/") && !$0.hasPrefix("corpus/\t") }, "nothing inside it was read: \(skipped)")
+    }
+
+    /// Found by a user: lists saved on Windows (CRLF) were read as one
+    /// line ("\r\n" is one Swift Character), so the build found no file.
+    @Test("--files and --exclude lists with Windows line endings")
+    func listsWithWindowsLineEndings() throws {
+        let sources = try MixedAudioFolder()
+        let out = TemporaryFolder("out")
+        var options = sources.options(output: out.path)
+        options.fileList = sources.folder.write(".list.txt", text: "p225/p225_004.wav\r\np226/p226_003.wav\r\n")
+        options.exclusionList = sources.folder.write(".exclude.tsv", text: "source\treason\r\np226/p226_003.wav\tmusic\r\n")
+        _ = try build(options)
+        #expect(lines(out.file("manifest.tsv")).dropFirst().map { String($0.split(separator: "\t")[0]) } == ["p225/p225_004.wav"])
+        #expect(lines(out.file("skipped.tsv")) == ["source\treason", "p226/p226_003.wav\tmusic"])
     }
 
     @Test("bad folders: missing, a file, empty, only bad files, output holding the source, a second build at once")
