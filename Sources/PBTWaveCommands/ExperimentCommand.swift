@@ -2,6 +2,7 @@ import ArgumentParser
 import Experiment
 import FileSupport
 import Foundation
+import Synchronization
 import PBT
 import Report
 import TensorModule
@@ -29,7 +30,7 @@ struct ExperimentCommand: ParsableCommand {
             """)
 
     @Option(help: "Preset: quick, paper or smoke.") var preset: String = "quick"
-    @Option(help: "Where runs, checkpoints and the report go (default runs/experiment-PRESET).") var runDir: String?
+    @Option(help: "Where runs, checkpoints and the report go (default runs/experiment-PRESET).", transform: nonEmptyPath) var runDir: String?
     @Option(parsing: .unconditional, help: "Override the number of seeds.") var seeds: Int?
     @Option(help: "Methods to compare, comma-separated (default: pbt-5x5,pbt-5x20,random-search,fixed-lr).")
     var methods: String?
@@ -77,6 +78,9 @@ struct ExperimentCommand: ParsableCommand {
         let line = ProgressLine(label: "experiment", style: progress.progress, interval: 10)
         let start = ContinuousClock.now
         let budgetPerRun = Double(p.totalSteps / p.trialSteps)
+        // Trials completed in this session, by run: a resumed experiment's
+        // rate is this session's, not one that counts earlier sessions' trials.
+        let session = Mutex<[Int: Int]>([:])
         let report: @Sendable (ExperimentProgress) -> Void = { e in
             let elapsed = elapsedSeconds(since: start)
             if let message = e.message {
@@ -85,7 +89,11 @@ struct ExperimentCommand: ParsableCommand {
             }
             guard let pbt = e.pbt else { return }
             let doneRuns = Double(e.runIndex) + Double(pbt.run.completed) / budgetPerRun
-            let eta = doneRuns > 0.05 ? elapsed * (Double(e.runCount) - doneRuns) / doneRuns : .nan
+            let doneHere = session.withLock { done in
+                done[e.runIndex] = pbt.completedThisSession
+                return Double(done.values.reduce(0, +)) / budgetPerRun
+            }
+            let eta = doneHere > 0.05 ? elapsed * (Double(e.runCount) - doneRuns) / doneHere : .nan
             let best = pbt.run.best.map { String(format: "best %.3f bits", $0.evaluation) } ?? "no result yet"
             line.update("run \(e.runIndex + 1)/\(e.runCount) \(e.method) seed \(e.seed): \(pbt.run.completed)/\(pbt.trialBudget) trials, "
                         + "\(best) | total ETA \(ProgressLine.duration(eta))", now: elapsed, force: pbt.isFinal)

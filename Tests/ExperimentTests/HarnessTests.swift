@@ -115,6 +115,11 @@ import Testing
         #expect(messages.withLock { $0 }.filter { $0.hasPrefix("scoring") || $0.hasPrefix("replaying") }.isEmpty, "\(messages.withLock { $0 })")
         #expect(again.runs.map { $0.trials.map(\.validationNLL) } == results.runs.map { $0.trials.map(\.validationNLL) })
         #expect(again.runs.map(\.wholeSet) == results.runs.map(\.wholeSet))
+        // And it keeps when the experiment ran and how long it took (found
+        // by a user: the report said "started <now> · 0 s").
+        #expect(again.startedAt == results.startedAt && again.wallSeconds == results.wallSeconds)
+        let rewritten = try ExperimentResults.read(from: directory.appendingPathComponent("results.json"))
+        #expect(rewritten.startedAt == results.startedAt && rewritten.wallSeconds == results.wallSeconds)
     }
 
     @Test func pb2AndTheWideRangeRunBesidePBTAndGetTheirClaims() throws {
