@@ -38,6 +38,11 @@ public final class RunDirectory: Sendable {
             if !create, !fm.fileExists(atPath: storePath) {
                 // The checkpoints of a run whose trials are in another store (PostgreSQL, --store sqlite:…).
                 if let owner = try? RunMarker.read(self.url) { throw RunDirectoryError.runInAnotherStore(self.url.path, run: owner) }
+                // An experiment's folder holds its runs one level down: name them.
+                let folder = self.url
+                let inside = ((try? fm.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
+                    .filter { fm.fileExists(atPath: folder.appendingPathComponent($0).appendingPathComponent(Self.storeFileName).path) }
+                if !inside.isEmpty { throw RunDirectoryError.runsInside(folder.path, runs: inside) }
                 throw RunDirectoryError.noRun(self.url.path)
             }
         } else {
@@ -221,6 +226,8 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, Locali
     case missing(String)
     case notADirectory(String)
     case noRun(String)
+    /// No run, but folders inside hold runs (an experiment's folder).
+    case runsInside(String, runs: [String])
     /// The directory holds the checkpoints of a run whose store is elsewhere.
     case runInAnotherStore(String, run: RunIdentity)
     case notWritable(String)
@@ -239,6 +246,10 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, Locali
         case .missing(let p): return "run directory \(p) does not exist; start a run there with `pbtwave pbt --run-dir \(p)`"
         case .notADirectory(let p): return "\(p) is a file, not a run directory"
         case .noRun(let p): return "\(p) holds no PBT run (no \(RunDirectory.storeFileName)); start one with `pbtwave pbt --run-dir \(p)`"
+        case let .runsInside(p, runs):
+            let shown = runs.prefix(6).map { "\(p)/\($0)" }.joined(separator: ", ") + (runs.count > 6 ? ", …" : "")
+            let schedule = FileManager.default.fileExists(atPath: p + "/schedule.json") ? "; the learned schedule it exported is \(p)/schedule.json" : ""
+            return "\(p) holds no PBT run itself, but its folders do (an experiment's folder): give one of them, e.g. \(shown)\(schedule)"
         case let .runInAnotherStore(p, run):
             return "\(p) holds the checkpoints of \(run), whose trials are in another store (no \(RunDirectory.storeFileName) here): "
                 + "give that store with --store and --run \(run.name)"

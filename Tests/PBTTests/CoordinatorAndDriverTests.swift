@@ -442,5 +442,9 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         let empty = dir.url.appendingPathComponent("empty")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         #expect(throws: RunDirectoryError.noRun(empty.path)) { try RunDirectory(empty, create: false, lock: false) }
+        // A folder whose folders hold runs (an experiment's) names them.
+        _ = try RunDirectory(empty.appendingPathComponent("pbt-5x5-seed0"), create: true, lock: false)
+        #expect(throws: RunDirectoryError.runsInside(empty.path, runs: ["pbt-5x5-seed0"])) { try RunDirectory(empty, create: false, lock: false) }
+        #expect("\(RunDirectoryError.runsInside(empty.path, runs: ["pbt-5x5-seed0"]))".contains("give one of them, e.g. \(empty.path)/pbt-5x5-seed0"))
     }
 }
