@@ -22,13 +22,14 @@ struct CorpusBuild: ParsableCommand {
 
     @Option(name: .customLong("from"), help: ArgumentHelp(
         "Folder of source audio, walked recursively (with --files: the folder its paths are relative to; default: the list's folder).",
-        valueName: "dir"))
+        valueName: "dir"), transform: nonEmptyPath)
     var from: String?
 
-    @Option(help: ArgumentHelp("A list of files to use instead of walking --from: one path per line, relative to --from or absolute inside it.", valueName: "list.txt"))
+    @Option(help: ArgumentHelp("A list of files to use instead of walking --from: one path per line, relative to --from or absolute inside it.", valueName: "list.txt"),
+            transform: nonEmptyPath)
     var files: String?
 
-    @Option(help: ArgumentHelp("Corpus folder to write (default: $PBTWAVE_CORPUS, else ./corpus).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Corpus folder to write (default: $PBTWAVE_CORPUS, else ./corpus).", valueName: "dir"), transform: nonEmptyPath)
     var output: String?
 
     @Option(parsing: .unconditional, help: "Sample rate of the written WAVs, Hz (the model is trained at 16000).")
@@ -46,7 +47,7 @@ struct CorpusBuild: ParsableCommand {
     @Option(help: "libsamplerate's converter for files at another rate: fastest (80 % of the bandwidth, enough for speech), medium (90 %, 3× the CPU) or best (97 %, 8×).")
     var quality: ResamplingQuality = .corpusBuildDefault
 
-    @Option(help: ArgumentHelp("Files to leave out: `source<TAB>reason` lines, copied into skipped.tsv.", valueName: "list.tsv"))
+    @Option(help: ArgumentHelp("Files to leave out: `source<TAB>reason` lines, copied into skipped.tsv.", valueName: "list.tsv"), transform: nonEmptyPath)
     var exclude: String?
 
     @Option(help: "Progress display: auto, line (rewritten in place), plain (a line every few seconds), none.")

@@ -8,6 +8,13 @@ import WaveNetModule
 
 // Option groups shared by the commands.
 
+/// A path flag's value, refused when empty: `--run-dir ""` would otherwise
+/// put a whole run's files in the current directory.
+func nonEmptyPath(_ text: String) throws -> String {
+    guard !text.isEmpty else { throw ValidationError("the path is empty; give a directory or file (\".\" is the current directory)") }
+    return text
+}
+
 /// Where the corpus is.
 struct CorpusOptions: ParsableArguments {
     @Option(help: "Corpus folder (default: $PBTWAVE_CORPUS, else ./corpus). Build the default one with `bash datasets/build-corpus.sh`.")

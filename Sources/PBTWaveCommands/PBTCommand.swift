@@ -32,7 +32,8 @@ public struct PBTCommand: ParsableCommand {
             on any machine adds workers. --local-workers 0 only creates the run.
             """)
 
-    @Option(help: "Run directory: checkpoints and the learned schedule; with the default store also the trials (created if needed; an existing run there is resumed).")
+    @Option(help: "Run directory: checkpoints and the learned schedule; with the default store also the trials (created if needed; an existing run there is resumed).",
+            transform: nonEmptyPath)
     var runDir: String
 
     @OptionGroup var store: StoreOptions

@@ -20,7 +20,8 @@ struct ReportCommand: ParsableCommand {
         @Option(name: .long, help: ArgumentHelp("The results.json of an experiment run directory.", valueName: "file"))
         var results: String
 
-        @Option(name: .long, help: ArgumentHelp("Directory to write the report into (default: the folder of results.json).", valueName: "dir"))
+        @Option(name: .long, help: ArgumentHelp("Directory to write the report into (default: the folder of results.json).", valueName: "dir"),
+                transform: nonEmptyPath)
         var output: String?
 
         func run() throws {

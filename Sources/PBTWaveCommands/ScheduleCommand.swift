@@ -33,7 +33,7 @@ public struct ScheduleExportCommand: ParsableCommand {
     @Option(help: "csv or json.")
     var format: HyperparameterSchedule.Format = .csv
 
-    @Option(help: "Write here instead of standard output.")
+    @Option(help: "Write here instead of standard output.", transform: nonEmptyPath)
     var output: String?
 
     public init() {}
@@ -57,7 +57,7 @@ public struct ScheduleExportCommand: ParsableCommand {
 /// `--store` and `--run` (a run in a PostgreSQL store has no store file in
 /// its run directory).
 struct RunSource: ParsableArguments {
-    @Argument(help: "A PBT run directory (not needed with --store).")
+    @Argument(help: "A PBT run directory (not needed with --store).", transform: nonEmptyPath)
     var runDir: String?
 
     @Option(help: ArgumentHelp("Read the run from this trial store: sqlite:PATH or postgres://….", valueName: "store"))

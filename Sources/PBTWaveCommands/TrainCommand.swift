@@ -34,7 +34,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule file (CSV 'step,lr', or JSON with its recipe).") var lrSchedule: String?
     @Option(parsing: .unconditional, help: "Seed for initialisation and window sampling (default: the schedule's recipe's, else 0).") var seed: UInt64?
     @Option(parsing: .unconditional, help: "Threads for one model's step.") var threads: Int = 1
-    @Option(help: "Checkpoint file, written at the end (and every --checkpoint-every steps).") var checkpoint: String?
+    @Option(help: "Checkpoint file, written at the end (and every --checkpoint-every steps).", transform: nonEmptyPath) var checkpoint: String?
     @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: "Also checkpoint every N steps (0: only at the end).") var checkpointEvery: Int = 0
     @Flag(help: "Continue from --checkpoint (weights, Adam state, step, data generator, and the learning rate and windows it was trained with).") var resume = false
     @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "Validate every N steps (0: only at the end).") var evalEvery: Int = 250
@@ -145,7 +145,8 @@ struct TrainCommand: ParsableCommand {
         }
         let unigram = TrainingReporter.unigram(on: try plan.recipe.evaluation.validator(data, config: model.config), data)
         print(String(format: "done: %ld steps, validation NLL %.4f bits/sample (unigram on the same windows %.3f)%@", model.step,
-                     summary.validationNLL ?? .nan, unigram, checkpoint.map { ", checkpoint \($0)" } ?? ""))
+                     summary.validationNLL ?? .nan, unigram, checkpoint.map { ", checkpoint \($0)" }
+                         ?? "; no checkpoint was written (give --checkpoint FILE to keep the model for evaluate, generate or --resume)"))
         if let warning = TrainingReporter.baselineWarning(nll: summary.validationNLL ?? .nan, unigram: unigram, what: "the model") {
             print(warning)
         }

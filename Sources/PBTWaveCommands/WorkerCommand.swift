@@ -24,7 +24,7 @@ public struct WorkerCommand: ParsableCommand {
     @Option(name: .customLong("run"), help: "Name of the run in the store.")
     var runName: String
 
-    @Option(help: "The run's directory for checkpoints, reachable from every worker.")
+    @Option(help: "The run's directory for checkpoints, reachable from every worker.", transform: nonEmptyPath)
     var runDir: String
 
     @Option(parsing: .unconditional, help: "Worker threads in this process.")

@@ -34,6 +34,25 @@ import Testing
         #expect(parse.status == 64 && parse.stderr.contains("Usage:"), "parse errors keep ArgumentParser's usage and code")
     }
 
+    /// Found by users: an empty path (an unset shell variable) put a whole
+    /// run, experiment or corpus build in the current directory; `train`
+    /// without --checkpoint threw the model away without a word.
+    @Test func anEmptyPathIsRefusedAndAnUnkeptModelIsNamed() throws {
+        for command in [["pbt", "--run-dir", ""], ["experiment", "--run-dir", ""], ["corpus", "build", "--from", "", "--output", "x"],
+                        ["corpus", "build", "--from", ".", "--output", ""], ["report", "render", "--results", "r.json", "--output", ""],
+                        ["worker", "--store", "sqlite:x", "--run", "r", "--run-dir", ""], ["train", "--checkpoint", ""]] {
+            let run = try runPBTWave(command)
+            #expect(run.status == 64 && run.stderr.contains("the path is empty"), "\(command): \(run.stderr)")
+        }
+        let corpus = ProcessInfo.processInfo.environment["PBTWAVE_CORPUS"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("corpus").path
+        let train = try runPBTWave(["train", "--preset", "tiny", "--window", "256", "--eval-windows", "1", "--eval-targets", "64",
+                                    "--steps", "2", "--quiet", "--corpus", corpus])
+        #expect(train.status == 0, "\(train.stderr)")
+        #expect(train.stdout.contains("no checkpoint was written (give --checkpoint FILE"), "\(train.stdout)")
+    }
+
     /// 1000 workers under a memory limit: refused before any thread starts,
     /// with a message (before: it hung after every trial; then, in optimised
     /// builds, an allocation failed before a thread did and the process
