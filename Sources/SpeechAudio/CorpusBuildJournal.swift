@@ -101,18 +101,27 @@ enum CorpusBuildJournal {
     /// whether it was written under `identity` (only then do its records
     /// stand for outputs that are still right).
     static func read(path: String, identity: String) -> (records: [String: JournalRecord], sameIdentity: Bool, lineCount: Int) {
-        guard let data = FileManager.default.contents(atPath: path) else { return ([:], false, 0) }
+        let (records, sameIdentity, lineCount, _) = readWithSource(path: path, identity: identity)
+        return (records, sameIdentity, lineCount)
+    }
+
+    /// `read`, and the source folder the journal's build read (its
+    /// identity's `from=`), nil without a journal.
+    static func readWithSource(path: String, identity: String)
+        -> (records: [String: JournalRecord], sameIdentity: Bool, lineCount: Int, source: String?) {
+        guard let data = FileManager.default.contents(atPath: path) else { return ([:], false, 0, nil) }
         let text = String(decoding: data, as: UTF8.self)
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         // A line without its newline was torn by a crash.
         if let last = lines.last, !text.hasSuffix("\n") || last.isEmpty { lines.removeLast() }
-        guard let first = lines.first, first.hasPrefix(magic + "\t") else { return ([:], false, lines.count) }
+        guard let first = lines.first, first.hasPrefix(magic + "\t") else { return ([:], false, lines.count, nil) }
         let sameIdentity = first.dropFirst(magic.count + 1) == identity[...]
         var records: [String: JournalRecord] = [:]
         for line in lines.dropFirst() {
             if let record = JournalRecord(line: line) { records[record.source] = record }
         }
-        return (records, sameIdentity, lines.count)
+        let source = first.range(of: "; from=").map { String(first[$0.upperBound...]) }
+        return (records, sameIdentity, lines.count, source)
     }
 
     static func header(identity: String) -> String { "\(magic)\t\(identity)\n" }

@@ -178,7 +178,7 @@ public enum CorpusBuilder {
         defer { withExtendedLifetime(lock) {} }
 
         let journalPath = join(plan.output, CorpusBuildJournal.fileName)
-        let previous = CorpusBuildJournal.read(path: journalPath, identity: plan.identity)
+        let previous = CorpusBuildJournal.readWithSource(path: journalPath, identity: plan.identity)
         let journal = try JournalAppender(path: journalPath, identity: plan.identity, fresh: !previous.sameIdentity)
         let standing = previous.sameIdentity ? previous.records : [:]
 
@@ -200,9 +200,14 @@ public enum CorpusBuilder {
         let converted = try ParallelConversion(plan: plan, work: work, journal: journal, started: started, progress: progress).run()
         for (index, record) in converted.records { outcomes[index] = record }
 
-        return try plan.finish(
+        var summary = try plan.finish(
             outcomes: outcomes, previous: previous.records, journalLines: previous.lineCount, journalSameIdentity: previous.sameIdentity,
             converted: converted.count, convertedSamples: converted.samples, reused: reusedCount, started: started)
+        if let earlier = previous.source, earlier != plan.realSource {
+            summary.warnings.insert("\(options.output) held a corpus built from \(earlier): this build replaced it with audio from "
+                                    + "\(plan.realSource) (if that was not meant, check --output)", at: 0)
+        }
+        return summary
     }
 }
 
@@ -215,6 +220,8 @@ private struct BuildPlan: Sendable {
     let source: String
     let output: String
     let identity: String
+    /// The source folder, links resolved (as the identity names it).
+    let realSource: String
     let sources: [SourceFile]
     /// Sources to convert, grouped by the WAV they become (several: a name
     /// collision), in source order.
@@ -288,6 +295,7 @@ private struct BuildPlan: Sendable {
         self.groups = groups
         self.presetSkips = presetSkips
         minimumSamples = options.minimumSamples
+        self.realSource = realSource
         identity = "rate=\(options.sampleRate); resampler=\(options.quality.resamplerName); \(SoundFile.version); \(String(cString: src_get_version())); from=\(realSource)"
     }
 
@@ -409,7 +417,18 @@ private struct BuildPlan: Sendable {
 
         var warnings: [String] = []
         for (name, list) in [("train.txt", train), ("validation.txt", validation)] where list.isEmpty {
-            warnings.append("\(name) is empty (--validation-percent \(options.validationPercent), \(entries.count) file\(entries.count == 1 ? "" : "s")), and training needs both splits: add files, or give a --validation-percent between 1 and 99")
+            warnings.append("\(name) is empty (--validation-percent \(options.validationPercent), \(entries.count) file\(entries.count == 1 ? "" : "s")), and training needs both splits: "
+                            + (entries.count < 2 ? "add files (each split needs one at least)" : "add files, or give a --validation-percent between 1 and 99"))
+        }
+        // The split is by file: a few long files can put most of the audio on one side.
+        let validationSamples = validation.reduce(0) { $0 + $1.samples }, allSamples = entries.reduce(0) { $0 + $1.samples }
+        if !train.isEmpty, !validation.isEmpty, allSamples > 0 {
+            let share = 100 * Double(validationSamples) / Double(allSamples), asked = Double(options.validationPercent)
+            if share > asked + max(15, asked) || share < asked / 3 {
+                warnings.append(String(format: "validation holds %.1f %% of the audio (--validation-percent %d splits files, not minutes): ", share,
+                                       options.validationPercent)
+                                + "a few long files decide where most of it goes; cut long recordings into shorter files for a balanced split")
+            }
         }
         let speakers = CorpusLayout.speakers(in: entries.map(\.file))
         let sortedCounts = skippedCounts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }

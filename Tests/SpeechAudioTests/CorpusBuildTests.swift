@@ -496,6 +496,34 @@ struct CorpusBuildTests {
         #expect(!message.contains(".:"), "doubled punctuation: \(message)")
     }
 
+    /// Found by a user: one long file put 97 % of the audio in validation
+    /// without a word, and a typo in --output replaced another corpus
+    /// saying only "removed 9 stale WAVs". Both are warned about now.
+    @Test("warnings: a split lopsided by a long file, and an output that held a corpus of another source")
+    func lopsidedSplitsAndReplacedCorporaAreWarnedAbout() throws {
+        let sources = TemporaryFolder("lopsided")
+        for i in 1 ... 9 { try sources.writeWAV("clip\(i).wav", samples: pcmGridSignal(count: 4800, seed: UInt64(i))) }
+        try sources.writeWAV("long.wav", samples: pcmGridSignal(count: 16_000 * 12, seed: 99))
+        let out = TemporaryFolder("out")
+        var options = CorpusBuildOptions(source: sources.path, output: out.path)
+        options.validationPercent = 30
+        let lopsided = try CorpusBuilder.build(options)
+        try #require(lopsided.trainFiles > 0 && lopsided.validationFiles > 0)
+        #expect(lopsided.warnings.contains { $0.contains("of the audio (--validation-percent 30 splits files, not minutes)") },
+                "\(lopsided.warnings)")
+        try FileManager.default.removeItem(atPath: sources.file("long.wav"))
+        let even = try CorpusBuilder.build(options)
+        #expect(even.warnings.isEmpty, "no long file, no warning: \(even.warnings)")
+
+        let other = TemporaryFolder("other")
+        for i in 1 ... 4 { try other.writeWAV("o\(i).wav", samples: pcmGridSignal(count: 4800, seed: UInt64(20 + i))) }
+        options.source = other.path
+        let replaced = try CorpusBuilder.build(options)
+        #expect(replaced.warnings.first.map { $0.contains("held a corpus built from ") && $0.contains("lopsided")
+                    && $0.contains("this build replaced it with audio from ") } == true, "\(replaced.warnings)")
+        #expect(try CorpusBuilder.build(options).warnings.allSatisfy { !$0.contains("held a corpus") }, "the same source again: no warning")
+    }
+
     @Test("output names and the speaker layouts of public data sets")
     func layoutRules() {
         #expect(CorpusLayout.outputPath(forSource: "a/b.flac") == "a/b.wav")
