@@ -55,10 +55,11 @@ public struct HyperparameterSchedule: Sendable, Hashable {
         }
         guard Set(names).count == names.count else { throw .invalid(line: nil, "a hyperparameter is named twice in \(names)") }
         guard let first = rows.first else { throw .invalid(line: nil, "a schedule needs at least one point") }
-        guard first.step == 0 else { throw .invalid(line: nil, "the first point must be at step 0 (got \(first.step))") }
+        // Order first: a file whose step 0 comes later is out of order, not missing step 0.
         for (a, b) in zip(rows, rows.dropFirst()) where b.step <= a.step {
             throw .invalid(line: nil, "steps must increase (\(b.step) follows \(a.step))")
         }
+        guard first.step == 0 else { throw .invalid(line: nil, "the first point must be at step 0 (got \(first.step))") }
         for row in rows {
             guard row.values.count == names.count else {
                 throw .invalid(line: nil, "the point at step \(row.step) has \(row.values.count) values for \(names.count) hyperparameters")
@@ -68,7 +69,9 @@ public struct HyperparameterSchedule: Sendable, Hashable {
                 case .number(let x) where !x.isFinite:
                     throw .invalid(line: nil, "a value at step \(row.step) is not finite")
                 case .category(let c) where !HyperparameterValue.isValidCategory(c):
-                    throw .invalid(line: nil, "category '\(c)' at step \(row.step) must be \(HyperparameterValue.categoryRule)")
+                    let quoted = Double(c.trimmingCharacters(in: .whitespaces)) != nil
+                        ? " (a number in quotes is read as a name: write the number without quotes)" : ""
+                    throw .invalid(line: nil, "category '\(c)' at step \(row.step) must be \(HyperparameterValue.categoryRule)\(quoted)")
                 default: break
                 }
             }
@@ -165,7 +168,7 @@ public struct HyperparameterSchedule: Sendable, Hashable {
 
     public func text(_ format: Format) -> String { format == .csv ? csvText : jsonText }
 
-    /// Reads a schedule file: JSON if its first non-blank character is `{`, CSV otherwise.
+    /// Reads a schedule file: JSON if its first non-blank character is `{` or `[`, CSV otherwise.
     /// Files larger than `maxFileBytes` are refused before they are read.
     public static func read(from url: URL) throws(ScheduleFileError) -> HyperparameterSchedule {
         let size = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? nil
@@ -183,9 +186,10 @@ public struct HyperparameterSchedule: Sendable, Hashable {
         }
     }
 
-    /// A schedule file's text: JSON if its first non-blank character is `{`, CSV otherwise.
+    /// A schedule file's text: JSON if its first non-blank character is `{`
+    /// (or `[`, which no CSV header starts with: a JSON error then says what is wrong), CSV otherwise.
     public init(text: String) throws(ScheduleFileError) {
-        self = text.first(where: { !$0.isWhitespace }) == "{" ? try HyperparameterSchedule(jsonText: text)
+        self = ["{", "["].contains(text.first(where: { !$0.isWhitespace })) ? try HyperparameterSchedule(jsonText: text)
             : try HyperparameterSchedule(csvText: text)
     }
 

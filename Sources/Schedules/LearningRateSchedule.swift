@@ -40,10 +40,11 @@ public struct LearningRateSchedule: Sendable, Hashable {
     /// would train with a rate of 0).
     public init(points: [Point]) throws(ScheduleFileError) {
         guard let first = points.first else { throw .invalid(line: nil, "a schedule needs at least one point") }
-        guard first.step == 0 else { throw .invalid(line: nil, "the first point must be at step 0 (got \(first.step))") }
+        // Order first: a file whose step 0 comes later is out of order, not missing step 0.
         for (a, b) in zip(points, points.dropFirst()) where b.step <= a.step {
             throw .invalid(line: nil, "steps must increase (\(b.step) follows \(a.step))")
         }
+        guard first.step == 0 else { throw .invalid(line: nil, "the first point must be at step 0 (got \(first.step))") }
         if let bad = points.first(where: { !($0.rate > 0) || !Float($0.rate).isFinite || Float($0.rate) == 0 }) {
             throw .invalid(line: nil, "the learning rate at step \(bad.step) (\(bad.rate)) is not positive, or rounds to 0 or infinity as a Float")
         }

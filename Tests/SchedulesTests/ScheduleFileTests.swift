@@ -107,6 +107,9 @@ import Testing
         ("step,lr\n", "at least one point"),
         ("step,lr\n10,0.1\n", "first point must be at step 0"),
         ("step,lr\n0,0.1\n5,0.2\n5,0.3\n", "steps must increase"),
+        ("step,lr\n10,0.1\n0,0.2\n", "steps must increase (0 follows 10)"),
+        (#"{"hyperparameters":["lr"],"points":[{"step":0,"lr":"0.001"}]}"#, "a number in quotes is read as a name: write the number without quotes"),
+        ("[1,2]", "not a schedule JSON object"),
         ("step,lr\n0,0.1,3\n", "line 2"),
         ("step,lr\nx,0.1\n", "line 2"),
         ("step,lr\n0,nan\n", "not finite"),
@@ -115,7 +118,7 @@ import Testing
     ])
     func badCSVIsRejectedWithAReason(text: String, reason: String) {
         #expect {
-            try HyperparameterSchedule(csvText: text)
+            try HyperparameterSchedule(text: text)
         } throws: { error in
             "\(error)".contains(reason)
         }
