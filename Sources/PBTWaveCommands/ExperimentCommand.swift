@@ -120,6 +120,26 @@ struct ExperimentCommand: ParsableCommand {
         print("report: \(directory.appendingPathComponent("report.html").path) (also report.md, results.json, curves.csv, trials.csv"
               + (learned ? ", schedule.csv, and schedule.json, which `pbtwave train --lr-schedule` replays)"
                  : "; no PBT method ran, so no learned schedule was exported)"))
+        if let earlier = Self.earlierExperimentsFiles(in: directory, ran: Set((0..<p.seeds).flatMap { seed in chosen.map { "\($0.slug)-seed\(seed)" } }),
+                                                      learned: learned) {
+            print("note: \(directory.path) also holds \(earlier) of an earlier experiment there, which this report does not cover; "
+                  + "give each experiment its own --run-dir to keep them apart")
+        }
+    }
+
+    /// What an earlier experiment in `directory` left that this one did not
+    /// write: run folders of methods or seeds it did not run, and (with no
+    /// learned schedule now) an earlier schedule and replay. Nil when none.
+    static func earlierExperimentsFiles(in directory: URL, ran: Set<String>, learned: Bool) -> String? {
+        let fm = FileManager.default
+        let names = ((try? fm.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
+        let runs = names.filter { name in
+            !ran.contains(name) && name.firstMatch(of: #/-seed\d+$/#) != nil
+                && fm.fileExists(atPath: directory.appendingPathComponent(name).appendingPathComponent(RunDirectory.storeFileName).path)
+        }
+        let files = learned ? [] : ["schedule.csv", "schedule.json", "replay.json"].filter(names.contains)
+        guard !runs.isEmpty || !files.isEmpty else { return nil }
+        return (runs + files).joined(separator: ", ")
     }
 
     /// Scores a trial's checkpoint on the whole validation set with `threads` copies of the model.

@@ -45,7 +45,11 @@ public struct TrainingRecipe: Codable, Sendable, Hashable {
         guard unknown.isEmpty else {
             throw WaveNetError.invalidConfig("the schedule's recipe has unknown field\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", "))")
         }
-        do { try validate() } catch { throw WaveNetError.invalidConfig("the schedule's recipe: \(error)") }
+        do { try validate() } catch {
+            // The inner error's own "invalid WaveNet configuration: " is said once.
+            let what = if case .invalidConfig(let inner) = error { inner } else { "\(error)" }
+            throw WaveNetError.invalidConfig("the schedule's recipe: \(what)")
+        }
     }
 
     /// Checks the model, the training windows and the validation windows.

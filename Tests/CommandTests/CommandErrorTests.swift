@@ -135,6 +135,24 @@ import WaveNetModule
                 "got \(message ?? "no error")")
     }
 
+    /// Found by a user: an experiment re-run in the same folder with fewer
+    /// methods left the earlier one's runs, schedule and replay beside a
+    /// report that knows nothing of them, without a word. They are named.
+    @Test func anEarlierExperimentsFilesAreNamed() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for run in ["pbt-5x5-seed0", "fixed-lr-seed0", "notes-seed1"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(run), withIntermediateDirectories: true)
+        }
+        for file in ["pbt-5x5-seed0/pbt.sqlite", "fixed-lr-seed0/pbt.sqlite", "schedule.csv", "replay.json"] {
+            try Data().write(to: dir.appendingPathComponent(file))
+        }
+        let earlier = { (ran: Set<String>, learned: Bool) in ExperimentCommand.earlierExperimentsFiles(in: dir, ran: ran, learned: learned) }
+        #expect(earlier(["fixed-lr-seed0"], false) == "pbt-5x5-seed0, schedule.csv, replay.json")
+        #expect(earlier(["fixed-lr-seed0"], true) == "pbt-5x5-seed0", "a learned schedule rewrote them")
+        #expect(earlier(["fixed-lr-seed0", "pbt-5x5-seed0"], true) == nil, "a folder without a run is not one")
+    }
+
     /// A schedule's recipe gets the command line's bounds: a hand-edited
     /// file cannot allocate without bound (it crashed), train for 0 steps
     /// or for ever, or carry a field nothing reads.
@@ -158,6 +176,7 @@ import WaveNetModule
             try text.write(to: file, atomically: true, encoding: .utf8)
             let message = try runError(["train", "--lr-schedule", file.path, "--corpus", realCorpusDirectory()])
             #expect(message?.contains(expected) == true && message?.contains(file.path) == true, "\(expected): got \(message ?? "no error")")
+            #expect(message?.components(separatedBy: "invalid WaveNet configuration").count ?? 0 <= 2, "said once: \(message ?? "")")
         }
     }
 
