@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Report
 import SpeechAudio
 import TensorModule
@@ -31,6 +32,7 @@ struct EvaluateCommand: ParsableCommand {
     var evalTargets: Int { givenTargets ?? TrainDefaults.evaluation.targets }
     @Option(parsing: .unconditional, help: "Threads: BLAS threads for windows; with --all, copies of the model scoring in parallel (BLAS on one thread).")
     var threads: Int = 1
+    @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
         if wholeSet, givenWindows != nil || givenTargets != nil {
@@ -51,7 +53,21 @@ struct EvaluateCommand: ParsableCommand {
         if wholeSet {
             let start = ContinuousClock.now
             let evaluator = try WholeSetEvaluator(clips: data.validation, config: model.config)
-            let score = try evaluator.score(model, threads: threads)
+            let line = ProgressLine(label: "evaluate", style: progress.progress)
+            let shown = Mutex(-Double.infinity)
+            let score = try evaluator.score(model, threads: threads) { done, total in
+                let now = elapsedSeconds(since: start)
+                // A window takes milliseconds: redraw a few times a second.
+                let due = shown.withLock { last -> Bool in
+                    guard done == total || now - last >= 0.25 else { return false }
+                    last = now
+                    return true
+                }
+                guard due else { return }
+                line.update(String(format: "%ld/%ld windows (%.0f %%), ETA %@", done, total, 100 * Double(done) / Double(total),
+                                   ProgressLine.duration(now * Double(total - done) / Double(done))), now: now)
+            }
+            line.finish()
             let seconds = elapsedSeconds(since: start)
             print(String(format: "%@: step %ld, %@, whole-set validation NLL %.4f bits/sample over %@ samples (every validation sample "
                          + "with a full receptive field of %ld; unigram baseline %.3f) in %.1f s on %ld thread%@",

@@ -14,6 +14,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Seconds of audio.") var seconds: Double = 2
     @Option(parsing: .unconditional, help: "Sampling temperature (0: always the most likely sample).") var temperature: Float = 1
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
+    @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
         guard seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds must be in (0, 3600]") }
@@ -44,7 +45,13 @@ struct GenerateCommand: ParsableCommand {
             throw ValidationError("--seconds \(seconds) is less than one sample at \(model.config.sampleRate) Hz; give at least \(1 / Double(model.config.sampleRate))")
         }
         let start = ContinuousClock.now
-        let codes = generator.generate(count: count, temperature: temperature, seed: seed)
+        let line = ProgressLine(label: "generate", style: progress.progress)
+        let codes = generator.generate(count: count, temperature: temperature, seed: seed) { done in
+            let elapsed = elapsedSeconds(since: start)
+            line.update(String(format: "%ld/%ld samples (%.0f %%), %.0f samples/s, ETA %@", done, count, 100 * Double(done) / Double(count),
+                               Double(done) / elapsed, ProgressLine.duration(elapsed * Double(count - done) / Double(done))), now: elapsed)
+        }
+        line.finish()
         let elapsed = elapsedSeconds(since: start)
         try writeMuLawWAV(codes: codes, sampleRate: model.config.sampleRate, to: output)
         print(String(format: "%@: %ld samples (%.2f s) in %.2f s, %.0f samples/s (%.1f× real time)", output, count, seconds, elapsed,

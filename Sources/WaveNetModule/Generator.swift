@@ -195,17 +195,20 @@ public final class WaveNetGenerator {
 
     /// Generates `count` codes after feeding `prime` (default: one mid-scale
     /// code, i.e. silence), sampling at `temperature` with `seed`.
-    public func generate(count: Int, temperature: Float, seed: UInt64, prime: [Int32] = [128]) -> [Int32] {
+    /// `progress`, if given, hears the samples generated so far every 4,096 samples.
+    public func generate(count: Int, temperature: Float, seed: UInt64, prime: [Int32] = [128],
+                         progress: ((Int) -> Void)? = nil) -> [Int32] {
         precondition(!prime.isEmpty, "generation needs at least one priming code")
         var rng = Xoshiro256(seed: seed)
         reset()
         for code in prime { step(code: code) }
         var out = [Int32]()
         out.reserveCapacity(count)
-        for _ in 0..<count {
+        for i in 0..<count {
             let next = sample(temperature: temperature, rng: &rng)
             out.append(next)
             step(code: next)
+            if let progress, (i + 1) & 4095 == 0 { progress(i + 1) }
         }
         return out
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SpeechAudio
 import TensorModule
 
@@ -82,7 +83,9 @@ public struct WholeSetEvaluator: Sendable {
     /// only); the result does not depend on `threads` (each window's sum is
     /// kept and they are added in order). Does not change `model`.
     /// O(total samples × (1 + (RF − 1)/targetsPerWindow)) forward positions.
-    public func score(_ model: WaveNet, threads: Int = 1) throws(WaveNetError) -> Score {
+    /// `progress`, if given, hears (windows scored, windows in all) as
+    /// windows finish, from the scoring threads (never two at once).
+    public func score(_ model: WaveNet, threads: Int = 1, progress: (@Sendable (Int, Int) -> Void)? = nil) throws(WaveNetError) -> Score {
         precondition(threads >= 1, "threads must be at least 1")
         guard model.config.receptiveField == receptiveField else {
             throw .invalidConfig("the whole-set evaluator was prepared for a receptive field of \(receptiveField), the model has \(model.config.receptiveField)")
@@ -96,10 +99,12 @@ public struct WholeSetEvaluator: Sendable {
             models.append(copy)
         }
         var sums = [Double](repeating: 0, count: windowCount)
+        let done = Mutex(0), total = windowCount
         sums.withUnsafeMutableBufferPointer { sums in
             ThreadTeam(threads: max(1, workers)).run { worker in
                 for window in stride(from: worker, to: windowCount, by: workers) {
                     sums[window] = windowNats(models[worker], window: window, losses: nil)
+                    if let progress { done.withLock { $0 += 1; progress($0, total) } }
                 }
             }
         }

@@ -54,6 +54,16 @@ func train(_ model: WaveNet, steps: Int, rng: inout Xoshiro256, batch: Int = 2, 
         #expect(d.maxAbs < tolerance, "incremental logits differ from the full forward pass: \(d) (tolerance \(tolerance))")
     }
 
+    /// Long generations report progress (`pbtwave generate` showed nothing
+    /// for minutes), and listening changes nothing.
+    @Test func generationReportsProgressWithoutChangingTheSamples() throws {
+        let generator = WaveNetGenerator(model: try WaveNet(config: .tiny, seed: 7))
+        var heard: [Int] = []
+        let watched = generator.generate(count: 10_000, temperature: 1, seed: 9) { heard.append($0) }
+        #expect(heard == [4096, 8192])
+        #expect(watched == generator.generate(count: 10_000, temperature: 1, seed: 9))
+    }
+
     @Test func samplingIsSeededAndRespectsTemperature() throws {
         let model = try WaveNet(config: .tiny, seed: 7)
         let generator = WaveNetGenerator(model: model)

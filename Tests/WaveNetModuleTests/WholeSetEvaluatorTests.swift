@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import SeededRNG
 import SpeechAudio
 import Testing
@@ -64,6 +65,13 @@ import TestSupport
         let three = try evaluator.score(model, threads: 3)
         #expect(one == three, "\(one) vs \(three)")
         #expect(evaluator.windowCount > 3)
+        // Progress: every window once, the last report (n, n), the same score.
+        let heard = Mutex<[Int]>([])
+        let watched = try evaluator.score(model, threads: 3) { done, total in
+            #expect(total == evaluator.windowCount)
+            heard.withLock { $0.append(done) }
+        }
+        #expect(heard.withLock { $0 } == Array(1...evaluator.windowCount) && watched == one)
     }
 
     @Test func nothingToScoreIsAClearError() throws {
