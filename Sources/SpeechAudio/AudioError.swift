@@ -76,6 +76,10 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     case outputNotACorpus(output: String)
     /// A line of a `--files` or `--exclude` list is unusable.
     case listMalformed(path: String, line: Int, reason: String)
+    /// `--corpus` names the output of a build that did not finish.
+    case corpusBuildUnfinished(directory: String)
+    /// The output folder, or a folder on its way, is a file.
+    case outputIsAFile(output: String, file: String)
     /// Another build holds the output folder's lock.
     case buildInProgress(output: String)
 
@@ -113,7 +117,7 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .folderNotFound(path):
             return "audio folder not found: \(path): check the path"
         case let .notAFolder(path):
-            return "\(path) is a file, not a folder: give the folder that holds the audio files, or load the file on its own"
+            return "\(path) is a file, not a folder: give the folder that holds the audio files (with --files LIST, only the files LIST names)"
         case let .folderEmpty(path):
             return "audio folder \(path) is empty: put audio files in it"
         case let .noUsableAudio(path, skipped, first):
@@ -149,6 +153,12 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
                 + "input folder: give a new or empty folder"
         case let .outputNotACorpus(output):
             return "the output folder \(output) holds files and is not a corpus built by pbtwave (no .build-journal.tsv, no manifest.tsv of its own), so the build could overwrite them: give an --output that is new or empty"
+        case let .corpusBuildUnfinished(directory):
+            return "\(directory) holds a corpus build that did not finish (a build journal, no manifest.tsv yet): run the same "
+                + "`pbtwave corpus build … --output \(directory)` again, which goes on where it stopped"
+        case let .outputIsAFile(output, file):
+            return output == file ? "cannot write the corpus to \(output): it is a file, not a folder; give a folder (it is created if missing)"
+                : "cannot create the corpus folder \(output): \(file) is a file, not a folder; give a folder (it is created if missing)"
         case let .listMalformed(path, line, reason):
             return line == 0 ? "cannot read the list \(path): \(reason)" : "list \(path), line \(line): \(reason)"
         case let .buildInProgress(output):
@@ -171,7 +181,8 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .corpusNotFound(directory), let .notACorpus(directory), let .splitInconsistent(directory, _, _),
              let .splitEmpty(directory, _, _):
             return directory
-        case let .outputOverlapsSource(_, output), let .buildInProgress(output), let .outputNotACorpus(output):
+        case let .outputOverlapsSource(_, output), let .buildInProgress(output), let .outputNotACorpus(output), let .outputIsAFile(output, _),
+             let .corpusBuildUnfinished(output):
             return output
         case let .corpusFileMissing(directory, file):
             return directory.hasSuffix("/") ? directory + file : directory + "/" + file

@@ -241,6 +241,14 @@ private struct BuildPlan: Sendable {
         source = absolute(options.source)
         output = absolute(options.output)
         try requireFolder(source, name: options.source)
+        // The nearest path that exists, from the output up: a file there
+        // is named (Foundation says only "error 512").
+        var existing = output
+        while !FileManager.default.fileExists(atPath: existing), existing != "/" { existing = (existing as NSString).deletingLastPathComponent }
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: existing, isDirectory: &isFolder), !isFolder.boolValue {
+            throw AudioError.outputIsAFile(output: output, file: existing)
+        }
         do {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         } catch {

@@ -64,6 +64,7 @@ public struct CorpusManifest: Sendable {
         let manifestPath = join(directory, "manifest.tsv")
         guard FileManager.default.fileExists(atPath: manifestPath) else {
             let contents = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            if contents.contains(CorpusBuildJournal.fileName) { throw AudioError.corpusBuildUnfinished(directory: directory) }
             if contents.contains(where: { !$0.hasPrefix(".") }) { throw AudioError.notACorpus(directory: directory) }
             throw AudioError.corpusNotFound(directory: directory)
         }
