@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import PBT
+import PBTExamples
 
 /// `pbtwave pbt`, `schedule export` and `lineage` as a user runs them: the
 /// built executable in a child process.
@@ -138,6 +139,28 @@ import Testing
         #expect(r.stderr.contains("--selection/--truncation-fraction: the run has tournament, this command has truncation(0.25)"))
         #expect(r.stderr.contains("--seed: the run has 0, this command has 3"))
         #expect(r.stderr.contains("choose a new --run-dir"))
+    }
+
+    /// Found by a user: exporting a run that is still going printed a
+    /// schedule with no word that it was provisional.
+    @Test func exportingARunThatIsNotCompleteSaysSo() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let directory = try RunDirectory(dir.url, create: true, lock: false)
+        let settings = testSettings(population: 2, workers: 2, budget: .generations(3))
+        let c = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
+                                        configuration: RunConfiguration(settings: settings, model: "toy"), runDirectory: dir.url).coordinator
+        func runOne() throws {
+            guard case .trial(let t) = try c.claim(workerID: "w") else { throw TestFailure("nothing to claim") }
+            try c.report(t, result: .success(try ToyQuadraticRunner().run(t.spec, parent: t.parent, output: t.output)))
+        }
+        try runOne()
+        let partial = try runPBTWave(["schedule", "export", dir.url.path])
+        #expect(partial.status == 0 && partial.stdout.hasPrefix("step,lr\n"), "\(partial.stderr)")
+        #expect(partial.stderr.contains("note: the run is not complete (1 of 6 trials ran, 2 waiting)"), "\(partial.stderr)")
+        while try c.store.hasPendingTrial(runID: c.run.id, before: Int.max) { try runOne() }
+        let done = try runPBTWave(["schedule", "export", dir.url.path])
+        #expect(done.status == 0 && done.stderr.isEmpty, "\(done.stderr)")
     }
 
     @Test func missingOrBrokenRunDirectoriesGiveClearErrors() throws {
