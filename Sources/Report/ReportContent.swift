@@ -149,12 +149,36 @@ public struct ReportContent: Sendable {
         }
         return [
             "Preset \(r.preset), model \(r.modelDescription), on \(r.machine). Started \(r.startedAt); the command took \(duration(r.wallSeconds)) (scoring and replays included; an experiment resumed after an interruption times its last session, which reuses the runs already done). Each trial trains \(r.stepsPerTrial.grouped) steps; every method has a budget of \(r.totalStepsPerMethod.grouped) training steps summed over its workers.",
-            "Methods: PBT-5x5 (5 workers, population 5) and PBT-5x20 (5 workers, population 20, budget mode) tune only the learning rate with binary-tournament selection and multiplicative mutation; random search trains 5 models from scratch with fixed learning rates from the same log-uniform prior; the fixed-LR baseline trains 5 models with one hand-set rate. Random search and fixed LR are evaluated every \(r.stepsPerTrial.grouped) steps, like PBT's trials."
-                + (beyond.isEmpty ? "" : " Beyond the paper: " + beyond.joined(separator: "; ") + "; both have the same compute."),
+            "Methods: " + paperMethods(methods) + (beyond.isEmpty ? "" : " Beyond the paper: " + beyond.joined(separator: "; ") + "; both have the same compute."),
             "Clocks: compute is training steps summed over all trials in the order they finished; steps per worker is compute divided by the number of workers; model iteration is a trial's own global step along its lineage. A curve is the best validation NLL (bits/sample) so far; failed or diverged trials count towards compute but never set a best. Across seeds, curves are step functions on the union of their x values, averaged where every seed has a value: lines show the mean, bands the min–max range.",
             "Claims: each verdict comes from stated tests on per-seed values: (a) and (b) one-sided permutation tests of the mean difference with bootstrap intervals, at \(rules.computeFractions.map(percent).joined(separator: ", ")) of the compute budget and \(rules.iterationFractions.map(percent).joined(separator: " and ")) of the model iteration every PBT-5x20 seed reached; (c) a one-sided Brown–Forsythe test with a bootstrap interval of the SD ratio; (d) a paired non-inferiority test with a margin of \(bits(rules.replayMargin)) bits. A test agrees only at p < 0.05 in the claimed direction and disagrees only at p < 0.05 against it; otherwise it is inconclusive and states the difference these seeds could detect with 80 % power. Final results are each run's final best model scored on the whole validation set (every sample with a full receptive field); selection inside a run and the earlier checkpoints use its fixed validation windows.",
             "Figures are SVG drawn by PBTWave's own report code (the Report module) from results.json; nothing was edited by hand. `pbtwave report render --results results.json --output DIR` redraws this report from the raw numbers.",
         ]
+    }
+
+    /// The paper's methods this experiment ran, described (only those: a
+    /// report of two methods described all four).
+    func paperMethods(_ methods: Set<String>) -> String {
+        var parts: [String] = []
+        let pbt = [(MethodName.pbt5x5, "PBT-5x5 (5 workers, population 5)"), (MethodName.pbt5x20, "PBT-5x20 (5 workers, population 20, budget mode)")]
+            .filter { methods.contains($0.0) }.map(\.1)
+        if !pbt.isEmpty {
+            parts.append(pbt.joined(separator: " and ") + (pbt.count == 1 ? " tunes" : " tune")
+                         + " only the learning rate with binary-tournament selection and multiplicative mutation")
+        }
+        let fromScratch = [(MethodName.randomSearch, "random search trains 5 models from scratch with fixed learning rates from the same log-uniform prior"),
+                           (MethodName.fixedLR, "the fixed-LR baseline trains 5 models with one hand-set rate")].filter { methods.contains($0.0) }
+        parts += fromScratch.map(\.1)
+        guard !parts.isEmpty else { return "none of the paper's methods was run." }
+        let evaluated = fromScratch.isEmpty ? ""
+            : " \(fromScratch.count == 2 ? "Random search and fixed LR are" : fromScratch[0].0 == MethodName.randomSearch ? "Random search is" : "Fixed LR is")"
+                + " evaluated every \(results.stepsPerTrial.grouped) steps, like PBT's trials."
+        return parts.joined(separator: "; ") + "." + evaluated
+    }
+
+    /// The files the report describes: schedule.csv only when a PBT run learned one.
+    var files: [(name: String, description: String)] {
+        Self.files.filter { $0.name != "schedule.csv" || winner != nil }
     }
 
     static let files: [(name: String, description: String)] = [

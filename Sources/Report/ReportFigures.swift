@@ -85,13 +85,18 @@ public enum ReportFigures {
             svg: plot.svg(id: "fig-final"))
     }
 
+    /// Why there is no winner: no PBT method ran, or none had a result.
+    static func noPBT(_ results: ExperimentResults) -> String {
+        results.runs.contains(where: \.isPBT) ? "No PBT run produced a successful trial" : "No PBT method was run in this experiment"
+    }
+
     static func scheduleFigure(_ results: ExperimentResults, winner: Winner?) -> ReportFigure {
         let id = "fig-schedule"
         let title = "Learned learning-rate schedule of the winner"
         guard let winner, let schedule = winner.schedule?.points else {
             let plot = LinePlot(title: title, xLabel: "global step (model iteration)", yLabel: "learning rate (log scale)",
                                 yScale: .log10, series: [], emptyMessage: "no PBT run with a result: no learned schedule")
-            return ReportFigure(id: id, title: title, caption: "No PBT run produced a successful trial, so there is no learned schedule.", svg: plot.svg(id: id))
+            return ReportFigure(id: id, title: title, caption: noPBT(results) + ", so there is no learned schedule.", svg: plot.svg(id: id))
         }
         let end = Double(max(winner.endStep, schedule.last!.step))
         var points = schedule.map { PlotPoint(x: Double($0.step), y: $0.rate) }
@@ -135,7 +140,7 @@ public enum ReportFigures {
         guard let winner, let run = results.runs.first(where: { $0.method == winner.method && $0.seed == winner.seed }) else {
             let title = "Lineage of the winning PBT run"
             let empty = MethodRun(method: "", seed: 0, workers: 1, population: 1, trials: [], wallSeconds: 0)
-            return ReportFigure(id: id, title: title, caption: "No PBT run produced a successful trial.",
+            return ReportFigure(id: id, title: title, caption: noPBT(results) + ".",
                                 svg: LineagePlot(title: title, run: empty, lineage: []).svg(id: id))
         }
         let title = "Lineage of the winning run: \(winner.method), seed \(winner.seed)"

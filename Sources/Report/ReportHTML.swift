@@ -71,7 +71,7 @@ enum ReportHTML {
         html += "<h2 id=\"how\">How this was made</h2>\n"
         for note in content.methodNotes { html += "<p>\(codeSpans(e(note)))</p>\n" }
         html += "<p>Files in this directory:</p>\n<ul>\n"
-        for file in ReportContent.files {
+        for file in content.files {
             html += "<li><code>\(e(file.name))</code>: \(e(file.description))</li>\n"
         }
         html += "</ul>\n</main>\n</body>\n</html>\n"

@@ -38,7 +38,7 @@ enum ReportMarkdown {
         md += "\n## How this was made\n\n"
         for note in content.methodNotes { md += note + "\n\n" }
         md += "Files in this directory:\n\n"
-        for file in ReportContent.files { md += "- `\(file.name)`: \(file.description)\n" }
+        for file in content.files { md += "- `\(file.name)`: \(file.description)\n" }
         return md
     }
 

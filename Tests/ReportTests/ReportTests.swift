@@ -126,6 +126,15 @@ struct ReportTests {
         let written = try ExperimentReport.write(results, to: directory)
         #expect(!written.map(\.lastPathComponent).contains("schedule.csv"))
         #expect(try String(contentsOf: earlier, encoding: .utf8) == "step,lr\n0,0.003\n")
+        // Found by a user: the report described all four methods, said no PBT
+        // run had a result, and listed a schedule.csv it did not write.
+        let md = try String(contentsOf: directory.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(!md.contains("PBT-5x20 (5 workers") && md.contains("random search trains 5 models"), "only the methods run are described")
+        #expect(md.contains("No PBT method was run in this experiment") && !md.contains("No PBT run produced"))
+        #expect(!md.contains("- `schedule.csv`"), "no schedule.csv listed")
+        var fixedOnly = results
+        fixedOnly.runs = results.runs.filter { $0.method == MethodName.fixedLR }
+        #expect(ReportContent(fixedOnly).methodNotes[1] == "Methods: the fixed-LR baseline trains 5 models with one hand-set rate. Fixed LR is evaluated every \(results.stepsPerTrial.grouped) steps, like PBT's trials.")
     }
 
     @Test("results.json carries the claims and their tests; a results.json from before whole-set scores still renders")
