@@ -69,6 +69,7 @@ struct ReportTests {
         ("an unknown loser", "its tournament loser 99999 is not a trial of the run"),
         ("negative steps", "steps is -50; it is never negative"),
         ("lr 0", "its learning rate 0.0 is not a positive number"),
+        ("every trial failed", "PBT-5x5 seed 1: its whole-set score is of trial"),
     ])
     func handEditedResultsAreRefused(edit: String, message: String) throws {
         var results = ExperimentResults.demo(seeds: 2)
@@ -86,6 +87,8 @@ struct ReportTests {
         case "an unknown parent": results.runs[0].trials[child].parent = 99999
         case "an unknown loser": results.runs[0].trials[child].tournamentLoser = 99999
         case "negative steps": results.runs[0].trials[0].steps = -50
+        case "every trial failed":
+            for index in results.runs[0].trials.indices { results.runs[0].trials[index].validationNLL = nil }
         default: results.runs[0].trials[0].hyperparameters["lr"] = 0
         }
         #expect(results.inconsistency?.contains(message) == true, "\(results.inconsistency ?? "accepted")")
