@@ -97,17 +97,11 @@ enum CorpusBuildJournal {
     static let fileName = ".build-journal.tsv"
     static let magic = "#pbtwave corpus build journal 1"
 
-    /// The records of the journal at `path`, last one per source, and
-    /// whether it was written under `identity` (only then do its records
-    /// stand for outputs that are still right).
-    static func read(path: String, identity: String) -> (records: [String: JournalRecord], sameIdentity: Bool, lineCount: Int) {
-        let (records, sameIdentity, lineCount, _) = readWithSource(path: path, identity: identity)
-        return (records, sameIdentity, lineCount)
-    }
-
-    /// `read`, and the source folder the journal's build read (its
-    /// identity's `from=`), nil without a journal.
-    static func readWithSource(path: String, identity: String)
+    /// The records of the journal at `path`, last one per source, whether
+    /// it was written under `identity` (only then do its records stand for
+    /// outputs that are still right), and the source folder its build read
+    /// (its identity's `from=`; nil without a journal).
+    static func read(path: String, identity: String)
         -> (records: [String: JournalRecord], sameIdentity: Bool, lineCount: Int, source: String?) {
         guard let data = FileManager.default.contents(atPath: path) else { return ([:], false, 0, nil) }
         let text = String(decoding: data, as: UTF8.self)

@@ -178,7 +178,7 @@ public enum CorpusBuilder {
         defer { withExtendedLifetime(lock) {} }
 
         let journalPath = join(plan.output, CorpusBuildJournal.fileName)
-        let previous = CorpusBuildJournal.readWithSource(path: journalPath, identity: plan.identity)
+        let previous = CorpusBuildJournal.read(path: journalPath, identity: plan.identity)
         let journal = try JournalAppender(path: journalPath, identity: plan.identity, fresh: !previous.sameIdentity)
         let standing = previous.sameIdentity ? previous.records : [:]
 

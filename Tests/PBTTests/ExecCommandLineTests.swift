@@ -131,16 +131,24 @@ import Testing
     /// A worker runs the stored program, or the one given after `--` (the
     /// same program elsewhere on that machine); `--exec` on a run of a
     /// compiled model is refused.
-    @Test func workersRunTheStoredProgramOrTheirOwn() throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
+    /// Creates run `name` of the Python toy in an SQLite store in `dir`,
+    /// with no worker of its own; returns the store and the arguments of a
+    /// `pbtwave worker` that joins it.
+    static func sharedRun(_ dir: TemporaryDirectory, name: String, generations: Int = 4) throws -> (store: String, worker: [String]) {
         let runDir = dir.url.appendingPathComponent("run").path
         let store = "sqlite:" + dir.url.appendingPathComponent("trials.sqlite").path
         let toy = try ExecToy.command()
-        let create = try runPBTWave(["pbt", "--run-dir", runDir, "--store", store, "--run", "mine", "--local-workers", "0"]
-                                    + (try Self.flags(dir, generations: 2)) + ["--", toy.program] + toy.arguments)
+        let create = try runPBTWave(["pbt", "--run-dir", runDir, "--store", store, "--run", name, "--local-workers", "0"]
+                                    + (try flags(dir, generations: generations)) + ["--", toy.program] + toy.arguments)
         #expect(create.status == 0, "\(create.stderr)")
-        let worker = ["worker", "--store", store, "--run", "mine", "--run-dir", runDir, "--progress", "none", "--exec"]
+        return (store, ["worker", "--store", store, "--run", name, "--run-dir", runDir, "--progress", "none"])
+    }
+
+    @Test func workersRunTheStoredProgramOrTheirOwn() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let (store, joining) = try Self.sharedRun(dir, name: "mine", generations: 2)
+        let worker = joining + ["--exec"]
         let elsewhere = try runPBTWave(worker + ["--", "sh", "-c", #"echo '{"objective": 0.25}' > "$PBT_TRIAL_DIR/result.json""#])
         #expect(elsewhere.status == 0, "\(elsewhere.stderr)")
         #expect(elsewhere.stdout.contains("run complete: 6/6 trials"), "\(elsewhere.stdout)")
@@ -161,13 +169,7 @@ import Testing
     @Test func aWorkerWhoseProgramFailsStopsBeforeTheBudgetIsGone() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
-        let runDir = dir.url.appendingPathComponent("run").path
-        let store = "sqlite:" + dir.url.appendingPathComponent("trials.sqlite").path
-        let toy = try ExecToy.command()
-        let create = try runPBTWave(["pbt", "--run-dir", runDir, "--store", store, "--run", "r", "--local-workers", "0"]
-                                    + (try Self.flags(dir)) + ["--", toy.program] + toy.arguments)
-        #expect(create.status == 0, "\(create.stderr)")
-        let worker = ["worker", "--store", store, "--run", "r", "--run-dir", runDir, "--progress", "none"]
+        let worker = try Self.sharedRun(dir, name: "r").worker
         let broken = try runPBTWave(worker + ["--max-failures-in-a-row", "2", "--exec", "--", "sh", "-c",
                                               "echo 'ModuleNotFoundError: torch' >&2; exit 3"])
         #expect(broken.status == 1)

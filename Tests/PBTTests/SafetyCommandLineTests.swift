@@ -44,9 +44,7 @@ import Testing
             let run = try runPBTWave(command)
             #expect(run.status == 64 && run.stderr.contains("the path is empty"), "\(command): \(run.stderr)")
         }
-        let corpus = ProcessInfo.processInfo.environment["PBTWAVE_CORPUS"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent("corpus").path
+        let corpus = corpusDirectory()
         let train = try runPBTWave(["train", "--preset", "tiny", "--window", "256", "--eval-windows", "1", "--eval-targets", "64",
                                     "--steps", "2", "--quiet", "--corpus", corpus])
         #expect(train.status == 0, "\(train.stderr)")

@@ -99,9 +99,7 @@ import Testing
     @Test(.timeLimit(.minutes(2))) func trainStopsOnASignalWithItsCheckpoint() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
-        let corpus = ProcessInfo.processInfo.environment["PBTWAVE_CORPUS"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-                .appendingPathComponent("corpus").path
+        let corpus = corpusDirectory()
         let checkpoint = dir.url.appendingPathComponent("c.ckpt").path
         let process = Process()
         process.executableURL = try pbtwaveExecutable()

@@ -130,6 +130,13 @@ struct Simulation {
 
 /// The built `pbtwave` executable, next to the test bundle (`swift test`
 /// builds every product of the package, the executable included).
+/// The built speech corpus: $PBTWAVE_CORPUS, else the checkout's `corpus/`.
+func corpusDirectory() -> String {
+    ProcessInfo.processInfo.environment["PBTWAVE_CORPUS"].flatMap { $0.isEmpty ? nil : $0 }
+        ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("corpus").path
+}
+
 func pbtwaveExecutable() throws -> URL {
     // Another build's binary, e.g. to show that a command-line test fails without a fix.
     if let other = ProcessInfo.processInfo.environment["PBTWAVE_EXECUTABLE"], !other.isEmpty { return URL(fileURLWithPath: other) }
