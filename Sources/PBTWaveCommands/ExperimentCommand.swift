@@ -42,7 +42,9 @@ struct ExperimentCommand: ParsableCommand {
     func validate() throws {
         guard ExperimentPreset.all[preset] != nil else { throw ValidationError("unknown --preset '\(preset)'; choose quick, paper or smoke") }
         if let seeds { guard (1...1000).contains(seeds) else { throw ValidationError("--seeds must be at least 1 (and at most 1000)") } }
-        if let methods { _ = try ExperimentPreset.quick.methods(slugs: Self.slugs(methods)) }
+        if let methods {
+            do { _ = try ExperimentPreset.quick.methods(slugs: Self.slugs(methods)) } catch { throw ValidationError("\(error)") }
+        }
         do { _ = try Precision(parsing: precision) } catch { throw ValidationError("--precision: \(error)") }
     }
 

@@ -18,6 +18,16 @@ import WaveNetModule
         }
     }
 
+    /// The exit status ArgumentParser would give for `arguments`, or nil if they parse.
+    func parseExitCode(_ arguments: [String]) -> ExitCode? {
+        do {
+            _ = try PBTWave.parseAsRoot(arguments)
+            return nil
+        } catch {
+            return PBTWave.exitCode(for: error)
+        }
+    }
+
     init() {}
 
     func temporaryDirectory() throws -> URL {
@@ -75,10 +85,13 @@ import WaveNetModule
         (["pbt", "--run-dir", "/tmp/x", "--model", "wavenet", "--precision", "half"], "--precision: 'half' is not a precision; use fp32 or bf16"),
     ]
 
+    /// Each is a usage error: the message, then the exit status of one
+    /// (64, EX_USAGE), as for a flag the parser itself refuses.
     @Test(arguments: parseCases)
     func badFlagsAreRejectedWithAMessage(_ c: ([String], String)) {
         let message = parseError(c.0)
         #expect(message?.contains(c.1) == true, "\(c.0): got \(message ?? "no error")")
+        #expect(parseExitCode(c.0) == .validationFailure, "\(c.0): exit \(parseExitCode(c.0).map { "\($0.rawValue)" } ?? "none")")
     }
 
     @Test func missingFilesAreNamed() throws {
