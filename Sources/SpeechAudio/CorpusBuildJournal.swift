@@ -29,6 +29,9 @@ public enum SkipCategory: String, Sendable, Hashable, CaseIterable {
     /// WAVs are copies of sources, so walking it would put the same audio
     /// in both splits.
     case otherCorpus = "another corpus"
+    /// A hidden file or folder (its name starts with `.`: `.DS_Store`,
+    /// macOS's `._name` copies, `.git/`); not read.
+    case hidden
 }
 
 /// What a build did with one source: one line of the build journal.

@@ -274,10 +274,10 @@ private struct BuildPlan: Sendable {
             sources = try CorpusSources.listed(in: list, root: source)
             guard !sources.isEmpty else { throw AudioError.listMalformed(path: list, line: 0, reason: "it lists no files") }
         } else {
-            sources = CorpusSources.walk(root: source, skipping: (UInt64(outputStatus.st_dev), UInt64(outputStatus.st_ino)))
+            sources = CorpusSources.walk(root: source, skipping: (UInt64(outputStatus.st_dev), UInt64(outputStatus.st_ino)), listingHidden: true)
         }
         exclusions = try options.exclusionList.map { list throws(AudioError) in try CorpusSources.exclusions(in: list) } ?? [:]
-        guard !sources.isEmpty || !exclusions.isEmpty else { throw AudioError.folderEmpty(path: options.source) }
+        guard sources.contains(where: { !$0.hidden }) || !exclusions.isEmpty else { throw AudioError.folderEmpty(path: options.source) }
 
         var presetSkips: [Int: (SkipCategory, String)] = [:]
         var groupOf: [String: Int] = [:]
@@ -288,6 +288,8 @@ private struct BuildPlan: Sendable {
             } else if file.otherCorpus {
                 presetSkips[index] = (.otherCorpus, "a corpus pbtwave built, whose WAVs are copies of sources: left out, so that "
                                       + "no audio lands in both splits (build into an --output outside --from)")
+            } else if file.hidden {
+                presetSkips[index] = (.hidden, "its name starts with '.', so it is not read (rename it to use it)")
             } else if let reason = file.unreadable {
                 presetSkips[index] = (.unreadable, reason)
             } else {

@@ -27,6 +27,9 @@ struct SourceFile: Sendable, Hashable {
     /// A folder (`relativePath` ends in `/`) holding a corpus pbtwave built,
     /// left out of the walk.
     var otherCorpus = false
+    /// A hidden file or folder (its name starts with `.`; a folder's
+    /// `relativePath` ends in `/`), listed only when the walk was asked to.
+    var hidden = false
 }
 
 /// File identity for change detection: size and modification time (ns).
@@ -56,7 +59,9 @@ extension FileStamp {
 enum CorpusSources {
     /// Every regular file under `root`, recursively, sorted by the bytes of
     /// the relative path (as `LC_ALL=C sort` does). Hidden files and folders
-    /// (a name starting with `.`) are left out, and so is the folder
+    /// (a name starting with `.`) are not walked: with `listingHidden` each
+    /// comes back as one ``SourceFile/hidden`` entry (a folder as `name/`),
+    /// so that a build can say it left them out. Left out too is the folder
     /// identified by `skipping` (the output, when it lies inside the
     /// source); a folder holding another corpus pbtwave built comes back
     /// as one ``SourceFile/otherCorpus`` entry. Symbolic links are followed; a folder reached twice (a link
@@ -67,13 +72,27 @@ enum CorpusSources {
     /// `openFolder` is `opendir`, returning the handle or the `errno`; tests
     /// replace it to make a folder unreadable even when run as root.
     static func walk(
-        root: String, skipping skipped: (device: UInt64, inode: UInt64)?,
+        root: String, skipping skipped: (device: UInt64, inode: UInt64)?, listingHidden: Bool = false,
         openFolder: (String) -> Result<OpaquePointer, Errno> = openFolder
     ) -> [SourceFile] {
         var files: [SourceFile] = []
         var visited = Set<[UInt64]>()
         func unreadable(_ relative: String, _ path: String, _ reason: String) {
             files.append(SourceFile(relativePath: relative, path: path, size: 0, modified: 0, unreadable: reason))
+        }
+        // One entry for a hidden file or folder, unless it is the skipped
+        // folder (an output hidden inside the source) or not a file or folder.
+        func hiddenEntry(_ name: String, in directory: String, relative: String) {
+            let child = directory + "/" + name
+            var status = stat()
+            guard stat(child, &status) == 0 else { return }
+            if let skipped, [UInt64(status.st_dev), UInt64(status.st_ino)] == [skipped.device, skipped.inode] { return }
+            let kind = status.st_mode & S_IFMT
+            guard kind == S_IFDIR || kind == S_IFREG else { return }
+            let childRelative = (relative.isEmpty ? name : relative + "/" + name) + (kind == S_IFDIR ? "/" : "")
+            let stamp = FileStamp(status)
+            files.append(SourceFile(relativePath: childRelative, path: child, size: kind == S_IFDIR ? 0 : stamp.size,
+                                    modified: kind == S_IFDIR ? 0 : stamp.modified, hidden: true))
         }
         func visit(_ directory: String, relative: String) {
             var status = stat()
@@ -97,8 +116,12 @@ enum CorpusSources {
                 let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                     Array(raw.prefix(while: { $0 != 0 }))
                 }
-                guard let first = bytes.first, first != UInt8(ascii: ".") else { continue }
+                guard let first = bytes.first, bytes != [UInt8(ascii: ".")], bytes != Array("..".utf8) else { continue }
                 let name = String(decoding: bytes, as: UTF8.self)
+                if first == UInt8(ascii: ".") {
+                    if listingHidden { hiddenEntry(name, in: directory, relative: relative) }
+                    continue
+                }
                 let valid = String(validating: bytes, as: UTF8.self) != nil
                 let childRelative = relative.isEmpty ? name : relative + "/" + name
                 let child = directory + "/" + name

@@ -66,9 +66,11 @@ struct MixedAudioFolder {
         let whole = handmadeWAV(format: 1, channels: 1, sampleRate: 16_000, bitsPerSample: 16, data: [UInt8](repeating: 1, count: 8000))
         folder.write("cut/truncated.wav", bytes: Array(whole.prefix(3000)))
         expectedSkips["cut/truncated.wav"] = .unreadable
-        // Hidden files and folders are not sources at all.
+        // Hidden files and folders are not read: a folder is one line of skipped.tsv, not walked.
         folder.write(".hidden/p225_999.wav", bytes: whole)
+        expectedSkips[".hidden/"] = .hidden
         folder.write("p225/.DS_Store", text: "x")
+        expectedSkips["p225/.DS_Store"] = .hidden
     }
 
     /// The options for a build of this folder into `output`.
