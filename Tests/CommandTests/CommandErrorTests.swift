@@ -9,22 +9,15 @@ import WaveNetModule
 /// says what is wrong — at parse time where possible, else when run.
 @Suite struct CommandErrorTests {
     /// The message ArgumentParser would print for `arguments`, or nil if they parse.
-    func parseError(_ arguments: [String]) -> String? {
-        do {
-            _ = try PBTWave.parseAsRoot(arguments)
-            return nil
-        } catch {
-            return PBTWave.message(for: error)
-        }
-    }
+    func parseError(_ arguments: [String]) -> String? { parseFailure(arguments)?.message }
 
-    /// The exit status ArgumentParser would give for `arguments`, or nil if they parse.
-    func parseExitCode(_ arguments: [String]) -> ExitCode? {
+    /// That message and the exit status it comes with, or nil if they parse.
+    func parseFailure(_ arguments: [String]) -> (message: String, exit: ExitCode)? {
         do {
             _ = try PBTWave.parseAsRoot(arguments)
             return nil
         } catch {
-            return PBTWave.exitCode(for: error)
+            return (PBTWave.message(for: error), PBTWave.exitCode(for: error))
         }
     }
 
@@ -89,9 +82,9 @@ import WaveNetModule
     /// (64, EX_USAGE), as for a flag the parser itself refuses.
     @Test(arguments: parseCases)
     func badFlagsAreRejectedWithAMessage(_ c: ([String], String)) {
-        let message = parseError(c.0)
-        #expect(message?.contains(c.1) == true, "\(c.0): got \(message ?? "no error")")
-        #expect(parseExitCode(c.0) == .validationFailure, "\(c.0): exit \(parseExitCode(c.0).map { "\($0.rawValue)" } ?? "none")")
+        let failure = parseFailure(c.0)
+        #expect(failure?.message.contains(c.1) == true, "\(c.0): got \(failure?.message ?? "no error")")
+        #expect(failure?.exit == .validationFailure, "\(c.0): exit \(failure.map { "\($0.exit.rawValue)" } ?? "none")")
     }
 
     @Test func missingFilesAreNamed() throws {
