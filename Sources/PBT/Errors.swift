@@ -117,9 +117,20 @@ public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedE
     /// The run was created with other settings (`differences` name them).
     case configMismatch(run: String, differences: [SettingDifference])
     case locked(path: String)
+    /// A run name that is empty (or only spaces) or holds a control
+    /// character (a line break would garble the run directory's marker).
+    case invalidRunName(String)
+
+    /// Throws ``invalidRunName(_:)`` unless `name` can name a run.
+    public static func checkRunName(_ name: String) throws {
+        guard !name.trimmingCharacters(in: .whitespaces).isEmpty, !name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        else { throw invalidRunName(name) }
+    }
 
     public var description: String {
         switch self {
+        case .invalidRunName(let n):
+            return "a run needs a name without line breaks or other control characters (got \(String(reflecting: n)))"
         case .notAStore(let p, let r):
             return "\(p) is not a PBTWave trial store (\(r)); point --run-dir at a PBT run directory or a new one"
         case .cannotOpen(let p, let r):

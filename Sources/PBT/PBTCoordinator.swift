@@ -105,12 +105,24 @@ public struct PBTCoordinator: Sendable {
     /// configuration, else `PBTStoreError.configMismatch` names the differences.
     /// `explorers` must provide the settings' explore method
     /// (`PBTConfigError.exploreUnavailable` otherwise).
+    ///
+    /// `runDirectory` holds the run's checkpoints, and one run's only: it is
+    /// created if missing, and checked before anything is created in the
+    /// store (`RunDirectoryError`: a file, a folder that cannot be made, one
+    /// that belongs to another run or holds checkpoints of no known run);
+    /// then `RUN_DIR/pbt-run.txt` names the run (`RunMarker`). Give each
+    /// run of a store a directory of its own.
     public static func open(
         store: any TrialStore, name: String, configuration: RunConfiguration, runDirectory: URL,
         now: Double = Date().timeIntervalSince1970, explorers: ExploreStrategies = .builtIn
     ) throws -> (coordinator: PBTCoordinator, created: Bool) {
         try configuration.settings.validate()
+        try PBTStoreError.checkRunName(name)
         let controller = PBTController(settings: configuration.settings, explorer: try explorers.strategy(for: configuration.settings))
+        try RunDirectory.makeFolder(runDirectory)
+        try RunMarker.checkBeforeOpening(store, location: (store as? any CustomStringConvertible)?.description ?? "the trial store",
+                                         name: name, runDirectory: runDirectory)
+        let opened: (run: RunRecord, configuration: RunConfiguration, created: Bool)
         if let existing = try store.run(named: name) {
             let stored: RunConfiguration
             do { stored = try RunConfiguration(jsonText: existing.configJSON) } catch {
@@ -118,15 +130,18 @@ public struct PBTCoordinator: Sendable {
             }
             let diff = stored.differences(from: configuration)
             guard diff.isEmpty else { throw PBTStoreError.configMismatch(run: name, differences: diff) }
-            return (PBTCoordinator(store: store, run: existing, configuration: stored, controller: controller,
-                                   checkpoints: try CheckpointDirectory(runDirectory: runDirectory, run: existing)), false)
+            opened = (existing, stored, false)
+        } else {
+            var state = controller.initialState
+            let first = controller.start(&state)
+            let run = try store.createRun(name: name, configJSON: try configuration.jsonText(), seed: configuration.settings.seed,
+                                          state: state, trials: first, now: now)
+            opened = (run, configuration, true)
         }
-        var state = controller.initialState
-        let first = controller.start(&state)
-        let run = try store.createRun(name: name, configJSON: try configuration.jsonText(), seed: configuration.settings.seed,
-                                      state: state, trials: first, now: now)
-        return (PBTCoordinator(store: store, run: run, configuration: configuration, controller: controller,
-                               checkpoints: try CheckpointDirectory(runDirectory: runDirectory, run: run)), true)
+        let checkpoints = try CheckpointDirectory(runDirectory: runDirectory, run: opened.run)
+        try RunMarker.claim(runDirectory, for: opened.run, trials: try store.trials(runID: opened.run.id))
+        return (PBTCoordinator(store: store, run: opened.run, configuration: opened.configuration, controller: controller,
+                               checkpoints: checkpoints), opened.created)
     }
 
     /// Opens an existing run with its stored configuration (for reading,

@@ -47,7 +47,7 @@ public final class RunDirectory: Sendable {
             }
         } else {
             guard create else { throw RunDirectoryError.missing(self.url.path) }
-            try fm.createDirectory(at: self.url, withIntermediateDirectories: true)
+            try Self.makeFolder(self.url)
         }
         if create, let marker = try RunMarker.read(self.url) {
             let size = (try? fm.attributesOfItem(atPath: storePath)[.size] as? Int) ?? nil
@@ -63,6 +63,22 @@ public final class RunDirectory: Sendable {
         }
         self.locks = locks
         store = try SQLiteTrialStore(path: storePath)
+    }
+}
+
+extension RunDirectory {
+    /// Makes the folder `url` (and its parents) if missing; throws
+    /// `RunDirectoryError` in a sentence for a file there or a folder
+    /// that cannot be made.
+    static func makeFolder(_ url: URL) throws {
+        switch PathKind(of: url.path) {
+        case .folder: return
+        case .file: throw RunDirectoryError.notADirectory(url.path)
+        case .missing:
+            do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
+                throw RunDirectoryError.cannotCreate(url.path, reason: FileErrorText.cause(of: error) ?? "\(error)")
+            }
+        }
     }
 }
 
@@ -231,6 +247,8 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, Locali
     /// The directory holds the checkpoints of a run whose store is elsewhere.
     case runInAnotherStore(String, run: RunIdentity)
     case notWritable(String)
+    /// The folder cannot be made (`reason`: a parent that is a file, no permission…).
+    case cannotCreate(String, reason: String)
     case unreadableMarker(String)
     /// The directory's marker names another run (`run`: the one asked for, if known).
     case belongsToAnotherRun(String, owner: RunIdentity, run: RunIdentity?)
@@ -254,6 +272,7 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, Locali
             return "\(p) holds the checkpoints of \(run), whose trials are in another store (no \(RunDirectory.storeFileName) here): "
                 + "give that store with --store and --run \(run.name)"
         case .notWritable(let p): return "cannot write in run directory \(p)"
+        case let .cannotCreate(p, reason): return "cannot create the run directory \(p): \(reason)"
         case .unreadableMarker(let p): return "\(p) is damaged (it should name the run the directory belongs to); restore it or choose another --run-dir"
         case let .belongsToAnotherRun(p, owner, run):
             return "\(p) belongs to another run (\(p)/\(RunMarker.fileName) names \(owner)"

@@ -40,6 +40,9 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
     public var location: String { path }
 
     public init(path: String) throws {
+        // SQLite takes "" for a private temporary database, gone at exit:
+        // a run stored there could never be resumed. ":memory:" says it.
+        guard !path.isEmpty else { throw PBTStoreError.cannotOpen(path: "\"\"", reason: "give the SQLite file's path (\":memory:\" for a store that lives only in this process)") }
         self.path = path
         let c = try SQLiteConnection(path: path)
         if path != ":memory:" {

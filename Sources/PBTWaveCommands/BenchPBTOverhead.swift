@@ -74,7 +74,6 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
         let (coordinator, _) = try PBTCoordinator.open(store: trialStore, name: name, configuration: configuration, runDirectory: url)
         let place = location.description.hasPrefix("sqlite:") ? "SQLite" : "PostgreSQL"
         guard processes > 0 else { return try measureInProcess(coordinator, settings: settings, place: place) }
-        try RunMarker.claim(url, for: coordinator.run, trials: [])  // a fresh run: no trials to tell old files by
 
         let start = Date()
         var children: [Process] = []

@@ -60,9 +60,7 @@ struct StoreOptions: ParsableArguments {
     var runName: String = RunDirectory.runName
 
     func validate() throws {
-        guard !runName.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw ValidationError("--run: a run needs a name (got '\(runName)')")
-        }
+        do { try PBTStoreError.checkRunName(runName) } catch { throw ValidationError("--run: \(error)") }
     }
 
     /// `--lease-seconds` of `pbt` and `worker`: shorter than a few store
@@ -144,11 +142,8 @@ struct StoreOptions: ParsableArguments {
            let given = try? configuration.recipe?.decoded(as: TrainingRecipe.self).corpus {
             try RunnerOptions.checkSameCorpus(stored: stored, given: given, directory: "this command's")
         }
-        guard directory != nil else {
-            // Names the run whose checkpoints the directory holds, for `pbtwave worker`.
-            try RunMarker.claim(runDirectory, for: coordinator.run, trials: try trialStore.trials(runID: coordinator.run.id))
-            return (coordinator, opened.created, "", nil)
-        }
+        // (`open` has named the run in the directory's marker, for `pbtwave worker`.)
+        guard directory != nil else { return (coordinator, opened.created, "", nil) }
         // A `pbtwave worker` on the same SQLite store may still run its trials.
         let recovered = try coordinator.recoverAfterCrash(isAlive: DriverOptions.isLiveLocalWorker)
         return (coordinator, opened.created, recovered.requeued > 0 ? "; re-queued \(recovered.requeued) interrupted trial(s)" : "", directory)

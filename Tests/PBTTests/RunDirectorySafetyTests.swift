@@ -90,20 +90,25 @@ import PBTExamples
         }
         let directory = try RunDirectory(dir.url, create: true, lock: true)
         let configuration = RunConfiguration(settings: testSettings(population: 2, workers: 2), model: "test")
-        // A new run in a directory holding files of no known run: refused before the store changes.
+        // A new run in a directory holding files of no known run: refused
+        // by `open` itself, before the store changes.
         #expect(throws: RunDirectoryError.self) {
             try RunMarker.checkBeforeOpening(directory.store, location: "test", name: "pbt", runDirectory: dir.url)
         }
-        let (c, _) = try PBTCoordinator.open(store: directory.store, name: "pbt", configuration: configuration, runDirectory: dir.url)
-        let refusal = #expect(throws: RunDirectoryError.self) { try c.recoverAfterCrash() }
+        let refusal = #expect(throws: RunDirectoryError.self) {
+            try PBTCoordinator.open(store: directory.store, name: "pbt", configuration: configuration, runDirectory: dir.url)
+        }
         #expect(refusal.map { "\($0)".contains("3 checkpoint file(s) of no known run") && "\($0)".contains("nothing was deleted") } == true,
                 "\(String(describing: refusal))")
-        #expect(try directory.store.trials(runID: c.run.id).allSatisfy { $0.status == .queued }, "nothing was re-queued or changed")
+        #expect(try directory.store.runNames().isEmpty, "no run was created")
+        #expect(!FileManager.default.fileExists(atPath: dir.url.appendingPathComponent(RunMarker.fileName).path), "the directory was not claimed")
         for path in foreign { #expect(FileManager.default.fileExists(atPath: dir.url.appendingPathComponent(path).path), "\(path)") }
 
         // With the files moved away the run claims the directory; then a
         // run's own orphans go, a file in another namespace stays.
         for path in foreign { try FileManager.default.removeItem(at: dir.url.appendingPathComponent(path)) }
+        let (c, _) = try PBTCoordinator.open(store: directory.store, name: "pbt", configuration: configuration, runDirectory: dir.url)
+        #expect(try RunMarker.read(dir.url) == RunIdentity(c.run), "open names the run in the directory's marker")
         let kept = dir.url.appendingPathComponent("checkpoints/other-0badf00d/trial-1.1.ckpt")
         _ = try c.recoverAfterCrash()
         try Data("late".utf8).write(to: kept)
@@ -140,14 +145,47 @@ import PBTExamples
         #expect(resumed.status == 0 && resumed.stdout.contains("run complete"), "\(resumed.stderr)")
     }
 
+    /// What a library caller can get wrong when opening a run: each is a
+    /// sentence, and nothing is created in the store.
+    @Test func badRunsAndDirectoriesAreRefusedBeforeTheStoreChanges() throws {
+        let store = try SQLiteTrialStore(path: ":memory:")
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let configuration = RunConfiguration(settings: testSettings(), model: "test")
+        func refusal(_ name: String, _ runDirectory: URL) -> String? {
+            do {
+                _ = try PBTCoordinator.open(store: store, name: name, configuration: configuration, runDirectory: runDirectory)
+                return nil
+            } catch { return "\(error)" }
+        }
+        for name in ["", "  ", "a\nb", "tab\there"] {
+            let message = refusal(name, dir.url.appendingPathComponent("n"))
+            #expect(message?.contains("a run needs a name without line breaks or other control characters") == true, "\(String(reflecting: name)): \(message ?? "opened")")
+        }
+        let file = dir.url.appendingPathComponent("file")
+        try Data("x".utf8).write(to: file)
+        #expect(refusal("r", file) == "\(file.path) is a file, not a run directory")
+        let below = file.appendingPathComponent("run")
+        #expect(refusal("r", below)?.hasPrefix("cannot create the run directory \(below.path): ") == true, "\(refusal("r", below) ?? "opened")")
+        #expect(try store.runNames().isEmpty, "no run was created")
+        #expect(throws: PBTStoreError.self) { try SQLiteTrialStore(path: "") }
+    }
+
+    /// Each run of a store has a directory of its own (the library's
+    /// `open` refuses a second run in one), and a namespace of its own in it.
     @Test func runsHaveTheirOwnNamespaces() throws {
         let store = try SQLiteTrialStore(path: ":memory:")
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let configuration = RunConfiguration(settings: testSettings(), model: "test")
         let a = try PBTCoordinator.open(store: store, name: "r", configuration: configuration, runDirectory: dir.url, now: 1).coordinator
-        let b = try PBTCoordinator.open(store: store, name: "r/../x y", configuration: configuration, runDirectory: dir.url, now: 1)
-            .coordinator
+        let second = #expect(throws: RunDirectoryError.self) {
+            try PBTCoordinator.open(store: store, name: "s", configuration: configuration, runDirectory: dir.url, now: 1)
+        }
+        #expect(second.map { "\($0)".contains("belongs to another run") } == true, "\(String(describing: second))")
+        #expect(try store.runNames() == ["r"], "the refused run was not created")
+        let b = try PBTCoordinator.open(store: store, name: "r/../x y", configuration: configuration,
+                                        runDirectory: dir.url.appendingPathComponent("b"), now: 1).coordinator
         #expect(a.checkpoints.namespace != b.checkpoints.namespace)
         #expect(a.checkpoints.relativePath(trialID: 1, attempt: 1) != b.checkpoints.relativePath(trialID: 1, attempt: 1))
         #expect(b.checkpoints.namespace.hasPrefix("checkpoints/r____x_y-"), "\(b.checkpoints.namespace)")
