@@ -107,6 +107,8 @@ extension PBTRunResult {
         if let match = line.firstMatch(of: #/trial \d+: /#) { line.removeSubrange(match.range) }
         // The log's lines follow on the next lines, which the key leaves out.
         if let match = line.firstMatch(of: #/; last lines of its \S+:$/#) { line.removeSubrange(match.range) }
+        // A trial's own output path (`…/trial-7.1.ckpt`) is one kind for every trial.
+        line = Substring(line.replacing(#/trial-\d+\.\d+/#, with: "trial-N.A"))
         return line.count > 200 ? String(line.prefix(199)) + "…" : String(line)
     }
 

@@ -56,7 +56,8 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         // Every output location is checked before any work, so a typo cannot cost a training run.
-        try OutputPath.distinct([("--checkpoint", checkpoint), ("--curve", curve), ("--lr-schedule", lrSchedule)])
+        try OutputPath.distinct([("--checkpoint", checkpoint), ("--curve", curve), ("--lr-schedule", lrSchedule),
+                                 ("--model-config", recipe.modelConfig)])
         for path in [checkpoint, curve].compactMap({ $0 }) { try OutputPath.check(path) }
         if let checkpoint, !resume, FileManager.default.fileExists(atPath: checkpoint) {
             print("note: \(checkpoint) exists and will be replaced by this run's checkpoint (--resume continues it instead)")

@@ -15,20 +15,33 @@ public struct ArenaLayout: Sendable, Hashable, Codable {
     public private(set) var entries: [Entry] = []
     /// Total floats; every entry starts at a multiple of 16 floats (64 bytes).
     public private(set) var count: Int = 0
+    /// Where each name is in `entries`: a layout of thousands of layers is
+    /// built and searched in linear time, not quadratic.
+    private var positions: [String: Int] = [:]
+
+    private enum CodingKeys: String, CodingKey { case entries, count }
 
     public init() {}
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        entries = try container.decode([Entry].self, forKey: .entries)
+        count = try container.decode(Int.self, forKey: .count)
+        positions = Dictionary(entries.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
 
     /// Appends a tensor of `shape` and returns its offset.
     @discardableResult
     public mutating func append(_ name: String, shape: [Int]) -> Int {
-        precondition(!entries.contains { $0.name == name }, "arena already has an entry named \(name)")
+        precondition(positions[name] == nil, "arena already has an entry named \(name)")
         let offset = (count + 15) / 16 * 16
+        positions[name] = entries.count
         entries.append(Entry(name: name, shape: shape, offset: offset))
         count = offset + shape.reduce(1, *)
         return offset
     }
 
-    public func entry(_ name: String) -> Entry? { entries.first { $0.name == name } }
+    public func entry(_ name: String) -> Entry? { positions[name].map { entries[$0] } }
 }
 
 /// A flat buffer laid out by an `ArenaLayout`.

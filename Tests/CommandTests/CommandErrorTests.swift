@@ -126,6 +126,11 @@ import WaveNetModule
         #expect(symlink(schedule, link) == 0)
         let over = try runError(["train", "--corpus", corpus, "--lr-schedule", schedule, "--curve", link])
         #expect(over?.contains("--curve and --lr-schedule name the same file") == true, "through a link too: got \(over ?? "no error")")
+        let config = dir + "/" + "model.json"
+        try "{}".write(toFile: config, atomically: true, encoding: .utf8)
+        let overConfig = try runError(["train", "--corpus", corpus, "--model-config", config, "--checkpoint", config])
+        #expect(overConfig?.contains("--checkpoint and --model-config name the same file") == true, "got \(overConfig ?? "no error")")
+        #expect(try String(contentsOfFile: config, encoding: .utf8) == "{}", "the model's config is untouched")
     }
 
     /// `train` with a model config whose classes are not the corpus's 256

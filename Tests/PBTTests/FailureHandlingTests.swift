@@ -285,6 +285,15 @@ import PBTExamples
         #expect(grouped.contains("2 failed trial(s) were never replaced (#5, #6)"), "\(grouped)")
         #expect(grouped.contains("2× runner error: the program exited with code 7 (#5, #6)"), "no dangling 'last lines of its log.txt:': \(grouped)")
         #expect(!grouped.contains("/a/long/path"), "the log tail is shown when a trial fails, not in the summary: \(grouped)")
+        // A reason that names the trial's own output counts as one kind too.
+        let unwritten = [7, 8].map { id in
+            var t = finishedTrial(id, generation: 1, loss: nil)
+            t.failure = "runner returned 1.0 without writing its checkpoint /runs/a/checkpoints/pbt-1a2b3c4d/trial-\(id).1.ckpt"
+            return t
+        }
+        let outputs = try #require(result([finished] + unwritten).failureSummary)
+        #expect(outputs.contains("2× runner returned 1.0 without writing its checkpoint /runs/a/checkpoints/pbt-1a2b3c4d/trial-N.A.ckpt (#7, #8)"),
+                "\(outputs)")
     }
 
     /// The command: a run whose trials diverge until the budget is gone

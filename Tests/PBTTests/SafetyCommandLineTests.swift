@@ -51,6 +51,21 @@ import Testing
         #expect(train.stdout.contains("no checkpoint was written (give --checkpoint FILE"), "\(train.stdout)")
     }
 
+    /// Standard output closed early (`pbtwave train … | head -1`): the run
+    /// goes on and writes its checkpoint (before: SIGPIPE killed it at the
+    /// next line, exit 141, no checkpoint, no word).
+    @Test func aClosedOutputDoesNotLoseTheRun() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let checkpoint = dir.url.appendingPathComponent("m.ckpt").path
+        let run = try Self.shell("""
+            "$PBTWAVE" train --preset tiny --window 256 --eval-windows 1 --eval-targets 64 --steps 40 --eval-every 5 \
+              --corpus '\(corpusDirectory())' --checkpoint '\(checkpoint)' | head -c 1 > /dev/null
+            """, seconds: 120)
+        #expect(!run.timedOut, "\(run.stderr)")
+        #expect(FileManager.default.fileExists(atPath: checkpoint), "the run's checkpoint: \(run.stderr)")
+    }
+
     /// 1000 workers under a memory limit: refused before any thread starts,
     /// with a message (before: it hung after every trial; then, in optimised
     /// builds, an allocation failed before a thread did and the process

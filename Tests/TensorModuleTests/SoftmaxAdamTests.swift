@@ -229,4 +229,14 @@ import TensorModule
         #expect(y.storage.array == x.storage.array)
         #expect(x.pointer(layout.entry("b")!)[0] == 16)
     }
+
+    /// Encoded and decoded, a layout is the same layout and finds its entries.
+    @Test func layoutRoundTripsThroughJSON() throws {
+        var layout = ArenaLayout()
+        for i in 0..<50 { layout.append("layer\(i)", shape: [i + 1, 2]) }
+        let decoded = try JSONDecoder().decode(ArenaLayout.self, from: try JSONEncoder().encode(layout))
+        #expect(decoded == layout)
+        #expect(decoded.entry("layer37") == layout.entry("layer37") && decoded.entry("layer37")?.shape == [38, 2])
+        #expect(decoded.entry("layer50") == nil)
+    }
 }
