@@ -89,6 +89,9 @@ struct TrainCommand: ParsableCommand {
             metadata[LearningRateSchedule.hyperparameterName] = "\(plan.schedule.points[0].rate)"
         }
         let saving = checkpoint.map { CheckpointPlan(path: $0, every: checkpointEvery, metadata: metadata) }
+        // The file --checkpoint names as it was before this run: after a
+        // divergence, whether it holds this run's state or an older one's.
+        let checkpointBefore = checkpoint.flatMap(Self.modified)
         // SIGINT, SIGTERM or SIGHUP: stop after the step, with the checkpoint
         // written there (nothing lost; --resume continues); again: at once.
         let signals = StopOnSignals { signal, again in
@@ -141,8 +144,16 @@ struct TrainCommand: ParsableCommand {
             throw ExitCode(128 + signal)
         }
         if let d = summary.divergence {
-            throw CommandError("training diverged at step \(d.step) (loss \(d.loss), learning rate \(d.learningRate)); try a smaller --lr"
-                               + (checkpoint.map { "; \($0) holds the last checkpoint before it, if any" } ?? ""))
+            var kept = ""
+            if let checkpoint {
+                let written = Self.modified(checkpoint).map { $0 != checkpointBefore } ?? false
+                kept = written ? "; \(checkpoint) holds this run's last checkpoint before it"
+                    : resumed != nil ? "; \(checkpoint) still holds the checkpoint this run resumed from"
+                    : checkpointBefore != nil ? "; this run wrote no checkpoint before it (\(checkpoint) is an earlier run's, left as it was)"
+                    : "; this run wrote no checkpoint before it"
+            }
+            throw CommandError("training diverged at step \(d.step) (loss \(d.loss.isNaN ? "nan" : "\(d.loss)"), learning rate \(d.learningRate)); "
+                               + "try a smaller --lr" + kept)
         }
         let unigram = TrainingReporter.unigram(on: try plan.recipe.evaluation.validator(data, config: model.config), data)
         print(String(format: "done: %ld steps, validation NLL %.4f bits/sample (unigram on the same windows %.3f)%@", model.step,
@@ -151,6 +162,11 @@ struct TrainCommand: ParsableCommand {
         if let warning = TrainingReporter.baselineWarning(nll: summary.validationNLL ?? .nan, unigram: unigram, what: "the model") {
             print(warning)
         }
+    }
+
+    /// When the file at `path` was last modified, nil if there is none.
+    static func modified(_ path: String) -> Date? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
     }
 
     /// The learning curve to write: `text` (this session's), after the rows

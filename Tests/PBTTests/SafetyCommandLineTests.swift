@@ -66,6 +66,25 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: checkpoint), "the run's checkpoint: \(run.stderr)")
     }
 
+    /// A run that diverges says whether --checkpoint holds its own state:
+    /// here an earlier run's file, which it must not pass off as this run's
+    /// (before: "holds the last checkpoint before it, if any").
+    @Test func aDivergenceSaysWhoseCheckpointIsThere() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let checkpoint = dir.url.appendingPathComponent("m.ckpt").path
+        let common = ["train", "--preset", "tiny", "--window", "256", "--eval-windows", "1", "--eval-targets", "64", "--quiet",
+                      "--corpus", corpusDirectory(), "--checkpoint", checkpoint]
+        #expect(try runPBTWave(common + ["--steps", "2"]).status == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
+        let diverged = try runPBTWave(common + ["--steps", "20", "--lr", "1e30"])
+        #expect(diverged.status == 1 && diverged.stderr.contains("training diverged at step"), "\(diverged.stderr)")
+        #expect(diverged.stderr.contains("this run wrote no checkpoint before it (\(checkpoint) is an earlier run's, left as it was)"),
+                "\(diverged.stderr)")
+        #expect(!diverged.stderr.contains("-nan"), "\(diverged.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: checkpoint)) == before)
+    }
+
     /// 1000 workers under a memory limit: refused before any thread starts,
     /// with a message (before: it hung after every trial; then, in optimised
     /// builds, an allocation failed before a thread did and the process
