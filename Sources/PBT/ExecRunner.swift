@@ -292,19 +292,32 @@ public final class ExecRunner: TrialRunner {
         }
     }
 
-    /// The last `lines` lines of a text file (at most its last 64 KiB, each
-    /// line cut at 400 characters); empty if there is none.
+    /// The last `lines` lines of a text file (read from its last 64 KiB,
+    /// or up to 1 MiB when long lines leave fewer; each line cut at 400
+    /// characters, control characters shown as `?`); empty only if the
+    /// file is. A line that began before what was read shows its end
+    /// after a `…`.
     static func tail(ofFile path: String, lines: Int) -> [String] {
         guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
         defer { try? handle.close() }
         guard let end = try? handle.seekToEnd() else { return [] }
-        let window: UInt64 = 64 << 10
-        try? handle.seek(toOffset: end > window ? end - window : 0)
-        guard let data = try? handle.readToEnd() else { return [] }
-        var text = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        if end > window { text.removeFirst() }  // cut mid-line
-        while text.last?.isEmpty == true { text.removeLast() }
-        return text.suffix(lines).map { $0.count > 400 ? String($0.prefix(400)) + "…" : $0 }
+        var window: UInt64 = 64 << 10
+        var text: [String] = []
+        while true {
+            try? handle.seek(toOffset: end > window ? end - window : 0)
+            guard let data = try? handle.readToEnd() else { return [] }
+            text = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            while text.last?.isEmpty == true { text.removeLast() }
+            guard text.count <= lines, end > window, window < 1 << 20 else { break }
+            window *= 4
+        }
+        let cut = end > window && !text.isEmpty  // the first line began before what was read
+        let shown = text.suffix(lines).enumerated().map { index, line in
+            let partial = cut && index == 0 && text.count <= lines
+            let clean = String(line.unicodeScalars.map { $0.properties.generalCategory == .control && $0 != "\t" ? "?" : Character($0) })
+            return partial ? "…" + String(clean.suffix(400)) : clean.count > 400 ? String(clean.prefix(400)) + "…" : clean
+        }
+        return shown
     }
 
     /// `program` as a path: itself if it names a path, else the first

@@ -218,9 +218,14 @@ public enum RunMarker {
         let existing = try store.run(named: name)
         guard let marker = try read(runDirectory) else {
             let trials = try existing.map { try store.trials(runID: $0.id) } ?? []
-            // A run that has checkpoints, none of which is here, keeps them elsewhere.
+            // A run that has checkpoints, none of which is here, keeps them
+            // elsewhere; so does a run whose trials have started (its
+            // directory was named when it was created), even before any
+            // checkpoint is written. A run from before markers has its
+            // checkpoints here.
             let live = trials.compactMap { $0.checkpointLive ? $0.checkpointPath : nil }
-            if let existing, !live.isEmpty, !live.contains(where: { access(runDirectory.appendingPathComponent($0).path, F_OK) == 0 }) {
+            let started = trials.contains { $0.status != .queued || $0.attempt > 1 }
+            if let existing, !live.isEmpty || started, !live.contains(where: { access(runDirectory.appendingPathComponent($0).path, F_OK) == 0 }) {
                 throw RunDirectoryError.notTheRunsDirectory(runDirectory.path, run: RunIdentity(existing))
             }
             return try checkUnclaimed(runDirectory, run: existing.map(RunIdentity.init), trials: trials)

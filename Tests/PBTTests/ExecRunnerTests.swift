@@ -231,8 +231,15 @@ import Testing
         try ((1...100).map { "line \($0)" }.joined(separator: "\n") + "\n\n").write(toFile: path, atomically: true, encoding: .utf8)
         #expect(ExecRunner.tail(ofFile: path, lines: 3) == ["line 98", "line 99", "line 100"])
         try String(repeating: "x", count: 200_000).write(toFile: path, atomically: true, encoding: .utf8)
-        let long = ExecRunner.tail(ofFile: path, lines: 3)
-        #expect(long.count == 0 || long.allSatisfy { $0.count <= 401 }, "a 64 KiB window, lines cut at 400 characters")
+        #expect(ExecRunner.tail(ofFile: path, lines: 3) == [String(repeating: "x", count: 400) + "…"],
+                "one line longer than 64 KiB: read whole (before: nothing, 'its log is empty')")
+        try String(repeating: "y", count: 3_000_000).write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(ExecRunner.tail(ofFile: path, lines: 3) == ["…" + String(repeating: "y", count: 400)], "longer than 1 MiB: its end")
+        // The error, then a line longer than 64 KiB: both shown.
+        try ("Traceback: the real error\n" + String(repeating: "c", count: 70_000) + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(ExecRunner.tail(ofFile: path, lines: 3) == ["Traceback: the real error", String(repeating: "c", count: 400) + "…"])
+        try "ok\n\u{1B}[31mred\u{07}\tend\n".write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(ExecRunner.tail(ofFile: path, lines: 3) == ["ok", "?[31mred?\tend"], "control characters are not sent to the terminal")
         #expect(ExecRunner.tail(ofFile: dir.url.appendingPathComponent("none").path, lines: 3).isEmpty)
     }
 }

@@ -171,6 +171,28 @@ import PBTExamples
         #expect(throws: PBTStoreError.self) { try SQLiteTrialStore(path: "") }
     }
 
+    /// A shared store: a run whose trials have started is refused another,
+    /// unmarked directory even before any checkpoint exists (before: a
+    /// second `pbt --run-dir` accepted it, claimed it, and the run's
+    /// checkpoints were split between two directories, parents missing).
+    @Test func aStartedRunIsRefusedAnotherDirectory() throws {
+        let store = try SQLiteTrialStore(path: ":memory:")
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let configuration = RunConfiguration(settings: testSettings(), model: "test")
+        let a = dir.url.appendingPathComponent("a"), b = dir.url.appendingPathComponent("b")
+        let c = try PBTCoordinator.open(store: store, name: "r", configuration: configuration, runDirectory: a).coordinator
+        // Not started yet (a creator that died before its first claim): another directory may take it.
+        #expect(throws: Never.self) { try RunMarker.checkBeforeOpening(store, location: "test", name: "r", runDirectory: b) }
+        guard case .trial = try c.claim(workerID: "w") else { Issue.record("no trial"); return }
+        let refusal = #expect(throws: RunDirectoryError.self) {
+            try PBTCoordinator.open(store: store, name: "r", configuration: configuration, runDirectory: b)
+        }
+        #expect(refusal.map { "\($0)".contains("is not the directory of run 'r'") } == true, "\(String(describing: refusal))")
+        #expect(!FileManager.default.fileExists(atPath: b.appendingPathComponent(RunMarker.fileName).path), "b was not claimed")
+        #expect(throws: Never.self) { try PBTCoordinator.open(store: store, name: "r", configuration: configuration, runDirectory: a) }
+    }
+
     /// Each run of a store has a directory of its own (the library's
     /// `open` refuses a second run in one), and a namespace of its own in it.
     @Test func runsHaveTheirOwnNamespaces() throws {
