@@ -94,13 +94,15 @@ extension String {
     }
 }
 
-/// `url` with any password replaced by `***`, for messages and logs.
+/// `url` with any password replaced by `***`, for messages and logs: the
+/// user-info's (up to the authority's last `@`, so a password holding an
+/// unescaped `@` is masked whole) and a `password=` parameter's.
 public func redactedPostgresURL(_ url: String) -> String {
-    // postgres://user:secret@host/db  →  postgres://user:***@host/db
-    guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else {
-        return url.replacingOccurrences(of: #"password\s*=\s*\S+"#, with: "password=***", options: .regularExpression)
-    }
-    let userInfo = url[scheme.upperBound..<at]
-    guard let colon = userInfo.firstIndex(of: ":") else { return url }
-    return String(url[..<colon]) + ":***" + String(url[at...])
+    // postgres://user:secret@host/db?password=secret  →  postgres://user:***@host/db?password=***
+    let masked = url.replacingOccurrences(of: #"(?i)password\s*=\s*[^&\s]+"#, with: "password=***", options: .regularExpression)
+    guard let scheme = masked.range(of: "://") else { return masked }
+    let rest = masked[scheme.upperBound...]
+    let authority = rest[..<(rest.firstIndex(of: "?") ?? rest.endIndex)]
+    guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else { return masked }
+    return String(masked[..<colon]) + ":***" + String(masked[at...])
 }

@@ -13,6 +13,24 @@ import PBTExamples
 /// concurrency across connection pools (as across processes), and errors.
 /// `swift test --filter PBTPostgres` runs exactly these.
 @Suite(.postgresServer) struct PBTPostgresTests {
+    /// Every form of a password is masked in messages (no server needed).
+    @Test func passwordsAreMaskedInEveryForm() {
+        let cases = [
+            ("postgres://u:secret@h:5432/db", "postgres://u:***@h:5432/db"),
+            ("postgresql://u@h/db?password=hunter2", "postgresql://u@h/db?password=***"),
+            ("postgresql://u@h/db?sslmode=require&password=hunter2&x=1", "postgresql://u@h/db?sslmode=require&password=***&x=1"),
+            ("postgresql://u:hunt@er2@h:1/db", "postgresql://u:***@h:1/db"),
+            ("postgresql://u:a:b@h/db?PASSWORD=c", "postgresql://u:***@h/db?password=***"),
+            ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ]
+        for (url, masked) in cases {
+            #expect(redactedPostgresURL(url) == masked, "\(url)")
+            for secret in ["secret", "hunter2", "hunt", "er2", "a:b"] where url.contains(secret) && !masked.contains(secret) {
+                #expect(!redactedPostgresURL(url).contains(secret), "\(url)")
+            }
+        }
+    }
+
     @Test func conformance() throws {
         let stores = try PostgresTestStores()
         defer { stores.cleanup() }
