@@ -67,6 +67,21 @@ struct TrainCommand: ParsableCommand {
         // What --resume continues from is checked before the corpus is loaded.
         let resumed = try resume ? checkpoint.map { try TrainingPlan.resumable($0, until: plan.steps) } : nil
         let resumedFrom = resumed?.model.step
+        // A resumed run is its checkpoint's model, in its precision, unless
+        // flags given again ask otherwise (a model then must match; another
+        // precision is said).
+        if let (loaded, _) = resumed {
+            if !recipe.given.contains("--preset"), !recipe.given.contains("--model-config"), loaded.config != plan.recipe.model {
+                plan.recipe.model = loaded.config
+                print("resuming with the checkpoint's model (\(loaded.config.shape))")
+            }
+            if !recipe.given.contains("--precision") {
+                plan.recipe.training.precision = loaded.precision
+            } else if plan.recipe.training.precision != loaded.precision {
+                print("note: the checkpoint was trained in \(loaded.precision); --precision \(plan.recipe.training.precision) trains in "
+                      + "\(plan.recipe.training.precision) from here on")
+            }
+        }
         // A resumed run is the run it continues: the checkpoint's learning
         // rate and windows, unless flags given again change them.
         if let (_, header) = resumed, let note = try plan.continuing(header.metadata, given: Set(recipe.given), lrGiven: lr != nil || lrSchedule != nil) {
@@ -110,11 +125,11 @@ struct TrainCommand: ParsableCommand {
             if let (loaded, header) = resumed, let checkpoint {
                 guard loaded.config == plan.recipe.model else {
                     let asked = recipe.modelConfig.map { "--model-config \($0)" } ?? recipe.preset.map { "--preset \($0)" } ?? "the default preset"
-                    throw CommandError("--resume: \(checkpoint) holds another model (\(loaded.config.shape)) than \(asked) "
-                                       + "(\(plan.recipe.model.shape)): resume with the model it was trained with, or give a new --checkpoint")
+                    let differences = loaded.config.differences(from: plan.recipe.model)
+                    throw CommandError("--resume: \(checkpoint) holds another model than \(asked) ("
+                                       + differences.map { "\($0.field): the checkpoint's \($0.stored), \($0.given) asked" }.joined(separator: "; ")
+                                       + "): drop --preset/--model-config to resume its model, or give a new --checkpoint")
                 }
-                // A resumed run keeps its checkpoint's precision unless --precision asks for another.
-                if !recipe.given.contains("--precision") { plan.recipe.training.precision = loaded.precision }
                 if seed != nil { print("note: --seed does not apply to a resumed run: it continues the checkpoint's window sampling") }
                 let model = loaded
                 loaded.threads = threads

@@ -49,6 +49,25 @@ public struct WaveNetConfig: Codable, Hashable, Sendable {
         self.sampleRate = sampleRate
     }
 
+    /// The fields in which `other` differs from this one, by their JSON
+    /// names (`stored`: this one's value, `given`: `other`'s), for messages.
+    public func differences(from other: WaveNetConfig) -> [(field: String, stored: String, given: String)] {
+        func dilationText(_ d: [Int]) -> String { d.count <= 12 ? "\(d)" : "\(d.count) layers, \(Array(d.prefix(4)))…" }
+        let fields: [(String, String, String)] = [
+            ("classes", "\(classes)", "\(other.classes)"),
+            ("residualChannels", "\(residualChannels)", "\(other.residualChannels)"),
+            ("dilationChannels", "\(dilationChannels)", "\(other.dilationChannels)"),
+            ("skipChannels", "\(skipChannels)", "\(other.skipChannels)"),
+            ("headChannels", "\(headChannels)", "\(other.headChannels)"),
+            ("kernelSize", "\(kernelSize)", "\(other.kernelSize)"),
+            ("inputKernelSize", "\(inputKernelSize)", "\(other.inputKernelSize)"),
+            ("dilations", dilationText(dilations), dilations == other.dilations ? dilationText(dilations) : dilationText(other.dilations)),
+            ("sampleRate", "\(sampleRate)", "\(other.sampleRate)"),
+        ]
+        return fields.filter { $0.1 != $0.2 || ($0.0 == "dilations" && dilations != other.dilations) }
+            .map { (field: $0.0, stored: $0.1, given: $0.2) }
+    }
+
     /// Dilations 1, 2, 4, …, 2^(layersPerStack−1), repeated `stacks` times.
     public static func doublingDilations(stacks: Int, layersPerStack: Int) -> [Int] {
         Array((0..<stacks).map { _ in (0..<layersPerStack).map { 1 << $0 } }.joined())

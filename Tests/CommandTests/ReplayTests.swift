@@ -168,11 +168,19 @@ import WaveNetModule
         try run(["train", "--steps", "4", "--resume"] + common)
         let resumed = try WaveNet.load(from: checkpoint).model
         #expect(resumed.step == 4 && resumed.precision == .bf16, "a resume keeps the checkpoint's precision")
-        // Another model is refused, naming both shapes and only the flag that chose the model.
+        // Another model is refused, naming the fields that differ and only the flag that chose the model.
         let other = try CommandErrorTests().runError(["train", "--steps", "6", "--resume"] + common.map { $0 == "tiny" ? "small" : $0 })
-        let small = try #require(WaveNetConfig.presets["small"])
-        #expect(other?.contains("holds another model (\(WaveNetConfig.tiny.shape)) than --preset small (\(small.shape))") == true,
+        #expect(other?.contains("holds another model than --preset small (residualChannels: the checkpoint's 16, 24 asked; ") == true
+                && other?.contains("dilations: the checkpoint's [1, 2, 4, 8, 1, 2, 4, 8], 16 layers, [1, 2, 4, 8]… asked") == true,
                 "\(other ?? "no error")")
+        // Without --preset or --model-config the resume is the checkpoint's model (before: the default preset's, refused).
+        let noPreset = Array(common.dropFirst(2))
+        try run(["train", "--steps", "5", "--resume"] + noPreset)
+        let own = try WaveNet.load(from: checkpoint).model
+        #expect(own.step == 5 && own.config == .tiny && own.precision == .bf16)
+        // --precision given again changes it from there on.
+        try run(["train", "--steps", "6", "--resume", "--precision", "fp32"] + noPreset)
+        #expect(try WaveNet.load(from: checkpoint).model.precision == .fp32)
 
         let file = try exportedSchedule(in: dir, extra: ["--precision", "bf16"])
         let recipe = try #require(try TrainingRecipe(try HyperparameterSchedule.read(from: file)))

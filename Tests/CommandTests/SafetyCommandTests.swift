@@ -119,7 +119,7 @@ import WaveNetModule
         _ = FileManager.default.createFile(atPath: file, contents: Data())
         defer { unlink(file) }
         let runDir = try errors.runError(["pbt", "--run-dir", file + "/run", "--model", "toy"])
-        #expect(runDir == "cannot write \(file)/run: not a directory", "\(runDir ?? "no error")")
+        #expect(runDir == "cannot create the run directory \(file)/run: not a directory", "\(runDir ?? "no error")")
         // A folder given as results.json, and a trial store that is not there.
         let report = try errors.runError(["report", "render", "--results", folder])
         #expect(report?.contains("\(folder): it is a folder, not an experiment's results.json") == true, "\(report ?? "no error")")
