@@ -62,7 +62,19 @@ public struct PBTCommand: ParsableCommand {
     public func run() throws {
         let runDirectory = URL(fileURLWithPath: runDir).standardizedFileURL
         let line = ProgressLine(label: "pbt", style: progress.progress)
-        let (runner, configuration) = try runner.makeRunner(settings: settings.settings(), show: line.message)
+        let made: (runner: any TrialRunner, configuration: RunConfiguration)
+        do { made = try runner.makeRunner(settings: settings.settings(), show: line.message) } catch {
+            // Resuming a run of another model (a program's, without it): say so, not why this command's model cannot start.
+            if let stored = store.storedModel(runDirectory: runDirectory), stored != runner.model.rawValue {
+                throw CommandError("\(store.label(runDirectory: runDirectory)) holds a run of "
+                    + (stored == PBTModel.exec.rawValue ? "a training program" : "--model \(stored)")
+                    + ", not of --model \(runner.model.rawValue): to resume it, give "
+                    + (stored == PBTModel.exec.rawValue ? "its program after -- as it was started" : "--model \(stored)")
+                    + " (`pbtwave lineage \(runDirectory.path)` shows the run); or choose a new --run-dir")
+            }
+            throw error
+        }
+        let (runner, configuration) = made
         let opened = try store.open(runDirectory: runDirectory, configuration: configuration, resume: resume)
         let coordinator = opened.coordinator
         defer { withExtendedLifetime(opened.locks) {} }

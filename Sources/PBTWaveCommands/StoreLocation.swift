@@ -89,6 +89,14 @@ struct StoreOptions: ParsableArguments {
         store.map { "run '\(runName)' in \($0), checkpoints in \(runDirectory.path)" } ?? runDirectory.path
     }
 
+    /// The model of the run this command names, if its store holds it
+    /// (read without locks; nil when there is no such run or store).
+    func storedModel(runDirectory: URL) -> String? {
+        let location = store ?? .sqlite(path: runDirectory.appendingPathComponent(RunDirectory.storeFileName).path)
+        guard let trialStore = try? location.open(mustExist: true), let run = try? trialStore.run(named: runName) else { return nil }
+        return (try? RunConfiguration(jsonText: run.configJSON))?.model
+    }
+
     /// The `pbtwave worker` arguments that join this run, shell-quoted.
     func workerArguments(runDirectory: URL) -> String {
         ["--store", store.map(\.description) ?? "sqlite:" + runDirectory.appendingPathComponent(RunDirectory.storeFileName).path,

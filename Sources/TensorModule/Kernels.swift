@@ -111,7 +111,7 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
 
     /// Whether this variant's bf16 products run on the CPU's bf16 dot
     /// product (vdpbf16ps, AVX512_BF16) rather than its emulation in fp32
-    /// (the same results, several times slower).
+    /// (the same products, several times slower).
     public var nativeBF16: Bool { table.pointee.bf16_native != 0 }
 
     /// Whether this CPU has the bf16 dot product (AVX512_BF16, with the

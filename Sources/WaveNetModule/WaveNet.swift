@@ -124,7 +124,7 @@ public final class WaveNet {
 
     /// A one-line warning when `precision` is bf16 and the kernels have no
     /// faster bf16 dot product than fp32's: no AVX512_BF16 (the products
-    /// then run the emulation, the same results, several times slower than
+    /// then run the emulation, the same products, several times slower than
     /// fp32), or AVX-512 kernels whose start-up probe found two FMAs faster
     /// than `vdpbf16ps` (as on Intel's Sapphire Rapids).
     public var precisionWarning: String? {
@@ -133,10 +133,10 @@ public final class WaveNet {
             // The start-up probe (or PBTWAVE_BF16_DOT=fma) chose two FMAs:
             // bf16 then only adds its roundings to fp32's work.
             return "note: on this CPU two FMAs \(Kernels.bf16DotForced ? "were chosen (PBTWAVE_BF16_DOT=fma)" : "beat vdpbf16ps (measured at start)"); "
-                + "bf16 computes its products with them, which gives the same results but is slower than fp32"
+                + "bf16 computes its products with them, which gives the same products but is slower than fp32"
         }
         return "warning: the \(kernels.instructionSet) kernels have no bf16 dot product (AVX512_BF16); bf16 runs their emulation, "
-            + "which gives the same results but is slower than fp32"
+            + "which gives the same products (bit for bit) but is slower than fp32"
     }
 
     /// The number of trainable floats.

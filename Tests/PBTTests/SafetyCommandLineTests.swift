@@ -85,6 +85,23 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: checkpoint)) == before)
     }
 
+    /// Resuming a program's run without the program is named as such
+    /// (before: "corpus not found", from the default WaveNet model).
+    @Test func resumingAProgramsRunWithoutItSaysSo() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let space = dir.url.appendingPathComponent("space.json").path
+        try #"{"lr": {"log_uniform": [1e-3, 0.3]}}"#.write(toFile: space, atomically: true, encoding: .utf8)
+        let runDir = dir.url.appendingPathComponent("run").path
+        let sizes = ["--workers", "2", "--population", "2", "--trial-steps", "1", "--generations", "1", "--progress", "none"]
+        let first = try runPBTWave(["pbt", "--run-dir", runDir, "--space", space] + sizes
+                                   + ["--", "/bin/sh", "-c", #"echo '{"objective": 1}' > "$PBT_TRIAL_DIR/result.json""#])
+        #expect(first.status == 0, "\(first.stderr)")
+        let again = try runPBTWave(["pbt", "--run-dir", runDir, "--corpus", "/nonexistent"] + sizes)
+        #expect(again.status == 1 && again.stderr.contains("holds a run of a training program, not of --model wavenet: to resume it, give its program"),
+                "\(again.stderr)")
+    }
+
     /// 1000 workers under a memory limit: refused before any thread starts,
     /// with a message (before: it hung after every trial; then, in optimised
     /// builds, an allocation failed before a thread did and the process
