@@ -97,6 +97,9 @@ struct TrainCommand: ParsableCommand {
         // What the learning rate was, for a resume (`TrainingPlan.continuing`).
         var metadata = plan.recipe.training.checkpointMetadata
         metadata["command"] = "train"
+        // The validation windows too, so a resume scores on the same ones (one curve, one validation set).
+        metadata["eval-windows"] = "\(plan.recipe.evaluation.windows)"
+        metadata["eval-targets"] = "\(plan.recipe.evaluation.targets)"
         metadata["seed"] = "\(plan.recipe.seed)"
         if let lrSchedule {
             metadata["lr-schedule"] = lrSchedule

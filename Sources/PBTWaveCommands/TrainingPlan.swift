@@ -64,6 +64,13 @@ extension TrainingPlan {
                 taken.append("\(flag) \(stored)")
             }
         }
+        for (flag, key, path) in [("--eval-windows", "eval-windows", \EvaluationOptions.windows),
+                                  ("--eval-targets", "eval-targets", \EvaluationOptions.targets)] where !given.contains(flag) {
+            if let stored = metadata[key].flatMap(Int.init), stored >= 1, stored != recipe.evaluation[keyPath: path] {
+                recipe.evaluation[keyPath: path] = stored
+                taken.append("\(flag) \(stored)")
+            }
+        }
         var notes: [String] = []
         if !lrGiven {
             if let stored = metadata[LearningRateSchedule.hyperparameterName].flatMap(Double.init), stored != schedule.rate(atStep: 0) {

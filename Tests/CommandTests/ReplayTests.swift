@@ -63,8 +63,8 @@ import WaveNetModule
     @Test func aResumedTrainingRunIsTheRunItContinues() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let common = ["--preset", "tiny", "--eval-every", "2", "--eval-windows", "2", "--eval-targets", "256", "--corpus", corpus, "--quiet"]
-        let flags = ["--lr", "0.01", "--window", "256", "--batch", "2", "--context", "3"]
+        let common = ["--preset", "tiny", "--eval-every", "2", "--corpus", corpus, "--quiet"]
+        let flags = ["--lr", "0.01", "--window", "256", "--batch", "2", "--context", "3", "--eval-windows", "2", "--eval-targets", "256"]
         let (whole, resumed) = (dir.appendingPathComponent("whole.csv").path, dir.appendingPathComponent("resumed.csv").path)
         try run(["train", "--steps", "6", "--curve", whole] + flags + common)
         let checkpoint = dir.appendingPathComponent("c.ckpt").path
@@ -74,8 +74,11 @@ import WaveNetModule
         #expect(a.split(separator: "\n").count == 7, "a header and steps 1-6: \(a)")
         #expect(a == b, "resumed without the flags, the same curve, bit for bit:\n\(a)\nvs\n\(b)")
         var plan = try TrainingPlan(try PBTWave.parseAsRoot(["train"] + common) as! TrainCommand)
-        let note = try plan.continuing(["lr": "0.01", "batch": "2", "window": "256", "context": "3"], given: [], lrGiven: false)
-        #expect(note == "resuming with the checkpoint's --batch 2, --window 256, --context 3, --lr 0.01 (give a flag to change it)")
+        let note = try plan.continuing(["lr": "0.01", "batch": "2", "window": "256", "context": "3", "eval-windows": "2", "eval-targets": "256"],
+                                       given: [], lrGiven: false)
+        #expect(note == "resuming with the checkpoint's --batch 2, --window 256, --context 3, --eval-windows 2, --eval-targets 256, --lr 0.01 "
+                + "(give a flag to change it)")
+        #expect(plan.recipe.evaluation == EvaluationOptions(windows: 2, targets: 256), "the same validation windows")
         var kept = try TrainingPlan(try PBTWave.parseAsRoot(["train", "--batch", "4"] + common) as! TrainCommand)
         #expect(try kept.continuing(["batch": "2"], given: ["--batch"], lrGiven: false) == nil && kept.recipe.training.batch == 4, "a flag given wins")
     }
