@@ -53,7 +53,24 @@ struct ExecOptions: ParsableArguments {
         guard let recipe = try? configuration.recipe?.decoded(as: ExecRecipe.self) else {
             throw CommandError("the run stores no training program; it was made by an older pbtwave: use that build, or start a new run")
         }
+        if given == nil, let note = Self.relativePathNote(recipe, here: FileManager.default.currentDirectoryPath) { show(note) }
         return try Self.runner(given ?? recipe.command, timeout: timeout ?? recipe.trialTimeout, show: show)
+    }
+
+    /// A warning when the run's program names files relative to the folder
+    /// it was started in, and this process runs elsewhere, where they are
+    /// not (every trial would fail on them); nil otherwise.
+    static func relativePathNote(_ recipe: ExecRecipe, here: String) -> String? {
+        let start = URL(fileURLWithPath: recipe.workingDirectory).standardizedFileURL.path
+        guard URL(fileURLWithPath: here).standardizedFileURL.path != start else { return nil }
+        let relative = ([recipe.command.program] + recipe.command.arguments).filter { word in
+            !word.hasPrefix("/") && !word.hasPrefix("-") && !word.isEmpty
+                && FileManager.default.fileExists(atPath: start + "/" + word) && !FileManager.default.fileExists(atPath: here + "/" + word)
+        }
+        guard !relative.isEmpty else { return nil }
+        return "warning: the run's program names \(relative.joined(separator: ", ")) relative to \(start), where it was started; "
+            + "this process runs in \(here), where \(relative.count == 1 ? "it is" : "they are") not: start it in \(start), "
+            + "or start the run with absolute paths"
     }
 }
 

@@ -143,7 +143,7 @@ final class TrainingReporter {
     /// The model and corpus, and the unigram baseline the NLL is read against.
     func describe(_ model: WaveNet, _ corpus: SpeechCorpus) {
         unigram = crossEntropyBits(histogram: corpus.validation.codeHistogram(), model: corpus.train.codeHistogram())
-        print("model: \(model.parameterCount) parameters, receptive field \(model.config.receptiveField) samples, \(model.precision); "
+        print("model: \(model.parameterCount) parameters, receptive field \(model.config.receptiveField) sample\(model.config.receptiveField == 1 ? "" : "s"), \(model.precision); "
               + String(format: "corpus: %.1f min train, %.1f min validation", corpus.train.seconds / 60, corpus.validation.seconds / 60))
         if let warning = model.precisionWarning { print(warning) }
         print(String(format: "baseline: unigram mu-law cross-entropy of the validation set %.3f bits/sample", unigram))

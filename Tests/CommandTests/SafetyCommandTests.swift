@@ -1,6 +1,7 @@
 import ArgumentParser
 import FileSupport
 import Foundation
+import PBT
 @testable import PBTWaveCommands
 import Testing
 import WaveNetModule
@@ -175,5 +176,24 @@ import WaveNetModule
         #expect(TrainingReporter.baselineWarning(nll: 7.5, unigram: 7.5, what: "the model") != nil)
         #expect(TrainingReporter.baselineWarning(nll: 6.2, unigram: 7.5, what: "the model") == nil)
         #expect(TrainingReporter.baselineWarning(nll: .nan, unigram: 7.5, what: "the model") == nil)
+    }
+
+    /// A worker started in another folder than the run, whose program names
+    /// files relative to the run's folder, is warned (before: 5 trials
+    /// failed on "can't open file" first).
+    @Test func aWorkerElsewhereIsWarnedOfRelativePaths() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("relative-\(getpid())-\(UInt32.random(in: 0 ... .max))").path
+        try FileManager.default.createDirectory(atPath: base + "/start", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: base + "/elsewhere", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try "print(1)".write(toFile: base + "/start/train.py", atomically: true, encoding: .utf8)
+        let settings = PBTSettings(population: 2, workers: 2, trialSteps: 1, budget: .generations(1), searchSpace: .learningRate(min: 1e-3, max: 0.1))
+        let recipe = ExecRecipe(command: ExecCommand(program: "python3", arguments: ["train.py", "--fast"]), workingDirectory: base + "/start",
+                                trialTimeout: nil, settings: settings)
+        let note = ExecOptions.relativePathNote(recipe, here: base + "/elsewhere")
+        #expect(note?.contains("the run's program names train.py relative to \(base)/start") == true, "\(note ?? "no warning")")
+        #expect(ExecOptions.relativePathNote(recipe, here: base + "/start") == nil, "in the run's folder")
+        try "print(2)".write(toFile: base + "/elsewhere/train.py", atomically: true, encoding: .utf8)
+        #expect(ExecOptions.relativePathNote(recipe, here: base + "/elsewhere") == nil, "a train.py here too")
     }
 }
