@@ -117,15 +117,14 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
         // Only trials below `below`, if given (an Int, so no injection; "no
         // bound" is no clause, as the id column may be 32-bit).
         let idBound = below.map { " AND id < \($0)" } ?? ""
-        var id = try c.query("""
-            SELECT id FROM trials WHERE run_id = ? AND status = 'queued'\(idBound) ORDER BY id LIMIT 1\(dialect.forUpdateSkipLocked)
-            """, [.int(runID)]) { try $0.int(0) }.first
-        if id == nil {
-            id = try c.query("""
-                SELECT id FROM trials WHERE run_id = ? AND status = 'running' AND lease_until < ?\(idBound)
-                ORDER BY id LIMIT 1\(dialect.forUpdateSkipLocked)
-                """, [.int(runID), .double(now)]) { try $0.int(0) }.first
-        }
+        // The oldest trial that is queued or whose lease has expired (its
+        // worker died): an expired one is taken as soon as its lease ends,
+        // not after every newer queued trial (in asynchronous mode the queue
+        // is never empty before the end, and its slot would stand still).
+        let id = try c.query("""
+            SELECT id FROM trials WHERE run_id = ? AND (status = 'queued' OR (status = 'running' AND lease_until < ?))\(idBound)
+            ORDER BY id LIMIT 1\(dialect.forUpdateSkipLocked)
+            """, [.int(runID), .double(now)]) { try $0.int(0) }.first
         guard let id else { return nil }
         return try c.query("""
             UPDATE trials SET status = 'running', worker_id = ?, attempt = attempt + 1, started_at = ?, lease_until = ?

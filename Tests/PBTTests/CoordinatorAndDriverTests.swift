@@ -88,6 +88,24 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         return t
     }
 
+    /// A dead worker's trial is taken again as soon as its lease expires,
+    /// before newer queued trials (before: only once the queue was empty,
+    /// which in asynchronous mode, where every result queues a successor,
+    /// was the end of the run: that slot of the population stood still).
+    @Test func anExpiredTrialIsTakenBeforeNewerQueuedOnes() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let c = try open(testSettings(population: 2, workers: 2), dir)  // asynchronous: P = W
+        let now = Date().timeIntervalSince1970
+        guard case .trial(let dead) = try c.claim(workerID: "dead", now: now, leaseSeconds: 5),
+              case .trial(let live) = try c.claim(workerID: "live", now: now, leaseSeconds: 5) else { throw TestFailure("nothing to claim") }
+        _ = try NoOpRunner().run(live.spec, parent: nil, output: live.output)
+        let receipt = try c.report(live, result: .success(TrialOutcome(evaluation: 0.5)), now: now + 1)
+        #expect(receipt.newTrialIDs.count == 1, "the live worker's result queued a successor")
+        guard case .trial(let next) = try c.claim(workerID: "live", now: now + 10, leaseSeconds: 5) else { throw TestFailure("nothing to claim") }
+        #expect(next.spec.id == dead.spec.id && next.attempt == 2, "the expired trial first: got \(next.spec.id)")
+    }
+
     @Test func aLateResultFromALostClaimIsIgnored() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
