@@ -39,7 +39,7 @@ struct ExecOptions: ParsableArguments {
         try ExecRunner(command: command, trialTimeout: timeout, onFailure: { failure in
             // A stop is no failure: the driver leaves the trial to run again.
             if case .stopped = failure.reason {
-                show("pbt: trial \(failure.trialID) stopped; it runs again when the run is resumed")
+                show("pbt: trial \(failure.trialID) stopped; it goes back to the queue (another worker, or this run resumed, runs it again)")
             } else {
                 show("pbt: \(failure)")
             }

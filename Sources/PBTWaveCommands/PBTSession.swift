@@ -56,7 +56,8 @@ enum PBTSession {
     /// Where the workers' time went (and, for WaveNet, how much of it was
     /// PBT's exploit: loading and saving checkpoints).
     static func printTime(_ t: WorkerTime, runner: any TrialRunner) {
-        guard t.totalSeconds > 0 else { return }
+        // A process that ran no trial (it joined a finished run) has no time to split.
+        guard t.totalSeconds > 0, t.runnerSeconds > 0 else { return }
         print(String(format: "worker time: runner %.1f%%, controller+store %.2f%%, idle %.1f%% (%.1f s summed over workers)",
                      100 * t.runnerSeconds / t.totalSeconds, 100 * t.coordinationFraction, 100 * t.idleSeconds / t.totalSeconds,
                      t.totalSeconds))

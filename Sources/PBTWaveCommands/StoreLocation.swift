@@ -125,7 +125,8 @@ struct StoreOptions: ParsableArguments {
         let location = store?.description ?? "sqlite:" + (directory?.storePath ?? "")
         try RunMarker.checkBeforeOpening(trialStore, location: location, name: runName, runDirectory: runDirectory)
         if resume, try trialStore.run(named: runName) == nil {
-            throw CommandError("--resume: \(label(runDirectory: runDirectory)) holds no run named '\(runName)' to resume")
+            throw CommandError("--resume: " + (store.map { "the store \($0)" } ?? runDirectory.path) + " holds no run named '\(runName)' to resume"
+                               + ((try? trialStore.runNames()).flatMap { $0.isEmpty ? nil : " (it holds: \($0.prefix(8).joined(separator: ", ")))" } ?? ""))
         }
         var opened: (coordinator: PBTCoordinator, created: Bool)
         do {

@@ -172,6 +172,14 @@ import PBTExamples
         #expect(r1.stderr.contains("holds no PBT run to resume"))
         #expect(!FileManager.default.fileExists(atPath: missing))
 
+        // --resume of a run the store does not hold names the store and the runs it does.
+        let store = dir.url.appendingPathComponent("s.sqlite").path
+        #expect(try runPBTWave(["pbt", "--run-dir", dir.url.appendingPathComponent("first").path, "--store", "sqlite:" + store] + Self.quick).status == 0)
+        let other = try runPBTWave(["pbt", "--run-dir", dir.url.appendingPathComponent("second").path, "--store", "sqlite:" + store,
+                                    "--run", "other", "--resume"] + Self.quick)
+        #expect(other.status == 1 && other.stderr.contains("--resume: the store sqlite:\(store) holds no run named 'other' to resume (it holds: pbt)"),
+                "\(other.stderr)")
+
         let r2 = try runPBTWave(["schedule", "export", missing])
         #expect(r2.status == 1)
         #expect(r2.stderr.contains("does not exist"))

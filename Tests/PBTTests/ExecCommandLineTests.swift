@@ -79,7 +79,7 @@ import Testing
         #expect(process.terminationStatus == 128 + SIGINT, "\(stdout)\n\(stderr)")
         #expect(stdout.contains("run stopped"), "\(stdout)")
         #expect(stderr.contains("pbt: SIGINT: stopping"), "\(stderr)")
-        #expect(stderr.contains("stopped; it runs again when the run is resumed"), "\(stderr)")
+        #expect(stderr.contains("stopped; it goes back to the queue"), "\(stderr)")
         #expect(stdout.contains("created and waiting to run"), "the stopped trials are not counted as run: \(stdout)")
         #expect(pids.count == 6)
         #expect(eventually(within: 5) { pids.allSatisfy(processIsGone) }, "every program and its child is gone: \(pids)")
