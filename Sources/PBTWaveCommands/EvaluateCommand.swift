@@ -69,9 +69,11 @@ struct EvaluateCommand: ParsableCommand {
             }
             line.finish()
             let seconds = elapsedSeconds(since: start)
+            // The baseline on the samples scored (a long receptive field leaves out each clip's start).
+            let baseline = crossEntropyBits(histogram: evaluator.targetHistogram, model: data.train.codeHistogram())
             print(String(format: "%@: step %ld, %@, whole-set validation NLL %.4f bits/sample over %@ samples (every validation sample "
-                         + "with a full receptive field of %ld; unigram baseline %.3f) in %.1f s on %ld thread%@",
-                         checkpoint, header.step, model.precision.rawValue, score.nllBits, score.count.grouped, model.config.receptiveField, unigram,
+                         + "with a full receptive field of %ld; unigram baseline on the same samples %.3f) in %.1f s on %ld thread%@",
+                         checkpoint, header.step, model.precision.rawValue, score.nllBits, score.count.grouped, model.config.receptiveField, baseline,
                          seconds, threads, threads == 1 ? "" : "s"))
             return
         }

@@ -75,6 +75,14 @@ public struct WholeSetEvaluator: Sendable {
     /// The number of targets `score` averages over.
     public var targetCount: Int { scored.reduce(0) { $0 + $1.count } }
 
+    /// How often each code occurs among the targets `score` averages over
+    /// (a unigram baseline on the very samples scored).
+    public var targetHistogram: [Int] {
+        var counts = [Int](repeating: 0, count: MuLaw.levels)
+        for range in scored { for j in range { counts[Int(stream[j])] += 1 } }
+        return counts
+    }
+
     /// Positions each window's forward pass computes: RF − 1 of context, then the targets.
     public var windowTime: Int { receptiveField - 1 + targetsPerWindow }
 

@@ -45,6 +45,9 @@ import TestSupport
         let evaluator = try WholeSetEvaluator(clips: clips, config: .tiny, targetsPerWindow: targetsPerWindow)
         let expectedCount = [10, 32, 33, 120, 31, 97, 64, 250].reduce(0) { $0 + max(0, $1 - 32) }
         #expect(evaluator.targetCount == expectedCount)
+        var histogram = [Int](repeating: 0, count: 256)
+        for clip in clips.clips where clip.codes.count > 32 { for code in clip.codes[32...] { histogram[Int(code)] += 1 } }
+        #expect(evaluator.targetHistogram == histogram, "the codes of exactly the scored targets")
 
         let naive = Self.naivePerTarget(model, clips)
         let fast = evaluator.perTargetNats(model)
