@@ -81,7 +81,11 @@ struct EvaluateCommand: ParsableCommand {
         let validator = try explainingShortClips(data, training: .flag("--eval-targets", value: evalTargets), validation: .flag("--eval-targets", value: evalTargets)) {
             try EvaluationOptions(windows: evalWindows, targets: evalTargets).validator(data, config: model.config)
         }
+        // One pass over the windows, seconds for a large model: say what runs.
+        let line = ProgressLine(label: "evaluate", style: progress.progress)
+        line.update("scoring \(validator.windows.count) validation windows × \(validator.targets) samples …", now: 0, force: true)
         let nll = validator.nllBits(model)
+        line.finish()
         print(String(format: "%@: step %ld, %@, validation NLL %.4f bits/sample over %ld windows × %ld samples (unigram on the same windows "
                      + "%.3f; on the whole set %.3f)", checkpoint, header.step, model.precision.rawValue, nll, validator.windows.count,
                      validator.targets, TrainingReporter.unigram(on: validator, data), unigram))

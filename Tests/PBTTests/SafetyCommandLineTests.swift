@@ -102,6 +102,21 @@ import Testing
                 "\(again.stderr)")
     }
 
+    /// Fixed-window `evaluate` says what it scores (before: seconds of
+    /// silence with any --progress), and nothing with --progress none.
+    @Test func evaluateShowsWhatItScores() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let checkpoint = dir.url.appendingPathComponent("m.ckpt").path
+        #expect(try runPBTWave(["train", "--preset", "tiny", "--window", "256", "--eval-windows", "1", "--eval-targets", "64", "--steps", "2",
+                                "--quiet", "--corpus", corpusDirectory(), "--checkpoint", checkpoint]).status == 0)
+        let common = ["evaluate", checkpoint, "--corpus", corpusDirectory(), "--eval-windows", "2", "--eval-targets", "256"]
+        let plain = try runPBTWave(common + ["--progress", "plain"])
+        #expect(plain.status == 0 && plain.stderr.contains("evaluate: scoring 2 validation windows × 256 samples"), "\(plain.stderr)")
+        let none = try runPBTWave(common + ["--progress", "none"])
+        #expect(none.status == 0 && none.stderr.isEmpty, "\(none.stderr)")
+    }
+
     /// 1000 workers under a memory limit: refused before any thread starts,
     /// with a message (before: it hung after every trial; then, in optimised
     /// builds, an allocation failed before a thread did and the process
