@@ -447,7 +447,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
             var counting = first
             if case .failuresInARow? = s.error as? PBTRunError { counting = true }
             guard counting else { return false }
-            s.error = PBTRunError.failuresInARow(count: s.failuresInARow.count, reasons: PBTRunResult.reasonLines(s.failuresInARow))
+            s.error = PBTRunError.failuresInARow(count: s.failuresInARow.count, limit: limit, reasons: PBTRunResult.reasonLines(s.failuresInARow))
             return first
         }
         if stopping { wakeIdleWorkers() }
@@ -494,7 +494,7 @@ public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedErro
     case tooManyWorkers(workers: Int, stackBytes: UInt64, limitBytes: UInt64)
     /// This process's last `count` trials all failed in the runner
     /// (`DriverOptions.maxFailuresInARow`); `reasons` by kind, a line each.
-    case failuresInARow(count: Int, reasons: [String])
+    case failuresInARow(count: Int, limit: Int, reasons: [String])
 
     public var description: String {
         switch self {
@@ -515,9 +515,10 @@ public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedErro
                 address-space limit (ulimit -v: \(gib(limitBytes))), so the system would refuse threads or memory \
                 mid-run. Use fewer --workers (at most \(limitBytes / 2 / UInt64(WorkerThread.workerStackSize))) or raise the limit
                 """
-        case let .failuresInARow(count, reasons):
+        case let .failuresInARow(count, limit, reasons):
+            let beyond = count > limit ? " (\(limit) in a row is the limit; the other \(count - limit) were running when it was reached)" : ""
             return """
-                the last \(count) trials this process ran all failed in the training program, so it stopped before a broken \
+                the last \(count) trials this process ran all failed in the training program\(beyond), so it stopped before a broken \
                 program or machine used up the run's budget:
                 \(reasons.joined(separator: "\n"))
                 The failed trials stay failed (each is replaced while the budget lasts); the trials it was running went back \

@@ -213,9 +213,10 @@ import PBTExamples
         #expect {
             try broken.run()
         } throws: { error in
-            guard case .failuresInARow(let count, let reasons)? = error as? PBTRunError else { return false }
-            return count >= 3 && reasons.first?.contains("× runner error: the program exited with code 127 (#") == true
+            guard case .failuresInARow(let count, let limit, let reasons)? = error as? PBTRunError else { return false }
+            return count >= 3 && limit == 3 && reasons.first?.contains("× runner error: the program exited with code 127 (#") == true
                 && "\(error)".contains("before a broken program or machine used up the run's budget")
+                && (count == 3 || "\(error)".contains("(3 in a row is the limit; the other \(count - 3) were running when it was reached)"))
         }
         let stopped = try directory.store.trials(runID: c.run.id)
         let failed = stopped.filter { $0.status == .failed }.count
@@ -244,7 +245,7 @@ import PBTExamples
         let twoInARow = BrokenRunner { $0 % 3 != 0 }
         let below = try run("below", twoInARow, limit: 3)
         #expect(below.done && below.trials.filter { $0.status == .failed }.count >= 6)
-        #expect(throws: PBTRunError.failuresInARow(count: 2, reasons: ["  2× runner error: the program exited with code 127 (#1, #2)"])) {
+        #expect(throws: PBTRunError.failuresInARow(count: 2, limit: 2, reasons: ["  2× runner error: the program exited with code 127 (#1, #2)"])) {
             try run("at", twoInARow, limit: 2)
         }
         // Every trial diverges: the run goes through its budget and says so.
