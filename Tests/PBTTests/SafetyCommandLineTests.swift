@@ -24,6 +24,11 @@ import Testing
         return (process.terminationStatus, stderr, timedOut)
     }
 
+    /// `train` on the tiny model with the smallest windows, on the built corpus: quick runs for these tests.
+    static func tinyTraining() -> [String] {
+        ["train", "--preset", "tiny", "--window", "256", "--eval-windows", "1", "--eval-targets", "64", "--quiet", "--corpus", corpusDirectory()]
+    }
+
     /// A validation error found after parsing: the message, no usage, exit 1 (was 64).
     @Test func validationErrorsAfterParsingExitOne() throws {
         let run = try runPBTWave(["train", "--model-config", "/nonexistent/model.json", "--corpus", "/nonexistent"])
@@ -44,9 +49,7 @@ import Testing
             let run = try runPBTWave(command)
             #expect(run.status == 64 && run.stderr.contains("the path is empty"), "\(command): \(run.stderr)")
         }
-        let corpus = corpusDirectory()
-        let train = try runPBTWave(["train", "--preset", "tiny", "--window", "256", "--eval-windows", "1", "--eval-targets", "64",
-                                    "--steps", "2", "--quiet", "--corpus", corpus])
+        let train = try runPBTWave(Self.tinyTraining() + ["--steps", "2"])
         #expect(train.status == 0, "\(train.stderr)")
         #expect(train.stdout.contains("no checkpoint was written (give --checkpoint FILE"), "\(train.stdout)")
     }
@@ -73,8 +76,7 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let checkpoint = dir.url.appendingPathComponent("m.ckpt").path
-        let common = ["train", "--preset", "tiny", "--window", "256", "--eval-windows", "1", "--eval-targets", "64", "--quiet",
-                      "--corpus", corpusDirectory(), "--checkpoint", checkpoint]
+        let common = Self.tinyTraining() + ["--checkpoint", checkpoint]
         #expect(try runPBTWave(common + ["--steps", "2"]).status == 0)
         let before = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
         let diverged = try runPBTWave(common + ["--steps", "20", "--lr", "1e30"])
@@ -108,8 +110,7 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let checkpoint = dir.url.appendingPathComponent("m.ckpt").path
-        #expect(try runPBTWave(["train", "--preset", "tiny", "--window", "256", "--eval-windows", "1", "--eval-targets", "64", "--steps", "2",
-                                "--quiet", "--corpus", corpusDirectory(), "--checkpoint", checkpoint]).status == 0)
+        #expect(try runPBTWave(Self.tinyTraining() + ["--steps", "2", "--checkpoint", checkpoint]).status == 0)
         let common = ["evaluate", checkpoint, "--corpus", corpusDirectory(), "--eval-windows", "2", "--eval-targets", "256"]
         let plain = try runPBTWave(common + ["--progress", "plain"])
         #expect(plain.status == 0 && plain.stderr.contains("evaluate: scoring 2 validation windows × 256 samples"), "\(plain.stderr)")
