@@ -2,7 +2,7 @@
 import PackageDescription
 
 // No unsafe flags: the vector code that needs AVX2 or AVX-512 is C in
-// CKernels, each variant compiled with per-function target attributes and
+// CPBTWaveKernels, each variant compiled with per-function target attributes and
 // chosen at run time from CPUID, so the package builds for any x86-64 or
 // arm64 and others can depend on it by version. Debug builds of the tests run
 // faster with `swift test -Xcc -O2 -Xswiftc -O`.
@@ -16,16 +16,16 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "pbtwave", targets: ["pbtwave"]),
-        .library(name: "TensorModule", targets: ["TensorModule"]),
-        .library(name: "SpeechAudio", targets: ["SpeechAudio"]),
-        .library(name: "WaveNetModule", targets: ["WaveNetModule"]),
-        .library(name: "Schedules", targets: ["Schedules"]),
+        .library(name: "PBTWaveTensor", targets: ["PBTWaveTensor"]),
+        .library(name: "PBTWaveAudio", targets: ["PBTWaveAudio"]),
+        .library(name: "PBTWaveModel", targets: ["PBTWaveModel"]),
+        .library(name: "PBTSchedules", targets: ["PBTSchedules"]),
         .library(name: "PBT", targets: ["PBT"]),
         .library(name: "PBTPostgres", targets: ["PBTPostgres"]),
-        .library(name: "PB2", targets: ["PB2"]),
-        .library(name: "WaveNetPBT", targets: ["WaveNetPBT"]),
-        .library(name: "Report", targets: ["Report"]),
-        .library(name: "Experiment", targets: ["Experiment"]),
+        .library(name: "PBTPB2", targets: ["PBTPB2"]),
+        .library(name: "PBTWaveRunner", targets: ["PBTWaveRunner"]),
+        .library(name: "PBTReport", targets: ["PBTReport"]),
+        .library(name: "PBTExperiment", targets: ["PBTExperiment"]),
         .library(name: "PBTExamples", targets: ["PBTExamples"]),
     ],
     dependencies: [
@@ -34,61 +34,61 @@ let package = Package(
     ],
     targets: [
         // MARK: Public modules
-        .target(name: "TensorModule", dependencies: ["CKernels", "COpenBLAS", "SeededRNG", realModule]),
-        .target(name: "SpeechAudio", dependencies: ["CSndFile", "CSampleRate", "SeededRNG", "FileSupport"]),
-        .target(name: "WaveNetModule", dependencies: ["TensorModule", "SpeechAudio", "Schedules", "SeededRNG", "FileSupport"]),
-        .target(name: "Schedules", dependencies: ["FileSupport"]),
-        .target(name: "PBT", dependencies: ["CSQLite", "Schedules", "SeededRNG", "FileSupport", realModule]),
-        .target(name: "PBTPostgres", dependencies: ["PBT", "CLibPQ"]),
+        .target(name: "PBTWaveTensor", dependencies: ["CPBTWaveKernels", "CPBTOpenBLAS", "PBTSeededRNG", realModule]),
+        .target(name: "PBTWaveAudio", dependencies: ["CPBTSndFile", "CPBTSampleRate", "PBTSeededRNG", "PBTFileSupport"]),
+        .target(name: "PBTWaveModel", dependencies: ["PBTWaveTensor", "PBTWaveAudio", "PBTSchedules", "PBTSeededRNG", "PBTFileSupport"]),
+        .target(name: "PBTSchedules", dependencies: ["PBTFileSupport"]),
+        .target(name: "PBT", dependencies: ["CPBTSQLite", "PBTSchedules", "PBTSeededRNG", "PBTFileSupport", realModule]),
+        .target(name: "PBTPostgres", dependencies: ["PBT", "CPBTLibPQ"]),
         /// PB2's GP bandit (LAPACKE); PBT reaches it through `ExploreStrategy`.
-        .target(name: "PB2", dependencies: ["PBT", "COpenBLAS", "SeededRNG"]),
-        .target(name: "WaveNetPBT", dependencies: ["PBT", "WaveNetModule", "SpeechAudio", "Schedules"]),
-        .target(name: "Report", dependencies: ["Schedules", "FileSupport", "SeededRNG", realModule]),
-        .target(name: "Experiment", dependencies: ["PBT", "Report", "Schedules"]),
+        .target(name: "PBTPB2", dependencies: ["PBT", "CPBTOpenBLAS", "PBTSeededRNG"]),
+        .target(name: "PBTWaveRunner", dependencies: ["PBT", "PBTWaveModel", "PBTWaveAudio", "PBTSchedules"]),
+        .target(name: "PBTReport", dependencies: ["PBTSchedules", "PBTFileSupport", "PBTSeededRNG", realModule]),
+        .target(name: "PBTExperiment", dependencies: ["PBT", "PBTReport", "PBTSchedules"]),
         .target(name: "PBTWaveCommands", dependencies: [
-            "Experiment", "Report", "WaveNetPBT", "PBTExamples", "PBT", "PBTPostgres", "PB2", "WaveNetModule", "SpeechAudio", "TensorModule",
-            "Schedules", "FileSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "PBTExperiment", "PBTReport", "PBTWaveRunner", "PBTExamples", "PBT", "PBTPostgres", "PBTPB2", "PBTWaveModel", "PBTWaveAudio", "PBTWaveTensor",
+            "PBTSchedules", "PBTFileSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pbtwave", dependencies: ["PBTWaveCommands"]),
 
         // MARK: Implementation details
         /// Our own kernels: AVX-512, AVX2+FMA and portable C, chosen at run time from CPUID.
-        .target(name: "CKernels"),
-        .target(name: "SeededRNG", dependencies: [realModule]),
-        .target(name: "FileSupport", dependencies: ["CCrypto"]),
+        .target(name: "CPBTWaveKernels"),
+        .target(name: "PBTSeededRNG", dependencies: [realModule]),
+        .target(name: "PBTFileSupport", dependencies: ["CPBTCrypto"]),
         /// The toy and no-op PBT runners (for trying PBT in seconds, for
         /// measuring its overhead): examples, also used by the tests.
-        .target(name: "PBTExamples", dependencies: ["PBT", "SeededRNG", realModule]),
+        .target(name: "PBTExamples", dependencies: ["PBT", "PBTSeededRNG", realModule]),
 
         // MARK: System libraries (Debian -dev packages; see .ci/setup)
-        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
-        .systemLibrary(name: "CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
-        .systemLibrary(name: "CSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
-        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
-        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CPBTOpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .systemLibrary(name: "CPBTSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CPBTSampleRate", pkgConfig: "samplerate", providers: [.apt(["libsamplerate0-dev"])]),
+        .systemLibrary(name: "CPBTSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CPBTLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CPBTCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         // MARK: Tests
-        .target(name: "TestSupport", dependencies: ["SeededRNG"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["PBTSeededRNG"], path: "Tests/TestSupport"),
         /// Naive twins of the kernels, written straight from the definitions.
         /// Synthetic experiment results, shaped like a real run's, for the report's tests.
-        .target(name: "ReportFixtures", dependencies: ["Report", "Schedules"], path: "Tests/ReportFixtures"),
-        .target(name: "KernelReferences", dependencies: ["TensorModule", realModule], path: "Tests/KernelReferences"),
-        .testTarget(name: "TensorModuleTests", dependencies: ["TensorModule", "COpenBLAS", "SeededRNG", "TestSupport", "KernelReferences", realModule]),
-        .testTarget(name: "SpeechAudioTests", dependencies: ["SpeechAudio", "FileSupport", "SeededRNG", "TestSupport"]),
+        .target(name: "ReportFixtures", dependencies: ["PBTReport", "PBTSchedules"], path: "Tests/ReportFixtures"),
+        .target(name: "KernelReferences", dependencies: ["PBTWaveTensor", realModule], path: "Tests/KernelReferences"),
+        .testTarget(name: "TensorModuleTests", dependencies: ["PBTWaveTensor", "CPBTOpenBLAS", "PBTSeededRNG", "TestSupport", "KernelReferences", realModule]),
+        .testTarget(name: "SpeechAudioTests", dependencies: ["PBTWaveAudio", "PBTFileSupport", "PBTSeededRNG", "TestSupport"]),
         /// Counts each thread's heap allocations (interposes malloc in the test executable).
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "WaveNetModuleTests", dependencies: [
-            "WaveNetModule", "SpeechAudio", "TensorModule", "Schedules", "SeededRNG", "FileSupport", "TestSupport", "KernelReferences",
+            "PBTWaveModel", "PBTWaveAudio", "PBTWaveTensor", "PBTSchedules", "PBTSeededRNG", "PBTFileSupport", "TestSupport", "KernelReferences",
             "AllocationCounter",
         ]),
-        .testTarget(name: "SchedulesTests", dependencies: ["Schedules", "FileSupport", "TestSupport"]),
-        .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres", "PB2", "PBTExamples", "SeededRNG"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "ReportFixtures", "Schedules", "FileSupport", "TestSupport"]),
-        .testTarget(name: "PB2Tests", dependencies: ["PB2", "PBT", "SeededRNG"]),
-        .testTarget(name: "ExperimentTests", dependencies: ["Experiment", "Report", "PBT", "PB2", "PBTExamples"]),
+        .testTarget(name: "SchedulesTests", dependencies: ["PBTSchedules", "PBTFileSupport", "TestSupport"]),
+        .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres", "PBTPB2", "PBTExamples", "PBTSeededRNG"]),
+        .testTarget(name: "ReportTests", dependencies: ["PBTReport", "ReportFixtures", "PBTSchedules", "PBTFileSupport", "TestSupport"]),
+        .testTarget(name: "PB2Tests", dependencies: ["PBTPB2", "PBT", "PBTSeededRNG"]),
+        .testTarget(name: "ExperimentTests", dependencies: ["PBTExperiment", "PBTReport", "PBT", "PBTPB2", "PBTExamples"]),
         .testTarget(name: "CommandTests", dependencies: [
-            "PBTWaveCommands", "WaveNetModule", "TensorModule", "SpeechAudio", "Schedules", "FileSupport", "TestSupport",
+            "PBTWaveCommands", "PBTWaveModel", "PBTWaveTensor", "PBTWaveAudio", "PBTSchedules", "PBTFileSupport", "TestSupport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     ]

@@ -17,7 +17,7 @@ let package = Package(
             name: "Kernels",
             dependencies: [
                 .product(name: "Benchmark", package: "package-benchmark"),
-                .product(name: "TensorModule", package: "PBTWave"),
+                .product(name: "PBTWaveTensor", package: "PBTWave"),
             ],
             path: "Benchmarks/Kernels",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
@@ -26,8 +26,8 @@ let package = Package(
             name: "Training",
             dependencies: [
                 .product(name: "Benchmark", package: "package-benchmark"),
-                .product(name: "TensorModule", package: "PBTWave"),
-                .product(name: "WaveNetModule", package: "PBTWave"),
+                .product(name: "PBTWaveTensor", package: "PBTWave"),
+                .product(name: "PBTWaveModel", package: "PBTWave"),
             ],
             path: "Benchmarks/Training",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]

@@ -20,7 +20,7 @@
 // arguments: layout.sh runs it beside kernel.c and channel_major.c), or
 // with `check` compares one call with plain loops in double.
 // AVX-512 (F, DQ, VL); built by Benchmarks/ab/cmstep.sh and layout.sh
-// against Sources/CKernels, whose AVX-512 file gives the vector helpers and
+// against Sources/CPBTWaveKernels, whose AVX-512 file gives the vector helpers and
 // the gated unit. What it measured: Benchmarks/HISTORY.md (the sixth
 // session on the Intel host).
 #include "kernels_avx512.c"

@@ -1,7 +1,7 @@
 // A prototype, not a kernel of PBTWave: the layer products with time along
 // the lanes (channel-major rows: row c holds channel c for every t, so a
 // vector is 8 consecutive times of one channel and no width leaves a ragged
-// vector). It measures what Sources/CKernels would gain from that layout
+// vector). It measures what Sources/CPBTWaveKernels would gain from that layout
 // before the model is rewritten for it; Benchmarks/ab/layout.sh runs it
 // beside kernel.c (the same products on the model's rows, time-major).
 // AVX2 + FMA (8 lanes), or AVX-512 with CM_AVX512 defined (16 lanes, then
@@ -11,7 +11,7 @@
 // in one run, so that a tile reads or writes one stream, not one per
 // channel; a shifted read then takes a vector that straddles two blocks in
 // two masked loads; cm_step.c measures the two layouts). Built by
-// layout.sh against Sources/CKernels (whose AVX2 or AVX-512 file it
+// layout.sh against Sources/CPBTWaveKernels (whose AVX2 or AVX-512 file it
 // includes).
 //
 //   channel_major OP CIN COUT K T D [check]
@@ -28,7 +28,7 @@
 // end). Rows start on 64-byte lines.
 // The variant's vector helpers and its gated unit (v_tanh_avx2 and
 // v_sigmoid_avx2, or the _avx512 ones), compiled into this file, so that the
-// prototype's unit is the kernels' own; layout.sh links the other CKernels
+// prototype's unit is the kernels' own; layout.sh links the other CPBTWaveKernels
 // objects.
 #ifdef CM_AVX512
 #include "kernels_avx512.c"

@@ -1,5 +1,5 @@
 # Sourced by kernel.sh, layout.sh and cmstep.sh: ckernels_objects SRC DIR
-# PREFIX compiles each C file of the CKernels source folder SRC with clang -O2
+# PREFIX compiles each C file of the CPBTWaveKernels source folder SRC with clang -O2
 # into DIR/PREFIX<name>.o and sets the array `objects` to their paths.
 ckernels_objects() {
   objects=()

@@ -37,7 +37,7 @@
 // train --R R --S S --H H` counts them), best of ROUNDS steps.
 //
 //   cc -O2 -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx2 -mfma -DCM_AVX512 -DCM_NO_MAIN \
-//      -I Sources/CKernels/include -I Sources/CKernels Benchmarks/ab/cm_step.c (other CKernels objects) -lm
+//      -I Sources/CPBTWaveKernels/include -I Sources/CPBTWaveKernels Benchmarks/ab/cm_step.c (other CPBTWaveKernels objects) -lm
 //   cm_step R S H [T] [ROUNDS] [LAYERS] [rows|blocked] [BACKWARD_TILE] [BLOCK_PAD]
 // (Benchmarks/ab/cmstep.sh builds and runs it beside `pbtwave bench train`.)
 #include "channel_major.c"

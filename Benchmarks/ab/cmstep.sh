@@ -18,7 +18,7 @@ set -euo pipefail
 if [ $# -lt 3 ]; then sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 bin=$1; rounds=$2; shift 2
 command -v clang > /dev/null || { echo "cmstep.sh: needs clang" >&2; exit 1; }
-here=$(cd "$(dirname "$0")" && pwd); src="$here/../../Sources/CKernels"
+here=$(cd "$(dirname "$0")" && pwd); src="$here/../../Sources/CPBTWaveKernels"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 # shellcheck source=ckernels.sh
 . "$here/ckernels.sh"

@@ -6,7 +6,7 @@ product runs *inside* the step (not alone, as the C harness times them).
 
 Runs `PBTWAVE bench train --no-peak --rounds 1 --seconds S ARGS` under
 `perf record -g -e cpu-clock` (needs perf; works without a PMU), puts every
-sample to the kernel the model called (the outermost CKernels function below
+sample to the kernel the model called (the outermost CPBTWaveKernels function below
 the Swift frames) and to the model's pass that called it (forward, head,
 backward), and turns each product's share of the step into GFLOP/s with its
 multiply-accumulates per sample:

@@ -1,4 +1,4 @@
-// One kernel of CKernels alone, its operands warm in cache: the driver of
+// One kernel of CPBTWaveKernels alone, its operands warm in cache: the driver of
 // Benchmarks/ab/kernel.sh. Prints the best GFLOP/s of 30 repetitions of
 // about 0.2 GFLOP each, so that a busy spell of the host costs only rounds.
 //
@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "CKernels.h"
+#include "CPBTWaveKernels.h"
 
 static double now(void) {
     struct timespec t;

@@ -1,10 +1,10 @@
 #!/bin/bash
-# One kernel alone, two versions of Sources/CKernels against each other.
+# One kernel alone, two versions of Sources/CPBTWaveKernels against each other.
 #
 #   Benchmarks/ab/kernel.sh ROUNDS SRC_A SRC_B OP CIN COUT K [T [D [NODB]]]
 #
-# SRC_A and SRC_B are CKernels source folders (e.g. of a `git worktree` at
-# the old commit, and Sources/CKernels). Each is built with clang -O2 next to
+# SRC_A and SRC_B are CPBTWaveKernels source folders (e.g. of a `git worktree` at
+# the old commit, and Sources/CPBTWaveKernels). Each is built with clang -O2 next to
 # kernel.c, and the two binaries run in turn ROUNDS times; each prints the
 # best GFLOP/s of its 30 repetitions (operands warm in cache), and the end
 # line the best of all rounds for each. OP: f forward, g gated forward
@@ -19,7 +19,7 @@
 # training step's time tile), D (dilation) to 64. Example, the residual
 # weight gradient at R16:
 #
-#   Benchmarks/ab/kernel.sh 6 old/Sources/CKernels Sources/CKernels w 16 16 1
+#   Benchmarks/ab/kernel.sh 6 old/Sources/CPBTWaveKernels Sources/CPBTWaveKernels w 16 16 1
 #
 # How the README's "a C harness calling the kernel alone" figures were made.
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The layer products on the model's rows (time-major, Sources/CKernels through
+# The layer products on the model's rows (time-major, Sources/CPBTWaveKernels through
 # kernel.c) against the channel-major prototype (channel_major.c: time along
 # the lanes), one residual width R at a time, the two binaries in turn.
 #
@@ -29,7 +29,7 @@ if [ $# -lt 2 ]; then sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 2; fi
 rounds=$1; shift
 command -v clang > /dev/null || { echo "layout.sh: needs clang" >&2; exit 1; }
 grep -q avx2 /proc/cpuinfo && grep -q fma /proc/cpuinfo || { echo "layout.sh: needs AVX2 and FMA" >&2; exit 1; }
-here=$(cd "$(dirname "$0")" && pwd); src="$here/../../Sources/CKernels"
+here=$(cd "$(dirname "$0")" && pwd); src="$here/../../Sources/CPBTWaveKernels"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 # shellcheck source=ckernels.sh
 . "$here/ckernels.sh"

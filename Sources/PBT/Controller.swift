@@ -1,4 +1,4 @@
-import SeededRNG
+import PBTSeededRNG
 
 /// PBT's decisions as a pure state machine: no threads, no I/O, no clock.
 /// Given the trials so far and a `ControllerState` (which holds the seeded

@@ -1,5 +1,5 @@
 import Dispatch
-import FileSupport
+import PBTFileSupport
 import Foundation
 import Synchronization
 

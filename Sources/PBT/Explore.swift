@@ -1,9 +1,9 @@
-import SeededRNG
+import PBTSeededRNG
 
 /// How explore picks a child's hyperparameters: a run's setting
 /// (`PBTSettings.explore`), stored and compared on resume. The code behind
 /// a method is an `ExploreStrategy`, found by `ExploreStrategies` when a run
-/// is opened: PB2's lives in the PB2 module, which PBT does not import (it
+/// is opened: PB2's lives in the PBTPB2 module, which PBT does not import (it
 /// needs LAPACKE).
 public enum ExploreMethod: String, Sendable, Hashable, Codable, CaseIterable {
     /// Multiply by a perturbation factor or resample from the prior

@@ -1,4 +1,4 @@
-import SeededRNG
+import PBTSeededRNG
 
 /// How PBT's explore step changes a parent's hyperparameters.
 public struct MutationPolicy: Sendable, Hashable, Codable {

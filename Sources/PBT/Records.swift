@@ -1,4 +1,4 @@
-import SeededRNG
+import PBTSeededRNG
 
 /// The life of a trial: queued → running → finished | failed. A running trial
 /// whose process died goes back to queued and is run again (attempt + 1).

@@ -1,4 +1,4 @@
-import SeededRNG
+import PBTSeededRNG
 
 /// The trial store on an SQL database, every statement written once for
 /// SQLite and PostgreSQL (see `TrialStore` for the concurrency contract and

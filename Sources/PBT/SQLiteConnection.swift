@@ -1,5 +1,5 @@
-import CSQLite
-import FileSupport
+import CPBTSQLite
+import PBTFileSupport
 import Foundation
 
 /// One result row of a statement being stepped.

@@ -1,4 +1,4 @@
-import CSQLite
+import CPBTSQLite
 import Foundation
 
 /// The embedded store: `SQLTrialStore` on one SQLite file.

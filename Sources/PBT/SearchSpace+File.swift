@@ -1,4 +1,4 @@
-import FileSupport
+import PBTFileSupport
 import Foundation
 
 /// The search-space file of `pbtwave pbt --space FILE.json`: one key per

@@ -1,5 +1,5 @@
 import RealModule
-import SeededRNG
+import PBTSeededRNG
 
 /// One assignment of values to the named hyperparameters of a search space.
 /// Stored in the trial store as a flat JSON object (`{"lr":0.001}`).

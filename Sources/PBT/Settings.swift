@@ -1,5 +1,5 @@
 import Foundation
-import SeededRNG
+import PBTSeededRNG
 
 /// How much compute a run may spend.
 public enum Budget: Sendable, Hashable, Codable, CustomStringConvertible {

@@ -1,6 +1,6 @@
-@_exported import FileSupport  // AtomicFile, for runners writing their checkpoints
-@_exported import Schedules  // HyperparameterValue, the schedule files
-@_exported import SeededRNG  // Xoshiro256, in ExploreStrategy and SearchSpace.sample
+@_exported import PBTFileSupport  // AtomicFile, for runners writing their checkpoints
+@_exported import PBTSchedules  // HyperparameterValue, the schedule files
+@_exported import PBTSeededRNG  // Xoshiro256, in ExploreStrategy and SearchSpace.sample
 import Foundation
 
 /// Where a checkpoint lives. Runners read `parent` and write `output`; the

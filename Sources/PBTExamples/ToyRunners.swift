@@ -1,7 +1,7 @@
 import Foundation
 import PBT
 import RealModule
-import SeededRNG
+import PBTSeededRNG
 
 /// A noisy quadratic whose best learning-rate schedule is known to decay:
 /// SGD with momentum on `L(x) = ½ Σ hᵢ (xᵢ − cᵢ)²` with Gaussian gradient

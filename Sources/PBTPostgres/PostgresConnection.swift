@@ -1,4 +1,4 @@
-import CLibPQ
+import CPBTLibPQ
 import Foundation
 import PBT
 

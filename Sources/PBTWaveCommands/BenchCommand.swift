@@ -1,6 +1,6 @@
 import ArgumentParser
-import TensorModule
-import WaveNetModule
+import PBTWaveTensor
+import PBTWaveModel
 
 /// `pbtwave bench …`: speed measurements printed as ratios against a
 /// reference measured in the same run (OpenBLAS, the PyTorch peer, the

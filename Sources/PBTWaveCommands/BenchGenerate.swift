@@ -1,7 +1,7 @@
 import ArgumentParser
-import SeededRNG
-import TensorModule
-import WaveNetModule
+import PBTSeededRNG
+import PBTWaveTensor
+import PBTWaveModel
 
 struct BenchGenerate: ParsableCommand {
     static let configuration = CommandConfiguration(

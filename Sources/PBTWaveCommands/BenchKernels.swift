@@ -1,6 +1,6 @@
 import ArgumentParser
-import TensorModule
-import WaveNetModule
+import PBTWaveTensor
+import PBTWaveModel
 
 struct BenchKernels: ParsableCommand {
     static let configuration = CommandConfiguration(

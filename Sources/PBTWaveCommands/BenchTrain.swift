@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
-import Report
-import TensorModule
-import WaveNetModule
+import PBTReport
+import PBTWaveTensor
+import PBTWaveModel
 
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SpeechAudio
+import PBTWaveAudio
 
 /// `pbtwave bench corpus`: how fast `pbtwave corpus build` converts a folder
 /// of recordings, as a multiple of real time.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import SpeechAudio
-import WaveNetModule
+import PBTWaveAudio
+import PBTWaveModel
 
 /// `pbtwave corpus build`: a corpus from a folder of the user's own audio.
 struct CorpusBuild: ParsableCommand {

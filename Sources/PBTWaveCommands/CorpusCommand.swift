@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import SpeechAudio
+import PBTWaveAudio
 
 /// `pbtwave corpus`: build a corpus from your own audio, inspect and verify
 /// one. The default speech corpus comes from `datasets/build-corpus.sh`,

@@ -1,7 +1,7 @@
 import ArgumentParser
-import FileSupport
+import PBTFileSupport
 import Foundation
-import TensorModule
+import PBTWaveTensor
 
 extension PBTWave {
     /// Parses and runs a command. Unlike ArgumentParser's `main()`, an error

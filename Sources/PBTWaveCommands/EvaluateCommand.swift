@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
 import Synchronization
-import Report
-import SpeechAudio
-import TensorModule
-import WaveNetModule
+import PBTReport
+import PBTWaveAudio
+import PBTWaveTensor
+import PBTWaveModel
 
 /// `pbtwave evaluate`: validation NLL of a checkpoint.
 struct EvaluateCommand: ParsableCommand {

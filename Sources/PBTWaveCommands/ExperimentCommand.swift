@@ -1,13 +1,13 @@
 import ArgumentParser
-import Experiment
-import FileSupport
+import PBTExperiment
+import PBTFileSupport
 import Foundation
 import Synchronization
 import PBT
-import Report
-import TensorModule
-import WaveNetModule
-import WaveNetPBT
+import PBTReport
+import PBTWaveTensor
+import PBTWaveModel
+import PBTWaveRunner
 
 /// `pbtwave experiment`: the paper's comparison on the speech corpus.
 struct ExperimentCommand: ParsableCommand {

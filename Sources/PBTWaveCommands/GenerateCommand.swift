@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import SpeechAudio
-import WaveNetModule
+import PBTWaveAudio
+import PBTWaveModel
 
 /// `pbtwave generate`: audio from a checkpoint by incremental sampling.
 struct GenerateCommand: ParsableCommand {

@@ -1,10 +1,10 @@
 import ArgumentParser
-import FileSupport
+import PBTFileSupport
 import Foundation
 import PBT
-import SpeechAudio
-import TensorModule
-import WaveNetModule
+import PBTWaveAudio
+import PBTWaveTensor
+import PBTWaveModel
 
 // Option groups shared by the commands.
 

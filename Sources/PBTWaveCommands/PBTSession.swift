@@ -1,7 +1,7 @@
 import Foundation
 import PBT
-import SpeechAudio
-import WaveNetPBT
+import PBTWaveAudio
+import PBTWaveRunner
 
 /// What `pbtwave pbt` and `pbtwave worker` share: driving workers on a run
 /// with a progress line, and reporting what happened.

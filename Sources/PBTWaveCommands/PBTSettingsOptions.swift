@@ -1,5 +1,5 @@
 import ArgumentParser
-import PB2
+import PBTPB2
 import PBT
 
 extension ExploreMethod: ExpressibleByArgument {}

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Report
+import PBTReport
 
 /// `pbtwave report`: redraw an experiment report from its results.json.
 /// (`pbtwave experiment --preset smoke` makes a real one in seconds.)

@@ -1,10 +1,10 @@
 import ArgumentParser
 import PBT
 import PBTExamples
-import Schedules
-import TensorModule
-import WaveNetModule
-import WaveNetPBT
+import PBTSchedules
+import PBTWaveTensor
+import PBTWaveModel
+import PBTWaveRunner
 
 /// The models `pbtwave pbt --model` can tune.
 ///

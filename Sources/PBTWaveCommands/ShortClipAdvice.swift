@@ -1,4 +1,4 @@
-import SpeechAudio
+import PBTWaveAudio
 
 /// What sets the length of a command's training or validation windows, so
 /// that "no clip is long enough" can name the thing to change.

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import PBT
 import PBTPostgres
-import WaveNetModule
+import PBTWaveModel
 
 /// Where a run's trial store lives: `--store sqlite:PATH | postgres://…`.
 public enum StoreLocation: ExpressibleByArgument, Sendable, Hashable, CustomStringConvertible {

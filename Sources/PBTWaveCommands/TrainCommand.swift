@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
 import PBT
-import Schedules
-import SpeechAudio
-import TensorModule
-import WaveNetModule
+import PBTSchedules
+import PBTWaveAudio
+import PBTWaveTensor
+import PBTWaveModel
 
 /// `pbtwave train`: one plain training run on the corpus, with a constant
 /// learning rate or a replayed schedule (e.g. one exported by PBT).

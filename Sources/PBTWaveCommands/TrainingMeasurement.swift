@@ -2,14 +2,14 @@
 // the PyTorch peer.
 import ArgumentParser
 import Dispatch
-import FileSupport
+import PBTFileSupport
 import Foundation
 import PBT
-import SeededRNG
-import SpeechAudio
+import PBTSeededRNG
+import PBTWaveAudio
 import Synchronization
-import TensorModule
-import WaveNetModule
+import PBTWaveTensor
+import PBTWaveModel
 
 /// One run of the PyTorch peer (wavenet_torch.py, given as --peer-script), which prints one JSON line.
 enum PeerRun {

@@ -1,9 +1,9 @@
 import ArgumentParser
-import FileSupport
+import PBTFileSupport
 import Foundation
-import Schedules
-import SpeechAudio
-import WaveNetModule
+import PBTSchedules
+import PBTWaveAudio
+import PBTWaveModel
 
 /// What `pbtwave train` will do: the schedule, the recipe (a schedule file's,
 /// with the flags given applied over it) and the end step.

@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 @testable import PBTWaveCommands
-import TensorModule
+import PBTWaveTensor
 import Testing
-import WaveNetModule
+import PBTWaveModel
 
 /// Bad flags of `pbtwave bench kernels|train|generate` get a message that says
 /// what is wrong (the kernel variant itself is checked in TensorModuleTests).

@@ -3,7 +3,7 @@ import Foundation
 @testable import PBTWaveCommands
 import Testing
 import TestSupport
-import WaveNetModule
+import PBTWaveModel
 
 /// Every bad input a user can give the training commands gets an error that
 /// says what is wrong — at parse time where possible, else when run.

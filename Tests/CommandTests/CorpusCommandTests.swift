@@ -1,9 +1,9 @@
 import ArgumentParser
 import Foundation
 @testable import PBTWaveCommands
-import SpeechAudio
+import PBTWaveAudio
 import Testing
-import WaveNetModule
+import PBTWaveModel
 
 /// A corpus built by `CorpusBuilder` from `clips` WAVs of `samples` samples
 /// at `rate`, in a fresh temporary folder (removed with the value).

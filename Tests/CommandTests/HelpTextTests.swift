@@ -1,6 +1,6 @@
 import ArgumentParser
 @testable import PBTWaveCommands
-import SpeechAudio
+import PBTWaveAudio
 import Testing
 
 /// Help texts are written as paragraphs and wrapped by ArgumentParser, so no

@@ -1,10 +1,10 @@
 import Foundation
 @testable import PBTWaveCommands
-import Schedules
-import SpeechAudio
+import PBTSchedules
+import PBTWaveAudio
 import Testing
 import TestSupport
-import WaveNetModule
+import PBTWaveModel
 
 /// A learned schedule replays the same way everywhere: `pbtwave pbt` on the
 /// tiny WaveNet, `schedule export`, then `pbtwave train --lr-schedule

@@ -1,11 +1,11 @@
 import ArgumentParser
-import FileSupport
+import PBTFileSupport
 import Foundation
 import PBT
 @testable import PBTWaveCommands
 import Testing
-import WaveNetModule
-@testable import WaveNetModule
+import PBTWaveModel
+@testable import PBTWaveModel
 
 /// Issue 15, items 5–6 and the oversized inputs, as the commands see them.
 @Suite struct SafetyCommandTests {

@@ -1,8 +1,8 @@
 import Foundation
-import PB2
+import PBTPB2
 import PBT
-import Experiment
-import Report
+import PBTExperiment
+import PBTReport
 import PBTExamples
 import Synchronization
 import Testing

@@ -1,9 +1,9 @@
 import RealModule
-import TensorModule
+import PBTWaveTensor
 
 /// Naive twins of the fast kernels: plain loops over arrays, accumulating in
 /// Double, written straight from the definitions (notation and layouts as in
-/// TensorModule's Convolution.swift: activations (T, C), weights (K, Cout, Cin)).
+/// PBTWaveTensor's Convolution.swift: activations (T, C), weights (K, Cout, Cin)).
 /// The tests compare every fast kernel, in every variant, with its twin.
 public enum Reference {
     /// C = alpha·op(A)·op(B) + beta·C, row-major, same conventions as `gemm`.

@@ -1,5 +1,5 @@
 import Foundation
-@testable import PB2
+@testable import PBTPB2
 import PBT
 import Testing
 

@@ -1,6 +1,6 @@
 import Foundation
-@testable import PB2
-import SeededRNG
+@testable import PBTPB2
+import PBTSeededRNG
 import Testing
 
 /// x with A·x = b by Gaussian elimination with partial pivoting, and det A:

@@ -1,6 +1,6 @@
 import Foundation
-import PB2
-import SeededRNG
+import PBTPB2
+import PBTSeededRNG
 import Testing
 
 @testable import PBT

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import PBTPostgres
-import SeededRNG
+import PBTSeededRNG
 import Synchronization
 import Testing
 

@@ -1,5 +1,5 @@
 import Foundation
-import SeededRNG
+import PBTSeededRNG
 import Testing
 
 @testable import PBT

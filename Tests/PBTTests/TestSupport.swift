@@ -1,5 +1,5 @@
 import Foundation
-import SeededRNG
+import PBTSeededRNG
 import Synchronization
 import Testing
 

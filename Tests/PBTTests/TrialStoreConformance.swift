@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import SeededRNG
+import PBTSeededRNG
 import Synchronization
 import Testing
 

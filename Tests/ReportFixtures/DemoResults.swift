@@ -1,6 +1,6 @@
 import Foundation
-import Report
-import Schedules
+import PBTReport
+import PBTSchedules
 
 extension ExperimentResults {
     /// Synthetic results shaped like a real experiment, for the report's

@@ -1,6 +1,6 @@
 import Foundation
-import Schedules
-import Report
+import PBTSchedules
+import PBTReport
 import Testing
 
 @Suite("aggregation: best-so-far curves, seeds, compute, winner")

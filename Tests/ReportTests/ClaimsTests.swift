@@ -1,6 +1,6 @@
 import Foundation
-import Schedules
-@testable import Report
+import PBTSchedules
+@testable import PBTReport
 import Testing
 
 /// Claims on constructed results: each verdict (agrees, disagrees,

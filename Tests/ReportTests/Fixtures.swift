@@ -1,5 +1,5 @@
 import Foundation
-import Report
+import PBTReport
 
 /// Builds synthetic trial tables whose curves can be worked out by hand.
 enum Fixture {

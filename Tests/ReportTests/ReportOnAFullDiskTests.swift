@@ -1,7 +1,7 @@
-import FileSupport
+import PBTFileSupport
 import Foundation
 import ReportFixtures
-@testable import Report
+@testable import PBTReport
 import TestSupport
 import Testing
 

@@ -1,7 +1,7 @@
 import Foundation
-import Schedules
+import PBTSchedules
 import ReportFixtures
-@testable import Report
+@testable import PBTReport
 import Testing
 
 @Suite("report files")

@@ -2,7 +2,7 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-@testable import Report
+@testable import PBTReport
 import Testing
 
 /// Parses `xml`; returns the parse error (nil when well-formed), every

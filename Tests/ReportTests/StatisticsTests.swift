@@ -1,5 +1,5 @@
 import Foundation
-@testable import Report
+@testable import PBTReport
 import Testing
 
 // Reference values come from SciPy 1.17.1 (NumPy 2.4.6), each test quoting

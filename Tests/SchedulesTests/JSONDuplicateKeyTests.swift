@@ -1,4 +1,4 @@
-import FileSupport
+import PBTFileSupport
 import Foundation
 import Testing
 

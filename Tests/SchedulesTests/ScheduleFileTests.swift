@@ -1,5 +1,5 @@
 import Foundation
-import Schedules
+import PBTSchedules
 import Testing
 
 @Suite struct ScheduleFileTests {

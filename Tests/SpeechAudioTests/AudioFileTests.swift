@@ -1,5 +1,5 @@
 import Foundation
-import SpeechAudio
+import PBTWaveAudio
 import Testing
 
 @Suite("reading, writing, resampling")

@@ -1,5 +1,5 @@
 import Foundation
-import SpeechAudio
+import PBTWaveAudio
 import Testing
 
 /// Every kind of bad input gets a typed error that names the file and says

@@ -1,6 +1,6 @@
 import Foundation
-import SeededRNG
-@testable import SpeechAudio
+import PBTSeededRNG
+@testable import PBTWaveAudio
 import Testing
 
 /// `pbtwave corpus build` killed with SIGKILL at random points, then run to

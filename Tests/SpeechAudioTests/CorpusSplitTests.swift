@@ -1,6 +1,6 @@
-import FileSupport
+import PBTFileSupport
 import Foundation
-@testable import SpeechAudio
+@testable import PBTWaveAudio
 import Testing
 
 /// The leading 32 bits of sha256(path), computed here from the digest so the

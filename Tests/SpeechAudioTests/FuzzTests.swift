@@ -1,7 +1,7 @@
-import FileSupport
+import PBTFileSupport
 import Foundation
-import SeededRNG
-@testable import SpeechAudio
+import PBTSeededRNG
+@testable import PBTWaveAudio
 import Testing
 
 /// Mutated bytes thrown at the audio loader (whole-file and streaming), the

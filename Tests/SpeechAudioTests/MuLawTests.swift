@@ -1,6 +1,6 @@
 import Foundation
-import SeededRNG
-import SpeechAudio
+import PBTSeededRNG
+import PBTWaveAudio
 import Testing
 
 /// The reference formula, in Double: the real number floor() is applied to.

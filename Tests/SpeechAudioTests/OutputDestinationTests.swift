@@ -1,6 +1,6 @@
-import FileSupport
+import PBTFileSupport
 import Foundation
-import SpeechAudio
+import PBTWaveAudio
 import Testing
 
 /// Where whole-file writes land (`AtomicFile.destination(for:)`, used by

@@ -1,5 +1,5 @@
 import Foundation
-import SpeechAudio
+import PBTWaveAudio
 
 /// A fresh folder under the system's temporary directory, removed when the
 /// value is released. Each test makes its own, so tests can run in parallel.
@@ -33,7 +33,7 @@ final class TemporaryFolder {
     func writeWAV(_ name: String, samples: [Float], sampleRate: Int = 16_000) throws -> String {
         let target = file(name)
         try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try SpeechAudio.writeWAV(samples, sampleRate: sampleRate, to: target)
+        try PBTWaveAudio.writeWAV(samples, sampleRate: sampleRate, to: target)
         return target
     }
 

@@ -1,6 +1,6 @@
 import Foundation
-import SeededRNG
-import SpeechAudio
+import PBTSeededRNG
+import PBTWaveAudio
 import Testing
 
 /// Clip `k` holds codes `k * 40 + (i % 40)`: a window's values tell which

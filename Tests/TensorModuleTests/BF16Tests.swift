@@ -1,9 +1,9 @@
 import Foundation
 import KernelReferences
-import SeededRNG
+import PBTSeededRNG
 import Testing
 import TestSupport
-import TensorModule
+import PBTWaveTensor
 
 /// The bf16 products (bf16 operands, fp32 accumulation). Every variant is
 /// compared with the portable twin (the generic variant, which emulates

@@ -1,8 +1,8 @@
 import KernelReferences
-import SeededRNG
+import PBTSeededRNG
 import Testing
 import TestSupport
-import TensorModule
+import PBTWaveTensor
 
 /// A negative dilation: K blocks of T rows stored one after another, summed
 /// as K taps, tap k reading block K − 1 − k (row t + (K − 1 − k)·T), as

@@ -1,8 +1,8 @@
 import KernelReferences
-import SeededRNG
+import PBTSeededRNG
 import Testing
 import TestSupport
-import TensorModule
+import PBTWaveTensor
 
 @Suite struct ConvolutionTests {
     struct Shape: CustomTestStringConvertible, Sendable {

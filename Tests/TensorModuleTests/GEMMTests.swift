@@ -1,7 +1,7 @@
-import COpenBLAS
-import SeededRNG
+import CPBTOpenBLAS
+import PBTSeededRNG
 import Testing
-import TensorModule
+import PBTWaveTensor
 import KernelReferences
 import TestSupport
 

@@ -1,6 +1,6 @@
-import SeededRNG
+import PBTSeededRNG
 import Testing
-import TensorModule
+import PBTWaveTensor
 
 @Suite struct KernelVariantTests {
     @Test func theBestVariantIsSupportedAndListedFirst() throws {

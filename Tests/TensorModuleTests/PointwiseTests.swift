@@ -1,9 +1,9 @@
 import KernelReferences
 import RealModule
-import SeededRNG
+import PBTSeededRNG
 import Testing
 import TestSupport
-import TensorModule
+import PBTWaveTensor
 
 @Suite struct VectorMathTests {
     /// Inputs across the whole useful range, the overflow/underflow edges, and

@@ -1,9 +1,9 @@
 import Foundation
-import SeededRNG
+import PBTSeededRNG
 import Testing
 import KernelReferences
 import TestSupport
-import TensorModule
+import PBTWaveTensor
 
 @Suite struct SoftmaxCrossEntropyTests {
     @Test(arguments: variants, [(1, 1), (3, 5), (17, 256), (4, 259)])

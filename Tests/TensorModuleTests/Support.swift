@@ -1,4 +1,4 @@
-import TensorModule
+import PBTWaveTensor
 
 extension Tensor {
     convenience init(_ values: [Float]) { self.init(shape: [values.count], values: values) }

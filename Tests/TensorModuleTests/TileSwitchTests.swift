@@ -1,7 +1,7 @@
-import SeededRNG
+import PBTSeededRNG
 import Testing
 import TestSupport
-import TensorModule
+import PBTWaveTensor
 
 /// The process-wide switches between ways of computing the same products
 /// (flat tiles, half tails, the FMA units' width the avx2 kernels tune

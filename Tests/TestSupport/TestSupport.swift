@@ -1,7 +1,7 @@
 // Helpers shared by the test targets: random data, max-difference
 // comparisons that print what they measured, finite-difference checks.
 import Foundation
-import SeededRNG
+import PBTSeededRNG
 import Testing
 
 /// Random floats in [-scale, scale).

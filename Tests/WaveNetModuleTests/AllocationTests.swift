@@ -1,8 +1,8 @@
 import AllocationCounter
-import SeededRNG
-import TensorModule
+import PBTSeededRNG
+import PBTWaveTensor
 import Testing
-import WaveNetModule
+import PBTWaveModel
 
 /// A training step, an evaluation and a forward pass allocate nothing once
 /// the model has seen the shape (the buffers are kept), for each of our

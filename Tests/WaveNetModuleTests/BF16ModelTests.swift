@@ -1,9 +1,9 @@
 import Foundation
-import SeededRNG
-import TensorModule
+import PBTSeededRNG
+import PBTWaveTensor
 import Testing
 import TestSupport
-import WaveNetModule
+import PBTWaveModel
 
 /// The model in bf16 (mixed precision): its gradient, checkpoints, resumes
 /// and threads.

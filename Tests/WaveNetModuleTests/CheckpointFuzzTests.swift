@@ -1,9 +1,9 @@
-import FileSupport
+import PBTFileSupport
 import Foundation
-import SeededRNG
+import PBTSeededRNG
 import TestSupport
 import Testing
-@testable import WaveNetModule
+@testable import PBTWaveModel
 
 /// Seeded fuzzing of the checkpoint reader (`CheckpointFile.decode`, what
 /// every `WaveNet.load` runs): mutated checkpoints give a model or an

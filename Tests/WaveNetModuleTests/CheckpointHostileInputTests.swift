@@ -1,7 +1,7 @@
-import FileSupport
+import PBTFileSupport
 import Foundation
 import Testing
-@testable import WaveNetModule
+@testable import PBTWaveModel
 
 /// Issue 15: a checkpoint's header is input. Headers edited *with* their
 /// checksum recomputed (absurd channels, classes, dilations, sample rate,

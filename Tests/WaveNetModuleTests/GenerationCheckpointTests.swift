@@ -1,9 +1,9 @@
 import Foundation
-import SeededRNG
+import PBTSeededRNG
 import Testing
 import TestSupport
-import TensorModule
-import WaveNetModule
+import PBTWaveTensor
+import PBTWaveModel
 
 func temporaryDirectory(_ name: String = #function) throws -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pbtwave-tests-\(getpid())-\(name.filter(\.isLetter))-\(UInt32.random(in: 0...UInt32.max))")

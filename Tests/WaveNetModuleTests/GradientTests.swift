@@ -1,9 +1,9 @@
-import SeededRNG
+import PBTSeededRNG
 import Testing
 import KernelReferences
 import TestSupport
-import TensorModule
-import WaveNetModule
+import PBTWaveTensor
+import PBTWaveModel
 
 func randomCodes(_ n: Int, classes: Int = 256, rng: inout Xoshiro256) -> [Int32] {
     (0..<n).map { _ in Int32(rng.next() % UInt64(classes)) }

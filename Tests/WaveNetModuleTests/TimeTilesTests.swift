@@ -1,5 +1,5 @@
 import Testing
-@testable import WaveNetModule
+@testable import PBTWaveModel
 
 /// The wavefront's time tiles: they cover the rows in order, each row's tile
 /// is found, and with several threads every member gets the same share.

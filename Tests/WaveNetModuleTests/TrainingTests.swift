@@ -1,10 +1,10 @@
 import Foundation
-import Schedules
-import SeededRNG
-import SpeechAudio
+import PBTSchedules
+import PBTSeededRNG
+import PBTWaveAudio
 import Testing
 import TestSupport
-import WaveNetModule
+import PBTWaveModel
 
 @Suite struct TrainingTests {
     /// The validator's scored codes are exactly each window's last

@@ -1,10 +1,10 @@
 import Foundation
 import Synchronization
-import SeededRNG
-import SpeechAudio
+import PBTSeededRNG
+import PBTWaveAudio
 import Testing
 import TestSupport
-@testable import WaveNetModule
+@testable import PBTWaveModel
 
 /// `WholeSetEvaluator` scores exactly the samples with a full receptive
 /// field (codes[j], j in RF ..< n, from codes[j − RF ..< j]) and gets each

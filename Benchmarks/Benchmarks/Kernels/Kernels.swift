@@ -1,5 +1,5 @@
 import Benchmark
-import TensorModule
+import PBTWaveTensor
 
 // WaveNet's products through our kernels (PBTWAVE_ISA, else the widest
 // variant) and through OpenBLAS (the `blas` variant), reported as time per

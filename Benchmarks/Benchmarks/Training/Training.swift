@@ -1,7 +1,7 @@
 import Benchmark
-import SeededRNG
-import TensorModule
-import WaveNetModule
+import PBTSeededRNG
+import PBTWaveTensor
+import PBTWaveModel
 
 // One WaveNet training step (compact preset, batch 1 × 8192, one thread, the
 // default kernel variant) and incremental generation, with malloc counts:

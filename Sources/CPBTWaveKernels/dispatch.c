@@ -1,0 +1,315 @@
+// Run-time choice of the kernel variant, from CPUID (never from OpenBLAS's
+// core name), and the weight packing shared by all variants.
+#include "CPBTWaveKernels.h"
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+extern const ck_kernels ck_table_generic;
+#if defined(__x86_64__)
+extern const ck_kernels ck_table_avx2;
+extern const ck_kernels ck_table_avx512;
+extern const ck_kernels ck_table_avx512bf16;
+#endif
+
+unsigned ck_supported_isas(void) {
+    unsigned isas = 1u << CK_GENERIC;
+#if defined(__x86_64__)
+    // __builtin_cpu_supports also checks that the operating system saves the
+    // wider registers (XCR0), so a hypervisor that hides AVX-512 state is seen.
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isas |= 1u << CK_AVX2;
+    if ((isas & (1u << CK_AVX2)) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        isas |= 1u << CK_AVX512;
+    // AVX512_BF16 is CPUID leaf 7, subleaf 1, EAX bit 5 (its state is the
+    // AVX-512 state checked above).
+    unsigned eax, ebx, ecx, edx;
+    if ((isas & (1u << CK_AVX512)) && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5)))
+        isas |= 1u << CK_AVX512_BF16;
+#endif
+    return isas;
+}
+
+ck_isa ck_best_isa(void) {
+    unsigned isas = ck_supported_isas();
+    if (isas & (1u << CK_AVX512_BF16)) return CK_AVX512_BF16;
+    if (isas & (1u << CK_AVX512)) return CK_AVX512;
+    if (isas & (1u << CK_AVX2)) return CK_AVX2;
+    return CK_GENERIC;
+}
+
+#if defined(__x86_64__)
+// The best of three short runs of timer(20000, 1) and of timer(20000, 0), in
+// turn (about a millisecond in all).
+static void best_of_three(double (*timer)(long, int), double *with1, double *with0) {
+    *with1 = *with0 = 1e9;
+    for (int r = 0; r < 3; r++) {
+        double t = timer(20000, 1);
+        if (t < *with1) *with1 = t;
+        t = timer(20000, 0);
+        if (t < *with0) *with0 = t;
+    }
+}
+
+// Cycles of `rounds` rounds of 12 independent vdpbf16ps chains, against as
+// many FMA pairs (the emulation's work for the same multiply-adds).
+__attribute__((target("avx512f,avx512bf16"))) static double time_bf16_dot(long rounds, int native) {
+    __m512 c[12];
+    const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(1e-7f);
+    const __m512bh ah = (__m512bh)_mm512_set1_epi32(0x3f803f80), bh = (__m512bh)_mm512_set1_epi32(0x33d633d6);
+    for (int i = 0; i < 12; i++) c[i] = _mm512_set1_ps((float)i);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long n = 0; n < rounds; n++) {
+        if (native) {
+            for (int i = 0; i < 12; i++) c[i] = _mm512_dpbf16_ps(c[i], ah, bh);
+        } else {
+            for (int i = 0; i < 12; i++) c[i] = _mm512_fmadd_ps(c[i], a, _mm512_fmadd_ps(c[i], a, b));
+        }
+        __asm__ volatile("" : "+v"(c[0]), "+v"(c[6]), "+v"(c[11]));
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    float s = 0;
+    for (int i = 0; i < 12; i++) s += _mm512_reduce_add_ps(c[i]);
+    __asm__ volatile("" : : "x"(s));
+    return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+}
+#endif
+
+int ck_bf16_dot_forced(void) {
+    const char *forced = getenv("PBTWAVE_BF16_DOT");
+    if (forced && !strcmp(forced, "native")) return 1;
+    if (forced && !strcmp(forced, "fma")) return 0;
+    return -1;
+}
+
+int ck_bf16_native_is_faster(void) {
+#if defined(__x86_64__)
+    static _Atomic int answer = -1;  // -1: not measured yet
+    int known = answer;
+    if (known >= 0) return known;
+    if (!(ck_supported_isas() & (1u << CK_AVX512_BF16))) return answer = 0;
+    const int forced = ck_bf16_dot_forced();
+    if (forced >= 0) return answer = forced;
+    double native, fma;
+    best_of_three(time_bf16_dot, &native, &fma);
+    return answer = native < fma;
+#else
+    return 0;
+#endif
+}
+
+// A switch read once into *cell (-1 until then): off if the variable `name`
+// is "0", on if it holds anything else (for A/B benchmarks); unset or empty,
+// what `otherwise` says (NULL: on).
+static int env_switch(int *cell, const char *name, int (*otherwise)(void)) {
+    int on = __atomic_load_n(cell, __ATOMIC_RELAXED);
+    if (on < 0) {
+        const char *e = getenv(name);
+        on = e && *e ? strcmp(e, "0") != 0 : otherwise ? otherwise() != 0 : 1;
+        __atomic_store_n(cell, on, __ATOMIC_RELAXED);
+    }
+    return on;
+}
+
+static int ck_flat_tiles_on = -1;
+void ck_set_flat_tiles(int on) { __atomic_store_n(&ck_flat_tiles_on, on != 0, __ATOMIC_RELAXED); }
+int ck_flat_tiles(void) { return env_switch(&ck_flat_tiles_on, "PBTWAVE_FLAT_TILES", NULL); }
+
+#if defined(__x86_64__)
+// Seconds of `rounds` rounds of 12 independent FMA chains on 256-bit (wide)
+// or 128-bit vectors.
+__attribute__((target("avx2,fma"))) static double time_fma_chains(long rounds, int wide) {
+    __m256 c[12];
+    __m128 h[12];
+    const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) { c[i] = _mm256_set1_ps((float)i); h[i] = _mm256_castps256_ps128(c[i]); }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (long n = 0; n < rounds; n++) {
+        if (wide) {
+            for (int i = 0; i < 12; i++) c[i] = _mm256_fmadd_ps(c[i], a, b);
+            __asm__ volatile("" : "+x"(c[0]), "+x"(c[6]), "+x"(c[11]));
+        } else {
+            for (int i = 0; i < 12; i++) h[i] = _mm_fmadd_ps(h[i], _mm256_castps256_ps128(a), _mm256_castps256_ps128(b));
+            __asm__ volatile("" : "+x"(h[0]), "+x"(h[6]), "+x"(h[11]));
+        }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    float s = 0;
+    for (int i = 0; i < 12; i++) s += _mm256_cvtss_f32(c[i]) + _mm_cvtss_f32(h[i]);
+    __asm__ volatile("" : : "x"(s));
+    return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+}
+#endif
+
+int ck_fma_half_width_of(const char *vendor, int family, int model) {
+    // AMD's Zen and Zen+ (family 0x17, models below 0x30), Hygon's Dhyana
+    // (family 0x18, a Zen) and AMD's Excavator (0x15) split a 256-bit FMA
+    // into two 128-bit halves; Zen 2 (family 0x17 from model 0x30), Zen 3
+    // and 4 (0x19) and Zen 5 (0x1A) do not. Other cores are left to the
+    // timing (Intel's E-cores have 128-bit units, and a hybrid chip runs a
+    // thread on either kind).
+    if (!strcmp(vendor, "AuthenticAMD")) {
+        if (family == 0x15) return 1;  // Excavator, the Bulldozer family's one with AVX2: two 128-bit FMA units
+        if (family == 0x17) return model < 0x30;
+        if (family == 0x19 || family == 0x1a) return 0;
+    }
+    if (!strcmp(vendor, "HygonGenuine") && family == 0x18) return 1;
+    return -1;
+}
+
+int ck_fma_half_width_from_cpuid(void) {
+#if defined(__x86_64__)
+    unsigned eax, ebx, ecx, edx;
+    if (!(ck_supported_isas() & (1u << CK_AVX2)) || !__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return -1;
+    char vendor[13];
+    memcpy(vendor, &ebx, 4);
+    memcpy(vendor + 4, &edx, 4);
+    memcpy(vendor + 8, &ecx, 4);
+    vendor[12] = 0;
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return -1;
+    const int base = (eax >> 8) & 0xf, family = base == 0xf ? base + ((eax >> 20) & 0xff) : base;
+    const int model = base == 0xf || base == 0x6 ? (int)(((eax >> 16) & 0xf) << 4 | ((eax >> 4) & 0xf)) : (int)((eax >> 4) & 0xf);
+    return ck_fma_half_width_of(vendor, family, model);
+#else
+    return -1;
+#endif
+}
+
+static _Atomic int ck_fma_half_width_answer = -1;  // -1: not known yet
+void ck_set_fma_half_width(int half) { ck_fma_half_width_answer = half < 0 ? -1 : half != 0; }
+
+int ck_fma_half_width(void) {
+#if defined(__x86_64__)
+    _Atomic int *answer = &ck_fma_half_width_answer;
+    int known = *answer;
+    if (known >= 0) return known;
+    if (!(ck_supported_isas() & (1u << CK_AVX2))) return *answer = 0;
+    // A known core from CPUID. The timing alone answered "half" in about 2 %
+    // of processes on a Zen 2 VM (its 256-bit loop ran 2-2.7× slower than
+    // usual for the whole process, the 128-bit one as usual), which then
+    // took the half-width paths for ragged widths.
+    known = ck_fma_half_width_from_cpuid();
+    if (known >= 0) return *answer = known;
+    // Otherwise timed: a core with 256-bit FMA units runs both loops in the
+    // same time; one that splits a 256-bit FMA into two 128-bit halves takes
+    // twice as long for the wide one. 1.5 lies far from both.
+    double wide, half;
+    best_of_three(time_fma_chains, &wide, &half);
+    return *answer = wide > 1.5 * half;
+#else
+    return ck_fma_half_width_answer > 0;
+#endif
+}
+
+// Unset: on where the FMA units are half as wide as AVX2's vectors (measured).
+static int ck_half_tails_on = -1;
+void ck_set_half_tails(int on) { __atomic_store_n(&ck_half_tails_on, on != 0, __ATOMIC_RELAXED); }
+int ck_half_tails(void) { return env_switch(&ck_half_tails_on, "PBTWAVE_HALF_TAILS", ck_fma_half_width); }
+
+static int ck_dot_tails_on = -1;
+void ck_set_dot_tails(int on) { __atomic_store_n(&ck_dot_tails_on, on != 0, __ATOMIC_RELAXED); }
+int ck_dot_tails(void) { return env_switch(&ck_dot_tails_on, "PBTWAVE_DOT_TAILS", NULL); }
+
+// A thread may override PBTWAVE_WG_SWAP for its own calls (tests compare
+// both ways that way, without changing what other threads compute).
+static int ck_wg_swap_on = -1;
+static _Thread_local int ck_wg_swap_here = -1;
+void ck_set_wg_swap_on_this_thread(int on) { ck_wg_swap_here = on < 0 ? -1 : on != 0; }
+int ck_wg_swap(void) { return ck_wg_swap_here >= 0 ? ck_wg_swap_here : env_switch(&ck_wg_swap_on, "PBTWAVE_WG_SWAP", NULL); }
+
+const ck_kernels *ck_kernels_for(ck_isa isa) {
+    if (!(ck_supported_isas() & (1u << isa))) return 0;
+    switch (isa) {
+#if defined(__x86_64__)
+    case CK_AVX512_BF16: return &ck_table_avx512bf16;
+    case CK_AVX512: return &ck_table_avx512;
+    case CK_AVX2: return &ck_table_avx2;
+#endif
+    case CK_GENERIC: return &ck_table_generic;
+    default: return 0;
+    }
+}
+
+static long round_pad(int n) { return ((long)n + CK_PAD - 1) / CK_PAD * CK_PAD; }
+
+long ck_packed_forward_count(int K, int Cin, int Cout, int groups) {
+    long np = groups * round_pad(Cout / groups);
+    return (long)K * Cin * np + np;
+}
+
+void ck_pack_forward(float *packed, const float *weight, const float *bias, int K, int Cin, int Cout, int groups) {
+    const int G = Cout / groups;
+    const long P = round_pad(G), np = groups * P;
+    memset(packed, 0, sizeof(float) * (size_t)ck_packed_forward_count(K, Cin, Cout, groups));
+    for (int k = 0; k < K; k++)
+        for (int o = 0; o < Cout; o++) {
+            const float *w = weight + ((long)k * Cout + o) * Cin;
+            long col = (o / G) * P + o % G;
+            for (int c = 0; c < Cin; c++) packed[((long)k * Cin + c) * np + col] = w[c];
+        }
+    if (bias) {
+        float *b = packed + (long)K * Cin * np;
+        for (int o = 0; o < Cout; o++) b[(o / G) * P + o % G] = bias[o];
+    }
+}
+
+long ck_packed_backward_count(int K, int Cin, int Cout) { return (long)K * Cout * round_pad(Cin) + CK_PAD; }
+
+void ck_pack_backward(float *packed, const float *weight, int K, int Cin, int Cout) {
+    const long np = round_pad(Cin);
+    for (long r = 0; r < (long)K * Cout; r++) {
+        memcpy(packed + r * np, weight + r * Cin, sizeof(float) * (size_t)Cin);
+        memset(packed + r * np + Cin, 0, sizeof(float) * (size_t)(np - Cin));
+    }
+    memset(packed + (long)K * Cout * np, 0, sizeof(float) * CK_PAD);
+}
+
+long ck_packed_forward_count_bf16(int K, int Cin, int Cout, int groups) {
+    long np = groups * round_pad(Cout / groups);
+    return (long)K * ((Cin + 1) / 2) * np + np;
+}
+
+static unsigned bf16_pair(const float *lo, const float *hi) {
+    return (unsigned)ck_bf16_from_float(*lo) | (hi ? (unsigned)ck_bf16_from_float(*hi) << 16 : 0u);
+}
+
+static void put_word(float *packed, long i, unsigned word) { memcpy(packed + i, &word, sizeof word); }
+
+void ck_pack_forward_bf16(float *packed, const float *weight, const float *bias, int K, int Cin, int Cout, int groups) {
+    const int G = Cout / groups, pairs = (Cin + 1) / 2;
+    const long P = round_pad(G), np = groups * P;
+    memset(packed, 0, sizeof(float) * (size_t)ck_packed_forward_count_bf16(K, Cin, Cout, groups));
+    for (int k = 0; k < K; k++)
+        for (int o = 0; o < Cout; o++) {
+            const float *w = weight + ((long)k * Cout + o) * Cin;
+            long col = (o / G) * P + o % G;
+            for (int q = 0; q < pairs; q++)
+                put_word(packed, ((long)k * pairs + q) * np + col, bf16_pair(w + 2 * q, 2 * q + 1 < Cin ? w + 2 * q + 1 : 0));
+        }
+    if (bias) {
+        float *b = packed + (long)K * pairs * np;
+        for (int o = 0; o < Cout; o++) b[(o / G) * P + o % G] = bias[o];
+    }
+}
+
+long ck_packed_backward_count_bf16(int K, int Cin, int Cout) { return (long)K * ((Cout + 1) / 2) * round_pad(Cin) + CK_PAD; }
+
+void ck_pack_backward_bf16(float *packed, const float *weight, int K, int Cin, int Cout) {
+    const long np = round_pad(Cin);
+    const int pairs = (Cout + 1) / 2;
+    memset(packed, 0, sizeof(float) * (size_t)ck_packed_backward_count_bf16(K, Cin, Cout));
+    for (int k = 0; k < K; k++)
+        for (int q = 0; q < pairs; q++) {
+            const float *w0 = weight + ((long)k * Cout + 2 * q) * Cin;
+            const float *w1 = 2 * q + 1 < Cout ? w0 + Cin : 0;
+            for (int c = 0; c < Cin; c++)
+                put_word(packed, ((long)k * pairs + q) * np + c, bf16_pair(w0 + c, w1 ? w1 + c : 0));
+        }
+}

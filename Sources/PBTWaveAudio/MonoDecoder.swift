@@ -1,0 +1,156 @@
+import CPBTSndFile
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Bounds on what an audio file may claim, so a damaged or hostile header
+/// gets a clear error instead of a huge allocation.
+public enum AudioLimits {
+    /// Sample rates a header may claim. Every real recording lies within
+    /// (8 kHz telephony … 768 kHz studio PCM); a rate outside (a WAV "at
+    /// 1 Hz") means the header is damaged.
+    public static let sampleRates: ClosedRange<Int> = 1_000 ... 768_000
+
+    /// Samples a whole-file load (``readMonoAudio(path:sampleRate:maximumSamples:)``)
+    /// holds by default, before and after resampling: 2^30, 4 GiB of Float,
+    /// 18.6 hours at 16 kHz. Streaming consumers (`pbtwave corpus build`)
+    /// have no such bound; they hold one block at a time.
+    public static let defaultMaximumSamples = 1 << 30
+}
+
+/// Decodes an audio file block by block, mixed down to mono at the file's
+/// own rate: the one reading path under ``readMonoAudio(path:sampleRate:maximumSamples:)``,
+/// corpus loading and corpus building.
+///
+/// - Integer formats come out in [-1, 1) (16-bit: `s / 32768`); float files as stored.
+/// - Several channels are averaged.
+/// - Memory: one interleaved block of at most ``blockSamples`` samples and
+///   one mono block, whatever the header claims (up to libsndfile's 1024
+///   channels).
+///
+/// Every check throws ``AudioError`` naming the file: missing, a folder,
+/// 0 bytes or no frames (``AudioError/emptyAudio(path:)``), not audio,
+/// unreadable (corrupt header, a sample rate outside ``AudioLimits/sampleRates``),
+/// truncated (fewer frames than the header announces), NaN or infinite samples.
+final class MonoDecoder {
+    /// Interleaved samples decoded per block.
+    static let blockSamples = 65_536
+
+    let path: String
+    let sampleRate: Int
+    let channels: Int
+    /// The frame count the header announces, nil when libsndfile cannot
+    /// know it (a stream).
+    let declaredFrames: Int?
+    /// Frames in one mono block: what ``next()`` returns at most.
+    let blockFrames: Int
+    private let file: SoundFile
+    private var interleaved: [Float]
+    private var mono: [Float]
+    private(set) var framesRead = 0
+
+    init(path: String) throws(AudioError) {
+        let bytes = try regularFileSize(path)
+        guard bytes > 0 else { throw AudioError.emptyAudio(path: path) }
+        file = try SoundFile.openForReading(path)
+        self.path = path
+        channels = file.channels
+        sampleRate = file.sampleRate
+        guard channels > 0 else {
+            throw AudioError.unreadable(path: path, reason: "its header declares \(channels) channels")
+        }
+        guard AudioLimits.sampleRates.contains(sampleRate) else {
+            throw AudioError.unreadable(path: path, reason: "its header claims a sample rate of \(sampleRate) Hz, outside the \(AudioLimits.sampleRates.lowerBound)–\(AudioLimits.sampleRates.upperBound) Hz of real audio, so the file is damaged or mislabelled")
+        }
+        // libsndfile reports SF_COUNT_MAX for a length it cannot know.
+        declaredFrames = file.frames >= Int(Int64.max / 2) ? nil : file.frames
+        guard declaredFrames != 0 else { throw AudioError.emptyAudio(path: path) }
+        try checkDataLength(file)
+        blockFrames = max(1, Self.blockSamples / channels)
+        interleaved = [Float](repeating: 0, count: blockFrames * channels)
+        mono = channels == 1 ? [] : [Float](repeating: 0, count: blockFrames)
+    }
+
+    /// Decodes the next block and passes it, mono, to `body`; returns false
+    /// (without calling `body`) at the end of the file, after checking that
+    /// the file held every frame its header announced and at least one.
+    func next(_ body: (UnsafeBufferPointer<Float>) throws(AudioError) -> Void) throws(AudioError) -> Bool {
+        let read = interleaved.withUnsafeMutableBufferPointer { file.readFrames(into: $0) }
+        guard read > 0 else {
+            if let declaredFrames, framesRead < declaredFrames {
+                throw AudioError.truncated(path: path, expectedFrames: declaredFrames, readFrames: framesRead)
+            }
+            if framesRead == 0 { throw AudioError.emptyAudio(path: path) }
+            return false
+        }
+        framesRead += read
+        if channels > 1 {
+            let channels = channels
+            interleaved.withUnsafeBufferPointer { block in
+                mono.withUnsafeMutableBufferPointer { out in
+                    let scale = 1 / Float(channels)
+                    for frame in 0 ..< read {
+                        var sum: Float = 0
+                        for c in 0 ..< channels { sum += block[frame * channels + c] }
+                        out[frame] = sum * scale
+                    }
+                }
+            }
+        }
+        try (channels == 1 ? interleaved : mono).withUnsafeBufferPointer { block throws(AudioError) in
+            let samples = UnsafeBufferPointer(rebasing: block[0 ..< read])
+            for x in samples where !x.isFinite { throw AudioError.nonFiniteSamples(path: path) }
+            try body(samples)
+        }
+        return true
+    }
+}
+
+/// The size of the regular file at `path`; throws
+/// ``AudioError/fileNotFound(path:)`` or, for a folder or device,
+/// ``AudioError/unreadable(path:reason:)``.
+func regularFileSize(_ path: String) throws(AudioError) -> Int {
+    var status = stat()
+    guard stat(path, &status) == 0 else { throw AudioError.fileNotFound(path: path) }
+    switch status.st_mode & S_IFMT {
+    case S_IFREG: return Int(status.st_size)
+    case S_IFDIR: throw AudioError.unreadable(path: path, reason: "it is a folder, not a file")
+    default: throw AudioError.unreadable(path: path, reason: "it is not a regular file")
+    }
+}
+
+/// libsndfile accepts a WAV/AIFF whose data chunk runs past the end of the
+/// file (a cut-off copy): it logs `data : 32000 (should be 19956)` and reads
+/// what is there. We call that truncation. A size of 0xFFFFFFFF (or 0) is
+/// the "unknown length" of a WAV streamed through a pipe, not truncation.
+private func checkDataLength(_ file: SoundFile) throws(AudioError) {
+    let major = file.majorFormat
+    guard major == Int32(SF_FORMAT_WAV) || major == Int32(SF_FORMAT_WAVEX)
+        || major == Int32(SF_FORMAT_AIFF) || major == Int32(SF_FORMAT_RF64) else { return }
+    for line in file.log.split(separator: "\n") {
+        let trimmed = line.drop(while: { $0 == " " })
+        guard trimmed.hasPrefix("data") || trimmed.hasPrefix("SSND"),
+              let colon = trimmed.firstIndex(of: ":"),
+              let should = trimmed.range(of: "(should be ") else { continue }
+        let declaredText = trimmed[trimmed.index(after: colon)...].drop(while: { $0 == " " }).prefix(while: \.isNumber)
+        let actualText = trimmed[should.upperBound...].prefix(while: \.isNumber)
+        guard let declared = Int(declaredText), let actual = Int(actualText),
+              declared > actual, declared != 0xFFFF_FFFF else { continue }
+        let bytesPerFrame = max(1, bytesPerSample(file.subtype) * file.channels)
+        throw AudioError.truncated(path: file.path, expectedFrames: declared / bytesPerFrame, readFrames: file.frames)
+    }
+}
+
+private func bytesPerSample(_ subtype: Int32) -> Int {
+    switch subtype {
+    case Int32(SF_FORMAT_PCM_S8), Int32(SF_FORMAT_PCM_U8), Int32(SF_FORMAT_ULAW), Int32(SF_FORMAT_ALAW): 1
+    case Int32(SF_FORMAT_PCM_16): 2
+    case Int32(SF_FORMAT_PCM_24): 3
+    case Int32(SF_FORMAT_PCM_32), Int32(SF_FORMAT_FLOAT): 4
+    case Int32(SF_FORMAT_DOUBLE): 8
+    default: 2
+    }
+}

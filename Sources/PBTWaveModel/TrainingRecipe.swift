@@ -1,0 +1,134 @@
+import PBTFileSupport
+import PBTSchedules
+import PBTSeededRNG
+import PBTWaveAudio
+
+/// Everything that decides how a model trains, besides its learning rate:
+/// the architecture, the training windows, the validation set, the seed and
+/// the corpus. A learned schedule is exported with its recipe (the JSON
+/// schedule file's `recipe`), so that `pbtwave train --lr-schedule FILE.json`
+/// and the experiment's replay train the winner's way, through one function
+/// (`replay`).
+public struct TrainingRecipe: Codable, Sendable, Hashable {
+    public var model: WaveNetConfig
+    public var training: TrainingOptions
+    public var evaluation: EvaluationOptions
+    /// Initialises the model; `TrainingOptions.dataRNG(seed:)` draws the windows.
+    public var seed: UInt64
+    /// The corpus the schedule was learned on (nil: not recorded).
+    public var corpus: CorpusIdentity?
+
+    public init(model: WaveNetConfig, training: TrainingOptions, evaluation: EvaluationOptions, seed: UInt64,
+                corpus: CorpusIdentity? = nil) {
+        self.model = model
+        self.training = training
+        self.evaluation = evaluation
+        self.seed = seed
+        self.corpus = corpus
+    }
+
+    /// The recipe as a schedule file's `recipe` value.
+    public var json: JSONValue {
+        get throws { try JSONValue(encoding: self) }
+    }
+
+    /// The recipe a schedule file carries, or nil if it has none. Throws
+    /// when it has one that is not a WaveNet recipe.
+    /// A recipe with a field it does not know (a typo, a hand edit), or
+    /// with values out of bounds, is refused, naming it.
+    public init?(_ file: HyperparameterSchedule) throws {
+        guard let recipe = file.recipe else { return nil }
+        do { self = try recipe.decoded(as: TrainingRecipe.self) } catch {
+            throw WaveNetError.invalidConfig("the schedule's recipe is not a WaveNet training recipe: \(DecodingErrorText.sentence(for: error))")
+        }
+        let unknown = recipe.keys(notIn: try JSONValue(encoding: self))
+        guard unknown.isEmpty else {
+            throw WaveNetError.invalidConfig("the schedule's recipe has unknown field\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", "))")
+        }
+        do { try validate() } catch {
+            // The inner error's own "invalid WaveNet configuration: " is said once.
+            let what = if case .invalidConfig(let inner) = error { inner } else { "\(error)" }
+            throw WaveNetError.invalidConfig("the schedule's recipe: \(what)")
+        }
+    }
+
+    /// Checks the model, the training windows and the validation windows.
+    public func validate() throws(WaveNetError) {
+        try model.validate()
+        try training.validate()
+        try evaluation.validate()
+    }
+
+    /// A fresh model, trainer and validator for this recipe on `corpus`.
+    public func start(on corpus: SpeechCorpus) throws -> (trainer: Trainer, validator: Validator) {
+        let model = try WaveNet(config: model, seed: seed)
+        let trainer = try Trainer(model: model, clips: corpus.train, options: training, dataRNG: TrainingOptions.dataRNG(seed: seed))
+        return (trainer, try evaluation.validator(corpus, config: self.model))
+    }
+
+    /// Trains a fresh model from scratch along `schedule` to `endStep` and
+    /// validates it at the end: the replay of a learned schedule, for
+    /// `pbtwave train` and the experiment alike. The other arguments are
+    /// `Trainer.run`'s and do not change the result (`started` sees the
+    /// fresh model before the first step); `threads` changes it only
+    /// through the order of a sum.
+    public func replay(
+        _ schedule: LearningRateSchedule, until endStep: Int, on corpus: SpeechCorpus, threads: Int = 1, evaluateEvery: Int = 0,
+        checkpoint: CheckpointPlan? = nil, started: ((WaveNet) -> Void)? = nil, progress: ((TrainingProgress) -> Void)? = nil,
+        stop: (() -> Bool)? = nil
+    ) throws -> TrainingSummary {
+        let (trainer, validator) = try start(on: corpus)
+        trainer.model.threads = threads
+        started?(trainer.model)
+        return try trainer.run(until: endStep, schedule: schedule, validator: validator, evaluateEvery: evaluateEvery,
+                               checkpoint: checkpoint, progress: progress, stop: stop)
+    }
+}
+
+/// Which validation windows score a model: `windows` windows of `targets`
+/// scored samples each, evenly spaced over the validation clips.
+public struct EvaluationOptions: Codable, Sendable, Hashable {
+    public var windows: Int
+    public var targets: Int
+
+    public init(windows: Int = 16, targets: Int = 4096) {
+        self.windows = windows
+        self.targets = targets
+    }
+
+    /// The most windows, and scored samples a window, `validate()` accepts
+    /// (the command line's bounds too).
+    public static let limits = (windows: 1 << 20, targets: 1 << 24)
+
+    public func validate() throws(WaveNetError) {
+        guard (1...Self.limits.windows).contains(windows) else {
+            throw .invalidConfig("evaluation windows must be 1 to \(Self.limits.windows) (got \(windows))")
+        }
+        guard (1...Self.limits.targets).contains(targets) else {
+            throw .invalidConfig("evaluation targets must be 1 to \(Self.limits.targets) (got \(targets))")
+        }
+    }
+
+    public func validator(_ corpus: SpeechCorpus, config: WaveNetConfig) throws -> Validator {
+        try Validator(clips: corpus.validation, config: config, count: windows, targets: targets)
+    }
+}
+
+/// What identifies a corpus: a digest of its manifest's file names and
+/// checksums and of its split, so a schedule can say which audio it was
+/// learned on without naming a folder.
+public struct CorpusIdentity: Codable, Sendable, Hashable {
+    /// SHA-256 over the train and validation lists with each file's checksum.
+    public var digest: String
+    public var trainFiles: Int
+    public var validationFiles: Int
+
+    public init(_ corpus: SpeechCorpus) {
+        let m = corpus.manifest
+        let text = (m.train.map { "train\t\($0.file)\t\($0.sha256)\n" } + m.validation.map { "validation\t\($0.file)\t\($0.sha256)\n" })
+            .joined()
+        digest = Array(text.utf8).withUnsafeBytes { SHA256Digest.hex(of: $0) }
+        trainFiles = m.train.count
+        validationFiles = m.validation.count
+    }
+}
