@@ -62,6 +62,8 @@ public final class ExecRunner: TrialRunner {
     private struct Child {
         /// Tells a late timer that its child has been replaced by another with the same pid.
         var serial: UInt64
+        /// The attempt's directory (a trial's attempts each have their own).
+        var directory: String
         /// Why it is being killed, once it is.
         var killed: ExecTrialFailure.Reason?
     }
@@ -119,6 +121,14 @@ public final class ExecRunner: TrialRunner {
         for (pid, serial) in pids { terminate(pid, serial: serial, because: .stopped(reason)) }
     }
 
+    /// Kills the program running `trial` into `output` (SIGTERM, SIGKILL
+    /// after `killGrace`): another worker holds the trial now. Its run fails
+    /// with `.abandoned(reason)`, which `PBTDriver` records nowhere.
+    public func abandon(_ trial: TrialSpec, output: CheckpointRef, because reason: String) {
+        let running = state.withLock { s in s.children.filter { $0.value.directory == output.path }.map { ($0.key, $0.value.serial) } }
+        for (pid, serial) in running { terminate(pid, serial: serial, because: .abandoned(reason)) }
+    }
+
     // MARK: One trial
 
     private func attempt(_ trial: TrialSpec, parent: CheckpointRef?, directory: String, log: String) throws(ExecTrialFailure.Reason) -> TrialOutcome {
@@ -138,7 +148,7 @@ public final class ExecRunner: TrialRunner {
         }
         let (serial, stopReason) = state.withLock { s -> (UInt64, String?) in
             s.serial += 1
-            s.children[process.pid] = Child(serial: s.serial)
+            s.children[process.pid] = Child(serial: s.serial, directory: directory)
             return (s.serial, s.stopReason)
         }
         if let stopReason { terminate(process.pid, serial: serial, because: .stopped(stopReason)) }
@@ -405,6 +415,8 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
         case stepsMismatch(reported: Int, asked: Int)
         case timedOut(Double)
         case stopped(String)
+        /// Another worker took the trial over (`abandon`).
+        case abandoned(String)
         case cannotPrepare(String, String)
         case cannotStart(String, String)
     }
@@ -424,6 +436,7 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
         case .stepsMismatch(let reported, let asked): return "the program reported \"steps\": \(reported), but PBT_STEPS was \(asked)"
         case .timedOut(let seconds): return "the trial timed out after \(seconds) s (--trial-timeout); its process group was killed"
         case .stopped(let why): return "the worker was stopped (\(why)); the program's process group was killed"
+        case .abandoned(let why): return "another worker took this trial over (\(why)); this worker killed its program's process group"
         case .cannotPrepare(let path, let why): return "cannot create the trial directory \(path): \(why)"
         case .cannotStart(let path, let why): return "cannot start \(path): \(why)"
         }

@@ -191,6 +191,9 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         var stopRequested = false
         /// Claims held by this process's workers, by trial id, for the heartbeat.
         var held: [Int: (worker: Int, claim: ClaimedTrial)] = [:]
+        /// Held claims the store gave to another worker (a renewal failed):
+        /// their runs are abandoned, and nothing is reported for them.
+        var lost: Set<ClaimedTrial> = []
         var completed = 0
         /// Reports made by this process: idle workers wait for it to change.
         var reports = 0
@@ -338,6 +341,17 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                     try worker.run(claimed.spec, parent: claimed.parent, output: claimed.output)
                 }
                 lap(\.runnerSeconds)
+                // Another worker holds the trial now: its result would be
+                // ignored, and it is no failure of the trial. Move on.
+                let lost = shared.withLock { s -> Bool in
+                    guard s.lost.remove(claimed) != nil else { return false }
+                    s.held[claimed.spec.id] = nil
+                    return true
+                }
+                if lost {
+                    CheckpointDirectory.removeItem(atPath: claimed.output.path)
+                    return (nil, false)
+                }
                 // A full disk is no fault of the trial: stop the run without
                 // recording it, so it runs again (from the same parent) on resume.
                 if case .failure(let error) = result, TrialRunnerError.isOutOfSpace(error) {
@@ -375,6 +389,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                 let next = receipt.next == .wait ? nil : receipt.next
                 let ticket = shared.withLock { s -> Int? in
                     s.held[claimed.spec.id] = nil
+                    s.lost.remove(claimed)
                     if case .trial(let t)? = next { s.held[t.spec.id] = (index, t) }
                     s.reports += 1
                     // A late result for a trial another worker took over is
@@ -419,6 +434,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         _ = giveBack(shared.withLock { s -> [ClaimedTrial] in
             let mine = s.held.values.filter { $0.worker == index }.map(\.claim)
             s.held = s.held.filter { $0.value.worker != index }
+            s.lost.subtract(mine)
             return mine
         })
     }
@@ -463,10 +479,28 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
             guard Date().timeIntervalSince(lastBeat) >= options.leaseSeconds / 4 else { continue }
             lastBeat = Date()
             for (_, claimed) in shared.withLock({ Array($0.held.values) }) {
-                _ = try? coordinator.store.renewLease(runID: coordinator.run.id, trialID: claimed.spec.id, attempt: claimed.attempt,
-                                                      workerID: claimed.workerID, until: Date().timeIntervalSince1970 + options.leaseSeconds)
+                // A store out of reach: try again at the next beat.
+                guard let renewed = try? coordinator.store.renewLease(
+                    runID: coordinator.run.id, trialID: claimed.spec.id, attempt: claimed.attempt, workerID: claimed.workerID,
+                    until: Date().timeIntervalSince1970 + options.leaseSeconds) else { continue }
+                if !renewed { abandon(claimed) }
             }
         }
+    }
+
+    /// Gives up a claim the store no longer grants this process (its lease
+    /// lapsed and another worker took the trial), if a worker still holds
+    /// it: the runner is told to stop the trial's run.
+    private func abandon(_ claimed: ClaimedTrial) {
+        let holding = shared.withLock { s -> Bool in
+            guard s.held[claimed.spec.id]?.claim == claimed else { return false }
+            return s.lost.insert(claimed).inserted
+        }
+        guard holding else { return }
+        let holder = (try? coordinator.store.trial(runID: coordinator.run.id, id: claimed.spec.id)).flatMap { $0 }
+        let now = holder.map { t in t.status == .running ? "attempt \(t.attempt) by \(t.workerID ?? "another worker")" : "now \(t.status.rawValue)" }
+        let reason = "attempt \(claimed.attempt)'s lease of \(options.leaseSeconds) s lapsed" + (now.map { "; \($0)" } ?? "")
+        runner.abandon(claimed.spec, output: claimed.output, because: reason)
     }
 
     /// Calls `progress` with the run's counts, one caller at a time; a

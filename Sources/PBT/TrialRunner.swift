@@ -65,11 +65,15 @@ public enum TrialRunnerError: Error, Hashable, CustomStringConvertible {
     /// message; the trial is not recorded as failed and runs again when the
     /// run is resumed.
     case outOfSpace(path: String, reason: String)
+    /// The run was given up because another worker holds the trial now
+    /// (`TrialRunner.abandon`): nothing is recorded for it.
+    case abandoned(trial: Int, reason: String)
 
     public var description: String {
         switch self {
         case let .parentUnreadable(path, reason): return "parent checkpoint \(path) cannot be read: \(reason)"
         case let .outOfSpace(path, reason): return "cannot write \(path): \(reason)"
+        case let .abandoned(trial, reason): return "trial \(trial) given up: another worker took it over (\(reason))"
         }
     }
 
@@ -129,6 +133,19 @@ public protocol TrialRunner: Sendable {
     /// Per-thread state for worker `index` (0..<W). The default forwards to
     /// `run`; a runner with a model and buffers returns its own worker type.
     func makeWorker(index: Int) throws -> Worker
+
+    /// Called from another thread while `trial` runs into `output`, when this
+    /// process no longer holds it: its lease lapsed (the store was out of
+    /// reach, or this process stalled) and another worker took it over.
+    /// Whatever this run returns is ignored, so stop it if you can: throw
+    /// soon, write nothing more to `output`. The default does nothing (the
+    /// trial runs to its end, then its result is dropped); `ExecRunner` kills
+    /// the program's process group.
+    func abandon(_ trial: TrialSpec, output: CheckpointRef, because reason: String)
+}
+
+extension TrialRunner {
+    public func abandon(_ trial: TrialSpec, output: CheckpointRef, because reason: String) {}
 }
 
 /// The default worker: no per-thread state, forwards to the shared runner.

@@ -23,6 +23,9 @@ public struct WaveNetRunner: TrialRunner {
     public let validator: Validator
     /// Where the workers' time went, summed over all of them.
     public let timing = RunnerTiming()
+    /// The outputs of trials another worker took over (`abandon`), with why:
+    /// their training stops at the next step.
+    private let abandoned = AbandonedTrials()
 
     public init(recipe: TrainingRecipe, corpus: SpeechCorpus) throws {
         try recipe.model.validate()
@@ -37,6 +40,12 @@ public struct WaveNetRunner: TrialRunner {
     }
 
     public func makeWorker(index: Int) throws -> Worker { try Worker(runner: self) }
+
+    /// Stops the training of `trial` at its next step (another worker holds
+    /// the trial now): its run throws `TrialRunnerError.abandoned`.
+    public func abandon(_ trial: TrialSpec, output: CheckpointRef, because reason: String) {
+        abandoned.mark(output.path, reason)
+    }
 
     /// For callers without a worker of their own (builds one per call).
     public func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
@@ -78,8 +87,14 @@ public struct WaveNetRunner: TrialRunner {
             runner.timing.add(checkpoint: start.duration(to: clock.now))
             start = clock.now
             trainer.dataRNG = TrainingOptions.dataRNG(seed: trial.seed)
-            let summary = try trainer.run(until: trial.endStep, schedule: schedule, validator: runner.validator)
+            let abandoned = runner.abandoned
+            defer { abandoned.clear(output.path) }
+            let summary = try trainer.run(until: trial.endStep, schedule: schedule, validator: runner.validator,
+                                          stop: { abandoned.reason(output.path) != nil })
             runner.timing.add(compute: start.duration(to: clock.now))
+            if summary.stoppedAt != nil {
+                throw TrialRunnerError.abandoned(trial: trial.id, reason: abandoned.reason(output.path) ?? "")
+            }
             // Diverged: no checkpoint, never a parent.
             guard !summary.diverged, let nll = summary.validationNLL else { return TrialOutcome(evaluation: .nan) }
             start = clock.now
@@ -93,6 +108,14 @@ public struct WaveNetRunner: TrialRunner {
             return TrialOutcome(evaluation: nll)
         }
     }
+}
+
+/// The outputs of the trials given up, with why (thread-safe).
+final class AbandonedTrials: Sendable {
+    private let marks = Mutex<[String: String]>([:])
+    func mark(_ output: String, _ reason: String) { marks.withLock { $0[output] = reason } }
+    func reason(_ output: String) -> String? { marks.withLock { $0[output] } }
+    func clear(_ output: String) { marks.withLock { $0[output] = nil } }
 }
 
 /// Time the WaveNet workers spent loading and saving checkpoints (PBT's

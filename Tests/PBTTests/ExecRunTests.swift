@@ -90,6 +90,54 @@ import Testing
         #expect(result.trials.allSatisfy { $0.status == .finished && $0.attempt == 1 }, "attempts: \(result.trials.map(\.attempt))")
     }
 
+    /// A worker whose lease lapsed while its program ran (the store out of
+    /// reach, the process stalled) finds at its next heartbeat that another
+    /// worker took the trial over. Its program is killed at once instead of
+    /// running to its end for a result the store would ignore; nothing is
+    /// recorded for it, its directory goes, and the worker goes on with the
+    /// next trial. (The toy's trials here take 100 s each.)
+    @Test(.timeLimit(.minutes(2))) func aWorkerWhoseTrialWasTakenOverKillsItsProgramAndGoesOn() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = Self.settings(population: 2, workers: 1, generations: 2)
+        let failures = Locked<[ExecTrialFailure]>([])
+        let runner = try ExecToy.runner(["TOY_STEP_SECONDS": "20"], grace: .seconds(1), failures: failures)
+        let directory = try RunDirectory(dir.url, create: true, lock: true)
+        let (c, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
+                                             configuration: RunConfiguration(settings: settings, model: "exec"), runDirectory: dir.url)
+        let driver = PBTDriver(coordinator: c, runner: runner, options: DriverOptions(workers: 1, leaseSeconds: 0.4))
+        let outcome = Locked<Result<PBTRunResult, any Error>?>(nil)
+        let thread = Thread { outcome.withLock { $0 = Result { try driver.run() } } }
+        thread.start()
+        defer {
+            driver.requestStop()
+            runner.stop("the test ends", immediately: true)
+            _ = eventually(within: 30) { outcome.withLock { $0 != nil } }
+        }
+        func running() -> [TrialRecord] { (try? directory.store.trials(runID: c.run.id).filter { $0.status == .running }) ?? [] }
+        #expect(eventually(within: 30) { running().count == 1 }, "no trial ran")
+        let mine = try #require(running().first)
+        // Another worker claims it, as it would once the lease had lapsed
+        // (its clock far ahead: every lease of this run has expired for it).
+        let later = Date().timeIntervalSince1970 + 1e6
+        let taken = try #require(try directory.store.claim(runID: c.run.id, workerID: "other", now: later, leaseUntil: later + 1e6, below: mine.id + 1))
+        #expect(taken.id == mine.id && taken.attempt == mine.attempt + 1)
+
+        #expect(eventually(within: 30) { running().contains { $0.id != mine.id && $0.workerID == mine.workerID } },
+                "the worker did not go on to the next trial: \(running().map { ($0.id, $0.workerID ?? "") })")
+        let abandoned = failures.withLock { $0 }.filter { $0.trialID == mine.id }
+        #expect(abandoned.count == 1, "\(abandoned)")
+        if case .abandoned(let why)? = abandoned.first?.reason {
+            #expect(why.contains("lapsed") && why.contains("attempt \(taken.attempt) by other"), "\(why)")
+        } else {
+            Issue.record("the trial's program was not killed as abandoned: \(abandoned)")
+        }
+        let now = try #require(try directory.store.trial(runID: c.run.id, id: mine.id))
+        #expect(now.status == .running && now.workerID == "other" && now.failure == nil, "\(now)")
+        let left = c.checkpoints.ref(relativePath: c.checkpoints.relativePath(trialID: mine.id, attempt: mine.attempt)).path
+        #expect(!FileManager.default.fileExists(atPath: left), "the abandoned attempt's directory is left: \(left)")
+    }
+
     /// A `pbtwave worker` killed with SIGKILL while its program runs: the
     /// trial is re-run by another worker once its lease expires, and only it.
     @Test(.timeLimit(.minutes(2))) func aKilledWorkersTrialIsReRunAfterItsLeaseExpires() throws {
