@@ -30,6 +30,12 @@ public struct PostgresRetryPolicy: Sendable, Hashable {
     func delay(beforeRetry n: Int) -> Double {
         min(maxDelaySeconds, initialDelaySeconds * Double(1 << min(n - 1, 20)))
     }
+
+    /// The longest a transaction waits in all before it gives up (the
+    /// jitter shortens each wait by up to half).
+    public var longestWaitSeconds: Double {
+        (1..<maxAttempts).map(delay(beforeRetry:)).reduce(0, +)
+    }
 }
 
 /// Connections to one server, each used by one thread at a time (libpq
@@ -39,6 +45,12 @@ public struct PostgresRetryPolicy: Sendable, Hashable {
 public final class PostgresConnectionPool: Sendable {
     public let url: String
     public let retry: PostgresRetryPolicy
+    /// Told when the server stops answering and when it answers again
+    /// (once an outage for all threads), e.g. to show it: retries
+    /// otherwise ride an outage out in silence.
+    public let notice: (@Sendable (String) -> Void)?
+    /// When the current outage began (monotonic clock), if one is on.
+    private let outageStart = Mutex<ContinuousClock.Instant?>(nil)
     private let idle = Mutex<[PostgresConnection]>([])
     /// Idle connections beyond this are closed rather than kept.
     private let maxIdle = 32
@@ -47,9 +59,11 @@ public final class PostgresConnectionPool: Sendable {
     /// down is reported here rather than at the first transaction.
     public let timeouts: PostgresTimeouts
 
-    public init(url: String, retry: PostgresRetryPolicy = .standard, timeouts: PostgresTimeouts = .standard) throws {
+    public init(url: String, retry: PostgresRetryPolicy = .standard, timeouts: PostgresTimeouts = .standard,
+                notice: (@Sendable (String) -> Void)? = nil) throws {
         self.url = url
         self.retry = retry
+        self.notice = notice
         self.timeouts = timeouts
         let first = try PostgresConnection(url: url, timeouts: timeouts)
         idle.withLock { $0.append(first) }
@@ -87,16 +101,42 @@ public final class PostgresConnectionPool: Sendable {
         var attempt = 1
         while true {
             do {
-                return try operation()
+                let result = try operation()
+                if attempt > 1 { outageEnded() }
+                return result
             } catch let error as PostgresError where error.isTransient {
                 guard attempt < retry.maxAttempts else {
                     throw PostgresError.retriesExhausted(attempts: attempt, last: error.description)
                 }
+                if error.isOutage { outageBegan(error) }
                 if error.isConnectionFailure { closeIdle() }
                 Thread.sleep(forTimeInterval: retry.delay(beforeRetry: attempt) * Double.random(in: 0.5...1))
                 attempt += 1
             }
         }
+    }
+
+    private func outageBegan(_ error: PostgresError) {
+        let first = outageStart.withLock { start in
+            defer { if start == nil { start = .now } }
+            return start == nil
+        }
+        guard first, let notice else { return }
+        let minutes = Int((retry.longestWaitSeconds / 60).rounded(.up))
+        notice("""
+            PostgreSQL at \(redactedPostgresURL(url)) is out of reach (\(error.firstLine)); \
+            retrying for up to about \(minutes) minute\(minutes == 1 ? "" : "s") before giving up
+            """)
+    }
+
+    private func outageEnded() {
+        let start = outageStart.withLock { start in
+            defer { start = nil }
+            return start
+        }
+        guard let start, let notice else { return }
+        let seconds = (ContinuousClock.now - start) / .seconds(1)
+        notice("PostgreSQL at \(redactedPostgresURL(url)) answers again, after \(String(format: "%.1f", seconds)) s; carrying on")
     }
 
     /// Closes the idle connections (those in use are closed or kept when

@@ -13,8 +13,11 @@ extension SQLTrialStore where Database == PostgresDatabase {
     /// `PostgresError.notAStore` when it holds tables named like ours
     /// without our `schema_version` table, `.schemaVersion` for a newer
     /// schema, `.cannotConnect` when the server cannot be reached.
-    public convenience init(url: String, retry: PostgresRetryPolicy = .standard, timeouts: PostgresTimeouts = .standard) throws {
-        self.init(database: try PostgresDatabase(url: url, retry: retry, timeouts: timeouts))
+    /// `notice` is told when the server stops answering and when it answers
+    /// again (`PostgresConnectionPool.notice`).
+    public convenience init(url: String, retry: PostgresRetryPolicy = .standard, timeouts: PostgresTimeouts = .standard,
+                            notice: (@Sendable (String) -> Void)? = nil) throws {
+        self.init(database: try PostgresDatabase(url: url, retry: retry, timeouts: timeouts, notice: notice))
     }
 
     public var pool: PostgresConnectionPool { database.pool }
@@ -35,8 +38,9 @@ public final class PostgresDatabase: SQLDatabase {
     /// between processes starting at once.
     static let schemaLockKey: Int64 = 0x5042_5457_6176_6531
 
-    public init(url: String, retry: PostgresRetryPolicy = .standard, timeouts: PostgresTimeouts = .standard) throws {
-        let pool = try PostgresConnectionPool(url: url, retry: retry, timeouts: timeouts)
+    public init(url: String, retry: PostgresRetryPolicy = .standard, timeouts: PostgresTimeouts = .standard,
+                notice: (@Sendable (String) -> Void)? = nil) throws {
+        let pool = try PostgresConnectionPool(url: url, retry: retry, timeouts: timeouts, notice: notice)
         let location = redactedPostgresURL(url)
         self.pool = pool
         self.location = location

@@ -43,6 +43,16 @@ public enum PostgresError: Error, Equatable, CustomStringConvertible, LocalizedE
         return nil
     }
 
+    /// The server is out of reach: no connection could be made, or the one
+    /// in use broke (a restart, the network).
+    var isOutage: Bool {
+        if case .cannotConnect = self { return true }
+        return isConnectionFailure
+    }
+
+    /// The description's first line, for a one-line notice.
+    var firstLine: String { String(description.split(separator: "\n", maxSplits: 1).first ?? "") }
+
     /// The connection (not just the transaction) is gone.
     var isConnectionFailure: Bool {
         switch self {

@@ -45,7 +45,9 @@ public enum StoreLocation: ExpressibleByArgument, Sendable, Hashable, CustomStri
                 throw CommandError("no trial store at \(path): give the --store the run was created with (`pbtwave pbt --store sqlite:PATH …` creates one)")
             }
             return try SQLiteTrialStore(path: path)
-        case .postgres(let url): return try PostgresTrialStore(url: url)
+        case .postgres(let url):
+            // An outage is ridden out by retries: say so, and say when it ends.
+            return try PostgresTrialStore(url: url, notice: { FileHandle.standardError.write(Data("pbt: \($0)\n".utf8)) })
         }
     }
 }

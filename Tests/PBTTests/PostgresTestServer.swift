@@ -209,10 +209,10 @@ final class PostgresTestStores {
 
     init() throws { server = try PostgresTestServer.require() }
 
-    func makeStore(applicationName: String? = nil) throws -> PostgresTrialStore {
+    func makeStore(applicationName: String? = nil, notice: (@Sendable (String) -> Void)? = nil) throws -> PostgresTrialStore {
         let (url, schema) = try server.freshSchemaURL(applicationName: applicationName)
         schemas.append(schema)
-        return try PostgresTrialStore(url: url)
+        return try PostgresTrialStore(url: url, notice: notice)
     }
 
     /// A URL for a new empty store (for child processes).

@@ -255,20 +255,29 @@ import PBTExamples
     }
 
     /// A server-side disconnect (here `pg_terminate_backend`, as in a
-    /// server restart) between transactions is retried on a new connection.
+    /// server restart) between transactions is retried on a new connection,
+    /// and the store says so: once when the server stops answering, once when
+    /// it answers again.
     @Test func aLostConnectionIsRetried() throws {
         let stores = try PostgresTestStores()
         defer { stores.cleanup() }
         let name = "pbtretry\(UInt32.random(in: 0 ... .max))"
-        let store = try stores.makeStore(applicationName: name)
+        let notices = Locked<[String]>([])
+        let store = try stores.makeStore(applicationName: name, notice: { text in notices.withLock { $0.append(text) } })
         let run = try store.createRun(name: "r", configJSON: "{}", seed: 0, state: TrialStoreConformance.state(2),
                                       trials: [TrialStoreConformance.planned(1), TrialStoreConformance.planned(2)], now: 0)
         let admin = try PostgresConnection(url: stores.server.url)
         let killed = try admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
                                      [.text(name)]) { $0.text(0) }
         #expect(killed == ["t"], "the store's one idle connection was terminated")
+        #expect(notices.withLock { $0 }.isEmpty, "nothing to say while the server answers")
         #expect(try store.claim(runID: run.id, workerID: "w", now: 0, leaseUntil: 10)?.id == 1)
         #expect(try store.trials(runID: run.id).map(\.status) == [.running, .queued])
+        let said = notices.withLock { $0 }
+        #expect(said.count == 2, "\(said)")
+        #expect(said.first?.hasPrefix("PostgreSQL at postgresql://") == true && said.first?.contains("is out of reach (") == true
+                && said.first?.contains("retrying for up to about 3 minutes before giving up") == true, "\(said)")
+        #expect(said.last?.contains("answers again, after ") == true, "\(said)")
         // A client frozen inside a transaction cannot hold the run row's lock for long.
         #expect(try store.pool.withConnection { try $0.query("SHOW idle_in_transaction_session_timeout") { $0.text(0) } } == ["1min"])
     }
