@@ -91,6 +91,7 @@ struct TrainCommand: ParsableCommand {
         if let learned = plan.recipe.corpus, learned != CorpusIdentity(data) {
             print("note: the schedule was learned on another corpus (\(learned.trainFiles) + \(learned.validationFiles) files) than \(data.directory)")
         }
+        if let note = plan.recipe.training.receptiveFieldNote(for: plan.recipe.model) { print(note) }
         BLAS.setThreads(1)
         let progress = ProgressLine(label: "train", quiet: quiet)
         let reporter = TrainingReporter(progress: progress, endStep: plan.steps, samplesPerStep: plan.recipe.training.batch * plan.recipe.training.window)

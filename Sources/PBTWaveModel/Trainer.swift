@@ -81,6 +81,21 @@ public struct TrainingOptions: Codable, Sendable, Hashable {
     /// Codes per window: context + window + 1.
     public var windowLength: Int { ClipSet.windowLength(context: context, targets: window) }
 
+    /// A note when `config`'s receptive field is longer than a training
+    /// window's inputs (context + window): the farthest taps of even the
+    /// last target then reach before the window, so in training they see
+    /// only the zero padding, while evaluation and generation feed them
+    /// audio. Nil when the windows cover the receptive field.
+    public func receptiveFieldNote(for config: WaveNetConfig) -> String? {
+        let field = config.receptiveField
+        guard field > context + window else { return nil }
+        return """
+            note: the model's receptive field (\(field) samples) is longer than a training window (--window \(window) + \
+            --context \(context) = \(context + window)): its farthest taps train on zero padding only, though evaluation \
+            and generation feed them audio. Make --window + --context at least \(field) if the clips allow it
+            """
+    }
+
     /// The generator that draws the training windows of a run seeded with
     /// `seed` (the model's initialisation uses `seed` itself). One derivation
     /// for `pbtwave train`, every PBT trial and every replay.

@@ -7,6 +7,24 @@ import TestSupport
 import PBTWaveModel
 
 @Suite struct TrainingTests {
+    /// A training window shorter than the receptive field gets a note (its
+    /// farthest taps would train on zero padding only); one that covers it
+    /// gets none. Compact's receptive field is 2,048 samples.
+    @Test func aWindowShorterThanTheReceptiveFieldGetsANote() throws {
+        let field = WaveNetConfig.compact.receptiveField
+        #expect(field == 2048)
+        let short = TrainingOptions(batch: 1, window: 100)
+        let note = try #require(short.receptiveFieldNote(for: .compact))
+        #expect(note.contains("receptive field (2048 samples) is longer than a training window (--window 100 + --context 0 = 100)"), "\(note)")
+        #expect(note.contains("at least 2048"), "\(note)")
+        // Context counts: window + context = the receptive field is enough.
+        #expect(TrainingOptions(batch: 1, window: 100, context: field - 100).receptiveFieldNote(for: .compact) == nil)
+        #expect(TrainingOptions(batch: 1, window: 100, context: field - 101).receptiveFieldNote(for: .compact) != nil)
+        #expect(TrainingOptions().receptiveFieldNote(for: .compact) == nil, "the default window (8192) covers compact's field")
+        #expect(TrainingOptions(batch: 1, window: 16).receptiveFieldNote(for: .tiny) != nil)
+        #expect(TrainingOptions(batch: 1, window: 32).receptiveFieldNote(for: .tiny) == nil)
+    }
+
     /// The validator's scored codes are exactly each window's last
     /// `targets` codes (w[C+1 … C+T]): a clip that counts up 0, 1, 2, …
     /// makes every window's targets the codes just past its context.
