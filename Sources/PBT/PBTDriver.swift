@@ -23,13 +23,22 @@ public struct DriverOptions: Sendable {
     /// `PBTRunError.failuresInARow`, so that a broken program or machine
     /// does not use up the run's budget on failures. 0: never stop.
     public var maxFailuresInARow: Int
+    /// Told, from any thread, what the workers would otherwise do in
+    /// silence: waiting `waitNoticeSeconds` or more for trials other
+    /// processes run (a dead worker's trial comes back only when its lease
+    /// ends), and giving up a trial another worker took over. Nil: nothing.
+    public var notice: (@Sendable (String) -> Void)?
+    /// How long this process's workers wait, all of them, before `notice`
+    /// says for what (and again when that changes, or every 5 minutes).
+    public var waitNoticeSeconds: Double = 30
 
     /// The default limit of failures in a row (`maxFailuresInARow`).
     public static let defaultMaxFailuresInARow = 5
 
     public init(workers: Int? = nil, leaseSeconds: Double = 300, maxIdleWaitSeconds: Double = 0.05,
                 progressInterval: Double = 0.25, workerIDPrefix: String? = nil,
-                maxFailuresInARow: Int = DriverOptions.defaultMaxFailuresInARow) {
+                maxFailuresInARow: Int = DriverOptions.defaultMaxFailuresInARow, notice: (@Sendable (String) -> Void)? = nil) {
+        self.notice = notice
         self.workers = workers
         self.leaseSeconds = leaseSeconds
         self.maxIdleWaitSeconds = maxIdleWaitSeconds
@@ -202,6 +211,10 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         var time = WorkerTime()
         /// This process's latest trials that failed in the runner, in a row.
         var failuresInARow: [(id: Int, failure: String)] = []
+        /// Workers of this process waiting (a claim said `.wait`), and since when.
+        var waiting: [Int: Date] = [:]
+        /// What the last wait notice named, and when it was given.
+        var lastWait: (awaited: [String], at: Date)?
     }
 
     private let shared = Mutex(Shared())
@@ -415,9 +428,11 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                 case .done:
                     break loop
                 case .wait:
+                    noteWait(index)
                     waitForReport(after: seen)
                     lap(\.idleSeconds)
                 case .trial(let claimed):
+                    shared.withLock { _ = $0.waiting.removeValue(forKey: index) }
                     let step = try process(claimed, claimNext: true)
                     if step.stopped { break loop }
                     next = step.next
@@ -500,7 +515,45 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         let holder = (try? coordinator.store.trial(runID: coordinator.run.id, id: claimed.spec.id)).flatMap { $0 }
         let now = holder.map { t in t.status == .running ? "attempt \(t.attempt) by \(t.workerID ?? "another worker")" : "now \(t.status.rawValue)" }
         let reason = "attempt \(claimed.attempt)'s lease of \(options.leaseSeconds) s lapsed" + (now.map { "; \($0)" } ?? "")
+        options.notice?("trial \(claimed.spec.id) given up: another worker took it over (\(reason)); its run is stopped, and this worker goes on")
         runner.abandon(claimed.spec, output: claimed.output, because: reason)
+    }
+
+    /// Worker `index` has nothing to claim. Once every worker of this
+    /// process has waited `waitNoticeSeconds`, tells `notice` which trials
+    /// of other processes they wait for (again when those change, or every
+    /// 5 minutes): a dead worker's trial comes back only when its lease ends.
+    private func noteWait(_ index: Int) {
+        guard let notice = options.notice else { return }
+        let now = Date()
+        let due = shared.withLock { s -> Bool in
+            if s.waiting[index] == nil { s.waiting[index] = now }
+            guard s.waiting.count == workerCount, let since = s.waiting.values.max(),
+                  now.timeIntervalSince(since) >= options.waitNoticeSeconds else { return false }
+            return s.lastWait.map { now.timeIntervalSince($0.at) >= 10 } ?? true
+        }
+        guard due, let trials = try? coordinator.store.trials(runID: coordinator.run.id) else { return }
+        let mine = options.workerIDPrefix + "/"
+        let elsewhere = trials.filter { $0.status == .running && !($0.workerID ?? "").hasPrefix(mine) }
+        guard !elsewhere.isEmpty else { return }
+        let awaited = elsewhere.map { t -> String in
+            let lease = t.leaseUntil.map { until -> String in
+                let left = until - now.timeIntervalSince1970
+                return left > 0 ? "its lease ends in \(Int(left.rounded(.up))) s" : "its lease ended \(Int((-left).rounded())) s ago"
+            } ?? "no lease"
+            return "trial \(t.id) (attempt \(t.attempt), on \(t.workerID ?? "?"), \(lease))"
+        }
+        let say = shared.withLock { s -> Bool in
+            let names = elsewhere.map { "\($0.id).\($0.attempt)" }
+            if let last = s.lastWait, last.awaited == names, now.timeIntervalSince(last.at) < 300 { return false }
+            s.lastWait = (names, now)
+            return true
+        }
+        guard say else { return }
+        notice("""
+            waiting for \(awaited.count == 1 ? "a trial" : "\(awaited.count) trials") other workers run: \(awaited.joined(separator: "; ")). \
+            A trial whose worker died is run again here once its lease ends
+            """)
     }
 
     /// Calls `progress` with the run's counts, one caller at a time; a

@@ -40,8 +40,8 @@ struct ExecOptions: ParsableArguments {
             // A stop is no failure: the driver leaves the trial to run again.
             if case .stopped = failure.reason {
                 show("pbt: trial \(failure.trialID) stopped; it goes back to the queue (another worker, or this run resumed, runs it again)")
-            } else if case .abandoned(let why) = failure.reason {
-                show("pbt: trial \(failure.trialID) given up: another worker took it over (\(why)); its program was killed, and this worker goes on")
+            } else if case .abandoned = failure.reason {
+                return  // the driver says so (DriverOptions.notice)
             } else {
                 show("pbt: \(failure)")
             }

@@ -95,7 +95,8 @@ public struct PBTCommand: ParsableCommand {
         }
         let (result, stopSignal) = try PBTSession.drive(runner, coordinator: coordinator,
                                                         options: DriverOptions(workers: threads, leaseSeconds: leaseSeconds,
-                                                                               maxFailuresInARow: failures.maxFailuresInARow),
+                                                                               maxFailuresInARow: failures.maxFailuresInARow,
+                                                                               notice: { line.message("pbt: \($0)") }),
                                                         line: line)
         try PBTSession.printSummary(result, coordinator: coordinator, exportTo: runDirectory)
         if let stopSignal { throw ExitCode(128 + stopSignal) }

@@ -73,7 +73,7 @@ public struct WorkerCommand: ParsableCommand {
         // Progress reads counts over the whole run from the store: once a
         // second is plenty, and never with --progress none.
         let options = DriverOptions(workers: workers, leaseSeconds: leaseSeconds, maxIdleWaitSeconds: pollSeconds, progressInterval: 1,
-                                    maxFailuresInARow: failures.maxFailuresInARow)
+                                    maxFailuresInARow: failures.maxFailuresInARow, notice: { line.message("pbt: \($0)") })
         print("worker \(options.workerIDPrefix): joining run '\(runName)' in \(store) (model \(configuration.model), "
               + "P=\(configuration.settings.population), budget \(configuration.settings.trialBudget) trials), \(workers) thread(s), "
               + "checkpoints in \(coordinator.checkpoints.runDirectory.path)")

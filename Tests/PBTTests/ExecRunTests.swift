@@ -105,7 +105,9 @@ import Testing
         let directory = try RunDirectory(dir.url, create: true, lock: true)
         let (c, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
                                              configuration: RunConfiguration(settings: settings, model: "exec"), runDirectory: dir.url)
-        let driver = PBTDriver(coordinator: c, runner: runner, options: DriverOptions(workers: 1, leaseSeconds: 0.4))
+        let notices = Locked<[String]>([])
+        let driver = PBTDriver(coordinator: c, runner: runner, options: DriverOptions(workers: 1, leaseSeconds: 0.4,
+                                                                                       notice: { text in notices.withLock { $0.append(text) } }))
         let outcome = Locked<Result<PBTRunResult, any Error>?>(nil)
         let thread = Thread { outcome.withLock { $0 = Result { try driver.run() } } }
         thread.start()
@@ -132,10 +134,38 @@ import Testing
         } else {
             Issue.record("the trial's program was not killed as abandoned: \(abandoned)")
         }
+        let said = notices.withLock { $0 }
+        #expect(said.contains { $0.hasPrefix("trial \(mine.id) given up: another worker took it over (attempt \(mine.attempt)'s lease of 0.4 s lapsed; "
+                                             + "attempt \(taken.attempt) by other); its run is stopped, and this worker goes on") }, "\(said)")
         let now = try #require(try directory.store.trial(runID: c.run.id, id: mine.id))
         #expect(now.status == .running && now.workerID == "other" && now.failure == nil, "\(now)")
         let left = c.checkpoints.ref(relativePath: c.checkpoints.relativePath(trialID: mine.id, attempt: mine.attempt)).path
         #expect(!FileManager.default.fileExists(atPath: left), "the abandoned attempt's directory is left: \(left)")
+    }
+
+    /// Workers with nothing to claim while another process's worker holds
+    /// a trial (here one that died with it: nobody renews its lease) say what
+    /// they wait for, and take the trial over when its lease ends.
+    @Test(.timeLimit(.minutes(1))) func waitingWorkersSayForWhichTrialsOfOtherWorkers() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = Self.settings(population: 2, workers: 1, generations: 1)
+        let directory = try RunDirectory(dir.url, create: true, lock: true)
+        let (c, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
+                                             configuration: RunConfiguration(settings: settings, model: "exec"), runDirectory: dir.url)
+        let now = Date().timeIntervalSince1970
+        let held = try #require(try directory.store.claim(runID: c.run.id, workerID: "elsewhere:7/w0", now: now, leaseUntil: now + 3, below: nil))
+        let notices = Locked<[String]>([])
+        var options = DriverOptions(workers: 1, leaseSeconds: 30, notice: { text in notices.withLock { $0.append(text) } })
+        options.waitNoticeSeconds = 0.2
+        let result = try PBTDriver(coordinator: c, runner: try ExecToy.runner(), options: options).run()
+        #expect(result.done)
+        let trial = try #require(result.trials.first { $0.id == held.id })
+        #expect(trial.status == .finished && trial.attempt == 2 && trial.workerID?.hasPrefix(options.workerIDPrefix) == true)
+        let said = notices.withLock { $0 }
+        #expect(said.count == 1, "one notice while the same trial is awaited: \(said)")
+        #expect(said.first?.hasPrefix("waiting for a trial other workers run: trial \(held.id) (attempt 1, on elsewhere:7/w0, its lease ends in ") == true
+                && said.first?.hasSuffix("A trial whose worker died is run again here once its lease ends") == true, "\(said)")
     }
 
     /// A `pbtwave worker` killed with SIGKILL while its program runs: the
