@@ -64,6 +64,33 @@ public final class PostgresDatabase: SQLDatabase {
             try c.exec(TrialStoreSchema.create(Self.postgresDialect))
             try c.run("INSERT INTO schema_version (version) VALUES (?)", [.int(TrialStoreSchema.version)])
         }
+        if let notice, let skew = try? measureClockSkew(), let note = Self.clockSkewNote(skew) { notice(note) }
+    }
+
+    /// This machine's clock minus the server's, in seconds, and how far off
+    /// that figure may be (half the round trip that measured it).
+    public func measureClockSkew() throws -> (seconds: Double, uncertainty: Double) {
+        try pool.read { c in
+            let before = Date().timeIntervalSince1970
+            let server = try c.query("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8") { try $0.double(0) }.first ?? before
+            let after = Date().timeIntervalSince1970
+            return ((before + after) / 2 - server, (after - before) / 2)
+        }
+    }
+
+    /// Leases are times on each worker's own clock: a worker whose clock is
+    /// far off the others' sees their leases end early or late. A note when
+    /// this machine's clock is surely more than `tolerance` seconds off the
+    /// server's (a proxy for the other workers'); nil otherwise.
+    public static func clockSkewNote(_ skew: (seconds: Double, uncertainty: Double), tolerance: Double = 2) -> String? {
+        let off = abs(skew.seconds) - skew.uncertainty
+        guard off > tolerance else { return nil }
+        let way = skew.seconds > 0 ? "ahead of" : "behind"
+        return """
+            this machine's clock is \(String(format: "%.1f", abs(skew.seconds))) s \(way) the PostgreSQL server's. Leases are \
+            times on each worker's clock, so workers whose clocks differ this much can take over each other's live trials \
+            or wait too long for dead ones: synchronise the clocks (NTP), or keep the lease (--lease-seconds) well above the difference
+            """
     }
 
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {

@@ -282,6 +282,27 @@ import PBTExamples
         #expect(try store.pool.withConnection { try $0.query("SHOW idle_in_transaction_session_timeout") { $0.text(0) } } == ["1min"])
     }
 
+    /// A machine whose clock is off the server's is told so when it opens
+    /// the store (leases are times on each worker's clock); one in step is
+    /// not. The skew of this machine to the test server is measured for real.
+    @Test func aClockFarOffTheServersIsNoted() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        let notices = Locked<[String]>([])
+        let store = try stores.makeStore(notice: { text in notices.withLock { $0.append(text) } })
+        let skew = try store.database.measureClockSkew()
+        #expect(abs(skew.seconds) < 1 && skew.uncertainty < 1, "the test server runs on this machine: \(skew)")
+        #expect(notices.withLock { $0 }.isEmpty, "no note for a clock in step: \(notices.withLock { $0 })")
+
+        #expect(PostgresDatabase.clockSkewNote((seconds: 1.5, uncertainty: 0.01)) == nil)
+        #expect(PostgresDatabase.clockSkewNote((seconds: 2.5, uncertainty: 1)) == nil, "not surely beyond 2 s")
+        let ahead = try #require(PostgresDatabase.clockSkewNote((seconds: 42.3, uncertainty: 0.01)))
+        #expect(ahead.hasPrefix("this machine's clock is 42.3 s ahead of the PostgreSQL server's"), "\(ahead)")
+        #expect(ahead.contains("--lease-seconds"))
+        let behind = try #require(PostgresDatabase.clockSkewNote((seconds: -7, uncertainty: 0.5)))
+        #expect(behind.hasPrefix("this machine's clock is 7.0 s behind the PostgreSQL server's"), "\(behind)")
+    }
+
     @Test func errorsSayWhatIsWrong() throws {
         let stores = try PostgresTestStores()
         defer { stores.cleanup() }
