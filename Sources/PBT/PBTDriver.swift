@@ -215,6 +215,8 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         var waiting: [Int: Date] = [:]
         /// What the last wait notice named, and when it was given.
         var lastWait: (awaited: [String], at: Date)?
+        /// When the store was last read for a wait notice (at most every 10 s).
+        var lastWaitCheck: Date?
     }
 
     private let shared = Mutex(Shared())
@@ -529,8 +531,10 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         let due = shared.withLock { s -> Bool in
             if s.waiting[index] == nil { s.waiting[index] = now }
             guard s.waiting.count == workerCount, let since = s.waiting.values.max(),
-                  now.timeIntervalSince(since) >= options.waitNoticeSeconds else { return false }
-            return s.lastWait.map { now.timeIntervalSince($0.at) >= 10 } ?? true
+                  now.timeIntervalSince(since) >= options.waitNoticeSeconds,
+                  s.lastWaitCheck.map({ now.timeIntervalSince($0) >= 10 }) ?? true else { return false }
+            s.lastWaitCheck = now
+            return true
         }
         guard due, let trials = try? coordinator.store.trials(runID: coordinator.run.id) else { return }
         let mine = options.workerIDPrefix + "/"
