@@ -80,7 +80,7 @@ struct BenchTrain: ParsableCommand {
         print("kernels: \(kernels), chosen from CPUID (supported: \(Kernels.supported.map(\.rawValue).joined(separator: ", ")))")
         let cores = ProcessInfo.processInfo.activeProcessorCount
         for (flag, count) in [("--threads", threads), ("--workers", workers)] where count > cores {
-            print("warning: \(flag) \(count) is more than this machine's \(cores) cores: the threads share cores and the figures measure that, not the kernels")
+            printNote("warning: \(flag) \(count) is more than this machine's \(cores) cores: the threads share cores and the figures measure that, not the kernels")
         }
         if kernels.variant == .avx2 {
             let why = Kernels.halfTailsOverride ?? "this core's FMA units are \(Kernels.fmaUnitsHalfWidth ? 128 : 256) bits wide, "

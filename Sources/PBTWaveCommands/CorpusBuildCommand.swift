@@ -88,9 +88,9 @@ struct CorpusBuild: ParsableCommand {
         }
         line.finish()
         print(summary)
-        if let warning = Self.shortClipWarning(longest: summary.longestFileSamples, rate: rate) { print(warning) }
+        if let warning = Self.shortClipWarning(longest: summary.longestFileSamples, rate: rate) { printNote(warning) }
         if rate != SpeechCorpus.sampleRate {
-            print("  note: the model trains at \(SpeechCorpus.sampleRate) Hz; loading resamples these \(rate) Hz files each time")
+            printNote("  note: the model trains at \(SpeechCorpus.sampleRate) Hz; loading resamples these \(rate) Hz files each time")
         }
     }
 }

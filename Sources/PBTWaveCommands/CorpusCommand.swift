@@ -49,7 +49,7 @@ struct CorpusCommand: ParsableCommand {
             print(line("validation", corpus.validation))
             print(String(format: "  unigram mu-law entropy: train %.3f bits, validation %.3f bits per sample", trainBits, validationBits))
             print(String(format: "  validation under the train unigram: %.3f bits per sample (the NLL a model must beat)", crossBits))
-            do { try corpus.manifest.requireBothSplits() } catch { print("  warning: \(error)") }
+            do { try corpus.manifest.requireBothSplits() } catch { printNote("  warning: \(error)") }
         }
 
         /// The rate of a corpus's files, and what loading does with it.

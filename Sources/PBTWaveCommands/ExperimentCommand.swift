@@ -124,7 +124,7 @@ struct ExperimentCommand: ParsableCommand {
                  : "; no PBT method ran, so no learned schedule was exported)"))
         if let earlier = Self.earlierExperimentsFiles(in: directory, ran: Set((0..<p.seeds).flatMap { seed in chosen.map { "\($0.slug)-seed\(seed)" } }),
                                                       learned: learned) {
-            print("note: \(directory.path) also holds \(earlier) of an earlier experiment there, which this report does not cover; "
+            printNote("note: \(directory.path) also holds \(earlier) of an earlier experiment there, which this report does not cover; "
                   + "give each experiment its own --run-dir to keep them apart")
         }
     }

@@ -84,7 +84,7 @@ public struct PBTCommand: ParsableCommand {
               + "\(settings.selection), \(settings.isGenerational ? "budget mode (generational)" : "asynchronous")"
               + (settings.deterministic ? ", deterministic" : "") + opened.note)
         if case .totalSteps(let total) = settings.budget, total % settings.trialSteps != 0 {
-            print("note: --total-steps \(total) is \(settings.trialBudget) whole trials of \(settings.trialSteps) steps "
+            printNote("note: --total-steps \(total) is \(settings.trialBudget) whole trials of \(settings.trialSteps) steps "
                   + "(\(settings.trialBudget * settings.trialSteps) steps); the last \(total % settings.trialSteps) are not trained")
         }
         let threads = localWorkers ?? settings.workers

@@ -48,7 +48,7 @@ enum PBTSession {
         if let wavenet = runner as? WaveNetRunner, let best = outcome.result.best?.evaluation {
             let validator = try wavenet.recipe.evaluation.validator(wavenet.corpus, config: wavenet.recipe.model)
             let unigram = TrainingReporter.unigram(on: validator, wavenet.corpus)
-            if let warning = TrainingReporter.baselineWarning(nll: best, unigram: unigram, what: "the best trial") { print(warning) }
+            if let warning = TrainingReporter.baselineWarning(nll: best, unigram: unigram, what: "the best trial") { printNote(warning) }
         }
         return outcome
     }

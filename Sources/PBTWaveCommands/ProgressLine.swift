@@ -113,3 +113,10 @@ final class ProgressLine: Sendable {
 func elapsedSeconds(since start: ContinuousClock.Instant) -> Double {
     start.duration(to: .now) / .seconds(1)
 }
+
+/// Prints a note or a warning (`text`, one or more lines) on standard error:
+/// standard output keeps the command's results, so a note never lands in a
+/// file the output is redirected to, and is seen even then.
+func printNote(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

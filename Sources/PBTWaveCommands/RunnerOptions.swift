@@ -148,7 +148,7 @@ struct RunnerOptions: ParsableArguments {
     ) throws -> (runner: WaveNetRunner, recipe: JSONValue) {
         BLAS.setThreads(1)
         let data = try corpus.load()
-        if let note = recipe.training.receptiveFieldNote(for: recipe.model) { print(note) }
+        if let note = recipe.training.receptiveFieldNote(for: recipe.model) { printNote(note) }
         var recipe = recipe
         recipe.corpus = CorpusIdentity(data)
         try checkSameCorpus(stored: stored, given: recipe.corpus!, directory: data.directory)

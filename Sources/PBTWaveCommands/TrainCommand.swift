@@ -60,10 +60,10 @@ struct TrainCommand: ParsableCommand {
                                  ("--model-config", recipe.modelConfig)])
         for path in [checkpoint, curve].compactMap({ $0 }) { try OutputPath.check(path) }
         if let checkpoint, !resume, FileManager.default.fileExists(atPath: checkpoint) {
-            print("note: \(checkpoint) exists and will be replaced by this run's checkpoint (--resume continues it instead)")
+            printNote("note: \(checkpoint) exists and will be replaced by this run's checkpoint (--resume continues it instead)")
         }
         var plan = try TrainingPlan(self)
-        if let note = plan.recipeNote { print(note) }
+        if let note = plan.recipeNote { printNote(note) }
         // What --resume continues from is checked before the corpus is loaded.
         let resumed = try resume ? checkpoint.map { try TrainingPlan.resumable($0, until: plan.steps) } : nil
         let resumedFrom = resumed?.model.step
@@ -78,20 +78,20 @@ struct TrainCommand: ParsableCommand {
             if !recipe.given.contains("--precision") {
                 plan.recipe.training.precision = loaded.precision
             } else if plan.recipe.training.precision != loaded.precision {
-                print("note: the checkpoint was trained in \(loaded.precision); --precision \(plan.recipe.training.precision) trains in "
+                printNote("note: the checkpoint was trained in \(loaded.precision); --precision \(plan.recipe.training.precision) trains in "
                       + "\(plan.recipe.training.precision) from here on")
             }
         }
         // A resumed run is the run it continues: the checkpoint's learning
         // rate and windows, unless flags given again change them.
         if let (_, header) = resumed, let note = try plan.continuing(header.metadata, given: Set(recipe.given), lrGiven: lr != nil || lrSchedule != nil) {
-            print(note)
+            printNote(note)
         }
         let data = try corpus.load()
         if let learned = plan.recipe.corpus, learned != CorpusIdentity(data) {
-            print("note: the schedule was learned on another corpus (\(learned.trainFiles) + \(learned.validationFiles) files) than \(data.directory)")
+            printNote("note: the schedule was learned on another corpus (\(learned.trainFiles) + \(learned.validationFiles) files) than \(data.directory)")
         }
-        if let note = plan.recipe.training.receptiveFieldNote(for: plan.recipe.model) { print(note) }
+        if let note = plan.recipe.training.receptiveFieldNote(for: plan.recipe.model) { printNote(note) }
         BLAS.setThreads(1)
         let progress = ProgressLine(label: "train", quiet: quiet)
         let reporter = TrainingReporter(progress: progress, endStep: plan.steps, samplesPerStep: plan.recipe.training.batch * plan.recipe.training.window)
@@ -134,7 +134,7 @@ struct TrainCommand: ParsableCommand {
                                        + differences.map { "\($0.field): the checkpoint's \($0.stored), \($0.given) asked" }.joined(separator: "; ")
                                        + "): drop --preset/--model-config to resume its model, or give a new --checkpoint")
                 }
-                if seed != nil { print("note: --seed does not apply to a resumed run: it continues the checkpoint's window sampling") }
+                if seed != nil { printNote("note: --seed does not apply to a resumed run: it continues the checkpoint's window sampling") }
                 let model = loaded
                 loaded.threads = threads
                 loaded.precision = plan.recipe.training.precision
@@ -179,7 +179,7 @@ struct TrainCommand: ParsableCommand {
                      summary.validationNLL ?? .nan, unigram, checkpoint.map { ", checkpoint \($0)" }
                          ?? "; no checkpoint was written (give --checkpoint FILE to keep the model for evaluate, generate or --resume)"))
         if let warning = TrainingReporter.baselineWarning(nll: summary.validationNLL ?? .nan, unigram: unigram, what: "the model") {
-            print(warning)
+            printNote(warning)
         }
     }
 

@@ -145,7 +145,7 @@ final class TrainingReporter {
         unigram = crossEntropyBits(histogram: corpus.validation.codeHistogram(), model: corpus.train.codeHistogram())
         print("model: \(model.parameterCount) parameters, receptive field \(model.config.receptiveField) sample\(model.config.receptiveField == 1 ? "" : "s"), \(model.precision); "
               + String(format: "corpus: %.1f min train, %.1f min validation", corpus.train.seconds / 60, corpus.validation.seconds / 60))
-        if let warning = model.precisionWarning { print(warning) }
+        if let warning = model.precisionWarning { printNote(warning) }
         print(String(format: "baseline: unigram mu-law cross-entropy of the validation set %.3f bits/sample", unigram))
     }
 
