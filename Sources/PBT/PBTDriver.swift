@@ -517,7 +517,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         let holder = (try? coordinator.store.trial(runID: coordinator.run.id, id: claimed.spec.id)).flatMap { $0 }
         let now = holder.map { t in t.status == .running ? "attempt \(t.attempt) by \(t.workerID ?? "another worker")" : "now \(t.status.rawValue)" }
         let reason = "attempt \(claimed.attempt)'s lease of \(options.leaseSeconds) s lapsed" + (now.map { "; \($0)" } ?? "")
-        options.notice?("trial \(claimed.spec.id) given up: another worker took it over (\(reason)); its run is stopped, and this worker goes on")
+        options.notice?("\(TrialRunnerError.abandoned(trial: claimed.spec.id, reason: reason)); its run is stopped, and this worker goes on")
         runner.abandon(claimed.spec, output: claimed.output, because: reason)
     }
 

@@ -47,7 +47,7 @@ public enum StoreLocation: ExpressibleByArgument, Sendable, Hashable, CustomStri
             return try SQLiteTrialStore(path: path)
         case .postgres(let url):
             // An outage is ridden out by retries: say so, and say when it ends.
-            return try PostgresTrialStore(url: url, notice: { FileHandle.standardError.write(Data("pbt: \($0)\n".utf8)) })
+            return try PostgresTrialStore(url: url, notice: { printNote("pbt: \($0)") })
         }
     }
 }

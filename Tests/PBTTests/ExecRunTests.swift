@@ -12,11 +12,17 @@ import Testing
                      deterministic: deterministic, space: ExecToy.space)
     }
 
-    static func run(_ settings: PBTSettings, runner: ExecRunner, threads: Int? = nil, leaseSeconds: Double = 300,
-                    dir: URL) throws -> (PBTRunResult, [SelectionRecord]) {
+    /// A new exec run in `dir`, its directory locked.
+    static func open(_ settings: PBTSettings, dir: URL) throws -> (RunDirectory, PBTCoordinator) {
         let directory = try RunDirectory(dir, create: true, lock: true)
         let (c, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
                                              configuration: RunConfiguration(settings: settings, model: "exec"), runDirectory: dir)
+        return (directory, c)
+    }
+
+    static func run(_ settings: PBTSettings, runner: ExecRunner, threads: Int? = nil, leaseSeconds: Double = 300,
+                    dir: URL) throws -> (PBTRunResult, [SelectionRecord]) {
+        let (directory, c) = try open(settings, dir: dir)
         let result = try PBTDriver(coordinator: c, runner: runner, options: DriverOptions(workers: threads, leaseSeconds: leaseSeconds)).run()
         return (result, try directory.store.selections(runID: c.run.id))
     }
@@ -102,9 +108,7 @@ import Testing
         let settings = Self.settings(population: 2, workers: 1, generations: 2)
         let failures = Locked<[ExecTrialFailure]>([])
         let runner = try ExecToy.runner(["TOY_STEP_SECONDS": "20"], grace: .seconds(1), failures: failures)
-        let directory = try RunDirectory(dir.url, create: true, lock: true)
-        let (c, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
-                                             configuration: RunConfiguration(settings: settings, model: "exec"), runDirectory: dir.url)
+        let (directory, c) = try Self.open(settings, dir: dir.url)
         let notices = Locked<[String]>([])
         let driver = PBTDriver(coordinator: c, runner: runner, options: DriverOptions(workers: 1, leaseSeconds: 0.4,
                                                                                        notice: { text in notices.withLock { $0.append(text) } }))
@@ -150,9 +154,7 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let settings = Self.settings(population: 2, workers: 1, generations: 1)
-        let directory = try RunDirectory(dir.url, create: true, lock: true)
-        let (c, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
-                                             configuration: RunConfiguration(settings: settings, model: "exec"), runDirectory: dir.url)
+        let (directory, c) = try Self.open(settings, dir: dir.url)
         let now = Date().timeIntervalSince1970
         let held = try #require(try directory.store.claim(runID: c.run.id, workerID: "elsewhere:7/w0", now: now, leaseUntil: now + 3, below: nil))
         let notices = Locked<[String]>([])
