@@ -114,8 +114,9 @@ public struct PBTCoordinator: Sendable {
     /// run of a store a directory of its own.
     public static func open(
         store: any TrialStore, name: String, configuration: RunConfiguration, runDirectory: URL,
-        now: Double = Date().timeIntervalSince1970, explorers: ExploreStrategies = .builtIn
+        now: Double? = nil, explorers: ExploreStrategies = .builtIn
     ) throws -> (coordinator: PBTCoordinator, created: Bool) {
+        let now = now ?? store.now()
         try configuration.settings.validate()
         try PBTStoreError.checkRunName(name)
         let controller = PBTController(settings: configuration.settings, explorer: try explorers.strategy(for: configuration.settings))
@@ -161,8 +162,9 @@ public struct PBTCoordinator: Sendable {
     /// Asks for work; with `below`, only for a trial with a lower id (see
     /// `TrialStore.claim`).
     public func claim(
-        workerID: String, now: Double = Date().timeIntervalSince1970, leaseSeconds: Double = 300, below: Int? = nil
+        workerID: String, now: Double? = nil, leaseSeconds: Double = 300, below: Int? = nil
     ) throws -> ClaimResult {
+        let now = now ?? store.now()
         if let t = try store.claim(runID: run.id, workerID: workerID, now: now, leaseUntil: now + leaseSeconds, below: below) {
             return .trial(try claimed(t, workerID: workerID, parent: { try store.trial(runID: run.id, id: $0) }))
         }
@@ -194,8 +196,9 @@ public struct PBTCoordinator: Sendable {
     /// default at once, on this thread.
     @discardableResult
     public func report(_ claimed: ClaimedTrial, result: Result<TrialOutcome, any Error>,
-                       now: Double = Date().timeIntervalSince1970, claimNext: Bool = false,
+                       now: Double? = nil, claimNext: Bool = false,
                        leaseSeconds: Double = 300, remove: ((String) -> Void)? = nil) throws -> ReportReceipt {
+        let now = now ?? store.now()
         var status = TrialStatus.finished
         var evaluation: Double?
         var failure: String?

@@ -391,8 +391,10 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                             if try process(orphan, claimNext: false).stopped { return (nil, true) }
                             continue
                         }
+                        noteWait(index, below: claimed.spec.id)
                         waitForReport(after: seen)
                     }
+                    shared.withLock { _ = $0.waiting.removeValue(forKey: index) }
                     lap(\.idleSeconds)
                 }
                 // A stopping worker claims nothing more: a trial it held would
@@ -499,7 +501,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                 // A store out of reach: try again at the next beat.
                 guard let renewed = try? coordinator.store.renewLease(
                     runID: coordinator.run.id, trialID: claimed.spec.id, attempt: claimed.attempt, workerID: claimed.workerID,
-                    until: Date().timeIntervalSince1970 + options.leaseSeconds) else { continue }
+                    until: coordinator.store.now() + options.leaseSeconds) else { continue }
                 if !renewed { abandon(claimed) }
             }
         }
@@ -521,11 +523,13 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         runner.abandon(claimed.spec, output: claimed.output, because: reason)
     }
 
-    /// Worker `index` has nothing to claim. Once every worker of this
-    /// process has waited `waitNoticeSeconds`, tells `notice` which trials
-    /// of other processes they wait for (again when those change, or every
-    /// 5 minutes): a dead worker's trial comes back only when its lease ends.
-    private func noteWait(_ index: Int) {
+    /// Worker `index` has nothing to claim (or, with `below`, waits to
+    /// report in id order until the trials below that id are reported).
+    /// Once every worker of this process has waited `waitNoticeSeconds`,
+    /// tells `notice` which trials of other processes they wait for (again
+    /// when those change, or every 5 minutes): a dead worker's trial comes
+    /// back only when its lease ends.
+    private func noteWait(_ index: Int, below: Int? = nil) {
         guard let notice = options.notice else { return }
         let now = Date()
         let due = shared.withLock { s -> Bool in
@@ -538,11 +542,12 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         }
         guard due, let trials = try? coordinator.store.trials(runID: coordinator.run.id) else { return }
         let mine = options.workerIDPrefix + "/"
-        let elsewhere = trials.filter { $0.status == .running && !($0.workerID ?? "").hasPrefix(mine) }
+        let elsewhere = trials.filter { $0.status == .running && !($0.workerID ?? "").hasPrefix(mine) && $0.id < (below ?? .max) }
         guard !elsewhere.isEmpty else { return }
+        let storeNow = coordinator.store.now()
         let awaited = elsewhere.map { t -> String in
             let lease = t.leaseUntil.map { until -> String in
-                let left = until - now.timeIntervalSince1970
+                let left = until - storeNow
                 return left > 0 ? "its lease ends in \(Int(left.rounded(.up))) s" : "its lease ended \(Int((-left).rounded())) s ago"
             } ?? "no lease"
             return "trial \(t.id) (attempt \(t.attempt), on \(t.workerID ?? "?"), \(lease))"
@@ -555,7 +560,8 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         }
         guard say else { return }
         notice("""
-            waiting for \(awaited.count == 1 ? "a trial" : "\(awaited.count) trials") other workers run: \(awaited.joined(separator: "; ")). \
+            waiting for \(awaited.count == 1 ? "a trial" : "\(awaited.count) trials") other workers run\(below == nil ? "" : " (deterministic mode reports results in id order)"): \
+            \(awaited.joined(separator: "; ")). \
             A trial whose worker died is run again here once its lease ends
             """)
     }

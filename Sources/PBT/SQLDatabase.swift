@@ -1,3 +1,5 @@
+import Foundation
+
 /// The SQL database a trial store runs on: SQLite (`SQLiteDatabase`, one
 /// machine) or PostgreSQL (`PostgresDatabase` in PBTPostgres, many).
 /// `SQLTrialStore` writes every statement once, with `?` placeholders; a
@@ -77,4 +79,11 @@ public protocol SQLDatabase: Sendable {
     /// Whether `error` is a unique-constraint violation (two processes
     /// created the same run at once).
     func isUniqueViolation(_ error: any Error) -> Bool
+    /// The database's clock in seconds since 1970 (`TrialStore.now()`).
+    func now() -> Double
+}
+
+extension SQLDatabase {
+    /// This machine's clock: the database is on it.
+    public func now() -> Double { Date().timeIntervalSince1970 }
 }

@@ -15,6 +15,8 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
 
     private var dialect: SQLDialect { database.dialect }
 
+    public func now() -> Double { database.now() }
+
     // MARK: - Rows
 
     static func trial(_ r: Database.Connection.Row) throws -> TrialRecord {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The durable record of PBT runs: runs, trials, selections and the
 /// controller's state. `SQLTrialStore` implements it once for SQLite
 /// (`SQLiteTrialStore`, one machine, embedded) and PostgreSQL
@@ -18,7 +20,15 @@
 ///   UPDATE` at the start of the transaction). A thrown error rolls back.
 /// - Times are seconds since 1970 as `Double`, passed in by the caller, so
 ///   tests control the clock and machines need no shared clock for ordering.
+///   Callers take them from `now()`, the store's clock, so that the leases
+///   of workers on several machines are times on one clock.
 public protocol TrialStore: Sendable {
+    /// The time for leases and records, in seconds since 1970, on the
+    /// store's clock: this machine's for a local store (the default), the
+    /// server's for a store on a server, so that a worker whose clock is off
+    /// neither takes over live trials nor waits too long for dead ones.
+    func now() -> Double
+
     /// Creates run `name` with its controller state and first trials in one
     /// transaction. Throws `PBTStoreError.runExists` if the name is taken.
     func createRun(name: String, configJSON: String, seed: UInt64, state: ControllerState,
@@ -68,6 +78,9 @@ public protocol TrialStore: Sendable {
 }
 
 extension TrialStore {
+    /// This machine's clock.
+    public func now() -> Double { Date().timeIntervalSince1970 }
+
     /// `claim(…, below: nil)`: any claimable trial.
     public func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord? {
         try claim(runID: runID, workerID: workerID, now: now, leaseUntil: leaseUntil, below: nil)

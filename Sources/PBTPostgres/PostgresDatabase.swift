@@ -1,5 +1,6 @@
 import Foundation
 import PBT
+import Synchronization
 
 /// The trial store on a PostgreSQL server, for runs whose workers are
 /// processes on several machines: `SQLTrialStore` with the same statements
@@ -38,12 +39,20 @@ public final class PostgresDatabase: SQLDatabase {
     /// between processes starting at once.
     static let schemaLockKey: Int64 = 0x5042_5457_6176_6531
 
-    public init(url: String, retry: PostgresRetryPolicy = .standard, timeouts: PostgresTimeouts = .standard,
-                notice: (@Sendable (String) -> Void)? = nil) throws {
+    public convenience init(url: String, retry: PostgresRetryPolicy = .standard, timeouts: PostgresTimeouts = .standard,
+                            notice: (@Sendable (String) -> Void)? = nil) throws {
+        try self.init(url: url, retry: retry, timeouts: timeouts, notice: notice, localClock: { ProcessInfo.processInfo.systemUptime })
+    }
+
+    /// `localClock`: seconds on a clock of this machine that only moves
+    /// forward at the rate of time (tests give it one set off by hours).
+    init(url: String, retry: PostgresRetryPolicy, timeouts: PostgresTimeouts, notice: (@Sendable (String) -> Void)?,
+         localClock: @escaping @Sendable () -> Double) throws {
         let pool = try PostgresConnectionPool(url: url, retry: retry, timeouts: timeouts, notice: notice)
         let location = redactedPostgresURL(url)
         self.pool = pool
         self.location = location
+        self.localClock = localClock
         try pool.transaction { c in
             try c.run("SELECT pg_advisory_xact_lock(?)", [.int(Self.schemaLockKey)])
             let tables = try c.query("""
@@ -64,7 +73,46 @@ public final class PostgresDatabase: SQLDatabase {
             try c.exec(TrialStoreSchema.create(Self.postgresDialect))
             try c.run("INSERT INTO schema_version (version) VALUES (?)", [.int(TrialStoreSchema.version)])
         }
+        _ = try? serverTime()
         if let notice, let skew = try? measureClockSkew(), let note = Self.clockSkewNote(skew) { notice(note) }
+    }
+
+    // MARK: - The server's clock
+
+    private let localClock: @Sendable () -> Double
+    /// The server's time at the last measurement, and `localClock`'s then.
+    private let lastReading = Mutex<(server: Double, local: Double)?>(nil)
+    /// How long a reading of the server's clock is extrapolated on this
+    /// machine's before it is taken again.
+    static let clockReadingSeconds: Double = 600
+
+    /// The server's clock: its time at the last reading (taken at most
+    /// `clockReadingSeconds` ago) plus the time that has passed on this
+    /// machine since. Leases and records of every machine are thus times on
+    /// one clock, however far a machine's own clock is off. Where the server
+    /// cannot be read, the last reading goes on; with none, this machine's
+    /// clock.
+    public func now() -> Double {
+        let local = localClock()
+        if let r = lastReading.withLock({ $0 }), local - r.local < Self.clockReadingSeconds {
+            return r.server + (local - r.local)
+        }
+        if let server = try? serverTime() { return server }
+        if let r = lastReading.withLock({ $0 }) { return r.server + (local - r.local) }
+        return Date().timeIntervalSince1970
+    }
+
+    /// Reads the server's clock: its time when this machine's clock stood
+    /// halfway through the round trip, carried to the end of the trip.
+    private func serverTime() throws -> Double {
+        try pool.read { c in
+            let before = localClock()
+            let server = try c.query("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8") { try $0.double(0) }.first
+            let after = localClock()
+            guard let server else { throw PostgresError.unexpectedResult("the server gave no clock_timestamp()") }
+            lastReading.withLock { $0 = (server + (after - before) / 2, after) }
+            return server + (after - before) / 2
+        }
     }
 
     /// This machine's clock minus the server's, in seconds, and how far off
@@ -78,18 +126,18 @@ public final class PostgresDatabase: SQLDatabase {
         }
     }
 
-    /// Leases are times on each worker's own clock: a worker whose clock is
-    /// far off the others' sees their leases end early or late. A note when
-    /// this machine's clock is surely more than `tolerance` seconds off the
-    /// server's (a proxy for the other workers'); nil otherwise.
+    /// A note when this machine's clock is surely more than `tolerance`
+    /// seconds off the server's; nil otherwise. Leases are times on the
+    /// server's clock (`now()`), so the run does not suffer from it, but the
+    /// times a program or its logs print on this machine will be off.
     public static func clockSkewNote(_ skew: (seconds: Double, uncertainty: Double), tolerance: Double = 2) -> String? {
         let off = abs(skew.seconds) - skew.uncertainty
         guard off > tolerance else { return nil }
         let way = skew.seconds > 0 ? "ahead of" : "behind"
         return """
-            this machine's clock is \(String(format: "%.1f", abs(skew.seconds))) s \(way) the PostgreSQL server's. Leases are \
-            times on each worker's clock, so workers whose clocks differ this much can take over each other's live trials \
-            or wait too long for dead ones: synchronise the clocks (NTP), or keep the lease (--lease-seconds) well above the difference
+            this machine's clock is \(String(format: "%.1f", abs(skew.seconds))) s \(way) the PostgreSQL server's. \
+            Leases are timed on the server's clock, so the run is not harmed, but times this machine prints \
+            (its programs' logs) are off by as much: synchronise the clocks (NTP)
             """
     }
 

@@ -378,6 +378,45 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         #expect(result.trials.allSatisfy { $0.attempt == 1 }, "attempts: \(result.trials.map(\.attempt))")
     }
 
+    /// Leases are times on the store's clock, not this machine's. A worker
+    /// whose clock is a day behind the store's (a PostgreSQL server's) keeps
+    /// its trial leased through its heartbeats, so a worker on the store's
+    /// clock cannot take the trial over while it runs. (Before, such a
+    /// worker's leases ended a day before they began, on the store's clock.)
+    @Test(.timeLimit(.minutes(1))) func leasesAreTimesOnTheStoresClock() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let directory = try RunDirectory(dir.url, create: true, lock: true)
+        let store = StoreOnAnotherClock(base: directory.store, ahead: 86_400)
+        let settings = testSettings(population: 1, workers: 1, trialSteps: 1, budget: .totalSteps(1))
+        let (c, _) = try PBTCoordinator.open(store: store, name: RunDirectory.runName,
+                                             configuration: RunConfiguration(settings: settings, model: "test"), runDirectory: dir.url)
+        let runID = c.run.id
+        // While it first runs (past the first heartbeats), another worker
+        // asks; what it takes, it gives back (so that a failure ends).
+        let takenOver = Locked<[TrialRecord?]>([])
+        let runner = ClosureRunner { trial, parent, output in
+            if takenOver.withLock({ $0.isEmpty }) {
+                let lease = try #require(try store.trial(runID: runID, id: trial.id)?.leaseUntil)
+                #expect(abs(lease - (store.now() + 0.4)) < 0.3, "the lease ends 0.4 s from now on the store's clock")
+                Thread.sleep(forTimeInterval: 0.5)
+                let now = store.now()
+                let other = try store.claim(runID: runID, workerID: "elsewhere/w0", now: now, leaseUntil: now + 10)
+                takenOver.withLock { $0.append(other) }
+                if let other { _ = try store.releaseClaim(runID: runID, trialID: other.id, attempt: other.attempt, workerID: "elsewhere/w0") }
+            }
+            return try NoOpRunner().run(trial, parent: parent, output: output)
+        }
+        let driver = PBTDriver(coordinator: c, runner: runner, options: DriverOptions(leaseSeconds: 0.4))
+        guard let result = try runWithin(30, driver, what: "the run") else { return }
+        #expect(takenOver.withLock { $0 }.count == 1)
+        #expect(takenOver.withLock { $0 }.allSatisfy { $0 == nil }, "another worker took the live trial over: \(takenOver.withLock { $0 })")
+        #expect(result.done)
+        #expect(result.trials.map(\.attempt) == [1])
+        let started = try #require(result.trials.first?.startedAt)
+        #expect(abs(started - store.now()) < 60, "times on the store's clock: started \(started), the store's now \(store.now())")
+    }
+
     /// Deterministic mode with a worker that died elsewhere: the first trial
     /// is claimed (by "another process") and never reported. This process's
     /// workers finish later ids and wait to report in id order; once the
@@ -407,6 +446,33 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         #expect(first.workerID?.hasPrefix("elsewhere") == false)
         // The same decisions as the clean run (checkpoint paths carry the attempt).
         expectSameRows(decisionFields(result.trials), decisionFields(clean.trials))
+    }
+
+    /// Deterministic workers that wait to report in id order, for a lower
+    /// trial another process's worker holds, say so once they have waited
+    /// `waitNoticeSeconds`, naming that trial and its lease (they said
+    /// nothing before, and seemed hung until its lease ended).
+    @Test(.timeLimit(.minutes(1))) func deterministicWorkersSayForWhichLowerTrialTheyWait() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: 4, workers: 2, trialSteps: 10, budget: .generations(2), seed: 9, deterministic: true)
+        let directory = try RunDirectory(dir.url, create: true, lock: true)
+        let (c, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
+                                             configuration: RunConfiguration(settings: settings, model: "test"), runDirectory: dir.url)
+        let now = directory.store.now()
+        let orphan = try #require(try directory.store.claim(runID: c.run.id, workerID: "elsewhere:1/w0", now: now, leaseUntil: now + 2))
+        let notices = Locked<[String]>([])
+        var options = DriverOptions(leaseSeconds: 5, notice: { text in notices.withLock { $0.append(text) } })
+        options.waitNoticeSeconds = 0.2
+        let driver = PBTDriver(coordinator: c, runner: ToyQuadraticRunner(simulatedWork: .microseconds(200)), options: options)
+        guard let result = try runWithin(30, driver, what: "the workers, waiting for the dead worker's trial") else { return }
+        #expect(result.done)
+        let said = notices.withLock { $0 }
+        #expect(said.count == 1, "one notice while the same trial is awaited: \(said)")
+        #expect(said.first?.hasPrefix("""
+            waiting for a trial other workers run (deterministic mode reports results in id order): \
+            trial \(orphan.id) (attempt 1, on elsewhere:1/w0, its lease ends in
+            """) == true, "\(said)")
     }
 
     /// A worker whose trial's program was killed by a stop gives the trial

@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import PBTPostgres
+@testable import PBTPostgres
 import PBTSeededRNG
 import Synchronization
 import Testing
@@ -283,8 +283,8 @@ import PBTExamples
     }
 
     /// A machine whose clock is off the server's is told so when it opens
-    /// the store (leases are times on each worker's clock); one in step is
-    /// not. The skew of this machine to the test server is measured for real.
+    /// the store (the times its programs print are off; its leases are not,
+    /// they are times on the server's clock); one in step is not. The skew of this machine to the test server is measured for real.
     @Test func aClockFarOffTheServersIsNoted() throws {
         let stores = try PostgresTestStores()
         defer { stores.cleanup() }
@@ -298,9 +298,47 @@ import PBTExamples
         #expect(PostgresDatabase.clockSkewNote((seconds: 2.5, uncertainty: 1)) == nil, "not surely beyond 2 s")
         let ahead = try #require(PostgresDatabase.clockSkewNote((seconds: 42.3, uncertainty: 0.01)))
         #expect(ahead.hasPrefix("this machine's clock is 42.3 s ahead of the PostgreSQL server's"), "\(ahead)")
-        #expect(ahead.contains("--lease-seconds"))
+        #expect(ahead.contains("Leases are timed on the server's clock"))
         let behind = try #require(PostgresDatabase.clockSkewNote((seconds: -7, uncertainty: 0.5)))
         #expect(behind.hasPrefix("this machine's clock is 7.0 s behind the PostgreSQL server's"), "\(behind)")
+    }
+
+    /// The store's clock is the server's, whatever this machine's says: it
+    /// reads the server's clock, carries the reading on with the time that
+    /// passes here (a local clock set off by days changes nothing), reads it
+    /// again after `clockReadingSeconds`, and a claim leases on it.
+    @Test func theStoresClockIsTheServers() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        let local = Locked<Double>(3 * 86_400)
+        let database = try PostgresDatabase(url: try stores.makeURL(), retry: .standard, timeouts: .standard, notice: nil,
+                                            localClock: { local.withLock { $0 } })
+        let store = PostgresTrialStore(database: database)
+        func serverNow() throws -> Double {
+            try #require(try store.pool.withConnection {
+                try $0.query("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8") { try $0.double(0) }
+            }.first)
+        }
+        let before = try serverNow()
+        let read = store.now()
+        #expect(abs(read - before) < 1, "the server's clock: \(read) against \(before)")
+        // The reading goes on with the time that passes here, and is not taken again ...
+        local.withLock { $0 += 30 }
+        #expect(abs(store.now() - (read + 30)) < 1e-6)
+        // ... until it is older than clockReadingSeconds.
+        local.withLock { $0 += PostgresDatabase.clockReadingSeconds }
+        let again = store.now()
+        #expect(abs(again - (try serverNow())) < 1, "read again: \(again)")
+
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let (c, _) = try PBTCoordinator.open(store: store, name: "clock", configuration: RunConfiguration(settings: testSettings(), model: "test"),
+                                             runDirectory: dir.url)
+        guard case .trial(let claimed) = try c.claim(workerID: "w", leaseSeconds: 60) else { throw TestFailure("nothing to claim") }
+        let trial = try #require(try store.trial(runID: c.run.id, id: claimed.spec.id))
+        let lease = try #require(trial.leaseUntil), started = try #require(trial.startedAt)
+        #expect(abs(lease - started - 60) < 1e-6)
+        #expect(abs(started - again) < 1, "leased on the store's clock: started \(started), the store's now \(again)")
     }
 
     @Test func errorsSayWhatIsWrong() throws {

@@ -224,3 +224,45 @@ extension DriverTests {
         return files
     }
 }
+
+/// A runner that runs a closure.
+struct ClosureRunner: TrialRunner {
+    let body: @Sendable (TrialSpec, CheckpointRef?, CheckpointRef) throws -> TrialOutcome
+    init(_ body: @escaping @Sendable (TrialSpec, CheckpointRef?, CheckpointRef) throws -> TrialOutcome) { self.body = body }
+    func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+        try body(trial, parent, output)
+    }
+}
+
+/// `base` on a clock `ahead` seconds ahead of this machine's, as a
+/// server's clock is to a worker whose clock is behind it.
+struct StoreOnAnotherClock: TrialStore {
+    let base: any TrialStore
+    let ahead: Double
+
+    func now() -> Double { Date().timeIntervalSince1970 + ahead }
+    func createRun(name: String, configJSON: String, seed: UInt64, state: ControllerState,
+                   trials: [TrialSpec], now: Double) throws -> RunRecord {
+        try base.createRun(name: name, configJSON: configJSON, seed: seed, state: state, trials: trials, now: now)
+    }
+    func run(named name: String) throws -> RunRecord? { try base.run(named: name) }
+    func runNames() throws -> [String] { try base.runNames() }
+    func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double, below: Int?) throws -> TrialRecord? {
+        try base.claim(runID: runID, workerID: workerID, now: now, leaseUntil: leaseUntil, below: below)
+    }
+    func renewLease(runID: Int64, trialID: Int, attempt: Int, workerID: String, until: Double) throws -> Bool {
+        try base.renewLease(runID: runID, trialID: trialID, attempt: attempt, workerID: workerID, until: until)
+    }
+    func releaseClaim(runID: Int64, trialID: Int, attempt: Int, workerID: String) throws -> Bool {
+        try base.releaseClaim(runID: runID, trialID: trialID, attempt: attempt, workerID: workerID)
+    }
+    func requeueRunning(runID: Int64) throws -> Int { try base.requeueRunning(runID: runID) }
+    func withDecision<T: Sendable>(runID: Int64, _ body: (any DecisionTransaction) throws -> T) throws -> T {
+        try base.withDecision(runID: runID, body)
+    }
+    func trials(runID: Int64) throws -> [TrialRecord] { try base.trials(runID: runID) }
+    func trial(runID: Int64, id: Int) throws -> TrialRecord? { try base.trial(runID: runID, id: id) }
+    func selections(runID: Int64) throws -> [SelectionRecord] { try base.selections(runID: runID) }
+    func progress(runID: Int64) throws -> RunProgress { try base.progress(runID: runID) }
+    func hasPendingTrial(runID: Int64, before id: Int) throws -> Bool { try base.hasPendingTrial(runID: runID, before: id) }
+}
