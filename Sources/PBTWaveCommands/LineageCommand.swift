@@ -39,6 +39,9 @@ public struct LineageCommand: ParsableCommand {
     static func describe(_ t: TrialRecord, _ s: SelectionRecord?) -> String {
         var parts = ["#\(t.id) gen \(t.generation)", "steps \(t.startStep)..\(t.endStep)", t.hyperparameters.description]
         switch t.status {
+        case .finished where t.isRetired:
+            // Its checkpoint could not be read by a child: never a parent again.
+            parts.append("loss \(t.evaluation!), RETIRED (\(t.failure?.split(separator: "\n").first.map { $0.hasPrefix("retired: ") ? $0.dropFirst(9) : $0 } ?? "?"))")
         case .finished: parts.append("loss \(t.evaluation!)")
         case .failed: parts.append("FAILED (\(t.failure?.split(separator: "\n").first ?? "?"))")
         default: parts.append(t.status.rawValue)

@@ -197,3 +197,15 @@ import PBTWaveModel
         #expect(ExecOptions.relativePathNote(recipe, here: base + "/elsewhere") == nil, "a train.py here too")
     }
 }
+
+/// A retired trial (a child could not read its checkpoint) shows as such in
+/// `pbtwave lineage`, with why, next to its loss; a live one does not.
+@Test func lineageMarksARetiredTrialAndWhy() {
+    var t = TrialRecord(spec: TrialSpec(id: 7, generation: 1, parentID: 2, hyperparameters: Hyperparameters(["lr": .number(0.01)]),
+                                        startStep: 10, steps: 10, seed: 7, operations: "", refillOf: nil), createdAt: 0)
+    t.status = .finished
+    t.evaluation = 1.25
+    #expect(LineageCommand.describe(t, nil) == "#7 gen 1 | steps 10..20 | \(t.hyperparameters) | loss 1.25")
+    t.failure = "retired: its checkpoint trial-7.ckpt is missing"
+    #expect(LineageCommand.describe(t, nil) == "#7 gen 1 | steps 10..20 | \(t.hyperparameters) | loss 1.25, RETIRED (its checkpoint trial-7.ckpt is missing)")
+}
