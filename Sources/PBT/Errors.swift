@@ -10,6 +10,7 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
     case emptySearchSpace
     case invalidHyperparameterName(String)
     case duplicateHyperparameter(String)
+    case collidingHyperparameterNames(String, String, shellName: String)
     case invalidBounds(name: String, lower: Double, upper: Double)
     case nonPositiveLogBound(name: String, lower: Double)
     case invalidChoices(name: String, choices: [String])
@@ -47,8 +48,10 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
             return "hyperparameter name '\(n)' must be non-empty letters, digits, '_' or '-', and not 'step' (a schedule file's first column)"
         case .duplicateHyperparameter(let n):
             return "hyperparameter '\(n)' is defined twice"
+        case .collidingHyperparameterNames(let a, let b, let shellName):
+            return "hyperparameters '\(a)' and '\(b)' would both reach a program as PBT_HP_\(shellName) ('-' is also given as '_', which shells can read): rename one"
         case .invalidBounds(let n, let lo, let hi):
-            return "hyperparameter '\(n)': bounds must be finite with min ≤ max (equal bounds fix the value) (got [\(lo), \(hi)])"
+            return "hyperparameter '\(n)': bounds must be finite with min ≤ max, and max − min finite too (equal bounds fix the value) (got [\(lo), \(hi)])"
         case .nonPositiveLogBound(let n, let lo):
             return "hyperparameter '\(n)' is log-scaled, so its lower bound must be positive (got \(lo))"
         case .invalidChoices(let n, let c):
@@ -89,7 +92,7 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
         case .invalidTrialSteps: return "trialSteps"
         case .budgetBelowOneGeneration: return "totalSteps"
         case .invalidGenerations: return "generations"
-        case .emptySearchSpace, .invalidHyperparameterName, .duplicateHyperparameter, .invalidBounds, .nonPositiveLogBound, .invalidChoices:
+        case .emptySearchSpace, .invalidHyperparameterName, .duplicateHyperparameter, .collidingHyperparameterNames, .invalidBounds, .nonPositiveLogBound, .invalidChoices:
             return "searchSpace"
         case .invalidMutationBounds: return "mutationBounds"
         case .exploreUnavailable, .exploreUnsupported: return "explore"

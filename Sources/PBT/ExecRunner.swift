@@ -274,8 +274,9 @@ public final class ExecRunner: TrialRunner {
             result = try decoder.decode(ExecResult.self, from: data)
         } catch let error as DecodingError {
             // (Checked strictly only where the JSON5 decoder found the text itself bad: NaN is allowed.)
-            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty, let syntax = DecodingErrorText.syntaxError(data) {
-                throw .invalidResult("not valid JSON (\(syntax))")
+            if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+                if let syntax = DecodingErrorText.syntaxError(data) { throw .invalidResult("not valid JSON (\(syntax))") }
+                if let problem = valueProblem(data) { throw .invalidResult(problem) }
             }
             throw .invalidResult(describe(error))
         } catch {
@@ -285,6 +286,20 @@ public final class ExecRunner: TrialRunner {
         guard result.objective.isFinite else { throw .nonFiniteObjective(result.objective) }
         if let reported = result.steps, reported != steps { throw .stepsMismatch(reported: reported, asked: steps) }
         return TrialOutcome(evaluation: result.objective)
+    }
+
+    /// Which value of valid JSON the decoder could not take (it says only
+    /// that the data is not valid JSON): a fractional "steps", or an
+    /// "objective" a Double cannot hold.
+    private static func valueProblem(_ data: Data) -> String? {
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
+        if let steps = object["steps"] as? NSNumber, Double(exactly: steps.int64Value) != steps.doubleValue {
+            return "\"steps\" is not an integer (got \(steps)); write the number of steps the trial ran, PBT_STEPS"
+        }
+        if let objective = object["objective"] {
+            return "\"objective\" is not a number a Double can hold (got \(objective))"
+        }
+        return nil
     }
 
     private static func describe(_ error: DecodingError) -> String {
@@ -297,7 +312,12 @@ public final class ExecRunner: TrialRunner {
             return "\"\(field)\" is not \(field == "objective" ? "a number" : field == "steps" ? "an integer" : "valid"): \(context.debugDescription)"
         case .dataCorrupted(let context):
             let detail = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            return "not valid JSON" + (detail.map { " (\($0))" } ?? "")
+                ?? (context.debugDescription.isEmpty ? nil : context.debugDescription)
+            guard !context.codingPath.isEmpty else { return "not valid JSON" + (detail.map { " (\($0))" } ?? "") }
+            // A value the decoder could not take (1.5 steps, 1e-400).
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return "\"\(field)\" is not \(field == "objective" ? "a number" : field == "steps" ? "an integer" : "valid")"
+                + (detail.map { ": \($0)" } ?? "")
         @unknown default: return "\(error)"
         }
     }

@@ -18,7 +18,8 @@ public struct DriverOptions: Sendable {
     public var workerIDPrefix: String
     /// After this many trials in a row of this process fail in the runner
     /// (the program could not start, crashed, exited non-zero, timed out
-    /// or wrote no checkpoint: not a diverged trial, nor one whose parent
+    /// or wrote no checkpoint: not a diverged trial (a non-finite
+    /// evaluation, or a program's non-finite objective), nor one whose parent
     /// could not be read), the process stops with
     /// `PBTRunError.failuresInARow`, so that a broken program or machine
     /// does not use up the run's budget on failures. 0: never stop.
@@ -467,7 +468,11 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         let inRunner: Bool
         switch result {
         case .success(let outcome): inRunner = receipt.status == .failed && outcome.evaluation.isFinite  // no checkpoint written
-        case .failure(let error): inRunner = !TrialRunnerError.isParentUnreadable(error)
+        case .failure(let error):
+            // A program that reported a non-finite objective ran: it diverged.
+            let diverged: Bool
+            if case .nonFiniteObjective? = (error as? ExecTrialFailure)?.reason { diverged = true } else { diverged = false }
+            inRunner = !TrialRunnerError.isParentUnreadable(error) && !diverged
         }
         let limit = options.maxFailuresInARow
         let stopping = shared.withLock { s -> Bool in

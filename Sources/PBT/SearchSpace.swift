@@ -79,13 +79,14 @@ public struct Hyperparameter: Sendable, Hashable, Codable {
         }
         switch domain {
         case .continuous(let lower, let upper, let scale):
-            guard lower.isFinite, upper.isFinite, lower <= upper else {
+            guard lower.isFinite, upper.isFinite, lower <= upper, (upper - lower).isFinite else {
                 throw .invalidBounds(name: name, lower: lower, upper: upper)
             }
             if scale == .log, lower <= 0 { throw .nonPositiveLogBound(name: name, lower: lower) }
             if let range = mutationBounds {
-                guard range.lowerBound.isFinite, range.upperBound.isFinite, range.lowerBound <= lower, range.upperBound >= upper else {
-                    throw .invalidMutationBounds(name: name, reason: "[\(range.lowerBound), \(range.upperBound)] must be finite and contain the prior [\(lower), \(upper)]")
+                guard range.lowerBound.isFinite, range.upperBound.isFinite, (range.upperBound - range.lowerBound).isFinite,
+                      range.lowerBound <= lower, range.upperBound >= upper else {
+                    throw .invalidMutationBounds(name: name, reason: "[\(range.lowerBound), \(range.upperBound)] must be finite (its width too) and contain the prior [\(lower), \(upper)]")
                 }
                 if scale == .log, range.lowerBound <= 0 {
                     throw .invalidMutationBounds(name: name, reason: "it is log-scaled, so the lower bound must be positive (got \(range.lowerBound))")
@@ -173,9 +174,15 @@ public struct SearchSpace: Sendable, Hashable, Codable {
     public func validate() throws(PBTConfigError) {
         guard !parameters.isEmpty else { throw .emptySearchSpace }
         var seen = Set<String>()
+        var shellNames: [String: String] = [:]
         for p in parameters {
             try p.validate()
             guard seen.insert(p.name).inserted else { throw .duplicateHyperparameter(p.name) }
+            // A program reads `a-b` as PBT_HP_a_b too (shells cannot read '-').
+            let shellName = p.name.replacingOccurrences(of: "-", with: "_")
+            if let other = shellNames.updateValue(p.name, forKey: shellName) {
+                throw .collidingHyperparameterNames(other, p.name, shellName: shellName)
+            }
         }
     }
 

@@ -5,6 +5,7 @@ import PBTSchedules
 import PBTWaveTensor
 import PBTWaveModel
 import PBTWaveRunner
+import PBTWaveAudio
 
 /// The models `pbtwave pbt --model` can tune.
 ///
@@ -104,8 +105,16 @@ struct RunnerOptions: ParsableArguments {
             return (NoOpRunner(), configuration)
         case .wavenet:
             let recipe = try wavenet.recipe(seed: settings.seed)
-            let (runner, stored) = try Self.wavenetRunner(recipe, corpus: corpus, windows: (
-                .flag("--window", value: recipe.training.window), .flag("--eval-targets", value: recipe.evaluation.targets)))
+            let (runner, stored): (WaveNetRunner, JSONValue)
+            do {
+                (runner, stored) = try Self.wavenetRunner(recipe, corpus: corpus, windows: (
+                    .flag("--window", value: recipe.training.window), .flag("--eval-targets", value: recipe.evaluation.targets)))
+            } catch AudioError.corpusNotFound(let directory) where chosenModel == nil && corpus.corpus == nil {
+                // Perhaps a training program was meant and left out.
+                throw CommandError("\(AudioError.corpusNotFound(directory: directory)). (No training program was given after `--`, "
+                                   + "so pbt tunes its built-in WaveNet, which trains on that corpus; to tune a program of your own, "
+                                   + "give it after `--`: pbtwave pbt --run-dir RUN_DIR --space space.json -- python3 train.py)")
+            }
             configuration.recipe = stored
             return (runner, configuration)
         }

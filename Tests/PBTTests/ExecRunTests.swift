@@ -38,6 +38,23 @@ import Testing
         }
     }
 
+    /// A program that reports a non-finite objective diverged: it ran, so
+    /// its trials do not count towards `maxFailuresInARow` (as for the
+    /// WaveNet runner's NaN), and the run goes through its budget. (Before,
+    /// a limit of 1 stopped the run at the first NaN.)
+    @Test func aProgramThatDivergesDoesNotStopTheRun() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = Self.settings(population: 2, workers: 1, generations: 2)
+        let (_, c) = try Self.open(settings, dir: dir.url)
+        let runner = try ExecToy.runner(["TOY_FAIL": "nan"])
+        let result = try PBTDriver(coordinator: c, runner: runner, options: DriverOptions(workers: 1, maxFailuresInARow: 1)).run()
+        #expect(result.done)
+        #expect(result.trials.count == settings.trialBudget)
+        #expect(result.trials.allSatisfy { $0.status == .failed && $0.failure?.contains("non-finite objective (nan)") == true },
+                "\(result.trials.map { $0.failure ?? "" })")
+    }
+
     @Test func failedProgramsAreRecordedWithTheirReasonAndRefilled() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

@@ -137,6 +137,9 @@ import Testing
             (#"[1, 2]"#, #"it is not a JSON object; write {"objective": <number>}"#),
             ("3.5", #"it is not a JSON object; write {"objective": <number>}"#),
             (#"{"objective": 1e400}"#, "not valid JSON (Number 1e400 is not representable"),
+            // Found by a user: these said only "not valid JSON".
+            (#"{"objective": 1, "steps": 1.5}"#, #""steps" is not an integer"#),
+            (#"{"objective": 1e-400}"#, #""objective" is not a number"#),
             (#"{"objective": NaN, "steps": 5}"#, "non-finite objective (nan)"),
             (#"{"objective": Infinity}"#, "non-finite objective (inf)"),
         ] {

@@ -101,7 +101,7 @@ import Testing
         var rng = Xoshiro256(seed: 1)
         for _ in 0..<200 { #expect((1e-4...3e-2).contains(lr.sample(using: &rng).number!), "the prior is still the prior") }
 
-        #expect(throws: PBTConfigError.invalidMutationBounds(name: "lr", reason: "[0.001, 0.1] must be finite and contain the prior [0.0001, 0.03]")) {
+        #expect(throws: PBTConfigError.invalidMutationBounds(name: "lr", reason: "[0.001, 0.1] must be finite (its width too) and contain the prior [0.0001, 0.03]")) {
             try Hyperparameter.logUniform("lr", 1e-4, 3e-2, mutateWithin: 1e-3...1e-1).validate()
         }
         #expect(throws: PBTConfigError.self) { try Hyperparameter.logUniform("lr", 1e-4, 3e-2, mutateWithin: 0...1e-1).validate() }

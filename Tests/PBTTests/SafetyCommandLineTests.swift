@@ -104,6 +104,22 @@ import Testing
                 "\(again.stderr)")
     }
 
+    /// A `--space` with no program after `--` (left out by mistake) tunes
+    /// the built-in WaveNet; when its corpus is missing, the error says that
+    /// no program was given, and how to give one (before: only "corpus not
+    /// found", found by a user).
+    @Test func aSpaceWithoutAProgramSaysThatNoneWasGiven() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let space = dir.url.appendingPathComponent("space.json").path
+        try #"{"lr": {"log_uniform": [1e-3, 0.3]}}"#.write(toFile: space, atomically: true, encoding: .utf8)
+        let result = try runPBTWave(["pbt", "--run-dir", dir.url.appendingPathComponent("run").path, "--space", space, "--progress", "none", "--"],
+                                    environment: ["PBTWAVE_CORPUS": dir.url.appendingPathComponent("no-corpus").path])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("corpus not found at") && result.stderr.contains("No training program was given after `--`"),
+                "\(result.stderr)")
+    }
+
     /// Fixed-window `evaluate` says what it scores (before: seconds of
     /// silence with any --progress), and nothing with --progress none.
     @Test func evaluateShowsWhatItScores() throws {

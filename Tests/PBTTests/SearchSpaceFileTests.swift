@@ -42,6 +42,10 @@ import Testing
         (#"{"bad name": {"uniform": [0, 1]}}"#, "hyperparameter name 'bad name' must be non-empty letters, digits"),
         (#"{"lr": {"uniform": [0, 1]}, "lr": {"uniform": [5, 6]}}"#, "key 'lr' appears twice in the top-level object"),
         (#"{"step": {"uniform": [0, 1]}}"#, "hyperparameter name 'step' must be"),
+        // Found by a user: both reached a program as PBT_HP_lr_decay; and a width past the largest Double sampled max only.
+        (#"{"lr-decay": {"uniform": [0, 1]}, "lr_decay": {"uniform": [5, 6]}}"#,
+         "hyperparameters 'lr-decay' and 'lr_decay' would both reach a program as PBT_HP_lr_decay"),
+        (#"{"m": {"uniform": [-1e308, 1e308]}}"#, "hyperparameter 'm': bounds must be finite with min ≤ max, and max − min finite too"),
     ]
 
     @Test(arguments: badFiles)

@@ -162,12 +162,14 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// Runs `pbtwave` with `arguments` to completion; returns exit status and output.
+/// Runs `pbtwave` with `arguments` to completion (with `environment` set
+/// on top of this process's); returns exit status and output.
 @discardableResult
-func runPBTWave(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+func runPBTWave(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = try pbtwaveExecutable()
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
