@@ -94,6 +94,9 @@ public struct CorpusBuildSummary: Sendable, CustomStringConvertible {
     public var wallSeconds: Double
     /// Things the user should act on (e.g. an empty split).
     public var warnings: [String]
+    /// `--exclude` entries that name no file under the source folder
+    /// (recorded in skipped.tsv as given), in byte order.
+    public var excludedNotFound: [String] = []
 
     public var seconds: Double { Double(samples) / Double(sampleRate) }
     public var skippedCount: Int { skipped.reduce(0) { $0 + $1.count } }
@@ -125,6 +128,11 @@ public struct CorpusBuildSummary: Sendable, CustomStringConvertible {
         run += metadataChanged ? "; lists rewritten" : "; lists unchanged"
         run += String(format: "; %.2f s", wallSeconds)
         lines.append(run)
+        if !excludedNotFound.isEmpty {
+            let shown = excludedNotFound.prefix(5).joined(separator: ", ") + (excludedNotFound.count > 5 ? ", …" : "")
+            lines.append("  --exclude: \(excludedNotFound.count) entr\(excludedNotFound.count == 1 ? "y names" : "ies name") no file or folder "
+                         + "under --from (recorded in skipped.tsv as given): \(shown)")
+        }
         for warning in warnings { lines.append("  warning: \(warning)") }
         return lines.joined(separator: "\n")
     }
@@ -228,7 +236,10 @@ private struct BuildPlan: Sendable {
     let groups: [[Int]]
     /// Skip lines decided without decoding: bad names, missing listed files.
     let presetSkips: [Int: (SkipCategory, String)]
+    /// What `--exclude` leaves out, by source (relative path), with the
+    /// entries that name no source (recorded in skipped.tsv all the same).
     let exclusions: [String: String]
+    let unmatchedExclusions: [String: String]
     let minimumSamples: Int
 
     init(_ options: CorpusBuildOptions) throws(AudioError) {
@@ -276,8 +287,15 @@ private struct BuildPlan: Sendable {
         } else {
             sources = CorpusSources.walk(root: source, skipping: (UInt64(outputStatus.st_dev), UInt64(outputStatus.st_ino)), listingHidden: true)
         }
-        exclusions = try options.exclusionList.map { list throws(AudioError) in try CorpusSources.exclusions(in: list) } ?? [:]
-        guard sources.contains(where: { !$0.hidden }) || !exclusions.isEmpty else { throw AudioError.folderEmpty(path: options.source) }
+        if let list = options.exclusionList {
+            (exclusions, unmatchedExclusions) = try CorpusSources.resolve(try CorpusSources.exclusions(in: list), list: list, root: source,
+                                                                          sources: sources)
+        } else {
+            (exclusions, unmatchedExclusions) = ([:], [:])
+        }
+        guard sources.contains(where: { !$0.hidden }) || !exclusions.isEmpty || !unmatchedExclusions.isEmpty else {
+            throw AudioError.folderEmpty(path: options.source)
+        }
 
         var presetSkips: [Int: (SkipCategory, String)] = [:]
         var groupOf: [String: Int] = [:]
@@ -359,9 +377,10 @@ private struct BuildPlan: Sendable {
         converted: Int, convertedSamples: Int, reused: Int, started: ContinuousClock.Instant
     ) throws(AudioError) -> CorpusBuildSummary {
         var entries: [ManifestEntry] = []
-        var skipped: [(source: String, reason: String)] = exclusions.map { ($0.key, $0.value) }
+        let excluded = exclusions.merging(unmatchedExclusions) { a, _ in a }
+        var skipped: [(source: String, reason: String)] = excluded.map { ($0.key, $0.value) }
         var skippedCounts: [String: Int] = [:]
-        for reason in exclusions.values { skippedCounts[reason, default: 0] += 1 }
+        for reason in excluded.values { skippedCounts[reason, default: 0] += 1 }
         func skip(_ source: String, _ category: SkipCategory, _ detail: String) {
             skipped.append((source, "\(category.rawValue): \(flattened(detail))"))
             skippedCounts[category.rawValue, default: 0] += 1
@@ -442,7 +461,7 @@ private struct BuildPlan: Sendable {
         }
         let speakers = CorpusLayout.speakers(in: entries.map(\.file))
         let sortedCounts = skippedCounts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-        return CorpusBuildSummary(
+        var summary = CorpusBuildSummary(
             output: options.output, source: options.source, sampleRate: options.sampleRate,
             files: entries.count, samples: entries.reduce(0) { $0 + $1.samples },
             trainFiles: train.count, trainSamples: train.reduce(0) { $0 + $1.samples },
@@ -453,6 +472,8 @@ private struct BuildPlan: Sendable {
             converted: converted, convertedSeconds: Double(convertedSamples) / Double(options.sampleRate),
             reused: reused, removed: removed, metadataChanged: changed,
             wallSeconds: seconds(since: started), warnings: warnings)
+        summary.excludedNotFound = unmatchedExclusions.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return summary
     }
 
     /// Files the current manifest names (read leniently: it may be from an

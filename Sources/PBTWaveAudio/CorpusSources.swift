@@ -211,18 +211,58 @@ enum CorpusSources {
 
     /// Files to leave out, with the reason to record: `source<TAB>reason`
     /// lines (an optional `source<TAB>reason` header, blank lines and `#`
-    /// comments are ignored). Throws ``AudioError/listMalformed(path:line:reason:)``.
-    static func exclusions(in list: String) throws(AudioError) -> [String: String] {
-        var excluded: [String: String] = [:]
+    /// comments are ignored), in list order with their line numbers.
+    /// Throws ``AudioError/listMalformed(path:line:reason:)``.
+    static func exclusions(in list: String) throws(AudioError) -> [(source: String, reason: String, line: Int)] {
+        var excluded: [(source: String, reason: String, line: Int)] = []
         for (index, line) in try readListLines(list).enumerated() {
             guard !line.isEmpty, !line.hasPrefix("#"), !(index == 0 && line == "source\treason") else { continue }
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
             guard fields.count == 2, !fields[0].isEmpty, !fields[1].isEmpty else {
-                throw AudioError.listMalformed(path: list, line: index + 1, reason: "expected `source<TAB>reason`, found \(fields.count) field\(fields.count == 1 ? "" : "s")")
+                let why = fields.count == 2 ? (fields[0].isEmpty ? "the source is empty" : "the reason is empty")
+                    : "found \(fields.count) field\(fields.count == 1 ? "" : "s")"
+                throw AudioError.listMalformed(path: list, line: index + 1, reason: "expected `source<TAB>reason`, \(why)")
             }
-            excluded[String(fields[0])] = String(fields[1])
+            excluded.append((String(fields[0]), String(fields[1]), index + 1))
         }
         return excluded
+    }
+
+    /// The exclusions of `list` against the sources found: each entry names
+    /// a file or a folder (every file under it), as `--files` names them
+    /// (relative to `root` or absolute inside it; `./` and doubled slashes
+    /// allowed). Returns the reason of each source it leaves out (keyed by
+    /// relative path; the first entry that names a source wins), and the
+    /// entries that name no source: they are recorded in skipped.tsv as
+    /// given (a list may name sources that were never made), and counted.
+    static func resolve(_ entries: [(source: String, reason: String, line: Int)], list: String, root: String,
+                        sources: [SourceFile]) throws(AudioError) -> (reasons: [String: String], unmatched: [String: String]) {
+        let rootPrefix = root.hasSuffix("/") ? root : root + "/"
+        var reasons: [String: String] = [:]
+        var unmatched: [String: String] = [:]
+        let paths = sources.map(\.relativePath)
+        for entry in entries {
+            var relative = entry.source
+            if relative.hasPrefix("/") {
+                guard relative.hasPrefix(rootPrefix) || relative + "/" == rootPrefix else {
+                    throw AudioError.listMalformed(path: list, line: entry.line, reason: "`\(entry.source)` is not inside --from \(root): give a path relative to --from or an absolute path inside it")
+                }
+                relative = String(relative.dropFirst(min(rootPrefix.count, relative.count)))
+            }
+            let parts = relative.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+            guard !parts.isEmpty, !parts.contains("..") else {
+                throw AudioError.listMalformed(path: list, line: entry.line, reason: "`\(entry.source)` is not a file or folder inside --from \(root): give a path relative to --from or an absolute path inside it")
+            }
+            relative = parts.joined(separator: "/")
+            let folder = relative + "/"
+            var matched = false
+            for path in paths where path == relative || path.hasPrefix(folder) {
+                matched = true
+                if reasons[path] == nil { reasons[path] = entry.reason }
+            }
+            if !matched, unmatched[relative] == nil { unmatched[relative] = entry.reason }
+        }
+        return (reasons, unmatched)
     }
 
     private static func readListLines(_ path: String) throws(AudioError) -> [String] {

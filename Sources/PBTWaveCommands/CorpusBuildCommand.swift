@@ -47,7 +47,7 @@ struct CorpusBuild: ParsableCommand {
     @Option(help: "libsamplerate's converter for files at another rate: fastest (80 % of the bandwidth, enough for speech), medium (90 %, 3× the CPU) or best (97 %, 8×).")
     var quality: ResamplingQuality = .corpusBuildDefault
 
-    @Option(help: ArgumentHelp("Files to leave out: `source<TAB>reason` lines, copied into skipped.tsv.", valueName: "list.tsv"), transform: nonEmptyPath)
+    @Option(help: ArgumentHelp("Files to leave out: `source<TAB>reason` lines, copied into skipped.tsv; a source is a file or a folder (every file under it), relative to --from or absolute inside it, as in --files.", valueName: "list.tsv"), transform: nonEmptyPath)
     var exclude: String?
 
     @Option(help: "Progress display: auto, line (rewritten in place), plain (a line every few seconds), none.")

@@ -325,6 +325,44 @@ struct CorpusBuildTests {
         #expect(missing?.description == "cannot read the list \(options.exclusionList!): cannot read the file", "\(String(describing: missing))")
     }
 
+    /// Found by a user: `--exclude` entries written as `--files` takes them
+    /// (`./x`, an absolute path inside --from, a doubled slash) or naming a
+    /// folder were listed in skipped.tsv, yet their files went into the
+    /// corpus. Now each leaves its files out; an entry that names nothing
+    /// is still recorded as given, and the summary counts it.
+    @Test("--exclude takes paths as --files does, and folders; entries that name nothing are counted")
+    func exclusionsNameFilesAndFoldersAsFilesDoes() throws {
+        let sources = try MixedAudioFolder()
+        let out = TemporaryFolder("out")
+        var options = sources.options(output: out.path)
+        options.exclusionList = sources.folder.write(".exclude.tsv", text: """
+            source	reason
+            ./p225/p225_004.wav	dot
+            \(sources.root)/p226/p226_003.wav	absolute
+            p226//deep	folder
+            nope.wav	nothing
+            """)
+        let summary = try build(options)
+        let converted = lines(out.file("manifest.tsv")).dropFirst().map { String($0.split(separator: "\t")[0]) }
+        for gone in ["p225/p225_004.wav", "p226/p226_003.wav", "p226/deep/p226_001.wav"] {
+            #expect(!converted.contains(gone), "\(gone) was excluded: \(converted)")
+        }
+        #expect(converted.contains("p225/p225_001.wav") && converted.contains("p226/p226_002.wav"), "\(converted)")
+        let skipped = lines(out.file("skipped.tsv"))
+        for line in ["p225/p225_004.wav\tdot", "p226/p226_003.wav\tabsolute", "p226/deep/p226_001.ogg\tfolder", "nope.wav\tnothing"] {
+            #expect(skipped.contains(line), "\(line) in \(skipped)")
+        }
+        #expect(summary.excludedNotFound == ["nope.wav"])
+        #expect(summary.description.contains("--exclude: 1 entry names no file or folder under --from (recorded in skipped.tsv as given): nope.wav"))
+
+        options.exclusionList = sources.folder.write(".bad.tsv", text: "p225/p225_004.wav\t\n")
+        let empty = audioError { () throws(AudioError) in try CorpusBuilder.build(options) }
+        #expect(empty == .listMalformed(path: options.exclusionList!, line: 1, reason: "expected `source<TAB>reason`, the reason is empty"))
+        options.exclusionList = sources.folder.write(".bad.tsv", text: "../elsewhere.wav\tx\n")
+        let outside = audioError { () throws(AudioError) in try CorpusBuilder.build(options) }
+        #expect(outside?.description.contains("is not a file or folder inside --from") == true, "\(String(describing: outside))")
+    }
+
     /// Found by a user: an earlier corpus built inside the source folder
     /// was walked as audio by the next build, so its copies of sources
     /// landed in one split and the sources in the other.
