@@ -320,7 +320,29 @@ private struct BuildPlan: Sendable {
                 }
             }
         }
-        self.groups = groups
+        // A WAV whose path runs through another's (take.wav/a.wav under the
+        // WAV take.wav, from take.flac): a file and a folder cannot share
+        // a name, so the source first in byte order keeps it and the other
+        // is skipped (before, the build stopped there, every time).
+        var dropped = Set<Int>()
+        for (g, group) in groups.enumerated() where !dropped.contains(g) {
+            let name = CorpusLayout.outputPath(forSource: sources[group[0]].relativePath)
+            var folder = ""
+            for component in name.split(separator: "/").dropLast() {
+                folder = folder.isEmpty ? String(component) : folder + "/" + component
+                guard let other = groupOf[folder], !dropped.contains(other) else { continue }
+                let mine = sources[group[0]].relativePath, theirs = sources[groups[other][0]].relativePath
+                let nestedLoses = theirs.utf8.lexicographicallyPrecedes(mine.utf8)
+                let (loser, winner) = nestedLoses ? (g, theirs) : (other, mine)
+                dropped.insert(loser)
+                let detail = nestedLoses
+                    ? "its WAV would be \(name), inside \(folder), which \(winner) already becomes: rename one of them"
+                    : "its WAV would be \(folder), a folder that \(winner)'s WAV (\(name)) goes in: rename one of them"
+                for index in groups[loser] { presetSkips[index] = (.nameCollision, detail) }
+                if nestedLoses { break }
+            }
+        }
+        self.groups = groups.enumerated().filter { !dropped.contains($0.offset) }.map(\.element)
         self.presetSkips = presetSkips
         minimumSamples = options.minimumSamples
         self.realSource = realSource

@@ -363,6 +363,40 @@ struct CorpusBuildTests {
         #expect(outside?.description.contains("is not a file or folder inside --from") == true, "\(String(describing: outside))")
     }
 
+    /// Found by a user: a source whose WAV would lie inside a folder named
+    /// like another source's WAV (take.wav/a.wav beside take.flac, which
+    /// becomes take.wav) stopped the build, every time it was run again.
+    /// Now the source first in byte order keeps the name and the other is
+    /// skipped as a name collision, whichever of the two is the folder.
+    @Test("a WAV and a folder of WAVs named alike: the first in byte order wins, the other is skipped")
+    func aFileAndAFolderNamedAlike() throws {
+        let folder = TemporaryFolder("clash")
+        func add(_ path: String, seed: UInt64) throws {
+            let target = folder.file(path)
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try writeAudio(interleaved: pcmGridSignal(count: 8000, seed: seed).map { $0 * 0.8 }, channels: 1, sampleRate: 16_000,
+                           format: .wav16, to: target)
+        }
+        // take.flac (first) becomes take.wav; take.wav/a.wav would go inside it.
+        try add("take.flac", seed: 1)
+        try add("take.wav/a.wav", seed: 2)
+        // c.wav/x.wav (first) needs a folder c.wav; c.x (a WAV named so) would become c.wav.
+        try add("c.wav/x.wav", seed: 3)
+        try add("c.x", seed: 4)
+        try add("other.wav", seed: 5)
+        let out = TemporaryFolder("out")
+        var options = CorpusBuildOptions(source: folder.path, output: out.path)
+        options.minimumSeconds = 0
+        _ = try build(options)
+        let converted = lines(out.file("manifest.tsv")).dropFirst().map { String($0.split(separator: "\t")[0]) }
+        #expect(Set(converted) == ["take.wav", "c.wav/x.wav", "other.wav"], "\(converted)")
+        let skipped = lines(out.file("skipped.tsv"))
+        #expect(skipped.contains("take.wav/a.wav\tname collision: its WAV would be take.wav/a.wav, inside take.wav, which take.flac already becomes: rename one of them"),
+                "\(skipped)")
+        #expect(skipped.contains("c.x\tname collision: its WAV would be c.wav, a folder that c.wav/x.wav's WAV (c.wav/x.wav) goes in: rename one of them"),
+                "\(skipped)")
+    }
+
     /// Found by a user: an earlier corpus built inside the source folder
     /// was walked as audio by the next build, so its copies of sources
     /// landed in one split and the sources in the other.
