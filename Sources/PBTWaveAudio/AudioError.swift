@@ -74,6 +74,9 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     /// build` made (no build journal, no manifest of its own), so building
     /// there could overwrite the user's files.
     case outputNotACorpus(output: String)
+    /// `output` holds a corpus built from another source folder, which this
+    /// build would replace (without ``CorpusBuildOptions/replaceOtherSource``).
+    case outputHoldsAnotherSourcesCorpus(output: String, builtFrom: String, source: String)
     /// A line of a `--files` or `--exclude` list is unusable.
     case listMalformed(path: String, line: Int, reason: String)
     /// `--corpus` names the output of a build that did not finish.
@@ -151,6 +154,9 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
             return isFile ? "--input \(path) is a file, not a folder: give a new or empty folder for the generated input"
                 : "--input \(path) holds files and is not a generated benchmark input (no .benchmark-input), and the benchmark clears its "
                 + "input folder: give a new or empty folder"
+        case let .outputHoldsAnotherSourcesCorpus(output, builtFrom, source):
+            return "\(output) holds a corpus built from \(builtFrom); a build from \(source) would replace it (its WAVs removed): "
+                + "give another --output, or add --replace to replace it"
         case let .outputNotACorpus(output):
             return "the output folder \(output) holds files and is not a corpus built by pbtwave (no .build-journal.tsv, no manifest.tsv of its own), so the build could overwrite them: give an --output that is new or empty"
         case let .corpusBuildUnfinished(directory):
@@ -182,6 +188,7 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
              let .splitEmpty(directory, _, _):
             return directory
         case let .outputOverlapsSource(_, output), let .buildInProgress(output), let .outputNotACorpus(output), let .outputIsAFile(output, _),
+             let .outputHoldsAnotherSourcesCorpus(output, _, _),
              let .corpusBuildUnfinished(output):
             return output
         case let .corpusFileMissing(directory, file):

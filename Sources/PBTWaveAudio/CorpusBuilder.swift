@@ -31,6 +31,9 @@ public struct CorpusBuildOptions: Sendable {
     public var minimumSeconds: Double = 0.1
     /// Files converted at once (threads).
     public var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Whether a corpus in ``output`` built from another source folder may
+    /// be replaced (else ``AudioError/outputHoldsAnotherSourcesCorpus(output:builtFrom:source:)``).
+    public var replaceOtherSource = false
     /// The resampler for files not at `sampleRate` (by default
     /// ``ResamplingQuality/corpusBuildDefault``, `fastest`).
     public var quality: ResamplingQuality = .corpusBuildDefault
@@ -187,6 +190,10 @@ public enum CorpusBuilder {
 
         let journalPath = join(plan.output, CorpusBuildJournal.fileName)
         let previous = CorpusBuildJournal.read(path: journalPath, identity: plan.identity)
+        // A typo in --output, or PBTWAVE_CORPUS left set, must not wipe another corpus.
+        if let earlier = previous.source, earlier != plan.realSource, !options.replaceOtherSource {
+            throw AudioError.outputHoldsAnotherSourcesCorpus(output: options.output, builtFrom: earlier, source: plan.realSource)
+        }
         let journal = try JournalAppender(path: journalPath, identity: plan.identity, fresh: !previous.sameIdentity)
         let standing = previous.sameIdentity ? previous.records : [:]
 
@@ -213,7 +220,7 @@ public enum CorpusBuilder {
             converted: converted.count, convertedSamples: converted.samples, reused: reusedCount, started: started)
         if let earlier = previous.source, earlier != plan.realSource {
             summary.warnings.insert("\(options.output) held a corpus built from \(earlier): this build replaced it with audio from "
-                                    + "\(plan.realSource) (if that was not meant, check --output)", at: 0)
+                                    + "\(plan.realSource), as --replace asked", at: 0)
         }
         return summary
     }

@@ -50,6 +50,9 @@ struct CorpusBuild: ParsableCommand {
     @Option(help: ArgumentHelp("Files to leave out: `source<TAB>reason` lines, copied into skipped.tsv; a source is a file or a folder (every file under it), relative to --from or absolute inside it, as in --files.", valueName: "list.tsv"), transform: nonEmptyPath)
     var exclude: String?
 
+    @Flag(help: "Replace a corpus in --output that was built from another source folder (without it, such a build is refused).")
+    var replace = false
+
     @Option(help: "Progress display: auto, line (rewritten in place), plain (a line every few seconds), none.")
     var progress: ProgressStyle = .auto
 
@@ -77,6 +80,7 @@ struct CorpusBuild: ParsableCommand {
         options.minimumSeconds = minSeconds
         if let jobs { options.jobs = jobs }
         options.quality = quality
+        options.replaceOtherSource = replace
 
         let line = ProgressLine(label: "corpus build", style: progress)
         let summary = try CorpusBuilder.build(options) { p in

@@ -594,10 +594,23 @@ struct CorpusBuildTests {
 
         let other = TemporaryFolder("other")
         for i in 1 ... 4 { try other.writeWAV("o\(i).wav", samples: pcmGridSignal(count: 4800, seed: UInt64(20 + i))) }
+        let before = lines(out.file("manifest.tsv"))
         options.source = other.path
+        // Found by a user: with PBTWAVE_CORPUS set and --output forgotten, a
+        // build from another folder wiped the corpus, and warned only after.
+        let refused = audioError { () throws(AudioError) in try CorpusBuilder.build(options) }
+        guard case .outputHoldsAnotherSourcesCorpus? = refused else {
+            Issue.record("expected a refusal, got \(String(describing: refused))")
+            return
+        }
+        #expect(refused!.description.contains("holds a corpus built from ") && refused!.description.contains("add --replace to replace it"))
+        #expect(lines(out.file("manifest.tsv")) == before, "the corpus is untouched")
+        options.replaceOtherSource = true
         let replaced = try CorpusBuilder.build(options)
         #expect(replaced.warnings.first.map { $0.contains("held a corpus built from ") && $0.contains("lopsided")
-                    && $0.contains("this build replaced it with audio from ") } == true, "\(replaced.warnings)")
+                    && $0.contains("this build replaced it with audio from ") && $0.contains("as --replace asked") } == true,
+                "\(replaced.warnings)")
+        options.replaceOtherSource = false
         #expect(try CorpusBuilder.build(options).warnings.allSatisfy { !$0.contains("held a corpus") }, "the same source again: no warning")
     }
 
