@@ -474,6 +474,15 @@ private struct BuildPlan: Sendable {
         }
 
         var warnings: [String] = []
+        // Copies of one recording (a file copied, linked, or in two formats)
+        // on both sides of the split: validation would score audio trained on.
+        let trainByHash = Dictionary(train.map { ($0.sha256, $0.file) }, uniquingKeysWith: { a, _ in a })
+        let copies = validation.compactMap { v in trainByHash[v.sha256].map { (v.file, $0) } }
+        if let first = copies.first {
+            warnings.append("\(copies.count) WAV\(copies.count == 1 ? "" : "s") in validation.txt hold\(copies.count == 1 ? "s" : "") the same audio "
+                            + "as one in train.txt (the same sha256; e.g. \(first.0) and \(first.1)), so validation scores audio the model "
+                            + "trained on: leave the copies out (--exclude) and build again")
+        }
         for (name, list) in [("train.txt", train), ("validation.txt", validation)] where list.isEmpty {
             warnings.append("\(name) is empty (--validation-percent \(options.validationPercent), \(entries.count) file\(entries.count == 1 ? "" : "s")), and training needs both splits: "
                             + (entries.count < 2 ? "add files (each split needs one at least)" : "add files, or give a --validation-percent between 1 and 99"))

@@ -614,6 +614,29 @@ struct CorpusBuildTests {
         #expect(try CorpusBuilder.build(options).warnings.allSatisfy { !$0.contains("held a corpus") }, "the same source again: no warning")
     }
 
+    /// Found by a user: copies of one recording (copied files, links, one
+    /// take in two formats) landed in both splits without a word. The
+    /// build now warns, naming a pair.
+    @Test("copies of one recording on both sides of the split are warned about")
+    func copiesAcrossTheSplitAreWarnedAbout() throws {
+        let sources = TemporaryFolder("copies")
+        for i in 1 ... 20 { try sources.writeWAV("take\(i).wav", samples: pcmGridSignal(count: 4800, seed: UInt64(i % 4))) }
+        let out = TemporaryFolder("out")
+        var options = CorpusBuildOptions(source: sources.path, output: out.path)
+        options.validationPercent = 30
+        let summary = try CorpusBuilder.build(options)
+        try #require(summary.trainFiles > 0 && summary.validationFiles > 0)
+        #expect(summary.warnings.contains { $0.contains("in validation.txt hold") && $0.contains("the same audio as one in train.txt") },
+                "\(summary.warnings)")
+        // Distinct recordings: no warning.
+        let distinct = TemporaryFolder("distinct")
+        for i in 1 ... 20 { try distinct.writeWAV("take\(i).wav", samples: pcmGridSignal(count: 4800, seed: UInt64(100 + i))) }
+        let out2 = TemporaryFolder("out2")
+        var options2 = CorpusBuildOptions(source: distinct.path, output: out2.path)
+        options2.validationPercent = 30
+        #expect(try CorpusBuilder.build(options2).warnings.allSatisfy { !$0.contains("the same audio") })
+    }
+
     @Test("output names and the speaker layouts of public data sets")
     func layoutRules() {
         #expect(CorpusLayout.outputPath(forSource: "a/b.flac") == "a/b.wav")
