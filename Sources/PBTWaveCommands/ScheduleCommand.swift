@@ -102,7 +102,12 @@ struct RunSource: ParsableArguments {
     /// (`listingIDs`: the message also gives the range of ids).
     func trial(_ id: Int?, in trials: [TrialRecord], _ selections: [SelectionRecord], listingIDs: Bool = false) throws -> TrialRecord {
         let id = try id ?? {
-            guard let best = Lineage.bestOfFinalPopulation(trials, selections) else { throw CommandError("\(label): the run has no finished trial yet") }
+            guard let best = Lineage.bestOfFinalPopulation(trials, selections) else {
+                let failed = trials.filter { $0.status == .failed }.count
+                throw CommandError(failed > 0 && failed == trials.count
+                    ? "\(label): the run has no finished trial: all \(failed) of its trials failed (`pbtwave lineage … --tree` shows why)"
+                    : "\(label): the run has no finished trial yet")
+            }
             return best.id
         }()
         guard let chosen = trials.first(where: { $0.id == id }) else {

@@ -209,3 +209,21 @@ import PBTWaveModel
     t.failure = "retired: its checkpoint trial-7.ckpt is missing"
     #expect(LineageCommand.describe(t, nil) == "#7 gen 1 | steps 10..20 | \(t.hyperparameters) | loss 1.25, RETIRED (its checkpoint trial-7.ckpt is missing)")
 }
+
+/// A run whose trials all failed is not told "no finished trial yet", as if
+/// it might still get one (found by a user); a run still going on is.
+@Test func aRunWhoseTrialsAllFailedSaysSo() throws {
+    func trial(_ id: Int, _ status: TrialStatus) -> TrialRecord {
+        var t = TrialRecord(spec: TrialSpec(id: id, generation: 0, parentID: nil, hyperparameters: Hyperparameters(["lr": .number(0.01)]),
+                                            startStep: 0, steps: 10, seed: UInt64(id), operations: "", refillOf: nil), createdAt: 0)
+        t.status = status
+        return t
+    }
+    let source = try RunSource.parse(["runs/x"])
+    #expect {
+        try source.trial(nil, in: [trial(1, .failed), trial(2, .failed)], [])
+    } throws: { "\($0)" == "runs/x: the run has no finished trial: all 2 of its trials failed (`pbtwave lineage … --tree` shows why)" }
+    #expect {
+        try source.trial(nil, in: [trial(1, .failed), trial(2, .running)], [])
+    } throws: { "\($0)" == "runs/x: the run has no finished trial yet" }
+}
