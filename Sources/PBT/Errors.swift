@@ -45,7 +45,7 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
         case .emptySearchSpace:
             return "the search space has no hyperparameters"
         case .invalidHyperparameterName(let n):
-            return "hyperparameter name '\(n)' must be non-empty letters, digits, '_' or '-', and not 'step' (a schedule file's first column)"
+            return "hyperparameter name '\(n)' must be non-empty ASCII letters, digits, '_' or '-', and not 'step' (a schedule file's first column)"
         case .duplicateHyperparameter(let n):
             return "hyperparameter '\(n)' is defined twice"
         case .collidingHyperparameterNames(let a, let b, let shellName):

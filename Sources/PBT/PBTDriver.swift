@@ -618,9 +618,9 @@ public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedErro
                 mid-run. Use fewer --workers (at most \(limitBytes / 2 / UInt64(WorkerThread.workerStackSize))) or raise the limit
                 """
         case let .failuresInARow(count, limit, reasons):
-            let beyond = count > limit ? " (\(limit) in a row is the limit; the other \(count - limit) were running when it was reached)" : ""
+            let beyond = count > limit ? " (\(limit) in a row is the limit; the other \(count - limit) \(count - limit == 1 ? "was" : "were") running when it was reached)" : ""
             return """
-                the last \(count) trials this process ran all failed in the training program\(beyond), so it stopped before a broken \
+                \(count == 1 ? "the last trial this process ran failed" : "the last \(count) trials this process ran all failed") in the training program\(beyond), so it stopped before a broken \
                 program or machine used up the run's budget:
                 \(reasons.joined(separator: "\n"))
                 The failed trials stay failed (each is replaced while the budget lasts); the trials it was running went back \

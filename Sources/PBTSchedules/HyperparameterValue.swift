@@ -35,7 +35,8 @@ extension HyperparameterValue {
     /// file: non-empty letters, digits, `_` or `-`, and not `step` (the
     /// files' first column).
     public static func isValidName(_ name: String) -> Bool {
-        !name.isEmpty && name != "step" && name.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }
+        // ASCII: a program reads each as the variable PBT_HP_<name>, which shells spell so only.
+        !name.isEmpty && name != "step" && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") }
     }
 
     /// Whether `c` can be a category: one that reads back from a schedule

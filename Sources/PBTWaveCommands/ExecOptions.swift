@@ -24,7 +24,7 @@ struct ExecOptions: ParsableArguments {
 
     func validate() throws {
         if let trialTimeout {
-            guard trialTimeout > 0, trialTimeout <= 1e9 else { throw ValidationError("--trial-timeout must be a positive number of seconds (got \(trialTimeout))") }
+            guard trialTimeout > 0, trialTimeout <= 1e9 else { throw ValidationError("--trial-timeout must be a number of seconds above 0 and at most 1e9, about 32 years (got \(trialTimeout))") }
             guard isExec else { throw ValidationError("--trial-timeout applies only to a training program (`--exec … -- PROGRAM ARGS`)") }
         }
     }

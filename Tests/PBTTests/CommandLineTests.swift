@@ -69,7 +69,7 @@ import PBTExamples
         (["--workers", "-1"], "--workers: workers must be at least 1 (got -1)"),
         (["--generations", "-2"], "--generations: generations must be at least 1 (got -2)"),
         (["--trial-steps", "-5"], "--trial-steps: trial steps must be at least 1 (got -5)"),
-        (["--trial-timeout", "-1", "--", "python3", "x.py"], "--trial-timeout must be a positive number of seconds (got -1.0)"),
+        (["--trial-timeout", "-1", "--", "python3", "x.py"], "--trial-timeout must be a number of seconds above 0 and at most 1e9, about 32 years (got -1.0)"),
         (["--workers", "5", "--population", "3"], "--population: population (3) must be at least the number of workers (5)"),
         (["--population", "3", "--local-workers", "2"], "(W is --workers, default 5; --local-workers is this machine's share)"),
         (["--trial-steps", "0"], "--trial-steps"),
@@ -92,7 +92,8 @@ import PBTExamples
         (["--model", "toy", "--trial-timeout", "5"], "--trial-timeout applies only to a training program"),
         (["--preset", "tiny", "--", "python3", "x.py"], "--preset applies only to --model wavenet, not to a training program: drop it"),
         (["--model", "toy", "--batch", "2", "--corpus", "c"], "--batch, --corpus apply only to --model wavenet, not to --model toy: drop them"),
-        (["--trial-timeout", "0", "--", "python3", "x.py"], "--trial-timeout must be a positive number of seconds"),
+        (["--trial-timeout", "0", "--", "python3", "x.py"], "--trial-timeout must be a number of seconds above 0"),
+        (["--trial-timeout", "1e300", "--", "python3", "x.py"], "--trial-timeout must be a number of seconds above 0 and at most 1e9"),
         (["--space", "s.json", "--lr-min", "1e-3", "--", "python3", "x.py"], "give --space or --lr-min/--lr-max, not both"),
         (["--space", "/nonexistent/s.json", "--", "python3", "x.py"], "--space /nonexistent/s.json: cannot read the search space file"),
     ])

@@ -216,7 +216,7 @@ import PBTExamples
             guard case .failuresInARow(let count, let limit, let reasons)? = error as? PBTRunError else { return false }
             return count >= 3 && limit == 3 && reasons.first?.contains("× runner error: the program exited with code 127 (#") == true
                 && "\(error)".contains("before a broken program or machine used up the run's budget")
-                && (count == 3 || "\(error)".contains("(3 in a row is the limit; the other \(count - 3) were running when it was reached)"))
+                && (count == 3 || "\(error)".contains("(3 in a row is the limit; the other \(count - 3) \(count == 4 ? "was" : "were") running when it was reached)"))
         }
         let stopped = try directory.store.trials(runID: c.run.id)
         let failed = stopped.filter { $0.status == .failed }.count
@@ -255,6 +255,14 @@ import PBTExamples
         // 0: never stop, even when nothing works.
         let never = try run("never", BrokenRunner { _ in true }, limit: 0)
         #expect(never.done && never.trials.count == settings.trialBudget && never.trials.allSatisfy { $0.status == .failed })
+    }
+
+    /// One failure, and one beyond the limit, in words (a user read "the
+    /// last 1 trials" and "the other 1 were").
+    @Test func oneFailureIsCountedInTheSingular() {
+        #expect("\(PBTRunError.failuresInARow(count: 1, limit: 1, reasons: []))".hasPrefix("the last trial this process ran failed in the training program, so"))
+        #expect("\(PBTRunError.failuresInARow(count: 3, limit: 2, reasons: []))".hasPrefix(
+            "the last 3 trials this process ran all failed in the training program (2 in a row is the limit; the other 1 was running when it was reached)"))
     }
 
     @Test func aRunThatEndsOnFailuresHasASummary() throws {

@@ -39,7 +39,9 @@ import Testing
         (#"{"batch": {"choice": [16, "32"]}}"#, "hyperparameter 'batch': choice needs all numbers or all names, not a mix"),
         (#"{"batch": {"choice": [16, 16]}}"#, "hyperparameter 'batch': choices must be non-empty, distinct"),
         (#"{"opt": {"choice": ["a,b"]}}"#, "hyperparameter 'opt': choices must be"),
-        (#"{"bad name": {"uniform": [0, 1]}}"#, "hyperparameter name 'bad name' must be non-empty letters, digits"),
+        (#"{"bad name": {"uniform": [0, 1]}}"#, "hyperparameter name 'bad name' must be non-empty ASCII letters, digits"),
+        // Found by a user: accepted, yet no shell can read PBT_HP_héllo.
+        (#"{"héllo": {"uniform": [0, 1]}}"#, "hyperparameter name 'héllo' must be non-empty ASCII letters, digits"),
         (#"{"lr": {"uniform": [0, 1]}, "lr": {"uniform": [5, 6]}}"#, "key 'lr' appears twice in the top-level object"),
         (#"{"step": {"uniform": [0, 1]}}"#, "hyperparameter name 'step' must be"),
         // Found by a user: both reached a program as PBT_HP_lr_decay; and a width past the largest Double sampled max only.
