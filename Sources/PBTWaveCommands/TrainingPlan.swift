@@ -1,4 +1,5 @@
 import ArgumentParser
+import PBT
 import PBTFileSupport
 import Foundation
 import PBTSchedules
@@ -33,6 +34,13 @@ struct TrainingPlan {
         let ignoredNote = ignored.isEmpty ? nil
             : "note: \(path) also schedules \(ignored.joined(separator: ", ")); train follows only \(LearningRateSchedule.hyperparameterName) "
               + "(a schedule learned with a training program replays with that program)"
+        // A schedule a training program learned replays with that program (found by a user: "missing field model").
+        if let exec = try? file.recipe?.decoded(as: ExecRecipe.self), exec.runner == "exec" {
+            let program = ([exec.command.program] + exec.command.arguments).joined(separator: " ")
+            throw CommandError("\(path) was learned by a run of a training program (\(program), run in \(exec.workingDirectory)), "
+                               + "not of WaveNet: replay it with that program (each row gives a step and the hyperparameters from it on); "
+                               + "`pbtwave train --lr-schedule` replays schedules learned with --model wavenet")
+        }
         let fromFile: TrainingRecipe?
         do { fromFile = try TrainingRecipe(file) } catch { throw CommandError("\(path): \(error)") }
         guard let learned = fromFile else {

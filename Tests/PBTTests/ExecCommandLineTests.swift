@@ -30,6 +30,10 @@ import Testing
         #expect(recipe.trialSteps == 5)
         #expect(try SearchSpace(specification: JSONEncoder().encode(recipe.searchSpace)) == ExecToy.space)
         #expect(try HyperparameterSchedule(csvText: runPBTWave(["schedule", "export", runDir]).stdout).rows == schedule.rows)
+        // Found by a user: `train` took it for a WaveNet recipe ("missing field model").
+        let replay = try runPBTWave(["train", "--lr-schedule", runDir + "/schedule.json", "--steps", "1"])
+        #expect(replay.status != 0 && replay.stderr.contains("was learned by a run of a training program (\(toy.program)")
+                && replay.stderr.contains("replay it with that program"), "\(replay.stderr)")
     }
 
     /// SIGINT stops the run cleanly: the running programs (and the children
