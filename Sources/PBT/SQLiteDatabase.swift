@@ -46,8 +46,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         self.path = path
         let c = try SQLiteConnection(path: path)
         if path != ":memory:" {
-            // journal_mode returns a row; exec discards it.
-            try c.exec("PRAGMA journal_mode = WAL")
+            try Self.useWAL(c)
             try c.exec("PRAGMA synchronous = NORMAL")
         }
         try c.immediateTransaction {
@@ -65,6 +64,23 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
             try c.run("INSERT INTO schema_version (version) VALUES (?)", [.int(TrialStoreSchema.version)])
         }
         connection = c
+    }
+
+    /// `PRAGMA journal_mode = WAL` (it returns a row; exec discards it).
+    /// Two processes opening a new store at once (a `pbt` and a `worker`)
+    /// both ask for WAL, and SQLite answers one of them BUSY at once,
+    /// without the busy timeout: ask again for as long as that timeout.
+    private static func useWAL(_ c: SQLiteConnection) throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while true {
+            do {
+                try c.exec("PRAGMA journal_mode = WAL")
+                return
+            } catch let error as PBTStoreError {
+                guard case .sqlite(let code, _, _) = error, code == SQLITE_BUSY, ContinuousClock.now < deadline else { throw error }
+                usleep(UInt32.random(in: 5_000 ... 20_000))
+            }
+        }
     }
 
     private func locked<T>(_ body: (SQLiteConnection) throws -> T) rethrows -> T {

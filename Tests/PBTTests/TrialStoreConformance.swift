@@ -368,3 +368,29 @@ enum TrialStoreConformance {
         #expect(try c.query("PRAGMA journal_mode") { $0.text(0) } == ["wal"])
     }
 }
+
+/// Found when CI's `pbt` process died at start with "SQLite error 5
+/// (database is locked) during PRAGMA journal_mode = WAL": a test read the
+/// new store while pbt created it. Several openers of one new store at once
+/// (a `pbt` and its `worker`s) each get the store.
+@Test func manyOpenersOfANewStoreAtOnceAllGetIt() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.cleanup() }
+    let failures = Locked<[String]>([])
+    for round in 0 ..< 40 {
+        let path = dir.url.appendingPathComponent("store-\(round).sqlite").path
+        let start = DispatchSemaphore(value: 0)
+        let group = DispatchGroup()
+        for _ in 0 ..< 4 {
+            group.enter()
+            Thread {
+                start.wait()
+                do { _ = try SQLiteTrialStore(path: path) } catch { failures.withLock { $0.append("\(error)") } }
+                group.leave()
+            }.start()
+        }
+        for _ in 0 ..< 4 { start.signal() }
+        group.wait()
+    }
+    #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 }.prefix(3))")
+}
