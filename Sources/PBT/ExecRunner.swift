@@ -303,21 +303,23 @@ public final class ExecRunner: TrialRunner {
     }
 
     private static func describe(_ error: DecodingError) -> String {
+        /// A field's value the decoder could not take.
+        func badField(_ context: DecodingError.Context) -> String {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            return "\"\(field)\" is not \(field == "objective" ? "a number" : field == "steps" ? "an integer" : "valid"): \(context.debugDescription)"
+        }
         switch error {
         case .keyNotFound(let key, _): return "it has no \"\(key.stringValue)\"; write {\"objective\": <number>}"
         case .typeMismatch(_, let context) where context.codingPath.isEmpty:
             return "it is not a JSON object; write {\"objective\": <number>}"
         case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return "\"\(field)\" is not \(field == "objective" ? "a number" : field == "steps" ? "an integer" : "valid"): \(context.debugDescription)"
+            return badField(context)
+        case .dataCorrupted(let context) where !context.codingPath.isEmpty:
+            return badField(context)
         case .dataCorrupted(let context):
             let detail = (context.underlyingError as? NSError)?.userInfo[NSDebugDescriptionErrorKey] as? String
                 ?? (context.debugDescription.isEmpty ? nil : context.debugDescription)
-            guard !context.codingPath.isEmpty else { return "not valid JSON" + (detail.map { " (\($0))" } ?? "") }
-            // A value the decoder could not take (1.5 steps, 1e-400).
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return "\"\(field)\" is not \(field == "objective" ? "a number" : field == "steps" ? "an integer" : "valid")"
-                + (detail.map { ": \($0)" } ?? "")
+            return "not valid JSON" + (detail.map { " (\($0))" } ?? "")
         @unknown default: return "\(error)"
         }
     }

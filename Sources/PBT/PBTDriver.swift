@@ -468,11 +468,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         let inRunner: Bool
         switch result {
         case .success(let outcome): inRunner = receipt.status == .failed && outcome.evaluation.isFinite  // no checkpoint written
-        case .failure(let error):
-            // A program that reported a non-finite objective ran: it diverged.
-            let diverged: Bool
-            if case .nonFiniteObjective? = (error as? ExecTrialFailure)?.reason { diverged = true } else { diverged = false }
-            inRunner = !TrialRunnerError.isParentUnreadable(error) && !diverged
+        case .failure(let error): inRunner = !TrialRunnerError.isParentUnreadable(error) && !TrialRunnerError.isDivergence(error)
         }
         let limit = options.maxFailuresInARow
         let stopping = shared.withLock { s -> Bool in

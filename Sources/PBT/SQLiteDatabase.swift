@@ -76,7 +76,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
             do {
                 try c.exec("PRAGMA journal_mode = WAL")
                 return
-            } catch let error as PBTStoreError {
+            } catch {
                 guard case .sqlite(let code, _, _) = error, code == SQLITE_BUSY, ContinuousClock.now < deadline else { throw error }
                 usleep(UInt32.random(in: 5_000 ... 20_000))
             }

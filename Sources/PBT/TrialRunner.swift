@@ -97,6 +97,14 @@ public enum TrialRunnerError: Error, Hashable, CustomStringConvertible {
         if case .stopped? = (error as? ExecTrialFailure)?.reason { return true }
         return false
     }
+
+    /// Whether `error` is a program's non-finite objective: the program ran
+    /// and its trial diverged (as a runner's NaN evaluation does), no fault
+    /// of the program or the machine.
+    public static func isDivergence(_ error: any Error) -> Bool {
+        if case .nonFiniteObjective? = (error as? ExecTrialFailure)?.reason { return true }
+        return false
+    }
 }
 
 /// What a trial achieved.

@@ -73,8 +73,8 @@ public final class PostgresDatabase: SQLDatabase {
             try c.exec(TrialStoreSchema.create(Self.postgresDialect))
             try c.run("INSERT INTO schema_version (version) VALUES (?)", [.int(TrialStoreSchema.version)])
         }
-        _ = try? serverTime()
-        if let notice, let skew = try? measureClockSkew(), let note = Self.clockSkewNote(skew) { notice(note) }
+        // One reading: it starts now() and measures this machine's skew.
+        if let skew = try? measureClockSkew(), let notice, let note = Self.clockSkewNote(skew) { notice(note) }
     }
 
     // MARK: - The server's clock
@@ -102,28 +102,33 @@ public final class PostgresDatabase: SQLDatabase {
         return Date().timeIntervalSince1970
     }
 
-    /// Reads the server's clock: its time when this machine's clock stood
-    /// halfway through the round trip, carried to the end of the trip.
-    private func serverTime() throws -> Double {
+    /// Reads the server's clock once, and keeps the reading for `now()`:
+    /// the server's time when this machine's clocks stood halfway through
+    /// the round trip, that moment on this machine's wall clock, and half
+    /// the trip (how far off the pairing may be).
+    private func readServerClock() throws -> (server: Double, wall: Double, halfTrip: Double) {
         try pool.read { c in
-            let before = localClock()
+            let (wallBefore, before) = (Date().timeIntervalSince1970, localClock())
             let server = try c.query("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8") { try $0.double(0) }.first
-            let after = localClock()
+            let (wallAfter, after) = (Date().timeIntervalSince1970, localClock())
             guard let server else { throw PostgresError.unexpectedResult("the server gave no clock_timestamp()") }
-            lastReading.withLock { $0 = (server + (after - before) / 2, after) }
-            return server + (after - before) / 2
+            let halfTrip = (after - before) / 2
+            lastReading.withLock { $0 = (server + halfTrip, after) }
+            return (server, (wallBefore + wallAfter) / 2, halfTrip)
         }
+    }
+
+    /// The server's clock now, read (and kept for `now()`).
+    private func serverTime() throws -> Double {
+        let reading = try readServerClock()
+        return reading.server + reading.halfTrip
     }
 
     /// This machine's clock minus the server's, in seconds, and how far off
     /// that figure may be (half the round trip that measured it).
     public func measureClockSkew() throws -> (seconds: Double, uncertainty: Double) {
-        try pool.read { c in
-            let before = Date().timeIntervalSince1970
-            let server = try c.query("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8") { try $0.double(0) }.first ?? before
-            let after = Date().timeIntervalSince1970
-            return ((before + after) / 2 - server, (after - before) / 2)
-        }
+        let reading = try readServerClock()
+        return (reading.wall - reading.server, reading.halfTrip)
     }
 
     /// A note when this machine's clock is surely more than `tolerance`

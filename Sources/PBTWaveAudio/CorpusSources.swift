@@ -181,19 +181,14 @@ enum CorpusSources {
         for (index, line) in lines.enumerated() {
             let text = line
             guard !text.isEmpty, !text.hasPrefix("#") else { continue }
-            var relative = text
-            if text.hasPrefix("/") {
-                guard text.hasPrefix(rootPrefix) else {
-                    throw AudioError.listMalformed(path: list, line: index + 1, reason: "`\(text)` is not inside --from \(root): give one file per line, a path relative to --from or an absolute path inside it")
-                }
-                relative = String(text.dropFirst(rootPrefix.count))
-            }
-            while relative.hasPrefix("./") { relative.removeFirst(2) }
-            let parts = relative.split(separator: "/", omittingEmptySubsequences: true)
-            guard !parts.isEmpty, !parts.contains("..") else {
+            let relative: String
+            switch listedPath(text, rootPrefix: rootPrefix) {
+            case .inside(let path): relative = path
+            case .outside:
+                throw AudioError.listMalformed(path: list, line: index + 1, reason: "`\(text)` is not inside --from \(root): give one file per line, a path relative to --from or an absolute path inside it")
+            case .notBelow:
                 throw AudioError.listMalformed(path: list, line: index + 1, reason: "`\(text)` is not a file inside --from \(root): give one file per line, a path relative to --from or an absolute path inside it")
             }
-            relative = parts.joined(separator: "/")
             guard seen.insert(relative).inserted else { continue }
             let path = rootPrefix + relative
             var status = stat()
@@ -207,6 +202,29 @@ enum CorpusSources {
             }
         }
         return sortedByBytes(files)
+    }
+
+    /// A path as `--files` and `--exclude` lists give it: relative to the
+    /// root (`rootPrefix`, ending in `/`) or absolute inside it, `./` and
+    /// doubled slashes allowed.
+    enum ListedPath: Equatable {
+        /// The path relative to the root, without `.` or empty components.
+        case inside(String)
+        /// An absolute path elsewhere.
+        case outside
+        /// Nothing below the root, or a `..` component.
+        case notBelow
+    }
+
+    static func listedPath(_ text: String, rootPrefix: String) -> ListedPath {
+        var relative = Substring(text)
+        if text.hasPrefix("/") {
+            guard text.hasPrefix(rootPrefix) else { return .outside }
+            relative = relative.dropFirst(rootPrefix.count)
+        }
+        let parts = relative.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        guard !parts.isEmpty, !parts.contains("..") else { return .notBelow }
+        return .inside(parts.joined(separator: "/"))
     }
 
     /// Files to leave out, with the reason to record: `source<TAB>reason`
@@ -242,18 +260,14 @@ enum CorpusSources {
         var unmatched: [String: String] = [:]
         let paths = sources.map(\.relativePath)
         for entry in entries {
-            var relative = entry.source
-            if relative.hasPrefix("/") {
-                guard relative.hasPrefix(rootPrefix) || relative + "/" == rootPrefix else {
-                    throw AudioError.listMalformed(path: list, line: entry.line, reason: "`\(entry.source)` is not inside --from \(root): give a path relative to --from or an absolute path inside it")
-                }
-                relative = String(relative.dropFirst(min(rootPrefix.count, relative.count)))
-            }
-            let parts = relative.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
-            guard !parts.isEmpty, !parts.contains("..") else {
+            let relative: String
+            switch listedPath(entry.source, rootPrefix: rootPrefix) {
+            case .inside(let path): relative = path
+            case .outside:
+                throw AudioError.listMalformed(path: list, line: entry.line, reason: "`\(entry.source)` is not inside --from \(root): give a path relative to --from or an absolute path inside it")
+            case .notBelow:
                 throw AudioError.listMalformed(path: list, line: entry.line, reason: "`\(entry.source)` is not a file or folder inside --from \(root): give a path relative to --from or an absolute path inside it")
             }
-            relative = parts.joined(separator: "/")
             let folder = relative + "/"
             var matched = false
             for path in paths where path == relative || path.hasPrefix(folder) {
