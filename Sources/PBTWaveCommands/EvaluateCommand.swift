@@ -22,14 +22,26 @@ struct EvaluateCommand: ParsableCommand {
     @OptionGroup var corpus: CorpusOptions
     @Flag(name: .customLong("all"), help: "Score every validation sample that has a full receptive field, instead of fixed windows.")
     var wholeSet = false
-    @Option(name: .customLong("eval-windows"), parsing: .unconditional, help: "Validation windows, fixed and evenly spaced over the validation files (default: \(TrainDefaults.evaluation.windows)).")
+    @Option(name: .customLong("eval-windows"), parsing: .unconditional, help: "Validation windows, fixed and evenly spaced over the validation files (default: the number the checkpoint's training scored on, else \(TrainDefaults.evaluation.windows)).")
     var givenWindows: Int?
-    @Option(name: .customLong("eval-targets"), parsing: .unconditional, help: "Scored samples per validation window; each also gets a full receptive field of context (default: \(TrainDefaults.evaluation.targets)).")
+    @Option(name: .customLong("eval-targets"), parsing: .unconditional, help: "Scored samples per validation window; each also gets a full receptive field of context (default: the checkpoint's training's, else \(TrainDefaults.evaluation.targets)).")
     var givenTargets: Int?
 
-    /// `train`'s validation windows by default, so the two score alike.
     var evalWindows: Int { givenWindows ?? TrainDefaults.evaluation.windows }
     var evalTargets: Int { givenTargets ?? TrainDefaults.evaluation.targets }
+
+    /// The validation windows to score on: those given, else the ones the
+    /// checkpoint's training scored on (its `metadata`), else `train`'s
+    /// defaults; with a note when some come from the checkpoint.
+    static func windows(given: (windows: Int?, targets: Int?), metadata: [String: String]) -> (EvaluationOptions, note: String?) {
+        let recorded = EvaluationOptions.recorded(in: metadata)
+        let options = EvaluationOptions(windows: given.windows ?? recorded.windows ?? TrainDefaults.evaluation.windows,
+                                        targets: given.targets ?? recorded.targets ?? TrainDefaults.evaluation.targets)
+        let taken = [given.windows == nil ? recorded.windows.map { "--eval-windows \($0)" } : nil,
+                     given.targets == nil ? recorded.targets.map { "--eval-targets \($0)" } : nil].compactMap { $0 }
+        let note = taken.isEmpty ? nil : "scoring on the windows the checkpoint's training scored on: \(taken.joined(separator: ", ")) (give a flag to change it)"
+        return (options, note)
+    }
     @Option(parsing: .unconditional, help: "Threads: BLAS threads for windows; with --all, copies of the model scoring in parallel (BLAS on one thread).")
     var threads: Int = 1
     @OptionGroup var progress: ProgressOptions
@@ -49,6 +61,7 @@ struct EvaluateCommand: ParsableCommand {
         BLAS.setThreads(wholeSet ? 1 : max(1, threads))
         let (model, header) = try WaveNet.load(from: checkpoint)
         let data = try corpus.load()
+        if let note = checkpointCorpusNote(checkpoint, header.metadata, data) { printNote(note) }
         let unigram = crossEntropyBits(histogram: data.validation.codeHistogram(), model: data.train.codeHistogram())
         if wholeSet {
             let start = ContinuousClock.now
@@ -77,9 +90,12 @@ struct EvaluateCommand: ParsableCommand {
                          seconds, threads, threads == 1 ? "" : "s"))
             return
         }
+        let (options, note) = Self.windows(given: (givenWindows, givenTargets), metadata: header.metadata)
+        if let note { printNote(note) }
         // evaluate draws no training windows; only --eval-targets sets a window here.
-        let validator = try explainingShortClips(data, training: .flag("--eval-targets", value: evalTargets), validation: .flag("--eval-targets", value: evalTargets)) {
-            try EvaluationOptions(windows: evalWindows, targets: evalTargets).validator(data, config: model.config)
+        let targets = WindowSetting.flag("--eval-targets", value: options.targets)
+        let validator = try explainingShortClips(data, training: targets, validation: targets) {
+            try options.validator(data, config: model.config)
         }
         // One pass over the windows, seconds for a large model: say what runs.
         let line = ProgressLine(label: "evaluate", style: progress.progress)

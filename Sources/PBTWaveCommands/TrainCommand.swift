@@ -88,6 +88,7 @@ struct TrainCommand: ParsableCommand {
             printNote(note)
         }
         let data = try corpus.load()
+        if let (_, header) = resumed, let checkpoint, let note = checkpointCorpusNote(checkpoint, header.metadata, data) { printNote(note) }
         if let learned = plan.recipe.corpus, learned != CorpusIdentity(data) {
             printNote("note: the schedule was learned on another corpus (\(learned.trainFiles) + \(learned.validationFiles) files) than \(data.directory)")
         }
@@ -96,11 +97,9 @@ struct TrainCommand: ParsableCommand {
         let progress = ProgressLine(label: "train", quiet: quiet)
         let reporter = TrainingReporter(progress: progress, endStep: plan.steps, samplesPerStep: plan.recipe.training.batch * plan.recipe.training.window)
         // What the learning rate was, for a resume (`TrainingPlan.continuing`).
-        var metadata = plan.recipe.training.checkpointMetadata
-        metadata["command"] = "train"
         // The validation windows too, so a resume scores on the same ones (one curve, one validation set).
-        metadata["eval-windows"] = "\(plan.recipe.evaluation.windows)"
-        metadata["eval-targets"] = "\(plan.recipe.evaluation.targets)"
+        var metadata = plan.recipe.checkpointMetadata(corpus: CorpusIdentity(data))
+        metadata["command"] = "train"
         metadata["seed"] = "\(plan.recipe.seed)"
         if let lrSchedule {
             metadata["lr-schedule"] = lrSchedule

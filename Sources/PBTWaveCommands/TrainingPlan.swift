@@ -219,3 +219,12 @@ enum OutputPath {
         try AtomicFile.write(Data(text.utf8), to: URL(fileURLWithPath: path))
     }
 }
+
+/// A note when the checkpoint at `path` records (in `metadata`) that it was
+/// trained on another corpus than `data`: its losses there do not compare
+/// with the ones its training reported. Nil for the same corpus, or a
+/// checkpoint that records none.
+func checkpointCorpusNote(_ path: String, _ metadata: [String: String], _ data: SpeechCorpus) -> String? {
+    guard CorpusIdentity(data).differs(fromRecordedIn: metadata) else { return nil }
+    return "note: \(path) was trained on another corpus than \(data.directory): its losses here do not compare with its training's"
+}

@@ -27,6 +27,14 @@ public struct TrainingRecipe: Codable, Sendable, Hashable {
         self.corpus = corpus
     }
 
+    /// What a checkpoint records of the recipe it was trained with: the
+    /// training windows, the validation windows and the digest of `corpus`
+    /// (the corpus trained on), so that a resume continues with them and
+    /// `pbtwave evaluate` scores as training did.
+    public func checkpointMetadata(corpus: CorpusIdentity) -> [String: String] {
+        training.checkpointMetadata.merging(evaluation.checkpointMetadata) { $1 }.merging([CorpusIdentity.metadataKey: corpus.digest]) { $1 }
+    }
+
     /// The recipe as a schedule file's `recipe` value.
     public var json: JSONValue {
         get throws { try JSONValue(encoding: self) }
@@ -112,6 +120,20 @@ public struct EvaluationOptions: Codable, Sendable, Hashable {
     public func validator(_ corpus: SpeechCorpus, config: WaveNetConfig) throws -> Validator {
         try Validator(clips: corpus.validation, config: config, count: windows, targets: targets)
     }
+
+    /// The validation windows as a checkpoint's metadata (`eval-windows`,
+    /// `eval-targets`), so that a resume and `pbtwave evaluate` score on the
+    /// windows training scored on.
+    public var checkpointMetadata: [String: String] { ["eval-windows": "\(windows)", "eval-targets": "\(targets)"] }
+
+    /// The validation windows a checkpoint's metadata records, each nil
+    /// where it records none (a checkpoint from before they were recorded)
+    /// or one out of bounds.
+    public static func recorded(in metadata: [String: String]) -> (windows: Int?, targets: Int?) {
+        let windows = metadata["eval-windows"].flatMap(Int.init).flatMap { (1...limits.windows).contains($0) ? $0 : nil }
+        let targets = metadata["eval-targets"].flatMap(Int.init).flatMap { (1...limits.targets).contains($0) ? $0 : nil }
+        return (windows, targets)
+    }
 }
 
 /// What identifies a corpus: a digest of its manifest's file names and
@@ -130,5 +152,15 @@ public struct CorpusIdentity: Codable, Sendable, Hashable {
         digest = Array(text.utf8).withUnsafeBytes { SHA256Digest.hex(of: $0) }
         trainFiles = m.train.count
         validationFiles = m.validation.count
+    }
+
+    /// The key of a checkpoint's metadata that holds the digest of the
+    /// corpus it was trained on.
+    public static let metadataKey = "corpus"
+
+    /// Whether a checkpoint's `metadata` records another corpus than this
+    /// one (false where it records none).
+    public func differs(fromRecordedIn metadata: [String: String]) -> Bool {
+        metadata[Self.metadataKey].map { $0 != digest } ?? false
     }
 }

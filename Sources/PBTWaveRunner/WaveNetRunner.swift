@@ -21,6 +21,8 @@ public struct WaveNetRunner: TrialRunner {
     public let recipe: TrainingRecipe
     public let corpus: SpeechCorpus
     public let validator: Validator
+    /// What every trial's checkpoint records of the recipe and corpus.
+    let checkpointMetadata: [String: String]
     /// Where the workers' time went, summed over all of them.
     public let timing = RunnerTiming()
     /// The outputs of trials another worker took over (`abandon`), with why:
@@ -37,6 +39,7 @@ public struct WaveNetRunner: TrialRunner {
         self.recipe = recipe
         self.corpus = corpus
         validator = try recipe.evaluation.validator(corpus, config: recipe.model)
+        checkpointMetadata = recipe.checkpointMetadata(corpus: CorpusIdentity(corpus))
     }
 
     public func makeWorker(index: Int) throws -> Worker { try Worker(runner: self) }
@@ -99,7 +102,7 @@ public struct WaveNetRunner: TrialRunner {
             guard !summary.diverged, let nll = summary.validationNLL else { return TrialOutcome(evaluation: .nan) }
             start = clock.now
             let bytes = try CheckpointFile.encode(model, dataRNG: trainer.dataRNG,
-                                                  metadata: runner.recipe.training.checkpointMetadata.merging(
+                                                  metadata: runner.checkpointMetadata.merging(
                                                       ["trial": "\(trial.id)", name: "\(schedule.points[0].rate)", "nll": "\(nll)"]) { $1 },
                                                   path: output.path)
             // Written here, not by the trainer, so a full disk stays an AtomicFileError (and stops the run).

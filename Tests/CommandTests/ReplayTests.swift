@@ -197,4 +197,41 @@ import PBTWaveModel
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
+
+    /// `evaluate` scores a checkpoint on the validation windows its training
+    /// scored on unless flags say otherwise (it took `train`'s defaults,
+    /// so a PBT trial's checkpoint scored other windows than its run), and
+    /// notes when it is given another corpus than the one trained on.
+    @Test func evaluateScoresOnTheCheckpointsWindowsAndNotesAnotherCorpus() throws {
+        let recorded = ["eval-windows": "3", "eval-targets": "700"]
+        let (taken, note) = EvaluateCommand.windows(given: (nil, nil), metadata: recorded)
+        #expect(taken == EvaluationOptions(windows: 3, targets: 700))
+        #expect(note == "scoring on the windows the checkpoint's training scored on: --eval-windows 3, --eval-targets 700 (give a flag to change it)")
+        let (mixed, mixedNote) = EvaluateCommand.windows(given: (nil, 64), metadata: recorded)
+        #expect(mixed == EvaluationOptions(windows: 3, targets: 64))
+        #expect(mixedNote?.contains("--eval-windows 3 (") == true)
+        let (own, ownNote) = EvaluateCommand.windows(given: (5, 64), metadata: recorded)
+        #expect(own == EvaluationOptions(windows: 5, targets: 64) && ownNote == nil)
+        // A checkpoint that records none (or nonsense) scores on train's defaults.
+        for metadata in [[:], ["eval-windows": "0", "eval-targets": "many"]] {
+            let (defaults, none) = EvaluateCommand.windows(given: (nil, nil), metadata: metadata)
+            #expect(defaults == TrainDefaults.evaluation && none == nil)
+        }
+
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let checkpoint = dir.appendingPathComponent("c.ckpt").path
+        try run(["train", "--preset", "tiny", "--steps", "1", "--window", "256", "--eval-windows", "2", "--eval-targets", "256",
+                 "--eval-every", "0", "--checkpoint", checkpoint, "--corpus", corpus, "--quiet"])
+        let metadata = try WaveNet.load(from: checkpoint).header.metadata
+        #expect(EvaluationOptions.recorded(in: metadata) == (2, 256))
+        let data = try SpeechCorpus.load(directory: corpus, verifyChecksums: false)
+        #expect(checkpointCorpusNote(checkpoint, metadata, data) == nil, "the corpus trained on")
+        var other = metadata
+        other[CorpusIdentity.metadataKey] = String(repeating: "0", count: 64)
+        let otherNote = try #require(checkpointCorpusNote(checkpoint, other, data))
+        #expect(otherNote.contains("was trained on another corpus than \(data.directory)"))
+        other[CorpusIdentity.metadataKey] = nil
+        #expect(checkpointCorpusNote(checkpoint, other, data) == nil, "a checkpoint that records no corpus")
+    }
 }

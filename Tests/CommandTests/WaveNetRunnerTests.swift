@@ -45,4 +45,22 @@ import TestSupport
         runner.abandon(long, output: CheckpointRef(path: output.path + ".other"), because: "another")
         #expect(try worker.run(Self.trial(steps: 2), parent: nil, output: output).evaluation.isFinite)
     }
+
+    /// A trial's checkpoint records the validation windows it was scored on
+    /// and the corpus it was trained on, so `pbtwave evaluate` scores it the
+    /// same way and says when it is given another corpus.
+    @Test func aTrialsCheckpointRecordsItsValidationWindowsAndCorpus() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wavenet-runner-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let runner = try Self.runner()
+        var worker = try runner.makeWorker(index: 0)
+        let output = CheckpointRef(url: dir.appendingPathComponent("trial-7.1.ckpt"))
+        _ = try worker.run(Self.trial(steps: 1), parent: nil, output: output)
+        let metadata = try WaveNet.load(from: output.path).header.metadata
+        #expect(EvaluationOptions.recorded(in: metadata) == (2, 512))
+        #expect(metadata[CorpusIdentity.metadataKey] == CorpusIdentity(runner.corpus).digest)
+        #expect(!CorpusIdentity(runner.corpus).differs(fromRecordedIn: metadata))
+        #expect(metadata["window"] == "512" && metadata["batch"] == "1" && metadata["trial"] == "7")
+    }
 }
