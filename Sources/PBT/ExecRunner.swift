@@ -56,6 +56,11 @@ public final class ExecRunner: TrialRunner {
     public let killGrace: Duration
     /// Called with every failure, from the worker thread (e.g. to show it).
     private let onFailure: (@Sendable (ExecTrialFailure) -> Void)?
+    /// Called once, from a worker thread, with a note on the program (e.g.
+    /// that it writes no checkpoint).
+    private let onNote: (@Sendable (String) -> Void)?
+    /// Whether `onNote` told that the program writes no checkpoint.
+    private let notedNoCheckpoint = Mutex(false)
     /// This process's environment without `PBT_*`, as `NAME=value`.
     private let inheritedEnvironment: [String]
 
@@ -81,13 +86,15 @@ public final class ExecRunner: TrialRunner {
     /// run) and snapshots this process's environment.
     public init(command: ExecCommand, trialTimeout: Duration? = nil, killGrace: Duration = .seconds(10),
                 environment: [String: String] = ProcessInfo.processInfo.environment,
-                onFailure: (@Sendable (ExecTrialFailure) -> Void)? = nil) throws(ExecRunnerError) {
+                onFailure: (@Sendable (ExecTrialFailure) -> Void)? = nil,
+                onNote: (@Sendable (String) -> Void)? = nil) throws(ExecRunnerError) {
         self.command = command
         executable = try Self.resolve(command.program, path: environment["PATH"])
         if let trialTimeout, trialTimeout <= .zero { throw .invalidTimeout }
         self.trialTimeout = trialTimeout
         self.killGrace = killGrace
         self.onFailure = onFailure
+        self.onNote = onNote
         inheritedEnvironment = environment.filter { !$0.key.hasPrefix("PBT_") }.map { "\($0.key)=\($0.value)" }.sorted()
     }
 
@@ -95,12 +102,28 @@ public final class ExecRunner: TrialRunner {
         let directory = output.path
         let log = directory + "/" + Self.logFileName
         do {
-            return try attempt(trial, parent: parent, directory: directory, log: log)
+            let outcome = try attempt(trial, parent: parent, directory: directory, log: log)
+            noteIfNoCheckpoint(trial, directory: directory)
+            return outcome
         } catch {
             let failure = ExecTrialFailure(trialID: trial.id, reason: error, logTail: Self.tail(ofFile: log, lines: Self.logTailLines))
             onFailure?(failure)
             throw failure
         }
+    }
+
+    /// Tells `onNote`, once a run, when a trial's program left nothing in
+    /// its directory but its result and log: a trial that continues from it
+    /// then finds no checkpoint in `PBT_PARENT_DIR`, and PBT's exploit
+    /// copies nothing.
+    private func noteIfNoCheckpoint(_ trial: TrialSpec, directory: String) {
+        guard let onNote, !notedNoCheckpoint.withLock({ $0 }) else { return }
+        let left = Set((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
+        guard left.isSubset(of: [Self.resultFileName, Self.logFileName]) else { return }
+        guard notedNoCheckpoint.withLock({ noted in defer { noted = true }; return !noted }) else { return }
+        onNote("pbt: note: trial \(trial.id)'s program wrote no checkpoint (its PBT_TRIAL_DIR holds only \(Self.resultFileName) and "
+               + "\(Self.logFileName)), so a trial that continues from it finds none in PBT_PARENT_DIR and PBT's exploit passes nothing on: "
+               + "save the model's state into PBT_TRIAL_DIR and load it from PBT_PARENT_DIR when that is not empty")
     }
 
     /// Kills every running program (SIGTERM, SIGKILL after `killGrace`;

@@ -45,7 +45,7 @@ struct ExecOptions: ParsableArguments {
             } else {
                 show("pbt: \(failure)")
             }
-        })
+        }, onNote: show)
     }
 
     /// For `pbtwave worker`: the runner of a stored exec run, with the

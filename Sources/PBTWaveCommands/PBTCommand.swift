@@ -65,12 +65,18 @@ public struct PBTCommand: ParsableCommand {
         let made: (runner: any TrialRunner, configuration: RunConfiguration)
         do { made = try runner.makeRunner(settings: settings.settings(), show: line.message) } catch {
             // Resuming a run of another model (a program's, without it): say so, not why this command's model cannot start.
-            if let stored = store.storedModel(runDirectory: runDirectory), stored != runner.model.rawValue {
+            let configuration = store.storedConfiguration(runDirectory: runDirectory)
+            if let stored = configuration?.model, stored != runner.model.rawValue {
                 throw CommandError("\(store.label(runDirectory: runDirectory)) holds a run of "
                     + (stored == PBTModel.exec.rawValue ? "a training program" : "--model \(stored)")
                     + ", not of --model \(runner.model.rawValue): to resume it, give "
                     + (stored == PBTModel.exec.rawValue ? "its program after -- as it was started" : "--model \(stored)")
                     + " (`pbtwave lineage \(runDirectory.path)` shows the run); or choose a new --run-dir")
+            }
+            // A program named relative to the folder the run was started in, resumed from another.
+            if case .notFound(_, nil)? = error as? ExecRunnerError, let recipe = try? configuration?.recipe?.decoded(as: ExecRecipe.self),
+               let note = ExecOptions.relativePathNote(recipe, here: FileManager.default.currentDirectoryPath) {
+                throw CommandError("\(error); \(note.replacingOccurrences(of: "warning: ", with: ""))")
             }
             throw error
         }
@@ -79,6 +85,10 @@ public struct PBTCommand: ParsableCommand {
         let coordinator = opened.coordinator
         defer { withExtendedLifetime(opened.locks) {} }
         let settings = coordinator.settings
+        if !opened.created, let recipe = try? coordinator.configuration.recipe?.decoded(as: ExecRecipe.self),
+           let note = ExecOptions.relativePathNote(recipe, here: FileManager.default.currentDirectoryPath) {
+            printNote(note)
+        }
         print("pbt: \(opened.created ? "starting" : "resuming") \(store.label(runDirectory: runDirectory)): model \(configuration.model), "
               + "P=\(settings.population) W=\(settings.workers), \(settings.trialSteps) steps/trial, budget \(settings.trialBudget) trials, "
               + "\(settings.selection), \(settings.isGenerational ? "budget mode (generational)" : "asynchronous")"

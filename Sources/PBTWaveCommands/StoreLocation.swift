@@ -93,10 +93,13 @@ struct StoreOptions: ParsableArguments {
 
     /// The model of the run this command names, if its store holds it
     /// (read without locks; nil when there is no such run or store).
-    func storedModel(runDirectory: URL) -> String? {
+    func storedModel(runDirectory: URL) -> String? { storedConfiguration(runDirectory: runDirectory)?.model }
+
+    /// The configuration of the run this command names, if the store holds it.
+    func storedConfiguration(runDirectory: URL) -> RunConfiguration? {
         let location = store ?? .sqlite(path: runDirectory.appendingPathComponent(RunDirectory.storeFileName).path)
         guard let trialStore = try? location.open(mustExist: true), let run = try? trialStore.run(named: runName) else { return nil }
-        return (try? RunConfiguration(jsonText: run.configJSON))?.model
+        return try? RunConfiguration(jsonText: run.configJSON)
     }
 
     /// The `pbtwave worker` arguments that join this run, shell-quoted.

@@ -132,6 +132,32 @@ import Testing
         #expect(!moved.stderr.contains("SearchSpace("), "no Swift internals: \(moved.stderr)")
     }
 
+    /// A run whose program is named relative to the folder it was started
+    /// in, resumed from another folder: the error (a program path) or the
+    /// warning (a script an interpreter reads) names the folder it was
+    /// started in. Before, "the program ./prog.sh does not exist" alone,
+    /// or nothing until every trial had failed.
+    @Test func resumingFromAnotherFolderNamesTheFolderTheRunWasStartedIn() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let (start, elsewhere) = (dir.url.appendingPathComponent("start"), dir.url.appendingPathComponent("elsewhere"))
+        for folder in [start, elsewhere] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        let script = start.appendingPathComponent("prog.sh")
+        try Data("#!/bin/sh\necho '{\"objective\": 1}' > \"$PBT_TRIAL_DIR/result.json\"\necho w > \"$PBT_TRIAL_DIR/state\"\n".utf8).write(to: script)
+        #expect(chmod(script.path, 0o755) == 0)
+        for (name, program) in [("direct", ["./prog.sh"]), ("interpreted", ["sh", "prog.sh"])] {
+            let runDir = dir.url.appendingPathComponent(name).path
+            let flags = ["--run-dir", runDir, "--space", try ExecRunTests.spaceFile(dir), "--workers", "2", "--trial-steps", "1", "--progress", "none"]
+            let first = try runPBTWave(["pbt"] + flags + ["--generations", "1", "--"] + program, currentDirectory: start)
+            #expect(first.status == 0, "\(first.stderr)")
+            let resumed = try runPBTWave(["pbt"] + flags + ["--generations", "1", "--"] + program, currentDirectory: elsewhere)
+            #expect(resumed.stderr.contains("relative to \(start.standardizedFileURL.path), where it was started"), "\(name): \(resumed.stderr)")
+            if name == "direct" {
+                #expect(resumed.status == 1 && resumed.stderr.contains("the program ./prog.sh does not exist;"), "\(resumed.stderr)")
+            }
+        }
+    }
+
     /// A worker runs the stored program, or the one given after `--` (the
     /// same program elsewhere on that machine); `--exec` on a run of a
     /// compiled model is refused.

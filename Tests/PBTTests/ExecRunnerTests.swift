@@ -89,6 +89,27 @@ import Testing
         #expect(fresh.split(separator: "\n").contains("PBT_PARENT_DIR="))
     }
 
+    /// A program that writes its result but no checkpoint gets a note, once
+    /// a run: a trial continuing from it would find nothing (it counted as
+    /// a plain success). A program that saves anything gets none.
+    @Test func aProgramThatWritesNoCheckpointGetsANoteOnce() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let notes = Locked<[String]>([])
+        let stateless = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", #"echo '{"objective": 1}' > "$PBT_TRIAL_DIR/result.json""#]),
+                                       environment: ExecToy.environment([:]), onNote: { note in notes.withLock { $0.append(note) } })
+        for id in 1...3 { _ = try stateless.run(Self.trial(id), parent: nil, output: Self.output(dir, "stateless-\(id)")) }
+        let said = notes.withLock { $0 }
+        #expect(said.count == 1, "\(said)")
+        #expect(said.first?.contains("trial 1's program wrote no checkpoint") == true && said.first?.contains("PBT_PARENT_DIR") == true)
+
+        notes.withLock { $0 = [] }
+        let saving = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", #"echo w > "$PBT_TRIAL_DIR/model.bin"; echo '{"objective": 1}' > "$PBT_TRIAL_DIR/result.json""#]),
+                                    environment: ExecToy.environment([:]), onNote: { note in notes.withLock { $0.append(note) } })
+        _ = try saving.run(Self.trial(), parent: nil, output: Self.output(dir, "saving"))
+        #expect(notes.withLock { $0 }.isEmpty)
+    }
+
     /// A hyperparameter named with '-' reaches a shell program too (as
     /// `PBT_HP_lr_decay`; dash drops `PBT_HP_lr-decay` from its environment).
     @Test func aDashedNameReachesAShell() throws {
