@@ -81,6 +81,9 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     case listMalformed(path: String, line: Int, reason: String)
     /// `--corpus` names the output of a build that did not finish.
     case corpusBuildUnfinished(directory: String)
+    /// `--corpus` names the output of a build that finished without a
+    /// corpus: it found no usable audio in `source` (its skipped.tsv says why).
+    case corpusBuildFoundNoAudio(directory: String, source: String)
     /// The output folder, or a folder on its way, is a file.
     case outputIsAFile(output: String, file: String)
     /// Another build holds the output folder's lock.
@@ -162,6 +165,9 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .corpusBuildUnfinished(directory):
             return "\(directory) holds a corpus build that did not finish (a build journal, no manifest.tsv yet): run the same "
                 + "`pbtwave corpus build … --output \(directory)` again, which goes on where it stopped"
+        case let .corpusBuildFoundNoAudio(directory, source):
+            return "\(directory) holds no corpus: its build found no usable audio in \(source) (\(directory.hasSuffix("/") ? directory : directory + "/")skipped.tsv "
+                + "says why for each file): build it again from a folder with speech recordings (WAV, FLAC, Ogg, …)"
         case let .outputIsAFile(output, file):
             return output == file ? "cannot write the corpus to \(output): it is a file, not a folder; give a folder (it is created if missing)"
                 : "cannot create the corpus folder \(output): \(file) is a file, not a folder; give a folder (it is created if missing)"
@@ -189,7 +195,7 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
             return directory
         case let .outputOverlapsSource(_, output), let .buildInProgress(output), let .outputNotACorpus(output), let .outputIsAFile(output, _),
              let .outputHoldsAnotherSourcesCorpus(output, _, _),
-             let .corpusBuildUnfinished(output):
+             let .corpusBuildUnfinished(output), let .corpusBuildFoundNoAudio(output, _):
             return output
         case let .corpusFileMissing(directory, file):
             return directory.hasSuffix("/") ? directory + file : directory + "/" + file

@@ -121,6 +121,17 @@ public func writeAudio(
     try writer.commit()
 }
 
+/// How loud a 16-bit file is: its largest sample magnitude (0 to 32768)
+/// and how many samples lie at full scale (±32767 or −32768, where
+/// clipping piles them up).
+struct SampleLevels: Sendable, Hashable {
+    var peak: Int
+    var fullScale: Int
+
+    /// The peak in dB relative to full scale (−∞ for silence).
+    var peakDBFS: Double { 20 * log10(Double(peak) / 32768) }
+}
+
 /// A 16-bit PCM file written block by block to a temporary file beside its
 /// destination, renamed into place by ``commit()``; dropped without a
 /// commit, the temporary file is removed. Memory: one conversion block.
@@ -131,6 +142,8 @@ final class PCM16FileWriter {
     private let file: SoundFile
     private var pcm = [Int16](repeating: 0, count: 16_384)
     private(set) var framesWritten = 0
+    /// The loudest sample written and the samples at full scale.
+    private(set) var levels = SampleLevels(peak: 0, fullScale: 0)
     private var committed = false
 
     /// Creates the temporary file: `temporaryPath`, or a fresh hidden name
@@ -164,7 +177,15 @@ final class PCM16FileWriter {
         while start < samples.count {
             let count = min(pcm.count - pcm.count % channels, samples.count - start)
             let written = pcm.withUnsafeMutableBufferPointer { out in
-                for i in 0 ..< count { out[i] = pcm16(samples[start + i]) }
+                var (peak, fullScale) = (levels.peak, levels.fullScale)
+                for i in 0 ..< count {
+                    let value = pcm16(samples[start + i])
+                    out[i] = value
+                    let magnitude = Int(value.magnitude)
+                    peak = max(peak, magnitude)
+                    if magnitude >= Int(Int16.max) { fullScale += 1 }
+                }
+                levels = SampleLevels(peak: peak, fullScale: fullScale)
                 return file.writeFrames(UnsafeBufferPointer(rebasing: out[0 ..< count]))
             }
             framesWritten += written

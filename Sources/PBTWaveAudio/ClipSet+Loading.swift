@@ -38,7 +38,8 @@ extension ClipSet {
 
     /// Loads every audio file under `folder` (walked as a corpus build walks
     /// its source: recursively, in sorted path order, following symbolic
-    /// links; hidden files and folders are ignored) as mono at `sampleRate`.
+    /// links; hidden files and folders, named pipes, devices and sockets,
+    /// and a folder's second name are ignored) as mono at `sampleRate`.
     ///
     /// Files that cannot be used (not audio, damaged, empty, shorter than
     /// `minimumLength`, …) are skipped and listed in the report, not thrown.
@@ -54,7 +55,8 @@ extension ClipSet {
         guard !files.isEmpty else { throw AudioError.folderEmpty(path: folder) }
         var clips: [Clip] = []
         var skipped: [SkippedFile] = []
-        for file in files {
+        // Named pipes, devices and a folder's second name are not audio to read.
+        for file in files where file.leftOut == nil {
             let path = join(folder, file.relativePath)
             if let reason = file.unreadable {
                 skipped.append(SkippedFile(path: path, error: .unreadable(path: path, reason: reason)))

@@ -32,13 +32,22 @@ public enum SkipCategory: String, Sendable, Hashable, CaseIterable {
     /// A hidden file or folder (its name starts with `.`: `.DS_Store`,
     /// macOS's `._name` copies, `.git/`); not read.
     case hidden
+    /// Not a file or folder: a named pipe, a device, a socket; not read.
+    case notAFile = "not a file"
+    /// A folder the walk reached a second time, through a symbolic link:
+    /// its files are read once, under the first name.
+    case walkedOnce = "walked once"
+    /// Every sample 0 once written at 16 bits: nothing to learn from.
+    case silent
 }
 
 /// What a build did with one source: one line of the build journal.
 struct JournalRecord: Sendable, Hashable {
     enum Outcome: Sendable, Hashable {
-        /// Written to `output`; `outputStamp` tells whether the WAV was touched since.
-        case converted(output: String, samples: Int, sha256: String, outputStamp: FileStamp)
+        /// Written to `output`; `outputStamp` tells whether the WAV was
+        /// touched since; `levels` how loud it is (nil in a journal line of
+        /// a build from before they were recorded).
+        case converted(output: String, samples: Int, sha256: String, outputStamp: FileStamp, levels: SampleLevels?)
         /// Decoded to `samples` samples, fewer than that build's minimum; nothing written.
         case tooShort(output: String, samples: Int)
         case skipped(SkipCategory, detail: String)
@@ -48,14 +57,17 @@ struct JournalRecord: Sendable, Hashable {
     var stamp: FileStamp
     var outcome: Outcome
 
+    var isConverted: Bool { if case .converted = outcome { true } else { false } }
+
     /// The journal line, without the newline. Fields never hold tabs or
     /// line breaks: sources with such names are skipped before conversion
     /// and details are flattened.
     var line: String {
         let head = "\(source)\t\(stamp.size)\t\(stamp.modified)"
         switch outcome {
-        case let .converted(output, samples, sha256, out):
+        case let .converted(output, samples, sha256, out, levels):
             return "ok\t\(head)\t\(output)\t\(samples)\t\(sha256)\t\(out.size)\t\(out.modified)"
+                + (levels.map { "\t\($0.peak)\t\($0.fullScale)" } ?? "")
         case let .tooShort(output, samples):
             return "short\t\(head)\t\(output)\t\(samples)"
         case let .skipped(category, detail):
@@ -75,10 +87,15 @@ extension JournalRecord {
         stamp = FileStamp(size: size, modified: modified)
         switch f[0] {
         case "ok":
-            guard f.count == 9, isSafeRelativePath(f[4]), let samples = Int(f[5]), samples > 0,
+            guard f.count == 9 || f.count == 11, isSafeRelativePath(f[4]), let samples = Int(f[5]), samples > 0,
                   f[6].utf8.count == 64, f[6].utf8.allSatisfy({ (48 ... 57).contains($0) || (97 ... 102).contains($0) }),
                   let outSize = Int(f[7]), let outModified = Int64(f[8]) else { return nil }
-            outcome = .converted(output: f[4], samples: samples, sha256: f[6], outputStamp: FileStamp(size: outSize, modified: outModified))
+            var levels: SampleLevels?
+            if f.count == 11 {
+                guard let peak = Int(f[9]), (0 ... 32768).contains(peak), let fullScale = Int(f[10]), (0 ... samples).contains(fullScale) else { return nil }
+                levels = SampleLevels(peak: peak, fullScale: fullScale)
+            }
+            outcome = .converted(output: f[4], samples: samples, sha256: f[6], outputStamp: FileStamp(size: outSize, modified: outModified), levels: levels)
         case "short":
             guard f.count == 6, isSafeRelativePath(f[4]), let samples = Int(f[5]), samples >= 0 else { return nil }
             outcome = .tooShort(output: f[4], samples: samples)

@@ -317,6 +317,8 @@ private struct BuildPlan: Sendable {
                 presetSkips[index] = (.hidden, "its name starts with '.', so it is not read (rename it to use it)")
             } else if let reason = file.unreadable {
                 presetSkips[index] = (.unreadable, reason)
+            } else if let leftOut = file.leftOut {
+                presetSkips[index] = (leftOut.category, leftOut.detail)
             } else {
                 let name = CorpusLayout.outputPath(forSource: file.relativePath)
                 if let group = groupOf[name] {
@@ -383,7 +385,7 @@ private struct BuildPlan: Sendable {
             guard let record = records[file.relativePath],
                   record.stamp == FileStamp(size: file.size, modified: file.modified) else { return nil }
             switch record.outcome {
-            case let .converted(name, samples, _, stamp):
+            case let .converted(name, samples, _, stamp, _):
                 guard !winner, name == outputName(index), samples >= minimumSamples,
                       FileStamp(path: join(output, name)) == stamp else { return nil }
                 winner = true
@@ -409,6 +411,8 @@ private struct BuildPlan: Sendable {
         let excluded = exclusions.merging(unmatchedExclusions) { a, _ in a }
         var skipped: [(source: String, reason: String)] = excluded.map { ($0.key, $0.value) }
         var skippedCounts: [String: Int] = [:]
+        // The levels of each WAV, where its journal line records them.
+        var levelsOf: [(file: String, samples: Int, levels: SampleLevels)] = []
         for reason in excluded.values { skippedCounts[reason, default: 0] += 1 }
         func skip(_ source: String, _ category: SkipCategory, _ detail: String) {
             skipped.append((source, "\(category.rawValue): \(flattened(detail))"))
@@ -423,7 +427,8 @@ private struct BuildPlan: Sendable {
                 preconditionFailure("source \(file.relativePath) has no outcome")
             }
             switch record.outcome {
-            case let .converted(name, samples, sha, _):
+            case let .converted(name, samples, sha, _, levels):
+                if let levels { levelsOf.append((name, samples, levels)) }
                 entries.append(ManifestEntry(file: name, samples: samples, sampleRate: options.sampleRate, sha256: sha))
             case let .tooShort(_, samples):
                 skip(file.relativePath, .tooShort, String(format: "%.3f s at %d Hz, below --min-seconds %g", Double(samples) / Double(options.sampleRate), options.sampleRate, options.minimumSeconds))
@@ -456,7 +461,7 @@ private struct BuildPlan: Sendable {
         let kept = Set(entries.map(\.file))
         var stale = Set<String>()
         for record in previous.values {
-            if case let .converted(name, _, _, _) = record.outcome { stale.insert(name) }
+            if case let .converted(name, _, _, _, _) = record.outcome { stale.insert(name) }
         }
         stale.formUnion(previousManifestFiles())
         var removed = 0
@@ -483,6 +488,7 @@ private struct BuildPlan: Sendable {
                             + "as one in train.txt (the same sha256; e.g. \(first.0) and \(first.1)), so validation scores audio the model "
                             + "trained on: leave the copies out (--exclude) and build again")
         }
+        warnings += Self.levelWarnings(levelsOf)
         for (name, list) in [("train.txt", train), ("validation.txt", validation)] where list.isEmpty {
             warnings.append("\(name) is empty (--validation-percent \(options.validationPercent), \(entries.count) file\(entries.count == 1 ? "" : "s")), and training needs both splits: "
                             + (entries.count < 2 ? "add files (each split needs one at least)" : "add files, or give a --validation-percent between 1 and 99"))
@@ -512,6 +518,27 @@ private struct BuildPlan: Sendable {
             wallSeconds: seconds(since: started), warnings: warnings)
         summary.excludedNotFound = unmatchedExclusions.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
         return summary
+    }
+
+    /// Warnings for WAVs that are clipped (at least 0.1 % of their samples
+    /// at full scale) or very quiet (a peak below −40 dBFS), naming the
+    /// worst of each.
+    static func levelWarnings(_ levels: [(file: String, samples: Int, levels: SampleLevels)]) -> [String] {
+        var warnings: [String] = []
+        let clipped = levels.filter { $0.levels.fullScale * 1000 >= $0.samples && $0.levels.fullScale >= 2 }
+        if let worst = clipped.max(by: { Double($0.levels.fullScale) / Double($0.samples) < Double($1.levels.fullScale) / Double($1.samples) }) {
+            warnings.append(String(format: "%ld WAV%@ clipped (at least 0.1 %% of the samples at full scale; the most, %@: %.1f %%): clipping "
+                                   + "distorts what the model learns; record at a lower level, or leave them out (--exclude)",
+                                   clipped.count, clipped.count == 1 ? " is" : "s are", worst.file,
+                                   100 * Double(worst.levels.fullScale) / Double(worst.samples)))
+        }
+        let quiet = levels.filter { $0.levels.peak < 328 }
+        if let worst = quiet.min(by: { $0.levels.peak < $1.levels.peak }) {
+            warnings.append(String(format: "%ld WAV%@ very quiet (a peak below −40 dBFS; the quietest, %@: %.0f dBFS): check that %@ speech, "
+                                   + "not silence or noise, or raise %@ level", quiet.count, quiet.count == 1 ? " is" : "s are", worst.file,
+                                   worst.levels.peakDBFS, quiet.count == 1 ? "it holds" : "they hold", quiet.count == 1 ? "its" : "their"))
+        }
+        return warnings
     }
 
     /// Files the current manifest names (read leniently: it may be from an
@@ -584,7 +611,7 @@ private final class ParallelConversion: Sendable {
             let records = try convert(group)
             for (_, record) in records { try journal.append(record) }
             let converted = records.compactMap { record -> Int? in
-                if case let .converted(_, samples, _, _) = record.1.outcome { return samples } else { return nil }
+                if case let .converted(_, samples, _, _, _) = record.1.outcome { return samples } else { return nil }
             }
             let snapshot = state.withLock { s in
                 s.records += records
@@ -643,9 +670,9 @@ private final class ParallelConversion: Sendable {
         // second writer, and a build killed mid-file leaves one stray file
         // that the next build overwrites.
         let temporary = folder + "/." + destination[destination.index(after: slash)...] + ".partial"
-        let samples: Int
+        let (samples, levels): (Int, SampleLevels)
         do throws(AudioError) {
-            samples = try convertToMonoWAV(source: file.path, destination: destination, temporary: temporary,
+            (samples, levels) = try convertToMonoWAV(source: file.path, destination: destination, temporary: temporary,
                                            sampleRate: plan.options.sampleRate, quality: plan.options.quality,
                                            minimumSamples: plan.minimumSamples)
         } catch {
@@ -653,12 +680,13 @@ private final class ParallelConversion: Sendable {
             return skipOutcome(error)
         }
         if samples == 0 { return .skipped(.empty, detail: "no samples at \(plan.options.sampleRate) Hz") }
+        if levels.peak == 0 { return .skipped(.silent, detail: "every sample is 0 at 16 bits: nothing to learn from") }
         if samples < plan.minimumSamples { return .tooShort(output: name, samples: samples) }
         let sha = try sha256OfFile(destination)
         guard let stamp = FileStamp(path: destination) else {
             throw AudioError.writeFailed(path: destination, reason: "the file vanished after it was written")
         }
-        return .converted(output: name, samples: samples, sha256: sha, outputStamp: stamp)
+        return .converted(output: name, samples: samples, sha256: sha, outputStamp: stamp, levels: levels)
     }
 
     private func skipOutcome(_ error: AudioError) -> JournalRecord.Outcome {
@@ -681,14 +709,15 @@ private final class ParallelConversion: Sendable {
 /// and writes it as a 16-bit WAV, block by block: through `temporary`,
 /// renamed to `destination` only when the result has at least
 /// `minimumSamples` samples (otherwise nothing is left behind). Returns the
-/// samples written (or that would have been).
+/// samples written (or that would have been) and their levels; a silent
+/// result (every sample 0) is not left behind either.
 ///
 /// Memory: a few blocks of 64 K samples, whatever the file's length.
 /// Throws the ``AudioError`` of ``MonoDecoder`` and ``LibsamplerateStream``
 /// for a bad source, ``AudioError/writeFailed(path:reason:)`` when writing fails.
 func convertToMonoWAV(
     source: String, destination: String, temporary: String, sampleRate: Int, quality: ResamplingQuality = .corpusBuildDefault, minimumSamples: Int
-) throws(AudioError) -> Int {
+) throws(AudioError) -> (samples: Int, levels: SampleLevels) {
     let decoder = try MonoDecoder(path: source)
     let resampler = decoder.sampleRate == sampleRate
         ? nil : try LibsamplerateStream(from: decoder.sampleRate, to: sampleRate, quality: quality, path: source)
@@ -702,8 +731,8 @@ func convertToMonoWAV(
         while try decoder.next({ (block) throws(AudioError) in try writer.write(block) }) {}
     }
     let samples = writer.framesWritten
-    if samples >= minimumSamples && samples > 0 { try writer.commit() }
-    return samples
+    if samples >= minimumSamples && samples > 0 && writer.levels.peak > 0 { try writer.commit() }
+    return (samples, writer.levels)
 }
 
 /// The sha256 of a file's bytes, read in 1 MiB pieces.

@@ -30,6 +30,15 @@ struct SourceFile: Sendable, Hashable {
     /// A hidden file or folder (its name starts with `.`; a folder's
     /// `relativePath` ends in `/`), listed only when the walk was asked to.
     var hidden = false
+    /// Why the walk left it out otherwise: not a file or folder (a named
+    /// pipe, a device, a socket), or a folder it had walked already under
+    /// another name (`relativePath` ends in `/`).
+    var leftOut: LeftOut?
+
+    struct LeftOut: Sendable, Hashable {
+        var category: SkipCategory
+        var detail: String
+    }
 }
 
 /// File identity for change detection: size and modification time (ns).
@@ -65,7 +74,10 @@ enum CorpusSources {
     /// identified by `skipping` (the output, when it lies inside the
     /// source); a folder holding another corpus pbtwave built comes back
     /// as one ``SourceFile/otherCorpus`` entry. Symbolic links are followed; a folder reached twice (a link
-    /// cycle) is walked once. What cannot be walked comes back
+    /// to a folder walked already, a link cycle) is walked once, under the
+    /// name reached first (each folder's entries are visited in byte
+    /// order), and its other names come back as ``SourceFile/leftOut``
+    /// entries, as do named pipes, devices and sockets. What cannot be walked comes back
     /// ``SourceFile/unreadable``, so it can be reported: a broken link, a
     /// folder `openFolder` cannot open (`name/`; the root itself is `./`).
     ///
@@ -76,7 +88,8 @@ enum CorpusSources {
         openFolder: (String) -> Result<OpaquePointer, Errno> = openFolder
     ) -> [SourceFile] {
         var files: [SourceFile] = []
-        var visited = Set<[UInt64]>()
+        // Each folder walked, with the name it was walked under.
+        var visited: [[UInt64]: String] = [:]
         func unreadable(_ relative: String, _ path: String, _ reason: String) {
             files.append(SourceFile(relativePath: relative, path: path, size: 0, modified: 0, unreadable: reason))
         }
@@ -101,7 +114,12 @@ enum CorpusSources {
             }
             let key = [UInt64(status.st_dev), UInt64(status.st_ino)]
             if let skipped, key == [skipped.device, skipped.inode] { return }
-            guard visited.insert(key).inserted else { return }
+            if let earlier = visited[key] {
+                let name = earlier.isEmpty ? "the source folder itself" : "\(earlier)/"
+                return files.append(SourceFile(relativePath: relative + "/", path: directory, size: 0, modified: 0, leftOut: SourceFile.LeftOut(
+                    category: .walkedOnce, detail: "the same folder as \(name) (a symbolic link leads to it): its files are read once, there")))
+            }
+            visited[key] = relative
             if !relative.isEmpty, CorpusBuilder.isCorpus(directory) {
                 return files.append(SourceFile(relativePath: relative + "/", path: directory, size: 0, modified: 0, otherCorpus: true))
             }
@@ -111,11 +129,13 @@ enum CorpusSources {
             case let .failure(error):
                 return unreadable((relative.isEmpty ? "." : relative) + "/", directory, "cannot open the folder: \(error)")
             }
-            defer { closedir(handle) }
+            // In byte order, so that a folder reached under two names is always walked under the same one.
+            var names: [[UInt8]] = []
             while let entry = readdir(handle) {
-                let bytes = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    Array(raw.prefix(while: { $0 != 0 }))
-                }
+                names.append(withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) })
+            }
+            closedir(handle)
+            for bytes in names.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 guard let first = bytes.first, bytes != [UInt8(ascii: ".")], bytes != Array("..".utf8) else { continue }
                 let name = String(decoding: bytes, as: UTF8.self)
                 if first == UInt8(ascii: ".") {
@@ -142,8 +162,10 @@ enum CorpusSources {
                     let stamp = FileStamp(childStatus)
                     files.append(SourceFile(relativePath: childRelative, path: child, size: stamp.size, modified: stamp.modified,
                                             badName: badCharacters(in: childRelative)))
-                default:
-                    continue
+                case let kind:
+                    let what = kind == S_IFIFO ? "a named pipe" : kind == S_IFSOCK ? "a socket" : kind == S_IFCHR || kind == S_IFBLK ? "a device" : "not a regular file"
+                    files.append(SourceFile(relativePath: childRelative, path: child, size: 0, modified: 0,
+                                            leftOut: SourceFile.LeftOut(category: .notAFile, detail: "\(what), not a file: not read")))
                 }
             }
         }
@@ -197,8 +219,10 @@ enum CorpusSources {
                 files.append(SourceFile(relativePath: relative, path: path, size: stamp.size, modified: stamp.modified,
                                         badName: badCharacters(in: relative)))
             } else {
+                let why = stat(path, &status) != 0 ? (errno == ENOENT || errno == ENOTDIR ? "no such file" : String(cString: strerror(errno)))
+                    : status.st_mode & S_IFMT == S_IFDIR ? "a folder, not a file (list its files one per line)" : "not a regular file"
                 files.append(SourceFile(relativePath: relative, path: path, size: 0, modified: 0,
-                                        badName: badCharacters(in: relative), unreadable: "no such file"))
+                                        badName: badCharacters(in: relative), unreadable: why))
             }
         }
         return sortedByBytes(files)

@@ -64,7 +64,14 @@ public struct CorpusManifest: Sendable {
         let manifestPath = join(directory, "manifest.tsv")
         guard FileManager.default.fileExists(atPath: manifestPath) else {
             let contents = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-            if contents.contains(CorpusBuildJournal.fileName) { throw AudioError.corpusBuildUnfinished(directory: directory) }
+            if contents.contains(CorpusBuildJournal.fileName) {
+                // skipped.tsv is written when a build ends; with no source converted, it ended finding no audio.
+                let journal = CorpusBuildJournal.read(path: join(directory, CorpusBuildJournal.fileName), identity: "")
+                if contents.contains("skipped.tsv"), let source = journal.source, !journal.records.values.contains(where: \.isConverted) {
+                    throw AudioError.corpusBuildFoundNoAudio(directory: directory, source: source)
+                }
+                throw AudioError.corpusBuildUnfinished(directory: directory)
+            }
             if contents.contains(where: { !$0.hasPrefix(".") }) { throw AudioError.notACorpus(directory: directory) }
             throw AudioError.corpusNotFound(directory: directory)
         }

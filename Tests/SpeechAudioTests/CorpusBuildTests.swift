@@ -290,6 +290,7 @@ struct CorpusBuildTests {
             ./p225/p225_004.wav
 
             p226/missing.wav
+            p226/
             """)
         let exclusions = sources.folder.write(".exclude.tsv", text: "source\treason\np226/p226_003.wav\tmusic\nold/gone.g722\tsilence\n")
         var options = sources.options(output: out.path)
@@ -300,10 +301,12 @@ struct CorpusBuildTests {
         #expect(lines(out.file("skipped.tsv")) == [
             "source\treason",
             "old/gone.g722\tsilence",
+            "p226\tunreadable: a folder, not a file (list its files one per line)",
             "p226/missing.wav\tunreadable: no such file",
             "p226/p226_003.wav\tmusic",
         ])
         #expect(summary.skipped.map(\.reason).sorted() == ["music", "silence", "unreadable"])
+        #expect(summary.skipped.first { $0.reason == "unreadable" }?.count == 2)
 
         for (text, fragment) in [("../outside.wav\n", "not a file inside"), ("/etc/passwd\n", "is not inside --from")] {
             options.fileList = sources.folder.write(".bad.txt", text: text)
@@ -448,6 +451,14 @@ struct CorpusBuildTests {
         #expect(first.contains("a.wav") && first.contains("not audio"))
         #expect(lines(work.file("bad-out/skipped.tsv")).count == 3, "skipped.tsv says why")
         #expect(!FileManager.default.fileExists(atPath: work.file("bad-out/manifest.tsv")))
+        // Its output is no corpus, and says so: not "a build that did not finish, run it again".
+        let loaded = audioError { () throws(AudioError) in _ = try SpeechCorpus.load(directory: work.file("bad-out")) }
+        guard case let .corpusBuildFoundNoAudio(directory, source)? = loaded else {
+            Issue.record("expected corpusBuildFoundNoAudio, got \(String(describing: loaded))")
+            return
+        }
+        #expect(directory == work.file("bad-out") && source.hasSuffix("/bad"))
+        #expect(loaded?.description.contains("found no usable audio in") == true && loaded?.description.contains("skipped.tsv") == true)
 
         try work.writeWAV("audio/a.wav", samples: pcmGridSignal(count: 4000, seed: 1))
         #expect(error(work.file("audio"), work.file("audio")) == .outputOverlapsSource(source: work.file("audio"), output: work.file("audio")))
@@ -498,6 +509,38 @@ struct CorpusBuildTests {
         #expect(try build(sources.options(output: corpus.path)).files == sources.kept.count)
     }
 
+    @Test("a silent file is skipped; clipped and very quiet WAVs are warned about, again when a rebuild reuses them")
+    func levelsAreChecked() throws {
+        let work = TemporaryFolder("levels")
+        let out = TemporaryFolder("levels-out")
+        let speech = pcmGridSignal(count: 8000, seed: 1)
+        for seed in 2 ... 4 { try work.writeWAV("a/normal\(seed).wav", samples: pcmGridSignal(count: 8000, seed: UInt64(seed))) }
+        try work.writeWAV("a/silent.wav", samples: [Float](repeating: 0, count: 8000))
+        try work.writeWAV("a/clipped.wav", samples: speech.map { max(-1, min(1, $0 * 8)) })
+        try work.writeWAV("a/quiet.wav", samples: speech.map { $0 / 200 })
+        let options = CorpusBuildOptions(source: work.path, output: out.path)
+        let first = try build(options)
+        #expect(first.files == 5 && first.skipped.map(\.reason) == ["silent"])
+        #expect(lines(out.file("skipped.tsv")).contains("a/silent.wav\tsilent: every sample is 0 at 16 bits: nothing to learn from"))
+        #expect(!FileManager.default.fileExists(atPath: out.file("a/silent.wav")), "no WAV left behind")
+        let clipped = try #require(first.warnings.first { $0.hasPrefix("1 WAV is clipped") }, "\(first.warnings)")
+        #expect(clipped.contains("the most, a/clipped.wav: "), "\(clipped)")
+        let quiet = try #require(first.warnings.first { $0.hasPrefix("1 WAV is very quiet") }, "\(first.warnings)")
+        #expect(quiet.contains("the quietest, a/quiet.wav: -54 dBFS"), "\(quiet)")
+        #expect(first.warnings.count == 2, "the ordinary files draw no warning: \(first.warnings)")
+
+        // Reused, not converted: the journal keeps the levels.
+        let again = try build(options)
+        #expect(again.converted == 0 && again.warnings == first.warnings)
+        // A journal of a build from before levels were recorded still stands (the files are not converted again).
+        let journal = lines(out.file(".build-journal.tsv")).map { line in
+            line.hasPrefix("ok\t") ? line.split(separator: "\t", omittingEmptySubsequences: false).prefix(9).joined(separator: "\t") : line
+        }
+        out.write(".build-journal.tsv", text: journal.joined(separator: "\n") + "\n")
+        let old = try build(options)
+        #expect(old.converted == 0 && old.files == 5 && old.warnings.isEmpty)
+    }
+
     @Test("broken links and folders that cannot be opened are listed in skipped.tsv and counted, not dropped")
     func unwalkableEntriesAreReported() throws {
         let sources = try MixedAudioFolder()
@@ -507,6 +550,22 @@ struct CorpusBuildTests {
         #expect(lines(out.file("skipped.tsv")).contains("p225/gone.flac\tunreadable: broken link to nowhere.flac: No such file or directory"),
                 "\(lines(out.file("skipped.tsv")))")
         #expect(summary.skippedCount == sources.expectedSkips.count + 1)
+
+        // A named pipe, a second name of a folder and a link back up: each a
+        // line, not left out without a word (and the pipe never opened).
+        #expect(mkfifo(sources.folder.file("p226/pipe.wav"), 0o644) == 0)
+        #expect(symlink("p225", sources.folder.file("p225-again")) == 0)
+        #expect(symlink("..", sources.folder.file("p226/up")) == 0)
+        let linked = try build(sources.options(output: out.path))
+        let skippedLines = lines(out.file("skipped.tsv"))
+        for line in ["p225-again/\twalked once: the same folder as p225/ (a symbolic link leads to it): its files are read once, there",
+                     "p226/pipe.wav\tnot a file: a named pipe, not a file: not read",
+                     "p226/up/\twalked once: the same folder as the source folder itself (a symbolic link leads to it): its files are read once, there"] {
+            #expect(skippedLines.contains(line), "\(line) in \(skippedLines)")
+        }
+        #expect(linked.skippedCount == sources.expectedSkips.count + 4 && linked.files == summary.files)
+        #expect(lines(out.file("manifest.tsv")).allSatisfy { !$0.hasPrefix("p225-again/") && !$0.hasPrefix("p226/up/") })
+        for name in ["p226/pipe.wav", "p225-again", "p226/up"] { try FileManager.default.removeItem(atPath: sources.folder.file(name)) }
 
         // A folder opendir refuses. Tests run as root here, where chmod 000
         // does not stop opendir, so the refusal is injected into the walk;

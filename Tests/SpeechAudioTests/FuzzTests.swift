@@ -92,7 +92,7 @@ struct FuzzTests {
             } else {
                 // The streaming path of corpus build: no sample bound, one block at a time.
                 do throws(AudioError) {
-                    let samples = try convertToMonoWAV(source: target, destination: folder.file("out.wav"), temporary: folder.file(".out.partial"),
+                    let (samples, _) = try convertToMonoWAV(source: target, destination: folder.file("out.wav"), temporary: folder.file(".out.partial"),
                                                        sampleRate: 16_000, minimumSamples: 1)
                     #expect(samples >= 0, "\(label)")
                     outcomes["converted", default: 0] += 1
