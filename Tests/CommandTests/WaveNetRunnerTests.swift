@@ -22,13 +22,17 @@ import TestSupport
                   steps: steps, seed: 3)
     }
 
-    @Test(.timeLimit(.minutes(1))) func anAbandonedTrialStopsAtItsNextStepAndWritesNothing() throws {
+    /// A fresh folder (remove it after), the runner, and trial 7's output in the folder.
+    static func setUp() throws -> (dir: URL, runner: WaveNetRunner, output: CheckpointRef) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wavenet-runner-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return (dir, try runner(), CheckpointRef(url: dir.appendingPathComponent("trial-7.1.ckpt")))
+    }
+
+    @Test(.timeLimit(.minutes(1))) func anAbandonedTrialStopsAtItsNextStepAndWritesNothing() throws {
+        let (dir, runner, output) = try Self.setUp()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let runner = try Self.runner()
         var worker = try runner.makeWorker(index: 0)
-        let output = CheckpointRef(url: dir.appendingPathComponent("trial-7.1.ckpt"))
         // A million steps: only the stop ends this run within the test.
         let long = Self.trial(steps: 1_000_000)
         runner.abandon(long, output: output, because: "attempt 1's lease lapsed")
@@ -50,12 +54,9 @@ import TestSupport
     /// and the corpus it was trained on, so `pbtwave evaluate` scores it the
     /// same way and says when it is given another corpus.
     @Test func aTrialsCheckpointRecordsItsValidationWindowsAndCorpus() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("wavenet-runner-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let (dir, runner, output) = try Self.setUp()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let runner = try Self.runner()
         var worker = try runner.makeWorker(index: 0)
-        let output = CheckpointRef(url: dir.appendingPathComponent("trial-7.1.ckpt"))
         _ = try worker.run(Self.trial(steps: 1), parent: nil, output: output)
         let metadata = try WaveNet.load(from: output.path).header.metadata
         #expect(EvaluationOptions.recorded(in: metadata) == (2, 512))
