@@ -79,7 +79,7 @@ struct RecipeOptions<Defaults: RecipeDefaults>: ParsableArguments {
     @Option(help: "Model preset: \(WaveNetConfig.presets.keys.sorted().joined(separator: ", ")) (default: \(Defaults.preset)).")
     var preset: String?
 
-    @Option(name: .customLong("model-config"), help: "A WaveNet config as JSON, instead of --preset.")
+    @Option(name: .customLong("model-config"), help: "A WaveNet config as JSON, instead of --preset: residualChannels, skipChannels, headChannels and dilations, and optionally dilationChannels (default: residualChannels), kernelSize, inputKernelSize (2), classes (256) and sampleRate (16000).")
     var modelConfig: String?
 
     @Option(parsing: .unconditional, help: "Windows per training step (default: \(Defaults.training.batch)).")
@@ -163,13 +163,38 @@ extension WaveNetConfig {
         throw ValidationError("unknown \(flag) '\(name)'; choose one of \(presets.keys.sorted().joined(separator: ", "))")
     }
 
+    /// A `--model-config` file: the widths of the residual, skip and head
+    /// paths and the dilations must be given; the rest may be left out:
+    /// `dilationChannels` is then `residualChannels` (as the peer's `--R`
+    /// sets both), the others the defaults every preset has (256 classes,
+    /// kernels of 2, 16 kHz).
+    struct ConfigFile: Decodable {
+        var classes: Int?
+        var residualChannels: Int
+        var dilationChannels: Int?
+        var skipChannels: Int
+        var headChannels: Int
+        var kernelSize: Int?
+        var inputKernelSize: Int?
+        var dilations: [Int]
+        var sampleRate: Int?
+
+        var config: WaveNetConfig {
+            let defaults = WaveNetConfig(residualChannels: 1, dilationChannels: 1, skipChannels: 1, headChannels: 1, dilations: [1])
+            return WaveNetConfig(classes: classes ?? defaults.classes, residualChannels: residualChannels,
+                                 dilationChannels: dilationChannels ?? residualChannels, skipChannels: skipChannels, headChannels: headChannels,
+                                 kernelSize: kernelSize ?? defaults.kernelSize, inputKernelSize: inputKernelSize ?? defaults.inputKernelSize,
+                                 dilations: dilations, sampleRate: sampleRate ?? defaults.sampleRate)
+        }
+    }
+
     /// A config from a JSON file (`--model-config`), checked.
     static func read(from path: String) throws -> WaveNetConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("cannot read --model-config \(path): no such file")
         }
         let config: WaveNetConfig
-        do { config = try JSONDecoder().decode(WaveNetConfig.self, from: data) } catch {
+        do { config = try JSONDecoder().decode(ConfigFile.self, from: data).config } catch {
             throw ValidationError("--model-config \(path) is not a WaveNet config: \(DecodingErrorText.sentence(for: error, data: data))")
         }
         if let duplicate = JSONDuplicateKey.first(in: data) { throw ValidationError("--model-config \(path): \(duplicate)") }

@@ -251,6 +251,28 @@ import PBTWaveModel
         #expect(message?.contains("key 'residualChannels' appears twice") == true, "got \(message ?? "no error")")
     }
 
+    /// A `--model-config` needs only the widths and the dilations (it said
+    /// "missing field classes"); the rest take the presets' values, the gate
+    /// width the residual one. A width left out is still named.
+    @Test func aModelConfigMayLeaveOutWhatEveryPresetShares() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let short = dir.appendingPathComponent("short.json").path
+        try #"{"residualChannels": 20, "skipChannels": 40, "headChannels": 48, "dilations": [1, 2, 4]}"#.write(toFile: short, atomically: true, encoding: .utf8)
+        #expect(try WaveNetConfig.read(from: short) == WaveNetConfig(classes: 256, residualChannels: 20, dilationChannels: 20, skipChannels: 40,
+                                                                    headChannels: 48, kernelSize: 2, inputKernelSize: 2, dilations: [1, 2, 4],
+                                                                    sampleRate: 16000))
+        let gate = dir.appendingPathComponent("gate.json").path
+        try #"{"residualChannels": 20, "dilationChannels": 12, "skipChannels": 40, "headChannels": 48, "kernelSize": 3, "dilations": [1]}"#
+            .write(toFile: gate, atomically: true, encoding: .utf8)
+        let read = try WaveNetConfig.read(from: gate)
+        #expect(read.dilationChannels == 12 && read.kernelSize == 3 && read.inputKernelSize == 2)
+        let noSkip = dir.appendingPathComponent("noskip.json").path
+        try #"{"residualChannels": 20, "headChannels": 48, "dilations": [1]}"#.write(toFile: noSkip, atomically: true, encoding: .utf8)
+        let message = try runError(["train", "--model-config", noSkip, "--corpus", realCorpusDirectory()])
+        #expect(message?.contains("skipChannels") == true, "got \(message ?? "no error")")
+    }
+
     /// `generate` writes 8-bit mu-law audio, so it refuses a checkpoint of a
     /// model with other than 256 classes (it used to stop at the first code
     /// past 255).
