@@ -18,6 +18,7 @@ import Synchronization
 /// | `PBT_SEED` | `PBTSettings.trialSeed(id)`: a function of the run seed and the id |
 /// | `PBT_HYPERPARAMETERS` | a JSON object, e.g. `{"lr":0.003,"momentum":0.9}` |
 /// | `PBT_HP_<NAME>` | one per hyperparameter, e.g. `PBT_HP_lr=0.003` (a name with `-` also with `_`, for shells) |
+/// | `PBT_EXIT_PARENT_UNUSABLE` | `65`: the exit code that says the checkpoint in `PBT_PARENT_DIR` cannot be used |
 ///
 /// Whole numbers are written without a fraction (`"batch":32`). The program
 /// writes its checkpoint into `PBT_TRIAL_DIR`, reports by writing
@@ -25,6 +26,14 @@ import Synchronization
 /// optional `"steps"` and `"metrics"`; JSON5 is allowed, so Python's `NaN`
 /// and `Infinity` count as non-finite rather than invalid) and exits 0. Its
 /// standard output and error go to `PBT_TRIAL_DIR/log.txt`.
+///
+/// A program that cannot use its parent's checkpoint exits with
+/// `parentUnusableExitCode` (65): the trial fails without counting towards
+/// `--max-failures-in-a-row`, the parent is retired from selection and the
+/// refill starts from another trial. A program that changes anything in
+/// `PBT_PARENT_DIR` (checked by size, time and inode of every file before
+/// and after it runs) fails its trial, and that parent is retired too: the
+/// checkpoint other trials start from is no longer the one that scored.
 ///
 /// The trial fails (`ExecTrialFailure`, with the last `logTailLines` lines
 /// of the log: stored as the trial's failure text and shown) on a non-zero
@@ -43,6 +52,9 @@ import Synchronization
 /// on live checkpoints holds for them.
 public final class ExecRunner: TrialRunner {
     public static let resultFileName = "result.json"
+    /// The exit code that says the parent's checkpoint cannot be used
+    /// (`PBT_EXIT_PARENT_UNUSABLE`; 65 is `EX_DATAERR`).
+    public static let parentUnusableExitCode: Int32 = 65
     public static let logFileName = "log.txt"
     /// Lines of a failed trial's log shown in its failure text.
     public static let logTailLines = 20
@@ -161,6 +173,8 @@ public final class ExecRunner: TrialRunner {
         CheckpointDirectory.removeItem(atPath: directory)
         guard mkdir(directory, 0o755) == 0 else { throw .cannotPrepare(directory, String(cString: strerror(errno))) }
 
+        // What the parent's directory holds, to tell whether the program changed it.
+        let parentBefore = parent.map { Self.fileStamps(under: $0.path) }
         let process: SpawnedProcess
         do {
             process = try SpawnedProcess.spawn(executable: executable, arguments: [command.program] + command.arguments,
@@ -191,13 +205,44 @@ public final class ExecRunner: TrialRunner {
         // leader still holds the group id, so no other group can be hit.
         process.signalGroup(SIGKILL)
         let termination = process.reap()
+        if let parent, let parentBefore, let changed = Self.firstChange(under: parent.path, since: parentBefore) { throw .wroteIntoParent(changed) }
         if let killed { throw killed }
         switch termination {
         case .exited(0): break
+        case .exited(let code) where code == Self.parentUnusableExitCode && parent != nil: throw .parentUnusable
         case .exited(let code): throw .exitCode(code)
         case .signalled(let signal): throw .signal(signal)
         }
         return try Self.readResult(directory + "/" + Self.resultFileName, steps: trial.steps)
+    }
+
+    /// Size, modification time and inode of every file and folder under
+    /// `root`, by relative path ("" for `root` itself).
+    static func fileStamps(under root: String) -> [String: [Int64]] {
+        var stamps: [String: [Int64]] = [:]
+        func visit(_ relative: String) {
+            var status = stat()
+            let path = relative.isEmpty ? root : root + "/" + relative
+            guard lstat(path, &status) == 0 else { return }
+            stamps[relative] = [Int64(status.st_size), Int64(status.st_mtim.tv_sec), Int64(status.st_mtim.tv_nsec), Int64(status.st_ino),
+                                Int64(status.st_mode)]
+            guard status.st_mode & S_IFMT == S_IFDIR, let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { return }
+            for name in names { visit(relative.isEmpty ? name : relative + "/" + name) }
+        }
+        visit("")
+        return stamps
+    }
+
+    /// The first file or folder under `root` (in byte order of the
+    /// relative paths) that was added, removed or changed since `before`
+    /// (`fileStamps`); nil when none was. The folder itself is `.`.
+    static func firstChange(under root: String, since before: [String: [Int64]]) -> String? {
+        let after = fileStamps(under: root)
+        // A folder's own time changes with what it holds: name the file.
+        let changed = Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }
+            .sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return changed.first { !$0.isEmpty && after[$0].map { $0[4] & Int64(S_IFMT) != Int64(S_IFDIR) } ?? true }
+            ?? changed.first.map { $0.isEmpty ? "." : $0 }
     }
 
     /// Sends SIGTERM to `pid`'s group (if it still runs as child `serial`),
@@ -252,6 +297,7 @@ public final class ExecRunner: TrialRunner {
             "PBT_STEPS=\(trial.steps)",
             "PBT_SEED=\(trial.seed)",
             "PBT_HYPERPARAMETERS=\(object)",
+            "PBT_EXIT_PARENT_UNUSABLE=\(parentUnusableExitCode)",
         ] + zip(names, values).flatMap { name, value -> [String] in
             let text = "=" + (trial.hyperparameters[name]!.category ?? value)
             // A '-' makes a name no POSIX shell can read (dash even drops it
@@ -464,6 +510,11 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
         case abandoned(String)
         case cannotPrepare(String, String)
         case cannotStart(String, String)
+        /// The program exited with `ExecRunner.parentUnusableExitCode`.
+        case parentUnusable
+        /// The program changed its parent's checkpoint: the first file
+        /// changed, relative to `PBT_PARENT_DIR`.
+        case wroteIntoParent(String)
     }
 
     public var trialID: Int
@@ -484,6 +535,11 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
         case .abandoned(let why): return "another worker took this trial over (\(why)); this worker killed its program's process group"
         case .cannotPrepare(let path, let why): return "cannot create the trial directory \(path): \(why)"
         case .cannotStart(let path, let why): return "cannot start \(path): \(why)"
+        case .parentUnusable:
+            return "the program exited with code \(ExecRunner.parentUnusableExitCode) (PBT_EXIT_PARENT_UNUSABLE): it cannot use the checkpoint in PBT_PARENT_DIR"
+        case .wroteIntoParent(let file):
+            return "the program changed its parent's checkpoint (\(file) in PBT_PARENT_DIR), which other trials start from: "
+                + "it must only read PBT_PARENT_DIR and write into PBT_TRIAL_DIR"
         }
     }
 

@@ -223,8 +223,8 @@ public struct PBTCoordinator: Sendable {
             let name = parent.path.hasPrefix(runPrefix) ? String(parent.path.dropFirst(runPrefix.count)) : parent.path
             if access(parent.path, F_OK) != 0 {
                 retirement = (pid, "retired: its checkpoint \(name) is missing")
-            } else if case .failure(TrialRunnerError.parentUnreadable(_, let reason)) = result {
-                retirement = (pid, "retired: its checkpoint cannot be read: \(reason)")
+            } else if case .failure(let error) = result, let reason = TrialRunnerError.parentRetirement(error) {
+                retirement = (pid, "retired: \(reason)")
             }
         }
         let relativeOutput = checkpoints.relativePath(trialID: claimed.spec.id, attempt: claimed.attempt)

@@ -137,7 +137,8 @@ extension PBTRunResult {
                 : "the run ended on failures: \(unreplaced.count) failed trial(s) were never replaced (\(Self.listed(unreplaced.map(\.id))))")
             + "; the reasons of all \(failed.count) failure(s) (each trial's log: `pbtwave lineage RUN_DIR --trial N`):\n"
             + Self.reasonLines(failed.map { ($0.id, $0.failure ?? "unknown") }).joined(separator: "\n")
-            + (retired.isEmpty ? "" : "\nretired parents (checkpoint unreadable): \(retired.map { "#\($0)" }.joined(separator: ", "))")
+            + (retired.isEmpty ? "" : "\nretired parents (checkpoint unusable or changed; `pbtwave lineage RUN_DIR --trial N` says why): "
+                + retired.map { "#\($0)" }.joined(separator: ", "))
     }
 
     /// Failures grouped by kind (`reasonKey`), most frequent first, a line
@@ -211,7 +212,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         var finished = false
         var time = WorkerTime()
         /// This process's latest trials that failed in the runner, in a row.
-        var failuresInARow: [(id: Int, failure: String)] = []
+        var failuresInARow: [(id: Int, failure: String, parent: Int?)] = []
         /// Workers of this process waiting (a claim said `.wait`), and since when.
         var waiting: [Int: Date] = [:]
         /// What the last wait notice named, and when it was given.
@@ -403,7 +404,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                 let receipt = try coordinator.report(claimed, result: result, claimNext: claimNext && !shouldStop,
                                                      leaseSeconds: options.leaseSeconds, remove: remover.remove)
                 lap(\.coordinationSeconds)
-                if receipt.accepted { countFailures(trial: claimed.spec.id, result, receipt: receipt) }
+                if receipt.accepted { countFailures(trial: claimed.spec.id, parent: claimed.spec.parentID, result, receipt: receipt) }
                 let next = receipt.next == .wait ? nil : receipt.next
                 let ticket = shared.withLock { s -> Int? in
                     s.held[claimed.spec.id] = nil
@@ -464,7 +465,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
     /// streak, a diverged trial too (its program ran). At the limit the run
     /// stops with `PBTRunError.failuresInARow`: the workers claim nothing
     /// more and give back what they hold.
-    private func countFailures(trial: Int, _ result: Result<TrialOutcome, any Error>, receipt: ReportReceipt) {
+    private func countFailures(trial: Int, parent: Int?, _ result: Result<TrialOutcome, any Error>, receipt: ReportReceipt) {
         let inRunner: Bool
         switch result {
         case .success(let outcome): inRunner = receipt.status == .failed && outcome.evaluation.isFinite  // no checkpoint written
@@ -476,14 +477,24 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                 s.failuresInARow = []
                 return false
             }
-            s.failuresInARow.append((trial, receipt.failure ?? "unknown"))
+            // The parent, for a training program's failures (the in-process runners say when a checkpoint is unreadable).
+            let programFailed = if case .failure(let error) = result { error is ExecTrialFailure } else { false }
+            s.failuresInARow.append((trial, receipt.failure ?? "unknown", programFailed ? parent : nil))
             guard limit > 0, s.failuresInARow.count >= limit else { return false }
             // Trials that fail while the others stop join the message; another error stays.
             let first = s.error == nil
             var counting = first
             if case .failuresInARow? = s.error as? PBTRunError { counting = true }
             guard counting else { return false }
-            s.error = PBTRunError.failuresInARow(count: s.failuresInARow.count, limit: limit, reasons: PBTRunResult.reasonLines(s.failuresInARow))
+            // All started from one checkpoint: maybe the program cannot use it, and says only that it failed.
+            let parents = Set(s.failuresInARow.map(\.parent))
+            let shared = parents.count == 1 ? parents.first! : nil
+            let hint = shared.map {
+                "  every one of them started from trial #\($0)'s checkpoint: if the program cannot use it, have it exit with code "
+                    + "\(ExecRunner.parentUnusableExitCode) ($PBT_EXIT_PARENT_UNUSABLE), and PBT retires that parent and refills from others"
+            }
+            s.error = PBTRunError.failuresInARow(count: s.failuresInARow.count, limit: limit,
+                                                 reasons: PBTRunResult.reasonLines(s.failuresInARow.map { ($0.id, $0.failure) }) + (hint.map { [$0] } ?? []))
             return first
         }
         if stopping { wakeIdleWorkers() }

@@ -84,10 +84,25 @@ public enum TrialRunnerError: Error, Hashable, CustomStringConvertible {
         return (error as? AtomicFileError)?.isOutOfSpace == true
     }
 
-    /// Whether `error` is `.parentUnreadable`: the parent's fault, not the runner's.
+    /// Whether `error` is `.parentUnreadable`, or a training program that
+    /// said it cannot use its parent's checkpoint: the parent's fault, not
+    /// the runner's.
     public static func isParentUnreadable(_ error: any Error) -> Bool {
         if case .parentUnreadable? = error as? TrialRunnerError { return true }
+        if case .parentUnusable? = (error as? ExecTrialFailure)?.reason { return true }
         return false
+    }
+
+    /// Why the parent of a trial that failed with `error` is retired from
+    /// selection, or nil: its checkpoint cannot be read or used, or the
+    /// trial's program changed it.
+    public static func parentRetirement(_ error: any Error) -> String? {
+        if case let .parentUnreadable(_, reason)? = error as? TrialRunnerError { return "its checkpoint cannot be read: \(reason)" }
+        switch (error as? ExecTrialFailure)?.reason {
+        case .parentUnusable?: return "its checkpoint cannot be used: the program exited with code \(ExecRunner.parentUnusableExitCode)"
+        case let .wroteIntoParent(file)?: return "a trial that started from it changed its checkpoint (\(file))"
+        default: return nil
+        }
     }
 
     /// Whether `error` is a trial's program killed because the run is

@@ -77,7 +77,7 @@ struct CorpusCommand: ParsableCommand {
                 return
             }
             let summary = "corpus \(directory): \(problems.count) of \(manifest.entries.count) files are missing or damaged: delete them, then run the build again (`pbtwave corpus build --from AUDIO_DIR --output \(directory)`, or `bash datasets/build-corpus.sh \(directory)` for the default corpus)"
-            FileHandle.standardError.write(Data((problems.map { "\($0)\n" }.joined() + summary + "\n").utf8))
+            writeToStandardError(problems.map { "\($0)\n" }.joined() + summary + "\n")
             throw ExitCode.failure
         }
     }

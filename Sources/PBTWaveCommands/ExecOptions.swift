@@ -55,24 +55,56 @@ struct ExecOptions: ParsableArguments {
         guard let recipe = try? configuration.recipe?.decoded(as: ExecRecipe.self) else {
             throw CommandError("the run stores no training program; it was made by an older pbtwave: use that build, or start a new run")
         }
-        if given == nil, let note = Self.relativePathNote(recipe, here: FileManager.default.currentDirectoryPath) { show(note) }
+        if given == nil {
+            let here = FileManager.default.currentDirectoryPath
+            if let note = Self.relativePathNote(recipe, here: here) { show(note) }
+            if let other = Self.otherFilesError(recipe, here: here) { show("warning: \(other)") }
+        }
         return try Self.runner(given ?? recipe.command, timeout: timeout ?? recipe.trialTimeout, show: show)
     }
 
-    /// A warning when the run's program names files relative to the folder
-    /// it was started in, and this process runs elsewhere, where they are
-    /// not (every trial would fail on them); nil otherwise.
-    static func relativePathNote(_ recipe: ExecRecipe, here: String) -> String? {
+    /// Where the run's program (its program and arguments) names files
+    /// relative to the folder it was started in (`start`), and this process
+    /// runs elsewhere: `missing` are there but not here (every trial would
+    /// fail on them), `other` are here too but are other files (the run
+    /// would go on with other code). Both empty when this process runs in
+    /// `start`, or the same files are reached from here.
+    static func relativePaths(_ recipe: ExecRecipe, here: String) -> (start: String, missing: [String], other: [String]) {
         let start = URL(fileURLWithPath: recipe.workingDirectory).standardizedFileURL.path
-        guard URL(fileURLWithPath: here).standardizedFileURL.path != start else { return nil }
-        let relative = ([recipe.command.program] + recipe.command.arguments).filter { word in
-            !word.hasPrefix("/") && !word.hasPrefix("-") && !word.isEmpty
-                && FileManager.default.fileExists(atPath: start + "/" + word) && !FileManager.default.fileExists(atPath: here + "/" + word)
+        guard URL(fileURLWithPath: here).standardizedFileURL.path != start else { return (start, [], []) }
+        func resolved(_ path: String) -> String? {
+            guard let real = realpath(path, nil) else { return nil }
+            defer { free(real) }
+            return String(cString: real)
         }
-        guard !relative.isEmpty else { return nil }
-        return "warning: the run's program names \(relative.joined(separator: ", ")) relative to \(start), where it was started; "
-            + "this process runs in \(here), where \(relative.count == 1 ? "it is" : "they are") not: start it in \(start), "
+        var (missing, other): ([String], [String]) = ([], [])
+        for word in [recipe.command.program] + recipe.command.arguments where !word.hasPrefix("/") && !word.hasPrefix("-") && !word.isEmpty {
+            guard let there = resolved(start + "/" + word) else { continue }
+            guard let mine = resolved(here + "/" + word) else { missing.append(word); continue }
+            if mine != there { other.append(word) }
+        }
+        return (start, missing, other)
+    }
+
+    /// A warning when `relativePaths` finds files of the run's program
+    /// missing here; nil otherwise.
+    static func relativePathNote(_ recipe: ExecRecipe, here: String) -> String? {
+        let found = relativePaths(recipe, here: here)
+        guard !found.missing.isEmpty else { return nil }
+        return "warning: the run's program names \(found.missing.joined(separator: ", ")) relative to \(found.start), where it was started; "
+            + "this process runs in \(here), where \(found.missing.count == 1 ? "it is" : "they are") not: start it in \(found.start), "
             + "or start the run with absolute paths"
+    }
+
+    /// An error when `relativePaths` finds that the run's program would
+    /// reach other files from here than where it was started; nil otherwise.
+    static func otherFilesError(_ recipe: ExecRecipe, here: String) -> CommandError? {
+        let found = relativePaths(recipe, here: here)
+        guard !found.other.isEmpty else { return nil }
+        let names = found.other.joined(separator: ", ")
+        return CommandError("the run's program names \(names) relative to \(found.start), where it was started; from \(here) "
+                            + "\(found.other.count == 1 ? "that is another file" : "those are other files"), so the run would go on "
+                            + "with other code: resume it in \(found.start), or start a new run")
     }
 }
 

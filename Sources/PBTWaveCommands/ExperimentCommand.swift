@@ -105,7 +105,7 @@ struct ExperimentCommand: ParsableCommand {
             line.finish()
             let text = "experiment: \(signalName(signal)): stopped; run the same command again to resume "
                 + "(finished runs, scores and replays are kept)\n"
-            FileHandle.standardError.write(Data(text.utf8))
+            writeToStandardError(text)
             Foundation.exit(128 + signal)
         }
         defer { interrupted.cancel() }

@@ -45,12 +45,12 @@ final class ProgressLine: Sendable {
             switch style {
             case .none, .auto: return
             case .line:
-                FileHandle.standardError.write(Data("\r\u{1B}[2K\(label): \(text)".utf8))
+                writeToStandardError("\r\u{1B}[2K\(label): \(text)")
                 s.open = true
             case .plain:
                 guard force || now - s.lastPlain >= interval else { return }
                 s.lastPlain = now
-                FileHandle.standardError.write(Data("\(label): \(text)\n".utf8))
+                writeToStandardError("\(label): \(text)\n")
             }
         }
     }
@@ -60,7 +60,7 @@ final class ProgressLine: Sendable {
     /// An in-place line is cleared first and redrawn by the next update.
     func message(_ text: String) {
         state.withLock { s in
-            FileHandle.standardError.write(Data(((s.open ? "\r\u{1B}[2K" : "") + text + "\n").utf8))
+            writeToStandardError((s.open ? "\r\u{1B}[2K" : "") + text + "\n")
             s.open = false
         }
     }
@@ -68,7 +68,7 @@ final class ProgressLine: Sendable {
     /// Ends the in-place line (so the next output starts on a fresh line).
     func finish() {
         state.withLock { s in
-            if s.open { FileHandle.standardError.write(Data("\n".utf8)); s.open = false }
+            if s.open { writeToStandardError("\n"); s.open = false }
         }
     }
 
@@ -118,5 +118,12 @@ func elapsedSeconds(since start: ContinuousClock.Instant) -> Double {
 /// standard output keeps the command's results, so a note never lands in a
 /// file the output is redirected to, and is seen even then.
 func printNote(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    writeToStandardError(text + "\n")
+}
+
+/// Writes `text` to standard error, ignoring failure: a reader that went
+/// away (`2>&1 | head`; SIGPIPE is ignored) must not stop the command, and
+/// `FileHandle.write(_:)` traps on EPIPE.
+func writeToStandardError(_ text: String) {
+    try? FileHandle.standardError.write(contentsOf: Data(text.utf8))
 }

@@ -48,11 +48,11 @@ public struct ScheduleExportCommand: ParsableCommand {
         // Standard error: standard output may be the schedule itself.
         let waiting = trials.filter { !$0.status.isTerminal }.count
         if trial == nil, waiting > 0 {
-            FileHandle.standardError.write(Data("""
+            writeToStandardError("""
                 note: the run is not complete (\(trials.count - waiting) of \(configuration.settings.trialBudget) trials ran, \
                 \(waiting) waiting): this is trial \(chosen.id), the best so far, not the final population's; export again when the run ends
 
-                """.utf8))
+                """)
         }
         if let output {
             try schedule.write(to: URL(fileURLWithPath: output), format: format)

@@ -47,6 +47,27 @@ import PBTExamples
     }
 
     /// `--store sqlite:PATH` keeps the trials outside the run directory.
+    /// Standard error into a pipe whose reader went away (`2>&1 | head`):
+    /// the run goes on to its end (it died of SIGILL: FileHandle's write
+    /// traps on EPIPE, and SIGPIPE is ignored), with progress lines and a
+    /// summary on the way.
+    @Test func aClosedStandardErrorDoesNotStopTheRun() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let process = Process()
+        process.executableURL = try pbtwaveExecutable()
+        process.arguments = ["pbt", "--run-dir", dir.url.appendingPathComponent("run").path] + Self.quick
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try errors.fileHandleForReading.close()
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0,
+                "\(process.terminationReason == .exit ? "exit" : "signal") \(process.terminationStatus)")
+        #expect(FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("run/schedule.json").path))
+    }
+
     @Test func theSQLiteStoreCanLiveElsewhere() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

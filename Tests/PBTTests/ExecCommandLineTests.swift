@@ -155,6 +155,15 @@ import Testing
             if name == "direct" {
                 #expect(resumed.status == 1 && resumed.stderr.contains("the program ./prog.sh does not exist;"), "\(resumed.stderr)")
             }
+            // Another folder with a program of the same name: refused, not run (it ran the other program).
+            let other = dir.url.appendingPathComponent("other-\(name)")
+            try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+            try Data("#!/bin/sh\necho '{\"objective\": 42}' > \"$PBT_TRIAL_DIR/result.json\"\n".utf8).write(to: other.appendingPathComponent("prog.sh"))
+            #expect(chmod(other.appendingPathComponent("prog.sh").path, 0o755) == 0)
+            let elsewhereRun = try runPBTWave(["pbt"] + flags + ["--generations", "1", "--"] + program, currentDirectory: other)
+            #expect(elsewhereRun.status == 1, "\(elsewhereRun.stdout)")
+            #expect(elsewhereRun.stderr.contains("from \(other.standardizedFileURL.path) that is another file, so the run would go on with other code: "
+                                                 + "resume it in \(start.standardizedFileURL.path)"), "\(name): \(elsewhereRun.stderr)")
         }
     }
 

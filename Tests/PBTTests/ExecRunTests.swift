@@ -55,6 +55,32 @@ import Testing
                 "\(result.trials.map { $0.failure ?? "" })")
     }
 
+    /// A program that cannot use trial 1's checkpoint (the best) says so
+    /// with exit code 65: trial 1 is retired, the refills start from other
+    /// trials, and the run goes through its budget without stopping for
+    /// failures in a row (before, one bad parent used up the budget).
+    @Test func aParentTheProgramCannotUseIsRetired() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = Self.settings(population: 2, workers: 1, generations: 4)
+        let (_, c) = try Self.open(settings, dir: dir.url)
+        let script = #"""
+            case "$PBT_PARENT_DIR" in */trial-1.*) echo "cannot load $PBT_PARENT_DIR"; exit "$PBT_EXIT_PARENT_UNUSABLE";; esac
+            objective=1; [ "$PBT_TRIAL_ID" = 1 ] && objective=0
+            echo state > "$PBT_TRIAL_DIR/state"; echo "{\"objective\": $objective}" > "$PBT_TRIAL_DIR/result.json"
+            """#
+        let runner = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", script]), environment: ExecToy.environment([:]))
+        let result = try PBTDriver(coordinator: c, runner: runner, options: DriverOptions(workers: 1, maxFailuresInARow: 2)).run()
+        #expect(result.done)
+        let first = try #require(result.trials.first { $0.id == 1 })
+        #expect(first.isRetired && first.failure?.contains("retired: its checkpoint cannot be used: the program exited with code 65") == true,
+                "\(first.failure ?? "not retired")")
+        let failed = result.trials.filter { $0.status == .failed }
+        #expect(!failed.isEmpty && failed.allSatisfy { $0.spec.parentID == 1 })
+        #expect(result.trials.contains { $0.status == .finished && $0.spec.parentID != nil && $0.spec.parentID != 1 },
+                "refills start from another parent: \(result.trials.map { ($0.id, $0.spec.parentID ?? 0, $0.status) })")
+    }
+
     @Test func failedProgramsAreRecordedWithTheirReasonAndRefilled() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

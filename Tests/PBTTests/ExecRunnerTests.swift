@@ -79,7 +79,7 @@ import Testing
             "PBT_TRIAL_ID=7", "PBT_TRIAL_DIR=\(dir.url.appendingPathComponent("trial").path)", "PBT_PARENT_DIR=\(parent.path)",
             "PBT_START_STEP=40", "PBT_STEPS=5", "PBT_SEED=12345678901234567890",
             #"PBT_HYPERPARAMETERS={"batch":32,"lr":0.01,"momentum":0.9,"opt":"adam"}"#,
-            "PBT_HP_batch=32", "PBT_HP_lr=0.01", "PBT_HP_momentum=0.9", "PBT_HP_opt=adam",
+            "PBT_HP_batch=32", "PBT_HP_lr=0.01", "PBT_HP_momentum=0.9", "PBT_HP_opt=adam", "PBT_EXIT_PARENT_UNUSABLE=65",
         ])
         #expect(lines.contains("KEEP_ME=yes"))
 
@@ -108,6 +108,44 @@ import Testing
                                     environment: ExecToy.environment([:]), onNote: { note in notes.withLock { $0.append(note) } })
         _ = try saving.run(Self.trial(), parent: nil, output: Self.output(dir, "saving"))
         #expect(notes.withLock { $0 }.isEmpty)
+    }
+
+    /// A program that cannot use its parent's checkpoint says so with exit
+    /// code 65, and one that changes anything in PBT_PARENT_DIR fails: both
+    /// retire the parent (the failure says why), where an ordinary failure
+    /// of a child does not. Before, a child could overwrite the checkpoint
+    /// its siblings start from, and an unusable parent used up the budget.
+    @Test func aChildThatCannotUseOrChangesItsParentsCheckpointRetiresTheParent() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let parent = Self.output(dir, "parent")
+        try FileManager.default.createDirectory(atPath: parent.path + "/sub", withIntermediateDirectories: true)
+        try Data("weights".utf8).write(to: URL(fileURLWithPath: parent.path + "/sub/ck.bin"))
+        let ok = #"echo '{"objective": 1}' > "$PBT_TRIAL_DIR/result.json"; echo s > "$PBT_TRIAL_DIR/state""#
+        for (name, script, retired) in [
+            ("unusable", #"exit "$PBT_EXIT_PARENT_UNUSABLE""#, "its checkpoint cannot be used: the program exited with code 65"),
+            ("overwrites", #"echo x > "$PBT_PARENT_DIR/sub/ck.bin"; "# + ok, "a trial that started from it changed its checkpoint (sub/ck.bin)"),
+            ("adds", #"echo x > "$PBT_PARENT_DIR/new.bin"; "# + ok, "a trial that started from it changed its checkpoint (new.bin)"),
+            ("plain failure", "exit 1", nil),
+            ("reads", #"cat "$PBT_PARENT_DIR/sub/ck.bin" > /dev/null; "# + ok, nil),
+        ] {
+            let runner = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", script]), environment: ExecToy.environment([:]))
+            var failure: ExecTrialFailure?
+            do { _ = try runner.run(Self.trial(), parent: parent, output: Self.output(dir, name)) } catch { failure = error as? ExecTrialFailure }
+            let retirement: String? = failure.flatMap { TrialRunnerError.parentRetirement($0) }
+            #expect(retirement == retired, "\(name): \(String(describing: failure))")
+            let unreadable = failure.map { TrialRunnerError.isParentUnreadable($0) } ?? false
+            #expect(unreadable == (name == "unusable"), "\(name)")
+            #expect((failure == nil) == (name == "reads"), "\(name)")
+            if name == "overwrites" || name == "adds" {
+                #expect(failure?.description.contains("the program changed its parent's checkpoint") == true, "\(String(describing: failure))")
+                try Data("weights".utf8).write(to: URL(fileURLWithPath: parent.path + "/sub/ck.bin"))
+                try? FileManager.default.removeItem(atPath: parent.path + "/new.bin")
+            }
+        }
+        // With no parent, exit code 65 is an ordinary failure.
+        let fresh = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", "exit 65"]), environment: ExecToy.environment([:]))
+        #expect(Self.failure(fresh, output: Self.output(dir, "fresh"))?.reason == .exitCode(65))
     }
 
     /// A hyperparameter named with '-' reaches a shell program too (as
