@@ -118,7 +118,12 @@ final class StopOnSignals: Sendable {
     static let signals = [SIGINT, SIGTERM, SIGHUP]
     /// Set once in `init`; dispatch sources are safe to use from any thread.
     nonisolated(unsafe) private let sources: [any DispatchSourceSignal]
-    private let received = Mutex<[Int32]>([])
+    /// The signals that counted, and when the first came.
+    private let received = Mutex<(signals: [Int32], firstAt: ContinuousClock.Instant?)>(([], nil))
+    /// A signal this soon after the first is the same request: coreutils'
+    /// `timeout` signals pbtwave, then its whole process group, so one stop
+    /// arrives twice, microseconds apart (it stopped at once, keeping nothing).
+    static let sameRequestWithin: Duration = .milliseconds(100)
 
     init(_ stop: @escaping @Sendable (_ signal: Int32, _ again: Bool) -> Void) {
         sources = Self.signals.map { number in
@@ -127,11 +132,17 @@ final class StopOnSignals: Sendable {
         }
         for (number, source) in zip(Self.signals, sources) {
             source.setEventHandler { [self] in
-                let again = received.withLock { r in
-                    r.append(number)
-                    return r.count > 1
+                let again = received.withLock { r -> Bool? in
+                    let now = ContinuousClock.now
+                    guard let firstAt = r.firstAt else {
+                        r = ([number], now)
+                        return false
+                    }
+                    guard now - firstAt >= Self.sameRequestWithin else { return nil }
+                    r.signals.append(number)
+                    return true
                 }
-                stop(number, again)
+                if let again { stop(number, again) }
             }
             source.resume()
         }
@@ -144,7 +155,7 @@ final class StopOnSignals: Sendable {
     }
 
     /// The first signal received, if any.
-    var first: Int32? { received.withLock { $0.first } }
+    var first: Int32? { received.withLock { $0.signals.first } }
 
     /// Restores the signals' default actions.
     func cancel() {

@@ -170,7 +170,8 @@ struct TrainCommand: ParsableCommand {
                     : checkpointBefore != nil ? "; this run wrote no checkpoint before it (\(checkpoint) is an earlier run's, left as it was)"
                     : "; this run wrote no checkpoint before it"
             }
-            throw CommandError("training diverged at step \(d.step) (loss \(d.loss.isNaN ? "nan" : "\(d.loss)"), learning rate \(d.learningRate)); "
+            throw CommandError("training diverged at step \(d.step) (loss \(d.loss.isNaN ? "nan" : "\(d.loss)")"
+                               + (d.inState ? ", its optimizer state overflowed" : "") + ", learning rate \(d.learningRate)); "
                                + "try a smaller --lr" + kept)
         }
         let unigram = TrainingReporter.unigram(on: try plan.recipe.evaluation.validator(data, config: model.config), data)

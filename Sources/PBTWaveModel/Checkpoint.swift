@@ -43,8 +43,8 @@ public enum CheckpointFile {
     public static let version: UInt32 = 2
 
     /// Serialises `model` (+ `dataRNG`, `metadata`) and writes it atomically.
-    /// Refuses a model with a non-finite parameter (a diverged run), so a
-    /// checkpoint never holds one.
+    /// Refuses a model with a non-finite parameter or Adam moment (a
+    /// diverged run; `decode` refuses them too), so a checkpoint never holds one.
     public static func write(
         _ model: WaveNet, dataRNG: Xoshiro256?, metadata: [String: String] = [:], to path: String
     ) throws(WaveNetError) {
@@ -58,8 +58,8 @@ public enum CheckpointFile {
     public static func encode(
         _ model: WaveNet, dataRNG: Xoshiro256?, metadata: [String: String] = [:], path: String
     ) throws(WaveNetError) -> [UInt8] {
-        guard model.parameters.storage.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) else {
-            throw .checkpoint(path: path, reason: "not written: the model has non-finite parameters (training diverged)")
+        guard model.stateIsFinite else {
+            throw .checkpoint(path: path, reason: "not written: the model's weights or optimizer state hold non-finite values (training diverged)")
         }
         let header = CheckpointHeader(
             config: model.config, step: model.step, adam: model.adamConfig, dataRNG: dataRNG,

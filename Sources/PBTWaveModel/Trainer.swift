@@ -148,7 +148,9 @@ public final class Trainer {
     /// `evaluateEvery` steps (0: never in between) and at the end; writes
     /// `checkpoint` every `checkpoint.every` steps (0: only at the end) and
     /// at the end. Stops at the first non-finite loss (divergence) without
-    /// writing a checkpoint, so a checkpoint never holds a diverged model.
+    /// writing a checkpoint, so a checkpoint never holds a diverged model;
+    /// and where it would write one, or ends, at a non-finite weight or
+    /// Adam moment (their checkpoint could not be read).
     /// `progress` is called after every step. `stop`, asked after every
     /// step, ends the run early (a signal): the checkpoint is written at that
     /// step and `stoppedAt` set, so a resume continues from it.
@@ -158,6 +160,12 @@ public final class Trainer {
     ) throws -> TrainingSummary {
         var summary = TrainingSummary(firstStep: model.step)
         func due(_ every: Int) -> Bool { model.step == endStep || (every > 0 && model.step % every == 0) }
+        // Where a checkpoint is written, or the run ends: a state that has overflowed is a divergence too.
+        func overflowed(_ loss: Double, _ lr: Float) -> Bool {
+            guard !model.stateIsFinite else { return false }
+            summary.divergence = TrainingSummary.Divergence(step: model.step, loss: loss, learningRate: lr, inState: true)
+            return true
+        }
         while model.step < endStep {
             let lr = schedule(model.step)
             let loss = try step(learningRate: lr)
@@ -174,10 +182,15 @@ public final class Trainer {
             }
             progress?(TrainingProgress(step: model.step, endStep: endStep, loss: loss, learningRate: lr, validationNLL: validation))
             if let checkpoint, due(checkpoint.every) {
+                if overflowed(loss, lr) { return summary }
                 try saveCheckpoint(to: checkpoint.path, metadata: checkpoint.metadata)
             }
+            if model.step == endStep, overflowed(loss, lr) { return summary }
             if model.step < endStep, stop?() == true {
-                if let checkpoint, !due(checkpoint.every) { try saveCheckpoint(to: checkpoint.path, metadata: checkpoint.metadata) }
+                if let checkpoint, !due(checkpoint.every) {
+                    if overflowed(loss, lr) { return summary }
+                    try saveCheckpoint(to: checkpoint.path, metadata: checkpoint.metadata)
+                }
                 summary.stoppedAt = model.step
                 return summary
             }
@@ -224,6 +237,9 @@ public struct TrainingSummary: Sendable {
         public var step: Int
         public var loss: Double
         public var learningRate: Float
+        /// The loss was finite, but the weights or Adam's moments were not
+        /// (the second moment overflows before the loss does).
+        public var inState = false
     }
 
     /// The model's global step when the run started.
@@ -231,7 +247,7 @@ public struct TrainingSummary: Sendable {
     public var lastLoss = Double.nan
     /// The last validation, if the run validated.
     public var validationNLL: Double?
-    /// Set when a loss was not finite; the run stopped there.
+    /// Set when a loss, or the model's state, was not finite; the run stopped there.
     public var divergence: Divergence?
     /// The step at which `stop` ended the run before its end (nil: it ran to the end).
     public var stoppedAt: Int?

@@ -1063,3 +1063,18 @@ struct TimeTiles: RandomAccessCollection {
         (rows.lowerBound + start(i))..<(rows.lowerBound + start(i + 1))
     }
 }
+
+extension WaveNet {
+    /// Whether every weight and both of Adam's moments are finite (what a
+    /// checkpoint must hold to be read back).
+    public var stateIsFinite: Bool {
+        [parameters, adamM, adamV].allSatisfy { arena in
+            arena.storage.withUnsafeBufferPointer { buffer in
+                // A sum is NaN or infinite when any term is (or it overflows, which finite checkpoints never come near).
+                var sum: Float = 0
+                for x in buffer { sum += x * 0 }
+                return sum == 0
+            }
+        }
+    }
+}

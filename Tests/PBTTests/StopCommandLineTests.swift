@@ -95,8 +95,9 @@ import Testing
 
     /// `train` on SIGINT stops after the step with its checkpoint written
     /// there (it was killed, keeping only the last --checkpoint-every one),
-    /// and says how to go on.
-    @Test(.timeLimit(.minutes(2))) func trainStopsOnASignalWithItsCheckpoint() throws {
+    /// and says how to go on; also when the signal comes twice at once, as
+    /// from `timeout -s INT` (it then stopped at once, keeping nothing).
+    @Test(.timeLimit(.minutes(2)), arguments: [1, 2]) func trainStopsOnASignalWithItsCheckpoint(copies: Int) throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let corpus = corpusDirectory()
@@ -110,7 +111,7 @@ import Testing
         process.standardError = err
         try process.run()
         #expect(eventually(within: 60) { FileManager.default.fileExists(atPath: checkpoint) })
-        kill(process.processIdentifier, SIGINT)
+        for _ in 0 ..< copies { kill(process.processIdentifier, SIGINT) }
         let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()

@@ -102,7 +102,7 @@ import PBTWaveModel
         let summary = try trainer.run(until: 50, schedule: try LearningRateSchedule(constant: 1e30),
                                       checkpoint: CheckpointPlan(path: path, every: 1))
         let divergence = try #require(summary.divergence)
-        #expect(!divergence.loss.isFinite)
+        #expect(!divergence.loss.isFinite || divergence.inState)
         #expect(model.step == divergence.step && divergence.step < 50)
         #expect(divergence.step == 1 || FileManager.default.fileExists(atPath: path), "steps before the divergence were checkpointed")
         if FileManager.default.fileExists(atPath: path) {
@@ -110,6 +110,27 @@ import PBTWaveModel
             #expect(saved.step < divergence.step, "the checkpoint is from before the divergence")
             try FileManager.default.removeItem(atPath: path)
         }
+    }
+
+    /// Adam's second moment can overflow while the loss stays finite: that
+    /// is a divergence too, and no checkpoint is written (it was, and no
+    /// reader accepted it: "holds a non-finite value").
+    @Test func anOverflowedOptimizerStateIsADivergenceWithoutACheckpoint() throws {
+        let model = try WaveNet(config: .tiny, seed: 3)
+        let trainer = try Trainer(model: model, clips: Self.rampClips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 4))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("overflowed-\(UUID().uuidString).ckpt").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(model.stateIsFinite)
+        model.adamV.baseAddress[5] = .infinity
+        #expect(!model.stateIsFinite)
+        let summary = try trainer.run(until: 3, schedule: try LearningRateSchedule(constant: 1e-3), checkpoint: CheckpointPlan(path: path, every: 1))
+        let divergence = try #require(summary.divergence)
+        #expect(divergence.inState && divergence.loss.isFinite && divergence.step == 1)
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(throws: WaveNetError.self) { _ = try CheckpointFile.encode(model, dataRNG: nil, path: path) }
+        // Without a checkpoint plan, the end of the run notices it.
+        let again = try trainer.run(until: 2, schedule: try LearningRateSchedule(constant: 1e-3))
+        #expect(again.divergence?.inState == true)
     }
 
     @Test func badOptionsAndShortAudioGiveClearErrors() throws {
