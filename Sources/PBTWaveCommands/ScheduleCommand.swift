@@ -30,8 +30,13 @@ public struct ScheduleExportCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Trial id (default: the best of the final population).")
     var trial: Int?
 
-    @Option(help: "csv or json.")
-    var format: HyperparameterSchedule.Format = .csv
+    @Option(help: "csv or json (default: json for an --output ending in .json, else csv; JSON carries the training recipe).")
+    var format: HyperparameterSchedule.Format?
+
+    /// The format asked for, else the one `--output`'s extension names.
+    var chosenFormat: HyperparameterSchedule.Format {
+        format ?? (output.map { URL(fileURLWithPath: $0).pathExtension.lowercased() == "json" } == true ? .json : .csv)
+    }
 
     @Option(help: "Write here instead of standard output.", transform: nonEmptyPath)
     var output: String?
@@ -55,9 +60,9 @@ public struct ScheduleExportCommand: ParsableCommand {
                 """)
         }
         if let output {
-            try schedule.write(to: URL(fileURLWithPath: output), format: format)
+            try schedule.write(to: URL(fileURLWithPath: output), format: chosenFormat)
         } else {
-            print(schedule.text(format), terminator: "")
+            print(schedule.text(chosenFormat), terminator: "")
         }
     }
 }

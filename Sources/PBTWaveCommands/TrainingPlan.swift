@@ -45,7 +45,11 @@ struct TrainingPlan {
         do { fromFile = try TrainingRecipe(file) } catch { throw CommandError("\(path): \(error)") }
         guard let learned = fromFile else {
             recipe = try command.recipe.recipe(seed: command.seed ?? 0)
-            recipeNote = ignoredNote
+            // Said, so that a replay that is not one does not pass unseen (a CSV written as schedule.json).
+            let none = "note: \(path) carries no training recipe (a CSV schedule, or JSON without \"recipe\"), so this run trains "
+                + "\(recipe.model == .compact ? "the compact model" : "the model") with the flags given and the defaults, not as the schedule "
+                + "was learned; `pbtwave schedule export RUN_DIR --format json` writes a schedule with its recipe"
+            recipeNote = ([none] + (ignoredNote.map { [$0] } ?? [])).joined(separator: "\n")
             return
         }
         recipe = try command.recipe.apply(to: learned)

@@ -154,7 +154,26 @@ import PBTWaveModel
         #expect(plan.recipeNote?.contains("also schedules momentum; train follows only lr") == true, "\(plan.recipeNote ?? "no note")")
         try "step,lr\n0,0.001\n".write(toFile: file, atomically: true, encoding: .utf8)
         let plain = try #require(try PBTWave.parseAsRoot(["train", "--lr-schedule", file]) as? TrainCommand)
-        #expect(try TrainingPlan(plain).recipeNote == nil)
+        // A schedule without a recipe trains with the defaults, and says so (it said nothing).
+        let note = try TrainingPlan(plain).recipeNote ?? ""
+        #expect(note.hasPrefix("note: \(file) carries no training recipe") && !note.contains("momentum"), "\(note)")
+    }
+
+    /// `schedule export --output FILE.json` writes JSON, with the recipe
+    /// (it wrote CSV, and a replay of it trained the default model).
+    @Test func anExportToAJSONFileIsJSON() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let json = try exportedSchedule(in: dir)
+        let runDir = dir.appendingPathComponent("run").path
+        for (name, format) in [("by-name.json", nil), ("BY-NAME.JSON", nil), ("by-name.csv", nil), ("asked.json", "csv")] as [(String, String?)] {
+            let file = dir.appendingPathComponent(name)
+            try run(["schedule", "export", runDir, "--output", file.path] + (format.map { ["--format", $0] } ?? []))
+            let text = try String(contentsOf: file, encoding: .utf8)
+            let isJSON = name.lowercased().hasSuffix(".json") && format == nil
+            #expect(text.hasPrefix("{") == isJSON, "\(name): \(text.prefix(40))")
+            if isJSON { #expect(try TrainingRecipe(try HyperparameterSchedule.read(from: file)) == TrainingRecipe(try HyperparameterSchedule.read(from: json))) }
+        }
     }
 
     /// --precision bf16 reaches the checkpoints of `train` and of a PBT run,
