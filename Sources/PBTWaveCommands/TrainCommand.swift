@@ -62,6 +62,12 @@ struct TrainCommand: ParsableCommand {
         if let checkpoint, !resume, FileManager.default.fileExists(atPath: checkpoint) {
             printNote("note: \(checkpoint) exists and will be replaced by this run's checkpoint (--resume continues it instead)")
         }
+        // A resume keeps a learning curve's earlier rows; anything else there is replaced, and said so.
+        if let curve, let existing = try? String(contentsOfFile: curve, encoding: .utf8),
+           !resume || existing.split(separator: "\n", maxSplits: 1).first.map(String.init) != TrainingReporter.curveHeader {
+            printNote("note: \(curve) exists and will be replaced by this run's learning curve"
+                      + (resume ? " (it is not one: its first line is not \(TrainingReporter.curveHeader))" : " (--resume keeps a curve's earlier rows)"))
+        }
         var plan = try TrainingPlan(self)
         if let note = plan.recipeNote { printNote(note) }
         // What --resume continues from is checked before the corpus is loaded.
@@ -122,6 +128,18 @@ struct TrainCommand: ParsableCommand {
         }
         defer { signals.cancel() }
         let stop = { signals.first != nil }
+        // The curve is written with the checkpoints too (at most every 10 s), so a run killed
+        // mid-way keeps the rows its checkpoint covers: a resume with --curve goes on from them.
+        let start = ContinuousClock.now
+        var curveWritten = -Double.infinity
+        let progressed = { (p: TrainingProgress) in
+            reporter.step(p)
+            guard let curve, let every = saving?.every, every > 0, p.step % every == 0 else { return }
+            let now = elapsedSeconds(since: start)
+            guard now - curveWritten >= 10 else { return }
+            curveWritten = now
+            try? OutputPath.write(Self.curve(reporter.curveText, after: curve, from: resumedFrom), to: curve)
+        }
         let (summary, model) = try explainingShortClips(
             data, training: .flag("--window", value: plan.recipe.training.window), validation: .flag("--eval-targets", value: plan.recipe.evaluation.targets)
         ) { () throws -> (TrainingSummary, WaveNet) in
@@ -142,11 +160,11 @@ struct TrainCommand: ParsableCommand {
                 let trainer = try Trainer(model: model, clips: data.train, options: plan.recipe.training,
                                           dataRNG: header.dataRNG ?? TrainingOptions.dataRNG(seed: plan.recipe.seed))
                 return (try trainer.run(until: plan.steps, schedule: plan.schedule, validator: try plan.recipe.evaluation.validator(data, config: model.config),
-                                        evaluateEvery: evalEvery, checkpoint: saving, progress: reporter.step, stop: stop), model)
+                                        evaluateEvery: evalEvery, checkpoint: saving, progress: progressed, stop: stop), model)
             } else {
                 var started: WaveNet?
                 let summary = try plan.recipe.replay(plan.schedule, until: plan.steps, on: data, threads: threads, evaluateEvery: evalEvery,
-                                                     checkpoint: saving, started: { started = $0; reporter.describe($0, data) }, progress: reporter.step,
+                                                     checkpoint: saving, started: { started = $0; reporter.describe($0, data) }, progress: progressed,
                                                      stop: stop)
                 return (summary, started!)
             }

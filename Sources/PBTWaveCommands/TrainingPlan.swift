@@ -125,7 +125,8 @@ final class TrainingReporter {
     private let start = ContinuousClock.now
     private var firstStep: Int?
     private var recentLoss = Double.nan
-    private var rows = ["step,train_bits,validation_bits,lr"]
+    static let curveHeader = "step,train_bits,validation_bits,lr"
+    private var rows = [curveHeader]
     private(set) var unigram = Double.nan
 
     init(progress: ProgressLine, endStep: Int, samplesPerStep: Int) {

@@ -122,4 +122,33 @@ import Testing
         let evaluated = try runPBTWave(["evaluate", checkpoint, "--eval-windows", "1", "--eval-targets", "64", "--corpus", corpus])
         #expect(evaluated.stdout.contains("step \(step),"), "the checkpoint is at the step it stopped at: \(evaluated.stdout)\(evaluated.stderr)")
     }
+
+    /// `train --curve` writes the curve with its checkpoints, so a run
+    /// killed outright (SIGKILL) keeps the rows its checkpoint covers, and
+    /// the resume's curve has every step (before, the curve was written only
+    /// at the end: the resumed curve started at the checkpoint's step).
+    @Test(.timeLimit(.minutes(2))) func aKilledTrainingRunKeepsItsCurveUpToItsCheckpoint() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let corpus = corpusDirectory()
+        let checkpoint = dir.url.appendingPathComponent("c.ckpt").path
+        let curve = dir.url.appendingPathComponent("curve.csv").path
+        let flags = ["train", "--preset", "tiny", "--window", "256", "--eval-windows", "1", "--eval-targets", "64", "--checkpoint", checkpoint,
+                     "--checkpoint-every", "20", "--curve", curve, "--quiet", "--corpus", corpus]
+        let process = Process()
+        process.executableURL = try pbtwaveExecutable()
+        process.arguments = flags + ["--steps", "1000000"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        #expect(eventually(within: 60) { FileManager.default.fileExists(atPath: curve) && FileManager.default.fileExists(atPath: checkpoint) })
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let evaluated = try runPBTWave(["evaluate", checkpoint, "--eval-windows", "1", "--eval-targets", "64", "--corpus", corpus])
+        let step = try #require(evaluated.stdout.firstMatch(of: /step (\d+),/).map { Int($0.1)! }, "\(evaluated.stdout)\(evaluated.stderr)")
+        let resumed = try runPBTWave(flags + ["--resume", "--steps", "\(step + 5)"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let rows = try String(contentsOfFile: curve, encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(rows.compactMap { Int($0.split(separator: ",")[0]) } == Array(1 ... step + 5), "steps 1 to \(step + 5): \(rows.prefix(3))…")
+    }
 }
