@@ -21,8 +21,9 @@ struct TrainCommand: ParsableCommand {
             was learned with (model, windows, validation set, seed, corpus) and where it ends, so `pbtwave train \
             --lr-schedule FILE.json` with no other flag trains that way again; flags you give override the recipe, and the \
             command says which. --steps is the total number of steps the model should have taken, so --resume continues a \
-            checkpointed run to the same end, with its learning rate, batch and windows unless you give those flags again, \
-            and --curve then keeps the curve's earlier rows. SIGINT, SIGTERM or SIGHUP stops the run after the step it is \
+            checkpointed run to the same end (its --steps), with its learning rate or schedule (as stored in the \
+            checkpoint), batch and windows unless you give those flags again, and --curve then keeps the curve's earlier \
+            rows (the curve is written with each checkpoint, so a killed run keeps them too). SIGINT, SIGTERM or SIGHUP stops the run after the step it is \
             in, with --checkpoint written at that step (again: at once).
             """)
 
@@ -71,7 +72,7 @@ struct TrainCommand: ParsableCommand {
         var plan = try TrainingPlan(self)
         if let note = plan.recipeNote { printNote(note) }
         // What --resume continues from is checked before the corpus is loaded.
-        let resumed = try resume ? checkpoint.map { try TrainingPlan.resumable($0, until: plan.steps) } : nil
+        let resumed = try resume ? checkpoint.map { try TrainingPlan.resumable($0) } : nil
         let resumedFrom = resumed?.model.step
         // A resumed run is its checkpoint's model, in its precision, unless
         // flags given again ask otherwise (a model then must match; another
@@ -90,9 +91,11 @@ struct TrainCommand: ParsableCommand {
         }
         // A resumed run is the run it continues: the checkpoint's learning
         // rate and windows, unless flags given again change them.
-        if let (_, header) = resumed, let note = try plan.continuing(header.metadata, given: Set(recipe.given), lrGiven: lr != nil || lrSchedule != nil) {
+        if let (_, header) = resumed, let note = try plan.continuing(header.metadata, given: Set(recipe.given + (steps != nil ? ["--steps"] : [])),
+                                                                     lrGiven: lr != nil || lrSchedule != nil) {
             printNote(note)
         }
+        if let (loaded, _) = resumed, let checkpoint { try TrainingPlan.check(checkpoint, at: loaded.step, reaches: plan.steps) }
         let data = try corpus.load()
         if let (_, header) = resumed, let checkpoint, let note = checkpointCorpusNote(checkpoint, header.metadata, data) { printNote(note) }
         if let learned = plan.recipe.corpus, learned != CorpusIdentity(data) {
@@ -107,8 +110,12 @@ struct TrainCommand: ParsableCommand {
         var metadata = plan.recipe.checkpointMetadata(corpus: CorpusIdentity(data))
         metadata["command"] = "train"
         metadata["seed"] = "\(plan.recipe.seed)"
+        // The run's end, so a resume without --steps goes on to it.
+        metadata["steps"] = "\(plan.steps)"
         if let lrSchedule {
             metadata["lr-schedule"] = lrSchedule
+            // The schedule itself, so a resume follows it without the file (it may have moved, or changed).
+            metadata["lr-points"] = compactJSON(plan.schedule.points)
         } else if plan.schedule.points.count == 1 {
             metadata[LearningRateSchedule.hyperparameterName] = "\(plan.schedule.points[0].rate)"
         }

@@ -61,12 +61,13 @@ struct TrainingPlan {
 }
 
 extension TrainingPlan {
-    /// On `--resume`: takes the checkpoint's learning rate (a constant one)
-    /// and windows (`metadata`, as `train` and PBT trials write it) for
-    /// those flags not given again (`given`: the recipe flags given), so a
-    /// resumed run continues the run it resumes; returns what it took, as a
-    /// note (nil: nothing). A checkpoint trained along a schedule file is
-    /// only named: its file may have changed since.
+    /// On `--resume`: takes the checkpoint's learning rate (a constant one,
+    /// or the schedule it was trained along, as it was then), end step and
+    /// windows (`metadata`, as `train` and PBT trials write it) for those
+    /// flags not given again (`given`: the recipe flags and `--steps`
+    /// given), so a resumed run continues the run it resumes; returns what
+    /// it took, as a note (nil: nothing). A checkpoint of a build that did
+    /// not store its schedule has it only named.
     mutating func continuing(_ metadata: [String: String], given: Set<String>, lrGiven: Bool) throws -> String? {
         var taken: [String] = []
         for (flag, key, path) in [("--batch", "batch", \TrainingOptions.batch), ("--window", "window", \TrainingOptions.window),
@@ -75,6 +76,10 @@ extension TrainingPlan {
                 recipe.training[keyPath: path] = stored
                 taken.append("\(flag) \(stored)")
             }
+        }
+        if !given.contains("--steps"), let stored = metadata["steps"].flatMap(Int.init), (1...TrainCommand.maxSteps).contains(stored), stored != steps {
+            steps = stored
+            taken.append("--steps \(stored)")
         }
         for (flag, key, path) in [("--eval-windows", "eval-windows", \EvaluationOptions.windows),
                                   ("--eval-targets", "eval-targets", \EvaluationOptions.targets)] where !given.contains(flag) {
@@ -88,6 +93,11 @@ extension TrainingPlan {
             if let stored = metadata[LearningRateSchedule.hyperparameterName].flatMap(Double.init), stored != schedule.rate(atStep: 0) {
                 schedule = try LearningRateSchedule(constant: stored)
                 taken.append("--lr \(stored)")
+            } else if let file = metadata["lr-schedule"], let text = metadata["lr-points"],
+                      let points = try? JSONDecoder().decode([LearningRateSchedule.Point].self, from: Data(text.utf8)),
+                      let stored = try? LearningRateSchedule(points: points) {
+                schedule = stored
+                taken.append("learning-rate schedule (of --lr-schedule \(file), \(points.count) change point\(points.count == 1 ? "" : "s"))")
             } else if let file = metadata["lr-schedule"] {
                 notes.append("note: the checkpoint was trained along --lr-schedule \(file); give it again to follow it "
                              + "(this run trains at --lr \(schedule.rate(atStep: 0)))")
@@ -99,21 +109,24 @@ extension TrainingPlan {
         return notes.isEmpty ? nil : notes.joined(separator: "\n")
     }
 
-    /// The checkpoint `--resume` continues from, loaded, if it can reach
-    /// `steps` (the total): a missing file, or one already at or past
-    /// `steps`, is an error (before: training from scratch, or a "nan" result).
-    static func resumable(_ path: String, until steps: Int) throws -> (model: WaveNet, header: CheckpointHeader) {
+    /// The checkpoint `--resume` continues from, loaded: a missing file is
+    /// an error (before: training from scratch).
+    static func resumable(_ path: String) throws -> (model: WaveNet, header: CheckpointHeader) {
         guard FileManager.default.fileExists(atPath: path) else {
             throw CommandError("--resume: \(path) does not exist; give the checkpoint to continue, or drop --resume to start afresh")
         }
-        let loaded = try WaveNet.load(from: path)
-        guard loaded.model.step < steps else {
+        return try WaveNet.load(from: path)
+    }
+
+    /// Refuses to resume a checkpoint at `step` that is already at or past
+    /// `steps`, the total to reach (before: a "nan" result).
+    static func check(_ path: String, at step: Int, reaches steps: Int) throws {
+        guard step < steps else {
             throw CommandError("""
-                --resume: \(path) is already at step \(loaded.model.step), and --steps \(steps) is the total to reach: \
-                give --steps above \(loaded.model.step) to train on
+                --resume: \(path) is already at step \(step), and --steps \(steps) is the total to reach: \
+                give --steps above \(step) to train on
                 """)
         }
-        return loaded
     }
 }
 

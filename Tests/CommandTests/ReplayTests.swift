@@ -142,6 +142,32 @@ import PBTWaveModel
         #expect(try TrainingPlan(plain).recipeNote?.contains("replayed as learned") == true)
     }
 
+    /// `train --resume` without --lr-schedule follows the schedule the
+    /// checkpoint was trained along, as it was then, to the run's end step
+    /// (it trained on at the default 0.001, to 1000 steps).
+    @Test func aResumeFollowsTheCheckpointsSchedule() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let schedule = dir.appendingPathComponent("s.csv").path
+        try "step,lr\n0,0.003\n4,0.0002\n".write(toFile: schedule, atomically: true, encoding: .utf8)
+        let common = ["--preset", "tiny", "--window", "256", "--batch", "1", "--eval-windows", "1", "--eval-targets", "64", "--eval-every", "1",
+                      "--corpus", corpus, "--quiet"]
+        let (whole, resumed) = (dir.appendingPathComponent("whole.csv").path, dir.appendingPathComponent("resumed.csv").path)
+        try run(["train", "--lr-schedule", schedule, "--steps", "7", "--curve", whole] + common)
+        let checkpoint = dir.appendingPathComponent("c.ckpt").path
+        try run(["train", "--lr-schedule", schedule, "--steps", "3", "--checkpoint", checkpoint, "--curve", resumed] + common)
+        try FileManager.default.removeItem(atPath: schedule)  // followed as stored, not read again
+        try run(["train", "--steps", "7", "--checkpoint", checkpoint, "--resume", "--curve", resumed] + common)
+        let (a, b) = (try String(contentsOfFile: whole, encoding: .utf8), try String(contentsOfFile: resumed, encoding: .utf8))
+        #expect(a == b, "the same curve as a run never stopped:\n\(a)\nvs\n\(b)")
+
+        var plan = try TrainingPlan(try PBTWave.parseAsRoot(["train"] + common) as! TrainCommand)
+        let note = try plan.continuing(["lr-schedule": "s.csv", "lr-points": #"[{"step":0,"lr":0.003},{"step":4,"lr":0.0002}]"#, "steps": "9"],
+                                       given: [], lrGiven: false)
+        #expect(plan.steps == 9 && plan.schedule.points == [.init(step: 0, rate: 0.003), .init(step: 4, rate: 0.0002)])
+        #expect(note?.contains("--steps 9, learning-rate schedule (of --lr-schedule s.csv, 2 change points)") == true, "\(note ?? "no note")")
+    }
+
     /// A schedule with other columns than lr: train follows lr and says it
     /// drops the rest.
     @Test func columnsTrainDoesNotFollowAreNamed() throws {
