@@ -492,6 +492,19 @@ struct ExecResult: Decodable {
     var objective: Double
     var steps: Int?
     var metrics: [String: JSONValue]?
+
+    private enum CodingKeys: String, CodingKey { case objective, steps, metrics }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        // `null` is what JavaScript's JSON.stringify writes for NaN and the infinities: a diverged trial, as Python's NaN.
+        guard c.contains(.objective) else {
+            throw DecodingError.keyNotFound(CodingKeys.objective, .init(codingPath: [], debugDescription: "No value associated with key objective"))
+        }
+        objective = try c.decodeNil(forKey: .objective) ? .nan : c.decode(Double.self, forKey: .objective)
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps)
+        metrics = try c.decodeIfPresent([String: JSONValue].self, forKey: .metrics)
+    }
 }
 
 /// Why an exec trial failed, with the end of its log: stored as the trial's

@@ -36,6 +36,19 @@ public struct LineageCommand: ParsableCommand {
         if let lines = chosen.failure?.split(separator: "\n").dropFirst(), !lines.isEmpty { print(lines.joined(separator: "\n")) }
     }
 
+    /// A failure on one line: its first, and of a program's log only the
+    /// last line (it ended "last lines of its log.txt:" with nothing after).
+    static func failureLine(_ failure: String) -> String {
+        let lines = failure.split(separator: "\n")
+        guard var first = lines.first.map(String.init) else { return "?" }
+        guard let match = first.firstMatch(of: #/; last lines of its (\S+):$/#) else { return first }
+        let file = String(match.1)
+        first.removeSubrange(match.range)
+        guard let last = lines.dropFirst().last else { return first }
+        let text = last.hasPrefix("  | ") ? last.dropFirst(4) : last[...]
+        return first + "; its \(file) ends: " + (text.count > 160 ? text.prefix(159) + "…" : text)
+    }
+
     static func describe(_ t: TrialRecord, _ s: SelectionRecord?) -> String {
         var parts = ["#\(t.id) gen \(t.generation)", "steps \(t.startStep)..\(t.endStep)", t.hyperparameters.description]
         switch t.status {
@@ -43,7 +56,7 @@ public struct LineageCommand: ParsableCommand {
             // Its checkpoint could not be read by a child: never a parent again.
             parts.append("loss \(t.evaluation!), RETIRED (\(t.failure?.split(separator: "\n").first.map { $0.hasPrefix("retired: ") ? $0.dropFirst(9) : $0 } ?? "?"))")
         case .finished: parts.append("loss \(t.evaluation!)")
-        case .failed: parts.append("FAILED (\(t.failure?.split(separator: "\n").first ?? "?"))")
+        case .failed: parts.append("FAILED (\(t.failure.map(Self.failureLine) ?? "?"))")
         default: parts.append(t.status.rawValue)
         }
         if let r = t.refillOf { parts.append("refill of #\(r)") }

@@ -119,6 +119,9 @@ struct StoreOptions: ParsableArguments {
     /// keep it alive while the run is driven.
     func open(runDirectory: URL, configuration: RunConfiguration, resume: Bool)
         throws -> (coordinator: PBTCoordinator, created: Bool, note: String, locks: RunDirectory?) {
+        // Settings no run can have are refused before anything is made on disk (a store with no run in it confused `lineage`).
+        try configuration.settings.validate()
+        _ = try ExploreStrategies.pbtwave.strategy(for: configuration.settings)
         if resume, !isShared {
             let file = storePath.map(URL.init(fileURLWithPath:)) ?? runDirectory.appendingPathComponent(RunDirectory.storeFileName)
             guard FileManager.default.fileExists(atPath: file.path) else {

@@ -195,6 +195,9 @@ import PBTWaveModel
         #expect(ExecOptions.relativePathNote(recipe, here: base + "/start") == nil, "in the run's folder")
         try "print(2)".write(toFile: base + "/elsewhere/train.py", atomically: true, encoding: .utf8)
         #expect(ExecOptions.relativePathNote(recipe, here: base + "/elsewhere") == nil, "a train.py here too")
+        // …but another train.py: a resume there is refused (it ran the other file).
+        #expect(ExecOptions.otherFilesError(recipe, here: base + "/elsewhere")?.description.contains("names train.py relative to") == true)
+        #expect(ExecOptions.otherFilesError(recipe, here: base + "/start") == nil)
     }
 }
 
@@ -208,6 +211,14 @@ import PBTWaveModel
     #expect(LineageCommand.describe(t, nil) == "#7 gen 1 | steps 10..20 | \(t.hyperparameters) | loss 1.25")
     t.failure = "retired: its checkpoint trial-7.ckpt is missing"
     #expect(LineageCommand.describe(t, nil) == "#7 gen 1 | steps 10..20 | \(t.hyperparameters) | loss 1.25, RETIRED (its checkpoint trial-7.ckpt is missing)")
+    // A failed program's trial shows its log's last line, not a dangling "last lines of its log.txt:" (found by a user).
+    t.status = .failed
+    t.evaluation = nil
+    t.failure = "runner error: trial 7: the program exited with code 7; last lines of its log.txt:\n  | loading\n  | KeyError: 'x'"
+    #expect(LineageCommand.describe(t, nil).hasSuffix("| FAILED (runner error: trial 7: the program exited with code 7; its log.txt ends: KeyError: 'x')"),
+            "\(LineageCommand.describe(t, nil))")
+    t.failure = "runner error: trial 7: the program exited with code 7 (its log is empty)"
+    #expect(LineageCommand.describe(t, nil).hasSuffix("| FAILED (runner error: trial 7: the program exited with code 7 (its log is empty))"))
 }
 
 /// A run whose trials all failed is not told "no finished trial yet", as if

@@ -167,6 +167,21 @@ import Testing
         }
     }
 
+    /// `--explore pb2` with a categorical hyperparameter is refused before
+    /// the run directory or its store is made (it left a store with no run,
+    /// which `lineage` then called "no run named 'pbt'").
+    @Test func anExploreTheSpaceCannotHaveLeavesNothingBehind() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let space = dir.url.appendingPathComponent("space.json").path
+        try Data(#"{"lr": {"log_uniform": [0.001, 0.1]}, "opt": {"choice": ["sgd", "adam"]}}"#.utf8).write(to: URL(fileURLWithPath: space))
+        let runDir = dir.url.appendingPathComponent("run")
+        let refused = try runPBTWave(["pbt", "--run-dir", runDir.path, "--space", space, "--explore", "pb2", "--workers", "2", "--population", "2",
+                                      "--generations", "1", "--trial-steps", "1", "--", "sh", "-c", "exit 0"])
+        #expect(refused.status != 0 && refused.stderr.lowercased().contains("pb2"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: runDir.path), "nothing made on disk")
+    }
+
     /// A worker runs the stored program, or the one given after `--` (the
     /// same program elsewhere on that machine); `--exec` on a run of a
     /// compiled model is refused.

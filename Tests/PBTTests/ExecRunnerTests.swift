@@ -201,6 +201,8 @@ import Testing
             (#"{"objective": 1e-400}"#, #""objective" is not a number"#),
             (#"{"objective": NaN, "steps": 5}"#, "non-finite objective (nan)"),
             (#"{"objective": Infinity}"#, "non-finite objective (inf)"),
+            // JavaScript's JSON.stringify writes NaN as null: diverged too, not "invalid" (which counted as a program failure).
+            (#"{"objective": null}"#, "non-finite objective (nan)"),
         ] {
             let runner = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", #"printf '%s' "$0" > "$PBT_TRIAL_DIR/result.json""#, json]))
             let failure = Self.failure(runner, output: Self.output(dir, "case"))
