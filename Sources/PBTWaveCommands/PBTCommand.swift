@@ -99,25 +99,21 @@ public struct PBTCommand: ParsableCommand {
                   + "(\(settings.trialBudget * settings.trialSteps) steps); the last \(total % settings.trialSteps) are not trained")
         }
         let threads = localWorkers ?? settings.workers
-        guard threads > 0 else {
+        // A complete run needs no worker: it is summed up and exported as by one (it said "add workers").
+        let runDone = (try? coordinator.store.run(named: coordinator.run.name))??.state.done == true
+        guard threads > 0 || runDone else {
             print("pbt: the run is ready; add workers on any machine with:")
             print("  pbtwave worker \(store.workerArguments(runDirectory: runDirectory))")
             return
         }
         let (result, stopSignal) = try PBTSession.drive(runner, coordinator: coordinator,
-                                                        options: DriverOptions(workers: threads, leaseSeconds: leaseSeconds,
+                                                        options: DriverOptions(workers: max(threads, 1), leaseSeconds: leaseSeconds,
                                                                                maxFailuresInARow: failures.maxFailuresInARow,
                                                                                notice: { line.message("pbt: \($0)") }),
                                                         line: line)
         try PBTSession.printSummary(result, coordinator: coordinator, exportTo: runDirectory)
         if let stopSignal { throw ExitCode(128 + stopSignal) }
-        if result.done, store.isShared {
-            // Nothing will run again: files of killed workers (temporaries,
-            // outputs never reported) can go. A worker still writing a late
-            // result loses its file, but that result would be ignored anyway.
-            let removed = try coordinator.sweep()
-            if removed > 0 { print("pbt: removed \(removed) checkpoint file(s) left by workers that died") }
-        }
+        if result.done, store.isShared { try PBTSession.sweep(coordinator) }
         try PBTSession.failIfFailed(result)
     }
 }

@@ -104,6 +104,15 @@ enum PBTSession {
               + "schedule.json: \(schedule.rows.count) change point(s)\(trend)")
     }
 
+    /// For a run that is done, with a store other processes share: nothing
+    /// will run again, so the checkpoints of killed workers (temporaries,
+    /// outputs never reported) can go. A worker still writing a late result
+    /// loses its output, but that result would be ignored anyway.
+    static func sweep(_ coordinator: PBTCoordinator) throws {
+        let removed = try coordinator.sweep()
+        if removed > 0 { print("pbt: removed \(removed) checkpoint\(removed == 1 ? "" : "s") left by workers that died") }
+    }
+
     /// Exits non-zero, with the summary, for a run whose trials all failed
     /// or that ended on failures (after the summary, a signal's exit status
     /// and the end-of-run sweep).

@@ -104,8 +104,12 @@ struct StoreOptions: ParsableArguments {
 
     /// The `pbtwave worker` arguments that join this run, shell-quoted.
     func workerArguments(runDirectory: URL) -> String {
-        ["--store", store.map(\.description) ?? "sqlite:" + runDirectory.appendingPathComponent(RunDirectory.storeFileName).path,
-         "--run", runName, "--run-dir", runDirectory.path].map(shellQuoted).joined(separator: " ")
+        // An SQLite path absolute, as the run directory is: a worker may start in another folder.
+        let location = store.map { store in
+            if case .sqlite(let path) = store { "sqlite:" + URL(fileURLWithPath: path).standardizedFileURL.path } else { store.description }
+        }
+        return ["--store", location ?? "sqlite:" + runDirectory.appendingPathComponent(RunDirectory.storeFileName).path,
+                "--run", runName, "--run-dir", runDirectory.path].map(shellQuoted).joined(separator: " ")
     }
 
     /// Opens the run, creating it with `configuration` if it does not exist

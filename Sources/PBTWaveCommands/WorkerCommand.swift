@@ -78,8 +78,10 @@ public struct WorkerCommand: ParsableCommand {
               + "P=\(configuration.settings.population), budget \(configuration.settings.trialBudget) trials), \(workers) thread(s), "
               + "checkpoints in \(coordinator.checkpoints.runDirectory.path)")
         let (result, stopSignal) = try PBTSession.drive(runner, coordinator: coordinator, options: options, line: line)
-        try PBTSession.printSummary(result, coordinator: coordinator, exportTo: nil)
+        // The worker that sees the run complete writes its schedule, and removes what dead workers left.
+        try PBTSession.printSummary(result, coordinator: coordinator, exportTo: result.done ? runDirectory : nil)
         if let stopSignal { throw ExitCode(128 + stopSignal) }
+        if result.done { try PBTSession.sweep(coordinator) }
         try PBTSession.failIfFailed(result)
     }
 }

@@ -206,6 +206,14 @@ import Testing
         let elsewhere = try runPBTWave(worker + ["--", "sh", "-c", #"echo '{"objective": 0.25}' > "$PBT_TRIAL_DIR/result.json""#])
         #expect(elsewhere.status == 0, "\(elsewhere.stderr)")
         #expect(elsewhere.stdout.contains("run complete: 6/6 trials"), "\(elsewhere.stdout)")
+        // The worker that completed the run wrote its schedule (no process did), and the creating command, run again, sums it up.
+        let runDir = dir.url.appendingPathComponent("run")
+        #expect(FileManager.default.fileExists(atPath: runDir.appendingPathComponent("schedule.json").path), "\(elsewhere.stdout)")
+        try FileManager.default.removeItem(at: runDir.appendingPathComponent("schedule.json"))
+        let again = try runPBTWave(["pbt", "--run-dir", runDir.path, "--store", store, "--run", "mine", "--local-workers", "0"]
+                                   + (try Self.flags(dir, generations: 2)) + ["--", (try ExecToy.command()).program] + (try ExecToy.command()).arguments)
+        #expect(again.status == 0 && again.stdout.contains("run complete: 6/6 trials") && !again.stdout.contains("add workers"), "\(again.stdout)")
+        #expect(FileManager.default.fileExists(atPath: runDir.appendingPathComponent("schedule.json").path))
         let trials = try SQLiteTrialStore(path: dir.url.appendingPathComponent("trials.sqlite").path)
         #expect(try trials.trials(runID: try #require(try trials.run(named: "mine")).id).allSatisfy { $0.evaluation == 0.25 },
                 "the program given to the worker ran")
