@@ -138,44 +138,47 @@ public struct PBTSettings: Sendable, Hashable, Codable {
         try mutation.validate()
     }
 
+    /// Every setting as it is compared and shown: its field (the names of
+    /// `differences`) and its value, the search space in `--space` form.
+    public var fields: [(field: String, value: String)] {
+        [("population", "\(population)"), ("workers", "\(workers)"), ("trialSteps", "\(trialSteps)"), ("budget", "\(budget)"),
+         ("searchSpace", compactJSON(searchSpace.specification)), ("selection", "\(selection)"),
+         ("opponentGenerations", "\(opponentGenerations)"), ("resampleProbability", "\(mutation.resampleProbability)"),
+         ("perturbationFactors", "\(mutation.perturbationFactors)"), ("explore", "\(explore)"), ("seed", "\(seed)"),
+         ("deterministic", "\(deterministic)")]
+    }
+
     /// The settings whose values differ from `other`, named as in the stored
     /// config (`population`, `trialSteps`, …), for a resume error.
     public func differences(from other: PBTSettings) -> [SettingDifference] {
         var out: [SettingDifference] = []
-        func check<T: Equatable>(_ field: String, _ a: T, _ b: T) {
-            if a != b { out.append(SettingDifference(field: field, stored: "\(a)", given: "\(b)")) }
-        }
-        check("population", population, other.population)
-        check("workers", workers, other.workers)
-        check("trialSteps", trialSteps, other.trialSteps)
-        check("budget", budget, other.budget)
-        if searchSpace != other.searchSpace {
-            // In `--space` form, not as Swift prints the value; that form
-            // has neither the parameters' order nor their mutation ranges,
-            // so when it reads the same, say which of those differs.
-            let (stored, given) = (compactJSON(searchSpace.specification), compactJSON(other.searchSpace.specification))
-            if stored != given {
-                out.append(SettingDifference(field: "searchSpace", stored: stored, given: given))
-            } else if searchSpace.parameters.map(\.name) != other.searchSpace.parameters.map(\.name) {
-                func order(_ s: SearchSpace) -> String { "the parameters in the order " + s.parameters.map(\.name).joined(separator: ", ") }
-                out.append(SettingDifference(field: "searchSpace", stored: order(searchSpace), given: order(other.searchSpace)))
-            } else {
-                func ranges(_ s: SearchSpace) -> String {
-                    s.parameters.map { p in
-                        "\(p.name) mutated within \(p.mutationBounds.map { "[\($0.lowerBound), \($0.upperBound)]" } ?? "its prior")"
-                    }.joined(separator: ", ")
-                }
-                out.append(SettingDifference(field: "mutationBounds", stored: ranges(searchSpace), given: ranges(other.searchSpace)))
+        for (mine, theirs) in zip(fields, other.fields) {
+            if mine.field == "searchSpace" {
+                if searchSpace != other.searchSpace { out.append(searchSpaceDifference(from: other)) }
+            } else if mine.value != theirs.value {
+                out.append(SettingDifference(field: mine.field, stored: mine.value, given: theirs.value))
             }
         }
-        check("selection", selection, other.selection)
-        check("opponentGenerations", opponentGenerations, other.opponentGenerations)
-        check("resampleProbability", mutation.resampleProbability, other.mutation.resampleProbability)
-        check("perturbationFactors", mutation.perturbationFactors, other.mutation.perturbationFactors)
-        check("explore", explore, other.explore)
-        check("seed", seed, other.seed)
-        check("deterministic", deterministic, other.deterministic)
         return out
+    }
+
+    /// How `other`'s search space differs from this one's (they differ).
+    private func searchSpaceDifference(from other: PBTSettings) -> SettingDifference {
+        // In `--space` form, not as Swift prints the value; that form
+        // has neither the parameters' order nor their mutation ranges,
+        // so when it reads the same, say which of those differs.
+        let (stored, given) = (compactJSON(searchSpace.specification), compactJSON(other.searchSpace.specification))
+        if stored != given { return SettingDifference(field: "searchSpace", stored: stored, given: given) }
+        if searchSpace.parameters.map(\.name) != other.searchSpace.parameters.map(\.name) {
+            func order(_ s: SearchSpace) -> String { "the parameters in the order " + s.parameters.map(\.name).joined(separator: ", ") }
+            return SettingDifference(field: "searchSpace", stored: order(searchSpace), given: order(other.searchSpace))
+        }
+        func ranges(_ s: SearchSpace) -> String {
+            s.parameters.map { p in
+                "\(p.name) mutated within \(p.mutationBounds.map { "[\($0.lowerBound), \($0.upperBound)]" } ?? "its prior")"
+            }.joined(separator: ", ")
+        }
+        return SettingDifference(field: "mutationBounds", stored: ranges(searchSpace), given: ranges(other.searchSpace))
     }
 
     /// The seed handed to trial `id`'s runner: a fixed function of the run

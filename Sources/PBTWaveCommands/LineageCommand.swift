@@ -16,10 +16,17 @@ public struct LineageCommand: ParsableCommand {
     @Flag(help: "Print every trial as a tree of parents and children.")
     public var tree = false
 
+    @Flag(help: "Print how the run was started instead (its settings, model or program): what a resume gives again.")
+    public var settings = false
+
     public init() {}
 
     public func run() throws {
-        let (trials, selections, _) = try source.read()
+        let (trials, selections, configuration) = try source.read()
+        if settings {
+            for line in Self.settingsLines(configuration) { print(line) }
+            return
+        }
         let selectionByChild = Dictionary(selections.map { ($0.childID, $0) }, uniquingKeysWith: { a, _ in a })
         if tree {
             let children = Dictionary(grouping: trials.filter { $0.parentID != nil }, by: { $0.parentID! })
@@ -34,6 +41,21 @@ public struct LineageCommand: ParsableCommand {
         for t in try Lineage.ancestry(of: chosen.id, in: trials) { print(Self.describe(t, selectionByChild[t.id])) }
         // A failed trial's whole failure text (a program's, with the last lines of its log).
         if let lines = chosen.failure?.split(separator: "\n").dropFirst(), !lines.isEmpty { print(lines.joined(separator: "\n")) }
+    }
+
+    /// The run's settings, a line each, named by the flags that set them.
+    static func settingsLines(_ configuration: RunConfiguration) -> [String] {
+        var lines = configuration.settings.fields.map { field, value in
+            field == "budget" ? value : "\(PBTSettingsOptions.flag(field)) \(field == "searchSpace" ? shellQuoted(value) : value)"
+        }
+        if let exec = try? configuration.recipe?.decoded(as: ExecRecipe.self) {
+            lines.append("program: " + ([exec.command.program] + exec.command.arguments).map(shellQuoted).joined(separator: " ")
+                         + " (started in \(exec.workingDirectory))" + (exec.trialTimeoutSeconds.map { ", --trial-timeout \($0)" } ?? ""))
+        } else {
+            lines.append("--model \(configuration.model)")
+        }
+        lines += configuration.modelOptions.sorted { $0.key < $1.key }.map { "--\($0.key) \($0.value)" }
+        return lines
     }
 
     /// A failure on one line: its first, and of a program's log only the

@@ -71,7 +71,7 @@ public struct PBTCommand: ParsableCommand {
                     + (stored == PBTModel.exec.rawValue ? "a training program" : "--model \(stored)")
                     + ", not of --model \(runner.model.rawValue): to resume it, give "
                     + (stored == PBTModel.exec.rawValue ? "its program after -- as it was started" : "--model \(stored)")
-                    + " (`pbtwave lineage \(runDirectory.path)` shows the run); or choose a new --run-dir")
+                    + " (`pbtwave lineage \(runDirectory.path) --settings` shows how it was started); or choose a new --run-dir")
             }
             // A program named relative to the folder the run was started in, resumed from another.
             if case .notFound(_, nil)? = error as? ExecRunnerError, let recipe = try? configuration?.recipe?.decoded(as: ExecRecipe.self),

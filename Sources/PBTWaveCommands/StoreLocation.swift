@@ -102,6 +102,11 @@ struct StoreOptions: ParsableArguments {
         return try? RunConfiguration(jsonText: run.configJSON)
     }
 
+    /// The `pbtwave lineage` arguments that read this run, shell-quoted.
+    func lineageArguments(runDirectory: URL) -> String {
+        (isShared ? ["--store", store!.description, "--run", runName] : [runDirectory.path]).map(shellQuoted).joined(separator: " ")
+    }
+
     /// The `pbtwave worker` arguments that join this run, shell-quoted.
     func workerArguments(runDirectory: URL) -> String {
         // An SQLite path absolute, as the run directory is: a worker may start in another folder.
@@ -155,7 +160,8 @@ struct StoreOptions: ParsableArguments {
             throw CommandError("""
                 \(label(runDirectory: runDirectory)) holds a run created with other settings:
                 \(lines.joined(separator: "\n"))
-                Re-run with the run's flags to resume it, or choose a new \(isShared ? "--run" : "--run-dir").
+                Re-run with the run's flags to resume it (`pbtwave lineage \(lineageArguments(runDirectory: runDirectory)) --settings` \
+                lists them), or choose a new \(isShared ? "--run" : "--run-dir").
                 """)
         }
         let coordinator = opened.coordinator

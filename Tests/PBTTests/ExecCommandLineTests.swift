@@ -124,6 +124,14 @@ import Testing
         #expect(other.status == 1)
         #expect(other.stderr.contains(#"the program after --: the run has [""# + toy.program), "\(other.stderr)")
         #expect(other.stderr.contains(#"this command has ["sh","-c","exit 0"]"#), "\(other.stderr)")
+        // …and says where to read the run's flags, which lineage --settings lists (it showed no program, no flags).
+        #expect(other.stderr.contains("`pbtwave lineage \(runDir) --settings` lists them"), "\(other.stderr)")
+        let settings = try runPBTWave(["lineage", runDir, "--settings"])
+        #expect(settings.status == 0, "\(settings.stderr)")
+        for line in ["--workers 3", "--trial-steps 5", "--generations 1", "program: " + ([toy.program] + toy.arguments).joined(separator: " ")] {
+            #expect(settings.stdout.contains(line), "\(line) in \(settings.stdout)")
+        }
+        #expect(settings.stdout.contains(#"--space or --lr-min/--lr-max '{"#), "\(settings.stdout)")
         let space = dir.url.appendingPathComponent("other.json").path
         try Data(#"{"lr": {"log_uniform": [0.001, 0.1]}}"#.utf8).write(to: URL(fileURLWithPath: space))
         let moved = try runPBTWave(["pbt", "--run-dir", runDir, "--space", space] + flags.dropFirst(2) + ["--", toy.program] + toy.arguments)
