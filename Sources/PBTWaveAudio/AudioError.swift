@@ -1,3 +1,4 @@
+import PBTFileSupport
 /// Everything that can go wrong with audio a user supplies: each case names
 /// the file or folder at fault, and its `description` says what to do.
 ///
@@ -129,7 +130,7 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .noUsableAudio(path, skipped, first):
             return "audio folder \(path) has no usable audio: all \(skipped) files were skipped (first: \(first)): add readable audio files"
         case let .corpusNotFound(directory):
-            return "corpus not found at \(directory) (no manifest.tsv): build the default speech corpus there with `bash datasets/build-corpus.sh \(directory)`, or one from your own audio with `pbtwave corpus build --from AUDIO_DIR --output \(directory)`; or point PBTWAVE_CORPUS / --corpus at a built corpus"
+            return "corpus not found at \(directory) (no manifest.tsv): build the default speech corpus there with `bash datasets/build-corpus.sh \(shellQuoted(directory))`, or one from your own audio with `pbtwave corpus build --from AUDIO_DIR --output \(shellQuoted(directory))`; or point PBTWAVE_CORPUS / --corpus at a built corpus"
         case let .corpusIsAFile(path):
             return "\(path) is a file, not a corpus folder: give the folder that holds manifest.tsv (a corpus made by `pbtwave corpus build --from AUDIO_DIR --output DIR`, where AUDIO_DIR is a folder of recordings)"
         case let .notACorpus(directory):

@@ -1,3 +1,4 @@
+import PBTFileSupport
 import ArgumentParser
 import Foundation
 import PBT

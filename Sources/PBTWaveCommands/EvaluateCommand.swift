@@ -102,8 +102,8 @@ struct EvaluateCommand: ParsableCommand {
         line.update("scoring \(validator.windows.count) validation windows × \(validator.targets) samples …", now: 0, force: true)
         let nll = validator.nllBits(model)
         line.finish()
-        print(String(format: "%@: step %ld, %@, validation NLL %.4f bits/sample over %ld windows × %ld samples (unigram on the same windows "
-                     + "%.3f; on the whole set %.3f)", checkpoint, header.step, model.precision.rawValue, nll, validator.windows.count,
+        print(String(format: "%@: step %ld, %@, validation NLL %.4f bits/sample over %ld window%@ × %ld samples (unigram on the same windows "
+                     + "%.3f; on the whole set %.3f)", checkpoint, header.step, model.precision.rawValue, nll, validator.windows.count, validator.windows.count == 1 ? "" : "s",
                      validator.targets, TrainingReporter.unigram(on: validator, data), unigram))
     }
 }

@@ -1,3 +1,4 @@
+import PBTFileSupport
 import ArgumentParser
 import Foundation
 import PBT
@@ -10,7 +11,7 @@ public struct LineageCommand: ParsableCommand {
 
     @OptionGroup var source: RunSource
 
-    @Option(help: "Trial id (default: the best of the final population).")
+    @Option(parsing: .unconditional, help: "Trial id (default: the best of the final population).")
     public var trial: Int?
 
     @Flag(help: "Print every trial as a tree of parents and children.")

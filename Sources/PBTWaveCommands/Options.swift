@@ -23,7 +23,15 @@ struct CorpusOptions: ParsableArguments {
     var directory: String { corpus ?? SpeechCorpus.defaultDirectory() }
 
     func load(verifyChecksums: Bool = false) throws -> SpeechCorpus {
-        try SpeechCorpus.load(directory: directory, verifyChecksums: verifyChecksums)
+        do {
+            return try SpeechCorpus.load(directory: directory, verifyChecksums: verifyChecksums)
+        } catch {
+            // Say where the folder came from: the variable may be left over from another shell session.
+            if case .corpusNotFound = error, corpus == nil, ProcessInfo.processInfo.environment["PBTWAVE_CORPUS"] != nil {
+                printNote("note: the corpus folder \(directory) is what $PBTWAVE_CORPUS names (no --corpus was given)")
+            }
+            throw error
+        }
     }
 }
 
@@ -193,19 +201,20 @@ extension WaveNetConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("cannot read --model-config \(path): no such file")
         }
-        let config: WaveNetConfig
-        do { config = try JSONDecoder().decode(ConfigFile.self, from: data).config } catch {
-            throw ValidationError("--model-config \(path) is not a WaveNet config: \(DecodingErrorText.sentence(for: error, data: data))")
-        }
         if let duplicate = JSONDuplicateKey.first(in: data) { throw ValidationError("--model-config \(path): \(duplicate)") }
-        // A field the config does not have (a typo, or another tool's option) would be ignored.
-        let known = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(config)) as? [String: Any]).map { Set($0.keys) } ?? []
+        // A field the config does not have (a typo, or another tool's option) would be ignored; said first,
+        // since a typo also leaves its field missing.
+        let known = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(WaveNetConfig.tiny)) as? [String: Any]).map { Set($0.keys) } ?? []
         if let given = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
             let unknown = Set(given.keys).subtracting(known).sorted()
             if !known.isEmpty, !unknown.isEmpty {
                 throw ValidationError("--model-config \(path): unknown field\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); "
                                       + "a WaveNet config has \(known.sorted().joined(separator: ", "))")
             }
+        }
+        let config: WaveNetConfig
+        do { config = try JSONDecoder().decode(ConfigFile.self, from: data).config } catch {
+            throw ValidationError("--model-config \(path) is not a WaveNet config: \(DecodingErrorText.sentence(for: error, data: data))")
         }
         try config.validate()
         return config

@@ -45,7 +45,7 @@ public struct ScheduleExportCommand: ParsableCommand {
 
     public func run() throws {
         let (trials, selections, configuration) = try source.read()
-        let chosen = try source.trial(trial, in: trials, selections, listingIDs: true)
+        let chosen = try source.trial(trial, in: trials, selections)
         guard chosen.status == .finished else {
             throw CommandError("--trial \(chosen.id) is \(chosen.status.rawValue); export a finished trial's schedule")
         }
@@ -82,6 +82,10 @@ struct RunSource: ParsableArguments {
 
     func validate() throws {
         guard runDir != nil || store != nil else { throw ValidationError("give a run directory, or --store (and --run)") }
+        // The run directory was not read then (found by a user: another run's trials were shown without a word).
+        if let runDir, store != nil {
+            throw ValidationError("give a run directory or --store, not both: with --store the run is read from the store, not from \(runDir)")
+        }
     }
 
     /// For messages.
@@ -105,7 +109,7 @@ struct RunSource: ParsableArguments {
     /// The trial `--trial` names, by default the best of the final population.
     /// Throws when the run has no finished trial, or no trial with that id
     /// (`listingIDs`: the message also gives the range of ids).
-    func trial(_ id: Int?, in trials: [TrialRecord], _ selections: [SelectionRecord], listingIDs: Bool = false) throws -> TrialRecord {
+    func trial(_ id: Int?, in trials: [TrialRecord], _ selections: [SelectionRecord]) throws -> TrialRecord {
         let id = try id ?? {
             guard let best = Lineage.bestOfFinalPopulation(trials, selections) else {
                 let failed = trials.filter { $0.status == .failed }.count
@@ -116,7 +120,7 @@ struct RunSource: ParsableArguments {
             return best.id
         }()
         guard let chosen = trials.first(where: { $0.id == id }) else {
-            throw CommandError("--trial \(id): no such trial in \(label)" + (listingIDs ? " (ids run from 1 to \(trials.count))" : ""))
+            throw CommandError("--trial \(id): no such trial in \(label) (ids run from 1 to \(trials.count))")
         }
         return chosen
     }

@@ -1,3 +1,4 @@
+import PBTFileSupport
 import ArgumentParser
 import Foundation
 import PBT
@@ -177,8 +178,3 @@ struct StoreOptions: ParsableArguments {
     }
 }
 
-/// `s` quoted for a POSIX shell where it needs quoting.
-func shellQuoted(_ s: String) -> String {
-    let safe = s.allSatisfy { $0.isLetter || $0.isNumber || "-_./:=@%+,".contains($0) }
-    return safe && !s.isEmpty ? s : "'" + s.replacingOccurrences(of: "'", with: "'\\''") + "'"
-}

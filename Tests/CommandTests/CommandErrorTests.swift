@@ -271,6 +271,11 @@ import PBTWaveModel
         try #"{"residualChannels": 20, "headChannels": 48, "dilations": [1]}"#.write(toFile: noSkip, atomically: true, encoding: .utf8)
         let message = try runError(["train", "--model-config", noSkip, "--corpus", realCorpusDirectory()])
         #expect(message?.contains("skipChannels") == true, "got \(message ?? "no error")")
+        // A typo is named as such, not as the field it leaves missing.
+        let typo = dir.appendingPathComponent("typo.json").path
+        try #"{"residualChannels": 20, "skipChanels": 40, "headChannels": 48, "dilations": [1]}"#.write(toFile: typo, atomically: true, encoding: .utf8)
+        let typoMessage = try runError(["train", "--model-config", typo, "--corpus", realCorpusDirectory()])
+        #expect(typoMessage?.contains("unknown field skipChanels") == true, "got \(typoMessage ?? "no error")")
     }
 
     /// `generate` writes 8-bit mu-law audio, so it refuses a checkpoint of a

@@ -237,6 +237,18 @@ import PBTExamples
         let r6 = try runPBTWave(["schedule", "export", fresh, "--trial", "999"])
         #expect(r6.status == 1)
         #expect(r6.stderr.contains("--trial 999: no such trial"))
+        // lineage as schedule export: the ids, a negative id read as a number, and a run directory beside --store refused (found by a user).
+        for id in ["999", "-1"] {
+            let r7 = try runPBTWave(["lineage", fresh, "--trial", id])
+            #expect(r7.status == 1 && r7.stderr.contains("--trial \(id): no such trial in \(fresh) (ids run from 1 to "), "\(r7.stderr)")
+        }
+        // A corpus that is not there, named by PBTWAVE_CORPUS with a space in it: the variable is named, the commands paste as written.
+        let absent = dir.url.appendingPathComponent("no corpus").path
+        let noCorpus = try runPBTWave(["train", "--steps", "1"], environment: ["PBTWAVE_CORPUS": absent])
+        #expect(noCorpus.status == 1 && noCorpus.stderr.contains("note: the corpus folder \(absent) is what $PBTWAVE_CORPUS names")
+                && noCorpus.stderr.contains("bash datasets/build-corpus.sh '\(absent)'"), "\(noCorpus.stderr)")
+        let both = try runPBTWave(["lineage", fresh, "--store", "sqlite:" + fresh + "/pbt.sqlite"])
+        #expect(both.status != 0 && both.stderr.contains("give a run directory or --store, not both"), "\(both.stderr)")
     }
 
     @Test func benchReportsARate() throws {
