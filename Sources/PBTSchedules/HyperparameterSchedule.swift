@@ -217,12 +217,25 @@ extension HyperparameterSchedule: Codable {
     }
 
     public init(from decoder: any Decoder) throws {
+        // A field the schedule does not have (a typo, or a column the points hold but
+        // "hyperparameters" leaves out) would be dropped unseen: refused by name, as a recipe's are.
+        let known = ["hyperparameters", "points", "recipe", "end_step"]
+        let unknown = try decoder.container(keyedBy: PointKey.self).allKeys.map(\.stringValue).filter { !known.contains($0) }.sorted()
+        if !unknown.isEmpty {
+            throw ScheduleFileError.invalid(line: nil, "unknown field\(unknown.count == 1 ? "" : "s") \(unknown.joined(separator: ", ")); "
+                                            + "a schedule JSON object has \(known.joined(separator: ", "))")
+        }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let names = try c.decode([String].self, forKey: .hyperparameters)
         var points = try c.nestedUnkeyedContainer(forKey: .points)
         var rows: [Row] = []
         while !points.isAtEnd {
             let point = try points.nestedContainer(keyedBy: PointKey.self)
+            let extra = point.allKeys.map(\.stringValue).filter { $0 != "step" && !names.contains($0) }.sorted()
+            if !extra.isEmpty {
+                throw ScheduleFileError.invalid(line: nil, "point \(rows.count + 1) has \(extra.joined(separator: ", ")), which \"hyperparameters\" "
+                                                + "does not list (it lists \(names.joined(separator: ", "))): add \(extra.count == 1 ? "it" : "them") there, or drop \(extra.count == 1 ? "it" : "them")")
+            }
             let step = try point.decode(Int.self, forKey: PointKey(stringValue: "step"))
             rows.append(Row(step: step, values: try names.map { try point.decode(HyperparameterValue.self, forKey: PointKey(stringValue: $0)) }))
         }

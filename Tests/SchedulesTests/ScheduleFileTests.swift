@@ -55,6 +55,20 @@ import Testing
         #expect(back.rows.map { $0.values[0].number!.bitPattern } == values.map(\.bitPattern), "\(file.csvText)")
     }
 
+    /// Fields a schedule does not have are refused by name (they were
+    /// dropped unseen, while a recipe's unknown fields were refused).
+    @Test func unknownFieldsAreRefusedByName() {
+        for (text, fragment) in [
+            (#"{"hyperparameters": ["lr"], "points": [{"step": 0, "lr": 0.1}], "foo": 1}"#, "unknown field foo; a schedule JSON object has"),
+            (#"{"hyperparameters": ["lr"], "points": [{"step": 0, "lr": 0.1}, {"step": 5, "lr": 0.01, "momentum": 0.5}]}"#,
+             #"point 2 has momentum, which "hyperparameters" does not list (it lists lr)"#),
+        ] {
+            #expect(throws: ScheduleFileError.self) { try HyperparameterSchedule(jsonText: text) }
+            do { _ = try HyperparameterSchedule(jsonText: text) } catch { #expect("\(error)".contains(fragment), "\(error)") }
+        }
+        #expect((try? HyperparameterSchedule(jsonText: #"{"hyperparameters": ["lr"], "points": [{"step": 0, "lr": 0.1}], "end_step": 9}"#)) != nil)
+    }
+
     @Test func aKeyGivenTwiceIsRefused() {
         let text = #"{"hyperparameters": ["lr"], "points": [{"step": 0, "lr": 0.1, "lr": 0.2}]}"#
         let error = #expect(throws: ScheduleFileError.self) { try HyperparameterSchedule(jsonText: text) }
