@@ -29,7 +29,8 @@ public enum MutationOperation: Sendable, Hashable, CustomStringConvertible {
     case perturbed(name: String, factor: Double, from: Double, to: Double, clamped: Bool)
     /// Replaced by a draw from the prior.
     case resampled(name: String, from: HyperparameterValue, to: HyperparameterValue)
-    /// Categorical: moved to the neighbouring choice.
+    /// Categorical: moved to the neighbouring choice on a side drawn at
+    /// random (kept, `from == to`, when that side is past the end).
     case shifted(name: String, from: HyperparameterValue, to: HyperparameterValue)
     /// Chosen by a model of the population (e.g. PB2's GP bandit); `how` says how.
     case suggested(name: String, from: HyperparameterValue, to: HyperparameterValue, how: String)
@@ -48,7 +49,7 @@ public enum MutationOperation: Sendable, Hashable, CustomStringConvertible {
         case .resampled(let n, let a, let b):
             return "\(n)~prior \(a)->\(b)"
         case .shifted(let n, let a, let b):
-            return "\(n)~neighbour \(a)->\(b)"
+            return "\(n)~neighbour \(a)->\(b)\(a == b ? " (kept: at the end)" : "")"
         case .suggested(let n, let a, let b, let how):
             return "\(n)~\(how) \(a)->\(b)"
         }
@@ -62,7 +63,8 @@ public enum MutationOperation: Sendable, Hashable, CustomStringConvertible {
 /// Continuous values are resampled from the prior with probability
 /// `policy.resampleProbability`, otherwise multiplied by one of
 /// `policy.perturbationFactors`; categorical values are resampled with the
-/// same probability, otherwise moved to a neighbouring choice. Every result is
+/// same probability, otherwise moved to a neighbouring choice (or kept, at
+/// an end). Every result is
 /// clamped to the space (a continuous value to its `evolutionRange`), so the
 /// returned configuration is always inside it.
 /// Consumes two random words per hyperparameter, whatever the outcome, so a
@@ -92,10 +94,12 @@ public func explore(
             result[p.name] = .number(y)
             operations.append(.perturbed(name: p.name, factor: factor, from: x, to: y, clamped: y != raw))
         case (.categorical(let choices), let c):
-            // The neighbour on the side `choice` picks; at an end, the only one.
+            // The neighbour on the side `choice` picks; past an end, the value stays (as Ray Tune's PBT shifts, and as
+            // a number is clamped at its bound): moving to the only neighbour instead flipped a two-choice
+            // value at nearly every explore, so the choice a winner had never stuck.
             let i = choices.firstIndex(of: c)!
             let step = choice & 1 == 0 ? -1 : 1
-            let j = [i + step, i - step, i].first(where: choices.indices.contains)!
+            let j = min(max(i + step, 0), choices.count - 1)
             result[p.name] = choices[j]
             operations.append(.shifted(name: p.name, from: c, to: choices[j]))
         default:

@@ -151,7 +151,11 @@ import Testing
                         #expect(f == 0.8 || f == 1.2)
                         if clamped { clampedSeen += 1 } else { #expect(to == from * f) }
                     case .resampled: resampled += 1
-                    case .shifted(_, let a, let b): #expect(a != b)
+                    case .shifted(let name, let a, let b):
+                        // A neighbour, or the same value when the side drawn is past an end.
+                        guard case .categorical(let choices)? = Self.space.parameters.first(where: { $0.name == name })?.domain,
+                              let i = choices.firstIndex(of: a), let j = choices.firstIndex(of: b) else { Issue.record("\(op)"); continue }
+                        #expect(abs(i - j) == 1 || (i == j && (i == 0 || i == choices.count - 1)), "\(op)")
                     case .suggested: Issue.record("perturbation never suggests")
                     }
                 }
@@ -162,6 +166,21 @@ import Testing
         let fraction = Double(resampled) / Double(300 * 40 * 3)
         #expect(abs(fraction - 0.25) < 0.02, "resampled fraction \(fraction)")
         #expect(clampedSeen > 0, "chains of ×1.2 must hit the bounds sometimes")
+    }
+
+    /// A two-choice value is kept about half the time it is shifted (the side
+    /// drawn past an end), as Ray Tune's PBT does; it flipped every time, so
+    /// a winner's choice never stuck in its children (found by a user).
+    @Test func aTwoChoiceValueIsNotFlippedEveryTime() {
+        let space = SearchSpace([.categorical("opt", ["sgd", "adam"])])
+        var rng = Xoshiro256(seed: 11)
+        var (kept, flipped) = (0, 0)
+        for _ in 0 ..< 2000 {
+            let (next, ops) = explore(Hyperparameters(["opt": .category("adam")]), in: space, policy: MutationPolicy(resampleProbability: 0), using: &rng)
+            guard case .shifted = ops[0] else { Issue.record("\(ops)"); continue }
+            if next["opt"] == .category("adam") { kept += 1 } else { flipped += 1 }
+        }
+        #expect(abs(Double(kept) / 2000 - 0.5) < 0.05, "kept \(kept), flipped \(flipped)")
     }
 
     @Test func clampsOutOfRangeInputs() {
@@ -191,12 +210,19 @@ import Testing
         var rng = Xoshiro256(seed: 11)
         let space = SearchSpace([.categorical("opt", ["a", "b", "c"])])
         let policy = MutationPolicy(resampleProbability: 0)
+        var seen = Set<String>()
         for _ in 0..<50 {
-            #expect(explore(Hyperparameters(["opt": .category("a")]), in: space, policy: policy, using: &rng).0["opt"] == .category("b"))
-            #expect(explore(Hyperparameters(["opt": .category("c")]), in: space, policy: policy, using: &rng).0["opt"] == .category("b"))
+            // From an end: inwards, or kept (the side drawn is past the end).
+            for end in ["a", "c"] {
+                let (moved, ops) = explore(Hyperparameters(["opt": .category(end)]), in: space, policy: policy, using: &rng)
+                #expect(moved["opt"] == .category("b") || moved["opt"] == .category(end))
+                if moved["opt"] == .category(end) { #expect(ops.logText == "opt~neighbour \(end)->\(end) (kept: at the end)", "\(ops.logText)") }
+                seen.insert("\(end)->\(moved["opt"]!)")
+            }
             let mid = explore(Hyperparameters(["opt": .category("b")]), in: space, policy: policy, using: &rng).0["opt"]
             #expect(mid == .category("a") || mid == .category("c"))
         }
+        #expect(seen == ["a->a", "a->b", "c->c", "c->b"], "both outcomes at both ends: \(seen)")
     }
 
     @Test func exploreIsAPureFunctionOfItsInputs() {

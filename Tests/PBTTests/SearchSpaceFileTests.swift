@@ -79,8 +79,9 @@ import Testing
         let policy = MutationPolicy(resampleProbability: 0)
         for _ in 0..<20 {
             let (moved, operations) = explore(Hyperparameters(["batch": .number(16)]), in: space, policy: policy, using: &rng)
-            #expect(moved["batch"] == .number(32))
-            #expect(operations.logText == "batch~neighbour 16->32", "whole numbers as JSON writes them")
+            #expect(moved["batch"] == .number(32) || moved["batch"] == .number(16))
+            #expect(operations.logText == (moved["batch"] == .number(32) ? "batch~neighbour 16->32" : "batch~neighbour 16->16 (kept: at the end)"),
+                    "whole numbers as JSON writes them")
         }
         #expect(space.contains(Hyperparameters(["batch": .number(32)])))
         #expect(!space.contains(Hyperparameters(["batch": .number(33)])))
