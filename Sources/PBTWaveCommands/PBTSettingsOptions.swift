@@ -68,8 +68,8 @@ struct PBTSettingsOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Truncation selection: the bottom fraction copies the top fraction; in (0, 0.5] (default 0.25).")
     var truncationFraction: Double?
 
-    @Option(parsing: .unconditional, help: "Opponents come from the initiator's generation (1) or its and the previous one (2).")
-    var opponentGenerations: Int = 2
+    @Option(parsing: .unconditional, help: "Opponents come from the initiator's generation (1) or its and the previous one (2) (default: 2 for tournament, as Li et al.; 1 for truncation, which ranks the current population, as Jaderberg et al.).")
+    var opponentGenerations: Int?
 
     @Option(parsing: .unconditional, help: "Probability that explore resamples a value from the prior instead of multiplying it by 0.8 or 1.2.")
     var resampleProbability: Double = 0.25
@@ -92,7 +92,9 @@ struct PBTSettingsOptions: ParsableArguments {
             population: population ?? workers, workers: workers, trialSteps: trialSteps,
             budget: totalSteps.map(Budget.totalSteps) ?? .generations(generations ?? 10),
             searchSpace: try searchSpace(), selection: selection.strategy(truncationFraction: truncationFraction),
-            opponentGenerations: opponentGenerations, mutation: MutationPolicy(resampleProbability: resampleProbability),
+            // Truncation over two generations let older, less-trained trials crowd its bottom fraction:
+            // few of the current generation's losers were replaced (found by a user).
+            opponentGenerations: opponentGenerations ?? (selection == .truncation ? 1 : 2), mutation: MutationPolicy(resampleProbability: resampleProbability),
             explore: explore, seed: seed, deterministic: deterministic)
     }
 

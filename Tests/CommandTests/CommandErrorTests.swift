@@ -240,6 +240,19 @@ import PBTWaveModel
         #expect(StoreOptions.shown("the default", "model.window") == "the default")
     }
 
+    /// Truncation ranks the current generation by default (two generations
+    /// let older, less-trained trials crowd its bottom fraction, so few of
+    /// the current losers were replaced); tournament keeps Li et al.'s two.
+    @Test func truncationRanksOneGenerationByDefault() throws {
+        func opponents(_ flags: [String]) throws -> Int {
+            let command = try #require(try PBTWave.parseAsRoot(["pbt", "--run-dir", "r"] + flags) as? PBTCommand)
+            return try command.settings.settings().opponentGenerations
+        }
+        #expect(try opponents(["--selection", "truncation"]) == 1)
+        #expect(try opponents([]) == 2)
+        #expect(try opponents(["--selection", "truncation", "--opponent-generations", "2"]) == 2)
+    }
+
     @Test func aModelConfigWithAKeyTwiceIsRefused() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
