@@ -77,10 +77,18 @@ struct TrainCommand: ParsableCommand {
         // A resumed run is its checkpoint's model, in its precision, unless
         // flags given again ask otherwise (a model then must match; another
         // precision is said).
-        if let (loaded, _) = resumed {
+        if let (loaded, _) = resumed, let checkpoint {
             if !recipe.given.contains("--preset"), !recipe.given.contains("--model-config"), loaded.config != plan.recipe.model {
                 plan.recipe.model = loaded.config
                 print("resuming with the checkpoint's model (\(loaded.config.shape))")
+            }
+            // Refused before any note on the model asked for (it printed one on the receptive field, then refused).
+            guard loaded.config == plan.recipe.model else {
+                let asked = recipe.modelConfig.map { "--model-config \($0)" } ?? recipe.preset.map { "--preset \($0)" } ?? "the default preset"
+                let differences = loaded.config.differences(from: plan.recipe.model)
+                throw CommandError("--resume: \(checkpoint) holds another model than \(asked) ("
+                                   + differences.map { "\($0.field): the checkpoint's \($0.stored), \($0.given) asked" }.joined(separator: "; ")
+                                   + "): drop --preset/--model-config to resume its model, or give a new --checkpoint")
             }
             if !recipe.given.contains("--precision") {
                 plan.recipe.training.precision = loaded.precision
@@ -151,13 +159,6 @@ struct TrainCommand: ParsableCommand {
             data, training: .flag("--window", value: plan.recipe.training.window), validation: .flag("--eval-targets", value: plan.recipe.evaluation.targets)
         ) { () throws -> (TrainingSummary, WaveNet) in
             if let (loaded, header) = resumed, let checkpoint {
-                guard loaded.config == plan.recipe.model else {
-                    let asked = recipe.modelConfig.map { "--model-config \($0)" } ?? recipe.preset.map { "--preset \($0)" } ?? "the default preset"
-                    let differences = loaded.config.differences(from: plan.recipe.model)
-                    throw CommandError("--resume: \(checkpoint) holds another model than \(asked) ("
-                                       + differences.map { "\($0.field): the checkpoint's \($0.stored), \($0.given) asked" }.joined(separator: "; ")
-                                       + "): drop --preset/--model-config to resume its model, or give a new --checkpoint")
-                }
                 if seed != nil { printNote("note: --seed does not apply to a resumed run: it continues the checkpoint's window sampling") }
                 let model = loaded
                 loaded.threads = threads

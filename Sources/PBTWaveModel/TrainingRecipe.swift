@@ -1,3 +1,4 @@
+import Foundation
 import PBTFileSupport
 import PBTSchedules
 import PBTSeededRNG
@@ -47,7 +48,9 @@ public struct TrainingRecipe: Codable, Sendable, Hashable {
     public init?(_ file: HyperparameterSchedule) throws {
         guard let recipe = file.recipe else { return nil }
         do { self = try recipe.decoded(as: TrainingRecipe.self) } catch {
-            throw WaveNetError.invalidConfig("the schedule's recipe is not a WaveNet training recipe: \(DecodingErrorText.sentence(for: error))")
+            // With the recipe's bytes, a number that does not fit its field (a negative seed) is told from broken JSON.
+            throw WaveNetError.invalidConfig("the schedule's recipe is not a WaveNet training recipe: "
+                                             + DecodingErrorText.sentence(for: error, data: try? JSONEncoder().encode(recipe)))
         }
         let unknown = recipe.keys(notIn: try JSONValue(encoding: self))
         guard unknown.isEmpty else {

@@ -171,9 +171,9 @@ import PBTWaveModel
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let model = #""model":{"classes":256,"dilationChannels":8,"dilations":[1,2],"headChannels":8,"inputKernelSize":2,"kernelSize":2,"residualChannels":8,"sampleRate":16000,"skipChannels":8"#
-        func schedule(end: Int = 5, windows: Int = 1, batch: Int = 1, extra: String = "") -> String {
+        func schedule(end: Int = 5, windows: Int = 1, batch: Int = 1, extra: String = "", seed: Int = 0) -> String {
             #"{"end_step":\#(end),"hyperparameters":["lr"],"points":[{"lr":0.001,"step":0}],"recipe":{"evaluation":{"targets":128,"windows":\#(windows)},"#
-                + model + extra + #"},"seed":0,"training":{"batch":\#(batch),"context":0,"window":256}}}"#
+                + model + extra + #"},"seed":\#(seed),"training":{"batch":\#(batch),"context":0,"window":256}}}"#
         }
         let cases: [(String, String)] = [
             (schedule(windows: 100_000_000), "evaluation windows must be 1 to 1048576 (got 100000000)"),
@@ -181,6 +181,8 @@ import PBTWaveModel
             (schedule(extra: #","foo":1"#), "the schedule's recipe has unknown field model.foo"),
             (schedule(end: 0), "end_step 0 cannot be trained to (1 to 10^9 steps); give --steps"),
             (schedule(end: Int.max), "cannot be trained to"),
+            // Found by a user: this said "not valid JSON".
+            (schedule(seed: -5), "a number does not fit its field"),
         ]
         for (index, (text, expected)) in cases.enumerated() {
             let file = dir.appendingPathComponent("s\(index).json")
