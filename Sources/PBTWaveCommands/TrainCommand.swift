@@ -143,17 +143,21 @@ struct TrainCommand: ParsableCommand {
         }
         defer { signals.cancel() }
         let stop = { signals.first != nil }
-        // The curve is written with the checkpoints too (at most every 10 s), so a run killed
-        // mid-way keeps the rows its checkpoint covers: a resume with --curve goes on from them.
-        let start = ContinuousClock.now
-        var curveWritten = -Double.infinity
+        // The curve is written with every checkpoint too (whole the first time, then the new rows
+        // appended), so a run killed mid-way keeps the rows its checkpoint covers: a resume with
+        // --curve goes on from them. (Every checkpoint: one skipped left a gap in the resumed curve.)
+        var curveRowsWritten = 0
         let progressed = { (p: TrainingProgress) in
             reporter.step(p)
             guard let curve, let every = saving?.every, every > 0, p.step % every == 0 else { return }
-            let now = elapsedSeconds(since: start)
-            guard now - curveWritten >= 10 else { return }
-            curveWritten = now
-            try? OutputPath.write(Self.curve(reporter.curveText, after: curve, from: resumedFrom), to: curve)
+            if curveRowsWritten == 0 {
+                try? OutputPath.write(Self.curve(reporter.curveText, after: curve, from: resumedFrom), to: curve)
+            } else if let file = FileHandle(forWritingAtPath: curve) {
+                _ = try? file.seekToEnd()
+                try? file.write(contentsOf: Data(reporter.curveText(fromRow: curveRowsWritten).utf8))
+                try? file.close()
+            }
+            curveRowsWritten = reporter.curveRowCount
         }
         let (summary, model) = try explainingShortClips(
             data, training: .flag("--window", value: plan.recipe.training.window), validation: .flag("--eval-targets", value: plan.recipe.evaluation.targets)

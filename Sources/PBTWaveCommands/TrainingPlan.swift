@@ -149,6 +149,10 @@ final class TrainingReporter {
     }
 
     var curveText: String { rows.joined(separator: "\n") + "\n" }
+    /// The curve's rows, the header first.
+    var curveRowCount: Int { rows.count }
+    /// The curve's rows from `row` on (0: the header), as text.
+    func curveText(fromRow row: Int) -> String { rows[row...].map { $0 + "\n" }.joined() }
 
     /// The unigram baseline on the samples `validator` scores: the NLL a
     /// model must beat there (the whole set's can differ by tenths of a bit
