@@ -525,7 +525,7 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
         case cannotStart(String, String)
         /// The program exited with `ExecRunner.parentUnusableExitCode`.
         case parentUnusable
-        /// The program changed its parent's checkpoint: the first file
+        /// Its parent's checkpoint changed while the program ran: the first file
         /// changed, relative to `PBT_PARENT_DIR`.
         case wroteIntoParent(String)
     }
@@ -551,7 +551,8 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
         case .parentUnusable:
             return "the program exited with code \(ExecRunner.parentUnusableExitCode) (PBT_EXIT_PARENT_UNUSABLE): it cannot use the checkpoint in PBT_PARENT_DIR"
         case .wroteIntoParent(let file):
-            return "the program changed its parent's checkpoint (\(file) in PBT_PARENT_DIR), which other trials start from: "
+            // Worded for a sibling running from the same parent too: it sees the change without having made it.
+            return "its parent's checkpoint changed while the program ran (\(file) in PBT_PARENT_DIR), which other trials start from: "
                 + "it must only read PBT_PARENT_DIR and write into PBT_TRIAL_DIR"
         }
     }

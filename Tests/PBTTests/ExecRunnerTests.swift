@@ -124,8 +124,8 @@ import Testing
         let ok = #"echo '{"objective": 1}' > "$PBT_TRIAL_DIR/result.json"; echo s > "$PBT_TRIAL_DIR/state""#
         for (name, script, retired) in [
             ("unusable", #"exit "$PBT_EXIT_PARENT_UNUSABLE""#, "its checkpoint cannot be used: the program exited with code 65"),
-            ("overwrites", #"echo x > "$PBT_PARENT_DIR/sub/ck.bin"; "# + ok, "a trial that started from it changed its checkpoint (sub/ck.bin)"),
-            ("adds", #"echo x > "$PBT_PARENT_DIR/new.bin"; "# + ok, "a trial that started from it changed its checkpoint (new.bin)"),
+            ("overwrites", #"echo x > "$PBT_PARENT_DIR/sub/ck.bin"; "# + ok, "its checkpoint changed while a trial that started from it ran (sub/ck.bin)"),
+            ("adds", #"echo x > "$PBT_PARENT_DIR/new.bin"; "# + ok, "its checkpoint changed while a trial that started from it ran (new.bin)"),
             ("plain failure", "exit 1", nil),
             ("reads", #"cat "$PBT_PARENT_DIR/sub/ck.bin" > /dev/null; "# + ok, nil),
         ] {
@@ -138,7 +138,7 @@ import Testing
             #expect(unreadable == (name == "unusable"), "\(name)")
             #expect((failure == nil) == (name == "reads"), "\(name)")
             if name == "overwrites" || name == "adds" {
-                #expect(failure?.description.contains("the program changed its parent's checkpoint") == true, "\(String(describing: failure))")
+                #expect(failure?.description.contains("its parent's checkpoint changed while the program ran") == true, "\(String(describing: failure))")
                 try Data("weights".utf8).write(to: URL(fileURLWithPath: parent.path + "/sub/ck.bin"))
                 try? FileManager.default.removeItem(atPath: parent.path + "/new.bin")
             }
