@@ -56,9 +56,9 @@ struct ExecOptions: ParsableArguments {
             throw CommandError("the run stores no training program; it was made by an older pbtwave: use that build, or start a new run")
         }
         if given == nil {
-            let here = FileManager.default.currentDirectoryPath
-            if let note = Self.relativePathNote(recipe, here: here) { show(note) }
-            if let other = Self.otherFilesError(recipe, here: here) { show("warning: \(other)") }
+            let (other, note) = Self.placeMessages(recipe, here: FileManager.default.currentDirectoryPath)
+            if let note { show(note) }
+            if let other { show("warning: \(other)") }
         }
         return try Self.runner(given ?? recipe.command, timeout: timeout ?? recipe.trialTimeout, show: show)
     }
@@ -89,7 +89,16 @@ struct ExecOptions: ParsableArguments {
     /// A warning when `relativePaths` finds files of the run's program
     /// missing here; nil otherwise.
     static func relativePathNote(_ recipe: ExecRecipe, here: String) -> String? {
+        missingNote(relativePaths(recipe, here: here), here: here)
+    }
+
+    /// Both messages on the run's relative paths, from one look at the files.
+    static func placeMessages(_ recipe: ExecRecipe, here: String) -> (error: CommandError?, warning: String?) {
         let found = relativePaths(recipe, here: here)
+        return (otherFilesError(found, here: here), missingNote(found, here: here))
+    }
+
+    private static func missingNote(_ found: (start: String, missing: [String], other: [String]), here: String) -> String? {
         guard !found.missing.isEmpty else { return nil }
         return "warning: the run's program names \(found.missing.joined(separator: ", ")) relative to \(found.start), where it was started; "
             + "this process runs in \(here), where \(found.missing.count == 1 ? "it is" : "they are") not: start it in \(found.start), "
@@ -99,7 +108,10 @@ struct ExecOptions: ParsableArguments {
     /// An error when `relativePaths` finds that the run's program would
     /// reach other files from here than where it was started; nil otherwise.
     static func otherFilesError(_ recipe: ExecRecipe, here: String) -> CommandError? {
-        let found = relativePaths(recipe, here: here)
+        otherFilesError(relativePaths(recipe, here: here), here: here)
+    }
+
+    private static func otherFilesError(_ found: (start: String, missing: [String], other: [String]), here: String) -> CommandError? {
         guard !found.other.isEmpty else { return nil }
         let names = found.other.joined(separator: ", ")
         return CommandError("the run's program names \(names) relative to \(found.start), where it was started; from \(here) "

@@ -81,14 +81,16 @@ public struct PBTCommand: ParsableCommand {
             throw error
         }
         let (runner, configuration) = made
-        // A training program resumed from another folder: the files it names relative to where the run started.
-        if self.runner.model == .exec, let recipe = try? store.storedConfiguration(runDirectory: runDirectory)?.recipe?.decoded(as: ExecRecipe.self) {
-            if let error = ExecOptions.otherFilesError(recipe, here: FileManager.default.currentDirectoryPath) { throw error }
-            if let note = ExecOptions.relativePathNote(recipe, here: FileManager.default.currentDirectoryPath) { printNote(note) }
-        }
         let opened = try store.open(runDirectory: runDirectory, configuration: configuration, resume: resume)
         let coordinator = opened.coordinator
         defer { withExtendedLifetime(opened.locks) {} }
+        // A training program resumed from another folder: the files it names relative to where the run
+        // started (checked before any trial runs).
+        if !opened.created, let recipe = try? coordinator.configuration.recipe?.decoded(as: ExecRecipe.self) {
+            let (other, note) = ExecOptions.placeMessages(recipe, here: FileManager.default.currentDirectoryPath)
+            if let other { throw other }
+            if let note { printNote(note) }
+        }
         let settings = coordinator.settings
         print("pbt: \(opened.created ? "starting" : "resuming") \(store.label(runDirectory: runDirectory)): model \(configuration.model), "
               + "P=\(settings.population) W=\(settings.workers), \(settings.trialSteps) steps/trial, budget \(settings.trialBudget) trials, "

@@ -81,9 +81,10 @@ extension TrainingPlan {
             steps = stored
             taken.append("--steps \(stored)")
         }
-        for (flag, key, path) in [("--eval-windows", "eval-windows", \EvaluationOptions.windows),
-                                  ("--eval-targets", "eval-targets", \EvaluationOptions.targets)] where !given.contains(flag) {
-            if let stored = metadata[key].flatMap(Int.init), stored >= 1, stored != recipe.evaluation[keyPath: path] {
+        let recorded = EvaluationOptions.recorded(in: metadata)
+        for (flag, value, path) in [("--eval-windows", recorded.windows, \EvaluationOptions.windows),
+                                    ("--eval-targets", recorded.targets, \EvaluationOptions.targets)] where !given.contains(flag) {
+            if let stored = value, stored != recipe.evaluation[keyPath: path] {
                 recipe.evaluation[keyPath: path] = stored
                 taken.append("\(flag) \(stored)")
             }

@@ -185,7 +185,8 @@ public final class Trainer {
                 if overflowed(loss, lr) { return summary }
                 try saveCheckpoint(to: checkpoint.path, metadata: checkpoint.metadata)
             }
-            if model.step == endStep, overflowed(loss, lr) { return summary }
+            // (With a checkpoint plan, the end was checked above: it is always due.)
+            if checkpoint == nil, model.step == endStep, overflowed(loss, lr) { return summary }
             if model.step < endStep, stop?() == true {
                 if let checkpoint, !due(checkpoint.every) {
                     if overflowed(loss, lr) { return summary }
