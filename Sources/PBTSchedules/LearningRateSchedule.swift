@@ -45,8 +45,12 @@ public struct LearningRateSchedule: Sendable, Hashable {
             throw .invalid(line: nil, "steps must increase (\(b.step) follows \(a.step))")
         }
         guard first.step == 0 else { throw .invalid(line: nil, "the first point must be at step 0 (got \(first.step))") }
-        if let bad = points.first(where: { !($0.rate > 0) || !Float($0.rate).isFinite || Float($0.rate) == 0 }) {
-            throw .invalid(line: nil, "the learning rate at step \(bad.step) (\(bad.rate)) is not positive, or rounds to 0 or infinity as a Float")
+        for point in points {
+            let problem: String? = if !(point.rate > 0) || !point.rate.isFinite { "is not a positive number" }
+                else if !Float(point.rate).isFinite { "is above the largest fp32 number (\(Float.greatestFiniteMagnitude))" }
+                else if Float(point.rate) == 0 { "is below the smallest fp32 number (\(Float.leastNonzeroMagnitude))" }
+                else { nil }
+            if let problem { throw .invalid(line: nil, "the learning rate at step \(point.step) (\(point.rate)) \(problem)") }
         }
         self.points = points
     }

@@ -29,6 +29,17 @@ struct CorpusCommand: ParsableCommand {
 
         @OptionGroup var location: Location
 
+        /// A word after `corpus` that names no subcommand lands here, `info`
+        /// being the default: `pbtwave corpus verify` said "Unexpected
+        /// argument" under info's usage, and `--help` printed info's help.
+        @Argument(help: .hidden) var unknownSubcommand: String?
+
+        func validate() throws {
+            if let word = unknownSubcommand {
+                throw ValidationError("'\(word)' is not a corpus subcommand; they are info (the default), check (alias verify) and build")
+            }
+        }
+
         func run() throws {
             let directory = location.directory
             // Checksums are `corpus check`'s job; info only needs the audio.
@@ -63,7 +74,8 @@ struct CorpusCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Verify every corpus file against the manifest (present, sample count, sha256)."
+            abstract: "Verify every corpus file against the manifest (present, sample count, sha256).",
+            aliases: ["verify"]
         )
 
         @OptionGroup var location: Location

@@ -11,7 +11,13 @@ import PBTWaveModel
 /// A path flag's value, refused when empty: `--run-dir ""` would otherwise
 /// put a whole run's files in the current directory.
 func nonEmptyPath(_ text: String) throws -> String {
-    guard !text.isEmpty else { throw ValidationError("the path is empty; give a directory or file (\".\" is the current directory)") }
+    guard !text.isEmpty else { throw ValidationError("the path is empty; give a directory (\".\" is the current directory)") }
+    return text
+}
+
+/// A file flag's value, refused when empty.
+func nonEmptyFilePath(_ text: String) throws -> String {
+    guard !text.isEmpty else { throw ValidationError("the path is empty; give a file name") }
     return text
 }
 

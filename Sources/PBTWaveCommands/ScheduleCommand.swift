@@ -38,7 +38,7 @@ public struct ScheduleExportCommand: ParsableCommand {
         format ?? (output.map { URL(fileURLWithPath: $0).pathExtension.lowercased() == "json" } == true ? .json : .csv)
     }
 
-    @Option(help: "Write here instead of standard output.", transform: nonEmptyPath)
+    @Option(help: "Write here instead of standard output.", transform: nonEmptyFilePath)
     var output: String?
 
     public init() {}

@@ -35,12 +35,13 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule file (CSV 'step,lr', or JSON with its recipe).") var lrSchedule: String?
     @Option(parsing: .unconditional, help: "Seed for initialisation and window sampling (default: the schedule's recipe's, else 0).") var seed: UInt64?
     @Option(parsing: .unconditional, help: "Threads for one model's step.") var threads: Int = 1
-    @Option(help: "Checkpoint file, written at the end (and every --checkpoint-every steps).", transform: nonEmptyPath) var checkpoint: String?
+    @Option(help: "Checkpoint file, written at the end (and every --checkpoint-every steps).", transform: nonEmptyFilePath) var checkpoint: String?
     @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: "Also checkpoint every N steps (0: only at the end).") var checkpointEvery: Int = 0
     @Flag(help: "Continue from --checkpoint (weights, Adam state, step, data generator, and the learning rate and windows it was trained with).") var resume = false
     @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "Validate every N steps (0: only at the end).") var evalEvery: Int = 250
     @Option(help: "Write the learning curve (step, train loss, validation NLL, lr) as CSV here.") var curve: String?
-    @Flag(help: "No progress line.") var quiet = false
+    @OptionGroup var display: ProgressOptions
+    @Flag(help: "No progress line (the same as --progress none).") var quiet = false
 
     func validate() throws {
         guard (1...Self.maxSteps).contains(steps ?? 1) else { throw ValidationError("--steps must be at least 1 and at most 10^9") }
@@ -48,6 +49,7 @@ struct TrainCommand: ParsableCommand {
         if let lr {
             guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be a positive number (got \(lr))") }
             guard Float(lr) > 0 else { throw ValidationError("--lr \(lr) is below the smallest fp32 number (\(Float.leastNonzeroMagnitude)); give a larger one") }
+            guard Float(lr).isFinite else { throw ValidationError("--lr \(lr) is above the largest fp32 number (\(Float.greatestFiniteMagnitude)); give a smaller one") }
         }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
         guard checkpointEvery >= 0, evalEvery >= 0 else { throw ValidationError("--checkpoint-every and --eval-every must be 0 or more") }
@@ -111,7 +113,7 @@ struct TrainCommand: ParsableCommand {
         }
         if let note = plan.recipe.training.receptiveFieldNote(for: plan.recipe.model) { printNote(note) }
         BLAS.setThreads(1)
-        let progress = ProgressLine(label: "train", quiet: quiet)
+        let progress = ProgressLine(label: "train", style: display.progress, quiet: quiet)
         let reporter = TrainingReporter(progress: progress, endStep: plan.steps, samplesPerStep: plan.recipe.training.batch * plan.recipe.training.window)
         // What the learning rate was, for a resume (`TrainingPlan.continuing`).
         // The validation windows too, so a resume scores on the same ones (one curve, one validation set).

@@ -43,6 +43,7 @@ import PBTWaveModel
     static let parseCases: [([String], String)] = [
         (["train", "--lr", "0"], "--lr must be a positive number"),
         (["train", "--lr", "1e-50"], "--lr 1e-50 is below the smallest fp32 number"),
+        (["train", "--lr", "1e300"], "--lr 1e+300 is above the largest fp32 number"),
         // A negative number is a value, not a flag: the real message, not "Missing value".
         (["train", "--steps", "-1"], "--steps must be at least 1"),
         (["train", "--eval-every", "-1"], "--checkpoint-every and --eval-every must be 0 or more"),
@@ -312,7 +313,7 @@ import PBTWaveModel
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         for (name, text, fragment) in [
-            ("negative.csv", "step,lr\n0,-0.001\n", "not positive"),
+            ("negative.csv", "step,lr\n0,-0.001\n", "not a positive number"),
             ("momentum.csv", "step,momentum\n0,0.9\n", "schedules 'momentum', not 'lr'"),
             ("garbage.csv", "hello\n", "header must be 'step,<name>'"),
             ("late.csv", "step,lr\n10,0.001\n", "first point must be at step 0"),

@@ -82,6 +82,20 @@ private final class SmallCorpus {
         #expect(train?.contains("line 1") == false)
     }
 
+    /// `corpus verify` is `corpus check` (the command's abstract says
+    /// "verify"); a word that names no subcommand is named as such, not
+    /// taken as an argument of the default `info`.
+    @Test func corpusSubcommandsByNameAndAlias() throws {
+        let corpus = try SmallCorpus(clips: 3, samples: 4000)
+        #expect(try runError(["corpus", "verify", "--corpus", corpus.directory]) == nil)
+        let first = try #require(try CorpusManifest.read(directory: corpus.directory).entries.first)
+        try FileManager.default.removeItem(atPath: corpus.directory + "/" + first.file)
+        #expect(try runError(["corpus", "verify", "--corpus", corpus.directory]) != nil, "a missing file fails the check")
+        let unknown = CommandErrorTests().parseError(["corpus", "biuld"])
+        #expect(unknown?.contains("'biuld' is not a corpus subcommand; they are info (the default), check (alias verify) and build") == true,
+                "got \(unknown ?? "no error")")
+    }
+
     /// `corpus info` says the rate the files are at, and that loading
     /// resamples them to the model's.
     @Test func corpusInfoTellsTheFilesRate() throws {

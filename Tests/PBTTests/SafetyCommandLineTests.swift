@@ -29,6 +29,18 @@ import Testing
         ["train", "--preset", "tiny", "--window", "256", "--eval-windows", "1", "--eval-targets", "64", "--quiet", "--corpus", corpusDirectory()]
     }
 
+    /// `train` takes `--progress` as the other commands do (it had only
+    /// `--quiet`, which stays as `--progress none`).
+    @Test func trainTakesProgressLikeTheOtherCommands() throws {
+        let common = Self.tinyTraining().filter { $0 != "--quiet" } + ["--steps", "2", "--eval-every", "0"]
+        let plain = try runPBTWave(common + ["--progress", "plain"])
+        #expect(plain.status == 0 && plain.stderr.contains("train: "), "\(plain.stderr)")
+        for quiet in [["--progress", "none"], ["--quiet"]] {
+            let run = try runPBTWave(common + quiet)
+            #expect(run.status == 0 && !run.stderr.contains("train: "), "\(quiet): \(run.stderr)")
+        }
+    }
+
     /// A validation error found after parsing: the message, no usage, exit 1 (was 64).
     @Test func validationErrorsAfterParsingExitOne() throws {
         let run = try runPBTWave(["train", "--model-config", "/nonexistent/model.json", "--corpus", "/nonexistent"])
@@ -43,11 +55,17 @@ import Testing
     /// run, experiment or corpus build in the current directory; `train`
     /// without --checkpoint threw the model away without a word.
     @Test func anEmptyPathIsRefusedAndAnUnkeptModelIsNamed() throws {
-        for command in [["pbt", "--run-dir", ""], ["experiment", "--run-dir", ""], ["corpus", "build", "--from", "", "--output", "x"],
-                        ["corpus", "build", "--from", ".", "--output", ""], ["report", "render", "--results", "r.json", "--output", ""],
-                        ["worker", "--store", "sqlite:x", "--run", "r", "--run-dir", ""], ["train", "--checkpoint", ""]] {
-            let run = try runPBTWave(command)
-            #expect(run.status == 64 && run.stderr.contains("the path is empty"), "\(command): \(run.stderr)")
+        let folders = [["pbt", "--run-dir", ""], ["experiment", "--run-dir", ""], ["corpus", "build", "--from", "", "--output", "x"],
+                       ["corpus", "build", "--from", ".", "--output", ""], ["report", "render", "--results", "r.json", "--output", ""],
+                       ["worker", "--store", "sqlite:x", "--run", "r", "--run-dir", ""]]
+        // A file flag asks for a file name, not "a directory or file" (`generate --output ''` did).
+        let files = [["train", "--checkpoint", ""], ["generate", "x.ckpt", "--output", ""], ["schedule", "export", ".", "--output", ""],
+                     ["corpus", "build", "--files", "", "--output", "x"]]
+        for (commands, advice) in [(folders, "give a directory"), (files, "give a file name")] {
+            for command in commands {
+                let run = try runPBTWave(command)
+                #expect(run.status == 64 && run.stderr.contains("the path is empty; \(advice)"), "\(command): \(run.stderr)")
+            }
         }
         let train = try runPBTWave(Self.tinyTraining() + ["--steps", "2"])
         #expect(train.status == 0, "\(train.stderr)")

@@ -140,8 +140,9 @@ import Testing
 
     @Test(arguments: [
         ("step,lr\n0,abc\n", "'lr' at step 0 is 'abc', not a number"),
-        ("step,lr\n0,-0.1\n", "not positive"),
-        ("step,lr\n0,1e-46\n", "rounds to 0"),
+        ("step,lr\n0,-0.1\n", "(-0.1) is not a positive number"),
+        ("step,lr\n0,1e-46\n", "is below the smallest fp32 number"),
+        ("step,lr\n0,0.1\n5,1e300\n", "the learning rate at step 5 (1e+300) is above the largest fp32 number"),
         ("step,momentum\n0,0.9\n", "schedules 'momentum', not 'lr'"),
     ])
     func badLearningRatesAreRejected(text: String, reason: String) {
