@@ -22,8 +22,10 @@ struct TrainCommand: ParsableCommand {
             --lr-schedule FILE.json` with no other flag trains that way again; flags you give override the recipe, and the \
             command says which. --steps is the total number of steps the model should have taken, so --resume continues a \
             checkpointed run to the same end (its --steps), with its learning rate or schedule (as stored in the \
-            checkpoint), batch and windows unless you give those flags again, and --curve then keeps the curve's earlier \
-            rows (the curve is written with each checkpoint, so a killed run keeps them too). SIGINT, SIGTERM or SIGHUP stops the run after the step it is \
+            checkpoint), batch, windows, --eval-every and --checkpoint-every unless you give those flags again, and --curve \
+            then keeps the curve's earlier rows (the curve is written with each checkpoint, so a killed run keeps them too; \
+            another run's curve is refused). Without --resume or --replace, an existing --checkpoint or --curve is refused, \
+            never overwritten. SIGINT, SIGTERM or SIGHUP stops the run after the step it is \
             in, with --checkpoint written at that step (again: at once).
             """)
 
@@ -36,12 +38,17 @@ struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Seed for initialisation and window sampling (default: the schedule's recipe's, else 0).") var seed: UInt64?
     @Option(parsing: .unconditional, help: "Threads for one model's step.") var threads: Int = 1
     @Option(help: "Checkpoint file, written at the end (and every --checkpoint-every steps).", transform: nonEmptyFilePath) var checkpoint: String?
-    @Option(name: .customLong("checkpoint-every"), parsing: .unconditional, help: "Also checkpoint every N steps (0: only at the end).") var checkpointEvery: Int = 0
-    @Flag(help: "Continue from --checkpoint (weights, Adam state, step, data generator, and the learning rate and windows it was trained with).") var resume = false
-    @Option(name: .customLong("eval-every"), parsing: .unconditional, help: "Validate every N steps (0: only at the end).") var evalEvery: Int = 250
+    @Option(name: .customLong("checkpoint-every"), parsing: .unconditional,
+            help: "Also checkpoint every N steps (0: only at the end; default: a resumed run's, else 0).") var givenCheckpointEvery: Int?
+    @Flag(help: "Continue from --checkpoint (weights, Adam state, step, data generator, and the learning rate, windows and intervals it was trained with).") var resume = false
+    @Option(name: .customLong("eval-every"), parsing: .unconditional,
+            help: "Validate every N steps (0: only at the end; default: a resumed run's, else \(Self.defaultEvalEvery)).") var givenEvalEvery: Int?
     @Option(help: "Write the learning curve (step, train loss, validation NLL, lr) as CSV here.") var curve: String?
+    @Flag(help: "Overwrite an existing --checkpoint or --curve (without it, train refuses to, so that a forgotten --resume loses nothing).") var replace = false
     @OptionGroup var display: ProgressOptions
     @Flag(help: "No progress line (the same as --progress none).") var quiet = false
+
+    static let defaultEvalEvery = 250
 
     func validate() throws {
         guard (1...Self.maxSteps).contains(steps ?? 1) else { throw ValidationError("--steps must be at least 1 and at most 10^9") }
@@ -52,8 +59,8 @@ struct TrainCommand: ParsableCommand {
             guard Float(lr).isFinite else { throw ValidationError("--lr \(lr) is above the largest fp32 number (\(Float.greatestFiniteMagnitude)); give a smaller one") }
         }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be between 1 and 256") }
-        guard checkpointEvery >= 0, evalEvery >= 0 else { throw ValidationError("--checkpoint-every and --eval-every must be 0 or more") }
-        guard checkpointEvery == 0 || checkpoint != nil else { throw ValidationError("--checkpoint-every needs --checkpoint FILE to write to") }
+        guard givenCheckpointEvery ?? 0 >= 0, givenEvalEvery ?? 0 >= 0 else { throw ValidationError("--checkpoint-every and --eval-every must be 0 or more") }
+        guard givenCheckpointEvery ?? 0 == 0 || checkpoint != nil else { throw ValidationError("--checkpoint-every needs --checkpoint FILE to write to") }
         guard !resume || checkpoint != nil else { throw ValidationError("--resume needs --checkpoint FILE to resume from") }
     }
 
@@ -62,14 +69,20 @@ struct TrainCommand: ParsableCommand {
         try OutputPath.distinct([("--checkpoint", checkpoint), ("--curve", curve), ("--lr-schedule", lrSchedule),
                                  ("--model-config", recipe.modelConfig)])
         for path in [checkpoint, curve].compactMap({ $0 }) { try OutputPath.check(path) }
-        if let checkpoint, !resume, FileManager.default.fileExists(atPath: checkpoint) {
-            printNote("note: \(checkpoint) exists and will be replaced by this run's checkpoint (--resume continues it instead)")
+        // An earlier run's checkpoint or curve is not overwritten unless asked
+        // (a rerun that forgot --resume replaced a trained model with a note).
+        if let checkpoint, !resume, !replace, FileManager.default.fileExists(atPath: checkpoint) {
+            throw CommandError("--checkpoint \(checkpoint) exists: give --resume to continue it, --replace to overwrite it with this run, or another path")
         }
-        // A resume keeps a learning curve's earlier rows; anything else there is replaced, and said so.
-        if let curve, let existing = try? String(contentsOfFile: curve, encoding: .utf8),
-           !resume || existing.split(separator: "\n", maxSplits: 1).first.map(String.init) != TrainingReporter.curveHeader {
-            printNote("note: \(curve) exists and will be replaced by this run's learning curve"
-                      + (resume ? " (it is not one: its first line is not \(TrainingReporter.curveHeader))" : " (--resume keeps a curve's earlier rows)"))
+        // A resume keeps a learning curve's earlier rows; anything else there is only replaced when asked.
+        if let curve, !replace, let existing = try? String(contentsOfFile: curve, encoding: .utf8) {
+            if !resume {
+                throw CommandError("--curve \(curve) exists: give --replace to overwrite it, or another path (--resume keeps a curve's earlier rows)")
+            }
+            if existing.split(separator: "\n", maxSplits: 1).first.map(String.init) != TrainingReporter.curveHeader {
+                throw CommandError("--curve \(curve) exists and is not a learning curve (its first line is not \(TrainingReporter.curveHeader)): "
+                                   + "give --replace to overwrite it, or another path")
+            }
         }
         var plan = try TrainingPlan(self)
         if let note = plan.recipeNote { printNote(note) }
@@ -106,6 +119,26 @@ struct TrainCommand: ParsableCommand {
             printNote(note)
         }
         if let (loaded, _) = resumed, let checkpoint { try TrainingPlan.check(checkpoint, at: loaded.step, reaches: plan.steps) }
+        // The intervals too: a resume without them stopped validating and checkpointing as the run did.
+        var evalEvery = givenEvalEvery ?? Self.defaultEvalEvery
+        var checkpointEvery = givenCheckpointEvery ?? 0
+        if let (_, header) = resumed {
+            var taken: [String] = []
+            func stored(_ key: String) -> Int? { header.metadata[key].flatMap(Int.init).flatMap { $0 >= 0 ? $0 : nil } }
+            if givenEvalEvery == nil, let value = stored("eval-every"), value != evalEvery {
+                evalEvery = value
+                taken.append("--eval-every \(value)")
+            }
+            if givenCheckpointEvery == nil, let value = stored("checkpoint-every"), value != checkpointEvery {
+                checkpointEvery = value
+                taken.append("--checkpoint-every \(value)")
+            }
+            if !taken.isEmpty { printNote("resuming with the checkpoint's \(taken.joined(separator: ", ")) (give a flag to change it)") }
+        }
+        let keepsCurve = resume && !replace
+        if keepsCurve, let curve, let (loaded, header) = resumed, let note = try Self.checkCurve(curve, at: loaded.step, metadata: header.metadata) {
+            printNote(note)
+        }
         let data = try corpus.load()
         if let (_, header) = resumed, let checkpoint, let note = checkpointCorpusNote(checkpoint, header.metadata, data) { printNote(note) }
         if let learned = plan.recipe.corpus, learned != CorpusIdentity(data) {
@@ -120,8 +153,10 @@ struct TrainCommand: ParsableCommand {
         var metadata = plan.recipe.checkpointMetadata(corpus: CorpusIdentity(data))
         metadata["command"] = "train"
         metadata["seed"] = "\(plan.recipe.seed)"
-        // The run's end, so a resume without --steps goes on to it.
+        // The run's end and intervals, so a resume without those flags goes on as the run did.
         metadata["steps"] = "\(plan.steps)"
+        metadata["eval-every"] = "\(evalEvery)"
+        metadata["checkpoint-every"] = "\(checkpointEvery)"
         if let lrSchedule {
             metadata["lr-schedule"] = lrSchedule
             // The schedule itself, so a resume follows it without the file (it may have moved, or changed).
@@ -153,7 +188,7 @@ struct TrainCommand: ParsableCommand {
             reporter.step(p)
             guard let curve, let every = saving?.every, every > 0, p.step % every == 0 else { return }
             if curveRowsWritten == 0 {
-                try? OutputPath.write(Self.curve(reporter.curveText, after: curve, from: resumedFrom), to: curve)
+                try? OutputPath.write(Self.curve(reporter.curveText, after: curve, from: keepsCurve ? resumedFrom : nil), to: curve)
             } else if let file = FileHandle(forWritingAtPath: curve) {
                 _ = try? file.seekToEnd()
                 try? file.write(contentsOf: Data(reporter.curveText(fromRow: curveRowsWritten).utf8))
@@ -185,7 +220,7 @@ struct TrainCommand: ParsableCommand {
         }
         progress.finish()
         if let curve {
-            try OutputPath.write(Self.curve(reporter.curveText, after: curve, from: resumedFrom), to: curve)
+            try OutputPath.write(Self.curve(reporter.curveText, after: curve, from: keepsCurve ? resumedFrom : nil), to: curve)
             print("learning curve: \(curve)")
         }
         if let step = summary.stoppedAt, let signal = signals.first {
@@ -213,6 +248,27 @@ struct TrainCommand: ParsableCommand {
         if let warning = TrainingReporter.baselineWarning(nll: summary.validationNLL ?? .nan, unigram: unigram, what: "the model") {
             printNote(warning)
         }
+    }
+
+    /// Refuses to go on with a learning curve that is not the resumed
+    /// checkpoint's (before: another run's rows were kept and this run's
+    /// appended, one curve of two runs): its row at the checkpoint's `step`
+    /// must hold the training loss the checkpoint recorded. A curve whose
+    /// rows stop before that step gets a note on the gap.
+    static func checkCurve(_ path: String, at step: Int, metadata: [String: String]) throws -> String? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        let rows = text.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let steps = rows.compactMap { $0.first.flatMap { Int($0) } }
+        if let row = rows.first(where: { $0.first.flatMap { Int($0) } == step }) {
+            guard let stored = metadata[CheckpointPlan.lossKey], row.count > 1, String(row[1]) != stored else { return nil }
+            throw CommandError("--curve \(path) is not this checkpoint's learning curve: its row at step \(step) has a train loss of \(row[1]) "
+                               + "bits, the checkpoint's step had \(stored); give the run's own curve, another path, or --replace to start it afresh")
+        }
+        guard let last = steps.max(), last < step else {
+            throw CommandError("--curve \(path) is not this checkpoint's learning curve: it has no row at the checkpoint's step \(step); "
+                               + "give the run's own curve, another path, or --replace to start it afresh")
+        }
+        return "note: \(path) stops at step \(last), before the checkpoint's step \(step): the resumed curve has no rows in between"
     }
 
     /// When the file at `path` was last modified, nil if there is none.

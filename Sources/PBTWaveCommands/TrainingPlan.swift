@@ -191,7 +191,7 @@ final class TrainingReporter {
                                ProgressLine.duration(Double(endStep - p.step) * elapsed / done)), now: elapsed)
         if let nll = p.validationNLL {
             progress.finish()
-            print(String(format: "step %ld: train loss %.3f bits, validation NLL %.4f bits/sample", p.step, recentLoss, nll))
+            print(String(format: "step %ld: train loss %.3f bits (recent average), validation NLL %.4f bits/sample", p.step, recentLoss, nll))
         }
         let validation = p.validationNLL.map { "\($0)" } ?? ""
         rows.append("\(p.step),\(p.loss),\(validation),\(p.learningRate)")

@@ -14,7 +14,8 @@ extension WaveNetConfig {
                 + "(\(MuLaw.levels) levels); set \"classes\": \(MuLaw.levels) in the model config")
         }
         guard sampleRate == clips.sampleRate else {
-            throw .invalidConfig("the model's sample rate is \(sampleRate) Hz, but \(clips.source) is at \(clips.sampleRate) Hz; "
+            throw .invalidConfig("the model's sample rate is \(sampleRate) Hz, but \(clips.source) is loaded at \(clips.sampleRate) Hz "
+                + "(a corpus's files are resampled to that when loaded, whatever their own rate); "
                 + "set \"sampleRate\": \(clips.sampleRate) in the model config")
         }
     }
@@ -183,14 +184,14 @@ public final class Trainer {
             progress?(TrainingProgress(step: model.step, endStep: endStep, loss: loss, learningRate: lr, validationNLL: validation))
             if let checkpoint, due(checkpoint.every) {
                 if overflowed(loss, lr) { return summary }
-                try saveCheckpoint(to: checkpoint.path, metadata: checkpoint.metadata)
+                try saveCheckpoint(to: checkpoint.path, metadata: checkpoint.metadata(loss: loss))
             }
             // (With a checkpoint plan, the end was checked above: it is always due.)
             if checkpoint == nil, model.step == endStep, overflowed(loss, lr) { return summary }
             if model.step < endStep, stop?() == true {
                 if let checkpoint, !due(checkpoint.every) {
                     if overflowed(loss, lr) { return summary }
-                    try saveCheckpoint(to: checkpoint.path, metadata: checkpoint.metadata)
+                    try saveCheckpoint(to: checkpoint.path, metadata: checkpoint.metadata(loss: loss))
                 }
                 summary.stoppedAt = model.step
                 return summary
@@ -217,6 +218,16 @@ public struct CheckpointPlan: Sendable {
         self.path = path
         self.every = every
         self.metadata = metadata
+    }
+
+    /// The key of the training loss (bits per sample) of the step a
+    /// checkpoint was written at, as `TrainingProgress.loss` gave it: what
+    /// ties a learning curve's row to the checkpoint (`train --resume`).
+    public static let lossKey = "train-bits"
+
+    /// `metadata` with the step's training loss.
+    func metadata(loss: Double) -> [String: String] {
+        metadata.merging([Self.lossKey: "\(loss)"]) { _, new in new }
     }
 }
 

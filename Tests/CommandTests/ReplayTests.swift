@@ -83,6 +83,47 @@ import PBTWaveModel
         #expect(try kept.continuing(["batch": "2"], given: ["--batch"], lrGiven: false) == nil && kept.recipe.training.batch == 4, "a flag given wins")
     }
 
+    /// Found by users: a rerun that forgot --resume replaced a trained
+    /// checkpoint and its curve with a note; a resume given another run's
+    /// curve kept that run's rows and appended its own; a resume validated
+    /// and checkpointed at the defaults, not at the run's intervals.
+    @Test func aResumeGuardsItsCheckpointAndCurveAndKeepsItsIntervals() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let common = ["--preset", "tiny", "--corpus", corpus, "--quiet", "--window", "256", "--eval-windows", "2", "--eval-targets", "256"]
+        let checkpoint = dir.appendingPathComponent("c.ckpt").path
+        let (curve, other) = (dir.appendingPathComponent("k.csv").path, dir.appendingPathComponent("other.csv").path)
+        try run(["train", "--steps", "4", "--lr", "0.01", "--checkpoint", checkpoint, "--curve", curve, "--eval-every", "2",
+                 "--checkpoint-every", "2"] + common)
+        let (trained, curveBefore) = (try Data(contentsOf: URL(fileURLWithPath: checkpoint)), try String(contentsOfFile: curve, encoding: .utf8))
+        let refusals: [([String], String)] = [
+            (["--checkpoint", checkpoint], "--checkpoint \(checkpoint) exists: give --resume to continue it, --replace to overwrite it"),
+            (["--curve", curve], "--curve \(curve) exists: give --replace to overwrite it"),
+        ]
+        for (flags, message) in refusals {
+            let error = #expect(throws: (any Error).self) { try run(["train", "--steps", "2"] + flags + common) }
+            #expect(error.map { "\($0)" }?.contains(message) == true, "\(String(describing: error))")
+        }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: checkpoint)) == trained && String(contentsOfFile: curve, encoding: .utf8) == curveBefore,
+                "nothing was overwritten")
+        // Another run's curve, with a row at the checkpoint's step: refused, not spliced.
+        try run(["train", "--steps", "6", "--lr", "0.02", "--curve", other, "--eval-every", "0"] + common)
+        let spliced = #expect(throws: (any Error).self) { try run(["train", "--steps", "8", "--checkpoint", checkpoint, "--resume", "--curve", other] + common) }
+        #expect(spliced.map { "\($0)" }?.contains("--curve \(other) is not this checkpoint's learning curve: its row at step 4") == true,
+                "\(String(describing: spliced))")
+        // Its own curve: the run goes on at its intervals (validation at step 6, not only at the end).
+        try run(["train", "--steps", "8", "--checkpoint", checkpoint, "--resume", "--curve", curve] + common)
+        let rows = try String(contentsOfFile: curve, encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        #expect(rows.map { Int($0[0]) } == Array(1...8), "\(rows)")
+        #expect(rows.filter { !$0[2].isEmpty }.map { Int($0[0]) } == [2, 4, 6, 8], "validated every 2 steps, as the run did")
+        let header = try WaveNet.load(from: checkpoint).header
+        #expect(header.metadata["checkpoint-every"] == "2" && header.metadata["eval-every"] == "2", "\(header.metadata)")
+        // --replace overwrites, as asked.
+        try run(["train", "--steps", "2", "--checkpoint", checkpoint, "--curve", curve, "--replace"] + common)
+        #expect(try WaveNet.load(from: checkpoint).model.step == 2)
+        #expect(try String(contentsOfFile: curve, encoding: .utf8).split(separator: "\n").count == 3)
+    }
+
     /// A corpus with some of the real one's files: other audio, another digest.
     func smallerCorpus(in dir: URL) throws -> String {
         let out = dir.appendingPathComponent("smaller")

@@ -97,7 +97,7 @@ import Testing
         let common = Self.tinyTraining() + ["--checkpoint", checkpoint]
         #expect(try runPBTWave(common + ["--steps", "2"]).status == 0)
         let before = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
-        let diverged = try runPBTWave(common + ["--steps", "20", "--lr", "1e30"])
+        let diverged = try runPBTWave(common + ["--steps", "20", "--lr", "1e30", "--replace"])
         #expect(diverged.status == 1 && diverged.stderr.contains("training diverged at step"), "\(diverged.stderr)")
         #expect(diverged.stderr.contains("this run wrote no checkpoint before it (\(checkpoint) is an earlier run's, left as it was)"),
                 "\(diverged.stderr)")

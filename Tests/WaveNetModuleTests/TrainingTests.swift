@@ -165,7 +165,7 @@ import PBTWaveModel
         var slower = WaveNetConfig.tiny
         slower.sampleRate = 8000
         for (config, fragments) in [(fewer, ["predicts 64 classes", "ramp.wav", "\"classes\": 256"]),
-                                    (slower, ["8000 Hz", "ramp.wav is at 16000 Hz", "\"sampleRate\": 16000"])] {
+                                    (slower, ["8000 Hz", "ramp.wav is loaded at 16000 Hz", "\"sampleRate\": 16000"])] {
             let model = try WaveNet(config: config, seed: 1)
             let attempts: [(String, () throws -> Void)] = [
                 ("Trainer", { _ = try Trainer(model: model, clips: clips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 1)) }),
