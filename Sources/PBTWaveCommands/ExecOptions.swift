@@ -22,12 +22,15 @@ struct ExecOptions: ParsableArguments {
 
     var isExec: Bool { exec || !command.isEmpty }
 
+    /// (Whether --trial-timeout applies is the command's to say: `pbt` needs
+    /// the program with it, a `worker` of a program's run does not.)
     func validate() throws {
         if let trialTimeout {
             guard trialTimeout > 0, trialTimeout <= 1e9 else { throw ValidationError("--trial-timeout must be a number of seconds above 0 and at most 1e9, about 32 years (got \(trialTimeout))") }
-            guard isExec else { throw ValidationError("--trial-timeout applies only to a training program (`--exec … -- PROGRAM ARGS`)") }
         }
     }
+
+    static let timeoutNeedsAProgram = "--trial-timeout applies only to a training program (`--exec … -- PROGRAM ARGS`)"
 
     var timeout: Duration? { trialTimeout.map { .seconds($0) } }
 
@@ -55,12 +58,39 @@ struct ExecOptions: ParsableArguments {
         guard let recipe = try? configuration.recipe?.decoded(as: ExecRecipe.self) else {
             throw CommandError("the run stores no training program; it was made by an older pbtwave: use that build, or start a new run")
         }
-        if given == nil {
+        if let given {
+            try Self.checkSameProgram(given, as: recipe.command)
+            if given != recipe.command {
+                show("note: this worker runs the run's program as \(Self.words(given)) (the run has \(Self.words(recipe.command)))")
+            }
+        } else {
             let (other, note) = Self.placeMessages(recipe, here: FileManager.default.currentDirectoryPath)
             if let note { show(note) }
             if let other { show("warning: \(other)") }
         }
         return try Self.runner(given ?? recipe.command, timeout: timeout ?? recipe.trialTimeout, show: show)
+    }
+
+    /// A program and its arguments as the settings' mismatch messages show them.
+    static func words(_ command: ExecCommand) -> String { compactJSON([command.program] + command.arguments) }
+
+    /// Refuses a worker's program that is not the run's: a worker may give
+    /// the run's program where it lives on its machine (each word the same,
+    /// or a path with the same file name in another folder), nothing else.
+    /// Before, any program ran, and the run's results and exported recipe
+    /// mixed two programs.
+    static func checkSameProgram(_ given: ExecCommand, as stored: ExecCommand) throws {
+        let (mine, theirs) = ([given.program] + given.arguments, [stored.program] + stored.arguments)
+        func fileName(_ word: String) -> String { URL(fileURLWithPath: word).lastPathComponent }
+        func elsewhere(_ a: String, _ b: String) -> Bool {
+            a == b || (!a.hasPrefix("-") && !b.hasPrefix("-") && (a.contains("/") || b.contains("/")) && fileName(a) == fileName(b))
+        }
+        guard mine.count != theirs.count || !zip(mine, theirs).allSatisfy(elsewhere) else { return }
+        throw CommandError("""
+            the program after --: the run has \(words(stored)), this worker has \(words(given)): a worker may give the run's \
+            program and files where they live on its machine (the same file names in other folders, the same other arguments), \
+            not another program; drop `--exec -- …` to run the run's own
+            """)
     }
 
     /// Where the run's program (its program and arguments) names files

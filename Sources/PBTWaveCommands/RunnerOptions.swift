@@ -55,6 +55,7 @@ struct RunnerOptions: ParsableArguments {
             throw ValidationError("\(wavenetFlags.joined(separator: ", ")) \(wavenetFlags.count == 1 ? "applies" : "apply") only to --model wavenet, "
                                   + "not to \(model == .exec ? "a training program" : "--model \(model.rawValue)"): drop \(wavenetFlags.count == 1 ? "it" : "them")")
         }
+        if exec.trialTimeout != nil, model != .exec { throw ValidationError(ExecOptions.timeoutNeedsAProgram) }
         if model == .exec, exec.command.isEmpty {
             throw ValidationError("--exec needs the training program after `--`, e.g. `pbtwave pbt --run-dir runs/mine --exec -- python3 train.py`")
         }
@@ -125,8 +126,9 @@ struct RunnerOptions: ParsableArguments {
     /// or with `exec`'s program.
     static func makeRunner(stored configuration: RunConfiguration, corpus: CorpusOptions, toyMilliseconds: Int, exec: ExecOptions,
                            show: @escaping @Sendable (String) -> Void) throws -> any TrialRunner {
-        if exec.isExec, configuration.model != PBTModel.exec.rawValue {
-            throw CommandError("the run tunes --model \(configuration.model), not a training program: drop --exec and the program after --")
+        if exec.isExec || exec.trialTimeout != nil, configuration.model != PBTModel.exec.rawValue {
+            throw CommandError("the run tunes --model \(configuration.model), not a training program: drop "
+                               + (exec.isExec ? "--exec and the program after --" : "--trial-timeout"))
         }
         switch PBTModel(rawValue: configuration.model) {
         case .exec: return try exec.runner(stored: configuration, show: show)

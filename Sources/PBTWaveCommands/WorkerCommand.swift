@@ -12,7 +12,8 @@ public struct WorkerCommand: ParsableCommand {
             The run must exist: create it with `pbtwave pbt --store postgres://… --run NAME --run-dir DIR …` (add \
             --local-workers 0 to only create it). The worker rebuilds the runner from the run's stored model and recipe, \
             so only options that do not change results are given here (--corpus; for a training program, `--exec -- PROGRAM \
-            ARGS` where it lives elsewhere on this machine, --trial-timeout). RUN_DIR must be the run's checkpoint \
+            ARGS` where the run's program and files live on this machine: the same file names in other folders and the same \
+            other arguments; and --trial-timeout). RUN_DIR must be the run's checkpoint \
             directory as this machine sees it (a shared file system). Every claim is leased; a heartbeat renews it every \
             quarter lease. If this process dies, its trials are re-run by other workers once their leases expire, and a \
             result it reports after losing a trial is ignored. Start as many workers, on as many machines, as you like.

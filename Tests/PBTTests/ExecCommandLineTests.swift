@@ -211,8 +211,24 @@ import Testing
         defer { dir.cleanup() }
         let (store, joining) = try Self.sharedRun(dir, name: "mine", generations: 2)
         let worker = joining + ["--exec"]
-        let elsewhere = try runPBTWave(worker + ["--", "sh", "-c", #"echo '{"objective": 0.25}' > "$PBT_TRIAL_DIR/result.json""#])
+        // Another program is refused (it ran, and the run mixed two programs' results under one recipe)…
+        let another = try runPBTWave(worker + ["--", "sh", "-c", #"echo '{"objective": 0.25}' > "$PBT_TRIAL_DIR/result.json""#])
+        #expect(another.status == 1 && another.stderr.contains(#"the program after --: the run has [""#)
+                && another.stderr.contains(#"this worker has ["sh","-c","#) && another.stderr.contains("not another program"), "\(another.stderr)")
+        let toy = try ExecToy.command()
+        let dropped = try runPBTWave(worker + ["--", toy.program])
+        #expect(dropped.status == 1 && dropped.stderr.contains("not another program"), "an argument dropped: \(dropped.stderr)")
+        // …the run's program where it lives on this machine runs: here a script of the same name in another folder.
+        let copy = dir.url.appendingPathComponent("elsewhere/" + URL(fileURLWithPath: ExecToy.script).lastPathComponent)
+        try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data("""
+            import json, os
+            open(os.path.join(os.environ["PBT_TRIAL_DIR"], "state"), "w").write("x")
+            json.dump({"objective": 0.25}, open(os.path.join(os.environ["PBT_TRIAL_DIR"], "result.json"), "w"))
+            """.utf8).write(to: copy)
+        let elsewhere = try runPBTWave(worker + ["--", toy.program, copy.path])
         #expect(elsewhere.status == 0, "\(elsewhere.stderr)")
+        #expect(elsewhere.stderr.contains("note: this worker runs the run's program as"), "\(elsewhere.stderr)")
         #expect(elsewhere.stdout.contains("run complete: 6/6 trials"), "\(elsewhere.stdout)")
         // The worker that completed the run wrote its schedule (no process did), and the creating command, run again, sums it up.
         let runDir = dir.url.appendingPathComponent("run")
@@ -240,13 +256,17 @@ import Testing
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let worker = try Self.sharedRun(dir, name: "r").worker
-        let broken = try runPBTWave(worker + ["--max-failures-in-a-row", "2", "--exec", "--", "sh", "-c",
-                                              "echo 'ModuleNotFoundError: torch' >&2; exit 3"])
+        // The run's program as this machine has it (the same name in another folder), broken here.
+        let copy = dir.url.appendingPathComponent("broken/" + URL(fileURLWithPath: ExecToy.script).lastPathComponent)
+        try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data("import sys\nprint('ModuleNotFoundError: torch', file=sys.stderr)\nsys.exit(3)\n".utf8).write(to: copy)
+        let broken = try runPBTWave(worker + ["--max-failures-in-a-row", "2", "--exec", "--", try ExecToy.python(), copy.path])
         #expect(broken.status == 1)
         #expect(broken.stderr.contains("the last 2 trials this process ran all failed in the training program"), "\(broken.stderr)")
         #expect(broken.stderr.contains("2× runner error: the program exited with code 3 (#"), "\(broken.stderr)")
         #expect(broken.stderr.contains("ModuleNotFoundError: torch"), "each failure's log is shown: \(broken.stderr)")
-        let working = try runPBTWave(worker)
+        // A worker may set its own --trial-timeout without repeating the program (it was refused without `--exec -- …`).
+        let working = try runPBTWave(worker + ["--trial-timeout", "600"])
         #expect(working.status == 0, "\(working.stderr)")
         #expect(working.stdout.contains("run complete: 12/12 trials (2 failed)"), "\(working.stdout)")
     }
