@@ -62,6 +62,11 @@ public struct ClaimedTrial: Sendable, Hashable {
     public var parent: CheckpointRef?
     public var output: CheckpointRef
     public var workerID: String
+    /// Why the parent was retired from selection, when it was retired
+    /// after this trial was planned: the trial is not run (its checkpoint
+    /// is unreadable, unusable or changed), and fails so that its refill
+    /// starts from another (`TrialRunnerError.parentRetired`).
+    public var parentRetired: String? = nil
 }
 
 public enum ClaimResult: Sendable, Hashable {
@@ -173,16 +178,20 @@ public struct PBTCoordinator: Sendable {
 
     private func claimed(_ t: TrialRecord, workerID: String, parent lookup: (Int) throws -> TrialRecord?) throws -> ClaimedTrial {
         var parent: CheckpointRef?
+        var retired: String?
         if let pid = t.parentID {
-            // A retired parent (unreadable checkpoint) is handed out all the
-            // same: the runner fails on it, and the refill picks another.
+            // A retired parent is handed out all the same, with its reason:
+            // the driver fails the trial without running it, and the refill
+            // picks another. (Before, the runner ran it: a changed checkpoint
+            // was read, and its trial could succeed and win.)
             guard let p = try lookup(pid), let path = p.checkpointPath, p.checkpointLive || p.isRetired else {
                 throw PBTStoreError.malformedRecord("trial \(t.id)'s parent \(pid) has no live checkpoint")
             }
             parent = checkpoints.ref(relativePath: path)
+            if p.isRetired { retired = p.failure ?? "retired" }
         }
         return ClaimedTrial(spec: t.spec, attempt: t.attempt, parent: parent, output: checkpoints.ref(trialID: t.id, attempt: t.attempt),
-                            workerID: workerID)
+                            workerID: workerID, parentRetired: retired)
     }
 
     /// Records `result` for `claimed` and makes the controller's decision, in
@@ -218,7 +227,7 @@ public struct PBTCoordinator: Sendable {
         // A parent whose checkpoint is gone or unreadable is retired, so the
         // refill (and every later selection) picks another.
         var retirement: (id: Int, reason: String)?
-        if status == .failed, let pid = claimed.spec.parentID, let parent = claimed.parent {
+        if status == .failed, claimed.parentRetired == nil, let pid = claimed.spec.parentID, let parent = claimed.parent {
             let runPrefix = checkpoints.runDirectory.path + "/"
             let name = parent.path.hasPrefix(runPrefix) ? String(parent.path.dropFirst(runPrefix.count)) : parent.path
             if access(parent.path, F_OK) != 0 {

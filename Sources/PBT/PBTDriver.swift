@@ -355,7 +355,10 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
             func process(_ claimed: ClaimedTrial, claimNext: Bool) throws -> (next: ClaimResult?, stopped: Bool) {
                 shared.withLock { $0.held[claimed.spec.id] = (index, claimed) }
                 let result = Result<TrialOutcome, any Error> {
-                    try worker.run(claimed.spec, parent: claimed.parent, output: claimed.output)
+                    if let reason = claimed.parentRetired, let parent = claimed.spec.parentID {
+                        throw TrialRunnerError.parentRetired(parent: parent, reason: reason)
+                    }
+                    return try worker.run(claimed.spec, parent: claimed.parent, output: claimed.output)
                 }
                 lap(\.runnerSeconds)
                 // Another worker holds the trial now: its result would be

@@ -68,9 +68,13 @@ public enum TrialRunnerError: Error, Hashable, CustomStringConvertible {
     /// The run was given up because another worker holds the trial now
     /// (`TrialRunner.abandon`): nothing is recorded for it.
     case abandoned(trial: Int, reason: String)
+    /// The trial was not run: its parent was retired from selection after
+    /// it was planned (`ClaimedTrial.parentRetired`). No fault of the runner.
+    case parentRetired(parent: Int, reason: String)
 
     public var description: String {
         switch self {
+        case let .parentRetired(parent, reason): return "not run: its parent #\(parent) was \(reason)"
         case let .parentUnreadable(path, reason): return "parent checkpoint \(path) cannot be read: \(reason)"
         case let .outOfSpace(path, reason): return "cannot write \(path): \(reason)"
         case let .abandoned(trial, reason): return "trial \(trial) given up: another worker took it over (\(reason))"
@@ -89,6 +93,7 @@ public enum TrialRunnerError: Error, Hashable, CustomStringConvertible {
     /// the runner's.
     public static func isParentUnreadable(_ error: any Error) -> Bool {
         if case .parentUnreadable? = error as? TrialRunnerError { return true }
+        if case .parentRetired? = error as? TrialRunnerError { return true }
         if case .parentUnusable? = (error as? ExecTrialFailure)?.reason { return true }
         return false
     }

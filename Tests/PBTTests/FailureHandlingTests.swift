@@ -90,6 +90,42 @@ import PBTExamples
         #expect(refill.parentID != nil && refill.parentID != parentID, "the refill starts from a live trial")
     }
 
+    /// A trial planned from a parent retired since (found by a user: a
+    /// program changed its parent's checkpoint, and a sibling planned before
+    /// ran from the changed files, succeeded and won) is not run: it fails
+    /// naming the parent, its refill starts from another, and the run goes on.
+    @Test func aTrialWhoseParentWasRetiredSinceItWasPlannedIsNotRun() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: 3, workers: 3, budget: .generations(3), opponentGenerations: 1)
+        let c = try PBTCoordinator.open(store: try SQLiteTrialStore(path: ":memory:"), name: "r",
+                                        configuration: RunConfiguration(settings: settings, model: "toy"), runDirectory: dir.url).coordinator
+        for _ in 0..<3 {
+            let t = try claimed(c)
+            try c.report(t, result: .success(try ToyQuadraticRunner().run(t.spec, parent: t.parent, output: t.output)))
+        }
+        let planned = try #require(try c.store.trials(runID: c.run.id).first { $0.status == .queued && $0.parentID != nil })
+        let parentID = try #require(planned.parentID)
+        try c.store.withDecision(runID: c.run.id) { tx in try tx.retire(trialID: parentID, reason: "retired: its checkpoint changed") }
+        struct Recording: TrialRunner {
+            let ran = Locked<[Int]>([])
+            func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+                ran.withLock { $0.append(trial.id) }
+                return try ToyQuadraticRunner().run(trial, parent: parent, output: output)
+            }
+        }
+        let runner = Recording()
+        let result = try PBTDriver(coordinator: c, runner: runner).run()
+        #expect(result.done)
+        #expect(!runner.ran.withLock { $0 }.contains(planned.id), "the trial was not run")
+        let record = try #require(try c.store.trial(runID: c.run.id, id: planned.id))
+        #expect(record.status == .failed && record.failure?.contains("not run: its parent #\(parentID) was retired: its checkpoint changed") == true,
+                "\(record.failure ?? "no failure")")
+        let refill = try #require(try c.store.trials(runID: c.run.id).first { $0.refillOf == planned.id })
+        #expect(refill.parentID != nil && refill.parentID != parentID, "the refill starts from a live trial")
+        #expect(runner.ran.withLock { $0 }.contains(refill.id))
+    }
+
     /// A runner that writes into a folder that can fill up: with `fullAfter`
     /// set, every write after that many fails as a full disk would.
     struct FillingRunner: TrialRunner {
