@@ -366,7 +366,7 @@ public final class ExecRunner: TrialRunner {
             return "\"steps\" is not an integer (got \(steps)); write the number of steps the trial ran, PBT_STEPS"
         }
         if let objective = object["objective"] {
-            return "\"objective\" is not a number a Double can hold (got \(objective))"
+            return "\"objective\" is not a number a Double can hold (the JSON has a number beyond its range, about 1e±308)"
         }
         return nil
     }

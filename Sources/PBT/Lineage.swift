@@ -37,8 +37,13 @@ public enum Lineage {
 
     /// The run's result: the best trial of the final population, or, while
     /// every finished trial has already reproduced, the best finished trial.
+    /// A retired trial (its checkpoint changed or unusable since it scored)
+    /// is the result only when no trial there is live: found by a user, a
+    /// retired trial was reported best beside a live one.
     public static func bestOfFinalPopulation(_ trials: [TrialRecord], _ selections: [SelectionRecord]) -> TrialRecord? {
-        best(of: finalPopulation(trials, selections)) ?? best(of: trials)
+        let final = finalPopulation(trials, selections)
+        func live(_ ts: [TrialRecord]) -> [TrialRecord] { ts.filter { !$0.isRetired } }
+        return best(of: live(final)) ?? best(of: final) ?? best(of: live(trials)) ?? best(of: trials)
     }
 
     /// Trial `id` and its ancestors, generation 0 first.

@@ -261,7 +261,14 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         threads.first?.join()
         remover.wait()
 
-        if let error = shared.withLock({ $0.error }) { throw error }
+        if var error = shared.withLock({ $0.error }) {
+            // Stopped for failures with the budget used up: the run is over, and a rerun would not go on.
+            if case let .failuresInARow(count, limit, reasons, _)? = error as? PBTRunError,
+               try coordinator.store.run(named: coordinator.run.name)?.state.done == true {
+                error = PBTRunError.failuresInARow(count: count, limit: limit, reasons: reasons, runOver: true)
+            }
+            throw error
+        }
         let trials = try coordinator.store.trials(runID: coordinator.run.id)
         let best = Lineage.bestOfFinalPopulation(trials, try coordinator.store.selections(runID: coordinator.run.id))
         let completed = shared.withLock { $0.completed }
@@ -606,7 +613,8 @@ public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedErro
     case tooManyWorkers(workers: Int, stackBytes: UInt64, limitBytes: UInt64)
     /// This process's last `count` trials all failed in the runner
     /// (`DriverOptions.maxFailuresInARow`); `reasons` by kind, a line each.
-    case failuresInARow(count: Int, limit: Int, reasons: [String])
+    /// `runOver`: the failures used up the budget, so the run is complete.
+    case failuresInARow(count: Int, limit: Int, reasons: [String], runOver: Bool = false)
 
     public var description: String {
         switch self {
@@ -627,19 +635,27 @@ public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedErro
                 address-space limit (ulimit -v: \(gib(limitBytes))), so the system would refuse threads or memory \
                 mid-run. Use fewer --workers (at most \(limitBytes / 2 / UInt64(WorkerThread.workerStackSize))) or raise the limit
                 """
-        case let .failuresInARow(count, limit, reasons):
+        case let .failuresInARow(count, limit, reasons, runOver):
             let beyond = count > limit ? " (\(limit) in a row is the limit; the other \(count - limit) \(count - limit == 1 ? "was" : "were") running when it was reached)" : ""
             return """
-                \(count == 1 ? "the last trial this process ran failed" : "the last \(count) trials this process ran all failed") in the training program\(beyond), so it stopped before a broken \
-                program or machine used up the run's budget:
+                \(count == 1 ? "the last trial this process ran failed" : "the last \(count) trials this process ran all failed") in the training program\(beyond)\(runOver ? "" : ", so it stopped before a broken program or machine used up the run's budget"):
                 \(reasons.joined(separator: "\n"))
-                The failed trials stay failed (each is replaced while the budget lasts); the trials it was running went back \
-                to the queue, and other workers go on. Fix the cause (each trial's log: `pbtwave lineage RUN_DIR --trial N`), \
-                then run the same command again: the run goes on where it stopped (it keeps its training program's command \
-                line). --max-failures-in-a-row N sets the limit (0: never stop)
+                \(runOver ? Self.overAdvice : Self.goOnAdvice) --max-failures-in-a-row N sets the limit (0: never stop)
                 """
         }
     }
+
+    private static let goOnAdvice = """
+        The failed trials stay failed (each is replaced while the budget lasts); the trials it was running went back \
+        to the queue, and other workers go on. Fix the cause (each trial's log: `pbtwave lineage RUN_DIR --trial N`), \
+        then run the same command again: the run goes on where it stopped (it keeps its training program's command \
+        line).
+        """
+    private static let overAdvice = """
+        The failed trials stay failed, and they used up the run's budget: the run is over, and running the same \
+        command again would go no further. Fix the cause (each trial's log: `pbtwave lineage RUN_DIR --trial N`), \
+        then start a new run (another --run-dir, or another --run in a shared store).
+        """
 
     public var errorDescription: String? { description }
 }

@@ -91,7 +91,12 @@ enum PBTSession {
         print((result.done ? "best trial of the final population" : "best trial so far (the run is not complete)")
               + ": #\(best.id), generation \(best.generation), global step \(best.endStep), loss \(best.evaluation!)")
         let kept = result.bestCheckpoint.map { FileManager.default.fileExists(atPath: $0.path) ? $0.path : "\($0.path) (deleted since: not on disk)" }
-        print("checkpoint: \(kept ?? "(released)")")
+        if best.isRetired {
+            // Every trial that could be the result is retired: say so, not "(released)".
+            print("checkpoint: none that scored: the trial was \(best.failure ?? "retired") (no live trial was left to report)")
+        } else {
+            print("checkpoint: \(kept ?? "(released)")")
+        }
         guard let directory else { return }
         let schedule = try Lineage.export(trial: best.id, of: result.trials, configuration: coordinator.configuration)
         for format in HyperparameterSchedule.Format.allCases {

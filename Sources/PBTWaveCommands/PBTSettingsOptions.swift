@@ -25,7 +25,7 @@ public enum SelectionName: String, ExpressibleByArgument, CaseIterable, Sendable
 /// The flags that decide a PBT run's decisions (`PBTSettings`): stored with
 /// the run, and compared when it is resumed.
 struct PBTSettingsOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "W, the PBT's concurrency: how many trials the controller plans to run at once, which sets the generations (P = W: synchronous; P > W: budget mode). This process runs --local-workers of them; `pbtwave worker` processes may add more.")
+    @Option(parsing: .unconditional, help: "W, the PBT's concurrency: how many trials the controller plans to run at once, which sets the generations (P = W: asynchronous, each trial reproduces as it finishes; P > W: budget mode, generations of P). This process runs --local-workers of them; `pbtwave worker` processes may add more.")
     var workers: Int = 5
 
     @Option(parsing: .unconditional, help: "Population P (default: the number of workers). P > W is budget mode: a generation is complete when P of its trials have finished.")
@@ -59,7 +59,7 @@ struct PBTSettingsOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Upper bound explore may move the learning rate to (default: --lr-max); at least --lr-max.")
     var lrMutateMax: Double?
 
-    @Option(help: "Explore: perturb (multiply by 0.8 or 1.2, or resample from the prior: the paper's PBT) or pb2 (PB2's GP bandit over log-LR).")
+    @Option(help: "Explore: perturb (multiply by 0.8 or 1.2, or resample from the prior: the paper's PBT) or pb2 (PB2's GP bandit over every hyperparameter, log-scaled ones in logs; continuous spaces only).")
     var explore: ExploreMethod = .perturb
 
     @Option(help: "Selection: tournament (Li et al.), truncation (Jaderberg et al.), or independent (no exploit: random search; with --lr-min = --lr-max, a fixed learning rate).")

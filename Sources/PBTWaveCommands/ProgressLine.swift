@@ -89,7 +89,7 @@ final class ProgressLine: Sendable {
             "running \(p.run.running)",
             "\(p.run.completed)/\(p.trialBudget) trials" + (p.run.failed > 0 ? " (\(p.run.failed) failed)" : ""),
         ]
-        if let best = p.run.best { parts.append("best so far \(String(format: "%.6g", best.evaluation)) (#\(best.id))") }
+        if let best = p.run.best { parts.append("lowest loss so far \(String(format: "%.6g", best.evaluation)) (#\(best.id))") }
         if p.elapsedSeconds > 0, p.completedThisSession > 0 {
             parts.append(String(format: "%.1f trials/s", Double(p.completedThisSession) / p.elapsedSeconds))
         }

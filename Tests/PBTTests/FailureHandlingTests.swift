@@ -249,7 +249,7 @@ import PBTExamples
         #expect {
             try broken.run()
         } throws: { error in
-            guard case .failuresInARow(let count, let limit, let reasons)? = error as? PBTRunError else { return false }
+            guard case .failuresInARow(let count, let limit, let reasons, let over)? = error as? PBTRunError, !over else { return false }
             return count >= 3 && limit == 3 && reasons.first?.contains("× runner error: the program exited with code 127 (#") == true
                 && "\(error)".contains("before a broken program or machine used up the run's budget")
                 && (count == 3 || "\(error)".contains("(3 in a row is the limit; the other \(count - 3) \(count == 4 ? "was" : "were") running when it was reached)"))
@@ -283,6 +283,15 @@ import PBTExamples
         #expect(below.done && below.trials.filter { $0.status == .failed }.count >= 6)
         #expect(throws: PBTRunError.failuresInARow(count: 2, limit: 2, reasons: ["  2× runner error: the program exited with code 127 (#1, #2)"])) {
             try run("at", twoInARow, limit: 2)
+        }
+        // The failures that stop it use up the budget: the message says the run is over (it said
+        // "run the same command again: the run goes on", and the rerun found it complete).
+        let (_, small) = try open(dir.url.appendingPathComponent("over"), testSettings(population: 2, workers: 1, budget: .generations(1)))
+        #expect {
+            try PBTDriver(coordinator: small, runner: BrokenRunner { _ in true }, options: DriverOptions(workers: 1, maxFailuresInARow: 2)).run()
+        } throws: { error in
+            guard case .failuresInARow(_, _, _, let over)? = error as? PBTRunError else { return false }
+            return over && "\(error)".contains("they used up the run's budget: the run is over") && !"\(error)".contains("the run goes on where it stopped")
         }
         // Every trial diverges: the run goes through its budget and says so.
         let diverged = try run("nan", BrokenRunner(fails: { _ in false }, nan: true), limit: 1)

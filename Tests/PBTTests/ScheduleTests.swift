@@ -77,6 +77,22 @@ import Testing
         #expect(Lineage.bestOfFinalPopulation(refilled, selections)?.id == 7)
     }
 
+    /// A retired trial (its checkpoint changed since it scored) is the
+    /// result only when the final population holds no live trial: a user
+    /// saw a retired trial reported best beside a live one.
+    @Test func aRetiredTrialIsTheResultOnlyWhenNoLiveOneIsLeft() {
+        let selections = [1, 2, 3, 4].map {
+            SelectionRecord(id: $0, kind: .tournament, generation: 0, initiatorID: $0, opponentID: nil, winnerID: $0, loserID: nil, childID: $0 + 2)
+        }
+        #expect(Lineage.bestOfFinalPopulation(trials, selections)?.id == 6)
+        var retired = trials
+        retired[5].failure = "retired: its checkpoint changed while a trial that started from it ran (x)"
+        #expect(retired[5].isRetired)
+        #expect(Lineage.bestOfFinalPopulation(retired, selections)?.id == 5, "the live trial of the final population")
+        retired[4].failure = "retired: its checkpoint is missing"
+        #expect(Lineage.bestOfFinalPopulation(retired, selections)?.id == 6, "no live one left: the best retired one")
+    }
+
     @Test func severalHyperparametersGiveSeveralColumns() throws {
         var a = finishedTrial(1, generation: 0, loss: 1)
         a.hyperparameters = Hyperparameters(["lr": .number(0.1), "opt": .category("sgd")])
