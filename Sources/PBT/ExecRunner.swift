@@ -423,18 +423,24 @@ public final class ExecRunner: TrialRunner {
 
     /// `program` as a path: itself if it names a path, else the first
     /// executable file of that name on `path`.
-    static func resolve(_ program: String, path: String?) throws(ExecRunnerError) -> String {
+    static func resolve(_ program: String, path: String?, here: String = FileManager.default.currentDirectoryPath) throws(ExecRunnerError) -> String {
         guard !program.isEmpty else { throw .noProgram }
         if program.contains("/") {
-            let absolute = program.hasPrefix("/") ? program : FileManager.default.currentDirectoryPath + "/" + program
+            let absolute = URL(fileURLWithPath: program.hasPrefix("/") ? program : here + "/" + program)
+                .standardizedFileURL.path
             guard access(absolute, F_OK) == 0 else { throw .notFound(program, searched: nil) }
-            guard access(absolute, X_OK) == 0, PathKind(of: absolute) != .folder else { throw .notExecutable(absolute) }
+            guard PathKind(of: absolute) != .folder else { throw .folder(absolute) }
+            guard access(absolute, X_OK) == 0 else { throw .notExecutable(absolute) }
             return absolute
         }
         let directories = (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map(String.init)
         for directory in directories where !directory.isEmpty {
             let candidate = directory + "/" + program
             if access(candidate, X_OK) == 0, PathKind(of: candidate) != .folder { return candidate }
+        }
+        // A program in this folder is not found on PATH (as in a shell): say how to name it.
+        if access(here + "/" + program, F_OK) == 0, PathKind(of: here + "/" + program) != .folder {
+            throw .notOnPathButHere(program, searched: path ?? "")
         }
         throw .notFound(program, searched: path ?? "")
     }
@@ -569,6 +575,10 @@ public enum ExecRunnerError: Error, Equatable, CustomStringConvertible, Localize
     case noProgram
     case notFound(String, searched: String?)
     case notExecutable(String)
+    /// A folder given as the program.
+    case folder(String)
+    /// Not on PATH, but a file of that name is in the current folder.
+    case notOnPathButHere(String, searched: String)
     case invalidTimeout
 
     public var description: String {
@@ -579,6 +589,10 @@ public enum ExecRunnerError: Error, Equatable, CustomStringConvertible, Localize
             return "cannot find the program '\(program)' on PATH (\(searched)); give its path"
         case .notFound(let program, nil):
             return "the program \(program) does not exist"
+        case .folder(let path):
+            return "\(path) is a folder, not a program; give the program inside it"
+        case let .notOnPathButHere(program, searched):
+            return "cannot find the program '\(program)' on PATH (\(searched)); the one in this folder is ./\(program): give it so"
         case .notExecutable(let path):
             return "\(path) is not an executable file; make it executable (chmod +x) or run it with its interpreter (e.g. python3 \(path))"
         case .invalidTimeout:

@@ -22,6 +22,12 @@ public struct LineageCommand: ParsableCommand {
 
     public init() {}
 
+    /// One view at a time: a second was silently ignored.
+    public func validate() throws {
+        let given = [tree ? "--tree" : nil, settings ? "--settings" : nil, trial != nil ? "--trial" : nil].compactMap { $0 }
+        guard given.count <= 1 else { throw ValidationError("give one of --trial, --tree and --settings, not \(given.joined(separator: " and "))") }
+    }
+
     public func run() throws {
         let (trials, selections, configuration) = try source.read()
         if settings {

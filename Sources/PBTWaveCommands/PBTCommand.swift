@@ -100,7 +100,18 @@ public struct PBTCommand: ParsableCommand {
             printNote("note: --total-steps \(total) is \(settings.trialBudget) whole trials of \(settings.trialSteps) steps "
                   + "(\(settings.trialBudget * settings.trialSteps) steps); the last \(total % settings.trialSteps) are not trained")
         }
+        if case .totalSteps(let total) = settings.budget, settings.isGenerational, settings.trialBudget % settings.population != 0 {
+            let whole = settings.trialBudget / settings.population
+            printNote("note: --total-steps \(total) buys \(settings.trialBudget) trials, \(whole) whole generation\(whole == 1 ? "" : "s") of "
+                      + "\(settings.population) and \(settings.trialBudget % settings.population) more: the final population mixes two "
+                      + "generations (--total-steps \(whole * settings.population * settings.trialSteps) or "
+                      + "\((whole + 1) * settings.population * settings.trialSteps) gives whole ones)")
+        }
         let threads = localWorkers ?? settings.workers
+        if let localWorkers, localWorkers > settings.workers {
+            printNote("note: --local-workers \(localWorkers) runs more trials at once than the run's --workers \(settings.workers), "
+                      + "which set its generations; they run as soon as there are trials to run")
+        }
         // A complete run needs no worker: it is summed up and exported as by one (it said "add workers").
         let runDone = (try? coordinator.store.run(named: coordinator.run.name))??.state.done == true
         guard threads > 0 || runDone else {

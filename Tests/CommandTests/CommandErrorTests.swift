@@ -44,6 +44,7 @@ import PBTWaveModel
         (["train", "--lr", "0"], "--lr must be a positive number"),
         (["train", "--lr", "1e-50"], "--lr 1e-50 is below the smallest fp32 number"),
         (["train", "--lr", "1e300"], "--lr 1e+300 is above the largest fp32 number"),
+        (["lineage", "r", "--tree", "--trial", "3"], "give one of --trial, --tree and --settings, not --tree and --trial"),
         // A negative number is a value, not a flag: the real message, not "Missing value".
         (["train", "--steps", "-1"], "--steps must be at least 1"),
         (["train", "--eval-every", "-1"], "--checkpoint-every and --eval-every must be 0 or more"),

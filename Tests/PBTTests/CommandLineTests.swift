@@ -150,6 +150,13 @@ import PBTExamples
         #expect(r.status == 0 && r.stderr.contains("note: --total-steps 1234 is 12 whole trials of 100 steps (1200 steps); the last 34 are not trained"),
                 "\(r.stdout)\(r.stderr)")
         #expect(!r.stdout.contains("note:"), "\(r.stdout)")
+        // Found by a user: a budget of a generation and a half, and more local workers than W, went without a word.
+        let half = try runPBTWave(["pbt", "--run-dir", dir.url.appendingPathComponent("half").path, "--model", "toy", "--workers", "2",
+                                   "--population", "4", "--trial-steps", "5", "--total-steps", "30", "--local-workers", "3", "--progress", "none"])
+        #expect(half.status == 0 && half.stderr.contains("note: --total-steps 30 buys 6 trials, 1 whole generation of 4 and 2 more: "
+                                                          + "the final population mixes two generations (--total-steps 20 or 40 gives whole ones)"),
+                "\(half.stderr)")
+        #expect(half.stderr.contains("note: --local-workers 3 runs more trials at once than the run's --workers 2"), "\(half.stderr)")
     }
 
     @Test func resumingWithOtherSettingsNamesTheFlags() throws {

@@ -263,6 +263,15 @@ import Testing
         try "print(1)\n".write(toFile: script, atomically: true, encoding: .utf8)
         let error = #expect(throws: ExecRunnerError.self) { try ExecRunner(command: ExecCommand(program: script)) }
         #expect(error?.description.contains("chmod +x") == true && error?.description.contains("python3 \(script)") == true)
+        // Found by a user: a folder was told to chmod +x, a path kept its "/./", and a program in this folder was told only "give its path".
+        #expect(throws: ExecRunnerError.folder(dir.url.path)) { try ExecRunner(command: ExecCommand(program: dir.url.path + "/./")) }
+        #expect(throws: ExecRunnerError.notExecutable(script)) {
+            try ExecRunner(command: ExecCommand(program: dir.url.path + "/./train.py"))
+        }
+        let local = #expect(throws: ExecRunnerError.notOnPathButHere("train.py", searched: "/usr/bin:/bin")) {
+            try ExecRunner.resolve("train.py", path: "/usr/bin:/bin", here: dir.url.path)
+        }
+        #expect(local?.description.contains("the one in this folder is ./train.py: give it so") == true)
         // A script whose #! interpreter is missing: the kernel says ENOENT, as for a missing file.
         let orphan = dir.url.appendingPathComponent("orphan.py").path
         try "#!/usr/bin/no-such-interpreter-\(getpid()) -u\nprint(1)\n".write(toFile: orphan, atomically: true, encoding: .utf8)
