@@ -321,7 +321,13 @@ private struct BuildPlan: Sendable {
                 presetSkips[index] = (leftOut.category, leftOut.detail)
             } else {
                 let name = CorpusLayout.outputPath(forSource: file.relativePath)
-                if let group = groupOf[name] {
+                if let group = groupOf[name],
+                   case let first = CorpusLayout.outputPath(forSource: sources[groups[group][0]].relativePath), !first.utf8.elementsEqual(name.utf8) {
+                    // Swift's strings compare Unicode text: café in composed and in decomposed
+                    // form are one name to the corpus's maps, though two files on disk.
+                    presetSkips[index] = (.nameCollision, "its name differs from \(sources[groups[group][0]].relativePath)'s only in how its "
+                                          + "accents are encoded (composed or decomposed Unicode), and a corpus treats them as one name: rename one of them")
+                } else if let group = groupOf[name] {
                     groups[group].append(index)
                 } else {
                     groupOf[name] = groups.count

@@ -74,7 +74,8 @@ enum CorpusSources {
     /// identified by `skipping` (the output, when it lies inside the
     /// source); a folder holding another corpus pbtwave built comes back
     /// as one ``SourceFile/otherCorpus`` entry. Symbolic links are followed; a folder reached twice (a link
-    /// to a folder walked already, a link cycle) is walked once, under the
+    /// to a folder walked already, a link cycle) is walked once, and a file
+    /// reached twice (a symbolic or hard link) is read once, under the
     /// name reached first (each folder's entries are visited in byte
     /// order), and its other names come back as ``SourceFile/leftOut``
     /// entries, as do named pipes, devices and sockets. What cannot be walked comes back
@@ -88,8 +89,9 @@ enum CorpusSources {
         openFolder: (String) -> Result<OpaquePointer, Errno> = openFolder
     ) -> [SourceFile] {
         var files: [SourceFile] = []
-        // Each folder walked, with the name it was walked under.
+        // Each folder walked, with the name it was walked under; each file read, likewise.
         var visited: [[UInt64]: String] = [:]
+        var read: [[UInt64]: String] = [:]
         func unreadable(_ relative: String, _ path: String, _ reason: String) {
             files.append(SourceFile(relativePath: relative, path: path, size: 0, modified: 0, unreadable: reason))
         }
@@ -160,6 +162,16 @@ enum CorpusSources {
                     visit(child, relative: childRelative)
                 case S_IFREG:
                     let stamp = FileStamp(childStatus)
+                    // A file reached under a second name (a symbolic or hard link) is one recording: read
+                    // twice, it put the same audio in the corpus twice (in one split, without a warning).
+                    let fileKey = [UInt64(childStatus.st_dev), UInt64(childStatus.st_ino)]
+                    if let earlier = read[fileKey] {
+                        files.append(SourceFile(relativePath: childRelative, path: child, size: stamp.size, modified: stamp.modified,
+                                                leftOut: SourceFile.LeftOut(category: .walkedOnce, detail: "the same file as \(earlier) "
+                                                                            + "(a symbolic or hard link leads to it): read once, there")))
+                        continue
+                    }
+                    read[fileKey] = childRelative
                     files.append(SourceFile(relativePath: childRelative, path: child, size: stamp.size, modified: stamp.modified,
                                             badName: badCharacters(in: childRelative)))
                 case let kind:

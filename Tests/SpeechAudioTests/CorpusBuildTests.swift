@@ -400,6 +400,28 @@ struct CorpusBuildTests {
                 "\(skipped)")
     }
 
+    /// Found by a user: café.wav with a composed é and café.wav with a
+    /// decomposed one are two files on disk, but one name to Swift's
+    /// strings; the second was skipped as "café.wav already becomes
+    /// café.wav", a reason that reads false. It now says what differs.
+    @Test("names that differ only in Unicode normalisation: one is skipped, saying why")
+    func namesThatDifferOnlyInNormalisation() throws {
+        let folder = TemporaryFolder("unicode")
+        for (name, seed) in [("caf\u{E9}.wav", UInt64(1)), ("cafe\u{301}.wav", 2)] {
+            try writeAudio(interleaved: pcmGridSignal(count: 8000, seed: seed).map { $0 * 0.8 }, channels: 1, sampleRate: 16_000,
+                           format: .wav16, to: folder.file(name))
+        }
+        let out = TemporaryFolder("out")
+        var options = CorpusBuildOptions(source: folder.path, output: out.path)
+        options.minimumSeconds = 0
+        _ = try build(options)
+        #expect(lines(out.file("manifest.tsv")).dropFirst().count == 1)
+        let skipped = lines(out.file("skipped.tsv")).filter { $0.contains("name collision") }
+        #expect(skipped.count == 1 && skipped.first?.contains("only in how its accents are encoded (composed or decomposed Unicode)") == true,
+                "\(skipped)")
+        #expect(skipped.first?.contains("already becomes") == false, "\(skipped)")
+    }
+
     /// Found by a user: an earlier corpus built inside the source folder
     /// was walked as audio by the next build, so its copies of sources
     /// landed in one split and the sources in the other.
@@ -556,16 +578,23 @@ struct CorpusBuildTests {
         #expect(mkfifo(sources.folder.file("p226/pipe.wav"), 0o644) == 0)
         #expect(symlink("p225", sources.folder.file("p225-again")) == 0)
         #expect(symlink("..", sources.folder.file("p226/up")) == 0)
+        // A second name of a file, symbolic or hard: found by a user, its audio went in twice.
+        #expect(symlink("p225_004.wav", sources.folder.file("p225/z-link.wav")) == 0)
+        #expect(link(sources.folder.file("p225/p225_004.wav"), sources.folder.file("p226/z-hard.wav")) == 0)
         let linked = try build(sources.options(output: out.path))
         let skippedLines = lines(out.file("skipped.tsv"))
         for line in ["p225-again/\twalked once: the same folder as p225/ (a symbolic link leads to it): its files are read once, there",
                      "p226/pipe.wav\tnot a file: a named pipe, not a file: not read",
-                     "p226/up/\twalked once: the same folder as the source folder itself (a symbolic link leads to it): its files are read once, there"] {
+                     "p226/up/\twalked once: the same folder as the source folder itself (a symbolic link leads to it): its files are read once, there",
+                     "p225/z-link.wav\twalked once: the same file as p225/p225_004.wav (a symbolic or hard link leads to it): read once, there",
+                     "p226/z-hard.wav\twalked once: the same file as p225/p225_004.wav (a symbolic or hard link leads to it): read once, there"] {
             #expect(skippedLines.contains(line), "\(line) in \(skippedLines)")
         }
-        #expect(linked.skippedCount == sources.expectedSkips.count + 4 && linked.files == summary.files)
-        #expect(lines(out.file("manifest.tsv")).allSatisfy { !$0.hasPrefix("p225-again/") && !$0.hasPrefix("p226/up/") })
-        for name in ["p226/pipe.wav", "p225-again", "p226/up"] { try FileManager.default.removeItem(atPath: sources.folder.file(name)) }
+        #expect(linked.skippedCount == sources.expectedSkips.count + 6 && linked.files == summary.files)
+        #expect(lines(out.file("manifest.tsv")).allSatisfy { !$0.hasPrefix("p225-again/") && !$0.hasPrefix("p226/up/") && !$0.contains("z-") })
+        for name in ["p226/pipe.wav", "p225-again", "p226/up", "p225/z-link.wav", "p226/z-hard.wav"] {
+            try FileManager.default.removeItem(atPath: sources.folder.file(name))
+        }
 
         // A folder opendir refuses. Tests run as root here, where chmod 000
         // does not stop opendir, so the refusal is injected into the walk;
