@@ -61,8 +61,11 @@ public enum DecodingErrorText {
             return context.codingPath.isEmpty ? "expected \(kind(type)) at the top level" : "field \(field(context)): expected \(kind(type))"
         case let .dataCorrupted(context):
             if context.codingPath.isEmpty {
-                if data != nil {  // valid JSON (checked above), so a value did not fit
+                if let data {  // valid JSON (checked above), so a value did not fit
+                    // Foundation names no field here: name the numbers that could be the one.
+                    let suspects = unusualNumbers(in: data)
                     return "a number does not fit its field (a fraction where a whole number is expected, or beyond the field's range)"
+                        + (suspects.isEmpty ? "" : "; look at " + suspects.prefix(3).joined(separator: ", "))
                 }
                 let underlying = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
                 return "not valid JSON" + (underlying.map { " (\($0))" } ?? "")
@@ -72,6 +75,25 @@ public enum DecodingErrorText {
         @unknown default:
             return "\(error)"
         }
+    }
+
+    /// The fields of `data` that hold a fraction or a number beyond ±2^53
+    /// ("residualChannels (8.5)"), in the order found.
+    static func unusualNumbers(in data: Data) -> [String] {
+        guard let object = try? JSONSerialization.jsonObject(with: data) else { return [] }
+        var found: [String] = []
+        func walk(_ value: Any, _ path: String) {
+            if let dictionary = value as? [String: Any] {
+                for key in dictionary.keys.sorted() { walk(dictionary[key]!, path.isEmpty ? key : path + "." + key) }
+            } else if let array = value as? [Any] {
+                for (i, element) in array.enumerated() { walk(element, path + "[\(i)]") }
+            } else if let number = value as? NSNumber {  // (true and false are 1 and 0: never unusual)
+                let x = number.doubleValue
+                if x.rounded() != x || abs(x) > 9_007_199_254_740_992 { found.append("\(path.isEmpty ? "the value" : path) (\(number))") }
+            }
+        }
+        walk(object, "")
+        return found
     }
 
     /// What JSONSerialization finds wrong with `data` as JSON ("Unexpected

@@ -84,8 +84,9 @@ struct CorpusBuild: ParsableCommand {
 
         let line = ProgressLine(label: "corpus build", style: progress)
         let summary = try CorpusBuilder.build(options) { p in
-            var text = "\(p.filesDone)/\(p.filesToConvert) files"
-            if p.bytesToConvert > 0 { text += String(format: " (%.0f %%)", 100 * Double(p.bytesDone) / Double(p.bytesToConvert)) }
+            // Files read so far of those to read (some turn out not to be audio, or too short: the summary counts those kept).
+            var text = "read \(p.filesDone)/\(p.filesToConvert) files"
+            if p.bytesToConvert > 0 { text += String(format: " (%.0f %% of their bytes)", 100 * Double(p.bytesDone) / Double(p.bytesToConvert)) }
             text += String(format: ", %.1f min of audio, %@ elapsed", p.audioSecondsConverted / 60, ProgressLine.duration(p.elapsedSeconds))
             if let eta = p.etaSeconds { text += ", ETA \(ProgressLine.duration(eta))" }
             line.update(text, now: p.elapsedSeconds, force: p.filesDone == p.filesToConvert)

@@ -11,7 +11,7 @@ struct GenerateCommand: ParsableCommand {
 
     @Argument(help: "A checkpoint.") var checkpoint: String
     @Option(help: "Output WAV file (default: generated.wav in the current folder).", transform: nonEmptyFilePath) var output: String = "generated.wav"
-    @Option(parsing: .unconditional, help: "Seconds of audio.") var seconds: Double = 2
+    @Option(parsing: .unconditional, help: "Seconds of audio, above 0 and at most 3600.") var seconds: Double = 2
     @Option(parsing: .unconditional, help: "Sampling temperature (0: always the most likely sample).") var temperature: Float = 1
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @OptionGroup var progress: ProgressOptions

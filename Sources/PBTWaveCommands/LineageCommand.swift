@@ -2,6 +2,7 @@ import PBTFileSupport
 import ArgumentParser
 import Foundation
 import PBT
+import PBTWaveModel
 
 /// `pbtwave lineage RUN_DIR`: a trial's ancestry, or the whole family tree.
 public struct LineageCommand: ParsableCommand {
@@ -60,6 +61,11 @@ public struct LineageCommand: ParsableCommand {
                          + " (started in \(exec.workingDirectory))" + (exec.trialTimeoutSeconds.map { ", --trial-timeout \($0)" } ?? ""))
         } else {
             lines.append("--model \(configuration.model)")
+            // The corpus a WaveNet run trains on (a resume or a worker must give the same).
+            if let recipe = try? configuration.recipe?.decoded(as: TrainingRecipe.self), let corpus = recipe.corpus {
+                let what = "\(corpus.trainFiles) train + \(corpus.validationFiles) validation files, digest \(corpus.digest.prefix(12))…"
+                lines.append(recipe.corpusDirectory.map { "--corpus \(shellQuoted($0)) (\(what))" } ?? "corpus: \(what) (its folder was not recorded)")
+            }
         }
         lines += configuration.modelOptions.sorted { $0.key < $1.key }.map { "--\($0.key) \($0.value)" }
         return lines

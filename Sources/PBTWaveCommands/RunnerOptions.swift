@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import PBT
 import PBTExamples
 import PBTSchedules
@@ -162,6 +163,7 @@ struct RunnerOptions: ParsableArguments {
         if let note = recipe.training.receptiveFieldNote(for: recipe.model) { printNote(note) }
         var recipe = recipe
         recipe.corpus = CorpusIdentity(data)
+        recipe.corpusDirectory = URL(fileURLWithPath: data.directory).standardizedFileURL.path
         try checkSameCorpus(stored: stored, given: recipe.corpus!, directory: data.directory)
         let runner = try explainingShortClips(data, training: windows.training, validation: windows.validation) {
             try WaveNetRunner(recipe: recipe, corpus: data)

@@ -18,8 +18,9 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             The learning rate is constant (--lr) or follows a schedule file (--lr-schedule): the CSV or JSON that \
             `pbtwave schedule export` writes, change points (global step, lr). A JSON schedule also carries the recipe it \
-            was learned with (model, windows, validation set, seed, corpus) and where it ends, so `pbtwave train \
-            --lr-schedule FILE.json` with no other flag trains that way again; flags you give override the recipe, and the \
+            was learned with (model, windows, validation set, seed, corpus and its folder) and where it ends, so `pbtwave train \
+            --lr-schedule FILE.json` with no other flag trains that way again (on that folder while it holds the same corpus, \
+            unless --corpus or $PBTWAVE_CORPUS says otherwise); flags you give override the recipe, and the \
             command says which. --steps is the total number of steps the model should have taken, so --resume continues a \
             checkpointed run to the same end (its --steps), with its learning rate or schedule (as stored in the \
             checkpoint), batch, windows, --eval-every and --checkpoint-every unless you give those flags again, and --curve \
@@ -139,7 +140,7 @@ struct TrainCommand: ParsableCommand {
         if keepsCurve, let curve, let (loaded, header) = resumed, let note = try Self.checkCurve(curve, at: loaded.step, metadata: header.metadata) {
             printNote(note)
         }
-        let data = try corpus.load()
+        let data = try replayCorpus(plan.recipe).load()
         if let (_, header) = resumed, let checkpoint, let note = checkpointCorpusNote(checkpoint, header.metadata, data) { printNote(note) }
         if let learned = plan.recipe.corpus, learned != CorpusIdentity(data) {
             printNote("note: the schedule was learned on another corpus (\(learned.trainFiles) + \(learned.validationFiles) files) than \(data.directory)")
@@ -269,6 +270,22 @@ struct TrainCommand: ParsableCommand {
                                + "give the run's own curve, another path, or --replace to start it afresh")
         }
         return "note: \(path) stops at step \(last), before the checkpoint's step \(step): the resumed curve has no rows in between"
+    }
+
+    /// Where the corpus is: --corpus or $PBTWAVE_CORPUS when given; else,
+    /// replaying a schedule whose recipe records where its corpus was, that
+    /// folder while it holds the same corpus (a schedule learned on your own
+    /// audio replayed "with no other flag" looked in ./corpus).
+    func replayCorpus(_ recipe: TrainingRecipe, environment: [String: String] = ProcessInfo.processInfo.environment) -> CorpusOptions {
+        guard corpus.corpus == nil, environment["PBTWAVE_CORPUS"] == nil,
+              let directory = recipe.corpusDirectory, let learned = recipe.corpus,
+              URL(fileURLWithPath: directory).standardizedFileURL != URL(fileURLWithPath: corpus.directory).standardizedFileURL,
+              let manifest = try? CorpusManifest.read(directory: directory), CorpusIdentity(manifest: manifest) == learned
+        else { return corpus }
+        printNote("note: replaying on the corpus the schedule was learned on, \(directory) (give --corpus to choose another)")
+        var options = corpus
+        options.corpus = directory
+        return options
     }
 
     /// When the file at `path` was last modified, nil if there is none.

@@ -18,6 +18,9 @@ public struct TrainingRecipe: Codable, Sendable, Hashable {
     public var seed: UInt64
     /// The corpus the schedule was learned on (nil: not recorded).
     public var corpus: CorpusIdentity?
+    /// Where that corpus was (an absolute path), so that a replay on the
+    /// same machine finds it without --corpus (nil: not recorded).
+    public var corpusDirectory: String?
 
     public init(model: WaveNetConfig, training: TrainingOptions, evaluation: EvaluationOptions, seed: UInt64,
                 corpus: CorpusIdentity? = nil) {
@@ -148,8 +151,10 @@ public struct CorpusIdentity: Codable, Sendable, Hashable {
     public var trainFiles: Int
     public var validationFiles: Int
 
-    public init(_ corpus: SpeechCorpus) {
-        let m = corpus.manifest
+    public init(_ corpus: SpeechCorpus) { self.init(manifest: corpus.manifest) }
+
+    /// The identity from the manifest alone (no audio read).
+    public init(manifest m: CorpusManifest) {
         let text = (m.train.map { "train\t\($0.file)\t\($0.sha256)\n" } + m.validation.map { "validation\t\($0.file)\t\($0.sha256)\n" })
             .joined()
         digest = Array(text.utf8).withUnsafeBytes { SHA256Digest.hex(of: $0) }

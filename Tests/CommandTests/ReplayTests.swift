@@ -1,4 +1,5 @@
 import Foundation
+import PBT
 @testable import PBTWaveCommands
 import PBTSchedules
 import PBTWaveAudio
@@ -44,6 +45,7 @@ import PBTWaveModel
         let recipe = try #require(try TrainingRecipe(schedule))
         #expect(recipe.model == .tiny && recipe.training.window == 256 && recipe.evaluation.targets == 256 && recipe.seed == 7)
         #expect(recipe.corpus != nil, "the recipe names its corpus")
+        #expect(recipe.corpusDirectory == URL(fileURLWithPath: corpus).standardizedFileURL.path, "and where it was")
         let endStep = try #require(schedule.endStep)
 
         let curve = dir.appendingPathComponent("curve.csv")
@@ -167,6 +169,31 @@ import PBTWaveModel
             #expect(text.contains("--corpus: the run was created on another corpus") && text.contains("Give the run's corpus"), "\(text)")
         }
         try run(["worker", "--run-dir", runDir, "--store", store, "--run", "r", "--progress", "none", "--corpus", corpus])
+    }
+
+    /// Found by a user: a schedule learned on their own corpus, replayed
+    /// "with no other flag", looked for ./corpus. The replay takes the
+    /// folder the recipe records while it holds the same corpus; --corpus,
+    /// $PBTWAVE_CORPUS and a changed folder keep the usual default.
+    @Test func aReplayFindsTheCorpusTheScheduleWasLearnedOn() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let other = try smallerCorpus(in: dir)
+        var recipe = TrainingRecipe(model: .tiny, training: TrainingOptions(), evaluation: EvaluationOptions(), seed: 1,
+                                    corpus: CorpusIdentity(manifest: try CorpusManifest.read(directory: other)))
+        recipe.corpusDirectory = other
+        let plain = try #require(try PBTWave.parseAsRoot(["train", "--lr-schedule", "s.json"]) as? TrainCommand)
+        #expect(plain.replayCorpus(recipe, environment: [:]).directory == other)
+        #expect(plain.replayCorpus(recipe, environment: ["PBTWAVE_CORPUS": corpus]).directory != other, "the variable wins")
+        let given = try #require(try PBTWave.parseAsRoot(["train", "--lr-schedule", "s.json", "--corpus", corpus]) as? TrainCommand)
+        #expect(given.replayCorpus(recipe, environment: [:]).directory == corpus, "--corpus wins")
+        // `lineage --settings` names it too (it named no corpus: a resume on the wrong one was refused with no clue).
+        let settings = PBTSettings(population: 2, workers: 2, trialSteps: 1, budget: .generations(1), searchSpace: .learningRate(min: 1e-3, max: 0.1))
+        let configuration = RunConfiguration(settings: settings, model: "wavenet", recipe: try recipe.json)
+        #expect(LineageCommand.settingsLines(configuration).contains { $0.hasPrefix("--corpus \(other) (") && $0.contains("validation files, digest") },
+                "\(LineageCommand.settingsLines(configuration))")
+        recipe.corpus = CorpusIdentity(manifest: try CorpusManifest.read(directory: corpus))
+        #expect(plain.replayCorpus(recipe, environment: [:]).directory != other, "a folder that holds another corpus now is not taken")
     }
 
     @Test func flagsOverTheRecipeAreReportedAndApplied() throws {

@@ -85,7 +85,7 @@ import PBTWaveModel
         let message = try errors.runError(["train", "--model-config", path, "--corpus", "/nonexistent"])
         #expect(message?.contains("residualChannels must be at most 4096 (got \(1 << 40))") == true, "\(message ?? "no error")")
         // Fields that do not decode are named, not dumped.
-        for (json, text) in [(#"{"residualChannels": 8.5}"#, "a number does not fit its field"), (#"{"classes": 256}"#, "missing field "),
+        for (json, text) in [(#"{"residualChannels": 8.5}"#, "a number does not fit its field (a fraction where a whole number is expected, or beyond the field's range); look at residualChannels (8.5)"), (#"{"classes": 256}"#, "missing field "),
                              (#"{"dilations": "1,2"}"#, "field dilations: expected a list"), ("{", "not valid JSON")] {
             var fields = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(WaveNetConfig.tiny)) as? [String: Any])
             if let patch = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] {
