@@ -63,7 +63,16 @@ public struct PBTCommand: ParsableCommand {
         let runDirectory = URL(fileURLWithPath: runDir).standardizedFileURL
         let line = ProgressLine(label: "pbt", style: progress.progress)
         let made: (runner: any TrialRunner, configuration: RunConfiguration)
-        do { made = try runner.makeRunner(settings: settings.settings(), show: line.message) } catch {
+        // An existing run resumed with no settings flag goes on with its own settings (every
+        // flag had to be given again: the defaults were refused as other settings).
+        var chosen = try settings.settings()
+        if try settings.areDefaults(), let stored = store.storedConfiguration(runDirectory: runDirectory)?.settings,
+           !stored.differences(from: chosen).isEmpty {
+            chosen = stored
+            printNote("note: resuming with the run's own settings (no settings flag given): "
+                      + stored.fields.map { $0.field == "budget" ? $0.value : "\(PBTSettingsOptions.flag($0.field)) \($0.value)" }.joined(separator: ", "))
+        }
+        do { made = try runner.makeRunner(settings: chosen, show: line.message) } catch {
             // Resuming a run of another model (a program's, without it): say so, not why this command's model cannot start.
             let configuration = store.storedConfiguration(runDirectory: runDirectory)
             if let stored = configuration?.model, stored != runner.model.rawValue {

@@ -80,6 +80,12 @@ struct PBTSettingsOptions: ParsableArguments {
     @Flag(help: "Apply results in trial-id order, so lineage, hyperparameters and losses depend only on the seed and the worker count.")
     var deterministic = false
 
+    /// Whether every settings flag is at its default (none given, or only
+    /// defaults given): a resume then takes the run's stored settings.
+    func areDefaults() throws -> Bool {
+        try settings().differences(from: try Self.parse([]).settings()).isEmpty
+    }
+
     /// The search space `--space` or `--lr-min`/`--lr-max` give.
     func searchSpace() throws -> SearchSpace {
         guard let space else { return .learningRate(min: lrMin ?? 1e-4, max: lrMax ?? 3e-2, mutateWithin: mutationRange) }

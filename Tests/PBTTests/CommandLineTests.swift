@@ -170,6 +170,11 @@ import PBTExamples
         #expect(r.stderr.contains("--selection/--truncation-fraction: the run has tournament, this command has truncation(0.25)"))
         #expect(r.stderr.contains("--seed: the run has 0, this command has 3"))
         #expect(r.stderr.contains("choose a new --run-dir"))
+        // No settings flag at all: the run goes on with its own (found by a user: every flag had to be
+        // given again, and the defaults were refused as other settings).
+        let bare = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy"])
+        #expect(bare.status == 0 && bare.stderr.contains("note: resuming with the run's own settings (no settings flag given): "), "\(bare.stderr)")
+        #expect(bare.stdout.contains("run complete"), "\(bare.stdout)")
     }
 
     /// Found by a user: exporting a run that is still going printed a
