@@ -115,7 +115,8 @@ import PBTExamples
             }
         }
         let runner = Recording()
-        let result = try PBTDriver(coordinator: c, runner: runner).run()
+        // One worker: trials run in id order, so the planned trial comes up while the budget still has room for its refill.
+        let result = try PBTDriver(coordinator: c, runner: runner, options: DriverOptions(workers: 1)).run()
         #expect(result.done)
         #expect(!runner.ran.withLock { $0 }.contains(planned.id), "the trial was not run")
         let record = try #require(try c.store.trial(runID: c.run.id, id: planned.id))
