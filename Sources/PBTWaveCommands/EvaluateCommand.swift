@@ -99,6 +99,7 @@ struct EvaluateCommand: ParsableCommand {
         }
         // One pass over the windows, seconds for a large model: say what runs.
         let line = ProgressLine(label: "evaluate", style: progress.progress)
+        if let note = validator.overlapNote { printNote(note) }
         line.update("scoring \(validator.windows.count) validation windows × \(validator.targets) samples …", now: 0, force: true)
         let nll = validator.nllBits(model)
         line.finish()

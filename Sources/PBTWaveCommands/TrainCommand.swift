@@ -146,6 +146,7 @@ struct TrainCommand: ParsableCommand {
             printNote("note: the schedule was learned on another corpus (\(learned.trainFiles) + \(learned.validationFiles) files) than \(data.directory)")
         }
         if let note = plan.recipe.training.receptiveFieldNote(for: plan.recipe.model) { printNote(note) }
+        if let note = (try? plan.recipe.evaluation.validator(data, config: plan.recipe.model))?.overlapNote { printNote(note) }
         BLAS.setThreads(1)
         let progress = ProgressLine(label: "train", style: display.progress, quiet: quiet)
         let reporter = TrainingReporter(progress: progress, endStep: plan.steps, samplesPerStep: plan.recipe.training.batch * plan.recipe.training.window)

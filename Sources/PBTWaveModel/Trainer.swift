@@ -286,6 +286,33 @@ public struct Validator: Sendable {
         windows = try clips.evenlySpacedWindows(length: ClipSet.windowLength(context: context, targets: targets), count: count)
     }
 
+    /// How many distinct samples the windows score: fewer than windows ×
+    /// targets when they overlap (a validation set shorter than they are),
+    /// so some samples count more than once in the NLL.
+    public var distinctTargets: Int {
+        var ranges: [Int: [Range<Int>]] = [:]
+        for origin in windows.origins {
+            ranges[origin.clip, default: []].append(origin.start + context + 1 ..< origin.start + windows.length)
+        }
+        var total = 0
+        for spans in ranges.values {
+            var end = Int.min
+            for span in spans.sorted(by: { $0.lowerBound < $1.lowerBound }) {
+                total += max(0, span.upperBound - max(span.lowerBound, end))
+                end = max(end, span.upperBound)
+            }
+        }
+        return total
+    }
+
+    /// A note when the windows overlap (`distinctTargets`), or nil.
+    public var overlapNote: String? {
+        let scored = windows.count * targets
+        guard distinctTargets < scored else { return nil }
+        return "note: the \(windows.count) validation windows overlap (the validation set is short): they score \(distinctTargets) "
+            + "distinct samples, not \(scored), so some count more than once (fewer --eval-windows, or evaluate --all, scores each once)"
+    }
+
     /// How often each code is a scored target (w[C+1 … C+T] of each window,
     /// the samples `nllBits` averages over): with the train set's
     /// histogram, the unigram baseline on exactly these samples.
