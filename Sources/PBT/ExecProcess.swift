@@ -121,3 +121,62 @@ public func signalName(_ signal: Int32) -> String {
     ]
     return names[signal] ?? "signal \(signal)"
 }
+
+/// The training programs a killed process left running. Each program's
+/// trial folder gets a sidecar (`<folder>.program`: its pid, its start time
+/// and the boot it started in) while the program runs; a `kill -9` of
+/// pbtwave leaves the sidecar, and the next recovery of the run
+/// (`PBTCoordinator.recoverAfterCrash`) stops every process group whose
+/// leader is still that very process, before the trial runs again. (Before,
+/// the orphans trained on beside their trials' new attempts.)
+enum LeftoverPrograms {
+    static let suffix = ".program"
+
+    /// Records the program `pid` that runs into `directory`.
+    static func record(_ pid: pid_t, for directory: String) {
+        guard let start = startTime(of: pid) else { return }
+        try? Data("\(pid)\t\(start)\t\(bootID ?? "")\n".utf8).write(to: URL(fileURLWithPath: directory + suffix))
+    }
+
+    /// Forgets the program of `directory` (it was reaped).
+    static func forget(_ directory: String) { unlink(directory + suffix) }
+
+    /// Stops (SIGTERM, SIGKILL after `grace`) the process group of every
+    /// program recorded in `folder` whose leader still runs (the same pid,
+    /// boot and start time: never a process that reused the id), and
+    /// removes the records. Returns how many groups it stopped.
+    static func stop(in folder: String, grace: Double = 10) -> Int {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        var stopped: [pid_t] = []
+        for name in names where name.hasSuffix(suffix) {
+            let path = folder + "/" + name
+            defer { unlink(path) }
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+            let fields = text.split(separator: "\n").first?.split(separator: "\t", omittingEmptySubsequences: false) ?? []
+            guard fields.count == 3, let pid = pid_t(fields[0]), pid > 1, let start = UInt64(fields[1]),
+                  String(fields[2]) == (bootID ?? ""), startTime(of: pid) == start else { continue }
+            kill(-pid, SIGTERM)
+            stopped.append(pid)
+        }
+        guard !stopped.isEmpty else { return 0 }
+        let deadline = Date().addingTimeInterval(grace)
+        while Date() < deadline, stopped.contains(where: { kill(-$0, 0) == 0 }) { usleep(50_000) }
+        for pid in stopped where kill(-pid, 0) == 0 { kill(-pid, SIGKILL) }
+        return stopped.count
+    }
+
+    /// When process `pid` started, in clock ticks since boot
+    /// (`/proc/PID/stat` field 22); nil when there is no such process or no
+    /// /proc.
+    static func startTime(of pid: pid_t) -> UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = text.lastIndex(of: ")") else { return nil }
+        // After "pid (comm)": field 3 (state) onward; field 22 is the 20th of these.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        return fields.count > 19 ? UInt64(fields[19]) : nil
+    }
+
+    /// This boot's id (Linux), so that a record from before a reboot matches nothing.
+    static let bootID: String? = (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+}

@@ -183,6 +183,8 @@ public final class ExecRunner: TrialRunner {
         } catch {
             throw .cannotStart(executable, Self.startFailure(executable, error))
         }
+        // If this process is killed outright, the next recovery stops the program (`LeftoverPrograms`).
+        LeftoverPrograms.record(process.pid, for: directory)
         let (serial, stopReason) = state.withLock { s -> (UInt64, String?) in
             s.serial += 1
             s.children[process.pid] = Child(serial: s.serial, directory: directory)
@@ -205,6 +207,7 @@ public final class ExecRunner: TrialRunner {
         // leader still holds the group id, so no other group can be hit.
         process.signalGroup(SIGKILL)
         let termination = process.reap()
+        LeftoverPrograms.forget(directory)
         if let parent, let parentBefore, let changed = Self.firstChange(under: parent.path, since: parentBefore) { throw .wroteIntoParent(changed) }
         if let killed { throw killed }
         switch termination {

@@ -295,16 +295,18 @@ public struct PBTCoordinator: Sendable {
     /// on the same SQLite store, `DriverOptions.isLiveLocalWorker`): its
     /// trials are left to it, and while any is, nothing is swept (its
     /// output may be half-written).
-    public func recoverAfterCrash(isAlive: (String) -> Bool = { _ in false }) throws -> (requeued: Int, filesRemoved: Int) {
+    public func recoverAfterCrash(isAlive: (String) -> Bool = { _ in false }) throws -> (requeued: Int, filesRemoved: Int, programsStopped: Int) {
         let trials = try store.trials(runID: run.id)
         try RunMarker.claim(checkpoints.runDirectory, for: run, trials: trials)
         let running = trials.filter { $0.status == .running }
         let orphans = running.filter { !($0.workerID.map(isAlive) ?? false) }
+        // Training programs a killed process left running are stopped first: their trials run again.
+        let stopped = orphans.count == running.count ? LeftoverPrograms.stop(in: checkpoints.directory.path) : 0
         var requeued = 0
         for t in orphans where try store.releaseClaim(runID: run.id, trialID: t.id, attempt: t.attempt, workerID: t.workerID ?? "") {
             requeued += 1
         }
-        return (requeued, orphans.count == running.count ? try sweep() : 0)
+        return (requeued, orphans.count == running.count ? try sweep() : 0, stopped)
     }
 
     /// Deletes this run's checkpoint files that no live trial references

@@ -174,7 +174,9 @@ struct StoreOptions: ParsableArguments {
         guard directory != nil else { return (coordinator, opened.created, "", nil) }
         // A `pbtwave worker` on the same SQLite store may still run its trials.
         let recovered = try coordinator.recoverAfterCrash(isAlive: DriverOptions.isLiveLocalWorker)
-        return (coordinator, opened.created, recovered.requeued > 0 ? "; re-queued \(recovered.requeued) interrupted trial(s)" : "", directory)
+        let stopped = recovered.programsStopped > 0
+            ? "; stopped \(recovered.programsStopped) training program(s) a killed pbtwave left running" : ""
+        return (coordinator, opened.created, (recovered.requeued > 0 ? "; re-queued \(recovered.requeued) interrupted trial(s)" : "") + stopped, directory)
     }
 }
 

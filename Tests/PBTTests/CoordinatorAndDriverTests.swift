@@ -241,7 +241,7 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         try c.report(a, result: .success(TrialOutcome(evaluation: 1)))
         _ = try NoOpRunner().run(b.spec, parent: nil, output: b.output)  // written, never reported: the process "died"
         try Data("half".utf8).write(to: c.checkpoints.directory.appendingPathComponent(".trial-9.1.ckpt.123.tmp"))
-        let (requeued, removed) = try c.recoverAfterCrash()
+        let (requeued, removed, _) = try c.recoverAfterCrash()
         #expect(requeued == 1)
         #expect(removed == 2)
         #expect(try FileManager.default.contentsOfDirectory(atPath: c.checkpoints.directory.path) == ["trial-1.1.ckpt"])
@@ -259,7 +259,7 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         let c = try open(testSettings(population: 3, workers: 3), dir)
         let dead = try claimed(c, "dead"), live = try claimed(c, "live")
         _ = try NoOpRunner().run(live.spec, parent: nil, output: live.output)  // the live worker's output, not yet reported
-        let (requeued, removed) = try c.recoverAfterCrash(isAlive: { $0 == "live" })
+        let (requeued, removed, _) = try c.recoverAfterCrash(isAlive: { $0 == "live" })
         #expect(requeued == 1 && removed == 0)
         #expect(try c.store.trial(runID: c.run.id, id: dead.spec.id)?.status == .queued)
         #expect(try c.store.trial(runID: c.run.id, id: live.spec.id)?.status == .running)

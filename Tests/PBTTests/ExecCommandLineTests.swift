@@ -36,6 +36,46 @@ import Testing
                 && replay.stderr.contains("replay it with that program"), "\(replay.stderr)")
     }
 
+    /// `kill -9` of pbtwave leaves its programs running (nothing can catch
+    /// it); found by a user, a resume then re-ran their trials beside them.
+    /// The resume now stops them first, and says so.
+    @Test(.timeLimit(.minutes(2))) func aResumeStopsTheProgramsAKilledRunLeft() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let toy = try ExecToy.command()
+        let program = (try Self.flags(dir, generations: 2)) + ["--", toy.program] + toy.arguments
+        let process = Process()
+        process.executableURL = try pbtwaveExecutable()
+        process.arguments = ["pbt", "--run-dir", runDir] + program
+        process.environment = ExecToy.environment(["TOY_FAIL": "sleep"])
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        func readPids() -> [pid_t] {
+            let checkpoints = runDir + "/checkpoints"
+            var pids: [pid_t] = []
+            for namespace in (try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? [] {
+                for trial in (try? FileManager.default.contentsOfDirectory(atPath: checkpoints + "/" + namespace)) ?? [] {
+                    let text = (try? String(contentsOfFile: checkpoints + "/" + namespace + "/" + trial + "/pids.txt", encoding: .utf8)) ?? ""
+                    pids += text.split(separator: "\n").compactMap { pid_t($0) }
+                }
+            }
+            return pids
+        }
+        #expect(eventually(within: 60) { readPids().count == 6 })
+        let pids = readPids()
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(pids.count == 6 && !pids.allSatisfy(processIsGone), "the programs outlive a SIGKILL")
+        let resumed = try runPBTWave(["pbt", "--run-dir", runDir] + program)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stdout.contains("re-queued 3 interrupted trial(s); stopped 3 training program(s) a killed pbtwave left running"),
+                "\(resumed.stdout)")
+        #expect(pids.allSatisfy(processIsGone), "every program and its child is gone: \(pids)")
+        #expect(resumed.stdout.contains("run complete: 6/6 trials"), "\(resumed.stdout)")
+    }
+
     /// SIGINT stops the run cleanly: the running programs (and the children
     /// they started) are killed, their trials are not failed but run again
     /// when the run resumes, the summary is printed, and the exit status is

@@ -117,7 +117,7 @@ import PBTExamples
         try FileManager.default.createDirectory(atPath: c.checkpoints.directory.appendingPathComponent("trial-7.1").path,
                                                 withIntermediateDirectories: true)
         try Data("a trial's folder".utf8).write(to: c.checkpoints.directory.appendingPathComponent("trial-7.1/state.bin"))
-        let (requeued, removed) = try c.recoverAfterCrash()
+        let (requeued, removed, _) = try c.recoverAfterCrash()
         #expect(requeued == 1 && removed == 2, "the unreported output and the orphan folder: \(removed)")
         #expect(FileManager.default.fileExists(atPath: kept.path), "another namespace is never swept")
         #expect(c.checkpoints.files().isEmpty)
@@ -237,7 +237,7 @@ import PBTExamples
             _ = try NoOpRunner().run(t2.spec, parent: nil, output: CheckpointRef(path: dir.url.appendingPathComponent("checkpoints/" + name).path))
         }
         let reopened = try PBTCoordinator.open(store: directory.store, name: "pbt", configuration: configuration, runDirectory: dir.url)
-        let (requeued, removed) = try reopened.coordinator.recoverAfterCrash()
+        let (requeued, removed, _) = try reopened.coordinator.recoverAfterCrash()
         #expect(requeued == 1 && removed == 1, "trial 2's unreported flat output is the run's own orphan")
         #expect(FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("checkpoints/trial-1.1.ckpt").path))
         #expect(try RunMarker.read(dir.url) == RunIdentity(c.run))
