@@ -28,6 +28,22 @@ struct CorpusOptions: ParsableArguments {
 
     var directory: String { corpus ?? SpeechCorpus.defaultDirectory() }
 
+    /// Where the corpus is: --corpus or $PBTWAVE_CORPUS when given; else
+    /// the folder `recipe` records its corpus in, while that folder holds
+    /// the same corpus (a schedule replayed, a run resumed or joined "with
+    /// no other flag" looked in ./corpus), said in a note.
+    func orRecorded(in recipe: TrainingRecipe?, environment: [String: String] = ProcessInfo.processInfo.environment) -> CorpusOptions {
+        guard corpus == nil, environment["PBTWAVE_CORPUS"] == nil, let recipe,
+              let folder = recipe.corpusDirectory, let learned = recipe.corpus,
+              URL(fileURLWithPath: folder).standardizedFileURL != URL(fileURLWithPath: directory).standardizedFileURL,
+              let manifest = try? CorpusManifest.read(directory: folder), CorpusIdentity(manifest: manifest) == learned
+        else { return self }
+        printNote("note: using the corpus the run was made on, \(folder) (give --corpus to choose another)")
+        var options = self
+        options.corpus = folder
+        return options
+    }
+
     func load(verifyChecksums: Bool = false) throws -> SpeechCorpus {
         do {
             return try SpeechCorpus.load(directory: directory, verifyChecksums: verifyChecksums)

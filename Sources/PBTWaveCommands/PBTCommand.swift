@@ -66,13 +66,13 @@ public struct PBTCommand: ParsableCommand {
         // An existing run resumed with no settings flag goes on with its own settings (every
         // flag had to be given again: the defaults were refused as other settings).
         var chosen = try settings.settings()
-        if try settings.areDefaults(), let stored = store.storedConfiguration(runDirectory: runDirectory)?.settings,
-           !stored.differences(from: chosen).isEmpty {
+        let existing = store.storedConfiguration(runDirectory: runDirectory)
+        if try settings.areDefaults(), let stored = existing?.settings, !stored.differences(from: chosen).isEmpty {
             chosen = stored
             printNote("note: resuming with the run's own settings (no settings flag given): "
                       + stored.fields.map { $0.field == "budget" ? $0.value : "\(PBTSettingsOptions.flag($0.field)) \($0.value)" }.joined(separator: ", "))
         }
-        do { made = try runner.makeRunner(settings: chosen, show: line.message) } catch {
+        do { made = try runner.makeRunner(settings: chosen, resuming: existing, show: line.message) } catch {
             // Resuming a run of another model (a program's, without it): say so, not why this command's model cannot start.
             let configuration = store.storedConfiguration(runDirectory: runDirectory)
             if let stored = configuration?.model, stored != runner.model.rawValue {

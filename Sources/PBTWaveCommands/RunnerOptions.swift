@@ -79,7 +79,14 @@ struct RunnerOptions: ParsableArguments {
 
     /// The runner and the run's configuration (with its replay recipe);
     /// `show` shows a failed trial of a training program.
-    func makeRunner(settings: PBTSettings, show: @escaping @Sendable (String) -> Void) throws -> (runner: any TrialRunner, configuration: RunConfiguration) {
+    /// `resuming`: the stored configuration of the run this command goes on
+    /// with, if it exists. A WaveNet run then trains its own recipe: the
+    /// flags given must agree with it, and those not given take its values
+    /// (before, they took the defaults: a resume without --context trained
+    /// with none, and another --model-config was taken for the same model,
+    /// whose checkpoints then could not be read).
+    func makeRunner(settings: PBTSettings, resuming: RunConfiguration? = nil,
+                    show: @escaping @Sendable (String) -> Void) throws -> (runner: any TrialRunner, configuration: RunConfiguration) {
         var configuration = RunConfiguration(settings: settings, model: model.rawValue, modelOptions: stored)
         if model == .toy || model == .wavenet, settings.searchSpace.parameters.map(\.name) != [LearningRateSchedule.hyperparameterName] {
             throw CommandError("--model \(model.rawValue) tunes the learning rate 'lr' alone; a --space with other hyperparameters "
@@ -106,10 +113,22 @@ struct RunnerOptions: ParsableArguments {
         case .noop:
             return (NoOpRunner(), configuration)
         case .wavenet:
-            let recipe = try wavenet.recipe(seed: settings.seed)
+            var recipe = try wavenet.recipe(seed: settings.seed)
+            if let resuming, resuming.model == PBTModel.wavenet.rawValue, var own = try? resuming.recipe?.decoded(as: TrainingRecipe.self) {
+                own.seed = settings.seed
+                let given = try wavenet.apply(to: own)
+                let differences = Self.recipeDifferences(run: own, given: given)
+                guard differences.isEmpty else {
+                    throw CommandError("the run was created with another recipe than this command's flags give:\n"
+                                       + differences.map { "  \($0)" }.joined(separator: "\n")
+                                       + "\nDrop those flags to go on with the run's own (`pbtwave lineage RUN_DIR --settings` lists it), or choose a new --run-dir")
+                }
+                recipe = given
+                configuration.modelOptions = Self.stored(recipe)
+            }
             let (runner, stored): (WaveNetRunner, JSONValue)
             do {
-                (runner, stored) = try Self.wavenetRunner(recipe, corpus: corpus, windows: (
+                (runner, stored) = try Self.wavenetRunner(recipe, corpus: resuming == nil ? corpus : corpus.orRecorded(in: recipe), windows: (
                     .flag("--window", value: recipe.training.window), .flag("--eval-targets", value: recipe.evaluation.targets)))
             } catch AudioError.corpusNotFound(let directory) where chosenModel == nil && corpus.corpus == nil {
                 // Perhaps a training program was meant and left out.
@@ -120,6 +139,20 @@ struct RunnerOptions: ParsableArguments {
             configuration.recipe = stored
             return (runner, configuration)
         }
+    }
+
+    /// How `given` differs from the run's recipe, a line a field, named by its flag.
+    static func recipeDifferences(run: TrainingRecipe, given: TrainingRecipe) -> [String] {
+        var lines = run.model.differences(from: given.model).map { "--preset/--model-config: the run's \($0.field) is \($0.stored), this command's \($0.given)" }
+        let pairs: [(String, String, String)] = [
+            ("--batch", "\(run.training.batch)", "\(given.training.batch)"), ("--window", "\(run.training.window)", "\(given.training.window)"),
+            ("--context", "\(run.training.context)", "\(given.training.context)"),
+            ("--precision", run.training.precision.rawValue, given.training.precision.rawValue),
+            ("--eval-windows", "\(run.evaluation.windows)", "\(given.evaluation.windows)"),
+            ("--eval-targets", "\(run.evaluation.targets)", "\(given.evaluation.targets)"),
+        ]
+        lines += pairs.filter { $0.1 != $0.2 }.map { "\($0.0): the run has \($0.1), this command has \($0.2)" }
+        return lines
     }
 
     /// The runner of an existing run, rebuilt from its stored configuration
@@ -139,7 +172,7 @@ struct RunnerOptions: ParsableArguments {
             guard let json = configuration.recipe, let recipe = try? json.decoded(as: TrainingRecipe.self) else {
                 throw CommandError("the run stores no WaveNet recipe; it was made by an older pbtwave: use that build, or start a new run")
             }
-            return try wavenetRunner(recipe, corpus: corpus, windows: (.fixed(by: "the run's stored recipe"), .fixed(by: "the run's stored recipe")),
+            return try wavenetRunner(recipe, corpus: corpus.orRecorded(in: recipe), windows: (.fixed(by: "the run's stored recipe"), .fixed(by: "the run's stored recipe")),
                                      sameCorpusAs: recipe.corpus).runner
         case nil:
             throw CommandError("the run was created with model '\(configuration.model)', which this pbtwave does not know "

@@ -273,20 +273,9 @@ struct TrainCommand: ParsableCommand {
         return "note: \(path) stops at step \(last), before the checkpoint's step \(step): the resumed curve has no rows in between"
     }
 
-    /// Where the corpus is: --corpus or $PBTWAVE_CORPUS when given; else,
-    /// replaying a schedule whose recipe records where its corpus was, that
-    /// folder while it holds the same corpus (a schedule learned on your own
-    /// audio replayed "with no other flag" looked in ./corpus).
+    /// The corpus to replay on (`CorpusOptions.orRecorded`).
     func replayCorpus(_ recipe: TrainingRecipe, environment: [String: String] = ProcessInfo.processInfo.environment) -> CorpusOptions {
-        guard corpus.corpus == nil, environment["PBTWAVE_CORPUS"] == nil,
-              let directory = recipe.corpusDirectory, let learned = recipe.corpus,
-              URL(fileURLWithPath: directory).standardizedFileURL != URL(fileURLWithPath: corpus.directory).standardizedFileURL,
-              let manifest = try? CorpusManifest.read(directory: directory), CorpusIdentity(manifest: manifest) == learned
-        else { return corpus }
-        printNote("note: replaying on the corpus the schedule was learned on, \(directory) (give --corpus to choose another)")
-        var options = corpus
-        options.corpus = directory
-        return options
+        corpus.orRecorded(in: recipe, environment: environment)
     }
 
     /// When the file at `path` was last modified, nil if there is none.

@@ -196,6 +196,38 @@ import PBTWaveModel
         #expect(plain.replayCorpus(recipe, environment: [:]).directory != other, "a folder that holds another corpus now is not taken")
     }
 
+    /// Found by a user: a resumed WaveNet run took the defaults for the
+    /// recipe flags not given (a run made with --context trained on with
+    /// none, and recorded the first), and took another --model-config for
+    /// the same model (every checkpoint then failed to load, the run was
+    /// spent). It now goes on with its own recipe and refuses other flags.
+    @Test func aResumedWaveNetRunKeepsItsRecipe() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let runDir = dir.appendingPathComponent("run").path
+        func config(_ residual: Int) throws -> String {
+            let file = dir.appendingPathComponent("m\(residual).json")
+            try Data(#"{"residualChannels": \#(residual), "skipChannels": 16, "headChannels": 16, "dilations": [1, 2, 4]}"#.utf8).write(to: file)
+            return file.path
+        }
+        let flags = ["--model", "wavenet", "--model-config", try config(8), "--batch", "1", "--window", "256", "--context", "7",
+                     "--eval-windows", "2", "--eval-targets", "256", "--workers", "2", "--population", "2", "--trial-steps", "2",
+                     "--generations", "2", "--seed", "7", "--progress", "none", "--corpus", corpus]
+        try run(["pbt", "--run-dir", runDir, "--local-workers", "0"] + flags)
+        let bare = ["pbt", "--run-dir", runDir, "--corpus", corpus, "--progress", "none"]
+        for (extra, message) in [(["--model-config", try config(12)], "--preset/--model-config: the run's residualChannels is 8, this command's 12"),
+                                 (["--context", "0"], "--context: the run has 7, this command has 0")] {
+            let error = #expect(throws: (any Error).self) { try run(bare + extra) }
+            #expect(error.map { "\($0)" }?.contains(message) == true, "\(String(describing: error))")
+        }
+        try run(bare)
+        let store = try SQLiteTrialStore(path: runDir + "/" + RunDirectory.storeFileName)
+        let record = try #require(try store.run(named: RunDirectory.runName))
+        #expect(try store.trials(runID: record.id).allSatisfy { $0.status == .finished }, "the run went on with its own recipe")
+        let recipe = try #require(try RunConfiguration(jsonText: record.configJSON).recipe?.decoded(as: TrainingRecipe.self))
+        #expect(recipe.training.context == 7 && recipe.model.residualChannels == 8)
+    }
+
     @Test func flagsOverTheRecipeAreReportedAndApplied() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
