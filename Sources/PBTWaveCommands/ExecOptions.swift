@@ -64,7 +64,9 @@ struct ExecOptions: ParsableArguments {
                 show("note: this worker runs the run's program as \(Self.words(given)) (the run has \(Self.words(recipe.command)))")
             }
         } else {
-            let (other, note) = Self.placeMessages(recipe, here: FileManager.default.currentDirectoryPath)
+            let here = FileManager.default.currentDirectoryPath
+            if let missing = Self.missingProgram(recipe, here: here, worker: true) { throw missing }
+            let (other, note) = Self.placeMessages(recipe, here: here)
             if let note { show(note) }
             if let other { show("warning: \(other)") }
         }
@@ -126,6 +128,21 @@ struct ExecOptions: ParsableArguments {
     static func placeMessages(_ recipe: ExecRecipe, here: String) -> (error: CommandError?, warning: String?) {
         let found = relativePaths(recipe, here: here)
         return (otherFilesError(found, here: here), missingNote(found, here: here))
+    }
+
+    /// An error when the run's program or its script (the first argument
+    /// that is not a flag) is named relative to the folder the run was
+    /// started in and is not there from `here`: every trial would fail on
+    /// it, and the run's budget go (found by a user: a warning, then every
+    /// trial failed). Another missing word may be a file the program
+    /// writes: that stays a warning (`placeMessages`).
+    static func missingProgram(_ recipe: ExecRecipe, here: String, worker: Bool) -> CommandError? {
+        let found = relativePaths(recipe, here: here)
+        let script = recipe.command.arguments.first { !$0.hasPrefix("-") }
+        guard let missing = found.missing.first(where: { $0 == recipe.command.program || $0 == script }) else { return nil }
+        return CommandError("the run's program needs \(missing), relative to \(found.start), where it was started; from \(here) "
+                            + "it is not there, so every trial would fail: \(worker ? "start this worker" : "resume it") in \(found.start)"
+                            + (worker ? ", or give the program where it is on this machine (`--exec -- PROGRAM ARGS`)" : ", or start a new run"))
     }
 
     private static func missingNote(_ found: (start: String, missing: [String], other: [String]), here: String) -> String? {

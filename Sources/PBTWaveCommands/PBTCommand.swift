@@ -98,6 +98,7 @@ public struct PBTCommand: ParsableCommand {
         if !opened.created, let recipe = try? coordinator.configuration.recipe?.decoded(as: ExecRecipe.self) {
             let (other, note) = ExecOptions.placeMessages(recipe, here: FileManager.default.currentDirectoryPath)
             if let other { throw other }
+            if let missing = ExecOptions.missingProgram(recipe, here: FileManager.default.currentDirectoryPath, worker: false) { throw missing }
             if let note { printNote(note) }
         }
         let settings = coordinator.settings

@@ -137,6 +137,9 @@ struct TrainCommand: ParsableCommand {
             if !taken.isEmpty { printNote("resuming with the checkpoint's \(taken.joined(separator: ", ")) (give a flag to change it)") }
         }
         let keepsCurve = resume && !replace
+        if resume, replace, let curve, FileManager.default.fileExists(atPath: curve) {
+            printNote("note: --replace: \(curve) starts afresh with this run's rows (its earlier rows are dropped)")
+        }
         if keepsCurve, let curve, let (loaded, header) = resumed, let note = try Self.checkCurve(curve, at: loaded.step, metadata: header.metadata) {
             printNote(note)
         }
@@ -255,8 +258,8 @@ struct TrainCommand: ParsableCommand {
     /// Refuses to go on with a learning curve that is not the resumed
     /// checkpoint's (before: another run's rows were kept and this run's
     /// appended, one curve of two runs): its row at the checkpoint's `step`
-    /// must hold the training loss the checkpoint recorded. A curve whose
-    /// rows stop before that step gets a note on the gap.
+    /// must hold the training loss the checkpoint recorded; a curve with no
+    /// row there is refused too (a shorter run's was kept, and spliced).
     static func checkCurve(_ path: String, at step: Int, metadata: [String: String]) throws -> String? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
         let rows = text.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
@@ -266,11 +269,10 @@ struct TrainCommand: ParsableCommand {
             throw CommandError("--curve \(path) is not this checkpoint's learning curve: its row at step \(step) has a train loss of \(row[1]) "
                                + "bits, the checkpoint's step had \(stored); give the run's own curve, another path, or --replace to start it afresh")
         }
-        guard let last = steps.max(), last < step else {
-            throw CommandError("--curve \(path) is not this checkpoint's learning curve: it has no row at the checkpoint's step \(step); "
-                               + "give the run's own curve, another path, or --replace to start it afresh")
-        }
-        return "note: \(path) stops at step \(last), before the checkpoint's step \(step): the resumed curve has no rows in between"
+        // The curve is written with every checkpoint, so the run's own reaches the checkpoint's step.
+        let reach = steps.max().map { "its rows stop at step \($0)" } ?? "it has no rows"
+        throw CommandError("--curve \(path) is not this checkpoint's learning curve: \(reach), and the checkpoint is at step \(step); "
+                           + "give the run's own curve, another path, or --replace to start it afresh")
     }
 
     /// The corpus to replay on (`CorpusOptions.orRecorded`).

@@ -113,6 +113,12 @@ import PBTWaveModel
         let spliced = #expect(throws: (any Error).self) { try run(["train", "--steps", "8", "--checkpoint", checkpoint, "--resume", "--curve", other] + common) }
         #expect(spliced.map { "\($0)" }?.contains("--curve \(other) is not this checkpoint's learning curve: its row at step 4") == true,
                 "\(String(describing: spliced))")
+        // A shorter run's curve, with no row at the checkpoint's step: refused too (it was kept, with a note on the gap).
+        let short = dir.appendingPathComponent("short.csv").path
+        try run(["train", "--steps", "2", "--lr", "0.02", "--curve", short, "--eval-every", "0"] + common)
+        let gap = #expect(throws: (any Error).self) { try run(["train", "--steps", "8", "--checkpoint", checkpoint, "--resume", "--curve", short] + common) }
+        #expect(gap.map { "\($0)" }?.contains("--curve \(short) is not this checkpoint's learning curve: its rows stop at step 2, and the checkpoint is at step 4") == true,
+                "\(String(describing: gap))")
         // Its own curve: the run goes on at its intervals (validation at step 6, not only at the end).
         try run(["train", "--steps", "8", "--checkpoint", checkpoint, "--resume", "--curve", curve] + common)
         let rows = try String(contentsOfFile: curve, encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }

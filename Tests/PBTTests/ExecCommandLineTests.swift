@@ -202,6 +202,14 @@ import Testing
             #expect(resumed.stderr.contains("relative to \(start.standardizedFileURL.path), where it was started"), "\(name): \(resumed.stderr)")
             if name == "direct" {
                 #expect(resumed.status == 1 && resumed.stderr.contains("the program ./prog.sh does not exist;"), "\(resumed.stderr)")
+            } else {
+                // The script an interpreter reads, missing: refused (found by a user: a warning, then every trial failed).
+                #expect(resumed.status == 1 && resumed.stderr.contains("the run's program needs prog.sh") && resumed.stderr.contains("so every trial would fail"),
+                        "\(resumed.stderr)")
+                let store = "sqlite:" + runDir + "/" + RunDirectory.storeFileName
+                let worker = try runPBTWave(["worker", "--store", store, "--run", RunDirectory.runName, "--run-dir", runDir, "--progress", "none"],
+                                            currentDirectory: elsewhere)
+                #expect(worker.status == 1 && worker.stderr.contains("start this worker in \(start.standardizedFileURL.path)"), "\(worker.stderr)")
             }
             // Another folder with a program of the same name: refused, not run (it ran the other program).
             let other = dir.url.appendingPathComponent("other-\(name)")
