@@ -137,6 +137,20 @@ public struct RunIdentity: Sendable, Hashable, CustomStringConvertible {
 public enum RunMarker {
     public static let fileName = "pbt-run.txt"
 
+    /// The run directory whose checkpoints `path` is among
+    /// (`RUN_DIR/checkpoints/…` with `RUN_DIR/pbt-run.txt`), or nil.
+    public static func runDirectory(holding path: String) -> URL? {
+        var folder = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent()
+        while folder.path != "/" {
+            if folder.lastPathComponent == CheckpointDirectory.folderName {
+                let run = folder.deletingLastPathComponent()
+                if FileManager.default.fileExists(atPath: run.appendingPathComponent(fileName).path) { return run }
+            }
+            folder = folder.deletingLastPathComponent()
+        }
+        return nil
+    }
+
     /// The run's name and creation time (exact, as the store holds it), and
     /// the time as a date for people (not read back).
     static func text(_ run: RunIdentity) -> String { "run \(run.name)\ncreated \(run.createdAt)\ndate \(RunIdentity.date(run.createdAt))\n" }

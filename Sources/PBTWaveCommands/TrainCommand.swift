@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PBT
+import PBTFileSupport
 import PBTSchedules
 import PBTWaveAudio
 import PBTWaveTensor
@@ -70,6 +71,13 @@ struct TrainCommand: ParsableCommand {
         try OutputPath.distinct([("--checkpoint", checkpoint), ("--curve", curve), ("--lr-schedule", lrSchedule),
                                  ("--model-config", recipe.modelConfig)])
         for path in [checkpoint, curve].compactMap({ $0 }) { try OutputPath.check(path) }
+        // A PBT trial's checkpoint is that run's record: trained on in place, it changed the run's
+        // result under it (found by a user, following the checkpoint pbt printed).
+        if let checkpoint, resume || replace, FileManager.default.fileExists(atPath: checkpoint),
+           let run = RunMarker.runDirectory(holding: checkpoint) {
+            throw CommandError("--checkpoint \(checkpoint) is a trial's checkpoint of the PBT run in \(run.path): training it in place would "
+                               + "change that run's result; copy it and train the copy (cp \(shellQuoted(checkpoint)) mine.ckpt, then --checkpoint mine.ckpt)")
+        }
         // An earlier run's checkpoint or curve is not overwritten unless asked
         // (a rerun that forgot --resume replaced a trained model with a note).
         if let checkpoint, !resume, !replace, FileManager.default.fileExists(atPath: checkpoint) {

@@ -175,6 +175,17 @@ import PBTWaveModel
             #expect(text.contains("--corpus: the run was created on another corpus") && text.contains("Give the run's corpus"), "\(text)")
         }
         try run(["worker", "--run-dir", runDir, "--store", store, "--run", "r", "--progress", "none", "--corpus", corpus])
+        // A trial's checkpoint is the run's record: train refuses to continue or replace it in place.
+        let folder = try #require(FileManager.default.enumerator(atPath: runDir + "/checkpoints")?.compactMap { $0 as? String }
+            .first { $0.hasSuffix(".ckpt") })
+        let trial = runDir + "/checkpoints/" + folder
+        for flag in ["--resume", "--replace"] {
+            let error = #expect(throws: (any Error).self) {
+                try run(["train", "--checkpoint", trial, flag, "--steps", "100", "--corpus", corpus, "--quiet"])
+            }
+            #expect(error.map { "\($0)" }?.contains("is a trial's checkpoint of the PBT run in \(URL(fileURLWithPath: runDir).standardizedFileURL.path)") == true,
+                    "\(String(describing: error))")
+        }
     }
 
     /// Found by a user: a schedule learned on their own corpus, replayed
