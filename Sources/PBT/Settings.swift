@@ -215,6 +215,12 @@ public struct SettingDifference: Sendable, Hashable, CustomStringConvertible {
     public var stored: String
     public var given: String
     public var description: String { "\(field): run has \(stored), command has \(given)" }
+
+    public init(field: String, stored: String, given: String) {
+        self.field = field
+        self.stored = stored
+        self.given = given
+    }
 }
 
 /// `value` as one line of JSON with sorted keys, for messages.

@@ -102,6 +102,17 @@ public struct ExperimentHarness<Runner: TrialRunner> {
             } catch PBTStoreError.configMismatch(_, let differences) {
                 throw ExperimentError.otherSettings(runDirectory: runURL.path, differences: differences)
             }
+            // The recipe too, the corpus above all (found by a user: a resume on another corpus mixed
+            // two validation sets in one report). Fields a run from before does not store, and where
+            // its corpus was, are not compared.
+            if case .object(let stored)? = coordinator.configuration.recipe, case .object(let given)? = configuration.recipe {
+                let differing = stored.keys.sorted().filter { $0 != "corpusDirectory" && given[$0] != nil && given[$0] != stored[$0] }
+                if !differing.isEmpty {
+                    throw ExperimentError.otherSettings(runDirectory: runURL.path, differences: differing.map {
+                        SettingDifference(field: "model.\($0)", stored: compactJSON(stored[$0]!), given: compactJSON(given[$0]!))
+                    })
+                }
+            }
             _ = try coordinator.recoverAfterCrash()
             let base = ExperimentProgress(method: method.name, seed: seed, runIndex: index, runCount: plan.count)
             let result = try PBTDriver(coordinator: coordinator, runner: runner).run { p in

@@ -3,6 +3,7 @@ import PBTPB2
 import PBT
 import PBTExperiment
 import PBTReport
+import PBTSchedules
 import PBTExamples
 import Synchronization
 import Testing
@@ -27,10 +28,11 @@ import Testing
 
     func makeHarness(_ directory: URL, calls: Calls, methods: [ExperimentMethod]? = nil,
                      explorers: ExploreStrategies = .builtIn, precision: String? = nil,
-                     modelOptions: [String: String] = [:]) throws -> ExperimentHarness<ToyQuadraticRunner> {
+                     modelOptions: [String: String] = [:],
+                     recipe: @escaping @Sendable (UInt64) throws -> JSONValue? = { _ in nil }) throws -> ExperimentHarness<ToyQuadraticRunner> {
         try ExperimentHarness(
             preset: Self.preset, methods: methods, directory: directory, runner: ToyQuadraticRunner(), model: "toy", modelOptions: modelOptions,
-            machine: "test", explorers: explorers,
+            machine: "test", explorers: explorers, recipe: recipe,
             rescore: { checkpoint in
                 let exists = FileManager.default.fileExists(atPath: checkpoint.path)
                 calls.rescored.withLock { $0.append((checkpoint.path, exists)) }
@@ -59,6 +61,29 @@ import Testing
         }
         #expect(runDirectory.hasPrefix(directory.path) && runDirectory != directory.path, "the method's own run folder: \(runDirectory)")
         #expect(differences.map(\.description) == ["model.precision: run has the default, command has bf16"])
+    }
+
+    /// Found by a user: resumed on another corpus, an experiment mixed two
+    /// validation sets in one report. Its runs' recipes are compared (the
+    /// corpus among them; not where the corpus was, nor fields an older run
+    /// does not store).
+    @Test func aFolderOfAnExperimentOnAnotherCorpusIsRefused() throws {
+        let directory = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let methods = try Self.preset.methods(slugs: ["fixed-lr"])
+        func recipe(_ digest: String, _ folder: String) -> @Sendable (UInt64) throws -> JSONValue? {
+            { _ in .object(["corpus": .object(["digest": .string(digest)]), "corpusDirectory": .string(folder)]) }
+        }
+        _ = try makeHarness(directory, calls: Calls(), methods: methods, recipe: recipe("a", "/here")).run()
+        _ = try makeHarness(directory, calls: Calls(), methods: methods, recipe: recipe("a", "/moved")).run()
+        let error = #expect(throws: ExperimentError.self) {
+            try makeHarness(directory, calls: Calls(), methods: methods, recipe: recipe("b", "/here")).run()
+        }
+        guard case let .otherSettings(_, differences)? = error else {
+            Issue.record("expected otherSettings, got \(String(describing: error))")
+            return
+        }
+        #expect(differences.map(\.description) == [#"model.corpus: run has {"digest":"a"}, command has {"digest":"b"}"#])
     }
 
     static func temporaryDirectory() -> URL {
