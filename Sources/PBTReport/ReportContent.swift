@@ -178,14 +178,16 @@ public struct ReportContent: Sendable {
 
     /// The files the report describes: schedule.csv only when a PBT run learned one.
     var files: [(name: String, description: String)] {
-        Self.files.filter { $0.name != "schedule.csv" || winner != nil }
+        Self.files.filter { !$0.name.hasPrefix("schedule") && !$0.name.hasPrefix("replay") || winner != nil }
     }
 
     static let files: [(name: String, description: String)] = [
         ("results.json", "everything the experiment recorded: every trial of every run, the replays"),
         ("trials.csv", "one row per trial: method, seed, id, parent, generation, hyperparameters, steps, validation NLL, …"),
         ("curves.csv", "best-so-far validation NLL per method, seed and clock (method, seed, clock, x, best_nll)"),
-        ("schedule.csv", "the winner's learned learning-rate schedule (step, lr): the rate applies from that step on"),
+        ("schedule.csv", "the best PBT trial's learned learning-rate schedule (step, lr): the rate applies from that step on"),
+        ("schedule.json", "the schedule replayed: the final best trial's of the best trial's seed (it can be a later trial), with its recipe, for `pbtwave train --lr-schedule`"),
+        ("replay.json, replays/", "the replays' scores: that seed's, and every seed's of the winning method"),
         ("fig-*.svg", "the figures as separate files (report.md links them)"),
     ]
 }

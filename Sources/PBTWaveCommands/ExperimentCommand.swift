@@ -17,11 +17,14 @@ struct ExperimentCommand: ParsableCommand {
         discussion: """
             Every method gets the same compute (training steps summed over its trials), for several seeds. Each \
             method-and-seed is a PBT run in its own folder under --run-dir, so re-running the same command resumes an \
-            interrupted experiment. Each run's final best model is scored on the whole validation set; the final best \
-            schedule of every seed of the winning method is replayed in one plain training run (the overall winner's \
-            is exported as schedule.json, with its recipe); the claims are decided by stated tests on those numbers; \
-            and report.html, report.md and the raw numbers (results.json, curves.csv, trials.csv, schedule.csv) are \
-            written to --run-dir.
+            interrupted experiment (on the same corpus: another is refused). Each run's final best model (the best of its \
+            final population) is scored on the whole validation set. The winning method is the one whose runs hold the best \
+            PBT trial on the fixed validation windows; the final best schedule of each of its seeds is replayed in one plain \
+            training run, and that of the seed holding the best trial is exported as schedule.json, with its recipe (what \
+            `pbtwave train --lr-schedule` replays; replay.json and replays/ hold the replays' scores). schedule.csv is the \
+            lineage of the best trial itself, which can be an earlier trial than the final best. The claims are decided by \
+            stated tests on those numbers; report.html, report.md and the raw numbers (results.json, curves.csv, \
+            trials.csv, schedule.csv) are written to --run-dir.
 
             Presets: quick (tiny model, 4 seeds, about 5 minutes on 2 cores), paper (compact model, 10 seeds, about 1.5 \
             hours on 2 cores), smoke (seconds; for CI). Methods (--methods, comma-separated): pbt-5x5, pbt-5x20, \
