@@ -106,7 +106,9 @@ public struct ReportContent: Sendable {
 
     /// "0.045 bits", "SD ratio 0.350", or "—".
     static func detectable(_ test: ClaimTest) -> String {
-        guard let d = test.detectable else { return "—" }
+        guard let d = test.detectable else {
+            return test.notes.contains { $0.contains("cannot reach p <") } ? "none: too few seeds to reach p < 0.05" : "—"
+        }
         return test.estimateName.hasPrefix("SD ratio") ? "SD ratio \(String(format: "%.3f", d.value))" : "\(String(format: "%.3f", d.value)) bits"
     }
 

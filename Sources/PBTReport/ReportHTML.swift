@@ -21,7 +21,7 @@ enum ReportHTML {
         <main>
         <h1>\(e(content.title))</h1>
         <p class="meta">Preset <b>\(e(content.results.preset))</b> · model \(e(content.results.modelDescription)) · \(e(content.results.machine)) · started \(e(content.results.startedAt)) · \(e(duration(content.results.wallSeconds)))</p>
-        <p class="lead">A reproduction of Li et al., “A Generalized Framework for Population Based Training” (KDD 2019): the learning rate of a compact WaveNet trained on real speech, tuned by \(content.summaries.count) methods with the same compute. Validation NLL is in bits per sample; lower is better.</p>
+        <p class="lead">A reproduction of Li et al., “A Generalized Framework for Population Based Training” (KDD 2019): the learning rate of a WaveNet (\(e(content.results.modelDescription))) trained on real speech, tuned by \(content.summaries.count) method\(content.summaries.count == 1 ? "" : "s") with the same compute. Validation NLL is in bits per sample; lower is better.</p>
         <ul class="headline">
 
         """

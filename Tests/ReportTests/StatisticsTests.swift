@@ -245,6 +245,10 @@ extension StatisticsTests {
             expectNear(result.pValue, 1.0 / 6, relative: 1e-12, "p = 1/C(4, 2)")
             #expect(result.verdict == .inconclusive)
             #expect(result.notes.contains { $0.contains("smallest possible p is 0.167") })
+            // Found by a user: a detectable difference was stated beside it, from the t approximation.
+            #expect(result.detectable == nil && ReportContent.detectable(result) == "none: too few seeds to reach p < 0.05")
+            let more = try StatisticalTests.permutation([1, 1.1, 1.2, 1.0], [9, 9.1, 9.2, 9.3], claim: .less, seed: 1)
+            #expect(more.detectable != nil, "with 4 seeds each a p below 0.05 is reachable")
         }
 
         @Test("the BCa quantiles equal SciPy's _bca_interval for the same resampled statistics")
