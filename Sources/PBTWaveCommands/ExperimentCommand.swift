@@ -46,6 +46,10 @@ struct ExperimentCommand: ParsableCommand {
         guard ExperimentPreset.all[preset] != nil else { throw ValidationError("unknown --preset '\(preset)'; choose quick, paper or smoke") }
         if let seeds { guard (1...1000).contains(seeds) else { throw ValidationError("--seeds must be at least 1 (and at most 1000)") } }
         if let methods {
+            // An empty item ("a,,b", a trailing comma) is a typo, not nothing.
+            if methods.split(separator: ",", omittingEmptySubsequences: false).contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+                throw ValidationError("--methods '\(methods)' has an empty item: give method names separated by single commas")
+            }
             do { _ = try ExperimentPreset.quick.methods(slugs: Self.slugs(methods)) } catch { throw ValidationError("\(error)") }
         }
         do { _ = try Precision(parsing: precision) } catch { throw ValidationError("--precision: \(error)") }
@@ -61,6 +65,11 @@ struct ExperimentCommand: ParsableCommand {
         let directory = URL(fileURLWithPath: runDir ?? "runs/experiment-\(p.name)")
         if PathKind(of: directory.path) == .file {
             throw CommandError("--run-dir \(directory.path) is a file, not a folder: give a folder for the experiment (it is created if missing)")
+        }
+        // A single PBT run's folder is not an experiment's: its runs would be nested inside it.
+        if FileManager.default.fileExists(atPath: directory.appendingPathComponent(RunMarker.fileName).path) {
+            throw CommandError("--run-dir \(directory.path) is the folder of a single PBT run (it holds \(RunMarker.fileName)), not of an "
+                               + "experiment: give the experiment a folder of its own")
         }
         let base = TrainingRecipe(model: WaveNetConfig.presets[p.model]!, training: TrainingOptions(batch: p.batch, window: p.window,
                                                                                                            precision: try Precision(parsing: precision)),
@@ -115,7 +124,7 @@ struct ExperimentCommand: ParsableCommand {
         let results: ExperimentResults
         do { results = try harness.run(progress: report) } catch ExperimentError.otherSettings(let runDirectory, let differences) {
             // In the flags' terms, as `pbt` says it.
-            throw CommandError("\(runDirectory) holds a run of an earlier experiment with other settings ("
+            throw CommandError("\(runDirectory) holds a run of an earlier experiment with other settings (another --preset, --precision, corpus or build; "
                 + differences.map { "\(PBTSettingsOptions.flag($0.field)): the run has \($0.stored), this command has \($0.given)" }.joined(separator: "; ")
                 + "): re-run with that experiment's flags to resume it, or give a new --run-dir")
         }

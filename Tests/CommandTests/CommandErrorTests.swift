@@ -45,6 +45,7 @@ import PBTWaveModel
         (["train", "--lr", "1e-50"], "--lr 1e-50 is below the smallest fp32 number"),
         (["train", "--lr", "1e300"], "--lr 1e+300 is above the largest fp32 number"),
         (["lineage", "r", "--tree", "--trial", "3"], "give one of --trial, --tree and --settings, not --tree and --trial"),
+        (["experiment", "--methods", "pbt-5x5,,fixed-lr"], "--methods 'pbt-5x5,,fixed-lr' has an empty item"),
         // A negative number is a value, not a flag: the real message, not "Missing value".
         (["train", "--steps", "-1"], "--steps must be at least 1"),
         (["train", "--eval-every", "-1"], "--checkpoint-every and --eval-every must be 0 or more"),
@@ -307,6 +308,18 @@ import PBTWaveModel
         let message = try runError(["generate", path, "--seconds", "0.01", "--output", path + ".wav"])
         #expect(message?.contains("predicts 300 classes") == true && message?.contains(path) == true, "got \(message ?? "no error")")
         #expect(!FileManager.default.fileExists(atPath: path + ".wav"))
+    }
+
+    /// Found by a user: a single PBT run's folder was taken as an
+    /// experiment's, and its runs nested inside it.
+    @Test func anExperimentRefusesAPBTRunsFolder() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pbtrun-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("run\n".utf8).write(to: dir.appendingPathComponent("pbt-run.txt"))
+        let message = try runError(["experiment", "--preset", "smoke", "--run-dir", dir.path])
+        #expect(message?.contains("is the folder of a single PBT run (it holds pbt-run.txt), not of an experiment") == true, "\(message ?? "no error")")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["pbt-run.txt"], "nothing made in it")
     }
 
     @Test func badScheduleFilesAreRejected() throws {
