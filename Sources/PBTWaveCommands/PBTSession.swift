@@ -115,7 +115,7 @@ enum PBTSession {
     /// loses its output, but that result would be ignored anyway.
     static func sweep(_ coordinator: PBTCoordinator) throws {
         let removed = try coordinator.sweep()
-        if removed > 0 { print("pbt: removed \(removed) checkpoint\(removed == 1 ? "" : "s") left by workers that died") }
+        if removed > 0 { print("pbt: removed \(removed) checkpoint\(removed == 1 ? "" : "s") that no trial holds (left by workers that stopped or died mid-trial)") }
     }
 
     /// Exits non-zero, with the summary, for a run whose trials all failed

@@ -90,6 +90,20 @@ extension TrainingPlan {
             }
         }
         var notes: [String] = []
+        // Flags given again with other values win, and say so (a changed validation set went unsaid,
+        // and the curve's validation column mixed two).
+        var changed: [String] = []
+        for (flag, key, value) in [("--batch", "batch", recipe.training.batch), ("--window", "window", recipe.training.window),
+                                   ("--context", "context", recipe.training.context)] where given.contains(flag) {
+            if let stored = metadata[key].flatMap(Int.init), stored != value { changed.append("\(flag) \(value) (the checkpoint's run: \(stored))") }
+        }
+        for (flag, value, stored) in [("--eval-windows", recipe.evaluation.windows, recorded.windows),
+                                      ("--eval-targets", recipe.evaluation.targets, recorded.targets)] where given.contains(flag) {
+            if let stored, stored != value {
+                changed.append("\(flag) \(value) (the checkpoint's run: \(stored); validation numbers from here on are on other windows)")
+            }
+        }
+        if !changed.isEmpty { notes.append("note: going on with " + changed.joined(separator: ", ")) }
         if !lrGiven {
             if let stored = metadata[LearningRateSchedule.hyperparameterName].flatMap(Double.init), stored != schedule.rate(atStep: 0) {
                 schedule = try LearningRateSchedule(constant: stored)

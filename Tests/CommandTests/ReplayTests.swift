@@ -82,7 +82,11 @@ import PBTWaveModel
                 + "(give a flag to change it)")
         #expect(plan.recipe.evaluation == EvaluationOptions(windows: 2, targets: 256), "the same validation windows")
         var kept = try TrainingPlan(try PBTWave.parseAsRoot(["train", "--batch", "4"] + common) as! TrainCommand)
-        #expect(try kept.continuing(["batch": "2"], given: ["--batch"], lrGiven: false) == nil && kept.recipe.training.batch == 4, "a flag given wins")
+        let changed = try kept.continuing(["batch": "2"], given: ["--batch"], lrGiven: false)
+        #expect(changed == "note: going on with --batch 4 (the checkpoint's run: 2)" && kept.recipe.training.batch == 4, "a flag given wins, said")
+        var windows = try TrainingPlan(try PBTWave.parseAsRoot(["train", "--eval-windows", "4"] + common) as! TrainCommand)
+        #expect(try windows.continuing(["eval-windows": "2"], given: ["--eval-windows"], lrGiven: false)?
+            .contains("--eval-windows 4 (the checkpoint's run: 2; validation numbers from here on are on other windows)") == true)
     }
 
     /// Found by users: a rerun that forgot --resume replaced a trained
