@@ -46,9 +46,10 @@ struct TrainingPlan {
         guard let learned = fromFile else {
             recipe = try command.recipe.recipe(seed: command.seed ?? 0)
             // Said, so that a replay that is not one does not pass unseen (a CSV written as schedule.json).
+            // (A resume trains the checkpoint's model whatever this says: it is not named here.)
             let none = "note: \(path) carries no training recipe (a CSV schedule, or JSON without \"recipe\"), so this run trains "
-                + "\(recipe.model == .compact ? "the compact model" : "the model") with the flags given and the defaults, not as the schedule "
-                + "was learned; `pbtwave schedule export RUN_DIR --format json` writes a schedule with its recipe"
+                + (command.resume ? "with the checkpoint's model and windows" : "\(recipe.model == .compact ? "the compact model" : "the model") with the flags given and the defaults")
+                + ", not as the schedule was learned; `pbtwave schedule export RUN_DIR --format json` writes a schedule with its recipe"
             recipeNote = ([none] + (ignoredNote.map { [$0] } ?? [])).joined(separator: "\n")
             return
         }
