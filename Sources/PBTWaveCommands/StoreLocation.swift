@@ -99,6 +99,8 @@ struct StoreOptions: ParsableArguments {
     /// The configuration of the run this command names, if the store holds it.
     func storedConfiguration(runDirectory: URL) -> RunConfiguration? {
         let location = store ?? .sqlite(path: runDirectory.appendingPathComponent(RunDirectory.storeFileName).path)
+        // Read only what is there: an empty file is left empty (opening it as a store would write a schema into it).
+        if case .sqlite(let path) = location, ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int ?? 0) == 0 { return nil }
         guard let trialStore = try? location.open(mustExist: true), let run = try? trialStore.run(named: runName) else { return nil }
         return try? RunConfiguration(jsonText: run.configJSON)
     }
