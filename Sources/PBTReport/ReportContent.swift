@@ -65,7 +65,10 @@ public struct ReportContent: Sendable {
         }
     }
 
-    static let methodHeader = ["Method", "W×P", "Seeds", "Final best, whole set, mean ± std", "Final best, windows, mean ± std", "Min – max (windows)", "Per seed (windows)",
+    // Two bests, said apart (found by a user): the whole-set score is of the final population's best
+    // (whose checkpoint is kept); the windows' is of the best trial over the run, which can be earlier.
+    static let methodHeader = ["Method", "W×P", "Seeds", "Final population's best, whole set, mean ± std", "Best trial, windows, mean ± std",
+                               "Min – max (best trial, windows)", "Per seed (best trial, windows)",
                                "Compute per run (steps)", "Failed trials (all seeds)", "Wall time per run"]
 
     var replayRows: [[String]] {
