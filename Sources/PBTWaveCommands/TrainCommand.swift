@@ -148,9 +148,7 @@ struct TrainCommand: ParsableCommand {
         if resume, replace, let curve, FileManager.default.fileExists(atPath: curve) {
             printNote("note: --replace: \(curve) starts afresh with this run's rows (its earlier rows are dropped)")
         }
-        if keepsCurve, let curve, let (loaded, header) = resumed, let note = try Self.checkCurve(curve, at: loaded.step, metadata: header.metadata) {
-            printNote(note)
-        }
+        if keepsCurve, let curve, let (loaded, header) = resumed { try Self.checkCurve(curve, at: loaded.step, metadata: header.metadata) }
         let data = try replayCorpus(plan.recipe).load()
         if let (_, header) = resumed, let checkpoint, let note = checkpointCorpusNote(checkpoint, header.metadata, data) { printNote(note) }
         if let learned = plan.recipe.corpus, learned != CorpusIdentity(data) {
@@ -268,12 +266,12 @@ struct TrainCommand: ParsableCommand {
     /// appended, one curve of two runs): its row at the checkpoint's `step`
     /// must hold the training loss the checkpoint recorded; a curve with no
     /// row there is refused too (a shorter run's was kept, and spliced).
-    static func checkCurve(_ path: String, at step: Int, metadata: [String: String]) throws -> String? {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+    static func checkCurve(_ path: String, at step: Int, metadata: [String: String]) throws {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
         let rows = text.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         let steps = rows.compactMap { $0.first.flatMap { Int($0) } }
         if let row = rows.first(where: { $0.first.flatMap { Int($0) } == step }) {
-            guard let stored = metadata[CheckpointPlan.lossKey], row.count > 1, String(row[1]) != stored else { return nil }
+            guard let stored = metadata[CheckpointPlan.lossKey], row.count > 1, String(row[1]) != stored else { return }
             throw CommandError("--curve \(path) is not this checkpoint's learning curve: its row at step \(step) has a train loss of \(row[1]) "
                                + "bits, the checkpoint's step had \(stored); give the run's own curve, another path, or --replace to start it afresh")
         }
