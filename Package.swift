@@ -89,7 +89,7 @@ let package = Package(
         .testTarget(name: "ExperimentTests", dependencies: ["PBTExperiment", "PBTReport", "PBT", "PBTPB2", "PBTExamples"]),
         .testTarget(name: "CommandTests", dependencies: [
             "PBTWaveCommands", "PBTWaveModel", "PBTWaveTensor", "PBTWaveAudio", "PBTSchedules", "PBTFileSupport", "TestSupport",
-            "PBTWaveRunner", "PBT", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "PBTWaveRunner", "PBT", "PBTReport", "ReportFixtures", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
     ]
 )

@@ -53,8 +53,20 @@ public struct LineageCommand: ParsableCommand {
 
     /// The run's settings, a line each, named by the flags that set them.
     static func settingsLines(_ configuration: RunConfiguration) -> [String] {
-        var lines = configuration.settings.fields.map { field, value in
-            field == "budget" ? value : "\(PBTSettingsOptions.flag(field)) \(field == "searchSpace" ? shellQuoted(value) : value)"
+        // As flags where one sets the field (a user passed "--deterministic false" and "--selection/--truncation-fraction
+        // tournament" back, and both were refused); the search space is a file's content, and the perturbation factors no flag's.
+        let settings = configuration.settings
+        var lines: [String] = configuration.settings.fields.compactMap { field, value in
+            switch field {
+            case "budget": return value
+            case "searchSpace": return "--space FILE holding " + shellQuoted(value)
+            case "selection":
+                if case .truncation(let fraction) = settings.selection { return "--selection truncation --truncation-fraction \(fraction)" }
+                return "--selection \(value)"
+            case "deterministic": return settings.deterministic ? "--deterministic" : nil
+            case "perturbationFactors": return "perturbation factors \(value) (fixed, not a flag)"
+            default: return "\(PBTSettingsOptions.flag(field)) \(value)"
+            }
         }
         if let exec = try? configuration.recipe?.decoded(as: ExecRecipe.self) {
             lines.append("program: " + ([exec.command.program] + exec.command.arguments).map(shellQuoted).joined(separator: " ")

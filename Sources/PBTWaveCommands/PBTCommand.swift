@@ -24,7 +24,7 @@ public struct PBTCommand: ParsableCommand {
             It trains, writes its checkpoint and PBT_TRIAL_DIR/result.json ({"objective": 3.81}, lower is better) and \
             exits 0; its output goes to PBT_TRIAL_DIR/log.txt. A non-zero exit, a signal, a missing or invalid result, a \
             non-finite objective or --trial-timeout fails the trial (the reason and the log's last lines are kept and \
-            shown); SIGINT or SIGTERM stops the run and kills the running programs; their trials run again when the run resumes. See Tests/ExecToy/ for a small example.
+            shown); SIGINT, SIGTERM or SIGHUP stops the run and kills the running programs; their trials run again when the run resumes. See Tests/ExecToy/ for a small example.
 
             Several machines: --store postgres://… keeps the trials on a PostgreSQL server and RUN_DIR holds only the \
             checkpoints, so RUN_DIR must be a directory every machine reaches (a shared file system). This command creates \

@@ -2,6 +2,8 @@ import ArgumentParser
 import PBTFileSupport
 import Foundation
 import PBT
+import PBTReport
+import ReportFixtures
 @testable import PBTWaveCommands
 import Testing
 import PBTWaveModel
@@ -107,6 +109,22 @@ import PBTWaveModel
         try JSONEncoder().encode(zero).write(to: URL(fileURLWithPath: path))
         let none = try errors.runError(["train", "--model-config", path, "--corpus", "/nonexistent"])
         #expect(none?.contains("skipChannels must be at least 1 (got 0)") == true, "\(none ?? "no error")")
+    }
+
+    /// Found by a user: `report render --output` into another experiment's
+    /// folder overwrote its results.json. Refused; a folder of its own, or
+    /// the same experiment's, is written.
+    @Test func aReportIsNotRenderedOverAnotherExperiment() throws {
+        let (mine, other, fresh) = (Self.temporary("report-mine"), Self.temporary("report-other"), Self.temporary("report-fresh"))
+        defer { for folder in [mine, other, fresh] { try? FileManager.default.removeItem(atPath: folder) } }
+        try ExperimentReport.write(.demo(seeds: 2), to: URL(fileURLWithPath: mine))
+        try ExperimentReport.write(.demo(seeds: 3), to: URL(fileURLWithPath: other))
+        let before = try Data(contentsOf: URL(fileURLWithPath: other + "/results.json"))
+        let refused = try errors.runError(["report", "render", "--results", mine + "/results.json", "--output", other])
+        #expect(refused?.contains("--output \(other) holds another experiment's results.json") == true, "\(refused ?? "no error")")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: other + "/results.json")) == before)
+        #expect(try errors.runError(["report", "render", "--results", mine + "/results.json", "--output", fresh]) == nil)
+        #expect(try errors.runError(["report", "render", "--results", mine + "/results.json", "--output", mine]) == nil)
     }
 
     /// Foundation's errors in our words: no "NSCocoaErrorDomain" dumps.

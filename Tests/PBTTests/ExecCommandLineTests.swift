@@ -171,7 +171,8 @@ import Testing
         for line in ["--workers 3", "--trial-steps 5", "--generations 1", "program: " + ([toy.program] + toy.arguments).joined(separator: " ")] {
             #expect(settings.stdout.contains(line), "\(line) in \(settings.stdout)")
         }
-        #expect(settings.stdout.contains(#"--space or --lr-min/--lr-max '{"#), "\(settings.stdout)")
+        #expect(settings.stdout.contains(#"--space FILE holding '{"#) && settings.stdout.contains("--selection tournament\n"), "\(settings.stdout)")
+        #expect(!settings.stdout.contains("--deterministic") && !settings.stdout.contains("--selection/"), "flags that can be given back: \(settings.stdout)")
         let space = dir.url.appendingPathComponent("other.json").path
         try Data(#"{"lr": {"log_uniform": [0.001, 0.1]}}"#.utf8).write(to: URL(fileURLWithPath: space))
         let moved = try runPBTWave(["pbt", "--run-dir", runDir, "--space", space] + flags.dropFirst(2) + ["--", toy.program] + toy.arguments)
