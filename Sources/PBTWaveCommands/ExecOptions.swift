@@ -65,8 +65,8 @@ struct ExecOptions: ParsableArguments {
             }
         } else {
             let here = FileManager.default.currentDirectoryPath
-            if let missing = Self.missingProgram(recipe, here: here, worker: true) { throw missing }
-            let (other, note) = Self.placeMessages(recipe, here: here)
+            let (other, missing, note) = Self.placeMessages(recipe, here: here, worker: true)
+            if let missing { throw missing }
             if let note { show(note) }
             if let other { show("warning: \(other)") }
         }
@@ -124,10 +124,13 @@ struct ExecOptions: ParsableArguments {
         missingNote(relativePaths(recipe, here: here), here: here)
     }
 
-    /// Both messages on the run's relative paths, from one look at the files.
-    static func placeMessages(_ recipe: ExecRecipe, here: String) -> (error: CommandError?, warning: String?) {
+    /// Every message on the run's relative paths, from one look at the
+    /// files: other files reached from here, the program or its script
+    /// missing here (`missingProgram`), other files missing (a warning).
+    static func placeMessages(_ recipe: ExecRecipe, here: String, worker: Bool)
+        -> (error: CommandError?, missingProgram: CommandError?, warning: String?) {
         let found = relativePaths(recipe, here: here)
-        return (otherFilesError(found, here: here), missingNote(found, here: here))
+        return (otherFilesError(found, here: here), missingProgram(recipe, found, here: here, worker: worker), missingNote(found, here: here))
     }
 
     /// An error when the run's program or its script (the first argument
@@ -136,8 +139,8 @@ struct ExecOptions: ParsableArguments {
     /// it, and the run's budget go (found by a user: a warning, then every
     /// trial failed). Another missing word may be a file the program
     /// writes: that stays a warning (`placeMessages`).
-    static func missingProgram(_ recipe: ExecRecipe, here: String, worker: Bool) -> CommandError? {
-        let found = relativePaths(recipe, here: here)
+    private static func missingProgram(_ recipe: ExecRecipe, _ found: (start: String, missing: [String], other: [String]), here: String,
+                                       worker: Bool) -> CommandError? {
         let script = recipe.command.arguments.first { !$0.hasPrefix("-") }
         guard let missing = found.missing.first(where: { $0 == recipe.command.program || $0 == script }) else { return nil }
         return CommandError("the run's program needs \(missing), relative to \(found.start), where it was started; from \(here) "

@@ -74,8 +74,7 @@ public struct PBTCommand: ParsableCommand {
         }
         do { made = try runner.makeRunner(settings: chosen, resuming: existing, show: line.message) } catch {
             // Resuming a run of another model (a program's, without it): say so, not why this command's model cannot start.
-            let configuration = store.storedConfiguration(runDirectory: runDirectory)
-            if let stored = configuration?.model, stored != runner.model.rawValue {
+            if let stored = existing?.model, stored != runner.model.rawValue {
                 throw CommandError("\(store.label(runDirectory: runDirectory)) holds a run of "
                     + (stored == PBTModel.exec.rawValue ? "a training program" : "--model \(stored)")
                     + ", not of --model \(runner.model.rawValue): to resume it, give "
@@ -83,7 +82,7 @@ public struct PBTCommand: ParsableCommand {
                     + " (`pbtwave lineage \(runDirectory.path) --settings` shows how it was started); or choose a new --run-dir")
             }
             // A program named relative to the folder the run was started in, resumed from another.
-            if case .notFound(_, nil)? = error as? ExecRunnerError, let recipe = try? configuration?.recipe?.decoded(as: ExecRecipe.self),
+            if case .notFound(_, nil)? = error as? ExecRunnerError, let recipe = try? existing?.recipe?.decoded(as: ExecRecipe.self),
                let note = ExecOptions.relativePathNote(recipe, here: FileManager.default.currentDirectoryPath) {
                 throw CommandError("\(error); \(note.replacingOccurrences(of: "warning: ", with: ""))")
             }
@@ -96,9 +95,9 @@ public struct PBTCommand: ParsableCommand {
         // A training program resumed from another folder: the files it names relative to where the run
         // started (checked before any trial runs).
         if !opened.created, let recipe = try? coordinator.configuration.recipe?.decoded(as: ExecRecipe.self) {
-            let (other, note) = ExecOptions.placeMessages(recipe, here: FileManager.default.currentDirectoryPath)
+            let (other, missing, note) = ExecOptions.placeMessages(recipe, here: FileManager.default.currentDirectoryPath, worker: false)
             if let other { throw other }
-            if let missing = ExecOptions.missingProgram(recipe, here: FileManager.default.currentDirectoryPath, worker: false) { throw missing }
+            if let missing { throw missing }
             if let note { printNote(note) }
         }
         let settings = coordinator.settings

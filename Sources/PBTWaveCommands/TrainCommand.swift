@@ -149,7 +149,7 @@ struct TrainCommand: ParsableCommand {
             printNote("note: --replace: \(curve) starts afresh with this run's rows (its earlier rows are dropped)")
         }
         if keepsCurve, let curve, let (loaded, header) = resumed { try Self.checkCurve(curve, at: loaded.step, metadata: header.metadata) }
-        let data = try replayCorpus(plan.recipe).load()
+        let data = try corpus.orRecorded(in: plan.recipe).load()
         if let (_, header) = resumed, let checkpoint, let note = checkpointCorpusNote(checkpoint, header.metadata, data) { printNote(note) }
         if let learned = plan.recipe.corpus, learned != CorpusIdentity(data) {
             printNote("note: the schedule was learned on another corpus (\(learned.trainFiles) + \(learned.validationFiles) files) than \(data.directory)")
@@ -279,11 +279,6 @@ struct TrainCommand: ParsableCommand {
         let reach = steps.max().map { "its rows stop at step \($0)" } ?? "it has no rows"
         throw CommandError("--curve \(path) is not this checkpoint's learning curve: \(reach), and the checkpoint is at step \(step); "
                            + "give the run's own curve, another path, or --replace to start it afresh")
-    }
-
-    /// The corpus to replay on (`CorpusOptions.orRecorded`).
-    func replayCorpus(_ recipe: TrainingRecipe, environment: [String: String] = ProcessInfo.processInfo.environment) -> CorpusOptions {
-        corpus.orRecorded(in: recipe, environment: environment)
     }
 
     /// When the file at `path` was last modified, nil if there is none.

@@ -307,9 +307,9 @@ public struct Validator: Sendable {
 
     /// A note when the windows overlap (`distinctTargets`), or nil.
     public var overlapNote: String? {
-        let scored = windows.count * targets
-        guard distinctTargets < scored else { return nil }
-        return "note: the \(windows.count) validation windows overlap (the validation set is short): they score \(distinctTargets) "
+        let (scored, distinct) = (windows.count * targets, distinctTargets)
+        guard distinct < scored else { return nil }
+        return "note: the \(windows.count) validation windows overlap (the validation set is short): they score \(distinct) "
             + "distinct samples, not \(scored), so some count more than once (fewer --eval-windows, or evaluate --all, scores each once)"
     }
 

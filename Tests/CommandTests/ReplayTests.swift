@@ -204,17 +204,17 @@ import PBTWaveModel
                                     corpus: CorpusIdentity(manifest: try CorpusManifest.read(directory: other)))
         recipe.corpusDirectory = other
         let plain = try #require(try PBTWave.parseAsRoot(["train", "--lr-schedule", "s.json"]) as? TrainCommand)
-        #expect(plain.replayCorpus(recipe, environment: [:]).directory == other)
-        #expect(plain.replayCorpus(recipe, environment: ["PBTWAVE_CORPUS": corpus]).directory != other, "the variable wins")
+        #expect(plain.corpus.orRecorded(in: recipe, environment: [:]).directory == other)
+        #expect(plain.corpus.orRecorded(in: recipe, environment: ["PBTWAVE_CORPUS": corpus]).directory != other, "the variable wins")
         let given = try #require(try PBTWave.parseAsRoot(["train", "--lr-schedule", "s.json", "--corpus", corpus]) as? TrainCommand)
-        #expect(given.replayCorpus(recipe, environment: [:]).directory == corpus, "--corpus wins")
+        #expect(given.corpus.orRecorded(in: recipe, environment: [:]).directory == corpus, "--corpus wins")
         // `lineage --settings` names it too (it named no corpus: a resume on the wrong one was refused with no clue).
         let settings = PBTSettings(population: 2, workers: 2, trialSteps: 1, budget: .generations(1), searchSpace: .learningRate(min: 1e-3, max: 0.1))
         let configuration = RunConfiguration(settings: settings, model: "wavenet", recipe: try recipe.json)
         #expect(LineageCommand.settingsLines(configuration).contains { $0.hasPrefix("--corpus \(other) (") && $0.contains("validation files, digest") },
                 "\(LineageCommand.settingsLines(configuration))")
         recipe.corpus = CorpusIdentity(manifest: try CorpusManifest.read(directory: corpus))
-        #expect(plain.replayCorpus(recipe, environment: [:]).directory != other, "a folder that holds another corpus now is not taken")
+        #expect(plain.corpus.orRecorded(in: recipe, environment: [:]).directory != other, "a folder that holds another corpus now is not taken")
     }
 
     /// Found by a user: a resumed WaveNet run took the defaults for the
