@@ -492,6 +492,11 @@ public struct ExecRecipe: Sendable, Hashable, Codable {
         case trialSteps = "trial_steps"
     }
 
+    /// What a resume does not compare (`RunConfiguration.recipeFieldsNotCompared`):
+    /// where the program ran (a worker or a resume may start elsewhere), its
+    /// timeout (a resume may change it), and the copies of the settings.
+    public static let fieldsNotCompared: Set<String> = ["working_directory", "trial_timeout_seconds", "search_space", "trial_steps", "seed"]
+
     /// The trial timeout the run was created with.
     public var trialTimeout: Duration? { trialTimeoutSeconds.map { .seconds($0) } }
 }

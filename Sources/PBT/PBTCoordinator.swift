@@ -9,15 +9,34 @@ public struct RunConfiguration: Sendable, Hashable, Codable {
     /// Runner options that change results (e.g. a model preset).
     public var modelOptions: [String: String]
     /// How to train with a learned schedule again, as the runner describes
-    /// it; exported with every schedule (`Lineage.export`). Derived from
-    /// the model and its options, so a resume does not compare it.
+    /// it; exported with every schedule (`Lineage.export`). A resume
+    /// compares it field by field (`recipeDifferences`), except
+    /// `recipeFieldsNotCompared`.
     public var recipe: JSONValue?
+    /// Recipe fields a resume does not compare, named by their dotted path
+    /// (`corpusDirectory`, `training.batch`): where things were (a folder,
+    /// which may move) and copies of `settings`. Set by whoever builds the
+    /// recipe, which knows its fields; not stored.
+    public var recipeFieldsNotCompared: Set<String>
 
-    public init(settings: PBTSettings, model: String, modelOptions: [String: String] = [:], recipe: JSONValue? = nil) {
+    public init(settings: PBTSettings, model: String, modelOptions: [String: String] = [:], recipe: JSONValue? = nil,
+                recipeFieldsNotCompared: Set<String> = []) {
         self.settings = settings
         self.model = model
         self.modelOptions = modelOptions
         self.recipe = recipe
+        self.recipeFieldsNotCompared = recipeFieldsNotCompared
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case settings, model, modelOptions, recipe
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(settings: try c.decode(PBTSettings.self, forKey: .settings), model: try c.decode(String.self, forKey: .model),
+                  modelOptions: try c.decode([String: String].self, forKey: .modelOptions),
+                  recipe: try c.decodeIfPresent(JSONValue.self, forKey: .recipe))
     }
 
     /// Canonical JSON (sorted keys). Throws for non-finite numbers, which
@@ -32,24 +51,42 @@ public struct RunConfiguration: Sendable, Hashable, Codable {
         self = try JSONDecoder().decode(RunConfiguration.self, from: Data(jsonText.utf8))
     }
 
-    /// Differences from `other`, settings first, then `model`, `model.<option>`.
+    /// Differences from `other`, settings first, then `model`, the recipe's
+    /// fields (`recipe.<path>`, but those `other` does not compare), and
+    /// `model.<option>`.
     public func differences(from other: RunConfiguration) -> [SettingDifference] {
         var out = settings.differences(from: other.settings)
         if model != other.model { out.append(SettingDifference(field: "model", stored: model, given: other.model)) }
-        // A training program's run was learned by its program: resuming it
-        // with another would train on and export a recipe that names the
-        // first. (`pbtwave worker` may run it from another path: it opens
-        // the stored configuration and compares nothing.)
-        if model == other.model, let mine = try? recipe?.decoded(as: ExecRecipe.self),
-           let theirs = try? other.recipe?.decoded(as: ExecRecipe.self), mine.command != theirs.command {
-            out.append(SettingDifference(field: "program", stored: compactJSON([mine.command.program] + mine.command.arguments),
-                                         given: compactJSON([theirs.command.program] + theirs.command.arguments)))
+        // A run trained with another recipe (another program, corpus or window) would
+        // mix two kinds of trial and export a recipe that did not train them all.
+        // (`pbtwave worker` may run it from another path: it opens the stored
+        // configuration and compares nothing.)
+        if model == other.model, let recipe, let given = other.recipe {
+            out += Self.recipeDifferences(stored: recipe, given: given, notCompared: other.recipeFieldsNotCompared)
         }
         for key in Set(modelOptions.keys).union(other.modelOptions.keys).sorted() where modelOptions[key] != other.modelOptions[key] {
             // An option left out is the runner's default (e.g. precision fp32, stored only when not).
             out.append(SettingDifference(field: "model.\(key)", stored: modelOptions[key] ?? "the default", given: other.modelOptions[key] ?? "the default"))
         }
         return out
+    }
+
+    /// How `given` differs from `stored`, a recipe, leaf by leaf in sorted
+    /// order, each named `recipe.<dotted path>`. Fields one side does not
+    /// have (a run from an older build stores fewer) and the paths in
+    /// `notCompared` are not compared; arrays are compared whole.
+    public static func recipeDifferences(stored: JSONValue, given: JSONValue, notCompared: Set<String> = []) -> [SettingDifference] {
+        func walk(_ stored: JSONValue, _ given: JSONValue, _ path: String) -> [SettingDifference] {
+            if notCompared.contains(path) { return [] }
+            if case .object(let mine) = stored, case .object(let theirs) = given {
+                return mine.keys.sorted().flatMap { key in
+                    theirs[key].map { walk(mine[key]!, $0, path.isEmpty ? key : path + "." + key) } ?? []
+                }
+            }
+            guard stored != given, compactJSON(stored) != compactJSON(given) else { return [] }
+            return [SettingDifference(field: "recipe." + path, stored: compactJSON(stored), given: compactJSON(given))]
+        }
+        return walk(stored, given, "")
     }
 }
 

@@ -49,6 +49,8 @@ public struct ExperimentHarness<Runner: TrialRunner> {
     /// The runner's replay recipe for a run with this seed (stored with the
     /// run and exported with its schedule).
     public let recipe: @Sendable (UInt64) throws -> JSONValue?
+    /// The recipe's fields a resume does not compare (`RunConfiguration.recipeFieldsNotCompared`).
+    public let recipeFieldsNotCompared: Set<String>
     /// Scores a trial's checkpoint on the whole validation set (nil: no
     /// whole-set scores; the claims then use the fixed windows).
     public let rescore: (@Sendable (CheckpointRef) throws -> WholeSetScore)?
@@ -64,7 +66,7 @@ public struct ExperimentHarness<Runner: TrialRunner> {
     public init(
         preset: ExperimentPreset, methods: [ExperimentMethod]? = nil, directory: URL, runner: Runner, model: String,
         modelOptions: [String: String], machine: String, explorers: ExploreStrategies = .builtIn,
-        recipe: @escaping @Sendable (UInt64) throws -> JSONValue? = { _ in nil },
+        recipe: @escaping @Sendable (UInt64) throws -> JSONValue? = { _ in nil }, recipeFieldsNotCompared: Set<String> = [],
         rescore: (@Sendable (CheckpointRef) throws -> WholeSetScore)? = nil,
         replay: @escaping @Sendable (HyperparameterSchedule) throws -> ReplayScore, precision: String? = nil
     ) throws {
@@ -81,6 +83,7 @@ public struct ExperimentHarness<Runner: TrialRunner> {
         self.precision = precision
         self.explorers = explorers
         self.recipe = recipe
+        self.recipeFieldsNotCompared = recipeFieldsNotCompared
         self.rescore = rescore
         self.replay = replay
     }
@@ -94,24 +97,15 @@ public struct ExperimentHarness<Runner: TrialRunner> {
             let runURL = runDirectory(method, seed: seed)
             let runDirectory = try RunDirectory(runURL, create: true, lock: true)
             let configuration = RunConfiguration(settings: method.settings(preset, seed: seed), model: model, modelOptions: modelOptions,
-                                                 recipe: try recipe(UInt64(seed)))
+                                                 recipe: try recipe(UInt64(seed)), recipeFieldsNotCompared: recipeFieldsNotCompared)
             let coordinator: PBTCoordinator
             do {
                 coordinator = try PBTCoordinator.open(store: runDirectory.store, name: RunDirectory.runName,
                                                       configuration: configuration, runDirectory: runURL, explorers: explorers).coordinator
             } catch PBTStoreError.configMismatch(_, let differences) {
+                // The recipe's too, the corpus above all (found by a user: a resume on another
+                // corpus mixed two validation sets in one report).
                 throw ExperimentError.otherSettings(runDirectory: runURL.path, differences: differences)
-            }
-            // The recipe too, the corpus above all (found by a user: a resume on another corpus mixed
-            // two validation sets in one report). Fields a run from before does not store, and where
-            // its corpus was, are not compared.
-            if case .object(let stored)? = coordinator.configuration.recipe, case .object(let given)? = configuration.recipe {
-                let differing = stored.keys.sorted().filter { $0 != "corpusDirectory" && given[$0] != nil && given[$0] != stored[$0] }
-                if !differing.isEmpty {
-                    throw ExperimentError.otherSettings(runDirectory: runURL.path, differences: differing.map {
-                        SettingDifference(field: "model.\($0)", stored: compactJSON(stored[$0]!), given: compactJSON(given[$0]!))
-                    })
-                }
             }
             _ = try coordinator.recoverAfterCrash()
             let base = ExperimentProgress(method: method.name, seed: seed, runIndex: index, runCount: plan.count)

@@ -84,7 +84,7 @@ struct ExperimentCommand: ParsableCommand {
                 var recipe = runner.recipe
                 recipe.seed = seed
                 return try recipe.json
-            },
+            }, recipeFieldsNotCompared: TrainingRecipe.fieldsNotCompared,
             rescore: try Self.wholeSetScorer(runner, threads: ProcessInfo.processInfo.activeProcessorCount),
             replay: try Self.replayer(runner), precision: base.training.precision.rawValue)
         print("experiment \(p.name): \(chosen.count) method\(chosen.count == 1 ? "" : "s") × \(p.seeds) seed\(p.seeds == 1 ? "" : "s"), model \(p.model) in \(base.training.precision), \(p.totalSteps) steps per method "

@@ -146,8 +146,13 @@ struct PBTSettingsOptions: ParsableArguments {
             "selection": "--selection/--truncation-fraction", "truncationFraction": "--truncation-fraction",
             "opponentGenerations": "--opponent-generations", "resampleProbability": "--resample-probability",
             "perturbationFactors": "perturbation factors", "seed": "--seed", "deterministic": "--deterministic", "model": "--model",
-            "program": "the program after --",
+            "recipe.command.program": "the program after --", "recipe.command.arguments": "the program's arguments after --",
+            "recipe.training.batch": "--batch", "recipe.training.window": "--window", "recipe.training.context": "--context",
+            "recipe.training.precision": "--precision", "recipe.evaluation.windows": "--eval-windows",
+            "recipe.evaluation.targets": "--eval-targets", "recipe.corpus": "--corpus",
         ]
+        if field.hasPrefix("recipe.model.") { return "--preset/--model-config (\(field.dropFirst(13)))" }
+        if field.hasPrefix("recipe.corpus.") { return "--corpus (its \(field.dropFirst(14)))" }
         return flags[field] ?? (field.hasPrefix("model.") ? "--" + field.dropFirst(6) : field)
     }
 }

@@ -107,6 +107,7 @@ struct RunnerOptions: ParsableArguments {
         case .exec:
             let command = exec.given!
             configuration.recipe = try JSONValue(encoding: ExecRecipe(command: command, trialTimeout: exec.timeout, settings: settings))
+            configuration.recipeFieldsNotCompared = ExecRecipe.fieldsNotCompared
             return (try ExecOptions.runner(command, timeout: exec.timeout, show: show), configuration)
         case .toy:
             return (ToyQuadraticRunner(simulatedWork: .milliseconds(toyMilliseconds)), configuration)
@@ -114,22 +115,26 @@ struct RunnerOptions: ParsableArguments {
             return (NoOpRunner(), configuration)
         case .wavenet:
             var recipe = try wavenet.recipe(seed: settings.seed)
+            var storedCorpus: CorpusIdentity?
             if let resuming, resuming.model == PBTModel.wavenet.rawValue, var own = try? resuming.recipe?.decoded(as: TrainingRecipe.self) {
                 own.seed = settings.seed
                 let given = try wavenet.apply(to: own)
-                let differences = Self.recipeDifferences(run: own, given: given)
+                let differences = RunConfiguration.recipeDifferences(stored: try own.json, given: try given.json, notCompared: TrainingRecipe.fieldsNotCompared)
                 guard differences.isEmpty else {
                     throw CommandError("the run was created with another recipe than this command's flags give:\n"
-                                       + differences.map { "  \($0)" }.joined(separator: "\n")
+                                       + differences.map { "  \(PBTSettingsOptions.flag($0.field)): the run has \($0.stored), this command has \($0.given)" }
+                                           .joined(separator: "\n")
                                        + "\nDrop those flags to go on with the run's own (`pbtwave lineage RUN_DIR --settings` lists it), or choose a new --run-dir")
                 }
                 recipe = given
+                storedCorpus = own.corpus
                 configuration.modelOptions = Self.stored(recipe)
             }
             let (runner, stored): (WaveNetRunner, JSONValue)
             do {
                 (runner, stored) = try Self.wavenetRunner(recipe, corpus: resuming == nil ? corpus : corpus.orRecorded(in: recipe), windows: (
-                    .flag("--window", value: recipe.training.window), .flag("--eval-targets", value: recipe.evaluation.targets)))
+                    .flag("--window", value: recipe.training.window), .flag("--eval-targets", value: recipe.evaluation.targets)),
+                    sameCorpusAs: storedCorpus)
             } catch AudioError.corpusNotFound(let directory) where chosenModel == nil && corpus.corpus == nil {
                 // Perhaps a training program was meant and left out.
                 throw CommandError("\(AudioError.corpusNotFound(directory: directory)). (No training program was given after `--`, "
@@ -137,22 +142,9 @@ struct RunnerOptions: ParsableArguments {
                                    + "give it after `--`: pbtwave pbt --run-dir RUN_DIR --space space.json -- python3 train.py)")
             }
             configuration.recipe = stored
+            configuration.recipeFieldsNotCompared = TrainingRecipe.fieldsNotCompared
             return (runner, configuration)
         }
-    }
-
-    /// How `given` differs from the run's recipe, a line a field, named by its flag.
-    static func recipeDifferences(run: TrainingRecipe, given: TrainingRecipe) -> [String] {
-        var lines = run.model.differences(from: given.model).map { "--preset/--model-config: the run's \($0.field) is \($0.stored), this command's \($0.given)" }
-        let pairs: [(String, String, String)] = [
-            ("--batch", "\(run.training.batch)", "\(given.training.batch)"), ("--window", "\(run.training.window)", "\(given.training.window)"),
-            ("--context", "\(run.training.context)", "\(given.training.context)"),
-            ("--precision", run.training.precision.rawValue, given.training.precision.rawValue),
-            ("--eval-windows", "\(run.evaluation.windows)", "\(given.evaluation.windows)"),
-            ("--eval-targets", "\(run.evaluation.targets)", "\(given.evaluation.targets)"),
-        ]
-        lines += pairs.filter { $0.1 != $0.2 }.map { "\($0.0): the run has \($0.1), this command has \($0.2)" }
-        return lines
     }
 
     /// The runner of an existing run, rebuilt from its stored configuration

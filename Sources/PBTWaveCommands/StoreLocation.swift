@@ -168,10 +168,6 @@ struct StoreOptions: ParsableArguments {
                 """)
         }
         let coordinator = opened.coordinator
-        if !opened.created, let stored = try? coordinator.configuration.recipe?.decoded(as: TrainingRecipe.self).corpus,
-           let given = try? configuration.recipe?.decoded(as: TrainingRecipe.self).corpus {
-            try RunnerOptions.checkSameCorpus(stored: stored, given: given, directory: "this command's")
-        }
         // (`open` has named the run in the directory's marker, for `pbtwave worker`.)
         guard directory != nil else { return (coordinator, opened.created, "", nil) }
         // A `pbtwave worker` on the same SQLite store may still run its trials.

@@ -22,6 +22,11 @@ public struct TrainingRecipe: Codable, Sendable, Hashable {
     /// same machine finds it without --corpus (nil: not recorded).
     public var corpusDirectory: String?
 
+    /// What a PBT resume does not compare (`RunConfiguration.recipeFieldsNotCompared`):
+    /// where the corpus was (it may move; `corpus` says which audio it is)
+    /// and the seed (the run's settings hold it).
+    public static let fieldsNotCompared: Set<String> = ["corpusDirectory", "seed"]
+
     public init(model: WaveNetConfig, training: TrainingOptions, evaluation: EvaluationOptions, seed: UInt64,
                 corpus: CorpusIdentity? = nil) {
         self.model = model

@@ -236,7 +236,7 @@ import PBTWaveModel
                      "--generations", "2", "--seed", "7", "--progress", "none", "--corpus", corpus]
         try run(["pbt", "--run-dir", runDir, "--local-workers", "0"] + flags)
         let bare = ["pbt", "--run-dir", runDir, "--corpus", corpus, "--progress", "none"]
-        for (extra, message) in [(["--model-config", try config(12)], "--preset/--model-config: the run's residualChannels is 8, this command's 12"),
+        for (extra, message) in [(["--model-config", try config(12)], "--preset/--model-config (residualChannels): the run has 8, this command has 12"),
                                  (["--context", "0"], "--context: the run has 7, this command has 0")] {
             let error = #expect(throws: (any Error).self) { try run(bare + extra) }
             #expect(error.map { "\($0)" }?.contains(message) == true, "\(String(describing: error))")

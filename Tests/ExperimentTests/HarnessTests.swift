@@ -32,7 +32,7 @@ import Testing
                      recipe: @escaping @Sendable (UInt64) throws -> JSONValue? = { _ in nil }) throws -> ExperimentHarness<ToyQuadraticRunner> {
         try ExperimentHarness(
             preset: Self.preset, methods: methods, directory: directory, runner: ToyQuadraticRunner(), model: "toy", modelOptions: modelOptions,
-            machine: "test", explorers: explorers, recipe: recipe,
+            machine: "test", explorers: explorers, recipe: recipe, recipeFieldsNotCompared: ["corpusDirectory"],
             rescore: { checkpoint in
                 let exists = FileManager.default.fileExists(atPath: checkpoint.path)
                 calls.rescored.withLock { $0.append((checkpoint.path, exists)) }
@@ -83,7 +83,7 @@ import Testing
             Issue.record("expected otherSettings, got \(String(describing: error))")
             return
         }
-        #expect(differences.map(\.description) == [#"model.corpus: run has {"digest":"a"}, command has {"digest":"b"}"#])
+        #expect(differences.map(\.description) == [#"recipe.corpus.digest: run has "a", command has "b""#])
     }
 
     static func temporaryDirectory() -> URL {

@@ -232,6 +232,37 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         }
     }
 
+    /// A run's recipe is compared field by field on reopening: nested
+    /// fields by their dotted path, not the fields the given configuration
+    /// names as places or copies, nor fields one side does not have (a run
+    /// of an older build stores fewer).
+    @Test func reopeningComparesTheRecipeFieldByField() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let store = try SQLiteTrialStore(path: ":memory:")
+        let recipe: JSONValue = .object(["training": .object(["batch": .integer(1), "window": .integer(256)]),
+                                         "folder": .string("/here"), "old": .string("kept"), "dilations": .array([.integer(1), .integer(2)])])
+        let config = RunConfiguration(settings: testSettings(), model: "toy", recipe: recipe, recipeFieldsNotCompared: ["folder"])
+        _ = try PBTCoordinator.open(store: store, name: "r", configuration: config, runDirectory: dir.url)
+        var moved = config
+        moved.recipe = .object(["training": .object(["batch": .integer(1), "window": .integer(256)]), "folder": .string("/moved"),
+                                "dilations": .array([.integer(1), .integer(2)]), "new": .bool(true)])
+        let (reopened, created) = try PBTCoordinator.open(store: store, name: "r", configuration: moved, runDirectory: dir.url)
+        #expect(!created && reopened.configuration.recipe == recipe, "another folder, a field gone and one added: the same run")
+        var other = config
+        other.recipe = .object(["training": .object(["batch": .integer(2), "window": .integer(256)]), "folder": .string("/here"),
+                                "dilations": .array([.integer(1), .integer(4)])])
+        #expect(throws: PBTStoreError.configMismatch(run: "r", differences: [
+            SettingDifference(field: "recipe.dilations", stored: "[1,2]", given: "[1,4]"),
+            SettingDifference(field: "recipe.training.batch", stored: "1", given: "2"),
+        ])) { try PBTCoordinator.open(store: store, name: "r", configuration: other, runDirectory: dir.url) }
+        other.recipeFieldsNotCompared = []
+        other.recipe = .object(["folder": .string("/moved")])
+        #expect(throws: PBTStoreError.configMismatch(run: "r", differences: [SettingDifference(field: "recipe.folder", stored: #""/here""#, given: #""/moved""#)])) {
+            try PBTCoordinator.open(store: store, name: "r", configuration: other, runDirectory: dir.url)
+        }
+    }
+
     @Test func recoveryRequeuesAndSweepsOrphans() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

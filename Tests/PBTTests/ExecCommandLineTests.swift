@@ -162,8 +162,9 @@ import Testing
         #expect(try runPBTWave(["pbt", "--run-dir", runDir] + flags + ["--", toy.program] + toy.arguments).status == 0)
         let other = try runPBTWave(["pbt", "--run-dir", runDir] + flags + ["--", "sh", "-c", "exit 0"])
         #expect(other.status == 1)
-        #expect(other.stderr.contains(#"the program after --: the run has [""# + toy.program), "\(other.stderr)")
-        #expect(other.stderr.contains(#"this command has ["sh","-c","exit 0"]"#), "\(other.stderr)")
+        #expect(other.stderr.contains(#"the program after --: the run has ""# + toy.program + #"", this command has "sh""#), "\(other.stderr)")
+        #expect(other.stderr.contains(#"the program's arguments after --: the run has "# + compactJSON(toy.arguments) + #", this command has ["-c","exit 0"]"#),
+                "\(other.stderr)")
         // …and says where to read the run's flags, which lineage --settings lists (it showed no program, no flags).
         #expect(other.stderr.contains("`pbtwave lineage \(runDir) --settings` lists them"), "\(other.stderr)")
         let settings = try runPBTWave(["lineage", runDir, "--settings"])
