@@ -13,7 +13,7 @@ public struct PBTCommand: ParsableCommand {
             Runs W worker threads on a population of P trials of --trial-steps steps each, until the budget (--total-steps \
             summed over all trials, or --generations of P trials) is spent. P > W is budget mode: a generation is complete \
             when P of its trials have finished. Everything is kept in RUN_DIR (pbt.sqlite, checkpoints/); re-running the \
-            same command on RUN_DIR resumes the run. At the end the best trial of the final population is reported and its \
+            same command on RUN_DIR resumes the run (settings flags left out take the run's values). At the end the best trial of the final population is reported and its \
             learned schedule is written to RUN_DIR/schedule.csv and RUN_DIR/schedule.json (with the recipe that \
             `pbtwave train --lr-schedule RUN_DIR/schedule.json` replays).
 
@@ -63,14 +63,15 @@ public struct PBTCommand: ParsableCommand {
         let runDirectory = URL(fileURLWithPath: runDir).standardizedFileURL
         let line = ProgressLine(label: "pbt", style: progress.progress)
         let made: (runner: any TrialRunner, configuration: RunConfiguration)
-        // An existing run resumed with no settings flag goes on with its own settings (every
-        // flag had to be given again: the defaults were refused as other settings).
-        var chosen = try settings.settings()
+        // An existing run goes on with its own settings for the flags not given (every flag
+        // had to be given again: the defaults were refused as other settings).
         let existing = store.storedConfiguration(runDirectory: runDirectory)
-        if try settings.areDefaults(), let stored = existing?.settings, !stored.differences(from: chosen).isEmpty {
-            chosen = stored
-            printNote("note: resuming with the run's own settings (no settings flag given): "
-                      + stored.fields.map { $0.field == "budget" ? $0.value : "\(PBTSettingsOptions.flag($0.field)) \($0.value)" }.joined(separator: ", "))
+        let chosen = try settings.settings(over: existing?.settings)
+        try PBTSettingsOptions.check(chosen)
+        if existing != nil, case let taken = Set(try settings.settings().differences(from: chosen).map(\.field)), !taken.isEmpty {
+            printNote("note: resuming with the run's own settings for the flags not given: "
+                      + chosen.fields.filter { taken.contains($0.field) }
+                          .map { $0.field == "budget" ? $0.value : "\(PBTSettingsOptions.flag($0.field)) \($0.value)" }.joined(separator: ", "))
         }
         do { made = try runner.makeRunner(settings: chosen, resuming: existing, show: line.message) } catch {
             // Resuming a run of another model (a program's, without it): say so, not why this command's model cannot start.

@@ -25,14 +25,14 @@ public enum SelectionName: String, ExpressibleByArgument, CaseIterable, Sendable
 /// The flags that decide a PBT run's decisions (`PBTSettings`): stored with
 /// the run, and compared when it is resumed.
 struct PBTSettingsOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "W, the PBT's concurrency: how many trials the controller plans to run at once, which sets the generations (P = W: asynchronous, each trial reproduces as it finishes; P > W: budget mode, generations of P). This process runs --local-workers of them; `pbtwave worker` processes may add more.")
-    var workers: Int = 5
+    @Option(parsing: .unconditional, help: "W, the PBT's concurrency: how many trials the controller plans to run at once, which sets the generations (P = W: asynchronous, each trial reproduces as it finishes; P > W: budget mode, generations of P). This process runs --local-workers of them; `pbtwave worker` processes may add more. (default: 5)")
+    var workers: Int?
 
-    @Option(parsing: .unconditional, help: "Population P (default: the number of workers). P > W is budget mode: a generation is complete when P of its trials have finished.")
+    @Option(parsing: .unconditional, help: "Population P (default: --workers). P > W is budget mode: a generation is complete when P of its trials have finished.")
     var population: Int?
 
-    @Option(parsing: .unconditional, help: "Training steps per trial.")
-    var trialSteps: Int = 100
+    @Option(parsing: .unconditional, help: "Training steps per trial. (default: 100)")
+    var trialSteps: Int?
 
     @Option(parsing: .unconditional, help: "Budget: training steps summed over all trials (the compute clock).")
     var totalSteps: Int?
@@ -59,11 +59,11 @@ struct PBTSettingsOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Upper bound explore may move the learning rate to (default: --lr-max); at least --lr-max.")
     var lrMutateMax: Double?
 
-    @Option(help: "Explore: perturb (multiply by 0.8 or 1.2, or resample from the prior: the paper's PBT) or pb2 (PB2's GP bandit over every hyperparameter, log-scaled ones in logs; continuous spaces only).")
-    var explore: ExploreMethod = .perturb
+    @Option(help: "Explore: perturb (multiply by 0.8 or 1.2, or resample from the prior: the paper's PBT) or pb2 (PB2's GP bandit over every hyperparameter, log-scaled ones in logs; continuous spaces only). (default: perturb)")
+    var explore: ExploreMethod?
 
-    @Option(help: "Selection: tournament (Li et al.), truncation (Jaderberg et al.), or independent (no exploit: random search; with --lr-min = --lr-max, a fixed learning rate).")
-    var selection: SelectionName = .tournament
+    @Option(help: "Selection: tournament (Li et al.), truncation (Jaderberg et al.), or independent (no exploit: random search; with --lr-min = --lr-max, a fixed learning rate). (default: tournament)")
+    var selection: SelectionName?
 
     @Option(parsing: .unconditional, help: "Truncation selection: the bottom fraction copies the top fraction; in (0, 0.5] (default 0.25).")
     var truncationFraction: Double?
@@ -71,20 +71,14 @@ struct PBTSettingsOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Opponents come from the initiator's generation (1) or its and the previous one (2) (default: 2 for tournament, as Li et al.; 1 for truncation, which ranks the current population, as Jaderberg et al.).")
     var opponentGenerations: Int?
 
-    @Option(parsing: .unconditional, help: "Probability that explore resamples a value from the prior instead of multiplying it by 0.8 or 1.2.")
-    var resampleProbability: Double = 0.25
+    @Option(parsing: .unconditional, help: "Probability that explore resamples a value from the prior instead of multiplying it by 0.8 or 1.2. (default: 0.25)")
+    var resampleProbability: Double?
 
-    @Option(parsing: .unconditional, help: "Seed of the run (controller and every trial's seed).")
-    var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "Seed of the run (controller and every trial's seed). (default: 0)")
+    var seed: UInt64?
 
     @Flag(help: "Apply results in trial-id order, so lineage, hyperparameters and losses depend only on the seed and the worker count.")
     var deterministic = false
-
-    /// Whether every settings flag is at its default (none given, or only
-    /// defaults given): a resume then takes the run's stored settings.
-    func areDefaults() throws -> Bool {
-        try settings().differences(from: try Self.parse([]).settings()).isEmpty
-    }
 
     /// The search space `--space` or `--lr-min`/`--lr-max` give.
     func searchSpace() throws -> SearchSpace {
@@ -92,16 +86,44 @@ struct PBTSettingsOptions: ParsableArguments {
         do { return try SearchSpace(specificationFile: space) } catch { throw ValidationError("--space \(space): \(error)") }
     }
 
-    /// The settings the flags give.
-    func settings() throws -> PBTSettings {
-        PBTSettings(
-            population: population ?? workers, workers: workers, trialSteps: trialSteps,
-            budget: totalSteps.map(Budget.totalSteps) ?? .generations(generations ?? 10),
-            searchSpace: try searchSpace(), selection: selection.strategy(truncationFraction: truncationFraction),
+    /// The settings the flags give. A flag not given takes `run`'s value
+    /// (the run resumed; the settings it goes on with), else its default;
+    /// flags that go together (the search space's, the selection's) are
+    /// taken together.
+    func settings(over run: PBTSettings? = nil) throws -> PBTSettings {
+        let workers = self.workers ?? run?.workers ?? 5
+        let spaceGiven = space != nil || lrMin != nil || lrMax != nil || lrMutateMin != nil || lrMutateMax != nil
+        let selection = self.selection.map { $0.strategy(truncationFraction: truncationFraction) } ?? run?.selection ?? .tournament
+        let truncation = if case .truncation = selection { true } else { false }
+        var mutation = run?.mutation ?? MutationPolicy()
+        if let resampleProbability { mutation.resampleProbability = resampleProbability }
+        return PBTSettings(
+            population: population ?? (self.workers == nil ? run?.population : nil) ?? workers, workers: workers,
+            trialSteps: trialSteps ?? run?.trialSteps ?? 100,
+            budget: totalSteps.map(Budget.totalSteps) ?? generations.map(Budget.generations) ?? run?.budget ?? .generations(10),
+            searchSpace: try (spaceGiven ? nil : run?.searchSpace) ?? searchSpace(), selection: selection,
             // Truncation over two generations let older, less-trained trials crowd its bottom fraction:
             // few of the current generation's losers were replaced (found by a user).
-            opponentGenerations: opponentGenerations ?? (selection == .truncation ? 1 : 2), mutation: MutationPolicy(resampleProbability: resampleProbability),
-            explore: explore, seed: seed, deterministic: deterministic)
+            opponentGenerations: opponentGenerations ?? (self.selection == nil ? run?.opponentGenerations : nil) ?? (truncation ? 1 : 2),
+            mutation: mutation, explore: explore ?? run?.explore ?? .perturb, seed: seed ?? run?.seed ?? 0,
+            deterministic: deterministic || run?.deterministic == true)
+    }
+
+    /// Why `settings` cannot run, if they cannot.
+    private static func configError(_ settings: PBTSettings) -> PBTConfigError? {
+        do { try settings.validate() } catch { return error }
+        return nil
+    }
+
+    /// Refuses settings that cannot run, naming the flag (`settings(over:)`
+    /// is checked once the run they resume is known).
+    static func check(_ settings: PBTSettings) throws {
+        do { try settings.validate() } catch {
+            // W is --workers (the PBT's concurrency, stored with the run), not
+            // --local-workers (the threads on this machine).
+            let hint = if case .populationBelowWorkers = error { " (W is --workers, default 5; --local-workers is this machine's share)" } else { "" }
+            throw ValidationError("\(Self.flag(error.field)): \(error)\(hint)")
+        }
     }
 
     /// `--lr-mutate-min/max`, each defaulting to the prior's bound; nil when neither is given.
@@ -128,11 +150,17 @@ struct PBTSettingsOptions: ParsableArguments {
         guard (lrMutateMin ?? lrMin ?? 1e-4) <= (lrMin ?? 1e-4), (lrMutateMax ?? lrMax ?? 3e-2) >= (lrMax ?? 3e-2) else {
             throw ValidationError("--lr-mutate-min must be at most --lr-min and --lr-mutate-max at least --lr-max: the mutation range contains the prior")
         }
-        do { try settings().validate() } catch let error as PBTConfigError {
-            // W is --workers (the PBT's concurrency, stored with the run), not
-            // --local-workers (the threads on this machine).
-            let hint = if case .populationBelowWorkers = error { " (W is --workers, default 5; --local-workers is this machine's share)" } else { "" }
-            throw ValidationError("\(Self.flag(error.field)): \(error)\(hint)")
+        // What the flags alone decide is refused now, as a usage error; what also
+        // depends on flags not given waits for the run they may resume (`check`).
+        let given = try settings()
+        if let error = Self.configError(given) {
+            let dependsOnOthers = switch error {
+            case .populationBelowWorkers: workers == nil
+            case .budgetBelowOneGeneration: workers == nil || trialSteps == nil
+            case .exploreUnavailable, .exploreUnsupported: explore == nil || (space == nil && lrMin == nil && lrMax == nil)
+            default: false
+            }
+            if !dependsOnOthers { try Self.check(given) }
         }
     }
 

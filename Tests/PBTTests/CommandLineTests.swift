@@ -92,7 +92,6 @@ import PBTExamples
         (["--trial-steps", "-5"], "--trial-steps: trial steps must be at least 1 (got -5)"),
         (["--trial-timeout", "-1", "--", "python3", "x.py"], "--trial-timeout must be a number of seconds above 0 and at most 1e9, about 32 years (got -1.0)"),
         (["--workers", "5", "--population", "3"], "--population: population (3) must be at least the number of workers (5)"),
-        (["--population", "3", "--local-workers", "2"], "(W is --workers, default 5; --local-workers is this machine's share)"),
         (["--trial-steps", "0"], "--trial-steps"),
         (["--total-steps", "100", "--trial-steps", "50", "--workers", "5"], "--total-steps: total steps (100) must cover at least one generation"),
         (["--total-steps", "1000", "--generations", "3"], "either --total-steps or --generations, not both"),
@@ -170,11 +169,23 @@ import PBTExamples
         #expect(r.stderr.contains("--selection/--truncation-fraction: the run has tournament, this command has truncation(0.25)"))
         #expect(r.stderr.contains("--seed: the run has 0, this command has 3"))
         #expect(r.stderr.contains("choose a new --run-dir"))
-        // No settings flag at all: the run goes on with its own (found by a user: every flag had to be
-        // given again, and the defaults were refused as other settings).
-        let bare = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy"])
-        #expect(bare.status == 0 && bare.stderr.contains("note: resuming with the run's own settings (no settings flag given): "), "\(bare.stderr)")
+        // Flags not given take the run's values (found by users: every flag had to be given again,
+        // and the defaults were refused as other settings; with one flag given, the others still were).
+        let partial = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy", "--generations", "6", "--seed", "0"])
+        #expect(partial.status == 1 && partial.stderr.contains("--total-steps/--generations: the run has --generations 5, this command has --generations 6"),
+                "\(partial.stderr)")
+        for flag in ["--workers", "--population", "--trial-steps", "--seed"] {
+            #expect(!partial.stderr.contains("  \(flag):"), "only what was given and differs: \(partial.stderr)")
+        }
+        let bare = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy", "--trial-steps", "20"])
+        #expect(bare.status == 0 && bare.stderr.contains("note: resuming with the run's own settings for the flags not given: --population 4, --workers 2, --generations 5"),
+                "\(bare.stderr)")
         #expect(bare.stdout.contains("run complete"), "\(bare.stdout)")
+        // Without a run, the defaults; a population below them is refused, naming the default.
+        let below = try runPBTWave(["pbt", "--run-dir", dir.url.appendingPathComponent("new").path, "--model", "toy", "--population", "3",
+                                    "--local-workers", "2"])
+        #expect(below.status == 1 && below.stderr.contains("(W is --workers, default 5; --local-workers is this machine's share)"), "\(below.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("new").path), "nothing was created")
     }
 
     /// Found by a user: exporting a run that is still going printed a
