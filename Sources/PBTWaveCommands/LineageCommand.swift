@@ -71,15 +71,26 @@ public struct LineageCommand: ParsableCommand {
         if let exec = try? configuration.recipe?.decoded(as: ExecRecipe.self) {
             lines.append("program: " + ([exec.command.program] + exec.command.arguments).map(shellQuoted).joined(separator: " ")
                          + " (started in \(exec.workingDirectory))" + (exec.trialTimeoutSeconds.map { ", --trial-timeout \($0)" } ?? ""))
-        } else {
+        } else if let recipe = try? configuration.recipe?.decoded(as: TrainingRecipe.self) {
+            // A WaveNet run: its recipe as the flags that give it (it showed "--preset custom" for a --model-config run).
             lines.append("--model \(configuration.model)")
-            // The corpus a WaveNet run trains on (a resume or a worker must give the same).
-            if let recipe = try? configuration.recipe?.decoded(as: TrainingRecipe.self), let corpus = recipe.corpus {
+            if let preset = WaveNetConfig.presets.first(where: { $0.value == recipe.model })?.key {
+                lines.append("--preset \(preset)")
+            } else {
+                lines.append("--model-config FILE holding " + shellQuoted(compactJSON(recipe.model)))
+            }
+            let training = recipe.training, evaluation = recipe.evaluation
+            lines += ["--batch \(training.batch)", "--window \(training.window)", "--context \(training.context)",
+                      "--precision \(training.precision.rawValue)", "--eval-windows \(evaluation.windows)", "--eval-targets \(evaluation.targets)"]
+            // The corpus it trains on (a resume or a worker must give the same).
+            if let corpus = recipe.corpus {
                 let what = "\(corpus.trainFiles) train + \(corpus.validationFiles) validation files, digest \(corpus.digest.prefix(12))…"
                 lines.append(recipe.corpusDirectory.map { "--corpus \(shellQuoted($0)) (\(what))" } ?? "corpus: \(what) (its folder was not recorded)")
             }
+        } else {
+            lines.append("--model \(configuration.model)")
+            lines += configuration.modelOptions.sorted { $0.key < $1.key }.map { "--\($0.key) \($0.value)" }
         }
-        lines += configuration.modelOptions.sorted { $0.key < $1.key }.map { "--\($0.key) \($0.value)" }
         return lines
     }
 

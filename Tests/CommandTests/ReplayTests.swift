@@ -247,6 +247,14 @@ import PBTWaveModel
         #expect(try store.trials(runID: record.id).allSatisfy { $0.status == .finished }, "the run went on with its own recipe")
         let recipe = try #require(try RunConfiguration(jsonText: record.configJSON).recipe?.decoded(as: TrainingRecipe.self))
         #expect(recipe.training.context == 7 && recipe.model.residualChannels == 8)
+        // `lineage --settings` lists the recipe as flags that can be given back (it printed "--preset custom").
+        let lines = LineageCommand.settingsLines(try RunConfiguration(jsonText: record.configJSON))
+        #expect(lines.contains("--context 7") && lines.contains("--window 256") && !lines.contains { $0.hasPrefix("--preset") }, "\(lines)")
+        let prefix = "--model-config FILE holding '"
+        let holding = try #require(lines.first { $0.hasPrefix(prefix) }, "\(lines)")
+        let file = dir.appendingPathComponent("given-back.json")
+        try Data(holding.dropFirst(prefix.count).dropLast().utf8).write(to: file)
+        try run(bare + ["--model-config", file.path, "--context", "7", "--window", "256"])
     }
 
     @Test func flagsOverTheRecipeAreReportedAndApplied() throws {
