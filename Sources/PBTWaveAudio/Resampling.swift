@@ -30,10 +30,10 @@ public enum ResamplingQuality: String, Sendable, Hashable, CaseIterable {
 /// libsamplerate's band-limited sinc filter (``ResamplingQuality/loadingDefault``,
 /// `medium`, unless `quality` says otherwise).
 ///
-/// The result has `⌊samples.count × L / M⌋` samples for rates in the ratio
-/// L/M (libsamplerate's count, which is sometimes one fewer when that is an
-/// integer) and is aligned in time with the input: output `n` is the input
-/// at time `n × sourceRate / targetRate`. Equal rates return the input unchanged.
+/// The result has exactly `⌊samples.count × targetRate / sourceRate⌋`
+/// samples (3.0 s at any rate gives 3.0 s) and is aligned in time with the
+/// input: output `n` is the input at time `n × sourceRate / targetRate`.
+/// Equal rates return the input unchanged.
 ///
 /// Throws ``AudioError/resampleFailed(path:fromRate:toRate:reason:)`` (with an
 /// empty path) for a ratio beyond libsamplerate's 1/256…256, checked before
@@ -90,6 +90,11 @@ final class LibsamplerateStream {
     /// Where `data_in` points when no input is left (libsamplerate refuses a
     /// null pointer even with 0 frames).
     private let empty: UnsafeMutablePointer<Float>
+    /// Samples fed and handed out so far: the stream's output ends at exactly
+    /// `⌊fed × targetRate / sourceRate⌋` (libsamplerate's own count, from its
+    /// ratio in floating point, was sometimes one fewer: 3.0 s of 44.1 kHz
+    /// became 47,999 samples at 16 kHz).
+    private var fed = 0, handedOut = 0
 
     /// Throws ``AudioError/resampleFailed(path:fromRate:toRate:reason:)``
     /// for a ratio beyond 1/256…256 (before allocating anything).
@@ -122,6 +127,32 @@ final class LibsamplerateStream {
     /// Converts `input` and hands every produced block to `sink`; with
     /// `last`, also flushes the filter (the stream is then finished).
     func process(
+        _ input: UnsafeBufferPointer<Float>, last: Bool,
+        sink: (UnsafeBufferPointer<Float>) throws(AudioError) -> Void
+    ) throws(AudioError) {
+        fed += input.count
+        guard last else {
+            return try convert(input, last: false) { (block) throws(AudioError) in
+                handedOut += block.count
+                try sink(block)
+            }
+        }
+        // The filter reads zeros past the end of the input; a few more zeros fed
+        // as input give the samples libsamplerate's end would round away, and
+        // the output is cut at the exact count.
+        let expected = fed.multipliedReportingOverflow(by: targetRate).overflow ? Int(Double(fed) * ratio) : fed * targetRate / sourceRate
+        func upToExpected(_ block: UnsafeBufferPointer<Float>) throws(AudioError) {
+            let kept = min(block.count, max(0, expected - handedOut))
+            handedOut += kept
+            if kept > 0 { try sink(UnsafeBufferPointer(rebasing: block[0 ..< kept])) }
+        }
+        try convert(input, last: false, sink: upToExpected)
+        let zeros = [Float](repeating: 0, count: sourceRate / targetRate + 4)
+        try zeros.withUnsafeBufferPointer { (padding) throws(AudioError) in try convert(padding, last: false, sink: upToExpected) }
+        try convert(UnsafeBufferPointer(start: nil, count: 0), last: true, sink: upToExpected)
+    }
+
+    private func convert(
         _ input: UnsafeBufferPointer<Float>, last: Bool,
         sink: (UnsafeBufferPointer<Float>) throws(AudioError) -> Void
     ) throws(AudioError) {

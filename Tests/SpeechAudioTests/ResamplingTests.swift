@@ -48,10 +48,26 @@ struct ResamplingTests {
         let input = randomArray(40_000 + Int(rng.next() % 5000), scale: 0.9, rng: &rng)
         let streamed = try run(LibsamplerateStream(from: rates.0, to: rates.1, quality: quality, path: ""), input, rng: &rng)
         let reference = simple(input, from: rates.0, to: rates.1, quality: quality)
+        #expect(streamed.count == input.count * rates.1 / rates.0, "\(rates) \(quality): \(streamed.count) samples from \(input.count)")
         #expect(abs(streamed.count - reference.count) <= 1, "\(rates) \(quality): \(streamed.count) vs \(reference.count)")
         let common = min(streamed.count, reference.count)
         expectClose(Array(streamed.prefix(common)), Array(reference.prefix(common)), tolerance: 1e-6,
                     "\(rates.0) → \(rates.1) Hz, \(quality): streamed vs src_simple")
+    }
+
+    /// Found by a user: 3.0 s of 22.05 or 44.1 kHz became 47,999 samples at
+    /// 16 kHz (libsamplerate's end, from its ratio in floating point).
+    @Test("exactly ⌊n × to / from⌋ samples, whole seconds to whole seconds",
+          arguments: [8_000, 11_025, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000, 96_000], ResamplingQuality.allCases)
+    func countIsExact(from: Int, quality: ResamplingQuality) throws {
+        var rng = Xoshiro256(seed: UInt64(from))
+        for n in [3 * from, from / 2 + 1, 1, 2, 7, 12_345 + from % 97] {
+            let input = randomArray(n, scale: 0.5, rng: &rng)
+            for to in [16_000, 8_000, 22_050] {
+                let output = try resample(input, from: from, to: to, quality: quality)
+                #expect(output.count == (from == to ? n : n * to / from), "\(n) samples \(from) → \(to) Hz, \(quality): \(output.count)")
+            }
+        }
     }
 
     @Test("a stream cut into random blocks gives what one whole-input resample() gives")
