@@ -11,6 +11,7 @@ struct GenerateCommand: ParsableCommand {
 
     @Argument(help: "A checkpoint.") var checkpoint: String
     @Option(help: "Output WAV file (default: generated.wav in the current folder).", transform: nonEmptyFilePath) var output: String = "generated.wav"
+    @Flag(help: "Overwrite an existing --output (without it, generate refuses to).") var replace = false
     @Option(parsing: .unconditional, help: "Seconds of audio, above 0 and at most 3600.") var seconds: Double = 2
     @Option(parsing: .unconditional, help: "Sampling temperature (0: always the most likely sample).") var temperature: Float = 1
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
@@ -25,7 +26,9 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
-        try OutputPath.check(output)  // before the generation, not after it
+        // Before the generation, not after it; never over the checkpoint it reads.
+        try OutputPath.distinct([("the checkpoint", checkpoint), ("--output", output)])
+        try OutputPath.check(output, flag: "--output", replace: replace)
         let (model, _) = try WaveNet.load(from: checkpoint)
         guard model.config.classes == MuLaw.levels else {
             throw ValidationError("\(checkpoint): the model predicts \(model.config.classes) classes; generate writes 8-bit mu-law "

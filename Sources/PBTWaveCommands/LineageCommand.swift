@@ -36,7 +36,12 @@ public struct LineageCommand: ParsableCommand {
             return
         }
         let selectionByChild = Dictionary(selections.map { ($0.childID, $0) }, uniquingKeysWith: { a, _ in a })
+        // Said as `schedule export` says it (a stopped run's best so far looked like its result).
+        func noteIfIncomplete(chosen: Int?) {
+            if let note = RunSource.incompleteNote(trials, configuration, chosen: chosen) { writeToStandardError(note + "\n") }
+        }
         if tree {
+            noteIfIncomplete(chosen: nil)
             let children = Dictionary(grouping: trials.filter { $0.parentID != nil }, by: { $0.parentID! })
             func emit(_ t: TrialRecord, depth: Int) {
                 print(String(repeating: "  ", count: depth) + Self.describe(t, selectionByChild[t.id]))
@@ -46,6 +51,7 @@ public struct LineageCommand: ParsableCommand {
             return
         }
         let chosen = try source.trial(trial, in: trials, selections)
+        if trial == nil { noteIfIncomplete(chosen: chosen.id) }
         for t in try Lineage.ancestry(of: chosen.id, in: trials) { print(Self.describe(t, selectionByChild[t.id])) }
         // A failed trial's whole failure text (a program's, with the last lines of its log).
         if let lines = chosen.failure?.split(separator: "\n").dropFirst(), !lines.isEmpty { print(lines.joined(separator: "\n")) }

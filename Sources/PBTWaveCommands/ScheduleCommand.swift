@@ -41,9 +41,17 @@ public struct ScheduleExportCommand: ParsableCommand {
     @Option(help: "Write here instead of standard output.", transform: nonEmptyFilePath)
     var output: String?
 
+    @Flag(help: "Overwrite an existing --output (without it, export refuses to).")
+    var replace = false
+
     public init() {}
 
     public func run() throws {
+        if let output {
+            // Never over the trial store it reads (found by a user: `--output RUN_DIR/pbt.sqlite` lost the run).
+            try OutputPath.distinct([("the run's trial store", source.storeFile), ("--output", output)])
+            try OutputPath.check(output, flag: "--output", replace: replace)
+        }
         let (trials, selections, configuration) = try source.read()
         let chosen = try source.trial(trial, in: trials, selections)
         guard chosen.status == .finished else {
@@ -51,13 +59,8 @@ public struct ScheduleExportCommand: ParsableCommand {
         }
         let schedule = try Lineage.export(trial: chosen.id, of: trials, configuration: configuration)
         // Standard error: standard output may be the schedule itself.
-        let waiting = trials.filter { !$0.status.isTerminal }.count
-        if trial == nil, waiting > 0 {
-            writeToStandardError("""
-                note: the run is not complete (\(trials.count - waiting) of \(configuration.settings.trialBudget) trials ran, \
-                \(waiting) waiting): this is trial \(chosen.id), the best so far, not the final population's; export again when the run ends
-
-                """)
+        if trial == nil, let note = RunSource.incompleteNote(trials, configuration, chosen: chosen.id) {
+            writeToStandardError(note + "; export again when the run ends\n")
         }
         if let output {
             try schedule.write(to: URL(fileURLWithPath: output), format: chosenFormat)
@@ -90,6 +93,25 @@ struct RunSource: ParsableArguments {
 
     /// For messages.
     var label: String { store.map { "run '\(runName)' in \($0)" } ?? runDir! }
+
+    /// The SQLite file the run is read from (nil: a PostgreSQL store).
+    var storeFile: String? {
+        switch store {
+        case .sqlite(let path)?: path
+        case .postgres?: nil
+        case nil: runDir.map { URL(fileURLWithPath: $0).appendingPathComponent(RunDirectory.storeFileName).path }
+        }
+    }
+
+    /// A note for standard error when the run is still going: `chosen` (the
+    /// default trial, when `trial` is nil) is then the best so far, not the
+    /// final population's. Nil when the run is complete.
+    static func incompleteNote(_ trials: [TrialRecord], _ configuration: RunConfiguration, chosen: Int?) -> String? {
+        let waiting = trials.filter { !$0.status.isTerminal }.count
+        guard waiting > 0 else { return nil }
+        return "note: the run is not complete (\(trials.count - waiting) of \(configuration.settings.trialBudget) trials ran, \(waiting) waiting)"
+            + (chosen.map { ": this is trial \($0), the best so far, not the final population's" } ?? "")
+    }
 
     /// The run's trials, selections and configuration, read without taking
     /// the run directory's lock (a run may be going on).

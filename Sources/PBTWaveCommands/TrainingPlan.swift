@@ -215,13 +215,20 @@ final class TrainingReporter {
 
 /// Output files: checked before the work that produces them, written atomically.
 enum OutputPath {
-    /// Throws unless `path`'s folder exists and is writable, and `path` is not a folder.
-    static func check(_ path: String) throws {
+    /// Throws unless `path`'s folder exists and is writable, and `path` is not
+    /// a folder; with `replace` false (`flag` names it), also when it exists:
+    /// an output is overwritten only when asked (found by users: a schedule
+    /// written over its run's trial store, a WAV over the checkpoint it came from).
+    static func check(_ path: String, flag: String? = nil, replace: Bool = true) throws {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw CommandError("cannot write \(path): the folder \(folder) does not exist")
+            throw CommandError("cannot write \(path): " + (FileManager.default.fileExists(atPath: folder)
+                ? "\(folder) is a file, not a folder" : "the folder \(folder) does not exist"))
+        }
+        if !replace, let flag, FileManager.default.fileExists(atPath: path) {
+            throw CommandError("\(flag) \(path) exists: give --replace to overwrite it, or another path")
         }
         guard access(folder, W_OK) == 0 else { throw CommandError("cannot write \(path): the folder \(folder) is not writable") }
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -233,7 +240,9 @@ enum OutputPath {
         let probe = AtomicFile.temporaryPath(for: target)
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw CommandError("cannot write \(path): cannot create a file in \(folder): \(String(cString: strerror(errno)))")
+            // Where the file would land: a symbolic link's target may be in another folder.
+            throw CommandError("cannot write \(path): cannot create a file in \(URL(fileURLWithPath: target).deletingLastPathComponent().path): "
+                               + String(cString: strerror(errno)))
         }
         close(fd)
         unlink(probe)

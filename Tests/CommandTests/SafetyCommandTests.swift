@@ -7,6 +7,7 @@ import ReportFixtures
 @testable import PBTWaveCommands
 import Testing
 import PBTWaveModel
+import PBTWaveAudio
 @testable import PBTWaveModel
 
 /// Issue 15, items 5–6 and the oversized inputs, as the commands see them.
@@ -160,6 +161,28 @@ import PBTWaveModel
         try CheckpointFile.write(try WaveNet(config: .tiny, seed: 1), dataRNG: nil, to: checkpoint)
         let tiny = try errors.runError(["generate", checkpoint, "--seconds", "0.00001", "--output", Self.temporary("g.wav")])
         #expect(tiny?.contains("--seconds 1e-05 is less than one sample at 16000 Hz") == true, "\(tiny ?? "no error")")
+    }
+
+    /// Found by a user: generate wrote over any file named .wav, the
+    /// checkpoint it read among them. An existing --output is overwritten
+    /// only with --replace, and the checkpoint never.
+    @Test func generateOverwritesOnlyWhenAskedAndNeverItsCheckpoint() throws {
+        let checkpoint = Self.temporary("model.wav")
+        let output = Self.temporary("out.wav")
+        defer { unlink(checkpoint); unlink(output) }
+        try CheckpointFile.write(try WaveNet(config: .tiny, seed: 1), dataRNG: nil, to: checkpoint)
+        let itself = try errors.runError(["generate", checkpoint, "--output", checkpoint, "--replace", "--seconds", "0.01"])
+        #expect(itself?.contains("the checkpoint and --output name the same file") == true, "\(itself ?? "no error")")
+        #expect((try? WaveNet.load(from: checkpoint)) != nil, "the checkpoint is intact")
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: output))
+        let exists = try errors.runError(["generate", checkpoint, "--output", output, "--seconds", "0.01"])
+        #expect(exists?.contains("--output \(output) exists: give --replace to overwrite it, or another path") == true, "\(exists ?? "no error")")
+        #expect(try String(contentsOfFile: output, encoding: .utf8) == "mine")
+        #expect(try errors.runError(["generate", checkpoint, "--output", output, "--seconds", "0.01", "--replace", "--progress", "none"]) == nil)
+        #expect(try readMonoAudio(path: output).count == 160)
+        // A file where a folder should be is said so (it said the folder did not exist).
+        let inFile = try errors.runError(["generate", checkpoint, "--output", output + "/x.wav"])
+        #expect(inFile?.contains("\(output) is a file, not a folder") == true, "\(inFile ?? "no error")")
     }
 }
 

@@ -205,9 +205,26 @@ import PBTExamples
         let partial = try runPBTWave(["schedule", "export", dir.url.path])
         #expect(partial.status == 0 && partial.stdout.hasPrefix("step,lr\n"), "\(partial.stderr)")
         #expect(partial.stderr.contains("note: the run is not complete (1 of 6 trials ran, 2 waiting)"), "\(partial.stderr)")
+        // lineage says it too (a stopped run's best so far looked like its result).
+        let lineage = try runPBTWave(["lineage", dir.url.path])
+        #expect(lineage.status == 0 && lineage.stderr.contains("note: the run is not complete (1 of 6 trials ran, 2 waiting): this is trial "),
+                "\(lineage.stderr)")
+        // An existing --output is overwritten only with --replace, and never the run's own trial store.
+        let out = dir.url.appendingPathComponent("mine.csv").path
+        try Data("precious\n".utf8).write(to: URL(fileURLWithPath: out))
+        let refused = try runPBTWave(["schedule", "export", dir.url.path, "--output", out])
+        #expect(refused.status == 1 && refused.stderr.contains("--output \(out) exists: give --replace to overwrite it"), "\(refused.stderr)")
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == "precious\n")
+        #expect(try runPBTWave(["schedule", "export", dir.url.path, "--output", out, "--replace"]).status == 0)
+        #expect(try String(contentsOfFile: out, encoding: .utf8).hasPrefix("step,lr\n"))
+        let store = dir.url.appendingPathComponent(RunDirectory.storeFileName).path
+        let overStore = try runPBTWave(["schedule", "export", dir.url.path, "--output", store, "--replace"])
+        #expect(overStore.status == 1 && overStore.stderr.contains("the run's trial store and --output name the same file"), "\(overStore.stderr)")
         while try c.store.hasPendingTrial(runID: c.run.id, before: Int.max) { try runOne() }
         let done = try runPBTWave(["schedule", "export", dir.url.path])
         #expect(done.status == 0 && done.stderr.isEmpty, "\(done.stderr)")
+        let whole = try runPBTWave(["lineage", dir.url.path])
+        #expect(whole.status == 0 && whole.stderr.isEmpty, "\(whole.stderr)")
     }
 
     @Test func missingOrBrokenRunDirectoriesGiveClearErrors() throws {
