@@ -368,7 +368,7 @@ public final class ExecRunner: TrialRunner {
         if let steps = object["steps"] as? NSNumber, Double(exactly: steps.int64Value) != steps.doubleValue {
             return "\"steps\" is not an integer (got \(steps)); write the number of steps the trial ran, PBT_STEPS"
         }
-        if let objective = object["objective"] {
+        if object["objective"] != nil {
             return "\"objective\" is not a number a Double can hold (the JSON has a number beyond its range, about 1e±308)"
         }
         return nil

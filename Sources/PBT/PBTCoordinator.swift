@@ -257,6 +257,10 @@ public struct PBTCoordinator: Sendable {
             failure = "runner returned \(outcome.evaluation) without writing its checkpoint \(claimed.output.path)"
         case .success(let outcome):
             evaluation = outcome.evaluation
+        case .failure(let error) where TrialRunnerError.isDivergence(error):
+            // A program's NaN objective is a divergence, as a runner's NaN evaluation is, not a runner error.
+            status = .failed
+            failure = "diverged: \(error)"
         case .failure(let error):
             status = .failed
             failure = "runner error: \(error)"

@@ -100,11 +100,11 @@ struct EvaluateCommand: ParsableCommand {
         // One pass over the windows, seconds for a large model: say what runs.
         let line = ProgressLine(label: "evaluate", style: progress.progress)
         if let note = validator.overlapNote { printNote(note) }
-        line.update("scoring \(validator.windows.count) validation windows × \(validator.targets) samples …", now: 0, force: true)
+        line.update("scoring \(validator.windows.count) validation window\(validator.windows.count == 1 ? "" : "s") × \(validator.targets) sample\(validator.targets == 1 ? "" : "s") …", now: 0, force: true)
         let nll = validator.nllBits(model)
         line.finish()
-        print(String(format: "%@: step %ld, %@, validation NLL %.4f bits/sample over %ld window%@ × %ld samples (unigram on the same windows "
+        print(String(format: "%@: step %ld, %@, validation NLL %.4f bits/sample over %ld window%@ × %ld sample%@ (unigram on the same windows "
                      + "%.3f; on the whole set %.3f)", checkpoint, header.step, model.precision.rawValue, nll, validator.windows.count, validator.windows.count == 1 ? "" : "s",
-                     validator.targets, TrainingReporter.unigram(on: validator, data), unigram))
+                     validator.targets, validator.targets == 1 ? "" : "s", TrainingReporter.unigram(on: validator, data), unigram))
     }
 }

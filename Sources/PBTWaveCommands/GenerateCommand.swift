@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PBT
 import PBTWaveAudio
 import PBTWaveModel
 
@@ -7,7 +8,8 @@ import PBTWaveModel
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Generate speech-like audio from a checkpoint (queue-based incremental sampling) and write a WAV file.")
+        abstract: "Generate speech-like audio from a checkpoint (queue-based incremental sampling) and write a WAV file.",
+        discussion: "SIGINT, SIGTERM or SIGHUP stops the generation and writes the samples so far (again: at once, writing nothing).")
 
     @Argument(help: "A checkpoint.") var checkpoint: String
     @Option(help: "Output WAV file (default: generated.wav in the current folder).", transform: nonEmptyFilePath) var output: String = "generated.wav"
@@ -49,15 +51,30 @@ struct GenerateCommand: ParsableCommand {
         }
         let start = ContinuousClock.now
         let line = ProgressLine(label: "generate", style: progress.progress)
-        let codes = generator.generate(count: count, temperature: temperature, seed: seed) { done in
+        // SIGINT, SIGTERM or SIGHUP: stop within 4,096 samples and write what was generated
+        // (found by a user: an hour's generation stopped kept nothing); again: at once.
+        let signals = StopOnSignals { signal, again in
+            if again {
+                line.message("generate: \(signalName(signal)): stopping now")
+                StopOnSignals.exitNow(signal)
+            }
+            line.message("generate: \(signalName(signal)): stopping, writing the samples so far to \(output) (again: at once)")
+        }
+        defer { signals.cancel() }
+        let codes = generator.generate(count: count, temperature: temperature, seed: seed, progress: { done in
             let elapsed = elapsedSeconds(since: start)
             line.update(String(format: "%ld/%ld samples (%.0f %%), %.0f samples/s, ETA %@", done, count, 100 * Double(done) / Double(count),
                                Double(done) / elapsed, ProgressLine.duration(elapsed * Double(count - done) / Double(done))), now: elapsed)
-        }
+        }, stop: { signals.first != nil })
         line.finish()
         let elapsed = elapsedSeconds(since: start)
         try writeMuLawWAV(codes: codes, sampleRate: model.config.sampleRate, to: output)
-        print(String(format: "%@: %ld samples (%.2f s) in %.2f s, %.0f samples/s (%.1f× real time)", output, count, seconds, elapsed,
-                     Double(count) / elapsed, Double(count) / elapsed / Double(model.config.sampleRate)))
+        let rate = Double(model.config.sampleRate)
+        print(String(format: "%@: %ld sample%@ (%.4g s) in %.2f s, %.0f samples/s (%.1f× real time)", output, codes.count, codes.count == 1 ? "" : "s",
+                     Double(codes.count) / rate, elapsed, Double(codes.count) / elapsed, Double(codes.count) / elapsed / rate))
+        if codes.count < count, let signal = signals.first {
+            print("stopped at \(codes.count) of \(count) samples by \(signalName(signal))")
+            throw ExitCode(128 + signal)
+        }
     }
 }

@@ -195,9 +195,11 @@ public final class WaveNetGenerator {
 
     /// Generates `count` codes after feeding `prime` (default: one mid-scale
     /// code, i.e. silence), sampling at `temperature` with `seed`.
-    /// `progress`, if given, hears the samples generated so far every 4,096 samples.
+    /// `progress`, if given, hears the samples generated so far every 4,096
+    /// samples; `stop`, asked as often, ends the generation early when true
+    /// (the codes so far are returned: a prefix of the whole).
     public func generate(count: Int, temperature: Float, seed: UInt64, prime: [Int32] = [128],
-                         progress: ((Int) -> Void)? = nil) -> [Int32] {
+                         progress: ((Int) -> Void)? = nil, stop: (() -> Bool)? = nil) -> [Int32] {
         precondition(!prime.isEmpty, "generation needs at least one priming code")
         var rng = Xoshiro256(seed: seed)
         reset()
@@ -208,7 +210,10 @@ public final class WaveNetGenerator {
             let next = sample(temperature: temperature, rng: &rng)
             out.append(next)
             step(code: next)
-            if let progress, (i + 1) & 4095 == 0 { progress(i + 1) }
+            if (i + 1) & 4095 == 0 {
+                progress?(i + 1)
+                if stop?() == true { break }
+            }
         }
         return out
     }

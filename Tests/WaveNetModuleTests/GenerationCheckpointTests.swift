@@ -62,6 +62,10 @@ func train(_ model: WaveNet, steps: Int, rng: inout Xoshiro256, batch: Int = 2, 
         let watched = generator.generate(count: 10_000, temperature: 1, seed: 9) { heard.append($0) }
         #expect(heard == [4096, 8192])
         #expect(watched == generator.generate(count: 10_000, temperature: 1, seed: 9))
+        // Stopped after its first report: the codes so far, a prefix of the whole.
+        var asked = 0
+        let stopped = generator.generate(count: 10_000, temperature: 1, seed: 9, stop: { asked += 1; return true })
+        #expect(asked == 1 && stopped == Array(watched.prefix(4096)))
     }
 
     @Test func samplingIsSeededAndRespectsTemperature() throws {
