@@ -135,7 +135,7 @@ public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedE
         case .invalidRunName(let n):
             return "a run needs a name without line breaks or other control characters (got \(String(reflecting: n)))"
         case .notAStore(let p, let r):
-            return "\(p) is not a PBTWave trial store (\(r)); point --run-dir at a PBT run directory or a new one"
+            return "\(p) is not a PBTWave trial store (\(r)): give a PBT run's directory or store (a new run, a new directory)"
         case .cannotOpen(let p, let r):
             return "cannot open the trial store \(p): \(r)"
         case .schemaVersion(let p, let found, let supported):

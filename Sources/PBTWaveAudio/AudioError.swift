@@ -128,7 +128,7 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .folderEmpty(path):
             return "audio folder \(path) is empty: put audio files in it"
         case let .noUsableAudio(path, skipped, first):
-            return "audio folder \(path) has no usable audio: all \(skipped) files were skipped (first: \(first)): add readable audio files"
+            return "audio folder \(path) has no usable audio: all \(skipped) files were skipped (\(first)): add readable audio files"
         case let .corpusNotFound(directory):
             return "corpus not found at \(directory) (no manifest.tsv): build the default speech corpus there with `bash datasets/build-corpus.sh \(shellQuoted(directory))`, or one from your own audio with `pbtwave corpus build --from AUDIO_DIR --output \(shellQuoted(directory))`; or point PBTWAVE_CORPUS / --corpus at a built corpus"
         case let .corpusIsAFile(path):

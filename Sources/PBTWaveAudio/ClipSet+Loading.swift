@@ -69,7 +69,7 @@ extension ClipSet {
             }
         }
         guard !clips.isEmpty else {
-            throw AudioError.noUsableAudio(path: folder, skipped: skipped.count, firstProblem: skipped.first.map { "\($0.error)" } ?? "")
+            throw AudioError.noUsableAudio(path: folder, skipped: skipped.count, firstProblem: skipped.first.map { "first: \($0.error)" } ?? "")
         }
         return FolderLoadReport(folder: folder, clips: ClipSet(source: folder, clips: clips, sampleRate: sampleRate), skipped: skipped)
     }

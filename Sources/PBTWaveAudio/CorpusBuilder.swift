@@ -450,7 +450,13 @@ private struct BuildPlan: Sendable {
         let skippedText = "source\treason\n" + skipped.map { "\($0.source)\t\($0.reason)\n" }.joined()
         guard !entries.isEmpty else {
             _ = try writeIfChanged(skippedText, to: join(output, "skipped.tsv"))
-            throw AudioError.noUsableAudio(path: options.source, skipped: skipped.count, firstProblem: skipped.first.map { "\($0.source): \($0.reason)" } ?? "")
+            // The commonest reason first, with an example (it quoted the first file's, a hidden folder's, when every
+            // other file was too short); each file's reason is in skipped.tsv.
+            let reasons = skippedCounts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            let example = reasons.first.flatMap { common in skipped.first { $0.reason.hasPrefix(common.key + ":") } } ?? skipped.first
+            throw AudioError.noUsableAudio(path: options.source, skipped: skipped.count, firstProblem:
+                reasons.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + (example.map { "; e.g. \($0.source): \($0.reason)" } ?? "")
+                + "; each file's reason is in \(join(output, "skipped.tsv"))")
         }
 
         // Lists first, manifest last: a crash in between leaves lists that

@@ -19,7 +19,7 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
     @Option(help: "Worker processes (`pbtwave worker`); 0: threads in this process.")
     public var processes: Int = 0
 
-    @Option(help: ArgumentHelp("Trial store: sqlite:PATH or postgres://… (default: a fresh SQLite store in the run directory).",
+    @Option(help: ArgumentHelp("Trial store: sqlite:PATH (or the path alone) or postgres://… (default: a fresh SQLite store in the run directory).",
                                valueName: "store"))
     public var store: StoreLocation?
 

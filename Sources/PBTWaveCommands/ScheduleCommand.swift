@@ -77,7 +77,7 @@ struct RunSource: ParsableArguments {
     @Argument(help: "A PBT run directory (not needed with --store).", transform: nonEmptyPath)
     var runDir: String?
 
-    @Option(help: ArgumentHelp("Read the run from this trial store: sqlite:PATH or postgres://….", valueName: "store"))
+    @Option(help: ArgumentHelp("Read the run from this trial store: sqlite:PATH (or the path alone) or postgres://….", valueName: "store"))
     var store: StoreLocation?
 
     @Option(name: .customLong("run"), help: "Name of the run in the store.")

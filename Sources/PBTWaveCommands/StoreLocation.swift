@@ -20,6 +20,9 @@ public enum StoreLocation: ExpressibleByArgument, Sendable, Hashable, CustomStri
             self = .sqlite(path: path)
         } else if argument.hasPrefix("postgres://") || argument.hasPrefix("postgresql://") {
             self = .postgres(url: argument)
+        } else if !argument.isEmpty, !argument.contains("://") {
+            // A path alone is an SQLite file (found by a user: `--store run/pbt.sqlite` was "invalid").
+            self = .sqlite(path: argument)
         } else {
             return nil
         }
@@ -56,7 +59,7 @@ public enum StoreLocation: ExpressibleByArgument, Sendable, Hashable, CustomStri
 /// `--store` and `--run`: which store holds the run, and its name there.
 struct StoreOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Trial store: sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (default: RUN_DIR/pbt.sqlite).", valueName: "store"))
+        "Trial store: sqlite:PATH (or the path alone) or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (default: RUN_DIR/pbt.sqlite).", valueName: "store"))
     var store: StoreLocation?
 
     @Option(name: .customLong("run"), help: "Name of the run in the store (a store can hold many runs).")

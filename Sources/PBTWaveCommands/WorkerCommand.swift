@@ -19,7 +19,7 @@ public struct WorkerCommand: ParsableCommand {
             result it reports after losing a trial is ignored. Start as many workers, on as many machines, as you like.
             """)
 
-    @Option(help: ArgumentHelp("Trial store holding the run: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or sqlite:PATH on one machine).",
+    @Option(help: ArgumentHelp("Trial store holding the run: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (or sqlite:PATH, or the path alone, on one machine).",
                                valueName: "store"))
     var store: StoreLocation
 

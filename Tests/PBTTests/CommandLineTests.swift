@@ -218,6 +218,9 @@ import PBTExamples
         #expect(try runPBTWave(["schedule", "export", dir.url.path, "--output", out, "--replace"]).status == 0)
         #expect(try String(contentsOfFile: out, encoding: .utf8).hasPrefix("step,lr\n"))
         let store = dir.url.appendingPathComponent(RunDirectory.storeFileName).path
+        // A store given as a path alone is an SQLite file (it was "invalid").
+        let byPath = try runPBTWave(["schedule", "export", "--store", store])
+        #expect(byPath.status == 0 && byPath.stdout.hasPrefix("step,lr\n"), "\(byPath.stderr)")
         let overStore = try runPBTWave(["schedule", "export", dir.url.path, "--output", store, "--replace"])
         #expect(overStore.status == 1 && overStore.stderr.contains("the run's trial store and --output name the same file"), "\(overStore.stderr)")
         while try c.store.hasPendingTrial(runID: c.run.id, before: Int.max) { try runOne() }

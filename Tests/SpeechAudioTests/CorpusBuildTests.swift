@@ -464,14 +464,16 @@ struct CorpusBuildTests {
         try FileManager.default.createDirectory(atPath: work.file("empty/.git"), withIntermediateDirectories: true)
         #expect(error(work.file("empty"), work.file("out")) == .folderEmpty(path: work.file("empty")))
 
-        work.write("bad/a.wav", text: "not audio")
-        work.write("bad/b.flac", bytes: [])
-        guard case let .noUsableAudio(_, 2, first)? = error(work.file("bad"), work.file("bad-out")) else {
+        work.write("bad/a.flac", bytes: [])
+        for name in ["b", "c", "d"] { work.write("bad/\(name).wav", text: "not audio") }
+        guard case let .noUsableAudio(_, 4, first)? = error(work.file("bad"), work.file("bad-out")) else {
             Issue.record("expected noUsableAudio")
             return
         }
-        #expect(first.contains("a.wav") && first.contains("not audio"))
-        #expect(lines(work.file("bad-out/skipped.tsv")).count == 3, "skipped.tsv says why")
+        // The commonest reason, with an example of it (it quoted the first file's alone).
+        #expect(first.hasPrefix("3 ") && first.contains(", 1 ") && first.contains("e.g. b.wav") && first.contains("not audio")
+                && first.contains("bad-out/skipped.tsv"), "\(first)")
+        #expect(lines(work.file("bad-out/skipped.tsv")).count == 5, "skipped.tsv says why")
         #expect(!FileManager.default.fileExists(atPath: work.file("bad-out/manifest.tsv")))
         // Its output is no corpus, and says so: not "a build that did not finish, run it again".
         let loaded = audioError { () throws(AudioError) in _ = try SpeechCorpus.load(directory: work.file("bad-out")) }
