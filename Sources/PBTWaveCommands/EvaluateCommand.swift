@@ -60,7 +60,7 @@ struct EvaluateCommand: ParsableCommand {
     func run() throws {
         BLAS.setThreads(wholeSet ? 1 : max(1, threads))
         let (model, header) = try WaveNet.load(from: checkpoint)
-        let data = try corpus.load()
+        let data = try corpus.orRecorded(checkpoint: header.metadata).load()
         if let note = checkpointCorpusNote(checkpoint, header.metadata, data) { printNote(note) }
         let unigram = crossEntropyBits(histogram: data.validation.codeHistogram(), model: data.train.codeHistogram())
         if wholeSet {

@@ -33,12 +33,24 @@ struct CorpusOptions: ParsableArguments {
     /// the same corpus (a schedule replayed, a run resumed or joined "with
     /// no other flag" looked in ./corpus), said in a note.
     func orRecorded(in recipe: TrainingRecipe?, environment: [String: String] = ProcessInfo.processInfo.environment) -> CorpusOptions {
-        guard corpus == nil, environment["PBTWAVE_CORPUS"] == nil, let recipe,
-              let folder = recipe.corpusDirectory, let learned = recipe.corpus,
+        orRecorded(folder: recipe?.corpusDirectory, holding: { identity in recipe?.corpus.map { $0 == identity } ?? false },
+                   what: "the run was made on", environment: environment)
+    }
+
+    /// The same for a checkpoint: the folder its `metadata` records, while it
+    /// holds the corpus whose digest the metadata records too (`pbtwave
+    /// evaluate` of a PBT trial's checkpoint looked in ./corpus).
+    func orRecorded(checkpoint metadata: [String: String], environment: [String: String] = ProcessInfo.processInfo.environment) -> CorpusOptions {
+        orRecorded(folder: metadata[CorpusIdentity.directoryMetadataKey], holding: { $0.digest == metadata[CorpusIdentity.metadataKey] },
+                   what: "the checkpoint was trained on", environment: environment)
+    }
+
+    private func orRecorded(folder: String?, holding same: (CorpusIdentity) -> Bool, what: String, environment: [String: String]) -> CorpusOptions {
+        guard corpus == nil, environment["PBTWAVE_CORPUS"] == nil, let folder,
               URL(fileURLWithPath: folder).standardizedFileURL != URL(fileURLWithPath: directory).standardizedFileURL,
-              let manifest = try? CorpusManifest.read(directory: folder), CorpusIdentity(manifest: manifest) == learned
+              let manifest = try? CorpusManifest.read(directory: folder), same(CorpusIdentity(manifest: manifest))
         else { return self }
-        printNote("note: using the corpus the run was made on, \(folder) (give --corpus to choose another)")
+        printNote("note: using the corpus \(what), \(folder) (give --corpus to choose another)")
         var options = self
         options.corpus = folder
         return options

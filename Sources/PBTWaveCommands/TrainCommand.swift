@@ -161,7 +161,7 @@ struct TrainCommand: ParsableCommand {
         let reporter = TrainingReporter(progress: progress, endStep: plan.steps, samplesPerStep: plan.recipe.training.batch * plan.recipe.training.window)
         // What the learning rate was, for a resume (`TrainingPlan.continuing`).
         // The validation windows too, so a resume scores on the same ones (one curve, one validation set).
-        var metadata = plan.recipe.checkpointMetadata(corpus: CorpusIdentity(data))
+        var metadata = plan.recipe.checkpointMetadata(corpus: CorpusIdentity(data), directory: data.directory)
         metadata["command"] = "train"
         metadata["seed"] = "\(plan.recipe.seed)"
         // The run's end and intervals, so a resume without those flags goes on as the run did.

@@ -40,8 +40,11 @@ public struct TrainingRecipe: Codable, Sendable, Hashable {
     /// training windows, the validation windows and the digest of `corpus`
     /// (the corpus trained on), so that a resume continues with them and
     /// `pbtwave evaluate` scores as training did.
-    public func checkpointMetadata(corpus: CorpusIdentity) -> [String: String] {
+    /// With `directory`, also where that corpus was (`CorpusIdentity.directoryMetadataKey`),
+    /// so that `pbtwave evaluate` finds it without --corpus.
+    public func checkpointMetadata(corpus: CorpusIdentity, directory: String? = nil) -> [String: String] {
         training.checkpointMetadata.merging(evaluation.checkpointMetadata) { $1 }.merging([CorpusIdentity.metadataKey: corpus.digest]) { $1 }
+            .merging(directory.map { [CorpusIdentity.directoryMetadataKey: URL(fileURLWithPath: $0).standardizedFileURL.path] } ?? [:]) { $1 }
     }
 
     /// The recipe as a schedule file's `recipe` value.
@@ -170,6 +173,9 @@ public struct CorpusIdentity: Codable, Sendable, Hashable {
     /// The key of a checkpoint's metadata that holds the digest of the
     /// corpus it was trained on.
     public static let metadataKey = "corpus"
+    /// The key of a checkpoint's metadata that holds the folder of that
+    /// corpus (an absolute path; absent in older checkpoints).
+    public static let directoryMetadataKey = "corpus-directory"
 
     /// Whether a checkpoint's `metadata` records another corpus than this
     /// one (false where it records none).

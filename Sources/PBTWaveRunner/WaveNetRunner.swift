@@ -39,7 +39,7 @@ public struct WaveNetRunner: TrialRunner {
         self.recipe = recipe
         self.corpus = corpus
         validator = try recipe.evaluation.validator(corpus, config: recipe.model)
-        checkpointMetadata = recipe.checkpointMetadata(corpus: CorpusIdentity(corpus))
+        checkpointMetadata = recipe.checkpointMetadata(corpus: CorpusIdentity(corpus), directory: corpus.directory)
     }
 
     public func makeWorker(index: Int) throws -> Worker { try Worker(runner: self) }

@@ -215,6 +215,17 @@ import PBTWaveModel
                 "\(LineageCommand.settingsLines(configuration))")
         recipe.corpus = CorpusIdentity(manifest: try CorpusManifest.read(directory: corpus))
         #expect(plain.corpus.orRecorded(in: recipe, environment: [:]).directory != other, "a folder that holds another corpus now is not taken")
+        // A checkpoint records its corpus's folder beside its digest; `evaluate` takes it the same way
+        // (found by a user: a PBT trial's checkpoint was scored against ./corpus, or not at all).
+        let learned = CorpusIdentity(manifest: try CorpusManifest.read(directory: other))
+        let metadata = recipe.checkpointMetadata(corpus: learned, directory: other)
+        #expect(metadata[CorpusIdentity.directoryMetadataKey] == URL(fileURLWithPath: other).standardizedFileURL.path)
+        let evaluate = try #require(try PBTWave.parseAsRoot(["evaluate", "x.ckpt"]) as? EvaluateCommand)
+        #expect(evaluate.corpus.orRecorded(checkpoint: metadata, environment: [:]).directory == metadata[CorpusIdentity.directoryMetadataKey])
+        #expect(evaluate.corpus.orRecorded(checkpoint: metadata, environment: ["PBTWAVE_CORPUS": corpus]).directory != other, "the variable wins")
+        var another = metadata
+        another[CorpusIdentity.metadataKey] = CorpusIdentity(manifest: try CorpusManifest.read(directory: corpus)).digest
+        #expect(evaluate.corpus.orRecorded(checkpoint: another, environment: [:]).directory != other, "not a folder holding another corpus")
     }
 
     /// Found by a user: a resumed WaveNet run took the defaults for the
