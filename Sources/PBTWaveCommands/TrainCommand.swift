@@ -155,7 +155,9 @@ struct TrainCommand: ParsableCommand {
             printNote("note: the schedule was learned on another corpus (\(learned.trainFiles) + \(learned.validationFiles) files) than \(data.directory)")
         }
         if let note = plan.recipe.training.receptiveFieldNote(for: plan.recipe.model) { printNote(note) }
-        if let note = (try? plan.recipe.evaluation.validator(data, config: plan.recipe.model))?.overlapNote { printNote(note) }
+        // The validation windows, built once (nil: too short for the clips, explained when training starts).
+        let validator = try? plan.recipe.evaluation.validator(data, config: plan.recipe.model)
+        if let note = validator?.overlapNote { printNote(note) }
         BLAS.setThreads(1)
         let progress = ProgressLine(label: "train", style: display.progress, quiet: quiet)
         let reporter = TrainingReporter(progress: progress, endStep: plan.steps, samplesPerStep: plan.recipe.training.batch * plan.recipe.training.window)
@@ -219,13 +221,13 @@ struct TrainCommand: ParsableCommand {
                 reporter.describe(model, data)
                 let trainer = try Trainer(model: model, clips: data.train, options: plan.recipe.training,
                                           dataRNG: header.dataRNG ?? TrainingOptions.dataRNG(seed: plan.recipe.seed))
-                return (try trainer.run(until: plan.steps, schedule: plan.schedule, validator: try plan.recipe.evaluation.validator(data, config: model.config),
+                return (try trainer.run(until: plan.steps, schedule: plan.schedule, validator: try validator ?? plan.recipe.evaluation.validator(data, config: model.config),
                                         evaluateEvery: evalEvery, checkpoint: saving, progress: progressed, stop: stop), model)
             } else {
                 var started: WaveNet?
                 let summary = try plan.recipe.replay(plan.schedule, until: plan.steps, on: data, threads: threads, evaluateEvery: evalEvery,
                                                      checkpoint: saving, started: { started = $0; reporter.describe($0, data) }, progress: progressed,
-                                                     stop: stop)
+                                                     stop: stop, validator: validator)
                 return (summary, started!)
             }
         }
@@ -252,7 +254,7 @@ struct TrainCommand: ParsableCommand {
                                + (d.inState ? ", its optimizer state overflowed" : "") + ", learning rate \(d.learningRate)); "
                                + "try a smaller --lr" + kept)
         }
-        let unigram = TrainingReporter.unigram(on: try plan.recipe.evaluation.validator(data, config: model.config), data)
+        let unigram = TrainingReporter.unigram(on: try validator ?? plan.recipe.evaluation.validator(data, config: model.config), data)
         print(String(format: "done: %ld steps, validation NLL %.4f bits/sample (unigram on the same windows %.3f)%@", model.step,
                      summary.validationNLL ?? .nan, unigram, checkpoint.map { ", checkpoint \($0)" }
                          ?? "; no checkpoint was written (give --checkpoint FILE to keep the model for evaluate, generate or --resume)"))

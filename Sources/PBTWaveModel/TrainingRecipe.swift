@@ -82,10 +82,10 @@ public struct TrainingRecipe: Codable, Sendable, Hashable {
     }
 
     /// A fresh model, trainer and validator for this recipe on `corpus`.
-    public func start(on corpus: SpeechCorpus) throws -> (trainer: Trainer, validator: Validator) {
+    public func start(on corpus: SpeechCorpus, validator: Validator? = nil) throws -> (trainer: Trainer, validator: Validator) {
         let model = try WaveNet(config: model, seed: seed)
         let trainer = try Trainer(model: model, clips: corpus.train, options: training, dataRNG: TrainingOptions.dataRNG(seed: seed))
-        return (trainer, try evaluation.validator(corpus, config: self.model))
+        return (trainer, try validator ?? evaluation.validator(corpus, config: self.model))
     }
 
     /// Trains a fresh model from scratch along `schedule` to `endStep` and
@@ -93,13 +93,14 @@ public struct TrainingRecipe: Codable, Sendable, Hashable {
     /// `pbtwave train` and the experiment alike. The other arguments are
     /// `Trainer.run`'s and do not change the result (`started` sees the
     /// fresh model before the first step); `threads` changes it only
-    /// through the order of a sum.
+    /// through the order of a sum. `validator`: the recipe's validation
+    /// windows on `corpus` when the caller has built them already.
     public func replay(
         _ schedule: LearningRateSchedule, until endStep: Int, on corpus: SpeechCorpus, threads: Int = 1, evaluateEvery: Int = 0,
         checkpoint: CheckpointPlan? = nil, started: ((WaveNet) -> Void)? = nil, progress: ((TrainingProgress) -> Void)? = nil,
-        stop: (() -> Bool)? = nil
+        stop: (() -> Bool)? = nil, validator built: Validator? = nil
     ) throws -> TrainingSummary {
-        let (trainer, validator) = try start(on: corpus)
+        let (trainer, validator) = try start(on: corpus, validator: built)
         trainer.model.threads = threads
         started?(trainer.model)
         return try trainer.run(until: endStep, schedule: schedule, validator: validator, evaluateEvery: evaluateEvery,
