@@ -103,8 +103,10 @@ public struct ReportContent: Sendable {
     static func estimate(_ test: ClaimTest) -> String {
         let name = test.estimateName.replacingOccurrences(of: " (first − second)", with: "").replacingOccurrences(of: " (first / second)", with: "")
         let i = test.interval
-        return "\(name) \(String(format: "%.3f", test.estimate)) [\(String(format: "%.3f", i.lower)), \(String(format: "%.3f", i.upper))] "
-            + "(\(String(format: "%g", i.level * 100)) %, \(i.method))"
+        // An SD ratio's bound is infinite when resamples of the second method have no spread: unbounded, said so.
+        func value(_ x: Double) -> String { x.isInfinite ? (x > 0 ? "∞" : "−∞") : String(format: "%.3f", x) }
+        return "\(name) \(value(test.estimate)) [\(value(i.lower)), \(value(i.upper))] "
+            + "(\(String(format: "%g", i.level * 100)) %, \(i.method)\(i.upper.isInfinite || i.lower.isInfinite ? "; unbounded" : ""))"
     }
 
     /// "0.045 bits", "SD ratio 0.350", or "—".

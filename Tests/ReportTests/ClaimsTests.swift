@@ -239,6 +239,18 @@ struct ClaimsTests {
         return ClaimComparison(comparison: "c", values: "v", test: test, unavailable: nil)
     }
 
+    /// Claim (c)'s SD ratio has an infinite bound when resamples of random
+    /// search have no spread: shown as ∞ and called unbounded (it read "inf").
+    @Test func anInfiniteBoundIsShownAsUnbounded() {
+        var test = Self.comparison(p: 0.5, against: 0.5).test!
+        test.estimateName = "SD ratio (first / second)"
+        test.estimate = 0.5
+        test.interval = ConfidenceInterval(lower: 0, upper: .infinity, level: 0.95, method: "bootstrap")
+        #expect(ReportContent.estimate(test) == "SD ratio 0.500 [0.000, ∞] (95 %, bootstrap; unbounded)")
+        test.interval.upper = 2
+        #expect(ReportContent.estimate(test) == "SD ratio 0.500 [0.000, 2.000] (95 %, bootstrap)")
+    }
+
     @Test("combine: agrees only if every comparison agrees; disagrees at p against < α/k; else inconclusive")
     func rule() {
         let agree = Self.comparison(p: 0.01, against: 0.99), neutral = Self.comparison(p: 0.3, against: 0.7)
