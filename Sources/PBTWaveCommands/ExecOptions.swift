@@ -95,6 +95,25 @@ struct ExecOptions: ParsableArguments {
             """)
     }
 
+    /// Whether `given`, run from `here`, is the run's program in other words:
+    /// word for word the same, or paths (absolute or relative to `here`) to
+    /// the very files the run's words name from the folder it was started in
+    /// (`pbt` resumed with `/home/me/train.py` for the run's `train.py`).
+    static func sameFiles(_ given: ExecCommand, as stored: ExecRecipe, here: String) -> Bool {
+        let (mine, theirs) = ([given.program] + given.arguments, [stored.command.program] + stored.command.arguments)
+        guard mine.count == theirs.count else { return false }
+        let start = URL(fileURLWithPath: stored.workingDirectory).standardizedFileURL.path
+        func resolved(_ word: String, from folder: String) -> String? {
+            guard !word.isEmpty, !word.hasPrefix("-"), let real = realpath(word.hasPrefix("/") ? word : folder + "/" + word, nil) else { return nil }
+            defer { free(real) }
+            return String(cString: real)
+        }
+        return zip(mine, theirs).allSatisfy { a, b in
+            let (fileHere, fileThere) = (resolved(a, from: here), resolved(b, from: start))
+            return fileHere == nil && fileThere == nil ? a == b : fileHere == fileThere
+        }
+    }
+
     /// Where the run's program (its program and arguments) names files
     /// relative to the folder it was started in (`start`), and this process
     /// runs elsewhere: `missing` are there but not here (every trial would

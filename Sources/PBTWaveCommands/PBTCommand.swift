@@ -95,7 +95,8 @@ public struct PBTCommand: ParsableCommand {
         defer { withExtendedLifetime(opened.locks) {} }
         // A training program resumed from another folder: the files it names relative to where the run
         // started (checked before any trial runs).
-        if !opened.created, let recipe = try? coordinator.configuration.recipe?.decoded(as: ExecRecipe.self) {
+        // (Not when it was given by other paths to the same files: those were checked.)
+        if !opened.created, let recipe = try? coordinator.configuration.recipe?.decoded(as: ExecRecipe.self), self.runner.exec.given == recipe.command {
             let (other, missing, note) = ExecOptions.placeMessages(recipe, here: FileManager.default.currentDirectoryPath, worker: false)
             if let other { throw other }
             if let missing { throw missing }

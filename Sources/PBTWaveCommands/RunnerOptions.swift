@@ -106,7 +106,15 @@ struct RunnerOptions: ParsableArguments {
         switch model {
         case .exec:
             let command = exec.given!
-            configuration.recipe = try JSONValue(encoding: ExecRecipe(command: command, trialTimeout: exec.timeout, settings: settings))
+            // The run's program given by other paths to the same files (found by a user: an absolute
+            // path was refused as another program): run as given, recorded as the run has it.
+            var recorded = command
+            if let resuming, let stored = try? resuming.recipe?.decoded(as: ExecRecipe.self), stored.command != command,
+               ExecOptions.sameFiles(command, as: stored, here: FileManager.default.currentDirectoryPath) {
+                show("note: running the run's program as \(ExecOptions.words(command)) (the run has \(ExecOptions.words(stored.command)), the same files)")
+                recorded = stored.command
+            }
+            configuration.recipe = try JSONValue(encoding: ExecRecipe(command: recorded, trialTimeout: exec.timeout, settings: settings))
             configuration.recipeFieldsNotCompared = ExecRecipe.fieldsNotCompared
             return (try ExecOptions.runner(command, timeout: exec.timeout, show: show), configuration)
         case .toy:

@@ -200,6 +200,10 @@ import Testing
             let flags = ["--run-dir", runDir, "--space", try ExecRunTests.spaceFile(dir), "--workers", "2", "--trial-steps", "1", "--progress", "none"]
             let first = try runPBTWave(["pbt"] + flags + ["--generations", "1", "--"] + program, currentDirectory: start)
             #expect(first.status == 0, "\(first.stderr)")
+            // The same files by their absolute paths, from anywhere: the run's program (it was refused as another).
+            let absolute = program.map { $0.hasSuffix("prog.sh") ? start.appendingPathComponent("prog.sh").path : $0 }
+            let same = try runPBTWave(["pbt"] + flags + ["--generations", "1", "--"] + absolute, currentDirectory: elsewhere)
+            #expect(same.status == 0 && same.stderr.contains("note: running the run's program as"), "\(name): \(same.stderr)")
             let resumed = try runPBTWave(["pbt"] + flags + ["--generations", "1", "--"] + program, currentDirectory: elsewhere)
             #expect(resumed.stderr.contains("relative to \(start.standardizedFileURL.path), where it was started"), "\(name): \(resumed.stderr)")
             if name == "direct" {
