@@ -177,7 +177,8 @@ public struct RunProgress: Sendable, Hashable {
     public var failed = 0
     /// Highest generation that has a finished trial (-1: none yet).
     public var latestGeneration = -1
-    /// The best finished trial so far (any generation).
+    /// The best finished trial so far (any generation), not a retired one
+    /// (its checkpoint is unusable: it cannot be the run's result).
     public var best: Best?
 
     public struct Best: Sendable, Hashable {

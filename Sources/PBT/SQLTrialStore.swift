@@ -206,7 +206,7 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
             }
             p.latestGeneration = try Self.latestFinishedGeneration(c, runID: runID)
             p.best = try c.query("""
-                SELECT id, evaluation FROM trials WHERE run_id = ? AND status = 'finished' ORDER BY evaluation, id LIMIT 1
+                SELECT id, evaluation FROM trials WHERE run_id = ? AND status = 'finished' AND failure IS NULL ORDER BY evaluation, id LIMIT 1
                 """, [.int(runID)]) { RunProgress.Best(id: try $0.int(0), evaluation: try $0.double(1)) }.first
             return p
         }

@@ -251,6 +251,9 @@ enum TrialStoreConformance {
         #expect(p.latestGeneration == 1)
         #expect(p.best?.id == 4)
         #expect(p.best?.evaluation == 0.1)
+        // A retired trial is no longer the best so far (it cannot be the result).
+        try store.withDecision(runID: run.id) { tx in try tx.retire(trialID: 4, reason: "its checkpoint changed") }
+        #expect(try store.progress(runID: run.id).best?.id == 2)
     }
 
     static func concurrentClaimsNeverDuplicate(_ store: any TrialStore) throws {
