@@ -67,8 +67,9 @@ struct ExecOptions: ParsableArguments {
             let here = FileManager.default.currentDirectoryPath
             let (other, missing, note) = Self.placeMessages(recipe, here: here, worker: true)
             if let missing { throw missing }
+            // Refused as `pbt` refuses it (found by a user: a warning, then the worker ran the other program to the run's end).
+            if let other { throw other }
             if let note { show(note) }
-            if let other { show("warning: \(other)") }
         }
         return try Self.runner(given ?? recipe.command, timeout: timeout ?? recipe.trialTimeout, show: show)
     }
@@ -149,7 +150,7 @@ struct ExecOptions: ParsableArguments {
     static func placeMessages(_ recipe: ExecRecipe, here: String, worker: Bool)
         -> (error: CommandError?, missingProgram: CommandError?, warning: String?) {
         let found = relativePaths(recipe, here: here)
-        return (otherFilesError(found, here: here), missingProgram(recipe, found, here: here, worker: worker), missingNote(found, here: here))
+        return (otherFilesError(found, here: here, worker: worker), missingProgram(recipe, found, here: here, worker: worker), missingNote(found, here: here))
     }
 
     /// An error when the run's program or its script (the first argument
@@ -176,16 +177,13 @@ struct ExecOptions: ParsableArguments {
 
     /// An error when `relativePaths` finds that the run's program would
     /// reach other files from here than where it was started; nil otherwise.
-    static func otherFilesError(_ recipe: ExecRecipe, here: String) -> CommandError? {
-        otherFilesError(relativePaths(recipe, here: here), here: here)
-    }
-
-    private static func otherFilesError(_ found: (start: String, missing: [String], other: [String]), here: String) -> CommandError? {
+    private static func otherFilesError(_ found: (start: String, missing: [String], other: [String]), here: String, worker: Bool) -> CommandError? {
         guard !found.other.isEmpty else { return nil }
         let names = found.other.joined(separator: ", ")
         return CommandError("the run's program names \(names) relative to \(found.start), where it was started; from \(here) "
                             + "\(found.other.count == 1 ? "that is another file" : "those are other files"), so the run would go on "
-                            + "with other code: resume it in \(found.start), or start a new run")
+                            + "with other code: " + (worker ? "start this worker in \(found.start), or give the run's program where it is "
+                                                     + "(`--exec -- PROGRAM ARGS`)" : "resume it in \(found.start), or start a new run"))
     }
 }
 

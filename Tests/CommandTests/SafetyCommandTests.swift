@@ -237,8 +237,8 @@ import PBTWaveAudio
         try "print(2)".write(toFile: base + "/elsewhere/train.py", atomically: true, encoding: .utf8)
         #expect(ExecOptions.relativePathNote(recipe, here: base + "/elsewhere") == nil, "a train.py here too")
         // …but another train.py: a resume there is refused (it ran the other file).
-        #expect(ExecOptions.otherFilesError(recipe, here: base + "/elsewhere")?.description.contains("names train.py relative to") == true)
-        #expect(ExecOptions.otherFilesError(recipe, here: base + "/start") == nil)
+        #expect(ExecOptions.placeMessages(recipe, here: base + "/elsewhere", worker: false).error?.description.contains("names train.py relative to") == true)
+        #expect(ExecOptions.placeMessages(recipe, here: base + "/start", worker: true).error == nil)
     }
 }
 

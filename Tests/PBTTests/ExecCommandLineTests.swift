@@ -226,6 +226,12 @@ import Testing
             #expect(elsewhereRun.status == 1, "\(elsewhereRun.stdout)")
             #expect(elsewhereRun.stderr.contains("from \(other.standardizedFileURL.path) that is another file, so the run would go on with other code: "
                                                  + "resume it in \(start.standardizedFileURL.path)"), "\(name): \(elsewhereRun.stderr)")
+            // A worker started there is refused too (found by a user: a warning, then it ran the other program to the run's end).
+            let store = "sqlite:" + runDir + "/" + RunDirectory.storeFileName
+            let otherWorker = try runPBTWave(["worker", "--store", store, "--run", RunDirectory.runName, "--run-dir", runDir, "--progress", "none"],
+                                             currentDirectory: other)
+            #expect(otherWorker.status == 1 && otherWorker.stderr.contains("that is another file, so the run would go on with other code: "
+                                                                           + "start this worker in \(start.standardizedFileURL.path)"), "\(name): \(otherWorker.stderr)")
         }
     }
 
