@@ -173,8 +173,14 @@ public struct PBTController: Sendable {
     private func refill(_ failed: TrialRecord, parent: TrialRecord?, population: [TrialRecord], state: inout ControllerState) -> TrialSpec? {
         guard state.trialsCreated < settings.trialBudget else { return nil }
         if settings.selection == .independent {
-            // Random search: the diverged configuration is dropped and a new
-            // draw from the prior starts from scratch in its place.
+            // Random search: a member that failed otherwise than by diverging (a crash,
+            // a timeout) goes on from where it was, with its own value.
+            if let parent, !parent.isRetired, !failed.diverged {
+                return plan(generation: failed.generation, parent: parent, hyperparameters: failed.hyperparameters, operations: "retry",
+                            refillOf: failed.id, state: &state)
+            }
+            // A diverged configuration is dropped, and a new draw from the prior
+            // starts from scratch in its place.
             let hp = settings.searchSpace.sample(using: &state.rng)
             return plan(generation: failed.generation, parent: nil, hyperparameters: hp, operations: "resample", refillOf: failed.id,
                         state: &state)

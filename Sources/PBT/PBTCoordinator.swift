@@ -251,7 +251,7 @@ public struct PBTCoordinator: Sendable {
         switch result {
         case .success(let outcome) where !outcome.evaluation.isFinite:
             status = .failed
-            failure = "diverged: evaluation \(outcome.evaluation)"
+            failure = TrialRecord.divergedPrefix + "evaluation \(outcome.evaluation)"
         case .success(let outcome) where access(claimed.output.path, F_OK) != 0:
             status = .failed
             failure = "runner returned \(outcome.evaluation) without writing its checkpoint \(claimed.output.path)"
@@ -260,7 +260,7 @@ public struct PBTCoordinator: Sendable {
         case .failure(let error) where TrialRunnerError.isDivergence(error):
             // A program's NaN objective is a divergence, as a runner's NaN evaluation is, not a runner error.
             status = .failed
-            failure = "diverged: \(error)"
+            failure = TrialRecord.divergedPrefix + "\(error)"
         case .failure(let error):
             status = .failed
             failure = "runner error: \(error)"
@@ -299,6 +299,7 @@ public struct PBTCoordinator: Sendable {
             var updated = current
             updated.status = status
             updated.evaluation = evaluation
+            updated.failure = failure
             let population = try tx.trials(inGenerations: controller.window(for: updated))
             let decision = controller.decide(after: updated, population: population, state: &state)
             try tx.insert(decision.newTrials, createdAt: now)

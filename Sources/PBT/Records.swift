@@ -37,6 +37,13 @@ public struct TrialRecord: Sendable, Hashable {
     /// (`failure` says why).
     public var isRetired: Bool { status == .finished && failure != nil }
 
+    /// A failed trial whose model diverged (a non-finite evaluation or
+    /// objective), as opposed to a crash, a timeout or a broken checkpoint.
+    public var diverged: Bool { status == .failed && failure?.hasPrefix(Self.divergedPrefix) == true }
+
+    /// How a divergence's `failure` begins (`PBTCoordinator` writes it).
+    public static let divergedPrefix = "diverged: "
+
     /// A queued trial that no worker has touched.
     public init(spec: TrialSpec, createdAt: Double) {
         self.spec = spec

@@ -283,8 +283,8 @@ import PBTExamples
         let settings = testSettings(selection: .independent, seed: 9)
         try settings.validate()
         var sim = Simulation(settings)
-        // Every trial fails once in ten (by id) to exercise the refill path.
-        sim.runToCompletion(workers: 4, orderSeed: 3) { $0.id % 10 == 7 ? nil : 1 / Double($0.id) }
+        // One trial in ten (by id) fails, one diverges, to exercise the refill paths.
+        sim.runToCompletion(workers: 4, orderSeed: 3) { $0.id % 10 == 7 ? nil : $0.id % 10 == 3 ? .nan : 1 / Double($0.id) }
         let result = sim.sorted.filter { $0.status == .finished }
         let byID = Dictionary(uniqueKeysWithValues: result.map { ($0.id, $0) })
         for trial in result where trial.parentID != nil {
@@ -292,11 +292,22 @@ import PBTExamples
             #expect(parent.hyperparameters == trial.hyperparameters, "trial \(trial.id) changed its learning rate")
             #expect(trial.startStep == parent.endStep)
         }
-        // Lineages never branch, and a failure's refill starts from scratch.
-        let children = Dictionary(grouping: sim.sorted.compactMap(\.parentID), by: { $0 })
-        #expect(children.values.allSatisfy { $0.count == 1 }, "a lineage branched")
+        // A diverged configuration is dropped: its refill is a new draw from scratch. Another failure
+        // (a crash) is retried from where the member was, with its own value (found by a user: one
+        // crash threw away the best member's whole history). The retry is a second child of the
+        // parent; otherwise lineages never branch.
+        let all = Dictionary(uniqueKeysWithValues: sim.sorted.map { ($0.id, $0) })
         let refills = sim.sorted.filter { $0.refillOf != nil }
-        #expect(!refills.isEmpty && refills.allSatisfy { $0.parentID == nil && $0.startStep == 0 })
+        let afterDivergence = refills.filter { all[$0.refillOf!]!.failure!.hasPrefix("diverged:") }
+        let retries = refills.filter { all[$0.refillOf!]!.parentID != nil && !all[$0.refillOf!]!.failure!.hasPrefix("diverged:") }
+        #expect(!afterDivergence.isEmpty && afterDivergence.allSatisfy { $0.parentID == nil && $0.startStep == 0 })
+        #expect(!retries.isEmpty && retries.allSatisfy { retry in
+            let failed = all[retry.refillOf!]!
+            return retry.parentID == failed.parentID && retry.hyperparameters == failed.hyperparameters && retry.startStep == failed.startStep
+                && retry.generation == failed.generation && retry.operations == "retry"
+        })
+        let children = Dictionary(grouping: sim.sorted.filter { $0.status != .failed }.compactMap(\.parentID), by: { $0 })
+        #expect(children.values.allSatisfy { $0.count == 1 }, "a lineage branched")
         #expect(sim.selections.allSatisfy { $0.kind == .continue })
     }
 

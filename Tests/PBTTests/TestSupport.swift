@@ -101,7 +101,9 @@ struct Simulation {
             t.status = .finished
             t.evaluation = loss
         } else {
+            // As the coordinator records them: a NaN is a divergence, nil another failure.
             t.status = .failed
+            t.failure = loss == nil ? "runner error: the simulated trial failed" : "diverged: evaluation nan"
             if state.trialsCreated < controller.settings.trialBudget { failedWithBudgetLeft.append(id) }
         }
         trials[id] = t
