@@ -109,14 +109,23 @@ struct RunnerOptions: ParsableArguments {
             // The run's program given by other paths to the same files (found by a user: an absolute
             // path was refused as another program): run as given, recorded as the run has it.
             var recorded = command
-            if let resuming, let stored = try? resuming.recipe?.decoded(as: ExecRecipe.self), stored.command != command,
-               ExecOptions.sameFiles(command, as: stored, here: FileManager.default.currentDirectoryPath) {
-                show("note: running the run's program as \(ExecOptions.words(command)) (the run has \(ExecOptions.words(stored.command)), the same files)")
-                recorded = stored.command
+            var timeout = exec.timeout
+            if let resuming, let stored = try? resuming.recipe?.decoded(as: ExecRecipe.self) {
+                if stored.command != command, ExecOptions.sameFiles(command, as: stored, here: FileManager.default.currentDirectoryPath) {
+                    show("note: running the run's program as \(ExecOptions.words(command)) (the run has \(ExecOptions.words(stored.command)), the same files)")
+                    recorded = stored.command
+                }
+                // Not given: the run's (a resume without it ran with none). Given otherwise: this process's trials, said.
+                if timeout == nil { timeout = stored.trialTimeout }
+                if timeout != stored.trialTimeout {
+                    show("note: this process's trials time out after " + (timeout.map { "\($0 / .seconds(1)) s" } ?? "no time")
+                         + "; the run was started with " + (stored.trialTimeout.map { "\($0 / .seconds(1)) s" } ?? "none")
+                         + ", which `pbtwave worker` processes keep unless given --trial-timeout")
+                }
             }
-            configuration.recipe = try JSONValue(encoding: ExecRecipe(command: recorded, trialTimeout: exec.timeout, settings: settings))
+            configuration.recipe = try JSONValue(encoding: ExecRecipe(command: recorded, trialTimeout: timeout, settings: settings))
             configuration.recipeFieldsNotCompared = ExecRecipe.fieldsNotCompared
-            return (try ExecOptions.runner(command, timeout: exec.timeout, show: show), configuration)
+            return (try ExecOptions.runner(command, timeout: timeout, show: show), configuration)
         case .toy:
             return (ToyQuadraticRunner(simulatedWork: .milliseconds(toyMilliseconds)), configuration)
         case .noop:

@@ -11,6 +11,23 @@ import Testing
          "--progress", "plain"]
     }
 
+    /// Found by a user: a resume without --trial-timeout ran with none, and
+    /// another one replaced the run's without a word.
+    @Test func aResumeKeepsTheRunsTrialTimeoutUnlessGivenAnother() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let program = ["--", "sh", "-c", #"sleep 3; echo '{"objective": 1}' > "$PBT_TRIAL_DIR/result.json""#]
+        let flags = ["pbt", "--run-dir", runDir, "--space", try ExecRunTests.spaceFile(dir), "--workers", "1", "--trial-steps", "1",
+                     "--generations", "1", "--progress", "none"]
+        #expect(try runPBTWave(flags + ["--trial-timeout", "1", "--local-workers", "0"] + program).status == 0)
+        let longer = try runPBTWave(flags + ["--trial-timeout", "30", "--local-workers", "0"] + program)
+        #expect(longer.stderr.contains("note: this process's trials time out after 30.0 s; the run was started with 1.0 s"), "\(longer.stderr)")
+        let kept = try runPBTWave(flags + program)
+        #expect(kept.stderr.contains("the trial timed out after 1.0 s") && !kept.stderr.contains("note: this process's trials time out"),
+                "\(kept.stderr)")
+    }
+
     @Test func anExecRunExportsEveryHyperparameterAndHowItWasLearned() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
