@@ -62,18 +62,7 @@ public struct LineageCommand: ParsableCommand {
         // As flags where one sets the field (a user passed "--deterministic false" and "--selection/--truncation-fraction
         // tournament" back, and both were refused); the search space is a file's content, and the perturbation factors no flag's.
         let settings = configuration.settings
-        var lines: [String] = configuration.settings.fields.compactMap { field, value in
-            switch field {
-            case "budget": return value
-            case "searchSpace": return "--space FILE holding " + shellQuoted(value)
-            case "selection":
-                if case .truncation(let fraction) = settings.selection { return "--selection truncation --truncation-fraction \(fraction)" }
-                return "--selection \(value)"
-            case "deterministic": return settings.deterministic ? "--deterministic" : nil
-            case "perturbationFactors": return "perturbation factors \(value) (fixed, not a flag)"
-            default: return "\(PBTSettingsOptions.flag(field)) \(value)"
-            }
-        }
+        var lines: [String] = settings.fields.compactMap { PBTSettingsOptions.flagText($0.field, $0.value, in: settings) }
         if let exec = try? configuration.recipe?.decoded(as: ExecRecipe.self) {
             lines.append("program: " + ([exec.command.program] + exec.command.arguments).map(shellQuoted).joined(separator: " ")
                          + " (started in \(exec.workingDirectory))" + (exec.trialTimeoutSeconds.map { ", --trial-timeout \($0)" } ?? ""))

@@ -65,14 +65,16 @@ public struct PBTCommand: ParsableCommand {
         let made: (runner: any TrialRunner, configuration: RunConfiguration)
         // An existing run goes on with its own settings for the flags not given (every flag
         // had to be given again: the defaults were refused as other settings).
+        // Before the model is made (without a program, a missing run was told as a missing corpus).
+        if resume { try store.checkResumable(runDirectory: runDirectory) }
         let existing = store.storedConfiguration(runDirectory: runDirectory)
         let chosen = try settings.settings(over: existing?.settings)
         try PBTSettingsOptions.check(chosen)
-        if existing != nil, case let taken = Set(try settings.settings().differences(from: chosen).map(\.field)), !taken.isEmpty {
-            printNote("note: resuming with the run's own settings for the flags not given: "
-                      + chosen.fields.filter { taken.contains($0.field) }
-                          .map { $0.field == "budget" ? $0.value : "\(PBTSettingsOptions.flag($0.field)) \($0.value)" }.joined(separator: ", "))
-        }
+        // Said once the run is open (it preceded refusals too).
+        let taken = existing == nil ? [] : Set(try settings.settings().differences(from: chosen).map(\.field))
+        let takenNote = taken.isEmpty ? nil : "note: resuming with the run's own settings for the flags not given: "
+            + chosen.fields.filter { taken.contains($0.field) }.compactMap { PBTSettingsOptions.flagText($0.field, $0.value, in: chosen) }
+                .joined(separator: ", ")
         do { made = try runner.makeRunner(settings: chosen, resuming: existing, show: line.message) } catch {
             // Resuming a run of another model (a program's, without it): say so, not why this command's model cannot start.
             if let stored = existing?.model, stored != runner.model.rawValue {
@@ -91,6 +93,7 @@ public struct PBTCommand: ParsableCommand {
         }
         let (runner, configuration) = made
         let opened = try store.open(runDirectory: runDirectory, configuration: configuration, resume: resume)
+        if !opened.created, let takenNote { printNote(takenNote) }
         let coordinator = opened.coordinator
         defer { withExtendedLifetime(opened.locks) {} }
         // A training program resumed from another folder: the files it names relative to where the run

@@ -104,7 +104,8 @@ struct PBTSettingsOptions: ParsableArguments {
             searchSpace: try (spaceGiven ? nil : run?.searchSpace) ?? searchSpace(), selection: selection,
             // Truncation over two generations let older, less-trained trials crowd its bottom fraction:
             // few of the current generation's losers were replaced (found by a user).
-            opponentGenerations: opponentGenerations ?? (self.selection == nil ? run?.opponentGenerations : nil) ?? (truncation ? 1 : 2),
+            opponentGenerations: opponentGenerations ?? (run.map { Self.sameKind($0.selection, selection) } == true ? run?.opponentGenerations : nil)
+                ?? (truncation ? 1 : 2),
             mutation: mutation, explore: explore ?? run?.explore ?? .perturb, seed: seed ?? run?.seed ?? 0,
             deterministic: deterministic || run?.deterministic == true)
     }
@@ -113,6 +114,30 @@ struct PBTSettingsOptions: ParsableArguments {
     private static func configError(_ settings: PBTSettings) -> PBTConfigError? {
         do { try settings.validate() } catch { return error }
         return nil
+    }
+
+    /// Whether two selections are of one kind (a truncation's fraction aside).
+    private static func sameKind(_ a: SelectionStrategy, _ b: SelectionStrategy) -> Bool {
+        switch (a, b) {
+        case (.tournament, .tournament), (.independent, .independent), (.truncation, .truncation): true
+        default: false
+        }
+    }
+
+    /// A settings field as the flags that give it back (nil: none needed,
+    /// e.g. `--deterministic` when false); the search space as a file's
+    /// content, and the perturbation factors, which no flag sets, said so.
+    static func flagText(_ field: String, _ value: String, in settings: PBTSettings) -> String? {
+        switch field {
+        case "budget": return value
+        case "searchSpace": return "--space FILE holding " + shellQuoted(value)
+        case "selection":
+            if case .truncation(let fraction) = settings.selection { return "--selection truncation --truncation-fraction \(fraction)" }
+            return "--selection \(value)"
+        case "deterministic": return settings.deterministic ? "--deterministic" : nil
+        case "perturbationFactors": return "perturbation factors \(value) (fixed, not a flag)"
+        default: return "\(flag(field)) \(value)"
+        }
     }
 
     /// Refuses settings that cannot run, naming the flag (`settings(over:)`

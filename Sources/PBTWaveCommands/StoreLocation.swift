@@ -108,6 +108,16 @@ struct StoreOptions: ParsableArguments {
         return try? RunConfiguration(jsonText: run.configJSON)
     }
 
+    /// With `--resume`: refuses a run directory with no store file (a
+    /// shared store is asked for the run when it is opened).
+    func checkResumable(runDirectory: URL) throws {
+        guard !isShared else { return }
+        let file = storePath.map(URL.init(fileURLWithPath:)) ?? runDirectory.appendingPathComponent(RunDirectory.storeFileName)
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw CommandError("--resume: \(runDirectory.path) holds no PBT run to resume (no \(file.path))")
+        }
+    }
+
     /// The `pbtwave lineage` arguments that read this run, shell-quoted.
     func lineageArguments(runDirectory: URL) -> String {
         (isShared ? ["--store", store!.description, "--run", runName] : [runDirectory.path]).map(shellQuoted).joined(separator: " ")
@@ -137,12 +147,7 @@ struct StoreOptions: ParsableArguments {
         // Settings no run can have are refused before anything is made on disk (a store with no run in it confused `lineage`).
         try configuration.settings.validate()
         _ = try ExploreStrategies.pbtwave.strategy(for: configuration.settings)
-        if resume, !isShared {
-            let file = storePath.map(URL.init(fileURLWithPath:)) ?? runDirectory.appendingPathComponent(RunDirectory.storeFileName)
-            guard FileManager.default.fileExists(atPath: file.path) else {
-                throw CommandError("--resume: \(runDirectory.path) holds no PBT run to resume (no \(file.path))")
-            }
-        }
+        if resume { try checkResumable(runDirectory: runDirectory) }
         let directory = isShared ? nil : try RunDirectory(runDirectory, create: true, lock: true, storePath: storePath)
         let trialStore: any TrialStore = try directory?.store ?? store!.open()
         let location = store?.description ?? "sqlite:" + (directory?.storePath ?? "")

@@ -174,6 +174,13 @@ import PBTExamples
         let partial = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy", "--generations", "6", "--seed", "0"])
         #expect(partial.status == 1 && partial.stderr.contains("--total-steps/--generations: the run has --generations 5, this command has --generations 6"),
                 "\(partial.stderr)")
+        #expect(!partial.stderr.contains("note: resuming with"), "no note before a refusal: \(partial.stderr)")
+        // --selection given as the run has it: its opponent generations are the run's too (a user was told of a flag not given).
+        let one = dir.url.appendingPathComponent("one").path
+        #expect(try runPBTWave(["pbt", "--run-dir", one, "--opponent-generations", "1"] + Self.quick).status == 0)
+        let same = try runPBTWave(["pbt", "--run-dir", one, "--progress", "none", "--model", "toy", "--selection", "tournament"])
+        #expect(same.status == 0 && same.stderr.contains("for the flags not given: ") && same.stderr.contains("--opponent-generations 1")
+                && !same.stderr.contains("this command has"), "\(same.stderr)")
         for flag in ["--workers", "--population", "--trial-steps", "--seed"] {
             #expect(!partial.stderr.contains("  \(flag):"), "only what was given and differs: \(partial.stderr)")
         }
@@ -238,6 +245,9 @@ import PBTExamples
         #expect(r1.status == 1)
         #expect(r1.stderr.contains("holds no PBT run to resume"))
         #expect(!FileManager.default.fileExists(atPath: missing))
+        // With the default model (no program, no --model): the missing run, not a missing corpus.
+        let bare = try runPBTWave(["pbt", "--run-dir", missing, "--resume"], environment: ["PBTWAVE_CORPUS": missing + "/corpus"])
+        #expect(bare.status == 1 && bare.stderr.contains("holds no PBT run to resume") && !bare.stderr.contains("corpus"), "\(bare.stderr)")
 
         // --resume of a run the store does not hold names the store and the runs it does.
         let store = dir.url.appendingPathComponent("s.sqlite").path
