@@ -47,9 +47,14 @@ struct CorpusOptions: ParsableArguments {
 
     private func orRecorded(folder: String?, holding same: (CorpusIdentity) -> Bool, what: String, environment: [String: String]) -> CorpusOptions {
         guard corpus == nil, environment["PBTWAVE_CORPUS"] == nil, let folder,
-              URL(fileURLWithPath: folder).standardizedFileURL != URL(fileURLWithPath: directory).standardizedFileURL,
-              let manifest = try? CorpusManifest.read(directory: folder), same(CorpusIdentity(manifest: manifest))
+              URL(fileURLWithPath: folder).standardizedFileURL != URL(fileURLWithPath: directory).standardizedFileURL
         else { return self }
+        guard let manifest = try? CorpusManifest.read(directory: folder), same(CorpusIdentity(manifest: manifest)) else {
+            // Said, so that an error or a score on the default names the folder recorded (found by a user).
+            let why = FileManager.default.fileExists(atPath: folder) ? "holds another corpus now" : "is not there now"
+            printNote("note: the corpus \(what) was at \(folder), which \(why); using \(directory) (give --corpus to choose another)")
+            return self
+        }
         printNote("note: using the corpus \(what), \(folder) (give --corpus to choose another)")
         var options = self
         options.corpus = folder

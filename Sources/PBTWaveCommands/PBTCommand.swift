@@ -129,7 +129,8 @@ public struct PBTCommand: ParsableCommand {
         // A complete run needs no worker: it is summed up and exported as by one (it said "add workers").
         let runDone = (try? coordinator.store.run(named: coordinator.run.name))??.state.done == true
         guard threads > 0 || runDone else {
-            print("pbt: the run is ready; add workers on any machine with:")
+            // An SQLite store is one machine's (a user read "any machine" for it).
+            print("pbt: the run is ready; add workers \(store.isShared ? "on any machine" : "on this machine (an SQLite store)") with:")
             print("  pbtwave worker \(store.workerArguments(runDirectory: runDirectory))")
             return
         }
