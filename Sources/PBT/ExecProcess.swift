@@ -144,11 +144,12 @@ enum LeftoverPrograms {
     /// Stops (SIGTERM, SIGKILL after `grace`) the process group of every
     /// program recorded in `folder` whose leader still runs (the same pid,
     /// boot and start time: never a process that reused the id), and
-    /// removes the records. Returns how many groups it stopped.
-    static func stop(in folder: String, grace: Double = 10) -> Int {
+    /// removes the records. Returns how many groups it stopped. With
+    /// `directories` (trial folder names in `folder`), only their programs.
+    static func stop(in folder: String, only directories: Set<String>? = nil, grace: Double = 10) -> Int {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         var stopped: [pid_t] = []
-        for name in names where name.hasSuffix(suffix) {
+        for name in names where name.hasSuffix(suffix) && directories.map({ $0.contains(String(name.dropLast(suffix.count))) }) != false {
             let path = folder + "/" + name
             defer { unlink(path) }
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { continue }

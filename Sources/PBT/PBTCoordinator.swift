@@ -343,7 +343,10 @@ public struct PBTCoordinator: Sendable {
         let running = trials.filter { $0.status == .running }
         let orphans = running.filter { !($0.workerID.map(isAlive) ?? false) }
         // Training programs a killed process left running are stopped first: their trials run again.
-        let stopped = orphans.count == running.count ? LeftoverPrograms.stop(in: checkpoints.directory.path) : 0
+        // While other workers run trials, only the orphans' programs (found by a user: with a worker
+        // attached, a killed pbt's program trained on beside its trial's new attempt).
+        let stopped = LeftoverPrograms.stop(in: checkpoints.directory.path, only: orphans.count == running.count ? nil
+            : Set(orphans.map { URL(fileURLWithPath: checkpoints.relativePath(trialID: $0.id, attempt: $0.attempt)).lastPathComponent }))
         var requeued = 0
         for t in orphans where try store.releaseClaim(runID: run.id, trialID: t.id, attempt: t.attempt, workerID: t.workerID ?? "") {
             requeued += 1

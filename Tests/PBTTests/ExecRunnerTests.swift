@@ -316,3 +316,31 @@ import Testing
         #expect(ExecRunner.tail(ofFile: dir.url.appendingPathComponent("none").path, lines: 3).isEmpty)
     }
 }
+
+/// A recovery stops only the programs of the trials it re-queues when other
+/// workers still run theirs (found by a user: with a worker attached, none
+/// was stopped, and a killed pbt's program trained on beside its trial's new
+/// attempt); with no live worker, every recorded one.
+@Test(.timeLimit(.minutes(1))) func leftoverProgramsAreStoppedByTrial() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.cleanup() }
+    // As the exec runner starts programs: each leads its own process group.
+    func start(_ name: String) throws -> SpawnedProcess {
+        try SpawnedProcess.spawn(executable: "/bin/sleep", arguments: ["sleep", "60"], environment: [], log: dir.url.path + "/\(name).log")
+    }
+    let (orphan, other) = (try start("orphan"), try start("other"))
+    defer { for p in [orphan, other] { kill(-p.pid, SIGKILL); _ = p.reap() } }
+    func alive(_ p: SpawnedProcess) -> Bool {
+        // A zombie (stopped, not yet reaped) is not running: /proc says state Z.
+        guard let stat = try? String(contentsOfFile: "/proc/\(p.pid)/stat", encoding: .utf8),
+              let state = stat.split(separator: ")").last?.split(separator: " ").first else { return false }
+        return state != "Z"
+    }
+    LeftoverPrograms.record(orphan.pid, for: dir.url.path + "/trial-1.1.ckpt")
+    LeftoverPrograms.record(other.pid, for: dir.url.path + "/trial-2.1.ckpt")
+    #expect(LeftoverPrograms.stop(in: dir.url.path, only: ["trial-1.1.ckpt"], grace: 1) == 1)
+    #expect(!alive(orphan) && alive(other), "only the orphan's program is stopped")
+    #expect(FileManager.default.fileExists(atPath: dir.url.path + "/trial-2.1.ckpt.program"), "the live worker's record stays")
+    #expect(LeftoverPrograms.stop(in: dir.url.path, grace: 1) == 1)
+    #expect(!alive(other))
+}
