@@ -321,7 +321,7 @@ import Testing
 /// workers still run theirs (found by a user: with a worker attached, none
 /// was stopped, and a killed pbt's program trained on beside its trial's new
 /// attempt); with no live worker, every recorded one.
-@Test(.timeLimit(.minutes(1))) func leftoverProgramsAreStoppedByTrial() throws {
+@Test func leftoverProgramsAreStoppedByTrial() throws {
     let dir = try TemporaryDirectory()
     defer { dir.cleanup() }
     // As the exec runner starts programs: each leads its own process group.
