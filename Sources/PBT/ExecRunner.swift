@@ -347,6 +347,8 @@ public final class ExecRunner: TrialRunner {
         } catch let error as DecodingError {
             // (Checked strictly only where the JSON5 decoder found the text itself bad: NaN is allowed.)
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty {
+                // An objective beyond a Double's range (1e400) is infinite: a divergence, as Infinity is (it was "not valid JSON").
+                if let x = overflowingObjective(data) { throw .nonFiniteObjective(x) }
                 if let syntax = DecodingErrorText.syntaxError(data) { throw .invalidResult("not valid JSON (\(syntax))") }
                 if let problem = valueProblem(data) { throw .invalidResult(problem) }
             }
@@ -358,6 +360,15 @@ public final class ExecRunner: TrialRunner {
         guard result.objective.isFinite else { throw .nonFiniteObjective(result.objective) }
         if let reported = result.steps, reported != steps { throw .stepsMismatch(reported: reported, asked: steps) }
         return TrialOutcome(evaluation: result.objective)
+    }
+
+    /// ±infinity when the text's "objective" is a number literal too large
+    /// for a Double (`{"objective": 1e400}`); nil otherwise.
+    private static func overflowingObjective(_ data: Data) -> Double? {
+        let text = String(decoding: data, as: UTF8.self)
+        guard let match = text.firstMatch(of: #/"objective"\s*:\s*(-?[0-9][0-9.]*[eE][+-]?[0-9]+)/#), let x = Double(String(match.1)),
+              x.isInfinite else { return nil }
+        return x
     }
 
     /// Which value of valid JSON the decoder could not take (it says only

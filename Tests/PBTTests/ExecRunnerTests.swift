@@ -195,7 +195,9 @@ import Testing
             (#"{"objective": 1, "steps": 4}"#, #"reported "steps": 4, but PBT_STEPS was 5"#),
             (#"[1, 2]"#, #"it is not a JSON object; write {"objective": <number>}"#),
             ("3.5", #"it is not a JSON object; write {"objective": <number>}"#),
-            (#"{"objective": 1e400}"#, "not valid JSON (Number 1e400 is not representable"),
+            // Beyond a Double's range: infinite, a divergence as Infinity is (a user saw "not valid JSON", a program failure).
+            (#"{"objective": 1e400}"#, "non-finite objective (inf)"),
+            (#"{"objective": -2.5E+999, "steps": 5}"#, "non-finite objective (-inf)"),
             // Found by a user: these said only "not valid JSON".
             (#"{"objective": 1, "steps": 1.5}"#, #""steps" is not an integer"#),
             (#"{"objective": 1e-400}"#, #""objective" is not a number"#),
