@@ -77,10 +77,15 @@ enum PBTSession {
         let settings = coordinator.settings
         let failed = result.trials.filter { $0.status == .failed }.count
         let ran = result.trials.filter(\.status.isTerminal).count
-        // Created trials that have not run yet (queued, or interrupted) are not done.
-        let waiting = result.trials.count - ran
-        print("pbt: \(result.done ? "run complete" : "run stopped"): \(ran)/\(settings.trialBudget) trials"
+        // Created trials that have not run yet (queued, or interrupted) are not done; one another
+        // process runs is said as such (it read "waiting to run").
+        let running = result.trials.filter { $0.status == .running }.count
+        let waiting = result.trials.count - ran - running
+        // A run whose failures could not all be refilled ends short of its budget: not "complete".
+        let outcome = !result.done ? "run stopped" : ran < settings.trialBudget ? "run ended short of its budget" : "run complete"
+        print("pbt: \(outcome): \(ran)/\(settings.trialBudget) trials"
               + (failed > 0 ? " (\(failed) failed)" : "") + ", \(result.completedThisSession) in this session"
+              + (running > 0 ? "; \(running) running in another process" : "")
               + (waiting > 0 ? "; \(waiting) created and waiting to run (run the same command again to go on)" : ""))
         guard let best = result.best else {
             print("pbt: no trial finished; nothing to export")
