@@ -17,7 +17,7 @@ public struct RunConfiguration: Sendable, Hashable, Codable {
     /// (`corpusDirectory`, `training.batch`): where things were (a folder,
     /// which may move) and copies of `settings`. Set by whoever builds the
     /// recipe, which knows its fields; not stored.
-    public var recipeFieldsNotCompared: Set<String>
+    public var recipeFieldsNotCompared: Set<String> = []
 
     public init(settings: PBTSettings, model: String, modelOptions: [String: String] = [:], recipe: JSONValue? = nil,
                 recipeFieldsNotCompared: Set<String> = []) {
@@ -30,13 +30,6 @@ public struct RunConfiguration: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case settings, model, modelOptions, recipe
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(settings: try c.decode(PBTSettings.self, forKey: .settings), model: try c.decode(String.self, forKey: .model),
-                  modelOptions: try c.decode([String: String].self, forKey: .modelOptions),
-                  recipe: try c.decodeIfPresent(JSONValue.self, forKey: .recipe))
     }
 
     /// Canonical JSON (sorted keys). Throws for non-finite numbers, which

@@ -110,12 +110,6 @@ struct PBTSettingsOptions: ParsableArguments {
             deterministic: deterministic || run?.deterministic == true)
     }
 
-    /// Why `settings` cannot run, if they cannot.
-    private static func configError(_ settings: PBTSettings) -> PBTConfigError? {
-        do { try settings.validate() } catch { return error }
-        return nil
-    }
-
     /// Whether two selections are of one kind (a truncation's fraction aside).
     private static func sameKind(_ a: SelectionStrategy, _ b: SelectionStrategy) -> Bool {
         switch (a, b) {
@@ -143,12 +137,15 @@ struct PBTSettingsOptions: ParsableArguments {
     /// Refuses settings that cannot run, naming the flag (`settings(over:)`
     /// is checked once the run they resume is known).
     static func check(_ settings: PBTSettings) throws {
-        do { try settings.validate() } catch {
-            // W is --workers (the PBT's concurrency, stored with the run), not
-            // --local-workers (the threads on this machine).
-            let hint = if case .populationBelowWorkers = error { " (W is --workers, default 5; --local-workers is this machine's share)" } else { "" }
-            throw ValidationError("\(Self.flag(error.field)): \(error)\(hint)")
-        }
+        do { try settings.validate() } catch { throw flagError(error) }
+    }
+
+    /// `error` named by the flag that sets its field.
+    private static func flagError(_ error: PBTConfigError) -> ValidationError {
+        // W is --workers (the PBT's concurrency, stored with the run), not
+        // --local-workers (the threads on this machine).
+        let hint = if case .populationBelowWorkers = error { " (W is --workers, default 5; --local-workers is this machine's share)" } else { "" }
+        return ValidationError("\(flag(error.field)): \(error)\(hint)")
     }
 
     /// `--lr-mutate-min/max`, each defaulting to the prior's bound; nil when neither is given.
@@ -178,14 +175,14 @@ struct PBTSettingsOptions: ParsableArguments {
         // What the flags alone decide is refused now, as a usage error; what also
         // depends on flags not given waits for the run they may resume (`check`).
         let given = try settings()
-        if let error = Self.configError(given) {
+        do { try given.validate() } catch {
             let dependsOnOthers = switch error {
             case .populationBelowWorkers: workers == nil
             case .budgetBelowOneGeneration: workers == nil || trialSteps == nil
             case .exploreUnavailable, .exploreUnsupported: explore == nil || (space == nil && lrMin == nil && lrMax == nil)
             default: false
             }
-            if !dependsOnOthers { try Self.check(given) }
+            if !dependsOnOthers { throw Self.flagError(error) }
         }
     }
 

@@ -147,7 +147,7 @@ struct StoreOptions: ParsableArguments {
         // Settings no run can have are refused before anything is made on disk (a store with no run in it confused `lineage`).
         try configuration.settings.validate()
         _ = try ExploreStrategies.pbtwave.strategy(for: configuration.settings)
-        if resume { try checkResumable(runDirectory: runDirectory) }
+        // (`--resume` of a run directory with no store: `checkResumable`, which the command calls first.)
         let directory = isShared ? nil : try RunDirectory(runDirectory, create: true, lock: true, storePath: storePath)
         let trialStore: any TrialStore = try directory?.store ?? store!.open()
         let location = store?.description ?? "sqlite:" + (directory?.storePath ?? "")
