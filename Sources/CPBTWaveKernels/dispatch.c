@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
@@ -14,6 +15,7 @@ extern const ck_kernels ck_table_generic;
 extern const ck_kernels ck_table_avx2;
 extern const ck_kernels ck_table_avx512;
 extern const ck_kernels ck_table_avx512bf16;
+extern const ck_kernels ck_table_avx512_256;
 #endif
 
 unsigned ck_supported_isas(void) {
@@ -25,7 +27,7 @@ unsigned ck_supported_isas(void) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) isas |= 1u << CK_AVX2;
     if ((isas & (1u << CK_AVX2)) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
         && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        isas |= 1u << CK_AVX512;
+        isas |= 1u << CK_AVX512 | 1u << CK_AVX512_256;
     // AVX512_BF16 is CPUID leaf 7, subleaf 1, EAX bit 5 (its state is the
     // AVX-512 state checked above).
     unsigned eax, ebx, ecx, edx;
@@ -122,30 +124,35 @@ void ck_set_flat_tiles(int on) { __atomic_store_n(&ck_flat_tiles_on, on != 0, __
 int ck_flat_tiles(void) { return env_switch(&ck_flat_tiles_on, "PBTWAVE_FLAT_TILES", NULL); }
 
 #if defined(__x86_64__)
-// Seconds of `rounds` rounds of 12 independent FMA chains on 256-bit (wide)
-// or 128-bit vectors.
-__attribute__((target("avx2,fma"))) static double time_fma_chains(long rounds, int wide) {
-    __m256 c[12];
-    __m128 h[12];
-    const __m256 a = _mm256_set1_ps(0.999f), b = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) { c[i] = _mm256_set1_ps((float)i); h[i] = _mm256_castps256_ps128(c[i]); }
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (long n = 0; n < rounds; n++) {
-        if (wide) {
-            for (int i = 0; i < 12; i++) c[i] = _mm256_fmadd_ps(c[i], a, b);
-            __asm__ volatile("" : "+x"(c[0]), "+x"(c[6]), "+x"(c[11]));
-        } else {
-            for (int i = 0; i < 12; i++) h[i] = _mm_fmadd_ps(h[i], _mm256_castps256_ps128(a), _mm256_castps256_ps128(b));
-            __asm__ volatile("" : "+x"(h[0]), "+x"(h[6]), "+x"(h[11]));
-        }
+// time_fma_chains (256-bit wide, 128-bit narrow) and time_fma512_chains (512
+// and 256): seconds of `rounds` rounds of 12 independent FMA chains on the
+// wide or the narrow vectors.
+#define FMA_CHAINS(name, isa, reg, W, N, w_, n_, narrow_of)                                                    \
+    __attribute__((target(isa))) static double name(long rounds, int wide) {                                   \
+        W c[12];                                                                                               \
+        N h[12];                                                                                               \
+        const W a = w_##set1_ps(0.999f), b = w_##set1_ps(1e-7f);                                              \
+        for (int i = 0; i < 12; i++) { c[i] = w_##set1_ps((float)i); h[i] = narrow_of(c[i]); }                 \
+        struct timespec t0, t1;                                                                                \
+        clock_gettime(CLOCK_MONOTONIC, &t0);                                                                   \
+        for (long n = 0; n < rounds; n++) {                                                                    \
+            if (wide) {                                                                                        \
+                for (int i = 0; i < 12; i++) c[i] = w_##fmadd_ps(c[i], a, b);                                 \
+                __asm__ volatile("" : reg(c[0]), reg(c[6]), reg(c[11]));                                   \
+            } else {                                                                                           \
+                for (int i = 0; i < 12; i++) h[i] = n_##fmadd_ps(h[i], narrow_of(a), narrow_of(b));           \
+                __asm__ volatile("" : reg(h[0]), reg(h[6]), reg(h[11]));                                   \
+            }                                                                                                  \
+        }                                                                                                      \
+        clock_gettime(CLOCK_MONOTONIC, &t1);                                                                   \
+        float s = 0;                                                                                           \
+        for (int i = 0; i < 12; i++) s += w_##cvtss_f32(c[i]) + n_##cvtss_f32(h[i]);                          \
+        __asm__ volatile("" : : "x"(s));                                                                       \
+        return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);                    \
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    float s = 0;
-    for (int i = 0; i < 12; i++) s += _mm256_cvtss_f32(c[i]) + _mm_cvtss_f32(h[i]);
-    __asm__ volatile("" : : "x"(s));
-    return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-}
+FMA_CHAINS(time_fma_chains, "avx2,fma", "+x", __m256, __m128, _mm256_, _mm_, _mm256_castps256_ps128)
+FMA_CHAINS(time_fma512_chains, "avx512f,avx512vl", "+v", __m512, __m256, _mm512_, _mm256_, _mm512_castps512_ps256)
+#undef FMA_CHAINS
 #endif
 
 int ck_fma_half_width_of(const char *vendor, int family, int model) {
@@ -164,22 +171,31 @@ int ck_fma_half_width_of(const char *vendor, int family, int model) {
     return -1;
 }
 
-int ck_fma_half_width_from_cpuid(void) {
+// The CPUID vendor, family and model of this core (0 where CPUID has none).
+static int cpuid_core(char vendor[13], int *family, int *model) {
 #if defined(__x86_64__)
     unsigned eax, ebx, ecx, edx;
-    if (!(ck_supported_isas() & (1u << CK_AVX2)) || !__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return -1;
-    char vendor[13];
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return 0;
     memcpy(vendor, &ebx, 4);
     memcpy(vendor + 4, &edx, 4);
     memcpy(vendor + 8, &ecx, 4);
     vendor[12] = 0;
-    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return -1;
-    const int base = (eax >> 8) & 0xf, family = base == 0xf ? base + ((eax >> 20) & 0xff) : base;
-    const int model = base == 0xf || base == 0x6 ? (int)(((eax >> 16) & 0xf) << 4 | ((eax >> 4) & 0xf)) : (int)((eax >> 4) & 0xf);
-    return ck_fma_half_width_of(vendor, family, model);
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    const int base = (eax >> 8) & 0xf;
+    *family = base == 0xf ? base + ((eax >> 20) & 0xff) : base;
+    *model = base == 0xf || base == 0x6 ? (int)(((eax >> 16) & 0xf) << 4 | ((eax >> 4) & 0xf)) : (int)((eax >> 4) & 0xf);
+    return 1;
 #else
-    return -1;
+    (void)vendor; (void)family; (void)model;
+    return 0;
 #endif
+}
+
+int ck_fma_half_width_from_cpuid(void) {
+    char vendor[13];
+    int family, model;
+    if (!(ck_supported_isas() & (1u << CK_AVX2)) || !cpuid_core(vendor, &family, &model)) return -1;
+    return ck_fma_half_width_of(vendor, family, model);
 }
 
 static _Atomic int ck_fma_half_width_answer = -1;  // -1: not known yet
@@ -224,12 +240,123 @@ static _Thread_local int ck_wg_swap_here = -1;
 void ck_set_wg_swap_on_this_thread(int on) { ck_wg_swap_here = on < 0 ? -1 : on != 0; }
 int ck_wg_swap(void) { return ck_wg_swap_here >= 0 ? ck_wg_swap_here : env_switch(&ck_wg_swap_on, "PBTWAVE_WG_SWAP", NULL); }
 
+
+int ck_fma512_half_width_of(const char *vendor, int family, int model) {
+    // AMD's Zen 4 (family 0x19 with AVX-512: models 0x10 and up) runs a
+    // 512-bit FMA as two 256-bit halves; Zen 5 (0x1A) has full-width units
+    // in its desktop and server parts but not in every mobile one, so it is
+    // timed, as are Intel's cores (some Xeons have one 512-bit FMA port).
+    (void)model;
+    if (!strcmp(vendor, "AuthenticAMD") && family == 0x19) return 1;
+    return -1;
+}
+
+int ck_fma512_half_width_from_cpuid(void) {
+    char vendor[13];
+    int family, model;
+    if (!(ck_supported_isas() & (1u << CK_AVX512)) || !cpuid_core(vendor, &family, &model)) return -1;
+    return ck_fma512_half_width_of(vendor, family, model);
+}
+
+static _Atomic int ck_fma512_half_width_answer = -1;  // -1: not known yet
+void ck_set_fma512_half_width(int half) { ck_fma512_half_width_answer = half < 0 ? -1 : half != 0; }
+
+int ck_fma512_half_width(void) {
+#if defined(__x86_64__)
+    int known = ck_fma512_half_width_answer;
+    if (known >= 0) return known;
+    if (!(ck_supported_isas() & (1u << CK_AVX512))) return ck_fma512_half_width_answer = 0;
+    known = ck_fma512_half_width_from_cpuid();
+    if (known >= 0) return ck_fma512_half_width_answer = known;
+    // Timed: units as wide as the vectors run both loops in the same time;
+    // 256-bit units take twice as long for the wide one.
+    double wide, half;
+    best_of_three(time_fma512_chains, &wide, &half);
+    return ck_fma512_half_width_answer = wide > 1.5 * half;
+#else
+    return ck_fma512_half_width_answer > 0;
+#endif
+}
+
+// As the weight gradient's swap, a thread may override the switch for its
+// own calls (a test compares both ways without changing other threads' sums).
+static int ck_narrow_tiles_on = -1;
+static _Thread_local int ck_narrow_tiles_here = -1;
+void ck_set_narrow_tiles(int on) { __atomic_store_n(&ck_narrow_tiles_on, on != 0, __ATOMIC_RELAXED); }
+void ck_set_narrow_tiles_on_this_thread(int on) { ck_narrow_tiles_here = on < 0 ? -1 : on != 0; }
+int ck_narrow_tiles(void) {
+    return ck_narrow_tiles_here >= 0 ? ck_narrow_tiles_here : env_switch(&ck_narrow_tiles_on, "PBTWAVE_NARROW_TILES", ck_fma512_half_width);
+}
+
+// Where C mod 16 lies from 5 to 8, 8-lane vectors hold C channels in fewer
+// lanes than 16-lane ones (21: 24 against 32); from 9 to 12 they hold all
+// but the last 1–4, which their dot tails take (25 = 24 + 1, against 32);
+// from 1 to 4 the avx512 kernels' own dot tails do as well, and from 13 to
+// 15 both need as many lanes. Zen 4 (2026-12-07, `bench train --R N --S 2N
+// --H 2N`, points of the AVX-512 peak with and without): R21 +8.4, R22
+// +8.8, R23 +7.6, R24 +3.8, R40 +5.4, R25 +5.3, R26 +4.0, R27 +2.5; R17
+// -2.2 and R20 +0.9 when all of 1 to 8 went (the first pass).
+int ck_narrow_width(int C) { return C % 16 >= 5 && C % 16 <= 12; }
+
+#if defined(__x86_64__)
+// The avx512 tables with their fp32 row-broadcast products routed: each call
+// whose output width ck_narrow_width takes runs the avx512-256 kernel while
+// ck_narrow_tiles() is on, else the table's own. (The bf16 products keep
+// the table's: vdpbf16ps is 512 bits wide.)
+#define ROUTED(base)                                                                                                   \
+    static const ck_kernels *narrow_##base(int C) {                                                                     \
+        return ck_narrow_width(C) && ck_narrow_tiles() ? &ck_table_avx512_256 : &ck_table_##base;                     \
+    }                                                                                                                  \
+    static void routed_conv_forward_##base(float *out, long ldo, const float *add, long lda, const float *inp, long ldi,      \
+                                    const float *w, long t0, long t1, int Cin, int Cout, int K, long d, int relu) {    \
+        narrow_##base(Cout)->conv_forward(out, ldo, add, lda, inp, ldi, w, t0, t1, Cin, Cout, K, d, relu);             \
+    }                                                                                                                  \
+    static void routed_conv_gated_forward_##base(float *gate, long ldg, float *z, long ldz, const float *inp, long ldi,       \
+                                          const float *w, long t0, long t1, int Cin, int D, int K, long d) {           \
+        narrow_##base(D)->conv_gated_forward(gate, ldg, z, ldz, inp, ldi, w, t0, t1, Cin, D, K, d);                    \
+    }                                                                                                                  \
+    static void routed_conv_backward_input_##base(float *dinp, long lddi, int accumulate, const float *dout, long lddo,      \
+                                           const float *w, long t0, long t1, long T, int Cin, int Cout, int K, long d) { \
+        narrow_##base(Cin)->conv_backward_input(dinp, lddi, accumulate, dout, lddo, w, t0, t1, T, Cin, Cout, K, d);    \
+    }                                                                                                                  \
+    static void routed_gated_backward_product_##base(float *dpre, long lddp, const float *gate, long ldg, const float *dskip, \
+                                              long ldds, const float *ws, long ldws, int S, const float *dres,         \
+                                              long lddr, const float *wr, long ldwr, int R, long t0, long t1, int D) { \
+        narrow_##base(D)->gated_backward_product(dpre, lddp, gate, ldg, dskip, ldds, ws, ldws, S, dres, lddr, wr, ldwr, \
+                                                 R, t0, t1, D);                                                        \
+    }                                                                                                                  \
+    static ck_kernels ck_routed_##base;                                                                                \
+    static void route_##base(void) {                                                                                   \
+        ck_routed_##base = ck_table_##base;                                                                            \
+        ck_routed_##base.conv_forward = routed_conv_forward_##base;                                                           \
+        ck_routed_##base.conv_gated_forward = routed_conv_gated_forward_##base;                                               \
+        ck_routed_##base.conv_backward_input = routed_conv_backward_input_##base;                                             \
+        ck_routed_##base.gated_backward_product = routed_gated_backward_product_##base;                                       \
+    }
+ROUTED(avx512)
+ROUTED(avx512bf16)
+#undef ROUTED
+
+static pthread_once_t routed_once = PTHREAD_ONCE_INIT;
+static void route_both(void) {
+    route_avx512();
+    route_avx512bf16();
+}
+
+// A routed copy of an avx512 table, made on first use.
+static const ck_kernels *routed_table(const ck_kernels *routed) {
+    pthread_once(&routed_once, route_both);
+    return routed;
+}
+#endif
+
 const ck_kernels *ck_kernels_for(ck_isa isa) {
     if (!(ck_supported_isas() & (1u << isa))) return 0;
     switch (isa) {
 #if defined(__x86_64__)
-    case CK_AVX512_BF16: return &ck_table_avx512bf16;
-    case CK_AVX512: return &ck_table_avx512;
+    case CK_AVX512_BF16: return routed_table(&ck_routed_avx512bf16);
+    case CK_AVX512: return routed_table(&ck_routed_avx512);
+    case CK_AVX512_256: return &ck_table_avx512_256;
     case CK_AVX2: return &ck_table_avx2;
 #endif
     case CK_GENERIC: return &ck_table_generic;

@@ -10,17 +10,32 @@
 #include <string.h>
 #include "CPBTWaveKernels.h"
 
+// kernels_avx512_256.c includes this file with CK_AVX512_AT_256 set: the
+// same vocabulary on 32 registers (AVX-512VL), with tiles as wide in vectors
+// as the AVX-512 variant's.
+#ifdef CK_AVX512_AT_256
+#define FN(name) name##_avx512_256
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")))
+#define ISA_ENUM CK_AVX512_256
+#define ISA_NAME "avx512-256"
+#define NV_MAX 4
+#define MR_MAX 16
+#define MR_OF(nv) ((nv) == 4 ? 6 : (nv) == 3 ? 8 : (nv) == 2 ? 12 : 16)
+// Emulated bf16 in 32 registers, as kernels_avx512.c's.
+#define MR_EMU_OF(nv) ((nv) == 4 ? 4 : (nv) == 3 ? 6 : (nv) == 2 ? 10 : 16)
+#else
 #define FN(name) name##_avx2
 #define TARGET __attribute__((target("avx2,fma")))
 #define ISA_ENUM CK_AVX2
 #define ISA_NAME "avx2"
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-#define VL 8
 #define NV_MAX 2
 #define MR_MAX 8
 #define MR_OF(nv) ((nv) == 2 ? 6 : 8)
 // Emulated bf16 (see kernels_avx512.c), in 16 registers: 2 × 3 + 4 + 3, 1 × 8 + 2 + 3.
 #define MR_EMU_OF(nv) ((nv) == 2 ? 3 : 8)
+#endif
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define VL 8
 // The gated unit divides (see scaled_tanh): on Zen 2 (C harness, best of 3,
 // alternating) the gated forward ran 1.03–1.05× as fast at 16, 24 and 32
 // channels, and the quotient is rounded once, not approximated.
@@ -299,10 +314,17 @@ static ALWAYS_INLINE TARGET void vload_columns(vec *c, const float *base, long l
     if (n > 3) c[3] = _mm256_shuffle_ps(t1, t3, 0xee);
 }
 
+#ifdef CK_AVX512_AT_256
+// Dot tails wherever the whole vectors before them lie, as on AVX-512 (a
+// chunk of 4 vectors is 32 channels, so at 17–23 the two whole vectors are
+// never one).
+#define TAILS_ANY_CHUNK 1
+#else
 // A last vector of at most 4 channels in 128-bit vectors (kernels_avx2_half.c).
 struct ck_tile_job;
 void ck_avx2_half_tail(int kind, const struct ck_tile_job *j, long t0, long t1, int C);
 #define HALF_ROWS ck_avx2_half_tail
+#endif
 
 #include "kernels_template.h"
 #endif

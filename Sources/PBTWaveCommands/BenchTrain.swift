@@ -87,7 +87,16 @@ struct BenchTrain: ParsableCommand {
                 + (Kernels.fmaUnitsHalfWidthFromCPUID == nil ? "measured at start" : "known from CPUID")
             print("half tails (a ragged width's last ≤ 4 channels in 128-bit vectors): \(Kernels.halfTails ? "on" : "off") (\(why))")
         }
-        if kernels.variant == .avx2 || kernels.variant == .generic {
+        if kernels.variant == .avx512 {
+            let why = Kernels.narrowTilesOverride ?? "this core's AVX-512 FMA units are \(Kernels.fma512UnitsHalfWidth ? 256 : 512) bits wide, "
+                + (Kernels.fma512UnitsHalfWidthFromCPUID == nil ? "measured at start" : "known from CPUID")
+            let taken = [("R", config.residualChannels), ("D", config.dilationChannels), ("S", config.skipChannels), ("H", config.headChannels)]
+                .filter { Kernels.narrowTilesTake(channels: $0.1) }.map { "\($0.0)\($0.1)" }
+            print("narrow tiles (products of 5–12 channels past a multiple of 16 in avx512-256's 8-lane vectors): "
+                  + "\(Kernels.narrowTiles ? "on" : "off") (\(why))"
+                  + (Kernels.narrowTiles ? "; this model's widths they take: \(taken.isEmpty ? "none" : taken.joined(separator: ", "))" : ""))
+        }
+        if kernels.variant == .avx2 || kernels.variant == .avx512_256 || kernels.variant == .generic {
             print("dot tails (a ragged width's last few channels as dot products): \(Kernels.dotTails ? "on" : "off (PBTWAVE_DOT_TAILS=0)")")
         }
         let precision = try Precision(parsing: self.precision)

@@ -14,7 +14,12 @@ import Darwin
 /// through OpenBLAS's `cblas_sgemm`, the pointwise parts through the best
 /// instruction-set variant.
 public enum KernelVariant: String, CaseIterable, Sendable, CustomStringConvertible {
-    case avx512, avx2, generic, blas
+    case avx512
+    /// AVX-512 instructions on 256-bit vectors, 32 registers: the avx512
+    /// variant runs ragged widths here on cores whose FMA units are 256 bits
+    /// wide (``Kernels/narrowTiles``); on its own, for tests and comparisons.
+    case avx512_256 = "avx512-256"
+    case avx2, generic, blas
 
     public var description: String { rawValue }
 }
@@ -57,6 +62,7 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
         // kernels compiled with it: their bf16 products run on it (the fp32
         // ones are the same code; the bf16 results are the same bits).
         case .avx512: isa = ck_bf16_native_is_faster() != 0 ? CK_AVX512_BF16 : CK_AVX512
+        case .avx512_256: isa = CK_AVX512_256
         case .avx2: isa = CK_AVX2
         case .generic: isa = CK_GENERIC
         case .blas: isa = ck_best_isa()
@@ -72,7 +78,7 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     public static var supported: [KernelVariant] {
         let isas = ck_supported_isas()
         var out: [KernelVariant] = []
-        if isas & (1 << CK_AVX512.rawValue) != 0 { out.append(.avx512) }
+        if isas & (1 << CK_AVX512.rawValue) != 0 { out += [.avx512, .avx512_256] }
         if isas & (1 << CK_AVX2.rawValue) != 0 { out.append(.avx2) }
         return out + [.generic, .blas]
     }
@@ -146,6 +152,66 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     public static var halfTails: Bool {
         get { ck_half_tails() != 0 }
         set { ck_set_half_tails(newValue ? 1 : 0) }
+    }
+
+    /// Whether the avx512 variant runs each fp32 row-broadcast product (the
+    /// convolutions, their input gradient, the gated backward product) whose
+    /// output width fills 8-lane vectors better than 16-lane ones (C mod 16
+    /// from 5 to 12: 21 channels fill 21 of 24 lanes, not 21 of 32; 25 fill
+    /// 24 and a dot tail takes the last) in the
+    /// ``KernelVariant/avx512_256`` kernels. On cores whose FMA units are
+    /// 256 bits wide (``fma512UnitsHalfWidth``: AMD's Zen 4) a 512-bit FMA
+    /// costs two 256-bit ones, so the idle lanes cost as much as busy ones.
+    /// The sums are the same up to rounding (the two variants' dot tails and
+    /// gated units differ). By default on where ``fma512UnitsHalfWidth``
+    /// says so; `PBTWAVE_NARROW_TILES=0` starts with it off, `=1` on.
+    /// Read at each call: for A/B benchmarks; process-wide (tests use
+    /// ``withNarrowTiles(_:_:)``).
+    public static var narrowTiles: Bool {
+        get { ck_narrow_tiles() != 0 }
+        set { ck_set_narrow_tiles(newValue ? 1 : 0) }
+    }
+
+    /// Runs `body` with ``narrowTiles`` on or off for the calling thread's
+    /// kernel calls only, so that a test can compare both while other
+    /// threads keep the process's setting.
+    public static func withNarrowTiles<T>(_ on: Bool, _ body: () throws -> T) rethrows -> T {
+        ck_set_narrow_tiles_on_this_thread(on ? 1 : 0)
+        defer { ck_set_narrow_tiles_on_this_thread(-1) }
+        return try body()
+    }
+
+    /// Whether ``narrowTiles`` routes a product of `channels` output channels.
+    public static func narrowTilesTake(channels: Int) -> Bool { ck_narrow_width(Int32(channels)) != 0 }
+
+    /// `PBTWAVE_NARROW_TILES=value` where that variable, set and not empty,
+    /// chose ``narrowTiles``' start value instead of ``fma512UnitsHalfWidth``;
+    /// nil where the core's width did.
+    public static var narrowTilesOverride: String? {
+        guard let value = getenv("PBTWAVE_NARROW_TILES").map({ String(cString: $0) }), !value.isEmpty else { return nil }
+        return "PBTWAVE_NARROW_TILES=\(value)"
+    }
+
+    /// Whether this core runs a 512-bit FMA at half the rate of a 256-bit
+    /// one (FMA units 256 bits wide, as AMD's Zen 4's): from CPUID where
+    /// ``fma512UnitsHalfWidthFromCPUID`` knows the core, else measured once
+    /// by timing both; false without AVX-512. Setting it overrides the
+    /// answer; process-wide.
+    public static var fma512UnitsHalfWidth: Bool {
+        get { ck_fma512_half_width() != 0 }
+        set { ck_set_fma512_half_width(newValue ? 1 : 0) }
+    }
+
+    /// What CPUID's vendor, family and model say of this core's AVX-512 FMA
+    /// units: true for 256 bits (AMD's Zen 4), nil for other cores (Zen 5's
+    /// width differs between its parts; Intel's number of 512-bit FMA ports
+    /// between SKUs), which ``fma512UnitsHalfWidth`` times instead; nil
+    /// without AVX-512.
+    public static var fma512UnitsHalfWidthFromCPUID: Bool? { knownWidth(ck_fma512_half_width_from_cpuid()) }
+
+    /// The same for a given CPUID vendor string, family and model.
+    public static func fma512UnitsHalfWidth(vendor: String, family: Int, model: Int) -> Bool? {
+        knownWidth(ck_fma512_half_width_of(vendor, Int32(family), Int32(model)))
     }
 
     /// Whether the variants that have them (avx2, generic) compute a ragged

@@ -10,16 +10,23 @@ import PBTWaveTensor
         #expect(supported.contains(.generic) && supported.contains(.blas))
         for v in supported { #expect(try Kernels(v).variant == v) }
         #expect(try Kernels(.generic).lanes == 4)
+        if supported.contains(.avx512) {
+            #expect(supported.contains(.avx512_256))
+            #expect(try Kernels(.avx512_256).lanes == 8)
+            #expect(try Kernels(.avx512).lanes == 16)
+        } else {
+            #expect(!supported.contains(.avx512_256), "avx512-256 listed without AVX-512")
+        }
     }
 
     @Test func unsupportedVariantsAreAClearError() {
         // At most one of the two can be missing here; the message names the alternatives.
-        for v in [KernelVariant.avx512, .avx2] where !Kernels.supported.contains(v) {
+        for v in [KernelVariant.avx512, .avx512_256, .avx2] where !Kernels.supported.contains(v) {
             #expect(throws: KernelError.unsupported(v, supported: Kernels.supported)) { try Kernels(v) }
             print(KernelError.unsupported(v, supported: Kernels.supported))
         }
         let message = "\(KernelError.unknownVariant("sse9"))"
-        #expect(message.contains("PBTWAVE_ISA=sse9") && message.contains("avx512, avx2, generic, blas"))
+        #expect(message.contains("PBTWAVE_ISA=sse9") && message.contains("avx512, avx512-256, avx2, generic, blas"))
     }
 
     /// What a PBTWAVE_ISA value means: a known variant (any case) is used, a
@@ -27,6 +34,11 @@ import PBTWaveTensor
     @Test func settingChoosesOrComplains() throws {
         #expect(try Kernels.named("generic")?.variant == .generic)
         #expect(try Kernels.named("BLAS")?.variant == .blas)
+        if Kernels.supported.contains(.avx512_256) {
+            #expect(try Kernels.named("AVX512-256")?.variant == .avx512_256)
+        } else {
+            #expect(throws: KernelError.unsupported(.avx512_256, supported: Kernels.supported)) { try Kernels.named("avx512-256") }
+        }
         #expect(throws: KernelError.unknownVariant("AVX9000")) { try Kernels.named("AVX9000") }
         #expect(try Kernels.named("").map(\.variant) == nil)
     }

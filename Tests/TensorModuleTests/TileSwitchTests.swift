@@ -133,6 +133,60 @@ import PBTWaveTensor
         }
     }
 
+    /// The avx512 variant with narrow tiles runs each product whose width
+    /// they take (5–12 channels past a multiple of 16) in the avx512-256
+    /// kernels, giving bit for bit their results, and every other width in
+    /// its own, giving bit for bit what it gives without them; and the two
+    /// ways agree to within rounding. On this thread only: other suites'
+    /// avx512 sums do not change under them.
+    @Test(arguments: [4, 5, 8, 12, 13, 17, 20, 21, 24, 25, 28, 29, 32, 37, 44, 47])
+    func narrowTilesRouteTheWidthsTheyTake(_ C: Int) throws {
+        guard Kernels.supported.contains(.avx512) else { return }
+        let wide = try Kernels(.avx512), narrow = try Kernels(.avx512_256)
+        let takes = Kernels.narrowTilesTake(channels: C)
+        #expect(takes == (5...12).contains(C % 16), "C\(C): narrow tiles \(takes ? "take" : "leave") it")
+        let on = Kernels.withNarrowTiles(true) { everyProduct(wide, C: C) }
+        let off = Kernels.withNarrowTiles(false) { everyProduct(wide, C: C) }
+        expectBitForBit(on, takes ? everyProduct(narrow, C: C) : off, "avx512 C\(C) with narrow tiles against \(takes ? "avx512-256" : "without"):")
+        for (i, name) in Self.productNames.enumerated() {
+            let scale = max(off[i].map { abs($0) }.max() ?? 1, 1)
+            let worst = zip(on[i], off[i]).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-5 * scale, "C\(C) \(name): with and without narrow tiles differ by \(worst)")
+        }
+    }
+
+    /// Narrow tiles default to the AVX-512 FMA units' width (256 bits:
+    /// on), known from CPUID where it knows the core, else timed once; no
+    /// AVX-512, no 256-bit AVX-512 units.
+    @Test func narrowTilesFollowTheAVX512UnitsWidth() {
+        let measured = Kernels.fma512UnitsHalfWidth
+        #expect(Kernels.fma512UnitsHalfWidth == measured, "a second reading measured again and disagreed")
+        if let known = Kernels.fma512UnitsHalfWidthFromCPUID {
+            #expect(measured == known, "CPUID says \(known ? 256 : 512)-bit AVX-512 FMA units, yet the kernels tune for the other kind")
+        }
+        if !Kernels.supported.contains(.avx512) {
+            #expect(!measured && Kernels.fma512UnitsHalfWidthFromCPUID == nil, "no AVX-512, yet its FMA units' width reported")
+        }
+        if Kernels.narrowTilesOverride == nil {
+            #expect(Kernels.narrowTiles == measured, "narrow tiles \(Kernels.narrowTiles) on AVX-512 units \(measured ? 256 : 512) bits wide")
+        }
+        #expect(Kernels.withNarrowTiles(!Kernels.narrowTiles) { Kernels.narrowTiles } != Kernels.narrowTiles,
+                "the calling thread's override did not hold")
+    }
+
+    /// CPUID names AMD's family 0x19 (Zen 4, where it has AVX-512) as
+    /// running 512-bit FMAs on 256-bit units, and leaves the others (Zen 5,
+    /// whose parts differ; Intel's, whose SKUs differ) to the timing.
+    @Test func avx512UnitsWidthOfKnownCores() {
+        for model in [0x10, 0x11, 0x61, 0x70] {
+            #expect(Kernels.fma512UnitsHalfWidth(vendor: "AuthenticAMD", family: 0x19, model: model) == true, "Zen 4 model \(model)")
+        }
+        for (vendor, family, model) in [("AuthenticAMD", 0x1a, 0x02), ("AuthenticAMD", 0x1a, 0x24), ("GenuineIntel", 6, 0x8f),
+                                        ("GenuineIntel", 6, 0x55), ("AuthenticAMD", 0x17, 0x31), ("HygonGenuine", 0x19, 0x00)] {
+            #expect(Kernels.fma512UnitsHalfWidth(vendor: vendor, family: family, model: model) == nil, "\(vendor) \(family) \(model)")
+        }
+    }
+
     /// A ragged last vector of at most half a vector's channels in half-width
     /// vectors (avx2) gives bit for bit what the full-width row tiles give,
     /// at widths that take them (4, 17, 20, 36, 52 on avx2) and widths that
@@ -173,9 +227,9 @@ import PBTWaveTensor
                 #expect(worst <= 1e-5 * max(scale, 1), "\(v) C\(C) \(name): dot tails differ by \(worst) (largest value \(scale))")
                 differ += zip(dots[i], rows[i]).filter { $0.bitPattern != $1.bitPattern }.count
             }
-            let vl = v == .avx512 ? 16 : v == .avx2 ? 8 : 4, n = C % vl
+            let vl = v == .avx512 ? 16 : v == .avx2 || v == .avx512_256 ? 8 : 4, n = C % vl
             let takes = ((v == .avx2 && n >= 1 && n <= 4 || v == .generic && n >= 1 && n <= 2) && (C / vl) % 2 == 0)
-                || (v == .avx512 && n >= 1 && n <= 4)
+                || ((v == .avx512 || v == .avx512_256) && n >= 1 && n <= 4)
             if takes { #expect(differ > 0, "\(v) C\(C): every value bit for bit the row tiles': did the dot tails run?") }
         }
     }

@@ -55,6 +55,7 @@ typedef enum ck_isa {
     CK_AVX2 = 1,     // x86-64 with AVX2 and FMA (8-lane vectors)
     CK_AVX512 = 2,   // x86-64 with AVX-512 F/BW/DQ/VL (16-lane vectors, masks)
     CK_AVX512_BF16 = 3,  // CK_AVX512 plus AVX512_BF16: the bf16 products run on vdpbf16ps
+    CK_AVX512_256 = 4,   // x86-64 with AVX-512: CK_AVX2's kernels on 32 registers (8-lane vectors)
 } ck_isa;
 
 /// bf16 as stored: the upper 16 bits of an fp32.
@@ -218,6 +219,29 @@ void ck_set_fma_half_width(int half);
 /// as the manuals count them), for tests.
 int ck_fma_half_width_from_cpuid(void);
 int ck_fma_half_width_of(const char *vendor, int family, int model);
+
+/// 1 if this core runs a 512-bit FMA at half the rate of a 256-bit one (its
+/// FMA units are 256 bits wide, as AMD's Zen 4's); 0 otherwise, and without
+/// AVX-512. Known cores from CPUID (ck_fma512_half_width_of: AMD's family
+/// 0x19, Zen 4), others measured once by timing both (about a millisecond).
+/// ck_set_fma512_half_width overrides the answer (-1: ask again).
+int ck_fma512_half_width(void);
+void ck_set_fma512_half_width(int half);
+int ck_fma512_half_width_from_cpuid(void);
+int ck_fma512_half_width_of(const char *vendor, int family, int model);
+
+/// Whether the avx512 tables hand the fp32 products whose output width fills
+/// 8-lane vectors better than 16-lane ones (C mod 16 from 5 to 12: 21 fills
+/// 21 of 24 lanes rather than 21 of 32, 25 fills 24 and a dot tail takes
+/// the last) to the avx512-256 kernels (ck_narrow_width says which). By default on
+/// where ck_fma512_half_width() says so (PBTWAVE_NARROW_TILES=0: off, =1:
+/// on); read at each call. ck_set_narrow_tiles_on_this_thread overrides it
+/// for the calling thread only (-1: back to the process's), so that a test
+/// can compare both while other threads run.
+void ck_set_narrow_tiles(int on);
+void ck_set_narrow_tiles_on_this_thread(int on);
+int ck_narrow_tiles(void);
+int ck_narrow_width(int C);
 
 /// Whether the fp32 weight gradients may put the output channels along the
 /// vector lanes when those fill them better than the input channels (20
