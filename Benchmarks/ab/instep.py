@@ -34,8 +34,8 @@ import sys
 import tempfile
 
 PASSES = (("C8backward_", "backward"), ("C7forward_", "forward"), ("C4head_", "head"))
-ENTRY = re.compile(r"^(conv_forward|conv_gated_forward|conv_backward_input|conv_backward_weight|gated_backward_product|"
-                   r"softmax_xent|column_sums)\w*_(avx512bf16|avx512|avx2|generic)$")
+ENTRY = re.compile(r"^(?:routed_)?(conv_forward|conv_gated_forward|conv_backward_input|conv_backward_weight|gated_backward_product|"
+                   r"softmax_xent|column_sums)\w*_(avx512bf16|avx512_256|avx512|avx2|generic)$")
 
 
 def category(entry, where):

@@ -298,10 +298,17 @@ int ck_narrow_tiles(void) {
 // -2.2 and R20 +0.9 when all of 1 to 8 went (the first pass).
 int ck_narrow_width(int C) { return C % 16 >= 5 && C % 16 <= 12; }
 
+// The fp32 weight gradient, by its input channels (the lanes it fills first;
+// it may swap them to the outputs): from 8 to 12 past a multiple of 16 (Zen 4,
+// the same command: R24 +2.0, R25 +3.5, R26 +2.6, R27 +3.9, R28 +2.7 points);
+// at 5 to 7 it gained nothing (R21 +0.5, R22 -0.2, R23 -1.4) and at R37 lost.
+int ck_narrow_weight_gradient(int Cin) { return Cin % 16 >= 8 && Cin % 16 <= 12; }
+
 #if defined(__x86_64__)
-// The avx512 tables with their fp32 row-broadcast products routed: each call
-// whose output width ck_narrow_width takes runs the avx512-256 kernel while
-// ck_narrow_tiles() is on, else the table's own. (The bf16 products keep
+// The avx512 tables with their fp32 row-broadcast products and weight
+// gradients routed: each call whose width ck_narrow_width (the products'
+// outputs) or ck_narrow_weight_gradient (the gradient's inputs) takes runs
+// the avx512-256 kernel while ck_narrow_tiles() is on, else the table's own. (The bf16 products keep
 // the table's: vdpbf16ps is 512 bits wide.)
 #define ROUTED(base)                                                                                                   \
     static const ck_kernels *narrow_##base(int C) {                                                                     \
@@ -325,6 +332,11 @@ int ck_narrow_width(int C) { return C % 16 >= 5 && C % 16 <= 12; }
         narrow_##base(D)->gated_backward_product(dpre, lddp, gate, ldg, dskip, ldds, ws, ldws, S, dres, lddr, wr, ldwr, \
                                                  R, t0, t1, D);                                                        \
     }                                                                                                                  \
+    static void routed_conv_backward_weight_##base(float *dw, float *db, const float *dout, long lddo, const float *inp,  \
+                                                   long ldi, long t0, long t1, int Cin, int Cout, int K, long d) {      \
+        (ck_narrow_weight_gradient(Cin) && ck_narrow_tiles() ? &ck_table_avx512_256 : &ck_table_##base)                 \
+            ->conv_backward_weight(dw, db, dout, lddo, inp, ldi, t0, t1, Cin, Cout, K, d);                            \
+    }                                                                                                                  \
     static ck_kernels ck_routed_##base;                                                                                \
     static void route_##base(void) {                                                                                   \
         ck_routed_##base = ck_table_##base;                                                                            \
@@ -332,6 +344,7 @@ int ck_narrow_width(int C) { return C % 16 >= 5 && C % 16 <= 12; }
         ck_routed_##base.conv_gated_forward = routed_conv_gated_forward_##base;                                               \
         ck_routed_##base.conv_backward_input = routed_conv_backward_input_##base;                                             \
         ck_routed_##base.gated_backward_product = routed_gated_backward_product_##base;                                       \
+        ck_routed_##base.conv_backward_weight = routed_conv_backward_weight_##base;                                    \
     }
 ROUTED(avx512)
 ROUTED(avx512bf16)

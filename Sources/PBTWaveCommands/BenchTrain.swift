@@ -91,8 +91,9 @@ struct BenchTrain: ParsableCommand {
             let why = Kernels.narrowTilesOverride ?? "this core's AVX-512 FMA units are \(Kernels.fma512UnitsHalfWidth ? 256 : 512) bits wide, "
                 + (Kernels.fma512UnitsHalfWidthFromCPUID == nil ? "measured at start" : "known from CPUID")
             let taken = [("R", config.residualChannels), ("D", config.dilationChannels), ("S", config.skipChannels), ("H", config.headChannels)]
-                .filter { Kernels.narrowTilesTake(channels: $0.1) }.map { "\($0.0)\($0.1)" }
-            print("narrow tiles (products of 5–12 channels past a multiple of 16 in avx512-256's 8-lane vectors): "
+                .filter { Kernels.narrowTilesTake(channels: $0.1) || Kernels.narrowTilesTakeWeightGradient(inChannels: $0.1) }
+                .map { "\($0.0)\($0.1)" }
+            print("narrow tiles (products of 5–12 channels past a multiple of 16, and weight gradients of 8–12 input channels, in avx512-256's 8-lane vectors): "
                   + "\(Kernels.narrowTiles ? "on" : "off") (\(why))"
                   + (Kernels.narrowTiles ? "; this model's widths they take: \(taken.isEmpty ? "none" : taken.joined(separator: ", "))" : ""))
         }

@@ -155,7 +155,9 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// Whether the avx512 variant runs each fp32 row-broadcast product (the
-    /// convolutions, their input gradient, the gated backward product) whose
+    /// convolutions, their input gradient, the gated backward product; and
+    /// the weight gradients of 8–12 input channels past a multiple of 16,
+    /// ``narrowTilesTakeWeightGradient(inChannels:)``) whose
     /// output width fills 8-lane vectors better than 16-lane ones (C mod 16
     /// from 5 to 12: 21 channels fill 21 of 24 lanes, not 21 of 32; 25 fill
     /// 24 and a dot tail takes the last) in the
@@ -183,6 +185,10 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
 
     /// Whether ``narrowTiles`` routes a product of `channels` output channels.
     public static func narrowTilesTake(channels: Int) -> Bool { ck_narrow_width(Int32(channels)) != 0 }
+
+    /// Whether ``narrowTiles`` routes an fp32 weight gradient of `inChannels`
+    /// input channels (8–12 past a multiple of 16: 24–28, 40–44).
+    public static func narrowTilesTakeWeightGradient(inChannels: Int) -> Bool { ck_narrow_weight_gradient(Int32(inChannels)) != 0 }
 
     /// `PBTWAVE_NARROW_TILES=value` where that variable, set and not empty,
     /// chose ``narrowTiles``' start value instead of ``fma512UnitsHalfWidth``;

@@ -134,7 +134,8 @@ import PBTWaveTensor
     }
 
     /// The avx512 variant with narrow tiles runs each product whose width
-    /// they take (5–12 channels past a multiple of 16) in the avx512-256
+    /// they take (5–12 channels past a multiple of 16; weight gradients of
+    /// 8–12 input channels past one) in the avx512-256
     /// kernels, giving bit for bit their results, and every other width in
     /// its own, giving bit for bit what it gives without them; and the two
     /// ways agree to within rounding. On this thread only: other suites'
@@ -153,6 +154,31 @@ import PBTWaveTensor
             let worst = zip(on[i], off[i]).map { abs($0 - $1) }.max() ?? 0
             #expect(worst <= 1e-5 * scale, "C\(C) \(name): with and without narrow tiles differ by \(worst)")
         }
+        // The weight gradient of C input channels (to 2C and to 19 outputs),
+        // routed by its inputs.
+        let wgTakes = Kernels.narrowTilesTakeWeightGradient(inChannels: C)
+        #expect(wgTakes == (8...12).contains(C % 16), "C\(C): the weight gradient's narrow tiles \(wgTakes ? "take" : "leave") it")
+        for cout in [2 * C, 19] {
+            let wgOn = Kernels.withNarrowTiles(true) { weightGradient(wide, cin: C, cout: cout) }
+            let wgOff = Kernels.withNarrowTiles(false) { weightGradient(wide, cin: C, cout: cout) }
+            let expected = wgTakes ? weightGradient(narrow, cin: C, cout: cout) : wgOff
+            let differ = zip(wgOn, expected).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differ == 0, "avx512 weight gradient \(C) -> \(cout) with narrow tiles: \(differ) values differ from \(wgTakes ? "avx512-256" : "without")")
+            let scale = max(wgOff.map { abs($0) }.max() ?? 1, 1), worst = zip(wgOn, wgOff).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst <= 1e-4 * scale, "weight gradient \(C) -> \(cout): with and without narrow tiles differ by \(worst)")
+        }
+    }
+
+    /// An fp32 weight gradient (K = 2, dilation 3, 97 rows) and its bias
+    /// sums, on inputs drawn from a seed.
+    func weightGradient(_ k: Kernels, cin: Int, cout: Int) -> [Float] {
+        let T = 97
+        var rng = Xoshiro256(seed: UInt64(cin * 1000 + cout))
+        let x = Tensor(randomArray(T * (cin + 2), rng: &rng)), g = Tensor(randomArray(T * (cout + 1), rng: &rng))
+        let dw = Tensor([Float](repeating: 0, count: 2 * cout * cin)), db = Tensor([Float](repeating: 0, count: cout))
+        k.convBackwardWeight(dweight: dw.baseAddress, dbias: db.baseAddress, dout: g.baseAddress, doutStride: cout + 1,
+                             inp: x.baseAddress, inStride: cin + 2, rows: 0..<T, inChannels: cin, outChannels: cout, kernelSize: 2, dilation: 3)
+        return dw.array + db.array
     }
 
     /// Narrow tiles default to the AVX-512 FMA units' width (256 bits:

@@ -242,6 +242,9 @@ void ck_set_narrow_tiles(int on);
 void ck_set_narrow_tiles_on_this_thread(int on);
 int ck_narrow_tiles(void);
 int ck_narrow_width(int C);
+/// The same for the fp32 weight gradient, by its input channels (Cin mod 16
+/// from 8 to 12).
+int ck_narrow_weight_gradient(int Cin);
 
 /// Whether the fp32 weight gradients may put the output channels along the
 /// vector lanes when those fill them better than the input channels (20
