@@ -311,31 +311,30 @@ int ck_narrow_weight_gradient(int Cin) { return Cin % 16 >= 8 && Cin % 16 <= 12;
 // the avx512-256 kernel while ck_narrow_tiles() is on, else the table's own. (The bf16 products keep
 // the table's: vdpbf16ps is 512 bits wide.)
 #define ROUTED(base)                                                                                                   \
-    static const ck_kernels *narrow_##base(int C) {                                                                     \
-        return ck_narrow_width(C) && ck_narrow_tiles() ? &ck_table_avx512_256 : &ck_table_##base;                     \
+    static const ck_kernels *narrow_##base(int takes) {                                                                 \
+        return takes && ck_narrow_tiles() ? &ck_table_avx512_256 : &ck_table_##base;                                  \
     }                                                                                                                  \
     static void routed_conv_forward_##base(float *out, long ldo, const float *add, long lda, const float *inp, long ldi,      \
                                     const float *w, long t0, long t1, int Cin, int Cout, int K, long d, int relu) {    \
-        narrow_##base(Cout)->conv_forward(out, ldo, add, lda, inp, ldi, w, t0, t1, Cin, Cout, K, d, relu);             \
+        narrow_##base(ck_narrow_width(Cout))->conv_forward(out, ldo, add, lda, inp, ldi, w, t0, t1, Cin, Cout, K, d, relu);             \
     }                                                                                                                  \
     static void routed_conv_gated_forward_##base(float *gate, long ldg, float *z, long ldz, const float *inp, long ldi,       \
                                           const float *w, long t0, long t1, int Cin, int D, int K, long d) {           \
-        narrow_##base(D)->conv_gated_forward(gate, ldg, z, ldz, inp, ldi, w, t0, t1, Cin, D, K, d);                    \
+        narrow_##base(ck_narrow_width(D))->conv_gated_forward(gate, ldg, z, ldz, inp, ldi, w, t0, t1, Cin, D, K, d);                    \
     }                                                                                                                  \
     static void routed_conv_backward_input_##base(float *dinp, long lddi, int accumulate, const float *dout, long lddo,      \
                                            const float *w, long t0, long t1, long T, int Cin, int Cout, int K, long d) { \
-        narrow_##base(Cin)->conv_backward_input(dinp, lddi, accumulate, dout, lddo, w, t0, t1, T, Cin, Cout, K, d);    \
+        narrow_##base(ck_narrow_width(Cin))->conv_backward_input(dinp, lddi, accumulate, dout, lddo, w, t0, t1, T, Cin, Cout, K, d);    \
     }                                                                                                                  \
     static void routed_gated_backward_product_##base(float *dpre, long lddp, const float *gate, long ldg, const float *dskip, \
                                               long ldds, const float *ws, long ldws, int S, const float *dres,         \
                                               long lddr, const float *wr, long ldwr, int R, long t0, long t1, int D) { \
-        narrow_##base(D)->gated_backward_product(dpre, lddp, gate, ldg, dskip, ldds, ws, ldws, S, dres, lddr, wr, ldwr, \
+        narrow_##base(ck_narrow_width(D))->gated_backward_product(dpre, lddp, gate, ldg, dskip, ldds, ws, ldws, S, dres, lddr, wr, ldwr, \
                                                  R, t0, t1, D);                                                        \
     }                                                                                                                  \
     static void routed_conv_backward_weight_##base(float *dw, float *db, const float *dout, long lddo, const float *inp,  \
                                                    long ldi, long t0, long t1, int Cin, int Cout, int K, long d) {      \
-        (ck_narrow_weight_gradient(Cin) && ck_narrow_tiles() ? &ck_table_avx512_256 : &ck_table_##base)                 \
-            ->conv_backward_weight(dw, db, dout, lddo, inp, ldi, t0, t1, Cin, Cout, K, d);                            \
+        narrow_##base(ck_narrow_weight_gradient(Cin))->conv_backward_weight(dw, db, dout, lddo, inp, ldi, t0, t1, Cin, Cout, K, d); \
     }                                                                                                                  \
     static ck_kernels ck_routed_##base;                                                                                \
     static void route_##base(void) {                                                                                   \
