@@ -201,24 +201,30 @@ int ck_fma_half_width_from_cpuid(void) {
 static _Atomic int ck_fma_half_width_answer = -1;  // -1: not known yet
 void ck_set_fma_half_width(int half) { ck_fma_half_width_answer = half < 0 ? -1 : half != 0; }
 
-int ck_fma_half_width(void) {
 #if defined(__x86_64__)
-    _Atomic int *answer = &ck_fma_half_width_answer;
+// Whether `isa`'s vectors are twice as wide as this core's FMA units, once:
+// 0 without `isa`, else what CPUID knows, else timed (`timer`'s wide loop
+// against its narrow one: the same time on units as wide as the vectors,
+// twice as long on units half as wide; 1.5 lies far from both).
+static int half_width_answer(_Atomic int *answer, ck_isa isa, int (*from_cpuid)(void), double (*timer)(long, int)) {
     int known = *answer;
     if (known >= 0) return known;
-    if (!(ck_supported_isas() & (1u << CK_AVX2))) return *answer = 0;
-    // A known core from CPUID. The timing alone answered "half" in about 2 %
-    // of processes on a Zen 2 VM (its 256-bit loop ran 2-2.7× slower than
-    // usual for the whole process, the 128-bit one as usual), which then
-    // took the half-width paths for ragged widths.
-    known = ck_fma_half_width_from_cpuid();
+    if (!(ck_supported_isas() & (1u << isa))) return *answer = 0;
+    known = from_cpuid();
     if (known >= 0) return *answer = known;
-    // Otherwise timed: a core with 256-bit FMA units runs both loops in the
-    // same time; one that splits a 256-bit FMA into two 128-bit halves takes
-    // twice as long for the wide one. 1.5 lies far from both.
     double wide, half;
-    best_of_three(time_fma_chains, &wide, &half);
+    best_of_three(timer, &wide, &half);
     return *answer = wide > 1.5 * half;
+}
+#endif
+
+int ck_fma_half_width(void) {
+#if defined(__x86_64__)
+    // A known core from CPUID first: the timing alone answered "half" in
+    // about 2 % of processes on a Zen 2 VM (its 256-bit loop ran 2-2.7×
+    // slower than usual for the whole process, the 128-bit one as usual),
+    // which then took the half-width paths for ragged widths.
+    return half_width_answer(&ck_fma_half_width_answer, CK_AVX2, ck_fma_half_width_from_cpuid, time_fma_chains);
 #else
     return ck_fma_half_width_answer > 0;
 #endif
@@ -263,16 +269,7 @@ void ck_set_fma512_half_width(int half) { ck_fma512_half_width_answer = half < 0
 
 int ck_fma512_half_width(void) {
 #if defined(__x86_64__)
-    int known = ck_fma512_half_width_answer;
-    if (known >= 0) return known;
-    if (!(ck_supported_isas() & (1u << CK_AVX512))) return ck_fma512_half_width_answer = 0;
-    known = ck_fma512_half_width_from_cpuid();
-    if (known >= 0) return ck_fma512_half_width_answer = known;
-    // Timed: units as wide as the vectors run both loops in the same time;
-    // 256-bit units take twice as long for the wide one.
-    double wide, half;
-    best_of_three(time_fma512_chains, &wide, &half);
-    return ck_fma512_half_width_answer = wide > 1.5 * half;
+    return half_width_answer(&ck_fma512_half_width_answer, CK_AVX512, ck_fma512_half_width_from_cpuid, time_fma512_chains);
 #else
     return ck_fma512_half_width_answer > 0;
 #endif
