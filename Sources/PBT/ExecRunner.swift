@@ -20,7 +20,9 @@ import Synchronization
 /// | `PBT_HP_<NAME>` | one per hyperparameter, e.g. `PBT_HP_lr=0.003` (a name with `-` also with `_`, for shells) |
 /// | `PBT_EXIT_PARENT_UNUSABLE` | `65`: the exit code that says the checkpoint in `PBT_PARENT_DIR` cannot be used |
 ///
-/// Whole numbers are written without a fraction (`"batch":32`). The program
+/// A numeric choice's whole values are written without a fraction
+/// (`"batch":32`), a continuous hyperparameter's always with one (`1.0`,
+/// `0.003`; given the space, `realValued`). The program
 /// writes its checkpoint into `PBT_TRIAL_DIR`, reports by writing
 /// `PBT_TRIAL_DIR/result.json` (`{"objective": 3.81}`, lower is better;
 /// optional `"steps"` and `"metrics"`; JSON5 is allowed, so Python's `NaN`
@@ -66,6 +68,11 @@ public final class ExecRunner: TrialRunner {
     public let trialTimeout: Duration?
     /// SIGTERM, then SIGKILL this much later.
     public let killGrace: Duration
+    /// The continuous hyperparameters (a `uniform` or `log_uniform` prior):
+    /// their values reach the program with a fraction (`1.0`), even when
+    /// explore clamps them to a whole bound, so a program never reads such a
+    /// value as an integer; numeric choices keep their whole form (`32`).
+    public let realValued: Set<String>
     /// Called with every failure, from the worker thread (e.g. to show it).
     private let onFailure: (@Sendable (ExecTrialFailure) -> Void)?
     /// Called once, from a worker thread, with a note on the program (e.g.
@@ -97,6 +104,7 @@ public final class ExecRunner: TrialRunner {
     /// Resolves `command.program` (throws `ExecRunnerError` when it cannot be
     /// run) and snapshots this process's environment.
     public init(command: ExecCommand, trialTimeout: Duration? = nil, killGrace: Duration = .seconds(10),
+                space: SearchSpace? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment,
                 onFailure: (@Sendable (ExecTrialFailure) -> Void)? = nil,
                 onNote: (@Sendable (String) -> Void)? = nil) throws(ExecRunnerError) {
@@ -105,6 +113,7 @@ public final class ExecRunner: TrialRunner {
         if let trialTimeout, trialTimeout <= .zero { throw .invalidTimeout }
         self.trialTimeout = trialTimeout
         self.killGrace = killGrace
+        realValued = Set((space?.parameters ?? []).filter { $0.evolutionRange != nil }.map(\.name))
         self.onFailure = onFailure
         self.onNote = onNote
         inheritedEnvironment = environment.filter { !$0.key.hasPrefix("PBT_") }.map { "\($0.key)=\($0.value)" }.sorted()
@@ -178,7 +187,8 @@ public final class ExecRunner: TrialRunner {
         let process: SpawnedProcess
         do {
             process = try SpawnedProcess.spawn(executable: executable, arguments: [command.program] + command.arguments,
-                                               environment: inheritedEnvironment + Self.contract(trial, parent: parent, directory: directory),
+                                               environment: inheritedEnvironment + Self.contract(trial, parent: parent, directory: directory,
+                                                                                                           realValued: realValued),
                                                log: log)
         } catch {
             throw .cannotStart(executable, Self.startFailure(executable, error))
@@ -287,10 +297,10 @@ public final class ExecRunner: TrialRunner {
 
     // MARK: The contract
 
-    /// The `PBT_*` variables of `trial`.
-    static func contract(_ trial: TrialSpec, parent: CheckpointRef?, directory: String) -> [String] {
+    /// The `PBT_*` variables of `trial`; the values of `realValued` names with a fraction.
+    static func contract(_ trial: TrialSpec, parent: CheckpointRef?, directory: String, realValued: Set<String> = []) -> [String] {
         let names = trial.hyperparameters.names
-        let values = names.map { jsonValue(trial.hyperparameters[$0]!) }
+        let values = names.map { jsonValue(trial.hyperparameters[$0]!, real: realValued.contains($0)) }
         let object = "{" + zip(names, values).map { "\"\($0)\":\($1)" }.joined(separator: ",") + "}"
         return [
             "PBT_TRIAL_ID=\(trial.id)",
@@ -312,10 +322,11 @@ public final class ExecRunner: TrialRunner {
     }
 
     /// A value as JSON; whole numbers without a fraction, so a program can
-    /// read `32` as an integer.
-    static func jsonValue(_ value: HyperparameterValue) -> String {
+    /// read `32` as an integer, unless `real` (a continuous hyperparameter's
+    /// value: `1.0`, as Swift writes a Double).
+    static func jsonValue(_ value: HyperparameterValue, real: Bool = false) -> String {
         switch value {
-        case .number(let x) where x == x.rounded() && abs(x) < 1e15: return String(Int64(x))
+        case .number(let x) where !real && x == x.rounded() && abs(x) < 1e15: return String(Int64(x))
         case .number(let x): return x.isFinite ? x.description : "null"
         case .category(let c): return "\"\(c)\""  // names never hold '"' or '\' (SearchSpace.validate)
         }

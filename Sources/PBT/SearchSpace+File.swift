@@ -86,12 +86,22 @@ extension SearchSpace {
             let numbers = items.compactMap(\.double)
             if numbers.count == items.count { return .choice(name, numbers) }
             let names = items.compactMap { item -> String? in if case .string(let s) = item { return s } else { return nil } }
+            // true/false, null, a list or an object is neither a number nor a name (`[true, false]` was called "a mix").
+            if let other = items.first(where: { $0.double == nil && !Self.isString($0) }) {
+                throw fail("choice takes numbers or names, and \(compactJSON(other)) is neither (got \(compactJSON(argument)))"
+                           + (Self.isBool(other) ? #"; for a switch write ["on", "off"] or [1, 0]"# : ""))
+            }
             guard names.count == items.count else {
                 throw fail("choice needs all numbers or all names, not a mix (got \(compactJSON(argument)))")
             }
             return .categorical(name, names)
         }
     }
+}
+
+extension SearchSpace {
+    private static func isString(_ value: JSONValue) -> Bool { if case .string = value { true } else { false } }
+    private static func isBool(_ value: JSONValue) -> Bool { if case .bool = value { true } else { false } }
 }
 
 extension JSONValue {

@@ -64,6 +64,31 @@ public enum AtomicFile {
     }
 
     public static func write(_ bytes: UnsafeRawBufferPointer, toPath given: String, durable: Bool) throws(AtomicFileError) {
+        try write(bytes, toPath: given, durable: durable, permissionsOf: nil)
+    }
+
+    /// The permission bits of the regular file at `path` (nil: none there).
+    /// A file written over keeps them, as `cp` over it would: a private 0600
+    /// file stays private, a read-only 0444 one read-only (the new file
+    /// was 0644 whatever the old one had).
+    static func permissions(ofFileAt path: String) -> mode_t? {
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { return nil }
+        return info.st_mode & 0o7777
+    }
+
+    /// Gives the file at `temporary` the permissions of the regular file at
+    /// `path`, if there is one: for writers that make the file themselves
+    /// (`temporaryPath(for:)`) before renaming it over `path`.
+    public static func keepPermissions(of path: String, on temporary: String) {
+        if let mode = permissions(ofFileAt: path) { _ = chmod(temporary, mode) }
+    }
+
+    /// Writes `bytes` over `given` (through `destination`), the new file with
+    /// the permissions of `permissionsOf`'s file if it exists, else of the
+    /// file written over, else 0644 less the umask.
+    static func write(_ bytes: UnsafeRawBufferPointer, toPath given: String, durable: Bool,
+                      permissionsOf model: String?) throws(AtomicFileError) {
         let path = try destination(for: given)
         let directory = split(path).directory
         let temporary = temporaryPath(for: path)
@@ -74,7 +99,10 @@ public enum AtomicFile {
         }
         var offset = 0
         var failure: (reason: String, code: Int32)?
-        while offset < bytes.count {
+        if let mode = permissions(ofFileAt: model ?? path), fchmod(fd, mode) != 0 {
+            failure = ("cannot give the new file the old one's permissions \(String(mode, radix: 8)): \(errorText())", errno)
+        }
+        while failure == nil, offset < bytes.count {
             let n = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { failure = ("write failed: \(errorText())", n == 0 ? ENOSPC : errno); break }
@@ -110,7 +138,11 @@ public enum AtomicFile {
                 throw error
             }
             let temporary = temporaryPath(for: target)
-            do throws(AtomicFileError) { try write(file.data, toPath: temporary, durable: durable) } catch {
+            var failed: AtomicFileError?
+            file.data.withUnsafeBytes { raw in
+                do throws(AtomicFileError) { try write(raw, toPath: temporary, durable: durable, permissionsOf: target) } catch { failed = error }
+            }
+            if let error = failed {
                 discard()
                 throw AtomicFileError(path: file.path, reason: error.reason, code: error.code)
             }

@@ -202,6 +202,7 @@ final class PCM16FileWriter {
         if let failure = file.close() {
             throw AudioError.writeFailed(path: path, reason: failure)
         }
+        AtomicFile.keepPermissions(of: path, on: temporaryPath)
         if rename(temporaryPath, path) != 0 {
             throw AudioError.writeFailed(path: path, reason: String(cString: strerror(errno)))
         }

@@ -38,8 +38,9 @@ struct ExecOptions: ParsableArguments {
     var given: ExecCommand? { command.first.map { ExecCommand(program: $0, arguments: Array(command.dropFirst())) } }
 
     /// The runner of `command`; every failed trial is shown with `show`.
-    static func runner(_ command: ExecCommand, timeout: Duration?, show: @escaping @Sendable (String) -> Void) throws -> ExecRunner {
-        try ExecRunner(command: command, trialTimeout: timeout, onFailure: { failure in
+    static func runner(_ command: ExecCommand, timeout: Duration?, space: SearchSpace,
+                       show: @escaping @Sendable (String) -> Void) throws -> ExecRunner {
+        try ExecRunner(command: command, trialTimeout: timeout, space: space, onFailure: { failure in
             // A stop is no failure: the driver leaves the trial to run again.
             if case .stopped = failure.reason {
                 show("pbt: trial \(failure.trialID) stopped; it goes back to the queue (another worker, or this run resumed, runs it again)")
@@ -71,7 +72,8 @@ struct ExecOptions: ParsableArguments {
             if let other { throw other }
             if let note { show(note) }
         }
-        return try Self.runner(given ?? recipe.command, timeout: timeout ?? recipe.trialTimeout, show: show)
+        return try Self.runner(given ?? recipe.command, timeout: timeout ?? recipe.trialTimeout, space: configuration.settings.searchSpace,
+                               show: show)
     }
 
     /// A program and its arguments as the settings' mismatch messages show them.

@@ -125,7 +125,7 @@ struct RunnerOptions: ParsableArguments {
             }
             configuration.recipe = try JSONValue(encoding: ExecRecipe(command: recorded, trialTimeout: timeout, settings: settings))
             configuration.recipeFieldsNotCompared = ExecRecipe.fieldsNotCompared
-            return (try ExecOptions.runner(command, timeout: timeout, show: show), configuration)
+            return (try ExecOptions.runner(command, timeout: timeout, space: settings.searchSpace, show: show), configuration)
         case .toy:
             return (ToyQuadraticRunner(simulatedWork: .milliseconds(toyMilliseconds)), configuration)
         case .noop:

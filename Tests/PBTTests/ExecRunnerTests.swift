@@ -89,6 +89,37 @@ import Testing
         #expect(fresh.split(separator: "\n").contains("PBT_PARENT_DIR="))
     }
 
+    /// A continuous hyperparameter clamped to a whole bound reaches the
+    /// program as `1.0`, not `1` (a program read it as an integer); a
+    /// numeric choice keeps its whole form. Without the space, whole values
+    /// are integers as before.
+    @Test func continuousValuesReachTheProgramWithAFraction() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let script = #"env > "$PBT_TRIAL_DIR/env.txt"; echo '{"objective": 1}' > "$PBT_TRIAL_DIR/result.json""#
+        let space = SearchSpace([.uniform("momentum", 0.5, 1), .logUniform("lr", 1e-4, 1), .choice("batch", [16, 32])])
+        func variables(_ runner: ExecRunner, _ name: String) throws -> Set<String> {
+            let trial = Self.trial(lr: 1, momentum: 1, extra: ["batch": .number(32)])
+            _ = try runner.run(trial, parent: nil, output: Self.output(dir, name))
+            let text = try String(contentsOfFile: dir.url.appendingPathComponent("\(name)/env.txt").path, encoding: .utf8)
+            return Set(text.split(separator: "\n").map(String.init).filter { $0.hasPrefix("PBT_H") })
+        }
+        let knowing = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", script]), space: space,
+                                     environment: ExecToy.environment([:]))
+        #expect(knowing.realValued == ["momentum", "lr"])
+        #expect(try variables(knowing, "real") == [
+            #"PBT_HYPERPARAMETERS={"batch":32,"lr":1.0,"momentum":1.0}"#, "PBT_HP_batch=32", "PBT_HP_lr=1.0", "PBT_HP_momentum=1.0",
+        ])
+        let plain = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", script]), environment: ExecToy.environment([:]))
+        #expect(try variables(plain, "plain").contains(#"PBT_HYPERPARAMETERS={"batch":32,"lr":1,"momentum":1}"#))
+        // What JSON reads back is the value, either way.
+        for x in [1.0, 100.0, 1e-5, 1e20, 0.1 + 0.2] {
+            let text = ExecRunner.jsonValue(.number(x), real: true)
+            #expect(text.contains(".") || text.contains("e"), "\(text)")
+            #expect((try? JSONDecoder().decode(Double.self, from: Data(text.utf8))) == x, "\(text)")
+        }
+    }
+
     /// A program that writes its result but no checkpoint gets a note, once
     /// a run: a trial continuing from it would find nothing (it counted as
     /// a plain success). A program that saves anything gets none.

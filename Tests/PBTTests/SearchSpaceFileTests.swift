@@ -37,6 +37,10 @@ import Testing
         (#"{"m": {"uniform": [0.99, 0.8]}}"#, "hyperparameter 'm': bounds must be finite with min ≤ max"),
         (#"{"batch": {"choice": []}}"#, "hyperparameter 'batch': choice needs a non-empty list of numbers or of names"),
         (#"{"batch": {"choice": [16, "32"]}}"#, "hyperparameter 'batch': choice needs all numbers or all names, not a mix"),
+        // Found by a helper: a list of switches was called "a mix".
+        (#"{"warm": {"choice": [true, false]}}"#,
+         #"hyperparameter 'warm': choice takes numbers or names, and true is neither (got [true,false]); for a switch write ["on", "off"] or [1, 0]"#),
+        (#"{"opt": {"choice": ["adam", null]}}"#, "hyperparameter 'opt': choice takes numbers or names, and null is neither"),
         (#"{"batch": {"choice": [16, 16]}}"#, "hyperparameter 'batch': choices must be non-empty, distinct"),
         (#"{"opt": {"choice": ["a,b"]}}"#, "hyperparameter 'opt': choices must be"),
         (#"{"bad name": {"uniform": [0, 1]}}"#, "hyperparameter name 'bad name' must be non-empty ASCII letters, digits"),

@@ -26,6 +26,33 @@ import Testing
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dangling) == "made.wav")
     }
 
+    /// A file written over keeps its permissions (found by a helper:
+    /// `--replace` over a 0444 file left it 0644); a new file gets 0644
+    /// less the umask. Every atomic writer: one file, several, and WAV.
+    @Test func aFileWrittenOverKeepsItsPermissions() throws {
+        let dir = TemporaryFolder()
+        func mode(_ path: String) -> mode_t {
+            var info = stat()
+            return stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0
+        }
+        let (one, two, three, wav) = (dir.file("one.txt"), dir.file("two.txt"), dir.file("three.txt"), dir.file("out.wav"))
+        for (path, permissions) in [(one, 0o444), (two, 0o600), (three, 0o640), (wav, 0o444)] as [(String, mode_t)] {
+            try "old".write(toFile: path, atomically: false, encoding: .utf8)
+            #expect(chmod(path, permissions) == 0)
+        }
+        try AtomicFile.write(Data("new".utf8), to: URL(fileURLWithPath: one))
+        try AtomicFile.writeAll([(two, Data("2".utf8)), (three, Data("3".utf8)), (dir.file("fresh.txt"), Data("f".utf8))])
+        try writeWAV([0, 0.5], sampleRate: 16_000, to: wav)
+        #expect(try String(contentsOfFile: one, encoding: .utf8) == "new")
+        #expect(try String(contentsOfFile: three, encoding: .utf8) == "3")
+        #expect([mode(one), mode(two), mode(three), mode(wav)] == [0o444, 0o600, 0o640, 0o444])
+        // The umask, read without setting it (umask(2) would change it for the other tests' threads).
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Umask:") }
+        let mask = line.flatMap { mode_t($0.dropFirst(6).trimmingCharacters(in: .whitespaces), radix: 8) } ?? 0o022
+        #expect(mode(dir.file("fresh.txt")) == 0o644 & ~mask)
+    }
+
     @Test func aPipeADeviceOrAFolderIsRefusedAndKept() throws {
         let dir = TemporaryFolder()
         let fifo = dir.file("pipe")
