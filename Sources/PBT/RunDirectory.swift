@@ -16,6 +16,8 @@ public final class RunDirectory: Sendable {
     private let locks: [FileLock]
 
     public let storePath: String
+    /// What this opening made: the folder, the store file (nil: neither made).
+    private let made: (folder: Bool, store: Bool)
 
     /// Opens `url`. With `create`, makes the directory and store if needed;
     /// without, a directory without a store is an error. With `lock`, takes
@@ -45,10 +47,13 @@ public final class RunDirectory: Sendable {
                 if !inside.isEmpty { throw RunDirectoryError.runsInside(folder.path, runs: inside) }
                 throw RunDirectoryError.noRun(self.url.path)
             }
-        } else {
+        }
+        let madeFolder = !fm.fileExists(atPath: self.url.path)
+        if madeFolder {
             guard create else { throw RunDirectoryError.missing(self.url.path) }
             try Self.makeFolder(self.url)
         }
+        let madeStore = !fm.fileExists(atPath: storePath)
         if create, let marker = try RunMarker.read(self.url) {
             let size = (try? fm.attributesOfItem(atPath: storePath)[.size] as? Int) ?? nil
             if size == nil || size == 0 {
@@ -56,13 +61,35 @@ public final class RunDirectory: Sendable {
                                                   store: "sqlite:" + storePath, reason: size == nil ? "it does not exist" : "it is empty")
             }
         }
-        var locks: [FileLock] = []
-        if lock {
-            locks.append(try FileLock(exclusive: self.url.appendingPathComponent("lock").path, holder: self.url.path))
-            locks.append(try FileLock(exclusive: storePath + "-lock", holder: "sqlite:" + storePath))
+        made = (madeFolder, madeStore)
+        do {
+            var locks: [FileLock] = []
+            if lock {
+                locks.append(try FileLock(exclusive: self.url.appendingPathComponent("lock").path, holder: self.url.path))
+                locks.append(try FileLock(exclusive: storePath + "-lock", holder: "sqlite:" + storePath))
+            }
+            self.locks = locks
+            store = try SQLiteTrialStore(path: storePath)
+        } catch {
+            Self.discard(self.url, made: made, storePath: storePath)
+            throw error
         }
-        self.locks = locks
-        store = try SQLiteTrialStore(path: storePath)
+    }
+
+    /// Takes back what opening made, for a command refused after it (found
+    /// by a helper: a refused `pbt` left a new RUN_DIR holding only its
+    /// `lock`): a store file it created, then a folder it created if
+    /// nothing else is in it. A directory or store that existed is kept, and
+    /// so is everything once the directory names its run (`RunMarker`).
+    public func discardIfNew() { Self.discard(url, made: made, storePath: storePath) }
+
+    private static func discard(_ url: URL, made: (folder: Bool, store: Bool), storePath: String) {
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent(RunMarker.fileName).path) { return }
+        if made.store { for suffix in ["", "-wal", "-shm", "-journal", "-lock"] { unlink(storePath + suffix) } }
+        if made.folder {
+            unlink(url.appendingPathComponent("lock").path)
+            rmdir(url.path)  // only if empty
+        }
     }
 }
 

@@ -149,6 +149,15 @@ struct StoreOptions: ParsableArguments {
         _ = try ExploreStrategies.pbtwave.strategy(for: configuration.settings)
         // (`--resume` of a run directory with no store: `checkResumable`, which the command calls first.)
         let directory = isShared ? nil : try RunDirectory(runDirectory, create: true, lock: true, storePath: storePath)
+        do { return try open(directory, runDirectory: runDirectory, configuration: configuration, resume: resume) } catch {
+            // Refused: a new run directory (and store) it made is taken back.
+            directory?.discardIfNew()
+            throw error
+        }
+    }
+
+    private func open(_ directory: RunDirectory?, runDirectory: URL, configuration: RunConfiguration, resume: Bool)
+        throws -> (coordinator: PBTCoordinator, created: Bool, note: String, locks: RunDirectory?) {
         let trialStore: any TrialStore = try directory?.store ?? store!.open()
         let location = store?.description ?? "sqlite:" + (directory?.storePath ?? "")
         try RunMarker.checkBeforeOpening(trialStore, location: location, name: runName, runDirectory: runDirectory)

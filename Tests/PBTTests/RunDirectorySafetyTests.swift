@@ -271,5 +271,14 @@ import PBTExamples
         // Afterwards the run's checkpoints are in "one": "two" is not its directory.
         let later = try runPBTWave(Self.toyRun(dir.url.appendingPathComponent("two").path, ["--store", store], trialMilliseconds: 100))
         #expect(later.status != 0 && later.stderr.contains("is not the directory of run 'pbt'"), "\(later.stderr)")
+        // Neither refusal left a "two" behind (it held only its lock).
+        #expect(!FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("two").path))
+        // A refusal in a folder that was there keeps it and what it holds.
+        let mine = dir.url.appendingPathComponent("mine")
+        try FileManager.default.createDirectory(at: mine, withIntermediateDirectories: true)
+        try Data("keep".utf8).write(to: mine.appendingPathComponent("notes.txt"))
+        let inMine = try runPBTWave(Self.toyRun(mine.path, ["--store", store], trialMilliseconds: 100))
+        #expect(inMine.status != 0 && inMine.stderr.contains("is not the directory of run 'pbt'"), "\(inMine.stderr)")
+        #expect(FileManager.default.fileExists(atPath: mine.appendingPathComponent("notes.txt").path))
     }
 }
