@@ -88,6 +88,39 @@ public struct PBTController: Sendable {
         return decision
     }
 
+    /// The decision that goes on with a complete run after its budget was
+    /// raised (`settings` holds the larger budget, `trials` every trial of
+    /// the run, `initiators` the ids that already initiated a selection):
+    /// what the decisions the old budget cut short would have created. In id
+    /// order, each failed trial that no refill replaced is refilled, then
+    /// each finished trial that never initiated a selection — in budget mode
+    /// only those of generations already reproduced (`reproducedThrough`;
+    /// the rest wait for their generation to fill) — reproduces as
+    /// `decide(after:population:state:)` would have, against its window. An
+    /// opponent or refill parent whose checkpoint was released is left out
+    /// (`checkpointLive`). In budget mode with a whole number of generations
+    /// a run raised from g to g' generations thus goes on exactly as one
+    /// begun with g' (the cut decisions drew no random numbers).
+    public func extend(trials: [TrialRecord], initiators: Set<Int>, state: inout ControllerState) -> Decision {
+        var decision = Decision()
+        let sorted = trials.sorted { $0.id < $1.id }
+        let refilled = Set(sorted.compactMap(\.refillOf))
+        for trial in sorted where state.trialsCreated < settings.trialBudget {
+            let window = self.window(for: trial)
+            let population = sorted.filter { window.contains($0.generation) }
+            if trial.status == .failed, !refilled.contains(trial.id) {
+                let parent = trial.parentID.flatMap { pid in population.first { $0.id == pid } }
+                if let refill = refill(trial, parent: parent, population: population, state: &state) {
+                    decision.newTrials.append(refill)
+                }
+            } else if trial.status == .finished, !initiators.contains(trial.id),
+                      !settings.isGenerational || trial.generation <= state.reproducedThrough {
+                reproduce(trial, population: population, liveOpponents: true, state: &state, into: &decision)
+            }
+        }
+        return decision
+    }
+
     /// The generation below which finished trials can no longer become a
     /// parent: future initiators are pending trials (or their descendants) of
     /// generation ≥ `minPendingGeneration`, and they draw from
@@ -110,8 +143,11 @@ public struct PBTController: Sendable {
             .sorted { $0.id < $1.id }
     }
 
-    private func reproduce(_ initiator: TrialRecord, population: [TrialRecord], state: inout ControllerState, into decision: inout Decision) {
-        let pool = candidates(for: initiator, in: population)
+    /// `liveOpponents`: only trials whose checkpoint is live may be met (a
+    /// run's decisions never see others; a raised budget's may).
+    private func reproduce(_ initiator: TrialRecord, population: [TrialRecord], liveOpponents: Bool = false, state: inout ControllerState,
+                           into decision: inout Decision) {
+        let pool = candidates(for: initiator, in: population).filter { !liveOpponents || $0.checkpointLive || $0.id == initiator.id }
         let loss = { (t: TrialRecord) in t.evaluation ?? .infinity }
         // What happens to the initiator: the child's parent and
         // hyperparameters, and the selection record's fields.

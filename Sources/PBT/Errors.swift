@@ -120,6 +120,9 @@ public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedE
     /// The run was created with other settings (`differences` name them).
     case configMismatch(run: String, differences: [SettingDifference])
     case locked(path: String)
+    /// A budget raised on a run that is not complete: its trials may be
+    /// running elsewhere under the old budget.
+    case budgetRaisedBeforeTheEnd(run: String, created: Int, budget: Int)
     /// A run name that is empty (or only spaces) or holds a control
     /// character (a line break would garble the run directory's marker).
     case invalidRunName(String)
@@ -146,6 +149,9 @@ public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedE
             return "a run named '\(n)' already exists in this store"
         case .runNotFound(let n):
             return "no run named '\(n)' in this store"
+        case .budgetRaisedBeforeTheEnd(let n, let created, let budget):
+            return "run '\(n)' is not complete (\(created) of its \(budget) trials made): its budget can be raised once it is; "
+                + "resume it with its own budget first"
         case .malformedRecord(let m):
             return "malformed record in the trial store: \(m)"
         case .configMismatch(let run, let d):

@@ -194,6 +194,61 @@ public struct PBTCoordinator: Sendable {
                               checkpoints: try CheckpointDirectory(runDirectory: runDirectory, run: existing))
     }
 
+    /// What `raiseBudget` did.
+    public struct BudgetRaise: Sendable, Hashable {
+        public var from: Budget
+        public var to: Budget
+        /// The trials the old and the new budget buy.
+        public var fromTrials: Int
+        public var toTrials: Int
+        /// The trials made at once (the decisions the old budget cut short).
+        public var newTrials: Int
+    }
+
+    /// Raises the budget of run `name` to `configuration`'s when that is the
+    /// only way `configuration` differs from the run's and it buys more
+    /// trials; nil otherwise (open then reports the differences). The run
+    /// must be complete (`PBTStoreError.budgetRaisedBeforeTheEnd`): workers
+    /// of an unfinished run, on other machines too, decide under the budget
+    /// they opened it with. In one decision transaction the run's stored
+    /// configuration takes the new budget, the decisions the old budget cut
+    /// short are made (`PBTController.extend`) and the run is no longer done,
+    /// so `open` and workers go on with it. Budget mode with whole
+    /// generations goes on exactly as a run begun with the larger budget.
+    public static func raiseBudget(
+        store: any TrialStore, name: String, to configuration: RunConfiguration, now: Double? = nil,
+        explorers: ExploreStrategies = .builtIn
+    ) throws -> BudgetRaise? {
+        guard let existing = try store.run(named: name) else { return nil }
+        let stored: RunConfiguration
+        do { stored = try RunConfiguration(jsonText: existing.configJSON) } catch { return nil }
+        let differences = stored.differences(from: configuration)
+        guard !differences.isEmpty, differences.allSatisfy({ $0.field == "budget" }),
+              configuration.settings.trialBudget > stored.settings.trialBudget else { return nil }
+        var raised = stored
+        raised.settings.budget = configuration.settings.budget
+        try raised.settings.validate()
+        let controller = PBTController(settings: raised.settings, explorer: try explorers.strategy(for: raised.settings))
+        let now = now ?? store.now()
+        let json = try raised.jsonText()
+        let added = try store.withDecision(runID: existing.id) { tx -> Int in
+            var state = try tx.state()
+            guard state.done else {
+                throw PBTStoreError.budgetRaisedBeforeTheEnd(run: name, created: state.trialsCreated, budget: stored.settings.trialBudget)
+            }
+            let decision = controller.extend(trials: try tx.trials(inGenerations: 0...Int(Int32.max)), initiators: try tx.initiatorIDs(),
+                                             state: &state)
+            try tx.setConfiguration(json)
+            try tx.insert(decision.newTrials, createdAt: now)
+            try tx.insert(decision.selections)
+            state.done = try tx.pendingTrials().isEmpty
+            try tx.setState(state)
+            return decision.newTrials.count
+        }
+        return BudgetRaise(from: stored.settings.budget, to: raised.settings.budget, fromTrials: stored.settings.trialBudget,
+                           toTrials: raised.settings.trialBudget, newTrials: added)
+    }
+
     /// Asks for work; with `below`, only for a trial with a lower id (see
     /// `TrialStore.claim`).
     public func claim(

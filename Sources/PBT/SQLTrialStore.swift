@@ -290,6 +290,14 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
             }
         }
 
+        func initiatorIDs() throws -> Set<Int> {
+            Set(try c.query("SELECT initiator_id FROM selections WHERE run_id = ?", [.int(runID)]) { try $0.int(0) })
+        }
+
+        func setConfiguration(_ json: String) throws {
+            try c.run("UPDATE runs SET config_json = ? WHERE id = ?", [.text(json), .int(runID)])
+        }
+
         func releasableCheckpoints(belowGeneration generation: Int) throws -> [(id: Int, path: String)] {
             try c.query("""
                 SELECT t.id, t.checkpoint_path FROM trials t

@@ -102,6 +102,10 @@ public protocol DecisionTransaction {
                   finishedAt: Double, failure: String?) throws
     func insert(_ trials: [TrialSpec], createdAt: Double) throws
     func insert(_ selections: [SelectionRecord]) throws
+    /// The ids of the trials that initiated a selection.
+    func initiatorIDs() throws -> Set<Int>
+    /// Replaces the run's stored configuration (a raised budget).
+    func setConfiguration(_ json: String) throws
     /// Trials below `generation` whose checkpoint is still live and that
     /// have already been the initiator of a selection (trials that have not
     /// are population members waiting to reproduce, or the final population).

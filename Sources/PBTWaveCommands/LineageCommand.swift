@@ -18,7 +18,7 @@ public struct LineageCommand: ParsableCommand {
     @Flag(help: "Print every trial as a tree of parents and children.")
     public var tree = false
 
-    @Flag(help: "Print how the run was started instead (its settings, model or program, and corpus): a resume with no flags goes on with them, and flags given must agree.")
+    @Flag(help: "Print how the run was started instead (its settings, model or program, and corpus): a resume with no flags goes on with them, and flags given must agree (but a larger budget, which a complete run goes on to).")
     public var settings = false
 
     public init() {}

@@ -13,7 +13,8 @@ public struct PBTCommand: ParsableCommand {
             Runs W worker threads on a population of P trials of --trial-steps steps each, until the budget (--total-steps \
             summed over all trials, or --generations of P trials) is spent. P > W is budget mode: a generation is complete \
             when P of its trials have finished. Everything is kept in RUN_DIR (pbt.sqlite, checkpoints/); re-running the \
-            same command on RUN_DIR resumes the run (settings flags left out take the run's values). At the end the best trial of the final population is reported and its \
+            same command on RUN_DIR resumes the run (settings flags left out take the run's values), and a complete run given a \
+            larger --generations or --total-steps (every other setting its own) goes on to the new budget. At the end the best trial of the final population is reported and its \
             learned schedule is written to RUN_DIR/schedule.csv and RUN_DIR/schedule.json (with the recipe that \
             `pbtwave train --lr-schedule RUN_DIR/schedule.json` replays).
 

@@ -174,8 +174,19 @@ struct StoreOptions: ParsableArguments {
             opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration, runDirectory: runDirectory,
                                             explorers: .pbtwave)
         } catch PBTStoreError.configMismatch(_, let differences) {
-            let lines = differences.map {
+            // A complete run given a larger budget (and nothing else changed) goes on.
+            if let raise = try PBTCoordinator.raiseBudget(store: trialStore, name: runName, to: configuration, explorers: .pbtwave) {
+                opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration, runDirectory: runDirectory,
+                                                explorers: .pbtwave)
+                let raisedNote = "; its budget raised from \(raise.from) (\(raise.fromTrials) trials) to \(raise.to) (\(raise.toTrials) trials), "
+                    + "\(raise.newTrials) new trial\(raise.newTrials == 1 ? "" : "s") queued"
+                return try finish(opened, directory: directory, note: raisedNote)
+            }
+            var lines = differences.map {
                 "  \(PBTSettingsOptions.flag($0.field)): the run has \(Self.shown($0.stored, $0.field)), this command has \(Self.shown($0.given, $0.field))"
+            }
+            if differences.contains(where: { $0.field == "budget" }) {
+                lines.append("  (a complete run's budget can be raised, with every other setting the run's; never lowered)")
             }
             throw CommandError("""
                 \(label(runDirectory: runDirectory)) holds a run created with other settings:
@@ -184,14 +195,20 @@ struct StoreOptions: ParsableArguments {
                 lists them), or choose a new \(isShared ? "--run" : "--run-dir").
                 """)
         }
+        return try finish(opened, directory: directory, note: "")
+    }
+
+    private func finish(_ opened: (coordinator: PBTCoordinator, created: Bool), directory: RunDirectory?, note: String)
+        throws -> (coordinator: PBTCoordinator, created: Bool, note: String, locks: RunDirectory?) {
         let coordinator = opened.coordinator
         // (`open` has named the run in the directory's marker, for `pbtwave worker`.)
-        guard directory != nil else { return (coordinator, opened.created, "", nil) }
+        guard directory != nil else { return (coordinator, opened.created, note, nil) }
         // A `pbtwave worker` on the same SQLite store may still run its trials.
         let recovered = try coordinator.recoverAfterCrash(isAlive: DriverOptions.isLiveLocalWorker)
         let stopped = recovered.programsStopped > 0
             ? "; stopped \(recovered.programsStopped) training program(s) a killed pbtwave left running" : ""
-        return (coordinator, opened.created, (recovered.requeued > 0 ? "; re-queued \(recovered.requeued) interrupted trial(s)" : "") + stopped, directory)
+        return (coordinator, opened.created, note + (recovered.requeued > 0 ? "; re-queued \(recovered.requeued) interrupted trial(s)" : "") + stopped,
+                directory)
     }
 }
 

@@ -158,6 +158,32 @@ import PBTExamples
         #expect(half.stderr.contains("note: --local-workers 3 runs more trials at once than the run's --workers 2"), "\(half.stderr)")
     }
 
+    /// A complete run given a larger budget goes on to it (found by
+    /// users: it was refused as other settings), says so, and re-exports
+    /// its schedule; a budget given with another setting is still refused.
+    @Test func aCompleteRunGoesOnWithALargerBudget() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let first = try runPBTWave(["pbt", "--run-dir", runDir] + Self.quick)
+        #expect(first.status == 0 && first.stdout.contains("run complete: 20/20 trials"), "\(first.stdout)")
+        let raised = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy", "--generations", "7"])
+        #expect(raised.status == 0, "\(raised.stderr)")
+        #expect(raised.stdout.contains("its budget raised from --generations 5 (20 trials) to --generations 7 (28 trials), 4 new trials queued"),
+                "\(raised.stdout)")
+        #expect(raised.stdout.contains("run complete: 28/28 trials, 8 in this session"), "\(raised.stdout)")
+        #expect(raised.stdout.contains("best trial of the final population: #") && raised.stdout.contains("generation 6"), "\(raised.stdout)")
+        let schedule = try LearningRateSchedule.read(from: URL(fileURLWithPath: runDir + "/schedule.csv"))
+        #expect(schedule.points.count >= 1 && schedule.points.allSatisfy { $0.step < 7 * 20 })
+        let settings = try runPBTWave(["lineage", runDir, "--settings"])
+        #expect(settings.stdout.contains("--generations 7"), "\(settings.stdout)")
+        let again = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy"])
+        #expect(again.status == 0 && again.stdout.contains("run complete: 28/28 trials, 0 in this session"), "\(again.stdout)")
+        let mixed = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy", "--generations", "9", "--seed", "4"])
+        #expect(mixed.status == 1 && mixed.stderr.contains("--seed: the run has 0, this command has 4"), "\(mixed.stderr)")
+        #expect(try runPBTWave(["lineage", runDir, "--tree"]).stdout.split(separator: "\n").count == 28, "the refused command made nothing")
+    }
+
     @Test func resumingWithOtherSettingsNamesTheFlags() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
@@ -171,9 +197,10 @@ import PBTExamples
         #expect(r.stderr.contains("choose a new --run-dir"))
         // Flags not given take the run's values (found by users: every flag had to be given again,
         // and the defaults were refused as other settings; with one flag given, the others still were).
-        let partial = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy", "--generations", "6", "--seed", "0"])
-        #expect(partial.status == 1 && partial.stderr.contains("--total-steps/--generations: the run has --generations 5, this command has --generations 6"),
+        let partial = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy", "--generations", "4", "--seed", "0"])
+        #expect(partial.status == 1 && partial.stderr.contains("--total-steps/--generations: the run has --generations 5, this command has --generations 4"),
                 "\(partial.stderr)")
+        #expect(partial.stderr.contains("(a complete run's budget can be raised, with every other setting the run's; never lowered)"))
         #expect(!partial.stderr.contains("note: resuming with"), "no note before a refusal: \(partial.stderr)")
         // --selection given as the run has it: its opponent generations are the run's too (a user was told of a flag not given).
         let one = dir.url.appendingPathComponent("one").path

@@ -37,6 +37,12 @@ import PBTExamples
         try TrialStoreConformance.check { try stores.makeStore() }
     }
 
+    @Test func aCompleteRunsBudgetIsRaised() throws {
+        let stores = try PostgresTestStores()
+        defer { stores.cleanup() }
+        try BudgetRaiseChecks.check { try stores.makeStore() }
+    }
+
     /// The run `configuration` describes, on SQLite in `dir`/sqlite with the
     /// toy runner: the reference the PostgreSQL runs are compared with.
     func sqliteReferenceRun(_ configuration: RunConfiguration, in dir: TemporaryDirectory) throws
@@ -441,9 +447,10 @@ extension PBTPostgresTests {
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stdout.contains("run complete: 12/12 trials, 0 in this session"), "\(again.stdout)")
         #expect(FileManager.default.fileExists(atPath: runDir + "/schedule.csv"))
-        let other = try runPBTWave(["pbt"] + common + settings.map { $0 == "3" ? "4" : $0 })
+        // (A larger budget would raise the complete run's: BudgetRaiseChecks.)
+        let other = try runPBTWave(["pbt"] + common + settings.map { $0 == "3" ? "2" : $0 })
         #expect(other.status != 0)
-        #expect(other.stderr.contains("--total-steps/--generations: the run has --generations 3, this command has --generations 4"))
+        #expect(other.stderr.contains("--total-steps/--generations: the run has --generations 3, this command has --generations 2"))
 
         let lineage = try runPBTWave(["lineage", "--store", url, "--run", "cli", "--tree"])
         #expect(lineage.status == 0, "\(lineage.stderr)")
