@@ -361,7 +361,10 @@ private struct BuildPlan: Sendable {
         self.presetSkips = presetSkips
         minimumSamples = options.minimumSamples
         self.realSource = realSource
-        identity = "rate=\(options.sampleRate); resampler=\(options.quality.resamplerName); \(SoundFile.version); \(String(cString: src_get_version())); from=\(realSource)"
+        // "lengths=exact": a resampled file is ⌊samples × rate / its rate⌋ long (`Resampler.fed`); builds
+        // before that (one sample short at 22.05 and 44.1 kHz) are redone, not reused (found by a helper).
+        identity = "rate=\(options.sampleRate); resampler=\(options.quality.resamplerName); lengths=exact; \(SoundFile.version); "
+            + "\(String(cString: src_get_version())); from=\(realSource)"
     }
 
     /// Refuses an output folder that holds (non-hidden) files but is not a
