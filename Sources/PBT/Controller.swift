@@ -96,9 +96,9 @@ public struct PBTController: Sendable {
     /// each finished trial that never initiated a selection — in budget mode
     /// only those of generations already reproduced (`reproducedThrough`;
     /// the rest wait for their generation to fill) — reproduces as
-    /// `decide(after:population:state:)` would have, against its window. An
-    /// opponent or refill parent whose checkpoint was released is left out
-    /// (`checkpointLive`). In budget mode with a whole number of generations
+    /// `decide(after:population:state:)` would have, against its window,
+    /// meeting no opponent whose checkpoint was released (`checkpointLive`:
+    /// the end of a run keeps only its final window). In budget mode with a whole number of generations
     /// a run raised from g to g' generations thus goes on exactly as one
     /// begun with g' (the cut decisions drew no random numbers).
     public func extend(trials: [TrialRecord], initiators: Set<Int>, state: inout ControllerState) -> Decision {

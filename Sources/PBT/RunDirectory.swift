@@ -16,7 +16,7 @@ public final class RunDirectory: Sendable {
     private let locks: [FileLock]
 
     public let storePath: String
-    /// What this opening made: the folder, the store file (nil: neither made).
+    /// Whether this opening made the folder, and the store file.
     private let made: (folder: Bool, store: Bool)
 
     /// Opens `url`. With `create`, makes the directory and store if needed;
