@@ -104,7 +104,12 @@ public struct CorpusBuildSummary: Sendable, CustomStringConvertible {
     public var seconds: Double { Double(samples) / Double(sampleRate) }
     public var skippedCount: Int { skipped.reduce(0) { $0 + $1.count } }
 
-    public var description: String {
+    /// The summary and its warnings, one per line (`report`, then each warning).
+    public var description: String { ([report] + warnings.map { "  warning: \($0)" }).joined(separator: "\n") }
+
+    /// The summary without its warnings (which a command shows on standard
+    /// error, apart from its results).
+    public var report: String {
         func share(_ part: Int) -> String { samples > 0 ? String(format: "%.1f %%", 100 * Double(part) / Double(samples)) : "-" }
         func minutes(_ count: Int) -> String { String(format: "%.2f minutes", Double(count) / Double(sampleRate) / 60) }
         var lines = ["corpus \(output) (from \(source))"]
@@ -136,7 +141,6 @@ public struct CorpusBuildSummary: Sendable, CustomStringConvertible {
             lines.append("  --exclude: \(excludedNotFound.count) entr\(excludedNotFound.count == 1 ? "y names" : "ies name") no file or folder "
                          + "under --from (recorded in skipped.tsv as given): \(shown)")
         }
-        for warning in warnings { lines.append("  warning: \(warning)") }
         return lines.joined(separator: "\n")
     }
 }
@@ -335,6 +339,16 @@ private struct BuildPlan: Sendable {
                 }
             }
         }
+        // Which source of a group becomes its WAV: a lossless one before a lossy one, then the WAV of
+        // that very name, then byte order (found by a helper: talk.mp3 at 32 kbit/s became talk.wav,
+        // and the talk.wav beside it was skipped, because "mp3" sorts first).
+        let paths = sources.map(\.relativePath)
+        for g in groups.indices where groups[g].count > 1 {
+            groups[g].sort { a, b in
+                let (x, y) = (Self.preference(paths[a]), Self.preference(paths[b]))
+                return x != y ? x < y : paths[a].utf8.lexicographicallyPrecedes(paths[b].utf8)
+            }
+        }
         // A WAV whose path runs through another's (take.wav/a.wav under the
         // WAV take.wav, from take.flac): a file and a folder cannot share
         // a name, so the source first in byte order keeps it and the other
@@ -386,6 +400,19 @@ private struct BuildPlan: Sendable {
     /// sources (size, modification time), outputs untouched since, each
     /// decision the same under this build's minimum length, and (for a
     /// collision) the same winner. Nil: convert the group again.
+    /// Extensions of formats that lose information (libsndfile's MPEG and
+    /// Ogg codecs, and telephone codecs); a WAV may hold a lossy codec too,
+    /// which its name does not show.
+    static let lossyExtensions: Set<String> = ["mp3", "mp2", "mpga", "ogg", "oga", "opus", "spx", "m4a", "aac", "wma", "amr", "gsm", "g722",
+                                                "g723", "g726", "g729", "vox", "webm"]
+
+    /// How much a source is preferred as its group's WAV (lower first):
+    /// lossless before lossy, and among those `NAME.wav` itself first.
+    static func preference(_ relativePath: String) -> Int {
+        let ext = (relativePath as NSString).pathExtension.lowercased()
+        return (lossyExtensions.contains(ext) ? 2 : 0) + (ext == "wav" ? 0 : 1)
+    }
+
     func reusable(_ group: [Int], records: [String: JournalRecord]) -> [JournalRecord]? {
         var result: [JournalRecord] = []
         var winner = false

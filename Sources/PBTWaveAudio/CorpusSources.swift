@@ -91,7 +91,7 @@ enum CorpusSources {
         var files: [SourceFile] = []
         // Each folder walked, with the name it was walked under; each file read, likewise.
         var visited: [[UInt64]: String] = [:]
-        var read: [[UInt64]: String] = [:]
+        var read: [[UInt64]: (relative: String, index: Int, viaLink: Bool)] = [:]
         func unreadable(_ relative: String, _ path: String, _ reason: String) {
             files.append(SourceFile(relativePath: relative, path: path, size: 0, modified: 0, unreadable: reason))
         }
@@ -165,13 +165,28 @@ enum CorpusSources {
                     // A file reached under a second name (a symbolic or hard link) is one recording: read
                     // twice, it put the same audio in the corpus twice (in one split, without a warning).
                     let fileKey = [UInt64(childStatus.st_dev), UInt64(childStatus.st_ino)]
+                    var linkStatus = stat()
+                    let viaLink = lstat(child, &linkStatus) == 0 && linkStatus.st_mode & S_IFMT == S_IFLNK
+                    func readOnce(_ other: String) -> SourceFile.LeftOut {
+                        SourceFile.LeftOut(category: .walkedOnce, detail: "the same file as \(other) (a symbolic or hard link leads to it): read once, there")
+                    }
                     if let earlier = read[fileKey] {
-                        files.append(SourceFile(relativePath: childRelative, path: child, size: stamp.size, modified: stamp.modified,
-                                                leftOut: SourceFile.LeftOut(category: .walkedOnce, detail: "the same file as \(earlier) "
-                                                                            + "(a symbolic or hard link leads to it): read once, there")))
+                        // The file itself keeps its name, not a link to it met first (found by a helper: alias.wav
+                        // became the WAV, and deleting the alias later renamed and converted it again).
+                        if earlier.viaLink, !viaLink {
+                            let was = files[earlier.index]
+                            files[earlier.index] = SourceFile(relativePath: was.relativePath, path: was.path, size: was.size, modified: was.modified,
+                                                              leftOut: readOnce(childRelative))
+                            read[fileKey] = (childRelative, files.count, false)
+                            files.append(SourceFile(relativePath: childRelative, path: child, size: stamp.size, modified: stamp.modified,
+                                                    badName: badCharacters(in: childRelative)))
+                        } else {
+                            files.append(SourceFile(relativePath: childRelative, path: child, size: stamp.size, modified: stamp.modified,
+                                                    leftOut: readOnce(earlier.relative)))
+                        }
                         continue
                     }
-                    read[fileKey] = childRelative
+                    read[fileKey] = (childRelative, files.count, viaLink)
                     files.append(SourceFile(relativePath: childRelative, path: child, size: stamp.size, modified: stamp.modified,
                                             badName: badCharacters(in: childRelative)))
                 case let kind:
@@ -206,7 +221,8 @@ enum CorpusSources {
     /// inside it. Sorted by relative path, duplicates dropped. A listed
     /// file that does not exist comes back `missing` (it is skipped, not
     /// fatal). Throws ``AudioError/listMalformed(path:line:reason:)`` for a
-    /// path outside `root` or with `..` components.
+    /// path outside `root`, also by `..` components (which step back a
+    /// folder by the path's text: `a/../b.wav` is `b.wav`).
     static func listed(in list: String, root: String) throws(AudioError) -> [SourceFile] {
         let lines = try readListLines(list)
         var seen = Set<String>()
@@ -258,8 +274,16 @@ enum CorpusSources {
             guard text.hasPrefix(rootPrefix) else { return .outside }
             relative = relative.dropFirst(rootPrefix.count)
         }
-        let parts = relative.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
-        guard !parts.isEmpty, !parts.contains("..") else { return .notBelow }
+        // `..` steps back a folder, by the path's text (a helper's `a/../b/y.wav` was refused); one that leaves --from is refused.
+        var parts: [Substring] = []
+        for part in relative.split(separator: "/", omittingEmptySubsequences: true) where part != "." {
+            if part == ".." {
+                guard parts.popLast() != nil else { return .notBelow }
+            } else {
+                parts.append(part)
+            }
+        }
+        guard !parts.isEmpty else { return .notBelow }
         return .inside(parts.joined(separator: "/"))
     }
 

@@ -32,6 +32,10 @@ final class SoundFile {
             if code == Int32(SF_ERR_UNRECOGNISED_FORMAT) {
                 throw AudioError.notAudio(path: path, reason: reason)
             }
+            // A header with a sample rate (or channel count) of 0: libsndfile's own words were "Internal error : SF_INFO struct incomplete".
+            if reason.contains("SF_INFO struct incomplete") {
+                throw AudioError.unreadable(path: path, reason: "its header gives a rate or a channel count of 0 or less, which libsndfile cannot read, so the file is damaged or mislabelled")
+            }
             throw AudioError.unreadable(path: path, reason: reason)
         }
         return SoundFile(path: path, info: info, handle: handle)

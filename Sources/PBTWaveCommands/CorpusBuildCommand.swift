@@ -92,7 +92,9 @@ struct CorpusBuild: ParsableCommand {
             line.update(text, now: p.elapsedSeconds, force: p.filesDone == p.filesToConvert)
         }
         line.finish()
-        print(summary)
+        // The summary on standard output, its warnings on standard error (with every other command's).
+        print(summary.report)
+        for warning in summary.warnings { printNote("  warning: \(warning)") }
         if let warning = Self.shortClipWarning(longest: summary.longestFileSamples, rate: rate) { printNote(warning) }
         if rate != SpeechCorpus.sampleRate {
             printNote("  note: the model trains at \(SpeechCorpus.sampleRate) Hz; loading resamples these \(rate) Hz files each time")

@@ -58,8 +58,15 @@ struct CorpusCommand: ParsableCommand {
             print(String(format: "  files: %ld, %.2f minutes; ", corpus.manifest.entries.count, totalSeconds / 60) + Self.rates(corpus.fileSampleRates))
             print(line("train", corpus.train))
             print(line("validation", corpus.validation))
-            print(String(format: "  unigram mu-law entropy: train %.3f bits, validation %.3f bits per sample", trainBits, validationBits))
-            print(String(format: "  validation under the train unigram: %.3f bits per sample (the NLL a model must beat)", crossBits))
+            // An empty split has no entropy to show (it printed 0.000, and 8.000 against an empty train split).
+            func bits(_ value: Double, _ set: ClipSet) -> String { set.sampleCount > 0 ? String(format: "%.3f bits", value) : "none (empty split)" }
+            print("  unigram mu-law entropy: train \(bits(trainBits, corpus.train)), validation \(bits(validationBits, corpus.validation))"
+                  + (corpus.train.sampleCount > 0 && corpus.validation.sampleCount > 0 ? " per sample" : ""))
+            if corpus.train.sampleCount > 0, corpus.validation.sampleCount > 0 {
+                print(String(format: "  validation under the train unigram: %.3f bits per sample (the NLL a model must beat)", crossBits))
+            } else {
+                print("  validation under the train unigram: none (a split is empty)")
+            }
             do { try corpus.manifest.requireBothSplits() } catch { printNote("  warning: \(error)") }
         }
 

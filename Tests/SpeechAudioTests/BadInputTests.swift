@@ -72,6 +72,17 @@ struct BadInputTests {
         }
     }
 
+    /// Found by a helper: 0 Hz got libsndfile's "Internal error : SF_INFO struct incomplete".
+    @Test("a header claiming 0 Hz or 0 channels: said in the user's terms", arguments: [(UInt32(0), UInt16(1)), (16_000, 0)])
+    func zeroRateOrChannels(rate: UInt32, channels: UInt16) {
+        let folder = TemporaryFolder()
+        let path = folder.write("zero.wav", bytes: handmadeWAV(format: 1, channels: channels, sampleRate: rate, bitsPerSample: 16,
+                                                                data: [UInt8](repeating: 0x11, count: 3200)))
+        let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
+        expectError(error, naming: path) { if case .unreadable = $0 { true } else if case .notAudio = $0 { true } else { false } }
+        #expect(error?.description.contains("Internal error") == false, "\(String(describing: error))")
+    }
+
     @Test("resampling beyond libsamplerate's 1/256…256 is refused before allocating")
     func impossibleRatio() {
         let x = [Float](repeating: 0.1, count: 1000)

@@ -41,10 +41,14 @@ struct MixedAudioFolder {
             if keep { kept.append(Source(path: path, rate: rate, channels: channels, frames: try audioFileInfo(path: target).frames)) }
         }
         try add("p225/p225_001.flac", .flac16, rate: 44_100, channels: 2, seconds: 0.7, seed: 1)
-        try add("p225/p225_002.flac", .flac16, rate: 16_000, channels: 1, seconds: 0.5, seed: 2)
-        // Becomes p225/p225_002.wav too: the .flac comes first in byte order and wins.
-        try add("p225/p225_002.wav", .wav16, rate: 16_000, channels: 1, seconds: 0.4, seed: 3, keep: false)
-        expectedSkips["p225/p225_002.wav"] = .nameCollision
+        // Both become p225/p225_002.wav: of two lossless sources the WAV of that name wins (the .flac, first in byte order, did).
+        try add("p225/p225_002.flac", .flac16, rate: 16_000, channels: 1, seconds: 0.5, seed: 2, keep: false)
+        expectedSkips["p225/p225_002.flac"] = .nameCollision
+        try add("p225/p225_002.wav", .wav16, rate: 16_000, channels: 1, seconds: 0.4, seed: 3)
+        // A lossy source loses to a lossless one, whatever their order (found by a helper: the .mp3 won).
+        try add("p225/p225_005.ogg", .oggVorbis, rate: 16_000, channels: 1, seconds: 0.5, seed: 10, keep: false)
+        if AudioFileFormat.oggVorbis.isSupported { expectedSkips["p225/p225_005.ogg"] = .nameCollision }
+        try add("p225/p225_005.wav", .wav16, rate: 16_000, channels: 1, seconds: 0.4, seed: 11)
         try add("p225/p225_003.aiff", .aiff16, rate: 8_000, channels: 3, seconds: 0.6, seed: 4)
         try add("p225/p225_004.wav", .wav16, rate: 16_000, channels: 1, seconds: 1.0, seed: 5)
         try add("p226/deep/p226_001.ogg", .oggVorbis, rate: 22_050, channels: 1, seconds: 0.8, seed: 6)
@@ -304,6 +308,7 @@ struct CorpusBuildTests {
             p225/p225_004.wav
             \(sources.root)/p226/p226_003.wav
             ./p225/p225_004.wav
+            p226/../p225/p225_004.wav
 
             p226/missing.wav
             p226/
@@ -324,7 +329,8 @@ struct CorpusBuildTests {
         #expect(summary.skipped.map(\.reason).sorted() == ["music", "silence", "unreadable"])
         #expect(summary.skipped.first { $0.reason == "unreadable" }?.count == 2)
 
-        for (text, fragment) in [("../outside.wav\n", "not a file inside"), ("/etc/passwd\n", "is not inside --from")] {
+        for (text, fragment) in [("../outside.wav\n", "not a file inside"), ("p225/../../outside.wav\n", "not a file inside"),
+                                 ("/etc/passwd\n", "is not inside --from")] {
             options.fileList = sources.folder.write(".bad.txt", text: text)
             options.exclusionList = nil
             let error = audioError { () throws(AudioError) in try CorpusBuilder.build(options) }
@@ -599,18 +605,23 @@ struct CorpusBuildTests {
         // A second name of a file, symbolic or hard: found by a user, its audio went in twice.
         #expect(symlink("p225_004.wav", sources.folder.file("p225/z-link.wav")) == 0)
         #expect(link(sources.folder.file("p225/p225_004.wav"), sources.folder.file("p226/z-hard.wav")) == 0)
+        // A link met before its file (found by a helper: the link's name was kept, the file's skipped).
+        #expect(symlink("p225_004.wav", sources.folder.file("p225/a-link.wav")) == 0)
         let linked = try build(sources.options(output: out.path))
         let skippedLines = lines(out.file("skipped.tsv"))
         for line in ["p225-again/\twalked once: the same folder as p225/ (a symbolic link leads to it): its files are read once, there",
                      "p226/pipe.wav\tnot a file: a named pipe, not a file: not read",
                      "p226/up/\twalked once: the same folder as the source folder itself (a symbolic link leads to it): its files are read once, there",
                      "p225/z-link.wav\twalked once: the same file as p225/p225_004.wav (a symbolic or hard link leads to it): read once, there",
-                     "p226/z-hard.wav\twalked once: the same file as p225/p225_004.wav (a symbolic or hard link leads to it): read once, there"] {
+                     "p226/z-hard.wav\twalked once: the same file as p225/p225_004.wav (a symbolic or hard link leads to it): read once, there",
+                     "p225/a-link.wav\twalked once: the same file as p225/p225_004.wav (a symbolic or hard link leads to it): read once, there"] {
             #expect(skippedLines.contains(line), "\(line) in \(skippedLines)")
         }
-        #expect(linked.skippedCount == sources.expectedSkips.count + 6 && linked.files == summary.files)
-        #expect(lines(out.file("manifest.tsv")).allSatisfy { !$0.hasPrefix("p225-again/") && !$0.hasPrefix("p226/up/") && !$0.contains("z-") })
-        for name in ["p226/pipe.wav", "p225-again", "p226/up", "p225/z-link.wav", "p226/z-hard.wav"] {
+        #expect(linked.skippedCount == sources.expectedSkips.count + 7 && linked.files == summary.files)
+        #expect(lines(out.file("manifest.tsv")).allSatisfy { !$0.hasPrefix("p225-again/") && !$0.hasPrefix("p226/up/") && !$0.contains("z-")
+                                                             && !$0.contains("a-link") })
+        #expect(lines(out.file("manifest.tsv")).contains { $0.hasPrefix("p225/p225_004.wav\t") })
+        for name in ["p226/pipe.wav", "p225-again", "p226/up", "p225/z-link.wav", "p226/z-hard.wav", "p225/a-link.wav"] {
             try FileManager.default.removeItem(atPath: sources.folder.file(name))
         }
 
