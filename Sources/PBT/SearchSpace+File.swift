@@ -33,7 +33,7 @@ extension SearchSpace {
             // JSONSerialization says where the text is bad, which JSONDecoder does not.
             throw SearchSpaceFileError.notJSON(DecodingErrorText.syntaxError(data) ?? DecodingErrorText.sentence(for: error, data: data))
         }
-        if let duplicate = JSONDuplicateKey.first(in: data) { throw SearchSpaceFileError.duplicateKey(duplicate) }
+        if let problem = JSONStrictnessProblem.first(in: data) { throw SearchSpaceFileError.notStrictJSON(problem) }
         guard case .object(let entries) = json else { throw SearchSpaceFileError.notAnObject }
         guard !entries.isEmpty else { throw SearchSpaceFileError.empty }
         self.init(try entries.keys.sorted().map { try Self.parameter($0, entries[$0]!) })
@@ -123,17 +123,19 @@ public enum SearchSpaceFileError: Error, Equatable, CustomStringConvertible, Loc
     case notAnObject
     case empty
     case invalidParameter(name: String, problem: String)
-    case duplicateKey(JSONDuplicateKey)
+    case notStrictJSON(JSONStrictnessProblem)
 
     public var description: String {
         let example = #"{"lr": {"log_uniform": [1e-4, 3e-2]}, "momentum": {"uniform": [0.8, 0.99]}, "batch": {"choice": [16, 32, 64]}}"#
         switch self {
-        case .unreadable(let path): return "cannot read the search space file \(path): no such file, or not readable"
+        case .unreadable(let path):
+            return "cannot read the search space file \(path): " + (PathKind(of: path) == .folder ? "it is a folder; give the JSON file"
+                                                                     : "no such file, or not readable")
         case .notJSON(let reason): return "the search space file is not valid JSON: \(reason)"
         case .notAnObject: return "the search space must be a JSON object with one key per hyperparameter, e.g. \(example)"
         case .empty: return "the search space names no hyperparameter; give at least one, e.g. \(example)"
         case .invalidParameter(let name, let problem): return "hyperparameter '\(name)': \(problem)"
-        case .duplicateKey(let duplicate): return "the search space file: \(duplicate)"
+        case .notStrictJSON(let problem): return "the search space file: \(problem)"
         }
     }
 

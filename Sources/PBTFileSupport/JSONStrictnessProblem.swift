@@ -1,27 +1,52 @@
 import Foundation
 
-/// A key written twice in one JSON object. `JSONDecoder` and
-/// `JSONSerialization` keep one of the two without a word, so a file a
-/// person wrote (`{"lr": …, "lr": …}`) would run with half of what it says.
-public struct JSONDuplicateKey: Equatable, Sendable, CustomStringConvertible {
-    public var key: String
+/// What a strict JSON reader refuses and `JSONDecoder` lets pass: a key
+/// written twice in one object (`JSONDecoder` and `JSONSerialization` keep
+/// one of the two without a word, so a file a person wrote, `{"lr": …,
+/// "lr": …}`, would run with half of what it says), or a comma before an
+/// object's or array's end (`[1, 2,]`: Foundation's decoder reads it, Python's
+/// `json` and every other strict reader refuse it, so such a file works here
+/// only).
+public struct JSONStrictnessProblem: Equatable, Sendable, CustomStringConvertible {
+    public enum Kind: Equatable, Sendable {
+        case duplicateKey(String)
+        case trailingComma
+    }
+
+    public var kind: Kind
     /// Where the object is: "" at the top, else `model`, `points[2]`, ….
     public var path: String
 
     public init(key: String, path: String) {
-        self.key = key
+        kind = .duplicateKey(key)
         self.path = path
     }
 
-    public var description: String {
-        "key '\(key)' appears twice in " + (path.isEmpty ? "the top-level object" : "the object at \(path)")
-            + "; JSON keeps only one of them: remove the other"
+    public init(_ kind: Kind, path: String) {
+        self.kind = kind
+        self.path = path
     }
 
-    /// The first key written twice in one object of `data`, or nil (also
-    /// for text that is not JSON: the decoder then says what is wrong).
-    /// Keys are compared as JSON strings, escapes decoded (`"l\u0072"` is `"lr"`).
-    public static func first(in data: Data) -> JSONDuplicateKey? {
+    /// The key written twice (nil: a trailing comma).
+    public var key: String? { if case .duplicateKey(let key) = kind { key } else { nil } }
+
+    public var description: String {
+        switch kind {
+        case .duplicateKey(let key):
+            return "key '\(key)' appears twice in " + (path.isEmpty ? "the top-level object" : "the object at \(path)")
+                + "; JSON keeps only one of them: remove the other"
+        case .trailingComma:
+            return "a comma ends " + (path.isEmpty ? "the top-level object or list" : "the object or list at \(path)")
+                + " with nothing after it, which JSON does not allow: remove it"
+        }
+    }
+
+    /// The first key written twice in one object of `data`, or comma
+    /// before an object's or list's end, or nil (also for text that is not
+    /// JSON: the decoder then says what is wrong). Keys are compared as JSON
+    /// strings, escapes decoded (`"l\u0072"` is `"lr"`).
+    /// `trailingCommas`: let those pass (JSON5 allows them).
+    public static func first(in data: Data, trailingCommas: Bool = false) -> JSONStrictnessProblem? {
         /// An open object (its keys so far, the last one, whether a key
         /// comes next) or array (the index of the current element).
         struct Frame {
@@ -37,11 +62,16 @@ public struct JSONDuplicateKey: Equatable, Sendable, CustomStringConvertible {
         var stack: [Frame] = []
         let bytes = [UInt8](data)
         var i = 0
+        // The last byte outside strings that is not white space.
+        var previous: UInt8 = 0
         while i < bytes.count {
-            switch bytes[i] {
+            let byte = bytes[i]
+            defer { if ![UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\r")].contains(byte) { previous = byte } }
+            switch byte {
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 stack.append(Frame(isObject: bytes[i] == UInt8(ascii: "{"), path: stack.last?.childPath ?? ""))
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if !trailingCommas, previous == UInt8(ascii: ","), let frame = stack.last { return JSONStrictnessProblem(.trailingComma, path: frame.path) }
                 guard stack.popLast() != nil else { return nil }
             case UInt8(ascii: ","):
                 guard !stack.isEmpty else { return nil }
@@ -58,7 +88,7 @@ public struct JSONDuplicateKey: Equatable, Sendable, CustomStringConvertible {
                     : String(decoding: raw, as: UTF8.self)
                 guard let key = decoded else { return nil }
                 // In place (no copy of the frame is held): the set is not copied as it grows.
-                guard stack[stack.count - 1].keys.insert(key).inserted else { return JSONDuplicateKey(key: key, path: stack[stack.count - 1].path) }
+                guard stack[stack.count - 1].keys.insert(key).inserted else { return JSONStrictnessProblem(key: key, path: stack[stack.count - 1].path) }
                 stack[stack.count - 1].last = key
                 stack[stack.count - 1].expectingKey = false
             default:

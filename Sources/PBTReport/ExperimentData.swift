@@ -245,7 +245,7 @@ extension ExperimentResults {
         } catch {
             throw ReportError.unreadable(path: url.path, reason: FileErrorText.cause(of: error) ?? error.localizedDescription)
         }
-        if let duplicate = JSONDuplicateKey.first(in: data) { throw ReportError.malformedResults(path: url.path, reason: "\(duplicate)") }
+        if let problem = JSONStrictnessProblem.first(in: data) { throw ReportError.malformedResults(path: url.path, reason: "\(problem)") }
         let results: ExperimentResults
         do {
             results = try jsonDecoder().decode(ExperimentResults.self, from: data)

@@ -151,7 +151,7 @@ public struct HyperparameterSchedule: Sendable, Hashable {
     }
 
     public init(jsonText: String) throws(ScheduleFileError) {
-        if let duplicate = JSONDuplicateKey.first(in: Data(jsonText.utf8)) { throw .invalid(line: nil, "\(duplicate)") }
+        if let problem = JSONStrictnessProblem.first(in: Data(jsonText.utf8)) { throw .invalid(line: nil, "\(problem)") }
         do {
             self = try JSONDecoder().decode(HyperparameterSchedule.self, from: Data(jsonText.utf8))
         } catch let error as ScheduleFileError {

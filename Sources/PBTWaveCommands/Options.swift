@@ -240,7 +240,7 @@ extension WaveNetConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("cannot read --model-config \(path): no such file")
         }
-        if let duplicate = JSONDuplicateKey.first(in: data) { throw ValidationError("--model-config \(path): \(duplicate)") }
+        if let problem = JSONStrictnessProblem.first(in: data) { throw ValidationError("--model-config \(path): \(problem)") }
         // A field the config does not have (a typo, or another tool's option) would be ignored; said first,
         // since a typo also leaves its field missing.
         let known = (try? JSONSerialization.jsonObject(with: JSONEncoder().encode(WaveNetConfig.tiny)) as? [String: Any]).map { Set($0.keys) } ?? []

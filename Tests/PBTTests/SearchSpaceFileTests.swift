@@ -48,6 +48,7 @@ import Testing
         (#"{"héllo": {"uniform": [0, 1]}}"#, "hyperparameter name 'héllo' must be non-empty ASCII letters, digits"),
         (#"{"lr": {"uniform": [0, 1]}, "lr": {"uniform": [5, 6]}}"#, "key 'lr' appears twice in the top-level object"),
         (#"{"step": {"uniform": [0, 1]}}"#, "hyperparameter name 'step' must be"),
+        (#"{"lr": {"log_uniform": [1e-4, 3e-2,]}}"#, "the search space file: a comma ends the object or list at lr.log_uniform with nothing after it"),
         // Found by a user: both reached a program as PBT_HP_lr_decay; and a width past the largest Double sampled max only.
         (#"{"lr-decay": {"uniform": [0, 1]}, "lr_decay": {"uniform": [5, 6]}}"#,
          "hyperparameters 'lr-decay' and 'lr_decay' would both reach a program as PBT_HP_lr_decay"),

@@ -3,15 +3,16 @@ import Foundation
 import Testing
 
 /// JSON files a person writes: a key given twice in one object is found
-/// (the decoders keep one silently), wherever it is, and nothing else is.
-@Suite struct JSONDuplicateKeyTests {
-    static func first(_ text: String) -> JSONDuplicateKey? { JSONDuplicateKey.first(in: Data(text.utf8)) }
+/// (the decoders keep one silently), wherever it is, and nothing else is;
+/// so is a comma before an end (Foundation's decoder reads `[1, 2,]`).
+@Suite struct JSONStrictnessProblemTests {
+    static func first(_ text: String) -> JSONStrictnessProblem? { JSONStrictnessProblem.first(in: Data(text.utf8)) }
 
     @Test func duplicatesAreFoundWithWhereTheyAre() {
-        #expect(Self.first(#"{"lr": 1, "lr": 2}"#) == JSONDuplicateKey(key: "lr", path: ""))
-        #expect(Self.first(#"{"model": {"a": 1, "b": {"c": 2}, "a": 3}}"#) == JSONDuplicateKey(key: "a", path: "model"))
-        #expect(Self.first(#"{"points": [{"step": 0}, {"step": 1, "lr": 2, "lr": 3}]}"#) == JSONDuplicateKey(key: "lr", path: "points[1]"))
-        #expect(Self.first(#"[[{}], [{"x": [1, {"y": 1, "y": 1}]}]]"#) == JSONDuplicateKey(key: "y", path: "[1][0].x[1]"))
+        #expect(Self.first(#"{"lr": 1, "lr": 2}"#) == JSONStrictnessProblem(key: "lr", path: ""))
+        #expect(Self.first(#"{"model": {"a": 1, "b": {"c": 2}, "a": 3}}"#) == JSONStrictnessProblem(key: "a", path: "model"))
+        #expect(Self.first(#"{"points": [{"step": 0}, {"step": 1, "lr": 2, "lr": 3}]}"#) == JSONStrictnessProblem(key: "lr", path: "points[1]"))
+        #expect(Self.first(#"[[{}], [{"x": [1, {"y": 1, "y": 1}]}]]"#) == JSONStrictnessProblem(key: "y", path: "[1][0].x[1]"))
         #expect(Self.first(#"{"l\u0072": 1, "lr": 2}"#)?.key == "lr", "escapes decoded")
         #expect(Self.first(#"{"lr": 1, "lr": 2}"#)?.description.contains("key 'lr' appears twice in the top-level object") == true)
     }
@@ -24,5 +25,20 @@ import Testing
         #expect(Self.first(#"{"a": 1, "A": 2}"#) == nil, "case matters")
         #expect(Self.first("") == nil && Self.first("{") == nil && Self.first(#"{"a": "#) == nil && Self.first("]]}") == nil,
                 "not JSON: left to the decoder")
+    }
+
+    /// Found by a helper: `{"dilations": [1, 2,],}` was read as if the
+    /// commas were not there; Python's json refuses it.
+    @Test func aTrailingCommaIsFoundWithWhereItIs() {
+        #expect(Self.first("[1, 2,]") == JSONStrictnessProblem(.trailingComma, path: ""))
+        #expect(Self.first(#"{"a": 1,}"#) == JSONStrictnessProblem(.trailingComma, path: ""))
+        #expect(Self.first(#"{"model": {"dilations": [1, 2 ,\#n ]}}"#) == JSONStrictnessProblem(.trailingComma, path: "model.dilations"))
+        #expect(Self.first(#"{"points": [{"step": 0}, {"lr": 1,\#t}]}"#) == JSONStrictnessProblem(.trailingComma, path: "points[1]"))
+        #expect(Self.first("[1,]")?.description == "a comma ends the top-level object or list with nothing after it, which JSON does not allow: remove it")
+        #expect(Self.first("[1,]")?.key == nil)
+        #expect(Self.first(#"{"a": ",]", "b": [",}"], "c": [1, 2]}"#) == nil, "commas inside strings")
+        #expect(Self.first(#"{"a": [1, 2], "b": {}}"#) == nil && Self.first("[]") == nil && Self.first("{}") == nil)
+        #expect(JSONStrictnessProblem.first(in: Data("[1, 2,]".utf8), trailingCommas: true) == nil, "JSON5 allows them")
+        #expect(JSONStrictnessProblem.first(in: Data(#"{"a": 1, "a": 2,}"#.utf8), trailingCommas: true)?.key == "a")
     }
 }
