@@ -14,18 +14,20 @@ struct Bench: ParsableCommand {
 
 /// The model a bench command measures: a preset or a JSON config.
 struct BenchModelOptions: ParsableArguments {
-    @Option(help: "Model preset: \(WaveNetConfig.presets.keys.sorted().joined(separator: ", ")).")
-    var preset: String = "compact"
+    @Option(help: "Model preset: \(WaveNetConfig.presets.keys.sorted().joined(separator: ", ")) (default: compact).")
+    var preset: String?
 
     @Option(name: .customLong("model-config"), help: "A WaveNet config as JSON (instead of --preset).")
     var modelConfig: String?
 
     func validate() throws {
-        if modelConfig == nil { try WaveNetConfig.checkPreset(preset) }
+        // Both given: the preset was ignored without a word (train refuses the pair).
+        if preset != nil, modelConfig != nil { throw ValidationError("give --preset or --model-config, not both") }
+        if modelConfig == nil { try WaveNetConfig.checkPreset(preset ?? "compact") }
     }
 
     func config() throws -> WaveNetConfig {
-        try modelConfig.map(WaveNetConfig.read(from:)) ?? WaveNetConfig.presets[preset]!
+        try modelConfig.map(WaveNetConfig.read(from:)) ?? WaveNetConfig.presets[preset ?? "compact"]!
     }
 }
 

@@ -48,9 +48,11 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Path to wavenet_torch.py.") var peerScript: String?
 
     func validate() throws {
-        guard batch >= 1, time >= 2, threads >= 1, seconds > 0 else {
-            throw ValidationError("--batch, --threads must be ≥ 1, --time ≥ 2, --seconds > 0")
+        // Each flag by name (one message named all four, whichever was wrong).
+        for (flag, value, least) in [("--batch", batch, 1), ("--threads", threads, 1), ("--time", time, 2)] where value < least {
+            throw ValidationError("\(flag) must be at least \(least) (got \(value))")
         }
+        guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be a number of seconds above 0 (got \(seconds))") }
         guard [residual, skip, head].allSatisfy({ ($0 ?? 1) >= 1 }) else { throw ValidationError("--R, --S and --H must be at least 1") }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
@@ -74,7 +76,7 @@ struct BenchTrain: ParsableCommand {
         let kernels = try benchKernels()
         BLAS.setThreads(1)
         let config = try config()
-        let base = model.modelConfig ?? model.preset
+        let base = model.modelConfig ?? model.preset ?? "compact"
         let name = residual == nil && skip == nil && head == nil ? base : "\(base) with --R/--S/--H"
         let widths = "R\(config.residualChannels) D\(config.dilationChannels) S\(config.skipChannels) H\(config.headChannels)"
         print("kernels: \(kernels), chosen from CPUID (supported: \(Kernels.supported.map(\.rawValue).joined(separator: ", ")))")

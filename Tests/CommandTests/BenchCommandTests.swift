@@ -11,8 +11,13 @@ import PBTWaveModel
     static let cases: [([String], String)] = [
         (["bench", "train", "--R", "0"], "--R, --S and --H must be at least 1"),
         (["bench", "train", "--H=-3"], "--R, --S and --H must be at least 1"),
-        (["bench", "train", "--time", "1"], "--time ≥ 2"),
-        (["bench", "train", "--threads", "0"], "--threads must be ≥ 1"),
+        // Each by its own name (one message named all four, whichever was wrong: found by a helper).
+        (["bench", "train", "--time", "1"], "--time must be at least 2 (got 1)"),
+        (["bench", "train", "--threads", "0"], "--threads must be at least 1 (got 0)"),
+        (["bench", "train", "--batch", "0"], "--batch must be at least 1 (got 0)"),
+        (["bench", "train", "--seconds", "0"], "--seconds must be a number of seconds above 0 (got 0.0)"),
+        (["bench", "train", "--preset", "tiny", "--model-config", "m.json"], "give --preset or --model-config, not both"),
+        (["bench", "kernels", "--preset", "tiny", "--model-config", "m.json"], "give --preset or --model-config, not both"),
         (["bench", "train", "--steps", "0"], "--steps must be at least 1"),
         (["bench", "train", "--rounds", "0"], "--rounds must be at least 1"),
         (["bench", "train", "--beside", "huge"], "unknown --beside 'huge'; choose one of compact, small, tiny"),
