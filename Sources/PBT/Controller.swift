@@ -99,6 +99,7 @@ public struct PBTController: Sendable {
     /// `decide(after:population:state:)` would have, against its window,
     /// meeting no opponent whose checkpoint was released (`checkpointLive`:
     /// the end of a run keeps only its final window). In budget mode with a whole number of generations
+    /// (not in asynchronous mode, whose cut trials can lie below that window)
     /// a run raised from g to g' generations thus goes on exactly as one
     /// begun with g' (the cut decisions drew no random numbers).
     public func extend(trials: [TrialRecord], initiators: Set<Int>, state: inout ControllerState) -> Decision {

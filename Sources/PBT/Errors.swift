@@ -122,7 +122,7 @@ public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedE
     case locked(path: String)
     /// A budget raised on a run that is not complete: its trials may be
     /// running elsewhere under the old budget.
-    case budgetRaisedBeforeTheEnd(run: String, created: Int, budget: Int)
+    case budgetRaisedBeforeTheEnd(run: String, done: Int, budget: Int)
     /// A run name that is empty (or only spaces) or holds a control
     /// character (a line break would garble the run directory's marker).
     case invalidRunName(String)
@@ -136,7 +136,9 @@ public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedE
     public var description: String {
         switch self {
         case .invalidRunName(let n):
-            return "a run needs a name without line breaks or other control characters (got \(String(reflecting: n)))"
+            return n.trimmingCharacters(in: .whitespaces).isEmpty
+                ? "a run needs a name, not an empty one (got \(String(reflecting: n)))"
+                : "a run needs a name without line breaks or other control characters (got \(String(reflecting: n)))"
         case .notAStore(let p, let r):
             return "\(p) is not a PBTWave trial store (\(r)): give a PBT run's directory or store (a new run, a new directory)"
         case .cannotOpen(let p, let r):
@@ -149,8 +151,8 @@ public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedE
             return "a run named '\(n)' already exists in this store"
         case .runNotFound(let n):
             return "no run named '\(n)' in this store"
-        case .budgetRaisedBeforeTheEnd(let n, let created, let budget):
-            return "run '\(n)' is not complete (\(created) of its \(budget) trials made): its budget can be raised once it is; "
+        case .budgetRaisedBeforeTheEnd(let n, let done, let budget):
+            return "run '\(n)' is not complete (\(done) of its \(budget) trials done): its budget can be raised once it is; "
                 + "resume it with its own budget first"
         case .malformedRecord(let m):
             return "malformed record in the trial store: \(m)"

@@ -233,11 +233,12 @@ public struct PBTCoordinator: Sendable {
         let json = try raised.jsonText()
         let added = try store.withDecision(runID: existing.id) { tx -> Int in
             var state = try tx.state()
+            let trials = try tx.trials(inGenerations: 0...Int(Int32.max))
             guard state.done else {
-                throw PBTStoreError.budgetRaisedBeforeTheEnd(run: name, created: state.trialsCreated, budget: stored.settings.trialBudget)
+                throw PBTStoreError.budgetRaisedBeforeTheEnd(run: name, done: trials.filter(\.status.isTerminal).count,
+                                                             budget: stored.settings.trialBudget)
             }
-            let decision = controller.extend(trials: try tx.trials(inGenerations: 0...Int(Int32.max)), initiators: try tx.initiatorIDs(),
-                                             state: &state)
+            let decision = controller.extend(trials: trials, initiators: try tx.initiatorIDs(), state: &state)
             try tx.setConfiguration(json)
             try tx.insert(decision.newTrials, createdAt: now)
             try tx.insert(decision.selections)

@@ -1,3 +1,4 @@
+import PBTFileSupport
 import Foundation
 
 /// A PBT run on disk: `RUN_DIR/pbt.sqlite` (the trial store, one run named
@@ -28,8 +29,11 @@ public final class RunDirectory: Sendable {
     /// With `create` and a directory that already belongs to a run
     /// (`RunMarker`), a store file that is missing or empty is refused
     /// (`RunDirectoryError.storeLost`) before anything is created: the run's
-    /// checkpoints are never handed to a new, empty run.
-    public init(_ url: URL, create: Bool, lock: Bool, storePath: String? = nil) throws {
+    /// checkpoints are never handed to a new, empty run. `readingOnly` (not
+    /// with `create` or `lock`): the store is opened for reading only
+    /// (`SQLiteTrialStore(readingOnly:)`), also where this user cannot write.
+    public init(_ url: URL, create: Bool, lock: Bool, storePath: String? = nil, readingOnly: Bool = false) throws {
+        precondition(!readingOnly || (!create && !lock), "a store opened for reading only is neither created nor locked")
         self.url = url.standardizedFileURL
         let fm = FileManager.default
         let storePath = storePath ?? self.url.appendingPathComponent(Self.storeFileName).path
@@ -63,13 +67,25 @@ public final class RunDirectory: Sendable {
         }
         made = (madeFolder, madeStore)
         do {
+            // A store given elsewhere: its folder, named as such.
+            let storeFolder = (storePath as NSString).deletingLastPathComponent
+            if !storeFolder.isEmpty, storeFolder != self.url.path {
+                switch PathKind(of: storeFolder) {
+                case .missing: throw RunDirectoryError.storeFolderUnusable(store: storePath, folder: storeFolder, reason: "does not exist")
+                case .file: throw RunDirectoryError.storeFolderUnusable(store: storePath, folder: storeFolder, reason: "is a file")
+                case .folder:
+                    if create, access(storeFolder, W_OK) != 0 {
+                        throw RunDirectoryError.storeFolderUnusable(store: storePath, folder: storeFolder, reason: "is not writable")
+                    }
+                }
+            }
             var locks: [FileLock] = []
             if lock {
                 locks.append(try FileLock(exclusive: self.url.appendingPathComponent("lock").path, holder: self.url.path))
                 locks.append(try FileLock(exclusive: storePath + "-lock", holder: "sqlite:" + storePath))
             }
             self.locks = locks
-            store = try SQLiteTrialStore(path: storePath)
+            store = try readingOnly ? SQLiteTrialStore(readingOnly: storePath) : SQLiteTrialStore(path: storePath)
         } catch {
             Self.discard(self.url, made: made, storePath: storePath)
             throw error
@@ -293,6 +309,9 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, Locali
     /// The directory holds the checkpoints of a run whose store is elsewhere.
     case runInAnotherStore(String, run: RunIdentity)
     case notWritable(String)
+    /// The folder an SQLite store given elsewhere (`--store sqlite:PATH`)
+    /// would be in is missing or not writable (it was called the run directory).
+    case storeFolderUnusable(store: String, folder: String, reason: String)
     /// The folder cannot be made (`reason`: a parent that is a file, no permission…).
     case cannotCreate(String, reason: String)
     case unreadableMarker(String)
@@ -318,6 +337,8 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, Locali
             return "\(p) holds the checkpoints of \(run), whose trials are in another store (no \(RunDirectory.storeFileName) here): "
                 + "give that store with --store and --run \(run.name)"
         case .notWritable(let p): return "cannot write in run directory \(p)"
+        case let .storeFolderUnusable(store, folder, reason):
+            return "cannot use the trial store sqlite:\(store): its folder \(folder) \(reason); make the folder, or give another --store"
         case let .cannotCreate(p, reason): return "cannot create the run directory \(p): \(reason)"
         case .unreadableMarker(let p): return "\(p) is damaged (it should name the run the directory belongs to); restore it or choose another --run-dir"
         case let .belongsToAnotherRun(p, owner, run):

@@ -13,6 +13,14 @@ extension SQLTrialStore where Database == SQLiteDatabase {
         self.init(database: try SQLiteDatabase(path: path))
     }
 
+    /// Opens the existing store at `path` for reading only (`lineage`,
+    /// `schedule export`), also where this user cannot write: a run
+    /// directory of another user, a read-only mount, an archived copy
+    /// (opening it for writing failed there, asking for the WAL journal).
+    public convenience init(readingOnly path: String) throws {
+        self.init(database: try SQLiteDatabase(readingOnly: path))
+    }
+
     public var path: String { database.path }
 }
 
@@ -64,6 +72,28 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
             try c.run("INSERT INTO schema_version (version) VALUES (?)", [.int(TrialStoreSchema.version)])
         }
         connection = c
+    }
+
+    /// The store at `path`, for reading only: its schema is checked, never
+    /// made. A WAL store whose `-shm` and `-wal` files are gone, in a folder
+    /// this user cannot write, cannot be opened read-only as such; then it is
+    /// opened as immutable (no run can be writing there: its files would be).
+    public init(readingOnly path: String) throws {
+        self.path = path
+        func open(immutable: Bool) throws -> SQLiteConnection {
+            let c = try SQLiteConnection(path: path, readOnly: true, immutable: immutable)
+            let tables = try c.query("SELECT name FROM sqlite_master WHERE type = 'table'") { $0.text(0) }
+            guard tables.contains("schema_version") else {
+                throw PBTStoreError.notAStore(path: path, reason: tables.isEmpty ? "an empty SQLite database" : "an SQLite database without a schema_version table")
+            }
+            let versions = try c.query("SELECT version FROM schema_version") { try $0.int(0) }
+            guard let v = versions.first else { throw PBTStoreError.notAStore(path: path, reason: "empty schema_version table") }
+            try TrialStoreSchema.check(version: v, location: path)
+            return c
+        }
+        do { connection = try open(immutable: false) } catch PBTStoreError.sqlite(let code, _, _) where code == SQLITE_CANTOPEN || code == SQLITE_READONLY {
+            connection = try open(immutable: true)
+        }
     }
 
     /// `PRAGMA journal_mode = WAL` (it returns a row; exec discards it).

@@ -69,6 +69,7 @@ public struct PBTCommand: ParsableCommand {
         // Before the model is made (without a program, a missing run was told as a missing corpus).
         if resume { try store.checkResumable(runDirectory: runDirectory) }
         let existing = store.storedConfiguration(runDirectory: runDirectory)
+        let runnerOptions = runner.resuming(existing?.model)
         let chosen = try settings.settings(over: existing?.settings)
         try PBTSettingsOptions.check(chosen)
         // Said once the run is open (it preceded refusals too).
@@ -76,12 +77,12 @@ public struct PBTCommand: ParsableCommand {
         let takenNote = taken.isEmpty ? nil : "note: resuming with the run's own settings for the flags not given: "
             + chosen.fields.filter { taken.contains($0.field) }.compactMap { PBTSettingsOptions.flagText($0.field, $0.value, in: chosen) }
                 .joined(separator: ", ")
-        do { made = try runner.makeRunner(settings: chosen, resuming: existing, show: line.message) } catch {
+        do { made = try runnerOptions.makeRunner(settings: chosen, resuming: existing, show: line.message) } catch {
             // Resuming a run of another model (a program's, without it): say so, not why this command's model cannot start.
-            if let stored = existing?.model, stored != runner.model.rawValue {
+            if let stored = existing?.model, stored != runnerOptions.model.rawValue {
                 throw CommandError("\(store.label(runDirectory: runDirectory)) holds a run of "
                     + (stored == PBTModel.exec.rawValue ? "a training program" : "--model \(stored)")
-                    + ", not of --model \(runner.model.rawValue): to resume it, give "
+                    + ", not of --model \(runnerOptions.model.rawValue): to resume it, give "
                     + (stored == PBTModel.exec.rawValue ? "its program after -- as it was started" : "--model \(stored)")
                     + " (`pbtwave lineage \(runDirectory.path) --settings` shows how it was started); or choose a new --run-dir")
             }

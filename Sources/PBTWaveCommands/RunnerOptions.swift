@@ -62,6 +62,19 @@ struct RunnerOptions: ParsableArguments {
         }
     }
 
+    /// These options for going on with a run of model `stored`: the run's
+    /// model when neither --model, a program nor a WaveNet flag was given
+    /// (a toy run resumed without --model was refused as not WaveNet's,
+    /// though flags left out take the run's values). A program's run still
+    /// needs its program after `--`.
+    func resuming(_ stored: String?) -> RunnerOptions {
+        guard chosenModel == nil, !exec.isExec, wavenet.given.isEmpty, corpus.corpus == nil, let stored,
+              let model = PBTModel(rawValue: stored), model == .toy || model == .noop else { return self }
+        var options = self
+        options.chosenModel = model
+        return options
+    }
+
     /// The runner options that change results, stored with a run.
     var stored: [String: String] {
         model == .wavenet ? Self.stored(try? wavenet.recipe(seed: 0)) : [:]

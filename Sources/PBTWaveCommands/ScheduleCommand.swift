@@ -107,16 +107,19 @@ struct RunSource: ParsableArguments {
     /// default trial, when `trial` is nil) is then the best so far, not the
     /// final population's. Nil when the run is complete.
     static func incompleteNote(_ trials: [TrialRecord], _ configuration: RunConfiguration, chosen: Int?) -> String? {
-        let waiting = trials.filter { !$0.status.isTerminal }.count
-        guard waiting > 0 else { return nil }
-        return "note: the run is not complete (\(trials.count - waiting) of \(configuration.settings.trialBudget) trials ran, \(waiting) waiting)"
+        let running = trials.filter { $0.status == .running }.count, queued = trials.filter { $0.status == .queued }.count
+        guard running + queued > 0 else { return nil }
+        // (It said "waiting" of trials the tree showed running.)
+        let pending = [running > 0 ? "\(running) running" : nil, queued > 0 ? "\(queued) queued" : nil].compactMap { $0 }.joined(separator: ", ")
+        return "note: the run is not complete (\(trials.count - running - queued) of \(configuration.settings.trialBudget) trials ran, \(pending))"
             + (chosen.map { ": this is trial \($0), the best so far, not the final population's" } ?? "")
     }
 
     /// The run's trials, selections and configuration, read without taking
     /// the run directory's lock (a run may be going on).
     func read() throws -> ([TrialRecord], [SelectionRecord], RunConfiguration) {
-        let trialStore = try store?.open(mustExist: true) ?? RunDirectory(URL(fileURLWithPath: runDir!), create: false, lock: false).store
+        let trialStore = try store?.open(mustExist: true, readingOnly: true)
+            ?? RunDirectory(URL(fileURLWithPath: runDir!), create: false, lock: false, readingOnly: true).store
         guard let run = try trialStore.run(named: runName) else {
             // The store file is there (RunDirectory checked), but holds no such run.
             let holder = store.map { "\($0)" } ?? URL(fileURLWithPath: runDir!).appendingPathComponent(RunDirectory.storeFileName).path

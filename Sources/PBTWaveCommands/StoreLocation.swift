@@ -42,13 +42,14 @@ public enum StoreLocation: ExpressibleByArgument, Sendable, Hashable, CustomStri
     /// lock is taken; see `StoreOptions.open` for the single-process case).
     /// Opens the store; with `mustExist` (a worker, or reading a run) an
     /// SQLite file that is not there is an error, not a new empty store.
-    public func open(mustExist: Bool = false) throws -> any TrialStore {
+    /// `readingOnly`: an SQLite store is opened for reading (`lineage`, `schedule export`).
+    public func open(mustExist: Bool = false, readingOnly: Bool = false) throws -> any TrialStore {
         switch self {
         case .sqlite(let path):
             if mustExist, !FileManager.default.fileExists(atPath: path) {
                 throw CommandError("no trial store at \(path): give the --store the run was created with (`pbtwave pbt --store sqlite:PATH …` creates one)")
             }
-            return try SQLiteTrialStore(path: path)
+            return try readingOnly ? SQLiteTrialStore(readingOnly: path) : SQLiteTrialStore(path: path)
         case .postgres(let url):
             // An outage is ridden out by retries: say so, and say when it ends.
             return try PostgresTrialStore(url: url, notice: { printNote("pbt: \($0)") })
@@ -174,19 +175,43 @@ struct StoreOptions: ParsableArguments {
             opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration, runDirectory: runDirectory,
                                             explorers: .pbtwave)
         } catch PBTStoreError.configMismatch(_, let differences) {
-            // A complete run given a larger budget (and nothing else changed) goes on.
-            if let raise = try PBTCoordinator.raiseBudget(store: trialStore, name: runName, to: configuration, explorers: .pbtwave) {
-                opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration, runDirectory: runDirectory,
-                                                explorers: .pbtwave)
-                let raisedNote = "; its budget raised from \(raise.from) (\(raise.fromTrials) trials) to \(raise.to) (\(raise.toTrials) trials), "
-                    + "\(raise.newTrials) new trial\(raise.newTrials == 1 ? "" : "s") queued"
-                return try finish(opened, directory: directory, note: raisedNote)
+            let stored = (try? trialStore.run(named: runName)).flatMap { $0.flatMap { try? RunConfiguration(jsonText: $0.configJSON) } }
+            if let stored, differences.allSatisfy({ $0.field == "budget" }) {
+                let (given, its) = (configuration.settings.budget, stored.settings.budget)
+                // Another form of the same trials (--total-steps 50 for --generations 5 of 10-step trials): the run's own.
+                if configuration.settings.trialBudget == stored.settings.trialBudget {
+                    var same = configuration
+                    same.settings.budget = its
+                    opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: same, runDirectory: runDirectory,
+                                                    explorers: .pbtwave)
+                    return try finish(opened, directory: directory, note: "; \(given) buys the run's \(stored.settings.trialBudget) trials, "
+                                      + "as its \(its) does (to raise the budget, give more)")
+                }
+                // A complete run given a larger budget goes on.
+                do {
+                    if let raise = try PBTCoordinator.raiseBudget(store: trialStore, name: runName, to: configuration, explorers: .pbtwave) {
+                        opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration,
+                                                        runDirectory: runDirectory, explorers: .pbtwave)
+                        let raisedNote = "; its budget raised from \(raise.from) (\(raise.fromTrials) trials) to \(raise.to) (\(raise.toTrials) trials), "
+                            + "\(raise.newTrials) new trial\(raise.newTrials == 1 ? "" : "s") queued"
+                        return try finish(opened, directory: directory, note: raisedNote)
+                    }
+                } catch let error as PBTStoreError {
+                    guard case .budgetRaisedBeforeTheEnd(_, let done, let budget) = error else { throw error }
+                    throw CommandError("""
+                        \(label(runDirectory: runDirectory)) holds a run that is not complete (\(done) of its \(budget) trials done), \
+                        and a budget is raised only once a run is: resume it to its end with its own \(its) first (the same command \
+                        without \(Self.budgetFlag(given))), then give \(given) again
+                        """)
+                }
             }
             var lines = differences.map {
                 "  \(PBTSettingsOptions.flag($0.field)): the run has \(Self.shown($0.stored, $0.field)), this command has \(Self.shown($0.given, $0.field))"
             }
-            if differences.contains(where: { $0.field == "budget" }) {
-                lines.append("  (a complete run's budget can be raised, with every other setting the run's; never lowered)")
+            if let stored, differences.contains(where: { $0.field == "budget" }) {
+                lines.append(configuration.settings.trialBudget < stored.settings.trialBudget
+                    ? "  (a budget is never lowered: the run's buys \(stored.settings.trialBudget) trials, this command's \(configuration.settings.trialBudget))"
+                    : "  (a complete run's budget can be raised, with every other setting the run's)")
             }
             throw CommandError("""
                 \(label(runDirectory: runDirectory)) holds a run created with other settings:
@@ -196,6 +221,11 @@ struct StoreOptions: ParsableArguments {
                 """)
         }
         return try finish(opened, directory: directory, note: "")
+    }
+
+    /// The flag of a budget, for messages.
+    static func budgetFlag(_ budget: Budget) -> String {
+        if case .generations = budget { "--generations" } else { "--total-steps" }
     }
 
     private func finish(_ opened: (coordinator: PBTCoordinator, created: Bool), directory: RunDirectory?, note: String)

@@ -95,7 +95,7 @@ enum BudgetRaiseChecks {
         guard case .trial = try c.claim(workerID: "w") else { throw TestFailure("nothing to claim") }
         var larger = settings
         larger.budget = .generations(4)
-        #expect(throws: PBTStoreError.budgetRaisedBeforeTheEnd(run: "r", created: 4, budget: 8)) { try raise(store, to: larger) }
+        #expect(throws: PBTStoreError.budgetRaisedBeforeTheEnd(run: "r", done: 0, budget: 8)) { try raise(store, to: larger) }
         #expect(try store.trials(runID: c.run.id).count == 4, "nothing was made")
         _ = try store.requeueRunning(runID: c.run.id)
         try drive(settings, store, dir.url)

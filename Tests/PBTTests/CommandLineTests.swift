@@ -158,6 +158,38 @@ import PBTExamples
         #expect(half.stderr.contains("note: --local-workers 3 runs more trials at once than the run's --workers 2"), "\(half.stderr)")
     }
 
+    /// `lineage` and `schedule export` read a run this user cannot write
+    /// (a colleague's, a read-only mount): they failed asking SQLite for its
+    /// WAL journal. Run as `nobody` when the tests run as root (who may
+    /// write anywhere), else with the folder made read-only.
+    @Test func aRunThatCannotBeWrittenIsStillRead() throws {
+        let dir = try TemporaryDirectory()
+        defer {
+            _ = chmod(dir.url.appendingPathComponent("run").path, 0o755)
+            dir.cleanup()
+        }
+        let runDir = dir.url.appendingPathComponent("run").path
+        #expect(try runPBTWave(["pbt", "--run-dir", runDir] + Self.quick).status == 0)
+        let expected = try runPBTWave(["lineage", runDir, "--tree"]).stdout
+        #expect(chmod(dir.url.path, 0o755) == 0 && chmod(runDir, 0o555) == 0 && chmod(runDir + "/pbt.sqlite", 0o444) == 0)
+        let asNobody = getuid() == 0
+        // A copy nobody may run (the build folder may be in root's home).
+        let copy = dir.url.appendingPathComponent("pbtwave").path
+        if asNobody {
+            try FileManager.default.copyItem(atPath: try pbtwaveExecutable().path, toPath: copy)
+            #expect(chmod(copy, 0o755) == 0)
+        }
+        func read(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+            guard asNobody else { return try runPBTWave(arguments) }
+            return try runPBTWave(["--reuid=nobody", "--regid=nogroup", "--clear-groups", copy] + arguments,
+                                  executable: URL(fileURLWithPath: "/usr/bin/setpriv"), currentDirectory: URL(fileURLWithPath: "/"))
+        }
+        let tree = try read(["lineage", runDir, "--tree"])
+        #expect(tree.status == 0 && tree.stdout == expected, "\(tree.stderr)")
+        let schedule = try read(["schedule", "export", runDir])
+        #expect(schedule.status == 0 && schedule.stdout.hasPrefix("step,lr\n"), "\(schedule.stderr)")
+    }
+
     /// A complete run given a larger budget goes on to it (found by
     /// users: it was refused as other settings), says so, and re-exports
     /// its schedule; a budget given with another setting is still refused.
@@ -179,6 +211,18 @@ import PBTExamples
         #expect(settings.stdout.contains("--generations 7"), "\(settings.stdout)")
         let again = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy"])
         #expect(again.status == 0 && again.stdout.contains("run complete: 28/28 trials, 0 in this session"), "\(again.stdout)")
+        // The same trials in another form is the run's own budget (found by a helper: refused, with a hint that it was lower).
+        let same = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--total-steps", "\(28 * 20)"])
+        #expect(same.status == 0 && same.stdout.contains("--total-steps 560 buys the run's 28 trials, as its --generations 7 does"),
+                "\(same.stdout)\(same.stderr)")
+        #expect(same.stdout.contains("run complete: 28/28 trials, 0 in this session"), "--model left out: the run's (toy)")
+        // An unfinished run is not raised: it says how to go on.
+        let made = dir.url.appendingPathComponent("made").path
+        #expect(try runPBTWave(["pbt", "--run-dir", made, "--local-workers", "0"] + Self.quick).status == 0)
+        let early = try runPBTWave(["pbt", "--run-dir", made, "--progress", "none", "--generations", "9"])
+        #expect(early.status == 1 && early.stderr.contains("holds a run that is not complete (0 of its 20 trials done)")
+                && early.stderr.contains("resume it to its end with its own --generations 5 first (the same command without --generations), "
+                                         + "then give --generations 9 again"), "\(early.stderr)")
         let mixed = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy", "--generations", "9", "--seed", "4"])
         #expect(mixed.status == 1 && mixed.stderr.contains("--seed: the run has 0, this command has 4"), "\(mixed.stderr)")
         #expect(try runPBTWave(["lineage", runDir, "--tree"]).stdout.split(separator: "\n").count == 28, "the refused command made nothing")
@@ -200,7 +244,7 @@ import PBTExamples
         let partial = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy", "--generations", "4", "--seed", "0"])
         #expect(partial.status == 1 && partial.stderr.contains("--total-steps/--generations: the run has --generations 5, this command has --generations 4"),
                 "\(partial.stderr)")
-        #expect(partial.stderr.contains("(a complete run's budget can be raised, with every other setting the run's; never lowered)"))
+        #expect(partial.stderr.contains("(a budget is never lowered: the run's buys 20 trials, this command's 16)"), "\(partial.stderr)")
         #expect(!partial.stderr.contains("note: resuming with"), "no note before a refusal: \(partial.stderr)")
         // --selection given as the run has it: its opponent generations are the run's too (a user was told of a flag not given).
         let one = dir.url.appendingPathComponent("one").path
@@ -236,12 +280,17 @@ import PBTExamples
             try c.report(t, result: .success(try ToyQuadraticRunner().run(t.spec, parent: t.parent, output: t.output)))
         }
         try runOne()
+        // A trial held by a worker is running, not waiting (a helper read "2 waiting" beside a tree that showed them running).
+        guard case .trial = try c.claim(workerID: "w") else { throw TestFailure("nothing to claim") }
+        let held = try runPBTWave(["lineage", dir.url.path])
+        #expect(held.stderr.contains("note: the run is not complete (1 of 6 trials ran, 1 running, 1 queued)"), "\(held.stderr)")
+        _ = try c.store.requeueRunning(runID: c.run.id)
         let partial = try runPBTWave(["schedule", "export", dir.url.path])
         #expect(partial.status == 0 && partial.stdout.hasPrefix("step,lr\n"), "\(partial.stderr)")
-        #expect(partial.stderr.contains("note: the run is not complete (1 of 6 trials ran, 2 waiting)"), "\(partial.stderr)")
+        #expect(partial.stderr.contains("note: the run is not complete (1 of 6 trials ran, 2 queued)"), "\(partial.stderr)")
         // lineage says it too (a stopped run's best so far looked like its result).
         let lineage = try runPBTWave(["lineage", dir.url.path])
-        #expect(lineage.status == 0 && lineage.stderr.contains("note: the run is not complete (1 of 6 trials ran, 2 waiting): this is trial "),
+        #expect(lineage.status == 0 && lineage.stderr.contains("note: the run is not complete (1 of 6 trials ran, 2 queued): this is trial "),
                 "\(lineage.stderr)")
         // An existing --output is overwritten only with --replace, and never the run's own trial store.
         let out = dir.url.appendingPathComponent("mine.csv").path

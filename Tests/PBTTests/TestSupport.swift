@@ -164,13 +164,14 @@ struct TestFailure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// Runs `pbtwave` with `arguments` to completion (with `environment` set
-/// on top of this process's, in `currentDirectory` if given); returns exit
-/// status and output.
+/// Runs `pbtwave` (or `executable`) with `arguments` to completion (with
+/// `environment` set on top of this process's, in `currentDirectory` if
+/// given); returns exit status and output.
 @discardableResult
-func runPBTWave(_ arguments: [String], environment: [String: String] = [:], currentDirectory: URL? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+func runPBTWave(_ arguments: [String], environment: [String: String] = [:], executable: URL? = nil,
+                currentDirectory: URL? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
-    process.executableURL = try pbtwaveExecutable()
+    process.executableURL = try executable ?? pbtwaveExecutable()
     process.arguments = arguments
     if let currentDirectory { process.currentDirectoryURL = currentDirectory }
     if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
