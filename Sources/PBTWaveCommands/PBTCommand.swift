@@ -94,7 +94,8 @@ public struct PBTCommand: ParsableCommand {
             throw error
         }
         let (runner, configuration) = made
-        let opened = try store.open(runDirectory: runDirectory, configuration: configuration, resume: resume)
+        let opened = try store.open(runDirectory: runDirectory, configuration: configuration, resume: resume,
+                                    derived: settings.derived(over: existing?.settings))
         if !opened.created, let takenNote { printNote(takenNote) }
         let coordinator = opened.coordinator
         defer { withExtendedLifetime(opened.locks) {} }

@@ -110,6 +110,17 @@ struct PBTSettingsOptions: ParsableArguments {
             deterministic: deterministic || run?.deterministic == true)
     }
 
+    /// Settings fields this command gives without their flags, worked out
+    /// from flags it gives (over `run`'s): why, by field, for messages (a
+    /// helper was told of a --population it never gave).
+    func derived(over run: PBTSettings?) -> [String: String] {
+        guard run != nil else { return [:] }
+        var why: [String: String] = [:]
+        if population == nil, let workers { why["population"] = "from --workers \(workers): a population is at least its workers" }
+        if opponentGenerations == nil, selection != nil { why["opponentGenerations"] = "the default of the --selection given" }
+        return why
+    }
+
     /// Whether two selections are of one kind (a truncation's fraction aside).
     private static func sameKind(_ a: SelectionStrategy, _ b: SelectionStrategy) -> Bool {
         switch (a, b) {

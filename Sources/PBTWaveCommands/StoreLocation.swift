@@ -143,21 +143,23 @@ struct StoreOptions: ParsableArguments {
     /// hold, is refused before anything is created or deleted.
     /// `locks` holds the run directory's and the store's locks (SQLite):
     /// keep it alive while the run is driven.
-    func open(runDirectory: URL, configuration: RunConfiguration, resume: Bool)
+    /// `derived`: why this command has a settings field it was not given
+    /// (`PBTSettingsOptions.derived`), said beside that field's difference.
+    func open(runDirectory: URL, configuration: RunConfiguration, resume: Bool, derived: [String: String] = [:])
         throws -> (coordinator: PBTCoordinator, created: Bool, note: String, locks: RunDirectory?) {
         // Settings no run can have are refused before anything is made on disk (a store with no run in it confused `lineage`).
         try configuration.settings.validate()
         _ = try ExploreStrategies.pbtwave.strategy(for: configuration.settings)
         // (`--resume` of a run directory with no store: `checkResumable`, which the command calls first.)
         let directory = isShared ? nil : try RunDirectory(runDirectory, create: true, lock: true, storePath: storePath)
-        do { return try open(directory, runDirectory: runDirectory, configuration: configuration, resume: resume) } catch {
+        do { return try open(directory, runDirectory: runDirectory, configuration: configuration, resume: resume, derived: derived) } catch {
             // Refused: a new run directory (and store) it made is taken back.
             directory?.discardIfNew()
             throw error
         }
     }
 
-    private func open(_ directory: RunDirectory?, runDirectory: URL, configuration: RunConfiguration, resume: Bool)
+    private func open(_ directory: RunDirectory?, runDirectory: URL, configuration: RunConfiguration, resume: Bool, derived: [String: String])
         throws -> (coordinator: PBTCoordinator, created: Bool, note: String, locks: RunDirectory?) {
         let trialStore: any TrialStore = try directory?.store ?? store!.open()
         let location = store?.description ?? "sqlite:" + (directory?.storePath ?? "")
@@ -207,6 +209,7 @@ struct StoreOptions: ParsableArguments {
             }
             var lines = differences.map {
                 "  \(PBTSettingsOptions.flag($0.field)): the run has \(Self.shown($0.stored, $0.field)), this command has \(Self.shown($0.given, $0.field))"
+                    + (derived[$0.field].map { " (not given: \($0))" } ?? "")
             }
             if let stored, differences.contains(where: { $0.field == "budget" }) {
                 lines.append(configuration.settings.trialBudget < stored.settings.trialBudget

@@ -255,6 +255,10 @@ import PBTExamples
         for flag in ["--workers", "--population", "--trial-steps", "--seed"] {
             #expect(!partial.stderr.contains("  \(flag):"), "only what was given and differs: \(partial.stderr)")
         }
+        // A field worked out from a flag given is said so (a helper was told of a --population never given).
+        let more = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy", "--workers", "3"])
+        #expect(more.status == 1 && more.stderr.contains("--population: the run has 4, this command has 3 (not given: from --workers 3: "
+                                                         + "a population is at least its workers)"), "\(more.stderr)")
         let bare = try runPBTWave(["pbt", "--run-dir", runDir, "--progress", "none", "--model", "toy", "--trial-steps", "20"])
         #expect(bare.status == 0 && bare.stderr.contains("note: resuming with the run's own settings for the flags not given: --population 4, --workers 2, --generations 5"),
                 "\(bare.stderr)")
