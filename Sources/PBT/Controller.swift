@@ -56,10 +56,20 @@ public struct PBTController: Sendable {
         max(0, trial.generation - settings.opponentGenerations)...trial.generation
     }
 
+    /// Whether `decide` needs the window's selections (asynchronous
+    /// truncation; the other decisions read none, so none are fetched).
+    public var needsSelections: Bool {
+        if case .truncation = settings.selection { !settings.isGenerational } else { false }
+    }
+
     /// The decision after `trial` became finished or failed. `population`
     /// holds every trial of `window(for: trial)`, including `trial`
     /// with its new status; its order does not matter.
-    public func decide(after trial: TrialRecord, population: [TrialRecord], state: inout ControllerState) -> Decision {
+    /// `selections`: those the window's trials initiated (asynchronous
+    /// truncation ranks each slot's latest result, and a trial whose child
+    /// finished is no longer its slot's latest); empty: none.
+    public func decide(after trial: TrialRecord, population: [TrialRecord], selections: [SelectionRecord] = [],
+                       state: inout ControllerState) -> Decision {
         precondition(trial.status.isTerminal, "decide(after:) needs a finished or failed trial")
         var decision = Decision()
 
@@ -83,7 +93,7 @@ public struct PBTController: Sendable {
         }
         for initiator in initiators {
             guard state.trialsCreated < settings.trialBudget else { break }
-            reproduce(initiator, population: population, state: &state, into: &decision)
+            reproduce(initiator, population: population, selections: selections, state: &state, into: &decision)
         }
         return decision
     }
@@ -102,8 +112,9 @@ public struct PBTController: Sendable {
     /// (not in asynchronous mode, whose cut trials can lie below that window)
     /// a run raised from g to g' generations thus goes on exactly as one
     /// begun with g' (the cut decisions drew no random numbers).
-    public func extend(trials: [TrialRecord], initiators: Set<Int>, state: inout ControllerState) -> Decision {
+    public func extend(trials: [TrialRecord], selections: [SelectionRecord], state: inout ControllerState) -> Decision {
         var decision = Decision()
+        let initiators = Set(selections.map(\.initiatorID))
         let sorted = trials.sorted { $0.id < $1.id }
         let refilled = Set(sorted.compactMap(\.refillOf))
         for trial in sorted where state.trialsCreated < settings.trialBudget {
@@ -116,7 +127,8 @@ public struct PBTController: Sendable {
                 }
             } else if trial.status == .finished, !initiators.contains(trial.id),
                       !settings.isGenerational || trial.generation <= state.reproducedThrough {
-                reproduce(trial, population: population, liveOpponents: true, state: &state, into: &decision)
+                reproduce(trial, population: population, selections: selections + decision.selections, liveOpponents: true, state: &state,
+                          into: &decision)
             }
         }
         return decision
@@ -144,11 +156,27 @@ public struct PBTController: Sendable {
             .sorted { $0.id < $1.id }
     }
 
+    /// The members an asynchronous truncation ranks `initiator` with: each
+    /// slot's latest finished result in the window (`Lineage.finalPopulation`
+    /// of its trials and `selections`: a trial whose child finished has been
+    /// replaced there), live and of no later generation than the initiator's,
+    /// itself included. (Ranked against its own generation only, the first
+    /// trial of each generation to report was never in the bottom: with
+    /// P = W and `deterministic`, always the same member, which no exploit
+    /// ever replaced; found by a helper.)
+    func currentPopulation(for initiator: TrialRecord, in population: [TrialRecord], selections: [SelectionRecord]) -> [TrialRecord] {
+        Lineage.finalPopulation(population, selections)
+            .filter { !$0.isRetired && $0.generation <= initiator.generation }
+            .sorted { $0.id < $1.id }
+    }
+
     /// `liveOpponents`: only trials whose checkpoint is live may be met (a
     /// run's decisions never see others; a raised budget's may).
-    private func reproduce(_ initiator: TrialRecord, population: [TrialRecord], liveOpponents: Bool = false, state: inout ControllerState,
-                           into decision: inout Decision) {
-        let pool = candidates(for: initiator, in: population).filter { !liveOpponents || $0.checkpointLive || $0.id == initiator.id }
+    private func reproduce(_ initiator: TrialRecord, population: [TrialRecord], selections: [SelectionRecord], liveOpponents: Bool = false,
+                           state: inout ControllerState, into decision: inout Decision) {
+        let pool = (needsSelections ? currentPopulation(for: initiator, in: population, selections: selections)
+                                           : candidates(for: initiator, in: population))
+            .filter { !liveOpponents || $0.checkpointLive || $0.id == initiator.id }
         let loss = { (t: TrialRecord) in t.evaluation ?? .infinity }
         // What happens to the initiator: the child's parent and
         // hyperparameters, and the selection record's fields.

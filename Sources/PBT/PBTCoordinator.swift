@@ -238,7 +238,7 @@ public struct PBTCoordinator: Sendable {
                 throw PBTStoreError.budgetRaisedBeforeTheEnd(run: name, done: trials.filter(\.status.isTerminal).count,
                                                              budget: stored.settings.trialBudget)
             }
-            let decision = controller.extend(trials: trials, initiators: try tx.initiatorIDs(), state: &state)
+            let decision = controller.extend(trials: trials, selections: try tx.selections(initiatorGenerations: 0...Int(Int32.max)), state: &state)
             try tx.setConfiguration(json)
             try tx.insert(decision.newTrials, createdAt: now)
             try tx.insert(decision.selections)
@@ -349,8 +349,11 @@ public struct PBTCoordinator: Sendable {
             updated.status = status
             updated.evaluation = evaluation
             updated.failure = failure
-            let population = try tx.trials(inGenerations: controller.window(for: updated))
-            let decision = controller.decide(after: updated, population: population, state: &state)
+            let window = controller.window(for: updated)
+            let population = try tx.trials(inGenerations: window)
+            let decision = controller.decide(after: updated, population: population,
+                                             selections: try controller.needsSelections ? tx.selections(initiatorGenerations: window) : [],
+                                             state: &state)
             try tx.insert(decision.newTrials, createdAt: now)
             try tx.insert(decision.selections)
 

@@ -290,8 +290,11 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
             }
         }
 
-        func initiatorIDs() throws -> Set<Int> {
-            Set(try c.query("SELECT initiator_id FROM selections WHERE run_id = ?", [.int(runID)]) { try $0.int(0) })
+        func selections(initiatorGenerations generations: ClosedRange<Int>) throws -> [SelectionRecord] {
+            try c.query("""
+                SELECT id, kind, generation, initiator_id, opponent_id, winner_id, loser_id, child_id
+                FROM selections WHERE run_id = ? AND generation >= ? AND generation <= ? ORDER BY id
+                """, [.int(runID), .int(generations.lowerBound), .int(generations.upperBound)], SQLTrialStore.selection)
         }
 
         func setConfiguration(_ json: String) throws {

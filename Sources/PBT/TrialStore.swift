@@ -102,8 +102,8 @@ public protocol DecisionTransaction {
                   finishedAt: Double, failure: String?) throws
     func insert(_ trials: [TrialSpec], createdAt: Double) throws
     func insert(_ selections: [SelectionRecord]) throws
-    /// The ids of the trials that initiated a selection.
-    func initiatorIDs() throws -> Set<Int>
+    /// The selections whose initiators are of `generations` (all of them: `0...Int(Int32.max)`), in id order.
+    func selections(initiatorGenerations generations: ClosedRange<Int>) throws -> [SelectionRecord]
     /// Replaces the run's stored configuration (a raised budget).
     func setConfiguration(_ json: String) throws
     /// Trials below `generation` whose checkpoint is still live and that

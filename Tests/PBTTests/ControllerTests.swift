@@ -113,6 +113,62 @@ import PBTExamples
         #expect(donors == [1, 2])
     }
 
+    /// Asynchronous mode (P = W): the first trial of a generation to report
+    /// is ranked with every slot's latest result, not with its generation
+    /// alone (where it was the only one, so never in the bottom: found by a
+    /// helper, with `--deterministic` the same member was first every time
+    /// and no exploit ever replaced it, the worst of the run).
+    @Test func asynchronousTruncationRanksEachSlotsLatestResult() {
+        // One generation back, truncation's default (`pbtwave pbt --selection truncation`).
+        let controller = PBTController(settings: testSettings(population: 4, workers: 4, selection: .truncation(fraction: 0.25),
+                                                              opponentGenerations: 1))
+        // Generation 0 finished (losses 1…4); each continued into generation 1; #5 (from #1) reports first, the worst.
+        var population = (1...4).map { finishedTrial($0, generation: 0, loss: Double($0)) }
+        population.append(finishedTrial(5, generation: 1, loss: 10, parent: 1))
+        population += (6...8).map { finishedTrial($0, generation: 1, loss: nil, parent: $0 - 4, status: .running) }
+        let selections = (1...4).map { SelectionRecord(id: $0, kind: .continue, generation: 0, initiatorID: $0, opponentID: nil, winnerID: $0,
+                                                       loserID: nil, childID: $0 + 4) }
+        // Ranked with #2, #3, #4 (their children still run) and itself; #1 is replaced by #5.
+        #expect(controller.currentPopulation(for: population[4], in: population, selections: selections).map(\.id) == [2, 3, 4, 5])
+        for seed in 0..<20 as Range<UInt64> {
+            var state = ControllerState(rng: Xoshiro256(seed: seed), trialsCreated: 8)
+            let s = controller.decide(after: population[4], population: population, selections: selections, state: &state).selections[0]
+            #expect(s.kind == .exploit && s.winnerID == 2 && s.loserID == 5, "\(s)")
+        }
+        // The best continues; in budget mode the pool stays the generation's own.
+        var state = ControllerState(rng: Xoshiro256(seed: 1), trialsCreated: 8)
+        var best = population
+        best[4].evaluation = 0.5
+        #expect(controller.decide(after: best[4], population: best, selections: selections, state: &state).selections[0].kind == .continue)
+        let budget = PBTController(settings: testSettings(population: 4, workers: 2, selection: .truncation(fraction: 0.25),
+                                                          opponentGenerations: 1))
+        #expect(budget.candidates(for: population[4], in: population).map(\.id) == [5])
+    }
+
+    /// The same run as the helper's, on the simulated store: P = W = 4,
+    /// results applied in id order, the loss a trial's own learning rate.
+    /// Every seed now exploits (seeds 0, 2 and 4 of the helper's runs never
+    /// did), and no member that starts worst stays in the final population.
+    @Test func asynchronousTruncationExploitsInIdOrder() {
+        let settings = testSettings(population: 4, workers: 4, budget: .generations(6), selection: .truncation(fraction: 0.25),
+                                    opponentGenerations: 1)
+        for seed in 0..<6 as Range<UInt64> {
+            var s = settings
+            s.seed = seed
+            var sim = Simulation(s)
+            while true {
+                while sim.running.count < 4, sim.claim() != nil {}
+                guard let next = sim.running.first else { break }
+                sim.finish(next.id, loss: next.hyperparameters["lr"]!.number!)
+            }
+            let exploits = sim.selections.filter { $0.kind == .exploit }
+            #expect(!exploits.isEmpty, "seed \(seed): no exploit in \(sim.selections.count) selections")
+            let worstStart = sim.sorted.filter { $0.generation == 0 }.max { $0.evaluation! < $1.evaluation! }!
+            let final = Lineage.finalPopulation(sim.sorted, sim.selections)
+            #expect(!final.contains { $0.hyperparameters == worstStart.hyperparameters }, "seed \(seed): the worst start is still there")
+        }
+    }
+
     @Test func truncationQuantileIsCappedAtHalf() {
         let controller = PBTController(settings: testSettings(population: 3, workers: 3, selection: .truncation(fraction: 0.5)))
         let population = (1...3).map { finishedTrial($0, generation: 0, loss: Double($0)) }

@@ -108,7 +108,7 @@ struct Simulation {
         }
         trials[id] = t
         let population = trials.values.filter { controller.window(for: t).contains($0.generation) }
-        let decision = controller.decide(after: t, population: population, state: &state)
+        let decision = controller.decide(after: t, population: population, selections: selections, state: &state)
         add(decision.newTrials)
         selections += decision.selections
         if pendingCount == 0 { state.done = true }
