@@ -123,7 +123,8 @@ struct TrainCommand: ParsableCommand {
         }
         // A resumed run is the run it continues: the checkpoint's learning
         // rate and windows, unless flags given again change them.
-        if let (_, header) = resumed, let note = try plan.continuing(header.metadata, given: Set(recipe.given + (steps != nil ? ["--steps"] : [])),
+        if let (_, header) = resumed, let note = try plan.continuing(header.metadata, given: Set(recipe.given + (steps != nil ? ["--steps"] : []) + (lr != nil ? ["--lr"] : [])
+                                                                                    + (lrSchedule != nil ? ["--lr-schedule"] : [])),
                                                                      lrGiven: lr != nil || lrSchedule != nil) {
             printNote(note)
         }
@@ -149,8 +150,18 @@ struct TrainCommand: ParsableCommand {
             printNote("note: --replace: \(curve) starts afresh with this run's rows (its earlier rows are dropped)")
         }
         if keepsCurve, let curve, let (loaded, header) = resumed { try Self.checkCurve(curve, at: loaded.step, metadata: header.metadata) }
-        let data = try corpus.orRecorded(in: plan.recipe).load()
-        if let (_, header) = resumed, let checkpoint, let note = checkpointCorpusNote(checkpoint, header.metadata, data) { printNote(note) }
+        // A resumed run trains on its checkpoint's corpus where that is still found (it looked in ./corpus, as
+        // evaluate and generate no longer do: found by a helper), and not on another one unless told to.
+        let source = resumed.map { corpus.orRecorded(checkpoint: $0.1.metadata) } ?? corpus.orRecorded(in: plan.recipe)
+        let data = try source.load()
+        if let (_, header) = resumed, let checkpoint, let note = checkpointCorpusNote(checkpoint, header.metadata, data) {
+            guard source.corpus != nil || ProcessInfo.processInfo.environment["PBTWAVE_CORPUS"] != nil || !keepsCurve || curve == nil else {
+                throw CommandError("--resume: \(checkpoint) was trained on another corpus than \(data.directory), and its curve would mix "
+                                   + "two validation sets: give the checkpoint's corpus with --corpus, or --corpus \(data.directory) "
+                                   + "with --replace to train on this one from here (the curve then starts afresh)")
+            }
+            printNote(note)
+        }
         if let learned = plan.recipe.corpus, learned != CorpusIdentity(data) {
             printNote("note: the schedule was learned on another corpus (\(learned.trainFiles) + \(learned.validationFiles) files) than \(data.directory)")
         }
@@ -272,6 +283,12 @@ struct TrainCommand: ParsableCommand {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
         let rows = text.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         let steps = rows.compactMap { $0.first.flatMap { Int($0) } }
+        // The curve is written with every checkpoint, so the run's own has no row past the checkpoint's step (found by a
+        // helper: another run's longer curve passed, and its rows past the step were then cut off).
+        if let last = steps.max(), last > step {
+            throw CommandError("--curve \(path) is not this checkpoint's learning curve: its rows go on to step \(last), past the checkpoint's "
+                               + "step \(step); give the run's own curve, another path, or --replace to start it afresh")
+        }
         if let row = rows.first(where: { $0.first.flatMap { Int($0) } == step }) {
             guard let stored = metadata[CheckpointPlan.lossKey], row.count > 1, String(row[1]) != stored else { return }
             throw CommandError("--curve \(path) is not this checkpoint's learning curve: its row at step \(step) has a train loss of \(row[1]) "

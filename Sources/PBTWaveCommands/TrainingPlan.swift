@@ -104,6 +104,10 @@ extension TrainingPlan {
                 changed.append("\(flag) \(value) (the checkpoint's run: \(stored); validation numbers from here on are on other windows)")
             }
         }
+        // A learning rate given again over a learned schedule replaces it: said, as other changed flags are (found by a helper).
+        if given.contains("--lr"), let file = metadata["lr-schedule"] {
+            changed.append("--lr \(schedule.rate(atStep: 0)) (the checkpoint's run followed --lr-schedule \(file), which this one does not)")
+        }
         if !changed.isEmpty { notes.append("note: going on with " + changed.joined(separator: ", ")) }
         if !lrGiven {
             if let stored = metadata[LearningRateSchedule.hyperparameterName].flatMap(Double.init), stored != schedule.rate(atStep: 0) {

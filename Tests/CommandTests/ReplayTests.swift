@@ -113,10 +113,19 @@ import PBTWaveModel
         #expect(try Data(contentsOf: URL(fileURLWithPath: checkpoint)) == trained && String(contentsOfFile: curve, encoding: .utf8) == curveBefore,
                 "nothing was overwritten")
         // Another run's curve, with a row at the checkpoint's step: refused, not spliced.
-        try run(["train", "--steps", "6", "--lr", "0.02", "--curve", other, "--eval-every", "0"] + common)
+        try run(["train", "--steps", "4", "--lr", "0.02", "--curve", other, "--eval-every", "0"] + common)
         let spliced = #expect(throws: (any Error).self) { try run(["train", "--steps", "8", "--checkpoint", checkpoint, "--resume", "--curve", other] + common) }
         #expect(spliced.map { "\($0)" }?.contains("--curve \(other) is not this checkpoint's learning curve: its row at step 4") == true,
                 "\(String(describing: spliced))")
+        // A longer run's curve: refused, its rows past the step kept (found by a helper: passed when the loss at the step matched,
+        // and its later rows were cut off). Here this run's own curve, grown past the checkpoint by another run of the same recipe.
+        let longer = dir.appendingPathComponent("longer.csv").path
+        try run(["train", "--steps", "6", "--lr", "0.01", "--curve", longer, "--eval-every", "2"] + common)
+        let before = try String(contentsOfFile: longer, encoding: .utf8)
+        let past = #expect(throws: (any Error).self) { try run(["train", "--steps", "8", "--checkpoint", checkpoint, "--resume", "--curve", longer] + common) }
+        #expect(past.map { "\($0)" }?.contains("--curve \(longer) is not this checkpoint's learning curve: its rows go on to step 6, past the "
+                                                 + "checkpoint's step 4") == true, "\(String(describing: past))")
+        #expect(try String(contentsOfFile: longer, encoding: .utf8) == before, "the other run's rows are kept")
         // A shorter run's curve, with no row at the checkpoint's step: refused too (it was kept, with a note on the gap).
         let short = dir.appendingPathComponent("short.csv").path
         try run(["train", "--steps", "2", "--lr", "0.02", "--curve", short, "--eval-every", "0"] + common)
@@ -306,6 +315,13 @@ import PBTWaveModel
                                        given: [], lrGiven: false)
         #expect(plan.steps == 9 && plan.schedule.points == [.init(step: 0, rate: 0.003), .init(step: 4, rate: 0.0002)])
         #expect(note?.contains("--steps 9, learning-rate schedule (of --lr-schedule s.csv, 2 change points)") == true, "\(note ?? "no note")")
+        // --lr given again over the learned schedule replaces it, said (found by a helper: said nothing).
+        var constant = try TrainingPlan(try PBTWave.parseAsRoot(["train", "--lr", "0.05"] + common) as! TrainCommand)
+        let replaced = try constant.continuing(["lr-schedule": "s.csv", "lr-points": #"[{"step":0,"lr":0.003},{"step":4,"lr":0.0002}]"#],
+                                               given: ["--lr"], lrGiven: true)
+        #expect(replaced?.contains("note: going on with --lr 0.05 (the checkpoint's run followed --lr-schedule s.csv, which this one does not)")
+                == true, "\(replaced ?? "no note")")
+        #expect(constant.schedule.points == [.init(step: 0, rate: 0.05)])
     }
 
     /// A schedule with other columns than lr: train follows lr and says it

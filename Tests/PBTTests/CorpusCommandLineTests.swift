@@ -53,4 +53,38 @@ import Testing
         let full = try runPBTWave(["corpus", "info", "--corpus", corpus])
         #expect(full.stdout.contains(" bits per sample (the NLL a model must beat)"), "\(full.stdout)")
     }
+
+    /// Found by a helper: `train --resume` looked for ./corpus (evaluate
+    /// and generate take the checkpoint's), and given another corpus there
+    /// trained on it with a note, its curve mixing two validation sets.
+    @Test func aResumeTrainsOnItsCheckpointsCorpus() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let mine = dir.url.appendingPathComponent("mine").path
+        #expect(try runPBTWave(["corpus", "build", "--from", try Self.audioFolder(dir), "--output", mine, "--progress", "none",
+                                "--validation-percent", "50"]).status == 0)
+        let work = dir.url.appendingPathComponent("work")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let flags = ["--preset", "tiny", "--window", "512", "--eval-windows", "1", "--eval-targets", "64", "--eval-every", "2", "--progress", "none",
+                     "--checkpoint", "c.ckpt", "--curve", "k.csv"]
+        let first = try runPBTWave(["train", "--corpus", mine, "--steps", "2"] + flags, unsetting: ["PBTWAVE_CORPUS"], currentDirectory: work)
+        #expect(first.status == 0, "\(first.stderr)")
+        let resumed = try runPBTWave(["train", "--resume", "--steps", "4", "--checkpoint", "c.ckpt", "--curve", "k.csv", "--progress", "none"],
+                                     unsetting: ["PBTWAVE_CORPUS"], currentDirectory: work)
+        #expect(resumed.status == 0 && resumed.stderr.contains("note: using the corpus the checkpoint was trained on, \(mine)"), "\(resumed.stderr)")
+        // Its corpus gone and another in ./corpus: refused, not mixed into the curve.
+        let other = dir.url.appendingPathComponent("other")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        for i in 1...4 {
+            try Self.wav((0..<16_000).map { t in Int16((0.2 * 32_767 * sin(Double(t) * 0.013 * Double(i + 2))).rounded()) })
+                .write(to: other.appendingPathComponent("o\(i).wav"))
+        }
+        #expect(try runPBTWave(["corpus", "build", "--from", other.path, "--output", work.appendingPathComponent("corpus").path,
+                                "--progress", "none", "--validation-percent", "50"]).status == 0)
+        try FileManager.default.moveItem(atPath: mine, toPath: mine + "-moved")
+        let switched = try runPBTWave(["train", "--resume", "--steps", "6", "--checkpoint", "c.ckpt", "--curve", "k.csv", "--progress", "none"],
+                                      unsetting: ["PBTWAVE_CORPUS"], currentDirectory: work)
+        #expect(switched.status != 0 && switched.stderr.contains("was trained on another corpus than")
+                && switched.stderr.contains("its curve would mix two validation sets"), "\(switched.stderr)")
+    }
 }

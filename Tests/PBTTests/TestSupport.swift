@@ -165,16 +165,18 @@ struct TestFailure: Error, CustomStringConvertible {
 }
 
 /// Runs `pbtwave` (or `executable`) with `arguments` to completion (with
-/// `environment` set on top of this process's, in `currentDirectory` if
-/// given); returns exit status and output.
+/// `environment` set on top of this process's, less `unsetting`, in
+/// `currentDirectory` if given); returns exit status and output.
 @discardableResult
-func runPBTWave(_ arguments: [String], environment: [String: String] = [:], executable: URL? = nil,
+func runPBTWave(_ arguments: [String], environment: [String: String] = [:], unsetting: Set<String> = [], executable: URL? = nil,
                 currentDirectory: URL? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = try executable ?? pbtwaveExecutable()
     process.arguments = arguments
     if let currentDirectory { process.currentDirectoryURL = currentDirectory }
-    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
+    if !environment.isEmpty || !unsetting.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }.filter { !unsetting.contains($0.key) }
+    }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
