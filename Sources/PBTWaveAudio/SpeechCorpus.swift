@@ -129,6 +129,13 @@ public struct CorpusManifest: Sendable {
         }
         let train = try readSplit("train.txt")
         let validation = try readSplit("validation.txt")
+        // Every file is in one split (found by a helper: `corpus check` passed a corpus whose validation.txt had lost a line).
+        let unsplit = entries.filter { seen[$0.file] == nil }
+        if let first = unsplit.first {
+            throw AudioError.splitInconsistent(directory: directory, file: first.file, reason: "is in manifest.tsv but in neither train.txt nor "
+                                               + "validation.txt" + (unsplit.count > 1 ? " (and \(unsplit.count - 1) more)" : "")
+                                               + "; build the corpus again to write its lists")
+        }
         return CorpusManifest(directory: directory, entries: entries, train: train, validation: validation)
     }
 

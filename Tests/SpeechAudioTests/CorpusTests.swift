@@ -132,6 +132,16 @@ struct CorpusTests {
         let bothError = audioError { () throws(AudioError) in try SpeechCorpus.load(directory: third.directory) }
         #expect(bothError == .splitInconsistent(directory: third.directory, file: "a.wav", reason: "is listed in both train.txt and validation.txt"))
 
+        // A file in neither list: refused (found by a helper: `corpus check` passed it).
+        let lost = try SyntheticCorpus()
+        lost.folder.write("validation.txt", text: "")
+        let lostError = audioError { () throws(AudioError) in try CorpusManifest.read(directory: lost.directory) }
+        guard case let .splitInconsistent(_, file, reason)? = lostError else {
+            Issue.record("expected splitInconsistent for a file in neither list, got \(String(describing: lostError))")
+            return
+        }
+        #expect(reason.contains("is in manifest.tsv but in neither train.txt nor validation.txt") && !file.isEmpty, "\(reason)")
+
         let fourth = try SyntheticCorpus()
         try FileManager.default.removeItem(atPath: fourth.folder.file("train.txt"))
         guard case .manifestMalformed(let path, _, _)? = audioError({ () throws(AudioError) in try SpeechCorpus.load(directory: fourth.directory) }) else {
