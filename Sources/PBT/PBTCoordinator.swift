@@ -413,6 +413,18 @@ public struct PBTCoordinator: Sendable {
         let live = Set(trials.compactMap { $0.checkpointLive ? $0.checkpointPath : nil })
         return checkpoints.sweep(keeping: live, trials: trials)
     }
+
+    /// The end of a complete run's sweep (`pbtwave worker`, and `pbt` on a
+    /// shared store): first the training programs of killed workers on this
+    /// machine that still run (when no trial runs any more, every program
+    /// recorded in the run's folder is one whose trial was run again
+    /// elsewhere; a helper found a killed worker's programs running on while
+    /// the sweep deleted their folders), then `sweep()`.
+    public func sweepAfterTheEnd() throws -> (filesRemoved: Int, programsStopped: Int) {
+        let running = try store.trials(runID: run.id).contains { !$0.status.isTerminal }
+        let stopped = running ? 0 : LeftoverPrograms.stop(in: checkpoints.directory.path)
+        return (try sweep(), stopped)
+    }
 }
 
 /// The checkpoints of one run: `RUN_DIR/checkpoints/<run>/trial-<id>.<attempt>.ckpt`,

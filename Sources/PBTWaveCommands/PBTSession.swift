@@ -119,7 +119,10 @@ enum PBTSession {
     /// outputs never reported) can go. A worker still writing a late result
     /// loses its output, but that result would be ignored anyway.
     static func sweep(_ coordinator: PBTCoordinator) throws {
-        let removed = try coordinator.sweep()
+        let (removed, stopped) = try coordinator.sweepAfterTheEnd()
+        if stopped > 0 {
+            print("pbt: stopped \(stopped) training program\(stopped == 1 ? "" : "s") of killed workers that still ran (their trials ran again)")
+        }
         if removed > 0 { print("pbt: removed \(removed) checkpoint\(removed == 1 ? "" : "s") that no trial holds (left by workers that stopped or died mid-trial)") }
     }
 

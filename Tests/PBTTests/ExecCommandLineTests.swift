@@ -283,6 +283,43 @@ import Testing
         return (store, ["worker", "--store", store, "--run", name, "--run-dir", runDir, "--progress", "none"])
     }
 
+    /// Found by a helper: a `pbtwave worker` killed by SIGKILL left its
+    /// programs running; the worker that finished the run (their trials ran
+    /// again once the leases ended) deleted their folders under them and
+    /// left them running. It stops them now, and says so.
+    @Test(.timeLimit(.minutes(2))) func theWorkerThatEndsARunStopsAKilledWorkersPrograms() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let (_, joining) = try Self.sharedRun(dir, name: "ends", generations: 1)
+        let killed = Process()
+        killed.executableURL = try pbtwaveExecutable()
+        killed.arguments = joining + ["--lease-seconds", "1", "--workers", "3"]
+        killed.environment = ExecToy.environment(["TOY_FAIL": "sleep"])
+        killed.standardOutput = FileHandle.nullDevice
+        killed.standardError = FileHandle.nullDevice
+        try killed.run()
+        let checkpoints = dir.url.appendingPathComponent("run/checkpoints").path
+        func readPids() -> [pid_t] {
+            var pids: [pid_t] = []
+            for namespace in (try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? [] {
+                for trial in (try? FileManager.default.contentsOfDirectory(atPath: checkpoints + "/" + namespace)) ?? [] {
+                    let text = (try? String(contentsOfFile: checkpoints + "/" + namespace + "/" + trial + "/pids.txt", encoding: .utf8)) ?? ""
+                    pids += text.split(separator: "\n").compactMap { pid_t($0) }
+                }
+            }
+            return pids
+        }
+        #expect(eventually(within: 60) { readPids().count == 6 })
+        let pids = readPids()
+        kill(killed.processIdentifier, SIGKILL)
+        killed.waitUntilExit()
+        #expect(!pids.allSatisfy(processIsGone), "the programs outlive a SIGKILL")
+        let ends = try runPBTWave(joining, environment: ExecToy.environment([:]))
+        #expect(ends.status == 0 && ends.stdout.contains("run complete: 3/3 trials"), "\(ends.stdout)\(ends.stderr)")
+        #expect(ends.stdout.contains("pbt: stopped 3 training programs of killed workers that still ran (their trials ran again)"), "\(ends.stdout)")
+        #expect(pids.allSatisfy(processIsGone), "every program and its child is gone: \(pids)")
+    }
+
     @Test func workersRunTheStoredProgramOrTheirOwn() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
