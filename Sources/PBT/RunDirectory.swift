@@ -125,6 +125,18 @@ extension RunDirectory {
     }
 }
 
+extension RunDirectory {
+    /// Makes `folder` if missing and takes the exclusive lock on its
+    /// `lock` file, held while the returned object lives (a whole
+    /// experiment's folder: two `experiment` commands on one folder both
+    /// replayed and wrote the report, found by a helper). Throws
+    /// `PBTStoreError.locked` when another process holds it.
+    public static func lockFolder(_ folder: URL) throws -> AnyObject {
+        try makeFolder(folder)
+        return try FileLock(exclusive: folder.appendingPathComponent("lock").path, holder: folder.path)
+    }
+}
+
 /// An exclusive `flock` on a file, held until this object goes away (or
 /// the process dies).
 final class FileLock: Sendable {

@@ -71,6 +71,9 @@ struct ExperimentCommand: ParsableCommand {
             throw CommandError("--run-dir \(directory.path) is the folder of a single PBT run (it holds \(RunMarker.fileName)), not of an "
                                + "experiment: give the experiment a folder of its own")
         }
+        // One command at a time on an experiment's folder, for the whole of it (runs, replays, the report).
+        let folderLock = try RunDirectory.lockFolder(directory)
+        defer { withExtendedLifetime(folderLock) {} }
         let base = TrainingRecipe(model: WaveNetConfig.presets[p.model]!, training: TrainingOptions(batch: p.batch, window: p.window,
                                                                                                            precision: try Precision(parsing: precision)),
                                   evaluation: EvaluationOptions(windows: p.evalWindows, targets: p.evalTargets), seed: 0)
@@ -151,7 +154,10 @@ struct ExperimentCommand: ParsableCommand {
             !ran.contains(name) && name.firstMatch(of: #/-seed\d+$/#) != nil
                 && fm.fileExists(atPath: directory.appendingPathComponent(name).appendingPathComponent(RunDirectory.storeFileName).path)
         }
-        let files = learned ? [] : ["schedule.csv", "schedule.json", "replay.json"].filter(names.contains)
+        var files = learned ? [] : ["schedule.csv", "schedule.json", "replay.json"].filter(names.contains)
+        // Replays of seeds this experiment did not run (found by a helper: kept in replays/ without a word).
+        let replays = ((try? fm.contentsOfDirectory(atPath: directory.appendingPathComponent("replays").path)) ?? []).sorted()
+        files += replays.filter { $0.hasSuffix(".json") && !ran.contains(String($0.dropLast(5))) }.map { "replays/" + $0 }
         guard !runs.isEmpty || !files.isEmpty else { return nil }
         return (runs + files).joined(separator: ", ")
     }

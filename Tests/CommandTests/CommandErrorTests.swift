@@ -165,6 +165,10 @@ import PBTWaveModel
         #expect(earlier(["fixed-lr-seed0"], false) == "pbt-5x5-seed0, schedule.csv, replay.json")
         #expect(earlier(["fixed-lr-seed0"], true) == "pbt-5x5-seed0", "a learned schedule rewrote them")
         #expect(earlier(["fixed-lr-seed0", "pbt-5x5-seed0"], true) == nil, "a folder without a run is not one")
+        // Replays of seeds not run now (found by a helper: kept in replays/ without a word).
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("replays"), withIntermediateDirectories: true)
+        for file in ["replays/pbt-5x5-seed0.json", "replays/pbt-5x5-seed2.json"] { try Data().write(to: dir.appendingPathComponent(file)) }
+        #expect(earlier(["fixed-lr-seed0", "pbt-5x5-seed0"], true) == "replays/pbt-5x5-seed2.json")
     }
 
     /// A schedule's recipe gets the command line's bounds: a hand-edited

@@ -227,4 +227,32 @@ import Testing
         let unnamed = try runPBTWave(RunDirectorySafetyTests.toyRun(dir.url.appendingPathComponent("x").path, ["--store", store, "--run", ""]))
         #expect(unnamed.status != 0 && unnamed.stderr.contains("--run: a run needs a name"), "\(unnamed.stderr)")
     }
+
+    /// Found by a helper: a second `experiment` on a folder started while
+    /// the first replayed ran the same replays and wrote the same report;
+    /// the folder is now held for the whole command.
+    @Test(.timeLimit(.minutes(3))) func oneExperimentAtATimeOnAFolder() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let folder = dir.url.appendingPathComponent("exp").path
+        let arguments = ["experiment", "--preset", "smoke", "--corpus", corpusDirectory(), "--run-dir", folder, "--progress", "none"]
+        let first = Process()
+        first.executableURL = try pbtwaveExecutable()
+        first.arguments = arguments
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        // Until its first run has a store: the folder is held by then.
+        #expect(eventually(within: 60) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).contains { $0.hasSuffix("-seed0") }
+        })
+        let second = try runPBTWave(arguments)
+        let stillRunning = first.isRunning
+        first.waitUntilExit()
+        #expect(first.terminationStatus == 0)
+        #expect(stillRunning, "the first experiment still ran when the second started")
+        #expect(second.status != 0 && second.stderr.contains("\(folder) is in use by another pbtwave process"), "\(second.stderr)")
+        let again = try runPBTWave(arguments)
+        #expect(again.status == 0, "after the first, a second runs (resumes): \(again.stderr)")
+    }
 }
