@@ -18,7 +18,11 @@ public enum ExperimentReport {
     ///   cannot be written.
     @discardableResult
     public static func write(_ results: ExperimentResults, to directory: URL, rules: ClaimRules = ClaimRules()) throws -> [URL] {
-        let content = ReportContent(results, rules: rules)
+        var content = ReportContent(results, rules: rules)
+        // The files the experiment writes beside the report, listed only where they are.
+        let here = { (name: String) in FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path) }
+        content.absentFiles = Set([here("schedule.json") ? nil : "schedule.json", here("replay.json") ? nil : "replay.json, replays/"]
+            .compactMap { $0 })
         if PathKind(of: directory.path) == .file {
             throw ReportError.notAFolder(path: directory.path)
         }

@@ -183,9 +183,14 @@ public struct ReportContent: Sendable {
         return parts.joined(separator: "; ") + "." + evaluated
     }
 
+    /// Files of `files` that are not in the folder the report goes to (the
+    /// experiment writes schedule.json and the replays, `report render
+    /// --output` elsewhere does not: found by a helper, it listed them).
+    var absentFiles: Set<String> = []
+
     /// The files the report describes: schedule.csv only when a PBT run learned one.
     var files: [(name: String, description: String)] {
-        Self.files.filter { !$0.name.hasPrefix("schedule") && !$0.name.hasPrefix("replay") || winner != nil }
+        Self.files.filter { (!$0.name.hasPrefix("schedule") && !$0.name.hasPrefix("replay") || winner != nil) && !absentFiles.contains($0.name) }
     }
 
     static let files: [(name: String, description: String)] = [

@@ -332,3 +332,20 @@ struct ReportTests {
         #expect(a.runs.contains { $0.trials.contains { $0.tournamentLoser != nil } })
     }
 }
+
+/// The report lists schedule.json and the replays only where they are:
+/// `report render --output` elsewhere listed files it had not written
+/// (found by a helper).
+@Suite struct ReportFileListTests {
+    @Test func theFilesListedAreTheFilesThere() throws {
+        let directory = Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try ExperimentReport.write(.demo(seeds: 2), to: directory)
+        let bare = try String(contentsOf: directory.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(bare.contains("- `schedule.csv`") && !bare.contains("- `schedule.json`") && !bare.contains("- `replay.json, replays/`"), "\(bare)")
+        for name in ["schedule.json", "replay.json"] { try Data("{}".utf8).write(to: directory.appendingPathComponent(name)) }
+        try ExperimentReport.write(.demo(seeds: 2), to: directory)
+        let full = try String(contentsOf: directory.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(full.contains("- `schedule.json`") && full.contains("- `replay.json, replays/`"), "\(full)")
+    }
+}
