@@ -127,7 +127,10 @@ public final class ExecRunner: TrialRunner {
             noteIfNoCheckpoint(trial, directory: directory)
             return outcome
         } catch {
-            let failure = ExecTrialFailure(trialID: trial.id, reason: error, logTail: Self.tail(ofFile: log, lines: Self.logTailLines))
+            // A program that removed its trial folder took its log with it: said, not "its log is empty" (found by a helper).
+            let tail = FileManager.default.fileExists(atPath: log) ? Self.tail(ofFile: log, lines: Self.logTailLines)
+                : ["(\(Self.logFileName) is gone: the program removed it, or its trial folder, and what it printed with it)"]
+            let failure = ExecTrialFailure(trialID: trial.id, reason: error, logTail: tail)
             onFailure?(failure)
             throw failure
         }

@@ -242,6 +242,12 @@ import Testing
             #expect(failure?.description.contains(fragment) == true, "\(json): \(failure?.description ?? "")")
             #expect(failure?.description.contains("(its log is empty)") == true)
         }
+        // A program that removes its trial folder (and its log in it), prints and fails: not "its log is empty".
+        let wiping = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c",
+            #"rm -rf "$PBT_TRIAL_DIR"; mkdir "$PBT_TRIAL_DIR"; echo 'Traceback: boom'; exit 1"#]))
+        let wiped = Self.failure(wiping, output: Self.output(dir, "wiped"))
+        #expect(wiped?.description.contains("log.txt is gone: the program removed it, or its trial folder") == true
+                && wiped?.description.contains("(its log is empty)") == false, "\(wiped?.description ?? "")")
     }
 
     /// The toy's `sleep` mode starts a child in its process group and both
