@@ -6,6 +6,19 @@ import Testing
 /// `pbtwave pbt -- PROGRAM ARGS` as a user runs it: the built executable in
 /// a child process, on the Python toy.
 @Suite struct ExecCommandLineTests {
+    /// The process ids the toy's `sleep` mode wrote (itself and its child)
+    /// into each trial folder under `checkpoints`.
+    static func programPids(in checkpoints: String) -> [pid_t] {
+        var pids: [pid_t] = []
+        for namespace in (try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? [] {
+            for trial in (try? FileManager.default.contentsOfDirectory(atPath: checkpoints + "/" + namespace)) ?? [] {
+                let text = (try? String(contentsOfFile: checkpoints + "/" + namespace + "/" + trial + "/pids.txt", encoding: .utf8)) ?? ""
+                pids += text.split(separator: "\n").compactMap { pid_t($0) }
+            }
+        }
+        return pids
+    }
+
     static func flags(_ dir: TemporaryDirectory, generations: Int = 4) throws -> [String] {
         ["--space", try ExecRunTests.spaceFile(dir), "--workers", "3", "--trial-steps", "5", "--generations", "\(generations)",
          "--progress", "plain"]
@@ -69,17 +82,7 @@ import Testing
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        func readPids() -> [pid_t] {
-            let checkpoints = runDir + "/checkpoints"
-            var pids: [pid_t] = []
-            for namespace in (try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? [] {
-                for trial in (try? FileManager.default.contentsOfDirectory(atPath: checkpoints + "/" + namespace)) ?? [] {
-                    let text = (try? String(contentsOfFile: checkpoints + "/" + namespace + "/" + trial + "/pids.txt", encoding: .utf8)) ?? ""
-                    pids += text.split(separator: "\n").compactMap { pid_t($0) }
-                }
-            }
-            return pids
-        }
+        func readPids() -> [pid_t] { Self.programPids(in: runDir + "/checkpoints") }
         #expect(eventually(within: 60) { readPids().count == 6 })
         let pids = readPids()
         kill(process.processIdentifier, SIGKILL)
@@ -298,17 +301,7 @@ import Testing
         killed.standardOutput = FileHandle.nullDevice
         killed.standardError = FileHandle.nullDevice
         try killed.run()
-        let checkpoints = dir.url.appendingPathComponent("run/checkpoints").path
-        func readPids() -> [pid_t] {
-            var pids: [pid_t] = []
-            for namespace in (try? FileManager.default.contentsOfDirectory(atPath: checkpoints)) ?? [] {
-                for trial in (try? FileManager.default.contentsOfDirectory(atPath: checkpoints + "/" + namespace)) ?? [] {
-                    let text = (try? String(contentsOfFile: checkpoints + "/" + namespace + "/" + trial + "/pids.txt", encoding: .utf8)) ?? ""
-                    pids += text.split(separator: "\n").compactMap { pid_t($0) }
-                }
-            }
-            return pids
-        }
+        func readPids() -> [pid_t] { Self.programPids(in: dir.url.appendingPathComponent("run/checkpoints").path) }
         #expect(eventually(within: 60) { readPids().count == 6 })
         let pids = readPids()
         kill(killed.processIdentifier, SIGKILL)
