@@ -199,7 +199,7 @@ public enum Claims {
         let evidence = summaries.filter { MethodName.paperMethods.contains($0.method) }.map { summary in
             let (values, wholeSet) = summary.finalValues
             guard let s = SeedStatistics(values) else { return "\(summary.method): no result" }
-            return "\(summary.method): SD \(bits(s.standardDeviation)), range \(bits(s.range)) over \(s.count) seeds (\(wholeSet ? "whole set" : "fixed windows"))"
+            return "\(summary.method): SD \(bits(s.standardDeviation)), range \(bits(s.range)) over \(s.count) seed\(s.count == 1 ? "" : "s") (\(wholeSet ? "whole set" : "fixed windows"))"
         }
         let rule = "Each of PBT-5x5 and PBT-5x20 is compared with random search by a one-sided Brown–Forsythe test (the PBT method's absolute deviations from its median are smaller), with a 95 % bootstrap interval of the SD ratio (PBT / random search), on the final best NLL of each seed (whole validation set). Brown–Forsythe needs at least 3 seeds per method. "
         let pbt = summaries.filter { $0.method == MethodName.pbt5x5 || $0.method == MethodName.pbt5x20 }

@@ -212,9 +212,11 @@ func percent(_ fraction: Double) -> String { String(format: "%g %%", fraction * 
 /// "0.0123", or "< 0.0001".
 func pValue(_ p: Double) -> String { p < 1e-4 ? "< 0.0001" : String(format: "%.4f", p) }
 
-/// 75 s → "75 s", 4000 s → "1 h 6 min".
+/// 0.16 s → "0.16 s", 75 s → "75 s", 4000 s → "1 h 7 min" (a smoke run's
+/// 0.16 s was shown as "0 s": found by a helper).
 func duration(_ seconds: Double) -> String {
     guard seconds.isFinite, seconds >= 0 else { return "—" }
+    if seconds < 10 { return String(format: "%.2g s", seconds) }
     if seconds < 120 { return String(format: "%.0f s", seconds) }
     let minutes = Int((seconds / 60).rounded())
     if minutes < 60 { return "\(minutes) min" }

@@ -283,11 +283,11 @@ struct TrainCommand: ParsableCommand {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return }
         let rows = text.split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         let steps = rows.compactMap { $0.first.flatMap { Int($0) } }
-        // The curve is written with every checkpoint, so the run's own has no row past the checkpoint's step (found by a
-        // helper: another run's longer curve passed, and its rows past the step were then cut off).
+        // Rows past the checkpoint's step (a run killed after it wrote them, or another run's longer curve: found by a
+        // helper, they were dropped without a word) give way to this run's: said.
         if let last = steps.max(), last > step {
-            throw CommandError("--curve \(path) is not this checkpoint's learning curve: its rows go on to step \(last), past the checkpoint's "
-                               + "step \(step); give the run's own curve, another path, or --replace to start it afresh")
+            printNote("note: --curve \(path) goes on to step \(last); its rows after the checkpoint's step \(step) are replaced by this run's "
+                      + "(give another --curve to keep them)")
         }
         if let row = rows.first(where: { $0.first.flatMap { Int($0) } == step }) {
             guard let stored = metadata[CheckpointPlan.lossKey], row.count > 1, String(row[1]) != stored else { return }

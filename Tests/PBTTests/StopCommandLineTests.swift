@@ -146,8 +146,13 @@ import Testing
         process.waitUntilExit()
         let evaluated = try runPBTWave(["evaluate", checkpoint, "--eval-windows", "1", "--eval-targets", "64", "--corpus", corpus])
         let step = try #require(evaluated.stdout.firstMatch(of: /step (\d+),/).map { Int($0.1)! }, "\(evaluated.stdout)\(evaluated.stderr)")
+        let written = try String(contentsOfFile: curve, encoding: .utf8).split(separator: "\n").dropFirst()
+            .compactMap { Int($0.split(separator: ",")[0]) }.max() ?? 0
         let resumed = try runPBTWave(flags + ["--resume", "--steps", "\(step + 5)"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
+        // Rows the killed run wrote past its checkpoint give way to the resumed run's, said (a helper saw them dropped silently).
+        #expect(resumed.stderr.contains("its rows after the checkpoint's step \(step) are replaced by this run's") == (written > step),
+                "curve to \(written), checkpoint at \(step): \(resumed.stderr)")
         let rows = try String(contentsOfFile: curve, encoding: .utf8).split(separator: "\n").dropFirst()
         #expect(rows.compactMap { Int($0.split(separator: ",")[0]) } == Array(1 ... step + 5), "steps 1 to \(step + 5): \(rows.prefix(3))…")
     }

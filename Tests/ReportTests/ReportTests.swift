@@ -349,3 +349,12 @@ struct ReportTests {
         #expect(full.contains("- `schedule.json`") && full.contains("- `replay.json, replays/`"), "\(full)")
     }
 }
+
+/// Durations as the report shows them: a smoke run's 0.16 s was "0 s"
+/// (found by a helper).
+@Suite struct ReportDurationTests {
+    @Test func shortTimesKeepTheirDigits() {
+        #expect(duration(0.16) == "0.16 s" && duration(5.3) == "5.3 s" && duration(0) == "0 s")
+        #expect(duration(75) == "75 s" && duration(4000) == "1 h 7 min" && duration(-1) == "—")
+    }
+}
