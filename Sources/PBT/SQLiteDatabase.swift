@@ -58,16 +58,7 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
             try c.exec("PRAGMA synchronous = NORMAL")
         }
         try c.immediateTransaction {
-            let tables = try c.query("SELECT name FROM sqlite_master WHERE type = 'table'") { $0.text(0) }
-            if tables.contains("schema_version") {
-                let versions = try c.query("SELECT version FROM schema_version") { try $0.int(0) }
-                guard let v = versions.first else { throw PBTStoreError.notAStore(path: path, reason: "empty schema_version table") }
-                try TrialStoreSchema.check(version: v, location: path)
-                return
-            }
-            guard tables.isEmpty else {
-                throw PBTStoreError.notAStore(path: path, reason: "an SQLite database without a schema_version table")
-            }
+            guard try !Self.checkSchema(c, path: path) else { return }
             try c.exec(TrialStoreSchema.create(Self.sqliteDialect))
             try c.run("INSERT INTO schema_version (version) VALUES (?)", [.int(TrialStoreSchema.version)])
         }
@@ -82,18 +73,27 @@ public final class SQLiteDatabase: SQLDatabase, @unchecked Sendable {
         self.path = path
         func open(immutable: Bool) throws -> SQLiteConnection {
             let c = try SQLiteConnection(path: path, readOnly: true, immutable: immutable)
-            let tables = try c.query("SELECT name FROM sqlite_master WHERE type = 'table'") { $0.text(0) }
-            guard tables.contains("schema_version") else {
-                throw PBTStoreError.notAStore(path: path, reason: tables.isEmpty ? "an empty SQLite database" : "an SQLite database without a schema_version table")
-            }
-            let versions = try c.query("SELECT version FROM schema_version") { try $0.int(0) }
-            guard let v = versions.first else { throw PBTStoreError.notAStore(path: path, reason: "empty schema_version table") }
-            try TrialStoreSchema.check(version: v, location: path)
+            guard try Self.checkSchema(c, path: path) else { throw PBTStoreError.notAStore(path: path, reason: "an empty SQLite database") }
             return c
         }
         do { connection = try open(immutable: false) } catch PBTStoreError.sqlite(let code, _, _) where code == SQLITE_CANTOPEN || code == SQLITE_READONLY {
             connection = try open(immutable: true)
         }
+    }
+
+    /// Whether `c` holds the trial-store schema (checked: this build's
+    /// version); false for an empty database, which only a writer fills.
+    /// Throws `notAStore` for a database of something else.
+    private static func checkSchema(_ c: SQLiteConnection, path: String) throws -> Bool {
+        let tables = try c.query("SELECT name FROM sqlite_master WHERE type = 'table'") { $0.text(0) }
+        guard tables.contains("schema_version") else {
+            guard tables.isEmpty else { throw PBTStoreError.notAStore(path: path, reason: "an SQLite database without a schema_version table") }
+            return false
+        }
+        let versions = try c.query("SELECT version FROM schema_version") { try $0.int(0) }
+        guard let v = versions.first else { throw PBTStoreError.notAStore(path: path, reason: "empty schema_version table") }
+        try TrialStoreSchema.check(version: v, location: path)
+        return true
     }
 
     /// `PRAGMA journal_mode = WAL` (it returns a row; exec discards it).
