@@ -100,7 +100,7 @@ public enum Claims {
 
         var text: String {
             guard let s = SeedStatistics(values) else { return "\(name): no result" }
-            return "\(name) \(bits(s.mean)) ± \(bits(s.standardDeviation)) (\(s.count) seed\(s.count == 1 ? "" : "s"))"
+            return s.count > 1 ? "\(name) \(s.spreadText) (\(s.count) seeds)" : "\(name) \(s.spreadText)"
         }
     }
 
@@ -199,13 +199,14 @@ public enum Claims {
         let evidence = summaries.filter { MethodName.paperMethods.contains($0.method) }.map { summary in
             let (values, wholeSet) = summary.finalValues
             guard let s = SeedStatistics(values) else { return "\(summary.method): no result" }
-            return "\(summary.method): SD \(bits(s.standardDeviation)), range \(bits(s.range)) over \(s.count) seed\(s.count == 1 ? "" : "s") (\(wholeSet ? "whole set" : "fixed windows"))"
+            let spread = s.count > 1 ? "SD \(bits(s.standardDeviation)), range \(bits(s.range)) over \(s.count) seeds" : "1 seed, no spread"
+            return "\(summary.method): \(spread) (\(wholeSet ? "whole set" : "fixed windows"))"
         }
         let rule = "Each of PBT-5x5 and PBT-5x20 is compared with random search by a one-sided Brown–Forsythe test (the PBT method's absolute deviations from its median are smaller), with a 95 % bootstrap interval of the SD ratio (PBT / random search), on the final best NLL of each seed (whole validation set). Brown–Forsythe needs at least 3 seeds per method. "
         let pbt = summaries.filter { $0.method == MethodName.pbt5x5 || $0.method == MethodName.pbt5x20 }
         guard let random = summaries.first(where: { $0.method == MethodName.randomSearch }), !pbt.isEmpty else {
             return ClaimRow(label: "(c)", claim: claim, evidence: evidence.isEmpty ? ["no runs"] : evidence, comparisons: [],
-                            verdict: .inconclusive, reason: "needs PBT and random search runs. " + rule)
+                            verdict: .inconclusive, reason: "needs PBT and random search runs")
         }
         let randomGroup = Group(name: random.method, values: random.finalValues.values)
         let comparisons = pbt.enumerated().map { index, summary in

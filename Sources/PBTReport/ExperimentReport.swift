@@ -67,6 +67,8 @@ public enum ExperimentReport {
         for claim in content.claims {
             lines.append("\(claim.label) \(claim.verdict.rawValue): \(claim.claim)")
             lines += claim.comparisons.map { "    " + ReportContent.summaryLine($0) }
+            // Found by a user: with no test run (only fixed-lr, say) the verdict stood without a why.
+            if claim.comparisons.isEmpty { lines.append("    not tested: \(claim.reason)") }
         }
         return lines.joined(separator: "\n")
     }

@@ -20,6 +20,13 @@ public struct SeedStatistics: Codable, Sendable, Hashable {
     }
 
     public var range: Double { maximum - minimum }
+
+    /// "mean ± std" with three decimals; one seed has no spread, so its value
+    /// stands alone ("4.142, 1 seed"), not beside a "± 0.000" that reads as
+    /// a measured agreement.
+    var spreadText: String {
+        count > 1 ? "\(bits(mean)) ± \(bits(standardDeviation))" : "\(bits(mean)), 1 seed"
+    }
 }
 
 /// A point of a curve averaged over seeds.

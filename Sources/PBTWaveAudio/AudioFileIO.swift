@@ -127,6 +127,10 @@ public func writeAudio(
 struct SampleLevels: Sendable, Hashable {
     var peak: Int
     var fullScale: Int
+    /// The one value of a file whose every sample is the same (0 for
+    /// digital silence, else a constant offset); nil once two differ, and
+    /// in a journal's line (a kept file varies).
+    var constantValue: Int? = nil
 
     /// The peak in dB relative to full scale (−∞ for silence).
     var peakDBFS: Double { 20 * log10(Double(peak) / 32768) }
@@ -143,7 +147,8 @@ final class PCM16FileWriter {
     private var pcm = [Int16](repeating: 0, count: 16_384)
     private(set) var framesWritten = 0
     /// The loudest sample written and the samples at full scale.
-    private(set) var levels = SampleLevels(peak: 0, fullScale: 0)
+    private(set) var levels = SampleLevels(peak: 0, fullScale: 0, constantValue: 0)
+    private var firstValue: Int16?
     private var committed = false
 
     /// Creates the temporary file: `temporaryPath`, or a fresh hidden name
@@ -178,14 +183,18 @@ final class PCM16FileWriter {
             let count = min(pcm.count - pcm.count % channels, samples.count - start)
             let written = pcm.withUnsafeMutableBufferPointer { out in
                 var (peak, fullScale) = (levels.peak, levels.fullScale)
+                if count > 0 && firstValue == nil { firstValue = pcm16(samples[start]) }
+                let first = firstValue ?? 0
+                var varies = levels.constantValue == nil
                 for i in 0 ..< count {
                     let value = pcm16(samples[start + i])
                     out[i] = value
                     let magnitude = Int(value.magnitude)
                     peak = max(peak, magnitude)
                     if magnitude >= Int(Int16.max) { fullScale += 1 }
+                    varies = varies || value != first
                 }
-                levels = SampleLevels(peak: peak, fullScale: fullScale)
+                levels = SampleLevels(peak: peak, fullScale: fullScale, constantValue: varies ? nil : Int(first))
                 return file.writeFrames(UnsafeBufferPointer(rebasing: out[0 ..< count]))
             }
             framesWritten += written

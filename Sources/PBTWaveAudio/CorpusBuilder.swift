@@ -722,7 +722,10 @@ private final class ParallelConversion: Sendable {
             return skipOutcome(error)
         }
         if samples == 0 { return .skipped(.empty, detail: "no samples at \(plan.options.sampleRate) Hz") }
-        if levels.peak == 0 { return .skipped(.silent, detail: "every sample is 0 at 16 bits: nothing to learn from") }
+        if let value = levels.constantValue {
+            return .skipped(.silent, detail: value == 0 ? "every sample is 0 at 16 bits: nothing to learn from"
+                : "every sample is \(value) at 16 bits (a constant offset, no sound): nothing to learn from")
+        }
         if samples < plan.minimumSamples { return .tooShort(output: name, samples: samples) }
         let sha = try sha256OfFile(destination)
         guard let stamp = FileStamp(path: destination) else {
@@ -752,7 +755,7 @@ private final class ParallelConversion: Sendable {
 /// renamed to `destination` only when the result has at least
 /// `minimumSamples` samples (otherwise nothing is left behind). Returns the
 /// samples written (or that would have been) and their levels; a silent
-/// result (every sample 0) is not left behind either.
+/// result (every sample the same value, 0 or an offset) is not left behind either.
 ///
 /// Memory: a few blocks of 64 K samples, whatever the file's length.
 /// Throws the ``AudioError`` of ``MonoDecoder`` and ``LibsamplerateStream``
@@ -773,7 +776,7 @@ func convertToMonoWAV(
         while try decoder.next({ (block) throws(AudioError) in try writer.write(block) }) {}
     }
     let samples = writer.framesWritten
-    if samples >= minimumSamples && samples > 0 && writer.levels.peak > 0 { try writer.commit() }
+    if samples >= minimumSamples && samples > 0 && writer.levels.constantValue == nil { try writer.commit() }
     return (samples, writer.levels)
 }
 

@@ -261,4 +261,15 @@ struct ClaimsTests {
         #expect(Claims.combine([ClaimComparison(comparison: "c", values: "v", test: nil, unavailable: "too few")]) == .inconclusive)
         #expect(Claims.combine([]) == .inconclusive)
     }
+
+    /// Found by a user: with only fixed-lr runs the terminal said "(a) inconclusive" and nothing more.
+    @Test("the terminal summary says why a claim was not tested, and only then")
+    func untestedClaimSaysWhy() {
+        let onlyFixed = ExperimentReport.summary(Self.results([(MethodName.fixedLR, Self.seeds(0))]))
+        #expect(onlyFixed.contains("(a) inconclusive: ") && onlyFixed.contains("not tested: needs PBT-5x5 and at least one other method"))
+        #expect(onlyFixed.contains("not tested: needs PBT and random search runs"))
+        let tested = ExperimentReport.summary(Self.results([(MethodName.pbt5x5, Self.seeds(0)), (MethodName.randomSearch, Self.seeds(1))]))
+        let claimA = tested.components(separatedBy: "\n").drop { !$0.hasPrefix("(a) ") }.dropFirst().prefix { $0.hasPrefix("    ") }
+        #expect(!claimA.isEmpty && !claimA.contains { $0.contains("not tested") }, "\(claimA)")
+    }
 }

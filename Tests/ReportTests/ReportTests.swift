@@ -169,6 +169,21 @@ struct ReportTests {
         }
     }
 
+    /// Found by a user: one seed's value stood beside "± 0.000", which reads as a measured spread.
+    @Test("one seed: its values stand alone, with no ± beside them; two seeds have their spread")
+    func oneSeedHasNoSpread() throws {
+        try Self.withReport(.demo(seeds: 1)) { directory in
+            let markdown = try Self.read(directory, "report.md")
+            #expect(!markdown.contains("± 0.000"))
+            #expect(markdown.range(of: #"[0-9] ± [0-9]"#, options: .regularExpression) == nil, "no spread for one seed anywhere")
+            #expect(markdown.contains(", 1 seed") && markdown.contains("1 seed, no spread"))
+        }
+        try Self.withReport(.demo(seeds: 2)) { directory in
+            let markdown = try Self.read(directory, "report.md")
+            #expect(markdown.range(of: #"[0-9] ± [0-9]"#, options: .regularExpression) != nil)
+        }
+    }
+
     @Test("report.html is well-formed XML, self-contained, and has every figure with one <svg>")
     func html() throws {
         try Self.withReport(.demo(seeds: 2)) { directory in

@@ -555,20 +555,26 @@ struct CorpusBuildTests {
         #expect(try build(sources.options(output: corpus.path)).files == sources.kept.count)
     }
 
-    @Test("a silent file is skipped; clipped and very quiet WAVs are warned about, again when a rebuild reuses them")
+    @Test("a silent file, or one of a constant offset, is skipped; clipped and very quiet WAVs are warned about, again when a rebuild reuses them")
     func levelsAreChecked() throws {
         let work = TemporaryFolder("levels")
         let out = TemporaryFolder("levels-out")
         let speech = pcmGridSignal(count: 8000, seed: 1)
         for seed in 2 ... 4 { try work.writeWAV("a/normal\(seed).wav", samples: pcmGridSignal(count: 8000, seed: UInt64(seed))) }
         try work.writeWAV("a/silent.wav", samples: [Float](repeating: 0, count: 8000))
+        // Found by a user: a file of one non-zero value (a DC offset, no sound) was kept.
+        try work.writeWAV("a/offset.wav", samples: [Float](repeating: 0.25, count: 8000))
         try work.writeWAV("a/clipped.wav", samples: speech.map { max(-1, min(1, $0 * 8)) })
         try work.writeWAV("a/quiet.wav", samples: speech.map { $0 / 200 })
         let options = CorpusBuildOptions(source: work.path, output: out.path)
         let first = try build(options)
-        #expect(first.files == 5 && first.skipped.map(\.reason) == ["silent"])
-        #expect(lines(out.file("skipped.tsv")).contains("a/silent.wav\tsilent: every sample is 0 at 16 bits: nothing to learn from"))
+        #expect(first.files == 5 && first.skipped.map(\.reason) == ["silent"] && first.skipped.first?.count == 2)
+        let skipped = lines(out.file("skipped.tsv"))
+        #expect(skipped.contains("a/silent.wav\tsilent: every sample is 0 at 16 bits: nothing to learn from"))
+        #expect(skipped.contains { $0.hasPrefix("a/offset.wav\tsilent: every sample is 819") && $0.contains(" at 16 bits (a constant offset, no sound)") },
+                "\(skipped)")
         #expect(!FileManager.default.fileExists(atPath: out.file("a/silent.wav")), "no WAV left behind")
+        #expect(!FileManager.default.fileExists(atPath: out.file("a/offset.wav")), "no WAV left behind")
         let clipped = try #require(first.warnings.first { $0.hasPrefix("1 WAV is clipped") }, "\(first.warnings)")
         #expect(clipped.contains("the most, a/clipped.wav: "), "\(clipped)")
         let quiet = try #require(first.warnings.first { $0.hasPrefix("1 WAV is very quiet") }, "\(first.warnings)")
