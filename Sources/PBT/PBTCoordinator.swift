@@ -250,6 +250,62 @@ public struct PBTCoordinator: Sendable {
                            toTrials: raised.settings.trialBudget, newTrials: added)
     }
 
+    /// How ``open(store:name:configuration:runDirectory:adjustingBudget:explorers:)``
+    /// met a budget other than the run's.
+    public enum BudgetAdjustment: Sendable, Hashable {
+        /// The run was created, or its budget was the one given.
+        case none
+        /// The budget given buys the run's own trials in another form
+        /// (`--total-steps 50` for `--generations 5` of 10-step trials): the
+        /// run is opened with its own budget, `runs`.
+        case sameTrials(given: Budget, runs: Budget, trials: Int)
+        /// A complete run's budget was raised (``raiseBudget(store:name:to:now:explorers:)``).
+        case raised(BudgetRaise)
+    }
+
+    /// ``open(store:name:configuration:runDirectory:now:explorers:)`` with the
+    /// budget rules of a run opened again: where the budget is the only
+    /// difference, the same trials in another form open the run with its own
+    /// budget, and a larger one raises a complete run's
+    /// (`PBTStoreError.budgetRaisedBeforeTheEnd` for an unfinished run);
+    /// a smaller one, or any other difference, is
+    /// `PBTStoreError.configMismatch`. A run another process creates at the
+    /// same moment is opened as it stands.
+    public static func open(
+        store: any TrialStore, name: String, configuration: RunConfiguration, runDirectory: URL, adjustingBudget: Bool,
+        explorers: ExploreStrategies = .builtIn
+    ) throws -> (coordinator: PBTCoordinator, created: Bool, budget: BudgetAdjustment) {
+        func plain(_ configuration: RunConfiguration) throws -> (coordinator: PBTCoordinator, created: Bool) {
+            do {
+                return try open(store: store, name: name, configuration: configuration, runDirectory: runDirectory, explorers: explorers)
+            } catch PBTStoreError.runExists {
+                // Another process created it just now.
+                return try open(store: store, name: name, configuration: configuration, runDirectory: runDirectory, explorers: explorers)
+            }
+        }
+        do {
+            let opened = try plain(configuration)
+            return (opened.coordinator, opened.created, .none)
+        } catch PBTStoreError.configMismatch(let run, let differences)
+                    where adjustingBudget && differences.allSatisfy({ $0.field == "budget" }) {
+            guard let record = try store.run(named: name), let stored = try? RunConfiguration(jsonText: record.configJSON) else {
+                throw PBTStoreError.configMismatch(run: run, differences: differences)
+            }
+            if configuration.settings.trialBudget == stored.settings.trialBudget {
+                var same = configuration
+                same.settings.budget = stored.settings.budget
+                let opened = try plain(same)
+                return (opened.coordinator, opened.created,
+                        .sameTrials(given: configuration.settings.budget, runs: stored.settings.budget, trials: stored.settings.trialBudget))
+            }
+            guard let raise = try raiseBudget(store: store, name: name, to: configuration, explorers: explorers) else {
+                throw PBTStoreError.configMismatch(run: run, differences: differences)
+            }
+            let opened = try plain(configuration)
+            return (opened.coordinator, opened.created, .raised(raise))
+        }
+    }
+
     /// Asks for work; with `below`, only for a trial with a lower id (see
     /// `TrialStore.claim`).
     public func claim(

@@ -168,45 +168,19 @@ struct StoreOptions: ParsableArguments {
             throw CommandError("--resume: " + (store.map { "the store \($0)" } ?? runDirectory.path) + " holds no run named '\(runName)' to resume"
                                + ((try? trialStore.runNames()).flatMap { $0.isEmpty ? nil : " (it holds: \($0.prefix(8).joined(separator: ", ")))" } ?? ""))
         }
-        var opened: (coordinator: PBTCoordinator, created: Bool)
+        let opened: (coordinator: PBTCoordinator, created: Bool, budget: PBTCoordinator.BudgetAdjustment)
         do {
             opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration, runDirectory: runDirectory,
-                                            explorers: .pbtwave)
-        } catch PBTStoreError.runExists {
-            // Another process created it just now.
-            opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration, runDirectory: runDirectory,
-                                            explorers: .pbtwave)
+                                            adjustingBudget: true, explorers: .pbtwave)
+        } catch PBTStoreError.budgetRaisedBeforeTheEnd(_, let done, let budget) {
+            let its = (try? trialStore.run(named: runName)).flatMap { $0.flatMap { try? RunConfiguration(jsonText: $0.configJSON) } }
+            throw CommandError("""
+                \(label(runDirectory: runDirectory)) holds a run that is not complete (\(done) of its \(budget) trials done), \
+                and a budget is raised only once a run is: resume it to its end with its own \(its.map { "\($0.settings.budget)" } ?? "budget") first \
+                (the same command without \(Self.budgetFlag(configuration.settings.budget))), then give \(configuration.settings.budget) again
+                """)
         } catch PBTStoreError.configMismatch(_, let differences) {
             let stored = (try? trialStore.run(named: runName)).flatMap { $0.flatMap { try? RunConfiguration(jsonText: $0.configJSON) } }
-            if let stored, differences.allSatisfy({ $0.field == "budget" }) {
-                let (given, its) = (configuration.settings.budget, stored.settings.budget)
-                // Another form of the same trials (--total-steps 50 for --generations 5 of 10-step trials): the run's own.
-                if configuration.settings.trialBudget == stored.settings.trialBudget {
-                    var same = configuration
-                    same.settings.budget = its
-                    opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: same, runDirectory: runDirectory,
-                                                    explorers: .pbtwave)
-                    return try finish(opened, directory: directory, note: "; \(given) buys the run's \(stored.settings.trialBudget) trials, "
-                                      + "as its \(its) does (to raise the budget, give more)")
-                }
-                // A complete run given a larger budget goes on.
-                do {
-                    if let raise = try PBTCoordinator.raiseBudget(store: trialStore, name: runName, to: configuration, explorers: .pbtwave) {
-                        opened = try PBTCoordinator.open(store: trialStore, name: runName, configuration: configuration,
-                                                        runDirectory: runDirectory, explorers: .pbtwave)
-                        let raisedNote = "; its budget raised from \(raise.from) (\(raise.fromTrials) trials) to \(raise.to) (\(raise.toTrials) trials), "
-                            + "\(raise.newTrials) new trial\(raise.newTrials == 1 ? "" : "s") queued"
-                        return try finish(opened, directory: directory, note: raisedNote)
-                    }
-                } catch let error as PBTStoreError {
-                    guard case .budgetRaisedBeforeTheEnd(_, let done, let budget) = error else { throw error }
-                    throw CommandError("""
-                        \(label(runDirectory: runDirectory)) holds a run that is not complete (\(done) of its \(budget) trials done), \
-                        and a budget is raised only once a run is: resume it to its end with its own \(its) first (the same command \
-                        without \(Self.budgetFlag(given))), then give \(given) again
-                        """)
-                }
-            }
             var lines = differences.map {
                 "  \(PBTSettingsOptions.flag($0.field)): the run has \(Self.shown($0.stored, $0.field)), this command has \(Self.shown($0.given, $0.field))"
                     + (derived[$0.field].map { " (not given: \($0))" } ?? "")
@@ -223,7 +197,14 @@ struct StoreOptions: ParsableArguments {
                 lists them), or choose a new \(isShared ? "--run" : "--run-dir").
                 """)
         }
-        return try finish(opened, directory: directory, note: "")
+        let note = switch opened.budget {
+        case .none: ""
+        case let .sameTrials(given, runs, trials): "; \(given) buys the run's \(trials) trials, as its \(runs) does (to raise the budget, give more)"
+        case let .raised(raise):
+            "; its budget raised from \(raise.from) (\(raise.fromTrials) trials) to \(raise.to) (\(raise.toTrials) trials), "
+                + "\(raise.newTrials) new trial\(raise.newTrials == 1 ? "" : "s") queued"
+        }
+        return try finish((opened.coordinator, opened.created), directory: directory, note: note)
     }
 
     /// The flag of a budget, for messages.
