@@ -14,6 +14,8 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
     case invalidBounds(name: String, lower: Double, upper: Double)
     case nonPositiveLogBound(name: String, lower: Double)
     case invalidChoices(name: String, choices: [String])
+    /// A choice given twice (`1` and `1.0`, or two spellings of one name that differ only in Unicode normalisation).
+    case duplicateChoice(name: String, choice: String)
     case invalidMutationBounds(name: String, reason: String)
     /// The settings ask for an explore strategy this program was not given.
     case exploreUnavailable(ExploreMethod)
@@ -56,6 +58,8 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
             return "hyperparameter '\(n)' is log-scaled, so its lower bound must be positive (got \(lo))"
         case .invalidChoices(let n, let c):
             return "hyperparameter '\(n)': choices must be non-empty, distinct, and all finite numbers or all names (\(HyperparameterValue.categoryRule); for numbers use a numeric choice) (got \(c))"
+        case .duplicateChoice(let n, let c):
+            return "hyperparameter '\(n)': the choice \(c) is given twice (as equal numbers, such as 1 and 1.0, or as names that differ only in their Unicode form); give each once"
         case .invalidMutationBounds(let n, let reason):
             return "hyperparameter '\(n)': the mutation range \(reason)"
         case .exploreUnavailable(let method):
@@ -92,7 +96,7 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
         case .invalidTrialSteps: return "trialSteps"
         case .budgetBelowOneGeneration: return "totalSteps"
         case .invalidGenerations: return "generations"
-        case .emptySearchSpace, .invalidHyperparameterName, .duplicateHyperparameter, .collidingHyperparameterNames, .invalidBounds, .nonPositiveLogBound, .invalidChoices:
+        case .emptySearchSpace, .invalidHyperparameterName, .duplicateHyperparameter, .collidingHyperparameterNames, .invalidBounds, .nonPositiveLogBound, .invalidChoices, .duplicateChoice:
             return "searchSpace"
         case .invalidMutationBounds: return "mutationBounds"
         case .exploreUnavailable, .exploreUnsupported: return "explore"

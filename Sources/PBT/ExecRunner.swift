@@ -116,7 +116,7 @@ public final class ExecRunner: TrialRunner {
         realValued = Set((space?.parameters ?? []).filter { $0.evolutionRange != nil }.map(\.name))
         self.onFailure = onFailure
         self.onNote = onNote
-        inheritedEnvironment = environment.filter { !$0.key.hasPrefix("PBT_") }.map { "\($0.key)=\($0.value)" }.sorted()
+        inheritedEnvironment = environment.filter { !Self.isContractVariable($0.key) }.map { "\($0.key)=\($0.value)" }.sorted()
     }
 
     public func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
@@ -300,6 +300,17 @@ public final class ExecRunner: TrialRunner {
 
     // MARK: The contract
 
+    /// The contract's own variables (and every `PBT_HP_*`): an inherited one
+    /// (a pbtwave run inside a trial) is replaced, not passed on. A user's
+    /// other `PBT_*` variables (`PBT_DATA_DIR`) pass through, as the README
+    /// says (all `PBT_*` were dropped: found by a helper).
+    static func isContractVariable(_ name: String) -> Bool {
+        name.hasPrefix("PBT_HP_") || [
+            "PBT_TRIAL_ID", "PBT_TRIAL_DIR", "PBT_PARENT_DIR", "PBT_START_STEP", "PBT_STEPS", "PBT_SEED",
+            "PBT_HYPERPARAMETERS", "PBT_EXIT_PARENT_UNUSABLE",
+        ].contains(name)
+    }
+
     /// The `PBT_*` variables of `trial`; the values of `realValued` names with a fraction.
     static func contract(_ trial: TrialSpec, parent: CheckpointRef?, directory: String, realValued: Set<String> = []) -> [String] {
         let names = trial.hyperparameters.names
@@ -325,13 +336,20 @@ public final class ExecRunner: TrialRunner {
     }
 
     /// A value as JSON; whole numbers without a fraction, so a program can
-    /// read `32` as an integer, unless `real` (a continuous hyperparameter's
-    /// value: `1.0`, as Swift writes a Double).
+    /// read `32` (and `10000000000000000`, found by a helper: it was `1e+16`)
+    /// as an integer, unless `real` (a continuous hyperparameter's value:
+    /// `1.0`, as Swift writes a Double). A name is a JSON string, escaped
+    /// (`SearchSpace.validate` refuses the characters that need it, but a
+    /// run stored before it did may hold them).
     static func jsonValue(_ value: HyperparameterValue, real: Bool = false) -> String {
         switch value {
-        case .number(let x) where !real && x == x.rounded() && abs(x) < 1e15: return String(Int64(x))
+        case .number(let x) where !real && x.isFinite && x == x.rounded():
+            return abs(x) < 0x1p63 ? String(Int64(x)) : String(format: "%.0f", x)
         case .number(let x): return x.isFinite ? x.description : "null"
-        case .category(let c): return "\"\(c)\""  // names never hold '"' or '\' (SearchSpace.validate)
+        case .category(let c):
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .withoutEscapingSlashes
+            return (try? encoder.encode(c)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
         }
     }
 
@@ -339,6 +357,10 @@ public final class ExecRunner: TrialRunner {
     /// says ENOENT both for a missing file and for a script whose `#!`
     /// interpreter is missing.
     static func startFailure(_ executable: String, _ error: SpawnError) -> String {
+        if error.code == ENOEXEC {
+            // A script without a `#!` line (found by a helper: the bare "Exec format error" said not what to do).
+            return error.message + ": if it is a script, begin it with a #! line (`#!/usr/bin/env python3`), or give its interpreter first (`-- python3 \(executable)`)"
+        }
         guard error.code == ENOENT, let handle = FileHandle(forReadingAtPath: executable) else { return error.message }
         defer { try? handle.close() }
         let head = String(decoding: (try? handle.read(upToCount: 256)) ?? Data(), as: UTF8.self)

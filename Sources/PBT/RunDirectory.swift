@@ -131,7 +131,7 @@ extension RunDirectory {
     /// experiment's folder: two `experiment` commands on one folder both
     /// replayed and wrote the report, found by a helper). Throws
     /// `PBTStoreError.locked` when another process holds it.
-    public static func lockFolder(_ folder: URL) throws -> AnyObject {
+    public static func lockFolder(_ folder: URL) throws -> FileLock {
         try makeFolder(folder)
         return try FileLock(exclusive: folder.appendingPathComponent("lock").path, holder: folder.path)
     }
@@ -139,7 +139,7 @@ extension RunDirectory {
 
 /// An exclusive `flock` on a file, held until this object goes away (or
 /// the process dies).
-final class FileLock: Sendable {
+public final class FileLock: Sendable {
     private let descriptor: Int32
 
     /// Takes the lock on `path` (created if needed) without waiting; throws

@@ -42,7 +42,10 @@ extension SearchSpace {
 
     /// Reads the space file at `path`.
     public init(specificationFile path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else { throw SearchSpaceFileError.unreadable(path) }
+        let data: Data
+        do throws(SmallFile.Failure) { data = try SmallFile.read(path) } catch {
+            throw SearchSpaceFileError.unreadable(path, reason: error.reason)
+        }
         try self.init(specification: data)
     }
 
@@ -118,7 +121,7 @@ extension JSONValue {
 
 /// A search-space file (`--space`) that cannot be read.
 public enum SearchSpaceFileError: Error, Equatable, CustomStringConvertible, LocalizedError {
-    case unreadable(String)
+    case unreadable(String, reason: String)
     case notJSON(String)
     case notAnObject
     case empty
@@ -128,9 +131,8 @@ public enum SearchSpaceFileError: Error, Equatable, CustomStringConvertible, Loc
     public var description: String {
         let example = #"{"lr": {"log_uniform": [1e-4, 3e-2]}, "momentum": {"uniform": [0.8, 0.99]}, "batch": {"choice": [16, 32, 64]}}"#
         switch self {
-        case .unreadable(let path):
-            return "cannot read the search space file \(path): " + (PathKind(of: path) == .folder ? "it is a folder; give the JSON file"
-                                                                     : "no such file, or not readable")
+        case .unreadable(let path, let reason):
+            return "cannot read the search space file \(path): \(reason)"
         case .notJSON(let reason): return "the search space file is not valid JSON: \(reason)"
         case .notAnObject: return "the search space must be a JSON object with one key per hyperparameter, e.g. \(example)"
         case .empty: return "the search space names no hyperparameter; give at least one, e.g. \(example)"

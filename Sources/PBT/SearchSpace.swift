@@ -96,7 +96,11 @@ public struct Hyperparameter: Sendable, Hashable, Codable {
             if mutationBounds != nil { throw .invalidMutationBounds(name: name, reason: "only a continuous hyperparameter has a mutation range") }
             let numbers = choices.compactMap(\.number)
             let categories = choices.compactMap(\.category)
-            guard !choices.isEmpty, Set(choices).count == choices.count, numbers.isEmpty || categories.isEmpty,
+            // Said as what it is (a helper found the whole rule list given for a duplicate).
+            if let twice = choices.indices.first(where: { i in choices[..<i].contains(choices[i]) }), numbers.isEmpty || categories.isEmpty {
+                throw .duplicateChoice(name: name, choice: choices[twice].category.map { "'\($0)'" } ?? choices[twice].description)
+            }
+            guard !choices.isEmpty, numbers.isEmpty || categories.isEmpty,
                   numbers.allSatisfy(\.isFinite),
                   categories.allSatisfy(HyperparameterValue.isValidCategory)
             else {

@@ -82,7 +82,9 @@ public struct PB2Suggestion: Sendable, Hashable, Codable {
 /// (time, context, hyperparameters) with time and context min–max
 /// normalised over the observations used (a constant column becomes 0, where
 /// Ray divides by zero), hyperparameters already in [0, 1]; targets
-/// standardised, (y − mean)/(std + 1e-8), and clipped to [−2, 2]. It departs
+/// standardised, (y − mean)/(std + 1e-8) after scaling them to a largest
+/// magnitude of 1 (Ray's is not scaled, so its result depends on the
+/// objective's units), and clipped to [−2, 2]. It departs
 /// from Ray in three stated ways: σ_f², ℓ, ε and the noise come from a grid
 /// search with σ_f² profiled (not GPy's L-BFGS on all four); the score uses
 /// the standard deviation, μ + √β·σ as in GP-UCB (Ray's code multiplies √β
@@ -188,9 +190,15 @@ public struct PB2Bandit: Sendable {
     /// PB2's target normalisation: (y − mean)/(std + 1e-8) with the
     /// population standard deviation, clipped to [−2, 2].
     public static func standardise(_ values: [Double]) -> [Double] {
-        let mean = values.reduce(0, +) / Double(values.count)
-        let sd = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count)).squareRoot()
-        return values.map { min(2, max(-2, ($0 - mean) / (sd + 1e-8))) }
+        // Scaled to a largest magnitude of 1 first, so the result does not
+        // depend on the objective's units: Ray's absolute 1e-8 flattened reward
+        // changes of SD 1e-7 towards 0, and squares overflowed above 1e154
+        // (found by a helper). The 1e-8 is then relative to the largest change.
+        let scale = values.map(\.magnitude).max() ?? 0
+        let scaled = scale > 0 && scale.isFinite ? values.map { $0 / scale } : values
+        let mean = scaled.reduce(0, +) / Double(scaled.count)
+        let sd = (scaled.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(scaled.count)).squareRoot()
+        return scaled.map { min(2, max(-2, ($0 - mean) / (sd + 1e-8))) }
     }
 
     static func validate(observations: [PB2Observation], time: Double, context: [Double], pending: [[Double]]) throws(PB2Error) {
@@ -220,12 +228,14 @@ public struct PB2Bandit: Sendable {
 
 /// Min–max normalisation fitted on some values; a constant column maps to 0.
 struct MinMax {
-    let low: Double, range: Double
+    /// Halves of the lowest value and of the range, so that values near
+    /// ±1.8e308 normalise without overflow.
+    let halfLow: Double, halfRange: Double
 
     init(_ values: [Double]) {
-        low = values.min()!
-        range = values.max()! - low
+        halfLow = values.min()! / 2
+        halfRange = values.max()! / 2 - halfLow
     }
 
-    func normalise(_ value: Double) -> Double { range > 0 ? (value - low) / range : 0 }
+    func normalise(_ value: Double) -> Double { halfRange > 0 ? (value / 2 - halfLow) / halfRange : 0 }
 }

@@ -13,7 +13,9 @@ import PBTSeededRNG
 ///   finished: time = its end step (model iteration), context = its
 ///   parent's loss, point = its hyperparameters normalised to
 ///   [0, 1] over each one's `evolutionRange` (log scale for a log
-///   hyperparameter), reward change = (parent's loss − its loss) per step;
+///   hyperparameter), reward change = (parent's loss − its loss) per step,
+///   halved (the bandit's standardisation is scale-free, and the half
+///   keeps two finite losses' difference finite);
 /// - pending points: trials of the window still queued or running, and the
 ///   children already planned in this decision;
 /// - the query: time = the parent's end step + one trial, context = the parent's loss.
@@ -35,7 +37,7 @@ public struct PB2Explore: ExploreStrategy {
     public init(settings: PBTSettings, pb2: PB2Settings = PB2Settings()) throws {
         if let categorical = settings.searchSpace.parameters.first(where: { $0.evolutionRange == nil }) {
             throw PBTConfigError.exploreUnsupported(
-                method: .pb2, reason: "PB2 models continuous hyperparameters only, and '\(categorical.name)' is categorical; use explore perturb")
+                method: .pb2, reason: "PB2 models continuous hyperparameters only, and the search space's '\(categorical.name)' is a choice; use explore perturb")
         }
         bandit = try PB2Bandit(settings: pb2)
     }
@@ -75,8 +77,12 @@ public struct PB2Explore: ExploreStrategy {
             guard trial.status == .finished, let loss = trial.evaluation, trial.steps > 0,
                   let parent = trial.parentID.flatMap({ byID[$0] }), parent.status == .finished, let parentLoss = parent.evaluation
             else { return nil }
+            // Halved first, so two losses near ±1.8e308 do not overflow their difference (the bandit threw, and PB2 fell back
+            // to perturbation for the whole run: found by a helper); the standardisation is scale-free.
+            let change = (parentLoss / 2 - loss / 2) / Double(trial.steps)
+            guard change.isFinite else { return nil }
             return PB2Observation(time: Double(trial.endStep), context: [parentLoss], point: point(trial.hyperparameters, space),
-                                  rewardChange: (parentLoss - loss) / Double(trial.steps))
+                                  rewardChange: change)
         }
     }
 

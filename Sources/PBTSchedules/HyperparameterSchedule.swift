@@ -175,10 +175,11 @@ public struct HyperparameterSchedule: Sendable, Hashable {
         if let size, size > maxFileBytes {
             throw .unreadable(path: url.path, reason: "it has \(size) bytes; a schedule file has at most \(maxFileBytes)")
         }
-        let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
-            throw .unreadable(path: url.path, reason: FileErrorText.cause(of: error) ?? "\(error)")
+        let data: Data
+        do throws(SmallFile.Failure) { data = try SmallFile.read(url.path, limit: maxFileBytes) } catch {
+            throw .unreadable(path: url.path, reason: error.reason)
         }
+        guard let text = String(data: data, encoding: .utf8) else { throw .unreadable(path: url.path, reason: "it is not UTF-8 text") }
         do {
             return try HyperparameterSchedule(text: text)
         } catch {

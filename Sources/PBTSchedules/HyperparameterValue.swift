@@ -45,11 +45,13 @@ extension HyperparameterValue {
     /// number (`"64"`, `"inf"`: a CSV file would read those as numbers).
     public static func isValidCategory(_ c: String) -> Bool {
         guard let first = c.first, let last = c.last, !first.isWhitespace, !last.isWhitespace else { return false }
+        // A control character (tab, ESC, NUL) broke strict JSON readers of PBT_HYPERPARAMETERS, and a NUL the store (found by a helper).
         return !c.contains { $0 == "," || $0 == "\"" || $0 == "\\" || $0.isNewline } && Double(c) == nil
+            && !c.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
     /// What `isValidCategory` asks, for messages.
-    public static let categoryRule = "non-empty, without ',', '\"', '\\', a line break or white space at either end, and not a number"
+    public static let categoryRule = "non-empty, without ',', '\"', '\\', a line break or another control character (a tab, ESC, NUL), without white space at either end, and not a number"
 }
 
 extension HyperparameterValue: Codable {

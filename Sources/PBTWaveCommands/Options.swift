@@ -237,8 +237,9 @@ extension WaveNetConfig {
 
     /// A config from a JSON file (`--model-config`), checked.
     static func read(from path: String) throws -> WaveNetConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read --model-config \(path): no such file")
+        let data: Data
+        do throws(SmallFile.Failure) { data = try SmallFile.read(path) } catch {
+            throw ValidationError("cannot read --model-config \(path): \(error.reason)")
         }
         if let problem = JSONStrictnessProblem.first(in: data) { throw ValidationError("--model-config \(path): \(problem)") }
         // A field the config does not have (a typo, or another tool's option) would be ignored; said first,

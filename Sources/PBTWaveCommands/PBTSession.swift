@@ -107,9 +107,14 @@ enum PBTSession {
         for format in HyperparameterSchedule.Format.allCases {
             try schedule.write(to: directory.appendingPathComponent("schedule.\(format.rawValue)"), format: format)
         }
-        let trend = schedule.column(LearningRateSchedule.hyperparameterName).map {
-            $0.count == 1 ? " (lr \($0[0].value) throughout)" : " (lr \($0.first!.value) at step 0 → \($0.last!.value) from step \($0.last!.step))"
-        } ?? ""
+        // Every hyperparameter, not lr alone (found by a helper: "lr 0.5 throughout" beside five changes of another).
+        let trends = schedule.names.compactMap { name in
+            schedule.column(name).map {
+                $0.count == 1 ? "\(name) \($0[0].value) throughout"
+                    : "\(name) \($0.first!.value) at step 0 → \($0.last!.value) from step \($0.last!.step), \($0.count - 1) change\($0.count == 2 ? "" : "s")"
+            }
+        }
+        let trend = trends.isEmpty ? "" : " (" + trends.joined(separator: "; ") + ")"
         print("schedule\(result.done ? "" : " so far (rewritten when the run completes)"): \(directory.appendingPathComponent("schedule.csv").path), "
               + "schedule.json: \(schedule.rows.count) change point(s)\(trend)")
     }

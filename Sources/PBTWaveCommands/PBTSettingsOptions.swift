@@ -149,6 +149,8 @@ struct PBTSettingsOptions: ParsableArguments {
     /// is checked once the run they resume is known).
     static func check(_ settings: PBTSettings) throws {
         do { try settings.validate() } catch { throw flagError(error) }
+        // The explore method with this space (PB2 and a choice), a usage error as the others are (it exited 1, not 64: found by a helper).
+        do { _ = try ExploreStrategies.pbtwave.strategy(for: settings) } catch let error as PBTConfigError { throw flagError(error) }
     }
 
     /// `error` named by the flag that sets its field.

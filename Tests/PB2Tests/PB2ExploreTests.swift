@@ -38,7 +38,13 @@ import Testing
         let observations = PB2Explore.observations(population.reversed(), Self.space)
         #expect(observations.count == 1)
         let o = observations[0]
-        #expect(o.time == 20 && o.context == [5.0] && abs(o.rewardChange - 0.1) < 1e-15)
+        #expect(o.time == 20 && o.context == [5.0] && abs(o.rewardChange - 0.05) < 1e-15, "halved: (5 − 4) / 10 / 2")
         #expect(abs(o.point[0] - 0.6) < 1e-12 && abs(o.point[1] - 0.5) < 1e-12)
+
+        // Losses at the ends of a Double's range: their difference overflowed, the bandit threw, and PB2 fell back to
+        // perturbation for the whole run (found by a helper). Halved, the change is finite.
+        let extreme = [Self.trial(1, parent: nil, lr: 1e-3, loss: 1.7e308), Self.trial(3, parent: 1, lr: 1e-3, loss: -1.7e308)]
+        let changes = PB2Explore.observations(extreme, Self.space).map(\.rewardChange)
+        #expect(changes.count == 1 && changes.allSatisfy(\.isFinite), "\(changes)")
     }
 }

@@ -227,10 +227,17 @@ struct PB2BanditTests {
     func standardisation() {
         let values = PB2Bandit.standardise([0, 0, 0, 0, 0, 0, 0, 0, 0, 10])
         let plain = PB2Bandit.standardise([1, 2, 3])
-        // mean 2, population SD √(2/3): (x − 2)/(√(2/3) + 1e-8).
-        #expect(abs(plain[2] - 1 / ((2.0 / 3).squareRoot() + 1e-8)) <= 1e-12)
+        // Scaled by 1/3 first: mean 2/3, population SD √(2/3)/3, so (x − 2)/(√(2/3) + 3·1e-8).
+        #expect(abs(plain[2] - 1 / ((2.0 / 3).squareRoot() + 3e-8)) <= 1e-12)
         #expect(values.last == 2, "z = 3, clipped")
         #expect(PB2Bandit.standardise([5, 5, 5]) == [0, 0, 0])
+        // The same for any units (found by a helper: tiny changes were flattened towards 0, huge ones overflowed).
+        let changes = [0.3, -1.2, 2.5, 0.1, -0.4]
+        let reference = PB2Bandit.standardise(changes)
+        for scale in [1e-12, 1e-6, 1e6, 1e200, 1e300] {
+            let scaled = PB2Bandit.standardise(changes.map { $0 * scale })
+            #expect(zip(scaled, reference).allSatisfy { abs($0 - $1) <= 1e-9 }, "scale \(scale): \(scaled) against \(reference)")
+        }
     }
 }
 

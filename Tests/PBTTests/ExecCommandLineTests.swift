@@ -54,6 +54,13 @@ import Testing
         #expect(csv.hasPrefix("step,lr,momentum\n"), "\(csv)")
         let schedule = try HyperparameterSchedule.read(from: URL(fileURLWithPath: runDir + "/schedule.json"))
         #expect(schedule.names == ["lr", "momentum"])
+        // The summary names every hyperparameter's course, not lr's alone (found by a helper).
+        let summary = try #require(r.stdout.split(separator: "\n").first { $0.hasPrefix("schedule: ") })
+        for name in schedule.names {
+            let points = try #require(schedule.column(name))
+            #expect(summary.contains(points.count == 1 ? "\(name) \(points[0].value) throughout" : "\(name) \(points[0].value) at step 0 → "),
+                    "\(summary)")
+        }
         #expect(schedule.endStep.map { $0 >= 5 && $0 % 5 == 0 } == true, "whole trials of 5 steps (lineages drift apart when asynchronous)")
         let recipe = try #require(try schedule.recipe?.decoded(as: ExecRecipe.self))
         #expect(recipe.command == toy)
@@ -266,7 +273,8 @@ import Testing
         let runDir = dir.url.appendingPathComponent("run")
         let refused = try runPBTWave(["pbt", "--run-dir", runDir.path, "--space", space, "--explore", "pb2", "--workers", "2", "--population", "2",
                                       "--generations", "1", "--trial-steps", "1", "--", "sh", "-c", "exit 0"])
-        #expect(refused.status != 0 && refused.stderr.lowercased().contains("pb2"), "\(refused.stderr)")
+        #expect(refused.status == 1 && refused.stderr.contains("--explore: explore pb2 cannot be used here")
+                && refused.stderr.contains("the search space's 'opt' is a choice"), "named by its flag: \(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: runDir.path), "nothing made on disk")
     }
 

@@ -59,14 +59,16 @@ import Testing
         #expect(wrong?.reason == .exitCode(2))
     }
 
-    /// The environment holds exactly the contract's variables (inherited
-    /// `PBT_*` ones dropped) and everything else this process has.
+    /// The environment holds the contract's variables (inherited ones of
+    /// the contract's names, `PBT_HP_*` too, replaced or dropped) and
+    /// everything else this process has, a user's own `PBT_*` too.
     @Test func theEnvironmentIsTheContract() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let script = #"env > "$PBT_TRIAL_DIR/env.txt"; echo '{"objective": 1.5, "steps": 5, "metrics": {"a": [1, "x"]}}' > "$PBT_TRIAL_DIR/result.json""#
         let runner = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", script]),
-                                    environment: ExecToy.environment(["PBT_STALE": "1", "PBT_HP_old": "2", "KEEP_ME": "yes"]))
+                                    environment: ExecToy.environment(["PBT_MINE": "1", "PBT_HP_old": "2", "PBT_TRIAL_ID": "99", "PBT_HYPERPARAMETERS": "{}",
+                                                                                     "KEEP_ME": "yes"]))
         let parent = Self.output(dir, "parent")
         var trial = Self.trial(7, extra: ["batch": .number(32), "opt": .category("adam")])
         trial.startStep = 40
@@ -80,6 +82,7 @@ import Testing
             "PBT_START_STEP=40", "PBT_STEPS=5", "PBT_SEED=12345678901234567890",
             #"PBT_HYPERPARAMETERS={"batch":32,"lr":0.01,"momentum":0.9,"opt":"adam"}"#,
             "PBT_HP_batch=32", "PBT_HP_lr=0.01", "PBT_HP_momentum=0.9", "PBT_HP_opt=adam", "PBT_EXIT_PARENT_UNUSABLE=65",
+            "PBT_MINE=1",
         ])
         #expect(lines.contains("KEEP_ME=yes"))
 
@@ -318,6 +321,13 @@ import Testing
         let cannot = Self.failure(try ExecRunner(command: ExecCommand(program: orphan)), output: Self.output(dir, "orphan"))
         #expect(cannot?.description.contains("cannot start \(orphan): its #! line names the interpreter /usr/bin/no-such-interpreter-\(getpid())") == true,
                 "\(cannot?.description ?? "")")
+        // A script without a #! line: the kernel says ENOEXEC ("Exec format error"), and the message says what to do.
+        let bare = dir.url.appendingPathComponent("bare.sh").path
+        try "echo hi\n".write(toFile: bare, atomically: true, encoding: .utf8)
+        chmod(bare, 0o755)
+        let format = Self.failure(try ExecRunner(command: ExecCommand(program: bare)), output: Self.output(dir, "bare"))
+        #expect(format?.description.contains("begin it with a #! line") == true && format?.description.contains("-- python3 \(bare)") == true,
+                "\(format?.description ?? "")")
         #expect(throws: ExecRunnerError.noProgram) { try ExecRunner(command: ExecCommand(program: "")) }
         #expect(throws: ExecRunnerError.invalidTimeout) { try ExecRunner(command: ExecCommand(program: "sh"), trialTimeout: .zero) }
     }
@@ -327,10 +337,13 @@ import Testing
         #expect(ExecRunner.jsonValue(.number(-3)) == "-3")
         #expect(ExecRunner.jsonValue(.number(0.5)) == "0.5")
         #expect(ExecRunner.jsonValue(.number(1e-5)) == "1e-05")
-        #expect(ExecRunner.jsonValue(.number(1e20)) == "1e+20")
+        #expect(ExecRunner.jsonValue(.number(1e16)) == "10000000000000000")
+        #expect(ExecRunner.jsonValue(.number(1e20)) == "100000000000000000000")
+        #expect(ExecRunner.jsonValue(.number(1e20), real: true) == "1e+20")
         #expect(ExecRunner.jsonValue(.category("adam")) == "\"adam\"")
+        #expect(ExecRunner.jsonValue(.category("a/b\tc")) == #""a/b\tc""#, "escaped: a stored run may hold what validate now refuses")
         // Each is what JSON reads back.
-        for x in [32.0, 0.5, 1e-5, 1e20, 0.1 + 0.2] {
+        for x in [32.0, 0.5, 1e-5, 1e16, 1e20, -1e300, 0.1 + 0.2] {
             let text = ExecRunner.jsonValue(.number(x))
             #expect((try? JSONDecoder().decode(Double.self, from: Data(text.utf8))) == x, "\(text)")
         }

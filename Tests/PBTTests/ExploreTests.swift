@@ -160,6 +160,6 @@ import Testing
         var categorical = Self.pb2Settings()
         categorical.searchSpace = SearchSpace([.logUniform("lr", 1e-4, 1e-2), .categorical("opt", ["sgd", "adam"])])
         let error = #expect(throws: PBTConfigError.self) { try PB2Explore(settings: categorical) }
-        #expect(error?.description.contains("PB2 models continuous hyperparameters only, and 'opt' is categorical") == true)
+        #expect(error?.description.contains("PB2 models continuous hyperparameters only, and the search space's 'opt' is a choice") == true)
     }
 }

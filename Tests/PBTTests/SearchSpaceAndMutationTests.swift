@@ -26,7 +26,13 @@ import Testing
         (testSettings(space: .learningRate(min: 1e-3, max: .infinity)), .invalidBounds(name: "lr", lower: 1e-3, upper: .infinity)),
         (testSettings(space: SearchSpace([.logUniform("lr", 1e-4, 1e-2), .uniform("lr", 0, 1)])), .duplicateHyperparameter("lr")),
         (testSettings(space: SearchSpace([.categorical("opt", [])])), .invalidChoices(name: "opt", choices: [])),
-        (testSettings(space: SearchSpace([.categorical("opt", ["a", "a"])])), .invalidChoices(name: "opt", choices: ["a", "a"])),
+        (testSettings(space: SearchSpace([.categorical("opt", ["a", "a"])])), .duplicateChoice(name: "opt", choice: "'a'")),
+        (testSettings(space: SearchSpace([.categorical("opt", ["\u{E9}", "e\u{301}"])])), .duplicateChoice(name: "opt", choice: "'\u{E9}'")),
+        (testSettings(space: SearchSpace([.choice("batch", [1, 2, 1.0])])), .duplicateChoice(name: "batch", choice: "1")),
+        // Control characters: a tab broke strict JSON readers of PBT_HYPERPARAMETERS, a NUL the store.
+        (testSettings(space: SearchSpace([.categorical("opt", ["x\ty", "c"])])), .invalidChoices(name: "opt", choices: ["x\ty", "c"])),
+        (testSettings(space: SearchSpace([.categorical("opt", ["c", "a\u{0}b"])])), .invalidChoices(name: "opt", choices: ["c", "a\u{0}b"])),
+        (testSettings(space: SearchSpace([.categorical("opt", ["a\u{1B}[31mRED"])])), .invalidChoices(name: "opt", choices: ["a\u{1B}[31mRED"])),
         (testSettings(space: SearchSpace([.uniform("bad name", 0, 1)])), .invalidHyperparameterName("bad name")),
         // Refused up front, not after the run when its schedule is exported
         // (`step` is the files' first column), nor read back changed from a

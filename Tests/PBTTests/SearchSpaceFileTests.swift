@@ -41,7 +41,7 @@ import Testing
         (#"{"warm": {"choice": [true, false]}}"#,
          #"hyperparameter 'warm': choice takes numbers or names, and true is neither (got [true,false]); for a switch write ["on", "off"] or [1, 0]"#),
         (#"{"opt": {"choice": ["adam", null]}}"#, "hyperparameter 'opt': choice takes numbers or names, and null is neither"),
-        (#"{"batch": {"choice": [16, 16]}}"#, "hyperparameter 'batch': choices must be non-empty, distinct"),
+        (#"{"batch": {"choice": [16, 16]}}"#, "hyperparameter 'batch': the choice 16 is given twice"),
         (#"{"opt": {"choice": ["a,b"]}}"#, "hyperparameter 'opt': choices must be"),
         (#"{"bad name": {"uniform": [0, 1]}}"#, "hyperparameter name 'bad name' must be non-empty ASCII letters, digits"),
         // Found by a user: accepted, yet no shell can read PBT_HP_héllo.
@@ -65,10 +65,20 @@ import Testing
         }
     }
 
-    @Test func aMissingFileIsNamed() {
-        #expect(throws: SearchSpaceFileError.unreadable("/nonexistent/space.json")) {
+    @Test func aMissingFileIsNamed() throws {
+        #expect(throws: SearchSpaceFileError.unreadable("/nonexistent/space.json", reason: "no such file or folder")) {
             try SearchSpace(specificationFile: "/nonexistent/space.json")
         }
+        #expect(throws: SearchSpaceFileError.unreadable("/tmp", reason: "it is a folder; give a file")) { try SearchSpace(specificationFile: "/tmp") }
+        // A pipe (`--space <(…)`) is read, not called missing (found by a helper); /dev/null is an empty file.
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        let text = #"{"lr": {"uniform": [0, 1]}}"#
+        _ = text.withCString { write(fds[1], $0, strlen($0)) }
+        close(fds[1])
+        defer { close(fds[0]) }
+        #expect(try SearchSpace(specificationFile: "/dev/fd/\(fds[0])").parameters.map(\.name) == ["lr"])
+        #expect(throws: SearchSpaceFileError.self) { try SearchSpace(specificationFile: "/dev/null") }
     }
 
     /// Numeric choices stay numbers through sampling, explore and the
