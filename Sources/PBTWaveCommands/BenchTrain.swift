@@ -62,6 +62,10 @@ struct BenchTrain: ParsableCommand {
         guard (peerPython == nil) == (peerScript == nil) else {
             throw ValidationError("give both --peer-python and --peer-script, or neither")
         }
+        // The workers and the peer run for a time, not a number of steps: their ratios to one cold step meant nothing (found by a helper).
+        if steps != nil, workers > 1 || peerPython != nil {
+            throw ValidationError("--steps times our model alone (for instruction counts under callgrind); the workers and the peer are timed by --seconds: leave out --steps, or --workers and the peer")
+        }
     }
 
     func config() throws -> WaveNetConfig {
@@ -76,10 +80,12 @@ struct BenchTrain: ParsableCommand {
         let kernels = try benchKernels()
         BLAS.setThreads(1)
         let config = try config()
+        try config.validate()  // before anything is said of its widths (--R 5000 had its narrow tiles listed first)
         let base = model.modelConfig ?? model.preset ?? "compact"
         let name = residual == nil && skip == nil && head == nil ? base : "\(base) with --R/--S/--H"
         let widths = "R\(config.residualChannels) D\(config.dilationChannels) S\(config.skipChannels) H\(config.headChannels)"
-        print("kernels: \(kernels), chosen from CPUID (supported: \(Kernels.supported.map(\.rawValue).joined(separator: ", ")))")
+        let how = getenv("PBTWAVE_ISA") != nil ? "forced by PBTWAVE_ISA" : "chosen from CPUID"
+        print("kernels: \(kernels), \(how) (supported: \(Kernels.supported.map(\.rawValue).joined(separator: ", ")))")
         let cores = ProcessInfo.processInfo.activeProcessorCount
         for (flag, count) in [("--threads", threads), ("--workers", workers)] where count > cores {
             printNote("warning: \(flag) \(count) is more than this machine's \(cores) cores: the threads share cores and the figures measure that, not the kernels")
@@ -108,6 +114,7 @@ struct BenchTrain: ParsableCommand {
         if precision == .bf16 {
             let forced = Kernels.bf16DotAvailable && Kernels.bf16DotForced
             print(kernels.nativeBF16 ? "bf16 dot product: vdpbf16ps" + (forced ? " (PBTWAVE_BF16_DOT=native)" : "")
+                  : kernels.variant != .avx512 ? "bf16 dot product: the emulation by FMAs (the \(kernels.variant) kernels have no vdpbf16ps)"
                   : Kernels.bf16DotAvailable ? "bf16 dot product: two FMAs"
                       + (forced ? " (PBTWAVE_BF16_DOT=fma)" : " (faster than vdpbf16ps on this CPU, measured at start)")
                   : "warning: no bf16 dot product (AVX512_BF16) on this CPU; bf16 runs its emulation by FMAs")
@@ -180,7 +187,7 @@ struct BenchTrain: ParsableCommand {
         }
         for (i, k) in peakKernels.enumerated() {
             print(String(format: "peak:  %@ fp32 FMA, one core, measured in the run: %@; ours is %@ of %d core(s)' peak",
-                         k.instructionSet, Spread(peaks[i]).text("%.1f", " GFLOP/s"), Spread(fractions[i]).text("%.1f", " %"), threads))
+                         k.variant.rawValue, Spread(peaks[i]).text("%.1f", " GFLOP/s"), Spread(fractions[i]).text("%.1f", " %"), threads))
         }
         if let other, let beside, let besideConfig {
             let r = other.result
@@ -191,7 +198,7 @@ struct BenchTrain: ParsableCommand {
             for (i, k) in peakKernels.enumerated() {
                 // Our difference from it in points, round by round.
                 let points = Spread(zip(fractions[i], otherFractions[i]).map { $0 - $1 })
-                print(String(format: "beside: %@ peak: ours %@, %@'s %@: ours %.1f points %@ (rounds %+.1f to %+.1f)", k.instructionSet,
+                print(String(format: "beside: %@ peak: ours %@, %@'s %@: ours %.1f points %@ (rounds %+.1f to %+.1f)", k.variant.rawValue,
                              Spread(fractions[i]).text("%.1f", " %"), beside, Spread(otherFractions[i]).text("%.1f", " %"),
                              abs(points.median), points.median < 0 ? "below" : "above", points.values.first!, points.values.last!))
             }

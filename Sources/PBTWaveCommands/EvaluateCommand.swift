@@ -42,7 +42,7 @@ struct EvaluateCommand: ParsableCommand {
         let note = taken.isEmpty ? nil : "scoring on the windows the checkpoint's training scored on: \(taken.joined(separator: ", ")) (give a flag to change it)"
         return (options, note)
     }
-    @Option(parsing: .unconditional, help: "Threads: BLAS threads for windows; with --all, copies of the model scoring in parallel (BLAS on one thread).")
+    @Option(parsing: .unconditional, help: "Threads: for fixed windows, the model's own threads (as train --threads); with --all, copies of the model scoring in parallel.")
     var threads: Int = 1
     @OptionGroup var progress: ProgressOptions
 
@@ -58,8 +58,10 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     func run() throws {
-        BLAS.setThreads(wholeSet ? 1 : max(1, threads))
+        BLAS.setThreads(1)
         let (model, header) = try WaveNet.load(from: checkpoint)
+        // Fixed windows run on the model's own threads (found by a helper: the flag set BLAS threads, which the model's products do not use).
+        if !wholeSet { model.threads = threads }
         let data = try corpus.orRecorded(checkpoint: header.metadata).load()
         if let note = checkpointCorpusNote(checkpoint, header.metadata, data) { printNote(note) }
         let unigram = crossEntropyBits(histogram: data.validation.codeHistogram(), model: data.train.codeHistogram())

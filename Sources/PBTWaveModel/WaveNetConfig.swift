@@ -118,7 +118,9 @@ public struct WaveNetConfig: Codable, Hashable, Sendable {
         let channels = [("residualChannels", residualChannels), ("dilationChannels", dilationChannels),
                         ("skipChannels", skipChannels), ("headChannels", headChannels)]
         for (name, count) in channels { try check(count >= 1, "\(name) must be at least 1 (got \(count))") }
-        try check(kernelSize >= 1 && inputKernelSize >= 1, "kernel sizes must be at least 1")
+        for (name, size) in [("kernelSize", kernelSize), ("inputKernelSize", inputKernelSize)] {
+            try check(size >= 1, "\(name) must be at least 1 (got \(size))")
+        }
         try check(!dilations.isEmpty, "a WaveNet needs at least one layer (dilations is empty)")
         try check(dilations.allSatisfy { $0 >= 1 }, "dilations must be at least 1 (got \(dilations))")
         try check(sampleRate >= 1, "sample rate must be positive")
@@ -127,7 +129,9 @@ public struct WaveNetConfig: Codable, Hashable, Sendable {
         let L = Self.limits
         try check(classes <= L.classes, "classes must be at most \(L.classes) (got \(classes))")
         for (name, count) in channels { try check(count <= L.channels, "\(name) must be at most \(L.channels) (got \(count))") }
-        try check(kernelSize <= L.kernel && inputKernelSize <= L.kernel, "kernel sizes must be at most \(L.kernel)")
+        for (name, size) in [("kernelSize", kernelSize), ("inputKernelSize", inputKernelSize)] {
+            try check(size <= L.kernel, "\(name) must be at most \(L.kernel) (got \(size))")
+        }
         try check(dilations.count <= L.layers, "at most \(L.layers) layers (got \(dilations.count))")
         try check(dilations.allSatisfy { $0 <= L.dilation }, "dilations must be at most \(L.dilation)")
         try check(sampleRate <= L.sampleRate, "sample rate must be at most \(L.sampleRate) Hz (got \(sampleRate))")

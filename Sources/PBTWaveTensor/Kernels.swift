@@ -28,6 +28,8 @@ public enum KernelVariant: String, CaseIterable, Sendable, CustomStringConvertib
 public enum KernelError: Error, Equatable, CustomStringConvertible {
     case unknownVariant(String)
     case unsupported(KernelVariant, supported: [KernelVariant])
+    /// A switch variable (`PBTWAVE_FLAT_TILES`, …) set to a value it does not take.
+    case badSwitch(name: String, value: String, takes: [String])
 
     public var description: String {
         switch self {
@@ -37,6 +39,8 @@ public enum KernelError: Error, Equatable, CustomStringConvertible {
         case let .unsupported(variant, supported):
             return "this CPU cannot run the \(variant) kernels; it supports "
                 + supported.map(\.rawValue).joined(separator: ", ") + " (set PBTWAVE_ISA to one of those, or unset it)"
+        case let .badSwitch(name, value, takes):
+            return "\(name)=\(value) is not a setting of it; use " + takes.joined(separator: " or ") + ", or unset it for the default"
         }
     }
 }
@@ -97,15 +101,35 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
     /// The variant `PBTWAVE_ISA` asks for (nil when unset or empty).
     /// - Throws: `KernelError` if it names no variant or one this CPU cannot run.
     public static func fromEnvironment() throws(KernelError) -> Kernels? {
+        try checkSwitches()
         guard let raw = getenv("PBTWAVE_ISA") else { return nil }
         return try named(String(cString: raw))
+    }
+
+    /// The A/B switches and what each takes. The C side reads "0" as off
+    /// and anything else as on, so `PBTWAVE_HALF_TAILS=off` turned them on
+    /// (found by a helper): any other value is refused here, as a bad
+    /// `PBTWAVE_ISA` is.
+    static let switches: [(name: String, takes: [String])] = [
+        ("PBTWAVE_FLAT_TILES", ["0", "1"]), ("PBTWAVE_HALF_TAILS", ["0", "1"]), ("PBTWAVE_DOT_TAILS", ["0", "1"]),
+        ("PBTWAVE_NARROW_TILES", ["0", "1"]), ("PBTWAVE_WG_SWAP", ["0", "1"]), ("PBTWAVE_BF16_DOT", ["native", "fma"]),
+    ]
+
+    /// Throws for a switch set to a value it does not take (unset or empty: its default).
+    public static func checkSwitches(_ environment: [String: String]? = nil) throws(KernelError) {
+        for (name, takes) in switches {
+            let value = environment.map { $0[name] } ?? getenv(name).map { String(cString: $0) }
+            if let value, !value.isEmpty, !takes.contains(value) {
+                throw .badSwitch(name: name, value: value, takes: takes)
+            }
+        }
     }
 
     /// The process's choice: `PBTWAVE_ISA` when it names a variant this CPU
     /// runs, else the best. Commands call `fromEnvironment()` first, so that a
     /// bad setting is reported instead of ignored.
     public static let `default`: Kernels = {
-        if let chosen = try? fromEnvironment() { return chosen }
+        if let raw = getenv("PBTWAVE_ISA"), let chosen = try? named(String(cString: raw)) { return chosen }
         return try! Kernels(best)  // the best is supported by definition
     }()
 

@@ -107,12 +107,21 @@ import PBTWaveModel
         try body(file.path)
     }
 
+    /// --steps times our model alone: with the workers or the peer (timed by --seconds) it is refused (found by a helper:
+    /// their ratios to one cold step were printed).
+    @Test func stepsAreOursAlone() throws {
+        for extra in [["--workers", "2"], ["--peer-python", "/bin/false", "--peer-script", "/dev/null"]] {
+            let error = #expect(throws: (any Error).self) { _ = try PBTWave.parseAsRoot(["bench", "train", "--steps", "1"] + extra) }
+            #expect(error.map { PBTWave.message(for: $0) }?.contains("--steps times our model alone") == true)
+        }
+    }
+
     /// The peer builds only its own architecture; asking it to compare another is an error, not a wrong ratio.
     @Test func thePeerRefusesOtherArchitectures() throws {
         let config = WaveNetConfig(residualChannels: 8, dilationChannels: 4, skipChannels: 8, headChannels: 8, dilations: [1, 2])
         var message: String?
         try Self.withModelConfig(config) { path in
-            var command = try PBTWave.parseAsRoot(["bench", "train", "--model-config", path, "--steps", "1", "--time", "64", "--no-peak",
+            var command = try PBTWave.parseAsRoot(["bench", "train", "--model-config", path, "--seconds", "0.05", "--time", "64", "--no-peak",
                                                    "--peer-python", "/bin/false", "--peer-script", "/dev/null"])
             do { try command.run() } catch { message = PBTWave.message(for: error) }
         }

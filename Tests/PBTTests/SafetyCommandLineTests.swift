@@ -150,6 +150,10 @@ import Testing
         #expect(plain.status == 0 && plain.stderr.contains("evaluate: scoring 2 validation windows × 256 samples"), "\(plain.stderr)")
         let none = try runPBTWave(common + ["--progress", "none"])
         #expect(none.status == 0 && none.stderr.isEmpty, "\(none.stderr)")
+        // --threads runs the model's own threads on fixed windows (it set BLAS threads the model does not use): the same score.
+        let two = try runPBTWave(common + ["--progress", "none", "--threads", "2"])
+        func nll(_ text: String) -> String? { text.range(of: #"validation NLL [0-9.]+"#, options: .regularExpression).map { String(text[$0]) } }
+        #expect(two.status == 0 && nll(two.stdout) != nil && nll(two.stdout) == nll(none.stdout), "\(two.stdout) \(none.stdout)")
     }
 
     /// 1000 workers under a memory limit: refused before any thread starts,

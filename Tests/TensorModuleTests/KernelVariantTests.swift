@@ -40,6 +40,17 @@ import PBTWaveTensor
             #expect(throws: KernelError.unsupported(.avx512_256, supported: Kernels.supported)) { try Kernels.named("avx512-256") }
         }
         #expect(throws: KernelError.unknownVariant("AVX9000")) { try Kernels.named("AVX9000") }
+        // The A/B switches take their values only (found by a helper: PBTWAVE_HALF_TAILS=off turned them on).
+        #expect(throws: KernelError.badSwitch(name: "PBTWAVE_HALF_TAILS", value: "off", takes: ["0", "1"])) {
+            try Kernels.checkSwitches(["PBTWAVE_HALF_TAILS": "off"])
+        }
+        #expect(throws: KernelError.badSwitch(name: "PBTWAVE_BF16_DOT", value: "bogus", takes: ["native", "fma"])) {
+            try Kernels.checkSwitches(["PBTWAVE_BF16_DOT": "bogus"])
+        }
+        #expect(throws: Never.self) {
+            try Kernels.checkSwitches(["PBTWAVE_FLAT_TILES": "0", "PBTWAVE_DOT_TAILS": "1", "PBTWAVE_NARROW_TILES": "", "PBTWAVE_BF16_DOT": "fma"])
+        }
+        #expect("\(KernelError.badSwitch(name: "PBTWAVE_DOT_TAILS", value: "off", takes: ["0", "1"]))".contains("use 0 or 1"))
         #expect(try Kernels.named("").map(\.variant) == nil)
     }
 }

@@ -51,7 +51,10 @@ import Testing
          "at most 4096 layers"),
         ("dilation 2^62", { h in var c = h["config"] as! [String: Any]; c["dilations"] = [1 << 62, 1 << 62]; h["config"] = c },
          "dilations must be at most"),
-        ("kernel 2^62", { h in var c = h["config"] as! [String: Any]; c["kernelSize"] = 1 << 62; h["config"] = c }, "kernel sizes must be at most"),
+        ("kernel 2^62", { h in var c = h["config"] as! [String: Any]; c["kernelSize"] = 1 << 62; h["config"] = c }, "kernelSize must be at most"),
+        // Each kernel size named (found by a helper: "kernel sizes must be at least 1" named neither).
+        ("input kernel 0", { h in var c = h["config"] as! [String: Any]; c["inputKernelSize"] = 0; h["config"] = c },
+         "inputKernelSize must be at least 1 (got 0)"),
         ("sample rate 0", { h in var c = h["config"] as! [String: Any]; c["sampleRate"] = 0; h["config"] = c }, "sample rate must be positive"),
         ("sample rate 10^12", { h in var c = h["config"] as! [String: Any]; c["sampleRate"] = 1_000_000_000_000; h["config"] = c },
          "sample rate must be at most"),
