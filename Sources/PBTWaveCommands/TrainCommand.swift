@@ -176,7 +176,8 @@ struct TrainCommand: ParsableCommand {
         // The validation windows too, so a resume scores on the same ones (one curve, one validation set).
         var metadata = plan.recipe.checkpointMetadata(corpus: CorpusIdentity(data), directory: data.directory)
         metadata["command"] = "train"
-        metadata["seed"] = "\(plan.recipe.seed)"
+        // A resumed run keeps the seed it began with (--seed does not apply to it; it wrote 0: found by a helper).
+        metadata["seed"] = resumed.flatMap { $0.1.metadata["seed"] } ?? "\(plan.recipe.seed)"
         // The run's end and intervals, so a resume without those flags goes on as the run did.
         metadata["steps"] = "\(plan.steps)"
         metadata["eval-every"] = "\(evalEvery)"

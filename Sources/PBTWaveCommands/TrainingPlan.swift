@@ -108,6 +108,11 @@ extension TrainingPlan {
         if given.contains("--lr"), let file = metadata["lr-schedule"] {
             changed.append("--lr \(schedule.rate(atStep: 0)) (the checkpoint's run followed --lr-schedule \(file), which this one does not)")
         }
+        // And over a constant one (found by a helper: every other changed flag had its note, the learning rate none).
+        if given.contains("--lr"), metadata["lr-schedule"] == nil,
+           let stored = metadata[LearningRateSchedule.hyperparameterName].flatMap(Double.init), stored != schedule.rate(atStep: 0) {
+            changed.append("--lr \(schedule.rate(atStep: 0)) (the checkpoint's run: \(stored))")
+        }
         if !changed.isEmpty { notes.append("note: going on with " + changed.joined(separator: ", ")) }
         if !lrGiven {
             if let stored = metadata[LearningRateSchedule.hyperparameterName].flatMap(Double.init), stored != schedule.rate(atStep: 0) {

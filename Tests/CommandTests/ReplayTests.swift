@@ -66,12 +66,14 @@ import PBTWaveModel
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let common = ["--preset", "tiny", "--eval-every", "2", "--corpus", corpus, "--quiet"]
-        let flags = ["--lr", "0.01", "--window", "256", "--batch", "2", "--context", "3", "--eval-windows", "2", "--eval-targets", "256"]
+        let flags = ["--lr", "0.01", "--window", "256", "--batch", "2", "--context", "3", "--eval-windows", "2", "--eval-targets", "256", "--seed", "7"]
         let (whole, resumed) = (dir.appendingPathComponent("whole.csv").path, dir.appendingPathComponent("resumed.csv").path)
         try run(["train", "--steps", "6", "--curve", whole] + flags + common)
         let checkpoint = dir.appendingPathComponent("c.ckpt").path
         try run(["train", "--steps", "4", "--checkpoint", checkpoint, "--curve", resumed] + flags + common)
         try run(["train", "--steps", "6", "--checkpoint", checkpoint, "--resume", "--curve", resumed] + common)
+        // The resumed checkpoint keeps the seed its run began with (found by a helper: it wrote 0).
+        #expect(try WaveNet.load(from: checkpoint).1.metadata["seed"] == "7")
         let (a, b) = (try String(contentsOfFile: whole, encoding: .utf8), try String(contentsOfFile: resumed, encoding: .utf8))
         #expect(a.split(separator: "\n").count == 7, "a header and steps 1-6: \(a)")
         #expect(a == b, "resumed without the flags, the same curve, bit for bit:\n\(a)\nvs\n\(b)")
@@ -314,6 +316,12 @@ import PBTWaveModel
         #expect(replaced?.contains("note: going on with --lr 0.05 (the checkpoint's run followed --lr-schedule s.csv, which this one does not)")
                 == true, "\(replaced ?? "no note")")
         #expect(constant.schedule.points == [.init(step: 0, rate: 0.05)])
+        // And over a constant one; the same rate again is no change.
+        var other = try TrainingPlan(try PBTWave.parseAsRoot(["train", "--lr", "0.01"] + common) as! TrainCommand)
+        let changed = try other.continuing(["lr": "0.003"], given: ["--lr"], lrGiven: true)
+        #expect(changed?.contains("note: going on with --lr 0.01 (the checkpoint's run: 0.003)") == true, "\(changed ?? "no note")")
+        var same = try TrainingPlan(try PBTWave.parseAsRoot(["train", "--lr", "0.003"] + common) as! TrainCommand)
+        #expect(try same.continuing(["lr": "0.003"], given: ["--lr"], lrGiven: true) == nil)
     }
 
     /// A schedule with other columns than lr: train follows lr and says it
