@@ -81,6 +81,9 @@ struct BenchTrain: ParsableCommand {
         BLAS.setThreads(1)
         let config = try config()
         try config.validate()  // before anything is said of its widths (--R 5000 had its narrow tiles listed first)
+        let (models, o) = WaveNet.stepBytes(config, batch: batch, time: time, training: true).multipliedReportingOverflow(by: 1 + (threads > 1 ? 1 : 0) + (workers > 1 ? workers : 0))
+        try MemoryCheck.require(o ? Int.max : models, for: "timing --batch \(batch) × --time \(time)" + (workers > 1 ? " with \(workers) workers" : ""),
+                                advice: "give a smaller --time or --batch")
         let base = model.modelConfig ?? model.preset ?? "compact"
         let name = residual == nil && skip == nil && head == nil ? base : "\(base) with --R/--S/--H"
         let widths = "R\(config.residualChannels) D\(config.dilationChannels) S\(config.skipChannels) H\(config.headChannels)"

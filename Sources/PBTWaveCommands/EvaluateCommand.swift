@@ -94,6 +94,13 @@ struct EvaluateCommand: ParsableCommand {
         }
         let (options, note) = Self.windows(given: (givenWindows, givenTargets), metadata: header.metadata)
         if let note { printNote(note) }
+        // The windows' codes and one window's buffers (--eval-windows may be 2^20 × 2^24 samples).
+        let length = model.config.receptiveField - 1 + options.targets
+        let (codes, overflow) = options.windows.multipliedReportingOverflow(by: length * 4)
+        let step = WaveNet.stepBytes(model.config, batch: 1, time: length, training: false)
+        try MemoryCheck.require(overflow || codes > Int.max - step ? Int.max : codes + step,
+                                for: "scoring --eval-windows \(options.windows) × --eval-targets \(options.targets)",
+                                advice: "give fewer --eval-windows or --eval-targets (or --all, which scores every sample once)")
         // evaluate draws no training windows; only --eval-targets sets a window here.
         let targets = WindowSetting.flag("--eval-targets", value: options.targets)
         let validator = try explainingShortClips(data, training: targets, validation: targets) {

@@ -214,6 +214,7 @@ struct RunnerOptions: ParsableArguments {
         sameCorpusAs stored: CorpusIdentity? = nil
     ) throws -> (runner: WaveNetRunner, recipe: JSONValue) {
         BLAS.setThreads(1)
+        try MemoryCheck.requireTraining(recipe)
         let data = try corpus.load()
         if let note = recipe.training.receptiveFieldNote(for: recipe.model) { printNote(note) }
         var recipe = recipe

@@ -153,6 +153,7 @@ struct TrainCommand: ParsableCommand {
         // A resumed run trains on its checkpoint's corpus where that is still found (it looked in ./corpus, as
         // evaluate and generate no longer do: found by a helper), and not on another one unless told to.
         let source = resumed.map { corpus.orRecorded(checkpoint: $0.1.metadata) } ?? corpus.orRecorded(in: plan.recipe)
+        try MemoryCheck.requireTraining(plan.recipe)
         let data = try source.load()
         if let (_, header) = resumed, let checkpoint, let note = checkpointCorpusNote(checkpoint, header.metadata, data) {
             guard source.corpus != nil || ProcessInfo.processInfo.environment["PBTWAVE_CORPUS"] != nil || !keepsCurve || curve == nil else {

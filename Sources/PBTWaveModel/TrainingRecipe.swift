@@ -184,3 +184,37 @@ public struct CorpusIdentity: Codable, Sendable, Hashable {
         metadata[Self.metadataKey].map { $0 != digest } ?? false
     }
 }
+
+// MARK: - Memory
+
+extension WaveNet {
+    /// About the bytes of the buffers one pass over `batch` windows of
+    /// `time` positions allocates (the embedding, every layer's input,
+    /// gate and gated output, the skip sum, the head and the logits; with
+    /// `training`, the backward pass's), so a size no machine holds is
+    /// refused before it is allocated (found by a helper: a large --window
+    /// ended in a crash). fp32's sizes: bf16 keeps fewer fp32 tensors and
+    /// adds half-size copies, so this is about right for both. Saturates
+    /// rather than overflows.
+    public static func stepBytes(_ c: WaveNetConfig, batch: Int, time: Int, training: Bool) -> Int {
+        let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels, L = c.dilations.count
+        let perPosition = R + L * (R + 3 * D) + S + H + c.classes + (training ? S + 2 * R + H : 0)
+        let (positions, o1) = batch.multipliedReportingOverflow(by: time)
+        let (floats, o2) = positions.multipliedReportingOverflow(by: perPosition)
+        return o1 || o2 || floats > Int.max / 4 ? Int.max : floats * 4
+    }
+}
+
+extension TrainingRecipe {
+    /// About the bytes one model of this recipe holds while it trains:
+    /// its parameters with their gradients and Adam's two moments, and the
+    /// buffers of a training step and of a validation window.
+    public var memoryBytes: Int {
+        let parameters = WaveNet.makeLayout(model).count * 4 * 4
+        let context = model.receptiveField - 1
+        let step = WaveNet.stepBytes(model, batch: training.batch, time: training.window + training.context, training: true)
+        let validation = WaveNet.stepBytes(model, batch: 1, time: context + evaluation.targets, training: false)
+        let (sum, overflow) = step.addingReportingOverflow(validation)
+        return overflow || sum > Int.max - parameters ? Int.max : sum + parameters
+    }
+}

@@ -160,6 +160,27 @@ import Testing
     /// with a message (before: it hung after every trial; then, in optimised
     /// builds, an allocation failed before a thread did and the process
     /// crashed without one).
+    /// Sizes the memory cannot hold are refused with a message before they
+    /// are allocated (found by a helper: a crash with a backtrace, exit 134).
+    @Test func sizesBeyondMemoryFailClearly() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let checkpoint = dir.url.appendingPathComponent("m.ckpt").path
+        #expect(try runPBTWave(Self.tinyTraining() + ["--steps", "1", "--checkpoint", checkpoint]).status == 0)
+        let corpus = corpusDirectory()
+        for (command, says) in [
+            ("train --preset compact --corpus '\(corpus)' --window 1000000 --steps 1 --eval-windows 1 --eval-targets 16",
+             "training a model at --batch 1 × --window 1000000"),
+            ("bench train --time 2000000 --steps 1 --no-peak", "timing --batch 1 × --time 2000000"),
+            ("evaluate '\(checkpoint)' --corpus '\(corpus)' --eval-windows 1000000 --eval-targets 4096", "scoring --eval-windows 1000000"),
+        ] {
+            let run = try Self.shell("ulimit -v 3000000; exec \"$PBTWAVE\" \(command)", seconds: 120)
+            #expect(!run.timedOut && run.status == 1, "\(command): \(run.status) \(run.stderr)")
+            #expect(run.stderr.contains(says) && run.stderr.contains("of memory, more than this process's address-space limit (ulimit -v)")
+                    && !run.stderr.contains("Fatal error"), "\(command): \(run.stderr)")
+        }
+    }
+
     @Test func tooManyWorkersFailClearly() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

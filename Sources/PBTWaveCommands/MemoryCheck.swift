@@ -1,0 +1,40 @@
+import Foundation
+import PBTWaveModel
+
+/// Refuses work that needs more memory than this process can have, before
+/// it is allocated: an allocation that fails ends a Swift program in a
+/// crash with a backtrace, not a message (found by a helper: `--window
+/// 1000000` under a 3 GB `ulimit -v`).
+enum MemoryCheck {
+    /// The bytes this process can have: the machine's memory, or the
+    /// address-space limit (`ulimit -v`) when that is lower; and which.
+    static var limit: (bytes: UInt64, what: String) {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        let physical = pages > 0 && size > 0 ? UInt64(pages) * UInt64(size) : UInt64.max
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max, UInt64(limit.rlim_cur) < physical {
+            return (UInt64(limit.rlim_cur), "this process's address-space limit (ulimit -v)")
+        }
+        return (physical, "this machine's memory")
+    }
+
+    static func gib(_ bytes: UInt64) -> String { String(format: "%.1f GiB", Double(bytes) / Double(1 << 30)) }
+
+    /// Throws when `bytes` (what `doing` needs) exceed the limit; `advice`
+    /// says which flags make it smaller.
+    static func require(_ bytes: Int, for doing: String, advice: String) throws {
+        let (available, what) = limit
+        guard UInt64(max(0, bytes)) > available else { return }
+        throw CommandError("\(doing) needs about \(bytes == Int.max ? "more than 8 EiB" : gib(UInt64(bytes))) of memory, more than \(what) (\(gib(available))): \(advice)")
+    }
+
+    /// Training `models` models of `recipe` at once.
+    static func requireTraining(_ recipe: TrainingRecipe, models: Int = 1) throws {
+        let (bytes, overflow) = recipe.memoryBytes.multipliedReportingOverflow(by: max(1, models))
+        let t = recipe.training
+        try require(overflow ? Int.max : bytes,
+                    for: "training \(models == 1 ? "a model" : "\(models) models at once") at --batch \(t.batch) × --window \(t.window)"
+                        + (t.context > 0 ? " (+ --context \(t.context))" : "") + ", validating on --eval-targets \(recipe.evaluation.targets)",
+                    advice: "give a smaller --window or --batch (or --eval-targets)" + (models > 1 ? ", or fewer workers on this machine" : ""))
+    }
+}
