@@ -349,7 +349,7 @@ public struct PBTCoordinator: Sendable {
     public func report(_ claimed: ClaimedTrial, result: Result<TrialOutcome, any Error>,
                        now: Double? = nil, claimNext: Bool = false,
                        leaseSeconds: Double = 300, remove: ((String) -> Void)? = nil) throws -> ReportReceipt {
-        let now = now ?? store.now()
+        let given = now
         var status = TrialStatus.finished
         var evaluation: Double?
         var failure: String?
@@ -385,6 +385,9 @@ public struct PBTCoordinator: Sendable {
         let relativeOutput = checkpoints.relativePath(trialID: claimed.spec.id, attempt: claimed.attempt)
         let controller = self.controller
         let receipt: ReportReceipt = try store.withDecision(runID: run.id) { tx in
+            // Read in the transaction, so a run of it again after an outage has the time it commits at (the next
+            // claim's lease had ended before it was written: found by a helper).
+            let now = given ?? store.now()
             func next(_ state: ControllerState) throws -> ClaimResult? {
                 guard claimNext else { return nil }
                 if state.done { return .done }

@@ -74,6 +74,9 @@ public protocol SQLDatabase: Sendable {
     /// if it throws. A backend may run it again after a transient failure,
     /// so `body` must have no effects outside the transaction.
     func transaction<T>(_ body: (Connection) throws -> T) throws -> T
+    /// `transaction`, telling `body` whether it runs again after a
+    /// transient failure (false on the first attempt).
+    func transaction<T>(noting body: (Connection, _ again: Bool) throws -> T) throws -> T
     /// `body` for reads; each statement sees committed data.
     func read<T>(_ body: (Connection) throws -> T) throws -> T
     /// Whether `error` is a unique-constraint violation (two processes
@@ -81,9 +84,17 @@ public protocol SQLDatabase: Sendable {
     func isUniqueViolation(_ error: any Error) -> Bool
     /// The database's clock in seconds since 1970 (`TrialStore.now()`).
     func now() -> Double
+    /// `TrialStore.stopRetrying()`.
+    func stopRetrying()
 }
 
 extension SQLDatabase {
     /// This machine's clock: the database is on it.
     public func now() -> Double { Date().timeIntervalSince1970 }
+    /// Nothing to give up: a local database is not retried.
+    public func stopRetrying() {}
+    /// Never again: a local database is not retried.
+    public func transaction<T>(noting body: (Connection, _ again: Bool) throws -> T) throws -> T {
+        try transaction { try body($0, false) }
+    }
 }

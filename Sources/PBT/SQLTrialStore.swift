@@ -17,6 +17,20 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
 
     public func now() -> Double { database.now() }
 
+    public func stopRetrying() { database.stopRetrying() }
+
+    /// `body` in a transaction, given 0 on its first run and, when a
+    /// transient failure ran it again (a server out of reach), the seconds
+    /// that have passed since: times computed before the transaction (a
+    /// claim's lease) are moved by them, so what commits after an outage is
+    /// as fresh as it would have been without one (found by a helper: a
+    /// claim that waited out an outage committed a lease that had already
+    /// ended, and another worker took the trial at once, so it ran twice).
+    private func transactionShifted<T>(_ body: (Database.Connection, Double) throws -> T) throws -> T {
+        let start = database.now()
+        return try database.transaction(noting: { c, again in try body(c, again ? max(0, database.now() - start) : 0) })
+    }
+
     // MARK: - Rows
 
     static func trial(_ r: Database.Connection.Row) throws -> TrialRecord {
@@ -105,8 +119,8 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
     }
 
     public func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double, below: Int?) throws -> TrialRecord? {
-        try database.transaction { c in
-            try Self.claim(c, dialect: dialect, runID: runID, workerID: workerID, now: now, leaseUntil: leaseUntil, below: below)
+        try transactionShifted { c, shift in
+            try Self.claim(c, dialect: dialect, runID: runID, workerID: workerID, now: now + shift, leaseUntil: leaseUntil + shift, below: below)
         }
     }
 
@@ -136,11 +150,11 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
     }
 
     public func renewLease(runID: Int64, trialID: Int, attempt: Int, workerID: String, until: Double) throws -> Bool {
-        try database.transaction { c in
+        try transactionShifted { c, shift in
             try c.run("""
                 UPDATE trials SET lease_until = ?
                 WHERE run_id = ? AND id = ? AND status = 'running' AND attempt = ? AND worker_id = ?
-                """, [.double(until), .int(runID), .int(trialID), .int(attempt), .text(workerID)]) == 1
+                """, [.double(until + shift), .int(runID), .int(trialID), .int(attempt), .text(workerID)]) == 1
         }
     }
 

@@ -81,6 +81,11 @@ extension TrialStore {
     /// This machine's clock.
     public func now() -> Double { Date().timeIntervalSince1970 }
 
+    /// Gives up retrying a store that is out of reach, now and from now on
+    /// (a process asked to stop: its trials come back through their
+    /// leases). Nothing for a local store.
+    public func stopRetrying() {}
+
     /// `claim(…, below: nil)`: any claimable trial.
     public func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double) throws -> TrialRecord? {
         try claim(runID: runID, workerID: workerID, now: now, leaseUntil: leaseUntil, below: nil)

@@ -51,6 +51,8 @@ public final class PostgresConnectionPool: Sendable {
     public let notice: (@Sendable (String) -> Void)?
     /// When the current outage began (monotonic clock), if one is on.
     private let outageStart = Mutex<ContinuousClock.Instant?>(nil)
+    /// Set by `stopRetrying()`.
+    private let stopping = Mutex(false)
     private let idle = Mutex<[PostgresConnection]>([])
     /// Idle connections beyond this are closed rather than kept.
     private let maxIdle = 32
@@ -88,29 +90,53 @@ public final class PostgresConnectionPool: Sendable {
     /// A connection lost during `COMMIT` is not retried (the outcome is
     /// unknown): `PostgresError.commitOutcomeUnknown` is thrown.
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        try retrying { try withConnection { c in try c.transaction { try body(c) } } }
+        try transaction(noting: { c, _ in try body(c) })
+    }
+
+    /// `transaction`, telling `body` whether this is a retry (false on the
+    /// first attempt, even where that failed before `body` ran).
+    public func transaction<T>(noting body: (PostgresConnection, _ again: Bool) throws -> T) throws -> T {
+        try retrying { attempt in try withConnection { c in try c.transaction { try body(c, attempt > 1) } } }
     }
 
     /// `body` on a connection in autocommit mode (each statement its own
     /// transaction), for reads; retried like `transaction`.
     public func read<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        try retrying { try withConnection(body) }
+        try retrying { _ in try withConnection(body) }
     }
 
-    private func retrying<T>(_ operation: () throws -> T) throws -> T {
+    /// Makes every retry give up at once, now and from now on, while the
+    /// server is out of reach (`PostgresError.stoppedRetrying`): for a
+    /// process asked to stop, which should not wait minutes for a server
+    /// (found by a helper: two SIGINTs left a worker retrying for 4.5
+    /// minutes). A statement that succeeds is not affected.
+    public func stopRetrying() { stopping.withLock { $0 = true } }
+
+    /// `operation`, run again after a transient error. The retries of one
+    /// outage end together: every call gives up once the outage has lasted
+    /// the policy's `longestWaitSeconds` (found by a helper: each call's 30
+    /// attempts, one call after another, kept a worker retrying for 15
+    /// minutes against an announced 3).
+    private func retrying<T>(_ operation: (_ attempt: Int) throws -> T) throws -> T {
         var attempt = 1
         while true {
             do {
-                let result = try operation()
+                let result = try operation(attempt)
                 if attempt > 1 { outageEnded() }
                 return result
             } catch let error as PostgresError where error.isTransient {
-                guard attempt < retry.maxAttempts else {
+                if stopping.withLock({ $0 }) { throw PostgresError.stoppedRetrying(last: error.description) }
+                if error.isOutage { outageBegan(error) }
+                let outageSeconds = outageStart.withLock { $0 }.map { (ContinuousClock.now - $0) / .seconds(1) } ?? 0
+                guard attempt < retry.maxAttempts, outageSeconds < retry.longestWaitSeconds else {
                     throw PostgresError.retriesExhausted(attempts: attempt, last: error.description)
                 }
-                if error.isOutage { outageBegan(error) }
                 if error.isConnectionFailure { closeIdle() }
-                Thread.sleep(forTimeInterval: retry.delay(beforeRetry: attempt) * Double.random(in: 0.5...1))
+                // Slept in slices, so that a stop is heard within a tenth of a second.
+                let wake = ContinuousClock.now + .seconds(retry.delay(beforeRetry: attempt) * Double.random(in: 0.5...1))
+                while ContinuousClock.now < wake, !stopping.withLock({ $0 }) {
+                    Thread.sleep(forTimeInterval: min(0.1, max(0, (wake - ContinuousClock.now) / .seconds(1))))
+                }
                 attempt += 1
             }
         }
@@ -125,7 +151,7 @@ public final class PostgresConnectionPool: Sendable {
         let minutes = Int((retry.longestWaitSeconds / 60).rounded(.up))
         notice("""
             PostgreSQL at \(redactedPostgresURL(url)) is out of reach (\(error.firstLine)); \
-            retrying for up to about \(minutes) minute\(minutes == 1 ? "" : "s") before giving up
+            retrying for up to about \(minutes) minute\(minutes == 1 ? "" : "s") before giving up (a stop signal gives up at once)
             """)
     }
 

@@ -14,11 +14,16 @@ public enum PostgresError: Error, Equatable, CustomStringConvertible, LocalizedE
     case commitOutcomeUnknown(message: String)
     /// A transient error persisted through every retry.
     case retriesExhausted(attempts: Int, last: String)
+    /// The server was out of reach when this process was asked to stop
+    /// (`PostgresConnectionPool.stopRetrying()`), so it stopped retrying.
+    case stoppedRetrying(last: String)
     /// A result that the statement cannot have produced (a bug, or a
     /// different schema under the same table names).
     case unexpectedResult(String)
     /// The database holds tables named like ours that are not a PBTWave store.
     case notAStore(url: String, reason: String)
+    /// The database holds no store, and was opened to use one, not make one.
+    case noStore(url: String)
     /// The store was created by a newer PBTWave.
     case schemaVersion(url: String, found: Int, supported: Int)
 
@@ -82,11 +87,16 @@ public enum PostgresError: Error, Equatable, CustomStringConvertible, LocalizedE
                 + "have been committed, so this worker stops. Restart it: leases re-queue whatever it held"
         case .retriesExhausted(let attempts, let last):
             return "PostgreSQL kept failing after \(attempts) attempts; last error: \(last)"
+        case .stoppedRetrying(let last):
+            return "stopped retrying PostgreSQL, which is out of reach, as this process was asked to stop (leases re-queue what it held); last error: \(last)"
         case .unexpectedResult(let m):
             return "unexpected result from PostgreSQL: \(m)"
         case .notAStore(let url, let reason):
             return "\(url) is not a PBTWave trial store (\(reason)); use a dedicated database, or a schema of its own "
                 + "(?options=-csearch_path%3DNAME in the URL)"
+        case .noStore(let url):
+            return "\(url) holds no PBTWave trial store (none of its tables): check the database (and search_path) in the URL; "
+                + "the first run started on it makes one. Nothing was changed"
         case .schemaVersion(let url, let found, let supported):
             return "\(url) has trial-store schema version \(found), this build supports \(supported)"
         }

@@ -10,7 +10,7 @@ struct BenchGenerate: ParsableCommand {
         discussion: "Measures the variant PBTWAVE_ISA names, or with --all-variants every instruction-set variant this CPU runs.")
 
     @Option(help: "Model preset.") var preset: String = "compact"
-    @Option(parsing: .unconditional, help: "Samples to generate.") var samples: Int = 160_000
+    @Option(parsing: .unconditional, help: "Samples to generate, at least 1000.") var samples: Int = 160_000
     @Option(parsing: .unconditional, help: "Repetitions (the best counts).") var repetitions: Int = 3
     @Flag(help: "Measure every instruction-set variant this CPU supports.") var allVariants = false
 

@@ -84,7 +84,8 @@ public struct PBTCommand: ParsableCommand {
                     + (stored == PBTModel.exec.rawValue ? "a training program" : "--model \(stored)")
                     + ", not of --model \(runnerOptions.model.rawValue): to resume it, give "
                     + (stored == PBTModel.exec.rawValue ? "its program after -- as it was started" : "--model \(stored)")
-                    + " (`pbtwave lineage \(runDirectory.path) --settings` shows how it was started); or choose a new --run-dir")
+                    + " (`pbtwave lineage \(store.lineageArguments(runDirectory: runDirectory)) --settings` shows how it was started); or choose a new "
+                    + (store.isShared ? "--run" : "--run-dir"))
             }
             // A program named relative to the folder the run was started in, resumed from another.
             if case .notFound(_, nil)? = error as? ExecRunnerError, let recipe = try? existing?.recipe?.decoded(as: ExecRecipe.self),
@@ -135,6 +136,10 @@ public struct PBTCommand: ParsableCommand {
             // An SQLite store is one machine's (a user read "any machine" for it).
             print("pbt: the run is ready; add workers \(store.isShared ? "on any machine" : "on this machine (an SQLite store)") with:")
             print("  pbtwave worker \(store.workerArguments(runDirectory: runDirectory))")
+            // Masked, the password cannot be pasted (found by a helper): say where it goes.
+            if store.workerArguments(runDirectory: runDirectory).contains(":***@") || store.workerArguments(runDirectory: runDirectory).contains("password=***") {
+                print("  (the password is shown as ***: put it in its place, or leave it out of the URL and set PGPASSWORD or ~/.pgpass)")
+            }
             return
         }
         let (result, stopSignal) = try PBTSession.drive(runner, coordinator: coordinator,

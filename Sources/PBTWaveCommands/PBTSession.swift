@@ -24,6 +24,8 @@ enum PBTSession {
                     line.message("pbt: \(signalName(signal)): " + (again ? "killing the running programs now (SIGKILL)"
                         : "stopping; the running programs get SIGTERM, then SIGKILL after \(exec.killGrace) (again: at once)"))
                     driver.requestStop()
+                    // A store out of reach is not waited for (leases bring back what this process holds).
+                    coordinator.store.stopRetrying()
                     exec.stop("pbtwave got \(signalName(signal))", immediately: again)
                 }
             } else {
@@ -32,6 +34,7 @@ enum PBTSession {
                         line.message("pbt: \(signalName(signal)): stopping after the running trials, which are reported first "
                                      + "(again: stop at once, and they run again later)")
                         driver.requestStop()
+                        coordinator.store.stopRetrying()
                         return
                     }
                     let released = driver.releaseClaims()

@@ -85,6 +85,7 @@ struct RunSource: ParsableArguments {
 
     func validate() throws {
         guard runDir != nil || store != nil else { throw ValidationError("give a run directory, or --store (and --run)") }
+        try StoreLocation.check(store)
         // The run directory was not read then (found by a user: another run's trials were shown without a word).
         if let runDir, store != nil {
             throw ValidationError("give a run directory or --store, not both: with --store the run is read from the store, not from \(runDir)")
@@ -125,7 +126,7 @@ struct RunSource: ParsableArguments {
             let holder = store.map { "\($0)" } ?? URL(fileURLWithPath: runDir!).appendingPathComponent(RunDirectory.storeFileName).path
             let names = (try? trialStore.runNames()) ?? []
             throw CommandError("\(holder) holds no run named '\(runName)'"
-                               + (names.isEmpty ? " (it holds no run at all; start one with `pbtwave pbt --run-dir …`)"
+                               + (names.isEmpty ? " (it holds no run at all; start one with `pbtwave pbt \(store.map { "--store \(shellQuoted($0.description)) " } ?? "")--run-dir …`)"
                                   : "; it holds \(names.map { "'\($0)'" }.joined(separator: ", ")): give one with --run"))
         }
         return (try trialStore.trials(runID: run.id), try trialStore.selections(runID: run.id), try RunConfiguration(jsonText: run.configJSON))

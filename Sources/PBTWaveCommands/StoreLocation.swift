@@ -30,6 +30,23 @@ public enum StoreLocation: ExpressibleByArgument, Sendable, Hashable, CustomStri
 
     public static var defaultCompletionKind: CompletionKind { .default }
 
+    /// Why a PostgreSQL URL's user and password cannot be read as meant: an
+    /// '@' in them, not percent-encoded (found by a helper: libpq split the
+    /// URL at the first '@', so its message showed the password's tail,
+    /// which our masking, at the last '@', left out).
+    static func check(_ store: StoreLocation?) throws {
+        if case .postgres(let url)? = store, let problem = userInfoProblem(url) { throw ValidationError("--store: \(problem)") }
+    }
+
+    static func userInfoProblem(_ url: String) -> String? {
+        guard let scheme = url.range(of: "://") else { return nil }
+        let rest = url[scheme.upperBound...]
+        let authority = rest[..<(rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex)]
+        guard authority.filter({ $0 == "@" }).count > 1 else { return nil }
+        return "the URL has more than one '@' before its host: percent-encode an '@' in the user or password as %40 "
+            + "(and ':' as %3A, '/' as %2F), e.g. postgres://USER:p%40ss@HOST/DATABASE"
+    }
+
     /// For messages: the path, or the URL with its password masked.
     public var description: String {
         switch self {
@@ -52,7 +69,7 @@ public enum StoreLocation: ExpressibleByArgument, Sendable, Hashable, CustomStri
             return try readingOnly ? SQLiteTrialStore(readingOnly: path) : SQLiteTrialStore(path: path)
         case .postgres(let url):
             // An outage is ridden out by retries: say so, and say when it ends.
-            return try PostgresTrialStore(url: url, notice: { printNote("pbt: \($0)") })
+            return try PostgresTrialStore(url: url, creatingSchema: !mustExist, notice: { printNote("pbt: \($0)") })
         }
     }
 }
@@ -68,13 +85,14 @@ struct StoreOptions: ParsableArguments {
 
     func validate() throws {
         do { try PBTStoreError.checkRunName(runName) } catch { throw ValidationError("--run: \(error)") }
+        try StoreLocation.check(store)
     }
 
     /// `--lease-seconds` of `pbt` and `worker`: shorter than a few store
     /// round trips, idle workers would take running trials from each other
     /// over and over.
     static func checkLease(_ seconds: Double) throws {
-        guard seconds >= 1, seconds.isFinite else { throw ValidationError("--lease-seconds must be at least 1 (got \(seconds))") }
+        guard seconds >= 1, seconds.isFinite else { throw ValidationError("--lease-seconds must be a finite number, at least 1 (got \(seconds))") }
     }
 
     /// A setting's value as a resume mismatch shows it: a runner option left

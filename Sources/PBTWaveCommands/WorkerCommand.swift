@@ -51,6 +51,9 @@ public struct WorkerCommand: ParsableCommand {
 
     public func validate() throws {
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
+        // Before the run is joined and said so (found by a helper: "joining … 100000 thread(s)", then the refusal).
+        guard workers <= PBTSettings.maxWorkers else { throw ValidationError("--workers must be at most \(PBTSettings.maxWorkers) (got \(workers))") }
+        try StoreLocation.check(store)
         try StoreOptions.checkLease(leaseSeconds)
         guard pollSeconds > 0, pollSeconds.isFinite else { throw ValidationError("--poll-seconds must be positive") }
     }

@@ -995,12 +995,15 @@ public enum WaveNetError: Error, Equatable, CustomStringConvertible {
     case invalidConfig(String)
     case invalidSchedule(String)
     case checkpoint(path: String, reason: String)
+    /// The audio is too short for a valid model (not the model's fault: it was called an invalid configuration).
+    case clipsTooShort(String)
 
     public var description: String {
         switch self {
         case .invalidConfig(let what): return "invalid WaveNet configuration: \(what)"
         case .invalidSchedule(let what): return "invalid learning-rate schedule: \(what)"
         case let .checkpoint(path, reason): return "checkpoint \(path): \(reason)"
+        case .clipsTooShort(let what): return "the audio is too short for this model: \(what)"
         }
     }
 }

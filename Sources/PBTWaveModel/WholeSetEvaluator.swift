@@ -59,7 +59,7 @@ public struct WholeSetEvaluator: Sendable {
             stream.append(contentsOf: clip.codes.lazy.map { Int32($0) })
         }
         guard !scored.isEmpty else {
-            throw .invalidConfig("no clip of \(clips.source) is longer than the model's receptive field (\(rf) samples), "
+            throw .clipsTooShort("no clip of \(clips.source) is longer than the model's receptive field (\(rf) samples), "
                 + "so no sample has a full receptive field to be scored with; use a model with a smaller receptive field")
         }
         // Window w scores the stream targets w·C + RF ..< (w + 1)·C + RF.

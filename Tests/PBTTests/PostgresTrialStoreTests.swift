@@ -282,10 +282,19 @@ import PBTExamples
         let said = notices.withLock { $0 }
         #expect(said.count == 2, "\(said)")
         #expect(said.first?.hasPrefix("PostgreSQL at postgresql://") == true && said.first?.contains("is out of reach (") == true
-                && said.first?.contains("retrying for up to about 3 minutes before giving up") == true, "\(said)")
+                && said.first?.contains("retrying for up to about 3 minutes before giving up (a stop signal gives up at once)") == true, "\(said)")
         #expect(said.last?.contains("answers again, after ") == true, "\(said)")
         // A client frozen inside a transaction cannot hold the run row's lock for long.
         #expect(try store.pool.withConnection { try $0.query("SHOW idle_in_transaction_session_timeout") { $0.text(0) } } == ["1min"])
+        // The retried claim's lease is moved by the time the retry took (found by a helper: a claim that waited out an
+        // outage committed a lease that had already ended, and another worker took the trial at once).
+        let lease = try #require(try store.trials(runID: run.id).first?.leaseUntil)
+        #expect(lease > 10, "the lease runs from when the claim committed: \(lease)")
+        // A process asked to stop does not wait for a server out of reach: the next lost connection is not retried.
+        store.stopRetrying()
+        _ = try admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [.text(name)]) { $0.text(0) }
+        let stopped = #expect(throws: PostgresError.self) { try store.claim(runID: run.id, workerID: "w", now: 0, leaseUntil: 10) }
+        if case .stoppedRetrying = stopped {} else { Issue.record("\(String(describing: stopped))") }
     }
 
     /// A machine whose clock is off the server's is told so when it opens
@@ -371,9 +380,18 @@ import PBTExamples
             return reason.contains("runs")
         }
 
+        // Opened to use a store, not make one (a worker, lineage), an empty schema is refused and left empty
+        // (found by a helper: lineage on a mistyped database made our tables in it).
+        let (empty, emptySchema) = try stores.server.freshSchemaURL()
+        defer { stores.server.dropSchemas([emptySchema]) }
+        #expect(throws: PostgresError.noStore(url: redactedPostgresURL(empty))) { try PostgresTrialStore(url: empty, creatingSchema: false) }
+        let tables = try PostgresConnection(url: empty).query("SELECT count(*) FROM information_schema.tables WHERE table_schema = $1",
+                                                              [.text(emptySchema)]) { try $0.int(0) }
+        #expect(tables == [0], "nothing was made")
+
         let store = try stores.makeStore()
         // Opening an existing store again keeps its data; two runs of one name cannot be created.
-        let reopened = try PostgresTrialStore(url: store.pool.url)
+        let reopened = try PostgresTrialStore(url: store.pool.url, creatingSchema: false)
         _ = try store.createRun(name: "x", configJSON: "{}", seed: 0, state: TrialStoreConformance.state(0), trials: [], now: 0)
         #expect(try reopened.runNames() == ["x"])
         #expect(throws: PBTStoreError.runExists("x")) {

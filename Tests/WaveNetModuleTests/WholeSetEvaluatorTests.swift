@@ -80,7 +80,7 @@ import TestSupport
     @Test func nothingToScoreIsAClearError() throws {
         let short = Self.clips(lengths: [10, 32], seed: 13)
         let error = #expect(throws: WaveNetError.self) { _ = try WholeSetEvaluator(clips: short, config: .tiny) }
-        #expect("\(error!)".contains("no clip of synthetic is longer than the model's receptive field (32 samples)"))
+        #expect("\(error!)".contains("the audio is too short for this model: no clip of synthetic is longer than the model's receptive field (32 samples)"))
         #expect(throws: WaveNetError.self) { _ = try WholeSetEvaluator(clips: Self.clips(lengths: [100], seed: 1), config: .tiny, targetsPerWindow: 0) }
     }
 
