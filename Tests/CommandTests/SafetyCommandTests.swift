@@ -134,7 +134,7 @@ import PBTWaveAudio
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let schedule = try errors.runError(["train", "--lr-schedule", folder, "--corpus", "/nonexistent"])
-        #expect(schedule == "cannot read schedule \(folder): is a directory", "\(schedule ?? "no error")")
+        #expect(schedule == "cannot read schedule \(folder): it is a folder; give a file", "\(schedule ?? "no error")")
         let file = Self.temporary("a-file")
         _ = FileManager.default.createFile(atPath: file, contents: Data())
         defer { unlink(file) }
