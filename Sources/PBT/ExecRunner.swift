@@ -221,7 +221,11 @@ public final class ExecRunner: TrialRunner {
         process.signalGroup(SIGKILL)
         let termination = process.reap()
         LeftoverPrograms.forget(directory)
-        if let parent, let parentBefore, let changed = Self.firstChange(under: parent.path, since: parentBefore) { throw .wroteIntoParent(changed) }
+        if let parent, let parentBefore, let changed = Self.firstChange(under: parent.path, since: parentBefore) {
+            // Gone as a whole: most likely released by a worker that went on without this one (found by a helper:
+            // a worker cut off from the store was told its program wrote into its parent).
+            throw access(parent.path, F_OK) != 0 ? .parentRemoved : .wroteIntoParent(changed)
+        }
         if let killed { throw killed }
         switch termination {
         case .exited(0): break
@@ -589,6 +593,8 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
         /// Its parent's checkpoint changed while the program ran: the first file
         /// changed, relative to `PBT_PARENT_DIR`.
         case wroteIntoParent(String)
+        /// Its parent's checkpoint directory was removed while the program ran.
+        case parentRemoved
     }
 
     public var trialID: Int
@@ -612,6 +618,10 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
         case .cannotStart(let path, let why): return "cannot start \(path): \(why)"
         case .parentUnusable:
             return "the program exited with code \(ExecRunner.parentUnusableExitCode) (PBT_EXIT_PARENT_UNUSABLE): it cannot use the checkpoint in PBT_PARENT_DIR"
+        case .parentRemoved:
+            return "its parent's checkpoint (PBT_PARENT_DIR) was removed while the program ran: by the program, or, more likely, by another "
+                + "worker that went on with the run without this one (this worker's lease lapsed, e.g. while the store was out of reach, "
+                + "and the trial ran again elsewhere)"
         case .wroteIntoParent(let file):
             // Worded for a sibling running from the same parent too: it sees the change without having made it.
             return "its parent's checkpoint changed while the program ran (\(file) in PBT_PARENT_DIR), which other trials start from: "

@@ -129,7 +129,7 @@ enum PBTSession {
     static func sweep(_ coordinator: PBTCoordinator) throws {
         let (removed, stopped) = try coordinator.sweepAfterTheEnd()
         if stopped > 0 {
-            print("pbt: stopped \(stopped) training program\(stopped == 1 ? "" : "s") of killed workers that still ran (their trials ran again)")
+            print("pbt: stopped \(stopped) training program\(stopped == 1 ? "" : "s") of workers that died or were cut off from the store and still ran (their trials ran again)")
         }
         if removed > 0 { print("pbt: removed \(removed) checkpoint\(removed == 1 ? "" : "s") that no trial holds (left by workers that stopped or died mid-trial)") }
     }

@@ -19,10 +19,10 @@ import Testing
     }
 
     /// Runs `trial` and returns the failure it must end in.
-    static func failure(_ runner: ExecRunner, _ trial: TrialSpec = trial(), output: CheckpointRef,
+    static func failure(_ runner: ExecRunner, _ trial: TrialSpec = trial(), parent: CheckpointRef? = nil, output: CheckpointRef,
                         sourceLocation: SourceLocation = #_sourceLocation) -> ExecTrialFailure? {
         do {
-            let outcome = try runner.run(trial, parent: nil, output: output)
+            let outcome = try runner.run(trial, parent: parent, output: output)
             Issue.record("the trial succeeded with \(outcome.evaluation)", sourceLocation: sourceLocation)
             return nil
         } catch let failure as ExecTrialFailure {
@@ -177,6 +177,16 @@ import Testing
                 try? FileManager.default.removeItem(atPath: parent.path + "/new.bin")
             }
         }
+        // A parent removed as a whole while the program ran is said as such (found by a helper: a worker cut off from the
+        // store, whose parent another worker released, was told its program wrote into the parent).
+        let gone = Self.output(dir, "gone-parent")
+        try FileManager.default.createDirectory(atPath: gone.path, withIntermediateDirectories: true)
+        try Data("weights".utf8).write(to: URL(fileURLWithPath: gone.path + "/ck.bin"))
+        let remover = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", #"rm -rf "$PBT_PARENT_DIR"; "# + ok]),
+                                     environment: ExecToy.environment([:]))
+        let removed = Self.failure(remover, parent: gone, output: Self.output(dir, "after-gone"))
+        #expect(removed?.reason == .parentRemoved && removed?.description.contains("was removed while the program ran") == true,
+                "\(String(describing: removed))")
         // With no parent, exit code 65 is an ordinary failure.
         let fresh = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", "exit 65"]), environment: ExecToy.environment([:]))
         #expect(Self.failure(fresh, output: Self.output(dir, "fresh"))?.reason == .exitCode(65))
