@@ -28,6 +28,11 @@ public protocol TrialStore: Sendable {
     /// server's for a store on a server, so that a worker whose clock is off
     /// neither takes over live trials nor waits too long for dead ones.
     func now() -> Double
+    /// Gives up retrying a store that is out of reach, now and from now on
+    /// (a process asked to stop: its trials come back through their
+    /// leases). A requirement, so that it reaches the store through `any
+    /// TrialStore`; a local store has nothing to give up (the default).
+    func stopRetrying()
 
     /// Creates run `name` with its controller state and first trials in one
     /// transaction. Throws `PBTStoreError.runExists` if the name is taken.
@@ -81,9 +86,7 @@ extension TrialStore {
     /// This machine's clock.
     public func now() -> Double { Date().timeIntervalSince1970 }
 
-    /// Gives up retrying a store that is out of reach, now and from now on
-    /// (a process asked to stop: its trials come back through their
-    /// leases). Nothing for a local store.
+    /// Nothing to give up: a local store is not retried.
     public func stopRetrying() {}
 
     /// `claim(…, below: nil)`: any claimable trial.

@@ -291,7 +291,7 @@ import PBTExamples
         let lease = try #require(try store.trials(runID: run.id).first?.leaseUntil)
         #expect(lease > 10, "the lease runs from when the claim committed: \(lease)")
         // A process asked to stop does not wait for a server out of reach: the next lost connection is not retried.
-        store.stopRetrying()
+        (store as any TrialStore).stopRetrying()  // as the command's signal handler reaches it
         _ = try admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [.text(name)]) { $0.text(0) }
         let stopped = #expect(throws: PostgresError.self) { try store.claim(runID: run.id, workerID: "w", now: 0, leaseUntil: 10) }
         if case .stoppedRetrying = stopped {} else { Issue.record("\(String(describing: stopped))") }
