@@ -28,13 +28,12 @@ enum MemoryCheck {
         throw CommandError("\(doing) needs about \(bytes == Int.max ? "more than 8 EiB" : gib(UInt64(bytes))) of memory, more than \(what) (\(gib(available))): \(advice)")
     }
 
-    /// Training `models` models of `recipe` at once.
-    static func requireTraining(_ recipe: TrainingRecipe, models: Int = 1) throws {
-        let (bytes, overflow) = recipe.memoryBytes.multipliedReportingOverflow(by: max(1, models))
+    /// Training one model of `recipe`.
+    static func requireTraining(_ recipe: TrainingRecipe) throws {
         let t = recipe.training
-        try require(overflow ? Int.max : bytes,
-                    for: "training \(models == 1 ? "a model" : "\(models) models at once") at --batch \(t.batch) × --window \(t.window)"
+        try require(recipe.memoryBytes,
+                    for: "training a model at --batch \(t.batch) × --window \(t.window)"
                         + (t.context > 0 ? " (+ --context \(t.context))" : "") + ", validating on --eval-targets \(recipe.evaluation.targets)",
-                    advice: "give a smaller --window or --batch (or --eval-targets)" + (models > 1 ? ", or fewer workers on this machine" : ""))
+                    advice: "give a smaller --window or --batch (or --eval-targets)")
     }
 }
