@@ -415,6 +415,12 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                                                      leaseSeconds: options.leaseSeconds, remove: remover.remove)
                 lap(\.coordinationSeconds)
                 if receipt.accepted { countFailures(trial: claimed.spec.id, parent: claimed.spec.parentID, result, receipt: receipt) }
+                // A result the store did not take, said (found by a helper: a trial that ran to its end here after another
+                // worker took it over, its lease having lapsed in an outage, was dropped without a word).
+                if !receipt.accepted, !shared.withLock({ $0.lost.contains(claimed) }) {
+                    options.notice?("trial \(claimed.spec.id): its result was not recorded: the store no longer gives the trial to this worker "
+                                    + "(attempt \(claimed.attempt)'s lease lapsed, e.g. while the store was out of reach, and another worker took it over)")
+                }
                 let next = receipt.next == .wait ? nil : receipt.next
                 let ticket = shared.withLock { s -> Int? in
                     s.held[claimed.spec.id] = nil
@@ -520,12 +526,36 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
             guard Date().timeIntervalSince(lastBeat) >= options.leaseSeconds / 4 else { continue }
             lastBeat = Date()
             for (_, claimed) in shared.withLock({ Array($0.held.values) }) {
-                // A store out of reach: try again at the next beat.
-                guard let renewed = try? coordinator.store.renewLease(
-                    runID: coordinator.run.id, trialID: claimed.spec.id, attempt: claimed.attempt, workerID: claimed.workerID,
-                    until: coordinator.store.now() + options.leaseSeconds) else { continue }
+                let renewed: Bool
+                do {
+                    renewed = try coordinator.store.renewLease(
+                        runID: coordinator.run.id, trialID: claimed.spec.id, attempt: claimed.attempt, workerID: claimed.workerID,
+                        until: coordinator.store.now() + options.leaseSeconds)
+                } catch let error as any StoreGaveUp where error.storeGaveUp {
+                    // The store gave up (it retries an outage itself, for minutes): so does this process. Its
+                    // programs are stopped now, not left to run out with no store to report to (found by a helper:
+                    // a worker with 400 s programs lived on, silent, long after it gave up), and their leases bring
+                    // the trials back.
+                    giveUp(because: error)
+                    return
+                } catch {
+                    continue  // another failure (a busy local store): try again at the next beat
+                }
                 if !renewed { abandon(claimed) }
             }
+        }
+    }
+
+    /// The store cannot be reached for good: the run stops with `error`,
+    /// and the runner stops every trial this process holds.
+    private func giveUp(because error: any Error) {
+        let held = shared.withLock { s -> [ClaimedTrial] in
+            if s.error == nil { s.error = error }
+            return s.held.values.map(\.claim).filter { s.lost.insert($0).inserted }
+        }
+        wakeIdleWorkers()
+        for claimed in held {
+            runner.abandon(claimed.spec, output: claimed.output, because: "the trial store is out of reach, and this worker gave up (\(error))")
         }
     }
 

@@ -213,3 +213,11 @@ public enum TrialStoreSchema {
         """
     }
 }
+
+/// An error of a store that has stopped trying (a server out of reach for
+/// longer than its retries, or a process asked to stop): the driver then
+/// gives up the trials it holds rather than let their programs run on with
+/// no store to report to.
+public protocol StoreGaveUp: Error {
+    var storeGaveUp: Bool { get }
+}

@@ -122,10 +122,14 @@ public final class PostgresConnectionPool: Sendable {
         while true {
             do {
                 let result = try operation(attempt)
-                if attempt > 1 { outageEnded() }
+                // On any success, not only a retried one: a call that gave up ended its outage unended, and the
+                // next short one was then fatal at once (found by a helper).
+                outageEnded()
                 return result
             } catch let error as PostgresError where error.isTransient {
-                if stopping.withLock({ $0 }) { throw PostgresError.stoppedRetrying(last: error.description) }
+                // A stop gives up on a server out of reach, not on a conflict (serialization failure, deadlock),
+                // which the next attempt resolves: a graceful stop's reports still go through.
+                if error.isOutage || error.isConnectionFailure, stopping.withLock({ $0 }) { throw PostgresError.stoppedRetrying(last: error.description) }
                 if error.isOutage { outageBegan(error) }
                 let outageSeconds = outageStart.withLock { $0 }.map { (ContinuousClock.now - $0) / .seconds(1) } ?? 0
                 guard attempt < retry.maxAttempts, outageSeconds < retry.longestWaitSeconds else {

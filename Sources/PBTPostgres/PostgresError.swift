@@ -1,4 +1,5 @@
 import Foundation
+import PBT
 
 /// What went wrong talking to PostgreSQL, with the server's own message.
 public enum PostgresError: Error, Equatable, CustomStringConvertible, LocalizedError {
@@ -125,4 +126,14 @@ public func redactedPostgresURL(_ url: String) -> String {
     let authority = rest[..<(rest.firstIndex(of: "?") ?? rest.endIndex)]
     guard let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") else { return masked }
     return String(masked[..<colon]) + ":***" + String(masked[at...])
+}
+
+extension PostgresError: StoreGaveUp {
+    /// The retries of an outage ran out, or a stop ended them.
+    public var storeGaveUp: Bool {
+        switch self {
+        case .retriesExhausted, .stoppedRetrying: true
+        default: false
+        }
+    }
 }

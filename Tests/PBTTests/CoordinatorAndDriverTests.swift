@@ -448,6 +448,23 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         #expect(abs(started - store.now()) < 60, "times on the store's clock: started \(started), the store's now \(store.now())")
     }
 
+    /// A store that gives up (a server out of reach beyond its retries) ends
+    /// the run with its error, and the trials this process holds are stopped
+    /// at once, not left to run out (found by a helper: a worker with 400 s
+    /// programs lived on, silent, after its store had given up).
+    @Test(.timeLimit(.minutes(1))) func aStoreThatGivesUpStopsTheRunningTrials() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let directory = try RunDirectory(dir.url, create: true, lock: true)
+        let store = StoreThatGivesUp(base: directory.store)
+        let settings = testSettings(population: 2, workers: 2, trialSteps: 1, budget: .generations(2))
+        let (c, _) = try PBTCoordinator.open(store: store, name: RunDirectory.runName,
+                                             configuration: RunConfiguration(settings: settings, model: "test"), runDirectory: dir.url)
+        let runner = RunsUntilAbandoned()
+        #expect(throws: StoreThatGivesUp.GaveUp()) { try PBTDriver(coordinator: c, runner: runner, options: DriverOptions(leaseSeconds: 1)).run() }
+        #expect(runner.abandoned.withLock { $0 }.sorted() == [1, 2], "both running trials stopped when the store gave up")
+    }
+
     /// Deterministic mode with a worker that died elsewhere: the first trial
     /// is claimed (by "another process") and never reported. This process's
     /// workers finish later ids and wait to report in id order; once the

@@ -291,6 +291,19 @@ import PBTExamples
         let lease = try #require(try store.trials(runID: run.id).first?.leaseUntil)
         #expect(lease > 10, "the lease runs from when the claim committed: \(lease)")
         // A process asked to stop does not wait for a server out of reach: the next lost connection is not retried.
+        // An outage a call gave up on ends at the next success, even a first-time one (found by a helper: it stayed
+        // on for good, and the next short outage was then fatal at once, as if it had lasted since).
+        let briefName = "pbtbrief\(UInt32.random(in: 0 ... .max))"
+        let briefNotices = Locked<[String]>([])
+        let (briefURL, briefSchema) = try stores.server.freshSchemaURL(applicationName: briefName)
+        defer { stores.server.dropSchemas([briefSchema]) }
+        let brief = try PostgresTrialStore(url: briefURL, retry: .init(maxAttempts: 1, initialDelaySeconds: 0, maxDelaySeconds: 0),
+                                           notice: { text in briefNotices.withLock { $0.append(text) } })
+        _ = try admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [.text(briefName)]) { $0.text(0) }
+        #expect(throws: PostgresError.self) { try brief.runNames() }
+        #expect(try brief.runNames() == [], "the server answers again")
+        #expect(briefNotices.withLock { $0 }.last?.contains("answers again") == true, "the outage ended: \(briefNotices.withLock { $0 })")
+
         (store as any TrialStore).stopRetrying()  // as the command's signal handler reaches it
         _ = try admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [.text(name)]) { $0.text(0) }
         let stopped = #expect(throws: PostgresError.self) { try store.claim(runID: run.id, workerID: "w", now: 0, leaseUntil: 10) }

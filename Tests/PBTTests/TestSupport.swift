@@ -275,3 +275,44 @@ struct StoreOnAnotherClock: TrialStore {
     func progress(runID: Int64) throws -> RunProgress { try base.progress(runID: runID) }
     func hasPendingTrial(runID: Int64, before id: Int) throws -> Bool { try base.hasPendingTrial(runID: runID, before: id) }
 }
+
+/// `base`, whose lease renewals fail as a store that has given up does
+/// (a server out of reach for longer than its retries).
+struct StoreThatGivesUp: TrialStore {
+    struct GaveUp: StoreGaveUp, Equatable { var storeGaveUp: Bool { true } }
+    let base: any TrialStore
+
+    func createRun(name: String, configJSON: String, seed: UInt64, state: ControllerState,
+                   trials: [TrialSpec], now: Double) throws -> RunRecord {
+        try base.createRun(name: name, configJSON: configJSON, seed: seed, state: state, trials: trials, now: now)
+    }
+    func run(named name: String) throws -> RunRecord? { try base.run(named: name) }
+    func runNames() throws -> [String] { try base.runNames() }
+    func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double, below: Int?) throws -> TrialRecord? {
+        try base.claim(runID: runID, workerID: workerID, now: now, leaseUntil: leaseUntil, below: below)
+    }
+    func renewLease(runID: Int64, trialID: Int, attempt: Int, workerID: String, until: Double) throws -> Bool { throw GaveUp() }
+    func releaseClaim(runID: Int64, trialID: Int, attempt: Int, workerID: String) throws -> Bool {
+        try base.releaseClaim(runID: runID, trialID: trialID, attempt: attempt, workerID: workerID)
+    }
+    func requeueRunning(runID: Int64) throws -> Int { try base.requeueRunning(runID: runID) }
+    func withDecision<T: Sendable>(runID: Int64, _ body: (any DecisionTransaction) throws -> T) throws -> T {
+        try base.withDecision(runID: runID, body)
+    }
+    func trials(runID: Int64) throws -> [TrialRecord] { try base.trials(runID: runID) }
+    func trial(runID: Int64, id: Int) throws -> TrialRecord? { try base.trial(runID: runID, id: id) }
+    func selections(runID: Int64) throws -> [SelectionRecord] { try base.selections(runID: runID) }
+    func progress(runID: Int64) throws -> RunProgress { try base.progress(runID: runID) }
+    func hasPendingTrial(runID: Int64, before id: Int) throws -> Bool { try base.hasPendingTrial(runID: runID, before: id) }
+}
+
+/// Runs each trial until it is abandoned (at most 20 s), then fails it as abandoned.
+final class RunsUntilAbandoned: TrialRunner, Sendable {
+    let abandoned = Locked<[Int]>([])
+    func run(_ trial: TrialSpec, parent: CheckpointRef?, output: CheckpointRef) throws -> TrialOutcome {
+        let deadline = Date().addingTimeInterval(20)
+        while Date() < deadline, !abandoned.withLock({ $0.contains(trial.id) }) { usleep(10_000) }
+        throw TrialRunnerError.abandoned(trial: trial.id, reason: "test")
+    }
+    func abandon(_ trial: TrialSpec, output: CheckpointRef, because reason: String) { abandoned.withLock { $0.append(trial.id) } }
+}
