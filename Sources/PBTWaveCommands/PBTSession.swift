@@ -44,7 +44,14 @@ enum PBTSession {
                 }
             }
             defer { signals.cancel() }
-            return (try driver.run(progress: callback), signals.first)
+            do {
+                return (try driver.run(progress: callback), signals.first)
+            } catch let error as any StoreGaveUp where error.storeGaveUp && signals.first != nil {
+                // Stopped by a signal while the store was out of reach: the signal's exit status, as for any
+                // stop, with what could not be done said (it exited 1 with an error: found by a helper).
+                line.message("pbt: \(error)")
+                StopOnSignals.exitNow(signals.first!)
+            }
         }
         let outcome = try drive(runner)
         printTime(outcome.result.time, runner: runner)
