@@ -418,7 +418,7 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let directory = try RunDirectory(dir.url, create: true, lock: true)
-        let store = StoreOnAnotherClock(base: directory.store, ahead: 86_400)
+        let store = OverriddenStore.onAnotherClock(directory.store, ahead: 86_400)
         let settings = testSettings(population: 1, workers: 1, trialSteps: 1, budget: .totalSteps(1))
         let (c, _) = try PBTCoordinator.open(store: store, name: RunDirectory.runName,
                                              configuration: RunConfiguration(settings: settings, model: "test"), runDirectory: dir.url)
@@ -456,12 +456,12 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let directory = try RunDirectory(dir.url, create: true, lock: true)
-        let store = StoreThatGivesUp(base: directory.store)
+        let store = OverriddenStore.givingUp(directory.store)
         let settings = testSettings(population: 2, workers: 2, trialSteps: 1, budget: .generations(2))
         let (c, _) = try PBTCoordinator.open(store: store, name: RunDirectory.runName,
                                              configuration: RunConfiguration(settings: settings, model: "test"), runDirectory: dir.url)
         let runner = RunsUntilAbandoned()
-        #expect(throws: StoreThatGivesUp.GaveUp()) { try PBTDriver(coordinator: c, runner: runner, options: DriverOptions(leaseSeconds: 1)).run() }
+        #expect(throws: OverriddenStore.GaveUp()) { try PBTDriver(coordinator: c, runner: runner, options: DriverOptions(leaseSeconds: 1)).run() }
         #expect(runner.abandoned.withLock { $0 }.sorted() == [1, 2], "both running trials stopped when the store gave up")
     }
 

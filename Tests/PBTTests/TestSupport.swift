@@ -243,13 +243,21 @@ struct ClosureRunner: TrialRunner {
     }
 }
 
-/// `base` on a clock `ahead` seconds ahead of this machine's, as a
-/// server's clock is to a worker whose clock is behind it.
-struct StoreOnAnotherClock: TrialStore {
+/// `base` with its clock or its lease renewals replaced: on a clock
+/// `ahead` seconds ahead of this machine's (as a server's clock is to a
+/// worker whose clock is behind it), or with renewals that fail as a store
+/// that has given up does (a server out of reach for longer than its
+/// retries).
+struct OverriddenStore: TrialStore {
+    struct GaveUp: StoreGaveUp, Equatable { var storeGaveUp: Bool { true } }
     let base: any TrialStore
-    let ahead: Double
+    var ahead: Double?
+    var renewalsGiveUp = false
 
-    func now() -> Double { Date().timeIntervalSince1970 + ahead }
+    static func onAnotherClock(_ base: any TrialStore, ahead: Double) -> OverriddenStore { OverriddenStore(base: base, ahead: ahead) }
+    static func givingUp(_ base: any TrialStore) -> OverriddenStore { OverriddenStore(base: base, renewalsGiveUp: true) }
+
+    func now() -> Double { ahead.map { Date().timeIntervalSince1970 + $0 } ?? base.now() }
     func createRun(name: String, configJSON: String, seed: UInt64, state: ControllerState,
                    trials: [TrialSpec], now: Double) throws -> RunRecord {
         try base.createRun(name: name, configJSON: configJSON, seed: seed, state: state, trials: trials, now: now)
@@ -260,38 +268,9 @@ struct StoreOnAnotherClock: TrialStore {
         try base.claim(runID: runID, workerID: workerID, now: now, leaseUntil: leaseUntil, below: below)
     }
     func renewLease(runID: Int64, trialID: Int, attempt: Int, workerID: String, until: Double) throws -> Bool {
-        try base.renewLease(runID: runID, trialID: trialID, attempt: attempt, workerID: workerID, until: until)
+        if renewalsGiveUp { throw GaveUp() }
+        return try base.renewLease(runID: runID, trialID: trialID, attempt: attempt, workerID: workerID, until: until)
     }
-    func releaseClaim(runID: Int64, trialID: Int, attempt: Int, workerID: String) throws -> Bool {
-        try base.releaseClaim(runID: runID, trialID: trialID, attempt: attempt, workerID: workerID)
-    }
-    func requeueRunning(runID: Int64) throws -> Int { try base.requeueRunning(runID: runID) }
-    func withDecision<T: Sendable>(runID: Int64, _ body: (any DecisionTransaction) throws -> T) throws -> T {
-        try base.withDecision(runID: runID, body)
-    }
-    func trials(runID: Int64) throws -> [TrialRecord] { try base.trials(runID: runID) }
-    func trial(runID: Int64, id: Int) throws -> TrialRecord? { try base.trial(runID: runID, id: id) }
-    func selections(runID: Int64) throws -> [SelectionRecord] { try base.selections(runID: runID) }
-    func progress(runID: Int64) throws -> RunProgress { try base.progress(runID: runID) }
-    func hasPendingTrial(runID: Int64, before id: Int) throws -> Bool { try base.hasPendingTrial(runID: runID, before: id) }
-}
-
-/// `base`, whose lease renewals fail as a store that has given up does
-/// (a server out of reach for longer than its retries).
-struct StoreThatGivesUp: TrialStore {
-    struct GaveUp: StoreGaveUp, Equatable { var storeGaveUp: Bool { true } }
-    let base: any TrialStore
-
-    func createRun(name: String, configJSON: String, seed: UInt64, state: ControllerState,
-                   trials: [TrialSpec], now: Double) throws -> RunRecord {
-        try base.createRun(name: name, configJSON: configJSON, seed: seed, state: state, trials: trials, now: now)
-    }
-    func run(named name: String) throws -> RunRecord? { try base.run(named: name) }
-    func runNames() throws -> [String] { try base.runNames() }
-    func claim(runID: Int64, workerID: String, now: Double, leaseUntil: Double, below: Int?) throws -> TrialRecord? {
-        try base.claim(runID: runID, workerID: workerID, now: now, leaseUntil: leaseUntil, below: below)
-    }
-    func renewLease(runID: Int64, trialID: Int, attempt: Int, workerID: String, until: Double) throws -> Bool { throw GaveUp() }
     func releaseClaim(runID: Int64, trialID: Int, attempt: Int, workerID: String) throws -> Bool {
         try base.releaseClaim(runID: runID, trialID: trialID, attempt: attempt, workerID: workerID)
     }
