@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import PBTFileSupport
 import Synchronization
 
 /// How the in-process driver runs its workers.
@@ -727,17 +728,10 @@ final class WorkerThread: @unchecked Sendable {
     /// thread starts: past that, an allocation anywhere may fail first and
     /// end the process without a message.
     static func checkAddressSpace(workers: Int) throws(PBTRunError) {
-        var limit = rlimit()
-        guard getrlimit(RLIMIT_AS_VALUE, &limit) == 0, limit.rlim_cur != rlim_t.max else { return }  // RLIM_INFINITY
+        guard let limit = SystemMemory.addressSpaceLimit else { return }
         let stacks = UInt64(workers) * UInt64(workerStackSize)
-        if stacks > UInt64(limit.rlim_cur) / 2 {
-            throw .tooManyWorkers(workers: workers, stackBytes: stacks, limitBytes: UInt64(limit.rlim_cur))
+        if stacks > limit / 2 {
+            throw .tooManyWorkers(workers: workers, stackBytes: stacks, limitBytes: limit)
         }
     }
 }
-
-#if canImport(Glibc)
-private let RLIMIT_AS_VALUE = __rlimit_resource_t(RLIMIT_AS.rawValue)
-#else
-private let RLIMIT_AS_VALUE = RLIMIT_AS
-#endif

@@ -1,4 +1,5 @@
 import Foundation
+import PBTFileSupport
 import PBTWaveModel
 
 /// Refuses work that needs more memory than this process can have, before
@@ -9,12 +10,8 @@ enum MemoryCheck {
     /// The bytes this process can have: the machine's memory, or the
     /// address-space limit (`ulimit -v`) when that is lower; and which.
     static var limit: (bytes: UInt64, what: String) {
-        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
-        let physical = pages > 0 && size > 0 ? UInt64(pages) * UInt64(size) : UInt64.max
-        var limit = rlimit()
-        if getrlimit(Int32(RLIMIT_AS.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max, UInt64(limit.rlim_cur) < physical {
-            return (UInt64(limit.rlim_cur), "this process's address-space limit (ulimit -v)")
-        }
+        let physical = SystemMemory.physical ?? .max
+        if let limit = SystemMemory.addressSpaceLimit, limit < physical { return (limit, "this process's address-space limit (ulimit -v)") }
         return (physical, "this machine's memory")
     }
 
