@@ -135,10 +135,9 @@ public struct PBTCommand: ParsableCommand {
         guard threads > 0 || runDone else {
             // An SQLite store is one machine's (a user read "any machine" for it).
             print("pbt: the run is ready; add workers \(store.isShared ? "on any machine" : "on this machine (an SQLite store)") with:")
-            let arguments = store.workerArguments(runDirectory: runDirectory)
-            print("  pbtwave worker \(arguments)")
+            print("  pbtwave worker \(store.workerArguments(runDirectory: runDirectory))")
             // Masked, the password cannot be pasted (found by a helper): say where it goes.
-            if arguments.contains(":***@") || arguments.contains("password=***") {
+            if store.store?.masksPassword == true {
                 print("  (the password is shown as ***: put it in its place, or leave it out of the URL and set PGPASSWORD or ~/.pgpass)")
             }
             return

@@ -47,6 +47,11 @@ public enum StoreLocation: ExpressibleByArgument, Sendable, Hashable, CustomStri
             + "(and ':' as %3A, '/' as %2F), e.g. postgres://USER:p%40ss@HOST/DATABASE"
     }
 
+    /// Whether `description` masks a password (a command printed with it cannot be pasted as it is).
+    var masksPassword: Bool {
+        if case .postgres(let url) = self { redactedPostgresURL(url) != url } else { false }
+    }
+
     /// For messages: the path, or the URL with its password masked.
     public var description: String {
         switch self {

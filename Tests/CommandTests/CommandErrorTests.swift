@@ -93,6 +93,14 @@ import PBTWaveModel
         #expect(failure?.exit == .validationFailure, "\(c.0): exit \(failure.map { "\($0.exit.rawValue)" } ?? "none")")
     }
 
+    /// A worker command printed with a masked password says where the password goes; one without a password needs no word.
+    @Test func aMaskedPasswordIsKnown() {
+        #expect(StoreLocation(argument: "postgres://alice:secret@db.example/runs")?.masksPassword == true)
+        #expect(StoreLocation(argument: "postgres://alice@db.example/runs?password=secret")?.masksPassword == true)
+        #expect(StoreLocation(argument: "postgres://alice@db.example/runs")?.masksPassword == false)
+        #expect(StoreLocation(argument: "sqlite:/tmp/pbt.sqlite")?.masksPassword == false)
+    }
+
     @Test func missingFilesAreNamed() throws {
         let missing = "/nonexistent-\(getpid())"
         let schedule = try runError(["train", "--lr-schedule", "\(missing)/s.csv", "--corpus", missing])
