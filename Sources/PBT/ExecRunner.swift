@@ -396,7 +396,7 @@ public final class ExecRunner: TrialRunner {
         } catch {
             throw .invalidResult("\(error)")
         }
-        if let duplicate = JSONStrictnessProblem.first(in: data, trailingCommas: true) { throw .invalidResult("\(duplicate)") }  // JSON5
+        if let duplicate = JSONStrictnessProblem.first(in: data, trailingCommas: true, underflow: false) { throw .invalidResult("\(duplicate)") }  // JSON5
         guard result.objective.isFinite else { throw .nonFiniteObjective(result.objective) }
         if let reported = result.steps, reported != steps { throw .stepsMismatch(reported: reported, asked: steps) }
         return TrialOutcome(evaluation: result.objective)

@@ -11,6 +11,9 @@ public struct JSONStrictnessProblem: Equatable, Sendable, CustomStringConvertibl
     public enum Kind: Equatable, Sendable {
         case duplicateKey(String)
         case trailingComma
+        /// A number written as non-zero that a 64-bit float holds only as
+        /// zero (`1e-400`): the decoders read it as 0 without a word.
+        case underflow(String)
     }
 
     public var kind: Kind
@@ -30,6 +33,9 @@ public struct JSONStrictnessProblem: Equatable, Sendable, CustomStringConvertibl
     /// The key written twice (nil: a trailing comma).
     public var key: String? { if case .duplicateKey(let key) = kind { key } else { nil } }
 
+    /// The bytes of a JSON number after its first.
+    private static let numberBytes = Set("0123456789+-.eE".utf8)
+
     public var description: String {
         switch kind {
         case .duplicateKey(let key):
@@ -38,6 +44,9 @@ public struct JSONStrictnessProblem: Equatable, Sendable, CustomStringConvertibl
         case .trailingComma:
             return "a comma ends " + (path.isEmpty ? "the top-level object or list" : "the object or list at \(path)")
                 + " with nothing after it, which JSON does not allow: remove it"
+        case .underflow(let number):
+            return "the number \(number)" + (path.isEmpty ? "" : " at \(path)")
+                + " is too small for a 64-bit float (the smallest is about 5e-324) and would be read as 0: write 0, or a larger value"
         }
     }
 
@@ -45,8 +54,9 @@ public struct JSONStrictnessProblem: Equatable, Sendable, CustomStringConvertibl
     /// before an object's or list's end, or nil (also for text that is not
     /// JSON: the decoder then says what is wrong). Keys are compared as JSON
     /// strings, escapes decoded (`"l\u0072"` is `"lr"`).
-    /// `trailingCommas`: let those pass (JSON5 allows them).
-    public static func first(in data: Data, trailingCommas: Bool = false) -> JSONStrictnessProblem? {
+    /// `trailingCommas`: let those pass (JSON5 allows them). `underflow`:
+    /// also refuse a non-zero number that reads as 0 (`1e-400`).
+    public static func first(in data: Data, trailingCommas: Bool = false, underflow: Bool = true) -> JSONStrictnessProblem? {
         /// An open object (its keys so far, the last one, whether a key
         /// comes next) or array (the index of the current element).
         struct Frame {
@@ -91,6 +101,15 @@ public struct JSONStrictnessProblem: Equatable, Sendable, CustomStringConvertibl
                 guard stack[stack.count - 1].keys.insert(key).inserted else { return JSONStrictnessProblem(key: key, path: stack[stack.count - 1].path) }
                 stack[stack.count - 1].last = key
                 stack[stack.count - 1].expectingKey = false
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                let start = i
+                while i + 1 < bytes.count, Self.numberBytes.contains(bytes[i + 1]) { i += 1 }
+                guard underflow else { break }
+                let token = String(decoding: bytes[start...i], as: UTF8.self)
+                let mantissa = token.prefix { $0 != "e" && $0 != "E" }
+                if mantissa.contains(where: { $0 >= "1" && $0 <= "9" }), Double(token) == 0 {
+                    return JSONStrictnessProblem(.underflow(token), path: stack.last?.childPath ?? "")
+                }
             default:
                 break
             }

@@ -53,6 +53,8 @@ import Testing
         (#"{"lr-decay": {"uniform": [0, 1]}, "lr_decay": {"uniform": [5, 6]}}"#,
          "hyperparameters 'lr-decay' and 'lr_decay' would both reach a program as PBT_HP_lr_decay"),
         (#"{"m": {"uniform": [-1e308, 1e308]}}"#, "hyperparameter 'm': bounds must be finite with min ≤ max, and max − min finite too"),
+        // Found in review: 1e-400 was read as 0, and the error then spoke of a bound of 0.0 the file does not hold.
+        (#"{"lr": {"log_uniform": [1e-400, 1e-2]}}"#, "the number 1e-400 at lr.log_uniform[0] is too small for a 64-bit float"),
     ]
 
     @Test(arguments: badFiles)

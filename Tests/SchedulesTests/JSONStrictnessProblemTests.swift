@@ -41,4 +41,16 @@ import Testing
         #expect(JSONStrictnessProblem.first(in: Data("[1, 2,]".utf8), trailingCommas: true) == nil, "JSON5 allows them")
         #expect(JSONStrictnessProblem.first(in: Data(#"{"a": 1, "a": 2,}"#.utf8), trailingCommas: true)?.key == "a")
     }
+
+    /// A non-zero number below a Double's range reads as 0 in every
+    /// decoder; a file that says 1e-400 meant something else.
+    @Test func aNumberThatReadsAsZeroIsFound() {
+        #expect(Self.first(#"{"lr": {"uniform": [1e-400, 1]}}"#) == JSONStrictnessProblem(.underflow("1e-400"), path: "lr.uniform[0]"))
+        #expect(Self.first("[0, -2.5E-999]") == JSONStrictnessProblem(.underflow("-2.5E-999"), path: "[1]"))
+        #expect(Self.first(#"{"a": 0.000e-999, "b": -0, "c": 0.0, "d": 5e-324, "e": 1e-300, "f": "1e-400"}"#) == nil,
+                "zeros written as zeros, the smallest subnormal, and strings pass")
+        #expect(Self.first("1e-400")?.description
+                == "the number 1e-400 is too small for a 64-bit float (the smallest is about 5e-324) and would be read as 0: write 0, or a larger value")
+        #expect(JSONStrictnessProblem.first(in: Data("[1e-400]".utf8), underflow: false) == nil)
+    }
 }
