@@ -33,6 +33,13 @@ public struct DriverOptions: Sendable {
     /// How long this process's workers wait, all of them, before `notice`
     /// says for what (and again when that changes, or every 5 minutes).
     public var waitNoticeSeconds: Double = 30
+    /// How a user reads trial N's log (its failure text), for the advice of
+    /// errors and summaries; a command that knows where the run is kept
+    /// (another store, a shared one) says it exactly.
+    public var trialLogCommand = DriverOptions.defaultTrialLogCommand
+
+    /// `trialLogCommand` for a run in its run directory's own store.
+    public static let defaultTrialLogCommand = "pbtwave lineage RUN_DIR --trial N"
 
     /// The default limit of failures in a row (`maxFailuresInARow`).
     public static let defaultMaxFailuresInARow = 5
@@ -107,6 +114,8 @@ public struct PBTRunResult: Sendable {
     public var done: Bool
     /// Where the workers' time went, summed over workers.
     public var time: WorkerTime
+    /// How a user reads trial N's log (`DriverOptions.trialLogCommand`).
+    public var trialLogCommand = DriverOptions.defaultTrialLogCommand
 }
 
 extension PBTRunResult {
@@ -136,9 +145,9 @@ extension PBTRunResult {
         let retired = trials.filter(\.isRetired).map(\.id)
         return (noneFinished ? "every trial failed (\(failed.count))"
                 : "the run ended on failures: \(unreplaced.count) failed trial(s) were never replaced (\(Self.listed(unreplaced.map(\.id))))")
-            + "; the reasons of all \(failed.count) failure(s) (each trial's log: `pbtwave lineage RUN_DIR --trial N`):\n"
+            + "; the reasons of all \(failed.count) failure(s) (each trial's log: `\(trialLogCommand)`):\n"
             + Self.reasonLines(failed.map { ($0.id, $0.failure ?? "unknown") }).joined(separator: "\n")
-            + (retired.isEmpty ? "" : "\nretired parents (checkpoint unusable or changed; `pbtwave lineage RUN_DIR --trial N` says why): "
+            + (retired.isEmpty ? "" : "\nretired parents (checkpoint unusable or changed; `\(trialLogCommand)` says why): "
                 + retired.map { "#\($0)" }.joined(separator: ", "))
     }
 
@@ -264,9 +273,9 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
 
         if var error = shared.withLock({ $0.error }) {
             // Stopped for failures with the budget used up: the run is over, and a rerun would not go on.
-            if case let .failuresInARow(count, limit, reasons, _)? = error as? PBTRunError,
+            if case let .failuresInARow(count, limit, reasons, _, logCommand)? = error as? PBTRunError,
                try coordinator.store.run(named: coordinator.run.name)?.state.done == true {
-                error = PBTRunError.failuresInARow(count: count, limit: limit, reasons: reasons, runOver: true)
+                error = PBTRunError.failuresInARow(count: count, limit: limit, reasons: reasons, runOver: true, logCommand: logCommand)
             }
             throw error
         }
@@ -279,7 +288,8 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         return PBTRunResult(
             trials: trials, best: best,
             bestCheckpoint: best.flatMap { b in b.checkpointLive ? b.checkpointPath.map(coordinator.checkpoints.ref(relativePath:)) : nil },
-            completedThisSession: completed, elapsedSeconds: elapsed, done: done, time: shared.withLock { $0.time })
+            completedThisSession: completed, elapsedSeconds: elapsed, done: done, time: shared.withLock { $0.time },
+            trialLogCommand: options.trialLogCommand)
     }
 
     /// Asks the workers to stop: each reports the trial it is running (tell
@@ -511,7 +521,8 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                     + "\(ExecRunner.parentUnusableExitCode) ($PBT_EXIT_PARENT_UNUSABLE), and PBT retires that parent and refills from others"
             }
             s.error = PBTRunError.failuresInARow(count: s.failuresInARow.count, limit: limit,
-                                                 reasons: PBTRunResult.reasonLines(s.failuresInARow.map { ($0.id, $0.failure) }) + (hint.map { [$0] } ?? []))
+                                                 reasons: PBTRunResult.reasonLines(s.failuresInARow.map { ($0.id, $0.failure) }) + (hint.map { [$0] } ?? []),
+                                                 logCommand: options.trialLogCommand)
             return first
         }
         if stopping { wakeIdleWorkers() }
@@ -645,7 +656,9 @@ public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedErro
     /// This process's last `count` trials all failed in the runner
     /// (`DriverOptions.maxFailuresInARow`); `reasons` by kind, a line each.
     /// `runOver`: the failures used up the budget, so the run is complete.
-    case failuresInARow(count: Int, limit: Int, reasons: [String], runOver: Bool = false)
+    /// `logCommand`: how to read a trial's log (`DriverOptions.trialLogCommand`).
+    case failuresInARow(count: Int, limit: Int, reasons: [String], runOver: Bool = false,
+                        logCommand: String = DriverOptions.defaultTrialLogCommand)
 
     public var description: String {
         switch self {
@@ -666,27 +679,27 @@ public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedErro
                 address-space limit (ulimit -v: \(gib(limitBytes))), so the system would refuse threads or memory \
                 mid-run. Use fewer --workers (at most \(limitBytes / 2 / UInt64(WorkerThread.workerStackSize))) or raise the limit
                 """
-        case let .failuresInARow(count, limit, reasons, runOver):
+        case let .failuresInARow(count, limit, reasons, runOver, logCommand):
             let beyond = count > limit ? " (\(limit) in a row is the limit; the other \(count - limit) \(count - limit == 1 ? "was" : "were") running when it was reached)" : ""
             return """
                 \(count == 1 ? "the last trial this process ran failed" : "the last \(count) trials this process ran all failed") in the training program\(beyond)\(runOver ? "" : ", so it stopped before a broken program or machine used up the run's budget"):
                 \(reasons.joined(separator: "\n"))
-                \(runOver ? Self.overAdvice : Self.goOnAdvice) --max-failures-in-a-row N sets the limit (0: never stop)
+                \(runOver ? Self.overAdvice(logCommand) : Self.goOnAdvice(logCommand)) --max-failures-in-a-row N sets the limit (0: never stop)
                 """
         }
     }
 
-    private static let goOnAdvice = """
+    private static func goOnAdvice(_ logCommand: String) -> String { """
         The failed trials stay failed (each is replaced while the budget lasts); the trials it was running went back \
-        to the queue, and other workers go on. Fix the cause (each trial's log: `pbtwave lineage RUN_DIR --trial N`), \
+        to the queue, and other workers go on. Fix the cause (each trial's log: `\(logCommand)`), \
         then run the same command again: the run goes on where it stopped (it keeps its training program's command \
         line).
-        """
-    private static let overAdvice = """
+        """ }
+    private static func overAdvice(_ logCommand: String) -> String { """
         The failed trials stay failed, and they used up the run's budget: the run is over, and running the same \
-        command again would go no further. Fix the cause (each trial's log: `pbtwave lineage RUN_DIR --trial N`), \
+        command again would go no further. Fix the cause (each trial's log: `\(logCommand)`), \
         then start a new run (another --run-dir, or another --run in a shared store).
-        """
+        """ }
 
     public var errorDescription: String? { description }
 }

@@ -50,7 +50,9 @@ struct KernelShape {
 
     static func all(_ c: WaveNetConfig, time T: Int) -> [KernelShape] {
         let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels, V = c.classes
-        let L = c.dilations.count, K = c.kernelSize, d = 64
+        // The dilated products at the model's median dilation (the label
+        // says which): the dilation moves only where the second tap reads.
+        let L = c.dilations.count, K = c.kernelSize, d = c.dilations.sorted()[c.dilations.count / 2]
         func three(_ name: String, cin: Int, cout: Int, k: Int = 1, dilation: Int = 1, forward: Operation) -> [KernelShape] {
             let dims = "\(cin)→\(cout)" + (k > 1 ? " K\(k) d\(dilation)" : "")
             return [KernelShape(label: "\(name) forward \(dims)", operation: forward, cin: cin, cout: cout, k: k, dilation: dilation, time: T),

@@ -43,7 +43,8 @@ struct ExecOptions: ParsableArguments {
         try ExecRunner(command: command, trialTimeout: timeout, space: space, onFailure: { failure in
             // A stop is no failure: the driver leaves the trial to run again.
             if case .stopped = failure.reason {
-                show("pbt: trial \(failure.trialID) stopped; it goes back to the queue (another worker, or this run resumed, runs it again)")
+                show("pbt: trial \(failure.trialID) stopped; it goes back to the queue (another worker, or this run resumed, runs it again; "
+                     + "if the store is out of reach, once its lease has ended)")
             } else if case .abandoned = failure.reason {
                 return  // the driver says so (DriverOptions.notice)
             } else {

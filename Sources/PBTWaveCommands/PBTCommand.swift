@@ -142,11 +142,10 @@ public struct PBTCommand: ParsableCommand {
             }
             return
         }
-        let (result, stopSignal) = try PBTSession.drive(runner, coordinator: coordinator,
-                                                        options: DriverOptions(workers: max(threads, 1), leaseSeconds: leaseSeconds,
-                                                                               maxFailuresInARow: failures.maxFailuresInARow,
-                                                                               notice: { line.message("pbt: \($0)") }),
-                                                        line: line)
+        var options = DriverOptions(workers: max(threads, 1), leaseSeconds: leaseSeconds, maxFailuresInARow: failures.maxFailuresInARow,
+                                    notice: { line.message("pbt: \($0)") })
+        options.trialLogCommand = store.trialLogCommand(runDirectory: runDirectory)
+        let (result, stopSignal) = try PBTSession.drive(runner, coordinator: coordinator, options: options, line: line)
         try PBTSession.printSummary(result, coordinator: coordinator, exportTo: runDirectory)
         if let stopSignal { throw ExitCode(128 + stopSignal) }
         if result.done, store.isShared { try PBTSession.sweep(coordinator) }

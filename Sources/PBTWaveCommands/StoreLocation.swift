@@ -60,6 +60,20 @@ public enum StoreLocation: ExpressibleByArgument, Sendable, Hashable, CustomStri
         }
     }
 
+    /// As `description`, an SQLite path made absolute: for a command to
+    /// run from another folder (a worker, `lineage`).
+    var absoluteDescription: String {
+        if case .sqlite(let path) = self { "sqlite:" + URL(fileURLWithPath: path).standardizedFileURL.path } else { description }
+    }
+
+    /// The `pbtwave lineage` arguments that read run `runName` here, shell-quoted.
+    func lineageArguments(runName: String) -> String {
+        ["--store", absoluteDescription, "--run", runName].map(shellQuoted).joined(separator: " ")
+    }
+
+    /// How a user reads trial N's log, given the `lineage` arguments that read the run.
+    static func trialLogCommand(_ lineageArguments: String) -> String { "pbtwave lineage \(lineageArguments) --trial N" }
+
     /// The store, for a process that shares it with others (no run-directory
     /// lock is taken; see `StoreOptions.open` for the single-process case).
     /// Opens the store; with `mustExist` (a worker, or reading a run) an
@@ -142,19 +156,19 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
-    /// The `pbtwave lineage` arguments that read this run, shell-quoted.
+    /// The `pbtwave lineage` arguments that read this run, shell-quoted:
+    /// the run directory for its own store, else the store and the run.
     func lineageArguments(runDirectory: URL) -> String {
-        (isShared ? ["--store", store!.description, "--run", runName] : [runDirectory.path]).map(shellQuoted).joined(separator: " ")
+        store.map { $0.lineageArguments(runName: runName) } ?? shellQuoted(runDirectory.path)
     }
+
+    /// How a user reads trial N's log (`DriverOptions.trialLogCommand`).
+    func trialLogCommand(runDirectory: URL) -> String { StoreLocation.trialLogCommand(lineageArguments(runDirectory: runDirectory)) }
 
     /// The `pbtwave worker` arguments that join this run, shell-quoted.
     func workerArguments(runDirectory: URL) -> String {
-        // An SQLite path absolute, as the run directory is: a worker may start in another folder.
-        let location = store.map { store in
-            if case .sqlite(let path) = store { "sqlite:" + URL(fileURLWithPath: path).standardizedFileURL.path } else { store.description }
-        }
-        return ["--store", location ?? "sqlite:" + runDirectory.appendingPathComponent(RunDirectory.storeFileName).path,
-                "--run", runName, "--run-dir", runDirectory.path].map(shellQuoted).joined(separator: " ")
+        let location = store ?? .sqlite(path: runDirectory.appendingPathComponent(RunDirectory.storeFileName).path)
+        return ["--store", location.absoluteDescription, "--run", runName, "--run-dir", runDirectory.path].map(shellQuoted).joined(separator: " ")
     }
 
     /// Opens the run, creating it with `configuration` if it does not exist

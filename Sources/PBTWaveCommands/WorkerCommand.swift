@@ -77,8 +77,9 @@ public struct WorkerCommand: ParsableCommand {
                                                   show: line.message)
         // Progress reads counts over the whole run from the store: once a
         // second is plenty, and never with --progress none.
-        let options = DriverOptions(workers: workers, leaseSeconds: leaseSeconds, maxIdleWaitSeconds: pollSeconds, progressInterval: 1,
+        var options = DriverOptions(workers: workers, leaseSeconds: leaseSeconds, maxIdleWaitSeconds: pollSeconds, progressInterval: 1,
                                     maxFailuresInARow: failures.maxFailuresInARow, notice: { line.message("pbt: \($0)") })
+        options.trialLogCommand = StoreLocation.trialLogCommand(store.lineageArguments(runName: runName))
         print("worker \(options.workerIDPrefix): joining run '\(runName)' in \(store) (model \(configuration.model), "
               + "P=\(configuration.settings.population), budget \(configuration.settings.trialBudget) trials), \(workers) thread(s), "
               + "checkpoints in \(coordinator.checkpoints.runDirectory.path)")

@@ -167,6 +167,11 @@ public enum CheckpointFile {
             let arena = ["parameters", "Adam first moments", "Adam second moments"][bad / header.floatCount]
             throw fail("holds a non-finite value (\(floats[bad]) in its \(arena)); it is damaged or from a diverged run, and cannot be used")
         }
+        // Adam's second moments are averages of squares: a negative one
+        // makes the next step's square root nan (a resume would train nan).
+        if let bad = floats[(2 * header.floatCount)...].firstIndex(where: { $0 < 0 }) {
+            throw fail("holds a negative Adam second moment (\(floats[bad]), which is an average of squares); it is damaged, and cannot be used")
+        }
         return (header, floats)
     }
 

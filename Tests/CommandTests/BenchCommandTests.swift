@@ -67,6 +67,19 @@ import PBTWaveModel
         #expect(Spread([61.25]).text("%.1f", " %") == "61.2 %")
     }
 
+    /// Found by a helper: the dilated products were timed and labelled at
+    /// dilation 64 whatever the model's dilations were.
+    @Test func kernelShapesTakeTheModelsOwnDilationAndWidths() {
+        var config = WaveNetConfig.tiny
+        config.dilations = [1, 3, 3, 24]
+        config.residualChannels = 20
+        let shapes = KernelShape.all(config, time: 256)
+        let dilated = shapes.filter { $0.label.hasPrefix("dilated+gate") }
+        #expect(dilated.count == 3 && dilated.allSatisfy { $0.dilation == 3 && $0.label.hasSuffix("20→32 K2 d3") && $0.k == 2 },
+                "\(dilated.map(\.label))")
+        #expect(shapes.allSatisfy { $0.time == 256 })
+    }
+
     @Test func aMissingModelConfigIsNamed() throws {
         let missing = "/nonexistent-\(getpid())/model.json"
         var command = try PBTWave.parseAsRoot(["bench", "train", "--model-config", missing, "--steps", "1", "--no-peak"])

@@ -370,7 +370,7 @@ import Testing
     @Test func aWorkerWhoseProgramFailsStopsBeforeTheBudgetIsGone() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
-        let worker = try Self.sharedRun(dir, name: "r").worker
+        let (store, worker) = try Self.sharedRun(dir, name: "r")
         // The run's program as this machine has it (the same name in another folder), broken here.
         let copy = dir.url.appendingPathComponent("broken/" + URL(fileURLWithPath: ExecToy.script).lastPathComponent)
         try FileManager.default.createDirectory(at: copy.deletingLastPathComponent(), withIntermediateDirectories: true)
@@ -380,6 +380,11 @@ import Testing
         #expect(broken.stderr.contains("the last 2 trials this process ran all failed in the training program"), "\(broken.stderr)")
         #expect(broken.stderr.contains("2× runner error: the program exited with code 3 (#"), "\(broken.stderr)")
         #expect(broken.stderr.contains("ModuleNotFoundError: torch"), "each failure's log is shown: \(broken.stderr)")
+        // Where each trial's log is, for this store (it said `pbtwave lineage RUN_DIR --trial N`, and RUN_DIR holds no store).
+        #expect(broken.stderr.contains("(each trial's log: `pbtwave lineage --store \(store) --run r --trial N`)"), "\(broken.stderr)")
+        let failed = try #require(broken.stderr.firstMatch(of: #/code 3 \(#(\d+)/#).map { String($0.1) })
+        let log = try runPBTWave(["lineage", "--store", store, "--run", "r", "--trial", failed])
+        #expect(log.status == 0 && log.stdout.contains("ModuleNotFoundError: torch"), "\(log.stdout)\(log.stderr)")
         // A worker may set its own --trial-timeout without repeating the program (it was refused without `--exec -- …`).
         let working = try runPBTWave(worker + ["--trial-timeout", "600"])
         #expect(working.status == 0, "\(working.stderr)")

@@ -250,7 +250,7 @@ import PBTExamples
         #expect {
             try broken.run()
         } throws: { error in
-            guard case .failuresInARow(let count, let limit, let reasons, let over)? = error as? PBTRunError, !over else { return false }
+            guard case .failuresInARow(let count, let limit, let reasons, let over, _)? = error as? PBTRunError, !over else { return false }
             return count >= 3 && limit == 3 && reasons.first?.contains("× runner error: the program exited with code 127 (#") == true
                 && "\(error)".contains("before a broken program or machine used up the run's budget")
                 && (count == 3 || "\(error)".contains("(3 in a row is the limit; the other \(count - 3) \(count == 4 ? "was" : "were") running when it was reached)"))
@@ -291,7 +291,7 @@ import PBTExamples
         #expect {
             try PBTDriver(coordinator: small, runner: BrokenRunner { _ in true }, options: DriverOptions(workers: 1, maxFailuresInARow: 2)).run()
         } throws: { error in
-            guard case .failuresInARow(_, _, _, let over)? = error as? PBTRunError else { return false }
+            guard case .failuresInARow(_, _, _, let over, _)? = error as? PBTRunError else { return false }
             return over && "\(error)".contains("they used up the run's budget: the run is over") && !"\(error)".contains("the run goes on where it stopped")
         }
         // Every trial diverges: the run goes through its budget and says so.

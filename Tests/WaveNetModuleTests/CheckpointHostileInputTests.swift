@@ -97,6 +97,21 @@ import Testing
         #expect(Self.read(Self.file(header: try JSONSerialization.data(withJSONObject: header), floats: floats)) == nil, "the same file, finite, reads")
     }
 
+    /// Found in review: a negative Adam second moment (an average of
+    /// squares) was read, and a resume then trained nan.
+    @Test func aNegativeSecondMomentIsRefused() throws {
+        var (header, floats) = try Self.tinyHeader()
+        let perArena = floats.count / 3
+        floats[2 * perArena + 1] = -1e-3
+        let message = Self.read(Self.file(header: try JSONSerialization.data(withJSONObject: header), floats: floats))
+        #expect(message?.contains("holds a negative Adam second moment (-0.001") == true, "\(message ?? "accepted")")
+        floats[2 * perArena + 1] = 0
+        floats[perArena + 1] = -1e-3
+        floats[1] = -1e-3
+        #expect(Self.read(Self.file(header: try JSONSerialization.data(withJSONObject: header), floats: floats)) == nil,
+                "negative weights and first moments are fine")
+    }
+
     @Test func modelConfigSizesAreBounded() {
         var config = WaveNetConfig.tiny
         config.dilations = Array(repeating: 1 << 20, count: 4096)  // a receptive field of 2^32
