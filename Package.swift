@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "PBTExperiment", dependencies: ["PBT", "PBTReport", "PBTSchedules"]),
         .target(name: "PBTWaveCommands", dependencies: [
             "PBTExperiment", "PBTReport", "PBTWaveRunner", "PBTExamples", "PBT", "PBTPostgres", "PBTPB2", "PBTWaveModel", "PBTWaveAudio", "PBTWaveTensor",
-            "PBTSchedules", "PBTFileSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "PBTSchedules", "PBTFileSupport", "PBTSeededRNG", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pbtwave", dependencies: ["PBTWaveCommands"]),
 
@@ -75,7 +75,7 @@ let package = Package(
         .target(name: "ReportFixtures", dependencies: ["PBTReport", "PBTSchedules"], path: "Tests/ReportFixtures"),
         .target(name: "KernelReferences", dependencies: ["PBTWaveTensor", realModule], path: "Tests/KernelReferences"),
         .testTarget(name: "TensorModuleTests", dependencies: ["PBTWaveTensor", "CPBTOpenBLAS", "PBTSeededRNG", "TestSupport", "KernelReferences", realModule]),
-        .testTarget(name: "SpeechAudioTests", dependencies: ["PBTWaveAudio", "PBTFileSupport", "PBTSeededRNG", "TestSupport"]),
+        .testTarget(name: "SpeechAudioTests", dependencies: ["PBTWaveAudio", "PBTFileSupport", "PBTSeededRNG", "TestSupport", "CPBTSampleRate"]),
         /// Counts each thread's heap allocations (interposes malloc in the test executable).
         .target(name: "AllocationCounter", path: "Tests/AllocationCounter"),
         .testTarget(name: "WaveNetModuleTests", dependencies: [
@@ -83,10 +83,10 @@ let package = Package(
             "AllocationCounter",
         ]),
         .testTarget(name: "SchedulesTests", dependencies: ["PBTSchedules", "PBTFileSupport", "TestSupport"]),
-        .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres", "PBTPB2", "PBTExamples", "PBTSeededRNG"]),
+        .testTarget(name: "PBTTests", dependencies: ["PBT", "PBTPostgres", "PBTPB2", "PBTExamples", "PBTSeededRNG", "PBTFileSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["PBTReport", "ReportFixtures", "PBTSchedules", "PBTFileSupport", "TestSupport"]),
         .testTarget(name: "PB2Tests", dependencies: ["PBTPB2", "PBT", "PBTSeededRNG"]),
-        .testTarget(name: "ExperimentTests", dependencies: ["PBTExperiment", "PBTReport", "PBT", "PBTPB2", "PBTExamples"]),
+        .testTarget(name: "ExperimentTests", dependencies: ["PBTExperiment", "PBTReport", "PBT", "PBTPB2", "PBTExamples", "PBTSchedules"]),
         .testTarget(name: "CommandTests", dependencies: [
             "PBTWaveCommands", "PBTWaveModel", "PBTWaveTensor", "PBTWaveAudio", "PBTSchedules", "PBTFileSupport", "TestSupport",
             "PBTWaveRunner", "PBT", "PBTReport", "ReportFixtures", .product(name: "ArgumentParser", package: "swift-argument-parser"),

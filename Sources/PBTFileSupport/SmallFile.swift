@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Reads a small file a person gives on the command line (a search space,
 /// a model config, a schedule): a regular file, and a pipe or a device too
@@ -11,16 +12,33 @@ public enum SmallFile {
         public var description: String { reason }
     }
 
+    /// What was read from pipes and devices, by path: such a file can be
+    /// read only once, and a command reads its flags' files when it checks
+    /// them and again when it runs (found by a helper: `--space <(…)` was
+    /// empty the second time).
+    private static let streams = Mutex<[String: Data]>([:])
+
     /// The bytes at `path`, at most `limit` of them (more is a failure,
-    /// found before the rest is read).
+    /// found before the rest is read). A pipe or a device is read once in
+    /// a process; later reads of the same path give what the first got.
     public static func read(_ path: String, limit: Int = 16 << 20) throws(Failure) -> Data {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
+            if let kept = streams.withLock({ $0[path] }) { return kept }  // a pipe read before, and closed since
             throw Failure(reason: errno == ENOENT ? "no such file or folder" : String(cString: strerror(errno)).lowercased())
         }
         defer { close(fd) }
         var info = stat()
-        if fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR { throw Failure(reason: "it is a folder; give a file") }
+        let statted = fstat(fd, &info) == 0
+        if statted, (info.st_mode & S_IFMT) == S_IFDIR { throw Failure(reason: "it is a folder; give a file") }
+        guard statted, (info.st_mode & S_IFMT) != S_IFREG else { return try readAll(fd, limit: limit) }
+        if let kept = streams.withLock({ $0[path] }) { return kept }
+        let data = try readAll(fd, limit: limit)
+        streams.withLock { $0[path] = data }
+        return data
+    }
+
+    private static func readAll(_ fd: Int32, limit: Int) throws(Failure) -> Data {
         var data = Data()
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {

@@ -1,4 +1,5 @@
 import Foundation
+import PBTFileSupport
 import Testing
 
 @testable import PBT
@@ -175,6 +176,24 @@ import Testing
         let plain = try plainStore.trials(runID: try #require(try plainStore.run(named: RunDirectory.runName)).id)
         #expect(after.map { [$0.id, $0.parentID ?? 0] } == plain.map { [$0.id, $0.parentID ?? 0] })
         #expect(after.map(\.evaluation) == plain.map(\.evaluation), "deterministic: the same losses as a run never stopped")
+    }
+
+    /// Found by a helper: `--space <(…)` (a pipe, as the README shows it)
+    /// was read when the flags were checked and found empty when the run
+    /// started. A pipe is read once, and what it held is used both times.
+    @Test func aSpaceFromAPipeIsReadOnce() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let space = try ExecRunTests.spaceFile(dir)
+        let program = #"sh -c 'echo "{\"objective\": 1}" > "$PBT_TRIAL_DIR/result.json"'"#
+        let line = "exec \(shellQuoted(try pbtwaveExecutable().path)) pbt --run-dir \(shellQuoted(runDir)) --space <(cat \(shellQuoted(space))) "
+            + "--workers 2 --trial-steps 1 --generations 2 --progress none -- \(program)"
+        let piped = try runPBTWave(["-c", line], executable: URL(fileURLWithPath: "/bin/bash"))
+        #expect(piped.status == 0, "\(piped.stdout)\(piped.stderr)")
+        #expect(piped.stdout.contains("run complete: 4/4 trials"), "\(piped.stdout)")
+        let settings = try runPBTWave(["lineage", runDir, "--settings"])
+        #expect(settings.stdout.contains(#""lr""#) || settings.stdout.contains("lr"), "\(settings.stdout)")
     }
 
     /// Resuming a program's run with another program, or another space, is

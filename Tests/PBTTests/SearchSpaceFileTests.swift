@@ -80,6 +80,7 @@ import Testing
         close(fds[1])
         defer { close(fds[0]) }
         #expect(try SearchSpace(specificationFile: "/dev/fd/\(fds[0])").parameters.map(\.name) == ["lr"])
+        #expect(try SearchSpace(specificationFile: "/dev/fd/\(fds[0])").parameters.map(\.name) == ["lr"], "read again: what the pipe held")
         #expect(throws: SearchSpaceFileError.self) { try SearchSpace(specificationFile: "/dev/null") }
     }
 
