@@ -52,7 +52,8 @@ public enum Lineage {
         guard var t = byID[id] else { throw .unknownTrial(id) }
         var chain = [t]
         while let pid = t.parentID {
-            guard let p = byID[pid], chain.count <= trials.count else { throw .brokenLineage(trial: t.id, parent: pid) }
+            guard chain.count <= trials.count else { throw .parentCycle(trial: id) }
+            guard let p = byID[pid] else { throw .brokenLineage(trial: t.id, parent: pid) }
             chain.append(p)
             t = p
         }
@@ -87,6 +88,8 @@ public enum Lineage {
 public enum LineageError: Error, Equatable, CustomStringConvertible {
     case unknownTrial(Int)
     case brokenLineage(trial: Int, parent: Int)
+    /// Following trial's parents comes back to a trial already passed.
+    case parentCycle(trial: Int)
     case notFinished(trial: Int, status: TrialStatus)
 
     public var description: String {
@@ -94,6 +97,7 @@ public enum LineageError: Error, Equatable, CustomStringConvertible {
         case .notFinished(let t, let s): return "trial \(t) is \(s.rawValue); only a finished trial has a learned schedule"
         case .unknownTrial(let id): return "no trial \(id) in this run"
         case .brokenLineage(let t, let p): return "trial \(t) names parent \(p), which is not in the store"
+        case .parentCycle(let t): return "trial \(t)'s parents lead back to one of themselves: the trial store is damaged"
         }
     }
 }

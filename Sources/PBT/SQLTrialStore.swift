@@ -45,6 +45,10 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
             createdAt: try r.double(15))
         t.status = status
         t.evaluation = try r.optionalDouble(10)
+        // Every finished trial was reported with a finite loss (a non-finite one fails it).
+        guard status != .finished || t.evaluation?.isFinite == true else {
+            throw PBTStoreError.malformedRecord("trial \(t.id) is finished but has no loss")
+        }
         t.checkpointPath = r.optionalText(11)
         t.checkpointLive = try r.int(12) != 0
         t.workerID = r.optionalText(13)

@@ -28,6 +28,13 @@ public final class SQLiteConnection: SQLConnection {
     /// `readOnly`: opened for reading only (`immutable`: as a file nothing
     /// changes, which a WAL store in a folder this user cannot write needs).
     init(path: String, readOnly: Bool = false, immutable: Bool = false, busyTimeoutMilliseconds: Int32 = 30_000) throws(PBTStoreError) {
+        // Read only, SQLite opens a folder and fails at the first read with
+        // "disk I/O error" (found by a helper: `lineage --store RUN_DIR`).
+        if PathKind(of: path) == .folder {
+            let store = (path as NSString).appendingPathComponent(RunDirectory.storeFileName)
+            throw .cannotOpen(path: path, reason: "it is a folder" + (PathKind(of: store) == .file
+                ? " (a run directory? its trial store is \(store))" : ""))
+        }
         var handle: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX
             | (immutable ? SQLITE_OPEN_URI : 0)

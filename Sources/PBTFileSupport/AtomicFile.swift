@@ -34,6 +34,10 @@ public enum AtomicFile {
     /// device such as /dev/null, a pipe, a socket or a folder — which
     /// renaming a new file over it would silently replace.
     public static func destination(for path: String) throws(AtomicFileError) -> String {
+        if let stream = processStream(path) {
+            throw AtomicFileError(path: path, reason: "it is \(stream), a file a process has open, which writing a file there would "
+                                  + "replace (and what else was written to it be lost); give the path of a file", code: EINVAL)
+        }
         var target = path
         var info = stat()
         if lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK {
@@ -56,6 +60,24 @@ public enum AtomicFile {
             throw AtomicFileError(path: path, reason: "it is \(kind), which writing a file there would replace; give the path of a file", code: EINVAL)
         }
         return target
+    }
+
+    /// What `path` names if it, or a symbolic link on the way to its file,
+    /// is one of a process's open files (`/dev/stdout`, `/dev/fd/N`,
+    /// `/proc/self/fd/N`), or nil. Such a link resolves to the file a shell
+    /// redirected, and a new file renamed over that would replace it (found
+    /// by a helper: `--output /dev/stdout --replace >> log` emptied the log).
+    static func processStream(_ path: String) -> String? {
+        var hop = path
+        for _ in 0..<40 {
+            if hop.hasPrefix("/dev/fd/") || hop.hasPrefix("/proc/") && hop.contains("/fd/")
+                || ["/dev/stdin", "/dev/stdout", "/dev/stderr"].contains(hop) {
+                return hop == path ? path : "\(path) (\(hop))"
+            }
+            guard let next = symbolicLinkTarget(hop) else { return nil }
+            hop = next.hasPrefix("/") ? next : split(hop).directory + next
+        }
+        return nil
     }
 
     static func split(_ path: String) -> (directory: String, name: String) {

@@ -108,7 +108,7 @@ struct BenchTrain: ParsableCommand {
                   + "\(Kernels.narrowTiles ? "on" : "off") (\(why))"
                   + (Kernels.narrowTiles ? "; this model's widths they take: \(taken.isEmpty ? "none" : taken.joined(separator: ", "))" : ""))
         }
-        if kernels.variant == .avx2 || kernels.variant == .avx512_256 || kernels.variant == .generic {
+        if kernels.variant != .blas {
             print("dot tails (a ragged width's last few channels as dot products): \(Kernels.dotTails ? "on" : "off (PBTWAVE_DOT_TAILS=0)")")
         }
         let precision = try Precision(parsing: self.precision)

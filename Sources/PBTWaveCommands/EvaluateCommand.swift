@@ -68,6 +68,10 @@ struct EvaluateCommand: ParsableCommand {
         if wholeSet {
             let start = ContinuousClock.now
             let evaluator = try WholeSetEvaluator(clips: data.validation, config: model.config)
+            // A copy of the model per thread (found by a helper: --threads 40 under a 4 GB limit crashed allocating).
+            try MemoryCheck.require(evaluator.memoryBytes(model.config, threads: threads),
+                                    for: "scoring the whole set on --threads \(threads) (a copy of the model and a window's buffers each)",
+                                    advice: "give fewer --threads")
             let line = ProgressLine(label: "evaluate", style: progress.progress)
             let shown = Mutex(-Double.infinity)
             let score = try evaluator.score(model, threads: threads) { done, total in

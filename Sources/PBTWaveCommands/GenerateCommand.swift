@@ -45,7 +45,8 @@ struct GenerateCommand: ParsableCommand {
                 """)
         }
         let generator = WaveNetGenerator(model: model)
-        let count = Int(seconds * Double(model.config.sampleRate))
+        // The nearest whole sample (1.001 s at 16 kHz was 16,015 samples, one short: found by a helper).
+        let count = Int((seconds * Double(model.config.sampleRate)).rounded())
         guard count >= 1 else {
             throw ValidationError("--seconds \(seconds) is less than one sample at \(model.config.sampleRate) Hz; give at least \(1 / Double(model.config.sampleRate))")
         }

@@ -42,12 +42,7 @@ public struct LineageCommand: ParsableCommand {
         }
         if tree {
             noteIfIncomplete(chosen: nil)
-            let children = Dictionary(grouping: trials.filter { $0.parentID != nil }, by: { $0.parentID! })
-            func emit(_ t: TrialRecord, depth: Int) {
-                print(String(repeating: "  ", count: depth) + Self.describe(t, selectionByChild[t.id]))
-                for c in children[t.id] ?? [] { emit(c, depth: depth + 1) }
-            }
-            for root in trials where root.parentID == nil { emit(root, depth: 0) }
+            for line in Self.treeLines(trials, selectionByChild) { print(line) }
             return
         }
         let chosen = try source.trial(trial, in: trials, selections)
@@ -102,13 +97,38 @@ public struct LineageCommand: ParsableCommand {
         return first + "; its \(file) ends: " + (text.count > 160 ? text.prefix(159) + "…" : text)
     }
 
+    /// The tree of trials, a line each, children under their parent and
+    /// indented one step deeper: at most `indentLimit` steps, deeper lines
+    /// say their depth instead (a run of 20,000 generations printed 218 MB
+    /// of spaces, and its recursion overflowed the stack; found by a helper).
+    /// Trials no root reaches (their parents form a cycle: a damaged store)
+    /// come last, said so.
+    static func treeLines(_ trials: [TrialRecord], _ selectionByChild: [Int: SelectionRecord], indentLimit: Int = 32) -> [String] {
+        let children = Dictionary(grouping: trials.filter { $0.parentID != nil }, by: { $0.parentID! })
+        var lines: [String] = []
+        var reached = Set<Int>()
+        var stack: [(trial: TrialRecord, depth: Int)] = trials.filter { $0.parentID == nil }.reversed().map { ($0, 0) }
+        while let (t, depth) = stack.popLast() {
+            guard reached.insert(t.id).inserted else { continue }
+            let indent = String(repeating: "  ", count: min(depth, indentLimit)) + (depth > indentLimit ? "[depth \(depth)] " : "")
+            lines.append(indent + describe(t, selectionByChild[t.id]))
+            stack += (children[t.id] ?? []).reversed().map { ($0, depth + 1) }
+        }
+        let unreached = trials.filter { !reached.contains($0.id) }
+        if !unreached.isEmpty {
+            lines.append("not reached from generation 0 (their parents lead back to one of themselves: the trial store is damaged): "
+                         + unreached.map { "#\($0.id)" }.joined(separator: ", "))
+        }
+        return lines
+    }
+
     static func describe(_ t: TrialRecord, _ s: SelectionRecord?) -> String {
         var parts = ["#\(t.id) gen \(t.generation)", "steps \(t.startStep)..\(t.endStep)", t.hyperparameters.description]
         switch t.status {
         case .finished where t.isRetired:
             // Its checkpoint could not be read by a child: never a parent again.
-            parts.append("loss \(t.evaluation!), RETIRED (\(t.failure?.split(separator: "\n").first.map { $0.hasPrefix("retired: ") ? $0.dropFirst(9) : $0 } ?? "?"))")
-        case .finished: parts.append("loss \(t.evaluation!)")
+            parts.append("loss \(t.evaluation ?? .nan), RETIRED (\(t.failure?.split(separator: "\n").first.map { $0.hasPrefix("retired: ") ? $0.dropFirst(9) : $0 } ?? "?"))")
+        case .finished: parts.append("loss \(t.evaluation ?? .nan)")
         case .failed: parts.append("FAILED (\(t.failure.map(Self.failureLine) ?? "?"))")
         default: parts.append(t.status.rawValue)
         }

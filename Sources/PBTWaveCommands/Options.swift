@@ -23,7 +23,7 @@ func nonEmptyFilePath(_ text: String) throws -> String {
 
 /// Where the corpus is.
 struct CorpusOptions: ParsableArguments {
-    @Option(help: "Corpus folder (default: $PBTWAVE_CORPUS, else ./corpus). Build the default one with `bash datasets/build-corpus.sh`.")
+    @Option(help: "Corpus folder (default: $PBTWAVE_CORPUS; else the folder the checkpoint, schedule or run records it was made on, while that folder holds the same corpus; else ./corpus). Build the default one with `bash datasets/build-corpus.sh`.")
     var corpus: String?
 
     var directory: String { corpus ?? SpeechCorpus.defaultDirectory() }

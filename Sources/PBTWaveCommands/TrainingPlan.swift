@@ -236,6 +236,8 @@ enum OutputPath {
             throw CommandError("cannot write \(path): " + (FileManager.default.fileExists(atPath: folder)
                 ? "\(folder) is a file, not a folder" : "the folder \(folder) does not exist"))
         }
+        // A device, pipe or a process's stream is no file to replace, --replace or not.
+        let target = try AtomicFile.destination(for: path)
         if !replace, let flag, FileManager.default.fileExists(atPath: path) {
             throw CommandError("\(flag) \(path) exists: give --replace to overwrite it, or another path")
         }
@@ -243,9 +245,7 @@ enum OutputPath {
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw CommandError("cannot write \(path): it is a folder")
         }
-        // A device or pipe would be replaced; and root passes access() where
-        // it still cannot create a file (/proc, a read-only mount): try it.
-        let target = try AtomicFile.destination(for: path)
+        // Root passes access() where it still cannot create a file (/proc, a read-only mount): try it.
         let probe = AtomicFile.temporaryPath(for: target)
         let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {

@@ -97,11 +97,13 @@ public enum CheckpointFile {
     /// Reads and verifies a checkpoint: magic, version, checksum and shapes.
     /// Returns the header and the three arenas' floats.
     public static func read(from path: String) throws(WaveNetError) -> (header: CheckpointHeader, floats: [Float]) {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // A pipe too (`generate <(…)`); a failure says why (it guessed "permissions?" for a pipe, found by a helper).
+        let data: Data
+        do throws(SmallFile.Failure) { data = try SmallFile.read(path, limit: Int.max) } catch {
             let reason = switch PathKind(of: path) {
             case .missing: "no such file"
             case .folder: "it is a folder, not a checkpoint file"
-            case .file: "cannot be read (permissions?)"
+            case .file: "cannot be read: \(error.reason)"
             }
             throw .checkpoint(path: path, reason: reason)
         }

@@ -93,6 +93,16 @@ public struct WholeSetEvaluator: Sendable {
     /// O(total samples × (1 + (RF − 1)/targetsPerWindow)) forward positions.
     /// `progress`, if given, hears (windows scored, windows in all) as
     /// windows finish, from the scoring threads (never two at once).
+    /// About the bytes `score` needs at `threads` for a model of `config`:
+    /// a copy of the model and one window's forward buffers per thread used.
+    public func memoryBytes(_ config: WaveNetConfig, threads: Int) -> Int {
+        let copy = WaveNet.makeLayout(config).count * 4 * 4
+        let window = WaveNet.stepBytes(config, batch: 1, time: receptiveField - 1 + targetsPerWindow, training: false)
+        let (each, overflow) = copy.addingReportingOverflow(window)
+        let (all, more) = each.multipliedReportingOverflow(by: max(1, min(threads, windowCount)))
+        return overflow || more ? Int.max : all
+    }
+
     public func score(_ model: WaveNet, threads: Int = 1, progress: (@Sendable (Int, Int) -> Void)? = nil) throws(WaveNetError) -> Score {
         precondition(threads >= 1, "threads must be at least 1")
         guard model.config.receptiveField == receptiveField else {

@@ -180,6 +180,9 @@ import PBTWaveAudio
         #expect(try String(contentsOfFile: output, encoding: .utf8) == "mine")
         #expect(try errors.runError(["generate", checkpoint, "--output", output, "--seconds", "0.01", "--replace", "--progress", "none"]) == nil)
         #expect(try readMonoAudio(path: output).count == 160)
+        // The nearest whole sample: 1.001 × 16,000 is 16,016 (it was 16,015, found by a helper).
+        #expect(try errors.runError(["generate", checkpoint, "--output", output, "--seconds", "0.001001", "--replace", "--progress", "none"]) == nil)
+        #expect(try readMonoAudio(path: output).count == 16)
         // A file where a folder should be is said so (it said the folder did not exist).
         let inFile = try errors.runError(["generate", checkpoint, "--output", output + "/x.wav"])
         #expect(inFile?.contains("\(output) is a file, not a folder") == true, "\(inFile ?? "no error")")
@@ -260,6 +263,35 @@ import PBTWaveAudio
             "\(LineageCommand.describe(t, nil))")
     t.failure = "runner error: trial 7: the program exited with code 7 (its log is empty)"
     #expect(LineageCommand.describe(t, nil).hasSuffix("| FAILED (runner error: trial 7: the program exited with code 7 (its log is empty))"))
+}
+
+/// `lineage --tree` walks without recursion (a 20,000-generation run
+/// overflowed the stack, found by a helper), caps its indentation (that run
+/// printed 218 MB, mostly spaces), and lists trials no root reaches (a
+/// damaged store's cycle) instead of leaving them out.
+@Test func theLineageTreeIsIterativeBoundedAndComplete() {
+    func trial(_ id: Int, parent: Int?) -> TrialRecord {
+        var t = TrialRecord(spec: TrialSpec(id: id, generation: parent == nil ? 0 : id, parentID: parent,
+                                            hyperparameters: Hyperparameters(["lr": .number(0.01)]), startStep: 0, steps: 1, seed: 1,
+                                            operations: "", refillOf: nil), createdAt: 0)
+        t.status = .finished
+        t.evaluation = 1
+        return t
+    }
+    // Two roots; 1 has children 3 and 4, and 3 has 5: depth first, in id order.
+    let small = [trial(1, parent: nil), trial(2, parent: nil), trial(3, parent: 1), trial(4, parent: 1), trial(5, parent: 3)]
+    let lines = LineageCommand.treeLines(small, [:])
+    #expect(lines.map { $0.prefix { $0 != "|" } } == ["#1 gen 0 ", "  #3 gen 3 ", "    #5 gen 5 ", "  #4 gen 4 ", "#2 gen 0 "], "\(lines)")
+    // A chain of 50,000 generations: no overflow, and no line longer than the cap's indentation allows.
+    let deep = [trial(1, parent: nil)] + (2...50_000).map { trial($0, parent: $0 - 1) }
+    let deepLines = LineageCommand.treeLines(deep, [:], indentLimit: 4)
+    #expect(deepLines.count == 50_000)
+    #expect(deepLines[4].hasPrefix("        #5 gen 5") && deepLines[5].hasPrefix("        [depth 5] #6 gen 6"), "\(deepLines[4...5])")
+    #expect(deepLines.last!.hasPrefix("        [depth 49999] #50000"))
+    // 6 → 7 → 6: not reached from any root, said at the end.
+    let cycle = small + [trial(6, parent: 7), trial(7, parent: 6)]
+    #expect(LineageCommand.treeLines(cycle, [:]).last
+            == "not reached from generation 0 (their parents lead back to one of themselves: the trial store is damaged): #6, #7")
 }
 
 /// A run whose trials all failed is not told "no finished trial yet", as if

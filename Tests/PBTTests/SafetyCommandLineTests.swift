@@ -173,6 +173,7 @@ import Testing
              "training a model at --batch 1 × --window 1000000"),
             ("bench train --time 2000000 --steps 1 --no-peak", "timing --batch 1 × --time 2000000"),
             ("evaluate '\(checkpoint)' --corpus '\(corpus)' --eval-windows 1000000 --eval-targets 4096", "scoring --eval-windows 1000000"),
+            ("evaluate '\(checkpoint)' --corpus '\(corpus)' --all --threads 256", "scoring the whole set on --threads 256"),
         ] {
             let run = try Self.shell("ulimit -v 3000000; exec \"$PBTWAVE\" \(command)", seconds: 120)
             #expect(!run.timedOut && run.status == 1, "\(command): \(run.status) \(run.stderr)")

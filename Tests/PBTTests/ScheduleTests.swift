@@ -21,6 +21,11 @@ import Testing
         var broken = trials
         broken[2].parentID = 99
         #expect(throws: LineageError.brokenLineage(trial: 3, parent: 99)) { try Lineage.ancestry(of: 5, in: broken) }
+        // A damaged store whose parents form a cycle (found by a helper: it named a parent that is there "not in the store").
+        broken[2].parentID = 1
+        broken[0].parentID = 5
+        #expect(throws: LineageError.parentCycle(trial: 5)) { try Lineage.ancestry(of: 5, in: broken) }
+        #expect("\(LineageError.parentCycle(trial: 5))" == "trial 5's parents lead back to one of themselves: the trial store is damaged")
     }
 
     @Test func scheduleHasOneRowPerChange() throws {

@@ -75,6 +75,37 @@ import Testing
         #expect(!trials.contains { $0.status == .running })
     }
 
+    /// Found by a helper: `experiment` stopped by a signal while its PBT
+    /// run trained crashed in 2 of 6 tries (exit 139, a crash report): its
+    /// handler called exit(), whose handlers tore down OpenSSL under the
+    /// threads hashing checkpoints. It exits with 128 + signal, no crash.
+    @Test(.timeLimit(.minutes(2))) func anExperimentStoppedMidRunExitsCleanly() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        for attempt in 0..<3 {
+            let runDir = dir.url.appendingPathComponent("e\(attempt)").path
+            let process = Process()
+            process.executableURL = try pbtwaveExecutable()
+            process.arguments = ["experiment", "--preset", "smoke", "--seeds", "1", "--methods", "pbt-5x5", "--corpus", corpusDirectory(),
+                                 "--run-dir", runDir, "--progress", "none"]
+            let (out, err) = (Pipe(), Pipe())
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            // Once trials write checkpoints (and hash them): the threads are busy.
+            #expect(eventually(within: 60) {
+                (FileManager.default.enumerator(atPath: runDir)?.allObjects as? [String] ?? []).contains { $0.hasSuffix(".ckpt") }
+            })
+            let signal = attempt == 1 ? SIGINT : SIGTERM
+            kill(process.processIdentifier, signal)
+            _ = out.fileHandleForReading.readDataToEndOfFile()
+            let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationReason == .exit && process.terminationStatus == 128 + signal, "\(stderr)")
+            #expect(stderr.contains("stopped; run the same command again to resume") && !stderr.contains("crashed"), "\(stderr)")
+        }
+    }
+
     /// A PBTWAVE_ISA that names no variant is an error for every command,
     /// not a silent run on the best one (a typo in an A/B comparison).
     @Test func aBogusKernelVariantIsAnError() throws {

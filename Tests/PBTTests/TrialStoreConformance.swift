@@ -340,6 +340,29 @@ enum TrialStoreConformance {
             try SQLiteTrialStore(path: missing + "/pbt.sqlite")
         }
         #expect(throws: PBTStoreError.cannotOpen(path: dir.url.path, reason: "it is a folder")) { try SQLiteTrialStore(path: dir.url.path) }
+        // Read only (`lineage --store RUN_DIR`), SQLite said "disk I/O error" (found by a helper); a run directory is named as one.
+        #expect(throws: PBTStoreError.cannotOpen(path: dir.url.path, reason: "it is a folder")) { try SQLiteTrialStore(readingOnly: dir.url.path) }
+        let store = dir.url.appendingPathComponent(RunDirectory.storeFileName).path
+        _ = try SQLiteTrialStore(path: store)
+        #expect(throws: PBTStoreError.cannotOpen(path: dir.url.path, reason: "it is a folder (a run directory? its trial store is \(store))")) {
+            try SQLiteTrialStore(readingOnly: dir.url.path)
+        }
+    }
+
+    /// A finished trial always has a finite loss; a damaged store's without
+    /// one is refused as such (`lineage` crashed on it, found by a helper).
+    @Test func aFinishedTrialWithoutALossIsAMalformedRecord() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let made = try runPBTWave(["pbt", "--model", "toy", "--run-dir", runDir, "--workers", "2", "--generations", "2", "--progress", "none"])
+        try #require(made.status == 0, "\(made.stderr)")
+        do {
+            let c = try SQLiteConnection(path: runDir + "/" + RunDirectory.storeFileName)
+            #expect(try c.run("UPDATE trials SET evaluation = NULL WHERE id = 2") == 1)
+        }
+        let lineage = try runPBTWave(["lineage", runDir, "--tree"])
+        #expect(lineage.status == 1 && lineage.stderr.contains("trial 2 is finished but has no loss"), "\(lineage.stderr)")
     }
 
     @Test func rejectsAnotherApplicationsDatabaseAndNewerSchemas() throws {

@@ -1,4 +1,4 @@
-import PBTFileSupport
+@testable import PBTFileSupport
 import Foundation
 import PBTWaveAudio
 import Testing
@@ -71,6 +71,29 @@ import Testing
         }
         #expect(all?.path == fifo)
         #expect(!FileManager.default.fileExists(atPath: dir.file("a")), "all or nothing")
+    }
+
+    /// Found by a helper: `--output /dev/stdout --replace >> log` renamed a
+    /// new file over the log the shell had opened (/dev/stdout is a link to
+    /// it, through /proc/self/fd/1), and what the log held was lost.
+    @Test func aProcessesOpenFileIsRefusedAndKept() throws {
+        let dir = TemporaryFolder()
+        let log = dir.file("log.txt")
+        try "before\n".write(toFile: log, atomically: false, encoding: .utf8)
+        let fd = open(log, O_WRONLY | O_APPEND | O_CLOEXEC)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        let link = dir.file("out.csv")
+        #expect(symlink("/proc/self/fd/\(fd)", link) == 0)
+        for (path, shown) in [("/proc/self/fd/\(fd)", "/proc/self/fd/\(fd)"), ("/dev/fd/\(fd)", "/dev/fd/\(fd)"),
+                              (link, "\(link) (/proc/self/fd/\(fd))"), ("/dev/stdout", "/dev/stdout")] {
+            let error = #expect(throws: AtomicFileError.self) { try AtomicFile.write(Data("x".utf8), to: URL(fileURLWithPath: path)) }
+            #expect(error?.description.hasPrefix("cannot write \(path): it is \(shown), a file a process has open") == true,
+                    "\(error?.description ?? "written")")
+            #expect(throws: AudioError.self) { try writeWAV([0], sampleRate: 16_000, to: path) }
+        }
+        #expect(try String(contentsOfFile: log, encoding: .utf8) == "before\n", "the open file keeps what it held")
+        #expect(AtomicFile.processStream(dir.file("plain.txt")) == nil && AtomicFile.processStream("/procs/fd/1") == nil)
     }
 }
 

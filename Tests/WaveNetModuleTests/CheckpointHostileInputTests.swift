@@ -112,6 +112,30 @@ import Testing
                 "negative weights and first moments are fine")
     }
 
+    /// A checkpoint from a pipe (`generate <(…)`) is read; it was called
+    /// "cannot be read (permissions?)" (found by a helper).
+    @Test func aCheckpointFromAPipeIsRead() throws {
+        let model = try WaveNet(config: .tiny, seed: 4)
+        let bytes = try CheckpointFile.encode(model, dataRNG: nil, path: "pipe")
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        let writer = fds[1]
+        let thread = Thread {
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes.withUnsafeBytes { write(writer, $0.baseAddress! + offset, bytes.count - offset) }
+                guard n > 0 else { break }
+                offset += n
+            }
+            close(writer)
+        }
+        thread.start()
+        defer { close(fds[0]) }
+        let (loaded, _) = try WaveNet.load(from: "/dev/fd/\(fds[0])")
+        #expect(loaded.config == model.config)
+        #expect(Self.read([]).map { $0.contains("too short to be a PBTWave checkpoint (0 bytes") } == true)
+    }
+
     @Test func modelConfigSizesAreBounded() {
         var config = WaveNetConfig.tiny
         config.dilations = Array(repeating: 1 << 20, count: 4096)  // a receptive field of 2^32
