@@ -23,9 +23,15 @@ public enum AtomicFile {
     /// A fresh temporary path beside `path`: a hidden file in the same
     /// directory (so folder listings skip it and rename stays atomic), for
     /// writers that produce the file themselves and then rename it over `path`.
+    /// A name too long for that (a file system takes 255 bytes) is cut to
+    /// its first characters (a 247-byte name could not be written: found
+    /// by a helper).
     public static func temporaryPath(for path: String) -> String {
         let (directory, name) = split(path)
-        return "\(directory).\(name).\(getpid()).\(UInt32.random(in: 0 ... .max)).tmp"
+        let suffix = ".\(getpid()).\(UInt32.random(in: 0 ... .max)).tmp"
+        var kept = Substring(name)
+        while kept.utf8.count + suffix.utf8.count + 1 > 255 { kept = kept.dropLast() }
+        return "\(directory).\(kept)\(suffix)"
     }
 
     /// Where a write to `path` lands: `path`, or for a symbolic link the

@@ -262,7 +262,7 @@ extension ExperimentResults {
     /// unknown precision, a method run twice with one seed, a trial id used
     /// twice in a run, a parent or tournament loser the run does not hold,
     /// negative steps or a learning rate that is not positive, a negative
-    /// NLL (bits are never below 0), a whole-set score of a trial that did
+    /// NLL (bits are never below 0), a whole-set NLL that is not finite, a whole-set score of a trial that did
     /// not finish, or a replay of a run the file does not
     /// hold (its claim would count seeds that are gone).
     public var inconsistency: String? {
@@ -296,6 +296,10 @@ extension ExperimentResults {
                 return "\(run.method) seed \(run.seed), trial \(trial.id): validation NLL \(trial.validationNLL!) is negative (bits per sample are never below 0)"
             }
             if negative(run.wholeSet?.nll) { return "\(run.method) seed \(run.seed): its whole-set NLL \(run.wholeSet!.nll) is negative" }
+            // The scored checkpoint's loss was finite, and so are its weights: a NaN here ranked the method first (found by a helper).
+            if let nll = run.wholeSet?.nll, !nll.isFinite {
+                return "\(run.method) seed \(run.seed): its whole-set NLL \(nll) is not a finite number (drop the wholeSet score to use the windows' NLL)"
+            }
             if let scored = run.wholeSet, !run.trials.contains(where: { $0.finiteNLL != nil && (scored.trial == nil || $0.id == scored.trial) }) {
                 return "\(run.method) seed \(run.seed): its whole-set score is of "
                     + (scored.trial.map { "trial \($0), which is not a finished trial of the run" } ?? "a run none of whose trials finished")

@@ -74,9 +74,14 @@ public struct ReportContent: Sendable {
     var replayRows: [[String]] {
         results.replays.map { replay in
             let winner = replay.pbtWinnerWholeSet?.nll, replayed = replay.replayWholeSet?.nll
-            return [replay.method, String(replay.seed), bits(replay.pbtWinnerNLL), bits(replay.replayNLL),
-                    winner.map(bits) ?? "—", replayed.map(bits) ?? "—",
-                    winner.flatMap { winner in replayed.map { String(format: "%+.3f", $0 - winner) } } ?? String(format: "%+.3f (windows)", replay.replayNLL - replay.pbtWinnerNLL),
+            // A replay that diverged scores NaN: said so, not "nan" and "+nan" (found by a helper).
+            func score(_ value: Double) -> String { value.isFinite ? bits(value) : "diverged" }
+            func difference(_ a: Double, _ b: Double, _ suffix: String = "") -> String {
+                a.isFinite && b.isFinite ? String(format: "%+.3f", a - b) + suffix : "—"
+            }
+            return [replay.method, String(replay.seed), score(replay.pbtWinnerNLL), score(replay.replayNLL),
+                    winner.map(score) ?? "—", replayed.map(score) ?? "—",
+                    winner.flatMap { winner in replayed.map { difference($0, winner) } } ?? difference(replay.replayNLL, replay.pbtWinnerNLL, " (windows)"),
                     String(replay.schedule.points.count)]
         }
     }

@@ -44,7 +44,13 @@ public struct CorpusBuildOptions: Sendable {
     }
 
     /// Samples a file needs to be kept: `minimumSeconds` at `sampleRate`, at least 1.
-    public var minimumSamples: Int { max(1, Int((minimumSeconds * Double(sampleRate)).rounded(.up))) }
+    /// A product a rounding error away from a whole number is that number
+    /// (4.03 × 16,000 is 64,480.00000000001 in floating point, and a file of
+    /// exactly 4.030 s was skipped as below --min-seconds 4.03: found by a helper).
+    public var minimumSamples: Int {
+        let exact = minimumSeconds * Double(sampleRate), nearest = exact.rounded()
+        return max(1, Int(abs(exact - nearest) <= 1e-9 * max(1, exact) ? nearest : exact.rounded(.up)))
+    }
 }
 
 /// A snapshot of a running build, for a progress line.
@@ -323,6 +329,9 @@ private struct BuildPlan: Sendable {
                 presetSkips[index] = (.unreadable, reason)
             } else if let leftOut = file.leftOut {
                 presetSkips[index] = (leftOut.category, leftOut.detail)
+            } else if let long = CorpusLayout.outputPath(forSource: file.relativePath).split(separator: "/").last, long.utf8.count > Self.longestName {
+                // Refused here, not by the file system mid-build (which stopped the whole build: found by a helper).
+                presetSkips[index] = (.badName, "its WAV's name would be \(long.utf8.count) bytes long, more than the \(Self.longestName) a file system allows")
             } else {
                 let name = CorpusLayout.outputPath(forSource: file.relativePath)
                 if let group = groupOf[name],
@@ -393,6 +402,9 @@ private struct BuildPlan: Sendable {
 
 
     func outputName(_ index: Int) -> String { CorpusLayout.outputPath(forSource: sources[index].relativePath) }
+
+    /// The longest file name, in bytes, that common file systems take (ext4, XFS, APFS, NTFS in UTF-16 aside).
+    static let longestName = 255
 
     func bytes(of group: [Int]) -> Int { group.reduce(0) { $0 + sources[$1].size } }
 
@@ -489,6 +501,10 @@ private struct BuildPlan: Sendable {
                 + "; each file's reason is in \(join(output, "skipped.tsv"))")
         }
 
+        // What the manifest names before this build writes its own: the WAVs
+        // of an earlier build where the journal is gone (it was read after
+        // the new one was written, so such WAVs stayed: found by a helper).
+        let previousFiles = previousManifestFiles()
         // Lists first, manifest last: a crash in between leaves lists that
         // the next build rewrites; the manifest never names a file that is
         // not there.
@@ -505,7 +521,7 @@ private struct BuildPlan: Sendable {
         for record in previous.values {
             if case let .converted(name, _, _, _, _) = record.outcome { stale.insert(name) }
         }
-        stale.formUnion(previousManifestFiles())
+        stale.formUnion(previousFiles)
         var removed = 0
         for name in stale.subtracting(kept).sorted() where name.hasSuffix(".wav") && isSafeRelativePath(name) {
             let path = join(output, name)
@@ -711,7 +727,11 @@ private final class ParallelConversion: Sendable {
         // One fixed temporary name per output: the build lock rules out a
         // second writer, and a build killed mid-file leaves one stray file
         // that the next build overwrites.
-        let temporary = folder + "/." + destination[destination.index(after: slash)...] + ".partial"
+        // A name near the file system's limit gets a short one (".partial" made a 247-byte name too long).
+        let last = destination[destination.index(after: slash)...]
+        let short = last.utf8.count + ".partial".utf8.count + 1 <= BuildPlan.longestName ? String(last)
+            : String(Array(last.utf8).withUnsafeBytes { SHA256Digest.hex(of: $0) }.prefix(32))
+        let temporary = folder + "/." + short + ".partial"
         let (samples, levels): (Int, SampleLevels)
         do throws(AudioError) {
             (samples, levels) = try convertToMonoWAV(source: file.path, destination: destination, temporary: temporary,

@@ -25,7 +25,7 @@ struct CorpusBuild: ParsableCommand {
         valueName: "dir"), transform: nonEmptyPath)
     var from: String?
 
-    @Option(help: ArgumentHelp("A list of files to use instead of walking --from: one path per line, relative to --from or absolute inside it.", valueName: "list.txt"),
+    @Option(help: ArgumentHelp("A list of files to use instead of walking --from: one path per line, relative to --from or absolute inside it; blank lines and lines starting with # are skipped (write ./#name for a file whose name starts with #).", valueName: "list.txt"),
             transform: nonEmptyFilePath)
     var files: String?
 
@@ -47,7 +47,7 @@ struct CorpusBuild: ParsableCommand {
     @Option(help: "libsamplerate's converter for files at another rate: fastest (80 % of the bandwidth, enough for speech), medium (90 %, 3× the CPU) or best (97 %, 8×).")
     var quality: ResamplingQuality = .corpusBuildDefault
 
-    @Option(help: ArgumentHelp("Files to leave out: `source<TAB>reason` lines, copied into skipped.tsv; a source is a file or a folder (every file under it), relative to --from or absolute inside it, as in --files.", valueName: "list.tsv"), transform: nonEmptyFilePath)
+    @Option(help: ArgumentHelp("Files to leave out: `source<TAB>reason` lines, copied into skipped.tsv; a source is a file or a folder (every file under it), relative to --from or absolute inside it, as in --files (# starts a comment line there too).", valueName: "list.tsv"), transform: nonEmptyFilePath)
     var exclude: String?
 
     @Flag(help: "Replace a corpus in --output that was built from another source folder (without it, such a build is refused).")

@@ -70,6 +70,8 @@ struct ReportTests {
         ("negative steps", "steps is -50; it is never negative"),
         ("lr 0", "its learning rate 0.0 is not a positive number"),
         ("every trial failed", "PBT-5x5 seed 1: its whole-set score is of trial"),
+        // Found by a helper: a NaN whole-set score ranked its method first ("Lowest mean final NLL: PBT-5x5, nan").
+        ("whole-set nan", "PBT-5x5 seed 1: its whole-set NLL nan is not a finite number"),
     ])
     func handEditedResultsAreRefused(edit: String, message: String) throws {
         var results = ExperimentResults.demo(seeds: 2)
@@ -87,6 +89,7 @@ struct ReportTests {
         case "an unknown parent": results.runs[0].trials[child].parent = 99999
         case "an unknown loser": results.runs[0].trials[child].tournamentLoser = 99999
         case "negative steps": results.runs[0].trials[0].steps = -50
+        case "whole-set nan": results.runs[0].wholeSet?.nll = .nan
         case "every trial failed":
             for index in results.runs[0].trials.indices { results.runs[0].trials[index].validationNLL = nil }
         default: results.runs[0].trials[0].hyperparameters["lr"] = 0
@@ -138,6 +141,20 @@ struct ReportTests {
         var fixedOnly = results
         fixedOnly.runs = results.runs.filter { $0.method == MethodName.fixedLR }
         #expect(ReportContent(fixedOnly).methodNotes[1] == "Methods: the fixed-LR baseline trains 5 models with one hand-set rate. Fixed LR is evaluated every \(results.stepsPerTrial.grouped) steps, like PBT's trials.")
+    }
+
+    /// A replay that diverged (its score NaN) is said to have, not shown
+    /// as "nan" and "+nan" (found by a helper).
+    @Test func aDivergedReplayIsSaidSo() throws {
+        var results = ExperimentResults.demo(seeds: 2)
+        try #require(!results.replays.isEmpty)
+        results.replays[0].replayNLL = .nan
+        results.replays[0].replayWholeSet?.nll = .nan
+        let row = ReportContent(results).replayRows[0]
+        #expect(row[3] == "diverged" && row[6] == "—" && !row.contains { $0.contains("nan") }, "\(row)")
+        results.replays[0].replayWholeSet = nil
+        #expect(ReportContent(results).replayRows[0][5...6] == ["—", "—"])
+        #expect(ReportContent(ExperimentResults.demo(seeds: 2)).replayRows[0][6].hasPrefix("+") || ReportContent(ExperimentResults.demo(seeds: 2)).replayRows[0][6].hasPrefix("-"))
     }
 
     @Test("results.json carries the claims and their tests; a results.json from before whole-set scores still renders")

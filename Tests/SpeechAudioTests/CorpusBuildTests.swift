@@ -260,6 +260,57 @@ struct CorpusBuildTests {
         #expect(try SpeechCorpus.verify(directory: out.path).isEmpty)
     }
 
+    /// Found by a helper: with the journal gone, the WAVs of sources removed
+    /// since stayed for good (the old manifest was read after the new one
+    /// had been written over it).
+    @Test func withoutItsJournalARebuildStillRemovesWhatNoSourceMakes() throws {
+        let sources = try MixedAudioFolder()
+        let out = TemporaryFolder("out")
+        _ = try build(sources.options(output: out.path))
+        try FileManager.default.removeItem(atPath: out.file(CorpusBuildJournal.fileName))
+        try FileManager.default.removeItem(atPath: sources.folder.file("p225/p225_004.wav"))
+        let summary = try build(sources.options(output: out.path))
+        #expect(summary.removed == 1)
+        #expect(!FileManager.default.fileExists(atPath: out.file("p225/p225_004.wav")))
+        #expect(try SpeechCorpus.verify(directory: out.path).isEmpty)
+    }
+
+    /// Found by a helper: a source whose WAV's name was 247–255 bytes stopped
+    /// the whole build (its temporary `.NAME.partial` went past the file
+    /// system's 255), every time; a name no file system takes is skipped.
+    @Test func aNameNearTheFileSystemsLimitBuilds() throws {
+        let source = TemporaryFolder("long")
+        let out = TemporaryFolder("long-out")
+        let long = String(repeating: "a", count: 243) + ".wav"
+        try source.writeWAV(long, samples: pcmGridSignal(count: 8000, seed: 1), sampleRate: 16_000)
+        try source.writeWAV("b.wav", samples: pcmGridSignal(count: 8000, seed: 2), sampleRate: 16_000)
+        var options = CorpusBuildOptions(source: source.path, output: out.path)
+        options.minimumSeconds = 0.1
+        let summary = try build(options)
+        #expect(summary.converted == 2)
+        #expect(lines(out.file("manifest.tsv")).contains { $0.hasPrefix(long + "\t") })
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).allSatisfy { !$0.hasSuffix(".partial") })
+        // A name that would outgrow 255 bytes as a WAV (an .au of 255 bytes) is skipped, said why; the rest builds.
+        let tooLong = String(repeating: "c", count: 252) + ".au"
+        try source.writeWAV(tooLong, samples: pcmGridSignal(count: 8000, seed: 3), sampleRate: 16_000)
+        _ = try build(options)
+        #expect(lines(out.file("skipped.tsv")).contains {
+            $0 == tooLong + "\tbad name: its WAV's name would be 256 bytes long, more than the 255 a file system allows"
+        }, "\(lines(out.file("skipped.tsv")))")
+    }
+
+    /// 4.03 × 16,000 is 64,480.00000000001 in floating point: a file of
+    /// exactly 4.030 s was skipped as below --min-seconds 4.03 (found by a helper).
+    @Test func aFileExactlyTheMinimumLongIsKept() {
+        for (seconds, rate, samples) in [(4.03, 16_000, 64_480), (8.05, 16_000, 128_800), (0.14, 22_050, 3087), (0.1, 16_000, 1600),
+                                         (0.00001, 16_000, 1), (1.00001, 16_000, 16_001)] {
+            var options = CorpusBuildOptions(source: "s", output: "o")
+            options.minimumSeconds = seconds
+            options.sampleRate = rate
+            #expect(options.minimumSamples == samples, "\(seconds) s at \(rate) Hz")
+        }
+    }
+
     @Test("crash states (torn journal, stray temporary file, lists not yet written) resume to the same bytes")
     func crashStatesResume() throws {
         let sources = try MixedAudioFolder()

@@ -26,6 +26,23 @@ import Testing
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dangling) == "made.wav")
     }
 
+    /// A name near the file system's 255 bytes is written: the temporary
+    /// file beside it has a name cut short, not one too long (found by a
+    /// helper: a WAV of a 247-byte name could not be written).
+    @Test func aLongNameIsWritten() throws {
+        let dir = TemporaryFolder()
+        for length in [200, 240, 251] {
+            let name = String(repeating: "é", count: (length - 4) / 2) + String(repeating: "x", count: (length - 4) % 2) + ".wav"
+            try #require(name.utf8.count == length)
+            try AtomicFile.write(Data("x".utf8), to: URL(fileURLWithPath: dir.file(name)))
+            #expect(try String(contentsOfFile: dir.file(name), encoding: .utf8) == "x")
+            try writeWAV([0, 0.5], sampleRate: 16_000, to: dir.file(name))
+            #expect(try readMonoAudio(path: dir.file(name)).count == 2)
+            #expect(AtomicFile.temporaryPath(for: dir.file(name)).split(separator: "/").last!.utf8.count <= 255)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).count == 3, "no temporary file left")
+    }
+
     /// A file written over keeps its permissions (found by a helper:
     /// `--replace` over a 0444 file left it 0644); a new file gets 0644
     /// less the umask. Every atomic writer: one file, several, and WAV.
