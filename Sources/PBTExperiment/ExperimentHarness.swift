@@ -181,9 +181,15 @@ public struct ExperimentHarness<Runner: TrialRunner> {
     ) -> MethodRun {
         let terminal = trials.filter { $0.status.isTerminal }.sorted { ($0.finishedAt ?? 0, $0.id) < ($1.finishedAt ?? 0, $1.id) }
         let order = Dictionary(uniqueKeysWithValues: terminal.enumerated().map { ($1.id, $0) })
+        // A worker is its thread's slot ("…/w3"): a resumed run's second session reuses the slots (it showed 10 workers of 5).
         let workers = Array(Set(trials.compactMap(\.workerID))).sorted()
-        let workerIndex = Dictionary(uniqueKeysWithValues: workers.enumerated().map { ($1, $0) })
+        let workerIndex = Dictionary(uniqueKeysWithValues: workers.enumerated().map { index, id in
+            (id, id.firstMatch(of: #//w(\d+)$/#).flatMap { Int($0.1) } ?? index)
+        })
         let start = trials.map(\.createdAt).min() ?? 0
+        // The run's clock runs while a trial of it does: the time a stopped experiment stood (a night, between a
+        // stop and a resume) counts for nothing (found by a helper: 33 s of "wall time" for 1 s of training).
+        let clock = ActiveClock(trials.compactMap { t in t.finishedAt.map { ((t.startedAt ?? t.createdAt), $0) } }, start: start)
         let losers = Dictionary(selections.filter { $0.kind == .tournament }.map { ($0.childID, $0.loserID) },
                                 uniquingKeysWith: { a, _ in a })
         let records = terminal.map { t in
@@ -192,11 +198,11 @@ public struct ExperimentHarness<Runner: TrialRunner> {
                 hyperparameters: t.hyperparameters.values.compactMapValues(\.number),
                 startStep: t.startStep, steps: t.steps, validationNLL: t.status == .finished ? t.evaluation : nil,
                 completionIndex: order[t.id]!, worker: t.workerID.flatMap { workerIndex[$0] },
-                wallSeconds: t.finishedAt.map { $0 - start }, tournamentLoser: losers[t.id] ?? nil)
+                wallSeconds: t.finishedAt.map(clock.seconds(at:)), tournamentLoser: losers[t.id] ?? nil)
         }
         let end = terminal.compactMap(\.finishedAt).max() ?? start
         return MethodRun(method: method.name, seed: seed, workers: settings.workers, population: settings.population,
-                         trials: records, wallSeconds: end - start)
+                         trials: records, wallSeconds: clock.seconds(at: end))
     }
 
     /// Claim (d): for every seed of the winning method (the method of the
@@ -252,3 +258,30 @@ public struct ExperimentHarness<Runner: TrialRunner> {
 }
 
 extension ExperimentHarness: Sendable {}
+
+/// Seconds of a run's time while some trial of it ran: the union of the
+/// trials' [start, finish] intervals, measured from the run's start up to
+/// a moment. Gaps no trial covers (a stopped run waiting to be resumed)
+/// are left out; a run that never stopped has no such gap but the moments
+/// between one trial's end and the next one's start, a few milliseconds.
+struct ActiveClock {
+    /// Disjoint, sorted intervals.
+    let spans: [(start: Double, end: Double)]
+    let start: Double
+
+    init(_ intervals: [(Double, Double)], start: Double) {
+        var merged: [(start: Double, end: Double)] = []
+        // The first trial's start is the run's: creation to first start is the run's own setup.
+        for (a, b) in intervals.map({ (min($0.0, $0.1), $0.1) }).sorted(by: { $0.0 < $1.0 }) {
+            let a = merged.isEmpty ? min(a, start) : a
+            if let last = merged.last, a <= last.end { merged[merged.count - 1].end = max(last.end, b) } else { merged.append((a, b)) }
+        }
+        spans = merged
+        self.start = start
+    }
+
+    /// Active seconds from the run's start to `moment`.
+    func seconds(at moment: Double) -> Double {
+        spans.reduce(0) { $0 + max(0, min($1.end, moment) - max($1.start, start)) }
+    }
+}

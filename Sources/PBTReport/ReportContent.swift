@@ -110,8 +110,13 @@ public struct ReportContent: Sendable {
         let i = test.interval
         // An SD ratio's bound is infinite when resamples of the second method have no spread: unbounded, said so.
         func value(_ x: Double) -> String { x.isInfinite ? (x > 0 ? "∞" : "−∞") : String(format: "%.3f", x) }
+        // A ratio's bound at 0 or ∞ comes from resamples with no spread (one seed's value drawn every time), which a few
+        // seeds make common: such an interval says little, whatever the test's p (found by a helper: "disagrees" beside [0, 11.6]).
+        let ratio = test.estimateName.hasPrefix("SD ratio")
+        let degenerate = ratio && (i.lower <= 0 || i.upper.isInfinite)
         return "\(name) \(value(test.estimate)) [\(value(i.lower)), \(value(i.upper))] "
-            + "(\(String(format: "%g", i.level * 100)) %, \(i.method)\(i.upper.isInfinite || i.lower.isInfinite ? "; unbounded" : ""))"
+            + "(\(String(format: "%g", i.level * 100)) %, \(i.method)\(i.upper.isInfinite || i.lower.isInfinite ? "; unbounded" : "")"
+            + (degenerate ? "; resamples without spread reach its tails: too few seeds for an informative interval, the test's p is what counts" : "") + ")"
     }
 
     /// "0.045 bits", "SD ratio 0.350", or "—".

@@ -155,6 +155,16 @@ struct ClaimsTests {
                                                    (MethodName.randomSearch, random)]))
         #expect(mixed.verdict == .inconclusive)
 
+        // Whole-set scores for PBT-5x5 alone (a spread as wide as random search's): both compared on fixed windows, as the
+        // label says (found by a helper: PBT's window values were tested against random search's whole-set values, or the reverse).
+        var partly = Self.finals([(MethodName.pbt5x5, pbt5x5), (MethodName.pbt5x20, pbt5x20), (MethodName.randomSearch, random)])
+        for index in partly.runs.indices where partly.runs[index].method == MethodName.pbt5x5 {
+            partly.runs[index].wholeSet = WholeSetScore(trial: partly.runs[index].trials[0].id, nll: random[partly.runs[index].seed] + 1, samples: 100)
+        }
+        let onWindows = Self.claim("(c)", partly)
+        #expect(onWindows.comparisons.map(\.comparison) == ["PBT-5x5 vs Random search (fixed windows)", "PBT-5x20 vs Random search (fixed windows)"])
+        #expect(onWindows.comparisons.map { $0.test?.pValue } == agrees.comparisons.map { $0.test?.pValue } && onWindows.verdict == .agrees)
+
         let twoSeeds = Self.claim("(c)", Self.finals([(MethodName.pbt5x5, [3.50, 3.51]), (MethodName.randomSearch, [3.0, 4.0])]))
         #expect(twoSeeds.verdict == .inconclusive)
         #expect(twoSeeds.comparisons.first?.unavailable == "Brown–Forsythe needs at least 3 seeds with a result in each group (got 2 and 2)")
@@ -246,9 +256,12 @@ struct ClaimsTests {
         test.estimateName = "SD ratio (first / second)"
         test.estimate = 0.5
         test.interval = ConfidenceInterval(lower: 0, upper: .infinity, level: 0.95, method: "bootstrap")
-        #expect(ReportContent.estimate(test) == "SD ratio 0.500 [0.000, ∞] (95 %, bootstrap; unbounded)")
+        let degenerate = "; resamples without spread reach its tails: too few seeds for an informative interval, the test's p is what counts"
+        #expect(ReportContent.estimate(test) == "SD ratio 0.500 [0.000, ∞] (95 %, bootstrap; unbounded\(degenerate))")
         test.interval.upper = 2
-        #expect(ReportContent.estimate(test) == "SD ratio 0.500 [0.000, 2.000] (95 %, bootstrap)")
+        #expect(ReportContent.estimate(test) == "SD ratio 0.500 [0.000, 2.000] (95 %, bootstrap\(degenerate))", "found by a helper: beside a verdict")
+        test.interval.lower = 0.2
+        #expect(ReportContent.estimate(test) == "SD ratio 0.500 [0.200, 2.000] (95 %, bootstrap)")
     }
 
     @Test("combine: agrees only if every comparison agrees; disagrees at p against < α/k; else inconclusive")
