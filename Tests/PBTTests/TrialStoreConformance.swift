@@ -14,6 +14,7 @@ enum TrialStoreConformance {
     static func check(_ makeStore: () throws -> any TrialStore) throws {
         try createAndFindRuns(makeStore())
         try claimsFollowIdOrderAndLeases(makeStore())
+        try theOldestOfQueuedAndExpiredIsClaimed(makeStore())
         try claimsBelowAnIdTakeOnlyLowerIds(makeStore())
         try aReleasedClaimIsQueuedAtOnce(makeStore())
         try decisionsCommitOrRollBack(makeStore())
@@ -99,6 +100,22 @@ enum TrialStoreConformance {
         #expect(requeued.allSatisfy { $0.status == .queued && $0.workerID == nil })
         #expect(requeued.map(\.attempt) == [2, 2, 1], "attempts are kept; the next claim adds one")
         #expect(try store.claim(runID: run.id, workerID: "f", now: 80, leaseUntil: 90)?.attempt == 3)
+    }
+
+    /// A claim takes the lowest id among queued trials and running ones
+    /// whose lease has ended, whichever kind it is (the claim became two
+    /// index lookups, one per kind, when one OR read every finished trial).
+    static func theOldestOfQueuedAndExpiredIsClaimed(_ store: any TrialStore) throws {
+        let run = try store.createRun(name: "r", configJSON: "{}", seed: 1, state: state(4), trials: (1...4).map { planned($0) }, now: 0)
+        #expect(try store.claim(runID: run.id, workerID: "a", now: 0, leaseUntil: 20)?.id == 1)
+        let b = try #require(try store.claim(runID: run.id, workerID: "b", now: 0, leaseUntil: 100))
+        #expect(try store.claim(runID: run.id, workerID: "c", now: 0, leaseUntil: 100)?.id == 3)
+        #expect(try store.claim(runID: run.id, workerID: "d", now: 30, leaseUntil: 200)?.id == 1, "expired 1 before queued 4")
+        #expect(try store.releaseClaim(runID: run.id, trialID: b.id, attempt: b.attempt, workerID: "b") == true)
+        #expect(try store.claim(runID: run.id, workerID: "e", now: 150, leaseUntil: 300)?.id == 2, "queued 2 before expired 3")
+        #expect(try store.claim(runID: run.id, workerID: "f", now: 150, leaseUntil: 300)?.id == 3, "expired 3 before queued 4")
+        #expect(try store.claim(runID: run.id, workerID: "g", now: 150, leaseUntil: 300)?.id == 4)
+        #expect(try store.claim(runID: run.id, workerID: "h", now: 150, leaseUntil: 300) == nil)
     }
 
     /// A worker that stops gives its trial back: queued at once (not after
