@@ -555,10 +555,15 @@ private struct BuildPlan: Sendable {
         let validationSamples = validation.reduce(0) { $0 + $1.samples }, allSamples = entries.reduce(0) { $0 + $1.samples }
         if !train.isEmpty, !validation.isEmpty, allSamples > 0 {
             let share = 100 * Double(validationSamples) / Double(allSamples), asked = Double(options.validationPercent)
-            if share > asked + max(15, asked) || share < asked / 3 {
-                warnings.append(String(format: "validation holds %.1f %% of the audio (--validation-percent %d splits files, not minutes): ", share,
-                                       options.validationPercent)
-                                + "a few long files decide where most of it goes; cut long recordings into shorter files for a balanced split")
+            let lopsided = { (percent: Double) in percent > asked + max(15, asked) || percent < asked / 3 }
+            if lopsided(share) {
+                let prefix = String(format: "validation holds %.1f %% of the audio (--validation-percent %d splits files, not minutes): ", share,
+                                    options.validationPercent)
+                // Too few files to split near the share asked, whatever their lengths (found by a helper: three
+                // equal files were told to cut long recordings).
+                warnings.append(prefix + (lopsided(100 * Double(validation.count) / Double(entries.count))
+                    ? "with \(entries.count) files, \(validation.count) in validation, whole files cannot come near it; add files for a balanced split"
+                    : "a few long files decide where most of it goes; cut long recordings into shorter files for a balanced split"))
             }
         }
         let speakers = CorpusLayout.speakers(in: entries.map(\.file))

@@ -49,10 +49,15 @@ struct CorpusOptions: ParsableArguments {
         guard corpus == nil, environment["PBTWAVE_CORPUS"] == nil, let folder,
               URL(fileURLWithPath: folder).standardizedFileURL != URL(fileURLWithPath: directory).standardizedFileURL
         else { return self }
-        guard let manifest = try? CorpusManifest.read(directory: folder), same(CorpusIdentity(manifest: manifest)) else {
-            // Said, so that an error or a score on the default names the folder recorded (found by a user).
-            let why = FileManager.default.fileExists(atPath: folder) ? "holds another corpus now" : "is not there now"
-            printNote("note: the corpus \(what) was at \(folder), which \(why); using \(directory) (give --corpus to choose another)")
+        let manifest = try? CorpusManifest.read(directory: folder)
+        guard let manifest, same(CorpusIdentity(manifest: manifest)) else {
+            // Said, so that an error or a score on the default names the folder recorded (found by a user), and
+            // how to use that folder as it is now (found by a helper: a rebuilt corpus led to advice on the default one).
+            let why = !FileManager.default.fileExists(atPath: folder) ? "is not there now"
+                : manifest == nil ? "holds no corpus now" : "holds another corpus now (rebuilt since?)"
+            printNote("note: the corpus \(what) was at \(folder), which \(why); using \(directory) ("
+                      + (manifest == nil ? "" : "give --corpus \(shellQuoted(folder)) to use what it holds now, or ")
+                      + "give --corpus to choose another)")
             return self
         }
         printNote("note: using the corpus \(what), \(folder) (give --corpus to choose another)")

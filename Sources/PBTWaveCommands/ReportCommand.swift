@@ -14,7 +14,11 @@ struct ReportCommand: ParsableCommand {
 
     struct Render: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Read an experiment's results.json and write the report next to it (or into --output)."
+            abstract: "Read an experiment's results.json and write the report next to it (or into --output).",
+            discussion: """
+                The claims are recomputed by this build and written back into the report folder's results.json \
+                (fields this build does not know are not kept); the runs' data are kept as they are.
+                """
         )
 
         @Option(name: .long, help: ArgumentHelp("The results.json of an experiment run directory.", valueName: "file"),
@@ -34,8 +38,24 @@ struct ReportCommand: ParsableCommand {
                (try? Data(contentsOf: there)) != (try? Data(contentsOf: input)) {
                 throw CommandError("--output \(directory.path) holds another experiment's results.json: give the report a folder of its own")
             }
+            // An experiment stopped before its end has run folders and no results.json (found by a helper: "no such file").
+            let folder = input.deletingLastPathComponent()
+            if !FileManager.default.fileExists(atPath: input.path), input.lastPathComponent == "results.json" {
+                let runs = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
+                    .filter { $0.contains("-seed") && FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).appendingPathComponent("pbt.sqlite").path) }
+                if !runs.isEmpty {
+                    throw CommandError("\(input.path) is not there yet: the experiment in \(folder.path) has not finished (\(runs.count) run folder(s), "
+                                       + "no results.json). Run the same `pbtwave experiment … --run-dir \(folder.path)` again: it goes on where it "
+                                       + "stopped, and writes results.json and the report at its end")
+                }
+            }
+            let before = try? Data(contentsOf: there)
             // ReportError's message says what to do; ArgumentParser prints it.
             try ExperimentReport.write(try ExperimentResults.read(from: input), to: directory)
+            // The input rewritten: said (found by a helper: a field added by hand went without a word).
+            if let before, before != (try? Data(contentsOf: there)) {
+                printNote("note: \(there.path) rewritten with the claims as this build computes them (fields it does not know are not kept)")
+            }
             print("report: \(directory.appendingPathComponent("report.html").path)")
         }
     }

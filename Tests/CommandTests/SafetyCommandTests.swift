@@ -126,6 +126,13 @@ import PBTWaveAudio
         #expect(try Data(contentsOf: URL(fileURLWithPath: other + "/results.json")) == before)
         #expect(try errors.runError(["report", "render", "--results", mine + "/results.json", "--output", fresh]) == nil)
         #expect(try errors.runError(["report", "render", "--results", mine + "/results.json", "--output", mine]) == nil)
+        // An experiment stopped before its end (run folders, no results.json) is said to be one (found by a helper: "no such file").
+        let stopped = Self.temporary("report-stopped")
+        defer { try? FileManager.default.removeItem(atPath: stopped) }
+        try FileManager.default.createDirectory(atPath: stopped + "/pbt-5x5-seed0", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: stopped + "/pbt-5x5-seed0/pbt.sqlite", contents: Data())
+        let unfinished = try errors.runError(["report", "render", "--results", stopped + "/results.json"])
+        #expect(unfinished?.contains("the experiment in \(stopped) has not finished (1 run folder(s), no results.json)") == true, "\(unfinished ?? "no error")")
     }
 
     /// Foundation's errors in our words: no "NSCocoaErrorDomain" dumps.

@@ -762,6 +762,12 @@ struct CorpusBuildTests {
         try #require(lopsided.trainFiles > 0 && lopsided.validationFiles > 0)
         #expect(lopsided.warnings.contains { $0.contains("of the audio (--validation-percent 30 splits files, not minutes)") },
                 "\(lopsided.warnings)")
+        #expect(lopsided.warnings.contains { $0.hasSuffix("cut long recordings into shorter files for a balanced split") })
+        // Three files of one length: too few files, not long ones (found by a helper).
+        let few = TemporaryFolder("few")
+        for i in 1 ... 3 { try few.writeWAV("f\(i).wav", samples: pcmGridSignal(count: 4800, seed: UInt64(40 + i))) }
+        let small = try CorpusBuilder.build(CorpusBuildOptions(source: few.path, output: TemporaryFolder("few-out").path))
+        #expect(small.warnings.contains { $0.contains("with 3 files, 1 in validation, whole files cannot come near it; add files") }, "\(small.warnings)")
         try FileManager.default.removeItem(atPath: sources.file("long.wav"))
         let even = try CorpusBuilder.build(options)
         #expect(even.warnings.isEmpty, "no long file, no warning: \(even.warnings)")
