@@ -137,6 +137,20 @@ extension RunDirectory {
     }
 }
 
+extension RunDirectory {
+    /// Whether a process drives the run in `url` now (holds its lock), for
+    /// readers that take no lock; nil when the directory has no lock file
+    /// (never driven here, or its store is elsewhere and shared).
+    public static func isDriven(_ url: URL) -> Bool? {
+        let fd = open(url.appendingPathComponent("lock").path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard flock(fd, LOCK_SH | LOCK_NB) == 0 else { return errno == EWOULDBLOCK ? true : nil }
+        flock(fd, LOCK_UN)
+        return false
+    }
+}
+
 /// An exclusive `flock` on a file, held until this object goes away (or
 /// the process dies).
 public final class FileLock: Sendable {

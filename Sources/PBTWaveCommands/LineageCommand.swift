@@ -38,7 +38,7 @@ public struct LineageCommand: ParsableCommand {
         let selectionByChild = Dictionary(selections.map { ($0.childID, $0) }, uniquingKeysWith: { a, _ in a })
         // Said as `schedule export` says it (a stopped run's best so far looked like its result).
         func noteIfIncomplete(chosen: Int?) {
-            if let note = RunSource.incompleteNote(trials, configuration, chosen: chosen) { writeToStandardError(note + "\n") }
+            if let note = RunSource.incompleteNote(trials, configuration, chosen: chosen, stopped: source.isStopped) { writeToStandardError(note + "\n") }
         }
         if tree {
             noteIfIncomplete(chosen: nil)

@@ -55,11 +55,11 @@ public struct ScheduleExportCommand: ParsableCommand {
         let (trials, selections, configuration) = try source.read()
         let chosen = try source.trial(trial, in: trials, selections)
         guard chosen.status == .finished else {
-            throw CommandError("--trial \(chosen.id) is \(chosen.status.rawValue); export a finished trial's schedule")
+            throw CommandError("--trial \(chosen.id) \(chosen.status == .failed ? "failed" : "is \(chosen.status.rawValue)"); export a finished trial's schedule")
         }
         let schedule = try Lineage.export(trial: chosen.id, of: trials, configuration: configuration)
         // Standard error: standard output may be the schedule itself.
-        if trial == nil, let note = RunSource.incompleteNote(trials, configuration, chosen: chosen.id) {
+        if trial == nil, let note = RunSource.incompleteNote(trials, configuration, chosen: chosen.id, stopped: source.isStopped) {
             writeToStandardError(note + "; export again when the run ends\n")
         }
         if let output {
@@ -107,14 +107,22 @@ struct RunSource: ParsableArguments {
     /// A note for standard error when the run is still going: `chosen` (the
     /// default trial, when `trial` is nil) is then the best so far, not the
     /// final population's. Nil when the run is complete.
-    static func incompleteNote(_ trials: [TrialRecord], _ configuration: RunConfiguration, chosen: Int?) -> String? {
+    /// `stopped`: no process drives the run now (its directory's lock is
+    /// free), so its "running" trials were running when it stopped.
+    static func incompleteNote(_ trials: [TrialRecord], _ configuration: RunConfiguration, chosen: Int?, stopped: Bool = false) -> String? {
         let running = trials.filter { $0.status == .running }.count, queued = trials.filter { $0.status == .queued }.count
         guard running + queued > 0 else { return nil }
         // (It said "waiting" of trials the tree showed running.)
-        let pending = [running > 0 ? "\(running) running" : nil, queued > 0 ? "\(queued) queued" : nil].compactMap { $0 }.joined(separator: ", ")
+        let pending = [running > 0 ? "\(running) \(stopped ? "were running when it stopped" : "running")" : nil,
+                       queued > 0 ? "\(queued) queued" : nil].compactMap { $0 }.joined(separator: ", ")
         return "note: the run is not complete (\(trials.count - running - queued) of \(configuration.settings.trialBudget) trials ran, \(pending))"
             + (chosen.map { ": this is trial \($0), the best so far, not the final population's" } ?? "")
+            // Found by a helper: after a kill -9, trials were shown "running" with no process left to run them.
+            + (stopped ? "; no process is running it now: the same `pbtwave pbt` command resumes it (`pbtwave lineage RUN_DIR --settings` lists its flags)" : "")
     }
+
+    /// Whether no process drives the run now (a run directory whose lock is free).
+    var isStopped: Bool { store == nil && runDir.map { RunDirectory.isDriven(URL(fileURLWithPath: $0)) == false } == true }
 
     /// The run's trials, selections and configuration, read without taking
     /// the run directory's lock (a run may be going on).

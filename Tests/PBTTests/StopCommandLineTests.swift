@@ -75,6 +75,24 @@ import Testing
         #expect(!trials.contains { $0.status == .running })
     }
 
+    /// Found by a helper: after a kill -9, `lineage` called the dead run's
+    /// trials "running"; it says they were, when no process holds the run.
+    @Test(.timeLimit(.minutes(1))) func aKilledRunsTrialsAreSaidToHaveBeenRunning() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let (process, out, err) = try Self.start(runDir, trialMilliseconds: 60_000)
+        #expect(eventually(within: 20) { Self.running(runDir) == 2 })
+        let live = try runPBTWave(["lineage", runDir, "--tree"])
+        #expect(live.stderr.contains("2 running)") && !live.stderr.contains("no process is running it"), "\(live.stderr)")
+        kill(process.processIdentifier, SIGKILL)
+        _ = out.fileHandleForReading.readDataToEndOfFile()
+        _ = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let dead = try runPBTWave(["lineage", runDir, "--tree"])
+        #expect(dead.stderr.contains("2 were running when it stopped") && dead.stderr.contains("no process is running it now"), "\(dead.stderr)")
+    }
+
     /// Found by a helper: `experiment` stopped by a signal while its PBT
     /// run trained crashed in 2 of 6 tries (exit 139, a crash report): its
     /// handler called exit(), whose handlers tore down OpenSSL under the
