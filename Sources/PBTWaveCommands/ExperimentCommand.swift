@@ -71,15 +71,16 @@ struct ExperimentCommand: ParsableCommand {
             throw CommandError("--run-dir \(directory.path) is the folder of a single PBT run (it holds \(RunMarker.fileName)), not of an "
                                + "experiment: give the experiment a folder of its own")
         }
-        // One command at a time on an experiment's folder, for the whole of it (runs, replays, the report).
-        let folderLock = try RunDirectory.lockFolder(directory)
-        defer { withExtendedLifetime(folderLock) {} }
         let base = TrainingRecipe(model: WaveNetConfig.presets[p.model]!, training: TrainingOptions(batch: p.batch, window: p.window,
                                                                                                            precision: try Precision(parsing: precision)),
                                   evaluation: EvaluationOptions(windows: p.evalWindows, targets: p.evalTargets), seed: 0)
         let fixed = WindowSetting.fixed(by: "the \(p.name) preset")
         let (runner, _) = try RunnerOptions.wavenetRunner(base, corpus: corpus, windows: (fixed, fixed))
         let chosen = try methods.map { try p.methods(slugs: Self.slugs($0)) } ?? p.methods
+        // One command at a time on an experiment's folder, for the whole of it (runs, replays, the report); taken once
+        // the corpus and flags are known good (found by a helper: a mistyped --corpus left a folder holding a lock file).
+        let folderLock = try RunDirectory.lockFolder(directory)
+        defer { withExtendedLifetime(folderLock) {} }
         let harness = try ExperimentHarness(
             preset: p, methods: chosen, directory: directory, runner: runner, model: PBTModel.wavenet.rawValue,
             modelOptions: RunnerOptions.stored(base), machine: Self.machine(), explorers: .pbtwave,
@@ -92,6 +93,13 @@ struct ExperimentCommand: ParsableCommand {
             replay: try Self.replayer(runner), precision: base.training.precision.rawValue)
         print("experiment \(p.name): \(chosen.count) method\(chosen.count == 1 ? "" : "s") × \(p.seeds) seed\(p.seeds == 1 ? "" : "s"), model \(p.model) in \(base.training.precision), \(p.totalSteps) steps per method "
               + "(\(p.trialSteps)-step trials, batch \(p.batch) × \(p.window)), \(p.workers) workers; in \(directory.path)")
+        // A resumed experiment says so (found by a helper: its header was a fresh start's).
+        let begun = (0..<p.seeds).flatMap { seed in chosen.map { "\($0.slug)-seed\(seed)" } }
+            .filter { FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).appendingPathComponent(RunDirectory.storeFileName).path) }
+        if !begun.isEmpty {
+            print("resuming: \(begun.count) of \(p.seeds * chosen.count) runs were begun before; each goes on where it stopped, and finished runs, "
+                  + "scores and replays are kept")
+        }
         let line = ProgressLine(label: "experiment", style: progress.progress, interval: 10)
         let start = ContinuousClock.now
         let budgetPerRun = Double(p.totalSteps / p.trialSteps)

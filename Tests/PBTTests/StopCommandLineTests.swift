@@ -121,7 +121,16 @@ import Testing
             process.waitUntilExit()
             #expect(process.terminationReason == .exit && process.terminationStatus == 128 + signal, "\(stderr)")
             #expect(stderr.contains("stopped; run the same command again to resume") && !stderr.contains("crashed"), "\(stderr)")
+            guard attempt == 2 else { continue }
+            // Run again, it says it resumes (its header was a fresh start's), and finishes.
+            let resumed = try runPBTWave(Array(process.arguments!))
+            #expect(resumed.status == 0 && resumed.stdout.contains("resuming: 1 of 1 runs were begun before"), "\(resumed.stdout)\(resumed.stderr)")
         }
+        // A corpus that is not there leaves no experiment folder behind (it left one holding a lock file).
+        let nowhere = dir.url.appendingPathComponent("nowhere").path
+        let refused = try runPBTWave(["experiment", "--preset", "smoke", "--corpus", dir.url.appendingPathComponent("no-corpus").path,
+                                      "--run-dir", nowhere, "--progress", "none"])
+        #expect(refused.status == 1 && !FileManager.default.fileExists(atPath: nowhere), "\(refused.stderr)")
     }
 
     /// A PBTWAVE_ISA that names no variant is an error for every command,
