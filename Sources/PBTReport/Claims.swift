@@ -226,8 +226,11 @@ public enum Claims {
     static func replay(_ results: ExperimentResults, _ rules: ClaimRules) -> ClaimRow {
         let claim = "The winner's exported schedule, replayed in one plain training run, reaches the PBT winner's NLL."
         guard !results.replays.isEmpty else {
+            // Why none: no PBT method ran (nothing to replay), or none of its runs finished a trial (found by a helper).
+            let pbtRan = results.runs.contains { MethodName.isPBT($0.method) }
             return ClaimRow(label: "(d)", claim: claim, evidence: ["no replay was run"], comparisons: [], verdict: .inconclusive,
-                            reason: "needs a `pbtwave train --lr-schedule` replay")
+                            reason: pbtRan ? "needs a `pbtwave train --lr-schedule` replay of a PBT run's final best schedule"
+                                : "needs a PBT method's run, whose learned schedule is replayed")
         }
         let margin = rules.replayMargin
         var lines: [String] = []

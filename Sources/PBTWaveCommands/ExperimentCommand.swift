@@ -34,7 +34,8 @@ struct ExperimentCommand: ParsableCommand {
 
     @Option(help: "Preset: quick, paper or smoke.") var preset: String = "quick"
     @Option(help: "Where runs, checkpoints and the report go (default runs/experiment-PRESET).", transform: nonEmptyPath) var runDir: String?
-    @Option(parsing: .unconditional, help: "Override the number of seeds.") var seeds: Int?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seeds per method (default: the preset's: "
+        + ExperimentPreset.all.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.seeds)" }.joined(separator: ", ") + ").")) var seeds: Int?
     @Option(help: "Methods to compare, comma-separated (default: pbt-5x5,pbt-5x20,random-search,fixed-lr).")
     var methods: String?
     @Option(help: "Operands of the products: fp32 (default) or bf16 (bf16 operands, fp32 accumulation); replays keep it.")

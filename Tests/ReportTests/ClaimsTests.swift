@@ -281,6 +281,8 @@ struct ClaimsTests {
         let onlyFixed = ExperimentReport.summary(Self.results([(MethodName.fixedLR, Self.seeds(0))]))
         #expect(onlyFixed.contains("(a) inconclusive: ") && onlyFixed.contains("not tested: needs PBT-5x5 and at least one other method"))
         #expect(onlyFixed.contains("not tested: needs PBT and random search runs"))
+        // (d) says why no replay: no PBT method ran (it asked for a `train --lr-schedule` replay; found by a helper).
+        #expect(onlyFixed.contains("not tested: needs a PBT method's run, whose learned schedule is replayed"), "\(onlyFixed)")
         let tested = ExperimentReport.summary(Self.results([(MethodName.pbt5x5, Self.seeds(0)), (MethodName.randomSearch, Self.seeds(1))]))
         let claimA = tested.components(separatedBy: "\n").drop { !$0.hasPrefix("(a) ") }.dropFirst().prefix { $0.hasPrefix("    ") }
         #expect(!claimA.isEmpty && !claimA.contains { $0.contains("not tested") }, "\(claimA)")
