@@ -361,7 +361,7 @@ public enum RunDirectoryError: Error, Equatable, CustomStringConvertible, Locali
             return "\(p) holds no PBT run itself, but its folders do (an experiment's folder): give one of them, e.g. \(shown)\(schedule)"
         case let .runInAnotherStore(p, run):
             return "\(p) holds the checkpoints of \(run), whose trials are in another store (no \(RunDirectory.storeFileName) here): "
-                + "give that store with --store and --run \(run.name)"
+                + "give that store with --store and --run \(shellQuoted(run.name))"
         case .notWritable(let p): return "cannot write in run directory \(p)"
         case let .storeFolderUnusable(store, folder, reason):
             return "cannot use the trial store sqlite:\(store): its folder \(folder) \(reason); make the folder, or give another --store"

@@ -135,7 +135,10 @@ public struct CorpusBuildSummary: Sendable, CustomStringConvertible {
         }
         var run = "  this run: converted \(fileCount(converted))"
         if converted > 0 {
-            run += String(format: " (%.1f minutes of audio, %.0f× real time)", convertedSeconds / 60, wallSeconds > 0 ? convertedSeconds / wallSeconds : 0)
+            // Seconds for a short conversion, and two digits for a slow one ("0.0 minutes, 0× real time" said nothing).
+            let speed = wallSeconds > 0 ? convertedSeconds / wallSeconds : 0
+            run += " (" + (convertedSeconds < 60 ? String(format: "%.1f s", convertedSeconds) : String(format: "%.1f minutes", convertedSeconds / 60))
+                + " of audio, " + (speed < 10 ? String(format: "%.2g", speed) : String(format: "%.0f", speed)) + "× real time)"
         }
         run += ", reused \(reused)"
         if removed > 0 { run += ", removed \(removed) stale WAV\(removed == 1 ? "" : "s")" }
@@ -747,11 +750,12 @@ private final class ParallelConversion: Sendable {
             return skipOutcome(error)
         }
         if samples == 0 { return .skipped(.empty, detail: "no samples at \(plan.options.sampleRate) Hz") }
+        // Too short before silent: one sample is constant too, and "too short" is why it goes (found by a helper).
+        if samples < plan.minimumSamples { return .tooShort(output: name, samples: samples) }
         if let value = levels.constantValue {
             return .skipped(.silent, detail: value == 0 ? "every sample is 0 at 16 bits: nothing to learn from"
                 : "every sample is \(value) at 16 bits (a constant offset, no sound): nothing to learn from")
         }
-        if samples < plan.minimumSamples { return .tooShort(output: name, samples: samples) }
         let sha = try sha256OfFile(destination)
         guard let stamp = FileStamp(path: destination) else {
             throw AudioError.writeFailed(path: destination, reason: "the file vanished after it was written")

@@ -15,13 +15,16 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Output WAV file (default: generated.wav in the current folder).", transform: nonEmptyFilePath) var output: String = "generated.wav"
     @Flag(help: "Overwrite an existing --output (without it, generate refuses to).") var replace = false
     @Option(parsing: .unconditional, help: "Seconds of audio, above 0 and at most 3600.") var seconds: Double = 2
-    @Option(parsing: .unconditional, help: "Sampling temperature (0: always the most likely sample).") var temperature: Float = 1
+    @Option(parsing: .unconditional, help: "Sampling temperature (0: always the most likely sample).") var temperature: Double = 1
     @Option(parsing: .unconditional, help: "Random seed.") var seed: UInt64 = 0
     @OptionGroup var progress: ProgressOptions
 
     func validate() throws {
         guard seconds > 0, seconds <= 3600 else { throw ValidationError("--seconds must be in (0, 3600]") }
-        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be a finite number, 0 or more (got \(temperature))") }
+        // Read as a Double, so that a number beyond fp32 is shown as given (3.5e38 was "got inf"; found by a helper).
+        guard temperature >= 0, temperature <= Double(Float.greatestFiniteMagnitude) else {
+            throw ValidationError("--temperature must be a finite fp32 number, 0 or more (got \(temperature))")
+        }
         guard output.lowercased().hasSuffix(".wav") else {
             throw ValidationError("--output \(output): generate writes 16-bit WAV; give a path ending in .wav (convert it afterwards if you need another format)")
         }
@@ -62,7 +65,7 @@ struct GenerateCommand: ParsableCommand {
             line.message("generate: \(signalName(signal)): stopping, writing the samples so far to \(output) (again: at once)")
         }
         defer { signals.cancel() }
-        let codes = generator.generate(count: count, temperature: temperature, seed: seed, progress: { done in
+        let codes = generator.generate(count: count, temperature: Float(temperature), seed: seed, progress: { done in
             let elapsed = elapsedSeconds(since: start)
             line.update(String(format: "%ld/%ld samples (%.0f %%), %.0f samples/s, ETA %@", done, count, 100 * Double(done) / Double(count),
                                Double(done) / elapsed, ProgressLine.duration(elapsed * Double(count - done) / Double(done))), now: elapsed)

@@ -617,10 +617,13 @@ struct CorpusBuildTests {
         try work.writeWAV("a/offset.wav", samples: [Float](repeating: 0.25, count: 8000))
         try work.writeWAV("a/clipped.wav", samples: speech.map { max(-1, min(1, $0 * 8)) })
         try work.writeWAV("a/quiet.wav", samples: speech.map { $0 / 200 })
+        // One sample is constant too, but it goes for being too short (it was called silent; found by a helper).
+        try work.writeWAV("a/one.wav", samples: [0.5])
         let options = CorpusBuildOptions(source: work.path, output: out.path)
         let first = try build(options)
-        #expect(first.files == 5 && first.skipped.map(\.reason) == ["silent"] && first.skipped.first?.count == 2)
+        #expect(first.files == 5 && first.skipped.map(\.reason) == ["silent", "too short"] && first.skipped.first?.count == 2, "\(first.skipped)")
         let skipped = lines(out.file("skipped.tsv"))
+        #expect(skipped.contains { $0.hasPrefix("a/one.wav\ttoo short: 0.000 s") }, "\(skipped)")
         #expect(skipped.contains("a/silent.wav\tsilent: every sample is 0 at 16 bits: nothing to learn from"))
         #expect(skipped.contains { $0.hasPrefix("a/offset.wav\tsilent: every sample is 819") && $0.contains(" at 16 bits (a constant offset, no sound)") },
                 "\(skipped)")
