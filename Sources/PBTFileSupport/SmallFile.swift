@@ -12,29 +12,35 @@ public enum SmallFile {
         public var description: String { reason }
     }
 
-    /// What was read from pipes and devices, by path: such a file can be
-    /// read only once, and a command reads its flags' files when it checks
-    /// them and again when it runs (found by a helper: `--space <(…)` was
-    /// empty the second time).
-    private static let streams = Mutex<[String: Data]>([:])
+    /// What was read from pipes and devices, by the file's identity (its
+    /// device and inode, not its path: `/dev/fd/5` names another pipe once
+    /// the first is closed): such a file can be read only once, and a
+    /// command reads its flags' files when it checks them and again when it
+    /// runs (found by a helper: `--space <(…)` was empty the second time).
+    private static let streams = Mutex<[FileIdentity: Data]>([:])
+
+    private struct FileIdentity: Hashable {
+        var device: UInt64
+        var inode: UInt64
+    }
 
     /// The bytes at `path`, at most `limit` of them (more is a failure,
-    /// found before the rest is read). A pipe or a device is read once in
-    /// a process; later reads of the same path give what the first got.
+    /// found before the rest is read). A pipe, socket or device is read once in
+    /// a process; later reads of the same file give what the first got.
     public static func read(_ path: String, limit: Int = 16 << 20) throws(Failure) -> Data {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            if let kept = streams.withLock({ $0[path] }) { return kept }  // a pipe read before, and closed since
             throw Failure(reason: errno == ENOENT ? "no such file or folder" : String(cString: strerror(errno)).lowercased())
         }
         defer { close(fd) }
         var info = stat()
         let statted = fstat(fd, &info) == 0
         if statted, (info.st_mode & S_IFMT) == S_IFDIR { throw Failure(reason: "it is a folder; give a file") }
-        guard statted, (info.st_mode & S_IFMT) != S_IFREG else { return try readAll(fd, limit: limit) }
-        if let kept = streams.withLock({ $0[path] }) { return kept }
+        guard statted, [S_IFIFO, S_IFSOCK, S_IFCHR].contains(info.st_mode & S_IFMT) else { return try readAll(fd, limit: limit) }
+        let identity = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        if let kept = streams.withLock({ $0[identity] }) { return kept }
         let data = try readAll(fd, limit: limit)
-        streams.withLock { $0[path] = data }
+        streams.withLock { $0[identity] = data }
         return data
     }
 

@@ -81,6 +81,13 @@ import Testing
         defer { close(fds[0]) }
         #expect(try SearchSpace(specificationFile: "/dev/fd/\(fds[0])").parameters.map(\.name) == ["lr"])
         #expect(try SearchSpace(specificationFile: "/dev/fd/\(fds[0])").parameters.map(\.name) == ["lr"], "read again: what the pipe held")
+        // Another pipe at the same descriptor is another file (the full suite reused one: a path-keyed cache gave the old text).
+        close(fds[0])
+        try #require(pipe(&fds) == 0)
+        let other = #"{"momentum": {"uniform": [0, 1]}}"#
+        _ = other.withCString { write(fds[1], $0, strlen($0)) }
+        close(fds[1])
+        #expect(try SearchSpace(specificationFile: "/dev/fd/\(fds[0])").parameters.map(\.name) == ["momentum"])
         #expect(throws: SearchSpaceFileError.self) { try SearchSpace(specificationFile: "/dev/null") }
     }
 
