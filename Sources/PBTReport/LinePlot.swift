@@ -102,7 +102,7 @@ public struct LinePlot: Sendable {
         let ys = yRange.map { [$0.lowerBound, $0.upperBound] }
             ?? series.flatMap { $0.points.map(\.y) + $0.band.flatMap { [$0.low, $0.high] } }
         return (PlotAxis(scale: xScale, covering: xs, label: xLabel, includeZero: xIncludesZero && xScale == .linear),
-                PlotAxis(scale: yScale, covering: ys, label: yLabel))
+                PlotAxis(scale: yScale, covering: ys, label: yLabel, margin: 0.04))
     }
 
     /// The `<svg>` element; `id` prefixes the ids inside it, so several

@@ -23,7 +23,11 @@ public struct PlotAxis: Sendable {
     /// A domain around `values` (non-finite values, and on a log axis
     /// non-positive ones, are ignored): linear axes end on ticks, log axes
     /// get a small margin; [0, 1] or about [1, 10] for no values.
-    public init(scale: AxisScale, covering values: [Double], label: String, includeZero: Bool = false) {
+    /// `margin`: on a linear axis, room beyond the data as a fraction of its
+    /// span before the ends are rounded to ticks, so that no point sits on
+    /// the frame (a value axis; found by a helper: the lowest seed's dot was
+    /// cut in half where the axis began at it).
+    public init(scale: AxisScale, covering values: [Double], label: String, includeZero: Bool = false, margin: Double = 0) {
         self.scale = scale
         self.label = label
         switch scale {
@@ -34,6 +38,10 @@ public struct PlotAxis: Sendable {
             var high = data.max() ?? 1
             if high - low < 1e-12 {
                 let pad = max(abs(high) * 0.05, 0.5)
+                low = includeZero && low == 0 ? 0 : low - pad
+                high += pad
+            } else if margin > 0 {
+                let pad = (high - low) * margin
                 low = includeZero && low == 0 ? 0 : low - pad
                 high += pad
             }

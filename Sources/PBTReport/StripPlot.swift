@@ -38,7 +38,7 @@ public struct StripPlot: Sendable {
         ]
         let frame = PlotFrame(id: id, width: width, height: height, legend: legend, bottomMargin: 62)
         let values = categories.flatMap { $0.values.compactMap { $0 } }
-        let yAxis = PlotAxis(scale: .linear, covering: values, label: yLabel)
+        let yAxis = PlotAxis(scale: .linear, covering: values, label: yLabel, margin: 0.04)
         var body = frame.open(title: title)
         body += frame.yAxis(yAxis)
         let slot = frame.plotWidth / Double(max(categories.count, 1))

@@ -118,6 +118,12 @@ struct SVGTests {
         #expect(nll.lower <= 3.583 && nll.upper >= 3.695)
         let flat = PlotAxis(scale: .linear, covering: [4, 4], label: "NLL")
         #expect(flat.lower < 4 && flat.upper > 4)
+        // A value axis leaves room beyond its data, even when the data end on a tick (found by a helper: a dot cut in half).
+        let onTicks = PlotAxis(scale: .linear, covering: [7.70, 7.95], label: "NLL")
+        #expect(onTicks.lower == 7.70, "no margin asked: the axis starts at the data")
+        let room = PlotAxis(scale: .linear, covering: [7.70, 7.95], label: "NLL", margin: 0.04)
+        #expect(room.lower < 7.70 && room.upper > 7.95 && room.ticks.first!.value == room.lower, "\(room.lower)–\(room.upper)")
+        #expect(PlotAxis(scale: .linear, covering: [0, 5], label: "n", includeZero: true, margin: 0.04).lower == 0, "a zero asked for stays the end")
     }
 
     @Test("strip and lineage plots are well-formed; lineage ranks follow NLL within a generation")
