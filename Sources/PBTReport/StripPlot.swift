@@ -62,8 +62,11 @@ public struct StripPlot: Sendable {
             }
             let meanY = y(statistics.mean)
             data += SVG.line(x1: centre - 28, y1: meanY, x2: centre + 28, y2: meanY, stroke: Palette.black, width: 3)
-            data += SVG.element("text", [("x", SVG.number(centre + 33)), ("y", SVG.number(meanY + 4)), ("font-size", "12"),
-                                         ("fill", "#222222"), ("stroke", "#ffffff"), ("stroke-width", "3"), ("paint-order", "stroke")],
+            // Right of the mean's bar, or left of it where the figure ends first (found by a helper: "7.910" cut to "7.9").
+            let fitsRight = centre + 33 + 50 <= Double(width)  // five digits at 12 px, with room for a wider font
+            data += SVG.element("text", [("x", SVG.number(fitsRight ? centre + 33 : centre - 33)), ("y", SVG.number(meanY + 4)),
+                                         ("font-size", "12")] + (fitsRight ? [] : [("text-anchor", "end")])
+                                    + [("fill", "#222222"), ("stroke", "#ffffff"), ("stroke-width", "3"), ("paint-order", "stroke")],
                                 content: SVG.escape(String(format: "%.3f", statistics.mean)))
         }
         return frame.finish(title: title, body: body, data: data, message: values.isEmpty ? "no results" : nil)

@@ -135,6 +135,13 @@ struct SVGTests {
         let parsedStrip = parseXML(strip.svg(id: "s"))
         #expect(parsedStrip.error == nil)
         #expect(parsedStrip.text.contains("A & B") && parsedStrip.text.contains("2 seeds, 1 failed"))
+        // Six methods: the last mean's label goes left of its bar, inside the figure (found by a helper: cut at the edge).
+        let six = StripPlot(title: "six", yLabel: "NLL", categories: (0..<6).map {
+            StripPlot.Category(name: "M\($0)", color: "#0072B2", values: [7.9, 7.92])
+        }).svg(id: "six")
+        let labels = six.matches(of: #/<text x="([0-9.]+)"[^>]*fill="#222222"[^>]*>7\.910</text>/#).map { (x: Double($0.1)!, end: $0.0.contains("text-anchor=\"end\"")) }
+        #expect(labels.count == 6 && labels.last!.end && !labels.first!.end, "\(labels)")
+        #expect(labels.allSatisfy { $0.end || $0.x + 50 <= 720 }, "\(labels)")
 
         let run = AggregationTests.pbtRun
         let ranks = LineagePlot.ranks(run)
