@@ -78,6 +78,10 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     /// `output` holds a corpus built from another source folder, which this
     /// build would replace (without ``CorpusBuildOptions/replaceOtherSource``).
     case outputHoldsAnotherSourcesCorpus(output: String, builtFrom: String, source: String)
+    /// The output holds a corpus without its build journal (so its source
+    /// is unknown), and `source` makes few of its WAVs: `unmade` of `total`
+    /// would be removed.
+    case outputHoldsUnknownCorpus(output: String, unmade: Int, total: Int, source: String)
     /// A line of a `--files` or `--exclude` list is unusable.
     case listMalformed(path: String, line: Int, reason: String)
     /// `--corpus` names the output of a build that did not finish.
@@ -161,6 +165,10 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .outputHoldsAnotherSourcesCorpus(output, builtFrom, source):
             return "\(output) holds a corpus built from \(builtFrom); a build from \(source) would replace it (its WAVs removed): "
                 + "give another --output, or add --replace to replace it"
+        case let .outputHoldsUnknownCorpus(output, unmade, total, source):
+            return "\(output) holds a corpus without its build journal (.build-journal.tsv), so where it came from is unknown, and \(source) "
+                + "makes \(total - unmade) of its \(total) WAVs: a build from it would remove the other \(unmade): give another --output, "
+                + "or add --replace to replace it"
         case let .outputNotACorpus(output):
             return "the output folder \(output) holds files and is not a corpus built by pbtwave (no .build-journal.tsv, no manifest.tsv of its own), so the build could overwrite them: give an --output that is new or empty"
         case let .corpusBuildUnfinished(directory):
@@ -195,7 +203,7 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
              let .splitEmpty(directory, _, _):
             return directory
         case let .outputOverlapsSource(_, output), let .buildInProgress(output), let .outputNotACorpus(output), let .outputIsAFile(output, _),
-             let .outputHoldsAnotherSourcesCorpus(output, _, _),
+             let .outputHoldsAnotherSourcesCorpus(output, _, _), let .outputHoldsUnknownCorpus(output, _, _, _),
              let .corpusBuildUnfinished(output), let .corpusBuildFoundNoAudio(output, _):
             return output
         case let .corpusFileMissing(directory, file):

@@ -273,6 +273,20 @@ struct CorpusBuildTests {
         #expect(summary.removed == 1)
         #expect(!FileManager.default.fileExists(atPath: out.file("p225/p225_004.wav")))
         #expect(try SpeechCorpus.verify(directory: out.path).isEmpty)
+
+        // Another source's build into it, journal gone, is refused as with the journal (found by a helper: that fix let a
+        // copy of the speech corpus lose its WAVs to a build of three files); --replace replaces it.
+        try FileManager.default.removeItem(atPath: out.file(CorpusBuildJournal.fileName))
+        let other = TemporaryFolder("other-source")
+        for i in 1 ... 3 { try other.writeWAV("o\(i).wav", samples: pcmGridSignal(count: 8000, seed: UInt64(60 + i))) }
+        var options = CorpusBuildOptions(source: other.path, output: out.path)
+        let kept = lines(out.file("manifest.tsv")).count - 1
+        let refused = audioError { () throws(AudioError) in try CorpusBuilder.build(options) }
+        #expect(refused == .outputHoldsUnknownCorpus(output: out.path, unmade: kept, total: kept, source: URL(fileURLWithPath: other.path).resolvingSymlinksInPath().path)
+                || refused?.description.contains("holds a corpus without its build journal") == true, "\(String(describing: refused))")
+        #expect(lines(out.file("manifest.tsv")).count - 1 == kept, "nothing removed")
+        options.replaceOtherSource = true
+        #expect(try build(options).removed == kept)
     }
 
     /// Found by a helper: a source whose WAV's name was 247–255 bytes stopped
