@@ -73,9 +73,17 @@ public enum AtomicFile {
     /// `/proc/self/fd/N`), or nil. Such a link resolves to the file a shell
     /// redirected, and a new file renamed over that would replace it (found
     /// by a helper: `--output /dev/stdout --replace >> log` emptied the log).
+    /// Each hop's folder is resolved first, so a link to a folder on the
+    /// way (`ln -s /dev/fd devfd`, then `devfd/1`) is seen through (found by
+    /// the re-check helper).
     static func processStream(_ path: String) -> String? {
         var hop = path
         for _ in 0..<40 {
+            let (directory, name) = split(hop)
+            if let resolved = realpath(directory.isEmpty ? "." : directory, nil) {
+                hop = String(cString: resolved) + "/" + name
+                free(resolved)
+            }
             if hop.hasPrefix("/dev/fd/") || hop.hasPrefix("/proc/") && hop.contains("/fd/")
                 || ["/dev/stdin", "/dev/stdout", "/dev/stderr"].contains(hop) {
                 return hop == path ? path : "\(path) (\(hop))"
