@@ -12,6 +12,15 @@ public enum SystemMemory {
         return UInt64(limit.rlim_cur)
     }
 
+    /// The address space this process uses now, in bytes (what counts
+    /// against `addressSpaceLimit` already); nil when the system does not say.
+    public static var addressSpaceInUse: UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8),
+              let pages = text.split(separator: " ").first.flatMap({ UInt64($0) }) else { return nil }
+        let size = sysconf(Int32(_SC_PAGESIZE))
+        return size > 0 ? pages * UInt64(size) : nil
+    }
+
     /// The machine's memory in bytes; nil when the system does not say.
     public static var physical: UInt64? {
         let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))

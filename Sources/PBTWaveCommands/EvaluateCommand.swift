@@ -69,7 +69,7 @@ struct EvaluateCommand: ParsableCommand {
             let start = ContinuousClock.now
             let evaluator = try WholeSetEvaluator(clips: data.validation, config: model.config)
             // A copy of the model per thread (found by a helper: --threads 40 under a 4 GB limit crashed allocating).
-            try MemoryCheck.require(evaluator.memoryBytes(model.config, threads: threads),
+            try MemoryCheck.require(evaluator.memoryBytes(model.config, threads: threads) + threads * MemoryCheck.perThreadBytes,
                                     for: "scoring the whole set on --threads \(threads) (a copy of the model and a window's buffers each)",
                                     advice: "give fewer --threads")
             let line = ProgressLine(label: "evaluate", style: progress.progress)

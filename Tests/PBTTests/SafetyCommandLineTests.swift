@@ -177,7 +177,7 @@ import Testing
         ] {
             let run = try Self.shell("ulimit -v 3000000; exec \"$PBTWAVE\" \(command)", seconds: 120)
             #expect(!run.timedOut && run.status == 1, "\(command): \(run.status) \(run.stderr)")
-            #expect(run.stderr.contains(says) && run.stderr.contains("of memory, more than this process's address-space limit (ulimit -v)")
+            #expect(run.stderr.contains(says) && run.stderr.contains("of memory, more than what is left of this process's address-space limit (ulimit -v)")
                     && !run.stderr.contains("Fatal error"), "\(command): \(run.stderr)")
         }
     }
