@@ -215,6 +215,9 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         /// Held claims the store gave to another worker (a renewal failed):
         /// their runs are abandoned, and nothing is reported for them.
         var lost: Set<ClaimedTrial> = []
+        /// Held claims whose report is being made: a renewal fails once the
+        /// report is in (the trial is no longer running), which is no lapse.
+        var reporting: Set<ClaimedTrial> = []
         var completed = 0
         /// Reports made by this process: idle workers wait for it to change.
         var reports = 0
@@ -422,6 +425,8 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                 }
                 // A stopping worker claims nothing more: a trial it held would
                 // wait for its lease to expire.
+                shared.withLock { _ = $0.reporting.insert(claimed) }
+                defer { shared.withLock { _ = $0.reporting.remove(claimed) } }
                 let receipt = try coordinator.report(claimed, result: result, claimNext: claimNext && !shouldStop,
                                                      leaseSeconds: options.leaseSeconds, remove: remover.remove)
                 lap(\.coordinationSeconds)
@@ -576,7 +581,9 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
     /// it: the runner is told to stop the trial's run.
     private func abandon(_ claimed: ClaimedTrial) {
         let holding = shared.withLock { s -> Bool in
-            guard s.held[claimed.spec.id]?.claim == claimed else { return false }
+            // A renewal that failed because this worker's own report just finished the trial is no lapse (found by a
+            // helper: healthy runs printed "another worker took it over"); a report the store refused says so itself.
+            guard s.held[claimed.spec.id]?.claim == claimed, !s.reporting.contains(claimed) else { return false }
             return s.lost.insert(claimed).inserted
         }
         guard holding else { return }
