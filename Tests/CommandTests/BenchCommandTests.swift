@@ -61,6 +61,15 @@ import PBTWaveModel
         #expect(hung.contains("the peer was killed: it was still running after 1 s"), "\(hung)")
     }
 
+    /// A plain progress log gets a line at a new generation at most once a
+    /// second (found by a helper: quick trials printed four a second).
+    @Test func generationLinesAreAtMostOneASecond() {
+        #expect(ProgressLine.generationLineDue(changed: true, now: 10, lastLine: 8.5))
+        #expect(!ProgressLine.generationLineDue(changed: true, now: 10, lastLine: 9.7))
+        #expect(!ProgressLine.generationLineDue(changed: false, now: 10, lastLine: 0))
+        #expect(ProgressLine.generationLineDue(changed: true, now: 0.1, lastLine: -.infinity), "the first line at once")
+    }
+
     @Test func spreadsPrintTheMedianAndTheRange() {
         #expect(Spread([1.9, 1.5, 1.8]).times == "1.80× (rounds 1.50–1.90×)")
         #expect(Spread([1.0, 2.0, 4.0, 3.0]).median == 2.5)
