@@ -116,7 +116,7 @@ public struct ReportContent: Sendable {
         let degenerate = ratio && (i.lower <= 0 || i.upper.isInfinite)
         return "\(name) \(value(test.estimate)) [\(value(i.lower)), \(value(i.upper))] "
             + "(\(String(format: "%g", i.level * 100)) %, \(i.method)\(i.upper.isInfinite || i.lower.isInfinite ? "; unbounded" : "")"
-            + (degenerate ? "; resamples without spread reach its tails: too few seeds for an informative interval, the test's p is what counts" : "") + ")"
+            + (degenerate ? "; resamples in which one method's seeds have no spread (a ratio of 0 or ∞) reach its tails: too few seeds for an informative interval, the test's p is what counts" : "") + ")"
     }
 
     /// "0.045 bits", "SD ratio 0.350", or "—".

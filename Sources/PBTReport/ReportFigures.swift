@@ -81,7 +81,7 @@ public enum ReportFigures {
         })
         return ReportFigure(
             id: "fig-final", title: title,
-            caption: "The best validation NLL each seed reached by the end of its budget, on the fixed validation windows (one dot per seed), the mean over seeds (bar, with its value) and the min–max range (whisker). How much the result depends on the seed is the paper's Fig. 10 question; our claim (c) decides it on the whole-set scores of the final best models (the Final results table), not on these.",
+            caption: "The best validation NLL each seed reached by the end of its budget, on the fixed validation windows (one dot per seed), the mean over seeds (bar, with its value) and the min–max range (whisker). How much the result depends on the seed is the paper's Fig. 10 question; our claim (c) decides it on the whole-set scores of the final best models (the Final results table) where both methods compared have them, else on these.",
             svg: plot.svg(id: "fig-final"))
     }
 

@@ -493,7 +493,10 @@ private struct BuildPlan: Sendable {
                 if let levels { levelsOf.append((name, samples, levels)) }
                 entries.append(ManifestEntry(file: name, samples: samples, sampleRate: options.sampleRate, sha256: sha))
             case let .tooShort(_, samples):
-                skip(file.relativePath, .tooShort, String(format: "%.3f s at %d Hz, below --min-seconds %g", Double(samples) / Double(options.sampleRate), options.sampleRate, options.minimumSeconds))
+                // In samples too: "4.030 s, below 4.03" read as a contradiction (found by a helper).
+                skip(file.relativePath, .tooShort, String(format: "%.3f s at %d Hz, below --min-seconds %g (%d samples, %d needed)",
+                                                          Double(samples) / Double(options.sampleRate), options.sampleRate, options.minimumSeconds,
+                                                          samples, options.minimumSamples))
             case let .skipped(category, detail):
                 skip(file.relativePath, category, detail)
             }

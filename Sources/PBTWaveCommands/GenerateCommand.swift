@@ -51,7 +51,7 @@ struct GenerateCommand: ParsableCommand {
         // The nearest whole sample (1.001 s at 16 kHz was 16,015 samples, one short: found by a helper).
         let count = Int((seconds * Double(model.config.sampleRate)).rounded())
         guard count >= 1 else {
-            throw ValidationError("--seconds \(seconds) is less than one sample at \(model.config.sampleRate) Hz; give at least \(1 / Double(model.config.sampleRate))")
+            throw ValidationError("--seconds \(seconds) is less than one sample at \(model.config.sampleRate) Hz; give at least \(0.5 / Double(model.config.sampleRate)) (half a sample rounds to one)")
         }
         let start = ContinuousClock.now
         let line = ProgressLine(label: "generate", style: progress.progress)

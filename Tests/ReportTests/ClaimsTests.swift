@@ -256,7 +256,7 @@ struct ClaimsTests {
         test.estimateName = "SD ratio (first / second)"
         test.estimate = 0.5
         test.interval = ConfidenceInterval(lower: 0, upper: .infinity, level: 0.95, method: "bootstrap")
-        let degenerate = "; resamples without spread reach its tails: too few seeds for an informative interval, the test's p is what counts"
+        let degenerate = "; resamples in which one method's seeds have no spread (a ratio of 0 or ∞) reach its tails: too few seeds for an informative interval, the test's p is what counts"
         #expect(ReportContent.estimate(test) == "SD ratio 0.500 [0.000, ∞] (95 %, bootstrap; unbounded\(degenerate))")
         test.interval.upper = 2
         #expect(ReportContent.estimate(test) == "SD ratio 0.500 [0.000, 2.000] (95 %, bootstrap\(degenerate))", "found by a helper: beside a verdict")

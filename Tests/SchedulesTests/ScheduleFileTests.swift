@@ -142,6 +142,8 @@ import Testing
         ("step,lr\n0,abc\n", "'lr' at step 0 is 'abc', not a number"),
         ("step,lr\n0,-0.1\n", "(-0.1) is not a positive number"),
         ("step,lr\n0,1e-46\n", "is below the smallest fp32 number"),
+        // A Double holds 1e-400 only as 0: refused as such, as in JSON (found by the re-check helper).
+        ("step,lr\n0,0.1\n5,1e-400\n", "the number 1e-400 is too small for a 64-bit float"),
         ("step,lr\n0,0.1\n5,1e300\n", "the learning rate at step 5 (1e+300) is above the largest fp32 number"),
         ("step,momentum\n0,0.9\n", "schedules 'momentum', not 'lr'"),
     ])
