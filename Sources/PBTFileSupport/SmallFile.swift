@@ -28,6 +28,12 @@ public enum SmallFile {
     /// found before the rest is read). A pipe, socket or device is read once in
     /// a process; later reads of the same file give what the first got.
     public static func read(_ path: String, limit: Int = 16 << 20) throws(Failure) -> Data {
+        // A named pipe read before is not opened again: the open would wait for a new writer (found by the re-check helper).
+        var named = stat()
+        if stat(path, &named) == 0, named.st_mode & S_IFMT == S_IFIFO,
+           let kept = streams.withLock({ $0[FileIdentity(device: UInt64(named.st_dev), inode: UInt64(named.st_ino))] }) {
+            return kept
+        }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw Failure(reason: errno == ENOENT ? "no such file or folder" : String(cString: strerror(errno)).lowercased())

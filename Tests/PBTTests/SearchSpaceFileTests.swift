@@ -88,6 +88,18 @@ import Testing
         _ = other.withCString { write(fds[1], $0, strlen($0)) }
         close(fds[1])
         #expect(try SearchSpace(specificationFile: "/dev/fd/\(fds[0])").parameters.map(\.name) == ["momentum"])
+        // A named pipe is read once and not opened again (a second open waited for a writer for ever).
+        let fifo = FileManager.default.temporaryDirectory.appendingPathComponent("space-\(getpid()).fifo").path
+        try #require(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        let writer = Thread {
+            let fd = open(fifo, O_WRONLY)
+            _ = other.withCString { write(fd, $0, strlen($0)) }
+            close(fd)
+        }
+        writer.start()
+        #expect(try SearchSpace(specificationFile: fifo).parameters.map(\.name) == ["momentum"])
+        #expect(try SearchSpace(specificationFile: fifo).parameters.map(\.name) == ["momentum"], "again, without a writer")
         #expect(throws: SearchSpaceFileError.self) { try SearchSpace(specificationFile: "/dev/null") }
     }
 
