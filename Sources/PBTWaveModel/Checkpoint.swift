@@ -98,6 +98,11 @@ public enum CheckpointFile {
     /// Returns the header and the three arenas' floats.
     public static func read(from path: String) throws(WaveNetError) -> (header: CheckpointHeader, floats: [Float]) {
         // A pipe too (`generate <(…)`); a failure says why (it guessed "permissions?" for a pipe, found by a helper).
+        // Not a device: /dev/zero would be read for ever.
+        var info = stat()
+        if stat(path, &info) == 0, [S_IFCHR, S_IFBLK].contains(info.st_mode & S_IFMT) {
+            throw .checkpoint(path: path, reason: "it is a device, not a checkpoint file")
+        }
         let data: Data
         do throws(SmallFile.Failure) { data = try SmallFile.read(path, limit: Int.max) } catch {
             let reason = switch PathKind(of: path) {

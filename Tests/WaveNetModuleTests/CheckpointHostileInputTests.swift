@@ -134,6 +134,10 @@ import Testing
         let (loaded, _) = try WaveNet.load(from: "/dev/fd/\(fds[0])")
         #expect(loaded.config == model.config)
         #expect(Self.read([]).map { $0.contains("too short to be a PBTWave checkpoint (0 bytes") } == true)
+        // A device is refused before it is read (/dev/zero would be read for ever).
+        for device in ["/dev/zero", "/dev/null"] {
+            #expect(throws: WaveNetError.checkpoint(path: device, reason: "it is a device, not a checkpoint file")) { try WaveNet.load(from: device) }
+        }
     }
 
     @Test func modelConfigSizesAreBounded() {
