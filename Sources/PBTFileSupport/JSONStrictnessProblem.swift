@@ -33,6 +33,12 @@ public struct JSONStrictnessProblem: Equatable, Sendable, CustomStringConvertibl
     /// The key written twice (nil: a trailing comma).
     public var key: String? { if case .duplicateKey(let key) = kind { key } else { nil } }
 
+    /// Whether `number` is written as non-zero but a Double holds it only
+    /// as 0 (`1e-400`): for any text format's numbers (a CSV schedule too).
+    public static func readsAsZero(_ number: some StringProtocol) -> Bool {
+        Double(String(number)) == 0 && number.prefix { $0 != "e" && $0 != "E" }.contains { $0 >= "1" && $0 <= "9" }
+    }
+
     /// The bytes of a JSON number after its first.
     private static let numberBytes = Set("0123456789+-.eE".utf8)
 
@@ -106,10 +112,7 @@ public struct JSONStrictnessProblem: Equatable, Sendable, CustomStringConvertibl
                 while i + 1 < bytes.count, Self.numberBytes.contains(bytes[i + 1]) { i += 1 }
                 guard underflow else { break }
                 let token = String(decoding: bytes[start...i], as: UTF8.self)
-                let mantissa = token.prefix { $0 != "e" && $0 != "E" }
-                if mantissa.contains(where: { $0 >= "1" && $0 <= "9" }), Double(token) == 0 {
-                    return JSONStrictnessProblem(.underflow(token), path: stack.last?.childPath ?? "")
-                }
+                if Self.readsAsZero(token) { return JSONStrictnessProblem(.underflow(token), path: stack.last?.childPath ?? "") }
             default:
                 break
             }

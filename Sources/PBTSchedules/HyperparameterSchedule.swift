@@ -137,10 +137,8 @@ public struct HyperparameterSchedule: Sendable, Hashable {
                 throw .invalid(line: number, "expected '<integer step>' and \(columns.count - 1) value(s), got '\(line)'")
             }
             // A non-zero number a Double holds only as 0 (1e-400) is refused, as in JSON (found by the re-check helper).
-            if let tiny = fields.dropFirst().first(where: { field in
-                Double(field) == 0 && field.prefix { $0 != "e" && $0 != "E" }.contains { $0 >= "1" && $0 <= "9" }
-            }) {
-                throw .invalid(line: number, "the number \(tiny) is too small for a 64-bit float (the smallest is about 5e-324) and would be read as 0: write 0, or a larger value")
+            if let tiny = fields.dropFirst().first(where: JSONStrictnessProblem.readsAsZero) {
+                throw .invalid(line: number, "\(JSONStrictnessProblem(.underflow(tiny), path: ""))")
             }
             rows.append(Row(step: step, values: fields.dropFirst().map { Double($0).map(HyperparameterValue.number) ?? .category($0) }))
         }
