@@ -45,10 +45,8 @@ public final class RunDirectory: Sendable {
                 // The checkpoints of a run whose trials are in another store (PostgreSQL, --store sqlite:…).
                 if let owner = try? RunMarker.read(self.url) { throw RunDirectoryError.runInAnotherStore(self.url.path, run: owner) }
                 // An experiment's folder holds its runs one level down: name them.
-                let folder = self.url
-                let inside = ((try? fm.contentsOfDirectory(atPath: folder.path)) ?? []).sorted()
-                    .filter { fm.fileExists(atPath: folder.appendingPathComponent($0).appendingPathComponent(Self.storeFileName).path) }
-                if !inside.isEmpty { throw RunDirectoryError.runsInside(folder.path, runs: inside) }
+                let inside = Self.runFolders(in: self.url)
+                if !inside.isEmpty { throw RunDirectoryError.runsInside(self.url.path, runs: inside) }
                 throw RunDirectoryError.noRun(self.url.path)
             }
         }
@@ -138,6 +136,14 @@ extension RunDirectory {
 }
 
 extension RunDirectory {
+    /// The folders of `folder` that hold a run (their own store file), sorted:
+    /// an experiment's runs, one level down.
+    public static func runFolders(in folder: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).sorted().filter {
+            FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).appendingPathComponent(storeFileName).path)
+        }
+    }
+
     /// Whether a process drives the run in `url` now (holds its lock), for
     /// readers that take no lock; nil when the directory has no lock file
     /// (never driven here, or its store is elsewhere and shared).

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PBT
 import PBTReport
 
 /// `pbtwave report`: redraw an experiment report from its results.json.
@@ -41,8 +42,7 @@ struct ReportCommand: ParsableCommand {
             // An experiment stopped before its end has run folders and no results.json (found by a helper: "no such file").
             let folder = input.deletingLastPathComponent()
             if !FileManager.default.fileExists(atPath: input.path), input.lastPathComponent == "results.json" {
-                let runs = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [])
-                    .filter { $0.contains("-seed") && FileManager.default.fileExists(atPath: folder.appendingPathComponent($0).appendingPathComponent("pbt.sqlite").path) }
+                let runs = RunDirectory.runFolders(in: folder).filter { $0.contains("-seed") }
                 if !runs.isEmpty {
                     throw CommandError("\(input.path) is not there yet: the experiment in \(folder.path) has not finished (\(runs.count) run folder(s), "
                                        + "no results.json). Run the same `pbtwave experiment … --run-dir \(folder.path)` again: it goes on where it "
