@@ -56,6 +56,19 @@ public struct PBTController: Sendable {
         max(0, trial.generation - settings.opponentGenerations)...trial.generation
     }
 
+    /// Whether `decide(after:population:selections:state:)` can create
+    /// anything after `trial`: in budget mode a finished trial reproduces
+    /// nothing until its generation's last result is in
+    /// (`finishedInGeneration`: how many of its generation are finished, it
+    /// included), so the store reads the window only then, and a report
+    /// costs the same at any population.
+    public func mayDecide(after trial: TrialRecord, state: ControllerState,
+                          finishedInGeneration: () throws -> Int) rethrows -> Bool {
+        guard settings.isGenerational, trial.status == .finished else { return true }
+        guard trial.generation > state.reproducedThrough else { return false }
+        return try finishedInGeneration() >= settings.population
+    }
+
     /// Whether `decide` needs the window's selections (asynchronous
     /// truncation; the other decisions read none, so none are fetched).
     public var needsSelections: Bool {
@@ -72,6 +85,8 @@ public struct PBTController: Sendable {
                        state: inout ControllerState) -> Decision {
         precondition(trial.status.isTerminal, "decide(after:) needs a finished or failed trial")
         var decision = Decision()
+        // Sorted once: a generation's end reproduces P initiators against it.
+        let population = population.sorted { $0.id < $1.id }
 
         if trial.status == .failed {
             let parent = trial.parentID.flatMap { pid in population.first { $0.id == pid } }
@@ -91,9 +106,17 @@ public struct PBTController: Sendable {
         } else {
             initiators = [trial]
         }
+        // The candidates depend only on the initiator's generation: found
+        // once for a generation's P initiators, not P times.
+        var pools: [Int: [TrialRecord]] = [:]
         for initiator in initiators {
             guard state.trialsCreated < settings.trialBudget else { break }
-            reproduce(initiator, population: population, selections: selections, state: &state, into: &decision)
+            var pool: [TrialRecord]?
+            if !needsSelections {
+                pool = pools[initiator.generation] ?? candidates(for: initiator, in: population)
+                pools[initiator.generation] = pool
+            }
+            reproduce(initiator, population: population, selections: selections, pool: pool, state: &state, into: &decision)
         }
         return decision
     }
@@ -170,13 +193,14 @@ public struct PBTController: Sendable {
             .sorted { $0.id < $1.id }
     }
 
-    /// `liveOpponents`: only trials whose checkpoint is live may be met (a
-    /// run's decisions never see others; a raised budget's may).
-    private func reproduce(_ initiator: TrialRecord, population: [TrialRecord], selections: [SelectionRecord], liveOpponents: Bool = false,
-                           state: inout ControllerState, into decision: inout Decision) {
-        let pool = (needsSelections ? currentPopulation(for: initiator, in: population, selections: selections)
-                                           : candidates(for: initiator, in: population))
-            .filter { !liveOpponents || $0.checkpointLive || $0.id == initiator.id }
+    /// `population` in id order. `pool`: the initiator's candidates, if
+    /// already found. `liveOpponents`: only trials whose checkpoint is live
+    /// may be met (a run's decisions never see others; a raised budget's may).
+    private func reproduce(_ initiator: TrialRecord, population: [TrialRecord], selections: [SelectionRecord], pool: [TrialRecord]? = nil,
+                           liveOpponents: Bool = false, state: inout ControllerState, into decision: inout Decision) {
+        var pool = pool ?? (needsSelections ? currentPopulation(for: initiator, in: population, selections: selections)
+                                            : candidates(for: initiator, in: population))
+        if liveOpponents { pool = pool.filter { $0.checkpointLive || $0.id == initiator.id } }
         let loss = { (t: TrialRecord) in t.evaluation ?? .infinity }
         // What happens to the initiator: the child's parent and
         // hyperparameters, and the selection record's fields.
@@ -193,11 +217,13 @@ public struct PBTController: Sendable {
             pick = (.tournament, winner, hp, ops.logText, opponent?.id, winner.id, loser?.id)
 
         case .truncation(let fraction):
-            let ranked = pool.sorted { (loss($0), $0.id) < (loss($1), $1.id) }
+            // Ranked by (loss, id) as indices into the pool: cheaper to move than records.
+            let keys = pool.map { (loss($0), $0.id) }
+            let ranked = pool.indices.sorted { keys[$0] < keys[$1] }
             let n = min(Int((Double(ranked.count) * fraction).rounded(.up)), ranked.count / 2)
-            let inBottom = n > 0 && ranked.suffix(n).contains { $0.id == initiator.id }
+            let inBottom = n > 0 && ranked.suffix(n).contains { pool[$0].id == initiator.id }
             if inBottom {
-                let donor = ranked[state.rng.uniformIndex(n)]
+                let donor = pool[ranked[state.rng.uniformIndex(n)]]
                 let (hp, ops) = explore(from: donor, population, decision, &state)
                 pick = (.exploit, donor, hp, ops.logText, donor.id, donor.id, initiator.id)
             } else {
@@ -214,11 +240,11 @@ public struct PBTController: Sendable {
     }
 
     /// The explore strategy's child of `parent`, with the trials this
-    /// decision sees (in id order) and the children it planned so far.
+    /// decision sees (`population`, in id order) and the children it planned so far.
     private func explore(
         from parent: TrialRecord, _ population: [TrialRecord], _ decision: Decision, _ state: inout ControllerState
     ) -> (Hyperparameters, [MutationOperation]) {
-        let request = ExploreRequest(parent: parent, population: population.sorted { $0.id < $1.id },
+        let request = ExploreRequest(parent: parent, population: population,
                                      planned: decision.newTrials.map(\.hyperparameters), settings: settings)
         return explorer.explore(request, using: &state.rng)
     }

@@ -408,21 +408,23 @@ public struct PBTCoordinator: Sendable {
             updated.status = status
             updated.evaluation = evaluation
             updated.failure = failure
-            let window = controller.window(for: updated)
-            let population = try tx.trials(inGenerations: window)
-            let decision = controller.decide(after: updated, population: population,
+            var decision = PBTController.Decision()
+            if try controller.mayDecide(after: updated, state: state, finishedInGeneration: { try tx.finishedCount(generation: updated.generation) }) {
+                let window = controller.window(for: updated)
+                let population = try tx.trials(inGenerations: window)
+                decision = controller.decide(after: updated, population: population,
                                              selections: try controller.needsSelections ? tx.selections(initiatorGenerations: window) : [],
                                              state: &state)
+            }
             try tx.insert(decision.newTrials, createdAt: now)
             try tx.insert(decision.selections)
 
-            let pending = try tx.pendingTrials()
-            state.done = pending.isEmpty
+            let pending = try tx.pendingGenerationsAndParents()
+            state.done = pending.minGeneration == nil
             let floor = controller.retentionFloor(
-                minPendingGeneration: pending.map(\.generation).min(),
-                latestFinishedGeneration: pending.isEmpty ? try tx.latestFinishedGeneration() : 0)
-            let neededParents = Set(pending.compactMap(\.parentID))
-            let released = try tx.releasableCheckpoints(belowGeneration: floor).filter { !neededParents.contains($0.id) }
+                minPendingGeneration: pending.minGeneration,
+                latestFinishedGeneration: state.done ? try tx.latestFinishedGeneration() : 0)
+            let released = try tx.releasableCheckpoints(belowGeneration: floor).filter { !pending.parentIDs.contains($0.id) }
             try tx.releaseCheckpoints(released.map(\.id))
             try tx.setState(state)
             return ReportReceipt(accepted: true, status: status, failure: failure, newTrialIDs: decision.newTrials.map(\.id),

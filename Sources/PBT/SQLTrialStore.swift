@@ -293,6 +293,23 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
                 """, [.int(runID)], SQLTrialStore.trial).sorted { $0.id < $1.id }
         }
 
+        func pendingGenerationsAndParents() throws -> (minGeneration: Int?, parentIDs: Set<Int>) {
+            var low: Int?
+            var parents = Set<Int>()
+            for (generation, parent) in try c.query("""
+                SELECT generation, parent_id FROM trials WHERE run_id = ? AND status IN ('queued', 'running')
+                """, [.int(runID)], { (try $0.int(0), try $0.optionalInt(1)) }) {
+                low = min(low ?? generation, generation)
+                if let parent { parents.insert(parent) }
+            }
+            return (low, parents)
+        }
+
+        func finishedCount(generation: Int) throws -> Int {
+            try c.query("SELECT COUNT(*) FROM trials WHERE run_id = ? AND generation = ? AND status = 'finished'",
+                        [.int(runID), .int(generation)]) { try $0.int(0) }.first ?? 0
+        }
+
         func complete(trialID: Int, status: TrialStatus, evaluation: Double?, checkpointPath: String?,
                       finishedAt: Double, failure: String?) throws {
             try c.run("""

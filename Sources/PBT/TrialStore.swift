@@ -104,6 +104,12 @@ public protocol DecisionTransaction {
     func trials(inGenerations generations: ClosedRange<Int>) throws -> [TrialRecord]
     /// Every queued or running trial.
     func pendingTrials() throws -> [TrialRecord]
+    /// The queued and running trials' lowest generation (nil: none) and
+    /// their parents' ids: what releasing checkpoints needs of them,
+    /// without reading their records.
+    func pendingGenerationsAndParents() throws -> (minGeneration: Int?, parentIDs: Set<Int>)
+    /// How many trials of `generation` are finished (retired ones included).
+    func finishedCount(generation: Int) throws -> Int
     /// Records a running trial's end. `checkpointPath` (finished only) makes
     /// its checkpoint live.
     func complete(trialID: Int, status: TrialStatus, evaluation: Double?, checkpointPath: String?,

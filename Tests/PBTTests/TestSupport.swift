@@ -108,7 +108,16 @@ struct Simulation {
         }
         trials[id] = t
         let population = trials.values.filter { controller.window(for: t).contains($0.generation) }
+        let before = state
+        let mayDecide = controller.mayDecide(after: t, state: state) {
+            trials.values.filter { $0.generation == t.generation && $0.status == .finished }.count
+        }
         let decision = controller.decide(after: t, population: population, selections: selections, state: &state)
+        if !mayDecide {
+            // The store skips reading the window then: the decision must be empty and draw nothing.
+            #expect(decision.newTrials.isEmpty && decision.selections.isEmpty && state == before,
+                    "trial \(t.id): mayDecide said no, decide did something")
+        }
         add(decision.newTrials)
         selections += decision.selections
         if pendingCount == 0 { state.done = true }

@@ -248,6 +248,14 @@ enum TrialStoreConformance {
         #expect(try store.hasPendingTrial(runID: run.id, before: 5) == false)
         #expect(try store.hasPendingTrial(runID: run.id, before: 6) == true)
         try store.withDecision(runID: run.id) { tx in
+            let running = try tx.pendingGenerationsAndParents()
+            #expect(running.minGeneration == 1, "trial 5 is queued, the rest finished or failed")
+            #expect(running.parentIDs == [1])
+            #expect(try tx.finishedCount(generation: 0) == 2, "trial 3 failed")
+            #expect(try tx.finishedCount(generation: 1) == 1)
+            #expect(try tx.finishedCount(generation: 2) == 0)
+        }
+        try store.withDecision(runID: run.id) { tx in
             #expect(try tx.pendingTrials().map(\.id) == [5])
             #expect(try tx.latestFinishedGeneration() == 1)
             #expect(try tx.trials(inGenerations: 1...1).map(\.id) == [4, 5])
@@ -271,6 +279,13 @@ enum TrialStoreConformance {
         // A retired trial is no longer the best so far (it cannot be the result).
         try store.withDecision(runID: run.id) { tx in try tx.retire(trialID: 4, reason: "its checkpoint changed") }
         #expect(try store.progress(runID: run.id).best?.id == 2)
+        try store.withDecision(runID: run.id) { tx in
+            #expect(try tx.finishedCount(generation: 1) == 1, "a retired trial is still finished")
+            try tx.complete(trialID: 5, status: .finished, evaluation: 0.5, checkpointPath: "c/5", finishedAt: 2, failure: nil)
+            let none = try tx.pendingGenerationsAndParents()
+            #expect(none.minGeneration == nil)
+            #expect(none.parentIDs.isEmpty)
+        }
     }
 
     static func concurrentClaimsNeverDuplicate(_ store: any TrialStore) throws {
