@@ -222,8 +222,18 @@ public struct PBTController: Sendable {
             let ranked = pool.indices.sorted { keys[$0] < keys[$1] }
             let n = min(Int((Double(ranked.count) * fraction).rounded(.up)), ranked.count / 2)
             let inBottom = n > 0 && ranked.suffix(n).contains { pool[$0].id == initiator.id }
-            if inBottom {
-                let donor = pool[ranked[state.rng.uniformIndex(n)]]
+            // The donor gives its checkpoint. A slot's latest result stays
+            // ranked while its child runs, also once exploited, when its
+            // checkpoint may be released (its slot copied another's): a
+            // draw of such a trial falls to the next live one of the top n,
+            // else the best live one above the bottom (found by a helper:
+            // a released donor stopped the run, every resume alike).
+            func donor() -> TrialRecord? {
+                let drawn = state.rng.uniformIndex(n)
+                return (ranked[drawn..<n] + ranked[0..<drawn] + ranked[n..<(ranked.count - n)])
+                    .lazy.map { pool[$0] }.first { $0.checkpointLive && $0.id != initiator.id }
+            }
+            if inBottom, let donor = donor() {
                 let (hp, ops) = explore(from: donor, population, decision, &state)
                 pick = (.exploit, donor, hp, ops.logText, donor.id, donor.id, initiator.id)
             } else {
@@ -277,8 +287,10 @@ public struct PBTController: Sendable {
                         state: &state)
         }
         var parent = parent
-        if let retired = parent, retired.isRetired {
-            // The parent's checkpoint cannot be read: a trial of its window
+        if let retired = parent, retired.isRetired || !retired.checkpointLive {
+            // The parent's checkpoint cannot be read (or was released: a
+            // raised budget refills a failure the old one left, whose
+            // parent's checkpoint went at the end): a trial of its window
             // whose checkpoint is still live (not released: the window can
             // reach below the retention floor), drawn at random, takes its
             // place; if none is left there, a live trial of an earlier

@@ -116,6 +116,9 @@ public struct ReportReceipt: Sendable, Hashable {
     /// Why the trial failed, as stored (nil unless `status` is `.failed`).
     public var failure: String? = nil
     public var newTrialIDs: [Int]
+    /// Checkpoints (paths relative to the run directory) whose files the
+    /// report deletes: those released, and a retired parent's once no
+    /// pending trial names it.
     public var releasedCheckpoints: [String]
     public var runDone: Bool
     /// The reporting worker's next claim, when asked for (`claimNext`).
@@ -426,9 +429,16 @@ public struct PBTCoordinator: Sendable {
                 latestFinishedGeneration: state.done ? try tx.latestFinishedGeneration() : 0)
             let released = try tx.releasableCheckpoints(belowGeneration: floor).filter { !pending.parentIDs.contains($0.id) }
             try tx.releaseCheckpoints(released.map(\.id))
+            // A retired parent's files go once no pending trial names it (found
+            // by a helper: they stayed until a resume's sweep, beyond the bound).
+            var deleted = released.map(\.path)
+            if retirement != nil || claimed.parentRetired != nil, let pid = claimed.spec.parentID, !pending.parentIDs.contains(pid),
+               let retired = try tx.trial(id: pid), retired.isRetired, let path = retired.checkpointPath {
+                deleted.append(path)
+            }
             try tx.setState(state)
             return ReportReceipt(accepted: true, status: status, failure: failure, newTrialIDs: decision.newTrials.map(\.id),
-                                 releasedCheckpoints: released.map(\.path), runDone: state.done, next: try next(state))
+                                 releasedCheckpoints: deleted, runDone: state.done, next: try next(state))
         }
         let remove = remove ?? { CheckpointDirectory.removeItem(atPath: $0) }
         if !receipt.accepted || status == .failed { remove(claimed.output.path) }

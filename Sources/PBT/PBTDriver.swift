@@ -228,6 +228,10 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         var failuresInARow: [(id: Int, failure: String, parent: Int?)] = []
         /// Workers of this process waiting (a claim said `.wait`), and since when.
         var waiting: [Int: Date] = [:]
+        /// Deterministic mode: the ids of this process's trials waiting to
+        /// report in id order. Reports come in id order, so only the lowest
+        /// can be next: the others sleep until it is theirs.
+        var waitingToReport: Set<Int> = []
         /// What the last wait notice named, and when it was given.
         var lastWait: (awaited: [String], at: Date)?
         /// When the store was last read for a wait notice (at most every 10 s).
@@ -345,6 +349,24 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
         wakeup.unlock()
     }
 
+    /// Deterministic mode: sleeps until trial `id` may be next to report,
+    /// as `waitForReport(after:)` does while it is this process's lowest
+    /// waiting trial. Behind another, it wakes only when that one has
+    /// reported (and it is lowest), or after a second (a lower trial of
+    /// another process whose lease ended, to take over): with many
+    /// threads, a report no longer sends every waiting thread to the store.
+    private func waitToReport(_ id: Int, after seen: Int) {
+        let start = Date()
+        wakeup.lock()
+        while !shouldStop {
+            let lowest = shared.withLock { $0.waitingToReport.min() == id }
+            if lowest, reports != seen { break }
+            let deadline = start.addingTimeInterval(lowest ? options.maxIdleWaitSeconds : max(options.maxIdleWaitSeconds, 1))
+            if !wakeup.wait(until: deadline) { break }
+        }
+        wakeup.unlock()
+    }
+
     private func wakeIdleWorkers() {
         wakeup.lock()
         wakeup.broadcast()
@@ -407,6 +429,8 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                     return (nil, true)
                 }
                 if coordinator.settings.deterministic {
+                    shared.withLock { _ = $0.waitingToReport.insert(claimed.spec.id) }
+                    defer { shared.withLock { _ = $0.waitingToReport.remove(claimed.spec.id) } }
                     while true {
                         let seen = reports
                         guard try coordinator.store.hasPendingTrial(runID: coordinator.run.id, before: claimed.spec.id) else { break }
@@ -418,7 +442,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                             continue
                         }
                         noteWait(index, below: claimed.spec.id)
-                        waitForReport(after: seen)
+                        waitToReport(claimed.spec.id, after: seen)
                     }
                     shared.withLock { _ = $0.waiting.removeValue(forKey: index) }
                     lap(\.idleSeconds)

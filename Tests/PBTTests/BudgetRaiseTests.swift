@@ -15,6 +15,52 @@ enum BudgetRaiseChecks {
                                                           same: false)
         try anAsynchronousRunUsesTheWholeRaisedBudget(makeStore())
         try onlyACompleteRunsBudgetIsRaised(makeStore())
+        try anAsynchronousRunEndedOnFailuresIsRaised(makeStore)
+    }
+
+    /// Asynchronous mode (P = W) ended with failed trials the budget left
+    /// unreplaced: the raise refills them though their parents' checkpoints
+    /// were released at the end (found by a helper: the refill named a
+    /// released parent, and the run could be neither resumed nor raised).
+    static func anAsynchronousRunEndedOnFailuresIsRaised(_ makeStore: () throws -> any TrialStore) throws {
+        var releasedParents = 0
+        for seed in UInt64(0)..<4 {
+            let store = try makeStore()
+            let dir = try TemporaryDirectory()
+            defer { dir.cleanup() }
+            let small = testSettings(population: 3, workers: 3, trialSteps: 2, budget: .generations(8), seed: seed, deterministic: true)
+            var large = small
+            large.budget = .generations(9)
+            // Fails 40 % of the trials, by id.
+            let runner = ClosureRunner { trial, parent, output in
+                var draw = Xoshiro256(seed: UInt64(trial.id) &* 7919)
+                let r = draw.nextUnitDouble()
+                if r < 0.4 { throw FlakyRunner.Boom() }
+                _ = try NoOpRunner().run(trial, parent: parent, output: output)
+                return TrialOutcome(evaluation: r)
+            }
+            func drive(_ settings: PBTSettings) throws -> PBTRunResult {
+                let (c, _) = try PBTCoordinator.open(store: store, name: "r", configuration: RunConfiguration(settings: settings, model: "toy"),
+                                                     runDirectory: dir.url)
+                return try PBTDriver(coordinator: c, runner: runner, options: DriverOptions()).run()
+            }
+            let first = try drive(small)
+            let refilled = Set(first.trials.compactMap(\.refillOf))
+            let byID = Dictionary(uniqueKeysWithValues: first.trials.map { ($0.id, $0) })
+            releasedParents += first.trials.filter {
+                $0.status == .failed && !refilled.contains($0.id) && $0.parentID.map { byID[$0]?.checkpointLive == false } == true
+            }.count
+            _ = try #require(try raise(store, to: large))
+            let after = try drive(large)
+            #expect(after.done, "seed \(seed)")
+            let id = try #require(try store.run(named: "r")).id
+            for t in after.trials where t.refillOf != nil && !first.trials.contains(where: { $0.id == t.id }) {
+                let parent = try #require(after.trials.first { $0.id == t.parentID })
+                #expect(!parent.isRetired, "seed \(seed): refill \(t.id) starts from a usable trial")
+            }
+            expectConsistentRun(after.trials, try store.selections(runID: id), settings: large)
+        }
+        #expect(releasedParents > 0, "some run ended with a failed trial whose parent was released")
     }
 
     /// Drives run "r" of `settings` in `store` to its end with the toy runner.

@@ -209,6 +209,27 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         #expect(trials.filter { $0.checkpointLive }.count < trials.count / 2, "old checkpoints were released")
     }
 
+    /// Asynchronous truncation (P = W, one opponent generation) ranks each
+    /// slot's latest result, which stays ranked while its child runs even
+    /// after it was exploited and its checkpoint released: the donor is
+    /// always a trial whose checkpoint is live (found by a helper: a
+    /// released one was picked, and the run stopped, every resume alike).
+    @Test(arguments: [2, 3, 5])
+    func asynchronousTruncationExploitsOnlyLiveCheckpoints(population: Int) throws {
+        for seed in UInt64(0)..<6 {
+            let dir = try TemporaryDirectory()
+            defer { dir.cleanup() }
+            let settings = testSettings(population: population, workers: population, trialSteps: 3, budget: .generations(20),
+                                        selection: .truncation(fraction: 0.25), opponentGenerations: 1, seed: seed, deterministic: true)
+            let c = try open(settings, dir)
+            let result = try PBTDriver(coordinator: c, runner: ToyQuadraticRunner(), options: DriverOptions()).run()
+            #expect(result.done, "P \(population), seed \(seed)")
+            let selections = try c.store.selections(runID: c.run.id)
+            expectConsistentRun(result.trials, selections, settings: settings)
+            #expect(selections.contains { $0.kind == .exploit }, "P \(population), seed \(seed): the run exploited")
+        }
+    }
+
     @Test func reopeningChecksTheConfiguration() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

@@ -20,13 +20,11 @@ import PBTExamples
         let controller = PBTController(settings: testSettings(population: 3, workers: 3, opponentGenerations: 1))
         var retired = finishedTrial(1, generation: 0, loss: 0.1)
         retired.failure = "retired: its checkpoint is missing"
-        let live = [finishedTrial(2, generation: 0, loss: 0.5), finishedTrial(3, generation: 0, loss: 0.7)].map { t in
-            var t = t
-            t.checkpointLive = true
-            return t
-        }
+        let live = [finishedTrial(2, generation: 0, loss: 0.5), finishedTrial(3, generation: 0, loss: 0.7)]
+        #expect(live[0].checkpointLive && live[1].checkpointLive)
         // Finished, but its checkpoint released: no substitute either.
-        let released = finishedTrial(5, generation: 0, loss: 0.05)
+        var released = finishedTrial(5, generation: 0, loss: 0.05)
+        released.checkpointLive = false
         let failed = finishedTrial(4, generation: 1, loss: nil, parent: 1)
         for seed: UInt64 in 1...20 {
             var state = ControllerState(rng: .init(seed: seed), trialsCreated: 4)
@@ -42,8 +40,7 @@ import PBTExamples
         // The retired parent's window (generation 0 here, opponent
         // generations 1) has nothing live, but the failed trial's previous
         // generation has: the refill starts from there.
-        var later = finishedTrial(6, generation: 1, loss: 0.4, parent: 2)
-        later.checkpointLive = true
+        let later = finishedTrial(6, generation: 1, loss: 0.4, parent: 2)
         let failedLater = finishedTrial(7, generation: 2, loss: nil, parent: 1)
         var s3 = ControllerState(rng: .init(seed: 3), trialsCreated: 7)
         let fromLater = controller.decide(after: failedLater, population: [retired, released, later, failedLater], state: &s3)
@@ -88,6 +85,11 @@ import PBTExamples
         let refill = try #require(try c.store.trial(runID: c.run.id, id: refillID))
         #expect(refill.refillOf == victim.spec.id)
         #expect(refill.parentID != nil && refill.parentID != parentID, "the refill starts from a live trial")
+        if how == "damaged" {
+            let othersNeedIt = try c.store.trials(runID: c.run.id).contains { !$0.status.isTerminal && $0.parentID == parentID }
+            #expect(FileManager.default.fileExists(atPath: victim.parent!.path) == othersNeedIt,
+                    "a retired checkpoint is deleted once no pending trial names it")
+        }
     }
 
     /// A trial planned from a parent retired since (found by a user: a
@@ -125,6 +127,10 @@ import PBTExamples
         let refill = try #require(try c.store.trials(runID: c.run.id).first { $0.refillOf == planned.id })
         #expect(refill.parentID != nil && refill.parentID != parentID, "the refill starts from a live trial")
         #expect(runner.ran.withLock { $0 }.contains(refill.id))
+        // Once no pending trial names it, the retired checkpoint is deleted, not kept until a resume's sweep.
+        let parentPath = try #require(try c.store.trial(runID: c.run.id, id: parentID)?.checkpointPath)
+        #expect(!FileManager.default.fileExists(atPath: c.checkpoints.ref(relativePath: parentPath).path))
+        #expect(try DriverTests.checkpointFiles(dir.url) == Set(result.trials.filter(\.checkpointLive).map { $0.checkpointPath! }))
     }
 
     /// A runner that writes into a folder that can fill up: with `fullAfter`

@@ -46,6 +46,10 @@ func finishedTrial(_ id: Int, generation: Int, loss: Double?, lr: Double = 1e-3,
         createdAt: 0)
     t.status = status ?? (loss == nil ? .failed : .finished)
     t.evaluation = loss
+    if t.status == .finished {
+        t.checkpointPath = "checkpoints/r/trial-\(id).1.ckpt"
+        t.checkpointLive = true
+    }
     return t
 }
 
@@ -100,6 +104,8 @@ struct Simulation {
         if let loss, loss.isFinite {
             t.status = .finished
             t.evaluation = loss
+            t.checkpointPath = "checkpoints/r/trial-\(id).1.ckpt"
+            t.checkpointLive = true  // nothing is released here
         } else {
             // As the coordinator records them: a NaN is a divergence, nil another failure.
             t.status = .failed
