@@ -77,7 +77,10 @@ public struct PBTController: Sendable {
 
     /// The decision after `trial` became finished or failed. `population`
     /// holds every trial of `window(for: trial)`, including `trial`
-    /// with its new status; its order does not matter.
+    /// with its new status, and a failed trial's parent, which can lie
+    /// below the window (an asynchronous truncation's donor is a slot's
+    /// latest result, up to `opponentGenerations` below the initiator's);
+    /// its order does not matter.
     /// `selections`: those the window's trials initiated (asynchronous
     /// truncation ranks each slot's latest result, and a trial whose child
     /// finished is no longer its slot's latest); empty: none.
@@ -144,7 +147,7 @@ public struct PBTController: Sendable {
             let window = self.window(for: trial)
             let population = sorted.filter { window.contains($0.generation) }
             if trial.status == .failed, !refilled.contains(trial.id) {
-                let parent = trial.parentID.flatMap { pid in population.first { $0.id == pid } }
+                let parent = trial.parentID.flatMap { pid in sorted.first { $0.id == pid } }
                 if let refill = refill(trial, parent: parent, population: population, state: &state) {
                     decision.newTrials.append(refill)
                 }

@@ -329,11 +329,18 @@ public struct PBTCoordinator: Sendable {
             // the driver fails the trial without running it, and the refill
             // picks another. (Before, the runner ran it: a changed checkpoint
             // was read, and its trial could succeed and win.)
-            guard let p = try lookup(pid), let path = p.checkpointPath, p.checkpointLive || p.isRetired else {
-                throw PBTStoreError.malformedRecord("trial \(t.id)'s parent \(pid) has no live checkpoint")
+            guard let p = try lookup(pid), let path = p.checkpointPath, p.status == .finished else {
+                throw PBTStoreError.malformedRecord("trial \(t.id)'s parent \(pid) has no checkpoint")
             }
             parent = checkpoints.ref(relativePath: path)
-            if p.isRetired { retired = p.failure ?? "retired" }
+            if p.isRetired {
+                retired = p.failure ?? "retired"
+            } else if !p.checkpointLive {
+                // A parent released under its planned child: what a run of an
+                // older pbtwave could leave (asynchronous truncation, a raised
+                // budget). Before, every claim threw, and the run was stuck.
+                retired = "released: its checkpoint was deleted as no longer needed"
+            }
         }
         return ClaimedTrial(spec: t.spec, attempt: t.attempt, parent: parent, output: checkpoints.ref(trialID: t.id, attempt: t.attempt),
                             workerID: workerID, parentRetired: retired)
@@ -414,7 +421,11 @@ public struct PBTCoordinator: Sendable {
             var decision = PBTController.Decision()
             if try controller.mayDecide(after: updated, state: state, finishedInGeneration: { try tx.finishedCount(generation: updated.generation) }) {
                 let window = controller.window(for: updated)
-                let population = try tx.trials(inGenerations: window)
+                var population = try tx.trials(inGenerations: window)
+                if status == .failed, let pid = updated.parentID, !population.contains(where: { $0.id == pid }),
+                   let parent = try tx.trial(id: pid) {
+                    population.append(parent)
+                }
                 decision = controller.decide(after: updated, population: population,
                                              selections: try controller.needsSelections ? tx.selections(initiatorGenerations: window) : [],
                                              state: &state)

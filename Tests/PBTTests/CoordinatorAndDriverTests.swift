@@ -230,6 +230,28 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         }
     }
 
+    /// The same with failures: a child planned from a donor below the
+    /// failed trial's window is refilled (found by a helper's resume: the
+    /// refill's parent was not among the trials read, and a precondition
+    /// stopped the process).
+    @Test(arguments: [2, 3, 5])
+    func asynchronousTruncationRefillsChildrenOfOldDonors(population: Int) throws {
+        for seed in UInt64(0)..<6 {
+            let dir = try TemporaryDirectory()
+            defer { dir.cleanup() }
+            let settings = testSettings(population: population, workers: population, trialSteps: 3, budget: .generations(20),
+                                        selection: .truncation(fraction: 0.25), opponentGenerations: 1, seed: seed, deterministic: true)
+            let c = try open(settings, dir)
+            let runner = ClosureRunner { trial, parent, output in
+                if trial.id % 4 == 0, trial.refillOf == nil { throw FlakyRunner.Boom() }
+                return try ToyQuadraticRunner().run(trial, parent: parent, output: output)
+            }
+            let result = try PBTDriver(coordinator: c, runner: runner, options: DriverOptions()).run()
+            #expect(result.done, "P \(population), seed \(seed)")
+            expectConsistentRun(result.trials, try c.store.selections(runID: c.run.id), settings: settings)
+        }
+    }
+
     @Test func reopeningChecksTheConfiguration() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

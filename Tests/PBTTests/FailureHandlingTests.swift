@@ -133,6 +133,36 @@ import PBTExamples
         #expect(try DriverTests.checkpointFiles(dir.url) == Set(result.trials.filter(\.checkpointLive).map { $0.checkpointPath! }))
     }
 
+    /// A trial planned from a parent whose checkpoint was released (a store
+    /// left so by an older pbtwave: its claims threw "has no live
+    /// checkpoint", every resume alike) is not run: it fails naming the
+    /// release, and its refill starts from a live trial.
+    @Test func aTrialWhoseParentWasReleasedIsRefilledFromALiveOne() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let settings = testSettings(population: 3, workers: 3, budget: .generations(3), opponentGenerations: 1)
+        let c = try PBTCoordinator.open(store: try SQLiteTrialStore(path: ":memory:"), name: "r",
+                                        configuration: RunConfiguration(settings: settings, model: "toy"), runDirectory: dir.url).coordinator
+        for _ in 0..<3 {
+            let t = try claimed(c)
+            try c.report(t, result: .success(try ToyQuadraticRunner().run(t.spec, parent: t.parent, output: t.output)))
+        }
+        let planned = try #require(try c.store.trials(runID: c.run.id).first { $0.status == .queued && $0.parentID != nil })
+        let parentID = try #require(planned.parentID)
+        let parentPath = try #require(try c.store.trial(runID: c.run.id, id: parentID)?.checkpointPath)
+        try c.store.withDecision(runID: c.run.id) { tx in try tx.releaseCheckpoints([parentID]) }
+        try FileManager.default.removeItem(atPath: c.checkpoints.ref(relativePath: parentPath).path)
+        let result = try PBTDriver(coordinator: c, runner: ToyQuadraticRunner(), options: DriverOptions(workers: 1)).run()
+        #expect(result.done)
+        let record = try #require(try c.store.trial(runID: c.run.id, id: planned.id))
+        #expect(record.status == .failed && record.failure?.contains("not run: its parent #\(parentID) was released") == true,
+                "\(record.failure ?? "no failure")")
+        let refill = try #require(try c.store.trials(runID: c.run.id).first { $0.refillOf == planned.id })
+        let refillParentID = try #require(refill.parentID)
+        let refillParent = try #require(try c.store.trial(runID: c.run.id, id: refillParentID))
+        #expect(refillParent.id != parentID && refillParent.status == .finished && !refillParent.isRetired)
+    }
+
     /// A runner that writes into a folder that can fill up: with `fullAfter`
     /// set, every write after that many fails as a full disk would.
     struct FillingRunner: TrialRunner {

@@ -113,7 +113,9 @@ struct Simulation {
             if state.trialsCreated < controller.settings.trialBudget { failedWithBudgetLeft.append(id) }
         }
         trials[id] = t
-        let population = trials.values.filter { controller.window(for: t).contains($0.generation) }
+        var population = trials.values.filter { controller.window(for: t).contains($0.generation) }
+        // A failed trial's parent, as the coordinator adds it: it can lie below the window.
+        if t.status == .failed, let pid = t.parentID, !population.contains(where: { $0.id == pid }) { population.append(trials[pid]!) }
         let before = state
         let mayDecide = controller.mayDecide(after: t, state: state) {
             trials.values.filter { $0.generation == t.generation && $0.status == .finished }.count
