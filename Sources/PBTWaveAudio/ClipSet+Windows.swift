@@ -63,6 +63,14 @@ extension ClipSet {
         return clips.reduce(0) { $0 + max(0, $1.codes.count - length + 1) }
     }
 
+    /// Throws ``AudioError/noClipLongEnough(source:length:longest:)`` unless
+    /// some clip holds a window of `length` codes: checked before the
+    /// windows' memory is counted, whose estimate a window no clip holds
+    /// makes huge for the wrong reason.
+    public func requireWindow(length: Int) throws(AudioError) {
+        guard length <= longestClip else { throw AudioError.noClipLongEnough(source: source, length: length, longest: longestClip) }
+    }
+
     /// Copies a random window of `length` codes into `buffer` (its count must
     /// be `length`) and returns where it came from.
     ///

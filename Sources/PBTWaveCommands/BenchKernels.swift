@@ -27,10 +27,16 @@ struct BenchKernels: ParsableCommand {
         let blas = try Kernels(.blas)
         BLAS.setThreads(1)
         let c = try model.config()
+        try c.validate()
+        // The largest shape's buffers, before any is allocated (found by a
+        // user: --time 1e11 aborted in the allocator, 2^62 trapped on overflow).
+        let shapes = KernelShape.all(c, time: time)
+        try MemoryCheck.require(shapes.map(\.bytes).max() ?? 0, for: "timing the products at --time \(time)",
+                                advice: "give a smaller --time")
         print("ours: \(ours) kernels; OpenBLAS: \(BLAS.configuration) (core \(BLAS.coreName), 1 thread)")
         print(pad("shape", 46) + pad("ours GFLOP/s", 14) + pad("OpenBLAS", 10) + "ours/OpenBLAS")
         var worst = Double.infinity
-        for shape in KernelShape.all(c, time: time) {
+        for shape in shapes {
             let (o, b) = shape.compare(ours, blas, repetitions: repetitions)
             worst = min(worst, b / o)
             print(pad(shape.label, 46) + pad(String(format: "%.1f", shape.flops / o / 1e9), 14)
@@ -47,6 +53,15 @@ struct KernelShape {
     var operation: Operation
     var cin: Int, cout: Int, k: Int, dilation: Int, time: Int
     var flops: Double { 2 * Double(k * cin * cout * time) }
+    /// What `compare` allocates (its tensors and the packed weights, twice
+    /// the weights' size at most), in bytes; Int.max if that overflows.
+    var bytes: Int {
+        let weights = [k, cin, cout].reduce((1, false)) { a, x in let m = a.0.multipliedReportingOverflow(by: x); return (m.partialValue, a.1 || m.overflow) }
+        let rows = (cin + cout + cout / 2 + 1).multipliedReportingOverflow(by: time)
+        let floats = (4 * weights.0 + 2 * cout).addingReportingOverflow(rows.partialValue)
+        let total = floats.partialValue.multipliedReportingOverflow(by: 4)
+        return weights.1 || rows.overflow || floats.overflow || total.overflow || weights.0 > Int.max / 8 ? Int.max : total.partialValue
+    }
 
     static func all(_ c: WaveNetConfig, time T: Int) -> [KernelShape] {
         let R = c.residualChannels, D = c.dilationChannels, S = c.skipChannels, H = c.headChannels, V = c.classes

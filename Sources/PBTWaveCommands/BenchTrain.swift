@@ -87,7 +87,7 @@ struct BenchTrain: ParsableCommand {
         let base = model.modelConfig ?? model.preset ?? "compact"
         let name = residual == nil && skip == nil && head == nil ? base : "\(base) with --R/--S/--H"
         let widths = "R\(config.residualChannels) D\(config.dilationChannels) S\(config.skipChannels) H\(config.headChannels)"
-        let how = getenv("PBTWAVE_ISA") != nil ? "forced by PBTWAVE_ISA" : "chosen from CPUID"
+        let how = (getenv("PBTWAVE_ISA").map { String(cString: $0) } ?? "").isEmpty ? "chosen from CPUID" : "forced by PBTWAVE_ISA"
         print("kernels: \(kernels), \(how) (supported: \(Kernels.supported.map(\.rawValue).joined(separator: ", ")))")
         let cores = ProcessInfo.processInfo.activeProcessorCount
         for (flag, count) in [("--threads", threads), ("--workers", workers)] where count > cores {

@@ -39,8 +39,17 @@ struct EvaluateCommand: ParsableCommand {
                                         targets: given.targets ?? recorded.targets ?? TrainDefaults.evaluation.targets)
         let taken = [given.windows == nil ? recorded.windows.map { "--eval-windows \($0)" } : nil,
                      given.targets == nil ? recorded.targets.map { "--eval-targets \($0)" } : nil].compactMap { $0 }
-        let note = taken.isEmpty ? nil : "scoring on the windows the checkpoint's training scored on: \(taken.joined(separator: ", ")) (give a flag to change it)"
-        return (options, note)
+        var notes = taken.isEmpty ? [] : ["scoring on the windows the checkpoint's training scored on: \(taken.joined(separator: ", ")) (give a flag to change it)"]
+        // A recorded value out of bounds (a hand-edited checkpoint) is said, not replaced by the default in silence (found by a helper).
+        let limits = EvaluationOptions.limits
+        for (key, flag, given, usable, limit, used) in [("eval-windows", "--eval-windows", given.windows, recorded.windows, limits.windows, options.windows),
+                                                         ("eval-targets", "--eval-targets", given.targets, recorded.targets, limits.targets, options.targets)]
+        where given == nil && usable == nil {
+            if let stored = metadata[key] {
+                notes.append("note: the checkpoint records \(key) '\(stored)', not a whole number from 1 to \(limit): scoring with \(flag) \(used), the default")
+            }
+        }
+        return (options, notes.isEmpty ? nil : notes.joined(separator: "\n"))
     }
     @Option(parsing: .unconditional, help: "Threads: for fixed windows, the model's own threads (as train --threads); with --all, copies of the model scoring in parallel.")
     var threads: Int = 1
@@ -100,13 +109,16 @@ struct EvaluateCommand: ParsableCommand {
         if let note { printNote(note) }
         // The windows' codes and one window's buffers (--eval-windows may be 2^20 × 2^24 samples).
         let length = model.config.receptiveField - 1 + options.targets
+        // evaluate draws no training windows; only --eval-targets sets a window here.
+        let targets = WindowSetting.flag("--eval-targets", value: options.targets)
+        try explainingShortClips(data, training: targets, validation: targets) {
+            try data.validation.requireWindow(length: ClipSet.windowLength(context: model.config.receptiveField - 1, targets: options.targets))
+        }
         let (codes, overflow) = options.windows.multipliedReportingOverflow(by: length * 4)
         let step = WaveNet.stepBytes(model.config, batch: 1, time: length, training: false)
         try MemoryCheck.require(overflow || codes > Int.max - step ? Int.max : codes + step,
                                 for: "scoring --eval-windows \(options.windows) × --eval-targets \(options.targets)",
                                 advice: "give fewer --eval-windows or --eval-targets (or --all, which scores every sample once)")
-        // evaluate draws no training windows; only --eval-targets sets a window here.
-        let targets = WindowSetting.flag("--eval-targets", value: options.targets)
         let validator = try explainingShortClips(data, training: targets, validation: targets) {
             try options.validator(data, config: model.config)
         }

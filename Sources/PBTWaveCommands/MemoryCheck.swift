@@ -1,5 +1,6 @@
 import Foundation
 import PBTFileSupport
+import PBTWaveAudio
 import PBTWaveModel
 
 /// Refuses work that needs more memory than this process can have, before
@@ -39,7 +40,22 @@ enum MemoryCheck {
     }
 
     /// Training one model of `recipe`.
-    static func requireTraining(_ recipe: TrainingRecipe) throws {
+    /// Training one model of `recipe` on `data`: first that some clip of
+    /// each split holds a window (else the error `windows` explains), then
+    /// the memory. (A receptive field longer than every clip had made the
+    /// estimate huge, and its advice, a smaller --window, could not help:
+    /// found by a helper.)
+    static func requireTraining(_ recipe: TrainingRecipe, on data: SpeechCorpus,
+                                windows: (training: WindowSetting, validation: WindowSetting)) throws {
+        try explainingShortClips(data, training: windows.training, validation: windows.validation) {
+            try data.train.requireWindow(length: recipe.training.windowLength)
+            try data.validation.requireWindow(length: ClipSet.windowLength(context: recipe.model.receptiveField - 1,
+                                                                           targets: recipe.evaluation.targets))
+        }
+        try requireTraining(recipe)
+    }
+
+    private static func requireTraining(_ recipe: TrainingRecipe) throws {
         let t = recipe.training
         try require(recipe.memoryBytes,
                     for: "training a model at --batch \(t.batch) × --window \(t.window)"

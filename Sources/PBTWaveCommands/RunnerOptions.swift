@@ -214,8 +214,8 @@ struct RunnerOptions: ParsableArguments {
         sameCorpusAs stored: CorpusIdentity? = nil
     ) throws -> (runner: WaveNetRunner, recipe: JSONValue) {
         BLAS.setThreads(1)
-        try MemoryCheck.requireTraining(recipe)
         let data = try corpus.load()
+        try MemoryCheck.requireTraining(recipe, on: data, windows: windows)
         if let note = recipe.training.receptiveFieldNote(for: recipe.model) { printNote(note) }
         var recipe = recipe
         recipe.corpus = CorpusIdentity(data)

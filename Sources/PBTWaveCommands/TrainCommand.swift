@@ -153,8 +153,9 @@ struct TrainCommand: ParsableCommand {
         // A resumed run trains on its checkpoint's corpus where that is still found (it looked in ./corpus, as
         // evaluate and generate no longer do: found by a helper), and not on another one unless told to.
         let source = resumed.map { corpus.orRecorded(checkpoint: $0.1.metadata) } ?? corpus.orRecorded(in: plan.recipe)
-        try MemoryCheck.requireTraining(plan.recipe)
         let data = try source.load()
+        try MemoryCheck.requireTraining(plan.recipe, on: data, windows: (.flag("--window", value: plan.recipe.training.window),
+                                                                          .flag("--eval-targets", value: plan.recipe.evaluation.targets)))
         if let (_, header) = resumed, let checkpoint, let note = checkpointCorpusNote(checkpoint, header.metadata, data) {
             guard source.corpus != nil || ProcessInfo.processInfo.environment["PBTWAVE_CORPUS"] != nil || !keepsCurve || curve == nil else {
                 throw CommandError("--resume: \(checkpoint) was trained on another corpus than \(data.directory), and its curve would mix "

@@ -115,13 +115,18 @@ public struct Kernels: @unchecked Sendable, CustomStringConvertible {
         ("PBTWAVE_NARROW_TILES", ["0", "1"]), ("PBTWAVE_WG_SWAP", ["0", "1"]), ("PBTWAVE_BF16_DOT", ["native", "fma"]),
     ]
 
-    /// Throws for a switch set to a value it does not take (unset or empty: its default).
+    /// Throws for a switch set to a value it does not take (unset or empty:
+    /// its default); `PBTWAVE_TILE_ROWS` takes a whole number of rows
+    /// from 1 to 2^20 (other values were ignored without a word: found by a helper).
     public static func checkSwitches(_ environment: [String: String]? = nil) throws(KernelError) {
+        func value(_ name: String) -> String? { environment.map { $0[name] } ?? getenv(name).map { String(cString: $0) } }
         for (name, takes) in switches {
-            let value = environment.map { $0[name] } ?? getenv(name).map { String(cString: $0) }
-            if let value, !value.isEmpty, !takes.contains(value) {
+            if let value = value(name), !value.isEmpty, !takes.contains(value) {
                 throw .badSwitch(name: name, value: value, takes: takes)
             }
+        }
+        if let rows = value("PBTWAVE_TILE_ROWS"), !rows.isEmpty, !(Int(rows).map { (1...(1 << 20)).contains($0) } ?? false) {
+            throw .badSwitch(name: "PBTWAVE_TILE_ROWS", value: rows, takes: ["a whole number of rows from 1 to 1048576"])
         }
     }
 

@@ -413,11 +413,15 @@ import PBTWaveModel
         #expect(mixedNote?.contains("--eval-windows 3 (") == true)
         let (own, ownNote) = EvaluateCommand.windows(given: (5, 64), metadata: recorded)
         #expect(own == EvaluationOptions(windows: 5, targets: 64) && ownNote == nil)
-        // A checkpoint that records none (or nonsense) scores on train's defaults.
-        for metadata in [[:], ["eval-windows": "0", "eval-targets": "many"]] {
-            let (defaults, none) = EvaluateCommand.windows(given: (nil, nil), metadata: metadata)
-            #expect(defaults == TrainDefaults.evaluation && none == nil)
-        }
+        // A checkpoint that records none scores on train's defaults; one that records nonsense too, and says so.
+        let (defaults, none) = EvaluateCommand.windows(given: (nil, nil), metadata: [:])
+        #expect(defaults == TrainDefaults.evaluation && none == nil)
+        let (fallback, said) = EvaluateCommand.windows(given: (nil, nil), metadata: ["eval-windows": "0", "eval-targets": "many"])
+        #expect(fallback == TrainDefaults.evaluation)
+        #expect(said?.contains("the checkpoint records eval-windows '0', not a whole number from 1 to") == true
+                && said?.contains("scoring with --eval-targets \(TrainDefaults.evaluation.targets), the default") == true, "\(said ?? "no note")")
+        let (flagged, quiet) = EvaluateCommand.windows(given: (4, 32), metadata: ["eval-windows": "0", "eval-targets": "many"])
+        #expect(flagged == EvaluationOptions(windows: 4, targets: 32) && quiet == nil, "flags given: nothing to say of the record")
 
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

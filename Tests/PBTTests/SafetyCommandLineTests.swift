@@ -172,6 +172,9 @@ import Testing
             ("train --preset compact --corpus '\(corpus)' --window 1000000 --steps 1 --eval-windows 1 --eval-targets 16",
              "training a model at --batch 1 × --window 1000000"),
             ("bench train --time 2000000 --steps 1 --no-peak", "timing --batch 1 × --time 2000000"),
+            // Found by a helper: an abort in the allocator, and a trap on overflow.
+            ("bench kernels --time 100000000 --repetitions 1", "timing the products at --time 100000000"),
+            ("bench kernels --time 4611686018427387904 --repetitions 1", "needs about more than 8 EiB"),
             ("evaluate '\(checkpoint)' --corpus '\(corpus)' --eval-windows 1000000 --eval-targets 4096", "scoring --eval-windows 1000000"),
             ("evaluate '\(checkpoint)' --corpus '\(corpus)' --all --threads 256", "scoring the whole set on --threads 256"),
         ] {
@@ -179,6 +182,29 @@ import Testing
             #expect(!run.timedOut && run.status == 1, "\(command): \(run.status) \(run.stderr)")
             #expect(run.stderr.contains(says) && run.stderr.contains("of memory, more than what is left of this process's address-space limit (ulimit -v)")
                     && !run.stderr.contains("Fatal error"), "\(command): \(run.stderr)")
+        }
+    }
+
+    /// A receptive field longer than every clip is named as the cause, not
+    /// the memory its windows would take (found by a helper: the memory
+    /// error's advice, a smaller --window, could not help; a field a third
+    /// as long got the right message).
+    @Test func aReceptiveFieldLongerThanEveryClipIsNamedBeforeMemory() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let config = dir.url.appendingPathComponent("rf.json").path
+        let dilations = Array(repeating: "1048576", count: 15).joined(separator: ", ")
+        try #"{"residualChannels": 3, "skipChannels": 5, "headChannels": 7, "dilations": [DILATIONS]}"#
+            .replacingOccurrences(of: "DILATIONS", with: dilations).write(toFile: config, atomically: true, encoding: .utf8)
+        let corpus = corpusDirectory()
+        for command in [
+            "train --corpus '\(corpus)' --model-config '\(config)' --steps 1 --window 1 --eval-windows 1 --eval-targets 1 --quiet",
+            "pbt --run-dir '\(dir.url.path)/run' --model wavenet --corpus '\(corpus)' --model-config '\(config)' --workers 1 --trial-steps 1 --generations 1 --progress none",
+        ] {
+            let run = try Self.shell("exec \"$PBTWAVE\" \(command)", seconds: 120)
+            #expect(!run.timedOut && run.status != 0, "\(command): \(run.status) \(run.stderr)")
+            #expect(run.stderr.contains("the receptive field alone is longer than every clip") && !run.stderr.contains("of memory"),
+                    "\(command): \(run.stderr)")
         }
     }
 

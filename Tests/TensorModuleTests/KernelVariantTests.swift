@@ -44,6 +44,12 @@ import PBTWaveTensor
         #expect(throws: KernelError.badSwitch(name: "PBTWAVE_HALF_TAILS", value: "off", takes: ["0", "1"])) {
             try Kernels.checkSwitches(["PBTWAVE_HALF_TAILS": "off"])
         }
+        for rows in ["abc", "0", "-3", "2097152"] {
+            #expect(throws: KernelError.badSwitch(name: "PBTWAVE_TILE_ROWS", value: rows, takes: ["a whole number of rows from 1 to 1048576"])) {
+                try Kernels.checkSwitches(["PBTWAVE_TILE_ROWS": rows])
+            }
+        }
+        try Kernels.checkSwitches(["PBTWAVE_TILE_ROWS": "96"])
         #expect(throws: KernelError.badSwitch(name: "PBTWAVE_BF16_DOT", value: "bogus", takes: ["native", "fma"])) {
             try Kernels.checkSwitches(["PBTWAVE_BF16_DOT": "bogus"])
         }
