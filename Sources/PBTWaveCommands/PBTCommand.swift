@@ -82,7 +82,8 @@ public struct PBTCommand: ParsableCommand {
             if let stored = existing?.model, stored != runnerOptions.model.rawValue {
                 throw CommandError("\(store.label(runDirectory: runDirectory)) holds a run of "
                     + (stored == PBTModel.exec.rawValue ? "a training program" : "--model \(stored)")
-                    + ", not of --model \(runnerOptions.model.rawValue): to resume it, give "
+                    + ", not of " + (runnerOptions.chosenModel != nil ? "--model \(runnerOptions.model.rawValue)" : "the default --model \(runnerOptions.model.rawValue)")
+                    + ": to resume it, give "
                     + (stored == PBTModel.exec.rawValue ? "its program after -- as it was started" : "--model \(stored)")
                     + " (`pbtwave lineage \(store.lineageArguments(runDirectory: runDirectory)) --settings` shows how it was started); or choose a new "
                     + (store.isShared ? "--run" : "--run-dir"))

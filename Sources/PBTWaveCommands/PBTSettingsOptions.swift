@@ -173,6 +173,10 @@ struct PBTSettingsOptions: ParsableArguments {
         if truncationFraction != nil, selection != .truncation {
             throw ValidationError("--truncation-fraction applies only to --selection truncation")
         }
+        // Random search never explores (found by a helper: --explore pb2 was taken and did nothing).
+        if selection == .independent, let explore, explore != .perturb {
+            throw ValidationError("--explore \(explore.rawValue) has nothing to do under --selection independent (random search never explores): give one or the other")
+        }
         if space != nil, lrMin != nil || lrMax != nil {
             throw ValidationError("give --space or --lr-min/--lr-max, not both (put lr in the space file)")
         }

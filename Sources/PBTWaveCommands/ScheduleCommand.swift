@@ -113,7 +113,7 @@ struct RunSource: ParsableArguments {
         let running = trials.filter { $0.status == .running }.count, queued = trials.filter { $0.status == .queued }.count
         guard running + queued > 0 else { return nil }
         // (It said "waiting" of trials the tree showed running.)
-        let pending = [running > 0 ? "\(running) \(stopped ? "were running when it stopped" : "running")" : nil,
+        let pending = [running > 0 ? "\(running) \(stopped ? (running == 1 ? "was" : "were") + " running when it stopped" : "running")" : nil,
                        queued > 0 ? "\(queued) queued" : nil].compactMap { $0 }.joined(separator: ", ")
         return "note: the run is not complete (\(trials.count - running - queued) of \(configuration.settings.trialBudget) trials ran, \(pending))"
             + (chosen.map { ": this is trial \($0), the best so far, not the final population's" } ?? "")

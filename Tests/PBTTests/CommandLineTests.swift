@@ -113,6 +113,7 @@ import PBTExamples
         (["--lr-min", "0.1", "--lr-max", "0.01"], "--lr-min/--lr-max: hyperparameter 'lr': bounds must be finite with min ≤ max"),
         (["--selection", "truncation", "--truncation-fraction", "0.7"], "--truncation-fraction: truncation fraction must be in (0, 0.5]"),
         (["--truncation-fraction", "0.2"], "--truncation-fraction applies only to --selection truncation"),
+        (["--selection", "independent", "--explore", "pb2"], "--explore pb2 has nothing to do under --selection independent"),
         (["--resample-probability", "2"], "--resample-probability: resample probability must be in [0, 1]"),
         (["--opponent-generations", "3"], "--opponent-generations"),
         (["--selection", "best"], "--selection"),
