@@ -214,41 +214,27 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
     /// after it was exploited and its checkpoint released: the donor is
     /// always a trial whose checkpoint is live (found by a helper: a
     /// released one was picked, and the run stopped, every resume alike).
-    @Test(arguments: [2, 3, 5])
-    func asynchronousTruncationExploitsOnlyLiveCheckpoints(population: Int) throws {
+    /// With failures (`failing`), a child planned from a donor below the
+    /// failed trial's window is refilled (found by a helper's resume: the
+    /// refill's parent was not among the trials read, and a precondition
+    /// stopped the process).
+    @Test(arguments: [2, 3, 5], [false, true])
+    func asynchronousTruncationExploitsOnlyLiveCheckpoints(population: Int, failing: Bool) throws {
+        let runner = ClosureRunner { trial, parent, output in
+            if failing, trial.id % 4 == 0, trial.refillOf == nil { throw FlakyRunner.Boom() }
+            return try ToyQuadraticRunner().run(trial, parent: parent, output: output)
+        }
         for seed in UInt64(0)..<6 {
             let dir = try TemporaryDirectory()
             defer { dir.cleanup() }
             let settings = testSettings(population: population, workers: population, trialSteps: 3, budget: .generations(20),
                                         selection: .truncation(fraction: 0.25), opponentGenerations: 1, seed: seed, deterministic: true)
             let c = try open(settings, dir)
-            let result = try PBTDriver(coordinator: c, runner: ToyQuadraticRunner(), options: DriverOptions()).run()
+            let result = try PBTDriver(coordinator: c, runner: runner, options: DriverOptions()).run()
             #expect(result.done, "P \(population), seed \(seed)")
             let selections = try c.store.selections(runID: c.run.id)
             expectConsistentRun(result.trials, selections, settings: settings)
             #expect(selections.contains { $0.kind == .exploit }, "P \(population), seed \(seed): the run exploited")
-        }
-    }
-
-    /// The same with failures: a child planned from a donor below the
-    /// failed trial's window is refilled (found by a helper's resume: the
-    /// refill's parent was not among the trials read, and a precondition
-    /// stopped the process).
-    @Test(arguments: [2, 3, 5])
-    func asynchronousTruncationRefillsChildrenOfOldDonors(population: Int) throws {
-        for seed in UInt64(0)..<6 {
-            let dir = try TemporaryDirectory()
-            defer { dir.cleanup() }
-            let settings = testSettings(population: population, workers: population, trialSteps: 3, budget: .generations(20),
-                                        selection: .truncation(fraction: 0.25), opponentGenerations: 1, seed: seed, deterministic: true)
-            let c = try open(settings, dir)
-            let runner = ClosureRunner { trial, parent, output in
-                if trial.id % 4 == 0, trial.refillOf == nil { throw FlakyRunner.Boom() }
-                return try ToyQuadraticRunner().run(trial, parent: parent, output: output)
-            }
-            let result = try PBTDriver(coordinator: c, runner: runner, options: DriverOptions()).run()
-            #expect(result.done, "P \(population), seed \(seed)")
-            expectConsistentRun(result.trials, try c.store.selections(runID: c.run.id), settings: settings)
         }
     }
 

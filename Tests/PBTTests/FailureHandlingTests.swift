@@ -92,13 +92,9 @@ import PBTExamples
         }
     }
 
-    /// A trial planned from a parent retired since (found by a user: a
-    /// program changed its parent's checkpoint, and a sibling planned before
-    /// ran from the changed files, succeeded and won) is not run: it fails
-    /// naming the parent, its refill starts from another, and the run goes on.
-    @Test func aTrialWhoseParentWasRetiredSinceItWasPlannedIsNotRun() throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.cleanup() }
+    /// A run of P = 3 (one opponent generation) whose generation 0 has
+    /// reported, and a planned trial of generation 1 with its parent.
+    func firstGenerationRun(_ dir: TemporaryDirectory) throws -> (PBTCoordinator, TrialRecord, Int) {
         let settings = testSettings(population: 3, workers: 3, budget: .generations(3), opponentGenerations: 1)
         let c = try PBTCoordinator.open(store: try SQLiteTrialStore(path: ":memory:"), name: "r",
                                         configuration: RunConfiguration(settings: settings, model: "toy"), runDirectory: dir.url).coordinator
@@ -107,7 +103,17 @@ import PBTExamples
             try c.report(t, result: .success(try ToyQuadraticRunner().run(t.spec, parent: t.parent, output: t.output)))
         }
         let planned = try #require(try c.store.trials(runID: c.run.id).first { $0.status == .queued && $0.parentID != nil })
-        let parentID = try #require(planned.parentID)
+        return (c, planned, try #require(planned.parentID))
+    }
+
+    /// A trial planned from a parent retired since (found by a user: a
+    /// program changed its parent's checkpoint, and a sibling planned before
+    /// ran from the changed files, succeeded and won) is not run: it fails
+    /// naming the parent, its refill starts from another, and the run goes on.
+    @Test func aTrialWhoseParentWasRetiredSinceItWasPlannedIsNotRun() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let (c, planned, parentID) = try firstGenerationRun(dir)
         try c.store.withDecision(runID: c.run.id) { tx in try tx.retire(trialID: parentID, reason: "retired: its checkpoint changed") }
         struct Recording: TrialRunner {
             let ran = Locked<[Int]>([])
@@ -140,15 +146,7 @@ import PBTExamples
     @Test func aTrialWhoseParentWasReleasedIsRefilledFromALiveOne() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
-        let settings = testSettings(population: 3, workers: 3, budget: .generations(3), opponentGenerations: 1)
-        let c = try PBTCoordinator.open(store: try SQLiteTrialStore(path: ":memory:"), name: "r",
-                                        configuration: RunConfiguration(settings: settings, model: "toy"), runDirectory: dir.url).coordinator
-        for _ in 0..<3 {
-            let t = try claimed(c)
-            try c.report(t, result: .success(try ToyQuadraticRunner().run(t.spec, parent: t.parent, output: t.output)))
-        }
-        let planned = try #require(try c.store.trials(runID: c.run.id).first { $0.status == .queued && $0.parentID != nil })
-        let parentID = try #require(planned.parentID)
+        let (c, planned, parentID) = try firstGenerationRun(dir)
         let parentPath = try #require(try c.store.trial(runID: c.run.id, id: parentID)?.checkpointPath)
         try c.store.withDecision(runID: c.run.id) { tx in try tx.releaseCheckpoints([parentID]) }
         try FileManager.default.removeItem(atPath: c.checkpoints.ref(relativePath: parentPath).path)
