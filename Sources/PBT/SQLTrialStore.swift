@@ -346,12 +346,28 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
         }
 
         func releasableCheckpoints(belowGeneration generation: Int) throws -> [(id: Int, path: String)] {
-            try c.query("""
-                SELECT t.id, t.checkpoint_path FROM trials t
+            // Each live trial below `generation` with the children of the selections it initiated.
+            let rows = try c.query("""
+                SELECT t.id, t.checkpoint_path, k.id, k.status FROM trials t
+                JOIN selections s ON s.run_id = t.run_id AND s.initiator_id = t.id
+                JOIN trials k ON k.run_id = s.run_id AND k.id = s.child_id
                 WHERE t.run_id = ? AND t.generation < ? AND t.checkpoint_live = 1
-                  AND EXISTS (SELECT 1 FROM selections s WHERE s.run_id = t.run_id AND s.initiator_id = t.id)
                 ORDER BY t.id
-                """, [.int(runID), .int(generation)]) { (id: try $0.int(0), path: $0.text(1)) }
+                """, [.int(runID), .int(generation)]) { (id: try $0.int(0), path: $0.text(1), child: try $0.int(2), status: $0.text(3)) }
+            var releasable: [(id: Int, path: String)] = []
+            for group in Dictionary(grouping: rows, by: \.id).values.sorted(by: { $0[0].id < $1[0].id }) {
+                var filled = group.contains { $0.status == TrialStatus.finished.rawValue }
+                // A failed child's place goes to its refill (and a failed refill's to its own).
+                var failed = group.filter { $0.status == TrialStatus.failed.rawValue }.map(\.child)
+                while !filled, let child = failed.popLast() {
+                    for (refill, status) in try c.query("SELECT id, status FROM trials WHERE run_id = ? AND refill_of = ?",
+                                                        [.int(runID), .int(child)], { (try $0.int(0), $0.text(1)) }) {
+                        if status == TrialStatus.finished.rawValue { filled = true } else if status == TrialStatus.failed.rawValue { failed.append(refill) }
+                    }
+                }
+                if filled { releasable.append((group[0].id, group[0].path)) }
+            }
+            return releasable
         }
 
         func releaseCheckpoints(_ ids: [Int]) throws {

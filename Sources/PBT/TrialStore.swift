@@ -120,9 +120,14 @@ public protocol DecisionTransaction {
     func selections(initiatorGenerations generations: ClosedRange<Int>) throws -> [SelectionRecord]
     /// Replaces the run's stored configuration (a raised budget).
     func setConfiguration(_ json: String) throws
-    /// Trials below `generation` whose checkpoint is still live and that
-    /// have already been the initiator of a selection (trials that have not
-    /// are population members waiting to reproduce, or the final population).
+    /// Trials below `generation` whose checkpoint is still live and whose
+    /// place in the population a finished successor has taken: the child of
+    /// a selection they initiated, or a refill of that child (of a refill …)
+    /// when it failed. Trials that have not reproduced, or whose child is
+    /// still pending or failed unreplaced, are the population's current or
+    /// final members (`Lineage.finalPopulation`), and keep their files
+    /// (found by a helper: a member whose child failed when the budget was
+    /// spent lost its checkpoint, the run's best among them). In id order.
     func releasableCheckpoints(belowGeneration generation: Int) throws -> [(id: Int, path: String)]
     /// Marks checkpoints released; the caller deletes the files after commit.
     func releaseCheckpoints(_ ids: [Int]) throws

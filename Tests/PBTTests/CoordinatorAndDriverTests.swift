@@ -192,9 +192,9 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
                 if settings.isGenerational { #expect(drift <= 1 && live.count <= (w + 1) * population) }
                 // Exactly what may still become a parent is kept.
                 let parents = Set(pending.compactMap(\.parentID))
-                let reproduced = Set(try c.store.selections(runID: c.run.id).map(\.initiatorID))
+                let members = Set(Lineage.finalPopulation(trials, try c.store.selections(runID: c.run.id)).map(\.id))
                 for t in trials where t.checkpointLive {
-                    #expect(t.generation >= minPending - w + 1 || parents.contains(t.id) || !reproduced.contains(t.id))
+                    #expect(t.generation >= minPending - w + 1 || parents.contains(t.id) || members.contains(t.id))
                 }
             }
         }
@@ -225,16 +225,26 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
             return try ToyQuadraticRunner().run(trial, parent: parent, output: output)
         }
         for seed in UInt64(0)..<6 {
-            let dir = try TemporaryDirectory()
-            defer { dir.cleanup() }
-            let settings = testSettings(population: population, workers: population, trialSteps: 3, budget: .generations(20),
-                                        selection: .truncation(fraction: 0.25), opponentGenerations: 1, seed: seed, deterministic: true)
-            let c = try open(settings, dir)
-            let result = try PBTDriver(coordinator: c, runner: runner, options: DriverOptions()).run()
-            #expect(result.done, "P \(population), seed \(seed)")
-            let selections = try c.store.selections(runID: c.run.id)
-            expectConsistentRun(result.trials, selections, settings: settings)
-            #expect(selections.contains { $0.kind == .exploit }, "P \(population), seed \(seed): the run exploited")
+            for selection in [SelectionStrategy.truncation(fraction: 0.25), .tournament] {
+                let dir = try TemporaryDirectory()
+                defer { dir.cleanup() }
+                let settings = testSettings(population: population, workers: population, trialSteps: 3, budget: .generations(20),
+                                            selection: selection, opponentGenerations: 1, seed: seed, deterministic: true)
+                let c = try open(settings, dir)
+                let result = try PBTDriver(coordinator: c, runner: runner, options: DriverOptions()).run()
+                #expect(result.done, "P \(population), seed \(seed)")
+                let selections = try c.store.selections(runID: c.run.id)
+                expectConsistentRun(result.trials, selections, settings: settings)
+                if case .truncation = selection {
+                    #expect(selections.contains { $0.kind == .exploit }, "P \(population), seed \(seed): the run exploited")
+                }
+                // The final population keeps its files, also a member whose child failed when the budget was spent
+                // (found by a helper: the run's best was printed with "checkpoint: (released)").
+                for member in Lineage.finalPopulation(result.trials, selections) {
+                    #expect(member.checkpointLive && FileManager.default.fileExists(atPath: c.checkpoints.ref(relativePath: member.checkpointPath!).path),
+                            "P \(population), seed \(seed), \(selection): final member \(member.id)")
+                }
+            }
         }
     }
 

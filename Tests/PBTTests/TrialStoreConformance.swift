@@ -23,6 +23,44 @@ enum TrialStoreConformance {
         try concurrentClaimsNeverDuplicate(makeStore())
         try runsAreIsolated(makeStore())
         try retiringKeepsTheFirstReason(makeStore())
+        try aMemberKeepsItsCheckpointUntilASuccessorFinishes(makeStore())
+    }
+
+    /// A trial that reproduced is released only once its child, or a refill
+    /// of it (of a refill …), finished: until then it is a member of the
+    /// population, and if the budget ends first, of the final one (found by a
+    /// helper: such a member's checkpoint was deleted, the run's best among them).
+    static func aMemberKeepsItsCheckpointUntilASuccessorFinishes(_ store: any TrialStore) throws {
+        func refill(_ id: Int, of failed: Int, parent: Int) -> TrialSpec {
+            var t = planned(id, generation: 1, parent: parent)
+            t.refillOf = failed
+            return t
+        }
+        let trials = [planned(1), planned(2), planned(3, generation: 1, parent: 1), planned(4, generation: 1, parent: 2)]
+        let run = try store.createRun(name: "r", configJSON: "{}", seed: 0, state: state(4), trials: trials, now: 0)
+        func releasable() throws -> [Int] { try store.withDecision(runID: run.id) { tx in try tx.releasableCheckpoints(belowGeneration: 1).map(\.id) } }
+        func finish(_ id: Int, _ status: TrialStatus, adding: [TrialSpec] = []) throws {
+            try store.withDecision(runID: run.id) { tx in
+                try tx.complete(trialID: id, status: status, evaluation: status == .finished ? 0.5 : nil,
+                                checkpointPath: status == .finished ? "c/\(id)" : nil, finishedAt: 1, failure: status == .failed ? "x" : nil)
+                try tx.insert(adding, createdAt: 1)
+            }
+        }
+        try finish(1, .finished)
+        try finish(2, .finished)
+        try store.withDecision(runID: run.id) { tx in
+            try tx.insert([SelectionRecord(id: 1, kind: .continue, generation: 0, initiatorID: 1, opponentID: nil, winnerID: 1, loserID: nil, childID: 3),
+                           SelectionRecord(id: 2, kind: .continue, generation: 0, initiatorID: 2, opponentID: nil, winnerID: 2, loserID: nil, childID: 4)])
+        }
+        #expect(try releasable().isEmpty, "both children are queued")
+        try finish(3, .finished)
+        #expect(try releasable() == [1])
+        try finish(4, .failed, adding: [refill(5, of: 4, parent: 2)])
+        #expect(try releasable() == [1], "trial 2's child failed, its refill is queued")
+        try finish(5, .failed, adding: [refill(6, of: 5, parent: 2)])
+        #expect(try releasable() == [1], "the refill failed too")
+        try finish(6, .finished)
+        #expect(try releasable() == [1, 2], "a refill of a refill finished in trial 2's place")
     }
 
     /// A retired trial keeps its evaluation, loses its live checkpoint, and
