@@ -184,7 +184,10 @@ struct TrainCommand: ParsableCommand {
         metadata["steps"] = "\(plan.steps)"
         metadata["eval-every"] = "\(evalEvery)"
         metadata["checkpoint-every"] = "\(checkpointEvery)"
-        if let lrSchedule {
+        // A resume that follows the checkpoint's stored schedule stores it again (found by a helper: the
+        // first resume's checkpoint lost it, and the second trained at the default rate in silence).
+        let followed = lr != nil ? nil : resumed.flatMap { r in r.1.metadata["lr-points"] != nil ? r.1.metadata["lr-schedule"] : nil }
+        if let lrSchedule = lrSchedule ?? followed {
             metadata["lr-schedule"] = lrSchedule
             // The schedule itself, so a resume follows it without the file (it may have moved, or changed).
             metadata["lr-points"] = compactJSON(plan.schedule.points)

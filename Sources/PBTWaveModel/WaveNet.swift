@@ -128,6 +128,11 @@ public final class WaveNet {
     /// fp32), or AVX-512 kernels whose start-up probe found two FMAs faster
     /// than `vdpbf16ps` (as on Intel's Sapphire Rapids).
     public var precisionWarning: String? {
+        // The blas variant has no bf16 products of OpenBLAS's (found by a helper: nothing said so).
+        if precision == .bf16, kernels.variant == .blas {
+            return "note: PBTWAVE_ISA=blas: bf16 products have no OpenBLAS path; they run on our \(kernels.instructionSet) kernels "
+                + "(as the widest variant's, PBTWAVE_BF16_DOT aside), and only fp32 products go through OpenBLAS"
+        }
         guard precision == .bf16, !kernels.nativeBF16 else { return nil }
         if kernels.variant == .avx512, Kernels.bf16DotAvailable {
             // The start-up probe (or PBTWAVE_BF16_DOT=fma) chose two FMAs:

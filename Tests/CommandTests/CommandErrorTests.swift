@@ -4,6 +4,7 @@ import Foundation
 import Testing
 import TestSupport
 import PBTWaveModel
+import PBTSchedules
 
 /// Every bad input a user can give the training commands gets an error that
 /// says what is wrong — at parse time where possible, else when run.
@@ -203,6 +204,12 @@ import PBTWaveModel
             // Found by a user: this said "not valid JSON".
             (schedule(seed: -5), "a number does not fit its field"),
         ]
+        // A field at its default value is no unknown field (found by a helper: "precision": "fp32" was refused).
+        for precision in ["fp32", "bf16"] {
+            let text = schedule().replacingOccurrences(of: #""context":0"#, with: #""context":0,"precision":"\#(precision)""#)
+            let recipe = try TrainingRecipe(try HyperparameterSchedule(jsonText: text))
+            #expect(recipe?.training.precision.rawValue == precision, "\(text)")
+        }
         for (index, (text, expected)) in cases.enumerated() {
             let file = dir.appendingPathComponent("s\(index).json")
             try text.write(to: file, atomically: true, encoding: .utf8)

@@ -91,6 +91,29 @@ import PBTWaveModel
             .contains("--eval-windows 4 (the checkpoint's run: 2; validation numbers from here on are on other windows)") == true)
     }
 
+    /// A run along --lr-schedule resumed twice without it follows the
+    /// schedule to the end (found by a helper: the first resume's
+    /// checkpoint no longer stored it, and the second trained at 1e-3 in
+    /// silence): the same curve as the run never stopped.
+    @Test func aScheduledRunResumedTwiceKeepsItsSchedule() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let schedule = dir.appendingPathComponent("s.csv").path
+        try "step,lr\n0,0.01\n3,0.002\n5,0.0005\n".write(toFile: schedule, atomically: true, encoding: .utf8)
+        let common = ["--preset", "tiny", "--eval-every", "2", "--window", "256", "--eval-windows", "2", "--eval-targets", "256",
+                      "--corpus", corpus, "--quiet"]
+        let (whole, resumed) = (dir.appendingPathComponent("whole.csv").path, dir.appendingPathComponent("resumed.csv").path)
+        try run(["train", "--steps", "7", "--lr-schedule", schedule, "--curve", whole] + common)
+        let checkpoint = dir.appendingPathComponent("c.ckpt").path
+        try run(["train", "--steps", "2", "--lr-schedule", schedule, "--checkpoint", checkpoint, "--curve", resumed] + common)
+        try run(["train", "--steps", "4", "--checkpoint", checkpoint, "--resume", "--curve", resumed] + common)
+        #expect(try WaveNet.load(from: checkpoint).1.metadata["lr-points"] != nil, "the resumed run's checkpoint stores the schedule")
+        try run(["train", "--steps", "7", "--checkpoint", checkpoint, "--resume", "--curve", resumed] + common)
+        let (a, b) = (try String(contentsOfFile: whole, encoding: .utf8), try String(contentsOfFile: resumed, encoding: .utf8))
+        #expect(a.split(separator: "\n").count == 8, "a header and steps 1-7: \(a)")
+        #expect(a == b, "resumed twice, the same curve, bit for bit:\n\(a)\nvs\n\(b)")
+    }
+
     /// Found by users: a rerun that forgot --resume replaced a trained
     /// checkpoint and its curve with a note; a resume given another run's
     /// curve kept that run's rows and appended its own; a resume validated

@@ -128,6 +128,16 @@ import PBTWaveModel
         }
     }
 
+    /// The blas variant says that its bf16 products are ours, not OpenBLAS's (found by a helper).
+    @Test func bf16OnTheBlasVariantSaysWhoseProductsRun() throws {
+        let model = try WaveNet(config: .tiny, seed: 1)
+        model.kernels = try Kernels(.blas)
+        #expect(model.precisionWarning == nil)
+        model.precision = .bf16
+        let note = try #require(model.precisionWarning)
+        #expect(note.contains("PBTWAVE_ISA=blas: bf16 products have no OpenBLAS path") && note.contains(model.kernels.instructionSet), "\(note)")
+    }
+
     @Test func bf16TrainingDiffersFromFP32() throws {
         func losses(_ p: Precision) throws -> [Double] {
             let model = try WaveNet(config: .tiny, seed: 13)
