@@ -440,11 +440,12 @@ public struct PBTCoordinator: Sendable {
                 latestFinishedGeneration: state.done ? try tx.latestFinishedGeneration() : 0)
             let released = try tx.releasableCheckpoints(belowGeneration: floor).filter { !pending.parentIDs.contains($0.id) }
             try tx.releaseCheckpoints(released.map(\.id))
-            // A retired parent's files go once no pending trial names it (found
-            // by a helper: they stayed until a resume's sweep, beyond the bound).
+            // A retired parent's files go once no pending trial names it: at the
+            // report of its last child, whenever that child was claimed (found by
+            // helpers: they stayed until a resume's sweep, beyond the bound).
             var deleted = released.map(\.path)
-            if retirement != nil || claimed.parentRetired != nil, let pid = claimed.spec.parentID, !pending.parentIDs.contains(pid),
-               let retired = try tx.trial(id: pid), retired.isRetired, let path = retired.checkpointPath {
+            if let pid = claimed.spec.parentID, !pending.parentIDs.contains(pid), let parent = try tx.trial(id: pid),
+               parent.isRetired, let path = parent.checkpointPath {
                 deleted.append(path)
             }
             try tx.setState(state)

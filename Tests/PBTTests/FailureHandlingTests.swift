@@ -89,6 +89,11 @@ import PBTExamples
             let othersNeedIt = try c.store.trials(runID: c.run.id).contains { !$0.status.isTerminal && $0.parentID == parentID }
             #expect(FileManager.default.fileExists(atPath: victim.parent!.path) == othersNeedIt,
                     "a retired checkpoint is deleted once no pending trial names it")
+            // Siblings claimed before the retirement: the last one's report deletes it (found by a helper: it stayed).
+            for sibling in children where sibling.spec.id != victim.spec.id && sibling.spec.parentID == parentID {
+                try c.report(sibling, result: Result { try runner.run(sibling.spec, parent: sibling.parent, output: sibling.output) })
+            }
+            #expect(!FileManager.default.fileExists(atPath: victim.parent!.path), "deleted at the last sibling's report")
         }
     }
 
