@@ -346,26 +346,38 @@ public final class SQLTrialStore<Database: SQLDatabase>: TrialStore {
         }
 
         func releasableCheckpoints(belowGeneration generation: Int) throws -> [(id: Int, path: String)] {
-            // Each live trial below `generation` with the children of the selections it initiated.
+            // Each live trial below `generation` that initiated a selection, whether a child of its
+            // finished, and whether one failed. (Correlated subqueries, so that the plan starts from
+            // the few live trials: a join let SQLite's planner walk every selection of the run.)
+            func child(_ status: TrialStatus) -> String {
+                """
+                CASE WHEN EXISTS (SELECT 1 FROM selections s JOIN trials k ON k.run_id = s.run_id AND k.id = s.child_id
+                    WHERE s.run_id = t.run_id AND s.initiator_id = t.id AND k.status = '\(status.rawValue)') THEN 1 ELSE 0 END
+                """
+            }
             let rows = try c.query("""
-                SELECT t.id, t.checkpoint_path, k.id, k.status FROM trials t
-                JOIN selections s ON s.run_id = t.run_id AND s.initiator_id = t.id
-                JOIN trials k ON k.run_id = s.run_id AND k.id = s.child_id
+                SELECT t.id, t.checkpoint_path, \(child(.finished)), \(child(.failed)) FROM trials t
                 WHERE t.run_id = ? AND t.generation < ? AND t.checkpoint_live = 1
+                  AND EXISTS (SELECT 1 FROM selections s WHERE s.run_id = t.run_id AND s.initiator_id = t.id)
                 ORDER BY t.id
-                """, [.int(runID), .int(generation)]) { (id: try $0.int(0), path: $0.text(1), child: try $0.int(2), status: $0.text(3)) }
+                """, [.int(runID), .int(generation)]) { (id: try $0.int(0), path: $0.text(1), finished: try $0.int(2) == 1, failed: try $0.int(3) == 1) }
             var releasable: [(id: Int, path: String)] = []
-            for group in Dictionary(grouping: rows, by: \.id).values.sorted(by: { $0[0].id < $1[0].id }) {
-                var filled = group.contains { $0.status == TrialStatus.finished.rawValue }
-                // A failed child's place goes to its refill (and a failed refill's to its own).
-                var failed = group.filter { $0.status == TrialStatus.failed.rawValue }.map(\.child)
-                while !filled, let child = failed.popLast() {
-                    for (refill, status) in try c.query("SELECT id, status FROM trials WHERE run_id = ? AND refill_of = ?",
-                                                        [.int(runID), .int(child)], { (try $0.int(0), $0.text(1)) }) {
-                        if status == TrialStatus.finished.rawValue { filled = true } else if status == TrialStatus.failed.rawValue { failed.append(refill) }
+            for row in rows {
+                var filled = row.finished
+                if !filled, row.failed {
+                    // A failed child's place goes to its refill (and a failed refill's to its own).
+                    var failed = try c.query("""
+                        SELECT k.id FROM selections s JOIN trials k ON k.run_id = s.run_id AND k.id = s.child_id
+                        WHERE s.run_id = ? AND s.initiator_id = ? AND k.status = 'failed'
+                        """, [.int(runID), .int(row.id)]) { try $0.int(0) }
+                    while !filled, let child = failed.popLast() {
+                        for (refill, status) in try c.query("SELECT id, status FROM trials WHERE run_id = ? AND refill_of = ?",
+                                                            [.int(runID), .int(child)], { (try $0.int(0), $0.text(1)) }) {
+                            if status == TrialStatus.finished.rawValue { filled = true } else if status == TrialStatus.failed.rawValue { failed.append(refill) }
+                        }
                     }
                 }
-                if filled { releasable.append((group[0].id, group[0].path)) }
+                if filled { releasable.append((row.id, row.path)) }
             }
             return releasable
         }
