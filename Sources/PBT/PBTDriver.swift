@@ -342,24 +342,17 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
     /// Sleeps until this process makes a report after `seen`, or at most
     /// `maxIdleWaitSeconds`. The count is re-checked under the condition's
     /// lock, so a report between the caller's check and the wait is not missed.
-    private func waitForReport(after seen: Int) {
-        let deadline = Date(timeIntervalSinceNow: options.maxIdleWaitSeconds)
-        wakeup.lock()
-        while reports == seen, !shouldStop, wakeup.wait(until: deadline) {}
-        wakeup.unlock()
-    }
-
-    /// Deterministic mode: sleeps until trial `id` may be next to report,
-    /// as `waitForReport(after:)` does while it is this process's lowest
-    /// waiting trial. Behind another, it wakes only when that one has
-    /// reported (and it is lowest), or after a second (a lower trial of
-    /// another process whose lease ended, to take over): with many
-    /// threads, a report no longer sends every waiting thread to the store.
-    private func waitToReport(_ id: Int, after seen: Int) {
+    /// `inOrder` (deterministic mode): trial `id` waits to report in id
+    /// order, and a report wakes it only while it is this process's lowest
+    /// waiting trial, which alone can be next; behind another it sleeps until
+    /// that one has reported, or a second at most (a lower trial of another
+    /// process whose lease ended, to take over): with many threads, a report
+    /// no longer sends every waiting thread to the store.
+    private func waitForReport(after seen: Int, inOrder id: Int? = nil) {
         let start = Date()
         wakeup.lock()
         while !shouldStop {
-            let lowest = shared.withLock { $0.waitingToReport.min() == id }
+            let lowest = id.map { id in shared.withLock { $0.waitingToReport.min() == id } } ?? true
             if lowest, reports != seen { break }
             let deadline = start.addingTimeInterval(lowest ? options.maxIdleWaitSeconds : max(options.maxIdleWaitSeconds, 1))
             if !wakeup.wait(until: deadline) { break }
@@ -442,7 +435,7 @@ public final class PBTDriver<Runner: TrialRunner>: Sendable {
                             continue
                         }
                         noteWait(index, below: claimed.spec.id)
-                        waitToReport(claimed.spec.id, after: seen)
+                        waitForReport(after: seen, inOrder: claimed.spec.id)
                     }
                     shared.withLock { _ = $0.waiting.removeValue(forKey: index) }
                     lap(\.idleSeconds)

@@ -56,13 +56,7 @@ public enum AtomicFile {
             }
         }
         if stat(target, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
-            let kind = switch info.st_mode & S_IFMT {
-            case S_IFDIR: "a folder"
-            case S_IFCHR, S_IFBLK: "a device"
-            case S_IFIFO: "a named pipe"
-            case S_IFSOCK: "a socket"
-            default: "not a regular file"
-            }
+            let kind = nonRegularFileText(mode: info.st_mode)
             throw AtomicFileError(path: path, reason: "it is \(kind), which writing a file there would replace; give the path of a file", code: EINVAL)
         }
         return target

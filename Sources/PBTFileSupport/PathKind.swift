@@ -15,6 +15,19 @@ public enum PathKind: Sendable, Hashable {
     }
 }
 
+/// What a file that is not a regular one is, for messages, from its
+/// `stat` mode: "a folder", "a device", "a named pipe", "a socket", else
+/// "not a regular file".
+public func nonRegularFileText(mode: mode_t) -> String {
+    switch mode & S_IFMT {
+    case S_IFDIR: "a folder"
+    case S_IFCHR, S_IFBLK: "a device"
+    case S_IFIFO: "a named pipe"
+    case S_IFSOCK: "a socket"
+    default: "not a regular file"
+    }
+}
+
 /// The text of the symbolic link at `path` (its target as written, maybe
 /// relative), or nil when `path` is not a link.
 public func symbolicLinkTarget(_ path: String) -> String? {

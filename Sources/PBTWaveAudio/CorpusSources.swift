@@ -190,7 +190,7 @@ enum CorpusSources {
                     files.append(SourceFile(relativePath: childRelative, path: child, size: stamp.size, modified: stamp.modified,
                                             badName: badCharacters(in: childRelative)))
                 case let kind:
-                    let what = kind == S_IFIFO ? "a named pipe" : kind == S_IFSOCK ? "a socket" : kind == S_IFCHR || kind == S_IFBLK ? "a device" : "not a regular file"
+                    let what = nonRegularFileText(mode: kind)
                     files.append(SourceFile(relativePath: childRelative, path: child, size: 0, modified: 0,
                                             leftOut: SourceFile.LeftOut(category: .notAFile, detail: "\(what), not a file: not read")))
                 }

@@ -54,13 +54,11 @@ struct KernelShape {
     var cin: Int, cout: Int, k: Int, dilation: Int, time: Int
     var flops: Double { 2 * Double(k * cin * cout * time) }
     /// What `compare` allocates (its tensors and the packed weights, twice
-    /// the weights' size at most), in bytes; Int.max if that overflows.
+    /// the weights' size at most), in bytes; Int.max past that (counted in
+    /// Double, which cannot overflow).
     var bytes: Int {
-        let weights = [k, cin, cout].reduce((1, false)) { a, x in let m = a.0.multipliedReportingOverflow(by: x); return (m.partialValue, a.1 || m.overflow) }
-        let rows = (cin + cout + cout / 2 + 1).multipliedReportingOverflow(by: time)
-        let floats = (4 * weights.0 + 2 * cout).addingReportingOverflow(rows.partialValue)
-        let total = floats.partialValue.multipliedReportingOverflow(by: 4)
-        return weights.1 || rows.overflow || floats.overflow || total.overflow || weights.0 > Int.max / 8 ? Int.max : total.partialValue
+        let floats = 4 * Double(k) * Double(cin) * Double(cout) + 2 * Double(cout) + Double(cin + cout + cout / 2 + 1) * Double(time)
+        return 4 * floats < Double(Int.max) ? Int(4 * floats) : Int.max
     }
 
     static func all(_ c: WaveNetConfig, time T: Int) -> [KernelShape] {

@@ -112,7 +112,7 @@ struct EvaluateCommand: ParsableCommand {
         // evaluate draws no training windows; only --eval-targets sets a window here.
         let targets = WindowSetting.flag("--eval-targets", value: options.targets)
         try explainingShortClips(data, training: targets, validation: targets) {
-            try data.validation.requireWindow(length: ClipSet.windowLength(context: model.config.receptiveField - 1, targets: options.targets))
+            try data.validation.requireWindow(length: Validator.windowLength(model.config, targets: options.targets))
         }
         let (codes, overflow) = options.windows.multipliedReportingOverflow(by: length * 4)
         let step = WaveNet.stepBytes(model.config, batch: 1, time: length, training: false)

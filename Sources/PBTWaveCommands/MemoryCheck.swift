@@ -49,8 +49,7 @@ enum MemoryCheck {
                                 windows: (training: WindowSetting, validation: WindowSetting)) throws {
         try explainingShortClips(data, training: windows.training, validation: windows.validation) {
             try data.train.requireWindow(length: recipe.training.windowLength)
-            try data.validation.requireWindow(length: ClipSet.windowLength(context: recipe.model.receptiveField - 1,
-                                                                           targets: recipe.evaluation.targets))
+            try data.validation.requireWindow(length: Validator.windowLength(recipe.model, targets: recipe.evaluation.targets))
         }
         try requireTraining(recipe)
     }

@@ -283,7 +283,13 @@ public struct Validator: Sendable {
         try config.checkMatches(clips)
         context = config.receptiveField - 1
         self.targets = targets
-        windows = try clips.evenlySpacedWindows(length: ClipSet.windowLength(context: context, targets: targets), count: count)
+        windows = try clips.evenlySpacedWindows(length: Self.windowLength(config, targets: targets), count: count)
+    }
+
+    /// A validation window's length: `targets` scored samples after the
+    /// model's receptive field of context.
+    public static func windowLength(_ config: WaveNetConfig, targets: Int) -> Int {
+        ClipSet.windowLength(context: config.receptiveField - 1, targets: targets)
     }
 
     /// How many distinct samples the windows score: fewer than windows ×
