@@ -12,7 +12,7 @@ struct GenerateCommand: ParsableCommand {
         discussion: "SIGINT, SIGTERM or SIGHUP stops the generation and writes the samples so far (again: at once, writing nothing).")
 
     @Argument(help: "A checkpoint.") var checkpoint: String
-    @Option(help: "Output WAV file (default: generated.wav in the current folder).", transform: nonEmptyFilePath) var output: String = "generated.wav"
+    @Option(help: "Output WAV file (default: generated.wav in the current folder).", transform: writtenFilePath) var output: String = "generated.wav"
     @Flag(help: "Overwrite an existing --output (without it, generate refuses to).") var replace = false
     @Option(parsing: .unconditional, help: "Seconds of audio, above 0 and at most 3600.") var seconds: Double = 2
     @Option(parsing: .unconditional, help: "Sampling temperature (0: always the most likely sample).") var temperature: Double = 1

@@ -21,6 +21,15 @@ func nonEmptyFilePath(_ text: String) throws -> String {
     return text
 }
 
+/// A file flag whose file cannot be standard output, refused when empty or
+/// `-` (which named a file "-" in silence where a user meant standard output).
+func writtenFilePath(_ text: String) throws -> String {
+    guard text != "-" else {
+        throw ValidationError("'-' (standard output) is not supported here: this writes a file; give a file name (./- for a file named '-')")
+    }
+    return try nonEmptyFilePath(text)
+}
+
 /// Where the corpus is.
 struct CorpusOptions: ParsableArguments {
     @Option(help: "Corpus folder (default: $PBTWAVE_CORPUS; else the folder the checkpoint, schedule or run records it was made on, while that folder holds the same corpus; else ./corpus). Build the default one with `bash datasets/build-corpus.sh`.")

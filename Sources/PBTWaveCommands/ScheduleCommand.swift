@@ -38,8 +38,11 @@ public struct ScheduleExportCommand: ParsableCommand {
         format ?? (output.map { URL(fileURLWithPath: $0).pathExtension.lowercased() == "json" } == true ? .json : .csv)
     }
 
-    @Option(help: "Write here instead of standard output.", transform: nonEmptyFilePath)
+    @Option(help: "Write here instead of standard output ('-': standard output).", transform: nonEmptyFilePath)
     var output: String?
+
+    /// The file to write, if any: `-` names standard output, as for most tools.
+    var outputFile: String? { output == "-" ? nil : output }
 
     @Flag(help: "Overwrite an existing --output (without it, export refuses to).")
     var replace = false
@@ -47,7 +50,7 @@ public struct ScheduleExportCommand: ParsableCommand {
     public init() {}
 
     public func run() throws {
-        if let output {
+        if let output = outputFile {
             // Never over the trial store it reads (found by a user: `--output RUN_DIR/pbt.sqlite` lost the run).
             try OutputPath.distinct([("the run's trial store", source.storeFile), ("--output", output)])
             try OutputPath.check(output, flag: "--output", replace: replace)
@@ -62,7 +65,7 @@ public struct ScheduleExportCommand: ParsableCommand {
         if trial == nil, let note = RunSource.incompleteNote(trials, configuration, chosen: chosen.id, stopped: source.isStopped) {
             writeToStandardError(note + "; export again when the run ends\n")
         }
-        if let output {
+        if let output = outputFile {
             try schedule.write(to: URL(fileURLWithPath: output), format: chosenFormat)
         } else {
             print(schedule.text(chosenFormat), terminator: "")

@@ -39,13 +39,13 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("lr-schedule"), help: "Learning-rate schedule file (CSV 'step,lr', or JSON with its recipe).") var lrSchedule: String?
     @Option(parsing: .unconditional, help: "Seed for initialisation and window sampling (default: the schedule's recipe's, else 0).") var seed: UInt64?
     @Option(parsing: .unconditional, help: "Threads for one model's step.") var threads: Int = 1
-    @Option(help: "Checkpoint file, written at the end (and every --checkpoint-every steps).", transform: nonEmptyFilePath) var checkpoint: String?
+    @Option(help: "Checkpoint file, written at the end (and every --checkpoint-every steps).", transform: writtenFilePath) var checkpoint: String?
     @Option(name: .customLong("checkpoint-every"), parsing: .unconditional,
             help: "Also checkpoint every N steps (0: only at the end; default: a resumed run's, else 0).") var givenCheckpointEvery: Int?
     @Flag(help: "Continue from --checkpoint (weights, Adam state, step, data generator, and the learning rate, windows and intervals it was trained with).") var resume = false
     @Option(name: .customLong("eval-every"), parsing: .unconditional,
             help: "Validate every N steps (0: only at the end; default: a resumed run's, else \(Self.defaultEvalEvery)).") var givenEvalEvery: Int?
-    @Option(help: "Write the learning curve (step, train loss, validation NLL, lr) as CSV here.") var curve: String?
+    @Option(help: "Write the learning curve (step, train loss, validation NLL, lr) as CSV here.", transform: writtenFilePath) var curve: String?
     @Flag(help: "Overwrite an existing --checkpoint or --curve (without it, train refuses to, so that a forgotten --resume loses nothing).") var replace = false
     @OptionGroup var display: ProgressOptions
     @Flag(help: "No progress line (the same as --progress none).") var quiet = false

@@ -30,6 +30,11 @@ import PBTExamples
         let exported = try runPBTWave(["schedule", "export", runDir])
         #expect(exported.status == 0)
         #expect(try LearningRateSchedule(HyperparameterSchedule(csvText: exported.stdout)) == csv)
+        // `--output -` is standard output, as for most tools (it had written a file named "-").
+        let dash = try runPBTWave(["schedule", "export", runDir, "--output", "-"], currentDirectory: dir.url)
+        #expect(dash.status == 0, "\(dash.stderr)")
+        #expect(dash.stdout == exported.stdout)
+        #expect(!FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("-").path))
         let out = dir.url.appendingPathComponent("s.json").path
         #expect(try runPBTWave(["schedule", "export", runDir, "--format", "json", "--output", out, "--trial", "1"]).status == 0)
         #expect(try LearningRateSchedule.read(from: URL(fileURLWithPath: out)).points.count == 1, "trial 1 is a generation-0 trial")

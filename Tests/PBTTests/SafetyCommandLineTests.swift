@@ -67,6 +67,11 @@ import Testing
                 #expect(run.status == 64 && run.stderr.contains("the path is empty; \(advice)"), "\(command): \(run.stderr)")
             }
         }
+        // "-" is not standard output for a file these write (it named a file "-").
+        for command in [["train", "--checkpoint", "-"], ["train", "--curve", "-"], ["generate", "x.ckpt", "--output", "-"]] {
+            let run = try runPBTWave(command)
+            #expect(run.status == 64 && run.stderr.contains("'-' (standard output) is not supported here"), "\(command): \(run.stderr)")
+        }
         let train = try runPBTWave(Self.tinyTraining() + ["--steps", "2"])
         #expect(train.status == 0, "\(train.stderr)")
         #expect(train.stdout.contains("no checkpoint was written (give --checkpoint FILE"), "\(train.stdout)")
