@@ -98,6 +98,12 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     /// No clip of the set is long enough for a window of `length` samples.
     case noClipLongEnough(source: String, length: Int, longest: Int)
 
+    /// How the reason of ``unreadable(path:reason:)`` begins when the file
+    /// could not be opened at all (its permissions, an I/O error): a corpus
+    /// build tries such a file again at every build, since fixing them
+    /// changes neither its size nor its modification time.
+    public static let cannotOpenReason = "cannot open it: "
+
     /// How to rebuild a corpus, default or not.
     private var rebuildAdvice: String {
         "run the build again (`pbtwave corpus build --from AUDIO_DIR --output DIR` for your own audio, `bash datasets/build-corpus.sh` for the default corpus)"

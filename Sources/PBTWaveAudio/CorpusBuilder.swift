@@ -204,7 +204,9 @@ public enum CorpusBuilder {
         let journalPath = join(plan.output, CorpusBuildJournal.fileName)
         let previous = CorpusBuildJournal.read(path: journalPath, identity: plan.identity)
         // A typo in --output, or PBTWAVE_CORPUS left set, must not wipe another corpus.
-        if let earlier = previous.source, earlier != plan.realSource, !options.replaceOtherSource {
+        // (A folder whose last build found no audio holds nothing to lose.)
+        let heldCorpus = previous.records.values.contains(where: \.isConverted) || !plan.previousManifestFiles().isEmpty
+        if let earlier = previous.source, earlier != plan.realSource, !options.replaceOtherSource, heldCorpus {
             throw AudioError.outputHoldsAnotherSourcesCorpus(output: options.output, builtFrom: earlier, source: plan.realSource)
         }
         // Without a journal (copied without its hidden files) the earlier source is unknown: a build whose sources make
@@ -242,7 +244,7 @@ public enum CorpusBuilder {
         var summary = try plan.finish(
             outcomes: outcomes, previous: previous.records, journalLines: previous.lineCount, journalSameIdentity: previous.sameIdentity,
             converted: converted.count, convertedSamples: converted.samples, reused: reusedCount, started: started)
-        if let earlier = previous.source, earlier != plan.realSource {
+        if let earlier = previous.source, earlier != plan.realSource, heldCorpus {
             summary.warnings.insert("\(options.output) held a corpus built from \(earlier): this build replaced it with audio from "
                                     + "\(plan.realSource), as --replace asked", at: 0)
         }
@@ -455,6 +457,8 @@ private struct BuildPlan: Sendable {
                 guard name == outputName(index), samples < minimumSamples else { return nil }
             case .skipped(.nameCollision, _):
                 guard winner else { return nil }
+            case let .skipped(.unreadable, detail) where detail.hasPrefix(AudioError.cannotOpenReason):
+                return nil  // tried again: fixing its permissions changes no stamp (found by a helper)
             case .skipped:
                 break
             }
@@ -507,29 +511,30 @@ private struct BuildPlan: Sendable {
         let validation = entries.filter { validationFiles.contains($0.file) }
         let train = entries.filter { !validationFiles.contains($0.file) }
         let skippedText = "source\treason\n" + skipped.map { "\($0.source)\t\($0.reason)\n" }.joined()
-        guard !entries.isEmpty else {
-            _ = try writeIfChanged(skippedText, to: join(output, "skipped.tsv"))
-            // The commonest reason first, with an example (it quoted the first file's, a hidden folder's, when every
-            // other file was too short); each file's reason is in skipped.tsv.
-            let reasons = skippedCounts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
-            let example = reasons.first.flatMap { common in skipped.first { $0.reason.hasPrefix(common.key + ":") } } ?? skipped.first
-            throw AudioError.noUsableAudio(path: options.source, skipped: skipped.count, firstProblem:
-                reasons.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + (example.map { "; e.g. \($0.source): \($0.reason)" } ?? "")
-                + "; each file's reason is in \(join(output, "skipped.tsv"))")
-        }
-
         // What the manifest names before this build writes its own: the WAVs
         // of an earlier build where the journal is gone (it was read after
         // the new one was written, so such WAVs stayed: found by a helper).
         let previousFiles = previousManifestFiles()
-        // Lists first, manifest last: a crash in between leaves lists that
-        // the next build rewrites; the manifest never names a file that is
-        // not there.
         var changed = false
-        changed = try writeIfChanged(train.map { $0.file + "\n" }.joined(), to: join(output, "train.txt")) || changed
-        changed = try writeIfChanged(validation.map { $0.file + "\n" }.joined(), to: join(output, "validation.txt")) || changed
-        changed = try writeIfChanged(skippedText, to: join(output, "skipped.tsv")) || changed
-        changed = try writeIfChanged(CorpusManifest.header + "\n" + entries.map { $0.manifestLine + "\n" }.joined(), to: join(output, "manifest.tsv")) || changed
+        if entries.isEmpty {
+            // No usable audio: the folder then holds no corpus, as a fresh
+            // output would (found by a helper: an earlier build's WAVs,
+            // manifest and lists stayed, usable, under this build's journal
+            // and skipped.tsv, and a rebuild from their source was refused).
+            // The manifest goes first, so that it never names a removed file.
+            for name in ["manifest.tsv", "train.txt", "validation.txt"] where unlink(join(output, name)) != 0 && errno != ENOENT {
+                throw AudioError.writeFailed(path: join(output, name), reason: "cannot remove it: \(Errno.current)")
+            }
+            _ = try writeIfChanged(skippedText, to: join(output, "skipped.tsv"))
+        } else {
+            // Lists first, manifest last: a crash in between leaves lists that
+            // the next build rewrites; the manifest never names a file that is
+            // not there.
+            changed = try writeIfChanged(train.map { $0.file + "\n" }.joined(), to: join(output, "train.txt")) || changed
+            changed = try writeIfChanged(validation.map { $0.file + "\n" }.joined(), to: join(output, "validation.txt")) || changed
+            changed = try writeIfChanged(skippedText, to: join(output, "skipped.tsv")) || changed
+            changed = try writeIfChanged(CorpusManifest.header + "\n" + entries.map { $0.manifestLine + "\n" }.joined(), to: join(output, "manifest.tsv")) || changed
+        }
 
         // Then remove WAVs of earlier builds that no source makes now, and
         // only then forget them in the journal.
@@ -551,6 +556,16 @@ private struct BuildPlan: Sendable {
         let journalText = CorpusBuildJournal.header(identity: identity) + records.map { $0.line + "\n" }.joined()
         if !journalSameIdentity || journalLines != records.count + 1 || converted > 0 {
             _ = try writeIfChanged(journalText, to: join(output, CorpusBuildJournal.fileName))
+        }
+        guard !entries.isEmpty else {
+            // The commonest reason first, with an example (it quoted the first file's, a hidden folder's, when every
+            // other file was too short); each file's reason is in skipped.tsv.
+            let reasons = skippedCounts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
+            let example = reasons.first.flatMap { common in skipped.first { $0.reason.hasPrefix(common.key + ":") } } ?? skipped.first
+            throw AudioError.noUsableAudio(path: options.source, skipped: skipped.count, firstProblem:
+                reasons.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + (example.map { "; e.g. \($0.source): \($0.reason)" } ?? "")
+                + "; each file's reason is in \(join(output, "skipped.tsv"))"
+                + (removed > 0 ? "; the \(removed) WAV\(removed == 1 ? "" : "s") of the corpus \(options.output) held went with their sources" : ""))
         }
 
         var warnings: [String] = []

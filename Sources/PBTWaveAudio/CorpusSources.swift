@@ -74,7 +74,9 @@ enum CorpusSources {
     /// identified by `skipping` (the output, when it lies inside the
     /// source); a folder holding another corpus pbtwave built comes back
     /// as one ``SourceFile/otherCorpus`` entry. Symbolic links are followed; a folder reached twice (a link
-    /// to a folder walked already, a link cycle) is walked once, and a file
+    /// to a folder walked already, a link cycle) is walked once, under its
+    /// own name when it lies in the source (links to folders are walked
+    /// after every other folder), and a file
     /// reached twice (a symbolic or hard link) is read once, under the
     /// name reached first (each folder's entries are visited in byte
     /// order), and its other names come back as ``SourceFile/leftOut``
@@ -92,6 +94,8 @@ enum CorpusSources {
         // Each folder walked, with the name it was walked under; each file read, likewise.
         var visited: [[UInt64]: String] = [:]
         var read: [[UInt64]: (relative: String, index: Int, viaLink: Bool)] = [:]
+        // Folders reached by a symbolic link, walked after every other folder.
+        var linkedFolders: [(path: String, relative: String)] = []
         func unreadable(_ relative: String, _ path: String, _ reason: String) {
             files.append(SourceFile(relativePath: relative, path: path, size: 0, modified: 0, unreadable: reason))
         }
@@ -159,7 +163,12 @@ enum CorpusSources {
                 }
                 switch childStatus.st_mode & S_IFMT {
                 case S_IFDIR:
-                    visit(child, relative: childRelative)
+                    var linkStatus = stat()
+                    if lstat(child, &linkStatus) == 0, linkStatus.st_mode & S_IFMT == S_IFLNK {
+                        linkedFolders.append((child, childRelative))
+                    } else {
+                        visit(child, relative: childRelative)
+                    }
                 case S_IFREG:
                     let stamp = FileStamp(childStatus)
                     // A file reached under a second name (a symbolic or hard link) is one recording: read
@@ -196,7 +205,16 @@ enum CorpusSources {
                 }
             }
         }
+        // Links to folders last, in byte order of their names, so that a
+        // folder inside the source is walked under its own name, not under
+        // a link's met first (found by a helper: the link's name renamed its
+        // files, moved them between the splits, and --exclude of the folder
+        // let them in).
         visit(root, relative: "")
+        while let next = linkedFolders.indices.min(by: { linkedFolders[$0].relative.utf8.lexicographicallyPrecedes(linkedFolders[$1].relative.utf8) }) {
+            let (path, relative) = linkedFolders.remove(at: next)
+            visit(path, relative: relative)
+        }
         return sortedByBytes(files)
     }
 

@@ -67,8 +67,8 @@ final class MonoDecoder {
         }
         // libsndfile reports SF_COUNT_MAX for a length it cannot know.
         declaredFrames = file.frames >= Int(Int64.max / 2) ? nil : file.frames
-        guard declaredFrames != 0 else { throw AudioError.emptyAudio(path: path) }
         try checkDataLength(file)
+        guard declaredFrames != 0 else { throw AudioError.emptyAudio(path: path) }
         blockFrames = max(1, Self.blockSamples / channels)
         interleaved = [Float](repeating: 0, count: blockFrames * channels)
         mono = channels == 1 ? [] : [Float](repeating: 0, count: blockFrames)
@@ -124,13 +124,29 @@ func regularFileSize(_ path: String) throws(AudioError) -> Int {
 
 /// libsndfile accepts a WAV/AIFF whose data chunk runs past the end of the
 /// file (a cut-off copy): it logs `data : 32000 (should be 19956)` and reads
-/// what is there. We call that truncation. A size of 0xFFFFFFFF (or 0) is
-/// the "unknown length" of a WAV streamed through a pipe, not truncation.
+/// what is there. We call that truncation. A size of 0xFFFFFFFF is the
+/// "unknown length" of a WAV streamed through a pipe, and 0x7FFFFFFF that of
+/// a recorder that never finished its header (`arecord` killed mid-take):
+/// neither is truncation, and what is there is read. A size of 0 with audio
+/// after it (a header never written) is refused with how to repair it:
+/// libsndfile reads no samples from it.
 private func checkDataLength(_ file: SoundFile) throws(AudioError) {
     let major = file.majorFormat
     guard major == Int32(SF_FORMAT_WAV) || major == Int32(SF_FORMAT_WAVEX)
         || major == Int32(SF_FORMAT_AIFF) || major == Int32(SF_FORMAT_RF64) else { return }
-    for line in file.log.split(separator: "\n") {
+    let log = file.log.split(separator: "\n")
+    // A data size of 0 with bytes after it: libsndfile logs `data : 0`, then
+    // parses those bytes as a chunk and stops ("Unknown chunk marker … at
+    // position P"), reading no samples.
+    if let zero = log.firstIndex(where: { $0.drop(while: { $0 == " " }) == "data : 0" }),
+       let next = log.dropFirst(zero + 1).first, next.contains("Unknown chunk marker"),
+       let at = next.range(of: "at position "), let position = Int(next[at.upperBound...].prefix(while: \.isNumber)),
+       let lengthLine = log.first(where: { $0.hasPrefix("Length : ") }), let length = Int(lengthLine.dropFirst("Length : ".count)),
+       length > position {
+        throw AudioError.unreadable(path: file.path, reason: "its header announces no samples, but \(length - position) bytes follow it "
+            + "(a recording whose header was never finished): save it again with its length, e.g. `ffmpeg -i FILE fixed.wav`")
+    }
+    for line in log {
         let trimmed = line.drop(while: { $0 == " " })
         guard trimmed.hasPrefix("data") || trimmed.hasPrefix("SSND"),
               let colon = trimmed.firstIndex(of: ":"),
@@ -138,7 +154,7 @@ private func checkDataLength(_ file: SoundFile) throws(AudioError) {
         let declaredText = trimmed[trimmed.index(after: colon)...].drop(while: { $0 == " " }).prefix(while: \.isNumber)
         let actualText = trimmed[should.upperBound...].prefix(while: \.isNumber)
         guard let declared = Int(declaredText), let actual = Int(actualText),
-              declared > actual, declared != 0xFFFF_FFFF else { continue }
+              declared > actual, declared != 0xFFFF_FFFF, declared != 0x7FFF_FFFF else { continue }
         let bytesPerFrame = max(1, bytesPerSample(file.subtype) * file.channels)
         throw AudioError.truncated(path: file.path, expectedFrames: declared / bytesPerFrame, readFrames: file.frames)
     }

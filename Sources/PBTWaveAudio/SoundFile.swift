@@ -26,6 +26,14 @@ final class SoundFile {
     /// ``AudioError/unreadable(path:reason:)`` when it recognises one but
     /// cannot parse it (a corrupt header).
     static func openForReading(_ path: String) throws(AudioError) -> SoundFile {
+        // Our words for a file the system will not open (libsndfile's were "System error : Permission denied").
+        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            let error = Errno.current
+            if error.code == ENOENT { throw AudioError.fileNotFound(path: path) }
+            throw AudioError.unreadable(path: path, reason: AudioError.cannotOpenReason + "\(error)")
+        }
+        Glibc.close(descriptor)
         var info = SF_INFO()
         let (handle, code, reason) = open(path, mode: Int32(SFM_READ), &info)
         guard let handle else {

@@ -139,6 +139,29 @@ struct BadInputTests {
         #expect((try? readMonoAudio(path: path)) == samples.map { Float($0) / 32768 })
     }
 
+    /// Found by a helper: a recorder killed mid-take (`arecord` writes a
+    /// data size of 0x7FFFFFFF until it finishes) lost the whole recording
+    /// as "truncated"; a header whose sizes were never written (0) was
+    /// called "empty" though its audio follows.
+    @Test("an unfinished WAV header: 0x7FFFFFFF is read as an unknown length; 0 with audio after it says how to repair the file")
+    func unfinishedWAVHeaders() {
+        let folder = TemporaryFolder()
+        let samples: [Int16] = (0 ..< 4000).map { Int16(truncatingIfNeeded: $0 &* 37 % 2000 - 1000) }
+        let data = samples.flatMap { [UInt8(truncatingIfNeeded: $0), UInt8(truncatingIfNeeded: $0 >> 8)] }
+        let killed = folder.write("killed.wav", bytes: handmadeWAV(format: 1, channels: 1, sampleRate: 16_000, bitsPerSample: 16, data: data, declaredDataBytes: 0x7FFF_FFFF))
+        #expect((try? readMonoAudio(path: killed)) == samples.map { Float($0) / 32768 })
+
+        let unwritten = folder.write("unwritten.wav", bytes: handmadeWAV(format: 1, channels: 1, sampleRate: 16_000, bitsPerSample: 16, data: data, declaredDataBytes: 0))
+        let error = audioError { () throws(AudioError) in try readMonoAudio(path: unwritten) }
+        expectError(error, naming: unwritten) {
+            if case let .unreadable(_, reason) = $0 { reason.contains("announces no samples, but") && reason.contains("ffmpeg") } else { false }
+        }
+        // A header alone is empty, as before.
+        let header = folder.write("header.wav", bytes: handmadeWAV(format: 1, channels: 1, sampleRate: 16_000, bitsPerSample: 16, data: [], declaredDataBytes: 0))
+        let empty = audioError { () throws(AudioError) in try readMonoAudio(path: header) }
+        expectError(empty, naming: header) { $0 == .emptyAudio(path: header) }
+    }
+
     @Test("truncated FLAC", .enabled(if: AudioFileFormat.flac16.isSupported))
     func truncatedFLAC() throws {
         let folder = TemporaryFolder()

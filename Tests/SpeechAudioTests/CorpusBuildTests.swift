@@ -539,6 +539,53 @@ struct CorpusBuildTests {
         #expect(lines(out.file("skipped.tsv")) == ["source\treason", "p226/p226_003.wav\tmusic"])
     }
 
+    /// Found by a helper: a rebuild that found no usable audio (its sources
+    /// deleted, or `--replace` from a folder of text files) left the earlier
+    /// corpus's WAVs, manifest and lists in place and usable, under the new
+    /// build's journal and skipped.tsv; a build from the first source was
+    /// then refused as replacing "a corpus built from" the failed one.
+    @Test("a rebuild that finds no usable audio leaves no corpus behind, and the folder takes a build from any source")
+    func aRebuildWithNoUsableAudioLeavesNoCorpus() throws {
+        let first = TemporaryFolder("first")
+        for i in 1 ... 3 { try first.writeWAV("a\(i).wav", samples: pcmGridSignal(count: 8000, seed: UInt64(70 + i))) }
+        let junk = TemporaryFolder("junk")
+        junk.write("notes.wav", text: "not audio")
+        let out = TemporaryFolder("out")
+        func wavs() -> [String] {
+            ((try? FileManager.default.subpathsOfDirectory(atPath: out.path)) ?? []).filter { $0.hasSuffix(".wav") }
+        }
+        func expectNoCorpus(_ failed: AudioError?, source: TemporaryFolder) {
+            guard case let .noUsableAudio(_, 1, problem)? = failed else {
+                Issue.record("expected noUsableAudio, got \(String(describing: failed))")
+                return
+            }
+            #expect(problem.contains("the 3 WAVs of the corpus \(out.path) held went with their sources"), "\(problem)")
+            #expect(wavs().isEmpty && !FileManager.default.fileExists(atPath: out.file("manifest.tsv"))
+                    && !FileManager.default.fileExists(atPath: out.file("train.txt")))
+            let loaded = audioError { () throws(AudioError) in _ = try SpeechCorpus.load(directory: out.path) }
+            guard case let .corpusBuildFoundNoAudio(_, from)? = loaded else {
+                Issue.record("\(String(describing: loaded))")
+                return
+            }
+            #expect(from == URL(fileURLWithPath: source.path).resolvingSymlinksInPath().path)
+        }
+
+        // --replace from a folder with no audio.
+        #expect(try build(CorpusBuildOptions(source: first.path, output: out.path)).files == 3)
+        var replace = CorpusBuildOptions(source: junk.path, output: out.path)
+        replace.replaceOtherSource = true
+        expectNoCorpus(audioError { () throws(AudioError) in try CorpusBuilder.build(replace) }, source: junk)
+        // The first source builds again without --replace: nothing was left to lose, nor replaced.
+        let again = try build(CorpusBuildOptions(source: first.path, output: out.path))
+        #expect(again.files == 3 && !again.warnings.contains { $0.contains("replaced it") }, "\(again.warnings)")
+
+        // The same source, its audio gone.
+        for i in 1 ... 3 { try FileManager.default.removeItem(atPath: first.file("a\(i).wav")) }
+        first.write("notes.wav", text: "not audio")
+        expectNoCorpus(audioError { () throws(AudioError) in try CorpusBuilder.build(CorpusBuildOptions(source: first.path, output: out.path)) },
+                       source: first)
+    }
+
     @Test("bad folders: missing, a file, empty, only bad files, output holding the source, a second build at once")
     func badFolders() throws {
         let work = TemporaryFolder("work")
@@ -659,6 +706,65 @@ struct CorpusBuildTests {
         out.write(".build-journal.tsv", text: journal.joined(separator: "\n") + "\n")
         let old = try build(options)
         #expect(old.converted == 0 && old.files == 5 && old.warnings.isEmpty)
+    }
+
+    /// Found by a helper: a link to a folder that sorted before the folder
+    /// took its files (their names and so their split), and `--exclude` of
+    /// the folder then left them in the corpus under the link's name.
+    @Test("a folder keeps its files against a link to it met first, and --exclude of the folder leaves them out")
+    func aFolderWinsOverALinkToIt() throws {
+        let sources = try MixedAudioFolder()
+        let out = TemporaryFolder("out")
+        let plain = try build(sources.options(output: out.path))
+        let manifest = lines(out.file("manifest.tsv"))
+        #expect(symlink("p225", sources.folder.file("a-p225")) == 0)
+        let linked = try build(sources.options(output: out.path))
+        #expect(lines(out.file("manifest.tsv")) == manifest, "the link renames nothing")
+        #expect(linked.files == plain.files && linked.converted == 0)
+        #expect(lines(out.file("skipped.tsv")).contains(
+            "a-p225/\twalked once: the same folder as p225/ (a symbolic link leads to it): its files are read once, there"))
+
+        var options = sources.options(output: out.path)
+        options.exclusionList = sources.folder.write(".exclude.tsv", text: "p225\tprivate\n")
+        _ = try build(options)
+        let kept = lines(out.file("manifest.tsv")).dropFirst()
+        #expect(!kept.isEmpty && kept.allSatisfy { !$0.hasPrefix("p225/") && !$0.hasPrefix("a-p225/") }, "\(kept)")
+    }
+
+    /// Found by a helper: a file skipped because it could not be opened
+    /// (its permissions) stayed skipped after `chmod`, which changes neither
+    /// its size nor its modification time, with a reason no longer true.
+    @Test("a file that could not be opened is tried again at the next build; other skips stand while the file is unchanged")
+    func aFileThatCouldNotBeOpenedIsTriedAgain() throws {
+        let sources = try MixedAudioFolder()
+        let out = TemporaryFolder("out")
+        let first = try build(sources.options(output: out.path))
+        let journal = lines(out.file(".build-journal.tsv"))
+        func recordSkipped(_ source: String, _ detail: String) {
+            let edited = journal.map { line -> String in
+                let f = line.split(separator: "\t", omittingEmptySubsequences: false)
+                guard f.first == "ok", f[1] == source[...] else { return line }
+                return "skip\t\(f[1])\t\(f[2])\t\(f[3])\tunreadable\t\(detail)"
+            }
+            #expect(edited != journal)
+            out.write(".build-journal.tsv", text: edited.joined(separator: "\n") + "\n")
+        }
+        recordSkipped("p226/p226_003.wav", "\(AudioError.cannotOpenReason)Permission denied")
+        let retried = try build(sources.options(output: out.path))
+        #expect(retried.converted == 1 && retried.files == first.files, "\(retried)")
+        #expect(!lines(out.file("skipped.tsv")).contains { $0.hasPrefix("p226/p226_003.wav\t") })
+
+        recordSkipped("p226/p226_003.wav", "truncated: its header announces 9 frames, 8 could be decoded")
+        let kept = try build(sources.options(output: out.path))
+        #expect(kept.converted == 0 && kept.files == first.files - 1, "a decoded verdict stands while the file is unchanged")
+
+        if geteuid() != 0 {
+            let locked = sources.folder.file("p225/p225_001.flac")
+            #expect(chmod(locked, 0) == 0)
+            defer { chmod(locked, 0o644) }
+            _ = try build(sources.options(output: out.path))
+            #expect(lines(out.file("skipped.tsv")).contains { $0.hasPrefix("p225/p225_001.flac\tunreadable: \(AudioError.cannotOpenReason)") })
+        }
     }
 
     @Test("broken links and folders that cannot be opened are listed in skipped.tsv and counted, not dropped")
