@@ -21,7 +21,8 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     case truncated(path: String, expectedFrames: Int, readFrames: Int)
     /// The file has fewer samples (after resampling) than required.
     case tooShort(path: String, samples: Int, required: Int)
-    /// The file decodes to NaN or infinite samples (a damaged float file).
+    /// The file decodes to NaN or infinite samples (a damaged float file; a
+    /// double beyond the float range becomes infinite).
     case nonFiniteSamples(path: String)
     /// Loading the file whole would take more than `limit` samples (before
     /// or after resampling): the bound that keeps a lying header or a huge
@@ -50,7 +51,8 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
     /// `directory` holds files but no `manifest.tsv`: audio that was never
     /// built into a corpus, most likely.
     case notACorpus(directory: String)
-    /// A line of `manifest.tsv`, `train.txt` or `validation.txt` is malformed.
+    /// A line of `manifest.tsv`, `train.txt` or `validation.txt` is malformed
+    /// (line 0: the file as a whole, e.g. missing).
     case manifestMalformed(path: String, line: Int, reason: String)
     /// The manifest names a file that is not there.
     case corpusFileMissing(directory: String, file: String)
@@ -124,7 +126,7 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
         case let .tooShort(path, samples, required):
             return "audio file \(path) is too short: \(samples) samples, at least \(required) needed: use a longer recording or a shorter window"
         case let .nonFiniteSamples(path):
-            return "audio file \(path) contains NaN or infinite samples: it is damaged; replace it"
+            return "audio file \(path) contains NaN, infinite or out-of-range samples (beyond ±3.4e38, the float range): it is damaged; replace it"
         case let .tooLong(path, samples, limit):
             return "audio file \(path) needs \(samples) samples or more, beyond the \(limit) this load allows: split it into shorter files (`pbtwave corpus build` streams and has no such limit)"
         case let .resampleFailed(path, from, to, reason):
@@ -147,7 +149,7 @@ public enum AudioError: Error, Sendable, Hashable, CustomStringConvertible {
             let suggested = (directory.hasSuffix("/") ? String(directory.dropLast()) : directory) + "-corpus"
             return "\(directory) holds files but no manifest.tsv, so it is not a built corpus: to train on the audio in it, run `pbtwave corpus build --from \(directory) --output \(suggested)` and pass `--corpus \(suggested)`"
         case let .manifestMalformed(path, line, reason):
-            return "corpus file \(path), line \(line): \(reason): \(rebuildAdvice)"
+            return "corpus file \(path)\(line > 0 ? ", line \(line)" : ""): \(reason): \(rebuildAdvice)"
         case let .corpusFileMissing(directory, file):
             return "corpus at \(directory) lists \(file) but the file is missing: \(rebuildAdvice) to restore it"
         case let .splitInconsistent(directory, file, reason):

@@ -181,6 +181,16 @@ public enum CorpusBuilder {
         return manifest.starts(with: Array((CorpusManifest.header + "\n").utf8))
     }
 
+    /// Whether a build holds the lock of `folder` now.
+    static func isBuilding(_ folder: String) -> Bool {
+        let fd = open(join(folder, ".build.lock"), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        guard flock(fd, LOCK_SH | LOCK_NB) == 0 else { return errno == EWOULDBLOCK }
+        flock(fd, LOCK_UN)
+        return false
+    }
+
     /// Builds the corpus `options` describe, calling `progress` (from worker
     /// threads) as files finish.
     ///
@@ -799,7 +809,7 @@ private final class ParallelConversion: Sendable {
         case .fileNotFound: .skipped(.unreadable, detail: "the file vanished during the build")
         case let .unreadable(_, reason): .skipped(.unreadable, detail: reason)
         case let .truncated(_, expected, read): .skipped(.unreadable, detail: "truncated: its header announces \(expected) frames, \(read) could be decoded")
-        case .nonFiniteSamples: .skipped(.unreadable, detail: "NaN or infinite samples")
+        case .nonFiniteSamples: .skipped(.unreadable, detail: "NaN, infinite or out-of-range samples (beyond ±3.4e38, the float range)")
         case let .resampleFailed(_, from, to, reason): .skipped(.unreadable, detail: "cannot resample \(from) Hz to \(to) Hz: \(reason)")
         default: .skipped(.unreadable, detail: error.description)
         }

@@ -65,6 +65,8 @@ public struct CorpusManifest: Sendable {
         guard FileManager.default.fileExists(atPath: manifestPath) else {
             let contents = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             if contents.contains(CorpusBuildJournal.fileName) {
+                // Not "did not finish, run it again" while it runs (found by a helper).
+                if CorpusBuilder.isBuilding(directory) { throw AudioError.buildInProgress(output: directory) }
                 // skipped.tsv is written when a build ends; with no source converted, it ended finding no audio.
                 let journal = CorpusBuildJournal.read(path: join(directory, CorpusBuildJournal.fileName), identity: "")
                 if contents.contains("skipped.tsv"), let source = journal.source, !journal.records.values.contains(where: \.isConverted) {
@@ -120,7 +122,7 @@ public struct CorpusManifest: Sendable {
                     throw AudioError.splitInconsistent(directory: directory, file: line, reason: "in \(name) is not in manifest.tsv")
                 }
                 if let other = seen[line] {
-                    throw AudioError.splitInconsistent(directory: directory, file: line, reason: "is listed in both \(other) and \(name)")
+                    throw AudioError.splitInconsistent(directory: directory, file: line, reason: other == name ? "is listed twice in \(name)" : "is listed in both \(other) and \(name)")
                 }
                 seen[line] = name
                 split.append(entries[index])

@@ -195,6 +195,12 @@ struct BadInputTests {
         let path = folder.write("nan.wav", bytes: handmadeWAV(format: 3, channels: 1, sampleRate: 16_000, bitsPerSample: 32, data: data))
         let error = audioError { () throws(AudioError) in try readMonoAudio(path: path) }
         expectError(error, naming: path) { $0 == .nonFiniteSamples(path: path) }
+        // A finite double beyond the float range is not called NaN or infinite alone (found by a helper).
+        let doubles: [Double] = [0.1, 1e300, -0.2]
+        let wide = doubles.flatMap { v in withUnsafeBytes(of: v.bitPattern.littleEndian) { Array($0) } }
+        let huge = folder.write("huge.wav", bytes: handmadeWAV(format: 3, channels: 1, sampleRate: 16_000, bitsPerSample: 64, data: wide))
+        let hugeError = audioError { () throws(AudioError) in try readMonoAudio(path: huge) }
+        expectError(hugeError, naming: huge) { $0 == .nonFiniteSamples(path: huge) && $0.description.contains("out-of-range samples") }
     }
 
     @Test("too-short file")

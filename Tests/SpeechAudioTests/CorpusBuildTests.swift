@@ -609,6 +609,12 @@ struct CorpusBuildTests {
                 && first.contains("bad-out/skipped.tsv"), "\(first)")
         #expect(lines(work.file("bad-out/skipped.tsv")).count == 5, "skipped.tsv says why")
         #expect(!FileManager.default.fileExists(atPath: work.file("bad-out/manifest.tsv")))
+        // While a build runs, its output says so, not "a build that did not finish, run it again" (found by a helper).
+        let lock = open(work.file("bad-out/.build.lock"), O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        #expect(lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) == 0)
+        let running = audioError { () throws(AudioError) in _ = try SpeechCorpus.load(directory: work.file("bad-out")) }
+        #expect(running == .buildInProgress(output: work.file("bad-out")), "\(String(describing: running))")
+        close(lock)
         // Its output is no corpus, and says so: not "a build that did not finish, run it again".
         let loaded = audioError { () throws(AudioError) in _ = try SpeechCorpus.load(directory: work.file("bad-out")) }
         guard case let .corpusBuildFoundNoAudio(directory, source)? = loaded else {

@@ -131,6 +131,16 @@ struct CorpusTests {
         third.folder.write("validation.txt", text: "c.wav\na.wav\n")
         let bothError = audioError { () throws(AudioError) in try SpeechCorpus.load(directory: third.directory) }
         #expect(bothError == .splitInconsistent(directory: third.directory, file: "a.wav", reason: "is listed in both train.txt and validation.txt"))
+        // Twice in one list, and a list missing: said as such (found by a helper: "in both train.txt and train.txt", "line 0").
+        let twice = try SyntheticCorpus()
+        twice.folder.write("validation.txt", text: "c.wav\nc.wav\n")
+        let twiceError = audioError { () throws(AudioError) in try SpeechCorpus.load(directory: twice.directory) }
+        #expect(twiceError == .splitInconsistent(directory: twice.directory, file: "c.wav", reason: "is listed twice in validation.txt"))
+        let listless = try SyntheticCorpus()
+        try FileManager.default.removeItem(atPath: listless.folder.file("train.txt"))
+        let listlessError = audioError { () throws(AudioError) in try SpeechCorpus.load(directory: listless.directory) }
+        #expect(listlessError?.description.hasPrefix("corpus file \(listless.folder.file("train.txt")): the split list is missing") == true,
+                "\(String(describing: listlessError))")
 
         // A file in neither list: refused (found by a helper: `corpus check` passed it).
         let lost = try SyntheticCorpus()
