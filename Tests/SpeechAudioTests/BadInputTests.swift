@@ -162,6 +162,23 @@ struct BadInputTests {
         expectError(empty, naming: header) { $0 == .emptyAudio(path: header) }
     }
 
+    /// Found by a helper: libsndfile reads the first stream of a chained Ogg
+    /// file, and the rest was lost without a word.
+    @Test("a chained Ogg file is refused with how to convert it; one stream alone reads", .enabled(if: AudioFileFormat.oggVorbis.isSupported))
+    func chainedOgg() throws {
+        let folder = TemporaryFolder()
+        for (name, seed) in [("a.ogg", UInt64(1)), ("b.ogg", 2)] {
+            try writeAudio(interleaved: pcmGridSignal(count: 16_000, seed: seed).map { $0 * 0.5 }, channels: 1, sampleRate: 16_000,
+                           format: .oggVorbis, to: folder.file(name))
+        }
+        #expect((try readMonoAudio(path: folder.file("a.ogg"))).count == 16_000)
+        let chained = folder.write("chained.ogg", bytes: folder.bytes("a.ogg") + folder.bytes("b.ogg"))
+        let error = audioError { () throws(AudioError) in try readMonoAudio(path: chained) }
+        expectError(error, naming: chained) {
+            if case let .unreadable(_, reason) = $0 { reason.contains("a chained Ogg file") && reason.contains("ffmpeg") } else { false }
+        }
+    }
+
     @Test("truncated FLAC", .enabled(if: AudioFileFormat.flac16.isSupported))
     func truncatedFLAC() throws {
         let folder = TemporaryFolder()
