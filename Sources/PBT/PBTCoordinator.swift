@@ -169,12 +169,28 @@ public struct PBTCoordinator: Sendable {
             }
             let diff = stored.differences(from: configuration)
             guard diff.isEmpty else { throw PBTStoreError.configMismatch(run: name, differences: diff) }
+            try RunMarker.requireForJoining(runDirectory, run: existing, trials: try store.trials(runID: existing.id))
             opened = (existing, stored, false)
         } else {
             var state = controller.initialState
             let first = controller.start(&state)
-            let run = try store.createRun(name: name, configJSON: try configuration.jsonText(), seed: configuration.settings.seed,
+            // The directory first, then the store: a run exists only once its directory names it.
+            let identity = RunIdentity(name: name, createdAt: now)
+            do {
+                try RunMarker.claim(runDirectory, as: identity, trials: [])
+            } catch RunDirectoryError.belongsToAnotherRun(_, let owner, _) where owner.name == name {
+                // Another command claimed this directory for the run a moment ago, and creates it: join it.
+                _ = try RunMarker.awaitCreation(of: owner, in: store)
+                throw PBTStoreError.runExists(name)
+            }
+            let run: RunRecord
+            do {
+                run = try store.createRun(name: name, configJSON: try configuration.jsonText(), seed: configuration.settings.seed,
                                           state: state, trials: first, now: now)
+            } catch {
+                RunMarker.release(runDirectory, claimedAs: identity)
+                throw error
+            }
             opened = (run, configuration, true)
         }
         let checkpoints = try CheckpointDirectory(runDirectory: runDirectory, run: opened.run)

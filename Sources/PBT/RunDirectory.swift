@@ -257,7 +257,16 @@ public enum RunMarker {
     /// `trials` are the run's trials as the store has them (they tell the
     /// flat checkpoint files of runs from before namespaces from others).
     public static func claim(_ runDirectory: URL, for run: RunRecord, trials: [TrialRecord]) throws {
-        let identity = RunIdentity(run)
+        try claim(runDirectory, as: RunIdentity(run), trials: trials)
+    }
+
+    /// `claim` for a run known by its identity: a run about to be created
+    /// (its name and creation time) claims the directory before it exists
+    /// in the store, so that a directory without a marker is never a
+    /// created run's (found by a helper: two commands creating one run at
+    /// the same moment, each with a run directory of its own, both went on,
+    /// and the run's checkpoints were split between the two).
+    static func claim(_ runDirectory: URL, as identity: RunIdentity, trials: [TrialRecord]) throws {
         if let found = try read(runDirectory) {
             guard found == identity else { throw RunDirectoryError.belongsToAnotherRun(runDirectory.path, owner: found, run: identity) }
             return
@@ -271,8 +280,41 @@ public enum RunMarker {
         // link(2) never replaces an existing file: the first writer wins.
         if link(temporary, file) != 0 {
             guard errno == EEXIST else { throw RunDirectoryError.notWritable(runDirectory.path) }
-            try claim(runDirectory, for: run, trials: trials)
+            try claim(runDirectory, as: identity, trials: trials)
         }
+    }
+
+    /// Takes back a claim of a run that was not created after all: removes
+    /// the marker if it names `identity` and the directory holds no checkpoints.
+    static func release(_ runDirectory: URL, claimedAs identity: RunIdentity) {
+        guard (try? read(runDirectory)) == identity, CheckpointDirectory.entries(in: runDirectory).isEmpty else { return }
+        unlink(runDirectory.appendingPathComponent(fileName).path)
+    }
+
+    /// How long a command waits for a run whose marker it found to appear in
+    /// the store (another command claimed the directory and is creating it).
+    static let creationWait: Double = 5
+
+    /// The run named `identity.name` once `store` holds it, waiting up to
+    /// ``creationWait`` seconds; nil if it does not appear.
+    static func awaitCreation(of identity: RunIdentity, in store: any TrialStore) throws -> RunRecord? {
+        let deadline = Date().addingTimeInterval(creationWait)
+        while true {
+            if let run = try store.run(named: identity.name) { return run }
+            if Date() >= deadline { return nil }
+            usleep(50_000)
+        }
+    }
+
+    /// Before joining `run` (not created by this command) with
+    /// `runDirectory`: throws unless the directory's marker is there, or
+    /// the run is from before markers and keeps its checkpoints here.
+    /// (Whichever command created the run claimed its directory first.)
+    static func requireForJoining(_ runDirectory: URL, run: RunRecord, trials: [TrialRecord]) throws {
+        if try read(runDirectory) != nil { return }
+        let live = trials.compactMap { $0.checkpointLive ? $0.checkpointPath : nil }
+        if live.contains(where: { access(runDirectory.appendingPathComponent($0).path, F_OK) == 0 }) { return }
+        throw RunDirectoryError.notTheRunsDirectory(runDirectory.path, run: RunIdentity(run))
     }
 
     /// Throws unless every checkpoint entry in `runDirectory` can be `run`'s
@@ -323,6 +365,18 @@ public enum RunMarker {
             throw RunDirectoryError.belongsToAnotherRun(runDirectory.path, owner: marker, run: nil)
         }
         guard let existing else {
+            // A claim with no checkpoints: a command creating the run now, or
+            // one that stopped before creating it (then nothing is lost).
+            if CheckpointDirectory.entries(in: runDirectory).isEmpty {
+                if let created = try awaitCreation(of: marker, in: store) {
+                    guard RunIdentity(created) == marker else {
+                        throw RunDirectoryError.belongsToAnotherRun(runDirectory.path, owner: marker, run: RunIdentity(created))
+                    }
+                    return
+                }
+                release(runDirectory, claimedAs: marker)
+                return
+            }
             throw RunDirectoryError.storeLost(runDirectory: runDirectory.path, marker: marker, store: location,
                                               reason: "it holds no run named '\(name)'")
         }

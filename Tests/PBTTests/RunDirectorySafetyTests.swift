@@ -187,8 +187,16 @@ import PBTExamples
         let configuration = RunConfiguration(settings: testSettings(), model: "test")
         let a = dir.url.appendingPathComponent("a"), b = dir.url.appendingPathComponent("b")
         let c = try PBTCoordinator.open(store: store, name: "r", configuration: configuration, runDirectory: a).coordinator
-        // Not started yet (a creator that died before its first claim): another directory may take it.
+        // Not started yet: the check before opening lets it by, but opening
+        // refuses: the run's creator claimed its directory before creating it,
+        // so an unmarked one is not the run's (found by a helper: two commands
+        // creating one run at once, each with a directory of its own, both went
+        // on and split its checkpoints).
         #expect(throws: Never.self) { try RunMarker.checkBeforeOpening(store, location: "test", name: "r", runDirectory: b) }
+        let early = #expect(throws: RunDirectoryError.self) {
+            try PBTCoordinator.open(store: store, name: "r", configuration: configuration, runDirectory: b)
+        }
+        #expect(early.map { "\($0)".contains("is not the directory of run 'r'") } == true, "\(String(describing: early))")
         guard case .trial = try c.claim(workerID: "w") else { Issue.record("no trial"); return }
         let refusal = #expect(throws: RunDirectoryError.self) {
             try PBTCoordinator.open(store: store, name: "r", configuration: configuration, runDirectory: b)
@@ -196,6 +204,50 @@ import PBTExamples
         #expect(refusal.map { "\($0)".contains("is not the directory of run 'r'") } == true, "\(String(describing: refusal))")
         #expect(!FileManager.default.fileExists(atPath: b.appendingPathComponent(RunMarker.fileName).path), "b was not claimed")
         #expect(throws: Never.self) { try PBTCoordinator.open(store: store, name: "r", configuration: configuration, runDirectory: a) }
+    }
+
+    /// Two commands creating one run in one directory at once: the one
+    /// that finds the other's claim waits for the run and joins it; a claim
+    /// whose creator stopped before creating the run (no checkpoints) is
+    /// taken over; a command refused a directory creates nothing in the store.
+    @Test func aClaimAheadOfItsRunIsJoinedOrTakenOver() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let path = dir.url.appendingPathComponent("s.sqlite").path
+        let store = try SQLiteTrialStore(path: path)
+        let configuration = RunConfiguration(settings: testSettings(), model: "test")
+        let shared = dir.url.appendingPathComponent("shared")
+        try FileManager.default.createDirectory(at: shared, withIntermediateDirectories: true)
+        // Another command's claim, its run created half a second later.
+        let identity = RunIdentity(name: "r", createdAt: 1_000)
+        try RunMarker.claim(shared, as: identity, trials: [])
+        let creator = Thread {
+            usleep(500_000)
+            let other = try! SQLiteTrialStore(path: path)
+            let controller = PBTController(settings: configuration.settings, explorer: try! ExploreStrategies.builtIn.strategy(for: configuration.settings))
+            var state = controller.initialState
+            let first = controller.start(&state)
+            _ = try! other.createRun(name: "r", configJSON: try! configuration.jsonText(), seed: configuration.settings.seed, state: state,
+                                     trials: first, now: 1_000)
+        }
+        creator.start()
+        let joined = try PBTCoordinator.open(store: store, name: "r", configuration: configuration, runDirectory: shared, adjustingBudget: false)
+        #expect(!joined.created && RunIdentity(joined.coordinator.run) == identity)
+
+        // A stale claim (its command stopped before creating the run): taken over after the wait.
+        let stale = dir.url.appendingPathComponent("stale")
+        try FileManager.default.createDirectory(at: stale, withIntermediateDirectories: true)
+        try RunMarker.claim(stale, as: RunIdentity(name: "t", createdAt: 5), trials: [])
+        let taken = try PBTCoordinator.open(store: store, name: "t", configuration: configuration, runDirectory: stale, now: 7)
+        let marker = try RunMarker.read(stale)
+        #expect(taken.created && marker == RunIdentity(name: "t", createdAt: 7))
+
+        // A directory claimed for another run: refused, and nothing created in the store.
+        let refused = #expect(throws: RunDirectoryError.self) {
+            try PBTCoordinator.open(store: store, name: "u", configuration: configuration, runDirectory: stale, now: 8)
+        }
+        #expect(refused.map { "\($0)".contains("belongs to another run") } == true)
+        #expect(try store.runNames() == ["r", "t"])
     }
 
     /// Each run of a store has a directory of its own (the library's
