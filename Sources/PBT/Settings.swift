@@ -26,6 +26,8 @@ public enum SelectionStrategy: Sendable, Hashable, Codable, CustomStringConverti
     /// its own hyperparameters — random search over the prior (or, with
     /// equal bounds, a hand-set fixed value), the baselines PBT is compared
     /// with. A failed lineage is replaced by a fresh draw trained from scratch.
+    /// Each lineage trains `trialBudget / population` trials, whatever order
+    /// results come in (a failure's refill takes one of the budget's).
     case independent
 
     public var description: String {
@@ -85,14 +87,19 @@ public struct PBTSettings: Sendable, Hashable, Codable {
     public var isGenerational: Bool { population > workers }
 
     /// The number of trials the run may create, refills included:
-    /// `floor(totalSteps / trialSteps)` or `generations × population`.
+    /// `floor(totalSteps / trialSteps)` or `generations × population`; with
+    /// `independent` selection, rounded down to a multiple of the population,
+    /// so that every model trains the same number of trials.
     public var trialBudget: Int {
+        let trials: Int
         switch budget {
-        case .totalSteps(let n): return n / trialSteps
+        case .totalSteps(let n): trials = n / trialSteps
         case .generations(let g):
             let (budget, overflow) = g.multipliedReportingOverflow(by: population)
-            return overflow ? .max : budget
+            trials = overflow ? .max : budget
         }
+        guard selection == .independent, trials >= population, population > 0 else { return trials }
+        return trials / population * population
     }
 
     /// Worker threads in one process.

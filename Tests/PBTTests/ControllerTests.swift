@@ -367,6 +367,30 @@ import PBTExamples
         #expect(sim.selections.allSatisfy { $0.kind == .continue })
     }
 
+    /// Found by a helper: asynchronous random search (P = W) planned a
+    /// child whenever a trial finished, until the run's budget was spent, so
+    /// the lineage whose trials finished first trained the most (one model
+    /// 90 steps, two 25, of 40 each). Each model now gets an equal share of
+    /// the budget, whatever order results come in; in budget mode too, a
+    /// budget that is not a multiple of P is rounded down to one.
+    @Test(arguments: [(4, 4, 40), (4, 4, 43), (4, 2, 42), (3, 3, 12)])
+    func everyModelGetsAnEqualShare(population: Int, workers: Int, trials: Int) throws {
+        let settings = testSettings(population: population, workers: workers, budget: .totalSteps(trials * 10), selection: .independent, seed: 5)
+        try settings.validate()
+        #expect(settings.trialBudget == trials / population * population)
+        var sim = Simulation(settings)
+        // The worst order: always the in-flight trial of the lowest lineage (by its root) finishes first.
+        func root(_ t: TrialRecord) -> Int { t.parentID.map { root(sim.trials[$0]!) } ?? t.id }
+        while true {
+            while sim.running.count < workers, sim.claim() != nil {}
+            guard let next = sim.running.min(by: { root($0) < root($1) }) else { break }
+            sim.finish(next.id, loss: 1 / Double(next.id))
+        }
+        let perLineage = Dictionary(grouping: sim.sorted, by: root).mapValues(\.count)
+        #expect(perLineage.count == population && Set(perLineage.values) == [trials / population], "\(perLineage)")
+        #expect(sim.state.trialsCreated == settings.trialBudget)
+    }
+
     @Test func equalBoundsFixTheValue() throws {
         var rng = Xoshiro256(seed: 1)
         let space = SearchSpace.learningRate(min: 1e-3, max: 1e-3)
