@@ -72,6 +72,14 @@ struct ExperimentCommand: ParsableCommand {
             throw CommandError("--run-dir \(directory.path) is the folder of a single PBT run (it holds \(RunMarker.fileName)), not of an "
                                + "experiment: give the experiment a folder of its own")
         }
+        // Files named as the report's, in a folder that holds no experiment's runs, are someone else's (found by a
+        // helper: a folder of notes lost its report.md, results.json and trials.csv without a word).
+        let reportNames = ["report.html", "report.md", "results.json", "curves.csv", "trials.csv", "schedule.csv", "schedule.json"]
+        let foreign = reportNames.filter { FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path) }
+        if !foreign.isEmpty, !RunDirectory.runFolders(in: directory).contains(where: { $0.contains("-seed") }) {
+            throw CommandError("--run-dir \(directory.path) holds \(foreign.joined(separator: ", ")) but no experiment's runs: the report would "
+                               + "overwrite \(foreign.count == 1 ? "it" : "them"); give the experiment a folder of its own, or move \(foreign.count == 1 ? "it" : "them") aside")
+        }
         let base = TrainingRecipe(model: WaveNetConfig.presets[p.model]!, training: TrainingOptions(batch: p.batch, window: p.window,
                                                                                                            precision: try Precision(parsing: precision)),
                                   evaluation: EvaluationOptions(windows: p.evalWindows, targets: p.evalTargets), seed: 0)

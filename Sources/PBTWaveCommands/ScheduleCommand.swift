@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PBT
+import PBTFileSupport
 
 extension HyperparameterSchedule.Format: ExpressibleByArgument {}
 
@@ -49,10 +50,31 @@ public struct ScheduleExportCommand: ParsableCommand {
 
     public init() {}
 
+    /// Which of the run's own files in `runDir` `path` would overwrite, if
+    /// one: its marker, its lock, or anything in its checkpoints folder.
+    static func runsOwnFile(_ path: String, runDir: String) -> String? {
+        func resolved(_ folder: String) -> String {
+            guard let real = realpath(folder, nil) else { return URL(fileURLWithPath: folder).standardizedFileURL.path }
+            defer { free(real) }
+            return String(cString: real)
+        }
+        let target = URL(fileURLWithPath: (try? AtomicFile.destination(for: path)) ?? path)
+        let file = resolved(target.deletingLastPathComponent().path) + "/" + target.lastPathComponent
+        let run = resolved(runDir)
+        if file == run + "/" + RunMarker.fileName { return "marker (\(RunMarker.fileName))" }
+        if file == run + "/lock" { return "lock file" }
+        if file.hasPrefix(run + "/" + CheckpointDirectory.folderName + "/") { return "checkpoints" }
+        return nil
+    }
+
     public func run() throws {
         if let output = outputFile {
             // Never over the trial store it reads (found by a user: `--output RUN_DIR/pbt.sqlite` lost the run).
             try OutputPath.distinct([("the run's trial store", source.storeFile), ("--output", output)])
+            // Nor over the run's other files (found by a helper: `--replace` wrote a schedule over a checkpoint and the marker).
+            if let runDir = source.runDir, let own = Self.runsOwnFile(output, runDir: runDir) {
+                throw CommandError("--output \(output) would overwrite the \(own) of the run in \(runDir): give another path")
+            }
             try OutputPath.check(output, flag: "--output", replace: replace)
         }
         let (trials, selections, configuration) = try source.read()

@@ -345,6 +345,21 @@ import PBTSchedules
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["pbt-run.txt"], "nothing made in it")
     }
 
+    /// Found by a helper: files named as the report's, in a folder that
+    /// holds no experiment, were overwritten without a word.
+    @Test func anExperimentRefusesAFolderOfOtherFilesNamedAsItsReport() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("notes-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data("my notes\n".utf8).write(to: dir.appendingPathComponent("report.md"))
+        try Data("{\"mine\": 1}\n".utf8).write(to: dir.appendingPathComponent("results.json"))
+        let message = try runError(["experiment", "--preset", "smoke", "--run-dir", dir.path])
+        #expect(message?.contains("holds report.md, results.json but no experiment's runs: the report would overwrite them") == true,
+                "\(message ?? "no error")")
+        #expect(try String(contentsOf: dir.appendingPathComponent("report.md"), encoding: .utf8) == "my notes\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["report.md", "results.json"], "nothing made in it")
+    }
+
     @Test func badScheduleFilesAreRejected() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sched-\(getpid())-\(UInt32.random(in: 0 ... .max))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

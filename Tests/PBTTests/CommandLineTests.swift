@@ -35,6 +35,15 @@ import PBTExamples
         #expect(dash.status == 0, "\(dash.stderr)")
         #expect(dash.stdout == exported.stdout)
         #expect(!FileManager.default.fileExists(atPath: dir.url.appendingPathComponent("-").path))
+        // Nor over the run's own files, --replace or not (found by a helper: a checkpoint and the marker were overwritten).
+        let checkpoint = try #require(FileManager.default.subpathsOfDirectory(atPath: runDir + "/checkpoints").first { $0.hasSuffix(".ckpt") })
+        for (target, what) in [(runDir + "/pbt-run.txt", "marker (pbt-run.txt)"), (runDir + "/checkpoints/" + checkpoint, "checkpoints"),
+                               (runDir + "/lock", "lock file")] {
+            let before = FileManager.default.contents(atPath: target)
+            let over = try runPBTWave(["schedule", "export", runDir, "--output", target, "--replace"])
+            #expect(over.status != 0 && over.stderr.contains("would overwrite the \(what) of the run in \(runDir)"), "\(over.stderr)")
+            #expect(FileManager.default.contents(atPath: target) == before)
+        }
         let out = dir.url.appendingPathComponent("s.json").path
         #expect(try runPBTWave(["schedule", "export", runDir, "--format", "json", "--output", out, "--trial", "1"]).status == 0)
         #expect(try LearningRateSchedule.read(from: URL(fileURLWithPath: out)).points.count == 1, "trial 1 is a generation-0 trial")
