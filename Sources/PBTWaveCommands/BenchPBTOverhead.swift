@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import PBT
 import PBTExamples
 
@@ -57,6 +58,17 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
             throw CommandError("\(url.path) already holds a run; give a new --run-dir")
         }
         defer { if runDir == nil { try? fm.removeItem(at: url) } }
+        // A stop ends the worker processes and removes the temporary folder (found by a helper: the workers went on,
+        // busy, with init as their parent, and the folder stayed).
+        let childPIDs = ChildProcesses()
+        let temporary = runDir == nil ? url : nil
+        let signals = StopOnSignals { signal, _ in
+            writeToStandardError("pbt-overhead: \(signalName(signal)): stopped\(childPIDs.all.isEmpty ? "" : "; the worker processes are stopped")\n")
+            for pid in childPIDs.all { kill(pid, SIGKILL) }
+            if let temporary { try? FileManager.default.removeItem(at: temporary) }
+            StopOnSignals.exitNow(signal)
+        }
+        defer { signals.cancel() }
         let settings = PBTSettings(
             population: population ?? totalWorkers, workers: totalWorkers, trialSteps: 1, budget: .totalSteps(trials),
             selection: selection.strategy(truncationFraction: nil))
@@ -85,6 +97,7 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
             child.standardOutput = FileHandle.nullDevice
             try child.run()
             children.append(child)
+            childPIDs.add(child.processIdentifier)
         }
         for child in children { child.waitUntilExit() }
         let wall = Date().timeIntervalSince(start)
@@ -128,4 +141,11 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
                      writeFiles ? "written" : "hard-linked", result.elapsedSeconds, rate,
                      1e6 * result.time.coordinationSeconds / Double(max(result.completedThisSession, 1))))
     }
+}
+
+/// The worker processes a bench started, for its stop handler.
+private final class ChildProcesses: Sendable {
+    private let pids = Mutex<[pid_t]>([])
+    func add(_ pid: pid_t) { pids.withLock { $0.append(pid) } }
+    var all: [pid_t] { pids.withLock { $0 } }
 }
