@@ -135,7 +135,15 @@ struct PBTSettingsOptions: ParsableArguments {
     static func flagText(_ field: String, _ value: String, in settings: PBTSettings) -> String? {
         switch field {
         case "budget": return value
-        case "searchSpace": return "--space FILE holding " + shellQuoted(value)
+        case "searchSpace":
+            // The learning rate alone, as its flags give it: a mutation range has no --space form (found by a helper:
+            // the --space line it printed lost --lr-mutate-min/--lr-mutate-max, and a resume from it was refused).
+            if settings.searchSpace.parameters.count == 1, let lr = settings.searchSpace.parameters.first, lr.name == "lr",
+               case let .continuous(lower, upper, .log) = lr.domain {
+                return "--lr-min \(lower) --lr-max \(upper)"
+                    + (lr.mutationBounds.map { " --lr-mutate-min \($0.lowerBound) --lr-mutate-max \($0.upperBound)" } ?? "")
+            }
+            return "--space FILE holding " + shellQuoted(value)
         case "selection":
             if case .truncation(let fraction) = settings.selection { return "--selection truncation --truncation-fraction \(fraction)" }
             return "--selection \(value)"

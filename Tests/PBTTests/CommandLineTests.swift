@@ -60,6 +60,23 @@ import PBTExamples
         #expect(again.stdout.contains("0 in this session"))
     }
 
+    /// Found by a helper: `lineage --settings` printed a learning-rate run's
+    /// space as `--space FILE holding …`, which has no mutation range, so a
+    /// resume given what it printed was refused.
+    @Test func settingsGiveTheLearningRatesFlagsWithTheirMutationRange() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let runDir = dir.url.appendingPathComponent("run").path
+        let run = ["pbt", "--run-dir", runDir, "--model", "toy", "--workers", "2", "--population", "2", "--trial-steps", "5", "--generations", "2",
+                   "--progress", "none"]
+        #expect(try runPBTWave(run + ["--lr-min", "1e-3", "--lr-max", "1e-2", "--lr-mutate-max", "1"]).status == 0)
+        let settings = try runPBTWave(["lineage", runDir, "--settings"])
+        let line = try #require(settings.stdout.split(separator: "\n").first { $0.hasPrefix("--lr-min") }, "\(settings.stdout)")
+        #expect(line == "--lr-min 0.001 --lr-max 0.01 --lr-mutate-min 0.001 --lr-mutate-max 1.0")
+        let resumed = try runPBTWave(run + line.split(separator: " ").map(String.init))
+        #expect(resumed.status == 0 && resumed.stdout.contains("0 in this session"), "\(resumed.stderr)")
+    }
+
     /// `--store sqlite:PATH` keeps the trials outside the run directory.
     /// Standard error into a pipe whose reader went away (`2>&1 | head`):
     /// the run goes on to its end (it died of SIGILL: FileHandle's write
