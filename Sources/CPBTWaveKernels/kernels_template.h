@@ -1789,6 +1789,33 @@ static ALWAYS_INLINE TARGET void FN(wg_chunk)(int bf, float *dw, int Cin, int o0
 #undef WG_ROWS
 }
 
+#ifdef VPART
+// wg_chunk for each vector count and last vector's lane count, as a function
+// of its own (see wg_chunk_tail): inlined at each of conv_backward_weight's
+// call sites, the 8 lane counts × NV_MAX vector counts × 4 tile heights × 4
+// sweeps made one function that clang took minutes to optimise (9.5 of the
+// avx512-256 variant's 13 minutes, its weight gradient alone; a call per
+// chunk costs nothing the tiles would notice).
+#define WG_FIXED(nv, n)                                                                                                       \
+    static TARGET __attribute__((noinline)) void FN(wg_chunk_##nv##_##n)(float *dw, int Cin, int o0, int o1, const float *dout, \
+                                                                        long lddo, const float *inp, long ldi, long ta,     \
+                                                                        long tb, long s, int c0, long pf, int pfg, int pfx) { \
+        FN(wg_chunk)(0, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, nv, n, pf, pfg, pfx);                          \
+    }
+#define WG_FIXED_TAILS(nv) WG_FIXED(nv, 1) WG_FIXED(nv, 2) WG_FIXED(nv, 3) WG_FIXED(nv, 4) \
+                           WG_FIXED(nv, 5) WG_FIXED(nv, 6) WG_FIXED(nv, 7) WG_FIXED(nv, 8)
+WG_FIXED_TAILS(1)
+WG_FIXED_TAILS(2)
+#if NV_MAX >= 3
+WG_FIXED_TAILS(3)
+#endif
+#if NV_MAX >= 4
+WG_FIXED_TAILS(4)
+#endif
+#undef WG_FIXED_TAILS
+#undef WG_FIXED
+#endif
+
 // wg_chunk with the chunk's last vector's lane count (tail) a constant, on a
 // variant that loads a ragged vector in pieces (VPART): with tail a variable,
 // each row's load chose its pieces by branches (20 -> 20 on Zen 1: 1.14× as
@@ -1798,11 +1825,23 @@ static ALWAYS_INLINE TARGET void FN(wg_chunk_tail)(int bf, float *dw, int Cin, i
                                                    int c0, int NV, int tail, long pf, int pfg, int pfx) {
 #ifdef VPART
     _Static_assert(VL == 8, "the cases below are AVX2's lane counts");
-    if (!bf) switch (tail) {
-#define WG_TAIL(n) case n: FN(wg_chunk)(0, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, NV, n, pf, pfg, pfx); return;
-        WG_TAIL(1) WG_TAIL(2) WG_TAIL(3) WG_TAIL(4) WG_TAIL(5) WG_TAIL(6) WG_TAIL(7) WG_TAIL(8)
-#undef WG_TAIL
+    if (!bf) {
+#define WG_TAIL(nv, n) case n: FN(wg_chunk_##nv##_##n)(dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, pf, pfg, pfx); return;
+#define WG_TAILS(nv) switch (tail) { WG_TAIL(nv, 1) WG_TAIL(nv, 2) WG_TAIL(nv, 3) WG_TAIL(nv, 4) \
+                                     WG_TAIL(nv, 5) WG_TAIL(nv, 6) WG_TAIL(nv, 7) WG_TAIL(nv, 8) default: break; }
+        switch (NV) {
+        case 1: WG_TAILS(1) break;
+        case 2: WG_TAILS(2) break;
+#if NV_MAX >= 3
+        case 3: WG_TAILS(3) break;
+#endif
+#if NV_MAX >= 4
+        case 4: WG_TAILS(4) break;
+#endif
         default: break;
+        }
+#undef WG_TAILS
+#undef WG_TAIL
     }
 #endif
     FN(wg_chunk)(bf, dw, Cin, o0, o1, dout, lddo, inp, ldi, ta, tb, s, c0, NV, tail, pf, pfg, pfx);
