@@ -47,16 +47,23 @@ struct BenchExecCommand: ParsableCommand {
         let url = fm.temporaryDirectory.appendingPathComponent("exec-overhead-\(getpid())-\(UInt32.random(in: 0 ... .max))")
         defer { try? fm.removeItem(at: url) }
         try fm.createDirectory(at: url, withIntermediateDirectories: true)
-        // A stop kills the running programs (in groups of their own, the terminal's Ctrl-C never reaches them) and
-        // removes the temporary folder (found by a helper: both were left behind).
+        // A stop kills the running programs (in groups of their own, the terminal's Ctrl-C never reaches them); the
+        // measurement then ends, and the temporary folder is removed (found by a helper: both were left behind).
         let signals = StopOnSignals { signal, _ in
             writeToStandardError("exec-overhead: \(signalName(signal)): stopped; the running programs are killed\n")
             runner.stop("pbtwave got \(signalName(signal))", immediately: true)
-            try? FileManager.default.removeItem(at: url)
-            StopOnSignals.exitNow(signal)
         }
         defer { signals.cancel() }
+        do {
+            try measure(runner, program: program, in: url)
+        } catch {
+            guard let signal = signals.first else { throw error }
+            try? fm.removeItem(at: url)
+            StopOnSignals.exitNow(signal)
+        }
+    }
 
+    private func measure(_ runner: ExecRunner, program: ExecCommand, in url: URL) throws {
         let start = try ExecRunner.timeProcessStart("/bin/true", count: repetitions) / .milliseconds(1)
         let trial = TrialSpec(id: 1, generation: 0, parentID: nil, hyperparameters: Hyperparameters(["lr": .number(1e-3)]),
                               startStep: 0, steps: 1, seed: 1)

@@ -58,17 +58,26 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
             throw CommandError("\(url.path) already holds a run; give a new --run-dir")
         }
         defer { if runDir == nil { try? fm.removeItem(at: url) } }
-        // A stop ends the worker processes and removes the temporary folder (found by a helper: the workers went on,
-        // busy, with init as their parent, and the folder stayed).
-        let childPIDs = ChildProcesses()
-        let temporary = runDir == nil ? url : nil
+        // A stop ends the worker processes or threads; the measurement then ends and the temporary folder is removed
+        // (found by a helper: the worker processes went on, busy, with init as their parent, and the folder stayed).
+        let stopper = BenchStopper()
         let signals = StopOnSignals { signal, _ in
-            writeToStandardError("pbt-overhead: \(signalName(signal)): stopped\(childPIDs.all.isEmpty ? "" : "; the worker processes are stopped")\n")
-            for pid in childPIDs.all { kill(pid, SIGKILL) }
-            if let temporary { try? FileManager.default.removeItem(at: temporary) }
-            StopOnSignals.exitNow(signal)
+            writeToStandardError("pbt-overhead: \(signalName(signal)): stopped\n")
+            stopper.stop()
         }
         defer { signals.cancel() }
+        do {
+            try measure(url: url, stopper: stopper)
+            if signals.first == nil { return }
+        } catch where signals.first == nil {
+            throw error
+        } catch {}
+        if runDir == nil { try? fm.removeItem(at: url) }
+        StopOnSignals.exitNow(signals.first!)
+    }
+
+    private func measure(url: URL, stopper: BenchStopper) throws {
+        let fm = FileManager.default
         let settings = PBTSettings(
             population: population ?? totalWorkers, workers: totalWorkers, trialSteps: 1, budget: .totalSteps(trials),
             selection: selection.strategy(truncationFraction: nil))
@@ -77,7 +86,7 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
             let directory = try RunDirectory(url, create: true, lock: true)
             let (coordinator, _) = try PBTCoordinator.open(store: directory.store, name: RunDirectory.runName,
                                                            configuration: configuration, runDirectory: url)
-            return try measureInProcess(coordinator, settings: settings, place: "SQLite")
+            return try measureInProcess(coordinator, settings: settings, place: "SQLite", stopper: stopper)
         }
         let location = store ?? .sqlite(path: url.appendingPathComponent(RunDirectory.storeFileName).path)
         try fm.createDirectory(at: url, withIntermediateDirectories: true)
@@ -85,7 +94,7 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
         let name = "pbt-overhead-\(getpid())-\(UInt32.random(in: 0 ... .max))"
         let (coordinator, _) = try PBTCoordinator.open(store: trialStore, name: name, configuration: configuration, runDirectory: url)
         let place = location.description.hasPrefix("sqlite:") ? "SQLite" : "PostgreSQL"
-        guard processes > 0 else { return try measureInProcess(coordinator, settings: settings, place: place) }
+        guard processes > 0 else { return try measureInProcess(coordinator, settings: settings, place: place, stopper: stopper) }
 
         let start = Date()
         var children: [Process] = []
@@ -97,7 +106,7 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
             child.standardOutput = FileHandle.nullDevice
             try child.run()
             children.append(child)
-            childPIDs.add(child.processIdentifier)
+            stopper.add(child.processIdentifier)
         }
         for child in children { child.waitUntilExit() }
         let wall = Date().timeIntervalSince(start)
@@ -126,14 +135,16 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
         }
     }
 
-    private func measureInProcess(_ coordinator: PBTCoordinator, settings: PBTSettings, place: String) throws {
+    private func measureInProcess(_ coordinator: PBTCoordinator, settings: PBTSettings, place: String, stopper: BenchStopper) throws {
         var template: String?
         if !writeFiles {
             template = coordinator.checkpoints.runDirectory.appendingPathComponent("noop-checkpoint").path
             try AtomicFile.write(Data(count: 8), toPath: template!)
         }
-        let result = try PBTDriver(coordinator: coordinator, runner: NoOpRunner(template: template),
-                                   options: DriverOptions(workers: workers)).run()
+        let driver = PBTDriver(coordinator: coordinator, runner: NoOpRunner(template: template), options: DriverOptions(workers: workers))
+        stopper.driving { driver.requestStop() }
+        let result = try driver.run()
+        if stopper.stopped { return }
         let rate = Double(result.completedThisSession) / result.elapsedSeconds
         print(String(format: "pbt-overhead: %d trials, %d workers, population %d, %@, %@ store, checkpoints %@: %.3f s, %.0f completions/s, "
                      + "%.0f µs of worker time per trial in controller+store (summed over workers, lock waits included)",
@@ -143,9 +154,19 @@ public struct PBTOverheadBenchCommand: ParsableCommand {
     }
 }
 
-/// The worker processes a bench started, for its stop handler.
-private final class ChildProcesses: Sendable {
-    private let pids = Mutex<[pid_t]>([])
-    func add(_ pid: pid_t) { pids.withLock { $0.append(pid) } }
-    var all: [pid_t] { pids.withLock { $0 } }
+/// What a stop of the bench ends: its worker processes, or its driver's threads.
+private final class BenchStopper: Sendable {
+    private let state = Mutex<(pids: [pid_t], stopDriver: (@Sendable () -> Void)?, stopped: Bool)>(([], nil, false))
+    // (One begun after a stop is ended at once.)
+    func add(_ pid: pid_t) { if state.withLock({ s in s.pids.append(pid); return s.stopped }) { kill(pid, SIGKILL) } }
+    func driving(_ stop: @escaping @Sendable () -> Void) { if state.withLock({ s in s.stopDriver = stop; return s.stopped }) { stop() } }
+    var stopped: Bool { state.withLock { $0.stopped } }
+    func stop() {
+        let (pids, stopDriver) = state.withLock { s in
+            s.stopped = true
+            return (s.pids, s.stopDriver)
+        }
+        for pid in pids { kill(pid, SIGKILL) }
+        stopDriver?()
+    }
 }
