@@ -64,6 +64,11 @@ struct ExecOptions: ParsableArguments {
             try Self.checkSameProgram(given, as: recipe.command)
             if given != recipe.command {
                 show("note: this worker runs the run's program as \(Self.words(given)) (the run has \(Self.words(recipe.command)))")
+                // Found by a helper: where this machine has the run's own files too, a copy that differs ran in silence.
+                for (mine, theirs) in Self.differingFiles(given, as: recipe) {
+                    show("warning: \(mine) is not the same file as the run's \(theirs), which this machine has too: their contents differ, "
+                         + "so this worker runs other code than the run's other workers (give the run's own, or drop `--exec -- …`)")
+                }
             }
         } else {
             let here = FileManager.default.currentDirectoryPath
@@ -97,6 +102,29 @@ struct ExecOptions: ParsableArguments {
             program and files where they live on its machine (the same file names in other folders, the same other arguments), \
             not another program; drop `--exec -- …` to run the run's own
             """)
+    }
+
+    /// Files `given` names (from this process's folder) where the run's
+    /// words name other files that this machine has too (from the folder it
+    /// was started in), and whose contents differ: (given's, the run's).
+    static func differingFiles(_ given: ExecCommand, as stored: ExecRecipe) -> [(String, String)] {
+        let (mine, theirs) = ([given.program] + given.arguments, [stored.command.program] + stored.command.arguments)
+        guard mine.count == theirs.count else { return [] }
+        let here = FileManager.default.currentDirectoryPath
+        let start = URL(fileURLWithPath: stored.workingDirectory).standardizedFileURL.path
+        func file(_ word: String, from folder: String) -> String? {
+            guard !word.isEmpty, !word.hasPrefix("-") else { return nil }
+            let path = word.hasPrefix("/") ? word : folder + "/" + word
+            var status = stat()
+            // Regular files of a program's size (never a device, which could be read forever).
+            guard stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_size <= 64 << 20 else { return nil }
+            return path
+        }
+        return zip(mine, theirs).compactMap { a, b in
+            guard let ours = file(a, from: here), let run = file(b, from: start),
+                  FileManager.default.contents(atPath: ours) != FileManager.default.contents(atPath: run) else { return nil }
+            return (ours, run)
+        }
     }
 
     /// Whether `given`, run from `here`, is the run's program in other words:

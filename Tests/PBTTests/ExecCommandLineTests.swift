@@ -363,6 +363,9 @@ import Testing
         let elsewhere = try runPBTWave(worker + ["--", toy.program, copy.path])
         #expect(elsewhere.status == 0, "\(elsewhere.stderr)")
         #expect(elsewhere.stderr.contains("note: this worker runs the run's program as"), "\(elsewhere.stderr)")
+        // Where this machine has the run's own script too, a copy that differs is said to (found by a helper: it ran in silence).
+        #expect(elsewhere.stderr.contains("warning: \(copy.path) is not the same file as the run's ")
+                && elsewhere.stderr.contains("their contents differ"), "\(elsewhere.stderr)")
         #expect(elsewhere.stdout.contains("run complete: 6/6 trials"), "\(elsewhere.stdout)")
         // The worker that completed the run wrote its schedule (no process did), and the creating command, run again, sums it up.
         let runDir = dir.url.appendingPathComponent("run")
