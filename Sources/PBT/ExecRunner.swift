@@ -7,7 +7,8 @@ import Synchronization
 ///
 /// Each trial starts `PROGRAM ARGS` (no shell) in its own process group, in
 /// this process's working directory, with this process's environment plus
-/// the contract (any inherited `PBT_*` variable is dropped first):
+/// the contract (inherited `PBT_*` variables are passed on, but those the
+/// contract sets and any `PBT_HP_*`, which the trial's replace):
 ///
 /// | variable | value |
 /// | --- | --- |
@@ -377,8 +378,10 @@ public final class ExecRunner: TrialRunner {
     static func readResult(_ path: String, steps: Int) throws(ExecTrialFailure.Reason) -> TrialOutcome {
         var info = stat()
         guard stat(path, &info) == 0 else { throw .noResult }
-        guard info.st_size <= 1 << 24 else { throw .invalidResult("\(info.st_size) bytes; it must be under 16 MiB") }
-        guard let data = FileManager.default.contents(atPath: path) else { throw .invalidResult("cannot be read") }
+        guard info.st_size < 1 << 24 else { throw .invalidResult("\(info.st_size) bytes; it must be under 16 MiB") }
+        // Why, where it is not a file (found by a helper: a folder or a named pipe was "cannot be read").
+        guard info.st_mode & S_IFMT == S_IFREG else { throw .invalidResult("\(nonRegularFileText(mode: info.st_mode)), not a file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw .invalidResult("cannot be read: \(String(cString: strerror(errno)))") }
         let result: ExecResult
         do {
             let decoder = JSONDecoder()
@@ -593,6 +596,13 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
         /// Its parent's checkpoint changed while the program ran: the first file
         /// changed, relative to `PBT_PARENT_DIR`.
         case wroteIntoParent(String)
+
+        /// What `firstChange` found, for messages: a file, or the folder
+        /// itself ("."), whose time alone changed when a file was made and
+        /// removed there (a lock file, found by a helper: "(. in …)").
+        static func changeText(_ file: String) -> String {
+            file == "." ? "a file made or removed in the folder itself" : file
+        }
         /// Its parent's checkpoint directory was removed while the program ran.
         case parentRemoved
     }
@@ -624,7 +634,7 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
                 + "and the trial ran again elsewhere)"
         case .wroteIntoParent(let file):
             // Worded for a sibling running from the same parent too: it sees the change without having made it.
-            return "its parent's checkpoint changed while the program ran (\(file) in PBT_PARENT_DIR), which other trials start from: "
+            return "its parent's checkpoint changed while the program ran (\(Reason.changeText(file)) in PBT_PARENT_DIR), which other trials start from: "
                 + "it must only read PBT_PARENT_DIR and write into PBT_TRIAL_DIR"
         }
     }

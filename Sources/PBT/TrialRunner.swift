@@ -105,7 +105,7 @@ public enum TrialRunnerError: Error, Hashable, CustomStringConvertible {
         if case let .parentUnreadable(_, reason)? = error as? TrialRunnerError { return "its checkpoint cannot be read: \(reason)" }
         switch (error as? ExecTrialFailure)?.reason {
         case .parentUnusable?: return "its checkpoint cannot be used: the program exited with code \(ExecRunner.parentUnusableExitCode)"
-        case let .wroteIntoParent(file)?: return "its checkpoint changed while a trial that started from it ran (\(file))"
+        case let .wroteIntoParent(file)?: return "its checkpoint changed while a trial that started from it ran (\(ExecTrialFailure.Reason.changeText(file)))"
         default: return nil
         }
     }

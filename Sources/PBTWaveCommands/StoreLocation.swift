@@ -203,7 +203,7 @@ struct StoreOptions: ParsableArguments {
         try RunMarker.checkBeforeOpening(trialStore, location: location, name: runName, runDirectory: runDirectory)
         if resume, try trialStore.run(named: runName) == nil {
             throw CommandError("--resume: " + (store.map { "the store \($0)" } ?? runDirectory.path) + " holds no run named '\(runName)' to resume"
-                               + ((try? trialStore.runNames()).flatMap { $0.isEmpty ? nil : " (it holds: \($0.prefix(8).joined(separator: ", ")))" } ?? ""))
+                               + ((try? trialStore.runNames()).flatMap { $0.isEmpty ? nil : " (it holds: \($0.prefix(8).joined(separator: ", "))\($0.count > 8 ? ", and \($0.count - 8) more" : ""))" } ?? ""))
         }
         let opened: (coordinator: PBTCoordinator, created: Bool, budget: PBTCoordinator.BudgetAdjustment)
         do {

@@ -160,6 +160,9 @@ import Testing
             ("unusable", #"exit "$PBT_EXIT_PARENT_UNUSABLE""#, "its checkpoint cannot be used: the program exited with code 65"),
             ("overwrites", #"echo x > "$PBT_PARENT_DIR/sub/ck.bin"; "# + ok, "its checkpoint changed while a trial that started from it ran (sub/ck.bin)"),
             ("adds", #"echo x > "$PBT_PARENT_DIR/new.bin"; "# + ok, "its checkpoint changed while a trial that started from it ran (new.bin)"),
+            // A lock file made and removed: the folder's own time alone changed (found by a helper: "(. in PBT_PARENT_DIR)").
+            ("touches", #"touch "$PBT_PARENT_DIR/.lock"; rm "$PBT_PARENT_DIR/.lock"; "# + ok,
+             "its checkpoint changed while a trial that started from it ran (a file made or removed in the folder itself)"),
             ("plain failure", "exit 1", nil),
             ("reads", #"cat "$PBT_PARENT_DIR/sub/ck.bin" > /dev/null; "# + ok, nil),
         ] {
@@ -171,7 +174,7 @@ import Testing
             let unreadable = failure.map { TrialRunnerError.isParentUnreadable($0) } ?? false
             #expect(unreadable == (name == "unusable"), "\(name)")
             #expect((failure == nil) == (name == "reads"), "\(name)")
-            if name == "overwrites" || name == "adds" {
+            if name == "overwrites" || name == "adds" || name == "touches" {
                 #expect(failure?.description.contains("its parent's checkpoint changed while the program ran") == true, "\(String(describing: failure))")
                 try Data("weights".utf8).write(to: URL(fileURLWithPath: parent.path + "/sub/ck.bin"))
                 try? FileManager.default.removeItem(atPath: parent.path + "/new.bin")
@@ -254,6 +257,14 @@ import Testing
             let failure = Self.failure(runner, output: Self.output(dir, "case"))
             #expect(failure?.description.contains(fragment) == true, "\(json): \(failure?.description ?? "")")
             #expect(failure?.description.contains("(its log is empty)") == true)
+        }
+        // A result.json that is no file says what it is (found by a helper: "cannot be read"); exactly 16 MiB is refused, as the README says.
+        for (script, fragment) in [(#"mkdir "$PBT_TRIAL_DIR/result.json""#, "result.json is invalid: a folder, not a file"),
+                                   (#"mkfifo "$PBT_TRIAL_DIR/result.json""#, "result.json is invalid: a named pipe, not a file"),
+                                   (#"head -c 16777216 /dev/zero > "$PBT_TRIAL_DIR/result.json""#, "16777216 bytes; it must be under 16 MiB")] {
+            let runner = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", script]))
+            let failure = Self.failure(runner, output: Self.output(dir, "odd"))
+            #expect(failure?.description.contains(fragment) == true, "\(script): \(failure?.description ?? "")")
         }
         // A program that removes its trial folder (and its log in it), prints and fails: not "its log is empty".
         let wiping = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c",
