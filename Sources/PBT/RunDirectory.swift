@@ -161,10 +161,14 @@ extension RunDirectory {
 /// the process dies).
 public final class FileLock: Sendable {
     private let descriptor: Int32
+    /// The lock file, removed on release (nil: kept).
+    private let removed: String?
 
     /// Takes the lock on `path` (created if needed) without waiting; throws
     /// `PBTStoreError.locked(path: holder)` if another process holds it.
-    init(exclusive path: String, holder: String) throws {
+    /// With `removeOnRelease`, the file goes when the lock does (a lock
+    /// beside a user's file, not in a folder of pbtwave's own).
+    public init(exclusive path: String, holder: String, removeOnRelease: Bool = false) throws {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw RunDirectoryError.notWritable((path as NSString).deletingLastPathComponent) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
@@ -172,9 +176,13 @@ public final class FileLock: Sendable {
             throw PBTStoreError.locked(path: holder)
         }
         descriptor = fd
+        removed = removeOnRelease ? path : nil
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        if let removed { unlink(removed) }
+        close(descriptor)
+    }
 }
 
 /// Which run a directory belongs to: its name and creation time as the store

@@ -78,6 +78,14 @@ struct TrainCommand: ParsableCommand {
             throw CommandError("--checkpoint \(checkpoint) is a trial's checkpoint of the PBT run in \(run.path): training it in place would "
                                + "change that run's result; copy it and train the copy (cp \(shellQuoted(checkpoint)) mine.ckpt, then --checkpoint mine.ckpt)")
         }
+        // One run at a time on a checkpoint or curve (found by a helper: a second run with --replace wrote over a
+        // running one's files, and both said "done"): a lock beside each, `.NAME.lock`, gone when the run ends.
+        let locks = try [checkpoint, curve].compactMap { $0 }.map { path in
+            let url = URL(fileURLWithPath: path)
+            return try FileLock(exclusive: url.deletingLastPathComponent().appendingPathComponent("." + url.lastPathComponent + ".lock").path,
+                                holder: path, removeOnRelease: true)
+        }
+        defer { withExtendedLifetime(locks) {} }
         // An earlier run's checkpoint or curve is not overwritten unless asked
         // (a rerun that forgot --resume replaced a trained model with a note).
         if let checkpoint, !resume, !replace, FileManager.default.fileExists(atPath: checkpoint) {

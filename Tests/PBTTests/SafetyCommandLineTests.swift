@@ -29,6 +29,31 @@ import Testing
         ["train", "--preset", "tiny", "--window", "256", "--eval-windows", "1", "--eval-targets", "64", "--quiet", "--corpus", corpusDirectory()]
     }
 
+    /// Found by a helper: a second `train --replace` on a running run's
+    /// checkpoint wrote over it, and both runs said "done … checkpoint X".
+    @Test func aRunningTrainingsCheckpointIsNotTakenByAnother() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let checkpoint = dir.url.appendingPathComponent("m.ckpt").path
+        let first = Process()
+        first.executableURL = try pbtwaveExecutable()
+        first.arguments = Self.tinyTraining() + ["--steps", "100000", "--checkpoint", checkpoint]
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        defer { if first.isRunning { kill(first.processIdentifier, SIGKILL); first.waitUntilExit() } }
+        let lock = dir.url.appendingPathComponent(".m.ckpt.lock").path
+        #expect(eventually(within: 30) { FileManager.default.fileExists(atPath: lock) })
+        let second = try runPBTWave(Self.tinyTraining() + ["--steps", "2", "--checkpoint", checkpoint, "--replace"])
+        #expect(second.status != 0 && second.stderr.contains("\(checkpoint) is in use by another pbtwave process"), "\(second.stderr)")
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        // Once no run holds it, the next one goes on, and leaves no lock file behind.
+        let third = try runPBTWave(Self.tinyTraining() + ["--steps", "2", "--checkpoint", checkpoint, "--replace"])
+        #expect(third.status == 0, "\(third.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: lock))
+    }
+
     /// Found by a helper: a stopped `bench exec-overhead` left its program
     /// running (in a group of its own, with init as its parent), and
     /// `bench pbt-overhead --processes` its busy worker processes; both left
