@@ -148,12 +148,7 @@ extension RunDirectory {
     /// readers that take no lock; nil when the directory has no lock file
     /// (never driven here, or its store is elsewhere and shared).
     public static func isDriven(_ url: URL) -> Bool? {
-        let fd = open(url.appendingPathComponent("lock").path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        guard flock(fd, LOCK_SH | LOCK_NB) == 0 else { return errno == EWOULDBLOCK ? true : nil }
-        flock(fd, LOCK_UN)
-        return false
+        lockIsHeld(url.appendingPathComponent("lock").path)
     }
 }
 
@@ -319,10 +314,15 @@ public enum RunMarker {
     /// the run is from before markers and keeps its checkpoints here.
     /// (Whichever command created the run claimed its directory first.)
     static func requireForJoining(_ runDirectory: URL, run: RunRecord, trials: [TrialRecord]) throws {
-        if try read(runDirectory) != nil { return }
-        let live = trials.compactMap { $0.checkpointLive ? $0.checkpointPath : nil }
-        if live.contains(where: { access(runDirectory.appendingPathComponent($0).path, F_OK) == 0 }) { return }
+        if try read(runDirectory) != nil || holdsLiveCheckpoint(runDirectory, of: trials) { return }
         throw RunDirectoryError.notTheRunsDirectory(runDirectory.path, run: RunIdentity(run))
+    }
+
+    /// Whether a live checkpoint of `trials` is in `runDirectory`.
+    private static func holdsLiveCheckpoint(_ runDirectory: URL, of trials: [TrialRecord]) -> Bool {
+        trials.contains { t in
+            t.checkpointLive && t.checkpointPath.map { access(runDirectory.appendingPathComponent($0).path, F_OK) == 0 } == true
+        }
     }
 
     /// Throws unless every checkpoint entry in `runDirectory` can be `run`'s
@@ -362,9 +362,9 @@ public enum RunMarker {
             // directory was named when it was created), even before any
             // checkpoint is written. A run from before markers has its
             // checkpoints here.
-            let live = trials.compactMap { $0.checkpointLive ? $0.checkpointPath : nil }
+            let hasLive = trials.contains { $0.checkpointLive && $0.checkpointPath != nil }
             let started = trials.contains { $0.status != .queued || $0.attempt > 1 }
-            if let existing, !live.isEmpty || started, !live.contains(where: { access(runDirectory.appendingPathComponent($0).path, F_OK) == 0 }) {
+            if let existing, hasLive || started, !holdsLiveCheckpoint(runDirectory, of: trials) {
                 throw RunDirectoryError.notTheRunsDirectory(runDirectory.path, run: RunIdentity(existing))
             }
             return try checkUnclaimed(runDirectory, run: existing.map(RunIdentity.init), trials: trials)

@@ -182,14 +182,7 @@ public enum CorpusBuilder {
     }
 
     /// Whether a build holds the lock of `folder` now.
-    static func isBuilding(_ folder: String) -> Bool {
-        let fd = open(join(folder, ".build.lock"), O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        guard flock(fd, LOCK_SH | LOCK_NB) == 0 else { return errno == EWOULDBLOCK }
-        flock(fd, LOCK_UN)
-        return false
-    }
+    static func isBuilding(_ folder: String) -> Bool { lockIsHeld(join(folder, ".build.lock")) == true }
 
     /// Builds the corpus `options` describe, calling `progress` (from worker
     /// threads) as files finish.
