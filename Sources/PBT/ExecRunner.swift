@@ -114,7 +114,7 @@ public final class ExecRunner: TrialRunner {
         if let trialTimeout, trialTimeout <= .zero { throw .invalidTimeout }
         self.trialTimeout = trialTimeout
         self.killGrace = killGrace
-        realValued = Set((space?.parameters ?? []).filter { $0.evolutionRange != nil }.map(\.name))
+        realValued = space?.realValued ?? []
         self.onFailure = onFailure
         self.onNote = onNote
         inheritedEnvironment = environment.filter { !Self.isContractVariable($0.key) }.map { "\($0.key)=\($0.value)" }.sorted()
@@ -319,7 +319,7 @@ public final class ExecRunner: TrialRunner {
     /// The `PBT_*` variables of `trial`; the values of `realValued` names with a fraction.
     static func contract(_ trial: TrialSpec, parent: CheckpointRef?, directory: String, realValued: Set<String> = []) -> [String] {
         let names = trial.hyperparameters.names
-        let values = names.map { jsonValue(trial.hyperparameters[$0]!, real: realValued.contains($0)) }
+        let values = names.map { trial.hyperparameters[$0]!.jsonText(real: realValued.contains($0)) }
         let object = "{" + zip(names, values).map { "\"\($0)\":\($1)" }.joined(separator: ",") + "}"
         return [
             "PBT_TRIAL_ID=\(trial.id)",
@@ -337,24 +337,6 @@ public final class ExecRunner: TrialRunner {
             let shellName = name.replacingOccurrences(of: "-", with: "_")
             let alias = shellName != name && !names.contains(shellName) ? ["PBT_HP_\(shellName)" + text] : []
             return ["PBT_HP_\(name)" + text] + alias
-        }
-    }
-
-    /// A value as JSON; whole numbers without a fraction, so a program can
-    /// read `32` (and `10000000000000000`, found by a helper: it was `1e+16`)
-    /// as an integer, unless `real` (a continuous hyperparameter's value:
-    /// `1.0`, as Swift writes a Double). A name is a JSON string, escaped
-    /// (`SearchSpace.validate` refuses the characters that need it, but a
-    /// run stored before it did may hold them).
-    static func jsonValue(_ value: HyperparameterValue, real: Bool = false) -> String {
-        switch value {
-        case .number(let x) where !real && x.isFinite && x == x.rounded():
-            return abs(x) < 0x1p63 ? String(Int64(x)) : String(format: "%.0f", x)
-        case .number(let x): return x.isFinite ? x.description : "null"
-        case .category(let c):
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .withoutEscapingSlashes
-            return (try? encoder.encode(c)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
         }
     }
 

@@ -68,7 +68,9 @@ public enum Lineage {
         guard let last = ancestry.last, last.status == .finished else {
             throw LineageError.notFinished(trial: id, status: ancestry.last?.status ?? .queued)
         }
-        return try schedule(of: ancestry, recipe: configuration.recipe)
+        var schedule = try schedule(of: ancestry, recipe: configuration.recipe)
+        schedule.realValued = configuration.settings.searchSpace.realValued
+        return schedule
     }
 
     /// The learned schedule along `ancestry` (generation 0 first): a row

@@ -16,8 +16,11 @@ public struct Hyperparameters: Sendable, Hashable, CustomStringConvertible {
     /// Names in sorted order, so that text forms are canonical.
     public var names: [String] { values.keys.sorted() }
 
-    public var description: String {
-        names.map { "\($0)=\(values[$0]!)" }.joined(separator: " ")
+    public var description: String { text(realValued: []) }
+
+    /// `name=value …`, the values of `realValued` names with a fraction (`1.0`).
+    public func text(realValued: Set<String>) -> String {
+        names.map { "\($0)=\(values[$0]!.text(real: realValued.contains($0)))" }.joined(separator: " ")
     }
 }
 
@@ -168,6 +171,10 @@ public struct SearchSpace: Sendable, Hashable, Codable {
     public var parameters: [Hyperparameter]
 
     public init(_ parameters: [Hyperparameter]) { self.parameters = parameters }
+
+    /// The continuous hyperparameters' names: their values are written with
+    /// a fraction (`1.0`) wherever a program or a file reads them.
+    public var realValued: Set<String> { Set(parameters.filter { $0.evolutionRange != nil }.map(\.name)) }
 
     /// The experiment's space: only the learning rate, log-uniform, explored
     /// within `mutateWithin` (nil: within the prior).

@@ -20,7 +20,7 @@ import Foundation
 /// optional and written by the program that learned it):
 ///
 ///     {"end_step":800,"hyperparameters":["lr"],"points":[{"lr":0.012,"step":0},{"lr":0.0096,"step":400}],"recipe":{…}}
-public struct HyperparameterSchedule: Sendable, Hashable {
+public struct HyperparameterSchedule: Sendable {
     public struct Row: Sendable, Hashable {
         public var step: Int
         /// One value per name, in `names` order.
@@ -40,6 +40,15 @@ public struct HyperparameterSchedule: Sendable, Hashable {
     /// How to train with this schedule again, as the program that learned it
     /// wrote it (JSON files only).
     public var recipe: JSONValue?
+    /// The continuous hyperparameters (a `uniform` or `log_uniform` prior):
+    /// both files write their whole values with a fraction (`1.0`), as every
+    /// trial's program read them, so that a replay through the same program
+    /// does not hand it an integer where the run gave a float (found by a
+    /// helper: a value explore clamped to its bound 1 was exported as `1`).
+    /// Set by the program that learned the schedule; a file read back does
+    /// not say it (its values are the same numbers either way), and two
+    /// schedules that differ only here are equal.
+    public var realValued: Set<String> = []
 
     /// Validates: names that are non-empty letters, digits, `_` or `-`
     /// (not `step`) and distinct; at least one row, the first at step 0,
@@ -112,8 +121,9 @@ public struct HyperparameterSchedule: Sendable, Hashable {
     // MARK: CSV
 
     public var csvText: String {
-        "step," + names.joined(separator: ",") + "\n"
-            + rows.map { "\($0.step)," + $0.values.map(\.description).joined(separator: ",") + "\n" }.joined()
+        let real = names.map(realValued.contains)
+        return "step," + names.joined(separator: ",") + "\n"
+            + rows.map { "\($0.step)," + zip($0.values, real).map { $0.text(real: $1) }.joined(separator: ",") + "\n" }.joined()
     }
 
     /// Parses `step,<name>…` and one row per change point; a cell that reads
@@ -150,9 +160,19 @@ public struct HyperparameterSchedule: Sendable, Hashable {
     public var jsonText: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        encoder.userInfo[Self.marksRealValues] = true
         // Encoding cannot fail: every number is finite (checked in init).
-        return String(decoding: try! encoder.encode(self), as: UTF8.self) + "\n"
+        let text = String(decoding: try! encoder.encode(self), as: UTF8.self)
+        // The marked values (see encode(to:)) become numbers again, with their
+        // fraction: in the points only, before the recipe, which may hold any
+        // string (a category holds no control character and no '"').
+        let end = text.range(of: "\"recipe\":")?.lowerBound ?? text.endIndex
+        return String(text[..<end].replacing(/"\\u0001([^"\\]*)\\u0001"/) { String($0.output.1) }) + text[end...] + "\n"
     }
+
+    /// Asks `encode(to:)` to write each value of `realValued` as a marked
+    /// string holding its JSON text (JSONEncoder writes 1.0 as 1); `jsonText` unmarks them.
+    static let marksRealValues = CodingUserInfoKey(rawValue: "PBTSchedules.marksRealValues")!
 
     public init(jsonText: String) throws(ScheduleFileError) {
         if let problem = JSONStrictnessProblem.first(in: Data(jsonText.utf8)) { throw .invalid(line: nil, "\(problem)") }
@@ -208,6 +228,20 @@ public struct HyperparameterSchedule: Sendable, Hashable {
     }
 }
 
+extension HyperparameterSchedule: Hashable {
+    /// The same points, end and recipe (`realValued` only says how to write them).
+    public static func == (a: Self, b: Self) -> Bool {
+        a.names == b.names && a.rows == b.rows && a.endStep == b.endStep && a.recipe == b.recipe
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(names)
+        hasher.combine(rows)
+        hasher.combine(endStep)
+        hasher.combine(recipe)
+    }
+}
+
 extension HyperparameterSchedule: Codable {
     private enum CodingKeys: String, CodingKey {
         case hyperparameters, points, recipe
@@ -249,13 +283,20 @@ extension HyperparameterSchedule: Codable {
     }
 
     public func encode(to encoder: any Encoder) throws {
+        let marking = encoder.userInfo[Self.marksRealValues] as? Bool == true
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(names, forKey: .hyperparameters)
         var points = c.nestedUnkeyedContainer(forKey: .points)
         for row in rows {
             var point = points.nestedContainer(keyedBy: PointKey.self)
             try point.encode(row.step, forKey: PointKey(stringValue: "step"))
-            for (name, value) in zip(names, row.values) { try point.encode(value, forKey: PointKey(stringValue: name)) }
+            for (name, value) in zip(names, row.values) {
+                if marking, realValued.contains(name), case .number = value {
+                    try point.encode("\u{1}" + value.jsonText(real: true) + "\u{1}", forKey: PointKey(stringValue: name))
+                } else {
+                    try point.encode(value, forKey: PointKey(stringValue: name))
+                }
+            }
         }
         try c.encodeIfPresent(endStep, forKey: .endStep)
         try c.encodeIfPresent(recipe, forKey: .recipe)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The value of one hyperparameter: a number (continuous parameters) or a
 /// category name (categorical parameters).
 ///
@@ -26,6 +28,32 @@ public enum HyperparameterValue: Sendable, Hashable, CustomStringConvertible {
             if x.rounded() == x, abs(x) < 0x1p53, !(x == 0 && x.sign == .minus) { return String(Int64(x)) }
             return x.description
         case .category(let c): return c
+        }
+    }
+
+    /// `description`, but a whole number with a fraction (`1.0`) if `real`:
+    /// a continuous hyperparameter's value, which explore may clamp to a
+    /// whole bound, written as every trial's program read it.
+    public func text(real: Bool) -> String {
+        if real, case .number(let x) = self, x.isFinite { return x.description }
+        return description
+    }
+
+    /// The value as JSON: a whole number without a fraction, so a program
+    /// can read `32` (and `10000000000000000`, found by a helper: it was
+    /// `1e+16`) as an integer, unless `real` (a continuous hyperparameter's
+    /// value: `1.0`, as Swift writes a Double); a category as a JSON string,
+    /// escaped (`isValidCategory` refuses the characters that need it, but a
+    /// run stored before it did may hold them). A number that is not finite is `null`.
+    public func jsonText(real: Bool) -> String {
+        switch self {
+        case .number(let x) where !real && x.isFinite && x == x.rounded():
+            return abs(x) < 0x1p63 ? String(Int64(x)) : String(format: "%.0f", x)
+        case .number(let x): return x.isFinite ? x.description : "null"
+        case .category(let c):
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .withoutEscapingSlashes
+            return (try? encoder.encode(c)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
         }
     }
 }

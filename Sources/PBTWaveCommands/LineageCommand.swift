@@ -36,18 +36,20 @@ public struct LineageCommand: ParsableCommand {
             return
         }
         let selectionByChild = Dictionary(selections.map { ($0.childID, $0) }, uniquingKeysWith: { a, _ in a })
+        // Continuous values with their fraction (1.0), as the program read them and the schedule files write them.
+        let real = configuration.settings.searchSpace.realValued
         // Said as `schedule export` says it (a stopped run's best so far looked like its result).
         func noteIfIncomplete(chosen: Int?) {
             if let note = RunSource.incompleteNote(trials, configuration, chosen: chosen, stopped: source.isStopped) { writeToStandardError(note + "\n") }
         }
         if tree {
             noteIfIncomplete(chosen: nil)
-            for line in Self.treeLines(trials, selectionByChild) { print(line) }
+            for line in Self.treeLines(trials, selectionByChild, realValued: real) { print(line) }
             return
         }
         let chosen = try source.trial(trial, in: trials, selections)
         if trial == nil { noteIfIncomplete(chosen: chosen.id) }
-        for t in try Lineage.ancestry(of: chosen.id, in: trials) { print(Self.describe(t, selectionByChild[t.id])) }
+        for t in try Lineage.ancestry(of: chosen.id, in: trials) { print(Self.describe(t, selectionByChild[t.id], realValued: real)) }
         // A failed trial's whole failure text (a program's, with the last lines of its log).
         if let lines = chosen.failure?.split(separator: "\n").dropFirst(), !lines.isEmpty { print(lines.joined(separator: "\n")) }
     }
@@ -103,7 +105,8 @@ public struct LineageCommand: ParsableCommand {
     /// of spaces, and its recursion overflowed the stack; found by a helper).
     /// Trials no root reaches (their parents form a cycle: a damaged store)
     /// come last, said so.
-    static func treeLines(_ trials: [TrialRecord], _ selectionByChild: [Int: SelectionRecord], indentLimit: Int = 32) -> [String] {
+    static func treeLines(_ trials: [TrialRecord], _ selectionByChild: [Int: SelectionRecord], realValued: Set<String> = [],
+                          indentLimit: Int = 32) -> [String] {
         let children = Dictionary(grouping: trials.filter { $0.parentID != nil }, by: { $0.parentID! })
         var lines: [String] = []
         var reached = Set<Int>()
@@ -111,7 +114,7 @@ public struct LineageCommand: ParsableCommand {
         while let (t, depth) = stack.popLast() {
             guard reached.insert(t.id).inserted else { continue }
             let indent = String(repeating: "  ", count: min(depth, indentLimit)) + (depth > indentLimit ? "[depth \(depth)] " : "")
-            lines.append(indent + describe(t, selectionByChild[t.id]))
+            lines.append(indent + describe(t, selectionByChild[t.id], realValued: realValued))
             stack += (children[t.id] ?? []).reversed().map { ($0, depth + 1) }
         }
         let unreached = trials.filter { !reached.contains($0.id) }
@@ -122,8 +125,8 @@ public struct LineageCommand: ParsableCommand {
         return lines
     }
 
-    static func describe(_ t: TrialRecord, _ s: SelectionRecord?) -> String {
-        var parts = ["#\(t.id) gen \(t.generation)", "steps \(t.startStep)..\(t.endStep)", t.hyperparameters.description]
+    static func describe(_ t: TrialRecord, _ s: SelectionRecord?, realValued: Set<String> = []) -> String {
+        var parts = ["#\(t.id) gen \(t.generation)", "steps \(t.startStep)..\(t.endStep)", t.hyperparameters.text(realValued: realValued)]
         switch t.status {
         case .finished where t.isRetired:
             // Its checkpoint could not be read by a child: never a parent again.

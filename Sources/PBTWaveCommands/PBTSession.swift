@@ -120,8 +120,10 @@ enum PBTSession {
         // Every hyperparameter, not lr alone (found by a helper: "lr 0.5 throughout" beside five changes of another).
         let trends = schedule.names.compactMap { name in
             schedule.column(name).map {
-                $0.count == 1 ? "\(name) \($0[0].value) throughout"
-                    : "\(name) \($0.first!.value) at step 0 → \($0.last!.value) from step \($0.last!.step), \($0.count - 1) change\($0.count == 2 ? "" : "s")"
+                let real = schedule.realValued.contains(name)
+                return $0.count == 1 ? "\(name) \($0[0].value.text(real: real)) throughout"
+                    : "\(name) \($0.first!.value.text(real: real)) at step 0 → \($0.last!.value.text(real: real)) from step \($0.last!.step), "
+                    + "\($0.count - 1) change\($0.count == 2 ? "" : "s")"
             }
         }
         let trend = trends.isEmpty ? "" : " (" + trends.joined(separator: "; ") + ")"

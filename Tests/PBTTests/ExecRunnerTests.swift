@@ -117,7 +117,7 @@ import Testing
         #expect(try variables(plain, "plain").contains(#"PBT_HYPERPARAMETERS={"batch":32,"lr":1,"momentum":1}"#))
         // What JSON reads back is the value, either way.
         for x in [1.0, 100.0, 1e-5, 1e20, 0.1 + 0.2] {
-            let text = ExecRunner.jsonValue(.number(x), real: true)
+            let text = HyperparameterValue.number(x).jsonText(real: true)
             #expect(text.contains(".") || text.contains("e"), "\(text)")
             #expect((try? JSONDecoder().decode(Double.self, from: Data(text.utf8))) == x, "\(text)")
         }
@@ -354,18 +354,18 @@ import Testing
     }
 
     @Test func wholeNumbersAreWrittenAsIntegers() {
-        #expect(ExecRunner.jsonValue(.number(32)) == "32")
-        #expect(ExecRunner.jsonValue(.number(-3)) == "-3")
-        #expect(ExecRunner.jsonValue(.number(0.5)) == "0.5")
-        #expect(ExecRunner.jsonValue(.number(1e-5)) == "1e-05")
-        #expect(ExecRunner.jsonValue(.number(1e16)) == "10000000000000000")
-        #expect(ExecRunner.jsonValue(.number(1e20)) == "100000000000000000000")
-        #expect(ExecRunner.jsonValue(.number(1e20), real: true) == "1e+20")
-        #expect(ExecRunner.jsonValue(.category("adam")) == "\"adam\"")
-        #expect(ExecRunner.jsonValue(.category("a/b\tc")) == #""a/b\tc""#, "escaped: a stored run may hold what validate now refuses")
+        #expect(HyperparameterValue.number(32).jsonText(real: false) == "32")
+        #expect(HyperparameterValue.number(-3).jsonText(real: false) == "-3")
+        #expect(HyperparameterValue.number(0.5).jsonText(real: false) == "0.5")
+        #expect(HyperparameterValue.number(1e-5).jsonText(real: false) == "1e-05")
+        #expect(HyperparameterValue.number(1e16).jsonText(real: false) == "10000000000000000")
+        #expect(HyperparameterValue.number(1e20).jsonText(real: false) == "100000000000000000000")
+        #expect(HyperparameterValue.number(1e20).jsonText(real: true) == "1e+20")
+        #expect(HyperparameterValue.category("adam").jsonText(real: false) == "\"adam\"")
+        #expect(HyperparameterValue.category("a/b\tc").jsonText(real: false) == #""a/b\tc""#, "escaped: a stored run may hold what validate now refuses")
         // Each is what JSON reads back.
         for x in [32.0, 0.5, 1e-5, 1e16, 1e20, -1e300, 0.1 + 0.2] {
-            let text = ExecRunner.jsonValue(.number(x))
+            let text = HyperparameterValue.number(x).jsonText(real: false)
             #expect((try? JSONDecoder().decode(Double.self, from: Data(text.utf8))) == x, "\(text)")
         }
     }

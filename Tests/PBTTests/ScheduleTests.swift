@@ -52,6 +52,32 @@ import Testing
         }
     }
 
+    /// A continuous value explore clamped to a whole bound is exported as
+    /// the program read it, `1.0`; a numeric choice stays whole (found by a
+    /// helper: the files had `1`, and a replay handed the program an integer).
+    @Test func exportWritesContinuousValuesWithTheirFraction() throws {
+        var a = finishedTrial(1, generation: 0, loss: 1)
+        a.hyperparameters = Hyperparameters(["drop": .number(0.25), "batch": .number(32), "opt": .category("sgd")])
+        var b = finishedTrial(2, generation: 1, loss: 0.5, parent: 1)
+        b.hyperparameters = Hyperparameters(["drop": .number(1), "batch": .number(64), "opt": .category("sgd")])
+        var settings = testSettings(population: 2, workers: 2)
+        settings.searchSpace = SearchSpace([.uniform("drop", 0, 1), .choice("batch", [32, 64]), .categorical("opt", ["sgd", "adam"])])
+        let configuration = RunConfiguration(settings: settings, model: "toy", recipe: .object(["note": .string("\u{1}1\u{1}")]))
+        let file = try Lineage.export(trial: 2, of: [a, b], configuration: configuration)
+        #expect(file.realValued == ["drop"])
+        #expect(file.csvText == "step,batch,drop,opt\n0,32,0.25,sgd\n10,64,1.0,sgd\n")
+        #expect(file.jsonText == #"""
+            {"end_step":20,"hyperparameters":["batch","drop","opt"],"points":[{"batch":32,"drop":0.25,"opt":"sgd","step":0},\#
+            {"batch":64,"drop":1.0,"opt":"sgd","step":10}],"recipe":{"note":"\u00011\u0001"}}
+
+            """#, "the recipe's strings are left as they are")
+        let back = try HyperparameterSchedule(jsonText: file.jsonText)
+        #expect(back == file)
+        #expect(back.rows[1].values[1] == .number(1))
+        #expect(b.hyperparameters.text(realValued: file.realValued) == "batch=64 drop=1.0 opt=sgd")
+        #expect(b.hyperparameters.description == "batch=64 drop=1 opt=sgd")
+    }
+
     @Test func finalPopulationIsWhatHasNotReproduced() {
         let selections = [1, 2, 3, 4].map {
             SelectionRecord(id: $0, kind: .tournament, generation: 0, initiatorID: $0, opponentID: nil, winnerID: $0, loserID: nil, childID: $0 + 2)
