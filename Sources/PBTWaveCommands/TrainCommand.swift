@@ -28,7 +28,8 @@ struct TrainCommand: ParsableCommand {
             then keeps the curve's earlier rows (the curve is written with each checkpoint, so a killed run keeps them too; \
             another run's curve is refused). Without --resume or --replace, an existing --checkpoint or --curve is refused, \
             never overwritten. SIGINT, SIGTERM or SIGHUP stops the run after the step it is \
-            in, with --checkpoint written at that step (again: at once).
+            in, or during a validation, with --checkpoint written at that step (again: at once); it exits 128 + the \
+            signal's number, also when the signal ends the last step's validation (`pbtwave evaluate` then validates the checkpoint).
             """)
 
     @OptionGroup var recipe: RecipeOptions<TrainDefaults>
@@ -262,8 +263,13 @@ struct TrainCommand: ParsableCommand {
             print("learning curve: \(curve)")
         }
         if let step = summary.stoppedAt, let signal = signals.first {
-            print("stopped at step \(step) of \(plan.steps) by \(signalName(signal))"
-                  + (checkpoint.map { "; \($0) holds it: the same command with --resume continues the run" } ?? ""))
+            // At the last step, the signal came during the final validation, which it ended.
+            let last = step == plan.steps
+            print("stopped at step \(step) of \(plan.steps) by \(signalName(signal))" + (last ? ", before its final validation" : "")
+                  + (checkpoint.map {
+                      last ? "; \($0) holds it, trained to the end: `pbtwave evaluate \($0)` validates it"
+                          : "; \($0) holds it: the same command with --resume continues the run"
+                  } ?? ""))
             throw ExitCode(128 + signal)
         }
         if let d = summary.divergence {

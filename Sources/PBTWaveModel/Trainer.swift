@@ -154,7 +154,10 @@ public final class Trainer {
     /// Adam moment (their checkpoint could not be read).
     /// `progress` is called after every step. `stop`, asked after every
     /// step, ends the run early (a signal): the checkpoint is written at that
-    /// step and `stoppedAt` set, so a resume continues from it.
+    /// step and `stoppedAt` set, so a resume continues from it. It is also
+    /// asked between a validation's windows: a stop there ends the
+    /// validation (that step has none) and the run, at the last step too
+    /// (`stoppedAt` is then `endStep`; a run to the same end only validates).
     public func run(
         until endStep: Int, schedule: LearningRateSchedule, validator: Validator? = nil, evaluateEvery: Int = 0,
         checkpoint: CheckpointPlan? = nil, progress: ((TrainingProgress) -> Void)? = nil, stop: (() -> Bool)? = nil
@@ -177,9 +180,12 @@ public final class Trainer {
                 return summary
             }
             var validation: Double?
+            // A stop during a validation ends it (a long one ran on for minutes, then the last step's said "done"; found by a helper).
+            var cutShort = false
             if let validator, due(evaluateEvery) {
-                validation = validator.nllBits(model)
-                summary.validationNLL = validation
+                validation = validator.nllBits(model, stop: stop)
+                cutShort = validation == nil
+                if let validation { summary.validationNLL = validation }
             }
             progress?(TrainingProgress(step: model.step, endStep: endStep, loss: loss, learningRate: lr, validationNLL: validation))
             if let checkpoint, due(checkpoint.every) {
@@ -188,7 +194,7 @@ public final class Trainer {
             }
             // (With a checkpoint plan, the end was checked above: it is always due.)
             if checkpoint == nil, model.step == endStep, overflowed(loss, lr) { return summary }
-            if model.step < endStep, stop?() == true {
+            if model.step < endStep || cutShort, stop?() == true {
                 if let checkpoint, !due(checkpoint.every) {
                     if overflowed(loss, lr) { return summary }
                     try saveCheckpoint(to: checkpoint.path, metadata: checkpoint.metadata(loss: loss))
@@ -197,7 +203,10 @@ public final class Trainer {
                 return summary
             }
         }
-        if summary.firstStep == model.step, let validator { summary.validationNLL = validator.nllBits(model) }
+        if summary.firstStep == model.step, let validator {
+            summary.validationNLL = validator.nllBits(model, stop: stop)
+            if summary.validationNLL == nil { summary.stoppedAt = model.step }
+        }
         return summary
     }
 
@@ -332,16 +341,21 @@ public struct Validator: Sendable {
 
     /// Mean NLL in bits per sample over all scored positions; one window per
     /// forward pass. Does not change the model's parameters or optimizer.
-    public func nllBits(_ model: WaveNet) -> Double {
+    public func nllBits(_ model: WaveNet) -> Double { nllBits(model, stop: nil)! }
+
+    /// `nllBits`, or nil if `stop` (asked before each window) said to stop.
+    public func nllBits(_ model: WaveNet, stop: (() -> Bool)?) -> Double? {
         var nats = 0.0, count = 0
-        windows.codes.withUnsafeBufferPointer { codes in
+        let stopped: Bool = windows.codes.withUnsafeBufferPointer { codes in
             for i in 0..<windows.count {
+                if stop?() == true { return true }
                 let r = model.evaluate(windows: codes.baseAddress! + i * windows.length, batch: 1,
                                        time: context + targets, context: context)
                 nats += r.nats
                 count += r.count
             }
+            return false
         }
-        return nats / Double(count) / M_LN2
+        return stopped ? nil : nats / Double(count) / M_LN2
     }
 }

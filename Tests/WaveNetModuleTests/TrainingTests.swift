@@ -110,6 +110,42 @@ import PBTWaveModel
         #expect(unstopped.stoppedAt == nil && model.step == 9)
     }
 
+    /// A stop during a validation ends it and the run, at the last step too
+    /// (found by a helper: a signal during the last step's long validation
+    /// said "stopping", then the run validated for minutes and ended as if
+    /// never stopped). The checkpoint holds that step; a run to the same end
+    /// then only validates.
+    @Test func aStopDuringAValidationEndsItAndTheRun() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stopval-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("c.ckpt").path
+        let model = try WaveNet(config: .tiny, seed: 3)
+        let trainer = try Trainer(model: model, clips: Self.rampClips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 4))
+        let validator = try Validator(clips: Self.rampClips, config: .tiny, count: 6, targets: 16)
+        let schedule = try LearningRateSchedule(constant: 1e-3)
+        // Asked before each of the last step's windows: true from the third on.
+        var asked = 0
+        let summary = try trainer.run(until: 4, schedule: schedule, validator: validator, evaluateEvery: 2,
+                                      checkpoint: CheckpointPlan(path: path), stop: {
+                                          if model.step == 4 { asked += 1 }
+                                          return asked > 2
+                                      })
+        #expect(asked == 4, "asked before 3 windows (the validation stopped at its third), then once after it")
+        #expect(summary.stoppedAt == 4 && model.step == 4)
+        let atTwo = try #require(summary.validationNLL, "step 2's validation is the last that finished")
+        #expect(try WaveNet.load(from: path).model.step == 4)
+        // In the middle of a run: that validation is cut short, the run stops at its step.
+        let other = try WaveNet(config: .tiny, seed: 3)
+        let second = try Trainer(model: other, clips: Self.rampClips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 4))
+        let cut = try second.run(until: 10, schedule: schedule, validator: validator, evaluateEvery: 2, stop: { other.step == 2 })
+        #expect(cut.stoppedAt == 2 && other.step == 2 && cut.validationNLL == nil)
+        // A run at its end only validates: stopped, or to the end.
+        #expect(try trainer.run(until: 4, schedule: schedule, validator: validator, stop: { true }).stoppedAt == 4)
+        let finished = try trainer.run(until: 4, schedule: schedule, validator: validator, stop: { false })
+        #expect(finished.stoppedAt == nil && finished.validationNLL == validator.nllBits(model) && finished.validationNLL != atTwo)
+    }
+
     /// A run that diverges stops at once, says where, and leaves no checkpoint
     /// (a checkpoint never holds a diverged model).
     @Test func divergenceStopsTheRunWithoutACheckpoint() throws {
