@@ -391,7 +391,8 @@ public final class ExecRunner: TrialRunner {
     /// for a Double (`{"objective": 1e400}`); nil otherwise.
     private static func overflowingObjective(_ data: Data) -> Double? {
         let text = String(decoding: data, as: UTF8.self)
-        guard let match = text.firstMatch(of: #/"objective"\s*:\s*(-?[0-9][0-9.]*[eE][+-]?[0-9]+)/#), let x = Double(String(match.1)),
+        // With an exponent or without (a 400-digit integer; found by a helper: it was "not valid JSON").
+        guard let match = text.firstMatch(of: #/"objective"\s*:\s*(-?[0-9][0-9.]*(?:[eE][+-]?[0-9]+)?)/#), let x = Double(String(match.1)),
               x.isInfinite else { return nil }
         return x
     }
@@ -541,9 +542,14 @@ public struct ExecRecipe: Sendable, Hashable, Codable {
 struct ExecResult: Decodable {
     var objective: Double
     var steps: Int?
-    var metrics: [String: JSONValue]?
 
     private enum CodingKeys: String, CodingKey { case objective, steps, metrics }
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -553,7 +559,12 @@ struct ExecResult: Decodable {
         }
         objective = try c.decodeNil(forKey: .objective) ? .nan : c.decode(Double.self, forKey: .objective)
         steps = try c.decodeIfPresent(Int.self, forKey: .steps)
-        metrics = try c.decodeIfPresent([String: JSONValue].self, forKey: .metrics)
+        // "metrics" stay in the file: an object, whose values are not read (found by a helper: a
+        // number beyond a Double's range there failed the trial, with "Expected to decode Dictionary<String, Any>").
+        if c.contains(.metrics), (try? c.nestedContainer(keyedBy: AnyKey.self, forKey: .metrics)) == nil {
+            throw DecodingError.typeMismatch([String: Any].self, .init(codingPath: [CodingKeys.metrics],
+                                                                        debugDescription: "it must be a JSON object, {\"name\": value, …}"))
+        }
     }
 }
 

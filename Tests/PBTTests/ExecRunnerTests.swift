@@ -245,6 +245,9 @@ import Testing
             // Beyond a Double's range: infinite, a divergence as Infinity is (a user saw "not valid JSON", a program failure).
             (#"{"objective": 1e400}"#, "non-finite objective (inf)"),
             (#"{"objective": -2.5E+999, "steps": 5}"#, "non-finite objective (-inf)"),
+            ("{\"objective\": 1" + String(repeating: "0", count: 400) + "}", "non-finite objective (inf)"),
+            // "metrics" stay in the file: an object, whatever its values; a helper's failed the trial in Swift's words.
+            (#"{"objective": 1, "metrics": [1, 2]}"#, #""metrics" is not valid: it must be a JSON object"#),
             // Found by a user: these said only "not valid JSON".
             (#"{"objective": 1, "steps": 1.5}"#, #""steps" is not an integer"#),
             (#"{"objective": 1e-400}"#, #""objective" is not a number"#),
@@ -257,6 +260,12 @@ import Testing
             let failure = Self.failure(runner, output: Self.output(dir, "case"))
             #expect(failure?.description.contains(fragment) == true, "\(json): \(failure?.description ?? "")")
             #expect(failure?.description.contains("(its log is empty)") == true)
+        }
+        for json in [#"{"objective": 0.5, "metrics": {"x": 1e400, "y": [1, "a"], "z": {"w": -1e999}}}"#,
+                     "{\"objective\": 0.5, \"metrics\": {\"x\": 1" + String(repeating: "0", count: 400) + "}}"] {
+            let runner = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", #"printf '%s' "$0" > "$PBT_TRIAL_DIR/result.json""#, json]))
+            let output = Self.output(dir, "metrics")
+            #expect(try runner.run(Self.trial(), parent: nil, output: output).evaluation == 0.5, "\(json.prefix(80))")
         }
         // A result.json that is no file says what it is (found by a helper: "cannot be read"); exactly 16 MiB is refused, as the README says.
         for (script, fragment) in [(#"mkdir "$PBT_TRIAL_DIR/result.json""#, "result.json is invalid: a folder, not a file"),
