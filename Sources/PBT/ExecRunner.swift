@@ -115,6 +115,10 @@ public final class ExecRunner: TrialRunner {
         self.trialTimeout = trialTimeout
         self.killGrace = killGrace
         realValued = space?.realValued ?? []
+        // Refused here, not by every trial's start ("Argument list too long"; found by a helper).
+        if let space, Self.longestHyperparameters(space) >= Self.environmentStringLimit {
+            throw .hyperparametersTooLong(Self.longestHyperparameters(space))
+        }
         self.onFailure = onFailure
         self.onNote = onNote
         inheritedEnvironment = environment.filter { !Self.isContractVariable($0.key) }.map { "\($0.key)=\($0.value)" }.sorted()
@@ -314,6 +318,22 @@ public final class ExecRunner: TrialRunner {
             "PBT_TRIAL_ID", "PBT_TRIAL_DIR", "PBT_PARENT_DIR", "PBT_START_STEP", "PBT_STEPS", "PBT_SEED",
             "PBT_HYPERPARAMETERS", "PBT_EXIT_PARENT_UNUSABLE",
         ].contains(name)
+    }
+
+    /// Linux's MAX_ARG_STRLEN: the bytes of one environment string, its NUL included.
+    public static let environmentStringLimit = 128 * 1024
+
+    /// The most bytes `PBT_HYPERPARAMETERS=…` can take for `space` (a
+    /// continuous value at most 24 characters, as Swift writes a Double).
+    static func longestHyperparameters(_ space: SearchSpace) -> Int {
+        "PBT_HYPERPARAMETERS={}".utf8.count + space.parameters.reduce(0) { sum, p in
+            let longest: Int
+            switch p.domain {
+            case .continuous: longest = 24
+            case .categorical(let choices): longest = choices.map { $0.jsonText(real: false).utf8.count }.max() ?? 0
+            }
+            return sum + p.name.utf8.count + 3 + longest  // "name":value
+        } + max(space.parameters.count - 1, 0)  // the commas
     }
 
     /// The `PBT_*` variables of `trial`; the values of `realValued` names with a fraction.
@@ -649,9 +669,15 @@ public enum ExecRunnerError: Error, Equatable, CustomStringConvertible, Localize
     /// Not on PATH, but a file of that name is in the current folder.
     case notOnPathButHere(String, searched: String)
     case invalidTimeout
+    /// The space's `PBT_HYPERPARAMETERS` can be this many bytes, more than
+    /// one environment string may hold.
+    case hyperparametersTooLong(Int)
 
     public var description: String {
         switch self {
+        case .hyperparametersTooLong(let bytes):
+            return "this search space's PBT_HYPERPARAMETERS can be \(bytes) bytes, and Linux starts no program with an environment "
+                + "string over \(ExecRunner.environmentStringLimit - 1): every trial would fail; shorten the hyperparameters' names (or choices)"
         case .noProgram:
             return "no training program: give it after `--`, e.g. `pbtwave pbt … -- python3 train.py`"
         case .notFound(let program, let searched?):

@@ -362,6 +362,24 @@ import Testing
         #expect(throws: ExecRunnerError.invalidTimeout) { try ExecRunner(command: ExecCommand(program: "sh"), trialTimeout: .zero) }
     }
 
+    /// A space whose PBT_HYPERPARAMETERS no program could be started with
+    /// is refused before any trial (found by a helper: every trial failed
+    /// with "Argument list too long"); the longest a space can give is
+    /// what the contract writes, at its widest values.
+    @Test func aSpaceTooLongForTheEnvironmentIsRefused() throws {
+        let long = SearchSpace((0 ..< 30).map { .uniform("n\($0)" + String(repeating: "a", count: 5000), 0, 1) })
+        let bytes = ExecRunner.longestHyperparameters(long)
+        #expect(throws: ExecRunnerError.hyperparametersTooLong(bytes)) { try ExecRunner(command: ExecCommand(program: "sh"), space: long) }
+        #expect("\(ExecRunnerError.hyperparametersTooLong(bytes))".contains("shorten the hyperparameters' names"))
+        let space = SearchSpace([.uniform("x", -1e300, 1e300), .choice("batch", [3e300, 1]), .categorical("opt", ["sgd", "adam-w"])])
+        let widest = TrialSpec(id: 1, generation: 0, parentID: nil,
+                               hyperparameters: Hyperparameters(["x": .number(-2.2250738585072014e-308), "batch": .number(3e300), "opt": .category("adam-w")]),
+                               startStep: 0, steps: 1, seed: 1)
+        let written = ExecRunner.contract(widest, parent: nil, directory: "/d", realValued: space.realValued).first { $0.hasPrefix("PBT_HYPERPARAMETERS=") }
+        #expect(written?.utf8.count == ExecRunner.longestHyperparameters(space), "\(written ?? "")")
+        _ = try ExecRunner(command: ExecCommand(program: "sh"), space: space)
+    }
+
     @Test func wholeNumbersAreWrittenAsIntegers() {
         #expect(HyperparameterValue.number(32).jsonText(real: false) == "32")
         #expect(HyperparameterValue.number(-3).jsonText(real: false) == "-3")
