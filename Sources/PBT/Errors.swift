@@ -57,7 +57,7 @@ public enum PBTConfigError: Error, Equatable, CustomStringConvertible, Localized
         case .nonPositiveLogBound(let n, let lo):
             return "hyperparameter '\(n)' is log-scaled, so its lower bound must be positive (got \(lo))"
         case .invalidChoices(let n, let c):
-            return "hyperparameter '\(n)': choices must be non-empty, distinct, and all finite numbers or all names (\(HyperparameterValue.categoryRule); for numbers use a numeric choice) (got \(c))"
+            return "hyperparameter '\(n)': \(Self.choicesProblem(c))"
         case .duplicateChoice(let n, let c):
             return "hyperparameter '\(n)': the choice \(c) is given twice (as equal numbers, such as 1 and 1.0, or as names that differ only in their Unicode form); give each once"
         case .invalidMutationBounds(let n, let reason):
@@ -168,4 +168,25 @@ public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedE
     }
 
     public var errorDescription: String? { description }
+}
+
+extension PBTConfigError {
+    /// Which of the choices (as written) is the trouble, and why: the rule
+    /// list alone left the user to find it (found by a helper, with "1e3"
+    /// among names).
+    static func choicesProblem(_ choices: [String]) -> String {
+        func shown(_ c: String) -> String { c.unicodeScalars.contains { $0.properties.generalCategory == .control } ? String(reflecting: c) : "'\(c)'" }
+        guard !choices.isEmpty else { return "it has no choices; give at least one" }
+        let numeric = choices.filter { Double($0.trimmingCharacters(in: .whitespaces)) != nil }
+        if let bad = choices.first(where: { Double($0.trimmingCharacters(in: .whitespaces)) == nil && !HyperparameterValue.isValidCategory($0) }) {
+            return "the choice \(shown(bad)) cannot be a name: a name must be \(HyperparameterValue.categoryRule)"
+        }
+        if let infinite = numeric.first(where: { !(Double($0.trimmingCharacters(in: .whitespaces))!.isFinite) }) {
+            return "the choice \(shown(infinite)) is not a finite number (nor, as it reads as one, a name)"
+        }
+        if let name = choices.first(where: { Double($0.trimmingCharacters(in: .whitespaces)) == nil }), let number = numeric.first {
+            return "the choice \(shown(number)) reads as a number while \(shown(name)) is a name: give all numbers (without quotes) or all names"
+        }
+        return "the choice \(shown(numeric.first ?? choices[0])) reads as a number: give numbers without quotes, as a numeric choice"
+    }
 }

@@ -48,6 +48,25 @@ import Testing
         #expect(!expected.description.isEmpty)
     }
 
+    /// A refused choice list names the choice that is the trouble (found by
+    /// a helper: the rule list alone, with "1e3" among names).
+    @Test(arguments: [
+        (["sgd", "adam", "1e3", "rms"], "hyperparameter 'x': the choice '1e3' reads as a number while 'sgd' is a name: give all numbers (without quotes) or all names"),
+        (["16", "32"], "hyperparameter 'x': the choice '16' reads as a number: give numbers without quotes, as a numeric choice"),
+        (["relu", "inf"], "hyperparameter 'x': the choice 'inf' is not a finite number (nor, as it reads as one, a name)"),
+        (["c", "x\ty"], #"hyperparameter 'x': the choice "x\ty" cannot be a name: a name must be non-empty"#),
+        ([" sgd", "adam"], "hyperparameter 'x': the choice ' sgd' cannot be a name: a name must be non-empty"),
+        ([], "hyperparameter 'x': it has no choices; give at least one"),
+    ])
+    func aRefusedChoiceListNamesTheChoice(choices: [String], message: String) {
+        do {
+            try testSettings(space: SearchSpace([.categorical("x", choices)])).validate()
+            Issue.record("accepted \(choices)")
+        } catch {
+            #expect("\(error)".hasPrefix(message), "\(error)")
+        }
+    }
+
     /// Every valid space's values read back from a CSV schedule as they were written.
     @Test func validCategoriesReadBackFromCSV() throws {
         let names = ["sgd", "adam-w", "leaky_relu", "x64", "1st", "Ünïcode", "a b"]
