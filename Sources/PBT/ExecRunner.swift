@@ -74,6 +74,9 @@ public final class ExecRunner: TrialRunner {
     /// explore clamps them to a whole bound, so a program never reads such a
     /// value as an integer; numeric choices keep their whole form (`32`).
     public let realValued: Set<String>
+    /// A program that fails while the file system of its trial folder has
+    /// less than this free has met a full disk (1 MiB).
+    public let minimumFreeBytes: Int64
     /// Called with every failure, from the worker thread (e.g. to show it).
     private let onFailure: (@Sendable (ExecTrialFailure) -> Void)?
     /// Called once, from a worker thread, with a note on the program (e.g.
@@ -105,7 +108,7 @@ public final class ExecRunner: TrialRunner {
     /// Resolves `command.program` (throws `ExecRunnerError` when it cannot be
     /// run) and snapshots this process's environment.
     public init(command: ExecCommand, trialTimeout: Duration? = nil, killGrace: Duration = .seconds(10),
-                space: SearchSpace? = nil,
+                space: SearchSpace? = nil, minimumFreeBytes: Int64 = 1 << 20,
                 environment: [String: String] = ProcessInfo.processInfo.environment,
                 onFailure: (@Sendable (ExecTrialFailure) -> Void)? = nil,
                 onNote: (@Sendable (String) -> Void)? = nil) throws(ExecRunnerError) {
@@ -114,6 +117,7 @@ public final class ExecRunner: TrialRunner {
         if let trialTimeout, trialTimeout <= .zero { throw .invalidTimeout }
         self.trialTimeout = trialTimeout
         self.killGrace = killGrace
+        self.minimumFreeBytes = minimumFreeBytes
         realValued = space?.realValued ?? []
         // Refused here, not by every trial's start ("Argument list too long"; found by a helper).
         if let space, Self.longestHyperparameters(space) >= Self.environmentStringLimit {
@@ -132,6 +136,12 @@ public final class ExecRunner: TrialRunner {
             noteIfNoCheckpoint(trial, directory: directory)
             return outcome
         } catch {
+            // A full disk is no fault of the trial: the driver stops the run without recording it (found by a
+            // helper: each program failed to write, its log empty too, and the trials stayed failed after a resume).
+            if error.couldBeAFullDisk, let free = Self.freeBytes(directory), free < minimumFreeBytes {
+                throw TrialRunnerError.outOfSpace(path: directory, reason: "its file system has \(free) bytes free, "
+                                                  + "and the program failed (\(ExecTrialFailure(trialID: trial.id, reason: error, logTail: []).summary))")
+            }
             // A program that removed its trial folder took its log with it: said, not "its log is empty" (found by a helper).
             let tail = FileManager.default.fileExists(atPath: log) ? Self.tail(ofFile: log, lines: Self.logTailLines)
                 : ["(\(Self.logFileName) is gone: the program removed it, or its trial folder, and what it printed with it)"]
@@ -318,6 +328,13 @@ public final class ExecRunner: TrialRunner {
             "PBT_TRIAL_ID", "PBT_TRIAL_DIR", "PBT_PARENT_DIR", "PBT_START_STEP", "PBT_STEPS", "PBT_SEED",
             "PBT_HYPERPARAMETERS", "PBT_EXIT_PARENT_UNUSABLE",
         ].contains(name)
+    }
+
+    /// Bytes free (to this user) on the file system holding `path`, or nil if it cannot be told.
+    static func freeBytes(_ path: String) -> Int64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 || statvfs((path as NSString).deletingLastPathComponent, &info) == 0 else { return nil }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
     }
 
     /// Linux's MAX_ARG_STRLEN: the bytes of one environment string, its NUL included.
@@ -618,6 +635,16 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
         }
         /// Its parent's checkpoint directory was removed while the program ran.
         case parentRemoved
+
+        /// Whether a full disk could be the cause: the program failed to run
+        /// or to report (not a stop, a takeover, a divergence, a timeout or
+        /// a parent changed under it).
+        var couldBeAFullDisk: Bool {
+            switch self {
+            case .exitCode, .signal, .noResult, .invalidResult, .stepsMismatch, .cannotPrepare, .cannotStart, .parentUnusable: return true
+            case .nonFiniteObjective, .timedOut, .stopped, .abandoned, .wroteIntoParent, .parentRemoved: return false
+            }
+        }
     }
 
     public var trialID: Int

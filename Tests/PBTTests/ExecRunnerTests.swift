@@ -362,6 +362,31 @@ import Testing
         #expect(throws: ExecRunnerError.invalidTimeout) { try ExecRunner(command: ExecCommand(program: "sh"), trialTimeout: .zero) }
     }
 
+    /// A program that fails while its trial folder's file system is (all
+    /// but) full met a full disk: `.outOfSpace`, which stops the run and
+    /// records nothing (found by a helper: the trials were failed for good,
+    /// "the program exited with code 1 (its log is empty)"). A stop, a
+    /// divergence, or a disk with room, stay what they are.
+    @Test func aProgramFailingOnAFullDiskIsOutOfSpace() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let failing = ExecCommand(program: "sh", arguments: ["-c", "echo 'OSError: No space left on device'; exit 1"])
+        let full = try ExecRunner(command: failing, minimumFreeBytes: .max)
+        do {
+            _ = try full.run(Self.trial(), parent: nil, output: Self.output(dir, "full"))
+            Issue.record("the trial succeeded")
+        } catch {
+            #expect(TrialRunnerError.isOutOfSpace(error), "\(error)")
+            #expect("\(error)".contains("bytes free, and the program failed (the program exited with code 1)"), "\(error)")
+        }
+        let roomy = Self.failure(try ExecRunner(command: failing), output: Self.output(dir, "roomy"))
+        #expect(roomy?.reason == .exitCode(1))
+        let diverged = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", #"echo '{"objective": NaN}' > "$PBT_TRIAL_DIR/result.json""#]),
+                                      minimumFreeBytes: .max)
+        #expect(Self.failure(diverged, output: Self.output(dir, "nan")).map { TrialRunnerError.isDivergence($0) } == true)
+        #expect(ExecRunner.freeBytes(dir.url.path).map { $0 > 0 } == true)
+    }
+
     /// A space whose PBT_HYPERPARAMETERS no program could be started with
     /// is refused before any trial (found by a helper: every trial failed
     /// with "Argument list too long"); the longest a space can give is
