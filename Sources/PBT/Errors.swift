@@ -149,6 +149,11 @@ public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedE
             return "cannot open the trial store \(p): \(r)"
         case .schemaVersion(let p, let found, let supported):
             return "\(p) has trial-store schema version \(found), this build supports \(supported)"
+        case .sqlite(let code, let message, let context) where code & 0xFF == 13:  // SQLITE_FULL
+            // Said as a full disk is elsewhere (found by a helper: the bare SQLite error, at the worst moment).
+            return "the disk holding the trial store is full (SQLite error \(code), \(message), during \(context)). "
+                + "What the store holds is intact: a change it could not write was rolled back, and a trial whose result it "
+                + "could not record runs again. Free some space, then run the same command again"
         case .sqlite(let code, let message, let context):
             return "SQLite error \(code) (\(message)) during \(context)"
         case .runExists(let n):

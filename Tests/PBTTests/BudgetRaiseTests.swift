@@ -164,3 +164,25 @@ enum BudgetRaiseChecks {
         try BudgetRaiseChecks.check { try SQLiteTrialStore(path: ":memory:") }
     }
 }
+
+/// A store whose disk is full says so, and that what it holds is intact
+/// (found by a helper: the bare "SQLite error 13 (database or disk is full)
+/// during COMMIT"). SQLite's own limit on the database's pages makes the
+/// same error as a full disk.
+@Test func aFullStoreSaysTheDiskIsFull() throws {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("full-\(UUID().uuidString).sqlite").path
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let connection = try SQLiteConnection(path: path)
+    try connection.exec("CREATE TABLE t (x BLOB)")
+    try connection.exec("PRAGMA max_page_count = 3")
+    do {
+        try connection.exec("INSERT INTO t VALUES (zeroblob(100000))")
+        Issue.record("the insert fitted")
+    } catch {
+        guard case .sqlite(let code, _, _) = error else { Issue.record("\(error)"); return }
+        #expect(code & 0xFF == 13)
+        #expect("\(error)".hasPrefix("the disk holding the trial store is full (SQLite error 13, database or disk is full, during "), "\(error)")
+        #expect("\(error)".hasSuffix("Free some space, then run the same command again"))
+    }
+    #expect("\(PBTStoreError.sqlite(code: 5, message: "database is locked", context: "COMMIT"))" == "SQLite error 5 (database is locked) during COMMIT")
+}
