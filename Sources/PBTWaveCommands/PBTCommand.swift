@@ -146,6 +146,7 @@ public struct PBTCommand: ParsableCommand {
         var options = DriverOptions(workers: max(threads, 1), leaseSeconds: leaseSeconds, maxFailuresInARow: failures.maxFailuresInARow,
                                     notice: { line.message("pbt: \($0)") })
         options.trialLogCommand = store.trialLogCommand(runDirectory: runDirectory)
+        if !runDone { PBTSession.removeStaleSchedules(in: runDirectory) }
         let (result, stopSignal) = try PBTSession.drive(runner, coordinator: coordinator, options: options, line: line)
         try PBTSession.printSummary(result, coordinator: coordinator, exportTo: runDirectory)
         if let stopSignal { throw ExitCode(128 + stopSignal) }

@@ -114,9 +114,13 @@ enum PBTSession {
         }
         guard let directory else { return }
         let schedule = try Lineage.export(trial: best.id, of: result.trials, configuration: coordinator.configuration)
+        // A run not complete writes its best so far as schedule-so-far.*, never as schedule.* (found by a helper: a
+        // stopped run's schedule.json stayed, unmarked, while a resumed run went on, and train replayed it).
+        let stem = result.done ? scheduleStem : soFarStem
         for format in HyperparameterSchedule.Format.allCases {
-            try schedule.write(to: directory.appendingPathComponent("schedule.\(format.rawValue)"), format: format)
+            try schedule.write(to: directory.appendingPathComponent("\(stem).\(format.rawValue)"), format: format)
         }
+        if result.done { removeSchedules(in: directory, stem: soFarStem) }
         // Every hyperparameter, not lr alone (found by a helper: "lr 0.5 throughout" beside five changes of another).
         let trends = schedule.names.compactMap { name in
             schedule.column(name).map {
@@ -127,8 +131,28 @@ enum PBTSession {
             }
         }
         let trend = trends.isEmpty ? "" : " (" + trends.joined(separator: "; ") + ")"
-        print("schedule\(result.done ? "" : " so far (rewritten when the run completes)"): \(directory.appendingPathComponent("schedule.csv").path), "
-              + "schedule.json: \(schedule.rows.count) change point(s)\(trend)")
+        print("schedule\(result.done ? "" : " so far (schedule.csv and schedule.json are written when the run completes)"): "
+              + "\(directory.appendingPathComponent("\(stem).csv").path), \(stem).json: \(schedule.rows.count) change point(s)\(trend)")
+    }
+
+    /// The names of the learned schedule's files in a run directory: the
+    /// complete run's, and a stopped run's best so far.
+    static let scheduleStem = "schedule", soFarStem = "schedule-so-far"
+
+    /// Removes `stem`.csv and `stem`.json from `directory` (those not there are no matter).
+    static func removeSchedules(in directory: URL, stem: String) {
+        for format in HyperparameterSchedule.Format.allCases {
+            try? FileManager.default.removeItem(at: directory.appendingPathComponent("\(stem).\(format.rawValue)"))
+        }
+    }
+
+    /// Before a session trains more of a run: the schedule files an earlier
+    /// session wrote no longer hold the run's result (a complete run's whose
+    /// budget was raised, a stopped run's best so far), so they go; the
+    /// session's end writes them again.
+    static func removeStaleSchedules(in directory: URL) {
+        removeSchedules(in: directory, stem: scheduleStem)
+        removeSchedules(in: directory, stem: soFarStem)
     }
 
     /// For a run that is done, with a store other processes share: nothing

@@ -46,12 +46,19 @@ import Testing
         #expect(stderr.contains("stopping after the running trials"), "\(stderr)")
         #expect(stdout.contains("run stopped"), "\(stdout)")
         #expect(stdout.contains("best trial so far (the run is not complete)") && stdout.contains("schedule so far"), "\(stdout)")
+        // The best so far is named so, never schedule.* (found by a helper: a stopped run's schedule.json stayed,
+        // unmarked, while a resumed run went on); a session that goes on removes it, the complete run writes schedule.*.
+        let files = { (Set(try FileManager.default.contentsOfDirectory(atPath: runDir)).intersection(
+            ["schedule.csv", "schedule.json", "schedule-so-far.csv", "schedule-so-far.json"])) }
+        #expect(try files() == ["schedule-so-far.csv", "schedule-so-far.json"])
+        #expect(try LearningRateSchedule.read(from: URL(fileURLWithPath: runDir + "/schedule-so-far.json")).points.first?.step == 0)
         let trials = try Self.trials(runDir)
         #expect(!trials.contains { $0.status == .running || $0.status == .failed }, "\(trials.map { ($0.id, $0.status) })")
         #expect(trials.filter { $0.status == .finished }.count >= 2, "the two running trials finished and were reported")
         let resumed = try runPBTWave(["pbt", "--run-dir", runDir, "--model", "toy", "--workers", "2", "--population", "2",
                                       "--trial-steps", "5", "--generations", "4", "--seed", "3", "--progress", "none"])
         #expect(resumed.status == 0 && resumed.stdout.contains("run complete: 8/8 trials"), "\(resumed.stdout)\(resumed.stderr)")
+        #expect(try files() == ["schedule.csv", "schedule.json"])
     }
 
     @Test(.timeLimit(.minutes(1))) func aSecondSignalStopsAtOnceAndGivesTheTrialsBack() throws {
