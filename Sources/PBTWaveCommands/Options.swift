@@ -101,7 +101,7 @@ struct FailureLimitOptions: ParsableArguments {
     @Option(name: .customLong("max-failures-in-a-row"), parsing: .unconditional,
             help: ArgumentHelp("""
                 Stop this process after N trials in a row failed in the training program (it could not start, crashed, \
-                exited non-zero, timed out, or wrote no result or checkpoint; a diverged trial does not count), so that a \
+                exited non-zero, timed out, or wrote no result; a diverged trial does not count, nor one that wrote no checkpoint, which is noted once), so that a \
                 broken program or machine does not use up the run's budget. Its running trials go back to the queue. \
                 0: never stop.
                 """, valueName: "N"))
