@@ -146,7 +146,10 @@ enum LeftoverPrograms {
     /// boot and start time: never a process that reused the id), and
     /// removes the records. Returns how many groups it stopped. With
     /// `directories` (trial folder names in `folder`), only their programs.
-    static func stop(in folder: String, only directories: Set<String>? = nil, grace: Double = 10) -> Int {
+    /// `waiting`, if given, is told once when some still run a second after
+    /// their SIGTERM (found by a helper: a resume sat silent for the grace).
+    static func stop(in folder: String, only directories: Set<String>? = nil, grace: Double = 10,
+                     waiting: ((String) -> Void)? = nil) -> Int {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         var stopped: [pid_t] = []
         for name in names where name.hasSuffix(suffix) && directories.map({ $0.contains(String(name.dropLast(suffix.count))) }) != false {
@@ -161,7 +164,16 @@ enum LeftoverPrograms {
         }
         guard !stopped.isEmpty else { return 0 }
         let deadline = Date().addingTimeInterval(grace)
-        while Date() < deadline, stopped.contains(where: { kill(-$0, 0) == 0 }) { usleep(50_000) }
+        var told = waiting == nil
+        while Date() < deadline, stopped.contains(where: { kill(-$0, 0) == 0 }) {
+            if !told, Date() > deadline.addingTimeInterval(1 - grace) {
+                told = true
+                let left = stopped.filter { kill(-$0, 0) == 0 }.count
+                waiting?("waiting for \(left) training program(s) a killed pbtwave left running to stop (SIGTERM sent; SIGKILL in "
+                         + "\(Int((deadline.timeIntervalSinceNow).rounded())) s)")
+            }
+            usleep(50_000)
+        }
         for pid in stopped where kill(-pid, 0) == 0 { kill(-pid, SIGKILL) }
         return stopped.count
     }

@@ -488,7 +488,9 @@ public struct PBTCoordinator: Sendable {
     /// on the same SQLite store, `DriverOptions.isLiveLocalWorker`): its
     /// trials are left to it, and while any is, nothing is swept (its
     /// output may be half-written).
-    public func recoverAfterCrash(isAlive: (String) -> Bool = { _ in false }) throws -> (requeued: Int, filesRemoved: Int, programsStopped: Int) {
+    /// `notice` hears of a wait for leftover programs to stop.
+    public func recoverAfterCrash(isAlive: (String) -> Bool = { _ in false }, notice: ((String) -> Void)? = nil)
+        throws -> (requeued: Int, filesRemoved: Int, programsStopped: Int) {
         let trials = try store.trials(runID: run.id)
         try RunMarker.claim(checkpoints.runDirectory, for: run, trials: trials)
         let running = trials.filter { $0.status == .running }
@@ -497,7 +499,8 @@ public struct PBTCoordinator: Sendable {
         // While other workers run trials, only the orphans' programs (found by a user: with a worker
         // attached, a killed pbt's program trained on beside its trial's new attempt).
         let stopped = LeftoverPrograms.stop(in: checkpoints.directory.path, only: orphans.count == running.count ? nil
-            : Set(orphans.map { URL(fileURLWithPath: checkpoints.relativePath(trialID: $0.id, attempt: $0.attempt)).lastPathComponent }))
+            : Set(orphans.map { URL(fileURLWithPath: checkpoints.relativePath(trialID: $0.id, attempt: $0.attempt)).lastPathComponent }),
+            waiting: notice)
         var requeued = 0
         for t in orphans where try store.releaseClaim(runID: run.id, trialID: t.id, attempt: t.attempt, workerID: t.workerID ?? "") {
             requeued += 1

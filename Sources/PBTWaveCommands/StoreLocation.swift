@@ -255,7 +255,7 @@ struct StoreOptions: ParsableArguments {
         // (`open` has named the run in the directory's marker, for `pbtwave worker`.)
         guard directory != nil else { return (coordinator, opened.created, note, nil) }
         // A `pbtwave worker` on the same SQLite store may still run its trials.
-        let recovered = try coordinator.recoverAfterCrash(isAlive: DriverOptions.isLiveLocalWorker)
+        let recovered = try coordinator.recoverAfterCrash(isAlive: DriverOptions.isLiveLocalWorker) { writeToStandardError("pbtwave: \($0)\n") }
         let stopped = recovered.programsStopped > 0
             ? "; stopped \(recovered.programsStopped) training program(s) a killed pbtwave left running" : ""
         return (coordinator, opened.created, note + (recovered.requeued > 0 ? "; re-queued \(recovered.requeued) interrupted trial(s)" : "") + stopped,

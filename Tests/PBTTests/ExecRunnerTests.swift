@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Synchronization
 
 @testable import PBT
 
@@ -468,4 +469,20 @@ import Testing
     #expect(FileManager.default.fileExists(atPath: dir.url.path + "/trial-2.1.ckpt.program"), "the live worker's record stays")
     #expect(LeftoverPrograms.stop(in: dir.url.path, grace: 1) == 1)
     #expect(!alive(other))
+}
+
+/// A recovery that waits for a leftover program which ignores SIGTERM says
+/// so, once (found by a helper: a resume sat silent for the 10 s grace).
+@Test func waitingForALeftoverProgramIsSaid() throws {
+    let dir = try TemporaryDirectory()
+    defer { dir.cleanup() }
+    let stubborn = try SpawnedProcess.spawn(executable: "/bin/sh", arguments: ["sh", "-c", "trap '' TERM; sleep 60 & wait"], environment: [],
+                                            log: dir.url.path + "/stubborn.log")
+    defer { kill(-stubborn.pid, SIGKILL); _ = stubborn.reap() }
+    LeftoverPrograms.record(stubborn.pid, for: dir.url.path + "/trial-1.1.ckpt")
+    let told = Mutex<[String]>([])
+    #expect(LeftoverPrograms.stop(in: dir.url.path, grace: 2.5, waiting: { line in told.withLock { $0.append(line) } }) == 1)
+    let lines = told.withLock { $0 }
+    #expect(lines.count == 1 && lines[0].hasPrefix("waiting for 1 training program(s) a killed pbtwave left running to stop (SIGTERM sent; SIGKILL in "),
+            "\(lines)")
 }
