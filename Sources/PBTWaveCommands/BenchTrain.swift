@@ -56,6 +56,8 @@ struct BenchTrain: ParsableCommand {
         guard [residual, skip, head].allSatisfy({ ($0 ?? 1) >= 1 }) else { throw ValidationError("--R, --S and --H must be at least 1") }
         guard workers >= 1 else { throw ValidationError("--workers must be at least 1") }
         guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+        // Each round times every side, the peaks too, however short its slice (found by a helper: 10^8 rounds never ended).
+        guard rounds <= 100 else { throw ValidationError("--rounds must be at most 100 (got \(rounds)): each round also measures the peaks") }
         guard steps.map({ $0 >= 1 }) ?? true else { throw ValidationError("--steps must be at least 1") }
         do { _ = try Precision(parsing: precision) } catch { throw ValidationError("--precision: \(error)") }
         if let beside { try WaveNetConfig.checkPreset(beside, flag: "--beside") }

@@ -20,6 +20,7 @@ import PBTWaveModel
         (["bench", "kernels", "--preset", "tiny", "--model-config", "m.json"], "give --preset or --model-config, not both"),
         (["bench", "train", "--steps", "0"], "--steps must be at least 1"),
         (["bench", "train", "--rounds", "0"], "--rounds must be at least 1"),
+        (["bench", "train", "--rounds", "100000000"], "--rounds must be at most 100 (got 100000000)"),
         (["bench", "train", "--beside", "huge"], "unknown --beside 'huge'; choose one of compact, small, tiny"),
         (["bench", "kernels", "--repetitions", "0"], "--repetitions must be at least 1"),
         (["bench", "kernels", "--time", "10"], "--time at least 64"),
