@@ -1,4 +1,5 @@
 import ArgumentParser
+import PBT
 import Foundation
 import PBTWaveAudio
 import PBTWaveModel
@@ -83,6 +84,13 @@ struct CorpusBuild: ParsableCommand {
         options.replaceOtherSource = replace
 
         let line = ProgressLine(label: "corpus build", style: progress)
+        // Stopped at once, but said (found by a helper: it exited 130 with no word); a build goes on where it stopped.
+        let signals = StopOnSignals { signal, _ in
+            line.message("corpus build: \(signalName(signal)): stopped; the files converted so far are kept: "
+                         + "the same command converts the rest and finishes the corpus")
+            StopOnSignals.exitNow(signal)
+        }
+        defer { signals.cancel() }
         let summary = try CorpusBuilder.build(options) { p in
             // Files read so far of those to read (some turn out not to be audio, or too short: the summary counts those kept).
             var text = "read \(p.filesDone)/\(p.filesToConvert) files"
