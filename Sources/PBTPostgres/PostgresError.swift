@@ -87,7 +87,10 @@ public enum PostgresError: Error, Equatable, CustomStringConvertible, LocalizedE
             return "lost the connection to PostgreSQL while committing (\(message.trimmed)); the transaction may or may not "
                 + "have been committed, so this worker stops. Restart it: leases re-queue whatever it held"
         case .retriesExhausted(let attempts, let last):
-            return "PostgreSQL kept failing after \(attempts) attempts; last error: \(last)"
+            // What became of the run, and how to go on (found by a helper: it said only that it failed).
+            return "PostgreSQL kept failing after \(attempts) attempts, so this process stopped; last error: \(last). "
+                + "Nothing the store recorded is lost: the trials this process held go back to the queue when their leases lapse, "
+                + "and the same command goes on with the run once the server is back"
         case .stoppedRetrying(let last):
             return "stopped retrying PostgreSQL, which is out of reach, as this process was asked to stop (leases re-queue what it held); last error: \(last)"
         case .unexpectedResult(let m):
