@@ -260,7 +260,8 @@ extension ExperimentResults {
     /// them (a file edited by hand, or damaged), or nil: sizes below 1
     /// (steps per trial, the budget, a run's workers and population), an
     /// unknown precision, a method run twice with one seed, a trial id used
-    /// twice in a run, a parent or tournament loser the run does not hold,
+    /// twice in a run, a parent or tournament loser the run does not hold, a
+    /// parent that is not an earlier trial (the trial itself, a cycle),
     /// negative steps or a learning rate that is not positive, a negative
     /// NLL (bits are never below 0), a whole-set NLL that is not finite, a whole-set score of a trial that did
     /// not finish, or a replay of a run the file does not
@@ -283,6 +284,10 @@ extension ExperimentResults {
             for trial in run.trials {
                 let what = "\(name), trial \(trial.id)"
                 if let parent = trial.parent, !ids.contains(parent) { return "\(what): its parent \(parent) is not a trial of the run" }
+                // A child is made after its parent ran, so its id is higher: a trial its own parent (or a cycle) was drawn (found by a helper).
+                if let parent = trial.parent, parent >= trial.id {
+                    return "\(what): its parent is \(parent == trial.id ? "itself" : "\(parent), a later trial"); a parent is always an earlier trial"
+                }
                 if let loser = trial.tournamentLoser, !ids.contains(loser) {
                     return "\(what): its tournament loser \(loser) is not a trial of the run"
                 }

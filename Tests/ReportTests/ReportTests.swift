@@ -67,6 +67,8 @@ struct ReportTests {
         ("a trial id twice", "PBT-5x5 seed 1: a trial id appears twice"),
         ("an unknown parent", "its parent 99999 is not a trial of the run"),
         ("an unknown loser", "its tournament loser 99999 is not a trial of the run"),
+        // Found by a helper: a trial its own parent was drawn.
+        ("its own parent", "its parent is itself; a parent is always an earlier trial"),
         ("negative steps", "steps is -50; it is never negative"),
         ("lr 0", "its learning rate 0.0 is not a positive number"),
         ("every trial failed", "PBT-5x5 seed 1: its whole-set score is of trial"),
@@ -88,6 +90,7 @@ struct ReportTests {
         case "a trial id twice": results.runs[0].trials[1].id = results.runs[0].trials[0].id
         case "an unknown parent": results.runs[0].trials[child].parent = 99999
         case "an unknown loser": results.runs[0].trials[child].tournamentLoser = 99999
+        case "its own parent": results.runs[0].trials[child].parent = results.runs[0].trials[child].id
         case "negative steps": results.runs[0].trials[0].steps = -50
         case "whole-set nan": results.runs[0].wholeSet?.nll = .nan
         case "every trial failed":
