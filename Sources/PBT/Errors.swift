@@ -124,6 +124,8 @@ public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedE
     /// The run was created with other settings (`differences` name them).
     case configMismatch(run: String, differences: [SettingDifference])
     case locked(path: String)
+    /// Locked by this very process (a run directory or store opened twice in one program).
+    case lockedByThisProcess(path: String)
     /// A budget raised on a run that is not complete: its trials may be
     /// running elsewhere under the old budget.
     case budgetRaisedBeforeTheEnd(run: String, done: Int, budget: Int)
@@ -169,6 +171,8 @@ public enum PBTStoreError: Error, Equatable, CustomStringConvertible, LocalizedE
             return "run '\(run)' was created with other settings: " + d.map(\.description).joined(separator: "; ")
         case .locked(let p):
             return "\(p) is in use by another pbtwave process; wait for it or kill it first"
+        case .lockedByThisProcess(let p):
+            return "\(p) is already in use by this process (opened twice in one program): use the one open, or release it first"
         }
     }
 

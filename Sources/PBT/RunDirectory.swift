@@ -1,3 +1,4 @@
+import Synchronization
 import PBTFileSupport
 import Foundation
 
@@ -166,15 +167,25 @@ public final class FileLock: Sendable {
     public init(exclusive path: String, holder: String, removeOnRelease: Bool = false) throws {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw RunDirectoryError.notWritable((path as NSString).deletingLastPathComponent) }
+        var info = stat()
+        let file = fstat(fd, &info) == 0 ? [UInt64(info.st_dev), UInt64(info.st_ino)] : []
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
-            throw PBTStoreError.locked(path: holder)
+            // The holder may be this very process (found by a library user: "another pbtwave process … kill it").
+            throw Self.held.withLock { $0.contains(file) } ? PBTStoreError.lockedByThisProcess(path: holder) : PBTStoreError.locked(path: holder)
         }
         descriptor = fd
         removed = removeOnRelease ? path : nil
+        self.file = file
+        _ = Self.held.withLock { $0.insert(file) }
     }
 
+    /// The lock file's device and inode, and those of every lock this process holds.
+    private let file: [UInt64]
+    private static let held = Mutex<Set<[UInt64]>>([])
+
     deinit {
+        _ = Self.held.withLock { $0.remove(file) }
         if let removed { unlink(removed) }
         close(descriptor)
     }

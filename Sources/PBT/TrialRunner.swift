@@ -188,3 +188,14 @@ public struct SharedRunnerWorker<Runner: TrialRunner>: TrialWorker {
 extension TrialRunner where Worker == SharedRunnerWorker<Self> {
     public func makeWorker(index: Int) throws -> SharedRunnerWorker<Self> { SharedRunnerWorker(runner: self) }
 }
+
+/// An error as a sentence: what a `LocalizedError` says (`errorDescription`),
+/// or a `CustomStringConvertible`'s description, or an `NSError`'s
+/// `localizedDescription`, before Swift's dump of its fields (found by a
+/// library user: a runner's `LocalizedError` was recorded as
+/// `MyError(detail: "…")`, an NSError as `Error Domain=… "(null)" UserInfo=…`).
+public func errorText(_ error: any Error) -> String {
+    if let text = (error as? any LocalizedError)?.errorDescription { return text }
+    if type(of: error) is NSError.Type { return (error as NSError).localizedDescription }
+    return String(describing: error)  // a CustomStringConvertible's description
+}

@@ -602,7 +602,8 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
         let held = try RunDirectory(dir.url, create: true, lock: true)
-        #expect(throws: PBTStoreError.locked(path: dir.url.standardizedFileURL.path)) {
+        // Held by this very process: said so (found by a library user: "another pbtwave process … kill it first").
+        #expect(throws: PBTStoreError.lockedByThisProcess(path: dir.url.standardizedFileURL.path)) {
             try RunDirectory(dir.url, create: true, lock: true)
         }
         _ = try RunDirectory(dir.url, create: false, lock: false)  // readers need no lock
@@ -618,4 +619,17 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
         #expect(throws: RunDirectoryError.runsInside(empty.path, runs: ["pbt-5x5-seed0"])) { try RunDirectory(empty, create: false, lock: false) }
         #expect("\(RunDirectoryError.runsInside(empty.path, runs: ["pbt-5x5-seed0"]))".contains("give one of them, e.g. \(empty.path)/pbt-5x5-seed0"))
     }
+}
+
+/// A runner's error is recorded as the sentence it gives (found by a
+/// library user: `MyError(detail: "…")`, and an NSError's field dump).
+@Test func aRunnersErrorIsRecordedAsItsSentence() {
+    struct Localized: LocalizedError { var detail: String; var errorDescription: String? { "my training failed: \(detail)" } }
+    struct Described: Error, CustomStringConvertible { var description: String { "described" } }
+    struct Plain: Error { var code = 7 }
+    #expect(errorText(Localized(detail: "exploded at step 3")) == "my training failed: exploded at step 3")
+    #expect(errorText(NSError(domain: "MyTraining", code: 42, userInfo: [NSLocalizedDescriptionKey: "my training blew up"])) == "my training blew up")
+    #expect(errorText(Described()) == "described")
+    #expect(errorText(Plain()) == "Plain(code: 7)")
+    #expect(errorText(TrialRunnerError.outOfSpace(path: "/x", reason: "full")) == "cannot write /x: full")
 }
