@@ -143,7 +143,9 @@ struct RunSource: ParsableArguments {
         return "note: the run is not complete (\(trials.count - running - queued) of \(configuration.settings.trialBudget) trials ran, \(pending))"
             + (chosen.map { ": this is trial \($0), the best so far, not the final population's" } ?? "")
             // Found by a helper: after a kill -9, trials were shown "running" with no process left to run them.
-            + (stopped ? "; no process is running it now: the same `pbtwave pbt` command resumes it (`pbtwave lineage RUN_DIR --settings` lists its flags)" : "")
+            // (And after a kill -9 its training programs may run on: said, found by a helper; the next command stops them.)
+            + (stopped ? "; no pbtwave process drives it now (training programs a killed one started may still run, until the next "
+               + "command on the run stops them): the same `pbtwave pbt` command resumes it (`pbtwave lineage RUN_DIR --settings` lists its flags)" : "")
     }
 
     /// Whether no process drives the run now (a run directory whose lock is free).
