@@ -5,6 +5,17 @@ import PBTWaveTensor
 import Testing
 import PBTWaveModel
 
+/// `help NAME` of no command is refused, naming the commands there (found by
+/// a helper: it printed the overview and exited 0); a command's help is not.
+@Test func helpOfNoCommandIsRefused() {
+    #expect(PBTWave.unknownHelpTopic(["help", "bogus"])?.hasPrefix("no command 'bogus' in pbtwave; its commands: experiment, pbt,") == true)
+    #expect(PBTWave.unknownHelpTopic(["help", "bench", "bogus"])?.hasPrefix("no command 'bogus' in pbtwave bench; its commands: ") == true)
+    #expect(PBTWave.unknownHelpTopic(["help", "bench", "train"]) == nil)
+    #expect(PBTWave.unknownHelpTopic(["help", "train", "--steps"]) == nil)
+    #expect(PBTWave.unknownHelpTopic(["help"]) == nil)
+    #expect(PBTWave.unknownHelpTopic(["train", "bogus"]) == nil)
+}
+
 /// Bad flags of `pbtwave bench kernels|train|generate` get a message that says
 /// what is wrong (the kernel variant itself is checked in TensorModuleTests).
 @Suite struct BenchCommandTests {
