@@ -93,15 +93,20 @@ import PBTWaveModel
         #expect(seen.map(\.1) == [1e-3, 1e-3, 2e-3, 2e-3, 3e-3])
     }
 
+    /// A folder of its own for a checkpoint, and a tiny model's trainer on the ramp.
+    static func tinyRun() throws -> (dir: URL, model: WaveNet, trainer: Trainer) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("run-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let model = try WaveNet(config: .tiny, seed: 3)
+        return (dir, model, try Trainer(model: model, clips: rampClips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 4)))
+    }
+
     /// `stop` ends a run after the step it answers true, with the checkpoint
     /// written at that step (not only at the last periodic one).
     @Test func aStoppedRunCheckpointsWhereItStopped() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stop-\(getpid())-\(UInt32.random(in: 0 ... .max))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let (dir, model, trainer) = try Self.tinyRun()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("c.ckpt").path
-        let model = try WaveNet(config: .tiny, seed: 3)
-        let trainer = try Trainer(model: model, clips: Self.rampClips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 4))
         let summary = try trainer.run(until: 100, schedule: try LearningRateSchedule(constant: 1e-3), checkpoint: CheckpointPlan(path: path, every: 5),
                                       stop: { model.step >= 7 })
         #expect(summary.stoppedAt == 7 && model.step == 7)
@@ -116,12 +121,9 @@ import PBTWaveModel
     /// never stopped). The checkpoint holds that step; a run to the same end
     /// then only validates.
     @Test func aStopDuringAValidationEndsItAndTheRun() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("stopval-\(getpid())-\(UInt32.random(in: 0 ... .max))")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let (dir, model, trainer) = try Self.tinyRun()
         defer { try? FileManager.default.removeItem(at: dir) }
         let path = dir.appendingPathComponent("c.ckpt").path
-        let model = try WaveNet(config: .tiny, seed: 3)
-        let trainer = try Trainer(model: model, clips: Self.rampClips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 4))
         let validator = try Validator(clips: Self.rampClips, config: .tiny, count: 6, targets: 16)
         let schedule = try LearningRateSchedule(constant: 1e-3)
         // Asked before each of the last step's windows: true from the third on.
@@ -136,8 +138,8 @@ import PBTWaveModel
         let atTwo = try #require(summary.validationNLL, "step 2's validation is the last that finished")
         #expect(try WaveNet.load(from: path).model.step == 4)
         // In the middle of a run: that validation is cut short, the run stops at its step.
-        let other = try WaveNet(config: .tiny, seed: 3)
-        let second = try Trainer(model: other, clips: Self.rampClips, options: TrainingOptions(batch: 1, window: 64), dataRNG: Xoshiro256(seed: 4))
+        let (otherDir, other, second) = try Self.tinyRun()
+        defer { try? FileManager.default.removeItem(at: otherDir) }
         let cut = try second.run(until: 10, schedule: schedule, validator: validator, evaluateEvery: 2, stop: { other.step == 2 })
         #expect(cut.stoppedAt == 2 && other.step == 2 && cut.validationNLL == nil)
         // A run at its end only validates: stopped, or to the end.
