@@ -42,7 +42,7 @@ final class SoundFile {
             }
             // A header with a sample rate (or channel count) of 0: libsndfile's own words were "Internal error : SF_INFO struct incomplete".
             if reason.contains("SF_INFO struct incomplete") {
-                throw AudioError.unreadable(path: path, reason: "its header gives a rate or a channel count of 0 or less, which libsndfile cannot read, so the file is damaged or mislabelled")
+                throw AudioError.unreadable(path: path, reason: "its header gives a rate or a channel count of 0, or one too large (2^31 or more, which libsndfile reads as below 0), so the file is damaged or mislabelled")
             }
             throw AudioError.unreadable(path: path, reason: reason)
         }
