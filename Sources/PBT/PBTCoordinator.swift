@@ -394,7 +394,7 @@ public struct PBTCoordinator: Sendable {
             failure = TrialRecord.divergedPrefix + "\(error)"
         case .failure(let error):
             status = .failed
-            failure = "runner error: \(errorText(error))"
+            failure = "runner error: \(runnerErrorText(error))"
         }
         // A parent whose checkpoint is gone or unreadable is retired, so the
         // refill (and every later selection) picks another.

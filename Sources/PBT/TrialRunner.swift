@@ -194,7 +194,7 @@ extension TrialRunner where Worker == SharedRunnerWorker<Self> {
 /// `localizedDescription`, before Swift's dump of its fields (found by a
 /// library user: a runner's `LocalizedError` was recorded as
 /// `MyError(detail: "…")`, an NSError as `Error Domain=… "(null)" UserInfo=…`).
-public func errorText(_ error: any Error) -> String {
+func runnerErrorText(_ error: any Error) -> String {
     if let text = (error as? any LocalizedError)?.errorDescription { return text }
     if type(of: error) is NSError.Type { return (error as NSError).localizedDescription }
     return String(describing: error)  // a CustomStringConvertible's description

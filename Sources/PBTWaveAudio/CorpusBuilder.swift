@@ -299,6 +299,10 @@ private struct BuildPlan: Sendable {
         do {
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         } catch {
+            // A link to nothing "exists" as a file to Foundation (found by a helper): named as what it is.
+            if !FileManager.default.fileExists(atPath: output), let target = symbolicLinkTarget(output) {
+                throw AudioError.writeFailed(path: output, reason: "it is a link to \(target), which does not exist: make that folder, or give another --output")
+            }
             throw AudioError.writeFailed(path: output, reason: "cannot create the output folder: \(errorText(error))")
         }
         let realSource = realPath(source), realOutput = realPath(output)

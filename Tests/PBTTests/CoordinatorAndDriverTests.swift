@@ -627,9 +627,9 @@ func expectConsistentRun(_ trials: [TrialRecord], _ selections: [SelectionRecord
     struct Localized: LocalizedError { var detail: String; var errorDescription: String? { "my training failed: \(detail)" } }
     struct Described: Error, CustomStringConvertible { var description: String { "described" } }
     struct Plain: Error { var code = 7 }
-    #expect(errorText(Localized(detail: "exploded at step 3")) == "my training failed: exploded at step 3")
-    #expect(errorText(NSError(domain: "MyTraining", code: 42, userInfo: [NSLocalizedDescriptionKey: "my training blew up"])) == "my training blew up")
-    #expect(errorText(Described()) == "described")
-    #expect(errorText(Plain()) == "Plain(code: 7)")
-    #expect(errorText(TrialRunnerError.outOfSpace(path: "/x", reason: "full")) == "cannot write /x: full")
+    #expect(runnerErrorText(Localized(detail: "exploded at step 3")) == "my training failed: exploded at step 3")
+    #expect(runnerErrorText(NSError(domain: "MyTraining", code: 42, userInfo: [NSLocalizedDescriptionKey: "my training blew up"])) == "my training blew up")
+    #expect(runnerErrorText(Described()) == "described")
+    #expect(runnerErrorText(Plain()) == "Plain(code: 7)")
+    #expect(runnerErrorText(TrialRunnerError.outOfSpace(path: "/x", reason: "full")) == "cannot write /x: full")
 }

@@ -874,6 +874,11 @@ struct CorpusBuildTests {
         #expect(error?.description == "cannot create the corpus folder \(blocker)/corpus: \(blocker) is a file, not a folder; give a folder (it is created if missing)")
         let onFile = audioError { () throws(AudioError) in try CorpusBuilder.build(CorpusBuildOptions(source: sources.path, output: blocker)) }
         #expect(onFile?.description == "cannot write the corpus to \(blocker): it is a file, not a folder; give a folder (it is created if missing)")
+        // A link to nothing is named so (found by a helper: "A file with the same name already exists").
+        let dangling = sources.path + "/dangling"
+        #expect(symlink(sources.path + "/gone/out", dangling) == 0)
+        let linked = audioError { () throws(AudioError) in try CorpusBuilder.build(CorpusBuildOptions(source: sources.path, output: dangling)) }
+        #expect(linked?.description.contains("it is a link to \(sources.path)/gone/out, which does not exist") == true, "\(String(describing: linked))")
     }
 
     /// Found by a user: one long file put 97 % of the audio in validation
