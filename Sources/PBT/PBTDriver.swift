@@ -708,7 +708,8 @@ public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedErro
             return """
                 \(count == 1 ? "the last trial this process ran failed" : "the last \(count) trials this process ran all failed") in the training program\(beyond)\(runOver ? "" : ", so it stopped before a broken program or machine used up the run's budget"):
                 \(reasons.joined(separator: "\n"))
-                \(runOver ? Self.overAdvice(logCommand) : Self.goOnAdvice(logCommand)) --max-failures-in-a-row N sets the limit (0: never stop)
+                \(runOver ? Self.overAdvice(logCommand) : Self.goOnAdvice(logCommand)) --max-failures-in-a-row N (in Swift, \
+                DriverOptions.maxFailuresInARow) sets the limit (0: never stop)
                 """
         }
     }
@@ -716,8 +717,8 @@ public enum PBTRunError: Error, Hashable, CustomStringConvertible, LocalizedErro
     private static func goOnAdvice(_ logCommand: String) -> String { """
         The failed trials stay failed (each is replaced while the budget lasts); the trials it was running went back \
         to the queue, and other workers go on. Fix the cause (each trial's log: `\(logCommand)`), \
-        then run the same command again: the run goes on where it stopped (it keeps its training program's command \
-        line).
+        then run the same command (or program) again: the run goes on where it stopped (it keeps its training \
+        program's command line).
         """ }
     private static func overAdvice(_ logCommand: String) -> String { """
         The failed trials stay failed, and they used up the run's budget: the run is over, and running the same \
