@@ -155,10 +155,16 @@ public final class ExecRunner: TrialRunner {
     /// its directory but its result and log: a trial that continues from it
     /// then finds no checkpoint in `PBT_PARENT_DIR`, and PBT's exploit
     /// copies nothing.
+    /// Whether a trial's folder holds nothing its program wrote but its
+    /// result and log: no checkpoint to continue from.
+    static func holdsNoCheckpoint(_ directory: String) -> Bool {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return false }
+        return Set(names).isSubset(of: [resultFileName, logFileName])
+    }
+
     private func noteIfNoCheckpoint(_ trial: TrialSpec, directory: String) {
         guard let onNote, !notedNoCheckpoint.withLock({ $0 }) else { return }
-        let left = Set((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
-        guard left.isSubset(of: [Self.resultFileName, Self.logFileName]) else { return }
+        guard Self.holdsNoCheckpoint(directory) else { return }
         guard notedNoCheckpoint.withLock({ noted in defer { noted = true }; return !noted }) else { return }
         onNote("pbt: note: trial \(trial.id)'s program wrote no checkpoint (its PBT_TRIAL_DIR holds only \(Self.resultFileName) and "
                + "\(Self.logFileName)), so a trial that continues from it finds none in PBT_PARENT_DIR and PBT's exploit passes nothing on: "
@@ -245,6 +251,9 @@ public final class ExecRunner: TrialRunner {
         switch termination {
         case .exited(0): break
         case .exited(let code) where code == Self.parentUnusableExitCode && parent != nil: throw .parentUnusable
+        // A parent that left no checkpoint cannot be continued from (found by a helper: it kept winning
+        // tournaments, and every child failed): its child's failure retires it, as exit 65 does.
+        case .exited(let code) where parent.map { Self.holdsNoCheckpoint($0.path) } == true: throw .parentLeftNoCheckpoint(code)
         case .exited(let code): throw .exitCode(code)
         case .signalled(let signal): throw .signal(signal)
         }
@@ -623,6 +632,9 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
         case cannotStart(String, String)
         /// The program exited with `ExecRunner.parentUnusableExitCode`.
         case parentUnusable
+        /// The program exited with this code, and its parent's folder holds
+        /// no checkpoint (its program wrote none).
+        case parentLeftNoCheckpoint(Int32)
         /// Its parent's checkpoint changed while the program ran: the first file
         /// changed, relative to `PBT_PARENT_DIR`.
         case wroteIntoParent(String)
@@ -641,7 +653,8 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
         /// a parent changed under it).
         var couldBeAFullDisk: Bool {
             switch self {
-            case .exitCode, .signal, .noResult, .invalidResult, .stepsMismatch, .cannotPrepare, .cannotStart, .parentUnusable: return true
+            case .exitCode, .signal, .noResult, .invalidResult, .stepsMismatch, .cannotPrepare, .cannotStart, .parentUnusable,
+                 .parentLeftNoCheckpoint: return true
             case .nonFiniteObjective, .timedOut, .stopped, .abandoned, .wroteIntoParent, .parentRemoved: return false
             }
         }
@@ -668,6 +681,9 @@ public struct ExecTrialFailure: Error, CustomStringConvertible {
         case .cannotStart(let path, let why): return "cannot start \(path): \(why)"
         case .parentUnusable:
             return "the program exited with code \(ExecRunner.parentUnusableExitCode) (PBT_EXIT_PARENT_UNUSABLE): it cannot use the checkpoint in PBT_PARENT_DIR"
+        case .parentLeftNoCheckpoint(let code):
+            return "the program exited with code \(code), and PBT_PARENT_DIR holds no checkpoint (only \(ExecRunner.resultFileName) and "
+                + "\(ExecRunner.logFileName)): the parent's program wrote none"
         case .parentRemoved:
             return "its parent's checkpoint (PBT_PARENT_DIR) was removed while the program ran: by the program, or, more likely, by another "
                 + "worker that went on with the run without this one (this worker's lease lapsed, e.g. while the store was out of reach, "

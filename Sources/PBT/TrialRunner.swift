@@ -95,6 +95,7 @@ public enum TrialRunnerError: Error, Hashable, CustomStringConvertible {
         if case .parentUnreadable? = error as? TrialRunnerError { return true }
         if case .parentRetired? = error as? TrialRunnerError { return true }
         if case .parentUnusable? = (error as? ExecTrialFailure)?.reason { return true }
+        if case .parentLeftNoCheckpoint? = (error as? ExecTrialFailure)?.reason { return true }
         return false
     }
 
@@ -105,6 +106,7 @@ public enum TrialRunnerError: Error, Hashable, CustomStringConvertible {
         if case let .parentUnreadable(_, reason)? = error as? TrialRunnerError { return "its checkpoint cannot be read: \(reason)" }
         switch (error as? ExecTrialFailure)?.reason {
         case .parentUnusable?: return "its checkpoint cannot be used: the program exited with code \(ExecRunner.parentUnusableExitCode)"
+        case .parentLeftNoCheckpoint?: return "it left no checkpoint (only \(ExecRunner.resultFileName) and \(ExecRunner.logFileName)), and a trial that started from it failed"
         case let .wroteIntoParent(file)?: return "its checkpoint changed while a trial that started from it ran (\(ExecTrialFailure.Reason.changeText(file)))"
         default: return nil
         }

@@ -194,6 +194,24 @@ import Synchronization
         // With no parent, exit code 65 is an ordinary failure.
         let fresh = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", "exit 65"]), environment: ExecToy.environment([:]))
         #expect(Self.failure(fresh, output: Self.output(dir, "fresh"))?.reason == .exitCode(65))
+        // A parent whose program wrote no checkpoint (its folder holds result.json and log.txt alone): a child that
+        // fails retires it, as exit 65 does (found by a helper: it kept winning, and every child failed); one that
+        // copes with the empty folder does not fail.
+        let bare = Self.output(dir, "bare-parent")
+        try FileManager.default.createDirectory(atPath: bare.path, withIntermediateDirectories: true)
+        for file in [ExecRunner.resultFileName, ExecRunner.logFileName] { try Data("{}".utf8).write(to: URL(fileURLWithPath: bare.path + "/" + file)) }
+        let needing = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", #"[ -e "$PBT_PARENT_DIR/state" ] || exit 2; "# + ok]),
+                                     environment: ExecToy.environment([:]))
+        let orphaned = Self.failure(needing, parent: bare, output: Self.output(dir, "after-bare"))
+        #expect(orphaned?.reason == .parentLeftNoCheckpoint(2) && orphaned.map { TrialRunnerError.isParentUnreadable($0) } == true,
+                "\(String(describing: orphaned))")
+        #expect(orphaned.flatMap { TrialRunnerError.parentRetirement($0) }?.hasPrefix("it left no checkpoint") == true)
+        #expect(orphaned?.description.contains("PBT_PARENT_DIR holds no checkpoint (only result.json and log.txt)") == true, "\(String(describing: orphaned))")
+        let coping = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", ok]), environment: ExecToy.environment([:]))
+        #expect(try coping.run(Self.trial(), parent: bare, output: Self.output(dir, "coping")).evaluation == 1)
+        // A parent with a checkpoint, and a child failing: an ordinary failure.
+        let failing = try ExecRunner(command: ExecCommand(program: "sh", arguments: ["-c", "exit 2"]), environment: ExecToy.environment([:]))
+        #expect(Self.failure(failing, parent: parent, output: Self.output(dir, "after-full"))?.reason == .exitCode(2))
     }
 
     /// A hyperparameter named with '-' reaches a shell program too (as
