@@ -86,6 +86,17 @@ extension SearchSpace {
             guard case .array(let items) = argument, !items.isEmpty else {
                 throw fail("choice needs a non-empty list of numbers or of names (got \(compactJSON(argument)))")
             }
+            // A whole number a Double cannot hold exactly would reach the program changed (found by a helper: …993 became …992).
+            if let inexact = items.first(where: { item in
+                switch item {
+                case .integer(let i): return Int64(exactly: Double(i)) != i
+                case .unsigned(let u): return UInt64(exactly: Double(u)) != u
+                default: return false
+                }
+            }) {
+                throw fail("the choice \(compactJSON(inexact)) is not held exactly (a choice is a double: whole numbers are exact up to "
+                           + "2^53 = 9007199254740992); give a smaller number, or a name in quotes")
+            }
             let numbers = items.compactMap(\.double)
             if numbers.count == items.count { return .choice(name, numbers) }
             let names = items.compactMap { item -> String? in if case .string(let s) = item { return s } else { return nil } }

@@ -42,6 +42,10 @@ import Testing
          #"hyperparameter 'warm': choice takes numbers or names, and true is neither (got [true,false]); for a switch write ["on", "off"] or [1, 0]"#),
         (#"{"opt": {"choice": ["adam", null]}}"#, "hyperparameter 'opt': choice takes numbers or names, and null is neither"),
         (#"{"batch": {"choice": [16, 16]}}"#, "hyperparameter 'batch': the choice 16 is given twice"),
+        // Found by a helper: 9007199254740993 reached the program as …992, and two such were "given twice".
+        (#"{"x": {"choice": [9007199254740993, 1]}}"#, "hyperparameter 'x': the choice 9007199254740993 is not held exactly"),
+        (#"{"x": {"choice": [123456789012345678, 123456789012345679]}}"#, "hyperparameter 'x': the choice 123456789012345678 is not held exactly"),
+        (#"{"x": {"choice": [18446744073709551615]}}"#, "hyperparameter 'x': the choice 18446744073709551615 is not held exactly"),
         (#"{"opt": {"choice": ["a,b"]}}"#, "hyperparameter 'opt': the choice 'a,b' cannot be a name"),
         (#"{"bad name": {"uniform": [0, 1]}}"#, "hyperparameter name 'bad name' must be non-empty ASCII letters, digits"),
         // Found by a user: accepted, yet no shell can read PBT_HP_héllo.
