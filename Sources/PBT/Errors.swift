@@ -186,14 +186,16 @@ extension PBTConfigError {
     static func choicesProblem(_ choices: [String]) -> String {
         func shown(_ c: String) -> String { c.unicodeScalars.contains { $0.properties.generalCategory == .control } ? String(reflecting: c) : "'\(c)'" }
         guard !choices.isEmpty else { return "it has no choices; give at least one" }
-        let numeric = choices.filter { Double($0.trimmingCharacters(in: .whitespaces)) != nil }
-        if let bad = choices.first(where: { Double($0.trimmingCharacters(in: .whitespaces)) == nil && !HyperparameterValue.isValidCategory($0) }) {
-            return "the choice \(shown(bad)) cannot be a name: a name must be \(HyperparameterValue.categoryRule)"
+        // Each choice as the number it reads as, if it reads as one.
+        let read = choices.map { (text: $0, number: Double($0.trimmingCharacters(in: .whitespaces))) }
+        let numeric = read.filter { $0.number != nil }.map(\.text)
+        if let bad = read.first(where: { $0.number == nil && !HyperparameterValue.isValidCategory($0.text) }) {
+            return "the choice \(shown(bad.text)) cannot be a name: a name must be \(HyperparameterValue.categoryRule)"
         }
-        if let infinite = numeric.first(where: { !(Double($0.trimmingCharacters(in: .whitespaces))!.isFinite) }) {
-            return "the choice \(shown(infinite)) is not a finite number (nor, as it reads as one, a name)"
+        if let infinite = read.first(where: { $0.number.map { !$0.isFinite } == true }) {
+            return "the choice \(shown(infinite.text)) is not a finite number (nor, as it reads as one, a name)"
         }
-        if let name = choices.first(where: { Double($0.trimmingCharacters(in: .whitespaces)) == nil }), let number = numeric.first {
+        if let name = read.first(where: { $0.number == nil })?.text, let number = numeric.first {
             return "the choice \(shown(number)) reads as a number while \(shown(name)) is a name: give all numbers (without quotes) or all names"
         }
         return "the choice \(shown(numeric.first ?? choices[0])) reads as a number: give numbers without quotes, as a numeric choice"

@@ -120,8 +120,8 @@ public final class ExecRunner: TrialRunner {
         self.minimumFreeBytes = minimumFreeBytes
         realValued = space?.realValued ?? []
         // Refused here, not by every trial's start ("Argument list too long"; found by a helper).
-        if let space, Self.longestHyperparameters(space) >= Self.environmentStringLimit {
-            throw .hyperparametersTooLong(Self.longestHyperparameters(space))
+        if let longest = space.map(Self.longestHyperparameters), longest >= Self.environmentStringLimit {
+            throw .hyperparametersTooLong(longest)
         }
         self.onFailure = onFailure
         self.onNote = onNote

@@ -131,7 +131,7 @@ enum PBTSession {
             }
         }
         let trend = trends.isEmpty ? "" : " (" + trends.joined(separator: "; ") + ")"
-        print("schedule\(result.done ? "" : " so far (schedule.csv and schedule.json are written when the run completes)"): "
+        print("schedule\(result.done ? "" : " so far (\(scheduleStem).csv and \(scheduleStem).json are written when the run completes)"): "
               + "\(directory.appendingPathComponent("\(stem).csv").path), \(stem).json: \(schedule.rows.count) change point(s)\(trend)")
     }
 
